@@ -1,0 +1,41 @@
+// The gateway's own commands: ping, info, config.get, commands.list.
+import { Type } from '@sinclair/typebox';
+import type { CommandRegistry } from './registry.js';
+import type { GatewayConfig } from '../config/schema.js';
+import { redactedConfig } from '../config/load.js';
+
+export interface CoreCommandDeps {
+  commands: CommandRegistry;
+  config: GatewayConfig;
+  configSource: string;
+  configRevision: string;
+  now: () => number;
+  info: () => Record<string, unknown>;
+}
+
+export function registerCoreCommands(d: CoreCommandDeps): void {
+  d.commands.register({
+    name: 'gateway.ping',
+    description: 'Answer at once; measures the command round trip.',
+    args: Type.Object({ echo: Type.Optional(Type.String({ maxLength: 256 })) }, { additionalProperties: false }),
+    handler: (args) => ({ pong: true, gatewayTime: d.now(), ...(args.echo !== undefined ? { echo: args.echo } : {}) }),
+  });
+  d.commands.register({
+    name: 'gateway.info',
+    description: 'Version, uptime, config revision, uplink and outbox state, module health.',
+    args: Type.Object({}, { additionalProperties: false }),
+    handler: () => d.info(),
+  });
+  d.commands.register({
+    name: 'config.get',
+    description: 'The running configuration (secrets masked) and its revision.',
+    args: Type.Object({}, { additionalProperties: false }),
+    handler: () => ({ revision: d.configRevision, source: d.configSource, config: redactedConfig(d.config) }),
+  });
+  d.commands.register({
+    name: 'commands.list',
+    description: 'The commands this gateway understands, with their argument schemas.',
+    args: Type.Object({}, { additionalProperties: false }),
+    handler: () => d.commands.list(),
+  });
+}

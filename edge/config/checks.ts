@@ -1,0 +1,16 @@
+// Checks the schema cannot express (cross-field rules). Each returns its problems as
+// "path: reason" lines. Capability modules append their own checks here.
+import type { GatewayConfig } from './schema.js';
+
+export type ConfigCheck = (config: GatewayConfig) => string[];
+
+const uplinkChecks: ConfigCheck = (c) => {
+  const p: string[] = [];
+  if (c.uplink.reconnectMaxMs < c.uplink.reconnectMinMs) p.push('uplink.reconnectMaxMs: must be ≥ uplink.reconnectMinMs');
+  if ((c.uplink.tls.cert === undefined) !== (c.uplink.tls.key === undefined))
+    p.push('uplink.tls: cert and key must be given together (mutual TLS)');
+  if (c.uplink.password !== undefined && c.uplink.username === undefined) p.push('uplink.password: needs uplink.username');
+  return p;
+};
+
+export const semanticChecks: ConfigCheck[] = [uplinkChecks];

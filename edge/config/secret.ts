@@ -1,0 +1,50 @@
+// A resolved secret. It refuses to be printed: JSON.stringify, util.inspect and string
+// interpolation all give "***", so a secret in a config object cannot leak into logs,
+// the `config.get` command or the console by accident. Call `reveal()` where the real
+// value is needed (the MQTT client options), and nowhere else.
+import { readFileSync } from 'node:fs';
+import { inspect } from 'node:util';
+
+export class Secret {
+  readonly #value: string;
+  constructor(value: string, readonly source: string) {
+    this.#value = value;
+  }
+  reveal(): string {
+    return this.#value;
+  }
+  toJSON(): string {
+    return '***';
+  }
+  toString(): string {
+    return '***';
+  }
+  [inspect.custom](): string {
+    return `Secret(${this.source})`;
+  }
+}
+
+export interface SecretRefValue {
+  env?: string;
+  file?: string;
+  value?: string;
+}
+
+/** Resolve a reference; throws an Error with a reason (the caller adds the config path). */
+export function resolveSecret(ref: SecretRefValue, env: NodeJS.ProcessEnv = process.env): Secret {
+  if (ref.env !== undefined) {
+    const v = env[ref.env];
+    if (v === undefined || v === '') throw new Error(`environment variable ${ref.env} is not set`);
+    return new Secret(v, `env:${ref.env}`);
+  }
+  if (ref.file !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(ref.file, 'utf8');
+    } catch (err) {
+      throw new Error(`cannot read secret file ${ref.file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    }
+    return new Secret(text.replace(/\r?\n$/, ''), `file:${ref.file}`);
+  }
+  return new Secret(ref.value ?? '', 'inline');
+}

@@ -1,0 +1,34 @@
+// Structured logs: JSON lines on stdout for journald. Secret-looking keys are redacted
+// at the logger, as a second line of defence behind the Secret type.
+import { pino, destination, type Logger, type DestinationStream } from 'pino';
+
+export type { Logger };
+
+export const REDACT_PATHS = [
+  'password',
+  '*.password',
+  '*.*.password',
+  'token',
+  '*.token',
+  'secret',
+  '*.secret',
+  'key',
+  '*.keyPassphrase',
+  'authorization',
+  '*.authorization',
+  'cookie',
+  '*.cookie',
+];
+
+export function createLogger(level: string, dest?: DestinationStream): Logger {
+  return pino(
+    {
+      level,
+      base: { svc: 'estate-edge' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      redact: { paths: REDACT_PATHS, censor: '***' },
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    dest ?? destination({ fd: 1, sync: false }),
+  );
+}

@@ -1,0 +1,120 @@
+#!/usr/bin/env node
+// The `estate-edge` command.
+//   estate-edge [run] [--config PATH]     run the gateway (default)
+//   estate-edge check-config [--config PATH]
+// An invalid config exits with status 2 before anything starts, listing every problem.
+import { parseArgs } from 'node:util';
+import { loadConfig, ConfigError, type LoadedConfig } from './config/load.js';
+import { createLogger } from './log.js';
+import { Gateway } from './gateway.js';
+
+export const EXIT_CONFIG = 2;
+export const EXIT_CRASH = 1;
+
+function usage(): string {
+  return `usage: estate-edge [run|check-config] [--config PATH]
+
+  run            run the gateway (default). Without --config, /etc/estate-edge/config.yaml
+                 is used if it exists, else the built-in simulated estate.
+  check-config   validate the configuration and exit (0 = valid, 2 = invalid)
+`;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, allowPositionals: true, options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } } });
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n${usage()}`);
+    return EXIT_CONFIG;
+  }
+  if (parsed.values.help) {
+    process.stdout.write(usage());
+    return 0;
+  }
+  const cmd = parsed.positionals[0] ?? 'run';
+  let loaded: LoadedConfig;
+  try {
+    loaded = loadConfig(parsed.values.config !== undefined ? { path: parsed.values.config } : {});
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`estate-edge: ${err.message}\n`);
+      return EXIT_CONFIG;
+    }
+    throw err;
+  }
+  if (cmd === 'check-config') {
+    process.stdout.write(`configuration ${loaded.source} is valid (revision ${loaded.revision})\n`);
+    return 0;
+  }
+  if (cmd !== 'run') {
+    process.stderr.write(`unknown command "${cmd}"\n${usage()}`);
+    return EXIT_CONFIG;
+  }
+  return run(loaded);
+}
+
+async function run(loaded: LoadedConfig): Promise<number> {
+  const log = createLogger(loaded.config.log.level);
+  if (loaded.source === 'embedded') log.warn('no configuration file: running the built-in simulated estate (data in ./var)');
+  let exitCode = 0;
+  let resolveExit!: (code: number) => void;
+  const exited = new Promise<number>((r) => (resolveExit = r));
+  const gateway = new Gateway({
+    loaded,
+    log,
+    onRestartRequested: (reason) => void shutdown(`restart requested: ${reason}`, 0),
+  });
+
+  const shutdown = async (reason: string, code: number) => {
+    exitCode = code;
+    const hard = setTimeout(() => {
+      log.error('graceful shutdown took too long: exiting');
+      resolveExit(exitCode || 1);
+    }, loaded.config.gateway.shutdownTimeoutMs + 2000);
+    hard.unref();
+    try {
+      await gateway.stop(reason);
+    } catch (err) {
+      log.error({ err }, 'error while stopping');
+    }
+    clearTimeout(hard);
+    resolveExit(exitCode);
+  };
+
+  process.on('SIGTERM', () => void shutdown('SIGTERM', 0));
+  process.on('SIGINT', () => void shutdown('SIGINT', 0));
+  process.on('uncaughtException', (err) => {
+    log.fatal({ err }, 'uncaught exception: putting hardware in its safe state and exiting');
+    gateway.emergencyStop();
+    void shutdown('crash', EXIT_CRASH);
+  });
+  process.on('unhandledRejection', (err) => {
+    // Logged, not fatal: a stray rejected promise must not take the doors down.
+    log.error({ err }, 'unhandled promise rejection');
+  });
+
+  try {
+    await gateway.start();
+  } catch (err) {
+    log.fatal({ err }, 'gateway failed to start');
+    gateway.emergencyStop();
+    await gateway.stop('start failed').catch(() => {});
+    return EXIT_CRASH;
+  }
+  const code = await exited;
+  log.flush?.();
+  return code;
+}
+
+// Run when executed directly (node dist/edge/main.js, tsx edge/main.ts).
+const invoked = process.argv[1] ?? '';
+if (/[\\/]edge[\\/]main\.(ts|js)$/.test(invoked)) {
+  main(process.argv.slice(2)).then(
+    (code) => setTimeout(() => process.exit(code), 50),
+    (err) => {
+      process.stderr.write(`estate-edge: ${String(err?.stack ?? err)}\n`);
+      process.exit(EXIT_CRASH);
+    },
+  );
+}

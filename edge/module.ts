@@ -1,0 +1,73 @@
+// The contract between the composition root (gateway.ts) and each capability module
+// (uplink, meters, doors, vision, console). A module gets everything it may use in its
+// ModuleContext; it never reaches for globals or for another module's internals.
+// Modules that must call each other do it through `services` (typed by augmenting
+// `Services`) or through commands and bus events.
+import type { Logger } from 'pino';
+import type { EventBus } from './bus.js';
+import type { Clock } from './clock.js';
+import type { Outbox } from './outbox/outbox.js';
+import type { CommandRegistry } from './commands/registry.js';
+import type { Metrics } from './observability/metrics.js';
+import type { GatewayConfig } from './config/schema.js';
+import type { Secret } from './config/secret.js';
+import type { Db } from './store/sqlite.js';
+
+export interface ModuleHealth {
+  ok: boolean;
+  /** One line a technician can act on when not ok ("serial port /dev/rs485-1 missing"). */
+  message?: string;
+  detail?: Record<string, unknown>;
+}
+
+export interface GatewayModule {
+  readonly name: string;
+  start(): Promise<void> | void;
+  stop(): Promise<void> | void;
+  health?(): ModuleHealth;
+  /**
+   * Synchronous last-resort hook, run on a crash (uncaught exception) before the process
+   * exits: put hardware in its safe state (doors). Must not do I/O beyond that.
+   */
+  emergencyStop?(): void;
+}
+
+/** Typed services modules offer each other. Modules augment this interface. */
+// eslint-disable-next-line @typescript-eslint/no-empty-interface
+export interface Services {}
+
+export class ServiceRegistry {
+  private readonly map = new Map<string, unknown>();
+  provide<K extends keyof Services>(name: K, service: Services[K]): void {
+    this.map.set(name as string, service);
+  }
+  get<K extends keyof Services>(name: K): Services[K] | undefined {
+    return this.map.get(name as string) as Services[K] | undefined;
+  }
+}
+
+export interface ModuleContext {
+  config: GatewayConfig;
+  secrets: ReadonlyMap<string, Secret>;
+  /** Where the config came from (file path or "embedded"). */
+  configSource: string;
+  configRevision: string;
+  log: Logger;
+  bus: EventBus;
+  clock: Clock;
+  outbox: Outbox;
+  commands: CommandRegistry;
+  metrics: Metrics;
+  /** The gateway's state database (people, accounts, command ids…); not the outbox. */
+  stateDb: Db;
+  dataDir: string;
+  services: ServiceRegistry;
+  version: string;
+  /** Health of every module, for dashboards (console, /healthz). */
+  healthReport(): Record<string, ModuleHealth>;
+  /** Ask the service to restart (systemd brings it back), e.g. after a config change. */
+  requestRestart(reason: string): void;
+}
+
+/** A module factory returns undefined when its capability is not configured. */
+export type ModuleFactory = (ctx: ModuleContext) => GatewayModule | undefined;

@@ -1,0 +1,361 @@
+// The MQTT uplink: connects (MQTT 5 or 3.1.1, TLS / mutual TLS, user/password), keeps a
+// retained birth/will status, receives commands, and drains the outbox.
+//
+// Draining: records are published in batches (many records per message) with QoS 1 and
+// deleted from the outbox only on PUBACK. On every (re)connect each stream is split at
+// its current last sequence number: what is newer is *live* and goes out at once;
+// what is older is the *backlog*, drained in sequence order behind the live data, with
+// telemetry limited to `backfillRecordsPerSecond` so a day-long outage does not swamp
+// the uplink. Critical streams (access, alarms, results) are never rate-limited.
+// Messages carry `backfill: true|false`; per-stream sequence numbers let the platform
+// merge both flows and detect gaps.
+//
+// Reconnects: exponential back-off with full jitter, forever. An unreachable broker is
+// a logged state, never an exit: the outbox keeps buffering.
+import mqtt, { type MqttClient, type IClientOptions } from 'mqtt';
+import { readFileSync } from 'node:fs';
+import { v7 as uuidv7 } from 'uuid';
+import type { Logger } from 'pino';
+import type { Outbox } from '../outbox/outbox.js';
+import { STREAMS, STREAM_NAMES, type StreamName } from '../outbox/streams.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { Clock } from '../clock.js';
+import type { EventBus } from '../bus.js';
+import type { GatewayConfig } from '../config/schema.js';
+import type { Secret } from '../config/secret.js';
+import { topicsFor, SCHEMA_VERSION, type Topics } from './topics.js';
+
+export interface UplinkOptions {
+  config: GatewayConfig;
+  secrets: ReadonlyMap<string, Secret>;
+  outbox: Outbox;
+  clock: Clock;
+  log: Logger;
+  bus: EventBus;
+  metrics: Metrics;
+  /** Extra fields of the birth message (version, config revision…). */
+  birthInfo: () => Record<string, unknown>;
+  onCommand: (payload: Buffer) => void;
+}
+
+interface Cursor {
+  /** Last seq handed to the broker in the live flow. */
+  live: number;
+  /** Last seq handed to the broker in the backlog flow. */
+  backlog: number;
+  /** Split point fixed at connect: seq ≤ watermark is backlog. */
+  watermark: number;
+}
+
+export class Uplink {
+  readonly topics: Topics;
+  private client: MqttClient | undefined;
+  private connected = false;
+  private stopping = false;
+  private generation = 0;
+  private inflight = 0;
+  private maxInflight: number;
+  private failures = 0;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private pumpTimer: NodeJS.Timeout | undefined;
+  private pumping = false;
+  private cursors = new Map<StreamName, Cursor>();
+  private tokens = 0;
+  private tokensAt = 0;
+  private connectedSince = 0;
+  private lastError: string | undefined;
+  private readonly idle: Array<() => void> = [];
+  private readonly m;
+
+  constructor(private readonly o: UplinkOptions) {
+    const c = o.config;
+    this.topics = topicsFor(c.uplink.topicPrefix, c.site.id, c.gateway.id);
+    this.maxInflight = c.uplink.maxInflight;
+    this.m = {
+      connected: o.metrics.gauge({ name: 'estate_uplink_connected', help: '1 when the MQTT uplink is connected' }),
+      reconnects: o.metrics.counter({ name: 'estate_uplink_reconnects_total', help: 'MQTT connection attempts after a loss' }),
+      messages: o.metrics.counter({ name: 'estate_uplink_messages_total', help: 'MQTT messages acknowledged by the broker', labelNames: ['stream'] }),
+      records: o.metrics.counter({ name: 'estate_uplink_records_total', help: 'Records acknowledged by the broker', labelNames: ['stream', 'flow'] }),
+      publishErrors: o.metrics.counter({ name: 'estate_uplink_publish_errors_total', help: 'Publishes that failed (will be retried)' }),
+    };
+  }
+
+  isConnected(): boolean {
+    return this.connected;
+  }
+
+  state(): { connected: boolean; since: number; inflight: number; lastError?: string; url: string; failures: number } {
+    return { connected: this.connected, since: this.connectedSince, inflight: this.inflight, url: this.o.config.uplink.url, failures: this.failures, ...(this.lastError ? { lastError: this.lastError } : {}) };
+  }
+
+  private clientOptions(): IClientOptions {
+    const u = this.o.config.uplink;
+    const read = (p: string | undefined) => (p === undefined ? undefined : readFileSync(p));
+    const opts: IClientOptions = {
+      protocolVersion: u.protocolVersion,
+      clientId: u.clientId ?? `${this.o.config.site.id}-${this.o.config.gateway.id}`,
+      keepalive: u.keepaliveS,
+      connectTimeout: u.connectTimeoutMs,
+      reconnectPeriod: 0, // we run our own back-off with jitter
+      clean: true,
+      resubscribe: false,
+      queueQoSZero: false,
+      will: {
+        topic: this.topics.status,
+        payload: Buffer.from(JSON.stringify({ v: SCHEMA_VERSION, state: 'offline', site: this.o.config.site.id, gateway: this.o.config.gateway.id, reason: 'connection lost' })),
+        qos: 1,
+        retain: true,
+      },
+    };
+    if (u.username !== undefined) opts.username = u.username;
+    const pw = this.o.secrets.get('uplink.password');
+    if (pw) opts.password = pw.reveal();
+    const ca = read(u.tls.ca);
+    const cert = read(u.tls.cert);
+    const key = read(u.tls.key);
+    if (ca) opts.ca = ca;
+    if (cert) opts.cert = cert;
+    if (key) opts.key = key;
+    const pass = this.o.secrets.get('uplink.tls.keyPassphrase');
+    if (pass) (opts as Record<string, unknown>).passphrase = pass.reveal();
+    opts.rejectUnauthorized = u.tls.rejectUnauthorized;
+    if (u.tls.servername) (opts as Record<string, unknown>).servername = u.tls.servername;
+    return opts;
+  }
+
+  start(): void {
+    this.stopping = false;
+    this.connect();
+  }
+
+  private connect(): void {
+    if (this.stopping) return;
+    let opts: IClientOptions;
+    try {
+      opts = this.clientOptions();
+    } catch (err) {
+      // e.g. a TLS file went missing: keep buffering and retry, loudly.
+      this.lastError = `cannot prepare connection: ${(err as Error).message}`;
+      this.o.log.error({ err: this.lastError }, 'uplink cannot connect');
+      this.scheduleReconnect();
+      return;
+    }
+    const client = mqtt.connect(this.o.config.uplink.url, opts);
+    this.client = client;
+    const gen = ++this.generation;
+    client.on('connect', (connack) => {
+      if (gen !== this.generation) return;
+      const rm = (connack as { properties?: { receiveMaximum?: number } }).properties?.receiveMaximum;
+      this.maxInflight = Math.max(1, Math.min(this.o.config.uplink.maxInflight, rm ?? Infinity));
+      this.onConnected(client, gen);
+    });
+    client.on('message', (_topic, payload) => {
+      try {
+        this.o.onCommand(payload);
+      } catch (err) {
+        this.o.log.error({ err }, 'command handler threw');
+      }
+    });
+    client.on('error', (err) => {
+      if (gen !== this.generation) return;
+      this.lastError = err.message;
+      this.o.log.warn({ err: err.message, url: this.o.config.uplink.url }, 'uplink error');
+    });
+    client.on('close', () => {
+      if (gen !== this.generation) return;
+      this.onLost(client);
+    });
+  }
+
+  private onConnected(client: MqttClient, gen: number): void {
+    this.connected = true;
+    this.failures = 0;
+    this.lastError = undefined;
+    this.connectedSince = this.o.clock.now();
+    this.inflight = 0;
+    this.m.connected.set(1);
+    this.o.log.info({ url: this.o.config.uplink.url, maxInflight: this.maxInflight }, 'uplink connected');
+    this.o.bus.emit('uplink.state', { connected: true, since: this.connectedSince });
+    client.subscribe(this.topics.cmd, { qos: 1 }, (err) => {
+      if (err && gen === this.generation) this.o.log.error({ err: err.message }, 'cannot subscribe to the command topic');
+    });
+    this.publishStatus('online');
+    // Acks queued before the loss must land before we compute where to resume.
+    this.o.outbox.flush();
+    for (const s of STREAM_NAMES) {
+      const last = this.o.outbox.lastSeq(s);
+      this.cursors.set(s, { live: last, backlog: 0, watermark: last });
+    }
+    this.tokens = 0;
+    this.tokensAt = this.o.clock.monotonic();
+    this.pump();
+  }
+
+  private onLost(client: MqttClient): void {
+    const was = this.connected;
+    this.connected = false;
+    this.inflight = 0;
+    this.generation++;
+    this.m.connected.set(0);
+    client.removeAllListeners();
+    client.on('error', () => {});
+    client.end(true);
+    if (was) {
+      this.o.log.warn({ url: this.o.config.uplink.url, err: this.lastError }, 'uplink lost: buffering in the outbox');
+      this.o.bus.emit('uplink.state', { connected: false, since: this.o.clock.now(), ...(this.lastError ? { reason: this.lastError } : {}) });
+    }
+    for (const fn of this.idle.splice(0)) fn();
+    this.scheduleReconnect();
+  }
+
+  private scheduleReconnect(): void {
+    if (this.stopping || this.reconnectTimer) return;
+    const u = this.o.config.uplink;
+    const cap = Math.min(u.reconnectMaxMs, u.reconnectMinMs * 2 ** Math.min(this.failures, 30));
+    // "Equal jitter": half fixed, half random, so a thousand boxes do not reconnect in step.
+    const delay = Math.round(cap / 2 + Math.random() * (cap / 2));
+    this.failures++;
+    if (this.failures === 1 || this.failures % 10 === 0)
+      this.o.log.warn({ attempt: this.failures, delayMs: delay, url: u.url, err: this.lastError }, 'broker unreachable: will retry (data is buffered)');
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      this.m.reconnects.inc();
+      this.connect();
+    }, delay);
+  }
+
+  private publishStatus(state: 'online' | 'offline'): Promise<void> {
+    const client = this.client;
+    if (!client || !this.connected) return Promise.resolve();
+    const payload = JSON.stringify({ v: SCHEMA_VERSION, id: uuidv7(), state, ts: this.o.clock.now(), site: this.o.config.site.id, gateway: this.o.config.gateway.id, ...this.o.birthInfo() });
+    return new Promise((resolve) => client.publish(this.topics.status, payload, { qos: 1, retain: true }, () => resolve()));
+  }
+
+  /** The outbox has new committed records: publish now or after the linger time. */
+  notify(streams: ReadonlySet<StreamName>): void {
+    if (!this.connected) return;
+    const u = this.o.config.uplink;
+    for (const s of streams) {
+      const c = this.cursors.get(s);
+      // A full batch (or a critical record) goes at once; otherwise wait briefly for more.
+      if (!c || !STREAMS[s].evictable || this.o.outbox.lastSeq(s) - c.live >= u.batchMaxRecords) {
+        setImmediate(() => this.pump());
+        return;
+      }
+    }
+    if (!this.pumpTimer) this.pumpTimer = setTimeout(() => this.pump(), u.lingerMs);
+  }
+
+  /** Publish as much as the in-flight window allows: live first, then backlog. */
+  private pump(): void {
+    if (this.pumpTimer) {
+      clearTimeout(this.pumpTimer);
+      this.pumpTimer = undefined;
+    }
+    if (!this.connected || this.pumping || this.stopping) return;
+    this.pumping = true;
+    try {
+      const u = this.o.config.uplink;
+      for (const s of STREAM_NAMES) {
+        const c = this.cursors.get(s)!;
+        while (this.inflight < this.maxInflight) {
+          const recs = this.o.outbox.read(s, c.live, Number.MAX_SAFE_INTEGER, u.batchMaxRecords, u.batchMaxBytes);
+          if (recs.length === 0) break;
+          c.live = recs[recs.length - 1]!.seq;
+          this.send(s, recs, false);
+        }
+      }
+      const rate = u.backfillRecordsPerSecond;
+      const now = this.o.clock.monotonic();
+      if (rate > 0) {
+        this.tokens = Math.min(rate, this.tokens + ((now - this.tokensAt) / 1000) * rate);
+        this.tokensAt = now;
+      }
+      let waitingForTokens = false;
+      for (const s of STREAM_NAMES) {
+        const c = this.cursors.get(s)!;
+        const limited = rate > 0 && STREAMS[s].evictable;
+        while (this.inflight < this.maxInflight && c.backlog < c.watermark) {
+          let max = u.batchMaxRecords;
+          if (limited) {
+            if (this.tokens < Math.min(max, 1)) {
+              waitingForTokens = true;
+              break;
+            }
+            max = Math.max(1, Math.min(max, Math.floor(this.tokens)));
+          }
+          const recs = this.o.outbox.read(s, c.backlog, c.watermark, max, u.batchMaxBytes);
+          if (recs.length === 0) {
+            c.backlog = c.watermark;
+            break;
+          }
+          c.backlog = recs[recs.length - 1]!.seq;
+          if (limited) this.tokens -= recs.length;
+          this.send(s, recs, true);
+        }
+      }
+      if (waitingForTokens && !this.pumpTimer) {
+        const need = Math.min(u.batchMaxRecords, rate);
+        this.pumpTimer = setTimeout(() => this.pump(), Math.max(10, Math.ceil((1000 * Math.max(1, need - this.tokens)) / rate)));
+      }
+    } catch (err) {
+      this.o.log.error({ err }, 'uplink pump failed');
+    } finally {
+      this.pumping = false;
+    }
+    if (this.inflight === 0) for (const fn of this.idle.splice(0)) fn();
+  }
+
+  private send(stream: StreamName, recs: Array<{ seq: number; body: string }>, backfill: boolean): void {
+    const client = this.client!;
+    const gen = this.generation;
+    const first = recs[0]!.seq;
+    const last = recs[recs.length - 1]!.seq;
+    const cfg = this.o.config;
+    const payload = `{"v":${SCHEMA_VERSION},"site":${JSON.stringify(cfg.site.id)},"gateway":${JSON.stringify(cfg.gateway.id)},"stream":"${stream}","backfill":${backfill},"sentAt":${this.o.clock.now()},"records":[${recs.map((r) => r.body).join(',')}]}`;
+    this.inflight++;
+    client.publish(this.topics.up(stream), payload, { qos: 1 }, (err) => {
+      if (!err) {
+        // An ack is an ack, even from an earlier connection: the broker has the records.
+        this.o.outbox.ack(stream, first, last);
+        this.m.messages.inc({ stream });
+        this.m.records.inc({ stream, flow: backfill ? 'backfill' : 'live' }, recs.length);
+      } else {
+        this.m.publishErrors.inc();
+      }
+      if (gen !== this.generation) return;
+      this.inflight--;
+      this.pump();
+    });
+  }
+
+  /** Resolves when nothing is in flight (or the link is down), or after `timeoutMs`. */
+  drain(timeoutMs: number): Promise<void> {
+    if (!this.connected || this.inflight === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const t = setTimeout(resolve, timeoutMs);
+      this.idle.push(() => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+  }
+
+  async stop(timeoutMs = 3000): Promise<void> {
+    await this.drain(timeoutMs);
+    this.stopping = true;
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    if (this.pumpTimer) clearTimeout(this.pumpTimer);
+    this.reconnectTimer = this.pumpTimer = undefined;
+    const client = this.client;
+    if (!client) return;
+    if (this.connected) {
+      await Promise.race([this.publishStatus('offline'), new Promise((r) => setTimeout(r, 1000))]);
+    }
+    this.generation++;
+    this.connected = false;
+    this.m.connected.set(0);
+    await new Promise<void>((resolve) => client.end(!this.connected, {}, () => resolve()));
+    client.removeAllListeners();
+  }
+}
