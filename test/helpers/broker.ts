@@ -27,7 +27,7 @@ export class Broker {
   async start(): Promise<void> {
     if (!MOSQUITTO) throw new Error('mosquitto is not installed (apt-get install mosquitto)');
     const conf = join(this.dir, 'mosquitto.conf');
-    writeFileSync(conf, `listener ${this.port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_inflight_messages 0\nmax_queued_messages 100000\nmessage_size_limit 0\n${this.extraConf}\n`);
+    writeFileSync(conf, `listener ${this.port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_inflight_messages 0\nmax_queued_messages 100000\n${this.extraConf}\n`);
     this.proc = spawn(MOSQUITTO, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     this.proc.stderr!.on('data', (d) => (err += d));
