@@ -35,7 +35,7 @@ export const GatewaySectionSchema = Section(
 
 export const LogSchema = Section(
   {
-    level: OneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const, {
+    level: OneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, {
       default: 'info',
       description: 'Lowest level written to stdout (journald).',
     }),
