@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig, ConfigError, type LoadedConfig } from './config/load.js';
 import { createLogger } from './log.js';
 import { Gateway } from './gateway.js';
+import { SystemdNotifier, installDebugLoopBlocker } from './systemd/notify.js';
 
 export const EXIT_CONFIG = 2;
 export const EXIT_CRASH = 1;
@@ -57,6 +58,9 @@ export async function main(argv: string[]): Promise<number> {
 async function run(loaded: LoadedConfig): Promise<number> {
   const log = createLogger(loaded.config.log.level);
   if (loaded.source === 'embedded') log.warn('no configuration file: running the built-in simulated estate (data in ./var)');
+  // sd_notify (Type=notify unit): a no-op when not started by systemd.
+  const notifier = new SystemdNotifier({ log });
+  installDebugLoopBlocker(process.env, log);
   let exitCode = 0;
   let resolveExit!: (code: number) => void;
   const exited = new Promise<number>((r) => (resolveExit = r));
@@ -68,6 +72,7 @@ async function run(loaded: LoadedConfig): Promise<number> {
 
   const shutdown = async (reason: string, code: number) => {
     exitCode = code;
+    void notifier.stopping(`stopping: ${reason}`);
     const hard = setTimeout(() => {
       log.error('graceful shutdown took too long: exiting');
       resolveExit(exitCode || 1);
@@ -102,9 +107,22 @@ async function run(loaded: LoadedConfig): Promise<number> {
     await gateway.stop('start failed').catch(() => {});
     return EXIT_CRASH;
   }
+  // READY only now: every module has started (or failed and been reported) and the
+  // health endpoint listens. The watchdog pings come from this event loop from here on.
+  await notifier.ready(gatewayStatus(gateway));
+  notifier.startWatchdog(() => gatewayStatus(gateway));
   const code = await exited;
+  await notifier.flush();
   log.flush?.();
   return code;
+}
+
+/** One line for `systemctl status`: what a technician wants to see first. */
+function gatewayStatus(gateway: Gateway): string {
+  if (!gateway.isStarted()) return 'starting';
+  const health = gateway.healthReport();
+  const bad = Object.entries(health).filter(([, h]) => !h.ok).map(([name]) => name);
+  return bad.length ? `running, degraded: ${bad.join(', ')}` : `running, ${Object.keys(health).length} parts ok`;
 }
 
 // Run when executed directly (node dist/edge/main.js, tsx edge/main.ts).
