@@ -1,6 +1,7 @@
 // Checks the schema cannot express (cross-field rules). Each returns its problems as
 // "path: reason" lines. Capability modules append their own checks here.
 import type { GatewayConfig } from './schema.js';
+import { doorsChecks } from '../doors/checks.js';
 
 export type ConfigCheck = (config: GatewayConfig) => string[];
 
@@ -13,4 +14,4 @@ const uplinkChecks: ConfigCheck = (c) => {
   return p;
 };
 
-export const semanticChecks: ConfigCheck[] = [uplinkChecks];
+export const semanticChecks: ConfigCheck[] = [uplinkChecks, doorsChecks];

@@ -40,6 +40,66 @@ export interface AccessApi {
   decide(req: AccessRequest): AccessDecision;
   doors(): Array<{ id: string; name?: string }>;
   person(id: string): PersonSummary | undefined;
+  // Extensions for the console (Doors page, event list); also reachable as the
+  // door.status and access.events commands.
+  /** Every door's live state, the fire release, the GPIO backend. */
+  status(): DoorsStatus;
+  /** Access decisions kept on the box, newest first. */
+  events(query: AccessEventQuery): AccessEvent[];
+}
+
+export type DoorAlarmKind = 'held_open' | 'forced_open';
+
+export interface DoorStatus {
+  id: string;
+  name?: string;
+  lock: 'locked' | 'unlocked';
+  contact: 'open' | 'closed' | 'unknown';
+  fireReleased: boolean;
+  /** UTC ms the running unlock pulse ends. */
+  unlockedUntil?: number;
+  alarms: DoorAlarmKind[];
+  /** Why the door cannot be driven (GPIO failure); absent when healthy. */
+  fault?: string;
+  failMode: 'failSecure' | 'failSafe';
+  /** How each input is watched: "interrupt" or "polling". */
+  inputs: Record<string, string>;
+}
+
+export interface DoorsStatus {
+  doors: Array<DoorStatus & { groups: string[]; lastDecision?: AccessDecision }>;
+  groups: Array<{ id: string; name?: string; doors: string[] }>;
+  fire: { inputActive: boolean | null; commandActive: boolean; latched: boolean; released: boolean; since?: number };
+  gpio: { backend: string; description: string; error?: string };
+  people: number;
+  timeZone: string;
+}
+
+export interface AccessEvent {
+  /** Local sequence (page backwards with beforeSeq). */
+  seq: number;
+  ts: number;
+  doorId: string;
+  personId?: string;
+  credential: Credential;
+  granted: boolean;
+  reason: string;
+  /** The rest of the access record (person name and kind, score, requester…). */
+  data: Record<string, unknown>;
+}
+
+export interface AccessEventQuery {
+  doorId?: string;
+  personId?: string;
+  credential?: Credential;
+  granted?: boolean;
+  /** UTC ms, inclusive. */
+  since?: number;
+  /** UTC ms, exclusive. */
+  until?: number;
+  beforeSeq?: number;
+  /** Default 100, at most 1000. */
+  limit?: number;
 }
 
 declare module '../module.js' {

@@ -1,0 +1,35 @@
+// Cross-field checks of the doors section (appended to config/checks.ts).
+import type { GatewayConfig } from '../config/schema.js';
+import { ZonedWeek } from './schedule.js';
+
+export function doorsChecks(c: GatewayConfig): string[] {
+  const p: string[] = [];
+  const d = c.doors;
+  if (!ZonedWeek.valid(d.timeZone)) p.push(`doors.timeZone: "${d.timeZone}" is not an IANA time zone known to this Node.js (e.g. Asia/Shanghai)`);
+  const ids = new Set<string>();
+  const pins = new Map<number, string>();
+  const usePin = (pin: number, at: string) => {
+    const other = pins.get(pin);
+    if (other !== undefined) p.push(`${at}.pin: BCM ${pin} is already used by ${other}`);
+    else pins.set(pin, at);
+  };
+  if (d.fire.input) usePin(d.fire.input.pin, 'doors.fire.input');
+  d.doors.forEach((door, i) => {
+    const at = `doors.doors[${i}]`;
+    if (ids.has(door.id)) p.push(`${at}.id: door "${door.id}" is defined twice`);
+    ids.add(door.id);
+    usePin(door.lock.pin, `${at}.lock`);
+    for (const k of ['contact', 'exitButton', 'buzzer', 'led'] as const) {
+      const line = door[k];
+      if (line) usePin(line.pin, `${at}.${k}`);
+    }
+  });
+  const groups = new Set<string>();
+  d.groups.forEach((g, i) => {
+    const at = `doors.groups[${i}]`;
+    if (groups.has(g.id)) p.push(`${at}.id: group "${g.id}" is defined twice`);
+    groups.add(g.id);
+    for (const id of g.doors) if (!ids.has(id)) p.push(`${at}.doors: "${id}" is not a door (doors: ${[...ids].join(', ') || 'none'})`);
+  });
+  return p;
+}

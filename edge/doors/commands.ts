@@ -1,0 +1,272 @@
+// The door and person commands (platform over MQTT, console locally). Argument shapes
+// are checked by the registry from the TypeBox schemas below; what a schema cannot say
+// (schedules, validity order, base64, door ids) is checked here, before anything is
+// stored or moved, and fails with a CommandError whose code names the problem.
+import { Type } from '@sinclair/typebox';
+import { CommandError, type CommandMeta, type CommandRegistry } from '../commands/registry.js';
+import { Ident, OneOf } from '../config/types.js';
+import type { FacesApi, FaceEnrolResult } from '../vision/api.js';
+import type { AccessEvent, AccessEventQuery, Credential, DoorsStatus } from './api.js';
+import type { AccessService } from './access.js';
+import type { DoorController } from './door.js';
+import type { PeopleStore, Person } from './people.js';
+import { scheduleProblems, type TimeWindow } from './schedule.js';
+import type { DoorsConfig } from './schema.js';
+
+export interface DoorsRuntime {
+  cfg: DoorsConfig;
+  access: AccessService;
+  people: PeopleStore;
+  doors: ReadonlyMap<string, DoorController>;
+  now(): number;
+  faces(): FacesApi | undefined;
+  fire(action: 'release' | 'clear', by: string): DoorsStatus['fire'];
+  status(): DoorsStatus;
+  events(q: AccessEventQuery): AccessEvent[];
+  /** Count a refused input by code (estate_doors_rejected_total). */
+  rejected(code: string): void;
+}
+
+const Time = Type.Union([Type.Integer({ minimum: 0 }), Type.String({ minLength: 1, maxLength: 40 })], { description: 'UTC ms, or an ISO 8601 date-time ("2026-01-31T18:00:00+08:00").' });
+const KINDS = ['resident', 'staff', 'visitor'] as const;
+const CREDENTIALS = ['face', 'remote', 'exit_button', 'console', 'fire'] as const;
+
+const PersonArgs = Type.Object(
+  {
+    id: Ident({ description: 'Person id (from the platform).' }),
+    name: Type.Optional(Type.String({ maxLength: 100 })),
+    kind: OneOf(KINDS),
+    validFrom: Type.Optional(Time),
+    validUntil: Type.Optional(Time),
+    doorGroups: Type.Array(Ident(), { maxItems: 64, uniqueItems: true }),
+    schedule: Type.Optional(
+      Type.Array(
+        Type.Object(
+          {
+            days: Type.Array(Type.String({ maxLength: 10 }), { maxItems: 7 }),
+            start: Type.String({ maxLength: 10 }),
+            end: Type.String({ maxLength: 10 }),
+          },
+          { additionalProperties: false },
+        ),
+        { maxItems: 32, description: 'Weekly windows in doors.timeZone; absent or empty = any time.' },
+      ),
+    ),
+    enabled: Type.Optional(Type.Boolean()),
+    note: Type.Optional(Type.String({ maxLength: 500 })),
+    faces: Type.Optional(
+      Type.Object(
+        {
+          photos: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 8_000_000 }), { maxItems: 20, description: 'JPEG/PNG photos, base64.' })),
+          embeddings: Type.Optional(Type.Array(Type.Array(Type.Number(), { minItems: 1, maxItems: 4096 }), { maxItems: 50 })),
+          replace: Type.Optional(Type.Boolean()),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+function parseTime(v: number | string | undefined, field: string): number | undefined {
+  if (v === undefined || typeof v === 'number') return v;
+  // Require a full date-time with a zone: a bare date would be read in the gateway's zone.
+  const t = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(v) ? Date.parse(v) : NaN;
+  if (Number.isNaN(t)) throw new CommandError('bad_validity', `${field}: "${v}" is not UTC ms or an ISO 8601 date-time with a zone`);
+  return t;
+}
+
+const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
+
+function decodePhotos(photos: readonly string[]): Buffer[] {
+  return photos.map((p, i) => {
+    const s = p.replace(/^data:[^;]+;base64,/, '').replace(/\s+/g, '');
+    if (s.length % 4 !== 0 || !BASE64.test(s)) throw new CommandError('bad_photo', `faces.photos[${i}]: not base64`);
+    return Buffer.from(s, 'base64');
+  });
+}
+
+function doorOf(rt: DoorsRuntime, doorId: string): DoorController {
+  const door = rt.doors.get(doorId);
+  if (!door) throw fail(rt, 'unknown_door', `no door "${doorId}" on this gateway`, { doors: [...rt.doors.keys()] });
+  return door;
+}
+
+function fail(rt: DoorsRuntime, code: string, message: string, details?: unknown): CommandError {
+  rt.rejected(code);
+  return new CommandError(code, message, details);
+}
+
+function requester(meta: CommandMeta): string {
+  return meta.user ? `${meta.source}:${meta.user}` : `${meta.source}:${meta.id}`;
+}
+
+export const DOOR_COMMANDS = ['person.upsert', 'person.delete', 'person.list', 'door.unlock', 'door.lock', 'door.status', 'door.fireRelease', 'access.events'] as const;
+
+export function registerDoorCommands(reg: CommandRegistry, rt: DoorsRuntime): void {
+  reg.register({
+    name: 'person.upsert',
+    description: 'Create or replace a person (resident, staff, visitor): door groups, validity, weekly windows; optionally enrol face photos/embeddings.',
+    args: PersonArgs,
+    timeoutMs: 120_000,
+    handler: async (a) => {
+      const validFrom = parseTime(a.validFrom, 'validFrom');
+      const validUntil = parseTime(a.validUntil, 'validUntil');
+      if (validFrom !== undefined && validUntil !== undefined && validUntil <= validFrom) throw fail(rt, 'bad_validity', `validUntil (${new Date(validUntil).toISOString()}) must be after validFrom (${new Date(validFrom).toISOString()})`);
+      const schedule = (a.schedule ?? []) as TimeWindow[];
+      const problems = scheduleProblems(schedule);
+      if (problems.length) throw fail(rt, 'bad_schedule', `malformed schedule: ${problems.join('; ')}`, { problems });
+      const photos = a.faces?.photos ? decodePhotos(a.faces.photos) : undefined;
+      const now = rt.now();
+      const warnings: string[] = [];
+      const known = new Set(rt.cfg.groups.map((g) => g.id));
+      for (const g of a.doorGroups) if (!known.has(g)) warnings.push(`doorGroups: "${g}" is not a door group on this gateway (groups: ${[...known].join(', ') || 'none'})`);
+      if (validUntil !== undefined && validUntil <= now) warnings.push(`validity ended ${new Date(validUntil).toISOString()}: the person will be denied (expired)`);
+      if (validFrom !== undefined && validFrom > now) warnings.push(`validity starts ${new Date(validFrom).toISOString()}: the person is denied until then (not_yet_valid)`);
+      const person: Person = {
+        id: a.id,
+        ...(a.name !== undefined ? { name: a.name } : {}),
+        kind: a.kind,
+        ...(validFrom !== undefined ? { validFrom } : {}),
+        ...(validUntil !== undefined ? { validUntil } : {}),
+        doorGroups: a.doorGroups,
+        ...(schedule.length ? { schedule } : {}),
+        enabled: a.enabled ?? true,
+        ...(a.note !== undefined ? { note: a.note } : {}),
+        updatedAt: now,
+      };
+      const existed = rt.people.upsert(person);
+      let faces: (FaceEnrolResult & { available: true }) | { available: false; message: string } | { available: true; error: string } | undefined;
+      if (a.faces && (photos?.length || a.faces.embeddings?.length)) {
+        const svc = rt.faces();
+        if (!svc) faces = { available: false, message: 'face access is unavailable on this gateway (no face recognition running): the person was stored without face templates' };
+        else {
+          try {
+            faces = { available: true, ...(await svc.enrol(a.id, { ...(photos ? { photos } : {}), ...(a.faces.embeddings ? { embeddings: a.faces.embeddings } : {}), ...(a.faces.replace !== undefined ? { replace: a.faces.replace } : {}) })) };
+          } catch (err) {
+            faces = { available: true, error: `face enrolment failed: ${(err as Error).message}` };
+          }
+        }
+      }
+      return { id: a.id, created: !existed, person, ...(warnings.length ? { warnings } : {}), ...(faces ? { faces } : {}) };
+    },
+  });
+
+  reg.register({
+    name: 'person.delete',
+    description: 'Delete a person and their face templates.',
+    args: Type.Object({ id: Ident() }, { additionalProperties: false }),
+    handler: async (a) => {
+      if (!rt.people.get(a.id)) throw fail(rt, 'unknown_person', `no person "${a.id}"`);
+      rt.people.delete(a.id);
+      const svc = rt.faces();
+      let facesRemoved: number | null = null;
+      if (svc) facesRemoved = await svc.remove(a.id);
+      return { id: a.id, deleted: true, facesRemoved, ...(svc ? {} : { note: 'face access unavailable: no face templates to remove here' }) };
+    },
+  });
+
+  reg.register({
+    name: 'person.list',
+    description: 'People, filtered and paged (sorted by id).',
+    args: Type.Object(
+      {
+        kind: Type.Optional(OneOf(KINDS)),
+        doorGroup: Type.Optional(Ident()),
+        query: Type.Optional(Type.String({ maxLength: 100 })),
+        limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
+        offset: Type.Integer({ minimum: 0, default: 0 }),
+      },
+      { additionalProperties: false },
+    ),
+    handler: (a) => {
+      const svc = rt.faces();
+      const { total, people } = rt.people.list({ ...(a.kind ? { kind: a.kind } : {}), ...(a.doorGroup ? { doorGroup: a.doorGroup } : {}), ...(a.query ? { query: a.query } : {}), limit: a.limit, offset: a.offset });
+      return { total, offset: a.offset, people: people.map((p) => ({ ...p, ...(svc ? { faceTemplates: svc.count(p.id) } : {}) })), faceAccess: svc !== undefined };
+    },
+  });
+
+  reg.register({
+    name: 'door.unlock',
+    description: 'Unlock a door now (remote or console credential), for the door\'s unlockMs or durationMs. Refused when older than ttlMs.',
+    args: Type.Object(
+      {
+        doorId: Ident(),
+        durationMs: Type.Optional(Type.Integer({ minimum: 200 })),
+        personId: Type.Optional(Ident({ description: 'On whose behalf (checked like any credential of that person).' })),
+        ttlMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 600000 })),
+        note: Type.Optional(Type.String({ maxLength: 200 })),
+      },
+      { additionalProperties: false },
+    ),
+    handler: (a, meta) => {
+      const door = doorOf(rt, a.doorId);
+      if (a.durationMs !== undefined && a.durationMs > rt.cfg.remoteUnlock.maxDurationMs) throw fail(rt, 'bad_duration', `durationMs ${a.durationMs} exceeds doors.remoteUnlock.maxDurationMs (${rt.cfg.remoteUnlock.maxDurationMs})`);
+      const credential: Credential = meta.source === 'console' ? 'console' : 'remote';
+      const issued = meta.ts ?? meta.receivedAt;
+      const ttl = a.ttlMs ?? rt.cfg.remoteUnlock.ttlMs;
+      const age = rt.now() - issued;
+      const by = requester(meta);
+      if (age > ttl) {
+        // A late unlock (uplink backlog, clock skew) is dangerous: refused and logged as a denial.
+        rt.access.refuse({ doorId: door.id, credential, requestedBy: by, ...(a.personId ? { personId: a.personId } : {}) }, 'command_expired', `command is ${age} ms old, TTL ${ttl} ms`);
+        throw fail(rt, 'expired', `door.unlock is ${age} ms old, older than its TTL of ${ttl} ms: not executed`);
+      }
+      const o = rt.access.evaluate(
+        { doorId: door.id, credential, requestedBy: by, ...(a.personId ? { personId: a.personId } : {}), ...(a.note ? { evidence: { note: a.note } } : {}) },
+        a.durationMs !== undefined ? { durationMs: a.durationMs } : {},
+      );
+      if (!o.decision.granted) throw fail(rt, o.decision.reason, o.record.message ?? `access denied: ${o.decision.reason}`, { decision: o.decision });
+      return { ...o.decision, ...(o.until !== undefined ? { unlockedUntil: o.until, extended: o.extended } : {}), ...(o.record.fireReleased ? { fireReleased: true } : {}) };
+    },
+  });
+
+  reg.register({
+    name: 'door.lock',
+    description: 'End a running unlock now. Refused while the door is fire-released.',
+    args: Type.Object({ doorId: Ident() }, { additionalProperties: false }),
+    handler: (a) => {
+      const door = doorOf(rt, a.doorId);
+      if (door.isReleased()) throw fail(rt, 'fire_release_active', `door ${door.id} is fire-released; clear the release with door.fireRelease first`);
+      return { doorId: door.id, wasUnlocked: door.lock('command') };
+    },
+  });
+
+  reg.register({
+    name: 'door.status',
+    description: 'Every door (lock, contact, alarms, fault, last decision), groups, fire release, GPIO backend.',
+    args: Type.Object({ doorId: Type.Optional(Ident()) }, { additionalProperties: false }),
+    handler: (a) => {
+      const s = rt.status();
+      if (a.doorId === undefined) return s;
+      doorOf(rt, a.doorId);
+      return { ...s, doors: s.doors.filter((d) => d.id === a.doorId) };
+    },
+  });
+
+  reg.register({
+    name: 'door.fireRelease',
+    description: 'release: unlock every fire-release door until cleared. clear: end a commanded or latched release (refused while the fire input is active).',
+    args: Type.Object({ action: OneOf(['release', 'clear'] as const) }, { additionalProperties: false }),
+    handler: (a, meta) => ({ fire: rt.fire(a.action, requester(meta)) }),
+  });
+
+  reg.register({
+    name: 'access.events',
+    description: 'Access decisions kept on the box, newest first, filtered (door, person, credential, granted, time range), paged with beforeSeq.',
+    args: Type.Object(
+      {
+        doorId: Type.Optional(Ident()),
+        personId: Type.Optional(Ident()),
+        credential: Type.Optional(OneOf(CREDENTIALS)),
+        granted: Type.Optional(Type.Boolean()),
+        since: Type.Optional(Type.Integer({ minimum: 0 })),
+        until: Type.Optional(Type.Integer({ minimum: 0 })),
+        beforeSeq: Type.Optional(Type.Integer({ minimum: 1 })),
+        limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
+      },
+      { additionalProperties: false },
+    ),
+    handler: (a) => ({ events: rt.events(a as AccessEventQuery) }),
+  });
+}

@@ -1,0 +1,110 @@
+// People who may open doors, kept in the gateway's state database and mirrored in
+// memory: a decision is a Map lookup and a few comparisons (well under 10 ms with tens
+// of thousands of people), and works with the uplink down. SQLite is the truth; the
+// map is rebuilt from it at start and written through on every change.
+import type { Db } from '../store/sqlite.js';
+import type { PersonSummary } from './api.js';
+import { compileSchedule, type Intervals, type TimeWindow } from './schedule.js';
+
+export type PersonKind = PersonSummary['kind'];
+
+export interface Person extends PersonSummary {
+  /** Weekly windows; absent or empty = any time. */
+  schedule?: TimeWindow[];
+  enabled: boolean;
+  note?: string;
+  updatedAt: number;
+}
+
+interface Cached {
+  person: Person;
+  groups: ReadonlySet<string>;
+  intervals: Intervals | undefined;
+}
+
+export interface PersonFilter {
+  kind?: PersonKind;
+  doorGroup?: string;
+  /** Substring of id or name (case-insensitive). */
+  query?: string;
+  limit: number;
+  offset: number;
+}
+
+export class PeopleStore {
+  private readonly cache = new Map<string, Cached>();
+  private readonly upsertStmt;
+  private readonly deleteStmt;
+
+  constructor(private readonly db: Db) {
+    db.exec(`CREATE TABLE IF NOT EXISTS door_people (
+      id TEXT PRIMARY KEY,
+      body TEXT NOT NULL,
+      updated_at INTEGER NOT NULL
+    )`);
+    this.upsertStmt = db.prepare('INSERT INTO door_people(id, body, updated_at) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at');
+    this.deleteStmt = db.prepare('DELETE FROM door_people WHERE id = ?');
+    for (const row of db.prepare('SELECT id, body FROM door_people').iterate() as Iterable<{ id: string; body: string }>) {
+      try {
+        this.remember(JSON.parse(row.body) as Person);
+      } catch {
+        // A row that no longer parses is skipped (the person is denied as unknown) rather
+        // than stopping every door; a person.upsert from the platform repairs it.
+      }
+    }
+  }
+
+  private remember(p: Person): void {
+    this.cache.set(p.id, { person: p, groups: new Set(p.doorGroups), intervals: p.schedule && p.schedule.length ? compileSchedule(p.schedule) : undefined });
+  }
+
+  /** Store (insert or replace) a person; the caller has validated it. Returns whether it existed. */
+  upsert(p: Person): boolean {
+    const existed = this.cache.has(p.id);
+    this.upsertStmt.run(p.id, JSON.stringify(p), p.updatedAt);
+    this.remember(p);
+    return existed;
+  }
+
+  delete(id: string): boolean {
+    const n = this.deleteStmt.run(id).changes;
+    return this.cache.delete(id) || n > 0;
+  }
+
+  get(id: string): Person | undefined {
+    return this.cache.get(id)?.person;
+  }
+
+  /** The compiled form used by decisions. */
+  lookup(id: string): Cached | undefined {
+    return this.cache.get(id);
+  }
+
+  count(): number {
+    return this.cache.size;
+  }
+
+  list(f: PersonFilter): { total: number; people: Person[] } {
+    const q = f.query?.toLowerCase();
+    const all: Person[] = [];
+    for (const { person, groups } of this.cache.values()) {
+      if (f.kind && person.kind !== f.kind) continue;
+      if (f.doorGroup && !groups.has(f.doorGroup)) continue;
+      if (q && !person.id.toLowerCase().includes(q) && !(person.name ?? '').toLowerCase().includes(q)) continue;
+      all.push(person);
+    }
+    all.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    return { total: all.length, people: all.slice(f.offset, f.offset + f.limit) };
+  }
+}
+
+export function summary(p: Person): PersonSummary {
+  return {
+    id: p.id,
+    ...(p.name !== undefined ? { name: p.name } : {}),
+    kind: p.kind,
+    ...(p.validFrom !== undefined ? { validFrom: p.validFrom } : {}),
+    ...(p.validUntil !== undefined ? { validUntil: p.validUntil } : {}),
+    doorGroups: [...p.doorGroups],
+  };
+}
