@@ -2,6 +2,7 @@
 // The `estate-edge` command.
 //   estate-edge [run] [--config PATH]     run the gateway (default)
 //   estate-edge check-config [--config PATH]
+//   estate-edge doctor [--config PATH] [--json]
 // An invalid config exits with status 2 before anything starts, listing every problem.
 import { parseArgs } from 'node:util';
 import { loadConfig, ConfigError, type LoadedConfig } from './config/load.js';
@@ -13,18 +14,21 @@ export const EXIT_CONFIG = 2;
 export const EXIT_CRASH = 1;
 
 function usage(): string {
-  return `usage: estate-edge [run|check-config] [--config PATH]
+  return `usage: estate-edge [run|check-config|doctor] [--config PATH]
 
   run            run the gateway (default). Without --config, /etc/estate-edge/config.yaml
                  is used if it exists, else the built-in simulated estate.
   check-config   validate the configuration and exit (0 = valid, 2 = invalid)
+  doctor         check config, data dir, disk, clock, broker, serial ports, GPIO, camera,
+                 models and the service; one OK/WARN/FAIL line each (exit 1 on FAIL).
+                 --json prints the findings as JSON.
 `;
 }
 
 export async function main(argv: string[]): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, allowPositionals: true, options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } } });
+    parsed = parseArgs({ args: argv, allowPositionals: true, options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' }, json: { type: 'boolean' } } });
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n${usage()}`);
     return EXIT_CONFIG;
@@ -34,6 +38,8 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const cmd = parsed.positionals[0] ?? 'run';
+  // The doctor reports an invalid config as one of its findings, so it loads it itself.
+  if (cmd === 'doctor') return doctor(parsed.values.config, parsed.values.json === true);
   let loaded: LoadedConfig;
   try {
     loaded = loadConfig(parsed.values.config !== undefined ? { path: parsed.values.config } : {});
@@ -115,6 +121,13 @@ async function run(loaded: LoadedConfig): Promise<number> {
   await notifier.flush();
   log.flush?.();
   return code;
+}
+
+async function doctor(configPath: string | undefined, json: boolean): Promise<number> {
+  const { runDoctor, formatReport, doctorExitCode } = await import('./doctor.js');
+  const findings = await runDoctor(configPath !== undefined ? { configPath } : {});
+  process.stdout.write(json ? `${JSON.stringify(findings, null, 2)}\n` : formatReport(findings, `estate-edge doctor  ${new Date().toISOString()}`));
+  return doctorExitCode(findings);
 }
 
 /** One line for `systemctl status`: what a technician wants to see first. */
