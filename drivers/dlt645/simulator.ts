@@ -1,0 +1,104 @@
+// Simulator twin of DL/T 645 meters (2007 or 1997) sharing one Line: each meter
+// answers reads of the identifiers it knows (BCD with the identifier's decimals, +33H),
+// an error reply for identifiers it does not know, read-address (13H) when it is the
+// only meter asked with the AA wildcard, and takes broadcast time (08H) silently.
+import type { Line } from '../serial/line.js';
+import * as dlt from './codec.js';
+
+export interface SimRegister {
+  bytes: number;
+  decimals: number;
+  signed?: boolean;
+  value: () => number;
+}
+
+export class SimMeter {
+  readonly registers = new Map<string, SimRegister>();
+  online = true;
+  requests = 0;
+  /** Last time received by broadcast (08H), as the raw BCD digits "YYMMDDhhmmss". */
+  lastTimeSync: string | undefined;
+  constructor(readonly address: string, readonly version: dlt.Dlt645Version, readonly latencyMs = 0) {}
+
+  define(identifier: string, reg: SimRegister): this {
+    this.registers.set(identifier.toUpperCase(), reg);
+    return this;
+  }
+}
+
+export class Dlt645Sim {
+  private readonly meters = new Map<string, SimMeter>();
+  private buf = Buffer.alloc(0);
+  private readonly onData = (d: Buffer) => this.receive(d);
+
+  constructor(readonly line: Line) {
+    line.on('data', this.onData);
+  }
+
+  addMeter(address: string, version: dlt.Dlt645Version, latencyMs = 0): SimMeter {
+    const m = new SimMeter(dlt.normaliseAddress(address), version, latencyMs);
+    this.meters.set(m.address, m);
+    return m;
+  }
+
+  meter(address: string): SimMeter | undefined {
+    return this.meters.get(dlt.normaliseAddress(address));
+  }
+
+  dispose(): void {
+    this.line.off('data', this.onData);
+  }
+
+  private receive(d: Buffer): void {
+    this.buf = Buffer.concat([this.buf, d]);
+    for (;;) {
+      const r = dlt.findFrame(this.buf);
+      if (r.kind === 'need-more') {
+        this.buf = this.buf.subarray(r.skip);
+        break;
+      }
+      this.buf = this.buf.subarray(r.end);
+      if (r.kind === 'frame') this.handle(r.frame);
+    }
+    if (this.buf.length > 512) this.buf = Buffer.alloc(0);
+  }
+
+  private handle(f: dlt.Dlt645Frame): void {
+    if (f.control & 0x80) return; // a reply from another meter on the same wire
+    if (f.control === dlt.C2007.broadcastTime && f.address === dlt.BROADCAST_ADDRESS) {
+      const b = f.data;
+      const two = (i: number) => b[i]!.toString(16).padStart(2, '0');
+      for (const m of this.meters.values()) if (m.online) m.lastTimeSync = `${two(5)}${two(4)}${two(3)}${two(2)}${two(1)}${two(0)}`;
+      return;
+    }
+    if (f.control === dlt.C2007.readAddress) {
+      const alive = [...this.meters.values()].filter((m) => m.online && m.version === '2007');
+      // On a real bus several meters answering the wildcard at once collide; a single one answers cleanly.
+      if (alive.length === 1 || (f.address !== dlt.WILDCARD_ADDRESS && alive.some((m) => m.address === f.address))) {
+        const m = alive.length === 1 ? alive[0]! : alive.find((x) => x.address === f.address)!;
+        this.reply(m, dlt.encodeFrame(m.address, 0x93, dlt.encodeAddress(m.address)));
+      }
+      return;
+    }
+    const m = this.meters.get(f.address);
+    if (!m || !m.online) return;
+    const readC = m.version === '2007' ? dlt.C2007.read : dlt.C1997.read;
+    if (f.control !== readC) return;
+    m.requests++;
+    const diLen = m.version === '2007' ? 4 : 2;
+    const di = dlt.decodeAddress(f.data.subarray(0, diLen));
+    const reg = m.registers.get(di);
+    if (!reg || f.data.length !== diLen) {
+      this.reply(m, dlt.encodeFrame(m.address, readC | 0xc0, Buffer.from([0x02])));
+      return;
+    }
+    const value = dlt.encodeBcd(reg.value(), reg.bytes, reg.decimals, reg.signed);
+    this.reply(m, dlt.encodeFrame(m.address, readC | 0x80, Buffer.concat([f.data.subarray(0, diLen), value])));
+  }
+
+  private reply(m: SimMeter, frame: Buffer): void {
+    const send = () => void this.line.write(frame).catch(() => {});
+    if (m.latencyMs) setTimeout(send, m.latencyMs);
+    else send();
+  }
+}

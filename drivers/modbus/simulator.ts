@@ -1,0 +1,108 @@
+// Simulator twin of Modbus RTU meters: one or more slave units on a Line (a simulated
+// wire, or one end of a socat pty pair). It answers FC 1–4 like the real devices do,
+// including the behaviours the scheduler must cope with: "illegal data address" when a
+// block read touches an unmapped register, "illegal data value" above the device's
+// per-request register limit, silence for other unit ids, a response latency, and a
+// switch that makes a unit dead (no answer at all).
+import type { Line } from '../serial/line.js';
+import { crcOk, withCrc, encodeValue, type DataType, type Order } from './codec.js';
+
+export interface SimUnitOptions {
+  /** Largest register count per request; above it the unit answers exception 3. */
+  maxRegisters?: number;
+  /** Time the device takes to start answering (ms). */
+  latencyMs?: number;
+}
+
+export class SimUnit {
+  readonly input = new Map<number, number>();
+  readonly holding = new Map<number, number>();
+  online = true;
+  requests = 0;
+  constructor(readonly unit: number, readonly opts: SimUnitOptions = {}) {}
+
+  /** Store a typed value at a register address in the chosen table. */
+  set(table: 'input' | 'holding', address: number, value: number, type: DataType, wordOrder: Order = 'big', byteOrder: Order = 'big'): void {
+    const bytes = encodeValue(value, type, wordOrder, byteOrder);
+    const map = table === 'input' ? this.input : this.holding;
+    for (let i = 0; i < bytes.length / 2; i++) map.set(address + i, bytes.readUInt16BE(i * 2));
+  }
+}
+
+export class ModbusSlaveSim {
+  private readonly units = new Map<number, SimUnit>();
+  private buf = Buffer.alloc(0);
+  private readonly onData = (d: Buffer) => this.receive(d);
+  /** Requests seen that were addressed to one of our units. */
+  served = 0;
+
+  constructor(readonly line: Line) {
+    line.on('data', this.onData);
+  }
+
+  addUnit(unit: number, opts: SimUnitOptions = {}): SimUnit {
+    const u = new SimUnit(unit, opts);
+    this.units.set(unit, u);
+    return u;
+  }
+
+  unit(id: number): SimUnit | undefined {
+    return this.units.get(id);
+  }
+
+  dispose(): void {
+    this.line.off('data', this.onData);
+  }
+
+  private receive(d: Buffer): void {
+    this.buf = Buffer.concat([this.buf, d]);
+    // Requests we answer are 8 bytes (FC 1–4); resynchronise on noise by sliding.
+    while (this.buf.length >= 8) {
+      const frame = this.buf.subarray(0, 8);
+      if (frame[1]! >= 1 && frame[1]! <= 4 && crcOk(frame)) {
+        this.buf = this.buf.subarray(8);
+        this.handle(Buffer.from(frame));
+      } else {
+        this.buf = this.buf.subarray(1);
+      }
+    }
+    if (this.buf.length > 512) this.buf = Buffer.alloc(0);
+  }
+
+  private handle(req: Buffer): void {
+    const u = this.units.get(req[0]!);
+    if (!u || !u.online) return;
+    u.requests++;
+    this.served++;
+    const reply = this.answer(u, req);
+    const send = () => void this.line.write(reply).catch(() => {});
+    if (u.opts.latencyMs) setTimeout(send, u.opts.latencyMs);
+    else send();
+  }
+
+  answer(u: SimUnit, req: Buffer): Buffer {
+    const fc = req[1]!;
+    const address = req.readUInt16BE(2);
+    const count = req.readUInt16BE(4);
+    const exc = (code: number) => withCrc(Buffer.from([u.unit, fc | 0x80, code]));
+    const max = fc <= 2 ? 2000 : Math.min(125, u.opts.maxRegisters ?? 125);
+    if (count < 1 || count > max) return exc(3);
+    const map = fc === 4 ? u.input : u.holding;
+    if (fc === 1 || fc === 2) {
+      const bytes = Buffer.alloc(Math.ceil(count / 8));
+      for (let i = 0; i < count; i++) {
+        const v = map.get(address + i);
+        if (v === undefined) return exc(2);
+        if (v) bytes[i >> 3]! |= 1 << (i & 7);
+      }
+      return withCrc(Buffer.concat([Buffer.from([u.unit, fc, bytes.length]), bytes]));
+    }
+    const data = Buffer.alloc(count * 2);
+    for (let i = 0; i < count; i++) {
+      const v = map.get(address + i);
+      if (v === undefined) return exc(2);
+      data.writeUInt16BE(v, i * 2);
+    }
+    return withCrc(Buffer.concat([Buffer.from([u.unit, fc, data.length]), data]));
+  }
+}

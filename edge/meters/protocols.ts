@@ -1,0 +1,253 @@
+// One adapter per bus protocol: executes a planned Block against one device over the
+// bus's Line and returns decoded, scaled values, or a ReadError of a known kind that
+// the scheduler counts (timeouts, CRC/checksum errors, exception codes, wrong unit…).
+import type { Line } from '../../drivers/serial/line.js';
+import { Transactor, TransactionTimeout } from '../../drivers/serial/transactor.js';
+import { ModbusClient, ModbusError } from '../../drivers/modbus/client.js';
+import { decodeValue } from '../../drivers/modbus/codec.js';
+import * as dlt from '../../drivers/dlt645/codec.js';
+import * as cjt from '../../drivers/cjt188/codec.js';
+import type { Block, PointSpec } from './plan.js';
+
+export type ErrorKind = 'timeout' | 'crc' | 'exception' | 'wrong_unit' | 'bad_reply' | 'port';
+
+export class ReadError extends Error {
+  constructor(readonly kind: ErrorKind, message: string, readonly exceptionCode?: number) {
+    super(message);
+    this.name = 'ReadError';
+  }
+  /** The device says the register/identifier does not exist (Modbus 02, DL/T 645 "no data"). */
+  get unsupported(): boolean {
+    return this.kind === 'exception' && this.exceptionCode === 2;
+  }
+}
+
+export interface PointValue {
+  point: PointSpec;
+  /** undefined = the device sent no valid number (NaN, FF… BCD). */
+  value: number | undefined;
+}
+
+export interface ReadOutcome {
+  values: PointValue[];
+  /** UTC ms when the reply arrived. */
+  at: number;
+  latencyMs: number;
+}
+
+export interface DeviceTarget {
+  /** Modbus unit id, DL/T 645 12-digit or CJ/T 188 14-digit address. */
+  address: number | string;
+  /** CJ/T 188 meter type and DI byte order. */
+  meterType?: number;
+  diOrder?: cjt.DiOrder;
+}
+
+export interface ScanHit {
+  address: number | string;
+  detail: string;
+}
+
+export interface BusProtocol {
+  readonly transactor: Transactor;
+  /** Called after every (re)open of the line. */
+  attach(): Promise<void>;
+  read(target: DeviceTarget, block: Block, timeoutMs: number): Promise<ReadOutcome>;
+  /** One probe of a bus address during bus.scan; undefined = nothing answered. */
+  probe(address: number | string | undefined, timeoutMs: number): Promise<ScanHit[]>;
+  dispose(): void;
+}
+
+function scaled(p: PointSpec, v: number | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const out = v * (p.scale ?? 1) + (p.offset ?? 0);
+  // Scaling by 0.1 etc. leaves binary noise (230.10000000000002); keep 9 significant digits.
+  return Number(out.toPrecision(12));
+}
+
+export class ModbusProtocol implements BusProtocol {
+  readonly client: ModbusClient;
+  constructor(line: Line, framing: 'rtu' | 'tcp', private readonly now: () => number, silenceMs?: number) {
+    this.client = new ModbusClient(line, framing, silenceMs === undefined ? {} : { silenceMs });
+  }
+  get transactor(): Transactor {
+    return this.client.transactor;
+  }
+  attach(): Promise<void> {
+    return this.client.attach();
+  }
+  dispose(): void {
+    this.client.dispose();
+  }
+
+  async read(target: DeviceTarget, block: Block, timeoutMs: number): Promise<ReadOutcome> {
+    if (block.kind !== 'modbus') throw new Error(`a ${block.kind} block on a Modbus bus`);
+    let r;
+    try {
+      r = await this.client.read(target.address as number, block.fc, block.address, block.count, timeoutMs);
+    } catch (err) {
+      if (err instanceof ModbusError) throw new ReadError(err.kind, err.message, err.exceptionCode);
+      throw new ReadError('port', (err as Error).message);
+    }
+    const at = this.now();
+    const values = block.points.map((p) => {
+      if (block.fc === 1 || block.fc === 2) {
+        const bit = p.address! - block.address;
+        return { point: p, value: (r.bytes[bit >> 3]! >> (bit & 7)) & 1 };
+      }
+      const off = (p.address! - block.address) * 2;
+      const raw = r.bytes.subarray(off, off + p.words! * 2);
+      if (raw.length !== p.words! * 2) throw new ReadError('bad_reply', `reply too short for ${p.name}`);
+      return { point: p, value: scaled(p, decodeValue(raw, p.dataType!, p.wordOrder, p.byteOrder)) };
+    });
+    return { values, at, latencyMs: r.latencyMs };
+  }
+
+  async probe(address: number | string | undefined, timeoutMs: number): Promise<ScanHit[]> {
+    const unit = Number(address);
+    // Any well-formed answer (data or an exception) proves a device at this unit id.
+    try {
+      await this.client.read(unit, 3, 0, 1, timeoutMs);
+      return [{ address: unit, detail: 'answered FC 03' }];
+    } catch (err) {
+      if (err instanceof ModbusError && err.kind === 'exception') return [{ address: unit, detail: `answered with exception ${err.exceptionCode}` }];
+      if (err instanceof ModbusError && (err.kind === 'crc' || err.kind === 'bad_reply')) return [{ address: unit, detail: `garbled answer (${err.kind}): check baud rate and wiring` }];
+      return [];
+    }
+  }
+}
+
+function dltFramer(buf: Buffer) {
+  const r = dlt.findFrame(buf);
+  if (r.kind === 'need-more') return { kind: 'need-more' as const, skip: r.skip };
+  if (r.kind === 'bad') return { kind: 'bad' as const, start: r.start, end: r.end, error: r.error };
+  return { kind: 'frame' as const, start: r.start, end: r.end };
+}
+
+function cjtFramer(buf: Buffer) {
+  const r = cjt.findFrame(buf);
+  if (r.kind === 'need-more') return { kind: 'need-more' as const, skip: r.skip };
+  if (r.kind === 'bad') return { kind: 'bad' as const, start: r.start, end: r.end, error: r.error };
+  return { kind: 'frame' as const, start: r.start, end: r.end };
+}
+
+function lineError(err: unknown): ReadError {
+  if (err instanceof TransactionTimeout) return new ReadError('timeout', err.message);
+  if (err instanceof dlt.Dlt645Error || err instanceof cjt.Cjt188Error) return new ReadError(err.code === 'checksum' ? 'crc' : 'bad_reply', err.message);
+  return new ReadError('port', (err as Error).message);
+}
+
+export class Dlt645Protocol implements BusProtocol {
+  readonly transactor: Transactor;
+  constructor(line: Line, private readonly now: () => number, silenceMs?: number) {
+    this.transactor = new Transactor(line, silenceMs === undefined ? {} : { silenceMs });
+  }
+  async attach(): Promise<void> {}
+  dispose(): void {
+    this.transactor.dispose();
+  }
+
+  async read(target: DeviceTarget, block: Block, timeoutMs: number): Promise<ReadOutcome> {
+    if (block.kind !== 'dlt645') throw new Error(`a ${block.kind} block on a DL/T 645 bus`);
+    const address = String(target.address);
+    const start = performance.now();
+    let raw: Buffer;
+    try {
+      raw = await this.transactor.request(dlt.readRequest(block.version, address, block.identifier), dltFramer, timeoutMs);
+    } catch (err) {
+      throw lineError(err);
+    }
+    const at = this.now();
+    let reply: dlt.ReadReply;
+    try {
+      reply = dlt.parseReadReply(block.version, dlt.decodeFrame(raw), address, block.identifier);
+    } catch (err) {
+      const e = err as dlt.Dlt645Error;
+      if (e.code === 'address') throw new ReadError('wrong_unit', e.message);
+      // "No data requested" (bit 1) is the DL/T 645 form of Modbus "illegal data address".
+      if (e.code === 'meter_error') throw new ReadError('exception', e.message, e.meterErrorCode !== undefined && e.meterErrorCode & 0x02 ? 2 : 4);
+      throw new ReadError('bad_reply', e.message);
+    }
+    const p = block.points[0]!;
+    if (reply.value.length < p.bytes!) throw new ReadError('bad_reply', `${p.name}: ${reply.value.length} value bytes, expected ${p.bytes}`);
+    const v = dlt.decodeBcd(reply.value.subarray(0, p.bytes!), p.decimals!, p.signed);
+    return { values: [{ point: p, value: scaled(p, v) }], at, latencyMs: performance.now() - start };
+  }
+
+  async probe(address: number | string | undefined, timeoutMs: number): Promise<ScanHit[]> {
+    try {
+      const req = address === undefined ? dlt.readAddressRequest() : dlt.readRequest('2007', dlt.normaliseAddress(String(address)), '00010000');
+      const raw = await this.transactor.request(req, dltFramer, timeoutMs);
+      const f = dlt.decodeFrame(raw);
+      if (f.control === 0x93) return [{ address: dlt.parseReadAddressReply(f), detail: 'answered read-address (13H)' }];
+      return [{ address: f.address, detail: `answered control ${f.control.toString(16).toUpperCase()}H` }];
+    } catch (err) {
+      if (err instanceof dlt.Dlt645Error) return [{ address: address ?? '?', detail: `garbled answer: ${err.message} (several meters answering at once, or wrong baud rate)` }];
+      return [];
+    }
+  }
+
+  /** Broadcast time (08H); no meter answers a broadcast. */
+  async timeSync(local: Date): Promise<Buffer> {
+    const frame = dlt.broadcastTimeRequest({
+      year: local.getFullYear(), month: local.getMonth() + 1, day: local.getDate(), hour: local.getHours(), minute: local.getMinutes(), second: local.getSeconds(),
+    });
+    await this.transactor.send(frame);
+    return frame;
+  }
+}
+
+export class Cjt188Protocol implements BusProtocol {
+  readonly transactor: Transactor;
+  private ser = 0;
+  constructor(line: Line, private readonly now: () => number, silenceMs?: number) {
+    this.transactor = new Transactor(line, silenceMs === undefined ? {} : { silenceMs });
+  }
+  async attach(): Promise<void> {}
+  dispose(): void {
+    this.transactor.dispose();
+  }
+
+  async read(target: DeviceTarget, block: Block, timeoutMs: number): Promise<ReadOutcome> {
+    if (block.kind !== 'cjt188') throw new Error(`a ${block.kind} block on a CJ/T 188 bus`);
+    const address = String(target.address);
+    const start = performance.now();
+    this.ser = (this.ser + 1) & 0xff;
+    let raw: Buffer;
+    try {
+      raw = await this.transactor.request(cjt.readRequest(target.meterType ?? 0x10, address, 0x901f, this.ser, target.diOrder ?? '901F'), cjtFramer, timeoutMs);
+    } catch (err) {
+      throw lineError(err);
+    }
+    const at = this.now();
+    let r: cjt.FlowReading;
+    try {
+      r = cjt.parseFlowReply(cjt.decodeFrame(raw), { address, ...(target.meterType !== undefined ? { meterType: target.meterType } : {}) });
+    } catch (err) {
+      const e = err as cjt.Cjt188Error;
+      if (e.code === 'address') throw new ReadError('wrong_unit', e.message);
+      if (e.code === 'meter_error') throw new ReadError('exception', e.message, 4);
+      throw new ReadError('bad_reply', e.message);
+    }
+    const values = block.points.map((p) => {
+      const v = p.field === 'current' ? r.current : p.field === 'settlement' ? r.settlement : r.status;
+      // Meters that count in litres: convert to the profile's unit (m3).
+      const unit = p.field === 'current' ? r.unit : r.settlementUnit;
+      const value = v !== undefined && p.field !== 'status' && unit === 'L' && p.unit === 'm3' ? v / 1000 : v;
+      return { point: p, value };
+    });
+    return { values, at, latencyMs: performance.now() - start };
+  }
+
+  async probe(address: number | string | undefined, timeoutMs: number): Promise<ScanHit[]> {
+    try {
+      const req = cjt.encodeFrame(0xaa, address === undefined ? cjt.WILDCARD_ADDRESS : cjt.normaliseAddress(String(address)), cjt.C188.readAddress, Buffer.from([0x81, 0x0a, 0]));
+      const raw = await this.transactor.request(req, cjtFramer, timeoutMs);
+      const f = cjt.decodeFrame(raw);
+      return [{ address: f.address, detail: `${cjt.METER_TYPES[f.meterType] ?? 'type ' + f.meterType.toString(16)} meter answered read-address` }];
+    } catch (err) {
+      if (err instanceof cjt.Cjt188Error) return [{ address: address ?? '?', detail: `garbled answer: ${err.message}` }];
+      return [];
+    }
+  }
+}

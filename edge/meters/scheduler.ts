@@ -1,0 +1,481 @@
+// The bus scheduler: one loop per RS-485 line (or converter), lines run in parallel.
+//
+// - One transaction at a time per line (half-duplex); on-demand jobs (meter.read,
+//   bus.scan, raw polls, time sync) run between polls from a small bounded queue.
+// - Each device has its own poll interval. The device whose poll is due earliest goes
+//   next, so an overloaded line degrades to round-robin. A poll that is late by a whole
+//   interval or more is skipped and counted, never queued: there is at most one
+//   pending poll per device, and a published value is never older than one cycle.
+// - A device that does not answer stops its poll after the first timeout; after
+//   `offlineAfter` failed polls it is reported offline and probed with one request at
+//   exponential back-off, so a dead meter costs the healthy ones at most one timeout
+//   per back-off period.
+// - "Illegal data address" on a coalesced block splits it into per-point reads; on a
+//   single point it marks the point unsupported.
+// - The line is reopened with back-off when it fails (unplugged USB adapter, TCP
+//   converter dropping the connection); the transactor flushes after every timeout.
+import type { Logger } from 'pino';
+import type { Line } from '../../drivers/serial/line.js';
+import type { TapEvent } from '../../drivers/serial/transactor.js';
+import type { Clock } from '../clock.js';
+import type { MeterBusConfig, MeterDeviceConfig } from './schema.js';
+import type { Profile } from './profiles.js';
+import { planReads, resolvePoints, splitBlock, type Block, type PointSpec } from './plan.js';
+import { ReadError, type BusProtocol, type DeviceTarget, type ErrorKind, type ScanHit, type PointValue } from './protocols.js';
+
+export type Quality = 'good' | 'invalid' | 'unsupported';
+
+export interface LatestValue {
+  value: number | null;
+  unit: string;
+  kind: string;
+  quality: Quality;
+  /** UTC ms of the reply that carried it. */
+  ts: number;
+}
+
+export interface DeviceCounters {
+  polls: number;
+  requests: number;
+  responses: number;
+  timeouts: number;
+  crcErrors: number;
+  wrongUnit: number;
+  badReplies: number;
+  portErrors: number;
+  /** Exception replies by code ("2": 5). */
+  exceptions: Record<string, number>;
+  skippedPolls: number;
+  readings: number;
+  latencyMs: { last: number; avg: number; max: number };
+}
+
+export type DeviceState = 'unknown' | 'online' | 'offline';
+
+export interface DeviceRuntime {
+  id: string;
+  cfg: MeterDeviceConfig;
+  profile: Profile;
+  target: DeviceTarget;
+  points: PointSpec[];
+  blocks: Block[];
+  intervalMs: number;
+  nextDue: number;
+  state: DeviceState;
+  stateSince: number;
+  failures: number;
+  counters: DeviceCounters;
+  latest: Map<string, LatestValue>;
+  lastError?: { at: number; kind: ErrorKind | 'unsupported'; message: string };
+  lastSuccessAt?: number;
+}
+
+export interface ReadingEvent {
+  device: DeviceRuntime;
+  values: Array<PointValue & { at: number; quality: Quality }>;
+  /** Poll slot (monotonic) this reading belongs to. */
+  due: number;
+}
+
+export interface SchedulerHooks {
+  onReading?(e: ReadingEvent): void;
+  onState?(d: DeviceRuntime, state: 'online' | 'offline', reason: string): void;
+  onError?(d: DeviceRuntime, kind: ErrorKind, err: ReadError): void;
+  onRequest?(d: DeviceRuntime, latencyMs: number | undefined): void;
+  onSkipped?(d: DeviceRuntime, n: number): void;
+  onLine?(open: boolean, reason?: string): void;
+}
+
+export class BusBusyError extends Error {
+  readonly code = 'bus_busy';
+}
+
+export interface BusRunnerOptions {
+  bus: MeterBusConfig;
+  line: Line;
+  protocol: BusProtocol;
+  profiles: ReadonlyMap<string, Profile>;
+  clock: Clock;
+  log: Logger;
+  hooks?: SchedulerHooks;
+  /** Coalesce Modbus points into block reads (default true; the bench compares). */
+  coalesce?: boolean;
+  maxJobs?: number;
+}
+
+function newCounters(): DeviceCounters {
+  return { polls: 0, requests: 0, responses: 0, timeouts: 0, crcErrors: 0, wrongUnit: 0, badReplies: 0, portErrors: 0, exceptions: {}, skippedPolls: 0, readings: 0, latencyMs: { last: 0, avg: 0, max: 0 } };
+}
+
+export function deviceTarget(cfg: MeterDeviceConfig, profile: Profile): DeviceTarget {
+  if (profile.protocol === 'modbus') return { address: Number(cfg.address) };
+  if (profile.protocol === 'cjt188') return { address: String(cfg.address).padStart(14, '0').toUpperCase(), meterType: profile.meterType, diOrder: profile.diOrder ?? '901F' };
+  return { address: String(cfg.address).padStart(12, '0').toUpperCase() };
+}
+
+type Job = () => Promise<void>;
+
+export class BusRunner {
+  readonly id: string;
+  readonly devices: DeviceRuntime[] = [];
+  private running = false;
+  private loopDone: Promise<void> | undefined;
+  private wake: (() => void) | undefined;
+  private wakeTimer: NodeJS.Timeout | undefined;
+  private readonly jobs: Job[] = [];
+  private lineUp = false;
+  private lineDownSince: number | undefined;
+  lineError: string | undefined;
+  private reopenDelay = 500;
+  /** Transactions per poll cycle etc. for the console and the bench. */
+  readonly stats = { transactions: 0, polls: 0, skipped: 0, lineOpens: 0, lineFailures: 0 };
+
+  constructor(private readonly o: BusRunnerOptions) {
+    this.id = o.bus.id;
+    const now = o.clock.monotonic();
+    o.bus.devices.forEach((cfg, i) => {
+      if (!cfg.enabled) return;
+      const profile = o.profiles.get(cfg.profile);
+      if (!profile) throw new Error(`device ${cfg.id}: unknown profile "${cfg.profile}"`);
+      const points = resolvePoints(profile, cfg.points);
+      this.devices.push({
+        id: cfg.id,
+        cfg,
+        profile,
+        target: deviceTarget(cfg, profile),
+        points,
+        blocks: planReads(profile, points, { coalesce: o.coalesce !== false }),
+        intervalMs: cfg.pollIntervalMs,
+        // Spread the first polls over the first interval so meters do not all fall due at once.
+        nextDue: now + Math.min(cfg.pollIntervalMs, 1000) * (i / Math.max(1, o.bus.devices.length)),
+        state: 'unknown',
+        stateSince: o.clock.now(),
+        failures: 0,
+        counters: newCounters(),
+        latest: new Map(),
+      });
+    });
+    o.line.on('close', (err) => this.onLineClosed(err));
+  }
+
+  get line(): Line {
+    return this.o.line;
+  }
+  get protocol(): BusProtocol {
+    return this.o.protocol;
+  }
+  get isLineUp(): boolean {
+    return this.lineUp;
+  }
+
+  device(id: string): DeviceRuntime | undefined {
+    return this.devices.find((d) => d.id === id);
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loopDone = this.loop().catch((err) => this.o.log.error({ bus: this.id, err }, 'bus loop crashed'));
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.kick();
+    await this.loopDone;
+    for (const j of this.jobs.splice(0)) void j().catch(() => {});
+    this.o.protocol.dispose();
+    await this.o.line.close().catch(() => {});
+  }
+
+  private kick(): void {
+    if (this.wakeTimer) clearTimeout(this.wakeTimer);
+    this.wakeTimer = undefined;
+    const w = this.wake;
+    this.wake = undefined;
+    w?.();
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      this.wake = resolve;
+      this.wakeTimer = setTimeout(() => this.kick(), Math.max(0, ms));
+    });
+  }
+
+  /** Run `fn` exclusively on the line between polls. Bounded: throws BusBusyError when full. */
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    if (!this.running) return Promise.reject(new Error(`bus ${this.id} is not running`));
+    if (this.jobs.length >= (this.o.maxJobs ?? 8)) return Promise.reject(new BusBusyError(`bus ${this.id} has too many pending on-demand requests`));
+    return new Promise<T>((resolve, reject) => {
+      this.jobs.push(async () => {
+        if (!this.running) return reject(new Error('bus stopped'));
+        try {
+          resolve(await fn());
+        } catch (err) {
+          reject(err);
+        }
+      });
+      this.kick();
+    });
+  }
+
+  private onLineClosed(err: Error | undefined): void {
+    if (!this.lineUp) return;
+    this.lineUp = false;
+    this.lineDownSince = this.o.clock.monotonic();
+    this.lineError = err?.message ?? 'line closed';
+    this.o.log.warn({ bus: this.id, line: this.o.line.description, reason: this.lineError }, 'bus line lost; reopening');
+    this.o.protocol.transactor.fail(new ReadError('port', this.lineError));
+    this.o.hooks?.onLine?.(false, this.lineError);
+    this.kick();
+  }
+
+  private async ensureOpen(): Promise<boolean> {
+    if (this.lineUp && this.o.line.isOpen) return true;
+    try {
+      if (!this.o.line.isOpen) await this.o.line.open();
+      await this.o.protocol.attach();
+      this.lineUp = true;
+      this.stats.lineOpens++;
+      this.reopenDelay = 500;
+      const wasDown = this.lineDownSince !== undefined;
+      this.lineDownSince = undefined;
+      this.lineError = undefined;
+      if (wasDown) this.o.log.info({ bus: this.id, line: this.o.line.description }, 'bus line back');
+      this.o.hooks?.onLine?.(true);
+      // Devices that failed only because the line was gone are polled again right away.
+      const now = this.o.clock.monotonic();
+      for (const d of this.devices) if (d.failures > 0) d.nextDue = Math.min(d.nextDue, now);
+      return true;
+    } catch (err) {
+      this.stats.lineFailures++;
+      const msg = (err as Error).message;
+      if (this.lineError !== msg) this.o.log.warn({ bus: this.id, line: this.o.line.description, err: msg }, 'cannot open bus line; retrying');
+      this.lineError = msg;
+      this.lineDownSince ??= this.o.clock.monotonic();
+      this.markLineDown();
+      await this.sleep(this.reopenDelay);
+      this.reopenDelay = Math.min(30_000, this.reopenDelay * 2);
+      return false;
+    }
+  }
+
+  /** Devices are reported offline once the line has been gone longer than a few timeouts. */
+  private markLineDown(): void {
+    const since = this.lineDownSince;
+    if (since === undefined) return;
+    if (this.o.clock.monotonic() - since < Math.max(5000, this.o.bus.timeoutMs * this.o.bus.offlineAfter)) return;
+    for (const d of this.devices) if (d.state !== 'offline') this.setState(d, 'offline', `line down: ${this.lineError}`);
+  }
+
+  private async loop(): Promise<void> {
+    while (this.running) {
+      if (!(await this.ensureOpen())) continue;
+      const job = this.jobs.shift();
+      if (job) {
+        await job();
+        continue;
+      }
+      const now = this.o.clock.monotonic();
+      let next: DeviceRuntime | undefined;
+      for (const d of this.devices) if (!next || d.nextDue < next.nextDue) next = d;
+      if (!next) {
+        await this.sleep(60_000);
+        continue;
+      }
+      if (next.nextDue > now) {
+        await this.sleep(next.nextDue - now);
+        continue;
+      }
+      await this.poll(next, now);
+    }
+  }
+
+  private backoffMs(d: DeviceRuntime): number {
+    const over = d.failures - this.o.bus.offlineAfter;
+    if (over < 0) return d.intervalMs;
+    return Math.min(this.o.bus.backoffMaxMs, this.o.bus.backoffBaseMs * 2 ** Math.min(over, 20));
+  }
+
+  private async poll(d: DeviceRuntime, startedAt: number): Promise<void> {
+    const due = d.nextDue;
+    d.counters.polls++;
+    this.stats.polls++;
+    const probing = d.state === 'offline';
+    const res = await this.readBlocks(d, probing ? d.blocks.slice(0, 1) : d.blocks, { stopOnSilence: true });
+    if (!this.running) return;
+    const now = this.o.clock.monotonic();
+    if (res.answered) {
+      d.failures = 0;
+      d.lastSuccessAt = this.o.clock.now();
+      if (d.state !== 'online') this.setState(d, 'online', probing ? 'answered probe' : 'answered');
+      if (res.values.length) this.o.hooks?.onReading?.({ device: d, values: res.values, due });
+      // Back on schedule; a probe that succeeded reads everything at once.
+      let nextDue = probing ? now : due + d.intervalMs;
+      let skipped = 0;
+      while (nextDue + d.intervalMs <= now) {
+        nextDue += d.intervalMs;
+        skipped++;
+      }
+      if (skipped) {
+        d.counters.skippedPolls += skipped;
+        this.stats.skipped += skipped;
+        this.o.hooks?.onSkipped?.(d, skipped);
+      }
+      d.nextDue = nextDue;
+    } else if (res.lineFailed) {
+      // Not the meter's fault: retry when the line is back.
+      d.nextDue = now + d.intervalMs;
+    } else {
+      d.failures++;
+      if (d.failures >= this.o.bus.offlineAfter && d.state !== 'offline') this.setState(d, 'offline', d.lastError?.message ?? 'no answer');
+      d.nextDue = Math.max(startedAt, now) + this.backoffMs(d);
+    }
+  }
+
+  /**
+   * Execute blocks against one device. A device that stays silent on a request is not
+   * asked again in the same poll (stopOnSilence): its other blocks would only cost more
+   * timeouts.
+   */
+  async readBlocks(d: DeviceRuntime, blocks: Block[], opts: { stopOnSilence: boolean }): Promise<{ answered: boolean; lineFailed: boolean; values: ReadingEvent['values'] }> {
+    const values: ReadingEvent['values'] = [];
+    let answered = false;
+    let lineFailed = false;
+    const queue = [...blocks];
+    while (queue.length && this.running) {
+      const block = queue.shift()!;
+      d.counters.requests++;
+      this.stats.transactions++;
+      try {
+        const out = await this.o.protocol.read(d.target, block, this.o.bus.timeoutMs);
+        answered = true;
+        d.counters.responses++;
+        const l = d.counters.latencyMs;
+        l.last = out.latencyMs;
+        l.max = Math.max(l.max, out.latencyMs);
+        l.avg = d.counters.responses === 1 ? out.latencyMs : l.avg * 0.9 + out.latencyMs * 0.1;
+        this.o.hooks?.onRequest?.(d, out.latencyMs);
+        for (const v of out.values) {
+          const quality: Quality = v.value === undefined ? 'invalid' : 'good';
+          values.push({ ...v, at: out.at, quality });
+          d.latest.set(v.point.name, { value: v.value ?? null, unit: v.point.unit, kind: v.point.kind, quality, ts: out.at });
+        }
+        d.counters.readings += out.values.length;
+      } catch (err) {
+        const e = err instanceof ReadError ? err : new ReadError('port', (err as Error).message);
+        this.o.hooks?.onRequest?.(d, undefined);
+        this.countError(d, e);
+        if (e.kind === 'exception' || e.kind === 'crc' || e.kind === 'wrong_unit' || e.kind === 'bad_reply') answered = answered || e.kind === 'exception';
+        if (e.unsupported) {
+          if (block.points.length > 1) {
+            // Fall back to smaller reads for good: the device rejects this block's span.
+            const parts = splitBlock(block);
+            const i = d.blocks.indexOf(block);
+            if (i >= 0) d.blocks.splice(i, 1, ...parts);
+            queue.unshift(...parts);
+            this.o.log.info({ bus: this.id, device: d.id, block: describeBlock(block) }, 'illegal data address on a block read: falling back to per-point reads');
+          } else {
+            const p = block.points[0]!;
+            const i = d.blocks.indexOf(block);
+            if (i >= 0) d.blocks.splice(i, 1);
+            d.latest.set(p.name, { value: null, unit: p.unit, kind: p.kind, quality: 'unsupported', ts: this.o.clock.now() });
+            d.lastError = { at: this.o.clock.now(), kind: 'unsupported', message: `point ${p.name} not supported by the device (${e.message}); no longer polled` };
+            this.o.log.warn({ bus: this.id, device: d.id, point: p.name }, 'device rejects point address: point disabled');
+          }
+          continue;
+        }
+        if (e.kind === 'port') {
+          lineFailed = true;
+          break;
+        }
+        if (e.kind === 'timeout' && opts.stopOnSilence && !answered) break;
+      }
+    }
+    return { answered, lineFailed, values };
+  }
+
+  private countError(d: DeviceRuntime, e: ReadError): void {
+    const c = d.counters;
+    if (e.kind === 'timeout') c.timeouts++;
+    else if (e.kind === 'crc') c.crcErrors++;
+    else if (e.kind === 'wrong_unit') c.wrongUnit++;
+    else if (e.kind === 'bad_reply') c.badReplies++;
+    else if (e.kind === 'port') c.portErrors++;
+    else if (e.kind === 'exception') c.exceptions[String(e.exceptionCode ?? '?')] = (c.exceptions[String(e.exceptionCode ?? '?')] ?? 0) + 1;
+    d.lastError = { at: this.o.clock.now(), kind: e.kind, message: e.message };
+    this.o.hooks?.onError?.(d, e.kind, e);
+    this.o.log.debug({ bus: this.id, device: d.id, kind: e.kind, err: e.message }, 'meter request failed');
+  }
+
+  private setState(d: DeviceRuntime, state: 'online' | 'offline', reason: string): void {
+    const prev = d.state;
+    d.state = state;
+    d.stateSince = this.o.clock.now();
+    // The first successful contact after start is not news worth an event upstream… but
+    // a meter that never answers since start is: report unknown→offline, not unknown→online.
+    if (prev === 'unknown' && state === 'online') {
+      this.o.hooks?.onState?.(d, state, reason);
+      return;
+    }
+    this.o.log[state === 'offline' ? 'warn' : 'info']({ bus: this.id, device: d.id, reason }, `meter ${state}`);
+    this.o.hooks?.onState?.(d, state, reason);
+  }
+
+  // ---- on-demand operations (run exclusively between polls) ------------------------
+
+  /** Read a device now (all points or one); updates the latest values. */
+  readNow(deviceId: string, point?: string): Promise<ReadingEvent['values']> {
+    const d = this.device(deviceId);
+    if (!d) return Promise.reject(new Error(`no device ${deviceId} on bus ${this.id}`));
+    return this.exclusive(async () => {
+      const blocks = point ? d.blocks.filter((b) => b.points.some((p) => p.name === point)) : d.blocks;
+      if (point && blocks.length === 0) throw new Error(`device ${deviceId} has no polled point "${point}"`);
+      const res = await this.readBlocks(d, blocks, { stopOnSilence: true });
+      if (!res.answered) throw new ReadError(d.lastError?.kind === 'port' ? 'port' : 'timeout', d.lastError?.message ?? 'no answer');
+      return point ? res.values.filter((v) => v.point.name === point) : res.values;
+    });
+  }
+
+  /** Probe addresses (Modbus unit ids) or a protocol's read-address; returns what answered. */
+  scan(addresses: Array<number | string | undefined>, timeoutMs: number): Promise<ScanHit[]> {
+    return this.exclusive(async () => {
+      const hits: ScanHit[] = [];
+      for (const a of addresses) {
+        if (!this.running || !this.lineUp) break;
+        hits.push(...(await this.o.protocol.probe(a, timeoutMs)));
+      }
+      return hits;
+    });
+  }
+
+  /** Run `fn` with every frame on the line recorded (the console's raw poll tester). */
+  withTap<T>(fn: () => Promise<T>): Promise<{ result?: T; error?: string; frames: TapEvent[] }> {
+    return this.exclusive(async () => {
+      const frames: TapEvent[] = [];
+      const untap = this.o.protocol.transactor.tap((e) => frames.push(e));
+      try {
+        return { result: await fn(), frames };
+      } catch (err) {
+        return { error: (err as Error).message, frames };
+      } finally {
+        untap();
+      }
+    });
+  }
+
+  /** Read blocks without the exclusive wrapper (callers already hold the line). */
+  readRaw(d: DeviceRuntime, point?: string): Promise<ReadingEvent['values']> {
+    const blocks = point ? d.blocks.filter((b) => b.points.some((p) => p.name === point)) : d.blocks;
+    return this.readBlocks(d, blocks, { stopOnSilence: true }).then((r) => {
+      if (!r.answered) throw new Error(d.lastError?.message ?? 'no answer');
+      return r.values;
+    });
+  }
+}
+
+export function describeBlock(b: Block): string {
+  if (b.kind === 'modbus') return `FC${b.fc} ${b.address}+${b.count}`;
+  if (b.kind === 'dlt645') return `DI ${b.identifier}`;
+  return 'DI 901F';
+}

@@ -1,0 +1,87 @@
+// Real serial peers for the meter tests: socat pseudo-terminal pairs and a pymodbus
+// server process. Everything is bounded in time and killed by its pid.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+export interface PtyPair {
+  a: string;
+  b: string;
+  proc: ChildProcess;
+  stop(): Promise<void>;
+}
+
+async function waitUntil(pred: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!pred()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+function kill(p: ChildProcess): Promise<void> {
+  if (p.exitCode !== null || p.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const t = setTimeout(() => {
+      p.kill('SIGKILL');
+    }, 2000);
+    p.once('exit', () => {
+      clearTimeout(t);
+      resolve();
+    });
+    p.kill('SIGTERM');
+  });
+}
+
+/** A socat pty pair: bytes written to one end come out of the other (instantly; ptys ignore baud and parity). */
+export async function ptyPair(): Promise<PtyPair> {
+  const dir = mkdtempSync(join(tmpdir(), 'ee-pty-'));
+  const a = join(dir, 'a');
+  const b = join(dir, 'b');
+  const proc = spawn('socat', [`pty,raw,echo=0,link=${a}`, `pty,raw,echo=0,link=${b}`], { stdio: 'ignore' });
+  await waitUntil(() => existsSync(a) && existsSync(b), 5000, 'socat ptys');
+  return { a, b, proc, stop: () => kill(proc) };
+}
+
+export interface PyServer {
+  proc: ChildProcess;
+  stop(): Promise<void>;
+}
+
+export type RegisterSpec = { units: Record<string, { ir?: Record<string, number>; hr?: Record<string, number>; co?: Record<string, number>; di?: Record<string, number> }>; baudrate?: number };
+
+/** pymodbus server (Debian package, /usr/bin/python3) on a serial device ("rtu") or TCP port ("tcp"). */
+export async function pymodbus(mode: 'rtu' | 'tcp', where: string | number, spec: RegisterSpec): Promise<PyServer> {
+  const proc = spawn('/usr/bin/python3', [join(here, 'pymodbus_server.py'), mode, String(where), JSON.stringify(spec)], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  proc.stdout!.on('data', (d) => (out += d));
+  proc.stderr!.on('data', (d) => (err += d));
+  await waitUntil(() => out.includes('READY') || proc.exitCode !== null, 15_000, 'pymodbus READY').catch((e) => {
+    throw new Error(`${e.message}: ${err}`);
+  });
+  if (proc.exitCode !== null) throw new Error(`pymodbus exited: ${err}`);
+  return {
+    proc,
+    stop: async () => {
+      proc.stdin!.end();
+      await kill(proc);
+    },
+  };
+}
+
+/** Registers of float32 values (ABCD), for the pymodbus spec. */
+export function floatRegs(values: Record<number, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [addr, v] of Object.entries(values)) {
+    const b = Buffer.alloc(4);
+    b.writeFloatBE(v);
+    out[String(Number(addr))] = b.readUInt16BE(0);
+    out[String(Number(addr) + 1)] = b.readUInt16BE(2);
+  }
+  return out;
+}
