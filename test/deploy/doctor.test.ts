@@ -20,7 +20,7 @@ function accounts(dir: string): Pick<DoctorOptions, 'passwdFile' | 'groupFile'> 
   return { passwdFile: join(dir, 'passwd'), groupFile: join(dir, 'group') };
 }
 
-async function pty(t: Tap.Test, dir: string): Promise<string> {
+async function pty(t: { teardown(fn: () => void): void }, dir: string): Promise<string> {
   const link = join(dir, `tty-${Math.random().toString(36).slice(2)}`);
   const p: ChildProcess = spawn('socat', [`pty,raw,echo=0,link=${link}`, `pty,raw,echo=0,link=${link}-peer`], { stdio: 'ignore' });
   t.teardown(() => void p.kill());
