@@ -6,6 +6,7 @@
 // listed in `GatewayConfigSchema` below.
 import { Type, type Static } from '@sinclair/typebox';
 import { Ident, OneOf, SecretRef, Section } from './types.js';
+import { ConsoleSchema } from '../console/schema.js';
 import { DoorsSchema } from '../doors/schema.js';
 
 export const SiteSchema = Section(
@@ -157,6 +158,7 @@ export const GatewayConfigSchema = Type.Object(
     simulation: SimulationSchema,
     // Capability sections (each owned by its module) are added here.
     doors: DoorsSchema,
+    console: ConsoleSchema,
   },
   { additionalProperties: false, description: 'estate-edge gateway configuration.' },
 );

@@ -1,0 +1,219 @@
+// Console accounts in the gateway's state database. Passwords are hashed with scrypt
+// (per-user random salt, parameters stored with the hash so they can be raised later)
+// and compared in constant time. There is no default account: while none exists, a
+// one-time setup token (printed in the service log) is needed to create the first admin.
+//
+// Lockout: after `attempts` wrong passwords in a row an account is locked for `lockMs`;
+// the same counter runs per client address, so guessing across many user names from one
+// laptop is stopped too. A login for an unknown user costs the same scrypt time as a
+// real one, so timing does not reveal which names exist.
+import { randomBytes, scrypt, timingSafeEqual, createHash } from 'node:crypto';
+import type { Db } from '../store/sqlite.js';
+
+export const ROLES = ['viewer', 'technician', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+
+export function roleAtLeast(have: Role, need: Role): boolean {
+  return ROLES.indexOf(have) >= ROLES.indexOf(need);
+}
+
+export function isRole(s: unknown): s is Role {
+  return typeof s === 'string' && (ROLES as readonly string[]).includes(s);
+}
+
+// N=2^14, r=8: 16 MiB and ~50-100 ms per hash on a Pi 4; slow enough for an offline
+// attacker, fast enough that a login does not stall the gateway's event loop (scrypt
+// runs on the libuv thread pool).
+const SCRYPT = { N: 16384, r: 8, p: 1, keylen: 32 } as const;
+
+function scryptAsync(password: string, salt: Buffer, p: { N: number; r: number; p: number; keylen: number }): Promise<Buffer> {
+  return new Promise((resolve, reject) =>
+    scrypt(password.normalize('NFKC'), salt, p.keylen, { N: p.N, r: p.r, p: p.p, maxmem: 64 * 1024 * 1024 }, (err, key) => (err ? reject(err) : resolve(key))),
+  );
+}
+
+export async function hashPassword(password: string): Promise<string> {
+  const salt = randomBytes(16);
+  const key = await scryptAsync(password, salt, SCRYPT);
+  return `scrypt$${SCRYPT.N}$${SCRYPT.r}$${SCRYPT.p}$${salt.toString('base64')}$${key.toString('base64')}`;
+}
+
+export async function verifyPassword(password: string, stored: string): Promise<boolean> {
+  const parts = stored.split('$');
+  if (parts.length !== 6 || parts[0] !== 'scrypt') return false;
+  const [N, r, p] = [Number(parts[1]), Number(parts[2]), Number(parts[3])];
+  const salt = Buffer.from(parts[4]!, 'base64');
+  const want = Buffer.from(parts[5]!, 'base64');
+  const got = await scryptAsync(password, salt, { N, r, p, keylen: want.length });
+  return got.length === want.length && timingSafeEqual(got, want);
+}
+
+/** Problems with a proposed password (empty when acceptable). */
+export function passwordProblems(password: unknown, user: string): string[] {
+  if (typeof password !== 'string') return ['password is required'];
+  const p: string[] = [];
+  if ([...password].length < 10) p.push('password must have at least 10 characters');
+  if (password.length > 256) p.push('password must have at most 256 characters');
+  if (password.toLowerCase().includes(user.toLowerCase()) && user.length >= 3) p.push('password must not contain the user name');
+  return p;
+}
+
+export const USER_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.@-]{1,63}$/;
+
+export interface Account {
+  name: string;
+  role: Role;
+  createdAt: number;
+  lastLoginAt: number | null;
+  lockedUntil: number | null;
+}
+
+export type LoginResult =
+  | { ok: true; account: Account }
+  | { ok: false; reason: 'bad_credentials' | 'locked'; retryAfterS?: number };
+
+export interface AccountOptions {
+  db: Db;
+  now: () => number;
+  attempts: number;
+  lockMs: number;
+}
+
+interface Row {
+  name: string;
+  role: Role;
+  hash: string;
+  created_at: number;
+  last_login_at: number | null;
+  failed: number;
+  locked_until: number | null;
+}
+
+export class AccountStore {
+  private setupToken: string | undefined;
+  private readonly byAddress = new Map<string, { failed: number; lockedUntil: number }>();
+  // A real hash to burn the same time on for unknown user names.
+  private dummyHash: Promise<string> | undefined;
+
+  constructor(private readonly o: AccountOptions) {
+    o.db.exec(`CREATE TABLE IF NOT EXISTS console_users (
+      name TEXT PRIMARY KEY COLLATE NOCASE,
+      role TEXT NOT NULL,
+      hash TEXT NOT NULL,
+      created_at INTEGER NOT NULL,
+      last_login_at INTEGER,
+      failed INTEGER NOT NULL DEFAULT 0,
+      locked_until INTEGER)`);
+  }
+
+  count(): number {
+    return (this.o.db.prepare('SELECT COUNT(*) AS n FROM console_users').get() as { n: number }).n;
+  }
+
+  /** While no account exists: the one-time token needed to create the first admin (new each start). */
+  setupTokenIfNeeded(): string | undefined {
+    if (this.count() > 0) {
+      this.setupToken = undefined;
+      return undefined;
+    }
+    this.setupToken ??= randomBytes(12).toString('base64url');
+    return this.setupToken;
+  }
+
+  setupNeeded(): boolean {
+    return this.count() === 0;
+  }
+
+  checkSetupToken(token: unknown): boolean {
+    if (typeof token !== 'string' || this.setupToken === undefined || !this.setupNeeded()) return false;
+    const a = createHash('sha256').update(token.trim()).digest();
+    const b = createHash('sha256').update(this.setupToken).digest();
+    return timingSafeEqual(a, b);
+  }
+
+  /** Consume the setup token: the first admin exists from now on. */
+  finishSetup(): void {
+    this.setupToken = undefined;
+  }
+
+  list(): Account[] {
+    return (this.o.db.prepare('SELECT * FROM console_users ORDER BY name').all() as Row[]).map(toAccount);
+  }
+
+  get(name: string): Account | undefined {
+    const r = this.row(name);
+    return r ? toAccount(r) : undefined;
+  }
+
+  private row(name: string): Row | undefined {
+    return this.o.db.prepare('SELECT * FROM console_users WHERE name = ?').get(name) as Row | undefined;
+  }
+
+  async create(name: string, role: Role, password: string): Promise<Account> {
+    const hash = await hashPassword(password);
+    this.o.db.prepare('INSERT INTO console_users(name, role, hash, created_at) VALUES (?, ?, ?, ?)').run(name, role, hash, this.o.now());
+    return this.get(name)!;
+  }
+
+  async setPassword(name: string, password: string): Promise<void> {
+    const hash = await hashPassword(password);
+    this.o.db.prepare('UPDATE console_users SET hash = ?, failed = 0, locked_until = NULL WHERE name = ?').run(hash, name);
+  }
+
+  setRole(name: string, role: Role): void {
+    this.o.db.prepare('UPDATE console_users SET role = ? WHERE name = ?').run(role, name);
+  }
+
+  unlock(name: string): void {
+    this.o.db.prepare('UPDATE console_users SET failed = 0, locked_until = NULL WHERE name = ?').run(name);
+  }
+
+  remove(name: string): boolean {
+    return this.o.db.prepare('DELETE FROM console_users WHERE name = ?').run(name).changes > 0;
+  }
+
+  admins(): number {
+    return (this.o.db.prepare("SELECT COUNT(*) AS n FROM console_users WHERE role = 'admin'").get() as { n: number }).n;
+  }
+
+  async verify(name: string, password: string): Promise<boolean> {
+    const r = this.row(name);
+    return r !== undefined && (await verifyPassword(password, r.hash));
+  }
+
+  /** Check a login. Counts failures per account and per client address; locks after too many. */
+  async login(name: string, password: string, address: string): Promise<LoginResult> {
+    const now = this.o.now();
+    const addr = this.byAddress.get(address);
+    const r = this.row(name);
+    const lockedUntil = Math.max(addr && addr.lockedUntil > now ? addr.lockedUntil : 0, r?.locked_until && r.locked_until > now ? r.locked_until : 0);
+    if (lockedUntil > 0) return { ok: false, reason: 'locked', retryAfterS: Math.ceil((lockedUntil - now) / 1000) };
+    const ok = r ? await verifyPassword(password, r.hash) : (await verifyPassword(password, await (this.dummyHash ??= hashPassword(randomBytes(16).toString('hex')))), false);
+    if (ok && r) {
+      this.o.db.prepare('UPDATE console_users SET failed = 0, locked_until = NULL, last_login_at = ? WHERE name = ?').run(now, r.name);
+      this.byAddress.delete(address);
+      return { ok: true, account: toAccount({ ...r, last_login_at: now, failed: 0, locked_until: null }) };
+    }
+    let locked = false;
+    if (r) {
+      const failed = r.failed + 1;
+      locked = failed >= this.o.attempts;
+      this.o.db.prepare('UPDATE console_users SET failed = ?, locked_until = ? WHERE name = ?').run(locked ? 0 : failed, locked ? now + this.o.lockMs : null, r.name);
+    }
+    const a = addr && addr.lockedUntil <= now && addr.lockedUntil !== 0 ? { failed: 0, lockedUntil: 0 } : (addr ?? { failed: 0, lockedUntil: 0 });
+    a.failed++;
+    if (a.failed >= this.o.attempts) {
+      a.lockedUntil = now + this.o.lockMs;
+      a.failed = 0;
+      locked = true;
+    }
+    this.byAddress.set(address, a);
+    // Bound the per-address table: an address scan must not grow memory without limit.
+    if (this.byAddress.size > 10_000) this.byAddress.delete(this.byAddress.keys().next().value!);
+    return locked ? { ok: false, reason: 'locked', retryAfterS: Math.ceil(this.o.lockMs / 1000) } : { ok: false, reason: 'bad_credentials' };
+  }
+}
+
+function toAccount(r: Row): Account {
+  return { name: r.name, role: r.role, createdAt: r.created_at, lastLoginAt: r.last_login_at, lockedUntil: r.locked_until };
+}

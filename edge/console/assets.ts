@@ -1,0 +1,66 @@
+// The pages' static files, served from memory: read once at start, compressed once
+// (brotli and gzip), answered with an ETag. The whole web/ directory is a few tens of
+// KiB, so this costs less memory than a file-serving plugin with its own caches, and
+// every response is compressed without a compression plugin in the request path.
+import { readdirSync, readFileSync, statSync, existsSync } from 'node:fs';
+import { join, extname, relative, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { brotliCompressSync, gzipSync, constants } from 'node:zlib';
+import { createHash } from 'node:crypto';
+
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.ico': 'image/x-icon',
+  '.json': 'application/json; charset=utf-8',
+  '.webmanifest': 'application/manifest+json',
+};
+
+export interface Asset {
+  type: string;
+  etag: string;
+  raw: Buffer;
+  br: Buffer;
+  gzip: Buffer;
+}
+
+/** web/ next to this file (source tree), or in the source tree when running from dist/. */
+export function webDir(): string {
+  const here = fileURLToPath(new URL('./web/', import.meta.url));
+  if (existsSync(here)) return here;
+  const fromDist = fileURLToPath(new URL('../../../edge/console/web/', import.meta.url));
+  if (existsSync(fromDist)) return fromDist;
+  throw new Error(`console web assets not found (looked in ${here} and ${fromDist})`);
+}
+
+export function loadAssets(dir = webDir()): Map<string, Asset> {
+  const out = new Map<string, Asset>();
+  const walk = (d: string) => {
+    for (const name of readdirSync(d)) {
+      const p = join(d, name);
+      if (statSync(p).isDirectory()) walk(p);
+      else {
+        const type = TYPES[extname(name)];
+        if (!type) continue;
+        const raw = readFileSync(p);
+        out.set(`/${relative(dir, p).split(sep).join('/')}`, {
+          type,
+          raw,
+          etag: `"${createHash('sha256').update(raw).digest('base64url').slice(0, 16)}"`,
+          br: brotliCompressSync(raw, { params: { [constants.BROTLI_PARAM_QUALITY]: 11 } }),
+          gzip: gzipSync(raw, { level: 9 }),
+        });
+      }
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+/** Bytes a browser downloads for the given asset paths with brotli. */
+export function compressedWeight(assets: Map<string, Asset>, paths: string[] = [...assets.keys()]): number {
+  return paths.reduce((n, p) => n + (assets.get(p)?.br.length ?? 0), 0);
+}

@@ -1,0 +1,139 @@
+// The technician web console as a gateway module. Started last, so every other module's
+// services, commands and bus events exist when it wires itself to them.
+import { existsSync } from 'node:fs';
+import { isAbsolute } from 'node:path';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Static } from '@sinclair/typebox';
+import type { GatewayModule, ModuleContext, ModuleFactory, ModuleHealth } from '../module.js';
+import { AccountStore } from './accounts.js';
+import { SessionStore } from './sessions.js';
+import { LiveHub } from './live.js';
+import { LogRing } from './logring.js';
+import { ApplyGuard, ConfigFile } from './apply.js';
+import { loadAssets } from './assets.js';
+import { loadTls } from './tls.js';
+import { buildServer, type ConsoleDeps } from './server.js';
+import { authRoutes } from './routes/auth.js';
+import { statusRoutes, liveStatus } from './routes/status.js';
+import { commandRoutes } from './routes/commands.js';
+import { configRoutes } from './routes/config.js';
+import { capabilityRoutes, LIVE_EVENTS } from './routes/capabilities.js';
+import type { ConsoleSchema } from './schema.js';
+
+export type ConsoleConfig = Static<typeof ConsoleSchema>;
+
+export class ConsoleModule implements GatewayModule {
+  readonly name = 'console';
+  private app: FastifyInstance | undefined;
+  private live!: LiveHub;
+  private readonly logs = new LogRing(500);
+  private guard: ApplyGuard | undefined;
+  private pruneTimer: NodeJS.Timeout | undefined;
+  private url = '';
+  private startError: string | undefined;
+  port: number | undefined;
+
+  constructor(private readonly ctx: ModuleContext, private readonly cfg: ConsoleConfig) {}
+
+  async start(): Promise<void> {
+    const { ctx, cfg } = this;
+    const log = ctx.log.child({ mod: 'console' });
+    this.logs.attach(ctx.log);
+    const now = () => ctx.clock.now();
+    const accounts = new AccountStore({ db: ctx.stateDb, now, attempts: cfg.lockoutAttempts, lockMs: cfg.lockoutMin * 60_000 });
+    const sessions = new SessionStore(ctx.stateDb, cfg.sessionTtlMin * 60_000, now);
+    sessions.prune();
+    this.pruneTimer = setInterval(() => sessions.prune(), 3600_000).unref();
+    const secure = cfg.tls.enabled;
+    const cookieName = secure ? '__Host-ee_session' : 'ee_session';
+    this.live = new LiveHub({ bus: ctx.bus, now, events: LIVE_EVENTS, status: () => liveStatus(deps) });
+    const configFile = isAbsolute(ctx.configSource) && existsSync(ctx.configSource) ? new ConfigFile(ctx.configSource) : undefined;
+    const authFailures = ctx.metrics.counter({ name: 'estate_console_auth_failures_total', help: 'Console requests refused: no session, csrf, forbidden, bad credentials, locked', labelNames: ['reason'] });
+
+    const deps: ConsoleDeps = {
+      ctx,
+      cfg,
+      accounts,
+      sessions,
+      live: this.live,
+      logs: this.logs,
+      configFile,
+      secure,
+      cookieName,
+      authFailures,
+      audit: async (req: FastifyRequest, action: string, data: Record<string, unknown> = {}) => {
+        const rec = { action, user: req.session?.user ?? null, address: req.socket.remoteAddress ?? null, ...data };
+        this.live.publish('audit', rec);
+        // Audit must not fail the action the technician already did; a failure is logged.
+        await ctx.outbox.append({ stream: 'audit', type: action, data: rec }).catch((err) => log.error({ err: String(err), action }, 'could not store audit record'));
+      },
+    };
+
+    const tls = secure ? await loadTls({ ...(cfg.tls.cert ? { cert: cfg.tls.cert } : {}), ...(cfg.tls.key ? { key: cfg.tls.key } : {}), dataDir: ctx.dataDir, now: now() }) : undefined;
+    this.app = buildServer({
+      deps,
+      assets: loadAssets(),
+      ...(tls ? { https: { cert: tls.cert, key: tls.key } } : {}),
+      routes: [authRoutes, statusRoutes, commandRoutes, configRoutes, capabilityRoutes],
+    });
+    this.live.start();
+    await this.app.listen({ host: cfg.host, port: cfg.port });
+    const addr = this.app.server.address();
+    this.port = typeof addr === 'object' && addr ? addr.port : cfg.port;
+    this.url = `${secure ? 'https' : 'http'}://${cfg.host.includes(':') ? `[${cfg.host}]` : cfg.host}:${this.port}/`;
+    log.info({ url: this.url, ...(tls ? { fingerprint256: tls.fingerprint256, selfSigned: tls.selfSigned } : {}) }, 'technician console listening');
+
+    const token = accounts.setupTokenIfNeeded();
+    // warn so it is visible at the default log level; the token is useless once the
+    // first admin exists (and a new one is made at each start until then).
+    if (token) log.warn({ setupToken: token, url: this.url }, `console setup token: ${token} (needed once, to create the first admin account at ${this.url})`);
+
+    if (configFile) {
+      this.guard = new ApplyGuard({
+        file: configFile,
+        runningRevision: ctx.configRevision,
+        health: () => ctx.healthReport(),
+        now,
+        graceMs: cfg.applyHealthGraceS * 1000,
+        onConfirmed: (m) => {
+          log.warn({ user: m.user, revision: m.newRevision }, 'configuration change confirmed: the gateway is healthy with it');
+          this.live.publish('console.config', { status: 'confirmed', user: m.user });
+          void ctx.outbox.append({ stream: 'audit', type: 'console.config.confirmed', data: { user: m.user, newRevision: m.newRevision, previousRevision: m.previousRevision } }).catch(() => {});
+        },
+        onRolledBack: (m, reason) => {
+          log.error({ user: m.user, reason }, 'configuration change rolled back: restoring the previous config and restarting');
+          this.live.publish('console.config', { status: 'rolled_back', user: m.user, reason });
+          const data = { user: m.user, reason, newRevision: m.newRevision, previousRevision: m.previousRevision };
+          void ctx.outbox.append({ stream: 'alarm', type: 'config.rolled_back', data }).catch(() => {});
+          void ctx.outbox.append({ stream: 'audit', type: 'console.config.rolled_back', data }).catch(() => {});
+          setTimeout(() => ctx.requestRestart(`config rolled back: ${reason}`), 200).unref();
+        },
+      });
+      const found = this.guard.start();
+      if (found !== 'none') log.warn({ found }, 'configuration applied from the console: checking the gateway comes up healthy');
+    }
+  }
+
+  health(): ModuleHealth {
+    if (!this.app) return { ok: false, message: this.startError ?? 'not started' };
+    return { ok: true, detail: { url: this.url, liveClients: this.live.clientCount() } };
+  }
+
+  async stop(): Promise<void> {
+    this.guard?.stop();
+    if (this.pruneTimer) clearInterval(this.pruneTimer);
+    this.live?.stop();
+    this.logs.detach();
+    const app = this.app;
+    this.app = undefined;
+    if (app) {
+      app.server.closeAllConnections?.();
+      await app.close();
+    }
+  }
+}
+
+export const consoleModule: ModuleFactory = (ctx) => {
+  if (!ctx.config.console.enabled) return undefined;
+  return new ConsoleModule(ctx, ctx.config.console);
+};

@@ -1,0 +1,77 @@
+// Actions from the console go through the gateway's command registry, exactly like
+// the platform's commands, so both share one code path, one validation and one result
+// format. Each execution is audited (stream "audit": who ran what, with which outcome).
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { randomUUID } from 'node:crypto';
+import { roleAtLeast, type Role } from '../accounts.js';
+import { sendError, type ConsoleDeps } from '../server.js';
+import type { CommandResult } from '../../commands/registry.js';
+
+/**
+ * Which role may run a command from the console. Reading is for everyone logged in;
+ * changing the config, the console's accounts or restarting is for admins; everything
+ * else (unlock a door, read a meter now, enrol a face) needs a technician.
+ */
+export function commandRole(name: string): Role {
+  if (['gateway.ping', 'gateway.info', 'commands.list', 'config.get'].includes(name)) return 'viewer';
+  if (/^(config|gateway|console|system)\./.test(name)) return 'admin';
+  if (/\.(list|get|status|state|info|search|events|history)$/.test(name)) return 'viewer';
+  return 'technician';
+}
+
+/** Keep audit records small and free of biometric payloads (photos, embeddings). */
+function auditArgs(args: unknown): unknown {
+  const s = JSON.stringify(args ?? {});
+  if (s.length <= 2000) return args;
+  return { truncated: true, keys: args && typeof args === 'object' ? Object.keys(args) : [] };
+}
+
+export async function runCommand(d: ConsoleDeps, req: FastifyRequest, name: string, args: unknown, opts: { audit?: boolean } = {}): Promise<CommandResult> {
+  const now = d.ctx.clock.now();
+  const outcome = await d.ctx.commands.execute(name, args, { id: `console-${randomUUID()}`, source: 'console', user: req.session?.user ?? 'anonymous', receivedAt: now });
+  if (opts.audit !== false) {
+    await d.audit(req, 'console.command', {
+      command: name,
+      args: auditArgs(args),
+      ok: outcome.result.ok,
+      ...(outcome.result.ok ? {} : { error: outcome.result.error.code }),
+    });
+  }
+  return outcome.result;
+}
+
+/** HTTP status for a command error code. */
+export function statusFor(result: CommandResult): number {
+  if (result.ok) return 200;
+  const code = result.error.code;
+  if (code === 'bad_args') return 400;
+  if (code === 'unknown_command' || code.startsWith('unknown_') || code === 'not_found') return 404;
+  if (code === 'timeout') return 504;
+  if (code === 'internal') return 500;
+  if (code === 'not_configured' || code === 'unavailable') return 503;
+  return 409;
+}
+
+export function sendResult(reply: FastifyReply, result: CommandResult): FastifyReply {
+  return reply.code(statusFor(result)).send(result);
+}
+
+/** Run a command for a request, checking the caller's role for it first. */
+export async function runAs(d: ConsoleDeps, req: FastifyRequest, reply: FastifyReply, name: string, args: unknown): Promise<FastifyReply> {
+  const need = commandRole(name);
+  if (!roleAtLeast(req.session!.role, need)) return sendError(reply, 403, 'forbidden', `command ${name} needs the ${need} role (you are ${req.session!.role})`);
+  return sendResult(reply, await runCommand(d, req, name, args));
+}
+
+export function commandRoutes(app: FastifyInstance, d: ConsoleDeps): void {
+  app.get('/api/commands', { config: { role: 'viewer' } }, async (req) => ({
+    commands: d.ctx.commands.list().map((c) => ({ name: c.name, description: c.description, args: c.args, role: commandRole(c.name), allowed: roleAtLeast(req.session!.role, commandRole(c.name)) })),
+  }));
+
+  // The role is checked per command (runAs); the route itself needs a session.
+  app.post<{ Params: { name: string }; Body: Record<string, unknown> | undefined }>('/api/commands/:name', { config: { role: 'viewer' } }, async (req, reply) => {
+    const body = req.body ?? {};
+    if (typeof body !== 'object' || Array.isArray(body)) return sendError(reply, 400, 'bad_args', 'arguments must be a JSON object');
+    return runAs(d, req, reply, req.params.name, body);
+  });
+}

@@ -1,0 +1,143 @@
+// Read-mostly routes: dashboard, live stream, recent events, system page, log tail,
+// service restart.
+import type { FastifyInstance } from 'fastify';
+import { networkInterfaces, hostname } from 'node:os';
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { systemStats } from '../../observability/system.js';
+import { sendError, type ConsoleDeps } from '../server.js';
+import { runCommand } from './commands.js';
+
+/** Outbox figures and uplink state, as pushed to the pages every few seconds. */
+export function liveStatus(d: ConsoleDeps): Record<string, unknown> {
+  const s = d.ctx.outbox.stats();
+  const now = d.ctx.clock.now();
+  const health = d.ctx.healthReport();
+  return {
+    at: now,
+    uplink: health.uplink?.detail ?? { connected: false },
+    outbox: { records: s.count, bytes: s.bytes, oldestAgeS: s.oldestTs === null ? 0 : Math.max(0, Math.round((now - s.oldestTs) / 1000)), evicted: s.evicted, dropped: s.dropped },
+    modules: Object.fromEntries(Object.entries(health).map(([k, v]) => [k, { ok: v.ok, ...(v.message ? { message: v.message } : {}) }])),
+    clockSynced: d.ctx.clock.synced(),
+  };
+}
+
+export function addresses(): Array<{ iface: string; family: string; address: string }> {
+  const out: Array<{ iface: string; family: string; address: string }> = [];
+  for (const [iface, list] of Object.entries(networkInterfaces())) for (const a of list ?? []) out.push({ iface, family: a.family, address: a.address });
+  return out;
+}
+
+const hashCache = new Map<string, { key: string; sha256: string }>();
+
+function fileSha256(path: string): Promise<string> {
+  const st = statSync(path);
+  const key = `${st.size}:${st.mtimeMs}`;
+  const hit = hashCache.get(path);
+  if (hit?.key === key) return Promise.resolve(hit.sha256);
+  return new Promise((resolve, reject) => {
+    const h = createHash('sha256');
+    createReadStream(path)
+      .on('data', (c) => h.update(c))
+      .on('error', reject)
+      .on('end', () => {
+        const sha256 = h.digest('hex');
+        hashCache.set(path, { key, sha256 });
+        resolve(sha256);
+      });
+  });
+}
+
+function modelsDir(): string | undefined {
+  for (const rel of ['../../../models/', '../../../../models/']) {
+    const p = fileURLToPath(new URL(rel, import.meta.url));
+    if (existsSync(join(p, 'manifest.json'))) return p;
+  }
+  return undefined;
+}
+
+/** The model files the manifest lists: present or not, and whether their hash matches. */
+export async function modelFiles(): Promise<{ dir?: string; models: Array<Record<string, unknown>>; message?: string }> {
+  const dir = modelsDir();
+  if (!dir) return { models: [], message: 'models/manifest.json not found' };
+  let manifest: { models?: Record<string, { file?: string; sha256?: string; size?: number; role?: string; title?: string }> };
+  try {
+    manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
+  } catch (err) {
+    return { dir, models: [], message: `models/manifest.json unreadable: ${(err as Error).message}` };
+  }
+  const models: Array<Record<string, unknown>> = [];
+  for (const [name, m] of Object.entries(manifest.models ?? {})) {
+    const path = m.file ? join(dir, m.file) : undefined;
+    const present = path !== undefined && existsSync(path);
+    const sha256 = present ? await fileSha256(path) : undefined;
+    models.push({ name, role: m.role, title: m.title, file: m.file, present, size: present ? statSync(path).size : null, expectedSha256: m.sha256, sha256: sha256 ?? null, ok: present && sha256 === m.sha256 });
+  }
+  return { dir, models };
+}
+
+export function statusRoutes(app: FastifyInstance, d: ConsoleDeps): void {
+  app.get('/api/dashboard', { config: { role: 'viewer' } }, async (req) => {
+    const info = await runCommand(d, req, 'gateway.info', {}, { audit: false });
+    return {
+      ...liveStatus(d),
+      info: info.ok ? info.result : null,
+      system: systemStats(d.ctx.dataDir),
+      events: d.live.recent(() => true, 30),
+    };
+  });
+
+  app.get('/api/live', { config: { role: 'viewer' } }, async (req, reply) => {
+    reply.hijack();
+    if (!d.live.attach(reply.raw, req.session!.user)) {
+      reply.raw.writeHead(503, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 'too_many_streams', message: 'too many open live views' } }));
+    }
+  });
+
+  app.get<{ Querystring: { type?: string; door?: string; limit?: string } }>('/api/events', { config: { role: 'viewer' } }, async (req) => {
+    const { type, door } = req.query;
+    const limit = Math.min(Math.max(Number(req.query.limit ?? 100) || 100, 1), 300);
+    const events = d.live.recent((e) => {
+      if (type && !e.type.startsWith(type)) return false;
+      if (door) {
+        const data = e.data as { doorId?: string; door?: string } | null;
+        if (data?.doorId !== door && data?.door !== door) return false;
+      }
+      return true;
+    }, limit);
+    return { events };
+  });
+
+  app.get('/api/system', { config: { role: 'viewer' } }, async () => ({
+    version: d.ctx.version,
+    node: process.version,
+    hostname: hostname(),
+    uptimeS: Math.round(process.uptime()),
+    pid: process.pid,
+    configSource: d.ctx.configSource,
+    configRevision: d.ctx.configRevision,
+    dataDir: d.ctx.dataDir,
+    clockSynced: d.ctx.clock.synced(),
+    time: d.ctx.clock.now(),
+    system: systemStats(d.ctx.dataDir),
+    addresses: addresses(),
+    models: await modelFiles(),
+    logLevel: d.ctx.config.log.level,
+  }));
+
+  app.get<{ Querystring: { level?: string; limit?: string; q?: string } }>('/api/logs', { config: { role: 'technician' } }, async (req, reply) => {
+    const level = req.query.level ?? 'trace';
+    if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal'].includes(level)) return sendError(reply, 400, 'bad_level', 'level must be one of trace, debug, info, warn, error, fatal');
+    return { lines: d.logs.tail({ minLevel: level, limit: Number(req.query.limit ?? 200) || 200, ...(req.query.q ? { contains: req.query.q.slice(0, 100) } : {}) }), configuredLevel: d.ctx.config.log.level };
+  });
+
+  app.post('/api/system/restart', { config: { role: 'admin' } }, async (req, reply) => {
+    await d.audit(req, 'console.service.restart');
+    // Answer first, then restart: the page shows "restarting" and reconnects.
+    reply.send({ ok: true, message: 'service restarting' });
+    setTimeout(() => d.ctx.requestRestart(`requested from the console by ${req.session!.user}`), 200).unref();
+    return reply;
+  });
+}

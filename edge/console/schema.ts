@@ -1,0 +1,32 @@
+// Config section `console`: the technician web console served by the gateway itself.
+import { Type } from '@sinclair/typebox';
+import { Section } from '../config/types.js';
+
+export const ConsoleTlsSchema = Section(
+  {
+    enabled: Type.Boolean({ default: false, description: 'Serve the console over HTTPS (recommended on a shared network).' }),
+    cert: Type.Optional(Type.String({ minLength: 1, description: 'PEM certificate file. Without cert/key a self-signed certificate is generated on first start and kept in gateway.dataDir/console-tls/.' })),
+    key: Type.Optional(Type.String({ minLength: 1, description: 'PEM private key file of the certificate (keep it 0600).' })),
+  },
+  { description: 'HTTPS for the console.', default: {} },
+);
+
+export const ConsoleSchema = Section(
+  {
+    enabled: Type.Boolean({ default: true, description: 'Serve the technician web console.' }),
+    host: Type.String({ minLength: 1, default: '0.0.0.0', description: 'Listen address (0.0.0.0 = every interface, so a phone on the local network reaches it).' }),
+    port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080, description: 'Listen port (0 = any free port).' }),
+    tls: ConsoleTlsSchema,
+    sessionTtlMin: Type.Integer({ minimum: 5, maximum: 10080, default: 480, description: 'A session ends after this many minutes without a request.' }),
+    lockoutAttempts: Type.Integer({ minimum: 3, maximum: 100, default: 5, description: 'Wrong passwords in a row (per account, and per client address) before login is locked.' }),
+    lockoutMin: Type.Integer({ minimum: 1, maximum: 1440, default: 15, description: 'How long a lockout lasts, in minutes.' }),
+    maxUploadKB: Type.Integer({ minimum: 64, maximum: 32768, default: 4096, description: 'Largest upload (face photo, config file) in KiB.' }),
+    applyHealthGraceS: Type.Integer({
+      minimum: 10,
+      maximum: 3600,
+      default: 90,
+      description: 'After a config change applied from the console, the gateway must be healthy within this many seconds or the previous config is restored.',
+    }),
+  },
+  { description: 'Technician web console (HTTP/HTTPS on the local network).', default: {} },
+);

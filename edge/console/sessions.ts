@@ -1,0 +1,78 @@
+// Console sessions, kept in the state database so a technician stays logged in across
+// the service restart that applies a config change. The cookie carries a random token;
+// only its SHA-256 is stored, so a copy of the database does not hand out sessions.
+// Each session has its own CSRF token (synchronizer pattern): state-changing requests
+// must echo it in the `x-csrf-token` header, which a cross-site form cannot do.
+import { randomBytes, createHash, timingSafeEqual } from 'node:crypto';
+import type { Db } from '../store/sqlite.js';
+import type { Role } from './accounts.js';
+
+export interface Session {
+  user: string;
+  role: Role;
+  csrf: string;
+  createdAt: number;
+  lastSeen: number;
+}
+
+interface Row {
+  user: string;
+  role: Role;
+  csrf: string;
+  created_at: number;
+  last_seen: number;
+}
+
+const sha = (s: string) => createHash('sha256').update(s).digest('hex');
+
+export class SessionStore {
+  constructor(private readonly db: Db, private readonly ttlMs: number, private readonly now: () => number) {
+    db.exec(`CREATE TABLE IF NOT EXISTS console_sessions (
+      id TEXT PRIMARY KEY, user TEXT NOT NULL, role TEXT NOT NULL, csrf TEXT NOT NULL,
+      created_at INTEGER NOT NULL, last_seen INTEGER NOT NULL)`);
+  }
+
+  /** Returns the cookie value (only ever held by the browser) and the session. */
+  create(user: string, role: Role): { token: string; session: Session } {
+    const token = randomBytes(32).toString('base64url');
+    const now = this.now();
+    const session: Session = { user, role, csrf: randomBytes(24).toString('base64url'), createdAt: now, lastSeen: now };
+    this.db.prepare('INSERT INTO console_sessions(id, user, role, csrf, created_at, last_seen) VALUES (?, ?, ?, ?, ?, ?)').run(sha(token), user, role, session.csrf, now, now);
+    return { token, session };
+  }
+
+  /** The live session for a cookie value, sliding its expiry; undefined when unknown or expired. */
+  get(token: string | undefined): Session | undefined {
+    if (!token || token.length > 100) return undefined;
+    const id = sha(token);
+    const r = this.db.prepare('SELECT user, role, csrf, created_at, last_seen FROM console_sessions WHERE id = ?').get(id) as Row | undefined;
+    if (!r) return undefined;
+    const now = this.now();
+    if (now - r.last_seen > this.ttlMs) {
+      this.db.prepare('DELETE FROM console_sessions WHERE id = ?').run(id);
+      return undefined;
+    }
+    // Write the sliding timestamp at most once a minute: every request would otherwise
+    // be an fsync on the SD card.
+    if (now - r.last_seen > 60_000) this.db.prepare('UPDATE console_sessions SET last_seen = ? WHERE id = ?').run(now, id);
+    return { user: r.user, role: r.role, csrf: r.csrf, createdAt: r.created_at, lastSeen: now };
+  }
+
+  destroy(token: string | undefined): void {
+    if (token) this.db.prepare('DELETE FROM console_sessions WHERE id = ?').run(sha(token));
+  }
+
+  /** End every session of a user (password change, role change, deletion). */
+  destroyUser(user: string): void {
+    this.db.prepare('DELETE FROM console_sessions WHERE user = ? COLLATE NOCASE').run(user);
+  }
+
+  prune(): number {
+    return this.db.prepare('DELETE FROM console_sessions WHERE last_seen < ?').run(this.now() - this.ttlMs).changes;
+  }
+
+  static csrfMatches(session: Session, header: unknown): boolean {
+    if (typeof header !== 'string' || header.length !== session.csrf.length) return false;
+    return timingSafeEqual(Buffer.from(header), Buffer.from(session.csrf));
+  }
+}

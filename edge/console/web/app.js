@@ -1,0 +1,173 @@
+// The console shell: first-run setup, login, navigation, the live event stream, and the
+// pages (each a module exporting `render(main, ctx)` that may return a live handler).
+import { t, setLang, getLang } from './i18n.js';
+import { h, api, session, can, errText, toast, setUnauthorizedHandler } from './lib.js';
+
+const PAGES = [
+  { id: 'dashboard', role: 'viewer', load: () => import('./pages/dashboard.js') },
+  { id: 'meters', role: 'viewer', load: () => import('./pages/meters.js') },
+  { id: 'doors', role: 'viewer', load: () => import('./pages/doors.js') },
+  { id: 'people', role: 'technician', load: () => import('./pages/people.js') },
+  { id: 'camera', role: 'technician', load: () => import('./pages/camera.js') },
+  { id: 'config', role: 'technician', load: () => import('./pages/config.js') },
+  { id: 'system', role: 'viewer', load: () => import('./pages/system.js') },
+  { id: 'users', role: 'admin', load: () => import('./pages/users.js') },
+];
+
+const main = document.getElementById('main');
+let liveHandlers = [];
+let source;
+let current = '';
+let info = {};
+
+function setHeader() {
+  document.getElementById('site').textContent = info.site ? `${info.site} · ${info.gateway}` : 'estate-edge';
+  document.title = `${t('app.title')} · ${info.gateway ?? ''}`;
+  const lb = document.getElementById('lang-btn');
+  lb.textContent = t('lang.switch');
+  document.getElementById('who').textContent = session.user ? `${session.user} (${t(`role.${session.role}`)})` : '';
+  const out = document.getElementById('logout-btn');
+  out.textContent = t('logout');
+  out.hidden = !session.user;
+  const nav = document.getElementById('nav');
+  nav.hidden = !session.user;
+  nav.replaceChildren(...PAGES.filter((p) => can(p.role)).map((p) => h('a', { href: `#/${p.id}`, class: p.id === current ? 'active' : '', 'data-page': p.id }, t(`nav.${p.id}`))));
+}
+
+function form(fields, submitLabel, onsubmit) {
+  const err = h('p', { class: 'error', role: 'alert' });
+  const f = h('form', { class: 'auth' }, fields.map(([name, label, type, extra]) => h('label', {}, label, h('input', { name, type, required: true, ...(extra || {}) }))), err, h('button', { type: 'submit' }, submitLabel));
+  f.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    err.textContent = '';
+    const data = Object.fromEntries(new FormData(f));
+    f.querySelector('button').disabled = true;
+    try {
+      await onsubmit(data);
+    } catch (ex) {
+      err.textContent = errText(ex);
+    } finally {
+      f.querySelector('button').disabled = false;
+    }
+  });
+  return f;
+}
+
+function loggedIn(r) {
+  Object.assign(session, { user: r.user, role: r.role, csrf: r.csrf });
+  connectLive();
+  if (!location.hash || location.hash === '#/login' || location.hash === '#/setup') location.hash = '#/dashboard';
+  else route();
+}
+
+function showSetup() {
+  current = 'setup';
+  setHeader();
+  main.replaceChildren(
+    h('section', { class: 'card narrow' }, h('h2', {}, t('setup.title')), h('p', { class: 'muted' }, t('setup.intro')),
+      form([['token', t('setup.token'), 'text', { autocomplete: 'off' }], ['user', t('login.user'), 'text', { autocomplete: 'username' }], ['password', t('password.new'), 'password', { autocomplete: 'new-password', minlength: 10 }]], t('setup.submit'),
+        async (d) => loggedIn(await api('/api/setup', { method: 'POST', body: d })))),
+  );
+}
+
+function showLogin() {
+  current = 'login';
+  closeLive();
+  setHeader();
+  main.replaceChildren(
+    h('section', { class: 'card narrow' }, h('h2', {}, t('login.title')),
+      form([['user', t('login.user'), 'text', { autocomplete: 'username' }], ['password', t('login.password'), 'password', { autocomplete: 'current-password' }]], t('login.submit'),
+        async (d) => loggedIn(await api('/api/login', { method: 'POST', body: d })))),
+  );
+}
+
+function closeLive() {
+  source?.close();
+  source = undefined;
+  setDot(false);
+}
+
+function setDot(on) {
+  const dot = document.getElementById('live-dot');
+  dot.className = `dot ${on ? 'on' : 'off'}`;
+  dot.title = on ? t('live.on') : t('live.off');
+  dot.dataset.live = on ? '1' : '0';
+}
+
+function connectLive() {
+  closeLive();
+  source = new EventSource('/api/live');
+  source.onopen = () => setDot(true);
+  source.onerror = () => setDot(false);
+  const dispatch = (kind) => (e) => {
+    let data;
+    try {
+      data = JSON.parse(e.data);
+    } catch {
+      return;
+    }
+    for (const f of liveHandlers) f(kind, data);
+  };
+  source.addEventListener('status', dispatch('status'));
+  source.addEventListener('bus', dispatch('bus'));
+}
+
+async function route() {
+  const id = (location.hash.match(/^#\/(\w+)/) || [])[1] || 'dashboard';
+  if (!session.user) return boot();
+  const page = PAGES.find((p) => p.id === id && can(p.role)) || PAGES[0];
+  current = page.id;
+  setHeader();
+  liveHandlers = [];
+  main.replaceChildren(h('p', { class: 'muted' }, t('loading')));
+  try {
+    const mod = await page.load();
+    const box = h('div', { class: 'page', 'data-page': page.id });
+    const handler = await mod.render(box, { rerender: route });
+    if (current !== page.id) return;
+    main.replaceChildren(h('h2', {}, t(`nav.${page.id}`)), box);
+    if (typeof handler === 'function') liveHandlers.push(handler);
+    document.body.dataset.rendered = page.id;
+  } catch (e) {
+    if (e.status === 401) return;
+    main.replaceChildren(h('p', { class: 'error' }, errText(e)));
+  }
+}
+
+async function boot() {
+  try {
+    const s = await api('/api/session');
+    info = s;
+    if (s.user) return loggedIn(s);
+    if (s.setupNeeded) return showSetup();
+    return showLogin();
+  } catch (e) {
+    main.replaceChildren(h('p', { class: 'error' }, errText(e)), h('button', { onclick: boot }, t('refresh')));
+  }
+}
+
+setUnauthorizedHandler(() => {
+  Object.assign(session, { user: '', role: '', csrf: '' });
+  toast(t('err.not_logged_in'), 'error');
+  showLogin();
+});
+
+document.getElementById('lang-btn').addEventListener('click', () => {
+  setLang(getLang() === 'zh' ? 'en' : 'zh');
+  if (session.user) route();
+  else if (current === 'setup') showSetup();
+  else showLogin();
+});
+document.getElementById('logout-btn').addEventListener('click', async () => {
+  try {
+    await api('/api/logout', { method: 'POST' });
+  } catch {
+    /* logged out either way */
+  }
+  Object.assign(session, { user: '', role: '', csrf: '' });
+  location.hash = '';
+  showLogin();
+});
+window.addEventListener('hashchange', () => session.user && route());
+setLang(getLang());
+boot();

@@ -1,0 +1,134 @@
+// Small helpers shared by the pages: DOM building (text only, never HTML strings, so
+// data from the gateway cannot inject markup), the API client with the CSRF header,
+// and formatting.
+import { t } from './i18n.js';
+
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs ?? {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+    else if (k === 'class') el.className = v;
+    else if (k === 'value') el.value = v;
+    else if (k === 'checked') el.checked = !!v;
+    else el.setAttribute(k, v === true ? '' : String(v));
+  }
+  for (const c of children.flat(Infinity)) if (c !== undefined && c !== null && c !== false) el.append(c instanceof Node ? c : String(c));
+  return el;
+}
+
+export const session = { csrf: '', user: '', role: '' };
+const RANK = { viewer: 0, technician: 1, admin: 2 };
+export const can = (role) => RANK[session.role] >= RANK[role];
+
+export class ApiError extends Error {
+  constructor(status, code, message, details) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.details = details;
+  }
+}
+
+let onUnauthorized = () => {};
+export const setUnauthorizedHandler = (f) => (onUnauthorized = f);
+
+export async function api(path, { method = 'GET', body, raw, type } = {}) {
+  const headers = {};
+  if (method !== 'GET') headers['x-csrf-token'] = session.csrf;
+  let payload;
+  if (raw !== undefined) {
+    payload = raw;
+    headers['content-type'] = type || 'application/octet-stream';
+  } else if (body !== undefined) {
+    payload = JSON.stringify(body);
+    headers['content-type'] = 'application/json';
+  }
+  let res;
+  try {
+    res = await fetch(path, { method, headers, body: payload, credentials: 'same-origin' });
+  } catch {
+    throw new ApiError(0, 'network', t('err.network'));
+  }
+  const ct = res.headers.get('content-type') || '';
+  const data = ct.includes('json') ? await res.json().catch(() => ({})) : await res.text();
+  if (!res.ok || (data && data.ok === false)) {
+    const e = (data && data.error) || {};
+    const err = new ApiError(res.status, e.code || `http_${res.status}`, e.message || res.statusText, e.details);
+    err.body = data;
+    if (res.status === 401 && !path.startsWith('/api/login') && !path.startsWith('/api/setup')) onUnauthorized(err);
+    throw err;
+  }
+  return data;
+}
+
+/** A readable message for an error: the translated code when known, plus the server's detail. */
+export function errText(err) {
+  const key = `err.${err.code}`;
+  const mine = t(key);
+  const min = err.details && err.details.retryAfterS ? Math.ceil(err.details.retryAfterS / 60) : '';
+  return mine !== key ? `${t(key, { min })}${err.message && err.code !== 'locked' ? ` — ${err.message}` : ''}` : err.message;
+}
+
+let toastTimer;
+export function toast(msg, kind = 'info') {
+  const el = document.getElementById('toast');
+  el.textContent = msg;
+  el.className = `show ${kind}`;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => (el.className = ''), kind === 'error' ? 8000 : 3500);
+}
+
+export const fmtTime = (ms) => (ms ? new Date(ms).toLocaleString() : '—');
+export function fmtDur(s) {
+  s = Math.max(0, Math.round(s || 0));
+  const d = Math.floor(s / 86400), hh = Math.floor((s % 86400) / 3600), m = Math.floor((s % 3600) / 60);
+  return d ? `${d}d ${hh}h` : hh ? `${hh}h ${m}m` : m ? `${m}m ${s % 60}s` : `${s}s`;
+}
+export const fmtMB = (mb) => (mb === null || mb === undefined ? '—' : mb >= 1024 ? `${(mb / 1024).toFixed(1)} GB` : `${mb} MB`);
+
+export function badge(ok, yes = t('ok'), no = t('fail')) {
+  return h('span', { class: `badge ${ok ? 'ok' : 'bad'}` }, ok ? yes : no);
+}
+
+export function card(title, ...body) {
+  return h('section', { class: 'card' }, title ? h('h3', {}, title) : null, ...body);
+}
+
+export function kv(rows) {
+  return h('dl', { class: 'kv' }, rows.map(([k, v, attrs]) => [h('dt', {}, k), h('dd', attrs || {}, v)]));
+}
+
+export function table(headers, rows) {
+  const body = rows instanceof HTMLElement && rows.tagName === 'TBODY' ? rows : h('tbody', {}, rows);
+  return h('div', { class: 'scroll' }, h('table', {}, h('thead', {}, h('tr', {}, headers.map((x) => h('th', {}, x)))), body));
+}
+
+export function notConfigured(reason) {
+  return h('div', { class: 'notice', 'data-testid': 'not-configured' }, h('strong', {}, t('notconf')), reason ? h('p', { class: 'muted' }, reason) : null);
+}
+
+/** A generic runner for a capability's commands: name, JSON arguments, result. */
+export function commandRunner(commands) {
+  if (!commands.length) return null;
+  const sel = h('select', {}, commands.map((c) => h('option', { value: c }, c)));
+  const args = h('textarea', { rows: 3, spellcheck: 'false', placeholder: '{}' });
+  const out = h('pre', { class: 'result' });
+  const run = async () => {
+    let parsed = {};
+    try {
+      parsed = args.value.trim() ? JSON.parse(args.value) : {};
+    } catch (e) {
+      out.textContent = String(e.message);
+      return;
+    }
+    out.textContent = t('loading');
+    try {
+      const r = await api(`/api/commands/${encodeURIComponent(sel.value)}`, { method: 'POST', body: parsed });
+      out.textContent = JSON.stringify(r.result, null, 2);
+    } catch (e) {
+      out.textContent = `${e.code}: ${e.message}`;
+    }
+  };
+  return card(t('cmd.commands'), h('div', { class: 'row' }, sel, h('button', { onclick: run }, t('cmd.run'))), h('label', {}, t('cmd.args'), args), out);
+}

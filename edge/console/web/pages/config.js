@@ -1,0 +1,161 @@
+import { t } from '../i18n.js';
+import { h, api, card, table, toast, errText, fmtTime, can } from '../lib.js';
+
+// Configuration: a form drawn from the config schema (each key's description is its
+// help text), a YAML view of the file, validation with problems shown at the field,
+// the diff against the running config, apply (revision-checked; the gateway restarts and
+// rolls back by itself if it does not come up healthy), download and upload.
+const isSecretRef = (s) => s && s.type === 'object' && s.properties && 'env' in s.properties && 'file' in s.properties && 'value' in s.properties;
+
+export async function render(box) {
+  const [cfg, schema] = await Promise.all([api('/api/config'), api('/api/config/schema')]);
+  const changes = new Map();
+  const fieldErrors = new Map();
+  const general = h('ul', { class: 'problems', 'data-testid': 'problems' });
+  const diffBox = h('div', { 'data-testid': 'diff' });
+  const status = h('p', { 'data-testid': 'config-status' });
+  let mode = 'form';
+
+  const field = (path, s, value) => {
+    const key = path.join('.');
+    const err = h('small', { class: 'field-error', 'data-field-error': key });
+    fieldErrors.set(key, err);
+    const label = path[path.length - 1];
+    const help = s.description ? h('small', { class: 'muted' }, s.description) : null;
+    let input;
+    const set = (v) => changes.set(key, { path, value: v });
+    if (s.enum) {
+      input = h('select', { name: key }, s.optional ? h('option', { value: '' }, '—') : null, s.enum.map((v) => h('option', { value: String(v), selected: v === value }, String(v))));
+      input.onchange = () => set(input.value === '' ? null : typeof s.enum[0] === 'number' ? Number(input.value) : input.value);
+    } else if (s.type === 'boolean') {
+      input = h('input', { type: 'checkbox', name: key, checked: !!value });
+      input.onchange = () => set(input.checked);
+    } else if (s.type === 'integer' || s.type === 'number') {
+      input = h('input', { type: 'number', name: key, value: value ?? '', step: s.type === 'integer' ? '1' : 'any', inputmode: 'numeric' });
+      // Sent as typed; the server's validation (not the browser's) is the one that counts.
+      input.onchange = () => set(input.value === '' ? null : Number(input.value));
+    } else if (s.type === 'string') {
+      input = h('input', { type: 'text', name: key, value: value ?? '', placeholder: s.default !== undefined ? `${t('config.default')}: ${s.default}` : '' });
+      input.onchange = () => set(input.value === '' ? null : input.value);
+    } else {
+      input = h('code', { class: 'muted' }, value === undefined ? '—' : isSecretRef(s) ? '***' : JSON.stringify(value).slice(0, 80), ` (${t('config.yamlOnly')})`);
+    }
+    if (!cfg.editable && input.tagName !== 'CODE') input.disabled = true;
+    return h('div', { class: 'field', 'data-path': key }, h('label', {}, h('span', { class: 'fname' }, label), input), help, err);
+  };
+  const section = (path, s, value) => {
+    const props = s.properties || {};
+    const req = new Set(s.required || []);
+    const kids = Object.entries(props).map(([k, ps]) => {
+      const sub = { ...ps, optional: !req.has(k) };
+      const v = value ? value[k] : undefined;
+      if (ps.type === 'object' && ps.properties && !isSecretRef(ps)) return section([...path, k], sub, v);
+      return field([...path, k], sub, v);
+    });
+    const title = path.join('.');
+    return path.length === 1 ? h('details', { class: 'section', 'data-section': title }, h('summary', {}, h('strong', {}, title), s.description ? h('small', { class: 'muted' }, ` ${s.description}`) : ''), kids) : h('fieldset', {}, h('legend', {}, title), kids);
+  };
+  const formView = h('div', { class: 'cfgform' }, Object.entries(schema.properties).map(([k, s]) => section([k], s, cfg.running[k])));
+  const yaml = h('textarea', { class: 'yaml', rows: 24, spellcheck: 'false', 'data-testid': 'yaml', value: cfg.yaml });
+  if (!cfg.editable) yaml.readOnly = true;
+  const yamlView = h('div', { hidden: true }, yaml);
+
+  const request = () => (mode === 'form' ? { changes: [...changes.values()] } : { yaml: yaml.value });
+  const showResult = (r) => {
+    for (const el of fieldErrors.values()) el.textContent = '';
+    general.replaceChildren();
+    for (const p of r.problems || []) {
+      const m = p.match(/^([\w.[\]-]+): (.*)$/);
+      const el = m && fieldErrors.get(m[1]);
+      if (el && mode === 'form') {
+        el.textContent = m[2];
+        el.closest('details')?.setAttribute('open', '');
+      } else general.append(h('li', {}, p));
+    }
+    diffBox.replaceChildren(...(r.diff && r.diff.length ? [h('h4', {}, t('config.diff')), table(['', '−', '+'], r.diff.map((d) => h('tr', {}, h('td', {}, h('code', {}, d.path)), h('td', { class: 'del' }, d.from === undefined ? '' : JSON.stringify(d.from)), h('td', { class: 'add' }, d.to === undefined ? '' : JSON.stringify(d.to)))))] : r.ok ? [h('p', { class: 'muted' }, t('config.nochanges'))] : []));
+  };
+  const validate = async () => {
+    if (mode === 'form' && changes.size === 0) return showResult({ ok: true, problems: [], diff: [] });
+    try {
+      const r = await api('/api/config/validate', { method: 'POST', body: request() });
+      showResult(r);
+      status.textContent = r.ok ? t('config.valid') : t('err.invalid_config');
+      status.className = r.ok ? 'ok' : 'error';
+      return r;
+    } catch (e) {
+      status.textContent = errText(e);
+      status.className = 'error';
+    }
+  };
+  const waitBack = async (oldRevision) => {
+    for (let i = 0; i < 120; i++) {
+      await new Promise((r) => setTimeout(r, 1000));
+      try {
+        const c = await api('/api/config');
+        if (c.runningRevision !== oldRevision || (c.lastApply && c.lastApply.status === 'rolled_back')) {
+          toast(t('config.back'));
+          location.reload();
+          return;
+        }
+      } catch {
+        /* still restarting */
+      }
+    }
+  };
+  const apply = async () => {
+    const v = await validate();
+    if (!v || !v.ok) return;
+    if (!v.diff || !v.diff.length) return toast(t('config.nochanges'));
+    if (!confirm(t('config.confirmApply'))) return;
+    try {
+      await api('/api/config/apply', { method: 'POST', body: { ...request(), baseRevision: cfg.revision } });
+      status.textContent = t('config.applied');
+      status.className = 'ok';
+      box.querySelectorAll('button').forEach((b) => (b.disabled = true));
+      waitBack(cfg.runningRevision);
+    } catch (e) {
+      if (e.body && e.body.problems) showResult(e.body);
+      status.textContent = errText(e);
+      status.className = 'error';
+    }
+  };
+  const upload = async (input) => {
+    const file = input.files[0];
+    input.value = '';
+    if (!file) return;
+    try {
+      const r = await api('/api/config/upload', { method: 'POST', raw: file, type: 'text/yaml' });
+      switchTo('yaml');
+      yaml.value = r.yaml;
+      showResult(r);
+      status.textContent = r.ok ? t('config.valid') : t('err.invalid_config');
+      status.className = r.ok ? 'ok' : 'error';
+    } catch (e) {
+      status.textContent = errText(e);
+      status.className = 'error';
+    }
+  };
+  const tabForm = h('button', { class: 'tab active', onclick: () => switchTo('form') }, t('config.form'));
+  const tabYaml = h('button', { class: 'tab', onclick: () => switchTo('yaml'), 'data-testid': 'tab-yaml' }, t('config.yaml'));
+  const switchTo = (m) => {
+    mode = m;
+    formView.hidden = m !== 'form';
+    yamlView.hidden = m !== 'yaml';
+    tabForm.classList.toggle('active', m === 'form');
+    tabYaml.classList.toggle('active', m === 'yaml');
+  };
+
+  const last = cfg.lastApply;
+  box.append(
+    !cfg.editable ? h('div', { class: 'notice' }, h('strong', {}, t('config.notEditable')), h('p', {}, cfg.reason)) : null,
+    last ? h('div', { class: `notice ${last.status === 'rolled_back' ? 'bad' : ''}`, 'data-testid': 'last-apply' }, `${t('config.lastApply')}: ${last.user} · ${fmtTime(last.at)} · ${last.status === 'rolled_back' ? `${t('config.rolledBack')}: ${last.reason}` : last.status}`) : null,
+    h('p', { class: 'muted' }, `${cfg.path || cfg.source} · rev ${cfg.runningRevision}`),
+    h('div', { class: 'row' }, tabForm, tabYaml, h('span', { class: 'grow' }),
+      h('a', { class: 'button link', href: '/api/config/download', download: '' }, t('config.download')),
+      can('technician') ? h('label', { class: 'button link' }, t('config.upload'), h('input', { type: 'file', accept: '.yaml,.yml,text/yaml', hidden: true, 'data-testid': 'upload', onchange: (e) => upload(e.target) })) : null),
+    card('', formView, yamlView),
+    h('div', { class: 'row sticky' }, h('button', { onclick: validate, 'data-testid': 'validate' }, t('config.validate')), cfg.editable ? h('button', { class: 'primary', onclick: apply, 'data-testid': 'apply' }, t('config.apply')) : null, status),
+    general,
+    diffBox,
+  );
+}

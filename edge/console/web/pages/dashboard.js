@@ -1,0 +1,60 @@
+import { t } from '../i18n.js';
+import { h, api, card, kv, badge, fmtDur, fmtMB, fmtTime, notConfigured } from '../lib.js';
+
+export function eventLine(e) {
+  const d = e.data || {};
+  const who = d.user ? ` · ${d.user}` : '';
+  const what = d.action || d.doorId || d.door || d.deviceId || d.meterId || d.state || d.reason || '';
+  return h('li', {}, h('time', {}, new Date(e.at).toLocaleTimeString()), ' ', h('code', {}, e.type), ` ${typeof what === 'string' ? what : JSON.stringify(what)}${who}`);
+}
+
+function moduleCount(health, name) {
+  const m = health[name];
+  if (!m) return null;
+  const d = m.detail || {};
+  if (typeof d.online === 'number') return `${d.online} ${t('dash.online')} / ${d.offline ?? 0} ${t('dash.offline')}`;
+  if (typeof d.doors === 'number') return String(d.doors);
+  return m.ok ? t('ok') : m.message || t('fail');
+}
+
+export async function render(box) {
+  const [d, caps] = await Promise.all([api('/api/dashboard'), api('/api/capabilities')]);
+  const info = d.info || {};
+  const health = info.modules || {};
+  const uplink = h('span', { 'data-testid': 'uplink' });
+  const records = h('span', { 'data-testid': 'outbox-records' });
+  const oldest = h('span', { 'data-testid': 'outbox-oldest' });
+  const clock = h('span');
+  const modules = h('ul', { class: 'plain' });
+  const setStatus = (s) => {
+    uplink.replaceChildren(badge(s.uplink && s.uplink.connected, t('dash.connected'), t('dash.disconnected')), s.uplink && !s.uplink.connected && s.uplink.lastError ? h('small', { class: 'muted' }, ` ${s.uplink.lastError}`) : '');
+    records.textContent = String(s.outbox.records);
+    oldest.textContent = s.outbox.records ? fmtDur(s.outbox.oldestAgeS) : '—';
+    clock.replaceChildren(badge(s.clockSynced, t('dash.synced'), t('dash.unsynced')));
+    modules.replaceChildren(...Object.entries(s.modules || {}).map(([k, v]) => h('li', {}, badge(v.ok), ` ${k}`, v.message ? h('small', { class: 'muted' }, ` ${v.message}`) : '')));
+  };
+  setStatus(d);
+  const sys = d.system || {};
+  const events = h('ul', { class: 'events', 'data-testid': 'events' }, (d.events || []).slice().reverse().map(eventLine));
+  box.append(
+    h('div', { class: 'grid' },
+      card(t('dash.uplink'), kv([[t('dash.uplink'), uplink], [t('dash.outbox'), records], [t('dash.oldest'), oldest], [t('dash.clock'), clock]])),
+      card(t('dash.meters'), caps.meters.configured ? h('p', {}, moduleCount(health, 'meters') ?? t('ok')) : notConfigured(caps.meters.reason)),
+      card(t('dash.doors'), caps.doors.configured ? h('p', {}, moduleCount(health, 'doors') ?? t('ok')) : notConfigured(caps.doors.reason)),
+      card(t('dash.system'), kv([
+        [t('dash.version'), info.version ?? '—'], [t('dash.uptime'), fmtDur(info.uptimeS)],
+        [t('dash.cpu'), String(sys.load1 ?? '—')], [t('dash.mem'), `${fmtMB(sys.memFreeMB)} / ${fmtMB(sys.memTotalMB)} (RSS ${fmtMB(sys.rssMB)})`],
+        [t('dash.disk'), `${fmtMB(sys.diskFreeMB)} / ${fmtMB(sys.diskTotalMB)}`], ['', h('small', { class: 'muted' }, fmtTime(d.at))],
+      ])),
+      card(t('dash.modules'), modules),
+    ),
+    card(t('dash.events'), events),
+  );
+  return (kind, data) => {
+    if (kind === 'status') setStatus(data);
+    else {
+      events.prepend(eventLine(data));
+      while (events.children.length > 50) events.lastChild.remove();
+    }
+  };
+}

@@ -1,0 +1,48 @@
+import { t } from '../i18n.js';
+import { h, api, card, kv, table, badge, fmtDur, fmtMB, can, toast, errText } from '../lib.js';
+
+// System: version, uptime, network addresses, model files and their hashes, the log
+// tail with a level filter, and a service restart (admin).
+export async function render(box) {
+  const s = await api('/api/system');
+  const sys = s.system;
+  box.append(
+    h('div', { class: 'grid' },
+      card(t('system.version'), kv([[t('system.version'), s.version], ['Node', s.node], ['Host', s.hostname], [t('system.uptime'), fmtDur(s.uptimeS)], ['Config', `${s.configSource} (${s.configRevision})`], ['Data', s.dataDir],
+        [t('dash.clock'), badge(s.clockSynced, t('dash.synced'), t('dash.unsynced'))], [t('dash.mem'), `RSS ${fmtMB(sys.rssMB)} · ${fmtMB(sys.memFreeMB)} / ${fmtMB(sys.memTotalMB)}`], [t('dash.disk'), fmtMB(sys.diskFreeMB)]])),
+      card(t('system.addresses'), h('ul', { class: 'plain' }, s.addresses.map((a) => h('li', {}, h('code', {}, a.address), ` ${a.iface} ${a.family}`)))),
+    ),
+    card(t('system.models'), s.models.models.length
+      ? table(['', 'file', 'size', t('system.hash')], s.models.models.map((m) => h('tr', {}, h('td', {}, m.name), h('td', {}, m.file), h('td', {}, m.size ?? '—'), h('td', {}, m.present ? badge(m.ok, 'sha256 ✔', 'sha256 ✘') : badge(false, '', 'missing'), h('br'), h('small', { class: 'hash' }, m.sha256 || m.expectedSha256)))))
+      : h('p', { class: 'muted' }, s.models.message || t('none'))),
+  );
+  if (can('technician')) {
+    const level = h('select', { 'data-testid': 'log-level' }, ['trace', 'debug', 'info', 'warn', 'error', 'fatal'].map((l) => h('option', { value: l, selected: l === 'info' }, l)));
+    const q = h('input', { type: 'search', placeholder: 'filter' });
+    const out = h('pre', { class: 'logs', 'data-testid': 'logs' });
+    const load = async () => {
+      try {
+        const r = await api(`/api/logs?level=${level.value}&limit=300${q.value ? `&q=${encodeURIComponent(q.value)}` : ''}`);
+        out.replaceChildren(...r.lines.map((l) => h('div', { class: `lvl-${l.level}` }, `${l.time.slice(11, 19)} ${l.level.toUpperCase().padEnd(5)} ${l.mod ? `[${l.mod}] ` : ''}${l.msg}${l.err ? ` — ${typeof l.err === 'object' ? l.err.message : l.err}` : ''}`)));
+        out.scrollTop = out.scrollHeight;
+      } catch (e) {
+        out.textContent = errText(e);
+      }
+    };
+    level.onchange = load;
+    q.onchange = load;
+    box.append(card(t('system.logs'), h('div', { class: 'row' }, h('label', {}, t('system.level'), level), q, h('button', { onclick: load }, t('refresh'))), out));
+    await load();
+  }
+  if (can('admin')) {
+    box.append(h('div', { class: 'row' }, h('button', { class: 'danger', onclick: async () => {
+      if (!confirm(t('system.confirmRestart'))) return;
+      try {
+        const r = await api('/api/system/restart', { method: 'POST' });
+        toast(r.message);
+      } catch (e) {
+        toast(errText(e), 'error');
+      }
+    } }, t('system.restart'))));
+  }
+}

@@ -1,0 +1,137 @@
+// A real gateway with the console on a free loopback port, its config in a real YAML
+// file (so config edits can be applied and rolled back), its log captured (the
+// first-run setup token is read from it, as a technician reads it from journald), and
+// an HTTP client that keeps the session cookie and sends the CSRF header.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { createLogger } from '../../edge/log.js';
+import { loadConfig } from '../../edge/config/load.js';
+import { Gateway } from '../../edge/gateway.js';
+import type { ModuleFactory } from '../../edge/module.js';
+import { consoleModule } from '../../edge/console/module.js';
+import { tempDir } from '../helpers/gateway.js';
+
+export interface ConsoleGateway {
+  gateway: Gateway;
+  base: string;
+  dir: string;
+  configPath: string;
+  logLines: string[];
+  restarts: string[];
+  setupToken(): string;
+  stop(): Promise<void>;
+}
+
+export function writeConfig(path: string, config: Record<string, unknown>): void {
+  writeFileSync(path, `# written by the console tests\n${stringify(config)}`);
+}
+
+export function baseConfig(dir: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    site: { id: 't-site', name: 'Test estate' },
+    gateway: { id: 't-gw', dataDir: join(dir, 'data') },
+    log: { level: 'info' },
+    http: { enabled: false },
+    uplink: { url: 'mqtt://127.0.0.1:1', reconnectMinMs: 100, reconnectMaxMs: 1000 },
+    console: { host: '127.0.0.1', port: 0, lockoutAttempts: 3, lockoutMin: 1 },
+    ...extra,
+  };
+}
+
+/** Start (or restart, on the same dir) a gateway with the console from `dir/config.yaml`. */
+export async function startConsoleGateway(opts: { dir?: string; config?: Record<string, unknown>; modules?: ModuleFactory[] } = {}): Promise<ConsoleGateway> {
+  const dir = opts.dir ?? tempDir('ee-console-');
+  const configPath = join(dir, 'config.yaml');
+  if (opts.config || !opts.dir) writeConfig(configPath, opts.config ?? baseConfig(dir));
+  const loaded = loadConfig({ path: configPath });
+  const logLines: string[] = [];
+  const log = createLogger(loaded.config.log.level, { write: (s: string) => void logLines.push(s) });
+  const restarts: string[] = [];
+  const gateway = new Gateway({ loaded, log, modules: [...(opts.modules ?? []), consoleModule], onRestartRequested: (r) => void restarts.push(r) });
+  await gateway.start();
+  const url = (gateway.healthReport().console?.detail as { url?: string } | undefined)?.url;
+  if (!url) throw new Error(`console did not start: ${JSON.stringify(gateway.healthReport().console)}`);
+  return {
+    gateway,
+    base: url.replace(/\/$/, ''),
+    dir,
+    configPath,
+    logLines,
+    restarts,
+    setupToken() {
+      for (const l of logLines) {
+        const m = /"setupToken":"([^"]+)"/.exec(l);
+        if (m) return m[1]!;
+      }
+      throw new Error('no setup token in the log');
+    },
+    stop: () => gateway.stop('test done'),
+  };
+}
+
+export interface Res {
+  status: number;
+  body: any;
+  headers: Headers;
+}
+
+/** A browser-like API client: cookie jar, CSRF header on state-changing requests. */
+export class Client {
+  cookie = '';
+  csrf = '';
+  constructor(readonly base: string) {}
+
+  async req(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Res> {
+    const h: Record<string, string> = { ...headers };
+    if (this.cookie) h.cookie = this.cookie;
+    if (method !== 'GET' && this.csrf && !('x-csrf-token' in h)) h['x-csrf-token'] = this.csrf;
+    let payload: BodyInit | undefined;
+    if (Buffer.isBuffer(body) || typeof body === 'string') payload = body as BodyInit;
+    else if (body !== undefined) {
+      payload = JSON.stringify(body);
+      h['content-type'] ??= 'application/json';
+    }
+    const res = await fetch(this.base + path, { method, headers: h, body: payload, redirect: 'manual' });
+    const set = res.headers.getSetCookie();
+    for (const c of set) {
+      const [pair] = c.split(';');
+      if (/=;|=$/.test(pair!) || /Max-Age=0|Expires=Thu, 01 Jan 1970/i.test(c)) this.cookie = '';
+      else this.cookie = pair!;
+    }
+    const ct = res.headers.get('content-type') ?? '';
+    const text = await res.text();
+    const parsed = ct.includes('json') && text ? JSON.parse(text) : text;
+    if (parsed && typeof parsed === 'object' && typeof parsed.csrf === 'string') this.csrf = parsed.csrf;
+    return { status: res.status, body: parsed, headers: res.headers };
+  }
+
+  get(path: string) {
+    return this.req('GET', path);
+  }
+  post(path: string, body?: unknown, headers?: Record<string, string>) {
+    return this.req('POST', path, body ?? {}, headers);
+  }
+
+  async login(user: string, password: string): Promise<Res> {
+    return this.post('/api/login', { user, password });
+  }
+}
+
+export const PASSWORDS = { admin: 'correct horse battery', tech: 'technician-pass-1', viewer: 'viewer-pass-12' };
+
+/** Setup with the token, then a technician and a viewer; returns logged-in clients. */
+export async function withAccounts(g: ConsoleGateway): Promise<{ admin: Client; tech: Client; viewer: Client; anon: Client }> {
+  const admin = new Client(g.base);
+  const r = await admin.post('/api/setup', { token: g.setupToken(), user: 'admin', password: PASSWORDS.admin });
+  if (r.status !== 201) throw new Error(`setup failed: ${r.status} ${JSON.stringify(r.body)}`);
+  for (const [user, role, password] of [['tech', 'technician', PASSWORDS.tech], ['viewer', 'viewer', PASSWORDS.viewer]] as const) {
+    const c = await admin.post('/api/users', { user, role, password });
+    if (c.status !== 201) throw new Error(`create ${user}: ${c.status} ${JSON.stringify(c.body)}`);
+  }
+  const tech = new Client(g.base);
+  await tech.login('tech', PASSWORDS.tech);
+  const viewer = new Client(g.base);
+  await viewer.login('viewer', PASSWORDS.viewer);
+  return { admin, tech, viewer, anon: new Client(g.base) };
+}
