@@ -3,7 +3,9 @@
 import type { ModuleFactory } from './module.js';
 import { consoleModule } from './console/module.js';
 import { createDoorsModule } from './doors/module.js';
+import { metersModule } from './meters/module.js';
+import { createVisionModule } from './vision/module.js';
 
 // The console stays last: it wires itself to the services, commands and events of the
 // modules started before it.
-export const moduleFactories: ModuleFactory[] = [createDoorsModule, consoleModule];
+export const moduleFactories: ModuleFactory[] = [metersModule, createDoorsModule, createVisionModule, consoleModule];

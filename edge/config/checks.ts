@@ -2,6 +2,8 @@
 // "path: reason" lines. Capability modules append their own checks here.
 import type { GatewayConfig } from './schema.js';
 import { doorsChecks } from '../doors/checks.js';
+import { metersChecks } from '../meters/checks.js';
+import { visionChecks } from '../vision/checks.js';
 
 export type ConfigCheck = (config: GatewayConfig) => string[];
 
@@ -14,4 +16,4 @@ const uplinkChecks: ConfigCheck = (c) => {
   return p;
 };
 
-export const semanticChecks: ConfigCheck[] = [uplinkChecks, doorsChecks];
+export const semanticChecks: ConfigCheck[] = [uplinkChecks, metersChecks, doorsChecks, visionChecks];

@@ -8,6 +8,8 @@ import { Type, type Static } from '@sinclair/typebox';
 import { Ident, OneOf, SecretRef, Section } from './types.js';
 import { ConsoleSchema } from '../console/schema.js';
 import { DoorsSchema } from '../doors/schema.js';
+import { MetersSchema } from '../meters/schema.js';
+import { VisionSchema } from '../vision/schema.js';
 
 export const SiteSchema = Section(
   {
@@ -157,7 +159,9 @@ export const GatewayConfigSchema = Type.Object(
     status: StatusSchema,
     simulation: SimulationSchema,
     // Capability sections (each owned by its module) are added here.
+    meters: MetersSchema,
     doors: DoorsSchema,
+    vision: VisionSchema,
     console: ConsoleSchema,
   },
   { additionalProperties: false, description: 'estate-edge gateway configuration.' },

@@ -29,3 +29,40 @@ declare module '../module.js' {
     faces: FacesApi;
   }
 }
+
+/** What the console shows of face access: state, and a camera snapshot with the detections. */
+export interface VisionStatus {
+  available: boolean;
+  /** Why face access is not working, when it is not. */
+  problem?: string;
+  doorId?: string;
+  camera?: { state: string; reason?: string; fps: number; frames: number; dropped: number; restarts: number; decodeErrors: number; lastFrameAt: number | null };
+  templates: number;
+  models?: { detector: string; recognizer: string; liveness: string[]; matchThreshold: number; metric: string; livenessThreshold?: number };
+  counters: Record<string, number>;
+}
+
+export interface VisionSnapshot {
+  /** JPEG of the newest camera frame. */
+  jpeg: Buffer;
+  width: number;
+  height: number;
+  /** UTC ms of the frame. */
+  at: number;
+  /** Faces detected in the most recently analysed frame (box x, y, w, h in frame pixels). */
+  faces: Array<{ box: [number, number, number, number]; score: number }>;
+  /** UTC ms of the frame the faces belong to. */
+  facesAt?: number;
+}
+
+export interface VisionApi {
+  status(): VisionStatus;
+  /** Newest frame as JPEG with the latest detections; undefined when no frame has arrived. */
+  snapshot(): Promise<VisionSnapshot | undefined>;
+}
+
+declare module '../module.js' {
+  interface Services {
+    vision: VisionApi;
+  }
+}

@@ -1,0 +1,209 @@
+// The face engine: onnxruntime sessions (created once) and the per-image steps of the
+// pipeline — detect (with the close-up passes), liveness, align, embed. Everything it
+// knows about a model (tensor names, layout, colour order, scaling, decoding, alignment
+// template) comes from the model manifest entry. It runs inside the inference worker
+// (worker.ts); nothing here touches the gateway's event loop.
+import * as ort from 'onnxruntime-node';
+import { join } from 'node:path';
+import { alignFace, chipQuality, imageTensor, letterboxTensor, warpAffine, type Point, type RgbImage } from './image.js';
+import { decodeBlazeface, decodeYunet, nms, weightedNms, type Face } from './detect.js';
+import { inputSize, type DetectorModel, type LivenessModel, type RecognizerModel } from '../../models/manifest.js';
+
+export interface EngineModels {
+  detector: DetectorModel;
+  /** Tried when the detector (full frame and downscaled passes) finds nothing. */
+  closeUpDetector?: DetectorModel;
+  recognizer: RecognizerModel;
+  /** Ensemble, softmax averaged like upstream; empty = no liveness. */
+  liveness: LivenessModel[];
+}
+
+export interface EngineOptions {
+  models: EngineModels;
+  /** Directory holding the installed model files. */
+  dir: string;
+  /** intra-op threads per session. */
+  threads: number;
+  /** Detection score threshold; default: the detector's manifest value. */
+  detectThreshold?: number;
+}
+
+export interface Timings {
+  detect?: number;
+  liveness?: number;
+  align?: number;
+  embed?: number;
+}
+
+export interface EmbedResult {
+  embedding: Float32Array;
+  /** Laplacian variance of the 64 px chip (focus measure). */
+  sharpness: number;
+  /** Mean luma of the chip centre, 0–255. */
+  brightness: number;
+}
+
+class Detector {
+  readonly size: number;
+  constructor(readonly model: DetectorModel, readonly session: ort.InferenceSession, readonly threshold: number) {
+    this.size = inputSize(model).width;
+  }
+
+  /** One pass: the image scaled by `scale` at `pad` in the square input. */
+  async run(img: RgbImage, scale: number, pad: Point): Promise<Face[]> {
+    const m = this.model;
+    const data = letterboxTensor(img, this.size, scale, pad, m.input, m.resize.padValue);
+    const dims = m.input.layout === 'NCHW' ? [1, 3, this.size, this.size] : [1, this.size, this.size, 3];
+    const out = await this.session.run({ [m.input.name]: new ort.Tensor('float32', data, dims) });
+    const map = { scale, pad };
+    const faces = m.decoder.kind === 'yunet' ? decodeYunet(out, m.decoder, this.size, m.landmarks, this.threshold, map) : decodeBlazeface(out, m.decoder, this.size, m.landmarks, this.threshold, map);
+    return m.nms.kind === 'hard' ? nms(faces, m.nms.iou) : weightedNms(faces, m.nms.iou);
+  }
+
+  /** Scale of the plain letterbox pass. */
+  baseScale(img: RgbImage): number {
+    const s = this.size / Math.max(img.width, img.height);
+    return this.model.resize.allowUpscale ? s : Math.min(1, s);
+  }
+
+  /** Pad that puts the scaled image where the manifest says (top-left or centred). */
+  pad(img: RgbImage, scale: number, centre = this.model.resize.placement === 'centre'): Point {
+    if (!centre) return [0, 0];
+    return [Math.max(0, Math.floor((this.size - img.width * scale) / 2)), Math.max(0, Math.floor((this.size - img.height * scale) / 2))];
+  }
+}
+
+export class Engine {
+  private constructor(
+    readonly opts: EngineOptions,
+    private readonly detector: Detector,
+    private readonly closeUp: Detector | undefined,
+    private readonly recognizer: ort.InferenceSession,
+    private readonly liveness: Array<{ model: LivenessModel; session: ort.InferenceSession }>,
+  ) {}
+
+  static async create(opts: EngineOptions): Promise<Engine> {
+    const so: ort.InferenceSession.SessionOptions = {
+      intraOpNumThreads: opts.threads,
+      interOpNumThreads: 1,
+      executionMode: 'sequential',
+      graphOptimizationLevel: 'all',
+    };
+    const m = opts.models;
+    const open = (file: string) => ort.InferenceSession.create(join(opts.dir, file), so);
+    const [det, rec, close, ...live] = await Promise.all([
+      open(m.detector.file),
+      open(m.recognizer.file),
+      m.closeUpDetector ? open(m.closeUpDetector.file) : Promise.resolve(undefined),
+      ...m.liveness.map((l) => open(l.file)),
+    ]);
+    const detector = new Detector(m.detector, det!, opts.detectThreshold ?? m.detector.scoreThreshold);
+    const closeUp = close && m.closeUpDetector ? new Detector(m.closeUpDetector, close, m.closeUpDetector.scoreThreshold) : undefined;
+    return new Engine(opts, detector, closeUp, rec!, live.map((session, i) => ({ model: m.liveness[i]!, session: session! })));
+  }
+
+  get hasLiveness(): boolean {
+    return this.liveness.length > 0;
+  }
+
+  async release(): Promise<void> {
+    const all = [this.detector.session, this.closeUp?.session, this.recognizer, ...this.liveness.map((l) => l.session)];
+    for (const s of all) await s?.release().catch(() => {});
+  }
+
+  /**
+   * Faces in the image, largest first. Pass 1 letterboxes the whole image. When it finds
+   * nothing and a face could be larger than the detector was trained for (YuNet: about
+   * 300 px in its input), passes 2 and 3 shrink the image into a zero-padded, centred
+   * canvas so a close-up face falls back into range; then the manifest's close-up
+   * detector, if any, gets a try.
+   */
+  async detect(img: RgbImage): Promise<Face[]> {
+    const d = this.detector;
+    const base = d.baseScale(img);
+    let faces = await d.run(img, base, d.pad(img, base));
+    const longest = Math.max(img.width, img.height) * base;
+    for (const shrink of [0.5, 0.25]) {
+      if (faces.length > 0 || longest * shrink * 2 <= d.model.faceSize.maxPx) break;
+      const s = base * shrink;
+      faces = await d.run(img, s, d.pad(img, s, true));
+    }
+    if (faces.length === 0 && this.closeUp) {
+      const s = this.closeUp.baseScale(img);
+      faces = await this.closeUp.run(img, s, this.closeUp.pad(img, s));
+    }
+    return faces.sort((a, b) => b.box[2] * b.box[3] - a.box[2] * a.box[3]);
+  }
+
+  /** p(real) of a face, averaged over the liveness ensemble; undefined without models. */
+  async livenessScore(img: RgbImage, face: Face): Promise<number | undefined> {
+    if (!this.liveness.length) return undefined;
+    let sum = 0;
+    for (const { model, session } of this.liveness) {
+      const size = inputSize(model).width;
+      const crop = livenessCrop(img, face.box, model.crop.scale, size);
+      const out = await session.run({ [model.input.name]: new ort.Tensor('float32', imageTensor(crop, model.input), [1, 3, size, size]) });
+      const logits = out[model.classifier.output]?.data;
+      if (!(logits instanceof Float32Array)) throw new Error(`liveness output "${model.classifier.output}" missing`);
+      sum += softmax(logits)[model.classifier.realClass]!;
+    }
+    return sum / this.liveness.length;
+  }
+
+  /** Align the face to the recognizer's template and embed it; also reports chip sharpness and brightness. */
+  async embed(img: RgbImage, face: Face, timings?: Timings): Promise<EmbedResult> {
+    const r = this.opts.models.recognizer;
+    const names = new Set(face.landmarkNames);
+    const template = r.alignment.templates.find((t) => t.points.every((p) => names.has(p.landmark)));
+    if (!template) throw new Error(`recognizer "${r.title}" has no alignment template for landmarks ${face.landmarkNames.join(',')}`);
+    const src = template.points.map((p) => face.landmarks[face.landmarkNames.indexOf(p.landmark)]!);
+    const dst = template.points.map((p) => [p.x, p.y] as Point);
+    let t = performance.now();
+    const size = r.alignment.size;
+    const chip = alignFace(img, src, dst, size, r.alignment.prefilterAbove);
+    const q = chipQuality(chip);
+    if (timings) timings.align = performance.now() - t;
+    t = performance.now();
+    const out = await this.recognizer.run({ [r.input.name]: new ort.Tensor('float32', imageTensor(chip, r.input), [1, 3, size, size]) });
+    if (timings) timings.embed = performance.now() - t;
+    const raw = out[r.embedding.output]?.data;
+    if (!(raw instanceof Float32Array) || raw.length !== r.embedding.dim) throw new Error(`recognizer output "${r.embedding.output}" is not ${r.embedding.dim} floats`);
+    return { embedding: Float32Array.from(raw), sharpness: q.sharpness, brightness: q.brightness };
+  }
+}
+
+function softmax(v: Float32Array): number[] {
+  let max = -Infinity;
+  for (const x of v) max = Math.max(max, x);
+  const e = Array.from(v, (x) => Math.exp(x - max));
+  const s = e.reduce((a, b) => a + b, 0);
+  return e.map((x) => x / s);
+}
+
+/**
+ * The liveness models' crop (upstream Silent-Face `CropImage`): the detector box scaled
+ * about its centre, the scale clamped so the crop fits the image, the crop shifted
+ * inside the image, then resized (bilinear) to the model's input.
+ */
+export function livenessCrop(img: RgbImage, box: Face['box'], cropScale: number, size: number): RgbImage {
+  const [x, y, bw, bh] = box;
+  const W = img.width;
+  const H = img.height;
+  const scale = Math.min((H - 1) / bh, (W - 1) / bw, cropScale);
+  const nw = bw * scale;
+  const nh = bh * scale;
+  const cx = x + bw / 2;
+  const cy = y + bh / 2;
+  let x0 = cx - nw / 2;
+  let y0 = cy - nh / 2;
+  let x1 = cx + nw / 2;
+  let y1 = cy + nh / 2;
+  if (x0 < 0) { x1 -= x0; x0 = 0; }
+  if (y0 < 0) { y1 -= y0; y0 = 0; }
+  if (x1 > W - 1) { x0 -= x1 - W + 1; x1 = W - 1; }
+  if (y1 > H - 1) { y0 -= y1 - H + 1; y1 = H - 1; }
+  x0 = Math.floor(x0); y0 = Math.floor(y0); x1 = Math.floor(x1); y1 = Math.floor(y1);
+  const sx = (x1 - x0 + 1) / size;
+  const sy = (y1 - y0 + 1) / size;
+  return warpAffine(img, [sx, 0, x0 + 0.5 * sx - 0.5, 0, sy, y0 + 0.5 * sy - 0.5], size, size);
+}

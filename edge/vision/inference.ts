@@ -1,0 +1,188 @@
+// Main-thread side of the inference worker: starts it, sends it frames and photos, and
+// bounds what waits for it. A camera frame is only sent when no frame is in flight (the
+// caller keeps just the newest one meanwhile); photos queue up to a limit and are refused
+// beyond it. A worker that crashes or hangs is replaced; pending requests fail cleanly.
+import { Worker } from 'node:worker_threads';
+import { EventEmitter } from 'node:events';
+import type { EngineOptions } from './engine.js';
+import type { AnalyzeRequest, AnalyzeResult, WorkerRequest, WorkerResponse } from './worker.js';
+import type { RgbImage } from './image.js';
+import type { QualityLimits } from './quality.js';
+
+export class BusyError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'BusyError';
+  }
+}
+
+interface Pending {
+  resolve: (r: AnalyzeResult) => void;
+  reject: (e: Error) => void;
+  timer: NodeJS.Timeout;
+  kind: 'frame' | 'photo';
+}
+
+export interface InferenceOptions {
+  engine: EngineOptions;
+  /** Photos allowed to wait (beyond it: BusyError). */
+  maxQueuedPhotos: number;
+  /** A request unanswered for this long means the worker is stuck: it is replaced. */
+  requestTimeoutMs?: number;
+  initTimeoutMs?: number;
+}
+
+/**
+ * Worker entry: the compiled .js in production. Under tsx (tests, dev) the worker does
+ * not inherit the TypeScript loader, so a tiny ESM bootstrap registers it first.
+ */
+function workerEntry(): URL {
+  const self = import.meta.url;
+  if (!self.endsWith('.ts')) return new URL('./worker.js', self);
+  const tsx = import.meta.resolve('tsx/esm/api');
+  const src = `import { register } from ${JSON.stringify(tsx)}; register(); await import(${JSON.stringify(new URL('./worker.ts', self).href)});`;
+  return new URL(`data:text/javascript,${encodeURIComponent(src)}`);
+}
+
+export class InferenceClient extends EventEmitter {
+  private worker: Worker | undefined;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private photos = 0;
+  private frames = 0;
+  private stopped = false;
+  livenessAvailable = false;
+  restarts = 0;
+
+  private constructor(private readonly opts: InferenceOptions) {
+    super();
+  }
+
+  /** Start the worker and create the sessions; rejects with the reason when a model cannot be loaded. */
+  static async start(opts: InferenceOptions): Promise<InferenceClient> {
+    const c = new InferenceClient(opts);
+    await c.spawn();
+    return c;
+  }
+
+  private spawn(): Promise<void> {
+    const w = new Worker(workerEntry());
+    this.worker = w;
+    return new Promise<void>((resolve, reject) => {
+      let ready = false;
+      const timer = setTimeout(() => {
+        if (!ready) {
+          reject(new Error('inference worker did not start in time'));
+          void w.terminate();
+        }
+      }, this.opts.initTimeoutMs ?? 60_000);
+      w.on('message', (msg: WorkerResponse) => {
+        if (msg.op === 'ready') {
+          ready = true;
+          clearTimeout(timer);
+          this.livenessAvailable = msg.liveness;
+          resolve();
+        } else if (msg.op === 'init_failed') {
+          clearTimeout(timer);
+          reject(new Error(msg.message));
+          void w.terminate();
+        } else this.settle(msg);
+      });
+      w.on('error', (err) => {
+        clearTimeout(timer);
+        if (!ready) reject(err);
+        this.emit('crash', err);
+      });
+      w.on('exit', (code) => {
+        clearTimeout(timer);
+        if (this.worker !== w) return;
+        this.worker = undefined;
+        this.failAll(new Error(`inference worker exited (code ${code})`));
+        if (!ready) reject(new Error(`inference worker exited during start (code ${code})`));
+        else if (!this.stopped) this.respawn();
+      });
+      w.postMessage({ op: 'init', options: this.opts.engine } satisfies WorkerRequest);
+    });
+  }
+
+  private respawn(): void {
+    this.restarts++;
+    const delay = Math.min(30_000, 500 * 2 ** Math.min(6, this.restarts - 1));
+    setTimeout(() => {
+      if (this.stopped) return;
+      this.spawn().then(
+        () => this.emit('restarted'),
+        (err) => {
+          this.emit('crash', err);
+          if (!this.stopped && !this.worker) this.respawn();
+        },
+      );
+    }, delay).unref();
+  }
+
+  private settle(msg: Extract<WorkerResponse, { id: number }>): void {
+    const p = this.pending.get(msg.id);
+    if (!p) return;
+    this.pending.delete(msg.id);
+    clearTimeout(p.timer);
+    if (p.kind === 'photo') this.photos--;
+    else this.frames--;
+    if (msg.op === 'result') p.resolve(msg.result);
+    else p.reject(new Error(msg.message));
+  }
+
+  private failAll(err: Error): void {
+    for (const [id, p] of this.pending) {
+      clearTimeout(p.timer);
+      p.reject(err);
+      this.pending.delete(id);
+    }
+    this.photos = 0;
+    this.frames = 0;
+  }
+
+  get ready(): boolean {
+    return this.worker !== undefined && !this.stopped;
+  }
+
+  /** A frame is being analysed (the caller should hold the next one back). */
+  get frameInFlight(): boolean {
+    return this.frames > 0;
+  }
+
+  analyzeFrame(img: RgbImage, limits: QualityLimits, liveness: boolean): Promise<AnalyzeResult> {
+    if (this.frames > 0) return Promise.reject(new BusyError('a frame is already being analysed'));
+    return this.request('frame', { mode: 'frame', image: img, limits, liveness });
+  }
+
+  analyzePhoto(img: RgbImage, limits: QualityLimits): Promise<AnalyzeResult> {
+    if (this.photos >= this.opts.maxQueuedPhotos) return Promise.reject(new BusyError(`${this.photos} photos already waiting for analysis`));
+    return this.request('photo', { mode: 'photo', image: img, limits, liveness: false });
+  }
+
+  private request(kind: 'frame' | 'photo', req: Omit<AnalyzeRequest, 'op' | 'id'>): Promise<AnalyzeResult> {
+    const w = this.worker;
+    if (!w || this.stopped) return Promise.reject(new Error('inference worker not running'));
+    const id = this.nextId++;
+    if (kind === 'photo') this.photos++;
+    else this.frames++;
+    return new Promise<AnalyzeResult>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        // A stuck worker holds the sessions hostage: replace it (exit handler fails the rest).
+        this.emit('timeout', id);
+        void w.terminate();
+      }, this.opts.requestTimeoutMs ?? 30_000);
+      timer.unref();
+      this.pending.set(id, { resolve, reject, timer, kind });
+      w.postMessage({ op: 'analyze', id, ...req } satisfies WorkerRequest);
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    const w = this.worker;
+    this.worker = undefined;
+    this.failAll(new Error('inference worker stopped'));
+    await w?.terminate();
+  }
+}

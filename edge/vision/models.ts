@@ -1,0 +1,80 @@
+// Which models the pipeline runs and with which thresholds: the manifest's defaults,
+// the config's choices over them, and a verification of every file (present, sha256
+// accepted by the manifest) before any session is created. A problem here makes face
+// access unavailable with a message saying exactly which file and why; it never takes
+// the rest of the gateway down.
+import { defaultModelsDir, getModel, loadManifest, type ModelManifest } from '../../models/manifest.js';
+import { checkModels } from '../../models/install.js';
+import type { EngineModels } from './engine.js';
+import type { VisionConfig } from './module.js';
+
+export interface ResolvedModels {
+  manifest: ModelManifest;
+  models: EngineModels;
+  dir: string;
+  recognizerId: string;
+  detectThreshold: number;
+  matchThreshold: number;
+  metric: 'euclidean' | 'cosine';
+  l2Normalise: boolean;
+  livenessThreshold: number;
+}
+
+export class ModelsUnavailable extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ModelsUnavailable';
+  }
+}
+
+export async function resolveModels(cfg: VisionConfig, manifestDir = defaultModelsDir()): Promise<ResolvedModels> {
+  let manifest: ModelManifest;
+  try {
+    manifest = loadManifest(`${manifestDir}/manifest.json`);
+  } catch (err) {
+    throw new ModelsUnavailable((err as Error).message);
+  }
+  const dir = cfg.modelsDir ?? manifestDir;
+  const ids = {
+    detector: cfg.models.detector ?? manifest.defaults.detector,
+    recognizer: cfg.models.recognizer ?? manifest.defaults.recognizer,
+    liveness: cfg.liveness.enabled ? (cfg.models.liveness ?? manifest.defaults.liveness) : [],
+    closeUp: cfg.models.detector === undefined ? manifest.defaults.closeUpDetector : undefined,
+  };
+  let models: EngineModels;
+  try {
+    const closeUpDetector = ids.closeUp !== undefined ? getModel(manifest, ids.closeUp, 'detector') : undefined;
+    models = {
+      detector: getModel(manifest, ids.detector, 'detector'),
+      recognizer: getModel(manifest, ids.recognizer, 'recognizer'),
+      liveness: ids.liveness.map((id) => getModel(manifest, id, 'liveness')),
+      ...(closeUpDetector ? { closeUpDetector } : {}),
+    };
+  } catch (err) {
+    throw new ModelsUnavailable(`model selection: ${(err as Error).message}`);
+  }
+  const wanted = [ids.detector, ids.recognizer, ...ids.liveness, ...(ids.closeUp !== undefined ? [ids.closeUp] : [])];
+  const bad = (await checkModels(manifest, dir, wanted)).filter((c) => c.status !== 'OK');
+  if (bad.length) {
+    const what = bad.map((b) => `${b.file} ${b.status === 'missing' ? 'missing' : `has a wrong sha256 (${b.sha256?.slice(0, 12)}…)`}`).join('; ');
+    throw new ModelsUnavailable(`face models not usable in ${dir}: ${what} — run "npm run models" (or npm run models -- --from <mirror>)`);
+  }
+  const rec = models.recognizer;
+  const live = models.liveness[0];
+  return {
+    manifest,
+    models,
+    dir,
+    recognizerId: ids.recognizer,
+    detectThreshold: cfg.detectThreshold ?? models.detector.scoreThreshold,
+    matchThreshold: cfg.match.threshold ?? rec.matching.threshold,
+    metric: rec.matching.metric,
+    l2Normalise: rec.matching.l2Normalise,
+    livenessThreshold: cfg.liveness.threshold ?? live?.classifier.threshold ?? 0.5,
+  };
+}
+
+/** Whether `score` (distance or similarity, per metric) is a match at `threshold`. */
+export function isMatch(metric: 'euclidean' | 'cosine', score: number, threshold: number): boolean {
+  return metric === 'euclidean' ? score < threshold : score >= threshold;
+}

@@ -1,0 +1,464 @@
+// Face access module: camera → inference worker (detect, quality, liveness, align,
+// embed) → 1:N search → K-frame confirmation → door decision through the `access`
+// service → per-person cooldown. Also provides the `faces` (enrolment) and `vision`
+// (status, snapshot) services and the vision.* / face.* commands.
+//
+// Failure policy: a missing or corrupt model file, an unusable key file or a dead
+// inference worker makes face access unavailable — loudly (health not ok with the
+// reason, an alarm record, an error log) — while the module, and with it the gateway's
+// doors and meters, keeps running.
+import { join } from 'node:path';
+import type { Static } from '@sinclair/typebox';
+import { Type } from '@sinclair/typebox';
+import sharp from 'sharp';
+import type { GatewayModule, ModuleContext, ModuleHealth } from '../module.js';
+import { openDatabase, type Db } from '../store/sqlite.js';
+import { CommandError } from '../commands/registry.js';
+import { Camera, describeSource, type CameraSource, type CameraState, type Frame } from '../../drivers/camera/camera.js';
+import type { VisionSchema } from './schema.js';
+import { InferenceClient } from './inference.js';
+import { isMatch, resolveModels, type ResolvedModels } from './models.js';
+import { KeyFileError, loadOrCreateKey, TemplateStore, type Match } from './templates.js';
+import { Confirmer, Cooldown, RateLimit } from './decision.js';
+import { Enroller, EnrolError } from './enrol.js';
+import type { AnalyzeResult } from './worker.js';
+import type { VisionApi, VisionSnapshot, VisionStatus } from './api.js';
+
+export type VisionConfig = Static<typeof VisionSchema>;
+
+export interface VisionDecisionEvent {
+  doorId: string;
+  personId: string;
+  granted: boolean;
+  reason: string;
+  /** Distance (euclidean) or similarity (cosine) of the confirming frame. */
+  distance: number;
+  liveness?: number;
+  /** Frame arrival to door decision, ms (K-frame confirmation excluded). */
+  latencyMs: number;
+  at: number;
+}
+
+declare module '../bus.js' {
+  interface BusEvents {
+    'vision.decision': VisionDecisionEvent;
+    'vision.camera': CameraState;
+  }
+}
+
+const UNKNOWN = '\u0000unknown';
+const SPOOF = '\u0000spoof';
+
+export function cameraSource(c: VisionConfig['camera']['source']): CameraSource {
+  if (c.kind === 'rtsp') return { kind: 'rtsp', url: c.url ?? '', transport: c.transport };
+  if (c.kind === 'v4l2') return { kind: 'v4l2', device: c.device ?? '/dev/video0' };
+  return { kind: 'file', path: c.path ?? '' };
+}
+
+export class VisionModule implements GatewayModule {
+  readonly name = 'vision';
+  private problem: string | undefined;
+  private resolved: ResolvedModels | undefined;
+  private storeDb: Db | undefined;
+  private store: TemplateStore | undefined;
+  private inference: InferenceClient | undefined;
+  private camera: Camera | undefined;
+  private busy = false;
+  private stopped = false;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private lastAnalysis: { faces: AnalyzeResult['faces']; at: number } | undefined;
+  private readonly confirmer: Confirmer;
+  private readonly cooldown: Cooldown;
+  private readonly limiter: RateLimit;
+  private readonly counters: Record<string, number> = {};
+  private readonly m;
+  private readonly log;
+
+  constructor(
+    private readonly ctx: ModuleContext,
+    private readonly cfg: VisionConfig,
+  ) {
+    this.log = ctx.log.child({ mod: 'vision' });
+    this.confirmer = new Confirmer(cfg.match.confirmFrames, cfg.match.windowMs);
+    this.cooldown = new Cooldown(cfg.match.cooldownS * 1000);
+    this.limiter = new RateLimit((kind) => (kind === 'spoof' ? cfg.events.spoofIntervalS : cfg.events.unknownIntervalS) * 1000);
+    const reg = ctx.metrics;
+    this.m = {
+      frames: reg.counter({ name: 'estate_vision_frames_total', help: 'Camera frames analysed, by outcome (match, unknown, spoof, no_face, quality codes, error)', labelNames: ['outcome'] }),
+      stage: reg.histogram({
+        name: 'estate_vision_stage_seconds',
+        help: 'Pipeline stage latency (detect, liveness, align, embed, search, total)',
+        labelNames: ['stage'],
+        buckets: [0.002, 0.005, 0.01, 0.02, 0.04, 0.08, 0.15, 0.3, 0.6, 1.2],
+      }),
+      decisions: reg.counter({ name: 'estate_vision_decisions_total', help: 'Door decisions requested by face access', labelNames: ['granted', 'reason'] }),
+      latency: reg.histogram({
+        name: 'estate_vision_frame_to_decision_seconds',
+        help: 'Frame arrival to door decision (K-frame confirmation excluded)',
+        buckets: [0.02, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 2],
+      }),
+      enrol: reg.counter({ name: 'estate_faces_enrol_total', help: 'Enrolment photos/embeddings by outcome (accepted or rejection code)', labelNames: ['outcome'] }),
+      events: reg.counter({ name: 'estate_vision_events_total', help: 'Unknown-face and spoof events, sent or suppressed by the rate limit', labelNames: ['kind', 'sent'] }),
+    };
+    const self = this;
+    reg.gauge({
+      name: 'estate_vision_available',
+      help: '1 when face access is working (models loaded, worker running, camera streaming)',
+      collect() {
+        this.set(self.health().ok ? 1 : 0);
+      },
+    });
+    reg.gauge({
+      name: 'estate_vision_templates',
+      help: 'Face templates loaded',
+      collect() {
+        this.set(self.store?.count() ?? 0);
+      },
+    });
+    reg.gauge({
+      name: 'estate_camera_streaming',
+      help: '1 when the camera delivers frames',
+      collect() {
+        this.set(self.camera?.state().state === 'streaming' ? 1 : 0);
+      },
+    });
+    for (const [name, key, help] of [
+      ['estate_camera_frames', 'frames', 'Frames decoded from the camera (since start)'],
+      ['estate_camera_dropped_frames', 'dropped', 'Frames replaced by a newer one before analysis (since start)'],
+      ['estate_camera_restarts', 'restarts', 'Camera stream restarts (stall, freeze, ffmpeg exit)'],
+      ['estate_camera_decode_errors', 'decodeErrors', 'ffmpeg error lines (corrupt frames, network errors)'],
+    ] as const) {
+      reg.gauge({
+        name,
+        help,
+        collect() {
+          this.set(self.camera?.stats()[key] ?? 0);
+        },
+      });
+    }
+  }
+
+  private count(outcome: string): void {
+    this.counters[outcome] = (this.counters[outcome] ?? 0) + 1;
+    this.m.frames.inc({ outcome });
+  }
+
+  private fail(message: string): void {
+    this.problem = message;
+    this.log.error({ problem: message }, 'FACE ACCESS UNAVAILABLE: the gateway runs on without it');
+    void this.ctx.outbox.append({ stream: 'alarm', type: 'vision.unavailable', data: { message, doorId: this.cfg.doorId } }).catch(() => {});
+  }
+
+  async start(): Promise<void> {
+    const enroller = new Enroller({
+      store: () => this.store,
+      inference: () => (this.inference?.ready ? this.inference : undefined),
+      unavailable: () => (this.resolved ? undefined : this.problem ?? 'face models not loaded'),
+      limits: this.cfg.enrolment,
+      dim: () => this.resolved?.models.recognizer.embedding.dim,
+      keepPhotos: this.cfg.privacy.keepPhotos,
+      count: (outcome) => this.m.enrol.inc({ outcome }),
+      audit: (type, data) => void this.ctx.outbox.append({ stream: 'audit', type, data }).catch(() => {}),
+    });
+    this.ctx.services.provide('faces', enroller);
+    this.ctx.services.provide('vision', this.api());
+    this.registerCommands(enroller);
+
+    if (!this.cfg.doorId) return this.fail('vision.doorId is not set');
+    try {
+      this.resolved = await resolveModels(this.cfg);
+    } catch (err) {
+      return this.fail((err as Error).message);
+    }
+    const r = this.resolved;
+    try {
+      const keyFile = this.cfg.privacy.keyFile ?? join(this.ctx.dataDir, 'keys', 'faces.key');
+      const key = loadOrCreateKey(keyFile, (msg) => this.log.warn(msg));
+      this.storeDb = openDatabase(join(this.ctx.dataDir, this.cfg.privacy.templatesFile), { synchronous: 'full', log: this.log }).db;
+      this.store = new TemplateStore({
+        db: this.storeDb,
+        key,
+        model: r.recognizerId,
+        dim: r.models.recognizer.embedding.dim,
+        metric: r.metric,
+        l2Normalise: r.l2Normalise,
+        now: () => this.ctx.clock.now(),
+      });
+      if (!this.store.keyMatches()) return this.fail(`template key ${keyFile} is not the key the stored templates were sealed with: restore the key file or re-enrol`);
+      if (this.store.unreadable) this.log.error({ unreadable: this.store.unreadable }, 'face templates that cannot be decrypted were skipped');
+    } catch (err) {
+      return this.fail(err instanceof KeyFileError ? err.message : `template store: ${(err as Error).message}`);
+    }
+    this.sweep();
+    this.sweepTimer = setInterval(() => this.sweep(), 3600_000).unref();
+    try {
+      this.inference = await InferenceClient.start({
+        engine: { models: r.models, dir: r.dir, threads: this.cfg.threads, detectThreshold: r.detectThreshold },
+        maxQueuedPhotos: this.cfg.queue,
+      });
+    } catch (err) {
+      return this.fail(`inference worker: ${(err as Error).message}`);
+    }
+    if (this.stopped) return;
+    this.inference.on('crash', (err: Error) => this.log.error({ err: String(err) }, 'inference worker crashed; restarting'));
+    this.inference.on('timeout', () => this.log.error('inference request timed out; replacing the worker'));
+    this.inference.on('restarted', () => this.log.warn('inference worker restarted'));
+    if (this.cfg.liveness.enabled && !this.inference.livenessAvailable) this.log.warn('liveness enabled but no liveness model is loaded');
+    this.startCamera();
+    this.log.info({ door: this.cfg.doorId, camera: describeSource(cameraSource(this.cfg.camera.source)), templates: this.store!.count(), threshold: r.matchThreshold, metric: r.metric }, 'face access running');
+  }
+
+  private startCamera(): void {
+    const c = this.cfg.camera;
+    const cam = new Camera({
+      source: cameraSource(c.source),
+      width: c.width,
+      height: c.height,
+      fps: c.fps,
+      staleMs: c.staleS * 1000,
+      frozenMs: c.frozenS * 1000,
+      reconnectMinMs: c.reconnectMinMs,
+      reconnectMaxMs: c.reconnectMaxMs,
+      now: () => this.ctx.clock.now(),
+    });
+    cam.on('state', (s) => {
+      this.ctx.bus.emit('vision.camera', s);
+      const level = s.state === 'streaming' || s.state === 'connecting' || s.state === 'stopped' ? 'info' : 'warn';
+      this.log[level]({ state: s.state, reason: s.reason }, 'camera state');
+      if (s.state !== 'connecting' && s.state !== 'stopped')
+        void this.ctx.outbox.append({ stream: 'event', type: 'camera.state', data: { doorId: this.cfg.doorId, state: s.state, ...(s.reason ? { reason: s.reason } : {}) } }).catch(() => {});
+    });
+    cam.on('frame', () => this.pump());
+    this.camera = cam;
+    cam.start();
+  }
+
+  /** Analyse the newest frame whenever the worker is free; older frames are dropped by the camera. */
+  private pump(): void {
+    if (this.busy || this.stopped || !this.inference?.ready || !this.camera) return;
+    const f = this.camera.take();
+    if (!f) return;
+    this.busy = true;
+    void this.analyse(f).finally(() => {
+      this.busy = false;
+      if (!this.stopped) setImmediate(() => this.pump());
+    });
+  }
+
+  private async analyse(f: Frame): Promise<void> {
+    let r: AnalyzeResult;
+    try {
+      r = await this.inference!.analyzeFrame({ data: new Uint8Array(f.data.buffer, f.data.byteOffset, f.data.length), width: f.width, height: f.height }, this.cfg.quality, this.cfg.liveness.enabled);
+    } catch (err) {
+      this.count('error');
+      this.log.debug({ err: String(err) }, 'frame analysis failed');
+      return;
+    }
+    this.lastAnalysis = { faces: r.faces, at: f.at };
+    for (const stage of ['detect', 'liveness', 'align', 'embed', 'total'] as const) {
+      const v = r.timings[stage];
+      if (v !== undefined) this.m.stage.observe({ stage }, v / 1000);
+    }
+    if (r.problem) return this.count(r.problem.code);
+    const s = r.subject!;
+    const lt = this.resolved!.livenessThreshold;
+    if (this.cfg.liveness.enabled && s.liveness !== undefined && s.liveness < lt) {
+      this.count('spoof');
+      if (this.confirmer.observe(SPOOF, f.mono) === SPOOF) void this.event('spoof', f, s.box, { liveness: round(s.liveness), threshold: lt });
+      return;
+    }
+    if (!s.embedding) return this.count('error');
+    const t = performance.now();
+    const match = this.store!.search(s.embedding);
+    this.m.stage.observe({ stage: 'search' }, (performance.now() - t) / 1000);
+    const { matchThreshold, metric } = this.resolved!;
+    if (match && isMatch(metric, match.score, matchThreshold)) {
+      this.count('match');
+      if (this.confirmer.observe(match.personId, f.mono) === match.personId) this.decide(match, s.liveness, f);
+    } else {
+      this.count('unknown');
+      if (this.confirmer.observe(UNKNOWN, f.mono) === UNKNOWN) void this.event('unknown', f, s.box, match ? { nearest: round(match.score), threshold: matchThreshold } : { nearest: null });
+    }
+  }
+
+  private decide(match: Match, liveness: number | undefined, f: Frame): void {
+    const doorId = this.cfg.doorId!;
+    const now = this.ctx.clock.monotonic();
+    if (this.cooldown.active(match.personId, now)) return this.count('cooldown');
+    this.cooldown.start(match.personId, now);
+    const access = this.ctx.services.get('access');
+    if (!access) {
+      this.count('no_access_service');
+      this.log.error({ personId: match.personId }, 'face recognised but no access service (doors module) to decide');
+      return;
+    }
+    const { metric, matchThreshold } = this.resolved!;
+    const evidence: Record<string, unknown> = {
+      metric,
+      distance: round(match.score),
+      threshold: matchThreshold,
+      frames: this.cfg.match.confirmFrames,
+      ...(match.runnerUp ? { margin: round(Math.abs(match.runnerUp.score - match.score)) } : {}),
+      ...(liveness !== undefined ? { liveness: round(liveness) } : {}),
+    };
+    let d;
+    try {
+      // The contract's score is "higher = more similar": 1 - distance for a distance metric.
+      d = access.decide({ doorId, credential: 'face', personId: match.personId, score: round(metric === 'euclidean' ? 1 - match.score : match.score), requestedBy: 'camera', evidence });
+    } catch (err) {
+      this.count('decide_failed');
+      this.log.error({ err: String(err), personId: match.personId }, 'access decision failed');
+      return;
+    }
+    const latencyMs = performance.now() - f.mono;
+    this.m.latency.observe(latencyMs / 1000);
+    this.m.decisions.inc({ granted: String(d.granted), reason: d.reason });
+    this.ctx.bus.emit('vision.decision', { doorId, personId: match.personId, granted: d.granted, reason: d.reason, distance: match.score, ...(liveness !== undefined ? { liveness } : {}), latencyMs, at: this.ctx.clock.now() });
+  }
+
+  private async event(kind: 'unknown' | 'spoof', f: Frame, box: [number, number, number, number], data: Record<string, unknown>): Promise<void> {
+    const allowed = this.limiter.allow(kind, this.ctx.clock.monotonic());
+    this.m.events.inc({ kind, sent: String(allowed) });
+    if (!allowed) return;
+    const body: Record<string, unknown> = { doorId: this.cfg.doorId, ...data, suppressed: this.limiter.takeSuppressed(kind) };
+    if (this.cfg.events.snapshot) {
+      try {
+        body.snapshot = (await faceJpeg(f, box, this.cfg.events.snapshotMaxBytes))?.toString('base64') ?? null;
+      } catch (err) {
+        this.log.warn({ err: String(err) }, 'event snapshot failed');
+      }
+    }
+    await this.ctx.outbox.append({ stream: 'event', type: kind === 'unknown' ? 'face.unknown' : 'face.spoof', ts: f.at, data: body }).catch((err) => this.log.error({ err: String(err) }, 'event not stored'));
+  }
+
+  /** Retention: kept photos past their days, templates of people whose validity ended long ago. */
+  private sweep(): void {
+    const store = this.store;
+    if (!store) return;
+    const now = this.ctx.clock.now();
+    const p = this.cfg.privacy;
+    const photos = store.purgePhotosBefore(now - p.photoRetentionDays * 86400_000);
+    const access = this.ctx.services.get('access');
+    let expired = 0;
+    if (access) {
+      for (const id of store.persons()) {
+        const until = access.person(id)?.validUntil;
+        if (until !== undefined && until + p.expiredGraceDays * 86400_000 < now) {
+          store.remove(id);
+          expired++;
+          void this.ctx.outbox.append({ stream: 'audit', type: 'face.expired', data: { personId: id, validUntil: until } }).catch(() => {});
+        }
+      }
+    }
+    if (photos || expired) this.log.info({ photos, expired }, 'face data retention sweep');
+  }
+
+  private api(): VisionApi {
+    return { status: () => this.status(), snapshot: () => this.snapshot() };
+  }
+
+  status(): VisionStatus {
+    const r = this.resolved;
+    const cam = this.camera?.stats();
+    const problem = this.problem ?? (this.health().ok ? undefined : this.health().message);
+    return {
+      available: this.health().ok,
+      ...(problem ? { problem } : {}),
+      ...(this.cfg.doorId ? { doorId: this.cfg.doorId } : {}),
+      ...(cam ? { camera: { state: cam.state, ...(cam.reason ? { reason: cam.reason } : {}), fps: cam.fps, frames: cam.frames, dropped: cam.dropped, restarts: cam.restarts, decodeErrors: cam.decodeErrors, lastFrameAt: cam.lastFrameAt } } : {}),
+      templates: this.store?.count() ?? 0,
+      ...(r
+        ? {
+            models: {
+              detector: r.models.detector.title,
+              recognizer: r.models.recognizer.title,
+              liveness: r.models.liveness.map((l) => l.title),
+              matchThreshold: r.matchThreshold,
+              metric: r.metric,
+              ...(this.cfg.liveness.enabled ? { livenessThreshold: r.livenessThreshold } : {}),
+            },
+          }
+        : {}),
+      counters: { ...this.counters },
+    };
+  }
+
+  async snapshot(): Promise<VisionSnapshot | undefined> {
+    const f = this.camera?.peek();
+    if (!f) return undefined;
+    const jpeg = await sharp(f.data, { raw: { width: f.width, height: f.height, channels: 3 } }).jpeg({ quality: 80 }).toBuffer();
+    const a = this.lastAnalysis;
+    return { jpeg, width: f.width, height: f.height, at: f.at, faces: a?.faces.map((x) => ({ box: x.box.map((v) => Math.round(v)) as [number, number, number, number], score: round(x.score) })) ?? [], ...(a ? { facesAt: a.at } : {}) };
+  }
+
+  private registerCommands(enroller: Enroller): void {
+    const none = Type.Object({}, { additionalProperties: false });
+    this.ctx.commands.register({ name: 'vision.status', description: 'Face access state: models, camera, templates, counters, and why it is unavailable if it is.', args: none, handler: () => this.status() });
+    this.ctx.commands.register({
+      name: 'vision.snapshot',
+      description: 'The newest camera frame as a base64 JPEG with the faces detected in the latest analysed frame (boxes and scores).',
+      args: none,
+      handler: async () => {
+        const s = await this.snapshot();
+        if (!s) throw new CommandError('no_frame', this.problem ?? 'no camera frame yet');
+        return { ...s, jpeg: s.jpeg.toString('base64') };
+      },
+    });
+    this.ctx.commands.register({
+      name: 'face.remove',
+      description: 'Delete every face template and kept photo of a person (the person record itself stays).',
+      args: Type.Object({ personId: Type.String({ minLength: 1, maxLength: 128 }) }, { additionalProperties: false }),
+      handler: async (args) => {
+        try {
+          return { removed: await enroller.remove(args.personId) };
+        } catch (err) {
+          if (err instanceof EnrolError) throw new CommandError(err.code, err.message);
+          throw err;
+        }
+      },
+    });
+  }
+
+  health(): ModuleHealth {
+    if (this.problem) return { ok: false, message: `face access unavailable: ${this.problem}` };
+    if (!this.resolved || !this.store) return { ok: false, message: 'face access starting' };
+    if (!this.inference?.ready) return { ok: false, message: 'face access: inference worker not running (restarting)' };
+    const cam = this.camera?.stats();
+    if (!cam || cam.state !== 'streaming') return { ok: false, message: `camera ${describeSource(cameraSource(this.cfg.camera.source))} ${cam?.state ?? 'not started'}${cam?.reason ? `: ${cam.reason}` : ''}` };
+    return { ok: true, detail: { doorId: this.cfg.doorId, templates: this.store.count(), camera: cam } };
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.camera?.stop();
+    await this.inference?.stop();
+    this.storeDb?.close();
+  }
+}
+
+function round(v: number): number {
+  return Math.round(v * 10000) / 10000;
+}
+
+/** A small JPEG of the face (box widened by half), quality lowered until it fits `maxBytes`. */
+async function faceJpeg(f: Frame, box: [number, number, number, number], maxBytes: number): Promise<Buffer | undefined> {
+  const [x, y, w, h] = box;
+  const left = Math.max(0, Math.floor(x - w / 4));
+  const top = Math.max(0, Math.floor(y - h / 4));
+  const width = Math.max(1, Math.min(f.width - left, Math.ceil(w * 1.5)));
+  const height = Math.max(1, Math.min(f.height - top, Math.ceil(h * 1.5)));
+  const crop = sharp(f.data, { raw: { width: f.width, height: f.height, channels: 3 } }).extract({ left, top, width, height }).resize({ width: 160, height: 160, fit: 'inside', withoutEnlargement: true });
+  const raw = await crop.raw().toBuffer({ resolveWithObject: true });
+  for (const quality of [75, 60, 45, 30, 20]) {
+    const jpeg = await sharp(raw.data, { raw: { width: raw.info.width, height: raw.info.height, channels: 3 } }).jpeg({ quality }).toBuffer();
+    if (jpeg.length <= maxBytes) return jpeg;
+  }
+  return undefined;
+}
+
+export function createVisionModule(ctx: ModuleContext): GatewayModule | undefined {
+  const cfg = ctx.config.vision;
+  if (!cfg.enabled) return undefined;
+  return new VisionModule(ctx, cfg);
+}

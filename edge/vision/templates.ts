@@ -1,0 +1,314 @@
+// Face templates at rest and in memory.
+//
+// At rest: their own SQLite file (not the state database) so they can be wiped and
+// excluded from backups on their own, with secure_delete on and the WAL truncated after
+// a deletion, so a removed template leaves no readable page behind. Every embedding (and
+// every kept photo) is sealed with AES-256-GCM under a key kept in a separate 0600 file;
+// the person id and recognizer id are the associated data, so a sealed row cannot be
+// moved to another person or read as another model's template.
+//
+// In memory: one Float32Array matrix (row = template) searched linearly; 1:N search over
+// 10k templates is a couple of milliseconds, no index needed at estate scale.
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { Db } from '../store/sqlite.js';
+
+const KEY_BYTES = 32;
+const IV_BYTES = 12;
+
+export class KeyFileError extends Error {}
+
+/**
+ * Load the template key, creating it (random, mode 0600, directory 0700) when absent.
+ * A key readable by others is tightened to 0600 and reported through `onWarning`.
+ */
+export function loadOrCreateKey(path: string, onWarning: (msg: string) => void = () => {}): Buffer {
+  if (!existsSync(path)) {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    const key = randomBytes(KEY_BYTES);
+    // 'wx': never overwrite a key another process created meanwhile.
+    try {
+      const fd = openSync(path, 'wx', 0o600);
+      try {
+        writeSync(fd, key);
+      } finally {
+        closeSync(fd);
+      }
+      return key;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new KeyFileError(`cannot create template key ${path}: ${(err as Error).message}`);
+    }
+  }
+  const mode = statSync(path).mode & 0o777;
+  if (mode & 0o077) {
+    chmodSync(path, 0o600);
+    onWarning(`template key ${path} had mode ${mode.toString(8)}; tightened to 600`);
+  }
+  const key = readFileSync(path);
+  if (key.length !== KEY_BYTES) throw new KeyFileError(`template key ${path} is ${key.length} bytes, expected ${KEY_BYTES}`);
+  return key;
+}
+
+export function seal(key: Buffer, plain: Buffer, aad: string): Buffer {
+  const iv = randomBytes(IV_BYTES);
+  const c = createCipheriv('aes-256-gcm', key, iv);
+  c.setAAD(Buffer.from(aad, 'utf8'));
+  const body = Buffer.concat([c.update(plain), c.final()]);
+  return Buffer.concat([iv, c.getAuthTag(), body]);
+}
+
+export function open(key: Buffer, sealed: Buffer, aad: string): Buffer {
+  if (sealed.length < IV_BYTES + 16) throw new Error('sealed value too short');
+  const d = createDecipheriv('aes-256-gcm', key, sealed.subarray(0, IV_BYTES));
+  d.setAAD(Buffer.from(aad, 'utf8'));
+  d.setAuthTag(sealed.subarray(IV_BYTES, IV_BYTES + 16));
+  return Buffer.concat([d.update(sealed.subarray(IV_BYTES + 16)), d.final()]);
+}
+
+export interface Match {
+  personId: string;
+  /** Distance (euclidean) or similarity (cosine) of the best template of that person. */
+  score: number;
+  /** Same for the best other person (for the margin), if any. */
+  runnerUp?: { personId: string; score: number };
+}
+
+export interface TemplateStoreOptions {
+  db: Db;
+  key: Buffer;
+  /** Recognizer id: templates of another recognizer are not loaded (they are incomparable). */
+  model: string;
+  dim: number;
+  metric: 'euclidean' | 'cosine';
+  l2Normalise: boolean;
+  now: () => number;
+}
+
+export class TemplateStore {
+  private matrix: Float32Array;
+  private rows = 0;
+  private rowPerson: string[] = [];
+  private rowId: number[] = [];
+  private readonly perPerson = new Map<string, number>();
+  /** Rows that could not be decrypted at load (wrong key file, tampering). */
+  readonly unreadable: number;
+
+  constructor(private readonly o: TemplateStoreOptions) {
+    const db = o.db;
+    db.pragma('secure_delete = ON');
+    db.exec(`CREATE TABLE IF NOT EXISTS templates (
+      id INTEGER PRIMARY KEY, person_id TEXT NOT NULL, model TEXT NOT NULL, source TEXT NOT NULL,
+      created_at INTEGER NOT NULL, sealed BLOB NOT NULL);
+      CREATE INDEX IF NOT EXISTS templates_person ON templates(person_id);
+      CREATE TABLE IF NOT EXISTS photos (
+      id INTEGER PRIMARY KEY, person_id TEXT NOT NULL, created_at INTEGER NOT NULL, sealed BLOB NOT NULL);
+      CREATE INDEX IF NOT EXISTS photos_person ON photos(person_id);
+      CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);`);
+    this.matrix = new Float32Array(64 * o.dim);
+    let bad = 0;
+    const rows = db.prepare('SELECT id, person_id, sealed FROM templates WHERE model = ? ORDER BY id').all(o.model) as Array<{ id: number; person_id: string; sealed: Buffer }>;
+    for (const r of rows) {
+      try {
+        this.push(r.id, r.person_id, this.decode(r.person_id, r.sealed));
+      } catch {
+        bad++;
+      }
+    }
+    this.unreadable = bad;
+  }
+
+  /** Whether the key file is the one the templates were sealed with (a fingerprint is stored on first use). */
+  keyMatches(): boolean {
+    const fp = createHash('sha256').update('estate-edge faces key v1').update(this.o.key).digest('hex').slice(0, 16);
+    const row = this.o.db.prepare("SELECT v FROM meta WHERE k = 'key_fp'").get() as { v: string } | undefined;
+    if (!row) {
+      this.o.db.prepare("INSERT INTO meta(k, v) VALUES ('key_fp', ?)").run(fp);
+      return true;
+    }
+    return row.v === fp;
+  }
+
+  private aad(personId: string): string {
+    return `${personId}\u0000${this.o.model}`;
+  }
+
+  private decode(personId: string, sealed: Buffer): Float32Array {
+    const plain = open(this.o.key, sealed, this.aad(personId));
+    if (plain.length !== this.o.dim * 4) throw new Error('template has the wrong length');
+    const v = new Float32Array(this.o.dim);
+    Buffer.from(v.buffer).set(plain);
+    return v;
+  }
+
+  private prepare(v: Float32Array | number[]): Float32Array {
+    const out = Float32Array.from(v);
+    if (this.o.l2Normalise) {
+      let n = 0;
+      for (const x of out) n += x * x;
+      n = Math.sqrt(n) || 1;
+      for (let i = 0; i < out.length; i++) out[i]! /= n;
+    }
+    return out;
+  }
+
+  private push(id: number, personId: string, v: Float32Array): void {
+    const d = this.o.dim;
+    if ((this.rows + 1) * d > this.matrix.length) {
+      const bigger = new Float32Array(Math.max(this.matrix.length * 2, (this.rows + 1) * d));
+      bigger.set(this.matrix.subarray(0, this.rows * d));
+      this.matrix = bigger;
+    }
+    this.matrix.set(this.prepare(v), this.rows * d);
+    this.rowPerson[this.rows] = personId;
+    this.rowId[this.rows] = id;
+    this.rows++;
+    this.perPerson.set(personId, (this.perPerson.get(personId) ?? 0) + 1);
+  }
+
+  /** Rebuild the matrix without the rows for which `drop` is true. */
+  private compact(drop: (row: number) => boolean): void {
+    const d = this.o.dim;
+    let w = 0;
+    for (let r = 0; r < this.rows; r++) {
+      if (drop(r)) {
+        const p = this.rowPerson[r]!;
+        const n = (this.perPerson.get(p) ?? 1) - 1;
+        if (n > 0) this.perPerson.set(p, n);
+        else this.perPerson.delete(p);
+        continue;
+      }
+      if (w !== r) {
+        this.matrix.copyWithin(w * d, r * d, (r + 1) * d);
+        this.rowPerson[w] = this.rowPerson[r]!;
+        this.rowId[w] = this.rowId[r]!;
+      }
+      w++;
+    }
+    this.matrix.fill(0, w * d, this.rows * d);
+    this.rows = w;
+    this.rowPerson.length = w;
+    this.rowId.length = w;
+  }
+
+  /** Store templates for a person (in one transaction); `replace` removes the old ones (and kept photos) first. Keeps at most `maxPerPerson` (newest). */
+  add(personId: string, embeddings: Array<Float32Array | number[]>, opts: { replace: boolean; source: 'photo' | 'embedding' | 'mixed'; maxPerPerson: number }): number {
+    const db = this.o.db;
+    const now = this.o.now();
+    const ins = db.prepare('INSERT INTO templates(person_id, model, source, created_at, sealed) VALUES (?, ?, ?, ?, ?)');
+    const added: Array<{ id: number; v: Float32Array }> = [];
+    let removedIds: number[] = [];
+    db.transaction(() => {
+      if (opts.replace) {
+        removedIds = (db.prepare('DELETE FROM templates WHERE person_id = ? RETURNING id').all(personId) as Array<{ id: number }>).map((r) => r.id);
+        // Kept photos belong to the replaced enrolment.
+        db.prepare('DELETE FROM photos WHERE person_id = ?').run(personId);
+      }
+      for (const e of embeddings) {
+        const v = Float32Array.from(e);
+        const id = Number(ins.run(personId, this.o.model, opts.source, now, seal(this.o.key, Buffer.from(v.buffer), this.aad(personId))).lastInsertRowid);
+        added.push({ id, v });
+      }
+      const excess = db
+        .prepare('DELETE FROM templates WHERE id IN (SELECT id FROM templates WHERE person_id = ? ORDER BY created_at DESC, id DESC LIMIT -1 OFFSET ?) RETURNING id')
+        .all(personId, opts.maxPerPerson) as Array<{ id: number }>;
+      removedIds.push(...excess.map((r) => r.id));
+    })();
+    const gone = new Set(removedIds);
+    if (gone.size) this.compact((r) => gone.has(this.rowId[r]!));
+    for (const a of added) if (!gone.has(a.id)) this.push(a.id, personId, a.v);
+    if (gone.size) this.scrubWal();
+    return this.count(personId);
+  }
+
+  /** Keep an (encrypted) enrolment photo. */
+  addPhoto(personId: string, jpeg: Buffer): void {
+    this.o.db.prepare('INSERT INTO photos(person_id, created_at, sealed) VALUES (?, ?, ?)').run(personId, this.o.now(), seal(this.o.key, jpeg, `${personId}\u0000photo`));
+  }
+
+  photos(personId: string): Buffer[] {
+    const rows = this.o.db.prepare('SELECT sealed FROM photos WHERE person_id = ? ORDER BY id').all(personId) as Array<{ sealed: Buffer }>;
+    return rows.map((r) => open(this.o.key, r.sealed, `${personId}\u0000photo`));
+  }
+
+  /** Remove every template and photo of a person, in the database and in memory. */
+  remove(personId: string): number {
+    const db = this.o.db;
+    let n = 0;
+    db.transaction(() => {
+      n = db.prepare('DELETE FROM templates WHERE person_id = ?').run(personId).changes;
+      n += db.prepare('DELETE FROM photos WHERE person_id = ?').run(personId).changes;
+    })();
+    this.compact((r) => this.rowPerson[r] === personId);
+    this.scrubWal();
+    return n;
+  }
+
+  /** Delete kept photos older than `before` (UTC ms); returns how many. */
+  purgePhotosBefore(before: number): number {
+    const n = this.o.db.prepare('DELETE FROM photos WHERE created_at < ?').run(before).changes;
+    if (n) this.scrubWal();
+    return n;
+  }
+
+  /** Persons with templates (for the retention sweep). */
+  persons(): string[] {
+    return [...this.perPerson.keys()];
+  }
+
+  /**
+   * Deleted pages are zeroed by secure_delete in the database file, but their old content
+   * may still sit in the WAL: checkpoint and truncate it so nothing of a removed template
+   * remains on disk.
+   */
+  private scrubWal(): void {
+    this.o.db.pragma('wal_checkpoint(TRUNCATE)');
+  }
+
+  count(personId?: string): number {
+    return personId === undefined ? this.rows : (this.perPerson.get(personId) ?? 0);
+  }
+
+  /**
+   * 1:N search: the best template per person, returning the best person and the best
+   * other person. Euclidean: lower is closer; cosine (on normalised vectors): higher is closer.
+   */
+  search(query: Float32Array): Match | undefined {
+    if (this.rows === 0) return undefined;
+    const d = this.o.dim;
+    if (query.length !== d) throw new Error(`query has ${query.length} values, expected ${d}`);
+    const q = this.prepare(query);
+    const m = this.matrix;
+    const cosine = this.o.metric === 'cosine';
+    const better = (a: number, b: number) => (cosine ? a > b : a < b);
+    // One pass keeping the best row and the best row of any *other* person.
+    let best = cosine ? -Infinity : Infinity;
+    let personId = '';
+    let second = best;
+    let secondPerson: string | undefined;
+    for (let r = 0; r < this.rows; r++) {
+      let acc = 0;
+      const off = r * d;
+      if (cosine) for (let i = 0; i < d; i++) acc += m[off + i]! * q[i]!;
+      else
+        for (let i = 0; i < d; i++) {
+          const t = m[off + i]! - q[i]!;
+          acc += t * t;
+        }
+      const p = this.rowPerson[r]!;
+      if (better(acc, best)) {
+        if (p !== personId) {
+          second = best;
+          secondPerson = personId || undefined;
+        }
+        best = acc;
+        personId = p;
+      } else if (p !== personId && better(acc, second)) {
+        second = acc;
+        secondPerson = p;
+      }
+    }
+    const fix = (s: number) => (cosine ? s : Math.sqrt(s));
+    return { personId, score: fix(best), ...(secondPerson !== undefined ? { runnerUp: { personId: secondPerson, score: fix(second) } } : {}) };
+  }
+}
