@@ -7,7 +7,6 @@ import { fileURLToPath } from 'node:url';
 import { Type, type Static } from '@sinclair/typebox';
 import { Ajv } from 'ajv';
 import { parse } from 'yaml';
-import { toConfigPath } from '../config/load.js';
 import { DATA_TYPE_WORDS, type DataType } from '../../drivers/modbus/codec.js';
 
 export const POINT_KINDS = [
@@ -144,6 +143,14 @@ export class ProfileError extends Error {
   }
 }
 
+/** `/points/3/unit` → `points[3].unit` (kept here: importing the config loader would make a cycle). */
+function pathOf(pointer: string): string {
+  return pointer
+    .split('/')
+    .slice(1)
+    .reduce((out, seg) => (/^\d+$/.test(seg) ? `${out}[${seg}]` : out ? `${out}.${seg}` : seg), '');
+}
+
 const ajv = new Ajv({ allErrors: true, strict: false });
 const validateProfile = ajv.compile(ProfileSchema);
 const perProtocol = { modbus: ajv.compile(ModbusProfile), dlt: ajv.compile(DltProfile), cjt: ajv.compile(CjtProfile) };
@@ -162,7 +169,7 @@ export function parseProfile(text: string, file: string): Profile {
     const v = proto === 'modbus' ? perProtocol.modbus : proto === 'cjt188' ? perProtocol.cjt : typeof proto === 'string' && proto.startsWith('dlt645') ? perProtocol.dlt : undefined;
     if (!v) throw new ProfileError(file, ['protocol: must be one of modbus, dlt645-2007, dlt645-1997, cjt188']);
     v(raw);
-    throw new ProfileError(file, (v.errors ?? []).map((e) => `${toConfigPath(e.instancePath) || '(root)'}: ${e.message}${e.keyword === 'additionalProperties' ? ` (${(e.params as { additionalProperty: string }).additionalProperty})` : ''}`));
+    throw new ProfileError(file, (v.errors ?? []).map((e) => `${pathOf(e.instancePath) || '(root)'}: ${e.message}${e.keyword === 'additionalProperties' ? ` (${(e.params as { additionalProperty: string }).additionalProperty})` : ''}`));
   }
   const p = raw as Profile;
   const problems: string[] = [];

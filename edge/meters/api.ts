@@ -1,0 +1,114 @@
+// Contract of the meters module towards other modules (the technician console):
+// `services.get('meters')`, plus the bus events it emits for live updates.
+export type MeterQuality = 'good' | 'invalid' | 'unsupported';
+
+export interface MeterPointValue {
+  name: string;
+  value: number | null;
+  unit: string;
+  kind: string;
+  quality: MeterQuality;
+  /** UTC ms of the reply that carried the value. */
+  ts: number;
+}
+
+export interface MeterCounters {
+  polls: number;
+  requests: number;
+  responses: number;
+  timeouts: number;
+  crcErrors: number;
+  wrongUnit: number;
+  badReplies: number;
+  portErrors: number;
+  exceptions: Record<string, number>;
+  skippedPolls: number;
+  readings: number;
+  latencyMs: { last: number; avg: number; max: number };
+}
+
+export interface MeterBusInfo {
+  id: string;
+  protocol: 'modbus' | 'dlt645' | 'cjt188';
+  transport: 'serial' | 'tcp' | 'simulated';
+  /** "/dev/ttyUSB0@9600 8N1", "tcp 10.0.0.5:502"… */
+  line: string;
+  lineUp: boolean;
+  lineError?: string;
+  devices: number;
+  online: number;
+  transactions: number;
+  skippedPolls: number;
+}
+
+export interface MeterDeviceInfo {
+  id: string;
+  name?: string;
+  bus: string;
+  profile: string;
+  profileName: string;
+  address: string;
+  pollIntervalMs: number;
+  state: 'unknown' | 'online' | 'offline';
+  /** UTC ms of the last state change. */
+  stateSince: number;
+  lastSuccessAt?: number;
+  lastError?: { at: number; kind: string; message: string };
+}
+
+export interface MeterDeviceStatus extends MeterDeviceInfo {
+  values: MeterPointValue[];
+  counters: MeterCounters;
+}
+
+export interface RawFrame {
+  dir: 'tx' | 'rx';
+  hex: string;
+  /** UTC ms. */
+  at: number;
+}
+
+export interface RawPollResult {
+  frames: RawFrame[];
+  /** Decoded values when a device/point was polled. */
+  values?: MeterPointValue[];
+  error?: string;
+}
+
+export type RawPollRequest =
+  | { device: string; point?: string }
+  /** Arbitrary bytes (hex) sent on the bus; whatever comes back within timeoutMs is returned. */
+  | { requestHex: string; timeoutMs?: number };
+
+export interface ScanResult {
+  bus: string;
+  found: Array<{ address: string | number; detail: string }>;
+  probed: number;
+  durationMs: number;
+}
+
+export interface MetersApi {
+  buses(): MeterBusInfo[];
+  devices(bus?: string): MeterDeviceInfo[];
+  status(device: string): MeterDeviceStatus | undefined;
+  /** Read a device (or one point) now, between scheduled polls. */
+  readNow(device: string, point?: string): Promise<MeterPointValue[]>;
+  /** Modbus: probe unit ids (default 1–247); DL/T 645 / CJ/T 188: read-address. */
+  scan(bus: string, opts?: { from?: number; to?: number; timeoutMs?: number }): Promise<ScanResult>;
+  rawPoll(bus: string, req: RawPollRequest): Promise<RawPollResult>;
+  /** Broadcast time to DL/T 645 buses (all, or one). */
+  timeSync(bus?: string): Promise<Array<{ bus: string; frameHex: string; at: number }>>;
+}
+
+declare module '../module.js' {
+  interface Services {
+    meters: MetersApi;
+  }
+}
+
+declare module '../bus.js' {
+  interface BusEvents {
+    'meter.reading': { bus: string; device: string; values: MeterPointValue[] };
+    'meter.device': { bus: string; device: string; online: boolean; reason: string; at: number };
+  }
+}

@@ -1,0 +1,51 @@
+// The meters capability module: profiles + buses from config → MetersService, its
+// commands and the 'meters' service for the console.
+import type { GatewayModule, ModuleContext, ModuleFactory } from '../module.js';
+import { builtinProfilesDir, loadProfiles } from './profiles.js';
+import { MetersService } from './service.js';
+import { profileProblems } from './checks.js';
+import { registerMeterCommands, METER_COMMANDS } from './commands.js';
+import './api.js';
+
+export class MetersModule implements GatewayModule {
+  readonly name = 'meters';
+  private svc: MetersService | undefined;
+
+  constructor(private readonly ctx: ModuleContext) {}
+
+  start(): void {
+    const cfg = this.ctx.config.meters;
+    const dirs = [builtinProfilesDir(), ...(cfg.profilesDir ? [cfg.profilesDir] : [])];
+    const profiles = loadProfiles(dirs);
+    const problems = profileProblems(cfg, profiles);
+    if (problems.length) throw new Error(`meter configuration: ${problems.join('; ')}`);
+    this.svc = new MetersService({
+      config: cfg,
+      profiles,
+      clock: this.ctx.clock,
+      log: this.ctx.log.child({ mod: 'meters' }),
+      bus: this.ctx.bus,
+      outbox: this.ctx.outbox,
+      metrics: this.ctx.metrics,
+    });
+    registerMeterCommands(this.ctx.commands, this.svc);
+    this.ctx.services.provide('meters', this.svc);
+    this.svc.start();
+    this.ctx.log.info({ buses: cfg.buses.length, devices: cfg.buses.reduce((n, b) => n + b.devices.length, 0), profiles: profiles.size }, 'meter reading started');
+  }
+
+  async stop(): Promise<void> {
+    for (const c of METER_COMMANDS) this.ctx.commands.unregister(c);
+    await this.svc?.stop();
+  }
+
+  health() {
+    return this.svc?.health() ?? { ok: false, message: 'not started' };
+  }
+}
+
+export const metersModule: ModuleFactory = (ctx) => {
+  const m = ctx.config.meters;
+  if (!m.enabled || m.buses.length === 0) return undefined;
+  return new MetersModule(ctx);
+};
