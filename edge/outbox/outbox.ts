@@ -95,6 +95,8 @@ export class OutboxFullError extends Error {}
 
 /** Evict down to this fraction of the quota so eviction runs in chunks, not per append. */
 const EVICT_TO = 0.9;
+/** How long PUBACK deletions are collected before one transaction deletes them all. */
+const ACK_FLUSH_MS = 50;
 /** Critical records kept in memory while the disk refuses writes, before they are counted as dropped. */
 const MAX_MEMORY_PENDING = 200_000;
 
@@ -105,6 +107,7 @@ export class Outbox {
   private acks: Array<{ stream: StreamState; from: number; to: number }> = [];
   private flushScheduled = false;
   private retryTimer: NodeJS.Timeout | undefined;
+  private ackTimer: NodeJS.Timeout | undefined;
   private closed = false;
   private saveSeq: import('better-sqlite3').Statement;
   private dropped = 0;
@@ -203,11 +206,21 @@ export class Outbox {
     return last;
   }
 
-  /** The broker acknowledged records fromSeq..toSeq of a stream: delete them (batched). */
+  /**
+   * The broker acknowledged records fromSeq..toSeq of a stream: delete them. Deletions
+   * are batched over ACK_FLUSH_MS: a deletion lost to a power cut only means the records
+   * are sent again (the platform de-duplicates by id), so it need not cost an fsync per
+   * PUBACK — that would cap draining at the disk's fsync rate.
+   */
   ack(stream: StreamName, fromSeq: number, toSeq: number): void {
     if (this.closed) return;
     this.acks.push({ stream: this.state(stream), from: fromSeq, to: toSeq });
-    this.scheduleFlush();
+    if (!this.ackTimer && !this.flushScheduled) {
+      this.ackTimer = setTimeout(() => {
+        this.ackTimer = undefined;
+        this.flush();
+      }, ACK_FLUSH_MS);
+    }
   }
 
   private scheduleFlush(): void {
@@ -221,6 +234,10 @@ export class Outbox {
 
   /** Commit pending appends and acknowledgements in one transaction. */
   flush(): void {
+    if (this.ackTimer) {
+      clearTimeout(this.ackTimer);
+      this.ackTimer = undefined;
+    }
     if (this.pending.length === 0 && this.acks.length === 0) return;
     const pending = this.pending;
     const acks = this.acks;
@@ -370,6 +387,7 @@ export class Outbox {
     this.flush();
     this.closed = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.ackTimer) clearTimeout(this.ackTimer);
     for (const p of this.pending) p.reject?.(new Error('outbox closed before the record could be stored'));
     this.pending = [];
   }
