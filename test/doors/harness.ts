@@ -1,6 +1,8 @@
 // A gateway with only the doors module, on the simulated GPIO backend and virtual time:
 // pulses, debounce and alarms run in microseconds, nothing sleeps.
 import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { startGateway } from '../helpers/gateway.js';
 import { VirtualTime } from '../../drivers/gpio/virtual-time.js';
 import { SimulatedGpio } from '../../drivers/gpio/simulated.js';
@@ -38,24 +40,43 @@ export interface DoorsRig {
 
 export async function doorsRig(doors: Record<string, unknown> = baseDoors(), opts: { start?: number; gpio?: SimulatedGpio; vt?: VirtualTime; dataDir?: string; extra?: Record<string, unknown> } = {}): Promise<DoorsRig> {
   const vt = opts.vt ?? new VirtualTime(opts.start ?? FRI_NOON_CST);
-  const gpio = opts.gpio ?? new SimulatedGpio({ timers: vt });
+  let gpio = opts.gpio;
+  if (!gpio) {
+    gpio = new SimulatedGpio({ timers: vt });
+    // bldg-a's contact is active-low with a pull-up: a closed door reads high.
+    gpio.drive(24, true);
+  }
+  const sim = gpio;
   const g = await startGateway(
     { doors, uplink: { enabled: false }, ...(opts.dataDir ? { gateway: { id: 't-gw', dataDir: opts.dataDir } } : {}), ...(opts.extra ?? {}) },
     { clock: vt, modules: [(ctx) => createDoorsModule(ctx, { backend: gpio, timers: vt })] },
   );
+  let stopped = false;
   return {
     g,
     vt,
-    gpio,
+    gpio: sim,
     async cmd(name, args = {}, meta = {}) {
       const out = await g.commands.execute(name, args, { id: randomUUID(), source: 'mqtt', receivedAt: vt.now(), ts: vt.now(), ...meta });
       return out.result as any;
     },
     records(stream) {
-      g.outbox.flush();
-      return g.outbox.read(stream, 0, Number.MAX_SAFE_INTEGER, 100000, 1e12).map((r) => JSON.parse(r.body));
+      if (g.isStarted() && !stopped) {
+        g.outbox.flush();
+        return g.outbox.read(stream, 0, Number.MAX_SAFE_INTEGER, 100000, 1e12).map((r) => JSON.parse(r.body));
+      }
+      // After stop: read the committed outbox file itself.
+      const db = new Database(join(g.dataDir, 'outbox.db'), { readonly: true });
+      try {
+        return (db.prepare(`SELECT body FROM rec_${stream} ORDER BY seq`).all() as Array<{ body: string }>).map((r) => JSON.parse(r.body));
+      } finally {
+        db.close();
+      }
     },
     metric: async (name) => (await g.metrics.text()).split('\n').filter((l) => l.startsWith(name)).join('\n'),
-    stop: () => g.stop(),
+    stop: async () => {
+      await g.stop();
+      stopped = true;
+    },
   };
 }
