@@ -159,7 +159,8 @@ export class Uplink {
     client.on('error', (err) => {
       if (gen !== this.generation) return;
       this.lastError = err.message;
-      this.o.log.warn({ err: err.message, url: this.o.config.uplink.url }, 'uplink error');
+      // Repeated connection errors are summarised by scheduleReconnect; details at debug.
+      this.o.log.debug({ err: err.message, url: this.o.config.uplink.url }, 'uplink error');
     });
     client.on('close', () => {
       if (gen !== this.generation) return;
