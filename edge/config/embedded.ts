@@ -1,8 +1,13 @@
 // The built-in simulated estate: what the gateway runs when there is no config file and
 // no hardware (a demo, a developer laptop, a box before its installer has been). It is
 // a raw config object; it goes through exactly the same validation as a file.
+import { simulatedVisionConfig } from '../vision/simulation.js';
+
 export function simulatedEstateConfig(): Record<string, unknown> {
+  // Face access at the gate, on the demo video, when the models and the video are present.
+  const vision = simulatedVisionConfig('gate');
   return {
+    ...(vision ? { vision } : {}),
     site: { id: 'sim-estate', name: '模拟小区 (simulated estate)' },
     gateway: { id: 'sim-gw', dataDir: './var' },
     uplink: { url: 'mqtt://127.0.0.1:1883' },

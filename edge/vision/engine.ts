@@ -88,6 +88,8 @@ export class Engine {
       interOpNumThreads: 1,
       executionMode: 'sequential',
       graphOptimizationLevel: 'all',
+      // Warnings such as "Removing initializer …" are about the graph, not the box: keep stderr for errors.
+      logSeverityLevel: 3,
     };
     const m = opts.models;
     const open = (file: string) => ort.InferenceSession.create(join(opts.dir, file), so);

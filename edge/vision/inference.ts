@@ -178,11 +178,17 @@ export class InferenceClient extends EventEmitter {
     });
   }
 
-  async stop(): Promise<void> {
+  /** Ask the worker to release its sessions and end; terminate it if it does not within `graceMs`. */
+  async stop(graceMs = 5000): Promise<void> {
     this.stopped = true;
     const w = this.worker;
     this.worker = undefined;
     this.failAll(new Error('inference worker stopped'));
-    await w?.terminate();
+    if (!w) return;
+    const exited = new Promise<void>((resolve) => w.once('exit', () => resolve()));
+    w.postMessage({ op: 'close' } satisfies WorkerRequest);
+    const timer = setTimeout(() => void w.terminate(), graceMs);
+    await exited;
+    clearTimeout(timer);
   }
 }

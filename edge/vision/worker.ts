@@ -36,7 +36,7 @@ export interface AnalyzeResult {
   timings: Timings & { total: number };
 }
 
-export type WorkerRequest = { op: 'init'; options: EngineOptions } | AnalyzeRequest;
+export type WorkerRequest = { op: 'init'; options: EngineOptions } | AnalyzeRequest | { op: 'close' };
 export type WorkerResponse =
   | { op: 'ready'; liveness: boolean }
   | { op: 'init_failed'; message: string }
@@ -84,6 +84,14 @@ if (parentPort) {
   let chain: Promise<void> = Promise.resolve();
   port.on('message', (msg: WorkerRequest) => {
     chain = chain.then(async () => {
+      if (msg.op === 'close') {
+        // Release the native sessions before the thread goes: terminating a worker that
+        // still holds onnxruntime sessions aborts the whole process at exit.
+        await engine?.release();
+        engine = undefined;
+        port.close();
+        return;
+      }
       if (msg.op === 'init') {
         try {
           engine = await Engine.create(msg.options);
