@@ -136,6 +136,7 @@ export function buildServer(o: ServerOptions): FastifyInstance {
 
   app.get('/*', { config: { role: 'public' } }, (req, reply) => {
     const path = req.url.split('?')[0]!;
+    if (path.startsWith('/api/')) return sendError(reply, 404, 'not_found', `no API route ${req.method} ${path}`);
     return serveAsset(o.assets, path === '/' ? '/index.html' : path, req, reply);
   });
 

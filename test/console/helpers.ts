@@ -9,6 +9,7 @@ import { createLogger } from '../../edge/log.js';
 import { loadConfig } from '../../edge/config/load.js';
 import { Gateway } from '../../edge/gateway.js';
 import type { ModuleFactory } from '../../edge/module.js';
+import type { Clock } from '../../edge/clock.js';
 import { consoleModule } from '../../edge/console/module.js';
 import { tempDir } from '../helpers/gateway.js';
 
@@ -40,7 +41,21 @@ export function baseConfig(dir: string, extra: Record<string, unknown> = {}): Re
 }
 
 /** Start (or restart, on the same dir) a gateway with the console from `dir/config.yaml`. */
-export async function startConsoleGateway(opts: { dir?: string; config?: Record<string, unknown>; modules?: ModuleFactory[] } = {}): Promise<ConsoleGateway> {
+/** Wall clock that a test can move forward (session expiry, lockout end) without sleeping. */
+export class OffsetClock implements Clock {
+  offsetMs = 0;
+  now(): number {
+    return Date.now() + this.offsetMs;
+  }
+  monotonic(): number {
+    return performance.now() + this.offsetMs;
+  }
+  synced(): boolean {
+    return true;
+  }
+}
+
+export async function startConsoleGateway(opts: { dir?: string; config?: Record<string, unknown>; modules?: ModuleFactory[]; clock?: Clock } = {}): Promise<ConsoleGateway> {
   const dir = opts.dir ?? tempDir('ee-console-');
   const configPath = join(dir, 'config.yaml');
   if (opts.config || !opts.dir) writeConfig(configPath, opts.config ?? baseConfig(dir));
@@ -48,7 +63,7 @@ export async function startConsoleGateway(opts: { dir?: string; config?: Record<
   const logLines: string[] = [];
   const log = createLogger(loaded.config.log.level, { write: (s: string) => void logLines.push(s) });
   const restarts: string[] = [];
-  const gateway = new Gateway({ loaded, log, modules: [...(opts.modules ?? []), consoleModule], onRestartRequested: (r) => void restarts.push(r) });
+  const gateway = new Gateway({ loaded, log, modules: [...(opts.modules ?? []), consoleModule], onRestartRequested: (r) => void restarts.push(r), ...(opts.clock ? { clock: opts.clock } : {}) });
   await gateway.start();
   const url = (gateway.healthReport().console?.detail as { url?: string } | undefined)?.url;
   if (!url) throw new Error(`console did not start: ${JSON.stringify(gateway.healthReport().console)}`);
@@ -86,8 +101,8 @@ export class Client {
     const h: Record<string, string> = { ...headers };
     if (this.cookie) h.cookie = this.cookie;
     if (method !== 'GET' && this.csrf && !('x-csrf-token' in h)) h['x-csrf-token'] = this.csrf;
-    let payload: BodyInit | undefined;
-    if (Buffer.isBuffer(body) || typeof body === 'string') payload = body as BodyInit;
+    let payload: string | Buffer | undefined;
+    if (Buffer.isBuffer(body) || typeof body === 'string') payload = body as string | Buffer;
     else if (body !== undefined) {
       payload = JSON.stringify(body);
       h['content-type'] ??= 'application/json';
@@ -118,7 +133,7 @@ export class Client {
   }
 }
 
-export const PASSWORDS = { admin: 'correct horse battery', tech: 'technician-pass-1', viewer: 'viewer-pass-12' };
+export const PASSWORDS = { admin: 'correct horse battery', tech: 'field-work-pass-1', viewer: 'read-only-pass-12' };
 
 /** Setup with the token, then a technician and a viewer; returns logged-in clients. */
 export async function withAccounts(g: ConsoleGateway): Promise<{ admin: Client; tech: Client; viewer: Client; anon: Client }> {

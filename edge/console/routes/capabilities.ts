@@ -4,27 +4,25 @@
 // answers `configured: false` with a reason when they are absent, so every page works on
 // whatever box it runs on.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { Type, type Static } from '@sinclair/typebox';
 import { sendError, type ConsoleDeps } from '../server.js';
-import { runAs } from './commands.js';
+import { runAs, runCommand } from './commands.js';
+import type { MetersApi, MeterDeviceStatus } from '../../meters/api.js';
+import type { VisionApi } from '../../vision/api.js';
+
+const RawPoll = Type.Object(
+  {
+    bus: Type.String({ minLength: 1, maxLength: 64 }),
+    device: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    point: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    requestHex: Type.Optional(Type.String({ minLength: 2, maxLength: 512, pattern: '^[0-9A-Fa-f ]+$' })),
+    timeoutMs: Type.Optional(Type.Integer({ minimum: 20, maximum: 5000 })),
+  },
+  { additionalProperties: false },
+);
 
 /** Bus events forwarded live to the pages (names of modules not in this build never fire). */
-export const LIVE_EVENTS = [
-  'uplink.state',
-  'outbox.evicted',
-  'gateway.ready',
-  'gateway.stopping',
-  'meter.reading',
-  'meter.state',
-  'meter.online',
-  'meter.offline',
-  'door.state',
-  'door.alarm',
-  'door.access',
-  'access.decision',
-  'fire.state',
-  'face.match',
-  'face.detected',
-] as const;
+export const LIVE_EVENTS = ['uplink.state', 'outbox.evicted', 'gateway.ready', 'gateway.stopping', 'meter.reading', 'meter.device', 'door.state', 'door.alarm', 'access.decision', 'vision.camera', 'vision.decision'] as const;
 
 const IMAGE_MAGIC: Array<{ type: string; test: (b: Buffer) => boolean }> = [
   { type: 'image/jpeg', test: (b) => b.length > 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff },
@@ -47,16 +45,16 @@ export function capabilities(d: ConsoleDeps): Record<string, { configured: boole
   const health = d.ctx.healthReport();
   const reason = (mod: string, what: string) => (health[mod] && !health[mod]!.ok ? `${what}: ${health[mod]!.message ?? 'not healthy'}` : `${what} is not configured on this gateway`);
   const services = d.ctx.services as unknown as { get(name: string): unknown };
-  const meters = services.get('meters') !== undefined || pick(/^meters?\./).length > 0;
+  const meters = services.get('meters') !== undefined;
   const doors = services.get('access') !== undefined;
   const faces = services.get('faces') !== undefined;
-  const camera = faces && typeof (services.get('faces') as { snapshot?: unknown }).snapshot === 'function';
+  const camera = services.get('vision') !== undefined;
   return {
-    meters: { configured: meters, ...(meters ? {} : { reason: reason('meters', 'meter reading') }), commands: pick(/^meters?\./) },
+    meters: { configured: meters, ...(meters ? {} : { reason: reason('meters', 'meter reading') }), commands: pick(/^(meter|meters|bus)\./) },
     doors: { configured: doors, ...(doors ? {} : { reason: reason('doors', 'door access') }), commands: pick(/^(door|doors|fire)\./) },
     people: { configured: doors || pick(/^person\./).length > 0, ...(doors ? {} : { reason: reason('doors', 'people (door access)') }), commands: pick(/^(person|people)\./) },
     faces: { configured: faces, ...(faces ? {} : { reason: reason('faces', 'face access') }), commands: pick(/^(face|faces|vision|camera)\./) },
-    camera: { configured: camera, ...(camera ? {} : { reason: faces ? 'the face module offers no camera snapshot' : reason('faces', 'camera (face access)') }), commands: pick(/^camera\./) },
+    camera: { configured: camera, ...(camera ? {} : { reason: reason('vision', 'camera (face access)') }), commands: pick(/^(camera|vision)\./) },
   };
 }
 
@@ -72,15 +70,69 @@ export function capabilityRoutes(app: FastifyInstance, d: ConsoleDeps): void {
     if (!Buffer.isBuffer(body) || body.length === 0) return sendError(reply, 415, 'not_an_image', 'send the photo itself as the request body (image/jpeg or image/png)');
     const type = sniffImage(body);
     if (!type) return sendError(reply, 415, 'not_an_image', 'the file is not a JPEG, PNG or WebP image');
-    if (has(d, 'person.enrol')) return runAs(d, req, reply, 'person.enrol', { personId: req.params.id, photos: [body.toString('base64')] });
-    const faces = services.get('faces') as import('../../vision/api.js').FacesApi | undefined;
-    if (!faces) return sendError(reply, 503, 'not_configured', 'face access is not configured on this gateway');
-    return sendError(reply, 503, 'not_configured', 'no enrolment command is registered');
+    if (!has(d, 'person.upsert') || !has(d, 'person.list')) return sendError(reply, 503, 'not_configured', 'door access (people) is not configured on this gateway');
+    if (!services.get('faces')) return sendError(reply, 503, 'not_configured', 'face access is not configured on this gateway');
+    // person.upsert replaces the whole person: send the stored record back with the photo
+    // added, so nothing else about the person changes.
+    const found = await runCommand(d, req, 'person.list', { query: req.params.id, limit: 1000 }, { audit: false });
+    const person = found.ok ? (found.result as { people: Array<Record<string, unknown>> }).people.find((p) => p.id === req.params.id) : undefined;
+    if (!person) return sendError(reply, 404, 'unknown_person', `no person "${req.params.id}"`);
+    const args: Record<string, unknown> = {};
+    for (const k of ['id', 'name', 'kind', 'validFrom', 'validUntil', 'doorGroups', 'schedule', 'enabled', 'note']) if (person[k] !== undefined) args[k] = person[k];
+    args.faces = { photos: [body.toString('base64')] };
+    return runAs(d, req, reply, 'person.upsert', args);
   });
 
+  const meters = () => services.get('meters') as MetersApi | undefined;
+  const vision = () => services.get('vision') as VisionApi | undefined;
+
+  // Every bus and every meter with its latest values, counters and last error.
+  app.get('/api/meters', { config: { role: 'viewer' } }, async () => {
+    const m = meters();
+    if (!m) return { configured: false, reason: capabilities(d).meters.reason, buses: [], devices: [] };
+    const devices = m.devices().map((dev) => m.status(dev.id)).filter((s): s is MeterDeviceStatus => s !== undefined);
+    return { configured: true, buses: m.buses(), devices };
+  });
+
+  // Poll tester: one request on a bus, every frame both ways in hex. The meters module
+  // offers it as a service call only (not a platform command), so it is audited here.
+  app.post<{ Body: Static<typeof RawPoll> }>('/api/meters/rawpoll', { config: { role: 'technician' }, schema: { body: RawPoll } }, async (req, reply) => {
+    const m = meters();
+    if (!m) return sendError(reply, 503, 'not_configured', 'meter reading is not configured on this gateway');
+    const { bus, device, point, requestHex, timeoutMs } = req.body;
+    if ((device === undefined) === (requestHex === undefined)) return sendError(reply, 400, 'bad_args', 'give either device (and optionally point) or requestHex');
+    if (!m.buses().some((b) => b.id === bus)) return sendError(reply, 404, 'unknown_bus', `no bus "${bus}" (buses: ${m.buses().map((b) => b.id).join(', ')})`);
+    const hex = requestHex?.replace(/\s+/g, '');
+    if (hex !== undefined && hex.length % 2 !== 0) return sendError(reply, 400, 'bad_args', 'requestHex must have an even number of hex digits');
+    try {
+      const result = await m.rawPoll(bus, hex !== undefined ? { requestHex: hex, ...(timeoutMs ? { timeoutMs } : {}) } : { device: device!, ...(point ? { point } : {}) });
+      await d.audit(req, 'console.meters.rawpoll', { bus, ...(device ? { device } : {}), ...(hex ? { requestHex: hex } : {}), ok: !result.error });
+      return result;
+    } catch (err) {
+      await d.audit(req, 'console.meters.rawpoll', { bus, ok: false, error: (err as Error).message });
+      return sendError(reply, 409, 'poll_failed', (err as Error).message);
+    }
+  });
+
+  app.get('/api/camera', { config: { role: 'technician' } }, async () => {
+    const v = vision();
+    return v ? { configured: true, status: v.status() } : { configured: false, reason: capabilities(d).camera.reason };
+  });
+
+  // The newest camera frame with the latest detections (JPEG as base64).
   app.get('/api/camera/snapshot', { config: { role: 'technician' } }, async (_req, reply) => {
-    const faces = services.get('faces') as { snapshot?: () => Promise<unknown> } | undefined;
-    if (!faces?.snapshot) return sendError(reply, 503, 'not_configured', faces ? 'the face module offers no camera snapshot' : 'face access (camera) is not configured on this gateway');
-    return faces.snapshot();
+    const v = vision();
+    if (!v) return sendError(reply, 503, 'not_configured', 'face access (camera) is not configured on this gateway');
+    const s = await v.snapshot();
+    if (!s) return sendError(reply, 503, 'no_frame', `no camera frame yet${v.status().camera?.reason ? `: ${v.status().camera!.reason}` : ''}`);
+    return {
+      mime: 'image/jpeg',
+      image: s.jpeg.toString('base64'),
+      width: s.width,
+      height: s.height,
+      at: s.at,
+      faces: s.faces.map((f) => ({ box: { x: f.box[0], y: f.box[1], w: f.box[2], h: f.box[3] }, score: f.score })),
+      ...(s.facesAt ? { facesAt: s.facesAt } : {}),
+    };
   });
 }

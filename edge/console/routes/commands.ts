@@ -8,13 +8,15 @@ import { sendError, type ConsoleDeps } from '../server.js';
 import type { CommandResult } from '../../commands/registry.js';
 
 /**
- * Which role may run a command from the console. Reading is for everyone logged in;
+ * Which role may run a command from the console. Reading state is for everyone logged in;
  * changing the config, the console's accounts or restarting is for admins; everything
  * else (unlock a door, read a meter now, enrol a face) needs a technician.
  */
 export function commandRole(name: string): Role {
   if (['gateway.ping', 'gateway.info', 'commands.list', 'config.get'].includes(name)) return 'viewer';
   if (/^(config|gateway|console|system)\./.test(name)) return 'admin';
+  // People and their access history are personal data: technicians and up.
+  if (/^(person|people|access|face|faces)\./.test(name)) return 'technician';
   if (/\.(list|get|status|state|info|search|events|history)$/.test(name)) return 'viewer';
   return 'technician';
 }

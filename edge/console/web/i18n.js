@@ -30,6 +30,7 @@ const T = {
     'system.title': '系统', 'system.version': '版本', 'system.uptime': '运行时间', 'system.addresses': '网络地址', 'system.models': '模型文件',
     'system.logs': '日志', 'system.level': '级别', 'system.restart': '重启服务', 'system.confirmRestart': '确认重启服务？', 'system.hash': '校验',
     'users.title': '账号', 'users.role': '角色', 'users.add': '新增账号', 'users.lastLogin': '最近登录', 'users.unlock': '解锁', 'users.delete': '删除', 'users.locked': '已锁定',
+    'door.locked': '已锁', 'door.unlocked': '已开锁', 'door.open': '门开', 'door.closed': '门关', 'door.unknown': '门状态未知', 'door.fire': '消防释放中', 'door.alarm': '报警',
     'role.viewer': '查看', 'role.technician': '技术员', 'role.admin': '管理员', 'refresh': '刷新', 'cancel': '取消', 'save': '保存', 'yes': '是', 'no': '否',
   },
   en: {
@@ -62,6 +63,7 @@ const T = {
     'system.title': 'System', 'system.version': 'Version', 'system.uptime': 'Uptime', 'system.addresses': 'Network addresses', 'system.models': 'Model files',
     'system.logs': 'Logs', 'system.level': 'Level', 'system.restart': 'Restart service', 'system.confirmRestart': 'Restart the service?', 'system.hash': 'Hash',
     'users.title': 'Accounts', 'users.role': 'Role', 'users.add': 'Add account', 'users.lastLogin': 'Last login', 'users.unlock': 'Unlock', 'users.delete': 'Delete', 'users.locked': 'locked',
+    'door.locked': 'locked', 'door.unlocked': 'unlocked', 'door.open': 'open', 'door.closed': 'closed', 'door.unknown': 'contact unknown', 'door.fire': 'fire-released', 'door.alarm': 'alarm',
     'role.viewer': 'viewer', 'role.technician': 'technician', 'role.admin': 'admin', 'refresh': 'Refresh', 'cancel': 'Cancel', 'save': 'Save', 'yes': 'yes', 'no': 'no',
   },
 };

@@ -1,14 +1,21 @@
 import { t } from '../i18n.js';
-import { h, api, card, notConfigured, errText } from '../lib.js';
+import { h, api, card, kv, badge, notConfigured, errText } from '../lib.js';
 
 // Camera: a snapshot from the door camera with the detected faces' boxes and scores
 // (offered by the face module's service when it has a camera).
 export async function render(box) {
-  const caps = await api('/api/capabilities');
-  if (!caps.camera.configured) {
-    box.append(notConfigured(caps.camera.reason));
+  const cam = await api('/api/camera');
+  if (!cam.configured) {
+    box.append(notConfigured(cam.reason));
     return;
   }
+  const st = cam.status;
+  box.append(card(t('camera.title'), kv([
+    ['', badge(st.available, t('ok'), st.problem || t('fail'))],
+    ['camera', st.camera ? `${st.camera.state}${st.camera.reason ? ` (${st.camera.reason})` : ''} · ${st.camera.fps} fps · ${st.camera.frames} frames` : '—'],
+    [t('people.faces'), String(st.templates)],
+    ['models', st.models ? `${st.models.detector} / ${st.models.recognizer}` : '—'],
+  ])));
   const stage = h('div', { class: 'snapshot' });
   const msg = h('p', { class: 'muted' });
   const take = async () => {
@@ -28,6 +35,6 @@ export async function render(box) {
       msg.textContent = errText(e);
     }
   };
-  box.append(card(t('camera.title'), h('button', { onclick: take }, t('camera.snapshot')), msg, stage));
+  box.append(card(t('camera.snapshot'), h('button', { onclick: take }, t('camera.snapshot')), msg, stage));
   await take();
 }

@@ -146,7 +146,7 @@ export async function render(box) {
   };
 
   const last = cfg.lastApply;
-  box.append(
+  box.append(...[
     !cfg.editable ? h('div', { class: 'notice' }, h('strong', {}, t('config.notEditable')), h('p', {}, cfg.reason)) : null,
     last ? h('div', { class: `notice ${last.status === 'rolled_back' ? 'bad' : ''}`, 'data-testid': 'last-apply' }, `${t('config.lastApply')}: ${last.user} · ${fmtTime(last.at)} · ${last.status === 'rolled_back' ? `${t('config.rolledBack')}: ${last.reason}` : last.status}`) : null,
     h('p', { class: 'muted' }, `${cfg.path || cfg.source} · rev ${cfg.runningRevision}`),
@@ -157,5 +157,5 @@ export async function render(box) {
     h('div', { class: 'row sticky' }, h('button', { onclick: validate, 'data-testid': 'validate' }, t('config.validate')), cfg.editable ? h('button', { class: 'primary', onclick: apply, 'data-testid': 'apply' }, t('config.apply')) : null, status),
     general,
     diffBox,
-  );
+  ].filter(Boolean));
 }

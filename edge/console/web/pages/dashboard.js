@@ -12,6 +12,11 @@ function moduleCount(health, name) {
   const m = health[name];
   if (!m) return null;
   const d = m.detail || {};
+  if (Array.isArray(d.buses)) {
+    const online = d.buses.reduce((n, b) => n + (b.online || 0), 0);
+    const total = d.buses.reduce((n, b) => n + (b.devices || 0), 0);
+    return `${online} ${t('dash.online')} / ${total - online} ${t('dash.offline')}`;
+  }
   if (typeof d.online === 'number') return `${d.online} ${t('dash.online')} / ${d.offline ?? 0} ${t('dash.offline')}`;
   if (typeof d.doors === 'number') return String(d.doors);
   return m.ok ? t('ok') : m.message || t('fail');

@@ -6,10 +6,10 @@ import { h, api, card, table, badge, notConfigured, can, toast, errText, fmtTime
 const cmd = (name, body = {}) => api(`/api/commands/${name}`, { method: 'POST', body }).then((r) => r.result);
 
 function stateText(d) {
-  const parts = [d.lock === 'unlocked' ? '🔓 unlocked' : '🔒 locked', d.contact === 'open' ? 'open' : d.contact === 'closed' ? 'closed' : '?'];
-  if (d.fireReleased) parts.push('FIRE');
-  if (d.alarms && d.alarms.length) parts.push(`ALARM ${d.alarms.join(',')}`);
-  if (d.fault) parts.push(`fault: ${d.fault}`);
+  const parts = [t(`door.${d.lock}`), t(`door.${d.contact}`)];
+  if (d.fireReleased) parts.push(t('door.fire'));
+  if (d.alarms && d.alarms.length) parts.push(`${t('door.alarm')}: ${d.alarms.join(', ')}`);
+  if (d.fault) parts.push(`${t('fail')}: ${d.fault}`);
   return parts.join(' · ');
 }
 
