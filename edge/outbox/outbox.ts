@@ -77,6 +77,8 @@ interface Pending {
   body: string;
   resolve?: (r: AppendedRecord) => void;
   reject?: (e: Error) => void;
+  /** Set when the disk refused a telemetry record: it was not stored. */
+  dropped?: boolean;
 }
 
 export interface OutboxOptions {
@@ -180,7 +182,10 @@ export class Outbox {
     const batch = inputs.map((i) => this.build(i));
     this.pending.push(...batch);
     this.flush();
-    if (this.pending.some((p) => batch.includes(p))) throw new OutboxFullError('disk refused the write; critical records are kept in memory and retried');
+    const dropped = batch.filter((p) => p.dropped).length;
+    const kept = batch.filter((p) => this.pending.includes(p)).length;
+    if (dropped || kept)
+      throw new OutboxFullError(`disk refused the write: ${dropped} telemetry record(s) dropped, ${kept} critical record(s) kept in memory and retried`);
     return batch.map((p) => ({ id: p.id, seq: p.seq, stream: p.stream.name, ts: p.ts }));
   }
 
@@ -296,6 +301,7 @@ export class Outbox {
     for (const p of pending) {
       if (STREAMS[p.stream.name].evictable) {
         this.dropped++;
+        p.dropped = true;
         p.reject?.(new OutboxFullError(`outbox cannot store telemetry: ${code || String(err)}`));
       } else keep.push(p);
     }
@@ -310,8 +316,7 @@ export class Outbox {
       this.retryTimer = setTimeout(() => {
         this.retryTimer = undefined;
         this.flush();
-      }, 2000);
-      this.retryTimer.unref();
+      }, 2000); // not unref'd: records waiting for the disk are a reason to stay alive
     }
   }
 
