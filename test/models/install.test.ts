@@ -222,3 +222,14 @@ t.test('build: the recognizer is built from face-api’s weights and checked aga
   t.equal(loose!.status, 'installed');
   t.match(lines.join('\n'), /pins no sha256 for this build: accepted unverified/);
 });
+
+t.test('temp files of a killed install are cleaned up, those of a live one are not', async (t) => {
+  const dest = tempDir(t);
+  mkdirSync(join(dest, '.cache'));
+  const dead = `${fileOf('minifasnet-v2')}.999999999.0badc0de.part`; // no such pid
+  const live = `${fileOf('minifasnet-v2')}.${process.ppid}.0badc0de.part`;
+  writeFileSync(join(dest, '.cache', dead), 'half');
+  writeFileSync(join(dest, '.cache', live), 'in flight');
+  await installModels({ manifest, dest, from: sharedModels(), only: ['minifasnet-v2'] });
+  t.same(leftovers(dest), [live]);
+});
