@@ -139,7 +139,8 @@ export class ChardevGpio implements GpioBackend {
     child.once('exit', () => this.children.delete(child));
     const outcome = await new Promise<'running' | 'exited' | Error>((resolve) => {
       const t = setTimeout(() => resolve('running'), this.opts.startupMs ?? 150);
-      child.once('exit', () => {
+      // 'close', not 'exit': the error text on stderr is complete only once stdio closed.
+      child.once('close', () => {
         clearTimeout(t);
         resolve('exited');
       });
@@ -167,11 +168,17 @@ export class ChardevGpio implements GpioBackend {
     const what = `gpioset ${chip} line ${o.line} (${o.label})`;
     let desired = physical(o.initial, o.activeLow);
     let held = desired;
-    let { child } = await this.startHelper('gpioset', argv.hold(this.dialect, chip, o.line, desired), what);
+    let { child, stderr } = await this.startHelper('gpioset', argv.hold(this.dialect, chip, o.line, desired), what);
     this.claimed.set(o.line, o.label);
     let applying = false;
     let closed = false;
     const warn = (msg: string) => this.opts.warn?.(msg, { line: o.line, label: o.label });
+    // A holder that dies on its own (killed, line taken away) leaves the pin undriven: say so.
+    const watch = (c: typeof child, err: () => string) =>
+      c.once('close', (code, signal) => {
+        if (!closed && c === child && !applying) warn(`${what} exited unexpectedly (${signal ?? code}): ${err().trim() || 'no message'}; the line is no longer driven`);
+      });
+    watch(child, stderr);
     // v1: one process per level; changes are applied in order, the last one wins.
     const applyV1 = async () => {
       if (applying) return;
@@ -181,7 +188,8 @@ export class ChardevGpio implements GpioBackend {
           const target = desired;
           await this.stopChild(child);
           try {
-            child = (await this.startHelper('gpioset', argv.hold(1, chip, o.line, target), what)).child;
+            ({ child, stderr } = await this.startHelper('gpioset', argv.hold(1, chip, o.line, target), what));
+            watch(child, stderr);
             held = target;
           } catch (err) {
             warn(`cannot drive GPIO line ${o.line} (${o.label}): ${(err as Error).message}`);
@@ -200,7 +208,7 @@ export class ChardevGpio implements GpioBackend {
       (raw) => {
         desired = raw;
         if (this.dialect === 2) {
-          if (child.exitCode !== null) throw new GpioError('io', `${what} has exited: ${child.exitCode}`);
+          if (child.exitCode !== null || child.signalCode !== null) throw new GpioError('io', `${what} has exited (${child.signalCode ?? child.exitCode}): ${stderr().trim()}`);
           child.stdin!.write(`set ${o.line}=${raw ? 1 : 0}\n`);
           held = raw;
         } else void applyV1();
