@@ -1,19 +1,21 @@
 # A stand-in for systemd's notify socket, for tests: binds an AF_UNIX datagram socket at
 # argv[1] and prints every message as one JSON line {"t": ms (monotonic), "pid": sender,
 # "msg": {"READY": "1", ...}}. File descriptors passed with BARRIER=1 are closed at
-# once, which is how systemd acknowledges a barrier. Stops on SIGTERM or stdin EOF.
+# once, which is how systemd acknowledges a barrier. Stops on SIGTERM or stdin EOF
+# (with --daemon as second argument: on SIGTERM only, for use in the background).
 # Run with /usr/bin/python3 (standard library only).
 import array, json, os, select, socket, struct, sys, time
 
 path = sys.argv[1]
+watch_stdin = not (len(sys.argv) > 2 and sys.argv[2] == "--daemon")
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 s.bind(path)
 os.chmod(path, 0o666)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
 print(json.dumps({"listening": path}), flush=True)
 while True:
-    r, _, _ = select.select([s, sys.stdin], [], [], 1.0)
-    if sys.stdin in r and not sys.stdin.readline():
+    r, _, _ = select.select([s, sys.stdin] if watch_stdin else [s], [], [], 1.0)
+    if watch_stdin and sys.stdin in r and not sys.stdin.readline():
         break
     if s not in r:
         continue
