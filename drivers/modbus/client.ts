@@ -167,6 +167,6 @@ function classify(err: unknown, unit: number): ModbusError {
   if (typeof e?.modbusCode === 'number') return new ModbusError('exception', `unit ${unit}: exception ${e.modbusCode} (${EXCEPTION_NAMES[e.modbusCode] ?? 'unknown'})`, e.modbusCode);
   if (/CRC/i.test(msg)) return new ModbusError('crc', `unit ${unit}: CRC error in reply`);
   if (/expected address/i.test(msg)) return new ModbusError('wrong_unit', `unit ${unit}: ${msg}`);
-  if (e?.name === 'PortNotOpenError' || /not open/i.test(msg)) return new ModbusError('port', `unit ${unit}: port not open`);
+  if (e?.name === 'PortNotOpenError' || (err as { kind?: string })?.kind === 'port' || /not open|not connected|closed|ECONN|EPIPE|EIO/i.test(msg)) return new ModbusError('port', `unit ${unit}: line error: ${msg}`);
   return new ModbusError('bad_reply', `unit ${unit}: ${msg}`);
 }

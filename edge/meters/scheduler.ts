@@ -255,7 +255,8 @@ export class BusRunner {
       this.lineDownSince ??= this.o.clock.monotonic();
       this.markLineDown();
       await this.sleep(this.reopenDelay);
-      this.reopenDelay = Math.min(30_000, this.reopenDelay * 2);
+      // Capped low: reopening a missing port or a refused TCP connection costs nothing.
+      this.reopenDelay = Math.min(5000, this.reopenDelay * 2);
       return false;
     }
   }

@@ -38,10 +38,10 @@ function kill(p: ChildProcess): Promise<void> {
 }
 
 /** A socat pty pair: bytes written to one end come out of the other (instantly; ptys ignore baud and parity). */
-export async function ptyPair(): Promise<PtyPair> {
+export async function ptyPair(at?: { a?: string; b?: string }): Promise<PtyPair> {
   const dir = mkdtempSync(join(tmpdir(), 'ee-pty-'));
-  const a = join(dir, 'a');
-  const b = join(dir, 'b');
+  const a = at?.a ?? join(dir, 'a');
+  const b = at?.b ?? join(dir, 'b');
   const proc = spawn('socat', [`pty,raw,echo=0,link=${a}`, `pty,raw,echo=0,link=${b}`], { stdio: 'ignore' });
   await waitUntil(() => existsSync(a) && existsSync(b), 5000, 'socat ptys');
   return { a, b, proc, stop: () => kill(proc) };

@@ -35,12 +35,13 @@ async def main():
         await server.start()
         task = asyncio.create_task(server.serve_forever())
     else:
-        server = ModbusTcpServer(ctx, framer=ModbusSocketFramer, address=("127.0.0.1", int(where)), ignore_missing_slaves=True)
+        server = ModbusTcpServer(ctx, framer=ModbusSocketFramer, address=("127.0.0.1", int(where)), ignore_missing_slaves=True, allow_reuse_address=True)
         task = asyncio.create_task(server.serve_forever())
-        for _ in range(100):
-            if server.server is not None:
-                break
-            await asyncio.sleep(0.02)
+        # READY only once the socket listens; a bind error ends the process with it.
+        done, _ = await asyncio.wait({task, server.serving}, timeout=5, return_when=asyncio.FIRST_COMPLETED)
+        if task in done or server.serving not in done:
+            print("FAILED", task.exception() if task.done() else "timeout", file=sys.stderr, flush=True)
+            sys.exit(1)
     print("READY", flush=True)
     loop = asyncio.get_running_loop()
     # Exit when the test process goes away (stdin closes).
