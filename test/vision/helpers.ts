@@ -44,8 +44,9 @@ export function identities(): Map<string, string[]> {
   return out;
 }
 
+/** A photo as RGB, long side at most 1280 (like a camera frame; keeps the tests quick). */
 export async function rgb(pathOrBuf: string | Buffer): Promise<RgbImage> {
-  const { data, info } = await sharp(pathOrBuf).rotate().removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  const { data, info } = await sharp(pathOrBuf).rotate().resize({ width: 1280, height: 1280, fit: 'inside', withoutEnlargement: true }).removeAlpha().raw().toBuffer({ resolveWithObject: true });
   return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height };
 }
 
