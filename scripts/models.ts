@@ -66,7 +66,10 @@ async function main(): Promise<number> {
   try {
     if (args.check) {
       const results = await checkModels(manifest, dest, only);
-      for (const r of results) console.log(`${r.status.padEnd(7)} ${r.file}${r.detail ? `  (${r.detail})` : ''}`);
+      for (const r of results) {
+        const hash = r.sha256 !== undefined ? `  sha256 ${r.sha256}` : '';
+        console.log(`${r.status.padEnd(7)} ${r.file}${hash}${r.status === 'BAD' ? `  (expected ${manifest.models[r.id]!.sha256})` : ''}`);
+      }
       const bad = results.filter((r) => r.status !== 'OK' && required.has(r.id));
       if (bad.length > 0) {
         console.error(`models: ${bad.length} required model(s) missing or bad: ${bad.map((r) => r.file).join(', ')} — run npm run models -- --from DIR`);
@@ -100,4 +103,9 @@ async function main(): Promise<number> {
   }
 }
 
+// `npm run models -- --check | head`: a closed pipe is not an error worth a stack trace.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw e;
+});
 process.exitCode = await main();

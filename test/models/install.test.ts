@@ -176,8 +176,8 @@ t.test('CLI: --from installs, --check lists OK/BAD/missing, a missing required m
   writeFileSync(join(dest, fileOf('minifasnet-v1se')), 'tampered');
   const check = await cli(['--check', '--dest', dest]);
   t.equal(check.code, 1, 'required models missing');
-  t.match(check.out, /^OK +face_detection_yunet_2023mar\.onnx$/m);
-  t.match(check.out, /^BAD +antispoof_minifasnet_v1se_4\.0_80x80\.onnx/m);
+  t.match(check.out, new RegExp(`^OK +face_detection_yunet_2023mar\\.onnx  sha256 ${manifest.models['yunet-2023mar']!.sha256}$`, 'm'));
+  t.match(check.out, /^BAD +antispoof_minifasnet_v1se_4\.0_80x80\.onnx  sha256 [0-9a-f]{64}  \(expected a8e67ffb[0-9a-f]{56}\)$/m);
   t.match(check.out, /^missing +face_recognition_dlib_resnet_v1\.onnx$/m);
   t.match(check.out, /required model\(s\) missing or bad: .*face_recognition_dlib_resnet_v1\.onnx/);
 
