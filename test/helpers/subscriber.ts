@@ -13,7 +13,15 @@ export class Platform {
   private constructor(readonly client: MqttClient) {}
 
   static async connect(url: string, topic = 'estate/#', clientId = `platform-${Math.random().toString(16).slice(2)}`): Promise<Platform> {
-    const client = await mqtt.connectAsync(url, { clientId, protocolVersion: 5, reconnectPeriod: 200 });
+    // A loaded CI machine can miss one CONNACK: retry a few times before failing the test.
+    let client: MqttClient | undefined;
+    for (let attempt = 1; !client; attempt++) {
+      try {
+        client = await mqtt.connectAsync(url, { clientId, protocolVersion: 5, reconnectPeriod: 200, connectTimeout: 10_000 });
+      } catch (err) {
+        if (attempt >= 3) throw err;
+      }
+    }
     const p = new Platform(client);
     client.on('message', (t, payload, packet) => {
       p.raw.push({ topic: t, payload, retain: packet.retain });

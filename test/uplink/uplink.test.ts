@@ -52,7 +52,7 @@ t.test('broker unreachable: buffering, never an exit; then everything drains in 
   const broker = await Broker.start();
   await broker.stop(); // the broker is gone before the gateway starts
   t.teardown(() => broker.stop());
-  const gw = await startGateway({ uplink: { url: broker.url, backfillRecordsPerSecond: 0, batchMaxRecords: 200 } });
+  const gw = await startGateway({ uplink: { url: broker.url, backfillRecordsPerSecond: 0, batchMaxRecords: 200, reconnectMinMs: 2000, reconnectMaxMs: 3000 } }); // reconnects after the platform subscribed
   t.teardown(() => gw.stop());
   t.equal(gw.uplink.isConnected(), false);
   for (let k = 0; k < 20; k++) gw.outbox.appendBatch(Array.from({ length: 500 }, (_, i) => ({ stream: 'telemetry' as const, type: 'r', data: { n: k * 500 + i } })));
@@ -80,7 +80,7 @@ t.test('backlog drains at the configured rate while live data goes first', async
   const broker = await Broker.start();
   t.teardown(() => broker.stop());
   await broker.stop();
-  const gw = await startGateway({ uplink: { url: broker.url, backfillRecordsPerSecond: 2000, batchMaxRecords: 100 } });
+  const gw = await startGateway({ uplink: { url: broker.url, backfillRecordsPerSecond: 2000, batchMaxRecords: 100, reconnectMinMs: 2000, reconnectMaxMs: 3000 } });
   t.teardown(() => gw.stop());
   gw.outbox.appendBatch(Array.from({ length: 3000 }, (_, i) => ({ stream: 'telemetry' as const, type: 'r', data: { old: i } })));
   await broker.start();
