@@ -48,7 +48,7 @@ export const QualitySchema = (minFacePx: number, minSharpness: number, what: str
         default: 0.35,
         description: 'Largest head turn: |nose offset from the eye midpoint| / eye distance (0 = frontal; the shared photos reach 0.32).',
       }),
-      maxRollDeg: Type.Number({ minimum: 5, maximum: 90, default: 25, description: 'Largest head tilt (eye line angle, degrees).' }),
+      maxRollDeg: Type.Number({ minimum: 5, maximum: 90, default: 20, description: 'Largest head tilt (eye line angle, degrees; the shared photos stay within 9°).' }),
       minSharpness: Type.Number({
         minimum: 0,
         default: minSharpness,

@@ -97,8 +97,9 @@ export class TemplateStore {
   constructor(private readonly o: TemplateStoreOptions) {
     const db = o.db;
     db.pragma('secure_delete = ON');
+    // AUTOINCREMENT: a row id is never reused, so ids removed and ids added in one call cannot collide in memory.
     db.exec(`CREATE TABLE IF NOT EXISTS templates (
-      id INTEGER PRIMARY KEY, person_id TEXT NOT NULL, model TEXT NOT NULL, source TEXT NOT NULL,
+      id INTEGER PRIMARY KEY AUTOINCREMENT, person_id TEXT NOT NULL, model TEXT NOT NULL, source TEXT NOT NULL,
       created_at INTEGER NOT NULL, sealed BLOB NOT NULL);
       CREATE INDEX IF NOT EXISTS templates_person ON templates(person_id);
       CREATE TABLE IF NOT EXISTS photos (

@@ -12,7 +12,7 @@ import { Confirmer, Cooldown, RateLimit } from '../../edge/vision/decision.js';
 import { TemplateStore, loadOrCreateKey, seal, open } from '../../edge/vision/templates.js';
 import { ffmpegArgs, describeSource } from '../../drivers/camera/camera.js';
 
-const limits = { minFacePx: 40, maxYaw: 0.35, maxRollDeg: 25, minSharpness: 140, minBrightness: 40 };
+const limits = { minFacePx: 40, maxYaw: 0.35, maxRollDeg: 20, minSharpness: 140, minBrightness: 40 };
 const NAMES = ['right_eye', 'left_eye', 'nose_tip', 'right_mouth_corner', 'left_mouth_corner'] as const;
 
 function face(landmarks: Point[], size = 100): Face {
