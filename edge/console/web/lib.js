@@ -52,7 +52,7 @@ export async function api(path, { method = 'GET', body, raw, type } = {}) {
   }
   const ct = res.headers.get('content-type') || '';
   const data = ct.includes('json') ? await res.json().catch(() => ({})) : await res.text();
-  if (!res.ok || (data && data.ok === false)) {
+  if (!res.ok || (data && data.ok === false && data.error)) {
     const e = (data && data.error) || {};
     const err = new ApiError(res.status, e.code || `http_${res.status}`, e.message || res.statusText, e.details);
     err.body = data;

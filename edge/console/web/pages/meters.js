@@ -64,7 +64,7 @@ export async function render(box) {
       try {
         const body = devSel.value ? { bus: busSel.value, device: devSel.value } : { bus: busSel.value, requestHex: hex.value };
         const r = await api('/api/meters/rawpoll', { method: 'POST', body });
-        frames.replaceChildren(...r.frames.map((f) => h('div', {}, h('code', {}, `${f.dir === 'tx' ? '→' : '←'} ${f.hex.replace(/(..)/g, '$1 ')}`))),
+        frames.replaceChildren(...r.frames.map((f) => h('div', {}, h('code', {}, `${f.dir === 'tx' ? '→' : '←'} ${f.hex}`))),
           r.values ? h('div', {}, valuesList(r.values)) : null, r.error ? h('div', { class: 'error' }, r.error) : null);
       } catch (e) {
         frames.textContent = errText(e);

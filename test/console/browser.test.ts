@@ -1,0 +1,170 @@
+// The console in a real browser (Debian's Chromium through playwright-core) against a
+// real gateway on simulated meters and doors with a real Mosquitto: first-run setup with
+// the token from the log, a live meter value changing, a door unlock and its event,
+// a config edit with an invalid then a valid value, lockout, language switch, and a
+// screenshot of every page at desktop and phone width (test-artifacts/console/).
+import t from 'tap';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { parse } from 'yaml';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { startConsoleGateway, baseConfig, PASSWORDS, type ConsoleGateway } from './helpers.js';
+import { tempDir } from '../helpers/gateway.js';
+import { Broker } from '../helpers/broker.js';
+import { simulatedEstateConfig } from '../../edge/config/embedded.js';
+import { metersModule } from '../../edge/meters/module.js';
+import { createDoorsModule } from '../../edge/doors/module.js';
+
+export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
+const ARTIFACTS = 'test-artifacts/console';
+const PAGES = ['dashboard', 'meters', 'doors', 'people', 'camera', 'config', 'system', 'users'];
+
+/** The simulated estate's doors and one fast-polled meter bus (values change every second). */
+export function estateConfig(dir: string, brokerUrl: string): Record<string, unknown> {
+  const sim = simulatedEstateConfig() as { meters: { buses: Array<Record<string, unknown> & { devices: Array<Record<string, unknown>> }> }; doors: unknown };
+  const modbus = sim.meters.buses[0]!;
+  return baseConfig(dir, {
+    uplink: { url: brokerUrl },
+    meters: { buses: [{ ...modbus, devices: modbus.devices.map((d) => ({ ...d, pollIntervalMs: 1000 })) }] },
+    doors: sim.doors,
+  });
+}
+
+let broker: Broker;
+let g: ConsoleGateway;
+let browser: Browser;
+t.before(async () => {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  broker = await Broker.start();
+  const dir = tempDir('ee-console-ui-');
+  g = await startConsoleGateway({ dir, config: estateConfig(dir, broker.url), modules: [metersModule, createDoorsModule] });
+  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS });
+});
+t.teardown(async () => {
+  await browser?.close();
+  await g?.stop();
+  await broker?.stop();
+});
+
+async function show(page: Page, id: string): Promise<void> {
+  await page.click(`nav a[data-page=${id}]`);
+  await page.waitForSelector(`body[data-rendered=${id}] .page[data-page=${id}]`, { timeout: 10_000 });
+}
+
+function watchErrors(page: Page, errors: string[]): void {
+  page.on('pageerror', (e) => errors.push(e.message));
+  page.on('console', (m) => m.type() === 'error' && !/401|403|409|422|429/.test(m.text()) && errors.push(m.text()));
+  page.on('dialog', (d) => void d.accept());
+}
+
+t.test('first run, live values, door unlock, config edit, screenshots', async (t) => {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+  const page = await ctx.newPage();
+  const errors: string[] = [];
+  watchErrors(page, errors);
+
+  await page.goto(`${g.base}/`);
+  await page.waitForSelector('input[name=token]');
+  await page.screenshot({ path: `${ARTIFACTS}/setup-desktop.png` });
+  await page.fill('input[name=token]', 'wrong-token');
+  await page.fill('input[name=user]', 'admin');
+  await page.fill('input[name=password]', PASSWORDS.admin);
+  await page.click('button[type=submit]');
+  await page.waitForSelector('p.error:not(:empty)');
+  t.match(await page.textContent('p.error'), /设置令牌错误/, 'wrong token refused, in Chinese');
+  await page.fill('input[name=token]', g.setupToken());
+  await page.click('button[type=submit]');
+  await page.waitForSelector('body[data-rendered=dashboard]');
+  t.match(await page.textContent('nav'), /总览.*表计.*门禁/, 'Chinese by default');
+  await page.waitForSelector('#live-dot[data-live="1"]', { timeout: 10_000 });
+
+  // A live value: the meter's voltage changes on screen without a reload.
+  await show(page, 'meters');
+  const cell = page.locator('[data-testid="meter-values-riser-a"]');
+  const first = await cell.textContent();
+  await page.waitForFunction((before) => document.querySelector('[data-testid="meter-values-riser-a"]')?.textContent !== before, first, { timeout: 15_000 });
+  t.pass('meter values changed live');
+  // Poll tester: one request, the frames both ways in hex.
+  await page.selectOption('[data-testid=poll-device]', 'riser-a');
+  await page.click('text=执行');
+  await page.waitForSelector('[data-testid=frames] code');
+  t.match(await page.textContent('[data-testid=frames]'), /→ 01 0[34] .*← 01 0[34] /s, 'tx and rx frames in hex');
+
+  // Unlock a door and see the state and the access event.
+  await show(page, 'doors');
+  await page.click('[data-testid=unlock-gate]');
+  await page.waitForFunction(() => /已开锁/.test(document.querySelector('[data-testid=door-state-gate]')?.textContent ?? ''), null, { timeout: 10_000 });
+  await page.waitForFunction(() => /gate.*console.*granted/s.test(document.querySelector('[data-testid=access-log]')?.textContent ?? ''), null, { timeout: 10_000 });
+  t.pass('door unlocked and the access event listed');
+
+  // People: add a person through the form.
+  await show(page, 'people');
+  await page.click('text=新增');
+  await page.fill('[data-testid=person-form] input[name=id]', 'p-100');
+  await page.fill('[data-testid=person-form] input[name=name]', '张三');
+  await page.fill('[data-testid=person-form] input[name=doorGroups]', 'residents-a');
+  await page.click('[data-testid=person-form] button[type=submit]');
+  await page.waitForFunction(() => /p-100.*张三/s.test(document.querySelector('.page table')?.textContent ?? ''), null, { timeout: 10_000 });
+  t.pass('person added');
+
+  // Config: an invalid value is shown at its field; a valid one is applied.
+  await show(page, 'config');
+  const before = readFileSync(g.configPath, 'utf8');
+  await page.click('details[data-section=status] summary');
+  await page.fill('input[name="status.intervalS"]', '1');
+  await page.dispatchEvent('input[name="status.intervalS"]', 'change');
+  await page.click('[data-testid=apply]');
+  await page.waitForSelector('[data-field-error="status.intervalS"]:not(:empty)');
+  t.match(await page.textContent('[data-field-error="status.intervalS"]'), /must be >= 5/, 'error at the field');
+  t.equal(readFileSync(g.configPath, 'utf8'), before, 'nothing written');
+  await page.screenshot({ path: `${ARTIFACTS}/config-error-desktop.png`, fullPage: true });
+  await page.fill('input[name="status.intervalS"]', '30');
+  await page.dispatchEvent('input[name="status.intervalS"]', 'change');
+  await page.click('[data-testid=apply]');
+  await page.waitForFunction(() => /已写入配置/.test(document.querySelector('[data-testid=config-status]')?.textContent ?? ''), null, { timeout: 10_000 });
+  t.match(await page.textContent('[data-testid=diff]'), /status\.intervalS.*60.*30/s, 'diff against the running config');
+  t.equal(parse(readFileSync(g.configPath, 'utf8')).status.intervalS, 30, 'applied to the file');
+  const end = Date.now() + 3000;
+  while (!g.restarts.length && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+  t.match(g.restarts[0] ?? '', /config applied from the console by admin/, 'service restart requested');
+
+  // Screenshots of every page, desktop and phone; English switch on the way.
+  for (const id of PAGES) {
+    await show(page, id);
+    await page.screenshot({ path: `${ARTIFACTS}/${id}-desktop.png`, fullPage: true });
+  }
+  await page.setViewportSize({ width: 360, height: 740 });
+  for (const id of PAGES) {
+    await show(page, id);
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    t.ok(overflow <= 0, `${id}: no horizontal scrolling of the page at 360 px (overflow ${overflow})`);
+    await page.screenshot({ path: `${ARTIFACTS}/${id}-phone.png`, fullPage: true });
+  }
+  await page.click('#lang-btn');
+  await page.waitForFunction(() => /Dashboard/.test(document.querySelector('nav')?.textContent ?? ''));
+  await page.screenshot({ path: `${ARTIFACTS}/system-phone-en.png`, fullPage: true });
+  t.same(errors, [], 'no script errors');
+  await ctx.close();
+});
+
+t.test('lockout after repeated wrong passwords', async (t) => {
+  const ctx = await browser.newContext({ viewport: { width: 360, height: 740 } });
+  const page = await ctx.newPage();
+  const errors: string[] = [];
+  watchErrors(page, errors);
+  await page.goto(`${g.base}/`);
+  await page.waitForSelector('input[name=user]');
+  for (let i = 0; i < 3; i++) {
+    await page.fill('input[name=user]', 'admin');
+    await page.fill('input[name=password]', `wrong-${i}`);
+    await page.click('button[type=submit]');
+    await page.waitForFunction((n) => (document.querySelector('p.error')?.textContent ?? '') !== '' && document.querySelector('button[type=submit]:not([disabled])') !== null && n >= 0, i);
+  }
+  t.match(await page.textContent('p.error'), /锁定/, 'locked, said in Chinese');
+  await page.fill('input[name=password]', PASSWORDS.admin);
+  await page.click('button[type=submit]');
+  await page.waitForTimeout(300);
+  t.match(await page.textContent('p.error'), /锁定/, 'the right password is refused while locked');
+  await page.screenshot({ path: `${ARTIFACTS}/lockout-phone.png` });
+  t.same(errors, []);
+  await ctx.close();
+});
