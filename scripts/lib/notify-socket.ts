@@ -1,14 +1,17 @@
 // A fake systemd notify socket for tests and benchmarks: runs notify-listener.py (Node
 // cannot create unix datagram sockets) and collects the messages the gateway sends.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 export const PYTHON = '/usr/bin/python3';
-const LISTENER = fileURLToPath(new URL('./notify-listener.py', import.meta.url));
+// Beside this file (scripts/lib) or, when compiled to dist/scripts/lib, in the source tree.
+const LISTENER = [new URL('./notify-listener.py', import.meta.url), new URL('../../../scripts/lib/notify-listener.py', import.meta.url)]
+  .map((u) => fileURLToPath(u))
+  .find((p) => existsSync(p)) ?? fileURLToPath(new URL('./notify-listener.py', import.meta.url));
 
 export interface NotifyMessage {
   /** Arrival time, CLOCK_MONOTONIC in ms: comparable with monoMs(). */

@@ -1,0 +1,217 @@
+// npm run bench:footprint — what the gateway costs a Raspberry-Pi-class box, printed
+// beside the targets of issue 7 and beside floors measured in the same run (this
+// machine is shared and noisy: compare within a run).
+//
+//   start    process start → READY=1 on a notify socket (the compiled gateway, as
+//            systemd runs it), first boot (empty data dir) and restart; floor: bare
+//            `node` sending READY through the same systemd-notify helper
+//   rss      VmRSS of the gateway idle (core only) and running the simulated estate
+//            (meters, doors, console; no vision), peak over the window; floor: bare node
+//   writes   at idle (core only, uplink connected to a local Mosquitto so records are
+//            published and acknowledged as on a real box): fsync/fdatasync and pwrite
+//            calls per second (strace -c, when strace is installed) and bytes sent to
+//            the storage layer (/proc/<pid>/io write_bytes)
+//
+// Without face models on purpose: vision is measured by the vision benchmarks.
+// Environment: BENCH_WINDOW_S (default 60) for the idle and load windows, BENCH_STARTS (3).
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+import { FakeNotifySocket, monoMs } from './lib/notify-socket.js';
+import { Broker } from '../test/helpers/broker.js';
+import { simulatedEstateConfig } from '../edge/config/embedded.js';
+
+const HERE = fileURLToPath(new URL('.', import.meta.url));
+// From scripts/ (tsx) or dist/scripts/ (compiled): the compiled gateway lives in dist/.
+const REPO = existsSync(join(HERE, '..', 'package.json')) ? resolve(HERE, '..') : resolve(HERE, '..', '..');
+const MAIN = join(REPO, 'dist', 'edge', 'main.js');
+const WINDOW_S = Number(process.env.BENCH_WINDOW_S ?? 60);
+const STARTS = Number(process.env.BENCH_STARTS ?? 3);
+const TARGET = { startS: 3, rssMB: 60, writesPerS: 1 };
+
+const work = mkdtempSync(join(tmpdir(), 'ee-footprint-'));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const fmt = (n: number, d = 2) => n.toFixed(d);
+
+function coreConfig(dataDir: string, brokerUrl: string): Record<string, unknown> {
+  return {
+    site: { id: 'bench' },
+    gateway: { id: 'gw', dataDir },
+    log: { level: 'warn' },
+    http: { port: 0 },
+    console: { enabled: false },
+    uplink: { url: brokerUrl },
+  };
+}
+
+function estateConfig(dataDir: string, brokerUrl: string): Record<string, unknown> {
+  const c = simulatedEstateConfig();
+  delete c.vision;
+  return { ...c, gateway: { id: 'sim-gw', dataDir }, log: { level: 'warn' }, http: { port: 0 }, console: { port: 0, host: '127.0.0.1' }, uplink: { url: brokerUrl } };
+}
+
+interface Running {
+  child: ChildProcess;
+  sock: FakeNotifySocket;
+  readyS: number;
+  stop(): Promise<void>;
+}
+
+async function startGateway(config: Record<string, unknown>, name: string): Promise<Running> {
+  const file = join(work, `${name}.yaml`);
+  writeFileSync(file, stringify(config));
+  const sock = new FakeNotifySocket();
+  await sock.start();
+  const t0 = monoMs();
+  const child = spawn(process.execPath, [MAIN, 'run', '--config', file], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: { ...process.env, NOTIFY_SOCKET: sock.path, WATCHDOG_USEC: '30000000' },
+  });
+  const ready = await sock.waitFor('READY', 120_000);
+  return {
+    child,
+    sock,
+    readyS: (ready.t - t0) / 1000,
+    async stop() {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await Promise.race([exited, sleep(20_000)]);
+      if (child.exitCode === null) child.kill('SIGKILL');
+      await sock.close();
+    },
+  };
+}
+
+async function bareNodeFloor(): Promise<{ readyS: number; rssMB: number }> {
+  const sock = new FakeNotifySocket();
+  await sock.start();
+  const t0 = monoMs();
+  const child = spawn(
+    process.execPath,
+    ['-e', "require('child_process').spawnSync('systemd-notify', ['--pid=' + process.pid, 'READY=1']); setInterval(() => {}, 1000)"],
+    { stdio: 'ignore', env: { ...process.env, NOTIFY_SOCKET: sock.path } },
+  );
+  const ready = await sock.waitFor('READY', 30_000);
+  await sleep(1000);
+  const rssMB = rss(child.pid!);
+  child.kill();
+  await sock.close();
+  return { readyS: (ready.t - t0) / 1000, rssMB };
+}
+
+function rss(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+function io(pid: number): { writeBytes: number; syscw: number } {
+  const text = readFileSync(`/proc/${pid}/io`, 'utf8');
+  const get = (k: string) => Number(new RegExp(`${k}: (\\d+)`).exec(text)?.[1] ?? NaN);
+  return { writeBytes: get('write_bytes'), syscw: get('syscw') };
+}
+
+/** Peak RSS over a window, sampled every second. */
+async function peakRss(pid: number, seconds: number): Promise<{ peak: number; last: number }> {
+  let peak = 0;
+  let last = 0;
+  for (let i = 0; i < seconds; i++) {
+    await sleep(1000);
+    last = rss(pid);
+    peak = Math.max(peak, last);
+  }
+  return { peak, last };
+}
+
+/** Count write-side syscalls of every thread of pid for `seconds` (needs strace and ptrace rights). */
+async function straceCounts(pid: number, seconds: number): Promise<Record<string, number> | undefined> {
+  if (spawnSync('sh', ['-c', 'command -v strace']).status !== 0) return undefined;
+  const out = join(work, `strace-${pid}.txt`);
+  const st = spawn('strace', ['-f', '-c', '-e', 'trace=fsync,fdatasync,pwrite64,write,pwritev,pwritev2', '-o', out, '-p', String(pid)], { stdio: 'ignore' });
+  await sleep(seconds * 1000);
+  st.kill('SIGINT');
+  await new Promise((r) => st.once('exit', r));
+  if (!existsSync(out)) return undefined;
+  const counts: Record<string, number> = {};
+  for (const line of readFileSync(out, 'utf8').split('\n')) {
+    const m = /^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?(\w+)\s*$/.exec(line);
+    if (m) counts[m[2]!] = Number(m[1]);
+  }
+  return counts;
+}
+
+async function main(): Promise<void> {
+  if (!existsSync(MAIN)) throw new Error(`${MAIN} missing: run \`npm run build\` first (npm run bench:footprint does)`);
+  const broker = await Broker.start();
+  const lines: string[] = [];
+  const out = (s: string) => {
+    lines.push(s);
+    process.stdout.write(`${s}\n`);
+  };
+  try {
+    out(`estate-edge footprint (${process.arch}, Node ${process.version}, window ${WINDOW_S} s)`);
+    const floor = await bareNodeFloor();
+
+    // Start to READY: first boot on an empty data dir, then restarts on the same one.
+    for (const [label, make] of [
+      ['core', coreConfig],
+      ['simulated estate', estateConfig],
+    ] as const) {
+      const dataDir = mkdtempSync(join(work, 'data-'));
+      const times: number[] = [];
+      for (let i = 0; i < STARTS; i++) {
+        const g = await startGateway(make(dataDir, broker.url), `start-${label.replace(' ', '-')}-${i}`);
+        times.push(g.readyS);
+        await g.stop();
+      }
+      out(`start → READY (${label}): first boot ${fmt(times[0]!)} s, restart median ${fmt(median(times.slice(1).length ? times.slice(1) : times))} s   target ≤ ${TARGET.startS} s   floor (bare node + systemd-notify) ${fmt(floor.readyS)} s`);
+    }
+
+    // Idle: core only, publishing its status to the broker.
+    {
+      const g = await startGateway(coreConfig(mkdtempSync(join(work, 'data-')), broker.url), 'idle');
+      await sleep(5000); // let start-up writes settle
+      const pid = g.child.pid!;
+      const before = io(pid);
+      const [counts, mem] = await Promise.all([straceCounts(pid, WINDOW_S), peakRss(pid, WINDOW_S)]);
+      const after = io(pid);
+      const syncs = counts ? (counts.fsync ?? 0) + (counts.fdatasync ?? 0) : NaN;
+      const pwrites = counts ? (counts.pwrite64 ?? 0) + (counts.pwritev ?? 0) + (counts.pwritev2 ?? 0) : NaN;
+      out(`RSS idle (core): peak ${fmt(mem.peak, 1)} MB, last ${fmt(mem.last, 1)} MB   target ≤ ${TARGET.rssMB} MB   floor (bare node) ${fmt(floor.rssMB, 1)} MB`);
+      if (counts) {
+        out(`disk writes idle: ${fmt(syncs / WINDOW_S, 3)} fsync/s (${syncs} in ${WINDOW_S} s), ${fmt(pwrites / WINDOW_S, 3)} pwrite/s   target ≤ ${TARGET.writesPerS}/s`);
+      } else {
+        out(`disk writes idle: strace not available: fsync count not measured (write syscalls incl. logs: ${fmt((after.syscw - before.syscw) / WINDOW_S, 3)}/s)`);
+      }
+      out(`bytes to storage idle: ${fmt((after.writeBytes - before.writeBytes) / 1024 / (WINDOW_S / 60), 1)} KiB/min (/proc/<pid>/io write_bytes)`);
+      await g.stop();
+    }
+
+    // Simulated estate: meters polled, doors simulated, console up.
+    {
+      const g = await startGateway(estateConfig(mkdtempSync(join(work, 'data-')), broker.url), 'estate');
+      const pid = g.child.pid!;
+      const before = io(pid);
+      const [counts, mem] = await Promise.all([straceCounts(pid, WINDOW_S), peakRss(pid, WINDOW_S)]);
+      const after = io(pid);
+      out(`RSS simulated estate (no vision): peak ${fmt(mem.peak, 1)} MB, last ${fmt(mem.last, 1)} MB   target ≤ ${TARGET.rssMB} MB   floor (bare node) ${fmt(floor.rssMB, 1)} MB`);
+      if (counts) out(`disk writes simulated estate: ${fmt(((counts.fsync ?? 0) + (counts.fdatasync ?? 0)) / WINDOW_S, 3)} fsync/s, ${fmt((counts.pwrite64 ?? 0) / WINDOW_S, 3)} pwrite/s (not idle: meter telemetry)`);
+      out(`bytes to storage simulated estate: ${fmt((after.writeBytes - before.writeBytes) / 1024 / (WINDOW_S / 60), 1)} KiB/min`);
+      await g.stop();
+    }
+  } finally {
+    await broker.stop();
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    process.stderr.write(`bench:footprint failed: ${String((err as Error)?.stack ?? err)}\n`);
+    process.exit(1);
+  },
+);
