@@ -57,9 +57,9 @@ export async function render(box) {
       h('td', {}, p.id), h('td', {}, p.name || ''), h('td', {}, t(`people.${p.kind}`)), h('td', {}, `${p.validFrom ? fmtTime(p.validFrom) : '…'} – ${p.validUntil ? fmtTime(p.validUntil) : '…'}`),
       h('td', {}, p.doorGroups.join(', ')), h('td', {}, r.faceAccess ? String(p.faceTemplates ?? 0) : '—'),
       h('td', { class: 'actions' },
-        h('button', { class: 'link', onclick: () => side.replaceChildren(card(p.id, editor(p, done))) }, '✎'),
-        r.faceAccess ? h('label', { class: 'button link', title: t('people.enrol') }, '📷', h('input', { type: 'file', accept: 'image/jpeg,image/png', hidden: true, onchange: (e) => enrol(p, e.target) })) : null,
-        h('button', { class: 'link danger', onclick: () => del(p) }, '🗑')))));
+        h('button', { class: 'link', onclick: () => side.replaceChildren(card(p.id, editor(p, done))) }, t('people.edit')),
+        r.faceAccess ? h('label', { class: 'button link', title: t('people.enrol') }, t('people.photo'), h('input', { type: 'file', accept: 'image/jpeg,image/png', hidden: true, 'data-testid': `enrol-${p.id}`, onchange: (e) => enrol(p, e.target) })) : null,
+        h('button', { class: 'link danger', onclick: () => del(p) }, t('people.delete'))))));
   };
   const done = (changed) => {
     side.replaceChildren();

@@ -1,5 +1,5 @@
 import { t } from '../i18n.js';
-import { h, api, card, kv, table, badge, fmtDur, fmtMB, can, toast, errText } from '../lib.js';
+import { h, api, card, kv, badge, fmtDur, fmtMB, can, toast, errText } from '../lib.js';
 
 // System: version, uptime, network addresses, model files and their hashes, the log
 // tail with a level filter, and a service restart (admin).
@@ -13,7 +13,7 @@ export async function render(box) {
       card(t('system.addresses'), h('ul', { class: 'plain' }, s.addresses.map((a) => h('li', {}, h('code', {}, a.address), ` ${a.iface} ${a.family}`)))),
     ),
     card(t('system.models'), s.models.models.length
-      ? table(['', 'file', 'size', t('system.hash')], s.models.models.map((m) => h('tr', {}, h('td', {}, m.name), h('td', {}, m.file), h('td', {}, m.size ?? '—'), h('td', {}, m.present ? badge(m.ok, 'sha256 ✔', 'sha256 ✘') : badge(false, '', 'missing'), h('br'), h('small', { class: 'hash' }, m.sha256 || m.expectedSha256)))))
+      ? h('ul', { class: 'plain models' }, s.models.models.map((m) => h('li', {}, m.present ? badge(m.ok, 'sha256 ✔', 'sha256 ✘') : badge(false, '', t('system.missing')), ' ', h('strong', {}, m.name), ` ${m.file} · ${m.size ?? '—'} B`, h('div', { class: 'hash' }, m.sha256 || m.expectedSha256))))
       : h('p', { class: 'muted' }, s.models.message || t('none'))),
   );
   if (can('technician')) {

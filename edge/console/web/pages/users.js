@@ -25,10 +25,10 @@ export async function render(box, ctx) {
         h('button', { class: 'link', onclick: act(async () => {
           const pw = prompt(t('password.new'));
           if (pw) await api(`/api/users/${encodeURIComponent(u.name)}`, { method: 'PATCH', body: { password: pw } });
-        }) }, '🔑'),
+        }) }, t('users.reset')),
         u.name !== session.user ? h('button', { class: 'link danger', onclick: act(async () => {
           if (confirm(`${t('users.delete')} ${u.name}?`)) await api(`/api/users/${encodeURIComponent(u.name)}`, { method: 'DELETE' });
-        }) }, '🗑') : null));
+        }) }, t('users.delete')) : null));
   });
   const f = h('form', { class: 'row wrap' },
     h('input', { name: 'user', placeholder: t('login.user'), required: true, autocomplete: 'off' }),
