@@ -68,6 +68,11 @@ node node_modules/typescript/bin/tsc "${TSC_ARGS[@]}" || die "TypeScript build f
 # Tests and dev scripts do not belong on a box.
 rm -rf "$STAGE/dist/test" "$STAGE/dist/scripts"
 [ -f "$STAGE/dist/edge/main.js" ] || die "build produced no dist/edge/main.js"
+# Files tsc does not emit (console web assets, meter profiles) go beside the compiled
+# code, where the modules look for them relative to their own location.
+find edge drivers -type f ! -name '*.ts' -print0 | while IFS= read -r -d '' f; do
+  install -D -m 0644 "$f" "$STAGE/dist/$f"
+done
 
 cp package.json package-lock.json "$STAGE/"
 # The app reads package.json from dist/.. for its version: rewrite it when overridden.
