@@ -19,8 +19,8 @@ import { Uplink } from './uplink/uplink.js';
 import { Metrics } from './observability/metrics.js';
 import { ObservabilityServer, type HealthBody } from './observability/http.js';
 import { systemStats } from './observability/system.js';
-import { ServiceRegistry, type GatewayModule, type ModuleContext, type ModuleFactory, type ModuleHealth } from './module.js';
-import { moduleFactories } from './modules.js';
+import { ServiceRegistry, type GatewayModule, type ModuleContext, type ModuleHealth } from './module.js';
+import { moduleFactories, type ModuleEntry } from './modules.js';
 import type { LoadedConfig } from './config/load.js';
 import { VERSION } from './version.js';
 
@@ -29,7 +29,7 @@ export interface GatewayOptions {
   log: Logger;
   clock?: Clock;
   /** Override the module list (tests); defaults to every capability module. */
-  modules?: ModuleFactory[];
+  modules?: ModuleEntry[];
   /** Called when a module asks for a service restart (main.ts exits so systemd restarts us). */
   onRestartRequested?: (reason: string) => void;
 }
@@ -151,16 +151,17 @@ export class Gateway {
     else this.log.warn('uplink disabled in config: records stay buffered in the outbox');
 
     const ctx = this.context();
-    for (const factory of this.opts.modules ?? moduleFactories) {
+    for (const entry of this.opts.modules ?? moduleFactories) {
       let mod: GatewayModule | undefined;
       try {
-        mod = factory(ctx);
+        if (typeof entry === 'function') mod = entry(ctx);
+        else if (entry.wanted(c)) mod = (await entry.load())(ctx);
         if (!mod) continue;
         await mod.start();
         this.modules.push(mod);
         this.log.info({ module: mod.name }, 'module started');
       } catch (err) {
-        const name = mod?.name ?? factory.name ?? 'module';
+        const name = mod?.name ?? (entry.name || 'module');
         this.failed.set(name, (err as Error)?.message ?? String(err));
         this.log.error({ module: name, err }, 'module failed to start: the gateway runs on without it');
         try {

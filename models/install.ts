@@ -18,7 +18,7 @@ import { Readable, Transform } from 'node:stream';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { createRequire } from 'node:module';
-import { acceptedHashes, type ModelEntry, type ModelManifest, type ModelSource } from './manifest.js';
+import { acceptedHashes, requiredModelIds, type ModelEntry, type ModelManifest, type ModelSource } from './manifest.js';
 import { buildRecognizerOnnx, readFaceApiWeights } from './recognizer-build.js';
 
 const run = promisify(execFile);
@@ -66,11 +66,7 @@ export interface CheckResult {
 }
 
 /** Models the pipeline cannot run without: the defaults, except the optional liveness ensemble. */
-export function requiredModelIds(m: ModelManifest): string[] {
-  const ids = [m.defaults.detector, m.defaults.recognizer];
-  if (m.defaults.closeUpDetector !== undefined) ids.push(m.defaults.closeUpDetector);
-  return ids;
-}
+export { requiredModelIds };
 
 export async function sha256File(path: string): Promise<string> {
   const h = createHash('sha256');

@@ -514,3 +514,10 @@ export function inputSize(e: ModelEntry): { width: number; height: number } {
 export function modelFile(e: ModelEntry, dir = defaultModelsDir()): string {
   return join(dir, e.file);
 }
+
+/** Models the face pipeline cannot run without: the default detectors and recognizer (liveness is optional). */
+export function requiredModelIds(m: ModelManifest): string[] {
+  const ids = [m.defaults.detector, m.defaults.recognizer];
+  if (m.defaults.closeUpDetector !== undefined) ids.push(m.defaults.closeUpDetector);
+  return ids;
+}

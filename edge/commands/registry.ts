@@ -13,7 +13,7 @@ import type { Db } from '../store/sqlite.js';
 import type { Clock } from '../clock.js';
 import type { Outbox } from '../outbox/outbox.js';
 import type { Metrics } from '../observability/metrics.js';
-import { toConfigPath } from '../config/load.js';
+import { toConfigPath } from '../config/path.js';
 
 export type CommandSource = 'mqtt' | 'console' | 'local';
 

@@ -10,6 +10,9 @@ import { GatewayConfigSchema, type GatewayConfig } from './schema.js';
 import { resolveSecret, Secret, type SecretRefValue } from './secret.js';
 import { semanticChecks } from './checks.js';
 import { simulatedEstateConfig } from './embedded.js';
+import { toConfigPath } from './path.js';
+
+export { toConfigPath };
 
 export const DEFAULT_CONFIG_PATH = '/etc/estate-edge/config.yaml';
 
@@ -35,17 +38,6 @@ function validate(): ValidateFunction {
   // useDefaults fills every omitted key from the schema; allErrors reports them all.
   validator ??= new Ajv({ allErrors: true, useDefaults: true, strict: false }).compile(GatewayConfigSchema);
   return validator;
-}
-
-/** `/meters/buses/1/baudRate` → `meters.buses[1].baudRate` */
-export function toConfigPath(pointer: string): string {
-  let out = '';
-  for (const raw of pointer.split('/').slice(1)) {
-    const seg = raw.replace(/~1/g, '/').replace(/~0/g, '~');
-    if (/^\d+$/.test(seg)) out += `[${seg}]`;
-    else out += out === '' ? seg : `.${seg}`;
-  }
-  return out;
 }
 
 function describe(e: ErrorObject): string {

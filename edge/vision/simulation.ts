@@ -4,8 +4,7 @@
 // simply runs without face access.
 import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { defaultModelsDir, loadManifest } from '../../models/manifest.js';
-import { requiredModelIds } from '../../models/install.js';
+import { defaultModelsDir, loadManifest, requiredModelIds } from '../../models/manifest.js';
 
 export const SIM_VIDEO = '../shared/media/video/obama_portrait_zoom_640x480.mp4';
 
