@@ -16,7 +16,7 @@
 // Environment: BENCH_WINDOW_S (default 60) for the idle and load windows, BENCH_STARTS (3).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
@@ -31,6 +31,12 @@ const MAIN = join(REPO, 'dist', 'edge', 'main.js');
 const WINDOW_S = Number(process.env.BENCH_WINDOW_S ?? 60);
 const STARTS = Number(process.env.BENCH_STARTS ?? 3);
 const TARGET = { startS: 3, rssMB: 60, writesPerS: 1 };
+/** Node flags exactly as the shipped unit's ExecStart= passes them. */
+const NODE_FLAGS = (() => {
+  const line = /^ExecStart=(.*)$/m.exec(readFileSync(join(REPO, 'systemd', 'estate-edge.service'), 'utf8'))?.[1] ?? '';
+  const words = line.split(/\s+/);
+  return words.slice(1, words.findIndex((w) => w.endsWith('main.js'))).filter((w) => w.startsWith('--'));
+})();
 
 const work = mkdtempSync(join(tmpdir(), 'ee-footprint-'));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -58,6 +64,8 @@ interface Running {
   child: ChildProcess;
   sock: FakeNotifySocket;
   readyS: number;
+  /** CPU seconds (user+system) the process had used at READY: robust to a busy machine. */
+  cpuS: number;
   stop(): Promise<void>;
 }
 
@@ -67,15 +75,17 @@ async function startGateway(config: Record<string, unknown>, name: string): Prom
   const sock = new FakeNotifySocket();
   await sock.start();
   const t0 = monoMs();
-  const child = spawn(process.execPath, [MAIN, 'run', '--config', file], {
+  const child = spawn(process.execPath, [...NODE_FLAGS, MAIN, 'run', '--config', file], {
     stdio: ['ignore', 'ignore', 'inherit'],
     env: { ...process.env, NOTIFY_SOCKET: sock.path, WATCHDOG_USEC: '30000000' },
   });
   const ready = await sock.waitFor('READY', 120_000);
+  const cpuS = cpu(child.pid!);
   return {
     child,
     sock,
     readyS: (ready.t - t0) / 1000,
+    cpuS,
     async stop() {
       const exited = new Promise((r) => child.once('exit', r));
       child.kill('SIGTERM');
@@ -86,7 +96,14 @@ async function startGateway(config: Record<string, unknown>, name: string): Prom
   };
 }
 
-async function bareNodeFloor(): Promise<{ readyS: number; rssMB: number }> {
+/** utime+stime of a process in seconds (/proc/<pid>/stat, USER_HZ = 100 on Linux). */
+function cpu(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+
+async function bareNodeFloor(): Promise<{ readyS: number; cpuS: number; rssMB: number }> {
   const sock = new FakeNotifySocket();
   await sock.start();
   const t0 = monoMs();
@@ -96,11 +113,12 @@ async function bareNodeFloor(): Promise<{ readyS: number; rssMB: number }> {
     { stdio: 'ignore', env: { ...process.env, NOTIFY_SOCKET: sock.path } },
   );
   const ready = await sock.waitFor('READY', 30_000);
+  const cpuS = cpu(child.pid!);
   await sleep(1000);
   const rssMB = rss(child.pid!);
   child.kill();
   await sock.close();
-  return { readyS: (ready.t - t0) / 1000, rssMB };
+  return { readyS: (ready.t - t0) / 1000, cpuS, rssMB };
 }
 
 function rss(pid: number): number {
@@ -152,7 +170,7 @@ async function main(): Promise<void> {
     process.stdout.write(`${s}\n`);
   };
   try {
-    out(`estate-edge footprint (${process.arch}, Node ${process.version}, window ${WINDOW_S} s)`);
+    out(`estate-edge footprint (${process.arch}, Node ${process.version}, window ${WINDOW_S} s, node flags from the unit: ${NODE_FLAGS.join(' ') || 'none'}, load average ${loadavg()[0]!.toFixed(1)} on ${cpus().length} CPUs)`);
     const floor = await bareNodeFloor();
 
     // Start to READY: first boot on an empty data dir, then restarts on the same one.
@@ -162,12 +180,15 @@ async function main(): Promise<void> {
     ] as const) {
       const dataDir = mkdtempSync(join(work, 'data-'));
       const times: number[] = [];
+      const cpus: number[] = [];
       for (let i = 0; i < STARTS; i++) {
         const g = await startGateway(make(dataDir, broker.url), `start-${label.replace(' ', '-')}-${i}`);
         times.push(g.readyS);
+        cpus.push(g.cpuS);
         await g.stop();
       }
-      out(`start → READY (${label}): first boot ${fmt(times[0]!)} s, restart median ${fmt(median(times.slice(1).length ? times.slice(1) : times))} s   target ≤ ${TARGET.startS} s   floor (bare node + systemd-notify) ${fmt(floor.readyS)} s`);
+      const rest = (xs: number[]) => median(xs.length > 1 ? xs.slice(1) : xs);
+      out(`start → READY (${label}): first boot ${fmt(times[0]!)} s, restart median ${fmt(rest(times))} s (CPU ${fmt(rest(cpus))} s)   target ≤ ${TARGET.startS} s   floor (bare node + systemd-notify) ${fmt(floor.readyS)} s (CPU ${fmt(floor.cpuS)} s)`);
     }
 
     // Idle: core only, publishing its status to the broker.
