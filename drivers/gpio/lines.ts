@@ -92,6 +92,22 @@ export class DebouncedInput implements GpioInput {
       this.commit();
       return;
     }
+    if (this.opts.leadingEdge) {
+      // Leading-edge mode: the first edge counts at once, then changes are ignored for
+      // debounceMs and the level at the end of the window is committed (if it differs).
+      if (this.debounceTimer !== undefined) return;
+      this.commit();
+      const settle = () => {
+        this.debounceTimer = undefined;
+        const v = physical(this.lastRaw, this.opts.activeLow);
+        if (v !== this.stable) {
+          this.commit();
+          this.debounceTimer = this.hooks.timers.setTimeout(settle, debounce);
+        }
+      };
+      this.debounceTimer = this.hooks.timers.setTimeout(settle, debounce);
+      return;
+    }
     // Restart the window on every edge: only a level that stays put for debounceMs counts.
     this.hooks.timers.clearTimeout(this.debounceTimer);
     this.debounceTimer = this.hooks.timers.setTimeout(() => {

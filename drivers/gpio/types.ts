@@ -14,6 +14,11 @@ export interface InputOptions {
   activeLow?: boolean;
   /** A change must be stable this long before it is reported. 0 = off. */
   debounceMs?: number;
+  /**
+   * Report the first edge at once and ignore bounces for debounceMs afterwards, instead
+   * of waiting for the level to settle (the fire input: a release must not wait).
+   */
+  leadingEdge?: boolean;
   /** Who uses the line, for logs and "pin already in use" messages. */
   label: string;
   /** Pull resistor. Only the character-device backend can set it; with sysfs it is set in config.txt (gpio=N=ip,pu). */

@@ -175,7 +175,7 @@ export class DoorsModule implements GatewayModule {
     const c = this.cfg.fire.input;
     if (!c || !this.backend) return;
     try {
-      const input = (this.fireInput = await this.backend.openInput(inputOptions(c, 'fire alarm input')));
+      const input = (this.fireInput = await this.backend.openInput({ ...inputOptions(c, 'fire alarm input'), leadingEdge: this.cfg.fire.releaseOnFirstEdge }));
       this.fireInputActive = input.value();
       if (this.fireInputActive && this.cfg.fire.latch) this.fireLatched = true;
       input.onChange((v) => this.onFireInput(v));

@@ -104,6 +104,10 @@ export const DoorsSchema = Section(
       {
         input: Type.Optional(InputLine('Fire-alarm panel input; active = fire alarm.', 100)),
         latch: Type.Boolean({ default: true, description: 'Keep the release after the fire input returns to normal, until a door.fireRelease clear command.' }),
+        releaseOnFirstEdge: Type.Boolean({
+          default: true,
+          description: 'Release on the first edge of the fire input; debounceMs then only filters the bounces after it (a fire alarm does not wait for a debounce window). false: the input must be stable for debounceMs first.',
+        }),
       },
       { description: 'Fire release.', default: {} },
     ),

@@ -181,7 +181,7 @@ t.test('bad input: clear command errors, counters, no crash, doors untouched', a
   await err('person.delete', { id: 'ghost' }, 'unknown_person', /no person "ghost"/);
   await err('door.unlock', { doorId: 'gate', personId: 'ghost' }, 'unknown_person', /no person/);
   const sched = await err('person.upsert', { id: 'x', kind: 'resident', doorGroups: [], schedule: [{ days: ['funday'], start: '25:00', end: '7:00' }, { days: [], start: '08:00', end: '08:00' }] }, 'bad_schedule', /malformed schedule/);
-  t.same(sched.error.details.problems, [
+  t.same(sched.error!.details.problems, [
     'schedule[0].days: "funday" is not a day (mon, tue, wed, thu, fri, sat, sun)',
     'schedule[0].start: "25:00" is not a time HH:MM (00:00–23:59)',
     'schedule[0].end: "7:00" is not a time HH:MM (00:00–24:00)',
