@@ -76,8 +76,13 @@ export interface CameraEvents {
 
 /** A safe description of the source for logs (RTSP credentials masked). */
 export function describeSource(s: CameraSource): string {
-  if (s.kind === 'rtsp') return s.url.replace(/\/\/[^@/]*@/, '//***@');
+  if (s.kind === 'rtsp') return maskCredentials(s.url);
   return s.kind === 'v4l2' ? s.device : s.path;
+}
+
+/** Hide user:password in any URL of a text (ffmpeg error lines repeat the input URL). */
+export function maskCredentials(text: string): string {
+  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^@/\s]*@/gi, '$1***@');
 }
 
 /** ffmpeg input and output arguments for a source (exported for tests and docs). */
@@ -208,11 +213,11 @@ export class Camera extends EventEmitter<CameraEvents> {
     cmd.on('stderr', (line: string) => {
       if (gen !== this.generation) return;
       this.counters.decodeErrors++;
-      lastErr = line.trim().slice(0, 300);
+      lastErr = maskCredentials(line.trim()).slice(0, 300);
     });
     cmd.on('error', (err: Error) => {
       if (gen !== this.generation) return;
-      this.restart('failed', lastErr || err.message.split('\n')[0] || 'ffmpeg failed');
+      this.restart('failed', lastErr || maskCredentials(err.message.split('\n')[0] ?? '') || 'ffmpeg failed');
     });
     cmd.on('end', () => {
       if (gen !== this.generation) return;
