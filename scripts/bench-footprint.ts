@@ -121,9 +121,14 @@ async function bareNodeFloor(): Promise<{ readyS: number; cpuS: number; rssMB: n
   return { readyS: (ready.t - t0) / 1000, cpuS, rssMB };
 }
 
-function rss(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+function rss(pid: number, field = 'VmRSS'): number {
+  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : NaN;
+}
+
+/** RSS split: private memory (heap, JIT code) vs file pages (mostly the node binary's text, shared and reclaimable). */
+function rssSplit(pid: number): string {
+  return `private (RssAnon) ${fmt(rss(pid, 'RssAnon'), 1)} MB + file-backed (RssFile, node binary and libraries) ${fmt(rss(pid, 'RssFile'), 1)} MB`;
 }
 
 function io(pid: number): { writeBytes: number; syscw: number } {
@@ -201,7 +206,7 @@ async function main(): Promise<void> {
       const after = io(pid);
       const syncs = counts ? (counts.fsync ?? 0) + (counts.fdatasync ?? 0) : NaN;
       const pwrites = counts ? (counts.pwrite64 ?? 0) + (counts.pwritev ?? 0) + (counts.pwritev2 ?? 0) : NaN;
-      out(`RSS idle (core): peak ${fmt(mem.peak, 1)} MB, last ${fmt(mem.last, 1)} MB   target ≤ ${TARGET.rssMB} MB   floor (bare node) ${fmt(floor.rssMB, 1)} MB`);
+      out(`RSS idle (core): peak ${fmt(mem.peak, 1)} MB, last ${fmt(mem.last, 1)} MB = ${rssSplit(pid)}   target ≤ ${TARGET.rssMB} MB   floor (bare node) ${fmt(floor.rssMB, 1)} MB`);
       if (counts) {
         out(`disk writes idle: ${fmt(syncs / WINDOW_S, 3)} fsync/s (${syncs} in ${WINDOW_S} s), ${fmt(pwrites / WINDOW_S, 3)} pwrite/s   target ≤ ${TARGET.writesPerS}/s`);
       } else {
@@ -218,7 +223,7 @@ async function main(): Promise<void> {
       const before = io(pid);
       const [counts, mem] = await Promise.all([straceCounts(pid, WINDOW_S), peakRss(pid, WINDOW_S)]);
       const after = io(pid);
-      out(`RSS simulated estate (no vision): peak ${fmt(mem.peak, 1)} MB, last ${fmt(mem.last, 1)} MB   target ≤ ${TARGET.rssMB} MB   floor (bare node) ${fmt(floor.rssMB, 1)} MB`);
+      out(`RSS simulated estate (no vision): peak ${fmt(mem.peak, 1)} MB, last ${fmt(mem.last, 1)} MB = ${rssSplit(pid)}   target ≤ ${TARGET.rssMB} MB   floor (bare node) ${fmt(floor.rssMB, 1)} MB`);
       if (counts) out(`disk writes simulated estate: ${fmt(((counts.fsync ?? 0) + (counts.fdatasync ?? 0)) / WINDOW_S, 3)} fsync/s, ${fmt((counts.pwrite64 ?? 0) / WINDOW_S, 3)} pwrite/s (not idle: meter telemetry)`);
       out(`bytes to storage simulated estate: ${fmt((after.writeBytes - before.writeBytes) / 1024 / (WINDOW_S / 60), 1)} KiB/min`);
       await g.stop();
