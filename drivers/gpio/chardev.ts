@@ -16,17 +16,13 @@ import { existsSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { DebouncedInput, SimpleOutput, physical } from './lines.js';
 import { DEFAULT_CHIP_LABELS } from './chip.js';
-import { GpioError, realTimers, type GpioBackend, type GpioErrorCode, type GpioInput, type GpioOutput, type InputOptions, type OutputOptions, type Timers } from './types.js';
+import { GpioError, realTimers, type BackendOptions, type GpioBackend, type GpioErrorCode, type GpioInput, type GpioOutput, type InputOptions, type OutputOptions, type Timers } from './types.js';
 
-export interface ChardevOptions {
-  chipLabels?: readonly string[];
+export interface ChardevOptions extends BackendOptions {
   /** Directory of the gpiod tools (default: found on PATH). */
   toolsDir?: string;
-  timers?: Timers;
-  pollMs?: number;
   /** A helper still running after this long is considered started. */
   startupMs?: number;
-  warn?: (msg: string, detail: Record<string, unknown>) => void;
 }
 
 export interface ChardevChip {
@@ -201,10 +197,7 @@ export class ChardevGpio implements GpioBackend {
       }
     };
     return new SimpleOutput(
-      o.line,
-      o.label,
-      o.activeLow,
-      o.initial,
+      o,
       (raw) => {
         desired = raw;
         if (this.dialect === 2) {

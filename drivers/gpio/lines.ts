@@ -1,7 +1,7 @@
 // What every backend shares: active-low inversion, debouncing, change listeners and the
 // polling fallback. A backend only supplies a raw line source (read the physical bit,
 // optionally deliver edges); this class turns it into a debounced logical input.
-import { GpioError, type GpioInput, type GpioOutput, type InputMode, type InputOptions, type TimerHandle, type Timers } from './types.js';
+import { GpioError, type GpioInput, type GpioOutput, type InputMode, type InputOptions, type OutputOptions, type TimerHandle, type Timers } from './types.js';
 
 export interface RawInputSource {
   /** The physical level now (true = high). Throws GpioError on an I/O failure. */
@@ -145,17 +145,16 @@ export class DebouncedInput implements GpioInput {
 
 /** An output over a raw "write the physical bit" function; inversion done here. */
 export class SimpleOutput implements GpioOutput {
+  readonly line: number;
+  readonly label: string;
+  private readonly activeLow: boolean | undefined;
   private current: boolean;
   private closed = false;
-  constructor(
-    readonly line: number,
-    readonly label: string,
-    private readonly activeLow: boolean | undefined,
-    initial: boolean,
-    private readonly writeRaw: (raw: boolean) => void,
-    private readonly releaseFn: () => void,
-  ) {
-    this.current = initial;
+  constructor(o: OutputOptions, private readonly writeRaw: (raw: boolean) => void, private readonly releaseFn: () => void) {
+    this.line = o.line;
+    this.label = o.label;
+    this.activeLow = o.activeLow;
+    this.current = o.initial;
   }
 
   write(value: boolean): void {

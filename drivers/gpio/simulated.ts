@@ -109,7 +109,7 @@ export class SimulatedGpio implements GpioBackend {
       this.onOutput?.(o.line, change);
     };
     set(physical(o.initial, o.activeLow));
-    return new SimpleOutput(o.line, o.label, o.activeLow, o.initial, set, () => {
+    return new SimpleOutput(o, set, () => {
       // Like sysfs with the line left exported: the pin keeps its last level.
       l.direction = 'free';
     });

@@ -13,7 +13,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { DebouncedInput, SimpleOutput, physical } from './lines.js';
 import { findSysfsChip, sysfsNumber, type SysfsChip } from './chip.js';
-import { GpioError, realTimers, type GpioBackend, type GpioErrorCode, type GpioInput, type GpioOutput, type InputOptions, type OutputOptions, type Timers } from './types.js';
+import { GpioError, realTimers, type BackendOptions, type GpioBackend, type GpioErrorCode, type GpioInput, type GpioOutput, type InputOptions, type OutputOptions, type Timers } from './types.js';
 
 export const SYSFS_ROOT = '/sys/class/gpio';
 
@@ -52,16 +52,12 @@ export function exportError(err: NodeJS.ErrnoException, n: number, line: number,
   return new GpioError(c, `GPIO ${n} (BCM ${line}, for ${label}) ${what}`);
 }
 
-export interface SysfsOptions {
+export interface SysfsOptions extends BackendOptions {
   root?: string;
-  chipLabels?: readonly string[];
-  timers?: Timers;
-  pollMs?: number;
   /** How long to wait for udev to create and open up gpioN/ after export. */
   exportTimeoutMs?: number;
   /** Use edge interrupts when possible (false forces polling). */
   interrupts?: boolean;
-  warn?: (msg: string, detail: Record<string, unknown>) => void;
 }
 
 export class SysfsGpio implements GpioBackend {
@@ -140,10 +136,7 @@ export class SysfsGpio implements GpioBackend {
       this.attr(dir, 'direction', physical(o.initial, o.activeLow) ? 'high' : 'low', n);
       const fd = openSync(join(dir, 'value'), 'r+');
       return new SimpleOutput(
-        o.line,
-        o.label,
-        o.activeLow,
-        o.initial,
+        o,
         (raw) => {
           try {
             writeSync(fd, raw ? '1' : '0', 0);

@@ -66,6 +66,17 @@ export interface GpioBackend {
   close(): void;
 }
 
+/** Options every hardware backend takes. */
+export interface BackendOptions {
+  /** Labels of the header's GPIO chip, in preference order. */
+  chipLabels?: readonly string[];
+  timers?: Timers;
+  /** Input polling period when edge interrupts are unavailable (ms). */
+  pollMs?: number;
+  /** Told about degraded operation (polling fallback, a helper process that died). */
+  warn?: (msg: string, detail: Record<string, unknown>) => void;
+}
+
 /** Codes of GPIO failures, for command results, logs and counters. */
 export type GpioErrorCode = 'no_gpio' | 'no_chip' | 'bad_line' | 'busy' | 'export_failed' | 'permission' | 'io' | 'tool_missing';
 
