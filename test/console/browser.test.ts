@@ -7,27 +7,19 @@ import t from 'tap';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { startConsoleGateway, baseConfig, PASSWORDS, type ConsoleGateway } from './helpers.js';
+import { startConsoleGateway, estateConfig, CHROMIUM_ARGS, PASSWORDS, type ConsoleGateway } from './helpers.js';
 import { tempDir } from '../helpers/gateway.js';
 import { Broker } from '../helpers/broker.js';
-import { simulatedEstateConfig } from '../../edge/config/embedded.js';
 import { metersModule } from '../../edge/meters/module.js';
 import { createDoorsModule } from '../../edge/doors/module.js';
 
-export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
+// Code passed to page.evaluate/waitForFunction runs in the browser; the project is
+// compiled without the DOM library, so these globals are declared for this file only.
+declare const document: { querySelector(s: string): { textContent: string | null } | null; documentElement: { scrollWidth: number } };
+declare const window: { innerWidth: number };
+
 const ARTIFACTS = 'test-artifacts/console';
 const PAGES = ['dashboard', 'meters', 'doors', 'people', 'camera', 'config', 'system', 'users'];
-
-/** The simulated estate's doors and one fast-polled meter bus (values change every second). */
-export function estateConfig(dir: string, brokerUrl: string): Record<string, unknown> {
-  const sim = simulatedEstateConfig() as { meters: { buses: Array<Record<string, unknown> & { devices: Array<Record<string, unknown>> }> }; doors: unknown };
-  const modbus = sim.meters.buses[0]!;
-  return baseConfig(dir, {
-    uplink: { url: brokerUrl },
-    meters: { buses: [{ ...modbus, devices: modbus.devices.map((d) => ({ ...d, pollIntervalMs: 1000 })) }] },
-    doors: sim.doors,
-  });
-}
 
 let broker: Broker;
 let g: ConsoleGateway;

@@ -12,6 +12,7 @@ import type { ModuleFactory } from '../../edge/module.js';
 import type { Clock } from '../../edge/clock.js';
 import { consoleModule } from '../../edge/console/module.js';
 import { tempDir } from '../helpers/gateway.js';
+import { simulatedEstateConfig } from '../../edge/config/embedded.js';
 
 export interface ConsoleGateway {
   gateway: Gateway;
@@ -149,4 +150,17 @@ export async function withAccounts(g: ConsoleGateway): Promise<{ admin: Client; 
   const viewer = new Client(g.base);
   await viewer.login('viewer', PASSWORDS.viewer);
   return { admin, tech, viewer, anon: new Client(g.base) };
+}
+
+export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
+
+/** The simulated estate's doors and one fast-polled meter bus (values change every second). */
+export function estateConfig(dir: string, brokerUrl: string): Record<string, unknown> & { console: Record<string, unknown> } {
+  const sim = simulatedEstateConfig() as { meters: { buses: Array<Record<string, unknown> & { devices: Array<Record<string, unknown>> }> }; doors: unknown };
+  const modbus = sim.meters.buses[0]!;
+  return baseConfig(dir, {
+    uplink: { url: brokerUrl },
+    meters: { buses: [{ ...modbus, devices: modbus.devices.map((d) => ({ ...d, pollIntervalMs: 1000 })) }] },
+    doors: sim.doors,
+  }) as Record<string, unknown> & { console: Record<string, unknown> };
 }

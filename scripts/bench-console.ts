@@ -1,0 +1,186 @@
+// npm run bench:console — the console's cost on the box, each figure beside its budget:
+//
+//   rss          RSS added by the console: the same gateway (core + simulated meters and
+//                doors) in two child processes, without and with the console; the one with
+//                the console sees 8 logins, 200 dashboard requests and 3 live streams
+//                before RSS is read (after a forced GC, median of 3 reads). Measured with
+//                glibc's default malloc and with MALLOC_MMAP_THRESHOLD_ fixed at 1 MiB
+//                (without it each thread-pool thread keeps a freed 16 MiB scrypt buffer).
+//                Budget ≤ 25 MB.
+//   page weight  bytes on the wire (brotli, as served) for the first render (shell, app,
+//                styles, dashboard page) and for every asset of every page. Budget ≤ 300 KB.
+//   first render Chromium (Debian's) on loopback, logged in: navigation start → dashboard
+//                drawn with data, median of 7 loads; also with the CPU slowed 4× (a
+//                mid-range phone). Budget ≤ 1 s.
+import { spawn } from 'node:child_process';
+import { loadavg, cpus } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import { loadAssets, compressedWeight } from '../edge/console/assets.js';
+import { startConsoleGateway, writeConfig, estateConfig, CHROMIUM_ARGS, Client, PASSWORDS } from '../test/console/helpers.js';
+import { loadConfig } from '../edge/config/load.js';
+import { Gateway } from '../edge/gateway.js';
+import { createLogger } from '../edge/log.js';
+import { tempDir } from '../test/helpers/gateway.js';
+import { Broker } from '../test/helpers/broker.js';
+import { metersModule } from '../edge/meters/module.js';
+import { createDoorsModule } from '../edge/doors/module.js';
+import { consoleModule } from '../edge/console/module.js';
+
+const SELF = fileURLToPath(import.meta.url);
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const MB = (b: number) => (b / 1048576).toFixed(1);
+
+/** Child: run a gateway with or without the console, exercise it, print RSS in bytes. */
+async function child(withConsole: boolean, brokerUrl: string): Promise<void> {
+  const dir = tempDir('ee-bench-console-');
+  const cfg = estateConfig(dir, brokerUrl);
+  if (!withConsole) cfg.console = { enabled: false };
+  const path = `${dir}/config.yaml`;
+  writeConfig(path, cfg);
+  let setupToken = '';
+  const log = createLogger('warn', {
+    write: (line: string) => {
+      setupToken ||= /"setupToken":"([^"]+)"/.exec(line)?.[1] ?? '';
+      return true;
+    },
+  });
+  const modules = [metersModule, createDoorsModule];
+  const gateway = new Gateway({ loaded: loadConfig({ path }), log, modules: withConsole ? [...modules, consoleModule] : modules });
+  await gateway.start();
+  const aborts: AbortController[] = [];
+  if (withConsole) {
+    const base = (gateway.healthReport().console!.detail as { url: string }).url.replace(/\/$/, '');
+    const admin = new Client(base);
+    const r = await admin.post('/api/setup', { token: setupToken, user: 'admin', password: PASSWORDS.admin });
+    if (r.status !== 201) throw new Error(`setup failed: ${r.status}`);
+    // A technician's visit: a few logins (each an scrypt hash of 16 MiB), then pages.
+    for (let i = 0; i < 8; i++) await new Client(base).login('admin', PASSWORDS.admin);
+    for (let i = 0; i < 200; i++) await admin.get('/api/dashboard');
+    for (let i = 0; i < 3; i++) {
+      const ac = new AbortController();
+      aborts.push(ac);
+      const res = await fetch(`${base}/api/live`, { headers: { cookie: admin.cookie }, signal: ac.signal });
+      void res.body!.getReader().read().catch(() => {});
+    }
+  }
+  await new Promise((r) => setTimeout(r, 3000));
+  const reads: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    (globalThis as { gc?: () => void }).gc?.();
+    await new Promise((r) => setTimeout(r, 300));
+    reads.push(process.memoryUsage.rss());
+  }
+  process.stdout.write(`RSS ${median(reads)}\n`);
+  for (const a of aborts) a.abort();
+  await gateway.stop();
+}
+
+async function runChild(withConsole: boolean, brokerUrl: string, mallocFixed: boolean): Promise<number> {
+  return new Promise((resolve, reject) => {
+    // Compiled JS (npm run bench:console builds first), as the service runs: a TypeScript
+    // loader in the children would add its own memory to the figures.
+    const loader = SELF.endsWith('.ts') ? ['--import', 'tsx'] : [];
+    // Node flags as in systemd/estate-edge.service. glibc's malloc keeps a freed 16 MiB
+    // scrypt buffer per thread-pool arena unless the mmap threshold is fixed, so the RSS
+    // is measured both ways.
+    const env = { ...process.env };
+    if (mallocFixed) env.MALLOC_MMAP_THRESHOLD_ = '1048576';
+    else delete env.MALLOC_MMAP_THRESHOLD_;
+    const p = spawn(process.execPath, ['--expose-gc', '--max-semi-space-size=2', ...loader, SELF, '--child', withConsole ? 'with' : 'without', brokerUrl], { stdio: ['ignore', 'pipe', 'inherit'], env });
+    let out = '';
+    p.stdout.on('data', (d) => (out += d));
+    p.on('exit', (code) => {
+      const m = /RSS (\d+)/.exec(out);
+      if (code === 0 && m) resolve(Number(m[1]));
+      else reject(new Error(`child exited ${code}: ${out}`));
+    });
+  });
+}
+
+async function firstRender(): Promise<{ fast: number; slow: number; transfer: number }> {
+  const broker = await Broker.start();
+  const dir = tempDir('ee-bench-render-');
+  const g = await startConsoleGateway({ dir, config: estateConfig(dir, broker.url), modules: [metersModule, createDoorsModule] });
+  const admin = new Client(g.base);
+  await admin.post('/api/setup', { token: g.setupToken(), user: 'admin', password: PASSWORDS.admin });
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS });
+  const [name, value] = admin.cookie.split('=');
+  const measure = async (throttle: number) => {
+    const times: number[] = [];
+    let transfer = 0;
+    for (let i = 0; i < 7; i++) {
+      // A fresh context each time: nothing cached, as on a phone's first visit.
+      const ctx = await browser.newContext({ viewport: { width: 360, height: 740 } });
+      await ctx.addCookies([{ name: name!, value: value!, url: g.base }]);
+      const page = await ctx.newPage();
+      if (throttle > 1) {
+        const cdp = await ctx.newCDPSession(page);
+        await cdp.send('Emulation.setCPUThrottlingRate', { rate: throttle });
+      }
+      await page.goto(`${g.base}/`);
+      await page.waitForSelector('body[data-rendered=dashboard]', { timeout: 20_000 });
+      // Runs in the browser (the project is compiled without the DOM library, hence a string).
+      const r = (await page.evaluate(`({
+        t: Number(document.body.dataset.firstRenderMs),
+        bytes: performance.getEntriesByType('resource').filter((e) => !e.name.includes('/api/')).reduce((n, e) => n + e.transferSize, 0) + (performance.getEntriesByType('navigation')[0]?.transferSize ?? 0),
+      })`)) as { t: number; bytes: number };
+      times.push(r.t);
+      transfer = r.bytes;
+      await ctx.close();
+    }
+    return { ms: median(times), transfer };
+  };
+  const fast = await measure(1);
+  const slow = await measure(4);
+  await browser.close();
+  await g.stop();
+  await broker.stop();
+  return { fast: fast.ms, slow: slow.ms, transfer: fast.transfer };
+}
+
+async function main(): Promise<void> {
+  const assets = loadAssets();
+  const firstSet = ['/index.html', '/app.js', '/lib.js', '/i18n.js', '/style.css', '/icon.svg', '/pages/dashboard.js'];
+  const first = compressedWeight(assets, firstSet);
+  const all = compressedWeight(assets);
+  const raw = [...assets.values()].reduce((n, a) => n + a.raw.length, 0);
+
+  const broker = await Broker.start();
+  const without = await runChild(false, broker.url, false);
+  const withC = await runChild(true, broker.url, false);
+  const withoutFixed = await runChild(false, broker.url, true);
+  const withFixed = await runChild(true, broker.url, true);
+  await broker.stop();
+  const render = await firstRender();
+
+  const row = (what: string, value: string, budget: string, ok: boolean) => process.stdout.write(`${what.padEnd(44)} ${value.padStart(12)}   budget ${budget.padEnd(10)} ${ok ? 'ok' : 'OVER'}\n`);
+  process.stdout.write(`\nestate-edge console budget (load average ${loadavg().map((l) => l.toFixed(1)).join(' ')} on ${cpus().length} CPUs: render times rise with load)\n\n`);
+  row('RSS added by the console (MALLOC_MMAP_THRESHOLD_=1 MiB)', `${MB(withFixed - withoutFixed)} MB`, '≤ 25 MB', withFixed - withoutFixed <= 25 * 1048576);
+  process.stdout.write(`${''.padEnd(4)}(gateway without console ${MB(withoutFixed)} MB, with console ${MB(withFixed)} MB)\n`);
+  row('RSS added by the console (glibc defaults)', `${MB(withC - without)} MB`, '≤ 25 MB', withC - without <= 25 * 1048576);
+  process.stdout.write(`${''.padEnd(4)}(gateway without console ${MB(without)} MB, with console ${MB(withC)} MB)\n`);
+  row('page weight, first render (brotli)', `${(first / 1024).toFixed(1)} KB`, '≤ 300 KB', first <= 300 * 1024);
+  row('page weight, every page (brotli)', `${(all / 1024).toFixed(1)} KB`, '≤ 300 KB', all <= 300 * 1024);
+  process.stdout.write(`${''.padEnd(4)}(uncompressed ${(raw / 1024).toFixed(1)} KB; Chromium measured ${(render.transfer / 1024).toFixed(1)} KB transferred for the dashboard incl. headers)\n`);
+  row('first render, Chromium on loopback', `${render.fast.toFixed(0)} ms`, '≤ 1000 ms', render.fast <= 1000);
+  row('first render, CPU slowed 4× (phone)', `${render.slow.toFixed(0)} ms`, '≤ 1000 ms', render.slow <= 1000);
+}
+
+if (process.argv[2] === '--child') {
+  child(process.argv[3] === 'with', process.argv[4]!).then(
+    () => process.exit(0),
+    (err) => {
+      process.stderr.write(`${err?.stack ?? err}\n`);
+      process.exit(1);
+    },
+  );
+} else {
+  main().then(
+    () => process.exit(0),
+    (err) => {
+      process.stderr.write(`${err?.stack ?? err}\n`);
+      process.exit(1);
+    },
+  );
+}
