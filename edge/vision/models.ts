@@ -11,6 +11,8 @@ import type { VisionConfig } from './module.js';
 export interface ResolvedModels {
   manifest: ModelManifest;
   models: EngineModels;
+  /** Manifest ids of every selected model. */
+  ids: string[];
   dir: string;
   recognizerId: string;
   detectThreshold: number;
@@ -27,7 +29,8 @@ export class ModelsUnavailable extends Error {
   }
 }
 
-export async function resolveModels(cfg: VisionConfig, manifestDir = defaultModelsDir()): Promise<ResolvedModels> {
+/** The models and thresholds the config selects from the manifest (no file access beyond the manifest). */
+export function resolveModels(cfg: VisionConfig, manifestDir = defaultModelsDir()): ResolvedModels {
   let manifest: ModelManifest;
   try {
     manifest = loadManifest(`${manifestDir}/manifest.json`);
@@ -53,18 +56,13 @@ export async function resolveModels(cfg: VisionConfig, manifestDir = defaultMode
   } catch (err) {
     throw new ModelsUnavailable(`model selection: ${(err as Error).message}`);
   }
-  const wanted = [ids.detector, ids.recognizer, ...ids.liveness, ...(ids.closeUp !== undefined ? [ids.closeUp] : [])];
-  const bad = (await checkModels(manifest, dir, wanted)).filter((c) => c.status !== 'OK');
-  if (bad.length) {
-    const what = bad.map((b) => `${b.file} ${b.status === 'missing' ? 'missing' : `has a wrong sha256 (${b.sha256?.slice(0, 12)}…)`}`).join('; ');
-    throw new ModelsUnavailable(`face models not usable in ${dir}: ${what} — run "npm run models" (or npm run models -- --from <mirror>)`);
-  }
   const rec = models.recognizer;
   const live = models.liveness[0];
   return {
     manifest,
     models,
     dir,
+    ids: [ids.detector, ids.recognizer, ...ids.liveness, ...(ids.closeUp !== undefined ? [ids.closeUp] : [])],
     recognizerId: ids.recognizer,
     detectThreshold: cfg.detectThreshold ?? models.detector.scoreThreshold,
     matchThreshold: cfg.match.threshold ?? rec.matching.threshold,
@@ -72,6 +70,15 @@ export async function resolveModels(cfg: VisionConfig, manifestDir = defaultMode
     l2Normalise: rec.matching.l2Normalise,
     livenessThreshold: cfg.liveness.threshold ?? live?.classifier.threshold ?? 0.5,
   };
+}
+
+/** Check every selected file (present, sha256 accepted by the manifest); throws ModelsUnavailable naming each bad file. */
+export async function verifyModelFiles(r: ResolvedModels): Promise<void> {
+  const bad = (await checkModels(r.manifest, r.dir, r.ids)).filter((c) => c.status !== 'OK');
+  if (bad.length) {
+    const what = bad.map((b) => `${b.file} ${b.status === 'missing' ? 'missing' : `has a wrong sha256 (${b.sha256?.slice(0, 12)}…)`}`).join('; ');
+    throw new ModelsUnavailable(`face models not usable in ${r.dir}: ${what} — run "npm run models" (or npm run models -- --from <mirror>)`);
+  }
 }
 
 /** Whether `score` (distance or similarity, per metric) is a match at `threshold`. */

@@ -17,7 +17,7 @@ import { CommandError } from '../commands/registry.js';
 import { Camera, describeSource, type CameraSource, type CameraState, type Frame } from '../../drivers/camera/camera.js';
 import type { VisionSchema } from './schema.js';
 import { InferenceClient } from './inference.js';
-import { isMatch, resolveModels, type ResolvedModels } from './models.js';
+import { isMatch, resolveModels, verifyModelFiles, type ResolvedModels } from './models.js';
 import { KeyFileError, loadOrCreateKey, TemplateStore, type Match } from './templates.js';
 import { Confirmer, Cooldown, RateLimit } from './decision.js';
 import { Enroller, EnrolError } from './enrol.js';
@@ -59,6 +59,8 @@ export class VisionModule implements GatewayModule {
   readonly name = 'vision';
   private problem: string | undefined;
   private resolved: ResolvedModels | undefined;
+  /** Embedding length of the selected recognizer (known from the manifest even when its file is bad). */
+  private dim: number | undefined;
   private storeDb: Db | undefined;
   private store: TemplateStore | undefined;
   private inference: InferenceClient | undefined;
@@ -153,9 +155,9 @@ export class VisionModule implements GatewayModule {
     const enroller = new Enroller({
       store: () => this.store,
       inference: () => (this.inference?.ready ? this.inference : undefined),
-      unavailable: () => (this.resolved ? undefined : this.problem ?? 'face models not loaded'),
+      unavailable: () => this.problem ?? (this.inference?.ready ? undefined : 'face analysis is not running'),
       limits: this.cfg.enrolment,
-      dim: () => this.resolved?.models.recognizer.embedding.dim,
+      dim: () => this.dim,
       keepPhotos: this.cfg.privacy.keepPhotos,
       count: (outcome) => this.m.enrol.inc({ outcome }),
       audit: (type, data) => void this.ctx.outbox.append({ stream: 'audit', type, data }).catch(() => {}),
@@ -165,12 +167,15 @@ export class VisionModule implements GatewayModule {
     this.registerCommands(enroller);
 
     if (!this.cfg.doorId) return this.fail('vision.doorId is not set');
+    let r: ResolvedModels;
     try {
-      this.resolved = await resolveModels(this.cfg);
+      r = resolveModels(this.cfg);
     } catch (err) {
       return this.fail((err as Error).message);
     }
-    const r = this.resolved;
+    // The template store opens even when the model files are bad: deleting a person's
+    // biometric data, and enrolling ready-made embeddings, must keep working.
+    this.dim = r.models.recognizer.embedding.dim;
     try {
       const keyFile = this.cfg.privacy.keyFile ?? join(this.ctx.dataDir, 'keys', 'faces.key');
       const key = loadOrCreateKey(keyFile, (msg) => this.log.warn(msg));
@@ -191,6 +196,12 @@ export class VisionModule implements GatewayModule {
     }
     this.sweep();
     this.sweepTimer = setInterval(() => this.sweep(), 3600_000).unref();
+    try {
+      await verifyModelFiles(r);
+    } catch (err) {
+      return this.fail((err as Error).message);
+    }
+    this.resolved = r;
     try {
       this.inference = await InferenceClient.start({
         engine: { models: r.models, dir: r.dir, threads: this.cfg.threads, detectThreshold: r.detectThreshold },

@@ -13,7 +13,7 @@ import { VIDEO, waitFor } from './helpers.js';
 
 const base = { width: 320, height: 240, fps: 10, staleMs: 3000, frozenMs: 30000, reconnectMinMs: 200, reconnectMaxMs: 800 };
 
-function cam(t: Tap.Test, o: Partial<CameraOptions> & Pick<CameraOptions, 'source'>) {
+function cam(t: { teardown: (fn: () => void) => void }, o: Partial<CameraOptions> & Pick<CameraOptions, 'source'>) {
   const c = new Camera({ ...base, ...o });
   const states: CameraStateName[] = [];
   c.on('state', (s) => states.push(s.state));

@@ -16,7 +16,7 @@ import { VisionSchema } from '../../edge/vision/schema.js';
 import { FACES, MULTI, modelsDir, photo } from './helpers.js';
 
 const cfg = Value.Default(VisionSchema, { enabled: true, modelsDir: modelsDir(), liveness: { enabled: false } }) as any;
-const resolved = await resolveModels(cfg);
+const resolved = resolveModels(cfg);
 const client = await InferenceClient.start({ engine: { models: resolved.models, dir: resolved.dir, threads: 2 }, maxQueuedPhotos: 8 });
 t.teardown(() => client.stop());
 
@@ -41,7 +41,7 @@ function rig(opts: { keepPhotos?: boolean; unavailable?: string } = {}) {
 }
 
 const obama1 = join(FACES(), 'obama', '1.jpg');
-const jpeg = (s: sharp.Sharp) => s.jpeg({ quality: 90 }).toBuffer();
+const jpeg = (s: ReturnType<typeof sharp>) => s.jpeg({ quality: 90 }).toBuffer();
 
 t.test('each bad photo is rejected with its reason code; a good one is accepted', async (t) => {
   const { enroller, store, counted, audit } = rig();

@@ -18,7 +18,7 @@ import { VisionSchema } from '../../edge/vision/schema.js';
 import { identities, modelsDir, MULTI, photo, rgb } from './helpers.js';
 
 const cfg = Value.Default(VisionSchema, { enabled: true, modelsDir: modelsDir(), liveness: { enabled: false } }) as any;
-const resolved = await resolveModels(cfg);
+const resolved = resolveModels(cfg);
 const threshold = resolved.matchThreshold;
 const client = await InferenceClient.start({ engine: { models: resolved.models, dir: resolved.dir, threads: 2, detectThreshold: resolved.detectThreshold }, maxQueuedPhotos: 8 });
 t.teardown(() => client.stop());
