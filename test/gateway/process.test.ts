@@ -42,7 +42,7 @@ t.test('runs from a config file, serves /healthz and /metrics, stops on SIGTERM 
   child.stdout.on('data', (d) => (out += d));
   child.stderr.on('data', (d) => (out += d));
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  await platform.waitFor(() => /gateway started/.test(out), 30_000, 'start');
+  await platform.waitFor(() => /gateway started/.test(out), 90_000, 'start');
   const health = await (await fetch(`http://127.0.0.1:${port}/healthz`)).json();
   t.match(health, { status: 'ok', uplink: { connected: Boolean }, outbox: { records: Number } });
   const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
@@ -69,7 +69,8 @@ t.test('the embedded simulated estate starts with no config file and buffers whe
   child.stdout.on('data', (d) => (out += d));
   child.stderr.on('data', (d) => (out += d));
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  const end = Date.now() + 30_000;
+  // Generous: the simulated estate starts every capability (meters, doors, face models, console).
+  const end = Date.now() + 120_000;
   while (!/gateway started/.test(out) && Date.now() < end && child.exitCode === null) await new Promise((r) => setTimeout(r, 50));
   t.match(out, /built-in simulated estate/);
   t.match(out, /gateway started/);
