@@ -234,3 +234,19 @@ t.test('polling fallback: inputs work where edge interrupts are unavailable', as
   t.equal(gpio.level(17), true, 'exit button seen by polling');
   await r.stop();
 });
+
+t.test('simulated estate: after a grant someone walks through (contact opens, closes, the door relocks); demo people seeded', async (t) => {
+  const r = await doorsRig(baseDoors(), { extra: { simulation: { enabled: true } } });
+  t.equal((await r.cmd('person.list')).result.total, 3, 'demo people in an empty estate');
+  const t0 = r.vt.now();
+  await r.cmd('door.unlock', { doorId: 'gate' });
+  r.vt.advance(10_000);
+  const states = r.records('event').filter((e) => e.type === 'door.state' && e.data.doorId === 'gate').map((e) => e.data.cause);
+  t.same(states, ['start', 'granted:remote', 'door_opened', 'closed_after_opening', 'door_closed']);
+  const relock = r.gpio.history(17).at(-1)!;
+  t.ok(relock.value === false && relock.at - t0 < 5000, 'relocked when the simulated visitor closed the door, before the pulse end');
+  t.equal(r.records('alarm').length, 0);
+  r.vt.advance(120_000);
+  t.ok(r.records('access').some((a) => a.data.credential === 'exit_button'), 'someone left by an exit button');
+  await r.stop();
+});
