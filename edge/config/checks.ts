@@ -4,6 +4,7 @@ import type { GatewayConfig } from './schema.js';
 import { doorsChecks } from '../doors/checks.js';
 import { metersChecks } from '../meters/checks.js';
 import { visionChecks } from '../vision/checks.js';
+import { consoleChecks } from '../console/checks.js';
 
 export type ConfigCheck = (config: GatewayConfig) => string[];
 
@@ -16,4 +17,4 @@ const uplinkChecks: ConfigCheck = (c) => {
   return p;
 };
 
-export const semanticChecks: ConfigCheck[] = [uplinkChecks, metersChecks, doorsChecks, visionChecks];
+export const semanticChecks: ConfigCheck[] = [uplinkChecks, metersChecks, doorsChecks, visionChecks, consoleChecks];
