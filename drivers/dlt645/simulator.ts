@@ -97,8 +97,8 @@ export class Dlt645Sim {
   }
 
   private reply(m: SimMeter, frame: Buffer): void {
-    const send = () => void this.line.write(frame).catch(() => {});
-    if (m.latencyMs) setTimeout(send, m.latencyMs);
-    else send();
+    if (this.line.writeAfter) void this.line.writeAfter(frame, m.latencyMs).catch(() => {});
+    else if (m.latencyMs) setTimeout(() => void this.line.write(frame).catch(() => {}), m.latencyMs);
+    else void this.line.write(frame).catch(() => {});
   }
 }

@@ -116,8 +116,9 @@ export class ModbusClient {
   private readonly port: TransactorPort;
   private readonly client: RawClient;
 
-  constructor(readonly line: Line, readonly framing: ModbusFraming = 'rtu', opts: { silenceMs?: number } = {}) {
-    this.transactor = new Transactor(line, opts.silenceMs === undefined ? {} : { silenceMs: opts.silenceMs });
+  /** Pass a Line, or a Transactor shared with other protocols on the same line. */
+  constructor(lineOrTransactor: Line | Transactor, readonly framing: ModbusFraming = 'rtu', opts: { silenceMs?: number } = {}) {
+    this.transactor = lineOrTransactor instanceof Transactor ? lineOrTransactor : new Transactor(lineOrTransactor, opts.silenceMs === undefined ? {} : { silenceMs: opts.silenceMs });
     this.port = new TransactorPort(this.transactor, framing);
     const Ctor = ModbusRTU as unknown as new (port: unknown) => RawClient;
     this.client = new Ctor(this.port);
@@ -126,6 +127,10 @@ export class ModbusClient {
   /** Registers the parser with modbus-serial once the line is open. */
   attach(): Promise<void> {
     return new Promise((resolve, reject) => this.client.open((err) => (err ? reject(err) : resolve())));
+  }
+
+  get line(): Line {
+    return this.transactor.line;
   }
 
   dispose(): void {

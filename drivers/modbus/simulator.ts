@@ -12,6 +12,12 @@ export interface SimUnitOptions {
   maxRegisters?: number;
   /** Time the device takes to start answering (ms). */
   latencyMs?: number;
+  /**
+   * Answer unmapped registers inside the mapped range with 0, as most meters do for
+   * reserved registers (Eastron, CHINT). When false, any unmapped register in a read
+   * is "illegal data address" (a strict device).
+   */
+  lenient?: boolean;
 }
 
 export class SimUnit {
@@ -75,9 +81,10 @@ export class ModbusSlaveSim {
     u.requests++;
     this.served++;
     const reply = this.answer(u, req);
-    const send = () => void this.line.write(reply).catch(() => {});
-    if (u.opts.latencyMs) setTimeout(send, u.opts.latencyMs);
-    else send();
+    const latency = u.opts.latencyMs ?? 0;
+    if (this.line.writeAfter) void this.line.writeAfter(reply, latency).catch(() => {});
+    else if (latency) setTimeout(() => void this.line.write(reply).catch(() => {}), latency);
+    else void this.line.write(reply).catch(() => {});
   }
 
   answer(u: SimUnit, req: Buffer): Buffer {
@@ -98,10 +105,11 @@ export class ModbusSlaveSim {
       return withCrc(Buffer.concat([Buffer.from([u.unit, fc, bytes.length]), bytes]));
     }
     const data = Buffer.alloc(count * 2);
+    const lenient = u.opts.lenient === true && map.has(address) && map.has(address + count - 1);
     for (let i = 0; i < count; i++) {
       const v = map.get(address + i);
-      if (v === undefined) return exc(2);
-      data.writeUInt16BE(v, i * 2);
+      if (v === undefined && !lenient) return exc(2);
+      data.writeUInt16BE(v ?? 0, i * 2);
     }
     return withCrc(Buffer.concat([Buffer.from([u.unit, fc, data.length]), data]));
   }

@@ -49,6 +49,11 @@ export interface Line extends EventEmitter<LineEvents> {
   close(): Promise<void>;
   /** Resolves once the bytes were handed to the OS (serial: drained to the UART). */
   write(bytes: Buffer): Promise<void>;
+  /**
+   * Optional: start transmitting no earlier than `delayMs` from now (the line keeps the
+   * silence itself, without a timer round-trip through the caller). Simulated wires.
+   */
+  writeAfter?(bytes: Buffer, delayMs: number): Promise<void>;
 }
 
 export class SerialLine extends EventEmitter<LineEvents> implements Line {

@@ -38,9 +38,9 @@ export class SimulatedWire {
   }
 
   /** @internal */
-  transmit(from: WireEndpoint, bytes: Buffer): Promise<void> {
+  transmit(from: WireEndpoint, bytes: Buffer, delayMs = 0): Promise<void> {
     const now = performance.now();
-    const start = Math.max(now, this.busyUntil);
+    const start = Math.max(now + delayMs, this.busyUntil);
     const duration = bytes.length * this.msPerByte;
     this.busyUntil = start + duration;
     this.stats.bytes += bytes.length;
@@ -80,6 +80,10 @@ export class WireEndpoint extends EventEmitter<LineEvents> implements Line {
   write(bytes: Buffer): Promise<void> {
     if (!this.opened) return Promise.reject(new Error(`${this.description} is not open`));
     return this.wire.transmit(this, bytes);
+  }
+  writeAfter(bytes: Buffer, delayMs: number): Promise<void> {
+    if (!this.opened) return Promise.reject(new Error(`${this.description} is not open`));
+    return this.wire.transmit(this, bytes, delayMs);
   }
   /** @internal */
   deliver(bytes: Buffer): void {

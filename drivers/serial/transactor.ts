@@ -57,6 +57,7 @@ export interface TransactorOptions {
 export class Transactor {
   private buf: Buffer = Buffer.alloc(0);
   private expecting: Expectation | undefined;
+  private busy = false;
   private lastActivity = 0;
   private taps = new Set<(e: TapEvent) => void>();
   readonly stats: TransactorStats = { strayBytes: 0, garbageBytes: 0 };
@@ -144,14 +145,31 @@ export class Transactor {
     }
   }
 
+  /** Write after the inter-frame silence: kept by the line itself when it can, else by waiting. */
+  private async writeQuietly(bytes: Buffer, arm?: () => void): Promise<void> {
+    // `arm` runs after the flush and before the first byte goes out: from then on
+    // received bytes belong to this request (a fast device may answer before write()
+    // resolves), never before (a late reply arriving during the silence is stray).
+    if (this.line.writeAfter) {
+      const remaining = Math.max(0, this.silenceMs - (performance.now() - this.lastActivity));
+      this.flush();
+      arm?.();
+      this.emitTap('tx', bytes);
+      await this.line.writeAfter(bytes, remaining);
+    } else {
+      await this.waitSilence();
+      this.flush();
+      arm?.();
+      this.emitTap('tx', bytes);
+      this.lastActivity = performance.now();
+      await this.line.write(bytes);
+    }
+    this.lastActivity = performance.now();
+  }
+
   /** Send without expecting a reply (broadcasts). */
   async send(bytes: Buffer): Promise<void> {
-    await this.waitSilence();
-    this.flush();
-    this.emitTap('tx', bytes);
-    this.lastActivity = performance.now();
-    await this.line.write(bytes);
-    this.lastActivity = performance.now();
+    await this.writeQuietly(bytes);
   }
 
   /**
@@ -160,18 +178,15 @@ export class Transactor {
    * every case the receive buffer is flushed before the next transaction.
    */
   async request(bytes: Buffer, framer: Framer, timeoutMs: number): Promise<Buffer> {
-    if (this.expecting) throw new Error('a transaction is already in progress on this line');
-    await this.waitSilence();
-    this.flush();
+    if (this.busy) throw new Error('a transaction is already in progress on this line');
     let timer: NodeJS.Timeout | undefined;
+    let expectation!: Expectation;
     const reply = new Promise<Buffer>((resolve, reject) => {
-      this.expecting = { framer, resolve, reject };
+      expectation = { framer, resolve, reject };
     });
+    this.busy = true;
     try {
-      this.emitTap('tx', bytes);
-      this.lastActivity = performance.now();
-      await this.line.write(bytes);
-      this.lastActivity = performance.now();
+      await this.writeQuietly(bytes, () => (this.expecting = expectation));
       // The timeout runs from the end of the request on the wire: a long request at a
       // low baud rate must not eat the meter's answer time.
       const timeout = new Promise<never>((_, reject) => {
@@ -184,6 +199,7 @@ export class Transactor {
       reply.catch(() => {});
       throw err;
     } finally {
+      this.busy = false;
       if (timer) clearTimeout(timer);
     }
   }

@@ -29,7 +29,7 @@ export interface MeterCounters {
 
 export interface MeterBusInfo {
   id: string;
-  protocol: 'modbus' | 'dlt645' | 'cjt188';
+  protocol: 'modbus' | 'dlt645' | 'cjt188' | 'mixed';
   transport: 'serial' | 'tcp' | 'simulated';
   /** "/dev/ttyUSB0@9600 8N1", "tcp 10.0.0.5:502"… */
   line: string;

@@ -13,7 +13,10 @@ export function profileProblems(config: MetersConfig, profiles: ReadonlyMap<stri
       const at = `meters.buses[${i}].devices[${j}]`;
       const prof = profiles.get(d.profile);
       if (!prof) return p.push(`${at}.profile: unknown profile "${d.profile}" (known: ${[...profiles.keys()].join(', ')})`);
-      if (busFamily(prof.protocol) !== b.protocol) p.push(`${at}.profile: ${d.profile} speaks ${prof.protocol}, but bus ${b.id} is ${b.protocol}`);
+      const family = busFamily(prof.protocol);
+      const fits = b.protocol === 'mixed' ? family !== 'cjt188' : family === b.protocol;
+      if (!fits) p.push(`${at}.profile: ${d.profile} speaks ${prof.protocol}, but bus ${b.id} is ${b.protocol}`);
+      if (b.protocol === 'mixed' && (family === 'modbus') !== (typeof d.address === 'number')) p.push(`${at}.address: on a mixed bus Modbus devices have a numeric unit id and DL/T 645 devices a digit string`);
       for (const name of d.points ?? []) if (!prof.points.some((x) => x.name === name)) p.push(`${at}.points: profile ${d.profile} has no point "${name}"`);
       if (typeof d.deadband === 'object') for (const name of Object.keys(d.deadband)) if (!prof.points.some((x) => x.name === name)) p.push(`${at}.deadband: profile ${d.profile} has no point "${name}"`);
     }),

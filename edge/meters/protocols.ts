@@ -1,8 +1,7 @@
 // One adapter per bus protocol: executes a planned Block against one device over the
 // bus's Line and returns decoded, scaled values, or a ReadError of a known kind that
 // the scheduler counts (timeouts, CRC/checksum errors, exception codes, wrong unit…).
-import type { Line } from '../../drivers/serial/line.js';
-import { Transactor, TransactionTimeout } from '../../drivers/serial/transactor.js';
+import { TransactionTimeout, type Transactor } from '../../drivers/serial/transactor.js';
 import { ModbusClient, ModbusError } from '../../drivers/modbus/client.js';
 import { decodeValue } from '../../drivers/modbus/codec.js';
 import * as dlt from '../../drivers/dlt645/codec.js';
@@ -67,8 +66,8 @@ function scaled(p: PointSpec, v: number | undefined): number | undefined {
 
 export class ModbusProtocol implements BusProtocol {
   readonly client: ModbusClient;
-  constructor(line: Line, framing: 'rtu' | 'tcp', private readonly now: () => number, silenceMs?: number) {
-    this.client = new ModbusClient(line, framing, silenceMs === undefined ? {} : { silenceMs });
+  constructor(transactor: Transactor, framing: 'rtu' | 'tcp', private readonly now: () => number) {
+    this.client = new ModbusClient(transactor, framing);
   }
   get transactor(): Transactor {
     return this.client.transactor;
@@ -138,10 +137,7 @@ function lineError(err: unknown): ReadError {
 }
 
 export class Dlt645Protocol implements BusProtocol {
-  readonly transactor: Transactor;
-  constructor(line: Line, private readonly now: () => number, silenceMs?: number) {
-    this.transactor = new Transactor(line, silenceMs === undefined ? {} : { silenceMs });
-  }
+  constructor(readonly transactor: Transactor, private readonly now: () => number) {}
   async attach(): Promise<void> {}
   dispose(): void {
     this.transactor.dispose();
@@ -175,16 +171,24 @@ export class Dlt645Protocol implements BusProtocol {
   }
 
   async probe(address: number | string | undefined, timeoutMs: number): Promise<ScanHit[]> {
-    try {
-      const req = address === undefined ? dlt.readAddressRequest() : dlt.readRequest('2007', dlt.normaliseAddress(String(address)), '00010000');
-      const raw = await this.transactor.request(req, dltFramer, timeoutMs);
-      const f = dlt.decodeFrame(raw);
-      if (f.control === 0x93) return [{ address: dlt.parseReadAddressReply(f), detail: 'answered read-address (13H)' }];
-      return [{ address: f.address, detail: `answered control ${f.control.toString(16).toUpperCase()}H` }];
-    } catch (err) {
-      if (err instanceof dlt.Dlt645Error) return [{ address: address ?? '?', detail: `garbled answer: ${err.message} (several meters answering at once, or wrong baud rate)` }];
-      return [];
+    // Wildcard read-address (2007 only), or a read of total energy at a given address,
+    // asked the 2007 way and then the 1997 way (old meters ignore 2007 frames).
+    const attempts =
+      address === undefined
+        ? [dlt.readAddressRequest()]
+        : [dlt.readRequest('2007', dlt.normaliseAddress(String(address)), '00010000'), dlt.readRequest('1997', dlt.normaliseAddress(String(address)), '9010')];
+    for (const req of attempts) {
+      try {
+        const raw = await this.transactor.request(req, dltFramer, timeoutMs);
+        const f = dlt.decodeFrame(raw);
+        if (f.control === 0x93) return [{ address: dlt.parseReadAddressReply(f), detail: 'answered read-address (13H)' }];
+        const version = (f.control & 0x1f) === dlt.C1997.read ? 'DL/T 645-1997' : 'DL/T 645-2007';
+        return [{ address: f.address, detail: `${version} meter answered (control ${f.control.toString(16).toUpperCase()}H)` }];
+      } catch (err) {
+        if (err instanceof dlt.Dlt645Error) return [{ address: address ?? '?', detail: `garbled answer: ${err.message} (several meters answering at once, or wrong baud rate)` }];
+      }
     }
+    return [];
   }
 
   /** Broadcast time (08H); no meter answers a broadcast. */
@@ -198,11 +202,8 @@ export class Dlt645Protocol implements BusProtocol {
 }
 
 export class Cjt188Protocol implements BusProtocol {
-  readonly transactor: Transactor;
   private ser = 0;
-  constructor(line: Line, private readonly now: () => number, silenceMs?: number) {
-    this.transactor = new Transactor(line, silenceMs === undefined ? {} : { silenceMs });
-  }
+  constructor(readonly transactor: Transactor, private readonly now: () => number) {}
   async attach(): Promise<void> {}
   dispose(): void {
     this.transactor.dispose();
@@ -249,5 +250,32 @@ export class Cjt188Protocol implements BusProtocol {
       if (err instanceof cjt.Cjt188Error) return [{ address: address ?? '?', detail: `garbled answer: ${err.message}` }];
       return [];
     }
+  }
+}
+
+/**
+ * Modbus RTU and DL/T 645 meters on one line (same baud rate and parity), sharing one
+ * transactor so they never talk over each other: each block goes to the protocol of
+ * its device's profile.
+ */
+export class MixedProtocol implements BusProtocol {
+  readonly modbus: ModbusProtocol;
+  readonly dlt645: Dlt645Protocol;
+  constructor(readonly transactor: Transactor, now: () => number) {
+    this.modbus = new ModbusProtocol(transactor, 'rtu', now);
+    this.dlt645 = new Dlt645Protocol(transactor, now);
+  }
+  attach(): Promise<void> {
+    return this.modbus.attach();
+  }
+  dispose(): void {
+    this.transactor.dispose();
+  }
+  read(target: DeviceTarget, block: Block, timeoutMs: number): Promise<ReadOutcome> {
+    return block.kind === 'modbus' ? this.modbus.read(target, block, timeoutMs) : this.dlt645.read(target, block, timeoutMs);
+  }
+  /** Numbers are Modbus unit ids, strings DL/T 645 addresses. */
+  probe(address: number | string | undefined, timeoutMs: number): Promise<ScanHit[]> {
+    return typeof address === 'number' ? this.modbus.probe(address, timeoutMs) : this.dlt645.probe(address, timeoutMs);
   }
 }

@@ -27,7 +27,9 @@ export const MeterDeviceSchema = Section(
 export const MeterBusSchema = Section(
   {
     id: Ident({ description: 'Bus id (one RS-485 line or converter).' }),
-    protocol: OneOf(['modbus', 'dlt645', 'cjt188'] as const, { description: 'Protocol spoken on this line (DL/T 645-2007 and -1997 meters may share a dlt645 line).' }),
+    protocol: OneOf(['modbus', 'dlt645', 'cjt188', 'mixed'] as const, {
+      description: 'Protocol spoken on this line (DL/T 645-2007 and -1997 meters may share a dlt645 line; mixed = Modbus RTU and DL/T 645 meters at the same serial settings on one line).',
+    }),
     transport: OneOf(['serial', 'tcp', 'simulated'] as const, {
       default: 'serial',
       description: 'serial: an RS-485 port; tcp: an RS-485-to-Ethernet converter; simulated: an in-process wire with simulator meters (demo, bench).',
@@ -88,6 +90,7 @@ export function meterConfigProblems(m: MetersConfig): string[] {
     busIds.add(b.id);
     if (b.transport === 'serial' && !b.port) p.push(`${at}.port: required for transport serial`);
     if (b.transport === 'tcp' && (!b.host || !b.tcpPort)) p.push(`${at}: host and tcpPort are required for transport tcp`);
+    if (b.protocol === 'mixed' && b.transport === 'tcp' && b.framing === 'tcp') p.push(`${at}.framing: a mixed line over TCP needs framing rtu (transparent converter)`);
     if (b.backoffMaxMs < b.backoffBaseMs) p.push(`${at}.backoffMaxMs: must be ≥ backoffBaseMs`);
     const addrs = new Set<string>();
     b.devices.forEach((d, j) => {

@@ -8,12 +8,12 @@ import type { EventBus } from '../bus.js';
 import type { Outbox } from '../outbox/outbox.js';
 import type { Metrics } from '../observability/metrics.js';
 import { SerialLine, TcpLine, interFrameSilenceMs, type Line } from '../../drivers/serial/line.js';
-import { TransactionTimeout } from '../../drivers/serial/transactor.js';
+import { Transactor, TransactionTimeout } from '../../drivers/serial/transactor.js';
 import { hex } from '../../drivers/modbus/codec.js';
 import type { MetersConfig, MeterBusConfig } from './schema.js';
 import type { Profile } from './profiles.js';
 import { BusRunner, type DeviceRuntime, type ReadingEvent } from './scheduler.js';
-import { ModbusProtocol, Dlt645Protocol, Cjt188Protocol, type BusProtocol } from './protocols.js';
+import { ModbusProtocol, Dlt645Protocol, Cjt188Protocol, MixedProtocol, type BusProtocol } from './protocols.js';
 import { buildSimulatedBus, type SimulatedBus } from './simulated.js';
 import { Reporter } from './reporter.js';
 import type { MetersApi, MeterBusInfo, MeterDeviceInfo, MeterDeviceStatus, MeterPointValue, RawPollRequest, RawPollResult, ScanResult } from './api.js';
@@ -110,16 +110,17 @@ export class MetersService implements MetersApi {
   private protocolFor(b: MeterBusConfig, line: Line): BusProtocol {
     const now = () => this.o.clock.now();
     // Inter-frame silence: 3.5 characters (from the line) plus the configured extra delay.
-    const silence = (line.serial ? interFrameSilenceMs(line.serial) : 0) + b.interFrameDelayMs;
-    if (b.protocol === 'modbus') return new ModbusProtocol(line, b.transport === 'tcp' ? b.framing : 'rtu', now, silence);
-    if (b.protocol === 'dlt645') return new Dlt645Protocol(line, now, silence);
-    return new Cjt188Protocol(line, now, silence);
+    const tx = new Transactor(line, { silenceMs: (line.serial ? interFrameSilenceMs(line.serial) : 0) + b.interFrameDelayMs });
+    if (b.protocol === 'modbus') return new ModbusProtocol(tx, b.transport === 'tcp' ? b.framing : 'rtu', now);
+    if (b.protocol === 'dlt645') return new Dlt645Protocol(tx, now);
+    if (b.protocol === 'mixed') return new MixedProtocol(tx, now);
+    return new Cjt188Protocol(tx, now);
   }
 
   start(): void {
     for (const r of this.runners.values()) r.start();
     const h = this.o.config.timeSyncIntervalH;
-    if (h > 0 && [...this.runners.values()].some((r) => r.protocol instanceof Dlt645Protocol)) {
+    if (h > 0 && [...this.runners.values()].some((r) => r.protocol instanceof Dlt645Protocol || r.protocol instanceof MixedProtocol)) {
       // First sync shortly after start (once the clock is trusted), then on the schedule.
       const run = () => {
         if (!this.o.clock.synced()) {
@@ -253,6 +254,8 @@ export class MetersService implements MetersApi {
       const from = opts.from ?? 1;
       const to = opts.to ?? 247;
       addrs = Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => from + i);
+    } else if (bus.protocol === 'mixed') {
+      addrs = r.devices.map((d) => d.target.address);
     } else {
       // Read-address with the wildcard answers cleanly only with one meter on the line;
       // configured addresses are probed individually so a populated bus still lists them.
@@ -295,11 +298,12 @@ export class MetersService implements MetersApi {
   }
 
   async timeSync(busId?: string): Promise<Array<{ bus: string; frameHex: string; at: number }>> {
-    const targets = [...this.runners.values()].filter((r) => (!busId || r.id === busId) && r.protocol instanceof Dlt645Protocol);
+    const targets = [...this.runners.values()].filter((r) => (!busId || r.id === busId) && (r.protocol instanceof Dlt645Protocol || r.protocol instanceof MixedProtocol));
     if (busId && targets.length === 0) throw new MeterNotFound(`no DL/T 645 bus "${busId}"`);
     const out: Array<{ bus: string; frameHex: string; at: number }> = [];
     for (const r of targets) {
-      const frame = await r.exclusive(() => (r.protocol as Dlt645Protocol).timeSync(new Date(this.o.clock.now())));
+      const dltp = r.protocol instanceof MixedProtocol ? r.protocol.dlt645 : (r.protocol as Dlt645Protocol);
+      const frame = await r.exclusive(() => dltp.timeSync(new Date(this.o.clock.now())));
       out.push({ bus: r.id, frameHex: hex(frame), at: this.o.clock.now() });
       this.o.log.info({ bus: r.id }, 'DL/T 645 broadcast time sent');
     }

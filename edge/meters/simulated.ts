@@ -4,6 +4,7 @@
 // device's own profile. Values change over time (load curves, counters that only go
 // up) so a demo gateway publishes live readings.
 import { SimulatedWire, type WireEndpoint } from '../../drivers/serial/simwire.js';
+import { interFrameSilenceMs } from '../../drivers/serial/line.js';
 import { ModbusSlaveSim } from '../../drivers/modbus/simulator.js';
 import { Dlt645Sim } from '../../drivers/dlt645/simulator.js';
 import { Cjt188Sim } from '../../drivers/cjt188/simulator.js';
@@ -56,6 +57,8 @@ export function buildSimulatedBus(bus: MeterBusConfig, profiles: ReadonlyMap<str
   const now = opts.now ?? Date.now;
   const serial = { baudRate: bus.baudRate, parity: bus.parity, stopBits: bus.stopBits } as const;
   const wire = new SimulatedWire(serial, bus.id);
+  // A real slave waits the 3.5-character silence before it answers.
+  const latencyMs = opts.latencyMs ?? interFrameSilenceMs(serial);
   const endpoint = wire.attach('gateway');
   const meters = wire.attach('meters');
   void meters.open();
@@ -73,7 +76,7 @@ export function buildSimulatedBus(bus: MeterBusConfig, profiles: ReadonlyMap<str
     const target = deviceTarget(d, profile);
     if (profile.protocol === 'modbus') {
       modbus ??= new ModbusSlaveSim(meters);
-      const unit = modbus.addUnit(Number(target.address), { maxRegisters: profile.limits?.maxRegisters ?? 125, latencyMs: opts.latencyMs ?? 0 });
+      const unit = modbus.addUnit(Number(target.address), { maxRegisters: profile.limits?.maxRegisters ?? 125, latencyMs, lenient: true });
       const refresh = () => {
         const t = now();
         for (const p of points) {
@@ -92,7 +95,7 @@ export function buildSimulatedBus(bus: MeterBusConfig, profiles: ReadonlyMap<str
       toggles.set(d.id, (on) => (m.online = on));
     } else {
       dlt ??= new Dlt645Sim(meters);
-      const m = dlt.addMeter(String(target.address), profile.protocol === 'dlt645-2007' ? '2007' : '1997', opts.latencyMs ?? 0);
+      const m = dlt.addMeter(String(target.address), profile.protocol === 'dlt645-2007' ? '2007' : '1997', latencyMs);
       for (const p of points) m.define(p.identifier!, { bytes: p.bytes!, decimals: p.decimals!, signed: p.signed ?? false, value: () => simulatedValue(p, seed, now()) });
       toggles.set(d.id, (on) => (m.online = on));
     }

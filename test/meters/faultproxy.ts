@@ -82,7 +82,8 @@ export class FaultProxy {
     switch (f.kind) {
       case 'corrupt': {
         const b = Buffer.from(frame);
-        const i = Math.min(b.length - 3, f.at ?? Math.floor(b.length / 2));
+        // `at` < 0 counts from the end (−3 = last data byte before a 2-byte trailer).
+        const i = f.at === undefined ? Math.min(b.length - 3, Math.floor(b.length / 2)) : f.at < 0 ? b.length + f.at : f.at;
         b[i] = b[i]! ^ 0x5a;
         return send(b);
       }

@@ -32,6 +32,7 @@ t.test('corrupt, dropped, late, split, truncated, noisy and mis-addressed replie
 
   const g = await startGateway(
     {
+      uplink: { enabled: false },
       meters: {
         buses: [
           {
@@ -93,6 +94,8 @@ t.test('corrupt, dropped, late, split, truncated, noisy and mis-addressed replie
   const ghost = api.status('ghost')!;
   t.equal(ghost.state, 'offline', 'the unit nobody answers for is offline');
   t.ok(ghost.counters.timeouts >= 3);
-  t.equal(api.status('m1')!.state, 'online');
-  t.equal(api.status('m2')!.state, 'online');
+  // Consecutive damaged replies may have hit one unit often enough to take it offline:
+  // it must come back through its back-off probe.
+  await waitFor(() => api.status('m1')!.state === 'online' && api.status('m2')!.state === 'online', 10_000, 'both live units online');
+  t.pass('live units online');
 });

@@ -38,6 +38,7 @@ t.test('RTU on a pty pair: coalesced reads, fallback on illegal data address, a 
   t.teardown(() => server.stop());
   const g = await startGateway(
     {
+      uplink: { enabled: false },
       meters: {
         buses: [
           {
@@ -110,7 +111,7 @@ t.test('Modbus TCP on a loopback port; the converter drops the connection and co
   let server = await pymodbus('tcp', port, { units: { '1': { ir: sdm120 } } });
   t.teardown(() => server.stop());
   const g = await startGateway(
-    { meters: { buses: [{ id: 'tcp-1', protocol: 'modbus', transport: 'tcp', framing: 'tcp', host: '127.0.0.1', tcpPort: port, timeoutMs: 200, devices: [{ id: 'm1', profile: 'eastron-sdm120', address: 1, pollIntervalMs: 200, points: ['voltage', 'current'] }] }] } },
+    { uplink: { enabled: false }, meters: { buses: [{ id: 'tcp-1', protocol: 'modbus', transport: 'tcp', framing: 'tcp', host: '127.0.0.1', tcpPort: port, timeoutMs: 200, devices: [{ id: 'm1', profile: 'eastron-sdm120', address: 1, pollIntervalMs: 200, points: ['voltage', 'current'] }] }] } },
     { modules: [metersModule] },
   );
   t.teardown(() => g.stop());
@@ -136,7 +137,7 @@ t.test('RTU over TCP (transparent converter = socat TCP listener bridged to a pt
   t.teardown(() => void socat.kill('SIGKILL'));
   // The pty appears once a client connects; pymodbus must open it after that.
   const g = await startGateway(
-    { meters: { buses: [{ id: 'conv', protocol: 'modbus', transport: 'tcp', framing: 'rtu', host: '127.0.0.1', tcpPort: port, timeoutMs: 200, devices: [{ id: 'm', profile: 'eastron-sdm120', address: 1, pollIntervalMs: 200, points: ['voltage'] }] }] } },
+    { uplink: { enabled: false }, meters: { buses: [{ id: 'conv', protocol: 'modbus', transport: 'tcp', framing: 'rtu', host: '127.0.0.1', tcpPort: port, timeoutMs: 200, devices: [{ id: 'm', profile: 'eastron-sdm120', address: 1, pollIntervalMs: 200, points: ['voltage'] }] }] } },
     { modules: [metersModule] },
   );
   t.teardown(() => g.stop());
@@ -152,7 +153,7 @@ t.test('USB adapter: missing at start, plugged in, unplugged, plugged back', asy
   const dir = tempDir('ee-nodev-');
   const dev = join(dir, 'ttyUSB9');
   const g = await startGateway(
-    { meters: { buses: [{ id: 'usb', protocol: 'modbus', transport: 'serial', port: dev, timeoutMs: 150, devices: [{ id: 'm', profile: 'eastron-sdm120', address: 1, pollIntervalMs: 200, points: ['voltage'] }] }] } },
+    { uplink: { enabled: false }, meters: { buses: [{ id: 'usb', protocol: 'modbus', transport: 'serial', port: dev, timeoutMs: 150, devices: [{ id: 'm', profile: 'eastron-sdm120', address: 1, pollIntervalMs: 200, points: ['voltage'] }] }] } },
     { modules: [metersModule] },
   );
   t.teardown(() => g.stop());
