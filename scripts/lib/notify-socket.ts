@@ -64,12 +64,17 @@ export class FakeNotifySocket {
 
   /** Wait until a message with KEY has arrived (or throw after timeoutMs). */
   async waitFor(key: string, timeoutMs: number, count = 1): Promise<NotifyMessage> {
+    await this.waitUntil(() => this.with(key).length >= count, timeoutMs, `${count} ${key}= message(s)`);
+    return this.with(key)[count - 1]!;
+  }
+
+  /** Wait until `done()` holds, re-checked on every message (or throw after timeoutMs). */
+  async waitUntil(done: () => boolean, timeoutMs: number, what = 'condition'): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const found = this.with(key);
-      if (found.length >= count) return found[count - 1]!;
+      if (done()) return;
       const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`no ${key}= message within ${timeoutMs} ms (got: ${JSON.stringify(this.messages.map((m) => m.msg))})`);
+      if (left <= 0) throw new Error(`no ${what} within ${timeoutMs} ms (got: ${JSON.stringify(this.messages.map((m) => m.msg))})`);
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, left);
         this.waiters.push(() => {

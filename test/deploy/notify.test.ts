@@ -40,8 +40,9 @@ t.test('gateway under a notify socket: READY, WATCHDOG pings, none while the loo
   const dir = tempDir('ee-notify-gw-');
   const cfg = join(dir, 'config.yaml');
   writeFileSync(cfg, `site: { id: t-site }\ngateway: { id: t-gw, dataDir: ${join(dir, 'data')} }\nlog: { level: warn }\nhttp: { port: 0 }\nuplink: { enabled: false }\n`);
-  const pingMs = 200;
-  const blockMs = 1500;
+  // Generous margins: the suite runs on a shared, busy machine.
+  const pingMs = 250;
+  const blockMs = 3000;
   const child = spawn(process.execPath, ['--import', 'tsx', 'edge/main.ts', 'run', '--config', cfg], {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: {
@@ -64,23 +65,28 @@ t.test('gateway under a notify socket: READY, WATCHDOG pings, none while the loo
   t.match(ready.msg.STATUS, /^running/);
   t.equal(sock.with('WATCHDOG').length, 0, 'no ping before READY');
 
-  // Regular pings at about half the interval.
+  // Regular pings at about half the interval (median, robust to a late tick or two).
   const first = sock.with('WATCHDOG').length;
-  await sock.waitFor('WATCHDOG', 5000, first + 5);
-  const pings = sock.with('WATCHDOG').slice(first, first + 5).map((m) => m.t);
+  await sock.waitFor('WATCHDOG', 15_000, first + 7);
+  const pings = sock.with('WATCHDOG').slice(first, first + 7).map((m) => m.t);
   const gaps = pings.slice(1).map((p, i) => p - pings[i]!);
-  t.ok(gaps.every((g) => g > pingMs * 0.5 && g < pingMs * 3), `ping gaps ${gaps.map(Math.round).join(', ')} ms around ${pingMs} ms`);
+  const med = [...gaps].sort((a, b) => a - b)[Math.floor(gaps.length / 2)]!;
+  t.ok(med > pingMs * 0.5 && med < pingMs * 3, `median ping gap ${Math.round(med)} ms for ${pingMs} ms (gaps ${gaps.map(Math.round).join(', ')})`);
 
-  // Freeze the event loop: the pings must stop for as long as it is blocked.
-  const before = sock.with('WATCHDOG').length;
+  // Freeze the event loop for blockMs: no ping may arrive for about that long (one
+  // helper already in flight at the freeze may still deliver), then they resume.
   const blockedAt = monoMs();
+  const lastBefore = sock.with('WATCHDOG').at(-1)!.t;
   child.kill('SIGUSR2');
-  await sock.waitFor('WATCHDOG', blockMs + 5000, before + 1);
-  // Give a ping already in flight at the signal time a grace period.
-  const during = sock.with('WATCHDOG').filter((m) => m.t > blockedAt + 150 && m.t < blockedAt + blockMs - 100);
-  t.equal(during.length, 0, 'no WATCHDOG while the loop is blocked');
-  const resumed = sock.with('WATCHDOG').filter((m) => m.t > blockedAt + 150)[0];
-  t.ok(resumed && resumed.t - blockedAt >= blockMs - 100, `pings resume after the block (${Math.round(resumed!.t - blockedAt)} ms)`);
+  await sock.waitUntil(() => sock.with('WATCHDOG').some((m) => m.t > blockedAt + blockMs), blockMs + 20_000, 'WATCHDOG after the block');
+  const around = [lastBefore, ...sock.with('WATCHDOG').filter((m) => m.t > lastBefore).map((m) => m.t)];
+  const firstAfter = around.findIndex((x) => x > blockedAt + blockMs);
+  const window = around.slice(0, firstAfter + 1);
+  const maxGap = Math.max(...window.slice(1).map((p, i) => p - window[i]!));
+  t.ok(maxGap >= blockMs - 600, `a gap of ${Math.round(maxGap)} ms in the pings while the loop was blocked for ${blockMs} ms`);
+  t.ok(med < blockMs / 4, 'the regular gap is far below the block (the check can fail)');
+  await sock.waitFor('WATCHDOG', 10_000, sock.with('WATCHDOG').length + 2);
+  t.pass('pings resume after the block');
 
   child.kill('SIGTERM');
   const stopping = await sock.waitFor('STOPPING', 15_000);
