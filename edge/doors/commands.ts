@@ -2,7 +2,7 @@
 // are checked by the registry from the TypeBox schemas below; what a schema cannot say
 // (schedules, validity order, base64, door ids) is checked here, before anything is
 // stored or moved, and fails with a CommandError whose code names the problem.
-import { Type } from '@sinclair/typebox';
+import { Type, type Static } from '@sinclair/typebox';
 import { CommandError, type CommandMeta, type CommandRegistry } from '../commands/registry.js';
 import { Ident, OneOf } from '../config/types.js';
 import type { FacesApi, FaceEnrolResult } from '../vision/api.js';
@@ -86,6 +86,37 @@ function decodePhotos(photos: readonly string[]): Buffer[] {
   });
 }
 
+type PersonInput = Omit<Static<typeof PersonArgs>, 'faces'>;
+
+/** Validate one person's arguments (schedule, validity) and build the stored form; throws CommandError. */
+function buildPerson(a: PersonInput, rt: DoorsRuntime): { person: Person; warnings: string[] } {
+  const validFrom = parseTime(a.validFrom, 'validFrom');
+  const validUntil = parseTime(a.validUntil, 'validUntil');
+  if (validFrom !== undefined && validUntil !== undefined && validUntil <= validFrom) throw new CommandError('bad_validity', `validUntil (${new Date(validUntil).toISOString()}) must be after validFrom (${new Date(validFrom).toISOString()})`);
+  const schedule = (a.schedule ?? []) as TimeWindow[];
+  const problems = scheduleProblems(schedule);
+  if (problems.length) throw new CommandError('bad_schedule', `malformed schedule: ${problems.join('; ')}`, { problems });
+  const now = rt.now();
+  const warnings: string[] = [];
+  const known = new Set(rt.cfg.groups.map((g) => g.id));
+  for (const g of a.doorGroups) if (!known.has(g)) warnings.push(`doorGroups: "${g}" is not a door group on this gateway (groups: ${[...known].join(', ') || 'none'})`);
+  if (validUntil !== undefined && validUntil <= now) warnings.push(`validity ended ${new Date(validUntil).toISOString()}: the person will be denied (expired)`);
+  if (validFrom !== undefined && validFrom > now) warnings.push(`validity starts ${new Date(validFrom).toISOString()}: the person is denied until then (not_yet_valid)`);
+  const person: Person = {
+    id: a.id,
+    ...(a.name !== undefined ? { name: a.name } : {}),
+    kind: a.kind,
+    ...(validFrom !== undefined ? { validFrom } : {}),
+    ...(validUntil !== undefined ? { validUntil } : {}),
+    doorGroups: a.doorGroups,
+    ...(schedule.length ? { schedule } : {}),
+    enabled: a.enabled ?? true,
+    ...(a.note !== undefined ? { note: a.note } : {}),
+    updatedAt: now,
+  };
+  return { person, warnings };
+}
+
 function doorOf(rt: DoorsRuntime, doorId: string): DoorController {
   const door = rt.doors.get(doorId);
   if (!door) throw fail(rt, 'unknown_door', `no door "${doorId}" on this gateway`, { doors: [...rt.doors.keys()] });
@@ -101,7 +132,7 @@ function requester(meta: CommandMeta): string {
   return meta.user ? `${meta.source}:${meta.user}` : `${meta.source}:${meta.id}`;
 }
 
-export const DOOR_COMMANDS = ['person.upsert', 'person.delete', 'person.list', 'door.unlock', 'door.lock', 'door.status', 'door.fireRelease', 'access.events'] as const;
+export const DOOR_COMMANDS = ['person.upsert', 'person.sync', 'person.delete', 'person.list', 'door.unlock', 'door.lock', 'door.status', 'door.fireRelease', 'access.events'] as const;
 
 export function registerDoorCommands(reg: CommandRegistry, rt: DoorsRuntime): void {
   reg.register({
@@ -110,31 +141,16 @@ export function registerDoorCommands(reg: CommandRegistry, rt: DoorsRuntime): vo
     args: PersonArgs,
     timeoutMs: 120_000,
     handler: async (a) => {
-      const validFrom = parseTime(a.validFrom, 'validFrom');
-      const validUntil = parseTime(a.validUntil, 'validUntil');
-      if (validFrom !== undefined && validUntil !== undefined && validUntil <= validFrom) throw fail(rt, 'bad_validity', `validUntil (${new Date(validUntil).toISOString()}) must be after validFrom (${new Date(validFrom).toISOString()})`);
-      const schedule = (a.schedule ?? []) as TimeWindow[];
-      const problems = scheduleProblems(schedule);
-      if (problems.length) throw fail(rt, 'bad_schedule', `malformed schedule: ${problems.join('; ')}`, { problems });
-      const photos = a.faces?.photos ? decodePhotos(a.faces.photos) : undefined;
-      const now = rt.now();
-      const warnings: string[] = [];
-      const known = new Set(rt.cfg.groups.map((g) => g.id));
-      for (const g of a.doorGroups) if (!known.has(g)) warnings.push(`doorGroups: "${g}" is not a door group on this gateway (groups: ${[...known].join(', ') || 'none'})`);
-      if (validUntil !== undefined && validUntil <= now) warnings.push(`validity ended ${new Date(validUntil).toISOString()}: the person will be denied (expired)`);
-      if (validFrom !== undefined && validFrom > now) warnings.push(`validity starts ${new Date(validFrom).toISOString()}: the person is denied until then (not_yet_valid)`);
-      const person: Person = {
-        id: a.id,
-        ...(a.name !== undefined ? { name: a.name } : {}),
-        kind: a.kind,
-        ...(validFrom !== undefined ? { validFrom } : {}),
-        ...(validUntil !== undefined ? { validUntil } : {}),
-        doorGroups: a.doorGroups,
-        ...(schedule.length ? { schedule } : {}),
-        enabled: a.enabled ?? true,
-        ...(a.note !== undefined ? { note: a.note } : {}),
-        updatedAt: now,
-      };
+      let built;
+      let photos: Buffer[] | undefined;
+      try {
+        built = buildPerson(a, rt);
+        photos = a.faces?.photos ? decodePhotos(a.faces.photos) : undefined;
+      } catch (err) {
+        if (err instanceof CommandError) rt.rejected(err.code);
+        throw err;
+      }
+      const { person, warnings } = built;
       const existed = rt.people.upsert(person);
       let faces: (FaceEnrolResult & { available: true }) | { available: false; message: string } | { available: true; error: string } | undefined;
       if (a.faces && (photos?.length || a.faces.embeddings?.length)) {
@@ -149,6 +165,32 @@ export function registerDoorCommands(reg: CommandRegistry, rt: DoorsRuntime): vo
         }
       }
       return { id: a.id, created: !existed, person, ...(warnings.length ? { warnings } : {}), ...(faces ? { faces } : {}) };
+    },
+  });
+
+  reg.register({
+    name: 'person.sync',
+    description: 'Create or replace many people in one transaction (platform sync); no face photos. All-or-nothing: any invalid entry refuses the whole batch.',
+    args: Type.Object({ people: Type.Array(Type.Omit(PersonArgs, ['faces']), { minItems: 1, maxItems: 5000 }) }, { additionalProperties: false }),
+    timeoutMs: 120_000,
+    handler: (a) => {
+      const built: Array<{ person: Person; warnings: string[] }> = [];
+      const problems: string[] = [];
+      const seen = new Set<string>();
+      a.people.forEach((p, i) => {
+        if (seen.has(p.id)) problems.push(`people[${i}]: id "${p.id}" appears twice`);
+        seen.add(p.id);
+        try {
+          built.push(buildPerson(p, rt));
+        } catch (err) {
+          if (!(err instanceof CommandError)) throw err;
+          problems.push(`people[${i}] (${p.id}): ${err.code}: ${err.message}`);
+        }
+      });
+      if (problems.length) throw fail(rt, 'bad_people', `${problems.length} invalid entr${problems.length === 1 ? 'y' : 'ies'}, nothing stored: ${problems.slice(0, 5).join('; ')}${problems.length > 5 ? '; …' : ''}`, { problems });
+      const created = rt.people.upsertMany(built.map((b) => b.person));
+      const warnings = Object.fromEntries(built.filter((b) => b.warnings.length).map((b) => [b.person.id, b.warnings]));
+      return { upserted: built.length, created, ...(Object.keys(warnings).length ? { warnings } : {}) };
     },
   });
 

@@ -66,6 +66,20 @@ export class PeopleStore {
     return existed;
   }
 
+  /** Store many people in one transaction (one fsync). Returns how many were new. */
+  upsertMany(people: readonly Person[]): number {
+    let created = 0;
+    this.db.transaction(() => {
+      for (const p of people) {
+        if (!this.cache.has(p.id)) created++;
+        this.upsertStmt.run(p.id, JSON.stringify(p), p.updatedAt);
+      }
+    })();
+    // The cache follows only once the transaction has committed.
+    for (const p of people) this.remember(p);
+    return created;
+  }
+
   delete(id: string): boolean {
     const n = this.deleteStmt.run(id).changes;
     return this.cache.delete(id) || n > 0;

@@ -107,6 +107,26 @@ t.test('person commands: list, filters, paging, delete; people survive a restart
   await r2.stop();
 });
 
+t.test('person.sync: thousands of people in one transaction, all-or-nothing', async (t) => {
+  const r = await doorsRig();
+  const people = Array.from({ length: 3000 }, (_, i) => ({ id: `s${i}`, kind: 'resident', doorGroups: ['residents-a'], ...(i === 7 ? { validUntil: r.vt.now() - 1 } : {}) }));
+  const bad = await r.cmd('person.sync', { people: [...people, { id: 's5', kind: 'resident', doorGroups: [] }, { id: 'x', kind: 'staff', doorGroups: [], schedule: [{ days: ['mon'], start: '9', end: '10:00' }] }] });
+  t.equal(bad.error?.code, 'bad_people');
+  t.same(bad.error?.details.problems, ['people[3000]: id "s5" appears twice', 'people[3001] (x): bad_schedule: malformed schedule: schedule[0].start: "9" is not a time HH:MM (00:00–23:59)']);
+  t.equal((await r.cmd('person.list')).result.total, 0, 'nothing stored');
+  const t0 = Date.now();
+  const ok = await r.cmd('person.sync', { people });
+  t.match(ok.result, { upserted: 3000, created: 3000 });
+  t.match(ok.result.warnings.s7[0], /will be denied \(expired\)/);
+  t.ok(Date.now() - t0 < 30_000, 'one command, one commit');
+  const again = await r.cmd('person.sync', { people: people.slice(0, 10) });
+  t.equal(again.result.created, 0, 'replacements are not created');
+  const access = r.g.services.get('access')!;
+  t.equal(access.decide({ doorId: 'bldg-a', credential: 'face', personId: 's2999' }).reason, 'granted');
+  t.equal(access.decide({ doorId: 'bldg-a', credential: 'face', personId: 's7' }).reason, 'expired');
+  await r.stop();
+});
+
 t.test('faces: enrolled through the faces service when present; "unavailable" (person still stored) when not', async (t) => {
   const r = await doorsRig();
   const png = Buffer.from('89504e470d0a1a0a', 'hex');
