@@ -156,5 +156,7 @@ TARBALL="$OUT/$NAME-linux-$ARCH.tar.gz"
 tar -C "$STAGE_ROOT" -cf - "$NAME" | gzip "-${PACK_GZIP_LEVEL:-6}" >"$TARBALL.tmp"
 mv "$TARBALL.tmp" "$TARBALL"
 (cd "$OUT" && sha256sum "$(basename "$TARBALL")" >"$(basename "$TARBALL").sha256")
+# The installer beside the tarball, so a USB stick with both is all a technician needs.
+install -m 0755 scripts/install.sh "$OUT/install.sh"
 echo "pack: $TARBALL ($(du -h "$TARBALL" | cut -f1))"
 echo "$TARBALL"

@@ -19,6 +19,7 @@ t.test('pack.sh → install.sh --from → the packed gateway reports READY', { s
   const tarball = p.stdout.trim().split('\n').pop()!;
   t.match(tarball, new RegExp(`estate-edge-\\d+\\.\\d+\\.\\d+-[0-9a-f]+-linux-${process.arch}\\.tar\\.gz$`));
   t.ok(existsSync(`${tarball}.sha256`), 'checksum beside the tarball');
+  t.ok(existsSync(join(out, 'install.sh')), 'installer beside the tarball');
 
   const list = spawnSync('tar', ['-tzf', tarball], { encoding: 'utf8', maxBuffer: 64 << 20 }).stdout.split('\n');
   const has = (re: RegExp) => list.some((l) => re.test(l));
