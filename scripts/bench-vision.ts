@@ -1,0 +1,240 @@
+// npm run bench:vision — face access figures, each printed next to its target:
+//   per-stage latency p50/p99 at 640x480 (decode, detect, liveness, align, embed, search),
+//   1:N search time for 1k / 10k / 50k templates,
+//   frame-to-decision latency through ffmpeg (the demo video as the camera, real doors module),
+//   RSS with the pipeline running,
+//   false-match and false-reject rates on the shared photos at the pipeline's threshold.
+// Needs the face models (models/ after `npm run models`, else ../shared/models) and ../shared/media.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import Database from 'better-sqlite3';
+import sharp from 'sharp';
+import { pino } from 'pino';
+import { Value } from '@sinclair/typebox/value';
+import { defaultModelsDir, loadManifest } from '../models/manifest.js';
+import { Engine } from '../edge/vision/engine.js';
+import { analyze } from '../edge/vision/worker.js';
+import { resolveModels, verifyModelFiles, isMatch } from '../edge/vision/models.js';
+import { VisionSchema } from '../edge/vision/schema.js';
+import { TemplateStore } from '../edge/vision/templates.js';
+import { Gateway } from '../edge/gateway.js';
+import { finish } from '../edge/config/load.js';
+import { createDoorsModule } from '../edge/doors/module.js';
+import { createVisionModule, type VisionDecisionEvent } from '../edge/vision/module.js';
+import { SimulatedGpio } from '../drivers/gpio/simulated.js';
+import type { RgbImage } from '../edge/vision/image.js';
+
+const MEDIA = resolve('../shared/media');
+const VIDEO = join(MEDIA, 'video', 'obama_portrait_zoom_640x480.mp4');
+if (!existsSync(VIDEO)) {
+  console.error(`bench:vision needs ${MEDIA} (the shared face photos and video) next to the repository`);
+  process.exit(2);
+}
+
+function modelsDir(): string {
+  const dir = defaultModelsDir();
+  const m = loadManifest(join(dir, 'manifest.json'));
+  const ok = [m.defaults.detector, m.defaults.recognizer, ...m.defaults.liveness].every((id) => existsSync(join(dir, m.models[id]!.file)));
+  return ok ? dir : resolve('../shared/models');
+}
+
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
+};
+const ms = (v: number) => `${v.toFixed(2)} ms`;
+function row(name: string, value: string, target = '', ok?: boolean): void {
+  const verdict = ok === undefined ? '' : ok ? '  OK' : '  OVER';
+  console.log(`  ${name.padEnd(44)} ${value.padEnd(26)} ${target ? `target ${target}` : ''}${verdict}`);
+}
+
+/** Part 4 runs in a child process so its RSS is the pipeline's alone (not this bench's engine and data). */
+async function pipelineOnly(): Promise<void> {
+  const resolved = resolveModels(Value.Default(VisionSchema, { enabled: true, doorId: 'gate', modelsDir: modelsDir() }) as never);
+  const faces = join(MEDIA, 'faces');
+  const dataDir = mkdtempSync(join(tmpdir(), 'ee-bench-vision-'));
+  const loaded = finish(
+    {
+      site: { id: 'bench' },
+      gateway: { id: 'bench-gw', dataDir },
+      log: { level: 'error' },
+      http: { enabled: false },
+      uplink: { enabled: false },
+      doors: { gpio: { backend: 'simulated' }, groups: [{ id: 'res', doors: ['gate'] }], doors: [{ id: 'gate', lock: { pin: 17 } }] },
+      vision: { enabled: true, doorId: 'gate', modelsDir: resolved.dir, camera: { source: { kind: 'file', path: VIDEO }, fps: 10 }, match: { cooldownS: 0 } },
+    },
+    'bench',
+    process.env,
+  );
+  const gpio = new SimulatedGpio({});
+  const g = new Gateway({ loaded, log: pino({ level: 'silent' }), modules: [(ctx) => createDoorsModule(ctx, { backend: gpio }), createVisionModule] });
+  const rssBefore = process.memoryUsage.rss();
+  await g.start();
+  const up = await g.commands.execute(
+    'person.upsert',
+    { id: 'obama', kind: 'resident', doorGroups: ['res'], faces: { photos: [readFileSync(join(faces, 'obama', '2.jpg')).toString('base64')] } },
+    { id: 'bench-1', source: 'local', receivedAt: Date.now() },
+  );
+  if (!up.result.ok) throw new Error(`enrolment failed: ${JSON.stringify(up.result)}`);
+  const decisions: VisionDecisionEvent[] = [];
+  g.bus.on('vision.decision', (d) => decisions.push(d));
+  const rss: number[] = [];
+  const ffmpegRss: number[] = [];
+  const end = Date.now() + 20_000;
+  while (Date.now() < end) {
+    await new Promise((r) => setTimeout(r, 500));
+    rss.push(process.memoryUsage.rss());
+    try {
+      const out = execFileSync('ps', ['--ppid', String(process.pid), '-o', 'rss=,comm=']).toString();
+      ffmpegRss.push(out.split('\n').filter((l) => l.includes('ffmpeg')).reduce((s, l) => s + Number(l.trim().split(/\s+/)[0]) * 1024, 0));
+    } catch {
+      /* ps unavailable */
+    }
+  }
+  const st = g.services.get('vision')!.status();
+  await g.stop();
+  const lat = decisions.map((d) => d.latencyMs);
+  process.stdout.write(JSON.stringify({ decisions: decisions.length, allGranted: decisions.every((d) => d.granted), lat, frames: st.camera?.frames, analysed: Object.values(st.counters).reduce((a, b) => a + b, 0), dropped: st.camera?.dropped, rssMax: Math.max(...rss), rssBefore, ffmpegRss: ffmpegRss.length ? Math.max(...ffmpegRss) : null }) + '\n');
+}
+
+if (process.argv.includes('--pipeline')) {
+  await pipelineOnly();
+  process.exit(0);
+}
+
+const cfg = Value.Default(VisionSchema, { enabled: true, doorId: 'gate', modelsDir: modelsDir() }) as never as Parameters<typeof resolveModels>[0];
+const resolved = resolveModels(cfg);
+await verifyModelFiles(resolved);
+const load = () => execFileSync('cat', ['/proc/loadavg']).toString().split(' ').slice(0, 3).join(' ');
+console.log(`bench:vision — models in ${resolved.dir}; threshold ${resolved.matchThreshold} (${resolved.metric}); ${cfg.threads} onnxruntime threads; load average ${load()} on ${execFileSync('nproc').toString().trim()} cores`);
+
+// ---- 1. Per-stage latency at 640x480 -----------------------------------------------------
+const frames: RgbImage[] = [];
+{
+  const raw = execFileSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-i', VIDEO, '-vf', 'fps=6', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-'], { maxBuffer: 1 << 30 });
+  const size = 640 * 480 * 3;
+  for (let o = 0; o + size <= raw.length; o += size) frames.push({ data: new Uint8Array(raw.buffer, raw.byteOffset + o, size), width: 640, height: 480 });
+}
+const engine = await Engine.create({ models: resolved.models, dir: resolved.dir, threads: cfg.threads, detectThreshold: resolved.detectThreshold });
+const stages: Record<string, number[]> = { decode: [], detect: [], liveness: [], align: [], embed: [], search: [], 'detect+embed': [] };
+const jpegs = await Promise.all(frames.slice(0, 10).map((f) => sharp(Buffer.from(f.data), { raw: { width: 640, height: 480, channels: 3 } }).jpeg({ quality: 85 }).toBuffer()));
+const db0 = new Database(':memory:');
+const store1k = new TemplateStore({ db: db0, key: Buffer.alloc(32, 1), model: resolved.recognizerId, dim: 128, metric: resolved.metric, l2Normalise: resolved.l2Normalise, now: Date.now });
+const rand = (n: number) => Array.from({ length: n }, () => Array.from({ length: 128 }, () => (Math.random() - 0.5) * 0.2));
+store1k.add('bulk', rand(1000), { replace: false, source: 'embedding', maxPerPerson: 1_000_000 });
+for (let i = 0; i < 4; i++) await analyze(engine, { image: frames[i]!, mode: 'frame', limits: cfg.quality, liveness: true }); // warm-up
+const N = Math.min(120, frames.length * 4);
+for (let i = 0; i < N; i++) {
+  const f = frames[i % frames.length]!;
+  let t = performance.now();
+  await sharp(jpegs[i % jpegs.length]!).raw().toBuffer();
+  stages.decode!.push(performance.now() - t);
+  const r = await analyze(engine, { image: f, mode: 'frame', limits: cfg.quality, liveness: true });
+  for (const k of ['detect', 'liveness', 'align', 'embed'] as const) if (r.timings[k] !== undefined) stages[k]!.push(r.timings[k]!);
+  if (r.timings.detect !== undefined && r.timings.embed !== undefined) stages['detect+embed']!.push(r.timings.detect + r.timings.embed);
+  if (r.subject?.embedding) {
+    t = performance.now();
+    store1k.search(r.subject.embedding);
+    stages.search!.push(performance.now() - t);
+  }
+}
+console.log(`\n1. Per-stage latency at 640x480 (${N} frames of the demo video, in-process engine)`);
+for (const [k, xs] of Object.entries(stages)) {
+  const target = k === 'detect+embed' ? '≤ 40 ms (p50)' : '';
+  row(`${k} p50 / p99`, `${ms(pct(xs, 50))} / ${ms(pct(xs, 99))}`, target, k === 'detect+embed' ? pct(xs, 50) <= 40 : undefined);
+}
+console.log('  (decode = sharp JPEG→RGB of a 640x480 frame; the camera path decodes H.264 in the ffmpeg process; search = 1k templates)');
+
+// ---- 2. 1:N search ------------------------------------------------------------------------
+console.log('\n2. 1:N search (in-memory Float32Array matrix, one query = best per person + runner-up)');
+for (const n of [1000, 10000, 50000]) {
+  const db = new Database(':memory:');
+  const store = new TemplateStore({ db, key: Buffer.alloc(32, 2), model: resolved.recognizerId, dim: 128, metric: resolved.metric, l2Normalise: resolved.l2Normalise, now: Date.now });
+  for (let p = 0; p < n; p += 1000) store.add(`p${p}`, rand(Math.min(1000, n - p)), { replace: false, source: 'embedding', maxPerPerson: 1_000_000 });
+  const q = Float32Array.from(rand(1)[0]!);
+  for (let i = 0; i < 20; i++) store.search(q);
+  const xs: number[] = [];
+  for (let i = 0; i < 200; i++) {
+    const t = performance.now();
+    store.search(q);
+    xs.push(performance.now() - t);
+  }
+  row(`${n} templates p50 / p99`, `${ms(pct(xs, 50))} / ${ms(pct(xs, 99))}`, n === 10000 ? '≤ 2 ms (p50)' : '', n === 10000 ? pct(xs, 50) <= 2 : undefined);
+  db.close();
+}
+
+// ---- 3. False match / false reject on the shared photos -----------------------------------
+console.log('\n3. Recognition on ../shared/media/faces (real photos, YuNet → 5-point alignment → recognizer)');
+const faces = join(MEDIA, 'faces');
+const emb: Array<{ id: string; file: string; v: Float32Array }> = [];
+for (const id of readdirSync(faces).sort()) {
+  for (const f of readdirSync(join(faces, id)).sort()) {
+    const { data, info } = await sharp(join(faces, id, f)).rotate().removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    const img = { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height };
+    const det = await engine.detect(img);
+    if (!det[0]) {
+      console.log(`  no face in ${id}/${f}`);
+      continue;
+    }
+    emb.push({ id, file: f, v: (await engine.embed(img, det[0])).embedding });
+  }
+}
+const dist = (a: Float32Array, b: Float32Array) => {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += (a[i]! - b[i]!) ** 2;
+  return resolved.metric === 'euclidean' ? Math.sqrt(s) : a.reduce((acc, x, i) => acc + x * b[i]!, 0) / Math.hypot(...a) / Math.hypot(...b);
+};
+const genuine: number[] = [];
+const impostor: number[] = [];
+for (let i = 0; i < emb.length; i++) for (let j = i + 1; j < emb.length; j++) (emb[i]!.id === emb[j]!.id ? genuine : impostor).push(dist(emb[i]!.v, emb[j]!.v));
+row('genuine pairs min / median / max', `${pct(genuine, 0).toFixed(3)} / ${pct(genuine, 50).toFixed(3)} / ${Math.max(...genuine).toFixed(3)}`, `n=${genuine.length}`);
+row('impostor pairs min / median / max', `${Math.min(...impostor).toFixed(3)} / ${pct(impostor, 50).toFixed(3)} / ${Math.max(...impostor).toFixed(3)}`, `n=${impostor.length}`);
+for (const thr of [0.5, 0.55, resolved.matchThreshold, 0.6]) {
+  const frr = genuine.filter((d) => !isMatch(resolved.metric, d, thr)).length / genuine.length;
+  const far = impostor.filter((d) => isMatch(resolved.metric, d, thr)).length / impostor.length;
+  const chosen = thr === resolved.matchThreshold ? '  ← pipeline threshold' : '';
+  row(`all pairs at ${thr}: FRR / FAR`, `${(frr * 100).toFixed(1)} % / ${(far * 100).toFixed(2)} %`, `FAR 0 %${chosen}`, far === 0);
+}
+{
+  // The deployment view: each identity enrolled from its first photo, every other photo a probe (1:N).
+  const enrolled = new Map(emb.filter((e) => e.file === '1.jpg' && emb.filter((x) => x.id === e.id).length > 1).map((e) => [e.id, e.v]));
+  let fr = 0, gen = 0, fm = 0, trials = 0;
+  for (const p of emb) {
+    if (enrolled.get(p.id) === p.v) continue;
+    let best = '';
+    let bestD = Infinity;
+    for (const [id, v] of enrolled) {
+      const d = dist(p.v, v);
+      if (id !== p.id) {
+        trials++;
+        if (isMatch(resolved.metric, d, resolved.matchThreshold)) fm++;
+      }
+      if (d < bestD) [best, bestD] = [id, d];
+    }
+    if (enrolled.has(p.id)) {
+      gen++;
+      if (best !== p.id || !isMatch(resolved.metric, bestD, resolved.matchThreshold)) fr++;
+    }
+  }
+  row(`1:N enrol-one-photo at ${resolved.matchThreshold}: FRR`, `${fr}/${gen} = ${((fr / gen) * 100).toFixed(1)} %`, 'single frame; K frames at the door');
+  row(`1:N enrol-one-photo at ${resolved.matchThreshold}: false matches`, `${fm}/${trials} = ${((fm / trials) * 100).toFixed(2)} %`, '0', fm === 0);
+  console.log('  (11 identities, 35 photos: far too few to bound FAR for a product; calibrate on a larger set)');
+}
+await engine.release();
+
+
+// ---- 4. Frame-to-decision through ffmpeg + RSS --------------------------------------------
+console.log('\n4. Frame-to-decision through ffmpeg (demo video as the gate camera, inference worker, real doors module) and RSS');
+{
+  const out = execFileSync(process.execPath, [...process.execArgv, new URL(import.meta.url).pathname, '--pipeline'], { maxBuffer: 1 << 26 }).toString().trim().split('\n').at(-1)!;
+  const r = JSON.parse(out) as { decisions: number; allGranted: boolean; lat: number[]; frames: number; analysed: number; dropped: number; rssMax: number; rssBefore: number; ffmpegRss: number | null };
+  const mb = (b: number) => `${(b / 1048576).toFixed(0)} MB`;
+  row('decisions in 20 s (K=3, cooldown 0)', `${r.decisions} (all granted: ${r.allGranted})`);
+  row('frame-to-decision p50 / p99', r.lat.length ? `${ms(pct(r.lat, 50))} / ${ms(pct(r.lat, 99))}` : 'no decision', '≤ 150 ms (p50)', r.lat.length ? pct(r.lat, 50) <= 150 : false);
+  row('frames decoded / analysed / dropped', `${r.frames} / ${r.analysed} / ${r.dropped}`);
+  row('RSS, gateway process with the pipeline running', mb(r.rssMax), '≤ 200 MB', r.rssMax <= 200 * 1048576);
+  console.log(`  (RSS before the gateway started: ${mb(r.rssBefore)}; the ffmpeg child process: ${r.ffmpegRss === null ? 'n/a' : mb(r.ffmpegRss)})`);
+}
+console.log(`\nload average at the end: ${load()} — figures on a loaded shared machine are upper bounds; re-measure on the target board.`);
