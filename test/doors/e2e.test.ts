@@ -40,7 +40,7 @@ t.test('door.unlock over MQTT → GPIO pulse → access event upstream', async (
   t.ok(on!.value && !off!.value, 'one unlock pulse on BCM 17');
   t.ok(on!.at >= sent - 50, 'pulse after the command was sent');
   const width = off!.at - on!.at;
-  t.ok(width >= 390 && width < 1500, `pulse width ${width} ms ≈ unlockMs 400`);
+  t.ok(width >= 390 && width < 3000, `pulse width ${width} ms ≈ unlockMs 400 (late only by event-loop delay)`);
   t.equal(gpio.history(23).length, 1, 'the other door did not move');
 
   await p.waitFor(() => p.records('access').some((r) => r.data.doorId === 'gate'), 10_000, 'access record');

@@ -5,6 +5,7 @@ import { SysfsGpio, exportError } from '../../drivers/gpio/sysfs.js';
 import { findSysfsChip, listSysfsChips } from '../../drivers/gpio/chip.js';
 import { openGpioBackend } from '../../drivers/gpio/index.js';
 import { GpioError, realTimers } from '../../drivers/gpio/types.js';
+import { VirtualTime } from '../../drivers/gpio/virtual-time.js';
 import { FakeSysfs } from './fake-sysfs.js';
 import { startGateway, tempDir } from '../helpers/gateway.js';
 import { waitFor } from '../helpers/subscriber.js';
@@ -68,7 +69,9 @@ t.test('inputs: polled when epoll cannot watch the file, debounced, active-low; 
   const fs = new FakeSysfs('pi4');
   t.teardown(() => fs.close());
   const warnings: string[] = [];
-  const b = new SysfsGpio({ root: fs.root, pollMs: 5, warn: (m) => warnings.push(m) });
+  // Polling and debounce in virtual time: deterministic however loaded the machine is.
+  const vt = new VirtualTime(Date.UTC(2026, 0, 1));
+  const b = new SysfsGpio({ root: fs.root, pollMs: 5, timers: vt, warn: (m) => warnings.push(m) });
   fs.presets.set(539, 1); // the pull-up holds a closed contact high
   const contact = await b.openInput({ line: 27, activeLow: true, debounceMs: 20, label: 'door gate contact' });
   t.equal(fs.read(539, 'direction'), 'in');
@@ -79,14 +82,19 @@ t.test('inputs: polled when epoll cannot watch the file, debounced, active-low; 
   contact.onChange((v) => seen.push(v));
   t.equal(contact.value(), false, 'high on an active-low line = inactive (door closed)');
   fs.setValue(539, 0);
-  await waitFor(() => seen.length === 1, 2000, 'open edge');
+  vt.advance(10);
+  t.same(seen, [], 'not before the debounce time');
+  vt.advance(25);
   t.same(seen, [true], 'door open');
-  // A 5 ms glitch is filtered by the 20 ms debounce.
+  // A 10 ms glitch is filtered by the 20 ms debounce.
   fs.setValue(539, 1);
-  await new Promise((r) => setTimeout(r, 8));
+  vt.advance(10);
   fs.setValue(539, 0);
-  await new Promise((r) => setTimeout(r, 80));
+  vt.advance(100);
   t.same(seen, [true], 'glitch ignored');
+  fs.setValue(539, 1);
+  vt.advance(100);
+  t.same(seen, [true, false], 'door closed');
   contact.close();
   await waitFor(() => fs.unexported.includes(539), 2000, 'unexport');
   t.notOk(fs.has(539));
