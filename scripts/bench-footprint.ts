@@ -31,6 +31,10 @@ const MAIN = join(REPO, 'dist', 'edge', 'main.js');
 const WINDOW_S = Number(process.env.BENCH_WINDOW_S ?? 60);
 const STARTS = Number(process.env.BENCH_STARTS ?? 3);
 const TARGET = { startS: 3, rssMB: 60, writesPerS: 1 };
+/** Environment= assignments of the shipped unit (malloc tuning, NODE_ENV). */
+const UNIT_ENV = Object.fromEntries(
+  [...readFileSync(join(REPO, 'systemd', 'estate-edge.service'), 'utf8').matchAll(/^Environment=([A-Za-z_][A-Za-z0-9_]*)=(.*)$/gm)].map((m) => [m[1]!, m[2]!]),
+);
 /** Node flags exactly as the shipped unit's ExecStart= passes them. */
 const NODE_FLAGS = (() => {
   const line = /^ExecStart=(.*)$/m.exec(readFileSync(join(REPO, 'systemd', 'estate-edge.service'), 'utf8'))?.[1] ?? '';
@@ -77,7 +81,7 @@ async function startGateway(config: Record<string, unknown>, name: string): Prom
   const t0 = monoMs();
   const child = spawn(process.execPath, [...NODE_FLAGS, MAIN, 'run', '--config', file], {
     stdio: ['ignore', 'ignore', 'inherit'],
-    env: { ...process.env, NOTIFY_SOCKET: sock.path, WATCHDOG_USEC: '30000000' },
+    env: { ...process.env, ...UNIT_ENV, NOTIFY_SOCKET: sock.path, WATCHDOG_USEC: '30000000' },
   });
   const ready = await sock.waitFor('READY', 120_000);
   const cpuS = cpu(child.pid!);
@@ -175,7 +179,7 @@ async function main(): Promise<void> {
     process.stdout.write(`${s}\n`);
   };
   try {
-    out(`estate-edge footprint (${process.arch}, Node ${process.version}, window ${WINDOW_S} s, node flags from the unit: ${NODE_FLAGS.join(' ') || 'none'}, load average ${loadavg()[0]!.toFixed(1)} on ${cpus().length} CPUs)`);
+    out(`estate-edge footprint (${process.arch}, Node ${process.version}, window ${WINDOW_S} s, node flags and environment from the unit: ${[...NODE_FLAGS, ...Object.entries(UNIT_ENV).map(([k, v]) => `${k}=${v}`)].join(' ')}, load average ${loadavg()[0]!.toFixed(1)} on ${cpus().length} CPUs)`);
     const floor = await bareNodeFloor();
 
     // Start to READY: first boot on an empty data dir, then restarts on the same one.
