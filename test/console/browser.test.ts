@@ -42,19 +42,21 @@ async function show(page: Page, id: string): Promise<void> {
   await page.waitForSelector(`body[data-rendered=${id}] .page[data-page=${id}]`, { timeout: 10_000 });
 }
 
-function watchErrors(page: Page, errors: string[]): void {
+/** A fresh browser context at the given width, collecting script errors, accepting confirm() dialogs. */
+async function openPage(width: number, height: number): Promise<{ page: Page; errors: string[]; close: () => Promise<void> }> {
+  const ctx = await browser.newContext({ viewport: { width, height } });
+  const page = await ctx.newPage();
+  const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
+  // Refused requests (401/403/409/422/429) are expected in these tests; the browser logs them.
   page.on('console', (m) => m.type() === 'error' && !/401|403|409|422|429/.test(m.text()) && errors.push(m.text()));
   page.on('dialog', (d) => void d.accept());
+  await page.goto(`${g.base}/`);
+  return { page, errors, close: () => ctx.close() };
 }
 
 t.test('first run, live values, door unlock, config edit, screenshots', async (t) => {
-  const ctx = await browser.newContext({ viewport: { width: 1280, height: 860 } });
-  const page = await ctx.newPage();
-  const errors: string[] = [];
-  watchErrors(page, errors);
-
-  await page.goto(`${g.base}/`);
+  const { page, errors, close } = await openPage(1280, 860);
   await page.waitForSelector('input[name=token]');
   await page.screenshot({ path: `${ARTIFACTS}/setup-desktop.png` });
   await page.fill('input[name=token]', 'wrong-token');
@@ -135,15 +137,11 @@ t.test('first run, live values, door unlock, config edit, screenshots', async (t
   await page.waitForFunction(() => /Dashboard/.test(document.querySelector('nav')?.textContent ?? ''));
   await page.screenshot({ path: `${ARTIFACTS}/system-phone-en.png`, fullPage: true });
   t.same(errors, [], 'no script errors');
-  await ctx.close();
+  await close();
 });
 
 t.test('lockout after repeated wrong passwords', async (t) => {
-  const ctx = await browser.newContext({ viewport: { width: 360, height: 740 } });
-  const page = await ctx.newPage();
-  const errors: string[] = [];
-  watchErrors(page, errors);
-  await page.goto(`${g.base}/`);
+  const { page, errors, close } = await openPage(360, 740);
   await page.waitForSelector('input[name=user]');
   for (let i = 0; i < 3; i++) {
     await page.fill('input[name=user]', 'admin');
@@ -158,5 +156,5 @@ t.test('lockout after repeated wrong passwords', async (t) => {
   t.match(await page.textContent('p.error'), /锁定/, 'the right password is refused while locked');
   await page.screenshot({ path: `${ARTIFACTS}/lockout-phone.png` });
   t.same(errors, []);
-  await ctx.close();
+  await close();
 });
