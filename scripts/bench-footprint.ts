@@ -43,6 +43,15 @@ const NODE_FLAGS = (() => {
 })();
 
 const work = mkdtempSync(join(tmpdir(), 'ee-footprint-'));
+/** Children to end if the bench is interrupted (Ctrl-C), so no gateway or broker is left behind. */
+const cleanups = new Set<() => void>();
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    for (const c of cleanups) c();
+    rmSync(work, { recursive: true, force: true });
+    process.exit(130);
+  });
+}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const fmt = (n: number, d = 2) => n.toFixed(d);
@@ -83,6 +92,8 @@ async function startGateway(config: Record<string, unknown>, name: string): Prom
     stdio: ['ignore', 'ignore', 'inherit'],
     env: { ...process.env, ...UNIT_ENV, NOTIFY_SOCKET: sock.path, WATCHDOG_USEC: '30000000' },
   });
+  const kill = () => void child.kill('SIGKILL');
+  cleanups.add(kill);
   const ready = await sock.waitFor('READY', 120_000);
   const cpuS = cpu(child.pid!);
   return {
@@ -95,6 +106,7 @@ async function startGateway(config: Record<string, unknown>, name: string): Prom
       child.kill('SIGTERM');
       await Promise.race([exited, sleep(20_000)]);
       if (child.exitCode === null) child.kill('SIGKILL');
+      cleanups.delete(kill);
       await sock.close();
     },
   };
@@ -173,6 +185,8 @@ async function straceCounts(pid: number, seconds: number): Promise<Record<string
 async function main(): Promise<void> {
   if (!existsSync(MAIN)) throw new Error(`${MAIN} missing: run \`npm run build\` first (npm run bench:footprint does)`);
   const broker = await Broker.start();
+  const stopBroker = () => void broker.stop();
+  cleanups.add(stopBroker);
   const lines: string[] = [];
   const out = (s: string) => {
     lines.push(s);
