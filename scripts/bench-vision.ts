@@ -6,17 +6,18 @@
 //   false-match and false-reject rates on the shared photos at the pipeline's threshold.
 // Needs the face models (models/ after `npm run models`, else ../shared/models) and ../shared/media.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import sharp from 'sharp';
 import { pino } from 'pino';
 import { Value } from '@sinclair/typebox/value';
-import { defaultModelsDir, loadManifest } from '../models/manifest.js';
+import { defaultModelsDir } from '../models/manifest.js';
 import { Engine } from '../edge/vision/engine.js';
 import { analyze } from '../edge/vision/worker.js';
 import { resolveModels, verifyModelFiles, isMatch } from '../edge/vision/models.js';
+import { modelsInstalled } from '../edge/vision/simulation.js';
 import { VisionSchema } from '../edge/vision/schema.js';
 import { TemplateStore } from '../edge/vision/templates.js';
 import { Gateway } from '../edge/gateway.js';
@@ -33,12 +34,7 @@ if (!existsSync(VIDEO)) {
   process.exit(2);
 }
 
-function modelsDir(): string {
-  const dir = defaultModelsDir();
-  const m = loadManifest(join(dir, 'manifest.json'));
-  const ok = [m.defaults.detector, m.defaults.recognizer, ...m.defaults.liveness].every((id) => existsSync(join(dir, m.models[id]!.file)));
-  return ok ? dir : resolve('../shared/models');
-}
+const modelsDir = (): string => (modelsInstalled() ? defaultModelsDir() : resolve('../shared/models'));
 
 const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);

@@ -85,3 +85,4 @@ export async function verifyModelFiles(r: ResolvedModels): Promise<void> {
 export function isMatch(metric: 'euclidean' | 'cosine', score: number, threshold: number): boolean {
   return metric === 'euclidean' ? score < threshold : score >= threshold;
 }
+

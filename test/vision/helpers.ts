@@ -1,7 +1,7 @@
 // Shared pieces of the face-access tests: where the models are (installed models/ when
 // `npm run models` has run, else the offline pack ../shared/models directly), photos as
 // RGB, and a gateway with the real doors module (simulated GPIO) plus face access.
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { sharedMedia, sharedModels, REPO } from '../models/shared.js';
@@ -9,6 +9,7 @@ import { defaultModelsDir, loadManifest, defaultModels } from '../../models/mani
 import { startGateway } from '../helpers/gateway.js';
 import { createDoorsModule } from '../../edge/doors/module.js';
 import { createVisionModule } from '../../edge/vision/module.js';
+import { modelsInstalled } from '../../edge/vision/simulation.js';
 import { SimulatedGpio } from '../../drivers/gpio/simulated.js';
 import type { Gateway } from '../../edge/gateway.js';
 import type { RgbImage } from '../../edge/vision/image.js';
@@ -18,15 +19,7 @@ export { REPO, sharedMedia };
 
 /** models/ when every default model is installed there, else ../shared/models. */
 export function modelsDir(): string {
-  const dir = defaultModelsDir();
-  const m = loadManifest(join(dir, 'manifest.json'));
-  const ids = [m.defaults.detector, m.defaults.recognizer, ...(m.defaults.closeUpDetector ? [m.defaults.closeUpDetector] : []), ...m.defaults.liveness];
-  const installed = ids.every((id) => {
-    const e = m.models[id]!;
-    const p = join(dir, e.file);
-    return existsSync(p) && statSync(p).size === e.size;
-  });
-  return installed ? dir : sharedModels();
+  return modelsInstalled() ? defaultModelsDir() : sharedModels();
 }
 
 export function manifestModels(): EngineModels {
