@@ -40,6 +40,7 @@ export class SimulatedGpio implements GpioBackend {
   readonly kind = 'simulated' as const;
   private readonly lines = new Map<number, SimLine>();
   private readonly failures = new Map<number, GpioError>();
+  private readonly writeFailures = new Map<number, GpioError>();
   private readonly timers: Timers;
   private readonly count: number;
   /** Writes to outputs, for observers (bench: fire input → output latency). */
@@ -100,6 +101,8 @@ export class SimulatedGpio implements GpioBackend {
     l.direction = 'out';
     l.activeLow = !!o.activeLow;
     const set = (raw: boolean) => {
+      const failure = this.writeFailures.get(o.line);
+      if (failure) throw failure;
       // Record only real level changes, like a logic analyser on the pin.
       if (l.history.length > 0 && l.raw === raw) return;
       l.raw = raw;
@@ -157,6 +160,12 @@ export class SimulatedGpio implements GpioBackend {
   failOpen(line: number, err: GpioError | undefined): void {
     if (err) this.failures.set(line, err);
     else this.failures.delete(line);
+  }
+
+  /** Make writes to an output line fail (a relay board that lost its supply, an I/O error). */
+  failWrites(line: number, err: GpioError | undefined): void {
+    if (err) this.writeFailures.set(line, err);
+    else this.writeFailures.delete(line);
   }
 
   close(): void {

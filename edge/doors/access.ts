@@ -153,6 +153,7 @@ export class AccessService implements AccessApi {
     }
     if (released) return this.finish({ ...rec, granted: true, reason: 'granted', fireReleased: true });
     const { until, extended } = door.unlock(opts.durationMs ?? door.cfg.unlockMs, `granted:${req.credential}`);
+    if (door.fault !== undefined) return deny('door_fault', `door ${door.id} could not be unlocked: ${door.fault}`);
     return this.finish({ ...rec, granted: true, reason: 'granted', unlockedUntil: until }, until, extended);
   }
 

@@ -18,7 +18,8 @@ export type DoorSnapshot = DoorStatus;
 export type DoorEvent =
   | { kind: 'state'; snapshot: DoorSnapshot; cause: string; at: number }
   | { kind: 'alarm'; doorId: string; alarm: DoorAlarm; active: boolean; at: number; since: number }
-  | { kind: 'exit_request'; doorId: string; at: number };
+  | { kind: 'exit_request'; doorId: string; at: number }
+  | { kind: 'fault'; doorId: string; active: boolean; message: string; at: number };
 
 export interface DoorDeps {
   backend: GpioBackend;
@@ -43,6 +44,7 @@ export class DoorController {
   private openedAuthorised = false;
   private readonly alarms = new Map<DoorAlarm, number>();
   fault: string | undefined;
+  private writeFailed = false;
 
   constructor(readonly cfg: DoorConfig, private readonly deps: DoorDeps) {
     this.id = cfg.id;
@@ -176,9 +178,18 @@ export class DoorController {
       this.lockOut?.write(this.energised(this.unlocked));
       this.ledOut?.write(this.unlocked);
       this.buzzerOut?.write(this.alarms.size > 0 && !this.released);
-      if (this.fault?.startsWith('output write failed')) this.fault = undefined;
+      if (this.writeFailed) {
+        this.writeFailed = false;
+        this.fault = undefined;
+        this.deps.emit({ kind: 'fault', doorId: this.id, active: false, message: 'outputs written again', at: this.deps.timers.now() });
+      }
     } catch (err) {
-      this.fault = `output write failed: ${(err as Error).message}`;
+      // Reported once per failure streak; decisions are denied (door_fault) meanwhile.
+      if (!this.writeFailed) {
+        this.writeFailed = true;
+        this.fault = `output write failed: ${(err as Error).message}`;
+        this.deps.emit({ kind: 'fault', doorId: this.id, active: true, message: this.fault, at: this.deps.timers.now() });
+      }
     }
   }
 

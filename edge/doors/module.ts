@@ -56,6 +56,7 @@ export class DoorsModule implements GatewayModule {
   private backend: GpioBackend | undefined;
   private gpioError: string | undefined;
   private readonly doors = new Map<string, DoorController>();
+  private readonly faultSince = new Map<string, number>();
   private fireInput: GpioInput | undefined;
   private fireInputActive: boolean | null = null;
   private fireLatched = false;
@@ -260,6 +261,12 @@ export class DoorsModule implements GatewayModule {
       case 'alarm':
         if (e.active) this.log.warn({ door: e.doorId, alarm: e.alarm }, `door ${e.doorId}: ${e.alarm.replace('_', '-')} alarm`);
         this.alarm(`door.${e.alarm}`, e.active, e.at, e.since, e.doorId);
+        break;
+      case 'fault':
+        if (e.active) this.rejected('io', `door ${e.doorId}: ${e.message}`);
+        else this.log.info({ door: e.doorId }, `door ${e.doorId}: GPIO outputs work again`);
+        if (e.active) this.faultSince.set(e.doorId, e.at);
+        this.alarm('door.fault', e.active, e.at, this.faultSince.get(e.doorId) ?? e.at, e.doorId, { message: e.message, code: 'io' });
         break;
       case 'exit_request':
         this.access?.evaluate({ doorId: e.doorId, credential: 'exit_button', requestedBy: 'exit button' });

@@ -255,6 +255,24 @@ t.test('GPIO export failure and a pin already in use: the door is out of service
   await r.stop();
 });
 
+t.test('an output write failure: the door reports a fault (alarm, counter, denials) until writes work again', async (t) => {
+  const r = await doorsRig();
+  r.gpio.failWrites(17, new GpioError('io', 'cannot write gpio529/value: EIO'));
+  const res = await r.cmd('door.unlock', { doorId: 'gate' });
+  t.equal(res.error?.code, 'door_fault');
+  t.match(res.error?.message, /EIO/);
+  t.equal(r.g.healthReport().doors!.ok, false);
+  t.equal((await r.cmd('door.unlock', { doorId: 'gate' })).error?.code, 'door_fault', 'denied while faulted');
+  r.gpio.failWrites(17, undefined);
+  await r.cmd('door.lock', { doorId: 'gate' }); // the next write succeeds
+  t.equal(r.g.healthReport().doors!.ok, true, 'healthy again');
+  t.equal((await r.cmd('door.unlock', { doorId: 'gate' })).ok, true);
+  const faults = r.records('alarm').filter((a) => a.data.alarm === 'door.fault');
+  t.same(faults.map((a) => [a.type, a.data.doorId]), [['alarm.raised', 'gate'], ['alarm.cleared', 'gate']]);
+  t.match(await r.metric('estate_doors_rejected_total'), /code="io"} 1/);
+  await r.stop();
+});
+
 t.test('config: duplicate pins and ids, unknown doors in groups, bad time zone', async (t) => {
   const doors = baseDoors() as any;
   doors.doors[1].contact.pin = 17;
