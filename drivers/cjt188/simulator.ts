@@ -2,6 +2,7 @@
 // 90 1F (current and settlement-day cumulative flow, meter clock, status) and read
 // address (03H) with the wildcard address.
 import type { Line } from '../serial/line.js';
+import { FrameBuffer } from '../serial/framebuffer.js';
 import * as cjt from './codec.js';
 
 export class SimWaterMeter {
@@ -13,8 +14,8 @@ export class SimWaterMeter {
 
 export class Cjt188Sim {
   private readonly meters = new Map<string, SimWaterMeter>();
-  private buf = Buffer.alloc(0);
-  private readonly onData = (d: Buffer) => this.receive(d);
+  private readonly rx = new FrameBuffer<cjt.Cjt188Frame>(cjt.findFrame, (f) => this.handle(f));
+  private readonly onData = (d: Buffer) => this.rx.push(d);
 
   constructor(readonly line: Line, private readonly now: () => number = Date.now) {
     line.on('data', this.onData);
@@ -28,20 +29,6 @@ export class Cjt188Sim {
 
   dispose(): void {
     this.line.off('data', this.onData);
-  }
-
-  private receive(d: Buffer): void {
-    this.buf = Buffer.concat([this.buf, d]);
-    for (;;) {
-      const r = cjt.findFrame(this.buf);
-      if (r.kind === 'need-more') {
-        this.buf = this.buf.subarray(r.skip);
-        break;
-      }
-      this.buf = this.buf.subarray(r.end);
-      if (r.kind === 'frame') this.handle(r.frame);
-    }
-    if (this.buf.length > 512) this.buf = Buffer.alloc(0);
   }
 
   private handle(f: cjt.Cjt188Frame): void {

@@ -3,6 +3,7 @@
 // an error reply for identifiers it does not know, read-address (13H) when it is the
 // only meter asked with the AA wildcard, and takes broadcast time (08H) silently.
 import type { Line } from '../serial/line.js';
+import { FrameBuffer } from '../serial/framebuffer.js';
 import * as dlt from './codec.js';
 
 export interface SimRegister {
@@ -28,8 +29,8 @@ export class SimMeter {
 
 export class Dlt645Sim {
   private readonly meters = new Map<string, SimMeter>();
-  private buf = Buffer.alloc(0);
-  private readonly onData = (d: Buffer) => this.receive(d);
+  private readonly rx = new FrameBuffer<dlt.Dlt645Frame>(dlt.findFrame, (f) => this.handle(f));
+  private readonly onData = (d: Buffer) => this.rx.push(d);
 
   constructor(readonly line: Line) {
     line.on('data', this.onData);
@@ -47,20 +48,6 @@ export class Dlt645Sim {
 
   dispose(): void {
     this.line.off('data', this.onData);
-  }
-
-  private receive(d: Buffer): void {
-    this.buf = Buffer.concat([this.buf, d]);
-    for (;;) {
-      const r = dlt.findFrame(this.buf);
-      if (r.kind === 'need-more') {
-        this.buf = this.buf.subarray(r.skip);
-        break;
-      }
-      this.buf = this.buf.subarray(r.end);
-      if (r.kind === 'frame') this.handle(r.frame);
-    }
-    if (this.buf.length > 512) this.buf = Buffer.alloc(0);
   }
 
   private handle(f: dlt.Dlt645Frame): void {

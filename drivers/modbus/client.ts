@@ -61,7 +61,7 @@ class TransactorPort extends EventEmitter {
         const s = scanReply(b, unit, fc, replyLen);
         if (s.kind === 'frame') return { kind: 'frame', start: s.start, end: s.start + s.length };
         if (s.kind === 'garbage') return { kind: 'need-more', skip: s.drop };
-        return { kind: 'need-more', skip: 0 };
+        return s.suspect ? { kind: 'need-more', skip: 0, suspect: { start: s.suspect.start, end: s.suspect.start + s.suspect.length } } : { kind: 'need-more', skip: 0 };
       };
     } else {
       this.tid = (this.tid + 1) & 0xffff;

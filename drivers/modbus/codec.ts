@@ -63,7 +63,9 @@ export const EXCEPTION_NAMES: Record<number, string> = {
 
 export type FrameScan =
   | { kind: 'frame'; start: number; length: number }
-  | { kind: 'need-more' }
+  /** `suspect`: a complete frame for this unit and function whose CRC fails; it is the
+   * answer (a CRC error) only if nothing else arrives — RTU frames end with silence. */
+  | { kind: 'need-more'; suspect?: { start: number; length: number } }
   | { kind: 'garbage'; drop: number };
 
 /**
@@ -71,9 +73,10 @@ export type FrameScan =
  * late reply to an earlier request. A candidate is any offset whose function code is
  * the expected one (or its exception form) and whose CRC checks over the expected
  * length; a CRC-valid frame from another unit id is also returned, so the caller can
- * report "wrong unit id" instead of waiting for a timeout. A frame with the right
- * unit and function but a bad CRC is returned once the buffer holds its full length
- * and nothing valid follows (the caller counts it as a CRC error).
+ * report "wrong unit id" instead of waiting for a timeout. A complete frame with the
+ * right unit and function but a bad CRC is only a suspect: more bytes may still be on
+ * their way (the valid reply after a corrupt leftover), so the caller decides once the
+ * line has gone quiet.
  */
 export function scanReply(buf: Uint8Array, unit: number, fc: number, replyLength: number): FrameScan {
   let firstPlausible = -1;
@@ -93,8 +96,7 @@ export function scanReply(buf: Uint8Array, unit: number, fc: number, replyLength
   if (firstPlausible >= 0) {
     const f = buf[firstPlausible + 1]!;
     const len = f & 0x80 ? 5 : replyLength;
-    // Complete but corrupt, and nothing valid found anywhere after it: hand it over as is.
-    if (firstPlausible + len <= buf.length) return { kind: 'frame', start: firstPlausible, length: len };
+    if (firstPlausible + len <= buf.length) return { kind: 'need-more', suspect: { start: firstPlausible, length: len } };
     return firstPlausible > 0 ? { kind: 'garbage', drop: firstPlausible } : { kind: 'need-more' };
   }
   // Keep the last byte: it may be the unit id of a frame still arriving.

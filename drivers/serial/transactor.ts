@@ -14,7 +14,8 @@ import { interFrameSilenceMs } from './line.js';
 export type FramerResult =
   | { kind: 'frame'; start: number; end: number }
   | { kind: 'bad'; start: number; end: number; error: Error }
-  | { kind: 'need-more'; skip: number };
+  /** `suspect`: the frame to hand over if the line stays quiet (protocols framed by silence). */
+  | { kind: 'need-more'; skip: number; suspect?: { start: number; end: number } };
 
 export type Framer = (buf: Buffer) => FramerResult;
 
@@ -51,6 +52,11 @@ export interface TransactorOptions {
   silenceMs?: number;
   /** Largest receive buffer before old bytes are dropped (noise flood protection). */
   maxBuffer?: number;
+  /**
+   * Quiet time after which a suspect frame (complete, bad CRC) is taken as the answer.
+   * Default max(2 × silence, 30 ms): USB serial adapters and ptys deliver in chunks.
+   */
+  quietMs?: number;
   now?: () => number;
 }
 
@@ -58,6 +64,8 @@ export class Transactor {
   private buf: Buffer = Buffer.alloc(0);
   private expecting: Expectation | undefined;
   private busy = false;
+  private quietTimer: NodeJS.Timeout | undefined;
+  private readonly quietMs: number;
   private lastActivity = 0;
   private taps = new Set<(e: TapEvent) => void>();
   readonly stats: TransactorStats = { strayBytes: 0, garbageBytes: 0 };
@@ -69,6 +77,7 @@ export class Transactor {
   constructor(readonly line: Line, opts: TransactorOptions = {}) {
     this.silenceMs = opts.silenceMs ?? (line.serial ? interFrameSilenceMs(line.serial) : 0);
     this.maxBuffer = opts.maxBuffer ?? 1024;
+    this.quietMs = opts.quietMs ?? Math.max(2 * this.silenceMs, 30);
     this.now = opts.now ?? Date.now;
     line.on('data', this.onData);
   }
@@ -76,6 +85,7 @@ export class Transactor {
   dispose(): void {
     this.line.off('data', this.onData);
     this.abort(new Error('transactor disposed'));
+    this.flush();
   }
 
   /** Subscribe to every frame sent and received; returns the unsubscribe function. */
@@ -106,6 +116,8 @@ export class Transactor {
   }
 
   private scan(): void {
+    if (this.quietTimer) clearTimeout(this.quietTimer);
+    this.quietTimer = undefined;
     const exp = this.expecting;
     if (!exp || this.buf.length === 0) return;
     const r = exp.framer(this.buf);
@@ -114,8 +126,23 @@ export class Transactor {
         this.stats.garbageBytes += r.skip;
         this.buf = this.buf.subarray(r.skip);
       }
+      const s = r.suspect;
+      if (s) {
+        // End of frame = silence: if nothing more arrives, the suspect is the answer.
+        const start = s.start - r.skip;
+        const end = s.end - r.skip;
+        this.quietTimer = setTimeout(() => {
+          this.quietTimer = undefined;
+          if (this.expecting !== exp) return;
+          this.complete(exp, { kind: 'frame', start, end });
+        }, this.quietMs);
+      }
       return;
     }
+    this.complete(exp, r);
+  }
+
+  private complete(exp: Expectation, r: Exclude<FramerResult, { kind: 'need-more' }>): void {
     this.stats.garbageBytes += r.start;
     const frame = Buffer.from(this.buf.subarray(r.start, r.end));
     this.buf = this.buf.subarray(r.end);
@@ -124,8 +151,10 @@ export class Transactor {
     else exp.reject(r.error);
   }
 
-  /** Discard whatever is buffered and whatever is expected (after a timeout or error). */
+  /** Discard whatever is buffered (after a timeout or error, before a request). */
   flush(): void {
+    if (this.quietTimer) clearTimeout(this.quietTimer);
+    this.quietTimer = undefined;
     if (this.buf.length) this.stats.strayBytes += this.buf.length;
     this.buf = Buffer.alloc(0);
   }

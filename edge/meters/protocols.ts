@@ -1,7 +1,7 @@
 // One adapter per bus protocol: executes a planned Block against one device over the
 // bus's Line and returns decoded, scaled values, or a ReadError of a known kind that
 // the scheduler counts (timeouts, CRC/checksum errors, exception codes, wrong unit…).
-import { TransactionTimeout, type Transactor } from '../../drivers/serial/transactor.js';
+import { TransactionTimeout, type Transactor, type Framer } from '../../drivers/serial/transactor.js';
 import { ModbusClient, ModbusError } from '../../drivers/modbus/client.js';
 import { decodeValue } from '../../drivers/modbus/codec.js';
 import * as dlt from '../../drivers/dlt645/codec.js';
@@ -116,19 +116,18 @@ export class ModbusProtocol implements BusProtocol {
   }
 }
 
-function dltFramer(buf: Buffer) {
-  const r = dlt.findFrame(buf);
-  if (r.kind === 'need-more') return { kind: 'need-more' as const, skip: r.skip };
-  if (r.kind === 'bad') return { kind: 'bad' as const, start: r.start, end: r.end, error: r.error };
-  return { kind: 'frame' as const, start: r.start, end: r.end };
+/** Adapt a codec's frame finder to the transactor's framer contract. */
+function framerOf(find: (buf: Buffer) => { kind: 'frame'; start: number; end: number } | { kind: 'bad'; start: number; end: number; error: Error } | { kind: 'need-more'; skip: number }): Framer {
+  return (buf) => {
+    const r = find(buf);
+    if (r.kind === 'need-more') return { kind: 'need-more', skip: r.skip };
+    if (r.kind === 'bad') return { kind: 'bad', start: r.start, end: r.end, error: r.error };
+    return { kind: 'frame', start: r.start, end: r.end };
+  };
 }
 
-function cjtFramer(buf: Buffer) {
-  const r = cjt.findFrame(buf);
-  if (r.kind === 'need-more') return { kind: 'need-more' as const, skip: r.skip };
-  if (r.kind === 'bad') return { kind: 'bad' as const, start: r.start, end: r.end, error: r.error };
-  return { kind: 'frame' as const, start: r.start, end: r.end };
-}
+const dltFramer = framerOf(dlt.findFrame);
+const cjtFramer = framerOf(cjt.findFrame);
 
 function lineError(err: unknown): ReadError {
   if (err instanceof TransactionTimeout) return new ReadError('timeout', err.message);

@@ -18,6 +18,7 @@ import type { Logger } from 'pino';
 import type { Line } from '../../drivers/serial/line.js';
 import type { TapEvent } from '../../drivers/serial/transactor.js';
 import type { Clock } from '../clock.js';
+import type { MeterCounters } from './api.js';
 import type { MeterBusConfig, MeterDeviceConfig } from './schema.js';
 import type { Profile } from './profiles.js';
 import { planReads, resolvePoints, splitBlock, type Block, type PointSpec } from './plan.js';
@@ -34,21 +35,8 @@ export interface LatestValue {
   ts: number;
 }
 
-export interface DeviceCounters {
-  polls: number;
-  requests: number;
-  responses: number;
-  timeouts: number;
-  crcErrors: number;
-  wrongUnit: number;
-  badReplies: number;
-  portErrors: number;
-  /** Exception replies by code ("2": 5). */
-  exceptions: Record<string, number>;
-  skippedPolls: number;
-  readings: number;
-  latencyMs: { last: number; avg: number; max: number };
-}
+/** Per-device counters (the console's and meter.status' shape). */
+export type DeviceCounters = MeterCounters;
 
 export type DeviceState = 'unknown' | 'online' | 'offline';
 

@@ -28,7 +28,8 @@ t.test('Modbus reply scanning: noise, late replies, wrong unit, exceptions, CRC 
   t.same(mb.scanReply(exc, 0x11, 3, 11), { kind: 'frame', start: 0, length: 5 });
   const bad = Buffer.from(reply);
   bad[5] ^= 0x10;
-  t.same(mb.scanReply(bad, 0x11, 3, 11), { kind: 'frame', start: 0, length: 11 }, 'complete corrupt frame is returned for CRC counting');
+  t.same(mb.scanReply(bad, 0x11, 3, 11), { kind: 'need-more', suspect: { start: 0, length: 11 } }, 'complete corrupt frame is a suspect until the line goes quiet');
+  t.same(mb.scanReply(Buffer.concat([bad, reply]), 0x11, 3, 11), { kind: 'frame', start: 11, length: 11 }, 'a valid reply after a corrupt leftover wins');
   t.same(mb.scanReply(h('55 AA 55'), 0x11, 3, 11), { kind: 'garbage', drop: 2 });
 });
 

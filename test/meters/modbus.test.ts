@@ -74,11 +74,12 @@ t.test('RTU on a pty pair: coalesced reads, fallback on illegal data address, a 
   t.equal(dead.state, 'offline');
   t.ok(dead.counters.timeouts >= 2, 'timeouts counted');
   t.equal(dead.lastError?.kind, 'timeout');
-  // With the dead unit backed off, the live one keeps its rate: count polls over 1.5 s.
+  // With the dead unit backed off, the live one keeps its rate: 10 polls are due in 3 s;
+  // at least 6 must happen even on a loaded CI machine (a stalled bus would give ~2).
   const before = readings.filter((r) => r.device === 'sdm').length;
-  await new Promise((r) => setTimeout(r, 1500));
+  await new Promise((r) => setTimeout(r, 3000));
   const polls = readings.filter((r) => r.device === 'sdm').length - before;
-  t.ok(polls >= 4, `live meter polled ${polls} times in 1.5 s at a 300 ms interval beside a dead one`);
+  t.ok(polls >= 6, `live meter polled ${polls} times in 3 s at a 300 ms interval beside a dead one`);
 
   // Telemetry lands in the outbox with the response timestamp; device offline is an event.
   const rows = (g.outbox as unknown as { stats(): { streams: Record<string, { count: number }> } }).stats().streams;
