@@ -90,6 +90,9 @@ export class Engine {
       graphOptimizationLevel: 'all',
       // Warnings such as "Removing initializer …" are about the graph, not the box: keep stderr for errors.
       logSeverityLevel: 3,
+      // No busy-waiting threads between runs: on a 2-core box the cores belong to ffmpeg,
+      // the doors and the meters as much as to inference.
+      extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
     };
     const m = opts.models;
     const open = (file: string) => ort.InferenceSession.create(join(opts.dir, file), so);

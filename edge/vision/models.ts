@@ -41,7 +41,8 @@ export function resolveModels(cfg: VisionConfig, manifestDir = defaultModelsDir(
   const ids = {
     detector: cfg.models.detector ?? manifest.defaults.detector,
     recognizer: cfg.models.recognizer ?? manifest.defaults.recognizer,
-    liveness: cfg.liveness.enabled ? (cfg.models.liveness ?? manifest.defaults.liveness) : [],
+    // An empty list means the manifest's ensemble: no liveness is `liveness.enabled: false`, never an accident.
+    liveness: cfg.liveness.enabled ? (cfg.models.liveness?.length ? cfg.models.liveness : manifest.defaults.liveness) : [],
     closeUp: cfg.models.detector === undefined ? manifest.defaults.closeUpDetector : undefined,
   };
   let models: EngineModels;

@@ -64,12 +64,12 @@ export const VisionSchema = Section(
     enabled: Type.Boolean({ default: false, description: 'Run face access (needs the face models installed: npm run models).' }),
     doorId: Type.Optional(Ident({ description: 'Door the camera opens (an id of the doors section). Required when enabled.' })),
     camera: CameraSchema,
-    modelsDir: Type.Optional(Type.String({ minLength: 1, description: 'Directory of manifest.json and the installed models; default: the project\'s models/ directory.' })),
+    modelsDir: Type.Optional(Type.String({ minLength: 1, description: 'Directory of the installed model files (a technician\'s mirror, a read-only partition…); default: the project\'s models/ directory, where manifest.json is.' })),
     models: Section(
       {
         detector: Type.Optional(Type.String({ description: 'Detector id in the manifest (default: the manifest\'s).' })),
         recognizer: Type.Optional(Type.String({ description: 'Recognizer id in the manifest (default: the manifest\'s).' })),
-        liveness: Type.Optional(Type.Array(Type.String(), { maxItems: 4, description: 'Liveness ensemble ids (default: the manifest\'s).' })),
+        liveness: Type.Optional(Type.Array(Type.String(), { maxItems: 4, description: 'Liveness ensemble ids; empty or absent: the manifest\'s (turn liveness off with liveness.enabled: false).' })),
       },
       { description: 'Which models of the manifest to run.', default: {} },
     ),
