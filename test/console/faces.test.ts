@@ -56,6 +56,11 @@ t.test('enrol a face from an uploaded photo; refusals are explained; snapshot wi
   t.equal(unknown.status, 404);
   t.equal((await viewer.req('POST', '/api/people/r-0101/face', jpeg, { 'content-type': 'image/jpeg' })).status, 403);
 
+  // Enrol from the door camera: the newest frame (the video's face) becomes a template.
+  const cap = await tech.post('/api/people/r-0101/face/capture');
+  t.equal(cap.status, 200, JSON.stringify(cap.body).slice(0, 300));
+  t.ok(cap.body.result.faces.accepted + cap.body.result.faces.rejected.length === 1, 'the frame was judged (accepted or refused with a reason)');
+
   let snap;
   const end = Date.now() + 20_000;
   do {

@@ -3,7 +3,7 @@
 // build. The console looks for the module's service and commands at request time and
 // answers `configured: false` with a reason when they are absent, so every page works on
 // whatever box it runs on.
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import { sendError, type ConsoleDeps } from '../server.js';
 import { runAs, runCommand } from './commands.js';
@@ -61,30 +61,43 @@ export function capabilities(d: ConsoleDeps): Record<string, { configured: boole
 export function capabilityRoutes(app: FastifyInstance, d: ConsoleDeps): void {
   const services = d.ctx.services as unknown as { get(name: string): unknown };
 
+  const meters = () => services.get('meters') as MetersApi | undefined;
+  const vision = () => services.get('vision') as VisionApi | undefined;
+
   app.get('/api/capabilities', { config: { role: 'viewer' } }, async () => capabilities(d));
 
-  // Face enrolment from an uploaded photo: the body is the image itself. The content is
-  // checked by its magic bytes (a renamed PDF is refused here, before any decoder runs).
-  app.post<{ Params: { id: string } }>('/api/people/:id/face', { config: { role: 'technician' } }, async (req: FastifyRequest<{ Params: { id: string } }>, reply) => {
-    const body = req.body;
-    if (!Buffer.isBuffer(body) || body.length === 0) return sendError(reply, 415, 'not_an_image', 'send the photo itself as the request body (image/jpeg or image/png)');
-    const type = sniffImage(body);
-    if (!type) return sendError(reply, 415, 'not_an_image', 'the file is not a JPEG, PNG or WebP image');
+  // Enrol one photo for a stored person. person.upsert replaces the whole person: the
+  // stored record is sent back with the photo added, so nothing else about them changes.
+  const enrolPhoto = async (req: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply, photo: Buffer) => {
     if (!has(d, 'person.upsert') || !has(d, 'person.list')) return sendError(reply, 503, 'not_configured', 'door access (people) is not configured on this gateway');
     if (!services.get('faces')) return sendError(reply, 503, 'not_configured', 'face access is not configured on this gateway');
-    // person.upsert replaces the whole person: send the stored record back with the photo
-    // added, so nothing else about the person changes.
     const found = await runCommand(d, req, 'person.list', { query: req.params.id, limit: 1000 }, { audit: false });
     const person = found.ok ? (found.result as { people: Array<Record<string, unknown>> }).people.find((p) => p.id === req.params.id) : undefined;
     if (!person) return sendError(reply, 404, 'unknown_person', `no person "${req.params.id}"`);
     const args: Record<string, unknown> = {};
     for (const k of ['id', 'name', 'kind', 'validFrom', 'validUntil', 'doorGroups', 'schedule', 'enabled', 'note']) if (person[k] !== undefined) args[k] = person[k];
-    args.faces = { photos: [body.toString('base64')] };
+    args.faces = { photos: [photo.toString('base64')] };
     return runAs(d, req, reply, 'person.upsert', args);
+  };
+
+  // Face enrolment from an uploaded photo: the body is the image itself. The content is
+  // checked by its magic bytes (a renamed PDF is refused here, before any decoder runs).
+  app.post<{ Params: { id: string } }>('/api/people/:id/face', { config: { role: 'technician' } }, async (req, reply) => {
+    const body = req.body;
+    if (!Buffer.isBuffer(body) || body.length === 0) return sendError(reply, 415, 'not_an_image', 'send the photo itself as the request body (image/jpeg or image/png)');
+    if (!sniffImage(body)) return sendError(reply, 415, 'not_an_image', 'the file is not a JPEG, PNG or WebP image');
+    return enrolPhoto(req, reply, body);
   });
 
-  const meters = () => services.get('meters') as MetersApi | undefined;
-  const vision = () => services.get('vision') as VisionApi | undefined;
+  // Face enrolment from the door camera: the person stands in front of it, the newest frame is used.
+  app.post<{ Params: { id: string } }>('/api/people/:id/face/capture', { config: { role: 'technician' } }, async (req, reply) => {
+    const v = vision();
+    if (!v) return sendError(reply, 503, 'not_configured', 'face access (camera) is not configured on this gateway');
+    const s = await v.snapshot();
+    if (!s) return sendError(reply, 503, 'no_frame', 'no camera frame yet');
+    return enrolPhoto(req, reply, s.jpeg);
+  });
+
 
   // Every bus and every meter with its latest values, counters and last error.
   app.get('/api/meters', { config: { role: 'viewer' } }, async () => {

@@ -59,11 +59,28 @@ export async function render(box) {
       h('td', { class: 'actions' },
         h('button', { class: 'link', onclick: () => side.replaceChildren(card(p.id, editor(p, done))) }, t('people.edit')),
         r.faceAccess ? h('label', { class: 'button link', title: t('people.enrol') }, t('people.photo'), h('input', { type: 'file', accept: 'image/jpeg,image/png', hidden: true, 'data-testid': `enrol-${p.id}`, onchange: (e) => enrol(p, e.target) })) : null,
+        r.faceAccess && camera ? h('button', { class: 'link', title: t('people.captureHelp'), onclick: () => capture(p) }, t('people.capture')) : null,
         h('button', { class: 'link danger', onclick: () => del(p) }, t('people.delete'))))));
   };
   const done = (changed) => {
     side.replaceChildren();
     if (changed) load().catch((e) => toast(errText(e), 'error'));
+  };
+  const camera = caps.camera.configured;
+  const enrolled = async (r) => {
+    const faces = r.result && r.result.faces;
+    if (faces && faces.rejected && faces.rejected.length) toast(faces.rejected.map((x) => x.message).join('; '), 'error');
+    else if (faces && faces.error) toast(faces.error, 'error');
+    else toast(`${t('cmd.done')}: ${faces ? faces.templates : ''}`);
+    await load();
+  };
+  const capture = async (p) => {
+    if (!confirm(t('people.captureHelp'))) return;
+    try {
+      await enrolled(await api(`/api/people/${encodeURIComponent(p.id)}/face/capture`, { method: 'POST' }));
+    } catch (e) {
+      toast(errText(e), 'error');
+    }
   };
   const enrol = async (p, input) => {
     const file = input.files[0];
@@ -71,11 +88,7 @@ export async function render(box) {
     if (!file) return;
     try {
       const r = await api(`/api/people/${encodeURIComponent(p.id)}/face`, { method: 'POST', raw: file, type: file.type || 'application/octet-stream' });
-      const faces = r.result && r.result.faces;
-      if (faces && faces.rejected && faces.rejected.length) toast(faces.rejected.map((x) => x.message).join('; '), 'error');
-      else if (faces && faces.error) toast(faces.error, 'error');
-      else toast(`${t('cmd.done')}: ${faces ? faces.templates : ''}`);
-      await load();
+      return await enrolled(r);
     } catch (e) {
       toast(errText(e), 'error');
     }
