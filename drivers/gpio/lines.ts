@@ -95,17 +95,13 @@ export class DebouncedInput implements GpioInput {
     if (this.opts.leadingEdge) {
       // Leading-edge mode: the first edge counts at once, then changes are ignored for
       // debounceMs and the level at the end of the window is committed (if it differs).
+      // The window is not re-armed after that: the next edge is again acted on at once.
       if (this.debounceTimer !== undefined) return;
       this.commit();
-      const settle = () => {
+      this.debounceTimer = this.hooks.timers.setTimeout(() => {
         this.debounceTimer = undefined;
-        const v = physical(this.lastRaw, this.opts.activeLow);
-        if (v !== this.stable) {
-          this.commit();
-          this.debounceTimer = this.hooks.timers.setTimeout(settle, debounce);
-        }
-      };
-      this.debounceTimer = this.hooks.timers.setTimeout(settle, debounce);
+        this.commit();
+      }, debounce);
       return;
     }
     // Restart the window on every edge: only a level that stays put for debounceMs counts.

@@ -250,3 +250,22 @@ t.test('simulated estate: after a grant someone walks through (contact opens, cl
   t.ok(r.records('access').some((a) => a.data.credential === 'exit_button'), 'someone left by an exit button');
   await r.stop();
 });
+
+t.test('fire input: released on the first edge, bounces filtered, a new alarm after normal acted on at once', async (t) => {
+  const r = await doorsRig();
+  r.gpio.set(26, true);
+  t.equal(r.gpio.level(17), true, 'released at the first edge, no debounce wait');
+  r.gpio.set(26, false); // contact bounce
+  r.gpio.set(26, true);
+  r.gpio.set(26, false); // panel back to normal within the window
+  r.vt.advance(100);
+  const st = (await r.cmd('door.status')).result.fire;
+  t.match(st, { inputActive: false, latched: true, released: true }, 'settled to normal after the window; latched');
+  t.equal((await r.cmd('door.fireRelease', { action: 'clear' })).ok, true);
+  t.equal(r.gpio.level(17), false);
+  r.vt.advance(1);
+  r.gpio.set(26, true);
+  t.equal(r.gpio.level(17), true, 'the next alarm releases at once');
+  t.same(r.records('alarm').filter((a) => a.data.alarm === 'fire.release').map((a) => a.type), ['alarm.raised', 'alarm.cleared', 'alarm.raised']);
+  await r.stop();
+});
