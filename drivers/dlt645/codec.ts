@@ -173,8 +173,8 @@ export interface ReadReply {
  * Interpret a reply to a read request. Checks the reply control code, the address
  * and the identifier echo; an error reply (D1H / C1H) throws with the meter's code.
  */
-export function parseReadReply(version: Dlt645Version, frame: Dlt645Frame, expectAddress: string, identifier: string): ReadReply {
-  const readC = version === '2007' ? C2007.read : C1997.read;
+export function parseReadReply(version: Dlt645Version, frame: Dlt645Frame, expectAddress: string, identifier: string, followUpSeq?: number): ReadReply {
+  const readC = followUpSeq === undefined ? (version === '2007' ? C2007.read : C1997.read) : version === '2007' ? C2007.readFollow : C1997.readFollow;
   if (frame.address !== expectAddress && expectAddress !== WILDCARD_ADDRESS) throw new Dlt645Error('address', `reply from ${frame.address}, expected ${expectAddress}`);
   const fn = frame.control & 0x1f;
   if (fn !== readC || !(frame.control & 0x80)) throw new Dlt645Error('control', `unexpected control code ${hex2(frame.control)}`);
@@ -186,7 +186,20 @@ export function parseReadReply(version: Dlt645Version, frame: Dlt645Frame, expec
   if (frame.data.length < diLen) throw new Dlt645Error('format', `reply data too short (${frame.data.length} bytes)`);
   const di = decodeAddress(frame.data.subarray(0, diLen));
   if (di !== identifier.toUpperCase()) throw new Dlt645Error('format', `reply for identifier ${di}, asked ${identifier}`);
-  return { identifier: di, value: frame.data.subarray(diLen), followUp: (frame.control & 0x20) !== 0 };
+  // 2007 follow-up replies (92H/B2H) end with the frame sequence number SEQ.
+  let value = frame.data.subarray(diLen);
+  if (followUpSeq !== undefined && version === '2007') {
+    if (value.length < 1 || value[value.length - 1] !== (followUpSeq & 0xff)) throw new Dlt645Error('format', `follow-up reply without sequence ${followUpSeq}`);
+    value = value.subarray(0, value.length - 1);
+  }
+  return { identifier: di, value, followUp: (frame.control & 0x20) !== 0 };
+}
+
+/** Read follow-up data (12H with DI + SEQ for 2007, 02H with DI for 1997) after a B1H/A1H reply. */
+export function readFollowUpRequest(version: Dlt645Version, address: string, identifier: string, seq: number): Buffer {
+  const di = identifierBytes(identifier);
+  if (version === '2007') return encodeFrame(address, C2007.readFollow, Buffer.concat([di, Buffer.from([seq & 0xff])]));
+  return encodeFrame(address, C1997.readFollow, di);
 }
 
 /**

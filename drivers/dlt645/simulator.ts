@@ -11,6 +11,8 @@ export interface SimRegister {
   decimals: number;
   signed?: boolean;
   value: () => number;
+  /** Send the value in frames of at most this many bytes (B1H + 12H follow-ups). */
+  frameBytes?: number;
 }
 
 export class SimMeter {
@@ -70,6 +72,8 @@ export class Dlt645Sim {
     const m = this.meters.get(f.address);
     if (!m || !m.online) return;
     const readC = m.version === '2007' ? dlt.C2007.read : dlt.C1997.read;
+    const followC = m.version === '2007' ? dlt.C2007.readFollow : dlt.C1997.readFollow;
+    if (f.control === followC) return this.followUp(m, f);
     if (f.control !== readC) return;
     m.requests++;
     const diLen = m.version === '2007' ? 4 : 2;
@@ -80,7 +84,27 @@ export class Dlt645Sim {
       return;
     }
     const value = dlt.encodeBcd(reg.value(), reg.bytes, reg.decimals, reg.signed);
-    this.reply(m, dlt.encodeFrame(m.address, readC | 0x80, Buffer.concat([f.data.subarray(0, diLen), value])));
+    const chunk = reg.frameBytes ?? value.length;
+    const more = value.length > chunk;
+    if (more) this.pendingFollow.set(m.address, { di, rest: value.subarray(chunk) });
+    this.reply(m, dlt.encodeFrame(m.address, readC | 0x80 | (more ? 0x20 : 0), Buffer.concat([f.data.subarray(0, diLen), value.subarray(0, chunk)])));
+  }
+
+  private readonly pendingFollow = new Map<string, { di: string; rest: Buffer }>();
+
+  private followUp(m: SimMeter, f: dlt.Dlt645Frame): void {
+    const diLen = m.version === '2007' ? 4 : 2;
+    const di = dlt.decodeAddress(f.data.subarray(0, diLen));
+    const p = this.pendingFollow.get(m.address);
+    const followC = m.version === '2007' ? dlt.C2007.readFollow : dlt.C1997.readFollow;
+    if (!p || p.di !== di) return this.reply(m, dlt.encodeFrame(m.address, followC | 0xc0, Buffer.from([0x02])));
+    const chunk = m.registers.get(di)!.frameBytes ?? p.rest.length;
+    const part = p.rest.subarray(0, chunk);
+    const more = p.rest.length > chunk;
+    if (more) p.rest = p.rest.subarray(chunk);
+    else this.pendingFollow.delete(m.address);
+    const seq = m.version === '2007' ? Buffer.from([f.data[diLen] ?? 0]) : Buffer.alloc(0);
+    this.reply(m, dlt.encodeFrame(m.address, followC | 0x80 | (more ? 0x20 : 0), Buffer.concat([f.data.subarray(0, diLen), part, seq])));
   }
 
   private reply(m: SimMeter, frame: Buffer): void {

@@ -152,17 +152,33 @@ export class Dlt645Protocol implements BusProtocol {
     } catch (err) {
       throw lineError(err);
     }
-    const at = this.now();
     let reply: dlt.ReadReply;
-    try {
-      reply = dlt.parseReadReply(block.version, dlt.decodeFrame(raw), address, block.identifier);
-    } catch (err) {
-      const e = err as dlt.Dlt645Error;
-      if (e.code === 'address') throw new ReadError('wrong_unit', e.message);
-      // "No data requested" (bit 1) is the DL/T 645 form of Modbus "illegal data address".
-      if (e.code === 'meter_error') throw new ReadError('exception', e.message, e.meterErrorCode !== undefined && e.meterErrorCode & 0x02 ? 2 : 4);
-      throw new ReadError('bad_reply', e.message);
+    const parse = (frame: Buffer, seq?: number) => {
+      try {
+        return dlt.parseReadReply(block.version, dlt.decodeFrame(frame), address, block.identifier, seq);
+      } catch (err) {
+        const e = err as dlt.Dlt645Error;
+        if (e.code === 'address') throw new ReadError('wrong_unit', e.message);
+        // "No data requested" (bit 1) is the DL/T 645 form of Modbus "illegal data address".
+        if (e.code === 'meter_error') throw new ReadError('exception', e.message, e.meterErrorCode !== undefined && e.meterErrorCode & 0x02 ? 2 : 4);
+        throw new ReadError('bad_reply', e.message);
+      }
+    };
+    reply = parse(raw);
+    // Data longer than one frame comes in follow-up frames (B1H → 12H … 92H).
+    const parts = [reply.value];
+    for (let seq = 1; reply.followUp; seq++) {
+      if (seq > 16) throw new ReadError('bad_reply', `more than 16 follow-up frames for ${block.identifier}`);
+      try {
+        raw = await this.transactor.request(dlt.readFollowUpRequest(block.version, address, block.identifier, seq), dltFramer, timeoutMs);
+      } catch (err) {
+        throw lineError(err);
+      }
+      reply = parse(raw, seq);
+      parts.push(reply.value);
     }
+    reply = { ...reply, value: Buffer.concat(parts) };
+    const at = this.now();
     const p = block.points[0]!;
     if (reply.value.length < p.bytes!) throw new ReadError('bad_reply', `${p.name}: ${reply.value.length} value bytes, expected ${p.bytes}`);
     const v = dlt.decodeBcd(reply.value.subarray(0, p.bytes!), p.decimals!, p.signed);

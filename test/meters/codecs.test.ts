@@ -88,6 +88,12 @@ t.test('DL/T 645-2007: errors, follow-up, signed values, read address, broadcast
   t.throws(() => dlt.parseReadReply('2007', dlt.decodeFrame(other), '000000000001', '00010000'), { code: 'address' });
   const follow = dlt.encodeFrame('000000000001', 0xb1, Buffer.concat([dlt.identifierBytes('00010000'), dlt.encodeBcd(1, 4, 2)]));
   t.equal(dlt.parseReadReply('2007', dlt.decodeFrame(follow), '000000000001', '00010000').followUp, true);
+  // 12H read follow-up: DI then SEQ, each +33H; the 92H reply ends with the same SEQ.
+  t.same(dlt.readFollowUpRequest('2007', '000000000001', '00010000', 1).subarray(4), h('68 01 00 00 00 00 00 68 12 05 33 33 34 33 34 E9 16'));
+  const last = dlt.encodeFrame('000000000001', 0x92, Buffer.concat([dlt.identifierBytes('00010000'), h('34 12'), h('01')]));
+  const lr = dlt.parseReadReply('2007', dlt.decodeFrame(last), '000000000001', '00010000', 1);
+  t.same([lr.value, lr.followUp], [h('34 12'), false]);
+  t.throws(() => dlt.parseReadReply('2007', dlt.decodeFrame(last), '000000000001', '00010000', 2), { code: 'format' }, 'wrong sequence number');
   // Active power −1.2345 kW: XX.XXXX, sign in the top bit.
   t.same(dlt.encodeBcd(-1.2345, 3, 4, true), h('45 23 81'));
   t.equal(dlt.decodeBcd(h('45 23 81'), 4, true), -1.2345);

@@ -28,9 +28,9 @@ t.test('DL/T 645-2007 and -1997 meters on one line, through a fault proxy', asyn
   await simLine.open();
   t.teardown(() => simLine.close());
   const sim = new Dlt645Sim(simLine);
-  // The published value: 123456.78 kWh.
+  // The published value: 123456.78 kWh, sent in two frames (B1H, then 12H → 92H).
   const m07 = sim.addMeter('000000000001', '2007')
-    .define('00010000', { bytes: 4, decimals: 2, value: () => 123456.78 })
+    .define('00010000', { bytes: 4, decimals: 2, value: () => 123456.78, frameBytes: 2 })
     .define('00020000', { bytes: 4, decimals: 2, value: () => 12.5 })
     .define('02010100', { bytes: 2, decimals: 1, value: () => 229.8 })
     .define('02020100', { bytes: 3, decimals: 3, signed: true, value: () => -1.234 })
@@ -71,7 +71,7 @@ t.test('DL/T 645-2007 and -1997 meters on one line, through a fault proxy', asyn
   await waitFor(() => readings.filter((r) => r.device === 'flat-1').length >= 2 && readings.some((r) => r.device === 'flat-2'), 15_000, 'DL/T 645 readings');
 
   const r1 = readings.filter((r) => r.device === 'flat-1').at(-1)!.values;
-  t.equal(value(r1, 'import_energy'), 123456.78);
+  t.equal(value(r1, 'import_energy'), 123456.78, 'value joined from a follow-up frame');
   t.equal(value(r1, 'voltage'), 229.8);
   t.equal(value(r1, 'current'), -1.234, 'signed BCD (top bit)');
   t.equal(value(r1, 'active_power'), -0.2836);
