@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig, ConfigError, type LoadedConfig } from './config/load.js';
 import { createLogger } from './log.js';
 import { Gateway } from './gateway.js';
+import { rollbackUnloadableApply } from './console/apply.js';
 import { SystemdNotifier, installDebugLoopBlocker } from './systemd/notify.js';
 
 export const EXIT_CONFIG = 2;
@@ -46,6 +47,11 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`estate-edge: ${err.message}\n`);
+      // A change applied from the console that does not load: back to the previous file.
+      if (cmd === 'run' && rollbackUnloadableApply(err.source, err.problems.join('; '))) {
+        process.stderr.write(`estate-edge: restored the previous configuration (${err.source}.bak)\n`);
+        return main(argv);
+      }
       return EXIT_CONFIG;
     }
     throw err;

@@ -14,7 +14,7 @@
 //             the box falls back to the config that worked.
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, isAbsolute } from 'node:path';
 import { isMap, isScalar, parseDocument, type Document } from 'yaml';
 import { parseConfig, ConfigError } from '../config/load.js';
 import type { GatewayConfig } from '../config/schema.js';
@@ -33,6 +33,8 @@ export interface ApplyMarker {
   boots: number;
   reason?: string;
   decidedAt?: number;
+  /** The rollback alarm has been sent upstream. */
+  reported?: boolean;
 }
 
 export interface EditResult {
@@ -287,9 +289,23 @@ export class ApplyGuard {
 
   private rollback(m: ApplyMarker, reason: string): void {
     this.o.file.restoreBackup();
-    const done: ApplyMarker = { ...m, status: 'rolled_back', reason, decidedAt: this.o.now() };
+    const done: ApplyMarker = { ...m, status: 'rolled_back', reason, decidedAt: this.o.now(), reported: true };
     this.o.file.writeMarker(done);
     this.o.onRolledBack(done, reason);
   }
 }
 
+/**
+ * At service start, before anything runs: a config applied from the console that does
+ * not even load (the console never gets to watch it) is replaced by its backup at once.
+ * Returns true when it restored one; the console reports it upstream once it is up.
+ */
+export function rollbackUnloadableApply(path: string, why: string, now = Date.now()): boolean {
+  if (!isAbsolute(path) || !existsSync(path)) return false;
+  const file = new ConfigFile(path);
+  const m = file.marker();
+  if (!m || m.status !== 'pending' || !existsSync(file.backupPath)) return false;
+  file.restoreBackup();
+  file.writeMarker({ ...m, status: 'rolled_back', reason: `the new configuration did not load: ${why}`, decidedAt: now, reported: false });
+  return true;
+}

@@ -109,6 +109,15 @@ export class ConsoleModule implements GatewayModule {
           setTimeout(() => ctx.requestRestart(`config rolled back: ${reason}`), 200).unref();
         },
       });
+      const last = configFile.marker();
+      if (last?.status === 'rolled_back' && !last.reported) {
+        // Rolled back at start (the new file did not load): say so upstream, once.
+        const data = { user: last.user, reason: last.reason, newRevision: last.newRevision, previousRevision: last.previousRevision };
+        log.error(data, 'configuration change was rolled back at start');
+        void ctx.outbox.append({ stream: 'alarm', type: 'config.rolled_back', data }).catch(() => {});
+        void ctx.outbox.append({ stream: 'audit', type: 'console.config.rolled_back', data }).catch(() => {});
+        configFile.writeMarker({ ...last, reported: true });
+      }
       const found = this.guard.start();
       if (found !== 'none') log.warn({ found }, 'configuration applied from the console: checking the gateway comes up healthy');
     }
