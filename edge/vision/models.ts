@@ -3,8 +3,11 @@
 // accepted by the manifest) before any session is created. A problem here makes face
 // access unavailable with a message saying exactly which file and why; it never takes
 // the rest of the gateway down.
-import { defaultModelsDir, getModel, loadManifest, type ModelManifest } from '../../models/manifest.js';
-import { checkModels } from '../../models/install.js';
+import { acceptedHashes, defaultModelsDir, getModel, loadManifest, type ModelManifest } from '../../models/manifest.js';
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import type { EngineModels } from './engine.js';
 import type { VisionConfig } from './module.js';
 
@@ -73,13 +76,26 @@ export function resolveModels(cfg: VisionConfig, manifestDir = defaultModelsDir(
   };
 }
 
-/** Check every selected file (present, sha256 accepted by the manifest); throws ModelsUnavailable naming each bad file. */
+/**
+ * Check every selected file (present, sha256 accepted by the manifest); throws
+ * ModelsUnavailable naming each bad file. Hashing here rather than through the
+ * installer's checkModels keeps the installer (and its ONNX builder) out of the gateway.
+ */
 export async function verifyModelFiles(r: ResolvedModels): Promise<void> {
-  const bad = (await checkModels(r.manifest, r.dir, r.ids)).filter((c) => c.status !== 'OK');
-  if (bad.length) {
-    const what = bad.map((b) => `${b.file} ${b.status === 'missing' ? 'missing' : `has a wrong sha256 (${b.sha256?.slice(0, 12)}…)`}`).join('; ');
-    throw new ModelsUnavailable(`face models not usable in ${r.dir}: ${what} — run "npm run models" (or npm run models -- --from <mirror>)`);
+  const problems: string[] = [];
+  for (const id of r.ids) {
+    const e = r.manifest.models[id]!;
+    const path = join(r.dir, e.file);
+    if (!existsSync(path)) {
+      problems.push(`${e.file} missing`);
+      continue;
+    }
+    const h = createHash('sha256');
+    await pipeline(createReadStream(path), h);
+    const sha = h.digest('hex');
+    if (!acceptedHashes(e).includes(sha)) problems.push(`${e.file} has a wrong sha256 (${sha.slice(0, 12)}…)`);
   }
+  if (problems.length) throw new ModelsUnavailable(`face models not usable in ${r.dir}: ${problems.join('; ')} — run "npm run models" (or npm run models -- --from <mirror>)`);
 }
 
 /** Whether `score` (distance or similarity, per metric) is a match at `threshold`. */

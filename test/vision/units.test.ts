@@ -201,3 +201,31 @@ t.test('ffmpeg arguments per source; credentials masked in logs', async (t) => {
   t.match(ffmpegArgs({ ...base, source: { kind: 'v4l2', device: '/dev/video0' } }).inputOptions.join(' '), /-f v4l2 -framerate 10/);
   t.match(ffmpegArgs({ ...base, source: { kind: 'file', path: 'a.mp4' } }).inputOptions.join(' '), /-re -stream_loop -1/);
 });
+
+t.test('1:N search equals a brute-force scan (best person and runner-up) on random templates', async (t) => {
+  const db = new Database(':memory:');
+  const dim = 128;
+  const store = new TemplateStore({ db, key: Buffer.alloc(32, 5), model: 'm', dim, metric: 'euclidean', l2Normalise: false, now: () => 1 });
+  let seed = 42;
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff - 0.5) * 0.3;
+  const rows: Array<{ p: string; v: Float32Array }> = [];
+  for (let p = 0; p < 60; p++) {
+    const vs = Array.from({ length: 3 }, () => Float32Array.from({ length: dim }, rnd));
+    store.add(`p${p}`, vs, { replace: false, source: 'embedding', maxPerPerson: 10 });
+    for (const v of vs) rows.push({ p: `p${p}`, v });
+  }
+  for (let k = 0; k < 20; k++) {
+    const q = Float32Array.from({ length: dim }, rnd);
+    const best = new Map<string, number>();
+    for (const r of rows) {
+      const dist = Math.sqrt(r.v.reduce((s, x, i) => s + (x - q[i]!) ** 2, 0));
+      best.set(r.p, Math.min(best.get(r.p) ?? Infinity, dist));
+    }
+    const ranked = [...best].sort((a, b) => a[1] - b[1]);
+    const m = store.search(q)!;
+    t.equal(m.personId, ranked[0]![0]);
+    t.ok(Math.abs(m.score - ranked[0]![1]) < 1e-5);
+    t.equal(m.runnerUp?.personId, ranked[1]![0]);
+    t.ok(Math.abs(m.runnerUp!.score - ranked[1]![1]) < 1e-5);
+  }
+});
