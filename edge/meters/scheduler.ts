@@ -401,13 +401,11 @@ export class BusRunner {
     const prev = d.state;
     d.state = state;
     d.stateSince = this.o.clock.now();
-    // The first successful contact after start is not news worth an event upstream… but
-    // a meter that never answers since start is: report unknown→offline, not unknown→online.
-    if (prev === 'unknown' && state === 'online') {
-      this.o.hooks?.onState?.(d, state, reason);
-      return;
-    }
-    this.o.log[state === 'offline' ? 'warn' : 'info']({ bus: this.id, device: d.id, reason }, `meter ${state}`);
+    // Every transition goes upstream, including the first contact after start (unknown →
+    // online/offline), so the platform knows the state of each meter after a restart.
+    // Only changes that mean trouble or recovery are worth a log line above debug.
+    const level = state === 'offline' ? 'warn' : prev === 'offline' ? 'info' : 'debug';
+    this.o.log[level]({ bus: this.id, device: d.id, reason }, `meter ${state}`);
     this.o.hooks?.onState?.(d, state, reason);
   }
 
