@@ -26,6 +26,8 @@ export interface LiveOptions {
   now: () => number;
   /** Bus events forwarded to the pages and kept in the ring. */
   events: readonly string[];
+  /** Of those, the ones forwarded live but not kept (telemetry would push every event out of the ring). */
+  transient?: readonly string[];
   /** Figures pushed periodically while clients are connected. */
   status: () => unknown;
   statusIntervalMs?: number;
@@ -72,9 +74,11 @@ export class LiveHub {
   /** Record an event that did not come from the bus (console audit, config apply). */
   publish(type: string, data: unknown): void {
     const ev: LiveEvent = { type, at: this.o.now(), data };
-    this.ring.push(ev);
-    const size = this.o.ringSize ?? 300;
-    if (this.ring.length > size) this.ring.splice(0, this.ring.length - size);
+    if (!this.o.transient?.includes(type)) {
+      this.ring.push(ev);
+      const size = this.o.ringSize ?? 300;
+      if (this.ring.length > size) this.ring.splice(0, this.ring.length - size);
+    }
     this.broadcast(`id: ${++this.seq}\nevent: bus\ndata: ${JSON.stringify(ev)}\n\n`);
   }
 

@@ -17,7 +17,7 @@ import { authRoutes } from './routes/auth.js';
 import { statusRoutes, liveStatus } from './routes/status.js';
 import { commandRoutes } from './routes/commands.js';
 import { configRoutes } from './routes/config.js';
-import { capabilityRoutes, LIVE_EVENTS } from './routes/capabilities.js';
+import { capabilityRoutes, LIVE_EVENTS, TRANSIENT_EVENTS } from './routes/capabilities.js';
 import type { ConsoleSchema } from './schema.js';
 
 export type ConsoleConfig = Static<typeof ConsoleSchema>;
@@ -46,7 +46,7 @@ export class ConsoleModule implements GatewayModule {
     this.pruneTimer = setInterval(() => sessions.prune(), 3600_000).unref();
     const secure = cfg.tls.enabled;
     const cookieName = secure ? '__Host-ee_session' : 'ee_session';
-    this.live = new LiveHub({ bus: ctx.bus, now, events: LIVE_EVENTS, status: () => liveStatus(deps) });
+    this.live = new LiveHub({ bus: ctx.bus, now, events: LIVE_EVENTS, transient: TRANSIENT_EVENTS, status: () => liveStatus(deps) });
     const configFile = isAbsolute(ctx.configSource) && existsSync(ctx.configSource) ? new ConfigFile(ctx.configSource) : undefined;
     const authFailures = ctx.metrics.counter({ name: 'estate_console_auth_failures_total', help: 'Console requests refused: no session, csrf, forbidden, bad credentials, locked', labelNames: ['reason'] });
 

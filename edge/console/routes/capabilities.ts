@@ -22,6 +22,9 @@ const RawPoll = Type.Object(
 );
 
 /** Bus events forwarded live to the pages (names of modules not in this build never fire). */
+/** Live only, not kept for "last events": periodic telemetry. */
+export const TRANSIENT_EVENTS = ['meter.reading'] as const;
+
 export const LIVE_EVENTS = ['uplink.state', 'outbox.evicted', 'gateway.ready', 'gateway.stopping', 'meter.reading', 'meter.device', 'door.state', 'door.alarm', 'access.decision', 'vision.camera', 'vision.decision'] as const;
 
 const IMAGE_MAGIC: Array<{ type: string; test: (b: Buffer) => boolean }> = [

@@ -4,8 +4,10 @@ import { h, api, card, kv, badge, fmtDur, fmtMB, fmtTime, notConfigured } from '
 export function eventLine(e) {
   const d = e.data || {};
   const who = d.user ? ` · ${d.user}` : '';
-  const what = d.action || d.doorId || d.door || d.deviceId || d.meterId || d.state || d.reason || '';
-  return h('li', {}, h('time', {}, new Date(e.at).toLocaleTimeString()), ' ', h('code', {}, e.type), ` ${typeof what === 'string' ? what : JSON.stringify(what)}${who}`);
+  const what = [d.action, d.doorId || d.id || d.device, d.lock, d.contact, d.granted === undefined ? undefined : d.granted ? '✔' : '✘', d.reason, d.online === undefined ? undefined : d.online ? 'online' : 'offline', d.status]
+    .filter((x) => typeof x === 'string' && x !== '')
+    .join(' ');
+  return h('li', {}, h('time', {}, new Date(e.at).toLocaleTimeString()), ' ', h('code', {}, e.type), ` ${what}${who}`);
 }
 
 function moduleCount(health, name) {
@@ -57,7 +59,7 @@ export async function render(box) {
   );
   return (kind, data) => {
     if (kind === 'status') setStatus(data);
-    else {
+    else if (data.type !== 'meter.reading') {
       events.prepend(eventLine(data));
       while (events.children.length > 50) events.lastChild.remove();
     }
