@@ -148,7 +148,7 @@ export async function render(box) {
   const last = cfg.lastApply;
   box.append(...[
     !cfg.editable ? h('div', { class: 'notice' }, h('strong', {}, t('config.notEditable')), h('p', {}, cfg.reason)) : null,
-    last ? h('div', { class: `notice ${last.status === 'rolled_back' ? 'bad' : ''}`, 'data-testid': 'last-apply' }, `${t('config.lastApply')}: ${last.user} · ${fmtTime(last.at)} · ${last.status === 'rolled_back' ? `${t('config.rolledBack')}: ${last.reason}` : last.status}`) : null,
+    last ? h('div', { class: `notice ${last.status === 'rolled_back' ? 'bad' : ''}`, 'data-testid': 'last-apply' }, `${t('config.lastApply')}: ${last.user} · ${fmtTime(last.at)} · ${last.status === 'rolled_back' ? `${t('config.rolledBack')}: ${last.reason}` : t('config.pending')}`) : null,
     h('p', { class: 'muted' }, `${cfg.path || cfg.source} · rev ${cfg.runningRevision}`),
     h('div', { class: 'row' }, tabForm, tabYaml, h('span', { class: 'grow' }),
       h('a', { class: 'button link', href: '/api/config/download', download: '' }, t('config.download')),
