@@ -150,6 +150,7 @@ export class Uplink {
       this.onConnected(client, gen);
     });
     client.on('message', (_topic, payload) => {
+      if (gen !== this.generation) return;
       try {
         this.o.onCommand(payload);
       } catch (err) {
@@ -198,8 +199,8 @@ export class Uplink {
     this.inflight = 0;
     this.generation++;
     this.m.connected.set(0);
-    client.removeAllListeners();
-    client.on('error', () => {});
+    // Our listeners stay (they ignore an old generation); mqtt.js's own listeners must
+    // stay too, or its connack timer is never cleared and fires an error later.
     client.end(true);
     if (was) {
       this.o.log.warn({ url: this.o.config.uplink.url, err: this.lastError }, 'uplink lost: buffering in the outbox');
@@ -356,7 +357,8 @@ export class Uplink {
     this.generation++;
     this.connected = false;
     this.m.connected.set(0);
-    await new Promise<void>((resolve) => client.end(!this.connected, {}, () => resolve()));
-    client.removeAllListeners();
+    // Our 'error' listener stays attached: a late mqtt.js error (e.g. "connack timeout" of
+    // an attempt still connecting) must not become an uncaught exception.
+    await new Promise<void>((resolve) => client.end(true, {}, () => resolve()));
   }
 }
