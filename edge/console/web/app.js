@@ -1,7 +1,7 @@
 // The console shell: first-run setup, login, navigation, the live event stream, and the
 // pages (each a module exporting `render(main, ctx)` that may return a live handler).
 import { t, setLang, getLang } from './i18n.js';
-import { h, api, session, can, errText, toast, setUnauthorizedHandler } from './lib.js';
+import { h, api, session, can, errText, toast, setUnauthorizedHandler, prefetch, dropPrefetched } from './lib.js';
 
 const PAGES = [
   { id: 'dashboard', role: 'viewer', load: () => import('./pages/dashboard.js') },
@@ -137,8 +137,11 @@ async function route() {
 }
 
 async function boot() {
+  const first = (location.hash.match(/^#\/(\w+)/) || [])[1] || 'dashboard';
+  if (first === 'dashboard') prefetch(['/api/dashboard', '/api/capabilities']);
   try {
     const s = await api('/api/session');
+    if (!s.user) dropPrefetched();
     info = s;
     if (s.user) return loggedIn(s);
     if (s.setupNeeded) return showSetup();
