@@ -5,7 +5,7 @@ import { readFileSync, readdirSync, existsSync } from 'node:fs';
 import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Type, type Static } from '@sinclair/typebox';
-import { Ajv } from 'ajv';
+import { Ajv, type ValidateFunction } from 'ajv';
 import { parse } from 'yaml';
 import { DATA_TYPE_WORDS, type DataType } from '../../drivers/modbus/codec.js';
 
@@ -151,9 +151,16 @@ function pathOf(pointer: string): string {
     .reduce((out, seg) => (/^\d+$/.test(seg) ? `${out}[${seg}]` : out ? `${out}.${seg}` : seg), '');
 }
 
-const ajv = new Ajv({ allErrors: true, strict: false });
-const validateProfile = ajv.compile(ProfileSchema);
-const perProtocol = { modbus: ajv.compile(ModbusProfile), dlt: ajv.compile(DltProfile), cjt: ajv.compile(CjtProfile) };
+// Compiled on first use, not at import: compiling costs hundreds of ms on a Pi, and
+// importing this file is on the start path of every gateway (config checks).
+let compiled: { validateProfile: ValidateFunction; perProtocol: Record<'modbus' | 'dlt' | 'cjt', ValidateFunction> } | undefined;
+function validators() {
+  if (!compiled) {
+    const ajv = new Ajv({ allErrors: true, strict: false });
+    compiled = { validateProfile: ajv.compile(ProfileSchema), perProtocol: { modbus: ajv.compile(ModbusProfile), dlt: ajv.compile(DltProfile), cjt: ajv.compile(CjtProfile) } };
+  }
+  return compiled;
+}
 
 /** Parse and validate one profile's YAML text. Throws ProfileError with every problem. */
 export function parseProfile(text: string, file: string): Profile {
@@ -163,6 +170,7 @@ export function parseProfile(text: string, file: string): Profile {
   } catch (err) {
     throw new ProfileError(file, [`YAML: ${(err as Error).message.split('\n')[0]}`]);
   }
+  const { validateProfile, perProtocol } = validators();
   if (!validateProfile(raw)) {
     // Report against the schema of the protocol the file says it is, not the union's noise.
     const proto = (raw as { protocol?: unknown })?.protocol;
