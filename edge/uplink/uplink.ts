@@ -311,8 +311,11 @@ export class Uplink {
   private send(stream: StreamName, recs: Array<{ seq: number; body: string }>, backfill: boolean): void {
     const client = this.client!;
     const gen = this.generation;
+    // The callback keeps only numbers: the records themselves become garbage at once
+    // instead of surviving (and being promoted) while the message is in flight.
     const first = recs[0]!.seq;
     const last = recs[recs.length - 1]!.seq;
+    const count = recs.length;
     const cfg = this.o.config;
     const payload = `{"v":${SCHEMA_VERSION},"site":${JSON.stringify(cfg.site.id)},"gateway":${JSON.stringify(cfg.gateway.id)},"stream":"${stream}","backfill":${backfill},"sentAt":${this.o.clock.now()},"records":[${recs.map((r) => r.body).join(',')}]}`;
     this.inflight++;
@@ -321,7 +324,7 @@ export class Uplink {
         // An ack is an ack, even from an earlier connection: the broker has the records.
         this.o.outbox.ack(stream, first, last);
         this.m.messages.inc({ stream });
-        this.m.records.inc({ stream, flow: backfill ? 'backfill' : 'live' }, recs.length);
+        this.m.records.inc({ stream, flow: backfill ? 'backfill' : 'live' }, count);
       } else {
         this.m.publishErrors.inc();
       }
