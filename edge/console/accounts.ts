@@ -21,15 +21,37 @@ export function isRole(s: unknown): s is Role {
   return typeof s === 'string' && (ROLES as readonly string[]).includes(s);
 }
 
-// N=2^14, r=8: 16 MiB and ~50-100 ms per hash on a Pi 4; slow enough for an offline
-// attacker, fast enough that a login does not stall the gateway's event loop (scrypt
-// runs on the libuv thread pool).
-const SCRYPT = { N: 16384, r: 8, p: 1, keylen: 32 } as const;
+// N=2^15, r=8: 32 MiB and ~150-300 ms per hash on a Pi 4 — slow enough for an offline
+// attacker, and on purpose just above glibc's largest dynamic mmap threshold (32 MiB):
+// the buffer is always mmapped and given back to the system when freed. At 16 MiB (N=2^14)
+// glibc raises its threshold after the first free and every libuv thread-pool thread then
+// keeps a 16 MiB heap for ever (measured: +64 MB RSS after a dozen logins).
+const SCRYPT = { N: 32768, r: 8, p: 1, keylen: 32 } as const;
+
+/** Too many hashes waiting (a login flood): refuse rather than queue without bound. */
+export class BusyError extends Error {}
+
+// One hash at a time: the transient 32 MiB exists once, whatever the number of logins.
+let queue: Promise<unknown> = Promise.resolve();
+let waiting = 0;
+const MAX_WAITING = 8;
 
 function scryptAsync(password: string, salt: Buffer, p: { N: number; r: number; p: number; keylen: number }): Promise<Buffer> {
-  return new Promise((resolve, reject) =>
-    scrypt(password.normalize('NFKC'), salt, p.keylen, { N: p.N, r: p.r, p: p.p, maxmem: 64 * 1024 * 1024 }, (err, key) => (err ? reject(err) : resolve(key))),
-  );
+  if (waiting >= MAX_WAITING) return Promise.reject(new BusyError('too many logins at once: try again in a moment'));
+  waiting++;
+  const run = () =>
+    new Promise<Buffer>((resolve, reject) =>
+      scrypt(password.normalize('NFKC'), salt, p.keylen, { N: p.N, r: p.r, p: p.p, maxmem: 128 * p.N * p.r * p.p + 1024 * 1024 }, (err, key) => (err ? reject(err) : resolve(key))),
+    );
+  const result = queue.then(run, run);
+  queue = result.catch(() => undefined).finally(() => void waiting--);
+  return result;
+}
+
+/** Whether a stored hash uses weaker parameters than today's (re-hashed at the next login). */
+export function needsRehash(stored: string): boolean {
+  const [, N, r, p] = stored.split('$');
+  return Number(N) !== SCRYPT.N || Number(r) !== SCRYPT.r || Number(p) !== SCRYPT.p;
 }
 
 export async function hashPassword(password: string): Promise<string> {
@@ -191,6 +213,7 @@ export class AccountStore {
     const ok = r ? await verifyPassword(password, r.hash) : (await verifyPassword(password, await (this.dummyHash ??= hashPassword(randomBytes(16).toString('hex')))), false);
     if (ok && r) {
       this.o.db.prepare('UPDATE console_users SET failed = 0, locked_until = NULL, last_login_at = ? WHERE name = ?').run(now, r.name);
+      if (needsRehash(r.hash)) this.o.db.prepare('UPDATE console_users SET hash = ? WHERE name = ?').run(await hashPassword(password), r.name);
       this.byAddress.delete(address);
       return { ok: true, account: toAccount({ ...r, last_login_at: now, failed: 0, locked_until: null }) };
     }

@@ -6,7 +6,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import cookie from '@fastify/cookie';
 import type { Counter } from 'prom-client';
 import type { ModuleContext } from '../module.js';
-import { roleAtLeast, type AccountStore, type Role } from './accounts.js';
+import { roleAtLeast, BusyError, type AccountStore, type Role } from './accounts.js';
 import { SessionStore, type Session } from './sessions.js';
 import type { LiveHub } from './live.js';
 import type { LogRing } from './logring.js';
@@ -119,6 +119,10 @@ export function buildServer(o: ServerOptions): FastifyInstance {
 
   app.setErrorHandler((err: Error & { code?: string; statusCode?: number; validation?: unknown }, req, reply) => {
     if (err instanceof HttpError) return sendError(reply, err.status, err.code, err.message, err.details);
+    if (err instanceof BusyError) {
+      reply.header('retry-after', '2');
+      return sendError(reply, 503, 'busy', err.message);
+    }
     if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return sendError(reply, 413, 'too_large', `upload larger than ${deps.cfg.maxUploadKB} KiB`);
     if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return sendError(reply, 415, 'unsupported_media_type', `content type ${req.headers['content-type'] ?? '(none)'} is not accepted here`);
     if (err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || err instanceof SyntaxError) return sendError(reply, 400, 'bad_json', 'request body is not valid JSON');

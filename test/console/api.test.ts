@@ -231,3 +231,18 @@ t.test('audit: logins and actions go to the outbox stream "audit"', async (t) =>
   t.ok(stats.streams.audit.count >= actions.length, `audit records buffered: ${stats.streams.audit.count}`);
 });
 
+
+t.test('password hashing: one at a time, a flood is refused with 503, old parameters upgraded', async (t) => {
+  const { hashPassword, verifyPassword, needsRehash } = await import('../../edge/console/accounts.js');
+  const h = await hashPassword('some long password');
+  t.match(h, /^scrypt\$32768\$8\$1\$/);
+  t.notOk(needsRehash(h));
+  t.ok(await verifyPassword('some long password', h));
+  t.notOk(await verifyPassword('some long passworD', h));
+  t.ok(needsRehash('scrypt$16384$8$1$x$y'));
+  // Twelve at once: eight wait their turn, the rest are refused (never an unbounded queue).
+  const all = await Promise.allSettled(Array.from({ length: 12 }, () => hashPassword('x'.repeat(12))));
+  const refused = all.filter((r) => r.status === 'rejected');
+  t.equal(refused.length, 4);
+  t.match(String((refused[0] as PromiseRejectedResult).reason), /too many logins at once/);
+});
