@@ -91,10 +91,8 @@ export class Engine {
       interOpNumThreads: 1,
       executionMode: 'sequential',
       graphOptimizationLevel: 'all',
-      // No arena: the arena keeps the peak activation memory of every model (YuNet at 640²
-      // is the big one) for the life of the session; plain allocations give it back.
-      enableCpuMemArena: false,
-      enableMemPattern: false,
+      // The CPU memory arena stays on: without it YuNet at 640² measured twice as slow
+      // (detect ≈ 42 instead of 20 ms CPU) for about 20 MB less RSS.
       // Warnings such as "Removing initializer …" are about the graph, not the box: keep stderr for errors.
       logSeverityLevel: 3,
       // No busy-waiting threads between runs: on a 2-core box the cores belong to ffmpeg,

@@ -371,9 +371,10 @@ export class VisionModule implements GatewayModule {
   status(): VisionStatus {
     const r = this.resolved;
     const cam = this.camera?.stats();
-    const problem = this.problem ?? (this.health().ok ? undefined : this.health().message);
+    const h = this.health();
+    const problem = this.problem ?? (h.ok ? undefined : h.message);
     return {
-      available: this.health().ok,
+      available: h.ok,
       ...(problem ? { problem } : {}),
       ...(this.cfg.doorId ? { doorId: this.cfg.doorId } : {}),
       ...(cam ? { camera: { state: cam.state, ...(cam.reason ? { reason: cam.reason } : {}), fps: cam.fps, frames: cam.frames, dropped: cam.dropped, restarts: cam.restarts, decodeErrors: cam.decodeErrors, lastFrameAt: cam.lastFrameAt } } : {}),
