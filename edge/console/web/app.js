@@ -121,9 +121,12 @@ async function route() {
   liveHandlers = [];
   main.replaceChildren(h('p', { class: 'muted' }, t('loading')));
   try {
+    performance.mark('ee:route');
     const mod = await page.load();
     const box = h('div', { class: 'page', 'data-page': page.id });
+    performance.mark('ee:module');
     const handler = await mod.render(box, { rerender: route });
+    performance.mark('ee:drawn');
     if (current !== page.id) return;
     main.replaceChildren(h('h2', {}, t(`nav.${page.id}`)), box);
     if (typeof handler === 'function') liveHandlers.push(handler);
@@ -141,6 +144,7 @@ async function boot() {
   if (first === 'dashboard') prefetch(['/api/dashboard', '/api/capabilities']);
   try {
     const s = await api('/api/session');
+    performance.mark('ee:session');
     if (!s.user) dropPrefetched();
     info = s;
     if (s.user) return loggedIn(s);

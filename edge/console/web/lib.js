@@ -88,7 +88,12 @@ export function toast(msg, kind = 'info') {
   toastTimer = setTimeout(() => (el.className = ''), kind === 'error' ? 8000 : 3500);
 }
 
-export const fmtTime = (ms) => (ms ? new Date(ms).toLocaleString() : '—');
+// One formatter each, made once: toLocaleString() builds a new ICU formatter per call,
+// which is most of a phone's render time for a list of events.
+let dateTimeFmt;
+let timeFmt;
+export const fmtTime = (ms) => (ms ? (dateTimeFmt ??= new Intl.DateTimeFormat(undefined, { dateStyle: 'short', timeStyle: 'medium' })).format(ms) : '—');
+export const fmtClock = (ms) => (timeFmt ??= new Intl.DateTimeFormat(undefined, { timeStyle: 'medium' })).format(ms);
 export function fmtDur(s) {
   s = Math.max(0, Math.round(s || 0));
   const d = Math.floor(s / 86400), hh = Math.floor((s % 86400) / 3600), m = Math.floor((s % 3600) / 60);

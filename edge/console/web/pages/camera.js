@@ -1,5 +1,5 @@
 import { t } from '../i18n.js';
-import { h, api, card, kv, badge, notConfigured, errText } from '../lib.js';
+import { h, api, card, kv, badge, notConfigured, errText, fmtTime } from '../lib.js';
 
 // Camera: a snapshot from the door camera with the detected faces' boxes and scores
 // (offered by the face module's service when it has a camera).
@@ -30,7 +30,7 @@ export async function render(box) {
         return el;
       });
       stage.replaceChildren(img, ...boxes);
-      msg.textContent = new Date(s.at || Date.now()).toLocaleString();
+      msg.textContent = fmtTime(s.at || Date.now());
     } catch (e) {
       msg.textContent = errText(e);
     }

@@ -1,5 +1,5 @@
 import { t } from '../i18n.js';
-import { h, api, card, kv, badge, fmtDur, fmtMB, fmtTime, notConfigured } from '../lib.js';
+import { h, api, card, kv, badge, fmtDur, fmtMB, fmtTime, fmtClock, notConfigured } from '../lib.js';
 
 export function eventLine(e) {
   const d = e.data || {};
@@ -7,7 +7,7 @@ export function eventLine(e) {
   const what = [d.action, d.doorId || d.id || d.device, d.lock, d.contact, d.granted === undefined ? undefined : d.granted ? '✔' : '✘', d.reason, d.online === undefined ? undefined : d.online ? 'online' : 'offline', d.status]
     .filter((x) => typeof x === 'string' && x !== '')
     .join(' ');
-  return h('li', {}, h('time', {}, new Date(e.at).toLocaleTimeString()), ' ', h('code', {}, e.type), ` ${what}${who}`);
+  return h('li', {}, h('time', {}, fmtClock(e.at)), ' ', h('code', {}, e.type), ` ${what}${who}`);
 }
 
 function moduleCount(health, name) {
