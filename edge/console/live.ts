@@ -19,6 +19,8 @@ export interface LiveEvent {
 interface Client {
   res: ServerResponse;
   user: string;
+  /** Which event types this client may see (personal data is not for every role). */
+  allowed: (type: string) => boolean;
 }
 
 export interface LiveOptions {
@@ -79,11 +81,11 @@ export class LiveHub {
       const size = this.o.ringSize ?? 300;
       if (this.ring.length > size) this.ring.splice(0, this.ring.length - size);
     }
-    this.broadcast(`id: ${++this.seq}\nevent: bus\ndata: ${JSON.stringify(ev)}\n\n`);
+    this.broadcast(`id: ${++this.seq}\nevent: bus\ndata: ${JSON.stringify(ev)}\n\n`, type);
   }
 
   /** Take over a response as an event stream. Returns false when too many are open. */
-  attach(res: ServerResponse, user: string): boolean {
+  attach(res: ServerResponse, user: string, allowed: (type: string) => boolean = () => true): boolean {
     if (this.clients.size >= (this.o.maxClients ?? 20)) return false;
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
@@ -91,7 +93,7 @@ export class LiveHub {
       connection: 'keep-alive',
       'x-accel-buffering': 'no',
     });
-    const client: Client = { res, user };
+    const client: Client = { res, user, allowed };
     this.clients.add(client);
     res.on('close', () => {
       this.clients.delete(client);
@@ -118,8 +120,9 @@ export class LiveHub {
     c.res.write(`event: status\ndata: ${body}\n\n`);
   }
 
-  private broadcast(chunk: string): void {
+  private broadcast(chunk: string, type?: string): void {
     for (const c of this.clients) {
+      if (type !== undefined && !c.allowed(type)) continue;
       // A client that does not read (phone asleep) is dropped instead of buffering for ever.
       if (c.res.writableLength > 1_000_000) {
         c.res.destroy();

@@ -166,9 +166,9 @@ t.test('accounts: last admin protected; role change ends sessions', async (t) =>
   t.equal((await clients.viewer.login('viewer', PASSWORDS.viewer)).status, 200);
 });
 
-t.test('live stream: viewer gets server-sent events', async (t) => {
+t.test('live stream: server-sent events; audit records only for technicians and up', async (t) => {
   const ctl = new AbortController();
-  const res = await fetch(`${g.base}/api/live`, { headers: { cookie: clients.viewer.cookie }, signal: ctl.signal });
+  const res = await fetch(`${g.base}/api/live`, { headers: { cookie: clients.tech.cookie }, signal: ctl.signal });
   t.equal(res.status, 200);
   t.match(res.headers.get('content-type'), /text\/event-stream/);
   const reader = res.body!.getReader();
@@ -224,9 +224,12 @@ t.test('sessions expire after the TTL without requests', async (t) => {
 
 t.test('audit: logins and actions go to the outbox stream "audit"', async (t) => {
   await clients.admin.login('admin', PASSWORDS.admin);
+  await clients.viewer.login('viewer', PASSWORDS.viewer);
   const ev = await clients.admin.get('/api/events?type=audit&limit=300');
   const actions = ev.body.events.map((e: { data: { action: string } }) => e.data.action);
   for (const a of ['console.setup', 'console.login', 'console.login.failed', 'console.login.locked', 'console.user.created', 'console.command', 'console.logout']) t.ok(actions.includes(a), a);
+  const seenByViewer = await clients.viewer.get('/api/events?type=audit');
+  t.same(seenByViewer.body.events, [], 'a viewer does not see who did what');
   const stats = g.gateway.outbox.stats();
   t.ok(stats.streams.audit.count >= actions.length, `audit records buffered: ${stats.streams.audit.count}`);
 });

@@ -9,6 +9,15 @@ import { fileURLToPath } from 'node:url';
 import { systemStats } from '../../observability/system.js';
 import { sendError, type ConsoleDeps } from '../server.js';
 import { runCommand } from './commands.js';
+import { roleAtLeast, type Role } from '../accounts.js';
+
+/**
+ * Events that carry personal data (who came through which door, who did what on the
+ * console) are for technicians and admins; viewers see states and counts only.
+ */
+export function eventAllowed(role: Role, type: string): boolean {
+  return roleAtLeast(role, 'technician') || !['access.decision', 'vision.decision', 'audit'].includes(type);
+}
 
 /** Outbox figures and uplink state, as pushed to the pages every few seconds. */
 export function liveStatus(d: ConsoleDeps): Record<string, unknown> {
@@ -85,13 +94,14 @@ export function statusRoutes(app: FastifyInstance, d: ConsoleDeps): void {
       ...liveStatus(d),
       info: info.ok ? info.result : null,
       system: systemStats(d.ctx.dataDir),
-      events: d.live.recent(() => true, 30),
+      events: d.live.recent((e) => eventAllowed(req.session!.role, e.type), 30),
     };
   });
 
   app.get('/api/live', { config: { role: 'viewer' } }, async (req, reply) => {
     reply.hijack();
-    if (!d.live.attach(reply.raw, req.session!.user)) {
+    const role = req.session!.role;
+    if (!d.live.attach(reply.raw, req.session!.user, (type) => eventAllowed(role, type))) {
       reply.raw.writeHead(503, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 'too_many_streams', message: 'too many open live views' } }));
     }
   });
@@ -99,7 +109,9 @@ export function statusRoutes(app: FastifyInstance, d: ConsoleDeps): void {
   app.get<{ Querystring: { type?: string; door?: string; limit?: string } }>('/api/events', { config: { role: 'viewer' } }, async (req) => {
     const { type, door } = req.query;
     const limit = Math.min(Math.max(Number(req.query.limit ?? 100) || 100, 1), 300);
+    const role = req.session!.role;
     const events = d.live.recent((e) => {
+      if (!eventAllowed(role, e.type)) return false;
       if (type && !e.type.startsWith(type)) return false;
       if (door) {
         const data = e.data as { doorId?: string; door?: string } | null;
