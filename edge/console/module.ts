@@ -14,7 +14,7 @@ import { loadAssets } from './assets.js';
 import { loadTls } from './tls.js';
 import { buildServer, type ConsoleDeps } from './server.js';
 import { authRoutes } from './routes/auth.js';
-import { statusRoutes, liveStatus } from './routes/status.js';
+import { statusRoutes, liveStatus, addresses } from './routes/status.js';
 import { commandRoutes } from './routes/commands.js';
 import { configRoutes } from './routes/config.js';
 import { capabilityRoutes, LIVE_EVENTS, TRANSIENT_EVENTS } from './routes/capabilities.js';
@@ -81,12 +81,19 @@ export class ConsoleModule implements GatewayModule {
     const addr = this.app.server.address();
     this.port = typeof addr === 'object' && addr ? addr.port : cfg.port;
     this.url = `${secure ? 'https' : 'http'}://${cfg.host.includes(':') ? `[${cfg.host}]` : cfg.host}:${this.port}/`;
-    log.info({ url: this.url, ...(tls ? { fingerprint256: tls.fingerprint256, selfSigned: tls.selfSigned } : {}) }, 'technician console listening');
+    // Listening on every interface: tell the technician the addresses a phone can use.
+    const wildcard = cfg.host === '0.0.0.0' || cfg.host === '::';
+    const urls = wildcard
+      ? addresses()
+          .filter((a) => a.family === 'IPv4' && a.address !== '127.0.0.1')
+          .map((a) => `${secure ? 'https' : 'http'}://${a.address}:${this.port}/`)
+      : [this.url];
+    log.info({ url: this.url, urls, ...(tls ? { fingerprint256: tls.fingerprint256, selfSigned: tls.selfSigned } : {}) }, 'technician console listening');
 
     const token = accounts.setupTokenIfNeeded();
     // warn so it is visible at the default log level; the token is useless once the
     // first admin exists (and a new one is made at each start until then).
-    if (token) log.warn({ setupToken: token, url: this.url }, `console setup token: ${token} (needed once, to create the first admin account at ${this.url})`);
+    if (token) log.warn({ setupToken: token, urls }, `console setup token: ${token} (needed once, to create the first admin account at ${urls[0] ?? this.url})`);
 
     if (configFile) {
       this.guard = new ApplyGuard({
