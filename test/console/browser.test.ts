@@ -135,7 +135,7 @@ t.test('first run, live values, door unlock, config edit, screenshots', async (t
   }
   await page.click('#lang-btn');
   await page.waitForFunction(() => /Dashboard/.test(document.querySelector('nav')?.textContent ?? ''));
-  await page.screenshot({ path: `${ARTIFACTS}/system-phone-en.png`, fullPage: true });
+  await page.screenshot({ path: `${ARTIFACTS}/users-phone-en.png`, fullPage: true });
   t.same(errors, [], 'no script errors');
   await close();
 });
