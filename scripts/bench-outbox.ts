@@ -173,8 +173,8 @@ function child(phase: string, args: string[], onLine?: (l: string) => void): Pro
     // From dist/ (npm run bench:outbox builds first) the children run plain JS, so RSS
     // figures are the production ones, not inflated by a TypeScript loader.
     const loader = SELF.endsWith('.ts') ? ['--import', 'tsx'] : [];
-    // The same V8 flag as the systemd unit's ExecStart (systemd/estate-edge.service).
-    const p = spawn(process.execPath, ['--max-semi-space-size=2', ...loader, SELF, phase, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    // The same V8 flags as the systemd unit's ExecStart (systemd/estate-edge.service).
+    const p = spawn(process.execPath, ['--max-semi-space-size=2', '--max-old-space-size=128', ...loader, SELF, phase, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
     let result: Record<string, number> = {};
     let buf = '';
     p.stdout.on('data', (d) => {
