@@ -13,11 +13,11 @@ import { ApplyGuard, ConfigFile } from './apply.js';
 import { loadAssets } from './assets.js';
 import { loadTls } from './tls.js';
 import { buildServer, type ConsoleDeps } from './server.js';
-import { authRoutes } from './routes/auth.js';
-import { statusRoutes, liveStatus, addresses } from './routes/status.js';
+import { authRoutes, sessionInfo } from './routes/auth.js';
+import { statusRoutes, liveStatus, addresses, dashboard } from './routes/status.js';
 import { commandRoutes } from './routes/commands.js';
 import { configRoutes } from './routes/config.js';
-import { capabilityRoutes, LIVE_EVENTS, TRANSIENT_EVENTS } from './routes/capabilities.js';
+import { capabilityRoutes, capabilities, LIVE_EVENTS, TRANSIENT_EVENTS } from './routes/capabilities.js';
 import type { ConsoleSchema } from './schema.js';
 
 export type ConsoleConfig = Static<typeof ConsoleSchema>;
@@ -75,6 +75,8 @@ export class ConsoleModule implements GatewayModule {
       assets: loadAssets(),
       ...(tls ? { https: { cert: tls.cert, key: tls.key } } : {}),
       routes: [authRoutes, statusRoutes, commandRoutes, configRoutes, capabilityRoutes],
+      // What the dashboard's first render asks for: GET /api/session, /api/dashboard, /api/capabilities.
+      bootData: async (req) => ({ session: sessionInfo(deps, req.session), dashboard: await dashboard(deps, req), capabilities: capabilities(deps) }),
     });
     this.live.start();
     await this.app.listen({ host: cfg.host, port: cfg.port });

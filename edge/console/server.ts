@@ -2,6 +2,7 @@
 // route (declared per route as `config.role`; a route without one is refused, so a
 // forgotten declaration fails closed), a CSRF check on every state-changing request,
 // uniform JSON errors, security headers, and the static pages from memory.
+import { brotliCompressSync, gzipSync, constants } from 'node:zlib';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import cookie from '@fastify/cookie';
 import type { Counter } from 'prom-client';
@@ -66,6 +67,11 @@ export interface ServerOptions {
   assets: Map<string, Asset>;
   https?: { cert: string; key: string };
   routes: Array<(app: FastifyInstance, deps: ConsoleDeps) => void>;
+  /**
+   * Data inlined into the page for a request with a live session (the session, the
+   * dashboard): the first render needs no API round trip. Never for anonymous requests.
+   */
+  bootData?: (req: FastifyRequest) => Promise<Record<string, unknown>>;
 }
 
 export function buildServer(o: ServerOptions): FastifyInstance {
@@ -135,13 +141,15 @@ export function buildServer(o: ServerOptions): FastifyInstance {
   app.setNotFoundHandler((req, reply) => {
     if (req.url.startsWith('/api/')) return sendError(reply, 404, 'not_found', `no API route ${req.method} ${req.url.split('?')[0]}`);
     // Everything else is the single-page app.
-    return serveAsset(o.assets, '/index.html', req, reply);
+    return servePage(o, req, reply);
   });
 
   app.get('/*', { config: { role: 'public' } }, (req, reply) => {
     const path = req.url.split('?')[0]!;
     if (path.startsWith('/api/')) return sendError(reply, 404, 'not_found', `no API route ${req.method} ${path}`);
-    return serveAsset(o.assets, path === '/' ? '/index.html' : path, req, reply);
+    // The single-page app for / and for paths without a file extension.
+    if (path === '/' || path === '/index.html' || (!o.assets.has(path) && !path.includes('.'))) return servePage(o, req, reply);
+    return serveAsset(o.assets, path, req, reply);
   });
 
   for (const r of o.routes) r(app, deps);
@@ -154,6 +162,34 @@ function sameOrigin(origin: string, host: string | undefined): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * The page. With a live session cookie (SameSite=Strict: never sent on a navigation from
+ * another site) the data of the first render is inlined as JSON — not a script, so the
+ * CSP is unchanged; `<` escaped so no text in it can end the element — and the answer is
+ * personal: no-store, no ETag. Anonymous requests get the static file.
+ */
+async function servePage(o: ServerOptions, req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+  const session = o.bootData ? o.deps.sessions.get(req.cookies[o.deps.cookieName]) : undefined;
+  const page = o.assets.get('/index.html');
+  if (!session || !page) return serveAsset(o.assets, '/index.html', req, reply);
+  req.session = session;
+  let json: string;
+  try {
+    json = JSON.stringify(await o.bootData!(req)).replace(/</g, '\\u003c');
+  } catch (err) {
+    // The page then asks the API itself, as for a visit without a session.
+    o.deps.ctx.log.warn({ err: String(err) }, 'console: first-render data not inlined');
+    return serveAsset(o.assets, '/index.html', req, reply);
+  }
+  const html = Buffer.from(page.raw.toString('utf8').replace('</body>', `<script type="application/json" id="ee-boot">${json}</script>\n</body>`));
+  reply.header('cache-control', 'no-store').header('vary', 'accept-encoding, cookie').type(page.type);
+  const accept = String(req.headers['accept-encoding'] ?? '');
+  // Fast settings: a few KiB compressed per page load, on the box's CPU.
+  if (/\bbr\b/.test(accept)) return reply.header('content-encoding', 'br').send(brotliCompressSync(html, { params: { [constants.BROTLI_PARAM_QUALITY]: 4 } }));
+  if (/\bgzip\b/.test(accept)) return reply.header('content-encoding', 'gzip').send(gzipSync(html, { level: 6 }));
+  return reply.send(html);
 }
 
 function serveAsset(assets: Map<string, Asset>, path: string, req: FastifyRequest, reply: FastifyReply): FastifyReply {

@@ -184,6 +184,43 @@ t.test('live stream: server-sent events; audit records only for technicians and 
   t.equal(anon.status, 401);
 });
 
+t.test('the page: first-render data inlined only for a live session, filtered by role, never cached', async (t) => {
+  const inlined = (html: string) => {
+    const m = /<script type="application\/json" id="ee-boot">([^<]*)<\/script>/.exec(html);
+    return m ? JSON.parse(m[1]!) : undefined;
+  };
+  const anon = await clients.anon.get('/');
+  t.equal(anon.status, 200);
+  t.match(anon.headers.get('content-type'), /text\/html/);
+  t.notMatch(anon.body, /ee-boot/, 'anonymous: the static page, no data');
+  t.ok(anon.headers.get('etag'), 'the static page is cacheable');
+  const forged = new Client(g.base);
+  forged.cookie = 'ee_session=not-a-session';
+  t.notMatch((await forged.get('/')).body, /ee-boot/, 'unknown cookie: no data');
+
+  // Text that would end the element if it were not escaped, in an audit record a technician sees.
+  const evil = '</script><script>alert(1)</script><!--';
+  await clients.tech.post('/api/commands/gateway.ping', { echo: evil });
+  const tech = await clients.tech.get('/');
+  t.equal(tech.status, 200);
+  t.equal(tech.headers.get('cache-control'), 'no-store', 'personal: not stored');
+  t.notOk(tech.headers.get('etag'));
+  t.match(tech.headers.get('content-security-policy') ?? '', /script-src 'self'/, 'CSP unchanged');
+  t.equal(tech.body.split('</script>').length, 3, 'the data cannot end its element: only the real end tag (and the module script) are there');
+  const data = inlined(tech.body);
+  t.match(data.session, { user: 'tech', role: 'technician', csrf: clients.tech.csrf, setupNeeded: false }, 'the session, as GET /api/session');
+  const api = (await clients.tech.get('/api/dashboard')).body;
+  t.same(Object.keys(data.dashboard).sort(), Object.keys(api).sort(), 'the dashboard, as GET /api/dashboard');
+  t.same(data.capabilities, (await clients.tech.get('/api/capabilities')).body, 'the capabilities, as GET /api/capabilities');
+  t.ok(data.dashboard.events.some((e: { data: { args?: { echo?: string } } }) => e.data?.args?.echo === evil), 'the escaped text comes back intact');
+  t.equal((await clients.anon.get('/pages/dashboard.js')).status, 200, 'other files are still static');
+
+  const viewer = inlined((await clients.viewer.get('/')).body);
+  t.equal(viewer.session.role, 'viewer');
+  t.same(viewer.dashboard.events.filter((e: { type: string }) => ['audit', 'access.decision', 'vision.decision'].includes(e.type)), [], 'viewers get no personal data inlined either');
+  t.equal(inlined((await clients.viewer.get('/doors')).body)?.session.user, 'viewer', 'any page path of the app');
+});
+
 // These two move the clock forward (never back: a lock or a session would come back to life).
 t.test('lockout after repeated wrong passwords, even with the right one; ends after lockoutMin', async (t) => {
   const c = new Client(g.base);

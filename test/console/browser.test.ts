@@ -7,7 +7,7 @@ import t from 'tap';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { startConsoleGateway, estateConfig, CHROMIUM_ARGS, PASSWORDS, type ConsoleGateway } from './helpers.js';
+import { startConsoleGateway, estateConfig, CHROMIUM_ARGS, PASSWORDS, Client, type ConsoleGateway } from './helpers.js';
 import { tempDir } from '../helpers/gateway.js';
 import { Broker } from '../helpers/broker.js';
 import { metersModule } from '../../edge/meters/module.js';
@@ -138,6 +138,42 @@ t.test('first run, live values, door unlock, config edit, screenshots', async (t
   await page.screenshot({ path: `${ARTIFACTS}/users-phone-en.png`, fullPage: true });
   t.same(errors, [], 'no script errors');
   await close();
+});
+
+t.test('a logged-in visit: the dashboard drawn with the inlined data, then live; fresh data on the way back', async (t) => {
+  const admin = new Client(g.base);
+  t.equal((await admin.login('admin', PASSWORDS.admin)).status, 200);
+  const [name, value] = admin.cookie.split('=');
+  for (const lang of ['zh', 'en'] as const) {
+    const ctx = await browser.newContext({ viewport: { width: 360, height: 740 } });
+    await ctx.addCookies([{ name: name!, value: value!, url: g.base }]);
+    if (lang === 'en') await ctx.addInitScript(`localStorage.setItem('ee.lang', 'en')`);
+    const page = await ctx.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+    const api: string[] = [];
+    page.on('request', (r) => r.url().includes('/api/') && api.push(new URL(r.url()).pathname));
+    await page.goto(`${g.base}/`);
+    await page.waitForSelector('body[data-rendered=dashboard] .page[data-page=dashboard]');
+    t.same(api.filter((p) => p !== '/api/live'), [], `${lang}: drawn from the inlined data, no API request before it`);
+    const text = async (id: string) => (await page.textContent(`[data-testid=${id}]`))?.trim() ?? '';
+    t.match(await text('uplink'), lang === 'zh' ? /已连接/ : /connected/, `${lang}: uplink state`);
+    t.match(await text('outbox-records'), /^\d+$/, `${lang}: outbox depth`);
+    t.match(await text('meters-summary'), lang === 'zh' ? /^\d+ 在线 \/ \d+ 离线$/ : /^\d+ online \/ \d+ offline$/, `${lang}: meters online/offline`);
+    t.match(await text('doors-summary'), /^\d+$/, `${lang}: doors`);
+    t.match(await page.textContent('nav'), lang === 'zh' ? /总览.*表计.*门禁.*账号/ : /Dashboard.*Meters.*Doors.*Accounts/, `${lang}: navigation for an admin`);
+    t.match(await page.textContent('#who'), /admin/, `${lang}: who is logged in`);
+    t.notOk(await page.$('#ee-boot'), 'the inlined data is consumed');
+    await page.waitForSelector('#live-dot[data-live="1"]', { timeout: 10_000 });
+    t.pass(`${lang}: live stream connected after the first render`);
+    // Away and back: the dashboard asks the API (the inlined data was for the first render only).
+    await show(page, 'meters');
+    await show(page, 'dashboard');
+    t.ok(api.includes('/api/dashboard') && api.includes('/api/capabilities'), `${lang}: fresh data from the API on the way back`);
+    t.same(errors, [], `${lang}: no script errors`);
+    await ctx.close();
+  }
 });
 
 t.test('lockout after repeated wrong passwords', async (t) => {

@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import { isRole, passwordProblems, USER_NAME_RE, ROLES, type Role } from '../accounts.js';
 import { sendError, type ConsoleDeps } from '../server.js';
+import type { Session } from '../sessions.js';
 
 const Credentials = Type.Object({ user: Type.String({ maxLength: 64 }), password: Type.String({ maxLength: 256 }) }, { additionalProperties: false });
 const Setup = Type.Object({ token: Type.String({ maxLength: 200 }), user: Type.String({ maxLength: 64 }), password: Type.String({ maxLength: 256 }) }, { additionalProperties: false });
@@ -13,6 +14,16 @@ const UserPatch = Type.Object(
   { additionalProperties: false },
 );
 
+/** GET /api/session's answer (also inlined into the page for a logged-in first visit). */
+export function sessionInfo(d: ConsoleDeps, s: Session | undefined): Record<string, unknown> {
+  return {
+    setupNeeded: d.accounts.setupNeeded(),
+    site: d.ctx.config.site.name ?? d.ctx.config.site.id,
+    gateway: d.ctx.config.gateway.id,
+    ...(s ? { user: s.user, role: s.role, csrf: s.csrf } : {}),
+  };
+}
+
 export function authRoutes(app: FastifyInstance, d: ConsoleDeps): void {
   const clientAddress = (req: FastifyRequest) => req.socket.remoteAddress ?? 'unknown';
 
@@ -22,15 +33,7 @@ export function authRoutes(app: FastifyInstance, d: ConsoleDeps): void {
     return { user, role, csrf: session.csrf };
   };
 
-  app.get('/api/session', { config: { role: 'public' } }, async (req) => {
-    const s = d.sessions.get(req.cookies[d.cookieName]);
-    return {
-      setupNeeded: d.accounts.setupNeeded(),
-      site: d.ctx.config.site.name ?? d.ctx.config.site.id,
-      gateway: d.ctx.config.gateway.id,
-      ...(s ? { user: s.user, role: s.role, csrf: s.csrf } : {}),
-    };
-  });
+  app.get('/api/session', { config: { role: 'public' } }, async (req) => sessionInfo(d, d.sessions.get(req.cookies[d.cookieName])));
 
   app.post<{ Body: Static<typeof Setup> }>('/api/setup', { config: { role: 'public' }, schema: { body: Setup } }, async (req, reply) => {
     if (!d.accounts.setupNeeded()) return sendError(reply, 409, 'already_set_up', 'the console already has accounts: log in instead');

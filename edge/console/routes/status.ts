@@ -1,6 +1,6 @@
 // Read-mostly routes: dashboard, live stream, recent events, system page, log tail,
 // service restart.
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { networkInterfaces, hostname } from 'node:os';
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
@@ -87,16 +87,19 @@ export async function modelFiles(): Promise<{ dir?: string; models: Array<Record
   return { dir, models };
 }
 
+/** GET /api/dashboard's answer (also inlined into the page for a logged-in first visit). */
+export async function dashboard(d: ConsoleDeps, req: FastifyRequest): Promise<Record<string, unknown>> {
+  const info = await runCommand(d, req, 'gateway.info', {}, { audit: false });
+  return {
+    ...liveStatus(d),
+    info: info.ok ? info.result : null,
+    system: systemStats(d.ctx.dataDir),
+    events: d.live.recent((e) => eventAllowed(req.session!.role, e.type), 30),
+  };
+}
+
 export function statusRoutes(app: FastifyInstance, d: ConsoleDeps): void {
-  app.get('/api/dashboard', { config: { role: 'viewer' } }, async (req) => {
-    const info = await runCommand(d, req, 'gateway.info', {}, { audit: false });
-    return {
-      ...liveStatus(d),
-      info: info.ok ? info.result : null,
-      system: systemStats(d.ctx.dataDir),
-      events: d.live.recent((e) => eventAllowed(req.session!.role, e.type), 30),
-    };
-  });
+  app.get('/api/dashboard', { config: { role: 'viewer' } }, async (req) => dashboard(d, req));
 
   app.get('/api/live', { config: { role: 'viewer' } }, async (req, reply) => {
     reply.hijack();

@@ -1,10 +1,12 @@
 // The console shell: first-run setup, login, navigation, the live event stream, and the
 // pages (each a module exporting `render(main, ctx)` that may return a live handler).
 import { t, setLang, getLang } from './i18n.js';
-import { h, api, session, can, errText, toast, setUnauthorizedHandler, prefetch, dropPrefetched } from './lib.js';
+import { h, api, session, can, errText, toast, setUnauthorizedHandler, prime, dropPrimed } from './lib.js';
+// The first page is part of the app (no import round trip before the first render).
+import * as dashboardPage from './pages/dashboard.js';
 
 const PAGES = [
-  { id: 'dashboard', role: 'viewer', load: () => import('./pages/dashboard.js') },
+  { id: 'dashboard', role: 'viewer', load: () => dashboardPage },
   { id: 'meters', role: 'viewer', load: () => import('./pages/meters.js') },
   { id: 'doors', role: 'viewer', load: () => import('./pages/doors.js') },
   { id: 'people', role: 'technician', load: () => import('./pages/people.js') },
@@ -53,11 +55,15 @@ function form(fields, submitLabel, onsubmit) {
   return f;
 }
 
-function loggedIn(r) {
+async function loggedIn(r) {
   Object.assign(session, { user: r.user, role: r.role, csrf: r.csrf });
+  if (location.hash === '#/login' || location.hash === '#/setup') location.hash = '#/dashboard';
+  else {
+    if (!location.hash) history.replaceState(null, '', '#/dashboard');
+    await route();
+  }
+  // The live stream once the page is drawn: the first render does not wait for it.
   connectLive();
-  if (!location.hash || location.hash === '#/login' || location.hash === '#/setup') location.hash = '#/dashboard';
-  else route();
 }
 
 function showSetup() {
@@ -136,16 +142,37 @@ async function route() {
   } catch (e) {
     if (e.status === 401) return;
     main.replaceChildren(h('p', { class: 'error' }, errText(e)));
+  } finally {
+    dropPrimed();
   }
 }
 
-async function boot() {
-  const first = (location.hash.match(/^#\/(\w+)/) || [])[1] || 'dashboard';
-  if (first === 'dashboard') prefetch(['/api/dashboard', '/api/capabilities']);
+// The data of the first render, inlined by the server when the browser sent a live
+// session cookie (GET /api/session, /api/dashboard and /api/capabilities as they would
+// answer): the dashboard is drawn without waiting for the network. Used once.
+function takeInlined() {
+  const el = document.getElementById('ee-boot');
+  if (!el) return undefined;
+  el.remove();
   try {
-    const s = await api('/api/session');
+    return JSON.parse(el.textContent);
+  } catch {
+    return undefined;
+  }
+}
+let inlined = takeInlined();
+
+async function boot() {
+  const first = inlined;
+  inlined = undefined;
+  try {
+    let s;
+    if (first && first.session && first.session.user) {
+      s = first.session;
+      prime('/api/dashboard', first.dashboard);
+      prime('/api/capabilities', first.capabilities);
+    } else s = await api('/api/session');
     performance.mark('ee:session');
-    if (!s.user) dropPrefetched();
     info = s;
     if (s.user) return loggedIn(s);
     if (s.setupNeeded) return showSetup();

@@ -33,13 +33,11 @@ export class ApiError extends Error {
 let onUnauthorized = () => {};
 export const setUnauthorizedHandler = (f) => (onUnauthorized = f);
 
-// Requests started before they are needed (the dashboard's data while the session is
-// still being checked): one round trip less on a phone's first render. Used once.
-const early = new Map();
-export function prefetch(paths) {
-  for (const p of paths) early.set(p, fetch(p, { credentials: 'same-origin' }).catch(() => null));
-}
-export const dropPrefetched = () => early.clear();
+// Answers the server inlined into the page for the first render (GET only, used once,
+// dropped after the first page so nothing stale is shown later).
+const primed = new Map();
+export const prime = (path, data) => data !== undefined && primed.set(path, data);
+export const dropPrimed = () => primed.clear();
 
 export async function api(path, { method = 'GET', body, raw, type } = {}) {
   const headers = {};
@@ -52,10 +50,14 @@ export async function api(path, { method = 'GET', body, raw, type } = {}) {
     payload = JSON.stringify(body);
     headers['content-type'] = 'application/json';
   }
-  let res = method === 'GET' && early.has(path) ? await early.get(path) : null;
-  early.delete(path);
+  if (method === 'GET' && primed.has(path)) {
+    const data = primed.get(path);
+    primed.delete(path);
+    return data;
+  }
+  let res;
   try {
-    res ??= await fetch(path, { method, headers, body: payload, credentials: 'same-origin' });
+    res = await fetch(path, { method, headers, body: payload, credentials: 'same-origin' });
   } catch {
     throw new ApiError(0, 'network', t('err.network'));
   }

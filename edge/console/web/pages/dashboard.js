@@ -46,8 +46,8 @@ export async function render(box) {
   box.append(
     h('div', { class: 'grid' },
       card(t('dash.uplink'), kv([[t('dash.uplink'), uplink], [t('dash.outbox'), records], [t('dash.oldest'), oldest], [t('dash.clock'), clock]])),
-      card(t('dash.meters'), caps.meters.configured ? h('p', {}, moduleCount(health, 'meters') ?? t('ok')) : notConfigured(caps.meters.reason)),
-      card(t('dash.doors'), caps.doors.configured ? h('p', {}, moduleCount(health, 'doors') ?? t('ok')) : notConfigured(caps.doors.reason)),
+      card(t('dash.meters'), caps.meters.configured ? h('p', { 'data-testid': 'meters-summary' }, moduleCount(health, 'meters') ?? t('ok')) : notConfigured(caps.meters.reason)),
+      card(t('dash.doors'), caps.doors.configured ? h('p', { 'data-testid': 'doors-summary' }, moduleCount(health, 'doors') ?? t('ok')) : notConfigured(caps.doors.reason)),
       card(t('dash.system'), kv([
         [t('dash.version'), info.version ?? '—'], [t('dash.uptime'), fmtDur(info.uptimeS)],
         [t('dash.cpu'), String(sys.load1 ?? '—')], [t('dash.mem'), `${fmtMB(sys.memFreeMB)} / ${fmtMB(sys.memTotalMB)} (RSS ${fmtMB(sys.rssMB)})`],
