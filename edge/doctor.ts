@@ -12,10 +12,13 @@ import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { connect as tcpConnect } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
-import mqtt, { type IClientOptions } from 'mqtt';
+import type { IClientOptions } from 'mqtt';
+import { requireCjs } from './cjs.js';
 import { loadConfig, ConfigError, type LoadedConfig } from './config/load.js';
 import { SystemClock, type Clock } from './clock.js';
 import { defaultModelsDir, loadManifest } from '../models/manifest.js';
+
+const mqtt = requireCjs('mqtt') as typeof import('mqtt');
 
 export type Level = 'OK' | 'WARN' | 'FAIL' | 'SKIP';
 

@@ -1,6 +1,9 @@
 // Structured logs: JSON lines on stdout for journald. Secret-looking keys are redacted
 // at the logger, as a second line of defence behind the Secret type.
-import { pino, destination, type Logger, type DestinationStream } from 'pino';
+import type { Logger, DestinationStream } from 'pino';
+import { requireCjs } from './cjs.js';
+
+const { pino, destination } = requireCjs('pino') as typeof import('pino');
 
 export type { Logger };
 

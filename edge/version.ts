@@ -1,13 +1,12 @@
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { appRoot } from './paths.js';
 
-/** The package version, read once (works from the source tree and from dist/). */
+/** The package version, read once from the app root's package.json (source, dist/, bundle or release). */
 export const VERSION: string = (() => {
-  for (const rel of ['../package.json', '../../package.json']) {
-    try {
-      return (JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { version: string }).version;
-    } catch {
-      /* try the next location */
-    }
+  try {
+    return (JSON.parse(readFileSync(join(appRoot(), 'package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return '0.0.0';
   }
-  return '0.0.0';
 })();

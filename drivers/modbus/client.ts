@@ -8,10 +8,13 @@
 // and CRC (a buffered RTU transport), a flush after every timeout, MBAP transaction-id
 // matching so a late TCP reply is dropped, and a tap that shows the frames in hex.
 import { EventEmitter } from 'node:events';
-import ModbusRTU from 'modbus-serial';
+import type ModbusRTUT from 'modbus-serial';
+import { requireCjs } from '../../edge/cjs.js';
 import type { Line } from '../serial/line.js';
 import { Transactor, TransactionTimeout, type FramerResult } from '../serial/transactor.js';
 import { crc16, expectedReplyLength, mbapFrameLength, mbapWrap, scanReply, EXCEPTION_NAMES } from './codec.js';
+
+const ModbusRTU = requireCjs('modbus-serial') as typeof ModbusRTUT;
 
 export type ModbusFraming = 'rtu' | 'tcp';
 

@@ -4,7 +4,10 @@
 // on the simulated estate.
 import { EventEmitter } from 'node:events';
 import { connect, type Socket } from 'node:net';
-import { SerialPort } from 'serialport';
+import { requireCjs } from '../../edge/cjs.js';
+
+import type { SerialPort as SerialPortT } from 'serialport';
+const { SerialPort } = requireCjs('serialport') as typeof import('serialport');
 
 export type Parity = 'none' | 'even' | 'odd';
 
@@ -57,7 +60,7 @@ export interface Line extends EventEmitter<LineEvents> {
 }
 
 export class SerialLine extends EventEmitter<LineEvents> implements Line {
-  private port: SerialPort | undefined;
+  private port: SerialPortT | undefined;
   constructor(readonly path: string, readonly serial: SerialSettings) {
     super();
   }

@@ -6,7 +6,10 @@
 // Duplicates: a command id is recorded in SQLite *before* its handler runs, so a
 // redelivery after a crash or reconnect is never executed twice (at-most-once: for a
 // door unlock that is the safe side). A duplicate gets the original result again.
-import { Ajv, type ValidateFunction } from 'ajv';
+import type { ValidateFunction } from 'ajv';
+import { requireCjs } from '../cjs.js';
+
+const { Ajv } = requireCjs('ajv') as typeof import('ajv');
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import type { Logger } from 'pino';
 import type { Db } from '../store/sqlite.js';

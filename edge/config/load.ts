@@ -4,8 +4,11 @@
 // file in one go; nothing starts until the whole config is valid.
 import { readFileSync, existsSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import { parseDocument } from 'yaml';
+import type { ErrorObject, ValidateFunction } from 'ajv';
+import { requireCjs } from '../cjs.js';
+
+const { Ajv } = requireCjs('ajv') as typeof import('ajv');
+const { parseDocument } = requireCjs('yaml') as typeof import('yaml');
 import { GatewayConfigSchema, type GatewayConfig } from './schema.js';
 import { resolveSecret, Secret, type SecretRefValue } from './secret.js';
 import { semanticChecks } from './checks.js';

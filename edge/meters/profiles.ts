@@ -2,11 +2,14 @@
 // code. Each file is validated against the schema below when loaded; a broken profile
 // is reported with its file and path and never half-used.
 import { readFileSync, readdirSync, existsSync } from 'node:fs';
-import { join, dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { appPath } from '../paths.js';
 import { Type, type Static } from '@sinclair/typebox';
-import { Ajv, type ValidateFunction } from 'ajv';
-import { parse } from 'yaml';
+import type { ValidateFunction } from 'ajv';
+import { requireCjs } from '../cjs.js';
+
+const { Ajv } = requireCjs('ajv') as typeof import('ajv');
+const { parse } = requireCjs('yaml') as typeof import('yaml');
 import { DATA_TYPE_WORDS, type DataType } from '../../drivers/modbus/codec.js';
 
 export const POINT_KINDS = [
@@ -204,11 +207,9 @@ export function parseProfile(text: string, file: string): Profile {
   return p;
 }
 
-/** The shipped profiles directory (drivers/profiles), found relative to this file in src and dist. */
+/** The shipped profiles directory (drivers/profiles), from the source tree or a release. */
 export function builtinProfilesDir(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  for (const c of [resolve(here, '../../drivers/profiles'), resolve(here, '../../../drivers/profiles')]) if (existsSync(c)) return c;
-  return resolve('drivers/profiles');
+  return appPath('drivers/profiles');
 }
 
 /** Load every *.yaml profile of the given directories; later directories override earlier ids. */

@@ -1,12 +1,15 @@
 // Opening a SQLite file the way a box in the field needs it: WAL, a bounded WAL file,
 // an integrity check at start, and a corrupt file moved aside (with a clear log line)
 // instead of a crash loop that would need a site visit.
-import Database from 'better-sqlite3';
+import type DatabaseT from 'better-sqlite3';
+import { requireCjs } from '../cjs.js';
 import { existsSync, mkdirSync, renameSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 
-export type Db = Database.Database;
+const Database = requireCjs('better-sqlite3') as typeof DatabaseT;
+
+export type Db = DatabaseT.Database;
 
 export interface OpenOptions {
   /** 'full' survives power loss for every commit; 'normal' may lose the last ones. */
