@@ -171,7 +171,7 @@ function sameOrigin(origin: string, host: string | undefined): boolean {
  * personal: no-store, no ETag. Anonymous requests get the static file.
  */
 async function servePage(o: ServerOptions, req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
-  const session = o.bootData ? o.deps.sessions.get(req.cookies[o.deps.cookieName]) : undefined;
+  const session = o.bootData ? o.deps.sessions.get(req.cookies?.[o.deps.cookieName]) : undefined;
   const page = o.assets.get('/index.html');
   if (!session || !page) return serveAsset(o.assets, '/index.html', req, reply);
   req.session = session;
