@@ -8,11 +8,11 @@
 // validates structure and then cross-field rules (defaults point at models of the right
 // role, decoder tensor names exist among the declared outputs, templates use landmarks the
 // detector can provide…), and reports every problem at once.
-import { readFileSync, existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Type, type Static, type TProperties, type TLiteral, type TUnion, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
+import { appPath } from '../edge/paths.js';
 
 const Closed = { additionalProperties: false } as const;
 function Obj<T extends TProperties>(props: T, description: string) {
@@ -335,11 +335,9 @@ export class ManifestError extends Error {
   }
 }
 
-/** Directory holding manifest.json (and the installed models), from source or from dist/. */
+/** Directory holding manifest.json (and the installed models): models/ at the app root (source, dist/, bundle or release). */
 export function defaultModelsDir(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  for (const dir of [here, resolve(here, '../../models')]) if (existsSync(join(dir, 'manifest.json'))) return dir;
-  return here;
+  return appPath('models');
 }
 
 /** Read and validate a manifest file; throws ManifestError listing every problem. */

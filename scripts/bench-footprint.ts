@@ -14,33 +14,21 @@
 //
 // Without face models on purpose: vision is measured by the vision benchmarks.
 // Environment: BENCH_WINDOW_S (default 60) for the idle and load windows, BENCH_STARTS (3).
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { stringify } from 'yaml';
+import { join } from 'node:path';
 import { FakeNotifySocket, monoMs } from './lib/notify-socket.js';
+import { UNIT_ENV, UNIT_MAIN, UNIT_NODE_FLAGS, startUnitGateway, procCpuS, procMemMB, peakRssMB, unitChildren, type UnitGateway } from './lib/unit.js';
 import { Broker } from '../test/helpers/broker.js';
 import { simulatedEstateConfig } from '../edge/config/embedded.js';
 
-const HERE = fileURLToPath(new URL('.', import.meta.url));
-// From scripts/ (tsx) or dist/scripts/ (compiled): the compiled gateway lives in dist/.
-const REPO = existsSync(join(HERE, '..', 'package.json')) ? resolve(HERE, '..') : resolve(HERE, '..', '..');
-const MAIN = join(REPO, 'dist', 'edge', 'main.js');
+// The gateway exactly as the unit runs it: the production bundle, its V8 flags and environment.
+const MAIN = UNIT_MAIN;
+const NODE_FLAGS = UNIT_NODE_FLAGS;
 const WINDOW_S = Number(process.env.BENCH_WINDOW_S ?? 60);
 const STARTS = Number(process.env.BENCH_STARTS ?? 3);
 const TARGET = { startS: 3, rssMB: 60, writesPerS: 1 };
-/** Environment= assignments of the shipped unit (malloc tuning, NODE_ENV). */
-const UNIT_ENV = Object.fromEntries(
-  [...readFileSync(join(REPO, 'systemd', 'estate-edge.service'), 'utf8').matchAll(/^Environment=([A-Za-z_][A-Za-z0-9_]*)=(.*)$/gm)].map((m) => [m[1]!, m[2]!]),
-);
-/** Node flags exactly as the shipped unit's ExecStart= passes them. */
-const NODE_FLAGS = (() => {
-  const line = /^ExecStart=(.*)$/m.exec(readFileSync(join(REPO, 'systemd', 'estate-edge.service'), 'utf8'))?.[1] ?? '';
-  const words = line.split(/\s+/);
-  return words.slice(1, words.findIndex((w) => w.endsWith('main.js'))).filter((w) => w.startsWith('--'));
-})();
 
 const work = mkdtempSync(join(tmpdir(), 'ee-footprint-'));
 /** Children to end if the bench is interrupted (Ctrl-C), so no gateway or broker is left behind. */
@@ -48,6 +36,7 @@ const cleanups = new Set<() => void>();
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.once(sig, () => {
     for (const c of cleanups) c();
+    for (const child of unitChildren) child.kill('SIGKILL');
     rmSync(work, { recursive: true, force: true });
     process.exit(130);
   });
@@ -73,50 +62,9 @@ function estateConfig(dataDir: string, brokerUrl: string): Record<string, unknow
   return { ...c, gateway: { id: 'sim-gw', dataDir }, log: { level: 'warn' }, http: { port: 0 }, console: { port: 0, host: '127.0.0.1' }, uplink: { url: brokerUrl } };
 }
 
-interface Running {
-  child: ChildProcess;
-  sock: FakeNotifySocket;
-  readyS: number;
-  /** CPU seconds (user+system) the process had used at READY: robust to a busy machine. */
-  cpuS: number;
-  stop(): Promise<void>;
-}
-
-async function startGateway(config: Record<string, unknown>, name: string): Promise<Running> {
-  const file = join(work, `${name}.yaml`);
-  writeFileSync(file, stringify(config));
-  const sock = new FakeNotifySocket();
-  await sock.start();
-  const t0 = monoMs();
-  const child = spawn(process.execPath, [...NODE_FLAGS, MAIN, 'run', '--config', file], {
-    stdio: ['ignore', 'ignore', 'inherit'],
-    env: { ...process.env, ...UNIT_ENV, NOTIFY_SOCKET: sock.path, WATCHDOG_USEC: '30000000' },
-  });
-  const kill = () => void child.kill('SIGKILL');
-  cleanups.add(kill);
-  const ready = await sock.waitFor('READY', 120_000);
-  const cpuS = cpu(child.pid!);
-  return {
-    child,
-    sock,
-    readyS: (ready.t - t0) / 1000,
-    cpuS,
-    async stop() {
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      await Promise.race([exited, sleep(20_000)]);
-      if (child.exitCode === null) child.kill('SIGKILL');
-      cleanups.delete(kill);
-      await sock.close();
-    },
-  };
-}
-
-/** utime+stime of a process in seconds (/proc/<pid>/stat, USER_HZ = 100 on Linux). */
-function cpu(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100;
+/** Start the unit's gateway on `config` (in the bench's work dir), registered for Ctrl-C cleanup. */
+async function startGateway(config: Record<string, unknown>, name: string): Promise<UnitGateway> {
+  return startUnitGateway(config, work, name);
 }
 
 async function bareNodeFloor(): Promise<{ readyS: number; cpuS: number; rssMB: number }> {
@@ -137,10 +85,8 @@ async function bareNodeFloor(): Promise<{ readyS: number; cpuS: number; rssMB: n
   return { readyS: (ready.t - t0) / 1000, cpuS, rssMB };
 }
 
-function rss(pid: number, field = 'VmRSS'): number {
-  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : NaN;
-}
+const rss = procMemMB;
+const cpu = procCpuS;
 
 /** RSS split: private memory (heap, JIT code) vs file pages (mostly the node binary's text, shared and reclaimable). */
 function rssSplit(pid: number): string {
@@ -153,17 +99,7 @@ function io(pid: number): { writeBytes: number; syscw: number } {
   return { writeBytes: get('write_bytes'), syscw: get('syscw') };
 }
 
-/** Peak RSS over a window, sampled every second. */
-async function peakRss(pid: number, seconds: number): Promise<{ peak: number; last: number }> {
-  let peak = 0;
-  let last = 0;
-  for (let i = 0; i < seconds; i++) {
-    await sleep(1000);
-    last = rss(pid);
-    peak = Math.max(peak, last);
-  }
-  return { peak, last };
-}
+const peakRss = peakRssMB;
 
 /** Count write-side syscalls of every thread of pid for `seconds` (needs strace and ptrace rights). */
 async function straceCounts(pid: number, seconds: number): Promise<Record<string, number> | undefined> {

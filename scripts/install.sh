@@ -37,6 +37,9 @@ SETTLE=10
 KEEP=1
 START=1
 NODE="${NODE:-/usr/bin/node}"
+# The production bundle (scripts/bundle.ts) the unit runs; the same file serves the
+# `estate-edge` command.
+ENTRY=dist/bundle/edge/main.js
 while [ $# -gt 0 ]; do
   case "$1" in
     --from) FROM="$2"; shift 2 ;;
@@ -93,7 +96,7 @@ mkdir -p "$APP/releases"
 STAGE="$(mktemp -d "$APP/releases/.incoming.XXXXXX")"
 tar -C "$STAGE" -xzf "$FROM" || { rm -rf "$STAGE"; die "cannot unpack $FROM"; }
 TOP="$(find "$STAGE" -mindepth 1 -maxdepth 1 -type d | head -1)"
-[ -n "$TOP" ] && [ -f "$TOP/RELEASE.json" ] && [ -f "$TOP/dist/edge/main.js" ] || { rm -rf "$STAGE"; die "$FROM is not an estate-edge release (no RELEASE.json / dist/edge/main.js)"; }
+[ -n "$TOP" ] && [ -f "$TOP/RELEASE.json" ] && [ -f "$TOP/$ENTRY" ] || { rm -rf "$STAGE"; die "$FROM is not an estate-edge release (no RELEASE.json / $ENTRY)"; }
 read -r RELEASE REL_ARCH < <("$NODE" -p "const r = require('$TOP/RELEASE.json'); r.release + ' ' + r.arch")
 [ "$REL_ARCH" = "$HOST_ARCH" ] || { rm -rf "$STAGE"; die "release $RELEASE is for $REL_ARCH, this box is $HOST_ARCH"; }
 case "$RELEASE" in ''|*/*|.*) rm -rf "$STAGE"; die "bad release name '$RELEASE'" ;; esac
@@ -140,7 +143,7 @@ install_system_files() { # $1 = release dir
   cat >"$R/usr/local/bin/estate-edge.tmp" <<EOF
 #!/bin/sh
 # Installed by estate-edge's install.sh: runs the current release.
-exec $NODE /opt/estate-edge/current/dist/edge/main.js "\$@"
+exec $NODE /opt/estate-edge/current/$ENTRY "\$@"
 EOF
   chmod 0755 "$R/usr/local/bin/estate-edge.tmp"
   mv "$R/usr/local/bin/estate-edge.tmp" "$R/usr/local/bin/estate-edge"

@@ -68,6 +68,11 @@ node node_modules/typescript/bin/tsc "${TSC_ARGS[@]}" || die "TypeScript build f
 # Tests and dev scripts do not belong on a box.
 rm -rf "$STAGE/dist/test" "$STAGE/dist/scripts"
 [ -f "$STAGE/dist/edge/main.js" ] || die "build produced no dist/edge/main.js"
+# The production bundle the unit runs (scripts/bundle.ts: a fraction of the memory of
+# ~300 separate ES modules). The per-file tsc output stays for install.sh's config check.
+echo "pack: bundling"
+node --import tsx scripts/bundle.ts "$STAGE/dist/bundle/edge" || die "bundling failed"
+[ -f "$STAGE/dist/bundle/edge/main.js" ] || die "bundle produced no dist/bundle/edge/main.js"
 # Files tsc does not emit (console web assets, meter profiles) go beside the compiled
 # code, where the modules look for them relative to their own location.
 find edge drivers -type f ! -name '*.ts' -print0 | while IFS= read -r -d '' f; do

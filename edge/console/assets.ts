@@ -4,7 +4,7 @@
 // every response is compressed without a compression plugin in the request path.
 import { readdirSync, readFileSync, statSync, existsSync } from 'node:fs';
 import { join, extname, relative, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { appPath } from '../paths.js';
 import { brotliCompressSync, gzipSync, constants } from 'node:zlib';
 import { createHash } from 'node:crypto';
 
@@ -27,13 +27,11 @@ export interface Asset {
   gzip: Buffer;
 }
 
-/** web/ next to this file (source tree), or in the source tree when running from dist/. */
+/** edge/console/web from the app root: the source tree, or dist/ in a release (scripts/pack.sh). */
 export function webDir(): string {
-  const here = fileURLToPath(new URL('./web/', import.meta.url));
-  if (existsSync(here)) return here;
-  const fromDist = fileURLToPath(new URL('../../../edge/console/web/', import.meta.url));
-  if (existsSync(fromDist)) return fromDist;
-  throw new Error(`console web assets not found (looked in ${here} and ${fromDist})`);
+  const dir = appPath('edge/console/web');
+  if (!existsSync(dir)) throw new Error(`console web assets not found (looked in ${dir})`);
+  return dir;
 }
 
 export function loadAssets(dir = webDir()): Map<string, Asset> {

@@ -18,12 +18,12 @@ type Behaviour = 'ready' | 'crash' | 'silent';
 /** A release tarball shaped like pack.sh's, whose main.js behaves as asked. */
 function fakeRelease(dir: string, release: string, behaviour: Behaviour): string {
   const top = join(dir, `src-${release}`, `estate-edge-${release}`);
-  mkdirSync(join(top, 'dist', 'edge'), { recursive: true });
+  mkdirSync(join(top, 'dist', 'bundle', 'edge'), { recursive: true });
   cpSync(join(REPO, 'systemd'), join(top, 'systemd'), { recursive: true });
   writeFileSync(join(top, 'package.json'), JSON.stringify({ name: 'estate-edge', version: release.split('-')[0], type: 'module' }));
   writeFileSync(join(top, 'RELEASE.json'), JSON.stringify({ name: 'estate-edge', release, version: release.split('-')[0], commit: 'test', arch: process.arch, platform: 'linux' }));
   writeFileSync(
-    join(top, 'dist', 'edge', 'main.js'),
+    join(top, 'dist', 'bundle', 'edge', 'main.js'),
     `import { spawnSync } from 'node:child_process';
 const behaviour = ${JSON.stringify(behaviour)};
 if (process.argv[2] === 'check-config') process.exit(0);
@@ -99,7 +99,7 @@ t.test('install, upgrade keeping config and data, re-run, and roll back a versio
   t.notOk(existsSync(join(e.root, 'etc', 'systemd', 'system', 'estate-edge.service.d', '10-restart-backoff.conf')), 'no RestartSteps drop-in on systemd 252');
   t.ok(existsSync(join(e.root, 'etc', 'udev', 'rules.d', '99-estate-edge-rs485.rules')));
   t.ok(existsSync(join(e.root, 'etc', 'systemd', 'journald.conf.d', '50-estate-edge.conf')));
-  t.match(readFileSync(join(e.root, 'usr', 'local', 'bin', 'estate-edge'), 'utf8'), /exec \/usr\/bin\/node \/opt\/estate-edge\/current\/dist\/edge\/main\.js "\$@"/);
+  t.match(readFileSync(join(e.root, 'usr', 'local', 'bin', 'estate-edge'), 'utf8'), /exec \/usr\/bin\/node \/opt\/estate-edge\/current\/dist\/bundle\/edge\/main\.js "\$@"/);
   const config = readFileSync(join(e.root, 'etc', 'estate-edge', 'config.yaml'), 'utf8');
   t.match(config, /site:\n  id: estate-7\n/);
   t.match(config, /gateway:\n  id: gw-1\n  dataDir: .*\/root\/var\/lib\/estate-edge\n/);
@@ -120,7 +120,7 @@ t.test('install, upgrade keeping config and data, re-run, and roll back a versio
   t.equal(r.status, 0, r.out);
   t.equal(current(), 'releases/1.1.0-bbbb');
   t.equal(readlinkSync(join(app, 'previous')), 'releases/1.0.0-aaaa', 'previous release kept');
-  t.ok(existsSync(join(app, 'releases', '1.0.0-aaaa', 'dist', 'edge', 'main.js')));
+  t.ok(existsSync(join(app, 'releases', '1.0.0-aaaa', 'dist', 'bundle', 'edge', 'main.js')));
   t.match(readFileSync(join(e.root, 'etc', 'estate-edge', 'config.yaml'), 'utf8'), /# edited by the technician\n$/, 'config untouched');
   t.equal(readFileSync(join(e.root, 'var', 'lib', 'estate-edge', 'outbox.db'), 'utf8'), 'records', 'data untouched');
   t.equal(e.startedRelease(), 'releases/1.1.0-bbbb');
