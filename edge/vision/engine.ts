@@ -82,8 +82,11 @@ export class Engine {
     private readonly detector: Detector,
     private readonly closeUp: Detector | undefined,
     private readonly recognizer: ort.InferenceSession,
-    private readonly liveness: Array<{ model: LivenessModel; session: ort.InferenceSession }>,
+    private readonly liveness: Array<{ model: LivenessModel; session: ort.InferenceSession; input?: Float32Array }>,
   ) {}
+
+  /** Input tensors reused from run to run (no per-frame garbage; one request at a time). */
+  private recInput: Float32Array | undefined;
 
   static async create(opts: EngineOptions): Promise<Engine> {
     const so: ort.InferenceSession.SessionOptions = {
@@ -91,8 +94,13 @@ export class Engine {
       interOpNumThreads: 1,
       executionMode: 'sequential',
       graphOptimizationLevel: 'all',
-      // The CPU memory arena stays on: without it YuNet at 640² measured twice as slow
-      // (detect ≈ 42 instead of 20 ms CPU) for about 20 MB less RSS.
+      // No memory pattern: with it each session pre-plans one block for all its
+      // activations at once (YuNet at 640²: +47 MB in the arena instead of +30 MB, at the
+      // same speed; measured by npm run bench:vision's predecessors, see docs/face-access.md).
+      enableMemPattern: false,
+      // The CPU memory arena stays on: without it every activation is a fresh mmap (the
+      // unit's MALLOC_MMAP_THRESHOLD_=1 MiB) and YuNet at 640² measured 4–9 times slower
+      // (detect ≈ 70–170 instead of 8–18 ms CPU) for about 15 MB less RSS.
       // Warnings such as "Removing initializer …" are about the graph, not the box: keep stderr for errors.
       logSeverityLevel: 3,
       // No busy-waiting threads between runs: on a 2-core box the cores belong to ffmpeg,
@@ -149,10 +157,12 @@ export class Engine {
   async livenessScore(img: RgbImage, face: Face): Promise<number | undefined> {
     if (!this.liveness.length) return undefined;
     let sum = 0;
-    for (const { model, session } of this.liveness) {
+    for (const l of this.liveness) {
+      const { model, session } = l;
       const size = inputSize(model).width;
       const crop = livenessCrop(img, face.box, model.crop.scale, size);
-      const out = await session.run({ [model.input.name]: new ort.Tensor('float32', imageTensor(crop, model.input), [1, 3, size, size]) });
+      l.input ??= new Float32Array(3 * size * size);
+      const out = await session.run({ [model.input.name]: new ort.Tensor('float32', imageTensor(crop, model.input, l.input), [1, 3, size, size]) });
       const logits = out[model.classifier.output]?.data;
       if (!(logits instanceof Float32Array)) throw new Error(`liveness output "${model.classifier.output}" missing`);
       sum += softmax(logits)[model.classifier.realClass]!;
@@ -174,7 +184,8 @@ export class Engine {
     const q = chipQuality(chip);
     if (timings) timings.align = performance.now() - t;
     t = performance.now();
-    const out = await this.recognizer.run({ [r.input.name]: new ort.Tensor('float32', imageTensor(chip, r.input), [1, 3, size, size]) });
+    this.recInput ??= new Float32Array(3 * size * size);
+    const out = await this.recognizer.run({ [r.input.name]: new ort.Tensor('float32', imageTensor(chip, r.input, this.recInput), [1, 3, size, size]) });
     if (timings) timings.embed = performance.now() - t;
     const raw = out[r.embedding.output]?.data;
     if (!(raw instanceof Float32Array) || raw.length !== r.embedding.dim) throw new Error(`recognizer output "${r.embedding.output}" is not ${r.embedding.dim} floats`);

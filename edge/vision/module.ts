@@ -21,10 +21,14 @@ import { isMatch, resolveModels, verifyModelFiles, type ResolvedModels } from '.
 import { KeyFileError, loadOrCreateKey, TemplateStore, type Match } from './templates.js';
 import { Confirmer, Cooldown, RateLimit } from './decision.js';
 import { Enroller, EnrolError } from './enrol.js';
+import { ExternalGarbageBound } from './gc.js';
 import type { AnalyzeResult } from './worker.js';
 import type { VisionApi, VisionSnapshot, VisionStatus } from './api.js';
 
 export type VisionConfig = Static<typeof VisionSchema>;
+// libvips' operation cache (up to 50 MB) only helps when the same images are processed
+// again; enrolment photos and snapshots never are.
+sharp.cache(false);
 
 export interface VisionDecisionEvent {
   doorId: string;
@@ -73,6 +77,8 @@ export class VisionModule implements GatewayModule {
   private readonly cooldown: Cooldown;
   private readonly limiter: RateLimit;
   private readonly counters: Record<string, number> = {};
+  /** ffmpeg's pipe chunks (0.9 MB per frame) die young: a scavenge every 2 MB of them keeps them from piling up (gc.ts). */
+  private readonly garbage = new ExternalGarbageBound(2 * 1048576, 'minor');
   private readonly m;
   private readonly log;
 
@@ -239,7 +245,10 @@ export class VisionModule implements GatewayModule {
       if (s.state !== 'connecting' && s.state !== 'stopped')
         void this.ctx.outbox.append({ stream: 'event', type: 'camera.state', data: { doorId: this.cfg.doorId, state: s.state, ...(s.reason ? { reason: s.reason } : {}) } }).catch(() => {});
     });
-    cam.on('frame', () => this.pump());
+    cam.on('frame', () => {
+      this.garbage.check();
+      this.pump();
+    });
     this.camera = cam;
     cam.start();
   }
@@ -251,6 +260,7 @@ export class VisionModule implements GatewayModule {
     if (!f) return;
     this.busy = true;
     void this.analyse(f).finally(() => {
+      this.camera?.release(f);
       this.busy = false;
       if (!this.stopped) setImmediate(() => this.pump());
     });
@@ -324,6 +334,7 @@ export class VisionModule implements GatewayModule {
     const latencyMs = performance.now() - f.mono;
     this.m.latency.observe(latencyMs / 1000);
     this.m.decisions.inc({ granted: String(d.granted), reason: d.reason });
+    this.log.info({ door: doorId, person: match.personId, granted: d.granted, reason: d.reason, distance: round(match.score), ...(liveness !== undefined ? { liveness: round(liveness) } : {}), latencyMs: Math.round(latencyMs) }, 'face decision');
     this.ctx.bus.emit('vision.decision', { doorId, personId: match.personId, granted: d.granted, reason: d.reason, distance: match.score, ...(liveness !== undefined ? { liveness } : {}), latencyMs, at: this.ctx.clock.now() });
   }
 
@@ -334,7 +345,8 @@ export class VisionModule implements GatewayModule {
     const body: Record<string, unknown> = { doorId: this.cfg.doorId, ...data, suppressed: this.limiter.takeSuppressed(kind) };
     if (this.cfg.events.snapshot) {
       try {
-        body.snapshot = (await faceJpeg(f, box, this.cfg.events.snapshotMaxBytes))?.toString('base64') ?? null;
+        // A copy: the camera recycles the frame's buffer once analysis is over.
+        body.snapshot = (await faceJpeg({ ...f, data: Buffer.from(f.data) }, box, this.cfg.events.snapshotMaxBytes))?.toString('base64') ?? null;
       } catch (err) {
         this.log.warn({ err: String(err) }, 'event snapshot failed');
       }
@@ -398,7 +410,8 @@ export class VisionModule implements GatewayModule {
   async snapshot(): Promise<VisionSnapshot | undefined> {
     const f = this.camera?.peek();
     if (!f) return undefined;
-    const jpeg = await sharp(f.data, { raw: { width: f.width, height: f.height, channels: 3 } }).jpeg({ quality: 80 }).toBuffer();
+    // A copy: the camera recycles the buffer when a newer frame replaces this one.
+    const jpeg = await sharp(Buffer.from(f.data), { raw: { width: f.width, height: f.height, channels: 3 } }).jpeg({ quality: 80 }).toBuffer();
     const a = this.lastAnalysis;
     return { jpeg, width: f.width, height: f.height, at: f.at, faces: a?.faces.map((x) => ({ box: x.box.map((v) => Math.round(v)) as [number, number, number, number], score: round(x.score) })) ?? [], ...(a ? { facesAt: a.at } : {}) };
   }
