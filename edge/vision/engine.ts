@@ -134,12 +134,14 @@ export class Engine {
    * nothing and a face could be larger than the detector was trained for (YuNet: about
    * 300 px in its input), passes 2 and 3 shrink the image into a zero-padded, centred
    * canvas so a close-up face falls back into range; then the manifest's close-up
-   * detector, if any, gets a try.
+   * detector, if any, gets a try. `closeUpPasses: false` runs pass 1 only.
    */
-  async detect(img: RgbImage): Promise<Face[]> {
+  async detect(img: RgbImage, opts: { closeUpPasses?: boolean } = {}): Promise<Face[]> {
     const d = this.detector;
     const base = d.baseScale(img);
     let faces = await d.run(img, base, d.pad(img, base));
+    // Without the close-up passes: the plain full-frame pass only (diagnostics and tests).
+    if (opts.closeUpPasses === false) return faces.sort((a, b) => b.box[2] * b.box[3] - a.box[2] * a.box[3]);
     const longest = Math.max(img.width, img.height) * base;
     for (const shrink of [0.5, 0.25]) {
       if (faces.length > 0 || longest * shrink * 2 <= d.model.faceSize.maxPx) break;
