@@ -17,7 +17,8 @@
 //                 confirmation excluded).
 //
 // BENCH_MAIN=path overrides the entry file (default: the unit's ExecStart= entry in this
-// checkout); BENCH_WINDOW_S the window (30 s).
+// checkout); BENCH_WINDOW_S the window (30 s); BENCH_SERIES=1 prints every RSS sample (MB)
+// to stderr.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -145,6 +146,7 @@ export async function runGateway(opts: { video: string; photo: string; modelsDir
       const st = readFileSync(`/proc/${pid}/status`, 'utf8');
       const rss = kb(st, 'VmRSS') / 1024;
       gwRss.push(rss);
+      if (process.env.BENCH_SERIES) process.stderr.write(`${rss.toFixed(0)} `);
       if (rss > peak.rss) peak = { rss, anon: kb(st, 'RssAnon') / 1024, file: kb(st, 'RssFile') / 1024 };
       let ff = 0;
       const kids = children(pid).filter((c) => c.comm.includes('ffmpeg'));

@@ -98,9 +98,9 @@ export class Engine {
       // activations at once (YuNet at 640²: +47 MB in the arena instead of +30 MB, at the
       // same speed; measured by npm run bench:vision's predecessors, see docs/face-access.md).
       enableMemPattern: false,
-      // The CPU memory arena stays on: without it every activation is a fresh mmap (the
-      // unit's MALLOC_MMAP_THRESHOLD_=1 MiB) and YuNet at 640² measured 4–9 times slower
-      // (detect ≈ 70–170 instead of 8–18 ms CPU) for about 15 MB less RSS.
+      // The CPU memory arena (see `open` below): without it every activation ≥ 1 MiB is a
+      // fresh mmap (the unit's MALLOC_MMAP_THRESHOLD_) and YuNet at 640² measured 4–9 times
+      // slower (detect ≈ 70–170 instead of 8–18 ms CPU) for about 15 MB less RSS.
       // Warnings such as "Removing initializer …" are about the graph, not the box: keep stderr for errors.
       logSeverityLevel: 3,
       // No busy-waiting threads between runs: on a 2-core box the cores belong to ffmpeg,
@@ -108,9 +108,14 @@ export class Engine {
       extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
     };
     const m = opts.models;
-    const open = (file: string) => ort.InferenceSession.create(join(opts.dir, file), so);
+    // The arena only for the main detector: YuNet's activations at 640² are 1–7 MB each,
+    // which malloc would mmap (and the kernel zero) afresh on every run. The other models'
+    // activations are small and come from malloc's free lists just as fast, while an arena
+    // per session would keep each one's peak for good (measured: −8 MB for the recognizer,
+    // liveness and close-up sessions together).
+    const open = (file: string, arena = false) => ort.InferenceSession.create(join(opts.dir, file), { ...so, enableCpuMemArena: arena });
     const [det, rec, close, ...live] = await Promise.all([
-      open(m.detector.file),
+      open(m.detector.file, true),
       open(m.recognizer.file),
       m.closeUpDetector ? open(m.closeUpDetector.file) : Promise.resolve(undefined),
       ...m.liveness.map((l) => open(l.file)),

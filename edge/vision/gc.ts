@@ -50,6 +50,14 @@ export class ExternalGarbageBound {
     return this.gc !== null;
   }
 
+  /** Collect now (after a rare, large allocation such as a decoded enrolment photo). */
+  collect(type: 'major' | 'minor' = this.type): void {
+    if (!this.gc) return;
+    this.gc({ type });
+    this.collections++;
+    this.base = process.memoryUsage().arrayBuffers;
+  }
+
   /** Collect if the isolate's ArrayBuffers grew by more than the limit since the last collection. */
   check(): void {
     if (!this.gc) return;
