@@ -3,8 +3,8 @@
 // forgotten declaration fails closed), a CSRF check on every state-changing request,
 // uniform JSON errors, security headers, and the static pages from memory.
 import { brotliCompressSync, gzipSync, constants } from 'node:zlib';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import cookie from '@fastify/cookie';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { requireCjs } from '../cjs.js';
 import type { Counter } from 'prom-client';
 import type { ModuleContext } from '../module.js';
 import { roleAtLeast, BusyError, type AccountStore, type Role } from './accounts.js';
@@ -14,6 +14,10 @@ import type { LogRing } from './logring.js';
 import type { ConfigFile } from './apply.js';
 import type { Asset } from './assets.js';
 import type { ConsoleConfig } from './module.js';
+
+// require(), not import: see edge/cjs.ts (Node's ESM loader scanning fastify costs ~3 MB RSS).
+const Fastify = (requireCjs('fastify') as typeof import('fastify')).default;
+const cookie = (requireCjs('@fastify/cookie') as typeof import('@fastify/cookie')).default;
 
 export type RouteRole = Role | 'public';
 

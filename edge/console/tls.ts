@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync, renameSync } from '
 import { join } from 'node:path';
 import { hostname, networkInterfaces } from 'node:os';
 import { X509Certificate } from 'node:crypto';
-import { generate } from 'selfsigned';
+import { requireCjs } from '../cjs.js';
 
 export interface TlsMaterial {
   cert: string;
@@ -37,6 +37,9 @@ export async function loadTls(opts: { cert?: string; key?: string; dataDir: stri
   for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) if (!a.internal || a.address === '127.0.0.1') altNames.push({ type: 7, ip: a.address.split('%')[0]! });
   const notBefore = new Date(opts.now - 86_400_000);
   const notAfter = new Date(opts.now + 10 * 365 * 86_400_000);
+  // Loaded only when a certificate must be made: its ASN.1/X.509 libraries are ~300 KB of
+  // source that a box on plain HTTP or with its own certificate never needs.
+  const { generate } = requireCjs('selfsigned') as typeof import('selfsigned');
   const pems = await generate([{ name: 'commonName', value: `estate-edge ${hostname()}` }], {
     keyType: 'ec',
     curve: 'P-256',
