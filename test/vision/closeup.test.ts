@@ -96,15 +96,13 @@ t.test('a face filling the frame: the plain full-frame pass misses it, the close
   }
 });
 
-t.test('a large face the full-frame pass finds only weakly: the ½ pass gets a try and the better-scoring pass wins', async (t) => {
-  // Face ≈ 360 px: above YuNet's trained range but found, with a lower score.
+t.test('a large face the full-frame pass finds only weakly gets the ½ pass too (the better-scoring pass wins); a confident one does not', async (t) => {
+  // Face ≈ 360 px: above YuNet's trained range but found confidently: left to pass 1.
   const { frame } = await closeUp(join(FACES(), 'obama/1.jpg'), 360);
   const single = await engine.detect(frame, { closeUpPasses: false });
   const full = await engine.detect(frame);
   t.equal(single.length, 1, `single pass finds it (score ${single[0]?.score.toFixed(3)}, box ${single[0]?.box[2].toFixed(0)} px)`);
-  t.equal(full.length, 1, `the pipeline finds one face (score ${full[0]?.score.toFixed(3)}, box ${full[0]?.box[2].toFixed(0)} px)`);
-  t.ok(full[0]!.score >= single[0]!.score, 'with at least the single pass score');
-  t.ok(iou(full[0]!.box, single[0]!.box) > 0.5, `the same face (IoU ${iou(full[0]!.box, single[0]!.box).toFixed(2)})`);
+  t.same(full.map((f) => f.box), single.map((f) => f.box), 'the pipeline returns the same face');
 
   // Measured: alex_lacamoire/3 at 640 px is found by the plain pass as a weak box about
   // half the face's size; the ½ pass finds the whole face.
@@ -115,10 +113,3 @@ t.test('a large face the full-frame pass finds only weakly: the ½ pass gets a t
   t.ok(best.length >= 1 && best[0]!.box[2] > 480, `pipeline: the whole face (${best[0]?.box[2].toFixed(0)} px, score ${best[0]?.score.toFixed(3)})`);
   t.ok(best[0]!.score > weak[0]!.score, 'with a better score');
 });
-
-/** Intersection over union of two [x, y, w, h] boxes. */
-function iou(a: readonly number[], b: readonly number[]): number {
-  const w = Math.max(0, Math.min(a[0]! + a[2]!, b[0]! + b[2]!) - Math.max(a[0]!, b[0]!));
-  const h = Math.max(0, Math.min(a[1]! + a[3]!, b[1]! + b[3]!) - Math.max(a[1]!, b[1]!));
-  return (w * h) / (a[2]! * a[3]! + b[2]! * b[3]! - w * h);
-}
