@@ -4,6 +4,8 @@
 import t from 'tap';
 import { startConsoleGateway, withAccounts, Client, OffsetClock, baseConfig, PASSWORDS, type ConsoleGateway } from './helpers.js';
 import { tempDir } from '../helpers/gateway.js';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 type Role = 'anon' | 'viewer' | 'tech' | 'admin';
 const RANK: Record<Role, number> = { anon: -1, viewer: 0, tech: 1, admin: 2 };
@@ -97,6 +99,15 @@ t.test('commands: each command has its own role', async (t) => {
   t.equal(badArgs.body.error.code, 'bad_args');
   const list = await clients.viewer.get('/api/commands');
   t.ok(list.body.commands.find((c: { name: string; allowed: boolean }) => c.name === 'gateway.info' && c.allowed));
+});
+
+t.test('system: the model files come from models/manifest.json at the app root, each with its state', async (t) => {
+  const manifest = JSON.parse(readFileSync(join(process.cwd(), 'models', 'manifest.json'), 'utf8')) as { models: Record<string, { file: string }> };
+  const sys = await clients.viewer.get('/api/system');
+  t.equal(sys.status, 200);
+  t.equal(sys.body.models.dir, join(process.cwd(), 'models'), 'the models directory is found');
+  t.same(sys.body.models.models.map((m: { file: string }) => m.file).sort(), Object.values(manifest.models).map((m) => m.file).sort(), 'every manifest entry listed');
+  for (const m of sys.body.models.models as Array<{ file: string; present: boolean }>) t.equal(m.present, existsSync(join(process.cwd(), 'models', m.file)), `${m.file}: present = ${m.present}`);
 });
 
 t.test('CSRF: missing, forged, or from another origin is refused; nothing happens', async (t) => {

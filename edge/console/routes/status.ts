@@ -5,7 +5,7 @@ import { networkInterfaces, hostname } from 'node:os';
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { appPath } from '../../paths.js';
 import { systemStats } from '../../observability/system.js';
 import { sendError, type ConsoleDeps } from '../server.js';
 import { runCommand } from './commands.js';
@@ -59,12 +59,10 @@ function fileSha256(path: string): Promise<string> {
   });
 }
 
+/** The models directory (models/ at the app root), if its manifest is there. */
 function modelsDir(): string | undefined {
-  for (const rel of ['../../../models/', '../../../../models/']) {
-    const p = fileURLToPath(new URL(rel, import.meta.url));
-    if (existsSync(join(p, 'manifest.json'))) return p;
-  }
-  return undefined;
+  const dir = appPath('models');
+  return existsSync(join(dir, 'manifest.json')) ? dir : undefined;
 }
 
 /** The model files the manifest lists: present or not, and whether their hash matches. */
