@@ -19,13 +19,10 @@ import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FakeNotifySocket, monoMs } from './lib/notify-socket.js';
-import { UNIT_ENV, UNIT_MAIN, UNIT_NODE_FLAGS, startUnitGateway, procCpuS, procMemMB, peakRssMB, unitChildren, type UnitGateway } from './lib/unit.js';
+import { UNIT_ENV, UNIT_MAIN, UNIT_NODE_FLAGS, startUnitGateway, procCpuS, procMemMB, peakRssMB, unitChildren } from './lib/unit.js';
 import { Broker } from '../test/helpers/broker.js';
 import { simulatedEstateConfig } from '../edge/config/embedded.js';
 
-// The gateway exactly as the unit runs it: the production bundle, its V8 flags and environment.
-const MAIN = UNIT_MAIN;
-const NODE_FLAGS = UNIT_NODE_FLAGS;
 const WINDOW_S = Number(process.env.BENCH_WINDOW_S ?? 60);
 const STARTS = Number(process.env.BENCH_STARTS ?? 3);
 const TARGET = { startS: 3, rssMB: 60, writesPerS: 1 };
@@ -62,11 +59,6 @@ function estateConfig(dataDir: string, brokerUrl: string): Record<string, unknow
   return { ...c, gateway: { id: 'sim-gw', dataDir }, log: { level: 'warn' }, http: { port: 0 }, console: { port: 0, host: '127.0.0.1' }, uplink: { url: brokerUrl } };
 }
 
-/** Start the unit's gateway on `config` (in the bench's work dir), registered for Ctrl-C cleanup. */
-async function startGateway(config: Record<string, unknown>, name: string): Promise<UnitGateway> {
-  return startUnitGateway(config, work, name);
-}
-
 async function bareNodeFloor(): Promise<{ readyS: number; cpuS: number; rssMB: number }> {
   const sock = new FakeNotifySocket();
   await sock.start();
@@ -77,20 +69,17 @@ async function bareNodeFloor(): Promise<{ readyS: number; cpuS: number; rssMB: n
     { stdio: 'ignore', env: { ...process.env, NOTIFY_SOCKET: sock.path } },
   );
   const ready = await sock.waitFor('READY', 30_000);
-  const cpuS = cpu(child.pid!);
+  const cpuS = procCpuS(child.pid!);
   await sleep(1000);
-  const rssMB = rss(child.pid!);
+  const rssMB = procMemMB(child.pid!);
   child.kill();
   await sock.close();
   return { readyS: (ready.t - t0) / 1000, cpuS, rssMB };
 }
 
-const rss = procMemMB;
-const cpu = procCpuS;
-
 /** RSS split: private memory (heap, JIT code) vs file pages (mostly the node binary's text, shared and reclaimable). */
 function rssSplit(pid: number): string {
-  return `private (RssAnon) ${fmt(rss(pid, 'RssAnon'), 1)} MB + file-backed (RssFile, node binary and libraries) ${fmt(rss(pid, 'RssFile'), 1)} MB`;
+  return `private (RssAnon) ${fmt(procMemMB(pid, 'RssAnon'), 1)} MB + file-backed (RssFile, node binary and libraries) ${fmt(procMemMB(pid, 'RssFile'), 1)} MB`;
 }
 
 function io(pid: number): { writeBytes: number; syscw: number } {
@@ -99,7 +88,6 @@ function io(pid: number): { writeBytes: number; syscw: number } {
   return { writeBytes: get('write_bytes'), syscw: get('syscw') };
 }
 
-const peakRss = peakRssMB;
 
 /** Count write-side syscalls of every thread of pid for `seconds` (needs strace and ptrace rights). */
 async function straceCounts(pid: number, seconds: number): Promise<Record<string, number> | undefined> {
@@ -119,7 +107,7 @@ async function straceCounts(pid: number, seconds: number): Promise<Record<string
 }
 
 async function main(): Promise<void> {
-  if (!existsSync(MAIN)) throw new Error(`${MAIN} missing: run \`npm run build\` first (npm run bench:footprint does)`);
+  if (!existsSync(UNIT_MAIN)) throw new Error(`${UNIT_MAIN} missing: run \`npm run build\` first (npm run bench:footprint does)`);
   const broker = await Broker.start();
   const stopBroker = () => void broker.stop();
   cleanups.add(stopBroker);
@@ -129,7 +117,7 @@ async function main(): Promise<void> {
     process.stdout.write(`${s}\n`);
   };
   try {
-    out(`estate-edge footprint (${process.arch}, Node ${process.version}, window ${WINDOW_S} s, node flags and environment from the unit: ${[...NODE_FLAGS, ...Object.entries(UNIT_ENV).map(([k, v]) => `${k}=${v}`)].join(' ')}, load average ${loadavg()[0]!.toFixed(1)} on ${cpus().length} CPUs)`);
+    out(`estate-edge footprint (${process.arch}, Node ${process.version}, window ${WINDOW_S} s, node flags and environment from the unit: ${[...UNIT_NODE_FLAGS, ...Object.entries(UNIT_ENV).map(([k, v]) => `${k}=${v}`)].join(' ')}, load average ${loadavg()[0]!.toFixed(1)} on ${cpus().length} CPUs)`);
     const floor = await bareNodeFloor();
 
     // Start to READY: first boot on an empty data dir, then restarts on the same one.
@@ -141,7 +129,7 @@ async function main(): Promise<void> {
       const times: number[] = [];
       const cpus: number[] = [];
       for (let i = 0; i < STARTS; i++) {
-        const g = await startGateway(make(dataDir, broker.url), `start-${label.replace(' ', '-')}-${i}`);
+        const g = await startUnitGateway(make(dataDir, broker.url), work, `start-${label.replace(' ', '-')}-${i}`);
         times.push(g.readyS);
         cpus.push(g.cpuS);
         await g.stop();
@@ -152,11 +140,11 @@ async function main(): Promise<void> {
 
     // Idle: core only, publishing its status to the broker.
     {
-      const g = await startGateway(coreConfig(mkdtempSync(join(work, 'data-')), broker.url), 'idle');
+      const g = await startUnitGateway(coreConfig(mkdtempSync(join(work, 'data-')), broker.url), work, 'idle');
       await sleep(5000); // let start-up writes settle
       const pid = g.child.pid!;
       const before = io(pid);
-      const [counts, mem] = await Promise.all([straceCounts(pid, WINDOW_S), peakRss(pid, WINDOW_S)]);
+      const [counts, mem] = await Promise.all([straceCounts(pid, WINDOW_S), peakRssMB(pid, WINDOW_S)]);
       const after = io(pid);
       const syncs = counts ? (counts.fsync ?? 0) + (counts.fdatasync ?? 0) : NaN;
       const pwrites = counts ? (counts.pwrite64 ?? 0) + (counts.pwritev ?? 0) + (counts.pwritev2 ?? 0) : NaN;
@@ -172,10 +160,10 @@ async function main(): Promise<void> {
 
     // Simulated estate: meters polled, doors simulated, console up.
     {
-      const g = await startGateway(estateConfig(mkdtempSync(join(work, 'data-')), broker.url), 'estate');
+      const g = await startUnitGateway(estateConfig(mkdtempSync(join(work, 'data-')), broker.url), work, 'estate');
       const pid = g.child.pid!;
       const before = io(pid);
-      const [counts, mem] = await Promise.all([straceCounts(pid, WINDOW_S), peakRss(pid, WINDOW_S)]);
+      const [counts, mem] = await Promise.all([straceCounts(pid, WINDOW_S), peakRssMB(pid, WINDOW_S)]);
       const after = io(pid);
       out(`RSS simulated estate (no vision): peak ${fmt(mem.peak, 1)} MB, last ${fmt(mem.last, 1)} MB = ${rssSplit(pid)}   target ≤ ${TARGET.rssMB} MB   floor (bare node) ${fmt(floor.rssMB, 1)} MB`);
       if (counts) out(`disk writes simulated estate: ${fmt(((counts.fsync ?? 0) + (counts.fdatasync ?? 0)) / WINDOW_S, 3)} fsync/s, ${fmt((counts.pwrite64 ?? 0) / WINDOW_S, 3)} pwrite/s (not idle: meter telemetry)`);
