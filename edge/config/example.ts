@@ -80,7 +80,7 @@ function render(s: S, indent: string, out: string[], commented: boolean): void {
 export function renderExampleConfig(): string {
   const out: string[] = [
     '# estate-edge configuration — every key, with its default.',
-    '# Generated from the schema (edge/config/schema.ts) by `npm run config:example`; do not edit by hand.',
+    '# Generated from the schema (edge/config/schema.ts) by `npm run config:generate`; do not edit by hand.',
     '# Copy to /etc/estate-edge/config.yaml and change site.id, gateway.id and the uplink.',
     '# Keys shown commented out are optional and have no default.',
     '',

@@ -7,9 +7,9 @@ import { createHash } from 'node:crypto';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { requireCjs } from '../cjs.js';
 
-const { Ajv } = requireCjs('ajv') as typeof import('ajv');
 const { parseDocument } = requireCjs('yaml') as typeof import('yaml');
-import { GatewayConfigSchema, type GatewayConfig } from './schema.js';
+import type { GatewayConfig } from './schema.js';
+import { appPath } from '../paths.js';
 import { resolveSecret, Secret, type SecretRefValue } from './secret.js';
 import { semanticChecks } from './checks.js';
 import { simulatedEstateConfig } from './embedded.js';
@@ -36,10 +36,12 @@ export interface LoadedConfig {
   secrets: ReadonlyMap<string, Secret>;
 }
 
+// Ajv's code for GatewayConfigSchema, generated ahead of time (why: validator-source.ts).
+// useDefaults fills every omitted key from the schema; allErrors reports them all.
+export const CONFIG_VALIDATOR_FILE = 'edge/config/validator.generated.cjs';
 let validator: ValidateFunction | undefined;
 function validate(): ValidateFunction {
-  // useDefaults fills every omitted key from the schema; allErrors reports them all.
-  validator ??= new Ajv({ allErrors: true, useDefaults: true, strict: false }).compile(GatewayConfigSchema);
+  validator ??= requireCjs(appPath(CONFIG_VALIDATOR_FILE)) as ValidateFunction;
   return validator;
 }
 

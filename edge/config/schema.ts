@@ -1,6 +1,6 @@
 // The one schema of the gateway's configuration: the single source of defaults,
 // validation and documentation. config.example.yaml is generated from it
-// (`npm run config:example`) and the console renders its forms from it.
+// (`npm run config:generate`) and the console renders its forms from it.
 //
 // Each capability owns its section in its own module (edge/<area>/schema.ts) and is
 // listed in `GatewayConfigSchema` below.

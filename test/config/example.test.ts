@@ -5,7 +5,7 @@ import { parseConfig } from '../../edge/config/load.js';
 
 t.test('config.example.yaml is generated from the schema and up to date', async (t) => {
   const committed = readFileSync(new URL('../../config.example.yaml', import.meta.url), 'utf8');
-  t.equal(committed, renderExampleConfig(), 'run `npm run config:example` after changing the schema');
+  t.equal(committed, renderExampleConfig(), 'run `npm run config:generate` after changing the schema');
 });
 
 t.test('the example is itself a valid configuration, and documents every key', async (t) => {
