@@ -14,9 +14,13 @@
 // Capability modules stay lazy: each dynamic import() becomes its own chunk, loaded
 // only when the config asks for the capability. The vision worker is a second entry
 // beside main.js, where the inference client looks for it (./worker.js).
-import { build } from 'esbuild';
-import { readFileSync, rmSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+//
+// The console's page is built here too, into console-web/ beside the code (see
+// bundleConsolePage): the bundled gateway serves it, code run from the source tree serves
+// the page's source modules.
+import { build, type Plugin } from 'esbuild';
+import { copyFileSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const REPO = resolve(fileURLToPath(new URL('.', import.meta.url)), '..');
@@ -49,9 +53,67 @@ export async function bundle(outdir = OUT): Promise<void> {
     legalComments: 'none',
     logLevel: 'warning',
     metafile: true,
+    // Tells the console (edge/console/assets.ts) where this bundle's built page is.
+    define: { __CONSOLE_PAGE__: JSON.stringify(CONSOLE_PAGE) },
   });
   const bytes = Object.values(result.metafile.outputs).reduce((n, o) => n + o.bytes, 0);
   process.stdout.write(`bundle: ${Object.keys(result.metafile.outputs).length} files, ${(bytes / 1024).toFixed(0)} KB in ${outdir}\n`);
+  await bundleConsolePage(join(outdir, CONSOLE_PAGE));
+}
+
+/** The console page's directory inside the bundle's output directory. */
+export const CONSOLE_PAGE = 'console-web';
+const WEB = join(REPO, 'edge', 'console', 'web');
+
+/**
+ * The console's page as the box serves it to a phone (edge/console/web is its source):
+ *
+ * - app.js: everything the first render runs — the shell, lib.js, i18n.js and the
+ *   dashboard — in one minified file. As separate modules each is a request, a compile and
+ *   a module instantiation on the phone's main thread before the dashboard can be drawn.
+ * - pages/<page>.js: every other page, minified, still loaded only when opened. What they
+ *   share with the shell (lib.js, i18n.js: the session, the language, the primed data) is
+ *   imported from ../app.js, the same module instance; a page importing any other module
+ *   of the shell fails the build rather than getting a second copy of it.
+ * - style.css minified; index.html without the source tree's modulepreload links (one
+ *   script now); other files (icon) as they are.
+ */
+export async function bundleConsolePage(outdir: string, src = WEB): Promise<void> {
+  rmSync(outdir, { recursive: true, force: true });
+  const common = { absWorkingDir: REPO, bundle: true, format: 'esm', target: 'es2020', minify: true, legalComments: 'none', logLevel: 'warning', metafile: true } as const;
+  // The shell: lib.js and i18n.js re-exported for the pages; pages' dynamic imports stay.
+  const lazyPages: Plugin = {
+    name: 'lazy-pages',
+    setup(b) {
+      b.onResolve({ filter: /^\.\/pages\// }, (a) => (a.kind === 'dynamic-import' ? { path: a.path, external: true } : undefined));
+    },
+  };
+  const shell = await build({
+    ...common,
+    stdin: { contents: "export * from './lib.js';\nexport * from './i18n.js';\nimport './app.js';\n", resolveDir: src, sourcefile: 'console-page.js', loader: 'js' },
+    outfile: join(outdir, 'app.js'),
+    plugins: [lazyPages],
+  });
+  const inShell = new Set(Object.keys(shell.metafile.inputs).map((f) => resolve(REPO, f)));
+  const shared = new Set([join(src, 'lib.js'), join(src, 'i18n.js')]);
+  const fromShell: Plugin = {
+    name: 'from-shell',
+    setup(b) {
+      b.onResolve({ filter: /^\./ }, (a) => {
+        const target = resolve(a.resolveDir, a.path);
+        if (shared.has(target)) return { path: '../app.js', external: true };
+        if (inShell.has(target)) return { errors: [{ text: `${a.path} is part of app.js: pages share the shell's code only through lib.js and i18n.js` }] };
+        return undefined;
+      });
+    },
+  };
+  const pages = readdirSync(join(src, 'pages')).filter((f) => f.endsWith('.js') && !inShell.has(join(src, 'pages', f)));
+  await build({ ...common, entryPoints: pages.map((f) => join(src, 'pages', f)), outdir: join(outdir, 'pages'), plugins: [fromShell] });
+  await build({ ...common, entryPoints: [join(src, 'style.css')], outfile: join(outdir, 'style.css'), bundle: false });
+  const html = readFileSync(join(src, 'index.html'), 'utf8').replace(/^<link rel="modulepreload"[^>]*>\n/gm, '');
+  if (!html.includes('<script type="module" src="/app.js"></script>') || html.includes('modulepreload')) throw new Error('console page: index.html does not load /app.js as expected');
+  writeFileSync(join(outdir, 'index.html'), html);
+  for (const f of readdirSync(src)) if (!['.js', '.css', '.html', ''].includes(extname(f))) copyFileSync(join(src, f), join(outdir, f));
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

@@ -3,10 +3,11 @@
 // KiB, so this costs less memory than a file-serving plugin with its own caches, and
 // every response is compressed without a compression plugin in the request path.
 import { readdirSync, readFileSync, statSync, existsSync } from 'node:fs';
-import { join, extname, relative, sep } from 'node:path';
+import { dirname, join, extname, relative, sep } from 'node:path';
 import { appPath } from '../paths.js';
 import { brotliCompressSync, gzipSync, constants } from 'node:zlib';
 import { createHash } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -27,8 +28,23 @@ export interface Asset {
   gzip: Buffer;
 }
 
-/** edge/console/web from the app root: the source tree, or dist/ in a release (scripts/pack.sh). */
+// Set only in the production bundle (scripts/bundle.ts): where its built page is, relative
+// to the bundle's code.
+declare const __CONSOLE_PAGE__: string | undefined;
+
+/**
+ * The page as served. The production bundle serves the page built with it (minified, the
+ * first render in one script: scripts/bundle.ts), found beside its own code so the two are
+ * always of the same build. Run from the source tree (tsx, the tests) or from tsc's output,
+ * the console serves the page's source modules: edge/console/web from the app root (the
+ * source tree, or dist/ in a release, scripts/pack.sh). The bundle falls back to them too
+ * if its page is missing.
+ */
 export function webDir(): string {
+  if (typeof __CONSOLE_PAGE__ === 'string') {
+    const built = join(dirname(fileURLToPath(import.meta.url)), __CONSOLE_PAGE__);
+    if (existsSync(join(built, 'index.html'))) return built;
+  }
   const dir = appPath('edge/console/web');
   if (!existsSync(dir)) throw new Error(`console web assets not found (looked in ${dir})`);
   return dir;

@@ -10,7 +10,7 @@ import { SessionStore } from './sessions.js';
 import { LiveHub } from './live.js';
 import { LogRing } from './logring.js';
 import { ApplyGuard, ConfigFile } from './apply.js';
-import { loadAssets } from './assets.js';
+import { loadAssets, webDir } from './assets.js';
 import { loadTls } from './tls.js';
 import { buildServer, type ConsoleDeps } from './server.js';
 import { authRoutes, sessionInfo } from './routes/auth.js';
@@ -69,10 +69,11 @@ export class ConsoleModule implements GatewayModule {
       },
     };
 
+    const web = webDir();
     const tls = secure ? await loadTls({ ...(cfg.tls.cert ? { cert: cfg.tls.cert } : {}), ...(cfg.tls.key ? { key: cfg.tls.key } : {}), dataDir: ctx.dataDir, now: now() }) : undefined;
     this.app = buildServer({
       deps,
-      assets: loadAssets(),
+      assets: loadAssets(web),
       ...(tls ? { https: { cert: tls.cert, key: tls.key } } : {}),
       routes: [authRoutes, statusRoutes, commandRoutes, configRoutes, capabilityRoutes],
       // What the dashboard's first render asks for: GET /api/session, /api/dashboard, /api/capabilities.
@@ -90,7 +91,7 @@ export class ConsoleModule implements GatewayModule {
           .filter((a) => a.family === 'IPv4' && a.address !== '127.0.0.1')
           .map((a) => `${secure ? 'https' : 'http'}://${a.address}:${this.port}/`)
       : [this.url];
-    log.info({ url: this.url, urls, ...(tls ? { fingerprint256: tls.fingerprint256, selfSigned: tls.selfSigned } : {}) }, 'technician console listening');
+    log.info({ url: this.url, urls, page: web, ...(tls ? { fingerprint256: tls.fingerprint256, selfSigned: tls.selfSigned } : {}) }, 'technician console listening');
 
     const token = accounts.setupTokenIfNeeded();
     // warn so it is visible at the default log level; the token is useless once the

@@ -2,8 +2,10 @@
 // file (so config edits can be applied and rolled back), its log captured (the
 // first-run setup token is read from it, as a technician reads it from journald), and
 // an HTTP client that keeps the session cookie and sends the CSRF header.
-import { writeFileSync } from 'node:fs';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { stringify } from 'yaml';
 import { createLogger } from '../../edge/log.js';
 import { loadConfig } from '../../edge/config/load.js';
@@ -13,6 +15,7 @@ import type { Clock } from '../../edge/clock.js';
 import { consoleModule } from '../../edge/console/module.js';
 import { tempDir } from '../helpers/gateway.js';
 import { simulatedEstateConfig } from '../../edge/config/embedded.js';
+import { REPO, UNIT_ENV, UNIT_NODE_FLAGS } from '../../scripts/lib/unit.js';
 
 export interface ConsoleGateway {
   gateway: Gateway;
@@ -39,6 +42,15 @@ export function baseConfig(dir: string, extra: Record<string, unknown> = {}): Re
     console: { host: '127.0.0.1', port: 0, lockoutAttempts: 3, lockoutMin: 1 },
     ...extra,
   };
+}
+
+/** The first-run setup token, as a technician reads it from the service log. */
+function setupTokenIn(logLines: string[]): string {
+  for (const l of logLines) {
+    const m = /"setupToken":"([^"]+)"/.exec(l);
+    if (m) return m[1]!;
+  }
+  throw new Error('no setup token in the log');
 }
 
 /** Start (or restart, on the same dir) a gateway with the console from `dir/config.yaml`. */
@@ -75,13 +87,7 @@ export async function startConsoleGateway(opts: { dir?: string; config?: Record<
     configPath,
     logLines,
     restarts,
-    setupToken() {
-      for (const l of logLines) {
-        const m = /"setupToken":"([^"]+)"/.exec(l);
-        if (m) return m[1]!;
-      }
-      throw new Error('no setup token in the log');
-    },
+    setupToken: () => setupTokenIn(logLines),
     stop: () => gateway.stop('test done'),
   };
 }
@@ -163,4 +169,79 @@ export function estateConfig(dir: string, brokerUrl: string): Record<string, unk
     meters: { buses: [{ ...modbus, devices: modbus.devices.map((d) => ({ ...d, pollIntervalMs: 1000 })) }] },
     doors: sim.doors,
   }) as Record<string, unknown> & { console: Record<string, unknown> };
+}
+
+/** A gateway run from a production bundle, as the unit runs it; the console's address and setup token from its log. */
+export interface BundledConsole {
+  base: string;
+  /** The bundle's output directory (main.js, console-web/). */
+  outdir: string;
+  logLines: string[];
+  setupToken(): string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Build the production bundle (scripts/bundle.ts: the server and the console's page) into a
+ * fresh directory under dist/ — inside the checkout, so the packages it leaves external
+ * resolve from node_modules — and run it on `config` with the unit's Node flags and
+ * environment: the console as a box serves it. stop() ends the process and removes the build.
+ */
+export async function startBundledConsole(dir: string, config: Record<string, unknown>): Promise<BundledConsole> {
+  mkdirSync(join(REPO, 'dist'), { recursive: true });
+  const build = mkdtempSync(join(REPO, 'dist', 'console-bundle-'));
+  const outdir = join(build, 'edge');
+  const configPath = join(dir, 'config.yaml');
+  writeConfig(configPath, config);
+  let child: ChildProcess | undefined;
+  const stop = async () => {
+    if (child && child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((r) => child!.once('exit', r));
+      child.kill('SIGTERM');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 20_000))]);
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }
+    rmSync(build, { recursive: true, force: true });
+  };
+  try {
+    await new Promise<void>((resolve, reject) =>
+      execFile(process.execPath, ['--import', 'tsx', join(REPO, 'scripts', 'bundle.ts'), outdir], { cwd: REPO }, (err, _out, stderr) => (err ? reject(new Error(`bundle failed: ${stderr || err.message}`)) : resolve())),
+    );
+    const env: Record<string, string | undefined> = { ...process.env, ...UNIT_ENV };
+    delete env.NOTIFY_SOCKET;
+    const proc = spawn(process.execPath, [...UNIT_NODE_FLAGS, join(outdir, 'main.js'), 'run', '--config', configPath], { cwd: REPO, stdio: ['ignore', 'pipe', 'inherit'], env });
+    child = proc;
+    const logLines: string[] = [];
+    // Started once the gateway says so (after the console's address and setup token).
+    const base = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`bundled gateway: not started within 60 s\n${logLines.join('\n')}`)), 60_000);
+      proc.once('exit', (code) => reject(new Error(`bundled gateway exited (${code})\n${logLines.join('\n')}`)));
+      let url = '';
+      createInterface({ input: proc.stdout! }).on('line', (line) => {
+        logLines.push(line);
+        let rec: { msg?: string; url?: string } = {};
+        try {
+          rec = JSON.parse(line);
+        } catch {
+          /* not a log record */
+        }
+        if (rec.msg === 'technician console listening') url = rec.url ?? '';
+        if (rec.msg === 'gateway started') {
+          clearTimeout(timer);
+          if (url) resolve(url.replace(/\/$/, ''));
+          else reject(new Error(`bundled gateway started without the console\n${logLines.join('\n')}`));
+        }
+      });
+    });
+    return {
+      base,
+      outdir,
+      logLines,
+      setupToken: () => setupTokenIn(logLines),
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
 }
