@@ -1,17 +1,19 @@
 // Enrolment: the `faces` service (contract in api.ts). Each photo is size-checked,
-// decoded by sharp (never by hand), analysed by the inference worker with the enrolment
-// quality gates, and either becomes an encrypted template or is rejected with a reason
-// code; ready-made embeddings are checked for length and finiteness. Photos are thrown
-// away after embedding unless the config says to keep them (encrypted, time-limited).
-import sharp from 'sharp';
+// decoded by sharp in the image helper process (imaging.ts; never by hand, never in the
+// gateway), analysed by the inference worker with the enrolment quality gates, and either
+// becomes an encrypted template or is rejected with a reason code; ready-made embeddings
+// are checked for length and finiteness. Photos are thrown away after embedding unless the
+// config says to keep them (encrypted, time-limited).
 import type { FaceEnrolResult, FaceRejection, FacesApi } from './api.js';
 import type { TemplateStore } from './templates.js';
 import type { InferenceClient } from './inference.js';
 import type { QualityLimits } from './quality.js';
-import type { RgbImage } from './image.js';
+import { ImagingError, type DecodeResult, type ImageHelper } from './imaging.js';
 
 /** Photos are analysed at most this large (long side): plenty for a 150 px chip, and bounded memory. */
 const ANALYSIS_MAX_SIDE = 1600;
+/** Kept photos (privacy.keepPhotos) are re-encoded this small. */
+const KEEP = { maxSide: 640, quality: 85 };
 
 export interface EnrolLimits {
   quality: QualityLimits;
@@ -24,6 +26,8 @@ export interface EnrolLimits {
 export interface EnrolDeps {
   store: () => TemplateStore | undefined;
   inference: () => InferenceClient | undefined;
+  /** Decodes the photos (sharp, in its own process). */
+  imaging: ImageHelper;
   /** Why photos cannot be analysed right now (models missing…), if so. */
   unavailable: () => string | undefined;
   limits: EnrolLimits;
@@ -44,36 +48,22 @@ export class EnrolError extends Error {
   }
 }
 
-type Decoded = { ok: true; img: RgbImage; scale: number } | { ok: false; code: string; message: string };
-
-/** Check the bytes and decode to RGB (EXIF orientation applied), refusing oversize and non-images before any pixel is decoded. */
-export async function decodePhoto(buf: Buffer, l: Pick<EnrolLimits, 'maxPhotoBytes' | 'maxPhotoPixels'>): Promise<Decoded> {
+/**
+ * Check the bytes, then have the image helper decode the photo to RGB (EXIF orientation
+ * applied), refusing oversize and non-images before any pixel is decoded. A photo that
+ * hangs or crashes the decoder is not an image we can use; a helper that cannot run is
+ * the box's problem (analysis_failed), a full queue a busy one.
+ */
+export async function decodePhoto(imaging: ImageHelper, buf: Buffer, l: Pick<EnrolLimits, 'maxPhotoBytes' | 'maxPhotoPixels'>, keep: boolean): Promise<DecodeResult | { ok: false; code: 'busy' | 'analysis_failed'; message: string }> {
   if (buf.length > l.maxPhotoBytes) return { ok: false, code: 'too_large', message: `photo is ${buf.length} bytes, at most ${l.maxPhotoBytes}` };
-  let meta: Awaited<ReturnType<ReturnType<typeof sharp>["metadata"]>>;
   try {
-    meta = await sharp(buf, { failOn: 'error', limitInputPixels: l.maxPhotoPixels }).metadata();
+    return await imaging.decode(buf, { maxPixels: l.maxPhotoPixels, maxSide: ANALYSIS_MAX_SIDE, ...(keep ? { keep: KEEP } : {}) });
   } catch (err) {
-    const msg = (err as Error).message;
-    if (/pixel limit/i.test(msg)) return { ok: false, code: 'too_large', message: `photo has more than ${l.maxPhotoPixels} pixels` };
-    return { ok: false, code: 'not_an_image', message: `not a decodable image: ${msg.slice(0, 120)}` };
-  }
-  if (!meta.format || !['jpeg', 'png', 'webp'].includes(meta.format)) return { ok: false, code: 'not_an_image', message: `unsupported image format ${meta.format ?? 'unknown'} (JPEG or PNG expected)` };
-  const w = meta.width ?? 0;
-  const h = meta.height ?? 0;
-  if (w * h > l.maxPhotoPixels) return { ok: false, code: 'too_large', message: `photo is ${w}x${h}, more than ${l.maxPhotoPixels} pixels` };
-  if (w < 16 || h < 16) return { ok: false, code: 'face_too_small', message: `photo is only ${w}x${h}` };
-  try {
-    const { data, info } = await sharp(buf, { failOn: 'error', limitInputPixels: l.maxPhotoPixels })
-      .rotate()
-      .resize({ width: ANALYSIS_MAX_SIDE, height: ANALYSIS_MAX_SIDE, fit: 'inside', withoutEnlargement: true })
-      .toColourspace('srgb')
-      .removeAlpha()
-      .raw()
-      .toBuffer({ resolveWithObject: true });
-    const oriented = (meta.orientation ?? 1) >= 5 ? h : w;
-    return { ok: true, img: { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height }, scale: info.width / oriented };
-  } catch (err) {
-    return { ok: false, code: 'not_an_image', message: `image could not be decoded: ${(err as Error).message.slice(0, 120)}` };
+    const reason = err instanceof ImagingError ? err.reason : 'failed';
+    const message = `image could not be decoded: ${(err as Error).message}`;
+    if (reason === 'busy') return { ok: false, code: 'busy', message };
+    if (reason === 'timeout' || reason === 'crashed') return { ok: false, code: 'not_an_image', message };
+    return { ok: false, code: 'analysis_failed', message };
   }
 }
 
@@ -143,7 +133,7 @@ export class Enroller implements FacesApi {
     const why = this.d.unavailable();
     const inf = this.d.inference();
     if (why || !inf) return { code: 'models_unavailable', message: why ?? 'face analysis is not running' };
-    const dec = await decodePhoto(buf, this.d.limits);
+    const dec = await decodePhoto(this.d.imaging, buf, this.d.limits, this.d.keepPhotos);
     if (!dec.ok) return dec;
     // Size limits are in original photo pixels; the analysed copy may be smaller.
     const q = this.d.limits.quality;
@@ -157,12 +147,6 @@ export class Enroller implements FacesApi {
     if (r.problem) return r.problem;
     const emb = r.subject?.embedding;
     if (!emb) return { code: 'analysis_failed', message: 'no embedding produced' };
-    const keep = this.d.keepPhotos
-      ? await sharp(Buffer.from(dec.img.data.buffer, dec.img.data.byteOffset, dec.img.data.length), { raw: { width: dec.img.width, height: dec.img.height, channels: 3 } })
-          .resize({ width: 640, height: 640, fit: 'inside', withoutEnlargement: true })
-          .jpeg({ quality: 85 })
-          .toBuffer()
-      : Buffer.alloc(0);
-    return { embedding: emb, keep };
+    return { embedding: emb, keep: dec.keep ?? Buffer.alloc(0) };
   }
 }

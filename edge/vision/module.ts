@@ -10,7 +10,6 @@
 import { join } from 'node:path';
 import type { Static } from '@sinclair/typebox';
 import { Type } from '@sinclair/typebox';
-import sharp from 'sharp';
 import type { GatewayModule, ModuleContext, ModuleHealth } from '../module.js';
 import { openDatabase, type Db } from '../store/sqlite.js';
 import { CommandError } from '../commands/registry.js';
@@ -22,13 +21,12 @@ import { KeyFileError, loadOrCreateKey, TemplateStore, type Match } from './temp
 import { Confirmer, Cooldown, RateLimit } from './decision.js';
 import { Enroller, EnrolError } from './enrol.js';
 import { ExternalGarbageBound } from './gc.js';
+import { ImageHelper } from './imaging.js';
+import { cropImage } from './image.js';
 import type { AnalyzeResult } from './worker.js';
 import type { VisionApi, VisionSnapshot, VisionStatus } from './api.js';
 
 export type VisionConfig = Static<typeof VisionSchema>;
-// libvips' operation cache (up to 50 MB) only helps when the same images are processed
-// again; enrolment photos and snapshots never are.
-sharp.cache(false);
 
 export interface VisionDecisionEvent {
   doorId: string;
@@ -79,6 +77,8 @@ export class VisionModule implements GatewayModule {
   private readonly counters: Record<string, number> = {};
   /** ffmpeg's pipe chunks (0.9 MB per frame) die young: a scavenge every 2 MB of them keeps them from piling up (gc.ts). */
   private readonly garbage = new ExternalGarbageBound(2 * 1048576, 'minor');
+  /** sharp runs in a helper process started on demand (imaging.ts): libvips never loads into the gateway. */
+  private readonly imaging: ImageHelper;
   private readonly m;
   private readonly log;
 
@@ -90,6 +90,7 @@ export class VisionModule implements GatewayModule {
     this.confirmer = new Confirmer(cfg.match.confirmFrames, cfg.match.windowMs);
     this.cooldown = new Cooldown(cfg.match.cooldownS * 1000);
     this.limiter = new RateLimit((kind) => (kind === 'spoof' ? cfg.events.spoofIntervalS : cfg.events.unknownIntervalS) * 1000);
+    this.imaging = new ImageHelper({ maxQueued: cfg.queue });
     const reg = ctx.metrics;
     this.m = {
       frames: reg.counter({ name: 'estate_vision_frames_total', help: 'Camera frames analysed, by outcome (match, unknown, spoof, no_face, quality codes, error)', labelNames: ['outcome'] }),
@@ -161,6 +162,7 @@ export class VisionModule implements GatewayModule {
     const enroller = new Enroller({
       store: () => this.store,
       inference: () => (this.inference?.ready ? this.inference : undefined),
+      imaging: this.imaging,
       unavailable: () => this.problem ?? (this.inference?.ready ? undefined : 'face analysis is not running'),
       limits: this.cfg.enrolment,
       dim: () => this.dim,
@@ -352,13 +354,23 @@ export class VisionModule implements GatewayModule {
     const body: Record<string, unknown> = { doorId: this.cfg.doorId, ...data, suppressed: this.limiter.takeSuppressed(kind) };
     if (this.cfg.events.snapshot) {
       try {
-        // A copy: the camera recycles the frame's buffer once analysis is over.
-        body.snapshot = (await faceJpeg({ ...f, data: Buffer.from(f.data) }, box, this.cfg.events.snapshotMaxBytes))?.toString('base64') ?? null;
+        body.snapshot = (await this.faceJpeg(f, box))?.toString('base64') ?? null;
       } catch (err) {
         this.log.warn({ err: String(err) }, 'event snapshot failed');
       }
     }
     await this.ctx.outbox.append({ stream: 'event', type: kind === 'unknown' ? 'face.unknown' : 'face.spoof', ts: f.at, data: body }).catch((err) => this.log.error({ err: String(err) }, 'event not stored'));
+  }
+
+  /** A small JPEG of the face (box widened by half, at most 160 px), quality lowered until it fits snapshotMaxBytes. */
+  private faceJpeg(f: Frame, box: [number, number, number, number]): Promise<Buffer | undefined> {
+    const [x, y, w, h] = box;
+    const left = Math.max(0, Math.floor(x - w / 4));
+    const top = Math.max(0, Math.floor(y - h / 4));
+    // A copy of the region, made before the first await: the camera recycles the frame's
+    // buffer once analysis is over.
+    const crop = cropImage({ data: f.data, width: f.width, height: f.height }, left, top, Math.ceil(w * 1.5), Math.ceil(h * 1.5)).image;
+    return this.imaging.jpeg(crop, { maxSide: 160, qualities: [75, 60, 45, 30, 20], maxBytes: this.cfg.events.snapshotMaxBytes });
   }
 
   /** Retention: kept photos past their days, templates of people whose validity ended long ago. */
@@ -418,7 +430,8 @@ export class VisionModule implements GatewayModule {
     const f = this.camera?.peek();
     if (!f) return undefined;
     // A copy: the camera recycles the buffer when a newer frame replaces this one.
-    const jpeg = await sharp(Buffer.from(f.data), { raw: { width: f.width, height: f.height, channels: 3 } }).jpeg({ quality: 80 }).toBuffer();
+    const jpeg = await this.imaging.jpeg({ data: Buffer.from(f.data), width: f.width, height: f.height }, { qualities: [80] });
+    if (!jpeg) throw new Error('snapshot could not be encoded');
     const a = this.lastAnalysis;
     return { jpeg, width: f.width, height: f.height, at: f.at, faces: a?.faces.map((x) => ({ box: x.box.map((v) => Math.round(v)) as [number, number, number, number], score: round(x.score) })) ?? [], ...(a ? { facesAt: a.at } : {}) };
   }
@@ -464,29 +477,13 @@ export class VisionModule implements GatewayModule {
     this.stopped = true;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.camera?.stop();
-    await this.inference?.stop();
+    await Promise.all([this.inference?.stop(), this.imaging.stop()]);
     this.storeDb?.close();
   }
 }
 
 function round(v: number): number {
   return Math.round(v * 10000) / 10000;
-}
-
-/** A small JPEG of the face (box widened by half), quality lowered until it fits `maxBytes`. */
-async function faceJpeg(f: Frame, box: [number, number, number, number], maxBytes: number): Promise<Buffer | undefined> {
-  const [x, y, w, h] = box;
-  const left = Math.max(0, Math.floor(x - w / 4));
-  const top = Math.max(0, Math.floor(y - h / 4));
-  const width = Math.max(1, Math.min(f.width - left, Math.ceil(w * 1.5)));
-  const height = Math.max(1, Math.min(f.height - top, Math.ceil(h * 1.5)));
-  const crop = sharp(f.data, { raw: { width: f.width, height: f.height, channels: 3 } }).extract({ left, top, width, height }).resize({ width: 160, height: 160, fit: 'inside', withoutEnlargement: true });
-  const raw = await crop.raw().toBuffer({ resolveWithObject: true });
-  for (const quality of [75, 60, 45, 30, 20]) {
-    const jpeg = await sharp(raw.data, { raw: { width: raw.info.width, height: raw.info.height, channels: 3 } }).jpeg({ quality }).toBuffer();
-    if (jpeg.length <= maxBytes) return jpeg;
-  }
-  return undefined;
 }
 
 export function createVisionModule(ctx: ModuleContext): GatewayModule | undefined {

@@ -2,9 +2,15 @@
 // runs the pixel work of the pipeline so camera frames and enrolment photos never block
 // the gateway's event loop (doors, meters, uplink). Requests are served one at a time
 // in arrival order; the main thread bounds how many it sends (inference.ts).
+//
+// The same entry file, started as a child process with IMAGING_ARG, is the image helper
+// (imaging.ts): the production bundle has no other entry to start it from. So nothing
+// heavy is imported here statically: the engine (onnxruntime) loads only in the worker
+// thread, sharp only in the helper.
 import { parentPort } from 'node:worker_threads';
 import { ExternalGarbageBound } from './gc.js';
-import { Engine, type EngineOptions, type Timings } from './engine.js';
+import { IMAGING_ARG } from './imaging.js';
+import type { Engine, EngineOptions, Timings } from './engine.js';
 import { chipProblem, geometryProblem, pose, significantFaces, type Pose, type QualityLimits } from './quality.js';
 import type { Face } from './detect.js';
 
@@ -98,6 +104,7 @@ if (parentPort) {
       }
       if (msg.op === 'init') {
         try {
+          const { Engine } = await import('./engine.js');
           engine = await Engine.create(msg.options);
           port.postMessage({ op: 'ready', liveness: engine.hasLiveness } satisfies WorkerResponse);
         } catch (err) {
@@ -115,4 +122,6 @@ if (parentPort) {
       }
     });
   });
+} else if (process.argv.includes(IMAGING_ARG) && process.send) {
+  void import('./imaging-child.js').then((m) => m.serve());
 }

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { Value } from '@sinclair/typebox/value';
 import { InferenceClient } from '../../edge/vision/inference.js';
 import { TemplateStore } from '../../edge/vision/templates.js';
+import { ImageHelper } from '../../edge/vision/imaging.js';
 import { Enroller, EnrolError } from '../../edge/vision/enrol.js';
 import { resolveModels } from '../../edge/vision/models.js';
 import { VisionSchema } from '../../edge/vision/schema.js';
@@ -19,6 +20,8 @@ const cfg = Value.Default(VisionSchema, { enabled: true, modelsDir: modelsDir(),
 const resolved = resolveModels(cfg);
 const client = await InferenceClient.start({ engine: { models: resolved.models, dir: resolved.dir, threads: 2 }, maxQueuedPhotos: 8 });
 t.teardown(() => client.stop());
+const imaging = new ImageHelper();
+t.teardown(() => imaging.stop());
 
 let now = Date.UTC(2026, 10, 27, 12);
 function rig(opts: { keepPhotos?: boolean; unavailable?: string } = {}) {
@@ -30,6 +33,7 @@ function rig(opts: { keepPhotos?: boolean; unavailable?: string } = {}) {
   const enroller = new Enroller({
     store: () => store,
     inference: () => client,
+    imaging,
     unavailable: () => opts.unavailable,
     limits: cfg.enrolment,
     dim: () => 128,

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InferenceClient } from '../../edge/vision/inference.js';
 import { TemplateStore } from '../../edge/vision/templates.js';
+import { ImageHelper } from '../../edge/vision/imaging.js';
 import { Enroller } from '../../edge/vision/enrol.js';
 import { Engine } from '../../edge/vision/engine.js';
 import { resolveModels, isMatch } from '../../edge/vision/models.js';
@@ -22,12 +23,15 @@ const resolved = resolveModels(cfg);
 const threshold = resolved.matchThreshold;
 const client = await InferenceClient.start({ engine: { models: resolved.models, dir: resolved.dir, threads: 2, detectThreshold: resolved.detectThreshold }, maxQueuedPhotos: 8 });
 t.teardown(() => client.stop());
+const imaging = new ImageHelper();
+t.teardown(() => imaging.stop());
 const db = new Database(join(mkdtempSync(join(tmpdir(), 'ee-recog-')), 'faces.db'));
 t.teardown(() => db.close());
 const store = new TemplateStore({ db, key: Buffer.alloc(32, 3), model: resolved.recognizerId, dim: resolved.models.recognizer.embedding.dim, metric: resolved.metric, l2Normalise: resolved.l2Normalise, now: Date.now });
 const enroller = new Enroller({
   store: () => store,
   inference: () => client,
+  imaging,
   unavailable: () => undefined,
   limits: cfg.enrolment,
   dim: () => 128,
