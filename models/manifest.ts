@@ -501,12 +501,7 @@ export function acceptedHashes(e: ModelEntry): string[] {
   return out;
 }
 
-/** Input height and width in pixels. */
-export function inputSize(e: ModelEntry): { width: number; height: number } {
-  const s = e.input.shape;
-  const [h, w] = e.input.layout === 'NCHW' ? [s[2], s[3]] : [s[1], s[2]];
-  return { width: Number(w), height: Number(h) };
-}
+export { inputSize } from './shape.js';
 
 /** Path of an entry's installed file. */
 export function modelFile(e: ModelEntry, dir = defaultModelsDir()): string {

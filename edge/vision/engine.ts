@@ -3,11 +3,17 @@
 // knows about a model (tensor names, layout, colour order, scaling, decoding, alignment
 // template) comes from the model manifest entry. It runs inside the inference worker
 // (worker.ts); nothing here touches the gateway's event loop.
-import * as ort from 'onnxruntime-node';
+import type * as Ort from 'onnxruntime-node';
 import { join } from 'node:path';
+import { requireCjs } from '../cjs.js';
 import { alignFace, chipQuality, imageTensor, letterboxTensor, warpAffine, type Point, type RgbImage } from './image.js';
 import { decodeBlazeface, decodeYunet, nms, weightedNms, type Face } from './detect.js';
-import { inputSize, type DetectorModel, type LivenessModel, type RecognizerModel } from '../../models/manifest.js';
+import { inputSize } from '../../models/shape.js';
+import type { DetectorModel, LivenessModel, RecognizerModel } from '../../models/manifest.js';
+
+// require(), not import: see edge/cjs.ts (onnxruntime-node re-exports onnxruntime-common,
+// which Node's ESM loader would lex file by file in the worker).
+const ort = requireCjs('onnxruntime-node') as typeof Ort;
 
 export interface EngineModels {
   detector: DetectorModel;
@@ -47,7 +53,7 @@ class Detector {
   readonly size: number;
   /** The input tensor's buffer, reused for every pass (5 MB at 640²: no garbage per frame). */
   private readonly input: Float32Array;
-  constructor(readonly model: DetectorModel, readonly session: ort.InferenceSession, readonly threshold: number) {
+  constructor(readonly model: DetectorModel, readonly session: Ort.InferenceSession, readonly threshold: number) {
     this.size = inputSize(model).width;
     this.input = new Float32Array(this.size * this.size * 3);
   }
@@ -81,15 +87,15 @@ export class Engine {
     readonly opts: EngineOptions,
     private readonly detector: Detector,
     private readonly closeUp: Detector | undefined,
-    private readonly recognizer: ort.InferenceSession,
-    private readonly liveness: Array<{ model: LivenessModel; session: ort.InferenceSession; input?: Float32Array }>,
+    private readonly recognizer: Ort.InferenceSession,
+    private readonly liveness: Array<{ model: LivenessModel; session: Ort.InferenceSession; input?: Float32Array }>,
   ) {}
 
   /** Input tensors reused from run to run (no per-frame garbage; one request at a time). */
   private recInput: Float32Array | undefined;
 
   static async create(opts: EngineOptions): Promise<Engine> {
-    const so: ort.InferenceSession.SessionOptions = {
+    const so: Ort.InferenceSession.SessionOptions = {
       intraOpNumThreads: opts.threads,
       interOpNumThreads: 1,
       executionMode: 'sequential',

@@ -67,6 +67,9 @@ export class InferenceClient extends EventEmitter {
   }
 
   private spawn(): Promise<void> {
+    // No resourceLimits: V8 lets the process-wide --max-semi-space-size and
+    // --max-old-space-size of the unit override a worker's own heap limits (measured: a
+    // 1.5 MB young generation still grew to 2 × 2 MB semi-spaces).
     const w = new Worker(workerEntry());
     this.worker = w;
     return new Promise<void>((resolve, reject) => {
