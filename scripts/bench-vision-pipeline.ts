@@ -11,6 +11,10 @@
 //                 onnxruntime's threads. Peak and median, RssAnon/RssFile split at the
 //                 peak, and VmHWM (lifetime peak, start-up and enrolment included).
 //   ffmpeg RSS    VmRSS of the gateway's ffmpeg child process(es), separately.
+//   image helper  VmRSS of the short-lived sharp process the gateway starts to decode the
+//                 enrolment photo (edge/vision/imaging.ts), sampled every 50 ms from the
+//                 enrolment until it exits or the window ends; and whether libvips is
+//                 mapped in the gateway (it must not be).
 //   sum           the largest per-sample sum of the two.
 //   latency       frame-to-decision per door decision (the gateway's "face decision" log
 //                 line: frame off the ffmpeg pipe → access.decide done, K-frame
@@ -18,7 +22,9 @@
 //
 // BENCH_MAIN=path overrides the entry file (default: the unit's ExecStart= entry in this
 // checkout); BENCH_WINDOW_S the window (30 s); BENCH_SERIES=1 prints every RSS sample (MB)
-// to stderr.
+// to stderr; BENCH_EXTRA_FLAGS="--max-semi-space-size=1 …" appends node flags after the
+// unit's (the last one wins) to measure a change to the unit without making it — the
+// figures are then not the unit's, and the output says so.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -28,10 +34,12 @@ import { stringify } from 'yaml';
 import { Broker } from '../test/helpers/broker.js';
 import { REPO, UNIT_ENV, UNIT_MAIN, UNIT_NODE_FLAGS } from './lib/unit.js';
 import { Platform } from '../test/helpers/subscriber.js';
+import { IMAGING_ARG } from '../edge/vision/imaging.js';
 
 /** The unit's entry (BENCH_MAIN overrides it), node flags and environment. */
 export const MAIN: string = process.env.BENCH_MAIN ? resolve(process.env.BENCH_MAIN) : UNIT_MAIN;
-export const NODE_FLAGS = UNIT_NODE_FLAGS;
+export const EXTRA_FLAGS: string[] = (process.env.BENCH_EXTRA_FLAGS ?? '').split(/\s+/).filter(Boolean);
+export const NODE_FLAGS = [...UNIT_NODE_FLAGS, ...EXTRA_FLAGS];
 export { UNIT_ENV, REPO };
 
 export interface GatewayRun {
@@ -40,6 +48,9 @@ export interface GatewayRun {
   windowS: number;
   gateway: { peakMB: number; medianMB: number; anonAtPeakMB: number; fileAtPeakMB: number; hwmMB: number; threads: number; cpuPct: number };
   ffmpeg: { peakMB: number; medianMB: number; processes: number; cpuPct: number } | null;
+  /** The image helper (null: never seen): peak RSS and how long it was seen running; libvips in the gateway's maps at the end. */
+  imaging: { peakMB: number; anonAtPeakMB: number; aliveS: number } | null;
+  libvipsInGateway: boolean;
   sumPeakMB: number;
   status: { frames?: number; dropped?: number; counters: Record<string, number> };
   load: string;
@@ -119,6 +130,7 @@ export async function runGateway(opts: { video: string; photo: string; modelsDir
   });
   const platform = await Platform.connect(broker.url, `estate/${site}/${gw}/#`);
   const base = `estate/${site}/${gw}`;
+  let sampling = true;
   try {
     const end0 = Date.now() + 120_000;
     while (!running) {
@@ -127,6 +139,28 @@ export async function runGateway(opts: { video: string; photo: string; modelsDir
       if (Date.now() > end0) throw new Error('face access did not start within 120 s');
       await sleep(100);
     }
+    // The image helper, sampled from the enrolment until it exits (idle) or the window ends.
+    const helper = (async () => {
+      let peak = 0;
+      let anon = 0;
+      let first = 0;
+      let last = 0;
+      while (sampling) {
+        for (const k of children(pid)) {
+          try {
+            if (!readFileSync(`/proc/${k.pid}/cmdline`, 'utf8').includes(IMAGING_ARG)) continue;
+            const st = readFileSync(`/proc/${k.pid}/status`, 'utf8');
+            if (kb(st, 'VmRSS') / 1024 > peak) [peak, anon] = [kb(st, 'VmRSS') / 1024, kb(st, 'RssAnon') / 1024];
+            last = Date.now();
+            first ||= last;
+          } catch {
+            /* gone */
+          }
+        }
+        await sleep(50);
+      }
+      return peak ? { peakMB: peak, anonAtPeakMB: anon, aliveS: (last - first) / 1000 } : null;
+    })();
     const up = await platform.command(base, 'person.upsert', { id: 'obama', kind: 'resident', doorGroups: ['res'], faces: { photos: [readFileSync(opts.photo).toString('base64')] } });
     if (!up.ok || up.result?.faces?.accepted !== 1) throw new Error(`enrolment failed: ${JSON.stringify(up)}`);
     // Warm-up: until the first decision (every session has run, the arena has grown).
@@ -163,6 +197,8 @@ export async function runGateway(opts: { video: string; photo: string; modelsDir
       sums.push(rss + ff);
     }
     const elapsed = (Date.now() - t0) / 1000;
+    sampling = false;
+    const imaging = await helper;
     opts.inspect?.(pid);
     const st = readFileSync(`/proc/${pid}/status`, 'utf8');
     const ffCpu = [...ff0].reduce((s, [p, c]) => s + cpuTicks(p) - c, 0);
@@ -181,12 +217,15 @@ export async function runGateway(opts: { video: string; photo: string; modelsDir
         cpuPct: (cpuTicks(pid) - g0) / elapsed,
       },
       ffmpeg: ffProcs ? { peakMB: Math.max(...ffRss), medianMB: median(ffRss), processes: ffProcs, cpuPct: ffCpu / elapsed } : null,
+      imaging,
+      libvipsInGateway: readFileSync(`/proc/${pid}/maps`, 'utf8').includes('libvips'),
       sumPeakMB: Math.max(...sums),
       status: { frames: vs.result?.camera?.frames, dropped: vs.result?.camera?.dropped, counters: vs.result?.counters ?? {} },
       load: readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '),
     };
     return result;
   } finally {
+    sampling = false;
     const exited = new Promise((r) => child.once('exit', r));
     child.kill('SIGTERM');
     await Promise.race([exited, sleep(20_000)]);
