@@ -211,6 +211,13 @@ export async function startBundledConsole(dir: string, config: Record<string, un
     delete env.NOTIFY_SOCKET;
     const proc = spawn(process.execPath, [...UNIT_NODE_FLAGS, join(outdir, 'main.js'), 'run', '--config', configPath], { cwd: REPO, stdio: ['ignore', 'pipe', 'inherit'], env });
     child = proc;
+    // Not left running (nor its build left behind) if the test or benchmark dies first.
+    const orphan = () => {
+      proc.kill('SIGKILL');
+      rmSync(build, { recursive: true, force: true });
+    };
+    process.once('exit', orphan);
+    proc.once('exit', () => process.off('exit', orphan));
     const logLines: string[] = [];
     // Started once the gateway says so (after the console's address and setup token).
     const base = await new Promise<string>((resolve, reject) => {
