@@ -23,8 +23,9 @@
 // BENCH_MAIN=path overrides the entry file (default: the unit's ExecStart= entry in this
 // checkout); BENCH_WINDOW_S the window (30 s); BENCH_SERIES=1 prints every RSS sample (MB)
 // to stderr; BENCH_EXTRA_FLAGS="--max-semi-space-size=1 …" appends node flags after the
-// unit's (the last one wins) to measure a change to the unit without making it — the
-// figures are then not the unit's, and the output says so.
+// unit's (the last one wins) and BENCH_EXTRA_ENV="MALLOC_ARENA_MAX=1 …" overrides its
+// Environment=, to measure a change to the unit without making it — the figures are then
+// not the unit's, and the output says so.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -40,6 +41,9 @@ import { IMAGING_ARG } from '../edge/vision/imaging.js';
 export const MAIN: string = process.env.BENCH_MAIN ? resolve(process.env.BENCH_MAIN) : UNIT_MAIN;
 export const EXTRA_FLAGS: string[] = (process.env.BENCH_EXTRA_FLAGS ?? '').split(/\s+/).filter(Boolean);
 export const NODE_FLAGS = [...UNIT_NODE_FLAGS, ...EXTRA_FLAGS];
+export const EXTRA_ENV: Record<string, string> = Object.fromEntries(
+  (process.env.BENCH_EXTRA_ENV ?? '').split(/\s+/).filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+);
 export { UNIT_ENV, REPO };
 
 export interface GatewayRun {
@@ -103,7 +107,7 @@ export async function runGateway(opts: { video: string; photo: string; modelsDir
   };
   const file = join(work, 'config.yaml');
   writeFileSync(file, stringify(config));
-  const child = spawn(process.execPath, [...NODE_FLAGS, MAIN, 'run', '--config', file], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...UNIT_ENV } });
+  const child = spawn(process.execPath, [...NODE_FLAGS, MAIN, 'run', '--config', file], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...UNIT_ENV, ...EXTRA_ENV } });
   const pid = child.pid!;
   const kill = () => void child.kill('SIGKILL');
   process.once('exit', kill);

@@ -6,7 +6,8 @@
 //   false-match and false-reject rates on the shared photos at the pipeline's threshold.
 // Needs the face models (models/ after `npm run models`, else ../shared/models) and ../shared/media.
 // `npm run bench:vision -- --gateway-only` runs part 4 alone (RSS and frame-to-decision of the
-// gateway as the unit runs it); BENCH_EXTRA_FLAGS / BENCH_WINDOW_S: see bench-vision-pipeline.ts.
+// gateway as the unit runs it); BENCH_EXTRA_FLAGS / BENCH_EXTRA_ENV / BENCH_WINDOW_S: see
+// bench-vision-pipeline.ts.
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -201,10 +202,11 @@ if (!GATEWAY_ONLY) await offlineParts();
 
 // ---- 4. The gateway as systemd runs it: frame-to-decision and RSS ------------------------
 {
-  const { runGateway, MAIN, NODE_FLAGS, UNIT_ENV, EXTRA_FLAGS } = await import('./bench-vision-pipeline.js');
+  const { runGateway, MAIN, NODE_FLAGS, UNIT_ENV, EXTRA_FLAGS, EXTRA_ENV } = await import('./bench-vision-pipeline.js');
   const WINDOW_S = Number(process.env.BENCH_WINDOW_S ?? 30);
   console.log(`\n4. The gateway as systemd runs it (${MAIN.replace(`${resolve('.')}/`, '')}, ${[...NODE_FLAGS, ...Object.entries(UNIT_ENV).map(([k, v]) => `${k}=${v}`)].join(' ')}):`);
-  if (EXTRA_FLAGS.length) console.log(`   NOT the unit's flags: BENCH_EXTRA_FLAGS adds ${EXTRA_FLAGS.join(' ')}`);
+  if (EXTRA_FLAGS.length || Object.keys(EXTRA_ENV).length)
+    console.log(`   NOT the unit as shipped: BENCH_EXTRA_FLAGS/BENCH_EXTRA_ENV add ${[...EXTRA_FLAGS, ...Object.entries(EXTRA_ENV).map(([k, v]) => `${k}=${v}`)].join(' ')}`);
   console.log('   face access at the gate on the demo video through ffmpeg, real doors module (simulated GPIO), uplink to a local Mosquitto,');
   console.log(`   resident enrolled with a photo over MQTT (person.upsert); ${WINDOW_S} s window after the first decision, sampled every 250 ms; load average ${load()}`);
   const r = await runGateway({ video: VIDEO, photo: join(MEDIA, 'faces', 'obama', '2.jpg'), modelsDir: resolved.dir, windowS: WINDOW_S });
