@@ -58,12 +58,16 @@ function form(fields, submitLabel, onsubmit) {
 async function loggedIn(r) {
   Object.assign(session, { user: r.user, role: r.role, csrf: r.csrf });
   if (location.hash === '#/login' || location.hash === '#/setup') location.hash = '#/dashboard';
-  else {
-    if (!location.hash) history.replaceState(null, '', '#/dashboard');
-    await route();
-  }
-  // The live stream once the page is drawn: the first render does not wait for it.
-  connectLive();
+  else await route();
+  // Once the page is on screen (the task after its frame): the address and the live stream.
+  // Both cost the main thread (browser round trips) and the first frame needs neither.
+  requestAnimationFrame(() =>
+    setTimeout(() => {
+      if (!session.user) return;
+      if (!location.hash) history.replaceState(null, '', '#/dashboard');
+      connectLive();
+    }),
+  );
 }
 
 function showSetup() {
@@ -209,5 +213,4 @@ document.getElementById('logout-btn').addEventListener('click', async () => {
   showLogin();
 });
 window.addEventListener('hashchange', () => session.user && route());
-setLang(getLang());
 boot();

@@ -68,7 +68,10 @@ const T = {
   },
 };
 
+// The language chosen on this browser (Chinese unless English was chosen). index.html is
+// marked zh-CN; only a change is written, at start nothing is.
 let lang = localStorage.getItem('ee.lang') === 'en' ? 'en' : 'zh';
+if (lang === 'en') document.documentElement.lang = 'en';
 
 export function t(key, params = {}) {
   const s = T[lang][key] ?? T.en[key] ?? key;
