@@ -90,8 +90,9 @@ if (parentPort) {
   let engine: Engine | undefined;
   let chain: Promise<void> = Promise.resolve();
   // onnxruntime's output copies (0.6 MB per YuNet run) outlive a scavenge: a full
-  // collection of this small heap every 3 MB of them (a few ms, off the event loop; gc.ts).
-  const garbage = new ExternalGarbageBound(3 * 1048576, 'major');
+  // collection of this small heap every 1 MB of them, i.e. every other frame (a few ms,
+  // off the event loop; gc.ts; 3 MB before: ~2 MB more RSS, the same CPU).
+  const garbage = new ExternalGarbageBound(1048576, 'major');
   port.on('message', (msg: WorkerRequest) => {
     chain = chain.then(async () => {
       if (msg.op === 'close') {
