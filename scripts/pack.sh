@@ -75,7 +75,7 @@ node --import tsx scripts/bundle.ts "$STAGE/dist/bundle/edge" || die "bundling f
 [ -f "$STAGE/dist/bundle/edge/main.js" ] || die "bundle produced no dist/bundle/edge/main.js"
 # Files tsc does not emit (console web assets, meter profiles) go beside the compiled
 # code, where the modules look for them relative to their own location.
-find edge drivers -type f ! -name '*.ts' -print0 | while IFS= read -r -d '' f; do
+find edge drivers -type f ! -name '*.ts' ! -name '*.c' -print0 | while IFS= read -r -d '' f; do
   install -D -m 0644 "$f" "$STAGE/dist/$f"
 done
 
@@ -116,6 +116,9 @@ find "$STAGE/node_modules" -type d -name prebuilds -prune | while IFS= read -r p
 done
 # better-sqlite3's test extension is not needed.
 rm -f "$STAGE/node_modules/better-sqlite3/build/Release/test_extension.node"
+# The gateway's own addon (binding.gyp, built by npm ci with the other native addons).
+[ -f build/Release/malloc_trim.node ] || die "build/Release/malloc_trim.node missing: run npm ci (it builds binding.gyp)"
+install -D -m 0644 build/Release/malloc_trim.node "$STAGE/build/Release/malloc_trim.node"
 
 echo "pack: checking native addons are linux-$ARCH"
 bad=""
@@ -123,7 +126,7 @@ while IFS= read -r -d '' f; do
   magic="$(od -An -c -N4 "$f" | tr -d ' ')"
   machine="$(od -An -t u2 -j 18 -N 2 "$f" | tr -d ' ')"
   if [ "$magic" != "177ELF" ] || [ "$machine" != "$ELF_MACHINE" ]; then bad="$bad ${f#"$STAGE/"}(machine=$machine)"; fi
-done < <(find "$STAGE/node_modules" -name '*.node' -type f -print0)
+done < <(find "$STAGE/node_modules" "$STAGE/build" -name '*.node' -type f -print0)
 [ -z "$bad" ] || die "native addons not built for linux-$ARCH:$bad"
 
 if [ $MODELS = 1 ]; then

@@ -31,6 +31,8 @@ t.test('pack.sh → install.sh --from → the packed gateway reports READY', { s
   t.ok(has(/\/dist\/drivers\/profiles\/.+\.yaml$/), 'meter profiles');
   t.ok(has(/\/dist\/bundle\/edge\/console-web\/index\.html$/) && has(/\/dist\/bundle\/edge\/console-web\/app\.js$/), 'the console page built with the bundle');
   t.ok(has(/\/dist\/edge\/config\/validator\.generated\.cjs$/), 'the generated config validator');
+  t.ok(has(/\/build\/Release\/malloc_trim\.node$/), "the gateway's own addon (malloc_trim)");
+  t.notOk(has(/\/dist\/edge\/native\/.+\.c$/), 'no C sources beside the compiled code');
   t.notOk(has(/\/dist\/test\//), 'no tests');
   t.notOk(has(/\/node_modules\/(typescript|tap|tsx|@tensorflow)\//), 'no dev dependencies');
   t.notOk(has(/onnxruntime-node\/bin\/napi-v\d+\/(darwin|win32)\//), 'no other OS binaries');
