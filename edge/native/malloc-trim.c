@@ -1,8 +1,9 @@
 // malloc_trim(0) for Node: returns to the OS the pages of freed memory that glibc's
 // allocator keeps inside its heaps. free() gives memory back only from the top of a heap;
 // a freed chunk below a live one stays resident until malloc_trim walks the free lists
-// and releases whole pages inside them (madvise). Node exposes no way to call it, and no
-// maintained npm package does; see malloc-trim.ts for when the gateway calls it and why.
+// and releases whole pages inside them (madvise). Node exposes no way to call it and no npm
+// package does (a general FFI such as koffi could, at the price of an any-symbol native-call
+// surface in the gateway); see malloc-trim.ts for when the gateway calls it and why.
 #include <node_api.h>
 #if defined(__GLIBC__)
 #include <malloc.h>
