@@ -124,6 +124,8 @@ export class Gateway {
       maxAgeS: c.commands.maxAgeS,
       maxPayloadBytes: c.commands.maxPayloadBytes,
       dedupeHours: c.commands.dedupeHours,
+      maxClockSkewS: c.commands.maxClockSkewS,
+      dedupeMaxRows: c.commands.dedupeMaxRows,
     });
     registerCoreCommands({
       commands: this.commands,

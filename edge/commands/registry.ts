@@ -6,6 +6,16 @@
 // Duplicates: a command id is recorded in SQLite *before* its handler runs, so a
 // redelivery after a crash or reconnect is never executed twice (at-most-once: for a
 // door unlock that is the safe side). A duplicate gets the original result again.
+// The ids are also kept in a bounded in-memory map, so de-duplication holds while the
+// disk refuses writes (a full disk): the command still runs and is answered, and the
+// store failure is logged (rate-limited) and counted instead of leaving it unanswered.
+// The table is bounded in rows and in stored result size: it is for recognising
+// redeliveries, not an archive (the result record upstream is the archive).
+//
+// Every command gets exactly one result. Refusals before execution: too_large,
+// bad_json (not JSON, or not valid UTF-8), bad_envelope, expired, clock_skew (a `ts`
+// further in the future than commands.maxClockSkewS), shutting_down (the gateway is
+// stopping), unknown_command, bad_args.
 import type { ValidateFunction } from 'ajv';
 import { requireCjs } from '../cjs.js';
 
@@ -17,6 +27,7 @@ import type { Clock } from '../clock.js';
 import type { Outbox } from '../outbox/outbox.js';
 import type { Metrics } from '../observability/metrics.js';
 import { toConfigPath } from '../config/path.js';
+import { LogThrottle } from '../observability/throttle.js';
 
 export type CommandSource = 'mqtt' | 'console' | 'local';
 
@@ -80,7 +91,19 @@ export interface RegistryOptions {
   maxAgeS: number;
   maxPayloadBytes: number;
   dedupeHours: number;
+  /** How far in the future a command's `ts` may be (clock skew between platform and box), seconds. */
+  maxClockSkewS?: number;
+  /** Most command ids kept for de-duplication (default 20,000). */
+  dedupeMaxRows?: number;
+  /** A write to the state database failed (e.g. SQLITE_FULL): the disk guard may free its reserve. */
+  onStoreError?: (err: unknown) => void;
 }
+
+/** Results larger than this are kept for duplicates as a stub (the full result went upstream once). */
+const MAX_STORED_RESULT = 1024;
+/** Command ids also remembered in memory (covers a disk that refuses writes). */
+const MEMORY_IDS = 4096;
+const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 export class CommandRegistry {
   private readonly defs = new Map<string, { def: CommandDef; validate: ValidateFunction }>();
@@ -92,6 +115,12 @@ export class CommandRegistry {
   private readonly seenInsert;
   private readonly seenDone;
   private readonly seenPrune;
+  private readonly seenTrim;
+  private readonly storeErrors;
+  private readonly storeThrottle = new LogThrottle();
+  private readonly recent = new Map<string, CommandResult | null>();
+  private inserts = 0;
+  private stopping = false;
 
   constructor(private readonly opts: RegistryOptions) {
     this.validateEnvelope = this.ajv.compile(Envelope);
@@ -100,8 +129,42 @@ export class CommandRegistry {
     this.seenInsert = opts.db.prepare('INSERT INTO commands_seen(id, name, received_at) VALUES (?, ?, ?)');
     this.seenDone = opts.db.prepare('UPDATE commands_seen SET result = ? WHERE id = ?');
     this.seenPrune = opts.db.prepare('DELETE FROM commands_seen WHERE received_at < ?');
-    this.counter = opts.metrics.counter({ name: 'estate_commands_total', help: 'Commands handled, by name and outcome', labelNames: ['name', 'outcome'] });
+    this.seenTrim = opts.db.prepare('DELETE FROM commands_seen WHERE rowid <= (SELECT MAX(rowid) FROM commands_seen) - ?');
+    // Names are a label only when registered: junk names from the wire must not create series.
+    this.counter = opts.metrics.counter({ name: 'estate_commands_total', help: 'Commands handled, by name (registered names; others "unknown") and outcome', labelNames: ['name', 'outcome'] });
     this.errors = opts.metrics.counter({ name: 'estate_command_errors_total', help: 'Command errors by code', labelNames: ['code'] });
+    this.storeErrors = opts.metrics.counter({ name: 'estate_command_store_errors_total', help: 'Command de-duplication writes the disk refused (command still executed and answered)' });
+  }
+
+  private label(name: string): string {
+    return this.defs.has(name) ? name : 'unknown';
+  }
+
+  /** From now on every new command is refused with `shutting_down` (graceful stop). */
+  beginShutdown(): void {
+    this.stopping = true;
+  }
+
+  private remember(id: string, result: CommandResult | null): void {
+    this.recent.delete(id);
+    this.recent.set(id, result);
+    if (this.recent.size > MEMORY_IDS) this.recent.delete(this.recent.keys().next().value!);
+  }
+
+  private storeFailed(op: string, err: unknown, id: string): void {
+    this.storeErrors.inc();
+    this.opts.onStoreError?.(err);
+    this.storeThrottle.run((suppressed) =>
+      this.opts.log.error({ err: String(err), code: (err as { code?: string }).code, op, commandId: id, suppressed }, 'command de-duplication store failed: command handled, remembered in memory only'),
+    );
+  }
+
+  /** The result as kept for duplicates: small, whatever the handler returned. */
+  private static storable(result: CommandResult): string {
+    const s = JSON.stringify(result);
+    if (s.length <= MAX_STORED_RESULT) return s;
+    if (!result.ok) return JSON.stringify({ ok: false, error: { code: result.error.code, message: result.error.message.slice(0, 500) } });
+    return JSON.stringify({ ok: true, result: { kept: false, bytes: s.length, note: 'the original result was too large to keep for duplicates; it was sent with the first execution' } });
   }
 
   register<S extends TSchema>(def: CommandDef<S>): void {
@@ -119,7 +182,12 @@ export class CommandRegistry {
 
   /** Forget command ids older than the dedupe window (run periodically). */
   prune(): number {
-    return this.seenPrune.run(this.opts.clock.now() - this.opts.dedupeHours * 3600_000).changes;
+    try {
+      return this.seenPrune.run(this.opts.clock.now() - this.opts.dedupeHours * 3600_000).changes + this.seenTrim.run(this.opts.dedupeMaxRows ?? 20_000).changes;
+    } catch (err) {
+      this.storeFailed('prune', err, '');
+      return 0;
+    }
   }
 
   private fail(code: string, message: string, details?: unknown): CommandResult {
@@ -129,25 +197,60 @@ export class CommandRegistry {
 
   /** Execute a command (from any source). Never throws; every failure is an error result. */
   async execute(name: string, args: unknown, meta: CommandMeta): Promise<CommandOutcome> {
-    const seen = this.seenGet.get(meta.id) as { name: string; result: string | null } | undefined;
+    try {
+      return await this.executeChecked(name, args, meta);
+    } catch (err) {
+      // Not expected (every step below handles its own failures): still an answer.
+      this.opts.log.error({ err, command: name, id: meta.id }, 'command execution failed');
+      this.counter.inc({ name: this.label(name), outcome: 'error' });
+      return { commandId: meta.id, name, result: this.fail('internal', `command failed: ${(err as Error)?.message ?? String(err)}`) };
+    }
+  }
+
+  private lookup(id: string): { result: CommandResult | null } | undefined {
+    if (this.recent.has(id)) return { result: this.recent.get(id)! };
+    try {
+      const row = this.seenGet.get(id) as { name: string; result: string | null } | undefined;
+      return row ? { result: row.result ? (JSON.parse(row.result) as CommandResult) : null } : undefined;
+    } catch (err) {
+      this.storeFailed('lookup', err, id);
+      return undefined;
+    }
+  }
+
+  private async executeChecked(name: string, args: unknown, meta: CommandMeta): Promise<CommandOutcome> {
+    const seen = this.lookup(meta.id);
     if (seen) {
-      this.counter.inc({ name, outcome: 'duplicate' });
-      const original: CommandResult = seen.result ? JSON.parse(seen.result) : { ok: false, error: { code: 'in_progress', message: 'command is already being executed' } };
+      this.counter.inc({ name: this.label(name), outcome: 'duplicate' });
+      const original: CommandResult = seen.result ?? { ok: false, error: { code: 'in_progress', message: 'command is already being executed' } };
       return { commandId: meta.id, name, result: original, duplicate: true };
     }
     const entry = this.defs.get(name);
     let result: CommandResult;
-    if (!entry) {
-      result = this.fail('unknown_command', `unknown command "${name}"`, { known: [...this.defs.keys()].sort() });
+    if (this.stopping) {
+      result = this.fail('shutting_down', 'the gateway is stopping: command not executed (send it again once the gateway is back online)');
+    } else if (!entry) {
+      result = this.fail('unknown_command', `unknown command "${name.slice(0, 64)}"`, { known: [...this.defs.keys()].sort() });
     } else if (!entry.validate((args ??= {}))) {
       const problems = (entry.validate.errors ?? []).map((e) => `${toConfigPath(e.instancePath) || '(args)'}: ${e.keyword === 'additionalProperties' ? `unknown argument "${(e.params as { additionalProperty: string }).additionalProperty}"` : e.message}`);
       result = this.fail('bad_args', `invalid arguments: ${problems.join('; ')}`, { problems });
     } else {
-      this.seenInsert.run(meta.id, name, meta.receivedAt);
+      this.remember(meta.id, null);
+      try {
+        this.seenInsert.run(meta.id, name, meta.receivedAt);
+        if (++this.inserts % 256 === 0) this.seenTrim.run(this.opts.dedupeMaxRows ?? 20_000);
+      } catch (err) {
+        this.storeFailed('insert', err, meta.id);
+      }
       result = await this.run(entry.def, args, meta);
-      this.seenDone.run(JSON.stringify(result), meta.id);
+      this.remember(meta.id, result);
+      try {
+        this.seenDone.run(CommandRegistry.storable(result), meta.id);
+      } catch (err) {
+        this.storeFailed('result', err, meta.id);
+      }
     }
-    this.counter.inc({ name: entry ? name : '(unknown)', outcome: result.ok ? 'ok' : 'error' });
+    this.counter.inc({ name: this.label(name), outcome: result.ok ? 'ok' : result.error.code === 'shutting_down' ? 'rejected' : 'error' });
     return { commandId: meta.id, name, result };
   }
 
@@ -177,7 +280,13 @@ export class CommandRegistry {
    */
   async handleMqtt(payload: Buffer): Promise<CommandOutcome> {
     const now = this.opts.clock.now();
-    const outcome = await this.parseAndExecute(payload, now);
+    let outcome: CommandOutcome;
+    try {
+      outcome = await this.parseAndExecute(payload, now);
+    } catch (err) {
+      this.opts.log.error({ err }, 'command handling failed');
+      outcome = { commandId: '', name: '', result: this.fail('internal', `command failed: ${(err as Error)?.message ?? String(err)}`) };
+    }
     await this.opts.outbox
       .append({ stream: 'result', type: 'command.result', data: { commandId: outcome.commandId, name: outcome.name, ...outcome.result, ...(outcome.duplicate ? { duplicate: true } : {}) } })
       .catch((err) => this.opts.log.error({ err: String(err) }, 'could not store command result'));
@@ -186,14 +295,15 @@ export class CommandRegistry {
 
   private async parseAndExecute(payload: Buffer, now: number): Promise<CommandOutcome> {
     const reject = (code: string, message: string, id = '', name = ''): CommandOutcome => {
-      this.counter.inc({ name: name || '(invalid)', outcome: 'rejected' });
+      this.counter.inc({ name: this.label(name), outcome: 'rejected' });
       this.opts.log.warn({ code, commandId: id, name, bytes: payload.length }, `command rejected: ${message}`);
       return { commandId: id, name, result: this.fail(code, message) };
     };
     if (payload.length > this.opts.maxPayloadBytes) return reject('too_large', `payload of ${payload.length} bytes exceeds ${this.opts.maxPayloadBytes}`);
     let msg: unknown;
     try {
-      msg = JSON.parse(payload.toString('utf8'));
+      // fatal: invalid UTF-8 is refused, not silently replaced by U+FFFD.
+      msg = JSON.parse(utf8.decode(payload));
     } catch (err) {
       return reject('bad_json', `payload is not valid JSON: ${(err as Error).message}`);
     }
@@ -204,6 +314,9 @@ export class CommandRegistry {
       return reject('bad_envelope', `malformed command: ${problems.join('; ')}`, idOf(msg), nameOf(msg));
     }
     const cmd = msg as Static<typeof Envelope>;
+    const skewMs = (this.opts.maxClockSkewS ?? 60) * 1000;
+    if (cmd.ts !== undefined && (!Number.isSafeInteger(cmd.ts) || cmd.ts - now > skewMs))
+      return reject('clock_skew', `command ts ${cmd.ts} is ${Number.isSafeInteger(cmd.ts) ? `${Math.round((cmd.ts - now) / 1000)} s` : 'absurdly far'} ahead of gateway time ${now} (allowed skew ${skewMs / 1000} s): not executed; check the platform's and the gateway's clocks`, cmd.id, cmd.name);
     if (cmd.expiresAt !== undefined && now > cmd.expiresAt) return reject('expired', `command expired at ${cmd.expiresAt} (gateway time ${now})`, cmd.id, cmd.name);
     if (cmd.ts !== undefined && now - cmd.ts > this.opts.maxAgeS * 1000)
       return reject('expired', `command is ${Math.round((now - cmd.ts) / 1000)} s old, older than ${this.opts.maxAgeS} s (gateway time ${now})`, cmd.id, cmd.name);

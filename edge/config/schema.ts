@@ -120,6 +120,13 @@ export const CommandsSchema = Section(
     }),
     maxPayloadBytes: Type.Integer({ minimum: 1024, maximum: 33554432, default: 8388608, description: 'Largest command payload accepted.' }),
     dedupeHours: Type.Integer({ minimum: 1, maximum: 720, default: 48, description: 'How long executed command ids are remembered to refuse duplicates.' }),
+    maxClockSkewS: Type.Integer({
+      minimum: 0,
+      maximum: 3600,
+      default: 60,
+      description: 'Commands whose timestamp is further than this in the future are refused (clock_skew): a platform clock ahead of the box must not make a command live longer.',
+    }),
+    dedupeMaxRows: Type.Integer({ minimum: 1000, maximum: 1000000, default: 20000, description: 'Most command ids remembered for de-duplication (the oldest are forgotten first); bounds state.db.' }),
   },
   { description: 'Commands from the platform.', default: {} },
 );
