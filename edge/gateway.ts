@@ -6,7 +6,7 @@
 // unhealthy, and the gateway runs on without it: a broken camera must not take the doors
 // or the meters down with it.
 import { join, resolve } from 'node:path';
-import { mkdirSync } from 'node:fs';
+import { ensureDir } from './store/dirs.js';
 import type { Logger } from 'pino';
 import { EventBus } from './bus.js';
 import { SystemClock, type Clock } from './clock.js';
@@ -54,6 +54,8 @@ export class Gateway {
   private pruneTimer: NodeJS.Timeout | undefined;
   private startedAt = 0;
   private started = false;
+  private starting: Promise<void> | undefined;
+  private stopRequested = false;
   private stopping: Promise<void> | undefined;
   httpPort: number | undefined;
 
@@ -89,9 +91,25 @@ export class Gateway {
     };
   }
 
-  async start(): Promise<void> {
+  /**
+   * Start every part. A stop requested meanwhile (SIGTERM during start-up) ends start-up
+   * after the step in progress: no module starts after that, and stop() then stops what
+   * did start.
+   */
+  start(): Promise<void> {
+    this.starting ??= this.doStart();
+    return this.starting;
+  }
+
+  private abandoned(step: string): boolean {
+    if (!this.stopRequested) return false;
+    this.log.warn({ step }, 'start-up abandoned: the gateway is stopping');
+    return true;
+  }
+
+  private async doStart(): Promise<void> {
     this.startedAt = this.clock.now();
-    mkdirSync(this.dataDir, { recursive: true });
+    ensureDir(this.dataDir);
     const c = this.config;
     const sync = c.outbox.synchronous;
     const state = openDatabase(join(this.dataDir, 'state.db'), { synchronous: 'full', log: this.log });
@@ -135,6 +153,7 @@ export class Gateway {
       now: () => this.clock.now(),
       info: () => this.info(),
     });
+    if (this.stopRequested) this.commands.beginShutdown();
     this.commands.prune();
     this.pruneTimer = setInterval(() => this.commands.prune(), 3600_000).unref();
 
@@ -149,11 +168,13 @@ export class Gateway {
       birthInfo: () => ({ version: VERSION, uptimeS: this.uptimeS(), configRevision: this.opts.loaded.revision }),
       onCommand: (payload) => void this.commands.handleMqtt(payload),
     });
+    if (this.abandoned('uplink')) return;
     if (c.uplink.enabled) this.uplink.start();
     else this.log.warn('uplink disabled in config: records stay buffered in the outbox');
 
     const ctx = this.context();
     for (const entry of this.opts.modules ?? moduleFactories) {
+      if (this.abandoned(typeof entry === 'function' ? entry.name || 'module' : entry.name)) return;
       let mod: GatewayModule | undefined;
       try {
         if (typeof entry === 'function') mod = entry(ctx);
@@ -174,13 +195,17 @@ export class Gateway {
       }
     }
 
+    if (this.abandoned('health endpoint')) return;
     this.statusTimer = setInterval(() => this.reportStatus(), c.status.intervalS * 1000).unref();
     if (c.http.enabled) {
       this.http = new ObservabilityServer(this.metrics, () => this.healthBody());
       this.httpPort = await this.http.listen(c.http.host, c.http.port);
       this.log.info({ url: `http://${c.http.host}:${this.httpPort}/healthz` }, 'health and metrics endpoint listening');
     }
+    if (this.abandoned('birth')) return;
     this.started = true;
+    // Every module has registered its commands: only now tell the platform we are online.
+    this.uplink.setReady();
     this.bus.emit('gateway.ready', { startedAt: this.startedAt });
     this.log.info({ version: VERSION, site: c.site.id, gateway: c.gateway.id, config: this.opts.loaded.source, revision: this.opts.loaded.revision, dataDir: this.dataDir }, 'gateway started');
   }
@@ -309,12 +334,21 @@ export class Gateway {
 
   /** Graceful stop: modules in reverse order, drain in-flight publishes, commit the outbox. */
   stop(reason = 'shutdown'): Promise<void> {
-    this.stopping ??= this.doStop(reason);
+    if (!this.stopping) {
+      this.stopRequested = true;
+      // From this moment commands are answered shutting_down (doors stay as they are
+      // until their module stops them in their safe state).
+      this.commands?.beginShutdown();
+      this.stopping = (async () => {
+        this.log.info({ reason }, 'gateway stopping');
+        await this.starting?.catch(() => {});
+        await this.doStop(reason);
+      })();
+    }
     return this.stopping;
   }
 
   private async doStop(reason: string): Promise<void> {
-    this.log.info({ reason }, 'gateway stopping');
     this.bus.emit('gateway.stopping', { reason });
     if (this.statusTimer) clearInterval(this.statusTimer);
     if (this.pruneTimer) clearInterval(this.pruneTimer);
@@ -330,7 +364,7 @@ export class Gateway {
     this.modules = [];
     await this.http?.close();
     if (this.outbox) this.outbox.flush();
-    await this.uplink?.stop(Math.floor(budget / 3));
+    await this.uplink?.stop(Math.floor(budget / 3), reason);
     this.outbox?.close();
     this.outboxDb?.close();
     this.stateDb?.close();

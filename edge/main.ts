@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig, ConfigError, type LoadedConfig } from './config/load.js';
 import { createLogger } from './log.js';
 import { Gateway } from './gateway.js';
+import { DirError } from './store/dirs.js';
 import { rollbackUnloadableApply } from './console/apply.js';
 import { SystemdNotifier, installDebugLoopBlocker } from './systemd/notify.js';
 
@@ -114,19 +115,30 @@ async function run(loaded: LoadedConfig): Promise<number> {
   try {
     await gateway.start();
   } catch (err) {
+    if (err instanceof DirError) {
+      // A data directory that cannot be used is a configuration problem, not a crash.
+      process.stderr.write(`estate-edge: gateway.dataDir: ${err.message}\n`);
+      await gateway.stop('start failed').catch(() => {});
+      return EXIT_CONFIG;
+    }
     log.fatal({ err }, 'gateway failed to start');
     gateway.emergencyStop();
     await gateway.stop('start failed').catch(() => {});
     return EXIT_CRASH;
   }
+  // SIGTERM during start-up: start() returned early and shutdown() is under way.
+  if (!gateway.isStarted()) return finishRun(await exited);
   // READY only now: every module has started (or failed and been reported) and the
   // health endpoint listens. The watchdog pings come from this event loop from here on.
   await notifier.ready(gatewayStatus(gateway));
   notifier.startWatchdog(() => gatewayStatus(gateway));
-  const code = await exited;
-  await notifier.flush();
-  log.flush?.();
-  return code;
+  return finishRun(await exited);
+
+  async function finishRun(code: number): Promise<number> {
+    await notifier.flush();
+    log.flush?.();
+    return code;
+  }
 }
 
 async function doctor(configPath: string | undefined, json: boolean): Promise<number> {

@@ -3,7 +3,8 @@
 // instead of a crash loop that would need a site visit.
 import type DatabaseT from 'better-sqlite3';
 import { requireCjs } from '../cjs.js';
-import { existsSync, mkdirSync, renameSync } from 'node:fs';
+import { existsSync, renameSync } from 'node:fs';
+import { ensureDir } from './dirs.js';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 
@@ -50,7 +51,7 @@ function tryOpen(path: string, opts: OpenOptions): Db {
  * fresh database is created. Returns the handle and whether a file was moved aside.
  */
 export function openDatabase(path: string, opts: OpenOptions = {}): { db: Db; movedAside?: string } {
-  mkdirSync(dirname(path), { recursive: true });
+  ensureDir(dirname(path));
   try {
     return { db: tryOpen(path, opts) };
   } catch (err) {

@@ -66,6 +66,8 @@ export class Uplink {
   private tokens = 0;
   private tokensAt = 0;
   private connectedSince = 0;
+  /** Birth and command subscription wait until the gateway has started every module. */
+  private ready = false;
   private lastError: string | undefined;
   private readonly idle: Array<() => void> = [];
   private readonly m;
@@ -184,10 +186,7 @@ export class Uplink {
     this.m.connected.set(1);
     this.o.log.info({ url: this.o.config.uplink.url, maxInflight: this.maxInflight }, 'uplink connected');
     this.o.bus.emit('uplink.state', { connected: true, since: this.connectedSince });
-    client.subscribe(this.topics.cmd, { qos: 1 }, (err) => {
-      if (err && gen === this.generation) this.o.log.error({ err: err.message }, 'cannot subscribe to the command topic');
-    });
-    this.publishStatus('online');
+    if (this.ready) this.announce(client, gen);
     // Acks queued before the loss must land before we compute where to resume.
     this.o.outbox.flush();
     for (const s of STREAM_NAMES) {
@@ -197,6 +196,25 @@ export class Uplink {
     this.tokens = 0;
     this.tokensAt = this.o.clock.monotonic();
     this.pump();
+  }
+
+  /**
+   * The gateway has registered every command: subscribe to commands and publish the
+   * retained `online` birth. Until then the backlog drains but nobody is told we are
+   * online, so no command can arrive for a module that is not there yet.
+   */
+  setReady(): void {
+    if (this.ready) return;
+    this.ready = true;
+    if (this.connected && this.client) this.announce(this.client, this.generation);
+  }
+
+  private announce(client: MqttClient, gen: number): void {
+    client.subscribe(this.topics.cmd, { qos: 1 }, (err) => {
+      if (err && gen === this.generation) this.o.log.error({ err: err.message }, 'cannot subscribe to the command topic');
+      // Online only once commands can reach us.
+      else if (gen === this.generation) void this.publishStatus('online');
+    });
   }
 
   private onLost(client: MqttClient): void {
@@ -232,10 +250,10 @@ export class Uplink {
     }, delay);
   }
 
-  private publishStatus(state: 'online' | 'offline'): Promise<void> {
+  private publishStatus(state: 'online' | 'offline', reason?: string): Promise<void> {
     const client = this.client;
     if (!client || !this.connected) return Promise.resolve();
-    const payload = JSON.stringify({ v: SCHEMA_VERSION, id: uuidv7(), state, ts: this.o.clock.now(), site: this.o.config.site.id, gateway: this.o.config.gateway.id, ...this.o.birthInfo() });
+    const payload = JSON.stringify({ v: SCHEMA_VERSION, id: uuidv7(), state, ts: this.o.clock.now(), site: this.o.config.site.id, gateway: this.o.config.gateway.id, ...(reason ? { reason } : {}), ...this.o.birthInfo() });
     return new Promise((resolve) => client.publish(this.topics.status, payload, { qos: 1, retain: true }, () => resolve()));
   }
 
@@ -352,7 +370,17 @@ export class Uplink {
     });
   }
 
-  async stop(timeoutMs = 3000): Promise<void> {
+  /**
+   * Graceful stop: no more commands (unsubscribe), publish what is in flight, the
+   * retained `offline` status with the reason, then a normal DISCONNECT (reason code 0),
+   * which tells the broker to discard the will: the retained status then says why the
+   * gateway went away instead of "connection lost".
+   */
+  async stop(timeoutMs = 3000, reason = 'shutdown'): Promise<void> {
+    const bounded = <T>(p: Promise<T>, ms: number) => Promise.race([p, new Promise<void>((r) => setTimeout(r, ms).unref())]);
+    const client0 = this.client;
+    if (client0 && this.connected && this.ready) await bounded(new Promise<void>((r) => client0.unsubscribe(this.topics.cmd, () => r())), 1000);
+    this.o.outbox.flush();
     await this.drain(timeoutMs);
     this.stopping = true;
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
@@ -360,14 +388,20 @@ export class Uplink {
     this.reconnectTimer = this.pumpTimer = undefined;
     const client = this.client;
     if (!client) return;
-    if (this.connected) {
-      await Promise.race([this.publishStatus('offline'), new Promise((r) => setTimeout(r, 1000))]);
-    }
+    const wasConnected = this.connected;
+    if (wasConnected) await bounded(this.publishStatus('offline', reason), 1000);
     this.generation++;
     this.connected = false;
     this.m.connected.set(0);
     // Our 'error' listener stays attached: a late mqtt.js error (e.g. "connack timeout" of
     // an attempt still connecting) must not become an uncaught exception.
-    await new Promise<void>((resolve) => client.end(true, {}, () => resolve()));
+    let ended = false;
+    if (wasConnected) {
+      const props = this.o.config.uplink.protocolVersion === 5 ? { reasonCode: 0, properties: { reasonString: reason.slice(0, 100) } } : {};
+      await bounded(new Promise<void>((resolve) => client.end(false, props, () => ((ended = true), resolve()))), 1500);
+    }
+    if (!ended) await bounded(new Promise<void>((resolve) => client.end(true, {}, () => resolve())), 1500);
+    // A broker that never answered: do not keep the socket (and the process) alive.
+    client.stream?.destroy();
   }
 }
