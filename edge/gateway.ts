@@ -7,6 +7,7 @@
 // or the meters down with it.
 import { join, resolve } from 'node:path';
 import { ensureDir } from './store/dirs.js';
+import { DiskGuard } from './store/disk.js';
 import type { Logger } from 'pino';
 import { EventBus } from './bus.js';
 import { SystemClock, type Clock } from './clock.js';
@@ -46,6 +47,7 @@ export class Gateway {
   commands!: CommandRegistry;
   uplink!: Uplink;
   private stateDb!: Db;
+  disk: DiskGuard | undefined;
   private outboxDb!: Db;
   private modules: GatewayModule[] = [];
   private failed = new Map<string, string>();
@@ -81,6 +83,7 @@ export class Gateway {
       metrics: this.metrics,
       stateDb: this.stateDb,
       dataDir: this.dataDir,
+      storage: { writeFailed: (err) => this.disk?.writeFailed(err) },
       services: this.services,
       version: VERSION,
       healthReport: () => this.healthReport(),
@@ -125,13 +128,30 @@ export class Gateway {
       onEvicted: (e) => {
         this.evictions.inc({ stream: e.stream }, e.count);
         this.bus.emit('outbox.evicted', { count: e.count, bytes: e.bytes });
+        // The gap, explained upstream (stream "event" is never evicted).
         void this.outbox.append({ stream: 'event', type: 'outbox.evicted', data: e }).catch(() => {});
       },
+      onWriteFailure: (err) => this.disk?.writeFailed(err),
+    });
+    this.disk = new DiskGuard({
+      dataDir: this.dataDir,
+      budgetBytes: Math.floor(c.gateway.diskBudgetMB * 1048576),
+      reserveBytes: Math.floor(c.gateway.diskReserveMB * 1048576),
+      dbs: [
+        { name: 'outbox', db: this.outboxDb, path: join(this.dataDir, c.outbox.file) },
+        { name: 'state', db: this.stateDb, path: join(this.dataDir, 'state.db') },
+      ],
+      log: this.log.child({ mod: 'disk' }),
+      metrics: this.metrics,
+      outbox: this.outbox,
+      configuredQuotaBytes: Math.floor(c.outbox.quotaMB * 1048576),
+      now: () => this.clock.monotonic(),
     });
     for (const moved of [state.movedAside, ob.movedAside]) {
       if (moved) void this.outbox.append({ stream: 'alarm', type: 'storage.corrupt', data: { movedTo: moved, message: 'database was corrupt and was replaced by an empty one' } });
     }
     this.registerOutboxMetrics();
+    this.disk.start();
 
     this.commands = new CommandRegistry({
       db: this.stateDb,
@@ -144,6 +164,7 @@ export class Gateway {
       dedupeHours: c.commands.dedupeHours,
       maxClockSkewS: c.commands.maxClockSkewS,
       dedupeMaxRows: c.commands.dedupeMaxRows,
+      onStoreError: (err) => this.disk?.writeFailed(err),
     });
     registerCoreCommands({
       commands: this.commands,
@@ -213,8 +234,10 @@ export class Gateway {
   private evictions!: import('prom-client').Counter<'stream'>;
 
   private registerOutboxMetrics(): void {
-    this.evictions = this.metrics.counter({ name: 'estate_outbox_evicted_total', help: 'Telemetry records evicted because the quota was reached', labelNames: ['stream'] });
+    this.evictions = this.metrics.counter({ name: 'estate_outbox_evicted_total', help: 'Records the outbox did not keep (quota, disk budget, disk full), since the data dir was created; each range is reported upstream as outbox.evicted', labelNames: ['stream'] });
     const outbox = this.outbox;
+    // Same origin as streams.evicted, /healthz and gateway.status: the persisted total.
+    for (const [name, st] of Object.entries(outbox.stats().streams)) if (st.evicted) this.evictions.inc({ stream: name }, st.evicted);
     const clock = this.clock;
     this.metrics.gauge({
       name: 'estate_outbox_records',
@@ -265,6 +288,7 @@ export class Gateway {
       }
     }
     for (const [name, why] of this.failed) out[name] = { ok: false, message: `failed to start: ${why}` };
+    if (this.disk) out.storage = this.disk.health();
     return out;
   }
 
@@ -309,7 +333,7 @@ export class Gateway {
         data: {
           uptimeS: this.uptimeS(),
           uplinkConnected: this.uplink.isConnected(),
-          outbox: { records: s.count, bytes: s.bytes, oldestTs: s.oldestTs, evicted: s.evicted, dropped: s.dropped },
+          outbox: { records: s.count, bytes: s.bytes, oldestTs: s.oldestTs, evicted: s.evicted, memoryPending: this.outbox.pendingInMemory() },
           system: systemStats(this.dataDir),
           modules: Object.fromEntries(Object.entries(this.healthReport()).map(([k, v]) => [k, v.ok])),
         },
@@ -362,6 +386,7 @@ export class Gateway {
       }
     }
     this.modules = [];
+    this.disk?.stop();
     await this.http?.close();
     if (this.outbox) this.outbox.flush();
     await this.uplink?.stop(Math.floor(budget / 3), reason);

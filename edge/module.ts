@@ -61,6 +61,8 @@ export interface ModuleContext {
   /** The gateway's state database (people, accounts, command ids…); not the outbox. */
   stateDb: Db;
   dataDir: string;
+  /** Report a write the disk refused (SQLITE_FULL/ENOSPC): the disk guard frees its reserve and turns health degraded. */
+  storage?: { writeFailed(err: unknown): void };
   services: ServiceRegistry;
   version: string;
   /** Health of every module, for dashboards (console, /healthz). */

@@ -33,6 +33,17 @@ export const GatewaySectionSchema = Section(
       default: 10000,
       description: 'Longest a graceful shutdown (SIGTERM) may take before the process exits anyway.',
     }),
+    diskBudgetMB: Type.Number({
+      minimum: 4,
+      default: 1024,
+      description: 'Everything the gateway keeps under dataDir (outbox and WAL, state.db, faces.db, logs, snapshots, the reserve). Above 95 % of it the oldest telemetry is evicted (and reported upstream as outbox.evicted).',
+    }),
+    diskReserveMB: Type.Number({
+      minimum: 0,
+      maximum: 1024,
+      default: 16,
+      description: 'Pre-allocated reserve file in dataDir, deleted the moment the disk is full so deletes, acknowledgements and critical records still have room; re-created when space is back. 0 = none.',
+    }),
   },
   { description: 'This gateway box.' },
 );

@@ -3,7 +3,7 @@
 "use strict";
 module.exports = validate10;
 module.exports.default = validate10;
-const schema11 = {"additionalProperties":false,"description":"estate-edge gateway configuration.","type":"object","required":["site","gateway","log","uplink","outbox","commands","http","status","simulation","meters","doors","vision","console"],"properties":{"site":{"additionalProperties":false,"description":"The estate this gateway serves.","type":"object","required":["id"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Estate (site) id, used in MQTT topics and record ids.","type":"string"},"name":{"maxLength":200,"description":"Human-readable estate name (shown in the console).","type":"string"}}},"gateway":{"additionalProperties":false,"description":"This gateway box.","type":"object","required":["id","dataDir","shutdownTimeoutMs"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Gateway id, unique within the site; used in MQTT topics.","type":"string"},"dataDir":{"minLength":1,"default":"/var/lib/estate-edge","description":"Directory for SQLite databases and other state (systemd StateDirectory).","type":"string"},"shutdownTimeoutMs":{"minimum":1000,"maximum":120000,"default":10000,"description":"Longest a graceful shutdown (SIGTERM) may take before the process exits anyway.","type":"integer"}}},"log":{"additionalProperties":false,"description":"Structured logging (JSON lines on stdout).","default":{},"type":"object","required":["level"],"properties":{"level":{"type":"string","enum":["fatal","error","warn","info","debug","trace","silent"],"default":"info","description":"Lowest level written to stdout (journald)."}}},"uplink":{"additionalProperties":false,"description":"MQTT uplink to the central platform.","default":{},"type":"object","required":["enabled","url","protocolVersion","tls","topicPrefix","keepaliveS","connectTimeoutMs","reconnectMinMs","reconnectMaxMs","batchMaxRecords","batchMaxBytes","lingerMs","maxInflight","backfillRecordsPerSecond"],"properties":{"enabled":{"default":true,"description":"Publish upstream. When false, everything stays buffered in the outbox.","type":"boolean"},"url":{"pattern":"^(mqtt|mqtts|tcp|tls|ssl|ws|wss)://","default":"mqtt://127.0.0.1:1883","description":"Broker URL: mqtt://host:1883 or mqtts://host:8883 (TLS).","type":"string"},"protocolVersion":{"type":"number","enum":[5,4],"default":5,"description":"MQTT 5 (5) or MQTT 3.1.1 (4)."},"clientId":{"minLength":1,"maxLength":128,"description":"MQTT client id; default <site>-<gateway>.","type":"string"},"username":{"description":"Broker user name.","type":"string"},"password":{"additionalProperties":false,"minProperties":1,"maxProperties":1,"description":"Broker password (env or file reference).","type":"object","properties":{"env":{"minLength":1,"description":"Name of an environment variable holding the secret.","type":"string"},"file":{"minLength":1,"description":"Path of a file holding the secret (trailing newline ignored).","type":"string"},"value":{"description":"The secret itself (lab use only; prefer env or file).","type":"string"}}},"tls":{"additionalProperties":false,"description":"TLS options for mqtts:// URLs.","default":{},"type":"object","required":["rejectUnauthorized"],"properties":{"ca":{"description":"PEM file of the CA that signed the broker certificate.","type":"string"},"cert":{"description":"PEM client certificate for mutual TLS.","type":"string"},"key":{"description":"PEM private key of the client certificate (keep it 0600).","type":"string"},"keyPassphrase":{"additionalProperties":false,"minProperties":1,"maxProperties":1,"description":"Passphrase of the client key, if it is encrypted.","type":"object","properties":{"env":{"minLength":1,"description":"Name of an environment variable holding the secret.","type":"string"},"file":{"minLength":1,"description":"Path of a file holding the secret (trailing newline ignored).","type":"string"},"value":{"description":"The secret itself (lab use only; prefer env or file).","type":"string"}}},"rejectUnauthorized":{"default":true,"description":"Verify the broker certificate. Only turn off in a lab.","type":"boolean"},"servername":{"description":"TLS server name (SNI) if it differs from the URL host.","type":"string"}}},"topicPrefix":{"pattern":"^[^#+]+$","default":"estate","description":"First topic level; topics are <prefix>/<site>/<gateway>/...","type":"string"},"keepaliveS":{"minimum":5,"maximum":3600,"default":30,"description":"MQTT keep-alive in seconds.","type":"integer"},"connectTimeoutMs":{"minimum":1000,"maximum":120000,"default":10000,"description":"Give up one connection attempt after this long.","type":"integer"},"reconnectMinMs":{"minimum":100,"maximum":600000,"default":1000,"description":"First reconnect delay; doubles per failure.","type":"integer"},"reconnectMaxMs":{"minimum":1000,"maximum":3600000,"default":60000,"description":"Longest reconnect delay (never gives up).","type":"integer"},"batchMaxRecords":{"minimum":1,"maximum":10000,"default":500,"description":"Most records in one MQTT message.","type":"integer"},"batchMaxBytes":{"minimum":1024,"maximum":16777216,"default":262144,"description":"Largest MQTT message payload in bytes.","type":"integer"},"lingerMs":{"minimum":0,"maximum":10000,"default":20,"description":"Wait this long for more records before publishing a partial batch.","type":"integer"},"maxInflight":{"minimum":1,"maximum":1000,"default":32,"description":"Messages published but not yet acknowledged (PUBACK).","type":"integer"},"backfillRecordsPerSecond":{"minimum":0,"default":2000,"description":"Drain rate of the backlog after an outage (records/s; 0 = unlimited). Live data is not limited.","type":"integer"}}},"outbox":{"additionalProperties":false,"description":"Store-and-forward buffer (SQLite, WAL).","default":{},"type":"object","required":["file","quotaMB","synchronous"],"properties":{"file":{"minLength":1,"default":"outbox.db","description":"SQLite file of the outbox, relative to gateway.dataDir.","type":"string"},"quotaMB":{"minimum":1,"default":512,"description":"Disk quota for buffered records. Above it, the oldest telemetry is evicted; events and alarms never are.","type":"number"},"synchronous":{"type":"string","enum":["full","normal"],"default":"full","description":"full: every acknowledged record survives power loss (fsync per commit). normal: faster, may lose the last commits on power loss."}}},"commands":{"additionalProperties":false,"description":"Commands from the platform.","default":{},"type":"object","required":["maxAgeS","maxPayloadBytes","dedupeHours","maxClockSkewS","dedupeMaxRows"],"properties":{"maxAgeS":{"minimum":1,"maximum":86400,"default":60,"description":"Commands whose timestamp is older than this are refused (no stale unlock after a reconnect).","type":"integer"},"maxPayloadBytes":{"minimum":1024,"maximum":33554432,"default":8388608,"description":"Largest command payload accepted.","type":"integer"},"dedupeHours":{"minimum":1,"maximum":720,"default":48,"description":"How long executed command ids are remembered to refuse duplicates.","type":"integer"},"maxClockSkewS":{"minimum":0,"maximum":3600,"default":60,"description":"Commands whose timestamp is further than this in the future are refused (clock_skew): a platform clock ahead of the box must not make a command live longer.","type":"integer"},"dedupeMaxRows":{"minimum":1000,"maximum":1000000,"default":20000,"description":"Most command ids remembered for de-duplication (the oldest are forgotten first); bounds state.db.","type":"integer"}}},"http":{"additionalProperties":false,"description":"Health and Prometheus metrics endpoint.","default":{},"type":"object","required":["enabled","host","port"],"properties":{"enabled":{"default":true,"description":"Serve /healthz and /metrics.","type":"boolean"},"host":{"default":"127.0.0.1","description":"Listen address for /healthz and /metrics.","type":"string"},"port":{"minimum":0,"maximum":65535,"default":9810,"description":"Listen port (0 = any free port).","type":"integer"}}},"status":{"additionalProperties":false,"description":"Periodic gateway status report upstream.","default":{},"type":"object","required":["intervalS"],"properties":{"intervalS":{"minimum":5,"maximum":86400,"default":60,"description":"Period of the gateway status telemetry (outbox depth, uptime, memory).","type":"integer"}}},"simulation":{"additionalProperties":false,"description":"Built-in simulated estate, for demos, tests and boxes without hardware.","default":{},"type":"object","required":["enabled"],"properties":{"enabled":{"default":false,"description":"Run the built-in simulated estate (simulated meters, doors and camera).","type":"boolean"}}},"meters":{"additionalProperties":false,"description":"Meter reading on RS-485: Modbus RTU/TCP, DL/T 645-2007/1997, CJ/T 188.","default":{},"type":"object","required":["enabled","fullReportIntervalS","timeSyncIntervalH","buses"],"properties":{"enabled":{"default":true,"description":"Run meter reading.","type":"boolean"},"profilesDir":{"minLength":1,"description":"Extra directory of profile YAML files (overrides built-in profiles with the same id).","type":"string"},"fullReportIntervalS":{"minimum":0,"maximum":86400,"default":900,"description":"Publish every point at least this often, even within its deadband (0 = only on change when a deadband is set).","type":"integer"},"timeSyncIntervalH":{"minimum":0,"maximum":720,"default":24,"description":"Broadcast time (DL/T 645 08H) to dlt645 buses this often (0 = only on command).","type":"number"},"buses":{"default":[],"description":"RS-485 lines and converters.","type":"array","items":{"additionalProperties":false,"description":"An RS-485 line (or TCP converter) and its meters.","type":"object","required":["id","protocol","transport","framing","baudRate","parity","stopBits","timeoutMs","interFrameDelayMs","backoffBaseMs","backoffMaxMs","offlineAfter","devices"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Bus id (one RS-485 line or converter).","type":"string"},"protocol":{"type":"string","enum":["modbus","dlt645","cjt188","mixed"],"description":"Protocol spoken on this line (DL/T 645-2007 and -1997 meters may share a dlt645 line; mixed = Modbus RTU and DL/T 645 meters at the same serial settings on one line)."},"transport":{"type":"string","enum":["serial","tcp","simulated"],"default":"serial","description":"serial: an RS-485 port; tcp: an RS-485-to-Ethernet converter; simulated: an in-process wire with simulator meters (demo, bench)."},"port":{"minLength":1,"description":"Serial device, e.g. /dev/ttyUSB0 or /dev/serial/by-id/… (transport serial).","type":"string"},"host":{"minLength":1,"description":"Converter host name or address (transport tcp).","type":"string"},"tcpPort":{"minimum":1,"maximum":65535,"description":"Converter TCP port (transport tcp), usually 502 (Modbus TCP) or 4001/8899 (transparent).","type":"integer"},"framing":{"type":"string","enum":["rtu","tcp"],"default":"rtu","description":"Modbus over tcp transport: tcp = Modbus TCP (MBAP), rtu = RTU frames over a transparent TCP socket. Ignored for serial."},"baudRate":{"type":"number","enum":[1200,2400,4800,9600,19200,38400,57600,115200],"default":9600,"description":"Baud rate (serial and simulated). DL/T 645-2007 meters default to 2400, 1997 meters to 1200."},"parity":{"type":"string","enum":["none","even","odd"],"default":"none","description":"Parity. DL/T 645 and CJ/T 188 use even."},"stopBits":{"type":"number","enum":[1,2],"default":1,"description":"Stop bits."},"timeoutMs":{"minimum":20,"maximum":10000,"default":1000,"description":"Reply timeout per request, from the end of the request on the wire.","type":"integer"},"interFrameDelayMs":{"minimum":0,"maximum":2000,"default":0,"description":"Extra quiet time before each request, on top of the 3.5-character silence (slow converters, meters that need a pause).","type":"integer"},"backoffBaseMs":{"minimum":100,"maximum":600000,"default":5000,"description":"First back-off after a meter stops answering; doubles per failure.","type":"integer"},"backoffMaxMs":{"minimum":1000,"maximum":3600000,"default":300000,"description":"Longest back-off: a dead meter is probed at least this often.","type":"integer"},"offlineAfter":{"minimum":1,"maximum":20,"default":2,"description":"Consecutive failed polls before a meter is reported offline.","type":"integer"},"devices":{"default":[],"description":"Meters on this bus.","type":"array","items":{"additionalProperties":false,"description":"A meter on the bus.","type":"object","required":["id","profile","address","pollIntervalMs","enabled"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Device id, unique on the gateway; used in telemetry and commands.","type":"string"},"name":{"maxLength":200,"description":"Human-readable name (flat, riser), shown in the console.","type":"string"},"profile":{"minLength":1,"description":"Profile id (drivers/profiles/*.yaml or meters.profilesDir), e.g. eastron-sdm630, dlt645-2007-single.","type":"string"},"address":{"description":"Modbus unit id (1–247), DL/T 645 address (up to 12 digits, as printed on the meter) or CJ/T 188 address (up to 14 digits).","anyOf":[{"minimum":1,"maximum":247,"type":"integer"},{"pattern":"^[0-9A-Fa-f]{1,14}$","type":"string"}]},"pollIntervalMs":{"minimum":100,"maximum":86400000,"default":10000,"description":"How often the meter is read. Polls that fall due while the line is busy are skipped and counted, never queued.","type":"integer"},"points":{"minItems":1,"description":"Read only these points of the profile (default: all).","type":"array","items":{"minLength":1,"type":"string"}},"deadband":{"description":"Report-by-exception: a point is published only when it moved by more than this (one number for all points, or per point name). Without it every poll is published.","anyOf":[{"minimum":0,"type":"number"},{"type":"object","patternProperties":{"^(.*)$":{"minimum":0,"type":"number"}}}]},"enabled":{"default":true,"description":"Poll this meter.","type":"boolean"}}}}}}}}},"doors":{"additionalProperties":false,"description":"Door access control over GPIO.","default":{},"type":"object","required":["gpio","timeZone","rateLimit","remoteUnlock","accessLog","fire","groups","doors"],"properties":{"gpio":{"additionalProperties":false,"description":"GPIO access.","default":{},"type":"object","required":["backend","sysfsRoot","pollMs"],"properties":{"backend":{"type":"string","enum":["auto","sysfs","chardev","simulated"],"default":"auto","description":"auto: sysfs GPIO if the kernel has it, else the GPIO character device (gpiod tools). simulated: no hardware (demo, tests)."},"chipLabel":{"minLength":1,"description":"Label of the GPIO chip of the pins. Default: the first found of pinctrl-rp1 (Pi 5), pinctrl-bcm2711 (Pi 4), pinctrl-bcm2835.","type":"string"},"sysfsRoot":{"default":"/sys/class/gpio","description":"Where sysfs GPIO lives (changed only for tests).","type":"string"},"toolsDir":{"description":"Directory of gpioset/gpiomon/gpioget/gpiodetect (default: PATH).","type":"string"},"pollMs":{"minimum":5,"maximum":1000,"default":20,"description":"Input polling period when edge interrupts are unavailable (ms).","type":"integer"}}},"timeZone":{"default":"Asia/Shanghai","description":"IANA time zone of the weekly access windows (e.g. Asia/Shanghai).","type":"string"},"rateLimit":{"additionalProperties":false,"description":"Per-door unlock rate limit (token bucket) against unlock storms.","default":{},"type":"object","required":["burst","perMinute"],"properties":{"burst":{"minimum":1,"maximum":1000,"default":5,"description":"Unlocks a door accepts in a burst.","type":"integer"},"perMinute":{"minimum":1,"maximum":6000,"default":30,"description":"Sustained unlocks per minute per door; more are denied (rate_limited). Exit buttons and fire release are never limited.","type":"integer"}}},"remoteUnlock":{"additionalProperties":false,"description":"Remote unlock commands (platform, console).","default":{},"type":"object","required":["ttlMs","maxDurationMs"],"properties":{"ttlMs":{"minimum":500,"maximum":600000,"default":15000,"description":"door.unlock is refused when older than this (from the command timestamp), unless the command gives its own ttlMs.","type":"integer"},"maxDurationMs":{"minimum":1000,"maximum":3600000,"default":600000,"description":"Longest unlock a door.unlock command may ask for.","type":"integer"}}},"accessLog":{"additionalProperties":false,"description":"Local access-event log.","default":{},"type":"object","required":["keepDays","maxRows"],"properties":{"keepDays":{"minimum":1,"maximum":3650,"default":90,"description":"Days of access decisions kept on the box for the console (upstream copies are in the outbox).","type":"integer"},"maxRows":{"minimum":1000,"maximum":10000000,"default":200000,"description":"Most access decisions kept on the box.","type":"integer"}}},"fire":{"additionalProperties":false,"description":"Fire release.","default":{},"type":"object","required":["latch","releaseOnFirstEdge"],"properties":{"input":{"additionalProperties":false,"description":"Fire-alarm panel input; active = fire alarm.","type":"object","required":["pin","activeLow","debounceMs"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"},"debounceMs":{"minimum":0,"maximum":5000,"default":100,"description":"A change must be stable this long (ms) before it counts (contact bounce).","type":"integer"},"bias":{"type":"string","enum":["pull-up","pull-down","disable"],"description":"Pull resistor (character-device backend only; with sysfs set it in config.txt)."}}},"latch":{"default":true,"description":"Keep the release after the fire input returns to normal, until a door.fireRelease clear command.","type":"boolean"},"releaseOnFirstEdge":{"default":true,"description":"Release on the first edge of the fire input; debounceMs then only filters the bounces after it (a fire alarm does not wait for a debounce window). false: the input must be stable for debounceMs first.","type":"boolean"}}},"groups":{"default":[],"description":"Door groups.","type":"array","items":{"additionalProperties":false,"description":"A set of doors people are given access to.","type":"object","required":["id","doors"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Group id, given to people in doorGroups.","type":"string"},"name":{"maxLength":100,"description":"Name shown in the console.","type":"string"},"doors":{"minItems":1,"uniqueItems":true,"description":"Door ids in the group.","type":"array","items":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","type":"string"}}}}},"doors":{"default":[],"description":"Doors and gates controlled by this gateway. Empty: the doors module is off.","type":"array","items":{"additionalProperties":false,"description":"One door or gate.","type":"object","required":["id","lock","unlockMs","relockOnClose","heldOpenAlarmS","fireRelease"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Door id, used in commands, events and door groups.","type":"string"},"name":{"maxLength":100,"description":"Name shown in the console (\"North gate\").","type":"string"},"lock":{"additionalProperties":false,"description":"Lock relay output.","type":"object","required":["pin","activeLow","failMode"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"},"failMode":{"type":"string","enum":["failSecure","failSafe"],"default":"failSecure","description":"failSecure: locked without power, the relay is energised to unlock (electric strike, motor lock). failSafe: unlocked without power, energised to lock (magnetic lock)."},"safeState":{"type":"string","enum":["locked","unlocked"],"description":"State the lock is put in when the gateway stops or crashes. Default: as without power (failSecure → locked, failSafe → unlocked). Fire-release doors stay unlocked while a fire release is active."}}},"unlockMs":{"minimum":200,"maximum":120000,"default":5000,"description":"Length of an unlock pulse after a granted access (ms).","type":"integer"},"relockOnClose":{"default":true,"description":"Relock as soon as the door closes after it was opened, before the pulse ends (no tailgating on the same pulse).","type":"boolean"},"contact":{"additionalProperties":false,"description":"Door contact (reed switch); active = door open.","type":"object","required":["pin","activeLow","debounceMs"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"},"debounceMs":{"minimum":0,"maximum":5000,"default":50,"description":"A change must be stable this long (ms) before it counts (contact bounce).","type":"integer"},"bias":{"type":"string","enum":["pull-up","pull-down","disable"],"description":"Pull resistor (character-device backend only; with sysfs set it in config.txt)."}}},"exitButton":{"additionalProperties":false,"description":"Exit button (request to exit); active = pressed.","type":"object","required":["pin","activeLow","debounceMs"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"},"debounceMs":{"minimum":0,"maximum":5000,"default":30,"description":"A change must be stable this long (ms) before it counts (contact bounce).","type":"integer"},"bias":{"type":"string","enum":["pull-up","pull-down","disable"],"description":"Pull resistor (character-device backend only; with sysfs set it in config.txt)."}}},"buzzer":{"additionalProperties":false,"description":"Buzzer output: sounds while the door is held open or forced.","type":"object","required":["pin","activeLow"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"}}},"led":{"additionalProperties":false,"description":"LED output: lit while the door is unlocked.","type":"object","required":["pin","activeLow"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"}}},"heldOpenAlarmS":{"minimum":1,"maximum":86400,"default":30,"description":"Raise a held-open alarm when the door stays open this long (s).","type":"integer"},"fireRelease":{"default":true,"description":"Unlock this door while a fire release is active (fire input or door.fireRelease command).","type":"boolean"}}}}}},"vision":{"additionalProperties":false,"description":"Face access: camera, recognition, enrolment, privacy.","default":{},"type":"object","required":["enabled","camera","models","threads","match","liveness","quality","enrolment","privacy","events","queue"],"properties":{"enabled":{"default":false,"description":"Run face access (needs the face models installed: npm run models).","type":"boolean"},"doorId":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Door the camera opens (an id of the doors section). Required when enabled.","type":"string"},"camera":{"additionalProperties":false,"description":"The door camera (decoded by the system ffmpeg).","default":{},"type":"object","required":["source","width","height","fps","staleS","frozenS","reconnectMinMs","reconnectMaxMs"],"properties":{"source":{"additionalProperties":false,"description":"Where the frames come from.","default":{},"type":"object","required":["kind","transport"],"properties":{"kind":{"type":"string","enum":["rtsp","v4l2","file"],"default":"rtsp","description":"rtsp: IP camera (Hikvision/Dahua…); v4l2: USB camera (/dev/videoN); file: a video file played in a loop at its real rate (simulated camera)."},"url":{"pattern":"^rtsps?://","description":"RTSP URL, e.g. rtsp://user:pass@192.0.2.10:554/Streaming/Channels/102 (Hikvision sub-stream) or rtsp://…/cam/realmonitor?channel=1&subtype=1 (Dahua).","type":"string"},"transport":{"type":"string","enum":["tcp","udp"],"default":"tcp","description":"RTSP transport: tcp survives lossy estate networks (no smeared frames from lost UDP packets)."},"device":{"pattern":"^/dev/","description":"V4L2 device, e.g. /dev/video0.","type":"string"},"path":{"minLength":1,"description":"Video file for kind \"file\" (looped).","type":"string"}}},"width":{"minimum":64,"maximum":3840,"default":640,"description":"Frame width the camera stream is scaled to (pixels).","type":"integer"},"height":{"minimum":64,"maximum":2160,"default":480,"description":"Frame height the camera stream is scaled to (pixels).","type":"integer"},"fps":{"minimum":0.5,"maximum":30,"default":10,"description":"Frames per second decoded; the pipeline always works on the newest one and drops the rest.","type":"number"},"staleS":{"minimum":1,"maximum":300,"default":5,"description":"No frame for this long = stream dead: restart ffmpeg (with back-off).","type":"number"},"frozenS":{"minimum":1,"maximum":3600,"default":30,"description":"Bit-identical frames for this long = stream frozen: restart ffmpeg.","type":"number"},"reconnectMinMs":{"minimum":100,"maximum":600000,"default":1000,"description":"First reconnect delay; doubles per failure.","type":"integer"},"reconnectMaxMs":{"minimum":1000,"maximum":3600000,"default":30000,"description":"Longest reconnect delay (never gives up).","type":"integer"}}},"modelsDir":{"minLength":1,"description":"Directory of the installed model files (a technician's mirror, a read-only partition…); default: the project's models/ directory, where manifest.json is.","type":"string"},"models":{"additionalProperties":false,"description":"Which models of the manifest to run.","default":{},"type":"object","properties":{"detector":{"description":"Detector id in the manifest (default: the manifest's).","type":"string"},"recognizer":{"description":"Recognizer id in the manifest (default: the manifest's).","type":"string"},"liveness":{"maxItems":4,"description":"Liveness ensemble ids; empty or absent: the manifest's (turn liveness off with liveness.enabled: false).","type":"array","items":{"type":"string"}}}},"threads":{"minimum":1,"maximum":8,"default":2,"description":"onnxruntime threads per model in the inference worker.","type":"integer"},"detectThreshold":{"minimum":0.3,"maximum":1,"description":"Detection score threshold (default: the manifest's calibrated value, 0.7 for YuNet).","type":"number"},"match":{"additionalProperties":false,"description":"Recognition and decision.","default":{},"type":"object","required":["confirmFrames","windowMs","cooldownS"],"properties":{"threshold":{"exclusiveMinimum":0,"description":"Match threshold (default: the manifest's; Euclidean distance for the dlib recognizer, match if below).","type":"number"},"confirmFrames":{"minimum":1,"maximum":30,"default":3,"description":"K: consecutive frames that must match the same person before the door is asked.","type":"integer"},"windowMs":{"minimum":100,"maximum":30000,"default":3000,"description":"The K matching frames must fall within this window.","type":"integer"},"cooldownS":{"minimum":0,"maximum":3600,"default":10,"description":"After a decision for a person, ignore that person for this long.","type":"number"}}},"liveness":{"additionalProperties":false,"description":"Anti-spoofing.","default":{},"type":"object","required":["enabled"],"properties":{"enabled":{"default":true,"description":"Run the passive liveness models (refuse photos/screens held up to the camera). Passive only: not sufficient alone.","type":"boolean"},"threshold":{"minimum":0,"maximum":1,"description":"p(real) needed (default: the manifest's).","type":"number"}}},"quality":{"additionalProperties":false,"description":"Face quality required of camera faces before recognition.","default":{},"type":"object","required":["minFacePx","maxYaw","maxRollDeg","minSharpness","minBrightness"],"properties":{"minFacePx":{"minimum":16,"maximum":2000,"default":60,"description":"Smallest face (detector box side, pixels) accepted.","type":"integer"},"maxYaw":{"minimum":0.05,"maximum":1,"default":0.35,"description":"Largest head turn: |nose offset from the eye midpoint| / eye distance (0 = frontal; the shared photos reach 0.32).","type":"number"},"maxRollDeg":{"minimum":5,"maximum":90,"default":20,"description":"Largest head tilt (eye line angle, degrees; the shared photos stay within 9°).","type":"number"},"minSharpness":{"minimum":0,"default":40,"description":"Smallest focus measure (Laplacian variance of the 64 px aligned chip): sharp photos score 200–3000, blurred ones under 140.","type":"number"},"minBrightness":{"minimum":0,"maximum":255,"default":40,"description":"Smallest mean luma (0–255) of the face.","type":"number"}}},"enrolment":{"additionalProperties":false,"description":"Enrolment checks (person.upsert with faces).","default":{},"type":"object","required":["quality","maxPhotoBytes","maxPhotoPixels","maxPhotosPerRequest","maxTemplatesPerPerson"],"properties":{"quality":{"additionalProperties":false,"description":"Face quality required of enrolment photos.","default":{},"type":"object","required":["minFacePx","maxYaw","maxRollDeg","minSharpness","minBrightness"],"properties":{"minFacePx":{"minimum":16,"maximum":2000,"default":40,"description":"Smallest face (detector box side, pixels) accepted.","type":"integer"},"maxYaw":{"minimum":0.05,"maximum":1,"default":0.35,"description":"Largest head turn: |nose offset from the eye midpoint| / eye distance (0 = frontal; the shared photos reach 0.32).","type":"number"},"maxRollDeg":{"minimum":5,"maximum":90,"default":20,"description":"Largest head tilt (eye line angle, degrees; the shared photos stay within 9°).","type":"number"},"minSharpness":{"minimum":0,"default":140,"description":"Smallest focus measure (Laplacian variance of the 64 px aligned chip): sharp photos score 200–3000, blurred ones under 140.","type":"number"},"minBrightness":{"minimum":0,"maximum":255,"default":40,"description":"Smallest mean luma (0–255) of the face.","type":"number"}}},"maxPhotoBytes":{"minimum":1024,"maximum":33554432,"default":6291456,"description":"Largest photo accepted (bytes, after base64 decoding).","type":"integer"},"maxPhotoPixels":{"minimum":4096,"maximum":100000000,"default":24000000,"description":"Largest photo accepted (width × height): refuses decompression bombs before decoding.","type":"integer"},"maxPhotosPerRequest":{"minimum":1,"maximum":50,"default":10,"description":"Photos/embeddings in one enrolment request.","type":"integer"},"maxTemplatesPerPerson":{"minimum":1,"maximum":100,"default":10,"description":"Templates kept per person; the oldest go first.","type":"integer"}}},"privacy":{"additionalProperties":false,"description":"Biometric data protection (PIPL: sensitive personal information).","default":{},"type":"object","required":["templatesFile","keepPhotos","photoRetentionDays","expiredGraceDays"],"properties":{"keyFile":{"minLength":1,"description":"AES-256 key file for the templates (created 0600 if missing); default <dataDir>/keys/faces.key. Keep it outside backups of the database.","type":"string"},"templatesFile":{"minLength":1,"default":"faces.db","description":"SQLite file of the encrypted templates, relative to gateway.dataDir.","type":"string"},"keepPhotos":{"default":false,"description":"Keep enrolment photos (encrypted). Off: photos are discarded once embedded.","type":"boolean"},"photoRetentionDays":{"minimum":1,"maximum":3650,"default":30,"description":"Kept photos are deleted after this many days.","type":"integer"},"expiredGraceDays":{"minimum":0,"maximum":3650,"default":30,"description":"Templates of a person whose validity ended this many days ago are deleted.","type":"integer"}}},"events":{"additionalProperties":false,"description":"Unknown-face and spoof events.","default":{},"type":"object","required":["unknownIntervalS","spoofIntervalS","snapshot","snapshotMaxBytes"],"properties":{"unknownIntervalS":{"minimum":0,"maximum":3600,"default":30,"description":"At most one \"unknown face\" event per this many seconds.","type":"number"},"spoofIntervalS":{"minimum":0,"maximum":3600,"default":30,"description":"At most one \"suspected spoof\" event per this many seconds.","type":"number"},"snapshot":{"default":false,"description":"Attach a small JPEG of the face to unknown/spoof events (sent upstream: personal data, off by default).","type":"boolean"},"snapshotMaxBytes":{"minimum":2048,"maximum":262144,"default":24576,"description":"Size cap of an event snapshot (quality is lowered to fit).","type":"integer"}}},"queue":{"minimum":1,"maximum":64,"default":8,"description":"Enrolment photos waiting for the inference worker; more are refused (busy).","type":"integer"}}},"console":{"additionalProperties":false,"description":"Technician web console (HTTP/HTTPS on the local network).","default":{},"type":"object","required":["enabled","host","port","tls","sessionTtlMin","lockoutAttempts","lockoutMin","maxUploadKB","applyHealthGraceS"],"properties":{"enabled":{"default":true,"description":"Serve the technician web console.","type":"boolean"},"host":{"minLength":1,"default":"0.0.0.0","description":"Listen address (0.0.0.0 = every interface, so a phone on the local network reaches it).","type":"string"},"port":{"minimum":0,"maximum":65535,"default":8080,"description":"Listen port (0 = any free port).","type":"integer"},"tls":{"additionalProperties":false,"description":"HTTPS for the console.","default":{},"type":"object","required":["enabled"],"properties":{"enabled":{"default":false,"description":"Serve the console over HTTPS (recommended on a shared network).","type":"boolean"},"cert":{"minLength":1,"description":"PEM certificate file. Without cert/key a self-signed certificate is generated on first start and kept in gateway.dataDir/console-tls/.","type":"string"},"key":{"minLength":1,"description":"PEM private key file of the certificate (keep it 0600).","type":"string"}}},"sessionTtlMin":{"minimum":5,"maximum":10080,"default":480,"description":"A session ends after this many minutes without a request.","type":"integer"},"lockoutAttempts":{"minimum":3,"maximum":100,"default":5,"description":"Wrong passwords in a row (per account, and per client address) before login is locked.","type":"integer"},"lockoutMin":{"minimum":1,"maximum":1440,"default":15,"description":"How long a lockout lasts, in minutes.","type":"integer"},"maxUploadKB":{"minimum":64,"maximum":32768,"default":4096,"description":"Largest upload (face photo, config file) in KiB.","type":"integer"},"applyHealthGraceS":{"minimum":10,"maximum":3600,"default":90,"description":"After a config change applied from the console, the gateway must be healthy within this many seconds or the previous config is restored.","type":"integer"}}}}};
+const schema11 = {"additionalProperties":false,"description":"estate-edge gateway configuration.","type":"object","required":["site","gateway","log","uplink","outbox","commands","http","status","simulation","meters","doors","vision","console"],"properties":{"site":{"additionalProperties":false,"description":"The estate this gateway serves.","type":"object","required":["id"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Estate (site) id, used in MQTT topics and record ids.","type":"string"},"name":{"maxLength":200,"description":"Human-readable estate name (shown in the console).","type":"string"}}},"gateway":{"additionalProperties":false,"description":"This gateway box.","type":"object","required":["id","dataDir","shutdownTimeoutMs","diskBudgetMB","diskReserveMB"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Gateway id, unique within the site; used in MQTT topics.","type":"string"},"dataDir":{"minLength":1,"default":"/var/lib/estate-edge","description":"Directory for SQLite databases and other state (systemd StateDirectory).","type":"string"},"shutdownTimeoutMs":{"minimum":1000,"maximum":120000,"default":10000,"description":"Longest a graceful shutdown (SIGTERM) may take before the process exits anyway.","type":"integer"},"diskBudgetMB":{"minimum":4,"default":1024,"description":"Everything the gateway keeps under dataDir (outbox and WAL, state.db, faces.db, logs, snapshots, the reserve). Above 95 % of it the oldest telemetry is evicted (and reported upstream as outbox.evicted).","type":"number"},"diskReserveMB":{"minimum":0,"maximum":1024,"default":16,"description":"Pre-allocated reserve file in dataDir, deleted the moment the disk is full so deletes, acknowledgements and critical records still have room; re-created when space is back. 0 = none.","type":"number"}}},"log":{"additionalProperties":false,"description":"Structured logging (JSON lines on stdout).","default":{},"type":"object","required":["level"],"properties":{"level":{"type":"string","enum":["fatal","error","warn","info","debug","trace","silent"],"default":"info","description":"Lowest level written to stdout (journald)."}}},"uplink":{"additionalProperties":false,"description":"MQTT uplink to the central platform.","default":{},"type":"object","required":["enabled","url","protocolVersion","tls","topicPrefix","keepaliveS","connectTimeoutMs","reconnectMinMs","reconnectMaxMs","batchMaxRecords","batchMaxBytes","lingerMs","maxInflight","backfillRecordsPerSecond"],"properties":{"enabled":{"default":true,"description":"Publish upstream. When false, everything stays buffered in the outbox.","type":"boolean"},"url":{"pattern":"^(mqtt|mqtts|tcp|tls|ssl|ws|wss)://","default":"mqtt://127.0.0.1:1883","description":"Broker URL: mqtt://host:1883 or mqtts://host:8883 (TLS).","type":"string"},"protocolVersion":{"type":"number","enum":[5,4],"default":5,"description":"MQTT 5 (5) or MQTT 3.1.1 (4)."},"clientId":{"minLength":1,"maxLength":128,"description":"MQTT client id; default <site>-<gateway>.","type":"string"},"username":{"description":"Broker user name.","type":"string"},"password":{"additionalProperties":false,"minProperties":1,"maxProperties":1,"description":"Broker password (env or file reference).","type":"object","properties":{"env":{"minLength":1,"description":"Name of an environment variable holding the secret.","type":"string"},"file":{"minLength":1,"description":"Path of a file holding the secret (trailing newline ignored).","type":"string"},"value":{"description":"The secret itself (lab use only; prefer env or file).","type":"string"}}},"tls":{"additionalProperties":false,"description":"TLS options for mqtts:// URLs.","default":{},"type":"object","required":["rejectUnauthorized"],"properties":{"ca":{"description":"PEM file of the CA that signed the broker certificate.","type":"string"},"cert":{"description":"PEM client certificate for mutual TLS.","type":"string"},"key":{"description":"PEM private key of the client certificate (keep it 0600).","type":"string"},"keyPassphrase":{"additionalProperties":false,"minProperties":1,"maxProperties":1,"description":"Passphrase of the client key, if it is encrypted.","type":"object","properties":{"env":{"minLength":1,"description":"Name of an environment variable holding the secret.","type":"string"},"file":{"minLength":1,"description":"Path of a file holding the secret (trailing newline ignored).","type":"string"},"value":{"description":"The secret itself (lab use only; prefer env or file).","type":"string"}}},"rejectUnauthorized":{"default":true,"description":"Verify the broker certificate. Only turn off in a lab.","type":"boolean"},"servername":{"description":"TLS server name (SNI) if it differs from the URL host.","type":"string"}}},"topicPrefix":{"pattern":"^[^#+]+$","default":"estate","description":"First topic level; topics are <prefix>/<site>/<gateway>/...","type":"string"},"keepaliveS":{"minimum":5,"maximum":3600,"default":30,"description":"MQTT keep-alive in seconds.","type":"integer"},"connectTimeoutMs":{"minimum":1000,"maximum":120000,"default":10000,"description":"Give up one connection attempt after this long.","type":"integer"},"reconnectMinMs":{"minimum":100,"maximum":600000,"default":1000,"description":"First reconnect delay; doubles per failure.","type":"integer"},"reconnectMaxMs":{"minimum":1000,"maximum":3600000,"default":60000,"description":"Longest reconnect delay (never gives up).","type":"integer"},"batchMaxRecords":{"minimum":1,"maximum":10000,"default":500,"description":"Most records in one MQTT message.","type":"integer"},"batchMaxBytes":{"minimum":1024,"maximum":16777216,"default":262144,"description":"Largest MQTT message payload in bytes.","type":"integer"},"lingerMs":{"minimum":0,"maximum":10000,"default":20,"description":"Wait this long for more records before publishing a partial batch.","type":"integer"},"maxInflight":{"minimum":1,"maximum":1000,"default":32,"description":"Messages published but not yet acknowledged (PUBACK).","type":"integer"},"backfillRecordsPerSecond":{"minimum":0,"default":2000,"description":"Drain rate of the backlog after an outage (records/s; 0 = unlimited). Live data is not limited.","type":"integer"}}},"outbox":{"additionalProperties":false,"description":"Store-and-forward buffer (SQLite, WAL).","default":{},"type":"object","required":["file","quotaMB","synchronous"],"properties":{"file":{"minLength":1,"default":"outbox.db","description":"SQLite file of the outbox, relative to gateway.dataDir.","type":"string"},"quotaMB":{"minimum":1,"default":512,"description":"Disk quota for buffered records. Above it, the oldest telemetry is evicted; events and alarms never are.","type":"number"},"synchronous":{"type":"string","enum":["full","normal"],"default":"full","description":"full: every acknowledged record survives power loss (fsync per commit). normal: faster, may lose the last commits on power loss."}}},"commands":{"additionalProperties":false,"description":"Commands from the platform.","default":{},"type":"object","required":["maxAgeS","maxPayloadBytes","dedupeHours","maxClockSkewS","dedupeMaxRows"],"properties":{"maxAgeS":{"minimum":1,"maximum":86400,"default":60,"description":"Commands whose timestamp is older than this are refused (no stale unlock after a reconnect).","type":"integer"},"maxPayloadBytes":{"minimum":1024,"maximum":33554432,"default":8388608,"description":"Largest command payload accepted.","type":"integer"},"dedupeHours":{"minimum":1,"maximum":720,"default":48,"description":"How long executed command ids are remembered to refuse duplicates.","type":"integer"},"maxClockSkewS":{"minimum":0,"maximum":3600,"default":60,"description":"Commands whose timestamp is further than this in the future are refused (clock_skew): a platform clock ahead of the box must not make a command live longer.","type":"integer"},"dedupeMaxRows":{"minimum":1000,"maximum":1000000,"default":20000,"description":"Most command ids remembered for de-duplication (the oldest are forgotten first); bounds state.db.","type":"integer"}}},"http":{"additionalProperties":false,"description":"Health and Prometheus metrics endpoint.","default":{},"type":"object","required":["enabled","host","port"],"properties":{"enabled":{"default":true,"description":"Serve /healthz and /metrics.","type":"boolean"},"host":{"default":"127.0.0.1","description":"Listen address for /healthz and /metrics.","type":"string"},"port":{"minimum":0,"maximum":65535,"default":9810,"description":"Listen port (0 = any free port).","type":"integer"}}},"status":{"additionalProperties":false,"description":"Periodic gateway status report upstream.","default":{},"type":"object","required":["intervalS"],"properties":{"intervalS":{"minimum":5,"maximum":86400,"default":60,"description":"Period of the gateway status telemetry (outbox depth, uptime, memory).","type":"integer"}}},"simulation":{"additionalProperties":false,"description":"Built-in simulated estate, for demos, tests and boxes without hardware.","default":{},"type":"object","required":["enabled"],"properties":{"enabled":{"default":false,"description":"Run the built-in simulated estate (simulated meters, doors and camera).","type":"boolean"}}},"meters":{"additionalProperties":false,"description":"Meter reading on RS-485: Modbus RTU/TCP, DL/T 645-2007/1997, CJ/T 188.","default":{},"type":"object","required":["enabled","fullReportIntervalS","timeSyncIntervalH","buses"],"properties":{"enabled":{"default":true,"description":"Run meter reading.","type":"boolean"},"profilesDir":{"minLength":1,"description":"Extra directory of profile YAML files (overrides built-in profiles with the same id).","type":"string"},"fullReportIntervalS":{"minimum":0,"maximum":86400,"default":900,"description":"Publish every point at least this often, even within its deadband (0 = only on change when a deadband is set).","type":"integer"},"timeSyncIntervalH":{"minimum":0,"maximum":720,"default":24,"description":"Broadcast time (DL/T 645 08H) to dlt645 buses this often (0 = only on command).","type":"number"},"buses":{"default":[],"description":"RS-485 lines and converters.","type":"array","items":{"additionalProperties":false,"description":"An RS-485 line (or TCP converter) and its meters.","type":"object","required":["id","protocol","transport","framing","baudRate","parity","stopBits","timeoutMs","interFrameDelayMs","backoffBaseMs","backoffMaxMs","offlineAfter","devices"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Bus id (one RS-485 line or converter).","type":"string"},"protocol":{"type":"string","enum":["modbus","dlt645","cjt188","mixed"],"description":"Protocol spoken on this line (DL/T 645-2007 and -1997 meters may share a dlt645 line; mixed = Modbus RTU and DL/T 645 meters at the same serial settings on one line)."},"transport":{"type":"string","enum":["serial","tcp","simulated"],"default":"serial","description":"serial: an RS-485 port; tcp: an RS-485-to-Ethernet converter; simulated: an in-process wire with simulator meters (demo, bench)."},"port":{"minLength":1,"description":"Serial device, e.g. /dev/ttyUSB0 or /dev/serial/by-id/… (transport serial).","type":"string"},"host":{"minLength":1,"description":"Converter host name or address (transport tcp).","type":"string"},"tcpPort":{"minimum":1,"maximum":65535,"description":"Converter TCP port (transport tcp), usually 502 (Modbus TCP) or 4001/8899 (transparent).","type":"integer"},"framing":{"type":"string","enum":["rtu","tcp"],"default":"rtu","description":"Modbus over tcp transport: tcp = Modbus TCP (MBAP), rtu = RTU frames over a transparent TCP socket. Ignored for serial."},"baudRate":{"type":"number","enum":[1200,2400,4800,9600,19200,38400,57600,115200],"default":9600,"description":"Baud rate (serial and simulated). DL/T 645-2007 meters default to 2400, 1997 meters to 1200."},"parity":{"type":"string","enum":["none","even","odd"],"default":"none","description":"Parity. DL/T 645 and CJ/T 188 use even."},"stopBits":{"type":"number","enum":[1,2],"default":1,"description":"Stop bits."},"timeoutMs":{"minimum":20,"maximum":10000,"default":1000,"description":"Reply timeout per request, from the end of the request on the wire.","type":"integer"},"interFrameDelayMs":{"minimum":0,"maximum":2000,"default":0,"description":"Extra quiet time before each request, on top of the 3.5-character silence (slow converters, meters that need a pause).","type":"integer"},"backoffBaseMs":{"minimum":100,"maximum":600000,"default":5000,"description":"First back-off after a meter stops answering; doubles per failure.","type":"integer"},"backoffMaxMs":{"minimum":1000,"maximum":3600000,"default":300000,"description":"Longest back-off: a dead meter is probed at least this often.","type":"integer"},"offlineAfter":{"minimum":1,"maximum":20,"default":2,"description":"Consecutive failed polls before a meter is reported offline.","type":"integer"},"devices":{"default":[],"description":"Meters on this bus.","type":"array","items":{"additionalProperties":false,"description":"A meter on the bus.","type":"object","required":["id","profile","address","pollIntervalMs","enabled"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Device id, unique on the gateway; used in telemetry and commands.","type":"string"},"name":{"maxLength":200,"description":"Human-readable name (flat, riser), shown in the console.","type":"string"},"profile":{"minLength":1,"description":"Profile id (drivers/profiles/*.yaml or meters.profilesDir), e.g. eastron-sdm630, dlt645-2007-single.","type":"string"},"address":{"description":"Modbus unit id (1–247), DL/T 645 address (up to 12 digits, as printed on the meter) or CJ/T 188 address (up to 14 digits).","anyOf":[{"minimum":1,"maximum":247,"type":"integer"},{"pattern":"^[0-9A-Fa-f]{1,14}$","type":"string"}]},"pollIntervalMs":{"minimum":100,"maximum":86400000,"default":10000,"description":"How often the meter is read. Polls that fall due while the line is busy are skipped and counted, never queued.","type":"integer"},"points":{"minItems":1,"description":"Read only these points of the profile (default: all).","type":"array","items":{"minLength":1,"type":"string"}},"deadband":{"description":"Report-by-exception: a point is published only when it moved by more than this (one number for all points, or per point name). Without it every poll is published.","anyOf":[{"minimum":0,"type":"number"},{"type":"object","patternProperties":{"^(.*)$":{"minimum":0,"type":"number"}}}]},"enabled":{"default":true,"description":"Poll this meter.","type":"boolean"}}}}}}}}},"doors":{"additionalProperties":false,"description":"Door access control over GPIO.","default":{},"type":"object","required":["gpio","timeZone","rateLimit","remoteUnlock","accessLog","fire","groups","doors"],"properties":{"gpio":{"additionalProperties":false,"description":"GPIO access.","default":{},"type":"object","required":["backend","sysfsRoot","pollMs"],"properties":{"backend":{"type":"string","enum":["auto","sysfs","chardev","simulated"],"default":"auto","description":"auto: sysfs GPIO if the kernel has it, else the GPIO character device (gpiod tools). simulated: no hardware (demo, tests)."},"chipLabel":{"minLength":1,"description":"Label of the GPIO chip of the pins. Default: the first found of pinctrl-rp1 (Pi 5), pinctrl-bcm2711 (Pi 4), pinctrl-bcm2835.","type":"string"},"sysfsRoot":{"default":"/sys/class/gpio","description":"Where sysfs GPIO lives (changed only for tests).","type":"string"},"toolsDir":{"description":"Directory of gpioset/gpiomon/gpioget/gpiodetect (default: PATH).","type":"string"},"pollMs":{"minimum":5,"maximum":1000,"default":20,"description":"Input polling period when edge interrupts are unavailable (ms).","type":"integer"}}},"timeZone":{"default":"Asia/Shanghai","description":"IANA time zone of the weekly access windows (e.g. Asia/Shanghai).","type":"string"},"rateLimit":{"additionalProperties":false,"description":"Per-door unlock rate limit (token bucket) against unlock storms.","default":{},"type":"object","required":["burst","perMinute"],"properties":{"burst":{"minimum":1,"maximum":1000,"default":5,"description":"Unlocks a door accepts in a burst.","type":"integer"},"perMinute":{"minimum":1,"maximum":6000,"default":30,"description":"Sustained unlocks per minute per door; more are denied (rate_limited). Exit buttons and fire release are never limited.","type":"integer"}}},"remoteUnlock":{"additionalProperties":false,"description":"Remote unlock commands (platform, console).","default":{},"type":"object","required":["ttlMs","maxDurationMs"],"properties":{"ttlMs":{"minimum":500,"maximum":600000,"default":15000,"description":"door.unlock is refused when older than this (from the command timestamp), unless the command gives its own ttlMs.","type":"integer"},"maxDurationMs":{"minimum":1000,"maximum":3600000,"default":600000,"description":"Longest unlock a door.unlock command may ask for.","type":"integer"}}},"accessLog":{"additionalProperties":false,"description":"Local access-event log.","default":{},"type":"object","required":["keepDays","maxRows"],"properties":{"keepDays":{"minimum":1,"maximum":3650,"default":90,"description":"Days of access decisions kept on the box for the console (upstream copies are in the outbox).","type":"integer"},"maxRows":{"minimum":1000,"maximum":10000000,"default":200000,"description":"Most access decisions kept on the box.","type":"integer"}}},"fire":{"additionalProperties":false,"description":"Fire release.","default":{},"type":"object","required":["latch","releaseOnFirstEdge"],"properties":{"input":{"additionalProperties":false,"description":"Fire-alarm panel input; active = fire alarm.","type":"object","required":["pin","activeLow","debounceMs"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"},"debounceMs":{"minimum":0,"maximum":5000,"default":100,"description":"A change must be stable this long (ms) before it counts (contact bounce).","type":"integer"},"bias":{"type":"string","enum":["pull-up","pull-down","disable"],"description":"Pull resistor (character-device backend only; with sysfs set it in config.txt)."}}},"latch":{"default":true,"description":"Keep the release after the fire input returns to normal, until a door.fireRelease clear command.","type":"boolean"},"releaseOnFirstEdge":{"default":true,"description":"Release on the first edge of the fire input; debounceMs then only filters the bounces after it (a fire alarm does not wait for a debounce window). false: the input must be stable for debounceMs first.","type":"boolean"}}},"groups":{"default":[],"description":"Door groups.","type":"array","items":{"additionalProperties":false,"description":"A set of doors people are given access to.","type":"object","required":["id","doors"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Group id, given to people in doorGroups.","type":"string"},"name":{"maxLength":100,"description":"Name shown in the console.","type":"string"},"doors":{"minItems":1,"uniqueItems":true,"description":"Door ids in the group.","type":"array","items":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","type":"string"}}}}},"doors":{"default":[],"description":"Doors and gates controlled by this gateway. Empty: the doors module is off.","type":"array","items":{"additionalProperties":false,"description":"One door or gate.","type":"object","required":["id","lock","unlockMs","relockOnClose","heldOpenAlarmS","fireRelease"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Door id, used in commands, events and door groups.","type":"string"},"name":{"maxLength":100,"description":"Name shown in the console (\"North gate\").","type":"string"},"lock":{"additionalProperties":false,"description":"Lock relay output.","type":"object","required":["pin","activeLow","failMode"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"},"failMode":{"type":"string","enum":["failSecure","failSafe"],"default":"failSecure","description":"failSecure: locked without power, the relay is energised to unlock (electric strike, motor lock). failSafe: unlocked without power, energised to lock (magnetic lock)."},"safeState":{"type":"string","enum":["locked","unlocked"],"description":"State the lock is put in when the gateway stops or crashes. Default: as without power (failSecure → locked, failSafe → unlocked). Fire-release doors stay unlocked while a fire release is active."}}},"unlockMs":{"minimum":200,"maximum":120000,"default":5000,"description":"Length of an unlock pulse after a granted access (ms).","type":"integer"},"relockOnClose":{"default":true,"description":"Relock as soon as the door closes after it was opened, before the pulse ends (no tailgating on the same pulse).","type":"boolean"},"contact":{"additionalProperties":false,"description":"Door contact (reed switch); active = door open.","type":"object","required":["pin","activeLow","debounceMs"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"},"debounceMs":{"minimum":0,"maximum":5000,"default":50,"description":"A change must be stable this long (ms) before it counts (contact bounce).","type":"integer"},"bias":{"type":"string","enum":["pull-up","pull-down","disable"],"description":"Pull resistor (character-device backend only; with sysfs set it in config.txt)."}}},"exitButton":{"additionalProperties":false,"description":"Exit button (request to exit); active = pressed.","type":"object","required":["pin","activeLow","debounceMs"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"},"debounceMs":{"minimum":0,"maximum":5000,"default":30,"description":"A change must be stable this long (ms) before it counts (contact bounce).","type":"integer"},"bias":{"type":"string","enum":["pull-up","pull-down","disable"],"description":"Pull resistor (character-device backend only; with sysfs set it in config.txt)."}}},"buzzer":{"additionalProperties":false,"description":"Buzzer output: sounds while the door is held open or forced.","type":"object","required":["pin","activeLow"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"}}},"led":{"additionalProperties":false,"description":"LED output: lit while the door is unlocked.","type":"object","required":["pin","activeLow"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"}}},"heldOpenAlarmS":{"minimum":1,"maximum":86400,"default":30,"description":"Raise a held-open alarm when the door stays open this long (s).","type":"integer"},"fireRelease":{"default":true,"description":"Unlock this door while a fire release is active (fire input or door.fireRelease command).","type":"boolean"}}}}}},"vision":{"additionalProperties":false,"description":"Face access: camera, recognition, enrolment, privacy.","default":{},"type":"object","required":["enabled","camera","models","threads","match","liveness","quality","enrolment","privacy","events","queue"],"properties":{"enabled":{"default":false,"description":"Run face access (needs the face models installed: npm run models).","type":"boolean"},"doorId":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Door the camera opens (an id of the doors section). Required when enabled.","type":"string"},"camera":{"additionalProperties":false,"description":"The door camera (decoded by the system ffmpeg).","default":{},"type":"object","required":["source","width","height","fps","staleS","frozenS","reconnectMinMs","reconnectMaxMs"],"properties":{"source":{"additionalProperties":false,"description":"Where the frames come from.","default":{},"type":"object","required":["kind","transport"],"properties":{"kind":{"type":"string","enum":["rtsp","v4l2","file"],"default":"rtsp","description":"rtsp: IP camera (Hikvision/Dahua…); v4l2: USB camera (/dev/videoN); file: a video file played in a loop at its real rate (simulated camera)."},"url":{"pattern":"^rtsps?://","description":"RTSP URL, e.g. rtsp://user:pass@192.0.2.10:554/Streaming/Channels/102 (Hikvision sub-stream) or rtsp://…/cam/realmonitor?channel=1&subtype=1 (Dahua).","type":"string"},"transport":{"type":"string","enum":["tcp","udp"],"default":"tcp","description":"RTSP transport: tcp survives lossy estate networks (no smeared frames from lost UDP packets)."},"device":{"pattern":"^/dev/","description":"V4L2 device, e.g. /dev/video0.","type":"string"},"path":{"minLength":1,"description":"Video file for kind \"file\" (looped).","type":"string"}}},"width":{"minimum":64,"maximum":3840,"default":640,"description":"Frame width the camera stream is scaled to (pixels).","type":"integer"},"height":{"minimum":64,"maximum":2160,"default":480,"description":"Frame height the camera stream is scaled to (pixels).","type":"integer"},"fps":{"minimum":0.5,"maximum":30,"default":10,"description":"Frames per second decoded; the pipeline always works on the newest one and drops the rest.","type":"number"},"staleS":{"minimum":1,"maximum":300,"default":5,"description":"No frame for this long = stream dead: restart ffmpeg (with back-off).","type":"number"},"frozenS":{"minimum":1,"maximum":3600,"default":30,"description":"Bit-identical frames for this long = stream frozen: restart ffmpeg.","type":"number"},"reconnectMinMs":{"minimum":100,"maximum":600000,"default":1000,"description":"First reconnect delay; doubles per failure.","type":"integer"},"reconnectMaxMs":{"minimum":1000,"maximum":3600000,"default":30000,"description":"Longest reconnect delay (never gives up).","type":"integer"}}},"modelsDir":{"minLength":1,"description":"Directory of the installed model files (a technician's mirror, a read-only partition…); default: the project's models/ directory, where manifest.json is.","type":"string"},"models":{"additionalProperties":false,"description":"Which models of the manifest to run.","default":{},"type":"object","properties":{"detector":{"description":"Detector id in the manifest (default: the manifest's).","type":"string"},"recognizer":{"description":"Recognizer id in the manifest (default: the manifest's).","type":"string"},"liveness":{"maxItems":4,"description":"Liveness ensemble ids; empty or absent: the manifest's (turn liveness off with liveness.enabled: false).","type":"array","items":{"type":"string"}}}},"threads":{"minimum":1,"maximum":8,"default":2,"description":"onnxruntime threads per model in the inference worker.","type":"integer"},"detectThreshold":{"minimum":0.3,"maximum":1,"description":"Detection score threshold (default: the manifest's calibrated value, 0.7 for YuNet).","type":"number"},"match":{"additionalProperties":false,"description":"Recognition and decision.","default":{},"type":"object","required":["confirmFrames","windowMs","cooldownS"],"properties":{"threshold":{"exclusiveMinimum":0,"description":"Match threshold (default: the manifest's; Euclidean distance for the dlib recognizer, match if below).","type":"number"},"confirmFrames":{"minimum":1,"maximum":30,"default":3,"description":"K: consecutive frames that must match the same person before the door is asked.","type":"integer"},"windowMs":{"minimum":100,"maximum":30000,"default":3000,"description":"The K matching frames must fall within this window.","type":"integer"},"cooldownS":{"minimum":0,"maximum":3600,"default":10,"description":"After a decision for a person, ignore that person for this long.","type":"number"}}},"liveness":{"additionalProperties":false,"description":"Anti-spoofing.","default":{},"type":"object","required":["enabled"],"properties":{"enabled":{"default":true,"description":"Run the passive liveness models (refuse photos/screens held up to the camera). Passive only: not sufficient alone.","type":"boolean"},"threshold":{"minimum":0,"maximum":1,"description":"p(real) needed (default: the manifest's).","type":"number"}}},"quality":{"additionalProperties":false,"description":"Face quality required of camera faces before recognition.","default":{},"type":"object","required":["minFacePx","maxYaw","maxRollDeg","minSharpness","minBrightness"],"properties":{"minFacePx":{"minimum":16,"maximum":2000,"default":60,"description":"Smallest face (detector box side, pixels) accepted.","type":"integer"},"maxYaw":{"minimum":0.05,"maximum":1,"default":0.35,"description":"Largest head turn: |nose offset from the eye midpoint| / eye distance (0 = frontal; the shared photos reach 0.32).","type":"number"},"maxRollDeg":{"minimum":5,"maximum":90,"default":20,"description":"Largest head tilt (eye line angle, degrees; the shared photos stay within 9°).","type":"number"},"minSharpness":{"minimum":0,"default":40,"description":"Smallest focus measure (Laplacian variance of the 64 px aligned chip): sharp photos score 200–3000, blurred ones under 140.","type":"number"},"minBrightness":{"minimum":0,"maximum":255,"default":40,"description":"Smallest mean luma (0–255) of the face.","type":"number"}}},"enrolment":{"additionalProperties":false,"description":"Enrolment checks (person.upsert with faces).","default":{},"type":"object","required":["quality","maxPhotoBytes","maxPhotoPixels","maxPhotosPerRequest","maxTemplatesPerPerson"],"properties":{"quality":{"additionalProperties":false,"description":"Face quality required of enrolment photos.","default":{},"type":"object","required":["minFacePx","maxYaw","maxRollDeg","minSharpness","minBrightness"],"properties":{"minFacePx":{"minimum":16,"maximum":2000,"default":40,"description":"Smallest face (detector box side, pixels) accepted.","type":"integer"},"maxYaw":{"minimum":0.05,"maximum":1,"default":0.35,"description":"Largest head turn: |nose offset from the eye midpoint| / eye distance (0 = frontal; the shared photos reach 0.32).","type":"number"},"maxRollDeg":{"minimum":5,"maximum":90,"default":20,"description":"Largest head tilt (eye line angle, degrees; the shared photos stay within 9°).","type":"number"},"minSharpness":{"minimum":0,"default":140,"description":"Smallest focus measure (Laplacian variance of the 64 px aligned chip): sharp photos score 200–3000, blurred ones under 140.","type":"number"},"minBrightness":{"minimum":0,"maximum":255,"default":40,"description":"Smallest mean luma (0–255) of the face.","type":"number"}}},"maxPhotoBytes":{"minimum":1024,"maximum":33554432,"default":6291456,"description":"Largest photo accepted (bytes, after base64 decoding).","type":"integer"},"maxPhotoPixels":{"minimum":4096,"maximum":100000000,"default":24000000,"description":"Largest photo accepted (width × height): refuses decompression bombs before decoding.","type":"integer"},"maxPhotosPerRequest":{"minimum":1,"maximum":50,"default":10,"description":"Photos/embeddings in one enrolment request.","type":"integer"},"maxTemplatesPerPerson":{"minimum":1,"maximum":100,"default":10,"description":"Templates kept per person; the oldest go first.","type":"integer"}}},"privacy":{"additionalProperties":false,"description":"Biometric data protection (PIPL: sensitive personal information).","default":{},"type":"object","required":["templatesFile","keepPhotos","photoRetentionDays","expiredGraceDays"],"properties":{"keyFile":{"minLength":1,"description":"AES-256 key file for the templates (created 0600 if missing); default <dataDir>/keys/faces.key. Keep it outside backups of the database.","type":"string"},"templatesFile":{"minLength":1,"default":"faces.db","description":"SQLite file of the encrypted templates, relative to gateway.dataDir.","type":"string"},"keepPhotos":{"default":false,"description":"Keep enrolment photos (encrypted). Off: photos are discarded once embedded.","type":"boolean"},"photoRetentionDays":{"minimum":1,"maximum":3650,"default":30,"description":"Kept photos are deleted after this many days.","type":"integer"},"expiredGraceDays":{"minimum":0,"maximum":3650,"default":30,"description":"Templates of a person whose validity ended this many days ago are deleted.","type":"integer"}}},"events":{"additionalProperties":false,"description":"Unknown-face and spoof events.","default":{},"type":"object","required":["unknownIntervalS","spoofIntervalS","snapshot","snapshotMaxBytes"],"properties":{"unknownIntervalS":{"minimum":0,"maximum":3600,"default":30,"description":"At most one \"unknown face\" event per this many seconds.","type":"number"},"spoofIntervalS":{"minimum":0,"maximum":3600,"default":30,"description":"At most one \"suspected spoof\" event per this many seconds.","type":"number"},"snapshot":{"default":false,"description":"Attach a small JPEG of the face to unknown/spoof events (sent upstream: personal data, off by default).","type":"boolean"},"snapshotMaxBytes":{"minimum":2048,"maximum":262144,"default":24576,"description":"Size cap of an event snapshot (quality is lowered to fit).","type":"integer"}}},"queue":{"minimum":1,"maximum":64,"default":8,"description":"Enrolment photos waiting for the inference worker; more are refused (busy).","type":"integer"}}},"console":{"additionalProperties":false,"description":"Technician web console (HTTP/HTTPS on the local network).","default":{},"type":"object","required":["enabled","host","port","tls","sessionTtlMin","lockoutAttempts","lockoutMin","maxUploadKB","applyHealthGraceS"],"properties":{"enabled":{"default":true,"description":"Serve the technician web console.","type":"boolean"},"host":{"minLength":1,"default":"0.0.0.0","description":"Listen address (0.0.0.0 = every interface, so a phone on the local network reaches it).","type":"string"},"port":{"minimum":0,"maximum":65535,"default":8080,"description":"Listen port (0 = any free port).","type":"integer"},"tls":{"additionalProperties":false,"description":"HTTPS for the console.","default":{},"type":"object","required":["enabled"],"properties":{"enabled":{"default":false,"description":"Serve the console over HTTPS (recommended on a shared network).","type":"boolean"},"cert":{"minLength":1,"description":"PEM certificate file. Without cert/key a self-signed certificate is generated on first start and kept in gateway.dataDir/console-tls/.","type":"string"},"key":{"minLength":1,"description":"PEM private key file of the certificate (keep it 0600).","type":"string"}}},"sessionTtlMin":{"minimum":5,"maximum":10080,"default":480,"description":"A session ends after this many minutes without a request.","type":"integer"},"lockoutAttempts":{"minimum":3,"maximum":100,"default":5,"description":"Wrong passwords in a row (per account, and per client address) before login is locked.","type":"integer"},"lockoutMin":{"minimum":1,"maximum":1440,"default":15,"description":"How long a lockout lasts, in minutes.","type":"integer"},"maxUploadKB":{"minimum":64,"maximum":32768,"default":4096,"description":"Largest upload (face photo, config file) in KiB.","type":"integer"},"applyHealthGraceS":{"minimum":10,"maximum":3600,"default":90,"description":"After a config change applied from the console, the gateway must be healthy within this many seconds or the previous config is restored.","type":"integer"}}}}};
 const func2 = Object.prototype.hasOwnProperty;
 const func3 = require("ajv/dist/runtime/ucs2length").default;
 const pattern0 = new RegExp("^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", "u");
@@ -289,6 +289,12 @@ data3.dataDir = "/var/lib/estate-edge";
 if(data3.shutdownTimeoutMs === undefined){
 data3.shutdownTimeoutMs = 10000;
 }
+if(data3.diskBudgetMB === undefined){
+data3.diskBudgetMB = 1024;
+}
+if(data3.diskReserveMB === undefined){
+data3.diskReserveMB = 16;
+}
 if(data3.id === undefined){
 const err21 = {instancePath:instancePath+"/gateway",schemaPath:"#/properties/gateway/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
 if(vErrors === null){
@@ -319,9 +325,8 @@ vErrors.push(err23);
 }
 errors++;
 }
-for(const key2 in data3){
-if(!(((key2 === "id") || (key2 === "dataDir")) || (key2 === "shutdownTimeoutMs"))){
-const err24 = {instancePath:instancePath+"/gateway",schemaPath:"#/properties/gateway/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties"};
+if(data3.diskBudgetMB === undefined){
+const err24 = {instancePath:instancePath+"/gateway",schemaPath:"#/properties/gateway/required",keyword:"required",params:{missingProperty: "diskBudgetMB"},message:"must have required property '"+"diskBudgetMB"+"'"};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -330,12 +335,8 @@ vErrors.push(err24);
 }
 errors++;
 }
-}
-if(data3.id !== undefined){
-let data4 = data3.id;
-if(typeof data4 === "string"){
-if(!pattern0.test(data4)){
-const err25 = {instancePath:instancePath+"/gateway/id",schemaPath:"#/properties/gateway/properties/id/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"+"\""};
+if(data3.diskReserveMB === undefined){
+const err25 = {instancePath:instancePath+"/gateway",schemaPath:"#/properties/gateway/required",keyword:"required",params:{missingProperty: "diskReserveMB"},message:"must have required property '"+"diskReserveMB"+"'"};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -344,9 +345,9 @@ vErrors.push(err25);
 }
 errors++;
 }
-}
-else {
-const err26 = {instancePath:instancePath+"/gateway/id",schemaPath:"#/properties/gateway/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key2 in data3){
+if(!(((((key2 === "id") || (key2 === "dataDir")) || (key2 === "shutdownTimeoutMs")) || (key2 === "diskBudgetMB")) || (key2 === "diskReserveMB"))){
+const err26 = {instancePath:instancePath+"/gateway",schemaPath:"#/properties/gateway/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -356,10 +357,11 @@ vErrors.push(err26);
 errors++;
 }
 }
-let data5 = data3.dataDir;
-if(typeof data5 === "string"){
-if(func3(data5) < 1){
-const err27 = {instancePath:instancePath+"/gateway/dataDir",schemaPath:"#/properties/gateway/properties/dataDir/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(data3.id !== undefined){
+let data4 = data3.id;
+if(typeof data4 === "string"){
+if(!pattern0.test(data4)){
+const err27 = {instancePath:instancePath+"/gateway/id",schemaPath:"#/properties/gateway/properties/id/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"+"\""};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -370,7 +372,7 @@ errors++;
 }
 }
 else {
-const err28 = {instancePath:instancePath+"/gateway/dataDir",schemaPath:"#/properties/gateway/properties/dataDir/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err28 = {instancePath:instancePath+"/gateway/id",schemaPath:"#/properties/gateway/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -379,9 +381,11 @@ vErrors.push(err28);
 }
 errors++;
 }
-let data6 = data3.shutdownTimeoutMs;
-if(!((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6)))){
-const err29 = {instancePath:instancePath+"/gateway/shutdownTimeoutMs",schemaPath:"#/properties/gateway/properties/shutdownTimeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+let data5 = data3.dataDir;
+if(typeof data5 === "string"){
+if(func3(data5) < 1){
+const err29 = {instancePath:instancePath+"/gateway/dataDir",schemaPath:"#/properties/gateway/properties/dataDir/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err29];
 }
@@ -390,9 +394,9 @@ vErrors.push(err29);
 }
 errors++;
 }
-if(typeof data6 == "number"){
-if(data6 > 120000 || isNaN(data6)){
-const err30 = {instancePath:instancePath+"/gateway/shutdownTimeoutMs",schemaPath:"#/properties/gateway/properties/shutdownTimeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 120000},message:"must be <= 120000"};
+}
+else {
+const err30 = {instancePath:instancePath+"/gateway/dataDir",schemaPath:"#/properties/gateway/properties/dataDir/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err30];
 }
@@ -401,8 +405,9 @@ vErrors.push(err30);
 }
 errors++;
 }
-if(data6 < 1000 || isNaN(data6)){
-const err31 = {instancePath:instancePath+"/gateway/shutdownTimeoutMs",schemaPath:"#/properties/gateway/properties/shutdownTimeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1000},message:"must be >= 1000"};
+let data6 = data3.shutdownTimeoutMs;
+if(!((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6)))){
+const err31 = {instancePath:instancePath+"/gateway/shutdownTimeoutMs",schemaPath:"#/properties/gateway/properties/shutdownTimeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err31];
 }
@@ -411,10 +416,9 @@ vErrors.push(err31);
 }
 errors++;
 }
-}
-}
-else {
-const err32 = {instancePath:instancePath+"/gateway",schemaPath:"#/properties/gateway/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(typeof data6 == "number"){
+if(data6 > 120000 || isNaN(data6)){
+const err32 = {instancePath:instancePath+"/gateway/shutdownTimeoutMs",schemaPath:"#/properties/gateway/properties/shutdownTimeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 120000},message:"must be <= 120000"};
 if(vErrors === null){
 vErrors = [err32];
 }
@@ -423,14 +427,8 @@ vErrors.push(err32);
 }
 errors++;
 }
-}
-let data7 = data.log;
-if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
-if(data7.level === undefined){
-data7.level = "info";
-}
-if(data7.level === undefined){
-const err33 = {instancePath:instancePath+"/log",schemaPath:"#/properties/log/required",keyword:"required",params:{missingProperty: "level"},message:"must have required property '"+"level"+"'"};
+if(data6 < 1000 || isNaN(data6)){
+const err33 = {instancePath:instancePath+"/gateway/shutdownTimeoutMs",schemaPath:"#/properties/gateway/properties/shutdownTimeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1000},message:"must be >= 1000"};
 if(vErrors === null){
 vErrors = [err33];
 }
@@ -439,9 +437,11 @@ vErrors.push(err33);
 }
 errors++;
 }
-for(const key3 in data7){
-if(!(key3 === "level")){
-const err34 = {instancePath:instancePath+"/log",schemaPath:"#/properties/log/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
+}
+let data7 = data3.diskBudgetMB;
+if(typeof data7 == "number"){
+if(data7 < 4 || isNaN(data7)){
+const err34 = {instancePath:instancePath+"/gateway/diskBudgetMB",schemaPath:"#/properties/gateway/properties/diskBudgetMB/minimum",keyword:"minimum",params:{comparison: ">=", limit: 4},message:"must be >= 4"};
 if(vErrors === null){
 vErrors = [err34];
 }
@@ -451,9 +451,8 @@ vErrors.push(err34);
 errors++;
 }
 }
-let data8 = data7.level;
-if(typeof data8 !== "string"){
-const err35 = {instancePath:instancePath+"/log/level",schemaPath:"#/properties/log/properties/level/type",keyword:"type",params:{type: "string"},message:"must be string"};
+else {
+const err35 = {instancePath:instancePath+"/gateway/diskBudgetMB",schemaPath:"#/properties/gateway/properties/diskBudgetMB/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err35];
 }
@@ -462,8 +461,10 @@ vErrors.push(err35);
 }
 errors++;
 }
-if(!(((((((data8 === "fatal") || (data8 === "error")) || (data8 === "warn")) || (data8 === "info")) || (data8 === "debug")) || (data8 === "trace")) || (data8 === "silent"))){
-const err36 = {instancePath:instancePath+"/log/level",schemaPath:"#/properties/log/properties/level/enum",keyword:"enum",params:{allowedValues: schema11.properties.log.properties.level.enum},message:"must be equal to one of the allowed values"};
+let data8 = data3.diskReserveMB;
+if(typeof data8 == "number"){
+if(data8 > 1024 || isNaN(data8)){
+const err36 = {instancePath:instancePath+"/gateway/diskReserveMB",schemaPath:"#/properties/gateway/properties/diskReserveMB/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},message:"must be <= 1024"};
 if(vErrors === null){
 vErrors = [err36];
 }
@@ -472,9 +473,8 @@ vErrors.push(err36);
 }
 errors++;
 }
-}
-else {
-const err37 = {instancePath:instancePath+"/log",schemaPath:"#/properties/log/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data8 < 0 || isNaN(data8)){
+const err37 = {instancePath:instancePath+"/gateway/diskReserveMB",schemaPath:"#/properties/gateway/properties/diskReserveMB/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err37];
 }
@@ -483,52 +483,9 @@ vErrors.push(err37);
 }
 errors++;
 }
-let data9 = data.uplink;
-if(data9 && typeof data9 == "object" && !Array.isArray(data9)){
-if(data9.enabled === undefined){
-data9.enabled = true;
 }
-if(data9.url === undefined){
-data9.url = "mqtt://127.0.0.1:1883";
-}
-if(data9.protocolVersion === undefined){
-data9.protocolVersion = 5;
-}
-if(data9.tls === undefined){
-data9.tls = {};
-}
-if(data9.topicPrefix === undefined){
-data9.topicPrefix = "estate";
-}
-if(data9.keepaliveS === undefined){
-data9.keepaliveS = 30;
-}
-if(data9.connectTimeoutMs === undefined){
-data9.connectTimeoutMs = 10000;
-}
-if(data9.reconnectMinMs === undefined){
-data9.reconnectMinMs = 1000;
-}
-if(data9.reconnectMaxMs === undefined){
-data9.reconnectMaxMs = 60000;
-}
-if(data9.batchMaxRecords === undefined){
-data9.batchMaxRecords = 500;
-}
-if(data9.batchMaxBytes === undefined){
-data9.batchMaxBytes = 262144;
-}
-if(data9.lingerMs === undefined){
-data9.lingerMs = 20;
-}
-if(data9.maxInflight === undefined){
-data9.maxInflight = 32;
-}
-if(data9.backfillRecordsPerSecond === undefined){
-data9.backfillRecordsPerSecond = 2000;
-}
-if(data9.enabled === undefined){
-const err38 = {instancePath:instancePath+"/uplink",schemaPath:"#/properties/uplink/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
+else {
+const err38 = {instancePath:instancePath+"/gateway/diskReserveMB",schemaPath:"#/properties/gateway/properties/diskReserveMB/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err38];
 }
@@ -537,8 +494,9 @@ vErrors.push(err38);
 }
 errors++;
 }
-if(data9.url === undefined){
-const err39 = {instancePath:instancePath+"/uplink",schemaPath:"#/properties/uplink/required",keyword:"required",params:{missingProperty: "url"},message:"must have required property '"+"url"+"'"};
+}
+else {
+const err39 = {instancePath:instancePath+"/gateway",schemaPath:"#/properties/gateway/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err39];
 }
@@ -547,8 +505,14 @@ vErrors.push(err39);
 }
 errors++;
 }
-if(data9.protocolVersion === undefined){
-const err40 = {instancePath:instancePath+"/uplink",schemaPath:"#/properties/uplink/required",keyword:"required",params:{missingProperty: "protocolVersion"},message:"must have required property '"+"protocolVersion"+"'"};
+}
+let data9 = data.log;
+if(data9 && typeof data9 == "object" && !Array.isArray(data9)){
+if(data9.level === undefined){
+data9.level = "info";
+}
+if(data9.level === undefined){
+const err40 = {instancePath:instancePath+"/log",schemaPath:"#/properties/log/required",keyword:"required",params:{missingProperty: "level"},message:"must have required property '"+"level"+"'"};
 if(vErrors === null){
 vErrors = [err40];
 }
@@ -557,8 +521,9 @@ vErrors.push(err40);
 }
 errors++;
 }
-if(data9.tls === undefined){
-const err41 = {instancePath:instancePath+"/uplink",schemaPath:"#/properties/uplink/required",keyword:"required",params:{missingProperty: "tls"},message:"must have required property '"+"tls"+"'"};
+for(const key3 in data9){
+if(!(key3 === "level")){
+const err41 = {instancePath:instancePath+"/log",schemaPath:"#/properties/log/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err41];
 }
@@ -567,8 +532,10 @@ vErrors.push(err41);
 }
 errors++;
 }
-if(data9.topicPrefix === undefined){
-const err42 = {instancePath:instancePath+"/uplink",schemaPath:"#/properties/uplink/required",keyword:"required",params:{missingProperty: "topicPrefix"},message:"must have required property '"+"topicPrefix"+"'"};
+}
+let data10 = data9.level;
+if(typeof data10 !== "string"){
+const err42 = {instancePath:instancePath+"/log/level",schemaPath:"#/properties/log/properties/level/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err42];
 }
@@ -577,8 +544,8 @@ vErrors.push(err42);
 }
 errors++;
 }
-if(data9.keepaliveS === undefined){
-const err43 = {instancePath:instancePath+"/uplink",schemaPath:"#/properties/uplink/required",keyword:"required",params:{missingProperty: "keepaliveS"},message:"must have required property '"+"keepaliveS"+"'"};
+if(!(((((((data10 === "fatal") || (data10 === "error")) || (data10 === "warn")) || (data10 === "info")) || (data10 === "debug")) || (data10 === "trace")) || (data10 === "silent"))){
+const err43 = {instancePath:instancePath+"/log/level",schemaPath:"#/properties/log/properties/level/enum",keyword:"enum",params:{allowedValues: schema11.properties.log.properties.level.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err43];
 }
@@ -587,8 +554,9 @@ vErrors.push(err43);
 }
 errors++;
 }
-if(data9.connectTimeoutMs === undefined){
-const err44 = {instancePath:instancePath+"/uplink",schemaPath:"#/properties/uplink/required",keyword:"required",params:{missingProperty: "connectTimeoutMs"},message:"must have required property '"+"connectTimeoutMs"+"'"};
+}
+else {
+const err44 = {instancePath:instancePath+"/log",schemaPath:"#/properties/log/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err44];
 }
@@ -597,8 +565,52 @@ vErrors.push(err44);
 }
 errors++;
 }
-if(data9.reconnectMinMs === undefined){
-const err45 = {instancePath:instancePath+"/uplink",schemaPath:"#/properties/uplink/required",keyword:"required",params:{missingProperty: "reconnectMinMs"},message:"must have required property '"+"reconnectMinMs"+"'"};
+let data11 = data.uplink;
+if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
+if(data11.enabled === undefined){
+data11.enabled = true;
+}
+if(data11.url === undefined){
+data11.url = "mqtt://127.0.0.1:1883";
+}
+if(data11.protocolVersion === undefined){
+data11.protocolVersion = 5;
+}
+if(data11.tls === undefined){
+data11.tls = {};
+}
+if(data11.topicPrefix === undefined){
+data11.topicPrefix = "estate";
+}
+if(data11.keepaliveS === undefined){
+data11.keepaliveS = 30;
+}
+if(data11.connectTimeoutMs === undefined){
+data11.connectTimeoutMs = 10000;
+}
+if(data11.reconnectMinMs === undefined){
+data11.reconnectMinMs = 1000;
+}
+if(data11.reconnectMaxMs === undefined){
+data11.reconnectMaxMs = 60000;
+}
+if(data11.batchMaxRecords === undefined){
+data11.batchMaxRecords = 500;
+}
+if(data11.batchMaxBytes === undefined){
+data11.batchMaxBytes = 262144;
+}
+if(data11.lingerMs === undefined){
+data11.lingerMs = 20;
+}
+if(data11.maxInflight === undefined){
+data11.maxInflight = 32;
+}
+if(data11.backfillRecordsPerSecond === undefined){
+data11.backfillRecordsPerSecond = 2000;
+}
+if(data11.enabled === undefined){
+const err45 = {instancePath:instancePath+"/uplink",schemaPath:"#/properties/uplink/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
 if(vErrors === null){
 vErrors = [err45];
 }
@@ -607,8 +619,8 @@ vErrors.push(err45);
 }
 errors++;
 }
-if(data9.reconnectMaxMs === undefined){
-const err46 = {instancePath:instancePath+"/uplink",schemaPath:"#/properties/uplink/required",keyword:"required",params:{missingProperty: "reconnectMaxMs"},message:"must have required property '"+"reconnectMaxMs"+"'"};
+if(data11.url === undefined){
+const err46 = {instancePath:instancePath+"/uplink",schemaPath:"#/properties/uplink/required",keyword:"required",params:{missingProperty: "url"},message:"must have required property '"+"url"+"'"};
 if(vErrors === null){
 vErrors = [err46];
 }
@@ -617,8 +629,8 @@ vErrors.push(err46);
 }
 errors++;
 }
-if(data9.batchMaxRecords === undefined){
-const err47 = {instancePath:instancePath+"/uplink",schemaPath:"#/properties/uplink/required",keyword:"required",params:{missingProperty: "batchMaxRecords"},message:"must have required property '"+"batchMaxRecords"+"'"};
+if(data11.protocolVersion === undefined){
+const err47 = {instancePath:instancePath+"/uplink",schemaPath:"#/properties/uplink/required",keyword:"required",params:{missingProperty: "protocolVersion"},message:"must have required property '"+"protocolVersion"+"'"};
 if(vErrors === null){
 vErrors = [err47];
 }
@@ -627,8 +639,8 @@ vErrors.push(err47);
 }
 errors++;
 }
-if(data9.batchMaxBytes === undefined){
-const err48 = {instancePath:instancePath+"/uplink",schemaPath:"#/properties/uplink/required",keyword:"required",params:{missingProperty: "batchMaxBytes"},message:"must have required property '"+"batchMaxBytes"+"'"};
+if(data11.tls === undefined){
+const err48 = {instancePath:instancePath+"/uplink",schemaPath:"#/properties/uplink/required",keyword:"required",params:{missingProperty: "tls"},message:"must have required property '"+"tls"+"'"};
 if(vErrors === null){
 vErrors = [err48];
 }
@@ -637,8 +649,8 @@ vErrors.push(err48);
 }
 errors++;
 }
-if(data9.lingerMs === undefined){
-const err49 = {instancePath:instancePath+"/uplink",schemaPath:"#/properties/uplink/required",keyword:"required",params:{missingProperty: "lingerMs"},message:"must have required property '"+"lingerMs"+"'"};
+if(data11.topicPrefix === undefined){
+const err49 = {instancePath:instancePath+"/uplink",schemaPath:"#/properties/uplink/required",keyword:"required",params:{missingProperty: "topicPrefix"},message:"must have required property '"+"topicPrefix"+"'"};
 if(vErrors === null){
 vErrors = [err49];
 }
@@ -647,8 +659,8 @@ vErrors.push(err49);
 }
 errors++;
 }
-if(data9.maxInflight === undefined){
-const err50 = {instancePath:instancePath+"/uplink",schemaPath:"#/properties/uplink/required",keyword:"required",params:{missingProperty: "maxInflight"},message:"must have required property '"+"maxInflight"+"'"};
+if(data11.keepaliveS === undefined){
+const err50 = {instancePath:instancePath+"/uplink",schemaPath:"#/properties/uplink/required",keyword:"required",params:{missingProperty: "keepaliveS"},message:"must have required property '"+"keepaliveS"+"'"};
 if(vErrors === null){
 vErrors = [err50];
 }
@@ -657,8 +669,8 @@ vErrors.push(err50);
 }
 errors++;
 }
-if(data9.backfillRecordsPerSecond === undefined){
-const err51 = {instancePath:instancePath+"/uplink",schemaPath:"#/properties/uplink/required",keyword:"required",params:{missingProperty: "backfillRecordsPerSecond"},message:"must have required property '"+"backfillRecordsPerSecond"+"'"};
+if(data11.connectTimeoutMs === undefined){
+const err51 = {instancePath:instancePath+"/uplink",schemaPath:"#/properties/uplink/required",keyword:"required",params:{missingProperty: "connectTimeoutMs"},message:"must have required property '"+"connectTimeoutMs"+"'"};
 if(vErrors === null){
 vErrors = [err51];
 }
@@ -667,9 +679,8 @@ vErrors.push(err51);
 }
 errors++;
 }
-for(const key4 in data9){
-if(!(func2.call(schema11.properties.uplink.properties, key4))){
-const err52 = {instancePath:instancePath+"/uplink",schemaPath:"#/properties/uplink/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties"};
+if(data11.reconnectMinMs === undefined){
+const err52 = {instancePath:instancePath+"/uplink",schemaPath:"#/properties/uplink/required",keyword:"required",params:{missingProperty: "reconnectMinMs"},message:"must have required property '"+"reconnectMinMs"+"'"};
 if(vErrors === null){
 vErrors = [err52];
 }
@@ -678,9 +689,8 @@ vErrors.push(err52);
 }
 errors++;
 }
-}
-if(typeof data9.enabled !== "boolean"){
-const err53 = {instancePath:instancePath+"/uplink/enabled",schemaPath:"#/properties/uplink/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data11.reconnectMaxMs === undefined){
+const err53 = {instancePath:instancePath+"/uplink",schemaPath:"#/properties/uplink/required",keyword:"required",params:{missingProperty: "reconnectMaxMs"},message:"must have required property '"+"reconnectMaxMs"+"'"};
 if(vErrors === null){
 vErrors = [err53];
 }
@@ -689,10 +699,8 @@ vErrors.push(err53);
 }
 errors++;
 }
-let data11 = data9.url;
-if(typeof data11 === "string"){
-if(!pattern2.test(data11)){
-const err54 = {instancePath:instancePath+"/uplink/url",schemaPath:"#/properties/uplink/properties/url/pattern",keyword:"pattern",params:{pattern: "^(mqtt|mqtts|tcp|tls|ssl|ws|wss)://"},message:"must match pattern \""+"^(mqtt|mqtts|tcp|tls|ssl|ws|wss)://"+"\""};
+if(data11.batchMaxRecords === undefined){
+const err54 = {instancePath:instancePath+"/uplink",schemaPath:"#/properties/uplink/required",keyword:"required",params:{missingProperty: "batchMaxRecords"},message:"must have required property '"+"batchMaxRecords"+"'"};
 if(vErrors === null){
 vErrors = [err54];
 }
@@ -701,9 +709,8 @@ vErrors.push(err54);
 }
 errors++;
 }
-}
-else {
-const err55 = {instancePath:instancePath+"/uplink/url",schemaPath:"#/properties/uplink/properties/url/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data11.batchMaxBytes === undefined){
+const err55 = {instancePath:instancePath+"/uplink",schemaPath:"#/properties/uplink/required",keyword:"required",params:{missingProperty: "batchMaxBytes"},message:"must have required property '"+"batchMaxBytes"+"'"};
 if(vErrors === null){
 vErrors = [err55];
 }
@@ -712,9 +719,8 @@ vErrors.push(err55);
 }
 errors++;
 }
-let data12 = data9.protocolVersion;
-if(!(typeof data12 == "number")){
-const err56 = {instancePath:instancePath+"/uplink/protocolVersion",schemaPath:"#/properties/uplink/properties/protocolVersion/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data11.lingerMs === undefined){
+const err56 = {instancePath:instancePath+"/uplink",schemaPath:"#/properties/uplink/required",keyword:"required",params:{missingProperty: "lingerMs"},message:"must have required property '"+"lingerMs"+"'"};
 if(vErrors === null){
 vErrors = [err56];
 }
@@ -723,8 +729,8 @@ vErrors.push(err56);
 }
 errors++;
 }
-if(!((data12 === 5) || (data12 === 4))){
-const err57 = {instancePath:instancePath+"/uplink/protocolVersion",schemaPath:"#/properties/uplink/properties/protocolVersion/enum",keyword:"enum",params:{allowedValues: schema11.properties.uplink.properties.protocolVersion.enum},message:"must be equal to one of the allowed values"};
+if(data11.maxInflight === undefined){
+const err57 = {instancePath:instancePath+"/uplink",schemaPath:"#/properties/uplink/required",keyword:"required",params:{missingProperty: "maxInflight"},message:"must have required property '"+"maxInflight"+"'"};
 if(vErrors === null){
 vErrors = [err57];
 }
@@ -733,11 +739,8 @@ vErrors.push(err57);
 }
 errors++;
 }
-if(data9.clientId !== undefined){
-let data13 = data9.clientId;
-if(typeof data13 === "string"){
-if(func3(data13) > 128){
-const err58 = {instancePath:instancePath+"/uplink/clientId",schemaPath:"#/properties/uplink/properties/clientId/maxLength",keyword:"maxLength",params:{limit: 128},message:"must NOT have more than 128 characters"};
+if(data11.backfillRecordsPerSecond === undefined){
+const err58 = {instancePath:instancePath+"/uplink",schemaPath:"#/properties/uplink/required",keyword:"required",params:{missingProperty: "backfillRecordsPerSecond"},message:"must have required property '"+"backfillRecordsPerSecond"+"'"};
 if(vErrors === null){
 vErrors = [err58];
 }
@@ -746,8 +749,9 @@ vErrors.push(err58);
 }
 errors++;
 }
-if(func3(data13) < 1){
-const err59 = {instancePath:instancePath+"/uplink/clientId",schemaPath:"#/properties/uplink/properties/clientId/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+for(const key4 in data11){
+if(!(func2.call(schema11.properties.uplink.properties, key4))){
+const err59 = {instancePath:instancePath+"/uplink",schemaPath:"#/properties/uplink/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err59];
 }
@@ -757,8 +761,8 @@ vErrors.push(err59);
 errors++;
 }
 }
-else {
-const err60 = {instancePath:instancePath+"/uplink/clientId",schemaPath:"#/properties/uplink/properties/clientId/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(typeof data11.enabled !== "boolean"){
+const err60 = {instancePath:instancePath+"/uplink/enabled",schemaPath:"#/properties/uplink/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err60];
 }
@@ -767,10 +771,10 @@ vErrors.push(err60);
 }
 errors++;
 }
-}
-if(data9.username !== undefined){
-if(typeof data9.username !== "string"){
-const err61 = {instancePath:instancePath+"/uplink/username",schemaPath:"#/properties/uplink/properties/username/type",keyword:"type",params:{type: "string"},message:"must be string"};
+let data13 = data11.url;
+if(typeof data13 === "string"){
+if(!pattern2.test(data13)){
+const err61 = {instancePath:instancePath+"/uplink/url",schemaPath:"#/properties/uplink/properties/url/pattern",keyword:"pattern",params:{pattern: "^(mqtt|mqtts|tcp|tls|ssl|ws|wss)://"},message:"must match pattern \""+"^(mqtt|mqtts|tcp|tls|ssl|ws|wss)://"+"\""};
 if(vErrors === null){
 vErrors = [err61];
 }
@@ -780,11 +784,8 @@ vErrors.push(err61);
 errors++;
 }
 }
-if(data9.password !== undefined){
-let data15 = data9.password;
-if(data15 && typeof data15 == "object" && !Array.isArray(data15)){
-if(Object.keys(data15).length > 1){
-const err62 = {instancePath:instancePath+"/uplink/password",schemaPath:"#/properties/uplink/properties/password/maxProperties",keyword:"maxProperties",params:{limit: 1},message:"must NOT have more than 1 properties"};
+else {
+const err62 = {instancePath:instancePath+"/uplink/url",schemaPath:"#/properties/uplink/properties/url/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err62];
 }
@@ -793,8 +794,9 @@ vErrors.push(err62);
 }
 errors++;
 }
-if(Object.keys(data15).length < 1){
-const err63 = {instancePath:instancePath+"/uplink/password",schemaPath:"#/properties/uplink/properties/password/minProperties",keyword:"minProperties",params:{limit: 1},message:"must NOT have fewer than 1 properties"};
+let data14 = data11.protocolVersion;
+if(!(typeof data14 == "number")){
+const err63 = {instancePath:instancePath+"/uplink/protocolVersion",schemaPath:"#/properties/uplink/properties/protocolVersion/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err63];
 }
@@ -803,9 +805,8 @@ vErrors.push(err63);
 }
 errors++;
 }
-for(const key5 in data15){
-if(!(((key5 === "env") || (key5 === "file")) || (key5 === "value"))){
-const err64 = {instancePath:instancePath+"/uplink/password",schemaPath:"#/properties/uplink/properties/password/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties"};
+if(!((data14 === 5) || (data14 === 4))){
+const err64 = {instancePath:instancePath+"/uplink/protocolVersion",schemaPath:"#/properties/uplink/properties/protocolVersion/enum",keyword:"enum",params:{allowedValues: schema11.properties.uplink.properties.protocolVersion.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err64];
 }
@@ -814,12 +815,11 @@ vErrors.push(err64);
 }
 errors++;
 }
-}
-if(data15.env !== undefined){
-let data16 = data15.env;
-if(typeof data16 === "string"){
-if(func3(data16) < 1){
-const err65 = {instancePath:instancePath+"/uplink/password/env",schemaPath:"#/properties/uplink/properties/password/properties/env/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(data11.clientId !== undefined){
+let data15 = data11.clientId;
+if(typeof data15 === "string"){
+if(func3(data15) > 128){
+const err65 = {instancePath:instancePath+"/uplink/clientId",schemaPath:"#/properties/uplink/properties/clientId/maxLength",keyword:"maxLength",params:{limit: 128},message:"must NOT have more than 128 characters"};
 if(vErrors === null){
 vErrors = [err65];
 }
@@ -828,9 +828,8 @@ vErrors.push(err65);
 }
 errors++;
 }
-}
-else {
-const err66 = {instancePath:instancePath+"/uplink/password/env",schemaPath:"#/properties/uplink/properties/password/properties/env/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(func3(data15) < 1){
+const err66 = {instancePath:instancePath+"/uplink/clientId",schemaPath:"#/properties/uplink/properties/clientId/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err66];
 }
@@ -840,11 +839,8 @@ vErrors.push(err66);
 errors++;
 }
 }
-if(data15.file !== undefined){
-let data17 = data15.file;
-if(typeof data17 === "string"){
-if(func3(data17) < 1){
-const err67 = {instancePath:instancePath+"/uplink/password/file",schemaPath:"#/properties/uplink/properties/password/properties/file/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+else {
+const err67 = {instancePath:instancePath+"/uplink/clientId",schemaPath:"#/properties/uplink/properties/clientId/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err67];
 }
@@ -854,8 +850,9 @@ vErrors.push(err67);
 errors++;
 }
 }
-else {
-const err68 = {instancePath:instancePath+"/uplink/password/file",schemaPath:"#/properties/uplink/properties/password/properties/file/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data11.username !== undefined){
+if(typeof data11.username !== "string"){
+const err68 = {instancePath:instancePath+"/uplink/username",schemaPath:"#/properties/uplink/properties/username/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err68];
 }
@@ -865,9 +862,11 @@ vErrors.push(err68);
 errors++;
 }
 }
-if(data15.value !== undefined){
-if(typeof data15.value !== "string"){
-const err69 = {instancePath:instancePath+"/uplink/password/value",schemaPath:"#/properties/uplink/properties/password/properties/value/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data11.password !== undefined){
+let data17 = data11.password;
+if(data17 && typeof data17 == "object" && !Array.isArray(data17)){
+if(Object.keys(data17).length > 1){
+const err69 = {instancePath:instancePath+"/uplink/password",schemaPath:"#/properties/uplink/properties/password/maxProperties",keyword:"maxProperties",params:{limit: 1},message:"must NOT have more than 1 properties"};
 if(vErrors === null){
 vErrors = [err69];
 }
@@ -876,10 +875,8 @@ vErrors.push(err69);
 }
 errors++;
 }
-}
-}
-else {
-const err70 = {instancePath:instancePath+"/uplink/password",schemaPath:"#/properties/uplink/properties/password/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(Object.keys(data17).length < 1){
+const err70 = {instancePath:instancePath+"/uplink/password",schemaPath:"#/properties/uplink/properties/password/minProperties",keyword:"minProperties",params:{limit: 1},message:"must NOT have fewer than 1 properties"};
 if(vErrors === null){
 vErrors = [err70];
 }
@@ -888,14 +885,9 @@ vErrors.push(err70);
 }
 errors++;
 }
-}
-let data19 = data9.tls;
-if(data19 && typeof data19 == "object" && !Array.isArray(data19)){
-if(data19.rejectUnauthorized === undefined){
-data19.rejectUnauthorized = true;
-}
-if(data19.rejectUnauthorized === undefined){
-const err71 = {instancePath:instancePath+"/uplink/tls",schemaPath:"#/properties/uplink/properties/tls/required",keyword:"required",params:{missingProperty: "rejectUnauthorized"},message:"must have required property '"+"rejectUnauthorized"+"'"};
+for(const key5 in data17){
+if(!(((key5 === "env") || (key5 === "file")) || (key5 === "value"))){
+const err71 = {instancePath:instancePath+"/uplink/password",schemaPath:"#/properties/uplink/properties/password/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err71];
 }
@@ -904,9 +896,12 @@ vErrors.push(err71);
 }
 errors++;
 }
-for(const key6 in data19){
-if(!((((((key6 === "ca") || (key6 === "cert")) || (key6 === "key")) || (key6 === "keyPassphrase")) || (key6 === "rejectUnauthorized")) || (key6 === "servername"))){
-const err72 = {instancePath:instancePath+"/uplink/tls",schemaPath:"#/properties/uplink/properties/tls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties"};
+}
+if(data17.env !== undefined){
+let data18 = data17.env;
+if(typeof data18 === "string"){
+if(func3(data18) < 1){
+const err72 = {instancePath:instancePath+"/uplink/password/env",schemaPath:"#/properties/uplink/properties/password/properties/env/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err72];
 }
@@ -916,9 +911,8 @@ vErrors.push(err72);
 errors++;
 }
 }
-if(data19.ca !== undefined){
-if(typeof data19.ca !== "string"){
-const err73 = {instancePath:instancePath+"/uplink/tls/ca",schemaPath:"#/properties/uplink/properties/tls/properties/ca/type",keyword:"type",params:{type: "string"},message:"must be string"};
+else {
+const err73 = {instancePath:instancePath+"/uplink/password/env",schemaPath:"#/properties/uplink/properties/password/properties/env/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err73];
 }
@@ -928,9 +922,11 @@ vErrors.push(err73);
 errors++;
 }
 }
-if(data19.cert !== undefined){
-if(typeof data19.cert !== "string"){
-const err74 = {instancePath:instancePath+"/uplink/tls/cert",schemaPath:"#/properties/uplink/properties/tls/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data17.file !== undefined){
+let data19 = data17.file;
+if(typeof data19 === "string"){
+if(func3(data19) < 1){
+const err74 = {instancePath:instancePath+"/uplink/password/file",schemaPath:"#/properties/uplink/properties/password/properties/file/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err74];
 }
@@ -940,9 +936,8 @@ vErrors.push(err74);
 errors++;
 }
 }
-if(data19.key !== undefined){
-if(typeof data19.key !== "string"){
-const err75 = {instancePath:instancePath+"/uplink/tls/key",schemaPath:"#/properties/uplink/properties/tls/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string"};
+else {
+const err75 = {instancePath:instancePath+"/uplink/password/file",schemaPath:"#/properties/uplink/properties/password/properties/file/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err75];
 }
@@ -952,11 +947,9 @@ vErrors.push(err75);
 errors++;
 }
 }
-if(data19.keyPassphrase !== undefined){
-let data23 = data19.keyPassphrase;
-if(data23 && typeof data23 == "object" && !Array.isArray(data23)){
-if(Object.keys(data23).length > 1){
-const err76 = {instancePath:instancePath+"/uplink/tls/keyPassphrase",schemaPath:"#/properties/uplink/properties/tls/properties/keyPassphrase/maxProperties",keyword:"maxProperties",params:{limit: 1},message:"must NOT have more than 1 properties"};
+if(data17.value !== undefined){
+if(typeof data17.value !== "string"){
+const err76 = {instancePath:instancePath+"/uplink/password/value",schemaPath:"#/properties/uplink/properties/password/properties/value/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err76];
 }
@@ -965,8 +958,10 @@ vErrors.push(err76);
 }
 errors++;
 }
-if(Object.keys(data23).length < 1){
-const err77 = {instancePath:instancePath+"/uplink/tls/keyPassphrase",schemaPath:"#/properties/uplink/properties/tls/properties/keyPassphrase/minProperties",keyword:"minProperties",params:{limit: 1},message:"must NOT have fewer than 1 properties"};
+}
+}
+else {
+const err77 = {instancePath:instancePath+"/uplink/password",schemaPath:"#/properties/uplink/properties/password/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err77];
 }
@@ -975,9 +970,14 @@ vErrors.push(err77);
 }
 errors++;
 }
-for(const key7 in data23){
-if(!(((key7 === "env") || (key7 === "file")) || (key7 === "value"))){
-const err78 = {instancePath:instancePath+"/uplink/tls/keyPassphrase",schemaPath:"#/properties/uplink/properties/tls/properties/keyPassphrase/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties"};
+}
+let data21 = data11.tls;
+if(data21 && typeof data21 == "object" && !Array.isArray(data21)){
+if(data21.rejectUnauthorized === undefined){
+data21.rejectUnauthorized = true;
+}
+if(data21.rejectUnauthorized === undefined){
+const err78 = {instancePath:instancePath+"/uplink/tls",schemaPath:"#/properties/uplink/properties/tls/required",keyword:"required",params:{missingProperty: "rejectUnauthorized"},message:"must have required property '"+"rejectUnauthorized"+"'"};
 if(vErrors === null){
 vErrors = [err78];
 }
@@ -986,12 +986,9 @@ vErrors.push(err78);
 }
 errors++;
 }
-}
-if(data23.env !== undefined){
-let data24 = data23.env;
-if(typeof data24 === "string"){
-if(func3(data24) < 1){
-const err79 = {instancePath:instancePath+"/uplink/tls/keyPassphrase/env",schemaPath:"#/properties/uplink/properties/tls/properties/keyPassphrase/properties/env/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+for(const key6 in data21){
+if(!((((((key6 === "ca") || (key6 === "cert")) || (key6 === "key")) || (key6 === "keyPassphrase")) || (key6 === "rejectUnauthorized")) || (key6 === "servername"))){
+const err79 = {instancePath:instancePath+"/uplink/tls",schemaPath:"#/properties/uplink/properties/tls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err79];
 }
@@ -1001,8 +998,9 @@ vErrors.push(err79);
 errors++;
 }
 }
-else {
-const err80 = {instancePath:instancePath+"/uplink/tls/keyPassphrase/env",schemaPath:"#/properties/uplink/properties/tls/properties/keyPassphrase/properties/env/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data21.ca !== undefined){
+if(typeof data21.ca !== "string"){
+const err80 = {instancePath:instancePath+"/uplink/tls/ca",schemaPath:"#/properties/uplink/properties/tls/properties/ca/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err80];
 }
@@ -1012,11 +1010,9 @@ vErrors.push(err80);
 errors++;
 }
 }
-if(data23.file !== undefined){
-let data25 = data23.file;
-if(typeof data25 === "string"){
-if(func3(data25) < 1){
-const err81 = {instancePath:instancePath+"/uplink/tls/keyPassphrase/file",schemaPath:"#/properties/uplink/properties/tls/properties/keyPassphrase/properties/file/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(data21.cert !== undefined){
+if(typeof data21.cert !== "string"){
+const err81 = {instancePath:instancePath+"/uplink/tls/cert",schemaPath:"#/properties/uplink/properties/tls/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err81];
 }
@@ -1026,8 +1022,9 @@ vErrors.push(err81);
 errors++;
 }
 }
-else {
-const err82 = {instancePath:instancePath+"/uplink/tls/keyPassphrase/file",schemaPath:"#/properties/uplink/properties/tls/properties/keyPassphrase/properties/file/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data21.key !== undefined){
+if(typeof data21.key !== "string"){
+const err82 = {instancePath:instancePath+"/uplink/tls/key",schemaPath:"#/properties/uplink/properties/tls/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err82];
 }
@@ -1037,9 +1034,11 @@ vErrors.push(err82);
 errors++;
 }
 }
-if(data23.value !== undefined){
-if(typeof data23.value !== "string"){
-const err83 = {instancePath:instancePath+"/uplink/tls/keyPassphrase/value",schemaPath:"#/properties/uplink/properties/tls/properties/keyPassphrase/properties/value/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data21.keyPassphrase !== undefined){
+let data25 = data21.keyPassphrase;
+if(data25 && typeof data25 == "object" && !Array.isArray(data25)){
+if(Object.keys(data25).length > 1){
+const err83 = {instancePath:instancePath+"/uplink/tls/keyPassphrase",schemaPath:"#/properties/uplink/properties/tls/properties/keyPassphrase/maxProperties",keyword:"maxProperties",params:{limit: 1},message:"must NOT have more than 1 properties"};
 if(vErrors === null){
 vErrors = [err83];
 }
@@ -1048,10 +1047,8 @@ vErrors.push(err83);
 }
 errors++;
 }
-}
-}
-else {
-const err84 = {instancePath:instancePath+"/uplink/tls/keyPassphrase",schemaPath:"#/properties/uplink/properties/tls/properties/keyPassphrase/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(Object.keys(data25).length < 1){
+const err84 = {instancePath:instancePath+"/uplink/tls/keyPassphrase",schemaPath:"#/properties/uplink/properties/tls/properties/keyPassphrase/minProperties",keyword:"minProperties",params:{limit: 1},message:"must NOT have fewer than 1 properties"};
 if(vErrors === null){
 vErrors = [err84];
 }
@@ -1060,9 +1057,9 @@ vErrors.push(err84);
 }
 errors++;
 }
-}
-if(typeof data19.rejectUnauthorized !== "boolean"){
-const err85 = {instancePath:instancePath+"/uplink/tls/rejectUnauthorized",schemaPath:"#/properties/uplink/properties/tls/properties/rejectUnauthorized/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+for(const key7 in data25){
+if(!(((key7 === "env") || (key7 === "file")) || (key7 === "value"))){
+const err85 = {instancePath:instancePath+"/uplink/tls/keyPassphrase",schemaPath:"#/properties/uplink/properties/tls/properties/keyPassphrase/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err85];
 }
@@ -1071,9 +1068,12 @@ vErrors.push(err85);
 }
 errors++;
 }
-if(data19.servername !== undefined){
-if(typeof data19.servername !== "string"){
-const err86 = {instancePath:instancePath+"/uplink/tls/servername",schemaPath:"#/properties/uplink/properties/tls/properties/servername/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data25.env !== undefined){
+let data26 = data25.env;
+if(typeof data26 === "string"){
+if(func3(data26) < 1){
+const err86 = {instancePath:instancePath+"/uplink/tls/keyPassphrase/env",schemaPath:"#/properties/uplink/properties/tls/properties/keyPassphrase/properties/env/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err86];
 }
@@ -1083,9 +1083,8 @@ vErrors.push(err86);
 errors++;
 }
 }
-}
 else {
-const err87 = {instancePath:instancePath+"/uplink/tls",schemaPath:"#/properties/uplink/properties/tls/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err87 = {instancePath:instancePath+"/uplink/tls/keyPassphrase/env",schemaPath:"#/properties/uplink/properties/tls/properties/keyPassphrase/properties/env/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err87];
 }
@@ -1094,10 +1093,12 @@ vErrors.push(err87);
 }
 errors++;
 }
-let data29 = data9.topicPrefix;
-if(typeof data29 === "string"){
-if(!pattern3.test(data29)){
-const err88 = {instancePath:instancePath+"/uplink/topicPrefix",schemaPath:"#/properties/uplink/properties/topicPrefix/pattern",keyword:"pattern",params:{pattern: "^[^#+]+$"},message:"must match pattern \""+"^[^#+]+$"+"\""};
+}
+if(data25.file !== undefined){
+let data27 = data25.file;
+if(typeof data27 === "string"){
+if(func3(data27) < 1){
+const err88 = {instancePath:instancePath+"/uplink/tls/keyPassphrase/file",schemaPath:"#/properties/uplink/properties/tls/properties/keyPassphrase/properties/file/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err88];
 }
@@ -1108,7 +1109,7 @@ errors++;
 }
 }
 else {
-const err89 = {instancePath:instancePath+"/uplink/topicPrefix",schemaPath:"#/properties/uplink/properties/topicPrefix/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err89 = {instancePath:instancePath+"/uplink/tls/keyPassphrase/file",schemaPath:"#/properties/uplink/properties/tls/properties/keyPassphrase/properties/file/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err89];
 }
@@ -1117,9 +1118,10 @@ vErrors.push(err89);
 }
 errors++;
 }
-let data30 = data9.keepaliveS;
-if(!((typeof data30 == "number") && (!(data30 % 1) && !isNaN(data30)))){
-const err90 = {instancePath:instancePath+"/uplink/keepaliveS",schemaPath:"#/properties/uplink/properties/keepaliveS/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+if(data25.value !== undefined){
+if(typeof data25.value !== "string"){
+const err90 = {instancePath:instancePath+"/uplink/tls/keyPassphrase/value",schemaPath:"#/properties/uplink/properties/tls/properties/keyPassphrase/properties/value/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err90];
 }
@@ -1128,9 +1130,10 @@ vErrors.push(err90);
 }
 errors++;
 }
-if(typeof data30 == "number"){
-if(data30 > 3600 || isNaN(data30)){
-const err91 = {instancePath:instancePath+"/uplink/keepaliveS",schemaPath:"#/properties/uplink/properties/keepaliveS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
+}
+}
+else {
+const err91 = {instancePath:instancePath+"/uplink/tls/keyPassphrase",schemaPath:"#/properties/uplink/properties/tls/properties/keyPassphrase/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err91];
 }
@@ -1139,8 +1142,9 @@ vErrors.push(err91);
 }
 errors++;
 }
-if(data30 < 5 || isNaN(data30)){
-const err92 = {instancePath:instancePath+"/uplink/keepaliveS",schemaPath:"#/properties/uplink/properties/keepaliveS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 5},message:"must be >= 5"};
+}
+if(typeof data21.rejectUnauthorized !== "boolean"){
+const err92 = {instancePath:instancePath+"/uplink/tls/rejectUnauthorized",schemaPath:"#/properties/uplink/properties/tls/properties/rejectUnauthorized/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err92];
 }
@@ -1149,10 +1153,9 @@ vErrors.push(err92);
 }
 errors++;
 }
-}
-let data31 = data9.connectTimeoutMs;
-if(!((typeof data31 == "number") && (!(data31 % 1) && !isNaN(data31)))){
-const err93 = {instancePath:instancePath+"/uplink/connectTimeoutMs",schemaPath:"#/properties/uplink/properties/connectTimeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data21.servername !== undefined){
+if(typeof data21.servername !== "string"){
+const err93 = {instancePath:instancePath+"/uplink/tls/servername",schemaPath:"#/properties/uplink/properties/tls/properties/servername/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err93];
 }
@@ -1161,9 +1164,10 @@ vErrors.push(err93);
 }
 errors++;
 }
-if(typeof data31 == "number"){
-if(data31 > 120000 || isNaN(data31)){
-const err94 = {instancePath:instancePath+"/uplink/connectTimeoutMs",schemaPath:"#/properties/uplink/properties/connectTimeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 120000},message:"must be <= 120000"};
+}
+}
+else {
+const err94 = {instancePath:instancePath+"/uplink/tls",schemaPath:"#/properties/uplink/properties/tls/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err94];
 }
@@ -1172,8 +1176,10 @@ vErrors.push(err94);
 }
 errors++;
 }
-if(data31 < 1000 || isNaN(data31)){
-const err95 = {instancePath:instancePath+"/uplink/connectTimeoutMs",schemaPath:"#/properties/uplink/properties/connectTimeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1000},message:"must be >= 1000"};
+let data31 = data11.topicPrefix;
+if(typeof data31 === "string"){
+if(!pattern3.test(data31)){
+const err95 = {instancePath:instancePath+"/uplink/topicPrefix",schemaPath:"#/properties/uplink/properties/topicPrefix/pattern",keyword:"pattern",params:{pattern: "^[^#+]+$"},message:"must match pattern \""+"^[^#+]+$"+"\""};
 if(vErrors === null){
 vErrors = [err95];
 }
@@ -1183,9 +1189,8 @@ vErrors.push(err95);
 errors++;
 }
 }
-let data32 = data9.reconnectMinMs;
-if(!((typeof data32 == "number") && (!(data32 % 1) && !isNaN(data32)))){
-const err96 = {instancePath:instancePath+"/uplink/reconnectMinMs",schemaPath:"#/properties/uplink/properties/reconnectMinMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+else {
+const err96 = {instancePath:instancePath+"/uplink/topicPrefix",schemaPath:"#/properties/uplink/properties/topicPrefix/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err96];
 }
@@ -1194,9 +1199,9 @@ vErrors.push(err96);
 }
 errors++;
 }
-if(typeof data32 == "number"){
-if(data32 > 600000 || isNaN(data32)){
-const err97 = {instancePath:instancePath+"/uplink/reconnectMinMs",schemaPath:"#/properties/uplink/properties/reconnectMinMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 600000},message:"must be <= 600000"};
+let data32 = data11.keepaliveS;
+if(!((typeof data32 == "number") && (!(data32 % 1) && !isNaN(data32)))){
+const err97 = {instancePath:instancePath+"/uplink/keepaliveS",schemaPath:"#/properties/uplink/properties/keepaliveS/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err97];
 }
@@ -1205,8 +1210,9 @@ vErrors.push(err97);
 }
 errors++;
 }
-if(data32 < 100 || isNaN(data32)){
-const err98 = {instancePath:instancePath+"/uplink/reconnectMinMs",schemaPath:"#/properties/uplink/properties/reconnectMinMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100"};
+if(typeof data32 == "number"){
+if(data32 > 3600 || isNaN(data32)){
+const err98 = {instancePath:instancePath+"/uplink/keepaliveS",schemaPath:"#/properties/uplink/properties/keepaliveS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
 if(vErrors === null){
 vErrors = [err98];
 }
@@ -1215,10 +1221,8 @@ vErrors.push(err98);
 }
 errors++;
 }
-}
-let data33 = data9.reconnectMaxMs;
-if(!((typeof data33 == "number") && (!(data33 % 1) && !isNaN(data33)))){
-const err99 = {instancePath:instancePath+"/uplink/reconnectMaxMs",schemaPath:"#/properties/uplink/properties/reconnectMaxMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data32 < 5 || isNaN(data32)){
+const err99 = {instancePath:instancePath+"/uplink/keepaliveS",schemaPath:"#/properties/uplink/properties/keepaliveS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 5},message:"must be >= 5"};
 if(vErrors === null){
 vErrors = [err99];
 }
@@ -1227,9 +1231,10 @@ vErrors.push(err99);
 }
 errors++;
 }
-if(typeof data33 == "number"){
-if(data33 > 3600000 || isNaN(data33)){
-const err100 = {instancePath:instancePath+"/uplink/reconnectMaxMs",schemaPath:"#/properties/uplink/properties/reconnectMaxMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600000},message:"must be <= 3600000"};
+}
+let data33 = data11.connectTimeoutMs;
+if(!((typeof data33 == "number") && (!(data33 % 1) && !isNaN(data33)))){
+const err100 = {instancePath:instancePath+"/uplink/connectTimeoutMs",schemaPath:"#/properties/uplink/properties/connectTimeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err100];
 }
@@ -1238,8 +1243,9 @@ vErrors.push(err100);
 }
 errors++;
 }
-if(data33 < 1000 || isNaN(data33)){
-const err101 = {instancePath:instancePath+"/uplink/reconnectMaxMs",schemaPath:"#/properties/uplink/properties/reconnectMaxMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1000},message:"must be >= 1000"};
+if(typeof data33 == "number"){
+if(data33 > 120000 || isNaN(data33)){
+const err101 = {instancePath:instancePath+"/uplink/connectTimeoutMs",schemaPath:"#/properties/uplink/properties/connectTimeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 120000},message:"must be <= 120000"};
 if(vErrors === null){
 vErrors = [err101];
 }
@@ -1248,10 +1254,8 @@ vErrors.push(err101);
 }
 errors++;
 }
-}
-let data34 = data9.batchMaxRecords;
-if(!((typeof data34 == "number") && (!(data34 % 1) && !isNaN(data34)))){
-const err102 = {instancePath:instancePath+"/uplink/batchMaxRecords",schemaPath:"#/properties/uplink/properties/batchMaxRecords/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data33 < 1000 || isNaN(data33)){
+const err102 = {instancePath:instancePath+"/uplink/connectTimeoutMs",schemaPath:"#/properties/uplink/properties/connectTimeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1000},message:"must be >= 1000"};
 if(vErrors === null){
 vErrors = [err102];
 }
@@ -1260,9 +1264,10 @@ vErrors.push(err102);
 }
 errors++;
 }
-if(typeof data34 == "number"){
-if(data34 > 10000 || isNaN(data34)){
-const err103 = {instancePath:instancePath+"/uplink/batchMaxRecords",schemaPath:"#/properties/uplink/properties/batchMaxRecords/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000"};
+}
+let data34 = data11.reconnectMinMs;
+if(!((typeof data34 == "number") && (!(data34 % 1) && !isNaN(data34)))){
+const err103 = {instancePath:instancePath+"/uplink/reconnectMinMs",schemaPath:"#/properties/uplink/properties/reconnectMinMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err103];
 }
@@ -1271,8 +1276,9 @@ vErrors.push(err103);
 }
 errors++;
 }
-if(data34 < 1 || isNaN(data34)){
-const err104 = {instancePath:instancePath+"/uplink/batchMaxRecords",schemaPath:"#/properties/uplink/properties/batchMaxRecords/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(typeof data34 == "number"){
+if(data34 > 600000 || isNaN(data34)){
+const err104 = {instancePath:instancePath+"/uplink/reconnectMinMs",schemaPath:"#/properties/uplink/properties/reconnectMinMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 600000},message:"must be <= 600000"};
 if(vErrors === null){
 vErrors = [err104];
 }
@@ -1281,10 +1287,8 @@ vErrors.push(err104);
 }
 errors++;
 }
-}
-let data35 = data9.batchMaxBytes;
-if(!((typeof data35 == "number") && (!(data35 % 1) && !isNaN(data35)))){
-const err105 = {instancePath:instancePath+"/uplink/batchMaxBytes",schemaPath:"#/properties/uplink/properties/batchMaxBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data34 < 100 || isNaN(data34)){
+const err105 = {instancePath:instancePath+"/uplink/reconnectMinMs",schemaPath:"#/properties/uplink/properties/reconnectMinMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100"};
 if(vErrors === null){
 vErrors = [err105];
 }
@@ -1293,9 +1297,10 @@ vErrors.push(err105);
 }
 errors++;
 }
-if(typeof data35 == "number"){
-if(data35 > 16777216 || isNaN(data35)){
-const err106 = {instancePath:instancePath+"/uplink/batchMaxBytes",schemaPath:"#/properties/uplink/properties/batchMaxBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16777216},message:"must be <= 16777216"};
+}
+let data35 = data11.reconnectMaxMs;
+if(!((typeof data35 == "number") && (!(data35 % 1) && !isNaN(data35)))){
+const err106 = {instancePath:instancePath+"/uplink/reconnectMaxMs",schemaPath:"#/properties/uplink/properties/reconnectMaxMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err106];
 }
@@ -1304,8 +1309,9 @@ vErrors.push(err106);
 }
 errors++;
 }
-if(data35 < 1024 || isNaN(data35)){
-const err107 = {instancePath:instancePath+"/uplink/batchMaxBytes",schemaPath:"#/properties/uplink/properties/batchMaxBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1024},message:"must be >= 1024"};
+if(typeof data35 == "number"){
+if(data35 > 3600000 || isNaN(data35)){
+const err107 = {instancePath:instancePath+"/uplink/reconnectMaxMs",schemaPath:"#/properties/uplink/properties/reconnectMaxMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600000},message:"must be <= 3600000"};
 if(vErrors === null){
 vErrors = [err107];
 }
@@ -1314,10 +1320,8 @@ vErrors.push(err107);
 }
 errors++;
 }
-}
-let data36 = data9.lingerMs;
-if(!((typeof data36 == "number") && (!(data36 % 1) && !isNaN(data36)))){
-const err108 = {instancePath:instancePath+"/uplink/lingerMs",schemaPath:"#/properties/uplink/properties/lingerMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data35 < 1000 || isNaN(data35)){
+const err108 = {instancePath:instancePath+"/uplink/reconnectMaxMs",schemaPath:"#/properties/uplink/properties/reconnectMaxMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1000},message:"must be >= 1000"};
 if(vErrors === null){
 vErrors = [err108];
 }
@@ -1326,9 +1330,10 @@ vErrors.push(err108);
 }
 errors++;
 }
-if(typeof data36 == "number"){
-if(data36 > 10000 || isNaN(data36)){
-const err109 = {instancePath:instancePath+"/uplink/lingerMs",schemaPath:"#/properties/uplink/properties/lingerMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000"};
+}
+let data36 = data11.batchMaxRecords;
+if(!((typeof data36 == "number") && (!(data36 % 1) && !isNaN(data36)))){
+const err109 = {instancePath:instancePath+"/uplink/batchMaxRecords",schemaPath:"#/properties/uplink/properties/batchMaxRecords/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err109];
 }
@@ -1337,8 +1342,9 @@ vErrors.push(err109);
 }
 errors++;
 }
-if(data36 < 0 || isNaN(data36)){
-const err110 = {instancePath:instancePath+"/uplink/lingerMs",schemaPath:"#/properties/uplink/properties/lingerMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(typeof data36 == "number"){
+if(data36 > 10000 || isNaN(data36)){
+const err110 = {instancePath:instancePath+"/uplink/batchMaxRecords",schemaPath:"#/properties/uplink/properties/batchMaxRecords/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000"};
 if(vErrors === null){
 vErrors = [err110];
 }
@@ -1347,10 +1353,8 @@ vErrors.push(err110);
 }
 errors++;
 }
-}
-let data37 = data9.maxInflight;
-if(!((typeof data37 == "number") && (!(data37 % 1) && !isNaN(data37)))){
-const err111 = {instancePath:instancePath+"/uplink/maxInflight",schemaPath:"#/properties/uplink/properties/maxInflight/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data36 < 1 || isNaN(data36)){
+const err111 = {instancePath:instancePath+"/uplink/batchMaxRecords",schemaPath:"#/properties/uplink/properties/batchMaxRecords/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err111];
 }
@@ -1359,9 +1363,10 @@ vErrors.push(err111);
 }
 errors++;
 }
-if(typeof data37 == "number"){
-if(data37 > 1000 || isNaN(data37)){
-const err112 = {instancePath:instancePath+"/uplink/maxInflight",schemaPath:"#/properties/uplink/properties/maxInflight/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000"};
+}
+let data37 = data11.batchMaxBytes;
+if(!((typeof data37 == "number") && (!(data37 % 1) && !isNaN(data37)))){
+const err112 = {instancePath:instancePath+"/uplink/batchMaxBytes",schemaPath:"#/properties/uplink/properties/batchMaxBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err112];
 }
@@ -1370,8 +1375,9 @@ vErrors.push(err112);
 }
 errors++;
 }
-if(data37 < 1 || isNaN(data37)){
-const err113 = {instancePath:instancePath+"/uplink/maxInflight",schemaPath:"#/properties/uplink/properties/maxInflight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(typeof data37 == "number"){
+if(data37 > 16777216 || isNaN(data37)){
+const err113 = {instancePath:instancePath+"/uplink/batchMaxBytes",schemaPath:"#/properties/uplink/properties/batchMaxBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16777216},message:"must be <= 16777216"};
 if(vErrors === null){
 vErrors = [err113];
 }
@@ -1380,10 +1386,8 @@ vErrors.push(err113);
 }
 errors++;
 }
-}
-let data38 = data9.backfillRecordsPerSecond;
-if(!((typeof data38 == "number") && (!(data38 % 1) && !isNaN(data38)))){
-const err114 = {instancePath:instancePath+"/uplink/backfillRecordsPerSecond",schemaPath:"#/properties/uplink/properties/backfillRecordsPerSecond/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data37 < 1024 || isNaN(data37)){
+const err114 = {instancePath:instancePath+"/uplink/batchMaxBytes",schemaPath:"#/properties/uplink/properties/batchMaxBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1024},message:"must be >= 1024"};
 if(vErrors === null){
 vErrors = [err114];
 }
@@ -1392,9 +1396,10 @@ vErrors.push(err114);
 }
 errors++;
 }
-if(typeof data38 == "number"){
-if(data38 < 0 || isNaN(data38)){
-const err115 = {instancePath:instancePath+"/uplink/backfillRecordsPerSecond",schemaPath:"#/properties/uplink/properties/backfillRecordsPerSecond/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+let data38 = data11.lingerMs;
+if(!((typeof data38 == "number") && (!(data38 % 1) && !isNaN(data38)))){
+const err115 = {instancePath:instancePath+"/uplink/lingerMs",schemaPath:"#/properties/uplink/properties/lingerMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err115];
 }
@@ -1403,10 +1408,9 @@ vErrors.push(err115);
 }
 errors++;
 }
-}
-}
-else {
-const err116 = {instancePath:instancePath+"/uplink",schemaPath:"#/properties/uplink/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(typeof data38 == "number"){
+if(data38 > 10000 || isNaN(data38)){
+const err116 = {instancePath:instancePath+"/uplink/lingerMs",schemaPath:"#/properties/uplink/properties/lingerMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000"};
 if(vErrors === null){
 vErrors = [err116];
 }
@@ -1415,19 +1419,8 @@ vErrors.push(err116);
 }
 errors++;
 }
-let data39 = data.outbox;
-if(data39 && typeof data39 == "object" && !Array.isArray(data39)){
-if(data39.file === undefined){
-data39.file = "outbox.db";
-}
-if(data39.quotaMB === undefined){
-data39.quotaMB = 512;
-}
-if(data39.synchronous === undefined){
-data39.synchronous = "full";
-}
-if(data39.file === undefined){
-const err117 = {instancePath:instancePath+"/outbox",schemaPath:"#/properties/outbox/required",keyword:"required",params:{missingProperty: "file"},message:"must have required property '"+"file"+"'"};
+if(data38 < 0 || isNaN(data38)){
+const err117 = {instancePath:instancePath+"/uplink/lingerMs",schemaPath:"#/properties/uplink/properties/lingerMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err117];
 }
@@ -1436,8 +1429,10 @@ vErrors.push(err117);
 }
 errors++;
 }
-if(data39.quotaMB === undefined){
-const err118 = {instancePath:instancePath+"/outbox",schemaPath:"#/properties/outbox/required",keyword:"required",params:{missingProperty: "quotaMB"},message:"must have required property '"+"quotaMB"+"'"};
+}
+let data39 = data11.maxInflight;
+if(!((typeof data39 == "number") && (!(data39 % 1) && !isNaN(data39)))){
+const err118 = {instancePath:instancePath+"/uplink/maxInflight",schemaPath:"#/properties/uplink/properties/maxInflight/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err118];
 }
@@ -1446,8 +1441,9 @@ vErrors.push(err118);
 }
 errors++;
 }
-if(data39.synchronous === undefined){
-const err119 = {instancePath:instancePath+"/outbox",schemaPath:"#/properties/outbox/required",keyword:"required",params:{missingProperty: "synchronous"},message:"must have required property '"+"synchronous"+"'"};
+if(typeof data39 == "number"){
+if(data39 > 1000 || isNaN(data39)){
+const err119 = {instancePath:instancePath+"/uplink/maxInflight",schemaPath:"#/properties/uplink/properties/maxInflight/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000"};
 if(vErrors === null){
 vErrors = [err119];
 }
@@ -1456,9 +1452,8 @@ vErrors.push(err119);
 }
 errors++;
 }
-for(const key8 in data39){
-if(!(((key8 === "file") || (key8 === "quotaMB")) || (key8 === "synchronous"))){
-const err120 = {instancePath:instancePath+"/outbox",schemaPath:"#/properties/outbox/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties"};
+if(data39 < 1 || isNaN(data39)){
+const err120 = {instancePath:instancePath+"/uplink/maxInflight",schemaPath:"#/properties/uplink/properties/maxInflight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err120];
 }
@@ -1468,10 +1463,9 @@ vErrors.push(err120);
 errors++;
 }
 }
-let data40 = data39.file;
-if(typeof data40 === "string"){
-if(func3(data40) < 1){
-const err121 = {instancePath:instancePath+"/outbox/file",schemaPath:"#/properties/outbox/properties/file/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+let data40 = data11.backfillRecordsPerSecond;
+if(!((typeof data40 == "number") && (!(data40 % 1) && !isNaN(data40)))){
+const err121 = {instancePath:instancePath+"/uplink/backfillRecordsPerSecond",schemaPath:"#/properties/uplink/properties/backfillRecordsPerSecond/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err121];
 }
@@ -1480,9 +1474,9 @@ vErrors.push(err121);
 }
 errors++;
 }
-}
-else {
-const err122 = {instancePath:instancePath+"/outbox/file",schemaPath:"#/properties/outbox/properties/file/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(typeof data40 == "number"){
+if(data40 < 0 || isNaN(data40)){
+const err122 = {instancePath:instancePath+"/uplink/backfillRecordsPerSecond",schemaPath:"#/properties/uplink/properties/backfillRecordsPerSecond/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err122];
 }
@@ -1491,10 +1485,10 @@ vErrors.push(err122);
 }
 errors++;
 }
-let data41 = data39.quotaMB;
-if(typeof data41 == "number"){
-if(data41 < 1 || isNaN(data41)){
-const err123 = {instancePath:instancePath+"/outbox/quotaMB",schemaPath:"#/properties/outbox/properties/quotaMB/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+}
+else {
+const err123 = {instancePath:instancePath+"/uplink",schemaPath:"#/properties/uplink/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err123];
 }
@@ -1503,9 +1497,19 @@ vErrors.push(err123);
 }
 errors++;
 }
+let data41 = data.outbox;
+if(data41 && typeof data41 == "object" && !Array.isArray(data41)){
+if(data41.file === undefined){
+data41.file = "outbox.db";
 }
-else {
-const err124 = {instancePath:instancePath+"/outbox/quotaMB",schemaPath:"#/properties/outbox/properties/quotaMB/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data41.quotaMB === undefined){
+data41.quotaMB = 512;
+}
+if(data41.synchronous === undefined){
+data41.synchronous = "full";
+}
+if(data41.file === undefined){
+const err124 = {instancePath:instancePath+"/outbox",schemaPath:"#/properties/outbox/required",keyword:"required",params:{missingProperty: "file"},message:"must have required property '"+"file"+"'"};
 if(vErrors === null){
 vErrors = [err124];
 }
@@ -1514,9 +1518,8 @@ vErrors.push(err124);
 }
 errors++;
 }
-let data42 = data39.synchronous;
-if(typeof data42 !== "string"){
-const err125 = {instancePath:instancePath+"/outbox/synchronous",schemaPath:"#/properties/outbox/properties/synchronous/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data41.quotaMB === undefined){
+const err125 = {instancePath:instancePath+"/outbox",schemaPath:"#/properties/outbox/required",keyword:"required",params:{missingProperty: "quotaMB"},message:"must have required property '"+"quotaMB"+"'"};
 if(vErrors === null){
 vErrors = [err125];
 }
@@ -1525,8 +1528,8 @@ vErrors.push(err125);
 }
 errors++;
 }
-if(!((data42 === "full") || (data42 === "normal"))){
-const err126 = {instancePath:instancePath+"/outbox/synchronous",schemaPath:"#/properties/outbox/properties/synchronous/enum",keyword:"enum",params:{allowedValues: schema11.properties.outbox.properties.synchronous.enum},message:"must be equal to one of the allowed values"};
+if(data41.synchronous === undefined){
+const err126 = {instancePath:instancePath+"/outbox",schemaPath:"#/properties/outbox/required",keyword:"required",params:{missingProperty: "synchronous"},message:"must have required property '"+"synchronous"+"'"};
 if(vErrors === null){
 vErrors = [err126];
 }
@@ -1535,9 +1538,9 @@ vErrors.push(err126);
 }
 errors++;
 }
-}
-else {
-const err127 = {instancePath:instancePath+"/outbox",schemaPath:"#/properties/outbox/type",keyword:"type",params:{type: "object"},message:"must be object"};
+for(const key8 in data41){
+if(!(((key8 === "file") || (key8 === "quotaMB")) || (key8 === "synchronous"))){
+const err127 = {instancePath:instancePath+"/outbox",schemaPath:"#/properties/outbox/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err127];
 }
@@ -1546,25 +1549,11 @@ vErrors.push(err127);
 }
 errors++;
 }
-let data43 = data.commands;
-if(data43 && typeof data43 == "object" && !Array.isArray(data43)){
-if(data43.maxAgeS === undefined){
-data43.maxAgeS = 60;
 }
-if(data43.maxPayloadBytes === undefined){
-data43.maxPayloadBytes = 8388608;
-}
-if(data43.dedupeHours === undefined){
-data43.dedupeHours = 48;
-}
-if(data43.maxClockSkewS === undefined){
-data43.maxClockSkewS = 60;
-}
-if(data43.dedupeMaxRows === undefined){
-data43.dedupeMaxRows = 20000;
-}
-if(data43.maxAgeS === undefined){
-const err128 = {instancePath:instancePath+"/commands",schemaPath:"#/properties/commands/required",keyword:"required",params:{missingProperty: "maxAgeS"},message:"must have required property '"+"maxAgeS"+"'"};
+let data42 = data41.file;
+if(typeof data42 === "string"){
+if(func3(data42) < 1){
+const err128 = {instancePath:instancePath+"/outbox/file",schemaPath:"#/properties/outbox/properties/file/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err128];
 }
@@ -1573,8 +1562,9 @@ vErrors.push(err128);
 }
 errors++;
 }
-if(data43.maxPayloadBytes === undefined){
-const err129 = {instancePath:instancePath+"/commands",schemaPath:"#/properties/commands/required",keyword:"required",params:{missingProperty: "maxPayloadBytes"},message:"must have required property '"+"maxPayloadBytes"+"'"};
+}
+else {
+const err129 = {instancePath:instancePath+"/outbox/file",schemaPath:"#/properties/outbox/properties/file/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err129];
 }
@@ -1583,8 +1573,10 @@ vErrors.push(err129);
 }
 errors++;
 }
-if(data43.dedupeHours === undefined){
-const err130 = {instancePath:instancePath+"/commands",schemaPath:"#/properties/commands/required",keyword:"required",params:{missingProperty: "dedupeHours"},message:"must have required property '"+"dedupeHours"+"'"};
+let data43 = data41.quotaMB;
+if(typeof data43 == "number"){
+if(data43 < 1 || isNaN(data43)){
+const err130 = {instancePath:instancePath+"/outbox/quotaMB",schemaPath:"#/properties/outbox/properties/quotaMB/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err130];
 }
@@ -1593,8 +1585,9 @@ vErrors.push(err130);
 }
 errors++;
 }
-if(data43.maxClockSkewS === undefined){
-const err131 = {instancePath:instancePath+"/commands",schemaPath:"#/properties/commands/required",keyword:"required",params:{missingProperty: "maxClockSkewS"},message:"must have required property '"+"maxClockSkewS"+"'"};
+}
+else {
+const err131 = {instancePath:instancePath+"/outbox/quotaMB",schemaPath:"#/properties/outbox/properties/quotaMB/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err131];
 }
@@ -1603,8 +1596,9 @@ vErrors.push(err131);
 }
 errors++;
 }
-if(data43.dedupeMaxRows === undefined){
-const err132 = {instancePath:instancePath+"/commands",schemaPath:"#/properties/commands/required",keyword:"required",params:{missingProperty: "dedupeMaxRows"},message:"must have required property '"+"dedupeMaxRows"+"'"};
+let data44 = data41.synchronous;
+if(typeof data44 !== "string"){
+const err132 = {instancePath:instancePath+"/outbox/synchronous",schemaPath:"#/properties/outbox/properties/synchronous/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err132];
 }
@@ -1613,9 +1607,8 @@ vErrors.push(err132);
 }
 errors++;
 }
-for(const key9 in data43){
-if(!(((((key9 === "maxAgeS") || (key9 === "maxPayloadBytes")) || (key9 === "dedupeHours")) || (key9 === "maxClockSkewS")) || (key9 === "dedupeMaxRows"))){
-const err133 = {instancePath:instancePath+"/commands",schemaPath:"#/properties/commands/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},message:"must NOT have additional properties"};
+if(!((data44 === "full") || (data44 === "normal"))){
+const err133 = {instancePath:instancePath+"/outbox/synchronous",schemaPath:"#/properties/outbox/properties/synchronous/enum",keyword:"enum",params:{allowedValues: schema11.properties.outbox.properties.synchronous.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err133];
 }
@@ -1625,9 +1618,8 @@ vErrors.push(err133);
 errors++;
 }
 }
-let data44 = data43.maxAgeS;
-if(!((typeof data44 == "number") && (!(data44 % 1) && !isNaN(data44)))){
-const err134 = {instancePath:instancePath+"/commands/maxAgeS",schemaPath:"#/properties/commands/properties/maxAgeS/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+else {
+const err134 = {instancePath:instancePath+"/outbox",schemaPath:"#/properties/outbox/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err134];
 }
@@ -1636,9 +1628,25 @@ vErrors.push(err134);
 }
 errors++;
 }
-if(typeof data44 == "number"){
-if(data44 > 86400 || isNaN(data44)){
-const err135 = {instancePath:instancePath+"/commands/maxAgeS",schemaPath:"#/properties/commands/properties/maxAgeS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400},message:"must be <= 86400"};
+let data45 = data.commands;
+if(data45 && typeof data45 == "object" && !Array.isArray(data45)){
+if(data45.maxAgeS === undefined){
+data45.maxAgeS = 60;
+}
+if(data45.maxPayloadBytes === undefined){
+data45.maxPayloadBytes = 8388608;
+}
+if(data45.dedupeHours === undefined){
+data45.dedupeHours = 48;
+}
+if(data45.maxClockSkewS === undefined){
+data45.maxClockSkewS = 60;
+}
+if(data45.dedupeMaxRows === undefined){
+data45.dedupeMaxRows = 20000;
+}
+if(data45.maxAgeS === undefined){
+const err135 = {instancePath:instancePath+"/commands",schemaPath:"#/properties/commands/required",keyword:"required",params:{missingProperty: "maxAgeS"},message:"must have required property '"+"maxAgeS"+"'"};
 if(vErrors === null){
 vErrors = [err135];
 }
@@ -1647,8 +1655,8 @@ vErrors.push(err135);
 }
 errors++;
 }
-if(data44 < 1 || isNaN(data44)){
-const err136 = {instancePath:instancePath+"/commands/maxAgeS",schemaPath:"#/properties/commands/properties/maxAgeS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(data45.maxPayloadBytes === undefined){
+const err136 = {instancePath:instancePath+"/commands",schemaPath:"#/properties/commands/required",keyword:"required",params:{missingProperty: "maxPayloadBytes"},message:"must have required property '"+"maxPayloadBytes"+"'"};
 if(vErrors === null){
 vErrors = [err136];
 }
@@ -1657,10 +1665,8 @@ vErrors.push(err136);
 }
 errors++;
 }
-}
-let data45 = data43.maxPayloadBytes;
-if(!((typeof data45 == "number") && (!(data45 % 1) && !isNaN(data45)))){
-const err137 = {instancePath:instancePath+"/commands/maxPayloadBytes",schemaPath:"#/properties/commands/properties/maxPayloadBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data45.dedupeHours === undefined){
+const err137 = {instancePath:instancePath+"/commands",schemaPath:"#/properties/commands/required",keyword:"required",params:{missingProperty: "dedupeHours"},message:"must have required property '"+"dedupeHours"+"'"};
 if(vErrors === null){
 vErrors = [err137];
 }
@@ -1669,9 +1675,8 @@ vErrors.push(err137);
 }
 errors++;
 }
-if(typeof data45 == "number"){
-if(data45 > 33554432 || isNaN(data45)){
-const err138 = {instancePath:instancePath+"/commands/maxPayloadBytes",schemaPath:"#/properties/commands/properties/maxPayloadBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 33554432},message:"must be <= 33554432"};
+if(data45.maxClockSkewS === undefined){
+const err138 = {instancePath:instancePath+"/commands",schemaPath:"#/properties/commands/required",keyword:"required",params:{missingProperty: "maxClockSkewS"},message:"must have required property '"+"maxClockSkewS"+"'"};
 if(vErrors === null){
 vErrors = [err138];
 }
@@ -1680,8 +1685,8 @@ vErrors.push(err138);
 }
 errors++;
 }
-if(data45 < 1024 || isNaN(data45)){
-const err139 = {instancePath:instancePath+"/commands/maxPayloadBytes",schemaPath:"#/properties/commands/properties/maxPayloadBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1024},message:"must be >= 1024"};
+if(data45.dedupeMaxRows === undefined){
+const err139 = {instancePath:instancePath+"/commands",schemaPath:"#/properties/commands/required",keyword:"required",params:{missingProperty: "dedupeMaxRows"},message:"must have required property '"+"dedupeMaxRows"+"'"};
 if(vErrors === null){
 vErrors = [err139];
 }
@@ -1690,10 +1695,9 @@ vErrors.push(err139);
 }
 errors++;
 }
-}
-let data46 = data43.dedupeHours;
-if(!((typeof data46 == "number") && (!(data46 % 1) && !isNaN(data46)))){
-const err140 = {instancePath:instancePath+"/commands/dedupeHours",schemaPath:"#/properties/commands/properties/dedupeHours/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+for(const key9 in data45){
+if(!(((((key9 === "maxAgeS") || (key9 === "maxPayloadBytes")) || (key9 === "dedupeHours")) || (key9 === "maxClockSkewS")) || (key9 === "dedupeMaxRows"))){
+const err140 = {instancePath:instancePath+"/commands",schemaPath:"#/properties/commands/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err140];
 }
@@ -1702,9 +1706,10 @@ vErrors.push(err140);
 }
 errors++;
 }
-if(typeof data46 == "number"){
-if(data46 > 720 || isNaN(data46)){
-const err141 = {instancePath:instancePath+"/commands/dedupeHours",schemaPath:"#/properties/commands/properties/dedupeHours/maximum",keyword:"maximum",params:{comparison: "<=", limit: 720},message:"must be <= 720"};
+}
+let data46 = data45.maxAgeS;
+if(!((typeof data46 == "number") && (!(data46 % 1) && !isNaN(data46)))){
+const err141 = {instancePath:instancePath+"/commands/maxAgeS",schemaPath:"#/properties/commands/properties/maxAgeS/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err141];
 }
@@ -1713,8 +1718,9 @@ vErrors.push(err141);
 }
 errors++;
 }
-if(data46 < 1 || isNaN(data46)){
-const err142 = {instancePath:instancePath+"/commands/dedupeHours",schemaPath:"#/properties/commands/properties/dedupeHours/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(typeof data46 == "number"){
+if(data46 > 86400 || isNaN(data46)){
+const err142 = {instancePath:instancePath+"/commands/maxAgeS",schemaPath:"#/properties/commands/properties/maxAgeS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400},message:"must be <= 86400"};
 if(vErrors === null){
 vErrors = [err142];
 }
@@ -1723,10 +1729,8 @@ vErrors.push(err142);
 }
 errors++;
 }
-}
-let data47 = data43.maxClockSkewS;
-if(!((typeof data47 == "number") && (!(data47 % 1) && !isNaN(data47)))){
-const err143 = {instancePath:instancePath+"/commands/maxClockSkewS",schemaPath:"#/properties/commands/properties/maxClockSkewS/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data46 < 1 || isNaN(data46)){
+const err143 = {instancePath:instancePath+"/commands/maxAgeS",schemaPath:"#/properties/commands/properties/maxAgeS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err143];
 }
@@ -1735,9 +1739,10 @@ vErrors.push(err143);
 }
 errors++;
 }
-if(typeof data47 == "number"){
-if(data47 > 3600 || isNaN(data47)){
-const err144 = {instancePath:instancePath+"/commands/maxClockSkewS",schemaPath:"#/properties/commands/properties/maxClockSkewS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
+}
+let data47 = data45.maxPayloadBytes;
+if(!((typeof data47 == "number") && (!(data47 % 1) && !isNaN(data47)))){
+const err144 = {instancePath:instancePath+"/commands/maxPayloadBytes",schemaPath:"#/properties/commands/properties/maxPayloadBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err144];
 }
@@ -1746,8 +1751,9 @@ vErrors.push(err144);
 }
 errors++;
 }
-if(data47 < 0 || isNaN(data47)){
-const err145 = {instancePath:instancePath+"/commands/maxClockSkewS",schemaPath:"#/properties/commands/properties/maxClockSkewS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(typeof data47 == "number"){
+if(data47 > 33554432 || isNaN(data47)){
+const err145 = {instancePath:instancePath+"/commands/maxPayloadBytes",schemaPath:"#/properties/commands/properties/maxPayloadBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 33554432},message:"must be <= 33554432"};
 if(vErrors === null){
 vErrors = [err145];
 }
@@ -1756,10 +1762,8 @@ vErrors.push(err145);
 }
 errors++;
 }
-}
-let data48 = data43.dedupeMaxRows;
-if(!((typeof data48 == "number") && (!(data48 % 1) && !isNaN(data48)))){
-const err146 = {instancePath:instancePath+"/commands/dedupeMaxRows",schemaPath:"#/properties/commands/properties/dedupeMaxRows/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data47 < 1024 || isNaN(data47)){
+const err146 = {instancePath:instancePath+"/commands/maxPayloadBytes",schemaPath:"#/properties/commands/properties/maxPayloadBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1024},message:"must be >= 1024"};
 if(vErrors === null){
 vErrors = [err146];
 }
@@ -1768,9 +1772,10 @@ vErrors.push(err146);
 }
 errors++;
 }
-if(typeof data48 == "number"){
-if(data48 > 1000000 || isNaN(data48)){
-const err147 = {instancePath:instancePath+"/commands/dedupeMaxRows",schemaPath:"#/properties/commands/properties/dedupeMaxRows/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"};
+}
+let data48 = data45.dedupeHours;
+if(!((typeof data48 == "number") && (!(data48 % 1) && !isNaN(data48)))){
+const err147 = {instancePath:instancePath+"/commands/dedupeHours",schemaPath:"#/properties/commands/properties/dedupeHours/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err147];
 }
@@ -1779,8 +1784,9 @@ vErrors.push(err147);
 }
 errors++;
 }
-if(data48 < 1000 || isNaN(data48)){
-const err148 = {instancePath:instancePath+"/commands/dedupeMaxRows",schemaPath:"#/properties/commands/properties/dedupeMaxRows/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1000},message:"must be >= 1000"};
+if(typeof data48 == "number"){
+if(data48 > 720 || isNaN(data48)){
+const err148 = {instancePath:instancePath+"/commands/dedupeHours",schemaPath:"#/properties/commands/properties/dedupeHours/maximum",keyword:"maximum",params:{comparison: "<=", limit: 720},message:"must be <= 720"};
 if(vErrors === null){
 vErrors = [err148];
 }
@@ -1789,10 +1795,8 @@ vErrors.push(err148);
 }
 errors++;
 }
-}
-}
-else {
-const err149 = {instancePath:instancePath+"/commands",schemaPath:"#/properties/commands/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data48 < 1 || isNaN(data48)){
+const err149 = {instancePath:instancePath+"/commands/dedupeHours",schemaPath:"#/properties/commands/properties/dedupeHours/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err149];
 }
@@ -1801,19 +1805,10 @@ vErrors.push(err149);
 }
 errors++;
 }
-let data49 = data.http;
-if(data49 && typeof data49 == "object" && !Array.isArray(data49)){
-if(data49.enabled === undefined){
-data49.enabled = true;
 }
-if(data49.host === undefined){
-data49.host = "127.0.0.1";
-}
-if(data49.port === undefined){
-data49.port = 9810;
-}
-if(data49.enabled === undefined){
-const err150 = {instancePath:instancePath+"/http",schemaPath:"#/properties/http/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
+let data49 = data45.maxClockSkewS;
+if(!((typeof data49 == "number") && (!(data49 % 1) && !isNaN(data49)))){
+const err150 = {instancePath:instancePath+"/commands/maxClockSkewS",schemaPath:"#/properties/commands/properties/maxClockSkewS/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err150];
 }
@@ -1822,8 +1817,9 @@ vErrors.push(err150);
 }
 errors++;
 }
-if(data49.host === undefined){
-const err151 = {instancePath:instancePath+"/http",schemaPath:"#/properties/http/required",keyword:"required",params:{missingProperty: "host"},message:"must have required property '"+"host"+"'"};
+if(typeof data49 == "number"){
+if(data49 > 3600 || isNaN(data49)){
+const err151 = {instancePath:instancePath+"/commands/maxClockSkewS",schemaPath:"#/properties/commands/properties/maxClockSkewS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
 if(vErrors === null){
 vErrors = [err151];
 }
@@ -1832,8 +1828,8 @@ vErrors.push(err151);
 }
 errors++;
 }
-if(data49.port === undefined){
-const err152 = {instancePath:instancePath+"/http",schemaPath:"#/properties/http/required",keyword:"required",params:{missingProperty: "port"},message:"must have required property '"+"port"+"'"};
+if(data49 < 0 || isNaN(data49)){
+const err152 = {instancePath:instancePath+"/commands/maxClockSkewS",schemaPath:"#/properties/commands/properties/maxClockSkewS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err152];
 }
@@ -1842,9 +1838,10 @@ vErrors.push(err152);
 }
 errors++;
 }
-for(const key10 in data49){
-if(!(((key10 === "enabled") || (key10 === "host")) || (key10 === "port"))){
-const err153 = {instancePath:instancePath+"/http",schemaPath:"#/properties/http/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},message:"must NOT have additional properties"};
+}
+let data50 = data45.dedupeMaxRows;
+if(!((typeof data50 == "number") && (!(data50 % 1) && !isNaN(data50)))){
+const err153 = {instancePath:instancePath+"/commands/dedupeMaxRows",schemaPath:"#/properties/commands/properties/dedupeMaxRows/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err153];
 }
@@ -1853,9 +1850,9 @@ vErrors.push(err153);
 }
 errors++;
 }
-}
-if(typeof data49.enabled !== "boolean"){
-const err154 = {instancePath:instancePath+"/http/enabled",schemaPath:"#/properties/http/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(typeof data50 == "number"){
+if(data50 > 1000000 || isNaN(data50)){
+const err154 = {instancePath:instancePath+"/commands/dedupeMaxRows",schemaPath:"#/properties/commands/properties/dedupeMaxRows/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"};
 if(vErrors === null){
 vErrors = [err154];
 }
@@ -1864,8 +1861,8 @@ vErrors.push(err154);
 }
 errors++;
 }
-if(typeof data49.host !== "string"){
-const err155 = {instancePath:instancePath+"/http/host",schemaPath:"#/properties/http/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data50 < 1000 || isNaN(data50)){
+const err155 = {instancePath:instancePath+"/commands/dedupeMaxRows",schemaPath:"#/properties/commands/properties/dedupeMaxRows/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1000},message:"must be >= 1000"};
 if(vErrors === null){
 vErrors = [err155];
 }
@@ -1874,9 +1871,10 @@ vErrors.push(err155);
 }
 errors++;
 }
-let data52 = data49.port;
-if(!((typeof data52 == "number") && (!(data52 % 1) && !isNaN(data52)))){
-const err156 = {instancePath:instancePath+"/http/port",schemaPath:"#/properties/http/properties/port/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+}
+else {
+const err156 = {instancePath:instancePath+"/commands",schemaPath:"#/properties/commands/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err156];
 }
@@ -1885,9 +1883,19 @@ vErrors.push(err156);
 }
 errors++;
 }
-if(typeof data52 == "number"){
-if(data52 > 65535 || isNaN(data52)){
-const err157 = {instancePath:instancePath+"/http/port",schemaPath:"#/properties/http/properties/port/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535"};
+let data51 = data.http;
+if(data51 && typeof data51 == "object" && !Array.isArray(data51)){
+if(data51.enabled === undefined){
+data51.enabled = true;
+}
+if(data51.host === undefined){
+data51.host = "127.0.0.1";
+}
+if(data51.port === undefined){
+data51.port = 9810;
+}
+if(data51.enabled === undefined){
+const err157 = {instancePath:instancePath+"/http",schemaPath:"#/properties/http/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
 if(vErrors === null){
 vErrors = [err157];
 }
@@ -1896,8 +1904,8 @@ vErrors.push(err157);
 }
 errors++;
 }
-if(data52 < 0 || isNaN(data52)){
-const err158 = {instancePath:instancePath+"/http/port",schemaPath:"#/properties/http/properties/port/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(data51.host === undefined){
+const err158 = {instancePath:instancePath+"/http",schemaPath:"#/properties/http/required",keyword:"required",params:{missingProperty: "host"},message:"must have required property '"+"host"+"'"};
 if(vErrors === null){
 vErrors = [err158];
 }
@@ -1906,10 +1914,8 @@ vErrors.push(err158);
 }
 errors++;
 }
-}
-}
-else {
-const err159 = {instancePath:instancePath+"/http",schemaPath:"#/properties/http/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data51.port === undefined){
+const err159 = {instancePath:instancePath+"/http",schemaPath:"#/properties/http/required",keyword:"required",params:{missingProperty: "port"},message:"must have required property '"+"port"+"'"};
 if(vErrors === null){
 vErrors = [err159];
 }
@@ -1918,13 +1924,9 @@ vErrors.push(err159);
 }
 errors++;
 }
-let data53 = data.status;
-if(data53 && typeof data53 == "object" && !Array.isArray(data53)){
-if(data53.intervalS === undefined){
-data53.intervalS = 60;
-}
-if(data53.intervalS === undefined){
-const err160 = {instancePath:instancePath+"/status",schemaPath:"#/properties/status/required",keyword:"required",params:{missingProperty: "intervalS"},message:"must have required property '"+"intervalS"+"'"};
+for(const key10 in data51){
+if(!(((key10 === "enabled") || (key10 === "host")) || (key10 === "port"))){
+const err160 = {instancePath:instancePath+"/http",schemaPath:"#/properties/http/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err160];
 }
@@ -1933,9 +1935,9 @@ vErrors.push(err160);
 }
 errors++;
 }
-for(const key11 in data53){
-if(!(key11 === "intervalS")){
-const err161 = {instancePath:instancePath+"/status",schemaPath:"#/properties/status/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties"};
+}
+if(typeof data51.enabled !== "boolean"){
+const err161 = {instancePath:instancePath+"/http/enabled",schemaPath:"#/properties/http/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err161];
 }
@@ -1944,10 +1946,8 @@ vErrors.push(err161);
 }
 errors++;
 }
-}
-let data54 = data53.intervalS;
-if(!((typeof data54 == "number") && (!(data54 % 1) && !isNaN(data54)))){
-const err162 = {instancePath:instancePath+"/status/intervalS",schemaPath:"#/properties/status/properties/intervalS/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(typeof data51.host !== "string"){
+const err162 = {instancePath:instancePath+"/http/host",schemaPath:"#/properties/http/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err162];
 }
@@ -1956,9 +1956,9 @@ vErrors.push(err162);
 }
 errors++;
 }
-if(typeof data54 == "number"){
-if(data54 > 86400 || isNaN(data54)){
-const err163 = {instancePath:instancePath+"/status/intervalS",schemaPath:"#/properties/status/properties/intervalS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400},message:"must be <= 86400"};
+let data54 = data51.port;
+if(!((typeof data54 == "number") && (!(data54 % 1) && !isNaN(data54)))){
+const err163 = {instancePath:instancePath+"/http/port",schemaPath:"#/properties/http/properties/port/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err163];
 }
@@ -1967,8 +1967,9 @@ vErrors.push(err163);
 }
 errors++;
 }
-if(data54 < 5 || isNaN(data54)){
-const err164 = {instancePath:instancePath+"/status/intervalS",schemaPath:"#/properties/status/properties/intervalS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 5},message:"must be >= 5"};
+if(typeof data54 == "number"){
+if(data54 > 65535 || isNaN(data54)){
+const err164 = {instancePath:instancePath+"/http/port",schemaPath:"#/properties/http/properties/port/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535"};
 if(vErrors === null){
 vErrors = [err164];
 }
@@ -1977,10 +1978,8 @@ vErrors.push(err164);
 }
 errors++;
 }
-}
-}
-else {
-const err165 = {instancePath:instancePath+"/status",schemaPath:"#/properties/status/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data54 < 0 || isNaN(data54)){
+const err165 = {instancePath:instancePath+"/http/port",schemaPath:"#/properties/http/properties/port/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err165];
 }
@@ -1989,13 +1988,10 @@ vErrors.push(err165);
 }
 errors++;
 }
-let data55 = data.simulation;
-if(data55 && typeof data55 == "object" && !Array.isArray(data55)){
-if(data55.enabled === undefined){
-data55.enabled = false;
 }
-if(data55.enabled === undefined){
-const err166 = {instancePath:instancePath+"/simulation",schemaPath:"#/properties/simulation/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
+}
+else {
+const err166 = {instancePath:instancePath+"/http",schemaPath:"#/properties/http/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err166];
 }
@@ -2004,9 +2000,13 @@ vErrors.push(err166);
 }
 errors++;
 }
-for(const key12 in data55){
-if(!(key12 === "enabled")){
-const err167 = {instancePath:instancePath+"/simulation",schemaPath:"#/properties/simulation/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key12},message:"must NOT have additional properties"};
+let data55 = data.status;
+if(data55 && typeof data55 == "object" && !Array.isArray(data55)){
+if(data55.intervalS === undefined){
+data55.intervalS = 60;
+}
+if(data55.intervalS === undefined){
+const err167 = {instancePath:instancePath+"/status",schemaPath:"#/properties/status/required",keyword:"required",params:{missingProperty: "intervalS"},message:"must have required property '"+"intervalS"+"'"};
 if(vErrors === null){
 vErrors = [err167];
 }
@@ -2015,9 +2015,9 @@ vErrors.push(err167);
 }
 errors++;
 }
-}
-if(typeof data55.enabled !== "boolean"){
-const err168 = {instancePath:instancePath+"/simulation/enabled",schemaPath:"#/properties/simulation/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+for(const key11 in data55){
+if(!(key11 === "intervalS")){
+const err168 = {instancePath:instancePath+"/status",schemaPath:"#/properties/status/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err168];
 }
@@ -2027,8 +2027,9 @@ vErrors.push(err168);
 errors++;
 }
 }
-else {
-const err169 = {instancePath:instancePath+"/simulation",schemaPath:"#/properties/simulation/type",keyword:"type",params:{type: "object"},message:"must be object"};
+let data56 = data55.intervalS;
+if(!((typeof data56 == "number") && (!(data56 % 1) && !isNaN(data56)))){
+const err169 = {instancePath:instancePath+"/status/intervalS",schemaPath:"#/properties/status/properties/intervalS/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err169];
 }
@@ -2037,22 +2038,9 @@ vErrors.push(err169);
 }
 errors++;
 }
-let data57 = data.meters;
-if(data57 && typeof data57 == "object" && !Array.isArray(data57)){
-if(data57.enabled === undefined){
-data57.enabled = true;
-}
-if(data57.fullReportIntervalS === undefined){
-data57.fullReportIntervalS = 900;
-}
-if(data57.timeSyncIntervalH === undefined){
-data57.timeSyncIntervalH = 24;
-}
-if(data57.buses === undefined){
-data57.buses = [];
-}
-if(data57.enabled === undefined){
-const err170 = {instancePath:instancePath+"/meters",schemaPath:"#/properties/meters/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
+if(typeof data56 == "number"){
+if(data56 > 86400 || isNaN(data56)){
+const err170 = {instancePath:instancePath+"/status/intervalS",schemaPath:"#/properties/status/properties/intervalS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400},message:"must be <= 86400"};
 if(vErrors === null){
 vErrors = [err170];
 }
@@ -2061,8 +2049,8 @@ vErrors.push(err170);
 }
 errors++;
 }
-if(data57.fullReportIntervalS === undefined){
-const err171 = {instancePath:instancePath+"/meters",schemaPath:"#/properties/meters/required",keyword:"required",params:{missingProperty: "fullReportIntervalS"},message:"must have required property '"+"fullReportIntervalS"+"'"};
+if(data56 < 5 || isNaN(data56)){
+const err171 = {instancePath:instancePath+"/status/intervalS",schemaPath:"#/properties/status/properties/intervalS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 5},message:"must be >= 5"};
 if(vErrors === null){
 vErrors = [err171];
 }
@@ -2071,8 +2059,10 @@ vErrors.push(err171);
 }
 errors++;
 }
-if(data57.timeSyncIntervalH === undefined){
-const err172 = {instancePath:instancePath+"/meters",schemaPath:"#/properties/meters/required",keyword:"required",params:{missingProperty: "timeSyncIntervalH"},message:"must have required property '"+"timeSyncIntervalH"+"'"};
+}
+}
+else {
+const err172 = {instancePath:instancePath+"/status",schemaPath:"#/properties/status/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err172];
 }
@@ -2081,8 +2071,13 @@ vErrors.push(err172);
 }
 errors++;
 }
-if(data57.buses === undefined){
-const err173 = {instancePath:instancePath+"/meters",schemaPath:"#/properties/meters/required",keyword:"required",params:{missingProperty: "buses"},message:"must have required property '"+"buses"+"'"};
+let data57 = data.simulation;
+if(data57 && typeof data57 == "object" && !Array.isArray(data57)){
+if(data57.enabled === undefined){
+data57.enabled = false;
+}
+if(data57.enabled === undefined){
+const err173 = {instancePath:instancePath+"/simulation",schemaPath:"#/properties/simulation/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
 if(vErrors === null){
 vErrors = [err173];
 }
@@ -2091,9 +2086,9 @@ vErrors.push(err173);
 }
 errors++;
 }
-for(const key13 in data57){
-if(!(((((key13 === "enabled") || (key13 === "profilesDir")) || (key13 === "fullReportIntervalS")) || (key13 === "timeSyncIntervalH")) || (key13 === "buses"))){
-const err174 = {instancePath:instancePath+"/meters",schemaPath:"#/properties/meters/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},message:"must NOT have additional properties"};
+for(const key12 in data57){
+if(!(key12 === "enabled")){
+const err174 = {instancePath:instancePath+"/simulation",schemaPath:"#/properties/simulation/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key12},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err174];
 }
@@ -2104,7 +2099,7 @@ errors++;
 }
 }
 if(typeof data57.enabled !== "boolean"){
-const err175 = {instancePath:instancePath+"/meters/enabled",schemaPath:"#/properties/meters/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+const err175 = {instancePath:instancePath+"/simulation/enabled",schemaPath:"#/properties/simulation/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err175];
 }
@@ -2113,11 +2108,9 @@ vErrors.push(err175);
 }
 errors++;
 }
-if(data57.profilesDir !== undefined){
-let data59 = data57.profilesDir;
-if(typeof data59 === "string"){
-if(func3(data59) < 1){
-const err176 = {instancePath:instancePath+"/meters/profilesDir",schemaPath:"#/properties/meters/properties/profilesDir/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+}
+else {
+const err176 = {instancePath:instancePath+"/simulation",schemaPath:"#/properties/simulation/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err176];
 }
@@ -2126,9 +2119,22 @@ vErrors.push(err176);
 }
 errors++;
 }
+let data59 = data.meters;
+if(data59 && typeof data59 == "object" && !Array.isArray(data59)){
+if(data59.enabled === undefined){
+data59.enabled = true;
 }
-else {
-const err177 = {instancePath:instancePath+"/meters/profilesDir",schemaPath:"#/properties/meters/properties/profilesDir/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data59.fullReportIntervalS === undefined){
+data59.fullReportIntervalS = 900;
+}
+if(data59.timeSyncIntervalH === undefined){
+data59.timeSyncIntervalH = 24;
+}
+if(data59.buses === undefined){
+data59.buses = [];
+}
+if(data59.enabled === undefined){
+const err177 = {instancePath:instancePath+"/meters",schemaPath:"#/properties/meters/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
 if(vErrors === null){
 vErrors = [err177];
 }
@@ -2137,10 +2143,8 @@ vErrors.push(err177);
 }
 errors++;
 }
-}
-let data60 = data57.fullReportIntervalS;
-if(!((typeof data60 == "number") && (!(data60 % 1) && !isNaN(data60)))){
-const err178 = {instancePath:instancePath+"/meters/fullReportIntervalS",schemaPath:"#/properties/meters/properties/fullReportIntervalS/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data59.fullReportIntervalS === undefined){
+const err178 = {instancePath:instancePath+"/meters",schemaPath:"#/properties/meters/required",keyword:"required",params:{missingProperty: "fullReportIntervalS"},message:"must have required property '"+"fullReportIntervalS"+"'"};
 if(vErrors === null){
 vErrors = [err178];
 }
@@ -2149,9 +2153,8 @@ vErrors.push(err178);
 }
 errors++;
 }
-if(typeof data60 == "number"){
-if(data60 > 86400 || isNaN(data60)){
-const err179 = {instancePath:instancePath+"/meters/fullReportIntervalS",schemaPath:"#/properties/meters/properties/fullReportIntervalS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400},message:"must be <= 86400"};
+if(data59.timeSyncIntervalH === undefined){
+const err179 = {instancePath:instancePath+"/meters",schemaPath:"#/properties/meters/required",keyword:"required",params:{missingProperty: "timeSyncIntervalH"},message:"must have required property '"+"timeSyncIntervalH"+"'"};
 if(vErrors === null){
 vErrors = [err179];
 }
@@ -2160,8 +2163,8 @@ vErrors.push(err179);
 }
 errors++;
 }
-if(data60 < 0 || isNaN(data60)){
-const err180 = {instancePath:instancePath+"/meters/fullReportIntervalS",schemaPath:"#/properties/meters/properties/fullReportIntervalS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(data59.buses === undefined){
+const err180 = {instancePath:instancePath+"/meters",schemaPath:"#/properties/meters/required",keyword:"required",params:{missingProperty: "buses"},message:"must have required property '"+"buses"+"'"};
 if(vErrors === null){
 vErrors = [err180];
 }
@@ -2170,11 +2173,9 @@ vErrors.push(err180);
 }
 errors++;
 }
-}
-let data61 = data57.timeSyncIntervalH;
-if(typeof data61 == "number"){
-if(data61 > 720 || isNaN(data61)){
-const err181 = {instancePath:instancePath+"/meters/timeSyncIntervalH",schemaPath:"#/properties/meters/properties/timeSyncIntervalH/maximum",keyword:"maximum",params:{comparison: "<=", limit: 720},message:"must be <= 720"};
+for(const key13 in data59){
+if(!(((((key13 === "enabled") || (key13 === "profilesDir")) || (key13 === "fullReportIntervalS")) || (key13 === "timeSyncIntervalH")) || (key13 === "buses"))){
+const err181 = {instancePath:instancePath+"/meters",schemaPath:"#/properties/meters/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err181];
 }
@@ -2183,8 +2184,9 @@ vErrors.push(err181);
 }
 errors++;
 }
-if(data61 < 0 || isNaN(data61)){
-const err182 = {instancePath:instancePath+"/meters/timeSyncIntervalH",schemaPath:"#/properties/meters/properties/timeSyncIntervalH/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(typeof data59.enabled !== "boolean"){
+const err182 = {instancePath:instancePath+"/meters/enabled",schemaPath:"#/properties/meters/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err182];
 }
@@ -2193,9 +2195,11 @@ vErrors.push(err182);
 }
 errors++;
 }
-}
-else {
-const err183 = {instancePath:instancePath+"/meters/timeSyncIntervalH",schemaPath:"#/properties/meters/properties/timeSyncIntervalH/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data59.profilesDir !== undefined){
+let data61 = data59.profilesDir;
+if(typeof data61 === "string"){
+if(func3(data61) < 1){
+const err183 = {instancePath:instancePath+"/meters/profilesDir",schemaPath:"#/properties/meters/properties/profilesDir/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err183];
 }
@@ -2204,47 +2208,9 @@ vErrors.push(err183);
 }
 errors++;
 }
-let data62 = data57.buses;
-if(Array.isArray(data62)){
-const len0 = data62.length;
-for(let i0=0; i0<len0; i0++){
-let data63 = data62[i0];
-if(data63 && typeof data63 == "object" && !Array.isArray(data63)){
-if(data63.transport === undefined){
-data63.transport = "serial";
 }
-if(data63.framing === undefined){
-data63.framing = "rtu";
-}
-if(data63.baudRate === undefined){
-data63.baudRate = 9600;
-}
-if(data63.parity === undefined){
-data63.parity = "none";
-}
-if(data63.stopBits === undefined){
-data63.stopBits = 1;
-}
-if(data63.timeoutMs === undefined){
-data63.timeoutMs = 1000;
-}
-if(data63.interFrameDelayMs === undefined){
-data63.interFrameDelayMs = 0;
-}
-if(data63.backoffBaseMs === undefined){
-data63.backoffBaseMs = 5000;
-}
-if(data63.backoffMaxMs === undefined){
-data63.backoffMaxMs = 300000;
-}
-if(data63.offlineAfter === undefined){
-data63.offlineAfter = 2;
-}
-if(data63.devices === undefined){
-data63.devices = [];
-}
-if(data63.id === undefined){
-const err184 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
+else {
+const err184 = {instancePath:instancePath+"/meters/profilesDir",schemaPath:"#/properties/meters/properties/profilesDir/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err184];
 }
@@ -2253,8 +2219,10 @@ vErrors.push(err184);
 }
 errors++;
 }
-if(data63.protocol === undefined){
-const err185 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "protocol"},message:"must have required property '"+"protocol"+"'"};
+}
+let data62 = data59.fullReportIntervalS;
+if(!((typeof data62 == "number") && (!(data62 % 1) && !isNaN(data62)))){
+const err185 = {instancePath:instancePath+"/meters/fullReportIntervalS",schemaPath:"#/properties/meters/properties/fullReportIntervalS/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err185];
 }
@@ -2263,8 +2231,9 @@ vErrors.push(err185);
 }
 errors++;
 }
-if(data63.transport === undefined){
-const err186 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "transport"},message:"must have required property '"+"transport"+"'"};
+if(typeof data62 == "number"){
+if(data62 > 86400 || isNaN(data62)){
+const err186 = {instancePath:instancePath+"/meters/fullReportIntervalS",schemaPath:"#/properties/meters/properties/fullReportIntervalS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400},message:"must be <= 86400"};
 if(vErrors === null){
 vErrors = [err186];
 }
@@ -2273,8 +2242,8 @@ vErrors.push(err186);
 }
 errors++;
 }
-if(data63.framing === undefined){
-const err187 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "framing"},message:"must have required property '"+"framing"+"'"};
+if(data62 < 0 || isNaN(data62)){
+const err187 = {instancePath:instancePath+"/meters/fullReportIntervalS",schemaPath:"#/properties/meters/properties/fullReportIntervalS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err187];
 }
@@ -2283,8 +2252,11 @@ vErrors.push(err187);
 }
 errors++;
 }
-if(data63.baudRate === undefined){
-const err188 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "baudRate"},message:"must have required property '"+"baudRate"+"'"};
+}
+let data63 = data59.timeSyncIntervalH;
+if(typeof data63 == "number"){
+if(data63 > 720 || isNaN(data63)){
+const err188 = {instancePath:instancePath+"/meters/timeSyncIntervalH",schemaPath:"#/properties/meters/properties/timeSyncIntervalH/maximum",keyword:"maximum",params:{comparison: "<=", limit: 720},message:"must be <= 720"};
 if(vErrors === null){
 vErrors = [err188];
 }
@@ -2293,8 +2265,8 @@ vErrors.push(err188);
 }
 errors++;
 }
-if(data63.parity === undefined){
-const err189 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "parity"},message:"must have required property '"+"parity"+"'"};
+if(data63 < 0 || isNaN(data63)){
+const err189 = {instancePath:instancePath+"/meters/timeSyncIntervalH",schemaPath:"#/properties/meters/properties/timeSyncIntervalH/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err189];
 }
@@ -2303,8 +2275,9 @@ vErrors.push(err189);
 }
 errors++;
 }
-if(data63.stopBits === undefined){
-const err190 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "stopBits"},message:"must have required property '"+"stopBits"+"'"};
+}
+else {
+const err190 = {instancePath:instancePath+"/meters/timeSyncIntervalH",schemaPath:"#/properties/meters/properties/timeSyncIntervalH/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err190];
 }
@@ -2313,8 +2286,47 @@ vErrors.push(err190);
 }
 errors++;
 }
-if(data63.timeoutMs === undefined){
-const err191 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "timeoutMs"},message:"must have required property '"+"timeoutMs"+"'"};
+let data64 = data59.buses;
+if(Array.isArray(data64)){
+const len0 = data64.length;
+for(let i0=0; i0<len0; i0++){
+let data65 = data64[i0];
+if(data65 && typeof data65 == "object" && !Array.isArray(data65)){
+if(data65.transport === undefined){
+data65.transport = "serial";
+}
+if(data65.framing === undefined){
+data65.framing = "rtu";
+}
+if(data65.baudRate === undefined){
+data65.baudRate = 9600;
+}
+if(data65.parity === undefined){
+data65.parity = "none";
+}
+if(data65.stopBits === undefined){
+data65.stopBits = 1;
+}
+if(data65.timeoutMs === undefined){
+data65.timeoutMs = 1000;
+}
+if(data65.interFrameDelayMs === undefined){
+data65.interFrameDelayMs = 0;
+}
+if(data65.backoffBaseMs === undefined){
+data65.backoffBaseMs = 5000;
+}
+if(data65.backoffMaxMs === undefined){
+data65.backoffMaxMs = 300000;
+}
+if(data65.offlineAfter === undefined){
+data65.offlineAfter = 2;
+}
+if(data65.devices === undefined){
+data65.devices = [];
+}
+if(data65.id === undefined){
+const err191 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
 if(vErrors === null){
 vErrors = [err191];
 }
@@ -2323,8 +2335,8 @@ vErrors.push(err191);
 }
 errors++;
 }
-if(data63.interFrameDelayMs === undefined){
-const err192 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "interFrameDelayMs"},message:"must have required property '"+"interFrameDelayMs"+"'"};
+if(data65.protocol === undefined){
+const err192 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "protocol"},message:"must have required property '"+"protocol"+"'"};
 if(vErrors === null){
 vErrors = [err192];
 }
@@ -2333,8 +2345,8 @@ vErrors.push(err192);
 }
 errors++;
 }
-if(data63.backoffBaseMs === undefined){
-const err193 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "backoffBaseMs"},message:"must have required property '"+"backoffBaseMs"+"'"};
+if(data65.transport === undefined){
+const err193 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "transport"},message:"must have required property '"+"transport"+"'"};
 if(vErrors === null){
 vErrors = [err193];
 }
@@ -2343,8 +2355,8 @@ vErrors.push(err193);
 }
 errors++;
 }
-if(data63.backoffMaxMs === undefined){
-const err194 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "backoffMaxMs"},message:"must have required property '"+"backoffMaxMs"+"'"};
+if(data65.framing === undefined){
+const err194 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "framing"},message:"must have required property '"+"framing"+"'"};
 if(vErrors === null){
 vErrors = [err194];
 }
@@ -2353,8 +2365,8 @@ vErrors.push(err194);
 }
 errors++;
 }
-if(data63.offlineAfter === undefined){
-const err195 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "offlineAfter"},message:"must have required property '"+"offlineAfter"+"'"};
+if(data65.baudRate === undefined){
+const err195 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "baudRate"},message:"must have required property '"+"baudRate"+"'"};
 if(vErrors === null){
 vErrors = [err195];
 }
@@ -2363,8 +2375,8 @@ vErrors.push(err195);
 }
 errors++;
 }
-if(data63.devices === undefined){
-const err196 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "devices"},message:"must have required property '"+"devices"+"'"};
+if(data65.parity === undefined){
+const err196 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "parity"},message:"must have required property '"+"parity"+"'"};
 if(vErrors === null){
 vErrors = [err196];
 }
@@ -2373,9 +2385,8 @@ vErrors.push(err196);
 }
 errors++;
 }
-for(const key14 in data63){
-if(!(func2.call(schema11.properties.meters.properties.buses.items.properties, key14))){
-const err197 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties"};
+if(data65.stopBits === undefined){
+const err197 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "stopBits"},message:"must have required property '"+"stopBits"+"'"};
 if(vErrors === null){
 vErrors = [err197];
 }
@@ -2384,12 +2395,8 @@ vErrors.push(err197);
 }
 errors++;
 }
-}
-if(data63.id !== undefined){
-let data64 = data63.id;
-if(typeof data64 === "string"){
-if(!pattern0.test(data64)){
-const err198 = {instancePath:instancePath+"/meters/buses/" + i0+"/id",schemaPath:"#/properties/meters/properties/buses/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"+"\""};
+if(data65.timeoutMs === undefined){
+const err198 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "timeoutMs"},message:"must have required property '"+"timeoutMs"+"'"};
 if(vErrors === null){
 vErrors = [err198];
 }
@@ -2398,9 +2405,8 @@ vErrors.push(err198);
 }
 errors++;
 }
-}
-else {
-const err199 = {instancePath:instancePath+"/meters/buses/" + i0+"/id",schemaPath:"#/properties/meters/properties/buses/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data65.interFrameDelayMs === undefined){
+const err199 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "interFrameDelayMs"},message:"must have required property '"+"interFrameDelayMs"+"'"};
 if(vErrors === null){
 vErrors = [err199];
 }
@@ -2409,11 +2415,8 @@ vErrors.push(err199);
 }
 errors++;
 }
-}
-if(data63.protocol !== undefined){
-let data65 = data63.protocol;
-if(typeof data65 !== "string"){
-const err200 = {instancePath:instancePath+"/meters/buses/" + i0+"/protocol",schemaPath:"#/properties/meters/properties/buses/items/properties/protocol/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data65.backoffBaseMs === undefined){
+const err200 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "backoffBaseMs"},message:"must have required property '"+"backoffBaseMs"+"'"};
 if(vErrors === null){
 vErrors = [err200];
 }
@@ -2422,8 +2425,8 @@ vErrors.push(err200);
 }
 errors++;
 }
-if(!((((data65 === "modbus") || (data65 === "dlt645")) || (data65 === "cjt188")) || (data65 === "mixed"))){
-const err201 = {instancePath:instancePath+"/meters/buses/" + i0+"/protocol",schemaPath:"#/properties/meters/properties/buses/items/properties/protocol/enum",keyword:"enum",params:{allowedValues: schema11.properties.meters.properties.buses.items.properties.protocol.enum},message:"must be equal to one of the allowed values"};
+if(data65.backoffMaxMs === undefined){
+const err201 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "backoffMaxMs"},message:"must have required property '"+"backoffMaxMs"+"'"};
 if(vErrors === null){
 vErrors = [err201];
 }
@@ -2432,10 +2435,8 @@ vErrors.push(err201);
 }
 errors++;
 }
-}
-let data66 = data63.transport;
-if(typeof data66 !== "string"){
-const err202 = {instancePath:instancePath+"/meters/buses/" + i0+"/transport",schemaPath:"#/properties/meters/properties/buses/items/properties/transport/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data65.offlineAfter === undefined){
+const err202 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "offlineAfter"},message:"must have required property '"+"offlineAfter"+"'"};
 if(vErrors === null){
 vErrors = [err202];
 }
@@ -2444,8 +2445,8 @@ vErrors.push(err202);
 }
 errors++;
 }
-if(!(((data66 === "serial") || (data66 === "tcp")) || (data66 === "simulated"))){
-const err203 = {instancePath:instancePath+"/meters/buses/" + i0+"/transport",schemaPath:"#/properties/meters/properties/buses/items/properties/transport/enum",keyword:"enum",params:{allowedValues: schema11.properties.meters.properties.buses.items.properties.transport.enum},message:"must be equal to one of the allowed values"};
+if(data65.devices === undefined){
+const err203 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "devices"},message:"must have required property '"+"devices"+"'"};
 if(vErrors === null){
 vErrors = [err203];
 }
@@ -2454,11 +2455,9 @@ vErrors.push(err203);
 }
 errors++;
 }
-if(data63.port !== undefined){
-let data67 = data63.port;
-if(typeof data67 === "string"){
-if(func3(data67) < 1){
-const err204 = {instancePath:instancePath+"/meters/buses/" + i0+"/port",schemaPath:"#/properties/meters/properties/buses/items/properties/port/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+for(const key14 in data65){
+if(!(func2.call(schema11.properties.meters.properties.buses.items.properties, key14))){
+const err204 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err204];
 }
@@ -2468,8 +2467,11 @@ vErrors.push(err204);
 errors++;
 }
 }
-else {
-const err205 = {instancePath:instancePath+"/meters/buses/" + i0+"/port",schemaPath:"#/properties/meters/properties/buses/items/properties/port/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data65.id !== undefined){
+let data66 = data65.id;
+if(typeof data66 === "string"){
+if(!pattern0.test(data66)){
+const err205 = {instancePath:instancePath+"/meters/buses/" + i0+"/id",schemaPath:"#/properties/meters/properties/buses/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"+"\""};
 if(vErrors === null){
 vErrors = [err205];
 }
@@ -2479,11 +2481,8 @@ vErrors.push(err205);
 errors++;
 }
 }
-if(data63.host !== undefined){
-let data68 = data63.host;
-if(typeof data68 === "string"){
-if(func3(data68) < 1){
-const err206 = {instancePath:instancePath+"/meters/buses/" + i0+"/host",schemaPath:"#/properties/meters/properties/buses/items/properties/host/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+else {
+const err206 = {instancePath:instancePath+"/meters/buses/" + i0+"/id",schemaPath:"#/properties/meters/properties/buses/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err206];
 }
@@ -2493,8 +2492,10 @@ vErrors.push(err206);
 errors++;
 }
 }
-else {
-const err207 = {instancePath:instancePath+"/meters/buses/" + i0+"/host",schemaPath:"#/properties/meters/properties/buses/items/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data65.protocol !== undefined){
+let data67 = data65.protocol;
+if(typeof data67 !== "string"){
+const err207 = {instancePath:instancePath+"/meters/buses/" + i0+"/protocol",schemaPath:"#/properties/meters/properties/buses/items/properties/protocol/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err207];
 }
@@ -2503,11 +2504,8 @@ vErrors.push(err207);
 }
 errors++;
 }
-}
-if(data63.tcpPort !== undefined){
-let data69 = data63.tcpPort;
-if(!((typeof data69 == "number") && (!(data69 % 1) && !isNaN(data69)))){
-const err208 = {instancePath:instancePath+"/meters/buses/" + i0+"/tcpPort",schemaPath:"#/properties/meters/properties/buses/items/properties/tcpPort/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(!((((data67 === "modbus") || (data67 === "dlt645")) || (data67 === "cjt188")) || (data67 === "mixed"))){
+const err208 = {instancePath:instancePath+"/meters/buses/" + i0+"/protocol",schemaPath:"#/properties/meters/properties/buses/items/properties/protocol/enum",keyword:"enum",params:{allowedValues: schema11.properties.meters.properties.buses.items.properties.protocol.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err208];
 }
@@ -2516,9 +2514,10 @@ vErrors.push(err208);
 }
 errors++;
 }
-if(typeof data69 == "number"){
-if(data69 > 65535 || isNaN(data69)){
-const err209 = {instancePath:instancePath+"/meters/buses/" + i0+"/tcpPort",schemaPath:"#/properties/meters/properties/buses/items/properties/tcpPort/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535"};
+}
+let data68 = data65.transport;
+if(typeof data68 !== "string"){
+const err209 = {instancePath:instancePath+"/meters/buses/" + i0+"/transport",schemaPath:"#/properties/meters/properties/buses/items/properties/transport/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err209];
 }
@@ -2527,8 +2526,8 @@ vErrors.push(err209);
 }
 errors++;
 }
-if(data69 < 1 || isNaN(data69)){
-const err210 = {instancePath:instancePath+"/meters/buses/" + i0+"/tcpPort",schemaPath:"#/properties/meters/properties/buses/items/properties/tcpPort/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(!(((data68 === "serial") || (data68 === "tcp")) || (data68 === "simulated"))){
+const err210 = {instancePath:instancePath+"/meters/buses/" + i0+"/transport",schemaPath:"#/properties/meters/properties/buses/items/properties/transport/enum",keyword:"enum",params:{allowedValues: schema11.properties.meters.properties.buses.items.properties.transport.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err210];
 }
@@ -2537,11 +2536,11 @@ vErrors.push(err210);
 }
 errors++;
 }
-}
-}
-let data70 = data63.framing;
-if(typeof data70 !== "string"){
-const err211 = {instancePath:instancePath+"/meters/buses/" + i0+"/framing",schemaPath:"#/properties/meters/properties/buses/items/properties/framing/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data65.port !== undefined){
+let data69 = data65.port;
+if(typeof data69 === "string"){
+if(func3(data69) < 1){
+const err211 = {instancePath:instancePath+"/meters/buses/" + i0+"/port",schemaPath:"#/properties/meters/properties/buses/items/properties/port/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err211];
 }
@@ -2550,8 +2549,9 @@ vErrors.push(err211);
 }
 errors++;
 }
-if(!((data70 === "rtu") || (data70 === "tcp"))){
-const err212 = {instancePath:instancePath+"/meters/buses/" + i0+"/framing",schemaPath:"#/properties/meters/properties/buses/items/properties/framing/enum",keyword:"enum",params:{allowedValues: schema11.properties.meters.properties.buses.items.properties.framing.enum},message:"must be equal to one of the allowed values"};
+}
+else {
+const err212 = {instancePath:instancePath+"/meters/buses/" + i0+"/port",schemaPath:"#/properties/meters/properties/buses/items/properties/port/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err212];
 }
@@ -2560,9 +2560,12 @@ vErrors.push(err212);
 }
 errors++;
 }
-let data71 = data63.baudRate;
-if(!(typeof data71 == "number")){
-const err213 = {instancePath:instancePath+"/meters/buses/" + i0+"/baudRate",schemaPath:"#/properties/meters/properties/buses/items/properties/baudRate/type",keyword:"type",params:{type: "number"},message:"must be number"};
+}
+if(data65.host !== undefined){
+let data70 = data65.host;
+if(typeof data70 === "string"){
+if(func3(data70) < 1){
+const err213 = {instancePath:instancePath+"/meters/buses/" + i0+"/host",schemaPath:"#/properties/meters/properties/buses/items/properties/host/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err213];
 }
@@ -2571,8 +2574,9 @@ vErrors.push(err213);
 }
 errors++;
 }
-if(!((((((((data71 === 1200) || (data71 === 2400)) || (data71 === 4800)) || (data71 === 9600)) || (data71 === 19200)) || (data71 === 38400)) || (data71 === 57600)) || (data71 === 115200))){
-const err214 = {instancePath:instancePath+"/meters/buses/" + i0+"/baudRate",schemaPath:"#/properties/meters/properties/buses/items/properties/baudRate/enum",keyword:"enum",params:{allowedValues: schema11.properties.meters.properties.buses.items.properties.baudRate.enum},message:"must be equal to one of the allowed values"};
+}
+else {
+const err214 = {instancePath:instancePath+"/meters/buses/" + i0+"/host",schemaPath:"#/properties/meters/properties/buses/items/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err214];
 }
@@ -2581,9 +2585,11 @@ vErrors.push(err214);
 }
 errors++;
 }
-let data72 = data63.parity;
-if(typeof data72 !== "string"){
-const err215 = {instancePath:instancePath+"/meters/buses/" + i0+"/parity",schemaPath:"#/properties/meters/properties/buses/items/properties/parity/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data65.tcpPort !== undefined){
+let data71 = data65.tcpPort;
+if(!((typeof data71 == "number") && (!(data71 % 1) && !isNaN(data71)))){
+const err215 = {instancePath:instancePath+"/meters/buses/" + i0+"/tcpPort",schemaPath:"#/properties/meters/properties/buses/items/properties/tcpPort/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err215];
 }
@@ -2592,8 +2598,9 @@ vErrors.push(err215);
 }
 errors++;
 }
-if(!(((data72 === "none") || (data72 === "even")) || (data72 === "odd"))){
-const err216 = {instancePath:instancePath+"/meters/buses/" + i0+"/parity",schemaPath:"#/properties/meters/properties/buses/items/properties/parity/enum",keyword:"enum",params:{allowedValues: schema11.properties.meters.properties.buses.items.properties.parity.enum},message:"must be equal to one of the allowed values"};
+if(typeof data71 == "number"){
+if(data71 > 65535 || isNaN(data71)){
+const err216 = {instancePath:instancePath+"/meters/buses/" + i0+"/tcpPort",schemaPath:"#/properties/meters/properties/buses/items/properties/tcpPort/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535"};
 if(vErrors === null){
 vErrors = [err216];
 }
@@ -2602,9 +2609,8 @@ vErrors.push(err216);
 }
 errors++;
 }
-let data73 = data63.stopBits;
-if(!(typeof data73 == "number")){
-const err217 = {instancePath:instancePath+"/meters/buses/" + i0+"/stopBits",schemaPath:"#/properties/meters/properties/buses/items/properties/stopBits/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data71 < 1 || isNaN(data71)){
+const err217 = {instancePath:instancePath+"/meters/buses/" + i0+"/tcpPort",schemaPath:"#/properties/meters/properties/buses/items/properties/tcpPort/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err217];
 }
@@ -2613,8 +2619,11 @@ vErrors.push(err217);
 }
 errors++;
 }
-if(!((data73 === 1) || (data73 === 2))){
-const err218 = {instancePath:instancePath+"/meters/buses/" + i0+"/stopBits",schemaPath:"#/properties/meters/properties/buses/items/properties/stopBits/enum",keyword:"enum",params:{allowedValues: schema11.properties.meters.properties.buses.items.properties.stopBits.enum},message:"must be equal to one of the allowed values"};
+}
+}
+let data72 = data65.framing;
+if(typeof data72 !== "string"){
+const err218 = {instancePath:instancePath+"/meters/buses/" + i0+"/framing",schemaPath:"#/properties/meters/properties/buses/items/properties/framing/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err218];
 }
@@ -2623,9 +2632,8 @@ vErrors.push(err218);
 }
 errors++;
 }
-let data74 = data63.timeoutMs;
-if(!((typeof data74 == "number") && (!(data74 % 1) && !isNaN(data74)))){
-const err219 = {instancePath:instancePath+"/meters/buses/" + i0+"/timeoutMs",schemaPath:"#/properties/meters/properties/buses/items/properties/timeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(!((data72 === "rtu") || (data72 === "tcp"))){
+const err219 = {instancePath:instancePath+"/meters/buses/" + i0+"/framing",schemaPath:"#/properties/meters/properties/buses/items/properties/framing/enum",keyword:"enum",params:{allowedValues: schema11.properties.meters.properties.buses.items.properties.framing.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err219];
 }
@@ -2634,9 +2642,9 @@ vErrors.push(err219);
 }
 errors++;
 }
-if(typeof data74 == "number"){
-if(data74 > 10000 || isNaN(data74)){
-const err220 = {instancePath:instancePath+"/meters/buses/" + i0+"/timeoutMs",schemaPath:"#/properties/meters/properties/buses/items/properties/timeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000"};
+let data73 = data65.baudRate;
+if(!(typeof data73 == "number")){
+const err220 = {instancePath:instancePath+"/meters/buses/" + i0+"/baudRate",schemaPath:"#/properties/meters/properties/buses/items/properties/baudRate/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err220];
 }
@@ -2645,8 +2653,8 @@ vErrors.push(err220);
 }
 errors++;
 }
-if(data74 < 20 || isNaN(data74)){
-const err221 = {instancePath:instancePath+"/meters/buses/" + i0+"/timeoutMs",schemaPath:"#/properties/meters/properties/buses/items/properties/timeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 20},message:"must be >= 20"};
+if(!((((((((data73 === 1200) || (data73 === 2400)) || (data73 === 4800)) || (data73 === 9600)) || (data73 === 19200)) || (data73 === 38400)) || (data73 === 57600)) || (data73 === 115200))){
+const err221 = {instancePath:instancePath+"/meters/buses/" + i0+"/baudRate",schemaPath:"#/properties/meters/properties/buses/items/properties/baudRate/enum",keyword:"enum",params:{allowedValues: schema11.properties.meters.properties.buses.items.properties.baudRate.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err221];
 }
@@ -2655,10 +2663,9 @@ vErrors.push(err221);
 }
 errors++;
 }
-}
-let data75 = data63.interFrameDelayMs;
-if(!((typeof data75 == "number") && (!(data75 % 1) && !isNaN(data75)))){
-const err222 = {instancePath:instancePath+"/meters/buses/" + i0+"/interFrameDelayMs",schemaPath:"#/properties/meters/properties/buses/items/properties/interFrameDelayMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+let data74 = data65.parity;
+if(typeof data74 !== "string"){
+const err222 = {instancePath:instancePath+"/meters/buses/" + i0+"/parity",schemaPath:"#/properties/meters/properties/buses/items/properties/parity/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err222];
 }
@@ -2667,9 +2674,8 @@ vErrors.push(err222);
 }
 errors++;
 }
-if(typeof data75 == "number"){
-if(data75 > 2000 || isNaN(data75)){
-const err223 = {instancePath:instancePath+"/meters/buses/" + i0+"/interFrameDelayMs",schemaPath:"#/properties/meters/properties/buses/items/properties/interFrameDelayMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2000},message:"must be <= 2000"};
+if(!(((data74 === "none") || (data74 === "even")) || (data74 === "odd"))){
+const err223 = {instancePath:instancePath+"/meters/buses/" + i0+"/parity",schemaPath:"#/properties/meters/properties/buses/items/properties/parity/enum",keyword:"enum",params:{allowedValues: schema11.properties.meters.properties.buses.items.properties.parity.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err223];
 }
@@ -2678,8 +2684,9 @@ vErrors.push(err223);
 }
 errors++;
 }
-if(data75 < 0 || isNaN(data75)){
-const err224 = {instancePath:instancePath+"/meters/buses/" + i0+"/interFrameDelayMs",schemaPath:"#/properties/meters/properties/buses/items/properties/interFrameDelayMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+let data75 = data65.stopBits;
+if(!(typeof data75 == "number")){
+const err224 = {instancePath:instancePath+"/meters/buses/" + i0+"/stopBits",schemaPath:"#/properties/meters/properties/buses/items/properties/stopBits/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err224];
 }
@@ -2688,10 +2695,8 @@ vErrors.push(err224);
 }
 errors++;
 }
-}
-let data76 = data63.backoffBaseMs;
-if(!((typeof data76 == "number") && (!(data76 % 1) && !isNaN(data76)))){
-const err225 = {instancePath:instancePath+"/meters/buses/" + i0+"/backoffBaseMs",schemaPath:"#/properties/meters/properties/buses/items/properties/backoffBaseMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(!((data75 === 1) || (data75 === 2))){
+const err225 = {instancePath:instancePath+"/meters/buses/" + i0+"/stopBits",schemaPath:"#/properties/meters/properties/buses/items/properties/stopBits/enum",keyword:"enum",params:{allowedValues: schema11.properties.meters.properties.buses.items.properties.stopBits.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err225];
 }
@@ -2700,9 +2705,9 @@ vErrors.push(err225);
 }
 errors++;
 }
-if(typeof data76 == "number"){
-if(data76 > 600000 || isNaN(data76)){
-const err226 = {instancePath:instancePath+"/meters/buses/" + i0+"/backoffBaseMs",schemaPath:"#/properties/meters/properties/buses/items/properties/backoffBaseMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 600000},message:"must be <= 600000"};
+let data76 = data65.timeoutMs;
+if(!((typeof data76 == "number") && (!(data76 % 1) && !isNaN(data76)))){
+const err226 = {instancePath:instancePath+"/meters/buses/" + i0+"/timeoutMs",schemaPath:"#/properties/meters/properties/buses/items/properties/timeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err226];
 }
@@ -2711,8 +2716,9 @@ vErrors.push(err226);
 }
 errors++;
 }
-if(data76 < 100 || isNaN(data76)){
-const err227 = {instancePath:instancePath+"/meters/buses/" + i0+"/backoffBaseMs",schemaPath:"#/properties/meters/properties/buses/items/properties/backoffBaseMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100"};
+if(typeof data76 == "number"){
+if(data76 > 10000 || isNaN(data76)){
+const err227 = {instancePath:instancePath+"/meters/buses/" + i0+"/timeoutMs",schemaPath:"#/properties/meters/properties/buses/items/properties/timeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000"};
 if(vErrors === null){
 vErrors = [err227];
 }
@@ -2721,10 +2727,8 @@ vErrors.push(err227);
 }
 errors++;
 }
-}
-let data77 = data63.backoffMaxMs;
-if(!((typeof data77 == "number") && (!(data77 % 1) && !isNaN(data77)))){
-const err228 = {instancePath:instancePath+"/meters/buses/" + i0+"/backoffMaxMs",schemaPath:"#/properties/meters/properties/buses/items/properties/backoffMaxMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data76 < 20 || isNaN(data76)){
+const err228 = {instancePath:instancePath+"/meters/buses/" + i0+"/timeoutMs",schemaPath:"#/properties/meters/properties/buses/items/properties/timeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 20},message:"must be >= 20"};
 if(vErrors === null){
 vErrors = [err228];
 }
@@ -2733,9 +2737,10 @@ vErrors.push(err228);
 }
 errors++;
 }
-if(typeof data77 == "number"){
-if(data77 > 3600000 || isNaN(data77)){
-const err229 = {instancePath:instancePath+"/meters/buses/" + i0+"/backoffMaxMs",schemaPath:"#/properties/meters/properties/buses/items/properties/backoffMaxMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600000},message:"must be <= 3600000"};
+}
+let data77 = data65.interFrameDelayMs;
+if(!((typeof data77 == "number") && (!(data77 % 1) && !isNaN(data77)))){
+const err229 = {instancePath:instancePath+"/meters/buses/" + i0+"/interFrameDelayMs",schemaPath:"#/properties/meters/properties/buses/items/properties/interFrameDelayMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err229];
 }
@@ -2744,8 +2749,9 @@ vErrors.push(err229);
 }
 errors++;
 }
-if(data77 < 1000 || isNaN(data77)){
-const err230 = {instancePath:instancePath+"/meters/buses/" + i0+"/backoffMaxMs",schemaPath:"#/properties/meters/properties/buses/items/properties/backoffMaxMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1000},message:"must be >= 1000"};
+if(typeof data77 == "number"){
+if(data77 > 2000 || isNaN(data77)){
+const err230 = {instancePath:instancePath+"/meters/buses/" + i0+"/interFrameDelayMs",schemaPath:"#/properties/meters/properties/buses/items/properties/interFrameDelayMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2000},message:"must be <= 2000"};
 if(vErrors === null){
 vErrors = [err230];
 }
@@ -2754,10 +2760,8 @@ vErrors.push(err230);
 }
 errors++;
 }
-}
-let data78 = data63.offlineAfter;
-if(!((typeof data78 == "number") && (!(data78 % 1) && !isNaN(data78)))){
-const err231 = {instancePath:instancePath+"/meters/buses/" + i0+"/offlineAfter",schemaPath:"#/properties/meters/properties/buses/items/properties/offlineAfter/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data77 < 0 || isNaN(data77)){
+const err231 = {instancePath:instancePath+"/meters/buses/" + i0+"/interFrameDelayMs",schemaPath:"#/properties/meters/properties/buses/items/properties/interFrameDelayMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err231];
 }
@@ -2766,9 +2770,10 @@ vErrors.push(err231);
 }
 errors++;
 }
-if(typeof data78 == "number"){
-if(data78 > 20 || isNaN(data78)){
-const err232 = {instancePath:instancePath+"/meters/buses/" + i0+"/offlineAfter",schemaPath:"#/properties/meters/properties/buses/items/properties/offlineAfter/maximum",keyword:"maximum",params:{comparison: "<=", limit: 20},message:"must be <= 20"};
+}
+let data78 = data65.backoffBaseMs;
+if(!((typeof data78 == "number") && (!(data78 % 1) && !isNaN(data78)))){
+const err232 = {instancePath:instancePath+"/meters/buses/" + i0+"/backoffBaseMs",schemaPath:"#/properties/meters/properties/buses/items/properties/backoffBaseMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err232];
 }
@@ -2777,8 +2782,9 @@ vErrors.push(err232);
 }
 errors++;
 }
-if(data78 < 1 || isNaN(data78)){
-const err233 = {instancePath:instancePath+"/meters/buses/" + i0+"/offlineAfter",schemaPath:"#/properties/meters/properties/buses/items/properties/offlineAfter/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(typeof data78 == "number"){
+if(data78 > 600000 || isNaN(data78)){
+const err233 = {instancePath:instancePath+"/meters/buses/" + i0+"/backoffBaseMs",schemaPath:"#/properties/meters/properties/buses/items/properties/backoffBaseMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 600000},message:"must be <= 600000"};
 if(vErrors === null){
 vErrors = [err233];
 }
@@ -2787,21 +2793,8 @@ vErrors.push(err233);
 }
 errors++;
 }
-}
-let data79 = data63.devices;
-if(Array.isArray(data79)){
-const len1 = data79.length;
-for(let i1=0; i1<len1; i1++){
-let data80 = data79[i1];
-if(data80 && typeof data80 == "object" && !Array.isArray(data80)){
-if(data80.pollIntervalMs === undefined){
-data80.pollIntervalMs = 10000;
-}
-if(data80.enabled === undefined){
-data80.enabled = true;
-}
-if(data80.id === undefined){
-const err234 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1,schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
+if(data78 < 100 || isNaN(data78)){
+const err234 = {instancePath:instancePath+"/meters/buses/" + i0+"/backoffBaseMs",schemaPath:"#/properties/meters/properties/buses/items/properties/backoffBaseMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100"};
 if(vErrors === null){
 vErrors = [err234];
 }
@@ -2810,8 +2803,10 @@ vErrors.push(err234);
 }
 errors++;
 }
-if(data80.profile === undefined){
-const err235 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1,schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/required",keyword:"required",params:{missingProperty: "profile"},message:"must have required property '"+"profile"+"'"};
+}
+let data79 = data65.backoffMaxMs;
+if(!((typeof data79 == "number") && (!(data79 % 1) && !isNaN(data79)))){
+const err235 = {instancePath:instancePath+"/meters/buses/" + i0+"/backoffMaxMs",schemaPath:"#/properties/meters/properties/buses/items/properties/backoffMaxMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err235];
 }
@@ -2820,8 +2815,9 @@ vErrors.push(err235);
 }
 errors++;
 }
-if(data80.address === undefined){
-const err236 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1,schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/required",keyword:"required",params:{missingProperty: "address"},message:"must have required property '"+"address"+"'"};
+if(typeof data79 == "number"){
+if(data79 > 3600000 || isNaN(data79)){
+const err236 = {instancePath:instancePath+"/meters/buses/" + i0+"/backoffMaxMs",schemaPath:"#/properties/meters/properties/buses/items/properties/backoffMaxMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600000},message:"must be <= 3600000"};
 if(vErrors === null){
 vErrors = [err236];
 }
@@ -2830,8 +2826,8 @@ vErrors.push(err236);
 }
 errors++;
 }
-if(data80.pollIntervalMs === undefined){
-const err237 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1,schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/required",keyword:"required",params:{missingProperty: "pollIntervalMs"},message:"must have required property '"+"pollIntervalMs"+"'"};
+if(data79 < 1000 || isNaN(data79)){
+const err237 = {instancePath:instancePath+"/meters/buses/" + i0+"/backoffMaxMs",schemaPath:"#/properties/meters/properties/buses/items/properties/backoffMaxMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1000},message:"must be >= 1000"};
 if(vErrors === null){
 vErrors = [err237];
 }
@@ -2840,8 +2836,10 @@ vErrors.push(err237);
 }
 errors++;
 }
-if(data80.enabled === undefined){
-const err238 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1,schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
+}
+let data80 = data65.offlineAfter;
+if(!((typeof data80 == "number") && (!(data80 % 1) && !isNaN(data80)))){
+const err238 = {instancePath:instancePath+"/meters/buses/" + i0+"/offlineAfter",schemaPath:"#/properties/meters/properties/buses/items/properties/offlineAfter/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err238];
 }
@@ -2850,9 +2848,9 @@ vErrors.push(err238);
 }
 errors++;
 }
-for(const key15 in data80){
-if(!((((((((key15 === "id") || (key15 === "name")) || (key15 === "profile")) || (key15 === "address")) || (key15 === "pollIntervalMs")) || (key15 === "points")) || (key15 === "deadband")) || (key15 === "enabled"))){
-const err239 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1,schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties"};
+if(typeof data80 == "number"){
+if(data80 > 20 || isNaN(data80)){
+const err239 = {instancePath:instancePath+"/meters/buses/" + i0+"/offlineAfter",schemaPath:"#/properties/meters/properties/buses/items/properties/offlineAfter/maximum",keyword:"maximum",params:{comparison: "<=", limit: 20},message:"must be <= 20"};
 if(vErrors === null){
 vErrors = [err239];
 }
@@ -2861,12 +2859,8 @@ vErrors.push(err239);
 }
 errors++;
 }
-}
-if(data80.id !== undefined){
-let data81 = data80.id;
-if(typeof data81 === "string"){
-if(!pattern0.test(data81)){
-const err240 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/id",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"+"\""};
+if(data80 < 1 || isNaN(data80)){
+const err240 = {instancePath:instancePath+"/meters/buses/" + i0+"/offlineAfter",schemaPath:"#/properties/meters/properties/buses/items/properties/offlineAfter/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err240];
 }
@@ -2876,8 +2870,20 @@ vErrors.push(err240);
 errors++;
 }
 }
-else {
-const err241 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/id",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+let data81 = data65.devices;
+if(Array.isArray(data81)){
+const len1 = data81.length;
+for(let i1=0; i1<len1; i1++){
+let data82 = data81[i1];
+if(data82 && typeof data82 == "object" && !Array.isArray(data82)){
+if(data82.pollIntervalMs === undefined){
+data82.pollIntervalMs = 10000;
+}
+if(data82.enabled === undefined){
+data82.enabled = true;
+}
+if(data82.id === undefined){
+const err241 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1,schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
 if(vErrors === null){
 vErrors = [err241];
 }
@@ -2886,12 +2892,8 @@ vErrors.push(err241);
 }
 errors++;
 }
-}
-if(data80.name !== undefined){
-let data82 = data80.name;
-if(typeof data82 === "string"){
-if(func3(data82) > 200){
-const err242 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/name",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/name/maxLength",keyword:"maxLength",params:{limit: 200},message:"must NOT have more than 200 characters"};
+if(data82.profile === undefined){
+const err242 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1,schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/required",keyword:"required",params:{missingProperty: "profile"},message:"must have required property '"+"profile"+"'"};
 if(vErrors === null){
 vErrors = [err242];
 }
@@ -2900,9 +2902,8 @@ vErrors.push(err242);
 }
 errors++;
 }
-}
-else {
-const err243 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/name",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data82.address === undefined){
+const err243 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1,schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/required",keyword:"required",params:{missingProperty: "address"},message:"must have required property '"+"address"+"'"};
 if(vErrors === null){
 vErrors = [err243];
 }
@@ -2911,12 +2912,8 @@ vErrors.push(err243);
 }
 errors++;
 }
-}
-if(data80.profile !== undefined){
-let data83 = data80.profile;
-if(typeof data83 === "string"){
-if(func3(data83) < 1){
-const err244 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/profile",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/profile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(data82.pollIntervalMs === undefined){
+const err244 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1,schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/required",keyword:"required",params:{missingProperty: "pollIntervalMs"},message:"must have required property '"+"pollIntervalMs"+"'"};
 if(vErrors === null){
 vErrors = [err244];
 }
@@ -2925,9 +2922,8 @@ vErrors.push(err244);
 }
 errors++;
 }
-}
-else {
-const err245 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/profile",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/profile/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data82.enabled === undefined){
+const err245 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1,schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
 if(vErrors === null){
 vErrors = [err245];
 }
@@ -2936,14 +2932,9 @@ vErrors.push(err245);
 }
 errors++;
 }
-}
-if(data80.address !== undefined){
-let data84 = data80.address;
-const _errs186 = errors;
-let valid20 = false;
-const _errs187 = errors;
-if(!((typeof data84 == "number") && (!(data84 % 1) && !isNaN(data84)))){
-const err246 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/address",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/address/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+for(const key15 in data82){
+if(!((((((((key15 === "id") || (key15 === "name")) || (key15 === "profile")) || (key15 === "address")) || (key15 === "pollIntervalMs")) || (key15 === "points")) || (key15 === "deadband")) || (key15 === "enabled"))){
+const err246 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1,schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err246];
 }
@@ -2952,9 +2943,12 @@ vErrors.push(err246);
 }
 errors++;
 }
-if(typeof data84 == "number"){
-if(data84 > 247 || isNaN(data84)){
-const err247 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/address",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/address/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 247},message:"must be <= 247"};
+}
+if(data82.id !== undefined){
+let data83 = data82.id;
+if(typeof data83 === "string"){
+if(!pattern0.test(data83)){
+const err247 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/id",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"+"\""};
 if(vErrors === null){
 vErrors = [err247];
 }
@@ -2963,8 +2957,9 @@ vErrors.push(err247);
 }
 errors++;
 }
-if(data84 < 1 || isNaN(data84)){
-const err248 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/address",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/address/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+else {
+const err248 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/id",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err248];
 }
@@ -2974,13 +2969,11 @@ vErrors.push(err248);
 errors++;
 }
 }
-var _valid0 = _errs187 === errors;
-valid20 = valid20 || _valid0;
-if(!valid20){
-const _errs189 = errors;
+if(data82.name !== undefined){
+let data84 = data82.name;
 if(typeof data84 === "string"){
-if(!pattern6.test(data84)){
-const err249 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/address",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/address/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^[0-9A-Fa-f]{1,14}$"},message:"must match pattern \""+"^[0-9A-Fa-f]{1,14}$"+"\""};
+if(func3(data84) > 200){
+const err249 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/name",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/name/maxLength",keyword:"maxLength",params:{limit: 200},message:"must NOT have more than 200 characters"};
 if(vErrors === null){
 vErrors = [err249];
 }
@@ -2991,7 +2984,7 @@ errors++;
 }
 }
 else {
-const err250 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/address",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/address/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err250 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/name",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err250];
 }
@@ -3000,11 +2993,12 @@ vErrors.push(err250);
 }
 errors++;
 }
-var _valid0 = _errs189 === errors;
-valid20 = valid20 || _valid0;
 }
-if(!valid20){
-const err251 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/address",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/address/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(data82.profile !== undefined){
+let data85 = data82.profile;
+if(typeof data85 === "string"){
+if(func3(data85) < 1){
+const err251 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/profile",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/profile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err251];
 }
@@ -3013,21 +3007,9 @@ vErrors.push(err251);
 }
 errors++;
 }
-else {
-errors = _errs186;
-if(vErrors !== null){
-if(_errs186){
-vErrors.length = _errs186;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-let data85 = data80.pollIntervalMs;
-if(!((typeof data85 == "number") && (!(data85 % 1) && !isNaN(data85)))){
-const err252 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/pollIntervalMs",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/pollIntervalMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err252 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/profile",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/profile/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err252];
 }
@@ -3036,9 +3018,14 @@ vErrors.push(err252);
 }
 errors++;
 }
-if(typeof data85 == "number"){
-if(data85 > 86400000 || isNaN(data85)){
-const err253 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/pollIntervalMs",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/pollIntervalMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000"};
+}
+if(data82.address !== undefined){
+let data86 = data82.address;
+const _errs190 = errors;
+let valid20 = false;
+const _errs191 = errors;
+if(!((typeof data86 == "number") && (!(data86 % 1) && !isNaN(data86)))){
+const err253 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/address",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/address/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err253];
 }
@@ -3047,8 +3034,9 @@ vErrors.push(err253);
 }
 errors++;
 }
-if(data85 < 100 || isNaN(data85)){
-const err254 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/pollIntervalMs",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/pollIntervalMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100"};
+if(typeof data86 == "number"){
+if(data86 > 247 || isNaN(data86)){
+const err254 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/address",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/address/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 247},message:"must be <= 247"};
 if(vErrors === null){
 vErrors = [err254];
 }
@@ -3057,12 +3045,8 @@ vErrors.push(err254);
 }
 errors++;
 }
-}
-if(data80.points !== undefined){
-let data86 = data80.points;
-if(Array.isArray(data86)){
-if(data86.length < 1){
-const err255 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/points",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/points/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"};
+if(data86 < 1 || isNaN(data86)){
+const err255 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/address",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/address/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err255];
 }
@@ -3071,12 +3055,14 @@ vErrors.push(err255);
 }
 errors++;
 }
-const len2 = data86.length;
-for(let i2=0; i2<len2; i2++){
-let data87 = data86[i2];
-if(typeof data87 === "string"){
-if(func3(data87) < 1){
-const err256 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/points/" + i2,schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/points/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+}
+var _valid0 = _errs191 === errors;
+valid20 = valid20 || _valid0;
+if(!valid20){
+const _errs193 = errors;
+if(typeof data86 === "string"){
+if(!pattern6.test(data86)){
+const err256 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/address",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/address/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^[0-9A-Fa-f]{1,14}$"},message:"must match pattern \""+"^[0-9A-Fa-f]{1,14}$"+"\""};
 if(vErrors === null){
 vErrors = [err256];
 }
@@ -3087,7 +3073,7 @@ errors++;
 }
 }
 else {
-const err257 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/points/" + i2,schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/points/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err257 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/address",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/address/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err257];
 }
@@ -3096,10 +3082,11 @@ vErrors.push(err257);
 }
 errors++;
 }
+var _valid0 = _errs193 === errors;
+valid20 = valid20 || _valid0;
 }
-}
-else {
-const err258 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/points",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/points/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(!valid20){
+const err258 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/address",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/address/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err258];
 }
@@ -3108,15 +3095,21 @@ vErrors.push(err258);
 }
 errors++;
 }
+else {
+errors = _errs190;
+if(vErrors !== null){
+if(_errs190){
+vErrors.length = _errs190;
 }
-if(data80.deadband !== undefined){
-let data88 = data80.deadband;
-const _errs198 = errors;
-let valid23 = false;
-const _errs199 = errors;
-if(typeof data88 == "number"){
-if(data88 < 0 || isNaN(data88)){
-const err259 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/deadband",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/deadband/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+else {
+vErrors = null;
+}
+}
+}
+}
+let data87 = data82.pollIntervalMs;
+if(!((typeof data87 == "number") && (!(data87 % 1) && !isNaN(data87)))){
+const err259 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/pollIntervalMs",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/pollIntervalMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err259];
 }
@@ -3125,9 +3118,9 @@ vErrors.push(err259);
 }
 errors++;
 }
-}
-else {
-const err260 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/deadband",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/deadband/anyOf/0/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(typeof data87 == "number"){
+if(data87 > 86400000 || isNaN(data87)){
+const err260 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/pollIntervalMs",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/pollIntervalMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000"};
 if(vErrors === null){
 vErrors = [err260];
 }
@@ -3136,17 +3129,8 @@ vErrors.push(err260);
 }
 errors++;
 }
-var _valid1 = _errs199 === errors;
-valid23 = valid23 || _valid1;
-if(!valid23){
-const _errs201 = errors;
-if(data88 && typeof data88 == "object" && !Array.isArray(data88)){
-for(const key16 in data88){
-if(pattern7.test(key16)){
-let data89 = data88[key16];
-if(typeof data89 == "number"){
-if(data89 < 0 || isNaN(data89)){
-const err261 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/deadband/" + key16.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/deadband/anyOf/1/patternProperties/%5E(.*)%24/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(data87 < 100 || isNaN(data87)){
+const err261 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/pollIntervalMs",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/pollIntervalMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100"};
 if(vErrors === null){
 vErrors = [err261];
 }
@@ -3156,8 +3140,11 @@ vErrors.push(err261);
 errors++;
 }
 }
-else {
-const err262 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/deadband/" + key16.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/deadband/anyOf/1/patternProperties/%5E(.*)%24/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data82.points !== undefined){
+let data88 = data82.points;
+if(Array.isArray(data88)){
+if(data88.length < 1){
+const err262 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/points",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/points/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"};
 if(vErrors === null){
 vErrors = [err262];
 }
@@ -3166,11 +3153,12 @@ vErrors.push(err262);
 }
 errors++;
 }
-}
-}
-}
-else {
-const err263 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/deadband",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/deadband/anyOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const len2 = data88.length;
+for(let i2=0; i2<len2; i2++){
+let data89 = data88[i2];
+if(typeof data89 === "string"){
+if(func3(data89) < 1){
+const err263 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/points/" + i2,schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/points/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err263];
 }
@@ -3179,11 +3167,9 @@ vErrors.push(err263);
 }
 errors++;
 }
-var _valid1 = _errs201 === errors;
-valid23 = valid23 || _valid1;
 }
-if(!valid23){
-const err264 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/deadband",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/deadband/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+else {
+const err264 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/points/" + i2,schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/points/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err264];
 }
@@ -3192,20 +3178,10 @@ vErrors.push(err264);
 }
 errors++;
 }
-else {
-errors = _errs198;
-if(vErrors !== null){
-if(_errs198){
-vErrors.length = _errs198;
+}
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(typeof data80.enabled !== "boolean"){
-const err265 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/enabled",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+const err265 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/points",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/points/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err265];
 }
@@ -3215,8 +3191,14 @@ vErrors.push(err265);
 errors++;
 }
 }
-else {
-const err266 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1,schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data82.deadband !== undefined){
+let data90 = data82.deadband;
+const _errs202 = errors;
+let valid23 = false;
+const _errs203 = errors;
+if(typeof data90 == "number"){
+if(data90 < 0 || isNaN(data90)){
+const err266 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/deadband",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/deadband/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err266];
 }
@@ -3226,9 +3208,8 @@ vErrors.push(err266);
 errors++;
 }
 }
-}
 else {
-const err267 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err267 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/deadband",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/deadband/anyOf/0/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err267];
 }
@@ -3237,9 +3218,17 @@ vErrors.push(err267);
 }
 errors++;
 }
-}
-else {
-const err268 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+var _valid1 = _errs203 === errors;
+valid23 = valid23 || _valid1;
+if(!valid23){
+const _errs205 = errors;
+if(data90 && typeof data90 == "object" && !Array.isArray(data90)){
+for(const key16 in data90){
+if(pattern7.test(key16)){
+let data91 = data90[key16];
+if(typeof data91 == "number"){
+if(data91 < 0 || isNaN(data91)){
+const err268 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/deadband/" + key16.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/deadband/anyOf/1/patternProperties/%5E(.*)%24/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err268];
 }
@@ -3249,9 +3238,8 @@ vErrors.push(err268);
 errors++;
 }
 }
-}
 else {
-const err269 = {instancePath:instancePath+"/meters/buses",schemaPath:"#/properties/meters/properties/buses/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err269 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/deadband/" + key16.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/deadband/anyOf/1/patternProperties/%5E(.*)%24/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err269];
 }
@@ -3261,8 +3249,10 @@ vErrors.push(err269);
 errors++;
 }
 }
+}
+}
 else {
-const err270 = {instancePath:instancePath+"/meters",schemaPath:"#/properties/meters/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err270 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/deadband",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/deadband/anyOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err270];
 }
@@ -3271,34 +3261,11 @@ vErrors.push(err270);
 }
 errors++;
 }
-let data91 = data.doors;
-if(data91 && typeof data91 == "object" && !Array.isArray(data91)){
-if(data91.gpio === undefined){
-data91.gpio = {};
+var _valid1 = _errs205 === errors;
+valid23 = valid23 || _valid1;
 }
-if(data91.timeZone === undefined){
-data91.timeZone = "Asia/Shanghai";
-}
-if(data91.rateLimit === undefined){
-data91.rateLimit = {};
-}
-if(data91.remoteUnlock === undefined){
-data91.remoteUnlock = {};
-}
-if(data91.accessLog === undefined){
-data91.accessLog = {};
-}
-if(data91.fire === undefined){
-data91.fire = {};
-}
-if(data91.groups === undefined){
-data91.groups = [];
-}
-if(data91.doors === undefined){
-data91.doors = [];
-}
-if(data91.gpio === undefined){
-const err271 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/required",keyword:"required",params:{missingProperty: "gpio"},message:"must have required property '"+"gpio"+"'"};
+if(!valid23){
+const err271 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/deadband",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/deadband/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err271];
 }
@@ -3307,8 +3274,20 @@ vErrors.push(err271);
 }
 errors++;
 }
-if(data91.timeZone === undefined){
-const err272 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/required",keyword:"required",params:{missingProperty: "timeZone"},message:"must have required property '"+"timeZone"+"'"};
+else {
+errors = _errs202;
+if(vErrors !== null){
+if(_errs202){
+vErrors.length = _errs202;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(typeof data82.enabled !== "boolean"){
+const err272 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/enabled",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err272];
 }
@@ -3317,8 +3296,9 @@ vErrors.push(err272);
 }
 errors++;
 }
-if(data91.rateLimit === undefined){
-const err273 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/required",keyword:"required",params:{missingProperty: "rateLimit"},message:"must have required property '"+"rateLimit"+"'"};
+}
+else {
+const err273 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1,schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err273];
 }
@@ -3327,8 +3307,10 @@ vErrors.push(err273);
 }
 errors++;
 }
-if(data91.remoteUnlock === undefined){
-const err274 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/required",keyword:"required",params:{missingProperty: "remoteUnlock"},message:"must have required property '"+"remoteUnlock"+"'"};
+}
+}
+else {
+const err274 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err274];
 }
@@ -3337,8 +3319,9 @@ vErrors.push(err274);
 }
 errors++;
 }
-if(data91.accessLog === undefined){
-const err275 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/required",keyword:"required",params:{missingProperty: "accessLog"},message:"must have required property '"+"accessLog"+"'"};
+}
+else {
+const err275 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err275];
 }
@@ -3347,8 +3330,10 @@ vErrors.push(err275);
 }
 errors++;
 }
-if(data91.fire === undefined){
-const err276 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/required",keyword:"required",params:{missingProperty: "fire"},message:"must have required property '"+"fire"+"'"};
+}
+}
+else {
+const err276 = {instancePath:instancePath+"/meters/buses",schemaPath:"#/properties/meters/properties/buses/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err276];
 }
@@ -3357,8 +3342,9 @@ vErrors.push(err276);
 }
 errors++;
 }
-if(data91.groups === undefined){
-const err277 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/required",keyword:"required",params:{missingProperty: "groups"},message:"must have required property '"+"groups"+"'"};
+}
+else {
+const err277 = {instancePath:instancePath+"/meters",schemaPath:"#/properties/meters/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err277];
 }
@@ -3367,8 +3353,34 @@ vErrors.push(err277);
 }
 errors++;
 }
-if(data91.doors === undefined){
-const err278 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/required",keyword:"required",params:{missingProperty: "doors"},message:"must have required property '"+"doors"+"'"};
+let data93 = data.doors;
+if(data93 && typeof data93 == "object" && !Array.isArray(data93)){
+if(data93.gpio === undefined){
+data93.gpio = {};
+}
+if(data93.timeZone === undefined){
+data93.timeZone = "Asia/Shanghai";
+}
+if(data93.rateLimit === undefined){
+data93.rateLimit = {};
+}
+if(data93.remoteUnlock === undefined){
+data93.remoteUnlock = {};
+}
+if(data93.accessLog === undefined){
+data93.accessLog = {};
+}
+if(data93.fire === undefined){
+data93.fire = {};
+}
+if(data93.groups === undefined){
+data93.groups = [];
+}
+if(data93.doors === undefined){
+data93.doors = [];
+}
+if(data93.gpio === undefined){
+const err278 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/required",keyword:"required",params:{missingProperty: "gpio"},message:"must have required property '"+"gpio"+"'"};
 if(vErrors === null){
 vErrors = [err278];
 }
@@ -3377,9 +3389,8 @@ vErrors.push(err278);
 }
 errors++;
 }
-for(const key17 in data91){
-if(!((((((((key17 === "gpio") || (key17 === "timeZone")) || (key17 === "rateLimit")) || (key17 === "remoteUnlock")) || (key17 === "accessLog")) || (key17 === "fire")) || (key17 === "groups")) || (key17 === "doors"))){
-const err279 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties"};
+if(data93.timeZone === undefined){
+const err279 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/required",keyword:"required",params:{missingProperty: "timeZone"},message:"must have required property '"+"timeZone"+"'"};
 if(vErrors === null){
 vErrors = [err279];
 }
@@ -3388,20 +3399,8 @@ vErrors.push(err279);
 }
 errors++;
 }
-}
-let data92 = data91.gpio;
-if(data92 && typeof data92 == "object" && !Array.isArray(data92)){
-if(data92.backend === undefined){
-data92.backend = "auto";
-}
-if(data92.sysfsRoot === undefined){
-data92.sysfsRoot = "/sys/class/gpio";
-}
-if(data92.pollMs === undefined){
-data92.pollMs = 20;
-}
-if(data92.backend === undefined){
-const err280 = {instancePath:instancePath+"/doors/gpio",schemaPath:"#/properties/doors/properties/gpio/required",keyword:"required",params:{missingProperty: "backend"},message:"must have required property '"+"backend"+"'"};
+if(data93.rateLimit === undefined){
+const err280 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/required",keyword:"required",params:{missingProperty: "rateLimit"},message:"must have required property '"+"rateLimit"+"'"};
 if(vErrors === null){
 vErrors = [err280];
 }
@@ -3410,8 +3409,8 @@ vErrors.push(err280);
 }
 errors++;
 }
-if(data92.sysfsRoot === undefined){
-const err281 = {instancePath:instancePath+"/doors/gpio",schemaPath:"#/properties/doors/properties/gpio/required",keyword:"required",params:{missingProperty: "sysfsRoot"},message:"must have required property '"+"sysfsRoot"+"'"};
+if(data93.remoteUnlock === undefined){
+const err281 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/required",keyword:"required",params:{missingProperty: "remoteUnlock"},message:"must have required property '"+"remoteUnlock"+"'"};
 if(vErrors === null){
 vErrors = [err281];
 }
@@ -3420,8 +3419,8 @@ vErrors.push(err281);
 }
 errors++;
 }
-if(data92.pollMs === undefined){
-const err282 = {instancePath:instancePath+"/doors/gpio",schemaPath:"#/properties/doors/properties/gpio/required",keyword:"required",params:{missingProperty: "pollMs"},message:"must have required property '"+"pollMs"+"'"};
+if(data93.accessLog === undefined){
+const err282 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/required",keyword:"required",params:{missingProperty: "accessLog"},message:"must have required property '"+"accessLog"+"'"};
 if(vErrors === null){
 vErrors = [err282];
 }
@@ -3430,9 +3429,8 @@ vErrors.push(err282);
 }
 errors++;
 }
-for(const key18 in data92){
-if(!(((((key18 === "backend") || (key18 === "chipLabel")) || (key18 === "sysfsRoot")) || (key18 === "toolsDir")) || (key18 === "pollMs"))){
-const err283 = {instancePath:instancePath+"/doors/gpio",schemaPath:"#/properties/doors/properties/gpio/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},message:"must NOT have additional properties"};
+if(data93.fire === undefined){
+const err283 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/required",keyword:"required",params:{missingProperty: "fire"},message:"must have required property '"+"fire"+"'"};
 if(vErrors === null){
 vErrors = [err283];
 }
@@ -3441,10 +3439,8 @@ vErrors.push(err283);
 }
 errors++;
 }
-}
-let data93 = data92.backend;
-if(typeof data93 !== "string"){
-const err284 = {instancePath:instancePath+"/doors/gpio/backend",schemaPath:"#/properties/doors/properties/gpio/properties/backend/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data93.groups === undefined){
+const err284 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/required",keyword:"required",params:{missingProperty: "groups"},message:"must have required property '"+"groups"+"'"};
 if(vErrors === null){
 vErrors = [err284];
 }
@@ -3453,8 +3449,8 @@ vErrors.push(err284);
 }
 errors++;
 }
-if(!((((data93 === "auto") || (data93 === "sysfs")) || (data93 === "chardev")) || (data93 === "simulated"))){
-const err285 = {instancePath:instancePath+"/doors/gpio/backend",schemaPath:"#/properties/doors/properties/gpio/properties/backend/enum",keyword:"enum",params:{allowedValues: schema11.properties.doors.properties.gpio.properties.backend.enum},message:"must be equal to one of the allowed values"};
+if(data93.doors === undefined){
+const err285 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/required",keyword:"required",params:{missingProperty: "doors"},message:"must have required property '"+"doors"+"'"};
 if(vErrors === null){
 vErrors = [err285];
 }
@@ -3463,11 +3459,9 @@ vErrors.push(err285);
 }
 errors++;
 }
-if(data92.chipLabel !== undefined){
-let data94 = data92.chipLabel;
-if(typeof data94 === "string"){
-if(func3(data94) < 1){
-const err286 = {instancePath:instancePath+"/doors/gpio/chipLabel",schemaPath:"#/properties/doors/properties/gpio/properties/chipLabel/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+for(const key17 in data93){
+if(!((((((((key17 === "gpio") || (key17 === "timeZone")) || (key17 === "rateLimit")) || (key17 === "remoteUnlock")) || (key17 === "accessLog")) || (key17 === "fire")) || (key17 === "groups")) || (key17 === "doors"))){
+const err286 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err286];
 }
@@ -3477,8 +3471,19 @@ vErrors.push(err286);
 errors++;
 }
 }
-else {
-const err287 = {instancePath:instancePath+"/doors/gpio/chipLabel",schemaPath:"#/properties/doors/properties/gpio/properties/chipLabel/type",keyword:"type",params:{type: "string"},message:"must be string"};
+let data94 = data93.gpio;
+if(data94 && typeof data94 == "object" && !Array.isArray(data94)){
+if(data94.backend === undefined){
+data94.backend = "auto";
+}
+if(data94.sysfsRoot === undefined){
+data94.sysfsRoot = "/sys/class/gpio";
+}
+if(data94.pollMs === undefined){
+data94.pollMs = 20;
+}
+if(data94.backend === undefined){
+const err287 = {instancePath:instancePath+"/doors/gpio",schemaPath:"#/properties/doors/properties/gpio/required",keyword:"required",params:{missingProperty: "backend"},message:"must have required property '"+"backend"+"'"};
 if(vErrors === null){
 vErrors = [err287];
 }
@@ -3487,9 +3492,8 @@ vErrors.push(err287);
 }
 errors++;
 }
-}
-if(typeof data92.sysfsRoot !== "string"){
-const err288 = {instancePath:instancePath+"/doors/gpio/sysfsRoot",schemaPath:"#/properties/doors/properties/gpio/properties/sysfsRoot/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data94.sysfsRoot === undefined){
+const err288 = {instancePath:instancePath+"/doors/gpio",schemaPath:"#/properties/doors/properties/gpio/required",keyword:"required",params:{missingProperty: "sysfsRoot"},message:"must have required property '"+"sysfsRoot"+"'"};
 if(vErrors === null){
 vErrors = [err288];
 }
@@ -3498,9 +3502,8 @@ vErrors.push(err288);
 }
 errors++;
 }
-if(data92.toolsDir !== undefined){
-if(typeof data92.toolsDir !== "string"){
-const err289 = {instancePath:instancePath+"/doors/gpio/toolsDir",schemaPath:"#/properties/doors/properties/gpio/properties/toolsDir/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data94.pollMs === undefined){
+const err289 = {instancePath:instancePath+"/doors/gpio",schemaPath:"#/properties/doors/properties/gpio/required",keyword:"required",params:{missingProperty: "pollMs"},message:"must have required property '"+"pollMs"+"'"};
 if(vErrors === null){
 vErrors = [err289];
 }
@@ -3509,10 +3512,9 @@ vErrors.push(err289);
 }
 errors++;
 }
-}
-let data97 = data92.pollMs;
-if(!((typeof data97 == "number") && (!(data97 % 1) && !isNaN(data97)))){
-const err290 = {instancePath:instancePath+"/doors/gpio/pollMs",schemaPath:"#/properties/doors/properties/gpio/properties/pollMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+for(const key18 in data94){
+if(!(((((key18 === "backend") || (key18 === "chipLabel")) || (key18 === "sysfsRoot")) || (key18 === "toolsDir")) || (key18 === "pollMs"))){
+const err290 = {instancePath:instancePath+"/doors/gpio",schemaPath:"#/properties/doors/properties/gpio/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err290];
 }
@@ -3521,9 +3523,10 @@ vErrors.push(err290);
 }
 errors++;
 }
-if(typeof data97 == "number"){
-if(data97 > 1000 || isNaN(data97)){
-const err291 = {instancePath:instancePath+"/doors/gpio/pollMs",schemaPath:"#/properties/doors/properties/gpio/properties/pollMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000"};
+}
+let data95 = data94.backend;
+if(typeof data95 !== "string"){
+const err291 = {instancePath:instancePath+"/doors/gpio/backend",schemaPath:"#/properties/doors/properties/gpio/properties/backend/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err291];
 }
@@ -3532,8 +3535,8 @@ vErrors.push(err291);
 }
 errors++;
 }
-if(data97 < 5 || isNaN(data97)){
-const err292 = {instancePath:instancePath+"/doors/gpio/pollMs",schemaPath:"#/properties/doors/properties/gpio/properties/pollMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 5},message:"must be >= 5"};
+if(!((((data95 === "auto") || (data95 === "sysfs")) || (data95 === "chardev")) || (data95 === "simulated"))){
+const err292 = {instancePath:instancePath+"/doors/gpio/backend",schemaPath:"#/properties/doors/properties/gpio/properties/backend/enum",keyword:"enum",params:{allowedValues: schema11.properties.doors.properties.gpio.properties.backend.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err292];
 }
@@ -3542,10 +3545,11 @@ vErrors.push(err292);
 }
 errors++;
 }
-}
-}
-else {
-const err293 = {instancePath:instancePath+"/doors/gpio",schemaPath:"#/properties/doors/properties/gpio/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data94.chipLabel !== undefined){
+let data96 = data94.chipLabel;
+if(typeof data96 === "string"){
+if(func3(data96) < 1){
+const err293 = {instancePath:instancePath+"/doors/gpio/chipLabel",schemaPath:"#/properties/doors/properties/gpio/properties/chipLabel/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err293];
 }
@@ -3554,8 +3558,9 @@ vErrors.push(err293);
 }
 errors++;
 }
-if(typeof data91.timeZone !== "string"){
-const err294 = {instancePath:instancePath+"/doors/timeZone",schemaPath:"#/properties/doors/properties/timeZone/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+else {
+const err294 = {instancePath:instancePath+"/doors/gpio/chipLabel",schemaPath:"#/properties/doors/properties/gpio/properties/chipLabel/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err294];
 }
@@ -3564,16 +3569,9 @@ vErrors.push(err294);
 }
 errors++;
 }
-let data99 = data91.rateLimit;
-if(data99 && typeof data99 == "object" && !Array.isArray(data99)){
-if(data99.burst === undefined){
-data99.burst = 5;
 }
-if(data99.perMinute === undefined){
-data99.perMinute = 30;
-}
-if(data99.burst === undefined){
-const err295 = {instancePath:instancePath+"/doors/rateLimit",schemaPath:"#/properties/doors/properties/rateLimit/required",keyword:"required",params:{missingProperty: "burst"},message:"must have required property '"+"burst"+"'"};
+if(typeof data94.sysfsRoot !== "string"){
+const err295 = {instancePath:instancePath+"/doors/gpio/sysfsRoot",schemaPath:"#/properties/doors/properties/gpio/properties/sysfsRoot/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err295];
 }
@@ -3582,8 +3580,9 @@ vErrors.push(err295);
 }
 errors++;
 }
-if(data99.perMinute === undefined){
-const err296 = {instancePath:instancePath+"/doors/rateLimit",schemaPath:"#/properties/doors/properties/rateLimit/required",keyword:"required",params:{missingProperty: "perMinute"},message:"must have required property '"+"perMinute"+"'"};
+if(data94.toolsDir !== undefined){
+if(typeof data94.toolsDir !== "string"){
+const err296 = {instancePath:instancePath+"/doors/gpio/toolsDir",schemaPath:"#/properties/doors/properties/gpio/properties/toolsDir/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err296];
 }
@@ -3592,9 +3591,10 @@ vErrors.push(err296);
 }
 errors++;
 }
-for(const key19 in data99){
-if(!((key19 === "burst") || (key19 === "perMinute"))){
-const err297 = {instancePath:instancePath+"/doors/rateLimit",schemaPath:"#/properties/doors/properties/rateLimit/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key19},message:"must NOT have additional properties"};
+}
+let data99 = data94.pollMs;
+if(!((typeof data99 == "number") && (!(data99 % 1) && !isNaN(data99)))){
+const err297 = {instancePath:instancePath+"/doors/gpio/pollMs",schemaPath:"#/properties/doors/properties/gpio/properties/pollMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err297];
 }
@@ -3603,10 +3603,9 @@ vErrors.push(err297);
 }
 errors++;
 }
-}
-let data100 = data99.burst;
-if(!((typeof data100 == "number") && (!(data100 % 1) && !isNaN(data100)))){
-const err298 = {instancePath:instancePath+"/doors/rateLimit/burst",schemaPath:"#/properties/doors/properties/rateLimit/properties/burst/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(typeof data99 == "number"){
+if(data99 > 1000 || isNaN(data99)){
+const err298 = {instancePath:instancePath+"/doors/gpio/pollMs",schemaPath:"#/properties/doors/properties/gpio/properties/pollMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000"};
 if(vErrors === null){
 vErrors = [err298];
 }
@@ -3615,9 +3614,8 @@ vErrors.push(err298);
 }
 errors++;
 }
-if(typeof data100 == "number"){
-if(data100 > 1000 || isNaN(data100)){
-const err299 = {instancePath:instancePath+"/doors/rateLimit/burst",schemaPath:"#/properties/doors/properties/rateLimit/properties/burst/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000"};
+if(data99 < 5 || isNaN(data99)){
+const err299 = {instancePath:instancePath+"/doors/gpio/pollMs",schemaPath:"#/properties/doors/properties/gpio/properties/pollMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 5},message:"must be >= 5"};
 if(vErrors === null){
 vErrors = [err299];
 }
@@ -3626,8 +3624,10 @@ vErrors.push(err299);
 }
 errors++;
 }
-if(data100 < 1 || isNaN(data100)){
-const err300 = {instancePath:instancePath+"/doors/rateLimit/burst",schemaPath:"#/properties/doors/properties/rateLimit/properties/burst/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+}
+else {
+const err300 = {instancePath:instancePath+"/doors/gpio",schemaPath:"#/properties/doors/properties/gpio/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err300];
 }
@@ -3636,10 +3636,8 @@ vErrors.push(err300);
 }
 errors++;
 }
-}
-let data101 = data99.perMinute;
-if(!((typeof data101 == "number") && (!(data101 % 1) && !isNaN(data101)))){
-const err301 = {instancePath:instancePath+"/doors/rateLimit/perMinute",schemaPath:"#/properties/doors/properties/rateLimit/properties/perMinute/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(typeof data93.timeZone !== "string"){
+const err301 = {instancePath:instancePath+"/doors/timeZone",schemaPath:"#/properties/doors/properties/timeZone/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err301];
 }
@@ -3648,9 +3646,16 @@ vErrors.push(err301);
 }
 errors++;
 }
-if(typeof data101 == "number"){
-if(data101 > 6000 || isNaN(data101)){
-const err302 = {instancePath:instancePath+"/doors/rateLimit/perMinute",schemaPath:"#/properties/doors/properties/rateLimit/properties/perMinute/maximum",keyword:"maximum",params:{comparison: "<=", limit: 6000},message:"must be <= 6000"};
+let data101 = data93.rateLimit;
+if(data101 && typeof data101 == "object" && !Array.isArray(data101)){
+if(data101.burst === undefined){
+data101.burst = 5;
+}
+if(data101.perMinute === undefined){
+data101.perMinute = 30;
+}
+if(data101.burst === undefined){
+const err302 = {instancePath:instancePath+"/doors/rateLimit",schemaPath:"#/properties/doors/properties/rateLimit/required",keyword:"required",params:{missingProperty: "burst"},message:"must have required property '"+"burst"+"'"};
 if(vErrors === null){
 vErrors = [err302];
 }
@@ -3659,8 +3664,8 @@ vErrors.push(err302);
 }
 errors++;
 }
-if(data101 < 1 || isNaN(data101)){
-const err303 = {instancePath:instancePath+"/doors/rateLimit/perMinute",schemaPath:"#/properties/doors/properties/rateLimit/properties/perMinute/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(data101.perMinute === undefined){
+const err303 = {instancePath:instancePath+"/doors/rateLimit",schemaPath:"#/properties/doors/properties/rateLimit/required",keyword:"required",params:{missingProperty: "perMinute"},message:"must have required property '"+"perMinute"+"'"};
 if(vErrors === null){
 vErrors = [err303];
 }
@@ -3669,10 +3674,9 @@ vErrors.push(err303);
 }
 errors++;
 }
-}
-}
-else {
-const err304 = {instancePath:instancePath+"/doors/rateLimit",schemaPath:"#/properties/doors/properties/rateLimit/type",keyword:"type",params:{type: "object"},message:"must be object"};
+for(const key19 in data101){
+if(!((key19 === "burst") || (key19 === "perMinute"))){
+const err304 = {instancePath:instancePath+"/doors/rateLimit",schemaPath:"#/properties/doors/properties/rateLimit/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key19},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err304];
 }
@@ -3681,16 +3685,10 @@ vErrors.push(err304);
 }
 errors++;
 }
-let data102 = data91.remoteUnlock;
-if(data102 && typeof data102 == "object" && !Array.isArray(data102)){
-if(data102.ttlMs === undefined){
-data102.ttlMs = 15000;
 }
-if(data102.maxDurationMs === undefined){
-data102.maxDurationMs = 600000;
-}
-if(data102.ttlMs === undefined){
-const err305 = {instancePath:instancePath+"/doors/remoteUnlock",schemaPath:"#/properties/doors/properties/remoteUnlock/required",keyword:"required",params:{missingProperty: "ttlMs"},message:"must have required property '"+"ttlMs"+"'"};
+let data102 = data101.burst;
+if(!((typeof data102 == "number") && (!(data102 % 1) && !isNaN(data102)))){
+const err305 = {instancePath:instancePath+"/doors/rateLimit/burst",schemaPath:"#/properties/doors/properties/rateLimit/properties/burst/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err305];
 }
@@ -3699,8 +3697,9 @@ vErrors.push(err305);
 }
 errors++;
 }
-if(data102.maxDurationMs === undefined){
-const err306 = {instancePath:instancePath+"/doors/remoteUnlock",schemaPath:"#/properties/doors/properties/remoteUnlock/required",keyword:"required",params:{missingProperty: "maxDurationMs"},message:"must have required property '"+"maxDurationMs"+"'"};
+if(typeof data102 == "number"){
+if(data102 > 1000 || isNaN(data102)){
+const err306 = {instancePath:instancePath+"/doors/rateLimit/burst",schemaPath:"#/properties/doors/properties/rateLimit/properties/burst/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000"};
 if(vErrors === null){
 vErrors = [err306];
 }
@@ -3709,9 +3708,8 @@ vErrors.push(err306);
 }
 errors++;
 }
-for(const key20 in data102){
-if(!((key20 === "ttlMs") || (key20 === "maxDurationMs"))){
-const err307 = {instancePath:instancePath+"/doors/remoteUnlock",schemaPath:"#/properties/doors/properties/remoteUnlock/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key20},message:"must NOT have additional properties"};
+if(data102 < 1 || isNaN(data102)){
+const err307 = {instancePath:instancePath+"/doors/rateLimit/burst",schemaPath:"#/properties/doors/properties/rateLimit/properties/burst/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err307];
 }
@@ -3721,9 +3719,9 @@ vErrors.push(err307);
 errors++;
 }
 }
-let data103 = data102.ttlMs;
+let data103 = data101.perMinute;
 if(!((typeof data103 == "number") && (!(data103 % 1) && !isNaN(data103)))){
-const err308 = {instancePath:instancePath+"/doors/remoteUnlock/ttlMs",schemaPath:"#/properties/doors/properties/remoteUnlock/properties/ttlMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err308 = {instancePath:instancePath+"/doors/rateLimit/perMinute",schemaPath:"#/properties/doors/properties/rateLimit/properties/perMinute/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err308];
 }
@@ -3733,8 +3731,8 @@ vErrors.push(err308);
 errors++;
 }
 if(typeof data103 == "number"){
-if(data103 > 600000 || isNaN(data103)){
-const err309 = {instancePath:instancePath+"/doors/remoteUnlock/ttlMs",schemaPath:"#/properties/doors/properties/remoteUnlock/properties/ttlMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 600000},message:"must be <= 600000"};
+if(data103 > 6000 || isNaN(data103)){
+const err309 = {instancePath:instancePath+"/doors/rateLimit/perMinute",schemaPath:"#/properties/doors/properties/rateLimit/properties/perMinute/maximum",keyword:"maximum",params:{comparison: "<=", limit: 6000},message:"must be <= 6000"};
 if(vErrors === null){
 vErrors = [err309];
 }
@@ -3743,8 +3741,8 @@ vErrors.push(err309);
 }
 errors++;
 }
-if(data103 < 500 || isNaN(data103)){
-const err310 = {instancePath:instancePath+"/doors/remoteUnlock/ttlMs",schemaPath:"#/properties/doors/properties/remoteUnlock/properties/ttlMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 500},message:"must be >= 500"};
+if(data103 < 1 || isNaN(data103)){
+const err310 = {instancePath:instancePath+"/doors/rateLimit/perMinute",schemaPath:"#/properties/doors/properties/rateLimit/properties/perMinute/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err310];
 }
@@ -3754,9 +3752,9 @@ vErrors.push(err310);
 errors++;
 }
 }
-let data104 = data102.maxDurationMs;
-if(!((typeof data104 == "number") && (!(data104 % 1) && !isNaN(data104)))){
-const err311 = {instancePath:instancePath+"/doors/remoteUnlock/maxDurationMs",schemaPath:"#/properties/doors/properties/remoteUnlock/properties/maxDurationMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+else {
+const err311 = {instancePath:instancePath+"/doors/rateLimit",schemaPath:"#/properties/doors/properties/rateLimit/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err311];
 }
@@ -3765,9 +3763,16 @@ vErrors.push(err311);
 }
 errors++;
 }
-if(typeof data104 == "number"){
-if(data104 > 3600000 || isNaN(data104)){
-const err312 = {instancePath:instancePath+"/doors/remoteUnlock/maxDurationMs",schemaPath:"#/properties/doors/properties/remoteUnlock/properties/maxDurationMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600000},message:"must be <= 3600000"};
+let data104 = data93.remoteUnlock;
+if(data104 && typeof data104 == "object" && !Array.isArray(data104)){
+if(data104.ttlMs === undefined){
+data104.ttlMs = 15000;
+}
+if(data104.maxDurationMs === undefined){
+data104.maxDurationMs = 600000;
+}
+if(data104.ttlMs === undefined){
+const err312 = {instancePath:instancePath+"/doors/remoteUnlock",schemaPath:"#/properties/doors/properties/remoteUnlock/required",keyword:"required",params:{missingProperty: "ttlMs"},message:"must have required property '"+"ttlMs"+"'"};
 if(vErrors === null){
 vErrors = [err312];
 }
@@ -3776,8 +3781,8 @@ vErrors.push(err312);
 }
 errors++;
 }
-if(data104 < 1000 || isNaN(data104)){
-const err313 = {instancePath:instancePath+"/doors/remoteUnlock/maxDurationMs",schemaPath:"#/properties/doors/properties/remoteUnlock/properties/maxDurationMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1000},message:"must be >= 1000"};
+if(data104.maxDurationMs === undefined){
+const err313 = {instancePath:instancePath+"/doors/remoteUnlock",schemaPath:"#/properties/doors/properties/remoteUnlock/required",keyword:"required",params:{missingProperty: "maxDurationMs"},message:"must have required property '"+"maxDurationMs"+"'"};
 if(vErrors === null){
 vErrors = [err313];
 }
@@ -3786,10 +3791,9 @@ vErrors.push(err313);
 }
 errors++;
 }
-}
-}
-else {
-const err314 = {instancePath:instancePath+"/doors/remoteUnlock",schemaPath:"#/properties/doors/properties/remoteUnlock/type",keyword:"type",params:{type: "object"},message:"must be object"};
+for(const key20 in data104){
+if(!((key20 === "ttlMs") || (key20 === "maxDurationMs"))){
+const err314 = {instancePath:instancePath+"/doors/remoteUnlock",schemaPath:"#/properties/doors/properties/remoteUnlock/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key20},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err314];
 }
@@ -3798,16 +3802,10 @@ vErrors.push(err314);
 }
 errors++;
 }
-let data105 = data91.accessLog;
-if(data105 && typeof data105 == "object" && !Array.isArray(data105)){
-if(data105.keepDays === undefined){
-data105.keepDays = 90;
 }
-if(data105.maxRows === undefined){
-data105.maxRows = 200000;
-}
-if(data105.keepDays === undefined){
-const err315 = {instancePath:instancePath+"/doors/accessLog",schemaPath:"#/properties/doors/properties/accessLog/required",keyword:"required",params:{missingProperty: "keepDays"},message:"must have required property '"+"keepDays"+"'"};
+let data105 = data104.ttlMs;
+if(!((typeof data105 == "number") && (!(data105 % 1) && !isNaN(data105)))){
+const err315 = {instancePath:instancePath+"/doors/remoteUnlock/ttlMs",schemaPath:"#/properties/doors/properties/remoteUnlock/properties/ttlMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err315];
 }
@@ -3816,8 +3814,9 @@ vErrors.push(err315);
 }
 errors++;
 }
-if(data105.maxRows === undefined){
-const err316 = {instancePath:instancePath+"/doors/accessLog",schemaPath:"#/properties/doors/properties/accessLog/required",keyword:"required",params:{missingProperty: "maxRows"},message:"must have required property '"+"maxRows"+"'"};
+if(typeof data105 == "number"){
+if(data105 > 600000 || isNaN(data105)){
+const err316 = {instancePath:instancePath+"/doors/remoteUnlock/ttlMs",schemaPath:"#/properties/doors/properties/remoteUnlock/properties/ttlMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 600000},message:"must be <= 600000"};
 if(vErrors === null){
 vErrors = [err316];
 }
@@ -3826,9 +3825,8 @@ vErrors.push(err316);
 }
 errors++;
 }
-for(const key21 in data105){
-if(!((key21 === "keepDays") || (key21 === "maxRows"))){
-const err317 = {instancePath:instancePath+"/doors/accessLog",schemaPath:"#/properties/doors/properties/accessLog/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key21},message:"must NOT have additional properties"};
+if(data105 < 500 || isNaN(data105)){
+const err317 = {instancePath:instancePath+"/doors/remoteUnlock/ttlMs",schemaPath:"#/properties/doors/properties/remoteUnlock/properties/ttlMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 500},message:"must be >= 500"};
 if(vErrors === null){
 vErrors = [err317];
 }
@@ -3838,9 +3836,9 @@ vErrors.push(err317);
 errors++;
 }
 }
-let data106 = data105.keepDays;
+let data106 = data104.maxDurationMs;
 if(!((typeof data106 == "number") && (!(data106 % 1) && !isNaN(data106)))){
-const err318 = {instancePath:instancePath+"/doors/accessLog/keepDays",schemaPath:"#/properties/doors/properties/accessLog/properties/keepDays/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err318 = {instancePath:instancePath+"/doors/remoteUnlock/maxDurationMs",schemaPath:"#/properties/doors/properties/remoteUnlock/properties/maxDurationMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err318];
 }
@@ -3850,8 +3848,8 @@ vErrors.push(err318);
 errors++;
 }
 if(typeof data106 == "number"){
-if(data106 > 3650 || isNaN(data106)){
-const err319 = {instancePath:instancePath+"/doors/accessLog/keepDays",schemaPath:"#/properties/doors/properties/accessLog/properties/keepDays/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3650},message:"must be <= 3650"};
+if(data106 > 3600000 || isNaN(data106)){
+const err319 = {instancePath:instancePath+"/doors/remoteUnlock/maxDurationMs",schemaPath:"#/properties/doors/properties/remoteUnlock/properties/maxDurationMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600000},message:"must be <= 3600000"};
 if(vErrors === null){
 vErrors = [err319];
 }
@@ -3860,8 +3858,8 @@ vErrors.push(err319);
 }
 errors++;
 }
-if(data106 < 1 || isNaN(data106)){
-const err320 = {instancePath:instancePath+"/doors/accessLog/keepDays",schemaPath:"#/properties/doors/properties/accessLog/properties/keepDays/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(data106 < 1000 || isNaN(data106)){
+const err320 = {instancePath:instancePath+"/doors/remoteUnlock/maxDurationMs",schemaPath:"#/properties/doors/properties/remoteUnlock/properties/maxDurationMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1000},message:"must be >= 1000"};
 if(vErrors === null){
 vErrors = [err320];
 }
@@ -3871,9 +3869,9 @@ vErrors.push(err320);
 errors++;
 }
 }
-let data107 = data105.maxRows;
-if(!((typeof data107 == "number") && (!(data107 % 1) && !isNaN(data107)))){
-const err321 = {instancePath:instancePath+"/doors/accessLog/maxRows",schemaPath:"#/properties/doors/properties/accessLog/properties/maxRows/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+else {
+const err321 = {instancePath:instancePath+"/doors/remoteUnlock",schemaPath:"#/properties/doors/properties/remoteUnlock/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err321];
 }
@@ -3882,9 +3880,16 @@ vErrors.push(err321);
 }
 errors++;
 }
-if(typeof data107 == "number"){
-if(data107 > 10000000 || isNaN(data107)){
-const err322 = {instancePath:instancePath+"/doors/accessLog/maxRows",schemaPath:"#/properties/doors/properties/accessLog/properties/maxRows/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000000},message:"must be <= 10000000"};
+let data107 = data93.accessLog;
+if(data107 && typeof data107 == "object" && !Array.isArray(data107)){
+if(data107.keepDays === undefined){
+data107.keepDays = 90;
+}
+if(data107.maxRows === undefined){
+data107.maxRows = 200000;
+}
+if(data107.keepDays === undefined){
+const err322 = {instancePath:instancePath+"/doors/accessLog",schemaPath:"#/properties/doors/properties/accessLog/required",keyword:"required",params:{missingProperty: "keepDays"},message:"must have required property '"+"keepDays"+"'"};
 if(vErrors === null){
 vErrors = [err322];
 }
@@ -3893,8 +3898,8 @@ vErrors.push(err322);
 }
 errors++;
 }
-if(data107 < 1000 || isNaN(data107)){
-const err323 = {instancePath:instancePath+"/doors/accessLog/maxRows",schemaPath:"#/properties/doors/properties/accessLog/properties/maxRows/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1000},message:"must be >= 1000"};
+if(data107.maxRows === undefined){
+const err323 = {instancePath:instancePath+"/doors/accessLog",schemaPath:"#/properties/doors/properties/accessLog/required",keyword:"required",params:{missingProperty: "maxRows"},message:"must have required property '"+"maxRows"+"'"};
 if(vErrors === null){
 vErrors = [err323];
 }
@@ -3903,10 +3908,9 @@ vErrors.push(err323);
 }
 errors++;
 }
-}
-}
-else {
-const err324 = {instancePath:instancePath+"/doors/accessLog",schemaPath:"#/properties/doors/properties/accessLog/type",keyword:"type",params:{type: "object"},message:"must be object"};
+for(const key21 in data107){
+if(!((key21 === "keepDays") || (key21 === "maxRows"))){
+const err324 = {instancePath:instancePath+"/doors/accessLog",schemaPath:"#/properties/doors/properties/accessLog/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key21},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err324];
 }
@@ -3915,16 +3919,10 @@ vErrors.push(err324);
 }
 errors++;
 }
-let data108 = data91.fire;
-if(data108 && typeof data108 == "object" && !Array.isArray(data108)){
-if(data108.latch === undefined){
-data108.latch = true;
 }
-if(data108.releaseOnFirstEdge === undefined){
-data108.releaseOnFirstEdge = true;
-}
-if(data108.latch === undefined){
-const err325 = {instancePath:instancePath+"/doors/fire",schemaPath:"#/properties/doors/properties/fire/required",keyword:"required",params:{missingProperty: "latch"},message:"must have required property '"+"latch"+"'"};
+let data108 = data107.keepDays;
+if(!((typeof data108 == "number") && (!(data108 % 1) && !isNaN(data108)))){
+const err325 = {instancePath:instancePath+"/doors/accessLog/keepDays",schemaPath:"#/properties/doors/properties/accessLog/properties/keepDays/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err325];
 }
@@ -3933,8 +3931,9 @@ vErrors.push(err325);
 }
 errors++;
 }
-if(data108.releaseOnFirstEdge === undefined){
-const err326 = {instancePath:instancePath+"/doors/fire",schemaPath:"#/properties/doors/properties/fire/required",keyword:"required",params:{missingProperty: "releaseOnFirstEdge"},message:"must have required property '"+"releaseOnFirstEdge"+"'"};
+if(typeof data108 == "number"){
+if(data108 > 3650 || isNaN(data108)){
+const err326 = {instancePath:instancePath+"/doors/accessLog/keepDays",schemaPath:"#/properties/doors/properties/accessLog/properties/keepDays/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3650},message:"must be <= 3650"};
 if(vErrors === null){
 vErrors = [err326];
 }
@@ -3943,9 +3942,8 @@ vErrors.push(err326);
 }
 errors++;
 }
-for(const key22 in data108){
-if(!(((key22 === "input") || (key22 === "latch")) || (key22 === "releaseOnFirstEdge"))){
-const err327 = {instancePath:instancePath+"/doors/fire",schemaPath:"#/properties/doors/properties/fire/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key22},message:"must NOT have additional properties"};
+if(data108 < 1 || isNaN(data108)){
+const err327 = {instancePath:instancePath+"/doors/accessLog/keepDays",schemaPath:"#/properties/doors/properties/accessLog/properties/keepDays/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err327];
 }
@@ -3955,17 +3953,9 @@ vErrors.push(err327);
 errors++;
 }
 }
-if(data108.input !== undefined){
-let data109 = data108.input;
-if(data109 && typeof data109 == "object" && !Array.isArray(data109)){
-if(data109.activeLow === undefined){
-data109.activeLow = false;
-}
-if(data109.debounceMs === undefined){
-data109.debounceMs = 100;
-}
-if(data109.pin === undefined){
-const err328 = {instancePath:instancePath+"/doors/fire/input",schemaPath:"#/properties/doors/properties/fire/properties/input/required",keyword:"required",params:{missingProperty: "pin"},message:"must have required property '"+"pin"+"'"};
+let data109 = data107.maxRows;
+if(!((typeof data109 == "number") && (!(data109 % 1) && !isNaN(data109)))){
+const err328 = {instancePath:instancePath+"/doors/accessLog/maxRows",schemaPath:"#/properties/doors/properties/accessLog/properties/maxRows/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err328];
 }
@@ -3974,8 +3964,9 @@ vErrors.push(err328);
 }
 errors++;
 }
-if(data109.activeLow === undefined){
-const err329 = {instancePath:instancePath+"/doors/fire/input",schemaPath:"#/properties/doors/properties/fire/properties/input/required",keyword:"required",params:{missingProperty: "activeLow"},message:"must have required property '"+"activeLow"+"'"};
+if(typeof data109 == "number"){
+if(data109 > 10000000 || isNaN(data109)){
+const err329 = {instancePath:instancePath+"/doors/accessLog/maxRows",schemaPath:"#/properties/doors/properties/accessLog/properties/maxRows/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000000},message:"must be <= 10000000"};
 if(vErrors === null){
 vErrors = [err329];
 }
@@ -3984,8 +3975,8 @@ vErrors.push(err329);
 }
 errors++;
 }
-if(data109.debounceMs === undefined){
-const err330 = {instancePath:instancePath+"/doors/fire/input",schemaPath:"#/properties/doors/properties/fire/properties/input/required",keyword:"required",params:{missingProperty: "debounceMs"},message:"must have required property '"+"debounceMs"+"'"};
+if(data109 < 1000 || isNaN(data109)){
+const err330 = {instancePath:instancePath+"/doors/accessLog/maxRows",schemaPath:"#/properties/doors/properties/accessLog/properties/maxRows/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1000},message:"must be >= 1000"};
 if(vErrors === null){
 vErrors = [err330];
 }
@@ -3994,9 +3985,10 @@ vErrors.push(err330);
 }
 errors++;
 }
-for(const key23 in data109){
-if(!((((key23 === "pin") || (key23 === "activeLow")) || (key23 === "debounceMs")) || (key23 === "bias"))){
-const err331 = {instancePath:instancePath+"/doors/fire/input",schemaPath:"#/properties/doors/properties/fire/properties/input/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key23},message:"must NOT have additional properties"};
+}
+}
+else {
+const err331 = {instancePath:instancePath+"/doors/accessLog",schemaPath:"#/properties/doors/properties/accessLog/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err331];
 }
@@ -4005,11 +3997,16 @@ vErrors.push(err331);
 }
 errors++;
 }
+let data110 = data93.fire;
+if(data110 && typeof data110 == "object" && !Array.isArray(data110)){
+if(data110.latch === undefined){
+data110.latch = true;
 }
-if(data109.pin !== undefined){
-let data110 = data109.pin;
-if(!((typeof data110 == "number") && (!(data110 % 1) && !isNaN(data110)))){
-const err332 = {instancePath:instancePath+"/doors/fire/input/pin",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/pin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data110.releaseOnFirstEdge === undefined){
+data110.releaseOnFirstEdge = true;
+}
+if(data110.latch === undefined){
+const err332 = {instancePath:instancePath+"/doors/fire",schemaPath:"#/properties/doors/properties/fire/required",keyword:"required",params:{missingProperty: "latch"},message:"must have required property '"+"latch"+"'"};
 if(vErrors === null){
 vErrors = [err332];
 }
@@ -4018,9 +4015,8 @@ vErrors.push(err332);
 }
 errors++;
 }
-if(typeof data110 == "number"){
-if(data110 > 63 || isNaN(data110)){
-const err333 = {instancePath:instancePath+"/doors/fire/input/pin",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/pin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
+if(data110.releaseOnFirstEdge === undefined){
+const err333 = {instancePath:instancePath+"/doors/fire",schemaPath:"#/properties/doors/properties/fire/required",keyword:"required",params:{missingProperty: "releaseOnFirstEdge"},message:"must have required property '"+"releaseOnFirstEdge"+"'"};
 if(vErrors === null){
 vErrors = [err333];
 }
@@ -4029,8 +4025,9 @@ vErrors.push(err333);
 }
 errors++;
 }
-if(data110 < 0 || isNaN(data110)){
-const err334 = {instancePath:instancePath+"/doors/fire/input/pin",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/pin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+for(const key22 in data110){
+if(!(((key22 === "input") || (key22 === "latch")) || (key22 === "releaseOnFirstEdge"))){
+const err334 = {instancePath:instancePath+"/doors/fire",schemaPath:"#/properties/doors/properties/fire/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key22},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err334];
 }
@@ -4040,9 +4037,17 @@ vErrors.push(err334);
 errors++;
 }
 }
+if(data110.input !== undefined){
+let data111 = data110.input;
+if(data111 && typeof data111 == "object" && !Array.isArray(data111)){
+if(data111.activeLow === undefined){
+data111.activeLow = false;
 }
-if(typeof data109.activeLow !== "boolean"){
-const err335 = {instancePath:instancePath+"/doors/fire/input/activeLow",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/activeLow/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data111.debounceMs === undefined){
+data111.debounceMs = 100;
+}
+if(data111.pin === undefined){
+const err335 = {instancePath:instancePath+"/doors/fire/input",schemaPath:"#/properties/doors/properties/fire/properties/input/required",keyword:"required",params:{missingProperty: "pin"},message:"must have required property '"+"pin"+"'"};
 if(vErrors === null){
 vErrors = [err335];
 }
@@ -4051,9 +4056,8 @@ vErrors.push(err335);
 }
 errors++;
 }
-let data112 = data109.debounceMs;
-if(!((typeof data112 == "number") && (!(data112 % 1) && !isNaN(data112)))){
-const err336 = {instancePath:instancePath+"/doors/fire/input/debounceMs",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/debounceMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data111.activeLow === undefined){
+const err336 = {instancePath:instancePath+"/doors/fire/input",schemaPath:"#/properties/doors/properties/fire/properties/input/required",keyword:"required",params:{missingProperty: "activeLow"},message:"must have required property '"+"activeLow"+"'"};
 if(vErrors === null){
 vErrors = [err336];
 }
@@ -4062,9 +4066,8 @@ vErrors.push(err336);
 }
 errors++;
 }
-if(typeof data112 == "number"){
-if(data112 > 5000 || isNaN(data112)){
-const err337 = {instancePath:instancePath+"/doors/fire/input/debounceMs",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/debounceMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 5000},message:"must be <= 5000"};
+if(data111.debounceMs === undefined){
+const err337 = {instancePath:instancePath+"/doors/fire/input",schemaPath:"#/properties/doors/properties/fire/properties/input/required",keyword:"required",params:{missingProperty: "debounceMs"},message:"must have required property '"+"debounceMs"+"'"};
 if(vErrors === null){
 vErrors = [err337];
 }
@@ -4073,8 +4076,9 @@ vErrors.push(err337);
 }
 errors++;
 }
-if(data112 < 0 || isNaN(data112)){
-const err338 = {instancePath:instancePath+"/doors/fire/input/debounceMs",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/debounceMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+for(const key23 in data111){
+if(!((((key23 === "pin") || (key23 === "activeLow")) || (key23 === "debounceMs")) || (key23 === "bias"))){
+const err338 = {instancePath:instancePath+"/doors/fire/input",schemaPath:"#/properties/doors/properties/fire/properties/input/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key23},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err338];
 }
@@ -4084,10 +4088,10 @@ vErrors.push(err338);
 errors++;
 }
 }
-if(data109.bias !== undefined){
-let data113 = data109.bias;
-if(typeof data113 !== "string"){
-const err339 = {instancePath:instancePath+"/doors/fire/input/bias",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/bias/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data111.pin !== undefined){
+let data112 = data111.pin;
+if(!((typeof data112 == "number") && (!(data112 % 1) && !isNaN(data112)))){
+const err339 = {instancePath:instancePath+"/doors/fire/input/pin",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/pin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err339];
 }
@@ -4096,8 +4100,9 @@ vErrors.push(err339);
 }
 errors++;
 }
-if(!(((data113 === "pull-up") || (data113 === "pull-down")) || (data113 === "disable"))){
-const err340 = {instancePath:instancePath+"/doors/fire/input/bias",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/bias/enum",keyword:"enum",params:{allowedValues: schema11.properties.doors.properties.fire.properties.input.properties.bias.enum},message:"must be equal to one of the allowed values"};
+if(typeof data112 == "number"){
+if(data112 > 63 || isNaN(data112)){
+const err340 = {instancePath:instancePath+"/doors/fire/input/pin",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/pin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
 if(vErrors === null){
 vErrors = [err340];
 }
@@ -4106,10 +4111,8 @@ vErrors.push(err340);
 }
 errors++;
 }
-}
-}
-else {
-const err341 = {instancePath:instancePath+"/doors/fire/input",schemaPath:"#/properties/doors/properties/fire/properties/input/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data112 < 0 || isNaN(data112)){
+const err341 = {instancePath:instancePath+"/doors/fire/input/pin",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/pin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err341];
 }
@@ -4119,8 +4122,9 @@ vErrors.push(err341);
 errors++;
 }
 }
-if(typeof data108.latch !== "boolean"){
-const err342 = {instancePath:instancePath+"/doors/fire/latch",schemaPath:"#/properties/doors/properties/fire/properties/latch/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+}
+if(typeof data111.activeLow !== "boolean"){
+const err342 = {instancePath:instancePath+"/doors/fire/input/activeLow",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/activeLow/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err342];
 }
@@ -4129,8 +4133,9 @@ vErrors.push(err342);
 }
 errors++;
 }
-if(typeof data108.releaseOnFirstEdge !== "boolean"){
-const err343 = {instancePath:instancePath+"/doors/fire/releaseOnFirstEdge",schemaPath:"#/properties/doors/properties/fire/properties/releaseOnFirstEdge/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+let data114 = data111.debounceMs;
+if(!((typeof data114 == "number") && (!(data114 % 1) && !isNaN(data114)))){
+const err343 = {instancePath:instancePath+"/doors/fire/input/debounceMs",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/debounceMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err343];
 }
@@ -4139,9 +4144,9 @@ vErrors.push(err343);
 }
 errors++;
 }
-}
-else {
-const err344 = {instancePath:instancePath+"/doors/fire",schemaPath:"#/properties/doors/properties/fire/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(typeof data114 == "number"){
+if(data114 > 5000 || isNaN(data114)){
+const err344 = {instancePath:instancePath+"/doors/fire/input/debounceMs",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/debounceMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 5000},message:"must be <= 5000"};
 if(vErrors === null){
 vErrors = [err344];
 }
@@ -4150,14 +4155,8 @@ vErrors.push(err344);
 }
 errors++;
 }
-let data116 = data91.groups;
-if(Array.isArray(data116)){
-const len3 = data116.length;
-for(let i3=0; i3<len3; i3++){
-let data117 = data116[i3];
-if(data117 && typeof data117 == "object" && !Array.isArray(data117)){
-if(data117.id === undefined){
-const err345 = {instancePath:instancePath+"/doors/groups/" + i3,schemaPath:"#/properties/doors/properties/groups/items/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
+if(data114 < 0 || isNaN(data114)){
+const err345 = {instancePath:instancePath+"/doors/fire/input/debounceMs",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/debounceMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err345];
 }
@@ -4166,8 +4165,11 @@ vErrors.push(err345);
 }
 errors++;
 }
-if(data117.doors === undefined){
-const err346 = {instancePath:instancePath+"/doors/groups/" + i3,schemaPath:"#/properties/doors/properties/groups/items/required",keyword:"required",params:{missingProperty: "doors"},message:"must have required property '"+"doors"+"'"};
+}
+if(data111.bias !== undefined){
+let data115 = data111.bias;
+if(typeof data115 !== "string"){
+const err346 = {instancePath:instancePath+"/doors/fire/input/bias",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/bias/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err346];
 }
@@ -4176,9 +4178,8 @@ vErrors.push(err346);
 }
 errors++;
 }
-for(const key24 in data117){
-if(!(((key24 === "id") || (key24 === "name")) || (key24 === "doors"))){
-const err347 = {instancePath:instancePath+"/doors/groups/" + i3,schemaPath:"#/properties/doors/properties/groups/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key24},message:"must NOT have additional properties"};
+if(!(((data115 === "pull-up") || (data115 === "pull-down")) || (data115 === "disable"))){
+const err347 = {instancePath:instancePath+"/doors/fire/input/bias",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/bias/enum",keyword:"enum",params:{allowedValues: schema11.properties.doors.properties.fire.properties.input.properties.bias.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err347];
 }
@@ -4188,11 +4189,9 @@ vErrors.push(err347);
 errors++;
 }
 }
-if(data117.id !== undefined){
-let data118 = data117.id;
-if(typeof data118 === "string"){
-if(!pattern0.test(data118)){
-const err348 = {instancePath:instancePath+"/doors/groups/" + i3+"/id",schemaPath:"#/properties/doors/properties/groups/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"+"\""};
+}
+else {
+const err348 = {instancePath:instancePath+"/doors/fire/input",schemaPath:"#/properties/doors/properties/fire/properties/input/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err348];
 }
@@ -4202,8 +4201,8 @@ vErrors.push(err348);
 errors++;
 }
 }
-else {
-const err349 = {instancePath:instancePath+"/doors/groups/" + i3+"/id",schemaPath:"#/properties/doors/properties/groups/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(typeof data110.latch !== "boolean"){
+const err349 = {instancePath:instancePath+"/doors/fire/latch",schemaPath:"#/properties/doors/properties/fire/properties/latch/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err349];
 }
@@ -4212,12 +4211,8 @@ vErrors.push(err349);
 }
 errors++;
 }
-}
-if(data117.name !== undefined){
-let data119 = data117.name;
-if(typeof data119 === "string"){
-if(func3(data119) > 100){
-const err350 = {instancePath:instancePath+"/doors/groups/" + i3+"/name",schemaPath:"#/properties/doors/properties/groups/items/properties/name/maxLength",keyword:"maxLength",params:{limit: 100},message:"must NOT have more than 100 characters"};
+if(typeof data110.releaseOnFirstEdge !== "boolean"){
+const err350 = {instancePath:instancePath+"/doors/fire/releaseOnFirstEdge",schemaPath:"#/properties/doors/properties/fire/properties/releaseOnFirstEdge/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err350];
 }
@@ -4228,7 +4223,7 @@ errors++;
 }
 }
 else {
-const err351 = {instancePath:instancePath+"/doors/groups/" + i3+"/name",schemaPath:"#/properties/doors/properties/groups/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err351 = {instancePath:instancePath+"/doors/fire",schemaPath:"#/properties/doors/properties/fire/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err351];
 }
@@ -4237,12 +4232,14 @@ vErrors.push(err351);
 }
 errors++;
 }
-}
-if(data117.doors !== undefined){
-let data120 = data117.doors;
-if(Array.isArray(data120)){
-if(data120.length < 1){
-const err352 = {instancePath:instancePath+"/doors/groups/" + i3+"/doors",schemaPath:"#/properties/doors/properties/groups/items/properties/doors/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"};
+let data118 = data93.groups;
+if(Array.isArray(data118)){
+const len3 = data118.length;
+for(let i3=0; i3<len3; i3++){
+let data119 = data118[i3];
+if(data119 && typeof data119 == "object" && !Array.isArray(data119)){
+if(data119.id === undefined){
+const err352 = {instancePath:instancePath+"/doors/groups/" + i3,schemaPath:"#/properties/doors/properties/groups/items/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
 if(vErrors === null){
 vErrors = [err352];
 }
@@ -4251,12 +4248,8 @@ vErrors.push(err352);
 }
 errors++;
 }
-const len4 = data120.length;
-for(let i4=0; i4<len4; i4++){
-let data121 = data120[i4];
-if(typeof data121 === "string"){
-if(!pattern0.test(data121)){
-const err353 = {instancePath:instancePath+"/doors/groups/" + i3+"/doors/" + i4,schemaPath:"#/properties/doors/properties/groups/items/properties/doors/items/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"+"\""};
+if(data119.doors === undefined){
+const err353 = {instancePath:instancePath+"/doors/groups/" + i3,schemaPath:"#/properties/doors/properties/groups/items/required",keyword:"required",params:{missingProperty: "doors"},message:"must have required property '"+"doors"+"'"};
 if(vErrors === null){
 vErrors = [err353];
 }
@@ -4265,9 +4258,9 @@ vErrors.push(err353);
 }
 errors++;
 }
-}
-else {
-const err354 = {instancePath:instancePath+"/doors/groups/" + i3+"/doors/" + i4,schemaPath:"#/properties/doors/properties/groups/items/properties/doors/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key24 in data119){
+if(!(((key24 === "id") || (key24 === "name")) || (key24 === "doors"))){
+const err354 = {instancePath:instancePath+"/doors/groups/" + i3,schemaPath:"#/properties/doors/properties/groups/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key24},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err354];
 }
@@ -4277,18 +4270,11 @@ vErrors.push(err354);
 errors++;
 }
 }
-let i5 = data120.length;
-let j0;
-if(i5 > 1){
-const indices0 = {};
-for(;i5--;){
-let item0 = data120[i5];
-if(typeof item0 !== "string"){
-continue;
-}
-if(typeof indices0[item0] == "number"){
-j0 = indices0[item0];
-const err355 = {instancePath:instancePath+"/doors/groups/" + i3+"/doors",schemaPath:"#/properties/doors/properties/groups/items/properties/doors/uniqueItems",keyword:"uniqueItems",params:{i: i5, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i5+" are identical)"};
+if(data119.id !== undefined){
+let data120 = data119.id;
+if(typeof data120 === "string"){
+if(!pattern0.test(data120)){
+const err355 = {instancePath:instancePath+"/doors/groups/" + i3+"/id",schemaPath:"#/properties/doors/properties/groups/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"+"\""};
 if(vErrors === null){
 vErrors = [err355];
 }
@@ -4296,14 +4282,10 @@ else {
 vErrors.push(err355);
 }
 errors++;
-break;
-}
-indices0[item0] = i5;
-}
 }
 }
 else {
-const err356 = {instancePath:instancePath+"/doors/groups/" + i3+"/doors",schemaPath:"#/properties/doors/properties/groups/items/properties/doors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err356 = {instancePath:instancePath+"/doors/groups/" + i3+"/id",schemaPath:"#/properties/doors/properties/groups/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err356];
 }
@@ -4313,9 +4295,11 @@ vErrors.push(err356);
 errors++;
 }
 }
-}
-else {
-const err357 = {instancePath:instancePath+"/doors/groups/" + i3,schemaPath:"#/properties/doors/properties/groups/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data119.name !== undefined){
+let data121 = data119.name;
+if(typeof data121 === "string"){
+if(func3(data121) > 100){
+const err357 = {instancePath:instancePath+"/doors/groups/" + i3+"/name",schemaPath:"#/properties/doors/properties/groups/items/properties/name/maxLength",keyword:"maxLength",params:{limit: 100},message:"must NOT have more than 100 characters"};
 if(vErrors === null){
 vErrors = [err357];
 }
@@ -4325,9 +4309,8 @@ vErrors.push(err357);
 errors++;
 }
 }
-}
 else {
-const err358 = {instancePath:instancePath+"/doors/groups",schemaPath:"#/properties/doors/properties/groups/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err358 = {instancePath:instancePath+"/doors/groups/" + i3+"/name",schemaPath:"#/properties/doors/properties/groups/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err358];
 }
@@ -4336,26 +4319,12 @@ vErrors.push(err358);
 }
 errors++;
 }
-let data122 = data91.doors;
+}
+if(data119.doors !== undefined){
+let data122 = data119.doors;
 if(Array.isArray(data122)){
-const len5 = data122.length;
-for(let i6=0; i6<len5; i6++){
-let data123 = data122[i6];
-if(data123 && typeof data123 == "object" && !Array.isArray(data123)){
-if(data123.unlockMs === undefined){
-data123.unlockMs = 5000;
-}
-if(data123.relockOnClose === undefined){
-data123.relockOnClose = true;
-}
-if(data123.heldOpenAlarmS === undefined){
-data123.heldOpenAlarmS = 30;
-}
-if(data123.fireRelease === undefined){
-data123.fireRelease = true;
-}
-if(data123.id === undefined){
-const err359 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
+if(data122.length < 1){
+const err359 = {instancePath:instancePath+"/doors/groups/" + i3+"/doors",schemaPath:"#/properties/doors/properties/groups/items/properties/doors/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"};
 if(vErrors === null){
 vErrors = [err359];
 }
@@ -4364,8 +4333,12 @@ vErrors.push(err359);
 }
 errors++;
 }
-if(data123.lock === undefined){
-const err360 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/required",keyword:"required",params:{missingProperty: "lock"},message:"must have required property '"+"lock"+"'"};
+const len4 = data122.length;
+for(let i4=0; i4<len4; i4++){
+let data123 = data122[i4];
+if(typeof data123 === "string"){
+if(!pattern0.test(data123)){
+const err360 = {instancePath:instancePath+"/doors/groups/" + i3+"/doors/" + i4,schemaPath:"#/properties/doors/properties/groups/items/properties/doors/items/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"+"\""};
 if(vErrors === null){
 vErrors = [err360];
 }
@@ -4374,8 +4347,9 @@ vErrors.push(err360);
 }
 errors++;
 }
-if(data123.unlockMs === undefined){
-const err361 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/required",keyword:"required",params:{missingProperty: "unlockMs"},message:"must have required property '"+"unlockMs"+"'"};
+}
+else {
+const err361 = {instancePath:instancePath+"/doors/groups/" + i3+"/doors/" + i4,schemaPath:"#/properties/doors/properties/groups/items/properties/doors/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err361];
 }
@@ -4384,8 +4358,19 @@ vErrors.push(err361);
 }
 errors++;
 }
-if(data123.relockOnClose === undefined){
-const err362 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/required",keyword:"required",params:{missingProperty: "relockOnClose"},message:"must have required property '"+"relockOnClose"+"'"};
+}
+let i5 = data122.length;
+let j0;
+if(i5 > 1){
+const indices0 = {};
+for(;i5--;){
+let item0 = data122[i5];
+if(typeof item0 !== "string"){
+continue;
+}
+if(typeof indices0[item0] == "number"){
+j0 = indices0[item0];
+const err362 = {instancePath:instancePath+"/doors/groups/" + i3+"/doors",schemaPath:"#/properties/doors/properties/groups/items/properties/doors/uniqueItems",keyword:"uniqueItems",params:{i: i5, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i5+" are identical)"};
 if(vErrors === null){
 vErrors = [err362];
 }
@@ -4393,9 +4378,14 @@ else {
 vErrors.push(err362);
 }
 errors++;
+break;
 }
-if(data123.heldOpenAlarmS === undefined){
-const err363 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/required",keyword:"required",params:{missingProperty: "heldOpenAlarmS"},message:"must have required property '"+"heldOpenAlarmS"+"'"};
+indices0[item0] = i5;
+}
+}
+}
+else {
+const err363 = {instancePath:instancePath+"/doors/groups/" + i3+"/doors",schemaPath:"#/properties/doors/properties/groups/items/properties/doors/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err363];
 }
@@ -4404,8 +4394,10 @@ vErrors.push(err363);
 }
 errors++;
 }
-if(data123.fireRelease === undefined){
-const err364 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/required",keyword:"required",params:{missingProperty: "fireRelease"},message:"must have required property '"+"fireRelease"+"'"};
+}
+}
+else {
+const err364 = {instancePath:instancePath+"/doors/groups/" + i3,schemaPath:"#/properties/doors/properties/groups/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err364];
 }
@@ -4414,9 +4406,10 @@ vErrors.push(err364);
 }
 errors++;
 }
-for(const key25 in data123){
-if(!(func2.call(schema11.properties.doors.properties.doors.items.properties, key25))){
-const err365 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key25},message:"must NOT have additional properties"};
+}
+}
+else {
+const err365 = {instancePath:instancePath+"/doors/groups",schemaPath:"#/properties/doors/properties/groups/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err365];
 }
@@ -4425,12 +4418,26 @@ vErrors.push(err365);
 }
 errors++;
 }
+let data124 = data93.doors;
+if(Array.isArray(data124)){
+const len5 = data124.length;
+for(let i6=0; i6<len5; i6++){
+let data125 = data124[i6];
+if(data125 && typeof data125 == "object" && !Array.isArray(data125)){
+if(data125.unlockMs === undefined){
+data125.unlockMs = 5000;
 }
-if(data123.id !== undefined){
-let data124 = data123.id;
-if(typeof data124 === "string"){
-if(!pattern0.test(data124)){
-const err366 = {instancePath:instancePath+"/doors/doors/" + i6+"/id",schemaPath:"#/properties/doors/properties/doors/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"+"\""};
+if(data125.relockOnClose === undefined){
+data125.relockOnClose = true;
+}
+if(data125.heldOpenAlarmS === undefined){
+data125.heldOpenAlarmS = 30;
+}
+if(data125.fireRelease === undefined){
+data125.fireRelease = true;
+}
+if(data125.id === undefined){
+const err366 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
 if(vErrors === null){
 vErrors = [err366];
 }
@@ -4439,9 +4446,8 @@ vErrors.push(err366);
 }
 errors++;
 }
-}
-else {
-const err367 = {instancePath:instancePath+"/doors/doors/" + i6+"/id",schemaPath:"#/properties/doors/properties/doors/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data125.lock === undefined){
+const err367 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/required",keyword:"required",params:{missingProperty: "lock"},message:"must have required property '"+"lock"+"'"};
 if(vErrors === null){
 vErrors = [err367];
 }
@@ -4450,12 +4456,8 @@ vErrors.push(err367);
 }
 errors++;
 }
-}
-if(data123.name !== undefined){
-let data125 = data123.name;
-if(typeof data125 === "string"){
-if(func3(data125) > 100){
-const err368 = {instancePath:instancePath+"/doors/doors/" + i6+"/name",schemaPath:"#/properties/doors/properties/doors/items/properties/name/maxLength",keyword:"maxLength",params:{limit: 100},message:"must NOT have more than 100 characters"};
+if(data125.unlockMs === undefined){
+const err368 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/required",keyword:"required",params:{missingProperty: "unlockMs"},message:"must have required property '"+"unlockMs"+"'"};
 if(vErrors === null){
 vErrors = [err368];
 }
@@ -4464,9 +4466,8 @@ vErrors.push(err368);
 }
 errors++;
 }
-}
-else {
-const err369 = {instancePath:instancePath+"/doors/doors/" + i6+"/name",schemaPath:"#/properties/doors/properties/doors/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data125.relockOnClose === undefined){
+const err369 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/required",keyword:"required",params:{missingProperty: "relockOnClose"},message:"must have required property '"+"relockOnClose"+"'"};
 if(vErrors === null){
 vErrors = [err369];
 }
@@ -4475,18 +4476,8 @@ vErrors.push(err369);
 }
 errors++;
 }
-}
-if(data123.lock !== undefined){
-let data126 = data123.lock;
-if(data126 && typeof data126 == "object" && !Array.isArray(data126)){
-if(data126.activeLow === undefined){
-data126.activeLow = false;
-}
-if(data126.failMode === undefined){
-data126.failMode = "failSecure";
-}
-if(data126.pin === undefined){
-const err370 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/required",keyword:"required",params:{missingProperty: "pin"},message:"must have required property '"+"pin"+"'"};
+if(data125.heldOpenAlarmS === undefined){
+const err370 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/required",keyword:"required",params:{missingProperty: "heldOpenAlarmS"},message:"must have required property '"+"heldOpenAlarmS"+"'"};
 if(vErrors === null){
 vErrors = [err370];
 }
@@ -4495,8 +4486,8 @@ vErrors.push(err370);
 }
 errors++;
 }
-if(data126.activeLow === undefined){
-const err371 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/required",keyword:"required",params:{missingProperty: "activeLow"},message:"must have required property '"+"activeLow"+"'"};
+if(data125.fireRelease === undefined){
+const err371 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/required",keyword:"required",params:{missingProperty: "fireRelease"},message:"must have required property '"+"fireRelease"+"'"};
 if(vErrors === null){
 vErrors = [err371];
 }
@@ -4505,8 +4496,9 @@ vErrors.push(err371);
 }
 errors++;
 }
-if(data126.failMode === undefined){
-const err372 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/required",keyword:"required",params:{missingProperty: "failMode"},message:"must have required property '"+"failMode"+"'"};
+for(const key25 in data125){
+if(!(func2.call(schema11.properties.doors.properties.doors.items.properties, key25))){
+const err372 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key25},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err372];
 }
@@ -4515,9 +4507,12 @@ vErrors.push(err372);
 }
 errors++;
 }
-for(const key26 in data126){
-if(!((((key26 === "pin") || (key26 === "activeLow")) || (key26 === "failMode")) || (key26 === "safeState"))){
-const err373 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key26},message:"must NOT have additional properties"};
+}
+if(data125.id !== undefined){
+let data126 = data125.id;
+if(typeof data126 === "string"){
+if(!pattern0.test(data126)){
+const err373 = {instancePath:instancePath+"/doors/doors/" + i6+"/id",schemaPath:"#/properties/doors/properties/doors/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"+"\""};
 if(vErrors === null){
 vErrors = [err373];
 }
@@ -4527,10 +4522,8 @@ vErrors.push(err373);
 errors++;
 }
 }
-if(data126.pin !== undefined){
-let data127 = data126.pin;
-if(!((typeof data127 == "number") && (!(data127 % 1) && !isNaN(data127)))){
-const err374 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/pin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+else {
+const err374 = {instancePath:instancePath+"/doors/doors/" + i6+"/id",schemaPath:"#/properties/doors/properties/doors/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err374];
 }
@@ -4539,9 +4532,12 @@ vErrors.push(err374);
 }
 errors++;
 }
-if(typeof data127 == "number"){
-if(data127 > 63 || isNaN(data127)){
-const err375 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/pin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
+}
+if(data125.name !== undefined){
+let data127 = data125.name;
+if(typeof data127 === "string"){
+if(func3(data127) > 100){
+const err375 = {instancePath:instancePath+"/doors/doors/" + i6+"/name",schemaPath:"#/properties/doors/properties/doors/items/properties/name/maxLength",keyword:"maxLength",params:{limit: 100},message:"must NOT have more than 100 characters"};
 if(vErrors === null){
 vErrors = [err375];
 }
@@ -4550,8 +4546,9 @@ vErrors.push(err375);
 }
 errors++;
 }
-if(data127 < 0 || isNaN(data127)){
-const err376 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/pin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+else {
+const err376 = {instancePath:instancePath+"/doors/doors/" + i6+"/name",schemaPath:"#/properties/doors/properties/doors/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err376];
 }
@@ -4561,9 +4558,17 @@ vErrors.push(err376);
 errors++;
 }
 }
+if(data125.lock !== undefined){
+let data128 = data125.lock;
+if(data128 && typeof data128 == "object" && !Array.isArray(data128)){
+if(data128.activeLow === undefined){
+data128.activeLow = false;
 }
-if(typeof data126.activeLow !== "boolean"){
-const err377 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/activeLow",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/activeLow/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data128.failMode === undefined){
+data128.failMode = "failSecure";
+}
+if(data128.pin === undefined){
+const err377 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/required",keyword:"required",params:{missingProperty: "pin"},message:"must have required property '"+"pin"+"'"};
 if(vErrors === null){
 vErrors = [err377];
 }
@@ -4572,9 +4577,8 @@ vErrors.push(err377);
 }
 errors++;
 }
-let data129 = data126.failMode;
-if(typeof data129 !== "string"){
-const err378 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/failMode",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/failMode/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data128.activeLow === undefined){
+const err378 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/required",keyword:"required",params:{missingProperty: "activeLow"},message:"must have required property '"+"activeLow"+"'"};
 if(vErrors === null){
 vErrors = [err378];
 }
@@ -4583,8 +4587,8 @@ vErrors.push(err378);
 }
 errors++;
 }
-if(!((data129 === "failSecure") || (data129 === "failSafe"))){
-const err379 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/failMode",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/failMode/enum",keyword:"enum",params:{allowedValues: schema11.properties.doors.properties.doors.items.properties.lock.properties.failMode.enum},message:"must be equal to one of the allowed values"};
+if(data128.failMode === undefined){
+const err379 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/required",keyword:"required",params:{missingProperty: "failMode"},message:"must have required property '"+"failMode"+"'"};
 if(vErrors === null){
 vErrors = [err379];
 }
@@ -4593,10 +4597,9 @@ vErrors.push(err379);
 }
 errors++;
 }
-if(data126.safeState !== undefined){
-let data130 = data126.safeState;
-if(typeof data130 !== "string"){
-const err380 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/safeState",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/safeState/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key26 in data128){
+if(!((((key26 === "pin") || (key26 === "activeLow")) || (key26 === "failMode")) || (key26 === "safeState"))){
+const err380 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key26},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err380];
 }
@@ -4605,8 +4608,11 @@ vErrors.push(err380);
 }
 errors++;
 }
-if(!((data130 === "locked") || (data130 === "unlocked"))){
-const err381 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/safeState",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/safeState/enum",keyword:"enum",params:{allowedValues: schema11.properties.doors.properties.doors.items.properties.lock.properties.safeState.enum},message:"must be equal to one of the allowed values"};
+}
+if(data128.pin !== undefined){
+let data129 = data128.pin;
+if(!((typeof data129 == "number") && (!(data129 % 1) && !isNaN(data129)))){
+const err381 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/pin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err381];
 }
@@ -4615,10 +4621,9 @@ vErrors.push(err381);
 }
 errors++;
 }
-}
-}
-else {
-const err382 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(typeof data129 == "number"){
+if(data129 > 63 || isNaN(data129)){
+const err382 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/pin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
 if(vErrors === null){
 vErrors = [err382];
 }
@@ -4627,10 +4632,8 @@ vErrors.push(err382);
 }
 errors++;
 }
-}
-let data131 = data123.unlockMs;
-if(!((typeof data131 == "number") && (!(data131 % 1) && !isNaN(data131)))){
-const err383 = {instancePath:instancePath+"/doors/doors/" + i6+"/unlockMs",schemaPath:"#/properties/doors/properties/doors/items/properties/unlockMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data129 < 0 || isNaN(data129)){
+const err383 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/pin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err383];
 }
@@ -4639,9 +4642,10 @@ vErrors.push(err383);
 }
 errors++;
 }
-if(typeof data131 == "number"){
-if(data131 > 120000 || isNaN(data131)){
-const err384 = {instancePath:instancePath+"/doors/doors/" + i6+"/unlockMs",schemaPath:"#/properties/doors/properties/doors/items/properties/unlockMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 120000},message:"must be <= 120000"};
+}
+}
+if(typeof data128.activeLow !== "boolean"){
+const err384 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/activeLow",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/activeLow/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err384];
 }
@@ -4650,8 +4654,9 @@ vErrors.push(err384);
 }
 errors++;
 }
-if(data131 < 200 || isNaN(data131)){
-const err385 = {instancePath:instancePath+"/doors/doors/" + i6+"/unlockMs",schemaPath:"#/properties/doors/properties/doors/items/properties/unlockMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 200},message:"must be >= 200"};
+let data131 = data128.failMode;
+if(typeof data131 !== "string"){
+const err385 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/failMode",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/failMode/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err385];
 }
@@ -4660,9 +4665,8 @@ vErrors.push(err385);
 }
 errors++;
 }
-}
-if(typeof data123.relockOnClose !== "boolean"){
-const err386 = {instancePath:instancePath+"/doors/doors/" + i6+"/relockOnClose",schemaPath:"#/properties/doors/properties/doors/items/properties/relockOnClose/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(!((data131 === "failSecure") || (data131 === "failSafe"))){
+const err386 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/failMode",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/failMode/enum",keyword:"enum",params:{allowedValues: schema11.properties.doors.properties.doors.items.properties.lock.properties.failMode.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err386];
 }
@@ -4671,17 +4675,10 @@ vErrors.push(err386);
 }
 errors++;
 }
-if(data123.contact !== undefined){
-let data133 = data123.contact;
-if(data133 && typeof data133 == "object" && !Array.isArray(data133)){
-if(data133.activeLow === undefined){
-data133.activeLow = false;
-}
-if(data133.debounceMs === undefined){
-data133.debounceMs = 50;
-}
-if(data133.pin === undefined){
-const err387 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/required",keyword:"required",params:{missingProperty: "pin"},message:"must have required property '"+"pin"+"'"};
+if(data128.safeState !== undefined){
+let data132 = data128.safeState;
+if(typeof data132 !== "string"){
+const err387 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/safeState",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/safeState/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err387];
 }
@@ -4690,8 +4687,8 @@ vErrors.push(err387);
 }
 errors++;
 }
-if(data133.activeLow === undefined){
-const err388 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/required",keyword:"required",params:{missingProperty: "activeLow"},message:"must have required property '"+"activeLow"+"'"};
+if(!((data132 === "locked") || (data132 === "unlocked"))){
+const err388 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/safeState",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/safeState/enum",keyword:"enum",params:{allowedValues: schema11.properties.doors.properties.doors.items.properties.lock.properties.safeState.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err388];
 }
@@ -4700,8 +4697,10 @@ vErrors.push(err388);
 }
 errors++;
 }
-if(data133.debounceMs === undefined){
-const err389 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/required",keyword:"required",params:{missingProperty: "debounceMs"},message:"must have required property '"+"debounceMs"+"'"};
+}
+}
+else {
+const err389 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err389];
 }
@@ -4710,9 +4709,10 @@ vErrors.push(err389);
 }
 errors++;
 }
-for(const key27 in data133){
-if(!((((key27 === "pin") || (key27 === "activeLow")) || (key27 === "debounceMs")) || (key27 === "bias"))){
-const err390 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key27},message:"must NOT have additional properties"};
+}
+let data133 = data125.unlockMs;
+if(!((typeof data133 == "number") && (!(data133 % 1) && !isNaN(data133)))){
+const err390 = {instancePath:instancePath+"/doors/doors/" + i6+"/unlockMs",schemaPath:"#/properties/doors/properties/doors/items/properties/unlockMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err390];
 }
@@ -4721,11 +4721,9 @@ vErrors.push(err390);
 }
 errors++;
 }
-}
-if(data133.pin !== undefined){
-let data134 = data133.pin;
-if(!((typeof data134 == "number") && (!(data134 % 1) && !isNaN(data134)))){
-const err391 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/pin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(typeof data133 == "number"){
+if(data133 > 120000 || isNaN(data133)){
+const err391 = {instancePath:instancePath+"/doors/doors/" + i6+"/unlockMs",schemaPath:"#/properties/doors/properties/doors/items/properties/unlockMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 120000},message:"must be <= 120000"};
 if(vErrors === null){
 vErrors = [err391];
 }
@@ -4734,9 +4732,8 @@ vErrors.push(err391);
 }
 errors++;
 }
-if(typeof data134 == "number"){
-if(data134 > 63 || isNaN(data134)){
-const err392 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/pin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
+if(data133 < 200 || isNaN(data133)){
+const err392 = {instancePath:instancePath+"/doors/doors/" + i6+"/unlockMs",schemaPath:"#/properties/doors/properties/doors/items/properties/unlockMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 200},message:"must be >= 200"};
 if(vErrors === null){
 vErrors = [err392];
 }
@@ -4745,8 +4742,9 @@ vErrors.push(err392);
 }
 errors++;
 }
-if(data134 < 0 || isNaN(data134)){
-const err393 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/pin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(typeof data125.relockOnClose !== "boolean"){
+const err393 = {instancePath:instancePath+"/doors/doors/" + i6+"/relockOnClose",schemaPath:"#/properties/doors/properties/doors/items/properties/relockOnClose/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err393];
 }
@@ -4755,10 +4753,17 @@ vErrors.push(err393);
 }
 errors++;
 }
+if(data125.contact !== undefined){
+let data135 = data125.contact;
+if(data135 && typeof data135 == "object" && !Array.isArray(data135)){
+if(data135.activeLow === undefined){
+data135.activeLow = false;
 }
+if(data135.debounceMs === undefined){
+data135.debounceMs = 50;
 }
-if(typeof data133.activeLow !== "boolean"){
-const err394 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/activeLow",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/activeLow/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data135.pin === undefined){
+const err394 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/required",keyword:"required",params:{missingProperty: "pin"},message:"must have required property '"+"pin"+"'"};
 if(vErrors === null){
 vErrors = [err394];
 }
@@ -4767,9 +4772,8 @@ vErrors.push(err394);
 }
 errors++;
 }
-let data136 = data133.debounceMs;
-if(!((typeof data136 == "number") && (!(data136 % 1) && !isNaN(data136)))){
-const err395 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/debounceMs",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/debounceMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data135.activeLow === undefined){
+const err395 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/required",keyword:"required",params:{missingProperty: "activeLow"},message:"must have required property '"+"activeLow"+"'"};
 if(vErrors === null){
 vErrors = [err395];
 }
@@ -4778,9 +4782,8 @@ vErrors.push(err395);
 }
 errors++;
 }
-if(typeof data136 == "number"){
-if(data136 > 5000 || isNaN(data136)){
-const err396 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/debounceMs",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/debounceMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 5000},message:"must be <= 5000"};
+if(data135.debounceMs === undefined){
+const err396 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/required",keyword:"required",params:{missingProperty: "debounceMs"},message:"must have required property '"+"debounceMs"+"'"};
 if(vErrors === null){
 vErrors = [err396];
 }
@@ -4789,8 +4792,9 @@ vErrors.push(err396);
 }
 errors++;
 }
-if(data136 < 0 || isNaN(data136)){
-const err397 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/debounceMs",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/debounceMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+for(const key27 in data135){
+if(!((((key27 === "pin") || (key27 === "activeLow")) || (key27 === "debounceMs")) || (key27 === "bias"))){
+const err397 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key27},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err397];
 }
@@ -4800,10 +4804,10 @@ vErrors.push(err397);
 errors++;
 }
 }
-if(data133.bias !== undefined){
-let data137 = data133.bias;
-if(typeof data137 !== "string"){
-const err398 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/bias",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/bias/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data135.pin !== undefined){
+let data136 = data135.pin;
+if(!((typeof data136 == "number") && (!(data136 % 1) && !isNaN(data136)))){
+const err398 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/pin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err398];
 }
@@ -4812,8 +4816,9 @@ vErrors.push(err398);
 }
 errors++;
 }
-if(!(((data137 === "pull-up") || (data137 === "pull-down")) || (data137 === "disable"))){
-const err399 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/bias",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/bias/enum",keyword:"enum",params:{allowedValues: schema11.properties.doors.properties.doors.items.properties.contact.properties.bias.enum},message:"must be equal to one of the allowed values"};
+if(typeof data136 == "number"){
+if(data136 > 63 || isNaN(data136)){
+const err399 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/pin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
 if(vErrors === null){
 vErrors = [err399];
 }
@@ -4822,10 +4827,8 @@ vErrors.push(err399);
 }
 errors++;
 }
-}
-}
-else {
-const err400 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data136 < 0 || isNaN(data136)){
+const err400 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/pin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err400];
 }
@@ -4835,17 +4838,9 @@ vErrors.push(err400);
 errors++;
 }
 }
-if(data123.exitButton !== undefined){
-let data138 = data123.exitButton;
-if(data138 && typeof data138 == "object" && !Array.isArray(data138)){
-if(data138.activeLow === undefined){
-data138.activeLow = false;
 }
-if(data138.debounceMs === undefined){
-data138.debounceMs = 30;
-}
-if(data138.pin === undefined){
-const err401 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/required",keyword:"required",params:{missingProperty: "pin"},message:"must have required property '"+"pin"+"'"};
+if(typeof data135.activeLow !== "boolean"){
+const err401 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/activeLow",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/activeLow/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err401];
 }
@@ -4854,8 +4849,9 @@ vErrors.push(err401);
 }
 errors++;
 }
-if(data138.activeLow === undefined){
-const err402 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/required",keyword:"required",params:{missingProperty: "activeLow"},message:"must have required property '"+"activeLow"+"'"};
+let data138 = data135.debounceMs;
+if(!((typeof data138 == "number") && (!(data138 % 1) && !isNaN(data138)))){
+const err402 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/debounceMs",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/debounceMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err402];
 }
@@ -4864,8 +4860,9 @@ vErrors.push(err402);
 }
 errors++;
 }
-if(data138.debounceMs === undefined){
-const err403 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/required",keyword:"required",params:{missingProperty: "debounceMs"},message:"must have required property '"+"debounceMs"+"'"};
+if(typeof data138 == "number"){
+if(data138 > 5000 || isNaN(data138)){
+const err403 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/debounceMs",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/debounceMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 5000},message:"must be <= 5000"};
 if(vErrors === null){
 vErrors = [err403];
 }
@@ -4874,9 +4871,8 @@ vErrors.push(err403);
 }
 errors++;
 }
-for(const key28 in data138){
-if(!((((key28 === "pin") || (key28 === "activeLow")) || (key28 === "debounceMs")) || (key28 === "bias"))){
-const err404 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key28},message:"must NOT have additional properties"};
+if(data138 < 0 || isNaN(data138)){
+const err404 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/debounceMs",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/debounceMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err404];
 }
@@ -4886,10 +4882,10 @@ vErrors.push(err404);
 errors++;
 }
 }
-if(data138.pin !== undefined){
-let data139 = data138.pin;
-if(!((typeof data139 == "number") && (!(data139 % 1) && !isNaN(data139)))){
-const err405 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/pin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data135.bias !== undefined){
+let data139 = data135.bias;
+if(typeof data139 !== "string"){
+const err405 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/bias",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/bias/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err405];
 }
@@ -4898,9 +4894,8 @@ vErrors.push(err405);
 }
 errors++;
 }
-if(typeof data139 == "number"){
-if(data139 > 63 || isNaN(data139)){
-const err406 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/pin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
+if(!(((data139 === "pull-up") || (data139 === "pull-down")) || (data139 === "disable"))){
+const err406 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/bias",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/bias/enum",keyword:"enum",params:{allowedValues: schema11.properties.doors.properties.doors.items.properties.contact.properties.bias.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err406];
 }
@@ -4909,8 +4904,10 @@ vErrors.push(err406);
 }
 errors++;
 }
-if(data139 < 0 || isNaN(data139)){
-const err407 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/pin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+}
+else {
+const err407 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err407];
 }
@@ -4920,9 +4917,17 @@ vErrors.push(err407);
 errors++;
 }
 }
+if(data125.exitButton !== undefined){
+let data140 = data125.exitButton;
+if(data140 && typeof data140 == "object" && !Array.isArray(data140)){
+if(data140.activeLow === undefined){
+data140.activeLow = false;
 }
-if(typeof data138.activeLow !== "boolean"){
-const err408 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/activeLow",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/activeLow/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data140.debounceMs === undefined){
+data140.debounceMs = 30;
+}
+if(data140.pin === undefined){
+const err408 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/required",keyword:"required",params:{missingProperty: "pin"},message:"must have required property '"+"pin"+"'"};
 if(vErrors === null){
 vErrors = [err408];
 }
@@ -4931,9 +4936,8 @@ vErrors.push(err408);
 }
 errors++;
 }
-let data141 = data138.debounceMs;
-if(!((typeof data141 == "number") && (!(data141 % 1) && !isNaN(data141)))){
-const err409 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/debounceMs",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/debounceMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data140.activeLow === undefined){
+const err409 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/required",keyword:"required",params:{missingProperty: "activeLow"},message:"must have required property '"+"activeLow"+"'"};
 if(vErrors === null){
 vErrors = [err409];
 }
@@ -4942,9 +4946,8 @@ vErrors.push(err409);
 }
 errors++;
 }
-if(typeof data141 == "number"){
-if(data141 > 5000 || isNaN(data141)){
-const err410 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/debounceMs",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/debounceMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 5000},message:"must be <= 5000"};
+if(data140.debounceMs === undefined){
+const err410 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/required",keyword:"required",params:{missingProperty: "debounceMs"},message:"must have required property '"+"debounceMs"+"'"};
 if(vErrors === null){
 vErrors = [err410];
 }
@@ -4953,8 +4956,9 @@ vErrors.push(err410);
 }
 errors++;
 }
-if(data141 < 0 || isNaN(data141)){
-const err411 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/debounceMs",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/debounceMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+for(const key28 in data140){
+if(!((((key28 === "pin") || (key28 === "activeLow")) || (key28 === "debounceMs")) || (key28 === "bias"))){
+const err411 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key28},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err411];
 }
@@ -4964,10 +4968,10 @@ vErrors.push(err411);
 errors++;
 }
 }
-if(data138.bias !== undefined){
-let data142 = data138.bias;
-if(typeof data142 !== "string"){
-const err412 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/bias",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/bias/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data140.pin !== undefined){
+let data141 = data140.pin;
+if(!((typeof data141 == "number") && (!(data141 % 1) && !isNaN(data141)))){
+const err412 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/pin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err412];
 }
@@ -4976,8 +4980,9 @@ vErrors.push(err412);
 }
 errors++;
 }
-if(!(((data142 === "pull-up") || (data142 === "pull-down")) || (data142 === "disable"))){
-const err413 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/bias",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/bias/enum",keyword:"enum",params:{allowedValues: schema11.properties.doors.properties.doors.items.properties.exitButton.properties.bias.enum},message:"must be equal to one of the allowed values"};
+if(typeof data141 == "number"){
+if(data141 > 63 || isNaN(data141)){
+const err413 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/pin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
 if(vErrors === null){
 vErrors = [err413];
 }
@@ -4986,10 +4991,8 @@ vErrors.push(err413);
 }
 errors++;
 }
-}
-}
-else {
-const err414 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data141 < 0 || isNaN(data141)){
+const err414 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/pin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err414];
 }
@@ -4999,14 +5002,9 @@ vErrors.push(err414);
 errors++;
 }
 }
-if(data123.buzzer !== undefined){
-let data143 = data123.buzzer;
-if(data143 && typeof data143 == "object" && !Array.isArray(data143)){
-if(data143.activeLow === undefined){
-data143.activeLow = false;
 }
-if(data143.pin === undefined){
-const err415 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/required",keyword:"required",params:{missingProperty: "pin"},message:"must have required property '"+"pin"+"'"};
+if(typeof data140.activeLow !== "boolean"){
+const err415 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/activeLow",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/activeLow/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err415];
 }
@@ -5015,8 +5013,9 @@ vErrors.push(err415);
 }
 errors++;
 }
-if(data143.activeLow === undefined){
-const err416 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/required",keyword:"required",params:{missingProperty: "activeLow"},message:"must have required property '"+"activeLow"+"'"};
+let data143 = data140.debounceMs;
+if(!((typeof data143 == "number") && (!(data143 % 1) && !isNaN(data143)))){
+const err416 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/debounceMs",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/debounceMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err416];
 }
@@ -5025,9 +5024,9 @@ vErrors.push(err416);
 }
 errors++;
 }
-for(const key29 in data143){
-if(!((key29 === "pin") || (key29 === "activeLow"))){
-const err417 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key29},message:"must NOT have additional properties"};
+if(typeof data143 == "number"){
+if(data143 > 5000 || isNaN(data143)){
+const err417 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/debounceMs",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/debounceMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 5000},message:"must be <= 5000"};
 if(vErrors === null){
 vErrors = [err417];
 }
@@ -5036,11 +5035,8 @@ vErrors.push(err417);
 }
 errors++;
 }
-}
-if(data143.pin !== undefined){
-let data144 = data143.pin;
-if(!((typeof data144 == "number") && (!(data144 % 1) && !isNaN(data144)))){
-const err418 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/properties/pin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data143 < 0 || isNaN(data143)){
+const err418 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/debounceMs",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/debounceMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err418];
 }
@@ -5049,9 +5045,11 @@ vErrors.push(err418);
 }
 errors++;
 }
-if(typeof data144 == "number"){
-if(data144 > 63 || isNaN(data144)){
-const err419 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/properties/pin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
+}
+if(data140.bias !== undefined){
+let data144 = data140.bias;
+if(typeof data144 !== "string"){
+const err419 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/bias",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/bias/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err419];
 }
@@ -5060,8 +5058,8 @@ vErrors.push(err419);
 }
 errors++;
 }
-if(data144 < 0 || isNaN(data144)){
-const err420 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/properties/pin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(!(((data144 === "pull-up") || (data144 === "pull-down")) || (data144 === "disable"))){
+const err420 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/bias",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/bias/enum",keyword:"enum",params:{allowedValues: schema11.properties.doors.properties.doors.items.properties.exitButton.properties.bias.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err420];
 }
@@ -5072,8 +5070,8 @@ errors++;
 }
 }
 }
-if(typeof data143.activeLow !== "boolean"){
-const err421 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer/activeLow",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/properties/activeLow/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+else {
+const err421 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err421];
 }
@@ -5083,8 +5081,14 @@ vErrors.push(err421);
 errors++;
 }
 }
-else {
-const err422 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data125.buzzer !== undefined){
+let data145 = data125.buzzer;
+if(data145 && typeof data145 == "object" && !Array.isArray(data145)){
+if(data145.activeLow === undefined){
+data145.activeLow = false;
+}
+if(data145.pin === undefined){
+const err422 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/required",keyword:"required",params:{missingProperty: "pin"},message:"must have required property '"+"pin"+"'"};
 if(vErrors === null){
 vErrors = [err422];
 }
@@ -5093,15 +5097,8 @@ vErrors.push(err422);
 }
 errors++;
 }
-}
-if(data123.led !== undefined){
-let data146 = data123.led;
-if(data146 && typeof data146 == "object" && !Array.isArray(data146)){
-if(data146.activeLow === undefined){
-data146.activeLow = false;
-}
-if(data146.pin === undefined){
-const err423 = {instancePath:instancePath+"/doors/doors/" + i6+"/led",schemaPath:"#/properties/doors/properties/doors/items/properties/led/required",keyword:"required",params:{missingProperty: "pin"},message:"must have required property '"+"pin"+"'"};
+if(data145.activeLow === undefined){
+const err423 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/required",keyword:"required",params:{missingProperty: "activeLow"},message:"must have required property '"+"activeLow"+"'"};
 if(vErrors === null){
 vErrors = [err423];
 }
@@ -5110,8 +5107,9 @@ vErrors.push(err423);
 }
 errors++;
 }
-if(data146.activeLow === undefined){
-const err424 = {instancePath:instancePath+"/doors/doors/" + i6+"/led",schemaPath:"#/properties/doors/properties/doors/items/properties/led/required",keyword:"required",params:{missingProperty: "activeLow"},message:"must have required property '"+"activeLow"+"'"};
+for(const key29 in data145){
+if(!((key29 === "pin") || (key29 === "activeLow"))){
+const err424 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key29},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err424];
 }
@@ -5120,9 +5118,11 @@ vErrors.push(err424);
 }
 errors++;
 }
-for(const key30 in data146){
-if(!((key30 === "pin") || (key30 === "activeLow"))){
-const err425 = {instancePath:instancePath+"/doors/doors/" + i6+"/led",schemaPath:"#/properties/doors/properties/doors/items/properties/led/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key30},message:"must NOT have additional properties"};
+}
+if(data145.pin !== undefined){
+let data146 = data145.pin;
+if(!((typeof data146 == "number") && (!(data146 % 1) && !isNaN(data146)))){
+const err425 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/properties/pin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err425];
 }
@@ -5131,11 +5131,9 @@ vErrors.push(err425);
 }
 errors++;
 }
-}
-if(data146.pin !== undefined){
-let data147 = data146.pin;
-if(!((typeof data147 == "number") && (!(data147 % 1) && !isNaN(data147)))){
-const err426 = {instancePath:instancePath+"/doors/doors/" + i6+"/led/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/led/properties/pin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(typeof data146 == "number"){
+if(data146 > 63 || isNaN(data146)){
+const err426 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/properties/pin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
 if(vErrors === null){
 vErrors = [err426];
 }
@@ -5144,9 +5142,8 @@ vErrors.push(err426);
 }
 errors++;
 }
-if(typeof data147 == "number"){
-if(data147 > 63 || isNaN(data147)){
-const err427 = {instancePath:instancePath+"/doors/doors/" + i6+"/led/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/led/properties/pin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
+if(data146 < 0 || isNaN(data146)){
+const err427 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/properties/pin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err427];
 }
@@ -5155,8 +5152,10 @@ vErrors.push(err427);
 }
 errors++;
 }
-if(data147 < 0 || isNaN(data147)){
-const err428 = {instancePath:instancePath+"/doors/doors/" + i6+"/led/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/led/properties/pin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+}
+if(typeof data145.activeLow !== "boolean"){
+const err428 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer/activeLow",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/properties/activeLow/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err428];
 }
@@ -5166,9 +5165,8 @@ vErrors.push(err428);
 errors++;
 }
 }
-}
-if(typeof data146.activeLow !== "boolean"){
-const err429 = {instancePath:instancePath+"/doors/doors/" + i6+"/led/activeLow",schemaPath:"#/properties/doors/properties/doors/items/properties/led/properties/activeLow/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+else {
+const err429 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err429];
 }
@@ -5178,8 +5176,14 @@ vErrors.push(err429);
 errors++;
 }
 }
-else {
-const err430 = {instancePath:instancePath+"/doors/doors/" + i6+"/led",schemaPath:"#/properties/doors/properties/doors/items/properties/led/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data125.led !== undefined){
+let data148 = data125.led;
+if(data148 && typeof data148 == "object" && !Array.isArray(data148)){
+if(data148.activeLow === undefined){
+data148.activeLow = false;
+}
+if(data148.pin === undefined){
+const err430 = {instancePath:instancePath+"/doors/doors/" + i6+"/led",schemaPath:"#/properties/doors/properties/doors/items/properties/led/required",keyword:"required",params:{missingProperty: "pin"},message:"must have required property '"+"pin"+"'"};
 if(vErrors === null){
 vErrors = [err430];
 }
@@ -5188,10 +5192,8 @@ vErrors.push(err430);
 }
 errors++;
 }
-}
-let data149 = data123.heldOpenAlarmS;
-if(!((typeof data149 == "number") && (!(data149 % 1) && !isNaN(data149)))){
-const err431 = {instancePath:instancePath+"/doors/doors/" + i6+"/heldOpenAlarmS",schemaPath:"#/properties/doors/properties/doors/items/properties/heldOpenAlarmS/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data148.activeLow === undefined){
+const err431 = {instancePath:instancePath+"/doors/doors/" + i6+"/led",schemaPath:"#/properties/doors/properties/doors/items/properties/led/required",keyword:"required",params:{missingProperty: "activeLow"},message:"must have required property '"+"activeLow"+"'"};
 if(vErrors === null){
 vErrors = [err431];
 }
@@ -5200,9 +5202,9 @@ vErrors.push(err431);
 }
 errors++;
 }
-if(typeof data149 == "number"){
-if(data149 > 86400 || isNaN(data149)){
-const err432 = {instancePath:instancePath+"/doors/doors/" + i6+"/heldOpenAlarmS",schemaPath:"#/properties/doors/properties/doors/items/properties/heldOpenAlarmS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400},message:"must be <= 86400"};
+for(const key30 in data148){
+if(!((key30 === "pin") || (key30 === "activeLow"))){
+const err432 = {instancePath:instancePath+"/doors/doors/" + i6+"/led",schemaPath:"#/properties/doors/properties/doors/items/properties/led/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key30},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err432];
 }
@@ -5211,8 +5213,11 @@ vErrors.push(err432);
 }
 errors++;
 }
-if(data149 < 1 || isNaN(data149)){
-const err433 = {instancePath:instancePath+"/doors/doors/" + i6+"/heldOpenAlarmS",schemaPath:"#/properties/doors/properties/doors/items/properties/heldOpenAlarmS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+if(data148.pin !== undefined){
+let data149 = data148.pin;
+if(!((typeof data149 == "number") && (!(data149 % 1) && !isNaN(data149)))){
+const err433 = {instancePath:instancePath+"/doors/doors/" + i6+"/led/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/led/properties/pin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err433];
 }
@@ -5221,9 +5226,9 @@ vErrors.push(err433);
 }
 errors++;
 }
-}
-if(typeof data123.fireRelease !== "boolean"){
-const err434 = {instancePath:instancePath+"/doors/doors/" + i6+"/fireRelease",schemaPath:"#/properties/doors/properties/doors/items/properties/fireRelease/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(typeof data149 == "number"){
+if(data149 > 63 || isNaN(data149)){
+const err434 = {instancePath:instancePath+"/doors/doors/" + i6+"/led/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/led/properties/pin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
 if(vErrors === null){
 vErrors = [err434];
 }
@@ -5232,9 +5237,8 @@ vErrors.push(err434);
 }
 errors++;
 }
-}
-else {
-const err435 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data149 < 0 || isNaN(data149)){
+const err435 = {instancePath:instancePath+"/doors/doors/" + i6+"/led/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/led/properties/pin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err435];
 }
@@ -5245,8 +5249,8 @@ errors++;
 }
 }
 }
-else {
-const err436 = {instancePath:instancePath+"/doors/doors",schemaPath:"#/properties/doors/properties/doors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(typeof data148.activeLow !== "boolean"){
+const err436 = {instancePath:instancePath+"/doors/doors/" + i6+"/led/activeLow",schemaPath:"#/properties/doors/properties/doors/items/properties/led/properties/activeLow/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err436];
 }
@@ -5257,7 +5261,7 @@ errors++;
 }
 }
 else {
-const err437 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err437 = {instancePath:instancePath+"/doors/doors/" + i6+"/led",schemaPath:"#/properties/doors/properties/doors/items/properties/led/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err437];
 }
@@ -5266,43 +5270,10 @@ vErrors.push(err437);
 }
 errors++;
 }
-let data151 = data.vision;
-if(data151 && typeof data151 == "object" && !Array.isArray(data151)){
-if(data151.enabled === undefined){
-data151.enabled = false;
 }
-if(data151.camera === undefined){
-data151.camera = {};
-}
-if(data151.models === undefined){
-data151.models = {};
-}
-if(data151.threads === undefined){
-data151.threads = 2;
-}
-if(data151.match === undefined){
-data151.match = {};
-}
-if(data151.liveness === undefined){
-data151.liveness = {};
-}
-if(data151.quality === undefined){
-data151.quality = {};
-}
-if(data151.enrolment === undefined){
-data151.enrolment = {};
-}
-if(data151.privacy === undefined){
-data151.privacy = {};
-}
-if(data151.events === undefined){
-data151.events = {};
-}
-if(data151.queue === undefined){
-data151.queue = 8;
-}
-if(data151.enabled === undefined){
-const err438 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
+let data151 = data125.heldOpenAlarmS;
+if(!((typeof data151 == "number") && (!(data151 % 1) && !isNaN(data151)))){
+const err438 = {instancePath:instancePath+"/doors/doors/" + i6+"/heldOpenAlarmS",schemaPath:"#/properties/doors/properties/doors/items/properties/heldOpenAlarmS/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err438];
 }
@@ -5311,8 +5282,9 @@ vErrors.push(err438);
 }
 errors++;
 }
-if(data151.camera === undefined){
-const err439 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "camera"},message:"must have required property '"+"camera"+"'"};
+if(typeof data151 == "number"){
+if(data151 > 86400 || isNaN(data151)){
+const err439 = {instancePath:instancePath+"/doors/doors/" + i6+"/heldOpenAlarmS",schemaPath:"#/properties/doors/properties/doors/items/properties/heldOpenAlarmS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400},message:"must be <= 86400"};
 if(vErrors === null){
 vErrors = [err439];
 }
@@ -5321,8 +5293,8 @@ vErrors.push(err439);
 }
 errors++;
 }
-if(data151.models === undefined){
-const err440 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "models"},message:"must have required property '"+"models"+"'"};
+if(data151 < 1 || isNaN(data151)){
+const err440 = {instancePath:instancePath+"/doors/doors/" + i6+"/heldOpenAlarmS",schemaPath:"#/properties/doors/properties/doors/items/properties/heldOpenAlarmS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err440];
 }
@@ -5331,8 +5303,9 @@ vErrors.push(err440);
 }
 errors++;
 }
-if(data151.threads === undefined){
-const err441 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "threads"},message:"must have required property '"+"threads"+"'"};
+}
+if(typeof data125.fireRelease !== "boolean"){
+const err441 = {instancePath:instancePath+"/doors/doors/" + i6+"/fireRelease",schemaPath:"#/properties/doors/properties/doors/items/properties/fireRelease/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err441];
 }
@@ -5341,8 +5314,9 @@ vErrors.push(err441);
 }
 errors++;
 }
-if(data151.match === undefined){
-const err442 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "match"},message:"must have required property '"+"match"+"'"};
+}
+else {
+const err442 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err442];
 }
@@ -5351,8 +5325,10 @@ vErrors.push(err442);
 }
 errors++;
 }
-if(data151.liveness === undefined){
-const err443 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "liveness"},message:"must have required property '"+"liveness"+"'"};
+}
+}
+else {
+const err443 = {instancePath:instancePath+"/doors/doors",schemaPath:"#/properties/doors/properties/doors/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err443];
 }
@@ -5361,8 +5337,9 @@ vErrors.push(err443);
 }
 errors++;
 }
-if(data151.quality === undefined){
-const err444 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "quality"},message:"must have required property '"+"quality"+"'"};
+}
+else {
+const err444 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err444];
 }
@@ -5371,8 +5348,43 @@ vErrors.push(err444);
 }
 errors++;
 }
-if(data151.enrolment === undefined){
-const err445 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "enrolment"},message:"must have required property '"+"enrolment"+"'"};
+let data153 = data.vision;
+if(data153 && typeof data153 == "object" && !Array.isArray(data153)){
+if(data153.enabled === undefined){
+data153.enabled = false;
+}
+if(data153.camera === undefined){
+data153.camera = {};
+}
+if(data153.models === undefined){
+data153.models = {};
+}
+if(data153.threads === undefined){
+data153.threads = 2;
+}
+if(data153.match === undefined){
+data153.match = {};
+}
+if(data153.liveness === undefined){
+data153.liveness = {};
+}
+if(data153.quality === undefined){
+data153.quality = {};
+}
+if(data153.enrolment === undefined){
+data153.enrolment = {};
+}
+if(data153.privacy === undefined){
+data153.privacy = {};
+}
+if(data153.events === undefined){
+data153.events = {};
+}
+if(data153.queue === undefined){
+data153.queue = 8;
+}
+if(data153.enabled === undefined){
+const err445 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
 if(vErrors === null){
 vErrors = [err445];
 }
@@ -5381,8 +5393,8 @@ vErrors.push(err445);
 }
 errors++;
 }
-if(data151.privacy === undefined){
-const err446 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "privacy"},message:"must have required property '"+"privacy"+"'"};
+if(data153.camera === undefined){
+const err446 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "camera"},message:"must have required property '"+"camera"+"'"};
 if(vErrors === null){
 vErrors = [err446];
 }
@@ -5391,8 +5403,8 @@ vErrors.push(err446);
 }
 errors++;
 }
-if(data151.events === undefined){
-const err447 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "events"},message:"must have required property '"+"events"+"'"};
+if(data153.models === undefined){
+const err447 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "models"},message:"must have required property '"+"models"+"'"};
 if(vErrors === null){
 vErrors = [err447];
 }
@@ -5401,8 +5413,8 @@ vErrors.push(err447);
 }
 errors++;
 }
-if(data151.queue === undefined){
-const err448 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "queue"},message:"must have required property '"+"queue"+"'"};
+if(data153.threads === undefined){
+const err448 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "threads"},message:"must have required property '"+"threads"+"'"};
 if(vErrors === null){
 vErrors = [err448];
 }
@@ -5411,9 +5423,8 @@ vErrors.push(err448);
 }
 errors++;
 }
-for(const key31 in data151){
-if(!(func2.call(schema11.properties.vision.properties, key31))){
-const err449 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key31},message:"must NOT have additional properties"};
+if(data153.match === undefined){
+const err449 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "match"},message:"must have required property '"+"match"+"'"};
 if(vErrors === null){
 vErrors = [err449];
 }
@@ -5422,9 +5433,8 @@ vErrors.push(err449);
 }
 errors++;
 }
-}
-if(typeof data151.enabled !== "boolean"){
-const err450 = {instancePath:instancePath+"/vision/enabled",schemaPath:"#/properties/vision/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data153.liveness === undefined){
+const err450 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "liveness"},message:"must have required property '"+"liveness"+"'"};
 if(vErrors === null){
 vErrors = [err450];
 }
@@ -5433,11 +5443,8 @@ vErrors.push(err450);
 }
 errors++;
 }
-if(data151.doorId !== undefined){
-let data153 = data151.doorId;
-if(typeof data153 === "string"){
-if(!pattern0.test(data153)){
-const err451 = {instancePath:instancePath+"/vision/doorId",schemaPath:"#/properties/vision/properties/doorId/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"+"\""};
+if(data153.quality === undefined){
+const err451 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "quality"},message:"must have required property '"+"quality"+"'"};
 if(vErrors === null){
 vErrors = [err451];
 }
@@ -5446,9 +5453,8 @@ vErrors.push(err451);
 }
 errors++;
 }
-}
-else {
-const err452 = {instancePath:instancePath+"/vision/doorId",schemaPath:"#/properties/vision/properties/doorId/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data153.enrolment === undefined){
+const err452 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "enrolment"},message:"must have required property '"+"enrolment"+"'"};
 if(vErrors === null){
 vErrors = [err452];
 }
@@ -5457,35 +5463,8 @@ vErrors.push(err452);
 }
 errors++;
 }
-}
-let data154 = data151.camera;
-if(data154 && typeof data154 == "object" && !Array.isArray(data154)){
-if(data154.source === undefined){
-data154.source = {};
-}
-if(data154.width === undefined){
-data154.width = 640;
-}
-if(data154.height === undefined){
-data154.height = 480;
-}
-if(data154.fps === undefined){
-data154.fps = 10;
-}
-if(data154.staleS === undefined){
-data154.staleS = 5;
-}
-if(data154.frozenS === undefined){
-data154.frozenS = 30;
-}
-if(data154.reconnectMinMs === undefined){
-data154.reconnectMinMs = 1000;
-}
-if(data154.reconnectMaxMs === undefined){
-data154.reconnectMaxMs = 30000;
-}
-if(data154.source === undefined){
-const err453 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "source"},message:"must have required property '"+"source"+"'"};
+if(data153.privacy === undefined){
+const err453 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "privacy"},message:"must have required property '"+"privacy"+"'"};
 if(vErrors === null){
 vErrors = [err453];
 }
@@ -5494,8 +5473,8 @@ vErrors.push(err453);
 }
 errors++;
 }
-if(data154.width === undefined){
-const err454 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "width"},message:"must have required property '"+"width"+"'"};
+if(data153.events === undefined){
+const err454 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "events"},message:"must have required property '"+"events"+"'"};
 if(vErrors === null){
 vErrors = [err454];
 }
@@ -5504,8 +5483,8 @@ vErrors.push(err454);
 }
 errors++;
 }
-if(data154.height === undefined){
-const err455 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "height"},message:"must have required property '"+"height"+"'"};
+if(data153.queue === undefined){
+const err455 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "queue"},message:"must have required property '"+"queue"+"'"};
 if(vErrors === null){
 vErrors = [err455];
 }
@@ -5514,8 +5493,9 @@ vErrors.push(err455);
 }
 errors++;
 }
-if(data154.fps === undefined){
-const err456 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "fps"},message:"must have required property '"+"fps"+"'"};
+for(const key31 in data153){
+if(!(func2.call(schema11.properties.vision.properties, key31))){
+const err456 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key31},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err456];
 }
@@ -5524,8 +5504,9 @@ vErrors.push(err456);
 }
 errors++;
 }
-if(data154.staleS === undefined){
-const err457 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "staleS"},message:"must have required property '"+"staleS"+"'"};
+}
+if(typeof data153.enabled !== "boolean"){
+const err457 = {instancePath:instancePath+"/vision/enabled",schemaPath:"#/properties/vision/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err457];
 }
@@ -5534,8 +5515,11 @@ vErrors.push(err457);
 }
 errors++;
 }
-if(data154.frozenS === undefined){
-const err458 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "frozenS"},message:"must have required property '"+"frozenS"+"'"};
+if(data153.doorId !== undefined){
+let data155 = data153.doorId;
+if(typeof data155 === "string"){
+if(!pattern0.test(data155)){
+const err458 = {instancePath:instancePath+"/vision/doorId",schemaPath:"#/properties/vision/properties/doorId/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"+"\""};
 if(vErrors === null){
 vErrors = [err458];
 }
@@ -5544,8 +5528,9 @@ vErrors.push(err458);
 }
 errors++;
 }
-if(data154.reconnectMinMs === undefined){
-const err459 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "reconnectMinMs"},message:"must have required property '"+"reconnectMinMs"+"'"};
+}
+else {
+const err459 = {instancePath:instancePath+"/vision/doorId",schemaPath:"#/properties/vision/properties/doorId/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err459];
 }
@@ -5554,8 +5539,35 @@ vErrors.push(err459);
 }
 errors++;
 }
-if(data154.reconnectMaxMs === undefined){
-const err460 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "reconnectMaxMs"},message:"must have required property '"+"reconnectMaxMs"+"'"};
+}
+let data156 = data153.camera;
+if(data156 && typeof data156 == "object" && !Array.isArray(data156)){
+if(data156.source === undefined){
+data156.source = {};
+}
+if(data156.width === undefined){
+data156.width = 640;
+}
+if(data156.height === undefined){
+data156.height = 480;
+}
+if(data156.fps === undefined){
+data156.fps = 10;
+}
+if(data156.staleS === undefined){
+data156.staleS = 5;
+}
+if(data156.frozenS === undefined){
+data156.frozenS = 30;
+}
+if(data156.reconnectMinMs === undefined){
+data156.reconnectMinMs = 1000;
+}
+if(data156.reconnectMaxMs === undefined){
+data156.reconnectMaxMs = 30000;
+}
+if(data156.source === undefined){
+const err460 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "source"},message:"must have required property '"+"source"+"'"};
 if(vErrors === null){
 vErrors = [err460];
 }
@@ -5564,9 +5576,8 @@ vErrors.push(err460);
 }
 errors++;
 }
-for(const key32 in data154){
-if(!((((((((key32 === "source") || (key32 === "width")) || (key32 === "height")) || (key32 === "fps")) || (key32 === "staleS")) || (key32 === "frozenS")) || (key32 === "reconnectMinMs")) || (key32 === "reconnectMaxMs"))){
-const err461 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key32},message:"must NOT have additional properties"};
+if(data156.width === undefined){
+const err461 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "width"},message:"must have required property '"+"width"+"'"};
 if(vErrors === null){
 vErrors = [err461];
 }
@@ -5575,17 +5586,8 @@ vErrors.push(err461);
 }
 errors++;
 }
-}
-let data155 = data154.source;
-if(data155 && typeof data155 == "object" && !Array.isArray(data155)){
-if(data155.kind === undefined){
-data155.kind = "rtsp";
-}
-if(data155.transport === undefined){
-data155.transport = "tcp";
-}
-if(data155.kind === undefined){
-const err462 = {instancePath:instancePath+"/vision/camera/source",schemaPath:"#/properties/vision/properties/camera/properties/source/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
+if(data156.height === undefined){
+const err462 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "height"},message:"must have required property '"+"height"+"'"};
 if(vErrors === null){
 vErrors = [err462];
 }
@@ -5594,8 +5596,8 @@ vErrors.push(err462);
 }
 errors++;
 }
-if(data155.transport === undefined){
-const err463 = {instancePath:instancePath+"/vision/camera/source",schemaPath:"#/properties/vision/properties/camera/properties/source/required",keyword:"required",params:{missingProperty: "transport"},message:"must have required property '"+"transport"+"'"};
+if(data156.fps === undefined){
+const err463 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "fps"},message:"must have required property '"+"fps"+"'"};
 if(vErrors === null){
 vErrors = [err463];
 }
@@ -5604,9 +5606,8 @@ vErrors.push(err463);
 }
 errors++;
 }
-for(const key33 in data155){
-if(!(((((key33 === "kind") || (key33 === "url")) || (key33 === "transport")) || (key33 === "device")) || (key33 === "path"))){
-const err464 = {instancePath:instancePath+"/vision/camera/source",schemaPath:"#/properties/vision/properties/camera/properties/source/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key33},message:"must NOT have additional properties"};
+if(data156.staleS === undefined){
+const err464 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "staleS"},message:"must have required property '"+"staleS"+"'"};
 if(vErrors === null){
 vErrors = [err464];
 }
@@ -5615,10 +5616,8 @@ vErrors.push(err464);
 }
 errors++;
 }
-}
-let data156 = data155.kind;
-if(typeof data156 !== "string"){
-const err465 = {instancePath:instancePath+"/vision/camera/source/kind",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data156.frozenS === undefined){
+const err465 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "frozenS"},message:"must have required property '"+"frozenS"+"'"};
 if(vErrors === null){
 vErrors = [err465];
 }
@@ -5627,8 +5626,8 @@ vErrors.push(err465);
 }
 errors++;
 }
-if(!(((data156 === "rtsp") || (data156 === "v4l2")) || (data156 === "file"))){
-const err466 = {instancePath:instancePath+"/vision/camera/source/kind",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/kind/enum",keyword:"enum",params:{allowedValues: schema11.properties.vision.properties.camera.properties.source.properties.kind.enum},message:"must be equal to one of the allowed values"};
+if(data156.reconnectMinMs === undefined){
+const err466 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "reconnectMinMs"},message:"must have required property '"+"reconnectMinMs"+"'"};
 if(vErrors === null){
 vErrors = [err466];
 }
@@ -5637,11 +5636,8 @@ vErrors.push(err466);
 }
 errors++;
 }
-if(data155.url !== undefined){
-let data157 = data155.url;
-if(typeof data157 === "string"){
-if(!pattern12.test(data157)){
-const err467 = {instancePath:instancePath+"/vision/camera/source/url",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/url/pattern",keyword:"pattern",params:{pattern: "^rtsps?://"},message:"must match pattern \""+"^rtsps?://"+"\""};
+if(data156.reconnectMaxMs === undefined){
+const err467 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "reconnectMaxMs"},message:"must have required property '"+"reconnectMaxMs"+"'"};
 if(vErrors === null){
 vErrors = [err467];
 }
@@ -5650,9 +5646,9 @@ vErrors.push(err467);
 }
 errors++;
 }
-}
-else {
-const err468 = {instancePath:instancePath+"/vision/camera/source/url",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/url/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key32 in data156){
+if(!((((((((key32 === "source") || (key32 === "width")) || (key32 === "height")) || (key32 === "fps")) || (key32 === "staleS")) || (key32 === "frozenS")) || (key32 === "reconnectMinMs")) || (key32 === "reconnectMaxMs"))){
+const err468 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key32},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err468];
 }
@@ -5662,9 +5658,16 @@ vErrors.push(err468);
 errors++;
 }
 }
-let data158 = data155.transport;
-if(typeof data158 !== "string"){
-const err469 = {instancePath:instancePath+"/vision/camera/source/transport",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/transport/type",keyword:"type",params:{type: "string"},message:"must be string"};
+let data157 = data156.source;
+if(data157 && typeof data157 == "object" && !Array.isArray(data157)){
+if(data157.kind === undefined){
+data157.kind = "rtsp";
+}
+if(data157.transport === undefined){
+data157.transport = "tcp";
+}
+if(data157.kind === undefined){
+const err469 = {instancePath:instancePath+"/vision/camera/source",schemaPath:"#/properties/vision/properties/camera/properties/source/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
 if(vErrors === null){
 vErrors = [err469];
 }
@@ -5673,8 +5676,8 @@ vErrors.push(err469);
 }
 errors++;
 }
-if(!((data158 === "tcp") || (data158 === "udp"))){
-const err470 = {instancePath:instancePath+"/vision/camera/source/transport",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/transport/enum",keyword:"enum",params:{allowedValues: schema11.properties.vision.properties.camera.properties.source.properties.transport.enum},message:"must be equal to one of the allowed values"};
+if(data157.transport === undefined){
+const err470 = {instancePath:instancePath+"/vision/camera/source",schemaPath:"#/properties/vision/properties/camera/properties/source/required",keyword:"required",params:{missingProperty: "transport"},message:"must have required property '"+"transport"+"'"};
 if(vErrors === null){
 vErrors = [err470];
 }
@@ -5683,11 +5686,9 @@ vErrors.push(err470);
 }
 errors++;
 }
-if(data155.device !== undefined){
-let data159 = data155.device;
-if(typeof data159 === "string"){
-if(!pattern13.test(data159)){
-const err471 = {instancePath:instancePath+"/vision/camera/source/device",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/device/pattern",keyword:"pattern",params:{pattern: "^/dev/"},message:"must match pattern \""+"^/dev/"+"\""};
+for(const key33 in data157){
+if(!(((((key33 === "kind") || (key33 === "url")) || (key33 === "transport")) || (key33 === "device")) || (key33 === "path"))){
+const err471 = {instancePath:instancePath+"/vision/camera/source",schemaPath:"#/properties/vision/properties/camera/properties/source/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key33},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err471];
 }
@@ -5697,8 +5698,9 @@ vErrors.push(err471);
 errors++;
 }
 }
-else {
-const err472 = {instancePath:instancePath+"/vision/camera/source/device",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/device/type",keyword:"type",params:{type: "string"},message:"must be string"};
+let data158 = data157.kind;
+if(typeof data158 !== "string"){
+const err472 = {instancePath:instancePath+"/vision/camera/source/kind",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err472];
 }
@@ -5707,12 +5709,8 @@ vErrors.push(err472);
 }
 errors++;
 }
-}
-if(data155.path !== undefined){
-let data160 = data155.path;
-if(typeof data160 === "string"){
-if(func3(data160) < 1){
-const err473 = {instancePath:instancePath+"/vision/camera/source/path",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/path/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(!(((data158 === "rtsp") || (data158 === "v4l2")) || (data158 === "file"))){
+const err473 = {instancePath:instancePath+"/vision/camera/source/kind",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/kind/enum",keyword:"enum",params:{allowedValues: schema11.properties.vision.properties.camera.properties.source.properties.kind.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err473];
 }
@@ -5721,9 +5719,11 @@ vErrors.push(err473);
 }
 errors++;
 }
-}
-else {
-const err474 = {instancePath:instancePath+"/vision/camera/source/path",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data157.url !== undefined){
+let data159 = data157.url;
+if(typeof data159 === "string"){
+if(!pattern12.test(data159)){
+const err474 = {instancePath:instancePath+"/vision/camera/source/url",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/url/pattern",keyword:"pattern",params:{pattern: "^rtsps?://"},message:"must match pattern \""+"^rtsps?://"+"\""};
 if(vErrors === null){
 vErrors = [err474];
 }
@@ -5733,9 +5733,8 @@ vErrors.push(err474);
 errors++;
 }
 }
-}
 else {
-const err475 = {instancePath:instancePath+"/vision/camera/source",schemaPath:"#/properties/vision/properties/camera/properties/source/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err475 = {instancePath:instancePath+"/vision/camera/source/url",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/url/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err475];
 }
@@ -5744,9 +5743,10 @@ vErrors.push(err475);
 }
 errors++;
 }
-let data161 = data154.width;
-if(!((typeof data161 == "number") && (!(data161 % 1) && !isNaN(data161)))){
-const err476 = {instancePath:instancePath+"/vision/camera/width",schemaPath:"#/properties/vision/properties/camera/properties/width/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+let data160 = data157.transport;
+if(typeof data160 !== "string"){
+const err476 = {instancePath:instancePath+"/vision/camera/source/transport",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/transport/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err476];
 }
@@ -5755,9 +5755,8 @@ vErrors.push(err476);
 }
 errors++;
 }
-if(typeof data161 == "number"){
-if(data161 > 3840 || isNaN(data161)){
-const err477 = {instancePath:instancePath+"/vision/camera/width",schemaPath:"#/properties/vision/properties/camera/properties/width/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3840},message:"must be <= 3840"};
+if(!((data160 === "tcp") || (data160 === "udp"))){
+const err477 = {instancePath:instancePath+"/vision/camera/source/transport",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/transport/enum",keyword:"enum",params:{allowedValues: schema11.properties.vision.properties.camera.properties.source.properties.transport.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err477];
 }
@@ -5766,8 +5765,11 @@ vErrors.push(err477);
 }
 errors++;
 }
-if(data161 < 64 || isNaN(data161)){
-const err478 = {instancePath:instancePath+"/vision/camera/width",schemaPath:"#/properties/vision/properties/camera/properties/width/minimum",keyword:"minimum",params:{comparison: ">=", limit: 64},message:"must be >= 64"};
+if(data157.device !== undefined){
+let data161 = data157.device;
+if(typeof data161 === "string"){
+if(!pattern13.test(data161)){
+const err478 = {instancePath:instancePath+"/vision/camera/source/device",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/device/pattern",keyword:"pattern",params:{pattern: "^/dev/"},message:"must match pattern \""+"^/dev/"+"\""};
 if(vErrors === null){
 vErrors = [err478];
 }
@@ -5777,9 +5779,8 @@ vErrors.push(err478);
 errors++;
 }
 }
-let data162 = data154.height;
-if(!((typeof data162 == "number") && (!(data162 % 1) && !isNaN(data162)))){
-const err479 = {instancePath:instancePath+"/vision/camera/height",schemaPath:"#/properties/vision/properties/camera/properties/height/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+else {
+const err479 = {instancePath:instancePath+"/vision/camera/source/device",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/device/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err479];
 }
@@ -5788,9 +5789,12 @@ vErrors.push(err479);
 }
 errors++;
 }
-if(typeof data162 == "number"){
-if(data162 > 2160 || isNaN(data162)){
-const err480 = {instancePath:instancePath+"/vision/camera/height",schemaPath:"#/properties/vision/properties/camera/properties/height/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2160},message:"must be <= 2160"};
+}
+if(data157.path !== undefined){
+let data162 = data157.path;
+if(typeof data162 === "string"){
+if(func3(data162) < 1){
+const err480 = {instancePath:instancePath+"/vision/camera/source/path",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/path/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err480];
 }
@@ -5799,8 +5803,9 @@ vErrors.push(err480);
 }
 errors++;
 }
-if(data162 < 64 || isNaN(data162)){
-const err481 = {instancePath:instancePath+"/vision/camera/height",schemaPath:"#/properties/vision/properties/camera/properties/height/minimum",keyword:"minimum",params:{comparison: ">=", limit: 64},message:"must be >= 64"};
+}
+else {
+const err481 = {instancePath:instancePath+"/vision/camera/source/path",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err481];
 }
@@ -5810,10 +5815,9 @@ vErrors.push(err481);
 errors++;
 }
 }
-let data163 = data154.fps;
-if(typeof data163 == "number"){
-if(data163 > 30 || isNaN(data163)){
-const err482 = {instancePath:instancePath+"/vision/camera/fps",schemaPath:"#/properties/vision/properties/camera/properties/fps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 30},message:"must be <= 30"};
+}
+else {
+const err482 = {instancePath:instancePath+"/vision/camera/source",schemaPath:"#/properties/vision/properties/camera/properties/source/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err482];
 }
@@ -5822,8 +5826,9 @@ vErrors.push(err482);
 }
 errors++;
 }
-if(data163 < 0.5 || isNaN(data163)){
-const err483 = {instancePath:instancePath+"/vision/camera/fps",schemaPath:"#/properties/vision/properties/camera/properties/fps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.5},message:"must be >= 0.5"};
+let data163 = data156.width;
+if(!((typeof data163 == "number") && (!(data163 % 1) && !isNaN(data163)))){
+const err483 = {instancePath:instancePath+"/vision/camera/width",schemaPath:"#/properties/vision/properties/camera/properties/width/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err483];
 }
@@ -5832,9 +5837,9 @@ vErrors.push(err483);
 }
 errors++;
 }
-}
-else {
-const err484 = {instancePath:instancePath+"/vision/camera/fps",schemaPath:"#/properties/vision/properties/camera/properties/fps/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(typeof data163 == "number"){
+if(data163 > 3840 || isNaN(data163)){
+const err484 = {instancePath:instancePath+"/vision/camera/width",schemaPath:"#/properties/vision/properties/camera/properties/width/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3840},message:"must be <= 3840"};
 if(vErrors === null){
 vErrors = [err484];
 }
@@ -5843,10 +5848,8 @@ vErrors.push(err484);
 }
 errors++;
 }
-let data164 = data154.staleS;
-if(typeof data164 == "number"){
-if(data164 > 300 || isNaN(data164)){
-const err485 = {instancePath:instancePath+"/vision/camera/staleS",schemaPath:"#/properties/vision/properties/camera/properties/staleS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 300},message:"must be <= 300"};
+if(data163 < 64 || isNaN(data163)){
+const err485 = {instancePath:instancePath+"/vision/camera/width",schemaPath:"#/properties/vision/properties/camera/properties/width/minimum",keyword:"minimum",params:{comparison: ">=", limit: 64},message:"must be >= 64"};
 if(vErrors === null){
 vErrors = [err485];
 }
@@ -5855,8 +5858,10 @@ vErrors.push(err485);
 }
 errors++;
 }
-if(data164 < 1 || isNaN(data164)){
-const err486 = {instancePath:instancePath+"/vision/camera/staleS",schemaPath:"#/properties/vision/properties/camera/properties/staleS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+let data164 = data156.height;
+if(!((typeof data164 == "number") && (!(data164 % 1) && !isNaN(data164)))){
+const err486 = {instancePath:instancePath+"/vision/camera/height",schemaPath:"#/properties/vision/properties/camera/properties/height/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err486];
 }
@@ -5865,9 +5870,9 @@ vErrors.push(err486);
 }
 errors++;
 }
-}
-else {
-const err487 = {instancePath:instancePath+"/vision/camera/staleS",schemaPath:"#/properties/vision/properties/camera/properties/staleS/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(typeof data164 == "number"){
+if(data164 > 2160 || isNaN(data164)){
+const err487 = {instancePath:instancePath+"/vision/camera/height",schemaPath:"#/properties/vision/properties/camera/properties/height/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2160},message:"must be <= 2160"};
 if(vErrors === null){
 vErrors = [err487];
 }
@@ -5876,10 +5881,8 @@ vErrors.push(err487);
 }
 errors++;
 }
-let data165 = data154.frozenS;
-if(typeof data165 == "number"){
-if(data165 > 3600 || isNaN(data165)){
-const err488 = {instancePath:instancePath+"/vision/camera/frozenS",schemaPath:"#/properties/vision/properties/camera/properties/frozenS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
+if(data164 < 64 || isNaN(data164)){
+const err488 = {instancePath:instancePath+"/vision/camera/height",schemaPath:"#/properties/vision/properties/camera/properties/height/minimum",keyword:"minimum",params:{comparison: ">=", limit: 64},message:"must be >= 64"};
 if(vErrors === null){
 vErrors = [err488];
 }
@@ -5888,8 +5891,11 @@ vErrors.push(err488);
 }
 errors++;
 }
-if(data165 < 1 || isNaN(data165)){
-const err489 = {instancePath:instancePath+"/vision/camera/frozenS",schemaPath:"#/properties/vision/properties/camera/properties/frozenS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+let data165 = data156.fps;
+if(typeof data165 == "number"){
+if(data165 > 30 || isNaN(data165)){
+const err489 = {instancePath:instancePath+"/vision/camera/fps",schemaPath:"#/properties/vision/properties/camera/properties/fps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 30},message:"must be <= 30"};
 if(vErrors === null){
 vErrors = [err489];
 }
@@ -5898,9 +5904,8 @@ vErrors.push(err489);
 }
 errors++;
 }
-}
-else {
-const err490 = {instancePath:instancePath+"/vision/camera/frozenS",schemaPath:"#/properties/vision/properties/camera/properties/frozenS/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data165 < 0.5 || isNaN(data165)){
+const err490 = {instancePath:instancePath+"/vision/camera/fps",schemaPath:"#/properties/vision/properties/camera/properties/fps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.5},message:"must be >= 0.5"};
 if(vErrors === null){
 vErrors = [err490];
 }
@@ -5909,9 +5914,9 @@ vErrors.push(err490);
 }
 errors++;
 }
-let data166 = data154.reconnectMinMs;
-if(!((typeof data166 == "number") && (!(data166 % 1) && !isNaN(data166)))){
-const err491 = {instancePath:instancePath+"/vision/camera/reconnectMinMs",schemaPath:"#/properties/vision/properties/camera/properties/reconnectMinMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+else {
+const err491 = {instancePath:instancePath+"/vision/camera/fps",schemaPath:"#/properties/vision/properties/camera/properties/fps/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err491];
 }
@@ -5920,9 +5925,10 @@ vErrors.push(err491);
 }
 errors++;
 }
+let data166 = data156.staleS;
 if(typeof data166 == "number"){
-if(data166 > 600000 || isNaN(data166)){
-const err492 = {instancePath:instancePath+"/vision/camera/reconnectMinMs",schemaPath:"#/properties/vision/properties/camera/properties/reconnectMinMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 600000},message:"must be <= 600000"};
+if(data166 > 300 || isNaN(data166)){
+const err492 = {instancePath:instancePath+"/vision/camera/staleS",schemaPath:"#/properties/vision/properties/camera/properties/staleS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 300},message:"must be <= 300"};
 if(vErrors === null){
 vErrors = [err492];
 }
@@ -5931,8 +5937,8 @@ vErrors.push(err492);
 }
 errors++;
 }
-if(data166 < 100 || isNaN(data166)){
-const err493 = {instancePath:instancePath+"/vision/camera/reconnectMinMs",schemaPath:"#/properties/vision/properties/camera/properties/reconnectMinMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100"};
+if(data166 < 1 || isNaN(data166)){
+const err493 = {instancePath:instancePath+"/vision/camera/staleS",schemaPath:"#/properties/vision/properties/camera/properties/staleS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err493];
 }
@@ -5942,9 +5948,8 @@ vErrors.push(err493);
 errors++;
 }
 }
-let data167 = data154.reconnectMaxMs;
-if(!((typeof data167 == "number") && (!(data167 % 1) && !isNaN(data167)))){
-const err494 = {instancePath:instancePath+"/vision/camera/reconnectMaxMs",schemaPath:"#/properties/vision/properties/camera/properties/reconnectMaxMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+else {
+const err494 = {instancePath:instancePath+"/vision/camera/staleS",schemaPath:"#/properties/vision/properties/camera/properties/staleS/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err494];
 }
@@ -5953,9 +5958,10 @@ vErrors.push(err494);
 }
 errors++;
 }
+let data167 = data156.frozenS;
 if(typeof data167 == "number"){
-if(data167 > 3600000 || isNaN(data167)){
-const err495 = {instancePath:instancePath+"/vision/camera/reconnectMaxMs",schemaPath:"#/properties/vision/properties/camera/properties/reconnectMaxMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600000},message:"must be <= 3600000"};
+if(data167 > 3600 || isNaN(data167)){
+const err495 = {instancePath:instancePath+"/vision/camera/frozenS",schemaPath:"#/properties/vision/properties/camera/properties/frozenS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
 if(vErrors === null){
 vErrors = [err495];
 }
@@ -5964,8 +5970,8 @@ vErrors.push(err495);
 }
 errors++;
 }
-if(data167 < 1000 || isNaN(data167)){
-const err496 = {instancePath:instancePath+"/vision/camera/reconnectMaxMs",schemaPath:"#/properties/vision/properties/camera/properties/reconnectMaxMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1000},message:"must be >= 1000"};
+if(data167 < 1 || isNaN(data167)){
+const err496 = {instancePath:instancePath+"/vision/camera/frozenS",schemaPath:"#/properties/vision/properties/camera/properties/frozenS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err496];
 }
@@ -5975,9 +5981,8 @@ vErrors.push(err496);
 errors++;
 }
 }
-}
 else {
-const err497 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err497 = {instancePath:instancePath+"/vision/camera/frozenS",schemaPath:"#/properties/vision/properties/camera/properties/frozenS/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err497];
 }
@@ -5986,11 +5991,9 @@ vErrors.push(err497);
 }
 errors++;
 }
-if(data151.modelsDir !== undefined){
-let data168 = data151.modelsDir;
-if(typeof data168 === "string"){
-if(func3(data168) < 1){
-const err498 = {instancePath:instancePath+"/vision/modelsDir",schemaPath:"#/properties/vision/properties/modelsDir/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+let data168 = data156.reconnectMinMs;
+if(!((typeof data168 == "number") && (!(data168 % 1) && !isNaN(data168)))){
+const err498 = {instancePath:instancePath+"/vision/camera/reconnectMinMs",schemaPath:"#/properties/vision/properties/camera/properties/reconnectMinMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err498];
 }
@@ -5999,9 +6002,9 @@ vErrors.push(err498);
 }
 errors++;
 }
-}
-else {
-const err499 = {instancePath:instancePath+"/vision/modelsDir",schemaPath:"#/properties/vision/properties/modelsDir/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(typeof data168 == "number"){
+if(data168 > 600000 || isNaN(data168)){
+const err499 = {instancePath:instancePath+"/vision/camera/reconnectMinMs",schemaPath:"#/properties/vision/properties/camera/properties/reconnectMinMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 600000},message:"must be <= 600000"};
 if(vErrors === null){
 vErrors = [err499];
 }
@@ -6010,12 +6013,8 @@ vErrors.push(err499);
 }
 errors++;
 }
-}
-let data169 = data151.models;
-if(data169 && typeof data169 == "object" && !Array.isArray(data169)){
-for(const key34 in data169){
-if(!(((key34 === "detector") || (key34 === "recognizer")) || (key34 === "liveness"))){
-const err500 = {instancePath:instancePath+"/vision/models",schemaPath:"#/properties/vision/properties/models/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key34},message:"must NOT have additional properties"};
+if(data168 < 100 || isNaN(data168)){
+const err500 = {instancePath:instancePath+"/vision/camera/reconnectMinMs",schemaPath:"#/properties/vision/properties/camera/properties/reconnectMinMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100"};
 if(vErrors === null){
 vErrors = [err500];
 }
@@ -6025,9 +6024,9 @@ vErrors.push(err500);
 errors++;
 }
 }
-if(data169.detector !== undefined){
-if(typeof data169.detector !== "string"){
-const err501 = {instancePath:instancePath+"/vision/models/detector",schemaPath:"#/properties/vision/properties/models/properties/detector/type",keyword:"type",params:{type: "string"},message:"must be string"};
+let data169 = data156.reconnectMaxMs;
+if(!((typeof data169 == "number") && (!(data169 % 1) && !isNaN(data169)))){
+const err501 = {instancePath:instancePath+"/vision/camera/reconnectMaxMs",schemaPath:"#/properties/vision/properties/camera/properties/reconnectMaxMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err501];
 }
@@ -6036,10 +6035,9 @@ vErrors.push(err501);
 }
 errors++;
 }
-}
-if(data169.recognizer !== undefined){
-if(typeof data169.recognizer !== "string"){
-const err502 = {instancePath:instancePath+"/vision/models/recognizer",schemaPath:"#/properties/vision/properties/models/properties/recognizer/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(typeof data169 == "number"){
+if(data169 > 3600000 || isNaN(data169)){
+const err502 = {instancePath:instancePath+"/vision/camera/reconnectMaxMs",schemaPath:"#/properties/vision/properties/camera/properties/reconnectMaxMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600000},message:"must be <= 3600000"};
 if(vErrors === null){
 vErrors = [err502];
 }
@@ -6048,12 +6046,8 @@ vErrors.push(err502);
 }
 errors++;
 }
-}
-if(data169.liveness !== undefined){
-let data172 = data169.liveness;
-if(Array.isArray(data172)){
-if(data172.length > 4){
-const err503 = {instancePath:instancePath+"/vision/models/liveness",schemaPath:"#/properties/vision/properties/models/properties/liveness/maxItems",keyword:"maxItems",params:{limit: 4},message:"must NOT have more than 4 items"};
+if(data169 < 1000 || isNaN(data169)){
+const err503 = {instancePath:instancePath+"/vision/camera/reconnectMaxMs",schemaPath:"#/properties/vision/properties/camera/properties/reconnectMaxMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1000},message:"must be >= 1000"};
 if(vErrors === null){
 vErrors = [err503];
 }
@@ -6062,10 +6056,10 @@ vErrors.push(err503);
 }
 errors++;
 }
-const len6 = data172.length;
-for(let i7=0; i7<len6; i7++){
-if(typeof data172[i7] !== "string"){
-const err504 = {instancePath:instancePath+"/vision/models/liveness/" + i7,schemaPath:"#/properties/vision/properties/models/properties/liveness/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+}
+else {
+const err504 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err504];
 }
@@ -6074,10 +6068,11 @@ vErrors.push(err504);
 }
 errors++;
 }
-}
-}
-else {
-const err505 = {instancePath:instancePath+"/vision/models/liveness",schemaPath:"#/properties/vision/properties/models/properties/liveness/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data153.modelsDir !== undefined){
+let data170 = data153.modelsDir;
+if(typeof data170 === "string"){
+if(func3(data170) < 1){
+const err505 = {instancePath:instancePath+"/vision/modelsDir",schemaPath:"#/properties/vision/properties/modelsDir/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err505];
 }
@@ -6087,9 +6082,8 @@ vErrors.push(err505);
 errors++;
 }
 }
-}
 else {
-const err506 = {instancePath:instancePath+"/vision/models",schemaPath:"#/properties/vision/properties/models/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err506 = {instancePath:instancePath+"/vision/modelsDir",schemaPath:"#/properties/vision/properties/modelsDir/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err506];
 }
@@ -6098,9 +6092,12 @@ vErrors.push(err506);
 }
 errors++;
 }
-let data174 = data151.threads;
-if(!((typeof data174 == "number") && (!(data174 % 1) && !isNaN(data174)))){
-const err507 = {instancePath:instancePath+"/vision/threads",schemaPath:"#/properties/vision/properties/threads/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+let data171 = data153.models;
+if(data171 && typeof data171 == "object" && !Array.isArray(data171)){
+for(const key34 in data171){
+if(!(((key34 === "detector") || (key34 === "recognizer")) || (key34 === "liveness"))){
+const err507 = {instancePath:instancePath+"/vision/models",schemaPath:"#/properties/vision/properties/models/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key34},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err507];
 }
@@ -6109,9 +6106,10 @@ vErrors.push(err507);
 }
 errors++;
 }
-if(typeof data174 == "number"){
-if(data174 > 8 || isNaN(data174)){
-const err508 = {instancePath:instancePath+"/vision/threads",schemaPath:"#/properties/vision/properties/threads/maximum",keyword:"maximum",params:{comparison: "<=", limit: 8},message:"must be <= 8"};
+}
+if(data171.detector !== undefined){
+if(typeof data171.detector !== "string"){
+const err508 = {instancePath:instancePath+"/vision/models/detector",schemaPath:"#/properties/vision/properties/models/properties/detector/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err508];
 }
@@ -6120,8 +6118,10 @@ vErrors.push(err508);
 }
 errors++;
 }
-if(data174 < 1 || isNaN(data174)){
-const err509 = {instancePath:instancePath+"/vision/threads",schemaPath:"#/properties/vision/properties/threads/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+if(data171.recognizer !== undefined){
+if(typeof data171.recognizer !== "string"){
+const err509 = {instancePath:instancePath+"/vision/models/recognizer",schemaPath:"#/properties/vision/properties/models/properties/recognizer/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err509];
 }
@@ -6131,11 +6131,11 @@ vErrors.push(err509);
 errors++;
 }
 }
-if(data151.detectThreshold !== undefined){
-let data175 = data151.detectThreshold;
-if(typeof data175 == "number"){
-if(data175 > 1 || isNaN(data175)){
-const err510 = {instancePath:instancePath+"/vision/detectThreshold",schemaPath:"#/properties/vision/properties/detectThreshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
+if(data171.liveness !== undefined){
+let data174 = data171.liveness;
+if(Array.isArray(data174)){
+if(data174.length > 4){
+const err510 = {instancePath:instancePath+"/vision/models/liveness",schemaPath:"#/properties/vision/properties/models/properties/liveness/maxItems",keyword:"maxItems",params:{limit: 4},message:"must NOT have more than 4 items"};
 if(vErrors === null){
 vErrors = [err510];
 }
@@ -6144,8 +6144,10 @@ vErrors.push(err510);
 }
 errors++;
 }
-if(data175 < 0.3 || isNaN(data175)){
-const err511 = {instancePath:instancePath+"/vision/detectThreshold",schemaPath:"#/properties/vision/properties/detectThreshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.3},message:"must be >= 0.3"};
+const len6 = data174.length;
+for(let i7=0; i7<len6; i7++){
+if(typeof data174[i7] !== "string"){
+const err511 = {instancePath:instancePath+"/vision/models/liveness/" + i7,schemaPath:"#/properties/vision/properties/models/properties/liveness/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err511];
 }
@@ -6155,8 +6157,9 @@ vErrors.push(err511);
 errors++;
 }
 }
+}
 else {
-const err512 = {instancePath:instancePath+"/vision/detectThreshold",schemaPath:"#/properties/vision/properties/detectThreshold/type",keyword:"type",params:{type: "number"},message:"must be number"};
+const err512 = {instancePath:instancePath+"/vision/models/liveness",schemaPath:"#/properties/vision/properties/models/properties/liveness/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err512];
 }
@@ -6166,19 +6169,9 @@ vErrors.push(err512);
 errors++;
 }
 }
-let data176 = data151.match;
-if(data176 && typeof data176 == "object" && !Array.isArray(data176)){
-if(data176.confirmFrames === undefined){
-data176.confirmFrames = 3;
 }
-if(data176.windowMs === undefined){
-data176.windowMs = 3000;
-}
-if(data176.cooldownS === undefined){
-data176.cooldownS = 10;
-}
-if(data176.confirmFrames === undefined){
-const err513 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/required",keyword:"required",params:{missingProperty: "confirmFrames"},message:"must have required property '"+"confirmFrames"+"'"};
+else {
+const err513 = {instancePath:instancePath+"/vision/models",schemaPath:"#/properties/vision/properties/models/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err513];
 }
@@ -6187,8 +6180,9 @@ vErrors.push(err513);
 }
 errors++;
 }
-if(data176.windowMs === undefined){
-const err514 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/required",keyword:"required",params:{missingProperty: "windowMs"},message:"must have required property '"+"windowMs"+"'"};
+let data176 = data153.threads;
+if(!((typeof data176 == "number") && (!(data176 % 1) && !isNaN(data176)))){
+const err514 = {instancePath:instancePath+"/vision/threads",schemaPath:"#/properties/vision/properties/threads/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err514];
 }
@@ -6197,8 +6191,9 @@ vErrors.push(err514);
 }
 errors++;
 }
-if(data176.cooldownS === undefined){
-const err515 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/required",keyword:"required",params:{missingProperty: "cooldownS"},message:"must have required property '"+"cooldownS"+"'"};
+if(typeof data176 == "number"){
+if(data176 > 8 || isNaN(data176)){
+const err515 = {instancePath:instancePath+"/vision/threads",schemaPath:"#/properties/vision/properties/threads/maximum",keyword:"maximum",params:{comparison: "<=", limit: 8},message:"must be <= 8"};
 if(vErrors === null){
 vErrors = [err515];
 }
@@ -6207,9 +6202,8 @@ vErrors.push(err515);
 }
 errors++;
 }
-for(const key35 in data176){
-if(!((((key35 === "threshold") || (key35 === "confirmFrames")) || (key35 === "windowMs")) || (key35 === "cooldownS"))){
-const err516 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key35},message:"must NOT have additional properties"};
+if(data176 < 1 || isNaN(data176)){
+const err516 = {instancePath:instancePath+"/vision/threads",schemaPath:"#/properties/vision/properties/threads/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err516];
 }
@@ -6219,11 +6213,11 @@ vErrors.push(err516);
 errors++;
 }
 }
-if(data176.threshold !== undefined){
-let data177 = data176.threshold;
+if(data153.detectThreshold !== undefined){
+let data177 = data153.detectThreshold;
 if(typeof data177 == "number"){
-if(data177 <= 0 || isNaN(data177)){
-const err517 = {instancePath:instancePath+"/vision/match/threshold",schemaPath:"#/properties/vision/properties/match/properties/threshold/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"};
+if(data177 > 1 || isNaN(data177)){
+const err517 = {instancePath:instancePath+"/vision/detectThreshold",schemaPath:"#/properties/vision/properties/detectThreshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
 if(vErrors === null){
 vErrors = [err517];
 }
@@ -6232,9 +6226,8 @@ vErrors.push(err517);
 }
 errors++;
 }
-}
-else {
-const err518 = {instancePath:instancePath+"/vision/match/threshold",schemaPath:"#/properties/vision/properties/match/properties/threshold/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data177 < 0.3 || isNaN(data177)){
+const err518 = {instancePath:instancePath+"/vision/detectThreshold",schemaPath:"#/properties/vision/properties/detectThreshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.3},message:"must be >= 0.3"};
 if(vErrors === null){
 vErrors = [err518];
 }
@@ -6244,9 +6237,8 @@ vErrors.push(err518);
 errors++;
 }
 }
-let data178 = data176.confirmFrames;
-if(!((typeof data178 == "number") && (!(data178 % 1) && !isNaN(data178)))){
-const err519 = {instancePath:instancePath+"/vision/match/confirmFrames",schemaPath:"#/properties/vision/properties/match/properties/confirmFrames/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+else {
+const err519 = {instancePath:instancePath+"/vision/detectThreshold",schemaPath:"#/properties/vision/properties/detectThreshold/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err519];
 }
@@ -6255,9 +6247,20 @@ vErrors.push(err519);
 }
 errors++;
 }
-if(typeof data178 == "number"){
-if(data178 > 30 || isNaN(data178)){
-const err520 = {instancePath:instancePath+"/vision/match/confirmFrames",schemaPath:"#/properties/vision/properties/match/properties/confirmFrames/maximum",keyword:"maximum",params:{comparison: "<=", limit: 30},message:"must be <= 30"};
+}
+let data178 = data153.match;
+if(data178 && typeof data178 == "object" && !Array.isArray(data178)){
+if(data178.confirmFrames === undefined){
+data178.confirmFrames = 3;
+}
+if(data178.windowMs === undefined){
+data178.windowMs = 3000;
+}
+if(data178.cooldownS === undefined){
+data178.cooldownS = 10;
+}
+if(data178.confirmFrames === undefined){
+const err520 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/required",keyword:"required",params:{missingProperty: "confirmFrames"},message:"must have required property '"+"confirmFrames"+"'"};
 if(vErrors === null){
 vErrors = [err520];
 }
@@ -6266,8 +6269,8 @@ vErrors.push(err520);
 }
 errors++;
 }
-if(data178 < 1 || isNaN(data178)){
-const err521 = {instancePath:instancePath+"/vision/match/confirmFrames",schemaPath:"#/properties/vision/properties/match/properties/confirmFrames/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(data178.windowMs === undefined){
+const err521 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/required",keyword:"required",params:{missingProperty: "windowMs"},message:"must have required property '"+"windowMs"+"'"};
 if(vErrors === null){
 vErrors = [err521];
 }
@@ -6276,10 +6279,8 @@ vErrors.push(err521);
 }
 errors++;
 }
-}
-let data179 = data176.windowMs;
-if(!((typeof data179 == "number") && (!(data179 % 1) && !isNaN(data179)))){
-const err522 = {instancePath:instancePath+"/vision/match/windowMs",schemaPath:"#/properties/vision/properties/match/properties/windowMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data178.cooldownS === undefined){
+const err522 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/required",keyword:"required",params:{missingProperty: "cooldownS"},message:"must have required property '"+"cooldownS"+"'"};
 if(vErrors === null){
 vErrors = [err522];
 }
@@ -6288,9 +6289,9 @@ vErrors.push(err522);
 }
 errors++;
 }
-if(typeof data179 == "number"){
-if(data179 > 30000 || isNaN(data179)){
-const err523 = {instancePath:instancePath+"/vision/match/windowMs",schemaPath:"#/properties/vision/properties/match/properties/windowMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 30000},message:"must be <= 30000"};
+for(const key35 in data178){
+if(!((((key35 === "threshold") || (key35 === "confirmFrames")) || (key35 === "windowMs")) || (key35 === "cooldownS"))){
+const err523 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key35},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err523];
 }
@@ -6299,8 +6300,12 @@ vErrors.push(err523);
 }
 errors++;
 }
-if(data179 < 100 || isNaN(data179)){
-const err524 = {instancePath:instancePath+"/vision/match/windowMs",schemaPath:"#/properties/vision/properties/match/properties/windowMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100"};
+}
+if(data178.threshold !== undefined){
+let data179 = data178.threshold;
+if(typeof data179 == "number"){
+if(data179 <= 0 || isNaN(data179)){
+const err524 = {instancePath:instancePath+"/vision/match/threshold",schemaPath:"#/properties/vision/properties/match/properties/threshold/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"};
 if(vErrors === null){
 vErrors = [err524];
 }
@@ -6310,10 +6315,8 @@ vErrors.push(err524);
 errors++;
 }
 }
-let data180 = data176.cooldownS;
-if(typeof data180 == "number"){
-if(data180 > 3600 || isNaN(data180)){
-const err525 = {instancePath:instancePath+"/vision/match/cooldownS",schemaPath:"#/properties/vision/properties/match/properties/cooldownS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
+else {
+const err525 = {instancePath:instancePath+"/vision/match/threshold",schemaPath:"#/properties/vision/properties/match/properties/threshold/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err525];
 }
@@ -6322,8 +6325,10 @@ vErrors.push(err525);
 }
 errors++;
 }
-if(data180 < 0 || isNaN(data180)){
-const err526 = {instancePath:instancePath+"/vision/match/cooldownS",schemaPath:"#/properties/vision/properties/match/properties/cooldownS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+let data180 = data178.confirmFrames;
+if(!((typeof data180 == "number") && (!(data180 % 1) && !isNaN(data180)))){
+const err526 = {instancePath:instancePath+"/vision/match/confirmFrames",schemaPath:"#/properties/vision/properties/match/properties/confirmFrames/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err526];
 }
@@ -6332,9 +6337,9 @@ vErrors.push(err526);
 }
 errors++;
 }
-}
-else {
-const err527 = {instancePath:instancePath+"/vision/match/cooldownS",schemaPath:"#/properties/vision/properties/match/properties/cooldownS/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(typeof data180 == "number"){
+if(data180 > 30 || isNaN(data180)){
+const err527 = {instancePath:instancePath+"/vision/match/confirmFrames",schemaPath:"#/properties/vision/properties/match/properties/confirmFrames/maximum",keyword:"maximum",params:{comparison: "<=", limit: 30},message:"must be <= 30"};
 if(vErrors === null){
 vErrors = [err527];
 }
@@ -6343,9 +6348,8 @@ vErrors.push(err527);
 }
 errors++;
 }
-}
-else {
-const err528 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data180 < 1 || isNaN(data180)){
+const err528 = {instancePath:instancePath+"/vision/match/confirmFrames",schemaPath:"#/properties/vision/properties/match/properties/confirmFrames/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err528];
 }
@@ -6354,13 +6358,10 @@ vErrors.push(err528);
 }
 errors++;
 }
-let data181 = data151.liveness;
-if(data181 && typeof data181 == "object" && !Array.isArray(data181)){
-if(data181.enabled === undefined){
-data181.enabled = true;
 }
-if(data181.enabled === undefined){
-const err529 = {instancePath:instancePath+"/vision/liveness",schemaPath:"#/properties/vision/properties/liveness/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
+let data181 = data178.windowMs;
+if(!((typeof data181 == "number") && (!(data181 % 1) && !isNaN(data181)))){
+const err529 = {instancePath:instancePath+"/vision/match/windowMs",schemaPath:"#/properties/vision/properties/match/properties/windowMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err529];
 }
@@ -6369,9 +6370,9 @@ vErrors.push(err529);
 }
 errors++;
 }
-for(const key36 in data181){
-if(!((key36 === "enabled") || (key36 === "threshold"))){
-const err530 = {instancePath:instancePath+"/vision/liveness",schemaPath:"#/properties/vision/properties/liveness/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key36},message:"must NOT have additional properties"};
+if(typeof data181 == "number"){
+if(data181 > 30000 || isNaN(data181)){
+const err530 = {instancePath:instancePath+"/vision/match/windowMs",schemaPath:"#/properties/vision/properties/match/properties/windowMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 30000},message:"must be <= 30000"};
 if(vErrors === null){
 vErrors = [err530];
 }
@@ -6380,9 +6381,8 @@ vErrors.push(err530);
 }
 errors++;
 }
-}
-if(typeof data181.enabled !== "boolean"){
-const err531 = {instancePath:instancePath+"/vision/liveness/enabled",schemaPath:"#/properties/vision/properties/liveness/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data181 < 100 || isNaN(data181)){
+const err531 = {instancePath:instancePath+"/vision/match/windowMs",schemaPath:"#/properties/vision/properties/match/properties/windowMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100"};
 if(vErrors === null){
 vErrors = [err531];
 }
@@ -6391,11 +6391,11 @@ vErrors.push(err531);
 }
 errors++;
 }
-if(data181.threshold !== undefined){
-let data183 = data181.threshold;
-if(typeof data183 == "number"){
-if(data183 > 1 || isNaN(data183)){
-const err532 = {instancePath:instancePath+"/vision/liveness/threshold",schemaPath:"#/properties/vision/properties/liveness/properties/threshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
+}
+let data182 = data178.cooldownS;
+if(typeof data182 == "number"){
+if(data182 > 3600 || isNaN(data182)){
+const err532 = {instancePath:instancePath+"/vision/match/cooldownS",schemaPath:"#/properties/vision/properties/match/properties/cooldownS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
 if(vErrors === null){
 vErrors = [err532];
 }
@@ -6404,8 +6404,8 @@ vErrors.push(err532);
 }
 errors++;
 }
-if(data183 < 0 || isNaN(data183)){
-const err533 = {instancePath:instancePath+"/vision/liveness/threshold",schemaPath:"#/properties/vision/properties/liveness/properties/threshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(data182 < 0 || isNaN(data182)){
+const err533 = {instancePath:instancePath+"/vision/match/cooldownS",schemaPath:"#/properties/vision/properties/match/properties/cooldownS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err533];
 }
@@ -6416,7 +6416,7 @@ errors++;
 }
 }
 else {
-const err534 = {instancePath:instancePath+"/vision/liveness/threshold",schemaPath:"#/properties/vision/properties/liveness/properties/threshold/type",keyword:"type",params:{type: "number"},message:"must be number"};
+const err534 = {instancePath:instancePath+"/vision/match/cooldownS",schemaPath:"#/properties/vision/properties/match/properties/cooldownS/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err534];
 }
@@ -6426,9 +6426,8 @@ vErrors.push(err534);
 errors++;
 }
 }
-}
 else {
-const err535 = {instancePath:instancePath+"/vision/liveness",schemaPath:"#/properties/vision/properties/liveness/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err535 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err535];
 }
@@ -6437,25 +6436,13 @@ vErrors.push(err535);
 }
 errors++;
 }
-let data184 = data151.quality;
-if(data184 && typeof data184 == "object" && !Array.isArray(data184)){
-if(data184.minFacePx === undefined){
-data184.minFacePx = 60;
+let data183 = data153.liveness;
+if(data183 && typeof data183 == "object" && !Array.isArray(data183)){
+if(data183.enabled === undefined){
+data183.enabled = true;
 }
-if(data184.maxYaw === undefined){
-data184.maxYaw = 0.35;
-}
-if(data184.maxRollDeg === undefined){
-data184.maxRollDeg = 20;
-}
-if(data184.minSharpness === undefined){
-data184.minSharpness = 40;
-}
-if(data184.minBrightness === undefined){
-data184.minBrightness = 40;
-}
-if(data184.minFacePx === undefined){
-const err536 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/required",keyword:"required",params:{missingProperty: "minFacePx"},message:"must have required property '"+"minFacePx"+"'"};
+if(data183.enabled === undefined){
+const err536 = {instancePath:instancePath+"/vision/liveness",schemaPath:"#/properties/vision/properties/liveness/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
 if(vErrors === null){
 vErrors = [err536];
 }
@@ -6464,8 +6451,9 @@ vErrors.push(err536);
 }
 errors++;
 }
-if(data184.maxYaw === undefined){
-const err537 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/required",keyword:"required",params:{missingProperty: "maxYaw"},message:"must have required property '"+"maxYaw"+"'"};
+for(const key36 in data183){
+if(!((key36 === "enabled") || (key36 === "threshold"))){
+const err537 = {instancePath:instancePath+"/vision/liveness",schemaPath:"#/properties/vision/properties/liveness/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key36},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err537];
 }
@@ -6474,8 +6462,9 @@ vErrors.push(err537);
 }
 errors++;
 }
-if(data184.maxRollDeg === undefined){
-const err538 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/required",keyword:"required",params:{missingProperty: "maxRollDeg"},message:"must have required property '"+"maxRollDeg"+"'"};
+}
+if(typeof data183.enabled !== "boolean"){
+const err538 = {instancePath:instancePath+"/vision/liveness/enabled",schemaPath:"#/properties/vision/properties/liveness/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err538];
 }
@@ -6484,8 +6473,11 @@ vErrors.push(err538);
 }
 errors++;
 }
-if(data184.minSharpness === undefined){
-const err539 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/required",keyword:"required",params:{missingProperty: "minSharpness"},message:"must have required property '"+"minSharpness"+"'"};
+if(data183.threshold !== undefined){
+let data185 = data183.threshold;
+if(typeof data185 == "number"){
+if(data185 > 1 || isNaN(data185)){
+const err539 = {instancePath:instancePath+"/vision/liveness/threshold",schemaPath:"#/properties/vision/properties/liveness/properties/threshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
 if(vErrors === null){
 vErrors = [err539];
 }
@@ -6494,8 +6486,8 @@ vErrors.push(err539);
 }
 errors++;
 }
-if(data184.minBrightness === undefined){
-const err540 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/required",keyword:"required",params:{missingProperty: "minBrightness"},message:"must have required property '"+"minBrightness"+"'"};
+if(data185 < 0 || isNaN(data185)){
+const err540 = {instancePath:instancePath+"/vision/liveness/threshold",schemaPath:"#/properties/vision/properties/liveness/properties/threshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err540];
 }
@@ -6504,9 +6496,9 @@ vErrors.push(err540);
 }
 errors++;
 }
-for(const key37 in data184){
-if(!(((((key37 === "minFacePx") || (key37 === "maxYaw")) || (key37 === "maxRollDeg")) || (key37 === "minSharpness")) || (key37 === "minBrightness"))){
-const err541 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key37},message:"must NOT have additional properties"};
+}
+else {
+const err541 = {instancePath:instancePath+"/vision/liveness/threshold",schemaPath:"#/properties/vision/properties/liveness/properties/threshold/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err541];
 }
@@ -6516,9 +6508,9 @@ vErrors.push(err541);
 errors++;
 }
 }
-let data185 = data184.minFacePx;
-if(!((typeof data185 == "number") && (!(data185 % 1) && !isNaN(data185)))){
-const err542 = {instancePath:instancePath+"/vision/quality/minFacePx",schemaPath:"#/properties/vision/properties/quality/properties/minFacePx/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+else {
+const err542 = {instancePath:instancePath+"/vision/liveness",schemaPath:"#/properties/vision/properties/liveness/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err542];
 }
@@ -6527,9 +6519,25 @@ vErrors.push(err542);
 }
 errors++;
 }
-if(typeof data185 == "number"){
-if(data185 > 2000 || isNaN(data185)){
-const err543 = {instancePath:instancePath+"/vision/quality/minFacePx",schemaPath:"#/properties/vision/properties/quality/properties/minFacePx/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2000},message:"must be <= 2000"};
+let data186 = data153.quality;
+if(data186 && typeof data186 == "object" && !Array.isArray(data186)){
+if(data186.minFacePx === undefined){
+data186.minFacePx = 60;
+}
+if(data186.maxYaw === undefined){
+data186.maxYaw = 0.35;
+}
+if(data186.maxRollDeg === undefined){
+data186.maxRollDeg = 20;
+}
+if(data186.minSharpness === undefined){
+data186.minSharpness = 40;
+}
+if(data186.minBrightness === undefined){
+data186.minBrightness = 40;
+}
+if(data186.minFacePx === undefined){
+const err543 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/required",keyword:"required",params:{missingProperty: "minFacePx"},message:"must have required property '"+"minFacePx"+"'"};
 if(vErrors === null){
 vErrors = [err543];
 }
@@ -6538,8 +6546,8 @@ vErrors.push(err543);
 }
 errors++;
 }
-if(data185 < 16 || isNaN(data185)){
-const err544 = {instancePath:instancePath+"/vision/quality/minFacePx",schemaPath:"#/properties/vision/properties/quality/properties/minFacePx/minimum",keyword:"minimum",params:{comparison: ">=", limit: 16},message:"must be >= 16"};
+if(data186.maxYaw === undefined){
+const err544 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/required",keyword:"required",params:{missingProperty: "maxYaw"},message:"must have required property '"+"maxYaw"+"'"};
 if(vErrors === null){
 vErrors = [err544];
 }
@@ -6548,11 +6556,8 @@ vErrors.push(err544);
 }
 errors++;
 }
-}
-let data186 = data184.maxYaw;
-if(typeof data186 == "number"){
-if(data186 > 1 || isNaN(data186)){
-const err545 = {instancePath:instancePath+"/vision/quality/maxYaw",schemaPath:"#/properties/vision/properties/quality/properties/maxYaw/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
+if(data186.maxRollDeg === undefined){
+const err545 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/required",keyword:"required",params:{missingProperty: "maxRollDeg"},message:"must have required property '"+"maxRollDeg"+"'"};
 if(vErrors === null){
 vErrors = [err545];
 }
@@ -6561,8 +6566,8 @@ vErrors.push(err545);
 }
 errors++;
 }
-if(data186 < 0.05 || isNaN(data186)){
-const err546 = {instancePath:instancePath+"/vision/quality/maxYaw",schemaPath:"#/properties/vision/properties/quality/properties/maxYaw/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.05},message:"must be >= 0.05"};
+if(data186.minSharpness === undefined){
+const err546 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/required",keyword:"required",params:{missingProperty: "minSharpness"},message:"must have required property '"+"minSharpness"+"'"};
 if(vErrors === null){
 vErrors = [err546];
 }
@@ -6571,9 +6576,8 @@ vErrors.push(err546);
 }
 errors++;
 }
-}
-else {
-const err547 = {instancePath:instancePath+"/vision/quality/maxYaw",schemaPath:"#/properties/vision/properties/quality/properties/maxYaw/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data186.minBrightness === undefined){
+const err547 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/required",keyword:"required",params:{missingProperty: "minBrightness"},message:"must have required property '"+"minBrightness"+"'"};
 if(vErrors === null){
 vErrors = [err547];
 }
@@ -6582,10 +6586,9 @@ vErrors.push(err547);
 }
 errors++;
 }
-let data187 = data184.maxRollDeg;
-if(typeof data187 == "number"){
-if(data187 > 90 || isNaN(data187)){
-const err548 = {instancePath:instancePath+"/vision/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/quality/properties/maxRollDeg/maximum",keyword:"maximum",params:{comparison: "<=", limit: 90},message:"must be <= 90"};
+for(const key37 in data186){
+if(!(((((key37 === "minFacePx") || (key37 === "maxYaw")) || (key37 === "maxRollDeg")) || (key37 === "minSharpness")) || (key37 === "minBrightness"))){
+const err548 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key37},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err548];
 }
@@ -6594,8 +6597,10 @@ vErrors.push(err548);
 }
 errors++;
 }
-if(data187 < 5 || isNaN(data187)){
-const err549 = {instancePath:instancePath+"/vision/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/quality/properties/maxRollDeg/minimum",keyword:"minimum",params:{comparison: ">=", limit: 5},message:"must be >= 5"};
+}
+let data187 = data186.minFacePx;
+if(!((typeof data187 == "number") && (!(data187 % 1) && !isNaN(data187)))){
+const err549 = {instancePath:instancePath+"/vision/quality/minFacePx",schemaPath:"#/properties/vision/properties/quality/properties/minFacePx/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err549];
 }
@@ -6604,9 +6609,9 @@ vErrors.push(err549);
 }
 errors++;
 }
-}
-else {
-const err550 = {instancePath:instancePath+"/vision/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/quality/properties/maxRollDeg/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(typeof data187 == "number"){
+if(data187 > 2000 || isNaN(data187)){
+const err550 = {instancePath:instancePath+"/vision/quality/minFacePx",schemaPath:"#/properties/vision/properties/quality/properties/minFacePx/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2000},message:"must be <= 2000"};
 if(vErrors === null){
 vErrors = [err550];
 }
@@ -6615,10 +6620,8 @@ vErrors.push(err550);
 }
 errors++;
 }
-let data188 = data184.minSharpness;
-if(typeof data188 == "number"){
-if(data188 < 0 || isNaN(data188)){
-const err551 = {instancePath:instancePath+"/vision/quality/minSharpness",schemaPath:"#/properties/vision/properties/quality/properties/minSharpness/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(data187 < 16 || isNaN(data187)){
+const err551 = {instancePath:instancePath+"/vision/quality/minFacePx",schemaPath:"#/properties/vision/properties/quality/properties/minFacePx/minimum",keyword:"minimum",params:{comparison: ">=", limit: 16},message:"must be >= 16"};
 if(vErrors === null){
 vErrors = [err551];
 }
@@ -6628,8 +6631,10 @@ vErrors.push(err551);
 errors++;
 }
 }
-else {
-const err552 = {instancePath:instancePath+"/vision/quality/minSharpness",schemaPath:"#/properties/vision/properties/quality/properties/minSharpness/type",keyword:"type",params:{type: "number"},message:"must be number"};
+let data188 = data186.maxYaw;
+if(typeof data188 == "number"){
+if(data188 > 1 || isNaN(data188)){
+const err552 = {instancePath:instancePath+"/vision/quality/maxYaw",schemaPath:"#/properties/vision/properties/quality/properties/maxYaw/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
 if(vErrors === null){
 vErrors = [err552];
 }
@@ -6638,10 +6643,8 @@ vErrors.push(err552);
 }
 errors++;
 }
-let data189 = data184.minBrightness;
-if(typeof data189 == "number"){
-if(data189 > 255 || isNaN(data189)){
-const err553 = {instancePath:instancePath+"/vision/quality/minBrightness",schemaPath:"#/properties/vision/properties/quality/properties/minBrightness/maximum",keyword:"maximum",params:{comparison: "<=", limit: 255},message:"must be <= 255"};
+if(data188 < 0.05 || isNaN(data188)){
+const err553 = {instancePath:instancePath+"/vision/quality/maxYaw",schemaPath:"#/properties/vision/properties/quality/properties/maxYaw/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.05},message:"must be >= 0.05"};
 if(vErrors === null){
 vErrors = [err553];
 }
@@ -6650,8 +6653,9 @@ vErrors.push(err553);
 }
 errors++;
 }
-if(data189 < 0 || isNaN(data189)){
-const err554 = {instancePath:instancePath+"/vision/quality/minBrightness",schemaPath:"#/properties/vision/properties/quality/properties/minBrightness/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+else {
+const err554 = {instancePath:instancePath+"/vision/quality/maxYaw",schemaPath:"#/properties/vision/properties/quality/properties/maxYaw/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err554];
 }
@@ -6660,9 +6664,10 @@ vErrors.push(err554);
 }
 errors++;
 }
-}
-else {
-const err555 = {instancePath:instancePath+"/vision/quality/minBrightness",schemaPath:"#/properties/vision/properties/quality/properties/minBrightness/type",keyword:"type",params:{type: "number"},message:"must be number"};
+let data189 = data186.maxRollDeg;
+if(typeof data189 == "number"){
+if(data189 > 90 || isNaN(data189)){
+const err555 = {instancePath:instancePath+"/vision/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/quality/properties/maxRollDeg/maximum",keyword:"maximum",params:{comparison: "<=", limit: 90},message:"must be <= 90"};
 if(vErrors === null){
 vErrors = [err555];
 }
@@ -6671,9 +6676,8 @@ vErrors.push(err555);
 }
 errors++;
 }
-}
-else {
-const err556 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data189 < 5 || isNaN(data189)){
+const err556 = {instancePath:instancePath+"/vision/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/quality/properties/maxRollDeg/minimum",keyword:"minimum",params:{comparison: ">=", limit: 5},message:"must be >= 5"};
 if(vErrors === null){
 vErrors = [err556];
 }
@@ -6682,25 +6686,9 @@ vErrors.push(err556);
 }
 errors++;
 }
-let data190 = data151.enrolment;
-if(data190 && typeof data190 == "object" && !Array.isArray(data190)){
-if(data190.quality === undefined){
-data190.quality = {};
 }
-if(data190.maxPhotoBytes === undefined){
-data190.maxPhotoBytes = 6291456;
-}
-if(data190.maxPhotoPixels === undefined){
-data190.maxPhotoPixels = 24000000;
-}
-if(data190.maxPhotosPerRequest === undefined){
-data190.maxPhotosPerRequest = 10;
-}
-if(data190.maxTemplatesPerPerson === undefined){
-data190.maxTemplatesPerPerson = 10;
-}
-if(data190.quality === undefined){
-const err557 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "quality"},message:"must have required property '"+"quality"+"'"};
+else {
+const err557 = {instancePath:instancePath+"/vision/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/quality/properties/maxRollDeg/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err557];
 }
@@ -6709,8 +6697,10 @@ vErrors.push(err557);
 }
 errors++;
 }
-if(data190.maxPhotoBytes === undefined){
-const err558 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "maxPhotoBytes"},message:"must have required property '"+"maxPhotoBytes"+"'"};
+let data190 = data186.minSharpness;
+if(typeof data190 == "number"){
+if(data190 < 0 || isNaN(data190)){
+const err558 = {instancePath:instancePath+"/vision/quality/minSharpness",schemaPath:"#/properties/vision/properties/quality/properties/minSharpness/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err558];
 }
@@ -6719,8 +6709,9 @@ vErrors.push(err558);
 }
 errors++;
 }
-if(data190.maxPhotoPixels === undefined){
-const err559 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "maxPhotoPixels"},message:"must have required property '"+"maxPhotoPixels"+"'"};
+}
+else {
+const err559 = {instancePath:instancePath+"/vision/quality/minSharpness",schemaPath:"#/properties/vision/properties/quality/properties/minSharpness/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err559];
 }
@@ -6729,8 +6720,10 @@ vErrors.push(err559);
 }
 errors++;
 }
-if(data190.maxPhotosPerRequest === undefined){
-const err560 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "maxPhotosPerRequest"},message:"must have required property '"+"maxPhotosPerRequest"+"'"};
+let data191 = data186.minBrightness;
+if(typeof data191 == "number"){
+if(data191 > 255 || isNaN(data191)){
+const err560 = {instancePath:instancePath+"/vision/quality/minBrightness",schemaPath:"#/properties/vision/properties/quality/properties/minBrightness/maximum",keyword:"maximum",params:{comparison: "<=", limit: 255},message:"must be <= 255"};
 if(vErrors === null){
 vErrors = [err560];
 }
@@ -6739,8 +6732,8 @@ vErrors.push(err560);
 }
 errors++;
 }
-if(data190.maxTemplatesPerPerson === undefined){
-const err561 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "maxTemplatesPerPerson"},message:"must have required property '"+"maxTemplatesPerPerson"+"'"};
+if(data191 < 0 || isNaN(data191)){
+const err561 = {instancePath:instancePath+"/vision/quality/minBrightness",schemaPath:"#/properties/vision/properties/quality/properties/minBrightness/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err561];
 }
@@ -6749,9 +6742,9 @@ vErrors.push(err561);
 }
 errors++;
 }
-for(const key38 in data190){
-if(!(((((key38 === "quality") || (key38 === "maxPhotoBytes")) || (key38 === "maxPhotoPixels")) || (key38 === "maxPhotosPerRequest")) || (key38 === "maxTemplatesPerPerson"))){
-const err562 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key38},message:"must NOT have additional properties"};
+}
+else {
+const err562 = {instancePath:instancePath+"/vision/quality/minBrightness",schemaPath:"#/properties/vision/properties/quality/properties/minBrightness/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err562];
 }
@@ -6761,25 +6754,8 @@ vErrors.push(err562);
 errors++;
 }
 }
-let data191 = data190.quality;
-if(data191 && typeof data191 == "object" && !Array.isArray(data191)){
-if(data191.minFacePx === undefined){
-data191.minFacePx = 40;
-}
-if(data191.maxYaw === undefined){
-data191.maxYaw = 0.35;
-}
-if(data191.maxRollDeg === undefined){
-data191.maxRollDeg = 20;
-}
-if(data191.minSharpness === undefined){
-data191.minSharpness = 140;
-}
-if(data191.minBrightness === undefined){
-data191.minBrightness = 40;
-}
-if(data191.minFacePx === undefined){
-const err563 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "minFacePx"},message:"must have required property '"+"minFacePx"+"'"};
+else {
+const err563 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err563];
 }
@@ -6788,8 +6764,25 @@ vErrors.push(err563);
 }
 errors++;
 }
-if(data191.maxYaw === undefined){
-const err564 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "maxYaw"},message:"must have required property '"+"maxYaw"+"'"};
+let data192 = data153.enrolment;
+if(data192 && typeof data192 == "object" && !Array.isArray(data192)){
+if(data192.quality === undefined){
+data192.quality = {};
+}
+if(data192.maxPhotoBytes === undefined){
+data192.maxPhotoBytes = 6291456;
+}
+if(data192.maxPhotoPixels === undefined){
+data192.maxPhotoPixels = 24000000;
+}
+if(data192.maxPhotosPerRequest === undefined){
+data192.maxPhotosPerRequest = 10;
+}
+if(data192.maxTemplatesPerPerson === undefined){
+data192.maxTemplatesPerPerson = 10;
+}
+if(data192.quality === undefined){
+const err564 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "quality"},message:"must have required property '"+"quality"+"'"};
 if(vErrors === null){
 vErrors = [err564];
 }
@@ -6798,8 +6791,8 @@ vErrors.push(err564);
 }
 errors++;
 }
-if(data191.maxRollDeg === undefined){
-const err565 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "maxRollDeg"},message:"must have required property '"+"maxRollDeg"+"'"};
+if(data192.maxPhotoBytes === undefined){
+const err565 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "maxPhotoBytes"},message:"must have required property '"+"maxPhotoBytes"+"'"};
 if(vErrors === null){
 vErrors = [err565];
 }
@@ -6808,8 +6801,8 @@ vErrors.push(err565);
 }
 errors++;
 }
-if(data191.minSharpness === undefined){
-const err566 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "minSharpness"},message:"must have required property '"+"minSharpness"+"'"};
+if(data192.maxPhotoPixels === undefined){
+const err566 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "maxPhotoPixels"},message:"must have required property '"+"maxPhotoPixels"+"'"};
 if(vErrors === null){
 vErrors = [err566];
 }
@@ -6818,8 +6811,8 @@ vErrors.push(err566);
 }
 errors++;
 }
-if(data191.minBrightness === undefined){
-const err567 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "minBrightness"},message:"must have required property '"+"minBrightness"+"'"};
+if(data192.maxPhotosPerRequest === undefined){
+const err567 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "maxPhotosPerRequest"},message:"must have required property '"+"maxPhotosPerRequest"+"'"};
 if(vErrors === null){
 vErrors = [err567];
 }
@@ -6828,9 +6821,8 @@ vErrors.push(err567);
 }
 errors++;
 }
-for(const key39 in data191){
-if(!(((((key39 === "minFacePx") || (key39 === "maxYaw")) || (key39 === "maxRollDeg")) || (key39 === "minSharpness")) || (key39 === "minBrightness"))){
-const err568 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key39},message:"must NOT have additional properties"};
+if(data192.maxTemplatesPerPerson === undefined){
+const err568 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "maxTemplatesPerPerson"},message:"must have required property '"+"maxTemplatesPerPerson"+"'"};
 if(vErrors === null){
 vErrors = [err568];
 }
@@ -6839,10 +6831,9 @@ vErrors.push(err568);
 }
 errors++;
 }
-}
-let data192 = data191.minFacePx;
-if(!((typeof data192 == "number") && (!(data192 % 1) && !isNaN(data192)))){
-const err569 = {instancePath:instancePath+"/vision/enrolment/quality/minFacePx",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minFacePx/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+for(const key38 in data192){
+if(!(((((key38 === "quality") || (key38 === "maxPhotoBytes")) || (key38 === "maxPhotoPixels")) || (key38 === "maxPhotosPerRequest")) || (key38 === "maxTemplatesPerPerson"))){
+const err569 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key38},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err569];
 }
@@ -6851,9 +6842,26 @@ vErrors.push(err569);
 }
 errors++;
 }
-if(typeof data192 == "number"){
-if(data192 > 2000 || isNaN(data192)){
-const err570 = {instancePath:instancePath+"/vision/enrolment/quality/minFacePx",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minFacePx/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2000},message:"must be <= 2000"};
+}
+let data193 = data192.quality;
+if(data193 && typeof data193 == "object" && !Array.isArray(data193)){
+if(data193.minFacePx === undefined){
+data193.minFacePx = 40;
+}
+if(data193.maxYaw === undefined){
+data193.maxYaw = 0.35;
+}
+if(data193.maxRollDeg === undefined){
+data193.maxRollDeg = 20;
+}
+if(data193.minSharpness === undefined){
+data193.minSharpness = 140;
+}
+if(data193.minBrightness === undefined){
+data193.minBrightness = 40;
+}
+if(data193.minFacePx === undefined){
+const err570 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "minFacePx"},message:"must have required property '"+"minFacePx"+"'"};
 if(vErrors === null){
 vErrors = [err570];
 }
@@ -6862,8 +6870,8 @@ vErrors.push(err570);
 }
 errors++;
 }
-if(data192 < 16 || isNaN(data192)){
-const err571 = {instancePath:instancePath+"/vision/enrolment/quality/minFacePx",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minFacePx/minimum",keyword:"minimum",params:{comparison: ">=", limit: 16},message:"must be >= 16"};
+if(data193.maxYaw === undefined){
+const err571 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "maxYaw"},message:"must have required property '"+"maxYaw"+"'"};
 if(vErrors === null){
 vErrors = [err571];
 }
@@ -6872,11 +6880,8 @@ vErrors.push(err571);
 }
 errors++;
 }
-}
-let data193 = data191.maxYaw;
-if(typeof data193 == "number"){
-if(data193 > 1 || isNaN(data193)){
-const err572 = {instancePath:instancePath+"/vision/enrolment/quality/maxYaw",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxYaw/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
+if(data193.maxRollDeg === undefined){
+const err572 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "maxRollDeg"},message:"must have required property '"+"maxRollDeg"+"'"};
 if(vErrors === null){
 vErrors = [err572];
 }
@@ -6885,8 +6890,8 @@ vErrors.push(err572);
 }
 errors++;
 }
-if(data193 < 0.05 || isNaN(data193)){
-const err573 = {instancePath:instancePath+"/vision/enrolment/quality/maxYaw",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxYaw/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.05},message:"must be >= 0.05"};
+if(data193.minSharpness === undefined){
+const err573 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "minSharpness"},message:"must have required property '"+"minSharpness"+"'"};
 if(vErrors === null){
 vErrors = [err573];
 }
@@ -6895,9 +6900,8 @@ vErrors.push(err573);
 }
 errors++;
 }
-}
-else {
-const err574 = {instancePath:instancePath+"/vision/enrolment/quality/maxYaw",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxYaw/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data193.minBrightness === undefined){
+const err574 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "minBrightness"},message:"must have required property '"+"minBrightness"+"'"};
 if(vErrors === null){
 vErrors = [err574];
 }
@@ -6906,10 +6910,9 @@ vErrors.push(err574);
 }
 errors++;
 }
-let data194 = data191.maxRollDeg;
-if(typeof data194 == "number"){
-if(data194 > 90 || isNaN(data194)){
-const err575 = {instancePath:instancePath+"/vision/enrolment/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxRollDeg/maximum",keyword:"maximum",params:{comparison: "<=", limit: 90},message:"must be <= 90"};
+for(const key39 in data193){
+if(!(((((key39 === "minFacePx") || (key39 === "maxYaw")) || (key39 === "maxRollDeg")) || (key39 === "minSharpness")) || (key39 === "minBrightness"))){
+const err575 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key39},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err575];
 }
@@ -6918,8 +6921,10 @@ vErrors.push(err575);
 }
 errors++;
 }
-if(data194 < 5 || isNaN(data194)){
-const err576 = {instancePath:instancePath+"/vision/enrolment/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxRollDeg/minimum",keyword:"minimum",params:{comparison: ">=", limit: 5},message:"must be >= 5"};
+}
+let data194 = data193.minFacePx;
+if(!((typeof data194 == "number") && (!(data194 % 1) && !isNaN(data194)))){
+const err576 = {instancePath:instancePath+"/vision/enrolment/quality/minFacePx",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minFacePx/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err576];
 }
@@ -6928,9 +6933,9 @@ vErrors.push(err576);
 }
 errors++;
 }
-}
-else {
-const err577 = {instancePath:instancePath+"/vision/enrolment/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxRollDeg/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(typeof data194 == "number"){
+if(data194 > 2000 || isNaN(data194)){
+const err577 = {instancePath:instancePath+"/vision/enrolment/quality/minFacePx",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minFacePx/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2000},message:"must be <= 2000"};
 if(vErrors === null){
 vErrors = [err577];
 }
@@ -6939,10 +6944,8 @@ vErrors.push(err577);
 }
 errors++;
 }
-let data195 = data191.minSharpness;
-if(typeof data195 == "number"){
-if(data195 < 0 || isNaN(data195)){
-const err578 = {instancePath:instancePath+"/vision/enrolment/quality/minSharpness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minSharpness/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(data194 < 16 || isNaN(data194)){
+const err578 = {instancePath:instancePath+"/vision/enrolment/quality/minFacePx",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minFacePx/minimum",keyword:"minimum",params:{comparison: ">=", limit: 16},message:"must be >= 16"};
 if(vErrors === null){
 vErrors = [err578];
 }
@@ -6952,8 +6955,10 @@ vErrors.push(err578);
 errors++;
 }
 }
-else {
-const err579 = {instancePath:instancePath+"/vision/enrolment/quality/minSharpness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minSharpness/type",keyword:"type",params:{type: "number"},message:"must be number"};
+let data195 = data193.maxYaw;
+if(typeof data195 == "number"){
+if(data195 > 1 || isNaN(data195)){
+const err579 = {instancePath:instancePath+"/vision/enrolment/quality/maxYaw",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxYaw/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
 if(vErrors === null){
 vErrors = [err579];
 }
@@ -6962,10 +6967,8 @@ vErrors.push(err579);
 }
 errors++;
 }
-let data196 = data191.minBrightness;
-if(typeof data196 == "number"){
-if(data196 > 255 || isNaN(data196)){
-const err580 = {instancePath:instancePath+"/vision/enrolment/quality/minBrightness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minBrightness/maximum",keyword:"maximum",params:{comparison: "<=", limit: 255},message:"must be <= 255"};
+if(data195 < 0.05 || isNaN(data195)){
+const err580 = {instancePath:instancePath+"/vision/enrolment/quality/maxYaw",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxYaw/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.05},message:"must be >= 0.05"};
 if(vErrors === null){
 vErrors = [err580];
 }
@@ -6974,8 +6977,9 @@ vErrors.push(err580);
 }
 errors++;
 }
-if(data196 < 0 || isNaN(data196)){
-const err581 = {instancePath:instancePath+"/vision/enrolment/quality/minBrightness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minBrightness/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+else {
+const err581 = {instancePath:instancePath+"/vision/enrolment/quality/maxYaw",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxYaw/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err581];
 }
@@ -6984,9 +6988,10 @@ vErrors.push(err581);
 }
 errors++;
 }
-}
-else {
-const err582 = {instancePath:instancePath+"/vision/enrolment/quality/minBrightness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minBrightness/type",keyword:"type",params:{type: "number"},message:"must be number"};
+let data196 = data193.maxRollDeg;
+if(typeof data196 == "number"){
+if(data196 > 90 || isNaN(data196)){
+const err582 = {instancePath:instancePath+"/vision/enrolment/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxRollDeg/maximum",keyword:"maximum",params:{comparison: "<=", limit: 90},message:"must be <= 90"};
 if(vErrors === null){
 vErrors = [err582];
 }
@@ -6995,9 +7000,8 @@ vErrors.push(err582);
 }
 errors++;
 }
-}
-else {
-const err583 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data196 < 5 || isNaN(data196)){
+const err583 = {instancePath:instancePath+"/vision/enrolment/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxRollDeg/minimum",keyword:"minimum",params:{comparison: ">=", limit: 5},message:"must be >= 5"};
 if(vErrors === null){
 vErrors = [err583];
 }
@@ -7006,9 +7010,9 @@ vErrors.push(err583);
 }
 errors++;
 }
-let data197 = data190.maxPhotoBytes;
-if(!((typeof data197 == "number") && (!(data197 % 1) && !isNaN(data197)))){
-const err584 = {instancePath:instancePath+"/vision/enrolment/maxPhotoBytes",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+else {
+const err584 = {instancePath:instancePath+"/vision/enrolment/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxRollDeg/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err584];
 }
@@ -7017,9 +7021,10 @@ vErrors.push(err584);
 }
 errors++;
 }
+let data197 = data193.minSharpness;
 if(typeof data197 == "number"){
-if(data197 > 33554432 || isNaN(data197)){
-const err585 = {instancePath:instancePath+"/vision/enrolment/maxPhotoBytes",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 33554432},message:"must be <= 33554432"};
+if(data197 < 0 || isNaN(data197)){
+const err585 = {instancePath:instancePath+"/vision/enrolment/quality/minSharpness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minSharpness/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err585];
 }
@@ -7028,8 +7033,9 @@ vErrors.push(err585);
 }
 errors++;
 }
-if(data197 < 1024 || isNaN(data197)){
-const err586 = {instancePath:instancePath+"/vision/enrolment/maxPhotoBytes",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1024},message:"must be >= 1024"};
+}
+else {
+const err586 = {instancePath:instancePath+"/vision/enrolment/quality/minSharpness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minSharpness/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err586];
 }
@@ -7038,10 +7044,10 @@ vErrors.push(err586);
 }
 errors++;
 }
-}
-let data198 = data190.maxPhotoPixels;
-if(!((typeof data198 == "number") && (!(data198 % 1) && !isNaN(data198)))){
-const err587 = {instancePath:instancePath+"/vision/enrolment/maxPhotoPixels",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoPixels/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+let data198 = data193.minBrightness;
+if(typeof data198 == "number"){
+if(data198 > 255 || isNaN(data198)){
+const err587 = {instancePath:instancePath+"/vision/enrolment/quality/minBrightness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minBrightness/maximum",keyword:"maximum",params:{comparison: "<=", limit: 255},message:"must be <= 255"};
 if(vErrors === null){
 vErrors = [err587];
 }
@@ -7050,9 +7056,8 @@ vErrors.push(err587);
 }
 errors++;
 }
-if(typeof data198 == "number"){
-if(data198 > 100000000 || isNaN(data198)){
-const err588 = {instancePath:instancePath+"/vision/enrolment/maxPhotoPixels",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoPixels/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000000},message:"must be <= 100000000"};
+if(data198 < 0 || isNaN(data198)){
+const err588 = {instancePath:instancePath+"/vision/enrolment/quality/minBrightness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minBrightness/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err588];
 }
@@ -7061,8 +7066,9 @@ vErrors.push(err588);
 }
 errors++;
 }
-if(data198 < 4096 || isNaN(data198)){
-const err589 = {instancePath:instancePath+"/vision/enrolment/maxPhotoPixels",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoPixels/minimum",keyword:"minimum",params:{comparison: ">=", limit: 4096},message:"must be >= 4096"};
+}
+else {
+const err589 = {instancePath:instancePath+"/vision/enrolment/quality/minBrightness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minBrightness/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err589];
 }
@@ -7072,9 +7078,8 @@ vErrors.push(err589);
 errors++;
 }
 }
-let data199 = data190.maxPhotosPerRequest;
-if(!((typeof data199 == "number") && (!(data199 % 1) && !isNaN(data199)))){
-const err590 = {instancePath:instancePath+"/vision/enrolment/maxPhotosPerRequest",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotosPerRequest/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+else {
+const err590 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err590];
 }
@@ -7083,9 +7088,9 @@ vErrors.push(err590);
 }
 errors++;
 }
-if(typeof data199 == "number"){
-if(data199 > 50 || isNaN(data199)){
-const err591 = {instancePath:instancePath+"/vision/enrolment/maxPhotosPerRequest",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotosPerRequest/maximum",keyword:"maximum",params:{comparison: "<=", limit: 50},message:"must be <= 50"};
+let data199 = data192.maxPhotoBytes;
+if(!((typeof data199 == "number") && (!(data199 % 1) && !isNaN(data199)))){
+const err591 = {instancePath:instancePath+"/vision/enrolment/maxPhotoBytes",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err591];
 }
@@ -7094,8 +7099,9 @@ vErrors.push(err591);
 }
 errors++;
 }
-if(data199 < 1 || isNaN(data199)){
-const err592 = {instancePath:instancePath+"/vision/enrolment/maxPhotosPerRequest",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotosPerRequest/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(typeof data199 == "number"){
+if(data199 > 33554432 || isNaN(data199)){
+const err592 = {instancePath:instancePath+"/vision/enrolment/maxPhotoBytes",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 33554432},message:"must be <= 33554432"};
 if(vErrors === null){
 vErrors = [err592];
 }
@@ -7104,10 +7110,8 @@ vErrors.push(err592);
 }
 errors++;
 }
-}
-let data200 = data190.maxTemplatesPerPerson;
-if(!((typeof data200 == "number") && (!(data200 % 1) && !isNaN(data200)))){
-const err593 = {instancePath:instancePath+"/vision/enrolment/maxTemplatesPerPerson",schemaPath:"#/properties/vision/properties/enrolment/properties/maxTemplatesPerPerson/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data199 < 1024 || isNaN(data199)){
+const err593 = {instancePath:instancePath+"/vision/enrolment/maxPhotoBytes",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1024},message:"must be >= 1024"};
 if(vErrors === null){
 vErrors = [err593];
 }
@@ -7116,9 +7120,10 @@ vErrors.push(err593);
 }
 errors++;
 }
-if(typeof data200 == "number"){
-if(data200 > 100 || isNaN(data200)){
-const err594 = {instancePath:instancePath+"/vision/enrolment/maxTemplatesPerPerson",schemaPath:"#/properties/vision/properties/enrolment/properties/maxTemplatesPerPerson/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
+}
+let data200 = data192.maxPhotoPixels;
+if(!((typeof data200 == "number") && (!(data200 % 1) && !isNaN(data200)))){
+const err594 = {instancePath:instancePath+"/vision/enrolment/maxPhotoPixels",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoPixels/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err594];
 }
@@ -7127,8 +7132,9 @@ vErrors.push(err594);
 }
 errors++;
 }
-if(data200 < 1 || isNaN(data200)){
-const err595 = {instancePath:instancePath+"/vision/enrolment/maxTemplatesPerPerson",schemaPath:"#/properties/vision/properties/enrolment/properties/maxTemplatesPerPerson/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(typeof data200 == "number"){
+if(data200 > 100000000 || isNaN(data200)){
+const err595 = {instancePath:instancePath+"/vision/enrolment/maxPhotoPixels",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoPixels/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000000},message:"must be <= 100000000"};
 if(vErrors === null){
 vErrors = [err595];
 }
@@ -7137,10 +7143,8 @@ vErrors.push(err595);
 }
 errors++;
 }
-}
-}
-else {
-const err596 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data200 < 4096 || isNaN(data200)){
+const err596 = {instancePath:instancePath+"/vision/enrolment/maxPhotoPixels",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoPixels/minimum",keyword:"minimum",params:{comparison: ">=", limit: 4096},message:"must be >= 4096"};
 if(vErrors === null){
 vErrors = [err596];
 }
@@ -7149,22 +7153,10 @@ vErrors.push(err596);
 }
 errors++;
 }
-let data201 = data151.privacy;
-if(data201 && typeof data201 == "object" && !Array.isArray(data201)){
-if(data201.templatesFile === undefined){
-data201.templatesFile = "faces.db";
 }
-if(data201.keepPhotos === undefined){
-data201.keepPhotos = false;
-}
-if(data201.photoRetentionDays === undefined){
-data201.photoRetentionDays = 30;
-}
-if(data201.expiredGraceDays === undefined){
-data201.expiredGraceDays = 30;
-}
-if(data201.templatesFile === undefined){
-const err597 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/required",keyword:"required",params:{missingProperty: "templatesFile"},message:"must have required property '"+"templatesFile"+"'"};
+let data201 = data192.maxPhotosPerRequest;
+if(!((typeof data201 == "number") && (!(data201 % 1) && !isNaN(data201)))){
+const err597 = {instancePath:instancePath+"/vision/enrolment/maxPhotosPerRequest",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotosPerRequest/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err597];
 }
@@ -7173,8 +7165,9 @@ vErrors.push(err597);
 }
 errors++;
 }
-if(data201.keepPhotos === undefined){
-const err598 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/required",keyword:"required",params:{missingProperty: "keepPhotos"},message:"must have required property '"+"keepPhotos"+"'"};
+if(typeof data201 == "number"){
+if(data201 > 50 || isNaN(data201)){
+const err598 = {instancePath:instancePath+"/vision/enrolment/maxPhotosPerRequest",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotosPerRequest/maximum",keyword:"maximum",params:{comparison: "<=", limit: 50},message:"must be <= 50"};
 if(vErrors === null){
 vErrors = [err598];
 }
@@ -7183,8 +7176,8 @@ vErrors.push(err598);
 }
 errors++;
 }
-if(data201.photoRetentionDays === undefined){
-const err599 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/required",keyword:"required",params:{missingProperty: "photoRetentionDays"},message:"must have required property '"+"photoRetentionDays"+"'"};
+if(data201 < 1 || isNaN(data201)){
+const err599 = {instancePath:instancePath+"/vision/enrolment/maxPhotosPerRequest",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotosPerRequest/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err599];
 }
@@ -7193,8 +7186,10 @@ vErrors.push(err599);
 }
 errors++;
 }
-if(data201.expiredGraceDays === undefined){
-const err600 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/required",keyword:"required",params:{missingProperty: "expiredGraceDays"},message:"must have required property '"+"expiredGraceDays"+"'"};
+}
+let data202 = data192.maxTemplatesPerPerson;
+if(!((typeof data202 == "number") && (!(data202 % 1) && !isNaN(data202)))){
+const err600 = {instancePath:instancePath+"/vision/enrolment/maxTemplatesPerPerson",schemaPath:"#/properties/vision/properties/enrolment/properties/maxTemplatesPerPerson/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err600];
 }
@@ -7203,9 +7198,9 @@ vErrors.push(err600);
 }
 errors++;
 }
-for(const key40 in data201){
-if(!(((((key40 === "keyFile") || (key40 === "templatesFile")) || (key40 === "keepPhotos")) || (key40 === "photoRetentionDays")) || (key40 === "expiredGraceDays"))){
-const err601 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key40},message:"must NOT have additional properties"};
+if(typeof data202 == "number"){
+if(data202 > 100 || isNaN(data202)){
+const err601 = {instancePath:instancePath+"/vision/enrolment/maxTemplatesPerPerson",schemaPath:"#/properties/vision/properties/enrolment/properties/maxTemplatesPerPerson/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
 if(vErrors === null){
 vErrors = [err601];
 }
@@ -7214,12 +7209,8 @@ vErrors.push(err601);
 }
 errors++;
 }
-}
-if(data201.keyFile !== undefined){
-let data202 = data201.keyFile;
-if(typeof data202 === "string"){
-if(func3(data202) < 1){
-const err602 = {instancePath:instancePath+"/vision/privacy/keyFile",schemaPath:"#/properties/vision/properties/privacy/properties/keyFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(data202 < 1 || isNaN(data202)){
+const err602 = {instancePath:instancePath+"/vision/enrolment/maxTemplatesPerPerson",schemaPath:"#/properties/vision/properties/enrolment/properties/maxTemplatesPerPerson/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err602];
 }
@@ -7229,8 +7220,9 @@ vErrors.push(err602);
 errors++;
 }
 }
+}
 else {
-const err603 = {instancePath:instancePath+"/vision/privacy/keyFile",schemaPath:"#/properties/vision/properties/privacy/properties/keyFile/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err603 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err603];
 }
@@ -7239,11 +7231,22 @@ vErrors.push(err603);
 }
 errors++;
 }
+let data203 = data153.privacy;
+if(data203 && typeof data203 == "object" && !Array.isArray(data203)){
+if(data203.templatesFile === undefined){
+data203.templatesFile = "faces.db";
 }
-let data203 = data201.templatesFile;
-if(typeof data203 === "string"){
-if(func3(data203) < 1){
-const err604 = {instancePath:instancePath+"/vision/privacy/templatesFile",schemaPath:"#/properties/vision/properties/privacy/properties/templatesFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(data203.keepPhotos === undefined){
+data203.keepPhotos = false;
+}
+if(data203.photoRetentionDays === undefined){
+data203.photoRetentionDays = 30;
+}
+if(data203.expiredGraceDays === undefined){
+data203.expiredGraceDays = 30;
+}
+if(data203.templatesFile === undefined){
+const err604 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/required",keyword:"required",params:{missingProperty: "templatesFile"},message:"must have required property '"+"templatesFile"+"'"};
 if(vErrors === null){
 vErrors = [err604];
 }
@@ -7252,9 +7255,8 @@ vErrors.push(err604);
 }
 errors++;
 }
-}
-else {
-const err605 = {instancePath:instancePath+"/vision/privacy/templatesFile",schemaPath:"#/properties/vision/properties/privacy/properties/templatesFile/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data203.keepPhotos === undefined){
+const err605 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/required",keyword:"required",params:{missingProperty: "keepPhotos"},message:"must have required property '"+"keepPhotos"+"'"};
 if(vErrors === null){
 vErrors = [err605];
 }
@@ -7263,8 +7265,8 @@ vErrors.push(err605);
 }
 errors++;
 }
-if(typeof data201.keepPhotos !== "boolean"){
-const err606 = {instancePath:instancePath+"/vision/privacy/keepPhotos",schemaPath:"#/properties/vision/properties/privacy/properties/keepPhotos/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data203.photoRetentionDays === undefined){
+const err606 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/required",keyword:"required",params:{missingProperty: "photoRetentionDays"},message:"must have required property '"+"photoRetentionDays"+"'"};
 if(vErrors === null){
 vErrors = [err606];
 }
@@ -7273,9 +7275,8 @@ vErrors.push(err606);
 }
 errors++;
 }
-let data205 = data201.photoRetentionDays;
-if(!((typeof data205 == "number") && (!(data205 % 1) && !isNaN(data205)))){
-const err607 = {instancePath:instancePath+"/vision/privacy/photoRetentionDays",schemaPath:"#/properties/vision/properties/privacy/properties/photoRetentionDays/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data203.expiredGraceDays === undefined){
+const err607 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/required",keyword:"required",params:{missingProperty: "expiredGraceDays"},message:"must have required property '"+"expiredGraceDays"+"'"};
 if(vErrors === null){
 vErrors = [err607];
 }
@@ -7284,9 +7285,9 @@ vErrors.push(err607);
 }
 errors++;
 }
-if(typeof data205 == "number"){
-if(data205 > 3650 || isNaN(data205)){
-const err608 = {instancePath:instancePath+"/vision/privacy/photoRetentionDays",schemaPath:"#/properties/vision/properties/privacy/properties/photoRetentionDays/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3650},message:"must be <= 3650"};
+for(const key40 in data203){
+if(!(((((key40 === "keyFile") || (key40 === "templatesFile")) || (key40 === "keepPhotos")) || (key40 === "photoRetentionDays")) || (key40 === "expiredGraceDays"))){
+const err608 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key40},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err608];
 }
@@ -7295,8 +7296,12 @@ vErrors.push(err608);
 }
 errors++;
 }
-if(data205 < 1 || isNaN(data205)){
-const err609 = {instancePath:instancePath+"/vision/privacy/photoRetentionDays",schemaPath:"#/properties/vision/properties/privacy/properties/photoRetentionDays/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+if(data203.keyFile !== undefined){
+let data204 = data203.keyFile;
+if(typeof data204 === "string"){
+if(func3(data204) < 1){
+const err609 = {instancePath:instancePath+"/vision/privacy/keyFile",schemaPath:"#/properties/vision/properties/privacy/properties/keyFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err609];
 }
@@ -7306,9 +7311,8 @@ vErrors.push(err609);
 errors++;
 }
 }
-let data206 = data201.expiredGraceDays;
-if(!((typeof data206 == "number") && (!(data206 % 1) && !isNaN(data206)))){
-const err610 = {instancePath:instancePath+"/vision/privacy/expiredGraceDays",schemaPath:"#/properties/vision/properties/privacy/properties/expiredGraceDays/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+else {
+const err610 = {instancePath:instancePath+"/vision/privacy/keyFile",schemaPath:"#/properties/vision/properties/privacy/properties/keyFile/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err610];
 }
@@ -7317,9 +7321,11 @@ vErrors.push(err610);
 }
 errors++;
 }
-if(typeof data206 == "number"){
-if(data206 > 3650 || isNaN(data206)){
-const err611 = {instancePath:instancePath+"/vision/privacy/expiredGraceDays",schemaPath:"#/properties/vision/properties/privacy/properties/expiredGraceDays/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3650},message:"must be <= 3650"};
+}
+let data205 = data203.templatesFile;
+if(typeof data205 === "string"){
+if(func3(data205) < 1){
+const err611 = {instancePath:instancePath+"/vision/privacy/templatesFile",schemaPath:"#/properties/vision/properties/privacy/properties/templatesFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err611];
 }
@@ -7328,8 +7334,9 @@ vErrors.push(err611);
 }
 errors++;
 }
-if(data206 < 0 || isNaN(data206)){
-const err612 = {instancePath:instancePath+"/vision/privacy/expiredGraceDays",schemaPath:"#/properties/vision/properties/privacy/properties/expiredGraceDays/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+else {
+const err612 = {instancePath:instancePath+"/vision/privacy/templatesFile",schemaPath:"#/properties/vision/properties/privacy/properties/templatesFile/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err612];
 }
@@ -7338,10 +7345,8 @@ vErrors.push(err612);
 }
 errors++;
 }
-}
-}
-else {
-const err613 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(typeof data203.keepPhotos !== "boolean"){
+const err613 = {instancePath:instancePath+"/vision/privacy/keepPhotos",schemaPath:"#/properties/vision/properties/privacy/properties/keepPhotos/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err613];
 }
@@ -7350,22 +7355,9 @@ vErrors.push(err613);
 }
 errors++;
 }
-let data207 = data151.events;
-if(data207 && typeof data207 == "object" && !Array.isArray(data207)){
-if(data207.unknownIntervalS === undefined){
-data207.unknownIntervalS = 30;
-}
-if(data207.spoofIntervalS === undefined){
-data207.spoofIntervalS = 30;
-}
-if(data207.snapshot === undefined){
-data207.snapshot = false;
-}
-if(data207.snapshotMaxBytes === undefined){
-data207.snapshotMaxBytes = 24576;
-}
-if(data207.unknownIntervalS === undefined){
-const err614 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/required",keyword:"required",params:{missingProperty: "unknownIntervalS"},message:"must have required property '"+"unknownIntervalS"+"'"};
+let data207 = data203.photoRetentionDays;
+if(!((typeof data207 == "number") && (!(data207 % 1) && !isNaN(data207)))){
+const err614 = {instancePath:instancePath+"/vision/privacy/photoRetentionDays",schemaPath:"#/properties/vision/properties/privacy/properties/photoRetentionDays/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err614];
 }
@@ -7374,8 +7366,9 @@ vErrors.push(err614);
 }
 errors++;
 }
-if(data207.spoofIntervalS === undefined){
-const err615 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/required",keyword:"required",params:{missingProperty: "spoofIntervalS"},message:"must have required property '"+"spoofIntervalS"+"'"};
+if(typeof data207 == "number"){
+if(data207 > 3650 || isNaN(data207)){
+const err615 = {instancePath:instancePath+"/vision/privacy/photoRetentionDays",schemaPath:"#/properties/vision/properties/privacy/properties/photoRetentionDays/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3650},message:"must be <= 3650"};
 if(vErrors === null){
 vErrors = [err615];
 }
@@ -7384,8 +7377,8 @@ vErrors.push(err615);
 }
 errors++;
 }
-if(data207.snapshot === undefined){
-const err616 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/required",keyword:"required",params:{missingProperty: "snapshot"},message:"must have required property '"+"snapshot"+"'"};
+if(data207 < 1 || isNaN(data207)){
+const err616 = {instancePath:instancePath+"/vision/privacy/photoRetentionDays",schemaPath:"#/properties/vision/properties/privacy/properties/photoRetentionDays/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err616];
 }
@@ -7394,8 +7387,10 @@ vErrors.push(err616);
 }
 errors++;
 }
-if(data207.snapshotMaxBytes === undefined){
-const err617 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/required",keyword:"required",params:{missingProperty: "snapshotMaxBytes"},message:"must have required property '"+"snapshotMaxBytes"+"'"};
+}
+let data208 = data203.expiredGraceDays;
+if(!((typeof data208 == "number") && (!(data208 % 1) && !isNaN(data208)))){
+const err617 = {instancePath:instancePath+"/vision/privacy/expiredGraceDays",schemaPath:"#/properties/vision/properties/privacy/properties/expiredGraceDays/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err617];
 }
@@ -7404,9 +7399,9 @@ vErrors.push(err617);
 }
 errors++;
 }
-for(const key41 in data207){
-if(!((((key41 === "unknownIntervalS") || (key41 === "spoofIntervalS")) || (key41 === "snapshot")) || (key41 === "snapshotMaxBytes"))){
-const err618 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key41},message:"must NOT have additional properties"};
+if(typeof data208 == "number"){
+if(data208 > 3650 || isNaN(data208)){
+const err618 = {instancePath:instancePath+"/vision/privacy/expiredGraceDays",schemaPath:"#/properties/vision/properties/privacy/properties/expiredGraceDays/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3650},message:"must be <= 3650"};
 if(vErrors === null){
 vErrors = [err618];
 }
@@ -7415,11 +7410,8 @@ vErrors.push(err618);
 }
 errors++;
 }
-}
-let data208 = data207.unknownIntervalS;
-if(typeof data208 == "number"){
-if(data208 > 3600 || isNaN(data208)){
-const err619 = {instancePath:instancePath+"/vision/events/unknownIntervalS",schemaPath:"#/properties/vision/properties/events/properties/unknownIntervalS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
+if(data208 < 0 || isNaN(data208)){
+const err619 = {instancePath:instancePath+"/vision/privacy/expiredGraceDays",schemaPath:"#/properties/vision/properties/privacy/properties/expiredGraceDays/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err619];
 }
@@ -7428,8 +7420,10 @@ vErrors.push(err619);
 }
 errors++;
 }
-if(data208 < 0 || isNaN(data208)){
-const err620 = {instancePath:instancePath+"/vision/events/unknownIntervalS",schemaPath:"#/properties/vision/properties/events/properties/unknownIntervalS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+}
+else {
+const err620 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err620];
 }
@@ -7438,9 +7432,22 @@ vErrors.push(err620);
 }
 errors++;
 }
+let data209 = data153.events;
+if(data209 && typeof data209 == "object" && !Array.isArray(data209)){
+if(data209.unknownIntervalS === undefined){
+data209.unknownIntervalS = 30;
 }
-else {
-const err621 = {instancePath:instancePath+"/vision/events/unknownIntervalS",schemaPath:"#/properties/vision/properties/events/properties/unknownIntervalS/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data209.spoofIntervalS === undefined){
+data209.spoofIntervalS = 30;
+}
+if(data209.snapshot === undefined){
+data209.snapshot = false;
+}
+if(data209.snapshotMaxBytes === undefined){
+data209.snapshotMaxBytes = 24576;
+}
+if(data209.unknownIntervalS === undefined){
+const err621 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/required",keyword:"required",params:{missingProperty: "unknownIntervalS"},message:"must have required property '"+"unknownIntervalS"+"'"};
 if(vErrors === null){
 vErrors = [err621];
 }
@@ -7449,10 +7456,8 @@ vErrors.push(err621);
 }
 errors++;
 }
-let data209 = data207.spoofIntervalS;
-if(typeof data209 == "number"){
-if(data209 > 3600 || isNaN(data209)){
-const err622 = {instancePath:instancePath+"/vision/events/spoofIntervalS",schemaPath:"#/properties/vision/properties/events/properties/spoofIntervalS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
+if(data209.spoofIntervalS === undefined){
+const err622 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/required",keyword:"required",params:{missingProperty: "spoofIntervalS"},message:"must have required property '"+"spoofIntervalS"+"'"};
 if(vErrors === null){
 vErrors = [err622];
 }
@@ -7461,8 +7466,8 @@ vErrors.push(err622);
 }
 errors++;
 }
-if(data209 < 0 || isNaN(data209)){
-const err623 = {instancePath:instancePath+"/vision/events/spoofIntervalS",schemaPath:"#/properties/vision/properties/events/properties/spoofIntervalS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(data209.snapshot === undefined){
+const err623 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/required",keyword:"required",params:{missingProperty: "snapshot"},message:"must have required property '"+"snapshot"+"'"};
 if(vErrors === null){
 vErrors = [err623];
 }
@@ -7471,9 +7476,8 @@ vErrors.push(err623);
 }
 errors++;
 }
-}
-else {
-const err624 = {instancePath:instancePath+"/vision/events/spoofIntervalS",schemaPath:"#/properties/vision/properties/events/properties/spoofIntervalS/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data209.snapshotMaxBytes === undefined){
+const err624 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/required",keyword:"required",params:{missingProperty: "snapshotMaxBytes"},message:"must have required property '"+"snapshotMaxBytes"+"'"};
 if(vErrors === null){
 vErrors = [err624];
 }
@@ -7482,8 +7486,9 @@ vErrors.push(err624);
 }
 errors++;
 }
-if(typeof data207.snapshot !== "boolean"){
-const err625 = {instancePath:instancePath+"/vision/events/snapshot",schemaPath:"#/properties/vision/properties/events/properties/snapshot/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+for(const key41 in data209){
+if(!((((key41 === "unknownIntervalS") || (key41 === "spoofIntervalS")) || (key41 === "snapshot")) || (key41 === "snapshotMaxBytes"))){
+const err625 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key41},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err625];
 }
@@ -7492,9 +7497,11 @@ vErrors.push(err625);
 }
 errors++;
 }
-let data211 = data207.snapshotMaxBytes;
-if(!((typeof data211 == "number") && (!(data211 % 1) && !isNaN(data211)))){
-const err626 = {instancePath:instancePath+"/vision/events/snapshotMaxBytes",schemaPath:"#/properties/vision/properties/events/properties/snapshotMaxBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+let data210 = data209.unknownIntervalS;
+if(typeof data210 == "number"){
+if(data210 > 3600 || isNaN(data210)){
+const err626 = {instancePath:instancePath+"/vision/events/unknownIntervalS",schemaPath:"#/properties/vision/properties/events/properties/unknownIntervalS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
 if(vErrors === null){
 vErrors = [err626];
 }
@@ -7503,9 +7510,8 @@ vErrors.push(err626);
 }
 errors++;
 }
-if(typeof data211 == "number"){
-if(data211 > 262144 || isNaN(data211)){
-const err627 = {instancePath:instancePath+"/vision/events/snapshotMaxBytes",schemaPath:"#/properties/vision/properties/events/properties/snapshotMaxBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 262144},message:"must be <= 262144"};
+if(data210 < 0 || isNaN(data210)){
+const err627 = {instancePath:instancePath+"/vision/events/unknownIntervalS",schemaPath:"#/properties/vision/properties/events/properties/unknownIntervalS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err627];
 }
@@ -7514,8 +7520,9 @@ vErrors.push(err627);
 }
 errors++;
 }
-if(data211 < 2048 || isNaN(data211)){
-const err628 = {instancePath:instancePath+"/vision/events/snapshotMaxBytes",schemaPath:"#/properties/vision/properties/events/properties/snapshotMaxBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 2048},message:"must be >= 2048"};
+}
+else {
+const err628 = {instancePath:instancePath+"/vision/events/unknownIntervalS",schemaPath:"#/properties/vision/properties/events/properties/unknownIntervalS/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err628];
 }
@@ -7524,10 +7531,10 @@ vErrors.push(err628);
 }
 errors++;
 }
-}
-}
-else {
-const err629 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/type",keyword:"type",params:{type: "object"},message:"must be object"};
+let data211 = data209.spoofIntervalS;
+if(typeof data211 == "number"){
+if(data211 > 3600 || isNaN(data211)){
+const err629 = {instancePath:instancePath+"/vision/events/spoofIntervalS",schemaPath:"#/properties/vision/properties/events/properties/spoofIntervalS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
 if(vErrors === null){
 vErrors = [err629];
 }
@@ -7536,9 +7543,8 @@ vErrors.push(err629);
 }
 errors++;
 }
-let data212 = data151.queue;
-if(!((typeof data212 == "number") && (!(data212 % 1) && !isNaN(data212)))){
-const err630 = {instancePath:instancePath+"/vision/queue",schemaPath:"#/properties/vision/properties/queue/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data211 < 0 || isNaN(data211)){
+const err630 = {instancePath:instancePath+"/vision/events/spoofIntervalS",schemaPath:"#/properties/vision/properties/events/properties/spoofIntervalS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err630];
 }
@@ -7547,9 +7553,9 @@ vErrors.push(err630);
 }
 errors++;
 }
-if(typeof data212 == "number"){
-if(data212 > 64 || isNaN(data212)){
-const err631 = {instancePath:instancePath+"/vision/queue",schemaPath:"#/properties/vision/properties/queue/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64"};
+}
+else {
+const err631 = {instancePath:instancePath+"/vision/events/spoofIntervalS",schemaPath:"#/properties/vision/properties/events/properties/spoofIntervalS/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err631];
 }
@@ -7558,8 +7564,8 @@ vErrors.push(err631);
 }
 errors++;
 }
-if(data212 < 1 || isNaN(data212)){
-const err632 = {instancePath:instancePath+"/vision/queue",schemaPath:"#/properties/vision/properties/queue/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(typeof data209.snapshot !== "boolean"){
+const err632 = {instancePath:instancePath+"/vision/events/snapshot",schemaPath:"#/properties/vision/properties/events/properties/snapshot/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err632];
 }
@@ -7568,10 +7574,9 @@ vErrors.push(err632);
 }
 errors++;
 }
-}
-}
-else {
-const err633 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/type",keyword:"type",params:{type: "object"},message:"must be object"};
+let data213 = data209.snapshotMaxBytes;
+if(!((typeof data213 == "number") && (!(data213 % 1) && !isNaN(data213)))){
+const err633 = {instancePath:instancePath+"/vision/events/snapshotMaxBytes",schemaPath:"#/properties/vision/properties/events/properties/snapshotMaxBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err633];
 }
@@ -7580,37 +7585,9 @@ vErrors.push(err633);
 }
 errors++;
 }
-let data213 = data.console;
-if(data213 && typeof data213 == "object" && !Array.isArray(data213)){
-if(data213.enabled === undefined){
-data213.enabled = true;
-}
-if(data213.host === undefined){
-data213.host = "0.0.0.0";
-}
-if(data213.port === undefined){
-data213.port = 8080;
-}
-if(data213.tls === undefined){
-data213.tls = {};
-}
-if(data213.sessionTtlMin === undefined){
-data213.sessionTtlMin = 480;
-}
-if(data213.lockoutAttempts === undefined){
-data213.lockoutAttempts = 5;
-}
-if(data213.lockoutMin === undefined){
-data213.lockoutMin = 15;
-}
-if(data213.maxUploadKB === undefined){
-data213.maxUploadKB = 4096;
-}
-if(data213.applyHealthGraceS === undefined){
-data213.applyHealthGraceS = 90;
-}
-if(data213.enabled === undefined){
-const err634 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
+if(typeof data213 == "number"){
+if(data213 > 262144 || isNaN(data213)){
+const err634 = {instancePath:instancePath+"/vision/events/snapshotMaxBytes",schemaPath:"#/properties/vision/properties/events/properties/snapshotMaxBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 262144},message:"must be <= 262144"};
 if(vErrors === null){
 vErrors = [err634];
 }
@@ -7619,8 +7596,8 @@ vErrors.push(err634);
 }
 errors++;
 }
-if(data213.host === undefined){
-const err635 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "host"},message:"must have required property '"+"host"+"'"};
+if(data213 < 2048 || isNaN(data213)){
+const err635 = {instancePath:instancePath+"/vision/events/snapshotMaxBytes",schemaPath:"#/properties/vision/properties/events/properties/snapshotMaxBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 2048},message:"must be >= 2048"};
 if(vErrors === null){
 vErrors = [err635];
 }
@@ -7629,8 +7606,10 @@ vErrors.push(err635);
 }
 errors++;
 }
-if(data213.port === undefined){
-const err636 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "port"},message:"must have required property '"+"port"+"'"};
+}
+}
+else {
+const err636 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err636];
 }
@@ -7639,8 +7618,9 @@ vErrors.push(err636);
 }
 errors++;
 }
-if(data213.tls === undefined){
-const err637 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "tls"},message:"must have required property '"+"tls"+"'"};
+let data214 = data153.queue;
+if(!((typeof data214 == "number") && (!(data214 % 1) && !isNaN(data214)))){
+const err637 = {instancePath:instancePath+"/vision/queue",schemaPath:"#/properties/vision/properties/queue/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err637];
 }
@@ -7649,8 +7629,9 @@ vErrors.push(err637);
 }
 errors++;
 }
-if(data213.sessionTtlMin === undefined){
-const err638 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "sessionTtlMin"},message:"must have required property '"+"sessionTtlMin"+"'"};
+if(typeof data214 == "number"){
+if(data214 > 64 || isNaN(data214)){
+const err638 = {instancePath:instancePath+"/vision/queue",schemaPath:"#/properties/vision/properties/queue/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64"};
 if(vErrors === null){
 vErrors = [err638];
 }
@@ -7659,8 +7640,8 @@ vErrors.push(err638);
 }
 errors++;
 }
-if(data213.lockoutAttempts === undefined){
-const err639 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "lockoutAttempts"},message:"must have required property '"+"lockoutAttempts"+"'"};
+if(data214 < 1 || isNaN(data214)){
+const err639 = {instancePath:instancePath+"/vision/queue",schemaPath:"#/properties/vision/properties/queue/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err639];
 }
@@ -7669,8 +7650,10 @@ vErrors.push(err639);
 }
 errors++;
 }
-if(data213.lockoutMin === undefined){
-const err640 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "lockoutMin"},message:"must have required property '"+"lockoutMin"+"'"};
+}
+}
+else {
+const err640 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err640];
 }
@@ -7679,8 +7662,37 @@ vErrors.push(err640);
 }
 errors++;
 }
-if(data213.maxUploadKB === undefined){
-const err641 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "maxUploadKB"},message:"must have required property '"+"maxUploadKB"+"'"};
+let data215 = data.console;
+if(data215 && typeof data215 == "object" && !Array.isArray(data215)){
+if(data215.enabled === undefined){
+data215.enabled = true;
+}
+if(data215.host === undefined){
+data215.host = "0.0.0.0";
+}
+if(data215.port === undefined){
+data215.port = 8080;
+}
+if(data215.tls === undefined){
+data215.tls = {};
+}
+if(data215.sessionTtlMin === undefined){
+data215.sessionTtlMin = 480;
+}
+if(data215.lockoutAttempts === undefined){
+data215.lockoutAttempts = 5;
+}
+if(data215.lockoutMin === undefined){
+data215.lockoutMin = 15;
+}
+if(data215.maxUploadKB === undefined){
+data215.maxUploadKB = 4096;
+}
+if(data215.applyHealthGraceS === undefined){
+data215.applyHealthGraceS = 90;
+}
+if(data215.enabled === undefined){
+const err641 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
 if(vErrors === null){
 vErrors = [err641];
 }
@@ -7689,8 +7701,8 @@ vErrors.push(err641);
 }
 errors++;
 }
-if(data213.applyHealthGraceS === undefined){
-const err642 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "applyHealthGraceS"},message:"must have required property '"+"applyHealthGraceS"+"'"};
+if(data215.host === undefined){
+const err642 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "host"},message:"must have required property '"+"host"+"'"};
 if(vErrors === null){
 vErrors = [err642];
 }
@@ -7699,9 +7711,8 @@ vErrors.push(err642);
 }
 errors++;
 }
-for(const key42 in data213){
-if(!(func2.call(schema11.properties.console.properties, key42))){
-const err643 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key42},message:"must NOT have additional properties"};
+if(data215.port === undefined){
+const err643 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "port"},message:"must have required property '"+"port"+"'"};
 if(vErrors === null){
 vErrors = [err643];
 }
@@ -7710,9 +7721,8 @@ vErrors.push(err643);
 }
 errors++;
 }
-}
-if(typeof data213.enabled !== "boolean"){
-const err644 = {instancePath:instancePath+"/console/enabled",schemaPath:"#/properties/console/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data215.tls === undefined){
+const err644 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "tls"},message:"must have required property '"+"tls"+"'"};
 if(vErrors === null){
 vErrors = [err644];
 }
@@ -7721,10 +7731,8 @@ vErrors.push(err644);
 }
 errors++;
 }
-let data215 = data213.host;
-if(typeof data215 === "string"){
-if(func3(data215) < 1){
-const err645 = {instancePath:instancePath+"/console/host",schemaPath:"#/properties/console/properties/host/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(data215.sessionTtlMin === undefined){
+const err645 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "sessionTtlMin"},message:"must have required property '"+"sessionTtlMin"+"'"};
 if(vErrors === null){
 vErrors = [err645];
 }
@@ -7733,9 +7741,8 @@ vErrors.push(err645);
 }
 errors++;
 }
-}
-else {
-const err646 = {instancePath:instancePath+"/console/host",schemaPath:"#/properties/console/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data215.lockoutAttempts === undefined){
+const err646 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "lockoutAttempts"},message:"must have required property '"+"lockoutAttempts"+"'"};
 if(vErrors === null){
 vErrors = [err646];
 }
@@ -7744,9 +7751,8 @@ vErrors.push(err646);
 }
 errors++;
 }
-let data216 = data213.port;
-if(!((typeof data216 == "number") && (!(data216 % 1) && !isNaN(data216)))){
-const err647 = {instancePath:instancePath+"/console/port",schemaPath:"#/properties/console/properties/port/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data215.lockoutMin === undefined){
+const err647 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "lockoutMin"},message:"must have required property '"+"lockoutMin"+"'"};
 if(vErrors === null){
 vErrors = [err647];
 }
@@ -7755,9 +7761,8 @@ vErrors.push(err647);
 }
 errors++;
 }
-if(typeof data216 == "number"){
-if(data216 > 65535 || isNaN(data216)){
-const err648 = {instancePath:instancePath+"/console/port",schemaPath:"#/properties/console/properties/port/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535"};
+if(data215.maxUploadKB === undefined){
+const err648 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "maxUploadKB"},message:"must have required property '"+"maxUploadKB"+"'"};
 if(vErrors === null){
 vErrors = [err648];
 }
@@ -7766,8 +7771,8 @@ vErrors.push(err648);
 }
 errors++;
 }
-if(data216 < 0 || isNaN(data216)){
-const err649 = {instancePath:instancePath+"/console/port",schemaPath:"#/properties/console/properties/port/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(data215.applyHealthGraceS === undefined){
+const err649 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "applyHealthGraceS"},message:"must have required property '"+"applyHealthGraceS"+"'"};
 if(vErrors === null){
 vErrors = [err649];
 }
@@ -7776,14 +7781,9 @@ vErrors.push(err649);
 }
 errors++;
 }
-}
-let data217 = data213.tls;
-if(data217 && typeof data217 == "object" && !Array.isArray(data217)){
-if(data217.enabled === undefined){
-data217.enabled = false;
-}
-if(data217.enabled === undefined){
-const err650 = {instancePath:instancePath+"/console/tls",schemaPath:"#/properties/console/properties/tls/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
+for(const key42 in data215){
+if(!(func2.call(schema11.properties.console.properties, key42))){
+const err650 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key42},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err650];
 }
@@ -7792,9 +7792,9 @@ vErrors.push(err650);
 }
 errors++;
 }
-for(const key43 in data217){
-if(!(((key43 === "enabled") || (key43 === "cert")) || (key43 === "key"))){
-const err651 = {instancePath:instancePath+"/console/tls",schemaPath:"#/properties/console/properties/tls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key43},message:"must NOT have additional properties"};
+}
+if(typeof data215.enabled !== "boolean"){
+const err651 = {instancePath:instancePath+"/console/enabled",schemaPath:"#/properties/console/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err651];
 }
@@ -7803,9 +7803,10 @@ vErrors.push(err651);
 }
 errors++;
 }
-}
-if(typeof data217.enabled !== "boolean"){
-const err652 = {instancePath:instancePath+"/console/tls/enabled",schemaPath:"#/properties/console/properties/tls/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+let data217 = data215.host;
+if(typeof data217 === "string"){
+if(func3(data217) < 1){
+const err652 = {instancePath:instancePath+"/console/host",schemaPath:"#/properties/console/properties/host/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err652];
 }
@@ -7814,11 +7815,9 @@ vErrors.push(err652);
 }
 errors++;
 }
-if(data217.cert !== undefined){
-let data219 = data217.cert;
-if(typeof data219 === "string"){
-if(func3(data219) < 1){
-const err653 = {instancePath:instancePath+"/console/tls/cert",schemaPath:"#/properties/console/properties/tls/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+}
+else {
+const err653 = {instancePath:instancePath+"/console/host",schemaPath:"#/properties/console/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err653];
 }
@@ -7827,9 +7826,9 @@ vErrors.push(err653);
 }
 errors++;
 }
-}
-else {
-const err654 = {instancePath:instancePath+"/console/tls/cert",schemaPath:"#/properties/console/properties/tls/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string"};
+let data218 = data215.port;
+if(!((typeof data218 == "number") && (!(data218 % 1) && !isNaN(data218)))){
+const err654 = {instancePath:instancePath+"/console/port",schemaPath:"#/properties/console/properties/port/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err654];
 }
@@ -7838,12 +7837,9 @@ vErrors.push(err654);
 }
 errors++;
 }
-}
-if(data217.key !== undefined){
-let data220 = data217.key;
-if(typeof data220 === "string"){
-if(func3(data220) < 1){
-const err655 = {instancePath:instancePath+"/console/tls/key",schemaPath:"#/properties/console/properties/tls/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(typeof data218 == "number"){
+if(data218 > 65535 || isNaN(data218)){
+const err655 = {instancePath:instancePath+"/console/port",schemaPath:"#/properties/console/properties/port/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535"};
 if(vErrors === null){
 vErrors = [err655];
 }
@@ -7852,9 +7848,8 @@ vErrors.push(err655);
 }
 errors++;
 }
-}
-else {
-const err656 = {instancePath:instancePath+"/console/tls/key",schemaPath:"#/properties/console/properties/tls/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data218 < 0 || isNaN(data218)){
+const err656 = {instancePath:instancePath+"/console/port",schemaPath:"#/properties/console/properties/port/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err656];
 }
@@ -7864,9 +7859,13 @@ vErrors.push(err656);
 errors++;
 }
 }
+let data219 = data215.tls;
+if(data219 && typeof data219 == "object" && !Array.isArray(data219)){
+if(data219.enabled === undefined){
+data219.enabled = false;
 }
-else {
-const err657 = {instancePath:instancePath+"/console/tls",schemaPath:"#/properties/console/properties/tls/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data219.enabled === undefined){
+const err657 = {instancePath:instancePath+"/console/tls",schemaPath:"#/properties/console/properties/tls/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
 if(vErrors === null){
 vErrors = [err657];
 }
@@ -7875,9 +7874,9 @@ vErrors.push(err657);
 }
 errors++;
 }
-let data221 = data213.sessionTtlMin;
-if(!((typeof data221 == "number") && (!(data221 % 1) && !isNaN(data221)))){
-const err658 = {instancePath:instancePath+"/console/sessionTtlMin",schemaPath:"#/properties/console/properties/sessionTtlMin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+for(const key43 in data219){
+if(!(((key43 === "enabled") || (key43 === "cert")) || (key43 === "key"))){
+const err658 = {instancePath:instancePath+"/console/tls",schemaPath:"#/properties/console/properties/tls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key43},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err658];
 }
@@ -7886,9 +7885,9 @@ vErrors.push(err658);
 }
 errors++;
 }
-if(typeof data221 == "number"){
-if(data221 > 10080 || isNaN(data221)){
-const err659 = {instancePath:instancePath+"/console/sessionTtlMin",schemaPath:"#/properties/console/properties/sessionTtlMin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10080},message:"must be <= 10080"};
+}
+if(typeof data219.enabled !== "boolean"){
+const err659 = {instancePath:instancePath+"/console/tls/enabled",schemaPath:"#/properties/console/properties/tls/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err659];
 }
@@ -7897,8 +7896,11 @@ vErrors.push(err659);
 }
 errors++;
 }
-if(data221 < 5 || isNaN(data221)){
-const err660 = {instancePath:instancePath+"/console/sessionTtlMin",schemaPath:"#/properties/console/properties/sessionTtlMin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 5},message:"must be >= 5"};
+if(data219.cert !== undefined){
+let data221 = data219.cert;
+if(typeof data221 === "string"){
+if(func3(data221) < 1){
+const err660 = {instancePath:instancePath+"/console/tls/cert",schemaPath:"#/properties/console/properties/tls/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err660];
 }
@@ -7908,9 +7910,8 @@ vErrors.push(err660);
 errors++;
 }
 }
-let data222 = data213.lockoutAttempts;
-if(!((typeof data222 == "number") && (!(data222 % 1) && !isNaN(data222)))){
-const err661 = {instancePath:instancePath+"/console/lockoutAttempts",schemaPath:"#/properties/console/properties/lockoutAttempts/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+else {
+const err661 = {instancePath:instancePath+"/console/tls/cert",schemaPath:"#/properties/console/properties/tls/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err661];
 }
@@ -7919,9 +7920,12 @@ vErrors.push(err661);
 }
 errors++;
 }
-if(typeof data222 == "number"){
-if(data222 > 100 || isNaN(data222)){
-const err662 = {instancePath:instancePath+"/console/lockoutAttempts",schemaPath:"#/properties/console/properties/lockoutAttempts/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
+}
+if(data219.key !== undefined){
+let data222 = data219.key;
+if(typeof data222 === "string"){
+if(func3(data222) < 1){
+const err662 = {instancePath:instancePath+"/console/tls/key",schemaPath:"#/properties/console/properties/tls/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err662];
 }
@@ -7930,8 +7934,9 @@ vErrors.push(err662);
 }
 errors++;
 }
-if(data222 < 3 || isNaN(data222)){
-const err663 = {instancePath:instancePath+"/console/lockoutAttempts",schemaPath:"#/properties/console/properties/lockoutAttempts/minimum",keyword:"minimum",params:{comparison: ">=", limit: 3},message:"must be >= 3"};
+}
+else {
+const err663 = {instancePath:instancePath+"/console/tls/key",schemaPath:"#/properties/console/properties/tls/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err663];
 }
@@ -7941,9 +7946,9 @@ vErrors.push(err663);
 errors++;
 }
 }
-let data223 = data213.lockoutMin;
-if(!((typeof data223 == "number") && (!(data223 % 1) && !isNaN(data223)))){
-const err664 = {instancePath:instancePath+"/console/lockoutMin",schemaPath:"#/properties/console/properties/lockoutMin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+else {
+const err664 = {instancePath:instancePath+"/console/tls",schemaPath:"#/properties/console/properties/tls/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err664];
 }
@@ -7952,9 +7957,9 @@ vErrors.push(err664);
 }
 errors++;
 }
-if(typeof data223 == "number"){
-if(data223 > 1440 || isNaN(data223)){
-const err665 = {instancePath:instancePath+"/console/lockoutMin",schemaPath:"#/properties/console/properties/lockoutMin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1440},message:"must be <= 1440"};
+let data223 = data215.sessionTtlMin;
+if(!((typeof data223 == "number") && (!(data223 % 1) && !isNaN(data223)))){
+const err665 = {instancePath:instancePath+"/console/sessionTtlMin",schemaPath:"#/properties/console/properties/sessionTtlMin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err665];
 }
@@ -7963,8 +7968,9 @@ vErrors.push(err665);
 }
 errors++;
 }
-if(data223 < 1 || isNaN(data223)){
-const err666 = {instancePath:instancePath+"/console/lockoutMin",schemaPath:"#/properties/console/properties/lockoutMin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(typeof data223 == "number"){
+if(data223 > 10080 || isNaN(data223)){
+const err666 = {instancePath:instancePath+"/console/sessionTtlMin",schemaPath:"#/properties/console/properties/sessionTtlMin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10080},message:"must be <= 10080"};
 if(vErrors === null){
 vErrors = [err666];
 }
@@ -7973,10 +7979,8 @@ vErrors.push(err666);
 }
 errors++;
 }
-}
-let data224 = data213.maxUploadKB;
-if(!((typeof data224 == "number") && (!(data224 % 1) && !isNaN(data224)))){
-const err667 = {instancePath:instancePath+"/console/maxUploadKB",schemaPath:"#/properties/console/properties/maxUploadKB/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data223 < 5 || isNaN(data223)){
+const err667 = {instancePath:instancePath+"/console/sessionTtlMin",schemaPath:"#/properties/console/properties/sessionTtlMin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 5},message:"must be >= 5"};
 if(vErrors === null){
 vErrors = [err667];
 }
@@ -7985,9 +7989,10 @@ vErrors.push(err667);
 }
 errors++;
 }
-if(typeof data224 == "number"){
-if(data224 > 32768 || isNaN(data224)){
-const err668 = {instancePath:instancePath+"/console/maxUploadKB",schemaPath:"#/properties/console/properties/maxUploadKB/maximum",keyword:"maximum",params:{comparison: "<=", limit: 32768},message:"must be <= 32768"};
+}
+let data224 = data215.lockoutAttempts;
+if(!((typeof data224 == "number") && (!(data224 % 1) && !isNaN(data224)))){
+const err668 = {instancePath:instancePath+"/console/lockoutAttempts",schemaPath:"#/properties/console/properties/lockoutAttempts/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err668];
 }
@@ -7996,8 +8001,9 @@ vErrors.push(err668);
 }
 errors++;
 }
-if(data224 < 64 || isNaN(data224)){
-const err669 = {instancePath:instancePath+"/console/maxUploadKB",schemaPath:"#/properties/console/properties/maxUploadKB/minimum",keyword:"minimum",params:{comparison: ">=", limit: 64},message:"must be >= 64"};
+if(typeof data224 == "number"){
+if(data224 > 100 || isNaN(data224)){
+const err669 = {instancePath:instancePath+"/console/lockoutAttempts",schemaPath:"#/properties/console/properties/lockoutAttempts/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
 if(vErrors === null){
 vErrors = [err669];
 }
@@ -8006,10 +8012,8 @@ vErrors.push(err669);
 }
 errors++;
 }
-}
-let data225 = data213.applyHealthGraceS;
-if(!((typeof data225 == "number") && (!(data225 % 1) && !isNaN(data225)))){
-const err670 = {instancePath:instancePath+"/console/applyHealthGraceS",schemaPath:"#/properties/console/properties/applyHealthGraceS/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data224 < 3 || isNaN(data224)){
+const err670 = {instancePath:instancePath+"/console/lockoutAttempts",schemaPath:"#/properties/console/properties/lockoutAttempts/minimum",keyword:"minimum",params:{comparison: ">=", limit: 3},message:"must be >= 3"};
 if(vErrors === null){
 vErrors = [err670];
 }
@@ -8018,9 +8022,10 @@ vErrors.push(err670);
 }
 errors++;
 }
-if(typeof data225 == "number"){
-if(data225 > 3600 || isNaN(data225)){
-const err671 = {instancePath:instancePath+"/console/applyHealthGraceS",schemaPath:"#/properties/console/properties/applyHealthGraceS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
+}
+let data225 = data215.lockoutMin;
+if(!((typeof data225 == "number") && (!(data225 % 1) && !isNaN(data225)))){
+const err671 = {instancePath:instancePath+"/console/lockoutMin",schemaPath:"#/properties/console/properties/lockoutMin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err671];
 }
@@ -8029,8 +8034,9 @@ vErrors.push(err671);
 }
 errors++;
 }
-if(data225 < 10 || isNaN(data225)){
-const err672 = {instancePath:instancePath+"/console/applyHealthGraceS",schemaPath:"#/properties/console/properties/applyHealthGraceS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 10},message:"must be >= 10"};
+if(typeof data225 == "number"){
+if(data225 > 1440 || isNaN(data225)){
+const err672 = {instancePath:instancePath+"/console/lockoutMin",schemaPath:"#/properties/console/properties/lockoutMin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1440},message:"must be <= 1440"};
 if(vErrors === null){
 vErrors = [err672];
 }
@@ -8039,10 +8045,8 @@ vErrors.push(err672);
 }
 errors++;
 }
-}
-}
-else {
-const err673 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data225 < 1 || isNaN(data225)){
+const err673 = {instancePath:instancePath+"/console/lockoutMin",schemaPath:"#/properties/console/properties/lockoutMin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err673];
 }
@@ -8052,13 +8056,91 @@ vErrors.push(err673);
 errors++;
 }
 }
-else {
-const err674 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+let data226 = data215.maxUploadKB;
+if(!((typeof data226 == "number") && (!(data226 % 1) && !isNaN(data226)))){
+const err674 = {instancePath:instancePath+"/console/maxUploadKB",schemaPath:"#/properties/console/properties/maxUploadKB/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err674];
 }
 else {
 vErrors.push(err674);
+}
+errors++;
+}
+if(typeof data226 == "number"){
+if(data226 > 32768 || isNaN(data226)){
+const err675 = {instancePath:instancePath+"/console/maxUploadKB",schemaPath:"#/properties/console/properties/maxUploadKB/maximum",keyword:"maximum",params:{comparison: "<=", limit: 32768},message:"must be <= 32768"};
+if(vErrors === null){
+vErrors = [err675];
+}
+else {
+vErrors.push(err675);
+}
+errors++;
+}
+if(data226 < 64 || isNaN(data226)){
+const err676 = {instancePath:instancePath+"/console/maxUploadKB",schemaPath:"#/properties/console/properties/maxUploadKB/minimum",keyword:"minimum",params:{comparison: ">=", limit: 64},message:"must be >= 64"};
+if(vErrors === null){
+vErrors = [err676];
+}
+else {
+vErrors.push(err676);
+}
+errors++;
+}
+}
+let data227 = data215.applyHealthGraceS;
+if(!((typeof data227 == "number") && (!(data227 % 1) && !isNaN(data227)))){
+const err677 = {instancePath:instancePath+"/console/applyHealthGraceS",schemaPath:"#/properties/console/properties/applyHealthGraceS/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err677];
+}
+else {
+vErrors.push(err677);
+}
+errors++;
+}
+if(typeof data227 == "number"){
+if(data227 > 3600 || isNaN(data227)){
+const err678 = {instancePath:instancePath+"/console/applyHealthGraceS",schemaPath:"#/properties/console/properties/applyHealthGraceS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
+if(vErrors === null){
+vErrors = [err678];
+}
+else {
+vErrors.push(err678);
+}
+errors++;
+}
+if(data227 < 10 || isNaN(data227)){
+const err679 = {instancePath:instancePath+"/console/applyHealthGraceS",schemaPath:"#/properties/console/properties/applyHealthGraceS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 10},message:"must be >= 10"};
+if(vErrors === null){
+vErrors = [err679];
+}
+else {
+vErrors.push(err679);
+}
+errors++;
+}
+}
+}
+else {
+const err680 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err680];
+}
+else {
+vErrors.push(err680);
+}
+errors++;
+}
+}
+else {
+const err681 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err681];
+}
+else {
+vErrors.push(err681);
 }
 errors++;
 }

@@ -9,9 +9,13 @@ export type { AccessEvent, AccessEventQuery };
 
 type Row = Omit<AccessEvent, 'seq'>;
 
+/** Rows kept in memory while the disk refuses writes. */
+const MAX_QUEUED = 20_000;
+
 export class AccessLog {
   private queue: Row[] = [];
   private scheduled = false;
+  private retry: NodeJS.Timeout | undefined;
   private readonly insert;
 
   constructor(private readonly db: Db, private readonly onError: (err: unknown) => void) {
@@ -50,9 +54,32 @@ export class AccessLog {
         for (const r of rows) this.insert.run(r.ts, r.doorId, r.personId ?? null, r.credential, r.granted ? 1 : 0, r.reason, JSON.stringify(r.data));
       })();
     } catch (err) {
-      // The outbox holds the authoritative copy; a lost local log row is reported, not retried forever.
+      // A full disk: keep the rows (in order, bounded) and retry, so every actuation ends
+      // up in the local log once the disk guard has made room. The outbox holds the
+      // authoritative copy in any case.
       this.onError(err);
+      this.queue = rows.concat(this.queue);
+      if (this.queue.length > MAX_QUEUED) this.queue.splice(0, this.queue.length - MAX_QUEUED);
+      if (!this.retry) {
+        this.retry = setTimeout(() => {
+          this.retry = undefined;
+          this.flush();
+        }, 1000);
+        this.retry.unref();
+      }
     }
+  }
+
+  /** Rows not yet written (normally 0; >0 while the disk refuses writes). */
+  queued(): number {
+    return this.queue.length;
+  }
+
+  close(): void {
+    if (this.retry) clearTimeout(this.retry);
+    this.retry = undefined;
+    this.flush();
+    if (this.retry) clearTimeout(this.retry);
   }
 
   query(q: AccessEventQuery): AccessEvent[] {

@@ -19,6 +19,7 @@ import type { GatewayModule, ModuleContext, ModuleHealth } from '../module.js';
 import type { AccessEventQuery, DoorsStatus, DoorStatus } from './api.js';
 import { AccessService, type AccessRecord, type DecisionOutcome } from './access.js';
 import { AccessLog } from './access-log.js';
+import { LogThrottle } from '../observability/throttle.js';
 import { DOOR_COMMANDS, registerDoorCommands } from './commands.js';
 import { DoorController, inputOptions, type DoorEvent } from './door.js';
 import { PeopleStore } from './people.js';
@@ -99,7 +100,11 @@ export class DoorsModule implements GatewayModule {
 
   async start(): Promise<void> {
     this.people = new PeopleStore(this.ctx.stateDb);
-    this.accessLog = new AccessLog(this.ctx.stateDb, (err) => this.log.error({ err: String(err) }, 'could not write the local access log'));
+    const throttle = new LogThrottle();
+    this.accessLog = new AccessLog(this.ctx.stateDb, (err) => {
+      this.ctx.storage?.writeFailed(err);
+      throttle.run((suppressed) => this.log.error({ err: String(err), queued: this.accessLog.queued(), suppressed }, 'could not write the local access log: rows kept and retried'));
+    });
     this.openBackend();
     await this.openFireInput();
     for (const dc of this.cfg.doors) {
@@ -337,7 +342,7 @@ export class DoorsModule implements GatewayModule {
     }
     this.fireInput?.close();
     this.backend?.close();
-    this.accessLog?.flush();
+    this.accessLog?.close();
     this.append('event', 'doors.safe_state', { reason: 'module stopped', doors: states }, this.now());
     this.log.info({ doors: states }, 'doors stopped in their safe state');
   }

@@ -16,6 +16,7 @@ import type { Logger } from 'pino';
 import type { Db } from '../store/sqlite.js';
 import type { Clock } from '../clock.js';
 import { STREAMS, STREAM_NAMES, type StreamName } from './streams.js';
+import { LogThrottle } from '../observability/throttle.js';
 
 export interface RecordInput {
   stream: StreamName;
@@ -89,8 +90,25 @@ export interface OutboxOptions {
   quotaBytes: number;
   /** Called (after commit) whenever records were appended, with the streams touched. */
   onAppended?: (streams: ReadonlySet<StreamName>) => void;
-  /** Called when telemetry was evicted, so the loss is reported upstream. */
-  onEvicted?: (e: { stream: StreamName; fromSeq: number; toSeq: number; count: number; bytes: number }) => void;
+  /** Called when telemetry was evicted (or never stored), so the gap is reported upstream. */
+  onEvicted?: (e: Eviction) => void;
+  /** A write failed (SQLITE_FULL…): the disk guard frees its reserve before the retry. */
+  onWriteFailure?: (err: unknown) => void;
+}
+
+/**
+ * Records the outbox decided not to keep. reason: "quota" (oldest telemetry evicted to
+ * stay within the quota or the disk budget), "disk_full" (telemetry the disk refused,
+ * never stored), "memory" (critical records dropped after the in-memory buffer of a
+ * disk that refuses writes overflowed — the last resort).
+ */
+export interface Eviction {
+  stream: StreamName;
+  fromSeq: number;
+  toSeq: number;
+  count: number;
+  bytes: number;
+  reason: 'quota' | 'disk_full' | 'memory';
 }
 
 export class OutboxFullError extends Error {}
@@ -114,9 +132,15 @@ export class Outbox {
   private saveSeq: import('better-sqlite3').Statement;
   private dropped = 0;
   private readonly touched = new Set<StreamName>();
+  /** Streams whose evicted counter changed without a commit (saved with the next one). */
+  private readonly dirty = new Set<StreamName>();
+  private quotaBytes: number;
+  private readonly writeThrottle = new LogThrottle();
+  private readonly evictThrottle = new LogThrottle();
 
   constructor(private readonly opts: OutboxOptions) {
     this.db = opts.db;
+    this.quotaBytes = opts.quotaBytes;
     this.db.exec(`CREATE TABLE IF NOT EXISTS streams (name TEXT PRIMARY KEY, next_seq INTEGER NOT NULL, evicted INTEGER NOT NULL DEFAULT 0)`);
     this.saveSeq = this.db.prepare(
       'INSERT INTO streams(name, next_seq, evicted) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET next_seq = excluded.next_seq, evicted = excluded.evicted',
@@ -272,11 +296,12 @@ export class Outbox {
           d.count -= r.c;
           d.bytes -= r.b;
         }
-        for (const s of this.touched) {
+        for (const s of new Set([...this.touched, ...this.dirty])) {
           const st = this.state(s);
           this.saveSeq.run(s, st.nextSeq, st.evicted);
         }
       })();
+      this.dirty.clear();
     } catch (err) {
       this.onWriteFailure(err, pending, acks);
       return;
@@ -292,32 +317,94 @@ export class Outbox {
 
   private onWriteFailure(err: unknown, pending: Pending[], acks: typeof this.acks): void {
     const code = (err as { code?: string }).code ?? '';
-    this.opts.log.error({ err: String(err), code, records: pending.length }, 'outbox write failed');
-    // Acknowledgements can be retried freely (deleting twice is harmless).
-    this.acks.unshift(...acks);
+    this.writeThrottle.run((suppressed) => this.opts.log.error({ err: String(err), code, records: pending.length, acks: acks.length, suppressed }, 'outbox write failed'));
+    const full = code === 'SQLITE_FULL' || code === 'SQLITE_IOERR' || code.startsWith('SQLITE_IOERR');
+    // Let the disk guard release its reserve first: deletes need room in the WAL too.
+    this.opts.onWriteFailure?.(err);
+    // Acknowledged records are deleted on their own first: that frees space and never
+    // waits behind inserts the disk refuses (deleting twice is harmless).
+    if (acks.length) {
+      try {
+        const deltas: Array<[StreamState, number, number]> = [];
+        this.db.transaction(() => {
+          for (const a of acks) {
+            const r = a.stream.sumRange.get(a.from, a.to) as { c: number; b: number };
+            if (r.c === 0) continue;
+            a.stream.del.run(a.from, a.to);
+            deltas.push([a.stream, r.c, r.b]);
+          }
+        })();
+        for (const [st, c, b] of deltas) {
+          st.count -= c;
+          st.bytes -= b;
+        }
+      } catch {
+        this.acks.unshift(...acks);
+      }
+    }
     // Make room: a full disk is exactly when old telemetry must go first.
-    if (code === 'SQLITE_FULL' || code === 'SQLITE_IOERR') this.evictTelemetry(Math.max(1, Math.floor(this.totalBytes() * 0.2)));
+    if (full) this.evictTelemetry(Math.max(1, Math.floor(this.totalBytes() * 0.2)));
     const keep: Pending[] = [];
+    const lost: Pending[] = [];
     for (const p of pending) {
       if (STREAMS[p.stream.name].evictable) {
         this.dropped++;
         p.dropped = true;
+        lost.push(p);
         p.reject?.(new OutboxFullError(`outbox cannot store telemetry: ${code || String(err)}`));
       } else keep.push(p);
     }
+    this.reportLost(lost, 'disk_full');
     // Critical records stay in memory (in order, ahead of newer ones) and are retried.
+    const overflow: Pending[] = [];
     while (keep.length + this.pending.length > MAX_MEMORY_PENDING && keep.length) {
-      const lost = keep.shift()!;
+      const p = keep.shift()!;
       this.dropped++;
-      lost.reject?.(new OutboxFullError('outbox memory buffer exhausted while the disk refuses writes'));
+      overflow.push(p);
+      p.reject?.(new OutboxFullError('outbox memory buffer exhausted while the disk refuses writes'));
     }
+    this.reportLost(overflow, 'memory');
     this.pending.unshift(...keep);
-    if (!this.retryTimer && !this.closed) {
+    if (!this.retryTimer && !this.closed && (this.pending.length || this.acks.length)) {
       this.retryTimer = setTimeout(() => {
         this.retryTimer = undefined;
         this.flush();
-      }, 2000); // not unref'd: records waiting for the disk are a reason to stay alive
+      }, 500); // not unref'd: records waiting for the disk are a reason to stay alive
     }
+  }
+
+  /** Records given a sequence number but never stored: counted as evicted and reported as ranges. */
+  private reportLost(lost: Pending[], reason: Eviction['reason']): void {
+    if (!lost.length) return;
+    const byStream = new Map<StreamState, Pending[]>();
+    for (const p of lost) {
+      const l = byStream.get(p.stream) ?? [];
+      l.push(p);
+      byStream.set(p.stream, l);
+    }
+    for (const [st, ps] of byStream) {
+      ps.sort((a, b) => a.seq - b.seq);
+      let start = 0;
+      for (let i = 1; i <= ps.length; i++) {
+        if (i < ps.length && ps[i]!.seq === ps[i - 1]!.seq + 1) continue;
+        const range = ps.slice(start, i);
+        const bytes = range.reduce((n, p) => n + p.body.length, 0);
+        st.evicted += range.length;
+        this.dirty.add(st.name);
+        this.opts.onEvicted?.({ stream: st.name, fromSeq: range[0]!.seq, toSeq: range[range.length - 1]!.seq, count: range.length, bytes, reason });
+        start = i;
+      }
+    }
+  }
+
+  /** Lower (or restore) the quota at run time: the disk guard shrinks it while the disk budget is exceeded. */
+  setQuota(bytes: number): void {
+    this.quotaBytes = Math.max(0, Math.min(this.opts.quotaBytes, Math.floor(bytes)));
+    this.enforceQuota();
+  }
+
+  quota(): number {
+    return this.quotaBytes;
   }
 
   private totalBytes(): number {
@@ -328,8 +415,8 @@ export class Outbox {
 
   private enforceQuota(): void {
     const total = this.totalBytes();
-    if (total <= this.opts.quotaBytes) return;
-    this.evictTelemetry(total - Math.floor(this.opts.quotaBytes * EVICT_TO));
+    if (total <= this.quotaBytes) return;
+    this.evictTelemetry(total - Math.floor(this.quotaBytes * EVICT_TO));
   }
 
   /** Delete the oldest telemetry until `bytesToFree` are freed (or no telemetry is left). */
@@ -348,16 +435,18 @@ export class Outbox {
         const r = s.sumRange.get(head.seq, cut) as { c: number; b: number };
         this.db.transaction(() => {
           s.del.run(head.seq, cut);
-          s.evicted += r.c;
-          this.saveSeq.run(name, s.nextSeq, s.evicted);
+          this.saveSeq.run(name, s.nextSeq, s.evicted + r.c);
         })();
+        // Counted only once the delete has committed: a failed eviction evicted nothing.
+        s.evicted += r.c;
         s.count -= r.c;
         s.bytes -= r.b;
         bytesToFree -= r.b;
-        this.opts.log.warn({ stream: name, fromSeq: head.seq, toSeq: cut, count: r.c, bytes: r.b }, 'outbox quota reached: oldest telemetry evicted');
-        this.opts.onEvicted?.({ stream: name, fromSeq: head.seq, toSeq: cut, count: r.c, bytes: r.b });
+        this.evictThrottle.run((suppressed) => this.opts.log.warn({ stream: name, fromSeq: head.seq, toSeq: cut, count: r.c, bytes: r.b, suppressed }, 'outbox quota reached: oldest telemetry evicted'));
+        this.opts.onEvicted?.({ stream: name, fromSeq: head.seq, toSeq: cut, count: r.c, bytes: r.b, reason: 'quota' });
       } catch (err) {
-        this.opts.log.error({ err: String(err) }, 'outbox eviction failed');
+        this.opts.onWriteFailure?.(err);
+        this.evictThrottle.run((suppressed) => this.opts.log.error({ err: String(err), suppressed }, 'outbox eviction failed'));
         return;
       }
     }

@@ -23,6 +23,10 @@ export interface OpenOptions {
 function tryOpen(path: string, opts: OpenOptions): Db {
   const db = new Database(path);
   try {
+    // New files only (a no-op on an existing one): freed pages can be given back to the
+    // filesystem (PRAGMA incremental_vacuum), so deleting records shrinks the file and the
+    // disk budget holds, instead of the file staying at its high-water mark.
+    db.pragma('auto_vacuum = INCREMENTAL');
     db.pragma('journal_mode = WAL');
     db.pragma(`synchronous = ${opts.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
     // Keep the WAL from growing without bound on an SD card: checkpoint every ~4 MB and

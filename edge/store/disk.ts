@@ -1,0 +1,251 @@
+// One disk budget for everything the gateway writes under gateway.dataDir (outbox and
+// its WAL, state.db and its WAL, faces.db, kept logs, snapshots, console TLS files),
+// and a reserve so that deletes, acknowledgements, command de-duplication and critical
+// records have room when the disk fills up anyway (other writers, a small card).
+//
+// - Measure: every few seconds the guard adds up the allocated size of every file in
+//   the data directory.
+// - Keep WAL files bounded: a database whose WAL has grown past the limit gets a
+//   TRUNCATE checkpoint.
+// - Hold the budget: above 95 % of it, the outbox quota is lowered so the oldest
+//   telemetry is evicted (and reported upstream as outbox.evicted), then freed pages are
+//   given back to the filesystem (incremental vacuum); the quota is restored once usage
+//   is back under 85 %.
+// - Reserve: a pre-allocated file (gateway.diskReserveMB) is deleted the moment a write
+//   fails with SQLITE_FULL/ENOSPC, which gives the retry room; it is re-created once the
+//   disk has space again.
+// - Health: `storage` turns not-ok with the reason while the disk is the problem.
+import { closeSync, openSync, readdirSync, lstatSync, statfsSync, unlinkSync, writeSync, existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { Db } from './sqlite.js';
+import type { ModuleHealth } from '../module.js';
+import type { Metrics } from '../observability/metrics.js';
+import { LogThrottle } from '../observability/throttle.js';
+
+export const RESERVE_FILE = '.disk-reserve';
+
+export interface GuardedDb {
+  name: string;
+  db: Db;
+  /** Path of the database file (its -wal is measured). */
+  path: string;
+}
+
+export interface DiskGuardOptions {
+  dataDir: string;
+  budgetBytes: number;
+  reserveBytes: number;
+  dbs: GuardedDb[];
+  log: Logger;
+  metrics: Metrics;
+  /** Bytes of records in the outbox, and a way to change its quota. */
+  outbox: { stats(): { bytes: number }; setQuota(bytes: number): void; quota(): number };
+  configuredQuotaBytes: number;
+  now: () => number;
+  intervalMs?: number;
+}
+
+const FULL_CODES = /SQLITE_FULL|ENOSPC|SQLITE_IOERR|EDQUOT/;
+const MAX_ENTRIES = 20_000;
+
+export class DiskGuard {
+  private timer: NodeJS.Timeout | undefined;
+  private reserveHeld = false;
+  private lastFullAt = -Infinity;
+  private lastUsage = 0;
+  private fullEvents = 0;
+  private overBudget = false;
+  private readonly throttle = new LogThrottle();
+  private readonly walLimit: number;
+  private readonly m;
+
+  constructor(private readonly o: DiskGuardOptions) {
+    // A WAL may take 1/16 of the budget (at most the 4 MB SQLite itself keeps).
+    this.walLimit = Math.max(256 * 1024, Math.min(4 * 1048576, Math.floor(o.budgetBytes / 16)));
+    // SQLite's own auto-checkpoint then keeps each WAL near the limit between our checks.
+    for (const g of o.dbs) {
+      try {
+        const page = g.db.pragma('page_size', { simple: true }) as number;
+        g.db.pragma(`wal_autocheckpoint = ${Math.max(16, Math.floor(this.walLimit / page / 2))}`);
+        g.db.pragma(`journal_size_limit = ${this.walLimit}`);
+      } catch {
+        /* a closed or read-only handle: the periodic check still runs */
+      }
+    }
+    const guard = this;
+    this.m = {
+      full: o.metrics.counter({ name: 'estate_disk_full_total', help: 'Writes refused by the disk (SQLITE_FULL/ENOSPC)' }),
+      checkpoints: o.metrics.counter({ name: 'estate_disk_wal_checkpoints_total', help: 'WAL files truncated by the disk guard' }),
+    };
+    o.metrics.gauge({ name: 'estate_disk_usage_bytes', help: 'Bytes used under gateway.dataDir (all files, reserve included)', collect() { this.set(guard.lastUsage); } });
+    o.metrics.gauge({ name: 'estate_disk_budget_bytes', help: 'gateway.diskBudgetMB in bytes', collect() { this.set(o.budgetBytes); } });
+    o.metrics.gauge({ name: 'estate_disk_reserve_held', help: '1 while the disk reserve file is in place', collect() { this.set(guard.reserveHeld ? 1 : 0); } });
+  }
+
+  start(): void {
+    this.makeReserve();
+    this.tick();
+    this.timer = setInterval(() => this.tick(), this.o.intervalMs ?? 2000).unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  private reservePath(): string {
+    return join(this.o.dataDir, RESERVE_FILE);
+  }
+
+  private makeReserve(): void {
+    if (this.o.reserveBytes <= 0) return;
+    const path = this.reservePath();
+    try {
+      if (existsSync(path) && statSync(path).size >= this.o.reserveBytes) {
+        this.reserveHeld = true;
+        return;
+      }
+      const fd = openSync(path, 'w', 0o600);
+      try {
+        const chunk = Buffer.alloc(Math.min(1048576, this.o.reserveBytes));
+        for (let left = this.o.reserveBytes; left > 0; left -= chunk.length) writeSync(fd, chunk, 0, Math.min(chunk.length, left));
+      } finally {
+        closeSync(fd);
+      }
+      this.reserveHeld = true;
+    } catch (err) {
+      try {
+        unlinkSync(path);
+      } catch {
+        /* not there */
+      }
+      this.reserveHeld = false;
+      this.throttle.run((suppressed) => this.o.log.warn({ err: String(err), suppressed }, 'cannot create the disk reserve (disk full?)'));
+    }
+  }
+
+  private releaseReserve(): void {
+    if (!this.reserveHeld) return;
+    try {
+      unlinkSync(this.reservePath());
+    } catch {
+      /* gone already */
+    }
+    this.reserveHeld = false;
+    this.o.log.error({ reserveMB: this.o.reserveBytes / 1048576 }, 'disk full: reserve released so deletes, acknowledgements and critical records can be written');
+  }
+
+  /** A write failed. Disk-full errors release the reserve and mark the disk as the problem. */
+  writeFailed(err: unknown): void {
+    const text = `${(err as { code?: string }).code ?? ''} ${String(err)}`;
+    if (!FULL_CODES.test(text)) return;
+    this.fullEvents++;
+    this.m.full.inc();
+    this.lastFullAt = this.o.now();
+    this.releaseReserve();
+  }
+
+  /** Allocated bytes of every file under the data directory (bounded walk). */
+  usage(): number {
+    let total = 0;
+    let entries = 0;
+    const walk = (dir: string, depth: number) => {
+      let names: string[];
+      try {
+        names = readdirSync(dir);
+      } catch {
+        return;
+      }
+      for (const n of names) {
+        if (++entries > MAX_ENTRIES) return;
+        const p = join(dir, n);
+        try {
+          const st = lstatSync(p);
+          if (st.isDirectory()) {
+            if (depth < 8) walk(p, depth + 1);
+          } else total += Math.max(st.size, st.blocks * 512);
+        } catch {
+          /* vanished */
+        }
+      }
+    };
+    walk(this.o.dataDir, 0);
+    return total;
+  }
+
+  private fsFree(): number {
+    try {
+      const s = statfsSync(this.o.dataDir);
+      return s.bavail * s.bsize;
+    } catch {
+      return Infinity;
+    }
+  }
+
+  tick(): void {
+    try {
+      for (const g of this.o.dbs) {
+        let wal = 0;
+        try {
+          wal = statSync(`${g.path}-wal`).size;
+        } catch {
+          continue;
+        }
+        if (wal > this.walLimit) {
+          try {
+            g.db.pragma('wal_checkpoint(TRUNCATE)');
+            this.m.checkpoints.inc();
+          } catch (err) {
+            this.writeFailed(err);
+          }
+        }
+      }
+      let used = this.usage();
+      const budget = this.o.budgetBytes;
+      if (used > budget * 0.95) {
+        // Over budget: evict telemetry by the excess (plus a margin), then shrink the files.
+        const excess = used - Math.floor(budget * 0.9);
+        const bytes = this.o.outbox.stats().bytes;
+        this.o.outbox.setQuota(Math.max(0, bytes - excess));
+        for (const g of this.o.dbs) {
+          try {
+            g.db.pragma('incremental_vacuum');
+            g.db.pragma('wal_checkpoint(TRUNCATE)');
+          } catch (err) {
+            this.writeFailed(err);
+          }
+        }
+        used = this.usage();
+        if (!this.overBudget) this.o.log.warn({ usedMB: +(used / 1048576).toFixed(2), budgetMB: budget / 1048576 }, 'disk budget reached: oldest telemetry evicted to stay within it');
+        this.overBudget = true;
+      } else if (used < budget * 0.85 && this.o.outbox.quota() < this.o.configuredQuotaBytes) {
+        this.o.outbox.setQuota(Math.min(this.o.configuredQuotaBytes, this.o.outbox.quota() + Math.floor(budget * 0.85 - used)));
+        this.overBudget = false;
+      } else if (used <= budget * 0.95) this.overBudget = false;
+      this.lastUsage = used;
+      // Space is back: take the reserve again (it must fit with room to spare, within the budget).
+      if (!this.reserveHeld && this.o.reserveBytes > 0 && this.o.now() - this.lastFullAt > 5000 && this.fsFree() > 2 * this.o.reserveBytes && used + this.o.reserveBytes <= budget * 0.95) {
+        this.makeReserve();
+        if (this.reserveHeld) this.o.log.info('disk has room again: reserve re-created');
+      }
+    } catch (err) {
+      this.throttle.run((suppressed) => this.o.log.error({ err: String(err), suppressed }, 'disk guard check failed'));
+    }
+  }
+
+  health(): ModuleHealth {
+    const now = this.o.now();
+    const problems: string[] = [];
+    const mb = (b: number) => (b / 1048576).toFixed(1);
+    if (now - this.lastFullAt < 30_000) problems.push(`disk full: writes refused in the last 30 s (${this.fullEvents} so far)`);
+    if (!this.reserveHeld && this.o.reserveBytes > 0) problems.push('disk reserve released (the disk filled up)');
+    if (this.overBudget) problems.push(`disk budget reached: ${mb(this.lastUsage)} of ${mb(this.o.budgetBytes)} MB used, oldest telemetry being evicted`);
+    const free = this.fsFree();
+    if (free < this.o.reserveBytes) problems.push(`filesystem almost full: ${mb(free)} MB free`);
+    return {
+      ok: problems.length === 0,
+      ...(problems.length ? { message: problems.join('; ') } : {}),
+      detail: { usedBytes: this.lastUsage, budgetBytes: this.o.budgetBytes, reserveHeld: this.reserveHeld, fsFreeBytes: Number.isFinite(free) ? free : null, fullEvents: this.fullEvents, outboxQuotaBytes: this.o.outbox.quota() },
+    };
+  }
+}
