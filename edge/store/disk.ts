@@ -7,10 +7,11 @@
 //   the data directory.
 // - Keep WAL files bounded: a database whose WAL has grown past the limit gets a
 //   TRUNCATE checkpoint.
-// - Hold the budget: above 95 % of it, the outbox quota is lowered so the oldest
-//   telemetry is evicted (and reported upstream as outbox.evicted), then freed pages are
-//   given back to the filesystem (incremental vacuum); the quota is restored once usage
-//   is back under 85 %.
+// - Hold the budget: above 85 % of it, the outbox quota is lowered so the oldest
+//   telemetry is evicted down to 75 % (and reported upstream as outbox.evicted), then
+//   freed pages are given back to the filesystem (incremental vacuum); the quota is
+//   restored once usage is back under 70 %. The margin is for the WAL growth between
+//   two checks (every 500 ms).
 // - Reserve: a pre-allocated file (gateway.diskReserveMB) is deleted the moment a write
 //   fails with SQLITE_FULL/ENOSPC, which gives the retry room; it is re-created once the
 //   disk has space again.
@@ -86,7 +87,7 @@ export class DiskGuard {
   start(): void {
     this.makeReserve();
     this.tick();
-    this.timer = setInterval(() => this.tick(), this.o.intervalMs ?? 2000).unref();
+    this.timer = setInterval(() => this.tick(), this.o.intervalMs ?? 500).unref();
   }
 
   stop(): void {
@@ -191,6 +192,13 @@ export class DiskGuard {
         } catch {
           continue;
         }
+        // Freed pages (acknowledged or evicted records) go back to the filesystem.
+        try {
+          const free = (g.db.pragma('freelist_count', { simple: true }) as number) * (g.db.pragma('page_size', { simple: true }) as number);
+          if (free > 256 * 1024) g.db.pragma('incremental_vacuum');
+        } catch (err) {
+          this.writeFailed(err);
+        }
         if (wal > this.walLimit) {
           try {
             g.db.pragma('wal_checkpoint(TRUNCATE)');
@@ -202,9 +210,9 @@ export class DiskGuard {
       }
       let used = this.usage();
       const budget = this.o.budgetBytes;
-      if (used > budget * 0.95) {
+      if (used > budget * 0.85) {
         // Over budget: evict telemetry by the excess (plus a margin), then shrink the files.
-        const excess = used - Math.floor(budget * 0.9);
+        const excess = used - Math.floor(budget * 0.75);
         const bytes = this.o.outbox.stats().bytes;
         this.o.outbox.setQuota(Math.max(0, bytes - excess));
         for (const g of this.o.dbs) {
@@ -218,13 +226,13 @@ export class DiskGuard {
         used = this.usage();
         if (!this.overBudget) this.o.log.warn({ usedMB: +(used / 1048576).toFixed(2), budgetMB: budget / 1048576 }, 'disk budget reached: oldest telemetry evicted to stay within it');
         this.overBudget = true;
-      } else if (used < budget * 0.85 && this.o.outbox.quota() < this.o.configuredQuotaBytes) {
-        this.o.outbox.setQuota(Math.min(this.o.configuredQuotaBytes, this.o.outbox.quota() + Math.floor(budget * 0.85 - used)));
+      } else if (used < budget * 0.7 && this.o.outbox.quota() < this.o.configuredQuotaBytes) {
+        this.o.outbox.setQuota(Math.min(this.o.configuredQuotaBytes, this.o.outbox.quota() + Math.floor(budget * 0.7 - used)));
         this.overBudget = false;
-      } else if (used <= budget * 0.95) this.overBudget = false;
+      } else if (used <= budget * 0.85) this.overBudget = false;
       this.lastUsage = used;
       // Space is back: take the reserve again (it must fit with room to spare, within the budget).
-      if (!this.reserveHeld && this.o.reserveBytes > 0 && this.o.now() - this.lastFullAt > 5000 && this.fsFree() > 2 * this.o.reserveBytes && used + this.o.reserveBytes <= budget * 0.95) {
+      if (!this.reserveHeld && this.o.reserveBytes > 0 && this.o.now() - this.lastFullAt > 5000 && this.fsFree() > 2 * this.o.reserveBytes && used + this.o.reserveBytes <= budget * 0.7) {
         this.makeReserve();
         if (this.reserveHeld) this.o.log.info('disk has room again: reserve re-created');
       }
@@ -237,7 +245,7 @@ export class DiskGuard {
     const now = this.o.now();
     const problems: string[] = [];
     const mb = (b: number) => (b / 1048576).toFixed(1);
-    if (now - this.lastFullAt < 30_000) problems.push(`disk full: writes refused in the last 30 s (${this.fullEvents} so far)`);
+    if (now - this.lastFullAt < 10_000) problems.push(`disk full: writes refused in the last 10 s (${this.fullEvents} so far)`);
     if (!this.reserveHeld && this.o.reserveBytes > 0) problems.push('disk reserve released (the disk filled up)');
     if (this.overBudget) problems.push(`disk budget reached: ${mb(this.lastUsage)} of ${mb(this.o.budgetBytes)} MB used, oldest telemetry being evicted`);
     const free = this.fsFree();
