@@ -132,6 +132,8 @@ export class Gateway {
         void this.outbox.append({ stream: 'event', type: 'outbox.evicted', data: e }).catch(() => {});
       },
       onWriteFailure: (err) => this.disk?.writeFailed(err),
+      // A deletion writes about its size into the WAL: keep that within 1/32 of the disk budget.
+      maxDeleteBytesPerTxn: Math.max(64 * 1024, Math.min(1048576, Math.floor((c.gateway.diskBudgetMB * 1048576) / 32))),
     });
     this.disk = new DiskGuard({
       dataDir: this.dataDir,

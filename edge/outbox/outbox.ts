@@ -94,6 +94,8 @@ export interface OutboxOptions {
   onEvicted?: (e: Eviction) => void;
   /** A write failed (SQLITE_FULL…): the disk guard frees its reserve before the retry. */
   onWriteFailure?: (err: unknown) => void;
+  /** Bytes of records deleted (acknowledged or evicted) per transaction, to bound the WAL (default 1 MB). */
+  maxDeleteBytesPerTxn?: number;
 }
 
 /**
@@ -112,6 +114,12 @@ export interface Eviction {
 }
 
 export class OutboxFullError extends Error {}
+
+interface AckRange {
+  stream: StreamState;
+  from: number;
+  to: number;
+}
 
 /** Evict down to this fraction of the quota so eviction runs in chunks, not per append. */
 const EVICT_TO = 0.9;
@@ -269,9 +277,9 @@ export class Outbox {
     }
     if (this.pending.length === 0 && this.acks.length === 0) return;
     const pending = this.pending;
-    const acks = this.acks;
+    const { now: acks, later } = this.splitAcks(this.acks);
     this.pending = [];
-    this.acks = [];
+    this.acks = later;
     this.touched.clear();
     const deltas = new Map<StreamState, { count: number; bytes: number }>();
     const delta = (s: StreamState) => {
@@ -313,6 +321,8 @@ export class Outbox {
     for (const p of pending) p.resolve?.({ id: p.id, seq: p.seq, stream: p.stream.name, ts: p.ts });
     if (this.touched.size) this.opts.onAppended?.(new Set(this.touched));
     this.enforceQuota();
+    // The rest of a large acknowledgement in the next turn (after SQLite's auto-checkpoint).
+    if (this.acks.length && !this.ackTimer) this.ackTimer = setTimeout(() => ((this.ackTimer = undefined), this.flush()), 0);
   }
 
   private onWriteFailure(err: unknown, pending: Pending[], acks: typeof this.acks): void {
@@ -373,6 +383,34 @@ export class Outbox {
     }
   }
 
+  /**
+   * Acknowledgements to delete in this transaction, and the rest. Deleting ~10,000 records
+   * in one transaction (a backlog draining at full speed) writes megabytes of WAL at
+   * once; in chunks, SQLite's auto-checkpoint keeps the WAL within the disk budget.
+   */
+  private splitAcks(acks: AckRange[]): { now: AckRange[]; later: AckRange[] } {
+    let budget = this.opts.maxDeleteBytesPerTxn ?? 1048576;
+    const now: AckRange[] = [];
+    const later: AckRange[] = [];
+    for (const a of acks) {
+      if (budget <= 0) {
+        later.push(a);
+        continue;
+      }
+      const avg = a.stream.count ? Math.max(1, a.stream.bytes / a.stream.count) : 256;
+      const fit = Math.max(1, Math.floor(budget / avg));
+      if (a.to - a.from + 1 <= fit) {
+        now.push(a);
+        budget -= (a.to - a.from + 1) * avg;
+      } else {
+        now.push({ stream: a.stream, from: a.from, to: a.from + fit - 1 });
+        later.push({ stream: a.stream, from: a.from + fit, to: a.to });
+        budget = 0;
+      }
+    }
+    return { now, later };
+  }
+
   /** Records given a sequence number but never stored: counted as evicted and reported as ranges. */
   private reportLost(lost: Pending[], reason: Eviction['reason']): void {
     if (!lost.length) return;
@@ -421,33 +459,36 @@ export class Outbox {
 
   /** Delete the oldest telemetry until `bytesToFree` are freed (or no telemetry is left). */
   private evictTelemetry(bytesToFree: number): void {
+    const chunkBytes = this.opts.maxDeleteBytesPerTxn ?? 1048576;
     for (const name of STREAM_NAMES) {
-      if (!STREAMS[name].evictable || bytesToFree <= 0) continue;
+      if (!STREAMS[name].evictable) continue;
       const s = this.state(name);
-      if (s.count === 0) continue;
-      const head = s.head.get() as { seq: number } | undefined;
-      if (!head) continue;
-      // Average record size gives the cut; a second pass corrects any shortfall.
-      const avg = Math.max(1, s.bytes / s.count);
-      const n = Math.min(s.count, Math.ceil(bytesToFree / avg));
-      const cut = this.db.prepare(`SELECT seq FROM rec_${name} ORDER BY seq LIMIT 1 OFFSET ?`).pluck().get(n - 1) as number;
-      try {
-        const r = s.sumRange.get(head.seq, cut) as { c: number; b: number };
-        this.db.transaction(() => {
-          s.del.run(head.seq, cut);
-          this.saveSeq.run(name, s.nextSeq, s.evicted + r.c);
-        })();
-        // Counted only once the delete has committed: a failed eviction evicted nothing.
-        s.evicted += r.c;
-        s.count -= r.c;
-        s.bytes -= r.b;
-        bytesToFree -= r.b;
-        this.evictThrottle.run((suppressed) => this.opts.log.warn({ stream: name, fromSeq: head.seq, toSeq: cut, count: r.c, bytes: r.b, suppressed }, 'outbox quota reached: oldest telemetry evicted'));
-        this.opts.onEvicted?.({ stream: name, fromSeq: head.seq, toSeq: cut, count: r.c, bytes: r.b, reason: 'quota' });
-      } catch (err) {
-        this.opts.onWriteFailure?.(err);
-        this.evictThrottle.run((suppressed) => this.opts.log.error({ err: String(err), suppressed }, 'outbox eviction failed'));
-        return;
+      // In chunks of one transaction each, so the WAL stays bounded (auto-checkpoint between).
+      for (let chunk = 0; chunk < 256 && bytesToFree > 0 && s.count > 0; chunk++) {
+        const head = s.head.get() as { seq: number } | undefined;
+        if (!head) break;
+        // Average record size gives the cut; the next chunk corrects any shortfall.
+        const avg = Math.max(1, s.bytes / s.count);
+        const n = Math.min(s.count, Math.ceil(bytesToFree / avg), Math.max(1, Math.floor(chunkBytes / avg)));
+        const cut = this.db.prepare(`SELECT seq FROM rec_${name} ORDER BY seq LIMIT 1 OFFSET ?`).pluck().get(n - 1) as number;
+        try {
+          const r = s.sumRange.get(head.seq, cut) as { c: number; b: number };
+          this.db.transaction(() => {
+            s.del.run(head.seq, cut);
+            this.saveSeq.run(name, s.nextSeq, s.evicted + r.c);
+          })();
+          // Counted only once the delete has committed: a failed eviction evicted nothing.
+          s.evicted += r.c;
+          s.count -= r.c;
+          s.bytes -= r.b;
+          bytesToFree -= r.b;
+          this.evictThrottle.run((suppressed) => this.opts.log.warn({ stream: name, fromSeq: head.seq, toSeq: cut, count: r.c, bytes: r.b, suppressed }, 'outbox quota reached: oldest telemetry evicted'));
+          this.opts.onEvicted?.({ stream: name, fromSeq: head.seq, toSeq: cut, count: r.c, bytes: r.b, reason: 'quota' });
+        } catch (err) {
+          this.opts.onWriteFailure?.(err);
+          this.evictThrottle.run((suppressed) => this.opts.log.error({ err: String(err), suppressed }, 'outbox eviction failed'));
+          return;
+        }
       }
     }
   }

@@ -192,13 +192,7 @@ export class DiskGuard {
         } catch {
           continue;
         }
-        // Freed pages (acknowledged or evicted records) go back to the filesystem.
-        try {
-          const free = (g.db.pragma('freelist_count', { simple: true }) as number) * (g.db.pragma('page_size', { simple: true }) as number);
-          if (free > 256 * 1024) g.db.pragma('incremental_vacuum');
-        } catch (err) {
-          this.writeFailed(err);
-        }
+        this.shrink(g);
         if (wal > this.walLimit) {
           try {
             g.db.pragma('wal_checkpoint(TRUNCATE)');
@@ -215,14 +209,7 @@ export class DiskGuard {
         const excess = used - Math.floor(budget * 0.75);
         const bytes = this.o.outbox.stats().bytes;
         this.o.outbox.setQuota(Math.max(0, bytes - excess));
-        for (const g of this.o.dbs) {
-          try {
-            g.db.pragma('incremental_vacuum');
-            g.db.pragma('wal_checkpoint(TRUNCATE)');
-          } catch (err) {
-            this.writeFailed(err);
-          }
-        }
+        for (const g of this.o.dbs) this.shrink(g);
         used = this.usage();
         if (!this.overBudget) this.o.log.warn({ usedMB: +(used / 1048576).toFixed(2), budgetMB: budget / 1048576 }, 'disk budget reached: oldest telemetry evicted to stay within it');
         this.overBudget = true;
@@ -238,6 +225,28 @@ export class DiskGuard {
       }
     } catch (err) {
       this.throttle.run((suppressed) => this.o.log.error({ err: String(err), suppressed }, 'disk guard check failed'));
+    }
+  }
+
+  /**
+   * Give freed pages (acknowledged or evicted records) back to the filesystem. An
+   * incremental vacuum moves pages from the end of the file into the holes, and every
+   * moved page is written to the WAL first: done all at once it would grow the WAL by the
+   * size of the free space. So it runs in steps of a quarter of the WAL limit, each
+   * followed by a TRUNCATE checkpoint, at most 8 steps per check.
+   */
+  private shrink(g: GuardedDb): void {
+    try {
+      const page = g.db.pragma('page_size', { simple: true }) as number;
+      const step = Math.max(8, Math.floor(this.walLimit / page / 4));
+      for (let i = 0; i < 8; i++) {
+        const free = g.db.pragma('freelist_count', { simple: true }) as number;
+        if (free * page < 256 * 1024) return;
+        g.db.pragma(`incremental_vacuum(${step})`);
+        g.db.pragma('wal_checkpoint(TRUNCATE)');
+      }
+    } catch (err) {
+      this.writeFailed(err);
     }
   }
 
