@@ -9,6 +9,7 @@ import { loadConfig, ConfigError, type LoadedConfig } from './config/load.js';
 import { createLogger } from './log.js';
 import { Gateway } from './gateway.js';
 import { DirError } from './store/dirs.js';
+import { referencedPathProblems } from './config/files.js';
 import { rollbackUnloadableApply } from './console/apply.js';
 import { SystemdNotifier, installDebugLoopBlocker } from './systemd/notify.js';
 
@@ -55,7 +56,15 @@ export async function main(argv: string[]): Promise<number> {
       }
       return EXIT_CONFIG;
     }
-    throw err;
+    // Anything else while loading is still a bad configuration, never a stack trace.
+    process.stderr.write(`estate-edge: cannot load the configuration: ${String((err as Error)?.message ?? err).split('\n')[0]}\n`);
+    return EXIT_CONFIG;
+  }
+  // Files and directories the config names: checked before anything starts, for run too.
+  const pathProblems = cmd === 'check-config' || cmd === 'run' ? referencedPathProblems(loaded.config) : [];
+  if (pathProblems.length) {
+    process.stderr.write(`estate-edge: invalid configuration (${loaded.source}):\n  ${pathProblems.join('\n  ')}\n`);
+    return EXIT_CONFIG;
   }
   if (cmd === 'check-config') {
     process.stdout.write(`configuration ${loaded.source} is valid (revision ${loaded.revision})\n`);

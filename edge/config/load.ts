@@ -2,12 +2,12 @@
 // → secret resolution. Every problem is collected and reported together with its path
 // (`meters.buses[1].baudRate: must be one of 1200, 2400, …`) so an installer fixes the
 // file in one go; nothing starts until the whole config is valid.
-import { readFileSync, existsSync } from 'node:fs';
+import { readFileSync, existsSync, statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { requireCjs } from '../cjs.js';
 
-const { parseDocument } = requireCjs('yaml') as typeof import('yaml');
+const { parseDocument, visit, isScalar } = requireCjs('yaml') as typeof import('yaml');
 import type { GatewayConfig } from './schema.js';
 import { appPath } from '../paths.js';
 import { resolveSecret, Secret, type SecretRefValue } from './secret.js';
@@ -18,6 +18,19 @@ import { toConfigPath } from './path.js';
 export { toConfigPath };
 
 export const DEFAULT_CONFIG_PATH = '/etc/estate-edge/config.yaml';
+
+/**
+ * Largest config file accepted, checked before it is read: the parser's tree costs
+ * ~50× the text in heap, and the unit runs with --max-old-space-size=128. A real estate
+ * (thousands of meters) is well under this.
+ */
+export const MAX_CONFIG_BYTES = 1024 * 1024;
+/** YAML aliases expanded at most (a "billion laughs" file is refused, not expanded). */
+const MAX_ALIASES = 100;
+/** Longest list anywhere in the config (buses, meters, doors, people…). */
+export const MAX_LIST_ITEMS = 10_000;
+/** Deepest nesting accepted. */
+const MAX_DEPTH = 32;
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[], readonly source: string) {
@@ -103,10 +116,56 @@ export function revisionOf(config: GatewayConfig): string {
 
 /** Parse YAML text and validate it. Throws ConfigError listing every problem. */
 export function parseConfig(text: string, source: string, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
-  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
-  if (doc.errors.length) throw new ConfigError(doc.errors.map((e) => `YAML: ${e.message.split('\n')[0]}`), source);
-  const raw = doc.toJS() ?? {};
+  if (text.length > MAX_CONFIG_BYTES) throw new ConfigError([`file is ${text.length} bytes, more than the ${MAX_CONFIG_BYTES} a configuration may have`], source);
+  let raw: unknown;
+  try {
+    // yaml's own uniqueKeys check compares every key with every other (20,000 keys: a
+    // minute of CPU); duplicates are found here with a Set instead.
+    const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: false });
+    if (doc.errors.length) throw new ConfigError(doc.errors.slice(0, 10).map((e) => `YAML: ${e.message.split('\n')[0]}`), source);
+    const dups: string[] = [];
+    visit(doc, {
+      Map(_, map) {
+        const seen = new Set<string>();
+        for (const item of map.items) {
+          const k = isScalar(item.key) ? String(item.key.value) : String(item.key);
+          if (seen.has(k) && dups.length < 10) dups.push(`YAML: duplicate key "${k.slice(0, 64)}" (map keys must be unique)`);
+          seen.add(k);
+        }
+      },
+    });
+    if (dups.length) throw new ConfigError(dups, source);
+    raw = doc.toJS({ maxAliasCount: MAX_ALIASES }) ?? {};
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    // yaml throws for alias bombs ("Excessive alias count…"); a stack overflow for absurd nesting.
+    const msg = err instanceof RangeError ? 'nested too deeply' : String((err as Error)?.message ?? err).split('\n')[0];
+    throw new ConfigError([`YAML: ${msg}`], source);
+  }
+  const shape = shapeProblem(raw, '', 0);
+  if (shape) throw new ConfigError([shape], source);
   return finish(raw, source, env);
+}
+
+/** Bounds a schema cannot express cheaply: list lengths and depth, checked before validation. */
+function shapeProblem(node: unknown, path: string, depth: number): string | undefined {
+  if (node === null || typeof node !== 'object') return undefined;
+  if (depth > MAX_DEPTH) return `${path || '(root)'}: nested more than ${MAX_DEPTH} levels deep`;
+  if (Array.isArray(node)) {
+    if (node.length > MAX_LIST_ITEMS) return `${path || '(root)'}: ${node.length} entries, more than the ${MAX_LIST_ITEMS} a list may have`;
+    for (let i = 0; i < node.length; i++) {
+      const p = shapeProblem(node[i], `${path}[${i}]`, depth + 1);
+      if (p) return p;
+    }
+    return undefined;
+  }
+  const keys = Object.keys(node);
+  if (keys.length > MAX_LIST_ITEMS) return `${path || '(root)'}: ${keys.length} keys, more than ${MAX_LIST_ITEMS}`;
+  for (const k of keys) {
+    const p = shapeProblem((node as Record<string, unknown>)[k], path ? `${path}.${k}` : k, depth + 1);
+    if (p) return p;
+  }
+  return undefined;
 }
 
 export function finish(raw: unknown, source: string, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
@@ -137,10 +196,16 @@ export function loadConfig(opts: { path?: string; env?: NodeJS.ProcessEnv } = {}
   if (path === undefined) return finish(simulatedEstateConfig(), 'embedded', env);
   let text: string;
   try {
+    // Size and kind first: a 40 MB file (or /dev/zero) must not be read, let alone parsed.
+    const st = statSync(path);
+    if (!st.isFile()) throw new ConfigError([`${path} is not a regular file`], path);
+    if (st.size > MAX_CONFIG_BYTES) throw new ConfigError([`${path} is ${st.size} bytes, more than the ${MAX_CONFIG_BYTES} a configuration may have`], path);
     text = readFileSync(path, 'utf8');
   } catch (err) {
+    if (err instanceof ConfigError) throw err;
     throw new ConfigError([`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`], path);
   }
+  if (text.includes('\u0000')) throw new ConfigError([`${path} contains NUL bytes: not a text file`], path);
   return parseConfig(text, path, env);
 }
 

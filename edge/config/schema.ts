@@ -35,6 +35,7 @@ export const GatewaySectionSchema = Section(
     }),
     diskBudgetMB: Type.Number({
       minimum: 4,
+      maximum: 16777216,
       default: 1024,
       description: 'Everything the gateway keeps under dataDir (outbox and WAL, state.db, faces.db, logs, snapshots, the reserve). Above 95 % of it the oldest telemetry is evicted (and reported upstream as outbox.evicted).',
     }),
@@ -110,6 +111,7 @@ export const OutboxSchema = Section(
     file: Type.String({ minLength: 1, default: 'outbox.db', description: 'SQLite file of the outbox, relative to gateway.dataDir.' }),
     quotaMB: Type.Number({
       minimum: 1,
+      maximum: 1048576,
       default: 512,
       description: 'Disk quota for buffered records. Above it, the oldest telemetry is evicted; events and alarms never are.',
     }),

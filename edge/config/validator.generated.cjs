@@ -3,7 +3,7 @@
 "use strict";
 module.exports = validate10;
 module.exports.default = validate10;
-const schema11 = {"additionalProperties":false,"description":"estate-edge gateway configuration.","type":"object","required":["site","gateway","log","uplink","outbox","commands","http","status","simulation","meters","doors","vision","console"],"properties":{"site":{"additionalProperties":false,"description":"The estate this gateway serves.","type":"object","required":["id"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Estate (site) id, used in MQTT topics and record ids.","type":"string"},"name":{"maxLength":200,"description":"Human-readable estate name (shown in the console).","type":"string"}}},"gateway":{"additionalProperties":false,"description":"This gateway box.","type":"object","required":["id","dataDir","shutdownTimeoutMs","diskBudgetMB","diskReserveMB"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Gateway id, unique within the site; used in MQTT topics.","type":"string"},"dataDir":{"minLength":1,"default":"/var/lib/estate-edge","description":"Directory for SQLite databases and other state (systemd StateDirectory).","type":"string"},"shutdownTimeoutMs":{"minimum":1000,"maximum":120000,"default":10000,"description":"Longest a graceful shutdown (SIGTERM) may take before the process exits anyway.","type":"integer"},"diskBudgetMB":{"minimum":4,"default":1024,"description":"Everything the gateway keeps under dataDir (outbox and WAL, state.db, faces.db, logs, snapshots, the reserve). Above 95 % of it the oldest telemetry is evicted (and reported upstream as outbox.evicted).","type":"number"},"diskReserveMB":{"minimum":0,"maximum":1024,"default":16,"description":"Pre-allocated reserve file in dataDir, deleted the moment the disk is full so deletes, acknowledgements and critical records still have room; re-created when space is back. 0 = none.","type":"number"}}},"log":{"additionalProperties":false,"description":"Structured logging (JSON lines on stdout).","default":{},"type":"object","required":["level"],"properties":{"level":{"type":"string","enum":["fatal","error","warn","info","debug","trace","silent"],"default":"info","description":"Lowest level written to stdout (journald)."}}},"uplink":{"additionalProperties":false,"description":"MQTT uplink to the central platform.","default":{},"type":"object","required":["enabled","url","protocolVersion","tls","topicPrefix","keepaliveS","connectTimeoutMs","reconnectMinMs","reconnectMaxMs","batchMaxRecords","batchMaxBytes","lingerMs","maxInflight","backfillRecordsPerSecond"],"properties":{"enabled":{"default":true,"description":"Publish upstream. When false, everything stays buffered in the outbox.","type":"boolean"},"url":{"pattern":"^(mqtt|mqtts|tcp|tls|ssl|ws|wss)://","default":"mqtt://127.0.0.1:1883","description":"Broker URL: mqtt://host:1883 or mqtts://host:8883 (TLS).","type":"string"},"protocolVersion":{"type":"number","enum":[5,4],"default":5,"description":"MQTT 5 (5) or MQTT 3.1.1 (4)."},"clientId":{"minLength":1,"maxLength":128,"description":"MQTT client id; default <site>-<gateway>.","type":"string"},"username":{"description":"Broker user name.","type":"string"},"password":{"additionalProperties":false,"minProperties":1,"maxProperties":1,"description":"Broker password (env or file reference).","type":"object","properties":{"env":{"minLength":1,"description":"Name of an environment variable holding the secret.","type":"string"},"file":{"minLength":1,"description":"Path of a file holding the secret (trailing newline ignored).","type":"string"},"value":{"description":"The secret itself (lab use only; prefer env or file).","type":"string"}}},"tls":{"additionalProperties":false,"description":"TLS options for mqtts:// URLs.","default":{},"type":"object","required":["rejectUnauthorized"],"properties":{"ca":{"description":"PEM file of the CA that signed the broker certificate.","type":"string"},"cert":{"description":"PEM client certificate for mutual TLS.","type":"string"},"key":{"description":"PEM private key of the client certificate (keep it 0600).","type":"string"},"keyPassphrase":{"additionalProperties":false,"minProperties":1,"maxProperties":1,"description":"Passphrase of the client key, if it is encrypted.","type":"object","properties":{"env":{"minLength":1,"description":"Name of an environment variable holding the secret.","type":"string"},"file":{"minLength":1,"description":"Path of a file holding the secret (trailing newline ignored).","type":"string"},"value":{"description":"The secret itself (lab use only; prefer env or file).","type":"string"}}},"rejectUnauthorized":{"default":true,"description":"Verify the broker certificate. Only turn off in a lab.","type":"boolean"},"servername":{"description":"TLS server name (SNI) if it differs from the URL host.","type":"string"}}},"topicPrefix":{"pattern":"^[^#+]+$","default":"estate","description":"First topic level; topics are <prefix>/<site>/<gateway>/...","type":"string"},"keepaliveS":{"minimum":5,"maximum":3600,"default":30,"description":"MQTT keep-alive in seconds.","type":"integer"},"connectTimeoutMs":{"minimum":1000,"maximum":120000,"default":10000,"description":"Give up one connection attempt after this long.","type":"integer"},"reconnectMinMs":{"minimum":100,"maximum":600000,"default":1000,"description":"First reconnect delay; doubles per failure.","type":"integer"},"reconnectMaxMs":{"minimum":1000,"maximum":3600000,"default":60000,"description":"Longest reconnect delay (never gives up).","type":"integer"},"batchMaxRecords":{"minimum":1,"maximum":10000,"default":500,"description":"Most records in one MQTT message.","type":"integer"},"batchMaxBytes":{"minimum":1024,"maximum":16777216,"default":262144,"description":"Largest MQTT message payload in bytes.","type":"integer"},"lingerMs":{"minimum":0,"maximum":10000,"default":20,"description":"Wait this long for more records before publishing a partial batch.","type":"integer"},"maxInflight":{"minimum":1,"maximum":1000,"default":32,"description":"Messages published but not yet acknowledged (PUBACK).","type":"integer"},"backfillRecordsPerSecond":{"minimum":0,"default":2000,"description":"Drain rate of the backlog after an outage (records/s; 0 = unlimited). Live data is not limited.","type":"integer"}}},"outbox":{"additionalProperties":false,"description":"Store-and-forward buffer (SQLite, WAL).","default":{},"type":"object","required":["file","quotaMB","synchronous"],"properties":{"file":{"minLength":1,"default":"outbox.db","description":"SQLite file of the outbox, relative to gateway.dataDir.","type":"string"},"quotaMB":{"minimum":1,"default":512,"description":"Disk quota for buffered records. Above it, the oldest telemetry is evicted; events and alarms never are.","type":"number"},"synchronous":{"type":"string","enum":["full","normal"],"default":"full","description":"full: every acknowledged record survives power loss (fsync per commit). normal: faster, may lose the last commits on power loss."}}},"commands":{"additionalProperties":false,"description":"Commands from the platform.","default":{},"type":"object","required":["maxAgeS","maxPayloadBytes","dedupeHours","maxClockSkewS","dedupeMaxRows"],"properties":{"maxAgeS":{"minimum":1,"maximum":86400,"default":60,"description":"Commands whose timestamp is older than this are refused (no stale unlock after a reconnect).","type":"integer"},"maxPayloadBytes":{"minimum":1024,"maximum":33554432,"default":8388608,"description":"Largest command payload accepted.","type":"integer"},"dedupeHours":{"minimum":1,"maximum":720,"default":48,"description":"How long executed command ids are remembered to refuse duplicates.","type":"integer"},"maxClockSkewS":{"minimum":0,"maximum":3600,"default":60,"description":"Commands whose timestamp is further than this in the future are refused (clock_skew): a platform clock ahead of the box must not make a command live longer.","type":"integer"},"dedupeMaxRows":{"minimum":1000,"maximum":1000000,"default":20000,"description":"Most command ids remembered for de-duplication (the oldest are forgotten first); bounds state.db.","type":"integer"}}},"http":{"additionalProperties":false,"description":"Health and Prometheus metrics endpoint.","default":{},"type":"object","required":["enabled","host","port"],"properties":{"enabled":{"default":true,"description":"Serve /healthz and /metrics.","type":"boolean"},"host":{"default":"127.0.0.1","description":"Listen address for /healthz and /metrics.","type":"string"},"port":{"minimum":0,"maximum":65535,"default":9810,"description":"Listen port (0 = any free port).","type":"integer"}}},"status":{"additionalProperties":false,"description":"Periodic gateway status report upstream.","default":{},"type":"object","required":["intervalS"],"properties":{"intervalS":{"minimum":5,"maximum":86400,"default":60,"description":"Period of the gateway status telemetry (outbox depth, uptime, memory).","type":"integer"}}},"simulation":{"additionalProperties":false,"description":"Built-in simulated estate, for demos, tests and boxes without hardware.","default":{},"type":"object","required":["enabled"],"properties":{"enabled":{"default":false,"description":"Run the built-in simulated estate (simulated meters, doors and camera).","type":"boolean"}}},"meters":{"additionalProperties":false,"description":"Meter reading on RS-485: Modbus RTU/TCP, DL/T 645-2007/1997, CJ/T 188.","default":{},"type":"object","required":["enabled","fullReportIntervalS","timeSyncIntervalH","buses"],"properties":{"enabled":{"default":true,"description":"Run meter reading.","type":"boolean"},"profilesDir":{"minLength":1,"description":"Extra directory of profile YAML files (overrides built-in profiles with the same id).","type":"string"},"fullReportIntervalS":{"minimum":0,"maximum":86400,"default":900,"description":"Publish every point at least this often, even within its deadband (0 = only on change when a deadband is set).","type":"integer"},"timeSyncIntervalH":{"minimum":0,"maximum":720,"default":24,"description":"Broadcast time (DL/T 645 08H) to dlt645 buses this often (0 = only on command).","type":"number"},"buses":{"default":[],"description":"RS-485 lines and converters.","type":"array","items":{"additionalProperties":false,"description":"An RS-485 line (or TCP converter) and its meters.","type":"object","required":["id","protocol","transport","framing","baudRate","parity","stopBits","timeoutMs","interFrameDelayMs","backoffBaseMs","backoffMaxMs","offlineAfter","devices"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Bus id (one RS-485 line or converter).","type":"string"},"protocol":{"type":"string","enum":["modbus","dlt645","cjt188","mixed"],"description":"Protocol spoken on this line (DL/T 645-2007 and -1997 meters may share a dlt645 line; mixed = Modbus RTU and DL/T 645 meters at the same serial settings on one line)."},"transport":{"type":"string","enum":["serial","tcp","simulated"],"default":"serial","description":"serial: an RS-485 port; tcp: an RS-485-to-Ethernet converter; simulated: an in-process wire with simulator meters (demo, bench)."},"port":{"minLength":1,"description":"Serial device, e.g. /dev/ttyUSB0 or /dev/serial/by-id/… (transport serial).","type":"string"},"host":{"minLength":1,"description":"Converter host name or address (transport tcp).","type":"string"},"tcpPort":{"minimum":1,"maximum":65535,"description":"Converter TCP port (transport tcp), usually 502 (Modbus TCP) or 4001/8899 (transparent).","type":"integer"},"framing":{"type":"string","enum":["rtu","tcp"],"default":"rtu","description":"Modbus over tcp transport: tcp = Modbus TCP (MBAP), rtu = RTU frames over a transparent TCP socket. Ignored for serial."},"baudRate":{"type":"number","enum":[1200,2400,4800,9600,19200,38400,57600,115200],"default":9600,"description":"Baud rate (serial and simulated). DL/T 645-2007 meters default to 2400, 1997 meters to 1200."},"parity":{"type":"string","enum":["none","even","odd"],"default":"none","description":"Parity. DL/T 645 and CJ/T 188 use even."},"stopBits":{"type":"number","enum":[1,2],"default":1,"description":"Stop bits."},"timeoutMs":{"minimum":20,"maximum":10000,"default":1000,"description":"Reply timeout per request, from the end of the request on the wire.","type":"integer"},"interFrameDelayMs":{"minimum":0,"maximum":2000,"default":0,"description":"Extra quiet time before each request, on top of the 3.5-character silence (slow converters, meters that need a pause).","type":"integer"},"backoffBaseMs":{"minimum":100,"maximum":600000,"default":5000,"description":"First back-off after a meter stops answering; doubles per failure.","type":"integer"},"backoffMaxMs":{"minimum":1000,"maximum":3600000,"default":300000,"description":"Longest back-off: a dead meter is probed at least this often.","type":"integer"},"offlineAfter":{"minimum":1,"maximum":20,"default":2,"description":"Consecutive failed polls before a meter is reported offline.","type":"integer"},"devices":{"default":[],"description":"Meters on this bus.","type":"array","items":{"additionalProperties":false,"description":"A meter on the bus.","type":"object","required":["id","profile","address","pollIntervalMs","enabled"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Device id, unique on the gateway; used in telemetry and commands.","type":"string"},"name":{"maxLength":200,"description":"Human-readable name (flat, riser), shown in the console.","type":"string"},"profile":{"minLength":1,"description":"Profile id (drivers/profiles/*.yaml or meters.profilesDir), e.g. eastron-sdm630, dlt645-2007-single.","type":"string"},"address":{"description":"Modbus unit id (1–247), DL/T 645 address (up to 12 digits, as printed on the meter) or CJ/T 188 address (up to 14 digits).","anyOf":[{"minimum":1,"maximum":247,"type":"integer"},{"pattern":"^[0-9A-Fa-f]{1,14}$","type":"string"}]},"pollIntervalMs":{"minimum":100,"maximum":86400000,"default":10000,"description":"How often the meter is read. Polls that fall due while the line is busy are skipped and counted, never queued.","type":"integer"},"points":{"minItems":1,"description":"Read only these points of the profile (default: all).","type":"array","items":{"minLength":1,"type":"string"}},"deadband":{"description":"Report-by-exception: a point is published only when it moved by more than this (one number for all points, or per point name). Without it every poll is published.","anyOf":[{"minimum":0,"type":"number"},{"type":"object","patternProperties":{"^(.*)$":{"minimum":0,"type":"number"}}}]},"enabled":{"default":true,"description":"Poll this meter.","type":"boolean"}}}}}}}}},"doors":{"additionalProperties":false,"description":"Door access control over GPIO.","default":{},"type":"object","required":["gpio","timeZone","rateLimit","remoteUnlock","accessLog","fire","groups","doors"],"properties":{"gpio":{"additionalProperties":false,"description":"GPIO access.","default":{},"type":"object","required":["backend","sysfsRoot","pollMs"],"properties":{"backend":{"type":"string","enum":["auto","sysfs","chardev","simulated"],"default":"auto","description":"auto: sysfs GPIO if the kernel has it, else the GPIO character device (gpiod tools). simulated: no hardware (demo, tests)."},"chipLabel":{"minLength":1,"description":"Label of the GPIO chip of the pins. Default: the first found of pinctrl-rp1 (Pi 5), pinctrl-bcm2711 (Pi 4), pinctrl-bcm2835.","type":"string"},"sysfsRoot":{"default":"/sys/class/gpio","description":"Where sysfs GPIO lives (changed only for tests).","type":"string"},"toolsDir":{"description":"Directory of gpioset/gpiomon/gpioget/gpiodetect (default: PATH).","type":"string"},"pollMs":{"minimum":5,"maximum":1000,"default":20,"description":"Input polling period when edge interrupts are unavailable (ms).","type":"integer"}}},"timeZone":{"default":"Asia/Shanghai","description":"IANA time zone of the weekly access windows (e.g. Asia/Shanghai).","type":"string"},"rateLimit":{"additionalProperties":false,"description":"Per-door unlock rate limit (token bucket) against unlock storms.","default":{},"type":"object","required":["burst","perMinute"],"properties":{"burst":{"minimum":1,"maximum":1000,"default":5,"description":"Unlocks a door accepts in a burst.","type":"integer"},"perMinute":{"minimum":1,"maximum":6000,"default":30,"description":"Sustained unlocks per minute per door; more are denied (rate_limited). Exit buttons and fire release are never limited.","type":"integer"}}},"remoteUnlock":{"additionalProperties":false,"description":"Remote unlock commands (platform, console).","default":{},"type":"object","required":["ttlMs","maxDurationMs"],"properties":{"ttlMs":{"minimum":500,"maximum":600000,"default":15000,"description":"door.unlock is refused when older than this (from the command timestamp), unless the command gives its own ttlMs.","type":"integer"},"maxDurationMs":{"minimum":1000,"maximum":3600000,"default":600000,"description":"Longest unlock a door.unlock command may ask for.","type":"integer"}}},"accessLog":{"additionalProperties":false,"description":"Local access-event log.","default":{},"type":"object","required":["keepDays","maxRows"],"properties":{"keepDays":{"minimum":1,"maximum":3650,"default":90,"description":"Days of access decisions kept on the box for the console (upstream copies are in the outbox).","type":"integer"},"maxRows":{"minimum":1000,"maximum":10000000,"default":200000,"description":"Most access decisions kept on the box.","type":"integer"}}},"fire":{"additionalProperties":false,"description":"Fire release.","default":{},"type":"object","required":["latch","releaseOnFirstEdge"],"properties":{"input":{"additionalProperties":false,"description":"Fire-alarm panel input; active = fire alarm.","type":"object","required":["pin","activeLow","debounceMs"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"},"debounceMs":{"minimum":0,"maximum":5000,"default":100,"description":"A change must be stable this long (ms) before it counts (contact bounce).","type":"integer"},"bias":{"type":"string","enum":["pull-up","pull-down","disable"],"description":"Pull resistor (character-device backend only; with sysfs set it in config.txt)."}}},"latch":{"default":true,"description":"Keep the release after the fire input returns to normal, until a door.fireRelease clear command.","type":"boolean"},"releaseOnFirstEdge":{"default":true,"description":"Release on the first edge of the fire input; debounceMs then only filters the bounces after it (a fire alarm does not wait for a debounce window). false: the input must be stable for debounceMs first.","type":"boolean"}}},"groups":{"default":[],"description":"Door groups.","type":"array","items":{"additionalProperties":false,"description":"A set of doors people are given access to.","type":"object","required":["id","doors"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Group id, given to people in doorGroups.","type":"string"},"name":{"maxLength":100,"description":"Name shown in the console.","type":"string"},"doors":{"minItems":1,"uniqueItems":true,"description":"Door ids in the group.","type":"array","items":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","type":"string"}}}}},"doors":{"default":[],"description":"Doors and gates controlled by this gateway. Empty: the doors module is off.","type":"array","items":{"additionalProperties":false,"description":"One door or gate.","type":"object","required":["id","lock","unlockMs","relockOnClose","heldOpenAlarmS","fireRelease"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Door id, used in commands, events and door groups.","type":"string"},"name":{"maxLength":100,"description":"Name shown in the console (\"North gate\").","type":"string"},"lock":{"additionalProperties":false,"description":"Lock relay output.","type":"object","required":["pin","activeLow","failMode"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"},"failMode":{"type":"string","enum":["failSecure","failSafe"],"default":"failSecure","description":"failSecure: locked without power, the relay is energised to unlock (electric strike, motor lock). failSafe: unlocked without power, energised to lock (magnetic lock)."},"safeState":{"type":"string","enum":["locked","unlocked"],"description":"State the lock is put in when the gateway stops or crashes. Default: as without power (failSecure → locked, failSafe → unlocked). Fire-release doors stay unlocked while a fire release is active."}}},"unlockMs":{"minimum":200,"maximum":120000,"default":5000,"description":"Length of an unlock pulse after a granted access (ms).","type":"integer"},"relockOnClose":{"default":true,"description":"Relock as soon as the door closes after it was opened, before the pulse ends (no tailgating on the same pulse).","type":"boolean"},"contact":{"additionalProperties":false,"description":"Door contact (reed switch); active = door open.","type":"object","required":["pin","activeLow","debounceMs"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"},"debounceMs":{"minimum":0,"maximum":5000,"default":50,"description":"A change must be stable this long (ms) before it counts (contact bounce).","type":"integer"},"bias":{"type":"string","enum":["pull-up","pull-down","disable"],"description":"Pull resistor (character-device backend only; with sysfs set it in config.txt)."}}},"exitButton":{"additionalProperties":false,"description":"Exit button (request to exit); active = pressed.","type":"object","required":["pin","activeLow","debounceMs"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"},"debounceMs":{"minimum":0,"maximum":5000,"default":30,"description":"A change must be stable this long (ms) before it counts (contact bounce).","type":"integer"},"bias":{"type":"string","enum":["pull-up","pull-down","disable"],"description":"Pull resistor (character-device backend only; with sysfs set it in config.txt)."}}},"buzzer":{"additionalProperties":false,"description":"Buzzer output: sounds while the door is held open or forced.","type":"object","required":["pin","activeLow"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"}}},"led":{"additionalProperties":false,"description":"LED output: lit while the door is unlocked.","type":"object","required":["pin","activeLow"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"}}},"heldOpenAlarmS":{"minimum":1,"maximum":86400,"default":30,"description":"Raise a held-open alarm when the door stays open this long (s).","type":"integer"},"fireRelease":{"default":true,"description":"Unlock this door while a fire release is active (fire input or door.fireRelease command).","type":"boolean"}}}}}},"vision":{"additionalProperties":false,"description":"Face access: camera, recognition, enrolment, privacy.","default":{},"type":"object","required":["enabled","camera","models","threads","match","liveness","quality","enrolment","privacy","events","queue"],"properties":{"enabled":{"default":false,"description":"Run face access (needs the face models installed: npm run models).","type":"boolean"},"doorId":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Door the camera opens (an id of the doors section). Required when enabled.","type":"string"},"camera":{"additionalProperties":false,"description":"The door camera (decoded by the system ffmpeg).","default":{},"type":"object","required":["source","width","height","fps","staleS","frozenS","reconnectMinMs","reconnectMaxMs"],"properties":{"source":{"additionalProperties":false,"description":"Where the frames come from.","default":{},"type":"object","required":["kind","transport"],"properties":{"kind":{"type":"string","enum":["rtsp","v4l2","file"],"default":"rtsp","description":"rtsp: IP camera (Hikvision/Dahua…); v4l2: USB camera (/dev/videoN); file: a video file played in a loop at its real rate (simulated camera)."},"url":{"pattern":"^rtsps?://","description":"RTSP URL, e.g. rtsp://user:pass@192.0.2.10:554/Streaming/Channels/102 (Hikvision sub-stream) or rtsp://…/cam/realmonitor?channel=1&subtype=1 (Dahua).","type":"string"},"transport":{"type":"string","enum":["tcp","udp"],"default":"tcp","description":"RTSP transport: tcp survives lossy estate networks (no smeared frames from lost UDP packets)."},"device":{"pattern":"^/dev/","description":"V4L2 device, e.g. /dev/video0.","type":"string"},"path":{"minLength":1,"description":"Video file for kind \"file\" (looped).","type":"string"}}},"width":{"minimum":64,"maximum":3840,"default":640,"description":"Frame width the camera stream is scaled to (pixels).","type":"integer"},"height":{"minimum":64,"maximum":2160,"default":480,"description":"Frame height the camera stream is scaled to (pixels).","type":"integer"},"fps":{"minimum":0.5,"maximum":30,"default":10,"description":"Frames per second decoded; the pipeline always works on the newest one and drops the rest.","type":"number"},"staleS":{"minimum":1,"maximum":300,"default":5,"description":"No frame for this long = stream dead: restart ffmpeg (with back-off).","type":"number"},"frozenS":{"minimum":1,"maximum":3600,"default":30,"description":"Bit-identical frames for this long = stream frozen: restart ffmpeg.","type":"number"},"reconnectMinMs":{"minimum":100,"maximum":600000,"default":1000,"description":"First reconnect delay; doubles per failure.","type":"integer"},"reconnectMaxMs":{"minimum":1000,"maximum":3600000,"default":30000,"description":"Longest reconnect delay (never gives up).","type":"integer"}}},"modelsDir":{"minLength":1,"description":"Directory of the installed model files (a technician's mirror, a read-only partition…); default: the project's models/ directory, where manifest.json is.","type":"string"},"models":{"additionalProperties":false,"description":"Which models of the manifest to run.","default":{},"type":"object","properties":{"detector":{"description":"Detector id in the manifest (default: the manifest's).","type":"string"},"recognizer":{"description":"Recognizer id in the manifest (default: the manifest's).","type":"string"},"liveness":{"maxItems":4,"description":"Liveness ensemble ids; empty or absent: the manifest's (turn liveness off with liveness.enabled: false).","type":"array","items":{"type":"string"}}}},"threads":{"minimum":1,"maximum":8,"default":2,"description":"onnxruntime threads per model in the inference worker.","type":"integer"},"detectThreshold":{"minimum":0.3,"maximum":1,"description":"Detection score threshold (default: the manifest's calibrated value, 0.7 for YuNet).","type":"number"},"match":{"additionalProperties":false,"description":"Recognition and decision.","default":{},"type":"object","required":["confirmFrames","windowMs","cooldownS"],"properties":{"threshold":{"exclusiveMinimum":0,"description":"Match threshold (default: the manifest's; Euclidean distance for the dlib recognizer, match if below).","type":"number"},"confirmFrames":{"minimum":1,"maximum":30,"default":3,"description":"K: consecutive frames that must match the same person before the door is asked.","type":"integer"},"windowMs":{"minimum":100,"maximum":30000,"default":3000,"description":"The K matching frames must fall within this window.","type":"integer"},"cooldownS":{"minimum":0,"maximum":3600,"default":10,"description":"After a decision for a person, ignore that person for this long.","type":"number"}}},"liveness":{"additionalProperties":false,"description":"Anti-spoofing.","default":{},"type":"object","required":["enabled"],"properties":{"enabled":{"default":true,"description":"Run the passive liveness models (refuse photos/screens held up to the camera). Passive only: not sufficient alone.","type":"boolean"},"threshold":{"minimum":0,"maximum":1,"description":"p(real) needed (default: the manifest's).","type":"number"}}},"quality":{"additionalProperties":false,"description":"Face quality required of camera faces before recognition.","default":{},"type":"object","required":["minFacePx","maxYaw","maxRollDeg","minSharpness","minBrightness"],"properties":{"minFacePx":{"minimum":16,"maximum":2000,"default":60,"description":"Smallest face (detector box side, pixels) accepted.","type":"integer"},"maxYaw":{"minimum":0.05,"maximum":1,"default":0.35,"description":"Largest head turn: |nose offset from the eye midpoint| / eye distance (0 = frontal; the shared photos reach 0.32).","type":"number"},"maxRollDeg":{"minimum":5,"maximum":90,"default":20,"description":"Largest head tilt (eye line angle, degrees; the shared photos stay within 9°).","type":"number"},"minSharpness":{"minimum":0,"default":40,"description":"Smallest focus measure (Laplacian variance of the 64 px aligned chip): sharp photos score 200–3000, blurred ones under 140.","type":"number"},"minBrightness":{"minimum":0,"maximum":255,"default":40,"description":"Smallest mean luma (0–255) of the face.","type":"number"}}},"enrolment":{"additionalProperties":false,"description":"Enrolment checks (person.upsert with faces).","default":{},"type":"object","required":["quality","maxPhotoBytes","maxPhotoPixels","maxPhotosPerRequest","maxTemplatesPerPerson"],"properties":{"quality":{"additionalProperties":false,"description":"Face quality required of enrolment photos.","default":{},"type":"object","required":["minFacePx","maxYaw","maxRollDeg","minSharpness","minBrightness"],"properties":{"minFacePx":{"minimum":16,"maximum":2000,"default":40,"description":"Smallest face (detector box side, pixels) accepted.","type":"integer"},"maxYaw":{"minimum":0.05,"maximum":1,"default":0.35,"description":"Largest head turn: |nose offset from the eye midpoint| / eye distance (0 = frontal; the shared photos reach 0.32).","type":"number"},"maxRollDeg":{"minimum":5,"maximum":90,"default":20,"description":"Largest head tilt (eye line angle, degrees; the shared photos stay within 9°).","type":"number"},"minSharpness":{"minimum":0,"default":140,"description":"Smallest focus measure (Laplacian variance of the 64 px aligned chip): sharp photos score 200–3000, blurred ones under 140.","type":"number"},"minBrightness":{"minimum":0,"maximum":255,"default":40,"description":"Smallest mean luma (0–255) of the face.","type":"number"}}},"maxPhotoBytes":{"minimum":1024,"maximum":33554432,"default":6291456,"description":"Largest photo accepted (bytes, after base64 decoding).","type":"integer"},"maxPhotoPixels":{"minimum":4096,"maximum":100000000,"default":24000000,"description":"Largest photo accepted (width × height): refuses decompression bombs before decoding.","type":"integer"},"maxPhotosPerRequest":{"minimum":1,"maximum":50,"default":10,"description":"Photos/embeddings in one enrolment request.","type":"integer"},"maxTemplatesPerPerson":{"minimum":1,"maximum":100,"default":10,"description":"Templates kept per person; the oldest go first.","type":"integer"}}},"privacy":{"additionalProperties":false,"description":"Biometric data protection (PIPL: sensitive personal information).","default":{},"type":"object","required":["templatesFile","keepPhotos","photoRetentionDays","expiredGraceDays"],"properties":{"keyFile":{"minLength":1,"description":"AES-256 key file for the templates (created 0600 if missing); default <dataDir>/keys/faces.key. Keep it outside backups of the database.","type":"string"},"templatesFile":{"minLength":1,"default":"faces.db","description":"SQLite file of the encrypted templates, relative to gateway.dataDir.","type":"string"},"keepPhotos":{"default":false,"description":"Keep enrolment photos (encrypted). Off: photos are discarded once embedded.","type":"boolean"},"photoRetentionDays":{"minimum":1,"maximum":3650,"default":30,"description":"Kept photos are deleted after this many days.","type":"integer"},"expiredGraceDays":{"minimum":0,"maximum":3650,"default":30,"description":"Templates of a person whose validity ended this many days ago are deleted.","type":"integer"}}},"events":{"additionalProperties":false,"description":"Unknown-face and spoof events.","default":{},"type":"object","required":["unknownIntervalS","spoofIntervalS","snapshot","snapshotMaxBytes"],"properties":{"unknownIntervalS":{"minimum":0,"maximum":3600,"default":30,"description":"At most one \"unknown face\" event per this many seconds.","type":"number"},"spoofIntervalS":{"minimum":0,"maximum":3600,"default":30,"description":"At most one \"suspected spoof\" event per this many seconds.","type":"number"},"snapshot":{"default":false,"description":"Attach a small JPEG of the face to unknown/spoof events (sent upstream: personal data, off by default).","type":"boolean"},"snapshotMaxBytes":{"minimum":2048,"maximum":262144,"default":24576,"description":"Size cap of an event snapshot (quality is lowered to fit).","type":"integer"}}},"queue":{"minimum":1,"maximum":64,"default":8,"description":"Enrolment photos waiting for the inference worker; more are refused (busy).","type":"integer"}}},"console":{"additionalProperties":false,"description":"Technician web console (HTTP/HTTPS on the local network).","default":{},"type":"object","required":["enabled","host","port","tls","sessionTtlMin","lockoutAttempts","lockoutMin","maxUploadKB","applyHealthGraceS"],"properties":{"enabled":{"default":true,"description":"Serve the technician web console.","type":"boolean"},"host":{"minLength":1,"default":"0.0.0.0","description":"Listen address (0.0.0.0 = every interface, so a phone on the local network reaches it).","type":"string"},"port":{"minimum":0,"maximum":65535,"default":8080,"description":"Listen port (0 = any free port).","type":"integer"},"tls":{"additionalProperties":false,"description":"HTTPS for the console.","default":{},"type":"object","required":["enabled"],"properties":{"enabled":{"default":false,"description":"Serve the console over HTTPS (recommended on a shared network).","type":"boolean"},"cert":{"minLength":1,"description":"PEM certificate file. Without cert/key a self-signed certificate is generated on first start and kept in gateway.dataDir/console-tls/.","type":"string"},"key":{"minLength":1,"description":"PEM private key file of the certificate (keep it 0600).","type":"string"}}},"sessionTtlMin":{"minimum":5,"maximum":10080,"default":480,"description":"A session ends after this many minutes without a request.","type":"integer"},"lockoutAttempts":{"minimum":3,"maximum":100,"default":5,"description":"Wrong passwords in a row (per account, and per client address) before login is locked.","type":"integer"},"lockoutMin":{"minimum":1,"maximum":1440,"default":15,"description":"How long a lockout lasts, in minutes.","type":"integer"},"maxUploadKB":{"minimum":64,"maximum":32768,"default":4096,"description":"Largest upload (face photo, config file) in KiB.","type":"integer"},"applyHealthGraceS":{"minimum":10,"maximum":3600,"default":90,"description":"After a config change applied from the console, the gateway must be healthy within this many seconds or the previous config is restored.","type":"integer"}}}}};
+const schema11 = {"additionalProperties":false,"description":"estate-edge gateway configuration.","type":"object","required":["site","gateway","log","uplink","outbox","commands","http","status","simulation","meters","doors","vision","console"],"properties":{"site":{"additionalProperties":false,"description":"The estate this gateway serves.","type":"object","required":["id"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Estate (site) id, used in MQTT topics and record ids.","type":"string"},"name":{"maxLength":200,"description":"Human-readable estate name (shown in the console).","type":"string"}}},"gateway":{"additionalProperties":false,"description":"This gateway box.","type":"object","required":["id","dataDir","shutdownTimeoutMs","diskBudgetMB","diskReserveMB"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Gateway id, unique within the site; used in MQTT topics.","type":"string"},"dataDir":{"minLength":1,"default":"/var/lib/estate-edge","description":"Directory for SQLite databases and other state (systemd StateDirectory).","type":"string"},"shutdownTimeoutMs":{"minimum":1000,"maximum":120000,"default":10000,"description":"Longest a graceful shutdown (SIGTERM) may take before the process exits anyway.","type":"integer"},"diskBudgetMB":{"minimum":4,"maximum":16777216,"default":1024,"description":"Everything the gateway keeps under dataDir (outbox and WAL, state.db, faces.db, logs, snapshots, the reserve). Above 95 % of it the oldest telemetry is evicted (and reported upstream as outbox.evicted).","type":"number"},"diskReserveMB":{"minimum":0,"maximum":1024,"default":16,"description":"Pre-allocated reserve file in dataDir, deleted the moment the disk is full so deletes, acknowledgements and critical records still have room; re-created when space is back. 0 = none.","type":"number"}}},"log":{"additionalProperties":false,"description":"Structured logging (JSON lines on stdout).","default":{},"type":"object","required":["level"],"properties":{"level":{"type":"string","enum":["fatal","error","warn","info","debug","trace","silent"],"default":"info","description":"Lowest level written to stdout (journald)."}}},"uplink":{"additionalProperties":false,"description":"MQTT uplink to the central platform.","default":{},"type":"object","required":["enabled","url","protocolVersion","tls","topicPrefix","keepaliveS","connectTimeoutMs","reconnectMinMs","reconnectMaxMs","batchMaxRecords","batchMaxBytes","lingerMs","maxInflight","backfillRecordsPerSecond"],"properties":{"enabled":{"default":true,"description":"Publish upstream. When false, everything stays buffered in the outbox.","type":"boolean"},"url":{"pattern":"^(mqtt|mqtts|tcp|tls|ssl|ws|wss)://","default":"mqtt://127.0.0.1:1883","description":"Broker URL: mqtt://host:1883 or mqtts://host:8883 (TLS).","type":"string"},"protocolVersion":{"type":"number","enum":[5,4],"default":5,"description":"MQTT 5 (5) or MQTT 3.1.1 (4)."},"clientId":{"minLength":1,"maxLength":128,"description":"MQTT client id; default <site>-<gateway>.","type":"string"},"username":{"description":"Broker user name.","type":"string"},"password":{"additionalProperties":false,"minProperties":1,"maxProperties":1,"description":"Broker password (env or file reference).","type":"object","properties":{"env":{"minLength":1,"description":"Name of an environment variable holding the secret.","type":"string"},"file":{"minLength":1,"description":"Path of a file holding the secret (trailing newline ignored).","type":"string"},"value":{"description":"The secret itself (lab use only; prefer env or file).","type":"string"}}},"tls":{"additionalProperties":false,"description":"TLS options for mqtts:// URLs.","default":{},"type":"object","required":["rejectUnauthorized"],"properties":{"ca":{"description":"PEM file of the CA that signed the broker certificate.","type":"string"},"cert":{"description":"PEM client certificate for mutual TLS.","type":"string"},"key":{"description":"PEM private key of the client certificate (keep it 0600).","type":"string"},"keyPassphrase":{"additionalProperties":false,"minProperties":1,"maxProperties":1,"description":"Passphrase of the client key, if it is encrypted.","type":"object","properties":{"env":{"minLength":1,"description":"Name of an environment variable holding the secret.","type":"string"},"file":{"minLength":1,"description":"Path of a file holding the secret (trailing newline ignored).","type":"string"},"value":{"description":"The secret itself (lab use only; prefer env or file).","type":"string"}}},"rejectUnauthorized":{"default":true,"description":"Verify the broker certificate. Only turn off in a lab.","type":"boolean"},"servername":{"description":"TLS server name (SNI) if it differs from the URL host.","type":"string"}}},"topicPrefix":{"pattern":"^[^#+]+$","default":"estate","description":"First topic level; topics are <prefix>/<site>/<gateway>/...","type":"string"},"keepaliveS":{"minimum":5,"maximum":3600,"default":30,"description":"MQTT keep-alive in seconds.","type":"integer"},"connectTimeoutMs":{"minimum":1000,"maximum":120000,"default":10000,"description":"Give up one connection attempt after this long.","type":"integer"},"reconnectMinMs":{"minimum":100,"maximum":600000,"default":1000,"description":"First reconnect delay; doubles per failure.","type":"integer"},"reconnectMaxMs":{"minimum":1000,"maximum":3600000,"default":60000,"description":"Longest reconnect delay (never gives up).","type":"integer"},"batchMaxRecords":{"minimum":1,"maximum":10000,"default":500,"description":"Most records in one MQTT message.","type":"integer"},"batchMaxBytes":{"minimum":1024,"maximum":16777216,"default":262144,"description":"Largest MQTT message payload in bytes.","type":"integer"},"lingerMs":{"minimum":0,"maximum":10000,"default":20,"description":"Wait this long for more records before publishing a partial batch.","type":"integer"},"maxInflight":{"minimum":1,"maximum":1000,"default":32,"description":"Messages published but not yet acknowledged (PUBACK).","type":"integer"},"backfillRecordsPerSecond":{"minimum":0,"default":2000,"description":"Drain rate of the backlog after an outage (records/s; 0 = unlimited). Live data is not limited.","type":"integer"}}},"outbox":{"additionalProperties":false,"description":"Store-and-forward buffer (SQLite, WAL).","default":{},"type":"object","required":["file","quotaMB","synchronous"],"properties":{"file":{"minLength":1,"default":"outbox.db","description":"SQLite file of the outbox, relative to gateway.dataDir.","type":"string"},"quotaMB":{"minimum":1,"maximum":1048576,"default":512,"description":"Disk quota for buffered records. Above it, the oldest telemetry is evicted; events and alarms never are.","type":"number"},"synchronous":{"type":"string","enum":["full","normal"],"default":"full","description":"full: every acknowledged record survives power loss (fsync per commit). normal: faster, may lose the last commits on power loss."}}},"commands":{"additionalProperties":false,"description":"Commands from the platform.","default":{},"type":"object","required":["maxAgeS","maxPayloadBytes","dedupeHours","maxClockSkewS","dedupeMaxRows"],"properties":{"maxAgeS":{"minimum":1,"maximum":86400,"default":60,"description":"Commands whose timestamp is older than this are refused (no stale unlock after a reconnect).","type":"integer"},"maxPayloadBytes":{"minimum":1024,"maximum":33554432,"default":8388608,"description":"Largest command payload accepted.","type":"integer"},"dedupeHours":{"minimum":1,"maximum":720,"default":48,"description":"How long executed command ids are remembered to refuse duplicates.","type":"integer"},"maxClockSkewS":{"minimum":0,"maximum":3600,"default":60,"description":"Commands whose timestamp is further than this in the future are refused (clock_skew): a platform clock ahead of the box must not make a command live longer.","type":"integer"},"dedupeMaxRows":{"minimum":1000,"maximum":1000000,"default":20000,"description":"Most command ids remembered for de-duplication (the oldest are forgotten first); bounds state.db.","type":"integer"}}},"http":{"additionalProperties":false,"description":"Health and Prometheus metrics endpoint.","default":{},"type":"object","required":["enabled","host","port"],"properties":{"enabled":{"default":true,"description":"Serve /healthz and /metrics.","type":"boolean"},"host":{"default":"127.0.0.1","description":"Listen address for /healthz and /metrics.","type":"string"},"port":{"minimum":0,"maximum":65535,"default":9810,"description":"Listen port (0 = any free port).","type":"integer"}}},"status":{"additionalProperties":false,"description":"Periodic gateway status report upstream.","default":{},"type":"object","required":["intervalS"],"properties":{"intervalS":{"minimum":5,"maximum":86400,"default":60,"description":"Period of the gateway status telemetry (outbox depth, uptime, memory).","type":"integer"}}},"simulation":{"additionalProperties":false,"description":"Built-in simulated estate, for demos, tests and boxes without hardware.","default":{},"type":"object","required":["enabled"],"properties":{"enabled":{"default":false,"description":"Run the built-in simulated estate (simulated meters, doors and camera).","type":"boolean"}}},"meters":{"additionalProperties":false,"description":"Meter reading on RS-485: Modbus RTU/TCP, DL/T 645-2007/1997, CJ/T 188.","default":{},"type":"object","required":["enabled","fullReportIntervalS","timeSyncIntervalH","buses"],"properties":{"enabled":{"default":true,"description":"Run meter reading.","type":"boolean"},"profilesDir":{"minLength":1,"description":"Extra directory of profile YAML files (overrides built-in profiles with the same id).","type":"string"},"fullReportIntervalS":{"minimum":0,"maximum":86400,"default":900,"description":"Publish every point at least this often, even within its deadband (0 = only on change when a deadband is set).","type":"integer"},"timeSyncIntervalH":{"minimum":0,"maximum":720,"default":24,"description":"Broadcast time (DL/T 645 08H) to dlt645 buses this often (0 = only on command).","type":"number"},"buses":{"default":[],"description":"RS-485 lines and converters.","type":"array","items":{"additionalProperties":false,"description":"An RS-485 line (or TCP converter) and its meters.","type":"object","required":["id","protocol","transport","framing","baudRate","parity","stopBits","timeoutMs","interFrameDelayMs","backoffBaseMs","backoffMaxMs","offlineAfter","devices"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Bus id (one RS-485 line or converter).","type":"string"},"protocol":{"type":"string","enum":["modbus","dlt645","cjt188","mixed"],"description":"Protocol spoken on this line (DL/T 645-2007 and -1997 meters may share a dlt645 line; mixed = Modbus RTU and DL/T 645 meters at the same serial settings on one line)."},"transport":{"type":"string","enum":["serial","tcp","simulated"],"default":"serial","description":"serial: an RS-485 port; tcp: an RS-485-to-Ethernet converter; simulated: an in-process wire with simulator meters (demo, bench)."},"port":{"minLength":1,"description":"Serial device, e.g. /dev/ttyUSB0 or /dev/serial/by-id/… (transport serial).","type":"string"},"host":{"minLength":1,"description":"Converter host name or address (transport tcp).","type":"string"},"tcpPort":{"minimum":1,"maximum":65535,"description":"Converter TCP port (transport tcp), usually 502 (Modbus TCP) or 4001/8899 (transparent).","type":"integer"},"framing":{"type":"string","enum":["rtu","tcp"],"default":"rtu","description":"Modbus over tcp transport: tcp = Modbus TCP (MBAP), rtu = RTU frames over a transparent TCP socket. Ignored for serial."},"baudRate":{"type":"number","enum":[1200,2400,4800,9600,19200,38400,57600,115200],"default":9600,"description":"Baud rate (serial and simulated). DL/T 645-2007 meters default to 2400, 1997 meters to 1200."},"parity":{"type":"string","enum":["none","even","odd"],"default":"none","description":"Parity. DL/T 645 and CJ/T 188 use even."},"stopBits":{"type":"number","enum":[1,2],"default":1,"description":"Stop bits."},"timeoutMs":{"minimum":20,"maximum":10000,"default":1000,"description":"Reply timeout per request, from the end of the request on the wire.","type":"integer"},"interFrameDelayMs":{"minimum":0,"maximum":2000,"default":0,"description":"Extra quiet time before each request, on top of the 3.5-character silence (slow converters, meters that need a pause).","type":"integer"},"backoffBaseMs":{"minimum":100,"maximum":600000,"default":5000,"description":"First back-off after a meter stops answering; doubles per failure.","type":"integer"},"backoffMaxMs":{"minimum":1000,"maximum":3600000,"default":300000,"description":"Longest back-off: a dead meter is probed at least this often.","type":"integer"},"offlineAfter":{"minimum":1,"maximum":20,"default":2,"description":"Consecutive failed polls before a meter is reported offline.","type":"integer"},"devices":{"default":[],"description":"Meters on this bus.","type":"array","items":{"additionalProperties":false,"description":"A meter on the bus.","type":"object","required":["id","profile","address","pollIntervalMs","enabled"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Device id, unique on the gateway; used in telemetry and commands.","type":"string"},"name":{"maxLength":200,"description":"Human-readable name (flat, riser), shown in the console.","type":"string"},"profile":{"minLength":1,"description":"Profile id (drivers/profiles/*.yaml or meters.profilesDir), e.g. eastron-sdm630, dlt645-2007-single.","type":"string"},"address":{"description":"Modbus unit id (1–247), DL/T 645 address (up to 12 digits, as printed on the meter) or CJ/T 188 address (up to 14 digits).","anyOf":[{"minimum":1,"maximum":247,"type":"integer"},{"pattern":"^[0-9A-Fa-f]{1,14}$","type":"string"}]},"pollIntervalMs":{"minimum":100,"maximum":86400000,"default":10000,"description":"How often the meter is read. Polls that fall due while the line is busy are skipped and counted, never queued.","type":"integer"},"points":{"minItems":1,"description":"Read only these points of the profile (default: all).","type":"array","items":{"minLength":1,"type":"string"}},"deadband":{"description":"Report-by-exception: a point is published only when it moved by more than this (one number for all points, or per point name). Without it every poll is published.","anyOf":[{"minimum":0,"type":"number"},{"type":"object","patternProperties":{"^(.*)$":{"minimum":0,"type":"number"}}}]},"enabled":{"default":true,"description":"Poll this meter.","type":"boolean"}}}}}}}}},"doors":{"additionalProperties":false,"description":"Door access control over GPIO.","default":{},"type":"object","required":["gpio","timeZone","rateLimit","remoteUnlock","accessLog","fire","groups","doors"],"properties":{"gpio":{"additionalProperties":false,"description":"GPIO access.","default":{},"type":"object","required":["backend","sysfsRoot","pollMs"],"properties":{"backend":{"type":"string","enum":["auto","sysfs","chardev","simulated"],"default":"auto","description":"auto: sysfs GPIO if the kernel has it, else the GPIO character device (gpiod tools). simulated: no hardware (demo, tests)."},"chipLabel":{"minLength":1,"description":"Label of the GPIO chip of the pins. Default: the first found of pinctrl-rp1 (Pi 5), pinctrl-bcm2711 (Pi 4), pinctrl-bcm2835.","type":"string"},"sysfsRoot":{"default":"/sys/class/gpio","description":"Where sysfs GPIO lives (changed only for tests).","type":"string"},"toolsDir":{"description":"Directory of gpioset/gpiomon/gpioget/gpiodetect (default: PATH).","type":"string"},"pollMs":{"minimum":5,"maximum":1000,"default":20,"description":"Input polling period when edge interrupts are unavailable (ms).","type":"integer"}}},"timeZone":{"default":"Asia/Shanghai","description":"IANA time zone of the weekly access windows (e.g. Asia/Shanghai).","type":"string"},"rateLimit":{"additionalProperties":false,"description":"Per-door unlock rate limit (token bucket) against unlock storms.","default":{},"type":"object","required":["burst","perMinute"],"properties":{"burst":{"minimum":1,"maximum":1000,"default":5,"description":"Unlocks a door accepts in a burst.","type":"integer"},"perMinute":{"minimum":1,"maximum":6000,"default":30,"description":"Sustained unlocks per minute per door; more are denied (rate_limited). Exit buttons and fire release are never limited.","type":"integer"}}},"remoteUnlock":{"additionalProperties":false,"description":"Remote unlock commands (platform, console).","default":{},"type":"object","required":["ttlMs","maxDurationMs"],"properties":{"ttlMs":{"minimum":500,"maximum":600000,"default":15000,"description":"door.unlock is refused when older than this (from the command timestamp), unless the command gives its own ttlMs.","type":"integer"},"maxDurationMs":{"minimum":1000,"maximum":3600000,"default":600000,"description":"Longest unlock a door.unlock command may ask for.","type":"integer"}}},"accessLog":{"additionalProperties":false,"description":"Local access-event log.","default":{},"type":"object","required":["keepDays","maxRows"],"properties":{"keepDays":{"minimum":1,"maximum":3650,"default":90,"description":"Days of access decisions kept on the box for the console (upstream copies are in the outbox).","type":"integer"},"maxRows":{"minimum":1000,"maximum":10000000,"default":200000,"description":"Most access decisions kept on the box.","type":"integer"}}},"fire":{"additionalProperties":false,"description":"Fire release.","default":{},"type":"object","required":["latch","releaseOnFirstEdge"],"properties":{"input":{"additionalProperties":false,"description":"Fire-alarm panel input; active = fire alarm.","type":"object","required":["pin","activeLow","debounceMs"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"},"debounceMs":{"minimum":0,"maximum":5000,"default":100,"description":"A change must be stable this long (ms) before it counts (contact bounce).","type":"integer"},"bias":{"type":"string","enum":["pull-up","pull-down","disable"],"description":"Pull resistor (character-device backend only; with sysfs set it in config.txt)."}}},"latch":{"default":true,"description":"Keep the release after the fire input returns to normal, until a door.fireRelease clear command.","type":"boolean"},"releaseOnFirstEdge":{"default":true,"description":"Release on the first edge of the fire input; debounceMs then only filters the bounces after it (a fire alarm does not wait for a debounce window). false: the input must be stable for debounceMs first.","type":"boolean"}}},"groups":{"default":[],"description":"Door groups.","type":"array","items":{"additionalProperties":false,"description":"A set of doors people are given access to.","type":"object","required":["id","doors"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Group id, given to people in doorGroups.","type":"string"},"name":{"maxLength":100,"description":"Name shown in the console.","type":"string"},"doors":{"minItems":1,"uniqueItems":true,"description":"Door ids in the group.","type":"array","items":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","type":"string"}}}}},"doors":{"default":[],"description":"Doors and gates controlled by this gateway. Empty: the doors module is off.","type":"array","items":{"additionalProperties":false,"description":"One door or gate.","type":"object","required":["id","lock","unlockMs","relockOnClose","heldOpenAlarmS","fireRelease"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Door id, used in commands, events and door groups.","type":"string"},"name":{"maxLength":100,"description":"Name shown in the console (\"North gate\").","type":"string"},"lock":{"additionalProperties":false,"description":"Lock relay output.","type":"object","required":["pin","activeLow","failMode"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"},"failMode":{"type":"string","enum":["failSecure","failSafe"],"default":"failSecure","description":"failSecure: locked without power, the relay is energised to unlock (electric strike, motor lock). failSafe: unlocked without power, energised to lock (magnetic lock)."},"safeState":{"type":"string","enum":["locked","unlocked"],"description":"State the lock is put in when the gateway stops or crashes. Default: as without power (failSecure → locked, failSafe → unlocked). Fire-release doors stay unlocked while a fire release is active."}}},"unlockMs":{"minimum":200,"maximum":120000,"default":5000,"description":"Length of an unlock pulse after a granted access (ms).","type":"integer"},"relockOnClose":{"default":true,"description":"Relock as soon as the door closes after it was opened, before the pulse ends (no tailgating on the same pulse).","type":"boolean"},"contact":{"additionalProperties":false,"description":"Door contact (reed switch); active = door open.","type":"object","required":["pin","activeLow","debounceMs"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"},"debounceMs":{"minimum":0,"maximum":5000,"default":50,"description":"A change must be stable this long (ms) before it counts (contact bounce).","type":"integer"},"bias":{"type":"string","enum":["pull-up","pull-down","disable"],"description":"Pull resistor (character-device backend only; with sysfs set it in config.txt)."}}},"exitButton":{"additionalProperties":false,"description":"Exit button (request to exit); active = pressed.","type":"object","required":["pin","activeLow","debounceMs"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"},"debounceMs":{"minimum":0,"maximum":5000,"default":30,"description":"A change must be stable this long (ms) before it counts (contact bounce).","type":"integer"},"bias":{"type":"string","enum":["pull-up","pull-down","disable"],"description":"Pull resistor (character-device backend only; with sysfs set it in config.txt)."}}},"buzzer":{"additionalProperties":false,"description":"Buzzer output: sounds while the door is held open or forced.","type":"object","required":["pin","activeLow"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"}}},"led":{"additionalProperties":false,"description":"LED output: lit while the door is unlocked.","type":"object","required":["pin","activeLow"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"}}},"heldOpenAlarmS":{"minimum":1,"maximum":86400,"default":30,"description":"Raise a held-open alarm when the door stays open this long (s).","type":"integer"},"fireRelease":{"default":true,"description":"Unlock this door while a fire release is active (fire input or door.fireRelease command).","type":"boolean"}}}}}},"vision":{"additionalProperties":false,"description":"Face access: camera, recognition, enrolment, privacy.","default":{},"type":"object","required":["enabled","camera","models","threads","match","liveness","quality","enrolment","privacy","events","queue"],"properties":{"enabled":{"default":false,"description":"Run face access (needs the face models installed: npm run models).","type":"boolean"},"doorId":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Door the camera opens (an id of the doors section). Required when enabled.","type":"string"},"camera":{"additionalProperties":false,"description":"The door camera (decoded by the system ffmpeg).","default":{},"type":"object","required":["source","width","height","fps","staleS","frozenS","reconnectMinMs","reconnectMaxMs"],"properties":{"source":{"additionalProperties":false,"description":"Where the frames come from.","default":{},"type":"object","required":["kind","transport"],"properties":{"kind":{"type":"string","enum":["rtsp","v4l2","file"],"default":"rtsp","description":"rtsp: IP camera (Hikvision/Dahua…); v4l2: USB camera (/dev/videoN); file: a video file played in a loop at its real rate (simulated camera)."},"url":{"pattern":"^rtsps?://","description":"RTSP URL, e.g. rtsp://user:pass@192.0.2.10:554/Streaming/Channels/102 (Hikvision sub-stream) or rtsp://…/cam/realmonitor?channel=1&subtype=1 (Dahua).","type":"string"},"transport":{"type":"string","enum":["tcp","udp"],"default":"tcp","description":"RTSP transport: tcp survives lossy estate networks (no smeared frames from lost UDP packets)."},"device":{"pattern":"^/dev/","description":"V4L2 device, e.g. /dev/video0.","type":"string"},"path":{"minLength":1,"description":"Video file for kind \"file\" (looped).","type":"string"}}},"width":{"minimum":64,"maximum":3840,"default":640,"description":"Frame width the camera stream is scaled to (pixels).","type":"integer"},"height":{"minimum":64,"maximum":2160,"default":480,"description":"Frame height the camera stream is scaled to (pixels).","type":"integer"},"fps":{"minimum":0.5,"maximum":30,"default":10,"description":"Frames per second decoded; the pipeline always works on the newest one and drops the rest.","type":"number"},"staleS":{"minimum":1,"maximum":300,"default":5,"description":"No frame for this long = stream dead: restart ffmpeg (with back-off).","type":"number"},"frozenS":{"minimum":1,"maximum":3600,"default":30,"description":"Bit-identical frames for this long = stream frozen: restart ffmpeg.","type":"number"},"reconnectMinMs":{"minimum":100,"maximum":600000,"default":1000,"description":"First reconnect delay; doubles per failure.","type":"integer"},"reconnectMaxMs":{"minimum":1000,"maximum":3600000,"default":30000,"description":"Longest reconnect delay (never gives up).","type":"integer"}}},"modelsDir":{"minLength":1,"description":"Directory of the installed model files (a technician's mirror, a read-only partition…); default: the project's models/ directory, where manifest.json is.","type":"string"},"models":{"additionalProperties":false,"description":"Which models of the manifest to run.","default":{},"type":"object","properties":{"detector":{"description":"Detector id in the manifest (default: the manifest's).","type":"string"},"recognizer":{"description":"Recognizer id in the manifest (default: the manifest's).","type":"string"},"liveness":{"maxItems":4,"description":"Liveness ensemble ids; empty or absent: the manifest's (turn liveness off with liveness.enabled: false).","type":"array","items":{"type":"string"}}}},"threads":{"minimum":1,"maximum":8,"default":2,"description":"onnxruntime threads per model in the inference worker.","type":"integer"},"detectThreshold":{"minimum":0.3,"maximum":1,"description":"Detection score threshold (default: the manifest's calibrated value, 0.7 for YuNet).","type":"number"},"match":{"additionalProperties":false,"description":"Recognition and decision.","default":{},"type":"object","required":["confirmFrames","windowMs","cooldownS"],"properties":{"threshold":{"exclusiveMinimum":0,"description":"Match threshold (default: the manifest's; Euclidean distance for the dlib recognizer, match if below).","type":"number"},"confirmFrames":{"minimum":1,"maximum":30,"default":3,"description":"K: consecutive frames that must match the same person before the door is asked.","type":"integer"},"windowMs":{"minimum":100,"maximum":30000,"default":3000,"description":"The K matching frames must fall within this window.","type":"integer"},"cooldownS":{"minimum":0,"maximum":3600,"default":10,"description":"After a decision for a person, ignore that person for this long.","type":"number"}}},"liveness":{"additionalProperties":false,"description":"Anti-spoofing.","default":{},"type":"object","required":["enabled"],"properties":{"enabled":{"default":true,"description":"Run the passive liveness models (refuse photos/screens held up to the camera). Passive only: not sufficient alone.","type":"boolean"},"threshold":{"minimum":0,"maximum":1,"description":"p(real) needed (default: the manifest's).","type":"number"}}},"quality":{"additionalProperties":false,"description":"Face quality required of camera faces before recognition.","default":{},"type":"object","required":["minFacePx","maxYaw","maxRollDeg","minSharpness","minBrightness"],"properties":{"minFacePx":{"minimum":16,"maximum":2000,"default":60,"description":"Smallest face (detector box side, pixels) accepted.","type":"integer"},"maxYaw":{"minimum":0.05,"maximum":1,"default":0.35,"description":"Largest head turn: |nose offset from the eye midpoint| / eye distance (0 = frontal; the shared photos reach 0.32).","type":"number"},"maxRollDeg":{"minimum":5,"maximum":90,"default":20,"description":"Largest head tilt (eye line angle, degrees; the shared photos stay within 9°).","type":"number"},"minSharpness":{"minimum":0,"default":40,"description":"Smallest focus measure (Laplacian variance of the 64 px aligned chip): sharp photos score 200–3000, blurred ones under 140.","type":"number"},"minBrightness":{"minimum":0,"maximum":255,"default":40,"description":"Smallest mean luma (0–255) of the face.","type":"number"}}},"enrolment":{"additionalProperties":false,"description":"Enrolment checks (person.upsert with faces).","default":{},"type":"object","required":["quality","maxPhotoBytes","maxPhotoPixels","maxPhotosPerRequest","maxTemplatesPerPerson"],"properties":{"quality":{"additionalProperties":false,"description":"Face quality required of enrolment photos.","default":{},"type":"object","required":["minFacePx","maxYaw","maxRollDeg","minSharpness","minBrightness"],"properties":{"minFacePx":{"minimum":16,"maximum":2000,"default":40,"description":"Smallest face (detector box side, pixels) accepted.","type":"integer"},"maxYaw":{"minimum":0.05,"maximum":1,"default":0.35,"description":"Largest head turn: |nose offset from the eye midpoint| / eye distance (0 = frontal; the shared photos reach 0.32).","type":"number"},"maxRollDeg":{"minimum":5,"maximum":90,"default":20,"description":"Largest head tilt (eye line angle, degrees; the shared photos stay within 9°).","type":"number"},"minSharpness":{"minimum":0,"default":140,"description":"Smallest focus measure (Laplacian variance of the 64 px aligned chip): sharp photos score 200–3000, blurred ones under 140.","type":"number"},"minBrightness":{"minimum":0,"maximum":255,"default":40,"description":"Smallest mean luma (0–255) of the face.","type":"number"}}},"maxPhotoBytes":{"minimum":1024,"maximum":33554432,"default":6291456,"description":"Largest photo accepted (bytes, after base64 decoding).","type":"integer"},"maxPhotoPixels":{"minimum":4096,"maximum":100000000,"default":24000000,"description":"Largest photo accepted (width × height): refuses decompression bombs before decoding.","type":"integer"},"maxPhotosPerRequest":{"minimum":1,"maximum":50,"default":10,"description":"Photos/embeddings in one enrolment request.","type":"integer"},"maxTemplatesPerPerson":{"minimum":1,"maximum":100,"default":10,"description":"Templates kept per person; the oldest go first.","type":"integer"}}},"privacy":{"additionalProperties":false,"description":"Biometric data protection (PIPL: sensitive personal information).","default":{},"type":"object","required":["templatesFile","keepPhotos","photoRetentionDays","expiredGraceDays"],"properties":{"keyFile":{"minLength":1,"description":"AES-256 key file for the templates (created 0600 if missing); default <dataDir>/keys/faces.key. Keep it outside backups of the database.","type":"string"},"templatesFile":{"minLength":1,"default":"faces.db","description":"SQLite file of the encrypted templates, relative to gateway.dataDir.","type":"string"},"keepPhotos":{"default":false,"description":"Keep enrolment photos (encrypted). Off: photos are discarded once embedded.","type":"boolean"},"photoRetentionDays":{"minimum":1,"maximum":3650,"default":30,"description":"Kept photos are deleted after this many days.","type":"integer"},"expiredGraceDays":{"minimum":0,"maximum":3650,"default":30,"description":"Templates of a person whose validity ended this many days ago are deleted.","type":"integer"}}},"events":{"additionalProperties":false,"description":"Unknown-face and spoof events.","default":{},"type":"object","required":["unknownIntervalS","spoofIntervalS","snapshot","snapshotMaxBytes"],"properties":{"unknownIntervalS":{"minimum":0,"maximum":3600,"default":30,"description":"At most one \"unknown face\" event per this many seconds.","type":"number"},"spoofIntervalS":{"minimum":0,"maximum":3600,"default":30,"description":"At most one \"suspected spoof\" event per this many seconds.","type":"number"},"snapshot":{"default":false,"description":"Attach a small JPEG of the face to unknown/spoof events (sent upstream: personal data, off by default).","type":"boolean"},"snapshotMaxBytes":{"minimum":2048,"maximum":262144,"default":24576,"description":"Size cap of an event snapshot (quality is lowered to fit).","type":"integer"}}},"queue":{"minimum":1,"maximum":64,"default":8,"description":"Enrolment photos waiting for the inference worker; more are refused (busy).","type":"integer"}}},"console":{"additionalProperties":false,"description":"Technician web console (HTTP/HTTPS on the local network).","default":{},"type":"object","required":["enabled","host","port","tls","sessionTtlMin","lockoutAttempts","lockoutMin","maxUploadKB","applyHealthGraceS"],"properties":{"enabled":{"default":true,"description":"Serve the technician web console.","type":"boolean"},"host":{"minLength":1,"default":"0.0.0.0","description":"Listen address (0.0.0.0 = every interface, so a phone on the local network reaches it).","type":"string"},"port":{"minimum":0,"maximum":65535,"default":8080,"description":"Listen port (0 = any free port).","type":"integer"},"tls":{"additionalProperties":false,"description":"HTTPS for the console.","default":{},"type":"object","required":["enabled"],"properties":{"enabled":{"default":false,"description":"Serve the console over HTTPS (recommended on a shared network).","type":"boolean"},"cert":{"minLength":1,"description":"PEM certificate file. Without cert/key a self-signed certificate is generated on first start and kept in gateway.dataDir/console-tls/.","type":"string"},"key":{"minLength":1,"description":"PEM private key file of the certificate (keep it 0600).","type":"string"}}},"sessionTtlMin":{"minimum":5,"maximum":10080,"default":480,"description":"A session ends after this many minutes without a request.","type":"integer"},"lockoutAttempts":{"minimum":3,"maximum":100,"default":5,"description":"Wrong passwords in a row (per account, and per client address) before login is locked.","type":"integer"},"lockoutMin":{"minimum":1,"maximum":1440,"default":15,"description":"How long a lockout lasts, in minutes.","type":"integer"},"maxUploadKB":{"minimum":64,"maximum":32768,"default":4096,"description":"Largest upload (face photo, config file) in KiB.","type":"integer"},"applyHealthGraceS":{"minimum":10,"maximum":3600,"default":90,"description":"After a config change applied from the console, the gateway must be healthy within this many seconds or the previous config is restored.","type":"integer"}}}}};
 const func2 = Object.prototype.hasOwnProperty;
 const func3 = require("ajv/dist/runtime/ucs2length").default;
 const pattern0 = new RegExp("^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", "u");
@@ -440,8 +440,8 @@ errors++;
 }
 let data7 = data3.diskBudgetMB;
 if(typeof data7 == "number"){
-if(data7 < 4 || isNaN(data7)){
-const err34 = {instancePath:instancePath+"/gateway/diskBudgetMB",schemaPath:"#/properties/gateway/properties/diskBudgetMB/minimum",keyword:"minimum",params:{comparison: ">=", limit: 4},message:"must be >= 4"};
+if(data7 > 16777216 || isNaN(data7)){
+const err34 = {instancePath:instancePath+"/gateway/diskBudgetMB",schemaPath:"#/properties/gateway/properties/diskBudgetMB/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16777216},message:"must be <= 16777216"};
 if(vErrors === null){
 vErrors = [err34];
 }
@@ -450,9 +450,8 @@ vErrors.push(err34);
 }
 errors++;
 }
-}
-else {
-const err35 = {instancePath:instancePath+"/gateway/diskBudgetMB",schemaPath:"#/properties/gateway/properties/diskBudgetMB/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data7 < 4 || isNaN(data7)){
+const err35 = {instancePath:instancePath+"/gateway/diskBudgetMB",schemaPath:"#/properties/gateway/properties/diskBudgetMB/minimum",keyword:"minimum",params:{comparison: ">=", limit: 4},message:"must be >= 4"};
 if(vErrors === null){
 vErrors = [err35];
 }
@@ -461,10 +460,9 @@ vErrors.push(err35);
 }
 errors++;
 }
-let data8 = data3.diskReserveMB;
-if(typeof data8 == "number"){
-if(data8 > 1024 || isNaN(data8)){
-const err36 = {instancePath:instancePath+"/gateway/diskReserveMB",schemaPath:"#/properties/gateway/properties/diskReserveMB/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},message:"must be <= 1024"};
+}
+else {
+const err36 = {instancePath:instancePath+"/gateway/diskBudgetMB",schemaPath:"#/properties/gateway/properties/diskBudgetMB/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err36];
 }
@@ -473,8 +471,10 @@ vErrors.push(err36);
 }
 errors++;
 }
-if(data8 < 0 || isNaN(data8)){
-const err37 = {instancePath:instancePath+"/gateway/diskReserveMB",schemaPath:"#/properties/gateway/properties/diskReserveMB/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+let data8 = data3.diskReserveMB;
+if(typeof data8 == "number"){
+if(data8 > 1024 || isNaN(data8)){
+const err37 = {instancePath:instancePath+"/gateway/diskReserveMB",schemaPath:"#/properties/gateway/properties/diskReserveMB/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},message:"must be <= 1024"};
 if(vErrors === null){
 vErrors = [err37];
 }
@@ -483,9 +483,8 @@ vErrors.push(err37);
 }
 errors++;
 }
-}
-else {
-const err38 = {instancePath:instancePath+"/gateway/diskReserveMB",schemaPath:"#/properties/gateway/properties/diskReserveMB/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data8 < 0 || isNaN(data8)){
+const err38 = {instancePath:instancePath+"/gateway/diskReserveMB",schemaPath:"#/properties/gateway/properties/diskReserveMB/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err38];
 }
@@ -496,12 +495,23 @@ errors++;
 }
 }
 else {
-const err39 = {instancePath:instancePath+"/gateway",schemaPath:"#/properties/gateway/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err39 = {instancePath:instancePath+"/gateway/diskReserveMB",schemaPath:"#/properties/gateway/properties/diskReserveMB/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err39];
 }
 else {
 vErrors.push(err39);
+}
+errors++;
+}
+}
+else {
+const err40 = {instancePath:instancePath+"/gateway",schemaPath:"#/properties/gateway/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err40];
+}
+else {
+vErrors.push(err40);
 }
 errors++;
 }
@@ -512,18 +522,7 @@ if(data9.level === undefined){
 data9.level = "info";
 }
 if(data9.level === undefined){
-const err40 = {instancePath:instancePath+"/log",schemaPath:"#/properties/log/required",keyword:"required",params:{missingProperty: "level"},message:"must have required property '"+"level"+"'"};
-if(vErrors === null){
-vErrors = [err40];
-}
-else {
-vErrors.push(err40);
-}
-errors++;
-}
-for(const key3 in data9){
-if(!(key3 === "level")){
-const err41 = {instancePath:instancePath+"/log",schemaPath:"#/properties/log/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
+const err41 = {instancePath:instancePath+"/log",schemaPath:"#/properties/log/required",keyword:"required",params:{missingProperty: "level"},message:"must have required property '"+"level"+"'"};
 if(vErrors === null){
 vErrors = [err41];
 }
@@ -532,10 +531,9 @@ vErrors.push(err41);
 }
 errors++;
 }
-}
-let data10 = data9.level;
-if(typeof data10 !== "string"){
-const err42 = {instancePath:instancePath+"/log/level",schemaPath:"#/properties/log/properties/level/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key3 in data9){
+if(!(key3 === "level")){
+const err42 = {instancePath:instancePath+"/log",schemaPath:"#/properties/log/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err42];
 }
@@ -544,8 +542,10 @@ vErrors.push(err42);
 }
 errors++;
 }
-if(!(((((((data10 === "fatal") || (data10 === "error")) || (data10 === "warn")) || (data10 === "info")) || (data10 === "debug")) || (data10 === "trace")) || (data10 === "silent"))){
-const err43 = {instancePath:instancePath+"/log/level",schemaPath:"#/properties/log/properties/level/enum",keyword:"enum",params:{allowedValues: schema11.properties.log.properties.level.enum},message:"must be equal to one of the allowed values"};
+}
+let data10 = data9.level;
+if(typeof data10 !== "string"){
+const err43 = {instancePath:instancePath+"/log/level",schemaPath:"#/properties/log/properties/level/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err43];
 }
@@ -554,14 +554,24 @@ vErrors.push(err43);
 }
 errors++;
 }
-}
-else {
-const err44 = {instancePath:instancePath+"/log",schemaPath:"#/properties/log/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(!(((((((data10 === "fatal") || (data10 === "error")) || (data10 === "warn")) || (data10 === "info")) || (data10 === "debug")) || (data10 === "trace")) || (data10 === "silent"))){
+const err44 = {instancePath:instancePath+"/log/level",schemaPath:"#/properties/log/properties/level/enum",keyword:"enum",params:{allowedValues: schema11.properties.log.properties.level.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err44];
 }
 else {
 vErrors.push(err44);
+}
+errors++;
+}
+}
+else {
+const err45 = {instancePath:instancePath+"/log",schemaPath:"#/properties/log/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err45];
+}
+else {
+vErrors.push(err45);
 }
 errors++;
 }
@@ -610,17 +620,7 @@ if(data11.backfillRecordsPerSecond === undefined){
 data11.backfillRecordsPerSecond = 2000;
 }
 if(data11.enabled === undefined){
-const err45 = {instancePath:instancePath+"/uplink",schemaPath:"#/properties/uplink/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
-if(vErrors === null){
-vErrors = [err45];
-}
-else {
-vErrors.push(err45);
-}
-errors++;
-}
-if(data11.url === undefined){
-const err46 = {instancePath:instancePath+"/uplink",schemaPath:"#/properties/uplink/required",keyword:"required",params:{missingProperty: "url"},message:"must have required property '"+"url"+"'"};
+const err46 = {instancePath:instancePath+"/uplink",schemaPath:"#/properties/uplink/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
 if(vErrors === null){
 vErrors = [err46];
 }
@@ -629,8 +629,8 @@ vErrors.push(err46);
 }
 errors++;
 }
-if(data11.protocolVersion === undefined){
-const err47 = {instancePath:instancePath+"/uplink",schemaPath:"#/properties/uplink/required",keyword:"required",params:{missingProperty: "protocolVersion"},message:"must have required property '"+"protocolVersion"+"'"};
+if(data11.url === undefined){
+const err47 = {instancePath:instancePath+"/uplink",schemaPath:"#/properties/uplink/required",keyword:"required",params:{missingProperty: "url"},message:"must have required property '"+"url"+"'"};
 if(vErrors === null){
 vErrors = [err47];
 }
@@ -639,8 +639,8 @@ vErrors.push(err47);
 }
 errors++;
 }
-if(data11.tls === undefined){
-const err48 = {instancePath:instancePath+"/uplink",schemaPath:"#/properties/uplink/required",keyword:"required",params:{missingProperty: "tls"},message:"must have required property '"+"tls"+"'"};
+if(data11.protocolVersion === undefined){
+const err48 = {instancePath:instancePath+"/uplink",schemaPath:"#/properties/uplink/required",keyword:"required",params:{missingProperty: "protocolVersion"},message:"must have required property '"+"protocolVersion"+"'"};
 if(vErrors === null){
 vErrors = [err48];
 }
@@ -649,8 +649,8 @@ vErrors.push(err48);
 }
 errors++;
 }
-if(data11.topicPrefix === undefined){
-const err49 = {instancePath:instancePath+"/uplink",schemaPath:"#/properties/uplink/required",keyword:"required",params:{missingProperty: "topicPrefix"},message:"must have required property '"+"topicPrefix"+"'"};
+if(data11.tls === undefined){
+const err49 = {instancePath:instancePath+"/uplink",schemaPath:"#/properties/uplink/required",keyword:"required",params:{missingProperty: "tls"},message:"must have required property '"+"tls"+"'"};
 if(vErrors === null){
 vErrors = [err49];
 }
@@ -659,8 +659,8 @@ vErrors.push(err49);
 }
 errors++;
 }
-if(data11.keepaliveS === undefined){
-const err50 = {instancePath:instancePath+"/uplink",schemaPath:"#/properties/uplink/required",keyword:"required",params:{missingProperty: "keepaliveS"},message:"must have required property '"+"keepaliveS"+"'"};
+if(data11.topicPrefix === undefined){
+const err50 = {instancePath:instancePath+"/uplink",schemaPath:"#/properties/uplink/required",keyword:"required",params:{missingProperty: "topicPrefix"},message:"must have required property '"+"topicPrefix"+"'"};
 if(vErrors === null){
 vErrors = [err50];
 }
@@ -669,8 +669,8 @@ vErrors.push(err50);
 }
 errors++;
 }
-if(data11.connectTimeoutMs === undefined){
-const err51 = {instancePath:instancePath+"/uplink",schemaPath:"#/properties/uplink/required",keyword:"required",params:{missingProperty: "connectTimeoutMs"},message:"must have required property '"+"connectTimeoutMs"+"'"};
+if(data11.keepaliveS === undefined){
+const err51 = {instancePath:instancePath+"/uplink",schemaPath:"#/properties/uplink/required",keyword:"required",params:{missingProperty: "keepaliveS"},message:"must have required property '"+"keepaliveS"+"'"};
 if(vErrors === null){
 vErrors = [err51];
 }
@@ -679,8 +679,8 @@ vErrors.push(err51);
 }
 errors++;
 }
-if(data11.reconnectMinMs === undefined){
-const err52 = {instancePath:instancePath+"/uplink",schemaPath:"#/properties/uplink/required",keyword:"required",params:{missingProperty: "reconnectMinMs"},message:"must have required property '"+"reconnectMinMs"+"'"};
+if(data11.connectTimeoutMs === undefined){
+const err52 = {instancePath:instancePath+"/uplink",schemaPath:"#/properties/uplink/required",keyword:"required",params:{missingProperty: "connectTimeoutMs"},message:"must have required property '"+"connectTimeoutMs"+"'"};
 if(vErrors === null){
 vErrors = [err52];
 }
@@ -689,8 +689,8 @@ vErrors.push(err52);
 }
 errors++;
 }
-if(data11.reconnectMaxMs === undefined){
-const err53 = {instancePath:instancePath+"/uplink",schemaPath:"#/properties/uplink/required",keyword:"required",params:{missingProperty: "reconnectMaxMs"},message:"must have required property '"+"reconnectMaxMs"+"'"};
+if(data11.reconnectMinMs === undefined){
+const err53 = {instancePath:instancePath+"/uplink",schemaPath:"#/properties/uplink/required",keyword:"required",params:{missingProperty: "reconnectMinMs"},message:"must have required property '"+"reconnectMinMs"+"'"};
 if(vErrors === null){
 vErrors = [err53];
 }
@@ -699,8 +699,8 @@ vErrors.push(err53);
 }
 errors++;
 }
-if(data11.batchMaxRecords === undefined){
-const err54 = {instancePath:instancePath+"/uplink",schemaPath:"#/properties/uplink/required",keyword:"required",params:{missingProperty: "batchMaxRecords"},message:"must have required property '"+"batchMaxRecords"+"'"};
+if(data11.reconnectMaxMs === undefined){
+const err54 = {instancePath:instancePath+"/uplink",schemaPath:"#/properties/uplink/required",keyword:"required",params:{missingProperty: "reconnectMaxMs"},message:"must have required property '"+"reconnectMaxMs"+"'"};
 if(vErrors === null){
 vErrors = [err54];
 }
@@ -709,8 +709,8 @@ vErrors.push(err54);
 }
 errors++;
 }
-if(data11.batchMaxBytes === undefined){
-const err55 = {instancePath:instancePath+"/uplink",schemaPath:"#/properties/uplink/required",keyword:"required",params:{missingProperty: "batchMaxBytes"},message:"must have required property '"+"batchMaxBytes"+"'"};
+if(data11.batchMaxRecords === undefined){
+const err55 = {instancePath:instancePath+"/uplink",schemaPath:"#/properties/uplink/required",keyword:"required",params:{missingProperty: "batchMaxRecords"},message:"must have required property '"+"batchMaxRecords"+"'"};
 if(vErrors === null){
 vErrors = [err55];
 }
@@ -719,8 +719,8 @@ vErrors.push(err55);
 }
 errors++;
 }
-if(data11.lingerMs === undefined){
-const err56 = {instancePath:instancePath+"/uplink",schemaPath:"#/properties/uplink/required",keyword:"required",params:{missingProperty: "lingerMs"},message:"must have required property '"+"lingerMs"+"'"};
+if(data11.batchMaxBytes === undefined){
+const err56 = {instancePath:instancePath+"/uplink",schemaPath:"#/properties/uplink/required",keyword:"required",params:{missingProperty: "batchMaxBytes"},message:"must have required property '"+"batchMaxBytes"+"'"};
 if(vErrors === null){
 vErrors = [err56];
 }
@@ -729,8 +729,8 @@ vErrors.push(err56);
 }
 errors++;
 }
-if(data11.maxInflight === undefined){
-const err57 = {instancePath:instancePath+"/uplink",schemaPath:"#/properties/uplink/required",keyword:"required",params:{missingProperty: "maxInflight"},message:"must have required property '"+"maxInflight"+"'"};
+if(data11.lingerMs === undefined){
+const err57 = {instancePath:instancePath+"/uplink",schemaPath:"#/properties/uplink/required",keyword:"required",params:{missingProperty: "lingerMs"},message:"must have required property '"+"lingerMs"+"'"};
 if(vErrors === null){
 vErrors = [err57];
 }
@@ -739,8 +739,8 @@ vErrors.push(err57);
 }
 errors++;
 }
-if(data11.backfillRecordsPerSecond === undefined){
-const err58 = {instancePath:instancePath+"/uplink",schemaPath:"#/properties/uplink/required",keyword:"required",params:{missingProperty: "backfillRecordsPerSecond"},message:"must have required property '"+"backfillRecordsPerSecond"+"'"};
+if(data11.maxInflight === undefined){
+const err58 = {instancePath:instancePath+"/uplink",schemaPath:"#/properties/uplink/required",keyword:"required",params:{missingProperty: "maxInflight"},message:"must have required property '"+"maxInflight"+"'"};
 if(vErrors === null){
 vErrors = [err58];
 }
@@ -749,9 +749,8 @@ vErrors.push(err58);
 }
 errors++;
 }
-for(const key4 in data11){
-if(!(func2.call(schema11.properties.uplink.properties, key4))){
-const err59 = {instancePath:instancePath+"/uplink",schemaPath:"#/properties/uplink/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties"};
+if(data11.backfillRecordsPerSecond === undefined){
+const err59 = {instancePath:instancePath+"/uplink",schemaPath:"#/properties/uplink/required",keyword:"required",params:{missingProperty: "backfillRecordsPerSecond"},message:"must have required property '"+"backfillRecordsPerSecond"+"'"};
 if(vErrors === null){
 vErrors = [err59];
 }
@@ -760,9 +759,9 @@ vErrors.push(err59);
 }
 errors++;
 }
-}
-if(typeof data11.enabled !== "boolean"){
-const err60 = {instancePath:instancePath+"/uplink/enabled",schemaPath:"#/properties/uplink/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+for(const key4 in data11){
+if(!(func2.call(schema11.properties.uplink.properties, key4))){
+const err60 = {instancePath:instancePath+"/uplink",schemaPath:"#/properties/uplink/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err60];
 }
@@ -771,10 +770,9 @@ vErrors.push(err60);
 }
 errors++;
 }
-let data13 = data11.url;
-if(typeof data13 === "string"){
-if(!pattern2.test(data13)){
-const err61 = {instancePath:instancePath+"/uplink/url",schemaPath:"#/properties/uplink/properties/url/pattern",keyword:"pattern",params:{pattern: "^(mqtt|mqtts|tcp|tls|ssl|ws|wss)://"},message:"must match pattern \""+"^(mqtt|mqtts|tcp|tls|ssl|ws|wss)://"+"\""};
+}
+if(typeof data11.enabled !== "boolean"){
+const err61 = {instancePath:instancePath+"/uplink/enabled",schemaPath:"#/properties/uplink/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err61];
 }
@@ -783,9 +781,10 @@ vErrors.push(err61);
 }
 errors++;
 }
-}
-else {
-const err62 = {instancePath:instancePath+"/uplink/url",schemaPath:"#/properties/uplink/properties/url/type",keyword:"type",params:{type: "string"},message:"must be string"};
+let data13 = data11.url;
+if(typeof data13 === "string"){
+if(!pattern2.test(data13)){
+const err62 = {instancePath:instancePath+"/uplink/url",schemaPath:"#/properties/uplink/properties/url/pattern",keyword:"pattern",params:{pattern: "^(mqtt|mqtts|tcp|tls|ssl|ws|wss)://"},message:"must match pattern \""+"^(mqtt|mqtts|tcp|tls|ssl|ws|wss)://"+"\""};
 if(vErrors === null){
 vErrors = [err62];
 }
@@ -794,9 +793,9 @@ vErrors.push(err62);
 }
 errors++;
 }
-let data14 = data11.protocolVersion;
-if(!(typeof data14 == "number")){
-const err63 = {instancePath:instancePath+"/uplink/protocolVersion",schemaPath:"#/properties/uplink/properties/protocolVersion/type",keyword:"type",params:{type: "number"},message:"must be number"};
+}
+else {
+const err63 = {instancePath:instancePath+"/uplink/url",schemaPath:"#/properties/uplink/properties/url/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err63];
 }
@@ -805,8 +804,9 @@ vErrors.push(err63);
 }
 errors++;
 }
-if(!((data14 === 5) || (data14 === 4))){
-const err64 = {instancePath:instancePath+"/uplink/protocolVersion",schemaPath:"#/properties/uplink/properties/protocolVersion/enum",keyword:"enum",params:{allowedValues: schema11.properties.uplink.properties.protocolVersion.enum},message:"must be equal to one of the allowed values"};
+let data14 = data11.protocolVersion;
+if(!(typeof data14 == "number")){
+const err64 = {instancePath:instancePath+"/uplink/protocolVersion",schemaPath:"#/properties/uplink/properties/protocolVersion/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err64];
 }
@@ -815,11 +815,8 @@ vErrors.push(err64);
 }
 errors++;
 }
-if(data11.clientId !== undefined){
-let data15 = data11.clientId;
-if(typeof data15 === "string"){
-if(func3(data15) > 128){
-const err65 = {instancePath:instancePath+"/uplink/clientId",schemaPath:"#/properties/uplink/properties/clientId/maxLength",keyword:"maxLength",params:{limit: 128},message:"must NOT have more than 128 characters"};
+if(!((data14 === 5) || (data14 === 4))){
+const err65 = {instancePath:instancePath+"/uplink/protocolVersion",schemaPath:"#/properties/uplink/properties/protocolVersion/enum",keyword:"enum",params:{allowedValues: schema11.properties.uplink.properties.protocolVersion.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err65];
 }
@@ -828,8 +825,11 @@ vErrors.push(err65);
 }
 errors++;
 }
-if(func3(data15) < 1){
-const err66 = {instancePath:instancePath+"/uplink/clientId",schemaPath:"#/properties/uplink/properties/clientId/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(data11.clientId !== undefined){
+let data15 = data11.clientId;
+if(typeof data15 === "string"){
+if(func3(data15) > 128){
+const err66 = {instancePath:instancePath+"/uplink/clientId",schemaPath:"#/properties/uplink/properties/clientId/maxLength",keyword:"maxLength",params:{limit: 128},message:"must NOT have more than 128 characters"};
 if(vErrors === null){
 vErrors = [err66];
 }
@@ -838,9 +838,8 @@ vErrors.push(err66);
 }
 errors++;
 }
-}
-else {
-const err67 = {instancePath:instancePath+"/uplink/clientId",schemaPath:"#/properties/uplink/properties/clientId/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(func3(data15) < 1){
+const err67 = {instancePath:instancePath+"/uplink/clientId",schemaPath:"#/properties/uplink/properties/clientId/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err67];
 }
@@ -850,9 +849,8 @@ vErrors.push(err67);
 errors++;
 }
 }
-if(data11.username !== undefined){
-if(typeof data11.username !== "string"){
-const err68 = {instancePath:instancePath+"/uplink/username",schemaPath:"#/properties/uplink/properties/username/type",keyword:"type",params:{type: "string"},message:"must be string"};
+else {
+const err68 = {instancePath:instancePath+"/uplink/clientId",schemaPath:"#/properties/uplink/properties/clientId/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err68];
 }
@@ -862,11 +860,9 @@ vErrors.push(err68);
 errors++;
 }
 }
-if(data11.password !== undefined){
-let data17 = data11.password;
-if(data17 && typeof data17 == "object" && !Array.isArray(data17)){
-if(Object.keys(data17).length > 1){
-const err69 = {instancePath:instancePath+"/uplink/password",schemaPath:"#/properties/uplink/properties/password/maxProperties",keyword:"maxProperties",params:{limit: 1},message:"must NOT have more than 1 properties"};
+if(data11.username !== undefined){
+if(typeof data11.username !== "string"){
+const err69 = {instancePath:instancePath+"/uplink/username",schemaPath:"#/properties/uplink/properties/username/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err69];
 }
@@ -875,8 +871,12 @@ vErrors.push(err69);
 }
 errors++;
 }
-if(Object.keys(data17).length < 1){
-const err70 = {instancePath:instancePath+"/uplink/password",schemaPath:"#/properties/uplink/properties/password/minProperties",keyword:"minProperties",params:{limit: 1},message:"must NOT have fewer than 1 properties"};
+}
+if(data11.password !== undefined){
+let data17 = data11.password;
+if(data17 && typeof data17 == "object" && !Array.isArray(data17)){
+if(Object.keys(data17).length > 1){
+const err70 = {instancePath:instancePath+"/uplink/password",schemaPath:"#/properties/uplink/properties/password/maxProperties",keyword:"maxProperties",params:{limit: 1},message:"must NOT have more than 1 properties"};
 if(vErrors === null){
 vErrors = [err70];
 }
@@ -885,9 +885,8 @@ vErrors.push(err70);
 }
 errors++;
 }
-for(const key5 in data17){
-if(!(((key5 === "env") || (key5 === "file")) || (key5 === "value"))){
-const err71 = {instancePath:instancePath+"/uplink/password",schemaPath:"#/properties/uplink/properties/password/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties"};
+if(Object.keys(data17).length < 1){
+const err71 = {instancePath:instancePath+"/uplink/password",schemaPath:"#/properties/uplink/properties/password/minProperties",keyword:"minProperties",params:{limit: 1},message:"must NOT have fewer than 1 properties"};
 if(vErrors === null){
 vErrors = [err71];
 }
@@ -896,12 +895,9 @@ vErrors.push(err71);
 }
 errors++;
 }
-}
-if(data17.env !== undefined){
-let data18 = data17.env;
-if(typeof data18 === "string"){
-if(func3(data18) < 1){
-const err72 = {instancePath:instancePath+"/uplink/password/env",schemaPath:"#/properties/uplink/properties/password/properties/env/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+for(const key5 in data17){
+if(!(((key5 === "env") || (key5 === "file")) || (key5 === "value"))){
+const err72 = {instancePath:instancePath+"/uplink/password",schemaPath:"#/properties/uplink/properties/password/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err72];
 }
@@ -911,8 +907,11 @@ vErrors.push(err72);
 errors++;
 }
 }
-else {
-const err73 = {instancePath:instancePath+"/uplink/password/env",schemaPath:"#/properties/uplink/properties/password/properties/env/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data17.env !== undefined){
+let data18 = data17.env;
+if(typeof data18 === "string"){
+if(func3(data18) < 1){
+const err73 = {instancePath:instancePath+"/uplink/password/env",schemaPath:"#/properties/uplink/properties/password/properties/env/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err73];
 }
@@ -922,11 +921,8 @@ vErrors.push(err73);
 errors++;
 }
 }
-if(data17.file !== undefined){
-let data19 = data17.file;
-if(typeof data19 === "string"){
-if(func3(data19) < 1){
-const err74 = {instancePath:instancePath+"/uplink/password/file",schemaPath:"#/properties/uplink/properties/password/properties/file/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+else {
+const err74 = {instancePath:instancePath+"/uplink/password/env",schemaPath:"#/properties/uplink/properties/password/properties/env/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err74];
 }
@@ -936,8 +932,11 @@ vErrors.push(err74);
 errors++;
 }
 }
-else {
-const err75 = {instancePath:instancePath+"/uplink/password/file",schemaPath:"#/properties/uplink/properties/password/properties/file/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data17.file !== undefined){
+let data19 = data17.file;
+if(typeof data19 === "string"){
+if(func3(data19) < 1){
+const err75 = {instancePath:instancePath+"/uplink/password/file",schemaPath:"#/properties/uplink/properties/password/properties/file/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err75];
 }
@@ -947,9 +946,8 @@ vErrors.push(err75);
 errors++;
 }
 }
-if(data17.value !== undefined){
-if(typeof data17.value !== "string"){
-const err76 = {instancePath:instancePath+"/uplink/password/value",schemaPath:"#/properties/uplink/properties/password/properties/value/type",keyword:"type",params:{type: "string"},message:"must be string"};
+else {
+const err76 = {instancePath:instancePath+"/uplink/password/file",schemaPath:"#/properties/uplink/properties/password/properties/file/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err76];
 }
@@ -959,14 +957,26 @@ vErrors.push(err76);
 errors++;
 }
 }
-}
-else {
-const err77 = {instancePath:instancePath+"/uplink/password",schemaPath:"#/properties/uplink/properties/password/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data17.value !== undefined){
+if(typeof data17.value !== "string"){
+const err77 = {instancePath:instancePath+"/uplink/password/value",schemaPath:"#/properties/uplink/properties/password/properties/value/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err77];
 }
 else {
 vErrors.push(err77);
+}
+errors++;
+}
+}
+}
+else {
+const err78 = {instancePath:instancePath+"/uplink/password",schemaPath:"#/properties/uplink/properties/password/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err78];
+}
+else {
+vErrors.push(err78);
 }
 errors++;
 }
@@ -977,18 +987,7 @@ if(data21.rejectUnauthorized === undefined){
 data21.rejectUnauthorized = true;
 }
 if(data21.rejectUnauthorized === undefined){
-const err78 = {instancePath:instancePath+"/uplink/tls",schemaPath:"#/properties/uplink/properties/tls/required",keyword:"required",params:{missingProperty: "rejectUnauthorized"},message:"must have required property '"+"rejectUnauthorized"+"'"};
-if(vErrors === null){
-vErrors = [err78];
-}
-else {
-vErrors.push(err78);
-}
-errors++;
-}
-for(const key6 in data21){
-if(!((((((key6 === "ca") || (key6 === "cert")) || (key6 === "key")) || (key6 === "keyPassphrase")) || (key6 === "rejectUnauthorized")) || (key6 === "servername"))){
-const err79 = {instancePath:instancePath+"/uplink/tls",schemaPath:"#/properties/uplink/properties/tls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties"};
+const err79 = {instancePath:instancePath+"/uplink/tls",schemaPath:"#/properties/uplink/properties/tls/required",keyword:"required",params:{missingProperty: "rejectUnauthorized"},message:"must have required property '"+"rejectUnauthorized"+"'"};
 if(vErrors === null){
 vErrors = [err79];
 }
@@ -997,10 +996,9 @@ vErrors.push(err79);
 }
 errors++;
 }
-}
-if(data21.ca !== undefined){
-if(typeof data21.ca !== "string"){
-const err80 = {instancePath:instancePath+"/uplink/tls/ca",schemaPath:"#/properties/uplink/properties/tls/properties/ca/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key6 in data21){
+if(!((((((key6 === "ca") || (key6 === "cert")) || (key6 === "key")) || (key6 === "keyPassphrase")) || (key6 === "rejectUnauthorized")) || (key6 === "servername"))){
+const err80 = {instancePath:instancePath+"/uplink/tls",schemaPath:"#/properties/uplink/properties/tls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err80];
 }
@@ -1010,9 +1008,9 @@ vErrors.push(err80);
 errors++;
 }
 }
-if(data21.cert !== undefined){
-if(typeof data21.cert !== "string"){
-const err81 = {instancePath:instancePath+"/uplink/tls/cert",schemaPath:"#/properties/uplink/properties/tls/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data21.ca !== undefined){
+if(typeof data21.ca !== "string"){
+const err81 = {instancePath:instancePath+"/uplink/tls/ca",schemaPath:"#/properties/uplink/properties/tls/properties/ca/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err81];
 }
@@ -1022,9 +1020,9 @@ vErrors.push(err81);
 errors++;
 }
 }
-if(data21.key !== undefined){
-if(typeof data21.key !== "string"){
-const err82 = {instancePath:instancePath+"/uplink/tls/key",schemaPath:"#/properties/uplink/properties/tls/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data21.cert !== undefined){
+if(typeof data21.cert !== "string"){
+const err82 = {instancePath:instancePath+"/uplink/tls/cert",schemaPath:"#/properties/uplink/properties/tls/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err82];
 }
@@ -1034,11 +1032,9 @@ vErrors.push(err82);
 errors++;
 }
 }
-if(data21.keyPassphrase !== undefined){
-let data25 = data21.keyPassphrase;
-if(data25 && typeof data25 == "object" && !Array.isArray(data25)){
-if(Object.keys(data25).length > 1){
-const err83 = {instancePath:instancePath+"/uplink/tls/keyPassphrase",schemaPath:"#/properties/uplink/properties/tls/properties/keyPassphrase/maxProperties",keyword:"maxProperties",params:{limit: 1},message:"must NOT have more than 1 properties"};
+if(data21.key !== undefined){
+if(typeof data21.key !== "string"){
+const err83 = {instancePath:instancePath+"/uplink/tls/key",schemaPath:"#/properties/uplink/properties/tls/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err83];
 }
@@ -1047,8 +1043,12 @@ vErrors.push(err83);
 }
 errors++;
 }
-if(Object.keys(data25).length < 1){
-const err84 = {instancePath:instancePath+"/uplink/tls/keyPassphrase",schemaPath:"#/properties/uplink/properties/tls/properties/keyPassphrase/minProperties",keyword:"minProperties",params:{limit: 1},message:"must NOT have fewer than 1 properties"};
+}
+if(data21.keyPassphrase !== undefined){
+let data25 = data21.keyPassphrase;
+if(data25 && typeof data25 == "object" && !Array.isArray(data25)){
+if(Object.keys(data25).length > 1){
+const err84 = {instancePath:instancePath+"/uplink/tls/keyPassphrase",schemaPath:"#/properties/uplink/properties/tls/properties/keyPassphrase/maxProperties",keyword:"maxProperties",params:{limit: 1},message:"must NOT have more than 1 properties"};
 if(vErrors === null){
 vErrors = [err84];
 }
@@ -1057,9 +1057,8 @@ vErrors.push(err84);
 }
 errors++;
 }
-for(const key7 in data25){
-if(!(((key7 === "env") || (key7 === "file")) || (key7 === "value"))){
-const err85 = {instancePath:instancePath+"/uplink/tls/keyPassphrase",schemaPath:"#/properties/uplink/properties/tls/properties/keyPassphrase/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties"};
+if(Object.keys(data25).length < 1){
+const err85 = {instancePath:instancePath+"/uplink/tls/keyPassphrase",schemaPath:"#/properties/uplink/properties/tls/properties/keyPassphrase/minProperties",keyword:"minProperties",params:{limit: 1},message:"must NOT have fewer than 1 properties"};
 if(vErrors === null){
 vErrors = [err85];
 }
@@ -1068,12 +1067,9 @@ vErrors.push(err85);
 }
 errors++;
 }
-}
-if(data25.env !== undefined){
-let data26 = data25.env;
-if(typeof data26 === "string"){
-if(func3(data26) < 1){
-const err86 = {instancePath:instancePath+"/uplink/tls/keyPassphrase/env",schemaPath:"#/properties/uplink/properties/tls/properties/keyPassphrase/properties/env/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+for(const key7 in data25){
+if(!(((key7 === "env") || (key7 === "file")) || (key7 === "value"))){
+const err86 = {instancePath:instancePath+"/uplink/tls/keyPassphrase",schemaPath:"#/properties/uplink/properties/tls/properties/keyPassphrase/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err86];
 }
@@ -1083,8 +1079,11 @@ vErrors.push(err86);
 errors++;
 }
 }
-else {
-const err87 = {instancePath:instancePath+"/uplink/tls/keyPassphrase/env",schemaPath:"#/properties/uplink/properties/tls/properties/keyPassphrase/properties/env/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data25.env !== undefined){
+let data26 = data25.env;
+if(typeof data26 === "string"){
+if(func3(data26) < 1){
+const err87 = {instancePath:instancePath+"/uplink/tls/keyPassphrase/env",schemaPath:"#/properties/uplink/properties/tls/properties/keyPassphrase/properties/env/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err87];
 }
@@ -1094,11 +1093,8 @@ vErrors.push(err87);
 errors++;
 }
 }
-if(data25.file !== undefined){
-let data27 = data25.file;
-if(typeof data27 === "string"){
-if(func3(data27) < 1){
-const err88 = {instancePath:instancePath+"/uplink/tls/keyPassphrase/file",schemaPath:"#/properties/uplink/properties/tls/properties/keyPassphrase/properties/file/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+else {
+const err88 = {instancePath:instancePath+"/uplink/tls/keyPassphrase/env",schemaPath:"#/properties/uplink/properties/tls/properties/keyPassphrase/properties/env/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err88];
 }
@@ -1108,8 +1104,11 @@ vErrors.push(err88);
 errors++;
 }
 }
-else {
-const err89 = {instancePath:instancePath+"/uplink/tls/keyPassphrase/file",schemaPath:"#/properties/uplink/properties/tls/properties/keyPassphrase/properties/file/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data25.file !== undefined){
+let data27 = data25.file;
+if(typeof data27 === "string"){
+if(func3(data27) < 1){
+const err89 = {instancePath:instancePath+"/uplink/tls/keyPassphrase/file",schemaPath:"#/properties/uplink/properties/tls/properties/keyPassphrase/properties/file/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err89];
 }
@@ -1119,9 +1118,8 @@ vErrors.push(err89);
 errors++;
 }
 }
-if(data25.value !== undefined){
-if(typeof data25.value !== "string"){
-const err90 = {instancePath:instancePath+"/uplink/tls/keyPassphrase/value",schemaPath:"#/properties/uplink/properties/tls/properties/keyPassphrase/properties/value/type",keyword:"type",params:{type: "string"},message:"must be string"};
+else {
+const err90 = {instancePath:instancePath+"/uplink/tls/keyPassphrase/file",schemaPath:"#/properties/uplink/properties/tls/properties/keyPassphrase/properties/file/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err90];
 }
@@ -1131,9 +1129,9 @@ vErrors.push(err90);
 errors++;
 }
 }
-}
-else {
-const err91 = {instancePath:instancePath+"/uplink/tls/keyPassphrase",schemaPath:"#/properties/uplink/properties/tls/properties/keyPassphrase/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data25.value !== undefined){
+if(typeof data25.value !== "string"){
+const err91 = {instancePath:instancePath+"/uplink/tls/keyPassphrase/value",schemaPath:"#/properties/uplink/properties/tls/properties/keyPassphrase/properties/value/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err91];
 }
@@ -1143,8 +1141,9 @@ vErrors.push(err91);
 errors++;
 }
 }
-if(typeof data21.rejectUnauthorized !== "boolean"){
-const err92 = {instancePath:instancePath+"/uplink/tls/rejectUnauthorized",schemaPath:"#/properties/uplink/properties/tls/properties/rejectUnauthorized/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+}
+else {
+const err92 = {instancePath:instancePath+"/uplink/tls/keyPassphrase",schemaPath:"#/properties/uplink/properties/tls/properties/keyPassphrase/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err92];
 }
@@ -1153,9 +1152,9 @@ vErrors.push(err92);
 }
 errors++;
 }
-if(data21.servername !== undefined){
-if(typeof data21.servername !== "string"){
-const err93 = {instancePath:instancePath+"/uplink/tls/servername",schemaPath:"#/properties/uplink/properties/tls/properties/servername/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(typeof data21.rejectUnauthorized !== "boolean"){
+const err93 = {instancePath:instancePath+"/uplink/tls/rejectUnauthorized",schemaPath:"#/properties/uplink/properties/tls/properties/rejectUnauthorized/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err93];
 }
@@ -1164,10 +1163,9 @@ vErrors.push(err93);
 }
 errors++;
 }
-}
-}
-else {
-const err94 = {instancePath:instancePath+"/uplink/tls",schemaPath:"#/properties/uplink/properties/tls/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data21.servername !== undefined){
+if(typeof data21.servername !== "string"){
+const err94 = {instancePath:instancePath+"/uplink/tls/servername",schemaPath:"#/properties/uplink/properties/tls/properties/servername/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err94];
 }
@@ -1176,10 +1174,10 @@ vErrors.push(err94);
 }
 errors++;
 }
-let data31 = data11.topicPrefix;
-if(typeof data31 === "string"){
-if(!pattern3.test(data31)){
-const err95 = {instancePath:instancePath+"/uplink/topicPrefix",schemaPath:"#/properties/uplink/properties/topicPrefix/pattern",keyword:"pattern",params:{pattern: "^[^#+]+$"},message:"must match pattern \""+"^[^#+]+$"+"\""};
+}
+}
+else {
+const err95 = {instancePath:instancePath+"/uplink/tls",schemaPath:"#/properties/uplink/properties/tls/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err95];
 }
@@ -1188,9 +1186,10 @@ vErrors.push(err95);
 }
 errors++;
 }
-}
-else {
-const err96 = {instancePath:instancePath+"/uplink/topicPrefix",schemaPath:"#/properties/uplink/properties/topicPrefix/type",keyword:"type",params:{type: "string"},message:"must be string"};
+let data31 = data11.topicPrefix;
+if(typeof data31 === "string"){
+if(!pattern3.test(data31)){
+const err96 = {instancePath:instancePath+"/uplink/topicPrefix",schemaPath:"#/properties/uplink/properties/topicPrefix/pattern",keyword:"pattern",params:{pattern: "^[^#+]+$"},message:"must match pattern \""+"^[^#+]+$"+"\""};
 if(vErrors === null){
 vErrors = [err96];
 }
@@ -1199,9 +1198,9 @@ vErrors.push(err96);
 }
 errors++;
 }
-let data32 = data11.keepaliveS;
-if(!((typeof data32 == "number") && (!(data32 % 1) && !isNaN(data32)))){
-const err97 = {instancePath:instancePath+"/uplink/keepaliveS",schemaPath:"#/properties/uplink/properties/keepaliveS/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+else {
+const err97 = {instancePath:instancePath+"/uplink/topicPrefix",schemaPath:"#/properties/uplink/properties/topicPrefix/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err97];
 }
@@ -1210,9 +1209,9 @@ vErrors.push(err97);
 }
 errors++;
 }
-if(typeof data32 == "number"){
-if(data32 > 3600 || isNaN(data32)){
-const err98 = {instancePath:instancePath+"/uplink/keepaliveS",schemaPath:"#/properties/uplink/properties/keepaliveS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
+let data32 = data11.keepaliveS;
+if(!((typeof data32 == "number") && (!(data32 % 1) && !isNaN(data32)))){
+const err98 = {instancePath:instancePath+"/uplink/keepaliveS",schemaPath:"#/properties/uplink/properties/keepaliveS/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err98];
 }
@@ -1221,8 +1220,9 @@ vErrors.push(err98);
 }
 errors++;
 }
-if(data32 < 5 || isNaN(data32)){
-const err99 = {instancePath:instancePath+"/uplink/keepaliveS",schemaPath:"#/properties/uplink/properties/keepaliveS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 5},message:"must be >= 5"};
+if(typeof data32 == "number"){
+if(data32 > 3600 || isNaN(data32)){
+const err99 = {instancePath:instancePath+"/uplink/keepaliveS",schemaPath:"#/properties/uplink/properties/keepaliveS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
 if(vErrors === null){
 vErrors = [err99];
 }
@@ -1231,10 +1231,8 @@ vErrors.push(err99);
 }
 errors++;
 }
-}
-let data33 = data11.connectTimeoutMs;
-if(!((typeof data33 == "number") && (!(data33 % 1) && !isNaN(data33)))){
-const err100 = {instancePath:instancePath+"/uplink/connectTimeoutMs",schemaPath:"#/properties/uplink/properties/connectTimeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data32 < 5 || isNaN(data32)){
+const err100 = {instancePath:instancePath+"/uplink/keepaliveS",schemaPath:"#/properties/uplink/properties/keepaliveS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 5},message:"must be >= 5"};
 if(vErrors === null){
 vErrors = [err100];
 }
@@ -1243,9 +1241,10 @@ vErrors.push(err100);
 }
 errors++;
 }
-if(typeof data33 == "number"){
-if(data33 > 120000 || isNaN(data33)){
-const err101 = {instancePath:instancePath+"/uplink/connectTimeoutMs",schemaPath:"#/properties/uplink/properties/connectTimeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 120000},message:"must be <= 120000"};
+}
+let data33 = data11.connectTimeoutMs;
+if(!((typeof data33 == "number") && (!(data33 % 1) && !isNaN(data33)))){
+const err101 = {instancePath:instancePath+"/uplink/connectTimeoutMs",schemaPath:"#/properties/uplink/properties/connectTimeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err101];
 }
@@ -1254,8 +1253,9 @@ vErrors.push(err101);
 }
 errors++;
 }
-if(data33 < 1000 || isNaN(data33)){
-const err102 = {instancePath:instancePath+"/uplink/connectTimeoutMs",schemaPath:"#/properties/uplink/properties/connectTimeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1000},message:"must be >= 1000"};
+if(typeof data33 == "number"){
+if(data33 > 120000 || isNaN(data33)){
+const err102 = {instancePath:instancePath+"/uplink/connectTimeoutMs",schemaPath:"#/properties/uplink/properties/connectTimeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 120000},message:"must be <= 120000"};
 if(vErrors === null){
 vErrors = [err102];
 }
@@ -1264,10 +1264,8 @@ vErrors.push(err102);
 }
 errors++;
 }
-}
-let data34 = data11.reconnectMinMs;
-if(!((typeof data34 == "number") && (!(data34 % 1) && !isNaN(data34)))){
-const err103 = {instancePath:instancePath+"/uplink/reconnectMinMs",schemaPath:"#/properties/uplink/properties/reconnectMinMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data33 < 1000 || isNaN(data33)){
+const err103 = {instancePath:instancePath+"/uplink/connectTimeoutMs",schemaPath:"#/properties/uplink/properties/connectTimeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1000},message:"must be >= 1000"};
 if(vErrors === null){
 vErrors = [err103];
 }
@@ -1276,9 +1274,10 @@ vErrors.push(err103);
 }
 errors++;
 }
-if(typeof data34 == "number"){
-if(data34 > 600000 || isNaN(data34)){
-const err104 = {instancePath:instancePath+"/uplink/reconnectMinMs",schemaPath:"#/properties/uplink/properties/reconnectMinMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 600000},message:"must be <= 600000"};
+}
+let data34 = data11.reconnectMinMs;
+if(!((typeof data34 == "number") && (!(data34 % 1) && !isNaN(data34)))){
+const err104 = {instancePath:instancePath+"/uplink/reconnectMinMs",schemaPath:"#/properties/uplink/properties/reconnectMinMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err104];
 }
@@ -1287,8 +1286,9 @@ vErrors.push(err104);
 }
 errors++;
 }
-if(data34 < 100 || isNaN(data34)){
-const err105 = {instancePath:instancePath+"/uplink/reconnectMinMs",schemaPath:"#/properties/uplink/properties/reconnectMinMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100"};
+if(typeof data34 == "number"){
+if(data34 > 600000 || isNaN(data34)){
+const err105 = {instancePath:instancePath+"/uplink/reconnectMinMs",schemaPath:"#/properties/uplink/properties/reconnectMinMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 600000},message:"must be <= 600000"};
 if(vErrors === null){
 vErrors = [err105];
 }
@@ -1297,10 +1297,8 @@ vErrors.push(err105);
 }
 errors++;
 }
-}
-let data35 = data11.reconnectMaxMs;
-if(!((typeof data35 == "number") && (!(data35 % 1) && !isNaN(data35)))){
-const err106 = {instancePath:instancePath+"/uplink/reconnectMaxMs",schemaPath:"#/properties/uplink/properties/reconnectMaxMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data34 < 100 || isNaN(data34)){
+const err106 = {instancePath:instancePath+"/uplink/reconnectMinMs",schemaPath:"#/properties/uplink/properties/reconnectMinMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100"};
 if(vErrors === null){
 vErrors = [err106];
 }
@@ -1309,9 +1307,10 @@ vErrors.push(err106);
 }
 errors++;
 }
-if(typeof data35 == "number"){
-if(data35 > 3600000 || isNaN(data35)){
-const err107 = {instancePath:instancePath+"/uplink/reconnectMaxMs",schemaPath:"#/properties/uplink/properties/reconnectMaxMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600000},message:"must be <= 3600000"};
+}
+let data35 = data11.reconnectMaxMs;
+if(!((typeof data35 == "number") && (!(data35 % 1) && !isNaN(data35)))){
+const err107 = {instancePath:instancePath+"/uplink/reconnectMaxMs",schemaPath:"#/properties/uplink/properties/reconnectMaxMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err107];
 }
@@ -1320,8 +1319,9 @@ vErrors.push(err107);
 }
 errors++;
 }
-if(data35 < 1000 || isNaN(data35)){
-const err108 = {instancePath:instancePath+"/uplink/reconnectMaxMs",schemaPath:"#/properties/uplink/properties/reconnectMaxMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1000},message:"must be >= 1000"};
+if(typeof data35 == "number"){
+if(data35 > 3600000 || isNaN(data35)){
+const err108 = {instancePath:instancePath+"/uplink/reconnectMaxMs",schemaPath:"#/properties/uplink/properties/reconnectMaxMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600000},message:"must be <= 3600000"};
 if(vErrors === null){
 vErrors = [err108];
 }
@@ -1330,10 +1330,8 @@ vErrors.push(err108);
 }
 errors++;
 }
-}
-let data36 = data11.batchMaxRecords;
-if(!((typeof data36 == "number") && (!(data36 % 1) && !isNaN(data36)))){
-const err109 = {instancePath:instancePath+"/uplink/batchMaxRecords",schemaPath:"#/properties/uplink/properties/batchMaxRecords/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data35 < 1000 || isNaN(data35)){
+const err109 = {instancePath:instancePath+"/uplink/reconnectMaxMs",schemaPath:"#/properties/uplink/properties/reconnectMaxMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1000},message:"must be >= 1000"};
 if(vErrors === null){
 vErrors = [err109];
 }
@@ -1342,9 +1340,10 @@ vErrors.push(err109);
 }
 errors++;
 }
-if(typeof data36 == "number"){
-if(data36 > 10000 || isNaN(data36)){
-const err110 = {instancePath:instancePath+"/uplink/batchMaxRecords",schemaPath:"#/properties/uplink/properties/batchMaxRecords/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000"};
+}
+let data36 = data11.batchMaxRecords;
+if(!((typeof data36 == "number") && (!(data36 % 1) && !isNaN(data36)))){
+const err110 = {instancePath:instancePath+"/uplink/batchMaxRecords",schemaPath:"#/properties/uplink/properties/batchMaxRecords/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err110];
 }
@@ -1353,8 +1352,9 @@ vErrors.push(err110);
 }
 errors++;
 }
-if(data36 < 1 || isNaN(data36)){
-const err111 = {instancePath:instancePath+"/uplink/batchMaxRecords",schemaPath:"#/properties/uplink/properties/batchMaxRecords/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(typeof data36 == "number"){
+if(data36 > 10000 || isNaN(data36)){
+const err111 = {instancePath:instancePath+"/uplink/batchMaxRecords",schemaPath:"#/properties/uplink/properties/batchMaxRecords/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000"};
 if(vErrors === null){
 vErrors = [err111];
 }
@@ -1363,10 +1363,8 @@ vErrors.push(err111);
 }
 errors++;
 }
-}
-let data37 = data11.batchMaxBytes;
-if(!((typeof data37 == "number") && (!(data37 % 1) && !isNaN(data37)))){
-const err112 = {instancePath:instancePath+"/uplink/batchMaxBytes",schemaPath:"#/properties/uplink/properties/batchMaxBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data36 < 1 || isNaN(data36)){
+const err112 = {instancePath:instancePath+"/uplink/batchMaxRecords",schemaPath:"#/properties/uplink/properties/batchMaxRecords/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err112];
 }
@@ -1375,9 +1373,10 @@ vErrors.push(err112);
 }
 errors++;
 }
-if(typeof data37 == "number"){
-if(data37 > 16777216 || isNaN(data37)){
-const err113 = {instancePath:instancePath+"/uplink/batchMaxBytes",schemaPath:"#/properties/uplink/properties/batchMaxBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16777216},message:"must be <= 16777216"};
+}
+let data37 = data11.batchMaxBytes;
+if(!((typeof data37 == "number") && (!(data37 % 1) && !isNaN(data37)))){
+const err113 = {instancePath:instancePath+"/uplink/batchMaxBytes",schemaPath:"#/properties/uplink/properties/batchMaxBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err113];
 }
@@ -1386,8 +1385,9 @@ vErrors.push(err113);
 }
 errors++;
 }
-if(data37 < 1024 || isNaN(data37)){
-const err114 = {instancePath:instancePath+"/uplink/batchMaxBytes",schemaPath:"#/properties/uplink/properties/batchMaxBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1024},message:"must be >= 1024"};
+if(typeof data37 == "number"){
+if(data37 > 16777216 || isNaN(data37)){
+const err114 = {instancePath:instancePath+"/uplink/batchMaxBytes",schemaPath:"#/properties/uplink/properties/batchMaxBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16777216},message:"must be <= 16777216"};
 if(vErrors === null){
 vErrors = [err114];
 }
@@ -1396,10 +1396,8 @@ vErrors.push(err114);
 }
 errors++;
 }
-}
-let data38 = data11.lingerMs;
-if(!((typeof data38 == "number") && (!(data38 % 1) && !isNaN(data38)))){
-const err115 = {instancePath:instancePath+"/uplink/lingerMs",schemaPath:"#/properties/uplink/properties/lingerMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data37 < 1024 || isNaN(data37)){
+const err115 = {instancePath:instancePath+"/uplink/batchMaxBytes",schemaPath:"#/properties/uplink/properties/batchMaxBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1024},message:"must be >= 1024"};
 if(vErrors === null){
 vErrors = [err115];
 }
@@ -1408,9 +1406,10 @@ vErrors.push(err115);
 }
 errors++;
 }
-if(typeof data38 == "number"){
-if(data38 > 10000 || isNaN(data38)){
-const err116 = {instancePath:instancePath+"/uplink/lingerMs",schemaPath:"#/properties/uplink/properties/lingerMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000"};
+}
+let data38 = data11.lingerMs;
+if(!((typeof data38 == "number") && (!(data38 % 1) && !isNaN(data38)))){
+const err116 = {instancePath:instancePath+"/uplink/lingerMs",schemaPath:"#/properties/uplink/properties/lingerMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err116];
 }
@@ -1419,8 +1418,9 @@ vErrors.push(err116);
 }
 errors++;
 }
-if(data38 < 0 || isNaN(data38)){
-const err117 = {instancePath:instancePath+"/uplink/lingerMs",schemaPath:"#/properties/uplink/properties/lingerMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(typeof data38 == "number"){
+if(data38 > 10000 || isNaN(data38)){
+const err117 = {instancePath:instancePath+"/uplink/lingerMs",schemaPath:"#/properties/uplink/properties/lingerMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000"};
 if(vErrors === null){
 vErrors = [err117];
 }
@@ -1429,10 +1429,8 @@ vErrors.push(err117);
 }
 errors++;
 }
-}
-let data39 = data11.maxInflight;
-if(!((typeof data39 == "number") && (!(data39 % 1) && !isNaN(data39)))){
-const err118 = {instancePath:instancePath+"/uplink/maxInflight",schemaPath:"#/properties/uplink/properties/maxInflight/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data38 < 0 || isNaN(data38)){
+const err118 = {instancePath:instancePath+"/uplink/lingerMs",schemaPath:"#/properties/uplink/properties/lingerMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err118];
 }
@@ -1441,9 +1439,10 @@ vErrors.push(err118);
 }
 errors++;
 }
-if(typeof data39 == "number"){
-if(data39 > 1000 || isNaN(data39)){
-const err119 = {instancePath:instancePath+"/uplink/maxInflight",schemaPath:"#/properties/uplink/properties/maxInflight/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000"};
+}
+let data39 = data11.maxInflight;
+if(!((typeof data39 == "number") && (!(data39 % 1) && !isNaN(data39)))){
+const err119 = {instancePath:instancePath+"/uplink/maxInflight",schemaPath:"#/properties/uplink/properties/maxInflight/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err119];
 }
@@ -1452,8 +1451,9 @@ vErrors.push(err119);
 }
 errors++;
 }
-if(data39 < 1 || isNaN(data39)){
-const err120 = {instancePath:instancePath+"/uplink/maxInflight",schemaPath:"#/properties/uplink/properties/maxInflight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(typeof data39 == "number"){
+if(data39 > 1000 || isNaN(data39)){
+const err120 = {instancePath:instancePath+"/uplink/maxInflight",schemaPath:"#/properties/uplink/properties/maxInflight/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000"};
 if(vErrors === null){
 vErrors = [err120];
 }
@@ -1462,10 +1462,8 @@ vErrors.push(err120);
 }
 errors++;
 }
-}
-let data40 = data11.backfillRecordsPerSecond;
-if(!((typeof data40 == "number") && (!(data40 % 1) && !isNaN(data40)))){
-const err121 = {instancePath:instancePath+"/uplink/backfillRecordsPerSecond",schemaPath:"#/properties/uplink/properties/backfillRecordsPerSecond/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data39 < 1 || isNaN(data39)){
+const err121 = {instancePath:instancePath+"/uplink/maxInflight",schemaPath:"#/properties/uplink/properties/maxInflight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err121];
 }
@@ -1474,9 +1472,10 @@ vErrors.push(err121);
 }
 errors++;
 }
-if(typeof data40 == "number"){
-if(data40 < 0 || isNaN(data40)){
-const err122 = {instancePath:instancePath+"/uplink/backfillRecordsPerSecond",schemaPath:"#/properties/uplink/properties/backfillRecordsPerSecond/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+let data40 = data11.backfillRecordsPerSecond;
+if(!((typeof data40 == "number") && (!(data40 % 1) && !isNaN(data40)))){
+const err122 = {instancePath:instancePath+"/uplink/backfillRecordsPerSecond",schemaPath:"#/properties/uplink/properties/backfillRecordsPerSecond/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err122];
 }
@@ -1485,15 +1484,26 @@ vErrors.push(err122);
 }
 errors++;
 }
-}
-}
-else {
-const err123 = {instancePath:instancePath+"/uplink",schemaPath:"#/properties/uplink/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(typeof data40 == "number"){
+if(data40 < 0 || isNaN(data40)){
+const err123 = {instancePath:instancePath+"/uplink/backfillRecordsPerSecond",schemaPath:"#/properties/uplink/properties/backfillRecordsPerSecond/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err123];
 }
 else {
 vErrors.push(err123);
+}
+errors++;
+}
+}
+}
+else {
+const err124 = {instancePath:instancePath+"/uplink",schemaPath:"#/properties/uplink/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err124];
+}
+else {
+vErrors.push(err124);
 }
 errors++;
 }
@@ -1509,17 +1519,7 @@ if(data41.synchronous === undefined){
 data41.synchronous = "full";
 }
 if(data41.file === undefined){
-const err124 = {instancePath:instancePath+"/outbox",schemaPath:"#/properties/outbox/required",keyword:"required",params:{missingProperty: "file"},message:"must have required property '"+"file"+"'"};
-if(vErrors === null){
-vErrors = [err124];
-}
-else {
-vErrors.push(err124);
-}
-errors++;
-}
-if(data41.quotaMB === undefined){
-const err125 = {instancePath:instancePath+"/outbox",schemaPath:"#/properties/outbox/required",keyword:"required",params:{missingProperty: "quotaMB"},message:"must have required property '"+"quotaMB"+"'"};
+const err125 = {instancePath:instancePath+"/outbox",schemaPath:"#/properties/outbox/required",keyword:"required",params:{missingProperty: "file"},message:"must have required property '"+"file"+"'"};
 if(vErrors === null){
 vErrors = [err125];
 }
@@ -1528,8 +1528,8 @@ vErrors.push(err125);
 }
 errors++;
 }
-if(data41.synchronous === undefined){
-const err126 = {instancePath:instancePath+"/outbox",schemaPath:"#/properties/outbox/required",keyword:"required",params:{missingProperty: "synchronous"},message:"must have required property '"+"synchronous"+"'"};
+if(data41.quotaMB === undefined){
+const err126 = {instancePath:instancePath+"/outbox",schemaPath:"#/properties/outbox/required",keyword:"required",params:{missingProperty: "quotaMB"},message:"must have required property '"+"quotaMB"+"'"};
 if(vErrors === null){
 vErrors = [err126];
 }
@@ -1538,9 +1538,8 @@ vErrors.push(err126);
 }
 errors++;
 }
-for(const key8 in data41){
-if(!(((key8 === "file") || (key8 === "quotaMB")) || (key8 === "synchronous"))){
-const err127 = {instancePath:instancePath+"/outbox",schemaPath:"#/properties/outbox/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties"};
+if(data41.synchronous === undefined){
+const err127 = {instancePath:instancePath+"/outbox",schemaPath:"#/properties/outbox/required",keyword:"required",params:{missingProperty: "synchronous"},message:"must have required property '"+"synchronous"+"'"};
 if(vErrors === null){
 vErrors = [err127];
 }
@@ -1549,11 +1548,9 @@ vErrors.push(err127);
 }
 errors++;
 }
-}
-let data42 = data41.file;
-if(typeof data42 === "string"){
-if(func3(data42) < 1){
-const err128 = {instancePath:instancePath+"/outbox/file",schemaPath:"#/properties/outbox/properties/file/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+for(const key8 in data41){
+if(!(((key8 === "file") || (key8 === "quotaMB")) || (key8 === "synchronous"))){
+const err128 = {instancePath:instancePath+"/outbox",schemaPath:"#/properties/outbox/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err128];
 }
@@ -1563,8 +1560,10 @@ vErrors.push(err128);
 errors++;
 }
 }
-else {
-const err129 = {instancePath:instancePath+"/outbox/file",schemaPath:"#/properties/outbox/properties/file/type",keyword:"type",params:{type: "string"},message:"must be string"};
+let data42 = data41.file;
+if(typeof data42 === "string"){
+if(func3(data42) < 1){
+const err129 = {instancePath:instancePath+"/outbox/file",schemaPath:"#/properties/outbox/properties/file/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err129];
 }
@@ -1573,10 +1572,9 @@ vErrors.push(err129);
 }
 errors++;
 }
-let data43 = data41.quotaMB;
-if(typeof data43 == "number"){
-if(data43 < 1 || isNaN(data43)){
-const err130 = {instancePath:instancePath+"/outbox/quotaMB",schemaPath:"#/properties/outbox/properties/quotaMB/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+else {
+const err130 = {instancePath:instancePath+"/outbox/file",schemaPath:"#/properties/outbox/properties/file/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err130];
 }
@@ -1585,9 +1583,10 @@ vErrors.push(err130);
 }
 errors++;
 }
-}
-else {
-const err131 = {instancePath:instancePath+"/outbox/quotaMB",schemaPath:"#/properties/outbox/properties/quotaMB/type",keyword:"type",params:{type: "number"},message:"must be number"};
+let data43 = data41.quotaMB;
+if(typeof data43 == "number"){
+if(data43 > 1048576 || isNaN(data43)){
+const err131 = {instancePath:instancePath+"/outbox/quotaMB",schemaPath:"#/properties/outbox/properties/quotaMB/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1048576},message:"must be <= 1048576"};
 if(vErrors === null){
 vErrors = [err131];
 }
@@ -1596,9 +1595,8 @@ vErrors.push(err131);
 }
 errors++;
 }
-let data44 = data41.synchronous;
-if(typeof data44 !== "string"){
-const err132 = {instancePath:instancePath+"/outbox/synchronous",schemaPath:"#/properties/outbox/properties/synchronous/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data43 < 1 || isNaN(data43)){
+const err132 = {instancePath:instancePath+"/outbox/quotaMB",schemaPath:"#/properties/outbox/properties/quotaMB/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err132];
 }
@@ -1607,8 +1605,9 @@ vErrors.push(err132);
 }
 errors++;
 }
-if(!((data44 === "full") || (data44 === "normal"))){
-const err133 = {instancePath:instancePath+"/outbox/synchronous",schemaPath:"#/properties/outbox/properties/synchronous/enum",keyword:"enum",params:{allowedValues: schema11.properties.outbox.properties.synchronous.enum},message:"must be equal to one of the allowed values"};
+}
+else {
+const err133 = {instancePath:instancePath+"/outbox/quotaMB",schemaPath:"#/properties/outbox/properties/quotaMB/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err133];
 }
@@ -1617,14 +1616,35 @@ vErrors.push(err133);
 }
 errors++;
 }
-}
-else {
-const err134 = {instancePath:instancePath+"/outbox",schemaPath:"#/properties/outbox/type",keyword:"type",params:{type: "object"},message:"must be object"};
+let data44 = data41.synchronous;
+if(typeof data44 !== "string"){
+const err134 = {instancePath:instancePath+"/outbox/synchronous",schemaPath:"#/properties/outbox/properties/synchronous/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err134];
 }
 else {
 vErrors.push(err134);
+}
+errors++;
+}
+if(!((data44 === "full") || (data44 === "normal"))){
+const err135 = {instancePath:instancePath+"/outbox/synchronous",schemaPath:"#/properties/outbox/properties/synchronous/enum",keyword:"enum",params:{allowedValues: schema11.properties.outbox.properties.synchronous.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err135];
+}
+else {
+vErrors.push(err135);
+}
+errors++;
+}
+}
+else {
+const err136 = {instancePath:instancePath+"/outbox",schemaPath:"#/properties/outbox/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err136];
+}
+else {
+vErrors.push(err136);
 }
 errors++;
 }
@@ -1646,27 +1666,7 @@ if(data45.dedupeMaxRows === undefined){
 data45.dedupeMaxRows = 20000;
 }
 if(data45.maxAgeS === undefined){
-const err135 = {instancePath:instancePath+"/commands",schemaPath:"#/properties/commands/required",keyword:"required",params:{missingProperty: "maxAgeS"},message:"must have required property '"+"maxAgeS"+"'"};
-if(vErrors === null){
-vErrors = [err135];
-}
-else {
-vErrors.push(err135);
-}
-errors++;
-}
-if(data45.maxPayloadBytes === undefined){
-const err136 = {instancePath:instancePath+"/commands",schemaPath:"#/properties/commands/required",keyword:"required",params:{missingProperty: "maxPayloadBytes"},message:"must have required property '"+"maxPayloadBytes"+"'"};
-if(vErrors === null){
-vErrors = [err136];
-}
-else {
-vErrors.push(err136);
-}
-errors++;
-}
-if(data45.dedupeHours === undefined){
-const err137 = {instancePath:instancePath+"/commands",schemaPath:"#/properties/commands/required",keyword:"required",params:{missingProperty: "dedupeHours"},message:"must have required property '"+"dedupeHours"+"'"};
+const err137 = {instancePath:instancePath+"/commands",schemaPath:"#/properties/commands/required",keyword:"required",params:{missingProperty: "maxAgeS"},message:"must have required property '"+"maxAgeS"+"'"};
 if(vErrors === null){
 vErrors = [err137];
 }
@@ -1675,8 +1675,8 @@ vErrors.push(err137);
 }
 errors++;
 }
-if(data45.maxClockSkewS === undefined){
-const err138 = {instancePath:instancePath+"/commands",schemaPath:"#/properties/commands/required",keyword:"required",params:{missingProperty: "maxClockSkewS"},message:"must have required property '"+"maxClockSkewS"+"'"};
+if(data45.maxPayloadBytes === undefined){
+const err138 = {instancePath:instancePath+"/commands",schemaPath:"#/properties/commands/required",keyword:"required",params:{missingProperty: "maxPayloadBytes"},message:"must have required property '"+"maxPayloadBytes"+"'"};
 if(vErrors === null){
 vErrors = [err138];
 }
@@ -1685,8 +1685,8 @@ vErrors.push(err138);
 }
 errors++;
 }
-if(data45.dedupeMaxRows === undefined){
-const err139 = {instancePath:instancePath+"/commands",schemaPath:"#/properties/commands/required",keyword:"required",params:{missingProperty: "dedupeMaxRows"},message:"must have required property '"+"dedupeMaxRows"+"'"};
+if(data45.dedupeHours === undefined){
+const err139 = {instancePath:instancePath+"/commands",schemaPath:"#/properties/commands/required",keyword:"required",params:{missingProperty: "dedupeHours"},message:"must have required property '"+"dedupeHours"+"'"};
 if(vErrors === null){
 vErrors = [err139];
 }
@@ -1695,9 +1695,8 @@ vErrors.push(err139);
 }
 errors++;
 }
-for(const key9 in data45){
-if(!(((((key9 === "maxAgeS") || (key9 === "maxPayloadBytes")) || (key9 === "dedupeHours")) || (key9 === "maxClockSkewS")) || (key9 === "dedupeMaxRows"))){
-const err140 = {instancePath:instancePath+"/commands",schemaPath:"#/properties/commands/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},message:"must NOT have additional properties"};
+if(data45.maxClockSkewS === undefined){
+const err140 = {instancePath:instancePath+"/commands",schemaPath:"#/properties/commands/required",keyword:"required",params:{missingProperty: "maxClockSkewS"},message:"must have required property '"+"maxClockSkewS"+"'"};
 if(vErrors === null){
 vErrors = [err140];
 }
@@ -1706,10 +1705,8 @@ vErrors.push(err140);
 }
 errors++;
 }
-}
-let data46 = data45.maxAgeS;
-if(!((typeof data46 == "number") && (!(data46 % 1) && !isNaN(data46)))){
-const err141 = {instancePath:instancePath+"/commands/maxAgeS",schemaPath:"#/properties/commands/properties/maxAgeS/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data45.dedupeMaxRows === undefined){
+const err141 = {instancePath:instancePath+"/commands",schemaPath:"#/properties/commands/required",keyword:"required",params:{missingProperty: "dedupeMaxRows"},message:"must have required property '"+"dedupeMaxRows"+"'"};
 if(vErrors === null){
 vErrors = [err141];
 }
@@ -1718,9 +1715,9 @@ vErrors.push(err141);
 }
 errors++;
 }
-if(typeof data46 == "number"){
-if(data46 > 86400 || isNaN(data46)){
-const err142 = {instancePath:instancePath+"/commands/maxAgeS",schemaPath:"#/properties/commands/properties/maxAgeS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400},message:"must be <= 86400"};
+for(const key9 in data45){
+if(!(((((key9 === "maxAgeS") || (key9 === "maxPayloadBytes")) || (key9 === "dedupeHours")) || (key9 === "maxClockSkewS")) || (key9 === "dedupeMaxRows"))){
+const err142 = {instancePath:instancePath+"/commands",schemaPath:"#/properties/commands/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err142];
 }
@@ -1729,8 +1726,10 @@ vErrors.push(err142);
 }
 errors++;
 }
-if(data46 < 1 || isNaN(data46)){
-const err143 = {instancePath:instancePath+"/commands/maxAgeS",schemaPath:"#/properties/commands/properties/maxAgeS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+let data46 = data45.maxAgeS;
+if(!((typeof data46 == "number") && (!(data46 % 1) && !isNaN(data46)))){
+const err143 = {instancePath:instancePath+"/commands/maxAgeS",schemaPath:"#/properties/commands/properties/maxAgeS/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err143];
 }
@@ -1739,10 +1738,9 @@ vErrors.push(err143);
 }
 errors++;
 }
-}
-let data47 = data45.maxPayloadBytes;
-if(!((typeof data47 == "number") && (!(data47 % 1) && !isNaN(data47)))){
-const err144 = {instancePath:instancePath+"/commands/maxPayloadBytes",schemaPath:"#/properties/commands/properties/maxPayloadBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(typeof data46 == "number"){
+if(data46 > 86400 || isNaN(data46)){
+const err144 = {instancePath:instancePath+"/commands/maxAgeS",schemaPath:"#/properties/commands/properties/maxAgeS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400},message:"must be <= 86400"};
 if(vErrors === null){
 vErrors = [err144];
 }
@@ -1751,9 +1749,8 @@ vErrors.push(err144);
 }
 errors++;
 }
-if(typeof data47 == "number"){
-if(data47 > 33554432 || isNaN(data47)){
-const err145 = {instancePath:instancePath+"/commands/maxPayloadBytes",schemaPath:"#/properties/commands/properties/maxPayloadBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 33554432},message:"must be <= 33554432"};
+if(data46 < 1 || isNaN(data46)){
+const err145 = {instancePath:instancePath+"/commands/maxAgeS",schemaPath:"#/properties/commands/properties/maxAgeS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err145];
 }
@@ -1762,8 +1759,10 @@ vErrors.push(err145);
 }
 errors++;
 }
-if(data47 < 1024 || isNaN(data47)){
-const err146 = {instancePath:instancePath+"/commands/maxPayloadBytes",schemaPath:"#/properties/commands/properties/maxPayloadBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1024},message:"must be >= 1024"};
+}
+let data47 = data45.maxPayloadBytes;
+if(!((typeof data47 == "number") && (!(data47 % 1) && !isNaN(data47)))){
+const err146 = {instancePath:instancePath+"/commands/maxPayloadBytes",schemaPath:"#/properties/commands/properties/maxPayloadBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err146];
 }
@@ -1772,10 +1771,9 @@ vErrors.push(err146);
 }
 errors++;
 }
-}
-let data48 = data45.dedupeHours;
-if(!((typeof data48 == "number") && (!(data48 % 1) && !isNaN(data48)))){
-const err147 = {instancePath:instancePath+"/commands/dedupeHours",schemaPath:"#/properties/commands/properties/dedupeHours/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(typeof data47 == "number"){
+if(data47 > 33554432 || isNaN(data47)){
+const err147 = {instancePath:instancePath+"/commands/maxPayloadBytes",schemaPath:"#/properties/commands/properties/maxPayloadBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 33554432},message:"must be <= 33554432"};
 if(vErrors === null){
 vErrors = [err147];
 }
@@ -1784,9 +1782,8 @@ vErrors.push(err147);
 }
 errors++;
 }
-if(typeof data48 == "number"){
-if(data48 > 720 || isNaN(data48)){
-const err148 = {instancePath:instancePath+"/commands/dedupeHours",schemaPath:"#/properties/commands/properties/dedupeHours/maximum",keyword:"maximum",params:{comparison: "<=", limit: 720},message:"must be <= 720"};
+if(data47 < 1024 || isNaN(data47)){
+const err148 = {instancePath:instancePath+"/commands/maxPayloadBytes",schemaPath:"#/properties/commands/properties/maxPayloadBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1024},message:"must be >= 1024"};
 if(vErrors === null){
 vErrors = [err148];
 }
@@ -1795,8 +1792,10 @@ vErrors.push(err148);
 }
 errors++;
 }
-if(data48 < 1 || isNaN(data48)){
-const err149 = {instancePath:instancePath+"/commands/dedupeHours",schemaPath:"#/properties/commands/properties/dedupeHours/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+let data48 = data45.dedupeHours;
+if(!((typeof data48 == "number") && (!(data48 % 1) && !isNaN(data48)))){
+const err149 = {instancePath:instancePath+"/commands/dedupeHours",schemaPath:"#/properties/commands/properties/dedupeHours/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err149];
 }
@@ -1805,10 +1804,9 @@ vErrors.push(err149);
 }
 errors++;
 }
-}
-let data49 = data45.maxClockSkewS;
-if(!((typeof data49 == "number") && (!(data49 % 1) && !isNaN(data49)))){
-const err150 = {instancePath:instancePath+"/commands/maxClockSkewS",schemaPath:"#/properties/commands/properties/maxClockSkewS/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(typeof data48 == "number"){
+if(data48 > 720 || isNaN(data48)){
+const err150 = {instancePath:instancePath+"/commands/dedupeHours",schemaPath:"#/properties/commands/properties/dedupeHours/maximum",keyword:"maximum",params:{comparison: "<=", limit: 720},message:"must be <= 720"};
 if(vErrors === null){
 vErrors = [err150];
 }
@@ -1817,9 +1815,8 @@ vErrors.push(err150);
 }
 errors++;
 }
-if(typeof data49 == "number"){
-if(data49 > 3600 || isNaN(data49)){
-const err151 = {instancePath:instancePath+"/commands/maxClockSkewS",schemaPath:"#/properties/commands/properties/maxClockSkewS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
+if(data48 < 1 || isNaN(data48)){
+const err151 = {instancePath:instancePath+"/commands/dedupeHours",schemaPath:"#/properties/commands/properties/dedupeHours/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err151];
 }
@@ -1828,8 +1825,10 @@ vErrors.push(err151);
 }
 errors++;
 }
-if(data49 < 0 || isNaN(data49)){
-const err152 = {instancePath:instancePath+"/commands/maxClockSkewS",schemaPath:"#/properties/commands/properties/maxClockSkewS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+let data49 = data45.maxClockSkewS;
+if(!((typeof data49 == "number") && (!(data49 % 1) && !isNaN(data49)))){
+const err152 = {instancePath:instancePath+"/commands/maxClockSkewS",schemaPath:"#/properties/commands/properties/maxClockSkewS/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err152];
 }
@@ -1838,10 +1837,9 @@ vErrors.push(err152);
 }
 errors++;
 }
-}
-let data50 = data45.dedupeMaxRows;
-if(!((typeof data50 == "number") && (!(data50 % 1) && !isNaN(data50)))){
-const err153 = {instancePath:instancePath+"/commands/dedupeMaxRows",schemaPath:"#/properties/commands/properties/dedupeMaxRows/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(typeof data49 == "number"){
+if(data49 > 3600 || isNaN(data49)){
+const err153 = {instancePath:instancePath+"/commands/maxClockSkewS",schemaPath:"#/properties/commands/properties/maxClockSkewS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
 if(vErrors === null){
 vErrors = [err153];
 }
@@ -1850,9 +1848,8 @@ vErrors.push(err153);
 }
 errors++;
 }
-if(typeof data50 == "number"){
-if(data50 > 1000000 || isNaN(data50)){
-const err154 = {instancePath:instancePath+"/commands/dedupeMaxRows",schemaPath:"#/properties/commands/properties/dedupeMaxRows/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"};
+if(data49 < 0 || isNaN(data49)){
+const err154 = {instancePath:instancePath+"/commands/maxClockSkewS",schemaPath:"#/properties/commands/properties/maxClockSkewS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err154];
 }
@@ -1861,8 +1858,10 @@ vErrors.push(err154);
 }
 errors++;
 }
-if(data50 < 1000 || isNaN(data50)){
-const err155 = {instancePath:instancePath+"/commands/dedupeMaxRows",schemaPath:"#/properties/commands/properties/dedupeMaxRows/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1000},message:"must be >= 1000"};
+}
+let data50 = data45.dedupeMaxRows;
+if(!((typeof data50 == "number") && (!(data50 % 1) && !isNaN(data50)))){
+const err155 = {instancePath:instancePath+"/commands/dedupeMaxRows",schemaPath:"#/properties/commands/properties/dedupeMaxRows/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err155];
 }
@@ -1871,15 +1870,36 @@ vErrors.push(err155);
 }
 errors++;
 }
-}
-}
-else {
-const err156 = {instancePath:instancePath+"/commands",schemaPath:"#/properties/commands/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(typeof data50 == "number"){
+if(data50 > 1000000 || isNaN(data50)){
+const err156 = {instancePath:instancePath+"/commands/dedupeMaxRows",schemaPath:"#/properties/commands/properties/dedupeMaxRows/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"};
 if(vErrors === null){
 vErrors = [err156];
 }
 else {
 vErrors.push(err156);
+}
+errors++;
+}
+if(data50 < 1000 || isNaN(data50)){
+const err157 = {instancePath:instancePath+"/commands/dedupeMaxRows",schemaPath:"#/properties/commands/properties/dedupeMaxRows/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1000},message:"must be >= 1000"};
+if(vErrors === null){
+vErrors = [err157];
+}
+else {
+vErrors.push(err157);
+}
+errors++;
+}
+}
+}
+else {
+const err158 = {instancePath:instancePath+"/commands",schemaPath:"#/properties/commands/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err158];
+}
+else {
+vErrors.push(err158);
 }
 errors++;
 }
@@ -1895,27 +1915,7 @@ if(data51.port === undefined){
 data51.port = 9810;
 }
 if(data51.enabled === undefined){
-const err157 = {instancePath:instancePath+"/http",schemaPath:"#/properties/http/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
-if(vErrors === null){
-vErrors = [err157];
-}
-else {
-vErrors.push(err157);
-}
-errors++;
-}
-if(data51.host === undefined){
-const err158 = {instancePath:instancePath+"/http",schemaPath:"#/properties/http/required",keyword:"required",params:{missingProperty: "host"},message:"must have required property '"+"host"+"'"};
-if(vErrors === null){
-vErrors = [err158];
-}
-else {
-vErrors.push(err158);
-}
-errors++;
-}
-if(data51.port === undefined){
-const err159 = {instancePath:instancePath+"/http",schemaPath:"#/properties/http/required",keyword:"required",params:{missingProperty: "port"},message:"must have required property '"+"port"+"'"};
+const err159 = {instancePath:instancePath+"/http",schemaPath:"#/properties/http/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
 if(vErrors === null){
 vErrors = [err159];
 }
@@ -1924,9 +1924,8 @@ vErrors.push(err159);
 }
 errors++;
 }
-for(const key10 in data51){
-if(!(((key10 === "enabled") || (key10 === "host")) || (key10 === "port"))){
-const err160 = {instancePath:instancePath+"/http",schemaPath:"#/properties/http/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},message:"must NOT have additional properties"};
+if(data51.host === undefined){
+const err160 = {instancePath:instancePath+"/http",schemaPath:"#/properties/http/required",keyword:"required",params:{missingProperty: "host"},message:"must have required property '"+"host"+"'"};
 if(vErrors === null){
 vErrors = [err160];
 }
@@ -1935,9 +1934,8 @@ vErrors.push(err160);
 }
 errors++;
 }
-}
-if(typeof data51.enabled !== "boolean"){
-const err161 = {instancePath:instancePath+"/http/enabled",schemaPath:"#/properties/http/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data51.port === undefined){
+const err161 = {instancePath:instancePath+"/http",schemaPath:"#/properties/http/required",keyword:"required",params:{missingProperty: "port"},message:"must have required property '"+"port"+"'"};
 if(vErrors === null){
 vErrors = [err161];
 }
@@ -1946,8 +1944,9 @@ vErrors.push(err161);
 }
 errors++;
 }
-if(typeof data51.host !== "string"){
-const err162 = {instancePath:instancePath+"/http/host",schemaPath:"#/properties/http/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key10 in data51){
+if(!(((key10 === "enabled") || (key10 === "host")) || (key10 === "port"))){
+const err162 = {instancePath:instancePath+"/http",schemaPath:"#/properties/http/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err162];
 }
@@ -1956,9 +1955,9 @@ vErrors.push(err162);
 }
 errors++;
 }
-let data54 = data51.port;
-if(!((typeof data54 == "number") && (!(data54 % 1) && !isNaN(data54)))){
-const err163 = {instancePath:instancePath+"/http/port",schemaPath:"#/properties/http/properties/port/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+if(typeof data51.enabled !== "boolean"){
+const err163 = {instancePath:instancePath+"/http/enabled",schemaPath:"#/properties/http/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err163];
 }
@@ -1967,9 +1966,8 @@ vErrors.push(err163);
 }
 errors++;
 }
-if(typeof data54 == "number"){
-if(data54 > 65535 || isNaN(data54)){
-const err164 = {instancePath:instancePath+"/http/port",schemaPath:"#/properties/http/properties/port/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535"};
+if(typeof data51.host !== "string"){
+const err164 = {instancePath:instancePath+"/http/host",schemaPath:"#/properties/http/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err164];
 }
@@ -1978,8 +1976,9 @@ vErrors.push(err164);
 }
 errors++;
 }
-if(data54 < 0 || isNaN(data54)){
-const err165 = {instancePath:instancePath+"/http/port",schemaPath:"#/properties/http/properties/port/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+let data54 = data51.port;
+if(!((typeof data54 == "number") && (!(data54 % 1) && !isNaN(data54)))){
+const err165 = {instancePath:instancePath+"/http/port",schemaPath:"#/properties/http/properties/port/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err165];
 }
@@ -1988,15 +1987,36 @@ vErrors.push(err165);
 }
 errors++;
 }
-}
-}
-else {
-const err166 = {instancePath:instancePath+"/http",schemaPath:"#/properties/http/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(typeof data54 == "number"){
+if(data54 > 65535 || isNaN(data54)){
+const err166 = {instancePath:instancePath+"/http/port",schemaPath:"#/properties/http/properties/port/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535"};
 if(vErrors === null){
 vErrors = [err166];
 }
 else {
 vErrors.push(err166);
+}
+errors++;
+}
+if(data54 < 0 || isNaN(data54)){
+const err167 = {instancePath:instancePath+"/http/port",schemaPath:"#/properties/http/properties/port/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err167];
+}
+else {
+vErrors.push(err167);
+}
+errors++;
+}
+}
+}
+else {
+const err168 = {instancePath:instancePath+"/http",schemaPath:"#/properties/http/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err168];
+}
+else {
+vErrors.push(err168);
 }
 errors++;
 }
@@ -2006,30 +2026,7 @@ if(data55.intervalS === undefined){
 data55.intervalS = 60;
 }
 if(data55.intervalS === undefined){
-const err167 = {instancePath:instancePath+"/status",schemaPath:"#/properties/status/required",keyword:"required",params:{missingProperty: "intervalS"},message:"must have required property '"+"intervalS"+"'"};
-if(vErrors === null){
-vErrors = [err167];
-}
-else {
-vErrors.push(err167);
-}
-errors++;
-}
-for(const key11 in data55){
-if(!(key11 === "intervalS")){
-const err168 = {instancePath:instancePath+"/status",schemaPath:"#/properties/status/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties"};
-if(vErrors === null){
-vErrors = [err168];
-}
-else {
-vErrors.push(err168);
-}
-errors++;
-}
-}
-let data56 = data55.intervalS;
-if(!((typeof data56 == "number") && (!(data56 % 1) && !isNaN(data56)))){
-const err169 = {instancePath:instancePath+"/status/intervalS",schemaPath:"#/properties/status/properties/intervalS/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err169 = {instancePath:instancePath+"/status",schemaPath:"#/properties/status/required",keyword:"required",params:{missingProperty: "intervalS"},message:"must have required property '"+"intervalS"+"'"};
 if(vErrors === null){
 vErrors = [err169];
 }
@@ -2038,9 +2035,9 @@ vErrors.push(err169);
 }
 errors++;
 }
-if(typeof data56 == "number"){
-if(data56 > 86400 || isNaN(data56)){
-const err170 = {instancePath:instancePath+"/status/intervalS",schemaPath:"#/properties/status/properties/intervalS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400},message:"must be <= 86400"};
+for(const key11 in data55){
+if(!(key11 === "intervalS")){
+const err170 = {instancePath:instancePath+"/status",schemaPath:"#/properties/status/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err170];
 }
@@ -2049,8 +2046,10 @@ vErrors.push(err170);
 }
 errors++;
 }
-if(data56 < 5 || isNaN(data56)){
-const err171 = {instancePath:instancePath+"/status/intervalS",schemaPath:"#/properties/status/properties/intervalS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 5},message:"must be >= 5"};
+}
+let data56 = data55.intervalS;
+if(!((typeof data56 == "number") && (!(data56 % 1) && !isNaN(data56)))){
+const err171 = {instancePath:instancePath+"/status/intervalS",schemaPath:"#/properties/status/properties/intervalS/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err171];
 }
@@ -2059,15 +2058,36 @@ vErrors.push(err171);
 }
 errors++;
 }
-}
-}
-else {
-const err172 = {instancePath:instancePath+"/status",schemaPath:"#/properties/status/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(typeof data56 == "number"){
+if(data56 > 86400 || isNaN(data56)){
+const err172 = {instancePath:instancePath+"/status/intervalS",schemaPath:"#/properties/status/properties/intervalS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400},message:"must be <= 86400"};
 if(vErrors === null){
 vErrors = [err172];
 }
 else {
 vErrors.push(err172);
+}
+errors++;
+}
+if(data56 < 5 || isNaN(data56)){
+const err173 = {instancePath:instancePath+"/status/intervalS",schemaPath:"#/properties/status/properties/intervalS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 5},message:"must be >= 5"};
+if(vErrors === null){
+vErrors = [err173];
+}
+else {
+vErrors.push(err173);
+}
+errors++;
+}
+}
+}
+else {
+const err174 = {instancePath:instancePath+"/status",schemaPath:"#/properties/status/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err174];
+}
+else {
+vErrors.push(err174);
 }
 errors++;
 }
@@ -2077,29 +2097,7 @@ if(data57.enabled === undefined){
 data57.enabled = false;
 }
 if(data57.enabled === undefined){
-const err173 = {instancePath:instancePath+"/simulation",schemaPath:"#/properties/simulation/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
-if(vErrors === null){
-vErrors = [err173];
-}
-else {
-vErrors.push(err173);
-}
-errors++;
-}
-for(const key12 in data57){
-if(!(key12 === "enabled")){
-const err174 = {instancePath:instancePath+"/simulation",schemaPath:"#/properties/simulation/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key12},message:"must NOT have additional properties"};
-if(vErrors === null){
-vErrors = [err174];
-}
-else {
-vErrors.push(err174);
-}
-errors++;
-}
-}
-if(typeof data57.enabled !== "boolean"){
-const err175 = {instancePath:instancePath+"/simulation/enabled",schemaPath:"#/properties/simulation/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+const err175 = {instancePath:instancePath+"/simulation",schemaPath:"#/properties/simulation/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
 if(vErrors === null){
 vErrors = [err175];
 }
@@ -2108,14 +2106,36 @@ vErrors.push(err175);
 }
 errors++;
 }
-}
-else {
-const err176 = {instancePath:instancePath+"/simulation",schemaPath:"#/properties/simulation/type",keyword:"type",params:{type: "object"},message:"must be object"};
+for(const key12 in data57){
+if(!(key12 === "enabled")){
+const err176 = {instancePath:instancePath+"/simulation",schemaPath:"#/properties/simulation/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key12},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err176];
 }
 else {
 vErrors.push(err176);
+}
+errors++;
+}
+}
+if(typeof data57.enabled !== "boolean"){
+const err177 = {instancePath:instancePath+"/simulation/enabled",schemaPath:"#/properties/simulation/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(vErrors === null){
+vErrors = [err177];
+}
+else {
+vErrors.push(err177);
+}
+errors++;
+}
+}
+else {
+const err178 = {instancePath:instancePath+"/simulation",schemaPath:"#/properties/simulation/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err178];
+}
+else {
+vErrors.push(err178);
 }
 errors++;
 }
@@ -2134,27 +2154,7 @@ if(data59.buses === undefined){
 data59.buses = [];
 }
 if(data59.enabled === undefined){
-const err177 = {instancePath:instancePath+"/meters",schemaPath:"#/properties/meters/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
-if(vErrors === null){
-vErrors = [err177];
-}
-else {
-vErrors.push(err177);
-}
-errors++;
-}
-if(data59.fullReportIntervalS === undefined){
-const err178 = {instancePath:instancePath+"/meters",schemaPath:"#/properties/meters/required",keyword:"required",params:{missingProperty: "fullReportIntervalS"},message:"must have required property '"+"fullReportIntervalS"+"'"};
-if(vErrors === null){
-vErrors = [err178];
-}
-else {
-vErrors.push(err178);
-}
-errors++;
-}
-if(data59.timeSyncIntervalH === undefined){
-const err179 = {instancePath:instancePath+"/meters",schemaPath:"#/properties/meters/required",keyword:"required",params:{missingProperty: "timeSyncIntervalH"},message:"must have required property '"+"timeSyncIntervalH"+"'"};
+const err179 = {instancePath:instancePath+"/meters",schemaPath:"#/properties/meters/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
 if(vErrors === null){
 vErrors = [err179];
 }
@@ -2163,8 +2163,8 @@ vErrors.push(err179);
 }
 errors++;
 }
-if(data59.buses === undefined){
-const err180 = {instancePath:instancePath+"/meters",schemaPath:"#/properties/meters/required",keyword:"required",params:{missingProperty: "buses"},message:"must have required property '"+"buses"+"'"};
+if(data59.fullReportIntervalS === undefined){
+const err180 = {instancePath:instancePath+"/meters",schemaPath:"#/properties/meters/required",keyword:"required",params:{missingProperty: "fullReportIntervalS"},message:"must have required property '"+"fullReportIntervalS"+"'"};
 if(vErrors === null){
 vErrors = [err180];
 }
@@ -2173,9 +2173,8 @@ vErrors.push(err180);
 }
 errors++;
 }
-for(const key13 in data59){
-if(!(((((key13 === "enabled") || (key13 === "profilesDir")) || (key13 === "fullReportIntervalS")) || (key13 === "timeSyncIntervalH")) || (key13 === "buses"))){
-const err181 = {instancePath:instancePath+"/meters",schemaPath:"#/properties/meters/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},message:"must NOT have additional properties"};
+if(data59.timeSyncIntervalH === undefined){
+const err181 = {instancePath:instancePath+"/meters",schemaPath:"#/properties/meters/required",keyword:"required",params:{missingProperty: "timeSyncIntervalH"},message:"must have required property '"+"timeSyncIntervalH"+"'"};
 if(vErrors === null){
 vErrors = [err181];
 }
@@ -2184,9 +2183,8 @@ vErrors.push(err181);
 }
 errors++;
 }
-}
-if(typeof data59.enabled !== "boolean"){
-const err182 = {instancePath:instancePath+"/meters/enabled",schemaPath:"#/properties/meters/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data59.buses === undefined){
+const err182 = {instancePath:instancePath+"/meters",schemaPath:"#/properties/meters/required",keyword:"required",params:{missingProperty: "buses"},message:"must have required property '"+"buses"+"'"};
 if(vErrors === null){
 vErrors = [err182];
 }
@@ -2195,11 +2193,9 @@ vErrors.push(err182);
 }
 errors++;
 }
-if(data59.profilesDir !== undefined){
-let data61 = data59.profilesDir;
-if(typeof data61 === "string"){
-if(func3(data61) < 1){
-const err183 = {instancePath:instancePath+"/meters/profilesDir",schemaPath:"#/properties/meters/properties/profilesDir/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+for(const key13 in data59){
+if(!(((((key13 === "enabled") || (key13 === "profilesDir")) || (key13 === "fullReportIntervalS")) || (key13 === "timeSyncIntervalH")) || (key13 === "buses"))){
+const err183 = {instancePath:instancePath+"/meters",schemaPath:"#/properties/meters/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err183];
 }
@@ -2209,8 +2205,8 @@ vErrors.push(err183);
 errors++;
 }
 }
-else {
-const err184 = {instancePath:instancePath+"/meters/profilesDir",schemaPath:"#/properties/meters/properties/profilesDir/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(typeof data59.enabled !== "boolean"){
+const err184 = {instancePath:instancePath+"/meters/enabled",schemaPath:"#/properties/meters/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err184];
 }
@@ -2219,10 +2215,11 @@ vErrors.push(err184);
 }
 errors++;
 }
-}
-let data62 = data59.fullReportIntervalS;
-if(!((typeof data62 == "number") && (!(data62 % 1) && !isNaN(data62)))){
-const err185 = {instancePath:instancePath+"/meters/fullReportIntervalS",schemaPath:"#/properties/meters/properties/fullReportIntervalS/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data59.profilesDir !== undefined){
+let data61 = data59.profilesDir;
+if(typeof data61 === "string"){
+if(func3(data61) < 1){
+const err185 = {instancePath:instancePath+"/meters/profilesDir",schemaPath:"#/properties/meters/properties/profilesDir/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err185];
 }
@@ -2231,9 +2228,9 @@ vErrors.push(err185);
 }
 errors++;
 }
-if(typeof data62 == "number"){
-if(data62 > 86400 || isNaN(data62)){
-const err186 = {instancePath:instancePath+"/meters/fullReportIntervalS",schemaPath:"#/properties/meters/properties/fullReportIntervalS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400},message:"must be <= 86400"};
+}
+else {
+const err186 = {instancePath:instancePath+"/meters/profilesDir",schemaPath:"#/properties/meters/properties/profilesDir/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err186];
 }
@@ -2242,8 +2239,10 @@ vErrors.push(err186);
 }
 errors++;
 }
-if(data62 < 0 || isNaN(data62)){
-const err187 = {instancePath:instancePath+"/meters/fullReportIntervalS",schemaPath:"#/properties/meters/properties/fullReportIntervalS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+let data62 = data59.fullReportIntervalS;
+if(!((typeof data62 == "number") && (!(data62 % 1) && !isNaN(data62)))){
+const err187 = {instancePath:instancePath+"/meters/fullReportIntervalS",schemaPath:"#/properties/meters/properties/fullReportIntervalS/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err187];
 }
@@ -2252,11 +2251,9 @@ vErrors.push(err187);
 }
 errors++;
 }
-}
-let data63 = data59.timeSyncIntervalH;
-if(typeof data63 == "number"){
-if(data63 > 720 || isNaN(data63)){
-const err188 = {instancePath:instancePath+"/meters/timeSyncIntervalH",schemaPath:"#/properties/meters/properties/timeSyncIntervalH/maximum",keyword:"maximum",params:{comparison: "<=", limit: 720},message:"must be <= 720"};
+if(typeof data62 == "number"){
+if(data62 > 86400 || isNaN(data62)){
+const err188 = {instancePath:instancePath+"/meters/fullReportIntervalS",schemaPath:"#/properties/meters/properties/fullReportIntervalS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400},message:"must be <= 86400"};
 if(vErrors === null){
 vErrors = [err188];
 }
@@ -2265,8 +2262,8 @@ vErrors.push(err188);
 }
 errors++;
 }
-if(data63 < 0 || isNaN(data63)){
-const err189 = {instancePath:instancePath+"/meters/timeSyncIntervalH",schemaPath:"#/properties/meters/properties/timeSyncIntervalH/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(data62 < 0 || isNaN(data62)){
+const err189 = {instancePath:instancePath+"/meters/fullReportIntervalS",schemaPath:"#/properties/meters/properties/fullReportIntervalS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err189];
 }
@@ -2276,13 +2273,36 @@ vErrors.push(err189);
 errors++;
 }
 }
-else {
-const err190 = {instancePath:instancePath+"/meters/timeSyncIntervalH",schemaPath:"#/properties/meters/properties/timeSyncIntervalH/type",keyword:"type",params:{type: "number"},message:"must be number"};
+let data63 = data59.timeSyncIntervalH;
+if(typeof data63 == "number"){
+if(data63 > 720 || isNaN(data63)){
+const err190 = {instancePath:instancePath+"/meters/timeSyncIntervalH",schemaPath:"#/properties/meters/properties/timeSyncIntervalH/maximum",keyword:"maximum",params:{comparison: "<=", limit: 720},message:"must be <= 720"};
 if(vErrors === null){
 vErrors = [err190];
 }
 else {
 vErrors.push(err190);
+}
+errors++;
+}
+if(data63 < 0 || isNaN(data63)){
+const err191 = {instancePath:instancePath+"/meters/timeSyncIntervalH",schemaPath:"#/properties/meters/properties/timeSyncIntervalH/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err191];
+}
+else {
+vErrors.push(err191);
+}
+errors++;
+}
+}
+else {
+const err192 = {instancePath:instancePath+"/meters/timeSyncIntervalH",schemaPath:"#/properties/meters/properties/timeSyncIntervalH/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(vErrors === null){
+vErrors = [err192];
+}
+else {
+vErrors.push(err192);
 }
 errors++;
 }
@@ -2326,27 +2346,7 @@ if(data65.devices === undefined){
 data65.devices = [];
 }
 if(data65.id === undefined){
-const err191 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
-if(vErrors === null){
-vErrors = [err191];
-}
-else {
-vErrors.push(err191);
-}
-errors++;
-}
-if(data65.protocol === undefined){
-const err192 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "protocol"},message:"must have required property '"+"protocol"+"'"};
-if(vErrors === null){
-vErrors = [err192];
-}
-else {
-vErrors.push(err192);
-}
-errors++;
-}
-if(data65.transport === undefined){
-const err193 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "transport"},message:"must have required property '"+"transport"+"'"};
+const err193 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
 if(vErrors === null){
 vErrors = [err193];
 }
@@ -2355,8 +2355,8 @@ vErrors.push(err193);
 }
 errors++;
 }
-if(data65.framing === undefined){
-const err194 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "framing"},message:"must have required property '"+"framing"+"'"};
+if(data65.protocol === undefined){
+const err194 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "protocol"},message:"must have required property '"+"protocol"+"'"};
 if(vErrors === null){
 vErrors = [err194];
 }
@@ -2365,8 +2365,8 @@ vErrors.push(err194);
 }
 errors++;
 }
-if(data65.baudRate === undefined){
-const err195 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "baudRate"},message:"must have required property '"+"baudRate"+"'"};
+if(data65.transport === undefined){
+const err195 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "transport"},message:"must have required property '"+"transport"+"'"};
 if(vErrors === null){
 vErrors = [err195];
 }
@@ -2375,8 +2375,8 @@ vErrors.push(err195);
 }
 errors++;
 }
-if(data65.parity === undefined){
-const err196 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "parity"},message:"must have required property '"+"parity"+"'"};
+if(data65.framing === undefined){
+const err196 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "framing"},message:"must have required property '"+"framing"+"'"};
 if(vErrors === null){
 vErrors = [err196];
 }
@@ -2385,8 +2385,8 @@ vErrors.push(err196);
 }
 errors++;
 }
-if(data65.stopBits === undefined){
-const err197 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "stopBits"},message:"must have required property '"+"stopBits"+"'"};
+if(data65.baudRate === undefined){
+const err197 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "baudRate"},message:"must have required property '"+"baudRate"+"'"};
 if(vErrors === null){
 vErrors = [err197];
 }
@@ -2395,8 +2395,8 @@ vErrors.push(err197);
 }
 errors++;
 }
-if(data65.timeoutMs === undefined){
-const err198 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "timeoutMs"},message:"must have required property '"+"timeoutMs"+"'"};
+if(data65.parity === undefined){
+const err198 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "parity"},message:"must have required property '"+"parity"+"'"};
 if(vErrors === null){
 vErrors = [err198];
 }
@@ -2405,8 +2405,8 @@ vErrors.push(err198);
 }
 errors++;
 }
-if(data65.interFrameDelayMs === undefined){
-const err199 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "interFrameDelayMs"},message:"must have required property '"+"interFrameDelayMs"+"'"};
+if(data65.stopBits === undefined){
+const err199 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "stopBits"},message:"must have required property '"+"stopBits"+"'"};
 if(vErrors === null){
 vErrors = [err199];
 }
@@ -2415,8 +2415,8 @@ vErrors.push(err199);
 }
 errors++;
 }
-if(data65.backoffBaseMs === undefined){
-const err200 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "backoffBaseMs"},message:"must have required property '"+"backoffBaseMs"+"'"};
+if(data65.timeoutMs === undefined){
+const err200 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "timeoutMs"},message:"must have required property '"+"timeoutMs"+"'"};
 if(vErrors === null){
 vErrors = [err200];
 }
@@ -2425,8 +2425,8 @@ vErrors.push(err200);
 }
 errors++;
 }
-if(data65.backoffMaxMs === undefined){
-const err201 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "backoffMaxMs"},message:"must have required property '"+"backoffMaxMs"+"'"};
+if(data65.interFrameDelayMs === undefined){
+const err201 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "interFrameDelayMs"},message:"must have required property '"+"interFrameDelayMs"+"'"};
 if(vErrors === null){
 vErrors = [err201];
 }
@@ -2435,8 +2435,8 @@ vErrors.push(err201);
 }
 errors++;
 }
-if(data65.offlineAfter === undefined){
-const err202 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "offlineAfter"},message:"must have required property '"+"offlineAfter"+"'"};
+if(data65.backoffBaseMs === undefined){
+const err202 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "backoffBaseMs"},message:"must have required property '"+"backoffBaseMs"+"'"};
 if(vErrors === null){
 vErrors = [err202];
 }
@@ -2445,8 +2445,8 @@ vErrors.push(err202);
 }
 errors++;
 }
-if(data65.devices === undefined){
-const err203 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "devices"},message:"must have required property '"+"devices"+"'"};
+if(data65.backoffMaxMs === undefined){
+const err203 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "backoffMaxMs"},message:"must have required property '"+"backoffMaxMs"+"'"};
 if(vErrors === null){
 vErrors = [err203];
 }
@@ -2455,9 +2455,8 @@ vErrors.push(err203);
 }
 errors++;
 }
-for(const key14 in data65){
-if(!(func2.call(schema11.properties.meters.properties.buses.items.properties, key14))){
-const err204 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties"};
+if(data65.offlineAfter === undefined){
+const err204 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "offlineAfter"},message:"must have required property '"+"offlineAfter"+"'"};
 if(vErrors === null){
 vErrors = [err204];
 }
@@ -2466,12 +2465,8 @@ vErrors.push(err204);
 }
 errors++;
 }
-}
-if(data65.id !== undefined){
-let data66 = data65.id;
-if(typeof data66 === "string"){
-if(!pattern0.test(data66)){
-const err205 = {instancePath:instancePath+"/meters/buses/" + i0+"/id",schemaPath:"#/properties/meters/properties/buses/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"+"\""};
+if(data65.devices === undefined){
+const err205 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "devices"},message:"must have required property '"+"devices"+"'"};
 if(vErrors === null){
 vErrors = [err205];
 }
@@ -2480,9 +2475,9 @@ vErrors.push(err205);
 }
 errors++;
 }
-}
-else {
-const err206 = {instancePath:instancePath+"/meters/buses/" + i0+"/id",schemaPath:"#/properties/meters/properties/buses/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key14 in data65){
+if(!(func2.call(schema11.properties.meters.properties.buses.items.properties, key14))){
+const err206 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err206];
 }
@@ -2492,10 +2487,11 @@ vErrors.push(err206);
 errors++;
 }
 }
-if(data65.protocol !== undefined){
-let data67 = data65.protocol;
-if(typeof data67 !== "string"){
-const err207 = {instancePath:instancePath+"/meters/buses/" + i0+"/protocol",schemaPath:"#/properties/meters/properties/buses/items/properties/protocol/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data65.id !== undefined){
+let data66 = data65.id;
+if(typeof data66 === "string"){
+if(!pattern0.test(data66)){
+const err207 = {instancePath:instancePath+"/meters/buses/" + i0+"/id",schemaPath:"#/properties/meters/properties/buses/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"+"\""};
 if(vErrors === null){
 vErrors = [err207];
 }
@@ -2504,8 +2500,9 @@ vErrors.push(err207);
 }
 errors++;
 }
-if(!((((data67 === "modbus") || (data67 === "dlt645")) || (data67 === "cjt188")) || (data67 === "mixed"))){
-const err208 = {instancePath:instancePath+"/meters/buses/" + i0+"/protocol",schemaPath:"#/properties/meters/properties/buses/items/properties/protocol/enum",keyword:"enum",params:{allowedValues: schema11.properties.meters.properties.buses.items.properties.protocol.enum},message:"must be equal to one of the allowed values"};
+}
+else {
+const err208 = {instancePath:instancePath+"/meters/buses/" + i0+"/id",schemaPath:"#/properties/meters/properties/buses/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err208];
 }
@@ -2515,9 +2512,10 @@ vErrors.push(err208);
 errors++;
 }
 }
-let data68 = data65.transport;
-if(typeof data68 !== "string"){
-const err209 = {instancePath:instancePath+"/meters/buses/" + i0+"/transport",schemaPath:"#/properties/meters/properties/buses/items/properties/transport/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data65.protocol !== undefined){
+let data67 = data65.protocol;
+if(typeof data67 !== "string"){
+const err209 = {instancePath:instancePath+"/meters/buses/" + i0+"/protocol",schemaPath:"#/properties/meters/properties/buses/items/properties/protocol/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err209];
 }
@@ -2526,8 +2524,8 @@ vErrors.push(err209);
 }
 errors++;
 }
-if(!(((data68 === "serial") || (data68 === "tcp")) || (data68 === "simulated"))){
-const err210 = {instancePath:instancePath+"/meters/buses/" + i0+"/transport",schemaPath:"#/properties/meters/properties/buses/items/properties/transport/enum",keyword:"enum",params:{allowedValues: schema11.properties.meters.properties.buses.items.properties.transport.enum},message:"must be equal to one of the allowed values"};
+if(!((((data67 === "modbus") || (data67 === "dlt645")) || (data67 === "cjt188")) || (data67 === "mixed"))){
+const err210 = {instancePath:instancePath+"/meters/buses/" + i0+"/protocol",schemaPath:"#/properties/meters/properties/buses/items/properties/protocol/enum",keyword:"enum",params:{allowedValues: schema11.properties.meters.properties.buses.items.properties.protocol.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err210];
 }
@@ -2536,11 +2534,10 @@ vErrors.push(err210);
 }
 errors++;
 }
-if(data65.port !== undefined){
-let data69 = data65.port;
-if(typeof data69 === "string"){
-if(func3(data69) < 1){
-const err211 = {instancePath:instancePath+"/meters/buses/" + i0+"/port",schemaPath:"#/properties/meters/properties/buses/items/properties/port/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+}
+let data68 = data65.transport;
+if(typeof data68 !== "string"){
+const err211 = {instancePath:instancePath+"/meters/buses/" + i0+"/transport",schemaPath:"#/properties/meters/properties/buses/items/properties/transport/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err211];
 }
@@ -2549,9 +2546,8 @@ vErrors.push(err211);
 }
 errors++;
 }
-}
-else {
-const err212 = {instancePath:instancePath+"/meters/buses/" + i0+"/port",schemaPath:"#/properties/meters/properties/buses/items/properties/port/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!(((data68 === "serial") || (data68 === "tcp")) || (data68 === "simulated"))){
+const err212 = {instancePath:instancePath+"/meters/buses/" + i0+"/transport",schemaPath:"#/properties/meters/properties/buses/items/properties/transport/enum",keyword:"enum",params:{allowedValues: schema11.properties.meters.properties.buses.items.properties.transport.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err212];
 }
@@ -2560,12 +2556,11 @@ vErrors.push(err212);
 }
 errors++;
 }
-}
-if(data65.host !== undefined){
-let data70 = data65.host;
-if(typeof data70 === "string"){
-if(func3(data70) < 1){
-const err213 = {instancePath:instancePath+"/meters/buses/" + i0+"/host",schemaPath:"#/properties/meters/properties/buses/items/properties/host/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(data65.port !== undefined){
+let data69 = data65.port;
+if(typeof data69 === "string"){
+if(func3(data69) < 1){
+const err213 = {instancePath:instancePath+"/meters/buses/" + i0+"/port",schemaPath:"#/properties/meters/properties/buses/items/properties/port/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err213];
 }
@@ -2576,7 +2571,7 @@ errors++;
 }
 }
 else {
-const err214 = {instancePath:instancePath+"/meters/buses/" + i0+"/host",schemaPath:"#/properties/meters/properties/buses/items/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err214 = {instancePath:instancePath+"/meters/buses/" + i0+"/port",schemaPath:"#/properties/meters/properties/buses/items/properties/port/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err214];
 }
@@ -2586,10 +2581,11 @@ vErrors.push(err214);
 errors++;
 }
 }
-if(data65.tcpPort !== undefined){
-let data71 = data65.tcpPort;
-if(!((typeof data71 == "number") && (!(data71 % 1) && !isNaN(data71)))){
-const err215 = {instancePath:instancePath+"/meters/buses/" + i0+"/tcpPort",schemaPath:"#/properties/meters/properties/buses/items/properties/tcpPort/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data65.host !== undefined){
+let data70 = data65.host;
+if(typeof data70 === "string"){
+if(func3(data70) < 1){
+const err215 = {instancePath:instancePath+"/meters/buses/" + i0+"/host",schemaPath:"#/properties/meters/properties/buses/items/properties/host/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err215];
 }
@@ -2598,9 +2594,9 @@ vErrors.push(err215);
 }
 errors++;
 }
-if(typeof data71 == "number"){
-if(data71 > 65535 || isNaN(data71)){
-const err216 = {instancePath:instancePath+"/meters/buses/" + i0+"/tcpPort",schemaPath:"#/properties/meters/properties/buses/items/properties/tcpPort/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535"};
+}
+else {
+const err216 = {instancePath:instancePath+"/meters/buses/" + i0+"/host",schemaPath:"#/properties/meters/properties/buses/items/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err216];
 }
@@ -2609,8 +2605,11 @@ vErrors.push(err216);
 }
 errors++;
 }
-if(data71 < 1 || isNaN(data71)){
-const err217 = {instancePath:instancePath+"/meters/buses/" + i0+"/tcpPort",schemaPath:"#/properties/meters/properties/buses/items/properties/tcpPort/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+if(data65.tcpPort !== undefined){
+let data71 = data65.tcpPort;
+if(!((typeof data71 == "number") && (!(data71 % 1) && !isNaN(data71)))){
+const err217 = {instancePath:instancePath+"/meters/buses/" + i0+"/tcpPort",schemaPath:"#/properties/meters/properties/buses/items/properties/tcpPort/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err217];
 }
@@ -2619,11 +2618,9 @@ vErrors.push(err217);
 }
 errors++;
 }
-}
-}
-let data72 = data65.framing;
-if(typeof data72 !== "string"){
-const err218 = {instancePath:instancePath+"/meters/buses/" + i0+"/framing",schemaPath:"#/properties/meters/properties/buses/items/properties/framing/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(typeof data71 == "number"){
+if(data71 > 65535 || isNaN(data71)){
+const err218 = {instancePath:instancePath+"/meters/buses/" + i0+"/tcpPort",schemaPath:"#/properties/meters/properties/buses/items/properties/tcpPort/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535"};
 if(vErrors === null){
 vErrors = [err218];
 }
@@ -2632,8 +2629,8 @@ vErrors.push(err218);
 }
 errors++;
 }
-if(!((data72 === "rtu") || (data72 === "tcp"))){
-const err219 = {instancePath:instancePath+"/meters/buses/" + i0+"/framing",schemaPath:"#/properties/meters/properties/buses/items/properties/framing/enum",keyword:"enum",params:{allowedValues: schema11.properties.meters.properties.buses.items.properties.framing.enum},message:"must be equal to one of the allowed values"};
+if(data71 < 1 || isNaN(data71)){
+const err219 = {instancePath:instancePath+"/meters/buses/" + i0+"/tcpPort",schemaPath:"#/properties/meters/properties/buses/items/properties/tcpPort/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err219];
 }
@@ -2642,9 +2639,11 @@ vErrors.push(err219);
 }
 errors++;
 }
-let data73 = data65.baudRate;
-if(!(typeof data73 == "number")){
-const err220 = {instancePath:instancePath+"/meters/buses/" + i0+"/baudRate",schemaPath:"#/properties/meters/properties/buses/items/properties/baudRate/type",keyword:"type",params:{type: "number"},message:"must be number"};
+}
+}
+let data72 = data65.framing;
+if(typeof data72 !== "string"){
+const err220 = {instancePath:instancePath+"/meters/buses/" + i0+"/framing",schemaPath:"#/properties/meters/properties/buses/items/properties/framing/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err220];
 }
@@ -2653,8 +2652,8 @@ vErrors.push(err220);
 }
 errors++;
 }
-if(!((((((((data73 === 1200) || (data73 === 2400)) || (data73 === 4800)) || (data73 === 9600)) || (data73 === 19200)) || (data73 === 38400)) || (data73 === 57600)) || (data73 === 115200))){
-const err221 = {instancePath:instancePath+"/meters/buses/" + i0+"/baudRate",schemaPath:"#/properties/meters/properties/buses/items/properties/baudRate/enum",keyword:"enum",params:{allowedValues: schema11.properties.meters.properties.buses.items.properties.baudRate.enum},message:"must be equal to one of the allowed values"};
+if(!((data72 === "rtu") || (data72 === "tcp"))){
+const err221 = {instancePath:instancePath+"/meters/buses/" + i0+"/framing",schemaPath:"#/properties/meters/properties/buses/items/properties/framing/enum",keyword:"enum",params:{allowedValues: schema11.properties.meters.properties.buses.items.properties.framing.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err221];
 }
@@ -2663,9 +2662,9 @@ vErrors.push(err221);
 }
 errors++;
 }
-let data74 = data65.parity;
-if(typeof data74 !== "string"){
-const err222 = {instancePath:instancePath+"/meters/buses/" + i0+"/parity",schemaPath:"#/properties/meters/properties/buses/items/properties/parity/type",keyword:"type",params:{type: "string"},message:"must be string"};
+let data73 = data65.baudRate;
+if(!(typeof data73 == "number")){
+const err222 = {instancePath:instancePath+"/meters/buses/" + i0+"/baudRate",schemaPath:"#/properties/meters/properties/buses/items/properties/baudRate/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err222];
 }
@@ -2674,8 +2673,8 @@ vErrors.push(err222);
 }
 errors++;
 }
-if(!(((data74 === "none") || (data74 === "even")) || (data74 === "odd"))){
-const err223 = {instancePath:instancePath+"/meters/buses/" + i0+"/parity",schemaPath:"#/properties/meters/properties/buses/items/properties/parity/enum",keyword:"enum",params:{allowedValues: schema11.properties.meters.properties.buses.items.properties.parity.enum},message:"must be equal to one of the allowed values"};
+if(!((((((((data73 === 1200) || (data73 === 2400)) || (data73 === 4800)) || (data73 === 9600)) || (data73 === 19200)) || (data73 === 38400)) || (data73 === 57600)) || (data73 === 115200))){
+const err223 = {instancePath:instancePath+"/meters/buses/" + i0+"/baudRate",schemaPath:"#/properties/meters/properties/buses/items/properties/baudRate/enum",keyword:"enum",params:{allowedValues: schema11.properties.meters.properties.buses.items.properties.baudRate.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err223];
 }
@@ -2684,9 +2683,9 @@ vErrors.push(err223);
 }
 errors++;
 }
-let data75 = data65.stopBits;
-if(!(typeof data75 == "number")){
-const err224 = {instancePath:instancePath+"/meters/buses/" + i0+"/stopBits",schemaPath:"#/properties/meters/properties/buses/items/properties/stopBits/type",keyword:"type",params:{type: "number"},message:"must be number"};
+let data74 = data65.parity;
+if(typeof data74 !== "string"){
+const err224 = {instancePath:instancePath+"/meters/buses/" + i0+"/parity",schemaPath:"#/properties/meters/properties/buses/items/properties/parity/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err224];
 }
@@ -2695,8 +2694,8 @@ vErrors.push(err224);
 }
 errors++;
 }
-if(!((data75 === 1) || (data75 === 2))){
-const err225 = {instancePath:instancePath+"/meters/buses/" + i0+"/stopBits",schemaPath:"#/properties/meters/properties/buses/items/properties/stopBits/enum",keyword:"enum",params:{allowedValues: schema11.properties.meters.properties.buses.items.properties.stopBits.enum},message:"must be equal to one of the allowed values"};
+if(!(((data74 === "none") || (data74 === "even")) || (data74 === "odd"))){
+const err225 = {instancePath:instancePath+"/meters/buses/" + i0+"/parity",schemaPath:"#/properties/meters/properties/buses/items/properties/parity/enum",keyword:"enum",params:{allowedValues: schema11.properties.meters.properties.buses.items.properties.parity.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err225];
 }
@@ -2705,9 +2704,9 @@ vErrors.push(err225);
 }
 errors++;
 }
-let data76 = data65.timeoutMs;
-if(!((typeof data76 == "number") && (!(data76 % 1) && !isNaN(data76)))){
-const err226 = {instancePath:instancePath+"/meters/buses/" + i0+"/timeoutMs",schemaPath:"#/properties/meters/properties/buses/items/properties/timeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+let data75 = data65.stopBits;
+if(!(typeof data75 == "number")){
+const err226 = {instancePath:instancePath+"/meters/buses/" + i0+"/stopBits",schemaPath:"#/properties/meters/properties/buses/items/properties/stopBits/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err226];
 }
@@ -2716,9 +2715,8 @@ vErrors.push(err226);
 }
 errors++;
 }
-if(typeof data76 == "number"){
-if(data76 > 10000 || isNaN(data76)){
-const err227 = {instancePath:instancePath+"/meters/buses/" + i0+"/timeoutMs",schemaPath:"#/properties/meters/properties/buses/items/properties/timeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000"};
+if(!((data75 === 1) || (data75 === 2))){
+const err227 = {instancePath:instancePath+"/meters/buses/" + i0+"/stopBits",schemaPath:"#/properties/meters/properties/buses/items/properties/stopBits/enum",keyword:"enum",params:{allowedValues: schema11.properties.meters.properties.buses.items.properties.stopBits.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err227];
 }
@@ -2727,8 +2725,9 @@ vErrors.push(err227);
 }
 errors++;
 }
-if(data76 < 20 || isNaN(data76)){
-const err228 = {instancePath:instancePath+"/meters/buses/" + i0+"/timeoutMs",schemaPath:"#/properties/meters/properties/buses/items/properties/timeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 20},message:"must be >= 20"};
+let data76 = data65.timeoutMs;
+if(!((typeof data76 == "number") && (!(data76 % 1) && !isNaN(data76)))){
+const err228 = {instancePath:instancePath+"/meters/buses/" + i0+"/timeoutMs",schemaPath:"#/properties/meters/properties/buses/items/properties/timeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err228];
 }
@@ -2737,10 +2736,9 @@ vErrors.push(err228);
 }
 errors++;
 }
-}
-let data77 = data65.interFrameDelayMs;
-if(!((typeof data77 == "number") && (!(data77 % 1) && !isNaN(data77)))){
-const err229 = {instancePath:instancePath+"/meters/buses/" + i0+"/interFrameDelayMs",schemaPath:"#/properties/meters/properties/buses/items/properties/interFrameDelayMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(typeof data76 == "number"){
+if(data76 > 10000 || isNaN(data76)){
+const err229 = {instancePath:instancePath+"/meters/buses/" + i0+"/timeoutMs",schemaPath:"#/properties/meters/properties/buses/items/properties/timeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000"};
 if(vErrors === null){
 vErrors = [err229];
 }
@@ -2749,9 +2747,8 @@ vErrors.push(err229);
 }
 errors++;
 }
-if(typeof data77 == "number"){
-if(data77 > 2000 || isNaN(data77)){
-const err230 = {instancePath:instancePath+"/meters/buses/" + i0+"/interFrameDelayMs",schemaPath:"#/properties/meters/properties/buses/items/properties/interFrameDelayMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2000},message:"must be <= 2000"};
+if(data76 < 20 || isNaN(data76)){
+const err230 = {instancePath:instancePath+"/meters/buses/" + i0+"/timeoutMs",schemaPath:"#/properties/meters/properties/buses/items/properties/timeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 20},message:"must be >= 20"};
 if(vErrors === null){
 vErrors = [err230];
 }
@@ -2760,8 +2757,10 @@ vErrors.push(err230);
 }
 errors++;
 }
-if(data77 < 0 || isNaN(data77)){
-const err231 = {instancePath:instancePath+"/meters/buses/" + i0+"/interFrameDelayMs",schemaPath:"#/properties/meters/properties/buses/items/properties/interFrameDelayMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+let data77 = data65.interFrameDelayMs;
+if(!((typeof data77 == "number") && (!(data77 % 1) && !isNaN(data77)))){
+const err231 = {instancePath:instancePath+"/meters/buses/" + i0+"/interFrameDelayMs",schemaPath:"#/properties/meters/properties/buses/items/properties/interFrameDelayMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err231];
 }
@@ -2770,10 +2769,9 @@ vErrors.push(err231);
 }
 errors++;
 }
-}
-let data78 = data65.backoffBaseMs;
-if(!((typeof data78 == "number") && (!(data78 % 1) && !isNaN(data78)))){
-const err232 = {instancePath:instancePath+"/meters/buses/" + i0+"/backoffBaseMs",schemaPath:"#/properties/meters/properties/buses/items/properties/backoffBaseMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(typeof data77 == "number"){
+if(data77 > 2000 || isNaN(data77)){
+const err232 = {instancePath:instancePath+"/meters/buses/" + i0+"/interFrameDelayMs",schemaPath:"#/properties/meters/properties/buses/items/properties/interFrameDelayMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2000},message:"must be <= 2000"};
 if(vErrors === null){
 vErrors = [err232];
 }
@@ -2782,9 +2780,8 @@ vErrors.push(err232);
 }
 errors++;
 }
-if(typeof data78 == "number"){
-if(data78 > 600000 || isNaN(data78)){
-const err233 = {instancePath:instancePath+"/meters/buses/" + i0+"/backoffBaseMs",schemaPath:"#/properties/meters/properties/buses/items/properties/backoffBaseMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 600000},message:"must be <= 600000"};
+if(data77 < 0 || isNaN(data77)){
+const err233 = {instancePath:instancePath+"/meters/buses/" + i0+"/interFrameDelayMs",schemaPath:"#/properties/meters/properties/buses/items/properties/interFrameDelayMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err233];
 }
@@ -2793,8 +2790,10 @@ vErrors.push(err233);
 }
 errors++;
 }
-if(data78 < 100 || isNaN(data78)){
-const err234 = {instancePath:instancePath+"/meters/buses/" + i0+"/backoffBaseMs",schemaPath:"#/properties/meters/properties/buses/items/properties/backoffBaseMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100"};
+}
+let data78 = data65.backoffBaseMs;
+if(!((typeof data78 == "number") && (!(data78 % 1) && !isNaN(data78)))){
+const err234 = {instancePath:instancePath+"/meters/buses/" + i0+"/backoffBaseMs",schemaPath:"#/properties/meters/properties/buses/items/properties/backoffBaseMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err234];
 }
@@ -2803,10 +2802,9 @@ vErrors.push(err234);
 }
 errors++;
 }
-}
-let data79 = data65.backoffMaxMs;
-if(!((typeof data79 == "number") && (!(data79 % 1) && !isNaN(data79)))){
-const err235 = {instancePath:instancePath+"/meters/buses/" + i0+"/backoffMaxMs",schemaPath:"#/properties/meters/properties/buses/items/properties/backoffMaxMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(typeof data78 == "number"){
+if(data78 > 600000 || isNaN(data78)){
+const err235 = {instancePath:instancePath+"/meters/buses/" + i0+"/backoffBaseMs",schemaPath:"#/properties/meters/properties/buses/items/properties/backoffBaseMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 600000},message:"must be <= 600000"};
 if(vErrors === null){
 vErrors = [err235];
 }
@@ -2815,9 +2813,8 @@ vErrors.push(err235);
 }
 errors++;
 }
-if(typeof data79 == "number"){
-if(data79 > 3600000 || isNaN(data79)){
-const err236 = {instancePath:instancePath+"/meters/buses/" + i0+"/backoffMaxMs",schemaPath:"#/properties/meters/properties/buses/items/properties/backoffMaxMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600000},message:"must be <= 3600000"};
+if(data78 < 100 || isNaN(data78)){
+const err236 = {instancePath:instancePath+"/meters/buses/" + i0+"/backoffBaseMs",schemaPath:"#/properties/meters/properties/buses/items/properties/backoffBaseMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100"};
 if(vErrors === null){
 vErrors = [err236];
 }
@@ -2826,8 +2823,10 @@ vErrors.push(err236);
 }
 errors++;
 }
-if(data79 < 1000 || isNaN(data79)){
-const err237 = {instancePath:instancePath+"/meters/buses/" + i0+"/backoffMaxMs",schemaPath:"#/properties/meters/properties/buses/items/properties/backoffMaxMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1000},message:"must be >= 1000"};
+}
+let data79 = data65.backoffMaxMs;
+if(!((typeof data79 == "number") && (!(data79 % 1) && !isNaN(data79)))){
+const err237 = {instancePath:instancePath+"/meters/buses/" + i0+"/backoffMaxMs",schemaPath:"#/properties/meters/properties/buses/items/properties/backoffMaxMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err237];
 }
@@ -2836,10 +2835,9 @@ vErrors.push(err237);
 }
 errors++;
 }
-}
-let data80 = data65.offlineAfter;
-if(!((typeof data80 == "number") && (!(data80 % 1) && !isNaN(data80)))){
-const err238 = {instancePath:instancePath+"/meters/buses/" + i0+"/offlineAfter",schemaPath:"#/properties/meters/properties/buses/items/properties/offlineAfter/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(typeof data79 == "number"){
+if(data79 > 3600000 || isNaN(data79)){
+const err238 = {instancePath:instancePath+"/meters/buses/" + i0+"/backoffMaxMs",schemaPath:"#/properties/meters/properties/buses/items/properties/backoffMaxMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600000},message:"must be <= 3600000"};
 if(vErrors === null){
 vErrors = [err238];
 }
@@ -2848,9 +2846,8 @@ vErrors.push(err238);
 }
 errors++;
 }
-if(typeof data80 == "number"){
-if(data80 > 20 || isNaN(data80)){
-const err239 = {instancePath:instancePath+"/meters/buses/" + i0+"/offlineAfter",schemaPath:"#/properties/meters/properties/buses/items/properties/offlineAfter/maximum",keyword:"maximum",params:{comparison: "<=", limit: 20},message:"must be <= 20"};
+if(data79 < 1000 || isNaN(data79)){
+const err239 = {instancePath:instancePath+"/meters/buses/" + i0+"/backoffMaxMs",schemaPath:"#/properties/meters/properties/buses/items/properties/backoffMaxMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1000},message:"must be >= 1000"};
 if(vErrors === null){
 vErrors = [err239];
 }
@@ -2859,13 +2856,36 @@ vErrors.push(err239);
 }
 errors++;
 }
-if(data80 < 1 || isNaN(data80)){
-const err240 = {instancePath:instancePath+"/meters/buses/" + i0+"/offlineAfter",schemaPath:"#/properties/meters/properties/buses/items/properties/offlineAfter/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+let data80 = data65.offlineAfter;
+if(!((typeof data80 == "number") && (!(data80 % 1) && !isNaN(data80)))){
+const err240 = {instancePath:instancePath+"/meters/buses/" + i0+"/offlineAfter",schemaPath:"#/properties/meters/properties/buses/items/properties/offlineAfter/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err240];
 }
 else {
 vErrors.push(err240);
+}
+errors++;
+}
+if(typeof data80 == "number"){
+if(data80 > 20 || isNaN(data80)){
+const err241 = {instancePath:instancePath+"/meters/buses/" + i0+"/offlineAfter",schemaPath:"#/properties/meters/properties/buses/items/properties/offlineAfter/maximum",keyword:"maximum",params:{comparison: "<=", limit: 20},message:"must be <= 20"};
+if(vErrors === null){
+vErrors = [err241];
+}
+else {
+vErrors.push(err241);
+}
+errors++;
+}
+if(data80 < 1 || isNaN(data80)){
+const err242 = {instancePath:instancePath+"/meters/buses/" + i0+"/offlineAfter",schemaPath:"#/properties/meters/properties/buses/items/properties/offlineAfter/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(vErrors === null){
+vErrors = [err242];
+}
+else {
+vErrors.push(err242);
 }
 errors++;
 }
@@ -2883,27 +2903,7 @@ if(data82.enabled === undefined){
 data82.enabled = true;
 }
 if(data82.id === undefined){
-const err241 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1,schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
-if(vErrors === null){
-vErrors = [err241];
-}
-else {
-vErrors.push(err241);
-}
-errors++;
-}
-if(data82.profile === undefined){
-const err242 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1,schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/required",keyword:"required",params:{missingProperty: "profile"},message:"must have required property '"+"profile"+"'"};
-if(vErrors === null){
-vErrors = [err242];
-}
-else {
-vErrors.push(err242);
-}
-errors++;
-}
-if(data82.address === undefined){
-const err243 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1,schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/required",keyword:"required",params:{missingProperty: "address"},message:"must have required property '"+"address"+"'"};
+const err243 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1,schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
 if(vErrors === null){
 vErrors = [err243];
 }
@@ -2912,8 +2912,8 @@ vErrors.push(err243);
 }
 errors++;
 }
-if(data82.pollIntervalMs === undefined){
-const err244 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1,schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/required",keyword:"required",params:{missingProperty: "pollIntervalMs"},message:"must have required property '"+"pollIntervalMs"+"'"};
+if(data82.profile === undefined){
+const err244 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1,schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/required",keyword:"required",params:{missingProperty: "profile"},message:"must have required property '"+"profile"+"'"};
 if(vErrors === null){
 vErrors = [err244];
 }
@@ -2922,8 +2922,8 @@ vErrors.push(err244);
 }
 errors++;
 }
-if(data82.enabled === undefined){
-const err245 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1,schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
+if(data82.address === undefined){
+const err245 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1,schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/required",keyword:"required",params:{missingProperty: "address"},message:"must have required property '"+"address"+"'"};
 if(vErrors === null){
 vErrors = [err245];
 }
@@ -2932,9 +2932,8 @@ vErrors.push(err245);
 }
 errors++;
 }
-for(const key15 in data82){
-if(!((((((((key15 === "id") || (key15 === "name")) || (key15 === "profile")) || (key15 === "address")) || (key15 === "pollIntervalMs")) || (key15 === "points")) || (key15 === "deadband")) || (key15 === "enabled"))){
-const err246 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1,schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties"};
+if(data82.pollIntervalMs === undefined){
+const err246 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1,schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/required",keyword:"required",params:{missingProperty: "pollIntervalMs"},message:"must have required property '"+"pollIntervalMs"+"'"};
 if(vErrors === null){
 vErrors = [err246];
 }
@@ -2943,12 +2942,8 @@ vErrors.push(err246);
 }
 errors++;
 }
-}
-if(data82.id !== undefined){
-let data83 = data82.id;
-if(typeof data83 === "string"){
-if(!pattern0.test(data83)){
-const err247 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/id",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"+"\""};
+if(data82.enabled === undefined){
+const err247 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1,schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
 if(vErrors === null){
 vErrors = [err247];
 }
@@ -2957,9 +2952,9 @@ vErrors.push(err247);
 }
 errors++;
 }
-}
-else {
-const err248 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/id",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key15 in data82){
+if(!((((((((key15 === "id") || (key15 === "name")) || (key15 === "profile")) || (key15 === "address")) || (key15 === "pollIntervalMs")) || (key15 === "points")) || (key15 === "deadband")) || (key15 === "enabled"))){
+const err248 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1,schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err248];
 }
@@ -2969,11 +2964,11 @@ vErrors.push(err248);
 errors++;
 }
 }
-if(data82.name !== undefined){
-let data84 = data82.name;
-if(typeof data84 === "string"){
-if(func3(data84) > 200){
-const err249 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/name",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/name/maxLength",keyword:"maxLength",params:{limit: 200},message:"must NOT have more than 200 characters"};
+if(data82.id !== undefined){
+let data83 = data82.id;
+if(typeof data83 === "string"){
+if(!pattern0.test(data83)){
+const err249 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/id",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"+"\""};
 if(vErrors === null){
 vErrors = [err249];
 }
@@ -2984,7 +2979,7 @@ errors++;
 }
 }
 else {
-const err250 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/name",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err250 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/id",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err250];
 }
@@ -2994,11 +2989,11 @@ vErrors.push(err250);
 errors++;
 }
 }
-if(data82.profile !== undefined){
-let data85 = data82.profile;
-if(typeof data85 === "string"){
-if(func3(data85) < 1){
-const err251 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/profile",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/profile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(data82.name !== undefined){
+let data84 = data82.name;
+if(typeof data84 === "string"){
+if(func3(data84) > 200){
+const err251 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/name",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/name/maxLength",keyword:"maxLength",params:{limit: 200},message:"must NOT have more than 200 characters"};
 if(vErrors === null){
 vErrors = [err251];
 }
@@ -3009,12 +3004,37 @@ errors++;
 }
 }
 else {
-const err252 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/profile",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/profile/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err252 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/name",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err252];
 }
 else {
 vErrors.push(err252);
+}
+errors++;
+}
+}
+if(data82.profile !== undefined){
+let data85 = data82.profile;
+if(typeof data85 === "string"){
+if(func3(data85) < 1){
+const err253 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/profile",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/profile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(vErrors === null){
+vErrors = [err253];
+}
+else {
+vErrors.push(err253);
+}
+errors++;
+}
+}
+else {
+const err254 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/profile",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/profile/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err254];
+}
+else {
+vErrors.push(err254);
 }
 errors++;
 }
@@ -3025,33 +3045,33 @@ const _errs190 = errors;
 let valid20 = false;
 const _errs191 = errors;
 if(!((typeof data86 == "number") && (!(data86 % 1) && !isNaN(data86)))){
-const err253 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/address",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/address/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
-if(vErrors === null){
-vErrors = [err253];
-}
-else {
-vErrors.push(err253);
-}
-errors++;
-}
-if(typeof data86 == "number"){
-if(data86 > 247 || isNaN(data86)){
-const err254 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/address",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/address/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 247},message:"must be <= 247"};
-if(vErrors === null){
-vErrors = [err254];
-}
-else {
-vErrors.push(err254);
-}
-errors++;
-}
-if(data86 < 1 || isNaN(data86)){
-const err255 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/address",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/address/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+const err255 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/address",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/address/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err255];
 }
 else {
 vErrors.push(err255);
+}
+errors++;
+}
+if(typeof data86 == "number"){
+if(data86 > 247 || isNaN(data86)){
+const err256 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/address",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/address/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 247},message:"must be <= 247"};
+if(vErrors === null){
+vErrors = [err256];
+}
+else {
+vErrors.push(err256);
+}
+errors++;
+}
+if(data86 < 1 || isNaN(data86)){
+const err257 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/address",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/address/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(vErrors === null){
+vErrors = [err257];
+}
+else {
+vErrors.push(err257);
 }
 errors++;
 }
@@ -3062,23 +3082,23 @@ if(!valid20){
 const _errs193 = errors;
 if(typeof data86 === "string"){
 if(!pattern6.test(data86)){
-const err256 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/address",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/address/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^[0-9A-Fa-f]{1,14}$"},message:"must match pattern \""+"^[0-9A-Fa-f]{1,14}$"+"\""};
+const err258 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/address",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/address/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^[0-9A-Fa-f]{1,14}$"},message:"must match pattern \""+"^[0-9A-Fa-f]{1,14}$"+"\""};
 if(vErrors === null){
-vErrors = [err256];
+vErrors = [err258];
 }
 else {
-vErrors.push(err256);
+vErrors.push(err258);
 }
 errors++;
 }
 }
 else {
-const err257 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/address",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/address/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err259 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/address",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/address/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
-vErrors = [err257];
+vErrors = [err259];
 }
 else {
-vErrors.push(err257);
+vErrors.push(err259);
 }
 errors++;
 }
@@ -3086,12 +3106,12 @@ var _valid0 = _errs193 === errors;
 valid20 = valid20 || _valid0;
 }
 if(!valid20){
-const err258 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/address",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/address/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const err260 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/address",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/address/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
-vErrors = [err258];
+vErrors = [err260];
 }
 else {
-vErrors.push(err258);
+vErrors.push(err260);
 }
 errors++;
 }
@@ -3109,28 +3129,7 @@ vErrors = null;
 }
 let data87 = data82.pollIntervalMs;
 if(!((typeof data87 == "number") && (!(data87 % 1) && !isNaN(data87)))){
-const err259 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/pollIntervalMs",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/pollIntervalMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
-if(vErrors === null){
-vErrors = [err259];
-}
-else {
-vErrors.push(err259);
-}
-errors++;
-}
-if(typeof data87 == "number"){
-if(data87 > 86400000 || isNaN(data87)){
-const err260 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/pollIntervalMs",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/pollIntervalMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000"};
-if(vErrors === null){
-vErrors = [err260];
-}
-else {
-vErrors.push(err260);
-}
-errors++;
-}
-if(data87 < 100 || isNaN(data87)){
-const err261 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/pollIntervalMs",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/pollIntervalMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100"};
+const err261 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/pollIntervalMs",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/pollIntervalMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err261];
 }
@@ -3139,12 +3138,9 @@ vErrors.push(err261);
 }
 errors++;
 }
-}
-if(data82.points !== undefined){
-let data88 = data82.points;
-if(Array.isArray(data88)){
-if(data88.length < 1){
-const err262 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/points",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/points/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"};
+if(typeof data87 == "number"){
+if(data87 > 86400000 || isNaN(data87)){
+const err262 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/pollIntervalMs",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/pollIntervalMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000"};
 if(vErrors === null){
 vErrors = [err262];
 }
@@ -3153,12 +3149,8 @@ vErrors.push(err262);
 }
 errors++;
 }
-const len2 = data88.length;
-for(let i2=0; i2<len2; i2++){
-let data89 = data88[i2];
-if(typeof data89 === "string"){
-if(func3(data89) < 1){
-const err263 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/points/" + i2,schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/points/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(data87 < 100 || isNaN(data87)){
+const err263 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/pollIntervalMs",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/pollIntervalMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100"};
 if(vErrors === null){
 vErrors = [err263];
 }
@@ -3168,8 +3160,11 @@ vErrors.push(err263);
 errors++;
 }
 }
-else {
-const err264 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/points/" + i2,schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/points/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data82.points !== undefined){
+let data88 = data82.points;
+if(Array.isArray(data88)){
+if(data88.length < 1){
+const err264 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/points",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/points/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"};
 if(vErrors === null){
 vErrors = [err264];
 }
@@ -3178,15 +3173,40 @@ vErrors.push(err264);
 }
 errors++;
 }
-}
-}
-else {
-const err265 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/points",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/points/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const len2 = data88.length;
+for(let i2=0; i2<len2; i2++){
+let data89 = data88[i2];
+if(typeof data89 === "string"){
+if(func3(data89) < 1){
+const err265 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/points/" + i2,schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/points/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err265];
 }
 else {
 vErrors.push(err265);
+}
+errors++;
+}
+}
+else {
+const err266 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/points/" + i2,schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/points/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err266];
+}
+else {
+vErrors.push(err266);
+}
+errors++;
+}
+}
+}
+else {
+const err267 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/points",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/points/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err267];
+}
+else {
+vErrors.push(err267);
 }
 errors++;
 }
@@ -3198,23 +3218,23 @@ let valid23 = false;
 const _errs203 = errors;
 if(typeof data90 == "number"){
 if(data90 < 0 || isNaN(data90)){
-const err266 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/deadband",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/deadband/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+const err268 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/deadband",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/deadband/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
-vErrors = [err266];
+vErrors = [err268];
 }
 else {
-vErrors.push(err266);
+vErrors.push(err268);
 }
 errors++;
 }
 }
 else {
-const err267 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/deadband",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/deadband/anyOf/0/type",keyword:"type",params:{type: "number"},message:"must be number"};
+const err269 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/deadband",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/deadband/anyOf/0/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
-vErrors = [err267];
+vErrors = [err269];
 }
 else {
-vErrors.push(err267);
+vErrors.push(err269);
 }
 errors++;
 }
@@ -3228,31 +3248,7 @@ if(pattern7.test(key16)){
 let data91 = data90[key16];
 if(typeof data91 == "number"){
 if(data91 < 0 || isNaN(data91)){
-const err268 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/deadband/" + key16.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/deadband/anyOf/1/patternProperties/%5E(.*)%24/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
-if(vErrors === null){
-vErrors = [err268];
-}
-else {
-vErrors.push(err268);
-}
-errors++;
-}
-}
-else {
-const err269 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/deadband/" + key16.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/deadband/anyOf/1/patternProperties/%5E(.*)%24/type",keyword:"type",params:{type: "number"},message:"must be number"};
-if(vErrors === null){
-vErrors = [err269];
-}
-else {
-vErrors.push(err269);
-}
-errors++;
-}
-}
-}
-}
-else {
-const err270 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/deadband",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/deadband/anyOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err270 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/deadband/" + key16.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/deadband/anyOf/1/patternProperties/%5E(.*)%24/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err270];
 }
@@ -3261,16 +3257,40 @@ vErrors.push(err270);
 }
 errors++;
 }
-var _valid1 = _errs205 === errors;
-valid23 = valid23 || _valid1;
 }
-if(!valid23){
-const err271 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/deadband",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/deadband/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+else {
+const err271 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/deadband/" + key16.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/deadband/anyOf/1/patternProperties/%5E(.*)%24/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err271];
 }
 else {
 vErrors.push(err271);
+}
+errors++;
+}
+}
+}
+}
+else {
+const err272 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/deadband",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/deadband/anyOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err272];
+}
+else {
+vErrors.push(err272);
+}
+errors++;
+}
+var _valid1 = _errs205 === errors;
+valid23 = valid23 || _valid1;
+}
+if(!valid23){
+const err273 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/deadband",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/deadband/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(vErrors === null){
+vErrors = [err273];
+}
+else {
+vErrors.push(err273);
 }
 errors++;
 }
@@ -3287,30 +3307,7 @@ vErrors = null;
 }
 }
 if(typeof data82.enabled !== "boolean"){
-const err272 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/enabled",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
-if(vErrors === null){
-vErrors = [err272];
-}
-else {
-vErrors.push(err272);
-}
-errors++;
-}
-}
-else {
-const err273 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1,schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
-if(vErrors === null){
-vErrors = [err273];
-}
-else {
-vErrors.push(err273);
-}
-errors++;
-}
-}
-}
-else {
-const err274 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err274 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/enabled",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err274];
 }
@@ -3321,7 +3318,7 @@ errors++;
 }
 }
 else {
-const err275 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err275 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1,schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err275];
 }
@@ -3333,7 +3330,7 @@ errors++;
 }
 }
 else {
-const err276 = {instancePath:instancePath+"/meters/buses",schemaPath:"#/properties/meters/properties/buses/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err276 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err276];
 }
@@ -3344,12 +3341,35 @@ errors++;
 }
 }
 else {
-const err277 = {instancePath:instancePath+"/meters",schemaPath:"#/properties/meters/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err277 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err277];
 }
 else {
 vErrors.push(err277);
+}
+errors++;
+}
+}
+}
+else {
+const err278 = {instancePath:instancePath+"/meters/buses",schemaPath:"#/properties/meters/properties/buses/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err278];
+}
+else {
+vErrors.push(err278);
+}
+errors++;
+}
+}
+else {
+const err279 = {instancePath:instancePath+"/meters",schemaPath:"#/properties/meters/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err279];
+}
+else {
+vErrors.push(err279);
 }
 errors++;
 }
@@ -3380,27 +3400,7 @@ if(data93.doors === undefined){
 data93.doors = [];
 }
 if(data93.gpio === undefined){
-const err278 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/required",keyword:"required",params:{missingProperty: "gpio"},message:"must have required property '"+"gpio"+"'"};
-if(vErrors === null){
-vErrors = [err278];
-}
-else {
-vErrors.push(err278);
-}
-errors++;
-}
-if(data93.timeZone === undefined){
-const err279 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/required",keyword:"required",params:{missingProperty: "timeZone"},message:"must have required property '"+"timeZone"+"'"};
-if(vErrors === null){
-vErrors = [err279];
-}
-else {
-vErrors.push(err279);
-}
-errors++;
-}
-if(data93.rateLimit === undefined){
-const err280 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/required",keyword:"required",params:{missingProperty: "rateLimit"},message:"must have required property '"+"rateLimit"+"'"};
+const err280 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/required",keyword:"required",params:{missingProperty: "gpio"},message:"must have required property '"+"gpio"+"'"};
 if(vErrors === null){
 vErrors = [err280];
 }
@@ -3409,8 +3409,8 @@ vErrors.push(err280);
 }
 errors++;
 }
-if(data93.remoteUnlock === undefined){
-const err281 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/required",keyword:"required",params:{missingProperty: "remoteUnlock"},message:"must have required property '"+"remoteUnlock"+"'"};
+if(data93.timeZone === undefined){
+const err281 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/required",keyword:"required",params:{missingProperty: "timeZone"},message:"must have required property '"+"timeZone"+"'"};
 if(vErrors === null){
 vErrors = [err281];
 }
@@ -3419,8 +3419,8 @@ vErrors.push(err281);
 }
 errors++;
 }
-if(data93.accessLog === undefined){
-const err282 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/required",keyword:"required",params:{missingProperty: "accessLog"},message:"must have required property '"+"accessLog"+"'"};
+if(data93.rateLimit === undefined){
+const err282 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/required",keyword:"required",params:{missingProperty: "rateLimit"},message:"must have required property '"+"rateLimit"+"'"};
 if(vErrors === null){
 vErrors = [err282];
 }
@@ -3429,8 +3429,8 @@ vErrors.push(err282);
 }
 errors++;
 }
-if(data93.fire === undefined){
-const err283 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/required",keyword:"required",params:{missingProperty: "fire"},message:"must have required property '"+"fire"+"'"};
+if(data93.remoteUnlock === undefined){
+const err283 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/required",keyword:"required",params:{missingProperty: "remoteUnlock"},message:"must have required property '"+"remoteUnlock"+"'"};
 if(vErrors === null){
 vErrors = [err283];
 }
@@ -3439,8 +3439,8 @@ vErrors.push(err283);
 }
 errors++;
 }
-if(data93.groups === undefined){
-const err284 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/required",keyword:"required",params:{missingProperty: "groups"},message:"must have required property '"+"groups"+"'"};
+if(data93.accessLog === undefined){
+const err284 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/required",keyword:"required",params:{missingProperty: "accessLog"},message:"must have required property '"+"accessLog"+"'"};
 if(vErrors === null){
 vErrors = [err284];
 }
@@ -3449,8 +3449,8 @@ vErrors.push(err284);
 }
 errors++;
 }
-if(data93.doors === undefined){
-const err285 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/required",keyword:"required",params:{missingProperty: "doors"},message:"must have required property '"+"doors"+"'"};
+if(data93.fire === undefined){
+const err285 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/required",keyword:"required",params:{missingProperty: "fire"},message:"must have required property '"+"fire"+"'"};
 if(vErrors === null){
 vErrors = [err285];
 }
@@ -3459,14 +3459,34 @@ vErrors.push(err285);
 }
 errors++;
 }
-for(const key17 in data93){
-if(!((((((((key17 === "gpio") || (key17 === "timeZone")) || (key17 === "rateLimit")) || (key17 === "remoteUnlock")) || (key17 === "accessLog")) || (key17 === "fire")) || (key17 === "groups")) || (key17 === "doors"))){
-const err286 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties"};
+if(data93.groups === undefined){
+const err286 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/required",keyword:"required",params:{missingProperty: "groups"},message:"must have required property '"+"groups"+"'"};
 if(vErrors === null){
 vErrors = [err286];
 }
 else {
 vErrors.push(err286);
+}
+errors++;
+}
+if(data93.doors === undefined){
+const err287 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/required",keyword:"required",params:{missingProperty: "doors"},message:"must have required property '"+"doors"+"'"};
+if(vErrors === null){
+vErrors = [err287];
+}
+else {
+vErrors.push(err287);
+}
+errors++;
+}
+for(const key17 in data93){
+if(!((((((((key17 === "gpio") || (key17 === "timeZone")) || (key17 === "rateLimit")) || (key17 === "remoteUnlock")) || (key17 === "accessLog")) || (key17 === "fire")) || (key17 === "groups")) || (key17 === "doors"))){
+const err288 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err288];
+}
+else {
+vErrors.push(err288);
 }
 errors++;
 }
@@ -3483,27 +3503,7 @@ if(data94.pollMs === undefined){
 data94.pollMs = 20;
 }
 if(data94.backend === undefined){
-const err287 = {instancePath:instancePath+"/doors/gpio",schemaPath:"#/properties/doors/properties/gpio/required",keyword:"required",params:{missingProperty: "backend"},message:"must have required property '"+"backend"+"'"};
-if(vErrors === null){
-vErrors = [err287];
-}
-else {
-vErrors.push(err287);
-}
-errors++;
-}
-if(data94.sysfsRoot === undefined){
-const err288 = {instancePath:instancePath+"/doors/gpio",schemaPath:"#/properties/doors/properties/gpio/required",keyword:"required",params:{missingProperty: "sysfsRoot"},message:"must have required property '"+"sysfsRoot"+"'"};
-if(vErrors === null){
-vErrors = [err288];
-}
-else {
-vErrors.push(err288);
-}
-errors++;
-}
-if(data94.pollMs === undefined){
-const err289 = {instancePath:instancePath+"/doors/gpio",schemaPath:"#/properties/doors/properties/gpio/required",keyword:"required",params:{missingProperty: "pollMs"},message:"must have required property '"+"pollMs"+"'"};
+const err289 = {instancePath:instancePath+"/doors/gpio",schemaPath:"#/properties/doors/properties/gpio/required",keyword:"required",params:{missingProperty: "backend"},message:"must have required property '"+"backend"+"'"};
 if(vErrors === null){
 vErrors = [err289];
 }
@@ -3512,9 +3512,8 @@ vErrors.push(err289);
 }
 errors++;
 }
-for(const key18 in data94){
-if(!(((((key18 === "backend") || (key18 === "chipLabel")) || (key18 === "sysfsRoot")) || (key18 === "toolsDir")) || (key18 === "pollMs"))){
-const err290 = {instancePath:instancePath+"/doors/gpio",schemaPath:"#/properties/doors/properties/gpio/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},message:"must NOT have additional properties"};
+if(data94.sysfsRoot === undefined){
+const err290 = {instancePath:instancePath+"/doors/gpio",schemaPath:"#/properties/doors/properties/gpio/required",keyword:"required",params:{missingProperty: "sysfsRoot"},message:"must have required property '"+"sysfsRoot"+"'"};
 if(vErrors === null){
 vErrors = [err290];
 }
@@ -3523,10 +3522,8 @@ vErrors.push(err290);
 }
 errors++;
 }
-}
-let data95 = data94.backend;
-if(typeof data95 !== "string"){
-const err291 = {instancePath:instancePath+"/doors/gpio/backend",schemaPath:"#/properties/doors/properties/gpio/properties/backend/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data94.pollMs === undefined){
+const err291 = {instancePath:instancePath+"/doors/gpio",schemaPath:"#/properties/doors/properties/gpio/required",keyword:"required",params:{missingProperty: "pollMs"},message:"must have required property '"+"pollMs"+"'"};
 if(vErrors === null){
 vErrors = [err291];
 }
@@ -3535,8 +3532,9 @@ vErrors.push(err291);
 }
 errors++;
 }
-if(!((((data95 === "auto") || (data95 === "sysfs")) || (data95 === "chardev")) || (data95 === "simulated"))){
-const err292 = {instancePath:instancePath+"/doors/gpio/backend",schemaPath:"#/properties/doors/properties/gpio/properties/backend/enum",keyword:"enum",params:{allowedValues: schema11.properties.doors.properties.gpio.properties.backend.enum},message:"must be equal to one of the allowed values"};
+for(const key18 in data94){
+if(!(((((key18 === "backend") || (key18 === "chipLabel")) || (key18 === "sysfsRoot")) || (key18 === "toolsDir")) || (key18 === "pollMs"))){
+const err292 = {instancePath:instancePath+"/doors/gpio",schemaPath:"#/properties/doors/properties/gpio/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err292];
 }
@@ -3545,11 +3543,10 @@ vErrors.push(err292);
 }
 errors++;
 }
-if(data94.chipLabel !== undefined){
-let data96 = data94.chipLabel;
-if(typeof data96 === "string"){
-if(func3(data96) < 1){
-const err293 = {instancePath:instancePath+"/doors/gpio/chipLabel",schemaPath:"#/properties/doors/properties/gpio/properties/chipLabel/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+}
+let data95 = data94.backend;
+if(typeof data95 !== "string"){
+const err293 = {instancePath:instancePath+"/doors/gpio/backend",schemaPath:"#/properties/doors/properties/gpio/properties/backend/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err293];
 }
@@ -3558,9 +3555,8 @@ vErrors.push(err293);
 }
 errors++;
 }
-}
-else {
-const err294 = {instancePath:instancePath+"/doors/gpio/chipLabel",schemaPath:"#/properties/doors/properties/gpio/properties/chipLabel/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!((((data95 === "auto") || (data95 === "sysfs")) || (data95 === "chardev")) || (data95 === "simulated"))){
+const err294 = {instancePath:instancePath+"/doors/gpio/backend",schemaPath:"#/properties/doors/properties/gpio/properties/backend/enum",keyword:"enum",params:{allowedValues: schema11.properties.doors.properties.gpio.properties.backend.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err294];
 }
@@ -3569,9 +3565,11 @@ vErrors.push(err294);
 }
 errors++;
 }
-}
-if(typeof data94.sysfsRoot !== "string"){
-const err295 = {instancePath:instancePath+"/doors/gpio/sysfsRoot",schemaPath:"#/properties/doors/properties/gpio/properties/sysfsRoot/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data94.chipLabel !== undefined){
+let data96 = data94.chipLabel;
+if(typeof data96 === "string"){
+if(func3(data96) < 1){
+const err295 = {instancePath:instancePath+"/doors/gpio/chipLabel",schemaPath:"#/properties/doors/properties/gpio/properties/chipLabel/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err295];
 }
@@ -3580,9 +3578,9 @@ vErrors.push(err295);
 }
 errors++;
 }
-if(data94.toolsDir !== undefined){
-if(typeof data94.toolsDir !== "string"){
-const err296 = {instancePath:instancePath+"/doors/gpio/toolsDir",schemaPath:"#/properties/doors/properties/gpio/properties/toolsDir/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+else {
+const err296 = {instancePath:instancePath+"/doors/gpio/chipLabel",schemaPath:"#/properties/doors/properties/gpio/properties/chipLabel/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err296];
 }
@@ -3592,9 +3590,8 @@ vErrors.push(err296);
 errors++;
 }
 }
-let data99 = data94.pollMs;
-if(!((typeof data99 == "number") && (!(data99 % 1) && !isNaN(data99)))){
-const err297 = {instancePath:instancePath+"/doors/gpio/pollMs",schemaPath:"#/properties/doors/properties/gpio/properties/pollMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(typeof data94.sysfsRoot !== "string"){
+const err297 = {instancePath:instancePath+"/doors/gpio/sysfsRoot",schemaPath:"#/properties/doors/properties/gpio/properties/sysfsRoot/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err297];
 }
@@ -3603,9 +3600,9 @@ vErrors.push(err297);
 }
 errors++;
 }
-if(typeof data99 == "number"){
-if(data99 > 1000 || isNaN(data99)){
-const err298 = {instancePath:instancePath+"/doors/gpio/pollMs",schemaPath:"#/properties/doors/properties/gpio/properties/pollMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000"};
+if(data94.toolsDir !== undefined){
+if(typeof data94.toolsDir !== "string"){
+const err298 = {instancePath:instancePath+"/doors/gpio/toolsDir",schemaPath:"#/properties/doors/properties/gpio/properties/toolsDir/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err298];
 }
@@ -3614,8 +3611,10 @@ vErrors.push(err298);
 }
 errors++;
 }
-if(data99 < 5 || isNaN(data99)){
-const err299 = {instancePath:instancePath+"/doors/gpio/pollMs",schemaPath:"#/properties/doors/properties/gpio/properties/pollMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 5},message:"must be >= 5"};
+}
+let data99 = data94.pollMs;
+if(!((typeof data99 == "number") && (!(data99 % 1) && !isNaN(data99)))){
+const err299 = {instancePath:instancePath+"/doors/gpio/pollMs",schemaPath:"#/properties/doors/properties/gpio/properties/pollMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err299];
 }
@@ -3624,10 +3623,9 @@ vErrors.push(err299);
 }
 errors++;
 }
-}
-}
-else {
-const err300 = {instancePath:instancePath+"/doors/gpio",schemaPath:"#/properties/doors/properties/gpio/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(typeof data99 == "number"){
+if(data99 > 1000 || isNaN(data99)){
+const err300 = {instancePath:instancePath+"/doors/gpio/pollMs",schemaPath:"#/properties/doors/properties/gpio/properties/pollMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000"};
 if(vErrors === null){
 vErrors = [err300];
 }
@@ -3636,13 +3634,35 @@ vErrors.push(err300);
 }
 errors++;
 }
-if(typeof data93.timeZone !== "string"){
-const err301 = {instancePath:instancePath+"/doors/timeZone",schemaPath:"#/properties/doors/properties/timeZone/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data99 < 5 || isNaN(data99)){
+const err301 = {instancePath:instancePath+"/doors/gpio/pollMs",schemaPath:"#/properties/doors/properties/gpio/properties/pollMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 5},message:"must be >= 5"};
 if(vErrors === null){
 vErrors = [err301];
 }
 else {
 vErrors.push(err301);
+}
+errors++;
+}
+}
+}
+else {
+const err302 = {instancePath:instancePath+"/doors/gpio",schemaPath:"#/properties/doors/properties/gpio/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err302];
+}
+else {
+vErrors.push(err302);
+}
+errors++;
+}
+if(typeof data93.timeZone !== "string"){
+const err303 = {instancePath:instancePath+"/doors/timeZone",schemaPath:"#/properties/doors/properties/timeZone/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err303];
+}
+else {
+vErrors.push(err303);
 }
 errors++;
 }
@@ -3655,28 +3675,7 @@ if(data101.perMinute === undefined){
 data101.perMinute = 30;
 }
 if(data101.burst === undefined){
-const err302 = {instancePath:instancePath+"/doors/rateLimit",schemaPath:"#/properties/doors/properties/rateLimit/required",keyword:"required",params:{missingProperty: "burst"},message:"must have required property '"+"burst"+"'"};
-if(vErrors === null){
-vErrors = [err302];
-}
-else {
-vErrors.push(err302);
-}
-errors++;
-}
-if(data101.perMinute === undefined){
-const err303 = {instancePath:instancePath+"/doors/rateLimit",schemaPath:"#/properties/doors/properties/rateLimit/required",keyword:"required",params:{missingProperty: "perMinute"},message:"must have required property '"+"perMinute"+"'"};
-if(vErrors === null){
-vErrors = [err303];
-}
-else {
-vErrors.push(err303);
-}
-errors++;
-}
-for(const key19 in data101){
-if(!((key19 === "burst") || (key19 === "perMinute"))){
-const err304 = {instancePath:instancePath+"/doors/rateLimit",schemaPath:"#/properties/doors/properties/rateLimit/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key19},message:"must NOT have additional properties"};
+const err304 = {instancePath:instancePath+"/doors/rateLimit",schemaPath:"#/properties/doors/properties/rateLimit/required",keyword:"required",params:{missingProperty: "burst"},message:"must have required property '"+"burst"+"'"};
 if(vErrors === null){
 vErrors = [err304];
 }
@@ -3685,10 +3684,8 @@ vErrors.push(err304);
 }
 errors++;
 }
-}
-let data102 = data101.burst;
-if(!((typeof data102 == "number") && (!(data102 % 1) && !isNaN(data102)))){
-const err305 = {instancePath:instancePath+"/doors/rateLimit/burst",schemaPath:"#/properties/doors/properties/rateLimit/properties/burst/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data101.perMinute === undefined){
+const err305 = {instancePath:instancePath+"/doors/rateLimit",schemaPath:"#/properties/doors/properties/rateLimit/required",keyword:"required",params:{missingProperty: "perMinute"},message:"must have required property '"+"perMinute"+"'"};
 if(vErrors === null){
 vErrors = [err305];
 }
@@ -3697,9 +3694,9 @@ vErrors.push(err305);
 }
 errors++;
 }
-if(typeof data102 == "number"){
-if(data102 > 1000 || isNaN(data102)){
-const err306 = {instancePath:instancePath+"/doors/rateLimit/burst",schemaPath:"#/properties/doors/properties/rateLimit/properties/burst/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000"};
+for(const key19 in data101){
+if(!((key19 === "burst") || (key19 === "perMinute"))){
+const err306 = {instancePath:instancePath+"/doors/rateLimit",schemaPath:"#/properties/doors/properties/rateLimit/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key19},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err306];
 }
@@ -3708,8 +3705,10 @@ vErrors.push(err306);
 }
 errors++;
 }
-if(data102 < 1 || isNaN(data102)){
-const err307 = {instancePath:instancePath+"/doors/rateLimit/burst",schemaPath:"#/properties/doors/properties/rateLimit/properties/burst/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+let data102 = data101.burst;
+if(!((typeof data102 == "number") && (!(data102 % 1) && !isNaN(data102)))){
+const err307 = {instancePath:instancePath+"/doors/rateLimit/burst",schemaPath:"#/properties/doors/properties/rateLimit/properties/burst/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err307];
 }
@@ -3718,10 +3717,9 @@ vErrors.push(err307);
 }
 errors++;
 }
-}
-let data103 = data101.perMinute;
-if(!((typeof data103 == "number") && (!(data103 % 1) && !isNaN(data103)))){
-const err308 = {instancePath:instancePath+"/doors/rateLimit/perMinute",schemaPath:"#/properties/doors/properties/rateLimit/properties/perMinute/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(typeof data102 == "number"){
+if(data102 > 1000 || isNaN(data102)){
+const err308 = {instancePath:instancePath+"/doors/rateLimit/burst",schemaPath:"#/properties/doors/properties/rateLimit/properties/burst/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000"};
 if(vErrors === null){
 vErrors = [err308];
 }
@@ -3730,9 +3728,8 @@ vErrors.push(err308);
 }
 errors++;
 }
-if(typeof data103 == "number"){
-if(data103 > 6000 || isNaN(data103)){
-const err309 = {instancePath:instancePath+"/doors/rateLimit/perMinute",schemaPath:"#/properties/doors/properties/rateLimit/properties/perMinute/maximum",keyword:"maximum",params:{comparison: "<=", limit: 6000},message:"must be <= 6000"};
+if(data102 < 1 || isNaN(data102)){
+const err309 = {instancePath:instancePath+"/doors/rateLimit/burst",schemaPath:"#/properties/doors/properties/rateLimit/properties/burst/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err309];
 }
@@ -3741,8 +3738,10 @@ vErrors.push(err309);
 }
 errors++;
 }
-if(data103 < 1 || isNaN(data103)){
-const err310 = {instancePath:instancePath+"/doors/rateLimit/perMinute",schemaPath:"#/properties/doors/properties/rateLimit/properties/perMinute/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+let data103 = data101.perMinute;
+if(!((typeof data103 == "number") && (!(data103 % 1) && !isNaN(data103)))){
+const err310 = {instancePath:instancePath+"/doors/rateLimit/perMinute",schemaPath:"#/properties/doors/properties/rateLimit/properties/perMinute/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err310];
 }
@@ -3751,15 +3750,36 @@ vErrors.push(err310);
 }
 errors++;
 }
-}
-}
-else {
-const err311 = {instancePath:instancePath+"/doors/rateLimit",schemaPath:"#/properties/doors/properties/rateLimit/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(typeof data103 == "number"){
+if(data103 > 6000 || isNaN(data103)){
+const err311 = {instancePath:instancePath+"/doors/rateLimit/perMinute",schemaPath:"#/properties/doors/properties/rateLimit/properties/perMinute/maximum",keyword:"maximum",params:{comparison: "<=", limit: 6000},message:"must be <= 6000"};
 if(vErrors === null){
 vErrors = [err311];
 }
 else {
 vErrors.push(err311);
+}
+errors++;
+}
+if(data103 < 1 || isNaN(data103)){
+const err312 = {instancePath:instancePath+"/doors/rateLimit/perMinute",schemaPath:"#/properties/doors/properties/rateLimit/properties/perMinute/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(vErrors === null){
+vErrors = [err312];
+}
+else {
+vErrors.push(err312);
+}
+errors++;
+}
+}
+}
+else {
+const err313 = {instancePath:instancePath+"/doors/rateLimit",schemaPath:"#/properties/doors/properties/rateLimit/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err313];
+}
+else {
+vErrors.push(err313);
 }
 errors++;
 }
@@ -3772,28 +3792,7 @@ if(data104.maxDurationMs === undefined){
 data104.maxDurationMs = 600000;
 }
 if(data104.ttlMs === undefined){
-const err312 = {instancePath:instancePath+"/doors/remoteUnlock",schemaPath:"#/properties/doors/properties/remoteUnlock/required",keyword:"required",params:{missingProperty: "ttlMs"},message:"must have required property '"+"ttlMs"+"'"};
-if(vErrors === null){
-vErrors = [err312];
-}
-else {
-vErrors.push(err312);
-}
-errors++;
-}
-if(data104.maxDurationMs === undefined){
-const err313 = {instancePath:instancePath+"/doors/remoteUnlock",schemaPath:"#/properties/doors/properties/remoteUnlock/required",keyword:"required",params:{missingProperty: "maxDurationMs"},message:"must have required property '"+"maxDurationMs"+"'"};
-if(vErrors === null){
-vErrors = [err313];
-}
-else {
-vErrors.push(err313);
-}
-errors++;
-}
-for(const key20 in data104){
-if(!((key20 === "ttlMs") || (key20 === "maxDurationMs"))){
-const err314 = {instancePath:instancePath+"/doors/remoteUnlock",schemaPath:"#/properties/doors/properties/remoteUnlock/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key20},message:"must NOT have additional properties"};
+const err314 = {instancePath:instancePath+"/doors/remoteUnlock",schemaPath:"#/properties/doors/properties/remoteUnlock/required",keyword:"required",params:{missingProperty: "ttlMs"},message:"must have required property '"+"ttlMs"+"'"};
 if(vErrors === null){
 vErrors = [err314];
 }
@@ -3802,10 +3801,8 @@ vErrors.push(err314);
 }
 errors++;
 }
-}
-let data105 = data104.ttlMs;
-if(!((typeof data105 == "number") && (!(data105 % 1) && !isNaN(data105)))){
-const err315 = {instancePath:instancePath+"/doors/remoteUnlock/ttlMs",schemaPath:"#/properties/doors/properties/remoteUnlock/properties/ttlMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data104.maxDurationMs === undefined){
+const err315 = {instancePath:instancePath+"/doors/remoteUnlock",schemaPath:"#/properties/doors/properties/remoteUnlock/required",keyword:"required",params:{missingProperty: "maxDurationMs"},message:"must have required property '"+"maxDurationMs"+"'"};
 if(vErrors === null){
 vErrors = [err315];
 }
@@ -3814,9 +3811,9 @@ vErrors.push(err315);
 }
 errors++;
 }
-if(typeof data105 == "number"){
-if(data105 > 600000 || isNaN(data105)){
-const err316 = {instancePath:instancePath+"/doors/remoteUnlock/ttlMs",schemaPath:"#/properties/doors/properties/remoteUnlock/properties/ttlMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 600000},message:"must be <= 600000"};
+for(const key20 in data104){
+if(!((key20 === "ttlMs") || (key20 === "maxDurationMs"))){
+const err316 = {instancePath:instancePath+"/doors/remoteUnlock",schemaPath:"#/properties/doors/properties/remoteUnlock/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key20},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err316];
 }
@@ -3825,8 +3822,10 @@ vErrors.push(err316);
 }
 errors++;
 }
-if(data105 < 500 || isNaN(data105)){
-const err317 = {instancePath:instancePath+"/doors/remoteUnlock/ttlMs",schemaPath:"#/properties/doors/properties/remoteUnlock/properties/ttlMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 500},message:"must be >= 500"};
+}
+let data105 = data104.ttlMs;
+if(!((typeof data105 == "number") && (!(data105 % 1) && !isNaN(data105)))){
+const err317 = {instancePath:instancePath+"/doors/remoteUnlock/ttlMs",schemaPath:"#/properties/doors/properties/remoteUnlock/properties/ttlMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err317];
 }
@@ -3835,10 +3834,9 @@ vErrors.push(err317);
 }
 errors++;
 }
-}
-let data106 = data104.maxDurationMs;
-if(!((typeof data106 == "number") && (!(data106 % 1) && !isNaN(data106)))){
-const err318 = {instancePath:instancePath+"/doors/remoteUnlock/maxDurationMs",schemaPath:"#/properties/doors/properties/remoteUnlock/properties/maxDurationMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(typeof data105 == "number"){
+if(data105 > 600000 || isNaN(data105)){
+const err318 = {instancePath:instancePath+"/doors/remoteUnlock/ttlMs",schemaPath:"#/properties/doors/properties/remoteUnlock/properties/ttlMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 600000},message:"must be <= 600000"};
 if(vErrors === null){
 vErrors = [err318];
 }
@@ -3847,9 +3845,8 @@ vErrors.push(err318);
 }
 errors++;
 }
-if(typeof data106 == "number"){
-if(data106 > 3600000 || isNaN(data106)){
-const err319 = {instancePath:instancePath+"/doors/remoteUnlock/maxDurationMs",schemaPath:"#/properties/doors/properties/remoteUnlock/properties/maxDurationMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600000},message:"must be <= 3600000"};
+if(data105 < 500 || isNaN(data105)){
+const err319 = {instancePath:instancePath+"/doors/remoteUnlock/ttlMs",schemaPath:"#/properties/doors/properties/remoteUnlock/properties/ttlMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 500},message:"must be >= 500"};
 if(vErrors === null){
 vErrors = [err319];
 }
@@ -3858,8 +3855,10 @@ vErrors.push(err319);
 }
 errors++;
 }
-if(data106 < 1000 || isNaN(data106)){
-const err320 = {instancePath:instancePath+"/doors/remoteUnlock/maxDurationMs",schemaPath:"#/properties/doors/properties/remoteUnlock/properties/maxDurationMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1000},message:"must be >= 1000"};
+}
+let data106 = data104.maxDurationMs;
+if(!((typeof data106 == "number") && (!(data106 % 1) && !isNaN(data106)))){
+const err320 = {instancePath:instancePath+"/doors/remoteUnlock/maxDurationMs",schemaPath:"#/properties/doors/properties/remoteUnlock/properties/maxDurationMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err320];
 }
@@ -3868,15 +3867,36 @@ vErrors.push(err320);
 }
 errors++;
 }
-}
-}
-else {
-const err321 = {instancePath:instancePath+"/doors/remoteUnlock",schemaPath:"#/properties/doors/properties/remoteUnlock/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(typeof data106 == "number"){
+if(data106 > 3600000 || isNaN(data106)){
+const err321 = {instancePath:instancePath+"/doors/remoteUnlock/maxDurationMs",schemaPath:"#/properties/doors/properties/remoteUnlock/properties/maxDurationMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600000},message:"must be <= 3600000"};
 if(vErrors === null){
 vErrors = [err321];
 }
 else {
 vErrors.push(err321);
+}
+errors++;
+}
+if(data106 < 1000 || isNaN(data106)){
+const err322 = {instancePath:instancePath+"/doors/remoteUnlock/maxDurationMs",schemaPath:"#/properties/doors/properties/remoteUnlock/properties/maxDurationMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1000},message:"must be >= 1000"};
+if(vErrors === null){
+vErrors = [err322];
+}
+else {
+vErrors.push(err322);
+}
+errors++;
+}
+}
+}
+else {
+const err323 = {instancePath:instancePath+"/doors/remoteUnlock",schemaPath:"#/properties/doors/properties/remoteUnlock/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err323];
+}
+else {
+vErrors.push(err323);
 }
 errors++;
 }
@@ -3889,28 +3909,7 @@ if(data107.maxRows === undefined){
 data107.maxRows = 200000;
 }
 if(data107.keepDays === undefined){
-const err322 = {instancePath:instancePath+"/doors/accessLog",schemaPath:"#/properties/doors/properties/accessLog/required",keyword:"required",params:{missingProperty: "keepDays"},message:"must have required property '"+"keepDays"+"'"};
-if(vErrors === null){
-vErrors = [err322];
-}
-else {
-vErrors.push(err322);
-}
-errors++;
-}
-if(data107.maxRows === undefined){
-const err323 = {instancePath:instancePath+"/doors/accessLog",schemaPath:"#/properties/doors/properties/accessLog/required",keyword:"required",params:{missingProperty: "maxRows"},message:"must have required property '"+"maxRows"+"'"};
-if(vErrors === null){
-vErrors = [err323];
-}
-else {
-vErrors.push(err323);
-}
-errors++;
-}
-for(const key21 in data107){
-if(!((key21 === "keepDays") || (key21 === "maxRows"))){
-const err324 = {instancePath:instancePath+"/doors/accessLog",schemaPath:"#/properties/doors/properties/accessLog/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key21},message:"must NOT have additional properties"};
+const err324 = {instancePath:instancePath+"/doors/accessLog",schemaPath:"#/properties/doors/properties/accessLog/required",keyword:"required",params:{missingProperty: "keepDays"},message:"must have required property '"+"keepDays"+"'"};
 if(vErrors === null){
 vErrors = [err324];
 }
@@ -3919,10 +3918,8 @@ vErrors.push(err324);
 }
 errors++;
 }
-}
-let data108 = data107.keepDays;
-if(!((typeof data108 == "number") && (!(data108 % 1) && !isNaN(data108)))){
-const err325 = {instancePath:instancePath+"/doors/accessLog/keepDays",schemaPath:"#/properties/doors/properties/accessLog/properties/keepDays/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data107.maxRows === undefined){
+const err325 = {instancePath:instancePath+"/doors/accessLog",schemaPath:"#/properties/doors/properties/accessLog/required",keyword:"required",params:{missingProperty: "maxRows"},message:"must have required property '"+"maxRows"+"'"};
 if(vErrors === null){
 vErrors = [err325];
 }
@@ -3931,9 +3928,9 @@ vErrors.push(err325);
 }
 errors++;
 }
-if(typeof data108 == "number"){
-if(data108 > 3650 || isNaN(data108)){
-const err326 = {instancePath:instancePath+"/doors/accessLog/keepDays",schemaPath:"#/properties/doors/properties/accessLog/properties/keepDays/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3650},message:"must be <= 3650"};
+for(const key21 in data107){
+if(!((key21 === "keepDays") || (key21 === "maxRows"))){
+const err326 = {instancePath:instancePath+"/doors/accessLog",schemaPath:"#/properties/doors/properties/accessLog/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key21},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err326];
 }
@@ -3942,8 +3939,10 @@ vErrors.push(err326);
 }
 errors++;
 }
-if(data108 < 1 || isNaN(data108)){
-const err327 = {instancePath:instancePath+"/doors/accessLog/keepDays",schemaPath:"#/properties/doors/properties/accessLog/properties/keepDays/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+let data108 = data107.keepDays;
+if(!((typeof data108 == "number") && (!(data108 % 1) && !isNaN(data108)))){
+const err327 = {instancePath:instancePath+"/doors/accessLog/keepDays",schemaPath:"#/properties/doors/properties/accessLog/properties/keepDays/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err327];
 }
@@ -3952,10 +3951,9 @@ vErrors.push(err327);
 }
 errors++;
 }
-}
-let data109 = data107.maxRows;
-if(!((typeof data109 == "number") && (!(data109 % 1) && !isNaN(data109)))){
-const err328 = {instancePath:instancePath+"/doors/accessLog/maxRows",schemaPath:"#/properties/doors/properties/accessLog/properties/maxRows/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(typeof data108 == "number"){
+if(data108 > 3650 || isNaN(data108)){
+const err328 = {instancePath:instancePath+"/doors/accessLog/keepDays",schemaPath:"#/properties/doors/properties/accessLog/properties/keepDays/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3650},message:"must be <= 3650"};
 if(vErrors === null){
 vErrors = [err328];
 }
@@ -3964,9 +3962,8 @@ vErrors.push(err328);
 }
 errors++;
 }
-if(typeof data109 == "number"){
-if(data109 > 10000000 || isNaN(data109)){
-const err329 = {instancePath:instancePath+"/doors/accessLog/maxRows",schemaPath:"#/properties/doors/properties/accessLog/properties/maxRows/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000000},message:"must be <= 10000000"};
+if(data108 < 1 || isNaN(data108)){
+const err329 = {instancePath:instancePath+"/doors/accessLog/keepDays",schemaPath:"#/properties/doors/properties/accessLog/properties/keepDays/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err329];
 }
@@ -3975,8 +3972,10 @@ vErrors.push(err329);
 }
 errors++;
 }
-if(data109 < 1000 || isNaN(data109)){
-const err330 = {instancePath:instancePath+"/doors/accessLog/maxRows",schemaPath:"#/properties/doors/properties/accessLog/properties/maxRows/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1000},message:"must be >= 1000"};
+}
+let data109 = data107.maxRows;
+if(!((typeof data109 == "number") && (!(data109 % 1) && !isNaN(data109)))){
+const err330 = {instancePath:instancePath+"/doors/accessLog/maxRows",schemaPath:"#/properties/doors/properties/accessLog/properties/maxRows/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err330];
 }
@@ -3985,15 +3984,36 @@ vErrors.push(err330);
 }
 errors++;
 }
-}
-}
-else {
-const err331 = {instancePath:instancePath+"/doors/accessLog",schemaPath:"#/properties/doors/properties/accessLog/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(typeof data109 == "number"){
+if(data109 > 10000000 || isNaN(data109)){
+const err331 = {instancePath:instancePath+"/doors/accessLog/maxRows",schemaPath:"#/properties/doors/properties/accessLog/properties/maxRows/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000000},message:"must be <= 10000000"};
 if(vErrors === null){
 vErrors = [err331];
 }
 else {
 vErrors.push(err331);
+}
+errors++;
+}
+if(data109 < 1000 || isNaN(data109)){
+const err332 = {instancePath:instancePath+"/doors/accessLog/maxRows",schemaPath:"#/properties/doors/properties/accessLog/properties/maxRows/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1000},message:"must be >= 1000"};
+if(vErrors === null){
+vErrors = [err332];
+}
+else {
+vErrors.push(err332);
+}
+errors++;
+}
+}
+}
+else {
+const err333 = {instancePath:instancePath+"/doors/accessLog",schemaPath:"#/properties/doors/properties/accessLog/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err333];
+}
+else {
+vErrors.push(err333);
 }
 errors++;
 }
@@ -4006,33 +4026,33 @@ if(data110.releaseOnFirstEdge === undefined){
 data110.releaseOnFirstEdge = true;
 }
 if(data110.latch === undefined){
-const err332 = {instancePath:instancePath+"/doors/fire",schemaPath:"#/properties/doors/properties/fire/required",keyword:"required",params:{missingProperty: "latch"},message:"must have required property '"+"latch"+"'"};
-if(vErrors === null){
-vErrors = [err332];
-}
-else {
-vErrors.push(err332);
-}
-errors++;
-}
-if(data110.releaseOnFirstEdge === undefined){
-const err333 = {instancePath:instancePath+"/doors/fire",schemaPath:"#/properties/doors/properties/fire/required",keyword:"required",params:{missingProperty: "releaseOnFirstEdge"},message:"must have required property '"+"releaseOnFirstEdge"+"'"};
-if(vErrors === null){
-vErrors = [err333];
-}
-else {
-vErrors.push(err333);
-}
-errors++;
-}
-for(const key22 in data110){
-if(!(((key22 === "input") || (key22 === "latch")) || (key22 === "releaseOnFirstEdge"))){
-const err334 = {instancePath:instancePath+"/doors/fire",schemaPath:"#/properties/doors/properties/fire/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key22},message:"must NOT have additional properties"};
+const err334 = {instancePath:instancePath+"/doors/fire",schemaPath:"#/properties/doors/properties/fire/required",keyword:"required",params:{missingProperty: "latch"},message:"must have required property '"+"latch"+"'"};
 if(vErrors === null){
 vErrors = [err334];
 }
 else {
 vErrors.push(err334);
+}
+errors++;
+}
+if(data110.releaseOnFirstEdge === undefined){
+const err335 = {instancePath:instancePath+"/doors/fire",schemaPath:"#/properties/doors/properties/fire/required",keyword:"required",params:{missingProperty: "releaseOnFirstEdge"},message:"must have required property '"+"releaseOnFirstEdge"+"'"};
+if(vErrors === null){
+vErrors = [err335];
+}
+else {
+vErrors.push(err335);
+}
+errors++;
+}
+for(const key22 in data110){
+if(!(((key22 === "input") || (key22 === "latch")) || (key22 === "releaseOnFirstEdge"))){
+const err336 = {instancePath:instancePath+"/doors/fire",schemaPath:"#/properties/doors/properties/fire/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key22},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err336];
+}
+else {
+vErrors.push(err336);
 }
 errors++;
 }
@@ -4047,27 +4067,7 @@ if(data111.debounceMs === undefined){
 data111.debounceMs = 100;
 }
 if(data111.pin === undefined){
-const err335 = {instancePath:instancePath+"/doors/fire/input",schemaPath:"#/properties/doors/properties/fire/properties/input/required",keyword:"required",params:{missingProperty: "pin"},message:"must have required property '"+"pin"+"'"};
-if(vErrors === null){
-vErrors = [err335];
-}
-else {
-vErrors.push(err335);
-}
-errors++;
-}
-if(data111.activeLow === undefined){
-const err336 = {instancePath:instancePath+"/doors/fire/input",schemaPath:"#/properties/doors/properties/fire/properties/input/required",keyword:"required",params:{missingProperty: "activeLow"},message:"must have required property '"+"activeLow"+"'"};
-if(vErrors === null){
-vErrors = [err336];
-}
-else {
-vErrors.push(err336);
-}
-errors++;
-}
-if(data111.debounceMs === undefined){
-const err337 = {instancePath:instancePath+"/doors/fire/input",schemaPath:"#/properties/doors/properties/fire/properties/input/required",keyword:"required",params:{missingProperty: "debounceMs"},message:"must have required property '"+"debounceMs"+"'"};
+const err337 = {instancePath:instancePath+"/doors/fire/input",schemaPath:"#/properties/doors/properties/fire/properties/input/required",keyword:"required",params:{missingProperty: "pin"},message:"must have required property '"+"pin"+"'"};
 if(vErrors === null){
 vErrors = [err337];
 }
@@ -4076,9 +4076,8 @@ vErrors.push(err337);
 }
 errors++;
 }
-for(const key23 in data111){
-if(!((((key23 === "pin") || (key23 === "activeLow")) || (key23 === "debounceMs")) || (key23 === "bias"))){
-const err338 = {instancePath:instancePath+"/doors/fire/input",schemaPath:"#/properties/doors/properties/fire/properties/input/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key23},message:"must NOT have additional properties"};
+if(data111.activeLow === undefined){
+const err338 = {instancePath:instancePath+"/doors/fire/input",schemaPath:"#/properties/doors/properties/fire/properties/input/required",keyword:"required",params:{missingProperty: "activeLow"},message:"must have required property '"+"activeLow"+"'"};
 if(vErrors === null){
 vErrors = [err338];
 }
@@ -4087,11 +4086,8 @@ vErrors.push(err338);
 }
 errors++;
 }
-}
-if(data111.pin !== undefined){
-let data112 = data111.pin;
-if(!((typeof data112 == "number") && (!(data112 % 1) && !isNaN(data112)))){
-const err339 = {instancePath:instancePath+"/doors/fire/input/pin",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/pin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data111.debounceMs === undefined){
+const err339 = {instancePath:instancePath+"/doors/fire/input",schemaPath:"#/properties/doors/properties/fire/properties/input/required",keyword:"required",params:{missingProperty: "debounceMs"},message:"must have required property '"+"debounceMs"+"'"};
 if(vErrors === null){
 vErrors = [err339];
 }
@@ -4100,9 +4096,9 @@ vErrors.push(err339);
 }
 errors++;
 }
-if(typeof data112 == "number"){
-if(data112 > 63 || isNaN(data112)){
-const err340 = {instancePath:instancePath+"/doors/fire/input/pin",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/pin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
+for(const key23 in data111){
+if(!((((key23 === "pin") || (key23 === "activeLow")) || (key23 === "debounceMs")) || (key23 === "bias"))){
+const err340 = {instancePath:instancePath+"/doors/fire/input",schemaPath:"#/properties/doors/properties/fire/properties/input/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key23},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err340];
 }
@@ -4111,8 +4107,11 @@ vErrors.push(err340);
 }
 errors++;
 }
-if(data112 < 0 || isNaN(data112)){
-const err341 = {instancePath:instancePath+"/doors/fire/input/pin",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/pin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data111.pin !== undefined){
+let data112 = data111.pin;
+if(!((typeof data112 == "number") && (!(data112 % 1) && !isNaN(data112)))){
+const err341 = {instancePath:instancePath+"/doors/fire/input/pin",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/pin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err341];
 }
@@ -4121,10 +4120,9 @@ vErrors.push(err341);
 }
 errors++;
 }
-}
-}
-if(typeof data111.activeLow !== "boolean"){
-const err342 = {instancePath:instancePath+"/doors/fire/input/activeLow",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/activeLow/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(typeof data112 == "number"){
+if(data112 > 63 || isNaN(data112)){
+const err342 = {instancePath:instancePath+"/doors/fire/input/pin",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/pin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
 if(vErrors === null){
 vErrors = [err342];
 }
@@ -4133,9 +4131,8 @@ vErrors.push(err342);
 }
 errors++;
 }
-let data114 = data111.debounceMs;
-if(!((typeof data114 == "number") && (!(data114 % 1) && !isNaN(data114)))){
-const err343 = {instancePath:instancePath+"/doors/fire/input/debounceMs",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/debounceMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data112 < 0 || isNaN(data112)){
+const err343 = {instancePath:instancePath+"/doors/fire/input/pin",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/pin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err343];
 }
@@ -4144,9 +4141,10 @@ vErrors.push(err343);
 }
 errors++;
 }
-if(typeof data114 == "number"){
-if(data114 > 5000 || isNaN(data114)){
-const err344 = {instancePath:instancePath+"/doors/fire/input/debounceMs",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/debounceMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 5000},message:"must be <= 5000"};
+}
+}
+if(typeof data111.activeLow !== "boolean"){
+const err344 = {instancePath:instancePath+"/doors/fire/input/activeLow",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/activeLow/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err344];
 }
@@ -4155,8 +4153,9 @@ vErrors.push(err344);
 }
 errors++;
 }
-if(data114 < 0 || isNaN(data114)){
-const err345 = {instancePath:instancePath+"/doors/fire/input/debounceMs",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/debounceMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+let data114 = data111.debounceMs;
+if(!((typeof data114 == "number") && (!(data114 % 1) && !isNaN(data114)))){
+const err345 = {instancePath:instancePath+"/doors/fire/input/debounceMs",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/debounceMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err345];
 }
@@ -4165,11 +4164,9 @@ vErrors.push(err345);
 }
 errors++;
 }
-}
-if(data111.bias !== undefined){
-let data115 = data111.bias;
-if(typeof data115 !== "string"){
-const err346 = {instancePath:instancePath+"/doors/fire/input/bias",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/bias/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(typeof data114 == "number"){
+if(data114 > 5000 || isNaN(data114)){
+const err346 = {instancePath:instancePath+"/doors/fire/input/debounceMs",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/debounceMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 5000},message:"must be <= 5000"};
 if(vErrors === null){
 vErrors = [err346];
 }
@@ -4178,8 +4175,8 @@ vErrors.push(err346);
 }
 errors++;
 }
-if(!(((data115 === "pull-up") || (data115 === "pull-down")) || (data115 === "disable"))){
-const err347 = {instancePath:instancePath+"/doors/fire/input/bias",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/bias/enum",keyword:"enum",params:{allowedValues: schema11.properties.doors.properties.fire.properties.input.properties.bias.enum},message:"must be equal to one of the allowed values"};
+if(data114 < 0 || isNaN(data114)){
+const err347 = {instancePath:instancePath+"/doors/fire/input/debounceMs",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/debounceMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err347];
 }
@@ -4189,9 +4186,10 @@ vErrors.push(err347);
 errors++;
 }
 }
-}
-else {
-const err348 = {instancePath:instancePath+"/doors/fire/input",schemaPath:"#/properties/doors/properties/fire/properties/input/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data111.bias !== undefined){
+let data115 = data111.bias;
+if(typeof data115 !== "string"){
+const err348 = {instancePath:instancePath+"/doors/fire/input/bias",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/bias/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err348];
 }
@@ -4200,9 +4198,8 @@ vErrors.push(err348);
 }
 errors++;
 }
-}
-if(typeof data110.latch !== "boolean"){
-const err349 = {instancePath:instancePath+"/doors/fire/latch",schemaPath:"#/properties/doors/properties/fire/properties/latch/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(!(((data115 === "pull-up") || (data115 === "pull-down")) || (data115 === "disable"))){
+const err349 = {instancePath:instancePath+"/doors/fire/input/bias",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/bias/enum",keyword:"enum",params:{allowedValues: schema11.properties.doors.properties.fire.properties.input.properties.bias.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err349];
 }
@@ -4211,8 +4208,10 @@ vErrors.push(err349);
 }
 errors++;
 }
-if(typeof data110.releaseOnFirstEdge !== "boolean"){
-const err350 = {instancePath:instancePath+"/doors/fire/releaseOnFirstEdge",schemaPath:"#/properties/doors/properties/fire/properties/releaseOnFirstEdge/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+}
+}
+else {
+const err350 = {instancePath:instancePath+"/doors/fire/input",schemaPath:"#/properties/doors/properties/fire/properties/input/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err350];
 }
@@ -4222,13 +4221,34 @@ vErrors.push(err350);
 errors++;
 }
 }
-else {
-const err351 = {instancePath:instancePath+"/doors/fire",schemaPath:"#/properties/doors/properties/fire/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(typeof data110.latch !== "boolean"){
+const err351 = {instancePath:instancePath+"/doors/fire/latch",schemaPath:"#/properties/doors/properties/fire/properties/latch/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err351];
 }
 else {
 vErrors.push(err351);
+}
+errors++;
+}
+if(typeof data110.releaseOnFirstEdge !== "boolean"){
+const err352 = {instancePath:instancePath+"/doors/fire/releaseOnFirstEdge",schemaPath:"#/properties/doors/properties/fire/properties/releaseOnFirstEdge/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(vErrors === null){
+vErrors = [err352];
+}
+else {
+vErrors.push(err352);
+}
+errors++;
+}
+}
+else {
+const err353 = {instancePath:instancePath+"/doors/fire",schemaPath:"#/properties/doors/properties/fire/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err353];
+}
+else {
+vErrors.push(err353);
 }
 errors++;
 }
@@ -4239,28 +4259,7 @@ for(let i3=0; i3<len3; i3++){
 let data119 = data118[i3];
 if(data119 && typeof data119 == "object" && !Array.isArray(data119)){
 if(data119.id === undefined){
-const err352 = {instancePath:instancePath+"/doors/groups/" + i3,schemaPath:"#/properties/doors/properties/groups/items/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
-if(vErrors === null){
-vErrors = [err352];
-}
-else {
-vErrors.push(err352);
-}
-errors++;
-}
-if(data119.doors === undefined){
-const err353 = {instancePath:instancePath+"/doors/groups/" + i3,schemaPath:"#/properties/doors/properties/groups/items/required",keyword:"required",params:{missingProperty: "doors"},message:"must have required property '"+"doors"+"'"};
-if(vErrors === null){
-vErrors = [err353];
-}
-else {
-vErrors.push(err353);
-}
-errors++;
-}
-for(const key24 in data119){
-if(!(((key24 === "id") || (key24 === "name")) || (key24 === "doors"))){
-const err354 = {instancePath:instancePath+"/doors/groups/" + i3,schemaPath:"#/properties/doors/properties/groups/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key24},message:"must NOT have additional properties"};
+const err354 = {instancePath:instancePath+"/doors/groups/" + i3,schemaPath:"#/properties/doors/properties/groups/items/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
 if(vErrors === null){
 vErrors = [err354];
 }
@@ -4269,12 +4268,8 @@ vErrors.push(err354);
 }
 errors++;
 }
-}
-if(data119.id !== undefined){
-let data120 = data119.id;
-if(typeof data120 === "string"){
-if(!pattern0.test(data120)){
-const err355 = {instancePath:instancePath+"/doors/groups/" + i3+"/id",schemaPath:"#/properties/doors/properties/groups/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"+"\""};
+if(data119.doors === undefined){
+const err355 = {instancePath:instancePath+"/doors/groups/" + i3,schemaPath:"#/properties/doors/properties/groups/items/required",keyword:"required",params:{missingProperty: "doors"},message:"must have required property '"+"doors"+"'"};
 if(vErrors === null){
 vErrors = [err355];
 }
@@ -4283,9 +4278,9 @@ vErrors.push(err355);
 }
 errors++;
 }
-}
-else {
-const err356 = {instancePath:instancePath+"/doors/groups/" + i3+"/id",schemaPath:"#/properties/doors/properties/groups/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key24 in data119){
+if(!(((key24 === "id") || (key24 === "name")) || (key24 === "doors"))){
+const err356 = {instancePath:instancePath+"/doors/groups/" + i3,schemaPath:"#/properties/doors/properties/groups/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key24},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err356];
 }
@@ -4295,11 +4290,11 @@ vErrors.push(err356);
 errors++;
 }
 }
-if(data119.name !== undefined){
-let data121 = data119.name;
-if(typeof data121 === "string"){
-if(func3(data121) > 100){
-const err357 = {instancePath:instancePath+"/doors/groups/" + i3+"/name",schemaPath:"#/properties/doors/properties/groups/items/properties/name/maxLength",keyword:"maxLength",params:{limit: 100},message:"must NOT have more than 100 characters"};
+if(data119.id !== undefined){
+let data120 = data119.id;
+if(typeof data120 === "string"){
+if(!pattern0.test(data120)){
+const err357 = {instancePath:instancePath+"/doors/groups/" + i3+"/id",schemaPath:"#/properties/doors/properties/groups/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"+"\""};
 if(vErrors === null){
 vErrors = [err357];
 }
@@ -4310,7 +4305,7 @@ errors++;
 }
 }
 else {
-const err358 = {instancePath:instancePath+"/doors/groups/" + i3+"/name",schemaPath:"#/properties/doors/properties/groups/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err358 = {instancePath:instancePath+"/doors/groups/" + i3+"/id",schemaPath:"#/properties/doors/properties/groups/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err358];
 }
@@ -4320,11 +4315,11 @@ vErrors.push(err358);
 errors++;
 }
 }
-if(data119.doors !== undefined){
-let data122 = data119.doors;
-if(Array.isArray(data122)){
-if(data122.length < 1){
-const err359 = {instancePath:instancePath+"/doors/groups/" + i3+"/doors",schemaPath:"#/properties/doors/properties/groups/items/properties/doors/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"};
+if(data119.name !== undefined){
+let data121 = data119.name;
+if(typeof data121 === "string"){
+if(func3(data121) > 100){
+const err359 = {instancePath:instancePath+"/doors/groups/" + i3+"/name",schemaPath:"#/properties/doors/properties/groups/items/properties/name/maxLength",keyword:"maxLength",params:{limit: 100},message:"must NOT have more than 100 characters"};
 if(vErrors === null){
 vErrors = [err359];
 }
@@ -4333,12 +4328,9 @@ vErrors.push(err359);
 }
 errors++;
 }
-const len4 = data122.length;
-for(let i4=0; i4<len4; i4++){
-let data123 = data122[i4];
-if(typeof data123 === "string"){
-if(!pattern0.test(data123)){
-const err360 = {instancePath:instancePath+"/doors/groups/" + i3+"/doors/" + i4,schemaPath:"#/properties/doors/properties/groups/items/properties/doors/items/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"+"\""};
+}
+else {
+const err360 = {instancePath:instancePath+"/doors/groups/" + i3+"/name",schemaPath:"#/properties/doors/properties/groups/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err360];
 }
@@ -4348,13 +4340,41 @@ vErrors.push(err360);
 errors++;
 }
 }
-else {
-const err361 = {instancePath:instancePath+"/doors/groups/" + i3+"/doors/" + i4,schemaPath:"#/properties/doors/properties/groups/items/properties/doors/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data119.doors !== undefined){
+let data122 = data119.doors;
+if(Array.isArray(data122)){
+if(data122.length < 1){
+const err361 = {instancePath:instancePath+"/doors/groups/" + i3+"/doors",schemaPath:"#/properties/doors/properties/groups/items/properties/doors/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"};
 if(vErrors === null){
 vErrors = [err361];
 }
 else {
 vErrors.push(err361);
+}
+errors++;
+}
+const len4 = data122.length;
+for(let i4=0; i4<len4; i4++){
+let data123 = data122[i4];
+if(typeof data123 === "string"){
+if(!pattern0.test(data123)){
+const err362 = {instancePath:instancePath+"/doors/groups/" + i3+"/doors/" + i4,schemaPath:"#/properties/doors/properties/groups/items/properties/doors/items/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"+"\""};
+if(vErrors === null){
+vErrors = [err362];
+}
+else {
+vErrors.push(err362);
+}
+errors++;
+}
+}
+else {
+const err363 = {instancePath:instancePath+"/doors/groups/" + i3+"/doors/" + i4,schemaPath:"#/properties/doors/properties/groups/items/properties/doors/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err363];
+}
+else {
+vErrors.push(err363);
 }
 errors++;
 }
@@ -4370,12 +4390,12 @@ continue;
 }
 if(typeof indices0[item0] == "number"){
 j0 = indices0[item0];
-const err362 = {instancePath:instancePath+"/doors/groups/" + i3+"/doors",schemaPath:"#/properties/doors/properties/groups/items/properties/doors/uniqueItems",keyword:"uniqueItems",params:{i: i5, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i5+" are identical)"};
+const err364 = {instancePath:instancePath+"/doors/groups/" + i3+"/doors",schemaPath:"#/properties/doors/properties/groups/items/properties/doors/uniqueItems",keyword:"uniqueItems",params:{i: i5, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i5+" are identical)"};
 if(vErrors === null){
-vErrors = [err362];
+vErrors = [err364];
 }
 else {
-vErrors.push(err362);
+vErrors.push(err364);
 }
 errors++;
 break;
@@ -4385,36 +4405,36 @@ indices0[item0] = i5;
 }
 }
 else {
-const err363 = {instancePath:instancePath+"/doors/groups/" + i3+"/doors",schemaPath:"#/properties/doors/properties/groups/items/properties/doors/type",keyword:"type",params:{type: "array"},message:"must be array"};
-if(vErrors === null){
-vErrors = [err363];
-}
-else {
-vErrors.push(err363);
-}
-errors++;
-}
-}
-}
-else {
-const err364 = {instancePath:instancePath+"/doors/groups/" + i3,schemaPath:"#/properties/doors/properties/groups/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
-if(vErrors === null){
-vErrors = [err364];
-}
-else {
-vErrors.push(err364);
-}
-errors++;
-}
-}
-}
-else {
-const err365 = {instancePath:instancePath+"/doors/groups",schemaPath:"#/properties/doors/properties/groups/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err365 = {instancePath:instancePath+"/doors/groups/" + i3+"/doors",schemaPath:"#/properties/doors/properties/groups/items/properties/doors/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err365];
 }
 else {
 vErrors.push(err365);
+}
+errors++;
+}
+}
+}
+else {
+const err366 = {instancePath:instancePath+"/doors/groups/" + i3,schemaPath:"#/properties/doors/properties/groups/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err366];
+}
+else {
+vErrors.push(err366);
+}
+errors++;
+}
+}
+}
+else {
+const err367 = {instancePath:instancePath+"/doors/groups",schemaPath:"#/properties/doors/properties/groups/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err367];
+}
+else {
+vErrors.push(err367);
 }
 errors++;
 }
@@ -4437,27 +4457,7 @@ if(data125.fireRelease === undefined){
 data125.fireRelease = true;
 }
 if(data125.id === undefined){
-const err366 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
-if(vErrors === null){
-vErrors = [err366];
-}
-else {
-vErrors.push(err366);
-}
-errors++;
-}
-if(data125.lock === undefined){
-const err367 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/required",keyword:"required",params:{missingProperty: "lock"},message:"must have required property '"+"lock"+"'"};
-if(vErrors === null){
-vErrors = [err367];
-}
-else {
-vErrors.push(err367);
-}
-errors++;
-}
-if(data125.unlockMs === undefined){
-const err368 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/required",keyword:"required",params:{missingProperty: "unlockMs"},message:"must have required property '"+"unlockMs"+"'"};
+const err368 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
 if(vErrors === null){
 vErrors = [err368];
 }
@@ -4466,8 +4466,8 @@ vErrors.push(err368);
 }
 errors++;
 }
-if(data125.relockOnClose === undefined){
-const err369 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/required",keyword:"required",params:{missingProperty: "relockOnClose"},message:"must have required property '"+"relockOnClose"+"'"};
+if(data125.lock === undefined){
+const err369 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/required",keyword:"required",params:{missingProperty: "lock"},message:"must have required property '"+"lock"+"'"};
 if(vErrors === null){
 vErrors = [err369];
 }
@@ -4476,8 +4476,8 @@ vErrors.push(err369);
 }
 errors++;
 }
-if(data125.heldOpenAlarmS === undefined){
-const err370 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/required",keyword:"required",params:{missingProperty: "heldOpenAlarmS"},message:"must have required property '"+"heldOpenAlarmS"+"'"};
+if(data125.unlockMs === undefined){
+const err370 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/required",keyword:"required",params:{missingProperty: "unlockMs"},message:"must have required property '"+"unlockMs"+"'"};
 if(vErrors === null){
 vErrors = [err370];
 }
@@ -4486,8 +4486,8 @@ vErrors.push(err370);
 }
 errors++;
 }
-if(data125.fireRelease === undefined){
-const err371 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/required",keyword:"required",params:{missingProperty: "fireRelease"},message:"must have required property '"+"fireRelease"+"'"};
+if(data125.relockOnClose === undefined){
+const err371 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/required",keyword:"required",params:{missingProperty: "relockOnClose"},message:"must have required property '"+"relockOnClose"+"'"};
 if(vErrors === null){
 vErrors = [err371];
 }
@@ -4496,9 +4496,8 @@ vErrors.push(err371);
 }
 errors++;
 }
-for(const key25 in data125){
-if(!(func2.call(schema11.properties.doors.properties.doors.items.properties, key25))){
-const err372 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key25},message:"must NOT have additional properties"};
+if(data125.heldOpenAlarmS === undefined){
+const err372 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/required",keyword:"required",params:{missingProperty: "heldOpenAlarmS"},message:"must have required property '"+"heldOpenAlarmS"+"'"};
 if(vErrors === null){
 vErrors = [err372];
 }
@@ -4507,12 +4506,8 @@ vErrors.push(err372);
 }
 errors++;
 }
-}
-if(data125.id !== undefined){
-let data126 = data125.id;
-if(typeof data126 === "string"){
-if(!pattern0.test(data126)){
-const err373 = {instancePath:instancePath+"/doors/doors/" + i6+"/id",schemaPath:"#/properties/doors/properties/doors/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"+"\""};
+if(data125.fireRelease === undefined){
+const err373 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/required",keyword:"required",params:{missingProperty: "fireRelease"},message:"must have required property '"+"fireRelease"+"'"};
 if(vErrors === null){
 vErrors = [err373];
 }
@@ -4521,9 +4516,9 @@ vErrors.push(err373);
 }
 errors++;
 }
-}
-else {
-const err374 = {instancePath:instancePath+"/doors/doors/" + i6+"/id",schemaPath:"#/properties/doors/properties/doors/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key25 in data125){
+if(!(func2.call(schema11.properties.doors.properties.doors.items.properties, key25))){
+const err374 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key25},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err374];
 }
@@ -4533,11 +4528,11 @@ vErrors.push(err374);
 errors++;
 }
 }
-if(data125.name !== undefined){
-let data127 = data125.name;
-if(typeof data127 === "string"){
-if(func3(data127) > 100){
-const err375 = {instancePath:instancePath+"/doors/doors/" + i6+"/name",schemaPath:"#/properties/doors/properties/doors/items/properties/name/maxLength",keyword:"maxLength",params:{limit: 100},message:"must NOT have more than 100 characters"};
+if(data125.id !== undefined){
+let data126 = data125.id;
+if(typeof data126 === "string"){
+if(!pattern0.test(data126)){
+const err375 = {instancePath:instancePath+"/doors/doors/" + i6+"/id",schemaPath:"#/properties/doors/properties/doors/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"+"\""};
 if(vErrors === null){
 vErrors = [err375];
 }
@@ -4548,12 +4543,37 @@ errors++;
 }
 }
 else {
-const err376 = {instancePath:instancePath+"/doors/doors/" + i6+"/name",schemaPath:"#/properties/doors/properties/doors/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err376 = {instancePath:instancePath+"/doors/doors/" + i6+"/id",schemaPath:"#/properties/doors/properties/doors/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err376];
 }
 else {
 vErrors.push(err376);
+}
+errors++;
+}
+}
+if(data125.name !== undefined){
+let data127 = data125.name;
+if(typeof data127 === "string"){
+if(func3(data127) > 100){
+const err377 = {instancePath:instancePath+"/doors/doors/" + i6+"/name",schemaPath:"#/properties/doors/properties/doors/items/properties/name/maxLength",keyword:"maxLength",params:{limit: 100},message:"must NOT have more than 100 characters"};
+if(vErrors === null){
+vErrors = [err377];
+}
+else {
+vErrors.push(err377);
+}
+errors++;
+}
+}
+else {
+const err378 = {instancePath:instancePath+"/doors/doors/" + i6+"/name",schemaPath:"#/properties/doors/properties/doors/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err378];
+}
+else {
+vErrors.push(err378);
 }
 errors++;
 }
@@ -4568,27 +4588,7 @@ if(data128.failMode === undefined){
 data128.failMode = "failSecure";
 }
 if(data128.pin === undefined){
-const err377 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/required",keyword:"required",params:{missingProperty: "pin"},message:"must have required property '"+"pin"+"'"};
-if(vErrors === null){
-vErrors = [err377];
-}
-else {
-vErrors.push(err377);
-}
-errors++;
-}
-if(data128.activeLow === undefined){
-const err378 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/required",keyword:"required",params:{missingProperty: "activeLow"},message:"must have required property '"+"activeLow"+"'"};
-if(vErrors === null){
-vErrors = [err378];
-}
-else {
-vErrors.push(err378);
-}
-errors++;
-}
-if(data128.failMode === undefined){
-const err379 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/required",keyword:"required",params:{missingProperty: "failMode"},message:"must have required property '"+"failMode"+"'"};
+const err379 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/required",keyword:"required",params:{missingProperty: "pin"},message:"must have required property '"+"pin"+"'"};
 if(vErrors === null){
 vErrors = [err379];
 }
@@ -4597,9 +4597,8 @@ vErrors.push(err379);
 }
 errors++;
 }
-for(const key26 in data128){
-if(!((((key26 === "pin") || (key26 === "activeLow")) || (key26 === "failMode")) || (key26 === "safeState"))){
-const err380 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key26},message:"must NOT have additional properties"};
+if(data128.activeLow === undefined){
+const err380 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/required",keyword:"required",params:{missingProperty: "activeLow"},message:"must have required property '"+"activeLow"+"'"};
 if(vErrors === null){
 vErrors = [err380];
 }
@@ -4608,11 +4607,8 @@ vErrors.push(err380);
 }
 errors++;
 }
-}
-if(data128.pin !== undefined){
-let data129 = data128.pin;
-if(!((typeof data129 == "number") && (!(data129 % 1) && !isNaN(data129)))){
-const err381 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/pin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data128.failMode === undefined){
+const err381 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/required",keyword:"required",params:{missingProperty: "failMode"},message:"must have required property '"+"failMode"+"'"};
 if(vErrors === null){
 vErrors = [err381];
 }
@@ -4621,9 +4617,9 @@ vErrors.push(err381);
 }
 errors++;
 }
-if(typeof data129 == "number"){
-if(data129 > 63 || isNaN(data129)){
-const err382 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/pin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
+for(const key26 in data128){
+if(!((((key26 === "pin") || (key26 === "activeLow")) || (key26 === "failMode")) || (key26 === "safeState"))){
+const err382 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key26},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err382];
 }
@@ -4632,8 +4628,11 @@ vErrors.push(err382);
 }
 errors++;
 }
-if(data129 < 0 || isNaN(data129)){
-const err383 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/pin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data128.pin !== undefined){
+let data129 = data128.pin;
+if(!((typeof data129 == "number") && (!(data129 % 1) && !isNaN(data129)))){
+const err383 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/pin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err383];
 }
@@ -4642,10 +4641,9 @@ vErrors.push(err383);
 }
 errors++;
 }
-}
-}
-if(typeof data128.activeLow !== "boolean"){
-const err384 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/activeLow",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/activeLow/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(typeof data129 == "number"){
+if(data129 > 63 || isNaN(data129)){
+const err384 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/pin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
 if(vErrors === null){
 vErrors = [err384];
 }
@@ -4654,9 +4652,8 @@ vErrors.push(err384);
 }
 errors++;
 }
-let data131 = data128.failMode;
-if(typeof data131 !== "string"){
-const err385 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/failMode",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/failMode/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data129 < 0 || isNaN(data129)){
+const err385 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/pin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err385];
 }
@@ -4665,8 +4662,10 @@ vErrors.push(err385);
 }
 errors++;
 }
-if(!((data131 === "failSecure") || (data131 === "failSafe"))){
-const err386 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/failMode",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/failMode/enum",keyword:"enum",params:{allowedValues: schema11.properties.doors.properties.doors.items.properties.lock.properties.failMode.enum},message:"must be equal to one of the allowed values"};
+}
+}
+if(typeof data128.activeLow !== "boolean"){
+const err386 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/activeLow",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/activeLow/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err386];
 }
@@ -4675,10 +4674,9 @@ vErrors.push(err386);
 }
 errors++;
 }
-if(data128.safeState !== undefined){
-let data132 = data128.safeState;
-if(typeof data132 !== "string"){
-const err387 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/safeState",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/safeState/type",keyword:"type",params:{type: "string"},message:"must be string"};
+let data131 = data128.failMode;
+if(typeof data131 !== "string"){
+const err387 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/failMode",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/failMode/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err387];
 }
@@ -4687,8 +4685,8 @@ vErrors.push(err387);
 }
 errors++;
 }
-if(!((data132 === "locked") || (data132 === "unlocked"))){
-const err388 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/safeState",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/safeState/enum",keyword:"enum",params:{allowedValues: schema11.properties.doors.properties.doors.items.properties.lock.properties.safeState.enum},message:"must be equal to one of the allowed values"};
+if(!((data131 === "failSecure") || (data131 === "failSafe"))){
+const err388 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/failMode",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/failMode/enum",keyword:"enum",params:{allowedValues: schema11.properties.doors.properties.doors.items.properties.lock.properties.failMode.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err388];
 }
@@ -4697,10 +4695,10 @@ vErrors.push(err388);
 }
 errors++;
 }
-}
-}
-else {
-const err389 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data128.safeState !== undefined){
+let data132 = data128.safeState;
+if(typeof data132 !== "string"){
+const err389 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/safeState",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/safeState/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err389];
 }
@@ -4709,10 +4707,8 @@ vErrors.push(err389);
 }
 errors++;
 }
-}
-let data133 = data125.unlockMs;
-if(!((typeof data133 == "number") && (!(data133 % 1) && !isNaN(data133)))){
-const err390 = {instancePath:instancePath+"/doors/doors/" + i6+"/unlockMs",schemaPath:"#/properties/doors/properties/doors/items/properties/unlockMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(!((data132 === "locked") || (data132 === "unlocked"))){
+const err390 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/safeState",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/safeState/enum",keyword:"enum",params:{allowedValues: schema11.properties.doors.properties.doors.items.properties.lock.properties.safeState.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err390];
 }
@@ -4721,9 +4717,10 @@ vErrors.push(err390);
 }
 errors++;
 }
-if(typeof data133 == "number"){
-if(data133 > 120000 || isNaN(data133)){
-const err391 = {instancePath:instancePath+"/doors/doors/" + i6+"/unlockMs",schemaPath:"#/properties/doors/properties/doors/items/properties/unlockMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 120000},message:"must be <= 120000"};
+}
+}
+else {
+const err391 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err391];
 }
@@ -4732,8 +4729,10 @@ vErrors.push(err391);
 }
 errors++;
 }
-if(data133 < 200 || isNaN(data133)){
-const err392 = {instancePath:instancePath+"/doors/doors/" + i6+"/unlockMs",schemaPath:"#/properties/doors/properties/doors/items/properties/unlockMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 200},message:"must be >= 200"};
+}
+let data133 = data125.unlockMs;
+if(!((typeof data133 == "number") && (!(data133 % 1) && !isNaN(data133)))){
+const err392 = {instancePath:instancePath+"/doors/doors/" + i6+"/unlockMs",schemaPath:"#/properties/doors/properties/doors/items/properties/unlockMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err392];
 }
@@ -4742,14 +4741,35 @@ vErrors.push(err392);
 }
 errors++;
 }
-}
-if(typeof data125.relockOnClose !== "boolean"){
-const err393 = {instancePath:instancePath+"/doors/doors/" + i6+"/relockOnClose",schemaPath:"#/properties/doors/properties/doors/items/properties/relockOnClose/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(typeof data133 == "number"){
+if(data133 > 120000 || isNaN(data133)){
+const err393 = {instancePath:instancePath+"/doors/doors/" + i6+"/unlockMs",schemaPath:"#/properties/doors/properties/doors/items/properties/unlockMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 120000},message:"must be <= 120000"};
 if(vErrors === null){
 vErrors = [err393];
 }
 else {
 vErrors.push(err393);
+}
+errors++;
+}
+if(data133 < 200 || isNaN(data133)){
+const err394 = {instancePath:instancePath+"/doors/doors/" + i6+"/unlockMs",schemaPath:"#/properties/doors/properties/doors/items/properties/unlockMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 200},message:"must be >= 200"};
+if(vErrors === null){
+vErrors = [err394];
+}
+else {
+vErrors.push(err394);
+}
+errors++;
+}
+}
+if(typeof data125.relockOnClose !== "boolean"){
+const err395 = {instancePath:instancePath+"/doors/doors/" + i6+"/relockOnClose",schemaPath:"#/properties/doors/properties/doors/items/properties/relockOnClose/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(vErrors === null){
+vErrors = [err395];
+}
+else {
+vErrors.push(err395);
 }
 errors++;
 }
@@ -4763,27 +4783,7 @@ if(data135.debounceMs === undefined){
 data135.debounceMs = 50;
 }
 if(data135.pin === undefined){
-const err394 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/required",keyword:"required",params:{missingProperty: "pin"},message:"must have required property '"+"pin"+"'"};
-if(vErrors === null){
-vErrors = [err394];
-}
-else {
-vErrors.push(err394);
-}
-errors++;
-}
-if(data135.activeLow === undefined){
-const err395 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/required",keyword:"required",params:{missingProperty: "activeLow"},message:"must have required property '"+"activeLow"+"'"};
-if(vErrors === null){
-vErrors = [err395];
-}
-else {
-vErrors.push(err395);
-}
-errors++;
-}
-if(data135.debounceMs === undefined){
-const err396 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/required",keyword:"required",params:{missingProperty: "debounceMs"},message:"must have required property '"+"debounceMs"+"'"};
+const err396 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/required",keyword:"required",params:{missingProperty: "pin"},message:"must have required property '"+"pin"+"'"};
 if(vErrors === null){
 vErrors = [err396];
 }
@@ -4792,9 +4792,8 @@ vErrors.push(err396);
 }
 errors++;
 }
-for(const key27 in data135){
-if(!((((key27 === "pin") || (key27 === "activeLow")) || (key27 === "debounceMs")) || (key27 === "bias"))){
-const err397 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key27},message:"must NOT have additional properties"};
+if(data135.activeLow === undefined){
+const err397 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/required",keyword:"required",params:{missingProperty: "activeLow"},message:"must have required property '"+"activeLow"+"'"};
 if(vErrors === null){
 vErrors = [err397];
 }
@@ -4803,11 +4802,8 @@ vErrors.push(err397);
 }
 errors++;
 }
-}
-if(data135.pin !== undefined){
-let data136 = data135.pin;
-if(!((typeof data136 == "number") && (!(data136 % 1) && !isNaN(data136)))){
-const err398 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/pin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data135.debounceMs === undefined){
+const err398 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/required",keyword:"required",params:{missingProperty: "debounceMs"},message:"must have required property '"+"debounceMs"+"'"};
 if(vErrors === null){
 vErrors = [err398];
 }
@@ -4816,9 +4812,9 @@ vErrors.push(err398);
 }
 errors++;
 }
-if(typeof data136 == "number"){
-if(data136 > 63 || isNaN(data136)){
-const err399 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/pin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
+for(const key27 in data135){
+if(!((((key27 === "pin") || (key27 === "activeLow")) || (key27 === "debounceMs")) || (key27 === "bias"))){
+const err399 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key27},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err399];
 }
@@ -4827,8 +4823,11 @@ vErrors.push(err399);
 }
 errors++;
 }
-if(data136 < 0 || isNaN(data136)){
-const err400 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/pin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data135.pin !== undefined){
+let data136 = data135.pin;
+if(!((typeof data136 == "number") && (!(data136 % 1) && !isNaN(data136)))){
+const err400 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/pin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err400];
 }
@@ -4837,10 +4836,9 @@ vErrors.push(err400);
 }
 errors++;
 }
-}
-}
-if(typeof data135.activeLow !== "boolean"){
-const err401 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/activeLow",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/activeLow/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(typeof data136 == "number"){
+if(data136 > 63 || isNaN(data136)){
+const err401 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/pin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
 if(vErrors === null){
 vErrors = [err401];
 }
@@ -4849,9 +4847,8 @@ vErrors.push(err401);
 }
 errors++;
 }
-let data138 = data135.debounceMs;
-if(!((typeof data138 == "number") && (!(data138 % 1) && !isNaN(data138)))){
-const err402 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/debounceMs",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/debounceMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data136 < 0 || isNaN(data136)){
+const err402 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/pin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err402];
 }
@@ -4860,9 +4857,10 @@ vErrors.push(err402);
 }
 errors++;
 }
-if(typeof data138 == "number"){
-if(data138 > 5000 || isNaN(data138)){
-const err403 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/debounceMs",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/debounceMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 5000},message:"must be <= 5000"};
+}
+}
+if(typeof data135.activeLow !== "boolean"){
+const err403 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/activeLow",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/activeLow/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err403];
 }
@@ -4871,8 +4869,9 @@ vErrors.push(err403);
 }
 errors++;
 }
-if(data138 < 0 || isNaN(data138)){
-const err404 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/debounceMs",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/debounceMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+let data138 = data135.debounceMs;
+if(!((typeof data138 == "number") && (!(data138 % 1) && !isNaN(data138)))){
+const err404 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/debounceMs",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/debounceMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err404];
 }
@@ -4881,11 +4880,9 @@ vErrors.push(err404);
 }
 errors++;
 }
-}
-if(data135.bias !== undefined){
-let data139 = data135.bias;
-if(typeof data139 !== "string"){
-const err405 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/bias",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/bias/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(typeof data138 == "number"){
+if(data138 > 5000 || isNaN(data138)){
+const err405 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/debounceMs",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/debounceMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 5000},message:"must be <= 5000"};
 if(vErrors === null){
 vErrors = [err405];
 }
@@ -4894,8 +4891,8 @@ vErrors.push(err405);
 }
 errors++;
 }
-if(!(((data139 === "pull-up") || (data139 === "pull-down")) || (data139 === "disable"))){
-const err406 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/bias",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/bias/enum",keyword:"enum",params:{allowedValues: schema11.properties.doors.properties.doors.items.properties.contact.properties.bias.enum},message:"must be equal to one of the allowed values"};
+if(data138 < 0 || isNaN(data138)){
+const err406 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/debounceMs",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/debounceMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err406];
 }
@@ -4905,14 +4902,37 @@ vErrors.push(err406);
 errors++;
 }
 }
-}
-else {
-const err407 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data135.bias !== undefined){
+let data139 = data135.bias;
+if(typeof data139 !== "string"){
+const err407 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/bias",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/bias/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err407];
 }
 else {
 vErrors.push(err407);
+}
+errors++;
+}
+if(!(((data139 === "pull-up") || (data139 === "pull-down")) || (data139 === "disable"))){
+const err408 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/bias",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/bias/enum",keyword:"enum",params:{allowedValues: schema11.properties.doors.properties.doors.items.properties.contact.properties.bias.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err408];
+}
+else {
+vErrors.push(err408);
+}
+errors++;
+}
+}
+}
+else {
+const err409 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err409];
+}
+else {
+vErrors.push(err409);
 }
 errors++;
 }
@@ -4927,27 +4947,7 @@ if(data140.debounceMs === undefined){
 data140.debounceMs = 30;
 }
 if(data140.pin === undefined){
-const err408 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/required",keyword:"required",params:{missingProperty: "pin"},message:"must have required property '"+"pin"+"'"};
-if(vErrors === null){
-vErrors = [err408];
-}
-else {
-vErrors.push(err408);
-}
-errors++;
-}
-if(data140.activeLow === undefined){
-const err409 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/required",keyword:"required",params:{missingProperty: "activeLow"},message:"must have required property '"+"activeLow"+"'"};
-if(vErrors === null){
-vErrors = [err409];
-}
-else {
-vErrors.push(err409);
-}
-errors++;
-}
-if(data140.debounceMs === undefined){
-const err410 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/required",keyword:"required",params:{missingProperty: "debounceMs"},message:"must have required property '"+"debounceMs"+"'"};
+const err410 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/required",keyword:"required",params:{missingProperty: "pin"},message:"must have required property '"+"pin"+"'"};
 if(vErrors === null){
 vErrors = [err410];
 }
@@ -4956,9 +4956,8 @@ vErrors.push(err410);
 }
 errors++;
 }
-for(const key28 in data140){
-if(!((((key28 === "pin") || (key28 === "activeLow")) || (key28 === "debounceMs")) || (key28 === "bias"))){
-const err411 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key28},message:"must NOT have additional properties"};
+if(data140.activeLow === undefined){
+const err411 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/required",keyword:"required",params:{missingProperty: "activeLow"},message:"must have required property '"+"activeLow"+"'"};
 if(vErrors === null){
 vErrors = [err411];
 }
@@ -4967,11 +4966,8 @@ vErrors.push(err411);
 }
 errors++;
 }
-}
-if(data140.pin !== undefined){
-let data141 = data140.pin;
-if(!((typeof data141 == "number") && (!(data141 % 1) && !isNaN(data141)))){
-const err412 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/pin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data140.debounceMs === undefined){
+const err412 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/required",keyword:"required",params:{missingProperty: "debounceMs"},message:"must have required property '"+"debounceMs"+"'"};
 if(vErrors === null){
 vErrors = [err412];
 }
@@ -4980,9 +4976,9 @@ vErrors.push(err412);
 }
 errors++;
 }
-if(typeof data141 == "number"){
-if(data141 > 63 || isNaN(data141)){
-const err413 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/pin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
+for(const key28 in data140){
+if(!((((key28 === "pin") || (key28 === "activeLow")) || (key28 === "debounceMs")) || (key28 === "bias"))){
+const err413 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key28},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err413];
 }
@@ -4991,8 +4987,11 @@ vErrors.push(err413);
 }
 errors++;
 }
-if(data141 < 0 || isNaN(data141)){
-const err414 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/pin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data140.pin !== undefined){
+let data141 = data140.pin;
+if(!((typeof data141 == "number") && (!(data141 % 1) && !isNaN(data141)))){
+const err414 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/pin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err414];
 }
@@ -5001,10 +5000,9 @@ vErrors.push(err414);
 }
 errors++;
 }
-}
-}
-if(typeof data140.activeLow !== "boolean"){
-const err415 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/activeLow",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/activeLow/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(typeof data141 == "number"){
+if(data141 > 63 || isNaN(data141)){
+const err415 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/pin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
 if(vErrors === null){
 vErrors = [err415];
 }
@@ -5013,9 +5011,8 @@ vErrors.push(err415);
 }
 errors++;
 }
-let data143 = data140.debounceMs;
-if(!((typeof data143 == "number") && (!(data143 % 1) && !isNaN(data143)))){
-const err416 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/debounceMs",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/debounceMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data141 < 0 || isNaN(data141)){
+const err416 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/pin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err416];
 }
@@ -5024,9 +5021,10 @@ vErrors.push(err416);
 }
 errors++;
 }
-if(typeof data143 == "number"){
-if(data143 > 5000 || isNaN(data143)){
-const err417 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/debounceMs",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/debounceMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 5000},message:"must be <= 5000"};
+}
+}
+if(typeof data140.activeLow !== "boolean"){
+const err417 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/activeLow",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/activeLow/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err417];
 }
@@ -5035,8 +5033,9 @@ vErrors.push(err417);
 }
 errors++;
 }
-if(data143 < 0 || isNaN(data143)){
-const err418 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/debounceMs",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/debounceMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+let data143 = data140.debounceMs;
+if(!((typeof data143 == "number") && (!(data143 % 1) && !isNaN(data143)))){
+const err418 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/debounceMs",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/debounceMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err418];
 }
@@ -5045,11 +5044,9 @@ vErrors.push(err418);
 }
 errors++;
 }
-}
-if(data140.bias !== undefined){
-let data144 = data140.bias;
-if(typeof data144 !== "string"){
-const err419 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/bias",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/bias/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(typeof data143 == "number"){
+if(data143 > 5000 || isNaN(data143)){
+const err419 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/debounceMs",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/debounceMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 5000},message:"must be <= 5000"};
 if(vErrors === null){
 vErrors = [err419];
 }
@@ -5058,8 +5055,8 @@ vErrors.push(err419);
 }
 errors++;
 }
-if(!(((data144 === "pull-up") || (data144 === "pull-down")) || (data144 === "disable"))){
-const err420 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/bias",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/bias/enum",keyword:"enum",params:{allowedValues: schema11.properties.doors.properties.doors.items.properties.exitButton.properties.bias.enum},message:"must be equal to one of the allowed values"};
+if(data143 < 0 || isNaN(data143)){
+const err420 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/debounceMs",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/debounceMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err420];
 }
@@ -5069,14 +5066,37 @@ vErrors.push(err420);
 errors++;
 }
 }
-}
-else {
-const err421 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data140.bias !== undefined){
+let data144 = data140.bias;
+if(typeof data144 !== "string"){
+const err421 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/bias",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/bias/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err421];
 }
 else {
 vErrors.push(err421);
+}
+errors++;
+}
+if(!(((data144 === "pull-up") || (data144 === "pull-down")) || (data144 === "disable"))){
+const err422 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/bias",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/bias/enum",keyword:"enum",params:{allowedValues: schema11.properties.doors.properties.doors.items.properties.exitButton.properties.bias.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err422];
+}
+else {
+vErrors.push(err422);
+}
+errors++;
+}
+}
+}
+else {
+const err423 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err423];
+}
+else {
+vErrors.push(err423);
 }
 errors++;
 }
@@ -5088,28 +5108,7 @@ if(data145.activeLow === undefined){
 data145.activeLow = false;
 }
 if(data145.pin === undefined){
-const err422 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/required",keyword:"required",params:{missingProperty: "pin"},message:"must have required property '"+"pin"+"'"};
-if(vErrors === null){
-vErrors = [err422];
-}
-else {
-vErrors.push(err422);
-}
-errors++;
-}
-if(data145.activeLow === undefined){
-const err423 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/required",keyword:"required",params:{missingProperty: "activeLow"},message:"must have required property '"+"activeLow"+"'"};
-if(vErrors === null){
-vErrors = [err423];
-}
-else {
-vErrors.push(err423);
-}
-errors++;
-}
-for(const key29 in data145){
-if(!((key29 === "pin") || (key29 === "activeLow"))){
-const err424 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key29},message:"must NOT have additional properties"};
+const err424 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/required",keyword:"required",params:{missingProperty: "pin"},message:"must have required property '"+"pin"+"'"};
 if(vErrors === null){
 vErrors = [err424];
 }
@@ -5118,11 +5117,8 @@ vErrors.push(err424);
 }
 errors++;
 }
-}
-if(data145.pin !== undefined){
-let data146 = data145.pin;
-if(!((typeof data146 == "number") && (!(data146 % 1) && !isNaN(data146)))){
-const err425 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/properties/pin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data145.activeLow === undefined){
+const err425 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/required",keyword:"required",params:{missingProperty: "activeLow"},message:"must have required property '"+"activeLow"+"'"};
 if(vErrors === null){
 vErrors = [err425];
 }
@@ -5131,9 +5127,9 @@ vErrors.push(err425);
 }
 errors++;
 }
-if(typeof data146 == "number"){
-if(data146 > 63 || isNaN(data146)){
-const err426 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/properties/pin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
+for(const key29 in data145){
+if(!((key29 === "pin") || (key29 === "activeLow"))){
+const err426 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key29},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err426];
 }
@@ -5142,8 +5138,11 @@ vErrors.push(err426);
 }
 errors++;
 }
-if(data146 < 0 || isNaN(data146)){
-const err427 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/properties/pin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data145.pin !== undefined){
+let data146 = data145.pin;
+if(!((typeof data146 == "number") && (!(data146 % 1) && !isNaN(data146)))){
+const err427 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/properties/pin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err427];
 }
@@ -5152,10 +5151,9 @@ vErrors.push(err427);
 }
 errors++;
 }
-}
-}
-if(typeof data145.activeLow !== "boolean"){
-const err428 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer/activeLow",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/properties/activeLow/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(typeof data146 == "number"){
+if(data146 > 63 || isNaN(data146)){
+const err428 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/properties/pin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
 if(vErrors === null){
 vErrors = [err428];
 }
@@ -5164,14 +5162,36 @@ vErrors.push(err428);
 }
 errors++;
 }
-}
-else {
-const err429 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data146 < 0 || isNaN(data146)){
+const err429 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/properties/pin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err429];
 }
 else {
 vErrors.push(err429);
+}
+errors++;
+}
+}
+}
+if(typeof data145.activeLow !== "boolean"){
+const err430 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer/activeLow",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/properties/activeLow/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(vErrors === null){
+vErrors = [err430];
+}
+else {
+vErrors.push(err430);
+}
+errors++;
+}
+}
+else {
+const err431 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err431];
+}
+else {
+vErrors.push(err431);
 }
 errors++;
 }
@@ -5183,28 +5203,7 @@ if(data148.activeLow === undefined){
 data148.activeLow = false;
 }
 if(data148.pin === undefined){
-const err430 = {instancePath:instancePath+"/doors/doors/" + i6+"/led",schemaPath:"#/properties/doors/properties/doors/items/properties/led/required",keyword:"required",params:{missingProperty: "pin"},message:"must have required property '"+"pin"+"'"};
-if(vErrors === null){
-vErrors = [err430];
-}
-else {
-vErrors.push(err430);
-}
-errors++;
-}
-if(data148.activeLow === undefined){
-const err431 = {instancePath:instancePath+"/doors/doors/" + i6+"/led",schemaPath:"#/properties/doors/properties/doors/items/properties/led/required",keyword:"required",params:{missingProperty: "activeLow"},message:"must have required property '"+"activeLow"+"'"};
-if(vErrors === null){
-vErrors = [err431];
-}
-else {
-vErrors.push(err431);
-}
-errors++;
-}
-for(const key30 in data148){
-if(!((key30 === "pin") || (key30 === "activeLow"))){
-const err432 = {instancePath:instancePath+"/doors/doors/" + i6+"/led",schemaPath:"#/properties/doors/properties/doors/items/properties/led/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key30},message:"must NOT have additional properties"};
+const err432 = {instancePath:instancePath+"/doors/doors/" + i6+"/led",schemaPath:"#/properties/doors/properties/doors/items/properties/led/required",keyword:"required",params:{missingProperty: "pin"},message:"must have required property '"+"pin"+"'"};
 if(vErrors === null){
 vErrors = [err432];
 }
@@ -5213,11 +5212,8 @@ vErrors.push(err432);
 }
 errors++;
 }
-}
-if(data148.pin !== undefined){
-let data149 = data148.pin;
-if(!((typeof data149 == "number") && (!(data149 % 1) && !isNaN(data149)))){
-const err433 = {instancePath:instancePath+"/doors/doors/" + i6+"/led/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/led/properties/pin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data148.activeLow === undefined){
+const err433 = {instancePath:instancePath+"/doors/doors/" + i6+"/led",schemaPath:"#/properties/doors/properties/doors/items/properties/led/required",keyword:"required",params:{missingProperty: "activeLow"},message:"must have required property '"+"activeLow"+"'"};
 if(vErrors === null){
 vErrors = [err433];
 }
@@ -5226,9 +5222,9 @@ vErrors.push(err433);
 }
 errors++;
 }
-if(typeof data149 == "number"){
-if(data149 > 63 || isNaN(data149)){
-const err434 = {instancePath:instancePath+"/doors/doors/" + i6+"/led/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/led/properties/pin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
+for(const key30 in data148){
+if(!((key30 === "pin") || (key30 === "activeLow"))){
+const err434 = {instancePath:instancePath+"/doors/doors/" + i6+"/led",schemaPath:"#/properties/doors/properties/doors/items/properties/led/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key30},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err434];
 }
@@ -5237,8 +5233,11 @@ vErrors.push(err434);
 }
 errors++;
 }
-if(data149 < 0 || isNaN(data149)){
-const err435 = {instancePath:instancePath+"/doors/doors/" + i6+"/led/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/led/properties/pin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data148.pin !== undefined){
+let data149 = data148.pin;
+if(!((typeof data149 == "number") && (!(data149 % 1) && !isNaN(data149)))){
+const err435 = {instancePath:instancePath+"/doors/doors/" + i6+"/led/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/led/properties/pin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err435];
 }
@@ -5247,10 +5246,9 @@ vErrors.push(err435);
 }
 errors++;
 }
-}
-}
-if(typeof data148.activeLow !== "boolean"){
-const err436 = {instancePath:instancePath+"/doors/doors/" + i6+"/led/activeLow",schemaPath:"#/properties/doors/properties/doors/items/properties/led/properties/activeLow/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(typeof data149 == "number"){
+if(data149 > 63 || isNaN(data149)){
+const err436 = {instancePath:instancePath+"/doors/doors/" + i6+"/led/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/led/properties/pin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
 if(vErrors === null){
 vErrors = [err436];
 }
@@ -5259,9 +5257,8 @@ vErrors.push(err436);
 }
 errors++;
 }
-}
-else {
-const err437 = {instancePath:instancePath+"/doors/doors/" + i6+"/led",schemaPath:"#/properties/doors/properties/doors/items/properties/led/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data149 < 0 || isNaN(data149)){
+const err437 = {instancePath:instancePath+"/doors/doors/" + i6+"/led/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/led/properties/pin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err437];
 }
@@ -5271,9 +5268,9 @@ vErrors.push(err437);
 errors++;
 }
 }
-let data151 = data125.heldOpenAlarmS;
-if(!((typeof data151 == "number") && (!(data151 % 1) && !isNaN(data151)))){
-const err438 = {instancePath:instancePath+"/doors/doors/" + i6+"/heldOpenAlarmS",schemaPath:"#/properties/doors/properties/doors/items/properties/heldOpenAlarmS/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+if(typeof data148.activeLow !== "boolean"){
+const err438 = {instancePath:instancePath+"/doors/doors/" + i6+"/led/activeLow",schemaPath:"#/properties/doors/properties/doors/items/properties/led/properties/activeLow/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err438];
 }
@@ -5282,9 +5279,9 @@ vErrors.push(err438);
 }
 errors++;
 }
-if(typeof data151 == "number"){
-if(data151 > 86400 || isNaN(data151)){
-const err439 = {instancePath:instancePath+"/doors/doors/" + i6+"/heldOpenAlarmS",schemaPath:"#/properties/doors/properties/doors/items/properties/heldOpenAlarmS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400},message:"must be <= 86400"};
+}
+else {
+const err439 = {instancePath:instancePath+"/doors/doors/" + i6+"/led",schemaPath:"#/properties/doors/properties/doors/items/properties/led/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err439];
 }
@@ -5293,8 +5290,10 @@ vErrors.push(err439);
 }
 errors++;
 }
-if(data151 < 1 || isNaN(data151)){
-const err440 = {instancePath:instancePath+"/doors/doors/" + i6+"/heldOpenAlarmS",schemaPath:"#/properties/doors/properties/doors/items/properties/heldOpenAlarmS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+let data151 = data125.heldOpenAlarmS;
+if(!((typeof data151 == "number") && (!(data151 % 1) && !isNaN(data151)))){
+const err440 = {instancePath:instancePath+"/doors/doors/" + i6+"/heldOpenAlarmS",schemaPath:"#/properties/doors/properties/doors/items/properties/heldOpenAlarmS/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err440];
 }
@@ -5303,9 +5302,9 @@ vErrors.push(err440);
 }
 errors++;
 }
-}
-if(typeof data125.fireRelease !== "boolean"){
-const err441 = {instancePath:instancePath+"/doors/doors/" + i6+"/fireRelease",schemaPath:"#/properties/doors/properties/doors/items/properties/fireRelease/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(typeof data151 == "number"){
+if(data151 > 86400 || isNaN(data151)){
+const err441 = {instancePath:instancePath+"/doors/doors/" + i6+"/heldOpenAlarmS",schemaPath:"#/properties/doors/properties/doors/items/properties/heldOpenAlarmS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400},message:"must be <= 86400"};
 if(vErrors === null){
 vErrors = [err441];
 }
@@ -5314,9 +5313,8 @@ vErrors.push(err441);
 }
 errors++;
 }
-}
-else {
-const err442 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data151 < 1 || isNaN(data151)){
+const err442 = {instancePath:instancePath+"/doors/doors/" + i6+"/heldOpenAlarmS",schemaPath:"#/properties/doors/properties/doors/items/properties/heldOpenAlarmS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err442];
 }
@@ -5326,9 +5324,8 @@ vErrors.push(err442);
 errors++;
 }
 }
-}
-else {
-const err443 = {instancePath:instancePath+"/doors/doors",schemaPath:"#/properties/doors/properties/doors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(typeof data125.fireRelease !== "boolean"){
+const err443 = {instancePath:instancePath+"/doors/doors/" + i6+"/fireRelease",schemaPath:"#/properties/doors/properties/doors/items/properties/fireRelease/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err443];
 }
@@ -5339,12 +5336,35 @@ errors++;
 }
 }
 else {
-const err444 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err444 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err444];
 }
 else {
 vErrors.push(err444);
+}
+errors++;
+}
+}
+}
+else {
+const err445 = {instancePath:instancePath+"/doors/doors",schemaPath:"#/properties/doors/properties/doors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err445];
+}
+else {
+vErrors.push(err445);
+}
+errors++;
+}
+}
+else {
+const err446 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err446];
+}
+else {
+vErrors.push(err446);
 }
 errors++;
 }
@@ -5384,27 +5404,7 @@ if(data153.queue === undefined){
 data153.queue = 8;
 }
 if(data153.enabled === undefined){
-const err445 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
-if(vErrors === null){
-vErrors = [err445];
-}
-else {
-vErrors.push(err445);
-}
-errors++;
-}
-if(data153.camera === undefined){
-const err446 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "camera"},message:"must have required property '"+"camera"+"'"};
-if(vErrors === null){
-vErrors = [err446];
-}
-else {
-vErrors.push(err446);
-}
-errors++;
-}
-if(data153.models === undefined){
-const err447 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "models"},message:"must have required property '"+"models"+"'"};
+const err447 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
 if(vErrors === null){
 vErrors = [err447];
 }
@@ -5413,8 +5413,8 @@ vErrors.push(err447);
 }
 errors++;
 }
-if(data153.threads === undefined){
-const err448 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "threads"},message:"must have required property '"+"threads"+"'"};
+if(data153.camera === undefined){
+const err448 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "camera"},message:"must have required property '"+"camera"+"'"};
 if(vErrors === null){
 vErrors = [err448];
 }
@@ -5423,8 +5423,8 @@ vErrors.push(err448);
 }
 errors++;
 }
-if(data153.match === undefined){
-const err449 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "match"},message:"must have required property '"+"match"+"'"};
+if(data153.models === undefined){
+const err449 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "models"},message:"must have required property '"+"models"+"'"};
 if(vErrors === null){
 vErrors = [err449];
 }
@@ -5433,8 +5433,8 @@ vErrors.push(err449);
 }
 errors++;
 }
-if(data153.liveness === undefined){
-const err450 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "liveness"},message:"must have required property '"+"liveness"+"'"};
+if(data153.threads === undefined){
+const err450 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "threads"},message:"must have required property '"+"threads"+"'"};
 if(vErrors === null){
 vErrors = [err450];
 }
@@ -5443,8 +5443,8 @@ vErrors.push(err450);
 }
 errors++;
 }
-if(data153.quality === undefined){
-const err451 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "quality"},message:"must have required property '"+"quality"+"'"};
+if(data153.match === undefined){
+const err451 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "match"},message:"must have required property '"+"match"+"'"};
 if(vErrors === null){
 vErrors = [err451];
 }
@@ -5453,8 +5453,8 @@ vErrors.push(err451);
 }
 errors++;
 }
-if(data153.enrolment === undefined){
-const err452 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "enrolment"},message:"must have required property '"+"enrolment"+"'"};
+if(data153.liveness === undefined){
+const err452 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "liveness"},message:"must have required property '"+"liveness"+"'"};
 if(vErrors === null){
 vErrors = [err452];
 }
@@ -5463,8 +5463,8 @@ vErrors.push(err452);
 }
 errors++;
 }
-if(data153.privacy === undefined){
-const err453 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "privacy"},message:"must have required property '"+"privacy"+"'"};
+if(data153.quality === undefined){
+const err453 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "quality"},message:"must have required property '"+"quality"+"'"};
 if(vErrors === null){
 vErrors = [err453];
 }
@@ -5473,8 +5473,8 @@ vErrors.push(err453);
 }
 errors++;
 }
-if(data153.events === undefined){
-const err454 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "events"},message:"must have required property '"+"events"+"'"};
+if(data153.enrolment === undefined){
+const err454 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "enrolment"},message:"must have required property '"+"enrolment"+"'"};
 if(vErrors === null){
 vErrors = [err454];
 }
@@ -5483,8 +5483,8 @@ vErrors.push(err454);
 }
 errors++;
 }
-if(data153.queue === undefined){
-const err455 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "queue"},message:"must have required property '"+"queue"+"'"};
+if(data153.privacy === undefined){
+const err455 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "privacy"},message:"must have required property '"+"privacy"+"'"};
 if(vErrors === null){
 vErrors = [err455];
 }
@@ -5493,9 +5493,8 @@ vErrors.push(err455);
 }
 errors++;
 }
-for(const key31 in data153){
-if(!(func2.call(schema11.properties.vision.properties, key31))){
-const err456 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key31},message:"must NOT have additional properties"};
+if(data153.events === undefined){
+const err456 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "events"},message:"must have required property '"+"events"+"'"};
 if(vErrors === null){
 vErrors = [err456];
 }
@@ -5504,9 +5503,8 @@ vErrors.push(err456);
 }
 errors++;
 }
-}
-if(typeof data153.enabled !== "boolean"){
-const err457 = {instancePath:instancePath+"/vision/enabled",schemaPath:"#/properties/vision/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data153.queue === undefined){
+const err457 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "queue"},message:"must have required property '"+"queue"+"'"};
 if(vErrors === null){
 vErrors = [err457];
 }
@@ -5515,11 +5513,9 @@ vErrors.push(err457);
 }
 errors++;
 }
-if(data153.doorId !== undefined){
-let data155 = data153.doorId;
-if(typeof data155 === "string"){
-if(!pattern0.test(data155)){
-const err458 = {instancePath:instancePath+"/vision/doorId",schemaPath:"#/properties/vision/properties/doorId/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"+"\""};
+for(const key31 in data153){
+if(!(func2.call(schema11.properties.vision.properties, key31))){
+const err458 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key31},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err458];
 }
@@ -5529,13 +5525,37 @@ vErrors.push(err458);
 errors++;
 }
 }
-else {
-const err459 = {instancePath:instancePath+"/vision/doorId",schemaPath:"#/properties/vision/properties/doorId/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(typeof data153.enabled !== "boolean"){
+const err459 = {instancePath:instancePath+"/vision/enabled",schemaPath:"#/properties/vision/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err459];
 }
 else {
 vErrors.push(err459);
+}
+errors++;
+}
+if(data153.doorId !== undefined){
+let data155 = data153.doorId;
+if(typeof data155 === "string"){
+if(!pattern0.test(data155)){
+const err460 = {instancePath:instancePath+"/vision/doorId",schemaPath:"#/properties/vision/properties/doorId/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"+"\""};
+if(vErrors === null){
+vErrors = [err460];
+}
+else {
+vErrors.push(err460);
+}
+errors++;
+}
+}
+else {
+const err461 = {instancePath:instancePath+"/vision/doorId",schemaPath:"#/properties/vision/properties/doorId/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err461];
+}
+else {
+vErrors.push(err461);
 }
 errors++;
 }
@@ -5567,27 +5587,7 @@ if(data156.reconnectMaxMs === undefined){
 data156.reconnectMaxMs = 30000;
 }
 if(data156.source === undefined){
-const err460 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "source"},message:"must have required property '"+"source"+"'"};
-if(vErrors === null){
-vErrors = [err460];
-}
-else {
-vErrors.push(err460);
-}
-errors++;
-}
-if(data156.width === undefined){
-const err461 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "width"},message:"must have required property '"+"width"+"'"};
-if(vErrors === null){
-vErrors = [err461];
-}
-else {
-vErrors.push(err461);
-}
-errors++;
-}
-if(data156.height === undefined){
-const err462 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "height"},message:"must have required property '"+"height"+"'"};
+const err462 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "source"},message:"must have required property '"+"source"+"'"};
 if(vErrors === null){
 vErrors = [err462];
 }
@@ -5596,8 +5596,8 @@ vErrors.push(err462);
 }
 errors++;
 }
-if(data156.fps === undefined){
-const err463 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "fps"},message:"must have required property '"+"fps"+"'"};
+if(data156.width === undefined){
+const err463 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "width"},message:"must have required property '"+"width"+"'"};
 if(vErrors === null){
 vErrors = [err463];
 }
@@ -5606,8 +5606,8 @@ vErrors.push(err463);
 }
 errors++;
 }
-if(data156.staleS === undefined){
-const err464 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "staleS"},message:"must have required property '"+"staleS"+"'"};
+if(data156.height === undefined){
+const err464 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "height"},message:"must have required property '"+"height"+"'"};
 if(vErrors === null){
 vErrors = [err464];
 }
@@ -5616,8 +5616,8 @@ vErrors.push(err464);
 }
 errors++;
 }
-if(data156.frozenS === undefined){
-const err465 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "frozenS"},message:"must have required property '"+"frozenS"+"'"};
+if(data156.fps === undefined){
+const err465 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "fps"},message:"must have required property '"+"fps"+"'"};
 if(vErrors === null){
 vErrors = [err465];
 }
@@ -5626,8 +5626,8 @@ vErrors.push(err465);
 }
 errors++;
 }
-if(data156.reconnectMinMs === undefined){
-const err466 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "reconnectMinMs"},message:"must have required property '"+"reconnectMinMs"+"'"};
+if(data156.staleS === undefined){
+const err466 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "staleS"},message:"must have required property '"+"staleS"+"'"};
 if(vErrors === null){
 vErrors = [err466];
 }
@@ -5636,8 +5636,8 @@ vErrors.push(err466);
 }
 errors++;
 }
-if(data156.reconnectMaxMs === undefined){
-const err467 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "reconnectMaxMs"},message:"must have required property '"+"reconnectMaxMs"+"'"};
+if(data156.frozenS === undefined){
+const err467 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "frozenS"},message:"must have required property '"+"frozenS"+"'"};
 if(vErrors === null){
 vErrors = [err467];
 }
@@ -5646,14 +5646,34 @@ vErrors.push(err467);
 }
 errors++;
 }
-for(const key32 in data156){
-if(!((((((((key32 === "source") || (key32 === "width")) || (key32 === "height")) || (key32 === "fps")) || (key32 === "staleS")) || (key32 === "frozenS")) || (key32 === "reconnectMinMs")) || (key32 === "reconnectMaxMs"))){
-const err468 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key32},message:"must NOT have additional properties"};
+if(data156.reconnectMinMs === undefined){
+const err468 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "reconnectMinMs"},message:"must have required property '"+"reconnectMinMs"+"'"};
 if(vErrors === null){
 vErrors = [err468];
 }
 else {
 vErrors.push(err468);
+}
+errors++;
+}
+if(data156.reconnectMaxMs === undefined){
+const err469 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "reconnectMaxMs"},message:"must have required property '"+"reconnectMaxMs"+"'"};
+if(vErrors === null){
+vErrors = [err469];
+}
+else {
+vErrors.push(err469);
+}
+errors++;
+}
+for(const key32 in data156){
+if(!((((((((key32 === "source") || (key32 === "width")) || (key32 === "height")) || (key32 === "fps")) || (key32 === "staleS")) || (key32 === "frozenS")) || (key32 === "reconnectMinMs")) || (key32 === "reconnectMaxMs"))){
+const err470 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key32},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err470];
+}
+else {
+vErrors.push(err470);
 }
 errors++;
 }
@@ -5667,28 +5687,7 @@ if(data157.transport === undefined){
 data157.transport = "tcp";
 }
 if(data157.kind === undefined){
-const err469 = {instancePath:instancePath+"/vision/camera/source",schemaPath:"#/properties/vision/properties/camera/properties/source/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
-if(vErrors === null){
-vErrors = [err469];
-}
-else {
-vErrors.push(err469);
-}
-errors++;
-}
-if(data157.transport === undefined){
-const err470 = {instancePath:instancePath+"/vision/camera/source",schemaPath:"#/properties/vision/properties/camera/properties/source/required",keyword:"required",params:{missingProperty: "transport"},message:"must have required property '"+"transport"+"'"};
-if(vErrors === null){
-vErrors = [err470];
-}
-else {
-vErrors.push(err470);
-}
-errors++;
-}
-for(const key33 in data157){
-if(!(((((key33 === "kind") || (key33 === "url")) || (key33 === "transport")) || (key33 === "device")) || (key33 === "path"))){
-const err471 = {instancePath:instancePath+"/vision/camera/source",schemaPath:"#/properties/vision/properties/camera/properties/source/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key33},message:"must NOT have additional properties"};
+const err471 = {instancePath:instancePath+"/vision/camera/source",schemaPath:"#/properties/vision/properties/camera/properties/source/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
 if(vErrors === null){
 vErrors = [err471];
 }
@@ -5697,10 +5696,8 @@ vErrors.push(err471);
 }
 errors++;
 }
-}
-let data158 = data157.kind;
-if(typeof data158 !== "string"){
-const err472 = {instancePath:instancePath+"/vision/camera/source/kind",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data157.transport === undefined){
+const err472 = {instancePath:instancePath+"/vision/camera/source",schemaPath:"#/properties/vision/properties/camera/properties/source/required",keyword:"required",params:{missingProperty: "transport"},message:"must have required property '"+"transport"+"'"};
 if(vErrors === null){
 vErrors = [err472];
 }
@@ -5709,8 +5706,9 @@ vErrors.push(err472);
 }
 errors++;
 }
-if(!(((data158 === "rtsp") || (data158 === "v4l2")) || (data158 === "file"))){
-const err473 = {instancePath:instancePath+"/vision/camera/source/kind",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/kind/enum",keyword:"enum",params:{allowedValues: schema11.properties.vision.properties.camera.properties.source.properties.kind.enum},message:"must be equal to one of the allowed values"};
+for(const key33 in data157){
+if(!(((((key33 === "kind") || (key33 === "url")) || (key33 === "transport")) || (key33 === "device")) || (key33 === "path"))){
+const err473 = {instancePath:instancePath+"/vision/camera/source",schemaPath:"#/properties/vision/properties/camera/properties/source/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key33},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err473];
 }
@@ -5719,11 +5717,10 @@ vErrors.push(err473);
 }
 errors++;
 }
-if(data157.url !== undefined){
-let data159 = data157.url;
-if(typeof data159 === "string"){
-if(!pattern12.test(data159)){
-const err474 = {instancePath:instancePath+"/vision/camera/source/url",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/url/pattern",keyword:"pattern",params:{pattern: "^rtsps?://"},message:"must match pattern \""+"^rtsps?://"+"\""};
+}
+let data158 = data157.kind;
+if(typeof data158 !== "string"){
+const err474 = {instancePath:instancePath+"/vision/camera/source/kind",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err474];
 }
@@ -5732,9 +5729,8 @@ vErrors.push(err474);
 }
 errors++;
 }
-}
-else {
-const err475 = {instancePath:instancePath+"/vision/camera/source/url",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/url/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!(((data158 === "rtsp") || (data158 === "v4l2")) || (data158 === "file"))){
+const err475 = {instancePath:instancePath+"/vision/camera/source/kind",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/kind/enum",keyword:"enum",params:{allowedValues: schema11.properties.vision.properties.camera.properties.source.properties.kind.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err475];
 }
@@ -5743,10 +5739,11 @@ vErrors.push(err475);
 }
 errors++;
 }
-}
-let data160 = data157.transport;
-if(typeof data160 !== "string"){
-const err476 = {instancePath:instancePath+"/vision/camera/source/transport",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/transport/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data157.url !== undefined){
+let data159 = data157.url;
+if(typeof data159 === "string"){
+if(!pattern12.test(data159)){
+const err476 = {instancePath:instancePath+"/vision/camera/source/url",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/url/pattern",keyword:"pattern",params:{pattern: "^rtsps?://"},message:"must match pattern \""+"^rtsps?://"+"\""};
 if(vErrors === null){
 vErrors = [err476];
 }
@@ -5755,8 +5752,9 @@ vErrors.push(err476);
 }
 errors++;
 }
-if(!((data160 === "tcp") || (data160 === "udp"))){
-const err477 = {instancePath:instancePath+"/vision/camera/source/transport",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/transport/enum",keyword:"enum",params:{allowedValues: schema11.properties.vision.properties.camera.properties.source.properties.transport.enum},message:"must be equal to one of the allowed values"};
+}
+else {
+const err477 = {instancePath:instancePath+"/vision/camera/source/url",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/url/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err477];
 }
@@ -5765,11 +5763,10 @@ vErrors.push(err477);
 }
 errors++;
 }
-if(data157.device !== undefined){
-let data161 = data157.device;
-if(typeof data161 === "string"){
-if(!pattern13.test(data161)){
-const err478 = {instancePath:instancePath+"/vision/camera/source/device",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/device/pattern",keyword:"pattern",params:{pattern: "^/dev/"},message:"must match pattern \""+"^/dev/"+"\""};
+}
+let data160 = data157.transport;
+if(typeof data160 !== "string"){
+const err478 = {instancePath:instancePath+"/vision/camera/source/transport",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/transport/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err478];
 }
@@ -5778,9 +5775,8 @@ vErrors.push(err478);
 }
 errors++;
 }
-}
-else {
-const err479 = {instancePath:instancePath+"/vision/camera/source/device",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/device/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!((data160 === "tcp") || (data160 === "udp"))){
+const err479 = {instancePath:instancePath+"/vision/camera/source/transport",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/transport/enum",keyword:"enum",params:{allowedValues: schema11.properties.vision.properties.camera.properties.source.properties.transport.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err479];
 }
@@ -5789,12 +5785,11 @@ vErrors.push(err479);
 }
 errors++;
 }
-}
-if(data157.path !== undefined){
-let data162 = data157.path;
-if(typeof data162 === "string"){
-if(func3(data162) < 1){
-const err480 = {instancePath:instancePath+"/vision/camera/source/path",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/path/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(data157.device !== undefined){
+let data161 = data157.device;
+if(typeof data161 === "string"){
+if(!pattern13.test(data161)){
+const err480 = {instancePath:instancePath+"/vision/camera/source/device",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/device/pattern",keyword:"pattern",params:{pattern: "^/dev/"},message:"must match pattern \""+"^/dev/"+"\""};
 if(vErrors === null){
 vErrors = [err480];
 }
@@ -5805,7 +5800,7 @@ errors++;
 }
 }
 else {
-const err481 = {instancePath:instancePath+"/vision/camera/source/path",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err481 = {instancePath:instancePath+"/vision/camera/source/device",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/device/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err481];
 }
@@ -5815,9 +5810,11 @@ vErrors.push(err481);
 errors++;
 }
 }
-}
-else {
-const err482 = {instancePath:instancePath+"/vision/camera/source",schemaPath:"#/properties/vision/properties/camera/properties/source/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data157.path !== undefined){
+let data162 = data157.path;
+if(typeof data162 === "string"){
+if(func3(data162) < 1){
+const err482 = {instancePath:instancePath+"/vision/camera/source/path",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/path/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err482];
 }
@@ -5826,9 +5823,9 @@ vErrors.push(err482);
 }
 errors++;
 }
-let data163 = data156.width;
-if(!((typeof data163 == "number") && (!(data163 % 1) && !isNaN(data163)))){
-const err483 = {instancePath:instancePath+"/vision/camera/width",schemaPath:"#/properties/vision/properties/camera/properties/width/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+else {
+const err483 = {instancePath:instancePath+"/vision/camera/source/path",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err483];
 }
@@ -5837,9 +5834,10 @@ vErrors.push(err483);
 }
 errors++;
 }
-if(typeof data163 == "number"){
-if(data163 > 3840 || isNaN(data163)){
-const err484 = {instancePath:instancePath+"/vision/camera/width",schemaPath:"#/properties/vision/properties/camera/properties/width/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3840},message:"must be <= 3840"};
+}
+}
+else {
+const err484 = {instancePath:instancePath+"/vision/camera/source",schemaPath:"#/properties/vision/properties/camera/properties/source/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err484];
 }
@@ -5848,8 +5846,9 @@ vErrors.push(err484);
 }
 errors++;
 }
-if(data163 < 64 || isNaN(data163)){
-const err485 = {instancePath:instancePath+"/vision/camera/width",schemaPath:"#/properties/vision/properties/camera/properties/width/minimum",keyword:"minimum",params:{comparison: ">=", limit: 64},message:"must be >= 64"};
+let data163 = data156.width;
+if(!((typeof data163 == "number") && (!(data163 % 1) && !isNaN(data163)))){
+const err485 = {instancePath:instancePath+"/vision/camera/width",schemaPath:"#/properties/vision/properties/camera/properties/width/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err485];
 }
@@ -5858,10 +5857,9 @@ vErrors.push(err485);
 }
 errors++;
 }
-}
-let data164 = data156.height;
-if(!((typeof data164 == "number") && (!(data164 % 1) && !isNaN(data164)))){
-const err486 = {instancePath:instancePath+"/vision/camera/height",schemaPath:"#/properties/vision/properties/camera/properties/height/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(typeof data163 == "number"){
+if(data163 > 3840 || isNaN(data163)){
+const err486 = {instancePath:instancePath+"/vision/camera/width",schemaPath:"#/properties/vision/properties/camera/properties/width/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3840},message:"must be <= 3840"};
 if(vErrors === null){
 vErrors = [err486];
 }
@@ -5870,9 +5868,8 @@ vErrors.push(err486);
 }
 errors++;
 }
-if(typeof data164 == "number"){
-if(data164 > 2160 || isNaN(data164)){
-const err487 = {instancePath:instancePath+"/vision/camera/height",schemaPath:"#/properties/vision/properties/camera/properties/height/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2160},message:"must be <= 2160"};
+if(data163 < 64 || isNaN(data163)){
+const err487 = {instancePath:instancePath+"/vision/camera/width",schemaPath:"#/properties/vision/properties/camera/properties/width/minimum",keyword:"minimum",params:{comparison: ">=", limit: 64},message:"must be >= 64"};
 if(vErrors === null){
 vErrors = [err487];
 }
@@ -5881,8 +5878,10 @@ vErrors.push(err487);
 }
 errors++;
 }
-if(data164 < 64 || isNaN(data164)){
-const err488 = {instancePath:instancePath+"/vision/camera/height",schemaPath:"#/properties/vision/properties/camera/properties/height/minimum",keyword:"minimum",params:{comparison: ">=", limit: 64},message:"must be >= 64"};
+}
+let data164 = data156.height;
+if(!((typeof data164 == "number") && (!(data164 % 1) && !isNaN(data164)))){
+const err488 = {instancePath:instancePath+"/vision/camera/height",schemaPath:"#/properties/vision/properties/camera/properties/height/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err488];
 }
@@ -5891,11 +5890,9 @@ vErrors.push(err488);
 }
 errors++;
 }
-}
-let data165 = data156.fps;
-if(typeof data165 == "number"){
-if(data165 > 30 || isNaN(data165)){
-const err489 = {instancePath:instancePath+"/vision/camera/fps",schemaPath:"#/properties/vision/properties/camera/properties/fps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 30},message:"must be <= 30"};
+if(typeof data164 == "number"){
+if(data164 > 2160 || isNaN(data164)){
+const err489 = {instancePath:instancePath+"/vision/camera/height",schemaPath:"#/properties/vision/properties/camera/properties/height/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2160},message:"must be <= 2160"};
 if(vErrors === null){
 vErrors = [err489];
 }
@@ -5904,8 +5901,8 @@ vErrors.push(err489);
 }
 errors++;
 }
-if(data165 < 0.5 || isNaN(data165)){
-const err490 = {instancePath:instancePath+"/vision/camera/fps",schemaPath:"#/properties/vision/properties/camera/properties/fps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.5},message:"must be >= 0.5"};
+if(data164 < 64 || isNaN(data164)){
+const err490 = {instancePath:instancePath+"/vision/camera/height",schemaPath:"#/properties/vision/properties/camera/properties/height/minimum",keyword:"minimum",params:{comparison: ">=", limit: 64},message:"must be >= 64"};
 if(vErrors === null){
 vErrors = [err490];
 }
@@ -5915,8 +5912,10 @@ vErrors.push(err490);
 errors++;
 }
 }
-else {
-const err491 = {instancePath:instancePath+"/vision/camera/fps",schemaPath:"#/properties/vision/properties/camera/properties/fps/type",keyword:"type",params:{type: "number"},message:"must be number"};
+let data165 = data156.fps;
+if(typeof data165 == "number"){
+if(data165 > 30 || isNaN(data165)){
+const err491 = {instancePath:instancePath+"/vision/camera/fps",schemaPath:"#/properties/vision/properties/camera/properties/fps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 30},message:"must be <= 30"};
 if(vErrors === null){
 vErrors = [err491];
 }
@@ -5925,10 +5924,8 @@ vErrors.push(err491);
 }
 errors++;
 }
-let data166 = data156.staleS;
-if(typeof data166 == "number"){
-if(data166 > 300 || isNaN(data166)){
-const err492 = {instancePath:instancePath+"/vision/camera/staleS",schemaPath:"#/properties/vision/properties/camera/properties/staleS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 300},message:"must be <= 300"};
+if(data165 < 0.5 || isNaN(data165)){
+const err492 = {instancePath:instancePath+"/vision/camera/fps",schemaPath:"#/properties/vision/properties/camera/properties/fps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.5},message:"must be >= 0.5"};
 if(vErrors === null){
 vErrors = [err492];
 }
@@ -5937,8 +5934,9 @@ vErrors.push(err492);
 }
 errors++;
 }
-if(data166 < 1 || isNaN(data166)){
-const err493 = {instancePath:instancePath+"/vision/camera/staleS",schemaPath:"#/properties/vision/properties/camera/properties/staleS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+else {
+const err493 = {instancePath:instancePath+"/vision/camera/fps",schemaPath:"#/properties/vision/properties/camera/properties/fps/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err493];
 }
@@ -5947,9 +5945,10 @@ vErrors.push(err493);
 }
 errors++;
 }
-}
-else {
-const err494 = {instancePath:instancePath+"/vision/camera/staleS",schemaPath:"#/properties/vision/properties/camera/properties/staleS/type",keyword:"type",params:{type: "number"},message:"must be number"};
+let data166 = data156.staleS;
+if(typeof data166 == "number"){
+if(data166 > 300 || isNaN(data166)){
+const err494 = {instancePath:instancePath+"/vision/camera/staleS",schemaPath:"#/properties/vision/properties/camera/properties/staleS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 300},message:"must be <= 300"};
 if(vErrors === null){
 vErrors = [err494];
 }
@@ -5958,10 +5957,8 @@ vErrors.push(err494);
 }
 errors++;
 }
-let data167 = data156.frozenS;
-if(typeof data167 == "number"){
-if(data167 > 3600 || isNaN(data167)){
-const err495 = {instancePath:instancePath+"/vision/camera/frozenS",schemaPath:"#/properties/vision/properties/camera/properties/frozenS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
+if(data166 < 1 || isNaN(data166)){
+const err495 = {instancePath:instancePath+"/vision/camera/staleS",schemaPath:"#/properties/vision/properties/camera/properties/staleS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err495];
 }
@@ -5970,8 +5967,9 @@ vErrors.push(err495);
 }
 errors++;
 }
-if(data167 < 1 || isNaN(data167)){
-const err496 = {instancePath:instancePath+"/vision/camera/frozenS",schemaPath:"#/properties/vision/properties/camera/properties/frozenS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+else {
+const err496 = {instancePath:instancePath+"/vision/camera/staleS",schemaPath:"#/properties/vision/properties/camera/properties/staleS/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err496];
 }
@@ -5980,9 +5978,10 @@ vErrors.push(err496);
 }
 errors++;
 }
-}
-else {
-const err497 = {instancePath:instancePath+"/vision/camera/frozenS",schemaPath:"#/properties/vision/properties/camera/properties/frozenS/type",keyword:"type",params:{type: "number"},message:"must be number"};
+let data167 = data156.frozenS;
+if(typeof data167 == "number"){
+if(data167 > 3600 || isNaN(data167)){
+const err497 = {instancePath:instancePath+"/vision/camera/frozenS",schemaPath:"#/properties/vision/properties/camera/properties/frozenS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
 if(vErrors === null){
 vErrors = [err497];
 }
@@ -5991,9 +5990,8 @@ vErrors.push(err497);
 }
 errors++;
 }
-let data168 = data156.reconnectMinMs;
-if(!((typeof data168 == "number") && (!(data168 % 1) && !isNaN(data168)))){
-const err498 = {instancePath:instancePath+"/vision/camera/reconnectMinMs",schemaPath:"#/properties/vision/properties/camera/properties/reconnectMinMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data167 < 1 || isNaN(data167)){
+const err498 = {instancePath:instancePath+"/vision/camera/frozenS",schemaPath:"#/properties/vision/properties/camera/properties/frozenS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err498];
 }
@@ -6002,9 +6000,9 @@ vErrors.push(err498);
 }
 errors++;
 }
-if(typeof data168 == "number"){
-if(data168 > 600000 || isNaN(data168)){
-const err499 = {instancePath:instancePath+"/vision/camera/reconnectMinMs",schemaPath:"#/properties/vision/properties/camera/properties/reconnectMinMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 600000},message:"must be <= 600000"};
+}
+else {
+const err499 = {instancePath:instancePath+"/vision/camera/frozenS",schemaPath:"#/properties/vision/properties/camera/properties/frozenS/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err499];
 }
@@ -6013,8 +6011,9 @@ vErrors.push(err499);
 }
 errors++;
 }
-if(data168 < 100 || isNaN(data168)){
-const err500 = {instancePath:instancePath+"/vision/camera/reconnectMinMs",schemaPath:"#/properties/vision/properties/camera/properties/reconnectMinMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100"};
+let data168 = data156.reconnectMinMs;
+if(!((typeof data168 == "number") && (!(data168 % 1) && !isNaN(data168)))){
+const err500 = {instancePath:instancePath+"/vision/camera/reconnectMinMs",schemaPath:"#/properties/vision/properties/camera/properties/reconnectMinMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err500];
 }
@@ -6023,10 +6022,9 @@ vErrors.push(err500);
 }
 errors++;
 }
-}
-let data169 = data156.reconnectMaxMs;
-if(!((typeof data169 == "number") && (!(data169 % 1) && !isNaN(data169)))){
-const err501 = {instancePath:instancePath+"/vision/camera/reconnectMaxMs",schemaPath:"#/properties/vision/properties/camera/properties/reconnectMaxMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(typeof data168 == "number"){
+if(data168 > 600000 || isNaN(data168)){
+const err501 = {instancePath:instancePath+"/vision/camera/reconnectMinMs",schemaPath:"#/properties/vision/properties/camera/properties/reconnectMinMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 600000},message:"must be <= 600000"};
 if(vErrors === null){
 vErrors = [err501];
 }
@@ -6035,9 +6033,8 @@ vErrors.push(err501);
 }
 errors++;
 }
-if(typeof data169 == "number"){
-if(data169 > 3600000 || isNaN(data169)){
-const err502 = {instancePath:instancePath+"/vision/camera/reconnectMaxMs",schemaPath:"#/properties/vision/properties/camera/properties/reconnectMaxMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600000},message:"must be <= 3600000"};
+if(data168 < 100 || isNaN(data168)){
+const err502 = {instancePath:instancePath+"/vision/camera/reconnectMinMs",schemaPath:"#/properties/vision/properties/camera/properties/reconnectMinMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100"};
 if(vErrors === null){
 vErrors = [err502];
 }
@@ -6046,8 +6043,10 @@ vErrors.push(err502);
 }
 errors++;
 }
-if(data169 < 1000 || isNaN(data169)){
-const err503 = {instancePath:instancePath+"/vision/camera/reconnectMaxMs",schemaPath:"#/properties/vision/properties/camera/properties/reconnectMaxMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1000},message:"must be >= 1000"};
+}
+let data169 = data156.reconnectMaxMs;
+if(!((typeof data169 == "number") && (!(data169 % 1) && !isNaN(data169)))){
+const err503 = {instancePath:instancePath+"/vision/camera/reconnectMaxMs",schemaPath:"#/properties/vision/properties/camera/properties/reconnectMaxMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err503];
 }
@@ -6056,10 +6055,9 @@ vErrors.push(err503);
 }
 errors++;
 }
-}
-}
-else {
-const err504 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(typeof data169 == "number"){
+if(data169 > 3600000 || isNaN(data169)){
+const err504 = {instancePath:instancePath+"/vision/camera/reconnectMaxMs",schemaPath:"#/properties/vision/properties/camera/properties/reconnectMaxMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600000},message:"must be <= 3600000"};
 if(vErrors === null){
 vErrors = [err504];
 }
@@ -6068,11 +6066,8 @@ vErrors.push(err504);
 }
 errors++;
 }
-if(data153.modelsDir !== undefined){
-let data170 = data153.modelsDir;
-if(typeof data170 === "string"){
-if(func3(data170) < 1){
-const err505 = {instancePath:instancePath+"/vision/modelsDir",schemaPath:"#/properties/vision/properties/modelsDir/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(data169 < 1000 || isNaN(data169)){
+const err505 = {instancePath:instancePath+"/vision/camera/reconnectMaxMs",schemaPath:"#/properties/vision/properties/camera/properties/reconnectMaxMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1000},message:"must be >= 1000"};
 if(vErrors === null){
 vErrors = [err505];
 }
@@ -6082,8 +6077,9 @@ vErrors.push(err505);
 errors++;
 }
 }
+}
 else {
-const err506 = {instancePath:instancePath+"/vision/modelsDir",schemaPath:"#/properties/vision/properties/modelsDir/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err506 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err506];
 }
@@ -6092,12 +6088,11 @@ vErrors.push(err506);
 }
 errors++;
 }
-}
-let data171 = data153.models;
-if(data171 && typeof data171 == "object" && !Array.isArray(data171)){
-for(const key34 in data171){
-if(!(((key34 === "detector") || (key34 === "recognizer")) || (key34 === "liveness"))){
-const err507 = {instancePath:instancePath+"/vision/models",schemaPath:"#/properties/vision/properties/models/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key34},message:"must NOT have additional properties"};
+if(data153.modelsDir !== undefined){
+let data170 = data153.modelsDir;
+if(typeof data170 === "string"){
+if(func3(data170) < 1){
+const err507 = {instancePath:instancePath+"/vision/modelsDir",schemaPath:"#/properties/vision/properties/modelsDir/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err507];
 }
@@ -6107,9 +6102,8 @@ vErrors.push(err507);
 errors++;
 }
 }
-if(data171.detector !== undefined){
-if(typeof data171.detector !== "string"){
-const err508 = {instancePath:instancePath+"/vision/models/detector",schemaPath:"#/properties/vision/properties/models/properties/detector/type",keyword:"type",params:{type: "string"},message:"must be string"};
+else {
+const err508 = {instancePath:instancePath+"/vision/modelsDir",schemaPath:"#/properties/vision/properties/modelsDir/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err508];
 }
@@ -6119,9 +6113,11 @@ vErrors.push(err508);
 errors++;
 }
 }
-if(data171.recognizer !== undefined){
-if(typeof data171.recognizer !== "string"){
-const err509 = {instancePath:instancePath+"/vision/models/recognizer",schemaPath:"#/properties/vision/properties/models/properties/recognizer/type",keyword:"type",params:{type: "string"},message:"must be string"};
+let data171 = data153.models;
+if(data171 && typeof data171 == "object" && !Array.isArray(data171)){
+for(const key34 in data171){
+if(!(((key34 === "detector") || (key34 === "recognizer")) || (key34 === "liveness"))){
+const err509 = {instancePath:instancePath+"/vision/models",schemaPath:"#/properties/vision/properties/models/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key34},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err509];
 }
@@ -6131,11 +6127,9 @@ vErrors.push(err509);
 errors++;
 }
 }
-if(data171.liveness !== undefined){
-let data174 = data171.liveness;
-if(Array.isArray(data174)){
-if(data174.length > 4){
-const err510 = {instancePath:instancePath+"/vision/models/liveness",schemaPath:"#/properties/vision/properties/models/properties/liveness/maxItems",keyword:"maxItems",params:{limit: 4},message:"must NOT have more than 4 items"};
+if(data171.detector !== undefined){
+if(typeof data171.detector !== "string"){
+const err510 = {instancePath:instancePath+"/vision/models/detector",schemaPath:"#/properties/vision/properties/models/properties/detector/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err510];
 }
@@ -6144,10 +6138,10 @@ vErrors.push(err510);
 }
 errors++;
 }
-const len6 = data174.length;
-for(let i7=0; i7<len6; i7++){
-if(typeof data174[i7] !== "string"){
-const err511 = {instancePath:instancePath+"/vision/models/liveness/" + i7,schemaPath:"#/properties/vision/properties/models/properties/liveness/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data171.recognizer !== undefined){
+if(typeof data171.recognizer !== "string"){
+const err511 = {instancePath:instancePath+"/vision/models/recognizer",schemaPath:"#/properties/vision/properties/models/properties/recognizer/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err511];
 }
@@ -6157,9 +6151,11 @@ vErrors.push(err511);
 errors++;
 }
 }
-}
-else {
-const err512 = {instancePath:instancePath+"/vision/models/liveness",schemaPath:"#/properties/vision/properties/models/properties/liveness/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data171.liveness !== undefined){
+let data174 = data171.liveness;
+if(Array.isArray(data174)){
+if(data174.length > 4){
+const err512 = {instancePath:instancePath+"/vision/models/liveness",schemaPath:"#/properties/vision/properties/models/properties/liveness/maxItems",keyword:"maxItems",params:{limit: 4},message:"must NOT have more than 4 items"};
 if(vErrors === null){
 vErrors = [err512];
 }
@@ -6168,10 +6164,10 @@ vErrors.push(err512);
 }
 errors++;
 }
-}
-}
-else {
-const err513 = {instancePath:instancePath+"/vision/models",schemaPath:"#/properties/vision/properties/models/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const len6 = data174.length;
+for(let i7=0; i7<len6; i7++){
+if(typeof data174[i7] !== "string"){
+const err513 = {instancePath:instancePath+"/vision/models/liveness/" + i7,schemaPath:"#/properties/vision/properties/models/properties/liveness/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err513];
 }
@@ -6180,9 +6176,10 @@ vErrors.push(err513);
 }
 errors++;
 }
-let data176 = data153.threads;
-if(!((typeof data176 == "number") && (!(data176 % 1) && !isNaN(data176)))){
-const err514 = {instancePath:instancePath+"/vision/threads",schemaPath:"#/properties/vision/properties/threads/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+}
+else {
+const err514 = {instancePath:instancePath+"/vision/models/liveness",schemaPath:"#/properties/vision/properties/models/properties/liveness/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err514];
 }
@@ -6191,9 +6188,10 @@ vErrors.push(err514);
 }
 errors++;
 }
-if(typeof data176 == "number"){
-if(data176 > 8 || isNaN(data176)){
-const err515 = {instancePath:instancePath+"/vision/threads",schemaPath:"#/properties/vision/properties/threads/maximum",keyword:"maximum",params:{comparison: "<=", limit: 8},message:"must be <= 8"};
+}
+}
+else {
+const err515 = {instancePath:instancePath+"/vision/models",schemaPath:"#/properties/vision/properties/models/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err515];
 }
@@ -6202,8 +6200,9 @@ vErrors.push(err515);
 }
 errors++;
 }
-if(data176 < 1 || isNaN(data176)){
-const err516 = {instancePath:instancePath+"/vision/threads",schemaPath:"#/properties/vision/properties/threads/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+let data176 = data153.threads;
+if(!((typeof data176 == "number") && (!(data176 % 1) && !isNaN(data176)))){
+const err516 = {instancePath:instancePath+"/vision/threads",schemaPath:"#/properties/vision/properties/threads/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err516];
 }
@@ -6212,12 +6211,9 @@ vErrors.push(err516);
 }
 errors++;
 }
-}
-if(data153.detectThreshold !== undefined){
-let data177 = data153.detectThreshold;
-if(typeof data177 == "number"){
-if(data177 > 1 || isNaN(data177)){
-const err517 = {instancePath:instancePath+"/vision/detectThreshold",schemaPath:"#/properties/vision/properties/detectThreshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
+if(typeof data176 == "number"){
+if(data176 > 8 || isNaN(data176)){
+const err517 = {instancePath:instancePath+"/vision/threads",schemaPath:"#/properties/vision/properties/threads/maximum",keyword:"maximum",params:{comparison: "<=", limit: 8},message:"must be <= 8"};
 if(vErrors === null){
 vErrors = [err517];
 }
@@ -6226,8 +6222,8 @@ vErrors.push(err517);
 }
 errors++;
 }
-if(data177 < 0.3 || isNaN(data177)){
-const err518 = {instancePath:instancePath+"/vision/detectThreshold",schemaPath:"#/properties/vision/properties/detectThreshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.3},message:"must be >= 0.3"};
+if(data176 < 1 || isNaN(data176)){
+const err518 = {instancePath:instancePath+"/vision/threads",schemaPath:"#/properties/vision/properties/threads/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err518];
 }
@@ -6237,13 +6233,37 @@ vErrors.push(err518);
 errors++;
 }
 }
-else {
-const err519 = {instancePath:instancePath+"/vision/detectThreshold",schemaPath:"#/properties/vision/properties/detectThreshold/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data153.detectThreshold !== undefined){
+let data177 = data153.detectThreshold;
+if(typeof data177 == "number"){
+if(data177 > 1 || isNaN(data177)){
+const err519 = {instancePath:instancePath+"/vision/detectThreshold",schemaPath:"#/properties/vision/properties/detectThreshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
 if(vErrors === null){
 vErrors = [err519];
 }
 else {
 vErrors.push(err519);
+}
+errors++;
+}
+if(data177 < 0.3 || isNaN(data177)){
+const err520 = {instancePath:instancePath+"/vision/detectThreshold",schemaPath:"#/properties/vision/properties/detectThreshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.3},message:"must be >= 0.3"};
+if(vErrors === null){
+vErrors = [err520];
+}
+else {
+vErrors.push(err520);
+}
+errors++;
+}
+}
+else {
+const err521 = {instancePath:instancePath+"/vision/detectThreshold",schemaPath:"#/properties/vision/properties/detectThreshold/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(vErrors === null){
+vErrors = [err521];
+}
+else {
+vErrors.push(err521);
 }
 errors++;
 }
@@ -6260,27 +6280,7 @@ if(data178.cooldownS === undefined){
 data178.cooldownS = 10;
 }
 if(data178.confirmFrames === undefined){
-const err520 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/required",keyword:"required",params:{missingProperty: "confirmFrames"},message:"must have required property '"+"confirmFrames"+"'"};
-if(vErrors === null){
-vErrors = [err520];
-}
-else {
-vErrors.push(err520);
-}
-errors++;
-}
-if(data178.windowMs === undefined){
-const err521 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/required",keyword:"required",params:{missingProperty: "windowMs"},message:"must have required property '"+"windowMs"+"'"};
-if(vErrors === null){
-vErrors = [err521];
-}
-else {
-vErrors.push(err521);
-}
-errors++;
-}
-if(data178.cooldownS === undefined){
-const err522 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/required",keyword:"required",params:{missingProperty: "cooldownS"},message:"must have required property '"+"cooldownS"+"'"};
+const err522 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/required",keyword:"required",params:{missingProperty: "confirmFrames"},message:"must have required property '"+"confirmFrames"+"'"};
 if(vErrors === null){
 vErrors = [err522];
 }
@@ -6289,9 +6289,8 @@ vErrors.push(err522);
 }
 errors++;
 }
-for(const key35 in data178){
-if(!((((key35 === "threshold") || (key35 === "confirmFrames")) || (key35 === "windowMs")) || (key35 === "cooldownS"))){
-const err523 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key35},message:"must NOT have additional properties"};
+if(data178.windowMs === undefined){
+const err523 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/required",keyword:"required",params:{missingProperty: "windowMs"},message:"must have required property '"+"windowMs"+"'"};
 if(vErrors === null){
 vErrors = [err523];
 }
@@ -6300,12 +6299,8 @@ vErrors.push(err523);
 }
 errors++;
 }
-}
-if(data178.threshold !== undefined){
-let data179 = data178.threshold;
-if(typeof data179 == "number"){
-if(data179 <= 0 || isNaN(data179)){
-const err524 = {instancePath:instancePath+"/vision/match/threshold",schemaPath:"#/properties/vision/properties/match/properties/threshold/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"};
+if(data178.cooldownS === undefined){
+const err524 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/required",keyword:"required",params:{missingProperty: "cooldownS"},message:"must have required property '"+"cooldownS"+"'"};
 if(vErrors === null){
 vErrors = [err524];
 }
@@ -6314,9 +6309,9 @@ vErrors.push(err524);
 }
 errors++;
 }
-}
-else {
-const err525 = {instancePath:instancePath+"/vision/match/threshold",schemaPath:"#/properties/vision/properties/match/properties/threshold/type",keyword:"type",params:{type: "number"},message:"must be number"};
+for(const key35 in data178){
+if(!((((key35 === "threshold") || (key35 === "confirmFrames")) || (key35 === "windowMs")) || (key35 === "cooldownS"))){
+const err525 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key35},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err525];
 }
@@ -6326,9 +6321,11 @@ vErrors.push(err525);
 errors++;
 }
 }
-let data180 = data178.confirmFrames;
-if(!((typeof data180 == "number") && (!(data180 % 1) && !isNaN(data180)))){
-const err526 = {instancePath:instancePath+"/vision/match/confirmFrames",schemaPath:"#/properties/vision/properties/match/properties/confirmFrames/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data178.threshold !== undefined){
+let data179 = data178.threshold;
+if(typeof data179 == "number"){
+if(data179 <= 0 || isNaN(data179)){
+const err526 = {instancePath:instancePath+"/vision/match/threshold",schemaPath:"#/properties/vision/properties/match/properties/threshold/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"};
 if(vErrors === null){
 vErrors = [err526];
 }
@@ -6337,9 +6334,9 @@ vErrors.push(err526);
 }
 errors++;
 }
-if(typeof data180 == "number"){
-if(data180 > 30 || isNaN(data180)){
-const err527 = {instancePath:instancePath+"/vision/match/confirmFrames",schemaPath:"#/properties/vision/properties/match/properties/confirmFrames/maximum",keyword:"maximum",params:{comparison: "<=", limit: 30},message:"must be <= 30"};
+}
+else {
+const err527 = {instancePath:instancePath+"/vision/match/threshold",schemaPath:"#/properties/vision/properties/match/properties/threshold/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err527];
 }
@@ -6348,8 +6345,10 @@ vErrors.push(err527);
 }
 errors++;
 }
-if(data180 < 1 || isNaN(data180)){
-const err528 = {instancePath:instancePath+"/vision/match/confirmFrames",schemaPath:"#/properties/vision/properties/match/properties/confirmFrames/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+let data180 = data178.confirmFrames;
+if(!((typeof data180 == "number") && (!(data180 % 1) && !isNaN(data180)))){
+const err528 = {instancePath:instancePath+"/vision/match/confirmFrames",schemaPath:"#/properties/vision/properties/match/properties/confirmFrames/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err528];
 }
@@ -6358,10 +6357,9 @@ vErrors.push(err528);
 }
 errors++;
 }
-}
-let data181 = data178.windowMs;
-if(!((typeof data181 == "number") && (!(data181 % 1) && !isNaN(data181)))){
-const err529 = {instancePath:instancePath+"/vision/match/windowMs",schemaPath:"#/properties/vision/properties/match/properties/windowMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(typeof data180 == "number"){
+if(data180 > 30 || isNaN(data180)){
+const err529 = {instancePath:instancePath+"/vision/match/confirmFrames",schemaPath:"#/properties/vision/properties/match/properties/confirmFrames/maximum",keyword:"maximum",params:{comparison: "<=", limit: 30},message:"must be <= 30"};
 if(vErrors === null){
 vErrors = [err529];
 }
@@ -6370,9 +6368,8 @@ vErrors.push(err529);
 }
 errors++;
 }
-if(typeof data181 == "number"){
-if(data181 > 30000 || isNaN(data181)){
-const err530 = {instancePath:instancePath+"/vision/match/windowMs",schemaPath:"#/properties/vision/properties/match/properties/windowMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 30000},message:"must be <= 30000"};
+if(data180 < 1 || isNaN(data180)){
+const err530 = {instancePath:instancePath+"/vision/match/confirmFrames",schemaPath:"#/properties/vision/properties/match/properties/confirmFrames/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err530];
 }
@@ -6381,8 +6378,10 @@ vErrors.push(err530);
 }
 errors++;
 }
-if(data181 < 100 || isNaN(data181)){
-const err531 = {instancePath:instancePath+"/vision/match/windowMs",schemaPath:"#/properties/vision/properties/match/properties/windowMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100"};
+}
+let data181 = data178.windowMs;
+if(!((typeof data181 == "number") && (!(data181 % 1) && !isNaN(data181)))){
+const err531 = {instancePath:instancePath+"/vision/match/windowMs",schemaPath:"#/properties/vision/properties/match/properties/windowMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err531];
 }
@@ -6391,11 +6390,9 @@ vErrors.push(err531);
 }
 errors++;
 }
-}
-let data182 = data178.cooldownS;
-if(typeof data182 == "number"){
-if(data182 > 3600 || isNaN(data182)){
-const err532 = {instancePath:instancePath+"/vision/match/cooldownS",schemaPath:"#/properties/vision/properties/match/properties/cooldownS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
+if(typeof data181 == "number"){
+if(data181 > 30000 || isNaN(data181)){
+const err532 = {instancePath:instancePath+"/vision/match/windowMs",schemaPath:"#/properties/vision/properties/match/properties/windowMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 30000},message:"must be <= 30000"};
 if(vErrors === null){
 vErrors = [err532];
 }
@@ -6404,8 +6401,8 @@ vErrors.push(err532);
 }
 errors++;
 }
-if(data182 < 0 || isNaN(data182)){
-const err533 = {instancePath:instancePath+"/vision/match/cooldownS",schemaPath:"#/properties/vision/properties/match/properties/cooldownS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(data181 < 100 || isNaN(data181)){
+const err533 = {instancePath:instancePath+"/vision/match/windowMs",schemaPath:"#/properties/vision/properties/match/properties/windowMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100"};
 if(vErrors === null){
 vErrors = [err533];
 }
@@ -6415,8 +6412,10 @@ vErrors.push(err533);
 errors++;
 }
 }
-else {
-const err534 = {instancePath:instancePath+"/vision/match/cooldownS",schemaPath:"#/properties/vision/properties/match/properties/cooldownS/type",keyword:"type",params:{type: "number"},message:"must be number"};
+let data182 = data178.cooldownS;
+if(typeof data182 == "number"){
+if(data182 > 3600 || isNaN(data182)){
+const err534 = {instancePath:instancePath+"/vision/match/cooldownS",schemaPath:"#/properties/vision/properties/match/properties/cooldownS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
 if(vErrors === null){
 vErrors = [err534];
 }
@@ -6425,14 +6424,35 @@ vErrors.push(err534);
 }
 errors++;
 }
-}
-else {
-const err535 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data182 < 0 || isNaN(data182)){
+const err535 = {instancePath:instancePath+"/vision/match/cooldownS",schemaPath:"#/properties/vision/properties/match/properties/cooldownS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err535];
 }
 else {
 vErrors.push(err535);
+}
+errors++;
+}
+}
+else {
+const err536 = {instancePath:instancePath+"/vision/match/cooldownS",schemaPath:"#/properties/vision/properties/match/properties/cooldownS/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(vErrors === null){
+vErrors = [err536];
+}
+else {
+vErrors.push(err536);
+}
+errors++;
+}
+}
+else {
+const err537 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err537];
+}
+else {
+vErrors.push(err537);
 }
 errors++;
 }
@@ -6442,29 +6462,7 @@ if(data183.enabled === undefined){
 data183.enabled = true;
 }
 if(data183.enabled === undefined){
-const err536 = {instancePath:instancePath+"/vision/liveness",schemaPath:"#/properties/vision/properties/liveness/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
-if(vErrors === null){
-vErrors = [err536];
-}
-else {
-vErrors.push(err536);
-}
-errors++;
-}
-for(const key36 in data183){
-if(!((key36 === "enabled") || (key36 === "threshold"))){
-const err537 = {instancePath:instancePath+"/vision/liveness",schemaPath:"#/properties/vision/properties/liveness/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key36},message:"must NOT have additional properties"};
-if(vErrors === null){
-vErrors = [err537];
-}
-else {
-vErrors.push(err537);
-}
-errors++;
-}
-}
-if(typeof data183.enabled !== "boolean"){
-const err538 = {instancePath:instancePath+"/vision/liveness/enabled",schemaPath:"#/properties/vision/properties/liveness/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+const err538 = {instancePath:instancePath+"/vision/liveness",schemaPath:"#/properties/vision/properties/liveness/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
 if(vErrors === null){
 vErrors = [err538];
 }
@@ -6473,11 +6471,9 @@ vErrors.push(err538);
 }
 errors++;
 }
-if(data183.threshold !== undefined){
-let data185 = data183.threshold;
-if(typeof data185 == "number"){
-if(data185 > 1 || isNaN(data185)){
-const err539 = {instancePath:instancePath+"/vision/liveness/threshold",schemaPath:"#/properties/vision/properties/liveness/properties/threshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
+for(const key36 in data183){
+if(!((key36 === "enabled") || (key36 === "threshold"))){
+const err539 = {instancePath:instancePath+"/vision/liveness",schemaPath:"#/properties/vision/properties/liveness/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key36},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err539];
 }
@@ -6486,8 +6482,9 @@ vErrors.push(err539);
 }
 errors++;
 }
-if(data185 < 0 || isNaN(data185)){
-const err540 = {instancePath:instancePath+"/vision/liveness/threshold",schemaPath:"#/properties/vision/properties/liveness/properties/threshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(typeof data183.enabled !== "boolean"){
+const err540 = {instancePath:instancePath+"/vision/liveness/enabled",schemaPath:"#/properties/vision/properties/liveness/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err540];
 }
@@ -6496,9 +6493,11 @@ vErrors.push(err540);
 }
 errors++;
 }
-}
-else {
-const err541 = {instancePath:instancePath+"/vision/liveness/threshold",schemaPath:"#/properties/vision/properties/liveness/properties/threshold/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data183.threshold !== undefined){
+let data185 = data183.threshold;
+if(typeof data185 == "number"){
+if(data185 > 1 || isNaN(data185)){
+const err541 = {instancePath:instancePath+"/vision/liveness/threshold",schemaPath:"#/properties/vision/properties/liveness/properties/threshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
 if(vErrors === null){
 vErrors = [err541];
 }
@@ -6507,15 +6506,36 @@ vErrors.push(err541);
 }
 errors++;
 }
-}
-}
-else {
-const err542 = {instancePath:instancePath+"/vision/liveness",schemaPath:"#/properties/vision/properties/liveness/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data185 < 0 || isNaN(data185)){
+const err542 = {instancePath:instancePath+"/vision/liveness/threshold",schemaPath:"#/properties/vision/properties/liveness/properties/threshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err542];
 }
 else {
 vErrors.push(err542);
+}
+errors++;
+}
+}
+else {
+const err543 = {instancePath:instancePath+"/vision/liveness/threshold",schemaPath:"#/properties/vision/properties/liveness/properties/threshold/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(vErrors === null){
+vErrors = [err543];
+}
+else {
+vErrors.push(err543);
+}
+errors++;
+}
+}
+}
+else {
+const err544 = {instancePath:instancePath+"/vision/liveness",schemaPath:"#/properties/vision/properties/liveness/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err544];
+}
+else {
+vErrors.push(err544);
 }
 errors++;
 }
@@ -6537,27 +6557,7 @@ if(data186.minBrightness === undefined){
 data186.minBrightness = 40;
 }
 if(data186.minFacePx === undefined){
-const err543 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/required",keyword:"required",params:{missingProperty: "minFacePx"},message:"must have required property '"+"minFacePx"+"'"};
-if(vErrors === null){
-vErrors = [err543];
-}
-else {
-vErrors.push(err543);
-}
-errors++;
-}
-if(data186.maxYaw === undefined){
-const err544 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/required",keyword:"required",params:{missingProperty: "maxYaw"},message:"must have required property '"+"maxYaw"+"'"};
-if(vErrors === null){
-vErrors = [err544];
-}
-else {
-vErrors.push(err544);
-}
-errors++;
-}
-if(data186.maxRollDeg === undefined){
-const err545 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/required",keyword:"required",params:{missingProperty: "maxRollDeg"},message:"must have required property '"+"maxRollDeg"+"'"};
+const err545 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/required",keyword:"required",params:{missingProperty: "minFacePx"},message:"must have required property '"+"minFacePx"+"'"};
 if(vErrors === null){
 vErrors = [err545];
 }
@@ -6566,8 +6566,8 @@ vErrors.push(err545);
 }
 errors++;
 }
-if(data186.minSharpness === undefined){
-const err546 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/required",keyword:"required",params:{missingProperty: "minSharpness"},message:"must have required property '"+"minSharpness"+"'"};
+if(data186.maxYaw === undefined){
+const err546 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/required",keyword:"required",params:{missingProperty: "maxYaw"},message:"must have required property '"+"maxYaw"+"'"};
 if(vErrors === null){
 vErrors = [err546];
 }
@@ -6576,8 +6576,8 @@ vErrors.push(err546);
 }
 errors++;
 }
-if(data186.minBrightness === undefined){
-const err547 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/required",keyword:"required",params:{missingProperty: "minBrightness"},message:"must have required property '"+"minBrightness"+"'"};
+if(data186.maxRollDeg === undefined){
+const err547 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/required",keyword:"required",params:{missingProperty: "maxRollDeg"},message:"must have required property '"+"maxRollDeg"+"'"};
 if(vErrors === null){
 vErrors = [err547];
 }
@@ -6586,9 +6586,8 @@ vErrors.push(err547);
 }
 errors++;
 }
-for(const key37 in data186){
-if(!(((((key37 === "minFacePx") || (key37 === "maxYaw")) || (key37 === "maxRollDeg")) || (key37 === "minSharpness")) || (key37 === "minBrightness"))){
-const err548 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key37},message:"must NOT have additional properties"};
+if(data186.minSharpness === undefined){
+const err548 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/required",keyword:"required",params:{missingProperty: "minSharpness"},message:"must have required property '"+"minSharpness"+"'"};
 if(vErrors === null){
 vErrors = [err548];
 }
@@ -6597,10 +6596,8 @@ vErrors.push(err548);
 }
 errors++;
 }
-}
-let data187 = data186.minFacePx;
-if(!((typeof data187 == "number") && (!(data187 % 1) && !isNaN(data187)))){
-const err549 = {instancePath:instancePath+"/vision/quality/minFacePx",schemaPath:"#/properties/vision/properties/quality/properties/minFacePx/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data186.minBrightness === undefined){
+const err549 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/required",keyword:"required",params:{missingProperty: "minBrightness"},message:"must have required property '"+"minBrightness"+"'"};
 if(vErrors === null){
 vErrors = [err549];
 }
@@ -6609,9 +6606,9 @@ vErrors.push(err549);
 }
 errors++;
 }
-if(typeof data187 == "number"){
-if(data187 > 2000 || isNaN(data187)){
-const err550 = {instancePath:instancePath+"/vision/quality/minFacePx",schemaPath:"#/properties/vision/properties/quality/properties/minFacePx/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2000},message:"must be <= 2000"};
+for(const key37 in data186){
+if(!(((((key37 === "minFacePx") || (key37 === "maxYaw")) || (key37 === "maxRollDeg")) || (key37 === "minSharpness")) || (key37 === "minBrightness"))){
+const err550 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key37},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err550];
 }
@@ -6620,8 +6617,10 @@ vErrors.push(err550);
 }
 errors++;
 }
-if(data187 < 16 || isNaN(data187)){
-const err551 = {instancePath:instancePath+"/vision/quality/minFacePx",schemaPath:"#/properties/vision/properties/quality/properties/minFacePx/minimum",keyword:"minimum",params:{comparison: ">=", limit: 16},message:"must be >= 16"};
+}
+let data187 = data186.minFacePx;
+if(!((typeof data187 == "number") && (!(data187 % 1) && !isNaN(data187)))){
+const err551 = {instancePath:instancePath+"/vision/quality/minFacePx",schemaPath:"#/properties/vision/properties/quality/properties/minFacePx/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err551];
 }
@@ -6630,11 +6629,9 @@ vErrors.push(err551);
 }
 errors++;
 }
-}
-let data188 = data186.maxYaw;
-if(typeof data188 == "number"){
-if(data188 > 1 || isNaN(data188)){
-const err552 = {instancePath:instancePath+"/vision/quality/maxYaw",schemaPath:"#/properties/vision/properties/quality/properties/maxYaw/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
+if(typeof data187 == "number"){
+if(data187 > 2000 || isNaN(data187)){
+const err552 = {instancePath:instancePath+"/vision/quality/minFacePx",schemaPath:"#/properties/vision/properties/quality/properties/minFacePx/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2000},message:"must be <= 2000"};
 if(vErrors === null){
 vErrors = [err552];
 }
@@ -6643,8 +6640,8 @@ vErrors.push(err552);
 }
 errors++;
 }
-if(data188 < 0.05 || isNaN(data188)){
-const err553 = {instancePath:instancePath+"/vision/quality/maxYaw",schemaPath:"#/properties/vision/properties/quality/properties/maxYaw/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.05},message:"must be >= 0.05"};
+if(data187 < 16 || isNaN(data187)){
+const err553 = {instancePath:instancePath+"/vision/quality/minFacePx",schemaPath:"#/properties/vision/properties/quality/properties/minFacePx/minimum",keyword:"minimum",params:{comparison: ">=", limit: 16},message:"must be >= 16"};
 if(vErrors === null){
 vErrors = [err553];
 }
@@ -6654,8 +6651,10 @@ vErrors.push(err553);
 errors++;
 }
 }
-else {
-const err554 = {instancePath:instancePath+"/vision/quality/maxYaw",schemaPath:"#/properties/vision/properties/quality/properties/maxYaw/type",keyword:"type",params:{type: "number"},message:"must be number"};
+let data188 = data186.maxYaw;
+if(typeof data188 == "number"){
+if(data188 > 1 || isNaN(data188)){
+const err554 = {instancePath:instancePath+"/vision/quality/maxYaw",schemaPath:"#/properties/vision/properties/quality/properties/maxYaw/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
 if(vErrors === null){
 vErrors = [err554];
 }
@@ -6664,10 +6663,8 @@ vErrors.push(err554);
 }
 errors++;
 }
-let data189 = data186.maxRollDeg;
-if(typeof data189 == "number"){
-if(data189 > 90 || isNaN(data189)){
-const err555 = {instancePath:instancePath+"/vision/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/quality/properties/maxRollDeg/maximum",keyword:"maximum",params:{comparison: "<=", limit: 90},message:"must be <= 90"};
+if(data188 < 0.05 || isNaN(data188)){
+const err555 = {instancePath:instancePath+"/vision/quality/maxYaw",schemaPath:"#/properties/vision/properties/quality/properties/maxYaw/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.05},message:"must be >= 0.05"};
 if(vErrors === null){
 vErrors = [err555];
 }
@@ -6676,8 +6673,9 @@ vErrors.push(err555);
 }
 errors++;
 }
-if(data189 < 5 || isNaN(data189)){
-const err556 = {instancePath:instancePath+"/vision/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/quality/properties/maxRollDeg/minimum",keyword:"minimum",params:{comparison: ">=", limit: 5},message:"must be >= 5"};
+}
+else {
+const err556 = {instancePath:instancePath+"/vision/quality/maxYaw",schemaPath:"#/properties/vision/properties/quality/properties/maxYaw/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err556];
 }
@@ -6686,9 +6684,10 @@ vErrors.push(err556);
 }
 errors++;
 }
-}
-else {
-const err557 = {instancePath:instancePath+"/vision/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/quality/properties/maxRollDeg/type",keyword:"type",params:{type: "number"},message:"must be number"};
+let data189 = data186.maxRollDeg;
+if(typeof data189 == "number"){
+if(data189 > 90 || isNaN(data189)){
+const err557 = {instancePath:instancePath+"/vision/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/quality/properties/maxRollDeg/maximum",keyword:"maximum",params:{comparison: "<=", limit: 90},message:"must be <= 90"};
 if(vErrors === null){
 vErrors = [err557];
 }
@@ -6697,10 +6696,8 @@ vErrors.push(err557);
 }
 errors++;
 }
-let data190 = data186.minSharpness;
-if(typeof data190 == "number"){
-if(data190 < 0 || isNaN(data190)){
-const err558 = {instancePath:instancePath+"/vision/quality/minSharpness",schemaPath:"#/properties/vision/properties/quality/properties/minSharpness/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(data189 < 5 || isNaN(data189)){
+const err558 = {instancePath:instancePath+"/vision/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/quality/properties/maxRollDeg/minimum",keyword:"minimum",params:{comparison: ">=", limit: 5},message:"must be >= 5"};
 if(vErrors === null){
 vErrors = [err558];
 }
@@ -6711,7 +6708,7 @@ errors++;
 }
 }
 else {
-const err559 = {instancePath:instancePath+"/vision/quality/minSharpness",schemaPath:"#/properties/vision/properties/quality/properties/minSharpness/type",keyword:"type",params:{type: "number"},message:"must be number"};
+const err559 = {instancePath:instancePath+"/vision/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/quality/properties/maxRollDeg/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err559];
 }
@@ -6720,10 +6717,10 @@ vErrors.push(err559);
 }
 errors++;
 }
-let data191 = data186.minBrightness;
-if(typeof data191 == "number"){
-if(data191 > 255 || isNaN(data191)){
-const err560 = {instancePath:instancePath+"/vision/quality/minBrightness",schemaPath:"#/properties/vision/properties/quality/properties/minBrightness/maximum",keyword:"maximum",params:{comparison: "<=", limit: 255},message:"must be <= 255"};
+let data190 = data186.minSharpness;
+if(typeof data190 == "number"){
+if(data190 < 0 || isNaN(data190)){
+const err560 = {instancePath:instancePath+"/vision/quality/minSharpness",schemaPath:"#/properties/vision/properties/quality/properties/minSharpness/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err560];
 }
@@ -6732,8 +6729,9 @@ vErrors.push(err560);
 }
 errors++;
 }
-if(data191 < 0 || isNaN(data191)){
-const err561 = {instancePath:instancePath+"/vision/quality/minBrightness",schemaPath:"#/properties/vision/properties/quality/properties/minBrightness/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+else {
+const err561 = {instancePath:instancePath+"/vision/quality/minSharpness",schemaPath:"#/properties/vision/properties/quality/properties/minSharpness/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err561];
 }
@@ -6742,9 +6740,10 @@ vErrors.push(err561);
 }
 errors++;
 }
-}
-else {
-const err562 = {instancePath:instancePath+"/vision/quality/minBrightness",schemaPath:"#/properties/vision/properties/quality/properties/minBrightness/type",keyword:"type",params:{type: "number"},message:"must be number"};
+let data191 = data186.minBrightness;
+if(typeof data191 == "number"){
+if(data191 > 255 || isNaN(data191)){
+const err562 = {instancePath:instancePath+"/vision/quality/minBrightness",schemaPath:"#/properties/vision/properties/quality/properties/minBrightness/maximum",keyword:"maximum",params:{comparison: "<=", limit: 255},message:"must be <= 255"};
 if(vErrors === null){
 vErrors = [err562];
 }
@@ -6753,14 +6752,35 @@ vErrors.push(err562);
 }
 errors++;
 }
-}
-else {
-const err563 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data191 < 0 || isNaN(data191)){
+const err563 = {instancePath:instancePath+"/vision/quality/minBrightness",schemaPath:"#/properties/vision/properties/quality/properties/minBrightness/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err563];
 }
 else {
 vErrors.push(err563);
+}
+errors++;
+}
+}
+else {
+const err564 = {instancePath:instancePath+"/vision/quality/minBrightness",schemaPath:"#/properties/vision/properties/quality/properties/minBrightness/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(vErrors === null){
+vErrors = [err564];
+}
+else {
+vErrors.push(err564);
+}
+errors++;
+}
+}
+else {
+const err565 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err565];
+}
+else {
+vErrors.push(err565);
 }
 errors++;
 }
@@ -6782,27 +6802,7 @@ if(data192.maxTemplatesPerPerson === undefined){
 data192.maxTemplatesPerPerson = 10;
 }
 if(data192.quality === undefined){
-const err564 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "quality"},message:"must have required property '"+"quality"+"'"};
-if(vErrors === null){
-vErrors = [err564];
-}
-else {
-vErrors.push(err564);
-}
-errors++;
-}
-if(data192.maxPhotoBytes === undefined){
-const err565 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "maxPhotoBytes"},message:"must have required property '"+"maxPhotoBytes"+"'"};
-if(vErrors === null){
-vErrors = [err565];
-}
-else {
-vErrors.push(err565);
-}
-errors++;
-}
-if(data192.maxPhotoPixels === undefined){
-const err566 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "maxPhotoPixels"},message:"must have required property '"+"maxPhotoPixels"+"'"};
+const err566 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "quality"},message:"must have required property '"+"quality"+"'"};
 if(vErrors === null){
 vErrors = [err566];
 }
@@ -6811,8 +6811,8 @@ vErrors.push(err566);
 }
 errors++;
 }
-if(data192.maxPhotosPerRequest === undefined){
-const err567 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "maxPhotosPerRequest"},message:"must have required property '"+"maxPhotosPerRequest"+"'"};
+if(data192.maxPhotoBytes === undefined){
+const err567 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "maxPhotoBytes"},message:"must have required property '"+"maxPhotoBytes"+"'"};
 if(vErrors === null){
 vErrors = [err567];
 }
@@ -6821,8 +6821,8 @@ vErrors.push(err567);
 }
 errors++;
 }
-if(data192.maxTemplatesPerPerson === undefined){
-const err568 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "maxTemplatesPerPerson"},message:"must have required property '"+"maxTemplatesPerPerson"+"'"};
+if(data192.maxPhotoPixels === undefined){
+const err568 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "maxPhotoPixels"},message:"must have required property '"+"maxPhotoPixels"+"'"};
 if(vErrors === null){
 vErrors = [err568];
 }
@@ -6831,14 +6831,34 @@ vErrors.push(err568);
 }
 errors++;
 }
-for(const key38 in data192){
-if(!(((((key38 === "quality") || (key38 === "maxPhotoBytes")) || (key38 === "maxPhotoPixels")) || (key38 === "maxPhotosPerRequest")) || (key38 === "maxTemplatesPerPerson"))){
-const err569 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key38},message:"must NOT have additional properties"};
+if(data192.maxPhotosPerRequest === undefined){
+const err569 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "maxPhotosPerRequest"},message:"must have required property '"+"maxPhotosPerRequest"+"'"};
 if(vErrors === null){
 vErrors = [err569];
 }
 else {
 vErrors.push(err569);
+}
+errors++;
+}
+if(data192.maxTemplatesPerPerson === undefined){
+const err570 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "maxTemplatesPerPerson"},message:"must have required property '"+"maxTemplatesPerPerson"+"'"};
+if(vErrors === null){
+vErrors = [err570];
+}
+else {
+vErrors.push(err570);
+}
+errors++;
+}
+for(const key38 in data192){
+if(!(((((key38 === "quality") || (key38 === "maxPhotoBytes")) || (key38 === "maxPhotoPixels")) || (key38 === "maxPhotosPerRequest")) || (key38 === "maxTemplatesPerPerson"))){
+const err571 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key38},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err571];
+}
+else {
+vErrors.push(err571);
 }
 errors++;
 }
@@ -6861,27 +6881,7 @@ if(data193.minBrightness === undefined){
 data193.minBrightness = 40;
 }
 if(data193.minFacePx === undefined){
-const err570 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "minFacePx"},message:"must have required property '"+"minFacePx"+"'"};
-if(vErrors === null){
-vErrors = [err570];
-}
-else {
-vErrors.push(err570);
-}
-errors++;
-}
-if(data193.maxYaw === undefined){
-const err571 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "maxYaw"},message:"must have required property '"+"maxYaw"+"'"};
-if(vErrors === null){
-vErrors = [err571];
-}
-else {
-vErrors.push(err571);
-}
-errors++;
-}
-if(data193.maxRollDeg === undefined){
-const err572 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "maxRollDeg"},message:"must have required property '"+"maxRollDeg"+"'"};
+const err572 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "minFacePx"},message:"must have required property '"+"minFacePx"+"'"};
 if(vErrors === null){
 vErrors = [err572];
 }
@@ -6890,8 +6890,8 @@ vErrors.push(err572);
 }
 errors++;
 }
-if(data193.minSharpness === undefined){
-const err573 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "minSharpness"},message:"must have required property '"+"minSharpness"+"'"};
+if(data193.maxYaw === undefined){
+const err573 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "maxYaw"},message:"must have required property '"+"maxYaw"+"'"};
 if(vErrors === null){
 vErrors = [err573];
 }
@@ -6900,8 +6900,8 @@ vErrors.push(err573);
 }
 errors++;
 }
-if(data193.minBrightness === undefined){
-const err574 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "minBrightness"},message:"must have required property '"+"minBrightness"+"'"};
+if(data193.maxRollDeg === undefined){
+const err574 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "maxRollDeg"},message:"must have required property '"+"maxRollDeg"+"'"};
 if(vErrors === null){
 vErrors = [err574];
 }
@@ -6910,9 +6910,8 @@ vErrors.push(err574);
 }
 errors++;
 }
-for(const key39 in data193){
-if(!(((((key39 === "minFacePx") || (key39 === "maxYaw")) || (key39 === "maxRollDeg")) || (key39 === "minSharpness")) || (key39 === "minBrightness"))){
-const err575 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key39},message:"must NOT have additional properties"};
+if(data193.minSharpness === undefined){
+const err575 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "minSharpness"},message:"must have required property '"+"minSharpness"+"'"};
 if(vErrors === null){
 vErrors = [err575];
 }
@@ -6921,10 +6920,8 @@ vErrors.push(err575);
 }
 errors++;
 }
-}
-let data194 = data193.minFacePx;
-if(!((typeof data194 == "number") && (!(data194 % 1) && !isNaN(data194)))){
-const err576 = {instancePath:instancePath+"/vision/enrolment/quality/minFacePx",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minFacePx/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data193.minBrightness === undefined){
+const err576 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "minBrightness"},message:"must have required property '"+"minBrightness"+"'"};
 if(vErrors === null){
 vErrors = [err576];
 }
@@ -6933,9 +6930,9 @@ vErrors.push(err576);
 }
 errors++;
 }
-if(typeof data194 == "number"){
-if(data194 > 2000 || isNaN(data194)){
-const err577 = {instancePath:instancePath+"/vision/enrolment/quality/minFacePx",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minFacePx/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2000},message:"must be <= 2000"};
+for(const key39 in data193){
+if(!(((((key39 === "minFacePx") || (key39 === "maxYaw")) || (key39 === "maxRollDeg")) || (key39 === "minSharpness")) || (key39 === "minBrightness"))){
+const err577 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key39},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err577];
 }
@@ -6944,8 +6941,10 @@ vErrors.push(err577);
 }
 errors++;
 }
-if(data194 < 16 || isNaN(data194)){
-const err578 = {instancePath:instancePath+"/vision/enrolment/quality/minFacePx",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minFacePx/minimum",keyword:"minimum",params:{comparison: ">=", limit: 16},message:"must be >= 16"};
+}
+let data194 = data193.minFacePx;
+if(!((typeof data194 == "number") && (!(data194 % 1) && !isNaN(data194)))){
+const err578 = {instancePath:instancePath+"/vision/enrolment/quality/minFacePx",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minFacePx/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err578];
 }
@@ -6954,11 +6953,9 @@ vErrors.push(err578);
 }
 errors++;
 }
-}
-let data195 = data193.maxYaw;
-if(typeof data195 == "number"){
-if(data195 > 1 || isNaN(data195)){
-const err579 = {instancePath:instancePath+"/vision/enrolment/quality/maxYaw",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxYaw/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
+if(typeof data194 == "number"){
+if(data194 > 2000 || isNaN(data194)){
+const err579 = {instancePath:instancePath+"/vision/enrolment/quality/minFacePx",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minFacePx/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2000},message:"must be <= 2000"};
 if(vErrors === null){
 vErrors = [err579];
 }
@@ -6967,8 +6964,8 @@ vErrors.push(err579);
 }
 errors++;
 }
-if(data195 < 0.05 || isNaN(data195)){
-const err580 = {instancePath:instancePath+"/vision/enrolment/quality/maxYaw",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxYaw/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.05},message:"must be >= 0.05"};
+if(data194 < 16 || isNaN(data194)){
+const err580 = {instancePath:instancePath+"/vision/enrolment/quality/minFacePx",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minFacePx/minimum",keyword:"minimum",params:{comparison: ">=", limit: 16},message:"must be >= 16"};
 if(vErrors === null){
 vErrors = [err580];
 }
@@ -6978,8 +6975,10 @@ vErrors.push(err580);
 errors++;
 }
 }
-else {
-const err581 = {instancePath:instancePath+"/vision/enrolment/quality/maxYaw",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxYaw/type",keyword:"type",params:{type: "number"},message:"must be number"};
+let data195 = data193.maxYaw;
+if(typeof data195 == "number"){
+if(data195 > 1 || isNaN(data195)){
+const err581 = {instancePath:instancePath+"/vision/enrolment/quality/maxYaw",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxYaw/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
 if(vErrors === null){
 vErrors = [err581];
 }
@@ -6988,10 +6987,8 @@ vErrors.push(err581);
 }
 errors++;
 }
-let data196 = data193.maxRollDeg;
-if(typeof data196 == "number"){
-if(data196 > 90 || isNaN(data196)){
-const err582 = {instancePath:instancePath+"/vision/enrolment/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxRollDeg/maximum",keyword:"maximum",params:{comparison: "<=", limit: 90},message:"must be <= 90"};
+if(data195 < 0.05 || isNaN(data195)){
+const err582 = {instancePath:instancePath+"/vision/enrolment/quality/maxYaw",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxYaw/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.05},message:"must be >= 0.05"};
 if(vErrors === null){
 vErrors = [err582];
 }
@@ -7000,8 +6997,9 @@ vErrors.push(err582);
 }
 errors++;
 }
-if(data196 < 5 || isNaN(data196)){
-const err583 = {instancePath:instancePath+"/vision/enrolment/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxRollDeg/minimum",keyword:"minimum",params:{comparison: ">=", limit: 5},message:"must be >= 5"};
+}
+else {
+const err583 = {instancePath:instancePath+"/vision/enrolment/quality/maxYaw",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxYaw/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err583];
 }
@@ -7010,9 +7008,10 @@ vErrors.push(err583);
 }
 errors++;
 }
-}
-else {
-const err584 = {instancePath:instancePath+"/vision/enrolment/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxRollDeg/type",keyword:"type",params:{type: "number"},message:"must be number"};
+let data196 = data193.maxRollDeg;
+if(typeof data196 == "number"){
+if(data196 > 90 || isNaN(data196)){
+const err584 = {instancePath:instancePath+"/vision/enrolment/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxRollDeg/maximum",keyword:"maximum",params:{comparison: "<=", limit: 90},message:"must be <= 90"};
 if(vErrors === null){
 vErrors = [err584];
 }
@@ -7021,10 +7020,8 @@ vErrors.push(err584);
 }
 errors++;
 }
-let data197 = data193.minSharpness;
-if(typeof data197 == "number"){
-if(data197 < 0 || isNaN(data197)){
-const err585 = {instancePath:instancePath+"/vision/enrolment/quality/minSharpness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minSharpness/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(data196 < 5 || isNaN(data196)){
+const err585 = {instancePath:instancePath+"/vision/enrolment/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxRollDeg/minimum",keyword:"minimum",params:{comparison: ">=", limit: 5},message:"must be >= 5"};
 if(vErrors === null){
 vErrors = [err585];
 }
@@ -7035,7 +7032,7 @@ errors++;
 }
 }
 else {
-const err586 = {instancePath:instancePath+"/vision/enrolment/quality/minSharpness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minSharpness/type",keyword:"type",params:{type: "number"},message:"must be number"};
+const err586 = {instancePath:instancePath+"/vision/enrolment/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxRollDeg/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err586];
 }
@@ -7044,10 +7041,10 @@ vErrors.push(err586);
 }
 errors++;
 }
-let data198 = data193.minBrightness;
-if(typeof data198 == "number"){
-if(data198 > 255 || isNaN(data198)){
-const err587 = {instancePath:instancePath+"/vision/enrolment/quality/minBrightness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minBrightness/maximum",keyword:"maximum",params:{comparison: "<=", limit: 255},message:"must be <= 255"};
+let data197 = data193.minSharpness;
+if(typeof data197 == "number"){
+if(data197 < 0 || isNaN(data197)){
+const err587 = {instancePath:instancePath+"/vision/enrolment/quality/minSharpness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minSharpness/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err587];
 }
@@ -7056,8 +7053,9 @@ vErrors.push(err587);
 }
 errors++;
 }
-if(data198 < 0 || isNaN(data198)){
-const err588 = {instancePath:instancePath+"/vision/enrolment/quality/minBrightness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minBrightness/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+else {
+const err588 = {instancePath:instancePath+"/vision/enrolment/quality/minSharpness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minSharpness/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err588];
 }
@@ -7066,9 +7064,10 @@ vErrors.push(err588);
 }
 errors++;
 }
-}
-else {
-const err589 = {instancePath:instancePath+"/vision/enrolment/quality/minBrightness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minBrightness/type",keyword:"type",params:{type: "number"},message:"must be number"};
+let data198 = data193.minBrightness;
+if(typeof data198 == "number"){
+if(data198 > 255 || isNaN(data198)){
+const err589 = {instancePath:instancePath+"/vision/enrolment/quality/minBrightness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minBrightness/maximum",keyword:"maximum",params:{comparison: "<=", limit: 255},message:"must be <= 255"};
 if(vErrors === null){
 vErrors = [err589];
 }
@@ -7077,9 +7076,8 @@ vErrors.push(err589);
 }
 errors++;
 }
-}
-else {
-const err590 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data198 < 0 || isNaN(data198)){
+const err590 = {instancePath:instancePath+"/vision/enrolment/quality/minBrightness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minBrightness/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err590];
 }
@@ -7088,9 +7086,9 @@ vErrors.push(err590);
 }
 errors++;
 }
-let data199 = data192.maxPhotoBytes;
-if(!((typeof data199 == "number") && (!(data199 % 1) && !isNaN(data199)))){
-const err591 = {instancePath:instancePath+"/vision/enrolment/maxPhotoBytes",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+else {
+const err591 = {instancePath:instancePath+"/vision/enrolment/quality/minBrightness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minBrightness/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err591];
 }
@@ -7099,9 +7097,9 @@ vErrors.push(err591);
 }
 errors++;
 }
-if(typeof data199 == "number"){
-if(data199 > 33554432 || isNaN(data199)){
-const err592 = {instancePath:instancePath+"/vision/enrolment/maxPhotoBytes",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 33554432},message:"must be <= 33554432"};
+}
+else {
+const err592 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err592];
 }
@@ -7110,8 +7108,9 @@ vErrors.push(err592);
 }
 errors++;
 }
-if(data199 < 1024 || isNaN(data199)){
-const err593 = {instancePath:instancePath+"/vision/enrolment/maxPhotoBytes",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1024},message:"must be >= 1024"};
+let data199 = data192.maxPhotoBytes;
+if(!((typeof data199 == "number") && (!(data199 % 1) && !isNaN(data199)))){
+const err593 = {instancePath:instancePath+"/vision/enrolment/maxPhotoBytes",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err593];
 }
@@ -7120,10 +7119,9 @@ vErrors.push(err593);
 }
 errors++;
 }
-}
-let data200 = data192.maxPhotoPixels;
-if(!((typeof data200 == "number") && (!(data200 % 1) && !isNaN(data200)))){
-const err594 = {instancePath:instancePath+"/vision/enrolment/maxPhotoPixels",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoPixels/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(typeof data199 == "number"){
+if(data199 > 33554432 || isNaN(data199)){
+const err594 = {instancePath:instancePath+"/vision/enrolment/maxPhotoBytes",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 33554432},message:"must be <= 33554432"};
 if(vErrors === null){
 vErrors = [err594];
 }
@@ -7132,9 +7130,8 @@ vErrors.push(err594);
 }
 errors++;
 }
-if(typeof data200 == "number"){
-if(data200 > 100000000 || isNaN(data200)){
-const err595 = {instancePath:instancePath+"/vision/enrolment/maxPhotoPixels",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoPixels/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000000},message:"must be <= 100000000"};
+if(data199 < 1024 || isNaN(data199)){
+const err595 = {instancePath:instancePath+"/vision/enrolment/maxPhotoBytes",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1024},message:"must be >= 1024"};
 if(vErrors === null){
 vErrors = [err595];
 }
@@ -7143,8 +7140,10 @@ vErrors.push(err595);
 }
 errors++;
 }
-if(data200 < 4096 || isNaN(data200)){
-const err596 = {instancePath:instancePath+"/vision/enrolment/maxPhotoPixels",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoPixels/minimum",keyword:"minimum",params:{comparison: ">=", limit: 4096},message:"must be >= 4096"};
+}
+let data200 = data192.maxPhotoPixels;
+if(!((typeof data200 == "number") && (!(data200 % 1) && !isNaN(data200)))){
+const err596 = {instancePath:instancePath+"/vision/enrolment/maxPhotoPixels",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoPixels/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err596];
 }
@@ -7153,10 +7152,9 @@ vErrors.push(err596);
 }
 errors++;
 }
-}
-let data201 = data192.maxPhotosPerRequest;
-if(!((typeof data201 == "number") && (!(data201 % 1) && !isNaN(data201)))){
-const err597 = {instancePath:instancePath+"/vision/enrolment/maxPhotosPerRequest",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotosPerRequest/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(typeof data200 == "number"){
+if(data200 > 100000000 || isNaN(data200)){
+const err597 = {instancePath:instancePath+"/vision/enrolment/maxPhotoPixels",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoPixels/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000000},message:"must be <= 100000000"};
 if(vErrors === null){
 vErrors = [err597];
 }
@@ -7165,9 +7163,8 @@ vErrors.push(err597);
 }
 errors++;
 }
-if(typeof data201 == "number"){
-if(data201 > 50 || isNaN(data201)){
-const err598 = {instancePath:instancePath+"/vision/enrolment/maxPhotosPerRequest",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotosPerRequest/maximum",keyword:"maximum",params:{comparison: "<=", limit: 50},message:"must be <= 50"};
+if(data200 < 4096 || isNaN(data200)){
+const err598 = {instancePath:instancePath+"/vision/enrolment/maxPhotoPixels",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoPixels/minimum",keyword:"minimum",params:{comparison: ">=", limit: 4096},message:"must be >= 4096"};
 if(vErrors === null){
 vErrors = [err598];
 }
@@ -7176,8 +7173,10 @@ vErrors.push(err598);
 }
 errors++;
 }
-if(data201 < 1 || isNaN(data201)){
-const err599 = {instancePath:instancePath+"/vision/enrolment/maxPhotosPerRequest",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotosPerRequest/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+let data201 = data192.maxPhotosPerRequest;
+if(!((typeof data201 == "number") && (!(data201 % 1) && !isNaN(data201)))){
+const err599 = {instancePath:instancePath+"/vision/enrolment/maxPhotosPerRequest",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotosPerRequest/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err599];
 }
@@ -7186,10 +7185,9 @@ vErrors.push(err599);
 }
 errors++;
 }
-}
-let data202 = data192.maxTemplatesPerPerson;
-if(!((typeof data202 == "number") && (!(data202 % 1) && !isNaN(data202)))){
-const err600 = {instancePath:instancePath+"/vision/enrolment/maxTemplatesPerPerson",schemaPath:"#/properties/vision/properties/enrolment/properties/maxTemplatesPerPerson/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(typeof data201 == "number"){
+if(data201 > 50 || isNaN(data201)){
+const err600 = {instancePath:instancePath+"/vision/enrolment/maxPhotosPerRequest",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotosPerRequest/maximum",keyword:"maximum",params:{comparison: "<=", limit: 50},message:"must be <= 50"};
 if(vErrors === null){
 vErrors = [err600];
 }
@@ -7198,9 +7196,8 @@ vErrors.push(err600);
 }
 errors++;
 }
-if(typeof data202 == "number"){
-if(data202 > 100 || isNaN(data202)){
-const err601 = {instancePath:instancePath+"/vision/enrolment/maxTemplatesPerPerson",schemaPath:"#/properties/vision/properties/enrolment/properties/maxTemplatesPerPerson/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
+if(data201 < 1 || isNaN(data201)){
+const err601 = {instancePath:instancePath+"/vision/enrolment/maxPhotosPerRequest",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotosPerRequest/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err601];
 }
@@ -7209,8 +7206,10 @@ vErrors.push(err601);
 }
 errors++;
 }
-if(data202 < 1 || isNaN(data202)){
-const err602 = {instancePath:instancePath+"/vision/enrolment/maxTemplatesPerPerson",schemaPath:"#/properties/vision/properties/enrolment/properties/maxTemplatesPerPerson/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+let data202 = data192.maxTemplatesPerPerson;
+if(!((typeof data202 == "number") && (!(data202 % 1) && !isNaN(data202)))){
+const err602 = {instancePath:instancePath+"/vision/enrolment/maxTemplatesPerPerson",schemaPath:"#/properties/vision/properties/enrolment/properties/maxTemplatesPerPerson/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err602];
 }
@@ -7219,15 +7218,36 @@ vErrors.push(err602);
 }
 errors++;
 }
-}
-}
-else {
-const err603 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(typeof data202 == "number"){
+if(data202 > 100 || isNaN(data202)){
+const err603 = {instancePath:instancePath+"/vision/enrolment/maxTemplatesPerPerson",schemaPath:"#/properties/vision/properties/enrolment/properties/maxTemplatesPerPerson/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
 if(vErrors === null){
 vErrors = [err603];
 }
 else {
 vErrors.push(err603);
+}
+errors++;
+}
+if(data202 < 1 || isNaN(data202)){
+const err604 = {instancePath:instancePath+"/vision/enrolment/maxTemplatesPerPerson",schemaPath:"#/properties/vision/properties/enrolment/properties/maxTemplatesPerPerson/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(vErrors === null){
+vErrors = [err604];
+}
+else {
+vErrors.push(err604);
+}
+errors++;
+}
+}
+}
+else {
+const err605 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err605];
+}
+else {
+vErrors.push(err605);
 }
 errors++;
 }
@@ -7246,27 +7266,7 @@ if(data203.expiredGraceDays === undefined){
 data203.expiredGraceDays = 30;
 }
 if(data203.templatesFile === undefined){
-const err604 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/required",keyword:"required",params:{missingProperty: "templatesFile"},message:"must have required property '"+"templatesFile"+"'"};
-if(vErrors === null){
-vErrors = [err604];
-}
-else {
-vErrors.push(err604);
-}
-errors++;
-}
-if(data203.keepPhotos === undefined){
-const err605 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/required",keyword:"required",params:{missingProperty: "keepPhotos"},message:"must have required property '"+"keepPhotos"+"'"};
-if(vErrors === null){
-vErrors = [err605];
-}
-else {
-vErrors.push(err605);
-}
-errors++;
-}
-if(data203.photoRetentionDays === undefined){
-const err606 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/required",keyword:"required",params:{missingProperty: "photoRetentionDays"},message:"must have required property '"+"photoRetentionDays"+"'"};
+const err606 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/required",keyword:"required",params:{missingProperty: "templatesFile"},message:"must have required property '"+"templatesFile"+"'"};
 if(vErrors === null){
 vErrors = [err606];
 }
@@ -7275,8 +7275,8 @@ vErrors.push(err606);
 }
 errors++;
 }
-if(data203.expiredGraceDays === undefined){
-const err607 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/required",keyword:"required",params:{missingProperty: "expiredGraceDays"},message:"must have required property '"+"expiredGraceDays"+"'"};
+if(data203.keepPhotos === undefined){
+const err607 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/required",keyword:"required",params:{missingProperty: "keepPhotos"},message:"must have required property '"+"keepPhotos"+"'"};
 if(vErrors === null){
 vErrors = [err607];
 }
@@ -7285,9 +7285,8 @@ vErrors.push(err607);
 }
 errors++;
 }
-for(const key40 in data203){
-if(!(((((key40 === "keyFile") || (key40 === "templatesFile")) || (key40 === "keepPhotos")) || (key40 === "photoRetentionDays")) || (key40 === "expiredGraceDays"))){
-const err608 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key40},message:"must NOT have additional properties"};
+if(data203.photoRetentionDays === undefined){
+const err608 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/required",keyword:"required",params:{missingProperty: "photoRetentionDays"},message:"must have required property '"+"photoRetentionDays"+"'"};
 if(vErrors === null){
 vErrors = [err608];
 }
@@ -7296,12 +7295,8 @@ vErrors.push(err608);
 }
 errors++;
 }
-}
-if(data203.keyFile !== undefined){
-let data204 = data203.keyFile;
-if(typeof data204 === "string"){
-if(func3(data204) < 1){
-const err609 = {instancePath:instancePath+"/vision/privacy/keyFile",schemaPath:"#/properties/vision/properties/privacy/properties/keyFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(data203.expiredGraceDays === undefined){
+const err609 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/required",keyword:"required",params:{missingProperty: "expiredGraceDays"},message:"must have required property '"+"expiredGraceDays"+"'"};
 if(vErrors === null){
 vErrors = [err609];
 }
@@ -7310,9 +7305,9 @@ vErrors.push(err609);
 }
 errors++;
 }
-}
-else {
-const err610 = {instancePath:instancePath+"/vision/privacy/keyFile",schemaPath:"#/properties/vision/properties/privacy/properties/keyFile/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key40 in data203){
+if(!(((((key40 === "keyFile") || (key40 === "templatesFile")) || (key40 === "keepPhotos")) || (key40 === "photoRetentionDays")) || (key40 === "expiredGraceDays"))){
+const err610 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key40},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err610];
 }
@@ -7322,10 +7317,11 @@ vErrors.push(err610);
 errors++;
 }
 }
-let data205 = data203.templatesFile;
-if(typeof data205 === "string"){
-if(func3(data205) < 1){
-const err611 = {instancePath:instancePath+"/vision/privacy/templatesFile",schemaPath:"#/properties/vision/properties/privacy/properties/templatesFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(data203.keyFile !== undefined){
+let data204 = data203.keyFile;
+if(typeof data204 === "string"){
+if(func3(data204) < 1){
+const err611 = {instancePath:instancePath+"/vision/privacy/keyFile",schemaPath:"#/properties/vision/properties/privacy/properties/keyFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err611];
 }
@@ -7336,7 +7332,7 @@ errors++;
 }
 }
 else {
-const err612 = {instancePath:instancePath+"/vision/privacy/templatesFile",schemaPath:"#/properties/vision/properties/privacy/properties/templatesFile/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err612 = {instancePath:instancePath+"/vision/privacy/keyFile",schemaPath:"#/properties/vision/properties/privacy/properties/keyFile/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err612];
 }
@@ -7345,8 +7341,11 @@ vErrors.push(err612);
 }
 errors++;
 }
-if(typeof data203.keepPhotos !== "boolean"){
-const err613 = {instancePath:instancePath+"/vision/privacy/keepPhotos",schemaPath:"#/properties/vision/properties/privacy/properties/keepPhotos/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+}
+let data205 = data203.templatesFile;
+if(typeof data205 === "string"){
+if(func3(data205) < 1){
+const err613 = {instancePath:instancePath+"/vision/privacy/templatesFile",schemaPath:"#/properties/vision/properties/privacy/properties/templatesFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err613];
 }
@@ -7355,9 +7354,9 @@ vErrors.push(err613);
 }
 errors++;
 }
-let data207 = data203.photoRetentionDays;
-if(!((typeof data207 == "number") && (!(data207 % 1) && !isNaN(data207)))){
-const err614 = {instancePath:instancePath+"/vision/privacy/photoRetentionDays",schemaPath:"#/properties/vision/properties/privacy/properties/photoRetentionDays/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+else {
+const err614 = {instancePath:instancePath+"/vision/privacy/templatesFile",schemaPath:"#/properties/vision/properties/privacy/properties/templatesFile/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err614];
 }
@@ -7366,9 +7365,8 @@ vErrors.push(err614);
 }
 errors++;
 }
-if(typeof data207 == "number"){
-if(data207 > 3650 || isNaN(data207)){
-const err615 = {instancePath:instancePath+"/vision/privacy/photoRetentionDays",schemaPath:"#/properties/vision/properties/privacy/properties/photoRetentionDays/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3650},message:"must be <= 3650"};
+if(typeof data203.keepPhotos !== "boolean"){
+const err615 = {instancePath:instancePath+"/vision/privacy/keepPhotos",schemaPath:"#/properties/vision/properties/privacy/properties/keepPhotos/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err615];
 }
@@ -7377,8 +7375,9 @@ vErrors.push(err615);
 }
 errors++;
 }
-if(data207 < 1 || isNaN(data207)){
-const err616 = {instancePath:instancePath+"/vision/privacy/photoRetentionDays",schemaPath:"#/properties/vision/properties/privacy/properties/photoRetentionDays/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+let data207 = data203.photoRetentionDays;
+if(!((typeof data207 == "number") && (!(data207 % 1) && !isNaN(data207)))){
+const err616 = {instancePath:instancePath+"/vision/privacy/photoRetentionDays",schemaPath:"#/properties/vision/properties/privacy/properties/photoRetentionDays/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err616];
 }
@@ -7387,10 +7386,9 @@ vErrors.push(err616);
 }
 errors++;
 }
-}
-let data208 = data203.expiredGraceDays;
-if(!((typeof data208 == "number") && (!(data208 % 1) && !isNaN(data208)))){
-const err617 = {instancePath:instancePath+"/vision/privacy/expiredGraceDays",schemaPath:"#/properties/vision/properties/privacy/properties/expiredGraceDays/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(typeof data207 == "number"){
+if(data207 > 3650 || isNaN(data207)){
+const err617 = {instancePath:instancePath+"/vision/privacy/photoRetentionDays",schemaPath:"#/properties/vision/properties/privacy/properties/photoRetentionDays/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3650},message:"must be <= 3650"};
 if(vErrors === null){
 vErrors = [err617];
 }
@@ -7399,9 +7397,8 @@ vErrors.push(err617);
 }
 errors++;
 }
-if(typeof data208 == "number"){
-if(data208 > 3650 || isNaN(data208)){
-const err618 = {instancePath:instancePath+"/vision/privacy/expiredGraceDays",schemaPath:"#/properties/vision/properties/privacy/properties/expiredGraceDays/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3650},message:"must be <= 3650"};
+if(data207 < 1 || isNaN(data207)){
+const err618 = {instancePath:instancePath+"/vision/privacy/photoRetentionDays",schemaPath:"#/properties/vision/properties/privacy/properties/photoRetentionDays/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err618];
 }
@@ -7410,8 +7407,10 @@ vErrors.push(err618);
 }
 errors++;
 }
-if(data208 < 0 || isNaN(data208)){
-const err619 = {instancePath:instancePath+"/vision/privacy/expiredGraceDays",schemaPath:"#/properties/vision/properties/privacy/properties/expiredGraceDays/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+let data208 = data203.expiredGraceDays;
+if(!((typeof data208 == "number") && (!(data208 % 1) && !isNaN(data208)))){
+const err619 = {instancePath:instancePath+"/vision/privacy/expiredGraceDays",schemaPath:"#/properties/vision/properties/privacy/properties/expiredGraceDays/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err619];
 }
@@ -7420,15 +7419,36 @@ vErrors.push(err619);
 }
 errors++;
 }
-}
-}
-else {
-const err620 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(typeof data208 == "number"){
+if(data208 > 3650 || isNaN(data208)){
+const err620 = {instancePath:instancePath+"/vision/privacy/expiredGraceDays",schemaPath:"#/properties/vision/properties/privacy/properties/expiredGraceDays/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3650},message:"must be <= 3650"};
 if(vErrors === null){
 vErrors = [err620];
 }
 else {
 vErrors.push(err620);
+}
+errors++;
+}
+if(data208 < 0 || isNaN(data208)){
+const err621 = {instancePath:instancePath+"/vision/privacy/expiredGraceDays",schemaPath:"#/properties/vision/properties/privacy/properties/expiredGraceDays/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err621];
+}
+else {
+vErrors.push(err621);
+}
+errors++;
+}
+}
+}
+else {
+const err622 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err622];
+}
+else {
+vErrors.push(err622);
 }
 errors++;
 }
@@ -7447,27 +7467,7 @@ if(data209.snapshotMaxBytes === undefined){
 data209.snapshotMaxBytes = 24576;
 }
 if(data209.unknownIntervalS === undefined){
-const err621 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/required",keyword:"required",params:{missingProperty: "unknownIntervalS"},message:"must have required property '"+"unknownIntervalS"+"'"};
-if(vErrors === null){
-vErrors = [err621];
-}
-else {
-vErrors.push(err621);
-}
-errors++;
-}
-if(data209.spoofIntervalS === undefined){
-const err622 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/required",keyword:"required",params:{missingProperty: "spoofIntervalS"},message:"must have required property '"+"spoofIntervalS"+"'"};
-if(vErrors === null){
-vErrors = [err622];
-}
-else {
-vErrors.push(err622);
-}
-errors++;
-}
-if(data209.snapshot === undefined){
-const err623 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/required",keyword:"required",params:{missingProperty: "snapshot"},message:"must have required property '"+"snapshot"+"'"};
+const err623 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/required",keyword:"required",params:{missingProperty: "unknownIntervalS"},message:"must have required property '"+"unknownIntervalS"+"'"};
 if(vErrors === null){
 vErrors = [err623];
 }
@@ -7476,8 +7476,8 @@ vErrors.push(err623);
 }
 errors++;
 }
-if(data209.snapshotMaxBytes === undefined){
-const err624 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/required",keyword:"required",params:{missingProperty: "snapshotMaxBytes"},message:"must have required property '"+"snapshotMaxBytes"+"'"};
+if(data209.spoofIntervalS === undefined){
+const err624 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/required",keyword:"required",params:{missingProperty: "spoofIntervalS"},message:"must have required property '"+"spoofIntervalS"+"'"};
 if(vErrors === null){
 vErrors = [err624];
 }
@@ -7486,9 +7486,8 @@ vErrors.push(err624);
 }
 errors++;
 }
-for(const key41 in data209){
-if(!((((key41 === "unknownIntervalS") || (key41 === "spoofIntervalS")) || (key41 === "snapshot")) || (key41 === "snapshotMaxBytes"))){
-const err625 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key41},message:"must NOT have additional properties"};
+if(data209.snapshot === undefined){
+const err625 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/required",keyword:"required",params:{missingProperty: "snapshot"},message:"must have required property '"+"snapshot"+"'"};
 if(vErrors === null){
 vErrors = [err625];
 }
@@ -7497,11 +7496,8 @@ vErrors.push(err625);
 }
 errors++;
 }
-}
-let data210 = data209.unknownIntervalS;
-if(typeof data210 == "number"){
-if(data210 > 3600 || isNaN(data210)){
-const err626 = {instancePath:instancePath+"/vision/events/unknownIntervalS",schemaPath:"#/properties/vision/properties/events/properties/unknownIntervalS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
+if(data209.snapshotMaxBytes === undefined){
+const err626 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/required",keyword:"required",params:{missingProperty: "snapshotMaxBytes"},message:"must have required property '"+"snapshotMaxBytes"+"'"};
 if(vErrors === null){
 vErrors = [err626];
 }
@@ -7510,8 +7506,9 @@ vErrors.push(err626);
 }
 errors++;
 }
-if(data210 < 0 || isNaN(data210)){
-const err627 = {instancePath:instancePath+"/vision/events/unknownIntervalS",schemaPath:"#/properties/vision/properties/events/properties/unknownIntervalS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+for(const key41 in data209){
+if(!((((key41 === "unknownIntervalS") || (key41 === "spoofIntervalS")) || (key41 === "snapshot")) || (key41 === "snapshotMaxBytes"))){
+const err627 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key41},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err627];
 }
@@ -7521,8 +7518,10 @@ vErrors.push(err627);
 errors++;
 }
 }
-else {
-const err628 = {instancePath:instancePath+"/vision/events/unknownIntervalS",schemaPath:"#/properties/vision/properties/events/properties/unknownIntervalS/type",keyword:"type",params:{type: "number"},message:"must be number"};
+let data210 = data209.unknownIntervalS;
+if(typeof data210 == "number"){
+if(data210 > 3600 || isNaN(data210)){
+const err628 = {instancePath:instancePath+"/vision/events/unknownIntervalS",schemaPath:"#/properties/vision/properties/events/properties/unknownIntervalS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
 if(vErrors === null){
 vErrors = [err628];
 }
@@ -7531,10 +7530,8 @@ vErrors.push(err628);
 }
 errors++;
 }
-let data211 = data209.spoofIntervalS;
-if(typeof data211 == "number"){
-if(data211 > 3600 || isNaN(data211)){
-const err629 = {instancePath:instancePath+"/vision/events/spoofIntervalS",schemaPath:"#/properties/vision/properties/events/properties/spoofIntervalS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
+if(data210 < 0 || isNaN(data210)){
+const err629 = {instancePath:instancePath+"/vision/events/unknownIntervalS",schemaPath:"#/properties/vision/properties/events/properties/unknownIntervalS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err629];
 }
@@ -7543,8 +7540,9 @@ vErrors.push(err629);
 }
 errors++;
 }
-if(data211 < 0 || isNaN(data211)){
-const err630 = {instancePath:instancePath+"/vision/events/spoofIntervalS",schemaPath:"#/properties/vision/properties/events/properties/spoofIntervalS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+else {
+const err630 = {instancePath:instancePath+"/vision/events/unknownIntervalS",schemaPath:"#/properties/vision/properties/events/properties/unknownIntervalS/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err630];
 }
@@ -7553,9 +7551,10 @@ vErrors.push(err630);
 }
 errors++;
 }
-}
-else {
-const err631 = {instancePath:instancePath+"/vision/events/spoofIntervalS",schemaPath:"#/properties/vision/properties/events/properties/spoofIntervalS/type",keyword:"type",params:{type: "number"},message:"must be number"};
+let data211 = data209.spoofIntervalS;
+if(typeof data211 == "number"){
+if(data211 > 3600 || isNaN(data211)){
+const err631 = {instancePath:instancePath+"/vision/events/spoofIntervalS",schemaPath:"#/properties/vision/properties/events/properties/spoofIntervalS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
 if(vErrors === null){
 vErrors = [err631];
 }
@@ -7564,8 +7563,8 @@ vErrors.push(err631);
 }
 errors++;
 }
-if(typeof data209.snapshot !== "boolean"){
-const err632 = {instancePath:instancePath+"/vision/events/snapshot",schemaPath:"#/properties/vision/properties/events/properties/snapshot/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data211 < 0 || isNaN(data211)){
+const err632 = {instancePath:instancePath+"/vision/events/spoofIntervalS",schemaPath:"#/properties/vision/properties/events/properties/spoofIntervalS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err632];
 }
@@ -7574,9 +7573,9 @@ vErrors.push(err632);
 }
 errors++;
 }
-let data213 = data209.snapshotMaxBytes;
-if(!((typeof data213 == "number") && (!(data213 % 1) && !isNaN(data213)))){
-const err633 = {instancePath:instancePath+"/vision/events/snapshotMaxBytes",schemaPath:"#/properties/vision/properties/events/properties/snapshotMaxBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+else {
+const err633 = {instancePath:instancePath+"/vision/events/spoofIntervalS",schemaPath:"#/properties/vision/properties/events/properties/spoofIntervalS/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err633];
 }
@@ -7585,9 +7584,8 @@ vErrors.push(err633);
 }
 errors++;
 }
-if(typeof data213 == "number"){
-if(data213 > 262144 || isNaN(data213)){
-const err634 = {instancePath:instancePath+"/vision/events/snapshotMaxBytes",schemaPath:"#/properties/vision/properties/events/properties/snapshotMaxBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 262144},message:"must be <= 262144"};
+if(typeof data209.snapshot !== "boolean"){
+const err634 = {instancePath:instancePath+"/vision/events/snapshot",schemaPath:"#/properties/vision/properties/events/properties/snapshot/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err634];
 }
@@ -7596,8 +7594,9 @@ vErrors.push(err634);
 }
 errors++;
 }
-if(data213 < 2048 || isNaN(data213)){
-const err635 = {instancePath:instancePath+"/vision/events/snapshotMaxBytes",schemaPath:"#/properties/vision/properties/events/properties/snapshotMaxBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 2048},message:"must be >= 2048"};
+let data213 = data209.snapshotMaxBytes;
+if(!((typeof data213 == "number") && (!(data213 % 1) && !isNaN(data213)))){
+const err635 = {instancePath:instancePath+"/vision/events/snapshotMaxBytes",schemaPath:"#/properties/vision/properties/events/properties/snapshotMaxBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err635];
 }
@@ -7606,10 +7605,9 @@ vErrors.push(err635);
 }
 errors++;
 }
-}
-}
-else {
-const err636 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(typeof data213 == "number"){
+if(data213 > 262144 || isNaN(data213)){
+const err636 = {instancePath:instancePath+"/vision/events/snapshotMaxBytes",schemaPath:"#/properties/vision/properties/events/properties/snapshotMaxBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 262144},message:"must be <= 262144"};
 if(vErrors === null){
 vErrors = [err636];
 }
@@ -7618,9 +7616,8 @@ vErrors.push(err636);
 }
 errors++;
 }
-let data214 = data153.queue;
-if(!((typeof data214 == "number") && (!(data214 % 1) && !isNaN(data214)))){
-const err637 = {instancePath:instancePath+"/vision/queue",schemaPath:"#/properties/vision/properties/queue/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data213 < 2048 || isNaN(data213)){
+const err637 = {instancePath:instancePath+"/vision/events/snapshotMaxBytes",schemaPath:"#/properties/vision/properties/events/properties/snapshotMaxBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 2048},message:"must be >= 2048"};
 if(vErrors === null){
 vErrors = [err637];
 }
@@ -7629,9 +7626,10 @@ vErrors.push(err637);
 }
 errors++;
 }
-if(typeof data214 == "number"){
-if(data214 > 64 || isNaN(data214)){
-const err638 = {instancePath:instancePath+"/vision/queue",schemaPath:"#/properties/vision/properties/queue/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64"};
+}
+}
+else {
+const err638 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err638];
 }
@@ -7640,8 +7638,9 @@ vErrors.push(err638);
 }
 errors++;
 }
-if(data214 < 1 || isNaN(data214)){
-const err639 = {instancePath:instancePath+"/vision/queue",schemaPath:"#/properties/vision/properties/queue/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+let data214 = data153.queue;
+if(!((typeof data214 == "number") && (!(data214 % 1) && !isNaN(data214)))){
+const err639 = {instancePath:instancePath+"/vision/queue",schemaPath:"#/properties/vision/properties/queue/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err639];
 }
@@ -7650,15 +7649,36 @@ vErrors.push(err639);
 }
 errors++;
 }
-}
-}
-else {
-const err640 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(typeof data214 == "number"){
+if(data214 > 64 || isNaN(data214)){
+const err640 = {instancePath:instancePath+"/vision/queue",schemaPath:"#/properties/vision/properties/queue/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64"};
 if(vErrors === null){
 vErrors = [err640];
 }
 else {
 vErrors.push(err640);
+}
+errors++;
+}
+if(data214 < 1 || isNaN(data214)){
+const err641 = {instancePath:instancePath+"/vision/queue",schemaPath:"#/properties/vision/properties/queue/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(vErrors === null){
+vErrors = [err641];
+}
+else {
+vErrors.push(err641);
+}
+errors++;
+}
+}
+}
+else {
+const err642 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err642];
+}
+else {
+vErrors.push(err642);
 }
 errors++;
 }
@@ -7692,27 +7712,7 @@ if(data215.applyHealthGraceS === undefined){
 data215.applyHealthGraceS = 90;
 }
 if(data215.enabled === undefined){
-const err641 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
-if(vErrors === null){
-vErrors = [err641];
-}
-else {
-vErrors.push(err641);
-}
-errors++;
-}
-if(data215.host === undefined){
-const err642 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "host"},message:"must have required property '"+"host"+"'"};
-if(vErrors === null){
-vErrors = [err642];
-}
-else {
-vErrors.push(err642);
-}
-errors++;
-}
-if(data215.port === undefined){
-const err643 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "port"},message:"must have required property '"+"port"+"'"};
+const err643 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
 if(vErrors === null){
 vErrors = [err643];
 }
@@ -7721,8 +7721,8 @@ vErrors.push(err643);
 }
 errors++;
 }
-if(data215.tls === undefined){
-const err644 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "tls"},message:"must have required property '"+"tls"+"'"};
+if(data215.host === undefined){
+const err644 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "host"},message:"must have required property '"+"host"+"'"};
 if(vErrors === null){
 vErrors = [err644];
 }
@@ -7731,8 +7731,8 @@ vErrors.push(err644);
 }
 errors++;
 }
-if(data215.sessionTtlMin === undefined){
-const err645 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "sessionTtlMin"},message:"must have required property '"+"sessionTtlMin"+"'"};
+if(data215.port === undefined){
+const err645 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "port"},message:"must have required property '"+"port"+"'"};
 if(vErrors === null){
 vErrors = [err645];
 }
@@ -7741,8 +7741,8 @@ vErrors.push(err645);
 }
 errors++;
 }
-if(data215.lockoutAttempts === undefined){
-const err646 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "lockoutAttempts"},message:"must have required property '"+"lockoutAttempts"+"'"};
+if(data215.tls === undefined){
+const err646 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "tls"},message:"must have required property '"+"tls"+"'"};
 if(vErrors === null){
 vErrors = [err646];
 }
@@ -7751,8 +7751,8 @@ vErrors.push(err646);
 }
 errors++;
 }
-if(data215.lockoutMin === undefined){
-const err647 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "lockoutMin"},message:"must have required property '"+"lockoutMin"+"'"};
+if(data215.sessionTtlMin === undefined){
+const err647 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "sessionTtlMin"},message:"must have required property '"+"sessionTtlMin"+"'"};
 if(vErrors === null){
 vErrors = [err647];
 }
@@ -7761,8 +7761,8 @@ vErrors.push(err647);
 }
 errors++;
 }
-if(data215.maxUploadKB === undefined){
-const err648 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "maxUploadKB"},message:"must have required property '"+"maxUploadKB"+"'"};
+if(data215.lockoutAttempts === undefined){
+const err648 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "lockoutAttempts"},message:"must have required property '"+"lockoutAttempts"+"'"};
 if(vErrors === null){
 vErrors = [err648];
 }
@@ -7771,8 +7771,8 @@ vErrors.push(err648);
 }
 errors++;
 }
-if(data215.applyHealthGraceS === undefined){
-const err649 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "applyHealthGraceS"},message:"must have required property '"+"applyHealthGraceS"+"'"};
+if(data215.lockoutMin === undefined){
+const err649 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "lockoutMin"},message:"must have required property '"+"lockoutMin"+"'"};
 if(vErrors === null){
 vErrors = [err649];
 }
@@ -7781,9 +7781,8 @@ vErrors.push(err649);
 }
 errors++;
 }
-for(const key42 in data215){
-if(!(func2.call(schema11.properties.console.properties, key42))){
-const err650 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key42},message:"must NOT have additional properties"};
+if(data215.maxUploadKB === undefined){
+const err650 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "maxUploadKB"},message:"must have required property '"+"maxUploadKB"+"'"};
 if(vErrors === null){
 vErrors = [err650];
 }
@@ -7792,9 +7791,8 @@ vErrors.push(err650);
 }
 errors++;
 }
-}
-if(typeof data215.enabled !== "boolean"){
-const err651 = {instancePath:instancePath+"/console/enabled",schemaPath:"#/properties/console/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data215.applyHealthGraceS === undefined){
+const err651 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "applyHealthGraceS"},message:"must have required property '"+"applyHealthGraceS"+"'"};
 if(vErrors === null){
 vErrors = [err651];
 }
@@ -7803,10 +7801,9 @@ vErrors.push(err651);
 }
 errors++;
 }
-let data217 = data215.host;
-if(typeof data217 === "string"){
-if(func3(data217) < 1){
-const err652 = {instancePath:instancePath+"/console/host",schemaPath:"#/properties/console/properties/host/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+for(const key42 in data215){
+if(!(func2.call(schema11.properties.console.properties, key42))){
+const err652 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key42},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err652];
 }
@@ -7816,8 +7813,8 @@ vErrors.push(err652);
 errors++;
 }
 }
-else {
-const err653 = {instancePath:instancePath+"/console/host",schemaPath:"#/properties/console/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(typeof data215.enabled !== "boolean"){
+const err653 = {instancePath:instancePath+"/console/enabled",schemaPath:"#/properties/console/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err653];
 }
@@ -7826,9 +7823,10 @@ vErrors.push(err653);
 }
 errors++;
 }
-let data218 = data215.port;
-if(!((typeof data218 == "number") && (!(data218 % 1) && !isNaN(data218)))){
-const err654 = {instancePath:instancePath+"/console/port",schemaPath:"#/properties/console/properties/port/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+let data217 = data215.host;
+if(typeof data217 === "string"){
+if(func3(data217) < 1){
+const err654 = {instancePath:instancePath+"/console/host",schemaPath:"#/properties/console/properties/host/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err654];
 }
@@ -7837,9 +7835,9 @@ vErrors.push(err654);
 }
 errors++;
 }
-if(typeof data218 == "number"){
-if(data218 > 65535 || isNaN(data218)){
-const err655 = {instancePath:instancePath+"/console/port",schemaPath:"#/properties/console/properties/port/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535"};
+}
+else {
+const err655 = {instancePath:instancePath+"/console/host",schemaPath:"#/properties/console/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err655];
 }
@@ -7848,13 +7846,35 @@ vErrors.push(err655);
 }
 errors++;
 }
-if(data218 < 0 || isNaN(data218)){
-const err656 = {instancePath:instancePath+"/console/port",schemaPath:"#/properties/console/properties/port/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+let data218 = data215.port;
+if(!((typeof data218 == "number") && (!(data218 % 1) && !isNaN(data218)))){
+const err656 = {instancePath:instancePath+"/console/port",schemaPath:"#/properties/console/properties/port/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err656];
 }
 else {
 vErrors.push(err656);
+}
+errors++;
+}
+if(typeof data218 == "number"){
+if(data218 > 65535 || isNaN(data218)){
+const err657 = {instancePath:instancePath+"/console/port",schemaPath:"#/properties/console/properties/port/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535"};
+if(vErrors === null){
+vErrors = [err657];
+}
+else {
+vErrors.push(err657);
+}
+errors++;
+}
+if(data218 < 0 || isNaN(data218)){
+const err658 = {instancePath:instancePath+"/console/port",schemaPath:"#/properties/console/properties/port/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err658];
+}
+else {
+vErrors.push(err658);
 }
 errors++;
 }
@@ -7865,29 +7885,7 @@ if(data219.enabled === undefined){
 data219.enabled = false;
 }
 if(data219.enabled === undefined){
-const err657 = {instancePath:instancePath+"/console/tls",schemaPath:"#/properties/console/properties/tls/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
-if(vErrors === null){
-vErrors = [err657];
-}
-else {
-vErrors.push(err657);
-}
-errors++;
-}
-for(const key43 in data219){
-if(!(((key43 === "enabled") || (key43 === "cert")) || (key43 === "key"))){
-const err658 = {instancePath:instancePath+"/console/tls",schemaPath:"#/properties/console/properties/tls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key43},message:"must NOT have additional properties"};
-if(vErrors === null){
-vErrors = [err658];
-}
-else {
-vErrors.push(err658);
-}
-errors++;
-}
-}
-if(typeof data219.enabled !== "boolean"){
-const err659 = {instancePath:instancePath+"/console/tls/enabled",schemaPath:"#/properties/console/properties/tls/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+const err659 = {instancePath:instancePath+"/console/tls",schemaPath:"#/properties/console/properties/tls/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
 if(vErrors === null){
 vErrors = [err659];
 }
@@ -7896,11 +7894,9 @@ vErrors.push(err659);
 }
 errors++;
 }
-if(data219.cert !== undefined){
-let data221 = data219.cert;
-if(typeof data221 === "string"){
-if(func3(data221) < 1){
-const err660 = {instancePath:instancePath+"/console/tls/cert",schemaPath:"#/properties/console/properties/tls/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+for(const key43 in data219){
+if(!(((key43 === "enabled") || (key43 === "cert")) || (key43 === "key"))){
+const err660 = {instancePath:instancePath+"/console/tls",schemaPath:"#/properties/console/properties/tls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key43},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err660];
 }
@@ -7910,8 +7906,8 @@ vErrors.push(err660);
 errors++;
 }
 }
-else {
-const err661 = {instancePath:instancePath+"/console/tls/cert",schemaPath:"#/properties/console/properties/tls/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(typeof data219.enabled !== "boolean"){
+const err661 = {instancePath:instancePath+"/console/tls/enabled",schemaPath:"#/properties/console/properties/tls/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err661];
 }
@@ -7920,12 +7916,11 @@ vErrors.push(err661);
 }
 errors++;
 }
-}
-if(data219.key !== undefined){
-let data222 = data219.key;
-if(typeof data222 === "string"){
-if(func3(data222) < 1){
-const err662 = {instancePath:instancePath+"/console/tls/key",schemaPath:"#/properties/console/properties/tls/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(data219.cert !== undefined){
+let data221 = data219.cert;
+if(typeof data221 === "string"){
+if(func3(data221) < 1){
+const err662 = {instancePath:instancePath+"/console/tls/cert",schemaPath:"#/properties/console/properties/tls/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err662];
 }
@@ -7936,7 +7931,7 @@ errors++;
 }
 }
 else {
-const err663 = {instancePath:instancePath+"/console/tls/key",schemaPath:"#/properties/console/properties/tls/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err663 = {instancePath:instancePath+"/console/tls/cert",schemaPath:"#/properties/console/properties/tls/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err663];
 }
@@ -7946,9 +7941,11 @@ vErrors.push(err663);
 errors++;
 }
 }
-}
-else {
-const err664 = {instancePath:instancePath+"/console/tls",schemaPath:"#/properties/console/properties/tls/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data219.key !== undefined){
+let data222 = data219.key;
+if(typeof data222 === "string"){
+if(func3(data222) < 1){
+const err664 = {instancePath:instancePath+"/console/tls/key",schemaPath:"#/properties/console/properties/tls/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err664];
 }
@@ -7957,9 +7954,9 @@ vErrors.push(err664);
 }
 errors++;
 }
-let data223 = data215.sessionTtlMin;
-if(!((typeof data223 == "number") && (!(data223 % 1) && !isNaN(data223)))){
-const err665 = {instancePath:instancePath+"/console/sessionTtlMin",schemaPath:"#/properties/console/properties/sessionTtlMin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+else {
+const err665 = {instancePath:instancePath+"/console/tls/key",schemaPath:"#/properties/console/properties/tls/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err665];
 }
@@ -7968,9 +7965,10 @@ vErrors.push(err665);
 }
 errors++;
 }
-if(typeof data223 == "number"){
-if(data223 > 10080 || isNaN(data223)){
-const err666 = {instancePath:instancePath+"/console/sessionTtlMin",schemaPath:"#/properties/console/properties/sessionTtlMin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10080},message:"must be <= 10080"};
+}
+}
+else {
+const err666 = {instancePath:instancePath+"/console/tls",schemaPath:"#/properties/console/properties/tls/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err666];
 }
@@ -7979,8 +7977,9 @@ vErrors.push(err666);
 }
 errors++;
 }
-if(data223 < 5 || isNaN(data223)){
-const err667 = {instancePath:instancePath+"/console/sessionTtlMin",schemaPath:"#/properties/console/properties/sessionTtlMin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 5},message:"must be >= 5"};
+let data223 = data215.sessionTtlMin;
+if(!((typeof data223 == "number") && (!(data223 % 1) && !isNaN(data223)))){
+const err667 = {instancePath:instancePath+"/console/sessionTtlMin",schemaPath:"#/properties/console/properties/sessionTtlMin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err667];
 }
@@ -7989,10 +7988,9 @@ vErrors.push(err667);
 }
 errors++;
 }
-}
-let data224 = data215.lockoutAttempts;
-if(!((typeof data224 == "number") && (!(data224 % 1) && !isNaN(data224)))){
-const err668 = {instancePath:instancePath+"/console/lockoutAttempts",schemaPath:"#/properties/console/properties/lockoutAttempts/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(typeof data223 == "number"){
+if(data223 > 10080 || isNaN(data223)){
+const err668 = {instancePath:instancePath+"/console/sessionTtlMin",schemaPath:"#/properties/console/properties/sessionTtlMin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10080},message:"must be <= 10080"};
 if(vErrors === null){
 vErrors = [err668];
 }
@@ -8001,9 +7999,8 @@ vErrors.push(err668);
 }
 errors++;
 }
-if(typeof data224 == "number"){
-if(data224 > 100 || isNaN(data224)){
-const err669 = {instancePath:instancePath+"/console/lockoutAttempts",schemaPath:"#/properties/console/properties/lockoutAttempts/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
+if(data223 < 5 || isNaN(data223)){
+const err669 = {instancePath:instancePath+"/console/sessionTtlMin",schemaPath:"#/properties/console/properties/sessionTtlMin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 5},message:"must be >= 5"};
 if(vErrors === null){
 vErrors = [err669];
 }
@@ -8012,8 +8009,10 @@ vErrors.push(err669);
 }
 errors++;
 }
-if(data224 < 3 || isNaN(data224)){
-const err670 = {instancePath:instancePath+"/console/lockoutAttempts",schemaPath:"#/properties/console/properties/lockoutAttempts/minimum",keyword:"minimum",params:{comparison: ">=", limit: 3},message:"must be >= 3"};
+}
+let data224 = data215.lockoutAttempts;
+if(!((typeof data224 == "number") && (!(data224 % 1) && !isNaN(data224)))){
+const err670 = {instancePath:instancePath+"/console/lockoutAttempts",schemaPath:"#/properties/console/properties/lockoutAttempts/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err670];
 }
@@ -8022,10 +8021,9 @@ vErrors.push(err670);
 }
 errors++;
 }
-}
-let data225 = data215.lockoutMin;
-if(!((typeof data225 == "number") && (!(data225 % 1) && !isNaN(data225)))){
-const err671 = {instancePath:instancePath+"/console/lockoutMin",schemaPath:"#/properties/console/properties/lockoutMin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(typeof data224 == "number"){
+if(data224 > 100 || isNaN(data224)){
+const err671 = {instancePath:instancePath+"/console/lockoutAttempts",schemaPath:"#/properties/console/properties/lockoutAttempts/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
 if(vErrors === null){
 vErrors = [err671];
 }
@@ -8034,9 +8032,8 @@ vErrors.push(err671);
 }
 errors++;
 }
-if(typeof data225 == "number"){
-if(data225 > 1440 || isNaN(data225)){
-const err672 = {instancePath:instancePath+"/console/lockoutMin",schemaPath:"#/properties/console/properties/lockoutMin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1440},message:"must be <= 1440"};
+if(data224 < 3 || isNaN(data224)){
+const err672 = {instancePath:instancePath+"/console/lockoutAttempts",schemaPath:"#/properties/console/properties/lockoutAttempts/minimum",keyword:"minimum",params:{comparison: ">=", limit: 3},message:"must be >= 3"};
 if(vErrors === null){
 vErrors = [err672];
 }
@@ -8045,8 +8042,10 @@ vErrors.push(err672);
 }
 errors++;
 }
-if(data225 < 1 || isNaN(data225)){
-const err673 = {instancePath:instancePath+"/console/lockoutMin",schemaPath:"#/properties/console/properties/lockoutMin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+let data225 = data215.lockoutMin;
+if(!((typeof data225 == "number") && (!(data225 % 1) && !isNaN(data225)))){
+const err673 = {instancePath:instancePath+"/console/lockoutMin",schemaPath:"#/properties/console/properties/lockoutMin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err673];
 }
@@ -8055,10 +8054,9 @@ vErrors.push(err673);
 }
 errors++;
 }
-}
-let data226 = data215.maxUploadKB;
-if(!((typeof data226 == "number") && (!(data226 % 1) && !isNaN(data226)))){
-const err674 = {instancePath:instancePath+"/console/maxUploadKB",schemaPath:"#/properties/console/properties/maxUploadKB/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(typeof data225 == "number"){
+if(data225 > 1440 || isNaN(data225)){
+const err674 = {instancePath:instancePath+"/console/lockoutMin",schemaPath:"#/properties/console/properties/lockoutMin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1440},message:"must be <= 1440"};
 if(vErrors === null){
 vErrors = [err674];
 }
@@ -8067,9 +8065,8 @@ vErrors.push(err674);
 }
 errors++;
 }
-if(typeof data226 == "number"){
-if(data226 > 32768 || isNaN(data226)){
-const err675 = {instancePath:instancePath+"/console/maxUploadKB",schemaPath:"#/properties/console/properties/maxUploadKB/maximum",keyword:"maximum",params:{comparison: "<=", limit: 32768},message:"must be <= 32768"};
+if(data225 < 1 || isNaN(data225)){
+const err675 = {instancePath:instancePath+"/console/lockoutMin",schemaPath:"#/properties/console/properties/lockoutMin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err675];
 }
@@ -8078,8 +8075,10 @@ vErrors.push(err675);
 }
 errors++;
 }
-if(data226 < 64 || isNaN(data226)){
-const err676 = {instancePath:instancePath+"/console/maxUploadKB",schemaPath:"#/properties/console/properties/maxUploadKB/minimum",keyword:"minimum",params:{comparison: ">=", limit: 64},message:"must be >= 64"};
+}
+let data226 = data215.maxUploadKB;
+if(!((typeof data226 == "number") && (!(data226 % 1) && !isNaN(data226)))){
+const err676 = {instancePath:instancePath+"/console/maxUploadKB",schemaPath:"#/properties/console/properties/maxUploadKB/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err676];
 }
@@ -8088,10 +8087,9 @@ vErrors.push(err676);
 }
 errors++;
 }
-}
-let data227 = data215.applyHealthGraceS;
-if(!((typeof data227 == "number") && (!(data227 % 1) && !isNaN(data227)))){
-const err677 = {instancePath:instancePath+"/console/applyHealthGraceS",schemaPath:"#/properties/console/properties/applyHealthGraceS/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(typeof data226 == "number"){
+if(data226 > 32768 || isNaN(data226)){
+const err677 = {instancePath:instancePath+"/console/maxUploadKB",schemaPath:"#/properties/console/properties/maxUploadKB/maximum",keyword:"maximum",params:{comparison: "<=", limit: 32768},message:"must be <= 32768"};
 if(vErrors === null){
 vErrors = [err677];
 }
@@ -8100,9 +8098,8 @@ vErrors.push(err677);
 }
 errors++;
 }
-if(typeof data227 == "number"){
-if(data227 > 3600 || isNaN(data227)){
-const err678 = {instancePath:instancePath+"/console/applyHealthGraceS",schemaPath:"#/properties/console/properties/applyHealthGraceS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
+if(data226 < 64 || isNaN(data226)){
+const err678 = {instancePath:instancePath+"/console/maxUploadKB",schemaPath:"#/properties/console/properties/maxUploadKB/minimum",keyword:"minimum",params:{comparison: ">=", limit: 64},message:"must be >= 64"};
 if(vErrors === null){
 vErrors = [err678];
 }
@@ -8111,8 +8108,10 @@ vErrors.push(err678);
 }
 errors++;
 }
-if(data227 < 10 || isNaN(data227)){
-const err679 = {instancePath:instancePath+"/console/applyHealthGraceS",schemaPath:"#/properties/console/properties/applyHealthGraceS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 10},message:"must be >= 10"};
+}
+let data227 = data215.applyHealthGraceS;
+if(!((typeof data227 == "number") && (!(data227 % 1) && !isNaN(data227)))){
+const err679 = {instancePath:instancePath+"/console/applyHealthGraceS",schemaPath:"#/properties/console/properties/applyHealthGraceS/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err679];
 }
@@ -8121,10 +8120,9 @@ vErrors.push(err679);
 }
 errors++;
 }
-}
-}
-else {
-const err680 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(typeof data227 == "number"){
+if(data227 > 3600 || isNaN(data227)){
+const err680 = {instancePath:instancePath+"/console/applyHealthGraceS",schemaPath:"#/properties/console/properties/applyHealthGraceS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
 if(vErrors === null){
 vErrors = [err680];
 }
@@ -8133,14 +8131,36 @@ vErrors.push(err680);
 }
 errors++;
 }
-}
-else {
-const err681 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data227 < 10 || isNaN(data227)){
+const err681 = {instancePath:instancePath+"/console/applyHealthGraceS",schemaPath:"#/properties/console/properties/applyHealthGraceS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 10},message:"must be >= 10"};
 if(vErrors === null){
 vErrors = [err681];
 }
 else {
 vErrors.push(err681);
+}
+errors++;
+}
+}
+}
+else {
+const err682 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err682];
+}
+else {
+vErrors.push(err682);
+}
+errors++;
+}
+}
+else {
+const err683 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err683];
+}
+else {
+vErrors.push(err683);
 }
 errors++;
 }

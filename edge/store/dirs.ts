@@ -26,6 +26,7 @@ export function dirProblem(path: string): string | undefined {
       st = statSync(cur);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOTDIR') return `${abs} cannot be created: a parent of it is not a directory`;
       if (code === 'ENOENT' && dirname(cur) !== cur) {
         cur = dirname(cur);
         continue;
