@@ -379,6 +379,10 @@ export class Uplink {
   async stop(timeoutMs = 3000, reason = 'shutdown'): Promise<void> {
     const bounded = <T>(p: Promise<T>, ms: number) => Promise.race([p, new Promise<void>((r) => setTimeout(r, ms).unref())]);
     const client0 = this.client;
+    // A connection attempt in flight (SIGTERM during start-up): let it finish, so it can
+    // end with a DISCONNECT; cutting it after the broker accepted CONNECT fires the will.
+    if (client0 && !this.connected && !client0.disconnecting && !this.reconnectTimer)
+      await bounded(new Promise<void>((r) => (client0.once('connect', () => setImmediate(r)), client0.once('close', () => r()))), 1500);
     if (client0 && this.connected && this.ready) await bounded(new Promise<void>((r) => client0.unsubscribe(this.topics.cmd, () => r())), 1000);
     this.o.outbox.flush();
     await this.drain(timeoutMs);
