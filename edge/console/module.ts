@@ -12,7 +12,7 @@ import { LogRing } from './logring.js';
 import { ApplyGuard, ConfigFile } from './apply.js';
 import { loadAssets, webDir } from './assets.js';
 import { loadTls } from './tls.js';
-import { buildServer, type ConsoleDeps } from './server.js';
+import { buildServer, routeTable, type ConsoleDeps, type RouteRule } from './server.js';
 import { authRoutes, sessionInfo } from './routes/auth.js';
 import { statusRoutes, liveStatus, addresses, dashboard } from './routes/status.js';
 import { commandRoutes } from './routes/commands.js';
@@ -131,6 +131,11 @@ export class ConsoleModule implements GatewayModule {
       const found = this.guard.start();
       if (found !== 'none') log.warn({ found }, 'configuration applied from the console: checking the gateway comes up healthy');
     }
+  }
+
+  /** Every route the console answers, with its declared role (the tests try each one). */
+  routes(): RouteRule[] {
+    return this.app ? routeTable(this.app) : [];
   }
 
   health(): ModuleHealth {

@@ -229,7 +229,11 @@ t.test('the page: first-render data inlined only for a live session, filtered by
   const viewer = inlined((await clients.viewer.get('/')).body);
   t.equal(viewer.session.role, 'viewer');
   t.same(viewer.dashboard.events.filter((e: { type: string }) => ['audit', 'access.decision', 'vision.decision'].includes(e.type)), [], 'viewers get no personal data inlined either');
-  t.equal(inlined((await clients.viewer.get('/doors')).body)?.session.user, 'viewer', 'any page path of the app');
+  t.equal(inlined((await clients.viewer.get('/index.html')).body)?.session.user, 'viewer', 'the page under its file name too');
+  // The pages are #/fragments of the one page: a path that is not a route is not the page.
+  const other = await clients.viewer.get('/doors');
+  t.equal(other.status, 404, 'no fallback: /doors is not a route');
+  t.notMatch(String(other.body?.error?.message ?? other.body), /ee-boot/);
 });
 
 // These two move the clock forward (never back: a lock or a session would come back to life).

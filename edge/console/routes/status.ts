@@ -7,7 +7,7 @@ import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { appPath } from '../../paths.js';
 import { systemStats } from '../../observability/system.js';
-import { sendError, type ConsoleDeps } from '../server.js';
+import { sendError, later, type ConsoleDeps } from '../server.js';
 import { runCommand } from './commands.js';
 import { roleAtLeast, type Role } from '../accounts.js';
 
@@ -147,10 +147,13 @@ export function statusRoutes(app: FastifyInstance, d: ConsoleDeps): void {
   });
 
   app.post('/api/system/restart', { config: { role: 'admin' } }, async (req, reply) => {
+    const user = req.session!.user;
     await d.audit(req, 'console.service.restart');
-    // Answer first, then restart: the page shows "restarting" and reconnects.
+    // Answer first, then restart: the page shows "restarting" and reconnects. Everything
+    // the timer needs is taken now (the request is gone by then), and nothing it does may
+    // throw into the process.
     reply.send({ ok: true, message: 'service restarting' });
-    setTimeout(() => d.ctx.requestRestart(`requested from the console by ${req.session!.user}`), 200).unref();
+    later(d, 200, 'service restart', () => d.ctx.requestRestart(`requested from the console by ${user}`));
     return reply;
   });
 }
