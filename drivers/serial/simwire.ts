@@ -47,17 +47,25 @@ export class SimulatedWire {
     this.stats.busyMs += duration;
     this.stats.writes++;
     const copy = Buffer.from(bytes);
+    const end = this.busyUntil;
     return new Promise((resolve) => {
-      setTimeout(() => {
+      // Never before the last bit has arrived: Node timers truncate fractional ms and
+      // count from the event loop's cached time, so a plain setTimeout fires up to ~1 ms
+      // early, which made the wire faster than physics (cycles below the wire-time bound).
+      const fire = () => {
+        const left = end - performance.now();
+        if (left > 0) return void setTimeout(fire, Math.max(1, Math.ceil(left)));
         for (const e of this.endpoints) if (e !== from && e.isOpen) e.deliver(copy);
         resolve();
-      }, Math.max(0, this.busyUntil - now));
+      };
+      setTimeout(fire, Math.ceil(Math.max(0, end - now)));
     });
   }
 }
 
 export class WireEndpoint extends EventEmitter<LineEvents> implements Line {
   private opened = false;
+  readonly paced = true;
   constructor(private readonly wire: SimulatedWire, readonly label: string) {
     super();
   }

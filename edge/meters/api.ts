@@ -24,6 +24,12 @@ export interface MeterCounters {
   exceptions: Record<string, number>;
   skippedPolls: number;
   readings: number;
+  /** Replies that arrived after their timeout (during the guard) or answered another request: discarded. */
+  lateReplies: number;
+  /** Bytes discarded during this meter's transactions that were no reply (noise, bytes before the request left the line). */
+  strayBytes: number;
+  /** Values that failed the plausibility check of their point kind: published with quality `suspect`. */
+  suspectValues: number;
   latencyMs: { last: number; avg: number; max: number };
 }
 
@@ -39,6 +45,14 @@ export interface MeterBusInfo {
   online: number;
   transactions: number;
   skippedPolls: number;
+  /** Late replies discarded on this line (all meters), bytes received while nothing was asked. */
+  lateReplies: number;
+  strayBytes: number;
+  /** Guards held after timeouts and the line time they cost (ms). */
+  guards: number;
+  guardMs: number;
+  /** Failed attempts to open the line (port missing, connection refused). */
+  lineFailures: number;
 }
 
 export interface MeterDeviceInfo {

@@ -71,6 +71,7 @@ export interface SchedulerHooks {
   onError?(d: DeviceRuntime, kind: ErrorKind, err: ReadError): void;
   onRequest?(d: DeviceRuntime, latencyMs: number | undefined): void;
   onSkipped?(d: DeviceRuntime, n: number): void;
+  onLate?(d: DeviceRuntime, n: number): void;
   onLine?(open: boolean, reason?: string): void;
 }
 
@@ -92,7 +93,7 @@ export interface BusRunnerOptions {
 }
 
 function newCounters(): DeviceCounters {
-  return { polls: 0, requests: 0, responses: 0, timeouts: 0, crcErrors: 0, wrongUnit: 0, badReplies: 0, portErrors: 0, exceptions: {}, skippedPolls: 0, readings: 0, latencyMs: { last: 0, avg: 0, max: 0 } };
+  return { polls: 0, requests: 0, responses: 0, timeouts: 0, crcErrors: 0, wrongUnit: 0, badReplies: 0, portErrors: 0, exceptions: {}, skippedPolls: 0, readings: 0, lateReplies: 0, strayBytes: 0, suspectValues: 0, latencyMs: { last: 0, avg: 0, max: 0 } };
 }
 
 export function deviceTarget(cfg: MeterDeviceConfig, profile: Profile): DeviceTarget {
@@ -336,8 +337,17 @@ export class BusRunner {
       const block = queue.shift()!;
       d.counters.requests++;
       this.stats.transactions++;
+      // Late replies and stray bytes seen while this device's request (and the guard
+      // after its timeout) held the line are this device's.
+      const ts = this.o.protocol.transactor.stats;
+      const late0 = ts.lateReplies;
+      const stray0 = ts.strayBytes;
       try {
-        const out = await this.o.protocol.read(d.target, block, this.o.bus.timeoutMs);
+        const out = await this.o.protocol.read(d.target, block, this.o.bus.timeoutMs).finally(() => {
+          if (ts.lateReplies > late0) this.o.hooks?.onLate?.(d, ts.lateReplies - late0);
+          d.counters.lateReplies += ts.lateReplies - late0;
+          d.counters.strayBytes += ts.strayBytes - stray0;
+        });
         answered = true;
         d.counters.responses++;
         const l = d.counters.latencyMs;

@@ -45,6 +45,14 @@ export const MeterBusSchema = Section(
     parity: OneOf(['none', 'even', 'odd'] as const, { default: 'none', description: 'Parity. DL/T 645 and CJ/T 188 use even.' }),
     stopBits: OneOf([1, 2] as const, { default: 1, description: 'Stop bits.' }),
     timeoutMs: Type.Integer({ minimum: 20, maximum: 10_000, default: 1000, description: 'Reply timeout per request, from the end of the request on the wire.' }),
+    replyGuardMs: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: 60_000,
+        description:
+          'Silence held after a timeout before the next request, so a late reply arrives while nothing is asked and is discarded (counted as lateReplies) instead of being taken for the next answer. Default: the timeout plus the wire time of a 256-byte reply at baudRate (0 for Modbus TCP framing, whose transaction ids tell replies apart). 0 disables it.',
+      }),
+    ),
     interFrameDelayMs: Type.Integer({
       minimum: 0,
       maximum: 2000,

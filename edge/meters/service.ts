@@ -8,7 +8,7 @@ import type { EventBus } from '../bus.js';
 import type { Outbox } from '../outbox/outbox.js';
 import type { Metrics } from '../observability/metrics.js';
 import { SerialLine, TcpLine, interFrameSilenceMs, type Line } from '../../drivers/serial/line.js';
-import { Transactor, TransactionTimeout } from '../../drivers/serial/transactor.js';
+import { Transactor, TransactionTimeout, defaultGuardMs } from '../../drivers/serial/transactor.js';
 import { hex } from '../../drivers/modbus/codec.js';
 import type { MetersConfig, MeterBusConfig } from './schema.js';
 import type { Profile } from './profiles.js';
@@ -110,7 +110,12 @@ export class MetersService implements MetersApi {
   private protocolFor(b: MeterBusConfig, line: Line): BusProtocol {
     const now = () => this.o.clock.now();
     // Inter-frame silence: 3.5 characters (from the line) plus the configured extra delay.
-    const tx = new Transactor(line, { silenceMs: (line.serial ? interFrameSilenceMs(line.serial) : 0) + b.interFrameDelayMs });
+    // Guard after a timeout: from the bus's serial settings also over TCP (a transparent
+    // converter's RS-485 side runs at baudRate); none where MBAP transaction ids match replies.
+    const mbap = b.protocol === 'modbus' && b.transport === 'tcp' && b.framing === 'tcp';
+    const serial = { baudRate: b.baudRate, parity: b.parity, stopBits: b.stopBits } as const;
+    const guardMs = b.replyGuardMs ?? (mbap ? 0 : (timeoutMs: number) => defaultGuardMs(timeoutMs, serial));
+    const tx = new Transactor(line, { silenceMs: (line.serial ? interFrameSilenceMs(line.serial) : 0) + b.interFrameDelayMs, guardMs });
     if (b.protocol === 'modbus') return new ModbusProtocol(tx, b.transport === 'tcp' ? b.framing : 'rtu', now);
     if (b.protocol === 'dlt645') return new Dlt645Protocol(tx, now);
     if (b.protocol === 'mixed') return new MixedProtocol(tx, now);
@@ -187,6 +192,7 @@ export class MetersService implements MetersApi {
   buses(): MeterBusInfo[] {
     return this.o.config.buses.map((b) => {
       const r = this.runners.get(b.id)!;
+      const tx = r.protocol.transactor.stats;
       return {
         id: b.id,
         protocol: b.protocol,
@@ -198,6 +204,11 @@ export class MetersService implements MetersApi {
         online: r.devices.filter((d) => d.state === 'online').length,
         transactions: r.stats.transactions,
         skippedPolls: r.stats.skipped,
+        lateReplies: tx.lateReplies,
+        strayBytes: tx.strayBytes,
+        guards: tx.guards,
+        guardMs: Math.round(tx.guardMs),
+        lineFailures: r.stats.lineFailures,
       };
     });
   }
