@@ -1,6 +1,11 @@
 // Contract of the meters module towards other modules (the technician console):
 // `services.get('meters')`, plus the bus events it emits for live updates.
-export type MeterQuality = 'good' | 'invalid' | 'unsupported';
+/**
+ * good: read and plausible; invalid: the meter sent no number (NaN, FF… BCD);
+ * unsupported: the meter rejects the point; suspect: read correctly off the wire but
+ * implausible for its kind (a counter that went down, a voltage out of range).
+ */
+export type MeterQuality = 'good' | 'invalid' | 'unsupported' | 'suspect';
 
 export interface MeterPointValue {
   name: string;

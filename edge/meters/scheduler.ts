@@ -21,10 +21,12 @@ import type { Clock } from '../clock.js';
 import type { MeterCounters } from './api.js';
 import type { MeterBusConfig, MeterDeviceConfig } from './schema.js';
 import type { Profile } from './profiles.js';
+import { Plausibility } from './plausibility.js';
 import { planReads, resolvePoints, splitBlock, type Block, type PointSpec } from './plan.js';
 import { ReadError, type BusProtocol, type DeviceTarget, type ErrorKind, type ScanHit, type PointValue } from './protocols.js';
 
-export type Quality = 'good' | 'invalid' | 'unsupported';
+/** `suspect`: read correctly off the wire but implausible for its point kind (plausibility.ts). */
+export type Quality = 'good' | 'invalid' | 'unsupported' | 'suspect';
 
 export interface LatestValue {
   value: number | null;
@@ -54,6 +56,7 @@ export interface DeviceRuntime {
   failures: number;
   counters: DeviceCounters;
   latest: Map<string, LatestValue>;
+  plausibility: Plausibility;
   lastError?: { at: number; kind: ErrorKind | 'unsupported'; message: string };
   lastSuccessAt?: number;
 }
@@ -72,6 +75,7 @@ export interface SchedulerHooks {
   onRequest?(d: DeviceRuntime, latencyMs: number | undefined): void;
   onSkipped?(d: DeviceRuntime, n: number): void;
   onLate?(d: DeviceRuntime, n: number): void;
+  onSuspect?(d: DeviceRuntime, point: string, reason: string): void;
   onLine?(open: boolean, reason?: string): void;
 }
 
@@ -142,9 +146,16 @@ export class BusRunner {
         failures: 0,
         counters: newCounters(),
         latest: new Map(),
+        plausibility: this.plausibilityFor(cfg.id),
       });
     });
     o.line.on('close', (err) => this.onLineClosed(err));
+  }
+
+  private plausibilityFor(device: string): Plausibility {
+    const p = new Plausibility();
+    p.onReset = (pt, from, to) => this.o.log.warn({ bus: this.id, device, point: pt.name, from, to }, 'counter stayed lower: taken as a meter reset or replacement');
+    return p;
   }
 
   get line(): Line {
@@ -356,7 +367,18 @@ export class BusRunner {
         l.avg = d.counters.responses === 1 ? out.latencyMs : l.avg * 0.9 + out.latencyMs * 0.1;
         this.o.hooks?.onRequest?.(d, out.latencyMs);
         for (const v of out.values) {
-          const quality: Quality = v.value === undefined ? 'invalid' : 'good';
+          let quality: Quality = v.value === undefined ? 'invalid' : 'good';
+          if (v.value !== undefined) {
+            const why = d.plausibility.check(v.point, v.value);
+            if (why) {
+              quality = 'suspect';
+              d.counters.suspectValues++;
+              this.o.hooks?.onSuspect?.(d, v.point.name, why);
+              // Once per point at warn (a pattern worth a look), then at debug.
+              const first = d.latest.get(v.point.name)?.quality !== 'suspect';
+              this.o.log[first ? 'warn' : 'debug']({ bus: this.id, device: d.id, point: v.point.name, value: v.value, reason: why }, 'implausible value published as suspect');
+            }
+          }
           values.push({ ...v, at: out.at, quality });
           d.latest.set(v.point.name, { value: v.value ?? null, unit: v.point.unit, kind: v.point.kind, quality, ts: out.at });
         }
