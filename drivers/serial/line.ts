@@ -105,8 +105,10 @@ export class SerialLine extends EventEmitter<LineEvents> implements Line {
         port.on('data', (d: Buffer) => this.emit('data', d));
         // 'close' with disconnected=true is an unplugged USB adapter; either way the bus
         // scheduler reopens the line with back-off.
+        // Only a close we did not ask for is news (close() clears this.port first).
         port.once('close', (e: Error | null) => {
-          if (this.port === port) this.port = undefined;
+          if (this.port !== port) return;
+          this.port = undefined;
           this.emit('close', e ?? undefined);
         });
         port.on('error', () => {});
@@ -167,7 +169,8 @@ export class TcpLine extends EventEmitter<LineEvents> implements Line {
         this.socket = s;
         s.on('data', (d) => this.emit('data', d));
         s.once('close', () => {
-          if (this.socket === s) this.socket = undefined;
+          if (this.socket !== s) return;
+          this.socket = undefined;
           this.emit('close', new Error('connection closed by peer'));
         });
         resolve();

@@ -297,7 +297,7 @@ export class Transactor {
    * with TransactionTimeout, the framer's error (bad checksum…) or a line error; in
    * every case the receive buffer is flushed before the next transaction.
    */
-  async request(bytes: Buffer, framer: Framer, timeoutMs: number): Promise<Buffer> {
+  async request(bytes: Buffer, framer: Framer, timeoutMs: number, opts: { guardMs?: number } = {}): Promise<Buffer> {
     if (this.busy) throw new Error('a transaction is already in progress on this line');
     let timer: NodeJS.Timeout | undefined;
     let expectation!: Expectation;
@@ -323,7 +323,7 @@ export class Transactor {
         this.buf = Buffer.alloc(0);
         if (this.quietTimer) clearTimeout(this.quietTimer);
         this.quietTimer = undefined;
-        err.lateReplies = await this.holdGuard(this.guardFor(timeoutMs), framer, partial);
+        err.lateReplies = await this.holdGuard(opts.guardMs ?? this.guardFor(timeoutMs), framer, partial);
       } else this.flush();
       throw err;
     } finally {
@@ -366,6 +366,20 @@ export class Transactor {
       this.stats.guardMs += performance.now() - started;
     }
     return g.late;
+  }
+
+  /**
+   * Hold the line silent as after a timeout of `timeoutMs` (after a run of unguarded
+   * requests, e.g. bus.scan probes, before polling resumes). Returns the bursts seen.
+   */
+  async hold(timeoutMs: number): Promise<number> {
+    if (this.busy) throw new Error('a transaction is already in progress on this line');
+    this.busy = true;
+    try {
+      return await this.holdGuard(this.guardFor(timeoutMs), () => ({ kind: 'need-more', skip: 0 }), Buffer.alloc(0));
+    } finally {
+      this.busy = false;
+    }
   }
 
   /** Reject the transaction in progress (line closed). */

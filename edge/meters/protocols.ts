@@ -10,6 +10,13 @@ import type { Block, PointSpec } from './plan.js';
 
 export type ErrorKind = 'timeout' | 'crc' | 'exception' | 'wrong_unit' | 'bad_reply' | 'port';
 
+/**
+ * bus.scan probes run without a guard after each timeout (247 guards would triple a
+ * scan; a probe publishes no value, and a late answer from the previous unit carries
+ * its own address); the scan holds one guard at its end, before polling resumes.
+ */
+const NO_GUARD = { guardMs: 0 };
+
 export class ReadError extends Error {
   constructor(readonly kind: ErrorKind, message: string, readonly exceptionCode?: number) {
     super(message);
@@ -106,7 +113,7 @@ export class ModbusProtocol implements BusProtocol {
     const unit = Number(address);
     // Any well-formed answer (data or an exception) proves a device at this unit id.
     try {
-      await this.client.read(unit, 3, 0, 1, timeoutMs);
+      await this.client.read(unit, 3, 0, 1, timeoutMs, NO_GUARD);
       return [{ address: unit, detail: 'answered FC 03' }];
     } catch (err) {
       if (err instanceof ModbusError && err.kind === 'exception') return [{ address: unit, detail: `answered with exception ${err.exceptionCode}` }];
@@ -239,7 +246,7 @@ export class Dlt645Protocol implements BusProtocol {
         : [dlt.readRequest('2007', dlt.normaliseAddress(String(address)), '00010000'), dlt.readRequest('1997', dlt.normaliseAddress(String(address)), '9010')];
     for (const req of attempts) {
       try {
-        const raw = await this.transactor.request(req, anyDlt, timeoutMs);
+        const raw = await this.transactor.request(req, anyDlt, timeoutMs, NO_GUARD);
         const f = dlt.decodeFrame(raw);
         if (f.control === 0x93) return [{ address: dlt.parseReadAddressReply(f), detail: 'answered read-address (13H)' }];
         const version = (f.control & 0x1f) === dlt.C1997.read ? 'DL/T 645-1997' : 'DL/T 645-2007';
@@ -304,7 +311,7 @@ export class Cjt188Protocol implements BusProtocol {
   async probe(address: number | string | undefined, timeoutMs: number): Promise<ScanHit[]> {
     try {
       const req = cjt.encodeFrame(0xaa, address === undefined ? cjt.WILDCARD_ADDRESS : cjt.normaliseAddress(String(address)), cjt.C188.readAddress, Buffer.from([0x81, 0x0a, 0]));
-      const raw = await this.transactor.request(req, anyCjt, timeoutMs);
+      const raw = await this.transactor.request(req, anyCjt, timeoutMs, NO_GUARD);
       const f = cjt.decodeFrame(raw);
       return [{ address: f.address, detail: `${cjt.METER_TYPES[f.meterType] ?? 'type ' + f.meterType.toString(16)} meter answered read-address` }];
     } catch (err) {
