@@ -14,7 +14,7 @@ import { modbusFraming, meterConfigWarnings, type MetersConfig, type MeterBusCon
 import type { Profile } from './profiles.js';
 import { BusRunner, type DeviceRuntime, type ReadingEvent } from './scheduler.js';
 import { ModbusProtocol, Dlt645Protocol, Cjt188Protocol, MixedProtocol, type BusProtocol } from './protocols.js';
-import { buildSimulatedBus, type SimulatedBus } from './simulated.js';
+import { buildSimulatedBus, type SimulatedBus, type SimulatedValueFn } from './simulated.js';
 import { Reporter } from './reporter.js';
 import type { MetersApi, MeterBusInfo, MeterDeviceInfo, MeterDeviceStatus, MeterPointValue, RawPollRequest, RawPollResult, ScanResult } from './api.js';
 
@@ -42,6 +42,8 @@ export interface MetersServiceOptions {
   metrics?: Metrics;
   /** Bench/tests: plan without coalescing. */
   coalesce?: boolean;
+  /** Bench/tests: values of the simulated meters (default: live-looking curves). */
+  simulatedValues?: SimulatedValueFn;
 }
 
 interface Instruments {
@@ -133,7 +135,7 @@ export class MetersService implements MetersApi {
     const serial = { baudRate: b.baudRate, parity: b.parity, stopBits: b.stopBits } as const;
     if (b.transport === 'serial') return new SerialLine(b.port!, serial);
     if (b.transport === 'tcp') return new TcpLine(b.host!, b.tcpPort!, Math.max(1000, b.timeoutMs * 3));
-    const sim = buildSimulatedBus(b, this.o.profiles, { now: () => this.o.clock.now() });
+    const sim = buildSimulatedBus(b, this.o.profiles, { now: () => this.o.clock.now(), ...(this.o.simulatedValues ? { value: this.o.simulatedValues } : {}) });
     this.simulated.set(b.id, sim);
     return sim.endpoint;
   }
