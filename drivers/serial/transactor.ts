@@ -120,6 +120,8 @@ export class Transactor {
   /** Set while a guard runs after a timeout. */
   private guard: { late: number; bytes: number; buf: Buffer; framer: Framer; answered: boolean } | undefined;
   private readonly onData = (d: Buffer) => this.receive(d);
+  /** A guard in progress ends at once on dispose (shutdown must not wait for it). */
+  private disposed = false;
 
   constructor(readonly line: Line, opts: TransactorOptions = {}) {
     this.silenceMs = opts.silenceMs ?? (line.serial ? interFrameSilenceMs(line.serial) : 0);
@@ -138,6 +140,7 @@ export class Transactor {
   }
 
   dispose(): void {
+    this.disposed = true;
     this.line.off('data', this.onData);
     this.abort(new Error('transactor disposed'));
     this.flush();
@@ -357,7 +360,7 @@ export class Transactor {
       for (let i = 0; i < 10_000; i++) {
         const now = performance.now();
         const quietFor = now - this.lastActivity;
-        if (quietFor >= this.quietMs && (now >= until || g.answered)) break;
+        if (this.disposed || (quietFor >= this.quietMs && (now >= until || g.answered))) break;
         const wait = g.answered ? this.quietMs - quietFor : Math.max(until - now, this.quietMs - quietFor);
         await new Promise((r) => setTimeout(r, Math.max(1, Math.ceil(wait))));
       }
