@@ -1,12 +1,28 @@
 // Real serial peers for the meter tests: socat pseudo-terminal pairs and a pymodbus
 // server process. Everything is bounded in time and killed by its pid.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn as spawnChild, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
+
+// Every peer process is unref'd (with its pipes) and killed when the test process exits:
+// a peer left behind by a test that failed half-way (socat started, pymodbus then could
+// not) must not keep the file running until tap's per-file timeout.
+const peers = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const p of peers) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+});
+function spawn(cmd: string, args: string[], opts: SpawnOptions): ChildProcess {
+  const p = spawnChild(cmd, args, opts);
+  peers.add(p);
+  p.once('exit', () => peers.delete(p));
+  p.unref();
+  for (const s of [p.stdin, p.stdout, p.stderr]) (s as unknown as { unref?: () => void } | null)?.unref?.();
+  return p;
+}
 
 export interface PtyPair {
   a: string;
