@@ -68,10 +68,12 @@ t.test('command results: bus_busy during a scan, unknown point, unknown bus, tim
   t.equal(scan.result.ok, true);
   t.same((scan.result as unknown as { result: { found: Array<{ address: number }> } }).result.found.map((f) => f.address), [1], 'the scan found the meter');
   // The refused read never runs afterwards: every request since is a scheduled poll's
-  // (2 blocks per poll), none is an on-demand read's.
+  // (2 blocks per poll, 1 when the first times out), none is an on-demand read's (it
+  // would add 2 without a poll). A poll in progress at either snapshot shifts it by 1.
   await new Promise((r) => setTimeout(r, 700));
   const after = api.status('ddsu')!.counters;
-  t.equal(after.requests - before.requests, 2 * (after.polls - before.polls), 'no request for the meter but its polls');
+  const extra = after.requests - before.requests - 2 * (after.polls - before.polls) + (after.timeouts - before.timeouts);
+  t.ok(extra <= 1, `no request for the meter but its polls (${after.requests - before.requests} requests, ${after.polls - before.polls} polls, ${after.timeouts - before.timeouts} timeouts)`);
   const read = await run(g, 'meter.read', { device: 'ddsu' });
   t.equal(read.result.ok, true, 'after the scan meter.read works again');
 });
