@@ -278,6 +278,19 @@ export class TemplateStore {
     this.o.db.pragma('wal_checkpoint(TRUNCATE)');
   }
 
+  /** Persons with templates, and their templates, among `allowed` (all when absent): the N a search runs against. */
+  gallerySize(allowed?: ReadonlySet<string>): { persons: number; templates: number } {
+    if (!allowed) return { persons: this.perPerson.size, templates: this.rows };
+    let persons = 0;
+    let templates = 0;
+    for (const [p, n] of this.perPerson)
+      if (allowed.has(p)) {
+        persons++;
+        templates += n;
+      }
+    return { persons, templates };
+  }
+
   count(personId?: string): number {
     return personId === undefined ? this.rows : (this.perPerson.get(personId) ?? 0);
   }
@@ -286,7 +299,7 @@ export class TemplateStore {
    * 1:N search: the best template per person, returning the best person and the best
    * other person. Euclidean: lower is closer; cosine (on normalised vectors): higher is closer.
    */
-  search(query: Float32Array): Match | undefined {
+  search(query: Float32Array, allowed?: ReadonlySet<string>): Match | undefined {
     if (this.rows === 0) return undefined;
     const d = this.o.dim;
     if (query.length !== d) throw new Error(`query has ${query.length} values, expected ${d}`);
@@ -306,6 +319,8 @@ export class TemplateStore {
     let secondPerson: string | undefined;
     const d4 = d - (d % 4);
     for (let r = 0; r < this.rows; r++) {
+      // Only the persons the door lets in now are candidates (the caller's set).
+      if (allowed && !allowed.has(this.rowPerson[r]!)) continue;
       const off = r * d;
       let a0 = 0, a1 = 0, a2 = 0, a3 = 0;
       let i = 0;
@@ -334,6 +349,7 @@ export class TemplateStore {
         }
       }
     }
+    if (!personId) return undefined;
     const fix = (s: number) => (cosine ? -s : Math.sqrt(Math.max(0, s)));
     return { personId, score: fix(best), ...(secondPerson !== undefined ? { runnerUp: { personId: secondPerson, score: fix(second) } } : {}) };
   }
