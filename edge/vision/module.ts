@@ -239,7 +239,12 @@ export class VisionModule implements GatewayModule {
       return this.fail((err as Error).message);
     }
     this.resolved = r;
-    this.policy = policyFor(r.models.recognizer, this.cfg.match);
+    try {
+      this.policy = policyFor(r.models.recognizer, this.cfg.match);
+      thresholdFor(this.policy, 1, 1);
+    } catch (err) {
+      return this.fail(`match policy: ${(err as Error).message}`);
+    }
     try {
       this.inference = await InferenceClient.start({
         engine: { models: r.models, dir: r.dir, threads: this.cfg.threads, detectThreshold: r.detectThreshold },
@@ -328,7 +333,15 @@ export class VisionModule implements GatewayModule {
     const match = this.store!.search(s.embedding, allowed);
     const size = this.store!.gallerySize(allowed);
     this.m.stage.observe({ stage: 'search' }, (performance.now() - t) / 1000);
-    const v = judge(this.policy!, match, size.persons, size.templates);
+    let v;
+    try {
+      v = judge(this.policy!, match, size.persons, size.templates);
+    } catch (err) {
+      // Fail closed: no decision without a valid threshold.
+      this.count('error');
+      this.log.error({ err: String(err) }, 'match policy failed: no decision');
+      return;
+    }
     if (v.kind === 'match') {
       this.confirmer.reset();
       const step = this.evidence.observe(v.personId, f.mono, s.embedding);

@@ -55,6 +55,7 @@ export function thresholdFor(o: PolicyOptions, persons: number, templates: numbe
     return o.fixedThreshold;
   }
   const c = o.calibration;
+  if (!(o.strangerRate > 0 && o.strangerRate < 1)) throw new Error(`stranger rate ${o.strangerRate} is not a probability in (0, 1)`);
   // Comparisons a stranger gets: every template of every person searched (at least one).
   const comparisons = Math.max(1, templates, persons);
   const perComparison = o.strangerRate / comparisons;
@@ -72,7 +73,10 @@ const similarity = (metric: PolicyOptions['metric'], s: number) => (metric === '
 /** The verdict for one frame's best match in a search over `persons` persons / `templates` templates. */
 export function judge(o: PolicyOptions, match: Match | undefined, persons: number, templates: number): Verdict {
   const threshold = thresholdFor(o, persons, templates);
+  // Fail closed: a threshold that is not a number would compare false with every score.
+  if (!Number.isFinite(threshold)) throw new Error(`match threshold ${threshold} is not a number`);
   if (!match) return { kind: 'unknown', reason: 'no_templates', threshold };
+  if (!Number.isFinite(match.score)) return { kind: 'unknown', reason: 'below_threshold', score: match.score, threshold };
   const best = similarity(o.metric, match.score);
   if (best < similarity(o.metric, threshold)) return { kind: 'unknown', reason: 'below_threshold', score: match.score, threshold };
   const required = marginFor(o);

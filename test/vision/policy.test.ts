@@ -20,6 +20,11 @@ t.test('the threshold rises with the gallery so that N·p(t) stays at the strang
   t.equal(thresholdFor({ ...o, strangerRate: 0.5 }, 1, 1), 0.35, 'never below the floor');
   t.equal(thresholdFor(o, 1e12, 1e12), 0.8, 'never above the ceiling');
   t.equal(thresholdFor({ ...o, fixedThreshold: 0.6 }, 2000, 6000), 0.6, 'a fixed threshold ignores N');
+  // Fail closed: a missing or absurd stranger rate is an error, never a NaN threshold that every score passes.
+  t.throws(() => thresholdFor({ ...o, strangerRate: undefined as unknown as number }, 10, 10), /not a probability/);
+  t.throws(() => judge({ ...o, strangerRate: Number.NaN }, { personId: 'a', score: 0.99 }, 10, 10), /not a probability/);
+  t.throws(() => judge({ metric: 'cosine', fixedThreshold: Number.NaN, strangerRate: 1e-3 }, { personId: 'a', score: 0.99 }, 10, 10), /not a number/);
+  t.match(judge(o, { personId: 'a', score: Number.NaN }, 10, 10), { kind: 'unknown' }, 'a NaN score is no match');
   t.ok(thresholdFor(o, 100, 300) > thresholdFor(o, 100, 100), 'more templates per person: more chances, higher threshold');
 });
 
