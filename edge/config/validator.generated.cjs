@@ -3,7 +3,7 @@
 "use strict";
 module.exports = validate10;
 module.exports.default = validate10;
-const schema11 = {"additionalProperties":false,"description":"estate-edge gateway configuration.","type":"object","required":["site","gateway","log","uplink","outbox","commands","http","status","simulation","meters","doors","vision","console"],"properties":{"site":{"additionalProperties":false,"description":"The estate this gateway serves.","type":"object","required":["id"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Estate (site) id, used in MQTT topics and record ids.","type":"string"},"name":{"maxLength":200,"description":"Human-readable estate name (shown in the console).","type":"string"}}},"gateway":{"additionalProperties":false,"description":"This gateway box.","type":"object","required":["id","dataDir","shutdownTimeoutMs","diskBudgetMB","diskReserveMB"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Gateway id, unique within the site; used in MQTT topics.","type":"string"},"dataDir":{"minLength":1,"default":"/var/lib/estate-edge","description":"Directory for SQLite databases and other state (systemd StateDirectory).","type":"string"},"shutdownTimeoutMs":{"minimum":1000,"maximum":120000,"default":10000,"description":"Longest a graceful shutdown (SIGTERM) may take before the process exits anyway.","type":"integer"},"diskBudgetMB":{"minimum":4,"maximum":16777216,"default":1024,"description":"Everything the gateway keeps under dataDir (outbox and WAL, state.db, faces.db, logs, snapshots, the reserve). Above 95 % of it the oldest telemetry is evicted (and reported upstream as outbox.evicted).","type":"number"},"diskReserveMB":{"minimum":0,"maximum":1024,"default":16,"description":"Pre-allocated reserve file in dataDir, deleted the moment the disk is full so deletes, acknowledgements and critical records still have room; re-created when space is back. 0 = none.","type":"number"}}},"log":{"additionalProperties":false,"description":"Structured logging (JSON lines on stdout).","default":{},"type":"object","required":["level"],"properties":{"level":{"type":"string","enum":["fatal","error","warn","info","debug","trace","silent"],"default":"info","description":"Lowest level written to stdout (journald)."}}},"uplink":{"additionalProperties":false,"description":"MQTT uplink to the central platform.","default":{},"type":"object","required":["enabled","url","protocolVersion","tls","topicPrefix","keepaliveS","connectTimeoutMs","reconnectMinMs","reconnectMaxMs","batchMaxRecords","batchMaxBytes","lingerMs","maxInflight","backfillRecordsPerSecond"],"properties":{"enabled":{"default":true,"description":"Publish upstream. When false, everything stays buffered in the outbox.","type":"boolean"},"url":{"pattern":"^(mqtt|mqtts|tcp|tls|ssl|ws|wss)://","default":"mqtt://127.0.0.1:1883","description":"Broker URL: mqtt://host:1883 or mqtts://host:8883 (TLS).","type":"string"},"protocolVersion":{"type":"number","enum":[5,4],"default":5,"description":"MQTT 5 (5) or MQTT 3.1.1 (4)."},"clientId":{"minLength":1,"maxLength":128,"description":"MQTT client id; default <site>-<gateway>.","type":"string"},"username":{"description":"Broker user name.","type":"string"},"password":{"additionalProperties":false,"minProperties":1,"maxProperties":1,"description":"Broker password (env or file reference).","type":"object","properties":{"env":{"minLength":1,"description":"Name of an environment variable holding the secret.","type":"string"},"file":{"minLength":1,"description":"Path of a file holding the secret (trailing newline ignored).","type":"string"},"value":{"description":"The secret itself (lab use only; prefer env or file).","type":"string"}}},"tls":{"additionalProperties":false,"description":"TLS options for mqtts:// URLs.","default":{},"type":"object","required":["rejectUnauthorized"],"properties":{"ca":{"description":"PEM file of the CA that signed the broker certificate.","type":"string"},"cert":{"description":"PEM client certificate for mutual TLS.","type":"string"},"key":{"description":"PEM private key of the client certificate (keep it 0600).","type":"string"},"keyPassphrase":{"additionalProperties":false,"minProperties":1,"maxProperties":1,"description":"Passphrase of the client key, if it is encrypted.","type":"object","properties":{"env":{"minLength":1,"description":"Name of an environment variable holding the secret.","type":"string"},"file":{"minLength":1,"description":"Path of a file holding the secret (trailing newline ignored).","type":"string"},"value":{"description":"The secret itself (lab use only; prefer env or file).","type":"string"}}},"rejectUnauthorized":{"default":true,"description":"Verify the broker certificate. Only turn off in a lab.","type":"boolean"},"servername":{"description":"TLS server name (SNI) if it differs from the URL host.","type":"string"}}},"topicPrefix":{"pattern":"^[^#+]+$","default":"estate","description":"First topic level; topics are <prefix>/<site>/<gateway>/...","type":"string"},"keepaliveS":{"minimum":5,"maximum":3600,"default":30,"description":"MQTT keep-alive in seconds.","type":"integer"},"connectTimeoutMs":{"minimum":1000,"maximum":120000,"default":10000,"description":"Give up one connection attempt after this long.","type":"integer"},"reconnectMinMs":{"minimum":100,"maximum":600000,"default":1000,"description":"First reconnect delay; doubles per failure.","type":"integer"},"reconnectMaxMs":{"minimum":1000,"maximum":3600000,"default":60000,"description":"Longest reconnect delay (never gives up).","type":"integer"},"batchMaxRecords":{"minimum":1,"maximum":10000,"default":500,"description":"Most records in one MQTT message.","type":"integer"},"batchMaxBytes":{"minimum":1024,"maximum":16777216,"default":262144,"description":"Largest MQTT message payload in bytes.","type":"integer"},"lingerMs":{"minimum":0,"maximum":10000,"default":20,"description":"Wait this long for more records before publishing a partial batch.","type":"integer"},"maxInflight":{"minimum":1,"maximum":1000,"default":32,"description":"Messages published but not yet acknowledged (PUBACK).","type":"integer"},"backfillRecordsPerSecond":{"minimum":0,"default":2000,"description":"Drain rate of the backlog after an outage (records/s; 0 = unlimited). Live data is not limited.","type":"integer"}}},"outbox":{"additionalProperties":false,"description":"Store-and-forward buffer (SQLite, WAL).","default":{},"type":"object","required":["file","quotaMB","synchronous"],"properties":{"file":{"minLength":1,"default":"outbox.db","description":"SQLite file of the outbox, relative to gateway.dataDir.","type":"string"},"quotaMB":{"minimum":1,"maximum":1048576,"default":512,"description":"Disk quota for buffered records. Above it, the oldest telemetry is evicted; events and alarms never are.","type":"number"},"synchronous":{"type":"string","enum":["full","normal"],"default":"full","description":"full: every acknowledged record survives power loss (fsync per commit). normal: faster, may lose the last commits on power loss."}}},"commands":{"additionalProperties":false,"description":"Commands from the platform.","default":{},"type":"object","required":["maxAgeS","maxPayloadBytes","dedupeHours","maxClockSkewS","dedupeMaxRows"],"properties":{"maxAgeS":{"minimum":1,"maximum":86400,"default":60,"description":"Commands whose timestamp is older than this are refused (no stale unlock after a reconnect).","type":"integer"},"maxPayloadBytes":{"minimum":1024,"maximum":33554432,"default":8388608,"description":"Largest command payload accepted.","type":"integer"},"dedupeHours":{"minimum":1,"maximum":720,"default":48,"description":"How long executed command ids are remembered to refuse duplicates.","type":"integer"},"maxClockSkewS":{"minimum":0,"maximum":3600,"default":60,"description":"Commands whose timestamp is further than this in the future are refused (clock_skew): a platform clock ahead of the box must not make a command live longer.","type":"integer"},"dedupeMaxRows":{"minimum":1000,"maximum":1000000,"default":20000,"description":"Most command ids remembered for de-duplication (the oldest are forgotten first); bounds state.db.","type":"integer"}}},"http":{"additionalProperties":false,"description":"Health and Prometheus metrics endpoint.","default":{},"type":"object","required":["enabled","host","port"],"properties":{"enabled":{"default":true,"description":"Serve /healthz and /metrics.","type":"boolean"},"host":{"default":"127.0.0.1","description":"Listen address for /healthz and /metrics.","type":"string"},"port":{"minimum":0,"maximum":65535,"default":9810,"description":"Listen port (0 = any free port).","type":"integer"}}},"status":{"additionalProperties":false,"description":"Periodic gateway status report upstream.","default":{},"type":"object","required":["intervalS"],"properties":{"intervalS":{"minimum":5,"maximum":86400,"default":60,"description":"Period of the gateway status telemetry (outbox depth, uptime, memory).","type":"integer"}}},"simulation":{"additionalProperties":false,"description":"Built-in simulated estate, for demos, tests and boxes without hardware.","default":{},"type":"object","required":["enabled"],"properties":{"enabled":{"default":false,"description":"Run the built-in simulated estate (simulated meters, doors and camera).","type":"boolean"}}},"meters":{"additionalProperties":false,"description":"Meter reading on RS-485: Modbus RTU/TCP, DL/T 645-2007/1997, CJ/T 188.","default":{},"type":"object","required":["enabled","fullReportIntervalS","timeSyncIntervalH","buses"],"properties":{"enabled":{"default":true,"description":"Run meter reading.","type":"boolean"},"profilesDir":{"minLength":1,"description":"Extra directory of profile YAML files (overrides built-in profiles with the same id).","type":"string"},"fullReportIntervalS":{"minimum":0,"maximum":86400,"default":900,"description":"Publish every point at least this often, even within its deadband (0 = only on change when a deadband is set).","type":"integer"},"timeSyncIntervalH":{"minimum":0,"maximum":720,"default":24,"description":"Broadcast time (DL/T 645 08H) to dlt645 buses this often (0 = only on command).","type":"number"},"buses":{"default":[],"description":"RS-485 lines and converters.","type":"array","items":{"additionalProperties":false,"description":"An RS-485 line (or TCP converter) and its meters.","type":"object","required":["id","protocol","transport","framing","baudRate","parity","stopBits","timeoutMs","interFrameDelayMs","backoffBaseMs","backoffMaxMs","offlineAfter","devices"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Bus id (one RS-485 line or converter).","type":"string"},"protocol":{"type":"string","enum":["modbus","dlt645","cjt188","mixed"],"description":"Protocol spoken on this line (DL/T 645-2007 and -1997 meters may share a dlt645 line; mixed = Modbus RTU and DL/T 645 meters at the same serial settings on one line)."},"transport":{"type":"string","enum":["serial","tcp","simulated"],"default":"serial","description":"serial: an RS-485 port; tcp: an RS-485-to-Ethernet converter; simulated: an in-process wire with simulator meters (demo, bench)."},"port":{"minLength":1,"description":"Serial device, e.g. /dev/ttyUSB0 or /dev/serial/by-id/… (transport serial).","type":"string"},"host":{"minLength":1,"description":"Converter host name or address (transport tcp).","type":"string"},"tcpPort":{"minimum":1,"maximum":65535,"description":"Converter TCP port (transport tcp), usually 502 (Modbus TCP) or 4001/8899 (transparent).","type":"integer"},"framing":{"type":"string","enum":["rtu","tcp"],"default":"rtu","description":"Modbus over tcp transport: tcp = Modbus TCP (MBAP), rtu = RTU frames over a transparent TCP socket. Ignored for serial."},"baudRate":{"type":"number","enum":[1200,2400,4800,9600,19200,38400,57600,115200],"default":9600,"description":"Baud rate (serial and simulated). DL/T 645-2007 meters default to 2400, 1997 meters to 1200."},"parity":{"type":"string","enum":["none","even","odd"],"default":"none","description":"Parity. DL/T 645 and CJ/T 188 use even."},"stopBits":{"type":"number","enum":[1,2],"default":1,"description":"Stop bits."},"timeoutMs":{"minimum":20,"maximum":10000,"default":1000,"description":"Reply timeout per request, from the end of the request on the wire.","type":"integer"},"interFrameDelayMs":{"minimum":0,"maximum":2000,"default":0,"description":"Extra quiet time before each request, on top of the 3.5-character silence (slow converters, meters that need a pause).","type":"integer"},"backoffBaseMs":{"minimum":100,"maximum":600000,"default":5000,"description":"First back-off after a meter stops answering; doubles per failure.","type":"integer"},"backoffMaxMs":{"minimum":1000,"maximum":3600000,"default":300000,"description":"Longest back-off: a dead meter is probed at least this often.","type":"integer"},"offlineAfter":{"minimum":1,"maximum":20,"default":2,"description":"Consecutive failed polls before a meter is reported offline.","type":"integer"},"devices":{"default":[],"description":"Meters on this bus.","type":"array","items":{"additionalProperties":false,"description":"A meter on the bus.","type":"object","required":["id","profile","address","pollIntervalMs","enabled"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Device id, unique on the gateway; used in telemetry and commands.","type":"string"},"name":{"maxLength":200,"description":"Human-readable name (flat, riser), shown in the console.","type":"string"},"profile":{"minLength":1,"description":"Profile id (drivers/profiles/*.yaml or meters.profilesDir), e.g. eastron-sdm630, dlt645-2007-single.","type":"string"},"address":{"description":"Modbus unit id (1–247), DL/T 645 address (up to 12 digits, as printed on the meter) or CJ/T 188 address (up to 14 digits).","anyOf":[{"minimum":1,"maximum":247,"type":"integer"},{"pattern":"^[0-9A-Fa-f]{1,14}$","type":"string"}]},"pollIntervalMs":{"minimum":100,"maximum":86400000,"default":10000,"description":"How often the meter is read. Polls that fall due while the line is busy are skipped and counted, never queued.","type":"integer"},"points":{"minItems":1,"description":"Read only these points of the profile (default: all).","type":"array","items":{"minLength":1,"type":"string"}},"deadband":{"description":"Report-by-exception: a point is published only when it moved by more than this (one number for all points, or per point name). Without it every poll is published.","anyOf":[{"minimum":0,"type":"number"},{"type":"object","patternProperties":{"^(.*)$":{"minimum":0,"type":"number"}}}]},"enabled":{"default":true,"description":"Poll this meter.","type":"boolean"}}}}}}}}},"doors":{"additionalProperties":false,"description":"Door access control over GPIO.","default":{},"type":"object","required":["gpio","timeZone","rateLimit","remoteUnlock","accessLog","fire","groups","doors"],"properties":{"gpio":{"additionalProperties":false,"description":"GPIO access.","default":{},"type":"object","required":["backend","sysfsRoot","pollMs"],"properties":{"backend":{"type":"string","enum":["auto","sysfs","chardev","simulated"],"default":"auto","description":"auto: sysfs GPIO if the kernel has it, else the GPIO character device (gpiod tools). simulated: no hardware (demo, tests)."},"chipLabel":{"minLength":1,"description":"Label of the GPIO chip of the pins. Default: the first found of pinctrl-rp1 (Pi 5), pinctrl-bcm2711 (Pi 4), pinctrl-bcm2835.","type":"string"},"sysfsRoot":{"default":"/sys/class/gpio","description":"Where sysfs GPIO lives (changed only for tests).","type":"string"},"toolsDir":{"description":"Directory of gpioset/gpiomon/gpioget/gpiodetect (default: PATH).","type":"string"},"pollMs":{"minimum":5,"maximum":1000,"default":20,"description":"Input polling period when edge interrupts are unavailable (ms).","type":"integer"}}},"timeZone":{"default":"Asia/Shanghai","description":"IANA time zone of the weekly access windows (e.g. Asia/Shanghai).","type":"string"},"rateLimit":{"additionalProperties":false,"description":"Per-door unlock rate limit (token bucket) against unlock storms.","default":{},"type":"object","required":["burst","perMinute"],"properties":{"burst":{"minimum":1,"maximum":1000,"default":5,"description":"Unlocks a door accepts in a burst.","type":"integer"},"perMinute":{"minimum":1,"maximum":6000,"default":30,"description":"Sustained unlocks per minute per door; more are denied (rate_limited). Exit buttons and fire release are never limited.","type":"integer"}}},"remoteUnlock":{"additionalProperties":false,"description":"Remote unlock commands (platform, console).","default":{},"type":"object","required":["ttlMs","maxDurationMs"],"properties":{"ttlMs":{"minimum":500,"maximum":600000,"default":15000,"description":"door.unlock is refused when older than this (from the command timestamp), unless the command gives its own ttlMs.","type":"integer"},"maxDurationMs":{"minimum":1000,"maximum":3600000,"default":600000,"description":"Longest unlock a door.unlock command may ask for.","type":"integer"}}},"accessLog":{"additionalProperties":false,"description":"Local access-event log.","default":{},"type":"object","required":["keepDays","maxRows"],"properties":{"keepDays":{"minimum":1,"maximum":3650,"default":90,"description":"Days of access decisions kept on the box for the console (upstream copies are in the outbox).","type":"integer"},"maxRows":{"minimum":1000,"maximum":10000000,"default":200000,"description":"Most access decisions kept on the box.","type":"integer"}}},"fire":{"additionalProperties":false,"description":"Fire release.","default":{},"type":"object","required":["latch","releaseOnFirstEdge"],"properties":{"input":{"additionalProperties":false,"description":"Fire-alarm panel input; active = fire alarm.","type":"object","required":["pin","activeLow","debounceMs"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"},"debounceMs":{"minimum":0,"maximum":5000,"default":100,"description":"A change must be stable this long (ms) before it counts (contact bounce).","type":"integer"},"bias":{"type":"string","enum":["pull-up","pull-down","disable"],"description":"Pull resistor (character-device backend only; with sysfs set it in config.txt)."}}},"latch":{"default":true,"description":"Keep the release after the fire input returns to normal, until a door.fireRelease clear command.","type":"boolean"},"releaseOnFirstEdge":{"default":true,"description":"Release on the first edge of the fire input; debounceMs then only filters the bounces after it (a fire alarm does not wait for a debounce window). false: the input must be stable for debounceMs first.","type":"boolean"}}},"groups":{"default":[],"description":"Door groups.","type":"array","items":{"additionalProperties":false,"description":"A set of doors people are given access to.","type":"object","required":["id","doors"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Group id, given to people in doorGroups.","type":"string"},"name":{"maxLength":100,"description":"Name shown in the console.","type":"string"},"doors":{"minItems":1,"uniqueItems":true,"description":"Door ids in the group.","type":"array","items":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","type":"string"}}}}},"doors":{"default":[],"description":"Doors and gates controlled by this gateway. Empty: the doors module is off.","type":"array","items":{"additionalProperties":false,"description":"One door or gate.","type":"object","required":["id","lock","unlockMs","relockOnClose","heldOpenAlarmS","fireRelease"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Door id, used in commands, events and door groups.","type":"string"},"name":{"maxLength":100,"description":"Name shown in the console (\"North gate\").","type":"string"},"lock":{"additionalProperties":false,"description":"Lock relay output.","type":"object","required":["pin","activeLow","failMode"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"},"failMode":{"type":"string","enum":["failSecure","failSafe"],"default":"failSecure","description":"failSecure: locked without power, the relay is energised to unlock (electric strike, motor lock). failSafe: unlocked without power, energised to lock (magnetic lock)."},"safeState":{"type":"string","enum":["locked","unlocked"],"description":"State the lock is put in when the gateway stops or crashes. Default: as without power (failSecure → locked, failSafe → unlocked). Fire-release doors stay unlocked while a fire release is active."}}},"unlockMs":{"minimum":200,"maximum":120000,"default":5000,"description":"Length of an unlock pulse after a granted access (ms).","type":"integer"},"relockOnClose":{"default":true,"description":"Relock as soon as the door closes after it was opened, before the pulse ends (no tailgating on the same pulse).","type":"boolean"},"contact":{"additionalProperties":false,"description":"Door contact (reed switch); active = door open.","type":"object","required":["pin","activeLow","debounceMs"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"},"debounceMs":{"minimum":0,"maximum":5000,"default":50,"description":"A change must be stable this long (ms) before it counts (contact bounce).","type":"integer"},"bias":{"type":"string","enum":["pull-up","pull-down","disable"],"description":"Pull resistor (character-device backend only; with sysfs set it in config.txt)."}}},"exitButton":{"additionalProperties":false,"description":"Exit button (request to exit); active = pressed.","type":"object","required":["pin","activeLow","debounceMs"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"},"debounceMs":{"minimum":0,"maximum":5000,"default":30,"description":"A change must be stable this long (ms) before it counts (contact bounce).","type":"integer"},"bias":{"type":"string","enum":["pull-up","pull-down","disable"],"description":"Pull resistor (character-device backend only; with sysfs set it in config.txt)."}}},"buzzer":{"additionalProperties":false,"description":"Buzzer output: sounds while the door is held open or forced.","type":"object","required":["pin","activeLow"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"}}},"led":{"additionalProperties":false,"description":"LED output: lit while the door is unlocked.","type":"object","required":["pin","activeLow"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"}}},"heldOpenAlarmS":{"minimum":1,"maximum":86400,"default":30,"description":"Raise a held-open alarm when the door stays open this long (s).","type":"integer"},"fireRelease":{"default":true,"description":"Unlock this door while a fire release is active (fire input or door.fireRelease command).","type":"boolean"}}}}}},"vision":{"additionalProperties":false,"description":"Face access: camera, recognition, enrolment, privacy.","default":{},"type":"object","required":["enabled","camera","models","threads","match","liveness","quality","enrolment","privacy","events","queue"],"properties":{"enabled":{"default":false,"description":"Run face access (needs the face models installed: npm run models).","type":"boolean"},"doorId":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Door the camera opens (an id of the doors section). Required when enabled.","type":"string"},"camera":{"additionalProperties":false,"description":"The door camera (decoded by the system ffmpeg).","default":{},"type":"object","required":["source","width","height","fps","staleS","frozenS","reconnectMinMs","reconnectMaxMs"],"properties":{"source":{"additionalProperties":false,"description":"Where the frames come from.","default":{},"type":"object","required":["kind","transport"],"properties":{"kind":{"type":"string","enum":["rtsp","v4l2","file"],"default":"rtsp","description":"rtsp: IP camera (Hikvision/Dahua…); v4l2: USB camera (/dev/videoN); file: a video file played in a loop at its real rate (simulated camera)."},"url":{"pattern":"^rtsps?://","description":"RTSP URL, e.g. rtsp://user:pass@192.0.2.10:554/Streaming/Channels/102 (Hikvision sub-stream) or rtsp://…/cam/realmonitor?channel=1&subtype=1 (Dahua).","type":"string"},"transport":{"type":"string","enum":["tcp","udp"],"default":"tcp","description":"RTSP transport: tcp survives lossy estate networks (no smeared frames from lost UDP packets)."},"device":{"pattern":"^/dev/","description":"V4L2 device, e.g. /dev/video0.","type":"string"},"path":{"minLength":1,"description":"Video file for kind \"file\" (looped).","type":"string"}}},"width":{"minimum":64,"maximum":3840,"default":640,"description":"Frame width the camera stream is scaled to (pixels).","type":"integer"},"height":{"minimum":64,"maximum":2160,"default":480,"description":"Frame height the camera stream is scaled to (pixels).","type":"integer"},"fps":{"minimum":0.5,"maximum":30,"default":10,"description":"Frames per second decoded; the pipeline always works on the newest one and drops the rest.","type":"number"},"staleS":{"minimum":1,"maximum":300,"default":5,"description":"No frame for this long = stream dead: restart ffmpeg (with back-off).","type":"number"},"frozenS":{"minimum":1,"maximum":3600,"default":30,"description":"Bit-identical frames for this long = stream frozen: restart ffmpeg.","type":"number"},"reconnectMinMs":{"minimum":100,"maximum":600000,"default":1000,"description":"First reconnect delay; doubles per failure.","type":"integer"},"reconnectMaxMs":{"minimum":1000,"maximum":3600000,"default":30000,"description":"Longest reconnect delay (never gives up).","type":"integer"}}},"modelsDir":{"minLength":1,"description":"Directory of the installed model files (a technician's mirror, a read-only partition…); default: the project's models/ directory, where manifest.json is.","type":"string"},"models":{"additionalProperties":false,"description":"Which models of the manifest to run.","default":{},"type":"object","properties":{"detector":{"description":"Detector id in the manifest (default: the manifest's).","type":"string"},"recognizer":{"description":"Recognizer id in the manifest (default: the manifest's).","type":"string"},"liveness":{"maxItems":4,"description":"Liveness ensemble ids; empty or absent: the manifest's (turn liveness off with liveness.enabled: false).","type":"array","items":{"type":"string"}}}},"threads":{"minimum":1,"maximum":8,"default":2,"description":"onnxruntime threads per model in the inference worker.","type":"integer"},"detectThreshold":{"minimum":0.3,"maximum":1,"description":"Detection score threshold (default: the manifest's calibrated value, 0.7 for YuNet).","type":"number"},"match":{"additionalProperties":false,"description":"Recognition and decision.","default":{},"type":"object","required":["confirmFrames","windowMs","cooldownS"],"properties":{"threshold":{"exclusiveMinimum":0,"description":"Match threshold (default: the manifest's; Euclidean distance for the dlib recognizer, match if below).","type":"number"},"confirmFrames":{"minimum":1,"maximum":30,"default":3,"description":"K: consecutive frames that must match the same person before the door is asked.","type":"integer"},"windowMs":{"minimum":100,"maximum":30000,"default":3000,"description":"The K matching frames must fall within this window.","type":"integer"},"cooldownS":{"minimum":0,"maximum":3600,"default":10,"description":"After a decision for a person, ignore that person for this long.","type":"number"}}},"liveness":{"additionalProperties":false,"description":"Anti-spoofing.","default":{},"type":"object","required":["enabled"],"properties":{"enabled":{"default":true,"description":"Run the passive liveness models (refuse photos/screens held up to the camera). Passive only: not sufficient alone.","type":"boolean"},"threshold":{"minimum":0,"maximum":1,"description":"p(real) needed (default: the manifest's).","type":"number"}}},"quality":{"additionalProperties":false,"description":"Face quality required of camera faces before recognition.","default":{},"type":"object","required":["minFacePx","maxYaw","maxRollDeg","minSharpness","minBrightness"],"properties":{"minFacePx":{"minimum":16,"maximum":2000,"default":60,"description":"Smallest face (detector box side, pixels) accepted.","type":"integer"},"maxYaw":{"minimum":0.05,"maximum":1,"default":0.35,"description":"Largest head turn: |nose offset from the eye midpoint| / eye distance (0 = frontal; the shared photos reach 0.32).","type":"number"},"maxRollDeg":{"minimum":5,"maximum":90,"default":20,"description":"Largest head tilt (eye line angle, degrees; the shared photos stay within 9°).","type":"number"},"minSharpness":{"minimum":0,"default":40,"description":"Smallest focus measure (Laplacian variance of the 64 px aligned chip): sharp photos score 200–3000, blurred ones under 140.","type":"number"},"minBrightness":{"minimum":0,"maximum":255,"default":40,"description":"Smallest mean luma (0–255) of the face.","type":"number"}}},"enrolment":{"additionalProperties":false,"description":"Enrolment checks (person.upsert with faces).","default":{},"type":"object","required":["quality","maxPhotoBytes","maxPhotoPixels","maxPhotosPerRequest","maxTemplatesPerPerson"],"properties":{"quality":{"additionalProperties":false,"description":"Face quality required of enrolment photos.","default":{},"type":"object","required":["minFacePx","maxYaw","maxRollDeg","minSharpness","minBrightness"],"properties":{"minFacePx":{"minimum":16,"maximum":2000,"default":40,"description":"Smallest face (detector box side, pixels) accepted.","type":"integer"},"maxYaw":{"minimum":0.05,"maximum":1,"default":0.35,"description":"Largest head turn: |nose offset from the eye midpoint| / eye distance (0 = frontal; the shared photos reach 0.32).","type":"number"},"maxRollDeg":{"minimum":5,"maximum":90,"default":20,"description":"Largest head tilt (eye line angle, degrees; the shared photos stay within 9°).","type":"number"},"minSharpness":{"minimum":0,"default":140,"description":"Smallest focus measure (Laplacian variance of the 64 px aligned chip): sharp photos score 200–3000, blurred ones under 140.","type":"number"},"minBrightness":{"minimum":0,"maximum":255,"default":40,"description":"Smallest mean luma (0–255) of the face.","type":"number"}}},"maxPhotoBytes":{"minimum":1024,"maximum":33554432,"default":6291456,"description":"Largest photo accepted (bytes, after base64 decoding).","type":"integer"},"maxPhotoPixels":{"minimum":4096,"maximum":100000000,"default":24000000,"description":"Largest photo accepted (width × height): refuses decompression bombs before decoding.","type":"integer"},"maxPhotosPerRequest":{"minimum":1,"maximum":50,"default":10,"description":"Photos/embeddings in one enrolment request.","type":"integer"},"maxTemplatesPerPerson":{"minimum":1,"maximum":100,"default":10,"description":"Templates kept per person; the oldest go first.","type":"integer"}}},"privacy":{"additionalProperties":false,"description":"Biometric data protection (PIPL: sensitive personal information).","default":{},"type":"object","required":["templatesFile","keepPhotos","photoRetentionDays","expiredGraceDays"],"properties":{"keyFile":{"minLength":1,"description":"AES-256 key file for the templates (created 0600 if missing); default <dataDir>/keys/faces.key. Keep it outside backups of the database.","type":"string"},"templatesFile":{"minLength":1,"default":"faces.db","description":"SQLite file of the encrypted templates, relative to gateway.dataDir.","type":"string"},"keepPhotos":{"default":false,"description":"Keep enrolment photos (encrypted). Off: photos are discarded once embedded.","type":"boolean"},"photoRetentionDays":{"minimum":1,"maximum":3650,"default":30,"description":"Kept photos are deleted after this many days.","type":"integer"},"expiredGraceDays":{"minimum":0,"maximum":3650,"default":30,"description":"Templates of a person whose validity ended this many days ago are deleted.","type":"integer"}}},"events":{"additionalProperties":false,"description":"Unknown-face and spoof events.","default":{},"type":"object","required":["unknownIntervalS","spoofIntervalS","snapshot","snapshotMaxBytes"],"properties":{"unknownIntervalS":{"minimum":0,"maximum":3600,"default":30,"description":"At most one \"unknown face\" event per this many seconds.","type":"number"},"spoofIntervalS":{"minimum":0,"maximum":3600,"default":30,"description":"At most one \"suspected spoof\" event per this many seconds.","type":"number"},"snapshot":{"default":false,"description":"Attach a small JPEG of the face to unknown/spoof events (sent upstream: personal data, off by default).","type":"boolean"},"snapshotMaxBytes":{"minimum":2048,"maximum":262144,"default":24576,"description":"Size cap of an event snapshot (quality is lowered to fit).","type":"integer"}}},"queue":{"minimum":1,"maximum":64,"default":8,"description":"Enrolment photos waiting for the inference worker; more are refused (busy).","type":"integer"}}},"console":{"additionalProperties":false,"description":"Technician web console (HTTP/HTTPS on the local network).","default":{},"type":"object","required":["enabled","host","port","tls","sessionTtlMin","lockoutAttempts","lockoutMin","maxUploadKB","applyHealthGraceS"],"properties":{"enabled":{"default":true,"description":"Serve the technician web console.","type":"boolean"},"host":{"minLength":1,"default":"0.0.0.0","description":"Listen address (0.0.0.0 = every interface, so a phone on the local network reaches it).","type":"string"},"port":{"minimum":0,"maximum":65535,"default":8080,"description":"Listen port (0 = any free port).","type":"integer"},"tls":{"additionalProperties":false,"description":"HTTPS for the console.","default":{},"type":"object","required":["enabled"],"properties":{"enabled":{"default":false,"description":"Serve the console over HTTPS (recommended on a shared network).","type":"boolean"},"cert":{"minLength":1,"description":"PEM certificate file. Without cert/key a self-signed certificate is generated on first start and kept in gateway.dataDir/console-tls/.","type":"string"},"key":{"minLength":1,"description":"PEM private key file of the certificate (keep it 0600).","type":"string"}}},"sessionTtlMin":{"minimum":5,"maximum":10080,"default":480,"description":"A session ends after this many minutes without a request.","type":"integer"},"lockoutAttempts":{"minimum":3,"maximum":100,"default":5,"description":"Wrong passwords in a row (per account, and per client address) before login is locked.","type":"integer"},"lockoutMin":{"minimum":1,"maximum":1440,"default":15,"description":"How long a lockout lasts, in minutes.","type":"integer"},"maxUploadKB":{"minimum":64,"maximum":32768,"default":4096,"description":"Largest upload (face photo, config file) in KiB.","type":"integer"},"applyHealthGraceS":{"minimum":10,"maximum":3600,"default":90,"description":"After a config change applied from the console, the gateway must be healthy within this many seconds or the previous config is restored.","type":"integer"}}}}};
+const schema11 = {"additionalProperties":false,"description":"estate-edge gateway configuration.","type":"object","required":["site","gateway","log","uplink","outbox","commands","http","status","simulation","meters","doors","vision","console"],"properties":{"site":{"additionalProperties":false,"description":"The estate this gateway serves.","type":"object","required":["id"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Estate (site) id, used in MQTT topics and record ids.","type":"string"},"name":{"maxLength":200,"description":"Human-readable estate name (shown in the console).","type":"string"}}},"gateway":{"additionalProperties":false,"description":"This gateway box.","type":"object","required":["id","dataDir","shutdownTimeoutMs","diskBudgetMB","diskReserveMB"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Gateway id, unique within the site; used in MQTT topics.","type":"string"},"dataDir":{"minLength":1,"default":"/var/lib/estate-edge","description":"Directory for SQLite databases and other state (systemd StateDirectory).","type":"string"},"shutdownTimeoutMs":{"minimum":1000,"maximum":120000,"default":10000,"description":"Longest a graceful shutdown (SIGTERM) may take before the process exits anyway.","type":"integer"},"diskBudgetMB":{"minimum":4,"maximum":16777216,"default":1024,"description":"Everything the gateway keeps under dataDir (outbox and WAL, state.db, faces.db, logs, snapshots, the reserve). Above 95 % of it the oldest telemetry is evicted (and reported upstream as outbox.evicted).","type":"number"},"diskReserveMB":{"minimum":0,"maximum":1024,"default":16,"description":"Pre-allocated reserve file in dataDir, deleted the moment the disk is full so deletes, acknowledgements and critical records still have room; re-created when space is back. 0 = none.","type":"number"}}},"log":{"additionalProperties":false,"description":"Structured logging (JSON lines on stdout).","default":{},"type":"object","required":["level"],"properties":{"level":{"type":"string","enum":["fatal","error","warn","info","debug","trace","silent"],"default":"info","description":"Lowest level written to stdout (journald)."}}},"uplink":{"additionalProperties":false,"description":"MQTT uplink to the central platform.","default":{},"type":"object","required":["enabled","url","protocolVersion","tls","topicPrefix","keepaliveS","connectTimeoutMs","reconnectMinMs","reconnectMaxMs","batchMaxRecords","batchMaxBytes","lingerMs","maxInflight","backfillRecordsPerSecond"],"properties":{"enabled":{"default":true,"description":"Publish upstream. When false, everything stays buffered in the outbox.","type":"boolean"},"url":{"x-secret":"url","pattern":"^(mqtt|mqtts|tcp|tls|ssl|ws|wss)://","default":"mqtt://127.0.0.1:1883","description":"Broker URL: mqtt://host:1883 or mqtts://host:8883 (TLS).","type":"string"},"protocolVersion":{"type":"number","enum":[5,4],"default":5,"description":"MQTT 5 (5) or MQTT 3.1.1 (4)."},"clientId":{"minLength":1,"maxLength":128,"description":"MQTT client id; default <site>-<gateway>.","type":"string"},"username":{"description":"Broker user name.","type":"string"},"password":{"additionalProperties":false,"minProperties":1,"maxProperties":1,"description":"Broker password (env or file reference).","x-secret":"ref","type":"object","properties":{"env":{"minLength":1,"description":"Name of an environment variable holding the secret.","type":"string"},"file":{"minLength":1,"description":"Path of a file holding the secret (trailing newline ignored).","type":"string"},"value":{"description":"The secret itself (lab use only; prefer env or file).","type":"string"}}},"tls":{"additionalProperties":false,"description":"TLS options for mqtts:// URLs.","default":{},"type":"object","required":["rejectUnauthorized"],"properties":{"ca":{"description":"PEM file of the CA that signed the broker certificate.","type":"string"},"cert":{"description":"PEM client certificate for mutual TLS.","type":"string"},"key":{"description":"PEM private key of the client certificate (keep it 0600).","type":"string"},"keyPassphrase":{"additionalProperties":false,"minProperties":1,"maxProperties":1,"description":"Passphrase of the client key, if it is encrypted.","x-secret":"ref","type":"object","properties":{"env":{"minLength":1,"description":"Name of an environment variable holding the secret.","type":"string"},"file":{"minLength":1,"description":"Path of a file holding the secret (trailing newline ignored).","type":"string"},"value":{"description":"The secret itself (lab use only; prefer env or file).","type":"string"}}},"rejectUnauthorized":{"default":true,"description":"Verify the broker certificate. Only turn off in a lab.","type":"boolean"},"servername":{"description":"TLS server name (SNI) if it differs from the URL host.","type":"string"}}},"topicPrefix":{"pattern":"^[^#+]+$","default":"estate","description":"First topic level; topics are <prefix>/<site>/<gateway>/...","type":"string"},"keepaliveS":{"minimum":5,"maximum":3600,"default":30,"description":"MQTT keep-alive in seconds.","type":"integer"},"connectTimeoutMs":{"minimum":1000,"maximum":120000,"default":10000,"description":"Give up one connection attempt after this long.","type":"integer"},"reconnectMinMs":{"minimum":100,"maximum":600000,"default":1000,"description":"First reconnect delay; doubles per failure.","type":"integer"},"reconnectMaxMs":{"minimum":1000,"maximum":3600000,"default":60000,"description":"Longest reconnect delay (never gives up).","type":"integer"},"batchMaxRecords":{"minimum":1,"maximum":10000,"default":500,"description":"Most records in one MQTT message.","type":"integer"},"batchMaxBytes":{"minimum":1024,"maximum":16777216,"default":262144,"description":"Largest MQTT message payload in bytes.","type":"integer"},"lingerMs":{"minimum":0,"maximum":10000,"default":20,"description":"Wait this long for more records before publishing a partial batch.","type":"integer"},"maxInflight":{"minimum":1,"maximum":1000,"default":32,"description":"Messages published but not yet acknowledged (PUBACK).","type":"integer"},"backfillRecordsPerSecond":{"minimum":0,"default":2000,"description":"Drain rate of the backlog after an outage (records/s; 0 = unlimited). Live data is not limited.","type":"integer"}}},"outbox":{"additionalProperties":false,"description":"Store-and-forward buffer (SQLite, WAL).","default":{},"type":"object","required":["file","quotaMB","synchronous"],"properties":{"file":{"minLength":1,"default":"outbox.db","description":"SQLite file of the outbox, relative to gateway.dataDir.","type":"string"},"quotaMB":{"minimum":1,"maximum":1048576,"default":512,"description":"Disk quota for buffered records. Above it, the oldest telemetry is evicted; events and alarms never are.","type":"number"},"synchronous":{"type":"string","enum":["full","normal"],"default":"full","description":"full: every acknowledged record survives power loss (fsync per commit). normal: faster, may lose the last commits on power loss."}}},"commands":{"additionalProperties":false,"description":"Commands from the platform.","default":{},"type":"object","required":["maxAgeS","maxPayloadBytes","dedupeHours","maxClockSkewS","dedupeMaxRows"],"properties":{"maxAgeS":{"minimum":1,"maximum":86400,"default":60,"description":"Commands whose timestamp is older than this are refused (no stale unlock after a reconnect).","type":"integer"},"maxPayloadBytes":{"minimum":1024,"maximum":33554432,"default":8388608,"description":"Largest command payload accepted.","type":"integer"},"dedupeHours":{"minimum":1,"maximum":720,"default":48,"description":"How long executed command ids are remembered to refuse duplicates.","type":"integer"},"maxClockSkewS":{"minimum":0,"maximum":3600,"default":60,"description":"Commands whose timestamp is further than this in the future are refused (clock_skew): a platform clock ahead of the box must not make a command live longer.","type":"integer"},"dedupeMaxRows":{"minimum":1000,"maximum":1000000,"default":20000,"description":"Most command ids remembered for de-duplication (the oldest are forgotten first); bounds state.db.","type":"integer"}}},"http":{"additionalProperties":false,"description":"Health and Prometheus metrics endpoint.","default":{},"type":"object","required":["enabled","host","port"],"properties":{"enabled":{"default":true,"description":"Serve /healthz and /metrics.","type":"boolean"},"host":{"default":"127.0.0.1","description":"Listen address for /healthz and /metrics.","type":"string"},"port":{"minimum":0,"maximum":65535,"default":9810,"description":"Listen port (0 = any free port).","type":"integer"}}},"status":{"additionalProperties":false,"description":"Periodic gateway status report upstream.","default":{},"type":"object","required":["intervalS"],"properties":{"intervalS":{"minimum":5,"maximum":86400,"default":60,"description":"Period of the gateway status telemetry (outbox depth, uptime, memory).","type":"integer"}}},"simulation":{"additionalProperties":false,"description":"Built-in simulated estate, for demos, tests and boxes without hardware.","default":{},"type":"object","required":["enabled"],"properties":{"enabled":{"default":false,"description":"Run the built-in simulated estate (simulated meters, doors and camera).","type":"boolean"}}},"meters":{"additionalProperties":false,"description":"Meter reading on RS-485: Modbus RTU/TCP, DL/T 645-2007/1997, CJ/T 188.","default":{},"type":"object","required":["enabled","fullReportIntervalS","timeSyncIntervalH","buses"],"properties":{"enabled":{"default":true,"description":"Run meter reading.","type":"boolean"},"profilesDir":{"minLength":1,"description":"Extra directory of profile YAML files (overrides built-in profiles with the same id).","type":"string"},"fullReportIntervalS":{"minimum":0,"maximum":86400,"default":900,"description":"Publish every point at least this often, even within its deadband (0 = only on change when a deadband is set).","type":"integer"},"timeSyncIntervalH":{"minimum":0,"maximum":720,"default":24,"description":"Broadcast time (DL/T 645 08H) to dlt645 buses this often (0 = only on command).","type":"number"},"buses":{"default":[],"description":"RS-485 lines and converters.","type":"array","items":{"additionalProperties":false,"description":"An RS-485 line (or TCP converter) and its meters.","type":"object","required":["id","protocol","transport","baudRate","parity","stopBits","timeoutMs","interFrameDelayMs","backoffBaseMs","backoffMaxMs","offlineAfter","devices"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Bus id (one RS-485 line or converter).","type":"string"},"protocol":{"type":"string","enum":["modbus","dlt645","cjt188","mixed"],"description":"Protocol spoken on this line (DL/T 645-2007 and -1997 meters may share a dlt645 line; mixed = Modbus RTU and DL/T 645 meters at the same serial settings on one line)."},"transport":{"type":"string","enum":["serial","tcp","simulated"],"default":"serial","description":"serial: an RS-485 port; tcp: an RS-485-to-Ethernet converter; simulated: an in-process wire with simulator meters (demo, bench)."},"port":{"minLength":1,"description":"Serial device, e.g. /dev/ttyUSB0 or /dev/serial/by-id/… (transport serial).","type":"string"},"host":{"minLength":1,"description":"Converter host name or address (transport tcp).","type":"string"},"tcpPort":{"minimum":1,"maximum":65535,"description":"Converter TCP port (transport tcp), usually 502 (Modbus TCP) or 4001/8899 (transparent).","type":"integer"},"framing":{"type":"string","enum":["rtu","tcp"],"description":"Modbus over tcp transport: tcp = Modbus TCP (MBAP), rtu = RTU frames over a transparent TCP socket. Required for a Modbus bus over tcp, except on tcpPort 502 (the Modbus TCP port), where it defaults to tcp. Ignored for serial."},"baudRate":{"type":"number","enum":[1200,2400,4800,9600,19200,38400,57600,115200],"default":9600,"description":"Baud rate (serial and simulated). DL/T 645-2007 meters default to 2400, 1997 meters to 1200."},"parity":{"type":"string","enum":["none","even","odd"],"default":"none","description":"Parity. DL/T 645 and CJ/T 188 use even."},"stopBits":{"type":"number","enum":[1,2],"default":1,"description":"Stop bits."},"timeoutMs":{"minimum":20,"maximum":10000,"default":1000,"description":"Reply timeout per request, from the end of the request on the wire.","type":"integer"},"replyGuardMs":{"minimum":0,"maximum":60000,"description":"Silence held after a timeout before the next request, so a late reply arrives while nothing is asked and is discarded (counted as lateReplies) instead of being taken for the next answer. Default: the timeout plus the wire time of a 256-byte reply at baudRate (0 for Modbus TCP framing, whose transaction ids tell replies apart). 0 disables it.","type":"integer"},"interFrameDelayMs":{"minimum":0,"maximum":2000,"default":0,"description":"Extra quiet time before each request, on top of the 3.5-character silence (slow converters, meters that need a pause).","type":"integer"},"backoffBaseMs":{"minimum":100,"maximum":600000,"default":5000,"description":"First back-off after a meter stops answering; doubles per failure.","type":"integer"},"backoffMaxMs":{"minimum":1000,"maximum":3600000,"default":300000,"description":"Longest back-off: a dead meter is probed at least this often.","type":"integer"},"offlineAfter":{"minimum":1,"maximum":20,"default":2,"description":"Consecutive failed polls before a meter is reported offline.","type":"integer"},"devices":{"default":[],"description":"Meters on this bus.","type":"array","items":{"additionalProperties":false,"description":"A meter on the bus.","type":"object","required":["id","profile","address","pollIntervalMs","enabled"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Device id, unique on the gateway; used in telemetry and commands.","type":"string"},"name":{"maxLength":200,"description":"Human-readable name (flat, riser), shown in the console.","type":"string"},"profile":{"minLength":1,"description":"Profile id (drivers/profiles/*.yaml or meters.profilesDir), e.g. eastron-sdm630, dlt645-2007-single.","type":"string"},"address":{"description":"Modbus unit id (1–247), DL/T 645 address (up to 12 digits, as printed on the meter) or CJ/T 188 address (up to 14 digits).","anyOf":[{"minimum":1,"maximum":247,"type":"integer"},{"pattern":"^[0-9A-Fa-f]{1,14}$","type":"string"}]},"pollIntervalMs":{"minimum":100,"maximum":86400000,"default":10000,"description":"How often the meter is read. Polls that fall due while the line is busy are skipped and counted, never queued.","type":"integer"},"points":{"minItems":1,"description":"Read only these points of the profile (default: all).","type":"array","items":{"minLength":1,"type":"string"}},"deadband":{"description":"Report-by-exception: a point is published only when it moved by more than this (one number for all points, or per point name). Without it every poll is published.","anyOf":[{"minimum":0,"type":"number"},{"type":"object","patternProperties":{"^(.*)$":{"minimum":0,"type":"number"}}}]},"enabled":{"default":true,"description":"Poll this meter.","type":"boolean"}}}}}}}}},"doors":{"additionalProperties":false,"description":"Door access control over GPIO.","default":{},"type":"object","required":["gpio","timeZone","rateLimit","remoteUnlock","accessLog","fire","groups","doors"],"properties":{"gpio":{"additionalProperties":false,"description":"GPIO access.","default":{},"type":"object","required":["backend","sysfsRoot","pollMs"],"properties":{"backend":{"type":"string","enum":["auto","sysfs","chardev","simulated"],"default":"auto","description":"auto: sysfs GPIO if the kernel has it, else the GPIO character device (gpiod tools). simulated: no hardware (demo, tests)."},"chipLabel":{"minLength":1,"description":"Label of the GPIO chip of the pins. Default: the first found of pinctrl-rp1 (Pi 5), pinctrl-bcm2711 (Pi 4), pinctrl-bcm2835.","type":"string"},"sysfsRoot":{"default":"/sys/class/gpio","description":"Where sysfs GPIO lives (changed only for tests).","type":"string"},"toolsDir":{"description":"Directory of gpioset/gpiomon/gpioget/gpiodetect (default: PATH).","type":"string"},"pollMs":{"minimum":5,"maximum":1000,"default":20,"description":"Input polling period when edge interrupts are unavailable (ms).","type":"integer"}}},"timeZone":{"default":"Asia/Shanghai","description":"IANA time zone of the weekly access windows (e.g. Asia/Shanghai).","type":"string"},"rateLimit":{"additionalProperties":false,"description":"Per-door unlock rate limit (token bucket) against unlock storms.","default":{},"type":"object","required":["burst","perMinute"],"properties":{"burst":{"minimum":1,"maximum":1000,"default":5,"description":"Unlocks a door accepts in a burst.","type":"integer"},"perMinute":{"minimum":1,"maximum":6000,"default":30,"description":"Sustained unlocks per minute per door; more are denied (rate_limited). Exit buttons and fire release are never limited.","type":"integer"}}},"remoteUnlock":{"additionalProperties":false,"description":"Remote unlock commands (platform, console).","default":{},"type":"object","required":["ttlMs","maxDurationMs"],"properties":{"ttlMs":{"minimum":500,"maximum":600000,"default":15000,"description":"door.unlock is refused when older than this (from the command timestamp), unless the command gives its own ttlMs.","type":"integer"},"maxDurationMs":{"minimum":1000,"maximum":3600000,"default":600000,"description":"Longest unlock a door.unlock command may ask for.","type":"integer"}}},"accessLog":{"additionalProperties":false,"description":"Local access-event log.","default":{},"type":"object","required":["keepDays","maxRows"],"properties":{"keepDays":{"minimum":1,"maximum":3650,"default":90,"description":"Days of access decisions kept on the box for the console (upstream copies are in the outbox).","type":"integer"},"maxRows":{"minimum":1000,"maximum":10000000,"default":200000,"description":"Most access decisions kept on the box.","type":"integer"}}},"fire":{"additionalProperties":false,"description":"Fire release.","default":{},"type":"object","required":["latch","releaseOnFirstEdge"],"properties":{"input":{"additionalProperties":false,"description":"Fire-alarm panel input; active = fire alarm.","type":"object","required":["pin","activeLow","debounceMs"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"},"debounceMs":{"minimum":0,"maximum":5000,"default":100,"description":"A change must be stable this long (ms) before it counts (contact bounce).","type":"integer"},"bias":{"type":"string","enum":["pull-up","pull-down","disable"],"description":"Pull resistor (character-device backend only; with sysfs set it in config.txt)."}}},"latch":{"default":true,"description":"Keep the release after the fire input returns to normal, until a door.fireRelease clear command.","type":"boolean"},"releaseOnFirstEdge":{"default":true,"description":"Release on the first edge of the fire input; debounceMs then only filters the bounces after it (a fire alarm does not wait for a debounce window). false: the input must be stable for debounceMs first.","type":"boolean"}}},"groups":{"default":[],"description":"Door groups.","type":"array","items":{"additionalProperties":false,"description":"A set of doors people are given access to.","type":"object","required":["id","doors"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Group id, given to people in doorGroups.","type":"string"},"name":{"maxLength":100,"description":"Name shown in the console.","type":"string"},"doors":{"minItems":1,"uniqueItems":true,"description":"Door ids in the group.","type":"array","items":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","type":"string"}}}}},"doors":{"default":[],"description":"Doors and gates controlled by this gateway. Empty: the doors module is off.","type":"array","items":{"additionalProperties":false,"description":"One door or gate.","type":"object","required":["id","lock","unlockMs","relockOnClose","heldOpenAlarmS","fireRelease"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Door id, used in commands, events and door groups.","type":"string"},"name":{"maxLength":100,"description":"Name shown in the console (\"North gate\").","type":"string"},"lock":{"additionalProperties":false,"description":"Lock relay output.","type":"object","required":["pin","activeLow","failMode"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"},"failMode":{"type":"string","enum":["failSecure","failSafe"],"default":"failSecure","description":"failSecure: locked without power, the relay is energised to unlock (electric strike, motor lock). failSafe: unlocked without power, energised to lock (magnetic lock)."},"safeState":{"type":"string","enum":["locked","unlocked"],"description":"State the lock is put in when the gateway stops or crashes. Default: as without power (failSecure → locked, failSafe → unlocked). Fire-release doors stay unlocked while a fire release is active."}}},"unlockMs":{"minimum":200,"maximum":120000,"default":5000,"description":"Length of an unlock pulse after a granted access (ms).","type":"integer"},"relockOnClose":{"default":true,"description":"Relock as soon as the door closes after it was opened, before the pulse ends (no tailgating on the same pulse).","type":"boolean"},"contact":{"additionalProperties":false,"description":"Door contact (reed switch); active = door open.","type":"object","required":["pin","activeLow","debounceMs"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"},"debounceMs":{"minimum":0,"maximum":5000,"default":50,"description":"A change must be stable this long (ms) before it counts (contact bounce).","type":"integer"},"bias":{"type":"string","enum":["pull-up","pull-down","disable"],"description":"Pull resistor (character-device backend only; with sysfs set it in config.txt)."}}},"exitButton":{"additionalProperties":false,"description":"Exit button (request to exit); active = pressed.","type":"object","required":["pin","activeLow","debounceMs"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"},"debounceMs":{"minimum":0,"maximum":5000,"default":30,"description":"A change must be stable this long (ms) before it counts (contact bounce).","type":"integer"},"bias":{"type":"string","enum":["pull-up","pull-down","disable"],"description":"Pull resistor (character-device backend only; with sysfs set it in config.txt)."}}},"buzzer":{"additionalProperties":false,"description":"Buzzer output: sounds while the door is held open or forced.","type":"object","required":["pin","activeLow"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"}}},"led":{"additionalProperties":false,"description":"LED output: lit while the door is unlocked.","type":"object","required":["pin","activeLow"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"}}},"heldOpenAlarmS":{"minimum":1,"maximum":86400,"default":30,"description":"Raise a held-open alarm when the door stays open this long (s).","type":"integer"},"fireRelease":{"default":true,"description":"Unlock this door while a fire release is active (fire input or door.fireRelease command).","type":"boolean"}}}}}},"vision":{"additionalProperties":false,"description":"Face access: camera, recognition, enrolment, privacy.","default":{},"type":"object","required":["enabled","camera","models","threads","match","liveness","quality","enrolment","privacy","events","queue"],"properties":{"enabled":{"default":false,"description":"Run face access (needs the face models installed: npm run models).","type":"boolean"},"doorId":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Door the camera opens (an id of the doors section). Required when enabled.","type":"string"},"camera":{"additionalProperties":false,"description":"The door camera (decoded by the system ffmpeg).","default":{},"type":"object","required":["source","width","height","fps","staleS","frozenS","reconnectMinMs","reconnectMaxMs"],"properties":{"source":{"additionalProperties":false,"description":"Where the frames come from.","default":{},"type":"object","required":["kind","transport"],"properties":{"kind":{"type":"string","enum":["rtsp","v4l2","file"],"default":"rtsp","description":"rtsp: IP camera (Hikvision/Dahua…); v4l2: USB camera (/dev/videoN); file: a video file played in a loop at its real rate (simulated camera)."},"url":{"x-secret":"url","pattern":"^rtsps?://","description":"RTSP URL, e.g. rtsp://user:pass@192.0.2.10:554/Streaming/Channels/102 (Hikvision sub-stream) or rtsp://…/cam/realmonitor?channel=1&subtype=1 (Dahua).","type":"string"},"transport":{"type":"string","enum":["tcp","udp"],"default":"tcp","description":"RTSP transport: tcp survives lossy estate networks (no smeared frames from lost UDP packets)."},"device":{"pattern":"^/dev/","description":"V4L2 device, e.g. /dev/video0.","type":"string"},"path":{"minLength":1,"description":"Video file for kind \"file\" (looped).","type":"string"}}},"width":{"minimum":64,"maximum":3840,"default":640,"description":"Frame width the camera stream is scaled to (pixels).","type":"integer"},"height":{"minimum":64,"maximum":2160,"default":480,"description":"Frame height the camera stream is scaled to (pixels).","type":"integer"},"fps":{"minimum":0.5,"maximum":30,"default":10,"description":"Frames per second decoded; the pipeline always works on the newest one and drops the rest.","type":"number"},"staleS":{"minimum":1,"maximum":300,"default":5,"description":"No frame for this long = stream dead: restart ffmpeg (with back-off).","type":"number"},"frozenS":{"minimum":1,"maximum":3600,"default":30,"description":"Bit-identical frames for this long = stream frozen: restart ffmpeg.","type":"number"},"reconnectMinMs":{"minimum":100,"maximum":600000,"default":1000,"description":"First reconnect delay; doubles per failure.","type":"integer"},"reconnectMaxMs":{"minimum":1000,"maximum":3600000,"default":30000,"description":"Longest reconnect delay (never gives up).","type":"integer"}}},"modelsDir":{"minLength":1,"description":"Directory of the installed model files (a technician's mirror, a read-only partition…); default: the project's models/ directory, where manifest.json is.","type":"string"},"models":{"additionalProperties":false,"description":"Which models of the manifest to run.","default":{},"type":"object","properties":{"detector":{"description":"Detector id in the manifest (default: the manifest's).","type":"string"},"recognizer":{"description":"Recognizer id in the manifest (default: the manifest's).","type":"string"},"liveness":{"maxItems":4,"description":"Liveness ensemble ids; empty or absent: the manifest's (turn liveness off with liveness.enabled: false).","type":"array","items":{"type":"string"}}}},"threads":{"minimum":1,"maximum":8,"default":2,"description":"onnxruntime threads per model in the inference worker.","type":"integer"},"detectThreshold":{"minimum":0.3,"maximum":1,"description":"Detection score threshold (default: the manifest's calibrated value, 0.7 for YuNet).","type":"number"},"match":{"additionalProperties":false,"description":"Recognition and decision.","default":{},"type":"object","required":["confirmFrames","windowMs","strangerRate","minFrameGapMs","maxRepeatSimilarity","cooldownS"],"properties":{"threshold":{"exclusiveMinimum":0,"description":"Match threshold (default: the manifest's; Euclidean distance for the dlib recognizer, match if below).","type":"number"},"confirmFrames":{"minimum":1,"maximum":30,"default":3,"description":"K: consecutive frames that must match the same person before the door is asked.","type":"integer"},"windowMs":{"minimum":100,"maximum":30000,"default":3000,"description":"The K matching frames must fall within this window.","type":"integer"},"strangerRate":{"exclusiveMinimum":0,"maximum":0.1,"default":0.001,"description":"Accepted probability that a stranger approaching the door is recognised as someone allowed there. With a calibrated recognizer the threshold is computed from it for the number of persons (templates) the door searches; ignored when `threshold` is set.","type":"number"},"margin":{"minimum":0,"maximum":1,"description":"The best person must beat the runner-up (another person) by this similarity gap (default: the manifest’s calibration).","type":"number"},"minFrameGapMs":{"minimum":0,"maximum":5000,"default":150,"description":"Frames counted towards K must be at least this far apart.","type":"integer"},"maxRepeatSimilarity":{"minimum":0.5,"maximum":1,"default":0.995,"description":"A frame whose embedding is this similar (cosine) to one already counted is a repeat (a still picture, a frozen stream) and does not count towards K.","type":"number"},"cooldownS":{"minimum":0,"maximum":3600,"default":10,"description":"After a decision for a person, ignore that person for this long.","type":"number"}}},"liveness":{"additionalProperties":false,"description":"Anti-spoofing.","default":{},"type":"object","required":["enabled"],"properties":{"enabled":{"default":true,"description":"Run the passive liveness models (refuse photos/screens held up to the camera). Passive only: not sufficient alone.","type":"boolean"},"threshold":{"minimum":0,"maximum":1,"description":"p(real) needed (default: the manifest's).","type":"number"}}},"quality":{"additionalProperties":false,"description":"Face quality required of camera faces before recognition.","default":{},"type":"object","required":["minFacePx","maxYaw","maxRollDeg","minSharpness","minBrightness"],"properties":{"minFacePx":{"minimum":16,"maximum":2000,"default":60,"description":"Smallest face (detector box side, pixels) accepted.","type":"integer"},"maxYaw":{"minimum":0.05,"maximum":1,"default":0.35,"description":"Largest head turn: |nose offset from the eye midpoint| / eye distance (0 = frontal; the shared photos reach 0.32).","type":"number"},"maxRollDeg":{"minimum":5,"maximum":90,"default":20,"description":"Largest head tilt (eye line angle, degrees; the shared photos stay within 9°).","type":"number"},"minSharpness":{"minimum":0,"default":40,"description":"Smallest focus measure (Laplacian variance of the 64 px aligned chip): sharp photos score 200–3000, blurred ones under 140.","type":"number"},"minBrightness":{"minimum":0,"maximum":255,"default":40,"description":"Smallest mean luma (0–255) of the face.","type":"number"}}},"enrolment":{"additionalProperties":false,"description":"Enrolment checks (person.upsert with faces).","default":{},"type":"object","required":["quality","maxPhotoBytes","maxPhotoPixels","maxPhotosPerRequest","maxTemplatesPerPerson"],"properties":{"quality":{"additionalProperties":false,"description":"Face quality required of enrolment photos.","default":{},"type":"object","required":["minFacePx","maxYaw","maxRollDeg","minSharpness","minBrightness"],"properties":{"minFacePx":{"minimum":16,"maximum":2000,"default":40,"description":"Smallest face (detector box side, pixels) accepted.","type":"integer"},"maxYaw":{"minimum":0.05,"maximum":1,"default":0.35,"description":"Largest head turn: |nose offset from the eye midpoint| / eye distance (0 = frontal; the shared photos reach 0.32).","type":"number"},"maxRollDeg":{"minimum":5,"maximum":90,"default":20,"description":"Largest head tilt (eye line angle, degrees; the shared photos stay within 9°).","type":"number"},"minSharpness":{"minimum":0,"default":140,"description":"Smallest focus measure (Laplacian variance of the 64 px aligned chip): sharp photos score 200–3000, blurred ones under 140.","type":"number"},"minBrightness":{"minimum":0,"maximum":255,"default":40,"description":"Smallest mean luma (0–255) of the face.","type":"number"}}},"maxPhotoBytes":{"minimum":1024,"maximum":33554432,"default":6291456,"description":"Largest photo accepted (bytes, after base64 decoding).","type":"integer"},"maxPhotoPixels":{"minimum":4096,"maximum":100000000,"default":24000000,"description":"Largest photo accepted (width × height): refuses decompression bombs before decoding.","type":"integer"},"maxPhotosPerRequest":{"minimum":1,"maximum":50,"default":10,"description":"Photos/embeddings in one enrolment request.","type":"integer"},"maxTemplatesPerPerson":{"minimum":1,"maximum":100,"default":10,"description":"Templates kept per person; the oldest go first.","type":"integer"}}},"privacy":{"additionalProperties":false,"description":"Biometric data protection (PIPL: sensitive personal information).","default":{},"type":"object","required":["templatesFile","keepPhotos","photoRetentionDays","expiredGraceDays"],"properties":{"keyFile":{"minLength":1,"description":"AES-256 key file for the templates (created 0600 if missing); default <dataDir>/keys/faces.key. Keep it outside backups of the database.","type":"string"},"templatesFile":{"minLength":1,"default":"faces.db","description":"SQLite file of the encrypted templates, relative to gateway.dataDir.","type":"string"},"keepPhotos":{"default":false,"description":"Keep enrolment photos (encrypted). Off: photos are discarded once embedded.","type":"boolean"},"photoRetentionDays":{"minimum":1,"maximum":3650,"default":30,"description":"Kept photos are deleted after this many days.","type":"integer"},"expiredGraceDays":{"minimum":0,"maximum":3650,"default":30,"description":"Templates of a person whose validity ended this many days ago are deleted.","type":"integer"}}},"events":{"additionalProperties":false,"description":"Unknown-face and spoof events.","default":{},"type":"object","required":["unknownIntervalS","spoofIntervalS","snapshot","snapshotMaxBytes"],"properties":{"unknownIntervalS":{"minimum":0,"maximum":3600,"default":30,"description":"At most one \"unknown face\" event per this many seconds.","type":"number"},"spoofIntervalS":{"minimum":0,"maximum":3600,"default":30,"description":"At most one \"suspected spoof\" event per this many seconds.","type":"number"},"snapshot":{"default":false,"description":"Attach a small JPEG of the face to unknown/spoof events (sent upstream: personal data, off by default).","type":"boolean"},"snapshotMaxBytes":{"minimum":2048,"maximum":262144,"default":24576,"description":"Size cap of an event snapshot (quality is lowered to fit).","type":"integer"}}},"queue":{"minimum":1,"maximum":64,"default":8,"description":"Enrolment photos waiting for the inference worker; more are refused (busy).","type":"integer"}}},"console":{"additionalProperties":false,"description":"Technician web console (HTTP/HTTPS on the local network).","default":{},"type":"object","required":["enabled","host","port","tls","sessionTtlMin","lockoutAttempts","lockoutMin","maxUploadKB","applyHealthGraceS"],"properties":{"enabled":{"default":true,"description":"Serve the technician web console.","type":"boolean"},"host":{"minLength":1,"default":"0.0.0.0","description":"Listen address (0.0.0.0 = every interface, so a phone on the local network reaches it).","type":"string"},"port":{"minimum":0,"maximum":65535,"default":8080,"description":"Listen port (0 = any free port).","type":"integer"},"tls":{"additionalProperties":false,"description":"HTTPS for the console.","default":{},"type":"object","required":["enabled"],"properties":{"enabled":{"default":false,"description":"Serve the console over HTTPS (recommended on a shared network).","type":"boolean"},"cert":{"minLength":1,"description":"PEM certificate file. Without cert/key a self-signed certificate is generated on first start and kept in gateway.dataDir/console-tls/.","type":"string"},"key":{"minLength":1,"description":"PEM private key file of the certificate (keep it 0600).","type":"string"}}},"sessionTtlMin":{"minimum":5,"maximum":10080,"default":480,"description":"A session ends after this many minutes without a request.","type":"integer"},"lockoutAttempts":{"minimum":3,"maximum":100,"default":5,"description":"Wrong passwords in a row for one account from one client address before that account is locked for that address; the same number of different user names from one address locks the address, and 4 times as many for one account from any addresses lock the account.","type":"integer"},"lockoutMin":{"minimum":1,"maximum":1440,"default":15,"description":"How long a lockout lasts, in minutes.","type":"integer"},"maxUploadKB":{"minimum":64,"maximum":32768,"default":4096,"description":"Largest upload (face photo, config file) in KiB.","type":"integer"},"applyHealthGraceS":{"minimum":10,"maximum":3600,"default":90,"description":"After a config change applied from the console, the gateway must be healthy within this many seconds or the previous config is restored.","type":"integer"}}}}};
 const func2 = Object.prototype.hasOwnProperty;
 const func3 = require("ajv/dist/runtime/ucs2length").default;
 const pattern0 = new RegExp("^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", "u");
@@ -2315,9 +2315,6 @@ if(data65 && typeof data65 == "object" && !Array.isArray(data65)){
 if(data65.transport === undefined){
 data65.transport = "serial";
 }
-if(data65.framing === undefined){
-data65.framing = "rtu";
-}
 if(data65.baudRate === undefined){
 data65.baudRate = 9600;
 }
@@ -2375,8 +2372,8 @@ vErrors.push(err195);
 }
 errors++;
 }
-if(data65.framing === undefined){
-const err196 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "framing"},message:"must have required property '"+"framing"+"'"};
+if(data65.baudRate === undefined){
+const err196 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "baudRate"},message:"must have required property '"+"baudRate"+"'"};
 if(vErrors === null){
 vErrors = [err196];
 }
@@ -2385,8 +2382,8 @@ vErrors.push(err196);
 }
 errors++;
 }
-if(data65.baudRate === undefined){
-const err197 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "baudRate"},message:"must have required property '"+"baudRate"+"'"};
+if(data65.parity === undefined){
+const err197 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "parity"},message:"must have required property '"+"parity"+"'"};
 if(vErrors === null){
 vErrors = [err197];
 }
@@ -2395,8 +2392,8 @@ vErrors.push(err197);
 }
 errors++;
 }
-if(data65.parity === undefined){
-const err198 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "parity"},message:"must have required property '"+"parity"+"'"};
+if(data65.stopBits === undefined){
+const err198 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "stopBits"},message:"must have required property '"+"stopBits"+"'"};
 if(vErrors === null){
 vErrors = [err198];
 }
@@ -2405,8 +2402,8 @@ vErrors.push(err198);
 }
 errors++;
 }
-if(data65.stopBits === undefined){
-const err199 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "stopBits"},message:"must have required property '"+"stopBits"+"'"};
+if(data65.timeoutMs === undefined){
+const err199 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "timeoutMs"},message:"must have required property '"+"timeoutMs"+"'"};
 if(vErrors === null){
 vErrors = [err199];
 }
@@ -2415,8 +2412,8 @@ vErrors.push(err199);
 }
 errors++;
 }
-if(data65.timeoutMs === undefined){
-const err200 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "timeoutMs"},message:"must have required property '"+"timeoutMs"+"'"};
+if(data65.interFrameDelayMs === undefined){
+const err200 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "interFrameDelayMs"},message:"must have required property '"+"interFrameDelayMs"+"'"};
 if(vErrors === null){
 vErrors = [err200];
 }
@@ -2425,8 +2422,8 @@ vErrors.push(err200);
 }
 errors++;
 }
-if(data65.interFrameDelayMs === undefined){
-const err201 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "interFrameDelayMs"},message:"must have required property '"+"interFrameDelayMs"+"'"};
+if(data65.backoffBaseMs === undefined){
+const err201 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "backoffBaseMs"},message:"must have required property '"+"backoffBaseMs"+"'"};
 if(vErrors === null){
 vErrors = [err201];
 }
@@ -2435,8 +2432,8 @@ vErrors.push(err201);
 }
 errors++;
 }
-if(data65.backoffBaseMs === undefined){
-const err202 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "backoffBaseMs"},message:"must have required property '"+"backoffBaseMs"+"'"};
+if(data65.backoffMaxMs === undefined){
+const err202 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "backoffMaxMs"},message:"must have required property '"+"backoffMaxMs"+"'"};
 if(vErrors === null){
 vErrors = [err202];
 }
@@ -2445,8 +2442,8 @@ vErrors.push(err202);
 }
 errors++;
 }
-if(data65.backoffMaxMs === undefined){
-const err203 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "backoffMaxMs"},message:"must have required property '"+"backoffMaxMs"+"'"};
+if(data65.offlineAfter === undefined){
+const err203 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "offlineAfter"},message:"must have required property '"+"offlineAfter"+"'"};
 if(vErrors === null){
 vErrors = [err203];
 }
@@ -2455,8 +2452,8 @@ vErrors.push(err203);
 }
 errors++;
 }
-if(data65.offlineAfter === undefined){
-const err204 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "offlineAfter"},message:"must have required property '"+"offlineAfter"+"'"};
+if(data65.devices === undefined){
+const err204 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "devices"},message:"must have required property '"+"devices"+"'"};
 if(vErrors === null){
 vErrors = [err204];
 }
@@ -2465,8 +2462,9 @@ vErrors.push(err204);
 }
 errors++;
 }
-if(data65.devices === undefined){
-const err205 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "devices"},message:"must have required property '"+"devices"+"'"};
+for(const key14 in data65){
+if(!(func2.call(schema11.properties.meters.properties.buses.items.properties, key14))){
+const err205 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err205];
 }
@@ -2475,9 +2473,12 @@ vErrors.push(err205);
 }
 errors++;
 }
-for(const key14 in data65){
-if(!(func2.call(schema11.properties.meters.properties.buses.items.properties, key14))){
-const err206 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties"};
+}
+if(data65.id !== undefined){
+let data66 = data65.id;
+if(typeof data66 === "string"){
+if(!pattern0.test(data66)){
+const err206 = {instancePath:instancePath+"/meters/buses/" + i0+"/id",schemaPath:"#/properties/meters/properties/buses/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"+"\""};
 if(vErrors === null){
 vErrors = [err206];
 }
@@ -2487,11 +2488,8 @@ vErrors.push(err206);
 errors++;
 }
 }
-if(data65.id !== undefined){
-let data66 = data65.id;
-if(typeof data66 === "string"){
-if(!pattern0.test(data66)){
-const err207 = {instancePath:instancePath+"/meters/buses/" + i0+"/id",schemaPath:"#/properties/meters/properties/buses/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"+"\""};
+else {
+const err207 = {instancePath:instancePath+"/meters/buses/" + i0+"/id",schemaPath:"#/properties/meters/properties/buses/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err207];
 }
@@ -2501,8 +2499,10 @@ vErrors.push(err207);
 errors++;
 }
 }
-else {
-const err208 = {instancePath:instancePath+"/meters/buses/" + i0+"/id",schemaPath:"#/properties/meters/properties/buses/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data65.protocol !== undefined){
+let data67 = data65.protocol;
+if(typeof data67 !== "string"){
+const err208 = {instancePath:instancePath+"/meters/buses/" + i0+"/protocol",schemaPath:"#/properties/meters/properties/buses/items/properties/protocol/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err208];
 }
@@ -2511,11 +2511,8 @@ vErrors.push(err208);
 }
 errors++;
 }
-}
-if(data65.protocol !== undefined){
-let data67 = data65.protocol;
-if(typeof data67 !== "string"){
-const err209 = {instancePath:instancePath+"/meters/buses/" + i0+"/protocol",schemaPath:"#/properties/meters/properties/buses/items/properties/protocol/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!((((data67 === "modbus") || (data67 === "dlt645")) || (data67 === "cjt188")) || (data67 === "mixed"))){
+const err209 = {instancePath:instancePath+"/meters/buses/" + i0+"/protocol",schemaPath:"#/properties/meters/properties/buses/items/properties/protocol/enum",keyword:"enum",params:{allowedValues: schema11.properties.meters.properties.buses.items.properties.protocol.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err209];
 }
@@ -2524,8 +2521,10 @@ vErrors.push(err209);
 }
 errors++;
 }
-if(!((((data67 === "modbus") || (data67 === "dlt645")) || (data67 === "cjt188")) || (data67 === "mixed"))){
-const err210 = {instancePath:instancePath+"/meters/buses/" + i0+"/protocol",schemaPath:"#/properties/meters/properties/buses/items/properties/protocol/enum",keyword:"enum",params:{allowedValues: schema11.properties.meters.properties.buses.items.properties.protocol.enum},message:"must be equal to one of the allowed values"};
+}
+let data68 = data65.transport;
+if(typeof data68 !== "string"){
+const err210 = {instancePath:instancePath+"/meters/buses/" + i0+"/transport",schemaPath:"#/properties/meters/properties/buses/items/properties/transport/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err210];
 }
@@ -2534,10 +2533,8 @@ vErrors.push(err210);
 }
 errors++;
 }
-}
-let data68 = data65.transport;
-if(typeof data68 !== "string"){
-const err211 = {instancePath:instancePath+"/meters/buses/" + i0+"/transport",schemaPath:"#/properties/meters/properties/buses/items/properties/transport/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!(((data68 === "serial") || (data68 === "tcp")) || (data68 === "simulated"))){
+const err211 = {instancePath:instancePath+"/meters/buses/" + i0+"/transport",schemaPath:"#/properties/meters/properties/buses/items/properties/transport/enum",keyword:"enum",params:{allowedValues: schema11.properties.meters.properties.buses.items.properties.transport.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err211];
 }
@@ -2546,8 +2543,11 @@ vErrors.push(err211);
 }
 errors++;
 }
-if(!(((data68 === "serial") || (data68 === "tcp")) || (data68 === "simulated"))){
-const err212 = {instancePath:instancePath+"/meters/buses/" + i0+"/transport",schemaPath:"#/properties/meters/properties/buses/items/properties/transport/enum",keyword:"enum",params:{allowedValues: schema11.properties.meters.properties.buses.items.properties.transport.enum},message:"must be equal to one of the allowed values"};
+if(data65.port !== undefined){
+let data69 = data65.port;
+if(typeof data69 === "string"){
+if(func3(data69) < 1){
+const err212 = {instancePath:instancePath+"/meters/buses/" + i0+"/port",schemaPath:"#/properties/meters/properties/buses/items/properties/port/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err212];
 }
@@ -2556,11 +2556,9 @@ vErrors.push(err212);
 }
 errors++;
 }
-if(data65.port !== undefined){
-let data69 = data65.port;
-if(typeof data69 === "string"){
-if(func3(data69) < 1){
-const err213 = {instancePath:instancePath+"/meters/buses/" + i0+"/port",schemaPath:"#/properties/meters/properties/buses/items/properties/port/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+}
+else {
+const err213 = {instancePath:instancePath+"/meters/buses/" + i0+"/port",schemaPath:"#/properties/meters/properties/buses/items/properties/port/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err213];
 }
@@ -2570,8 +2568,11 @@ vErrors.push(err213);
 errors++;
 }
 }
-else {
-const err214 = {instancePath:instancePath+"/meters/buses/" + i0+"/port",schemaPath:"#/properties/meters/properties/buses/items/properties/port/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data65.host !== undefined){
+let data70 = data65.host;
+if(typeof data70 === "string"){
+if(func3(data70) < 1){
+const err214 = {instancePath:instancePath+"/meters/buses/" + i0+"/host",schemaPath:"#/properties/meters/properties/buses/items/properties/host/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err214];
 }
@@ -2581,11 +2582,8 @@ vErrors.push(err214);
 errors++;
 }
 }
-if(data65.host !== undefined){
-let data70 = data65.host;
-if(typeof data70 === "string"){
-if(func3(data70) < 1){
-const err215 = {instancePath:instancePath+"/meters/buses/" + i0+"/host",schemaPath:"#/properties/meters/properties/buses/items/properties/host/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+else {
+const err215 = {instancePath:instancePath+"/meters/buses/" + i0+"/host",schemaPath:"#/properties/meters/properties/buses/items/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err215];
 }
@@ -2595,8 +2593,10 @@ vErrors.push(err215);
 errors++;
 }
 }
-else {
-const err216 = {instancePath:instancePath+"/meters/buses/" + i0+"/host",schemaPath:"#/properties/meters/properties/buses/items/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data65.tcpPort !== undefined){
+let data71 = data65.tcpPort;
+if(!((typeof data71 == "number") && (!(data71 % 1) && !isNaN(data71)))){
+const err216 = {instancePath:instancePath+"/meters/buses/" + i0+"/tcpPort",schemaPath:"#/properties/meters/properties/buses/items/properties/tcpPort/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err216];
 }
@@ -2605,11 +2605,9 @@ vErrors.push(err216);
 }
 errors++;
 }
-}
-if(data65.tcpPort !== undefined){
-let data71 = data65.tcpPort;
-if(!((typeof data71 == "number") && (!(data71 % 1) && !isNaN(data71)))){
-const err217 = {instancePath:instancePath+"/meters/buses/" + i0+"/tcpPort",schemaPath:"#/properties/meters/properties/buses/items/properties/tcpPort/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(typeof data71 == "number"){
+if(data71 > 65535 || isNaN(data71)){
+const err217 = {instancePath:instancePath+"/meters/buses/" + i0+"/tcpPort",schemaPath:"#/properties/meters/properties/buses/items/properties/tcpPort/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535"};
 if(vErrors === null){
 vErrors = [err217];
 }
@@ -2618,9 +2616,8 @@ vErrors.push(err217);
 }
 errors++;
 }
-if(typeof data71 == "number"){
-if(data71 > 65535 || isNaN(data71)){
-const err218 = {instancePath:instancePath+"/meters/buses/" + i0+"/tcpPort",schemaPath:"#/properties/meters/properties/buses/items/properties/tcpPort/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535"};
+if(data71 < 1 || isNaN(data71)){
+const err218 = {instancePath:instancePath+"/meters/buses/" + i0+"/tcpPort",schemaPath:"#/properties/meters/properties/buses/items/properties/tcpPort/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err218];
 }
@@ -2629,8 +2626,12 @@ vErrors.push(err218);
 }
 errors++;
 }
-if(data71 < 1 || isNaN(data71)){
-const err219 = {instancePath:instancePath+"/meters/buses/" + i0+"/tcpPort",schemaPath:"#/properties/meters/properties/buses/items/properties/tcpPort/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+}
+if(data65.framing !== undefined){
+let data72 = data65.framing;
+if(typeof data72 !== "string"){
+const err219 = {instancePath:instancePath+"/meters/buses/" + i0+"/framing",schemaPath:"#/properties/meters/properties/buses/items/properties/framing/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err219];
 }
@@ -2639,11 +2640,8 @@ vErrors.push(err219);
 }
 errors++;
 }
-}
-}
-let data72 = data65.framing;
-if(typeof data72 !== "string"){
-const err220 = {instancePath:instancePath+"/meters/buses/" + i0+"/framing",schemaPath:"#/properties/meters/properties/buses/items/properties/framing/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!((data72 === "rtu") || (data72 === "tcp"))){
+const err220 = {instancePath:instancePath+"/meters/buses/" + i0+"/framing",schemaPath:"#/properties/meters/properties/buses/items/properties/framing/enum",keyword:"enum",params:{allowedValues: schema11.properties.meters.properties.buses.items.properties.framing.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err220];
 }
@@ -2652,8 +2650,10 @@ vErrors.push(err220);
 }
 errors++;
 }
-if(!((data72 === "rtu") || (data72 === "tcp"))){
-const err221 = {instancePath:instancePath+"/meters/buses/" + i0+"/framing",schemaPath:"#/properties/meters/properties/buses/items/properties/framing/enum",keyword:"enum",params:{allowedValues: schema11.properties.meters.properties.buses.items.properties.framing.enum},message:"must be equal to one of the allowed values"};
+}
+let data73 = data65.baudRate;
+if(!(typeof data73 == "number")){
+const err221 = {instancePath:instancePath+"/meters/buses/" + i0+"/baudRate",schemaPath:"#/properties/meters/properties/buses/items/properties/baudRate/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err221];
 }
@@ -2662,9 +2662,8 @@ vErrors.push(err221);
 }
 errors++;
 }
-let data73 = data65.baudRate;
-if(!(typeof data73 == "number")){
-const err222 = {instancePath:instancePath+"/meters/buses/" + i0+"/baudRate",schemaPath:"#/properties/meters/properties/buses/items/properties/baudRate/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(!((((((((data73 === 1200) || (data73 === 2400)) || (data73 === 4800)) || (data73 === 9600)) || (data73 === 19200)) || (data73 === 38400)) || (data73 === 57600)) || (data73 === 115200))){
+const err222 = {instancePath:instancePath+"/meters/buses/" + i0+"/baudRate",schemaPath:"#/properties/meters/properties/buses/items/properties/baudRate/enum",keyword:"enum",params:{allowedValues: schema11.properties.meters.properties.buses.items.properties.baudRate.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err222];
 }
@@ -2673,8 +2672,9 @@ vErrors.push(err222);
 }
 errors++;
 }
-if(!((((((((data73 === 1200) || (data73 === 2400)) || (data73 === 4800)) || (data73 === 9600)) || (data73 === 19200)) || (data73 === 38400)) || (data73 === 57600)) || (data73 === 115200))){
-const err223 = {instancePath:instancePath+"/meters/buses/" + i0+"/baudRate",schemaPath:"#/properties/meters/properties/buses/items/properties/baudRate/enum",keyword:"enum",params:{allowedValues: schema11.properties.meters.properties.buses.items.properties.baudRate.enum},message:"must be equal to one of the allowed values"};
+let data74 = data65.parity;
+if(typeof data74 !== "string"){
+const err223 = {instancePath:instancePath+"/meters/buses/" + i0+"/parity",schemaPath:"#/properties/meters/properties/buses/items/properties/parity/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err223];
 }
@@ -2683,9 +2683,8 @@ vErrors.push(err223);
 }
 errors++;
 }
-let data74 = data65.parity;
-if(typeof data74 !== "string"){
-const err224 = {instancePath:instancePath+"/meters/buses/" + i0+"/parity",schemaPath:"#/properties/meters/properties/buses/items/properties/parity/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!(((data74 === "none") || (data74 === "even")) || (data74 === "odd"))){
+const err224 = {instancePath:instancePath+"/meters/buses/" + i0+"/parity",schemaPath:"#/properties/meters/properties/buses/items/properties/parity/enum",keyword:"enum",params:{allowedValues: schema11.properties.meters.properties.buses.items.properties.parity.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err224];
 }
@@ -2694,8 +2693,9 @@ vErrors.push(err224);
 }
 errors++;
 }
-if(!(((data74 === "none") || (data74 === "even")) || (data74 === "odd"))){
-const err225 = {instancePath:instancePath+"/meters/buses/" + i0+"/parity",schemaPath:"#/properties/meters/properties/buses/items/properties/parity/enum",keyword:"enum",params:{allowedValues: schema11.properties.meters.properties.buses.items.properties.parity.enum},message:"must be equal to one of the allowed values"};
+let data75 = data65.stopBits;
+if(!(typeof data75 == "number")){
+const err225 = {instancePath:instancePath+"/meters/buses/" + i0+"/stopBits",schemaPath:"#/properties/meters/properties/buses/items/properties/stopBits/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err225];
 }
@@ -2704,9 +2704,8 @@ vErrors.push(err225);
 }
 errors++;
 }
-let data75 = data65.stopBits;
-if(!(typeof data75 == "number")){
-const err226 = {instancePath:instancePath+"/meters/buses/" + i0+"/stopBits",schemaPath:"#/properties/meters/properties/buses/items/properties/stopBits/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(!((data75 === 1) || (data75 === 2))){
+const err226 = {instancePath:instancePath+"/meters/buses/" + i0+"/stopBits",schemaPath:"#/properties/meters/properties/buses/items/properties/stopBits/enum",keyword:"enum",params:{allowedValues: schema11.properties.meters.properties.buses.items.properties.stopBits.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err226];
 }
@@ -2715,8 +2714,9 @@ vErrors.push(err226);
 }
 errors++;
 }
-if(!((data75 === 1) || (data75 === 2))){
-const err227 = {instancePath:instancePath+"/meters/buses/" + i0+"/stopBits",schemaPath:"#/properties/meters/properties/buses/items/properties/stopBits/enum",keyword:"enum",params:{allowedValues: schema11.properties.meters.properties.buses.items.properties.stopBits.enum},message:"must be equal to one of the allowed values"};
+let data76 = data65.timeoutMs;
+if(!((typeof data76 == "number") && (!(data76 % 1) && !isNaN(data76)))){
+const err227 = {instancePath:instancePath+"/meters/buses/" + i0+"/timeoutMs",schemaPath:"#/properties/meters/properties/buses/items/properties/timeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err227];
 }
@@ -2725,9 +2725,9 @@ vErrors.push(err227);
 }
 errors++;
 }
-let data76 = data65.timeoutMs;
-if(!((typeof data76 == "number") && (!(data76 % 1) && !isNaN(data76)))){
-const err228 = {instancePath:instancePath+"/meters/buses/" + i0+"/timeoutMs",schemaPath:"#/properties/meters/properties/buses/items/properties/timeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(typeof data76 == "number"){
+if(data76 > 10000 || isNaN(data76)){
+const err228 = {instancePath:instancePath+"/meters/buses/" + i0+"/timeoutMs",schemaPath:"#/properties/meters/properties/buses/items/properties/timeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000"};
 if(vErrors === null){
 vErrors = [err228];
 }
@@ -2736,9 +2736,8 @@ vErrors.push(err228);
 }
 errors++;
 }
-if(typeof data76 == "number"){
-if(data76 > 10000 || isNaN(data76)){
-const err229 = {instancePath:instancePath+"/meters/buses/" + i0+"/timeoutMs",schemaPath:"#/properties/meters/properties/buses/items/properties/timeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000"};
+if(data76 < 20 || isNaN(data76)){
+const err229 = {instancePath:instancePath+"/meters/buses/" + i0+"/timeoutMs",schemaPath:"#/properties/meters/properties/buses/items/properties/timeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 20},message:"must be >= 20"};
 if(vErrors === null){
 vErrors = [err229];
 }
@@ -2747,8 +2746,11 @@ vErrors.push(err229);
 }
 errors++;
 }
-if(data76 < 20 || isNaN(data76)){
-const err230 = {instancePath:instancePath+"/meters/buses/" + i0+"/timeoutMs",schemaPath:"#/properties/meters/properties/buses/items/properties/timeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 20},message:"must be >= 20"};
+}
+if(data65.replyGuardMs !== undefined){
+let data77 = data65.replyGuardMs;
+if(!((typeof data77 == "number") && (!(data77 % 1) && !isNaN(data77)))){
+const err230 = {instancePath:instancePath+"/meters/buses/" + i0+"/replyGuardMs",schemaPath:"#/properties/meters/properties/buses/items/properties/replyGuardMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err230];
 }
@@ -2757,10 +2759,9 @@ vErrors.push(err230);
 }
 errors++;
 }
-}
-let data77 = data65.interFrameDelayMs;
-if(!((typeof data77 == "number") && (!(data77 % 1) && !isNaN(data77)))){
-const err231 = {instancePath:instancePath+"/meters/buses/" + i0+"/interFrameDelayMs",schemaPath:"#/properties/meters/properties/buses/items/properties/interFrameDelayMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(typeof data77 == "number"){
+if(data77 > 60000 || isNaN(data77)){
+const err231 = {instancePath:instancePath+"/meters/buses/" + i0+"/replyGuardMs",schemaPath:"#/properties/meters/properties/buses/items/properties/replyGuardMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 60000},message:"must be <= 60000"};
 if(vErrors === null){
 vErrors = [err231];
 }
@@ -2769,9 +2770,8 @@ vErrors.push(err231);
 }
 errors++;
 }
-if(typeof data77 == "number"){
-if(data77 > 2000 || isNaN(data77)){
-const err232 = {instancePath:instancePath+"/meters/buses/" + i0+"/interFrameDelayMs",schemaPath:"#/properties/meters/properties/buses/items/properties/interFrameDelayMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2000},message:"must be <= 2000"};
+if(data77 < 0 || isNaN(data77)){
+const err232 = {instancePath:instancePath+"/meters/buses/" + i0+"/replyGuardMs",schemaPath:"#/properties/meters/properties/buses/items/properties/replyGuardMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err232];
 }
@@ -2780,8 +2780,11 @@ vErrors.push(err232);
 }
 errors++;
 }
-if(data77 < 0 || isNaN(data77)){
-const err233 = {instancePath:instancePath+"/meters/buses/" + i0+"/interFrameDelayMs",schemaPath:"#/properties/meters/properties/buses/items/properties/interFrameDelayMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+}
+let data78 = data65.interFrameDelayMs;
+if(!((typeof data78 == "number") && (!(data78 % 1) && !isNaN(data78)))){
+const err233 = {instancePath:instancePath+"/meters/buses/" + i0+"/interFrameDelayMs",schemaPath:"#/properties/meters/properties/buses/items/properties/interFrameDelayMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err233];
 }
@@ -2790,10 +2793,9 @@ vErrors.push(err233);
 }
 errors++;
 }
-}
-let data78 = data65.backoffBaseMs;
-if(!((typeof data78 == "number") && (!(data78 % 1) && !isNaN(data78)))){
-const err234 = {instancePath:instancePath+"/meters/buses/" + i0+"/backoffBaseMs",schemaPath:"#/properties/meters/properties/buses/items/properties/backoffBaseMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(typeof data78 == "number"){
+if(data78 > 2000 || isNaN(data78)){
+const err234 = {instancePath:instancePath+"/meters/buses/" + i0+"/interFrameDelayMs",schemaPath:"#/properties/meters/properties/buses/items/properties/interFrameDelayMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2000},message:"must be <= 2000"};
 if(vErrors === null){
 vErrors = [err234];
 }
@@ -2802,9 +2804,8 @@ vErrors.push(err234);
 }
 errors++;
 }
-if(typeof data78 == "number"){
-if(data78 > 600000 || isNaN(data78)){
-const err235 = {instancePath:instancePath+"/meters/buses/" + i0+"/backoffBaseMs",schemaPath:"#/properties/meters/properties/buses/items/properties/backoffBaseMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 600000},message:"must be <= 600000"};
+if(data78 < 0 || isNaN(data78)){
+const err235 = {instancePath:instancePath+"/meters/buses/" + i0+"/interFrameDelayMs",schemaPath:"#/properties/meters/properties/buses/items/properties/interFrameDelayMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err235];
 }
@@ -2813,8 +2814,10 @@ vErrors.push(err235);
 }
 errors++;
 }
-if(data78 < 100 || isNaN(data78)){
-const err236 = {instancePath:instancePath+"/meters/buses/" + i0+"/backoffBaseMs",schemaPath:"#/properties/meters/properties/buses/items/properties/backoffBaseMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100"};
+}
+let data79 = data65.backoffBaseMs;
+if(!((typeof data79 == "number") && (!(data79 % 1) && !isNaN(data79)))){
+const err236 = {instancePath:instancePath+"/meters/buses/" + i0+"/backoffBaseMs",schemaPath:"#/properties/meters/properties/buses/items/properties/backoffBaseMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err236];
 }
@@ -2823,10 +2826,9 @@ vErrors.push(err236);
 }
 errors++;
 }
-}
-let data79 = data65.backoffMaxMs;
-if(!((typeof data79 == "number") && (!(data79 % 1) && !isNaN(data79)))){
-const err237 = {instancePath:instancePath+"/meters/buses/" + i0+"/backoffMaxMs",schemaPath:"#/properties/meters/properties/buses/items/properties/backoffMaxMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(typeof data79 == "number"){
+if(data79 > 600000 || isNaN(data79)){
+const err237 = {instancePath:instancePath+"/meters/buses/" + i0+"/backoffBaseMs",schemaPath:"#/properties/meters/properties/buses/items/properties/backoffBaseMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 600000},message:"must be <= 600000"};
 if(vErrors === null){
 vErrors = [err237];
 }
@@ -2835,9 +2837,8 @@ vErrors.push(err237);
 }
 errors++;
 }
-if(typeof data79 == "number"){
-if(data79 > 3600000 || isNaN(data79)){
-const err238 = {instancePath:instancePath+"/meters/buses/" + i0+"/backoffMaxMs",schemaPath:"#/properties/meters/properties/buses/items/properties/backoffMaxMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600000},message:"must be <= 3600000"};
+if(data79 < 100 || isNaN(data79)){
+const err238 = {instancePath:instancePath+"/meters/buses/" + i0+"/backoffBaseMs",schemaPath:"#/properties/meters/properties/buses/items/properties/backoffBaseMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100"};
 if(vErrors === null){
 vErrors = [err238];
 }
@@ -2846,8 +2847,10 @@ vErrors.push(err238);
 }
 errors++;
 }
-if(data79 < 1000 || isNaN(data79)){
-const err239 = {instancePath:instancePath+"/meters/buses/" + i0+"/backoffMaxMs",schemaPath:"#/properties/meters/properties/buses/items/properties/backoffMaxMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1000},message:"must be >= 1000"};
+}
+let data80 = data65.backoffMaxMs;
+if(!((typeof data80 == "number") && (!(data80 % 1) && !isNaN(data80)))){
+const err239 = {instancePath:instancePath+"/meters/buses/" + i0+"/backoffMaxMs",schemaPath:"#/properties/meters/properties/buses/items/properties/backoffMaxMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err239];
 }
@@ -2856,10 +2859,9 @@ vErrors.push(err239);
 }
 errors++;
 }
-}
-let data80 = data65.offlineAfter;
-if(!((typeof data80 == "number") && (!(data80 % 1) && !isNaN(data80)))){
-const err240 = {instancePath:instancePath+"/meters/buses/" + i0+"/offlineAfter",schemaPath:"#/properties/meters/properties/buses/items/properties/offlineAfter/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(typeof data80 == "number"){
+if(data80 > 3600000 || isNaN(data80)){
+const err240 = {instancePath:instancePath+"/meters/buses/" + i0+"/backoffMaxMs",schemaPath:"#/properties/meters/properties/buses/items/properties/backoffMaxMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600000},message:"must be <= 3600000"};
 if(vErrors === null){
 vErrors = [err240];
 }
@@ -2868,9 +2870,8 @@ vErrors.push(err240);
 }
 errors++;
 }
-if(typeof data80 == "number"){
-if(data80 > 20 || isNaN(data80)){
-const err241 = {instancePath:instancePath+"/meters/buses/" + i0+"/offlineAfter",schemaPath:"#/properties/meters/properties/buses/items/properties/offlineAfter/maximum",keyword:"maximum",params:{comparison: "<=", limit: 20},message:"must be <= 20"};
+if(data80 < 1000 || isNaN(data80)){
+const err241 = {instancePath:instancePath+"/meters/buses/" + i0+"/backoffMaxMs",schemaPath:"#/properties/meters/properties/buses/items/properties/backoffMaxMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1000},message:"must be >= 1000"};
 if(vErrors === null){
 vErrors = [err241];
 }
@@ -2879,8 +2880,10 @@ vErrors.push(err241);
 }
 errors++;
 }
-if(data80 < 1 || isNaN(data80)){
-const err242 = {instancePath:instancePath+"/meters/buses/" + i0+"/offlineAfter",schemaPath:"#/properties/meters/properties/buses/items/properties/offlineAfter/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+let data81 = data65.offlineAfter;
+if(!((typeof data81 == "number") && (!(data81 % 1) && !isNaN(data81)))){
+const err242 = {instancePath:instancePath+"/meters/buses/" + i0+"/offlineAfter",schemaPath:"#/properties/meters/properties/buses/items/properties/offlineAfter/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err242];
 }
@@ -2889,21 +2892,9 @@ vErrors.push(err242);
 }
 errors++;
 }
-}
-let data81 = data65.devices;
-if(Array.isArray(data81)){
-const len1 = data81.length;
-for(let i1=0; i1<len1; i1++){
-let data82 = data81[i1];
-if(data82 && typeof data82 == "object" && !Array.isArray(data82)){
-if(data82.pollIntervalMs === undefined){
-data82.pollIntervalMs = 10000;
-}
-if(data82.enabled === undefined){
-data82.enabled = true;
-}
-if(data82.id === undefined){
-const err243 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1,schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
+if(typeof data81 == "number"){
+if(data81 > 20 || isNaN(data81)){
+const err243 = {instancePath:instancePath+"/meters/buses/" + i0+"/offlineAfter",schemaPath:"#/properties/meters/properties/buses/items/properties/offlineAfter/maximum",keyword:"maximum",params:{comparison: "<=", limit: 20},message:"must be <= 20"};
 if(vErrors === null){
 vErrors = [err243];
 }
@@ -2912,8 +2903,8 @@ vErrors.push(err243);
 }
 errors++;
 }
-if(data82.profile === undefined){
-const err244 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1,schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/required",keyword:"required",params:{missingProperty: "profile"},message:"must have required property '"+"profile"+"'"};
+if(data81 < 1 || isNaN(data81)){
+const err244 = {instancePath:instancePath+"/meters/buses/" + i0+"/offlineAfter",schemaPath:"#/properties/meters/properties/buses/items/properties/offlineAfter/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err244];
 }
@@ -2922,8 +2913,21 @@ vErrors.push(err244);
 }
 errors++;
 }
-if(data82.address === undefined){
-const err245 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1,schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/required",keyword:"required",params:{missingProperty: "address"},message:"must have required property '"+"address"+"'"};
+}
+let data82 = data65.devices;
+if(Array.isArray(data82)){
+const len1 = data82.length;
+for(let i1=0; i1<len1; i1++){
+let data83 = data82[i1];
+if(data83 && typeof data83 == "object" && !Array.isArray(data83)){
+if(data83.pollIntervalMs === undefined){
+data83.pollIntervalMs = 10000;
+}
+if(data83.enabled === undefined){
+data83.enabled = true;
+}
+if(data83.id === undefined){
+const err245 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1,schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
 if(vErrors === null){
 vErrors = [err245];
 }
@@ -2932,8 +2936,8 @@ vErrors.push(err245);
 }
 errors++;
 }
-if(data82.pollIntervalMs === undefined){
-const err246 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1,schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/required",keyword:"required",params:{missingProperty: "pollIntervalMs"},message:"must have required property '"+"pollIntervalMs"+"'"};
+if(data83.profile === undefined){
+const err246 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1,schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/required",keyword:"required",params:{missingProperty: "profile"},message:"must have required property '"+"profile"+"'"};
 if(vErrors === null){
 vErrors = [err246];
 }
@@ -2942,8 +2946,8 @@ vErrors.push(err246);
 }
 errors++;
 }
-if(data82.enabled === undefined){
-const err247 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1,schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
+if(data83.address === undefined){
+const err247 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1,schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/required",keyword:"required",params:{missingProperty: "address"},message:"must have required property '"+"address"+"'"};
 if(vErrors === null){
 vErrors = [err247];
 }
@@ -2952,9 +2956,8 @@ vErrors.push(err247);
 }
 errors++;
 }
-for(const key15 in data82){
-if(!((((((((key15 === "id") || (key15 === "name")) || (key15 === "profile")) || (key15 === "address")) || (key15 === "pollIntervalMs")) || (key15 === "points")) || (key15 === "deadband")) || (key15 === "enabled"))){
-const err248 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1,schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties"};
+if(data83.pollIntervalMs === undefined){
+const err248 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1,schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/required",keyword:"required",params:{missingProperty: "pollIntervalMs"},message:"must have required property '"+"pollIntervalMs"+"'"};
 if(vErrors === null){
 vErrors = [err248];
 }
@@ -2963,12 +2966,8 @@ vErrors.push(err248);
 }
 errors++;
 }
-}
-if(data82.id !== undefined){
-let data83 = data82.id;
-if(typeof data83 === "string"){
-if(!pattern0.test(data83)){
-const err249 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/id",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"+"\""};
+if(data83.enabled === undefined){
+const err249 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1,schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
 if(vErrors === null){
 vErrors = [err249];
 }
@@ -2977,9 +2976,9 @@ vErrors.push(err249);
 }
 errors++;
 }
-}
-else {
-const err250 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/id",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key15 in data83){
+if(!((((((((key15 === "id") || (key15 === "name")) || (key15 === "profile")) || (key15 === "address")) || (key15 === "pollIntervalMs")) || (key15 === "points")) || (key15 === "deadband")) || (key15 === "enabled"))){
+const err250 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1,schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err250];
 }
@@ -2989,11 +2988,11 @@ vErrors.push(err250);
 errors++;
 }
 }
-if(data82.name !== undefined){
-let data84 = data82.name;
+if(data83.id !== undefined){
+let data84 = data83.id;
 if(typeof data84 === "string"){
-if(func3(data84) > 200){
-const err251 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/name",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/name/maxLength",keyword:"maxLength",params:{limit: 200},message:"must NOT have more than 200 characters"};
+if(!pattern0.test(data84)){
+const err251 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/id",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"+"\""};
 if(vErrors === null){
 vErrors = [err251];
 }
@@ -3004,7 +3003,7 @@ errors++;
 }
 }
 else {
-const err252 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/name",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err252 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/id",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err252];
 }
@@ -3014,11 +3013,11 @@ vErrors.push(err252);
 errors++;
 }
 }
-if(data82.profile !== undefined){
-let data85 = data82.profile;
+if(data83.name !== undefined){
+let data85 = data83.name;
 if(typeof data85 === "string"){
-if(func3(data85) < 1){
-const err253 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/profile",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/profile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(func3(data85) > 200){
+const err253 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/name",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/name/maxLength",keyword:"maxLength",params:{limit: 200},message:"must NOT have more than 200 characters"};
 if(vErrors === null){
 vErrors = [err253];
 }
@@ -3029,7 +3028,7 @@ errors++;
 }
 }
 else {
-const err254 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/profile",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/profile/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err254 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/name",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err254];
 }
@@ -3039,13 +3038,11 @@ vErrors.push(err254);
 errors++;
 }
 }
-if(data82.address !== undefined){
-let data86 = data82.address;
-const _errs190 = errors;
-let valid20 = false;
-const _errs191 = errors;
-if(!((typeof data86 == "number") && (!(data86 % 1) && !isNaN(data86)))){
-const err255 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/address",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/address/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data83.profile !== undefined){
+let data86 = data83.profile;
+if(typeof data86 === "string"){
+if(func3(data86) < 1){
+const err255 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/profile",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/profile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err255];
 }
@@ -3054,9 +3051,9 @@ vErrors.push(err255);
 }
 errors++;
 }
-if(typeof data86 == "number"){
-if(data86 > 247 || isNaN(data86)){
-const err256 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/address",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/address/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 247},message:"must be <= 247"};
+}
+else {
+const err256 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/profile",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/profile/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err256];
 }
@@ -3065,8 +3062,14 @@ vErrors.push(err256);
 }
 errors++;
 }
-if(data86 < 1 || isNaN(data86)){
-const err257 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/address",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/address/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+if(data83.address !== undefined){
+let data87 = data83.address;
+const _errs192 = errors;
+let valid20 = false;
+const _errs193 = errors;
+if(!((typeof data87 == "number") && (!(data87 % 1) && !isNaN(data87)))){
+const err257 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/address",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/address/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err257];
 }
@@ -3075,14 +3078,9 @@ vErrors.push(err257);
 }
 errors++;
 }
-}
-var _valid0 = _errs191 === errors;
-valid20 = valid20 || _valid0;
-if(!valid20){
-const _errs193 = errors;
-if(typeof data86 === "string"){
-if(!pattern6.test(data86)){
-const err258 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/address",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/address/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^[0-9A-Fa-f]{1,14}$"},message:"must match pattern \""+"^[0-9A-Fa-f]{1,14}$"+"\""};
+if(typeof data87 == "number"){
+if(data87 > 247 || isNaN(data87)){
+const err258 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/address",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/address/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 247},message:"must be <= 247"};
 if(vErrors === null){
 vErrors = [err258];
 }
@@ -3091,9 +3089,8 @@ vErrors.push(err258);
 }
 errors++;
 }
-}
-else {
-const err259 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/address",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/address/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data87 < 1 || isNaN(data87)){
+const err259 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/address",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/address/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err259];
 }
@@ -3102,11 +3099,14 @@ vErrors.push(err259);
 }
 errors++;
 }
+}
 var _valid0 = _errs193 === errors;
 valid20 = valid20 || _valid0;
-}
 if(!valid20){
-const err260 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/address",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/address/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs195 = errors;
+if(typeof data87 === "string"){
+if(!pattern6.test(data87)){
+const err260 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/address",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/address/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^[0-9A-Fa-f]{1,14}$"},message:"must match pattern \""+"^[0-9A-Fa-f]{1,14}$"+"\""};
 if(vErrors === null){
 vErrors = [err260];
 }
@@ -3115,21 +3115,9 @@ vErrors.push(err260);
 }
 errors++;
 }
-else {
-errors = _errs190;
-if(vErrors !== null){
-if(_errs190){
-vErrors.length = _errs190;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-let data87 = data82.pollIntervalMs;
-if(!((typeof data87 == "number") && (!(data87 % 1) && !isNaN(data87)))){
-const err261 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/pollIntervalMs",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/pollIntervalMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err261 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/address",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/address/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err261];
 }
@@ -3138,9 +3126,11 @@ vErrors.push(err261);
 }
 errors++;
 }
-if(typeof data87 == "number"){
-if(data87 > 86400000 || isNaN(data87)){
-const err262 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/pollIntervalMs",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/pollIntervalMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000"};
+var _valid0 = _errs195 === errors;
+valid20 = valid20 || _valid0;
+}
+if(!valid20){
+const err262 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/address",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/address/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err262];
 }
@@ -3149,8 +3139,21 @@ vErrors.push(err262);
 }
 errors++;
 }
-if(data87 < 100 || isNaN(data87)){
-const err263 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/pollIntervalMs",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/pollIntervalMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100"};
+else {
+errors = _errs192;
+if(vErrors !== null){
+if(_errs192){
+vErrors.length = _errs192;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+let data88 = data83.pollIntervalMs;
+if(!((typeof data88 == "number") && (!(data88 % 1) && !isNaN(data88)))){
+const err263 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/pollIntervalMs",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/pollIntervalMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err263];
 }
@@ -3159,12 +3162,9 @@ vErrors.push(err263);
 }
 errors++;
 }
-}
-if(data82.points !== undefined){
-let data88 = data82.points;
-if(Array.isArray(data88)){
-if(data88.length < 1){
-const err264 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/points",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/points/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"};
+if(typeof data88 == "number"){
+if(data88 > 86400000 || isNaN(data88)){
+const err264 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/pollIntervalMs",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/pollIntervalMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000"};
 if(vErrors === null){
 vErrors = [err264];
 }
@@ -3173,12 +3173,8 @@ vErrors.push(err264);
 }
 errors++;
 }
-const len2 = data88.length;
-for(let i2=0; i2<len2; i2++){
-let data89 = data88[i2];
-if(typeof data89 === "string"){
-if(func3(data89) < 1){
-const err265 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/points/" + i2,schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/points/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(data88 < 100 || isNaN(data88)){
+const err265 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/pollIntervalMs",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/pollIntervalMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100"};
 if(vErrors === null){
 vErrors = [err265];
 }
@@ -3188,8 +3184,11 @@ vErrors.push(err265);
 errors++;
 }
 }
-else {
-const err266 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/points/" + i2,schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/points/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data83.points !== undefined){
+let data89 = data83.points;
+if(Array.isArray(data89)){
+if(data89.length < 1){
+const err266 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/points",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/points/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"};
 if(vErrors === null){
 vErrors = [err266];
 }
@@ -3198,10 +3197,12 @@ vErrors.push(err266);
 }
 errors++;
 }
-}
-}
-else {
-const err267 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/points",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/points/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const len2 = data89.length;
+for(let i2=0; i2<len2; i2++){
+let data90 = data89[i2];
+if(typeof data90 === "string"){
+if(func3(data90) < 1){
+const err267 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/points/" + i2,schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/points/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err267];
 }
@@ -3211,14 +3212,8 @@ vErrors.push(err267);
 errors++;
 }
 }
-if(data82.deadband !== undefined){
-let data90 = data82.deadband;
-const _errs202 = errors;
-let valid23 = false;
-const _errs203 = errors;
-if(typeof data90 == "number"){
-if(data90 < 0 || isNaN(data90)){
-const err268 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/deadband",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/deadband/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+else {
+const err268 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/points/" + i2,schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/points/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err268];
 }
@@ -3228,8 +3223,9 @@ vErrors.push(err268);
 errors++;
 }
 }
+}
 else {
-const err269 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/deadband",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/deadband/anyOf/0/type",keyword:"type",params:{type: "number"},message:"must be number"};
+const err269 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/points",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/points/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err269];
 }
@@ -3238,17 +3234,15 @@ vErrors.push(err269);
 }
 errors++;
 }
-var _valid1 = _errs203 === errors;
-valid23 = valid23 || _valid1;
-if(!valid23){
+}
+if(data83.deadband !== undefined){
+let data91 = data83.deadband;
+const _errs204 = errors;
+let valid23 = false;
 const _errs205 = errors;
-if(data90 && typeof data90 == "object" && !Array.isArray(data90)){
-for(const key16 in data90){
-if(pattern7.test(key16)){
-let data91 = data90[key16];
 if(typeof data91 == "number"){
 if(data91 < 0 || isNaN(data91)){
-const err270 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/deadband/" + key16.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/deadband/anyOf/1/patternProperties/%5E(.*)%24/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+const err270 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/deadband",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/deadband/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err270];
 }
@@ -3259,7 +3253,7 @@ errors++;
 }
 }
 else {
-const err271 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/deadband/" + key16.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/deadband/anyOf/1/patternProperties/%5E(.*)%24/type",keyword:"type",params:{type: "number"},message:"must be number"};
+const err271 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/deadband",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/deadband/anyOf/0/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err271];
 }
@@ -3268,11 +3262,17 @@ vErrors.push(err271);
 }
 errors++;
 }
-}
-}
-}
-else {
-const err272 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/deadband",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/deadband/anyOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
+var _valid1 = _errs205 === errors;
+valid23 = valid23 || _valid1;
+if(!valid23){
+const _errs207 = errors;
+if(data91 && typeof data91 == "object" && !Array.isArray(data91)){
+for(const key16 in data91){
+if(pattern7.test(key16)){
+let data92 = data91[key16];
+if(typeof data92 == "number"){
+if(data92 < 0 || isNaN(data92)){
+const err272 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/deadband/" + key16.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/deadband/anyOf/1/patternProperties/%5E(.*)%24/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err272];
 }
@@ -3281,11 +3281,9 @@ vErrors.push(err272);
 }
 errors++;
 }
-var _valid1 = _errs205 === errors;
-valid23 = valid23 || _valid1;
 }
-if(!valid23){
-const err273 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/deadband",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/deadband/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+else {
+const err273 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/deadband/" + key16.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/deadband/anyOf/1/patternProperties/%5E(.*)%24/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err273];
 }
@@ -3294,20 +3292,11 @@ vErrors.push(err273);
 }
 errors++;
 }
-else {
-errors = _errs202;
-if(vErrors !== null){
-if(_errs202){
-vErrors.length = _errs202;
+}
+}
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(typeof data82.enabled !== "boolean"){
-const err274 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/enabled",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+const err274 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/deadband",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/deadband/anyOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err274];
 }
@@ -3316,9 +3305,11 @@ vErrors.push(err274);
 }
 errors++;
 }
+var _valid1 = _errs207 === errors;
+valid23 = valid23 || _valid1;
 }
-else {
-const err275 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1,schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(!valid23){
+const err275 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/deadband",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/deadband/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err275];
 }
@@ -3327,10 +3318,20 @@ vErrors.push(err275);
 }
 errors++;
 }
-}
+else {
+errors = _errs204;
+if(vErrors !== null){
+if(_errs204){
+vErrors.length = _errs204;
 }
 else {
-const err276 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/type",keyword:"type",params:{type: "array"},message:"must be array"};
+vErrors = null;
+}
+}
+}
+}
+if(typeof data83.enabled !== "boolean"){
+const err276 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/enabled",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err276];
 }
@@ -3341,7 +3342,7 @@ errors++;
 }
 }
 else {
-const err277 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err277 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1,schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err277];
 }
@@ -3353,7 +3354,7 @@ errors++;
 }
 }
 else {
-const err278 = {instancePath:instancePath+"/meters/buses",schemaPath:"#/properties/meters/properties/buses/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err278 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err278];
 }
@@ -3364,7 +3365,7 @@ errors++;
 }
 }
 else {
-const err279 = {instancePath:instancePath+"/meters",schemaPath:"#/properties/meters/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err279 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err279];
 }
@@ -3373,34 +3374,10 @@ vErrors.push(err279);
 }
 errors++;
 }
-let data93 = data.doors;
-if(data93 && typeof data93 == "object" && !Array.isArray(data93)){
-if(data93.gpio === undefined){
-data93.gpio = {};
 }
-if(data93.timeZone === undefined){
-data93.timeZone = "Asia/Shanghai";
 }
-if(data93.rateLimit === undefined){
-data93.rateLimit = {};
-}
-if(data93.remoteUnlock === undefined){
-data93.remoteUnlock = {};
-}
-if(data93.accessLog === undefined){
-data93.accessLog = {};
-}
-if(data93.fire === undefined){
-data93.fire = {};
-}
-if(data93.groups === undefined){
-data93.groups = [];
-}
-if(data93.doors === undefined){
-data93.doors = [];
-}
-if(data93.gpio === undefined){
-const err280 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/required",keyword:"required",params:{missingProperty: "gpio"},message:"must have required property '"+"gpio"+"'"};
+else {
+const err280 = {instancePath:instancePath+"/meters/buses",schemaPath:"#/properties/meters/properties/buses/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err280];
 }
@@ -3409,8 +3386,9 @@ vErrors.push(err280);
 }
 errors++;
 }
-if(data93.timeZone === undefined){
-const err281 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/required",keyword:"required",params:{missingProperty: "timeZone"},message:"must have required property '"+"timeZone"+"'"};
+}
+else {
+const err281 = {instancePath:instancePath+"/meters",schemaPath:"#/properties/meters/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err281];
 }
@@ -3419,8 +3397,34 @@ vErrors.push(err281);
 }
 errors++;
 }
-if(data93.rateLimit === undefined){
-const err282 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/required",keyword:"required",params:{missingProperty: "rateLimit"},message:"must have required property '"+"rateLimit"+"'"};
+let data94 = data.doors;
+if(data94 && typeof data94 == "object" && !Array.isArray(data94)){
+if(data94.gpio === undefined){
+data94.gpio = {};
+}
+if(data94.timeZone === undefined){
+data94.timeZone = "Asia/Shanghai";
+}
+if(data94.rateLimit === undefined){
+data94.rateLimit = {};
+}
+if(data94.remoteUnlock === undefined){
+data94.remoteUnlock = {};
+}
+if(data94.accessLog === undefined){
+data94.accessLog = {};
+}
+if(data94.fire === undefined){
+data94.fire = {};
+}
+if(data94.groups === undefined){
+data94.groups = [];
+}
+if(data94.doors === undefined){
+data94.doors = [];
+}
+if(data94.gpio === undefined){
+const err282 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/required",keyword:"required",params:{missingProperty: "gpio"},message:"must have required property '"+"gpio"+"'"};
 if(vErrors === null){
 vErrors = [err282];
 }
@@ -3429,8 +3433,8 @@ vErrors.push(err282);
 }
 errors++;
 }
-if(data93.remoteUnlock === undefined){
-const err283 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/required",keyword:"required",params:{missingProperty: "remoteUnlock"},message:"must have required property '"+"remoteUnlock"+"'"};
+if(data94.timeZone === undefined){
+const err283 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/required",keyword:"required",params:{missingProperty: "timeZone"},message:"must have required property '"+"timeZone"+"'"};
 if(vErrors === null){
 vErrors = [err283];
 }
@@ -3439,8 +3443,8 @@ vErrors.push(err283);
 }
 errors++;
 }
-if(data93.accessLog === undefined){
-const err284 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/required",keyword:"required",params:{missingProperty: "accessLog"},message:"must have required property '"+"accessLog"+"'"};
+if(data94.rateLimit === undefined){
+const err284 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/required",keyword:"required",params:{missingProperty: "rateLimit"},message:"must have required property '"+"rateLimit"+"'"};
 if(vErrors === null){
 vErrors = [err284];
 }
@@ -3449,8 +3453,8 @@ vErrors.push(err284);
 }
 errors++;
 }
-if(data93.fire === undefined){
-const err285 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/required",keyword:"required",params:{missingProperty: "fire"},message:"must have required property '"+"fire"+"'"};
+if(data94.remoteUnlock === undefined){
+const err285 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/required",keyword:"required",params:{missingProperty: "remoteUnlock"},message:"must have required property '"+"remoteUnlock"+"'"};
 if(vErrors === null){
 vErrors = [err285];
 }
@@ -3459,8 +3463,8 @@ vErrors.push(err285);
 }
 errors++;
 }
-if(data93.groups === undefined){
-const err286 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/required",keyword:"required",params:{missingProperty: "groups"},message:"must have required property '"+"groups"+"'"};
+if(data94.accessLog === undefined){
+const err286 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/required",keyword:"required",params:{missingProperty: "accessLog"},message:"must have required property '"+"accessLog"+"'"};
 if(vErrors === null){
 vErrors = [err286];
 }
@@ -3469,8 +3473,8 @@ vErrors.push(err286);
 }
 errors++;
 }
-if(data93.doors === undefined){
-const err287 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/required",keyword:"required",params:{missingProperty: "doors"},message:"must have required property '"+"doors"+"'"};
+if(data94.fire === undefined){
+const err287 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/required",keyword:"required",params:{missingProperty: "fire"},message:"must have required property '"+"fire"+"'"};
 if(vErrors === null){
 vErrors = [err287];
 }
@@ -3479,9 +3483,8 @@ vErrors.push(err287);
 }
 errors++;
 }
-for(const key17 in data93){
-if(!((((((((key17 === "gpio") || (key17 === "timeZone")) || (key17 === "rateLimit")) || (key17 === "remoteUnlock")) || (key17 === "accessLog")) || (key17 === "fire")) || (key17 === "groups")) || (key17 === "doors"))){
-const err288 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties"};
+if(data94.groups === undefined){
+const err288 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/required",keyword:"required",params:{missingProperty: "groups"},message:"must have required property '"+"groups"+"'"};
 if(vErrors === null){
 vErrors = [err288];
 }
@@ -3490,20 +3493,8 @@ vErrors.push(err288);
 }
 errors++;
 }
-}
-let data94 = data93.gpio;
-if(data94 && typeof data94 == "object" && !Array.isArray(data94)){
-if(data94.backend === undefined){
-data94.backend = "auto";
-}
-if(data94.sysfsRoot === undefined){
-data94.sysfsRoot = "/sys/class/gpio";
-}
-if(data94.pollMs === undefined){
-data94.pollMs = 20;
-}
-if(data94.backend === undefined){
-const err289 = {instancePath:instancePath+"/doors/gpio",schemaPath:"#/properties/doors/properties/gpio/required",keyword:"required",params:{missingProperty: "backend"},message:"must have required property '"+"backend"+"'"};
+if(data94.doors === undefined){
+const err289 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/required",keyword:"required",params:{missingProperty: "doors"},message:"must have required property '"+"doors"+"'"};
 if(vErrors === null){
 vErrors = [err289];
 }
@@ -3512,8 +3503,9 @@ vErrors.push(err289);
 }
 errors++;
 }
-if(data94.sysfsRoot === undefined){
-const err290 = {instancePath:instancePath+"/doors/gpio",schemaPath:"#/properties/doors/properties/gpio/required",keyword:"required",params:{missingProperty: "sysfsRoot"},message:"must have required property '"+"sysfsRoot"+"'"};
+for(const key17 in data94){
+if(!((((((((key17 === "gpio") || (key17 === "timeZone")) || (key17 === "rateLimit")) || (key17 === "remoteUnlock")) || (key17 === "accessLog")) || (key17 === "fire")) || (key17 === "groups")) || (key17 === "doors"))){
+const err290 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err290];
 }
@@ -3522,8 +3514,20 @@ vErrors.push(err290);
 }
 errors++;
 }
-if(data94.pollMs === undefined){
-const err291 = {instancePath:instancePath+"/doors/gpio",schemaPath:"#/properties/doors/properties/gpio/required",keyword:"required",params:{missingProperty: "pollMs"},message:"must have required property '"+"pollMs"+"'"};
+}
+let data95 = data94.gpio;
+if(data95 && typeof data95 == "object" && !Array.isArray(data95)){
+if(data95.backend === undefined){
+data95.backend = "auto";
+}
+if(data95.sysfsRoot === undefined){
+data95.sysfsRoot = "/sys/class/gpio";
+}
+if(data95.pollMs === undefined){
+data95.pollMs = 20;
+}
+if(data95.backend === undefined){
+const err291 = {instancePath:instancePath+"/doors/gpio",schemaPath:"#/properties/doors/properties/gpio/required",keyword:"required",params:{missingProperty: "backend"},message:"must have required property '"+"backend"+"'"};
 if(vErrors === null){
 vErrors = [err291];
 }
@@ -3532,9 +3536,8 @@ vErrors.push(err291);
 }
 errors++;
 }
-for(const key18 in data94){
-if(!(((((key18 === "backend") || (key18 === "chipLabel")) || (key18 === "sysfsRoot")) || (key18 === "toolsDir")) || (key18 === "pollMs"))){
-const err292 = {instancePath:instancePath+"/doors/gpio",schemaPath:"#/properties/doors/properties/gpio/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},message:"must NOT have additional properties"};
+if(data95.sysfsRoot === undefined){
+const err292 = {instancePath:instancePath+"/doors/gpio",schemaPath:"#/properties/doors/properties/gpio/required",keyword:"required",params:{missingProperty: "sysfsRoot"},message:"must have required property '"+"sysfsRoot"+"'"};
 if(vErrors === null){
 vErrors = [err292];
 }
@@ -3543,10 +3546,8 @@ vErrors.push(err292);
 }
 errors++;
 }
-}
-let data95 = data94.backend;
-if(typeof data95 !== "string"){
-const err293 = {instancePath:instancePath+"/doors/gpio/backend",schemaPath:"#/properties/doors/properties/gpio/properties/backend/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data95.pollMs === undefined){
+const err293 = {instancePath:instancePath+"/doors/gpio",schemaPath:"#/properties/doors/properties/gpio/required",keyword:"required",params:{missingProperty: "pollMs"},message:"must have required property '"+"pollMs"+"'"};
 if(vErrors === null){
 vErrors = [err293];
 }
@@ -3555,8 +3556,9 @@ vErrors.push(err293);
 }
 errors++;
 }
-if(!((((data95 === "auto") || (data95 === "sysfs")) || (data95 === "chardev")) || (data95 === "simulated"))){
-const err294 = {instancePath:instancePath+"/doors/gpio/backend",schemaPath:"#/properties/doors/properties/gpio/properties/backend/enum",keyword:"enum",params:{allowedValues: schema11.properties.doors.properties.gpio.properties.backend.enum},message:"must be equal to one of the allowed values"};
+for(const key18 in data95){
+if(!(((((key18 === "backend") || (key18 === "chipLabel")) || (key18 === "sysfsRoot")) || (key18 === "toolsDir")) || (key18 === "pollMs"))){
+const err294 = {instancePath:instancePath+"/doors/gpio",schemaPath:"#/properties/doors/properties/gpio/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err294];
 }
@@ -3565,11 +3567,10 @@ vErrors.push(err294);
 }
 errors++;
 }
-if(data94.chipLabel !== undefined){
-let data96 = data94.chipLabel;
-if(typeof data96 === "string"){
-if(func3(data96) < 1){
-const err295 = {instancePath:instancePath+"/doors/gpio/chipLabel",schemaPath:"#/properties/doors/properties/gpio/properties/chipLabel/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+}
+let data96 = data95.backend;
+if(typeof data96 !== "string"){
+const err295 = {instancePath:instancePath+"/doors/gpio/backend",schemaPath:"#/properties/doors/properties/gpio/properties/backend/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err295];
 }
@@ -3578,9 +3579,8 @@ vErrors.push(err295);
 }
 errors++;
 }
-}
-else {
-const err296 = {instancePath:instancePath+"/doors/gpio/chipLabel",schemaPath:"#/properties/doors/properties/gpio/properties/chipLabel/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!((((data96 === "auto") || (data96 === "sysfs")) || (data96 === "chardev")) || (data96 === "simulated"))){
+const err296 = {instancePath:instancePath+"/doors/gpio/backend",schemaPath:"#/properties/doors/properties/gpio/properties/backend/enum",keyword:"enum",params:{allowedValues: schema11.properties.doors.properties.gpio.properties.backend.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err296];
 }
@@ -3589,9 +3589,11 @@ vErrors.push(err296);
 }
 errors++;
 }
-}
-if(typeof data94.sysfsRoot !== "string"){
-const err297 = {instancePath:instancePath+"/doors/gpio/sysfsRoot",schemaPath:"#/properties/doors/properties/gpio/properties/sysfsRoot/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data95.chipLabel !== undefined){
+let data97 = data95.chipLabel;
+if(typeof data97 === "string"){
+if(func3(data97) < 1){
+const err297 = {instancePath:instancePath+"/doors/gpio/chipLabel",schemaPath:"#/properties/doors/properties/gpio/properties/chipLabel/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err297];
 }
@@ -3600,9 +3602,9 @@ vErrors.push(err297);
 }
 errors++;
 }
-if(data94.toolsDir !== undefined){
-if(typeof data94.toolsDir !== "string"){
-const err298 = {instancePath:instancePath+"/doors/gpio/toolsDir",schemaPath:"#/properties/doors/properties/gpio/properties/toolsDir/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+else {
+const err298 = {instancePath:instancePath+"/doors/gpio/chipLabel",schemaPath:"#/properties/doors/properties/gpio/properties/chipLabel/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err298];
 }
@@ -3612,9 +3614,8 @@ vErrors.push(err298);
 errors++;
 }
 }
-let data99 = data94.pollMs;
-if(!((typeof data99 == "number") && (!(data99 % 1) && !isNaN(data99)))){
-const err299 = {instancePath:instancePath+"/doors/gpio/pollMs",schemaPath:"#/properties/doors/properties/gpio/properties/pollMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(typeof data95.sysfsRoot !== "string"){
+const err299 = {instancePath:instancePath+"/doors/gpio/sysfsRoot",schemaPath:"#/properties/doors/properties/gpio/properties/sysfsRoot/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err299];
 }
@@ -3623,9 +3624,9 @@ vErrors.push(err299);
 }
 errors++;
 }
-if(typeof data99 == "number"){
-if(data99 > 1000 || isNaN(data99)){
-const err300 = {instancePath:instancePath+"/doors/gpio/pollMs",schemaPath:"#/properties/doors/properties/gpio/properties/pollMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000"};
+if(data95.toolsDir !== undefined){
+if(typeof data95.toolsDir !== "string"){
+const err300 = {instancePath:instancePath+"/doors/gpio/toolsDir",schemaPath:"#/properties/doors/properties/gpio/properties/toolsDir/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err300];
 }
@@ -3634,8 +3635,10 @@ vErrors.push(err300);
 }
 errors++;
 }
-if(data99 < 5 || isNaN(data99)){
-const err301 = {instancePath:instancePath+"/doors/gpio/pollMs",schemaPath:"#/properties/doors/properties/gpio/properties/pollMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 5},message:"must be >= 5"};
+}
+let data100 = data95.pollMs;
+if(!((typeof data100 == "number") && (!(data100 % 1) && !isNaN(data100)))){
+const err301 = {instancePath:instancePath+"/doors/gpio/pollMs",schemaPath:"#/properties/doors/properties/gpio/properties/pollMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err301];
 }
@@ -3644,10 +3647,9 @@ vErrors.push(err301);
 }
 errors++;
 }
-}
-}
-else {
-const err302 = {instancePath:instancePath+"/doors/gpio",schemaPath:"#/properties/doors/properties/gpio/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(typeof data100 == "number"){
+if(data100 > 1000 || isNaN(data100)){
+const err302 = {instancePath:instancePath+"/doors/gpio/pollMs",schemaPath:"#/properties/doors/properties/gpio/properties/pollMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000"};
 if(vErrors === null){
 vErrors = [err302];
 }
@@ -3656,8 +3658,8 @@ vErrors.push(err302);
 }
 errors++;
 }
-if(typeof data93.timeZone !== "string"){
-const err303 = {instancePath:instancePath+"/doors/timeZone",schemaPath:"#/properties/doors/properties/timeZone/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data100 < 5 || isNaN(data100)){
+const err303 = {instancePath:instancePath+"/doors/gpio/pollMs",schemaPath:"#/properties/doors/properties/gpio/properties/pollMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 5},message:"must be >= 5"};
 if(vErrors === null){
 vErrors = [err303];
 }
@@ -3666,16 +3668,10 @@ vErrors.push(err303);
 }
 errors++;
 }
-let data101 = data93.rateLimit;
-if(data101 && typeof data101 == "object" && !Array.isArray(data101)){
-if(data101.burst === undefined){
-data101.burst = 5;
 }
-if(data101.perMinute === undefined){
-data101.perMinute = 30;
 }
-if(data101.burst === undefined){
-const err304 = {instancePath:instancePath+"/doors/rateLimit",schemaPath:"#/properties/doors/properties/rateLimit/required",keyword:"required",params:{missingProperty: "burst"},message:"must have required property '"+"burst"+"'"};
+else {
+const err304 = {instancePath:instancePath+"/doors/gpio",schemaPath:"#/properties/doors/properties/gpio/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err304];
 }
@@ -3684,8 +3680,8 @@ vErrors.push(err304);
 }
 errors++;
 }
-if(data101.perMinute === undefined){
-const err305 = {instancePath:instancePath+"/doors/rateLimit",schemaPath:"#/properties/doors/properties/rateLimit/required",keyword:"required",params:{missingProperty: "perMinute"},message:"must have required property '"+"perMinute"+"'"};
+if(typeof data94.timeZone !== "string"){
+const err305 = {instancePath:instancePath+"/doors/timeZone",schemaPath:"#/properties/doors/properties/timeZone/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err305];
 }
@@ -3694,9 +3690,16 @@ vErrors.push(err305);
 }
 errors++;
 }
-for(const key19 in data101){
-if(!((key19 === "burst") || (key19 === "perMinute"))){
-const err306 = {instancePath:instancePath+"/doors/rateLimit",schemaPath:"#/properties/doors/properties/rateLimit/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key19},message:"must NOT have additional properties"};
+let data102 = data94.rateLimit;
+if(data102 && typeof data102 == "object" && !Array.isArray(data102)){
+if(data102.burst === undefined){
+data102.burst = 5;
+}
+if(data102.perMinute === undefined){
+data102.perMinute = 30;
+}
+if(data102.burst === undefined){
+const err306 = {instancePath:instancePath+"/doors/rateLimit",schemaPath:"#/properties/doors/properties/rateLimit/required",keyword:"required",params:{missingProperty: "burst"},message:"must have required property '"+"burst"+"'"};
 if(vErrors === null){
 vErrors = [err306];
 }
@@ -3705,10 +3708,8 @@ vErrors.push(err306);
 }
 errors++;
 }
-}
-let data102 = data101.burst;
-if(!((typeof data102 == "number") && (!(data102 % 1) && !isNaN(data102)))){
-const err307 = {instancePath:instancePath+"/doors/rateLimit/burst",schemaPath:"#/properties/doors/properties/rateLimit/properties/burst/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data102.perMinute === undefined){
+const err307 = {instancePath:instancePath+"/doors/rateLimit",schemaPath:"#/properties/doors/properties/rateLimit/required",keyword:"required",params:{missingProperty: "perMinute"},message:"must have required property '"+"perMinute"+"'"};
 if(vErrors === null){
 vErrors = [err307];
 }
@@ -3717,9 +3718,9 @@ vErrors.push(err307);
 }
 errors++;
 }
-if(typeof data102 == "number"){
-if(data102 > 1000 || isNaN(data102)){
-const err308 = {instancePath:instancePath+"/doors/rateLimit/burst",schemaPath:"#/properties/doors/properties/rateLimit/properties/burst/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000"};
+for(const key19 in data102){
+if(!((key19 === "burst") || (key19 === "perMinute"))){
+const err308 = {instancePath:instancePath+"/doors/rateLimit",schemaPath:"#/properties/doors/properties/rateLimit/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key19},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err308];
 }
@@ -3728,8 +3729,10 @@ vErrors.push(err308);
 }
 errors++;
 }
-if(data102 < 1 || isNaN(data102)){
-const err309 = {instancePath:instancePath+"/doors/rateLimit/burst",schemaPath:"#/properties/doors/properties/rateLimit/properties/burst/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+let data103 = data102.burst;
+if(!((typeof data103 == "number") && (!(data103 % 1) && !isNaN(data103)))){
+const err309 = {instancePath:instancePath+"/doors/rateLimit/burst",schemaPath:"#/properties/doors/properties/rateLimit/properties/burst/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err309];
 }
@@ -3738,10 +3741,9 @@ vErrors.push(err309);
 }
 errors++;
 }
-}
-let data103 = data101.perMinute;
-if(!((typeof data103 == "number") && (!(data103 % 1) && !isNaN(data103)))){
-const err310 = {instancePath:instancePath+"/doors/rateLimit/perMinute",schemaPath:"#/properties/doors/properties/rateLimit/properties/perMinute/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(typeof data103 == "number"){
+if(data103 > 1000 || isNaN(data103)){
+const err310 = {instancePath:instancePath+"/doors/rateLimit/burst",schemaPath:"#/properties/doors/properties/rateLimit/properties/burst/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000"};
 if(vErrors === null){
 vErrors = [err310];
 }
@@ -3750,9 +3752,8 @@ vErrors.push(err310);
 }
 errors++;
 }
-if(typeof data103 == "number"){
-if(data103 > 6000 || isNaN(data103)){
-const err311 = {instancePath:instancePath+"/doors/rateLimit/perMinute",schemaPath:"#/properties/doors/properties/rateLimit/properties/perMinute/maximum",keyword:"maximum",params:{comparison: "<=", limit: 6000},message:"must be <= 6000"};
+if(data103 < 1 || isNaN(data103)){
+const err311 = {instancePath:instancePath+"/doors/rateLimit/burst",schemaPath:"#/properties/doors/properties/rateLimit/properties/burst/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err311];
 }
@@ -3761,8 +3762,10 @@ vErrors.push(err311);
 }
 errors++;
 }
-if(data103 < 1 || isNaN(data103)){
-const err312 = {instancePath:instancePath+"/doors/rateLimit/perMinute",schemaPath:"#/properties/doors/properties/rateLimit/properties/perMinute/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+let data104 = data102.perMinute;
+if(!((typeof data104 == "number") && (!(data104 % 1) && !isNaN(data104)))){
+const err312 = {instancePath:instancePath+"/doors/rateLimit/perMinute",schemaPath:"#/properties/doors/properties/rateLimit/properties/perMinute/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err312];
 }
@@ -3771,10 +3774,9 @@ vErrors.push(err312);
 }
 errors++;
 }
-}
-}
-else {
-const err313 = {instancePath:instancePath+"/doors/rateLimit",schemaPath:"#/properties/doors/properties/rateLimit/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(typeof data104 == "number"){
+if(data104 > 6000 || isNaN(data104)){
+const err313 = {instancePath:instancePath+"/doors/rateLimit/perMinute",schemaPath:"#/properties/doors/properties/rateLimit/properties/perMinute/maximum",keyword:"maximum",params:{comparison: "<=", limit: 6000},message:"must be <= 6000"};
 if(vErrors === null){
 vErrors = [err313];
 }
@@ -3783,16 +3785,8 @@ vErrors.push(err313);
 }
 errors++;
 }
-let data104 = data93.remoteUnlock;
-if(data104 && typeof data104 == "object" && !Array.isArray(data104)){
-if(data104.ttlMs === undefined){
-data104.ttlMs = 15000;
-}
-if(data104.maxDurationMs === undefined){
-data104.maxDurationMs = 600000;
-}
-if(data104.ttlMs === undefined){
-const err314 = {instancePath:instancePath+"/doors/remoteUnlock",schemaPath:"#/properties/doors/properties/remoteUnlock/required",keyword:"required",params:{missingProperty: "ttlMs"},message:"must have required property '"+"ttlMs"+"'"};
+if(data104 < 1 || isNaN(data104)){
+const err314 = {instancePath:instancePath+"/doors/rateLimit/perMinute",schemaPath:"#/properties/doors/properties/rateLimit/properties/perMinute/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err314];
 }
@@ -3801,8 +3795,10 @@ vErrors.push(err314);
 }
 errors++;
 }
-if(data104.maxDurationMs === undefined){
-const err315 = {instancePath:instancePath+"/doors/remoteUnlock",schemaPath:"#/properties/doors/properties/remoteUnlock/required",keyword:"required",params:{missingProperty: "maxDurationMs"},message:"must have required property '"+"maxDurationMs"+"'"};
+}
+}
+else {
+const err315 = {instancePath:instancePath+"/doors/rateLimit",schemaPath:"#/properties/doors/properties/rateLimit/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err315];
 }
@@ -3811,9 +3807,16 @@ vErrors.push(err315);
 }
 errors++;
 }
-for(const key20 in data104){
-if(!((key20 === "ttlMs") || (key20 === "maxDurationMs"))){
-const err316 = {instancePath:instancePath+"/doors/remoteUnlock",schemaPath:"#/properties/doors/properties/remoteUnlock/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key20},message:"must NOT have additional properties"};
+let data105 = data94.remoteUnlock;
+if(data105 && typeof data105 == "object" && !Array.isArray(data105)){
+if(data105.ttlMs === undefined){
+data105.ttlMs = 15000;
+}
+if(data105.maxDurationMs === undefined){
+data105.maxDurationMs = 600000;
+}
+if(data105.ttlMs === undefined){
+const err316 = {instancePath:instancePath+"/doors/remoteUnlock",schemaPath:"#/properties/doors/properties/remoteUnlock/required",keyword:"required",params:{missingProperty: "ttlMs"},message:"must have required property '"+"ttlMs"+"'"};
 if(vErrors === null){
 vErrors = [err316];
 }
@@ -3822,10 +3825,8 @@ vErrors.push(err316);
 }
 errors++;
 }
-}
-let data105 = data104.ttlMs;
-if(!((typeof data105 == "number") && (!(data105 % 1) && !isNaN(data105)))){
-const err317 = {instancePath:instancePath+"/doors/remoteUnlock/ttlMs",schemaPath:"#/properties/doors/properties/remoteUnlock/properties/ttlMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data105.maxDurationMs === undefined){
+const err317 = {instancePath:instancePath+"/doors/remoteUnlock",schemaPath:"#/properties/doors/properties/remoteUnlock/required",keyword:"required",params:{missingProperty: "maxDurationMs"},message:"must have required property '"+"maxDurationMs"+"'"};
 if(vErrors === null){
 vErrors = [err317];
 }
@@ -3834,9 +3835,9 @@ vErrors.push(err317);
 }
 errors++;
 }
-if(typeof data105 == "number"){
-if(data105 > 600000 || isNaN(data105)){
-const err318 = {instancePath:instancePath+"/doors/remoteUnlock/ttlMs",schemaPath:"#/properties/doors/properties/remoteUnlock/properties/ttlMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 600000},message:"must be <= 600000"};
+for(const key20 in data105){
+if(!((key20 === "ttlMs") || (key20 === "maxDurationMs"))){
+const err318 = {instancePath:instancePath+"/doors/remoteUnlock",schemaPath:"#/properties/doors/properties/remoteUnlock/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key20},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err318];
 }
@@ -3845,8 +3846,10 @@ vErrors.push(err318);
 }
 errors++;
 }
-if(data105 < 500 || isNaN(data105)){
-const err319 = {instancePath:instancePath+"/doors/remoteUnlock/ttlMs",schemaPath:"#/properties/doors/properties/remoteUnlock/properties/ttlMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 500},message:"must be >= 500"};
+}
+let data106 = data105.ttlMs;
+if(!((typeof data106 == "number") && (!(data106 % 1) && !isNaN(data106)))){
+const err319 = {instancePath:instancePath+"/doors/remoteUnlock/ttlMs",schemaPath:"#/properties/doors/properties/remoteUnlock/properties/ttlMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err319];
 }
@@ -3855,10 +3858,9 @@ vErrors.push(err319);
 }
 errors++;
 }
-}
-let data106 = data104.maxDurationMs;
-if(!((typeof data106 == "number") && (!(data106 % 1) && !isNaN(data106)))){
-const err320 = {instancePath:instancePath+"/doors/remoteUnlock/maxDurationMs",schemaPath:"#/properties/doors/properties/remoteUnlock/properties/maxDurationMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(typeof data106 == "number"){
+if(data106 > 600000 || isNaN(data106)){
+const err320 = {instancePath:instancePath+"/doors/remoteUnlock/ttlMs",schemaPath:"#/properties/doors/properties/remoteUnlock/properties/ttlMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 600000},message:"must be <= 600000"};
 if(vErrors === null){
 vErrors = [err320];
 }
@@ -3867,9 +3869,8 @@ vErrors.push(err320);
 }
 errors++;
 }
-if(typeof data106 == "number"){
-if(data106 > 3600000 || isNaN(data106)){
-const err321 = {instancePath:instancePath+"/doors/remoteUnlock/maxDurationMs",schemaPath:"#/properties/doors/properties/remoteUnlock/properties/maxDurationMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600000},message:"must be <= 3600000"};
+if(data106 < 500 || isNaN(data106)){
+const err321 = {instancePath:instancePath+"/doors/remoteUnlock/ttlMs",schemaPath:"#/properties/doors/properties/remoteUnlock/properties/ttlMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 500},message:"must be >= 500"};
 if(vErrors === null){
 vErrors = [err321];
 }
@@ -3878,8 +3879,10 @@ vErrors.push(err321);
 }
 errors++;
 }
-if(data106 < 1000 || isNaN(data106)){
-const err322 = {instancePath:instancePath+"/doors/remoteUnlock/maxDurationMs",schemaPath:"#/properties/doors/properties/remoteUnlock/properties/maxDurationMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1000},message:"must be >= 1000"};
+}
+let data107 = data105.maxDurationMs;
+if(!((typeof data107 == "number") && (!(data107 % 1) && !isNaN(data107)))){
+const err322 = {instancePath:instancePath+"/doors/remoteUnlock/maxDurationMs",schemaPath:"#/properties/doors/properties/remoteUnlock/properties/maxDurationMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err322];
 }
@@ -3888,10 +3891,9 @@ vErrors.push(err322);
 }
 errors++;
 }
-}
-}
-else {
-const err323 = {instancePath:instancePath+"/doors/remoteUnlock",schemaPath:"#/properties/doors/properties/remoteUnlock/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(typeof data107 == "number"){
+if(data107 > 3600000 || isNaN(data107)){
+const err323 = {instancePath:instancePath+"/doors/remoteUnlock/maxDurationMs",schemaPath:"#/properties/doors/properties/remoteUnlock/properties/maxDurationMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600000},message:"must be <= 3600000"};
 if(vErrors === null){
 vErrors = [err323];
 }
@@ -3900,16 +3902,8 @@ vErrors.push(err323);
 }
 errors++;
 }
-let data107 = data93.accessLog;
-if(data107 && typeof data107 == "object" && !Array.isArray(data107)){
-if(data107.keepDays === undefined){
-data107.keepDays = 90;
-}
-if(data107.maxRows === undefined){
-data107.maxRows = 200000;
-}
-if(data107.keepDays === undefined){
-const err324 = {instancePath:instancePath+"/doors/accessLog",schemaPath:"#/properties/doors/properties/accessLog/required",keyword:"required",params:{missingProperty: "keepDays"},message:"must have required property '"+"keepDays"+"'"};
+if(data107 < 1000 || isNaN(data107)){
+const err324 = {instancePath:instancePath+"/doors/remoteUnlock/maxDurationMs",schemaPath:"#/properties/doors/properties/remoteUnlock/properties/maxDurationMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1000},message:"must be >= 1000"};
 if(vErrors === null){
 vErrors = [err324];
 }
@@ -3918,8 +3912,10 @@ vErrors.push(err324);
 }
 errors++;
 }
-if(data107.maxRows === undefined){
-const err325 = {instancePath:instancePath+"/doors/accessLog",schemaPath:"#/properties/doors/properties/accessLog/required",keyword:"required",params:{missingProperty: "maxRows"},message:"must have required property '"+"maxRows"+"'"};
+}
+}
+else {
+const err325 = {instancePath:instancePath+"/doors/remoteUnlock",schemaPath:"#/properties/doors/properties/remoteUnlock/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err325];
 }
@@ -3928,9 +3924,16 @@ vErrors.push(err325);
 }
 errors++;
 }
-for(const key21 in data107){
-if(!((key21 === "keepDays") || (key21 === "maxRows"))){
-const err326 = {instancePath:instancePath+"/doors/accessLog",schemaPath:"#/properties/doors/properties/accessLog/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key21},message:"must NOT have additional properties"};
+let data108 = data94.accessLog;
+if(data108 && typeof data108 == "object" && !Array.isArray(data108)){
+if(data108.keepDays === undefined){
+data108.keepDays = 90;
+}
+if(data108.maxRows === undefined){
+data108.maxRows = 200000;
+}
+if(data108.keepDays === undefined){
+const err326 = {instancePath:instancePath+"/doors/accessLog",schemaPath:"#/properties/doors/properties/accessLog/required",keyword:"required",params:{missingProperty: "keepDays"},message:"must have required property '"+"keepDays"+"'"};
 if(vErrors === null){
 vErrors = [err326];
 }
@@ -3939,10 +3942,8 @@ vErrors.push(err326);
 }
 errors++;
 }
-}
-let data108 = data107.keepDays;
-if(!((typeof data108 == "number") && (!(data108 % 1) && !isNaN(data108)))){
-const err327 = {instancePath:instancePath+"/doors/accessLog/keepDays",schemaPath:"#/properties/doors/properties/accessLog/properties/keepDays/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data108.maxRows === undefined){
+const err327 = {instancePath:instancePath+"/doors/accessLog",schemaPath:"#/properties/doors/properties/accessLog/required",keyword:"required",params:{missingProperty: "maxRows"},message:"must have required property '"+"maxRows"+"'"};
 if(vErrors === null){
 vErrors = [err327];
 }
@@ -3951,9 +3952,9 @@ vErrors.push(err327);
 }
 errors++;
 }
-if(typeof data108 == "number"){
-if(data108 > 3650 || isNaN(data108)){
-const err328 = {instancePath:instancePath+"/doors/accessLog/keepDays",schemaPath:"#/properties/doors/properties/accessLog/properties/keepDays/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3650},message:"must be <= 3650"};
+for(const key21 in data108){
+if(!((key21 === "keepDays") || (key21 === "maxRows"))){
+const err328 = {instancePath:instancePath+"/doors/accessLog",schemaPath:"#/properties/doors/properties/accessLog/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key21},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err328];
 }
@@ -3962,8 +3963,10 @@ vErrors.push(err328);
 }
 errors++;
 }
-if(data108 < 1 || isNaN(data108)){
-const err329 = {instancePath:instancePath+"/doors/accessLog/keepDays",schemaPath:"#/properties/doors/properties/accessLog/properties/keepDays/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+let data109 = data108.keepDays;
+if(!((typeof data109 == "number") && (!(data109 % 1) && !isNaN(data109)))){
+const err329 = {instancePath:instancePath+"/doors/accessLog/keepDays",schemaPath:"#/properties/doors/properties/accessLog/properties/keepDays/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err329];
 }
@@ -3972,10 +3975,9 @@ vErrors.push(err329);
 }
 errors++;
 }
-}
-let data109 = data107.maxRows;
-if(!((typeof data109 == "number") && (!(data109 % 1) && !isNaN(data109)))){
-const err330 = {instancePath:instancePath+"/doors/accessLog/maxRows",schemaPath:"#/properties/doors/properties/accessLog/properties/maxRows/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(typeof data109 == "number"){
+if(data109 > 3650 || isNaN(data109)){
+const err330 = {instancePath:instancePath+"/doors/accessLog/keepDays",schemaPath:"#/properties/doors/properties/accessLog/properties/keepDays/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3650},message:"must be <= 3650"};
 if(vErrors === null){
 vErrors = [err330];
 }
@@ -3984,9 +3986,8 @@ vErrors.push(err330);
 }
 errors++;
 }
-if(typeof data109 == "number"){
-if(data109 > 10000000 || isNaN(data109)){
-const err331 = {instancePath:instancePath+"/doors/accessLog/maxRows",schemaPath:"#/properties/doors/properties/accessLog/properties/maxRows/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000000},message:"must be <= 10000000"};
+if(data109 < 1 || isNaN(data109)){
+const err331 = {instancePath:instancePath+"/doors/accessLog/keepDays",schemaPath:"#/properties/doors/properties/accessLog/properties/keepDays/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err331];
 }
@@ -3995,8 +3996,10 @@ vErrors.push(err331);
 }
 errors++;
 }
-if(data109 < 1000 || isNaN(data109)){
-const err332 = {instancePath:instancePath+"/doors/accessLog/maxRows",schemaPath:"#/properties/doors/properties/accessLog/properties/maxRows/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1000},message:"must be >= 1000"};
+}
+let data110 = data108.maxRows;
+if(!((typeof data110 == "number") && (!(data110 % 1) && !isNaN(data110)))){
+const err332 = {instancePath:instancePath+"/doors/accessLog/maxRows",schemaPath:"#/properties/doors/properties/accessLog/properties/maxRows/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err332];
 }
@@ -4005,10 +4008,9 @@ vErrors.push(err332);
 }
 errors++;
 }
-}
-}
-else {
-const err333 = {instancePath:instancePath+"/doors/accessLog",schemaPath:"#/properties/doors/properties/accessLog/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(typeof data110 == "number"){
+if(data110 > 10000000 || isNaN(data110)){
+const err333 = {instancePath:instancePath+"/doors/accessLog/maxRows",schemaPath:"#/properties/doors/properties/accessLog/properties/maxRows/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000000},message:"must be <= 10000000"};
 if(vErrors === null){
 vErrors = [err333];
 }
@@ -4017,16 +4019,8 @@ vErrors.push(err333);
 }
 errors++;
 }
-let data110 = data93.fire;
-if(data110 && typeof data110 == "object" && !Array.isArray(data110)){
-if(data110.latch === undefined){
-data110.latch = true;
-}
-if(data110.releaseOnFirstEdge === undefined){
-data110.releaseOnFirstEdge = true;
-}
-if(data110.latch === undefined){
-const err334 = {instancePath:instancePath+"/doors/fire",schemaPath:"#/properties/doors/properties/fire/required",keyword:"required",params:{missingProperty: "latch"},message:"must have required property '"+"latch"+"'"};
+if(data110 < 1000 || isNaN(data110)){
+const err334 = {instancePath:instancePath+"/doors/accessLog/maxRows",schemaPath:"#/properties/doors/properties/accessLog/properties/maxRows/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1000},message:"must be >= 1000"};
 if(vErrors === null){
 vErrors = [err334];
 }
@@ -4035,8 +4029,10 @@ vErrors.push(err334);
 }
 errors++;
 }
-if(data110.releaseOnFirstEdge === undefined){
-const err335 = {instancePath:instancePath+"/doors/fire",schemaPath:"#/properties/doors/properties/fire/required",keyword:"required",params:{missingProperty: "releaseOnFirstEdge"},message:"must have required property '"+"releaseOnFirstEdge"+"'"};
+}
+}
+else {
+const err335 = {instancePath:instancePath+"/doors/accessLog",schemaPath:"#/properties/doors/properties/accessLog/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err335];
 }
@@ -4045,9 +4041,16 @@ vErrors.push(err335);
 }
 errors++;
 }
-for(const key22 in data110){
-if(!(((key22 === "input") || (key22 === "latch")) || (key22 === "releaseOnFirstEdge"))){
-const err336 = {instancePath:instancePath+"/doors/fire",schemaPath:"#/properties/doors/properties/fire/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key22},message:"must NOT have additional properties"};
+let data111 = data94.fire;
+if(data111 && typeof data111 == "object" && !Array.isArray(data111)){
+if(data111.latch === undefined){
+data111.latch = true;
+}
+if(data111.releaseOnFirstEdge === undefined){
+data111.releaseOnFirstEdge = true;
+}
+if(data111.latch === undefined){
+const err336 = {instancePath:instancePath+"/doors/fire",schemaPath:"#/properties/doors/properties/fire/required",keyword:"required",params:{missingProperty: "latch"},message:"must have required property '"+"latch"+"'"};
 if(vErrors === null){
 vErrors = [err336];
 }
@@ -4056,18 +4059,8 @@ vErrors.push(err336);
 }
 errors++;
 }
-}
-if(data110.input !== undefined){
-let data111 = data110.input;
-if(data111 && typeof data111 == "object" && !Array.isArray(data111)){
-if(data111.activeLow === undefined){
-data111.activeLow = false;
-}
-if(data111.debounceMs === undefined){
-data111.debounceMs = 100;
-}
-if(data111.pin === undefined){
-const err337 = {instancePath:instancePath+"/doors/fire/input",schemaPath:"#/properties/doors/properties/fire/properties/input/required",keyword:"required",params:{missingProperty: "pin"},message:"must have required property '"+"pin"+"'"};
+if(data111.releaseOnFirstEdge === undefined){
+const err337 = {instancePath:instancePath+"/doors/fire",schemaPath:"#/properties/doors/properties/fire/required",keyword:"required",params:{missingProperty: "releaseOnFirstEdge"},message:"must have required property '"+"releaseOnFirstEdge"+"'"};
 if(vErrors === null){
 vErrors = [err337];
 }
@@ -4076,8 +4069,9 @@ vErrors.push(err337);
 }
 errors++;
 }
-if(data111.activeLow === undefined){
-const err338 = {instancePath:instancePath+"/doors/fire/input",schemaPath:"#/properties/doors/properties/fire/properties/input/required",keyword:"required",params:{missingProperty: "activeLow"},message:"must have required property '"+"activeLow"+"'"};
+for(const key22 in data111){
+if(!(((key22 === "input") || (key22 === "latch")) || (key22 === "releaseOnFirstEdge"))){
+const err338 = {instancePath:instancePath+"/doors/fire",schemaPath:"#/properties/doors/properties/fire/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key22},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err338];
 }
@@ -4086,8 +4080,18 @@ vErrors.push(err338);
 }
 errors++;
 }
-if(data111.debounceMs === undefined){
-const err339 = {instancePath:instancePath+"/doors/fire/input",schemaPath:"#/properties/doors/properties/fire/properties/input/required",keyword:"required",params:{missingProperty: "debounceMs"},message:"must have required property '"+"debounceMs"+"'"};
+}
+if(data111.input !== undefined){
+let data112 = data111.input;
+if(data112 && typeof data112 == "object" && !Array.isArray(data112)){
+if(data112.activeLow === undefined){
+data112.activeLow = false;
+}
+if(data112.debounceMs === undefined){
+data112.debounceMs = 100;
+}
+if(data112.pin === undefined){
+const err339 = {instancePath:instancePath+"/doors/fire/input",schemaPath:"#/properties/doors/properties/fire/properties/input/required",keyword:"required",params:{missingProperty: "pin"},message:"must have required property '"+"pin"+"'"};
 if(vErrors === null){
 vErrors = [err339];
 }
@@ -4096,9 +4100,8 @@ vErrors.push(err339);
 }
 errors++;
 }
-for(const key23 in data111){
-if(!((((key23 === "pin") || (key23 === "activeLow")) || (key23 === "debounceMs")) || (key23 === "bias"))){
-const err340 = {instancePath:instancePath+"/doors/fire/input",schemaPath:"#/properties/doors/properties/fire/properties/input/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key23},message:"must NOT have additional properties"};
+if(data112.activeLow === undefined){
+const err340 = {instancePath:instancePath+"/doors/fire/input",schemaPath:"#/properties/doors/properties/fire/properties/input/required",keyword:"required",params:{missingProperty: "activeLow"},message:"must have required property '"+"activeLow"+"'"};
 if(vErrors === null){
 vErrors = [err340];
 }
@@ -4107,11 +4110,8 @@ vErrors.push(err340);
 }
 errors++;
 }
-}
-if(data111.pin !== undefined){
-let data112 = data111.pin;
-if(!((typeof data112 == "number") && (!(data112 % 1) && !isNaN(data112)))){
-const err341 = {instancePath:instancePath+"/doors/fire/input/pin",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/pin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data112.debounceMs === undefined){
+const err341 = {instancePath:instancePath+"/doors/fire/input",schemaPath:"#/properties/doors/properties/fire/properties/input/required",keyword:"required",params:{missingProperty: "debounceMs"},message:"must have required property '"+"debounceMs"+"'"};
 if(vErrors === null){
 vErrors = [err341];
 }
@@ -4120,9 +4120,9 @@ vErrors.push(err341);
 }
 errors++;
 }
-if(typeof data112 == "number"){
-if(data112 > 63 || isNaN(data112)){
-const err342 = {instancePath:instancePath+"/doors/fire/input/pin",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/pin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
+for(const key23 in data112){
+if(!((((key23 === "pin") || (key23 === "activeLow")) || (key23 === "debounceMs")) || (key23 === "bias"))){
+const err342 = {instancePath:instancePath+"/doors/fire/input",schemaPath:"#/properties/doors/properties/fire/properties/input/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key23},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err342];
 }
@@ -4131,8 +4131,11 @@ vErrors.push(err342);
 }
 errors++;
 }
-if(data112 < 0 || isNaN(data112)){
-const err343 = {instancePath:instancePath+"/doors/fire/input/pin",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/pin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data112.pin !== undefined){
+let data113 = data112.pin;
+if(!((typeof data113 == "number") && (!(data113 % 1) && !isNaN(data113)))){
+const err343 = {instancePath:instancePath+"/doors/fire/input/pin",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/pin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err343];
 }
@@ -4141,10 +4144,9 @@ vErrors.push(err343);
 }
 errors++;
 }
-}
-}
-if(typeof data111.activeLow !== "boolean"){
-const err344 = {instancePath:instancePath+"/doors/fire/input/activeLow",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/activeLow/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(typeof data113 == "number"){
+if(data113 > 63 || isNaN(data113)){
+const err344 = {instancePath:instancePath+"/doors/fire/input/pin",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/pin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
 if(vErrors === null){
 vErrors = [err344];
 }
@@ -4153,9 +4155,8 @@ vErrors.push(err344);
 }
 errors++;
 }
-let data114 = data111.debounceMs;
-if(!((typeof data114 == "number") && (!(data114 % 1) && !isNaN(data114)))){
-const err345 = {instancePath:instancePath+"/doors/fire/input/debounceMs",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/debounceMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data113 < 0 || isNaN(data113)){
+const err345 = {instancePath:instancePath+"/doors/fire/input/pin",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/pin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err345];
 }
@@ -4164,9 +4165,10 @@ vErrors.push(err345);
 }
 errors++;
 }
-if(typeof data114 == "number"){
-if(data114 > 5000 || isNaN(data114)){
-const err346 = {instancePath:instancePath+"/doors/fire/input/debounceMs",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/debounceMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 5000},message:"must be <= 5000"};
+}
+}
+if(typeof data112.activeLow !== "boolean"){
+const err346 = {instancePath:instancePath+"/doors/fire/input/activeLow",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/activeLow/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err346];
 }
@@ -4175,8 +4177,9 @@ vErrors.push(err346);
 }
 errors++;
 }
-if(data114 < 0 || isNaN(data114)){
-const err347 = {instancePath:instancePath+"/doors/fire/input/debounceMs",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/debounceMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+let data115 = data112.debounceMs;
+if(!((typeof data115 == "number") && (!(data115 % 1) && !isNaN(data115)))){
+const err347 = {instancePath:instancePath+"/doors/fire/input/debounceMs",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/debounceMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err347];
 }
@@ -4185,11 +4188,9 @@ vErrors.push(err347);
 }
 errors++;
 }
-}
-if(data111.bias !== undefined){
-let data115 = data111.bias;
-if(typeof data115 !== "string"){
-const err348 = {instancePath:instancePath+"/doors/fire/input/bias",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/bias/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(typeof data115 == "number"){
+if(data115 > 5000 || isNaN(data115)){
+const err348 = {instancePath:instancePath+"/doors/fire/input/debounceMs",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/debounceMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 5000},message:"must be <= 5000"};
 if(vErrors === null){
 vErrors = [err348];
 }
@@ -4198,8 +4199,8 @@ vErrors.push(err348);
 }
 errors++;
 }
-if(!(((data115 === "pull-up") || (data115 === "pull-down")) || (data115 === "disable"))){
-const err349 = {instancePath:instancePath+"/doors/fire/input/bias",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/bias/enum",keyword:"enum",params:{allowedValues: schema11.properties.doors.properties.fire.properties.input.properties.bias.enum},message:"must be equal to one of the allowed values"};
+if(data115 < 0 || isNaN(data115)){
+const err349 = {instancePath:instancePath+"/doors/fire/input/debounceMs",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/debounceMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err349];
 }
@@ -4209,9 +4210,10 @@ vErrors.push(err349);
 errors++;
 }
 }
-}
-else {
-const err350 = {instancePath:instancePath+"/doors/fire/input",schemaPath:"#/properties/doors/properties/fire/properties/input/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data112.bias !== undefined){
+let data116 = data112.bias;
+if(typeof data116 !== "string"){
+const err350 = {instancePath:instancePath+"/doors/fire/input/bias",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/bias/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err350];
 }
@@ -4220,9 +4222,8 @@ vErrors.push(err350);
 }
 errors++;
 }
-}
-if(typeof data110.latch !== "boolean"){
-const err351 = {instancePath:instancePath+"/doors/fire/latch",schemaPath:"#/properties/doors/properties/fire/properties/latch/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(!(((data116 === "pull-up") || (data116 === "pull-down")) || (data116 === "disable"))){
+const err351 = {instancePath:instancePath+"/doors/fire/input/bias",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/bias/enum",keyword:"enum",params:{allowedValues: schema11.properties.doors.properties.fire.properties.input.properties.bias.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err351];
 }
@@ -4231,8 +4232,10 @@ vErrors.push(err351);
 }
 errors++;
 }
-if(typeof data110.releaseOnFirstEdge !== "boolean"){
-const err352 = {instancePath:instancePath+"/doors/fire/releaseOnFirstEdge",schemaPath:"#/properties/doors/properties/fire/properties/releaseOnFirstEdge/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+}
+}
+else {
+const err352 = {instancePath:instancePath+"/doors/fire/input",schemaPath:"#/properties/doors/properties/fire/properties/input/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err352];
 }
@@ -4242,8 +4245,8 @@ vErrors.push(err352);
 errors++;
 }
 }
-else {
-const err353 = {instancePath:instancePath+"/doors/fire",schemaPath:"#/properties/doors/properties/fire/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(typeof data111.latch !== "boolean"){
+const err353 = {instancePath:instancePath+"/doors/fire/latch",schemaPath:"#/properties/doors/properties/fire/properties/latch/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err353];
 }
@@ -4252,14 +4255,8 @@ vErrors.push(err353);
 }
 errors++;
 }
-let data118 = data93.groups;
-if(Array.isArray(data118)){
-const len3 = data118.length;
-for(let i3=0; i3<len3; i3++){
-let data119 = data118[i3];
-if(data119 && typeof data119 == "object" && !Array.isArray(data119)){
-if(data119.id === undefined){
-const err354 = {instancePath:instancePath+"/doors/groups/" + i3,schemaPath:"#/properties/doors/properties/groups/items/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
+if(typeof data111.releaseOnFirstEdge !== "boolean"){
+const err354 = {instancePath:instancePath+"/doors/fire/releaseOnFirstEdge",schemaPath:"#/properties/doors/properties/fire/properties/releaseOnFirstEdge/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err354];
 }
@@ -4268,8 +4265,9 @@ vErrors.push(err354);
 }
 errors++;
 }
-if(data119.doors === undefined){
-const err355 = {instancePath:instancePath+"/doors/groups/" + i3,schemaPath:"#/properties/doors/properties/groups/items/required",keyword:"required",params:{missingProperty: "doors"},message:"must have required property '"+"doors"+"'"};
+}
+else {
+const err355 = {instancePath:instancePath+"/doors/fire",schemaPath:"#/properties/doors/properties/fire/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err355];
 }
@@ -4278,9 +4276,14 @@ vErrors.push(err355);
 }
 errors++;
 }
-for(const key24 in data119){
-if(!(((key24 === "id") || (key24 === "name")) || (key24 === "doors"))){
-const err356 = {instancePath:instancePath+"/doors/groups/" + i3,schemaPath:"#/properties/doors/properties/groups/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key24},message:"must NOT have additional properties"};
+let data119 = data94.groups;
+if(Array.isArray(data119)){
+const len3 = data119.length;
+for(let i3=0; i3<len3; i3++){
+let data120 = data119[i3];
+if(data120 && typeof data120 == "object" && !Array.isArray(data120)){
+if(data120.id === undefined){
+const err356 = {instancePath:instancePath+"/doors/groups/" + i3,schemaPath:"#/properties/doors/properties/groups/items/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
 if(vErrors === null){
 vErrors = [err356];
 }
@@ -4289,12 +4292,8 @@ vErrors.push(err356);
 }
 errors++;
 }
-}
-if(data119.id !== undefined){
-let data120 = data119.id;
-if(typeof data120 === "string"){
-if(!pattern0.test(data120)){
-const err357 = {instancePath:instancePath+"/doors/groups/" + i3+"/id",schemaPath:"#/properties/doors/properties/groups/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"+"\""};
+if(data120.doors === undefined){
+const err357 = {instancePath:instancePath+"/doors/groups/" + i3,schemaPath:"#/properties/doors/properties/groups/items/required",keyword:"required",params:{missingProperty: "doors"},message:"must have required property '"+"doors"+"'"};
 if(vErrors === null){
 vErrors = [err357];
 }
@@ -4303,9 +4302,9 @@ vErrors.push(err357);
 }
 errors++;
 }
-}
-else {
-const err358 = {instancePath:instancePath+"/doors/groups/" + i3+"/id",schemaPath:"#/properties/doors/properties/groups/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key24 in data120){
+if(!(((key24 === "id") || (key24 === "name")) || (key24 === "doors"))){
+const err358 = {instancePath:instancePath+"/doors/groups/" + i3,schemaPath:"#/properties/doors/properties/groups/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key24},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err358];
 }
@@ -4315,11 +4314,11 @@ vErrors.push(err358);
 errors++;
 }
 }
-if(data119.name !== undefined){
-let data121 = data119.name;
+if(data120.id !== undefined){
+let data121 = data120.id;
 if(typeof data121 === "string"){
-if(func3(data121) > 100){
-const err359 = {instancePath:instancePath+"/doors/groups/" + i3+"/name",schemaPath:"#/properties/doors/properties/groups/items/properties/name/maxLength",keyword:"maxLength",params:{limit: 100},message:"must NOT have more than 100 characters"};
+if(!pattern0.test(data121)){
+const err359 = {instancePath:instancePath+"/doors/groups/" + i3+"/id",schemaPath:"#/properties/doors/properties/groups/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"+"\""};
 if(vErrors === null){
 vErrors = [err359];
 }
@@ -4330,7 +4329,7 @@ errors++;
 }
 }
 else {
-const err360 = {instancePath:instancePath+"/doors/groups/" + i3+"/name",schemaPath:"#/properties/doors/properties/groups/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err360 = {instancePath:instancePath+"/doors/groups/" + i3+"/id",schemaPath:"#/properties/doors/properties/groups/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err360];
 }
@@ -4340,11 +4339,11 @@ vErrors.push(err360);
 errors++;
 }
 }
-if(data119.doors !== undefined){
-let data122 = data119.doors;
-if(Array.isArray(data122)){
-if(data122.length < 1){
-const err361 = {instancePath:instancePath+"/doors/groups/" + i3+"/doors",schemaPath:"#/properties/doors/properties/groups/items/properties/doors/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"};
+if(data120.name !== undefined){
+let data122 = data120.name;
+if(typeof data122 === "string"){
+if(func3(data122) > 100){
+const err361 = {instancePath:instancePath+"/doors/groups/" + i3+"/name",schemaPath:"#/properties/doors/properties/groups/items/properties/name/maxLength",keyword:"maxLength",params:{limit: 100},message:"must NOT have more than 100 characters"};
 if(vErrors === null){
 vErrors = [err361];
 }
@@ -4353,12 +4352,9 @@ vErrors.push(err361);
 }
 errors++;
 }
-const len4 = data122.length;
-for(let i4=0; i4<len4; i4++){
-let data123 = data122[i4];
-if(typeof data123 === "string"){
-if(!pattern0.test(data123)){
-const err362 = {instancePath:instancePath+"/doors/groups/" + i3+"/doors/" + i4,schemaPath:"#/properties/doors/properties/groups/items/properties/doors/items/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"+"\""};
+}
+else {
+const err362 = {instancePath:instancePath+"/doors/groups/" + i3+"/name",schemaPath:"#/properties/doors/properties/groups/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err362];
 }
@@ -4368,8 +4364,11 @@ vErrors.push(err362);
 errors++;
 }
 }
-else {
-const err363 = {instancePath:instancePath+"/doors/groups/" + i3+"/doors/" + i4,schemaPath:"#/properties/doors/properties/groups/items/properties/doors/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data120.doors !== undefined){
+let data123 = data120.doors;
+if(Array.isArray(data123)){
+if(data123.length < 1){
+const err363 = {instancePath:instancePath+"/doors/groups/" + i3+"/doors",schemaPath:"#/properties/doors/properties/groups/items/properties/doors/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"};
 if(vErrors === null){
 vErrors = [err363];
 }
@@ -4378,19 +4377,12 @@ vErrors.push(err363);
 }
 errors++;
 }
-}
-let i5 = data122.length;
-let j0;
-if(i5 > 1){
-const indices0 = {};
-for(;i5--;){
-let item0 = data122[i5];
-if(typeof item0 !== "string"){
-continue;
-}
-if(typeof indices0[item0] == "number"){
-j0 = indices0[item0];
-const err364 = {instancePath:instancePath+"/doors/groups/" + i3+"/doors",schemaPath:"#/properties/doors/properties/groups/items/properties/doors/uniqueItems",keyword:"uniqueItems",params:{i: i5, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i5+" are identical)"};
+const len4 = data123.length;
+for(let i4=0; i4<len4; i4++){
+let data124 = data123[i4];
+if(typeof data124 === "string"){
+if(!pattern0.test(data124)){
+const err364 = {instancePath:instancePath+"/doors/groups/" + i3+"/doors/" + i4,schemaPath:"#/properties/doors/properties/groups/items/properties/doors/items/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"+"\""};
 if(vErrors === null){
 vErrors = [err364];
 }
@@ -4398,14 +4390,10 @@ else {
 vErrors.push(err364);
 }
 errors++;
-break;
-}
-indices0[item0] = i5;
-}
 }
 }
 else {
-const err365 = {instancePath:instancePath+"/doors/groups/" + i3+"/doors",schemaPath:"#/properties/doors/properties/groups/items/properties/doors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err365 = {instancePath:instancePath+"/doors/groups/" + i3+"/doors/" + i4,schemaPath:"#/properties/doors/properties/groups/items/properties/doors/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err365];
 }
@@ -4415,9 +4403,18 @@ vErrors.push(err365);
 errors++;
 }
 }
+let i5 = data123.length;
+let j0;
+if(i5 > 1){
+const indices0 = {};
+for(;i5--;){
+let item0 = data123[i5];
+if(typeof item0 !== "string"){
+continue;
 }
-else {
-const err366 = {instancePath:instancePath+"/doors/groups/" + i3,schemaPath:"#/properties/doors/properties/groups/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(typeof indices0[item0] == "number"){
+j0 = indices0[item0];
+const err366 = {instancePath:instancePath+"/doors/groups/" + i3+"/doors",schemaPath:"#/properties/doors/properties/groups/items/properties/doors/uniqueItems",keyword:"uniqueItems",params:{i: i5, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i5+" are identical)"};
 if(vErrors === null){
 vErrors = [err366];
 }
@@ -4425,11 +4422,14 @@ else {
 vErrors.push(err366);
 }
 errors++;
+break;
+}
+indices0[item0] = i5;
 }
 }
 }
 else {
-const err367 = {instancePath:instancePath+"/doors/groups",schemaPath:"#/properties/doors/properties/groups/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err367 = {instancePath:instancePath+"/doors/groups/" + i3+"/doors",schemaPath:"#/properties/doors/properties/groups/items/properties/doors/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err367];
 }
@@ -4438,26 +4438,10 @@ vErrors.push(err367);
 }
 errors++;
 }
-let data124 = data93.doors;
-if(Array.isArray(data124)){
-const len5 = data124.length;
-for(let i6=0; i6<len5; i6++){
-let data125 = data124[i6];
-if(data125 && typeof data125 == "object" && !Array.isArray(data125)){
-if(data125.unlockMs === undefined){
-data125.unlockMs = 5000;
 }
-if(data125.relockOnClose === undefined){
-data125.relockOnClose = true;
 }
-if(data125.heldOpenAlarmS === undefined){
-data125.heldOpenAlarmS = 30;
-}
-if(data125.fireRelease === undefined){
-data125.fireRelease = true;
-}
-if(data125.id === undefined){
-const err368 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
+else {
+const err368 = {instancePath:instancePath+"/doors/groups/" + i3,schemaPath:"#/properties/doors/properties/groups/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err368];
 }
@@ -4466,8 +4450,10 @@ vErrors.push(err368);
 }
 errors++;
 }
-if(data125.lock === undefined){
-const err369 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/required",keyword:"required",params:{missingProperty: "lock"},message:"must have required property '"+"lock"+"'"};
+}
+}
+else {
+const err369 = {instancePath:instancePath+"/doors/groups",schemaPath:"#/properties/doors/properties/groups/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err369];
 }
@@ -4476,8 +4462,26 @@ vErrors.push(err369);
 }
 errors++;
 }
-if(data125.unlockMs === undefined){
-const err370 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/required",keyword:"required",params:{missingProperty: "unlockMs"},message:"must have required property '"+"unlockMs"+"'"};
+let data125 = data94.doors;
+if(Array.isArray(data125)){
+const len5 = data125.length;
+for(let i6=0; i6<len5; i6++){
+let data126 = data125[i6];
+if(data126 && typeof data126 == "object" && !Array.isArray(data126)){
+if(data126.unlockMs === undefined){
+data126.unlockMs = 5000;
+}
+if(data126.relockOnClose === undefined){
+data126.relockOnClose = true;
+}
+if(data126.heldOpenAlarmS === undefined){
+data126.heldOpenAlarmS = 30;
+}
+if(data126.fireRelease === undefined){
+data126.fireRelease = true;
+}
+if(data126.id === undefined){
+const err370 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
 if(vErrors === null){
 vErrors = [err370];
 }
@@ -4486,8 +4490,8 @@ vErrors.push(err370);
 }
 errors++;
 }
-if(data125.relockOnClose === undefined){
-const err371 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/required",keyword:"required",params:{missingProperty: "relockOnClose"},message:"must have required property '"+"relockOnClose"+"'"};
+if(data126.lock === undefined){
+const err371 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/required",keyword:"required",params:{missingProperty: "lock"},message:"must have required property '"+"lock"+"'"};
 if(vErrors === null){
 vErrors = [err371];
 }
@@ -4496,8 +4500,8 @@ vErrors.push(err371);
 }
 errors++;
 }
-if(data125.heldOpenAlarmS === undefined){
-const err372 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/required",keyword:"required",params:{missingProperty: "heldOpenAlarmS"},message:"must have required property '"+"heldOpenAlarmS"+"'"};
+if(data126.unlockMs === undefined){
+const err372 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/required",keyword:"required",params:{missingProperty: "unlockMs"},message:"must have required property '"+"unlockMs"+"'"};
 if(vErrors === null){
 vErrors = [err372];
 }
@@ -4506,8 +4510,8 @@ vErrors.push(err372);
 }
 errors++;
 }
-if(data125.fireRelease === undefined){
-const err373 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/required",keyword:"required",params:{missingProperty: "fireRelease"},message:"must have required property '"+"fireRelease"+"'"};
+if(data126.relockOnClose === undefined){
+const err373 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/required",keyword:"required",params:{missingProperty: "relockOnClose"},message:"must have required property '"+"relockOnClose"+"'"};
 if(vErrors === null){
 vErrors = [err373];
 }
@@ -4516,9 +4520,8 @@ vErrors.push(err373);
 }
 errors++;
 }
-for(const key25 in data125){
-if(!(func2.call(schema11.properties.doors.properties.doors.items.properties, key25))){
-const err374 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key25},message:"must NOT have additional properties"};
+if(data126.heldOpenAlarmS === undefined){
+const err374 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/required",keyword:"required",params:{missingProperty: "heldOpenAlarmS"},message:"must have required property '"+"heldOpenAlarmS"+"'"};
 if(vErrors === null){
 vErrors = [err374];
 }
@@ -4527,12 +4530,8 @@ vErrors.push(err374);
 }
 errors++;
 }
-}
-if(data125.id !== undefined){
-let data126 = data125.id;
-if(typeof data126 === "string"){
-if(!pattern0.test(data126)){
-const err375 = {instancePath:instancePath+"/doors/doors/" + i6+"/id",schemaPath:"#/properties/doors/properties/doors/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"+"\""};
+if(data126.fireRelease === undefined){
+const err375 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/required",keyword:"required",params:{missingProperty: "fireRelease"},message:"must have required property '"+"fireRelease"+"'"};
 if(vErrors === null){
 vErrors = [err375];
 }
@@ -4541,9 +4540,9 @@ vErrors.push(err375);
 }
 errors++;
 }
-}
-else {
-const err376 = {instancePath:instancePath+"/doors/doors/" + i6+"/id",schemaPath:"#/properties/doors/properties/doors/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key25 in data126){
+if(!(func2.call(schema11.properties.doors.properties.doors.items.properties, key25))){
+const err376 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key25},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err376];
 }
@@ -4553,11 +4552,11 @@ vErrors.push(err376);
 errors++;
 }
 }
-if(data125.name !== undefined){
-let data127 = data125.name;
+if(data126.id !== undefined){
+let data127 = data126.id;
 if(typeof data127 === "string"){
-if(func3(data127) > 100){
-const err377 = {instancePath:instancePath+"/doors/doors/" + i6+"/name",schemaPath:"#/properties/doors/properties/doors/items/properties/name/maxLength",keyword:"maxLength",params:{limit: 100},message:"must NOT have more than 100 characters"};
+if(!pattern0.test(data127)){
+const err377 = {instancePath:instancePath+"/doors/doors/" + i6+"/id",schemaPath:"#/properties/doors/properties/doors/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"+"\""};
 if(vErrors === null){
 vErrors = [err377];
 }
@@ -4568,7 +4567,7 @@ errors++;
 }
 }
 else {
-const err378 = {instancePath:instancePath+"/doors/doors/" + i6+"/name",schemaPath:"#/properties/doors/properties/doors/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err378 = {instancePath:instancePath+"/doors/doors/" + i6+"/id",schemaPath:"#/properties/doors/properties/doors/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err378];
 }
@@ -4578,17 +4577,11 @@ vErrors.push(err378);
 errors++;
 }
 }
-if(data125.lock !== undefined){
-let data128 = data125.lock;
-if(data128 && typeof data128 == "object" && !Array.isArray(data128)){
-if(data128.activeLow === undefined){
-data128.activeLow = false;
-}
-if(data128.failMode === undefined){
-data128.failMode = "failSecure";
-}
-if(data128.pin === undefined){
-const err379 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/required",keyword:"required",params:{missingProperty: "pin"},message:"must have required property '"+"pin"+"'"};
+if(data126.name !== undefined){
+let data128 = data126.name;
+if(typeof data128 === "string"){
+if(func3(data128) > 100){
+const err379 = {instancePath:instancePath+"/doors/doors/" + i6+"/name",schemaPath:"#/properties/doors/properties/doors/items/properties/name/maxLength",keyword:"maxLength",params:{limit: 100},message:"must NOT have more than 100 characters"};
 if(vErrors === null){
 vErrors = [err379];
 }
@@ -4597,8 +4590,9 @@ vErrors.push(err379);
 }
 errors++;
 }
-if(data128.activeLow === undefined){
-const err380 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/required",keyword:"required",params:{missingProperty: "activeLow"},message:"must have required property '"+"activeLow"+"'"};
+}
+else {
+const err380 = {instancePath:instancePath+"/doors/doors/" + i6+"/name",schemaPath:"#/properties/doors/properties/doors/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err380];
 }
@@ -4607,8 +4601,18 @@ vErrors.push(err380);
 }
 errors++;
 }
-if(data128.failMode === undefined){
-const err381 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/required",keyword:"required",params:{missingProperty: "failMode"},message:"must have required property '"+"failMode"+"'"};
+}
+if(data126.lock !== undefined){
+let data129 = data126.lock;
+if(data129 && typeof data129 == "object" && !Array.isArray(data129)){
+if(data129.activeLow === undefined){
+data129.activeLow = false;
+}
+if(data129.failMode === undefined){
+data129.failMode = "failSecure";
+}
+if(data129.pin === undefined){
+const err381 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/required",keyword:"required",params:{missingProperty: "pin"},message:"must have required property '"+"pin"+"'"};
 if(vErrors === null){
 vErrors = [err381];
 }
@@ -4617,9 +4621,8 @@ vErrors.push(err381);
 }
 errors++;
 }
-for(const key26 in data128){
-if(!((((key26 === "pin") || (key26 === "activeLow")) || (key26 === "failMode")) || (key26 === "safeState"))){
-const err382 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key26},message:"must NOT have additional properties"};
+if(data129.activeLow === undefined){
+const err382 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/required",keyword:"required",params:{missingProperty: "activeLow"},message:"must have required property '"+"activeLow"+"'"};
 if(vErrors === null){
 vErrors = [err382];
 }
@@ -4628,11 +4631,8 @@ vErrors.push(err382);
 }
 errors++;
 }
-}
-if(data128.pin !== undefined){
-let data129 = data128.pin;
-if(!((typeof data129 == "number") && (!(data129 % 1) && !isNaN(data129)))){
-const err383 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/pin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data129.failMode === undefined){
+const err383 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/required",keyword:"required",params:{missingProperty: "failMode"},message:"must have required property '"+"failMode"+"'"};
 if(vErrors === null){
 vErrors = [err383];
 }
@@ -4641,9 +4641,9 @@ vErrors.push(err383);
 }
 errors++;
 }
-if(typeof data129 == "number"){
-if(data129 > 63 || isNaN(data129)){
-const err384 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/pin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
+for(const key26 in data129){
+if(!((((key26 === "pin") || (key26 === "activeLow")) || (key26 === "failMode")) || (key26 === "safeState"))){
+const err384 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key26},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err384];
 }
@@ -4652,8 +4652,11 @@ vErrors.push(err384);
 }
 errors++;
 }
-if(data129 < 0 || isNaN(data129)){
-const err385 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/pin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data129.pin !== undefined){
+let data130 = data129.pin;
+if(!((typeof data130 == "number") && (!(data130 % 1) && !isNaN(data130)))){
+const err385 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/pin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err385];
 }
@@ -4662,10 +4665,9 @@ vErrors.push(err385);
 }
 errors++;
 }
-}
-}
-if(typeof data128.activeLow !== "boolean"){
-const err386 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/activeLow",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/activeLow/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(typeof data130 == "number"){
+if(data130 > 63 || isNaN(data130)){
+const err386 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/pin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
 if(vErrors === null){
 vErrors = [err386];
 }
@@ -4674,9 +4676,8 @@ vErrors.push(err386);
 }
 errors++;
 }
-let data131 = data128.failMode;
-if(typeof data131 !== "string"){
-const err387 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/failMode",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/failMode/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data130 < 0 || isNaN(data130)){
+const err387 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/pin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err387];
 }
@@ -4685,8 +4686,10 @@ vErrors.push(err387);
 }
 errors++;
 }
-if(!((data131 === "failSecure") || (data131 === "failSafe"))){
-const err388 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/failMode",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/failMode/enum",keyword:"enum",params:{allowedValues: schema11.properties.doors.properties.doors.items.properties.lock.properties.failMode.enum},message:"must be equal to one of the allowed values"};
+}
+}
+if(typeof data129.activeLow !== "boolean"){
+const err388 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/activeLow",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/activeLow/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err388];
 }
@@ -4695,10 +4698,9 @@ vErrors.push(err388);
 }
 errors++;
 }
-if(data128.safeState !== undefined){
-let data132 = data128.safeState;
+let data132 = data129.failMode;
 if(typeof data132 !== "string"){
-const err389 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/safeState",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/safeState/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err389 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/failMode",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/failMode/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err389];
 }
@@ -4707,8 +4709,8 @@ vErrors.push(err389);
 }
 errors++;
 }
-if(!((data132 === "locked") || (data132 === "unlocked"))){
-const err390 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/safeState",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/safeState/enum",keyword:"enum",params:{allowedValues: schema11.properties.doors.properties.doors.items.properties.lock.properties.safeState.enum},message:"must be equal to one of the allowed values"};
+if(!((data132 === "failSecure") || (data132 === "failSafe"))){
+const err390 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/failMode",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/failMode/enum",keyword:"enum",params:{allowedValues: schema11.properties.doors.properties.doors.items.properties.lock.properties.failMode.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err390];
 }
@@ -4717,10 +4719,10 @@ vErrors.push(err390);
 }
 errors++;
 }
-}
-}
-else {
-const err391 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data129.safeState !== undefined){
+let data133 = data129.safeState;
+if(typeof data133 !== "string"){
+const err391 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/safeState",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/safeState/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err391];
 }
@@ -4729,10 +4731,8 @@ vErrors.push(err391);
 }
 errors++;
 }
-}
-let data133 = data125.unlockMs;
-if(!((typeof data133 == "number") && (!(data133 % 1) && !isNaN(data133)))){
-const err392 = {instancePath:instancePath+"/doors/doors/" + i6+"/unlockMs",schemaPath:"#/properties/doors/properties/doors/items/properties/unlockMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(!((data133 === "locked") || (data133 === "unlocked"))){
+const err392 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/safeState",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/safeState/enum",keyword:"enum",params:{allowedValues: schema11.properties.doors.properties.doors.items.properties.lock.properties.safeState.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err392];
 }
@@ -4741,9 +4741,10 @@ vErrors.push(err392);
 }
 errors++;
 }
-if(typeof data133 == "number"){
-if(data133 > 120000 || isNaN(data133)){
-const err393 = {instancePath:instancePath+"/doors/doors/" + i6+"/unlockMs",schemaPath:"#/properties/doors/properties/doors/items/properties/unlockMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 120000},message:"must be <= 120000"};
+}
+}
+else {
+const err393 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err393];
 }
@@ -4752,8 +4753,10 @@ vErrors.push(err393);
 }
 errors++;
 }
-if(data133 < 200 || isNaN(data133)){
-const err394 = {instancePath:instancePath+"/doors/doors/" + i6+"/unlockMs",schemaPath:"#/properties/doors/properties/doors/items/properties/unlockMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 200},message:"must be >= 200"};
+}
+let data134 = data126.unlockMs;
+if(!((typeof data134 == "number") && (!(data134 % 1) && !isNaN(data134)))){
+const err394 = {instancePath:instancePath+"/doors/doors/" + i6+"/unlockMs",schemaPath:"#/properties/doors/properties/doors/items/properties/unlockMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err394];
 }
@@ -4762,9 +4765,9 @@ vErrors.push(err394);
 }
 errors++;
 }
-}
-if(typeof data125.relockOnClose !== "boolean"){
-const err395 = {instancePath:instancePath+"/doors/doors/" + i6+"/relockOnClose",schemaPath:"#/properties/doors/properties/doors/items/properties/relockOnClose/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(typeof data134 == "number"){
+if(data134 > 120000 || isNaN(data134)){
+const err395 = {instancePath:instancePath+"/doors/doors/" + i6+"/unlockMs",schemaPath:"#/properties/doors/properties/doors/items/properties/unlockMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 120000},message:"must be <= 120000"};
 if(vErrors === null){
 vErrors = [err395];
 }
@@ -4773,17 +4776,8 @@ vErrors.push(err395);
 }
 errors++;
 }
-if(data125.contact !== undefined){
-let data135 = data125.contact;
-if(data135 && typeof data135 == "object" && !Array.isArray(data135)){
-if(data135.activeLow === undefined){
-data135.activeLow = false;
-}
-if(data135.debounceMs === undefined){
-data135.debounceMs = 50;
-}
-if(data135.pin === undefined){
-const err396 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/required",keyword:"required",params:{missingProperty: "pin"},message:"must have required property '"+"pin"+"'"};
+if(data134 < 200 || isNaN(data134)){
+const err396 = {instancePath:instancePath+"/doors/doors/" + i6+"/unlockMs",schemaPath:"#/properties/doors/properties/doors/items/properties/unlockMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 200},message:"must be >= 200"};
 if(vErrors === null){
 vErrors = [err396];
 }
@@ -4792,8 +4786,9 @@ vErrors.push(err396);
 }
 errors++;
 }
-if(data135.activeLow === undefined){
-const err397 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/required",keyword:"required",params:{missingProperty: "activeLow"},message:"must have required property '"+"activeLow"+"'"};
+}
+if(typeof data126.relockOnClose !== "boolean"){
+const err397 = {instancePath:instancePath+"/doors/doors/" + i6+"/relockOnClose",schemaPath:"#/properties/doors/properties/doors/items/properties/relockOnClose/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err397];
 }
@@ -4802,8 +4797,17 @@ vErrors.push(err397);
 }
 errors++;
 }
-if(data135.debounceMs === undefined){
-const err398 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/required",keyword:"required",params:{missingProperty: "debounceMs"},message:"must have required property '"+"debounceMs"+"'"};
+if(data126.contact !== undefined){
+let data136 = data126.contact;
+if(data136 && typeof data136 == "object" && !Array.isArray(data136)){
+if(data136.activeLow === undefined){
+data136.activeLow = false;
+}
+if(data136.debounceMs === undefined){
+data136.debounceMs = 50;
+}
+if(data136.pin === undefined){
+const err398 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/required",keyword:"required",params:{missingProperty: "pin"},message:"must have required property '"+"pin"+"'"};
 if(vErrors === null){
 vErrors = [err398];
 }
@@ -4812,9 +4816,8 @@ vErrors.push(err398);
 }
 errors++;
 }
-for(const key27 in data135){
-if(!((((key27 === "pin") || (key27 === "activeLow")) || (key27 === "debounceMs")) || (key27 === "bias"))){
-const err399 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key27},message:"must NOT have additional properties"};
+if(data136.activeLow === undefined){
+const err399 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/required",keyword:"required",params:{missingProperty: "activeLow"},message:"must have required property '"+"activeLow"+"'"};
 if(vErrors === null){
 vErrors = [err399];
 }
@@ -4823,11 +4826,8 @@ vErrors.push(err399);
 }
 errors++;
 }
-}
-if(data135.pin !== undefined){
-let data136 = data135.pin;
-if(!((typeof data136 == "number") && (!(data136 % 1) && !isNaN(data136)))){
-const err400 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/pin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data136.debounceMs === undefined){
+const err400 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/required",keyword:"required",params:{missingProperty: "debounceMs"},message:"must have required property '"+"debounceMs"+"'"};
 if(vErrors === null){
 vErrors = [err400];
 }
@@ -4836,9 +4836,9 @@ vErrors.push(err400);
 }
 errors++;
 }
-if(typeof data136 == "number"){
-if(data136 > 63 || isNaN(data136)){
-const err401 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/pin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
+for(const key27 in data136){
+if(!((((key27 === "pin") || (key27 === "activeLow")) || (key27 === "debounceMs")) || (key27 === "bias"))){
+const err401 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key27},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err401];
 }
@@ -4847,8 +4847,11 @@ vErrors.push(err401);
 }
 errors++;
 }
-if(data136 < 0 || isNaN(data136)){
-const err402 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/pin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data136.pin !== undefined){
+let data137 = data136.pin;
+if(!((typeof data137 == "number") && (!(data137 % 1) && !isNaN(data137)))){
+const err402 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/pin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err402];
 }
@@ -4857,10 +4860,9 @@ vErrors.push(err402);
 }
 errors++;
 }
-}
-}
-if(typeof data135.activeLow !== "boolean"){
-const err403 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/activeLow",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/activeLow/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(typeof data137 == "number"){
+if(data137 > 63 || isNaN(data137)){
+const err403 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/pin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
 if(vErrors === null){
 vErrors = [err403];
 }
@@ -4869,9 +4871,8 @@ vErrors.push(err403);
 }
 errors++;
 }
-let data138 = data135.debounceMs;
-if(!((typeof data138 == "number") && (!(data138 % 1) && !isNaN(data138)))){
-const err404 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/debounceMs",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/debounceMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data137 < 0 || isNaN(data137)){
+const err404 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/pin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err404];
 }
@@ -4880,9 +4881,10 @@ vErrors.push(err404);
 }
 errors++;
 }
-if(typeof data138 == "number"){
-if(data138 > 5000 || isNaN(data138)){
-const err405 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/debounceMs",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/debounceMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 5000},message:"must be <= 5000"};
+}
+}
+if(typeof data136.activeLow !== "boolean"){
+const err405 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/activeLow",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/activeLow/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err405];
 }
@@ -4891,8 +4893,9 @@ vErrors.push(err405);
 }
 errors++;
 }
-if(data138 < 0 || isNaN(data138)){
-const err406 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/debounceMs",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/debounceMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+let data139 = data136.debounceMs;
+if(!((typeof data139 == "number") && (!(data139 % 1) && !isNaN(data139)))){
+const err406 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/debounceMs",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/debounceMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err406];
 }
@@ -4901,11 +4904,9 @@ vErrors.push(err406);
 }
 errors++;
 }
-}
-if(data135.bias !== undefined){
-let data139 = data135.bias;
-if(typeof data139 !== "string"){
-const err407 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/bias",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/bias/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(typeof data139 == "number"){
+if(data139 > 5000 || isNaN(data139)){
+const err407 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/debounceMs",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/debounceMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 5000},message:"must be <= 5000"};
 if(vErrors === null){
 vErrors = [err407];
 }
@@ -4914,8 +4915,8 @@ vErrors.push(err407);
 }
 errors++;
 }
-if(!(((data139 === "pull-up") || (data139 === "pull-down")) || (data139 === "disable"))){
-const err408 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/bias",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/bias/enum",keyword:"enum",params:{allowedValues: schema11.properties.doors.properties.doors.items.properties.contact.properties.bias.enum},message:"must be equal to one of the allowed values"};
+if(data139 < 0 || isNaN(data139)){
+const err408 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/debounceMs",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/debounceMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err408];
 }
@@ -4925,9 +4926,10 @@ vErrors.push(err408);
 errors++;
 }
 }
-}
-else {
-const err409 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data136.bias !== undefined){
+let data140 = data136.bias;
+if(typeof data140 !== "string"){
+const err409 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/bias",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/bias/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err409];
 }
@@ -4936,18 +4938,8 @@ vErrors.push(err409);
 }
 errors++;
 }
-}
-if(data125.exitButton !== undefined){
-let data140 = data125.exitButton;
-if(data140 && typeof data140 == "object" && !Array.isArray(data140)){
-if(data140.activeLow === undefined){
-data140.activeLow = false;
-}
-if(data140.debounceMs === undefined){
-data140.debounceMs = 30;
-}
-if(data140.pin === undefined){
-const err410 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/required",keyword:"required",params:{missingProperty: "pin"},message:"must have required property '"+"pin"+"'"};
+if(!(((data140 === "pull-up") || (data140 === "pull-down")) || (data140 === "disable"))){
+const err410 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/bias",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/bias/enum",keyword:"enum",params:{allowedValues: schema11.properties.doors.properties.doors.items.properties.contact.properties.bias.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err410];
 }
@@ -4956,8 +4948,10 @@ vErrors.push(err410);
 }
 errors++;
 }
-if(data140.activeLow === undefined){
-const err411 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/required",keyword:"required",params:{missingProperty: "activeLow"},message:"must have required property '"+"activeLow"+"'"};
+}
+}
+else {
+const err411 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err411];
 }
@@ -4966,8 +4960,18 @@ vErrors.push(err411);
 }
 errors++;
 }
-if(data140.debounceMs === undefined){
-const err412 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/required",keyword:"required",params:{missingProperty: "debounceMs"},message:"must have required property '"+"debounceMs"+"'"};
+}
+if(data126.exitButton !== undefined){
+let data141 = data126.exitButton;
+if(data141 && typeof data141 == "object" && !Array.isArray(data141)){
+if(data141.activeLow === undefined){
+data141.activeLow = false;
+}
+if(data141.debounceMs === undefined){
+data141.debounceMs = 30;
+}
+if(data141.pin === undefined){
+const err412 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/required",keyword:"required",params:{missingProperty: "pin"},message:"must have required property '"+"pin"+"'"};
 if(vErrors === null){
 vErrors = [err412];
 }
@@ -4976,9 +4980,8 @@ vErrors.push(err412);
 }
 errors++;
 }
-for(const key28 in data140){
-if(!((((key28 === "pin") || (key28 === "activeLow")) || (key28 === "debounceMs")) || (key28 === "bias"))){
-const err413 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key28},message:"must NOT have additional properties"};
+if(data141.activeLow === undefined){
+const err413 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/required",keyword:"required",params:{missingProperty: "activeLow"},message:"must have required property '"+"activeLow"+"'"};
 if(vErrors === null){
 vErrors = [err413];
 }
@@ -4987,11 +4990,8 @@ vErrors.push(err413);
 }
 errors++;
 }
-}
-if(data140.pin !== undefined){
-let data141 = data140.pin;
-if(!((typeof data141 == "number") && (!(data141 % 1) && !isNaN(data141)))){
-const err414 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/pin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data141.debounceMs === undefined){
+const err414 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/required",keyword:"required",params:{missingProperty: "debounceMs"},message:"must have required property '"+"debounceMs"+"'"};
 if(vErrors === null){
 vErrors = [err414];
 }
@@ -5000,9 +5000,9 @@ vErrors.push(err414);
 }
 errors++;
 }
-if(typeof data141 == "number"){
-if(data141 > 63 || isNaN(data141)){
-const err415 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/pin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
+for(const key28 in data141){
+if(!((((key28 === "pin") || (key28 === "activeLow")) || (key28 === "debounceMs")) || (key28 === "bias"))){
+const err415 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key28},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err415];
 }
@@ -5011,8 +5011,11 @@ vErrors.push(err415);
 }
 errors++;
 }
-if(data141 < 0 || isNaN(data141)){
-const err416 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/pin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data141.pin !== undefined){
+let data142 = data141.pin;
+if(!((typeof data142 == "number") && (!(data142 % 1) && !isNaN(data142)))){
+const err416 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/pin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err416];
 }
@@ -5021,10 +5024,9 @@ vErrors.push(err416);
 }
 errors++;
 }
-}
-}
-if(typeof data140.activeLow !== "boolean"){
-const err417 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/activeLow",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/activeLow/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(typeof data142 == "number"){
+if(data142 > 63 || isNaN(data142)){
+const err417 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/pin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
 if(vErrors === null){
 vErrors = [err417];
 }
@@ -5033,9 +5035,8 @@ vErrors.push(err417);
 }
 errors++;
 }
-let data143 = data140.debounceMs;
-if(!((typeof data143 == "number") && (!(data143 % 1) && !isNaN(data143)))){
-const err418 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/debounceMs",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/debounceMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data142 < 0 || isNaN(data142)){
+const err418 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/pin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err418];
 }
@@ -5044,9 +5045,10 @@ vErrors.push(err418);
 }
 errors++;
 }
-if(typeof data143 == "number"){
-if(data143 > 5000 || isNaN(data143)){
-const err419 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/debounceMs",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/debounceMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 5000},message:"must be <= 5000"};
+}
+}
+if(typeof data141.activeLow !== "boolean"){
+const err419 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/activeLow",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/activeLow/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err419];
 }
@@ -5055,8 +5057,9 @@ vErrors.push(err419);
 }
 errors++;
 }
-if(data143 < 0 || isNaN(data143)){
-const err420 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/debounceMs",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/debounceMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+let data144 = data141.debounceMs;
+if(!((typeof data144 == "number") && (!(data144 % 1) && !isNaN(data144)))){
+const err420 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/debounceMs",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/debounceMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err420];
 }
@@ -5065,11 +5068,9 @@ vErrors.push(err420);
 }
 errors++;
 }
-}
-if(data140.bias !== undefined){
-let data144 = data140.bias;
-if(typeof data144 !== "string"){
-const err421 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/bias",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/bias/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(typeof data144 == "number"){
+if(data144 > 5000 || isNaN(data144)){
+const err421 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/debounceMs",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/debounceMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 5000},message:"must be <= 5000"};
 if(vErrors === null){
 vErrors = [err421];
 }
@@ -5078,8 +5079,8 @@ vErrors.push(err421);
 }
 errors++;
 }
-if(!(((data144 === "pull-up") || (data144 === "pull-down")) || (data144 === "disable"))){
-const err422 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/bias",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/bias/enum",keyword:"enum",params:{allowedValues: schema11.properties.doors.properties.doors.items.properties.exitButton.properties.bias.enum},message:"must be equal to one of the allowed values"};
+if(data144 < 0 || isNaN(data144)){
+const err422 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/debounceMs",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/debounceMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err422];
 }
@@ -5089,9 +5090,10 @@ vErrors.push(err422);
 errors++;
 }
 }
-}
-else {
-const err423 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data141.bias !== undefined){
+let data145 = data141.bias;
+if(typeof data145 !== "string"){
+const err423 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/bias",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/bias/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err423];
 }
@@ -5100,15 +5102,8 @@ vErrors.push(err423);
 }
 errors++;
 }
-}
-if(data125.buzzer !== undefined){
-let data145 = data125.buzzer;
-if(data145 && typeof data145 == "object" && !Array.isArray(data145)){
-if(data145.activeLow === undefined){
-data145.activeLow = false;
-}
-if(data145.pin === undefined){
-const err424 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/required",keyword:"required",params:{missingProperty: "pin"},message:"must have required property '"+"pin"+"'"};
+if(!(((data145 === "pull-up") || (data145 === "pull-down")) || (data145 === "disable"))){
+const err424 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/bias",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/bias/enum",keyword:"enum",params:{allowedValues: schema11.properties.doors.properties.doors.items.properties.exitButton.properties.bias.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err424];
 }
@@ -5117,8 +5112,10 @@ vErrors.push(err424);
 }
 errors++;
 }
-if(data145.activeLow === undefined){
-const err425 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/required",keyword:"required",params:{missingProperty: "activeLow"},message:"must have required property '"+"activeLow"+"'"};
+}
+}
+else {
+const err425 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err425];
 }
@@ -5127,9 +5124,15 @@ vErrors.push(err425);
 }
 errors++;
 }
-for(const key29 in data145){
-if(!((key29 === "pin") || (key29 === "activeLow"))){
-const err426 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key29},message:"must NOT have additional properties"};
+}
+if(data126.buzzer !== undefined){
+let data146 = data126.buzzer;
+if(data146 && typeof data146 == "object" && !Array.isArray(data146)){
+if(data146.activeLow === undefined){
+data146.activeLow = false;
+}
+if(data146.pin === undefined){
+const err426 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/required",keyword:"required",params:{missingProperty: "pin"},message:"must have required property '"+"pin"+"'"};
 if(vErrors === null){
 vErrors = [err426];
 }
@@ -5138,11 +5141,8 @@ vErrors.push(err426);
 }
 errors++;
 }
-}
-if(data145.pin !== undefined){
-let data146 = data145.pin;
-if(!((typeof data146 == "number") && (!(data146 % 1) && !isNaN(data146)))){
-const err427 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/properties/pin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data146.activeLow === undefined){
+const err427 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/required",keyword:"required",params:{missingProperty: "activeLow"},message:"must have required property '"+"activeLow"+"'"};
 if(vErrors === null){
 vErrors = [err427];
 }
@@ -5151,9 +5151,9 @@ vErrors.push(err427);
 }
 errors++;
 }
-if(typeof data146 == "number"){
-if(data146 > 63 || isNaN(data146)){
-const err428 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/properties/pin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
+for(const key29 in data146){
+if(!((key29 === "pin") || (key29 === "activeLow"))){
+const err428 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key29},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err428];
 }
@@ -5162,8 +5162,11 @@ vErrors.push(err428);
 }
 errors++;
 }
-if(data146 < 0 || isNaN(data146)){
-const err429 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/properties/pin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data146.pin !== undefined){
+let data147 = data146.pin;
+if(!((typeof data147 == "number") && (!(data147 % 1) && !isNaN(data147)))){
+const err429 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/properties/pin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err429];
 }
@@ -5172,10 +5175,9 @@ vErrors.push(err429);
 }
 errors++;
 }
-}
-}
-if(typeof data145.activeLow !== "boolean"){
-const err430 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer/activeLow",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/properties/activeLow/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(typeof data147 == "number"){
+if(data147 > 63 || isNaN(data147)){
+const err430 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/properties/pin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
 if(vErrors === null){
 vErrors = [err430];
 }
@@ -5184,9 +5186,8 @@ vErrors.push(err430);
 }
 errors++;
 }
-}
-else {
-const err431 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data147 < 0 || isNaN(data147)){
+const err431 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/properties/pin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err431];
 }
@@ -5196,14 +5197,9 @@ vErrors.push(err431);
 errors++;
 }
 }
-if(data125.led !== undefined){
-let data148 = data125.led;
-if(data148 && typeof data148 == "object" && !Array.isArray(data148)){
-if(data148.activeLow === undefined){
-data148.activeLow = false;
 }
-if(data148.pin === undefined){
-const err432 = {instancePath:instancePath+"/doors/doors/" + i6+"/led",schemaPath:"#/properties/doors/properties/doors/items/properties/led/required",keyword:"required",params:{missingProperty: "pin"},message:"must have required property '"+"pin"+"'"};
+if(typeof data146.activeLow !== "boolean"){
+const err432 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer/activeLow",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/properties/activeLow/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err432];
 }
@@ -5212,8 +5208,9 @@ vErrors.push(err432);
 }
 errors++;
 }
-if(data148.activeLow === undefined){
-const err433 = {instancePath:instancePath+"/doors/doors/" + i6+"/led",schemaPath:"#/properties/doors/properties/doors/items/properties/led/required",keyword:"required",params:{missingProperty: "activeLow"},message:"must have required property '"+"activeLow"+"'"};
+}
+else {
+const err433 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err433];
 }
@@ -5222,9 +5219,15 @@ vErrors.push(err433);
 }
 errors++;
 }
-for(const key30 in data148){
-if(!((key30 === "pin") || (key30 === "activeLow"))){
-const err434 = {instancePath:instancePath+"/doors/doors/" + i6+"/led",schemaPath:"#/properties/doors/properties/doors/items/properties/led/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key30},message:"must NOT have additional properties"};
+}
+if(data126.led !== undefined){
+let data149 = data126.led;
+if(data149 && typeof data149 == "object" && !Array.isArray(data149)){
+if(data149.activeLow === undefined){
+data149.activeLow = false;
+}
+if(data149.pin === undefined){
+const err434 = {instancePath:instancePath+"/doors/doors/" + i6+"/led",schemaPath:"#/properties/doors/properties/doors/items/properties/led/required",keyword:"required",params:{missingProperty: "pin"},message:"must have required property '"+"pin"+"'"};
 if(vErrors === null){
 vErrors = [err434];
 }
@@ -5233,11 +5236,8 @@ vErrors.push(err434);
 }
 errors++;
 }
-}
-if(data148.pin !== undefined){
-let data149 = data148.pin;
-if(!((typeof data149 == "number") && (!(data149 % 1) && !isNaN(data149)))){
-const err435 = {instancePath:instancePath+"/doors/doors/" + i6+"/led/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/led/properties/pin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data149.activeLow === undefined){
+const err435 = {instancePath:instancePath+"/doors/doors/" + i6+"/led",schemaPath:"#/properties/doors/properties/doors/items/properties/led/required",keyword:"required",params:{missingProperty: "activeLow"},message:"must have required property '"+"activeLow"+"'"};
 if(vErrors === null){
 vErrors = [err435];
 }
@@ -5246,9 +5246,9 @@ vErrors.push(err435);
 }
 errors++;
 }
-if(typeof data149 == "number"){
-if(data149 > 63 || isNaN(data149)){
-const err436 = {instancePath:instancePath+"/doors/doors/" + i6+"/led/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/led/properties/pin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
+for(const key30 in data149){
+if(!((key30 === "pin") || (key30 === "activeLow"))){
+const err436 = {instancePath:instancePath+"/doors/doors/" + i6+"/led",schemaPath:"#/properties/doors/properties/doors/items/properties/led/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key30},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err436];
 }
@@ -5257,8 +5257,11 @@ vErrors.push(err436);
 }
 errors++;
 }
-if(data149 < 0 || isNaN(data149)){
-const err437 = {instancePath:instancePath+"/doors/doors/" + i6+"/led/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/led/properties/pin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data149.pin !== undefined){
+let data150 = data149.pin;
+if(!((typeof data150 == "number") && (!(data150 % 1) && !isNaN(data150)))){
+const err437 = {instancePath:instancePath+"/doors/doors/" + i6+"/led/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/led/properties/pin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err437];
 }
@@ -5267,10 +5270,9 @@ vErrors.push(err437);
 }
 errors++;
 }
-}
-}
-if(typeof data148.activeLow !== "boolean"){
-const err438 = {instancePath:instancePath+"/doors/doors/" + i6+"/led/activeLow",schemaPath:"#/properties/doors/properties/doors/items/properties/led/properties/activeLow/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(typeof data150 == "number"){
+if(data150 > 63 || isNaN(data150)){
+const err438 = {instancePath:instancePath+"/doors/doors/" + i6+"/led/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/led/properties/pin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
 if(vErrors === null){
 vErrors = [err438];
 }
@@ -5279,9 +5281,8 @@ vErrors.push(err438);
 }
 errors++;
 }
-}
-else {
-const err439 = {instancePath:instancePath+"/doors/doors/" + i6+"/led",schemaPath:"#/properties/doors/properties/doors/items/properties/led/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data150 < 0 || isNaN(data150)){
+const err439 = {instancePath:instancePath+"/doors/doors/" + i6+"/led/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/led/properties/pin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err439];
 }
@@ -5291,9 +5292,9 @@ vErrors.push(err439);
 errors++;
 }
 }
-let data151 = data125.heldOpenAlarmS;
-if(!((typeof data151 == "number") && (!(data151 % 1) && !isNaN(data151)))){
-const err440 = {instancePath:instancePath+"/doors/doors/" + i6+"/heldOpenAlarmS",schemaPath:"#/properties/doors/properties/doors/items/properties/heldOpenAlarmS/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+if(typeof data149.activeLow !== "boolean"){
+const err440 = {instancePath:instancePath+"/doors/doors/" + i6+"/led/activeLow",schemaPath:"#/properties/doors/properties/doors/items/properties/led/properties/activeLow/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err440];
 }
@@ -5302,9 +5303,9 @@ vErrors.push(err440);
 }
 errors++;
 }
-if(typeof data151 == "number"){
-if(data151 > 86400 || isNaN(data151)){
-const err441 = {instancePath:instancePath+"/doors/doors/" + i6+"/heldOpenAlarmS",schemaPath:"#/properties/doors/properties/doors/items/properties/heldOpenAlarmS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400},message:"must be <= 86400"};
+}
+else {
+const err441 = {instancePath:instancePath+"/doors/doors/" + i6+"/led",schemaPath:"#/properties/doors/properties/doors/items/properties/led/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err441];
 }
@@ -5313,8 +5314,10 @@ vErrors.push(err441);
 }
 errors++;
 }
-if(data151 < 1 || isNaN(data151)){
-const err442 = {instancePath:instancePath+"/doors/doors/" + i6+"/heldOpenAlarmS",schemaPath:"#/properties/doors/properties/doors/items/properties/heldOpenAlarmS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+let data152 = data126.heldOpenAlarmS;
+if(!((typeof data152 == "number") && (!(data152 % 1) && !isNaN(data152)))){
+const err442 = {instancePath:instancePath+"/doors/doors/" + i6+"/heldOpenAlarmS",schemaPath:"#/properties/doors/properties/doors/items/properties/heldOpenAlarmS/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err442];
 }
@@ -5323,9 +5326,9 @@ vErrors.push(err442);
 }
 errors++;
 }
-}
-if(typeof data125.fireRelease !== "boolean"){
-const err443 = {instancePath:instancePath+"/doors/doors/" + i6+"/fireRelease",schemaPath:"#/properties/doors/properties/doors/items/properties/fireRelease/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(typeof data152 == "number"){
+if(data152 > 86400 || isNaN(data152)){
+const err443 = {instancePath:instancePath+"/doors/doors/" + i6+"/heldOpenAlarmS",schemaPath:"#/properties/doors/properties/doors/items/properties/heldOpenAlarmS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400},message:"must be <= 86400"};
 if(vErrors === null){
 vErrors = [err443];
 }
@@ -5334,9 +5337,8 @@ vErrors.push(err443);
 }
 errors++;
 }
-}
-else {
-const err444 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data152 < 1 || isNaN(data152)){
+const err444 = {instancePath:instancePath+"/doors/doors/" + i6+"/heldOpenAlarmS",schemaPath:"#/properties/doors/properties/doors/items/properties/heldOpenAlarmS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err444];
 }
@@ -5346,9 +5348,8 @@ vErrors.push(err444);
 errors++;
 }
 }
-}
-else {
-const err445 = {instancePath:instancePath+"/doors/doors",schemaPath:"#/properties/doors/properties/doors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(typeof data126.fireRelease !== "boolean"){
+const err445 = {instancePath:instancePath+"/doors/doors/" + i6+"/fireRelease",schemaPath:"#/properties/doors/properties/doors/items/properties/fireRelease/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err445];
 }
@@ -5359,7 +5360,7 @@ errors++;
 }
 }
 else {
-const err446 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err446 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err446];
 }
@@ -5368,43 +5369,10 @@ vErrors.push(err446);
 }
 errors++;
 }
-let data153 = data.vision;
-if(data153 && typeof data153 == "object" && !Array.isArray(data153)){
-if(data153.enabled === undefined){
-data153.enabled = false;
 }
-if(data153.camera === undefined){
-data153.camera = {};
 }
-if(data153.models === undefined){
-data153.models = {};
-}
-if(data153.threads === undefined){
-data153.threads = 2;
-}
-if(data153.match === undefined){
-data153.match = {};
-}
-if(data153.liveness === undefined){
-data153.liveness = {};
-}
-if(data153.quality === undefined){
-data153.quality = {};
-}
-if(data153.enrolment === undefined){
-data153.enrolment = {};
-}
-if(data153.privacy === undefined){
-data153.privacy = {};
-}
-if(data153.events === undefined){
-data153.events = {};
-}
-if(data153.queue === undefined){
-data153.queue = 8;
-}
-if(data153.enabled === undefined){
-const err447 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
+else {
+const err447 = {instancePath:instancePath+"/doors/doors",schemaPath:"#/properties/doors/properties/doors/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err447];
 }
@@ -5413,8 +5381,9 @@ vErrors.push(err447);
 }
 errors++;
 }
-if(data153.camera === undefined){
-const err448 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "camera"},message:"must have required property '"+"camera"+"'"};
+}
+else {
+const err448 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err448];
 }
@@ -5423,8 +5392,43 @@ vErrors.push(err448);
 }
 errors++;
 }
-if(data153.models === undefined){
-const err449 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "models"},message:"must have required property '"+"models"+"'"};
+let data154 = data.vision;
+if(data154 && typeof data154 == "object" && !Array.isArray(data154)){
+if(data154.enabled === undefined){
+data154.enabled = false;
+}
+if(data154.camera === undefined){
+data154.camera = {};
+}
+if(data154.models === undefined){
+data154.models = {};
+}
+if(data154.threads === undefined){
+data154.threads = 2;
+}
+if(data154.match === undefined){
+data154.match = {};
+}
+if(data154.liveness === undefined){
+data154.liveness = {};
+}
+if(data154.quality === undefined){
+data154.quality = {};
+}
+if(data154.enrolment === undefined){
+data154.enrolment = {};
+}
+if(data154.privacy === undefined){
+data154.privacy = {};
+}
+if(data154.events === undefined){
+data154.events = {};
+}
+if(data154.queue === undefined){
+data154.queue = 8;
+}
+if(data154.enabled === undefined){
+const err449 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
 if(vErrors === null){
 vErrors = [err449];
 }
@@ -5433,8 +5437,8 @@ vErrors.push(err449);
 }
 errors++;
 }
-if(data153.threads === undefined){
-const err450 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "threads"},message:"must have required property '"+"threads"+"'"};
+if(data154.camera === undefined){
+const err450 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "camera"},message:"must have required property '"+"camera"+"'"};
 if(vErrors === null){
 vErrors = [err450];
 }
@@ -5443,8 +5447,8 @@ vErrors.push(err450);
 }
 errors++;
 }
-if(data153.match === undefined){
-const err451 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "match"},message:"must have required property '"+"match"+"'"};
+if(data154.models === undefined){
+const err451 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "models"},message:"must have required property '"+"models"+"'"};
 if(vErrors === null){
 vErrors = [err451];
 }
@@ -5453,8 +5457,8 @@ vErrors.push(err451);
 }
 errors++;
 }
-if(data153.liveness === undefined){
-const err452 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "liveness"},message:"must have required property '"+"liveness"+"'"};
+if(data154.threads === undefined){
+const err452 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "threads"},message:"must have required property '"+"threads"+"'"};
 if(vErrors === null){
 vErrors = [err452];
 }
@@ -5463,8 +5467,8 @@ vErrors.push(err452);
 }
 errors++;
 }
-if(data153.quality === undefined){
-const err453 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "quality"},message:"must have required property '"+"quality"+"'"};
+if(data154.match === undefined){
+const err453 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "match"},message:"must have required property '"+"match"+"'"};
 if(vErrors === null){
 vErrors = [err453];
 }
@@ -5473,8 +5477,8 @@ vErrors.push(err453);
 }
 errors++;
 }
-if(data153.enrolment === undefined){
-const err454 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "enrolment"},message:"must have required property '"+"enrolment"+"'"};
+if(data154.liveness === undefined){
+const err454 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "liveness"},message:"must have required property '"+"liveness"+"'"};
 if(vErrors === null){
 vErrors = [err454];
 }
@@ -5483,8 +5487,8 @@ vErrors.push(err454);
 }
 errors++;
 }
-if(data153.privacy === undefined){
-const err455 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "privacy"},message:"must have required property '"+"privacy"+"'"};
+if(data154.quality === undefined){
+const err455 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "quality"},message:"must have required property '"+"quality"+"'"};
 if(vErrors === null){
 vErrors = [err455];
 }
@@ -5493,8 +5497,8 @@ vErrors.push(err455);
 }
 errors++;
 }
-if(data153.events === undefined){
-const err456 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "events"},message:"must have required property '"+"events"+"'"};
+if(data154.enrolment === undefined){
+const err456 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "enrolment"},message:"must have required property '"+"enrolment"+"'"};
 if(vErrors === null){
 vErrors = [err456];
 }
@@ -5503,8 +5507,8 @@ vErrors.push(err456);
 }
 errors++;
 }
-if(data153.queue === undefined){
-const err457 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "queue"},message:"must have required property '"+"queue"+"'"};
+if(data154.privacy === undefined){
+const err457 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "privacy"},message:"must have required property '"+"privacy"+"'"};
 if(vErrors === null){
 vErrors = [err457];
 }
@@ -5513,9 +5517,8 @@ vErrors.push(err457);
 }
 errors++;
 }
-for(const key31 in data153){
-if(!(func2.call(schema11.properties.vision.properties, key31))){
-const err458 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key31},message:"must NOT have additional properties"};
+if(data154.events === undefined){
+const err458 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "events"},message:"must have required property '"+"events"+"'"};
 if(vErrors === null){
 vErrors = [err458];
 }
@@ -5524,9 +5527,8 @@ vErrors.push(err458);
 }
 errors++;
 }
-}
-if(typeof data153.enabled !== "boolean"){
-const err459 = {instancePath:instancePath+"/vision/enabled",schemaPath:"#/properties/vision/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data154.queue === undefined){
+const err459 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "queue"},message:"must have required property '"+"queue"+"'"};
 if(vErrors === null){
 vErrors = [err459];
 }
@@ -5535,11 +5537,9 @@ vErrors.push(err459);
 }
 errors++;
 }
-if(data153.doorId !== undefined){
-let data155 = data153.doorId;
-if(typeof data155 === "string"){
-if(!pattern0.test(data155)){
-const err460 = {instancePath:instancePath+"/vision/doorId",schemaPath:"#/properties/vision/properties/doorId/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"+"\""};
+for(const key31 in data154){
+if(!(func2.call(schema11.properties.vision.properties, key31))){
+const err460 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key31},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err460];
 }
@@ -5549,8 +5549,8 @@ vErrors.push(err460);
 errors++;
 }
 }
-else {
-const err461 = {instancePath:instancePath+"/vision/doorId",schemaPath:"#/properties/vision/properties/doorId/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(typeof data154.enabled !== "boolean"){
+const err461 = {instancePath:instancePath+"/vision/enabled",schemaPath:"#/properties/vision/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err461];
 }
@@ -5559,35 +5559,11 @@ vErrors.push(err461);
 }
 errors++;
 }
-}
-let data156 = data153.camera;
-if(data156 && typeof data156 == "object" && !Array.isArray(data156)){
-if(data156.source === undefined){
-data156.source = {};
-}
-if(data156.width === undefined){
-data156.width = 640;
-}
-if(data156.height === undefined){
-data156.height = 480;
-}
-if(data156.fps === undefined){
-data156.fps = 10;
-}
-if(data156.staleS === undefined){
-data156.staleS = 5;
-}
-if(data156.frozenS === undefined){
-data156.frozenS = 30;
-}
-if(data156.reconnectMinMs === undefined){
-data156.reconnectMinMs = 1000;
-}
-if(data156.reconnectMaxMs === undefined){
-data156.reconnectMaxMs = 30000;
-}
-if(data156.source === undefined){
-const err462 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "source"},message:"must have required property '"+"source"+"'"};
+if(data154.doorId !== undefined){
+let data156 = data154.doorId;
+if(typeof data156 === "string"){
+if(!pattern0.test(data156)){
+const err462 = {instancePath:instancePath+"/vision/doorId",schemaPath:"#/properties/vision/properties/doorId/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"+"\""};
 if(vErrors === null){
 vErrors = [err462];
 }
@@ -5596,8 +5572,9 @@ vErrors.push(err462);
 }
 errors++;
 }
-if(data156.width === undefined){
-const err463 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "width"},message:"must have required property '"+"width"+"'"};
+}
+else {
+const err463 = {instancePath:instancePath+"/vision/doorId",schemaPath:"#/properties/vision/properties/doorId/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err463];
 }
@@ -5606,8 +5583,35 @@ vErrors.push(err463);
 }
 errors++;
 }
-if(data156.height === undefined){
-const err464 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "height"},message:"must have required property '"+"height"+"'"};
+}
+let data157 = data154.camera;
+if(data157 && typeof data157 == "object" && !Array.isArray(data157)){
+if(data157.source === undefined){
+data157.source = {};
+}
+if(data157.width === undefined){
+data157.width = 640;
+}
+if(data157.height === undefined){
+data157.height = 480;
+}
+if(data157.fps === undefined){
+data157.fps = 10;
+}
+if(data157.staleS === undefined){
+data157.staleS = 5;
+}
+if(data157.frozenS === undefined){
+data157.frozenS = 30;
+}
+if(data157.reconnectMinMs === undefined){
+data157.reconnectMinMs = 1000;
+}
+if(data157.reconnectMaxMs === undefined){
+data157.reconnectMaxMs = 30000;
+}
+if(data157.source === undefined){
+const err464 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "source"},message:"must have required property '"+"source"+"'"};
 if(vErrors === null){
 vErrors = [err464];
 }
@@ -5616,8 +5620,8 @@ vErrors.push(err464);
 }
 errors++;
 }
-if(data156.fps === undefined){
-const err465 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "fps"},message:"must have required property '"+"fps"+"'"};
+if(data157.width === undefined){
+const err465 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "width"},message:"must have required property '"+"width"+"'"};
 if(vErrors === null){
 vErrors = [err465];
 }
@@ -5626,8 +5630,8 @@ vErrors.push(err465);
 }
 errors++;
 }
-if(data156.staleS === undefined){
-const err466 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "staleS"},message:"must have required property '"+"staleS"+"'"};
+if(data157.height === undefined){
+const err466 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "height"},message:"must have required property '"+"height"+"'"};
 if(vErrors === null){
 vErrors = [err466];
 }
@@ -5636,8 +5640,8 @@ vErrors.push(err466);
 }
 errors++;
 }
-if(data156.frozenS === undefined){
-const err467 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "frozenS"},message:"must have required property '"+"frozenS"+"'"};
+if(data157.fps === undefined){
+const err467 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "fps"},message:"must have required property '"+"fps"+"'"};
 if(vErrors === null){
 vErrors = [err467];
 }
@@ -5646,8 +5650,8 @@ vErrors.push(err467);
 }
 errors++;
 }
-if(data156.reconnectMinMs === undefined){
-const err468 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "reconnectMinMs"},message:"must have required property '"+"reconnectMinMs"+"'"};
+if(data157.staleS === undefined){
+const err468 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "staleS"},message:"must have required property '"+"staleS"+"'"};
 if(vErrors === null){
 vErrors = [err468];
 }
@@ -5656,8 +5660,8 @@ vErrors.push(err468);
 }
 errors++;
 }
-if(data156.reconnectMaxMs === undefined){
-const err469 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "reconnectMaxMs"},message:"must have required property '"+"reconnectMaxMs"+"'"};
+if(data157.frozenS === undefined){
+const err469 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "frozenS"},message:"must have required property '"+"frozenS"+"'"};
 if(vErrors === null){
 vErrors = [err469];
 }
@@ -5666,9 +5670,8 @@ vErrors.push(err469);
 }
 errors++;
 }
-for(const key32 in data156){
-if(!((((((((key32 === "source") || (key32 === "width")) || (key32 === "height")) || (key32 === "fps")) || (key32 === "staleS")) || (key32 === "frozenS")) || (key32 === "reconnectMinMs")) || (key32 === "reconnectMaxMs"))){
-const err470 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key32},message:"must NOT have additional properties"};
+if(data157.reconnectMinMs === undefined){
+const err470 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "reconnectMinMs"},message:"must have required property '"+"reconnectMinMs"+"'"};
 if(vErrors === null){
 vErrors = [err470];
 }
@@ -5677,17 +5680,8 @@ vErrors.push(err470);
 }
 errors++;
 }
-}
-let data157 = data156.source;
-if(data157 && typeof data157 == "object" && !Array.isArray(data157)){
-if(data157.kind === undefined){
-data157.kind = "rtsp";
-}
-if(data157.transport === undefined){
-data157.transport = "tcp";
-}
-if(data157.kind === undefined){
-const err471 = {instancePath:instancePath+"/vision/camera/source",schemaPath:"#/properties/vision/properties/camera/properties/source/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
+if(data157.reconnectMaxMs === undefined){
+const err471 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "reconnectMaxMs"},message:"must have required property '"+"reconnectMaxMs"+"'"};
 if(vErrors === null){
 vErrors = [err471];
 }
@@ -5696,8 +5690,9 @@ vErrors.push(err471);
 }
 errors++;
 }
-if(data157.transport === undefined){
-const err472 = {instancePath:instancePath+"/vision/camera/source",schemaPath:"#/properties/vision/properties/camera/properties/source/required",keyword:"required",params:{missingProperty: "transport"},message:"must have required property '"+"transport"+"'"};
+for(const key32 in data157){
+if(!((((((((key32 === "source") || (key32 === "width")) || (key32 === "height")) || (key32 === "fps")) || (key32 === "staleS")) || (key32 === "frozenS")) || (key32 === "reconnectMinMs")) || (key32 === "reconnectMaxMs"))){
+const err472 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key32},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err472];
 }
@@ -5706,9 +5701,17 @@ vErrors.push(err472);
 }
 errors++;
 }
-for(const key33 in data157){
-if(!(((((key33 === "kind") || (key33 === "url")) || (key33 === "transport")) || (key33 === "device")) || (key33 === "path"))){
-const err473 = {instancePath:instancePath+"/vision/camera/source",schemaPath:"#/properties/vision/properties/camera/properties/source/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key33},message:"must NOT have additional properties"};
+}
+let data158 = data157.source;
+if(data158 && typeof data158 == "object" && !Array.isArray(data158)){
+if(data158.kind === undefined){
+data158.kind = "rtsp";
+}
+if(data158.transport === undefined){
+data158.transport = "tcp";
+}
+if(data158.kind === undefined){
+const err473 = {instancePath:instancePath+"/vision/camera/source",schemaPath:"#/properties/vision/properties/camera/properties/source/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
 if(vErrors === null){
 vErrors = [err473];
 }
@@ -5717,10 +5720,8 @@ vErrors.push(err473);
 }
 errors++;
 }
-}
-let data158 = data157.kind;
-if(typeof data158 !== "string"){
-const err474 = {instancePath:instancePath+"/vision/camera/source/kind",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data158.transport === undefined){
+const err474 = {instancePath:instancePath+"/vision/camera/source",schemaPath:"#/properties/vision/properties/camera/properties/source/required",keyword:"required",params:{missingProperty: "transport"},message:"must have required property '"+"transport"+"'"};
 if(vErrors === null){
 vErrors = [err474];
 }
@@ -5729,8 +5730,9 @@ vErrors.push(err474);
 }
 errors++;
 }
-if(!(((data158 === "rtsp") || (data158 === "v4l2")) || (data158 === "file"))){
-const err475 = {instancePath:instancePath+"/vision/camera/source/kind",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/kind/enum",keyword:"enum",params:{allowedValues: schema11.properties.vision.properties.camera.properties.source.properties.kind.enum},message:"must be equal to one of the allowed values"};
+for(const key33 in data158){
+if(!(((((key33 === "kind") || (key33 === "url")) || (key33 === "transport")) || (key33 === "device")) || (key33 === "path"))){
+const err475 = {instancePath:instancePath+"/vision/camera/source",schemaPath:"#/properties/vision/properties/camera/properties/source/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key33},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err475];
 }
@@ -5739,11 +5741,10 @@ vErrors.push(err475);
 }
 errors++;
 }
-if(data157.url !== undefined){
-let data159 = data157.url;
-if(typeof data159 === "string"){
-if(!pattern12.test(data159)){
-const err476 = {instancePath:instancePath+"/vision/camera/source/url",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/url/pattern",keyword:"pattern",params:{pattern: "^rtsps?://"},message:"must match pattern \""+"^rtsps?://"+"\""};
+}
+let data159 = data158.kind;
+if(typeof data159 !== "string"){
+const err476 = {instancePath:instancePath+"/vision/camera/source/kind",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err476];
 }
@@ -5752,9 +5753,8 @@ vErrors.push(err476);
 }
 errors++;
 }
-}
-else {
-const err477 = {instancePath:instancePath+"/vision/camera/source/url",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/url/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!(((data159 === "rtsp") || (data159 === "v4l2")) || (data159 === "file"))){
+const err477 = {instancePath:instancePath+"/vision/camera/source/kind",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/kind/enum",keyword:"enum",params:{allowedValues: schema11.properties.vision.properties.camera.properties.source.properties.kind.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err477];
 }
@@ -5763,10 +5763,11 @@ vErrors.push(err477);
 }
 errors++;
 }
-}
-let data160 = data157.transport;
-if(typeof data160 !== "string"){
-const err478 = {instancePath:instancePath+"/vision/camera/source/transport",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/transport/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data158.url !== undefined){
+let data160 = data158.url;
+if(typeof data160 === "string"){
+if(!pattern12.test(data160)){
+const err478 = {instancePath:instancePath+"/vision/camera/source/url",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/url/pattern",keyword:"pattern",params:{pattern: "^rtsps?://"},message:"must match pattern \""+"^rtsps?://"+"\""};
 if(vErrors === null){
 vErrors = [err478];
 }
@@ -5775,8 +5776,9 @@ vErrors.push(err478);
 }
 errors++;
 }
-if(!((data160 === "tcp") || (data160 === "udp"))){
-const err479 = {instancePath:instancePath+"/vision/camera/source/transport",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/transport/enum",keyword:"enum",params:{allowedValues: schema11.properties.vision.properties.camera.properties.source.properties.transport.enum},message:"must be equal to one of the allowed values"};
+}
+else {
+const err479 = {instancePath:instancePath+"/vision/camera/source/url",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/url/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err479];
 }
@@ -5785,11 +5787,10 @@ vErrors.push(err479);
 }
 errors++;
 }
-if(data157.device !== undefined){
-let data161 = data157.device;
-if(typeof data161 === "string"){
-if(!pattern13.test(data161)){
-const err480 = {instancePath:instancePath+"/vision/camera/source/device",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/device/pattern",keyword:"pattern",params:{pattern: "^/dev/"},message:"must match pattern \""+"^/dev/"+"\""};
+}
+let data161 = data158.transport;
+if(typeof data161 !== "string"){
+const err480 = {instancePath:instancePath+"/vision/camera/source/transport",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/transport/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err480];
 }
@@ -5798,9 +5799,8 @@ vErrors.push(err480);
 }
 errors++;
 }
-}
-else {
-const err481 = {instancePath:instancePath+"/vision/camera/source/device",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/device/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!((data161 === "tcp") || (data161 === "udp"))){
+const err481 = {instancePath:instancePath+"/vision/camera/source/transport",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/transport/enum",keyword:"enum",params:{allowedValues: schema11.properties.vision.properties.camera.properties.source.properties.transport.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err481];
 }
@@ -5809,12 +5809,11 @@ vErrors.push(err481);
 }
 errors++;
 }
-}
-if(data157.path !== undefined){
-let data162 = data157.path;
+if(data158.device !== undefined){
+let data162 = data158.device;
 if(typeof data162 === "string"){
-if(func3(data162) < 1){
-const err482 = {instancePath:instancePath+"/vision/camera/source/path",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/path/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(!pattern13.test(data162)){
+const err482 = {instancePath:instancePath+"/vision/camera/source/device",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/device/pattern",keyword:"pattern",params:{pattern: "^/dev/"},message:"must match pattern \""+"^/dev/"+"\""};
 if(vErrors === null){
 vErrors = [err482];
 }
@@ -5825,7 +5824,7 @@ errors++;
 }
 }
 else {
-const err483 = {instancePath:instancePath+"/vision/camera/source/path",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err483 = {instancePath:instancePath+"/vision/camera/source/device",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/device/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err483];
 }
@@ -5835,9 +5834,11 @@ vErrors.push(err483);
 errors++;
 }
 }
-}
-else {
-const err484 = {instancePath:instancePath+"/vision/camera/source",schemaPath:"#/properties/vision/properties/camera/properties/source/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data158.path !== undefined){
+let data163 = data158.path;
+if(typeof data163 === "string"){
+if(func3(data163) < 1){
+const err484 = {instancePath:instancePath+"/vision/camera/source/path",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/path/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err484];
 }
@@ -5846,9 +5847,9 @@ vErrors.push(err484);
 }
 errors++;
 }
-let data163 = data156.width;
-if(!((typeof data163 == "number") && (!(data163 % 1) && !isNaN(data163)))){
-const err485 = {instancePath:instancePath+"/vision/camera/width",schemaPath:"#/properties/vision/properties/camera/properties/width/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+else {
+const err485 = {instancePath:instancePath+"/vision/camera/source/path",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err485];
 }
@@ -5857,9 +5858,10 @@ vErrors.push(err485);
 }
 errors++;
 }
-if(typeof data163 == "number"){
-if(data163 > 3840 || isNaN(data163)){
-const err486 = {instancePath:instancePath+"/vision/camera/width",schemaPath:"#/properties/vision/properties/camera/properties/width/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3840},message:"must be <= 3840"};
+}
+}
+else {
+const err486 = {instancePath:instancePath+"/vision/camera/source",schemaPath:"#/properties/vision/properties/camera/properties/source/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err486];
 }
@@ -5868,8 +5870,9 @@ vErrors.push(err486);
 }
 errors++;
 }
-if(data163 < 64 || isNaN(data163)){
-const err487 = {instancePath:instancePath+"/vision/camera/width",schemaPath:"#/properties/vision/properties/camera/properties/width/minimum",keyword:"minimum",params:{comparison: ">=", limit: 64},message:"must be >= 64"};
+let data164 = data157.width;
+if(!((typeof data164 == "number") && (!(data164 % 1) && !isNaN(data164)))){
+const err487 = {instancePath:instancePath+"/vision/camera/width",schemaPath:"#/properties/vision/properties/camera/properties/width/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err487];
 }
@@ -5878,10 +5881,9 @@ vErrors.push(err487);
 }
 errors++;
 }
-}
-let data164 = data156.height;
-if(!((typeof data164 == "number") && (!(data164 % 1) && !isNaN(data164)))){
-const err488 = {instancePath:instancePath+"/vision/camera/height",schemaPath:"#/properties/vision/properties/camera/properties/height/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(typeof data164 == "number"){
+if(data164 > 3840 || isNaN(data164)){
+const err488 = {instancePath:instancePath+"/vision/camera/width",schemaPath:"#/properties/vision/properties/camera/properties/width/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3840},message:"must be <= 3840"};
 if(vErrors === null){
 vErrors = [err488];
 }
@@ -5890,9 +5892,8 @@ vErrors.push(err488);
 }
 errors++;
 }
-if(typeof data164 == "number"){
-if(data164 > 2160 || isNaN(data164)){
-const err489 = {instancePath:instancePath+"/vision/camera/height",schemaPath:"#/properties/vision/properties/camera/properties/height/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2160},message:"must be <= 2160"};
+if(data164 < 64 || isNaN(data164)){
+const err489 = {instancePath:instancePath+"/vision/camera/width",schemaPath:"#/properties/vision/properties/camera/properties/width/minimum",keyword:"minimum",params:{comparison: ">=", limit: 64},message:"must be >= 64"};
 if(vErrors === null){
 vErrors = [err489];
 }
@@ -5901,8 +5902,10 @@ vErrors.push(err489);
 }
 errors++;
 }
-if(data164 < 64 || isNaN(data164)){
-const err490 = {instancePath:instancePath+"/vision/camera/height",schemaPath:"#/properties/vision/properties/camera/properties/height/minimum",keyword:"minimum",params:{comparison: ">=", limit: 64},message:"must be >= 64"};
+}
+let data165 = data157.height;
+if(!((typeof data165 == "number") && (!(data165 % 1) && !isNaN(data165)))){
+const err490 = {instancePath:instancePath+"/vision/camera/height",schemaPath:"#/properties/vision/properties/camera/properties/height/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err490];
 }
@@ -5911,11 +5914,9 @@ vErrors.push(err490);
 }
 errors++;
 }
-}
-let data165 = data156.fps;
 if(typeof data165 == "number"){
-if(data165 > 30 || isNaN(data165)){
-const err491 = {instancePath:instancePath+"/vision/camera/fps",schemaPath:"#/properties/vision/properties/camera/properties/fps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 30},message:"must be <= 30"};
+if(data165 > 2160 || isNaN(data165)){
+const err491 = {instancePath:instancePath+"/vision/camera/height",schemaPath:"#/properties/vision/properties/camera/properties/height/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2160},message:"must be <= 2160"};
 if(vErrors === null){
 vErrors = [err491];
 }
@@ -5924,8 +5925,8 @@ vErrors.push(err491);
 }
 errors++;
 }
-if(data165 < 0.5 || isNaN(data165)){
-const err492 = {instancePath:instancePath+"/vision/camera/fps",schemaPath:"#/properties/vision/properties/camera/properties/fps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.5},message:"must be >= 0.5"};
+if(data165 < 64 || isNaN(data165)){
+const err492 = {instancePath:instancePath+"/vision/camera/height",schemaPath:"#/properties/vision/properties/camera/properties/height/minimum",keyword:"minimum",params:{comparison: ">=", limit: 64},message:"must be >= 64"};
 if(vErrors === null){
 vErrors = [err492];
 }
@@ -5935,8 +5936,10 @@ vErrors.push(err492);
 errors++;
 }
 }
-else {
-const err493 = {instancePath:instancePath+"/vision/camera/fps",schemaPath:"#/properties/vision/properties/camera/properties/fps/type",keyword:"type",params:{type: "number"},message:"must be number"};
+let data166 = data157.fps;
+if(typeof data166 == "number"){
+if(data166 > 30 || isNaN(data166)){
+const err493 = {instancePath:instancePath+"/vision/camera/fps",schemaPath:"#/properties/vision/properties/camera/properties/fps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 30},message:"must be <= 30"};
 if(vErrors === null){
 vErrors = [err493];
 }
@@ -5945,10 +5948,8 @@ vErrors.push(err493);
 }
 errors++;
 }
-let data166 = data156.staleS;
-if(typeof data166 == "number"){
-if(data166 > 300 || isNaN(data166)){
-const err494 = {instancePath:instancePath+"/vision/camera/staleS",schemaPath:"#/properties/vision/properties/camera/properties/staleS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 300},message:"must be <= 300"};
+if(data166 < 0.5 || isNaN(data166)){
+const err494 = {instancePath:instancePath+"/vision/camera/fps",schemaPath:"#/properties/vision/properties/camera/properties/fps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.5},message:"must be >= 0.5"};
 if(vErrors === null){
 vErrors = [err494];
 }
@@ -5957,8 +5958,9 @@ vErrors.push(err494);
 }
 errors++;
 }
-if(data166 < 1 || isNaN(data166)){
-const err495 = {instancePath:instancePath+"/vision/camera/staleS",schemaPath:"#/properties/vision/properties/camera/properties/staleS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+else {
+const err495 = {instancePath:instancePath+"/vision/camera/fps",schemaPath:"#/properties/vision/properties/camera/properties/fps/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err495];
 }
@@ -5967,9 +5969,10 @@ vErrors.push(err495);
 }
 errors++;
 }
-}
-else {
-const err496 = {instancePath:instancePath+"/vision/camera/staleS",schemaPath:"#/properties/vision/properties/camera/properties/staleS/type",keyword:"type",params:{type: "number"},message:"must be number"};
+let data167 = data157.staleS;
+if(typeof data167 == "number"){
+if(data167 > 300 || isNaN(data167)){
+const err496 = {instancePath:instancePath+"/vision/camera/staleS",schemaPath:"#/properties/vision/properties/camera/properties/staleS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 300},message:"must be <= 300"};
 if(vErrors === null){
 vErrors = [err496];
 }
@@ -5978,10 +5981,8 @@ vErrors.push(err496);
 }
 errors++;
 }
-let data167 = data156.frozenS;
-if(typeof data167 == "number"){
-if(data167 > 3600 || isNaN(data167)){
-const err497 = {instancePath:instancePath+"/vision/camera/frozenS",schemaPath:"#/properties/vision/properties/camera/properties/frozenS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
+if(data167 < 1 || isNaN(data167)){
+const err497 = {instancePath:instancePath+"/vision/camera/staleS",schemaPath:"#/properties/vision/properties/camera/properties/staleS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err497];
 }
@@ -5990,8 +5991,9 @@ vErrors.push(err497);
 }
 errors++;
 }
-if(data167 < 1 || isNaN(data167)){
-const err498 = {instancePath:instancePath+"/vision/camera/frozenS",schemaPath:"#/properties/vision/properties/camera/properties/frozenS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+else {
+const err498 = {instancePath:instancePath+"/vision/camera/staleS",schemaPath:"#/properties/vision/properties/camera/properties/staleS/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err498];
 }
@@ -6000,9 +6002,10 @@ vErrors.push(err498);
 }
 errors++;
 }
-}
-else {
-const err499 = {instancePath:instancePath+"/vision/camera/frozenS",schemaPath:"#/properties/vision/properties/camera/properties/frozenS/type",keyword:"type",params:{type: "number"},message:"must be number"};
+let data168 = data157.frozenS;
+if(typeof data168 == "number"){
+if(data168 > 3600 || isNaN(data168)){
+const err499 = {instancePath:instancePath+"/vision/camera/frozenS",schemaPath:"#/properties/vision/properties/camera/properties/frozenS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
 if(vErrors === null){
 vErrors = [err499];
 }
@@ -6011,9 +6014,8 @@ vErrors.push(err499);
 }
 errors++;
 }
-let data168 = data156.reconnectMinMs;
-if(!((typeof data168 == "number") && (!(data168 % 1) && !isNaN(data168)))){
-const err500 = {instancePath:instancePath+"/vision/camera/reconnectMinMs",schemaPath:"#/properties/vision/properties/camera/properties/reconnectMinMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data168 < 1 || isNaN(data168)){
+const err500 = {instancePath:instancePath+"/vision/camera/frozenS",schemaPath:"#/properties/vision/properties/camera/properties/frozenS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err500];
 }
@@ -6022,9 +6024,9 @@ vErrors.push(err500);
 }
 errors++;
 }
-if(typeof data168 == "number"){
-if(data168 > 600000 || isNaN(data168)){
-const err501 = {instancePath:instancePath+"/vision/camera/reconnectMinMs",schemaPath:"#/properties/vision/properties/camera/properties/reconnectMinMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 600000},message:"must be <= 600000"};
+}
+else {
+const err501 = {instancePath:instancePath+"/vision/camera/frozenS",schemaPath:"#/properties/vision/properties/camera/properties/frozenS/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err501];
 }
@@ -6033,8 +6035,9 @@ vErrors.push(err501);
 }
 errors++;
 }
-if(data168 < 100 || isNaN(data168)){
-const err502 = {instancePath:instancePath+"/vision/camera/reconnectMinMs",schemaPath:"#/properties/vision/properties/camera/properties/reconnectMinMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100"};
+let data169 = data157.reconnectMinMs;
+if(!((typeof data169 == "number") && (!(data169 % 1) && !isNaN(data169)))){
+const err502 = {instancePath:instancePath+"/vision/camera/reconnectMinMs",schemaPath:"#/properties/vision/properties/camera/properties/reconnectMinMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err502];
 }
@@ -6043,10 +6046,9 @@ vErrors.push(err502);
 }
 errors++;
 }
-}
-let data169 = data156.reconnectMaxMs;
-if(!((typeof data169 == "number") && (!(data169 % 1) && !isNaN(data169)))){
-const err503 = {instancePath:instancePath+"/vision/camera/reconnectMaxMs",schemaPath:"#/properties/vision/properties/camera/properties/reconnectMaxMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(typeof data169 == "number"){
+if(data169 > 600000 || isNaN(data169)){
+const err503 = {instancePath:instancePath+"/vision/camera/reconnectMinMs",schemaPath:"#/properties/vision/properties/camera/properties/reconnectMinMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 600000},message:"must be <= 600000"};
 if(vErrors === null){
 vErrors = [err503];
 }
@@ -6055,9 +6057,8 @@ vErrors.push(err503);
 }
 errors++;
 }
-if(typeof data169 == "number"){
-if(data169 > 3600000 || isNaN(data169)){
-const err504 = {instancePath:instancePath+"/vision/camera/reconnectMaxMs",schemaPath:"#/properties/vision/properties/camera/properties/reconnectMaxMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600000},message:"must be <= 3600000"};
+if(data169 < 100 || isNaN(data169)){
+const err504 = {instancePath:instancePath+"/vision/camera/reconnectMinMs",schemaPath:"#/properties/vision/properties/camera/properties/reconnectMinMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100"};
 if(vErrors === null){
 vErrors = [err504];
 }
@@ -6066,8 +6067,10 @@ vErrors.push(err504);
 }
 errors++;
 }
-if(data169 < 1000 || isNaN(data169)){
-const err505 = {instancePath:instancePath+"/vision/camera/reconnectMaxMs",schemaPath:"#/properties/vision/properties/camera/properties/reconnectMaxMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1000},message:"must be >= 1000"};
+}
+let data170 = data157.reconnectMaxMs;
+if(!((typeof data170 == "number") && (!(data170 % 1) && !isNaN(data170)))){
+const err505 = {instancePath:instancePath+"/vision/camera/reconnectMaxMs",schemaPath:"#/properties/vision/properties/camera/properties/reconnectMaxMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err505];
 }
@@ -6076,10 +6079,9 @@ vErrors.push(err505);
 }
 errors++;
 }
-}
-}
-else {
-const err506 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(typeof data170 == "number"){
+if(data170 > 3600000 || isNaN(data170)){
+const err506 = {instancePath:instancePath+"/vision/camera/reconnectMaxMs",schemaPath:"#/properties/vision/properties/camera/properties/reconnectMaxMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600000},message:"must be <= 3600000"};
 if(vErrors === null){
 vErrors = [err506];
 }
@@ -6088,11 +6090,8 @@ vErrors.push(err506);
 }
 errors++;
 }
-if(data153.modelsDir !== undefined){
-let data170 = data153.modelsDir;
-if(typeof data170 === "string"){
-if(func3(data170) < 1){
-const err507 = {instancePath:instancePath+"/vision/modelsDir",schemaPath:"#/properties/vision/properties/modelsDir/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(data170 < 1000 || isNaN(data170)){
+const err507 = {instancePath:instancePath+"/vision/camera/reconnectMaxMs",schemaPath:"#/properties/vision/properties/camera/properties/reconnectMaxMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1000},message:"must be >= 1000"};
 if(vErrors === null){
 vErrors = [err507];
 }
@@ -6102,8 +6101,9 @@ vErrors.push(err507);
 errors++;
 }
 }
+}
 else {
-const err508 = {instancePath:instancePath+"/vision/modelsDir",schemaPath:"#/properties/vision/properties/modelsDir/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err508 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err508];
 }
@@ -6112,12 +6112,11 @@ vErrors.push(err508);
 }
 errors++;
 }
-}
-let data171 = data153.models;
-if(data171 && typeof data171 == "object" && !Array.isArray(data171)){
-for(const key34 in data171){
-if(!(((key34 === "detector") || (key34 === "recognizer")) || (key34 === "liveness"))){
-const err509 = {instancePath:instancePath+"/vision/models",schemaPath:"#/properties/vision/properties/models/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key34},message:"must NOT have additional properties"};
+if(data154.modelsDir !== undefined){
+let data171 = data154.modelsDir;
+if(typeof data171 === "string"){
+if(func3(data171) < 1){
+const err509 = {instancePath:instancePath+"/vision/modelsDir",schemaPath:"#/properties/vision/properties/modelsDir/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err509];
 }
@@ -6127,9 +6126,8 @@ vErrors.push(err509);
 errors++;
 }
 }
-if(data171.detector !== undefined){
-if(typeof data171.detector !== "string"){
-const err510 = {instancePath:instancePath+"/vision/models/detector",schemaPath:"#/properties/vision/properties/models/properties/detector/type",keyword:"type",params:{type: "string"},message:"must be string"};
+else {
+const err510 = {instancePath:instancePath+"/vision/modelsDir",schemaPath:"#/properties/vision/properties/modelsDir/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err510];
 }
@@ -6139,9 +6137,11 @@ vErrors.push(err510);
 errors++;
 }
 }
-if(data171.recognizer !== undefined){
-if(typeof data171.recognizer !== "string"){
-const err511 = {instancePath:instancePath+"/vision/models/recognizer",schemaPath:"#/properties/vision/properties/models/properties/recognizer/type",keyword:"type",params:{type: "string"},message:"must be string"};
+let data172 = data154.models;
+if(data172 && typeof data172 == "object" && !Array.isArray(data172)){
+for(const key34 in data172){
+if(!(((key34 === "detector") || (key34 === "recognizer")) || (key34 === "liveness"))){
+const err511 = {instancePath:instancePath+"/vision/models",schemaPath:"#/properties/vision/properties/models/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key34},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err511];
 }
@@ -6151,11 +6151,9 @@ vErrors.push(err511);
 errors++;
 }
 }
-if(data171.liveness !== undefined){
-let data174 = data171.liveness;
-if(Array.isArray(data174)){
-if(data174.length > 4){
-const err512 = {instancePath:instancePath+"/vision/models/liveness",schemaPath:"#/properties/vision/properties/models/properties/liveness/maxItems",keyword:"maxItems",params:{limit: 4},message:"must NOT have more than 4 items"};
+if(data172.detector !== undefined){
+if(typeof data172.detector !== "string"){
+const err512 = {instancePath:instancePath+"/vision/models/detector",schemaPath:"#/properties/vision/properties/models/properties/detector/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err512];
 }
@@ -6164,10 +6162,10 @@ vErrors.push(err512);
 }
 errors++;
 }
-const len6 = data174.length;
-for(let i7=0; i7<len6; i7++){
-if(typeof data174[i7] !== "string"){
-const err513 = {instancePath:instancePath+"/vision/models/liveness/" + i7,schemaPath:"#/properties/vision/properties/models/properties/liveness/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data172.recognizer !== undefined){
+if(typeof data172.recognizer !== "string"){
+const err513 = {instancePath:instancePath+"/vision/models/recognizer",schemaPath:"#/properties/vision/properties/models/properties/recognizer/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err513];
 }
@@ -6177,9 +6175,11 @@ vErrors.push(err513);
 errors++;
 }
 }
-}
-else {
-const err514 = {instancePath:instancePath+"/vision/models/liveness",schemaPath:"#/properties/vision/properties/models/properties/liveness/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data172.liveness !== undefined){
+let data175 = data172.liveness;
+if(Array.isArray(data175)){
+if(data175.length > 4){
+const err514 = {instancePath:instancePath+"/vision/models/liveness",schemaPath:"#/properties/vision/properties/models/properties/liveness/maxItems",keyword:"maxItems",params:{limit: 4},message:"must NOT have more than 4 items"};
 if(vErrors === null){
 vErrors = [err514];
 }
@@ -6188,10 +6188,10 @@ vErrors.push(err514);
 }
 errors++;
 }
-}
-}
-else {
-const err515 = {instancePath:instancePath+"/vision/models",schemaPath:"#/properties/vision/properties/models/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const len6 = data175.length;
+for(let i7=0; i7<len6; i7++){
+if(typeof data175[i7] !== "string"){
+const err515 = {instancePath:instancePath+"/vision/models/liveness/" + i7,schemaPath:"#/properties/vision/properties/models/properties/liveness/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err515];
 }
@@ -6200,9 +6200,10 @@ vErrors.push(err515);
 }
 errors++;
 }
-let data176 = data153.threads;
-if(!((typeof data176 == "number") && (!(data176 % 1) && !isNaN(data176)))){
-const err516 = {instancePath:instancePath+"/vision/threads",schemaPath:"#/properties/vision/properties/threads/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+}
+else {
+const err516 = {instancePath:instancePath+"/vision/models/liveness",schemaPath:"#/properties/vision/properties/models/properties/liveness/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err516];
 }
@@ -6211,9 +6212,10 @@ vErrors.push(err516);
 }
 errors++;
 }
-if(typeof data176 == "number"){
-if(data176 > 8 || isNaN(data176)){
-const err517 = {instancePath:instancePath+"/vision/threads",schemaPath:"#/properties/vision/properties/threads/maximum",keyword:"maximum",params:{comparison: "<=", limit: 8},message:"must be <= 8"};
+}
+}
+else {
+const err517 = {instancePath:instancePath+"/vision/models",schemaPath:"#/properties/vision/properties/models/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err517];
 }
@@ -6222,8 +6224,9 @@ vErrors.push(err517);
 }
 errors++;
 }
-if(data176 < 1 || isNaN(data176)){
-const err518 = {instancePath:instancePath+"/vision/threads",schemaPath:"#/properties/vision/properties/threads/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+let data177 = data154.threads;
+if(!((typeof data177 == "number") && (!(data177 % 1) && !isNaN(data177)))){
+const err518 = {instancePath:instancePath+"/vision/threads",schemaPath:"#/properties/vision/properties/threads/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err518];
 }
@@ -6232,12 +6235,9 @@ vErrors.push(err518);
 }
 errors++;
 }
-}
-if(data153.detectThreshold !== undefined){
-let data177 = data153.detectThreshold;
 if(typeof data177 == "number"){
-if(data177 > 1 || isNaN(data177)){
-const err519 = {instancePath:instancePath+"/vision/detectThreshold",schemaPath:"#/properties/vision/properties/detectThreshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
+if(data177 > 8 || isNaN(data177)){
+const err519 = {instancePath:instancePath+"/vision/threads",schemaPath:"#/properties/vision/properties/threads/maximum",keyword:"maximum",params:{comparison: "<=", limit: 8},message:"must be <= 8"};
 if(vErrors === null){
 vErrors = [err519];
 }
@@ -6246,8 +6246,8 @@ vErrors.push(err519);
 }
 errors++;
 }
-if(data177 < 0.3 || isNaN(data177)){
-const err520 = {instancePath:instancePath+"/vision/detectThreshold",schemaPath:"#/properties/vision/properties/detectThreshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.3},message:"must be >= 0.3"};
+if(data177 < 1 || isNaN(data177)){
+const err520 = {instancePath:instancePath+"/vision/threads",schemaPath:"#/properties/vision/properties/threads/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err520];
 }
@@ -6257,8 +6257,11 @@ vErrors.push(err520);
 errors++;
 }
 }
-else {
-const err521 = {instancePath:instancePath+"/vision/detectThreshold",schemaPath:"#/properties/vision/properties/detectThreshold/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data154.detectThreshold !== undefined){
+let data178 = data154.detectThreshold;
+if(typeof data178 == "number"){
+if(data178 > 1 || isNaN(data178)){
+const err521 = {instancePath:instancePath+"/vision/detectThreshold",schemaPath:"#/properties/vision/properties/detectThreshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
 if(vErrors === null){
 vErrors = [err521];
 }
@@ -6267,20 +6270,8 @@ vErrors.push(err521);
 }
 errors++;
 }
-}
-let data178 = data153.match;
-if(data178 && typeof data178 == "object" && !Array.isArray(data178)){
-if(data178.confirmFrames === undefined){
-data178.confirmFrames = 3;
-}
-if(data178.windowMs === undefined){
-data178.windowMs = 3000;
-}
-if(data178.cooldownS === undefined){
-data178.cooldownS = 10;
-}
-if(data178.confirmFrames === undefined){
-const err522 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/required",keyword:"required",params:{missingProperty: "confirmFrames"},message:"must have required property '"+"confirmFrames"+"'"};
+if(data178 < 0.3 || isNaN(data178)){
+const err522 = {instancePath:instancePath+"/vision/detectThreshold",schemaPath:"#/properties/vision/properties/detectThreshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.3},message:"must be >= 0.3"};
 if(vErrors === null){
 vErrors = [err522];
 }
@@ -6289,8 +6280,9 @@ vErrors.push(err522);
 }
 errors++;
 }
-if(data178.windowMs === undefined){
-const err523 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/required",keyword:"required",params:{missingProperty: "windowMs"},message:"must have required property '"+"windowMs"+"'"};
+}
+else {
+const err523 = {instancePath:instancePath+"/vision/detectThreshold",schemaPath:"#/properties/vision/properties/detectThreshold/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err523];
 }
@@ -6299,8 +6291,29 @@ vErrors.push(err523);
 }
 errors++;
 }
-if(data178.cooldownS === undefined){
-const err524 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/required",keyword:"required",params:{missingProperty: "cooldownS"},message:"must have required property '"+"cooldownS"+"'"};
+}
+let data179 = data154.match;
+if(data179 && typeof data179 == "object" && !Array.isArray(data179)){
+if(data179.confirmFrames === undefined){
+data179.confirmFrames = 3;
+}
+if(data179.windowMs === undefined){
+data179.windowMs = 3000;
+}
+if(data179.strangerRate === undefined){
+data179.strangerRate = 0.001;
+}
+if(data179.minFrameGapMs === undefined){
+data179.minFrameGapMs = 150;
+}
+if(data179.maxRepeatSimilarity === undefined){
+data179.maxRepeatSimilarity = 0.995;
+}
+if(data179.cooldownS === undefined){
+data179.cooldownS = 10;
+}
+if(data179.confirmFrames === undefined){
+const err524 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/required",keyword:"required",params:{missingProperty: "confirmFrames"},message:"must have required property '"+"confirmFrames"+"'"};
 if(vErrors === null){
 vErrors = [err524];
 }
@@ -6309,9 +6322,8 @@ vErrors.push(err524);
 }
 errors++;
 }
-for(const key35 in data178){
-if(!((((key35 === "threshold") || (key35 === "confirmFrames")) || (key35 === "windowMs")) || (key35 === "cooldownS"))){
-const err525 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key35},message:"must NOT have additional properties"};
+if(data179.windowMs === undefined){
+const err525 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/required",keyword:"required",params:{missingProperty: "windowMs"},message:"must have required property '"+"windowMs"+"'"};
 if(vErrors === null){
 vErrors = [err525];
 }
@@ -6320,12 +6332,8 @@ vErrors.push(err525);
 }
 errors++;
 }
-}
-if(data178.threshold !== undefined){
-let data179 = data178.threshold;
-if(typeof data179 == "number"){
-if(data179 <= 0 || isNaN(data179)){
-const err526 = {instancePath:instancePath+"/vision/match/threshold",schemaPath:"#/properties/vision/properties/match/properties/threshold/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"};
+if(data179.strangerRate === undefined){
+const err526 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/required",keyword:"required",params:{missingProperty: "strangerRate"},message:"must have required property '"+"strangerRate"+"'"};
 if(vErrors === null){
 vErrors = [err526];
 }
@@ -6334,9 +6342,8 @@ vErrors.push(err526);
 }
 errors++;
 }
-}
-else {
-const err527 = {instancePath:instancePath+"/vision/match/threshold",schemaPath:"#/properties/vision/properties/match/properties/threshold/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data179.minFrameGapMs === undefined){
+const err527 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/required",keyword:"required",params:{missingProperty: "minFrameGapMs"},message:"must have required property '"+"minFrameGapMs"+"'"};
 if(vErrors === null){
 vErrors = [err527];
 }
@@ -6345,10 +6352,8 @@ vErrors.push(err527);
 }
 errors++;
 }
-}
-let data180 = data178.confirmFrames;
-if(!((typeof data180 == "number") && (!(data180 % 1) && !isNaN(data180)))){
-const err528 = {instancePath:instancePath+"/vision/match/confirmFrames",schemaPath:"#/properties/vision/properties/match/properties/confirmFrames/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data179.maxRepeatSimilarity === undefined){
+const err528 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/required",keyword:"required",params:{missingProperty: "maxRepeatSimilarity"},message:"must have required property '"+"maxRepeatSimilarity"+"'"};
 if(vErrors === null){
 vErrors = [err528];
 }
@@ -6357,9 +6362,8 @@ vErrors.push(err528);
 }
 errors++;
 }
-if(typeof data180 == "number"){
-if(data180 > 30 || isNaN(data180)){
-const err529 = {instancePath:instancePath+"/vision/match/confirmFrames",schemaPath:"#/properties/vision/properties/match/properties/confirmFrames/maximum",keyword:"maximum",params:{comparison: "<=", limit: 30},message:"must be <= 30"};
+if(data179.cooldownS === undefined){
+const err529 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/required",keyword:"required",params:{missingProperty: "cooldownS"},message:"must have required property '"+"cooldownS"+"'"};
 if(vErrors === null){
 vErrors = [err529];
 }
@@ -6368,8 +6372,9 @@ vErrors.push(err529);
 }
 errors++;
 }
-if(data180 < 1 || isNaN(data180)){
-const err530 = {instancePath:instancePath+"/vision/match/confirmFrames",schemaPath:"#/properties/vision/properties/match/properties/confirmFrames/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+for(const key35 in data179){
+if(!((((((((key35 === "threshold") || (key35 === "confirmFrames")) || (key35 === "windowMs")) || (key35 === "strangerRate")) || (key35 === "margin")) || (key35 === "minFrameGapMs")) || (key35 === "maxRepeatSimilarity")) || (key35 === "cooldownS"))){
+const err530 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key35},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err530];
 }
@@ -6379,9 +6384,11 @@ vErrors.push(err530);
 errors++;
 }
 }
-let data181 = data178.windowMs;
-if(!((typeof data181 == "number") && (!(data181 % 1) && !isNaN(data181)))){
-const err531 = {instancePath:instancePath+"/vision/match/windowMs",schemaPath:"#/properties/vision/properties/match/properties/windowMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data179.threshold !== undefined){
+let data180 = data179.threshold;
+if(typeof data180 == "number"){
+if(data180 <= 0 || isNaN(data180)){
+const err531 = {instancePath:instancePath+"/vision/match/threshold",schemaPath:"#/properties/vision/properties/match/properties/threshold/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"};
 if(vErrors === null){
 vErrors = [err531];
 }
@@ -6390,9 +6397,9 @@ vErrors.push(err531);
 }
 errors++;
 }
-if(typeof data181 == "number"){
-if(data181 > 30000 || isNaN(data181)){
-const err532 = {instancePath:instancePath+"/vision/match/windowMs",schemaPath:"#/properties/vision/properties/match/properties/windowMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 30000},message:"must be <= 30000"};
+}
+else {
+const err532 = {instancePath:instancePath+"/vision/match/threshold",schemaPath:"#/properties/vision/properties/match/properties/threshold/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err532];
 }
@@ -6401,8 +6408,10 @@ vErrors.push(err532);
 }
 errors++;
 }
-if(data181 < 100 || isNaN(data181)){
-const err533 = {instancePath:instancePath+"/vision/match/windowMs",schemaPath:"#/properties/vision/properties/match/properties/windowMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100"};
+}
+let data181 = data179.confirmFrames;
+if(!((typeof data181 == "number") && (!(data181 % 1) && !isNaN(data181)))){
+const err533 = {instancePath:instancePath+"/vision/match/confirmFrames",schemaPath:"#/properties/vision/properties/match/properties/confirmFrames/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err533];
 }
@@ -6411,11 +6420,9 @@ vErrors.push(err533);
 }
 errors++;
 }
-}
-let data182 = data178.cooldownS;
-if(typeof data182 == "number"){
-if(data182 > 3600 || isNaN(data182)){
-const err534 = {instancePath:instancePath+"/vision/match/cooldownS",schemaPath:"#/properties/vision/properties/match/properties/cooldownS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
+if(typeof data181 == "number"){
+if(data181 > 30 || isNaN(data181)){
+const err534 = {instancePath:instancePath+"/vision/match/confirmFrames",schemaPath:"#/properties/vision/properties/match/properties/confirmFrames/maximum",keyword:"maximum",params:{comparison: "<=", limit: 30},message:"must be <= 30"};
 if(vErrors === null){
 vErrors = [err534];
 }
@@ -6424,8 +6431,8 @@ vErrors.push(err534);
 }
 errors++;
 }
-if(data182 < 0 || isNaN(data182)){
-const err535 = {instancePath:instancePath+"/vision/match/cooldownS",schemaPath:"#/properties/vision/properties/match/properties/cooldownS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(data181 < 1 || isNaN(data181)){
+const err535 = {instancePath:instancePath+"/vision/match/confirmFrames",schemaPath:"#/properties/vision/properties/match/properties/confirmFrames/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err535];
 }
@@ -6435,8 +6442,9 @@ vErrors.push(err535);
 errors++;
 }
 }
-else {
-const err536 = {instancePath:instancePath+"/vision/match/cooldownS",schemaPath:"#/properties/vision/properties/match/properties/cooldownS/type",keyword:"type",params:{type: "number"},message:"must be number"};
+let data182 = data179.windowMs;
+if(!((typeof data182 == "number") && (!(data182 % 1) && !isNaN(data182)))){
+const err536 = {instancePath:instancePath+"/vision/match/windowMs",schemaPath:"#/properties/vision/properties/match/properties/windowMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err536];
 }
@@ -6445,9 +6453,9 @@ vErrors.push(err536);
 }
 errors++;
 }
-}
-else {
-const err537 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(typeof data182 == "number"){
+if(data182 > 30000 || isNaN(data182)){
+const err537 = {instancePath:instancePath+"/vision/match/windowMs",schemaPath:"#/properties/vision/properties/match/properties/windowMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 30000},message:"must be <= 30000"};
 if(vErrors === null){
 vErrors = [err537];
 }
@@ -6456,13 +6464,8 @@ vErrors.push(err537);
 }
 errors++;
 }
-let data183 = data153.liveness;
-if(data183 && typeof data183 == "object" && !Array.isArray(data183)){
-if(data183.enabled === undefined){
-data183.enabled = true;
-}
-if(data183.enabled === undefined){
-const err538 = {instancePath:instancePath+"/vision/liveness",schemaPath:"#/properties/vision/properties/liveness/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
+if(data182 < 100 || isNaN(data182)){
+const err538 = {instancePath:instancePath+"/vision/match/windowMs",schemaPath:"#/properties/vision/properties/match/properties/windowMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100"};
 if(vErrors === null){
 vErrors = [err538];
 }
@@ -6471,9 +6474,11 @@ vErrors.push(err538);
 }
 errors++;
 }
-for(const key36 in data183){
-if(!((key36 === "enabled") || (key36 === "threshold"))){
-const err539 = {instancePath:instancePath+"/vision/liveness",schemaPath:"#/properties/vision/properties/liveness/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key36},message:"must NOT have additional properties"};
+}
+let data183 = data179.strangerRate;
+if(typeof data183 == "number"){
+if(data183 > 0.1 || isNaN(data183)){
+const err539 = {instancePath:instancePath+"/vision/match/strangerRate",schemaPath:"#/properties/vision/properties/match/properties/strangerRate/maximum",keyword:"maximum",params:{comparison: "<=", limit: 0.1},message:"must be <= 0.1"};
 if(vErrors === null){
 vErrors = [err539];
 }
@@ -6482,9 +6487,8 @@ vErrors.push(err539);
 }
 errors++;
 }
-}
-if(typeof data183.enabled !== "boolean"){
-const err540 = {instancePath:instancePath+"/vision/liveness/enabled",schemaPath:"#/properties/vision/properties/liveness/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data183 <= 0 || isNaN(data183)){
+const err540 = {instancePath:instancePath+"/vision/match/strangerRate",schemaPath:"#/properties/vision/properties/match/properties/strangerRate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"};
 if(vErrors === null){
 vErrors = [err540];
 }
@@ -6493,11 +6497,9 @@ vErrors.push(err540);
 }
 errors++;
 }
-if(data183.threshold !== undefined){
-let data185 = data183.threshold;
-if(typeof data185 == "number"){
-if(data185 > 1 || isNaN(data185)){
-const err541 = {instancePath:instancePath+"/vision/liveness/threshold",schemaPath:"#/properties/vision/properties/liveness/properties/threshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
+}
+else {
+const err541 = {instancePath:instancePath+"/vision/match/strangerRate",schemaPath:"#/properties/vision/properties/match/properties/strangerRate/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err541];
 }
@@ -6506,8 +6508,11 @@ vErrors.push(err541);
 }
 errors++;
 }
-if(data185 < 0 || isNaN(data185)){
-const err542 = {instancePath:instancePath+"/vision/liveness/threshold",schemaPath:"#/properties/vision/properties/liveness/properties/threshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(data179.margin !== undefined){
+let data184 = data179.margin;
+if(typeof data184 == "number"){
+if(data184 > 1 || isNaN(data184)){
+const err542 = {instancePath:instancePath+"/vision/match/margin",schemaPath:"#/properties/vision/properties/match/properties/margin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
 if(vErrors === null){
 vErrors = [err542];
 }
@@ -6516,9 +6521,8 @@ vErrors.push(err542);
 }
 errors++;
 }
-}
-else {
-const err543 = {instancePath:instancePath+"/vision/liveness/threshold",schemaPath:"#/properties/vision/properties/liveness/properties/threshold/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data184 < 0 || isNaN(data184)){
+const err543 = {instancePath:instancePath+"/vision/match/margin",schemaPath:"#/properties/vision/properties/match/properties/margin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err543];
 }
@@ -6528,9 +6532,8 @@ vErrors.push(err543);
 errors++;
 }
 }
-}
 else {
-const err544 = {instancePath:instancePath+"/vision/liveness",schemaPath:"#/properties/vision/properties/liveness/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err544 = {instancePath:instancePath+"/vision/match/margin",schemaPath:"#/properties/vision/properties/match/properties/margin/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err544];
 }
@@ -6539,25 +6542,10 @@ vErrors.push(err544);
 }
 errors++;
 }
-let data186 = data153.quality;
-if(data186 && typeof data186 == "object" && !Array.isArray(data186)){
-if(data186.minFacePx === undefined){
-data186.minFacePx = 60;
 }
-if(data186.maxYaw === undefined){
-data186.maxYaw = 0.35;
-}
-if(data186.maxRollDeg === undefined){
-data186.maxRollDeg = 20;
-}
-if(data186.minSharpness === undefined){
-data186.minSharpness = 40;
-}
-if(data186.minBrightness === undefined){
-data186.minBrightness = 40;
-}
-if(data186.minFacePx === undefined){
-const err545 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/required",keyword:"required",params:{missingProperty: "minFacePx"},message:"must have required property '"+"minFacePx"+"'"};
+let data185 = data179.minFrameGapMs;
+if(!((typeof data185 == "number") && (!(data185 % 1) && !isNaN(data185)))){
+const err545 = {instancePath:instancePath+"/vision/match/minFrameGapMs",schemaPath:"#/properties/vision/properties/match/properties/minFrameGapMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err545];
 }
@@ -6566,8 +6554,9 @@ vErrors.push(err545);
 }
 errors++;
 }
-if(data186.maxYaw === undefined){
-const err546 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/required",keyword:"required",params:{missingProperty: "maxYaw"},message:"must have required property '"+"maxYaw"+"'"};
+if(typeof data185 == "number"){
+if(data185 > 5000 || isNaN(data185)){
+const err546 = {instancePath:instancePath+"/vision/match/minFrameGapMs",schemaPath:"#/properties/vision/properties/match/properties/minFrameGapMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 5000},message:"must be <= 5000"};
 if(vErrors === null){
 vErrors = [err546];
 }
@@ -6576,8 +6565,8 @@ vErrors.push(err546);
 }
 errors++;
 }
-if(data186.maxRollDeg === undefined){
-const err547 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/required",keyword:"required",params:{missingProperty: "maxRollDeg"},message:"must have required property '"+"maxRollDeg"+"'"};
+if(data185 < 0 || isNaN(data185)){
+const err547 = {instancePath:instancePath+"/vision/match/minFrameGapMs",schemaPath:"#/properties/vision/properties/match/properties/minFrameGapMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err547];
 }
@@ -6586,8 +6575,11 @@ vErrors.push(err547);
 }
 errors++;
 }
-if(data186.minSharpness === undefined){
-const err548 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/required",keyword:"required",params:{missingProperty: "minSharpness"},message:"must have required property '"+"minSharpness"+"'"};
+}
+let data186 = data179.maxRepeatSimilarity;
+if(typeof data186 == "number"){
+if(data186 > 1 || isNaN(data186)){
+const err548 = {instancePath:instancePath+"/vision/match/maxRepeatSimilarity",schemaPath:"#/properties/vision/properties/match/properties/maxRepeatSimilarity/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
 if(vErrors === null){
 vErrors = [err548];
 }
@@ -6596,8 +6588,8 @@ vErrors.push(err548);
 }
 errors++;
 }
-if(data186.minBrightness === undefined){
-const err549 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/required",keyword:"required",params:{missingProperty: "minBrightness"},message:"must have required property '"+"minBrightness"+"'"};
+if(data186 < 0.5 || isNaN(data186)){
+const err549 = {instancePath:instancePath+"/vision/match/maxRepeatSimilarity",schemaPath:"#/properties/vision/properties/match/properties/maxRepeatSimilarity/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.5},message:"must be >= 0.5"};
 if(vErrors === null){
 vErrors = [err549];
 }
@@ -6606,9 +6598,9 @@ vErrors.push(err549);
 }
 errors++;
 }
-for(const key37 in data186){
-if(!(((((key37 === "minFacePx") || (key37 === "maxYaw")) || (key37 === "maxRollDeg")) || (key37 === "minSharpness")) || (key37 === "minBrightness"))){
-const err550 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key37},message:"must NOT have additional properties"};
+}
+else {
+const err550 = {instancePath:instancePath+"/vision/match/maxRepeatSimilarity",schemaPath:"#/properties/vision/properties/match/properties/maxRepeatSimilarity/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err550];
 }
@@ -6617,10 +6609,10 @@ vErrors.push(err550);
 }
 errors++;
 }
-}
-let data187 = data186.minFacePx;
-if(!((typeof data187 == "number") && (!(data187 % 1) && !isNaN(data187)))){
-const err551 = {instancePath:instancePath+"/vision/quality/minFacePx",schemaPath:"#/properties/vision/properties/quality/properties/minFacePx/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+let data187 = data179.cooldownS;
+if(typeof data187 == "number"){
+if(data187 > 3600 || isNaN(data187)){
+const err551 = {instancePath:instancePath+"/vision/match/cooldownS",schemaPath:"#/properties/vision/properties/match/properties/cooldownS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
 if(vErrors === null){
 vErrors = [err551];
 }
@@ -6629,9 +6621,8 @@ vErrors.push(err551);
 }
 errors++;
 }
-if(typeof data187 == "number"){
-if(data187 > 2000 || isNaN(data187)){
-const err552 = {instancePath:instancePath+"/vision/quality/minFacePx",schemaPath:"#/properties/vision/properties/quality/properties/minFacePx/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2000},message:"must be <= 2000"};
+if(data187 < 0 || isNaN(data187)){
+const err552 = {instancePath:instancePath+"/vision/match/cooldownS",schemaPath:"#/properties/vision/properties/match/properties/cooldownS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err552];
 }
@@ -6640,8 +6631,9 @@ vErrors.push(err552);
 }
 errors++;
 }
-if(data187 < 16 || isNaN(data187)){
-const err553 = {instancePath:instancePath+"/vision/quality/minFacePx",schemaPath:"#/properties/vision/properties/quality/properties/minFacePx/minimum",keyword:"minimum",params:{comparison: ">=", limit: 16},message:"must be >= 16"};
+}
+else {
+const err553 = {instancePath:instancePath+"/vision/match/cooldownS",schemaPath:"#/properties/vision/properties/match/properties/cooldownS/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err553];
 }
@@ -6651,10 +6643,8 @@ vErrors.push(err553);
 errors++;
 }
 }
-let data188 = data186.maxYaw;
-if(typeof data188 == "number"){
-if(data188 > 1 || isNaN(data188)){
-const err554 = {instancePath:instancePath+"/vision/quality/maxYaw",schemaPath:"#/properties/vision/properties/quality/properties/maxYaw/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
+else {
+const err554 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err554];
 }
@@ -6663,8 +6653,13 @@ vErrors.push(err554);
 }
 errors++;
 }
-if(data188 < 0.05 || isNaN(data188)){
-const err555 = {instancePath:instancePath+"/vision/quality/maxYaw",schemaPath:"#/properties/vision/properties/quality/properties/maxYaw/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.05},message:"must be >= 0.05"};
+let data188 = data154.liveness;
+if(data188 && typeof data188 == "object" && !Array.isArray(data188)){
+if(data188.enabled === undefined){
+data188.enabled = true;
+}
+if(data188.enabled === undefined){
+const err555 = {instancePath:instancePath+"/vision/liveness",schemaPath:"#/properties/vision/properties/liveness/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
 if(vErrors === null){
 vErrors = [err555];
 }
@@ -6673,9 +6668,9 @@ vErrors.push(err555);
 }
 errors++;
 }
-}
-else {
-const err556 = {instancePath:instancePath+"/vision/quality/maxYaw",schemaPath:"#/properties/vision/properties/quality/properties/maxYaw/type",keyword:"type",params:{type: "number"},message:"must be number"};
+for(const key36 in data188){
+if(!((key36 === "enabled") || (key36 === "threshold"))){
+const err556 = {instancePath:instancePath+"/vision/liveness",schemaPath:"#/properties/vision/properties/liveness/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key36},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err556];
 }
@@ -6684,10 +6679,9 @@ vErrors.push(err556);
 }
 errors++;
 }
-let data189 = data186.maxRollDeg;
-if(typeof data189 == "number"){
-if(data189 > 90 || isNaN(data189)){
-const err557 = {instancePath:instancePath+"/vision/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/quality/properties/maxRollDeg/maximum",keyword:"maximum",params:{comparison: "<=", limit: 90},message:"must be <= 90"};
+}
+if(typeof data188.enabled !== "boolean"){
+const err557 = {instancePath:instancePath+"/vision/liveness/enabled",schemaPath:"#/properties/vision/properties/liveness/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err557];
 }
@@ -6696,8 +6690,11 @@ vErrors.push(err557);
 }
 errors++;
 }
-if(data189 < 5 || isNaN(data189)){
-const err558 = {instancePath:instancePath+"/vision/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/quality/properties/maxRollDeg/minimum",keyword:"minimum",params:{comparison: ">=", limit: 5},message:"must be >= 5"};
+if(data188.threshold !== undefined){
+let data190 = data188.threshold;
+if(typeof data190 == "number"){
+if(data190 > 1 || isNaN(data190)){
+const err558 = {instancePath:instancePath+"/vision/liveness/threshold",schemaPath:"#/properties/vision/properties/liveness/properties/threshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
 if(vErrors === null){
 vErrors = [err558];
 }
@@ -6706,9 +6703,8 @@ vErrors.push(err558);
 }
 errors++;
 }
-}
-else {
-const err559 = {instancePath:instancePath+"/vision/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/quality/properties/maxRollDeg/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data190 < 0 || isNaN(data190)){
+const err559 = {instancePath:instancePath+"/vision/liveness/threshold",schemaPath:"#/properties/vision/properties/liveness/properties/threshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err559];
 }
@@ -6717,10 +6713,9 @@ vErrors.push(err559);
 }
 errors++;
 }
-let data190 = data186.minSharpness;
-if(typeof data190 == "number"){
-if(data190 < 0 || isNaN(data190)){
-const err560 = {instancePath:instancePath+"/vision/quality/minSharpness",schemaPath:"#/properties/vision/properties/quality/properties/minSharpness/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+else {
+const err560 = {instancePath:instancePath+"/vision/liveness/threshold",schemaPath:"#/properties/vision/properties/liveness/properties/threshold/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err560];
 }
@@ -6730,8 +6725,9 @@ vErrors.push(err560);
 errors++;
 }
 }
+}
 else {
-const err561 = {instancePath:instancePath+"/vision/quality/minSharpness",schemaPath:"#/properties/vision/properties/quality/properties/minSharpness/type",keyword:"type",params:{type: "number"},message:"must be number"};
+const err561 = {instancePath:instancePath+"/vision/liveness",schemaPath:"#/properties/vision/properties/liveness/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err561];
 }
@@ -6740,10 +6736,25 @@ vErrors.push(err561);
 }
 errors++;
 }
-let data191 = data186.minBrightness;
-if(typeof data191 == "number"){
-if(data191 > 255 || isNaN(data191)){
-const err562 = {instancePath:instancePath+"/vision/quality/minBrightness",schemaPath:"#/properties/vision/properties/quality/properties/minBrightness/maximum",keyword:"maximum",params:{comparison: "<=", limit: 255},message:"must be <= 255"};
+let data191 = data154.quality;
+if(data191 && typeof data191 == "object" && !Array.isArray(data191)){
+if(data191.minFacePx === undefined){
+data191.minFacePx = 60;
+}
+if(data191.maxYaw === undefined){
+data191.maxYaw = 0.35;
+}
+if(data191.maxRollDeg === undefined){
+data191.maxRollDeg = 20;
+}
+if(data191.minSharpness === undefined){
+data191.minSharpness = 40;
+}
+if(data191.minBrightness === undefined){
+data191.minBrightness = 40;
+}
+if(data191.minFacePx === undefined){
+const err562 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/required",keyword:"required",params:{missingProperty: "minFacePx"},message:"must have required property '"+"minFacePx"+"'"};
 if(vErrors === null){
 vErrors = [err562];
 }
@@ -6752,8 +6763,8 @@ vErrors.push(err562);
 }
 errors++;
 }
-if(data191 < 0 || isNaN(data191)){
-const err563 = {instancePath:instancePath+"/vision/quality/minBrightness",schemaPath:"#/properties/vision/properties/quality/properties/minBrightness/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(data191.maxYaw === undefined){
+const err563 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/required",keyword:"required",params:{missingProperty: "maxYaw"},message:"must have required property '"+"maxYaw"+"'"};
 if(vErrors === null){
 vErrors = [err563];
 }
@@ -6762,9 +6773,8 @@ vErrors.push(err563);
 }
 errors++;
 }
-}
-else {
-const err564 = {instancePath:instancePath+"/vision/quality/minBrightness",schemaPath:"#/properties/vision/properties/quality/properties/minBrightness/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data191.maxRollDeg === undefined){
+const err564 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/required",keyword:"required",params:{missingProperty: "maxRollDeg"},message:"must have required property '"+"maxRollDeg"+"'"};
 if(vErrors === null){
 vErrors = [err564];
 }
@@ -6773,9 +6783,8 @@ vErrors.push(err564);
 }
 errors++;
 }
-}
-else {
-const err565 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data191.minSharpness === undefined){
+const err565 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/required",keyword:"required",params:{missingProperty: "minSharpness"},message:"must have required property '"+"minSharpness"+"'"};
 if(vErrors === null){
 vErrors = [err565];
 }
@@ -6784,25 +6793,8 @@ vErrors.push(err565);
 }
 errors++;
 }
-let data192 = data153.enrolment;
-if(data192 && typeof data192 == "object" && !Array.isArray(data192)){
-if(data192.quality === undefined){
-data192.quality = {};
-}
-if(data192.maxPhotoBytes === undefined){
-data192.maxPhotoBytes = 6291456;
-}
-if(data192.maxPhotoPixels === undefined){
-data192.maxPhotoPixels = 24000000;
-}
-if(data192.maxPhotosPerRequest === undefined){
-data192.maxPhotosPerRequest = 10;
-}
-if(data192.maxTemplatesPerPerson === undefined){
-data192.maxTemplatesPerPerson = 10;
-}
-if(data192.quality === undefined){
-const err566 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "quality"},message:"must have required property '"+"quality"+"'"};
+if(data191.minBrightness === undefined){
+const err566 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/required",keyword:"required",params:{missingProperty: "minBrightness"},message:"must have required property '"+"minBrightness"+"'"};
 if(vErrors === null){
 vErrors = [err566];
 }
@@ -6811,8 +6803,9 @@ vErrors.push(err566);
 }
 errors++;
 }
-if(data192.maxPhotoBytes === undefined){
-const err567 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "maxPhotoBytes"},message:"must have required property '"+"maxPhotoBytes"+"'"};
+for(const key37 in data191){
+if(!(((((key37 === "minFacePx") || (key37 === "maxYaw")) || (key37 === "maxRollDeg")) || (key37 === "minSharpness")) || (key37 === "minBrightness"))){
+const err567 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key37},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err567];
 }
@@ -6821,8 +6814,10 @@ vErrors.push(err567);
 }
 errors++;
 }
-if(data192.maxPhotoPixels === undefined){
-const err568 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "maxPhotoPixels"},message:"must have required property '"+"maxPhotoPixels"+"'"};
+}
+let data192 = data191.minFacePx;
+if(!((typeof data192 == "number") && (!(data192 % 1) && !isNaN(data192)))){
+const err568 = {instancePath:instancePath+"/vision/quality/minFacePx",schemaPath:"#/properties/vision/properties/quality/properties/minFacePx/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err568];
 }
@@ -6831,8 +6826,9 @@ vErrors.push(err568);
 }
 errors++;
 }
-if(data192.maxPhotosPerRequest === undefined){
-const err569 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "maxPhotosPerRequest"},message:"must have required property '"+"maxPhotosPerRequest"+"'"};
+if(typeof data192 == "number"){
+if(data192 > 2000 || isNaN(data192)){
+const err569 = {instancePath:instancePath+"/vision/quality/minFacePx",schemaPath:"#/properties/vision/properties/quality/properties/minFacePx/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2000},message:"must be <= 2000"};
 if(vErrors === null){
 vErrors = [err569];
 }
@@ -6841,8 +6837,8 @@ vErrors.push(err569);
 }
 errors++;
 }
-if(data192.maxTemplatesPerPerson === undefined){
-const err570 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "maxTemplatesPerPerson"},message:"must have required property '"+"maxTemplatesPerPerson"+"'"};
+if(data192 < 16 || isNaN(data192)){
+const err570 = {instancePath:instancePath+"/vision/quality/minFacePx",schemaPath:"#/properties/vision/properties/quality/properties/minFacePx/minimum",keyword:"minimum",params:{comparison: ">=", limit: 16},message:"must be >= 16"};
 if(vErrors === null){
 vErrors = [err570];
 }
@@ -6851,9 +6847,11 @@ vErrors.push(err570);
 }
 errors++;
 }
-for(const key38 in data192){
-if(!(((((key38 === "quality") || (key38 === "maxPhotoBytes")) || (key38 === "maxPhotoPixels")) || (key38 === "maxPhotosPerRequest")) || (key38 === "maxTemplatesPerPerson"))){
-const err571 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key38},message:"must NOT have additional properties"};
+}
+let data193 = data191.maxYaw;
+if(typeof data193 == "number"){
+if(data193 > 1 || isNaN(data193)){
+const err571 = {instancePath:instancePath+"/vision/quality/maxYaw",schemaPath:"#/properties/vision/properties/quality/properties/maxYaw/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
 if(vErrors === null){
 vErrors = [err571];
 }
@@ -6862,26 +6860,8 @@ vErrors.push(err571);
 }
 errors++;
 }
-}
-let data193 = data192.quality;
-if(data193 && typeof data193 == "object" && !Array.isArray(data193)){
-if(data193.minFacePx === undefined){
-data193.minFacePx = 40;
-}
-if(data193.maxYaw === undefined){
-data193.maxYaw = 0.35;
-}
-if(data193.maxRollDeg === undefined){
-data193.maxRollDeg = 20;
-}
-if(data193.minSharpness === undefined){
-data193.minSharpness = 140;
-}
-if(data193.minBrightness === undefined){
-data193.minBrightness = 40;
-}
-if(data193.minFacePx === undefined){
-const err572 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "minFacePx"},message:"must have required property '"+"minFacePx"+"'"};
+if(data193 < 0.05 || isNaN(data193)){
+const err572 = {instancePath:instancePath+"/vision/quality/maxYaw",schemaPath:"#/properties/vision/properties/quality/properties/maxYaw/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.05},message:"must be >= 0.05"};
 if(vErrors === null){
 vErrors = [err572];
 }
@@ -6890,8 +6870,9 @@ vErrors.push(err572);
 }
 errors++;
 }
-if(data193.maxYaw === undefined){
-const err573 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "maxYaw"},message:"must have required property '"+"maxYaw"+"'"};
+}
+else {
+const err573 = {instancePath:instancePath+"/vision/quality/maxYaw",schemaPath:"#/properties/vision/properties/quality/properties/maxYaw/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err573];
 }
@@ -6900,8 +6881,10 @@ vErrors.push(err573);
 }
 errors++;
 }
-if(data193.maxRollDeg === undefined){
-const err574 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "maxRollDeg"},message:"must have required property '"+"maxRollDeg"+"'"};
+let data194 = data191.maxRollDeg;
+if(typeof data194 == "number"){
+if(data194 > 90 || isNaN(data194)){
+const err574 = {instancePath:instancePath+"/vision/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/quality/properties/maxRollDeg/maximum",keyword:"maximum",params:{comparison: "<=", limit: 90},message:"must be <= 90"};
 if(vErrors === null){
 vErrors = [err574];
 }
@@ -6910,8 +6893,8 @@ vErrors.push(err574);
 }
 errors++;
 }
-if(data193.minSharpness === undefined){
-const err575 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "minSharpness"},message:"must have required property '"+"minSharpness"+"'"};
+if(data194 < 5 || isNaN(data194)){
+const err575 = {instancePath:instancePath+"/vision/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/quality/properties/maxRollDeg/minimum",keyword:"minimum",params:{comparison: ">=", limit: 5},message:"must be >= 5"};
 if(vErrors === null){
 vErrors = [err575];
 }
@@ -6920,8 +6903,9 @@ vErrors.push(err575);
 }
 errors++;
 }
-if(data193.minBrightness === undefined){
-const err576 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "minBrightness"},message:"must have required property '"+"minBrightness"+"'"};
+}
+else {
+const err576 = {instancePath:instancePath+"/vision/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/quality/properties/maxRollDeg/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err576];
 }
@@ -6930,9 +6914,10 @@ vErrors.push(err576);
 }
 errors++;
 }
-for(const key39 in data193){
-if(!(((((key39 === "minFacePx") || (key39 === "maxYaw")) || (key39 === "maxRollDeg")) || (key39 === "minSharpness")) || (key39 === "minBrightness"))){
-const err577 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key39},message:"must NOT have additional properties"};
+let data195 = data191.minSharpness;
+if(typeof data195 == "number"){
+if(data195 < 0 || isNaN(data195)){
+const err577 = {instancePath:instancePath+"/vision/quality/minSharpness",schemaPath:"#/properties/vision/properties/quality/properties/minSharpness/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err577];
 }
@@ -6942,9 +6927,8 @@ vErrors.push(err577);
 errors++;
 }
 }
-let data194 = data193.minFacePx;
-if(!((typeof data194 == "number") && (!(data194 % 1) && !isNaN(data194)))){
-const err578 = {instancePath:instancePath+"/vision/enrolment/quality/minFacePx",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minFacePx/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+else {
+const err578 = {instancePath:instancePath+"/vision/quality/minSharpness",schemaPath:"#/properties/vision/properties/quality/properties/minSharpness/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err578];
 }
@@ -6953,9 +6937,10 @@ vErrors.push(err578);
 }
 errors++;
 }
-if(typeof data194 == "number"){
-if(data194 > 2000 || isNaN(data194)){
-const err579 = {instancePath:instancePath+"/vision/enrolment/quality/minFacePx",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minFacePx/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2000},message:"must be <= 2000"};
+let data196 = data191.minBrightness;
+if(typeof data196 == "number"){
+if(data196 > 255 || isNaN(data196)){
+const err579 = {instancePath:instancePath+"/vision/quality/minBrightness",schemaPath:"#/properties/vision/properties/quality/properties/minBrightness/maximum",keyword:"maximum",params:{comparison: "<=", limit: 255},message:"must be <= 255"};
 if(vErrors === null){
 vErrors = [err579];
 }
@@ -6964,8 +6949,8 @@ vErrors.push(err579);
 }
 errors++;
 }
-if(data194 < 16 || isNaN(data194)){
-const err580 = {instancePath:instancePath+"/vision/enrolment/quality/minFacePx",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minFacePx/minimum",keyword:"minimum",params:{comparison: ">=", limit: 16},message:"must be >= 16"};
+if(data196 < 0 || isNaN(data196)){
+const err580 = {instancePath:instancePath+"/vision/quality/minBrightness",schemaPath:"#/properties/vision/properties/quality/properties/minBrightness/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err580];
 }
@@ -6975,10 +6960,8 @@ vErrors.push(err580);
 errors++;
 }
 }
-let data195 = data193.maxYaw;
-if(typeof data195 == "number"){
-if(data195 > 1 || isNaN(data195)){
-const err581 = {instancePath:instancePath+"/vision/enrolment/quality/maxYaw",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxYaw/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
+else {
+const err581 = {instancePath:instancePath+"/vision/quality/minBrightness",schemaPath:"#/properties/vision/properties/quality/properties/minBrightness/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err581];
 }
@@ -6987,8 +6970,9 @@ vErrors.push(err581);
 }
 errors++;
 }
-if(data195 < 0.05 || isNaN(data195)){
-const err582 = {instancePath:instancePath+"/vision/enrolment/quality/maxYaw",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxYaw/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.05},message:"must be >= 0.05"};
+}
+else {
+const err582 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err582];
 }
@@ -6997,9 +6981,25 @@ vErrors.push(err582);
 }
 errors++;
 }
+let data197 = data154.enrolment;
+if(data197 && typeof data197 == "object" && !Array.isArray(data197)){
+if(data197.quality === undefined){
+data197.quality = {};
 }
-else {
-const err583 = {instancePath:instancePath+"/vision/enrolment/quality/maxYaw",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxYaw/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data197.maxPhotoBytes === undefined){
+data197.maxPhotoBytes = 6291456;
+}
+if(data197.maxPhotoPixels === undefined){
+data197.maxPhotoPixels = 24000000;
+}
+if(data197.maxPhotosPerRequest === undefined){
+data197.maxPhotosPerRequest = 10;
+}
+if(data197.maxTemplatesPerPerson === undefined){
+data197.maxTemplatesPerPerson = 10;
+}
+if(data197.quality === undefined){
+const err583 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "quality"},message:"must have required property '"+"quality"+"'"};
 if(vErrors === null){
 vErrors = [err583];
 }
@@ -7008,10 +7008,8 @@ vErrors.push(err583);
 }
 errors++;
 }
-let data196 = data193.maxRollDeg;
-if(typeof data196 == "number"){
-if(data196 > 90 || isNaN(data196)){
-const err584 = {instancePath:instancePath+"/vision/enrolment/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxRollDeg/maximum",keyword:"maximum",params:{comparison: "<=", limit: 90},message:"must be <= 90"};
+if(data197.maxPhotoBytes === undefined){
+const err584 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "maxPhotoBytes"},message:"must have required property '"+"maxPhotoBytes"+"'"};
 if(vErrors === null){
 vErrors = [err584];
 }
@@ -7020,8 +7018,8 @@ vErrors.push(err584);
 }
 errors++;
 }
-if(data196 < 5 || isNaN(data196)){
-const err585 = {instancePath:instancePath+"/vision/enrolment/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxRollDeg/minimum",keyword:"minimum",params:{comparison: ">=", limit: 5},message:"must be >= 5"};
+if(data197.maxPhotoPixels === undefined){
+const err585 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "maxPhotoPixels"},message:"must have required property '"+"maxPhotoPixels"+"'"};
 if(vErrors === null){
 vErrors = [err585];
 }
@@ -7030,9 +7028,8 @@ vErrors.push(err585);
 }
 errors++;
 }
-}
-else {
-const err586 = {instancePath:instancePath+"/vision/enrolment/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxRollDeg/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data197.maxPhotosPerRequest === undefined){
+const err586 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "maxPhotosPerRequest"},message:"must have required property '"+"maxPhotosPerRequest"+"'"};
 if(vErrors === null){
 vErrors = [err586];
 }
@@ -7041,10 +7038,8 @@ vErrors.push(err586);
 }
 errors++;
 }
-let data197 = data193.minSharpness;
-if(typeof data197 == "number"){
-if(data197 < 0 || isNaN(data197)){
-const err587 = {instancePath:instancePath+"/vision/enrolment/quality/minSharpness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minSharpness/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(data197.maxTemplatesPerPerson === undefined){
+const err587 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "maxTemplatesPerPerson"},message:"must have required property '"+"maxTemplatesPerPerson"+"'"};
 if(vErrors === null){
 vErrors = [err587];
 }
@@ -7053,9 +7048,9 @@ vErrors.push(err587);
 }
 errors++;
 }
-}
-else {
-const err588 = {instancePath:instancePath+"/vision/enrolment/quality/minSharpness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minSharpness/type",keyword:"type",params:{type: "number"},message:"must be number"};
+for(const key38 in data197){
+if(!(((((key38 === "quality") || (key38 === "maxPhotoBytes")) || (key38 === "maxPhotoPixels")) || (key38 === "maxPhotosPerRequest")) || (key38 === "maxTemplatesPerPerson"))){
+const err588 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key38},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err588];
 }
@@ -7064,10 +7059,26 @@ vErrors.push(err588);
 }
 errors++;
 }
-let data198 = data193.minBrightness;
-if(typeof data198 == "number"){
-if(data198 > 255 || isNaN(data198)){
-const err589 = {instancePath:instancePath+"/vision/enrolment/quality/minBrightness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minBrightness/maximum",keyword:"maximum",params:{comparison: "<=", limit: 255},message:"must be <= 255"};
+}
+let data198 = data197.quality;
+if(data198 && typeof data198 == "object" && !Array.isArray(data198)){
+if(data198.minFacePx === undefined){
+data198.minFacePx = 40;
+}
+if(data198.maxYaw === undefined){
+data198.maxYaw = 0.35;
+}
+if(data198.maxRollDeg === undefined){
+data198.maxRollDeg = 20;
+}
+if(data198.minSharpness === undefined){
+data198.minSharpness = 140;
+}
+if(data198.minBrightness === undefined){
+data198.minBrightness = 40;
+}
+if(data198.minFacePx === undefined){
+const err589 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "minFacePx"},message:"must have required property '"+"minFacePx"+"'"};
 if(vErrors === null){
 vErrors = [err589];
 }
@@ -7076,8 +7087,8 @@ vErrors.push(err589);
 }
 errors++;
 }
-if(data198 < 0 || isNaN(data198)){
-const err590 = {instancePath:instancePath+"/vision/enrolment/quality/minBrightness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minBrightness/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(data198.maxYaw === undefined){
+const err590 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "maxYaw"},message:"must have required property '"+"maxYaw"+"'"};
 if(vErrors === null){
 vErrors = [err590];
 }
@@ -7086,9 +7097,8 @@ vErrors.push(err590);
 }
 errors++;
 }
-}
-else {
-const err591 = {instancePath:instancePath+"/vision/enrolment/quality/minBrightness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minBrightness/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data198.maxRollDeg === undefined){
+const err591 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "maxRollDeg"},message:"must have required property '"+"maxRollDeg"+"'"};
 if(vErrors === null){
 vErrors = [err591];
 }
@@ -7097,9 +7107,8 @@ vErrors.push(err591);
 }
 errors++;
 }
-}
-else {
-const err592 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data198.minSharpness === undefined){
+const err592 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "minSharpness"},message:"must have required property '"+"minSharpness"+"'"};
 if(vErrors === null){
 vErrors = [err592];
 }
@@ -7108,9 +7117,8 @@ vErrors.push(err592);
 }
 errors++;
 }
-let data199 = data192.maxPhotoBytes;
-if(!((typeof data199 == "number") && (!(data199 % 1) && !isNaN(data199)))){
-const err593 = {instancePath:instancePath+"/vision/enrolment/maxPhotoBytes",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data198.minBrightness === undefined){
+const err593 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "minBrightness"},message:"must have required property '"+"minBrightness"+"'"};
 if(vErrors === null){
 vErrors = [err593];
 }
@@ -7119,9 +7127,9 @@ vErrors.push(err593);
 }
 errors++;
 }
-if(typeof data199 == "number"){
-if(data199 > 33554432 || isNaN(data199)){
-const err594 = {instancePath:instancePath+"/vision/enrolment/maxPhotoBytes",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 33554432},message:"must be <= 33554432"};
+for(const key39 in data198){
+if(!(((((key39 === "minFacePx") || (key39 === "maxYaw")) || (key39 === "maxRollDeg")) || (key39 === "minSharpness")) || (key39 === "minBrightness"))){
+const err594 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key39},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err594];
 }
@@ -7130,8 +7138,10 @@ vErrors.push(err594);
 }
 errors++;
 }
-if(data199 < 1024 || isNaN(data199)){
-const err595 = {instancePath:instancePath+"/vision/enrolment/maxPhotoBytes",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1024},message:"must be >= 1024"};
+}
+let data199 = data198.minFacePx;
+if(!((typeof data199 == "number") && (!(data199 % 1) && !isNaN(data199)))){
+const err595 = {instancePath:instancePath+"/vision/enrolment/quality/minFacePx",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minFacePx/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err595];
 }
@@ -7140,10 +7150,9 @@ vErrors.push(err595);
 }
 errors++;
 }
-}
-let data200 = data192.maxPhotoPixels;
-if(!((typeof data200 == "number") && (!(data200 % 1) && !isNaN(data200)))){
-const err596 = {instancePath:instancePath+"/vision/enrolment/maxPhotoPixels",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoPixels/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(typeof data199 == "number"){
+if(data199 > 2000 || isNaN(data199)){
+const err596 = {instancePath:instancePath+"/vision/enrolment/quality/minFacePx",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minFacePx/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2000},message:"must be <= 2000"};
 if(vErrors === null){
 vErrors = [err596];
 }
@@ -7152,9 +7161,8 @@ vErrors.push(err596);
 }
 errors++;
 }
-if(typeof data200 == "number"){
-if(data200 > 100000000 || isNaN(data200)){
-const err597 = {instancePath:instancePath+"/vision/enrolment/maxPhotoPixels",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoPixels/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000000},message:"must be <= 100000000"};
+if(data199 < 16 || isNaN(data199)){
+const err597 = {instancePath:instancePath+"/vision/enrolment/quality/minFacePx",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minFacePx/minimum",keyword:"minimum",params:{comparison: ">=", limit: 16},message:"must be >= 16"};
 if(vErrors === null){
 vErrors = [err597];
 }
@@ -7163,8 +7171,11 @@ vErrors.push(err597);
 }
 errors++;
 }
-if(data200 < 4096 || isNaN(data200)){
-const err598 = {instancePath:instancePath+"/vision/enrolment/maxPhotoPixels",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoPixels/minimum",keyword:"minimum",params:{comparison: ">=", limit: 4096},message:"must be >= 4096"};
+}
+let data200 = data198.maxYaw;
+if(typeof data200 == "number"){
+if(data200 > 1 || isNaN(data200)){
+const err598 = {instancePath:instancePath+"/vision/enrolment/quality/maxYaw",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxYaw/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
 if(vErrors === null){
 vErrors = [err598];
 }
@@ -7173,10 +7184,8 @@ vErrors.push(err598);
 }
 errors++;
 }
-}
-let data201 = data192.maxPhotosPerRequest;
-if(!((typeof data201 == "number") && (!(data201 % 1) && !isNaN(data201)))){
-const err599 = {instancePath:instancePath+"/vision/enrolment/maxPhotosPerRequest",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotosPerRequest/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data200 < 0.05 || isNaN(data200)){
+const err599 = {instancePath:instancePath+"/vision/enrolment/quality/maxYaw",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxYaw/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.05},message:"must be >= 0.05"};
 if(vErrors === null){
 vErrors = [err599];
 }
@@ -7185,9 +7194,9 @@ vErrors.push(err599);
 }
 errors++;
 }
-if(typeof data201 == "number"){
-if(data201 > 50 || isNaN(data201)){
-const err600 = {instancePath:instancePath+"/vision/enrolment/maxPhotosPerRequest",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotosPerRequest/maximum",keyword:"maximum",params:{comparison: "<=", limit: 50},message:"must be <= 50"};
+}
+else {
+const err600 = {instancePath:instancePath+"/vision/enrolment/quality/maxYaw",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxYaw/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err600];
 }
@@ -7196,8 +7205,10 @@ vErrors.push(err600);
 }
 errors++;
 }
-if(data201 < 1 || isNaN(data201)){
-const err601 = {instancePath:instancePath+"/vision/enrolment/maxPhotosPerRequest",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotosPerRequest/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+let data201 = data198.maxRollDeg;
+if(typeof data201 == "number"){
+if(data201 > 90 || isNaN(data201)){
+const err601 = {instancePath:instancePath+"/vision/enrolment/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxRollDeg/maximum",keyword:"maximum",params:{comparison: "<=", limit: 90},message:"must be <= 90"};
 if(vErrors === null){
 vErrors = [err601];
 }
@@ -7206,10 +7217,8 @@ vErrors.push(err601);
 }
 errors++;
 }
-}
-let data202 = data192.maxTemplatesPerPerson;
-if(!((typeof data202 == "number") && (!(data202 % 1) && !isNaN(data202)))){
-const err602 = {instancePath:instancePath+"/vision/enrolment/maxTemplatesPerPerson",schemaPath:"#/properties/vision/properties/enrolment/properties/maxTemplatesPerPerson/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data201 < 5 || isNaN(data201)){
+const err602 = {instancePath:instancePath+"/vision/enrolment/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxRollDeg/minimum",keyword:"minimum",params:{comparison: ">=", limit: 5},message:"must be >= 5"};
 if(vErrors === null){
 vErrors = [err602];
 }
@@ -7218,9 +7227,9 @@ vErrors.push(err602);
 }
 errors++;
 }
-if(typeof data202 == "number"){
-if(data202 > 100 || isNaN(data202)){
-const err603 = {instancePath:instancePath+"/vision/enrolment/maxTemplatesPerPerson",schemaPath:"#/properties/vision/properties/enrolment/properties/maxTemplatesPerPerson/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
+}
+else {
+const err603 = {instancePath:instancePath+"/vision/enrolment/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxRollDeg/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err603];
 }
@@ -7229,8 +7238,10 @@ vErrors.push(err603);
 }
 errors++;
 }
-if(data202 < 1 || isNaN(data202)){
-const err604 = {instancePath:instancePath+"/vision/enrolment/maxTemplatesPerPerson",schemaPath:"#/properties/vision/properties/enrolment/properties/maxTemplatesPerPerson/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+let data202 = data198.minSharpness;
+if(typeof data202 == "number"){
+if(data202 < 0 || isNaN(data202)){
+const err604 = {instancePath:instancePath+"/vision/enrolment/quality/minSharpness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minSharpness/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err604];
 }
@@ -7240,9 +7251,8 @@ vErrors.push(err604);
 errors++;
 }
 }
-}
 else {
-const err605 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err605 = {instancePath:instancePath+"/vision/enrolment/quality/minSharpness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minSharpness/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err605];
 }
@@ -7251,22 +7261,10 @@ vErrors.push(err605);
 }
 errors++;
 }
-let data203 = data153.privacy;
-if(data203 && typeof data203 == "object" && !Array.isArray(data203)){
-if(data203.templatesFile === undefined){
-data203.templatesFile = "faces.db";
-}
-if(data203.keepPhotos === undefined){
-data203.keepPhotos = false;
-}
-if(data203.photoRetentionDays === undefined){
-data203.photoRetentionDays = 30;
-}
-if(data203.expiredGraceDays === undefined){
-data203.expiredGraceDays = 30;
-}
-if(data203.templatesFile === undefined){
-const err606 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/required",keyword:"required",params:{missingProperty: "templatesFile"},message:"must have required property '"+"templatesFile"+"'"};
+let data203 = data198.minBrightness;
+if(typeof data203 == "number"){
+if(data203 > 255 || isNaN(data203)){
+const err606 = {instancePath:instancePath+"/vision/enrolment/quality/minBrightness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minBrightness/maximum",keyword:"maximum",params:{comparison: "<=", limit: 255},message:"must be <= 255"};
 if(vErrors === null){
 vErrors = [err606];
 }
@@ -7275,8 +7273,8 @@ vErrors.push(err606);
 }
 errors++;
 }
-if(data203.keepPhotos === undefined){
-const err607 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/required",keyword:"required",params:{missingProperty: "keepPhotos"},message:"must have required property '"+"keepPhotos"+"'"};
+if(data203 < 0 || isNaN(data203)){
+const err607 = {instancePath:instancePath+"/vision/enrolment/quality/minBrightness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minBrightness/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err607];
 }
@@ -7285,8 +7283,9 @@ vErrors.push(err607);
 }
 errors++;
 }
-if(data203.photoRetentionDays === undefined){
-const err608 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/required",keyword:"required",params:{missingProperty: "photoRetentionDays"},message:"must have required property '"+"photoRetentionDays"+"'"};
+}
+else {
+const err608 = {instancePath:instancePath+"/vision/enrolment/quality/minBrightness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minBrightness/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err608];
 }
@@ -7295,8 +7294,9 @@ vErrors.push(err608);
 }
 errors++;
 }
-if(data203.expiredGraceDays === undefined){
-const err609 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/required",keyword:"required",params:{missingProperty: "expiredGraceDays"},message:"must have required property '"+"expiredGraceDays"+"'"};
+}
+else {
+const err609 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err609];
 }
@@ -7305,9 +7305,9 @@ vErrors.push(err609);
 }
 errors++;
 }
-for(const key40 in data203){
-if(!(((((key40 === "keyFile") || (key40 === "templatesFile")) || (key40 === "keepPhotos")) || (key40 === "photoRetentionDays")) || (key40 === "expiredGraceDays"))){
-const err610 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key40},message:"must NOT have additional properties"};
+let data204 = data197.maxPhotoBytes;
+if(!((typeof data204 == "number") && (!(data204 % 1) && !isNaN(data204)))){
+const err610 = {instancePath:instancePath+"/vision/enrolment/maxPhotoBytes",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err610];
 }
@@ -7316,12 +7316,9 @@ vErrors.push(err610);
 }
 errors++;
 }
-}
-if(data203.keyFile !== undefined){
-let data204 = data203.keyFile;
-if(typeof data204 === "string"){
-if(func3(data204) < 1){
-const err611 = {instancePath:instancePath+"/vision/privacy/keyFile",schemaPath:"#/properties/vision/properties/privacy/properties/keyFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(typeof data204 == "number"){
+if(data204 > 33554432 || isNaN(data204)){
+const err611 = {instancePath:instancePath+"/vision/enrolment/maxPhotoBytes",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 33554432},message:"must be <= 33554432"};
 if(vErrors === null){
 vErrors = [err611];
 }
@@ -7330,9 +7327,8 @@ vErrors.push(err611);
 }
 errors++;
 }
-}
-else {
-const err612 = {instancePath:instancePath+"/vision/privacy/keyFile",schemaPath:"#/properties/vision/properties/privacy/properties/keyFile/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data204 < 1024 || isNaN(data204)){
+const err612 = {instancePath:instancePath+"/vision/enrolment/maxPhotoBytes",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1024},message:"must be >= 1024"};
 if(vErrors === null){
 vErrors = [err612];
 }
@@ -7342,10 +7338,9 @@ vErrors.push(err612);
 errors++;
 }
 }
-let data205 = data203.templatesFile;
-if(typeof data205 === "string"){
-if(func3(data205) < 1){
-const err613 = {instancePath:instancePath+"/vision/privacy/templatesFile",schemaPath:"#/properties/vision/properties/privacy/properties/templatesFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+let data205 = data197.maxPhotoPixels;
+if(!((typeof data205 == "number") && (!(data205 % 1) && !isNaN(data205)))){
+const err613 = {instancePath:instancePath+"/vision/enrolment/maxPhotoPixels",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoPixels/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err613];
 }
@@ -7354,9 +7349,9 @@ vErrors.push(err613);
 }
 errors++;
 }
-}
-else {
-const err614 = {instancePath:instancePath+"/vision/privacy/templatesFile",schemaPath:"#/properties/vision/properties/privacy/properties/templatesFile/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(typeof data205 == "number"){
+if(data205 > 100000000 || isNaN(data205)){
+const err614 = {instancePath:instancePath+"/vision/enrolment/maxPhotoPixels",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoPixels/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000000},message:"must be <= 100000000"};
 if(vErrors === null){
 vErrors = [err614];
 }
@@ -7365,8 +7360,8 @@ vErrors.push(err614);
 }
 errors++;
 }
-if(typeof data203.keepPhotos !== "boolean"){
-const err615 = {instancePath:instancePath+"/vision/privacy/keepPhotos",schemaPath:"#/properties/vision/properties/privacy/properties/keepPhotos/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data205 < 4096 || isNaN(data205)){
+const err615 = {instancePath:instancePath+"/vision/enrolment/maxPhotoPixels",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoPixels/minimum",keyword:"minimum",params:{comparison: ">=", limit: 4096},message:"must be >= 4096"};
 if(vErrors === null){
 vErrors = [err615];
 }
@@ -7375,9 +7370,10 @@ vErrors.push(err615);
 }
 errors++;
 }
-let data207 = data203.photoRetentionDays;
-if(!((typeof data207 == "number") && (!(data207 % 1) && !isNaN(data207)))){
-const err616 = {instancePath:instancePath+"/vision/privacy/photoRetentionDays",schemaPath:"#/properties/vision/properties/privacy/properties/photoRetentionDays/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+let data206 = data197.maxPhotosPerRequest;
+if(!((typeof data206 == "number") && (!(data206 % 1) && !isNaN(data206)))){
+const err616 = {instancePath:instancePath+"/vision/enrolment/maxPhotosPerRequest",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotosPerRequest/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err616];
 }
@@ -7386,9 +7382,9 @@ vErrors.push(err616);
 }
 errors++;
 }
-if(typeof data207 == "number"){
-if(data207 > 3650 || isNaN(data207)){
-const err617 = {instancePath:instancePath+"/vision/privacy/photoRetentionDays",schemaPath:"#/properties/vision/properties/privacy/properties/photoRetentionDays/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3650},message:"must be <= 3650"};
+if(typeof data206 == "number"){
+if(data206 > 50 || isNaN(data206)){
+const err617 = {instancePath:instancePath+"/vision/enrolment/maxPhotosPerRequest",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotosPerRequest/maximum",keyword:"maximum",params:{comparison: "<=", limit: 50},message:"must be <= 50"};
 if(vErrors === null){
 vErrors = [err617];
 }
@@ -7397,8 +7393,8 @@ vErrors.push(err617);
 }
 errors++;
 }
-if(data207 < 1 || isNaN(data207)){
-const err618 = {instancePath:instancePath+"/vision/privacy/photoRetentionDays",schemaPath:"#/properties/vision/properties/privacy/properties/photoRetentionDays/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(data206 < 1 || isNaN(data206)){
+const err618 = {instancePath:instancePath+"/vision/enrolment/maxPhotosPerRequest",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotosPerRequest/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err618];
 }
@@ -7408,9 +7404,9 @@ vErrors.push(err618);
 errors++;
 }
 }
-let data208 = data203.expiredGraceDays;
-if(!((typeof data208 == "number") && (!(data208 % 1) && !isNaN(data208)))){
-const err619 = {instancePath:instancePath+"/vision/privacy/expiredGraceDays",schemaPath:"#/properties/vision/properties/privacy/properties/expiredGraceDays/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+let data207 = data197.maxTemplatesPerPerson;
+if(!((typeof data207 == "number") && (!(data207 % 1) && !isNaN(data207)))){
+const err619 = {instancePath:instancePath+"/vision/enrolment/maxTemplatesPerPerson",schemaPath:"#/properties/vision/properties/enrolment/properties/maxTemplatesPerPerson/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err619];
 }
@@ -7419,9 +7415,9 @@ vErrors.push(err619);
 }
 errors++;
 }
-if(typeof data208 == "number"){
-if(data208 > 3650 || isNaN(data208)){
-const err620 = {instancePath:instancePath+"/vision/privacy/expiredGraceDays",schemaPath:"#/properties/vision/properties/privacy/properties/expiredGraceDays/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3650},message:"must be <= 3650"};
+if(typeof data207 == "number"){
+if(data207 > 100 || isNaN(data207)){
+const err620 = {instancePath:instancePath+"/vision/enrolment/maxTemplatesPerPerson",schemaPath:"#/properties/vision/properties/enrolment/properties/maxTemplatesPerPerson/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
 if(vErrors === null){
 vErrors = [err620];
 }
@@ -7430,8 +7426,8 @@ vErrors.push(err620);
 }
 errors++;
 }
-if(data208 < 0 || isNaN(data208)){
-const err621 = {instancePath:instancePath+"/vision/privacy/expiredGraceDays",schemaPath:"#/properties/vision/properties/privacy/properties/expiredGraceDays/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(data207 < 1 || isNaN(data207)){
+const err621 = {instancePath:instancePath+"/vision/enrolment/maxTemplatesPerPerson",schemaPath:"#/properties/vision/properties/enrolment/properties/maxTemplatesPerPerson/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err621];
 }
@@ -7443,7 +7439,7 @@ errors++;
 }
 }
 else {
-const err622 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err622 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err622];
 }
@@ -7452,22 +7448,22 @@ vErrors.push(err622);
 }
 errors++;
 }
-let data209 = data153.events;
-if(data209 && typeof data209 == "object" && !Array.isArray(data209)){
-if(data209.unknownIntervalS === undefined){
-data209.unknownIntervalS = 30;
+let data208 = data154.privacy;
+if(data208 && typeof data208 == "object" && !Array.isArray(data208)){
+if(data208.templatesFile === undefined){
+data208.templatesFile = "faces.db";
 }
-if(data209.spoofIntervalS === undefined){
-data209.spoofIntervalS = 30;
+if(data208.keepPhotos === undefined){
+data208.keepPhotos = false;
 }
-if(data209.snapshot === undefined){
-data209.snapshot = false;
+if(data208.photoRetentionDays === undefined){
+data208.photoRetentionDays = 30;
 }
-if(data209.snapshotMaxBytes === undefined){
-data209.snapshotMaxBytes = 24576;
+if(data208.expiredGraceDays === undefined){
+data208.expiredGraceDays = 30;
 }
-if(data209.unknownIntervalS === undefined){
-const err623 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/required",keyword:"required",params:{missingProperty: "unknownIntervalS"},message:"must have required property '"+"unknownIntervalS"+"'"};
+if(data208.templatesFile === undefined){
+const err623 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/required",keyword:"required",params:{missingProperty: "templatesFile"},message:"must have required property '"+"templatesFile"+"'"};
 if(vErrors === null){
 vErrors = [err623];
 }
@@ -7476,8 +7472,8 @@ vErrors.push(err623);
 }
 errors++;
 }
-if(data209.spoofIntervalS === undefined){
-const err624 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/required",keyword:"required",params:{missingProperty: "spoofIntervalS"},message:"must have required property '"+"spoofIntervalS"+"'"};
+if(data208.keepPhotos === undefined){
+const err624 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/required",keyword:"required",params:{missingProperty: "keepPhotos"},message:"must have required property '"+"keepPhotos"+"'"};
 if(vErrors === null){
 vErrors = [err624];
 }
@@ -7486,8 +7482,8 @@ vErrors.push(err624);
 }
 errors++;
 }
-if(data209.snapshot === undefined){
-const err625 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/required",keyword:"required",params:{missingProperty: "snapshot"},message:"must have required property '"+"snapshot"+"'"};
+if(data208.photoRetentionDays === undefined){
+const err625 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/required",keyword:"required",params:{missingProperty: "photoRetentionDays"},message:"must have required property '"+"photoRetentionDays"+"'"};
 if(vErrors === null){
 vErrors = [err625];
 }
@@ -7496,8 +7492,8 @@ vErrors.push(err625);
 }
 errors++;
 }
-if(data209.snapshotMaxBytes === undefined){
-const err626 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/required",keyword:"required",params:{missingProperty: "snapshotMaxBytes"},message:"must have required property '"+"snapshotMaxBytes"+"'"};
+if(data208.expiredGraceDays === undefined){
+const err626 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/required",keyword:"required",params:{missingProperty: "expiredGraceDays"},message:"must have required property '"+"expiredGraceDays"+"'"};
 if(vErrors === null){
 vErrors = [err626];
 }
@@ -7506,9 +7502,9 @@ vErrors.push(err626);
 }
 errors++;
 }
-for(const key41 in data209){
-if(!((((key41 === "unknownIntervalS") || (key41 === "spoofIntervalS")) || (key41 === "snapshot")) || (key41 === "snapshotMaxBytes"))){
-const err627 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key41},message:"must NOT have additional properties"};
+for(const key40 in data208){
+if(!(((((key40 === "keyFile") || (key40 === "templatesFile")) || (key40 === "keepPhotos")) || (key40 === "photoRetentionDays")) || (key40 === "expiredGraceDays"))){
+const err627 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key40},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err627];
 }
@@ -7518,10 +7514,11 @@ vErrors.push(err627);
 errors++;
 }
 }
-let data210 = data209.unknownIntervalS;
-if(typeof data210 == "number"){
-if(data210 > 3600 || isNaN(data210)){
-const err628 = {instancePath:instancePath+"/vision/events/unknownIntervalS",schemaPath:"#/properties/vision/properties/events/properties/unknownIntervalS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
+if(data208.keyFile !== undefined){
+let data209 = data208.keyFile;
+if(typeof data209 === "string"){
+if(func3(data209) < 1){
+const err628 = {instancePath:instancePath+"/vision/privacy/keyFile",schemaPath:"#/properties/vision/properties/privacy/properties/keyFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err628];
 }
@@ -7530,8 +7527,9 @@ vErrors.push(err628);
 }
 errors++;
 }
-if(data210 < 0 || isNaN(data210)){
-const err629 = {instancePath:instancePath+"/vision/events/unknownIntervalS",schemaPath:"#/properties/vision/properties/events/properties/unknownIntervalS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+else {
+const err629 = {instancePath:instancePath+"/vision/privacy/keyFile",schemaPath:"#/properties/vision/properties/privacy/properties/keyFile/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err629];
 }
@@ -7541,8 +7539,10 @@ vErrors.push(err629);
 errors++;
 }
 }
-else {
-const err630 = {instancePath:instancePath+"/vision/events/unknownIntervalS",schemaPath:"#/properties/vision/properties/events/properties/unknownIntervalS/type",keyword:"type",params:{type: "number"},message:"must be number"};
+let data210 = data208.templatesFile;
+if(typeof data210 === "string"){
+if(func3(data210) < 1){
+const err630 = {instancePath:instancePath+"/vision/privacy/templatesFile",schemaPath:"#/properties/vision/properties/privacy/properties/templatesFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err630];
 }
@@ -7551,10 +7551,9 @@ vErrors.push(err630);
 }
 errors++;
 }
-let data211 = data209.spoofIntervalS;
-if(typeof data211 == "number"){
-if(data211 > 3600 || isNaN(data211)){
-const err631 = {instancePath:instancePath+"/vision/events/spoofIntervalS",schemaPath:"#/properties/vision/properties/events/properties/spoofIntervalS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
+}
+else {
+const err631 = {instancePath:instancePath+"/vision/privacy/templatesFile",schemaPath:"#/properties/vision/properties/privacy/properties/templatesFile/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err631];
 }
@@ -7563,8 +7562,8 @@ vErrors.push(err631);
 }
 errors++;
 }
-if(data211 < 0 || isNaN(data211)){
-const err632 = {instancePath:instancePath+"/vision/events/spoofIntervalS",schemaPath:"#/properties/vision/properties/events/properties/spoofIntervalS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(typeof data208.keepPhotos !== "boolean"){
+const err632 = {instancePath:instancePath+"/vision/privacy/keepPhotos",schemaPath:"#/properties/vision/properties/privacy/properties/keepPhotos/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err632];
 }
@@ -7573,9 +7572,9 @@ vErrors.push(err632);
 }
 errors++;
 }
-}
-else {
-const err633 = {instancePath:instancePath+"/vision/events/spoofIntervalS",schemaPath:"#/properties/vision/properties/events/properties/spoofIntervalS/type",keyword:"type",params:{type: "number"},message:"must be number"};
+let data212 = data208.photoRetentionDays;
+if(!((typeof data212 == "number") && (!(data212 % 1) && !isNaN(data212)))){
+const err633 = {instancePath:instancePath+"/vision/privacy/photoRetentionDays",schemaPath:"#/properties/vision/properties/privacy/properties/photoRetentionDays/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err633];
 }
@@ -7584,8 +7583,9 @@ vErrors.push(err633);
 }
 errors++;
 }
-if(typeof data209.snapshot !== "boolean"){
-const err634 = {instancePath:instancePath+"/vision/events/snapshot",schemaPath:"#/properties/vision/properties/events/properties/snapshot/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(typeof data212 == "number"){
+if(data212 > 3650 || isNaN(data212)){
+const err634 = {instancePath:instancePath+"/vision/privacy/photoRetentionDays",schemaPath:"#/properties/vision/properties/privacy/properties/photoRetentionDays/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3650},message:"must be <= 3650"};
 if(vErrors === null){
 vErrors = [err634];
 }
@@ -7594,9 +7594,8 @@ vErrors.push(err634);
 }
 errors++;
 }
-let data213 = data209.snapshotMaxBytes;
-if(!((typeof data213 == "number") && (!(data213 % 1) && !isNaN(data213)))){
-const err635 = {instancePath:instancePath+"/vision/events/snapshotMaxBytes",schemaPath:"#/properties/vision/properties/events/properties/snapshotMaxBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data212 < 1 || isNaN(data212)){
+const err635 = {instancePath:instancePath+"/vision/privacy/photoRetentionDays",schemaPath:"#/properties/vision/properties/privacy/properties/photoRetentionDays/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err635];
 }
@@ -7605,9 +7604,10 @@ vErrors.push(err635);
 }
 errors++;
 }
-if(typeof data213 == "number"){
-if(data213 > 262144 || isNaN(data213)){
-const err636 = {instancePath:instancePath+"/vision/events/snapshotMaxBytes",schemaPath:"#/properties/vision/properties/events/properties/snapshotMaxBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 262144},message:"must be <= 262144"};
+}
+let data213 = data208.expiredGraceDays;
+if(!((typeof data213 == "number") && (!(data213 % 1) && !isNaN(data213)))){
+const err636 = {instancePath:instancePath+"/vision/privacy/expiredGraceDays",schemaPath:"#/properties/vision/properties/privacy/properties/expiredGraceDays/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err636];
 }
@@ -7616,8 +7616,9 @@ vErrors.push(err636);
 }
 errors++;
 }
-if(data213 < 2048 || isNaN(data213)){
-const err637 = {instancePath:instancePath+"/vision/events/snapshotMaxBytes",schemaPath:"#/properties/vision/properties/events/properties/snapshotMaxBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 2048},message:"must be >= 2048"};
+if(typeof data213 == "number"){
+if(data213 > 3650 || isNaN(data213)){
+const err637 = {instancePath:instancePath+"/vision/privacy/expiredGraceDays",schemaPath:"#/properties/vision/properties/privacy/properties/expiredGraceDays/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3650},message:"must be <= 3650"};
 if(vErrors === null){
 vErrors = [err637];
 }
@@ -7626,10 +7627,8 @@ vErrors.push(err637);
 }
 errors++;
 }
-}
-}
-else {
-const err638 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data213 < 0 || isNaN(data213)){
+const err638 = {instancePath:instancePath+"/vision/privacy/expiredGraceDays",schemaPath:"#/properties/vision/properties/privacy/properties/expiredGraceDays/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err638];
 }
@@ -7638,9 +7637,10 @@ vErrors.push(err638);
 }
 errors++;
 }
-let data214 = data153.queue;
-if(!((typeof data214 == "number") && (!(data214 % 1) && !isNaN(data214)))){
-const err639 = {instancePath:instancePath+"/vision/queue",schemaPath:"#/properties/vision/properties/queue/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+}
+else {
+const err639 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err639];
 }
@@ -7649,9 +7649,22 @@ vErrors.push(err639);
 }
 errors++;
 }
-if(typeof data214 == "number"){
-if(data214 > 64 || isNaN(data214)){
-const err640 = {instancePath:instancePath+"/vision/queue",schemaPath:"#/properties/vision/properties/queue/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64"};
+let data214 = data154.events;
+if(data214 && typeof data214 == "object" && !Array.isArray(data214)){
+if(data214.unknownIntervalS === undefined){
+data214.unknownIntervalS = 30;
+}
+if(data214.spoofIntervalS === undefined){
+data214.spoofIntervalS = 30;
+}
+if(data214.snapshot === undefined){
+data214.snapshot = false;
+}
+if(data214.snapshotMaxBytes === undefined){
+data214.snapshotMaxBytes = 24576;
+}
+if(data214.unknownIntervalS === undefined){
+const err640 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/required",keyword:"required",params:{missingProperty: "unknownIntervalS"},message:"must have required property '"+"unknownIntervalS"+"'"};
 if(vErrors === null){
 vErrors = [err640];
 }
@@ -7660,8 +7673,8 @@ vErrors.push(err640);
 }
 errors++;
 }
-if(data214 < 1 || isNaN(data214)){
-const err641 = {instancePath:instancePath+"/vision/queue",schemaPath:"#/properties/vision/properties/queue/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(data214.spoofIntervalS === undefined){
+const err641 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/required",keyword:"required",params:{missingProperty: "spoofIntervalS"},message:"must have required property '"+"spoofIntervalS"+"'"};
 if(vErrors === null){
 vErrors = [err641];
 }
@@ -7670,10 +7683,8 @@ vErrors.push(err641);
 }
 errors++;
 }
-}
-}
-else {
-const err642 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data214.snapshot === undefined){
+const err642 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/required",keyword:"required",params:{missingProperty: "snapshot"},message:"must have required property '"+"snapshot"+"'"};
 if(vErrors === null){
 vErrors = [err642];
 }
@@ -7682,37 +7693,8 @@ vErrors.push(err642);
 }
 errors++;
 }
-let data215 = data.console;
-if(data215 && typeof data215 == "object" && !Array.isArray(data215)){
-if(data215.enabled === undefined){
-data215.enabled = true;
-}
-if(data215.host === undefined){
-data215.host = "0.0.0.0";
-}
-if(data215.port === undefined){
-data215.port = 8080;
-}
-if(data215.tls === undefined){
-data215.tls = {};
-}
-if(data215.sessionTtlMin === undefined){
-data215.sessionTtlMin = 480;
-}
-if(data215.lockoutAttempts === undefined){
-data215.lockoutAttempts = 5;
-}
-if(data215.lockoutMin === undefined){
-data215.lockoutMin = 15;
-}
-if(data215.maxUploadKB === undefined){
-data215.maxUploadKB = 4096;
-}
-if(data215.applyHealthGraceS === undefined){
-data215.applyHealthGraceS = 90;
-}
-if(data215.enabled === undefined){
-const err643 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
+if(data214.snapshotMaxBytes === undefined){
+const err643 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/required",keyword:"required",params:{missingProperty: "snapshotMaxBytes"},message:"must have required property '"+"snapshotMaxBytes"+"'"};
 if(vErrors === null){
 vErrors = [err643];
 }
@@ -7721,8 +7703,9 @@ vErrors.push(err643);
 }
 errors++;
 }
-if(data215.host === undefined){
-const err644 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "host"},message:"must have required property '"+"host"+"'"};
+for(const key41 in data214){
+if(!((((key41 === "unknownIntervalS") || (key41 === "spoofIntervalS")) || (key41 === "snapshot")) || (key41 === "snapshotMaxBytes"))){
+const err644 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key41},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err644];
 }
@@ -7731,8 +7714,11 @@ vErrors.push(err644);
 }
 errors++;
 }
-if(data215.port === undefined){
-const err645 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "port"},message:"must have required property '"+"port"+"'"};
+}
+let data215 = data214.unknownIntervalS;
+if(typeof data215 == "number"){
+if(data215 > 3600 || isNaN(data215)){
+const err645 = {instancePath:instancePath+"/vision/events/unknownIntervalS",schemaPath:"#/properties/vision/properties/events/properties/unknownIntervalS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
 if(vErrors === null){
 vErrors = [err645];
 }
@@ -7741,8 +7727,8 @@ vErrors.push(err645);
 }
 errors++;
 }
-if(data215.tls === undefined){
-const err646 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "tls"},message:"must have required property '"+"tls"+"'"};
+if(data215 < 0 || isNaN(data215)){
+const err646 = {instancePath:instancePath+"/vision/events/unknownIntervalS",schemaPath:"#/properties/vision/properties/events/properties/unknownIntervalS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err646];
 }
@@ -7751,8 +7737,9 @@ vErrors.push(err646);
 }
 errors++;
 }
-if(data215.sessionTtlMin === undefined){
-const err647 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "sessionTtlMin"},message:"must have required property '"+"sessionTtlMin"+"'"};
+}
+else {
+const err647 = {instancePath:instancePath+"/vision/events/unknownIntervalS",schemaPath:"#/properties/vision/properties/events/properties/unknownIntervalS/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err647];
 }
@@ -7761,8 +7748,10 @@ vErrors.push(err647);
 }
 errors++;
 }
-if(data215.lockoutAttempts === undefined){
-const err648 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "lockoutAttempts"},message:"must have required property '"+"lockoutAttempts"+"'"};
+let data216 = data214.spoofIntervalS;
+if(typeof data216 == "number"){
+if(data216 > 3600 || isNaN(data216)){
+const err648 = {instancePath:instancePath+"/vision/events/spoofIntervalS",schemaPath:"#/properties/vision/properties/events/properties/spoofIntervalS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
 if(vErrors === null){
 vErrors = [err648];
 }
@@ -7771,8 +7760,8 @@ vErrors.push(err648);
 }
 errors++;
 }
-if(data215.lockoutMin === undefined){
-const err649 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "lockoutMin"},message:"must have required property '"+"lockoutMin"+"'"};
+if(data216 < 0 || isNaN(data216)){
+const err649 = {instancePath:instancePath+"/vision/events/spoofIntervalS",schemaPath:"#/properties/vision/properties/events/properties/spoofIntervalS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err649];
 }
@@ -7781,8 +7770,9 @@ vErrors.push(err649);
 }
 errors++;
 }
-if(data215.maxUploadKB === undefined){
-const err650 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "maxUploadKB"},message:"must have required property '"+"maxUploadKB"+"'"};
+}
+else {
+const err650 = {instancePath:instancePath+"/vision/events/spoofIntervalS",schemaPath:"#/properties/vision/properties/events/properties/spoofIntervalS/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err650];
 }
@@ -7791,8 +7781,8 @@ vErrors.push(err650);
 }
 errors++;
 }
-if(data215.applyHealthGraceS === undefined){
-const err651 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "applyHealthGraceS"},message:"must have required property '"+"applyHealthGraceS"+"'"};
+if(typeof data214.snapshot !== "boolean"){
+const err651 = {instancePath:instancePath+"/vision/events/snapshot",schemaPath:"#/properties/vision/properties/events/properties/snapshot/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err651];
 }
@@ -7801,9 +7791,9 @@ vErrors.push(err651);
 }
 errors++;
 }
-for(const key42 in data215){
-if(!(func2.call(schema11.properties.console.properties, key42))){
-const err652 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key42},message:"must NOT have additional properties"};
+let data218 = data214.snapshotMaxBytes;
+if(!((typeof data218 == "number") && (!(data218 % 1) && !isNaN(data218)))){
+const err652 = {instancePath:instancePath+"/vision/events/snapshotMaxBytes",schemaPath:"#/properties/vision/properties/events/properties/snapshotMaxBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err652];
 }
@@ -7812,9 +7802,9 @@ vErrors.push(err652);
 }
 errors++;
 }
-}
-if(typeof data215.enabled !== "boolean"){
-const err653 = {instancePath:instancePath+"/console/enabled",schemaPath:"#/properties/console/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(typeof data218 == "number"){
+if(data218 > 262144 || isNaN(data218)){
+const err653 = {instancePath:instancePath+"/vision/events/snapshotMaxBytes",schemaPath:"#/properties/vision/properties/events/properties/snapshotMaxBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 262144},message:"must be <= 262144"};
 if(vErrors === null){
 vErrors = [err653];
 }
@@ -7823,10 +7813,8 @@ vErrors.push(err653);
 }
 errors++;
 }
-let data217 = data215.host;
-if(typeof data217 === "string"){
-if(func3(data217) < 1){
-const err654 = {instancePath:instancePath+"/console/host",schemaPath:"#/properties/console/properties/host/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(data218 < 2048 || isNaN(data218)){
+const err654 = {instancePath:instancePath+"/vision/events/snapshotMaxBytes",schemaPath:"#/properties/vision/properties/events/properties/snapshotMaxBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 2048},message:"must be >= 2048"};
 if(vErrors === null){
 vErrors = [err654];
 }
@@ -7836,8 +7824,9 @@ vErrors.push(err654);
 errors++;
 }
 }
+}
 else {
-const err655 = {instancePath:instancePath+"/console/host",schemaPath:"#/properties/console/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err655 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err655];
 }
@@ -7846,9 +7835,9 @@ vErrors.push(err655);
 }
 errors++;
 }
-let data218 = data215.port;
-if(!((typeof data218 == "number") && (!(data218 % 1) && !isNaN(data218)))){
-const err656 = {instancePath:instancePath+"/console/port",schemaPath:"#/properties/console/properties/port/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+let data219 = data154.queue;
+if(!((typeof data219 == "number") && (!(data219 % 1) && !isNaN(data219)))){
+const err656 = {instancePath:instancePath+"/vision/queue",schemaPath:"#/properties/vision/properties/queue/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err656];
 }
@@ -7857,9 +7846,9 @@ vErrors.push(err656);
 }
 errors++;
 }
-if(typeof data218 == "number"){
-if(data218 > 65535 || isNaN(data218)){
-const err657 = {instancePath:instancePath+"/console/port",schemaPath:"#/properties/console/properties/port/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535"};
+if(typeof data219 == "number"){
+if(data219 > 64 || isNaN(data219)){
+const err657 = {instancePath:instancePath+"/vision/queue",schemaPath:"#/properties/vision/properties/queue/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64"};
 if(vErrors === null){
 vErrors = [err657];
 }
@@ -7868,8 +7857,8 @@ vErrors.push(err657);
 }
 errors++;
 }
-if(data218 < 0 || isNaN(data218)){
-const err658 = {instancePath:instancePath+"/console/port",schemaPath:"#/properties/console/properties/port/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(data219 < 1 || isNaN(data219)){
+const err658 = {instancePath:instancePath+"/vision/queue",schemaPath:"#/properties/vision/properties/queue/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err658];
 }
@@ -7879,13 +7868,9 @@ vErrors.push(err658);
 errors++;
 }
 }
-let data219 = data215.tls;
-if(data219 && typeof data219 == "object" && !Array.isArray(data219)){
-if(data219.enabled === undefined){
-data219.enabled = false;
 }
-if(data219.enabled === undefined){
-const err659 = {instancePath:instancePath+"/console/tls",schemaPath:"#/properties/console/properties/tls/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
+else {
+const err659 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err659];
 }
@@ -7894,9 +7879,37 @@ vErrors.push(err659);
 }
 errors++;
 }
-for(const key43 in data219){
-if(!(((key43 === "enabled") || (key43 === "cert")) || (key43 === "key"))){
-const err660 = {instancePath:instancePath+"/console/tls",schemaPath:"#/properties/console/properties/tls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key43},message:"must NOT have additional properties"};
+let data220 = data.console;
+if(data220 && typeof data220 == "object" && !Array.isArray(data220)){
+if(data220.enabled === undefined){
+data220.enabled = true;
+}
+if(data220.host === undefined){
+data220.host = "0.0.0.0";
+}
+if(data220.port === undefined){
+data220.port = 8080;
+}
+if(data220.tls === undefined){
+data220.tls = {};
+}
+if(data220.sessionTtlMin === undefined){
+data220.sessionTtlMin = 480;
+}
+if(data220.lockoutAttempts === undefined){
+data220.lockoutAttempts = 5;
+}
+if(data220.lockoutMin === undefined){
+data220.lockoutMin = 15;
+}
+if(data220.maxUploadKB === undefined){
+data220.maxUploadKB = 4096;
+}
+if(data220.applyHealthGraceS === undefined){
+data220.applyHealthGraceS = 90;
+}
+if(data220.enabled === undefined){
+const err660 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
 if(vErrors === null){
 vErrors = [err660];
 }
@@ -7905,9 +7918,8 @@ vErrors.push(err660);
 }
 errors++;
 }
-}
-if(typeof data219.enabled !== "boolean"){
-const err661 = {instancePath:instancePath+"/console/tls/enabled",schemaPath:"#/properties/console/properties/tls/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data220.host === undefined){
+const err661 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "host"},message:"must have required property '"+"host"+"'"};
 if(vErrors === null){
 vErrors = [err661];
 }
@@ -7916,11 +7928,8 @@ vErrors.push(err661);
 }
 errors++;
 }
-if(data219.cert !== undefined){
-let data221 = data219.cert;
-if(typeof data221 === "string"){
-if(func3(data221) < 1){
-const err662 = {instancePath:instancePath+"/console/tls/cert",schemaPath:"#/properties/console/properties/tls/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(data220.port === undefined){
+const err662 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "port"},message:"must have required property '"+"port"+"'"};
 if(vErrors === null){
 vErrors = [err662];
 }
@@ -7929,9 +7938,8 @@ vErrors.push(err662);
 }
 errors++;
 }
-}
-else {
-const err663 = {instancePath:instancePath+"/console/tls/cert",schemaPath:"#/properties/console/properties/tls/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data220.tls === undefined){
+const err663 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "tls"},message:"must have required property '"+"tls"+"'"};
 if(vErrors === null){
 vErrors = [err663];
 }
@@ -7940,12 +7948,8 @@ vErrors.push(err663);
 }
 errors++;
 }
-}
-if(data219.key !== undefined){
-let data222 = data219.key;
-if(typeof data222 === "string"){
-if(func3(data222) < 1){
-const err664 = {instancePath:instancePath+"/console/tls/key",schemaPath:"#/properties/console/properties/tls/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(data220.sessionTtlMin === undefined){
+const err664 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "sessionTtlMin"},message:"must have required property '"+"sessionTtlMin"+"'"};
 if(vErrors === null){
 vErrors = [err664];
 }
@@ -7954,9 +7958,8 @@ vErrors.push(err664);
 }
 errors++;
 }
-}
-else {
-const err665 = {instancePath:instancePath+"/console/tls/key",schemaPath:"#/properties/console/properties/tls/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data220.lockoutAttempts === undefined){
+const err665 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "lockoutAttempts"},message:"must have required property '"+"lockoutAttempts"+"'"};
 if(vErrors === null){
 vErrors = [err665];
 }
@@ -7965,10 +7968,8 @@ vErrors.push(err665);
 }
 errors++;
 }
-}
-}
-else {
-const err666 = {instancePath:instancePath+"/console/tls",schemaPath:"#/properties/console/properties/tls/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data220.lockoutMin === undefined){
+const err666 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "lockoutMin"},message:"must have required property '"+"lockoutMin"+"'"};
 if(vErrors === null){
 vErrors = [err666];
 }
@@ -7977,9 +7978,8 @@ vErrors.push(err666);
 }
 errors++;
 }
-let data223 = data215.sessionTtlMin;
-if(!((typeof data223 == "number") && (!(data223 % 1) && !isNaN(data223)))){
-const err667 = {instancePath:instancePath+"/console/sessionTtlMin",schemaPath:"#/properties/console/properties/sessionTtlMin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data220.maxUploadKB === undefined){
+const err667 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "maxUploadKB"},message:"must have required property '"+"maxUploadKB"+"'"};
 if(vErrors === null){
 vErrors = [err667];
 }
@@ -7988,9 +7988,8 @@ vErrors.push(err667);
 }
 errors++;
 }
-if(typeof data223 == "number"){
-if(data223 > 10080 || isNaN(data223)){
-const err668 = {instancePath:instancePath+"/console/sessionTtlMin",schemaPath:"#/properties/console/properties/sessionTtlMin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10080},message:"must be <= 10080"};
+if(data220.applyHealthGraceS === undefined){
+const err668 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "applyHealthGraceS"},message:"must have required property '"+"applyHealthGraceS"+"'"};
 if(vErrors === null){
 vErrors = [err668];
 }
@@ -7999,8 +7998,9 @@ vErrors.push(err668);
 }
 errors++;
 }
-if(data223 < 5 || isNaN(data223)){
-const err669 = {instancePath:instancePath+"/console/sessionTtlMin",schemaPath:"#/properties/console/properties/sessionTtlMin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 5},message:"must be >= 5"};
+for(const key42 in data220){
+if(!(func2.call(schema11.properties.console.properties, key42))){
+const err669 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key42},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err669];
 }
@@ -8010,9 +8010,8 @@ vErrors.push(err669);
 errors++;
 }
 }
-let data224 = data215.lockoutAttempts;
-if(!((typeof data224 == "number") && (!(data224 % 1) && !isNaN(data224)))){
-const err670 = {instancePath:instancePath+"/console/lockoutAttempts",schemaPath:"#/properties/console/properties/lockoutAttempts/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(typeof data220.enabled !== "boolean"){
+const err670 = {instancePath:instancePath+"/console/enabled",schemaPath:"#/properties/console/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err670];
 }
@@ -8021,9 +8020,10 @@ vErrors.push(err670);
 }
 errors++;
 }
-if(typeof data224 == "number"){
-if(data224 > 100 || isNaN(data224)){
-const err671 = {instancePath:instancePath+"/console/lockoutAttempts",schemaPath:"#/properties/console/properties/lockoutAttempts/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
+let data222 = data220.host;
+if(typeof data222 === "string"){
+if(func3(data222) < 1){
+const err671 = {instancePath:instancePath+"/console/host",schemaPath:"#/properties/console/properties/host/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err671];
 }
@@ -8032,8 +8032,9 @@ vErrors.push(err671);
 }
 errors++;
 }
-if(data224 < 3 || isNaN(data224)){
-const err672 = {instancePath:instancePath+"/console/lockoutAttempts",schemaPath:"#/properties/console/properties/lockoutAttempts/minimum",keyword:"minimum",params:{comparison: ">=", limit: 3},message:"must be >= 3"};
+}
+else {
+const err672 = {instancePath:instancePath+"/console/host",schemaPath:"#/properties/console/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err672];
 }
@@ -8042,10 +8043,9 @@ vErrors.push(err672);
 }
 errors++;
 }
-}
-let data225 = data215.lockoutMin;
-if(!((typeof data225 == "number") && (!(data225 % 1) && !isNaN(data225)))){
-const err673 = {instancePath:instancePath+"/console/lockoutMin",schemaPath:"#/properties/console/properties/lockoutMin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+let data223 = data220.port;
+if(!((typeof data223 == "number") && (!(data223 % 1) && !isNaN(data223)))){
+const err673 = {instancePath:instancePath+"/console/port",schemaPath:"#/properties/console/properties/port/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err673];
 }
@@ -8054,9 +8054,9 @@ vErrors.push(err673);
 }
 errors++;
 }
-if(typeof data225 == "number"){
-if(data225 > 1440 || isNaN(data225)){
-const err674 = {instancePath:instancePath+"/console/lockoutMin",schemaPath:"#/properties/console/properties/lockoutMin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1440},message:"must be <= 1440"};
+if(typeof data223 == "number"){
+if(data223 > 65535 || isNaN(data223)){
+const err674 = {instancePath:instancePath+"/console/port",schemaPath:"#/properties/console/properties/port/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535"};
 if(vErrors === null){
 vErrors = [err674];
 }
@@ -8065,8 +8065,8 @@ vErrors.push(err674);
 }
 errors++;
 }
-if(data225 < 1 || isNaN(data225)){
-const err675 = {instancePath:instancePath+"/console/lockoutMin",schemaPath:"#/properties/console/properties/lockoutMin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(data223 < 0 || isNaN(data223)){
+const err675 = {instancePath:instancePath+"/console/port",schemaPath:"#/properties/console/properties/port/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err675];
 }
@@ -8076,9 +8076,13 @@ vErrors.push(err675);
 errors++;
 }
 }
-let data226 = data215.maxUploadKB;
-if(!((typeof data226 == "number") && (!(data226 % 1) && !isNaN(data226)))){
-const err676 = {instancePath:instancePath+"/console/maxUploadKB",schemaPath:"#/properties/console/properties/maxUploadKB/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+let data224 = data220.tls;
+if(data224 && typeof data224 == "object" && !Array.isArray(data224)){
+if(data224.enabled === undefined){
+data224.enabled = false;
+}
+if(data224.enabled === undefined){
+const err676 = {instancePath:instancePath+"/console/tls",schemaPath:"#/properties/console/properties/tls/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
 if(vErrors === null){
 vErrors = [err676];
 }
@@ -8087,9 +8091,9 @@ vErrors.push(err676);
 }
 errors++;
 }
-if(typeof data226 == "number"){
-if(data226 > 32768 || isNaN(data226)){
-const err677 = {instancePath:instancePath+"/console/maxUploadKB",schemaPath:"#/properties/console/properties/maxUploadKB/maximum",keyword:"maximum",params:{comparison: "<=", limit: 32768},message:"must be <= 32768"};
+for(const key43 in data224){
+if(!(((key43 === "enabled") || (key43 === "cert")) || (key43 === "key"))){
+const err677 = {instancePath:instancePath+"/console/tls",schemaPath:"#/properties/console/properties/tls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key43},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err677];
 }
@@ -8098,8 +8102,9 @@ vErrors.push(err677);
 }
 errors++;
 }
-if(data226 < 64 || isNaN(data226)){
-const err678 = {instancePath:instancePath+"/console/maxUploadKB",schemaPath:"#/properties/console/properties/maxUploadKB/minimum",keyword:"minimum",params:{comparison: ">=", limit: 64},message:"must be >= 64"};
+}
+if(typeof data224.enabled !== "boolean"){
+const err678 = {instancePath:instancePath+"/console/tls/enabled",schemaPath:"#/properties/console/properties/tls/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err678];
 }
@@ -8108,10 +8113,11 @@ vErrors.push(err678);
 }
 errors++;
 }
-}
-let data227 = data215.applyHealthGraceS;
-if(!((typeof data227 == "number") && (!(data227 % 1) && !isNaN(data227)))){
-const err679 = {instancePath:instancePath+"/console/applyHealthGraceS",schemaPath:"#/properties/console/properties/applyHealthGraceS/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data224.cert !== undefined){
+let data226 = data224.cert;
+if(typeof data226 === "string"){
+if(func3(data226) < 1){
+const err679 = {instancePath:instancePath+"/console/tls/cert",schemaPath:"#/properties/console/properties/tls/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err679];
 }
@@ -8120,9 +8126,9 @@ vErrors.push(err679);
 }
 errors++;
 }
-if(typeof data227 == "number"){
-if(data227 > 3600 || isNaN(data227)){
-const err680 = {instancePath:instancePath+"/console/applyHealthGraceS",schemaPath:"#/properties/console/properties/applyHealthGraceS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
+}
+else {
+const err680 = {instancePath:instancePath+"/console/tls/cert",schemaPath:"#/properties/console/properties/tls/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err680];
 }
@@ -8131,8 +8137,12 @@ vErrors.push(err680);
 }
 errors++;
 }
-if(data227 < 10 || isNaN(data227)){
-const err681 = {instancePath:instancePath+"/console/applyHealthGraceS",schemaPath:"#/properties/console/properties/applyHealthGraceS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 10},message:"must be >= 10"};
+}
+if(data224.key !== undefined){
+let data227 = data224.key;
+if(typeof data227 === "string"){
+if(func3(data227) < 1){
+const err681 = {instancePath:instancePath+"/console/tls/key",schemaPath:"#/properties/console/properties/tls/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err681];
 }
@@ -8142,9 +8152,8 @@ vErrors.push(err681);
 errors++;
 }
 }
-}
 else {
-const err682 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err682 = {instancePath:instancePath+"/console/tls/key",schemaPath:"#/properties/console/properties/tls/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err682];
 }
@@ -8154,13 +8163,201 @@ vErrors.push(err682);
 errors++;
 }
 }
+}
 else {
-const err683 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err683 = {instancePath:instancePath+"/console/tls",schemaPath:"#/properties/console/properties/tls/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err683];
 }
 else {
 vErrors.push(err683);
+}
+errors++;
+}
+let data228 = data220.sessionTtlMin;
+if(!((typeof data228 == "number") && (!(data228 % 1) && !isNaN(data228)))){
+const err684 = {instancePath:instancePath+"/console/sessionTtlMin",schemaPath:"#/properties/console/properties/sessionTtlMin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err684];
+}
+else {
+vErrors.push(err684);
+}
+errors++;
+}
+if(typeof data228 == "number"){
+if(data228 > 10080 || isNaN(data228)){
+const err685 = {instancePath:instancePath+"/console/sessionTtlMin",schemaPath:"#/properties/console/properties/sessionTtlMin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10080},message:"must be <= 10080"};
+if(vErrors === null){
+vErrors = [err685];
+}
+else {
+vErrors.push(err685);
+}
+errors++;
+}
+if(data228 < 5 || isNaN(data228)){
+const err686 = {instancePath:instancePath+"/console/sessionTtlMin",schemaPath:"#/properties/console/properties/sessionTtlMin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 5},message:"must be >= 5"};
+if(vErrors === null){
+vErrors = [err686];
+}
+else {
+vErrors.push(err686);
+}
+errors++;
+}
+}
+let data229 = data220.lockoutAttempts;
+if(!((typeof data229 == "number") && (!(data229 % 1) && !isNaN(data229)))){
+const err687 = {instancePath:instancePath+"/console/lockoutAttempts",schemaPath:"#/properties/console/properties/lockoutAttempts/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err687];
+}
+else {
+vErrors.push(err687);
+}
+errors++;
+}
+if(typeof data229 == "number"){
+if(data229 > 100 || isNaN(data229)){
+const err688 = {instancePath:instancePath+"/console/lockoutAttempts",schemaPath:"#/properties/console/properties/lockoutAttempts/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
+if(vErrors === null){
+vErrors = [err688];
+}
+else {
+vErrors.push(err688);
+}
+errors++;
+}
+if(data229 < 3 || isNaN(data229)){
+const err689 = {instancePath:instancePath+"/console/lockoutAttempts",schemaPath:"#/properties/console/properties/lockoutAttempts/minimum",keyword:"minimum",params:{comparison: ">=", limit: 3},message:"must be >= 3"};
+if(vErrors === null){
+vErrors = [err689];
+}
+else {
+vErrors.push(err689);
+}
+errors++;
+}
+}
+let data230 = data220.lockoutMin;
+if(!((typeof data230 == "number") && (!(data230 % 1) && !isNaN(data230)))){
+const err690 = {instancePath:instancePath+"/console/lockoutMin",schemaPath:"#/properties/console/properties/lockoutMin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err690];
+}
+else {
+vErrors.push(err690);
+}
+errors++;
+}
+if(typeof data230 == "number"){
+if(data230 > 1440 || isNaN(data230)){
+const err691 = {instancePath:instancePath+"/console/lockoutMin",schemaPath:"#/properties/console/properties/lockoutMin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1440},message:"must be <= 1440"};
+if(vErrors === null){
+vErrors = [err691];
+}
+else {
+vErrors.push(err691);
+}
+errors++;
+}
+if(data230 < 1 || isNaN(data230)){
+const err692 = {instancePath:instancePath+"/console/lockoutMin",schemaPath:"#/properties/console/properties/lockoutMin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(vErrors === null){
+vErrors = [err692];
+}
+else {
+vErrors.push(err692);
+}
+errors++;
+}
+}
+let data231 = data220.maxUploadKB;
+if(!((typeof data231 == "number") && (!(data231 % 1) && !isNaN(data231)))){
+const err693 = {instancePath:instancePath+"/console/maxUploadKB",schemaPath:"#/properties/console/properties/maxUploadKB/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err693];
+}
+else {
+vErrors.push(err693);
+}
+errors++;
+}
+if(typeof data231 == "number"){
+if(data231 > 32768 || isNaN(data231)){
+const err694 = {instancePath:instancePath+"/console/maxUploadKB",schemaPath:"#/properties/console/properties/maxUploadKB/maximum",keyword:"maximum",params:{comparison: "<=", limit: 32768},message:"must be <= 32768"};
+if(vErrors === null){
+vErrors = [err694];
+}
+else {
+vErrors.push(err694);
+}
+errors++;
+}
+if(data231 < 64 || isNaN(data231)){
+const err695 = {instancePath:instancePath+"/console/maxUploadKB",schemaPath:"#/properties/console/properties/maxUploadKB/minimum",keyword:"minimum",params:{comparison: ">=", limit: 64},message:"must be >= 64"};
+if(vErrors === null){
+vErrors = [err695];
+}
+else {
+vErrors.push(err695);
+}
+errors++;
+}
+}
+let data232 = data220.applyHealthGraceS;
+if(!((typeof data232 == "number") && (!(data232 % 1) && !isNaN(data232)))){
+const err696 = {instancePath:instancePath+"/console/applyHealthGraceS",schemaPath:"#/properties/console/properties/applyHealthGraceS/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err696];
+}
+else {
+vErrors.push(err696);
+}
+errors++;
+}
+if(typeof data232 == "number"){
+if(data232 > 3600 || isNaN(data232)){
+const err697 = {instancePath:instancePath+"/console/applyHealthGraceS",schemaPath:"#/properties/console/properties/applyHealthGraceS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
+if(vErrors === null){
+vErrors = [err697];
+}
+else {
+vErrors.push(err697);
+}
+errors++;
+}
+if(data232 < 10 || isNaN(data232)){
+const err698 = {instancePath:instancePath+"/console/applyHealthGraceS",schemaPath:"#/properties/console/properties/applyHealthGraceS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 10},message:"must be >= 10"};
+if(vErrors === null){
+vErrors = [err698];
+}
+else {
+vErrors.push(err698);
+}
+errors++;
+}
+}
+}
+else {
+const err699 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err699];
+}
+else {
+vErrors.push(err699);
+}
+errors++;
+}
+}
+else {
+const err700 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err700];
+}
+else {
+vErrors.push(err700);
 }
 errors++;
 }
