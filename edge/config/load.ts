@@ -11,9 +11,10 @@ const { parseDocument } = requireCjs('yaml') as typeof import('yaml');
 import type { GatewayConfig } from './schema.js';
 import { appPath } from '../paths.js';
 import { resolveSecret, Secret, type SecretRefValue } from './secret.js';
-import { semanticChecks } from './checks.js';
+import { semanticChecks, configWarnings } from './checks.js';
 import { simulatedEstateConfig } from './embedded.js';
 import { toConfigPath } from './path.js';
+import { maskSecrets } from './redact.js';
 
 export { toConfigPath };
 
@@ -34,6 +35,8 @@ export interface LoadedConfig {
   revision: string;
   /** Resolved secrets, keyed by config path (e.g. "uplink.password"). */
   secrets: ReadonlyMap<string, Secret>;
+  /** "path: reason" lines for settings that load but look wrong (printed by check-config). */
+  warnings?: string[];
 }
 
 // Ajv's code for GatewayConfigSchema, generated ahead of time (why: validator-source.ts).
@@ -124,7 +127,8 @@ export function finish(raw: unknown, source: string, env: NodeJS.ProcessEnv = pr
     }
   }
   if (secretProblems.length) throw new ConfigError(secretProblems, source);
-  return { config, source, revision: revisionOf(config), secrets };
+  const warnings = configWarnings.flatMap((w) => w(config));
+  return { config, source, revision: revisionOf(config), secrets, ...(warnings.length ? { warnings } : {}) };
 }
 
 /**
@@ -144,7 +148,7 @@ export function loadConfig(opts: { path?: string; env?: NodeJS.ProcessEnv } = {}
   return parseConfig(text, path, env);
 }
 
-/** The config as it may be shown (config.get, console): inline secret values masked. */
+/** The config as it may be shown (config.get, console): every secret masked (redact.ts). */
 export function redactedConfig(config: GatewayConfig): unknown {
-  return JSON.parse(JSON.stringify(config), (key, value) => (key === 'value' && typeof value === 'string' ? '***' : value));
+  return maskSecrets(config);
 }

@@ -3,7 +3,7 @@
 // Model-specific defaults (detection score, match threshold, liveness threshold) come
 // from the model manifest; the keys here only override them.
 import { Type } from '@sinclair/typebox';
-import { Ident, OneOf, Section } from '../config/types.js';
+import { Ident, OneOf, Section, URL_WITH_CREDENTIALS } from '../config/types.js';
 
 export const CameraSourceSchema = Section(
   {
@@ -13,6 +13,7 @@ export const CameraSourceSchema = Section(
     }),
     url: Type.Optional(
       Type.String({
+        ...URL_WITH_CREDENTIALS,
         pattern: '^rtsps?://',
         description: 'RTSP URL, e.g. rtsp://user:pass@192.0.2.10:554/Streaming/Channels/102 (Hikvision sub-stream) or rtsp://…/cam/realmonitor?channel=1&subtype=1 (Dahua).',
       }),
@@ -82,6 +83,15 @@ export const VisionSchema = Section(
         ),
         confirmFrames: Type.Integer({ minimum: 1, maximum: 30, default: 3, description: 'K: consecutive frames that must match the same person before the door is asked.' }),
         windowMs: Type.Integer({ minimum: 100, maximum: 30000, default: 3000, description: 'The K matching frames must fall within this window.' }),
+        strangerRate: Type.Number({
+          exclusiveMinimum: 0,
+          maximum: 0.1,
+          default: 0.001,
+          description: 'Accepted probability that a stranger approaching the door is recognised as someone allowed there. With a calibrated recognizer the threshold is computed from it for the number of persons (templates) the door searches; ignored when `threshold` is set.',
+        }),
+        margin: Type.Optional(Type.Number({ minimum: 0, maximum: 1, description: 'The best person must beat the runner-up (another person) by this similarity gap (default: the manifest’s calibration).' })),
+        minFrameGapMs: Type.Integer({ minimum: 0, maximum: 5000, default: 150, description: 'Frames counted towards K must be at least this far apart.' }),
+        maxRepeatSimilarity: Type.Number({ minimum: 0.5, maximum: 1, default: 0.995, description: 'A frame whose embedding is this similar (cosine) to one already counted is a repeat (a still picture, a frozen stream) and does not count towards K.' }),
         cooldownS: Type.Number({ minimum: 0, maximum: 3600, default: 10, description: 'After a decision for a person, ignore that person for this long.' }),
       },
       { description: 'Recognition and decision.', default: {} },

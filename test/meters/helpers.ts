@@ -59,7 +59,10 @@ export async function ptyPair(at?: { a?: string; b?: string }): Promise<PtyPair>
   const a = at?.a ?? join(dir, 'a');
   const b = at?.b ?? join(dir, 'b');
   const proc = spawn('socat', [`pty,raw,echo=0,link=${a}`, `pty,raw,echo=0,link=${b}`], { stdio: 'ignore' });
-  await waitUntil(() => existsSync(a) && existsSync(b), 5000, 'socat ptys');
+  let spawnError: Error | undefined;
+  proc.once('error', (e) => (spawnError = e));
+  await waitUntil(() => (existsSync(a) && existsSync(b)) || spawnError !== undefined || proc.exitCode !== null, 5000, 'socat ptys');
+  if (spawnError || proc.exitCode !== null) throw new Error(`socat cannot start (${spawnError?.message ?? `exit ${proc.exitCode}`}): install the Debian package socat`);
   return { a, b, proc, stop: () => kill(proc) };
 }
 
@@ -80,7 +83,10 @@ export async function pymodbus(mode: 'rtu' | 'tcp', where: string | number, spec
   await waitUntil(() => out.includes('READY') || proc.exitCode !== null, 15_000, 'pymodbus READY').catch((e) => {
     throw new Error(`${e.message}: ${err}`);
   });
-  if (proc.exitCode !== null) throw new Error(`pymodbus exited: ${err}`);
+  if (proc.exitCode !== null) {
+    if (/No module named 'pymodbus'/.test(err)) throw new Error('pymodbus peer cannot start: the Debian package python3-pymodbus is not installed for /usr/bin/python3');
+    throw new Error(`pymodbus exited: ${err}`);
+  }
   return {
     proc,
     stop: async () => {
