@@ -127,7 +127,10 @@ cross_tree() {
   for pkg in better-sqlite3 epoll; do
     [ -f "$tmp/node_modules/$pkg/binding.gyp" ] || continue
     echo "pack: cross-compiling $pkg for linux-$ARCH" >&2
+    # npm_config_* too: run under npm (npm exec, npm run), a nodedir from ~/.npmrc arrives
+    # in the environment and node-gyp prefers it to --nodedir.
     (cd "$tmp/node_modules/$pkg" && CC="$cc" CXX="$GNU_TRIPLE-g++" LINK="$GNU_TRIPLE-g++" AR="$GNU_TRIPLE-ar" \
+      npm_config_nodedir="$RUNTIME" npm_config_arch="$ARCH" npm_config_target_arch="$ARCH" \
       node "$gyp" rebuild --release --arch="$ARCH" --nodedir="$RUNTIME" -j 2 >"$tmp/$pkg.build.log" 2>&1) ||
       { tail -30 "$tmp/$pkg.build.log" >&2; die "cross-compiling $pkg failed"; }
     rm -rf "$tmp/node_modules/$pkg/build/Release/obj.target" "$tmp/node_modules/$pkg/build/Release/.deps" "$tmp/node_modules/$pkg/build/deps"
