@@ -13,11 +13,9 @@
 // file descriptors, the SQLite files' sizes and the outbox depth. At the end: growth from
 // minute 5 (warm-up over) to the end of the run; target ≤ 2 MB.
 //
-// Environment: BENCH_SOAK_MIN (default 30), BENCH_SOAK_POLL_MS (500), BENCH_SOAK_NO_TRIM=1
-// runs the gateway from a copy of the app without build/Release/malloc_trim.node (what a
-// box without the optional addon runs).
+// Environment: BENCH_SOAK_MIN (default 30), BENCH_SOAK_POLL_MS (500).
 import { spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
@@ -30,7 +28,6 @@ import { simulatedEstateConfig } from '../edge/config/embedded.js';
 
 const MINUTES = Number(process.env.BENCH_SOAK_MIN ?? 30);
 const POLL_MS = Number(process.env.BENCH_SOAK_POLL_MS ?? 500);
-const NO_TRIM = process.env.BENCH_SOAK_NO_TRIM === '1';
 const WARMUP_MIN = Math.min(5, Math.max(1, Math.floor(MINUTES / 3)));
 const TARGET_GROWTH_MB = 2;
 const MEDIA = join(REPO, '..', 'shared', 'media');
@@ -48,19 +45,6 @@ interface Sample {
   decisions: number;
   doorOk: number;
   enrolOk: number;
-}
-
-/** The app as the unit runs it, or a copy of it without the optional malloc_trim addon. */
-function appMain(work: string): string {
-  if (!NO_TRIM) return UNIT_MAIN;
-  const app = join(work, 'app');
-  mkdirSync(app);
-  cpSync(join(REPO, 'dist'), join(app, 'dist'), { recursive: true });
-  cpSync(join(REPO, 'package.json'), join(app, 'package.json'));
-  symlinkSync(join(REPO, 'node_modules'), join(app, 'node_modules'));
-  // Data the app looks up from its root (validator, profiles, console assets, models).
-  for (const d of ['models', 'edge', 'drivers']) symlinkSync(join(REPO, d), join(app, d));
-  return UNIT_MAIN.replace(REPO, app);
 }
 
 async function metrics(port: number): Promise<{ heapMB: number; outbox: number; decisions: number }> {
@@ -104,7 +88,7 @@ async function main(): Promise<void> {
   };
   const file = join(work, 'config.yaml');
   writeFileSync(file, stringify(config));
-  const main = appMain(work);
+  const main = UNIT_MAIN;
   const sock = new FakeNotifySocket();
   await sock.start();
   const child = spawn(process.execPath, [...UNIT_NODE_FLAGS, main, 'run', '--config', file], {
@@ -116,18 +100,7 @@ async function main(): Promise<void> {
   // Interrupted (Ctrl-C, kill): the gateway goes with the benchmark.
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => process.exit(130));
   let decisions = 0;
-  let trimNote = '';
-  // Log lines at warn and above only (log.level warn): a malloc_trim problem is reported there.
-  let buf = '';
-  child.stdout!.on('data', (d: Buffer) => {
-    buf += d.toString();
-    let nl;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      if (/malloc_trim/i.test(line) && !trimNote) trimNote = line.slice(0, 300);
-    }
-  });
+  child.stdout!.resume();
   const stopAll = async () => {
     child.kill('SIGTERM');
     await Promise.race([new Promise((r) => child.once('exit', r)), sleep(20_000)]);
@@ -192,7 +165,7 @@ async function main(): Promise<void> {
     };
     await enrol();
 
-    console.log(`estate-edge soak (${process.arch}, Node ${process.version}, ${MINUTES} min, meters every ${POLL_MS} ms, a door event every second, an enrolment a minute, broker away 30 s every 5 min; gateway ${NO_TRIM ? 'WITHOUT' : 'with'} the malloc_trim addon; unit flags ${UNIT_NODE_FLAGS.join(' ')}; load average ${loadavg()[0]!.toFixed(1)})`);
+    console.log(`estate-edge soak (${process.arch}, Node ${process.version}, ${MINUTES} min, meters every ${POLL_MS} ms, a door event every second, an enrolment a minute, broker away 30 s every 5 min; unit flags ${UNIT_NODE_FLAGS.join(' ')}; load average ${loadavg()[0]!.toFixed(1)})`);
     console.log('min  RSS MB  PSS MB  USS MB  heap MB  fds  outbox  SQLite MB (db+wal)                         decisions doors enrol');
     const samples: Sample[] = [];
     const t0 = Date.now();
@@ -232,7 +205,6 @@ async function main(): Promise<void> {
     const dbl = Object.values(last.dbMB).reduce((a, b) => a + b, 0);
     console.log(`  SQLite files ${dbw.toFixed(2)} → ${dbl.toFixed(2)} MB (records are kept until acknowledged, then pruned)`);
     console.log(`  work done: ${decisions} face decisions, ${doorOk} door commands answered ok, ${enrolOk}/${enrolments} enrolments ok`);
-    if (trimNote) console.log(`  gateway log about malloc_trim: ${trimNote}`);
   } finally {
     await stopAll();
     rmSync(work, { recursive: true, force: true });

@@ -109,7 +109,7 @@ cp scripts/lib/notify-listener.py "$STAGE/scripts/" 2>/dev/null || true
 # A production tree for another arch, built here (see the header), cached per lock file.
 cross_tree() {
   local key dir tmp gyp cc pkg
-  key="$(cat package-lock.json binding.gyp 2>/dev/null | sha256sum | cut -c1-16)"
+  key="$(sha256sum <package-lock.json | cut -c1-16)"
   dir="$REPO/.runtime/modules-linux-$ARCH-node$RUNTIME_VERSION-$key"
   if [ -f "$dir/.complete" ]; then echo "pack: reusing the linux-$ARCH tree $dir" >&2; echo "$dir/node_modules"; return; fi
   cc="$GNU_TRIPLE-gcc"
@@ -127,21 +127,14 @@ cross_tree() {
   for pkg in better-sqlite3 epoll; do
     [ -f "$tmp/node_modules/$pkg/binding.gyp" ] || continue
     echo "pack: cross-compiling $pkg for linux-$ARCH" >&2
+    # npm_config_* too: run under npm (npm exec, npm run), a nodedir from ~/.npmrc arrives
+    # in the environment and node-gyp prefers it to --nodedir.
     (cd "$tmp/node_modules/$pkg" && CC="$cc" CXX="$GNU_TRIPLE-g++" LINK="$GNU_TRIPLE-g++" AR="$GNU_TRIPLE-ar" \
+      npm_config_nodedir="$RUNTIME" npm_config_arch="$ARCH" npm_config_target_arch="$ARCH" \
       node "$gyp" rebuild --release --arch="$ARCH" --nodedir="$RUNTIME" -j 2 >"$tmp/$pkg.build.log" 2>&1) ||
       { tail -30 "$tmp/$pkg.build.log" >&2; die "cross-compiling $pkg failed"; }
     rm -rf "$tmp/node_modules/$pkg/build/Release/obj.target" "$tmp/node_modules/$pkg/build/Release/.deps" "$tmp/node_modules/$pkg/build/deps"
   done
-  # The gateway's own addon (binding.gyp at the top of the checkout).
-  if [ -f binding.gyp ]; then
-    echo "pack: cross-compiling binding.gyp for linux-$ARCH" >&2
-    mkdir -p "$tmp/own"
-    cp binding.gyp "$tmp/own/"
-    tar -cf - $(sed -n 's/.*"sources": *\[\(.*\)\].*/\1/p' binding.gyp | tr -d '",') | tar -C "$tmp/own" -xf -
-    (cd "$tmp/own" && CC="$cc" CXX="$GNU_TRIPLE-g++" LINK="$GNU_TRIPLE-g++" AR="$GNU_TRIPLE-ar" \
-      node "$gyp" rebuild --release --arch="$ARCH" --nodedir="$RUNTIME" >"$tmp/own.build.log" 2>&1) ||
-      { tail -30 "$tmp/own.build.log" >&2; die "cross-compiling binding.gyp failed"; }
-  fi
   touch "$tmp/.complete"
   rm -rf "$dir"; mv "$tmp" "$dir"
   echo "$dir/node_modules"
@@ -190,11 +183,6 @@ find "$STAGE/node_modules" -path '*/prebuilds/*' -name '*musl*.node' -delete
 find "$STAGE/node_modules" -type d -path '*/build/*' \( -name obj.target -o -name .deps -o -name obj -o -path '*/build/deps' \) -prune -exec rm -rf {} +
 find "$STAGE/node_modules" -path '*/build/*' -type f \( -name '*.mk' -o -name Makefile -o -name '*.gypi' -o -name '*.a' -o -name '*.o' \) -delete
 rm -f "$STAGE/node_modules/better-sqlite3/build/Release/test_extension.node"
-# The gateway's own addon (binding.gyp, built by npm ci with the other native addons).
-OWN_BUILD="$REPO/build"
-[ "$NODE_MODULES" != "$REPO/node_modules" ] && [ -d "$NODE_MODULES/../own/build" ] && OWN_BUILD="$NODE_MODULES/../own/build"
-[ -f "$OWN_BUILD/Release/malloc_trim.node" ] || die "$OWN_BUILD/Release/malloc_trim.node missing: run npm ci (it builds binding.gyp)"
-install -D -m 0644 "$OWN_BUILD/Release/malloc_trim.node" "$STAGE/build/Release/malloc_trim.node"
 
 echo "pack: checking every ELF file is linux-$ARCH"
 bad=""

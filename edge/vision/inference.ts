@@ -8,7 +8,6 @@ import type { EngineOptions } from './engine.js';
 import type { AnalyzeRequest, AnalyzeResult, WorkerRequest, WorkerResponse } from './worker.js';
 import type { RgbImage } from './image.js';
 import type { QualityLimits } from './quality.js';
-import type { TrimResult } from '../native/malloc-trim.js';
 
 export class BusyError extends Error {
   constructor(message: string) {
@@ -54,8 +53,6 @@ export class InferenceClient extends EventEmitter {
   private frameSlot: SharedArrayBuffer | undefined;
   private stopped = false;
   livenessAvailable = false;
-  /** The worker's malloc_trim after creating the sessions (why it could not run, if not). */
-  startTrim: TrimResult | undefined;
   restarts = 0;
 
   private constructor(private readonly opts: InferenceOptions) {
@@ -88,7 +85,6 @@ export class InferenceClient extends EventEmitter {
           ready = true;
           clearTimeout(timer);
           this.livenessAvailable = msg.liveness;
-          this.startTrim = msg.trim;
           resolve();
         } else if (msg.op === 'init_failed') {
           clearTimeout(timer);

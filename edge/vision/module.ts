@@ -22,7 +22,6 @@ import { Confirmer, Cooldown, RateLimit } from './decision.js';
 import { EvidenceStreak, judge, policyFor, thresholdFor, type PolicyOptions } from './policy.js';
 import { Enroller, EnrolError } from './enrol.js';
 import { ExternalGarbageBound } from './gc.js';
-import { trimMalloc } from '../native/malloc-trim.js';
 import { ImageHelper } from './imaging.js';
 import { cropImage } from './image.js';
 import type { AnalyzeResult } from './worker.js';
@@ -189,13 +188,12 @@ export class VisionModule implements GatewayModule {
     });
     // A decoded enrolment photo (up to 1600 px, 7.7 MB) outlives the scavenges of its
     // request and would wait for V8's next full collection: collect once per enrolment
-    // (rare; a few ms on this thread), then give the freed pages back (native/malloc-trim.ts).
+    // (rare; a few ms on this thread).
     this.ctx.services.provide('faces', {
       enrol: (personId, input) =>
         enroller.enrol(personId, input).finally(() => {
           if (!input.photos?.length) return;
           this.garbage.collect('major');
-          trimMalloc();
         }),
       remove: (personId) => enroller.remove(personId),
       count: (personId) => enroller.count(personId),
@@ -258,10 +256,8 @@ export class VisionModule implements GatewayModule {
     this.inference.on('timeout', () => this.log.error('inference request timed out; replacing the worker'));
     this.inference.on('restarted', () => this.log.warn('inference worker restarted'));
     if (this.cfg.liveness.enabled && !this.inference.livenessAvailable) this.log.warn('liveness enabled but no liveness model is loaded');
-    const trim = this.inference.startTrim;
-    if (trim && !trim.ok) this.log.warn({ problem: trim.reason }, 'freed model-loading memory stays resident (malloc_trim unavailable): RSS may settle 10-20 MB higher');
     this.startCamera();
-    this.log.info({ door: this.cfg.doorId, camera: describeSource(cameraSource(this.cfg.camera.source)), templates: this.store!.count(), threshold: r.matchThreshold, metric: r.metric, ...(trim?.ok ? { mallocTrimMs: Math.round(trim.ms * 10) / 10 } : {}) }, 'face access running');
+    this.log.info({ door: this.cfg.doorId, camera: describeSource(cameraSource(this.cfg.camera.source)), templates: this.store!.count(), threshold: r.matchThreshold, metric: r.metric }, 'face access running');
   }
 
   private startCamera(): void {

@@ -9,7 +9,6 @@
 // thread, sharp only in the helper.
 import { parentPort } from 'node:worker_threads';
 import { ExternalGarbageBound } from './gc.js';
-import { trimMalloc, type TrimResult } from '../native/malloc-trim.js';
 import { IMAGING_ARG } from './imaging.js';
 import type { Engine, EngineOptions, Timings } from './engine.js';
 import { chipProblem, geometryProblem, pose, significantFaces, type Pose, type QualityLimits } from './quality.js';
@@ -46,7 +45,7 @@ export interface AnalyzeResult {
 
 export type WorkerRequest = { op: 'init'; options: EngineOptions } | AnalyzeRequest | { op: 'close' };
 export type WorkerResponse =
-  | { op: 'ready'; liveness: boolean; trim: TrimResult }
+  | { op: 'ready'; liveness: boolean }
   | { op: 'init_failed'; message: string }
   | { op: 'result'; id: number; result: AnalyzeResult }
   | { op: 'failed'; id: number; message: string };
@@ -94,10 +93,6 @@ if (parentPort) {
   // collection of this small heap every 1 MB of them, i.e. every other frame (a few ms,
   // off the event loop; gc.ts; 3 MB before: ~2 MB more RSS, the same CPU).
   const garbage = new ExternalGarbageBound(1048576, 'major');
-  // Creating the sessions, and their first run (YuNet's arena, the other sessions' first
-  // allocations), free ~15-20 MB of temporary buffers that glibc may keep resident below
-  // live data: give those pages back once after each (native/malloc-trim.ts).
-  let trimAfterFirstRun = true;
   port.on('message', (msg: WorkerRequest) => {
     chain = chain.then(async () => {
       if (msg.op === 'close') {
@@ -112,7 +107,7 @@ if (parentPort) {
         try {
           const { Engine } = await import('./engine.js');
           engine = await Engine.create(msg.options);
-          port.postMessage({ op: 'ready', liveness: engine.hasLiveness, trim: trimMalloc() } satisfies WorkerResponse);
+          port.postMessage({ op: 'ready', liveness: engine.hasLiveness } satisfies WorkerResponse);
         } catch (err) {
           port.postMessage({ op: 'init_failed', message: (err as Error)?.message ?? String(err) } satisfies WorkerResponse);
         }
@@ -123,11 +118,6 @@ if (parentPort) {
         const result = await analyze(engine, msg);
         garbage.check();
         port.postMessage({ op: 'result', id: msg.id, result } satisfies WorkerResponse);
-        if (trimAfterFirstRun) {
-          trimAfterFirstRun = false;
-          garbage.collect();
-          trimMalloc();
-        }
       } catch (err) {
         port.postMessage({ op: 'failed', id: msg.id, message: (err as Error)?.message ?? String(err) } satisfies WorkerResponse);
       }

@@ -11,10 +11,10 @@ import { tempDir } from '../helpers/gateway.js';
 const REPO = resolve('.');
 const haveTools = ['systemd-sysusers', 'systemd-tmpfiles', 'systemd-notify', 'tar', 'gzip'].every((b) => spawnSync('sh', ['-c', `command -v ${b}`]).status === 0) && existsSync('/usr/bin/python3');
 
-t.test('pack.sh → install.sh --from → the packed gateway reports READY', { skip: haveTools ? false : 'needs systemd tools and /usr/bin/python3', timeout: 540_000 }, async (t) => {
+t.test('pack.sh → install.sh --from → the packed gateway reports READY', { skip: haveTools ? false : 'needs systemd tools and /usr/bin/python3', timeout: 290_000 }, async (t) => {
   const dir = tempDir('ee-pack-');
   const out = join(dir, 'out');
-  const p = spawnSync('bash', ['scripts/pack.sh', '--out', out, '--no-typecheck', '--no-models'], { encoding: 'utf8', env: { ...process.env, PACK_GZIP_LEVEL: '1' }, timeout: 420_000 });
+  const p = spawnSync('bash', ['scripts/pack.sh', '--out', out, '--no-typecheck', '--no-models'], { encoding: 'utf8', env: { ...process.env, PACK_GZIP_LEVEL: '1' }, timeout: 240_000 });
   t.equal(p.status, 0, `${p.stdout}${p.stderr}`);
   const tarball = p.stdout.trim().split('\n').pop()!;
   t.match(tarball, new RegExp(`estate-edge-\\d+\\.\\d+\\.\\d+-[0-9a-f]+-linux-${process.arch}\\.tar\\.gz$`));
@@ -31,7 +31,7 @@ t.test('pack.sh → install.sh --from → the packed gateway reports READY', { s
   t.ok(has(/\/dist\/drivers\/profiles\/.+\.yaml$/), 'meter profiles');
   t.ok(has(/\/dist\/bundle\/edge\/console-web\/index\.html$/) && has(/\/dist\/bundle\/edge\/console-web\/app\.js$/), 'the console page built with the bundle');
   t.ok(has(/\/dist\/edge\/config\/validator\.generated\.cjs$/), 'the generated config validator');
-  t.ok(has(/\/build\/Release\/malloc_trim\.node$/), "the gateway's own addon (malloc_trim)");
+  t.notOk(has(/^estate-edge-[^/]+\/build\//), 'no build/ of the checkout (the gateway has no addon of its own)');
   t.notOk(has(/\/dist\/edge\/native\/.+\.c$/), 'no C sources beside the compiled code');
   t.notOk(has(/\/dist\/test\//), 'no tests');
   t.notOk(has(/\/node_modules\/(typescript|tap|tsx|@tensorflow)\//), 'no dev dependencies');
