@@ -233,7 +233,8 @@ export class Transactor {
     if (r.kind === 'frame' && performance.now() < this.waryUntil) {
       const rest = this.buf.subarray(r.end);
       const next = rest.length ? exp.framer(rest) : undefined;
-      if (next && next.kind !== 'need-more') {
+      // (A frame that says it answers another request behind ours is no rival: dropped later.)
+      if (next && (next.kind === 'frame' || next.kind === 'bad')) {
         this.stats.lateReplies++;
         this.stats.lateBytes += this.buf.length;
         this.buf = Buffer.alloc(0);
