@@ -21,7 +21,8 @@
 #     .runtime/ per package-lock and runtime version;
 #   - --node-modules DIR: a tree installed elsewhere (e.g. on a Pi).
 # Every ELF file in the pack is checked for the target machine, and every addon is loaded
-# by the shipped runtime (directly, or under qemu-aarch64-static when it is installed):
+# by the shipped runtime (directly, or under qemu-aarch64-static when it is installed, see
+# scripts/lib/qemu-prefix.sh):
 # a mismatch fails the pack rather than producing a box that cannot start.
 set -euo pipefail
 
@@ -52,16 +53,17 @@ command -v node >/dev/null || die "node not found"
 HOST_ARCH="$(node -p process.arch)"
 ARCH="${ARCH:-$HOST_ARCH}"
 case "$ARCH" in
-  x64) ELF_MACHINE=62; GNU_TRIPLE=x86_64-linux-gnu; QEMU=qemu-x86_64-static ;;
-  arm64) ELF_MACHINE=183; GNU_TRIPLE=aarch64-linux-gnu; QEMU=qemu-aarch64-static ;;
+  x64) ELF_MACHINE=62; GNU_TRIPLE=x86_64-linux-gnu ;;
+  arm64) ELF_MACHINE=183; GNU_TRIPLE=aarch64-linux-gnu ;;
   *) die "unsupported arch $ARCH (x64 or arm64)" ;;
 esac
 RUNTIME="$(bash "$REPO/scripts/node-runtime.sh" --arch "$ARCH")" || die "no Node runtime for linux-$ARCH"
 RUNTIME_VERSION="$(bash "$REPO/scripts/node-runtime.sh" --version)"
 # How to run the shipped runtime on this machine: natively, or under qemu-user.
 RUN_TARGET=()
+EMU_MISSING=""
 if [ "$ARCH" != "$HOST_ARCH" ]; then
-  if command -v "$QEMU" >/dev/null && [ -d "/usr/$GNU_TRIPLE/lib" ]; then RUN_TARGET=("$QEMU" -L "/usr/$GNU_TRIPLE"); else RUN_TARGET=(); fi
+  if emu="$(bash "$REPO/scripts/lib/qemu-prefix.sh" "$ARCH" 2>&1)"; then read -r -a RUN_TARGET <<<"$emu"; else EMU_MISSING="$emu"; fi
 fi
 NODE_ABI="$("${RUN_TARGET[@]}" "$RUNTIME/bin/node" -p process.versions.modules 2>/dev/null || echo unknown)"
 [ -d "$NODE_MODULES" ] || [ "$ARCH" != "$HOST_ARCH" ] || die "no node_modules at $NODE_MODULES (run: ONNXRUNTIME_NODE_INSTALL=skip npm ci)"
@@ -218,7 +220,7 @@ if [ "$ARCH" = "$HOST_ARCH" ] || [ ${#RUN_TARGET[@]} -gt 0 ]; then
   done < <(find "$STAGE" -name '*.node' -type f -print0)
   echo "pack: $nload addons load in the shipped runtime"
 else
-  echo "pack: warning: cannot run linux-$ARCH code here (no $QEMU): addons checked by ELF header only"
+  echo "pack: warning: cannot run linux-$ARCH code here ($EMU_MISSING): addons checked by ELF header only"
 fi
 
 if [ $MODELS = 1 ]; then

@@ -3,7 +3,7 @@
 "use strict";
 module.exports = validate10;
 module.exports.default = validate10;
-const schema11 = {"additionalProperties":false,"description":"estate-edge gateway configuration.","type":"object","required":["site","gateway","log","uplink","outbox","commands","http","status","simulation","meters","doors","vision","console"],"properties":{"site":{"additionalProperties":false,"description":"The estate this gateway serves.","type":"object","required":["id"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Estate (site) id, used in MQTT topics and record ids.","type":"string"},"name":{"maxLength":200,"description":"Human-readable estate name (shown in the console).","type":"string"}}},"gateway":{"additionalProperties":false,"description":"This gateway box.","type":"object","required":["id","dataDir","shutdownTimeoutMs"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Gateway id, unique within the site; used in MQTT topics.","type":"string"},"dataDir":{"minLength":1,"default":"/var/lib/estate-edge","description":"Directory for SQLite databases and other state (systemd StateDirectory).","type":"string"},"shutdownTimeoutMs":{"minimum":1000,"maximum":120000,"default":10000,"description":"Longest a graceful shutdown (SIGTERM) may take before the process exits anyway.","type":"integer"}}},"log":{"additionalProperties":false,"description":"Structured logging (JSON lines on stdout).","default":{},"type":"object","required":["level"],"properties":{"level":{"type":"string","enum":["fatal","error","warn","info","debug","trace","silent"],"default":"info","description":"Lowest level written to stdout (journald)."}}},"uplink":{"additionalProperties":false,"description":"MQTT uplink to the central platform.","default":{},"type":"object","required":["enabled","url","protocolVersion","tls","topicPrefix","keepaliveS","connectTimeoutMs","reconnectMinMs","reconnectMaxMs","batchMaxRecords","batchMaxBytes","lingerMs","maxInflight","backfillRecordsPerSecond"],"properties":{"enabled":{"default":true,"description":"Publish upstream. When false, everything stays buffered in the outbox.","type":"boolean"},"url":{"x-secret":"url","pattern":"^(mqtt|mqtts|tcp|tls|ssl|ws|wss)://","default":"mqtt://127.0.0.1:1883","description":"Broker URL: mqtt://host:1883 or mqtts://host:8883 (TLS).","type":"string"},"protocolVersion":{"type":"number","enum":[5,4],"default":5,"description":"MQTT 5 (5) or MQTT 3.1.1 (4)."},"clientId":{"minLength":1,"maxLength":128,"description":"MQTT client id; default <site>-<gateway>.","type":"string"},"username":{"description":"Broker user name.","type":"string"},"password":{"additionalProperties":false,"minProperties":1,"maxProperties":1,"description":"Broker password (env or file reference).","x-secret":"ref","type":"object","properties":{"env":{"minLength":1,"description":"Name of an environment variable holding the secret.","type":"string"},"file":{"minLength":1,"description":"Path of a file holding the secret (trailing newline ignored).","type":"string"},"value":{"description":"The secret itself (lab use only; prefer env or file).","type":"string"}}},"tls":{"additionalProperties":false,"description":"TLS options for mqtts:// URLs.","default":{},"type":"object","required":["rejectUnauthorized"],"properties":{"ca":{"description":"PEM file of the CA that signed the broker certificate.","type":"string"},"cert":{"description":"PEM client certificate for mutual TLS.","type":"string"},"key":{"description":"PEM private key of the client certificate (keep it 0600).","type":"string"},"keyPassphrase":{"additionalProperties":false,"minProperties":1,"maxProperties":1,"description":"Passphrase of the client key, if it is encrypted.","x-secret":"ref","type":"object","properties":{"env":{"minLength":1,"description":"Name of an environment variable holding the secret.","type":"string"},"file":{"minLength":1,"description":"Path of a file holding the secret (trailing newline ignored).","type":"string"},"value":{"description":"The secret itself (lab use only; prefer env or file).","type":"string"}}},"rejectUnauthorized":{"default":true,"description":"Verify the broker certificate. Only turn off in a lab.","type":"boolean"},"servername":{"description":"TLS server name (SNI) if it differs from the URL host.","type":"string"}}},"topicPrefix":{"pattern":"^[^#+]+$","default":"estate","description":"First topic level; topics are <prefix>/<site>/<gateway>/...","type":"string"},"keepaliveS":{"minimum":5,"maximum":3600,"default":30,"description":"MQTT keep-alive in seconds.","type":"integer"},"connectTimeoutMs":{"minimum":1000,"maximum":120000,"default":10000,"description":"Give up one connection attempt after this long.","type":"integer"},"reconnectMinMs":{"minimum":100,"maximum":600000,"default":1000,"description":"First reconnect delay; doubles per failure.","type":"integer"},"reconnectMaxMs":{"minimum":1000,"maximum":3600000,"default":60000,"description":"Longest reconnect delay (never gives up).","type":"integer"},"batchMaxRecords":{"minimum":1,"maximum":10000,"default":500,"description":"Most records in one MQTT message.","type":"integer"},"batchMaxBytes":{"minimum":1024,"maximum":16777216,"default":262144,"description":"Largest MQTT message payload in bytes.","type":"integer"},"lingerMs":{"minimum":0,"maximum":10000,"default":20,"description":"Wait this long for more records before publishing a partial batch.","type":"integer"},"maxInflight":{"minimum":1,"maximum":1000,"default":32,"description":"Messages published but not yet acknowledged (PUBACK).","type":"integer"},"backfillRecordsPerSecond":{"minimum":0,"default":2000,"description":"Drain rate of the backlog after an outage (records/s; 0 = unlimited). Live data is not limited.","type":"integer"}}},"outbox":{"additionalProperties":false,"description":"Store-and-forward buffer (SQLite, WAL).","default":{},"type":"object","required":["file","quotaMB","synchronous"],"properties":{"file":{"minLength":1,"default":"outbox.db","description":"SQLite file of the outbox, relative to gateway.dataDir.","type":"string"},"quotaMB":{"minimum":1,"default":512,"description":"Disk quota for buffered records. Above it, the oldest telemetry is evicted; events and alarms never are.","type":"number"},"synchronous":{"type":"string","enum":["full","normal"],"default":"full","description":"full: every acknowledged record survives power loss (fsync per commit). normal: faster, may lose the last commits on power loss."}}},"commands":{"additionalProperties":false,"description":"Commands from the platform.","default":{},"type":"object","required":["maxAgeS","maxPayloadBytes","dedupeHours"],"properties":{"maxAgeS":{"minimum":1,"maximum":86400,"default":60,"description":"Commands whose timestamp is older than this are refused (no stale unlock after a reconnect).","type":"integer"},"maxPayloadBytes":{"minimum":1024,"maximum":33554432,"default":8388608,"description":"Largest command payload accepted.","type":"integer"},"dedupeHours":{"minimum":1,"maximum":720,"default":48,"description":"How long executed command ids are remembered to refuse duplicates.","type":"integer"}}},"http":{"additionalProperties":false,"description":"Health and Prometheus metrics endpoint.","default":{},"type":"object","required":["enabled","host","port"],"properties":{"enabled":{"default":true,"description":"Serve /healthz and /metrics.","type":"boolean"},"host":{"default":"127.0.0.1","description":"Listen address for /healthz and /metrics.","type":"string"},"port":{"minimum":0,"maximum":65535,"default":9810,"description":"Listen port (0 = any free port).","type":"integer"}}},"status":{"additionalProperties":false,"description":"Periodic gateway status report upstream.","default":{},"type":"object","required":["intervalS"],"properties":{"intervalS":{"minimum":5,"maximum":86400,"default":60,"description":"Period of the gateway status telemetry (outbox depth, uptime, memory).","type":"integer"}}},"simulation":{"additionalProperties":false,"description":"Built-in simulated estate, for demos, tests and boxes without hardware.","default":{},"type":"object","required":["enabled"],"properties":{"enabled":{"default":false,"description":"Run the built-in simulated estate (simulated meters, doors and camera).","type":"boolean"}}},"meters":{"additionalProperties":false,"description":"Meter reading on RS-485: Modbus RTU/TCP, DL/T 645-2007/1997, CJ/T 188.","default":{},"type":"object","required":["enabled","fullReportIntervalS","timeSyncIntervalH","buses"],"properties":{"enabled":{"default":true,"description":"Run meter reading.","type":"boolean"},"profilesDir":{"minLength":1,"description":"Extra directory of profile YAML files (overrides built-in profiles with the same id).","type":"string"},"fullReportIntervalS":{"minimum":0,"maximum":86400,"default":900,"description":"Publish every point at least this often, even within its deadband (0 = only on change when a deadband is set).","type":"integer"},"timeSyncIntervalH":{"minimum":0,"maximum":720,"default":24,"description":"Broadcast time (DL/T 645 08H) to dlt645 buses this often (0 = only on command).","type":"number"},"buses":{"default":[],"description":"RS-485 lines and converters.","type":"array","items":{"additionalProperties":false,"description":"An RS-485 line (or TCP converter) and its meters.","type":"object","required":["id","protocol","transport","baudRate","parity","stopBits","timeoutMs","interFrameDelayMs","backoffBaseMs","backoffMaxMs","offlineAfter","devices"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Bus id (one RS-485 line or converter).","type":"string"},"protocol":{"type":"string","enum":["modbus","dlt645","cjt188","mixed"],"description":"Protocol spoken on this line (DL/T 645-2007 and -1997 meters may share a dlt645 line; mixed = Modbus RTU and DL/T 645 meters at the same serial settings on one line)."},"transport":{"type":"string","enum":["serial","tcp","simulated"],"default":"serial","description":"serial: an RS-485 port; tcp: an RS-485-to-Ethernet converter; simulated: an in-process wire with simulator meters (demo, bench)."},"port":{"minLength":1,"description":"Serial device, e.g. /dev/ttyUSB0 or /dev/serial/by-id/… (transport serial).","type":"string"},"host":{"minLength":1,"description":"Converter host name or address (transport tcp).","type":"string"},"tcpPort":{"minimum":1,"maximum":65535,"description":"Converter TCP port (transport tcp), usually 502 (Modbus TCP) or 4001/8899 (transparent).","type":"integer"},"framing":{"type":"string","enum":["rtu","tcp"],"description":"Modbus over tcp transport: tcp = Modbus TCP (MBAP), rtu = RTU frames over a transparent TCP socket. Required for a Modbus bus over tcp, except on tcpPort 502 (the Modbus TCP port), where it defaults to tcp. Ignored for serial."},"baudRate":{"type":"number","enum":[1200,2400,4800,9600,19200,38400,57600,115200],"default":9600,"description":"Baud rate (serial and simulated). DL/T 645-2007 meters default to 2400, 1997 meters to 1200."},"parity":{"type":"string","enum":["none","even","odd"],"default":"none","description":"Parity. DL/T 645 and CJ/T 188 use even."},"stopBits":{"type":"number","enum":[1,2],"default":1,"description":"Stop bits."},"timeoutMs":{"minimum":20,"maximum":10000,"default":1000,"description":"Reply timeout per request, from the end of the request on the wire.","type":"integer"},"replyGuardMs":{"minimum":0,"maximum":60000,"description":"Silence held after a timeout before the next request, so a late reply arrives while nothing is asked and is discarded (counted as lateReplies) instead of being taken for the next answer. Default: the timeout plus the wire time of a 256-byte reply at baudRate (0 for Modbus TCP framing, whose transaction ids tell replies apart). 0 disables it.","type":"integer"},"interFrameDelayMs":{"minimum":0,"maximum":2000,"default":0,"description":"Extra quiet time before each request, on top of the 3.5-character silence (slow converters, meters that need a pause).","type":"integer"},"backoffBaseMs":{"minimum":100,"maximum":600000,"default":5000,"description":"First back-off after a meter stops answering; doubles per failure.","type":"integer"},"backoffMaxMs":{"minimum":1000,"maximum":3600000,"default":300000,"description":"Longest back-off: a dead meter is probed at least this often.","type":"integer"},"offlineAfter":{"minimum":1,"maximum":20,"default":2,"description":"Consecutive failed polls before a meter is reported offline.","type":"integer"},"devices":{"default":[],"description":"Meters on this bus.","type":"array","items":{"additionalProperties":false,"description":"A meter on the bus.","type":"object","required":["id","profile","address","pollIntervalMs","enabled"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Device id, unique on the gateway; used in telemetry and commands.","type":"string"},"name":{"maxLength":200,"description":"Human-readable name (flat, riser), shown in the console.","type":"string"},"profile":{"minLength":1,"description":"Profile id (drivers/profiles/*.yaml or meters.profilesDir), e.g. eastron-sdm630, dlt645-2007-single.","type":"string"},"address":{"description":"Modbus unit id (1–247), DL/T 645 address (up to 12 digits, as printed on the meter) or CJ/T 188 address (up to 14 digits).","anyOf":[{"minimum":1,"maximum":247,"type":"integer"},{"pattern":"^[0-9A-Fa-f]{1,14}$","type":"string"}]},"pollIntervalMs":{"minimum":100,"maximum":86400000,"default":10000,"description":"How often the meter is read. Polls that fall due while the line is busy are skipped and counted, never queued.","type":"integer"},"points":{"minItems":1,"description":"Read only these points of the profile (default: all).","type":"array","items":{"minLength":1,"type":"string"}},"deadband":{"description":"Report-by-exception: a point is published only when it moved by more than this (one number for all points, or per point name). Without it every poll is published.","anyOf":[{"minimum":0,"type":"number"},{"type":"object","patternProperties":{"^(.*)$":{"minimum":0,"type":"number"}}}]},"enabled":{"default":true,"description":"Poll this meter.","type":"boolean"}}}}}}}}},"doors":{"additionalProperties":false,"description":"Door access control over GPIO.","default":{},"type":"object","required":["gpio","timeZone","rateLimit","remoteUnlock","accessLog","fire","groups","doors"],"properties":{"gpio":{"additionalProperties":false,"description":"GPIO access.","default":{},"type":"object","required":["backend","sysfsRoot","pollMs"],"properties":{"backend":{"type":"string","enum":["auto","sysfs","chardev","simulated"],"default":"auto","description":"auto: sysfs GPIO if the kernel has it, else the GPIO character device (gpiod tools). simulated: no hardware (demo, tests)."},"chipLabel":{"minLength":1,"description":"Label of the GPIO chip of the pins. Default: the first found of pinctrl-rp1 (Pi 5), pinctrl-bcm2711 (Pi 4), pinctrl-bcm2835.","type":"string"},"sysfsRoot":{"default":"/sys/class/gpio","description":"Where sysfs GPIO lives (changed only for tests).","type":"string"},"toolsDir":{"description":"Directory of gpioset/gpiomon/gpioget/gpiodetect (default: PATH).","type":"string"},"pollMs":{"minimum":5,"maximum":1000,"default":20,"description":"Input polling period when edge interrupts are unavailable (ms).","type":"integer"}}},"timeZone":{"default":"Asia/Shanghai","description":"IANA time zone of the weekly access windows (e.g. Asia/Shanghai).","type":"string"},"rateLimit":{"additionalProperties":false,"description":"Per-door unlock rate limit (token bucket) against unlock storms.","default":{},"type":"object","required":["burst","perMinute"],"properties":{"burst":{"minimum":1,"maximum":1000,"default":5,"description":"Unlocks a door accepts in a burst.","type":"integer"},"perMinute":{"minimum":1,"maximum":6000,"default":30,"description":"Sustained unlocks per minute per door; more are denied (rate_limited). Exit buttons and fire release are never limited.","type":"integer"}}},"remoteUnlock":{"additionalProperties":false,"description":"Remote unlock commands (platform, console).","default":{},"type":"object","required":["ttlMs","maxDurationMs"],"properties":{"ttlMs":{"minimum":500,"maximum":600000,"default":15000,"description":"door.unlock is refused when older than this (from the command timestamp), unless the command gives its own ttlMs.","type":"integer"},"maxDurationMs":{"minimum":1000,"maximum":3600000,"default":600000,"description":"Longest unlock a door.unlock command may ask for.","type":"integer"}}},"accessLog":{"additionalProperties":false,"description":"Local access-event log.","default":{},"type":"object","required":["keepDays","maxRows"],"properties":{"keepDays":{"minimum":1,"maximum":3650,"default":90,"description":"Days of access decisions kept on the box for the console (upstream copies are in the outbox).","type":"integer"},"maxRows":{"minimum":1000,"maximum":10000000,"default":200000,"description":"Most access decisions kept on the box.","type":"integer"}}},"fire":{"additionalProperties":false,"description":"Fire release.","default":{},"type":"object","required":["latch","releaseOnFirstEdge"],"properties":{"input":{"additionalProperties":false,"description":"Fire-alarm panel input; active = fire alarm.","type":"object","required":["pin","activeLow","debounceMs"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"},"debounceMs":{"minimum":0,"maximum":5000,"default":100,"description":"A change must be stable this long (ms) before it counts (contact bounce).","type":"integer"},"bias":{"type":"string","enum":["pull-up","pull-down","disable"],"description":"Pull resistor (character-device backend only; with sysfs set it in config.txt)."}}},"latch":{"default":true,"description":"Keep the release after the fire input returns to normal, until a door.fireRelease clear command.","type":"boolean"},"releaseOnFirstEdge":{"default":true,"description":"Release on the first edge of the fire input; debounceMs then only filters the bounces after it (a fire alarm does not wait for a debounce window). false: the input must be stable for debounceMs first.","type":"boolean"}}},"groups":{"default":[],"description":"Door groups.","type":"array","items":{"additionalProperties":false,"description":"A set of doors people are given access to.","type":"object","required":["id","doors"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Group id, given to people in doorGroups.","type":"string"},"name":{"maxLength":100,"description":"Name shown in the console.","type":"string"},"doors":{"minItems":1,"uniqueItems":true,"description":"Door ids in the group.","type":"array","items":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","type":"string"}}}}},"doors":{"default":[],"description":"Doors and gates controlled by this gateway. Empty: the doors module is off.","type":"array","items":{"additionalProperties":false,"description":"One door or gate.","type":"object","required":["id","lock","unlockMs","relockOnClose","heldOpenAlarmS","fireRelease"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Door id, used in commands, events and door groups.","type":"string"},"name":{"maxLength":100,"description":"Name shown in the console (\"North gate\").","type":"string"},"lock":{"additionalProperties":false,"description":"Lock relay output.","type":"object","required":["pin","activeLow","failMode"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"},"failMode":{"type":"string","enum":["failSecure","failSafe"],"default":"failSecure","description":"failSecure: locked without power, the relay is energised to unlock (electric strike, motor lock). failSafe: unlocked without power, energised to lock (magnetic lock)."},"safeState":{"type":"string","enum":["locked","unlocked"],"description":"State the lock is put in when the gateway stops or crashes. Default: as without power (failSecure → locked, failSafe → unlocked). Fire-release doors stay unlocked while a fire release is active."}}},"unlockMs":{"minimum":200,"maximum":120000,"default":5000,"description":"Length of an unlock pulse after a granted access (ms).","type":"integer"},"relockOnClose":{"default":true,"description":"Relock as soon as the door closes after it was opened, before the pulse ends (no tailgating on the same pulse).","type":"boolean"},"contact":{"additionalProperties":false,"description":"Door contact (reed switch); active = door open.","type":"object","required":["pin","activeLow","debounceMs"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"},"debounceMs":{"minimum":0,"maximum":5000,"default":50,"description":"A change must be stable this long (ms) before it counts (contact bounce).","type":"integer"},"bias":{"type":"string","enum":["pull-up","pull-down","disable"],"description":"Pull resistor (character-device backend only; with sysfs set it in config.txt)."}}},"exitButton":{"additionalProperties":false,"description":"Exit button (request to exit); active = pressed.","type":"object","required":["pin","activeLow","debounceMs"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"},"debounceMs":{"minimum":0,"maximum":5000,"default":30,"description":"A change must be stable this long (ms) before it counts (contact bounce).","type":"integer"},"bias":{"type":"string","enum":["pull-up","pull-down","disable"],"description":"Pull resistor (character-device backend only; with sysfs set it in config.txt)."}}},"buzzer":{"additionalProperties":false,"description":"Buzzer output: sounds while the door is held open or forced.","type":"object","required":["pin","activeLow"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"}}},"led":{"additionalProperties":false,"description":"LED output: lit while the door is unlocked.","type":"object","required":["pin","activeLow"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"}}},"heldOpenAlarmS":{"minimum":1,"maximum":86400,"default":30,"description":"Raise a held-open alarm when the door stays open this long (s).","type":"integer"},"fireRelease":{"default":true,"description":"Unlock this door while a fire release is active (fire input or door.fireRelease command).","type":"boolean"}}}}}},"vision":{"additionalProperties":false,"description":"Face access: camera, recognition, enrolment, privacy.","default":{},"type":"object","required":["enabled","camera","models","threads","match","liveness","quality","enrolment","privacy","events","queue"],"properties":{"enabled":{"default":false,"description":"Run face access (needs the face models installed: npm run models).","type":"boolean"},"doorId":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Door the camera opens (an id of the doors section). Required when enabled.","type":"string"},"camera":{"additionalProperties":false,"description":"The door camera (decoded by the system ffmpeg).","default":{},"type":"object","required":["source","width","height","fps","staleS","frozenS","reconnectMinMs","reconnectMaxMs"],"properties":{"source":{"additionalProperties":false,"description":"Where the frames come from.","default":{},"type":"object","required":["kind","transport"],"properties":{"kind":{"type":"string","enum":["rtsp","v4l2","file"],"default":"rtsp","description":"rtsp: IP camera (Hikvision/Dahua…); v4l2: USB camera (/dev/videoN); file: a video file played in a loop at its real rate (simulated camera)."},"url":{"x-secret":"url","pattern":"^rtsps?://","description":"RTSP URL, e.g. rtsp://user:pass@192.0.2.10:554/Streaming/Channels/102 (Hikvision sub-stream) or rtsp://…/cam/realmonitor?channel=1&subtype=1 (Dahua).","type":"string"},"transport":{"type":"string","enum":["tcp","udp"],"default":"tcp","description":"RTSP transport: tcp survives lossy estate networks (no smeared frames from lost UDP packets)."},"device":{"pattern":"^/dev/","description":"V4L2 device, e.g. /dev/video0.","type":"string"},"path":{"minLength":1,"description":"Video file for kind \"file\" (looped).","type":"string"}}},"width":{"minimum":64,"maximum":3840,"default":640,"description":"Frame width the camera stream is scaled to (pixels).","type":"integer"},"height":{"minimum":64,"maximum":2160,"default":480,"description":"Frame height the camera stream is scaled to (pixels).","type":"integer"},"fps":{"minimum":0.5,"maximum":30,"default":10,"description":"Frames per second decoded; the pipeline always works on the newest one and drops the rest.","type":"number"},"staleS":{"minimum":1,"maximum":300,"default":5,"description":"No frame for this long = stream dead: restart ffmpeg (with back-off).","type":"number"},"frozenS":{"minimum":1,"maximum":3600,"default":30,"description":"Bit-identical frames for this long = stream frozen: restart ffmpeg.","type":"number"},"reconnectMinMs":{"minimum":100,"maximum":600000,"default":1000,"description":"First reconnect delay; doubles per failure.","type":"integer"},"reconnectMaxMs":{"minimum":1000,"maximum":3600000,"default":30000,"description":"Longest reconnect delay (never gives up).","type":"integer"}}},"modelsDir":{"minLength":1,"description":"Directory of the installed model files (a technician's mirror, a read-only partition…); default: the project's models/ directory, where manifest.json is.","type":"string"},"models":{"additionalProperties":false,"description":"Which models of the manifest to run.","default":{},"type":"object","properties":{"detector":{"description":"Detector id in the manifest (default: the manifest's).","type":"string"},"recognizer":{"description":"Recognizer id in the manifest (default: the manifest's).","type":"string"},"liveness":{"maxItems":4,"description":"Liveness ensemble ids; empty or absent: the manifest's (turn liveness off with liveness.enabled: false).","type":"array","items":{"type":"string"}}}},"threads":{"minimum":1,"maximum":8,"default":2,"description":"onnxruntime threads per model in the inference worker.","type":"integer"},"detectThreshold":{"minimum":0.3,"maximum":1,"description":"Detection score threshold (default: the manifest's calibrated value, 0.7 for YuNet).","type":"number"},"match":{"additionalProperties":false,"description":"Recognition and decision.","default":{},"type":"object","required":["confirmFrames","windowMs","cooldownS"],"properties":{"threshold":{"exclusiveMinimum":0,"description":"Match threshold (default: the manifest's; Euclidean distance for the dlib recognizer, match if below).","type":"number"},"confirmFrames":{"minimum":1,"maximum":30,"default":3,"description":"K: consecutive frames that must match the same person before the door is asked.","type":"integer"},"windowMs":{"minimum":100,"maximum":30000,"default":3000,"description":"The K matching frames must fall within this window.","type":"integer"},"cooldownS":{"minimum":0,"maximum":3600,"default":10,"description":"After a decision for a person, ignore that person for this long.","type":"number"}}},"liveness":{"additionalProperties":false,"description":"Anti-spoofing.","default":{},"type":"object","required":["enabled"],"properties":{"enabled":{"default":true,"description":"Run the passive liveness models (refuse photos/screens held up to the camera). Passive only: not sufficient alone.","type":"boolean"},"threshold":{"minimum":0,"maximum":1,"description":"p(real) needed (default: the manifest's).","type":"number"}}},"quality":{"additionalProperties":false,"description":"Face quality required of camera faces before recognition.","default":{},"type":"object","required":["minFacePx","maxYaw","maxRollDeg","minSharpness","minBrightness"],"properties":{"minFacePx":{"minimum":16,"maximum":2000,"default":60,"description":"Smallest face (detector box side, pixels) accepted.","type":"integer"},"maxYaw":{"minimum":0.05,"maximum":1,"default":0.35,"description":"Largest head turn: |nose offset from the eye midpoint| / eye distance (0 = frontal; the shared photos reach 0.32).","type":"number"},"maxRollDeg":{"minimum":5,"maximum":90,"default":20,"description":"Largest head tilt (eye line angle, degrees; the shared photos stay within 9°).","type":"number"},"minSharpness":{"minimum":0,"default":40,"description":"Smallest focus measure (Laplacian variance of the 64 px aligned chip): sharp photos score 200–3000, blurred ones under 140.","type":"number"},"minBrightness":{"minimum":0,"maximum":255,"default":40,"description":"Smallest mean luma (0–255) of the face.","type":"number"}}},"enrolment":{"additionalProperties":false,"description":"Enrolment checks (person.upsert with faces).","default":{},"type":"object","required":["quality","maxPhotoBytes","maxPhotoPixels","maxPhotosPerRequest","maxTemplatesPerPerson"],"properties":{"quality":{"additionalProperties":false,"description":"Face quality required of enrolment photos.","default":{},"type":"object","required":["minFacePx","maxYaw","maxRollDeg","minSharpness","minBrightness"],"properties":{"minFacePx":{"minimum":16,"maximum":2000,"default":40,"description":"Smallest face (detector box side, pixels) accepted.","type":"integer"},"maxYaw":{"minimum":0.05,"maximum":1,"default":0.35,"description":"Largest head turn: |nose offset from the eye midpoint| / eye distance (0 = frontal; the shared photos reach 0.32).","type":"number"},"maxRollDeg":{"minimum":5,"maximum":90,"default":20,"description":"Largest head tilt (eye line angle, degrees; the shared photos stay within 9°).","type":"number"},"minSharpness":{"minimum":0,"default":140,"description":"Smallest focus measure (Laplacian variance of the 64 px aligned chip): sharp photos score 200–3000, blurred ones under 140.","type":"number"},"minBrightness":{"minimum":0,"maximum":255,"default":40,"description":"Smallest mean luma (0–255) of the face.","type":"number"}}},"maxPhotoBytes":{"minimum":1024,"maximum":33554432,"default":6291456,"description":"Largest photo accepted (bytes, after base64 decoding).","type":"integer"},"maxPhotoPixels":{"minimum":4096,"maximum":100000000,"default":24000000,"description":"Largest photo accepted (width × height): refuses decompression bombs before decoding.","type":"integer"},"maxPhotosPerRequest":{"minimum":1,"maximum":50,"default":10,"description":"Photos/embeddings in one enrolment request.","type":"integer"},"maxTemplatesPerPerson":{"minimum":1,"maximum":100,"default":10,"description":"Templates kept per person; the oldest go first.","type":"integer"}}},"privacy":{"additionalProperties":false,"description":"Biometric data protection (PIPL: sensitive personal information).","default":{},"type":"object","required":["templatesFile","keepPhotos","photoRetentionDays","expiredGraceDays"],"properties":{"keyFile":{"minLength":1,"description":"AES-256 key file for the templates (created 0600 if missing); default <dataDir>/keys/faces.key. Keep it outside backups of the database.","type":"string"},"templatesFile":{"minLength":1,"default":"faces.db","description":"SQLite file of the encrypted templates, relative to gateway.dataDir.","type":"string"},"keepPhotos":{"default":false,"description":"Keep enrolment photos (encrypted). Off: photos are discarded once embedded.","type":"boolean"},"photoRetentionDays":{"minimum":1,"maximum":3650,"default":30,"description":"Kept photos are deleted after this many days.","type":"integer"},"expiredGraceDays":{"minimum":0,"maximum":3650,"default":30,"description":"Templates of a person whose validity ended this many days ago are deleted.","type":"integer"}}},"events":{"additionalProperties":false,"description":"Unknown-face and spoof events.","default":{},"type":"object","required":["unknownIntervalS","spoofIntervalS","snapshot","snapshotMaxBytes"],"properties":{"unknownIntervalS":{"minimum":0,"maximum":3600,"default":30,"description":"At most one \"unknown face\" event per this many seconds.","type":"number"},"spoofIntervalS":{"minimum":0,"maximum":3600,"default":30,"description":"At most one \"suspected spoof\" event per this many seconds.","type":"number"},"snapshot":{"default":false,"description":"Attach a small JPEG of the face to unknown/spoof events (sent upstream: personal data, off by default).","type":"boolean"},"snapshotMaxBytes":{"minimum":2048,"maximum":262144,"default":24576,"description":"Size cap of an event snapshot (quality is lowered to fit).","type":"integer"}}},"queue":{"minimum":1,"maximum":64,"default":8,"description":"Enrolment photos waiting for the inference worker; more are refused (busy).","type":"integer"}}},"console":{"additionalProperties":false,"description":"Technician web console (HTTP/HTTPS on the local network).","default":{},"type":"object","required":["enabled","host","port","tls","sessionTtlMin","lockoutAttempts","lockoutMin","maxUploadKB","applyHealthGraceS"],"properties":{"enabled":{"default":true,"description":"Serve the technician web console.","type":"boolean"},"host":{"minLength":1,"default":"0.0.0.0","description":"Listen address (0.0.0.0 = every interface, so a phone on the local network reaches it).","type":"string"},"port":{"minimum":0,"maximum":65535,"default":8080,"description":"Listen port (0 = any free port).","type":"integer"},"tls":{"additionalProperties":false,"description":"HTTPS for the console.","default":{},"type":"object","required":["enabled"],"properties":{"enabled":{"default":false,"description":"Serve the console over HTTPS (recommended on a shared network).","type":"boolean"},"cert":{"minLength":1,"description":"PEM certificate file. Without cert/key a self-signed certificate is generated on first start and kept in gateway.dataDir/console-tls/.","type":"string"},"key":{"minLength":1,"description":"PEM private key file of the certificate (keep it 0600).","type":"string"}}},"sessionTtlMin":{"minimum":5,"maximum":10080,"default":480,"description":"A session ends after this many minutes without a request.","type":"integer"},"lockoutAttempts":{"minimum":3,"maximum":100,"default":5,"description":"Wrong passwords in a row for one account from one client address before that account is locked for that address; the same number of different user names from one address locks the address, and 4 times as many for one account from any addresses lock the account.","type":"integer"},"lockoutMin":{"minimum":1,"maximum":1440,"default":15,"description":"How long a lockout lasts, in minutes.","type":"integer"},"maxUploadKB":{"minimum":64,"maximum":32768,"default":4096,"description":"Largest upload (face photo, config file) in KiB.","type":"integer"},"applyHealthGraceS":{"minimum":10,"maximum":3600,"default":90,"description":"After a config change applied from the console, the gateway must be healthy within this many seconds or the previous config is restored.","type":"integer"}}}}};
+const schema11 = {"additionalProperties":false,"description":"estate-edge gateway configuration.","type":"object","required":["site","gateway","log","uplink","outbox","commands","http","status","simulation","meters","doors","vision","console"],"properties":{"site":{"additionalProperties":false,"description":"The estate this gateway serves.","type":"object","required":["id"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Estate (site) id, used in MQTT topics and record ids.","type":"string"},"name":{"maxLength":200,"description":"Human-readable estate name (shown in the console).","type":"string"}}},"gateway":{"additionalProperties":false,"description":"This gateway box.","type":"object","required":["id","dataDir","shutdownTimeoutMs"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Gateway id, unique within the site; used in MQTT topics.","type":"string"},"dataDir":{"minLength":1,"default":"/var/lib/estate-edge","description":"Directory for SQLite databases and other state (systemd StateDirectory).","type":"string"},"shutdownTimeoutMs":{"minimum":1000,"maximum":120000,"default":10000,"description":"Longest a graceful shutdown (SIGTERM) may take before the process exits anyway.","type":"integer"}}},"log":{"additionalProperties":false,"description":"Structured logging (JSON lines on stdout).","default":{},"type":"object","required":["level"],"properties":{"level":{"type":"string","enum":["fatal","error","warn","info","debug","trace","silent"],"default":"info","description":"Lowest level written to stdout (journald)."}}},"uplink":{"additionalProperties":false,"description":"MQTT uplink to the central platform.","default":{},"type":"object","required":["enabled","url","protocolVersion","tls","topicPrefix","keepaliveS","connectTimeoutMs","reconnectMinMs","reconnectMaxMs","batchMaxRecords","batchMaxBytes","lingerMs","maxInflight","backfillRecordsPerSecond"],"properties":{"enabled":{"default":true,"description":"Publish upstream. When false, everything stays buffered in the outbox.","type":"boolean"},"url":{"x-secret":"url","pattern":"^(mqtt|mqtts|tcp|tls|ssl|ws|wss)://","default":"mqtt://127.0.0.1:1883","description":"Broker URL: mqtt://host:1883 or mqtts://host:8883 (TLS).","type":"string"},"protocolVersion":{"type":"number","enum":[5,4],"default":5,"description":"MQTT 5 (5) or MQTT 3.1.1 (4)."},"clientId":{"minLength":1,"maxLength":128,"description":"MQTT client id; default <site>-<gateway>.","type":"string"},"username":{"description":"Broker user name.","type":"string"},"password":{"additionalProperties":false,"minProperties":1,"maxProperties":1,"description":"Broker password (env or file reference).","x-secret":"ref","type":"object","properties":{"env":{"minLength":1,"description":"Name of an environment variable holding the secret.","type":"string"},"file":{"minLength":1,"description":"Path of a file holding the secret (trailing newline ignored).","type":"string"},"value":{"description":"The secret itself (lab use only; prefer env or file).","type":"string"}}},"tls":{"additionalProperties":false,"description":"TLS options for mqtts:// URLs.","default":{},"type":"object","required":["rejectUnauthorized"],"properties":{"ca":{"description":"PEM file of the CA that signed the broker certificate.","type":"string"},"cert":{"description":"PEM client certificate for mutual TLS.","type":"string"},"key":{"description":"PEM private key of the client certificate (keep it 0600).","type":"string"},"keyPassphrase":{"additionalProperties":false,"minProperties":1,"maxProperties":1,"description":"Passphrase of the client key, if it is encrypted.","x-secret":"ref","type":"object","properties":{"env":{"minLength":1,"description":"Name of an environment variable holding the secret.","type":"string"},"file":{"minLength":1,"description":"Path of a file holding the secret (trailing newline ignored).","type":"string"},"value":{"description":"The secret itself (lab use only; prefer env or file).","type":"string"}}},"rejectUnauthorized":{"default":true,"description":"Verify the broker certificate. Only turn off in a lab.","type":"boolean"},"servername":{"description":"TLS server name (SNI) if it differs from the URL host.","type":"string"}}},"topicPrefix":{"pattern":"^[^#+]+$","default":"estate","description":"First topic level; topics are <prefix>/<site>/<gateway>/...","type":"string"},"keepaliveS":{"minimum":5,"maximum":3600,"default":30,"description":"MQTT keep-alive in seconds.","type":"integer"},"connectTimeoutMs":{"minimum":1000,"maximum":120000,"default":10000,"description":"Give up one connection attempt after this long.","type":"integer"},"reconnectMinMs":{"minimum":100,"maximum":600000,"default":1000,"description":"First reconnect delay; doubles per failure.","type":"integer"},"reconnectMaxMs":{"minimum":1000,"maximum":3600000,"default":60000,"description":"Longest reconnect delay (never gives up).","type":"integer"},"batchMaxRecords":{"minimum":1,"maximum":10000,"default":500,"description":"Most records in one MQTT message.","type":"integer"},"batchMaxBytes":{"minimum":1024,"maximum":16777216,"default":262144,"description":"Largest MQTT message payload in bytes.","type":"integer"},"lingerMs":{"minimum":0,"maximum":10000,"default":20,"description":"Wait this long for more records before publishing a partial batch.","type":"integer"},"maxInflight":{"minimum":1,"maximum":1000,"default":32,"description":"Messages published but not yet acknowledged (PUBACK).","type":"integer"},"backfillRecordsPerSecond":{"minimum":0,"default":2000,"description":"Drain rate of the backlog after an outage (records/s; 0 = unlimited). Live data is not limited.","type":"integer"}}},"outbox":{"additionalProperties":false,"description":"Store-and-forward buffer (SQLite, WAL).","default":{},"type":"object","required":["file","quotaMB","synchronous"],"properties":{"file":{"minLength":1,"default":"outbox.db","description":"SQLite file of the outbox, relative to gateway.dataDir.","type":"string"},"quotaMB":{"minimum":1,"default":512,"description":"Disk quota for buffered records. Above it, the oldest telemetry is evicted; events and alarms never are.","type":"number"},"synchronous":{"type":"string","enum":["full","normal"],"default":"full","description":"full: every acknowledged record survives power loss (fsync per commit). normal: faster, may lose the last commits on power loss."}}},"commands":{"additionalProperties":false,"description":"Commands from the platform.","default":{},"type":"object","required":["maxAgeS","maxPayloadBytes","dedupeHours"],"properties":{"maxAgeS":{"minimum":1,"maximum":86400,"default":60,"description":"Commands whose timestamp is older than this are refused (no stale unlock after a reconnect).","type":"integer"},"maxPayloadBytes":{"minimum":1024,"maximum":33554432,"default":8388608,"description":"Largest command payload accepted.","type":"integer"},"dedupeHours":{"minimum":1,"maximum":720,"default":48,"description":"How long executed command ids are remembered to refuse duplicates.","type":"integer"}}},"http":{"additionalProperties":false,"description":"Health and Prometheus metrics endpoint.","default":{},"type":"object","required":["enabled","host","port"],"properties":{"enabled":{"default":true,"description":"Serve /healthz and /metrics.","type":"boolean"},"host":{"default":"127.0.0.1","description":"Listen address for /healthz and /metrics.","type":"string"},"port":{"minimum":0,"maximum":65535,"default":9810,"description":"Listen port (0 = any free port).","type":"integer"}}},"status":{"additionalProperties":false,"description":"Periodic gateway status report upstream.","default":{},"type":"object","required":["intervalS"],"properties":{"intervalS":{"minimum":5,"maximum":86400,"default":60,"description":"Period of the gateway status telemetry (outbox depth, uptime, memory).","type":"integer"}}},"simulation":{"additionalProperties":false,"description":"Built-in simulated estate, for demos, tests and boxes without hardware.","default":{},"type":"object","required":["enabled"],"properties":{"enabled":{"default":false,"description":"Run the built-in simulated estate (simulated meters, doors and camera).","type":"boolean"}}},"meters":{"additionalProperties":false,"description":"Meter reading on RS-485: Modbus RTU/TCP, DL/T 645-2007/1997, CJ/T 188.","default":{},"type":"object","required":["enabled","fullReportIntervalS","timeSyncIntervalH","buses"],"properties":{"enabled":{"default":true,"description":"Run meter reading.","type":"boolean"},"profilesDir":{"minLength":1,"description":"Extra directory of profile YAML files (overrides built-in profiles with the same id).","type":"string"},"fullReportIntervalS":{"minimum":0,"maximum":86400,"default":900,"description":"Publish every point at least this often, even within its deadband (0 = only on change when a deadband is set).","type":"integer"},"timeSyncIntervalH":{"minimum":0,"maximum":720,"default":24,"description":"Broadcast time (DL/T 645 08H) to dlt645 buses this often (0 = only on command).","type":"number"},"buses":{"default":[],"description":"RS-485 lines and converters.","type":"array","items":{"additionalProperties":false,"description":"An RS-485 line (or TCP converter) and its meters.","type":"object","required":["id","protocol","transport","baudRate","parity","stopBits","timeoutMs","interFrameDelayMs","backoffBaseMs","backoffMaxMs","offlineAfter","devices"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Bus id (one RS-485 line or converter).","type":"string"},"protocol":{"type":"string","enum":["modbus","dlt645","cjt188","mixed"],"description":"Protocol spoken on this line (DL/T 645-2007 and -1997 meters may share a dlt645 line; mixed = Modbus RTU and DL/T 645 meters at the same serial settings on one line)."},"transport":{"type":"string","enum":["serial","tcp","simulated"],"default":"serial","description":"serial: an RS-485 port; tcp: an RS-485-to-Ethernet converter; simulated: an in-process wire with simulator meters (demo, bench)."},"port":{"minLength":1,"description":"Serial device, e.g. /dev/ttyUSB0 or /dev/serial/by-id/… (transport serial).","type":"string"},"host":{"minLength":1,"description":"Converter host name or address (transport tcp).","type":"string"},"tcpPort":{"minimum":1,"maximum":65535,"description":"Converter TCP port (transport tcp), usually 502 (Modbus TCP) or 4001/8899 (transparent).","type":"integer"},"framing":{"type":"string","enum":["rtu","tcp"],"description":"Modbus over tcp transport: tcp = Modbus TCP (MBAP), rtu = RTU frames over a transparent TCP socket. Required for a Modbus bus over tcp, except on tcpPort 502 (the Modbus TCP port), where it defaults to tcp. Ignored for serial."},"baudRate":{"type":"number","enum":[1200,2400,4800,9600,19200,38400,57600,115200],"default":9600,"description":"Baud rate (serial and simulated). DL/T 645-2007 meters default to 2400, 1997 meters to 1200."},"parity":{"type":"string","enum":["none","even","odd"],"default":"none","description":"Parity. DL/T 645 and CJ/T 188 use even."},"stopBits":{"type":"number","enum":[1,2],"default":1,"description":"Stop bits."},"timeoutMs":{"minimum":20,"maximum":10000,"default":1000,"description":"Reply timeout per request, from the end of the request on the wire.","type":"integer"},"replyGuardMs":{"minimum":0,"maximum":60000,"description":"Silence held after a timeout before the next request, so a late reply arrives while nothing is asked and is discarded (counted as lateReplies) instead of being taken for the next answer. Default: the timeout plus the wire time of a 256-byte reply at baudRate (0 for Modbus TCP framing, whose transaction ids tell replies apart). 0 disables it.","type":"integer"},"interFrameDelayMs":{"minimum":0,"maximum":2000,"default":0,"description":"Extra quiet time before each request, on top of the 3.5-character silence (slow converters, meters that need a pause).","type":"integer"},"backoffBaseMs":{"minimum":100,"maximum":600000,"default":5000,"description":"First back-off after a meter stops answering; doubles per failure.","type":"integer"},"backoffMaxMs":{"minimum":1000,"maximum":3600000,"default":300000,"description":"Longest back-off: a dead meter is probed at least this often.","type":"integer"},"offlineAfter":{"minimum":1,"maximum":20,"default":2,"description":"Consecutive failed polls before a meter is reported offline.","type":"integer"},"devices":{"default":[],"description":"Meters on this bus.","type":"array","items":{"additionalProperties":false,"description":"A meter on the bus.","type":"object","required":["id","profile","address","pollIntervalMs","enabled"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Device id, unique on the gateway; used in telemetry and commands.","type":"string"},"name":{"maxLength":200,"description":"Human-readable name (flat, riser), shown in the console.","type":"string"},"profile":{"minLength":1,"description":"Profile id (drivers/profiles/*.yaml or meters.profilesDir), e.g. eastron-sdm630, dlt645-2007-single.","type":"string"},"address":{"description":"Modbus unit id (1–247), DL/T 645 address (up to 12 digits, as printed on the meter) or CJ/T 188 address (up to 14 digits).","anyOf":[{"minimum":1,"maximum":247,"type":"integer"},{"pattern":"^[0-9A-Fa-f]{1,14}$","type":"string"}]},"pollIntervalMs":{"minimum":100,"maximum":86400000,"default":10000,"description":"How often the meter is read. Polls that fall due while the line is busy are skipped and counted, never queued.","type":"integer"},"points":{"minItems":1,"description":"Read only these points of the profile (default: all).","type":"array","items":{"minLength":1,"type":"string"}},"deadband":{"description":"Report-by-exception: a point is published only when it moved by more than this (one number for all points, or per point name). Without it every poll is published.","anyOf":[{"minimum":0,"type":"number"},{"type":"object","patternProperties":{"^(.*)$":{"minimum":0,"type":"number"}}}]},"enabled":{"default":true,"description":"Poll this meter.","type":"boolean"}}}}}}}}},"doors":{"additionalProperties":false,"description":"Door access control over GPIO.","default":{},"type":"object","required":["gpio","timeZone","rateLimit","remoteUnlock","accessLog","fire","groups","doors"],"properties":{"gpio":{"additionalProperties":false,"description":"GPIO access.","default":{},"type":"object","required":["backend","sysfsRoot","pollMs"],"properties":{"backend":{"type":"string","enum":["auto","sysfs","chardev","simulated"],"default":"auto","description":"auto: sysfs GPIO if the kernel has it, else the GPIO character device (gpiod tools). simulated: no hardware (demo, tests)."},"chipLabel":{"minLength":1,"description":"Label of the GPIO chip of the pins. Default: the first found of pinctrl-rp1 (Pi 5), pinctrl-bcm2711 (Pi 4), pinctrl-bcm2835.","type":"string"},"sysfsRoot":{"default":"/sys/class/gpio","description":"Where sysfs GPIO lives (changed only for tests).","type":"string"},"toolsDir":{"description":"Directory of gpioset/gpiomon/gpioget/gpiodetect (default: PATH).","type":"string"},"pollMs":{"minimum":5,"maximum":1000,"default":20,"description":"Input polling period when edge interrupts are unavailable (ms).","type":"integer"}}},"timeZone":{"default":"Asia/Shanghai","description":"IANA time zone of the weekly access windows (e.g. Asia/Shanghai).","type":"string"},"rateLimit":{"additionalProperties":false,"description":"Per-door unlock rate limit (token bucket) against unlock storms.","default":{},"type":"object","required":["burst","perMinute"],"properties":{"burst":{"minimum":1,"maximum":1000,"default":5,"description":"Unlocks a door accepts in a burst.","type":"integer"},"perMinute":{"minimum":1,"maximum":6000,"default":30,"description":"Sustained unlocks per minute per door; more are denied (rate_limited). Exit buttons and fire release are never limited.","type":"integer"}}},"remoteUnlock":{"additionalProperties":false,"description":"Remote unlock commands (platform, console).","default":{},"type":"object","required":["ttlMs","maxDurationMs"],"properties":{"ttlMs":{"minimum":500,"maximum":600000,"default":15000,"description":"door.unlock is refused when older than this (from the command timestamp), unless the command gives its own ttlMs.","type":"integer"},"maxDurationMs":{"minimum":1000,"maximum":3600000,"default":600000,"description":"Longest unlock a door.unlock command may ask for.","type":"integer"}}},"accessLog":{"additionalProperties":false,"description":"Local access-event log.","default":{},"type":"object","required":["keepDays","maxRows"],"properties":{"keepDays":{"minimum":1,"maximum":3650,"default":90,"description":"Days of access decisions kept on the box for the console (upstream copies are in the outbox).","type":"integer"},"maxRows":{"minimum":1000,"maximum":10000000,"default":200000,"description":"Most access decisions kept on the box.","type":"integer"}}},"fire":{"additionalProperties":false,"description":"Fire release.","default":{},"type":"object","required":["latch","releaseOnFirstEdge"],"properties":{"input":{"additionalProperties":false,"description":"Fire-alarm panel input; active = fire alarm.","type":"object","required":["pin","activeLow","debounceMs"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"},"debounceMs":{"minimum":0,"maximum":5000,"default":100,"description":"A change must be stable this long (ms) before it counts (contact bounce).","type":"integer"},"bias":{"type":"string","enum":["pull-up","pull-down","disable"],"description":"Pull resistor (character-device backend only; with sysfs set it in config.txt)."}}},"latch":{"default":true,"description":"Keep the release after the fire input returns to normal, until a door.fireRelease clear command.","type":"boolean"},"releaseOnFirstEdge":{"default":true,"description":"Release on the first edge of the fire input; debounceMs then only filters the bounces after it (a fire alarm does not wait for a debounce window). false: the input must be stable for debounceMs first.","type":"boolean"}}},"groups":{"default":[],"description":"Door groups.","type":"array","items":{"additionalProperties":false,"description":"A set of doors people are given access to.","type":"object","required":["id","doors"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Group id, given to people in doorGroups.","type":"string"},"name":{"maxLength":100,"description":"Name shown in the console.","type":"string"},"doors":{"minItems":1,"uniqueItems":true,"description":"Door ids in the group.","type":"array","items":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","type":"string"}}}}},"doors":{"default":[],"description":"Doors and gates controlled by this gateway. Empty: the doors module is off.","type":"array","items":{"additionalProperties":false,"description":"One door or gate.","type":"object","required":["id","lock","unlockMs","relockOnClose","heldOpenAlarmS","fireRelease"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Door id, used in commands, events and door groups.","type":"string"},"name":{"maxLength":100,"description":"Name shown in the console (\"North gate\").","type":"string"},"lock":{"additionalProperties":false,"description":"Lock relay output.","type":"object","required":["pin","activeLow","failMode"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"},"failMode":{"type":"string","enum":["failSecure","failSafe"],"default":"failSecure","description":"failSecure: locked without power, the relay is energised to unlock (electric strike, motor lock). failSafe: unlocked without power, energised to lock (magnetic lock)."},"safeState":{"type":"string","enum":["locked","unlocked"],"description":"State the lock is put in when the gateway stops or crashes. Default: as without power (failSecure → locked, failSafe → unlocked). Fire-release doors stay unlocked while a fire release is active."}}},"unlockMs":{"minimum":200,"maximum":120000,"default":5000,"description":"Length of an unlock pulse after a granted access (ms).","type":"integer"},"relockOnClose":{"default":true,"description":"Relock as soon as the door closes after it was opened, before the pulse ends (no tailgating on the same pulse).","type":"boolean"},"contact":{"additionalProperties":false,"description":"Door contact (reed switch); active = door open.","type":"object","required":["pin","activeLow","debounceMs"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"},"debounceMs":{"minimum":0,"maximum":5000,"default":50,"description":"A change must be stable this long (ms) before it counts (contact bounce).","type":"integer"},"bias":{"type":"string","enum":["pull-up","pull-down","disable"],"description":"Pull resistor (character-device backend only; with sysfs set it in config.txt)."}}},"exitButton":{"additionalProperties":false,"description":"Exit button (request to exit); active = pressed.","type":"object","required":["pin","activeLow","debounceMs"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"},"debounceMs":{"minimum":0,"maximum":5000,"default":30,"description":"A change must be stable this long (ms) before it counts (contact bounce).","type":"integer"},"bias":{"type":"string","enum":["pull-up","pull-down","disable"],"description":"Pull resistor (character-device backend only; with sysfs set it in config.txt)."}}},"buzzer":{"additionalProperties":false,"description":"Buzzer output: sounds while the door is held open or forced.","type":"object","required":["pin","activeLow"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"}}},"led":{"additionalProperties":false,"description":"LED output: lit while the door is unlocked.","type":"object","required":["pin","activeLow"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"}}},"heldOpenAlarmS":{"minimum":1,"maximum":86400,"default":30,"description":"Raise a held-open alarm when the door stays open this long (s).","type":"integer"},"fireRelease":{"default":true,"description":"Unlock this door while a fire release is active (fire input or door.fireRelease command).","type":"boolean"}}}}}},"vision":{"additionalProperties":false,"description":"Face access: camera, recognition, enrolment, privacy.","default":{},"type":"object","required":["enabled","camera","models","threads","match","liveness","quality","enrolment","privacy","events","queue"],"properties":{"enabled":{"default":false,"description":"Run face access (needs the face models installed: npm run models).","type":"boolean"},"doorId":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Door the camera opens (an id of the doors section). Required when enabled.","type":"string"},"camera":{"additionalProperties":false,"description":"The door camera (decoded by the system ffmpeg).","default":{},"type":"object","required":["source","width","height","fps","staleS","frozenS","reconnectMinMs","reconnectMaxMs"],"properties":{"source":{"additionalProperties":false,"description":"Where the frames come from.","default":{},"type":"object","required":["kind","transport"],"properties":{"kind":{"type":"string","enum":["rtsp","v4l2","file"],"default":"rtsp","description":"rtsp: IP camera (Hikvision/Dahua…); v4l2: USB camera (/dev/videoN); file: a video file played in a loop at its real rate (simulated camera)."},"url":{"x-secret":"url","pattern":"^rtsps?://","description":"RTSP URL, e.g. rtsp://user:pass@192.0.2.10:554/Streaming/Channels/102 (Hikvision sub-stream) or rtsp://…/cam/realmonitor?channel=1&subtype=1 (Dahua).","type":"string"},"transport":{"type":"string","enum":["tcp","udp"],"default":"tcp","description":"RTSP transport: tcp survives lossy estate networks (no smeared frames from lost UDP packets)."},"device":{"pattern":"^/dev/","description":"V4L2 device, e.g. /dev/video0.","type":"string"},"path":{"minLength":1,"description":"Video file for kind \"file\" (looped).","type":"string"}}},"width":{"minimum":64,"maximum":3840,"default":640,"description":"Frame width the camera stream is scaled to (pixels).","type":"integer"},"height":{"minimum":64,"maximum":2160,"default":480,"description":"Frame height the camera stream is scaled to (pixels).","type":"integer"},"fps":{"minimum":0.5,"maximum":30,"default":10,"description":"Frames per second decoded; the pipeline always works on the newest one and drops the rest.","type":"number"},"staleS":{"minimum":1,"maximum":300,"default":5,"description":"No frame for this long = stream dead: restart ffmpeg (with back-off).","type":"number"},"frozenS":{"minimum":1,"maximum":3600,"default":30,"description":"Bit-identical frames for this long = stream frozen: restart ffmpeg.","type":"number"},"reconnectMinMs":{"minimum":100,"maximum":600000,"default":1000,"description":"First reconnect delay; doubles per failure.","type":"integer"},"reconnectMaxMs":{"minimum":1000,"maximum":3600000,"default":30000,"description":"Longest reconnect delay (never gives up).","type":"integer"}}},"modelsDir":{"minLength":1,"description":"Directory of the installed model files (a technician's mirror, a read-only partition…); default: the project's models/ directory, where manifest.json is.","type":"string"},"models":{"additionalProperties":false,"description":"Which models of the manifest to run.","default":{},"type":"object","properties":{"detector":{"description":"Detector id in the manifest (default: the manifest's).","type":"string"},"recognizer":{"description":"Recognizer id in the manifest (default: the manifest's).","type":"string"},"liveness":{"maxItems":4,"description":"Liveness ensemble ids; empty or absent: the manifest's (turn liveness off with liveness.enabled: false).","type":"array","items":{"type":"string"}}}},"threads":{"minimum":1,"maximum":8,"default":2,"description":"onnxruntime threads per model in the inference worker.","type":"integer"},"detectThreshold":{"minimum":0.3,"maximum":1,"description":"Detection score threshold (default: the manifest's calibrated value, 0.7 for YuNet).","type":"number"},"match":{"additionalProperties":false,"description":"Recognition and decision.","default":{},"type":"object","required":["confirmFrames","windowMs","strangerRate","minFrameGapMs","maxRepeatSimilarity","cooldownS"],"properties":{"threshold":{"exclusiveMinimum":0,"description":"Match threshold (default: the manifest's; Euclidean distance for the dlib recognizer, match if below).","type":"number"},"confirmFrames":{"minimum":1,"maximum":30,"default":3,"description":"K: consecutive frames that must match the same person before the door is asked.","type":"integer"},"windowMs":{"minimum":100,"maximum":30000,"default":3000,"description":"The K matching frames must fall within this window.","type":"integer"},"strangerRate":{"exclusiveMinimum":0,"maximum":0.1,"default":0.001,"description":"Accepted probability that a stranger approaching the door is recognised as someone allowed there. With a calibrated recognizer the threshold is computed from it for the number of persons (templates) the door searches; ignored when `threshold` is set.","type":"number"},"margin":{"minimum":0,"maximum":1,"description":"The best person must beat the runner-up (another person) by this similarity gap (default: the manifest’s calibration).","type":"number"},"minFrameGapMs":{"minimum":0,"maximum":5000,"default":150,"description":"Frames counted towards K must be at least this far apart.","type":"integer"},"maxRepeatSimilarity":{"minimum":0.5,"maximum":1,"default":0.995,"description":"A frame whose embedding is this similar (cosine) to one already counted is a repeat (a still picture, a frozen stream) and does not count towards K.","type":"number"},"cooldownS":{"minimum":0,"maximum":3600,"default":10,"description":"After a decision for a person, ignore that person for this long.","type":"number"}}},"liveness":{"additionalProperties":false,"description":"Anti-spoofing.","default":{},"type":"object","required":["enabled"],"properties":{"enabled":{"default":true,"description":"Run the passive liveness models (refuse photos/screens held up to the camera). Passive only: not sufficient alone.","type":"boolean"},"threshold":{"minimum":0,"maximum":1,"description":"p(real) needed (default: the manifest's).","type":"number"}}},"quality":{"additionalProperties":false,"description":"Face quality required of camera faces before recognition.","default":{},"type":"object","required":["minFacePx","maxYaw","maxRollDeg","minSharpness","minBrightness"],"properties":{"minFacePx":{"minimum":16,"maximum":2000,"default":60,"description":"Smallest face (detector box side, pixels) accepted.","type":"integer"},"maxYaw":{"minimum":0.05,"maximum":1,"default":0.35,"description":"Largest head turn: |nose offset from the eye midpoint| / eye distance (0 = frontal; the shared photos reach 0.32).","type":"number"},"maxRollDeg":{"minimum":5,"maximum":90,"default":20,"description":"Largest head tilt (eye line angle, degrees; the shared photos stay within 9°).","type":"number"},"minSharpness":{"minimum":0,"default":40,"description":"Smallest focus measure (Laplacian variance of the 64 px aligned chip): sharp photos score 200–3000, blurred ones under 140.","type":"number"},"minBrightness":{"minimum":0,"maximum":255,"default":40,"description":"Smallest mean luma (0–255) of the face.","type":"number"}}},"enrolment":{"additionalProperties":false,"description":"Enrolment checks (person.upsert with faces).","default":{},"type":"object","required":["quality","maxPhotoBytes","maxPhotoPixels","maxPhotosPerRequest","maxTemplatesPerPerson"],"properties":{"quality":{"additionalProperties":false,"description":"Face quality required of enrolment photos.","default":{},"type":"object","required":["minFacePx","maxYaw","maxRollDeg","minSharpness","minBrightness"],"properties":{"minFacePx":{"minimum":16,"maximum":2000,"default":40,"description":"Smallest face (detector box side, pixels) accepted.","type":"integer"},"maxYaw":{"minimum":0.05,"maximum":1,"default":0.35,"description":"Largest head turn: |nose offset from the eye midpoint| / eye distance (0 = frontal; the shared photos reach 0.32).","type":"number"},"maxRollDeg":{"minimum":5,"maximum":90,"default":20,"description":"Largest head tilt (eye line angle, degrees; the shared photos stay within 9°).","type":"number"},"minSharpness":{"minimum":0,"default":140,"description":"Smallest focus measure (Laplacian variance of the 64 px aligned chip): sharp photos score 200–3000, blurred ones under 140.","type":"number"},"minBrightness":{"minimum":0,"maximum":255,"default":40,"description":"Smallest mean luma (0–255) of the face.","type":"number"}}},"maxPhotoBytes":{"minimum":1024,"maximum":33554432,"default":6291456,"description":"Largest photo accepted (bytes, after base64 decoding).","type":"integer"},"maxPhotoPixels":{"minimum":4096,"maximum":100000000,"default":24000000,"description":"Largest photo accepted (width × height): refuses decompression bombs before decoding.","type":"integer"},"maxPhotosPerRequest":{"minimum":1,"maximum":50,"default":10,"description":"Photos/embeddings in one enrolment request.","type":"integer"},"maxTemplatesPerPerson":{"minimum":1,"maximum":100,"default":10,"description":"Templates kept per person; the oldest go first.","type":"integer"}}},"privacy":{"additionalProperties":false,"description":"Biometric data protection (PIPL: sensitive personal information).","default":{},"type":"object","required":["templatesFile","keepPhotos","photoRetentionDays","expiredGraceDays"],"properties":{"keyFile":{"minLength":1,"description":"AES-256 key file for the templates (created 0600 if missing); default <dataDir>/keys/faces.key. Keep it outside backups of the database.","type":"string"},"templatesFile":{"minLength":1,"default":"faces.db","description":"SQLite file of the encrypted templates, relative to gateway.dataDir.","type":"string"},"keepPhotos":{"default":false,"description":"Keep enrolment photos (encrypted). Off: photos are discarded once embedded.","type":"boolean"},"photoRetentionDays":{"minimum":1,"maximum":3650,"default":30,"description":"Kept photos are deleted after this many days.","type":"integer"},"expiredGraceDays":{"minimum":0,"maximum":3650,"default":30,"description":"Templates of a person whose validity ended this many days ago are deleted.","type":"integer"}}},"events":{"additionalProperties":false,"description":"Unknown-face and spoof events.","default":{},"type":"object","required":["unknownIntervalS","spoofIntervalS","snapshot","snapshotMaxBytes"],"properties":{"unknownIntervalS":{"minimum":0,"maximum":3600,"default":30,"description":"At most one \"unknown face\" event per this many seconds.","type":"number"},"spoofIntervalS":{"minimum":0,"maximum":3600,"default":30,"description":"At most one \"suspected spoof\" event per this many seconds.","type":"number"},"snapshot":{"default":false,"description":"Attach a small JPEG of the face to unknown/spoof events (sent upstream: personal data, off by default).","type":"boolean"},"snapshotMaxBytes":{"minimum":2048,"maximum":262144,"default":24576,"description":"Size cap of an event snapshot (quality is lowered to fit).","type":"integer"}}},"queue":{"minimum":1,"maximum":64,"default":8,"description":"Enrolment photos waiting for the inference worker; more are refused (busy).","type":"integer"}}},"console":{"additionalProperties":false,"description":"Technician web console (HTTP/HTTPS on the local network).","default":{},"type":"object","required":["enabled","host","port","tls","sessionTtlMin","lockoutAttempts","lockoutMin","maxUploadKB","applyHealthGraceS"],"properties":{"enabled":{"default":true,"description":"Serve the technician web console.","type":"boolean"},"host":{"minLength":1,"default":"0.0.0.0","description":"Listen address (0.0.0.0 = every interface, so a phone on the local network reaches it).","type":"string"},"port":{"minimum":0,"maximum":65535,"default":8080,"description":"Listen port (0 = any free port).","type":"integer"},"tls":{"additionalProperties":false,"description":"HTTPS for the console.","default":{},"type":"object","required":["enabled"],"properties":{"enabled":{"default":false,"description":"Serve the console over HTTPS (recommended on a shared network).","type":"boolean"},"cert":{"minLength":1,"description":"PEM certificate file. Without cert/key a self-signed certificate is generated on first start and kept in gateway.dataDir/console-tls/.","type":"string"},"key":{"minLength":1,"description":"PEM private key file of the certificate (keep it 0600).","type":"string"}}},"sessionTtlMin":{"minimum":5,"maximum":10080,"default":480,"description":"A session ends after this many minutes without a request.","type":"integer"},"lockoutAttempts":{"minimum":3,"maximum":100,"default":5,"description":"Wrong passwords in a row for one account from one client address before that account is locked for that address; the same number of different user names from one address locks the address, and 4 times as many for one account from any addresses lock the account.","type":"integer"},"lockoutMin":{"minimum":1,"maximum":1440,"default":15,"description":"How long a lockout lasts, in minutes.","type":"integer"},"maxUploadKB":{"minimum":64,"maximum":32768,"default":4096,"description":"Largest upload (face photo, config file) in KiB.","type":"integer"},"applyHealthGraceS":{"minimum":10,"maximum":3600,"default":90,"description":"After a config change applied from the console, the gateway must be healthy within this many seconds or the previous config is restored.","type":"integer"}}}}};
 const func2 = Object.prototype.hasOwnProperty;
 const func3 = require("ajv/dist/runtime/ucs2length").default;
 const pattern0 = new RegExp("^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", "u");
@@ -6106,6 +6106,15 @@ data175.confirmFrames = 3;
 if(data175.windowMs === undefined){
 data175.windowMs = 3000;
 }
+if(data175.strangerRate === undefined){
+data175.strangerRate = 0.001;
+}
+if(data175.minFrameGapMs === undefined){
+data175.minFrameGapMs = 150;
+}
+if(data175.maxRepeatSimilarity === undefined){
+data175.maxRepeatSimilarity = 0.995;
+}
 if(data175.cooldownS === undefined){
 data175.cooldownS = 10;
 }
@@ -6129,8 +6138,8 @@ vErrors.push(err508);
 }
 errors++;
 }
-if(data175.cooldownS === undefined){
-const err509 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/required",keyword:"required",params:{missingProperty: "cooldownS"},message:"must have required property '"+"cooldownS"+"'"};
+if(data175.strangerRate === undefined){
+const err509 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/required",keyword:"required",params:{missingProperty: "strangerRate"},message:"must have required property '"+"strangerRate"+"'"};
 if(vErrors === null){
 vErrors = [err509];
 }
@@ -6139,9 +6148,8 @@ vErrors.push(err509);
 }
 errors++;
 }
-for(const key35 in data175){
-if(!((((key35 === "threshold") || (key35 === "confirmFrames")) || (key35 === "windowMs")) || (key35 === "cooldownS"))){
-const err510 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key35},message:"must NOT have additional properties"};
+if(data175.minFrameGapMs === undefined){
+const err510 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/required",keyword:"required",params:{missingProperty: "minFrameGapMs"},message:"must have required property '"+"minFrameGapMs"+"'"};
 if(vErrors === null){
 vErrors = [err510];
 }
@@ -6150,12 +6158,8 @@ vErrors.push(err510);
 }
 errors++;
 }
-}
-if(data175.threshold !== undefined){
-let data176 = data175.threshold;
-if(typeof data176 == "number"){
-if(data176 <= 0 || isNaN(data176)){
-const err511 = {instancePath:instancePath+"/vision/match/threshold",schemaPath:"#/properties/vision/properties/match/properties/threshold/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"};
+if(data175.maxRepeatSimilarity === undefined){
+const err511 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/required",keyword:"required",params:{missingProperty: "maxRepeatSimilarity"},message:"must have required property '"+"maxRepeatSimilarity"+"'"};
 if(vErrors === null){
 vErrors = [err511];
 }
@@ -6164,9 +6168,8 @@ vErrors.push(err511);
 }
 errors++;
 }
-}
-else {
-const err512 = {instancePath:instancePath+"/vision/match/threshold",schemaPath:"#/properties/vision/properties/match/properties/threshold/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data175.cooldownS === undefined){
+const err512 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/required",keyword:"required",params:{missingProperty: "cooldownS"},message:"must have required property '"+"cooldownS"+"'"};
 if(vErrors === null){
 vErrors = [err512];
 }
@@ -6175,10 +6178,9 @@ vErrors.push(err512);
 }
 errors++;
 }
-}
-let data177 = data175.confirmFrames;
-if(!((typeof data177 == "number") && (!(data177 % 1) && !isNaN(data177)))){
-const err513 = {instancePath:instancePath+"/vision/match/confirmFrames",schemaPath:"#/properties/vision/properties/match/properties/confirmFrames/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+for(const key35 in data175){
+if(!((((((((key35 === "threshold") || (key35 === "confirmFrames")) || (key35 === "windowMs")) || (key35 === "strangerRate")) || (key35 === "margin")) || (key35 === "minFrameGapMs")) || (key35 === "maxRepeatSimilarity")) || (key35 === "cooldownS"))){
+const err513 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key35},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err513];
 }
@@ -6187,9 +6189,12 @@ vErrors.push(err513);
 }
 errors++;
 }
-if(typeof data177 == "number"){
-if(data177 > 30 || isNaN(data177)){
-const err514 = {instancePath:instancePath+"/vision/match/confirmFrames",schemaPath:"#/properties/vision/properties/match/properties/confirmFrames/maximum",keyword:"maximum",params:{comparison: "<=", limit: 30},message:"must be <= 30"};
+}
+if(data175.threshold !== undefined){
+let data176 = data175.threshold;
+if(typeof data176 == "number"){
+if(data176 <= 0 || isNaN(data176)){
+const err514 = {instancePath:instancePath+"/vision/match/threshold",schemaPath:"#/properties/vision/properties/match/properties/threshold/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"};
 if(vErrors === null){
 vErrors = [err514];
 }
@@ -6198,8 +6203,9 @@ vErrors.push(err514);
 }
 errors++;
 }
-if(data177 < 1 || isNaN(data177)){
-const err515 = {instancePath:instancePath+"/vision/match/confirmFrames",schemaPath:"#/properties/vision/properties/match/properties/confirmFrames/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+else {
+const err515 = {instancePath:instancePath+"/vision/match/threshold",schemaPath:"#/properties/vision/properties/match/properties/threshold/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err515];
 }
@@ -6209,9 +6215,9 @@ vErrors.push(err515);
 errors++;
 }
 }
-let data178 = data175.windowMs;
-if(!((typeof data178 == "number") && (!(data178 % 1) && !isNaN(data178)))){
-const err516 = {instancePath:instancePath+"/vision/match/windowMs",schemaPath:"#/properties/vision/properties/match/properties/windowMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+let data177 = data175.confirmFrames;
+if(!((typeof data177 == "number") && (!(data177 % 1) && !isNaN(data177)))){
+const err516 = {instancePath:instancePath+"/vision/match/confirmFrames",schemaPath:"#/properties/vision/properties/match/properties/confirmFrames/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err516];
 }
@@ -6220,9 +6226,9 @@ vErrors.push(err516);
 }
 errors++;
 }
-if(typeof data178 == "number"){
-if(data178 > 30000 || isNaN(data178)){
-const err517 = {instancePath:instancePath+"/vision/match/windowMs",schemaPath:"#/properties/vision/properties/match/properties/windowMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 30000},message:"must be <= 30000"};
+if(typeof data177 == "number"){
+if(data177 > 30 || isNaN(data177)){
+const err517 = {instancePath:instancePath+"/vision/match/confirmFrames",schemaPath:"#/properties/vision/properties/match/properties/confirmFrames/maximum",keyword:"maximum",params:{comparison: "<=", limit: 30},message:"must be <= 30"};
 if(vErrors === null){
 vErrors = [err517];
 }
@@ -6231,8 +6237,8 @@ vErrors.push(err517);
 }
 errors++;
 }
-if(data178 < 100 || isNaN(data178)){
-const err518 = {instancePath:instancePath+"/vision/match/windowMs",schemaPath:"#/properties/vision/properties/match/properties/windowMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100"};
+if(data177 < 1 || isNaN(data177)){
+const err518 = {instancePath:instancePath+"/vision/match/confirmFrames",schemaPath:"#/properties/vision/properties/match/properties/confirmFrames/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err518];
 }
@@ -6242,10 +6248,9 @@ vErrors.push(err518);
 errors++;
 }
 }
-let data179 = data175.cooldownS;
-if(typeof data179 == "number"){
-if(data179 > 3600 || isNaN(data179)){
-const err519 = {instancePath:instancePath+"/vision/match/cooldownS",schemaPath:"#/properties/vision/properties/match/properties/cooldownS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
+let data178 = data175.windowMs;
+if(!((typeof data178 == "number") && (!(data178 % 1) && !isNaN(data178)))){
+const err519 = {instancePath:instancePath+"/vision/match/windowMs",schemaPath:"#/properties/vision/properties/match/properties/windowMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err519];
 }
@@ -6254,8 +6259,9 @@ vErrors.push(err519);
 }
 errors++;
 }
-if(data179 < 0 || isNaN(data179)){
-const err520 = {instancePath:instancePath+"/vision/match/cooldownS",schemaPath:"#/properties/vision/properties/match/properties/cooldownS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(typeof data178 == "number"){
+if(data178 > 30000 || isNaN(data178)){
+const err520 = {instancePath:instancePath+"/vision/match/windowMs",schemaPath:"#/properties/vision/properties/match/properties/windowMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 30000},message:"must be <= 30000"};
 if(vErrors === null){
 vErrors = [err520];
 }
@@ -6264,9 +6270,8 @@ vErrors.push(err520);
 }
 errors++;
 }
-}
-else {
-const err521 = {instancePath:instancePath+"/vision/match/cooldownS",schemaPath:"#/properties/vision/properties/match/properties/cooldownS/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data178 < 100 || isNaN(data178)){
+const err521 = {instancePath:instancePath+"/vision/match/windowMs",schemaPath:"#/properties/vision/properties/match/properties/windowMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100"};
 if(vErrors === null){
 vErrors = [err521];
 }
@@ -6276,8 +6281,10 @@ vErrors.push(err521);
 errors++;
 }
 }
-else {
-const err522 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/type",keyword:"type",params:{type: "object"},message:"must be object"};
+let data179 = data175.strangerRate;
+if(typeof data179 == "number"){
+if(data179 > 0.1 || isNaN(data179)){
+const err522 = {instancePath:instancePath+"/vision/match/strangerRate",schemaPath:"#/properties/vision/properties/match/properties/strangerRate/maximum",keyword:"maximum",params:{comparison: "<=", limit: 0.1},message:"must be <= 0.1"};
 if(vErrors === null){
 vErrors = [err522];
 }
@@ -6286,13 +6293,8 @@ vErrors.push(err522);
 }
 errors++;
 }
-let data180 = data150.liveness;
-if(data180 && typeof data180 == "object" && !Array.isArray(data180)){
-if(data180.enabled === undefined){
-data180.enabled = true;
-}
-if(data180.enabled === undefined){
-const err523 = {instancePath:instancePath+"/vision/liveness",schemaPath:"#/properties/vision/properties/liveness/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
+if(data179 <= 0 || isNaN(data179)){
+const err523 = {instancePath:instancePath+"/vision/match/strangerRate",schemaPath:"#/properties/vision/properties/match/properties/strangerRate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"};
 if(vErrors === null){
 vErrors = [err523];
 }
@@ -6301,9 +6303,9 @@ vErrors.push(err523);
 }
 errors++;
 }
-for(const key36 in data180){
-if(!((key36 === "enabled") || (key36 === "threshold"))){
-const err524 = {instancePath:instancePath+"/vision/liveness",schemaPath:"#/properties/vision/properties/liveness/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key36},message:"must NOT have additional properties"};
+}
+else {
+const err524 = {instancePath:instancePath+"/vision/match/strangerRate",schemaPath:"#/properties/vision/properties/match/properties/strangerRate/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err524];
 }
@@ -6312,9 +6314,11 @@ vErrors.push(err524);
 }
 errors++;
 }
-}
-if(typeof data180.enabled !== "boolean"){
-const err525 = {instancePath:instancePath+"/vision/liveness/enabled",schemaPath:"#/properties/vision/properties/liveness/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data175.margin !== undefined){
+let data180 = data175.margin;
+if(typeof data180 == "number"){
+if(data180 > 1 || isNaN(data180)){
+const err525 = {instancePath:instancePath+"/vision/match/margin",schemaPath:"#/properties/vision/properties/match/properties/margin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
 if(vErrors === null){
 vErrors = [err525];
 }
@@ -6323,11 +6327,8 @@ vErrors.push(err525);
 }
 errors++;
 }
-if(data180.threshold !== undefined){
-let data182 = data180.threshold;
-if(typeof data182 == "number"){
-if(data182 > 1 || isNaN(data182)){
-const err526 = {instancePath:instancePath+"/vision/liveness/threshold",schemaPath:"#/properties/vision/properties/liveness/properties/threshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
+if(data180 < 0 || isNaN(data180)){
+const err526 = {instancePath:instancePath+"/vision/match/margin",schemaPath:"#/properties/vision/properties/match/properties/margin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err526];
 }
@@ -6336,8 +6337,9 @@ vErrors.push(err526);
 }
 errors++;
 }
-if(data182 < 0 || isNaN(data182)){
-const err527 = {instancePath:instancePath+"/vision/liveness/threshold",schemaPath:"#/properties/vision/properties/liveness/properties/threshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+else {
+const err527 = {instancePath:instancePath+"/vision/match/margin",schemaPath:"#/properties/vision/properties/match/properties/margin/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err527];
 }
@@ -6347,8 +6349,9 @@ vErrors.push(err527);
 errors++;
 }
 }
-else {
-const err528 = {instancePath:instancePath+"/vision/liveness/threshold",schemaPath:"#/properties/vision/properties/liveness/properties/threshold/type",keyword:"type",params:{type: "number"},message:"must be number"};
+let data181 = data175.minFrameGapMs;
+if(!((typeof data181 == "number") && (!(data181 % 1) && !isNaN(data181)))){
+const err528 = {instancePath:instancePath+"/vision/match/minFrameGapMs",schemaPath:"#/properties/vision/properties/match/properties/minFrameGapMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err528];
 }
@@ -6357,10 +6360,9 @@ vErrors.push(err528);
 }
 errors++;
 }
-}
-}
-else {
-const err529 = {instancePath:instancePath+"/vision/liveness",schemaPath:"#/properties/vision/properties/liveness/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(typeof data181 == "number"){
+if(data181 > 5000 || isNaN(data181)){
+const err529 = {instancePath:instancePath+"/vision/match/minFrameGapMs",schemaPath:"#/properties/vision/properties/match/properties/minFrameGapMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 5000},message:"must be <= 5000"};
 if(vErrors === null){
 vErrors = [err529];
 }
@@ -6369,25 +6371,8 @@ vErrors.push(err529);
 }
 errors++;
 }
-let data183 = data150.quality;
-if(data183 && typeof data183 == "object" && !Array.isArray(data183)){
-if(data183.minFacePx === undefined){
-data183.minFacePx = 60;
-}
-if(data183.maxYaw === undefined){
-data183.maxYaw = 0.35;
-}
-if(data183.maxRollDeg === undefined){
-data183.maxRollDeg = 20;
-}
-if(data183.minSharpness === undefined){
-data183.minSharpness = 40;
-}
-if(data183.minBrightness === undefined){
-data183.minBrightness = 40;
-}
-if(data183.minFacePx === undefined){
-const err530 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/required",keyword:"required",params:{missingProperty: "minFacePx"},message:"must have required property '"+"minFacePx"+"'"};
+if(data181 < 0 || isNaN(data181)){
+const err530 = {instancePath:instancePath+"/vision/match/minFrameGapMs",schemaPath:"#/properties/vision/properties/match/properties/minFrameGapMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err530];
 }
@@ -6396,8 +6381,11 @@ vErrors.push(err530);
 }
 errors++;
 }
-if(data183.maxYaw === undefined){
-const err531 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/required",keyword:"required",params:{missingProperty: "maxYaw"},message:"must have required property '"+"maxYaw"+"'"};
+}
+let data182 = data175.maxRepeatSimilarity;
+if(typeof data182 == "number"){
+if(data182 > 1 || isNaN(data182)){
+const err531 = {instancePath:instancePath+"/vision/match/maxRepeatSimilarity",schemaPath:"#/properties/vision/properties/match/properties/maxRepeatSimilarity/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
 if(vErrors === null){
 vErrors = [err531];
 }
@@ -6406,8 +6394,8 @@ vErrors.push(err531);
 }
 errors++;
 }
-if(data183.maxRollDeg === undefined){
-const err532 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/required",keyword:"required",params:{missingProperty: "maxRollDeg"},message:"must have required property '"+"maxRollDeg"+"'"};
+if(data182 < 0.5 || isNaN(data182)){
+const err532 = {instancePath:instancePath+"/vision/match/maxRepeatSimilarity",schemaPath:"#/properties/vision/properties/match/properties/maxRepeatSimilarity/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.5},message:"must be >= 0.5"};
 if(vErrors === null){
 vErrors = [err532];
 }
@@ -6416,8 +6404,9 @@ vErrors.push(err532);
 }
 errors++;
 }
-if(data183.minSharpness === undefined){
-const err533 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/required",keyword:"required",params:{missingProperty: "minSharpness"},message:"must have required property '"+"minSharpness"+"'"};
+}
+else {
+const err533 = {instancePath:instancePath+"/vision/match/maxRepeatSimilarity",schemaPath:"#/properties/vision/properties/match/properties/maxRepeatSimilarity/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err533];
 }
@@ -6426,8 +6415,10 @@ vErrors.push(err533);
 }
 errors++;
 }
-if(data183.minBrightness === undefined){
-const err534 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/required",keyword:"required",params:{missingProperty: "minBrightness"},message:"must have required property '"+"minBrightness"+"'"};
+let data183 = data175.cooldownS;
+if(typeof data183 == "number"){
+if(data183 > 3600 || isNaN(data183)){
+const err534 = {instancePath:instancePath+"/vision/match/cooldownS",schemaPath:"#/properties/vision/properties/match/properties/cooldownS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
 if(vErrors === null){
 vErrors = [err534];
 }
@@ -6436,9 +6427,8 @@ vErrors.push(err534);
 }
 errors++;
 }
-for(const key37 in data183){
-if(!(((((key37 === "minFacePx") || (key37 === "maxYaw")) || (key37 === "maxRollDeg")) || (key37 === "minSharpness")) || (key37 === "minBrightness"))){
-const err535 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key37},message:"must NOT have additional properties"};
+if(data183 < 0 || isNaN(data183)){
+const err535 = {instancePath:instancePath+"/vision/match/cooldownS",schemaPath:"#/properties/vision/properties/match/properties/cooldownS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err535];
 }
@@ -6448,9 +6438,8 @@ vErrors.push(err535);
 errors++;
 }
 }
-let data184 = data183.minFacePx;
-if(!((typeof data184 == "number") && (!(data184 % 1) && !isNaN(data184)))){
-const err536 = {instancePath:instancePath+"/vision/quality/minFacePx",schemaPath:"#/properties/vision/properties/quality/properties/minFacePx/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+else {
+const err536 = {instancePath:instancePath+"/vision/match/cooldownS",schemaPath:"#/properties/vision/properties/match/properties/cooldownS/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err536];
 }
@@ -6459,9 +6448,9 @@ vErrors.push(err536);
 }
 errors++;
 }
-if(typeof data184 == "number"){
-if(data184 > 2000 || isNaN(data184)){
-const err537 = {instancePath:instancePath+"/vision/quality/minFacePx",schemaPath:"#/properties/vision/properties/quality/properties/minFacePx/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2000},message:"must be <= 2000"};
+}
+else {
+const err537 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err537];
 }
@@ -6470,8 +6459,13 @@ vErrors.push(err537);
 }
 errors++;
 }
-if(data184 < 16 || isNaN(data184)){
-const err538 = {instancePath:instancePath+"/vision/quality/minFacePx",schemaPath:"#/properties/vision/properties/quality/properties/minFacePx/minimum",keyword:"minimum",params:{comparison: ">=", limit: 16},message:"must be >= 16"};
+let data184 = data150.liveness;
+if(data184 && typeof data184 == "object" && !Array.isArray(data184)){
+if(data184.enabled === undefined){
+data184.enabled = true;
+}
+if(data184.enabled === undefined){
+const err538 = {instancePath:instancePath+"/vision/liveness",schemaPath:"#/properties/vision/properties/liveness/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
 if(vErrors === null){
 vErrors = [err538];
 }
@@ -6480,11 +6474,9 @@ vErrors.push(err538);
 }
 errors++;
 }
-}
-let data185 = data183.maxYaw;
-if(typeof data185 == "number"){
-if(data185 > 1 || isNaN(data185)){
-const err539 = {instancePath:instancePath+"/vision/quality/maxYaw",schemaPath:"#/properties/vision/properties/quality/properties/maxYaw/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
+for(const key36 in data184){
+if(!((key36 === "enabled") || (key36 === "threshold"))){
+const err539 = {instancePath:instancePath+"/vision/liveness",schemaPath:"#/properties/vision/properties/liveness/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key36},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err539];
 }
@@ -6493,8 +6485,9 @@ vErrors.push(err539);
 }
 errors++;
 }
-if(data185 < 0.05 || isNaN(data185)){
-const err540 = {instancePath:instancePath+"/vision/quality/maxYaw",schemaPath:"#/properties/vision/properties/quality/properties/maxYaw/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.05},message:"must be >= 0.05"};
+}
+if(typeof data184.enabled !== "boolean"){
+const err540 = {instancePath:instancePath+"/vision/liveness/enabled",schemaPath:"#/properties/vision/properties/liveness/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err540];
 }
@@ -6503,9 +6496,11 @@ vErrors.push(err540);
 }
 errors++;
 }
-}
-else {
-const err541 = {instancePath:instancePath+"/vision/quality/maxYaw",schemaPath:"#/properties/vision/properties/quality/properties/maxYaw/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data184.threshold !== undefined){
+let data186 = data184.threshold;
+if(typeof data186 == "number"){
+if(data186 > 1 || isNaN(data186)){
+const err541 = {instancePath:instancePath+"/vision/liveness/threshold",schemaPath:"#/properties/vision/properties/liveness/properties/threshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
 if(vErrors === null){
 vErrors = [err541];
 }
@@ -6514,10 +6509,8 @@ vErrors.push(err541);
 }
 errors++;
 }
-let data186 = data183.maxRollDeg;
-if(typeof data186 == "number"){
-if(data186 > 90 || isNaN(data186)){
-const err542 = {instancePath:instancePath+"/vision/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/quality/properties/maxRollDeg/maximum",keyword:"maximum",params:{comparison: "<=", limit: 90},message:"must be <= 90"};
+if(data186 < 0 || isNaN(data186)){
+const err542 = {instancePath:instancePath+"/vision/liveness/threshold",schemaPath:"#/properties/vision/properties/liveness/properties/threshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err542];
 }
@@ -6526,8 +6519,9 @@ vErrors.push(err542);
 }
 errors++;
 }
-if(data186 < 5 || isNaN(data186)){
-const err543 = {instancePath:instancePath+"/vision/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/quality/properties/maxRollDeg/minimum",keyword:"minimum",params:{comparison: ">=", limit: 5},message:"must be >= 5"};
+}
+else {
+const err543 = {instancePath:instancePath+"/vision/liveness/threshold",schemaPath:"#/properties/vision/properties/liveness/properties/threshold/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err543];
 }
@@ -6537,8 +6531,9 @@ vErrors.push(err543);
 errors++;
 }
 }
+}
 else {
-const err544 = {instancePath:instancePath+"/vision/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/quality/properties/maxRollDeg/type",keyword:"type",params:{type: "number"},message:"must be number"};
+const err544 = {instancePath:instancePath+"/vision/liveness",schemaPath:"#/properties/vision/properties/liveness/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err544];
 }
@@ -6547,10 +6542,25 @@ vErrors.push(err544);
 }
 errors++;
 }
-let data187 = data183.minSharpness;
-if(typeof data187 == "number"){
-if(data187 < 0 || isNaN(data187)){
-const err545 = {instancePath:instancePath+"/vision/quality/minSharpness",schemaPath:"#/properties/vision/properties/quality/properties/minSharpness/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+let data187 = data150.quality;
+if(data187 && typeof data187 == "object" && !Array.isArray(data187)){
+if(data187.minFacePx === undefined){
+data187.minFacePx = 60;
+}
+if(data187.maxYaw === undefined){
+data187.maxYaw = 0.35;
+}
+if(data187.maxRollDeg === undefined){
+data187.maxRollDeg = 20;
+}
+if(data187.minSharpness === undefined){
+data187.minSharpness = 40;
+}
+if(data187.minBrightness === undefined){
+data187.minBrightness = 40;
+}
+if(data187.minFacePx === undefined){
+const err545 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/required",keyword:"required",params:{missingProperty: "minFacePx"},message:"must have required property '"+"minFacePx"+"'"};
 if(vErrors === null){
 vErrors = [err545];
 }
@@ -6559,9 +6569,8 @@ vErrors.push(err545);
 }
 errors++;
 }
-}
-else {
-const err546 = {instancePath:instancePath+"/vision/quality/minSharpness",schemaPath:"#/properties/vision/properties/quality/properties/minSharpness/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data187.maxYaw === undefined){
+const err546 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/required",keyword:"required",params:{missingProperty: "maxYaw"},message:"must have required property '"+"maxYaw"+"'"};
 if(vErrors === null){
 vErrors = [err546];
 }
@@ -6570,10 +6579,8 @@ vErrors.push(err546);
 }
 errors++;
 }
-let data188 = data183.minBrightness;
-if(typeof data188 == "number"){
-if(data188 > 255 || isNaN(data188)){
-const err547 = {instancePath:instancePath+"/vision/quality/minBrightness",schemaPath:"#/properties/vision/properties/quality/properties/minBrightness/maximum",keyword:"maximum",params:{comparison: "<=", limit: 255},message:"must be <= 255"};
+if(data187.maxRollDeg === undefined){
+const err547 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/required",keyword:"required",params:{missingProperty: "maxRollDeg"},message:"must have required property '"+"maxRollDeg"+"'"};
 if(vErrors === null){
 vErrors = [err547];
 }
@@ -6582,8 +6589,8 @@ vErrors.push(err547);
 }
 errors++;
 }
-if(data188 < 0 || isNaN(data188)){
-const err548 = {instancePath:instancePath+"/vision/quality/minBrightness",schemaPath:"#/properties/vision/properties/quality/properties/minBrightness/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(data187.minSharpness === undefined){
+const err548 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/required",keyword:"required",params:{missingProperty: "minSharpness"},message:"must have required property '"+"minSharpness"+"'"};
 if(vErrors === null){
 vErrors = [err548];
 }
@@ -6592,9 +6599,8 @@ vErrors.push(err548);
 }
 errors++;
 }
-}
-else {
-const err549 = {instancePath:instancePath+"/vision/quality/minBrightness",schemaPath:"#/properties/vision/properties/quality/properties/minBrightness/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data187.minBrightness === undefined){
+const err549 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/required",keyword:"required",params:{missingProperty: "minBrightness"},message:"must have required property '"+"minBrightness"+"'"};
 if(vErrors === null){
 vErrors = [err549];
 }
@@ -6603,9 +6609,9 @@ vErrors.push(err549);
 }
 errors++;
 }
-}
-else {
-const err550 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/type",keyword:"type",params:{type: "object"},message:"must be object"};
+for(const key37 in data187){
+if(!(((((key37 === "minFacePx") || (key37 === "maxYaw")) || (key37 === "maxRollDeg")) || (key37 === "minSharpness")) || (key37 === "minBrightness"))){
+const err550 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key37},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err550];
 }
@@ -6614,25 +6620,10 @@ vErrors.push(err550);
 }
 errors++;
 }
-let data189 = data150.enrolment;
-if(data189 && typeof data189 == "object" && !Array.isArray(data189)){
-if(data189.quality === undefined){
-data189.quality = {};
 }
-if(data189.maxPhotoBytes === undefined){
-data189.maxPhotoBytes = 6291456;
-}
-if(data189.maxPhotoPixels === undefined){
-data189.maxPhotoPixels = 24000000;
-}
-if(data189.maxPhotosPerRequest === undefined){
-data189.maxPhotosPerRequest = 10;
-}
-if(data189.maxTemplatesPerPerson === undefined){
-data189.maxTemplatesPerPerson = 10;
-}
-if(data189.quality === undefined){
-const err551 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "quality"},message:"must have required property '"+"quality"+"'"};
+let data188 = data187.minFacePx;
+if(!((typeof data188 == "number") && (!(data188 % 1) && !isNaN(data188)))){
+const err551 = {instancePath:instancePath+"/vision/quality/minFacePx",schemaPath:"#/properties/vision/properties/quality/properties/minFacePx/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err551];
 }
@@ -6641,8 +6632,9 @@ vErrors.push(err551);
 }
 errors++;
 }
-if(data189.maxPhotoBytes === undefined){
-const err552 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "maxPhotoBytes"},message:"must have required property '"+"maxPhotoBytes"+"'"};
+if(typeof data188 == "number"){
+if(data188 > 2000 || isNaN(data188)){
+const err552 = {instancePath:instancePath+"/vision/quality/minFacePx",schemaPath:"#/properties/vision/properties/quality/properties/minFacePx/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2000},message:"must be <= 2000"};
 if(vErrors === null){
 vErrors = [err552];
 }
@@ -6651,8 +6643,8 @@ vErrors.push(err552);
 }
 errors++;
 }
-if(data189.maxPhotoPixels === undefined){
-const err553 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "maxPhotoPixels"},message:"must have required property '"+"maxPhotoPixels"+"'"};
+if(data188 < 16 || isNaN(data188)){
+const err553 = {instancePath:instancePath+"/vision/quality/minFacePx",schemaPath:"#/properties/vision/properties/quality/properties/minFacePx/minimum",keyword:"minimum",params:{comparison: ">=", limit: 16},message:"must be >= 16"};
 if(vErrors === null){
 vErrors = [err553];
 }
@@ -6661,8 +6653,11 @@ vErrors.push(err553);
 }
 errors++;
 }
-if(data189.maxPhotosPerRequest === undefined){
-const err554 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "maxPhotosPerRequest"},message:"must have required property '"+"maxPhotosPerRequest"+"'"};
+}
+let data189 = data187.maxYaw;
+if(typeof data189 == "number"){
+if(data189 > 1 || isNaN(data189)){
+const err554 = {instancePath:instancePath+"/vision/quality/maxYaw",schemaPath:"#/properties/vision/properties/quality/properties/maxYaw/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
 if(vErrors === null){
 vErrors = [err554];
 }
@@ -6671,8 +6666,8 @@ vErrors.push(err554);
 }
 errors++;
 }
-if(data189.maxTemplatesPerPerson === undefined){
-const err555 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "maxTemplatesPerPerson"},message:"must have required property '"+"maxTemplatesPerPerson"+"'"};
+if(data189 < 0.05 || isNaN(data189)){
+const err555 = {instancePath:instancePath+"/vision/quality/maxYaw",schemaPath:"#/properties/vision/properties/quality/properties/maxYaw/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.05},message:"must be >= 0.05"};
 if(vErrors === null){
 vErrors = [err555];
 }
@@ -6681,9 +6676,9 @@ vErrors.push(err555);
 }
 errors++;
 }
-for(const key38 in data189){
-if(!(((((key38 === "quality") || (key38 === "maxPhotoBytes")) || (key38 === "maxPhotoPixels")) || (key38 === "maxPhotosPerRequest")) || (key38 === "maxTemplatesPerPerson"))){
-const err556 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key38},message:"must NOT have additional properties"};
+}
+else {
+const err556 = {instancePath:instancePath+"/vision/quality/maxYaw",schemaPath:"#/properties/vision/properties/quality/properties/maxYaw/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err556];
 }
@@ -6692,26 +6687,10 @@ vErrors.push(err556);
 }
 errors++;
 }
-}
-let data190 = data189.quality;
-if(data190 && typeof data190 == "object" && !Array.isArray(data190)){
-if(data190.minFacePx === undefined){
-data190.minFacePx = 40;
-}
-if(data190.maxYaw === undefined){
-data190.maxYaw = 0.35;
-}
-if(data190.maxRollDeg === undefined){
-data190.maxRollDeg = 20;
-}
-if(data190.minSharpness === undefined){
-data190.minSharpness = 140;
-}
-if(data190.minBrightness === undefined){
-data190.minBrightness = 40;
-}
-if(data190.minFacePx === undefined){
-const err557 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "minFacePx"},message:"must have required property '"+"minFacePx"+"'"};
+let data190 = data187.maxRollDeg;
+if(typeof data190 == "number"){
+if(data190 > 90 || isNaN(data190)){
+const err557 = {instancePath:instancePath+"/vision/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/quality/properties/maxRollDeg/maximum",keyword:"maximum",params:{comparison: "<=", limit: 90},message:"must be <= 90"};
 if(vErrors === null){
 vErrors = [err557];
 }
@@ -6720,8 +6699,8 @@ vErrors.push(err557);
 }
 errors++;
 }
-if(data190.maxYaw === undefined){
-const err558 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "maxYaw"},message:"must have required property '"+"maxYaw"+"'"};
+if(data190 < 5 || isNaN(data190)){
+const err558 = {instancePath:instancePath+"/vision/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/quality/properties/maxRollDeg/minimum",keyword:"minimum",params:{comparison: ">=", limit: 5},message:"must be >= 5"};
 if(vErrors === null){
 vErrors = [err558];
 }
@@ -6730,8 +6709,9 @@ vErrors.push(err558);
 }
 errors++;
 }
-if(data190.maxRollDeg === undefined){
-const err559 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "maxRollDeg"},message:"must have required property '"+"maxRollDeg"+"'"};
+}
+else {
+const err559 = {instancePath:instancePath+"/vision/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/quality/properties/maxRollDeg/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err559];
 }
@@ -6740,8 +6720,10 @@ vErrors.push(err559);
 }
 errors++;
 }
-if(data190.minSharpness === undefined){
-const err560 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "minSharpness"},message:"must have required property '"+"minSharpness"+"'"};
+let data191 = data187.minSharpness;
+if(typeof data191 == "number"){
+if(data191 < 0 || isNaN(data191)){
+const err560 = {instancePath:instancePath+"/vision/quality/minSharpness",schemaPath:"#/properties/vision/properties/quality/properties/minSharpness/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err560];
 }
@@ -6750,8 +6732,9 @@ vErrors.push(err560);
 }
 errors++;
 }
-if(data190.minBrightness === undefined){
-const err561 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "minBrightness"},message:"must have required property '"+"minBrightness"+"'"};
+}
+else {
+const err561 = {instancePath:instancePath+"/vision/quality/minSharpness",schemaPath:"#/properties/vision/properties/quality/properties/minSharpness/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err561];
 }
@@ -6760,9 +6743,10 @@ vErrors.push(err561);
 }
 errors++;
 }
-for(const key39 in data190){
-if(!(((((key39 === "minFacePx") || (key39 === "maxYaw")) || (key39 === "maxRollDeg")) || (key39 === "minSharpness")) || (key39 === "minBrightness"))){
-const err562 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key39},message:"must NOT have additional properties"};
+let data192 = data187.minBrightness;
+if(typeof data192 == "number"){
+if(data192 > 255 || isNaN(data192)){
+const err562 = {instancePath:instancePath+"/vision/quality/minBrightness",schemaPath:"#/properties/vision/properties/quality/properties/minBrightness/maximum",keyword:"maximum",params:{comparison: "<=", limit: 255},message:"must be <= 255"};
 if(vErrors === null){
 vErrors = [err562];
 }
@@ -6771,10 +6755,8 @@ vErrors.push(err562);
 }
 errors++;
 }
-}
-let data191 = data190.minFacePx;
-if(!((typeof data191 == "number") && (!(data191 % 1) && !isNaN(data191)))){
-const err563 = {instancePath:instancePath+"/vision/enrolment/quality/minFacePx",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minFacePx/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data192 < 0 || isNaN(data192)){
+const err563 = {instancePath:instancePath+"/vision/quality/minBrightness",schemaPath:"#/properties/vision/properties/quality/properties/minBrightness/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err563];
 }
@@ -6783,9 +6765,9 @@ vErrors.push(err563);
 }
 errors++;
 }
-if(typeof data191 == "number"){
-if(data191 > 2000 || isNaN(data191)){
-const err564 = {instancePath:instancePath+"/vision/enrolment/quality/minFacePx",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minFacePx/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2000},message:"must be <= 2000"};
+}
+else {
+const err564 = {instancePath:instancePath+"/vision/quality/minBrightness",schemaPath:"#/properties/vision/properties/quality/properties/minBrightness/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err564];
 }
@@ -6794,8 +6776,9 @@ vErrors.push(err564);
 }
 errors++;
 }
-if(data191 < 16 || isNaN(data191)){
-const err565 = {instancePath:instancePath+"/vision/enrolment/quality/minFacePx",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minFacePx/minimum",keyword:"minimum",params:{comparison: ">=", limit: 16},message:"must be >= 16"};
+}
+else {
+const err565 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err565];
 }
@@ -6804,11 +6787,25 @@ vErrors.push(err565);
 }
 errors++;
 }
+let data193 = data150.enrolment;
+if(data193 && typeof data193 == "object" && !Array.isArray(data193)){
+if(data193.quality === undefined){
+data193.quality = {};
 }
-let data192 = data190.maxYaw;
-if(typeof data192 == "number"){
-if(data192 > 1 || isNaN(data192)){
-const err566 = {instancePath:instancePath+"/vision/enrolment/quality/maxYaw",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxYaw/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
+if(data193.maxPhotoBytes === undefined){
+data193.maxPhotoBytes = 6291456;
+}
+if(data193.maxPhotoPixels === undefined){
+data193.maxPhotoPixels = 24000000;
+}
+if(data193.maxPhotosPerRequest === undefined){
+data193.maxPhotosPerRequest = 10;
+}
+if(data193.maxTemplatesPerPerson === undefined){
+data193.maxTemplatesPerPerson = 10;
+}
+if(data193.quality === undefined){
+const err566 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "quality"},message:"must have required property '"+"quality"+"'"};
 if(vErrors === null){
 vErrors = [err566];
 }
@@ -6817,8 +6814,8 @@ vErrors.push(err566);
 }
 errors++;
 }
-if(data192 < 0.05 || isNaN(data192)){
-const err567 = {instancePath:instancePath+"/vision/enrolment/quality/maxYaw",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxYaw/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.05},message:"must be >= 0.05"};
+if(data193.maxPhotoBytes === undefined){
+const err567 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "maxPhotoBytes"},message:"must have required property '"+"maxPhotoBytes"+"'"};
 if(vErrors === null){
 vErrors = [err567];
 }
@@ -6827,9 +6824,8 @@ vErrors.push(err567);
 }
 errors++;
 }
-}
-else {
-const err568 = {instancePath:instancePath+"/vision/enrolment/quality/maxYaw",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxYaw/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data193.maxPhotoPixels === undefined){
+const err568 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "maxPhotoPixels"},message:"must have required property '"+"maxPhotoPixels"+"'"};
 if(vErrors === null){
 vErrors = [err568];
 }
@@ -6838,10 +6834,8 @@ vErrors.push(err568);
 }
 errors++;
 }
-let data193 = data190.maxRollDeg;
-if(typeof data193 == "number"){
-if(data193 > 90 || isNaN(data193)){
-const err569 = {instancePath:instancePath+"/vision/enrolment/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxRollDeg/maximum",keyword:"maximum",params:{comparison: "<=", limit: 90},message:"must be <= 90"};
+if(data193.maxPhotosPerRequest === undefined){
+const err569 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "maxPhotosPerRequest"},message:"must have required property '"+"maxPhotosPerRequest"+"'"};
 if(vErrors === null){
 vErrors = [err569];
 }
@@ -6850,8 +6844,8 @@ vErrors.push(err569);
 }
 errors++;
 }
-if(data193 < 5 || isNaN(data193)){
-const err570 = {instancePath:instancePath+"/vision/enrolment/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxRollDeg/minimum",keyword:"minimum",params:{comparison: ">=", limit: 5},message:"must be >= 5"};
+if(data193.maxTemplatesPerPerson === undefined){
+const err570 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "maxTemplatesPerPerson"},message:"must have required property '"+"maxTemplatesPerPerson"+"'"};
 if(vErrors === null){
 vErrors = [err570];
 }
@@ -6860,9 +6854,9 @@ vErrors.push(err570);
 }
 errors++;
 }
-}
-else {
-const err571 = {instancePath:instancePath+"/vision/enrolment/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxRollDeg/type",keyword:"type",params:{type: "number"},message:"must be number"};
+for(const key38 in data193){
+if(!(((((key38 === "quality") || (key38 === "maxPhotoBytes")) || (key38 === "maxPhotoPixels")) || (key38 === "maxPhotosPerRequest")) || (key38 === "maxTemplatesPerPerson"))){
+const err571 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key38},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err571];
 }
@@ -6871,10 +6865,26 @@ vErrors.push(err571);
 }
 errors++;
 }
-let data194 = data190.minSharpness;
-if(typeof data194 == "number"){
-if(data194 < 0 || isNaN(data194)){
-const err572 = {instancePath:instancePath+"/vision/enrolment/quality/minSharpness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minSharpness/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+let data194 = data193.quality;
+if(data194 && typeof data194 == "object" && !Array.isArray(data194)){
+if(data194.minFacePx === undefined){
+data194.minFacePx = 40;
+}
+if(data194.maxYaw === undefined){
+data194.maxYaw = 0.35;
+}
+if(data194.maxRollDeg === undefined){
+data194.maxRollDeg = 20;
+}
+if(data194.minSharpness === undefined){
+data194.minSharpness = 140;
+}
+if(data194.minBrightness === undefined){
+data194.minBrightness = 40;
+}
+if(data194.minFacePx === undefined){
+const err572 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "minFacePx"},message:"must have required property '"+"minFacePx"+"'"};
 if(vErrors === null){
 vErrors = [err572];
 }
@@ -6883,9 +6893,8 @@ vErrors.push(err572);
 }
 errors++;
 }
-}
-else {
-const err573 = {instancePath:instancePath+"/vision/enrolment/quality/minSharpness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minSharpness/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data194.maxYaw === undefined){
+const err573 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "maxYaw"},message:"must have required property '"+"maxYaw"+"'"};
 if(vErrors === null){
 vErrors = [err573];
 }
@@ -6894,10 +6903,8 @@ vErrors.push(err573);
 }
 errors++;
 }
-let data195 = data190.minBrightness;
-if(typeof data195 == "number"){
-if(data195 > 255 || isNaN(data195)){
-const err574 = {instancePath:instancePath+"/vision/enrolment/quality/minBrightness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minBrightness/maximum",keyword:"maximum",params:{comparison: "<=", limit: 255},message:"must be <= 255"};
+if(data194.maxRollDeg === undefined){
+const err574 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "maxRollDeg"},message:"must have required property '"+"maxRollDeg"+"'"};
 if(vErrors === null){
 vErrors = [err574];
 }
@@ -6906,8 +6913,8 @@ vErrors.push(err574);
 }
 errors++;
 }
-if(data195 < 0 || isNaN(data195)){
-const err575 = {instancePath:instancePath+"/vision/enrolment/quality/minBrightness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minBrightness/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(data194.minSharpness === undefined){
+const err575 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "minSharpness"},message:"must have required property '"+"minSharpness"+"'"};
 if(vErrors === null){
 vErrors = [err575];
 }
@@ -6916,9 +6923,8 @@ vErrors.push(err575);
 }
 errors++;
 }
-}
-else {
-const err576 = {instancePath:instancePath+"/vision/enrolment/quality/minBrightness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minBrightness/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data194.minBrightness === undefined){
+const err576 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "minBrightness"},message:"must have required property '"+"minBrightness"+"'"};
 if(vErrors === null){
 vErrors = [err576];
 }
@@ -6927,9 +6933,9 @@ vErrors.push(err576);
 }
 errors++;
 }
-}
-else {
-const err577 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/type",keyword:"type",params:{type: "object"},message:"must be object"};
+for(const key39 in data194){
+if(!(((((key39 === "minFacePx") || (key39 === "maxYaw")) || (key39 === "maxRollDeg")) || (key39 === "minSharpness")) || (key39 === "minBrightness"))){
+const err577 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key39},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err577];
 }
@@ -6938,9 +6944,10 @@ vErrors.push(err577);
 }
 errors++;
 }
-let data196 = data189.maxPhotoBytes;
-if(!((typeof data196 == "number") && (!(data196 % 1) && !isNaN(data196)))){
-const err578 = {instancePath:instancePath+"/vision/enrolment/maxPhotoBytes",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+let data195 = data194.minFacePx;
+if(!((typeof data195 == "number") && (!(data195 % 1) && !isNaN(data195)))){
+const err578 = {instancePath:instancePath+"/vision/enrolment/quality/minFacePx",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minFacePx/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err578];
 }
@@ -6949,9 +6956,9 @@ vErrors.push(err578);
 }
 errors++;
 }
-if(typeof data196 == "number"){
-if(data196 > 33554432 || isNaN(data196)){
-const err579 = {instancePath:instancePath+"/vision/enrolment/maxPhotoBytes",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 33554432},message:"must be <= 33554432"};
+if(typeof data195 == "number"){
+if(data195 > 2000 || isNaN(data195)){
+const err579 = {instancePath:instancePath+"/vision/enrolment/quality/minFacePx",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minFacePx/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2000},message:"must be <= 2000"};
 if(vErrors === null){
 vErrors = [err579];
 }
@@ -6960,8 +6967,8 @@ vErrors.push(err579);
 }
 errors++;
 }
-if(data196 < 1024 || isNaN(data196)){
-const err580 = {instancePath:instancePath+"/vision/enrolment/maxPhotoBytes",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1024},message:"must be >= 1024"};
+if(data195 < 16 || isNaN(data195)){
+const err580 = {instancePath:instancePath+"/vision/enrolment/quality/minFacePx",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minFacePx/minimum",keyword:"minimum",params:{comparison: ">=", limit: 16},message:"must be >= 16"};
 if(vErrors === null){
 vErrors = [err580];
 }
@@ -6971,9 +6978,10 @@ vErrors.push(err580);
 errors++;
 }
 }
-let data197 = data189.maxPhotoPixels;
-if(!((typeof data197 == "number") && (!(data197 % 1) && !isNaN(data197)))){
-const err581 = {instancePath:instancePath+"/vision/enrolment/maxPhotoPixels",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoPixels/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+let data196 = data194.maxYaw;
+if(typeof data196 == "number"){
+if(data196 > 1 || isNaN(data196)){
+const err581 = {instancePath:instancePath+"/vision/enrolment/quality/maxYaw",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxYaw/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
 if(vErrors === null){
 vErrors = [err581];
 }
@@ -6982,9 +6990,8 @@ vErrors.push(err581);
 }
 errors++;
 }
-if(typeof data197 == "number"){
-if(data197 > 100000000 || isNaN(data197)){
-const err582 = {instancePath:instancePath+"/vision/enrolment/maxPhotoPixels",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoPixels/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000000},message:"must be <= 100000000"};
+if(data196 < 0.05 || isNaN(data196)){
+const err582 = {instancePath:instancePath+"/vision/enrolment/quality/maxYaw",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxYaw/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.05},message:"must be >= 0.05"};
 if(vErrors === null){
 vErrors = [err582];
 }
@@ -6993,8 +7000,9 @@ vErrors.push(err582);
 }
 errors++;
 }
-if(data197 < 4096 || isNaN(data197)){
-const err583 = {instancePath:instancePath+"/vision/enrolment/maxPhotoPixels",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoPixels/minimum",keyword:"minimum",params:{comparison: ">=", limit: 4096},message:"must be >= 4096"};
+}
+else {
+const err583 = {instancePath:instancePath+"/vision/enrolment/quality/maxYaw",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxYaw/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err583];
 }
@@ -7003,10 +7011,10 @@ vErrors.push(err583);
 }
 errors++;
 }
-}
-let data198 = data189.maxPhotosPerRequest;
-if(!((typeof data198 == "number") && (!(data198 % 1) && !isNaN(data198)))){
-const err584 = {instancePath:instancePath+"/vision/enrolment/maxPhotosPerRequest",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotosPerRequest/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+let data197 = data194.maxRollDeg;
+if(typeof data197 == "number"){
+if(data197 > 90 || isNaN(data197)){
+const err584 = {instancePath:instancePath+"/vision/enrolment/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxRollDeg/maximum",keyword:"maximum",params:{comparison: "<=", limit: 90},message:"must be <= 90"};
 if(vErrors === null){
 vErrors = [err584];
 }
@@ -7015,9 +7023,8 @@ vErrors.push(err584);
 }
 errors++;
 }
-if(typeof data198 == "number"){
-if(data198 > 50 || isNaN(data198)){
-const err585 = {instancePath:instancePath+"/vision/enrolment/maxPhotosPerRequest",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotosPerRequest/maximum",keyword:"maximum",params:{comparison: "<=", limit: 50},message:"must be <= 50"};
+if(data197 < 5 || isNaN(data197)){
+const err585 = {instancePath:instancePath+"/vision/enrolment/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxRollDeg/minimum",keyword:"minimum",params:{comparison: ">=", limit: 5},message:"must be >= 5"};
 if(vErrors === null){
 vErrors = [err585];
 }
@@ -7026,8 +7033,9 @@ vErrors.push(err585);
 }
 errors++;
 }
-if(data198 < 1 || isNaN(data198)){
-const err586 = {instancePath:instancePath+"/vision/enrolment/maxPhotosPerRequest",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotosPerRequest/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+else {
+const err586 = {instancePath:instancePath+"/vision/enrolment/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxRollDeg/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err586];
 }
@@ -7036,10 +7044,10 @@ vErrors.push(err586);
 }
 errors++;
 }
-}
-let data199 = data189.maxTemplatesPerPerson;
-if(!((typeof data199 == "number") && (!(data199 % 1) && !isNaN(data199)))){
-const err587 = {instancePath:instancePath+"/vision/enrolment/maxTemplatesPerPerson",schemaPath:"#/properties/vision/properties/enrolment/properties/maxTemplatesPerPerson/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+let data198 = data194.minSharpness;
+if(typeof data198 == "number"){
+if(data198 < 0 || isNaN(data198)){
+const err587 = {instancePath:instancePath+"/vision/enrolment/quality/minSharpness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minSharpness/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err587];
 }
@@ -7048,9 +7056,9 @@ vErrors.push(err587);
 }
 errors++;
 }
-if(typeof data199 == "number"){
-if(data199 > 100 || isNaN(data199)){
-const err588 = {instancePath:instancePath+"/vision/enrolment/maxTemplatesPerPerson",schemaPath:"#/properties/vision/properties/enrolment/properties/maxTemplatesPerPerson/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
+}
+else {
+const err588 = {instancePath:instancePath+"/vision/enrolment/quality/minSharpness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minSharpness/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err588];
 }
@@ -7059,8 +7067,10 @@ vErrors.push(err588);
 }
 errors++;
 }
-if(data199 < 1 || isNaN(data199)){
-const err589 = {instancePath:instancePath+"/vision/enrolment/maxTemplatesPerPerson",schemaPath:"#/properties/vision/properties/enrolment/properties/maxTemplatesPerPerson/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+let data199 = data194.minBrightness;
+if(typeof data199 == "number"){
+if(data199 > 255 || isNaN(data199)){
+const err589 = {instancePath:instancePath+"/vision/enrolment/quality/minBrightness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minBrightness/maximum",keyword:"maximum",params:{comparison: "<=", limit: 255},message:"must be <= 255"};
 if(vErrors === null){
 vErrors = [err589];
 }
@@ -7069,10 +7079,8 @@ vErrors.push(err589);
 }
 errors++;
 }
-}
-}
-else {
-const err590 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data199 < 0 || isNaN(data199)){
+const err590 = {instancePath:instancePath+"/vision/enrolment/quality/minBrightness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minBrightness/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err590];
 }
@@ -7081,22 +7089,9 @@ vErrors.push(err590);
 }
 errors++;
 }
-let data200 = data150.privacy;
-if(data200 && typeof data200 == "object" && !Array.isArray(data200)){
-if(data200.templatesFile === undefined){
-data200.templatesFile = "faces.db";
 }
-if(data200.keepPhotos === undefined){
-data200.keepPhotos = false;
-}
-if(data200.photoRetentionDays === undefined){
-data200.photoRetentionDays = 30;
-}
-if(data200.expiredGraceDays === undefined){
-data200.expiredGraceDays = 30;
-}
-if(data200.templatesFile === undefined){
-const err591 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/required",keyword:"required",params:{missingProperty: "templatesFile"},message:"must have required property '"+"templatesFile"+"'"};
+else {
+const err591 = {instancePath:instancePath+"/vision/enrolment/quality/minBrightness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minBrightness/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err591];
 }
@@ -7105,8 +7100,9 @@ vErrors.push(err591);
 }
 errors++;
 }
-if(data200.keepPhotos === undefined){
-const err592 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/required",keyword:"required",params:{missingProperty: "keepPhotos"},message:"must have required property '"+"keepPhotos"+"'"};
+}
+else {
+const err592 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err592];
 }
@@ -7115,8 +7111,9 @@ vErrors.push(err592);
 }
 errors++;
 }
-if(data200.photoRetentionDays === undefined){
-const err593 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/required",keyword:"required",params:{missingProperty: "photoRetentionDays"},message:"must have required property '"+"photoRetentionDays"+"'"};
+let data200 = data193.maxPhotoBytes;
+if(!((typeof data200 == "number") && (!(data200 % 1) && !isNaN(data200)))){
+const err593 = {instancePath:instancePath+"/vision/enrolment/maxPhotoBytes",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err593];
 }
@@ -7125,8 +7122,9 @@ vErrors.push(err593);
 }
 errors++;
 }
-if(data200.expiredGraceDays === undefined){
-const err594 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/required",keyword:"required",params:{missingProperty: "expiredGraceDays"},message:"must have required property '"+"expiredGraceDays"+"'"};
+if(typeof data200 == "number"){
+if(data200 > 33554432 || isNaN(data200)){
+const err594 = {instancePath:instancePath+"/vision/enrolment/maxPhotoBytes",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 33554432},message:"must be <= 33554432"};
 if(vErrors === null){
 vErrors = [err594];
 }
@@ -7135,9 +7133,8 @@ vErrors.push(err594);
 }
 errors++;
 }
-for(const key40 in data200){
-if(!(((((key40 === "keyFile") || (key40 === "templatesFile")) || (key40 === "keepPhotos")) || (key40 === "photoRetentionDays")) || (key40 === "expiredGraceDays"))){
-const err595 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key40},message:"must NOT have additional properties"};
+if(data200 < 1024 || isNaN(data200)){
+const err595 = {instancePath:instancePath+"/vision/enrolment/maxPhotoBytes",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1024},message:"must be >= 1024"};
 if(vErrors === null){
 vErrors = [err595];
 }
@@ -7147,11 +7144,9 @@ vErrors.push(err595);
 errors++;
 }
 }
-if(data200.keyFile !== undefined){
-let data201 = data200.keyFile;
-if(typeof data201 === "string"){
-if(func3(data201) < 1){
-const err596 = {instancePath:instancePath+"/vision/privacy/keyFile",schemaPath:"#/properties/vision/properties/privacy/properties/keyFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+let data201 = data193.maxPhotoPixels;
+if(!((typeof data201 == "number") && (!(data201 % 1) && !isNaN(data201)))){
+const err596 = {instancePath:instancePath+"/vision/enrolment/maxPhotoPixels",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoPixels/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err596];
 }
@@ -7160,9 +7155,9 @@ vErrors.push(err596);
 }
 errors++;
 }
-}
-else {
-const err597 = {instancePath:instancePath+"/vision/privacy/keyFile",schemaPath:"#/properties/vision/properties/privacy/properties/keyFile/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(typeof data201 == "number"){
+if(data201 > 100000000 || isNaN(data201)){
+const err597 = {instancePath:instancePath+"/vision/enrolment/maxPhotoPixels",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoPixels/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000000},message:"must be <= 100000000"};
 if(vErrors === null){
 vErrors = [err597];
 }
@@ -7171,11 +7166,8 @@ vErrors.push(err597);
 }
 errors++;
 }
-}
-let data202 = data200.templatesFile;
-if(typeof data202 === "string"){
-if(func3(data202) < 1){
-const err598 = {instancePath:instancePath+"/vision/privacy/templatesFile",schemaPath:"#/properties/vision/properties/privacy/properties/templatesFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(data201 < 4096 || isNaN(data201)){
+const err598 = {instancePath:instancePath+"/vision/enrolment/maxPhotoPixels",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoPixels/minimum",keyword:"minimum",params:{comparison: ">=", limit: 4096},message:"must be >= 4096"};
 if(vErrors === null){
 vErrors = [err598];
 }
@@ -7185,8 +7177,9 @@ vErrors.push(err598);
 errors++;
 }
 }
-else {
-const err599 = {instancePath:instancePath+"/vision/privacy/templatesFile",schemaPath:"#/properties/vision/properties/privacy/properties/templatesFile/type",keyword:"type",params:{type: "string"},message:"must be string"};
+let data202 = data193.maxPhotosPerRequest;
+if(!((typeof data202 == "number") && (!(data202 % 1) && !isNaN(data202)))){
+const err599 = {instancePath:instancePath+"/vision/enrolment/maxPhotosPerRequest",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotosPerRequest/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err599];
 }
@@ -7195,8 +7188,9 @@ vErrors.push(err599);
 }
 errors++;
 }
-if(typeof data200.keepPhotos !== "boolean"){
-const err600 = {instancePath:instancePath+"/vision/privacy/keepPhotos",schemaPath:"#/properties/vision/properties/privacy/properties/keepPhotos/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(typeof data202 == "number"){
+if(data202 > 50 || isNaN(data202)){
+const err600 = {instancePath:instancePath+"/vision/enrolment/maxPhotosPerRequest",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotosPerRequest/maximum",keyword:"maximum",params:{comparison: "<=", limit: 50},message:"must be <= 50"};
 if(vErrors === null){
 vErrors = [err600];
 }
@@ -7205,9 +7199,8 @@ vErrors.push(err600);
 }
 errors++;
 }
-let data204 = data200.photoRetentionDays;
-if(!((typeof data204 == "number") && (!(data204 % 1) && !isNaN(data204)))){
-const err601 = {instancePath:instancePath+"/vision/privacy/photoRetentionDays",schemaPath:"#/properties/vision/properties/privacy/properties/photoRetentionDays/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data202 < 1 || isNaN(data202)){
+const err601 = {instancePath:instancePath+"/vision/enrolment/maxPhotosPerRequest",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotosPerRequest/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err601];
 }
@@ -7216,9 +7209,10 @@ vErrors.push(err601);
 }
 errors++;
 }
-if(typeof data204 == "number"){
-if(data204 > 3650 || isNaN(data204)){
-const err602 = {instancePath:instancePath+"/vision/privacy/photoRetentionDays",schemaPath:"#/properties/vision/properties/privacy/properties/photoRetentionDays/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3650},message:"must be <= 3650"};
+}
+let data203 = data193.maxTemplatesPerPerson;
+if(!((typeof data203 == "number") && (!(data203 % 1) && !isNaN(data203)))){
+const err602 = {instancePath:instancePath+"/vision/enrolment/maxTemplatesPerPerson",schemaPath:"#/properties/vision/properties/enrolment/properties/maxTemplatesPerPerson/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err602];
 }
@@ -7227,8 +7221,9 @@ vErrors.push(err602);
 }
 errors++;
 }
-if(data204 < 1 || isNaN(data204)){
-const err603 = {instancePath:instancePath+"/vision/privacy/photoRetentionDays",schemaPath:"#/properties/vision/properties/privacy/properties/photoRetentionDays/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(typeof data203 == "number"){
+if(data203 > 100 || isNaN(data203)){
+const err603 = {instancePath:instancePath+"/vision/enrolment/maxTemplatesPerPerson",schemaPath:"#/properties/vision/properties/enrolment/properties/maxTemplatesPerPerson/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
 if(vErrors === null){
 vErrors = [err603];
 }
@@ -7237,10 +7232,8 @@ vErrors.push(err603);
 }
 errors++;
 }
-}
-let data205 = data200.expiredGraceDays;
-if(!((typeof data205 == "number") && (!(data205 % 1) && !isNaN(data205)))){
-const err604 = {instancePath:instancePath+"/vision/privacy/expiredGraceDays",schemaPath:"#/properties/vision/properties/privacy/properties/expiredGraceDays/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data203 < 1 || isNaN(data203)){
+const err604 = {instancePath:instancePath+"/vision/enrolment/maxTemplatesPerPerson",schemaPath:"#/properties/vision/properties/enrolment/properties/maxTemplatesPerPerson/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err604];
 }
@@ -7249,9 +7242,10 @@ vErrors.push(err604);
 }
 errors++;
 }
-if(typeof data205 == "number"){
-if(data205 > 3650 || isNaN(data205)){
-const err605 = {instancePath:instancePath+"/vision/privacy/expiredGraceDays",schemaPath:"#/properties/vision/properties/privacy/properties/expiredGraceDays/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3650},message:"must be <= 3650"};
+}
+}
+else {
+const err605 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err605];
 }
@@ -7260,8 +7254,22 @@ vErrors.push(err605);
 }
 errors++;
 }
-if(data205 < 0 || isNaN(data205)){
-const err606 = {instancePath:instancePath+"/vision/privacy/expiredGraceDays",schemaPath:"#/properties/vision/properties/privacy/properties/expiredGraceDays/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+let data204 = data150.privacy;
+if(data204 && typeof data204 == "object" && !Array.isArray(data204)){
+if(data204.templatesFile === undefined){
+data204.templatesFile = "faces.db";
+}
+if(data204.keepPhotos === undefined){
+data204.keepPhotos = false;
+}
+if(data204.photoRetentionDays === undefined){
+data204.photoRetentionDays = 30;
+}
+if(data204.expiredGraceDays === undefined){
+data204.expiredGraceDays = 30;
+}
+if(data204.templatesFile === undefined){
+const err606 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/required",keyword:"required",params:{missingProperty: "templatesFile"},message:"must have required property '"+"templatesFile"+"'"};
 if(vErrors === null){
 vErrors = [err606];
 }
@@ -7270,10 +7278,8 @@ vErrors.push(err606);
 }
 errors++;
 }
-}
-}
-else {
-const err607 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data204.keepPhotos === undefined){
+const err607 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/required",keyword:"required",params:{missingProperty: "keepPhotos"},message:"must have required property '"+"keepPhotos"+"'"};
 if(vErrors === null){
 vErrors = [err607];
 }
@@ -7282,22 +7288,8 @@ vErrors.push(err607);
 }
 errors++;
 }
-let data206 = data150.events;
-if(data206 && typeof data206 == "object" && !Array.isArray(data206)){
-if(data206.unknownIntervalS === undefined){
-data206.unknownIntervalS = 30;
-}
-if(data206.spoofIntervalS === undefined){
-data206.spoofIntervalS = 30;
-}
-if(data206.snapshot === undefined){
-data206.snapshot = false;
-}
-if(data206.snapshotMaxBytes === undefined){
-data206.snapshotMaxBytes = 24576;
-}
-if(data206.unknownIntervalS === undefined){
-const err608 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/required",keyword:"required",params:{missingProperty: "unknownIntervalS"},message:"must have required property '"+"unknownIntervalS"+"'"};
+if(data204.photoRetentionDays === undefined){
+const err608 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/required",keyword:"required",params:{missingProperty: "photoRetentionDays"},message:"must have required property '"+"photoRetentionDays"+"'"};
 if(vErrors === null){
 vErrors = [err608];
 }
@@ -7306,8 +7298,8 @@ vErrors.push(err608);
 }
 errors++;
 }
-if(data206.spoofIntervalS === undefined){
-const err609 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/required",keyword:"required",params:{missingProperty: "spoofIntervalS"},message:"must have required property '"+"spoofIntervalS"+"'"};
+if(data204.expiredGraceDays === undefined){
+const err609 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/required",keyword:"required",params:{missingProperty: "expiredGraceDays"},message:"must have required property '"+"expiredGraceDays"+"'"};
 if(vErrors === null){
 vErrors = [err609];
 }
@@ -7316,8 +7308,9 @@ vErrors.push(err609);
 }
 errors++;
 }
-if(data206.snapshot === undefined){
-const err610 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/required",keyword:"required",params:{missingProperty: "snapshot"},message:"must have required property '"+"snapshot"+"'"};
+for(const key40 in data204){
+if(!(((((key40 === "keyFile") || (key40 === "templatesFile")) || (key40 === "keepPhotos")) || (key40 === "photoRetentionDays")) || (key40 === "expiredGraceDays"))){
+const err610 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key40},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err610];
 }
@@ -7326,8 +7319,12 @@ vErrors.push(err610);
 }
 errors++;
 }
-if(data206.snapshotMaxBytes === undefined){
-const err611 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/required",keyword:"required",params:{missingProperty: "snapshotMaxBytes"},message:"must have required property '"+"snapshotMaxBytes"+"'"};
+}
+if(data204.keyFile !== undefined){
+let data205 = data204.keyFile;
+if(typeof data205 === "string"){
+if(func3(data205) < 1){
+const err611 = {instancePath:instancePath+"/vision/privacy/keyFile",schemaPath:"#/properties/vision/properties/privacy/properties/keyFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err611];
 }
@@ -7336,9 +7333,9 @@ vErrors.push(err611);
 }
 errors++;
 }
-for(const key41 in data206){
-if(!((((key41 === "unknownIntervalS") || (key41 === "spoofIntervalS")) || (key41 === "snapshot")) || (key41 === "snapshotMaxBytes"))){
-const err612 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key41},message:"must NOT have additional properties"};
+}
+else {
+const err612 = {instancePath:instancePath+"/vision/privacy/keyFile",schemaPath:"#/properties/vision/properties/privacy/properties/keyFile/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err612];
 }
@@ -7348,10 +7345,10 @@ vErrors.push(err612);
 errors++;
 }
 }
-let data207 = data206.unknownIntervalS;
-if(typeof data207 == "number"){
-if(data207 > 3600 || isNaN(data207)){
-const err613 = {instancePath:instancePath+"/vision/events/unknownIntervalS",schemaPath:"#/properties/vision/properties/events/properties/unknownIntervalS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
+let data206 = data204.templatesFile;
+if(typeof data206 === "string"){
+if(func3(data206) < 1){
+const err613 = {instancePath:instancePath+"/vision/privacy/templatesFile",schemaPath:"#/properties/vision/properties/privacy/properties/templatesFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err613];
 }
@@ -7360,8 +7357,9 @@ vErrors.push(err613);
 }
 errors++;
 }
-if(data207 < 0 || isNaN(data207)){
-const err614 = {instancePath:instancePath+"/vision/events/unknownIntervalS",schemaPath:"#/properties/vision/properties/events/properties/unknownIntervalS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+else {
+const err614 = {instancePath:instancePath+"/vision/privacy/templatesFile",schemaPath:"#/properties/vision/properties/privacy/properties/templatesFile/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err614];
 }
@@ -7370,9 +7368,8 @@ vErrors.push(err614);
 }
 errors++;
 }
-}
-else {
-const err615 = {instancePath:instancePath+"/vision/events/unknownIntervalS",schemaPath:"#/properties/vision/properties/events/properties/unknownIntervalS/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(typeof data204.keepPhotos !== "boolean"){
+const err615 = {instancePath:instancePath+"/vision/privacy/keepPhotos",schemaPath:"#/properties/vision/properties/privacy/properties/keepPhotos/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err615];
 }
@@ -7381,10 +7378,9 @@ vErrors.push(err615);
 }
 errors++;
 }
-let data208 = data206.spoofIntervalS;
-if(typeof data208 == "number"){
-if(data208 > 3600 || isNaN(data208)){
-const err616 = {instancePath:instancePath+"/vision/events/spoofIntervalS",schemaPath:"#/properties/vision/properties/events/properties/spoofIntervalS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
+let data208 = data204.photoRetentionDays;
+if(!((typeof data208 == "number") && (!(data208 % 1) && !isNaN(data208)))){
+const err616 = {instancePath:instancePath+"/vision/privacy/photoRetentionDays",schemaPath:"#/properties/vision/properties/privacy/properties/photoRetentionDays/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err616];
 }
@@ -7393,8 +7389,9 @@ vErrors.push(err616);
 }
 errors++;
 }
-if(data208 < 0 || isNaN(data208)){
-const err617 = {instancePath:instancePath+"/vision/events/spoofIntervalS",schemaPath:"#/properties/vision/properties/events/properties/spoofIntervalS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(typeof data208 == "number"){
+if(data208 > 3650 || isNaN(data208)){
+const err617 = {instancePath:instancePath+"/vision/privacy/photoRetentionDays",schemaPath:"#/properties/vision/properties/privacy/properties/photoRetentionDays/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3650},message:"must be <= 3650"};
 if(vErrors === null){
 vErrors = [err617];
 }
@@ -7403,9 +7400,8 @@ vErrors.push(err617);
 }
 errors++;
 }
-}
-else {
-const err618 = {instancePath:instancePath+"/vision/events/spoofIntervalS",schemaPath:"#/properties/vision/properties/events/properties/spoofIntervalS/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data208 < 1 || isNaN(data208)){
+const err618 = {instancePath:instancePath+"/vision/privacy/photoRetentionDays",schemaPath:"#/properties/vision/properties/privacy/properties/photoRetentionDays/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err618];
 }
@@ -7414,8 +7410,10 @@ vErrors.push(err618);
 }
 errors++;
 }
-if(typeof data206.snapshot !== "boolean"){
-const err619 = {instancePath:instancePath+"/vision/events/snapshot",schemaPath:"#/properties/vision/properties/events/properties/snapshot/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+}
+let data209 = data204.expiredGraceDays;
+if(!((typeof data209 == "number") && (!(data209 % 1) && !isNaN(data209)))){
+const err619 = {instancePath:instancePath+"/vision/privacy/expiredGraceDays",schemaPath:"#/properties/vision/properties/privacy/properties/expiredGraceDays/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err619];
 }
@@ -7424,9 +7422,9 @@ vErrors.push(err619);
 }
 errors++;
 }
-let data210 = data206.snapshotMaxBytes;
-if(!((typeof data210 == "number") && (!(data210 % 1) && !isNaN(data210)))){
-const err620 = {instancePath:instancePath+"/vision/events/snapshotMaxBytes",schemaPath:"#/properties/vision/properties/events/properties/snapshotMaxBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(typeof data209 == "number"){
+if(data209 > 3650 || isNaN(data209)){
+const err620 = {instancePath:instancePath+"/vision/privacy/expiredGraceDays",schemaPath:"#/properties/vision/properties/privacy/properties/expiredGraceDays/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3650},message:"must be <= 3650"};
 if(vErrors === null){
 vErrors = [err620];
 }
@@ -7435,9 +7433,8 @@ vErrors.push(err620);
 }
 errors++;
 }
-if(typeof data210 == "number"){
-if(data210 > 262144 || isNaN(data210)){
-const err621 = {instancePath:instancePath+"/vision/events/snapshotMaxBytes",schemaPath:"#/properties/vision/properties/events/properties/snapshotMaxBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 262144},message:"must be <= 262144"};
+if(data209 < 0 || isNaN(data209)){
+const err621 = {instancePath:instancePath+"/vision/privacy/expiredGraceDays",schemaPath:"#/properties/vision/properties/privacy/properties/expiredGraceDays/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err621];
 }
@@ -7446,8 +7443,10 @@ vErrors.push(err621);
 }
 errors++;
 }
-if(data210 < 2048 || isNaN(data210)){
-const err622 = {instancePath:instancePath+"/vision/events/snapshotMaxBytes",schemaPath:"#/properties/vision/properties/events/properties/snapshotMaxBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 2048},message:"must be >= 2048"};
+}
+}
+else {
+const err622 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err622];
 }
@@ -7456,10 +7455,22 @@ vErrors.push(err622);
 }
 errors++;
 }
+let data210 = data150.events;
+if(data210 && typeof data210 == "object" && !Array.isArray(data210)){
+if(data210.unknownIntervalS === undefined){
+data210.unknownIntervalS = 30;
 }
+if(data210.spoofIntervalS === undefined){
+data210.spoofIntervalS = 30;
 }
-else {
-const err623 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data210.snapshot === undefined){
+data210.snapshot = false;
+}
+if(data210.snapshotMaxBytes === undefined){
+data210.snapshotMaxBytes = 24576;
+}
+if(data210.unknownIntervalS === undefined){
+const err623 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/required",keyword:"required",params:{missingProperty: "unknownIntervalS"},message:"must have required property '"+"unknownIntervalS"+"'"};
 if(vErrors === null){
 vErrors = [err623];
 }
@@ -7468,9 +7479,8 @@ vErrors.push(err623);
 }
 errors++;
 }
-let data211 = data150.queue;
-if(!((typeof data211 == "number") && (!(data211 % 1) && !isNaN(data211)))){
-const err624 = {instancePath:instancePath+"/vision/queue",schemaPath:"#/properties/vision/properties/queue/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data210.spoofIntervalS === undefined){
+const err624 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/required",keyword:"required",params:{missingProperty: "spoofIntervalS"},message:"must have required property '"+"spoofIntervalS"+"'"};
 if(vErrors === null){
 vErrors = [err624];
 }
@@ -7479,9 +7489,8 @@ vErrors.push(err624);
 }
 errors++;
 }
-if(typeof data211 == "number"){
-if(data211 > 64 || isNaN(data211)){
-const err625 = {instancePath:instancePath+"/vision/queue",schemaPath:"#/properties/vision/properties/queue/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64"};
+if(data210.snapshot === undefined){
+const err625 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/required",keyword:"required",params:{missingProperty: "snapshot"},message:"must have required property '"+"snapshot"+"'"};
 if(vErrors === null){
 vErrors = [err625];
 }
@@ -7490,8 +7499,8 @@ vErrors.push(err625);
 }
 errors++;
 }
-if(data211 < 1 || isNaN(data211)){
-const err626 = {instancePath:instancePath+"/vision/queue",schemaPath:"#/properties/vision/properties/queue/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(data210.snapshotMaxBytes === undefined){
+const err626 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/required",keyword:"required",params:{missingProperty: "snapshotMaxBytes"},message:"must have required property '"+"snapshotMaxBytes"+"'"};
 if(vErrors === null){
 vErrors = [err626];
 }
@@ -7500,10 +7509,9 @@ vErrors.push(err626);
 }
 errors++;
 }
-}
-}
-else {
-const err627 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/type",keyword:"type",params:{type: "object"},message:"must be object"};
+for(const key41 in data210){
+if(!((((key41 === "unknownIntervalS") || (key41 === "spoofIntervalS")) || (key41 === "snapshot")) || (key41 === "snapshotMaxBytes"))){
+const err627 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key41},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err627];
 }
@@ -7512,37 +7520,11 @@ vErrors.push(err627);
 }
 errors++;
 }
-let data212 = data.console;
-if(data212 && typeof data212 == "object" && !Array.isArray(data212)){
-if(data212.enabled === undefined){
-data212.enabled = true;
 }
-if(data212.host === undefined){
-data212.host = "0.0.0.0";
-}
-if(data212.port === undefined){
-data212.port = 8080;
-}
-if(data212.tls === undefined){
-data212.tls = {};
-}
-if(data212.sessionTtlMin === undefined){
-data212.sessionTtlMin = 480;
-}
-if(data212.lockoutAttempts === undefined){
-data212.lockoutAttempts = 5;
-}
-if(data212.lockoutMin === undefined){
-data212.lockoutMin = 15;
-}
-if(data212.maxUploadKB === undefined){
-data212.maxUploadKB = 4096;
-}
-if(data212.applyHealthGraceS === undefined){
-data212.applyHealthGraceS = 90;
-}
-if(data212.enabled === undefined){
-const err628 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
+let data211 = data210.unknownIntervalS;
+if(typeof data211 == "number"){
+if(data211 > 3600 || isNaN(data211)){
+const err628 = {instancePath:instancePath+"/vision/events/unknownIntervalS",schemaPath:"#/properties/vision/properties/events/properties/unknownIntervalS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
 if(vErrors === null){
 vErrors = [err628];
 }
@@ -7551,8 +7533,8 @@ vErrors.push(err628);
 }
 errors++;
 }
-if(data212.host === undefined){
-const err629 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "host"},message:"must have required property '"+"host"+"'"};
+if(data211 < 0 || isNaN(data211)){
+const err629 = {instancePath:instancePath+"/vision/events/unknownIntervalS",schemaPath:"#/properties/vision/properties/events/properties/unknownIntervalS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err629];
 }
@@ -7561,8 +7543,9 @@ vErrors.push(err629);
 }
 errors++;
 }
-if(data212.port === undefined){
-const err630 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "port"},message:"must have required property '"+"port"+"'"};
+}
+else {
+const err630 = {instancePath:instancePath+"/vision/events/unknownIntervalS",schemaPath:"#/properties/vision/properties/events/properties/unknownIntervalS/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err630];
 }
@@ -7571,8 +7554,10 @@ vErrors.push(err630);
 }
 errors++;
 }
-if(data212.tls === undefined){
-const err631 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "tls"},message:"must have required property '"+"tls"+"'"};
+let data212 = data210.spoofIntervalS;
+if(typeof data212 == "number"){
+if(data212 > 3600 || isNaN(data212)){
+const err631 = {instancePath:instancePath+"/vision/events/spoofIntervalS",schemaPath:"#/properties/vision/properties/events/properties/spoofIntervalS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
 if(vErrors === null){
 vErrors = [err631];
 }
@@ -7581,8 +7566,8 @@ vErrors.push(err631);
 }
 errors++;
 }
-if(data212.sessionTtlMin === undefined){
-const err632 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "sessionTtlMin"},message:"must have required property '"+"sessionTtlMin"+"'"};
+if(data212 < 0 || isNaN(data212)){
+const err632 = {instancePath:instancePath+"/vision/events/spoofIntervalS",schemaPath:"#/properties/vision/properties/events/properties/spoofIntervalS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err632];
 }
@@ -7591,8 +7576,9 @@ vErrors.push(err632);
 }
 errors++;
 }
-if(data212.lockoutAttempts === undefined){
-const err633 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "lockoutAttempts"},message:"must have required property '"+"lockoutAttempts"+"'"};
+}
+else {
+const err633 = {instancePath:instancePath+"/vision/events/spoofIntervalS",schemaPath:"#/properties/vision/properties/events/properties/spoofIntervalS/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err633];
 }
@@ -7601,8 +7587,8 @@ vErrors.push(err633);
 }
 errors++;
 }
-if(data212.lockoutMin === undefined){
-const err634 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "lockoutMin"},message:"must have required property '"+"lockoutMin"+"'"};
+if(typeof data210.snapshot !== "boolean"){
+const err634 = {instancePath:instancePath+"/vision/events/snapshot",schemaPath:"#/properties/vision/properties/events/properties/snapshot/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err634];
 }
@@ -7611,8 +7597,9 @@ vErrors.push(err634);
 }
 errors++;
 }
-if(data212.maxUploadKB === undefined){
-const err635 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "maxUploadKB"},message:"must have required property '"+"maxUploadKB"+"'"};
+let data214 = data210.snapshotMaxBytes;
+if(!((typeof data214 == "number") && (!(data214 % 1) && !isNaN(data214)))){
+const err635 = {instancePath:instancePath+"/vision/events/snapshotMaxBytes",schemaPath:"#/properties/vision/properties/events/properties/snapshotMaxBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err635];
 }
@@ -7621,8 +7608,9 @@ vErrors.push(err635);
 }
 errors++;
 }
-if(data212.applyHealthGraceS === undefined){
-const err636 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "applyHealthGraceS"},message:"must have required property '"+"applyHealthGraceS"+"'"};
+if(typeof data214 == "number"){
+if(data214 > 262144 || isNaN(data214)){
+const err636 = {instancePath:instancePath+"/vision/events/snapshotMaxBytes",schemaPath:"#/properties/vision/properties/events/properties/snapshotMaxBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 262144},message:"must be <= 262144"};
 if(vErrors === null){
 vErrors = [err636];
 }
@@ -7631,9 +7619,8 @@ vErrors.push(err636);
 }
 errors++;
 }
-for(const key42 in data212){
-if(!(func2.call(schema11.properties.console.properties, key42))){
-const err637 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key42},message:"must NOT have additional properties"};
+if(data214 < 2048 || isNaN(data214)){
+const err637 = {instancePath:instancePath+"/vision/events/snapshotMaxBytes",schemaPath:"#/properties/vision/properties/events/properties/snapshotMaxBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 2048},message:"must be >= 2048"};
 if(vErrors === null){
 vErrors = [err637];
 }
@@ -7643,8 +7630,9 @@ vErrors.push(err637);
 errors++;
 }
 }
-if(typeof data212.enabled !== "boolean"){
-const err638 = {instancePath:instancePath+"/console/enabled",schemaPath:"#/properties/console/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+}
+else {
+const err638 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err638];
 }
@@ -7653,10 +7641,9 @@ vErrors.push(err638);
 }
 errors++;
 }
-let data214 = data212.host;
-if(typeof data214 === "string"){
-if(func3(data214) < 1){
-const err639 = {instancePath:instancePath+"/console/host",schemaPath:"#/properties/console/properties/host/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+let data215 = data150.queue;
+if(!((typeof data215 == "number") && (!(data215 % 1) && !isNaN(data215)))){
+const err639 = {instancePath:instancePath+"/vision/queue",schemaPath:"#/properties/vision/properties/queue/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err639];
 }
@@ -7665,9 +7652,9 @@ vErrors.push(err639);
 }
 errors++;
 }
-}
-else {
-const err640 = {instancePath:instancePath+"/console/host",schemaPath:"#/properties/console/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(typeof data215 == "number"){
+if(data215 > 64 || isNaN(data215)){
+const err640 = {instancePath:instancePath+"/vision/queue",schemaPath:"#/properties/vision/properties/queue/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64"};
 if(vErrors === null){
 vErrors = [err640];
 }
@@ -7676,9 +7663,8 @@ vErrors.push(err640);
 }
 errors++;
 }
-let data215 = data212.port;
-if(!((typeof data215 == "number") && (!(data215 % 1) && !isNaN(data215)))){
-const err641 = {instancePath:instancePath+"/console/port",schemaPath:"#/properties/console/properties/port/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data215 < 1 || isNaN(data215)){
+const err641 = {instancePath:instancePath+"/vision/queue",schemaPath:"#/properties/vision/properties/queue/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err641];
 }
@@ -7687,9 +7673,10 @@ vErrors.push(err641);
 }
 errors++;
 }
-if(typeof data215 == "number"){
-if(data215 > 65535 || isNaN(data215)){
-const err642 = {instancePath:instancePath+"/console/port",schemaPath:"#/properties/console/properties/port/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535"};
+}
+}
+else {
+const err642 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err642];
 }
@@ -7698,8 +7685,37 @@ vErrors.push(err642);
 }
 errors++;
 }
-if(data215 < 0 || isNaN(data215)){
-const err643 = {instancePath:instancePath+"/console/port",schemaPath:"#/properties/console/properties/port/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+let data216 = data.console;
+if(data216 && typeof data216 == "object" && !Array.isArray(data216)){
+if(data216.enabled === undefined){
+data216.enabled = true;
+}
+if(data216.host === undefined){
+data216.host = "0.0.0.0";
+}
+if(data216.port === undefined){
+data216.port = 8080;
+}
+if(data216.tls === undefined){
+data216.tls = {};
+}
+if(data216.sessionTtlMin === undefined){
+data216.sessionTtlMin = 480;
+}
+if(data216.lockoutAttempts === undefined){
+data216.lockoutAttempts = 5;
+}
+if(data216.lockoutMin === undefined){
+data216.lockoutMin = 15;
+}
+if(data216.maxUploadKB === undefined){
+data216.maxUploadKB = 4096;
+}
+if(data216.applyHealthGraceS === undefined){
+data216.applyHealthGraceS = 90;
+}
+if(data216.enabled === undefined){
+const err643 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
 if(vErrors === null){
 vErrors = [err643];
 }
@@ -7708,14 +7724,8 @@ vErrors.push(err643);
 }
 errors++;
 }
-}
-let data216 = data212.tls;
-if(data216 && typeof data216 == "object" && !Array.isArray(data216)){
-if(data216.enabled === undefined){
-data216.enabled = false;
-}
-if(data216.enabled === undefined){
-const err644 = {instancePath:instancePath+"/console/tls",schemaPath:"#/properties/console/properties/tls/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
+if(data216.host === undefined){
+const err644 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "host"},message:"must have required property '"+"host"+"'"};
 if(vErrors === null){
 vErrors = [err644];
 }
@@ -7724,9 +7734,8 @@ vErrors.push(err644);
 }
 errors++;
 }
-for(const key43 in data216){
-if(!(((key43 === "enabled") || (key43 === "cert")) || (key43 === "key"))){
-const err645 = {instancePath:instancePath+"/console/tls",schemaPath:"#/properties/console/properties/tls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key43},message:"must NOT have additional properties"};
+if(data216.port === undefined){
+const err645 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "port"},message:"must have required property '"+"port"+"'"};
 if(vErrors === null){
 vErrors = [err645];
 }
@@ -7735,9 +7744,8 @@ vErrors.push(err645);
 }
 errors++;
 }
-}
-if(typeof data216.enabled !== "boolean"){
-const err646 = {instancePath:instancePath+"/console/tls/enabled",schemaPath:"#/properties/console/properties/tls/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data216.tls === undefined){
+const err646 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "tls"},message:"must have required property '"+"tls"+"'"};
 if(vErrors === null){
 vErrors = [err646];
 }
@@ -7746,11 +7754,8 @@ vErrors.push(err646);
 }
 errors++;
 }
-if(data216.cert !== undefined){
-let data218 = data216.cert;
-if(typeof data218 === "string"){
-if(func3(data218) < 1){
-const err647 = {instancePath:instancePath+"/console/tls/cert",schemaPath:"#/properties/console/properties/tls/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(data216.sessionTtlMin === undefined){
+const err647 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "sessionTtlMin"},message:"must have required property '"+"sessionTtlMin"+"'"};
 if(vErrors === null){
 vErrors = [err647];
 }
@@ -7759,9 +7764,8 @@ vErrors.push(err647);
 }
 errors++;
 }
-}
-else {
-const err648 = {instancePath:instancePath+"/console/tls/cert",schemaPath:"#/properties/console/properties/tls/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data216.lockoutAttempts === undefined){
+const err648 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "lockoutAttempts"},message:"must have required property '"+"lockoutAttempts"+"'"};
 if(vErrors === null){
 vErrors = [err648];
 }
@@ -7770,12 +7774,8 @@ vErrors.push(err648);
 }
 errors++;
 }
-}
-if(data216.key !== undefined){
-let data219 = data216.key;
-if(typeof data219 === "string"){
-if(func3(data219) < 1){
-const err649 = {instancePath:instancePath+"/console/tls/key",schemaPath:"#/properties/console/properties/tls/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(data216.lockoutMin === undefined){
+const err649 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "lockoutMin"},message:"must have required property '"+"lockoutMin"+"'"};
 if(vErrors === null){
 vErrors = [err649];
 }
@@ -7784,9 +7784,8 @@ vErrors.push(err649);
 }
 errors++;
 }
-}
-else {
-const err650 = {instancePath:instancePath+"/console/tls/key",schemaPath:"#/properties/console/properties/tls/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data216.maxUploadKB === undefined){
+const err650 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "maxUploadKB"},message:"must have required property '"+"maxUploadKB"+"'"};
 if(vErrors === null){
 vErrors = [err650];
 }
@@ -7795,10 +7794,8 @@ vErrors.push(err650);
 }
 errors++;
 }
-}
-}
-else {
-const err651 = {instancePath:instancePath+"/console/tls",schemaPath:"#/properties/console/properties/tls/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data216.applyHealthGraceS === undefined){
+const err651 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "applyHealthGraceS"},message:"must have required property '"+"applyHealthGraceS"+"'"};
 if(vErrors === null){
 vErrors = [err651];
 }
@@ -7807,9 +7804,9 @@ vErrors.push(err651);
 }
 errors++;
 }
-let data220 = data212.sessionTtlMin;
-if(!((typeof data220 == "number") && (!(data220 % 1) && !isNaN(data220)))){
-const err652 = {instancePath:instancePath+"/console/sessionTtlMin",schemaPath:"#/properties/console/properties/sessionTtlMin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+for(const key42 in data216){
+if(!(func2.call(schema11.properties.console.properties, key42))){
+const err652 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key42},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err652];
 }
@@ -7818,9 +7815,9 @@ vErrors.push(err652);
 }
 errors++;
 }
-if(typeof data220 == "number"){
-if(data220 > 10080 || isNaN(data220)){
-const err653 = {instancePath:instancePath+"/console/sessionTtlMin",schemaPath:"#/properties/console/properties/sessionTtlMin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10080},message:"must be <= 10080"};
+}
+if(typeof data216.enabled !== "boolean"){
+const err653 = {instancePath:instancePath+"/console/enabled",schemaPath:"#/properties/console/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err653];
 }
@@ -7829,8 +7826,10 @@ vErrors.push(err653);
 }
 errors++;
 }
-if(data220 < 5 || isNaN(data220)){
-const err654 = {instancePath:instancePath+"/console/sessionTtlMin",schemaPath:"#/properties/console/properties/sessionTtlMin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 5},message:"must be >= 5"};
+let data218 = data216.host;
+if(typeof data218 === "string"){
+if(func3(data218) < 1){
+const err654 = {instancePath:instancePath+"/console/host",schemaPath:"#/properties/console/properties/host/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err654];
 }
@@ -7840,9 +7839,8 @@ vErrors.push(err654);
 errors++;
 }
 }
-let data221 = data212.lockoutAttempts;
-if(!((typeof data221 == "number") && (!(data221 % 1) && !isNaN(data221)))){
-const err655 = {instancePath:instancePath+"/console/lockoutAttempts",schemaPath:"#/properties/console/properties/lockoutAttempts/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+else {
+const err655 = {instancePath:instancePath+"/console/host",schemaPath:"#/properties/console/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err655];
 }
@@ -7851,9 +7849,9 @@ vErrors.push(err655);
 }
 errors++;
 }
-if(typeof data221 == "number"){
-if(data221 > 100 || isNaN(data221)){
-const err656 = {instancePath:instancePath+"/console/lockoutAttempts",schemaPath:"#/properties/console/properties/lockoutAttempts/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
+let data219 = data216.port;
+if(!((typeof data219 == "number") && (!(data219 % 1) && !isNaN(data219)))){
+const err656 = {instancePath:instancePath+"/console/port",schemaPath:"#/properties/console/properties/port/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err656];
 }
@@ -7862,8 +7860,9 @@ vErrors.push(err656);
 }
 errors++;
 }
-if(data221 < 3 || isNaN(data221)){
-const err657 = {instancePath:instancePath+"/console/lockoutAttempts",schemaPath:"#/properties/console/properties/lockoutAttempts/minimum",keyword:"minimum",params:{comparison: ">=", limit: 3},message:"must be >= 3"};
+if(typeof data219 == "number"){
+if(data219 > 65535 || isNaN(data219)){
+const err657 = {instancePath:instancePath+"/console/port",schemaPath:"#/properties/console/properties/port/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535"};
 if(vErrors === null){
 vErrors = [err657];
 }
@@ -7872,10 +7871,8 @@ vErrors.push(err657);
 }
 errors++;
 }
-}
-let data222 = data212.lockoutMin;
-if(!((typeof data222 == "number") && (!(data222 % 1) && !isNaN(data222)))){
-const err658 = {instancePath:instancePath+"/console/lockoutMin",schemaPath:"#/properties/console/properties/lockoutMin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data219 < 0 || isNaN(data219)){
+const err658 = {instancePath:instancePath+"/console/port",schemaPath:"#/properties/console/properties/port/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err658];
 }
@@ -7884,9 +7881,14 @@ vErrors.push(err658);
 }
 errors++;
 }
-if(typeof data222 == "number"){
-if(data222 > 1440 || isNaN(data222)){
-const err659 = {instancePath:instancePath+"/console/lockoutMin",schemaPath:"#/properties/console/properties/lockoutMin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1440},message:"must be <= 1440"};
+}
+let data220 = data216.tls;
+if(data220 && typeof data220 == "object" && !Array.isArray(data220)){
+if(data220.enabled === undefined){
+data220.enabled = false;
+}
+if(data220.enabled === undefined){
+const err659 = {instancePath:instancePath+"/console/tls",schemaPath:"#/properties/console/properties/tls/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
 if(vErrors === null){
 vErrors = [err659];
 }
@@ -7895,8 +7897,9 @@ vErrors.push(err659);
 }
 errors++;
 }
-if(data222 < 1 || isNaN(data222)){
-const err660 = {instancePath:instancePath+"/console/lockoutMin",schemaPath:"#/properties/console/properties/lockoutMin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+for(const key43 in data220){
+if(!(((key43 === "enabled") || (key43 === "cert")) || (key43 === "key"))){
+const err660 = {instancePath:instancePath+"/console/tls",schemaPath:"#/properties/console/properties/tls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key43},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err660];
 }
@@ -7906,9 +7909,8 @@ vErrors.push(err660);
 errors++;
 }
 }
-let data223 = data212.maxUploadKB;
-if(!((typeof data223 == "number") && (!(data223 % 1) && !isNaN(data223)))){
-const err661 = {instancePath:instancePath+"/console/maxUploadKB",schemaPath:"#/properties/console/properties/maxUploadKB/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(typeof data220.enabled !== "boolean"){
+const err661 = {instancePath:instancePath+"/console/tls/enabled",schemaPath:"#/properties/console/properties/tls/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err661];
 }
@@ -7917,9 +7919,11 @@ vErrors.push(err661);
 }
 errors++;
 }
-if(typeof data223 == "number"){
-if(data223 > 32768 || isNaN(data223)){
-const err662 = {instancePath:instancePath+"/console/maxUploadKB",schemaPath:"#/properties/console/properties/maxUploadKB/maximum",keyword:"maximum",params:{comparison: "<=", limit: 32768},message:"must be <= 32768"};
+if(data220.cert !== undefined){
+let data222 = data220.cert;
+if(typeof data222 === "string"){
+if(func3(data222) < 1){
+const err662 = {instancePath:instancePath+"/console/tls/cert",schemaPath:"#/properties/console/properties/tls/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err662];
 }
@@ -7928,8 +7932,9 @@ vErrors.push(err662);
 }
 errors++;
 }
-if(data223 < 64 || isNaN(data223)){
-const err663 = {instancePath:instancePath+"/console/maxUploadKB",schemaPath:"#/properties/console/properties/maxUploadKB/minimum",keyword:"minimum",params:{comparison: ">=", limit: 64},message:"must be >= 64"};
+}
+else {
+const err663 = {instancePath:instancePath+"/console/tls/cert",schemaPath:"#/properties/console/properties/tls/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err663];
 }
@@ -7939,9 +7944,11 @@ vErrors.push(err663);
 errors++;
 }
 }
-let data224 = data212.applyHealthGraceS;
-if(!((typeof data224 == "number") && (!(data224 % 1) && !isNaN(data224)))){
-const err664 = {instancePath:instancePath+"/console/applyHealthGraceS",schemaPath:"#/properties/console/properties/applyHealthGraceS/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data220.key !== undefined){
+let data223 = data220.key;
+if(typeof data223 === "string"){
+if(func3(data223) < 1){
+const err664 = {instancePath:instancePath+"/console/tls/key",schemaPath:"#/properties/console/properties/tls/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err664];
 }
@@ -7950,9 +7957,9 @@ vErrors.push(err664);
 }
 errors++;
 }
-if(typeof data224 == "number"){
-if(data224 > 3600 || isNaN(data224)){
-const err665 = {instancePath:instancePath+"/console/applyHealthGraceS",schemaPath:"#/properties/console/properties/applyHealthGraceS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
+}
+else {
+const err665 = {instancePath:instancePath+"/console/tls/key",schemaPath:"#/properties/console/properties/tls/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err665];
 }
@@ -7961,8 +7968,10 @@ vErrors.push(err665);
 }
 errors++;
 }
-if(data224 < 10 || isNaN(data224)){
-const err666 = {instancePath:instancePath+"/console/applyHealthGraceS",schemaPath:"#/properties/console/properties/applyHealthGraceS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 10},message:"must be >= 10"};
+}
+}
+else {
+const err666 = {instancePath:instancePath+"/console/tls",schemaPath:"#/properties/console/properties/tls/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err666];
 }
@@ -7971,10 +7980,9 @@ vErrors.push(err666);
 }
 errors++;
 }
-}
-}
-else {
-const err667 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/type",keyword:"type",params:{type: "object"},message:"must be object"};
+let data224 = data216.sessionTtlMin;
+if(!((typeof data224 == "number") && (!(data224 % 1) && !isNaN(data224)))){
+const err667 = {instancePath:instancePath+"/console/sessionTtlMin",schemaPath:"#/properties/console/properties/sessionTtlMin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err667];
 }
@@ -7983,14 +7991,179 @@ vErrors.push(err667);
 }
 errors++;
 }
-}
-else {
-const err668 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(typeof data224 == "number"){
+if(data224 > 10080 || isNaN(data224)){
+const err668 = {instancePath:instancePath+"/console/sessionTtlMin",schemaPath:"#/properties/console/properties/sessionTtlMin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10080},message:"must be <= 10080"};
 if(vErrors === null){
 vErrors = [err668];
 }
 else {
 vErrors.push(err668);
+}
+errors++;
+}
+if(data224 < 5 || isNaN(data224)){
+const err669 = {instancePath:instancePath+"/console/sessionTtlMin",schemaPath:"#/properties/console/properties/sessionTtlMin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 5},message:"must be >= 5"};
+if(vErrors === null){
+vErrors = [err669];
+}
+else {
+vErrors.push(err669);
+}
+errors++;
+}
+}
+let data225 = data216.lockoutAttempts;
+if(!((typeof data225 == "number") && (!(data225 % 1) && !isNaN(data225)))){
+const err670 = {instancePath:instancePath+"/console/lockoutAttempts",schemaPath:"#/properties/console/properties/lockoutAttempts/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err670];
+}
+else {
+vErrors.push(err670);
+}
+errors++;
+}
+if(typeof data225 == "number"){
+if(data225 > 100 || isNaN(data225)){
+const err671 = {instancePath:instancePath+"/console/lockoutAttempts",schemaPath:"#/properties/console/properties/lockoutAttempts/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
+if(vErrors === null){
+vErrors = [err671];
+}
+else {
+vErrors.push(err671);
+}
+errors++;
+}
+if(data225 < 3 || isNaN(data225)){
+const err672 = {instancePath:instancePath+"/console/lockoutAttempts",schemaPath:"#/properties/console/properties/lockoutAttempts/minimum",keyword:"minimum",params:{comparison: ">=", limit: 3},message:"must be >= 3"};
+if(vErrors === null){
+vErrors = [err672];
+}
+else {
+vErrors.push(err672);
+}
+errors++;
+}
+}
+let data226 = data216.lockoutMin;
+if(!((typeof data226 == "number") && (!(data226 % 1) && !isNaN(data226)))){
+const err673 = {instancePath:instancePath+"/console/lockoutMin",schemaPath:"#/properties/console/properties/lockoutMin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err673];
+}
+else {
+vErrors.push(err673);
+}
+errors++;
+}
+if(typeof data226 == "number"){
+if(data226 > 1440 || isNaN(data226)){
+const err674 = {instancePath:instancePath+"/console/lockoutMin",schemaPath:"#/properties/console/properties/lockoutMin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1440},message:"must be <= 1440"};
+if(vErrors === null){
+vErrors = [err674];
+}
+else {
+vErrors.push(err674);
+}
+errors++;
+}
+if(data226 < 1 || isNaN(data226)){
+const err675 = {instancePath:instancePath+"/console/lockoutMin",schemaPath:"#/properties/console/properties/lockoutMin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(vErrors === null){
+vErrors = [err675];
+}
+else {
+vErrors.push(err675);
+}
+errors++;
+}
+}
+let data227 = data216.maxUploadKB;
+if(!((typeof data227 == "number") && (!(data227 % 1) && !isNaN(data227)))){
+const err676 = {instancePath:instancePath+"/console/maxUploadKB",schemaPath:"#/properties/console/properties/maxUploadKB/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err676];
+}
+else {
+vErrors.push(err676);
+}
+errors++;
+}
+if(typeof data227 == "number"){
+if(data227 > 32768 || isNaN(data227)){
+const err677 = {instancePath:instancePath+"/console/maxUploadKB",schemaPath:"#/properties/console/properties/maxUploadKB/maximum",keyword:"maximum",params:{comparison: "<=", limit: 32768},message:"must be <= 32768"};
+if(vErrors === null){
+vErrors = [err677];
+}
+else {
+vErrors.push(err677);
+}
+errors++;
+}
+if(data227 < 64 || isNaN(data227)){
+const err678 = {instancePath:instancePath+"/console/maxUploadKB",schemaPath:"#/properties/console/properties/maxUploadKB/minimum",keyword:"minimum",params:{comparison: ">=", limit: 64},message:"must be >= 64"};
+if(vErrors === null){
+vErrors = [err678];
+}
+else {
+vErrors.push(err678);
+}
+errors++;
+}
+}
+let data228 = data216.applyHealthGraceS;
+if(!((typeof data228 == "number") && (!(data228 % 1) && !isNaN(data228)))){
+const err679 = {instancePath:instancePath+"/console/applyHealthGraceS",schemaPath:"#/properties/console/properties/applyHealthGraceS/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err679];
+}
+else {
+vErrors.push(err679);
+}
+errors++;
+}
+if(typeof data228 == "number"){
+if(data228 > 3600 || isNaN(data228)){
+const err680 = {instancePath:instancePath+"/console/applyHealthGraceS",schemaPath:"#/properties/console/properties/applyHealthGraceS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
+if(vErrors === null){
+vErrors = [err680];
+}
+else {
+vErrors.push(err680);
+}
+errors++;
+}
+if(data228 < 10 || isNaN(data228)){
+const err681 = {instancePath:instancePath+"/console/applyHealthGraceS",schemaPath:"#/properties/console/properties/applyHealthGraceS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 10},message:"must be >= 10"};
+if(vErrors === null){
+vErrors = [err681];
+}
+else {
+vErrors.push(err681);
+}
+errors++;
+}
+}
+}
+else {
+const err682 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err682];
+}
+else {
+vErrors.push(err682);
+}
+errors++;
+}
+}
+else {
+const err683 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err683];
+}
+else {
+vErrors.push(err683);
 }
 errors++;
 }

@@ -208,6 +208,8 @@ export interface GuardOptions {
   maxBoots?: number;
   onConfirmed: (m: ApplyMarker) => void;
   onRolledBack: (m: ApplyMarker, reason: string) => void;
+  /** A check that failed (file system error): logged by the owner, never thrown out of the timer. */
+  onError?: (err: unknown) => void;
 }
 
 /** Watches the first start after an apply and confirms it or restores the backup. */
@@ -233,7 +235,13 @@ export class ApplyGuard {
       return 'rolled_back';
     }
     this.deadline = this.o.now() + this.o.graceMs;
-    this.timer = setInterval(() => this.check(), this.o.checkEveryMs ?? 2000);
+    this.timer = setInterval(() => {
+      try {
+        this.check();
+      } catch (err) {
+        this.o.onError?.(err);
+      }
+    }, this.o.checkEveryMs ?? 2000);
     this.timer.unref();
     this.check();
     return 'watching';

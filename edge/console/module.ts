@@ -12,7 +12,7 @@ import { LogRing } from './logring.js';
 import { ApplyGuard, ConfigFile } from './apply.js';
 import { loadAssets, webDir } from './assets.js';
 import { loadTls } from './tls.js';
-import { buildServer, routeTable, type ConsoleDeps, type RouteRule } from './server.js';
+import { buildServer, routeTable, later, type ConsoleDeps, type RouteRule } from './server.js';
 import { authRoutes, sessionInfo } from './routes/auth.js';
 import { statusRoutes, liveStatus, addresses, dashboard, eventAllowed } from './routes/status.js';
 import { commandRoutes } from './routes/commands.js';
@@ -43,7 +43,13 @@ export class ConsoleModule implements GatewayModule {
     const accounts = new AccountStore({ db: ctx.stateDb, now, attempts: cfg.lockoutAttempts, lockMs: cfg.lockoutMin * 60_000 });
     const sessions = new SessionStore(ctx.stateDb, cfg.sessionTtlMin * 60_000, now);
     sessions.prune();
-    this.pruneTimer = setInterval(() => sessions.prune(), 3600_000).unref();
+    this.pruneTimer = setInterval(() => {
+      try {
+        sessions.prune();
+      } catch (err) {
+        log.error({ err: String(err) }, 'console: could not prune expired sessions');
+      }
+    }, 3600_000).unref();
     const secure = cfg.tls.enabled;
     const cookieName = secure ? '__Host-ee_session' : 'ee_session';
     this.live = new LiveHub({
@@ -123,13 +129,14 @@ export class ConsoleModule implements GatewayModule {
           this.live.publish('console.config', { status: 'confirmed', user: m.user });
           void ctx.outbox.append({ stream: 'audit', type: 'console.config.confirmed', data: { user: m.user, newRevision: m.newRevision, previousRevision: m.previousRevision } }).catch(() => {});
         },
+        onError: (err) => log.error({ err: String(err) }, 'console: checking the applied configuration failed (will retry)'),
         onRolledBack: (m, reason) => {
           log.error({ user: m.user, reason }, 'configuration change rolled back: restoring the previous config and restarting');
           this.live.publish('console.config', { status: 'rolled_back', user: m.user, reason });
           const data = { user: m.user, reason, newRevision: m.newRevision, previousRevision: m.previousRevision };
           void ctx.outbox.append({ stream: 'alarm', type: 'config.rolled_back', data }).catch(() => {});
           void ctx.outbox.append({ stream: 'audit', type: 'console.config.rolled_back', data }).catch(() => {});
-          setTimeout(() => ctx.requestRestart(`config rolled back: ${reason}`), 200).unref();
+          later(deps, 200, 'restart after rollback', () => ctx.requestRestart(`config rolled back: ${reason}`));
         },
       });
       const last = configFile.marker();

@@ -64,6 +64,11 @@ export function routeTable(app: FastifyInstance): RouteRule[] {
 declare module 'fastify' {
   interface FastifyContextConfig {
     role?: RouteRole;
+    /**
+     * Costly routes (a camera snapshot is a JPEG encode in the imaging helper): at most
+     * this many at once; more are answered 503 with Retry-After at once, not queued.
+     */
+    maxConcurrent?: number;
   }
   interface FastifyRequest {
     session?: Session;
@@ -189,18 +194,38 @@ export function buildServer(o: ServerOptions): FastifyInstance {
     }
   });
 
-  app.setErrorHandler((err: Error & { code?: string; statusCode?: number; validation?: unknown }, req, reply) => {
+  // Overload and failures are logged once per interval per route and kind, with the
+  // number of repeats: 200 refused snapshots are one log line, not 200 stack traces.
+  const problems = new RateLimitedLog(deps.ctx.log, 60_000, () => deps.ctx.clock.now());
+  const overloaded = (req: FastifyRequest, reply: FastifyReply, message: string, retryAfterS = 2) => {
+    problems.warn(`overload ${req.routeOptions.url ?? '(none)'}`, { route: req.routeOptions.url, method: req.method }, `console: overloaded, answering 503: ${message}`);
+    reply.header('retry-after', String(retryAfterS));
+    return sendError(reply, 503, 'busy', message, { retryAfterS });
+  };
+
+  // Admission for costly routes, after the access check (onRequest hooks run in order).
+  const inFlight = new Map<string, number>();
+  app.addHook('onRequest', async (req, reply) => {
+    const max = req.routeOptions.config?.maxConcurrent;
+    if (max === undefined) return;
+    const key = `${req.method} ${req.routeOptions.url}`;
+    const n = inFlight.get(key) ?? 0;
+    if (n >= max) return overloaded(req, reply, `too many requests of this kind at once (${max}): try again in a moment`);
+    inFlight.set(key, n + 1);
+    // 'close' comes once per response, answered or aborted.
+    reply.raw.once('close', () => inFlight.set(key, (inFlight.get(key) ?? 1) - 1));
+  });
+
+  app.setErrorHandler((err: Error & { code?: string; statusCode?: number; validation?: unknown; reason?: unknown }, req, reply) => {
     if (err instanceof HttpError) return sendError(reply, err.status, err.code, err.message, err.details);
-    if (err instanceof BusyError) {
-      reply.header('retry-after', '2');
-      return sendError(reply, 503, 'busy', err.message);
-    }
+    // A helper that refuses work because it is full (password hashing, the imaging helper).
+    if (err instanceof BusyError || err.reason === 'busy') return overloaded(req, reply, err.message);
     if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return sendError(reply, 413, 'too_large', `upload larger than ${deps.cfg.maxUploadKB} KiB`);
     if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return sendError(reply, 415, 'unsupported_media_type', `content type ${req.headers['content-type'] ?? '(none)'} is not accepted here`);
     if (err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || err instanceof SyntaxError) return sendError(reply, 400, 'bad_json', 'request body is not valid JSON');
     if (err.validation) return sendError(reply, 400, 'bad_request', err.message);
     if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) return sendError(reply, err.statusCode, 'bad_request', err.message);
-    deps.ctx.log.error({ err, url: req.url, method: req.method }, 'console request failed');
+    problems.error(`failed ${req.method} ${req.routeOptions.url ?? '(none)'}`, { err, route: req.routeOptions.url, method: req.method }, 'console request failed');
     return sendError(reply, 500, 'internal', 'internal error (see the service log)');
   });
 
@@ -214,6 +239,36 @@ export function buildServer(o: ServerOptions): FastifyInstance {
 
   for (const r of o.routes) r(app, deps);
   return app;
+}
+
+/**
+ * A log that says a recurring problem once per interval per key: the first time in full,
+ * then, at the next occurrence after the interval, how many were not logged.
+ */
+export class RateLimitedLog {
+  private readonly seen = new Map<string, { at: number; suppressed: number }>();
+
+  constructor(private readonly log: ModuleContext['log'], private readonly intervalMs: number, private readonly now: () => number) {}
+
+  warn(key: string, data: Record<string, unknown>, msg: string): void {
+    this.write('warn', key, data, msg);
+  }
+
+  error(key: string, data: Record<string, unknown>, msg: string): void {
+    this.write('error', key, data, msg);
+  }
+
+  private write(level: 'warn' | 'error', key: string, data: Record<string, unknown>, msg: string): void {
+    const now = this.now();
+    const s = this.seen.get(key);
+    if (s && now - s.at < this.intervalMs) {
+      s.suppressed++;
+      return;
+    }
+    this.log[level]({ ...data, ...(s?.suppressed ? { repeatedSinceLastLog: s.suppressed } : {}) }, msg);
+    this.seen.set(key, { at: now, suppressed: 0 });
+    if (this.seen.size > 1000) this.seen.delete(this.seen.keys().next().value!);
+  }
 }
 
 /**
