@@ -142,6 +142,8 @@ export class Transactor {
    * before the next answer; a second frame behind the first makes the reply ambiguous.
    */
   private waryUntil = 0;
+  /** The frame waiting for its quiet check. */
+  private waryPending: { exp: Expectation; frame: Extract<FramerResult, { kind: 'frame' }> } | undefined;
 
   constructor(readonly line: Line, opts: TransactorOptions = {}) {
     this.silenceMs = opts.silenceMs ?? (line.serial ? interFrameSilenceMs(line.serial) : 0);
@@ -218,6 +220,7 @@ export class Transactor {
   private scan(): void {
     if (this.quietTimer) clearTimeout(this.quietTimer);
     this.quietTimer = undefined;
+    this.waryPending = undefined;
     const exp = this.expecting;
     if (!exp || this.buf.length === 0) return;
     let r = exp.framer(this.buf);
@@ -244,6 +247,7 @@ export class Transactor {
       }
       // Taken once nothing more has arrived for the quiet time (scan() runs again on more bytes).
       const frame = r;
+      this.waryPending = { exp, frame };
       this.quietTimer = setTimeout(() => {
         this.quietTimer = undefined;
         if (this.expecting === exp) this.complete(exp, frame);
@@ -272,6 +276,7 @@ export class Transactor {
   }
 
   private complete(exp: Expectation, r: Extract<FramerResult, { kind: 'frame' | 'bad' }>): void {
+    this.waryPending = undefined;
     this.stats.garbageBytes += r.start;
     const frame = Buffer.from(this.buf.subarray(r.start, r.end));
     this.buf = this.buf.subarray(r.end);
@@ -353,7 +358,18 @@ export class Transactor {
       // The timeout runs from the end of the request on the wire: a long request at a
       // low baud rate must not eat the meter's answer time.
       const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new TransactionTimeout(timeoutMs, Buffer.from(this.buf))), timeoutMs);
+        timer = setTimeout(() => {
+          // A reply that arrived in time and only waits for its quiet check is taken: the
+          // wait was ours, not the meter's.
+          const w = this.waryPending;
+          if (w && w.exp === expectation && this.expecting === expectation) {
+            if (this.quietTimer) clearTimeout(this.quietTimer);
+            this.quietTimer = undefined;
+            this.complete(expectation, w.frame);
+            return;
+          }
+          reject(new TransactionTimeout(timeoutMs, Buffer.from(this.buf)));
+        }, timeoutMs);
       });
       return await Promise.race([reply, timeout]);
     } catch (err) {
