@@ -41,6 +41,19 @@ export class TransactionTimeout extends Error {
   }
 }
 
+/**
+ * Two complete replies arrived together shortly after a timeout: one of them is the
+ * late reply, and on a protocol without transaction ids nothing says which. Neither is
+ * taken (the transaction fails; the extra frame is counted as a late reply).
+ */
+export class AmbiguousReply extends Error {
+  readonly code = 'ambiguous';
+  constructor() {
+    super('two replies arrived together after a recent timeout: one is a late reply, neither is taken');
+    this.name = 'AmbiguousReply';
+  }
+}
+
 /** Longest reply any of the protocols sends (Modbus RTU ADU: 256 bytes). */
 export const MAX_REPLY_BYTES = 256;
 
@@ -122,6 +135,15 @@ export class Transactor {
   private readonly onData = (d: Buffer) => this.receive(d);
   /** A guard in progress ends at once on dispose (shutdown must not wait for it). */
   private disposed = false;
+  /**
+   * Until then (performance.now()) replies are taken only once the line has stayed
+   * quiet after them: after a timeout a late reply may still come later than its guard
+   * (a meter that was slow for a moment answers in order), and then arrives right
+   * before the next answer; a second frame behind the first makes the reply ambiguous.
+   */
+  private waryUntil = 0;
+  /** The frame waiting for its quiet check. */
+  private waryPending: { exp: Expectation; frame: Extract<FramerResult, { kind: 'frame' }> } | undefined;
 
   constructor(readonly line: Line, opts: TransactorOptions = {}) {
     this.silenceMs = opts.silenceMs ?? (line.serial ? interFrameSilenceMs(line.serial) : 0);
@@ -198,6 +220,7 @@ export class Transactor {
   private scan(): void {
     if (this.quietTimer) clearTimeout(this.quietTimer);
     this.quietTimer = undefined;
+    this.waryPending = undefined;
     const exp = this.expecting;
     if (!exp || this.buf.length === 0) return;
     let r = exp.framer(this.buf);
@@ -209,6 +232,27 @@ export class Transactor {
       this.buf = this.buf.subarray(r.end);
       if (this.buf.length === 0) return;
       r = exp.framer(this.buf);
+    }
+    if (r.kind === 'frame' && performance.now() < this.waryUntil) {
+      const rest = this.buf.subarray(r.end);
+      const next = rest.length ? exp.framer(rest) : undefined;
+      // (A frame that says it answers another request behind ours is no rival: dropped later.)
+      if (next && (next.kind === 'frame' || next.kind === 'bad')) {
+        this.stats.lateReplies++;
+        this.stats.lateBytes += this.buf.length;
+        this.buf = Buffer.alloc(0);
+        this.expecting = undefined;
+        exp.reject(new AmbiguousReply());
+        return;
+      }
+      // Taken once nothing more has arrived for the quiet time (scan() runs again on more bytes).
+      const frame = r;
+      this.waryPending = { exp, frame };
+      this.quietTimer = setTimeout(() => {
+        this.quietTimer = undefined;
+        if (this.expecting === exp) this.complete(exp, frame);
+      }, this.quietMs);
+      return;
     }
     if (r.kind === 'need-more') {
       if (r.skip > 0) {
@@ -232,6 +276,7 @@ export class Transactor {
   }
 
   private complete(exp: Expectation, r: Extract<FramerResult, { kind: 'frame' | 'bad' }>): void {
+    this.waryPending = undefined;
     this.stats.garbageBytes += r.start;
     const frame = Buffer.from(this.buf.subarray(r.start, r.end));
     this.buf = this.buf.subarray(r.end);
@@ -313,7 +358,18 @@ export class Transactor {
       // The timeout runs from the end of the request on the wire: a long request at a
       // low baud rate must not eat the meter's answer time.
       const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new TransactionTimeout(timeoutMs, Buffer.from(this.buf))), timeoutMs);
+        timer = setTimeout(() => {
+          // A reply that arrived in time and only waits for its quiet check is taken: the
+          // wait was ours, not the meter's.
+          const w = this.waryPending;
+          if (w && w.exp === expectation && this.expecting === expectation) {
+            if (this.quietTimer) clearTimeout(this.quietTimer);
+            this.quietTimer = undefined;
+            this.complete(expectation, w.frame);
+            return;
+          }
+          reject(new TransactionTimeout(timeoutMs, Buffer.from(this.buf)));
+        }, timeoutMs);
       });
       return await Promise.race([reply, timeout]);
     } catch (err) {
@@ -326,7 +382,9 @@ export class Transactor {
         this.buf = Buffer.alloc(0);
         if (this.quietTimer) clearTimeout(this.quietTimer);
         this.quietTimer = undefined;
-        err.lateReplies = await this.holdGuard(opts.guardMs ?? this.guardFor(timeoutMs), framer, partial);
+        const guardMs = opts.guardMs ?? this.guardFor(timeoutMs);
+        err.lateReplies = await this.holdGuard(guardMs, framer, partial);
+        if (guardMs > 0) this.waryUntil = performance.now() + 4 * timeoutMs;
       } else this.flush();
       throw err;
     } finally {

@@ -1,7 +1,7 @@
 // One adapter per bus protocol: executes a planned Block against one device over the
 // bus's Line and returns decoded, scaled values, or a ReadError of a known kind that
 // the scheduler counts (timeouts, CRC/checksum errors, exception codes, wrong unit…).
-import { TransactionTimeout, type Transactor, type Framer } from '../../drivers/serial/transactor.js';
+import { TransactionTimeout, AmbiguousReply, type Transactor, type Framer } from '../../drivers/serial/transactor.js';
 import { ModbusClient, ModbusError } from '../../drivers/modbus/client.js';
 import { decodeValue } from '../../drivers/modbus/codec.js';
 import * as dlt from '../../drivers/dlt645/codec.js';
@@ -183,6 +183,7 @@ const anyCjt = framerOf(cjt.findFrame, () => true);
 
 function lineError(err: unknown): ReadError {
   if (err instanceof TransactionTimeout) return new ReadError('timeout', err.message);
+  if (err instanceof AmbiguousReply) return new ReadError('bad_reply', err.message);
   if (err instanceof dlt.Dlt645Error || err instanceof cjt.Cjt188Error) return new ReadError(err.code === 'checksum' ? 'crc' : 'bad_reply', err.message);
   return new ReadError('port', (err as Error).message);
 }
