@@ -118,14 +118,14 @@ async function renderFrames(file: string, k: number): Promise<Array<{ e?: Float3
   for (let i = 0; i < k; i++) {
     // Like a resident walking up: the face grows and moves in the frame, the head tilts a
     // little, the light changes (frame 0 is the photo itself).
-    const crop = 1 - 0.1 * i;
+    const crop = 1 - 0.07 * i;
     const cw = Math.round(w * crop);
     const ch = Math.round(h * crop);
     const { data, info } = await sharp(file)
       .rotate()
       .extract({ left: Math.round((w - cw) * (i % 2 ? 0.8 : 0.2)), top: Math.round((h - ch) * 0.5), width: cw, height: ch })
-      .rotate(i === 0 ? 0 : i % 2 ? 4 : -4, { background: { r: 90, g: 90, b: 90 } })
-      .resize({ width: Math.min(1280, Math.round(cw * (1 - 0.15 * i))), withoutEnlargement: true })
+      .rotate(i === 0 ? 0 : (i % 2 ? 1 : -1) * (2 + i), { background: { r: 90, g: 90, b: 90 } })
+      .resize({ width: Math.min(1280, Math.round(cw * (1 - 0.1 * i))), withoutEnlargement: true })
       .modulate({ brightness: 1 + (i % 2 ? -0.1 : 0.08) * Math.min(i, 2) })
       .removeAlpha()
       .raw()
@@ -140,8 +140,9 @@ const K = cfg.match.confirmFrames;
 const approaches: Array<{ identity: string; frames: Array<{ e?: Float32Array; ms: number }> }> = [];
 {
   const t = performance.now();
-  for (const [identity, files] of listSet(a.probes)) for (const f of files) approaches.push({ identity, frames: await approachFrames(f, K) });
-  console.log(`\n${approaches.length} approaches × ${K} frames analysed in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+  // An approach gives the camera more frames than K within the window (10 fps): K + 3 here.
+  for (const [identity, files] of listSet(a.probes)) for (const f of files) approaches.push({ identity, frames: await approachFrames(f, K + 3) });
+  console.log(`\n${approaches.length} approaches × ${K + 3} frames analysed in ${((performance.now() - t) / 1000).toFixed(1)} s`);
   mkdirSync(a.cache!, { recursive: true });
   writeFileSync(frameCachePath, JSON.stringify(frameCache));
 }

@@ -26,6 +26,8 @@ t.test('weekly windows across midnight and the week boundary; validity periods (
   const at = (h: [number, number, number, number], expect: Record<string, string>) => {
     vt.advance(cst(2026, 11, h[0], h[1], h[2]) + h[3] - vt.now());
     for (const [id, reason] of Object.entries(expect)) {
+      // Face access searches only persons mayEnter() admits: it must agree with the rules.
+      t.equal(access.mayEnter!('bldg-a', id), reason === 'granted', `${id}: mayEnter agrees (${reason})`);
       const d = access.decide({ doorId: 'bldg-a', credential: 'face', personId: id, score: 0.8 });
       t.equal(d.reason, reason, `${id} at 11-${h[0]} ${h[1]}:${String(h[2]).padStart(2, '0')}${h[3] ? `+${h[3]}ms` : ''} → ${reason}`);
       t.equal(d.granted, reason === 'granted');
@@ -45,6 +47,8 @@ t.test('weekly windows across midnight and the week boundary; validity periods (
   at([30, 0, 59, 0], { sunnight: 'granted' });
   at([30, 1, 0, 0], { sunnight: 'outside_schedule', monday: 'granted' });
   at([30, 23, 59, 0], { monday: 'granted' });
+  t.equal(access.mayEnter!('no-such-door', 'monday'), false, 'an unknown door admits no one');
+  t.equal(access.mayEnter!('bldg-a', 'nobody'), false, 'an unknown person is not admitted');
   await r.stop();
 });
 
