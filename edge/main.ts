@@ -57,7 +57,8 @@ export async function main(argv: string[]): Promise<number> {
     throw err;
   }
   if (cmd === 'check-config') {
-    process.stdout.write(`configuration ${loaded.source} is valid (revision ${loaded.revision})\n`);
+    for (const w of loaded.warnings ?? []) process.stderr.write(`warning: ${w}\n`);
+    process.stdout.write(`configuration ${loaded.source} is valid (revision ${loaded.revision})${loaded.warnings?.length ? `, with ${loaded.warnings.length} warning(s)` : ''}\n`);
     return 0;
   }
   if (cmd !== 'run') {

@@ -249,6 +249,20 @@ export const RecognizerSchema = Type.Object(
         metric: Lit(['euclidean', 'cosine'] as const, 'euclidean: distance on the raw (or normalised) vectors, lower = same; cosine: similarity, higher = same.'),
         l2Normalise: Type.Boolean({ description: 'L2-normalise embeddings before comparing.' }),
         threshold: Type.Number({ description: 'Default decision threshold (euclidean: match if distance < threshold; cosine: match if similarity ≥ threshold).' }),
+        calibration: Type.Optional(
+          Obj(
+            {
+              score: Type.Number({ description: 'Anchor of the measured impostor tail: P(impostor similarity ≥ score) = rate.' }),
+              rate: Type.Number({ exclusiveMinimum: 0, maximum: 1, description: 'Impostor rate at the anchor (per comparison).' }),
+              beta: Type.Number({ exclusiveMinimum: 0, description: 'Exponential decay of the tail above the anchor: p(t) = rate · exp(−(t − score)/beta).' }),
+              minThreshold: Type.Number({ description: 'Never decide below this similarity, whatever the gallery size.' }),
+              maxThreshold: Type.Number({ description: 'Never require more than this similarity.' }),
+              margin: Type.Number({ minimum: 0, description: 'Best person must beat the runner-up by this much.' }),
+              source: Type.String({ description: 'Where the tail was measured.' }),
+            },
+            'Impostor-tail calibration: the threshold then depends on the gallery size searched (edge/vision/policy.ts). Cosine recognizers only.',
+          ),
+        ),
         notes: Type.Optional(Type.String()),
       },
       'How to compare embeddings.',

@@ -33,7 +33,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { Broker } from '../test/helpers/broker.js';
-import { REPO, UNIT_ENV, UNIT_MAIN, UNIT_NODE_FLAGS } from './lib/unit.js';
+import { REPO, UNIT_ENV, UNIT_MAIN, UNIT_NODE_FLAGS, procMemFigures, type MemFigures } from './lib/unit.js';
 import { Platform } from '../test/helpers/subscriber.js';
 import { IMAGING_ARG } from '../edge/vision/imaging.js';
 
@@ -50,7 +50,7 @@ export interface GatewayRun {
   decisions: Array<{ person: string; granted: boolean; reason: string; distance: number; liveness?: number; latencyMs: number }>;
   samples: number;
   windowS: number;
-  gateway: { peakMB: number; medianMB: number; anonAtPeakMB: number; fileAtPeakMB: number; hwmMB: number; threads: number; cpuPct: number };
+  gateway: { peakMB: number; medianMB: number; anonAtPeakMB: number; fileAtPeakMB: number; hwmMB: number; threads: number; cpuPct: number; mem: { peak: MemFigures; last: MemFigures } };
   ffmpeg: { peakMB: number; medianMB: number; processes: number; cpuPct: number } | null;
   /** The image helper (null: never seen): peak RSS and how long it was seen running; libvips in the gateway's maps at the end. */
   imaging: { peakMB: number; anonAtPeakMB: number; aliveS: number } | null;
@@ -175,6 +175,9 @@ export async function runGateway(opts: { video: string; photo: string; modelsDir
     const ffRss: number[] = [];
     const sums: number[] = [];
     let peak = { rss: 0, anon: 0, file: 0 };
+    // RSS/PSS/USS from smaps_rollup, each its own peak over the window.
+    const memPeak: MemFigures = { rss: 0, pss: 0, uss: 0 };
+    let memLast: MemFigures = { rss: NaN, pss: NaN, uss: NaN };
     let ffProcs = 0;
     const ff0 = new Map<number, number>();
     const g0 = cpuTicks(pid);
@@ -186,6 +189,8 @@ export async function runGateway(opts: { video: string; photo: string; modelsDir
       gwRss.push(rss);
       if (process.env.BENCH_SERIES) process.stderr.write(`${rss.toFixed(0)} `);
       if (rss > peak.rss) peak = { rss, anon: kb(st, 'RssAnon') / 1024, file: kb(st, 'RssFile') / 1024 };
+      memLast = procMemFigures(pid);
+      for (const k of ['rss', 'pss', 'uss'] as const) memPeak[k] = Math.max(memPeak[k], memLast[k]);
       let ff = 0;
       const kids = children(pid).filter((c) => c.comm.includes('ffmpeg'));
       ffProcs = Math.max(ffProcs, kids.length);
@@ -219,6 +224,7 @@ export async function runGateway(opts: { video: string; photo: string; modelsDir
         hwmMB: kb(st, 'VmHWM') / 1024,
         threads: Number(/Threads:\s+(\d+)/.exec(st)?.[1] ?? NaN),
         cpuPct: (cpuTicks(pid) - g0) / elapsed,
+        mem: { peak: memPeak, last: memLast },
       },
       ffmpeg: ffProcs ? { peakMB: Math.max(...ffRss), medianMB: median(ffRss), processes: ffProcs, cpuPct: ffCpu / elapsed } : null,
       imaging,

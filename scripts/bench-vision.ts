@@ -2,7 +2,7 @@
 //   per-stage latency p50/p99 at 640x480 (decode, detect, liveness, align, embed, search),
 //   1:N search time for 1k / 10k / 50k templates,
 //   frame-to-decision latency through ffmpeg (the demo video as the camera, real doors module),
-//   RSS with the pipeline running,
+//   RSS, PSS and USS (private) with the pipeline running, beside the budgets (RSS ≤ 210 MB, USS ≤ 120 MB),
 //   false-match and false-reject rates on the shared photos at the pipeline's threshold.
 // Needs the face models (models/ after `npm run models`, else ../shared/models) and ../shared/media.
 // `npm run bench:vision -- --gateway-only` runs part 4 alone (RSS and frame-to-decision of the
@@ -46,6 +46,7 @@ function row(name: string, value: string, target = '', ok?: boolean): void {
 
 const cfg = Value.Default(VisionSchema, { enabled: true, doorId: 'gate', modelsDir: modelsDir() }) as never as Parameters<typeof resolveModels>[0];
 const resolved = resolveModels(cfg);
+const DIM = resolved.models.recognizer.embedding.dim;
 await verifyModelFiles(resolved);
 const load = () => execFileSync('cat', ['/proc/loadavg']).toString().split(' ').slice(0, 3).join(' ');
 console.log(`bench:vision — models in ${resolved.dir}; threshold ${resolved.matchThreshold} (${resolved.metric}); ${cfg.threads} onnxruntime threads; load average ${load()} on ${execFileSync('nproc').toString().trim()} cores`);
@@ -70,8 +71,8 @@ async function offlineParts(): Promise<void> {
   };
   const jpegs = await Promise.all(frames.slice(0, 10).map((f) => sharp(Buffer.from(f.data), { raw: { width: 640, height: 480, channels: 3 } }).jpeg({ quality: 85 }).toBuffer()));
   const db0 = new Database(':memory:');
-  const store1k = new TemplateStore({ db: db0, key: Buffer.alloc(32, 1), model: resolved.recognizerId, dim: 128, metric: resolved.metric, l2Normalise: resolved.l2Normalise, now: Date.now });
-  const rand = (n: number) => Array.from({ length: n }, () => Array.from({ length: 128 }, () => (Math.random() - 0.5) * 0.2));
+  const store1k = new TemplateStore({ db: db0, key: Buffer.alloc(32, 1), model: resolved.recognizerId, dim: DIM, metric: resolved.metric, l2Normalise: resolved.l2Normalise, now: Date.now });
+  const rand = (n: number) => Array.from({ length: n }, () => Array.from({ length: DIM }, () => (Math.random() - 0.5) * 0.2));
   store1k.add('bulk', rand(1000), { replace: false, source: 'embedding', maxPerPerson: 1_000_000 });
   for (let i = 0; i < 4; i++) await analyze(engine, { image: frames[i]!, mode: 'frame', limits: cfg.quality, liveness: true }); // warm-up
   const N = Math.min(120, frames.length * 4);
@@ -120,7 +121,7 @@ async function offlineParts(): Promise<void> {
   console.log('\n2. 1:N search (in-memory Float32Array matrix, one query = best per person + runner-up)');
   for (const n of [1000, 10000, 50000]) {
     const db = new Database(':memory:');
-    const store = new TemplateStore({ db, key: Buffer.alloc(32, 2), model: resolved.recognizerId, dim: 128, metric: resolved.metric, l2Normalise: resolved.l2Normalise, now: Date.now });
+    const store = new TemplateStore({ db, key: Buffer.alloc(32, 2), model: resolved.recognizerId, dim: DIM, metric: resolved.metric, l2Normalise: resolved.l2Normalise, now: Date.now });
     for (let p = 0; p < n; p += 1000) store.add(`p${p}`, rand(Math.min(1000, n - p)), { replace: false, source: 'embedding', maxPerPerson: 1_000_000 });
     const q = Float32Array.from(rand(1)[0]!);
     for (let i = 0; i < 20; i++) store.search(q);
@@ -133,8 +134,8 @@ async function offlineParts(): Promise<void> {
       cs.push(cpuMs(c));
       xs.push(performance.now() - t);
     }
-    row(`${n} templates p50 / p99 (wall)`, `${ms(pct(xs, 50))} / ${ms(pct(xs, 99))}`, n === 10000 ? '≤ 2 ms (p50)' : '', n === 10000 ? pct(xs, 50) <= 2 : undefined);
-    row(`${n} templates min (wall) / p50 (CPU)`, `${ms(Math.min(...xs))} / ${ms(pct(cs, 50))}`, n === 10000 ? '≤ 2 ms' : '', n === 10000 ? Math.min(...xs) <= 2 : undefined);
+    row(`${n} templates p50 / p99 (wall)`, `${ms(pct(xs, 50))} / ${ms(pct(xs, 99))}`, n === 10000 ? '≤ 5 ms (p50)' : '', n === 10000 ? pct(xs, 50) <= 5 : undefined);
+    row(`${n} templates min (wall) / p50 (CPU)`, `${ms(Math.min(...xs))} / ${ms(pct(cs, 50))}`, n === 10000 ? '≤ 5 ms' : '', n === 10000 ? Math.min(...xs) <= 5 : undefined);
     db.close();
   }
 
@@ -164,7 +165,7 @@ async function offlineParts(): Promise<void> {
   for (let i = 0; i < emb.length; i++) for (let j = i + 1; j < emb.length; j++) (emb[i]!.id === emb[j]!.id ? genuine : impostor).push(dist(emb[i]!.v, emb[j]!.v));
   row('genuine pairs min / median / max', `${pct(genuine, 0).toFixed(3)} / ${pct(genuine, 50).toFixed(3)} / ${Math.max(...genuine).toFixed(3)}`, `n=${genuine.length}`);
   row('impostor pairs min / median / max', `${Math.min(...impostor).toFixed(3)} / ${pct(impostor, 50).toFixed(3)} / ${Math.max(...impostor).toFixed(3)}`, `n=${impostor.length}`);
-  for (const thr of [0.5, 0.55, resolved.matchThreshold, 0.6]) {
+  for (const thr of resolved.metric === 'euclidean' ? [0.5, 0.55, resolved.matchThreshold, 0.6] : [0.45, 0.525, 0.642, 0.696, resolved.matchThreshold]) {
     const frr = genuine.filter((d) => !isMatch(resolved.metric, d, thr)).length / genuine.length;
     const far = impostor.filter((d) => isMatch(resolved.metric, d, thr)).length / impostor.length;
     const chosen = thr === resolved.matchThreshold ? '  ← pipeline threshold' : '';
@@ -217,7 +218,13 @@ if (!GATEWAY_ONLY) await offlineParts();
   row(`door decisions in ${r.windowS.toFixed(0)} s (K=3, cooldown 0)`, JSON.stringify(reasons), 'all for obama (doors rate-limit repeats)', r.decisions.length > 0 && r.decisions.every((d) => d.person === 'obama'));
   row('frame-to-decision p50 / p99', lat.length ? `${ms(pct(lat, 50))} / ${ms(pct(lat, 99))}` : 'no decision', '≤ 150 ms (p50)', lat.length ? pct(lat, 50) <= 150 : false);
   row('camera frames / dropped; frames by outcome', `${r.status.frames} / ${r.status.dropped}; ${JSON.stringify(r.status.counters)}`);
-  row('gateway process RSS (VmRSS), peak', mb(r.gateway.peakMB), '≤ 200 MB', r.gateway.peakMB <= 200);
+  // Budgets on x86-64, Node 24 (issue 15): the gateway with face access running.
+  const BUDGET = { rss: 210, uss: 120 };
+  row('gateway RSS, peak (smaps_rollup)', mb(r.gateway.mem.peak.rss), `≤ ${BUDGET.rss} MB`, r.gateway.mem.peak.rss <= BUDGET.rss);
+  row('gateway PSS, peak (shared pages divided among their users)', mb(r.gateway.mem.peak.pss));
+  row('gateway USS (private: Private_Clean + Private_Dirty), peak', mb(r.gateway.mem.peak.uss), `≤ ${BUDGET.uss} MB`, r.gateway.mem.peak.uss <= BUDGET.uss);
+  row('gateway RSS / PSS / USS at the end of the window', `${mb(r.gateway.mem.last.rss)} / ${mb(r.gateway.mem.last.pss)} / ${mb(r.gateway.mem.last.uss)}`);
+  row('gateway process RSS (VmRSS), peak', mb(r.gateway.peakMB));
   row('gateway process RSS, median of samples', mb(r.gateway.medianMB));
   console.log(`  (counted: every thread of the gateway process — main thread, the inference worker thread, onnxruntime's threads;`);
   console.log(`   at the peak ${mb(r.gateway.anonAtPeakMB)} private (RssAnon) + ${mb(r.gateway.fileAtPeakMB)} file-backed (RssFile: node binary, libonnxruntime…);`);

@@ -14,6 +14,11 @@
 #   --no-start       install and enable, but do not (re)start the service
 #   --root DIR       install into DIR instead of / (tests, image building). systemctl and
 #                    udevadm are still called through PATH, so a test can stub them.
+#   --arch ARCH      with --root: the CPU of the box the root is for (x64 or arm64; image
+#                    building on another machine). Default: this machine's.
+#
+# A release carries its own Node runtime (<release>/node/bin/node, put there by pack.sh):
+# the box needs no Node installed. Releases packed before that use $NODE (/usr/bin/node).
 #
 # Idempotent: running it again upgrades in place. Config (/etc/estate-edge) and data
 # (/var/lib/estate-edge) are never overwritten. Each version lives in
@@ -36,7 +41,9 @@ TIMEOUT=120
 SETTLE=10
 KEEP=1
 START=1
-NODE="${NODE:-/usr/bin/node}"
+ARCH=""
+# Only for releases without their own runtime (packed before it was shipped).
+SYSTEM_NODE="${NODE:-/usr/bin/node}"
 # The production bundle (scripts/bundle.ts) the unit runs; the same file serves the
 # `estate-edge` command.
 ENTRY=dist/bundle/edge/main.js
@@ -50,8 +57,9 @@ while [ $# -gt 0 ]; do
     --timeout) TIMEOUT="$2"; shift 2 ;;
     --settle) SETTLE="$2"; shift 2 ;;
     --keep) KEEP="$2"; shift 2 ;;
+    --arch) ARCH="$2"; shift 2 ;;
     --no-start) START=0; shift ;;
-    -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
   esac
 done
@@ -73,9 +81,11 @@ if [ -r /etc/os-release ]; then
     *) say "warning: tested on Debian 12 and Raspberry Pi OS Bookworm, this is ${PRETTY_NAME:-unknown}" ;;
   esac
 fi
-[ -x "$NODE" ] || die "Node.js not found at $NODE: install Node 20 or 22 (Debian 12's nodejs is 18, too old; use the NodeSource .deb, offline: dpkg -i nodejs_20*.deb)"
-read -r NODE_MAJOR HOST_ARCH < <("$NODE" -p 'process.versions.node.split(".")[0] + " " + process.arch')
-[ "$NODE_MAJOR" -ge 20 ] || die "Node.js $("$NODE" -v) is too old: 20 or newer is needed"
+case "$(uname -m)" in x86_64) HOST_ARCH=x64 ;; aarch64|arm64) HOST_ARCH=arm64 ;; *) HOST_ARCH="$(uname -m)" ;; esac
+if [ -n "$ARCH" ]; then
+  [ -n "$R" ] || die "--arch is for --root (building a root for another box); on the box itself its own CPU decides"
+  case "$ARCH" in x64|arm64) HOST_ARCH="$ARCH" ;; *) die "--arch: x64 or arm64" ;; esac
+fi
 for tool in tar systemd-sysusers systemd-tmpfiles; do command -v "$tool" >/dev/null || die "$tool not found"; done
 
 TMP="$(mktemp -d "${TMPDIR:-/tmp}/ee-install.XXXXXX")"
@@ -97,7 +107,10 @@ STAGE="$(mktemp -d "$APP/releases/.incoming.XXXXXX")"
 tar -C "$STAGE" -xzf "$FROM" || { rm -rf "$STAGE"; die "cannot unpack $FROM"; }
 TOP="$(find "$STAGE" -mindepth 1 -maxdepth 1 -type d | head -1)"
 [ -n "$TOP" ] && [ -f "$TOP/RELEASE.json" ] && [ -f "$TOP/$ENTRY" ] || { rm -rf "$STAGE"; die "$FROM is not an estate-edge release (no RELEASE.json / $ENTRY)"; }
-read -r RELEASE REL_ARCH < <("$NODE" -p "const r = require('$TOP/RELEASE.json'); r.release + ' ' + r.arch")
+# RELEASE.json is flat JSON written by pack.sh: read without a Node (the box may have none).
+json_field() { tr -d '\n' <"$TOP/RELEASE.json" | sed -n "s/.*\"$1\" *: *\"\([^\"]*\)\".*/\1/p"; }
+RELEASE="$(json_field release)"
+REL_ARCH="$(json_field arch)"
 [ "$REL_ARCH" = "$HOST_ARCH" ] || { rm -rf "$STAGE"; die "release $RELEASE is for $REL_ARCH, this box is $HOST_ARCH"; }
 case "$RELEASE" in ''|*/*|.*) rm -rf "$STAGE"; die "bad release name '$RELEASE'" ;; esac
 TARGET="$APP/releases/$RELEASE"
@@ -138,16 +151,18 @@ install_system_files() { # $1 = release dir
     install -D -m 0644 "$sd/journald-estate-edge.conf" "$R/etc/systemd/journald.conf.d/50-estate-edge.conf"
     JOURNALD_CHANGED=1
   fi
-  # The `estate-edge` command (doctor, check-config) for technicians.
+  # The `estate-edge` command (doctor, check-config) for technicians, with the release's
+  # own runtime (or the system's, for a release that ships none).
+  local node=/opt/estate-edge/current/node/bin/node
+  [ -x "$rel/node/bin/node" ] || node="$SYSTEM_NODE"
   mkdir -p "$R/usr/local/bin"
   cat >"$R/usr/local/bin/estate-edge.tmp" <<EOF
 #!/bin/sh
 # Installed by estate-edge's install.sh: runs the current release.
-exec $NODE /opt/estate-edge/current/$ENTRY "\$@"
+exec $node /opt/estate-edge/current/$ENTRY "\$@"
 EOF
   chmod 0755 "$R/usr/local/bin/estate-edge.tmp"
   mv "$R/usr/local/bin/estate-edge.tmp" "$R/usr/local/bin/estate-edge"
-  : "$rel"
 }
 JOURNALD_CHANGED=0
 install_system_files "$TARGET"
@@ -264,6 +279,8 @@ done | tail -n +"$((KEEP + 1))" | while IFS= read -r old; do
 done
 
 # --- how to reach it ------------------------------------------------------------------
+NODE="$APP/current/node/bin/node"
+[ -x "$NODE" ] || NODE="$SYSTEM_NODE"
 CONSOLE="$("$NODE" --input-type=module -e "
   const { loadConfig } = await import('$APP/current/dist/edge/config/load.js');
   try {

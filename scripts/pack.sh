@@ -1,21 +1,32 @@
 #!/usr/bin/env bash
 # Build a self-contained release tarball for offline installation (`install.sh --from`):
-# compiled app, production node_modules for the target architecture, units and udev
-# rules, the installer itself, and the face models when they are installed.
+# compiled app, the Node runtime, production node_modules for the target architecture,
+# units and udev rules, the installer itself, and the face models when they are installed.
 #
 #   scripts/pack.sh [--out DIR] [--arch x64|arm64] [--node-modules DIR] [--no-models]
 #                   [--no-typecheck] [--version V]
 #
-# Native addons (better-sqlite3, @serialport/bindings-cpp, onnxruntime-node, sharp) must
-# match the box's CPU. The pack takes node_modules from this checkout, so by default it
-# targets this machine's arch. For a Raspberry Pi (arm64) build the pack ON a Pi (or any
-# arm64 Linux with Node 20+: `ONNXRUNTIME_NODE_INSTALL=skip npm ci && scripts/pack.sh`),
-# or pass `--arch arm64 --node-modules DIR` with a tree installed on arm64. Every *.node
-# file in the pack is checked (ELF machine) against the target and the pack fails on a
-# mismatch rather than producing a box that cannot start.
+# The release carries its own Node (scripts/node-runtime.sh: the pinned Node 24 LTS
+# binary for the target arch from the npm registry), so a box needs no Node from anywhere;
+# the unit and the `estate-edge` command run <release>/node/bin/node.
+# Native addons (better-sqlite3, epoll, @serialport/bindings-cpp, onnxruntime-node, sharp)
+# must match the box's CPU and that runtime's ABI:
+#   - host arch (default): node_modules of this checkout (`npm ci` under the same runtime,
+#     as .ci/run does);
+#   - another arch (--arch arm64 on x86-64): a production tree is installed for it
+#     (npm ci --omit=dev --cpu/--os: sharp's @img/sharp-linux-arm64, the arm64 binaries
+#     onnxruntime-node and @serialport/bindings-cpp ship), and the addons without an arm64
+#     binary (better-sqlite3, epoll) are cross-compiled with Debian's
+#     g++-aarch64-linux-gnu against the arm64 runtime's headers; the tree is cached in
+#     .runtime/ per package-lock and runtime version;
+#   - --node-modules DIR: a tree installed elsewhere (e.g. on a Pi).
+# Every ELF file in the pack is checked for the target machine, and every addon is loaded
+# by the shipped runtime (directly, or under qemu-aarch64-static when it is installed, see
+# scripts/lib/qemu-prefix.sh):
+# a mismatch fails the pack rather than producing a box that cannot start.
 set -euo pipefail
 
-usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; }
 die() { echo "pack: $*" >&2; exit 1; }
 
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
@@ -42,14 +53,20 @@ command -v node >/dev/null || die "node not found"
 HOST_ARCH="$(node -p process.arch)"
 ARCH="${ARCH:-$HOST_ARCH}"
 case "$ARCH" in
-  x64) ELF_MACHINE=62 ;;
-  arm64) ELF_MACHINE=183 ;;
+  x64) ELF_MACHINE=62; GNU_TRIPLE=x86_64-linux-gnu ;;
+  arm64) ELF_MACHINE=183; GNU_TRIPLE=aarch64-linux-gnu ;;
   *) die "unsupported arch $ARCH (x64 or arm64)" ;;
 esac
-if [ "$ARCH" != "$HOST_ARCH" ] && [ "$NODE_MODULES" = "$REPO/node_modules" ]; then
-  die "target $ARCH differs from this machine ($HOST_ARCH): pass --node-modules DIR installed on $ARCH (see the header of this script)"
+RUNTIME="$(bash "$REPO/scripts/node-runtime.sh" --arch "$ARCH")" || die "no Node runtime for linux-$ARCH"
+RUNTIME_VERSION="$(bash "$REPO/scripts/node-runtime.sh" --version)"
+# How to run the shipped runtime on this machine: natively, or under qemu-user.
+RUN_TARGET=()
+EMU_MISSING=""
+if [ "$ARCH" != "$HOST_ARCH" ]; then
+  if emu="$(bash "$REPO/scripts/lib/qemu-prefix.sh" "$ARCH" 2>&1)"; then read -r -a RUN_TARGET <<<"$emu"; else EMU_MISSING="$emu"; fi
 fi
-[ -d "$NODE_MODULES" ] || die "no node_modules at $NODE_MODULES (run: ONNXRUNTIME_NODE_INSTALL=skip npm ci)"
+NODE_ABI="$("${RUN_TARGET[@]}" "$RUNTIME/bin/node" -p process.versions.modules 2>/dev/null || echo unknown)"
+[ -d "$NODE_MODULES" ] || [ "$ARCH" != "$HOST_ARCH" ] || die "no node_modules at $NODE_MODULES (run: ONNXRUNTIME_NODE_INSTALL=skip npm ci)"
 
 cd "$REPO"
 VERSION="${VERSION:-$(node -p "require('./package.json').version")}"
@@ -89,9 +106,61 @@ cp scripts/lib/notify-listener.py "$STAGE/scripts/" 2>/dev/null || true
 [ -f docs/deploy.md ] && cp docs/deploy.md "$STAGE/docs/"
 [ -f config.example.yaml ] && cp config.example.yaml "$STAGE/"
 
+# A production tree for another arch, built here (see the header), cached per lock file.
+cross_tree() {
+  local key dir tmp gyp cc pkg
+  key="$(cat package-lock.json binding.gyp 2>/dev/null | sha256sum | cut -c1-16)"
+  dir="$REPO/.runtime/modules-linux-$ARCH-node$RUNTIME_VERSION-$key"
+  if [ -f "$dir/.complete" ]; then echo "pack: reusing the linux-$ARCH tree $dir" >&2; echo "$dir/node_modules"; return; fi
+  cc="$GNU_TRIPLE-gcc"
+  command -v "$cc" >/dev/null && command -v "$GNU_TRIPLE-g++" >/dev/null || die "cross compilers $GNU_TRIPLE-gcc/g++ not found (Debian packages gcc-$GNU_TRIPLE g++-$GNU_TRIPLE)"
+  gyp="$REPO/node_modules/node-gyp/bin/node-gyp.js"
+  [ -f "$gyp" ] || gyp="$(dirname "$(readlink -f "$(command -v npm)")")/../node_modules/node-gyp/bin/node-gyp.js"
+  [ -f "$gyp" ] || die "node-gyp not found (run npm ci in this checkout)"
+  tmp="$dir.tmp.$$"
+  rm -rf "$tmp"; mkdir -p "$tmp"
+  cp package.json package-lock.json "$tmp/"
+  echo "pack: installing the production tree for linux-$ARCH (npm ci --omit=dev --cpu=$ARCH)" >&2
+  (cd "$tmp" && ONNXRUNTIME_NODE_INSTALL=skip npm ci --omit=dev --ignore-scripts --cpu="$ARCH" --os=linux --libc=glibc --no-audit --no-fund >&2) || die "npm ci for linux-$ARCH failed"
+  # Addons without a binary for the target: compile them with the cross compilers
+  # against the target runtime's headers (node-gyp --nodedir: nothing is downloaded).
+  for pkg in better-sqlite3 epoll; do
+    [ -f "$tmp/node_modules/$pkg/binding.gyp" ] || continue
+    echo "pack: cross-compiling $pkg for linux-$ARCH" >&2
+    (cd "$tmp/node_modules/$pkg" && CC="$cc" CXX="$GNU_TRIPLE-g++" LINK="$GNU_TRIPLE-g++" AR="$GNU_TRIPLE-ar" \
+      node "$gyp" rebuild --release --arch="$ARCH" --nodedir="$RUNTIME" -j 2 >"$tmp/$pkg.build.log" 2>&1) ||
+      { tail -30 "$tmp/$pkg.build.log" >&2; die "cross-compiling $pkg failed"; }
+    rm -rf "$tmp/node_modules/$pkg/build/Release/obj.target" "$tmp/node_modules/$pkg/build/Release/.deps" "$tmp/node_modules/$pkg/build/deps"
+  done
+  # The gateway's own addon (binding.gyp at the top of the checkout).
+  if [ -f binding.gyp ]; then
+    echo "pack: cross-compiling binding.gyp for linux-$ARCH" >&2
+    mkdir -p "$tmp/own"
+    cp binding.gyp "$tmp/own/"
+    tar -cf - $(sed -n 's/.*"sources": *\[\(.*\)\].*/\1/p' binding.gyp | tr -d '",') | tar -C "$tmp/own" -xf -
+    (cd "$tmp/own" && CC="$cc" CXX="$GNU_TRIPLE-g++" LINK="$GNU_TRIPLE-g++" AR="$GNU_TRIPLE-ar" \
+      node "$gyp" rebuild --release --arch="$ARCH" --nodedir="$RUNTIME" >"$tmp/own.build.log" 2>&1) ||
+      { tail -30 "$tmp/own.build.log" >&2; die "cross-compiling binding.gyp failed"; }
+  fi
+  touch "$tmp/.complete"
+  rm -rf "$dir"; mv "$tmp" "$dir"
+  echo "$dir/node_modules"
+}
+if [ "$ARCH" != "$HOST_ARCH" ] && [ "$NODE_MODULES" = "$REPO/node_modules" ]; then
+  NODE_MODULES="$(cross_tree)"
+fi
+
+echo "pack: Node $RUNTIME_VERSION runtime for linux-$ARCH"
+install -D -m 0755 "$RUNTIME/bin/node" "$STAGE/node/bin/node"
+install -D -m 0644 "$RUNTIME/LICENSE" "$STAGE/node/LICENSE"
+
 echo "pack: production node_modules for linux-$ARCH"
 # The production dependency tree as npm resolved it (no dev packages).
-(cd "$REPO" && npm ls --omit=dev --all --parseable 2>/dev/null) | sed -n "s|^$REPO/node_modules/||p" | sort -u >"$STAGE_ROOT/deps"
+# Listed in the tree's own project when it has one (a tree for another arch holds that
+# arch's optional packages, e.g. @img/sharp-linux-arm64), else in this checkout.
+TREE_ROOT="$(cd "$NODE_MODULES/.." && pwd)"
+[ -f "$TREE_ROOT/package.json" ] || TREE_ROOT="$REPO"
+(cd "$TREE_ROOT" && npm ls --omit=dev --all --parseable 2>/dev/null) | sed -n "s|^$TREE_ROOT/node_modules/||p" | sort -u >"$STAGE_ROOT/deps"
 [ -s "$STAGE_ROOT/deps" ] || die "npm ls listed no production dependency"
 mkdir -p "$STAGE/node_modules"
 while IFS= read -r dep; do
@@ -114,20 +183,45 @@ done
 find "$STAGE/node_modules" -type d -name prebuilds -prune | while IFS= read -r p; do
   find "$p" -mindepth 1 -maxdepth 1 ! -name "linux-$ARCH" -exec rm -rf {} +
 done
-# better-sqlite3's test extension is not needed.
+# The boxes run glibc (Debian, Raspberry Pi OS): musl variants are dead weight.
+find "$STAGE/node_modules" -path '*/prebuilds/*' -name '*musl*.node' -delete
+# node-gyp's intermediate files (objects, dependency lists, the SQLite sources) are build
+# leftovers, and better-sqlite3's test extension is not needed: only the addons stay.
+find "$STAGE/node_modules" -type d -path '*/build/*' \( -name obj.target -o -name .deps -o -name obj -o -path '*/build/deps' \) -prune -exec rm -rf {} +
+find "$STAGE/node_modules" -path '*/build/*' -type f \( -name '*.mk' -o -name Makefile -o -name '*.gypi' -o -name '*.a' -o -name '*.o' \) -delete
 rm -f "$STAGE/node_modules/better-sqlite3/build/Release/test_extension.node"
 # The gateway's own addon (binding.gyp, built by npm ci with the other native addons).
-[ -f build/Release/malloc_trim.node ] || die "build/Release/malloc_trim.node missing: run npm ci (it builds binding.gyp)"
-install -D -m 0644 build/Release/malloc_trim.node "$STAGE/build/Release/malloc_trim.node"
+OWN_BUILD="$REPO/build"
+[ "$NODE_MODULES" != "$REPO/node_modules" ] && [ -d "$NODE_MODULES/../own/build" ] && OWN_BUILD="$NODE_MODULES/../own/build"
+[ -f "$OWN_BUILD/Release/malloc_trim.node" ] || die "$OWN_BUILD/Release/malloc_trim.node missing: run npm ci (it builds binding.gyp)"
+install -D -m 0644 "$OWN_BUILD/Release/malloc_trim.node" "$STAGE/build/Release/malloc_trim.node"
 
-echo "pack: checking native addons are linux-$ARCH"
+echo "pack: checking every ELF file is linux-$ARCH"
 bad=""
+nelf=0
 while IFS= read -r -d '' f; do
   magic="$(od -An -c -N4 "$f" | tr -d ' ')"
+  case "$f" in *.node) ;; *) [ "$magic" = "177ELF" ] || continue ;; esac
   machine="$(od -An -t u2 -j 18 -N 2 "$f" | tr -d ' ')"
+  nelf=$((nelf + 1))
   if [ "$magic" != "177ELF" ] || [ "$machine" != "$ELF_MACHINE" ]; then bad="$bad ${f#"$STAGE/"}(machine=$machine)"; fi
-done < <(find "$STAGE/node_modules" "$STAGE/build" -name '*.node' -type f -print0)
-[ -z "$bad" ] || die "native addons not built for linux-$ARCH:$bad"
+done < <(find "$STAGE" -type f \( -name '*.node' -o -name '*.so*' -o -perm -u+x -o -path '*/bin/*' \) -print0)
+[ -z "$bad" ] || die "files not built for linux-$ARCH:$bad"
+echo "pack: $nelf ELF files, all linux-$ARCH"
+# Every addon must load in the runtime the release ships (ABI, libc, shared libraries).
+if [ "$ARCH" = "$HOST_ARCH" ] || [ ${#RUN_TARGET[@]} -gt 0 ]; then
+  echo "pack: loading every addon with the shipped runtime${RUN_TARGET[*]:+ (under ${RUN_TARGET[0]})}"
+  # One process per addon: each is loaded (and initialised) as the app would, alone.
+  nload=0
+  while IFS= read -r -d '' f; do
+    err="$("${RUN_TARGET[@]}" "$STAGE/node/bin/node" -e 'process.dlopen({ exports: {} }, process.argv[1])' "$f" 2>&1)" ||
+      die "${f#"$STAGE/"} does not load in the shipped Node $RUNTIME_VERSION ($ARCH): $(echo "$err" | head -3)"
+    nload=$((nload + 1))
+  done < <(find "$STAGE" -name '*.node' -type f -print0)
+  echo "pack: $nload addons load in the shipped runtime"
+else
+  echo "pack: warning: cannot run linux-$ARCH code here ($EMU_MISSING): addons checked by ELF header only"
+fi
 
 if [ $MODELS = 1 ]; then
   mkdir -p "$STAGE/models"
@@ -153,8 +247,8 @@ cat >"$STAGE/RELEASE.json" <<EOF
   "commit": "$COMMIT",
   "arch": "$ARCH",
   "platform": "linux",
-  "nodeAbi": "$(node -p process.versions.modules)",
-  "nodeMin": 20,
+  "node": "$RUNTIME_VERSION",
+  "nodeAbi": "$NODE_ABI",
   "builtAt": "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 }
 EOF

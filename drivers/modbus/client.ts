@@ -33,6 +33,8 @@ class TransactorPort extends EventEmitter {
   _transactionIdWrite = 1;
   private tid = 0;
   timeoutMs = 1000;
+  /** Guard after a timeout for the next request; undefined = the transactor's default. */
+  guardMs: number | undefined;
   /** Set by ModbusClient.read: the transactor's verdict (timeout, line error) ends the read. */
   onFail: ((err: Error) => void) | undefined;
   constructor(private readonly tx: Transactor, private readonly framing: ModbusFraming) {
@@ -71,14 +73,14 @@ class TransactorPort extends EventEmitter {
       const tid = this.tid;
       request = mbapWrap(tid, unit, rtu.subarray(1, rtu.length - 2));
       framer = (b) => {
-        // Drop whole frames of other transactions (late replies after a timeout).
         let off = 0;
         while (off < b.length) {
           const len = mbapFrameLength(b.subarray(off));
           if (len === 0) return { kind: 'need-more', skip: off };
           if (len < 0) return { kind: 'need-more', skip: off + 1 };
           if (b.readUInt16BE(off) === tid) return { kind: 'frame', start: off, end: off + len };
-          off += len;
+          // A whole frame of another transaction: a late reply, dropped and counted.
+          return { kind: 'other', start: off, end: off + len };
         }
         return { kind: 'need-more', skip: off };
       };
@@ -90,7 +92,7 @@ class TransactorPort extends EventEmitter {
         return out;
       };
     }
-    this.tx.request(request, framer, this.timeoutMs).then(
+    this.tx.request(request, framer, this.timeoutMs, this.guardMs === undefined ? {} : { guardMs: this.guardMs }).then(
       (frame) => this.emit('data', toRtu(frame)),
       (err: Error) => this.onFail?.(err),
     );
@@ -141,11 +143,12 @@ export class ModbusClient {
   }
 
   /** Read registers (FC 3/4) or bits (FC 1/2). Throws ModbusError. */
-  read(unit: number, fc: 1 | 2 | 3 | 4, address: number, count: number, timeoutMs: number): Promise<ReadResult> {
+  read(unit: number, fc: 1 | 2 | 3 | 4, address: number, count: number, timeoutMs: number, opts: { guardMs?: number } = {}): Promise<ReadResult> {
     this.port.timeoutMs = timeoutMs;
-    // The Transactor owns the timeout (it starts once the request is on the wire and
-    // flushes the line); modbus-serial's own timer is only a backstop.
-    this.client.setTimeout(timeoutMs * 2 + 1000);
+    this.port.guardMs = opts.guardMs;
+    // The Transactor owns the timeout (it starts once the request is on the wire, and
+    // the guard after it); modbus-serial's own timer is only a backstop.
+    this.client.setTimeout(timeoutMs + this.transactor.guardFor(timeoutMs) + 1000);
     const start = performance.now();
     return new Promise((resolve, reject) => {
       let settled = false;

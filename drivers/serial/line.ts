@@ -4,6 +4,7 @@
 // on the simulated estate.
 import { EventEmitter } from 'node:events';
 import { connect, type Socket } from 'node:net';
+import { realpathSync } from 'node:fs';
 import { requireCjs } from '../../edge/cjs.js';
 
 import type { SerialPort as SerialPortT } from 'serialport';
@@ -48,6 +49,12 @@ export interface Line extends EventEmitter<LineEvents> {
   readonly isOpen: boolean;
   /** Serial settings when the line is a serial one (wire time, silences); undefined for TCP. */
   readonly serial: SerialSettings | undefined;
+  /**
+   * Bytes take their wire time on this line (a real UART, the simulated wire), so a
+   * reply cannot arrive before the request's last bit has left. False for ptys (they
+   * ignore the baud rate) and TCP (the converter's timing is unknown).
+   */
+  readonly paced?: boolean;
   open(): Promise<void>;
   close(): Promise<void>;
   /** Resolves once the bytes were handed to the OS (serial: drained to the UART). */
@@ -61,6 +68,7 @@ export interface Line extends EventEmitter<LineEvents> {
 
 export class SerialLine extends EventEmitter<LineEvents> implements Line {
   private port: SerialPortT | undefined;
+  paced = true;
   constructor(readonly path: string, readonly serial: SerialSettings) {
     super();
   }
@@ -75,6 +83,13 @@ export class SerialLine extends EventEmitter<LineEvents> implements Line {
   }
 
   open(): Promise<void> {
+    // A pseudo-terminal (socat test pairs, some USB-over-network tools) delivers bytes
+    // instantly whatever the baud rate: wire-time checks do not hold there.
+    try {
+      this.paced = !realpathSync(this.path).startsWith('/dev/pts/');
+    } catch {
+      this.paced = true;
+    }
     return new Promise((resolve, reject) => {
       const port = new SerialPort({
         path: this.path,
@@ -90,8 +105,10 @@ export class SerialLine extends EventEmitter<LineEvents> implements Line {
         port.on('data', (d: Buffer) => this.emit('data', d));
         // 'close' with disconnected=true is an unplugged USB adapter; either way the bus
         // scheduler reopens the line with back-off.
+        // Only a close we did not ask for is news (close() clears this.port first).
         port.once('close', (e: Error | null) => {
-          if (this.port === port) this.port = undefined;
+          if (this.port !== port) return;
+          this.port = undefined;
           this.emit('close', e ?? undefined);
         });
         port.on('error', () => {});
@@ -119,6 +136,7 @@ export class SerialLine extends EventEmitter<LineEvents> implements Line {
 export class TcpLine extends EventEmitter<LineEvents> implements Line {
   private socket: Socket | undefined;
   readonly serial = undefined;
+  readonly paced = false;
   constructor(readonly host: string, readonly port: number, private readonly connectTimeoutMs = 3000) {
     super();
   }
@@ -151,7 +169,8 @@ export class TcpLine extends EventEmitter<LineEvents> implements Line {
         this.socket = s;
         s.on('data', (d) => this.emit('data', d));
         s.once('close', () => {
-          if (this.socket === s) this.socket = undefined;
+          if (this.socket !== s) return;
+          this.socket = undefined;
           this.emit('close', new Error('connection closed by peer'));
         });
         resolve();

@@ -16,11 +16,30 @@ export interface WireStats {
   writes: number;
 }
 
+/** What a fault does to one write: drop it, replace its bytes, and/or hold it back. */
+export type WireFault = { drop: true } | { bytes?: Buffer; delayMs?: number };
+
+/**
+ * The lower bound of the time a run of transactions takes on a line: every byte's wire
+ * time plus two inter-frame silences per transaction (before the request, before the
+ * reply). The simulated wire can never beat it (a test holds it to that).
+ */
+export function wireBoundMs(bytes: number, transactions: number, serial: SerialSettings, silenceMs: number): number {
+  return (bytes * bitsPerChar(serial) * 1000) / serial.baudRate + 2 * silenceMs * transactions;
+}
+
 export class SimulatedWire {
   private readonly endpoints = new Set<WireEndpoint>();
   private busyUntil = 0;
   readonly stats: WireStats = { bytes: 0, busyMs: 0, writes: 0 };
   private readonly msPerByte: number;
+  /**
+   * Fault injection (bench, tests): asked for every write. A held-back write keeps the
+   * writer's later writes behind it (a slow meter answers its requests in order); the
+   * medium is only busy while bytes are actually on it.
+   */
+  faults: ((from: WireEndpoint, bytes: Buffer) => WireFault | undefined) | undefined;
+  private readonly releaseAt = new Map<WireEndpoint, number>();
 
   constructor(readonly serial: SerialSettings, readonly name = 'sim') {
     this.msPerByte = (bitsPerChar(serial) * 1000) / serial.baudRate;
@@ -37,6 +56,19 @@ export class SimulatedWire {
     this.endpoints.delete(e);
   }
 
+  /** @internal A write from an endpoint, through the fault hook. */
+  send(from: WireEndpoint, bytes: Buffer, delayMs = 0): Promise<void> {
+    const f = this.faults?.(from, bytes);
+    if (f && 'drop' in f) return Promise.resolve();
+    const out = f?.bytes ?? bytes;
+    const now = performance.now();
+    const held = this.releaseAt.get(from) ?? 0;
+    if (f?.delayMs) this.releaseAt.set(from, Math.max(held, now + delayMs + f.delayMs));
+    const release = this.releaseAt.get(from) ?? 0;
+    if (release <= now + delayMs) return this.transmit(from, out, delayMs);
+    return new Promise((resolve) => setTimeout(() => void this.transmit(from, out).then(resolve), Math.ceil(release - now)));
+  }
+
   /** @internal */
   transmit(from: WireEndpoint, bytes: Buffer, delayMs = 0): Promise<void> {
     const now = performance.now();
@@ -47,17 +79,25 @@ export class SimulatedWire {
     this.stats.busyMs += duration;
     this.stats.writes++;
     const copy = Buffer.from(bytes);
+    const end = this.busyUntil;
     return new Promise((resolve) => {
-      setTimeout(() => {
+      // Never before the last bit has arrived: Node timers truncate fractional ms and
+      // count from the event loop's cached time, so a plain setTimeout fires up to ~1 ms
+      // early, which made the wire faster than physics (cycles below the wire-time bound).
+      const fire = () => {
+        const left = end - performance.now();
+        if (left > 0) return void setTimeout(fire, Math.max(1, Math.ceil(left)));
         for (const e of this.endpoints) if (e !== from && e.isOpen) e.deliver(copy);
         resolve();
-      }, Math.max(0, this.busyUntil - now));
+      };
+      setTimeout(fire, Math.ceil(Math.max(0, end - now)));
     });
   }
 }
 
 export class WireEndpoint extends EventEmitter<LineEvents> implements Line {
   private opened = false;
+  readonly paced = true;
   constructor(private readonly wire: SimulatedWire, readonly label: string) {
     super();
   }
@@ -79,11 +119,11 @@ export class WireEndpoint extends EventEmitter<LineEvents> implements Line {
   }
   write(bytes: Buffer): Promise<void> {
     if (!this.opened) return Promise.reject(new Error(`${this.description} is not open`));
-    return this.wire.transmit(this, bytes);
+    return this.wire.send(this, bytes);
   }
   writeAfter(bytes: Buffer, delayMs: number): Promise<void> {
     if (!this.opened) return Promise.reject(new Error(`${this.description} is not open`));
-    return this.wire.transmit(this, bytes, delayMs);
+    return this.wire.send(this, bytes, delayMs);
   }
   /** @internal */
   deliver(bytes: Buffer): void {

@@ -4,16 +4,28 @@
 //   silence (3.5 characters for Modbus RTU), counted from the last byte either way.
 // - Received bytes are handed to the current expectation's framer, which finds the
 //   reply in whatever arrived (noise, preambles, a late reply to an earlier request).
-// - Bytes that arrive while nothing is expected (a reply after its timeout, noise) are
-//   counted and thrown away: after a timeout the receive buffer is flushed, so a late
-//   answer is never mistaken for the next one.
+// - A reply is accepted only if it provably answers the request on the wire:
+//   * on a paced line (real serial port, simulated wire) bytes that arrive before the
+//     request can have left the line (write start + its wire time) are stray: no device
+//     answers a request it has not heard yet (echo, noise, a late reply colliding);
+//   * after a timeout the line is held silent for a guard interval (by default one more
+//     timeout plus the wire time of the longest reply) and until it has been quiet, so
+//     a late reply arrives while nothing is asked and is discarded and counted
+//     (`lateReplies`) instead of landing in the next request's window, where a reply of
+//     the same shape (Modbus RTU carries no transaction id) would pass every check;
+//   * the framer may report a well-formed frame that answers some other request
+//     (another address, identifier or sequence number): dropped, counted, waiting goes on.
+// - Bytes that arrive while nothing is expected and no guard runs are counted
+//   (`strayBytes`) and thrown away.
 // - Every frame both ways can be tapped (hex in the console's raw poll tester).
-import type { Line } from './line.js';
-import { interFrameSilenceMs } from './line.js';
+import type { Line, SerialSettings } from './line.js';
+import { charTimeMs, interFrameSilenceMs } from './line.js';
 
 export type FramerResult =
   | { kind: 'frame'; start: number; end: number }
   | { kind: 'bad'; start: number; end: number; error: Error }
+  /** A complete, well-formed frame that answers another request (late reply): dropped and counted. */
+  | { kind: 'other'; start: number; end: number }
   /** `suspect`: the frame to hand over if the line stays quiet (protocols framed by silence). */
   | { kind: 'need-more'; skip: number; suspect?: { start: number; end: number } };
 
@@ -21,10 +33,24 @@ export type Framer = (buf: Buffer) => FramerResult;
 
 export class TransactionTimeout extends Error {
   readonly code = 'timeout';
+  /** Bursts that arrived during the guard after this timeout (the late reply, discarded). */
+  lateReplies = 0;
   constructor(readonly timeoutMs: number, readonly partial: Buffer) {
     super(partial.length ? `no complete reply within ${timeoutMs} ms (${partial.length} bytes received)` : `no reply within ${timeoutMs} ms`);
     this.name = 'TransactionTimeout';
   }
+}
+
+/** Longest reply any of the protocols sends (Modbus RTU ADU: 256 bytes). */
+export const MAX_REPLY_BYTES = 256;
+
+/**
+ * Default guard after a timeout: one more timeout (a reply that took up to twice the
+ * timeout is still caught) plus the wire time of the longest reply at the line's baud
+ * rate (so a late reply that starts inside the guard has finished before it ends).
+ */
+export function defaultGuardMs(timeoutMs: number, serial: SerialSettings | undefined): number {
+  return Math.ceil(timeoutMs + (serial ? MAX_REPLY_BYTES * charTimeMs(serial) : 0));
 }
 
 export interface TapEvent {
@@ -35,10 +61,20 @@ export interface TapEvent {
 }
 
 export interface TransactorStats {
-  /** Bytes received while no reply was expected (late replies, noise between transactions). */
+  /**
+   * Bytes received while no reply was expected and no guard ran (noise, replies later
+   * than their guard), or before the request could have left the line.
+   */
   strayBytes: number;
   /** Bytes skipped inside replies because no frame could start there. */
   garbageBytes: number;
+  /** Late replies discarded: bursts during a guard, and frames answering another request. */
+  lateReplies: number;
+  /** Bytes of those late replies. */
+  lateBytes: number;
+  /** Guards held after timeouts, and their total time (ms): the cost of the guard. */
+  guards: number;
+  guardMs: number;
 }
 
 interface Expectation {
@@ -57,6 +93,12 @@ export interface TransactorOptions {
    * Default max(2 × silence, 30 ms): USB serial adapters and ptys deliver in chunks.
    */
   quietMs?: number;
+  /**
+   * Silence held after a timeout before the next request, given the request's timeout
+   * (ms). Default defaultGuardMs(timeout, line serial settings); 0 disables the guard
+   * (Modbus TCP, where transaction ids tell replies apart).
+   */
+  guardMs?: number | ((timeoutMs: number) => number);
   now?: () => number;
 }
 
@@ -68,21 +110,37 @@ export class Transactor {
   private readonly quietMs: number;
   private lastActivity = 0;
   private taps = new Set<(e: TapEvent) => void>();
-  readonly stats: TransactorStats = { strayBytes: 0, garbageBytes: 0 };
+  readonly stats: TransactorStats = { strayBytes: 0, garbageBytes: 0, lateReplies: 0, lateBytes: 0, guards: 0, guardMs: 0 };
   private readonly silenceMs: number;
   private readonly maxBuffer: number;
   private readonly now: () => number;
+  private readonly guardOpt: TransactorOptions['guardMs'];
+  /** performance.now() before which a received byte cannot answer the current request. */
+  private earliestReply = 0;
+  /** Set while a guard runs after a timeout. */
+  private guard: { late: number; bytes: number; buf: Buffer; framer: Framer; answered: boolean } | undefined;
   private readonly onData = (d: Buffer) => this.receive(d);
+  /** A guard in progress ends at once on dispose (shutdown must not wait for it). */
+  private disposed = false;
 
   constructor(readonly line: Line, opts: TransactorOptions = {}) {
     this.silenceMs = opts.silenceMs ?? (line.serial ? interFrameSilenceMs(line.serial) : 0);
     this.maxBuffer = opts.maxBuffer ?? 1024;
     this.quietMs = opts.quietMs ?? Math.max(2 * this.silenceMs, 30);
     this.now = opts.now ?? Date.now;
+    this.guardOpt = opts.guardMs;
     line.on('data', this.onData);
   }
 
+  /** The guard held after a timeout of `timeoutMs`. */
+  guardFor(timeoutMs: number): number {
+    const g = this.guardOpt;
+    if (g === undefined) return defaultGuardMs(timeoutMs, this.line.serial);
+    return Math.max(0, typeof g === 'number' ? g : g(timeoutMs));
+  }
+
   dispose(): void {
+    this.disposed = true;
     this.line.off('data', this.onData);
     this.abort(new Error('transactor disposed'));
     this.flush();
@@ -101,9 +159,31 @@ export class Transactor {
   }
 
   private receive(d: Buffer): void {
-    this.lastActivity = performance.now();
+    const now = performance.now();
+    const quietBefore = now - this.lastActivity;
+    this.lastActivity = now;
     this.emitTap('rx', d);
+    const g = this.guard;
+    if (g) {
+      // A new burst after silence is one more late reply.
+      if (g.bytes === 0 || quietBefore >= this.quietMs) {
+        g.late++;
+        this.stats.lateReplies++;
+      }
+      g.bytes += d.length;
+      this.stats.lateBytes += d.length;
+      g.buf = Buffer.concat([g.buf, d]).subarray(-this.maxBuffer);
+      // The late reply complete: no second one is coming, the guard may end once quiet.
+      const r = g.framer(g.buf);
+      if (r.kind !== 'need-more') g.answered = true;
+      return;
+    }
     if (!this.expecting) {
+      this.stats.strayBytes += d.length;
+      return;
+    }
+    if (this.buf.length === 0 && now < this.earliestReply) {
+      // Started before our request can have left the line: not its answer.
       this.stats.strayBytes += d.length;
       return;
     }
@@ -120,7 +200,16 @@ export class Transactor {
     this.quietTimer = undefined;
     const exp = this.expecting;
     if (!exp || this.buf.length === 0) return;
-    const r = exp.framer(this.buf);
+    let r = exp.framer(this.buf);
+    while (r.kind === 'other') {
+      // A well-formed answer to another request (a late reply): drop it, keep waiting.
+      this.stats.lateReplies++;
+      this.stats.lateBytes += r.end - r.start;
+      this.stats.garbageBytes += r.start;
+      this.buf = this.buf.subarray(r.end);
+      if (this.buf.length === 0) return;
+      r = exp.framer(this.buf);
+    }
     if (r.kind === 'need-more') {
       if (r.skip > 0) {
         this.stats.garbageBytes += r.skip;
@@ -142,7 +231,7 @@ export class Transactor {
     this.complete(exp, r);
   }
 
-  private complete(exp: Expectation, r: Exclude<FramerResult, { kind: 'need-more' }>): void {
+  private complete(exp: Expectation, r: Extract<FramerResult, { kind: 'frame' | 'bad' }>): void {
     this.stats.garbageBytes += r.start;
     const frame = Buffer.from(this.buf.subarray(r.start, r.end));
     this.buf = this.buf.subarray(r.end);
@@ -176,18 +265,23 @@ export class Transactor {
 
   /** Write after the inter-frame silence: kept by the line itself when it can, else by waiting. */
   private async writeQuietly(bytes: Buffer, arm?: () => void): Promise<void> {
+    // Lower bound of the moment the request's last bit leaves the line: a byte that
+    // arrives earlier cannot answer it. Only where bytes take wire time (`paced`).
+    const wireMs = this.line.paced && this.line.serial ? bytes.length * charTimeMs(this.line.serial) : 0;
     // `arm` runs after the flush and before the first byte goes out: from then on
     // received bytes belong to this request (a fast device may answer before write()
     // resolves), never before (a late reply arriving during the silence is stray).
     if (this.line.writeAfter) {
       const remaining = Math.max(0, this.silenceMs - (performance.now() - this.lastActivity));
       this.flush();
+      this.earliestReply = performance.now() + remaining + wireMs;
       arm?.();
       this.emitTap('tx', bytes);
       await this.line.writeAfter(bytes, remaining);
     } else {
       await this.waitSilence();
       this.flush();
+      this.earliestReply = performance.now() + wireMs;
       arm?.();
       this.emitTap('tx', bytes);
       this.lastActivity = performance.now();
@@ -206,7 +300,7 @@ export class Transactor {
    * with TransactionTimeout, the framer's error (bad checksum…) or a line error; in
    * every case the receive buffer is flushed before the next transaction.
    */
-  async request(bytes: Buffer, framer: Framer, timeoutMs: number): Promise<Buffer> {
+  async request(bytes: Buffer, framer: Framer, timeoutMs: number, opts: { guardMs?: number } = {}): Promise<Buffer> {
     if (this.busy) throw new Error('a transaction is already in progress on this line');
     let timer: NodeJS.Timeout | undefined;
     let expectation!: Expectation;
@@ -224,12 +318,70 @@ export class Transactor {
       return await Promise.race([reply, timeout]);
     } catch (err) {
       this.expecting = undefined;
-      this.flush();
+      if (timer) clearTimeout(timer);
       reply.catch(() => {});
+      if (err instanceof TransactionTimeout) {
+        // The stale bytes of a partial reply belong to the late reply, not to noise.
+        const partial = this.buf;
+        this.buf = Buffer.alloc(0);
+        if (this.quietTimer) clearTimeout(this.quietTimer);
+        this.quietTimer = undefined;
+        err.lateReplies = await this.holdGuard(opts.guardMs ?? this.guardFor(timeoutMs), framer, partial);
+      } else this.flush();
       throw err;
     } finally {
       this.busy = false;
       if (timer) clearTimeout(timer);
+    }
+  }
+
+  /**
+   * Hold the line silent after a timeout for `ms` and until it has been quiet for the
+   * quiet time; everything that arrives meanwhile is the late reply (or part of it) and
+   * is discarded. Ends early once a complete late reply has arrived and the line went
+   * quiet (the device answered once; nothing more is coming). Returns the bursts seen.
+   */
+  private async holdGuard(ms: number, framer: Framer, partial: Buffer): Promise<number> {
+    if (ms <= 0) {
+      if (partial.length) this.stats.strayBytes += partial.length;
+      return 0;
+    }
+    const started = performance.now();
+    const g = { late: 0, bytes: partial.length, buf: partial, framer, answered: false };
+    if (partial.length) {
+      g.late = 1;
+      this.stats.lateReplies++;
+      this.stats.lateBytes += partial.length;
+    }
+    this.guard = g;
+    this.stats.guards++;
+    try {
+      const until = started + ms;
+      for (let i = 0; i < 10_000; i++) {
+        const now = performance.now();
+        const quietFor = now - this.lastActivity;
+        if (this.disposed || (quietFor >= this.quietMs && (now >= until || g.answered))) break;
+        const wait = g.answered ? this.quietMs - quietFor : Math.max(until - now, this.quietMs - quietFor);
+        await new Promise((r) => setTimeout(r, Math.max(1, Math.ceil(wait))));
+      }
+    } finally {
+      this.guard = undefined;
+      this.stats.guardMs += performance.now() - started;
+    }
+    return g.late;
+  }
+
+  /**
+   * Hold the line silent as after a timeout of `timeoutMs` (after a run of unguarded
+   * requests, e.g. bus.scan probes, before polling resumes). Returns the bursts seen.
+   */
+  async hold(timeoutMs: number): Promise<number> {
+    if (this.busy) throw new Error('a transaction is already in progress on this line');
+    this.busy = true;
+    try {
+      return await this.holdGuard(this.guardFor(timeoutMs), () => ({ kind: 'need-more', skip: 0 }), Buffer.alloc(0));
+    } finally {
+      this.busy = false;
     }
   }
 

@@ -2,7 +2,7 @@
 // "path: reason" lines. Capability modules append their own checks here.
 import type { GatewayConfig } from './schema.js';
 import { doorsChecks } from '../doors/checks.js';
-import { metersChecks } from '../meters/checks.js';
+import { metersChecks, metersWarnings } from '../meters/checks.js';
 import { visionChecks } from '../vision/checks.js';
 import { consoleChecks } from '../console/checks.js';
 
@@ -18,3 +18,6 @@ const uplinkChecks: ConfigCheck = (c) => {
 };
 
 export const semanticChecks: ConfigCheck[] = [uplinkChecks, metersChecks, doorsChecks, visionChecks, consoleChecks];
+
+/** Settings that load but look wrong: check-config prints them, the service logs them; they never stop a start. */
+export const configWarnings: ConfigCheck[] = [metersWarnings];

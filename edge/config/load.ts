@@ -11,7 +11,7 @@ const { parseDocument } = requireCjs('yaml') as typeof import('yaml');
 import type { GatewayConfig } from './schema.js';
 import { appPath } from '../paths.js';
 import { resolveSecret, Secret, type SecretRefValue } from './secret.js';
-import { semanticChecks } from './checks.js';
+import { semanticChecks, configWarnings } from './checks.js';
 import { simulatedEstateConfig } from './embedded.js';
 import { toConfigPath } from './path.js';
 import { maskSecrets } from './redact.js';
@@ -35,6 +35,8 @@ export interface LoadedConfig {
   revision: string;
   /** Resolved secrets, keyed by config path (e.g. "uplink.password"). */
   secrets: ReadonlyMap<string, Secret>;
+  /** "path: reason" lines for settings that load but look wrong (printed by check-config). */
+  warnings?: string[];
 }
 
 // Ajv's code for GatewayConfigSchema, generated ahead of time (why: validator-source.ts).
@@ -125,7 +127,8 @@ export function finish(raw: unknown, source: string, env: NodeJS.ProcessEnv = pr
     }
   }
   if (secretProblems.length) throw new ConfigError(secretProblems, source);
-  return { config, source, revision: revisionOf(config), secrets };
+  const warnings = configWarnings.flatMap((w) => w(config));
+  return { config, source, revision: revisionOf(config), secrets, ...(warnings.length ? { warnings } : {}) };
 }
 
 /**

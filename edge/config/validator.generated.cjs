@@ -3,7 +3,7 @@
 "use strict";
 module.exports = validate10;
 module.exports.default = validate10;
-const schema11 = {"additionalProperties":false,"description":"estate-edge gateway configuration.","type":"object","required":["site","gateway","log","uplink","outbox","commands","http","status","simulation","meters","doors","vision","console"],"properties":{"site":{"additionalProperties":false,"description":"The estate this gateway serves.","type":"object","required":["id"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Estate (site) id, used in MQTT topics and record ids.","type":"string"},"name":{"maxLength":200,"description":"Human-readable estate name (shown in the console).","type":"string"}}},"gateway":{"additionalProperties":false,"description":"This gateway box.","type":"object","required":["id","dataDir","shutdownTimeoutMs"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Gateway id, unique within the site; used in MQTT topics.","type":"string"},"dataDir":{"minLength":1,"default":"/var/lib/estate-edge","description":"Directory for SQLite databases and other state (systemd StateDirectory).","type":"string"},"shutdownTimeoutMs":{"minimum":1000,"maximum":120000,"default":10000,"description":"Longest a graceful shutdown (SIGTERM) may take before the process exits anyway.","type":"integer"}}},"log":{"additionalProperties":false,"description":"Structured logging (JSON lines on stdout).","default":{},"type":"object","required":["level"],"properties":{"level":{"type":"string","enum":["fatal","error","warn","info","debug","trace","silent"],"default":"info","description":"Lowest level written to stdout (journald)."}}},"uplink":{"additionalProperties":false,"description":"MQTT uplink to the central platform.","default":{},"type":"object","required":["enabled","url","protocolVersion","tls","topicPrefix","keepaliveS","connectTimeoutMs","reconnectMinMs","reconnectMaxMs","batchMaxRecords","batchMaxBytes","lingerMs","maxInflight","backfillRecordsPerSecond"],"properties":{"enabled":{"default":true,"description":"Publish upstream. When false, everything stays buffered in the outbox.","type":"boolean"},"url":{"x-secret":"url","pattern":"^(mqtt|mqtts|tcp|tls|ssl|ws|wss)://","default":"mqtt://127.0.0.1:1883","description":"Broker URL: mqtt://host:1883 or mqtts://host:8883 (TLS).","type":"string"},"protocolVersion":{"type":"number","enum":[5,4],"default":5,"description":"MQTT 5 (5) or MQTT 3.1.1 (4)."},"clientId":{"minLength":1,"maxLength":128,"description":"MQTT client id; default <site>-<gateway>.","type":"string"},"username":{"description":"Broker user name.","type":"string"},"password":{"additionalProperties":false,"minProperties":1,"maxProperties":1,"description":"Broker password (env or file reference).","x-secret":"ref","type":"object","properties":{"env":{"minLength":1,"description":"Name of an environment variable holding the secret.","type":"string"},"file":{"minLength":1,"description":"Path of a file holding the secret (trailing newline ignored).","type":"string"},"value":{"description":"The secret itself (lab use only; prefer env or file).","type":"string"}}},"tls":{"additionalProperties":false,"description":"TLS options for mqtts:// URLs.","default":{},"type":"object","required":["rejectUnauthorized"],"properties":{"ca":{"description":"PEM file of the CA that signed the broker certificate.","type":"string"},"cert":{"description":"PEM client certificate for mutual TLS.","type":"string"},"key":{"description":"PEM private key of the client certificate (keep it 0600).","type":"string"},"keyPassphrase":{"additionalProperties":false,"minProperties":1,"maxProperties":1,"description":"Passphrase of the client key, if it is encrypted.","x-secret":"ref","type":"object","properties":{"env":{"minLength":1,"description":"Name of an environment variable holding the secret.","type":"string"},"file":{"minLength":1,"description":"Path of a file holding the secret (trailing newline ignored).","type":"string"},"value":{"description":"The secret itself (lab use only; prefer env or file).","type":"string"}}},"rejectUnauthorized":{"default":true,"description":"Verify the broker certificate. Only turn off in a lab.","type":"boolean"},"servername":{"description":"TLS server name (SNI) if it differs from the URL host.","type":"string"}}},"topicPrefix":{"pattern":"^[^#+]+$","default":"estate","description":"First topic level; topics are <prefix>/<site>/<gateway>/...","type":"string"},"keepaliveS":{"minimum":5,"maximum":3600,"default":30,"description":"MQTT keep-alive in seconds.","type":"integer"},"connectTimeoutMs":{"minimum":1000,"maximum":120000,"default":10000,"description":"Give up one connection attempt after this long.","type":"integer"},"reconnectMinMs":{"minimum":100,"maximum":600000,"default":1000,"description":"First reconnect delay; doubles per failure.","type":"integer"},"reconnectMaxMs":{"minimum":1000,"maximum":3600000,"default":60000,"description":"Longest reconnect delay (never gives up).","type":"integer"},"batchMaxRecords":{"minimum":1,"maximum":10000,"default":500,"description":"Most records in one MQTT message.","type":"integer"},"batchMaxBytes":{"minimum":1024,"maximum":16777216,"default":262144,"description":"Largest MQTT message payload in bytes.","type":"integer"},"lingerMs":{"minimum":0,"maximum":10000,"default":20,"description":"Wait this long for more records before publishing a partial batch.","type":"integer"},"maxInflight":{"minimum":1,"maximum":1000,"default":32,"description":"Messages published but not yet acknowledged (PUBACK).","type":"integer"},"backfillRecordsPerSecond":{"minimum":0,"default":2000,"description":"Drain rate of the backlog after an outage (records/s; 0 = unlimited). Live data is not limited.","type":"integer"}}},"outbox":{"additionalProperties":false,"description":"Store-and-forward buffer (SQLite, WAL).","default":{},"type":"object","required":["file","quotaMB","synchronous"],"properties":{"file":{"minLength":1,"default":"outbox.db","description":"SQLite file of the outbox, relative to gateway.dataDir.","type":"string"},"quotaMB":{"minimum":1,"default":512,"description":"Disk quota for buffered records. Above it, the oldest telemetry is evicted; events and alarms never are.","type":"number"},"synchronous":{"type":"string","enum":["full","normal"],"default":"full","description":"full: every acknowledged record survives power loss (fsync per commit). normal: faster, may lose the last commits on power loss."}}},"commands":{"additionalProperties":false,"description":"Commands from the platform.","default":{},"type":"object","required":["maxAgeS","maxPayloadBytes","dedupeHours"],"properties":{"maxAgeS":{"minimum":1,"maximum":86400,"default":60,"description":"Commands whose timestamp is older than this are refused (no stale unlock after a reconnect).","type":"integer"},"maxPayloadBytes":{"minimum":1024,"maximum":33554432,"default":8388608,"description":"Largest command payload accepted.","type":"integer"},"dedupeHours":{"minimum":1,"maximum":720,"default":48,"description":"How long executed command ids are remembered to refuse duplicates.","type":"integer"}}},"http":{"additionalProperties":false,"description":"Health and Prometheus metrics endpoint.","default":{},"type":"object","required":["enabled","host","port"],"properties":{"enabled":{"default":true,"description":"Serve /healthz and /metrics.","type":"boolean"},"host":{"default":"127.0.0.1","description":"Listen address for /healthz and /metrics.","type":"string"},"port":{"minimum":0,"maximum":65535,"default":9810,"description":"Listen port (0 = any free port).","type":"integer"}}},"status":{"additionalProperties":false,"description":"Periodic gateway status report upstream.","default":{},"type":"object","required":["intervalS"],"properties":{"intervalS":{"minimum":5,"maximum":86400,"default":60,"description":"Period of the gateway status telemetry (outbox depth, uptime, memory).","type":"integer"}}},"simulation":{"additionalProperties":false,"description":"Built-in simulated estate, for demos, tests and boxes without hardware.","default":{},"type":"object","required":["enabled"],"properties":{"enabled":{"default":false,"description":"Run the built-in simulated estate (simulated meters, doors and camera).","type":"boolean"}}},"meters":{"additionalProperties":false,"description":"Meter reading on RS-485: Modbus RTU/TCP, DL/T 645-2007/1997, CJ/T 188.","default":{},"type":"object","required":["enabled","fullReportIntervalS","timeSyncIntervalH","buses"],"properties":{"enabled":{"default":true,"description":"Run meter reading.","type":"boolean"},"profilesDir":{"minLength":1,"description":"Extra directory of profile YAML files (overrides built-in profiles with the same id).","type":"string"},"fullReportIntervalS":{"minimum":0,"maximum":86400,"default":900,"description":"Publish every point at least this often, even within its deadband (0 = only on change when a deadband is set).","type":"integer"},"timeSyncIntervalH":{"minimum":0,"maximum":720,"default":24,"description":"Broadcast time (DL/T 645 08H) to dlt645 buses this often (0 = only on command).","type":"number"},"buses":{"default":[],"description":"RS-485 lines and converters.","type":"array","items":{"additionalProperties":false,"description":"An RS-485 line (or TCP converter) and its meters.","type":"object","required":["id","protocol","transport","framing","baudRate","parity","stopBits","timeoutMs","interFrameDelayMs","backoffBaseMs","backoffMaxMs","offlineAfter","devices"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Bus id (one RS-485 line or converter).","type":"string"},"protocol":{"type":"string","enum":["modbus","dlt645","cjt188","mixed"],"description":"Protocol spoken on this line (DL/T 645-2007 and -1997 meters may share a dlt645 line; mixed = Modbus RTU and DL/T 645 meters at the same serial settings on one line)."},"transport":{"type":"string","enum":["serial","tcp","simulated"],"default":"serial","description":"serial: an RS-485 port; tcp: an RS-485-to-Ethernet converter; simulated: an in-process wire with simulator meters (demo, bench)."},"port":{"minLength":1,"description":"Serial device, e.g. /dev/ttyUSB0 or /dev/serial/by-id/… (transport serial).","type":"string"},"host":{"minLength":1,"description":"Converter host name or address (transport tcp).","type":"string"},"tcpPort":{"minimum":1,"maximum":65535,"description":"Converter TCP port (transport tcp), usually 502 (Modbus TCP) or 4001/8899 (transparent).","type":"integer"},"framing":{"type":"string","enum":["rtu","tcp"],"default":"rtu","description":"Modbus over tcp transport: tcp = Modbus TCP (MBAP), rtu = RTU frames over a transparent TCP socket. Ignored for serial."},"baudRate":{"type":"number","enum":[1200,2400,4800,9600,19200,38400,57600,115200],"default":9600,"description":"Baud rate (serial and simulated). DL/T 645-2007 meters default to 2400, 1997 meters to 1200."},"parity":{"type":"string","enum":["none","even","odd"],"default":"none","description":"Parity. DL/T 645 and CJ/T 188 use even."},"stopBits":{"type":"number","enum":[1,2],"default":1,"description":"Stop bits."},"timeoutMs":{"minimum":20,"maximum":10000,"default":1000,"description":"Reply timeout per request, from the end of the request on the wire.","type":"integer"},"interFrameDelayMs":{"minimum":0,"maximum":2000,"default":0,"description":"Extra quiet time before each request, on top of the 3.5-character silence (slow converters, meters that need a pause).","type":"integer"},"backoffBaseMs":{"minimum":100,"maximum":600000,"default":5000,"description":"First back-off after a meter stops answering; doubles per failure.","type":"integer"},"backoffMaxMs":{"minimum":1000,"maximum":3600000,"default":300000,"description":"Longest back-off: a dead meter is probed at least this often.","type":"integer"},"offlineAfter":{"minimum":1,"maximum":20,"default":2,"description":"Consecutive failed polls before a meter is reported offline.","type":"integer"},"devices":{"default":[],"description":"Meters on this bus.","type":"array","items":{"additionalProperties":false,"description":"A meter on the bus.","type":"object","required":["id","profile","address","pollIntervalMs","enabled"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Device id, unique on the gateway; used in telemetry and commands.","type":"string"},"name":{"maxLength":200,"description":"Human-readable name (flat, riser), shown in the console.","type":"string"},"profile":{"minLength":1,"description":"Profile id (drivers/profiles/*.yaml or meters.profilesDir), e.g. eastron-sdm630, dlt645-2007-single.","type":"string"},"address":{"description":"Modbus unit id (1–247), DL/T 645 address (up to 12 digits, as printed on the meter) or CJ/T 188 address (up to 14 digits).","anyOf":[{"minimum":1,"maximum":247,"type":"integer"},{"pattern":"^[0-9A-Fa-f]{1,14}$","type":"string"}]},"pollIntervalMs":{"minimum":100,"maximum":86400000,"default":10000,"description":"How often the meter is read. Polls that fall due while the line is busy are skipped and counted, never queued.","type":"integer"},"points":{"minItems":1,"description":"Read only these points of the profile (default: all).","type":"array","items":{"minLength":1,"type":"string"}},"deadband":{"description":"Report-by-exception: a point is published only when it moved by more than this (one number for all points, or per point name). Without it every poll is published.","anyOf":[{"minimum":0,"type":"number"},{"type":"object","patternProperties":{"^(.*)$":{"minimum":0,"type":"number"}}}]},"enabled":{"default":true,"description":"Poll this meter.","type":"boolean"}}}}}}}}},"doors":{"additionalProperties":false,"description":"Door access control over GPIO.","default":{},"type":"object","required":["gpio","timeZone","rateLimit","remoteUnlock","accessLog","fire","groups","doors"],"properties":{"gpio":{"additionalProperties":false,"description":"GPIO access.","default":{},"type":"object","required":["backend","sysfsRoot","pollMs"],"properties":{"backend":{"type":"string","enum":["auto","sysfs","chardev","simulated"],"default":"auto","description":"auto: sysfs GPIO if the kernel has it, else the GPIO character device (gpiod tools). simulated: no hardware (demo, tests)."},"chipLabel":{"minLength":1,"description":"Label of the GPIO chip of the pins. Default: the first found of pinctrl-rp1 (Pi 5), pinctrl-bcm2711 (Pi 4), pinctrl-bcm2835.","type":"string"},"sysfsRoot":{"default":"/sys/class/gpio","description":"Where sysfs GPIO lives (changed only for tests).","type":"string"},"toolsDir":{"description":"Directory of gpioset/gpiomon/gpioget/gpiodetect (default: PATH).","type":"string"},"pollMs":{"minimum":5,"maximum":1000,"default":20,"description":"Input polling period when edge interrupts are unavailable (ms).","type":"integer"}}},"timeZone":{"default":"Asia/Shanghai","description":"IANA time zone of the weekly access windows (e.g. Asia/Shanghai).","type":"string"},"rateLimit":{"additionalProperties":false,"description":"Per-door unlock rate limit (token bucket) against unlock storms.","default":{},"type":"object","required":["burst","perMinute"],"properties":{"burst":{"minimum":1,"maximum":1000,"default":5,"description":"Unlocks a door accepts in a burst.","type":"integer"},"perMinute":{"minimum":1,"maximum":6000,"default":30,"description":"Sustained unlocks per minute per door; more are denied (rate_limited). Exit buttons and fire release are never limited.","type":"integer"}}},"remoteUnlock":{"additionalProperties":false,"description":"Remote unlock commands (platform, console).","default":{},"type":"object","required":["ttlMs","maxDurationMs"],"properties":{"ttlMs":{"minimum":500,"maximum":600000,"default":15000,"description":"door.unlock is refused when older than this (from the command timestamp), unless the command gives its own ttlMs.","type":"integer"},"maxDurationMs":{"minimum":1000,"maximum":3600000,"default":600000,"description":"Longest unlock a door.unlock command may ask for.","type":"integer"}}},"accessLog":{"additionalProperties":false,"description":"Local access-event log.","default":{},"type":"object","required":["keepDays","maxRows"],"properties":{"keepDays":{"minimum":1,"maximum":3650,"default":90,"description":"Days of access decisions kept on the box for the console (upstream copies are in the outbox).","type":"integer"},"maxRows":{"minimum":1000,"maximum":10000000,"default":200000,"description":"Most access decisions kept on the box.","type":"integer"}}},"fire":{"additionalProperties":false,"description":"Fire release.","default":{},"type":"object","required":["latch","releaseOnFirstEdge"],"properties":{"input":{"additionalProperties":false,"description":"Fire-alarm panel input; active = fire alarm.","type":"object","required":["pin","activeLow","debounceMs"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"},"debounceMs":{"minimum":0,"maximum":5000,"default":100,"description":"A change must be stable this long (ms) before it counts (contact bounce).","type":"integer"},"bias":{"type":"string","enum":["pull-up","pull-down","disable"],"description":"Pull resistor (character-device backend only; with sysfs set it in config.txt)."}}},"latch":{"default":true,"description":"Keep the release after the fire input returns to normal, until a door.fireRelease clear command.","type":"boolean"},"releaseOnFirstEdge":{"default":true,"description":"Release on the first edge of the fire input; debounceMs then only filters the bounces after it (a fire alarm does not wait for a debounce window). false: the input must be stable for debounceMs first.","type":"boolean"}}},"groups":{"default":[],"description":"Door groups.","type":"array","items":{"additionalProperties":false,"description":"A set of doors people are given access to.","type":"object","required":["id","doors"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Group id, given to people in doorGroups.","type":"string"},"name":{"maxLength":100,"description":"Name shown in the console.","type":"string"},"doors":{"minItems":1,"uniqueItems":true,"description":"Door ids in the group.","type":"array","items":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","type":"string"}}}}},"doors":{"default":[],"description":"Doors and gates controlled by this gateway. Empty: the doors module is off.","type":"array","items":{"additionalProperties":false,"description":"One door or gate.","type":"object","required":["id","lock","unlockMs","relockOnClose","heldOpenAlarmS","fireRelease"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Door id, used in commands, events and door groups.","type":"string"},"name":{"maxLength":100,"description":"Name shown in the console (\"North gate\").","type":"string"},"lock":{"additionalProperties":false,"description":"Lock relay output.","type":"object","required":["pin","activeLow","failMode"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"},"failMode":{"type":"string","enum":["failSecure","failSafe"],"default":"failSecure","description":"failSecure: locked without power, the relay is energised to unlock (electric strike, motor lock). failSafe: unlocked without power, energised to lock (magnetic lock)."},"safeState":{"type":"string","enum":["locked","unlocked"],"description":"State the lock is put in when the gateway stops or crashes. Default: as without power (failSecure → locked, failSafe → unlocked). Fire-release doors stay unlocked while a fire release is active."}}},"unlockMs":{"minimum":200,"maximum":120000,"default":5000,"description":"Length of an unlock pulse after a granted access (ms).","type":"integer"},"relockOnClose":{"default":true,"description":"Relock as soon as the door closes after it was opened, before the pulse ends (no tailgating on the same pulse).","type":"boolean"},"contact":{"additionalProperties":false,"description":"Door contact (reed switch); active = door open.","type":"object","required":["pin","activeLow","debounceMs"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"},"debounceMs":{"minimum":0,"maximum":5000,"default":50,"description":"A change must be stable this long (ms) before it counts (contact bounce).","type":"integer"},"bias":{"type":"string","enum":["pull-up","pull-down","disable"],"description":"Pull resistor (character-device backend only; with sysfs set it in config.txt)."}}},"exitButton":{"additionalProperties":false,"description":"Exit button (request to exit); active = pressed.","type":"object","required":["pin","activeLow","debounceMs"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"},"debounceMs":{"minimum":0,"maximum":5000,"default":30,"description":"A change must be stable this long (ms) before it counts (contact bounce).","type":"integer"},"bias":{"type":"string","enum":["pull-up","pull-down","disable"],"description":"Pull resistor (character-device backend only; with sysfs set it in config.txt)."}}},"buzzer":{"additionalProperties":false,"description":"Buzzer output: sounds while the door is held open or forced.","type":"object","required":["pin","activeLow"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"}}},"led":{"additionalProperties":false,"description":"LED output: lit while the door is unlocked.","type":"object","required":["pin","activeLow"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"}}},"heldOpenAlarmS":{"minimum":1,"maximum":86400,"default":30,"description":"Raise a held-open alarm when the door stays open this long (s).","type":"integer"},"fireRelease":{"default":true,"description":"Unlock this door while a fire release is active (fire input or door.fireRelease command).","type":"boolean"}}}}}},"vision":{"additionalProperties":false,"description":"Face access: camera, recognition, enrolment, privacy.","default":{},"type":"object","required":["enabled","camera","models","threads","match","liveness","quality","enrolment","privacy","events","queue"],"properties":{"enabled":{"default":false,"description":"Run face access (needs the face models installed: npm run models).","type":"boolean"},"doorId":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Door the camera opens (an id of the doors section). Required when enabled.","type":"string"},"camera":{"additionalProperties":false,"description":"The door camera (decoded by the system ffmpeg).","default":{},"type":"object","required":["source","width","height","fps","staleS","frozenS","reconnectMinMs","reconnectMaxMs"],"properties":{"source":{"additionalProperties":false,"description":"Where the frames come from.","default":{},"type":"object","required":["kind","transport"],"properties":{"kind":{"type":"string","enum":["rtsp","v4l2","file"],"default":"rtsp","description":"rtsp: IP camera (Hikvision/Dahua…); v4l2: USB camera (/dev/videoN); file: a video file played in a loop at its real rate (simulated camera)."},"url":{"x-secret":"url","pattern":"^rtsps?://","description":"RTSP URL, e.g. rtsp://user:pass@192.0.2.10:554/Streaming/Channels/102 (Hikvision sub-stream) or rtsp://…/cam/realmonitor?channel=1&subtype=1 (Dahua).","type":"string"},"transport":{"type":"string","enum":["tcp","udp"],"default":"tcp","description":"RTSP transport: tcp survives lossy estate networks (no smeared frames from lost UDP packets)."},"device":{"pattern":"^/dev/","description":"V4L2 device, e.g. /dev/video0.","type":"string"},"path":{"minLength":1,"description":"Video file for kind \"file\" (looped).","type":"string"}}},"width":{"minimum":64,"maximum":3840,"default":640,"description":"Frame width the camera stream is scaled to (pixels).","type":"integer"},"height":{"minimum":64,"maximum":2160,"default":480,"description":"Frame height the camera stream is scaled to (pixels).","type":"integer"},"fps":{"minimum":0.5,"maximum":30,"default":10,"description":"Frames per second decoded; the pipeline always works on the newest one and drops the rest.","type":"number"},"staleS":{"minimum":1,"maximum":300,"default":5,"description":"No frame for this long = stream dead: restart ffmpeg (with back-off).","type":"number"},"frozenS":{"minimum":1,"maximum":3600,"default":30,"description":"Bit-identical frames for this long = stream frozen: restart ffmpeg.","type":"number"},"reconnectMinMs":{"minimum":100,"maximum":600000,"default":1000,"description":"First reconnect delay; doubles per failure.","type":"integer"},"reconnectMaxMs":{"minimum":1000,"maximum":3600000,"default":30000,"description":"Longest reconnect delay (never gives up).","type":"integer"}}},"modelsDir":{"minLength":1,"description":"Directory of the installed model files (a technician's mirror, a read-only partition…); default: the project's models/ directory, where manifest.json is.","type":"string"},"models":{"additionalProperties":false,"description":"Which models of the manifest to run.","default":{},"type":"object","properties":{"detector":{"description":"Detector id in the manifest (default: the manifest's).","type":"string"},"recognizer":{"description":"Recognizer id in the manifest (default: the manifest's).","type":"string"},"liveness":{"maxItems":4,"description":"Liveness ensemble ids; empty or absent: the manifest's (turn liveness off with liveness.enabled: false).","type":"array","items":{"type":"string"}}}},"threads":{"minimum":1,"maximum":8,"default":2,"description":"onnxruntime threads per model in the inference worker.","type":"integer"},"detectThreshold":{"minimum":0.3,"maximum":1,"description":"Detection score threshold (default: the manifest's calibrated value, 0.7 for YuNet).","type":"number"},"match":{"additionalProperties":false,"description":"Recognition and decision.","default":{},"type":"object","required":["confirmFrames","windowMs","cooldownS"],"properties":{"threshold":{"exclusiveMinimum":0,"description":"Match threshold (default: the manifest's; Euclidean distance for the dlib recognizer, match if below).","type":"number"},"confirmFrames":{"minimum":1,"maximum":30,"default":3,"description":"K: consecutive frames that must match the same person before the door is asked.","type":"integer"},"windowMs":{"minimum":100,"maximum":30000,"default":3000,"description":"The K matching frames must fall within this window.","type":"integer"},"cooldownS":{"minimum":0,"maximum":3600,"default":10,"description":"After a decision for a person, ignore that person for this long.","type":"number"}}},"liveness":{"additionalProperties":false,"description":"Anti-spoofing.","default":{},"type":"object","required":["enabled"],"properties":{"enabled":{"default":true,"description":"Run the passive liveness models (refuse photos/screens held up to the camera). Passive only: not sufficient alone.","type":"boolean"},"threshold":{"minimum":0,"maximum":1,"description":"p(real) needed (default: the manifest's).","type":"number"}}},"quality":{"additionalProperties":false,"description":"Face quality required of camera faces before recognition.","default":{},"type":"object","required":["minFacePx","maxYaw","maxRollDeg","minSharpness","minBrightness"],"properties":{"minFacePx":{"minimum":16,"maximum":2000,"default":60,"description":"Smallest face (detector box side, pixels) accepted.","type":"integer"},"maxYaw":{"minimum":0.05,"maximum":1,"default":0.35,"description":"Largest head turn: |nose offset from the eye midpoint| / eye distance (0 = frontal; the shared photos reach 0.32).","type":"number"},"maxRollDeg":{"minimum":5,"maximum":90,"default":20,"description":"Largest head tilt (eye line angle, degrees; the shared photos stay within 9°).","type":"number"},"minSharpness":{"minimum":0,"default":40,"description":"Smallest focus measure (Laplacian variance of the 64 px aligned chip): sharp photos score 200–3000, blurred ones under 140.","type":"number"},"minBrightness":{"minimum":0,"maximum":255,"default":40,"description":"Smallest mean luma (0–255) of the face.","type":"number"}}},"enrolment":{"additionalProperties":false,"description":"Enrolment checks (person.upsert with faces).","default":{},"type":"object","required":["quality","maxPhotoBytes","maxPhotoPixels","maxPhotosPerRequest","maxTemplatesPerPerson"],"properties":{"quality":{"additionalProperties":false,"description":"Face quality required of enrolment photos.","default":{},"type":"object","required":["minFacePx","maxYaw","maxRollDeg","minSharpness","minBrightness"],"properties":{"minFacePx":{"minimum":16,"maximum":2000,"default":40,"description":"Smallest face (detector box side, pixels) accepted.","type":"integer"},"maxYaw":{"minimum":0.05,"maximum":1,"default":0.35,"description":"Largest head turn: |nose offset from the eye midpoint| / eye distance (0 = frontal; the shared photos reach 0.32).","type":"number"},"maxRollDeg":{"minimum":5,"maximum":90,"default":20,"description":"Largest head tilt (eye line angle, degrees; the shared photos stay within 9°).","type":"number"},"minSharpness":{"minimum":0,"default":140,"description":"Smallest focus measure (Laplacian variance of the 64 px aligned chip): sharp photos score 200–3000, blurred ones under 140.","type":"number"},"minBrightness":{"minimum":0,"maximum":255,"default":40,"description":"Smallest mean luma (0–255) of the face.","type":"number"}}},"maxPhotoBytes":{"minimum":1024,"maximum":33554432,"default":6291456,"description":"Largest photo accepted (bytes, after base64 decoding).","type":"integer"},"maxPhotoPixels":{"minimum":4096,"maximum":100000000,"default":24000000,"description":"Largest photo accepted (width × height): refuses decompression bombs before decoding.","type":"integer"},"maxPhotosPerRequest":{"minimum":1,"maximum":50,"default":10,"description":"Photos/embeddings in one enrolment request.","type":"integer"},"maxTemplatesPerPerson":{"minimum":1,"maximum":100,"default":10,"description":"Templates kept per person; the oldest go first.","type":"integer"}}},"privacy":{"additionalProperties":false,"description":"Biometric data protection (PIPL: sensitive personal information).","default":{},"type":"object","required":["templatesFile","keepPhotos","photoRetentionDays","expiredGraceDays"],"properties":{"keyFile":{"minLength":1,"description":"AES-256 key file for the templates (created 0600 if missing); default <dataDir>/keys/faces.key. Keep it outside backups of the database.","type":"string"},"templatesFile":{"minLength":1,"default":"faces.db","description":"SQLite file of the encrypted templates, relative to gateway.dataDir.","type":"string"},"keepPhotos":{"default":false,"description":"Keep enrolment photos (encrypted). Off: photos are discarded once embedded.","type":"boolean"},"photoRetentionDays":{"minimum":1,"maximum":3650,"default":30,"description":"Kept photos are deleted after this many days.","type":"integer"},"expiredGraceDays":{"minimum":0,"maximum":3650,"default":30,"description":"Templates of a person whose validity ended this many days ago are deleted.","type":"integer"}}},"events":{"additionalProperties":false,"description":"Unknown-face and spoof events.","default":{},"type":"object","required":["unknownIntervalS","spoofIntervalS","snapshot","snapshotMaxBytes"],"properties":{"unknownIntervalS":{"minimum":0,"maximum":3600,"default":30,"description":"At most one \"unknown face\" event per this many seconds.","type":"number"},"spoofIntervalS":{"minimum":0,"maximum":3600,"default":30,"description":"At most one \"suspected spoof\" event per this many seconds.","type":"number"},"snapshot":{"default":false,"description":"Attach a small JPEG of the face to unknown/spoof events (sent upstream: personal data, off by default).","type":"boolean"},"snapshotMaxBytes":{"minimum":2048,"maximum":262144,"default":24576,"description":"Size cap of an event snapshot (quality is lowered to fit).","type":"integer"}}},"queue":{"minimum":1,"maximum":64,"default":8,"description":"Enrolment photos waiting for the inference worker; more are refused (busy).","type":"integer"}}},"console":{"additionalProperties":false,"description":"Technician web console (HTTP/HTTPS on the local network).","default":{},"type":"object","required":["enabled","host","port","tls","sessionTtlMin","lockoutAttempts","lockoutMin","maxUploadKB","applyHealthGraceS"],"properties":{"enabled":{"default":true,"description":"Serve the technician web console.","type":"boolean"},"host":{"minLength":1,"default":"0.0.0.0","description":"Listen address (0.0.0.0 = every interface, so a phone on the local network reaches it).","type":"string"},"port":{"minimum":0,"maximum":65535,"default":8080,"description":"Listen port (0 = any free port).","type":"integer"},"tls":{"additionalProperties":false,"description":"HTTPS for the console.","default":{},"type":"object","required":["enabled"],"properties":{"enabled":{"default":false,"description":"Serve the console over HTTPS (recommended on a shared network).","type":"boolean"},"cert":{"minLength":1,"description":"PEM certificate file. Without cert/key a self-signed certificate is generated on first start and kept in gateway.dataDir/console-tls/.","type":"string"},"key":{"minLength":1,"description":"PEM private key file of the certificate (keep it 0600).","type":"string"}}},"sessionTtlMin":{"minimum":5,"maximum":10080,"default":480,"description":"A session ends after this many minutes without a request.","type":"integer"},"lockoutAttempts":{"minimum":3,"maximum":100,"default":5,"description":"Wrong passwords in a row for one account from one client address before that account is locked for that address; the same number of different user names from one address locks the address, and 4 times as many for one account from any addresses lock the account.","type":"integer"},"lockoutMin":{"minimum":1,"maximum":1440,"default":15,"description":"How long a lockout lasts, in minutes.","type":"integer"},"maxUploadKB":{"minimum":64,"maximum":32768,"default":4096,"description":"Largest upload (face photo, config file) in KiB.","type":"integer"},"applyHealthGraceS":{"minimum":10,"maximum":3600,"default":90,"description":"After a config change applied from the console, the gateway must be healthy within this many seconds or the previous config is restored.","type":"integer"}}}}};
+const schema11 = {"additionalProperties":false,"description":"estate-edge gateway configuration.","type":"object","required":["site","gateway","log","uplink","outbox","commands","http","status","simulation","meters","doors","vision","console"],"properties":{"site":{"additionalProperties":false,"description":"The estate this gateway serves.","type":"object","required":["id"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Estate (site) id, used in MQTT topics and record ids.","type":"string"},"name":{"maxLength":200,"description":"Human-readable estate name (shown in the console).","type":"string"}}},"gateway":{"additionalProperties":false,"description":"This gateway box.","type":"object","required":["id","dataDir","shutdownTimeoutMs"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Gateway id, unique within the site; used in MQTT topics.","type":"string"},"dataDir":{"minLength":1,"default":"/var/lib/estate-edge","description":"Directory for SQLite databases and other state (systemd StateDirectory).","type":"string"},"shutdownTimeoutMs":{"minimum":1000,"maximum":120000,"default":10000,"description":"Longest a graceful shutdown (SIGTERM) may take before the process exits anyway.","type":"integer"}}},"log":{"additionalProperties":false,"description":"Structured logging (JSON lines on stdout).","default":{},"type":"object","required":["level"],"properties":{"level":{"type":"string","enum":["fatal","error","warn","info","debug","trace","silent"],"default":"info","description":"Lowest level written to stdout (journald)."}}},"uplink":{"additionalProperties":false,"description":"MQTT uplink to the central platform.","default":{},"type":"object","required":["enabled","url","protocolVersion","tls","topicPrefix","keepaliveS","connectTimeoutMs","reconnectMinMs","reconnectMaxMs","batchMaxRecords","batchMaxBytes","lingerMs","maxInflight","backfillRecordsPerSecond"],"properties":{"enabled":{"default":true,"description":"Publish upstream. When false, everything stays buffered in the outbox.","type":"boolean"},"url":{"x-secret":"url","pattern":"^(mqtt|mqtts|tcp|tls|ssl|ws|wss)://","default":"mqtt://127.0.0.1:1883","description":"Broker URL: mqtt://host:1883 or mqtts://host:8883 (TLS).","type":"string"},"protocolVersion":{"type":"number","enum":[5,4],"default":5,"description":"MQTT 5 (5) or MQTT 3.1.1 (4)."},"clientId":{"minLength":1,"maxLength":128,"description":"MQTT client id; default <site>-<gateway>.","type":"string"},"username":{"description":"Broker user name.","type":"string"},"password":{"additionalProperties":false,"minProperties":1,"maxProperties":1,"description":"Broker password (env or file reference).","x-secret":"ref","type":"object","properties":{"env":{"minLength":1,"description":"Name of an environment variable holding the secret.","type":"string"},"file":{"minLength":1,"description":"Path of a file holding the secret (trailing newline ignored).","type":"string"},"value":{"description":"The secret itself (lab use only; prefer env or file).","type":"string"}}},"tls":{"additionalProperties":false,"description":"TLS options for mqtts:// URLs.","default":{},"type":"object","required":["rejectUnauthorized"],"properties":{"ca":{"description":"PEM file of the CA that signed the broker certificate.","type":"string"},"cert":{"description":"PEM client certificate for mutual TLS.","type":"string"},"key":{"description":"PEM private key of the client certificate (keep it 0600).","type":"string"},"keyPassphrase":{"additionalProperties":false,"minProperties":1,"maxProperties":1,"description":"Passphrase of the client key, if it is encrypted.","x-secret":"ref","type":"object","properties":{"env":{"minLength":1,"description":"Name of an environment variable holding the secret.","type":"string"},"file":{"minLength":1,"description":"Path of a file holding the secret (trailing newline ignored).","type":"string"},"value":{"description":"The secret itself (lab use only; prefer env or file).","type":"string"}}},"rejectUnauthorized":{"default":true,"description":"Verify the broker certificate. Only turn off in a lab.","type":"boolean"},"servername":{"description":"TLS server name (SNI) if it differs from the URL host.","type":"string"}}},"topicPrefix":{"pattern":"^[^#+]+$","default":"estate","description":"First topic level; topics are <prefix>/<site>/<gateway>/...","type":"string"},"keepaliveS":{"minimum":5,"maximum":3600,"default":30,"description":"MQTT keep-alive in seconds.","type":"integer"},"connectTimeoutMs":{"minimum":1000,"maximum":120000,"default":10000,"description":"Give up one connection attempt after this long.","type":"integer"},"reconnectMinMs":{"minimum":100,"maximum":600000,"default":1000,"description":"First reconnect delay; doubles per failure.","type":"integer"},"reconnectMaxMs":{"minimum":1000,"maximum":3600000,"default":60000,"description":"Longest reconnect delay (never gives up).","type":"integer"},"batchMaxRecords":{"minimum":1,"maximum":10000,"default":500,"description":"Most records in one MQTT message.","type":"integer"},"batchMaxBytes":{"minimum":1024,"maximum":16777216,"default":262144,"description":"Largest MQTT message payload in bytes.","type":"integer"},"lingerMs":{"minimum":0,"maximum":10000,"default":20,"description":"Wait this long for more records before publishing a partial batch.","type":"integer"},"maxInflight":{"minimum":1,"maximum":1000,"default":32,"description":"Messages published but not yet acknowledged (PUBACK).","type":"integer"},"backfillRecordsPerSecond":{"minimum":0,"default":2000,"description":"Drain rate of the backlog after an outage (records/s; 0 = unlimited). Live data is not limited.","type":"integer"}}},"outbox":{"additionalProperties":false,"description":"Store-and-forward buffer (SQLite, WAL).","default":{},"type":"object","required":["file","quotaMB","synchronous"],"properties":{"file":{"minLength":1,"default":"outbox.db","description":"SQLite file of the outbox, relative to gateway.dataDir.","type":"string"},"quotaMB":{"minimum":1,"default":512,"description":"Disk quota for buffered records. Above it, the oldest telemetry is evicted; events and alarms never are.","type":"number"},"synchronous":{"type":"string","enum":["full","normal"],"default":"full","description":"full: every acknowledged record survives power loss (fsync per commit). normal: faster, may lose the last commits on power loss."}}},"commands":{"additionalProperties":false,"description":"Commands from the platform.","default":{},"type":"object","required":["maxAgeS","maxPayloadBytes","dedupeHours"],"properties":{"maxAgeS":{"minimum":1,"maximum":86400,"default":60,"description":"Commands whose timestamp is older than this are refused (no stale unlock after a reconnect).","type":"integer"},"maxPayloadBytes":{"minimum":1024,"maximum":33554432,"default":8388608,"description":"Largest command payload accepted.","type":"integer"},"dedupeHours":{"minimum":1,"maximum":720,"default":48,"description":"How long executed command ids are remembered to refuse duplicates.","type":"integer"}}},"http":{"additionalProperties":false,"description":"Health and Prometheus metrics endpoint.","default":{},"type":"object","required":["enabled","host","port"],"properties":{"enabled":{"default":true,"description":"Serve /healthz and /metrics.","type":"boolean"},"host":{"default":"127.0.0.1","description":"Listen address for /healthz and /metrics.","type":"string"},"port":{"minimum":0,"maximum":65535,"default":9810,"description":"Listen port (0 = any free port).","type":"integer"}}},"status":{"additionalProperties":false,"description":"Periodic gateway status report upstream.","default":{},"type":"object","required":["intervalS"],"properties":{"intervalS":{"minimum":5,"maximum":86400,"default":60,"description":"Period of the gateway status telemetry (outbox depth, uptime, memory).","type":"integer"}}},"simulation":{"additionalProperties":false,"description":"Built-in simulated estate, for demos, tests and boxes without hardware.","default":{},"type":"object","required":["enabled"],"properties":{"enabled":{"default":false,"description":"Run the built-in simulated estate (simulated meters, doors and camera).","type":"boolean"}}},"meters":{"additionalProperties":false,"description":"Meter reading on RS-485: Modbus RTU/TCP, DL/T 645-2007/1997, CJ/T 188.","default":{},"type":"object","required":["enabled","fullReportIntervalS","timeSyncIntervalH","buses"],"properties":{"enabled":{"default":true,"description":"Run meter reading.","type":"boolean"},"profilesDir":{"minLength":1,"description":"Extra directory of profile YAML files (overrides built-in profiles with the same id).","type":"string"},"fullReportIntervalS":{"minimum":0,"maximum":86400,"default":900,"description":"Publish every point at least this often, even within its deadband (0 = only on change when a deadband is set).","type":"integer"},"timeSyncIntervalH":{"minimum":0,"maximum":720,"default":24,"description":"Broadcast time (DL/T 645 08H) to dlt645 buses this often (0 = only on command).","type":"number"},"buses":{"default":[],"description":"RS-485 lines and converters.","type":"array","items":{"additionalProperties":false,"description":"An RS-485 line (or TCP converter) and its meters.","type":"object","required":["id","protocol","transport","baudRate","parity","stopBits","timeoutMs","interFrameDelayMs","backoffBaseMs","backoffMaxMs","offlineAfter","devices"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Bus id (one RS-485 line or converter).","type":"string"},"protocol":{"type":"string","enum":["modbus","dlt645","cjt188","mixed"],"description":"Protocol spoken on this line (DL/T 645-2007 and -1997 meters may share a dlt645 line; mixed = Modbus RTU and DL/T 645 meters at the same serial settings on one line)."},"transport":{"type":"string","enum":["serial","tcp","simulated"],"default":"serial","description":"serial: an RS-485 port; tcp: an RS-485-to-Ethernet converter; simulated: an in-process wire with simulator meters (demo, bench)."},"port":{"minLength":1,"description":"Serial device, e.g. /dev/ttyUSB0 or /dev/serial/by-id/… (transport serial).","type":"string"},"host":{"minLength":1,"description":"Converter host name or address (transport tcp).","type":"string"},"tcpPort":{"minimum":1,"maximum":65535,"description":"Converter TCP port (transport tcp), usually 502 (Modbus TCP) or 4001/8899 (transparent).","type":"integer"},"framing":{"type":"string","enum":["rtu","tcp"],"description":"Modbus over tcp transport: tcp = Modbus TCP (MBAP), rtu = RTU frames over a transparent TCP socket. Required for a Modbus bus over tcp, except on tcpPort 502 (the Modbus TCP port), where it defaults to tcp. Ignored for serial."},"baudRate":{"type":"number","enum":[1200,2400,4800,9600,19200,38400,57600,115200],"default":9600,"description":"Baud rate (serial and simulated). DL/T 645-2007 meters default to 2400, 1997 meters to 1200."},"parity":{"type":"string","enum":["none","even","odd"],"default":"none","description":"Parity. DL/T 645 and CJ/T 188 use even."},"stopBits":{"type":"number","enum":[1,2],"default":1,"description":"Stop bits."},"timeoutMs":{"minimum":20,"maximum":10000,"default":1000,"description":"Reply timeout per request, from the end of the request on the wire.","type":"integer"},"replyGuardMs":{"minimum":0,"maximum":60000,"description":"Silence held after a timeout before the next request, so a late reply arrives while nothing is asked and is discarded (counted as lateReplies) instead of being taken for the next answer. Default: the timeout plus the wire time of a 256-byte reply at baudRate (0 for Modbus TCP framing, whose transaction ids tell replies apart). 0 disables it.","type":"integer"},"interFrameDelayMs":{"minimum":0,"maximum":2000,"default":0,"description":"Extra quiet time before each request, on top of the 3.5-character silence (slow converters, meters that need a pause).","type":"integer"},"backoffBaseMs":{"minimum":100,"maximum":600000,"default":5000,"description":"First back-off after a meter stops answering; doubles per failure.","type":"integer"},"backoffMaxMs":{"minimum":1000,"maximum":3600000,"default":300000,"description":"Longest back-off: a dead meter is probed at least this often.","type":"integer"},"offlineAfter":{"minimum":1,"maximum":20,"default":2,"description":"Consecutive failed polls before a meter is reported offline.","type":"integer"},"devices":{"default":[],"description":"Meters on this bus.","type":"array","items":{"additionalProperties":false,"description":"A meter on the bus.","type":"object","required":["id","profile","address","pollIntervalMs","enabled"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Device id, unique on the gateway; used in telemetry and commands.","type":"string"},"name":{"maxLength":200,"description":"Human-readable name (flat, riser), shown in the console.","type":"string"},"profile":{"minLength":1,"description":"Profile id (drivers/profiles/*.yaml or meters.profilesDir), e.g. eastron-sdm630, dlt645-2007-single.","type":"string"},"address":{"description":"Modbus unit id (1–247), DL/T 645 address (up to 12 digits, as printed on the meter) or CJ/T 188 address (up to 14 digits).","anyOf":[{"minimum":1,"maximum":247,"type":"integer"},{"pattern":"^[0-9A-Fa-f]{1,14}$","type":"string"}]},"pollIntervalMs":{"minimum":100,"maximum":86400000,"default":10000,"description":"How often the meter is read. Polls that fall due while the line is busy are skipped and counted, never queued.","type":"integer"},"points":{"minItems":1,"description":"Read only these points of the profile (default: all).","type":"array","items":{"minLength":1,"type":"string"}},"deadband":{"description":"Report-by-exception: a point is published only when it moved by more than this (one number for all points, or per point name). Without it every poll is published.","anyOf":[{"minimum":0,"type":"number"},{"type":"object","patternProperties":{"^(.*)$":{"minimum":0,"type":"number"}}}]},"enabled":{"default":true,"description":"Poll this meter.","type":"boolean"}}}}}}}}},"doors":{"additionalProperties":false,"description":"Door access control over GPIO.","default":{},"type":"object","required":["gpio","timeZone","rateLimit","remoteUnlock","accessLog","fire","groups","doors"],"properties":{"gpio":{"additionalProperties":false,"description":"GPIO access.","default":{},"type":"object","required":["backend","sysfsRoot","pollMs"],"properties":{"backend":{"type":"string","enum":["auto","sysfs","chardev","simulated"],"default":"auto","description":"auto: sysfs GPIO if the kernel has it, else the GPIO character device (gpiod tools). simulated: no hardware (demo, tests)."},"chipLabel":{"minLength":1,"description":"Label of the GPIO chip of the pins. Default: the first found of pinctrl-rp1 (Pi 5), pinctrl-bcm2711 (Pi 4), pinctrl-bcm2835.","type":"string"},"sysfsRoot":{"default":"/sys/class/gpio","description":"Where sysfs GPIO lives (changed only for tests).","type":"string"},"toolsDir":{"description":"Directory of gpioset/gpiomon/gpioget/gpiodetect (default: PATH).","type":"string"},"pollMs":{"minimum":5,"maximum":1000,"default":20,"description":"Input polling period when edge interrupts are unavailable (ms).","type":"integer"}}},"timeZone":{"default":"Asia/Shanghai","description":"IANA time zone of the weekly access windows (e.g. Asia/Shanghai).","type":"string"},"rateLimit":{"additionalProperties":false,"description":"Per-door unlock rate limit (token bucket) against unlock storms.","default":{},"type":"object","required":["burst","perMinute"],"properties":{"burst":{"minimum":1,"maximum":1000,"default":5,"description":"Unlocks a door accepts in a burst.","type":"integer"},"perMinute":{"minimum":1,"maximum":6000,"default":30,"description":"Sustained unlocks per minute per door; more are denied (rate_limited). Exit buttons and fire release are never limited.","type":"integer"}}},"remoteUnlock":{"additionalProperties":false,"description":"Remote unlock commands (platform, console).","default":{},"type":"object","required":["ttlMs","maxDurationMs"],"properties":{"ttlMs":{"minimum":500,"maximum":600000,"default":15000,"description":"door.unlock is refused when older than this (from the command timestamp), unless the command gives its own ttlMs.","type":"integer"},"maxDurationMs":{"minimum":1000,"maximum":3600000,"default":600000,"description":"Longest unlock a door.unlock command may ask for.","type":"integer"}}},"accessLog":{"additionalProperties":false,"description":"Local access-event log.","default":{},"type":"object","required":["keepDays","maxRows"],"properties":{"keepDays":{"minimum":1,"maximum":3650,"default":90,"description":"Days of access decisions kept on the box for the console (upstream copies are in the outbox).","type":"integer"},"maxRows":{"minimum":1000,"maximum":10000000,"default":200000,"description":"Most access decisions kept on the box.","type":"integer"}}},"fire":{"additionalProperties":false,"description":"Fire release.","default":{},"type":"object","required":["latch","releaseOnFirstEdge"],"properties":{"input":{"additionalProperties":false,"description":"Fire-alarm panel input; active = fire alarm.","type":"object","required":["pin","activeLow","debounceMs"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"},"debounceMs":{"minimum":0,"maximum":5000,"default":100,"description":"A change must be stable this long (ms) before it counts (contact bounce).","type":"integer"},"bias":{"type":"string","enum":["pull-up","pull-down","disable"],"description":"Pull resistor (character-device backend only; with sysfs set it in config.txt)."}}},"latch":{"default":true,"description":"Keep the release after the fire input returns to normal, until a door.fireRelease clear command.","type":"boolean"},"releaseOnFirstEdge":{"default":true,"description":"Release on the first edge of the fire input; debounceMs then only filters the bounces after it (a fire alarm does not wait for a debounce window). false: the input must be stable for debounceMs first.","type":"boolean"}}},"groups":{"default":[],"description":"Door groups.","type":"array","items":{"additionalProperties":false,"description":"A set of doors people are given access to.","type":"object","required":["id","doors"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Group id, given to people in doorGroups.","type":"string"},"name":{"maxLength":100,"description":"Name shown in the console.","type":"string"},"doors":{"minItems":1,"uniqueItems":true,"description":"Door ids in the group.","type":"array","items":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","type":"string"}}}}},"doors":{"default":[],"description":"Doors and gates controlled by this gateway. Empty: the doors module is off.","type":"array","items":{"additionalProperties":false,"description":"One door or gate.","type":"object","required":["id","lock","unlockMs","relockOnClose","heldOpenAlarmS","fireRelease"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Door id, used in commands, events and door groups.","type":"string"},"name":{"maxLength":100,"description":"Name shown in the console (\"North gate\").","type":"string"},"lock":{"additionalProperties":false,"description":"Lock relay output.","type":"object","required":["pin","activeLow","failMode"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"},"failMode":{"type":"string","enum":["failSecure","failSafe"],"default":"failSecure","description":"failSecure: locked without power, the relay is energised to unlock (electric strike, motor lock). failSafe: unlocked without power, energised to lock (magnetic lock)."},"safeState":{"type":"string","enum":["locked","unlocked"],"description":"State the lock is put in when the gateway stops or crashes. Default: as without power (failSecure → locked, failSafe → unlocked). Fire-release doors stay unlocked while a fire release is active."}}},"unlockMs":{"minimum":200,"maximum":120000,"default":5000,"description":"Length of an unlock pulse after a granted access (ms).","type":"integer"},"relockOnClose":{"default":true,"description":"Relock as soon as the door closes after it was opened, before the pulse ends (no tailgating on the same pulse).","type":"boolean"},"contact":{"additionalProperties":false,"description":"Door contact (reed switch); active = door open.","type":"object","required":["pin","activeLow","debounceMs"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"},"debounceMs":{"minimum":0,"maximum":5000,"default":50,"description":"A change must be stable this long (ms) before it counts (contact bounce).","type":"integer"},"bias":{"type":"string","enum":["pull-up","pull-down","disable"],"description":"Pull resistor (character-device backend only; with sysfs set it in config.txt)."}}},"exitButton":{"additionalProperties":false,"description":"Exit button (request to exit); active = pressed.","type":"object","required":["pin","activeLow","debounceMs"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"},"debounceMs":{"minimum":0,"maximum":5000,"default":30,"description":"A change must be stable this long (ms) before it counts (contact bounce).","type":"integer"},"bias":{"type":"string","enum":["pull-up","pull-down","disable"],"description":"Pull resistor (character-device backend only; with sysfs set it in config.txt)."}}},"buzzer":{"additionalProperties":false,"description":"Buzzer output: sounds while the door is held open or forced.","type":"object","required":["pin","activeLow"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"}}},"led":{"additionalProperties":false,"description":"LED output: lit while the door is unlocked.","type":"object","required":["pin","activeLow"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"}}},"heldOpenAlarmS":{"minimum":1,"maximum":86400,"default":30,"description":"Raise a held-open alarm when the door stays open this long (s).","type":"integer"},"fireRelease":{"default":true,"description":"Unlock this door while a fire release is active (fire input or door.fireRelease command).","type":"boolean"}}}}}},"vision":{"additionalProperties":false,"description":"Face access: camera, recognition, enrolment, privacy.","default":{},"type":"object","required":["enabled","camera","models","threads","match","liveness","quality","enrolment","privacy","events","queue"],"properties":{"enabled":{"default":false,"description":"Run face access (needs the face models installed: npm run models).","type":"boolean"},"doorId":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Door the camera opens (an id of the doors section). Required when enabled.","type":"string"},"camera":{"additionalProperties":false,"description":"The door camera (decoded by the system ffmpeg).","default":{},"type":"object","required":["source","width","height","fps","staleS","frozenS","reconnectMinMs","reconnectMaxMs"],"properties":{"source":{"additionalProperties":false,"description":"Where the frames come from.","default":{},"type":"object","required":["kind","transport"],"properties":{"kind":{"type":"string","enum":["rtsp","v4l2","file"],"default":"rtsp","description":"rtsp: IP camera (Hikvision/Dahua…); v4l2: USB camera (/dev/videoN); file: a video file played in a loop at its real rate (simulated camera)."},"url":{"x-secret":"url","pattern":"^rtsps?://","description":"RTSP URL, e.g. rtsp://user:pass@192.0.2.10:554/Streaming/Channels/102 (Hikvision sub-stream) or rtsp://…/cam/realmonitor?channel=1&subtype=1 (Dahua).","type":"string"},"transport":{"type":"string","enum":["tcp","udp"],"default":"tcp","description":"RTSP transport: tcp survives lossy estate networks (no smeared frames from lost UDP packets)."},"device":{"pattern":"^/dev/","description":"V4L2 device, e.g. /dev/video0.","type":"string"},"path":{"minLength":1,"description":"Video file for kind \"file\" (looped).","type":"string"}}},"width":{"minimum":64,"maximum":3840,"default":640,"description":"Frame width the camera stream is scaled to (pixels).","type":"integer"},"height":{"minimum":64,"maximum":2160,"default":480,"description":"Frame height the camera stream is scaled to (pixels).","type":"integer"},"fps":{"minimum":0.5,"maximum":30,"default":10,"description":"Frames per second decoded; the pipeline always works on the newest one and drops the rest.","type":"number"},"staleS":{"minimum":1,"maximum":300,"default":5,"description":"No frame for this long = stream dead: restart ffmpeg (with back-off).","type":"number"},"frozenS":{"minimum":1,"maximum":3600,"default":30,"description":"Bit-identical frames for this long = stream frozen: restart ffmpeg.","type":"number"},"reconnectMinMs":{"minimum":100,"maximum":600000,"default":1000,"description":"First reconnect delay; doubles per failure.","type":"integer"},"reconnectMaxMs":{"minimum":1000,"maximum":3600000,"default":30000,"description":"Longest reconnect delay (never gives up).","type":"integer"}}},"modelsDir":{"minLength":1,"description":"Directory of the installed model files (a technician's mirror, a read-only partition…); default: the project's models/ directory, where manifest.json is.","type":"string"},"models":{"additionalProperties":false,"description":"Which models of the manifest to run.","default":{},"type":"object","properties":{"detector":{"description":"Detector id in the manifest (default: the manifest's).","type":"string"},"recognizer":{"description":"Recognizer id in the manifest (default: the manifest's).","type":"string"},"liveness":{"maxItems":4,"description":"Liveness ensemble ids; empty or absent: the manifest's (turn liveness off with liveness.enabled: false).","type":"array","items":{"type":"string"}}}},"threads":{"minimum":1,"maximum":8,"default":2,"description":"onnxruntime threads per model in the inference worker.","type":"integer"},"detectThreshold":{"minimum":0.3,"maximum":1,"description":"Detection score threshold (default: the manifest's calibrated value, 0.7 for YuNet).","type":"number"},"match":{"additionalProperties":false,"description":"Recognition and decision.","default":{},"type":"object","required":["confirmFrames","windowMs","strangerRate","minFrameGapMs","maxRepeatSimilarity","cooldownS"],"properties":{"threshold":{"exclusiveMinimum":0,"description":"Match threshold (default: the manifest's; Euclidean distance for the dlib recognizer, match if below).","type":"number"},"confirmFrames":{"minimum":1,"maximum":30,"default":3,"description":"K: consecutive frames that must match the same person before the door is asked.","type":"integer"},"windowMs":{"minimum":100,"maximum":30000,"default":3000,"description":"The K matching frames must fall within this window.","type":"integer"},"strangerRate":{"exclusiveMinimum":0,"maximum":0.1,"default":0.001,"description":"Accepted probability that a stranger approaching the door is recognised as someone allowed there. With a calibrated recognizer the threshold is computed from it for the number of persons (templates) the door searches; ignored when `threshold` is set.","type":"number"},"margin":{"minimum":0,"maximum":1,"description":"The best person must beat the runner-up (another person) by this similarity gap (default: the manifest’s calibration).","type":"number"},"minFrameGapMs":{"minimum":0,"maximum":5000,"default":150,"description":"Frames counted towards K must be at least this far apart.","type":"integer"},"maxRepeatSimilarity":{"minimum":0.5,"maximum":1,"default":0.995,"description":"A frame whose embedding is this similar (cosine) to one already counted is a repeat (a still picture, a frozen stream) and does not count towards K.","type":"number"},"cooldownS":{"minimum":0,"maximum":3600,"default":10,"description":"After a decision for a person, ignore that person for this long.","type":"number"}}},"liveness":{"additionalProperties":false,"description":"Anti-spoofing.","default":{},"type":"object","required":["enabled"],"properties":{"enabled":{"default":true,"description":"Run the passive liveness models (refuse photos/screens held up to the camera). Passive only: not sufficient alone.","type":"boolean"},"threshold":{"minimum":0,"maximum":1,"description":"p(real) needed (default: the manifest's).","type":"number"}}},"quality":{"additionalProperties":false,"description":"Face quality required of camera faces before recognition.","default":{},"type":"object","required":["minFacePx","maxYaw","maxRollDeg","minSharpness","minBrightness"],"properties":{"minFacePx":{"minimum":16,"maximum":2000,"default":60,"description":"Smallest face (detector box side, pixels) accepted.","type":"integer"},"maxYaw":{"minimum":0.05,"maximum":1,"default":0.35,"description":"Largest head turn: |nose offset from the eye midpoint| / eye distance (0 = frontal; the shared photos reach 0.32).","type":"number"},"maxRollDeg":{"minimum":5,"maximum":90,"default":20,"description":"Largest head tilt (eye line angle, degrees; the shared photos stay within 9°).","type":"number"},"minSharpness":{"minimum":0,"default":40,"description":"Smallest focus measure (Laplacian variance of the 64 px aligned chip): sharp photos score 200–3000, blurred ones under 140.","type":"number"},"minBrightness":{"minimum":0,"maximum":255,"default":40,"description":"Smallest mean luma (0–255) of the face.","type":"number"}}},"enrolment":{"additionalProperties":false,"description":"Enrolment checks (person.upsert with faces).","default":{},"type":"object","required":["quality","maxPhotoBytes","maxPhotoPixels","maxPhotosPerRequest","maxTemplatesPerPerson"],"properties":{"quality":{"additionalProperties":false,"description":"Face quality required of enrolment photos.","default":{},"type":"object","required":["minFacePx","maxYaw","maxRollDeg","minSharpness","minBrightness"],"properties":{"minFacePx":{"minimum":16,"maximum":2000,"default":40,"description":"Smallest face (detector box side, pixels) accepted.","type":"integer"},"maxYaw":{"minimum":0.05,"maximum":1,"default":0.35,"description":"Largest head turn: |nose offset from the eye midpoint| / eye distance (0 = frontal; the shared photos reach 0.32).","type":"number"},"maxRollDeg":{"minimum":5,"maximum":90,"default":20,"description":"Largest head tilt (eye line angle, degrees; the shared photos stay within 9°).","type":"number"},"minSharpness":{"minimum":0,"default":140,"description":"Smallest focus measure (Laplacian variance of the 64 px aligned chip): sharp photos score 200–3000, blurred ones under 140.","type":"number"},"minBrightness":{"minimum":0,"maximum":255,"default":40,"description":"Smallest mean luma (0–255) of the face.","type":"number"}}},"maxPhotoBytes":{"minimum":1024,"maximum":33554432,"default":6291456,"description":"Largest photo accepted (bytes, after base64 decoding).","type":"integer"},"maxPhotoPixels":{"minimum":4096,"maximum":100000000,"default":24000000,"description":"Largest photo accepted (width × height): refuses decompression bombs before decoding.","type":"integer"},"maxPhotosPerRequest":{"minimum":1,"maximum":50,"default":10,"description":"Photos/embeddings in one enrolment request.","type":"integer"},"maxTemplatesPerPerson":{"minimum":1,"maximum":100,"default":10,"description":"Templates kept per person; the oldest go first.","type":"integer"}}},"privacy":{"additionalProperties":false,"description":"Biometric data protection (PIPL: sensitive personal information).","default":{},"type":"object","required":["templatesFile","keepPhotos","photoRetentionDays","expiredGraceDays"],"properties":{"keyFile":{"minLength":1,"description":"AES-256 key file for the templates (created 0600 if missing); default <dataDir>/keys/faces.key. Keep it outside backups of the database.","type":"string"},"templatesFile":{"minLength":1,"default":"faces.db","description":"SQLite file of the encrypted templates, relative to gateway.dataDir.","type":"string"},"keepPhotos":{"default":false,"description":"Keep enrolment photos (encrypted). Off: photos are discarded once embedded.","type":"boolean"},"photoRetentionDays":{"minimum":1,"maximum":3650,"default":30,"description":"Kept photos are deleted after this many days.","type":"integer"},"expiredGraceDays":{"minimum":0,"maximum":3650,"default":30,"description":"Templates of a person whose validity ended this many days ago are deleted.","type":"integer"}}},"events":{"additionalProperties":false,"description":"Unknown-face and spoof events.","default":{},"type":"object","required":["unknownIntervalS","spoofIntervalS","snapshot","snapshotMaxBytes"],"properties":{"unknownIntervalS":{"minimum":0,"maximum":3600,"default":30,"description":"At most one \"unknown face\" event per this many seconds.","type":"number"},"spoofIntervalS":{"minimum":0,"maximum":3600,"default":30,"description":"At most one \"suspected spoof\" event per this many seconds.","type":"number"},"snapshot":{"default":false,"description":"Attach a small JPEG of the face to unknown/spoof events (sent upstream: personal data, off by default).","type":"boolean"},"snapshotMaxBytes":{"minimum":2048,"maximum":262144,"default":24576,"description":"Size cap of an event snapshot (quality is lowered to fit).","type":"integer"}}},"queue":{"minimum":1,"maximum":64,"default":8,"description":"Enrolment photos waiting for the inference worker; more are refused (busy).","type":"integer"}}},"console":{"additionalProperties":false,"description":"Technician web console (HTTP/HTTPS on the local network).","default":{},"type":"object","required":["enabled","host","port","tls","sessionTtlMin","lockoutAttempts","lockoutMin","maxUploadKB","applyHealthGraceS"],"properties":{"enabled":{"default":true,"description":"Serve the technician web console.","type":"boolean"},"host":{"minLength":1,"default":"0.0.0.0","description":"Listen address (0.0.0.0 = every interface, so a phone on the local network reaches it).","type":"string"},"port":{"minimum":0,"maximum":65535,"default":8080,"description":"Listen port (0 = any free port).","type":"integer"},"tls":{"additionalProperties":false,"description":"HTTPS for the console.","default":{},"type":"object","required":["enabled"],"properties":{"enabled":{"default":false,"description":"Serve the console over HTTPS (recommended on a shared network).","type":"boolean"},"cert":{"minLength":1,"description":"PEM certificate file. Without cert/key a self-signed certificate is generated on first start and kept in gateway.dataDir/console-tls/.","type":"string"},"key":{"minLength":1,"description":"PEM private key file of the certificate (keep it 0600).","type":"string"}}},"sessionTtlMin":{"minimum":5,"maximum":10080,"default":480,"description":"A session ends after this many minutes without a request.","type":"integer"},"lockoutAttempts":{"minimum":3,"maximum":100,"default":5,"description":"Wrong passwords in a row for one account from one client address before that account is locked for that address; the same number of different user names from one address locks the address, and 4 times as many for one account from any addresses lock the account.","type":"integer"},"lockoutMin":{"minimum":1,"maximum":1440,"default":15,"description":"How long a lockout lasts, in minutes.","type":"integer"},"maxUploadKB":{"minimum":64,"maximum":32768,"default":4096,"description":"Largest upload (face photo, config file) in KiB.","type":"integer"},"applyHealthGraceS":{"minimum":10,"maximum":3600,"default":90,"description":"After a config change applied from the console, the gateway must be healthy within this many seconds or the previous config is restored.","type":"integer"}}}}};
 const func2 = Object.prototype.hasOwnProperty;
 const func3 = require("ajv/dist/runtime/ucs2length").default;
 const pattern0 = new RegExp("^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", "u");
@@ -2121,9 +2121,6 @@ if(data61 && typeof data61 == "object" && !Array.isArray(data61)){
 if(data61.transport === undefined){
 data61.transport = "serial";
 }
-if(data61.framing === undefined){
-data61.framing = "rtu";
-}
 if(data61.baudRate === undefined){
 data61.baudRate = 9600;
 }
@@ -2181,8 +2178,8 @@ vErrors.push(err178);
 }
 errors++;
 }
-if(data61.framing === undefined){
-const err179 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "framing"},message:"must have required property '"+"framing"+"'"};
+if(data61.baudRate === undefined){
+const err179 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "baudRate"},message:"must have required property '"+"baudRate"+"'"};
 if(vErrors === null){
 vErrors = [err179];
 }
@@ -2191,8 +2188,8 @@ vErrors.push(err179);
 }
 errors++;
 }
-if(data61.baudRate === undefined){
-const err180 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "baudRate"},message:"must have required property '"+"baudRate"+"'"};
+if(data61.parity === undefined){
+const err180 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "parity"},message:"must have required property '"+"parity"+"'"};
 if(vErrors === null){
 vErrors = [err180];
 }
@@ -2201,8 +2198,8 @@ vErrors.push(err180);
 }
 errors++;
 }
-if(data61.parity === undefined){
-const err181 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "parity"},message:"must have required property '"+"parity"+"'"};
+if(data61.stopBits === undefined){
+const err181 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "stopBits"},message:"must have required property '"+"stopBits"+"'"};
 if(vErrors === null){
 vErrors = [err181];
 }
@@ -2211,8 +2208,8 @@ vErrors.push(err181);
 }
 errors++;
 }
-if(data61.stopBits === undefined){
-const err182 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "stopBits"},message:"must have required property '"+"stopBits"+"'"};
+if(data61.timeoutMs === undefined){
+const err182 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "timeoutMs"},message:"must have required property '"+"timeoutMs"+"'"};
 if(vErrors === null){
 vErrors = [err182];
 }
@@ -2221,8 +2218,8 @@ vErrors.push(err182);
 }
 errors++;
 }
-if(data61.timeoutMs === undefined){
-const err183 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "timeoutMs"},message:"must have required property '"+"timeoutMs"+"'"};
+if(data61.interFrameDelayMs === undefined){
+const err183 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "interFrameDelayMs"},message:"must have required property '"+"interFrameDelayMs"+"'"};
 if(vErrors === null){
 vErrors = [err183];
 }
@@ -2231,8 +2228,8 @@ vErrors.push(err183);
 }
 errors++;
 }
-if(data61.interFrameDelayMs === undefined){
-const err184 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "interFrameDelayMs"},message:"must have required property '"+"interFrameDelayMs"+"'"};
+if(data61.backoffBaseMs === undefined){
+const err184 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "backoffBaseMs"},message:"must have required property '"+"backoffBaseMs"+"'"};
 if(vErrors === null){
 vErrors = [err184];
 }
@@ -2241,8 +2238,8 @@ vErrors.push(err184);
 }
 errors++;
 }
-if(data61.backoffBaseMs === undefined){
-const err185 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "backoffBaseMs"},message:"must have required property '"+"backoffBaseMs"+"'"};
+if(data61.backoffMaxMs === undefined){
+const err185 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "backoffMaxMs"},message:"must have required property '"+"backoffMaxMs"+"'"};
 if(vErrors === null){
 vErrors = [err185];
 }
@@ -2251,8 +2248,8 @@ vErrors.push(err185);
 }
 errors++;
 }
-if(data61.backoffMaxMs === undefined){
-const err186 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "backoffMaxMs"},message:"must have required property '"+"backoffMaxMs"+"'"};
+if(data61.offlineAfter === undefined){
+const err186 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "offlineAfter"},message:"must have required property '"+"offlineAfter"+"'"};
 if(vErrors === null){
 vErrors = [err186];
 }
@@ -2261,8 +2258,8 @@ vErrors.push(err186);
 }
 errors++;
 }
-if(data61.offlineAfter === undefined){
-const err187 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "offlineAfter"},message:"must have required property '"+"offlineAfter"+"'"};
+if(data61.devices === undefined){
+const err187 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "devices"},message:"must have required property '"+"devices"+"'"};
 if(vErrors === null){
 vErrors = [err187];
 }
@@ -2271,8 +2268,9 @@ vErrors.push(err187);
 }
 errors++;
 }
-if(data61.devices === undefined){
-const err188 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/required",keyword:"required",params:{missingProperty: "devices"},message:"must have required property '"+"devices"+"'"};
+for(const key14 in data61){
+if(!(func2.call(schema11.properties.meters.properties.buses.items.properties, key14))){
+const err188 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err188];
 }
@@ -2281,9 +2279,12 @@ vErrors.push(err188);
 }
 errors++;
 }
-for(const key14 in data61){
-if(!(func2.call(schema11.properties.meters.properties.buses.items.properties, key14))){
-const err189 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties"};
+}
+if(data61.id !== undefined){
+let data62 = data61.id;
+if(typeof data62 === "string"){
+if(!pattern0.test(data62)){
+const err189 = {instancePath:instancePath+"/meters/buses/" + i0+"/id",schemaPath:"#/properties/meters/properties/buses/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"+"\""};
 if(vErrors === null){
 vErrors = [err189];
 }
@@ -2293,11 +2294,8 @@ vErrors.push(err189);
 errors++;
 }
 }
-if(data61.id !== undefined){
-let data62 = data61.id;
-if(typeof data62 === "string"){
-if(!pattern0.test(data62)){
-const err190 = {instancePath:instancePath+"/meters/buses/" + i0+"/id",schemaPath:"#/properties/meters/properties/buses/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"+"\""};
+else {
+const err190 = {instancePath:instancePath+"/meters/buses/" + i0+"/id",schemaPath:"#/properties/meters/properties/buses/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err190];
 }
@@ -2307,8 +2305,10 @@ vErrors.push(err190);
 errors++;
 }
 }
-else {
-const err191 = {instancePath:instancePath+"/meters/buses/" + i0+"/id",schemaPath:"#/properties/meters/properties/buses/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data61.protocol !== undefined){
+let data63 = data61.protocol;
+if(typeof data63 !== "string"){
+const err191 = {instancePath:instancePath+"/meters/buses/" + i0+"/protocol",schemaPath:"#/properties/meters/properties/buses/items/properties/protocol/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err191];
 }
@@ -2317,11 +2317,8 @@ vErrors.push(err191);
 }
 errors++;
 }
-}
-if(data61.protocol !== undefined){
-let data63 = data61.protocol;
-if(typeof data63 !== "string"){
-const err192 = {instancePath:instancePath+"/meters/buses/" + i0+"/protocol",schemaPath:"#/properties/meters/properties/buses/items/properties/protocol/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!((((data63 === "modbus") || (data63 === "dlt645")) || (data63 === "cjt188")) || (data63 === "mixed"))){
+const err192 = {instancePath:instancePath+"/meters/buses/" + i0+"/protocol",schemaPath:"#/properties/meters/properties/buses/items/properties/protocol/enum",keyword:"enum",params:{allowedValues: schema11.properties.meters.properties.buses.items.properties.protocol.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err192];
 }
@@ -2330,8 +2327,10 @@ vErrors.push(err192);
 }
 errors++;
 }
-if(!((((data63 === "modbus") || (data63 === "dlt645")) || (data63 === "cjt188")) || (data63 === "mixed"))){
-const err193 = {instancePath:instancePath+"/meters/buses/" + i0+"/protocol",schemaPath:"#/properties/meters/properties/buses/items/properties/protocol/enum",keyword:"enum",params:{allowedValues: schema11.properties.meters.properties.buses.items.properties.protocol.enum},message:"must be equal to one of the allowed values"};
+}
+let data64 = data61.transport;
+if(typeof data64 !== "string"){
+const err193 = {instancePath:instancePath+"/meters/buses/" + i0+"/transport",schemaPath:"#/properties/meters/properties/buses/items/properties/transport/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err193];
 }
@@ -2340,10 +2339,8 @@ vErrors.push(err193);
 }
 errors++;
 }
-}
-let data64 = data61.transport;
-if(typeof data64 !== "string"){
-const err194 = {instancePath:instancePath+"/meters/buses/" + i0+"/transport",schemaPath:"#/properties/meters/properties/buses/items/properties/transport/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!(((data64 === "serial") || (data64 === "tcp")) || (data64 === "simulated"))){
+const err194 = {instancePath:instancePath+"/meters/buses/" + i0+"/transport",schemaPath:"#/properties/meters/properties/buses/items/properties/transport/enum",keyword:"enum",params:{allowedValues: schema11.properties.meters.properties.buses.items.properties.transport.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err194];
 }
@@ -2352,8 +2349,11 @@ vErrors.push(err194);
 }
 errors++;
 }
-if(!(((data64 === "serial") || (data64 === "tcp")) || (data64 === "simulated"))){
-const err195 = {instancePath:instancePath+"/meters/buses/" + i0+"/transport",schemaPath:"#/properties/meters/properties/buses/items/properties/transport/enum",keyword:"enum",params:{allowedValues: schema11.properties.meters.properties.buses.items.properties.transport.enum},message:"must be equal to one of the allowed values"};
+if(data61.port !== undefined){
+let data65 = data61.port;
+if(typeof data65 === "string"){
+if(func3(data65) < 1){
+const err195 = {instancePath:instancePath+"/meters/buses/" + i0+"/port",schemaPath:"#/properties/meters/properties/buses/items/properties/port/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err195];
 }
@@ -2362,11 +2362,9 @@ vErrors.push(err195);
 }
 errors++;
 }
-if(data61.port !== undefined){
-let data65 = data61.port;
-if(typeof data65 === "string"){
-if(func3(data65) < 1){
-const err196 = {instancePath:instancePath+"/meters/buses/" + i0+"/port",schemaPath:"#/properties/meters/properties/buses/items/properties/port/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+}
+else {
+const err196 = {instancePath:instancePath+"/meters/buses/" + i0+"/port",schemaPath:"#/properties/meters/properties/buses/items/properties/port/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err196];
 }
@@ -2376,8 +2374,11 @@ vErrors.push(err196);
 errors++;
 }
 }
-else {
-const err197 = {instancePath:instancePath+"/meters/buses/" + i0+"/port",schemaPath:"#/properties/meters/properties/buses/items/properties/port/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data61.host !== undefined){
+let data66 = data61.host;
+if(typeof data66 === "string"){
+if(func3(data66) < 1){
+const err197 = {instancePath:instancePath+"/meters/buses/" + i0+"/host",schemaPath:"#/properties/meters/properties/buses/items/properties/host/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err197];
 }
@@ -2387,11 +2388,8 @@ vErrors.push(err197);
 errors++;
 }
 }
-if(data61.host !== undefined){
-let data66 = data61.host;
-if(typeof data66 === "string"){
-if(func3(data66) < 1){
-const err198 = {instancePath:instancePath+"/meters/buses/" + i0+"/host",schemaPath:"#/properties/meters/properties/buses/items/properties/host/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+else {
+const err198 = {instancePath:instancePath+"/meters/buses/" + i0+"/host",schemaPath:"#/properties/meters/properties/buses/items/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err198];
 }
@@ -2401,8 +2399,10 @@ vErrors.push(err198);
 errors++;
 }
 }
-else {
-const err199 = {instancePath:instancePath+"/meters/buses/" + i0+"/host",schemaPath:"#/properties/meters/properties/buses/items/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data61.tcpPort !== undefined){
+let data67 = data61.tcpPort;
+if(!((typeof data67 == "number") && (!(data67 % 1) && !isNaN(data67)))){
+const err199 = {instancePath:instancePath+"/meters/buses/" + i0+"/tcpPort",schemaPath:"#/properties/meters/properties/buses/items/properties/tcpPort/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err199];
 }
@@ -2411,11 +2411,9 @@ vErrors.push(err199);
 }
 errors++;
 }
-}
-if(data61.tcpPort !== undefined){
-let data67 = data61.tcpPort;
-if(!((typeof data67 == "number") && (!(data67 % 1) && !isNaN(data67)))){
-const err200 = {instancePath:instancePath+"/meters/buses/" + i0+"/tcpPort",schemaPath:"#/properties/meters/properties/buses/items/properties/tcpPort/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(typeof data67 == "number"){
+if(data67 > 65535 || isNaN(data67)){
+const err200 = {instancePath:instancePath+"/meters/buses/" + i0+"/tcpPort",schemaPath:"#/properties/meters/properties/buses/items/properties/tcpPort/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535"};
 if(vErrors === null){
 vErrors = [err200];
 }
@@ -2424,9 +2422,8 @@ vErrors.push(err200);
 }
 errors++;
 }
-if(typeof data67 == "number"){
-if(data67 > 65535 || isNaN(data67)){
-const err201 = {instancePath:instancePath+"/meters/buses/" + i0+"/tcpPort",schemaPath:"#/properties/meters/properties/buses/items/properties/tcpPort/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535"};
+if(data67 < 1 || isNaN(data67)){
+const err201 = {instancePath:instancePath+"/meters/buses/" + i0+"/tcpPort",schemaPath:"#/properties/meters/properties/buses/items/properties/tcpPort/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err201];
 }
@@ -2435,8 +2432,12 @@ vErrors.push(err201);
 }
 errors++;
 }
-if(data67 < 1 || isNaN(data67)){
-const err202 = {instancePath:instancePath+"/meters/buses/" + i0+"/tcpPort",schemaPath:"#/properties/meters/properties/buses/items/properties/tcpPort/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+}
+if(data61.framing !== undefined){
+let data68 = data61.framing;
+if(typeof data68 !== "string"){
+const err202 = {instancePath:instancePath+"/meters/buses/" + i0+"/framing",schemaPath:"#/properties/meters/properties/buses/items/properties/framing/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err202];
 }
@@ -2445,11 +2446,8 @@ vErrors.push(err202);
 }
 errors++;
 }
-}
-}
-let data68 = data61.framing;
-if(typeof data68 !== "string"){
-const err203 = {instancePath:instancePath+"/meters/buses/" + i0+"/framing",schemaPath:"#/properties/meters/properties/buses/items/properties/framing/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!((data68 === "rtu") || (data68 === "tcp"))){
+const err203 = {instancePath:instancePath+"/meters/buses/" + i0+"/framing",schemaPath:"#/properties/meters/properties/buses/items/properties/framing/enum",keyword:"enum",params:{allowedValues: schema11.properties.meters.properties.buses.items.properties.framing.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err203];
 }
@@ -2458,8 +2456,10 @@ vErrors.push(err203);
 }
 errors++;
 }
-if(!((data68 === "rtu") || (data68 === "tcp"))){
-const err204 = {instancePath:instancePath+"/meters/buses/" + i0+"/framing",schemaPath:"#/properties/meters/properties/buses/items/properties/framing/enum",keyword:"enum",params:{allowedValues: schema11.properties.meters.properties.buses.items.properties.framing.enum},message:"must be equal to one of the allowed values"};
+}
+let data69 = data61.baudRate;
+if(!(typeof data69 == "number")){
+const err204 = {instancePath:instancePath+"/meters/buses/" + i0+"/baudRate",schemaPath:"#/properties/meters/properties/buses/items/properties/baudRate/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err204];
 }
@@ -2468,9 +2468,8 @@ vErrors.push(err204);
 }
 errors++;
 }
-let data69 = data61.baudRate;
-if(!(typeof data69 == "number")){
-const err205 = {instancePath:instancePath+"/meters/buses/" + i0+"/baudRate",schemaPath:"#/properties/meters/properties/buses/items/properties/baudRate/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(!((((((((data69 === 1200) || (data69 === 2400)) || (data69 === 4800)) || (data69 === 9600)) || (data69 === 19200)) || (data69 === 38400)) || (data69 === 57600)) || (data69 === 115200))){
+const err205 = {instancePath:instancePath+"/meters/buses/" + i0+"/baudRate",schemaPath:"#/properties/meters/properties/buses/items/properties/baudRate/enum",keyword:"enum",params:{allowedValues: schema11.properties.meters.properties.buses.items.properties.baudRate.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err205];
 }
@@ -2479,8 +2478,9 @@ vErrors.push(err205);
 }
 errors++;
 }
-if(!((((((((data69 === 1200) || (data69 === 2400)) || (data69 === 4800)) || (data69 === 9600)) || (data69 === 19200)) || (data69 === 38400)) || (data69 === 57600)) || (data69 === 115200))){
-const err206 = {instancePath:instancePath+"/meters/buses/" + i0+"/baudRate",schemaPath:"#/properties/meters/properties/buses/items/properties/baudRate/enum",keyword:"enum",params:{allowedValues: schema11.properties.meters.properties.buses.items.properties.baudRate.enum},message:"must be equal to one of the allowed values"};
+let data70 = data61.parity;
+if(typeof data70 !== "string"){
+const err206 = {instancePath:instancePath+"/meters/buses/" + i0+"/parity",schemaPath:"#/properties/meters/properties/buses/items/properties/parity/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err206];
 }
@@ -2489,9 +2489,8 @@ vErrors.push(err206);
 }
 errors++;
 }
-let data70 = data61.parity;
-if(typeof data70 !== "string"){
-const err207 = {instancePath:instancePath+"/meters/buses/" + i0+"/parity",schemaPath:"#/properties/meters/properties/buses/items/properties/parity/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!(((data70 === "none") || (data70 === "even")) || (data70 === "odd"))){
+const err207 = {instancePath:instancePath+"/meters/buses/" + i0+"/parity",schemaPath:"#/properties/meters/properties/buses/items/properties/parity/enum",keyword:"enum",params:{allowedValues: schema11.properties.meters.properties.buses.items.properties.parity.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err207];
 }
@@ -2500,8 +2499,9 @@ vErrors.push(err207);
 }
 errors++;
 }
-if(!(((data70 === "none") || (data70 === "even")) || (data70 === "odd"))){
-const err208 = {instancePath:instancePath+"/meters/buses/" + i0+"/parity",schemaPath:"#/properties/meters/properties/buses/items/properties/parity/enum",keyword:"enum",params:{allowedValues: schema11.properties.meters.properties.buses.items.properties.parity.enum},message:"must be equal to one of the allowed values"};
+let data71 = data61.stopBits;
+if(!(typeof data71 == "number")){
+const err208 = {instancePath:instancePath+"/meters/buses/" + i0+"/stopBits",schemaPath:"#/properties/meters/properties/buses/items/properties/stopBits/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err208];
 }
@@ -2510,9 +2510,8 @@ vErrors.push(err208);
 }
 errors++;
 }
-let data71 = data61.stopBits;
-if(!(typeof data71 == "number")){
-const err209 = {instancePath:instancePath+"/meters/buses/" + i0+"/stopBits",schemaPath:"#/properties/meters/properties/buses/items/properties/stopBits/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(!((data71 === 1) || (data71 === 2))){
+const err209 = {instancePath:instancePath+"/meters/buses/" + i0+"/stopBits",schemaPath:"#/properties/meters/properties/buses/items/properties/stopBits/enum",keyword:"enum",params:{allowedValues: schema11.properties.meters.properties.buses.items.properties.stopBits.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err209];
 }
@@ -2521,8 +2520,9 @@ vErrors.push(err209);
 }
 errors++;
 }
-if(!((data71 === 1) || (data71 === 2))){
-const err210 = {instancePath:instancePath+"/meters/buses/" + i0+"/stopBits",schemaPath:"#/properties/meters/properties/buses/items/properties/stopBits/enum",keyword:"enum",params:{allowedValues: schema11.properties.meters.properties.buses.items.properties.stopBits.enum},message:"must be equal to one of the allowed values"};
+let data72 = data61.timeoutMs;
+if(!((typeof data72 == "number") && (!(data72 % 1) && !isNaN(data72)))){
+const err210 = {instancePath:instancePath+"/meters/buses/" + i0+"/timeoutMs",schemaPath:"#/properties/meters/properties/buses/items/properties/timeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err210];
 }
@@ -2531,9 +2531,9 @@ vErrors.push(err210);
 }
 errors++;
 }
-let data72 = data61.timeoutMs;
-if(!((typeof data72 == "number") && (!(data72 % 1) && !isNaN(data72)))){
-const err211 = {instancePath:instancePath+"/meters/buses/" + i0+"/timeoutMs",schemaPath:"#/properties/meters/properties/buses/items/properties/timeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(typeof data72 == "number"){
+if(data72 > 10000 || isNaN(data72)){
+const err211 = {instancePath:instancePath+"/meters/buses/" + i0+"/timeoutMs",schemaPath:"#/properties/meters/properties/buses/items/properties/timeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000"};
 if(vErrors === null){
 vErrors = [err211];
 }
@@ -2542,9 +2542,8 @@ vErrors.push(err211);
 }
 errors++;
 }
-if(typeof data72 == "number"){
-if(data72 > 10000 || isNaN(data72)){
-const err212 = {instancePath:instancePath+"/meters/buses/" + i0+"/timeoutMs",schemaPath:"#/properties/meters/properties/buses/items/properties/timeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000"};
+if(data72 < 20 || isNaN(data72)){
+const err212 = {instancePath:instancePath+"/meters/buses/" + i0+"/timeoutMs",schemaPath:"#/properties/meters/properties/buses/items/properties/timeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 20},message:"must be >= 20"};
 if(vErrors === null){
 vErrors = [err212];
 }
@@ -2553,8 +2552,11 @@ vErrors.push(err212);
 }
 errors++;
 }
-if(data72 < 20 || isNaN(data72)){
-const err213 = {instancePath:instancePath+"/meters/buses/" + i0+"/timeoutMs",schemaPath:"#/properties/meters/properties/buses/items/properties/timeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 20},message:"must be >= 20"};
+}
+if(data61.replyGuardMs !== undefined){
+let data73 = data61.replyGuardMs;
+if(!((typeof data73 == "number") && (!(data73 % 1) && !isNaN(data73)))){
+const err213 = {instancePath:instancePath+"/meters/buses/" + i0+"/replyGuardMs",schemaPath:"#/properties/meters/properties/buses/items/properties/replyGuardMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err213];
 }
@@ -2563,10 +2565,9 @@ vErrors.push(err213);
 }
 errors++;
 }
-}
-let data73 = data61.interFrameDelayMs;
-if(!((typeof data73 == "number") && (!(data73 % 1) && !isNaN(data73)))){
-const err214 = {instancePath:instancePath+"/meters/buses/" + i0+"/interFrameDelayMs",schemaPath:"#/properties/meters/properties/buses/items/properties/interFrameDelayMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(typeof data73 == "number"){
+if(data73 > 60000 || isNaN(data73)){
+const err214 = {instancePath:instancePath+"/meters/buses/" + i0+"/replyGuardMs",schemaPath:"#/properties/meters/properties/buses/items/properties/replyGuardMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 60000},message:"must be <= 60000"};
 if(vErrors === null){
 vErrors = [err214];
 }
@@ -2575,9 +2576,8 @@ vErrors.push(err214);
 }
 errors++;
 }
-if(typeof data73 == "number"){
-if(data73 > 2000 || isNaN(data73)){
-const err215 = {instancePath:instancePath+"/meters/buses/" + i0+"/interFrameDelayMs",schemaPath:"#/properties/meters/properties/buses/items/properties/interFrameDelayMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2000},message:"must be <= 2000"};
+if(data73 < 0 || isNaN(data73)){
+const err215 = {instancePath:instancePath+"/meters/buses/" + i0+"/replyGuardMs",schemaPath:"#/properties/meters/properties/buses/items/properties/replyGuardMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err215];
 }
@@ -2586,8 +2586,11 @@ vErrors.push(err215);
 }
 errors++;
 }
-if(data73 < 0 || isNaN(data73)){
-const err216 = {instancePath:instancePath+"/meters/buses/" + i0+"/interFrameDelayMs",schemaPath:"#/properties/meters/properties/buses/items/properties/interFrameDelayMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+}
+let data74 = data61.interFrameDelayMs;
+if(!((typeof data74 == "number") && (!(data74 % 1) && !isNaN(data74)))){
+const err216 = {instancePath:instancePath+"/meters/buses/" + i0+"/interFrameDelayMs",schemaPath:"#/properties/meters/properties/buses/items/properties/interFrameDelayMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err216];
 }
@@ -2596,10 +2599,9 @@ vErrors.push(err216);
 }
 errors++;
 }
-}
-let data74 = data61.backoffBaseMs;
-if(!((typeof data74 == "number") && (!(data74 % 1) && !isNaN(data74)))){
-const err217 = {instancePath:instancePath+"/meters/buses/" + i0+"/backoffBaseMs",schemaPath:"#/properties/meters/properties/buses/items/properties/backoffBaseMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(typeof data74 == "number"){
+if(data74 > 2000 || isNaN(data74)){
+const err217 = {instancePath:instancePath+"/meters/buses/" + i0+"/interFrameDelayMs",schemaPath:"#/properties/meters/properties/buses/items/properties/interFrameDelayMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2000},message:"must be <= 2000"};
 if(vErrors === null){
 vErrors = [err217];
 }
@@ -2608,9 +2610,8 @@ vErrors.push(err217);
 }
 errors++;
 }
-if(typeof data74 == "number"){
-if(data74 > 600000 || isNaN(data74)){
-const err218 = {instancePath:instancePath+"/meters/buses/" + i0+"/backoffBaseMs",schemaPath:"#/properties/meters/properties/buses/items/properties/backoffBaseMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 600000},message:"must be <= 600000"};
+if(data74 < 0 || isNaN(data74)){
+const err218 = {instancePath:instancePath+"/meters/buses/" + i0+"/interFrameDelayMs",schemaPath:"#/properties/meters/properties/buses/items/properties/interFrameDelayMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err218];
 }
@@ -2619,8 +2620,10 @@ vErrors.push(err218);
 }
 errors++;
 }
-if(data74 < 100 || isNaN(data74)){
-const err219 = {instancePath:instancePath+"/meters/buses/" + i0+"/backoffBaseMs",schemaPath:"#/properties/meters/properties/buses/items/properties/backoffBaseMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100"};
+}
+let data75 = data61.backoffBaseMs;
+if(!((typeof data75 == "number") && (!(data75 % 1) && !isNaN(data75)))){
+const err219 = {instancePath:instancePath+"/meters/buses/" + i0+"/backoffBaseMs",schemaPath:"#/properties/meters/properties/buses/items/properties/backoffBaseMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err219];
 }
@@ -2629,10 +2632,9 @@ vErrors.push(err219);
 }
 errors++;
 }
-}
-let data75 = data61.backoffMaxMs;
-if(!((typeof data75 == "number") && (!(data75 % 1) && !isNaN(data75)))){
-const err220 = {instancePath:instancePath+"/meters/buses/" + i0+"/backoffMaxMs",schemaPath:"#/properties/meters/properties/buses/items/properties/backoffMaxMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(typeof data75 == "number"){
+if(data75 > 600000 || isNaN(data75)){
+const err220 = {instancePath:instancePath+"/meters/buses/" + i0+"/backoffBaseMs",schemaPath:"#/properties/meters/properties/buses/items/properties/backoffBaseMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 600000},message:"must be <= 600000"};
 if(vErrors === null){
 vErrors = [err220];
 }
@@ -2641,9 +2643,8 @@ vErrors.push(err220);
 }
 errors++;
 }
-if(typeof data75 == "number"){
-if(data75 > 3600000 || isNaN(data75)){
-const err221 = {instancePath:instancePath+"/meters/buses/" + i0+"/backoffMaxMs",schemaPath:"#/properties/meters/properties/buses/items/properties/backoffMaxMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600000},message:"must be <= 3600000"};
+if(data75 < 100 || isNaN(data75)){
+const err221 = {instancePath:instancePath+"/meters/buses/" + i0+"/backoffBaseMs",schemaPath:"#/properties/meters/properties/buses/items/properties/backoffBaseMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100"};
 if(vErrors === null){
 vErrors = [err221];
 }
@@ -2652,8 +2653,10 @@ vErrors.push(err221);
 }
 errors++;
 }
-if(data75 < 1000 || isNaN(data75)){
-const err222 = {instancePath:instancePath+"/meters/buses/" + i0+"/backoffMaxMs",schemaPath:"#/properties/meters/properties/buses/items/properties/backoffMaxMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1000},message:"must be >= 1000"};
+}
+let data76 = data61.backoffMaxMs;
+if(!((typeof data76 == "number") && (!(data76 % 1) && !isNaN(data76)))){
+const err222 = {instancePath:instancePath+"/meters/buses/" + i0+"/backoffMaxMs",schemaPath:"#/properties/meters/properties/buses/items/properties/backoffMaxMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err222];
 }
@@ -2662,10 +2665,9 @@ vErrors.push(err222);
 }
 errors++;
 }
-}
-let data76 = data61.offlineAfter;
-if(!((typeof data76 == "number") && (!(data76 % 1) && !isNaN(data76)))){
-const err223 = {instancePath:instancePath+"/meters/buses/" + i0+"/offlineAfter",schemaPath:"#/properties/meters/properties/buses/items/properties/offlineAfter/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(typeof data76 == "number"){
+if(data76 > 3600000 || isNaN(data76)){
+const err223 = {instancePath:instancePath+"/meters/buses/" + i0+"/backoffMaxMs",schemaPath:"#/properties/meters/properties/buses/items/properties/backoffMaxMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600000},message:"must be <= 3600000"};
 if(vErrors === null){
 vErrors = [err223];
 }
@@ -2674,9 +2676,8 @@ vErrors.push(err223);
 }
 errors++;
 }
-if(typeof data76 == "number"){
-if(data76 > 20 || isNaN(data76)){
-const err224 = {instancePath:instancePath+"/meters/buses/" + i0+"/offlineAfter",schemaPath:"#/properties/meters/properties/buses/items/properties/offlineAfter/maximum",keyword:"maximum",params:{comparison: "<=", limit: 20},message:"must be <= 20"};
+if(data76 < 1000 || isNaN(data76)){
+const err224 = {instancePath:instancePath+"/meters/buses/" + i0+"/backoffMaxMs",schemaPath:"#/properties/meters/properties/buses/items/properties/backoffMaxMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1000},message:"must be >= 1000"};
 if(vErrors === null){
 vErrors = [err224];
 }
@@ -2685,8 +2686,10 @@ vErrors.push(err224);
 }
 errors++;
 }
-if(data76 < 1 || isNaN(data76)){
-const err225 = {instancePath:instancePath+"/meters/buses/" + i0+"/offlineAfter",schemaPath:"#/properties/meters/properties/buses/items/properties/offlineAfter/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+let data77 = data61.offlineAfter;
+if(!((typeof data77 == "number") && (!(data77 % 1) && !isNaN(data77)))){
+const err225 = {instancePath:instancePath+"/meters/buses/" + i0+"/offlineAfter",schemaPath:"#/properties/meters/properties/buses/items/properties/offlineAfter/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err225];
 }
@@ -2695,21 +2698,9 @@ vErrors.push(err225);
 }
 errors++;
 }
-}
-let data77 = data61.devices;
-if(Array.isArray(data77)){
-const len1 = data77.length;
-for(let i1=0; i1<len1; i1++){
-let data78 = data77[i1];
-if(data78 && typeof data78 == "object" && !Array.isArray(data78)){
-if(data78.pollIntervalMs === undefined){
-data78.pollIntervalMs = 10000;
-}
-if(data78.enabled === undefined){
-data78.enabled = true;
-}
-if(data78.id === undefined){
-const err226 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1,schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
+if(typeof data77 == "number"){
+if(data77 > 20 || isNaN(data77)){
+const err226 = {instancePath:instancePath+"/meters/buses/" + i0+"/offlineAfter",schemaPath:"#/properties/meters/properties/buses/items/properties/offlineAfter/maximum",keyword:"maximum",params:{comparison: "<=", limit: 20},message:"must be <= 20"};
 if(vErrors === null){
 vErrors = [err226];
 }
@@ -2718,8 +2709,8 @@ vErrors.push(err226);
 }
 errors++;
 }
-if(data78.profile === undefined){
-const err227 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1,schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/required",keyword:"required",params:{missingProperty: "profile"},message:"must have required property '"+"profile"+"'"};
+if(data77 < 1 || isNaN(data77)){
+const err227 = {instancePath:instancePath+"/meters/buses/" + i0+"/offlineAfter",schemaPath:"#/properties/meters/properties/buses/items/properties/offlineAfter/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err227];
 }
@@ -2728,8 +2719,21 @@ vErrors.push(err227);
 }
 errors++;
 }
-if(data78.address === undefined){
-const err228 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1,schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/required",keyword:"required",params:{missingProperty: "address"},message:"must have required property '"+"address"+"'"};
+}
+let data78 = data61.devices;
+if(Array.isArray(data78)){
+const len1 = data78.length;
+for(let i1=0; i1<len1; i1++){
+let data79 = data78[i1];
+if(data79 && typeof data79 == "object" && !Array.isArray(data79)){
+if(data79.pollIntervalMs === undefined){
+data79.pollIntervalMs = 10000;
+}
+if(data79.enabled === undefined){
+data79.enabled = true;
+}
+if(data79.id === undefined){
+const err228 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1,schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
 if(vErrors === null){
 vErrors = [err228];
 }
@@ -2738,8 +2742,8 @@ vErrors.push(err228);
 }
 errors++;
 }
-if(data78.pollIntervalMs === undefined){
-const err229 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1,schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/required",keyword:"required",params:{missingProperty: "pollIntervalMs"},message:"must have required property '"+"pollIntervalMs"+"'"};
+if(data79.profile === undefined){
+const err229 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1,schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/required",keyword:"required",params:{missingProperty: "profile"},message:"must have required property '"+"profile"+"'"};
 if(vErrors === null){
 vErrors = [err229];
 }
@@ -2748,8 +2752,8 @@ vErrors.push(err229);
 }
 errors++;
 }
-if(data78.enabled === undefined){
-const err230 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1,schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
+if(data79.address === undefined){
+const err230 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1,schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/required",keyword:"required",params:{missingProperty: "address"},message:"must have required property '"+"address"+"'"};
 if(vErrors === null){
 vErrors = [err230];
 }
@@ -2758,9 +2762,8 @@ vErrors.push(err230);
 }
 errors++;
 }
-for(const key15 in data78){
-if(!((((((((key15 === "id") || (key15 === "name")) || (key15 === "profile")) || (key15 === "address")) || (key15 === "pollIntervalMs")) || (key15 === "points")) || (key15 === "deadband")) || (key15 === "enabled"))){
-const err231 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1,schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties"};
+if(data79.pollIntervalMs === undefined){
+const err231 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1,schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/required",keyword:"required",params:{missingProperty: "pollIntervalMs"},message:"must have required property '"+"pollIntervalMs"+"'"};
 if(vErrors === null){
 vErrors = [err231];
 }
@@ -2769,12 +2772,8 @@ vErrors.push(err231);
 }
 errors++;
 }
-}
-if(data78.id !== undefined){
-let data79 = data78.id;
-if(typeof data79 === "string"){
-if(!pattern0.test(data79)){
-const err232 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/id",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"+"\""};
+if(data79.enabled === undefined){
+const err232 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1,schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
 if(vErrors === null){
 vErrors = [err232];
 }
@@ -2783,9 +2782,9 @@ vErrors.push(err232);
 }
 errors++;
 }
-}
-else {
-const err233 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/id",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key15 in data79){
+if(!((((((((key15 === "id") || (key15 === "name")) || (key15 === "profile")) || (key15 === "address")) || (key15 === "pollIntervalMs")) || (key15 === "points")) || (key15 === "deadband")) || (key15 === "enabled"))){
+const err233 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1,schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err233];
 }
@@ -2795,11 +2794,11 @@ vErrors.push(err233);
 errors++;
 }
 }
-if(data78.name !== undefined){
-let data80 = data78.name;
+if(data79.id !== undefined){
+let data80 = data79.id;
 if(typeof data80 === "string"){
-if(func3(data80) > 200){
-const err234 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/name",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/name/maxLength",keyword:"maxLength",params:{limit: 200},message:"must NOT have more than 200 characters"};
+if(!pattern0.test(data80)){
+const err234 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/id",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"+"\""};
 if(vErrors === null){
 vErrors = [err234];
 }
@@ -2810,7 +2809,7 @@ errors++;
 }
 }
 else {
-const err235 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/name",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err235 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/id",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err235];
 }
@@ -2820,11 +2819,11 @@ vErrors.push(err235);
 errors++;
 }
 }
-if(data78.profile !== undefined){
-let data81 = data78.profile;
+if(data79.name !== undefined){
+let data81 = data79.name;
 if(typeof data81 === "string"){
-if(func3(data81) < 1){
-const err236 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/profile",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/profile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(func3(data81) > 200){
+const err236 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/name",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/name/maxLength",keyword:"maxLength",params:{limit: 200},message:"must NOT have more than 200 characters"};
 if(vErrors === null){
 vErrors = [err236];
 }
@@ -2835,7 +2834,7 @@ errors++;
 }
 }
 else {
-const err237 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/profile",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/profile/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err237 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/name",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err237];
 }
@@ -2845,13 +2844,11 @@ vErrors.push(err237);
 errors++;
 }
 }
-if(data78.address !== undefined){
-let data82 = data78.address;
-const _errs182 = errors;
-let valid20 = false;
-const _errs183 = errors;
-if(!((typeof data82 == "number") && (!(data82 % 1) && !isNaN(data82)))){
-const err238 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/address",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/address/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data79.profile !== undefined){
+let data82 = data79.profile;
+if(typeof data82 === "string"){
+if(func3(data82) < 1){
+const err238 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/profile",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/profile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err238];
 }
@@ -2860,9 +2857,9 @@ vErrors.push(err238);
 }
 errors++;
 }
-if(typeof data82 == "number"){
-if(data82 > 247 || isNaN(data82)){
-const err239 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/address",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/address/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 247},message:"must be <= 247"};
+}
+else {
+const err239 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/profile",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/profile/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err239];
 }
@@ -2871,8 +2868,14 @@ vErrors.push(err239);
 }
 errors++;
 }
-if(data82 < 1 || isNaN(data82)){
-const err240 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/address",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/address/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+if(data79.address !== undefined){
+let data83 = data79.address;
+const _errs184 = errors;
+let valid20 = false;
+const _errs185 = errors;
+if(!((typeof data83 == "number") && (!(data83 % 1) && !isNaN(data83)))){
+const err240 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/address",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/address/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err240];
 }
@@ -2881,14 +2884,9 @@ vErrors.push(err240);
 }
 errors++;
 }
-}
-var _valid0 = _errs183 === errors;
-valid20 = valid20 || _valid0;
-if(!valid20){
-const _errs185 = errors;
-if(typeof data82 === "string"){
-if(!pattern6.test(data82)){
-const err241 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/address",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/address/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^[0-9A-Fa-f]{1,14}$"},message:"must match pattern \""+"^[0-9A-Fa-f]{1,14}$"+"\""};
+if(typeof data83 == "number"){
+if(data83 > 247 || isNaN(data83)){
+const err241 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/address",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/address/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 247},message:"must be <= 247"};
 if(vErrors === null){
 vErrors = [err241];
 }
@@ -2897,9 +2895,8 @@ vErrors.push(err241);
 }
 errors++;
 }
-}
-else {
-const err242 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/address",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/address/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data83 < 1 || isNaN(data83)){
+const err242 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/address",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/address/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err242];
 }
@@ -2908,11 +2905,14 @@ vErrors.push(err242);
 }
 errors++;
 }
+}
 var _valid0 = _errs185 === errors;
 valid20 = valid20 || _valid0;
-}
 if(!valid20){
-const err243 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/address",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/address/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+const _errs187 = errors;
+if(typeof data83 === "string"){
+if(!pattern6.test(data83)){
+const err243 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/address",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/address/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^[0-9A-Fa-f]{1,14}$"},message:"must match pattern \""+"^[0-9A-Fa-f]{1,14}$"+"\""};
 if(vErrors === null){
 vErrors = [err243];
 }
@@ -2921,21 +2921,9 @@ vErrors.push(err243);
 }
 errors++;
 }
-else {
-errors = _errs182;
-if(vErrors !== null){
-if(_errs182){
-vErrors.length = _errs182;
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-let data83 = data78.pollIntervalMs;
-if(!((typeof data83 == "number") && (!(data83 % 1) && !isNaN(data83)))){
-const err244 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/pollIntervalMs",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/pollIntervalMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err244 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/address",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/address/anyOf/1/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err244];
 }
@@ -2944,9 +2932,11 @@ vErrors.push(err244);
 }
 errors++;
 }
-if(typeof data83 == "number"){
-if(data83 > 86400000 || isNaN(data83)){
-const err245 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/pollIntervalMs",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/pollIntervalMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000"};
+var _valid0 = _errs187 === errors;
+valid20 = valid20 || _valid0;
+}
+if(!valid20){
+const err245 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/address",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/address/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err245];
 }
@@ -2955,8 +2945,21 @@ vErrors.push(err245);
 }
 errors++;
 }
-if(data83 < 100 || isNaN(data83)){
-const err246 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/pollIntervalMs",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/pollIntervalMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100"};
+else {
+errors = _errs184;
+if(vErrors !== null){
+if(_errs184){
+vErrors.length = _errs184;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+let data84 = data79.pollIntervalMs;
+if(!((typeof data84 == "number") && (!(data84 % 1) && !isNaN(data84)))){
+const err246 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/pollIntervalMs",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/pollIntervalMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err246];
 }
@@ -2965,12 +2968,9 @@ vErrors.push(err246);
 }
 errors++;
 }
-}
-if(data78.points !== undefined){
-let data84 = data78.points;
-if(Array.isArray(data84)){
-if(data84.length < 1){
-const err247 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/points",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/points/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"};
+if(typeof data84 == "number"){
+if(data84 > 86400000 || isNaN(data84)){
+const err247 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/pollIntervalMs",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/pollIntervalMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000"};
 if(vErrors === null){
 vErrors = [err247];
 }
@@ -2979,12 +2979,8 @@ vErrors.push(err247);
 }
 errors++;
 }
-const len2 = data84.length;
-for(let i2=0; i2<len2; i2++){
-let data85 = data84[i2];
-if(typeof data85 === "string"){
-if(func3(data85) < 1){
-const err248 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/points/" + i2,schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/points/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(data84 < 100 || isNaN(data84)){
+const err248 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/pollIntervalMs",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/pollIntervalMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100"};
 if(vErrors === null){
 vErrors = [err248];
 }
@@ -2994,8 +2990,11 @@ vErrors.push(err248);
 errors++;
 }
 }
-else {
-const err249 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/points/" + i2,schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/points/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data79.points !== undefined){
+let data85 = data79.points;
+if(Array.isArray(data85)){
+if(data85.length < 1){
+const err249 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/points",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/points/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"};
 if(vErrors === null){
 vErrors = [err249];
 }
@@ -3004,10 +3003,12 @@ vErrors.push(err249);
 }
 errors++;
 }
-}
-}
-else {
-const err250 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/points",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/points/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const len2 = data85.length;
+for(let i2=0; i2<len2; i2++){
+let data86 = data85[i2];
+if(typeof data86 === "string"){
+if(func3(data86) < 1){
+const err250 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/points/" + i2,schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/points/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err250];
 }
@@ -3017,14 +3018,8 @@ vErrors.push(err250);
 errors++;
 }
 }
-if(data78.deadband !== undefined){
-let data86 = data78.deadband;
-const _errs194 = errors;
-let valid23 = false;
-const _errs195 = errors;
-if(typeof data86 == "number"){
-if(data86 < 0 || isNaN(data86)){
-const err251 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/deadband",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/deadband/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+else {
+const err251 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/points/" + i2,schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/points/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err251];
 }
@@ -3034,8 +3029,9 @@ vErrors.push(err251);
 errors++;
 }
 }
+}
 else {
-const err252 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/deadband",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/deadband/anyOf/0/type",keyword:"type",params:{type: "number"},message:"must be number"};
+const err252 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/points",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/points/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err252];
 }
@@ -3044,17 +3040,15 @@ vErrors.push(err252);
 }
 errors++;
 }
-var _valid1 = _errs195 === errors;
-valid23 = valid23 || _valid1;
-if(!valid23){
+}
+if(data79.deadband !== undefined){
+let data87 = data79.deadband;
+const _errs196 = errors;
+let valid23 = false;
 const _errs197 = errors;
-if(data86 && typeof data86 == "object" && !Array.isArray(data86)){
-for(const key16 in data86){
-if(pattern7.test(key16)){
-let data87 = data86[key16];
 if(typeof data87 == "number"){
 if(data87 < 0 || isNaN(data87)){
-const err253 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/deadband/" + key16.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/deadband/anyOf/1/patternProperties/%5E(.*)%24/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+const err253 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/deadband",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/deadband/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err253];
 }
@@ -3065,7 +3059,7 @@ errors++;
 }
 }
 else {
-const err254 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/deadband/" + key16.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/deadband/anyOf/1/patternProperties/%5E(.*)%24/type",keyword:"type",params:{type: "number"},message:"must be number"};
+const err254 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/deadband",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/deadband/anyOf/0/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err254];
 }
@@ -3074,11 +3068,17 @@ vErrors.push(err254);
 }
 errors++;
 }
-}
-}
-}
-else {
-const err255 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/deadband",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/deadband/anyOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
+var _valid1 = _errs197 === errors;
+valid23 = valid23 || _valid1;
+if(!valid23){
+const _errs199 = errors;
+if(data87 && typeof data87 == "object" && !Array.isArray(data87)){
+for(const key16 in data87){
+if(pattern7.test(key16)){
+let data88 = data87[key16];
+if(typeof data88 == "number"){
+if(data88 < 0 || isNaN(data88)){
+const err255 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/deadband/" + key16.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/deadband/anyOf/1/patternProperties/%5E(.*)%24/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err255];
 }
@@ -3087,11 +3087,9 @@ vErrors.push(err255);
 }
 errors++;
 }
-var _valid1 = _errs197 === errors;
-valid23 = valid23 || _valid1;
 }
-if(!valid23){
-const err256 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/deadband",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/deadband/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+else {
+const err256 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/deadband/" + key16.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/deadband/anyOf/1/patternProperties/%5E(.*)%24/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err256];
 }
@@ -3100,20 +3098,11 @@ vErrors.push(err256);
 }
 errors++;
 }
-else {
-errors = _errs194;
-if(vErrors !== null){
-if(_errs194){
-vErrors.length = _errs194;
+}
+}
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(typeof data78.enabled !== "boolean"){
-const err257 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/enabled",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+const err257 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/deadband",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/deadband/anyOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err257];
 }
@@ -3122,9 +3111,11 @@ vErrors.push(err257);
 }
 errors++;
 }
+var _valid1 = _errs199 === errors;
+valid23 = valid23 || _valid1;
 }
-else {
-const err258 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1,schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(!valid23){
+const err258 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/deadband",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/deadband/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err258];
 }
@@ -3133,10 +3124,20 @@ vErrors.push(err258);
 }
 errors++;
 }
-}
+else {
+errors = _errs196;
+if(vErrors !== null){
+if(_errs196){
+vErrors.length = _errs196;
 }
 else {
-const err259 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/type",keyword:"type",params:{type: "array"},message:"must be array"};
+vErrors = null;
+}
+}
+}
+}
+if(typeof data79.enabled !== "boolean"){
+const err259 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1+"/enabled",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err259];
 }
@@ -3147,7 +3148,7 @@ errors++;
 }
 }
 else {
-const err260 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err260 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices/" + i1,schemaPath:"#/properties/meters/properties/buses/items/properties/devices/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err260];
 }
@@ -3159,7 +3160,7 @@ errors++;
 }
 }
 else {
-const err261 = {instancePath:instancePath+"/meters/buses",schemaPath:"#/properties/meters/properties/buses/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err261 = {instancePath:instancePath+"/meters/buses/" + i0+"/devices",schemaPath:"#/properties/meters/properties/buses/items/properties/devices/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err261];
 }
@@ -3170,7 +3171,7 @@ errors++;
 }
 }
 else {
-const err262 = {instancePath:instancePath+"/meters",schemaPath:"#/properties/meters/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err262 = {instancePath:instancePath+"/meters/buses/" + i0,schemaPath:"#/properties/meters/properties/buses/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err262];
 }
@@ -3179,34 +3180,10 @@ vErrors.push(err262);
 }
 errors++;
 }
-let data89 = data.doors;
-if(data89 && typeof data89 == "object" && !Array.isArray(data89)){
-if(data89.gpio === undefined){
-data89.gpio = {};
 }
-if(data89.timeZone === undefined){
-data89.timeZone = "Asia/Shanghai";
 }
-if(data89.rateLimit === undefined){
-data89.rateLimit = {};
-}
-if(data89.remoteUnlock === undefined){
-data89.remoteUnlock = {};
-}
-if(data89.accessLog === undefined){
-data89.accessLog = {};
-}
-if(data89.fire === undefined){
-data89.fire = {};
-}
-if(data89.groups === undefined){
-data89.groups = [];
-}
-if(data89.doors === undefined){
-data89.doors = [];
-}
-if(data89.gpio === undefined){
-const err263 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/required",keyword:"required",params:{missingProperty: "gpio"},message:"must have required property '"+"gpio"+"'"};
+else {
+const err263 = {instancePath:instancePath+"/meters/buses",schemaPath:"#/properties/meters/properties/buses/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err263];
 }
@@ -3215,8 +3192,9 @@ vErrors.push(err263);
 }
 errors++;
 }
-if(data89.timeZone === undefined){
-const err264 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/required",keyword:"required",params:{missingProperty: "timeZone"},message:"must have required property '"+"timeZone"+"'"};
+}
+else {
+const err264 = {instancePath:instancePath+"/meters",schemaPath:"#/properties/meters/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err264];
 }
@@ -3225,8 +3203,34 @@ vErrors.push(err264);
 }
 errors++;
 }
-if(data89.rateLimit === undefined){
-const err265 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/required",keyword:"required",params:{missingProperty: "rateLimit"},message:"must have required property '"+"rateLimit"+"'"};
+let data90 = data.doors;
+if(data90 && typeof data90 == "object" && !Array.isArray(data90)){
+if(data90.gpio === undefined){
+data90.gpio = {};
+}
+if(data90.timeZone === undefined){
+data90.timeZone = "Asia/Shanghai";
+}
+if(data90.rateLimit === undefined){
+data90.rateLimit = {};
+}
+if(data90.remoteUnlock === undefined){
+data90.remoteUnlock = {};
+}
+if(data90.accessLog === undefined){
+data90.accessLog = {};
+}
+if(data90.fire === undefined){
+data90.fire = {};
+}
+if(data90.groups === undefined){
+data90.groups = [];
+}
+if(data90.doors === undefined){
+data90.doors = [];
+}
+if(data90.gpio === undefined){
+const err265 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/required",keyword:"required",params:{missingProperty: "gpio"},message:"must have required property '"+"gpio"+"'"};
 if(vErrors === null){
 vErrors = [err265];
 }
@@ -3235,8 +3239,8 @@ vErrors.push(err265);
 }
 errors++;
 }
-if(data89.remoteUnlock === undefined){
-const err266 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/required",keyword:"required",params:{missingProperty: "remoteUnlock"},message:"must have required property '"+"remoteUnlock"+"'"};
+if(data90.timeZone === undefined){
+const err266 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/required",keyword:"required",params:{missingProperty: "timeZone"},message:"must have required property '"+"timeZone"+"'"};
 if(vErrors === null){
 vErrors = [err266];
 }
@@ -3245,8 +3249,8 @@ vErrors.push(err266);
 }
 errors++;
 }
-if(data89.accessLog === undefined){
-const err267 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/required",keyword:"required",params:{missingProperty: "accessLog"},message:"must have required property '"+"accessLog"+"'"};
+if(data90.rateLimit === undefined){
+const err267 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/required",keyword:"required",params:{missingProperty: "rateLimit"},message:"must have required property '"+"rateLimit"+"'"};
 if(vErrors === null){
 vErrors = [err267];
 }
@@ -3255,8 +3259,8 @@ vErrors.push(err267);
 }
 errors++;
 }
-if(data89.fire === undefined){
-const err268 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/required",keyword:"required",params:{missingProperty: "fire"},message:"must have required property '"+"fire"+"'"};
+if(data90.remoteUnlock === undefined){
+const err268 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/required",keyword:"required",params:{missingProperty: "remoteUnlock"},message:"must have required property '"+"remoteUnlock"+"'"};
 if(vErrors === null){
 vErrors = [err268];
 }
@@ -3265,8 +3269,8 @@ vErrors.push(err268);
 }
 errors++;
 }
-if(data89.groups === undefined){
-const err269 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/required",keyword:"required",params:{missingProperty: "groups"},message:"must have required property '"+"groups"+"'"};
+if(data90.accessLog === undefined){
+const err269 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/required",keyword:"required",params:{missingProperty: "accessLog"},message:"must have required property '"+"accessLog"+"'"};
 if(vErrors === null){
 vErrors = [err269];
 }
@@ -3275,8 +3279,8 @@ vErrors.push(err269);
 }
 errors++;
 }
-if(data89.doors === undefined){
-const err270 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/required",keyword:"required",params:{missingProperty: "doors"},message:"must have required property '"+"doors"+"'"};
+if(data90.fire === undefined){
+const err270 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/required",keyword:"required",params:{missingProperty: "fire"},message:"must have required property '"+"fire"+"'"};
 if(vErrors === null){
 vErrors = [err270];
 }
@@ -3285,9 +3289,8 @@ vErrors.push(err270);
 }
 errors++;
 }
-for(const key17 in data89){
-if(!((((((((key17 === "gpio") || (key17 === "timeZone")) || (key17 === "rateLimit")) || (key17 === "remoteUnlock")) || (key17 === "accessLog")) || (key17 === "fire")) || (key17 === "groups")) || (key17 === "doors"))){
-const err271 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties"};
+if(data90.groups === undefined){
+const err271 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/required",keyword:"required",params:{missingProperty: "groups"},message:"must have required property '"+"groups"+"'"};
 if(vErrors === null){
 vErrors = [err271];
 }
@@ -3296,20 +3299,8 @@ vErrors.push(err271);
 }
 errors++;
 }
-}
-let data90 = data89.gpio;
-if(data90 && typeof data90 == "object" && !Array.isArray(data90)){
-if(data90.backend === undefined){
-data90.backend = "auto";
-}
-if(data90.sysfsRoot === undefined){
-data90.sysfsRoot = "/sys/class/gpio";
-}
-if(data90.pollMs === undefined){
-data90.pollMs = 20;
-}
-if(data90.backend === undefined){
-const err272 = {instancePath:instancePath+"/doors/gpio",schemaPath:"#/properties/doors/properties/gpio/required",keyword:"required",params:{missingProperty: "backend"},message:"must have required property '"+"backend"+"'"};
+if(data90.doors === undefined){
+const err272 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/required",keyword:"required",params:{missingProperty: "doors"},message:"must have required property '"+"doors"+"'"};
 if(vErrors === null){
 vErrors = [err272];
 }
@@ -3318,8 +3309,9 @@ vErrors.push(err272);
 }
 errors++;
 }
-if(data90.sysfsRoot === undefined){
-const err273 = {instancePath:instancePath+"/doors/gpio",schemaPath:"#/properties/doors/properties/gpio/required",keyword:"required",params:{missingProperty: "sysfsRoot"},message:"must have required property '"+"sysfsRoot"+"'"};
+for(const key17 in data90){
+if(!((((((((key17 === "gpio") || (key17 === "timeZone")) || (key17 === "rateLimit")) || (key17 === "remoteUnlock")) || (key17 === "accessLog")) || (key17 === "fire")) || (key17 === "groups")) || (key17 === "doors"))){
+const err273 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err273];
 }
@@ -3328,8 +3320,20 @@ vErrors.push(err273);
 }
 errors++;
 }
-if(data90.pollMs === undefined){
-const err274 = {instancePath:instancePath+"/doors/gpio",schemaPath:"#/properties/doors/properties/gpio/required",keyword:"required",params:{missingProperty: "pollMs"},message:"must have required property '"+"pollMs"+"'"};
+}
+let data91 = data90.gpio;
+if(data91 && typeof data91 == "object" && !Array.isArray(data91)){
+if(data91.backend === undefined){
+data91.backend = "auto";
+}
+if(data91.sysfsRoot === undefined){
+data91.sysfsRoot = "/sys/class/gpio";
+}
+if(data91.pollMs === undefined){
+data91.pollMs = 20;
+}
+if(data91.backend === undefined){
+const err274 = {instancePath:instancePath+"/doors/gpio",schemaPath:"#/properties/doors/properties/gpio/required",keyword:"required",params:{missingProperty: "backend"},message:"must have required property '"+"backend"+"'"};
 if(vErrors === null){
 vErrors = [err274];
 }
@@ -3338,9 +3342,8 @@ vErrors.push(err274);
 }
 errors++;
 }
-for(const key18 in data90){
-if(!(((((key18 === "backend") || (key18 === "chipLabel")) || (key18 === "sysfsRoot")) || (key18 === "toolsDir")) || (key18 === "pollMs"))){
-const err275 = {instancePath:instancePath+"/doors/gpio",schemaPath:"#/properties/doors/properties/gpio/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},message:"must NOT have additional properties"};
+if(data91.sysfsRoot === undefined){
+const err275 = {instancePath:instancePath+"/doors/gpio",schemaPath:"#/properties/doors/properties/gpio/required",keyword:"required",params:{missingProperty: "sysfsRoot"},message:"must have required property '"+"sysfsRoot"+"'"};
 if(vErrors === null){
 vErrors = [err275];
 }
@@ -3349,10 +3352,8 @@ vErrors.push(err275);
 }
 errors++;
 }
-}
-let data91 = data90.backend;
-if(typeof data91 !== "string"){
-const err276 = {instancePath:instancePath+"/doors/gpio/backend",schemaPath:"#/properties/doors/properties/gpio/properties/backend/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data91.pollMs === undefined){
+const err276 = {instancePath:instancePath+"/doors/gpio",schemaPath:"#/properties/doors/properties/gpio/required",keyword:"required",params:{missingProperty: "pollMs"},message:"must have required property '"+"pollMs"+"'"};
 if(vErrors === null){
 vErrors = [err276];
 }
@@ -3361,8 +3362,9 @@ vErrors.push(err276);
 }
 errors++;
 }
-if(!((((data91 === "auto") || (data91 === "sysfs")) || (data91 === "chardev")) || (data91 === "simulated"))){
-const err277 = {instancePath:instancePath+"/doors/gpio/backend",schemaPath:"#/properties/doors/properties/gpio/properties/backend/enum",keyword:"enum",params:{allowedValues: schema11.properties.doors.properties.gpio.properties.backend.enum},message:"must be equal to one of the allowed values"};
+for(const key18 in data91){
+if(!(((((key18 === "backend") || (key18 === "chipLabel")) || (key18 === "sysfsRoot")) || (key18 === "toolsDir")) || (key18 === "pollMs"))){
+const err277 = {instancePath:instancePath+"/doors/gpio",schemaPath:"#/properties/doors/properties/gpio/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err277];
 }
@@ -3371,11 +3373,10 @@ vErrors.push(err277);
 }
 errors++;
 }
-if(data90.chipLabel !== undefined){
-let data92 = data90.chipLabel;
-if(typeof data92 === "string"){
-if(func3(data92) < 1){
-const err278 = {instancePath:instancePath+"/doors/gpio/chipLabel",schemaPath:"#/properties/doors/properties/gpio/properties/chipLabel/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+}
+let data92 = data91.backend;
+if(typeof data92 !== "string"){
+const err278 = {instancePath:instancePath+"/doors/gpio/backend",schemaPath:"#/properties/doors/properties/gpio/properties/backend/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err278];
 }
@@ -3384,9 +3385,8 @@ vErrors.push(err278);
 }
 errors++;
 }
-}
-else {
-const err279 = {instancePath:instancePath+"/doors/gpio/chipLabel",schemaPath:"#/properties/doors/properties/gpio/properties/chipLabel/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!((((data92 === "auto") || (data92 === "sysfs")) || (data92 === "chardev")) || (data92 === "simulated"))){
+const err279 = {instancePath:instancePath+"/doors/gpio/backend",schemaPath:"#/properties/doors/properties/gpio/properties/backend/enum",keyword:"enum",params:{allowedValues: schema11.properties.doors.properties.gpio.properties.backend.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err279];
 }
@@ -3395,9 +3395,11 @@ vErrors.push(err279);
 }
 errors++;
 }
-}
-if(typeof data90.sysfsRoot !== "string"){
-const err280 = {instancePath:instancePath+"/doors/gpio/sysfsRoot",schemaPath:"#/properties/doors/properties/gpio/properties/sysfsRoot/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data91.chipLabel !== undefined){
+let data93 = data91.chipLabel;
+if(typeof data93 === "string"){
+if(func3(data93) < 1){
+const err280 = {instancePath:instancePath+"/doors/gpio/chipLabel",schemaPath:"#/properties/doors/properties/gpio/properties/chipLabel/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err280];
 }
@@ -3406,9 +3408,9 @@ vErrors.push(err280);
 }
 errors++;
 }
-if(data90.toolsDir !== undefined){
-if(typeof data90.toolsDir !== "string"){
-const err281 = {instancePath:instancePath+"/doors/gpio/toolsDir",schemaPath:"#/properties/doors/properties/gpio/properties/toolsDir/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+else {
+const err281 = {instancePath:instancePath+"/doors/gpio/chipLabel",schemaPath:"#/properties/doors/properties/gpio/properties/chipLabel/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err281];
 }
@@ -3418,9 +3420,8 @@ vErrors.push(err281);
 errors++;
 }
 }
-let data95 = data90.pollMs;
-if(!((typeof data95 == "number") && (!(data95 % 1) && !isNaN(data95)))){
-const err282 = {instancePath:instancePath+"/doors/gpio/pollMs",schemaPath:"#/properties/doors/properties/gpio/properties/pollMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(typeof data91.sysfsRoot !== "string"){
+const err282 = {instancePath:instancePath+"/doors/gpio/sysfsRoot",schemaPath:"#/properties/doors/properties/gpio/properties/sysfsRoot/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err282];
 }
@@ -3429,9 +3430,9 @@ vErrors.push(err282);
 }
 errors++;
 }
-if(typeof data95 == "number"){
-if(data95 > 1000 || isNaN(data95)){
-const err283 = {instancePath:instancePath+"/doors/gpio/pollMs",schemaPath:"#/properties/doors/properties/gpio/properties/pollMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000"};
+if(data91.toolsDir !== undefined){
+if(typeof data91.toolsDir !== "string"){
+const err283 = {instancePath:instancePath+"/doors/gpio/toolsDir",schemaPath:"#/properties/doors/properties/gpio/properties/toolsDir/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err283];
 }
@@ -3440,8 +3441,10 @@ vErrors.push(err283);
 }
 errors++;
 }
-if(data95 < 5 || isNaN(data95)){
-const err284 = {instancePath:instancePath+"/doors/gpio/pollMs",schemaPath:"#/properties/doors/properties/gpio/properties/pollMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 5},message:"must be >= 5"};
+}
+let data96 = data91.pollMs;
+if(!((typeof data96 == "number") && (!(data96 % 1) && !isNaN(data96)))){
+const err284 = {instancePath:instancePath+"/doors/gpio/pollMs",schemaPath:"#/properties/doors/properties/gpio/properties/pollMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err284];
 }
@@ -3450,10 +3453,9 @@ vErrors.push(err284);
 }
 errors++;
 }
-}
-}
-else {
-const err285 = {instancePath:instancePath+"/doors/gpio",schemaPath:"#/properties/doors/properties/gpio/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(typeof data96 == "number"){
+if(data96 > 1000 || isNaN(data96)){
+const err285 = {instancePath:instancePath+"/doors/gpio/pollMs",schemaPath:"#/properties/doors/properties/gpio/properties/pollMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000"};
 if(vErrors === null){
 vErrors = [err285];
 }
@@ -3462,8 +3464,8 @@ vErrors.push(err285);
 }
 errors++;
 }
-if(typeof data89.timeZone !== "string"){
-const err286 = {instancePath:instancePath+"/doors/timeZone",schemaPath:"#/properties/doors/properties/timeZone/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data96 < 5 || isNaN(data96)){
+const err286 = {instancePath:instancePath+"/doors/gpio/pollMs",schemaPath:"#/properties/doors/properties/gpio/properties/pollMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 5},message:"must be >= 5"};
 if(vErrors === null){
 vErrors = [err286];
 }
@@ -3472,16 +3474,10 @@ vErrors.push(err286);
 }
 errors++;
 }
-let data97 = data89.rateLimit;
-if(data97 && typeof data97 == "object" && !Array.isArray(data97)){
-if(data97.burst === undefined){
-data97.burst = 5;
 }
-if(data97.perMinute === undefined){
-data97.perMinute = 30;
 }
-if(data97.burst === undefined){
-const err287 = {instancePath:instancePath+"/doors/rateLimit",schemaPath:"#/properties/doors/properties/rateLimit/required",keyword:"required",params:{missingProperty: "burst"},message:"must have required property '"+"burst"+"'"};
+else {
+const err287 = {instancePath:instancePath+"/doors/gpio",schemaPath:"#/properties/doors/properties/gpio/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err287];
 }
@@ -3490,8 +3486,8 @@ vErrors.push(err287);
 }
 errors++;
 }
-if(data97.perMinute === undefined){
-const err288 = {instancePath:instancePath+"/doors/rateLimit",schemaPath:"#/properties/doors/properties/rateLimit/required",keyword:"required",params:{missingProperty: "perMinute"},message:"must have required property '"+"perMinute"+"'"};
+if(typeof data90.timeZone !== "string"){
+const err288 = {instancePath:instancePath+"/doors/timeZone",schemaPath:"#/properties/doors/properties/timeZone/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err288];
 }
@@ -3500,9 +3496,16 @@ vErrors.push(err288);
 }
 errors++;
 }
-for(const key19 in data97){
-if(!((key19 === "burst") || (key19 === "perMinute"))){
-const err289 = {instancePath:instancePath+"/doors/rateLimit",schemaPath:"#/properties/doors/properties/rateLimit/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key19},message:"must NOT have additional properties"};
+let data98 = data90.rateLimit;
+if(data98 && typeof data98 == "object" && !Array.isArray(data98)){
+if(data98.burst === undefined){
+data98.burst = 5;
+}
+if(data98.perMinute === undefined){
+data98.perMinute = 30;
+}
+if(data98.burst === undefined){
+const err289 = {instancePath:instancePath+"/doors/rateLimit",schemaPath:"#/properties/doors/properties/rateLimit/required",keyword:"required",params:{missingProperty: "burst"},message:"must have required property '"+"burst"+"'"};
 if(vErrors === null){
 vErrors = [err289];
 }
@@ -3511,10 +3514,8 @@ vErrors.push(err289);
 }
 errors++;
 }
-}
-let data98 = data97.burst;
-if(!((typeof data98 == "number") && (!(data98 % 1) && !isNaN(data98)))){
-const err290 = {instancePath:instancePath+"/doors/rateLimit/burst",schemaPath:"#/properties/doors/properties/rateLimit/properties/burst/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data98.perMinute === undefined){
+const err290 = {instancePath:instancePath+"/doors/rateLimit",schemaPath:"#/properties/doors/properties/rateLimit/required",keyword:"required",params:{missingProperty: "perMinute"},message:"must have required property '"+"perMinute"+"'"};
 if(vErrors === null){
 vErrors = [err290];
 }
@@ -3523,9 +3524,9 @@ vErrors.push(err290);
 }
 errors++;
 }
-if(typeof data98 == "number"){
-if(data98 > 1000 || isNaN(data98)){
-const err291 = {instancePath:instancePath+"/doors/rateLimit/burst",schemaPath:"#/properties/doors/properties/rateLimit/properties/burst/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000"};
+for(const key19 in data98){
+if(!((key19 === "burst") || (key19 === "perMinute"))){
+const err291 = {instancePath:instancePath+"/doors/rateLimit",schemaPath:"#/properties/doors/properties/rateLimit/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key19},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err291];
 }
@@ -3534,8 +3535,10 @@ vErrors.push(err291);
 }
 errors++;
 }
-if(data98 < 1 || isNaN(data98)){
-const err292 = {instancePath:instancePath+"/doors/rateLimit/burst",schemaPath:"#/properties/doors/properties/rateLimit/properties/burst/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+let data99 = data98.burst;
+if(!((typeof data99 == "number") && (!(data99 % 1) && !isNaN(data99)))){
+const err292 = {instancePath:instancePath+"/doors/rateLimit/burst",schemaPath:"#/properties/doors/properties/rateLimit/properties/burst/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err292];
 }
@@ -3544,10 +3547,9 @@ vErrors.push(err292);
 }
 errors++;
 }
-}
-let data99 = data97.perMinute;
-if(!((typeof data99 == "number") && (!(data99 % 1) && !isNaN(data99)))){
-const err293 = {instancePath:instancePath+"/doors/rateLimit/perMinute",schemaPath:"#/properties/doors/properties/rateLimit/properties/perMinute/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(typeof data99 == "number"){
+if(data99 > 1000 || isNaN(data99)){
+const err293 = {instancePath:instancePath+"/doors/rateLimit/burst",schemaPath:"#/properties/doors/properties/rateLimit/properties/burst/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000"};
 if(vErrors === null){
 vErrors = [err293];
 }
@@ -3556,9 +3558,8 @@ vErrors.push(err293);
 }
 errors++;
 }
-if(typeof data99 == "number"){
-if(data99 > 6000 || isNaN(data99)){
-const err294 = {instancePath:instancePath+"/doors/rateLimit/perMinute",schemaPath:"#/properties/doors/properties/rateLimit/properties/perMinute/maximum",keyword:"maximum",params:{comparison: "<=", limit: 6000},message:"must be <= 6000"};
+if(data99 < 1 || isNaN(data99)){
+const err294 = {instancePath:instancePath+"/doors/rateLimit/burst",schemaPath:"#/properties/doors/properties/rateLimit/properties/burst/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err294];
 }
@@ -3567,8 +3568,10 @@ vErrors.push(err294);
 }
 errors++;
 }
-if(data99 < 1 || isNaN(data99)){
-const err295 = {instancePath:instancePath+"/doors/rateLimit/perMinute",schemaPath:"#/properties/doors/properties/rateLimit/properties/perMinute/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+let data100 = data98.perMinute;
+if(!((typeof data100 == "number") && (!(data100 % 1) && !isNaN(data100)))){
+const err295 = {instancePath:instancePath+"/doors/rateLimit/perMinute",schemaPath:"#/properties/doors/properties/rateLimit/properties/perMinute/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err295];
 }
@@ -3577,10 +3580,9 @@ vErrors.push(err295);
 }
 errors++;
 }
-}
-}
-else {
-const err296 = {instancePath:instancePath+"/doors/rateLimit",schemaPath:"#/properties/doors/properties/rateLimit/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(typeof data100 == "number"){
+if(data100 > 6000 || isNaN(data100)){
+const err296 = {instancePath:instancePath+"/doors/rateLimit/perMinute",schemaPath:"#/properties/doors/properties/rateLimit/properties/perMinute/maximum",keyword:"maximum",params:{comparison: "<=", limit: 6000},message:"must be <= 6000"};
 if(vErrors === null){
 vErrors = [err296];
 }
@@ -3589,16 +3591,8 @@ vErrors.push(err296);
 }
 errors++;
 }
-let data100 = data89.remoteUnlock;
-if(data100 && typeof data100 == "object" && !Array.isArray(data100)){
-if(data100.ttlMs === undefined){
-data100.ttlMs = 15000;
-}
-if(data100.maxDurationMs === undefined){
-data100.maxDurationMs = 600000;
-}
-if(data100.ttlMs === undefined){
-const err297 = {instancePath:instancePath+"/doors/remoteUnlock",schemaPath:"#/properties/doors/properties/remoteUnlock/required",keyword:"required",params:{missingProperty: "ttlMs"},message:"must have required property '"+"ttlMs"+"'"};
+if(data100 < 1 || isNaN(data100)){
+const err297 = {instancePath:instancePath+"/doors/rateLimit/perMinute",schemaPath:"#/properties/doors/properties/rateLimit/properties/perMinute/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err297];
 }
@@ -3607,8 +3601,10 @@ vErrors.push(err297);
 }
 errors++;
 }
-if(data100.maxDurationMs === undefined){
-const err298 = {instancePath:instancePath+"/doors/remoteUnlock",schemaPath:"#/properties/doors/properties/remoteUnlock/required",keyword:"required",params:{missingProperty: "maxDurationMs"},message:"must have required property '"+"maxDurationMs"+"'"};
+}
+}
+else {
+const err298 = {instancePath:instancePath+"/doors/rateLimit",schemaPath:"#/properties/doors/properties/rateLimit/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err298];
 }
@@ -3617,9 +3613,16 @@ vErrors.push(err298);
 }
 errors++;
 }
-for(const key20 in data100){
-if(!((key20 === "ttlMs") || (key20 === "maxDurationMs"))){
-const err299 = {instancePath:instancePath+"/doors/remoteUnlock",schemaPath:"#/properties/doors/properties/remoteUnlock/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key20},message:"must NOT have additional properties"};
+let data101 = data90.remoteUnlock;
+if(data101 && typeof data101 == "object" && !Array.isArray(data101)){
+if(data101.ttlMs === undefined){
+data101.ttlMs = 15000;
+}
+if(data101.maxDurationMs === undefined){
+data101.maxDurationMs = 600000;
+}
+if(data101.ttlMs === undefined){
+const err299 = {instancePath:instancePath+"/doors/remoteUnlock",schemaPath:"#/properties/doors/properties/remoteUnlock/required",keyword:"required",params:{missingProperty: "ttlMs"},message:"must have required property '"+"ttlMs"+"'"};
 if(vErrors === null){
 vErrors = [err299];
 }
@@ -3628,10 +3631,8 @@ vErrors.push(err299);
 }
 errors++;
 }
-}
-let data101 = data100.ttlMs;
-if(!((typeof data101 == "number") && (!(data101 % 1) && !isNaN(data101)))){
-const err300 = {instancePath:instancePath+"/doors/remoteUnlock/ttlMs",schemaPath:"#/properties/doors/properties/remoteUnlock/properties/ttlMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data101.maxDurationMs === undefined){
+const err300 = {instancePath:instancePath+"/doors/remoteUnlock",schemaPath:"#/properties/doors/properties/remoteUnlock/required",keyword:"required",params:{missingProperty: "maxDurationMs"},message:"must have required property '"+"maxDurationMs"+"'"};
 if(vErrors === null){
 vErrors = [err300];
 }
@@ -3640,9 +3641,9 @@ vErrors.push(err300);
 }
 errors++;
 }
-if(typeof data101 == "number"){
-if(data101 > 600000 || isNaN(data101)){
-const err301 = {instancePath:instancePath+"/doors/remoteUnlock/ttlMs",schemaPath:"#/properties/doors/properties/remoteUnlock/properties/ttlMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 600000},message:"must be <= 600000"};
+for(const key20 in data101){
+if(!((key20 === "ttlMs") || (key20 === "maxDurationMs"))){
+const err301 = {instancePath:instancePath+"/doors/remoteUnlock",schemaPath:"#/properties/doors/properties/remoteUnlock/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key20},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err301];
 }
@@ -3651,8 +3652,10 @@ vErrors.push(err301);
 }
 errors++;
 }
-if(data101 < 500 || isNaN(data101)){
-const err302 = {instancePath:instancePath+"/doors/remoteUnlock/ttlMs",schemaPath:"#/properties/doors/properties/remoteUnlock/properties/ttlMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 500},message:"must be >= 500"};
+}
+let data102 = data101.ttlMs;
+if(!((typeof data102 == "number") && (!(data102 % 1) && !isNaN(data102)))){
+const err302 = {instancePath:instancePath+"/doors/remoteUnlock/ttlMs",schemaPath:"#/properties/doors/properties/remoteUnlock/properties/ttlMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err302];
 }
@@ -3661,10 +3664,9 @@ vErrors.push(err302);
 }
 errors++;
 }
-}
-let data102 = data100.maxDurationMs;
-if(!((typeof data102 == "number") && (!(data102 % 1) && !isNaN(data102)))){
-const err303 = {instancePath:instancePath+"/doors/remoteUnlock/maxDurationMs",schemaPath:"#/properties/doors/properties/remoteUnlock/properties/maxDurationMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(typeof data102 == "number"){
+if(data102 > 600000 || isNaN(data102)){
+const err303 = {instancePath:instancePath+"/doors/remoteUnlock/ttlMs",schemaPath:"#/properties/doors/properties/remoteUnlock/properties/ttlMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 600000},message:"must be <= 600000"};
 if(vErrors === null){
 vErrors = [err303];
 }
@@ -3673,9 +3675,8 @@ vErrors.push(err303);
 }
 errors++;
 }
-if(typeof data102 == "number"){
-if(data102 > 3600000 || isNaN(data102)){
-const err304 = {instancePath:instancePath+"/doors/remoteUnlock/maxDurationMs",schemaPath:"#/properties/doors/properties/remoteUnlock/properties/maxDurationMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600000},message:"must be <= 3600000"};
+if(data102 < 500 || isNaN(data102)){
+const err304 = {instancePath:instancePath+"/doors/remoteUnlock/ttlMs",schemaPath:"#/properties/doors/properties/remoteUnlock/properties/ttlMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 500},message:"must be >= 500"};
 if(vErrors === null){
 vErrors = [err304];
 }
@@ -3684,8 +3685,10 @@ vErrors.push(err304);
 }
 errors++;
 }
-if(data102 < 1000 || isNaN(data102)){
-const err305 = {instancePath:instancePath+"/doors/remoteUnlock/maxDurationMs",schemaPath:"#/properties/doors/properties/remoteUnlock/properties/maxDurationMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1000},message:"must be >= 1000"};
+}
+let data103 = data101.maxDurationMs;
+if(!((typeof data103 == "number") && (!(data103 % 1) && !isNaN(data103)))){
+const err305 = {instancePath:instancePath+"/doors/remoteUnlock/maxDurationMs",schemaPath:"#/properties/doors/properties/remoteUnlock/properties/maxDurationMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err305];
 }
@@ -3694,10 +3697,9 @@ vErrors.push(err305);
 }
 errors++;
 }
-}
-}
-else {
-const err306 = {instancePath:instancePath+"/doors/remoteUnlock",schemaPath:"#/properties/doors/properties/remoteUnlock/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(typeof data103 == "number"){
+if(data103 > 3600000 || isNaN(data103)){
+const err306 = {instancePath:instancePath+"/doors/remoteUnlock/maxDurationMs",schemaPath:"#/properties/doors/properties/remoteUnlock/properties/maxDurationMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600000},message:"must be <= 3600000"};
 if(vErrors === null){
 vErrors = [err306];
 }
@@ -3706,16 +3708,8 @@ vErrors.push(err306);
 }
 errors++;
 }
-let data103 = data89.accessLog;
-if(data103 && typeof data103 == "object" && !Array.isArray(data103)){
-if(data103.keepDays === undefined){
-data103.keepDays = 90;
-}
-if(data103.maxRows === undefined){
-data103.maxRows = 200000;
-}
-if(data103.keepDays === undefined){
-const err307 = {instancePath:instancePath+"/doors/accessLog",schemaPath:"#/properties/doors/properties/accessLog/required",keyword:"required",params:{missingProperty: "keepDays"},message:"must have required property '"+"keepDays"+"'"};
+if(data103 < 1000 || isNaN(data103)){
+const err307 = {instancePath:instancePath+"/doors/remoteUnlock/maxDurationMs",schemaPath:"#/properties/doors/properties/remoteUnlock/properties/maxDurationMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1000},message:"must be >= 1000"};
 if(vErrors === null){
 vErrors = [err307];
 }
@@ -3724,8 +3718,10 @@ vErrors.push(err307);
 }
 errors++;
 }
-if(data103.maxRows === undefined){
-const err308 = {instancePath:instancePath+"/doors/accessLog",schemaPath:"#/properties/doors/properties/accessLog/required",keyword:"required",params:{missingProperty: "maxRows"},message:"must have required property '"+"maxRows"+"'"};
+}
+}
+else {
+const err308 = {instancePath:instancePath+"/doors/remoteUnlock",schemaPath:"#/properties/doors/properties/remoteUnlock/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err308];
 }
@@ -3734,9 +3730,16 @@ vErrors.push(err308);
 }
 errors++;
 }
-for(const key21 in data103){
-if(!((key21 === "keepDays") || (key21 === "maxRows"))){
-const err309 = {instancePath:instancePath+"/doors/accessLog",schemaPath:"#/properties/doors/properties/accessLog/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key21},message:"must NOT have additional properties"};
+let data104 = data90.accessLog;
+if(data104 && typeof data104 == "object" && !Array.isArray(data104)){
+if(data104.keepDays === undefined){
+data104.keepDays = 90;
+}
+if(data104.maxRows === undefined){
+data104.maxRows = 200000;
+}
+if(data104.keepDays === undefined){
+const err309 = {instancePath:instancePath+"/doors/accessLog",schemaPath:"#/properties/doors/properties/accessLog/required",keyword:"required",params:{missingProperty: "keepDays"},message:"must have required property '"+"keepDays"+"'"};
 if(vErrors === null){
 vErrors = [err309];
 }
@@ -3745,10 +3748,8 @@ vErrors.push(err309);
 }
 errors++;
 }
-}
-let data104 = data103.keepDays;
-if(!((typeof data104 == "number") && (!(data104 % 1) && !isNaN(data104)))){
-const err310 = {instancePath:instancePath+"/doors/accessLog/keepDays",schemaPath:"#/properties/doors/properties/accessLog/properties/keepDays/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data104.maxRows === undefined){
+const err310 = {instancePath:instancePath+"/doors/accessLog",schemaPath:"#/properties/doors/properties/accessLog/required",keyword:"required",params:{missingProperty: "maxRows"},message:"must have required property '"+"maxRows"+"'"};
 if(vErrors === null){
 vErrors = [err310];
 }
@@ -3757,9 +3758,9 @@ vErrors.push(err310);
 }
 errors++;
 }
-if(typeof data104 == "number"){
-if(data104 > 3650 || isNaN(data104)){
-const err311 = {instancePath:instancePath+"/doors/accessLog/keepDays",schemaPath:"#/properties/doors/properties/accessLog/properties/keepDays/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3650},message:"must be <= 3650"};
+for(const key21 in data104){
+if(!((key21 === "keepDays") || (key21 === "maxRows"))){
+const err311 = {instancePath:instancePath+"/doors/accessLog",schemaPath:"#/properties/doors/properties/accessLog/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key21},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err311];
 }
@@ -3768,8 +3769,10 @@ vErrors.push(err311);
 }
 errors++;
 }
-if(data104 < 1 || isNaN(data104)){
-const err312 = {instancePath:instancePath+"/doors/accessLog/keepDays",schemaPath:"#/properties/doors/properties/accessLog/properties/keepDays/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+let data105 = data104.keepDays;
+if(!((typeof data105 == "number") && (!(data105 % 1) && !isNaN(data105)))){
+const err312 = {instancePath:instancePath+"/doors/accessLog/keepDays",schemaPath:"#/properties/doors/properties/accessLog/properties/keepDays/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err312];
 }
@@ -3778,10 +3781,9 @@ vErrors.push(err312);
 }
 errors++;
 }
-}
-let data105 = data103.maxRows;
-if(!((typeof data105 == "number") && (!(data105 % 1) && !isNaN(data105)))){
-const err313 = {instancePath:instancePath+"/doors/accessLog/maxRows",schemaPath:"#/properties/doors/properties/accessLog/properties/maxRows/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(typeof data105 == "number"){
+if(data105 > 3650 || isNaN(data105)){
+const err313 = {instancePath:instancePath+"/doors/accessLog/keepDays",schemaPath:"#/properties/doors/properties/accessLog/properties/keepDays/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3650},message:"must be <= 3650"};
 if(vErrors === null){
 vErrors = [err313];
 }
@@ -3790,9 +3792,8 @@ vErrors.push(err313);
 }
 errors++;
 }
-if(typeof data105 == "number"){
-if(data105 > 10000000 || isNaN(data105)){
-const err314 = {instancePath:instancePath+"/doors/accessLog/maxRows",schemaPath:"#/properties/doors/properties/accessLog/properties/maxRows/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000000},message:"must be <= 10000000"};
+if(data105 < 1 || isNaN(data105)){
+const err314 = {instancePath:instancePath+"/doors/accessLog/keepDays",schemaPath:"#/properties/doors/properties/accessLog/properties/keepDays/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err314];
 }
@@ -3801,8 +3802,10 @@ vErrors.push(err314);
 }
 errors++;
 }
-if(data105 < 1000 || isNaN(data105)){
-const err315 = {instancePath:instancePath+"/doors/accessLog/maxRows",schemaPath:"#/properties/doors/properties/accessLog/properties/maxRows/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1000},message:"must be >= 1000"};
+}
+let data106 = data104.maxRows;
+if(!((typeof data106 == "number") && (!(data106 % 1) && !isNaN(data106)))){
+const err315 = {instancePath:instancePath+"/doors/accessLog/maxRows",schemaPath:"#/properties/doors/properties/accessLog/properties/maxRows/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err315];
 }
@@ -3811,10 +3814,9 @@ vErrors.push(err315);
 }
 errors++;
 }
-}
-}
-else {
-const err316 = {instancePath:instancePath+"/doors/accessLog",schemaPath:"#/properties/doors/properties/accessLog/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(typeof data106 == "number"){
+if(data106 > 10000000 || isNaN(data106)){
+const err316 = {instancePath:instancePath+"/doors/accessLog/maxRows",schemaPath:"#/properties/doors/properties/accessLog/properties/maxRows/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000000},message:"must be <= 10000000"};
 if(vErrors === null){
 vErrors = [err316];
 }
@@ -3823,16 +3825,8 @@ vErrors.push(err316);
 }
 errors++;
 }
-let data106 = data89.fire;
-if(data106 && typeof data106 == "object" && !Array.isArray(data106)){
-if(data106.latch === undefined){
-data106.latch = true;
-}
-if(data106.releaseOnFirstEdge === undefined){
-data106.releaseOnFirstEdge = true;
-}
-if(data106.latch === undefined){
-const err317 = {instancePath:instancePath+"/doors/fire",schemaPath:"#/properties/doors/properties/fire/required",keyword:"required",params:{missingProperty: "latch"},message:"must have required property '"+"latch"+"'"};
+if(data106 < 1000 || isNaN(data106)){
+const err317 = {instancePath:instancePath+"/doors/accessLog/maxRows",schemaPath:"#/properties/doors/properties/accessLog/properties/maxRows/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1000},message:"must be >= 1000"};
 if(vErrors === null){
 vErrors = [err317];
 }
@@ -3841,8 +3835,10 @@ vErrors.push(err317);
 }
 errors++;
 }
-if(data106.releaseOnFirstEdge === undefined){
-const err318 = {instancePath:instancePath+"/doors/fire",schemaPath:"#/properties/doors/properties/fire/required",keyword:"required",params:{missingProperty: "releaseOnFirstEdge"},message:"must have required property '"+"releaseOnFirstEdge"+"'"};
+}
+}
+else {
+const err318 = {instancePath:instancePath+"/doors/accessLog",schemaPath:"#/properties/doors/properties/accessLog/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err318];
 }
@@ -3851,9 +3847,16 @@ vErrors.push(err318);
 }
 errors++;
 }
-for(const key22 in data106){
-if(!(((key22 === "input") || (key22 === "latch")) || (key22 === "releaseOnFirstEdge"))){
-const err319 = {instancePath:instancePath+"/doors/fire",schemaPath:"#/properties/doors/properties/fire/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key22},message:"must NOT have additional properties"};
+let data107 = data90.fire;
+if(data107 && typeof data107 == "object" && !Array.isArray(data107)){
+if(data107.latch === undefined){
+data107.latch = true;
+}
+if(data107.releaseOnFirstEdge === undefined){
+data107.releaseOnFirstEdge = true;
+}
+if(data107.latch === undefined){
+const err319 = {instancePath:instancePath+"/doors/fire",schemaPath:"#/properties/doors/properties/fire/required",keyword:"required",params:{missingProperty: "latch"},message:"must have required property '"+"latch"+"'"};
 if(vErrors === null){
 vErrors = [err319];
 }
@@ -3862,18 +3865,8 @@ vErrors.push(err319);
 }
 errors++;
 }
-}
-if(data106.input !== undefined){
-let data107 = data106.input;
-if(data107 && typeof data107 == "object" && !Array.isArray(data107)){
-if(data107.activeLow === undefined){
-data107.activeLow = false;
-}
-if(data107.debounceMs === undefined){
-data107.debounceMs = 100;
-}
-if(data107.pin === undefined){
-const err320 = {instancePath:instancePath+"/doors/fire/input",schemaPath:"#/properties/doors/properties/fire/properties/input/required",keyword:"required",params:{missingProperty: "pin"},message:"must have required property '"+"pin"+"'"};
+if(data107.releaseOnFirstEdge === undefined){
+const err320 = {instancePath:instancePath+"/doors/fire",schemaPath:"#/properties/doors/properties/fire/required",keyword:"required",params:{missingProperty: "releaseOnFirstEdge"},message:"must have required property '"+"releaseOnFirstEdge"+"'"};
 if(vErrors === null){
 vErrors = [err320];
 }
@@ -3882,8 +3875,9 @@ vErrors.push(err320);
 }
 errors++;
 }
-if(data107.activeLow === undefined){
-const err321 = {instancePath:instancePath+"/doors/fire/input",schemaPath:"#/properties/doors/properties/fire/properties/input/required",keyword:"required",params:{missingProperty: "activeLow"},message:"must have required property '"+"activeLow"+"'"};
+for(const key22 in data107){
+if(!(((key22 === "input") || (key22 === "latch")) || (key22 === "releaseOnFirstEdge"))){
+const err321 = {instancePath:instancePath+"/doors/fire",schemaPath:"#/properties/doors/properties/fire/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key22},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err321];
 }
@@ -3892,8 +3886,18 @@ vErrors.push(err321);
 }
 errors++;
 }
-if(data107.debounceMs === undefined){
-const err322 = {instancePath:instancePath+"/doors/fire/input",schemaPath:"#/properties/doors/properties/fire/properties/input/required",keyword:"required",params:{missingProperty: "debounceMs"},message:"must have required property '"+"debounceMs"+"'"};
+}
+if(data107.input !== undefined){
+let data108 = data107.input;
+if(data108 && typeof data108 == "object" && !Array.isArray(data108)){
+if(data108.activeLow === undefined){
+data108.activeLow = false;
+}
+if(data108.debounceMs === undefined){
+data108.debounceMs = 100;
+}
+if(data108.pin === undefined){
+const err322 = {instancePath:instancePath+"/doors/fire/input",schemaPath:"#/properties/doors/properties/fire/properties/input/required",keyword:"required",params:{missingProperty: "pin"},message:"must have required property '"+"pin"+"'"};
 if(vErrors === null){
 vErrors = [err322];
 }
@@ -3902,9 +3906,8 @@ vErrors.push(err322);
 }
 errors++;
 }
-for(const key23 in data107){
-if(!((((key23 === "pin") || (key23 === "activeLow")) || (key23 === "debounceMs")) || (key23 === "bias"))){
-const err323 = {instancePath:instancePath+"/doors/fire/input",schemaPath:"#/properties/doors/properties/fire/properties/input/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key23},message:"must NOT have additional properties"};
+if(data108.activeLow === undefined){
+const err323 = {instancePath:instancePath+"/doors/fire/input",schemaPath:"#/properties/doors/properties/fire/properties/input/required",keyword:"required",params:{missingProperty: "activeLow"},message:"must have required property '"+"activeLow"+"'"};
 if(vErrors === null){
 vErrors = [err323];
 }
@@ -3913,11 +3916,8 @@ vErrors.push(err323);
 }
 errors++;
 }
-}
-if(data107.pin !== undefined){
-let data108 = data107.pin;
-if(!((typeof data108 == "number") && (!(data108 % 1) && !isNaN(data108)))){
-const err324 = {instancePath:instancePath+"/doors/fire/input/pin",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/pin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data108.debounceMs === undefined){
+const err324 = {instancePath:instancePath+"/doors/fire/input",schemaPath:"#/properties/doors/properties/fire/properties/input/required",keyword:"required",params:{missingProperty: "debounceMs"},message:"must have required property '"+"debounceMs"+"'"};
 if(vErrors === null){
 vErrors = [err324];
 }
@@ -3926,9 +3926,9 @@ vErrors.push(err324);
 }
 errors++;
 }
-if(typeof data108 == "number"){
-if(data108 > 63 || isNaN(data108)){
-const err325 = {instancePath:instancePath+"/doors/fire/input/pin",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/pin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
+for(const key23 in data108){
+if(!((((key23 === "pin") || (key23 === "activeLow")) || (key23 === "debounceMs")) || (key23 === "bias"))){
+const err325 = {instancePath:instancePath+"/doors/fire/input",schemaPath:"#/properties/doors/properties/fire/properties/input/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key23},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err325];
 }
@@ -3937,8 +3937,11 @@ vErrors.push(err325);
 }
 errors++;
 }
-if(data108 < 0 || isNaN(data108)){
-const err326 = {instancePath:instancePath+"/doors/fire/input/pin",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/pin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data108.pin !== undefined){
+let data109 = data108.pin;
+if(!((typeof data109 == "number") && (!(data109 % 1) && !isNaN(data109)))){
+const err326 = {instancePath:instancePath+"/doors/fire/input/pin",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/pin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err326];
 }
@@ -3947,10 +3950,9 @@ vErrors.push(err326);
 }
 errors++;
 }
-}
-}
-if(typeof data107.activeLow !== "boolean"){
-const err327 = {instancePath:instancePath+"/doors/fire/input/activeLow",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/activeLow/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(typeof data109 == "number"){
+if(data109 > 63 || isNaN(data109)){
+const err327 = {instancePath:instancePath+"/doors/fire/input/pin",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/pin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
 if(vErrors === null){
 vErrors = [err327];
 }
@@ -3959,9 +3961,8 @@ vErrors.push(err327);
 }
 errors++;
 }
-let data110 = data107.debounceMs;
-if(!((typeof data110 == "number") && (!(data110 % 1) && !isNaN(data110)))){
-const err328 = {instancePath:instancePath+"/doors/fire/input/debounceMs",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/debounceMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data109 < 0 || isNaN(data109)){
+const err328 = {instancePath:instancePath+"/doors/fire/input/pin",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/pin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err328];
 }
@@ -3970,9 +3971,10 @@ vErrors.push(err328);
 }
 errors++;
 }
-if(typeof data110 == "number"){
-if(data110 > 5000 || isNaN(data110)){
-const err329 = {instancePath:instancePath+"/doors/fire/input/debounceMs",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/debounceMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 5000},message:"must be <= 5000"};
+}
+}
+if(typeof data108.activeLow !== "boolean"){
+const err329 = {instancePath:instancePath+"/doors/fire/input/activeLow",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/activeLow/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err329];
 }
@@ -3981,8 +3983,9 @@ vErrors.push(err329);
 }
 errors++;
 }
-if(data110 < 0 || isNaN(data110)){
-const err330 = {instancePath:instancePath+"/doors/fire/input/debounceMs",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/debounceMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+let data111 = data108.debounceMs;
+if(!((typeof data111 == "number") && (!(data111 % 1) && !isNaN(data111)))){
+const err330 = {instancePath:instancePath+"/doors/fire/input/debounceMs",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/debounceMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err330];
 }
@@ -3991,11 +3994,9 @@ vErrors.push(err330);
 }
 errors++;
 }
-}
-if(data107.bias !== undefined){
-let data111 = data107.bias;
-if(typeof data111 !== "string"){
-const err331 = {instancePath:instancePath+"/doors/fire/input/bias",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/bias/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(typeof data111 == "number"){
+if(data111 > 5000 || isNaN(data111)){
+const err331 = {instancePath:instancePath+"/doors/fire/input/debounceMs",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/debounceMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 5000},message:"must be <= 5000"};
 if(vErrors === null){
 vErrors = [err331];
 }
@@ -4004,8 +4005,8 @@ vErrors.push(err331);
 }
 errors++;
 }
-if(!(((data111 === "pull-up") || (data111 === "pull-down")) || (data111 === "disable"))){
-const err332 = {instancePath:instancePath+"/doors/fire/input/bias",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/bias/enum",keyword:"enum",params:{allowedValues: schema11.properties.doors.properties.fire.properties.input.properties.bias.enum},message:"must be equal to one of the allowed values"};
+if(data111 < 0 || isNaN(data111)){
+const err332 = {instancePath:instancePath+"/doors/fire/input/debounceMs",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/debounceMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err332];
 }
@@ -4015,9 +4016,10 @@ vErrors.push(err332);
 errors++;
 }
 }
-}
-else {
-const err333 = {instancePath:instancePath+"/doors/fire/input",schemaPath:"#/properties/doors/properties/fire/properties/input/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data108.bias !== undefined){
+let data112 = data108.bias;
+if(typeof data112 !== "string"){
+const err333 = {instancePath:instancePath+"/doors/fire/input/bias",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/bias/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err333];
 }
@@ -4026,9 +4028,8 @@ vErrors.push(err333);
 }
 errors++;
 }
-}
-if(typeof data106.latch !== "boolean"){
-const err334 = {instancePath:instancePath+"/doors/fire/latch",schemaPath:"#/properties/doors/properties/fire/properties/latch/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(!(((data112 === "pull-up") || (data112 === "pull-down")) || (data112 === "disable"))){
+const err334 = {instancePath:instancePath+"/doors/fire/input/bias",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/bias/enum",keyword:"enum",params:{allowedValues: schema11.properties.doors.properties.fire.properties.input.properties.bias.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err334];
 }
@@ -4037,8 +4038,10 @@ vErrors.push(err334);
 }
 errors++;
 }
-if(typeof data106.releaseOnFirstEdge !== "boolean"){
-const err335 = {instancePath:instancePath+"/doors/fire/releaseOnFirstEdge",schemaPath:"#/properties/doors/properties/fire/properties/releaseOnFirstEdge/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+}
+}
+else {
+const err335 = {instancePath:instancePath+"/doors/fire/input",schemaPath:"#/properties/doors/properties/fire/properties/input/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err335];
 }
@@ -4048,8 +4051,8 @@ vErrors.push(err335);
 errors++;
 }
 }
-else {
-const err336 = {instancePath:instancePath+"/doors/fire",schemaPath:"#/properties/doors/properties/fire/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(typeof data107.latch !== "boolean"){
+const err336 = {instancePath:instancePath+"/doors/fire/latch",schemaPath:"#/properties/doors/properties/fire/properties/latch/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err336];
 }
@@ -4058,14 +4061,8 @@ vErrors.push(err336);
 }
 errors++;
 }
-let data114 = data89.groups;
-if(Array.isArray(data114)){
-const len3 = data114.length;
-for(let i3=0; i3<len3; i3++){
-let data115 = data114[i3];
-if(data115 && typeof data115 == "object" && !Array.isArray(data115)){
-if(data115.id === undefined){
-const err337 = {instancePath:instancePath+"/doors/groups/" + i3,schemaPath:"#/properties/doors/properties/groups/items/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
+if(typeof data107.releaseOnFirstEdge !== "boolean"){
+const err337 = {instancePath:instancePath+"/doors/fire/releaseOnFirstEdge",schemaPath:"#/properties/doors/properties/fire/properties/releaseOnFirstEdge/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err337];
 }
@@ -4074,8 +4071,9 @@ vErrors.push(err337);
 }
 errors++;
 }
-if(data115.doors === undefined){
-const err338 = {instancePath:instancePath+"/doors/groups/" + i3,schemaPath:"#/properties/doors/properties/groups/items/required",keyword:"required",params:{missingProperty: "doors"},message:"must have required property '"+"doors"+"'"};
+}
+else {
+const err338 = {instancePath:instancePath+"/doors/fire",schemaPath:"#/properties/doors/properties/fire/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err338];
 }
@@ -4084,9 +4082,14 @@ vErrors.push(err338);
 }
 errors++;
 }
-for(const key24 in data115){
-if(!(((key24 === "id") || (key24 === "name")) || (key24 === "doors"))){
-const err339 = {instancePath:instancePath+"/doors/groups/" + i3,schemaPath:"#/properties/doors/properties/groups/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key24},message:"must NOT have additional properties"};
+let data115 = data90.groups;
+if(Array.isArray(data115)){
+const len3 = data115.length;
+for(let i3=0; i3<len3; i3++){
+let data116 = data115[i3];
+if(data116 && typeof data116 == "object" && !Array.isArray(data116)){
+if(data116.id === undefined){
+const err339 = {instancePath:instancePath+"/doors/groups/" + i3,schemaPath:"#/properties/doors/properties/groups/items/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
 if(vErrors === null){
 vErrors = [err339];
 }
@@ -4095,12 +4098,8 @@ vErrors.push(err339);
 }
 errors++;
 }
-}
-if(data115.id !== undefined){
-let data116 = data115.id;
-if(typeof data116 === "string"){
-if(!pattern0.test(data116)){
-const err340 = {instancePath:instancePath+"/doors/groups/" + i3+"/id",schemaPath:"#/properties/doors/properties/groups/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"+"\""};
+if(data116.doors === undefined){
+const err340 = {instancePath:instancePath+"/doors/groups/" + i3,schemaPath:"#/properties/doors/properties/groups/items/required",keyword:"required",params:{missingProperty: "doors"},message:"must have required property '"+"doors"+"'"};
 if(vErrors === null){
 vErrors = [err340];
 }
@@ -4109,9 +4108,9 @@ vErrors.push(err340);
 }
 errors++;
 }
-}
-else {
-const err341 = {instancePath:instancePath+"/doors/groups/" + i3+"/id",schemaPath:"#/properties/doors/properties/groups/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key24 in data116){
+if(!(((key24 === "id") || (key24 === "name")) || (key24 === "doors"))){
+const err341 = {instancePath:instancePath+"/doors/groups/" + i3,schemaPath:"#/properties/doors/properties/groups/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key24},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err341];
 }
@@ -4121,11 +4120,11 @@ vErrors.push(err341);
 errors++;
 }
 }
-if(data115.name !== undefined){
-let data117 = data115.name;
+if(data116.id !== undefined){
+let data117 = data116.id;
 if(typeof data117 === "string"){
-if(func3(data117) > 100){
-const err342 = {instancePath:instancePath+"/doors/groups/" + i3+"/name",schemaPath:"#/properties/doors/properties/groups/items/properties/name/maxLength",keyword:"maxLength",params:{limit: 100},message:"must NOT have more than 100 characters"};
+if(!pattern0.test(data117)){
+const err342 = {instancePath:instancePath+"/doors/groups/" + i3+"/id",schemaPath:"#/properties/doors/properties/groups/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"+"\""};
 if(vErrors === null){
 vErrors = [err342];
 }
@@ -4136,7 +4135,7 @@ errors++;
 }
 }
 else {
-const err343 = {instancePath:instancePath+"/doors/groups/" + i3+"/name",schemaPath:"#/properties/doors/properties/groups/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err343 = {instancePath:instancePath+"/doors/groups/" + i3+"/id",schemaPath:"#/properties/doors/properties/groups/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err343];
 }
@@ -4146,11 +4145,11 @@ vErrors.push(err343);
 errors++;
 }
 }
-if(data115.doors !== undefined){
-let data118 = data115.doors;
-if(Array.isArray(data118)){
-if(data118.length < 1){
-const err344 = {instancePath:instancePath+"/doors/groups/" + i3+"/doors",schemaPath:"#/properties/doors/properties/groups/items/properties/doors/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"};
+if(data116.name !== undefined){
+let data118 = data116.name;
+if(typeof data118 === "string"){
+if(func3(data118) > 100){
+const err344 = {instancePath:instancePath+"/doors/groups/" + i3+"/name",schemaPath:"#/properties/doors/properties/groups/items/properties/name/maxLength",keyword:"maxLength",params:{limit: 100},message:"must NOT have more than 100 characters"};
 if(vErrors === null){
 vErrors = [err344];
 }
@@ -4159,12 +4158,9 @@ vErrors.push(err344);
 }
 errors++;
 }
-const len4 = data118.length;
-for(let i4=0; i4<len4; i4++){
-let data119 = data118[i4];
-if(typeof data119 === "string"){
-if(!pattern0.test(data119)){
-const err345 = {instancePath:instancePath+"/doors/groups/" + i3+"/doors/" + i4,schemaPath:"#/properties/doors/properties/groups/items/properties/doors/items/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"+"\""};
+}
+else {
+const err345 = {instancePath:instancePath+"/doors/groups/" + i3+"/name",schemaPath:"#/properties/doors/properties/groups/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err345];
 }
@@ -4174,8 +4170,11 @@ vErrors.push(err345);
 errors++;
 }
 }
-else {
-const err346 = {instancePath:instancePath+"/doors/groups/" + i3+"/doors/" + i4,schemaPath:"#/properties/doors/properties/groups/items/properties/doors/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data116.doors !== undefined){
+let data119 = data116.doors;
+if(Array.isArray(data119)){
+if(data119.length < 1){
+const err346 = {instancePath:instancePath+"/doors/groups/" + i3+"/doors",schemaPath:"#/properties/doors/properties/groups/items/properties/doors/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"};
 if(vErrors === null){
 vErrors = [err346];
 }
@@ -4184,19 +4183,12 @@ vErrors.push(err346);
 }
 errors++;
 }
-}
-let i5 = data118.length;
-let j0;
-if(i5 > 1){
-const indices0 = {};
-for(;i5--;){
-let item0 = data118[i5];
-if(typeof item0 !== "string"){
-continue;
-}
-if(typeof indices0[item0] == "number"){
-j0 = indices0[item0];
-const err347 = {instancePath:instancePath+"/doors/groups/" + i3+"/doors",schemaPath:"#/properties/doors/properties/groups/items/properties/doors/uniqueItems",keyword:"uniqueItems",params:{i: i5, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i5+" are identical)"};
+const len4 = data119.length;
+for(let i4=0; i4<len4; i4++){
+let data120 = data119[i4];
+if(typeof data120 === "string"){
+if(!pattern0.test(data120)){
+const err347 = {instancePath:instancePath+"/doors/groups/" + i3+"/doors/" + i4,schemaPath:"#/properties/doors/properties/groups/items/properties/doors/items/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"+"\""};
 if(vErrors === null){
 vErrors = [err347];
 }
@@ -4204,14 +4196,10 @@ else {
 vErrors.push(err347);
 }
 errors++;
-break;
-}
-indices0[item0] = i5;
-}
 }
 }
 else {
-const err348 = {instancePath:instancePath+"/doors/groups/" + i3+"/doors",schemaPath:"#/properties/doors/properties/groups/items/properties/doors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err348 = {instancePath:instancePath+"/doors/groups/" + i3+"/doors/" + i4,schemaPath:"#/properties/doors/properties/groups/items/properties/doors/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err348];
 }
@@ -4221,9 +4209,18 @@ vErrors.push(err348);
 errors++;
 }
 }
+let i5 = data119.length;
+let j0;
+if(i5 > 1){
+const indices0 = {};
+for(;i5--;){
+let item0 = data119[i5];
+if(typeof item0 !== "string"){
+continue;
 }
-else {
-const err349 = {instancePath:instancePath+"/doors/groups/" + i3,schemaPath:"#/properties/doors/properties/groups/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(typeof indices0[item0] == "number"){
+j0 = indices0[item0];
+const err349 = {instancePath:instancePath+"/doors/groups/" + i3+"/doors",schemaPath:"#/properties/doors/properties/groups/items/properties/doors/uniqueItems",keyword:"uniqueItems",params:{i: i5, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i5+" are identical)"};
 if(vErrors === null){
 vErrors = [err349];
 }
@@ -4231,11 +4228,14 @@ else {
 vErrors.push(err349);
 }
 errors++;
+break;
+}
+indices0[item0] = i5;
 }
 }
 }
 else {
-const err350 = {instancePath:instancePath+"/doors/groups",schemaPath:"#/properties/doors/properties/groups/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err350 = {instancePath:instancePath+"/doors/groups/" + i3+"/doors",schemaPath:"#/properties/doors/properties/groups/items/properties/doors/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err350];
 }
@@ -4244,26 +4244,10 @@ vErrors.push(err350);
 }
 errors++;
 }
-let data120 = data89.doors;
-if(Array.isArray(data120)){
-const len5 = data120.length;
-for(let i6=0; i6<len5; i6++){
-let data121 = data120[i6];
-if(data121 && typeof data121 == "object" && !Array.isArray(data121)){
-if(data121.unlockMs === undefined){
-data121.unlockMs = 5000;
 }
-if(data121.relockOnClose === undefined){
-data121.relockOnClose = true;
 }
-if(data121.heldOpenAlarmS === undefined){
-data121.heldOpenAlarmS = 30;
-}
-if(data121.fireRelease === undefined){
-data121.fireRelease = true;
-}
-if(data121.id === undefined){
-const err351 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
+else {
+const err351 = {instancePath:instancePath+"/doors/groups/" + i3,schemaPath:"#/properties/doors/properties/groups/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err351];
 }
@@ -4272,8 +4256,10 @@ vErrors.push(err351);
 }
 errors++;
 }
-if(data121.lock === undefined){
-const err352 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/required",keyword:"required",params:{missingProperty: "lock"},message:"must have required property '"+"lock"+"'"};
+}
+}
+else {
+const err352 = {instancePath:instancePath+"/doors/groups",schemaPath:"#/properties/doors/properties/groups/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err352];
 }
@@ -4282,8 +4268,26 @@ vErrors.push(err352);
 }
 errors++;
 }
-if(data121.unlockMs === undefined){
-const err353 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/required",keyword:"required",params:{missingProperty: "unlockMs"},message:"must have required property '"+"unlockMs"+"'"};
+let data121 = data90.doors;
+if(Array.isArray(data121)){
+const len5 = data121.length;
+for(let i6=0; i6<len5; i6++){
+let data122 = data121[i6];
+if(data122 && typeof data122 == "object" && !Array.isArray(data122)){
+if(data122.unlockMs === undefined){
+data122.unlockMs = 5000;
+}
+if(data122.relockOnClose === undefined){
+data122.relockOnClose = true;
+}
+if(data122.heldOpenAlarmS === undefined){
+data122.heldOpenAlarmS = 30;
+}
+if(data122.fireRelease === undefined){
+data122.fireRelease = true;
+}
+if(data122.id === undefined){
+const err353 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
 if(vErrors === null){
 vErrors = [err353];
 }
@@ -4292,8 +4296,8 @@ vErrors.push(err353);
 }
 errors++;
 }
-if(data121.relockOnClose === undefined){
-const err354 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/required",keyword:"required",params:{missingProperty: "relockOnClose"},message:"must have required property '"+"relockOnClose"+"'"};
+if(data122.lock === undefined){
+const err354 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/required",keyword:"required",params:{missingProperty: "lock"},message:"must have required property '"+"lock"+"'"};
 if(vErrors === null){
 vErrors = [err354];
 }
@@ -4302,8 +4306,8 @@ vErrors.push(err354);
 }
 errors++;
 }
-if(data121.heldOpenAlarmS === undefined){
-const err355 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/required",keyword:"required",params:{missingProperty: "heldOpenAlarmS"},message:"must have required property '"+"heldOpenAlarmS"+"'"};
+if(data122.unlockMs === undefined){
+const err355 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/required",keyword:"required",params:{missingProperty: "unlockMs"},message:"must have required property '"+"unlockMs"+"'"};
 if(vErrors === null){
 vErrors = [err355];
 }
@@ -4312,8 +4316,8 @@ vErrors.push(err355);
 }
 errors++;
 }
-if(data121.fireRelease === undefined){
-const err356 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/required",keyword:"required",params:{missingProperty: "fireRelease"},message:"must have required property '"+"fireRelease"+"'"};
+if(data122.relockOnClose === undefined){
+const err356 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/required",keyword:"required",params:{missingProperty: "relockOnClose"},message:"must have required property '"+"relockOnClose"+"'"};
 if(vErrors === null){
 vErrors = [err356];
 }
@@ -4322,9 +4326,8 @@ vErrors.push(err356);
 }
 errors++;
 }
-for(const key25 in data121){
-if(!(func2.call(schema11.properties.doors.properties.doors.items.properties, key25))){
-const err357 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key25},message:"must NOT have additional properties"};
+if(data122.heldOpenAlarmS === undefined){
+const err357 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/required",keyword:"required",params:{missingProperty: "heldOpenAlarmS"},message:"must have required property '"+"heldOpenAlarmS"+"'"};
 if(vErrors === null){
 vErrors = [err357];
 }
@@ -4333,12 +4336,8 @@ vErrors.push(err357);
 }
 errors++;
 }
-}
-if(data121.id !== undefined){
-let data122 = data121.id;
-if(typeof data122 === "string"){
-if(!pattern0.test(data122)){
-const err358 = {instancePath:instancePath+"/doors/doors/" + i6+"/id",schemaPath:"#/properties/doors/properties/doors/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"+"\""};
+if(data122.fireRelease === undefined){
+const err358 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/required",keyword:"required",params:{missingProperty: "fireRelease"},message:"must have required property '"+"fireRelease"+"'"};
 if(vErrors === null){
 vErrors = [err358];
 }
@@ -4347,9 +4346,9 @@ vErrors.push(err358);
 }
 errors++;
 }
-}
-else {
-const err359 = {instancePath:instancePath+"/doors/doors/" + i6+"/id",schemaPath:"#/properties/doors/properties/doors/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key25 in data122){
+if(!(func2.call(schema11.properties.doors.properties.doors.items.properties, key25))){
+const err359 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key25},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err359];
 }
@@ -4359,11 +4358,11 @@ vErrors.push(err359);
 errors++;
 }
 }
-if(data121.name !== undefined){
-let data123 = data121.name;
+if(data122.id !== undefined){
+let data123 = data122.id;
 if(typeof data123 === "string"){
-if(func3(data123) > 100){
-const err360 = {instancePath:instancePath+"/doors/doors/" + i6+"/name",schemaPath:"#/properties/doors/properties/doors/items/properties/name/maxLength",keyword:"maxLength",params:{limit: 100},message:"must NOT have more than 100 characters"};
+if(!pattern0.test(data123)){
+const err360 = {instancePath:instancePath+"/doors/doors/" + i6+"/id",schemaPath:"#/properties/doors/properties/doors/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"+"\""};
 if(vErrors === null){
 vErrors = [err360];
 }
@@ -4374,7 +4373,7 @@ errors++;
 }
 }
 else {
-const err361 = {instancePath:instancePath+"/doors/doors/" + i6+"/name",schemaPath:"#/properties/doors/properties/doors/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err361 = {instancePath:instancePath+"/doors/doors/" + i6+"/id",schemaPath:"#/properties/doors/properties/doors/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err361];
 }
@@ -4384,17 +4383,11 @@ vErrors.push(err361);
 errors++;
 }
 }
-if(data121.lock !== undefined){
-let data124 = data121.lock;
-if(data124 && typeof data124 == "object" && !Array.isArray(data124)){
-if(data124.activeLow === undefined){
-data124.activeLow = false;
-}
-if(data124.failMode === undefined){
-data124.failMode = "failSecure";
-}
-if(data124.pin === undefined){
-const err362 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/required",keyword:"required",params:{missingProperty: "pin"},message:"must have required property '"+"pin"+"'"};
+if(data122.name !== undefined){
+let data124 = data122.name;
+if(typeof data124 === "string"){
+if(func3(data124) > 100){
+const err362 = {instancePath:instancePath+"/doors/doors/" + i6+"/name",schemaPath:"#/properties/doors/properties/doors/items/properties/name/maxLength",keyword:"maxLength",params:{limit: 100},message:"must NOT have more than 100 characters"};
 if(vErrors === null){
 vErrors = [err362];
 }
@@ -4403,8 +4396,9 @@ vErrors.push(err362);
 }
 errors++;
 }
-if(data124.activeLow === undefined){
-const err363 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/required",keyword:"required",params:{missingProperty: "activeLow"},message:"must have required property '"+"activeLow"+"'"};
+}
+else {
+const err363 = {instancePath:instancePath+"/doors/doors/" + i6+"/name",schemaPath:"#/properties/doors/properties/doors/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err363];
 }
@@ -4413,8 +4407,18 @@ vErrors.push(err363);
 }
 errors++;
 }
-if(data124.failMode === undefined){
-const err364 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/required",keyword:"required",params:{missingProperty: "failMode"},message:"must have required property '"+"failMode"+"'"};
+}
+if(data122.lock !== undefined){
+let data125 = data122.lock;
+if(data125 && typeof data125 == "object" && !Array.isArray(data125)){
+if(data125.activeLow === undefined){
+data125.activeLow = false;
+}
+if(data125.failMode === undefined){
+data125.failMode = "failSecure";
+}
+if(data125.pin === undefined){
+const err364 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/required",keyword:"required",params:{missingProperty: "pin"},message:"must have required property '"+"pin"+"'"};
 if(vErrors === null){
 vErrors = [err364];
 }
@@ -4423,9 +4427,8 @@ vErrors.push(err364);
 }
 errors++;
 }
-for(const key26 in data124){
-if(!((((key26 === "pin") || (key26 === "activeLow")) || (key26 === "failMode")) || (key26 === "safeState"))){
-const err365 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key26},message:"must NOT have additional properties"};
+if(data125.activeLow === undefined){
+const err365 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/required",keyword:"required",params:{missingProperty: "activeLow"},message:"must have required property '"+"activeLow"+"'"};
 if(vErrors === null){
 vErrors = [err365];
 }
@@ -4434,11 +4437,8 @@ vErrors.push(err365);
 }
 errors++;
 }
-}
-if(data124.pin !== undefined){
-let data125 = data124.pin;
-if(!((typeof data125 == "number") && (!(data125 % 1) && !isNaN(data125)))){
-const err366 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/pin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data125.failMode === undefined){
+const err366 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/required",keyword:"required",params:{missingProperty: "failMode"},message:"must have required property '"+"failMode"+"'"};
 if(vErrors === null){
 vErrors = [err366];
 }
@@ -4447,9 +4447,9 @@ vErrors.push(err366);
 }
 errors++;
 }
-if(typeof data125 == "number"){
-if(data125 > 63 || isNaN(data125)){
-const err367 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/pin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
+for(const key26 in data125){
+if(!((((key26 === "pin") || (key26 === "activeLow")) || (key26 === "failMode")) || (key26 === "safeState"))){
+const err367 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key26},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err367];
 }
@@ -4458,8 +4458,11 @@ vErrors.push(err367);
 }
 errors++;
 }
-if(data125 < 0 || isNaN(data125)){
-const err368 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/pin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data125.pin !== undefined){
+let data126 = data125.pin;
+if(!((typeof data126 == "number") && (!(data126 % 1) && !isNaN(data126)))){
+const err368 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/pin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err368];
 }
@@ -4468,10 +4471,9 @@ vErrors.push(err368);
 }
 errors++;
 }
-}
-}
-if(typeof data124.activeLow !== "boolean"){
-const err369 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/activeLow",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/activeLow/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(typeof data126 == "number"){
+if(data126 > 63 || isNaN(data126)){
+const err369 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/pin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
 if(vErrors === null){
 vErrors = [err369];
 }
@@ -4480,9 +4482,8 @@ vErrors.push(err369);
 }
 errors++;
 }
-let data127 = data124.failMode;
-if(typeof data127 !== "string"){
-const err370 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/failMode",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/failMode/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data126 < 0 || isNaN(data126)){
+const err370 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/pin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err370];
 }
@@ -4491,8 +4492,10 @@ vErrors.push(err370);
 }
 errors++;
 }
-if(!((data127 === "failSecure") || (data127 === "failSafe"))){
-const err371 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/failMode",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/failMode/enum",keyword:"enum",params:{allowedValues: schema11.properties.doors.properties.doors.items.properties.lock.properties.failMode.enum},message:"must be equal to one of the allowed values"};
+}
+}
+if(typeof data125.activeLow !== "boolean"){
+const err371 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/activeLow",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/activeLow/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err371];
 }
@@ -4501,10 +4504,9 @@ vErrors.push(err371);
 }
 errors++;
 }
-if(data124.safeState !== undefined){
-let data128 = data124.safeState;
+let data128 = data125.failMode;
 if(typeof data128 !== "string"){
-const err372 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/safeState",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/safeState/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err372 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/failMode",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/failMode/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err372];
 }
@@ -4513,8 +4515,8 @@ vErrors.push(err372);
 }
 errors++;
 }
-if(!((data128 === "locked") || (data128 === "unlocked"))){
-const err373 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/safeState",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/safeState/enum",keyword:"enum",params:{allowedValues: schema11.properties.doors.properties.doors.items.properties.lock.properties.safeState.enum},message:"must be equal to one of the allowed values"};
+if(!((data128 === "failSecure") || (data128 === "failSafe"))){
+const err373 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/failMode",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/failMode/enum",keyword:"enum",params:{allowedValues: schema11.properties.doors.properties.doors.items.properties.lock.properties.failMode.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err373];
 }
@@ -4523,10 +4525,10 @@ vErrors.push(err373);
 }
 errors++;
 }
-}
-}
-else {
-const err374 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data125.safeState !== undefined){
+let data129 = data125.safeState;
+if(typeof data129 !== "string"){
+const err374 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/safeState",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/safeState/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err374];
 }
@@ -4535,10 +4537,8 @@ vErrors.push(err374);
 }
 errors++;
 }
-}
-let data129 = data121.unlockMs;
-if(!((typeof data129 == "number") && (!(data129 % 1) && !isNaN(data129)))){
-const err375 = {instancePath:instancePath+"/doors/doors/" + i6+"/unlockMs",schemaPath:"#/properties/doors/properties/doors/items/properties/unlockMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(!((data129 === "locked") || (data129 === "unlocked"))){
+const err375 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/safeState",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/safeState/enum",keyword:"enum",params:{allowedValues: schema11.properties.doors.properties.doors.items.properties.lock.properties.safeState.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err375];
 }
@@ -4547,9 +4547,10 @@ vErrors.push(err375);
 }
 errors++;
 }
-if(typeof data129 == "number"){
-if(data129 > 120000 || isNaN(data129)){
-const err376 = {instancePath:instancePath+"/doors/doors/" + i6+"/unlockMs",schemaPath:"#/properties/doors/properties/doors/items/properties/unlockMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 120000},message:"must be <= 120000"};
+}
+}
+else {
+const err376 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err376];
 }
@@ -4558,8 +4559,10 @@ vErrors.push(err376);
 }
 errors++;
 }
-if(data129 < 200 || isNaN(data129)){
-const err377 = {instancePath:instancePath+"/doors/doors/" + i6+"/unlockMs",schemaPath:"#/properties/doors/properties/doors/items/properties/unlockMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 200},message:"must be >= 200"};
+}
+let data130 = data122.unlockMs;
+if(!((typeof data130 == "number") && (!(data130 % 1) && !isNaN(data130)))){
+const err377 = {instancePath:instancePath+"/doors/doors/" + i6+"/unlockMs",schemaPath:"#/properties/doors/properties/doors/items/properties/unlockMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err377];
 }
@@ -4568,9 +4571,9 @@ vErrors.push(err377);
 }
 errors++;
 }
-}
-if(typeof data121.relockOnClose !== "boolean"){
-const err378 = {instancePath:instancePath+"/doors/doors/" + i6+"/relockOnClose",schemaPath:"#/properties/doors/properties/doors/items/properties/relockOnClose/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(typeof data130 == "number"){
+if(data130 > 120000 || isNaN(data130)){
+const err378 = {instancePath:instancePath+"/doors/doors/" + i6+"/unlockMs",schemaPath:"#/properties/doors/properties/doors/items/properties/unlockMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 120000},message:"must be <= 120000"};
 if(vErrors === null){
 vErrors = [err378];
 }
@@ -4579,17 +4582,8 @@ vErrors.push(err378);
 }
 errors++;
 }
-if(data121.contact !== undefined){
-let data131 = data121.contact;
-if(data131 && typeof data131 == "object" && !Array.isArray(data131)){
-if(data131.activeLow === undefined){
-data131.activeLow = false;
-}
-if(data131.debounceMs === undefined){
-data131.debounceMs = 50;
-}
-if(data131.pin === undefined){
-const err379 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/required",keyword:"required",params:{missingProperty: "pin"},message:"must have required property '"+"pin"+"'"};
+if(data130 < 200 || isNaN(data130)){
+const err379 = {instancePath:instancePath+"/doors/doors/" + i6+"/unlockMs",schemaPath:"#/properties/doors/properties/doors/items/properties/unlockMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 200},message:"must be >= 200"};
 if(vErrors === null){
 vErrors = [err379];
 }
@@ -4598,8 +4592,9 @@ vErrors.push(err379);
 }
 errors++;
 }
-if(data131.activeLow === undefined){
-const err380 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/required",keyword:"required",params:{missingProperty: "activeLow"},message:"must have required property '"+"activeLow"+"'"};
+}
+if(typeof data122.relockOnClose !== "boolean"){
+const err380 = {instancePath:instancePath+"/doors/doors/" + i6+"/relockOnClose",schemaPath:"#/properties/doors/properties/doors/items/properties/relockOnClose/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err380];
 }
@@ -4608,8 +4603,17 @@ vErrors.push(err380);
 }
 errors++;
 }
-if(data131.debounceMs === undefined){
-const err381 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/required",keyword:"required",params:{missingProperty: "debounceMs"},message:"must have required property '"+"debounceMs"+"'"};
+if(data122.contact !== undefined){
+let data132 = data122.contact;
+if(data132 && typeof data132 == "object" && !Array.isArray(data132)){
+if(data132.activeLow === undefined){
+data132.activeLow = false;
+}
+if(data132.debounceMs === undefined){
+data132.debounceMs = 50;
+}
+if(data132.pin === undefined){
+const err381 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/required",keyword:"required",params:{missingProperty: "pin"},message:"must have required property '"+"pin"+"'"};
 if(vErrors === null){
 vErrors = [err381];
 }
@@ -4618,9 +4622,8 @@ vErrors.push(err381);
 }
 errors++;
 }
-for(const key27 in data131){
-if(!((((key27 === "pin") || (key27 === "activeLow")) || (key27 === "debounceMs")) || (key27 === "bias"))){
-const err382 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key27},message:"must NOT have additional properties"};
+if(data132.activeLow === undefined){
+const err382 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/required",keyword:"required",params:{missingProperty: "activeLow"},message:"must have required property '"+"activeLow"+"'"};
 if(vErrors === null){
 vErrors = [err382];
 }
@@ -4629,11 +4632,8 @@ vErrors.push(err382);
 }
 errors++;
 }
-}
-if(data131.pin !== undefined){
-let data132 = data131.pin;
-if(!((typeof data132 == "number") && (!(data132 % 1) && !isNaN(data132)))){
-const err383 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/pin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data132.debounceMs === undefined){
+const err383 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/required",keyword:"required",params:{missingProperty: "debounceMs"},message:"must have required property '"+"debounceMs"+"'"};
 if(vErrors === null){
 vErrors = [err383];
 }
@@ -4642,9 +4642,9 @@ vErrors.push(err383);
 }
 errors++;
 }
-if(typeof data132 == "number"){
-if(data132 > 63 || isNaN(data132)){
-const err384 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/pin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
+for(const key27 in data132){
+if(!((((key27 === "pin") || (key27 === "activeLow")) || (key27 === "debounceMs")) || (key27 === "bias"))){
+const err384 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key27},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err384];
 }
@@ -4653,8 +4653,11 @@ vErrors.push(err384);
 }
 errors++;
 }
-if(data132 < 0 || isNaN(data132)){
-const err385 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/pin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data132.pin !== undefined){
+let data133 = data132.pin;
+if(!((typeof data133 == "number") && (!(data133 % 1) && !isNaN(data133)))){
+const err385 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/pin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err385];
 }
@@ -4663,10 +4666,9 @@ vErrors.push(err385);
 }
 errors++;
 }
-}
-}
-if(typeof data131.activeLow !== "boolean"){
-const err386 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/activeLow",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/activeLow/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(typeof data133 == "number"){
+if(data133 > 63 || isNaN(data133)){
+const err386 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/pin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
 if(vErrors === null){
 vErrors = [err386];
 }
@@ -4675,9 +4677,8 @@ vErrors.push(err386);
 }
 errors++;
 }
-let data134 = data131.debounceMs;
-if(!((typeof data134 == "number") && (!(data134 % 1) && !isNaN(data134)))){
-const err387 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/debounceMs",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/debounceMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data133 < 0 || isNaN(data133)){
+const err387 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/pin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err387];
 }
@@ -4686,9 +4687,10 @@ vErrors.push(err387);
 }
 errors++;
 }
-if(typeof data134 == "number"){
-if(data134 > 5000 || isNaN(data134)){
-const err388 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/debounceMs",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/debounceMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 5000},message:"must be <= 5000"};
+}
+}
+if(typeof data132.activeLow !== "boolean"){
+const err388 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/activeLow",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/activeLow/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err388];
 }
@@ -4697,8 +4699,9 @@ vErrors.push(err388);
 }
 errors++;
 }
-if(data134 < 0 || isNaN(data134)){
-const err389 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/debounceMs",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/debounceMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+let data135 = data132.debounceMs;
+if(!((typeof data135 == "number") && (!(data135 % 1) && !isNaN(data135)))){
+const err389 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/debounceMs",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/debounceMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err389];
 }
@@ -4707,11 +4710,9 @@ vErrors.push(err389);
 }
 errors++;
 }
-}
-if(data131.bias !== undefined){
-let data135 = data131.bias;
-if(typeof data135 !== "string"){
-const err390 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/bias",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/bias/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(typeof data135 == "number"){
+if(data135 > 5000 || isNaN(data135)){
+const err390 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/debounceMs",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/debounceMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 5000},message:"must be <= 5000"};
 if(vErrors === null){
 vErrors = [err390];
 }
@@ -4720,8 +4721,8 @@ vErrors.push(err390);
 }
 errors++;
 }
-if(!(((data135 === "pull-up") || (data135 === "pull-down")) || (data135 === "disable"))){
-const err391 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/bias",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/bias/enum",keyword:"enum",params:{allowedValues: schema11.properties.doors.properties.doors.items.properties.contact.properties.bias.enum},message:"must be equal to one of the allowed values"};
+if(data135 < 0 || isNaN(data135)){
+const err391 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/debounceMs",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/debounceMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err391];
 }
@@ -4731,9 +4732,10 @@ vErrors.push(err391);
 errors++;
 }
 }
-}
-else {
-const err392 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data132.bias !== undefined){
+let data136 = data132.bias;
+if(typeof data136 !== "string"){
+const err392 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/bias",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/bias/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err392];
 }
@@ -4742,18 +4744,8 @@ vErrors.push(err392);
 }
 errors++;
 }
-}
-if(data121.exitButton !== undefined){
-let data136 = data121.exitButton;
-if(data136 && typeof data136 == "object" && !Array.isArray(data136)){
-if(data136.activeLow === undefined){
-data136.activeLow = false;
-}
-if(data136.debounceMs === undefined){
-data136.debounceMs = 30;
-}
-if(data136.pin === undefined){
-const err393 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/required",keyword:"required",params:{missingProperty: "pin"},message:"must have required property '"+"pin"+"'"};
+if(!(((data136 === "pull-up") || (data136 === "pull-down")) || (data136 === "disable"))){
+const err393 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/bias",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/bias/enum",keyword:"enum",params:{allowedValues: schema11.properties.doors.properties.doors.items.properties.contact.properties.bias.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err393];
 }
@@ -4762,8 +4754,10 @@ vErrors.push(err393);
 }
 errors++;
 }
-if(data136.activeLow === undefined){
-const err394 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/required",keyword:"required",params:{missingProperty: "activeLow"},message:"must have required property '"+"activeLow"+"'"};
+}
+}
+else {
+const err394 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err394];
 }
@@ -4772,8 +4766,18 @@ vErrors.push(err394);
 }
 errors++;
 }
-if(data136.debounceMs === undefined){
-const err395 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/required",keyword:"required",params:{missingProperty: "debounceMs"},message:"must have required property '"+"debounceMs"+"'"};
+}
+if(data122.exitButton !== undefined){
+let data137 = data122.exitButton;
+if(data137 && typeof data137 == "object" && !Array.isArray(data137)){
+if(data137.activeLow === undefined){
+data137.activeLow = false;
+}
+if(data137.debounceMs === undefined){
+data137.debounceMs = 30;
+}
+if(data137.pin === undefined){
+const err395 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/required",keyword:"required",params:{missingProperty: "pin"},message:"must have required property '"+"pin"+"'"};
 if(vErrors === null){
 vErrors = [err395];
 }
@@ -4782,9 +4786,8 @@ vErrors.push(err395);
 }
 errors++;
 }
-for(const key28 in data136){
-if(!((((key28 === "pin") || (key28 === "activeLow")) || (key28 === "debounceMs")) || (key28 === "bias"))){
-const err396 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key28},message:"must NOT have additional properties"};
+if(data137.activeLow === undefined){
+const err396 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/required",keyword:"required",params:{missingProperty: "activeLow"},message:"must have required property '"+"activeLow"+"'"};
 if(vErrors === null){
 vErrors = [err396];
 }
@@ -4793,11 +4796,8 @@ vErrors.push(err396);
 }
 errors++;
 }
-}
-if(data136.pin !== undefined){
-let data137 = data136.pin;
-if(!((typeof data137 == "number") && (!(data137 % 1) && !isNaN(data137)))){
-const err397 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/pin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data137.debounceMs === undefined){
+const err397 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/required",keyword:"required",params:{missingProperty: "debounceMs"},message:"must have required property '"+"debounceMs"+"'"};
 if(vErrors === null){
 vErrors = [err397];
 }
@@ -4806,9 +4806,9 @@ vErrors.push(err397);
 }
 errors++;
 }
-if(typeof data137 == "number"){
-if(data137 > 63 || isNaN(data137)){
-const err398 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/pin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
+for(const key28 in data137){
+if(!((((key28 === "pin") || (key28 === "activeLow")) || (key28 === "debounceMs")) || (key28 === "bias"))){
+const err398 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key28},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err398];
 }
@@ -4817,8 +4817,11 @@ vErrors.push(err398);
 }
 errors++;
 }
-if(data137 < 0 || isNaN(data137)){
-const err399 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/pin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data137.pin !== undefined){
+let data138 = data137.pin;
+if(!((typeof data138 == "number") && (!(data138 % 1) && !isNaN(data138)))){
+const err399 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/pin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err399];
 }
@@ -4827,10 +4830,9 @@ vErrors.push(err399);
 }
 errors++;
 }
-}
-}
-if(typeof data136.activeLow !== "boolean"){
-const err400 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/activeLow",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/activeLow/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(typeof data138 == "number"){
+if(data138 > 63 || isNaN(data138)){
+const err400 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/pin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
 if(vErrors === null){
 vErrors = [err400];
 }
@@ -4839,9 +4841,8 @@ vErrors.push(err400);
 }
 errors++;
 }
-let data139 = data136.debounceMs;
-if(!((typeof data139 == "number") && (!(data139 % 1) && !isNaN(data139)))){
-const err401 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/debounceMs",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/debounceMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data138 < 0 || isNaN(data138)){
+const err401 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/pin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err401];
 }
@@ -4850,9 +4851,10 @@ vErrors.push(err401);
 }
 errors++;
 }
-if(typeof data139 == "number"){
-if(data139 > 5000 || isNaN(data139)){
-const err402 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/debounceMs",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/debounceMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 5000},message:"must be <= 5000"};
+}
+}
+if(typeof data137.activeLow !== "boolean"){
+const err402 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/activeLow",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/activeLow/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err402];
 }
@@ -4861,8 +4863,9 @@ vErrors.push(err402);
 }
 errors++;
 }
-if(data139 < 0 || isNaN(data139)){
-const err403 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/debounceMs",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/debounceMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+let data140 = data137.debounceMs;
+if(!((typeof data140 == "number") && (!(data140 % 1) && !isNaN(data140)))){
+const err403 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/debounceMs",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/debounceMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err403];
 }
@@ -4871,11 +4874,9 @@ vErrors.push(err403);
 }
 errors++;
 }
-}
-if(data136.bias !== undefined){
-let data140 = data136.bias;
-if(typeof data140 !== "string"){
-const err404 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/bias",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/bias/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(typeof data140 == "number"){
+if(data140 > 5000 || isNaN(data140)){
+const err404 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/debounceMs",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/debounceMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 5000},message:"must be <= 5000"};
 if(vErrors === null){
 vErrors = [err404];
 }
@@ -4884,8 +4885,8 @@ vErrors.push(err404);
 }
 errors++;
 }
-if(!(((data140 === "pull-up") || (data140 === "pull-down")) || (data140 === "disable"))){
-const err405 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/bias",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/bias/enum",keyword:"enum",params:{allowedValues: schema11.properties.doors.properties.doors.items.properties.exitButton.properties.bias.enum},message:"must be equal to one of the allowed values"};
+if(data140 < 0 || isNaN(data140)){
+const err405 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/debounceMs",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/debounceMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err405];
 }
@@ -4895,9 +4896,10 @@ vErrors.push(err405);
 errors++;
 }
 }
-}
-else {
-const err406 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data137.bias !== undefined){
+let data141 = data137.bias;
+if(typeof data141 !== "string"){
+const err406 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/bias",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/bias/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err406];
 }
@@ -4906,15 +4908,8 @@ vErrors.push(err406);
 }
 errors++;
 }
-}
-if(data121.buzzer !== undefined){
-let data141 = data121.buzzer;
-if(data141 && typeof data141 == "object" && !Array.isArray(data141)){
-if(data141.activeLow === undefined){
-data141.activeLow = false;
-}
-if(data141.pin === undefined){
-const err407 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/required",keyword:"required",params:{missingProperty: "pin"},message:"must have required property '"+"pin"+"'"};
+if(!(((data141 === "pull-up") || (data141 === "pull-down")) || (data141 === "disable"))){
+const err407 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/bias",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/bias/enum",keyword:"enum",params:{allowedValues: schema11.properties.doors.properties.doors.items.properties.exitButton.properties.bias.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err407];
 }
@@ -4923,8 +4918,10 @@ vErrors.push(err407);
 }
 errors++;
 }
-if(data141.activeLow === undefined){
-const err408 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/required",keyword:"required",params:{missingProperty: "activeLow"},message:"must have required property '"+"activeLow"+"'"};
+}
+}
+else {
+const err408 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err408];
 }
@@ -4933,9 +4930,15 @@ vErrors.push(err408);
 }
 errors++;
 }
-for(const key29 in data141){
-if(!((key29 === "pin") || (key29 === "activeLow"))){
-const err409 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key29},message:"must NOT have additional properties"};
+}
+if(data122.buzzer !== undefined){
+let data142 = data122.buzzer;
+if(data142 && typeof data142 == "object" && !Array.isArray(data142)){
+if(data142.activeLow === undefined){
+data142.activeLow = false;
+}
+if(data142.pin === undefined){
+const err409 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/required",keyword:"required",params:{missingProperty: "pin"},message:"must have required property '"+"pin"+"'"};
 if(vErrors === null){
 vErrors = [err409];
 }
@@ -4944,11 +4947,8 @@ vErrors.push(err409);
 }
 errors++;
 }
-}
-if(data141.pin !== undefined){
-let data142 = data141.pin;
-if(!((typeof data142 == "number") && (!(data142 % 1) && !isNaN(data142)))){
-const err410 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/properties/pin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data142.activeLow === undefined){
+const err410 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/required",keyword:"required",params:{missingProperty: "activeLow"},message:"must have required property '"+"activeLow"+"'"};
 if(vErrors === null){
 vErrors = [err410];
 }
@@ -4957,9 +4957,9 @@ vErrors.push(err410);
 }
 errors++;
 }
-if(typeof data142 == "number"){
-if(data142 > 63 || isNaN(data142)){
-const err411 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/properties/pin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
+for(const key29 in data142){
+if(!((key29 === "pin") || (key29 === "activeLow"))){
+const err411 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key29},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err411];
 }
@@ -4968,8 +4968,11 @@ vErrors.push(err411);
 }
 errors++;
 }
-if(data142 < 0 || isNaN(data142)){
-const err412 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/properties/pin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data142.pin !== undefined){
+let data143 = data142.pin;
+if(!((typeof data143 == "number") && (!(data143 % 1) && !isNaN(data143)))){
+const err412 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/properties/pin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err412];
 }
@@ -4978,10 +4981,9 @@ vErrors.push(err412);
 }
 errors++;
 }
-}
-}
-if(typeof data141.activeLow !== "boolean"){
-const err413 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer/activeLow",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/properties/activeLow/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(typeof data143 == "number"){
+if(data143 > 63 || isNaN(data143)){
+const err413 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/properties/pin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
 if(vErrors === null){
 vErrors = [err413];
 }
@@ -4990,9 +4992,8 @@ vErrors.push(err413);
 }
 errors++;
 }
-}
-else {
-const err414 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data143 < 0 || isNaN(data143)){
+const err414 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/properties/pin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err414];
 }
@@ -5002,14 +5003,9 @@ vErrors.push(err414);
 errors++;
 }
 }
-if(data121.led !== undefined){
-let data144 = data121.led;
-if(data144 && typeof data144 == "object" && !Array.isArray(data144)){
-if(data144.activeLow === undefined){
-data144.activeLow = false;
 }
-if(data144.pin === undefined){
-const err415 = {instancePath:instancePath+"/doors/doors/" + i6+"/led",schemaPath:"#/properties/doors/properties/doors/items/properties/led/required",keyword:"required",params:{missingProperty: "pin"},message:"must have required property '"+"pin"+"'"};
+if(typeof data142.activeLow !== "boolean"){
+const err415 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer/activeLow",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/properties/activeLow/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err415];
 }
@@ -5018,8 +5014,9 @@ vErrors.push(err415);
 }
 errors++;
 }
-if(data144.activeLow === undefined){
-const err416 = {instancePath:instancePath+"/doors/doors/" + i6+"/led",schemaPath:"#/properties/doors/properties/doors/items/properties/led/required",keyword:"required",params:{missingProperty: "activeLow"},message:"must have required property '"+"activeLow"+"'"};
+}
+else {
+const err416 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err416];
 }
@@ -5028,9 +5025,15 @@ vErrors.push(err416);
 }
 errors++;
 }
-for(const key30 in data144){
-if(!((key30 === "pin") || (key30 === "activeLow"))){
-const err417 = {instancePath:instancePath+"/doors/doors/" + i6+"/led",schemaPath:"#/properties/doors/properties/doors/items/properties/led/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key30},message:"must NOT have additional properties"};
+}
+if(data122.led !== undefined){
+let data145 = data122.led;
+if(data145 && typeof data145 == "object" && !Array.isArray(data145)){
+if(data145.activeLow === undefined){
+data145.activeLow = false;
+}
+if(data145.pin === undefined){
+const err417 = {instancePath:instancePath+"/doors/doors/" + i6+"/led",schemaPath:"#/properties/doors/properties/doors/items/properties/led/required",keyword:"required",params:{missingProperty: "pin"},message:"must have required property '"+"pin"+"'"};
 if(vErrors === null){
 vErrors = [err417];
 }
@@ -5039,11 +5042,8 @@ vErrors.push(err417);
 }
 errors++;
 }
-}
-if(data144.pin !== undefined){
-let data145 = data144.pin;
-if(!((typeof data145 == "number") && (!(data145 % 1) && !isNaN(data145)))){
-const err418 = {instancePath:instancePath+"/doors/doors/" + i6+"/led/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/led/properties/pin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data145.activeLow === undefined){
+const err418 = {instancePath:instancePath+"/doors/doors/" + i6+"/led",schemaPath:"#/properties/doors/properties/doors/items/properties/led/required",keyword:"required",params:{missingProperty: "activeLow"},message:"must have required property '"+"activeLow"+"'"};
 if(vErrors === null){
 vErrors = [err418];
 }
@@ -5052,9 +5052,9 @@ vErrors.push(err418);
 }
 errors++;
 }
-if(typeof data145 == "number"){
-if(data145 > 63 || isNaN(data145)){
-const err419 = {instancePath:instancePath+"/doors/doors/" + i6+"/led/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/led/properties/pin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
+for(const key30 in data145){
+if(!((key30 === "pin") || (key30 === "activeLow"))){
+const err419 = {instancePath:instancePath+"/doors/doors/" + i6+"/led",schemaPath:"#/properties/doors/properties/doors/items/properties/led/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key30},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err419];
 }
@@ -5063,8 +5063,11 @@ vErrors.push(err419);
 }
 errors++;
 }
-if(data145 < 0 || isNaN(data145)){
-const err420 = {instancePath:instancePath+"/doors/doors/" + i6+"/led/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/led/properties/pin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data145.pin !== undefined){
+let data146 = data145.pin;
+if(!((typeof data146 == "number") && (!(data146 % 1) && !isNaN(data146)))){
+const err420 = {instancePath:instancePath+"/doors/doors/" + i6+"/led/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/led/properties/pin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err420];
 }
@@ -5073,10 +5076,9 @@ vErrors.push(err420);
 }
 errors++;
 }
-}
-}
-if(typeof data144.activeLow !== "boolean"){
-const err421 = {instancePath:instancePath+"/doors/doors/" + i6+"/led/activeLow",schemaPath:"#/properties/doors/properties/doors/items/properties/led/properties/activeLow/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(typeof data146 == "number"){
+if(data146 > 63 || isNaN(data146)){
+const err421 = {instancePath:instancePath+"/doors/doors/" + i6+"/led/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/led/properties/pin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
 if(vErrors === null){
 vErrors = [err421];
 }
@@ -5085,9 +5087,8 @@ vErrors.push(err421);
 }
 errors++;
 }
-}
-else {
-const err422 = {instancePath:instancePath+"/doors/doors/" + i6+"/led",schemaPath:"#/properties/doors/properties/doors/items/properties/led/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data146 < 0 || isNaN(data146)){
+const err422 = {instancePath:instancePath+"/doors/doors/" + i6+"/led/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/led/properties/pin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err422];
 }
@@ -5097,9 +5098,9 @@ vErrors.push(err422);
 errors++;
 }
 }
-let data147 = data121.heldOpenAlarmS;
-if(!((typeof data147 == "number") && (!(data147 % 1) && !isNaN(data147)))){
-const err423 = {instancePath:instancePath+"/doors/doors/" + i6+"/heldOpenAlarmS",schemaPath:"#/properties/doors/properties/doors/items/properties/heldOpenAlarmS/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+if(typeof data145.activeLow !== "boolean"){
+const err423 = {instancePath:instancePath+"/doors/doors/" + i6+"/led/activeLow",schemaPath:"#/properties/doors/properties/doors/items/properties/led/properties/activeLow/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err423];
 }
@@ -5108,9 +5109,9 @@ vErrors.push(err423);
 }
 errors++;
 }
-if(typeof data147 == "number"){
-if(data147 > 86400 || isNaN(data147)){
-const err424 = {instancePath:instancePath+"/doors/doors/" + i6+"/heldOpenAlarmS",schemaPath:"#/properties/doors/properties/doors/items/properties/heldOpenAlarmS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400},message:"must be <= 86400"};
+}
+else {
+const err424 = {instancePath:instancePath+"/doors/doors/" + i6+"/led",schemaPath:"#/properties/doors/properties/doors/items/properties/led/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err424];
 }
@@ -5119,8 +5120,10 @@ vErrors.push(err424);
 }
 errors++;
 }
-if(data147 < 1 || isNaN(data147)){
-const err425 = {instancePath:instancePath+"/doors/doors/" + i6+"/heldOpenAlarmS",schemaPath:"#/properties/doors/properties/doors/items/properties/heldOpenAlarmS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+let data148 = data122.heldOpenAlarmS;
+if(!((typeof data148 == "number") && (!(data148 % 1) && !isNaN(data148)))){
+const err425 = {instancePath:instancePath+"/doors/doors/" + i6+"/heldOpenAlarmS",schemaPath:"#/properties/doors/properties/doors/items/properties/heldOpenAlarmS/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err425];
 }
@@ -5129,9 +5132,9 @@ vErrors.push(err425);
 }
 errors++;
 }
-}
-if(typeof data121.fireRelease !== "boolean"){
-const err426 = {instancePath:instancePath+"/doors/doors/" + i6+"/fireRelease",schemaPath:"#/properties/doors/properties/doors/items/properties/fireRelease/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(typeof data148 == "number"){
+if(data148 > 86400 || isNaN(data148)){
+const err426 = {instancePath:instancePath+"/doors/doors/" + i6+"/heldOpenAlarmS",schemaPath:"#/properties/doors/properties/doors/items/properties/heldOpenAlarmS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400},message:"must be <= 86400"};
 if(vErrors === null){
 vErrors = [err426];
 }
@@ -5140,9 +5143,8 @@ vErrors.push(err426);
 }
 errors++;
 }
-}
-else {
-const err427 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data148 < 1 || isNaN(data148)){
+const err427 = {instancePath:instancePath+"/doors/doors/" + i6+"/heldOpenAlarmS",schemaPath:"#/properties/doors/properties/doors/items/properties/heldOpenAlarmS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err427];
 }
@@ -5152,9 +5154,8 @@ vErrors.push(err427);
 errors++;
 }
 }
-}
-else {
-const err428 = {instancePath:instancePath+"/doors/doors",schemaPath:"#/properties/doors/properties/doors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(typeof data122.fireRelease !== "boolean"){
+const err428 = {instancePath:instancePath+"/doors/doors/" + i6+"/fireRelease",schemaPath:"#/properties/doors/properties/doors/items/properties/fireRelease/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err428];
 }
@@ -5165,7 +5166,7 @@ errors++;
 }
 }
 else {
-const err429 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err429 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err429];
 }
@@ -5174,43 +5175,10 @@ vErrors.push(err429);
 }
 errors++;
 }
-let data149 = data.vision;
-if(data149 && typeof data149 == "object" && !Array.isArray(data149)){
-if(data149.enabled === undefined){
-data149.enabled = false;
 }
-if(data149.camera === undefined){
-data149.camera = {};
 }
-if(data149.models === undefined){
-data149.models = {};
-}
-if(data149.threads === undefined){
-data149.threads = 2;
-}
-if(data149.match === undefined){
-data149.match = {};
-}
-if(data149.liveness === undefined){
-data149.liveness = {};
-}
-if(data149.quality === undefined){
-data149.quality = {};
-}
-if(data149.enrolment === undefined){
-data149.enrolment = {};
-}
-if(data149.privacy === undefined){
-data149.privacy = {};
-}
-if(data149.events === undefined){
-data149.events = {};
-}
-if(data149.queue === undefined){
-data149.queue = 8;
-}
-if(data149.enabled === undefined){
-const err430 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
+else {
+const err430 = {instancePath:instancePath+"/doors/doors",schemaPath:"#/properties/doors/properties/doors/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err430];
 }
@@ -5219,8 +5187,9 @@ vErrors.push(err430);
 }
 errors++;
 }
-if(data149.camera === undefined){
-const err431 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "camera"},message:"must have required property '"+"camera"+"'"};
+}
+else {
+const err431 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err431];
 }
@@ -5229,8 +5198,43 @@ vErrors.push(err431);
 }
 errors++;
 }
-if(data149.models === undefined){
-const err432 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "models"},message:"must have required property '"+"models"+"'"};
+let data150 = data.vision;
+if(data150 && typeof data150 == "object" && !Array.isArray(data150)){
+if(data150.enabled === undefined){
+data150.enabled = false;
+}
+if(data150.camera === undefined){
+data150.camera = {};
+}
+if(data150.models === undefined){
+data150.models = {};
+}
+if(data150.threads === undefined){
+data150.threads = 2;
+}
+if(data150.match === undefined){
+data150.match = {};
+}
+if(data150.liveness === undefined){
+data150.liveness = {};
+}
+if(data150.quality === undefined){
+data150.quality = {};
+}
+if(data150.enrolment === undefined){
+data150.enrolment = {};
+}
+if(data150.privacy === undefined){
+data150.privacy = {};
+}
+if(data150.events === undefined){
+data150.events = {};
+}
+if(data150.queue === undefined){
+data150.queue = 8;
+}
+if(data150.enabled === undefined){
+const err432 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
 if(vErrors === null){
 vErrors = [err432];
 }
@@ -5239,8 +5243,8 @@ vErrors.push(err432);
 }
 errors++;
 }
-if(data149.threads === undefined){
-const err433 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "threads"},message:"must have required property '"+"threads"+"'"};
+if(data150.camera === undefined){
+const err433 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "camera"},message:"must have required property '"+"camera"+"'"};
 if(vErrors === null){
 vErrors = [err433];
 }
@@ -5249,8 +5253,8 @@ vErrors.push(err433);
 }
 errors++;
 }
-if(data149.match === undefined){
-const err434 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "match"},message:"must have required property '"+"match"+"'"};
+if(data150.models === undefined){
+const err434 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "models"},message:"must have required property '"+"models"+"'"};
 if(vErrors === null){
 vErrors = [err434];
 }
@@ -5259,8 +5263,8 @@ vErrors.push(err434);
 }
 errors++;
 }
-if(data149.liveness === undefined){
-const err435 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "liveness"},message:"must have required property '"+"liveness"+"'"};
+if(data150.threads === undefined){
+const err435 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "threads"},message:"must have required property '"+"threads"+"'"};
 if(vErrors === null){
 vErrors = [err435];
 }
@@ -5269,8 +5273,8 @@ vErrors.push(err435);
 }
 errors++;
 }
-if(data149.quality === undefined){
-const err436 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "quality"},message:"must have required property '"+"quality"+"'"};
+if(data150.match === undefined){
+const err436 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "match"},message:"must have required property '"+"match"+"'"};
 if(vErrors === null){
 vErrors = [err436];
 }
@@ -5279,8 +5283,8 @@ vErrors.push(err436);
 }
 errors++;
 }
-if(data149.enrolment === undefined){
-const err437 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "enrolment"},message:"must have required property '"+"enrolment"+"'"};
+if(data150.liveness === undefined){
+const err437 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "liveness"},message:"must have required property '"+"liveness"+"'"};
 if(vErrors === null){
 vErrors = [err437];
 }
@@ -5289,8 +5293,8 @@ vErrors.push(err437);
 }
 errors++;
 }
-if(data149.privacy === undefined){
-const err438 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "privacy"},message:"must have required property '"+"privacy"+"'"};
+if(data150.quality === undefined){
+const err438 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "quality"},message:"must have required property '"+"quality"+"'"};
 if(vErrors === null){
 vErrors = [err438];
 }
@@ -5299,8 +5303,8 @@ vErrors.push(err438);
 }
 errors++;
 }
-if(data149.events === undefined){
-const err439 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "events"},message:"must have required property '"+"events"+"'"};
+if(data150.enrolment === undefined){
+const err439 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "enrolment"},message:"must have required property '"+"enrolment"+"'"};
 if(vErrors === null){
 vErrors = [err439];
 }
@@ -5309,8 +5313,8 @@ vErrors.push(err439);
 }
 errors++;
 }
-if(data149.queue === undefined){
-const err440 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "queue"},message:"must have required property '"+"queue"+"'"};
+if(data150.privacy === undefined){
+const err440 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "privacy"},message:"must have required property '"+"privacy"+"'"};
 if(vErrors === null){
 vErrors = [err440];
 }
@@ -5319,9 +5323,8 @@ vErrors.push(err440);
 }
 errors++;
 }
-for(const key31 in data149){
-if(!(func2.call(schema11.properties.vision.properties, key31))){
-const err441 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key31},message:"must NOT have additional properties"};
+if(data150.events === undefined){
+const err441 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "events"},message:"must have required property '"+"events"+"'"};
 if(vErrors === null){
 vErrors = [err441];
 }
@@ -5330,9 +5333,8 @@ vErrors.push(err441);
 }
 errors++;
 }
-}
-if(typeof data149.enabled !== "boolean"){
-const err442 = {instancePath:instancePath+"/vision/enabled",schemaPath:"#/properties/vision/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data150.queue === undefined){
+const err442 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "queue"},message:"must have required property '"+"queue"+"'"};
 if(vErrors === null){
 vErrors = [err442];
 }
@@ -5341,11 +5343,9 @@ vErrors.push(err442);
 }
 errors++;
 }
-if(data149.doorId !== undefined){
-let data151 = data149.doorId;
-if(typeof data151 === "string"){
-if(!pattern0.test(data151)){
-const err443 = {instancePath:instancePath+"/vision/doorId",schemaPath:"#/properties/vision/properties/doorId/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"+"\""};
+for(const key31 in data150){
+if(!(func2.call(schema11.properties.vision.properties, key31))){
+const err443 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key31},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err443];
 }
@@ -5355,8 +5355,8 @@ vErrors.push(err443);
 errors++;
 }
 }
-else {
-const err444 = {instancePath:instancePath+"/vision/doorId",schemaPath:"#/properties/vision/properties/doorId/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(typeof data150.enabled !== "boolean"){
+const err444 = {instancePath:instancePath+"/vision/enabled",schemaPath:"#/properties/vision/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err444];
 }
@@ -5365,35 +5365,11 @@ vErrors.push(err444);
 }
 errors++;
 }
-}
-let data152 = data149.camera;
-if(data152 && typeof data152 == "object" && !Array.isArray(data152)){
-if(data152.source === undefined){
-data152.source = {};
-}
-if(data152.width === undefined){
-data152.width = 640;
-}
-if(data152.height === undefined){
-data152.height = 480;
-}
-if(data152.fps === undefined){
-data152.fps = 10;
-}
-if(data152.staleS === undefined){
-data152.staleS = 5;
-}
-if(data152.frozenS === undefined){
-data152.frozenS = 30;
-}
-if(data152.reconnectMinMs === undefined){
-data152.reconnectMinMs = 1000;
-}
-if(data152.reconnectMaxMs === undefined){
-data152.reconnectMaxMs = 30000;
-}
-if(data152.source === undefined){
-const err445 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "source"},message:"must have required property '"+"source"+"'"};
+if(data150.doorId !== undefined){
+let data152 = data150.doorId;
+if(typeof data152 === "string"){
+if(!pattern0.test(data152)){
+const err445 = {instancePath:instancePath+"/vision/doorId",schemaPath:"#/properties/vision/properties/doorId/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"+"\""};
 if(vErrors === null){
 vErrors = [err445];
 }
@@ -5402,8 +5378,9 @@ vErrors.push(err445);
 }
 errors++;
 }
-if(data152.width === undefined){
-const err446 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "width"},message:"must have required property '"+"width"+"'"};
+}
+else {
+const err446 = {instancePath:instancePath+"/vision/doorId",schemaPath:"#/properties/vision/properties/doorId/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err446];
 }
@@ -5412,8 +5389,35 @@ vErrors.push(err446);
 }
 errors++;
 }
-if(data152.height === undefined){
-const err447 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "height"},message:"must have required property '"+"height"+"'"};
+}
+let data153 = data150.camera;
+if(data153 && typeof data153 == "object" && !Array.isArray(data153)){
+if(data153.source === undefined){
+data153.source = {};
+}
+if(data153.width === undefined){
+data153.width = 640;
+}
+if(data153.height === undefined){
+data153.height = 480;
+}
+if(data153.fps === undefined){
+data153.fps = 10;
+}
+if(data153.staleS === undefined){
+data153.staleS = 5;
+}
+if(data153.frozenS === undefined){
+data153.frozenS = 30;
+}
+if(data153.reconnectMinMs === undefined){
+data153.reconnectMinMs = 1000;
+}
+if(data153.reconnectMaxMs === undefined){
+data153.reconnectMaxMs = 30000;
+}
+if(data153.source === undefined){
+const err447 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "source"},message:"must have required property '"+"source"+"'"};
 if(vErrors === null){
 vErrors = [err447];
 }
@@ -5422,8 +5426,8 @@ vErrors.push(err447);
 }
 errors++;
 }
-if(data152.fps === undefined){
-const err448 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "fps"},message:"must have required property '"+"fps"+"'"};
+if(data153.width === undefined){
+const err448 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "width"},message:"must have required property '"+"width"+"'"};
 if(vErrors === null){
 vErrors = [err448];
 }
@@ -5432,8 +5436,8 @@ vErrors.push(err448);
 }
 errors++;
 }
-if(data152.staleS === undefined){
-const err449 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "staleS"},message:"must have required property '"+"staleS"+"'"};
+if(data153.height === undefined){
+const err449 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "height"},message:"must have required property '"+"height"+"'"};
 if(vErrors === null){
 vErrors = [err449];
 }
@@ -5442,8 +5446,8 @@ vErrors.push(err449);
 }
 errors++;
 }
-if(data152.frozenS === undefined){
-const err450 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "frozenS"},message:"must have required property '"+"frozenS"+"'"};
+if(data153.fps === undefined){
+const err450 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "fps"},message:"must have required property '"+"fps"+"'"};
 if(vErrors === null){
 vErrors = [err450];
 }
@@ -5452,8 +5456,8 @@ vErrors.push(err450);
 }
 errors++;
 }
-if(data152.reconnectMinMs === undefined){
-const err451 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "reconnectMinMs"},message:"must have required property '"+"reconnectMinMs"+"'"};
+if(data153.staleS === undefined){
+const err451 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "staleS"},message:"must have required property '"+"staleS"+"'"};
 if(vErrors === null){
 vErrors = [err451];
 }
@@ -5462,8 +5466,8 @@ vErrors.push(err451);
 }
 errors++;
 }
-if(data152.reconnectMaxMs === undefined){
-const err452 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "reconnectMaxMs"},message:"must have required property '"+"reconnectMaxMs"+"'"};
+if(data153.frozenS === undefined){
+const err452 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "frozenS"},message:"must have required property '"+"frozenS"+"'"};
 if(vErrors === null){
 vErrors = [err452];
 }
@@ -5472,9 +5476,8 @@ vErrors.push(err452);
 }
 errors++;
 }
-for(const key32 in data152){
-if(!((((((((key32 === "source") || (key32 === "width")) || (key32 === "height")) || (key32 === "fps")) || (key32 === "staleS")) || (key32 === "frozenS")) || (key32 === "reconnectMinMs")) || (key32 === "reconnectMaxMs"))){
-const err453 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key32},message:"must NOT have additional properties"};
+if(data153.reconnectMinMs === undefined){
+const err453 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "reconnectMinMs"},message:"must have required property '"+"reconnectMinMs"+"'"};
 if(vErrors === null){
 vErrors = [err453];
 }
@@ -5483,17 +5486,8 @@ vErrors.push(err453);
 }
 errors++;
 }
-}
-let data153 = data152.source;
-if(data153 && typeof data153 == "object" && !Array.isArray(data153)){
-if(data153.kind === undefined){
-data153.kind = "rtsp";
-}
-if(data153.transport === undefined){
-data153.transport = "tcp";
-}
-if(data153.kind === undefined){
-const err454 = {instancePath:instancePath+"/vision/camera/source",schemaPath:"#/properties/vision/properties/camera/properties/source/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
+if(data153.reconnectMaxMs === undefined){
+const err454 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "reconnectMaxMs"},message:"must have required property '"+"reconnectMaxMs"+"'"};
 if(vErrors === null){
 vErrors = [err454];
 }
@@ -5502,8 +5496,9 @@ vErrors.push(err454);
 }
 errors++;
 }
-if(data153.transport === undefined){
-const err455 = {instancePath:instancePath+"/vision/camera/source",schemaPath:"#/properties/vision/properties/camera/properties/source/required",keyword:"required",params:{missingProperty: "transport"},message:"must have required property '"+"transport"+"'"};
+for(const key32 in data153){
+if(!((((((((key32 === "source") || (key32 === "width")) || (key32 === "height")) || (key32 === "fps")) || (key32 === "staleS")) || (key32 === "frozenS")) || (key32 === "reconnectMinMs")) || (key32 === "reconnectMaxMs"))){
+const err455 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key32},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err455];
 }
@@ -5512,9 +5507,17 @@ vErrors.push(err455);
 }
 errors++;
 }
-for(const key33 in data153){
-if(!(((((key33 === "kind") || (key33 === "url")) || (key33 === "transport")) || (key33 === "device")) || (key33 === "path"))){
-const err456 = {instancePath:instancePath+"/vision/camera/source",schemaPath:"#/properties/vision/properties/camera/properties/source/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key33},message:"must NOT have additional properties"};
+}
+let data154 = data153.source;
+if(data154 && typeof data154 == "object" && !Array.isArray(data154)){
+if(data154.kind === undefined){
+data154.kind = "rtsp";
+}
+if(data154.transport === undefined){
+data154.transport = "tcp";
+}
+if(data154.kind === undefined){
+const err456 = {instancePath:instancePath+"/vision/camera/source",schemaPath:"#/properties/vision/properties/camera/properties/source/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
 if(vErrors === null){
 vErrors = [err456];
 }
@@ -5523,10 +5526,8 @@ vErrors.push(err456);
 }
 errors++;
 }
-}
-let data154 = data153.kind;
-if(typeof data154 !== "string"){
-const err457 = {instancePath:instancePath+"/vision/camera/source/kind",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data154.transport === undefined){
+const err457 = {instancePath:instancePath+"/vision/camera/source",schemaPath:"#/properties/vision/properties/camera/properties/source/required",keyword:"required",params:{missingProperty: "transport"},message:"must have required property '"+"transport"+"'"};
 if(vErrors === null){
 vErrors = [err457];
 }
@@ -5535,8 +5536,9 @@ vErrors.push(err457);
 }
 errors++;
 }
-if(!(((data154 === "rtsp") || (data154 === "v4l2")) || (data154 === "file"))){
-const err458 = {instancePath:instancePath+"/vision/camera/source/kind",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/kind/enum",keyword:"enum",params:{allowedValues: schema11.properties.vision.properties.camera.properties.source.properties.kind.enum},message:"must be equal to one of the allowed values"};
+for(const key33 in data154){
+if(!(((((key33 === "kind") || (key33 === "url")) || (key33 === "transport")) || (key33 === "device")) || (key33 === "path"))){
+const err458 = {instancePath:instancePath+"/vision/camera/source",schemaPath:"#/properties/vision/properties/camera/properties/source/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key33},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err458];
 }
@@ -5545,11 +5547,10 @@ vErrors.push(err458);
 }
 errors++;
 }
-if(data153.url !== undefined){
-let data155 = data153.url;
-if(typeof data155 === "string"){
-if(!pattern12.test(data155)){
-const err459 = {instancePath:instancePath+"/vision/camera/source/url",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/url/pattern",keyword:"pattern",params:{pattern: "^rtsps?://"},message:"must match pattern \""+"^rtsps?://"+"\""};
+}
+let data155 = data154.kind;
+if(typeof data155 !== "string"){
+const err459 = {instancePath:instancePath+"/vision/camera/source/kind",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err459];
 }
@@ -5558,9 +5559,8 @@ vErrors.push(err459);
 }
 errors++;
 }
-}
-else {
-const err460 = {instancePath:instancePath+"/vision/camera/source/url",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/url/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!(((data155 === "rtsp") || (data155 === "v4l2")) || (data155 === "file"))){
+const err460 = {instancePath:instancePath+"/vision/camera/source/kind",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/kind/enum",keyword:"enum",params:{allowedValues: schema11.properties.vision.properties.camera.properties.source.properties.kind.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err460];
 }
@@ -5569,10 +5569,11 @@ vErrors.push(err460);
 }
 errors++;
 }
-}
-let data156 = data153.transport;
-if(typeof data156 !== "string"){
-const err461 = {instancePath:instancePath+"/vision/camera/source/transport",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/transport/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data154.url !== undefined){
+let data156 = data154.url;
+if(typeof data156 === "string"){
+if(!pattern12.test(data156)){
+const err461 = {instancePath:instancePath+"/vision/camera/source/url",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/url/pattern",keyword:"pattern",params:{pattern: "^rtsps?://"},message:"must match pattern \""+"^rtsps?://"+"\""};
 if(vErrors === null){
 vErrors = [err461];
 }
@@ -5581,8 +5582,9 @@ vErrors.push(err461);
 }
 errors++;
 }
-if(!((data156 === "tcp") || (data156 === "udp"))){
-const err462 = {instancePath:instancePath+"/vision/camera/source/transport",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/transport/enum",keyword:"enum",params:{allowedValues: schema11.properties.vision.properties.camera.properties.source.properties.transport.enum},message:"must be equal to one of the allowed values"};
+}
+else {
+const err462 = {instancePath:instancePath+"/vision/camera/source/url",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/url/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err462];
 }
@@ -5591,11 +5593,10 @@ vErrors.push(err462);
 }
 errors++;
 }
-if(data153.device !== undefined){
-let data157 = data153.device;
-if(typeof data157 === "string"){
-if(!pattern13.test(data157)){
-const err463 = {instancePath:instancePath+"/vision/camera/source/device",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/device/pattern",keyword:"pattern",params:{pattern: "^/dev/"},message:"must match pattern \""+"^/dev/"+"\""};
+}
+let data157 = data154.transport;
+if(typeof data157 !== "string"){
+const err463 = {instancePath:instancePath+"/vision/camera/source/transport",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/transport/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err463];
 }
@@ -5604,9 +5605,8 @@ vErrors.push(err463);
 }
 errors++;
 }
-}
-else {
-const err464 = {instancePath:instancePath+"/vision/camera/source/device",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/device/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!((data157 === "tcp") || (data157 === "udp"))){
+const err464 = {instancePath:instancePath+"/vision/camera/source/transport",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/transport/enum",keyword:"enum",params:{allowedValues: schema11.properties.vision.properties.camera.properties.source.properties.transport.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err464];
 }
@@ -5615,12 +5615,11 @@ vErrors.push(err464);
 }
 errors++;
 }
-}
-if(data153.path !== undefined){
-let data158 = data153.path;
+if(data154.device !== undefined){
+let data158 = data154.device;
 if(typeof data158 === "string"){
-if(func3(data158) < 1){
-const err465 = {instancePath:instancePath+"/vision/camera/source/path",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/path/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(!pattern13.test(data158)){
+const err465 = {instancePath:instancePath+"/vision/camera/source/device",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/device/pattern",keyword:"pattern",params:{pattern: "^/dev/"},message:"must match pattern \""+"^/dev/"+"\""};
 if(vErrors === null){
 vErrors = [err465];
 }
@@ -5631,7 +5630,7 @@ errors++;
 }
 }
 else {
-const err466 = {instancePath:instancePath+"/vision/camera/source/path",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err466 = {instancePath:instancePath+"/vision/camera/source/device",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/device/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err466];
 }
@@ -5641,9 +5640,11 @@ vErrors.push(err466);
 errors++;
 }
 }
-}
-else {
-const err467 = {instancePath:instancePath+"/vision/camera/source",schemaPath:"#/properties/vision/properties/camera/properties/source/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data154.path !== undefined){
+let data159 = data154.path;
+if(typeof data159 === "string"){
+if(func3(data159) < 1){
+const err467 = {instancePath:instancePath+"/vision/camera/source/path",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/path/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err467];
 }
@@ -5652,9 +5653,9 @@ vErrors.push(err467);
 }
 errors++;
 }
-let data159 = data152.width;
-if(!((typeof data159 == "number") && (!(data159 % 1) && !isNaN(data159)))){
-const err468 = {instancePath:instancePath+"/vision/camera/width",schemaPath:"#/properties/vision/properties/camera/properties/width/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+else {
+const err468 = {instancePath:instancePath+"/vision/camera/source/path",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err468];
 }
@@ -5663,9 +5664,10 @@ vErrors.push(err468);
 }
 errors++;
 }
-if(typeof data159 == "number"){
-if(data159 > 3840 || isNaN(data159)){
-const err469 = {instancePath:instancePath+"/vision/camera/width",schemaPath:"#/properties/vision/properties/camera/properties/width/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3840},message:"must be <= 3840"};
+}
+}
+else {
+const err469 = {instancePath:instancePath+"/vision/camera/source",schemaPath:"#/properties/vision/properties/camera/properties/source/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err469];
 }
@@ -5674,8 +5676,9 @@ vErrors.push(err469);
 }
 errors++;
 }
-if(data159 < 64 || isNaN(data159)){
-const err470 = {instancePath:instancePath+"/vision/camera/width",schemaPath:"#/properties/vision/properties/camera/properties/width/minimum",keyword:"minimum",params:{comparison: ">=", limit: 64},message:"must be >= 64"};
+let data160 = data153.width;
+if(!((typeof data160 == "number") && (!(data160 % 1) && !isNaN(data160)))){
+const err470 = {instancePath:instancePath+"/vision/camera/width",schemaPath:"#/properties/vision/properties/camera/properties/width/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err470];
 }
@@ -5684,10 +5687,9 @@ vErrors.push(err470);
 }
 errors++;
 }
-}
-let data160 = data152.height;
-if(!((typeof data160 == "number") && (!(data160 % 1) && !isNaN(data160)))){
-const err471 = {instancePath:instancePath+"/vision/camera/height",schemaPath:"#/properties/vision/properties/camera/properties/height/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(typeof data160 == "number"){
+if(data160 > 3840 || isNaN(data160)){
+const err471 = {instancePath:instancePath+"/vision/camera/width",schemaPath:"#/properties/vision/properties/camera/properties/width/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3840},message:"must be <= 3840"};
 if(vErrors === null){
 vErrors = [err471];
 }
@@ -5696,9 +5698,8 @@ vErrors.push(err471);
 }
 errors++;
 }
-if(typeof data160 == "number"){
-if(data160 > 2160 || isNaN(data160)){
-const err472 = {instancePath:instancePath+"/vision/camera/height",schemaPath:"#/properties/vision/properties/camera/properties/height/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2160},message:"must be <= 2160"};
+if(data160 < 64 || isNaN(data160)){
+const err472 = {instancePath:instancePath+"/vision/camera/width",schemaPath:"#/properties/vision/properties/camera/properties/width/minimum",keyword:"minimum",params:{comparison: ">=", limit: 64},message:"must be >= 64"};
 if(vErrors === null){
 vErrors = [err472];
 }
@@ -5707,8 +5708,10 @@ vErrors.push(err472);
 }
 errors++;
 }
-if(data160 < 64 || isNaN(data160)){
-const err473 = {instancePath:instancePath+"/vision/camera/height",schemaPath:"#/properties/vision/properties/camera/properties/height/minimum",keyword:"minimum",params:{comparison: ">=", limit: 64},message:"must be >= 64"};
+}
+let data161 = data153.height;
+if(!((typeof data161 == "number") && (!(data161 % 1) && !isNaN(data161)))){
+const err473 = {instancePath:instancePath+"/vision/camera/height",schemaPath:"#/properties/vision/properties/camera/properties/height/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err473];
 }
@@ -5717,11 +5720,9 @@ vErrors.push(err473);
 }
 errors++;
 }
-}
-let data161 = data152.fps;
 if(typeof data161 == "number"){
-if(data161 > 30 || isNaN(data161)){
-const err474 = {instancePath:instancePath+"/vision/camera/fps",schemaPath:"#/properties/vision/properties/camera/properties/fps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 30},message:"must be <= 30"};
+if(data161 > 2160 || isNaN(data161)){
+const err474 = {instancePath:instancePath+"/vision/camera/height",schemaPath:"#/properties/vision/properties/camera/properties/height/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2160},message:"must be <= 2160"};
 if(vErrors === null){
 vErrors = [err474];
 }
@@ -5730,8 +5731,8 @@ vErrors.push(err474);
 }
 errors++;
 }
-if(data161 < 0.5 || isNaN(data161)){
-const err475 = {instancePath:instancePath+"/vision/camera/fps",schemaPath:"#/properties/vision/properties/camera/properties/fps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.5},message:"must be >= 0.5"};
+if(data161 < 64 || isNaN(data161)){
+const err475 = {instancePath:instancePath+"/vision/camera/height",schemaPath:"#/properties/vision/properties/camera/properties/height/minimum",keyword:"minimum",params:{comparison: ">=", limit: 64},message:"must be >= 64"};
 if(vErrors === null){
 vErrors = [err475];
 }
@@ -5741,8 +5742,10 @@ vErrors.push(err475);
 errors++;
 }
 }
-else {
-const err476 = {instancePath:instancePath+"/vision/camera/fps",schemaPath:"#/properties/vision/properties/camera/properties/fps/type",keyword:"type",params:{type: "number"},message:"must be number"};
+let data162 = data153.fps;
+if(typeof data162 == "number"){
+if(data162 > 30 || isNaN(data162)){
+const err476 = {instancePath:instancePath+"/vision/camera/fps",schemaPath:"#/properties/vision/properties/camera/properties/fps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 30},message:"must be <= 30"};
 if(vErrors === null){
 vErrors = [err476];
 }
@@ -5751,10 +5754,8 @@ vErrors.push(err476);
 }
 errors++;
 }
-let data162 = data152.staleS;
-if(typeof data162 == "number"){
-if(data162 > 300 || isNaN(data162)){
-const err477 = {instancePath:instancePath+"/vision/camera/staleS",schemaPath:"#/properties/vision/properties/camera/properties/staleS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 300},message:"must be <= 300"};
+if(data162 < 0.5 || isNaN(data162)){
+const err477 = {instancePath:instancePath+"/vision/camera/fps",schemaPath:"#/properties/vision/properties/camera/properties/fps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.5},message:"must be >= 0.5"};
 if(vErrors === null){
 vErrors = [err477];
 }
@@ -5763,8 +5764,9 @@ vErrors.push(err477);
 }
 errors++;
 }
-if(data162 < 1 || isNaN(data162)){
-const err478 = {instancePath:instancePath+"/vision/camera/staleS",schemaPath:"#/properties/vision/properties/camera/properties/staleS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+else {
+const err478 = {instancePath:instancePath+"/vision/camera/fps",schemaPath:"#/properties/vision/properties/camera/properties/fps/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err478];
 }
@@ -5773,9 +5775,10 @@ vErrors.push(err478);
 }
 errors++;
 }
-}
-else {
-const err479 = {instancePath:instancePath+"/vision/camera/staleS",schemaPath:"#/properties/vision/properties/camera/properties/staleS/type",keyword:"type",params:{type: "number"},message:"must be number"};
+let data163 = data153.staleS;
+if(typeof data163 == "number"){
+if(data163 > 300 || isNaN(data163)){
+const err479 = {instancePath:instancePath+"/vision/camera/staleS",schemaPath:"#/properties/vision/properties/camera/properties/staleS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 300},message:"must be <= 300"};
 if(vErrors === null){
 vErrors = [err479];
 }
@@ -5784,10 +5787,8 @@ vErrors.push(err479);
 }
 errors++;
 }
-let data163 = data152.frozenS;
-if(typeof data163 == "number"){
-if(data163 > 3600 || isNaN(data163)){
-const err480 = {instancePath:instancePath+"/vision/camera/frozenS",schemaPath:"#/properties/vision/properties/camera/properties/frozenS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
+if(data163 < 1 || isNaN(data163)){
+const err480 = {instancePath:instancePath+"/vision/camera/staleS",schemaPath:"#/properties/vision/properties/camera/properties/staleS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err480];
 }
@@ -5796,8 +5797,9 @@ vErrors.push(err480);
 }
 errors++;
 }
-if(data163 < 1 || isNaN(data163)){
-const err481 = {instancePath:instancePath+"/vision/camera/frozenS",schemaPath:"#/properties/vision/properties/camera/properties/frozenS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+else {
+const err481 = {instancePath:instancePath+"/vision/camera/staleS",schemaPath:"#/properties/vision/properties/camera/properties/staleS/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err481];
 }
@@ -5806,9 +5808,10 @@ vErrors.push(err481);
 }
 errors++;
 }
-}
-else {
-const err482 = {instancePath:instancePath+"/vision/camera/frozenS",schemaPath:"#/properties/vision/properties/camera/properties/frozenS/type",keyword:"type",params:{type: "number"},message:"must be number"};
+let data164 = data153.frozenS;
+if(typeof data164 == "number"){
+if(data164 > 3600 || isNaN(data164)){
+const err482 = {instancePath:instancePath+"/vision/camera/frozenS",schemaPath:"#/properties/vision/properties/camera/properties/frozenS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
 if(vErrors === null){
 vErrors = [err482];
 }
@@ -5817,9 +5820,8 @@ vErrors.push(err482);
 }
 errors++;
 }
-let data164 = data152.reconnectMinMs;
-if(!((typeof data164 == "number") && (!(data164 % 1) && !isNaN(data164)))){
-const err483 = {instancePath:instancePath+"/vision/camera/reconnectMinMs",schemaPath:"#/properties/vision/properties/camera/properties/reconnectMinMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data164 < 1 || isNaN(data164)){
+const err483 = {instancePath:instancePath+"/vision/camera/frozenS",schemaPath:"#/properties/vision/properties/camera/properties/frozenS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err483];
 }
@@ -5828,9 +5830,9 @@ vErrors.push(err483);
 }
 errors++;
 }
-if(typeof data164 == "number"){
-if(data164 > 600000 || isNaN(data164)){
-const err484 = {instancePath:instancePath+"/vision/camera/reconnectMinMs",schemaPath:"#/properties/vision/properties/camera/properties/reconnectMinMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 600000},message:"must be <= 600000"};
+}
+else {
+const err484 = {instancePath:instancePath+"/vision/camera/frozenS",schemaPath:"#/properties/vision/properties/camera/properties/frozenS/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err484];
 }
@@ -5839,8 +5841,9 @@ vErrors.push(err484);
 }
 errors++;
 }
-if(data164 < 100 || isNaN(data164)){
-const err485 = {instancePath:instancePath+"/vision/camera/reconnectMinMs",schemaPath:"#/properties/vision/properties/camera/properties/reconnectMinMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100"};
+let data165 = data153.reconnectMinMs;
+if(!((typeof data165 == "number") && (!(data165 % 1) && !isNaN(data165)))){
+const err485 = {instancePath:instancePath+"/vision/camera/reconnectMinMs",schemaPath:"#/properties/vision/properties/camera/properties/reconnectMinMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err485];
 }
@@ -5849,10 +5852,9 @@ vErrors.push(err485);
 }
 errors++;
 }
-}
-let data165 = data152.reconnectMaxMs;
-if(!((typeof data165 == "number") && (!(data165 % 1) && !isNaN(data165)))){
-const err486 = {instancePath:instancePath+"/vision/camera/reconnectMaxMs",schemaPath:"#/properties/vision/properties/camera/properties/reconnectMaxMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(typeof data165 == "number"){
+if(data165 > 600000 || isNaN(data165)){
+const err486 = {instancePath:instancePath+"/vision/camera/reconnectMinMs",schemaPath:"#/properties/vision/properties/camera/properties/reconnectMinMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 600000},message:"must be <= 600000"};
 if(vErrors === null){
 vErrors = [err486];
 }
@@ -5861,9 +5863,8 @@ vErrors.push(err486);
 }
 errors++;
 }
-if(typeof data165 == "number"){
-if(data165 > 3600000 || isNaN(data165)){
-const err487 = {instancePath:instancePath+"/vision/camera/reconnectMaxMs",schemaPath:"#/properties/vision/properties/camera/properties/reconnectMaxMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600000},message:"must be <= 3600000"};
+if(data165 < 100 || isNaN(data165)){
+const err487 = {instancePath:instancePath+"/vision/camera/reconnectMinMs",schemaPath:"#/properties/vision/properties/camera/properties/reconnectMinMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100"};
 if(vErrors === null){
 vErrors = [err487];
 }
@@ -5872,8 +5873,10 @@ vErrors.push(err487);
 }
 errors++;
 }
-if(data165 < 1000 || isNaN(data165)){
-const err488 = {instancePath:instancePath+"/vision/camera/reconnectMaxMs",schemaPath:"#/properties/vision/properties/camera/properties/reconnectMaxMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1000},message:"must be >= 1000"};
+}
+let data166 = data153.reconnectMaxMs;
+if(!((typeof data166 == "number") && (!(data166 % 1) && !isNaN(data166)))){
+const err488 = {instancePath:instancePath+"/vision/camera/reconnectMaxMs",schemaPath:"#/properties/vision/properties/camera/properties/reconnectMaxMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err488];
 }
@@ -5882,10 +5885,9 @@ vErrors.push(err488);
 }
 errors++;
 }
-}
-}
-else {
-const err489 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(typeof data166 == "number"){
+if(data166 > 3600000 || isNaN(data166)){
+const err489 = {instancePath:instancePath+"/vision/camera/reconnectMaxMs",schemaPath:"#/properties/vision/properties/camera/properties/reconnectMaxMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600000},message:"must be <= 3600000"};
 if(vErrors === null){
 vErrors = [err489];
 }
@@ -5894,11 +5896,8 @@ vErrors.push(err489);
 }
 errors++;
 }
-if(data149.modelsDir !== undefined){
-let data166 = data149.modelsDir;
-if(typeof data166 === "string"){
-if(func3(data166) < 1){
-const err490 = {instancePath:instancePath+"/vision/modelsDir",schemaPath:"#/properties/vision/properties/modelsDir/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(data166 < 1000 || isNaN(data166)){
+const err490 = {instancePath:instancePath+"/vision/camera/reconnectMaxMs",schemaPath:"#/properties/vision/properties/camera/properties/reconnectMaxMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1000},message:"must be >= 1000"};
 if(vErrors === null){
 vErrors = [err490];
 }
@@ -5908,8 +5907,9 @@ vErrors.push(err490);
 errors++;
 }
 }
+}
 else {
-const err491 = {instancePath:instancePath+"/vision/modelsDir",schemaPath:"#/properties/vision/properties/modelsDir/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err491 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err491];
 }
@@ -5918,12 +5918,11 @@ vErrors.push(err491);
 }
 errors++;
 }
-}
-let data167 = data149.models;
-if(data167 && typeof data167 == "object" && !Array.isArray(data167)){
-for(const key34 in data167){
-if(!(((key34 === "detector") || (key34 === "recognizer")) || (key34 === "liveness"))){
-const err492 = {instancePath:instancePath+"/vision/models",schemaPath:"#/properties/vision/properties/models/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key34},message:"must NOT have additional properties"};
+if(data150.modelsDir !== undefined){
+let data167 = data150.modelsDir;
+if(typeof data167 === "string"){
+if(func3(data167) < 1){
+const err492 = {instancePath:instancePath+"/vision/modelsDir",schemaPath:"#/properties/vision/properties/modelsDir/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err492];
 }
@@ -5933,9 +5932,8 @@ vErrors.push(err492);
 errors++;
 }
 }
-if(data167.detector !== undefined){
-if(typeof data167.detector !== "string"){
-const err493 = {instancePath:instancePath+"/vision/models/detector",schemaPath:"#/properties/vision/properties/models/properties/detector/type",keyword:"type",params:{type: "string"},message:"must be string"};
+else {
+const err493 = {instancePath:instancePath+"/vision/modelsDir",schemaPath:"#/properties/vision/properties/modelsDir/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err493];
 }
@@ -5945,9 +5943,11 @@ vErrors.push(err493);
 errors++;
 }
 }
-if(data167.recognizer !== undefined){
-if(typeof data167.recognizer !== "string"){
-const err494 = {instancePath:instancePath+"/vision/models/recognizer",schemaPath:"#/properties/vision/properties/models/properties/recognizer/type",keyword:"type",params:{type: "string"},message:"must be string"};
+let data168 = data150.models;
+if(data168 && typeof data168 == "object" && !Array.isArray(data168)){
+for(const key34 in data168){
+if(!(((key34 === "detector") || (key34 === "recognizer")) || (key34 === "liveness"))){
+const err494 = {instancePath:instancePath+"/vision/models",schemaPath:"#/properties/vision/properties/models/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key34},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err494];
 }
@@ -5957,11 +5957,9 @@ vErrors.push(err494);
 errors++;
 }
 }
-if(data167.liveness !== undefined){
-let data170 = data167.liveness;
-if(Array.isArray(data170)){
-if(data170.length > 4){
-const err495 = {instancePath:instancePath+"/vision/models/liveness",schemaPath:"#/properties/vision/properties/models/properties/liveness/maxItems",keyword:"maxItems",params:{limit: 4},message:"must NOT have more than 4 items"};
+if(data168.detector !== undefined){
+if(typeof data168.detector !== "string"){
+const err495 = {instancePath:instancePath+"/vision/models/detector",schemaPath:"#/properties/vision/properties/models/properties/detector/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err495];
 }
@@ -5970,10 +5968,10 @@ vErrors.push(err495);
 }
 errors++;
 }
-const len6 = data170.length;
-for(let i7=0; i7<len6; i7++){
-if(typeof data170[i7] !== "string"){
-const err496 = {instancePath:instancePath+"/vision/models/liveness/" + i7,schemaPath:"#/properties/vision/properties/models/properties/liveness/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data168.recognizer !== undefined){
+if(typeof data168.recognizer !== "string"){
+const err496 = {instancePath:instancePath+"/vision/models/recognizer",schemaPath:"#/properties/vision/properties/models/properties/recognizer/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err496];
 }
@@ -5983,9 +5981,11 @@ vErrors.push(err496);
 errors++;
 }
 }
-}
-else {
-const err497 = {instancePath:instancePath+"/vision/models/liveness",schemaPath:"#/properties/vision/properties/models/properties/liveness/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data168.liveness !== undefined){
+let data171 = data168.liveness;
+if(Array.isArray(data171)){
+if(data171.length > 4){
+const err497 = {instancePath:instancePath+"/vision/models/liveness",schemaPath:"#/properties/vision/properties/models/properties/liveness/maxItems",keyword:"maxItems",params:{limit: 4},message:"must NOT have more than 4 items"};
 if(vErrors === null){
 vErrors = [err497];
 }
@@ -5994,10 +5994,10 @@ vErrors.push(err497);
 }
 errors++;
 }
-}
-}
-else {
-const err498 = {instancePath:instancePath+"/vision/models",schemaPath:"#/properties/vision/properties/models/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const len6 = data171.length;
+for(let i7=0; i7<len6; i7++){
+if(typeof data171[i7] !== "string"){
+const err498 = {instancePath:instancePath+"/vision/models/liveness/" + i7,schemaPath:"#/properties/vision/properties/models/properties/liveness/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err498];
 }
@@ -6006,9 +6006,10 @@ vErrors.push(err498);
 }
 errors++;
 }
-let data172 = data149.threads;
-if(!((typeof data172 == "number") && (!(data172 % 1) && !isNaN(data172)))){
-const err499 = {instancePath:instancePath+"/vision/threads",schemaPath:"#/properties/vision/properties/threads/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+}
+else {
+const err499 = {instancePath:instancePath+"/vision/models/liveness",schemaPath:"#/properties/vision/properties/models/properties/liveness/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err499];
 }
@@ -6017,9 +6018,10 @@ vErrors.push(err499);
 }
 errors++;
 }
-if(typeof data172 == "number"){
-if(data172 > 8 || isNaN(data172)){
-const err500 = {instancePath:instancePath+"/vision/threads",schemaPath:"#/properties/vision/properties/threads/maximum",keyword:"maximum",params:{comparison: "<=", limit: 8},message:"must be <= 8"};
+}
+}
+else {
+const err500 = {instancePath:instancePath+"/vision/models",schemaPath:"#/properties/vision/properties/models/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err500];
 }
@@ -6028,8 +6030,9 @@ vErrors.push(err500);
 }
 errors++;
 }
-if(data172 < 1 || isNaN(data172)){
-const err501 = {instancePath:instancePath+"/vision/threads",schemaPath:"#/properties/vision/properties/threads/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+let data173 = data150.threads;
+if(!((typeof data173 == "number") && (!(data173 % 1) && !isNaN(data173)))){
+const err501 = {instancePath:instancePath+"/vision/threads",schemaPath:"#/properties/vision/properties/threads/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err501];
 }
@@ -6038,12 +6041,9 @@ vErrors.push(err501);
 }
 errors++;
 }
-}
-if(data149.detectThreshold !== undefined){
-let data173 = data149.detectThreshold;
 if(typeof data173 == "number"){
-if(data173 > 1 || isNaN(data173)){
-const err502 = {instancePath:instancePath+"/vision/detectThreshold",schemaPath:"#/properties/vision/properties/detectThreshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
+if(data173 > 8 || isNaN(data173)){
+const err502 = {instancePath:instancePath+"/vision/threads",schemaPath:"#/properties/vision/properties/threads/maximum",keyword:"maximum",params:{comparison: "<=", limit: 8},message:"must be <= 8"};
 if(vErrors === null){
 vErrors = [err502];
 }
@@ -6052,8 +6052,8 @@ vErrors.push(err502);
 }
 errors++;
 }
-if(data173 < 0.3 || isNaN(data173)){
-const err503 = {instancePath:instancePath+"/vision/detectThreshold",schemaPath:"#/properties/vision/properties/detectThreshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.3},message:"must be >= 0.3"};
+if(data173 < 1 || isNaN(data173)){
+const err503 = {instancePath:instancePath+"/vision/threads",schemaPath:"#/properties/vision/properties/threads/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err503];
 }
@@ -6063,8 +6063,11 @@ vErrors.push(err503);
 errors++;
 }
 }
-else {
-const err504 = {instancePath:instancePath+"/vision/detectThreshold",schemaPath:"#/properties/vision/properties/detectThreshold/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data150.detectThreshold !== undefined){
+let data174 = data150.detectThreshold;
+if(typeof data174 == "number"){
+if(data174 > 1 || isNaN(data174)){
+const err504 = {instancePath:instancePath+"/vision/detectThreshold",schemaPath:"#/properties/vision/properties/detectThreshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
 if(vErrors === null){
 vErrors = [err504];
 }
@@ -6073,20 +6076,8 @@ vErrors.push(err504);
 }
 errors++;
 }
-}
-let data174 = data149.match;
-if(data174 && typeof data174 == "object" && !Array.isArray(data174)){
-if(data174.confirmFrames === undefined){
-data174.confirmFrames = 3;
-}
-if(data174.windowMs === undefined){
-data174.windowMs = 3000;
-}
-if(data174.cooldownS === undefined){
-data174.cooldownS = 10;
-}
-if(data174.confirmFrames === undefined){
-const err505 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/required",keyword:"required",params:{missingProperty: "confirmFrames"},message:"must have required property '"+"confirmFrames"+"'"};
+if(data174 < 0.3 || isNaN(data174)){
+const err505 = {instancePath:instancePath+"/vision/detectThreshold",schemaPath:"#/properties/vision/properties/detectThreshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.3},message:"must be >= 0.3"};
 if(vErrors === null){
 vErrors = [err505];
 }
@@ -6095,8 +6086,9 @@ vErrors.push(err505);
 }
 errors++;
 }
-if(data174.windowMs === undefined){
-const err506 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/required",keyword:"required",params:{missingProperty: "windowMs"},message:"must have required property '"+"windowMs"+"'"};
+}
+else {
+const err506 = {instancePath:instancePath+"/vision/detectThreshold",schemaPath:"#/properties/vision/properties/detectThreshold/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err506];
 }
@@ -6105,8 +6097,29 @@ vErrors.push(err506);
 }
 errors++;
 }
-if(data174.cooldownS === undefined){
-const err507 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/required",keyword:"required",params:{missingProperty: "cooldownS"},message:"must have required property '"+"cooldownS"+"'"};
+}
+let data175 = data150.match;
+if(data175 && typeof data175 == "object" && !Array.isArray(data175)){
+if(data175.confirmFrames === undefined){
+data175.confirmFrames = 3;
+}
+if(data175.windowMs === undefined){
+data175.windowMs = 3000;
+}
+if(data175.strangerRate === undefined){
+data175.strangerRate = 0.001;
+}
+if(data175.minFrameGapMs === undefined){
+data175.minFrameGapMs = 150;
+}
+if(data175.maxRepeatSimilarity === undefined){
+data175.maxRepeatSimilarity = 0.995;
+}
+if(data175.cooldownS === undefined){
+data175.cooldownS = 10;
+}
+if(data175.confirmFrames === undefined){
+const err507 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/required",keyword:"required",params:{missingProperty: "confirmFrames"},message:"must have required property '"+"confirmFrames"+"'"};
 if(vErrors === null){
 vErrors = [err507];
 }
@@ -6115,9 +6128,8 @@ vErrors.push(err507);
 }
 errors++;
 }
-for(const key35 in data174){
-if(!((((key35 === "threshold") || (key35 === "confirmFrames")) || (key35 === "windowMs")) || (key35 === "cooldownS"))){
-const err508 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key35},message:"must NOT have additional properties"};
+if(data175.windowMs === undefined){
+const err508 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/required",keyword:"required",params:{missingProperty: "windowMs"},message:"must have required property '"+"windowMs"+"'"};
 if(vErrors === null){
 vErrors = [err508];
 }
@@ -6126,12 +6138,8 @@ vErrors.push(err508);
 }
 errors++;
 }
-}
-if(data174.threshold !== undefined){
-let data175 = data174.threshold;
-if(typeof data175 == "number"){
-if(data175 <= 0 || isNaN(data175)){
-const err509 = {instancePath:instancePath+"/vision/match/threshold",schemaPath:"#/properties/vision/properties/match/properties/threshold/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"};
+if(data175.strangerRate === undefined){
+const err509 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/required",keyword:"required",params:{missingProperty: "strangerRate"},message:"must have required property '"+"strangerRate"+"'"};
 if(vErrors === null){
 vErrors = [err509];
 }
@@ -6140,9 +6148,8 @@ vErrors.push(err509);
 }
 errors++;
 }
-}
-else {
-const err510 = {instancePath:instancePath+"/vision/match/threshold",schemaPath:"#/properties/vision/properties/match/properties/threshold/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data175.minFrameGapMs === undefined){
+const err510 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/required",keyword:"required",params:{missingProperty: "minFrameGapMs"},message:"must have required property '"+"minFrameGapMs"+"'"};
 if(vErrors === null){
 vErrors = [err510];
 }
@@ -6151,10 +6158,8 @@ vErrors.push(err510);
 }
 errors++;
 }
-}
-let data176 = data174.confirmFrames;
-if(!((typeof data176 == "number") && (!(data176 % 1) && !isNaN(data176)))){
-const err511 = {instancePath:instancePath+"/vision/match/confirmFrames",schemaPath:"#/properties/vision/properties/match/properties/confirmFrames/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data175.maxRepeatSimilarity === undefined){
+const err511 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/required",keyword:"required",params:{missingProperty: "maxRepeatSimilarity"},message:"must have required property '"+"maxRepeatSimilarity"+"'"};
 if(vErrors === null){
 vErrors = [err511];
 }
@@ -6163,9 +6168,8 @@ vErrors.push(err511);
 }
 errors++;
 }
-if(typeof data176 == "number"){
-if(data176 > 30 || isNaN(data176)){
-const err512 = {instancePath:instancePath+"/vision/match/confirmFrames",schemaPath:"#/properties/vision/properties/match/properties/confirmFrames/maximum",keyword:"maximum",params:{comparison: "<=", limit: 30},message:"must be <= 30"};
+if(data175.cooldownS === undefined){
+const err512 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/required",keyword:"required",params:{missingProperty: "cooldownS"},message:"must have required property '"+"cooldownS"+"'"};
 if(vErrors === null){
 vErrors = [err512];
 }
@@ -6174,8 +6178,9 @@ vErrors.push(err512);
 }
 errors++;
 }
-if(data176 < 1 || isNaN(data176)){
-const err513 = {instancePath:instancePath+"/vision/match/confirmFrames",schemaPath:"#/properties/vision/properties/match/properties/confirmFrames/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+for(const key35 in data175){
+if(!((((((((key35 === "threshold") || (key35 === "confirmFrames")) || (key35 === "windowMs")) || (key35 === "strangerRate")) || (key35 === "margin")) || (key35 === "minFrameGapMs")) || (key35 === "maxRepeatSimilarity")) || (key35 === "cooldownS"))){
+const err513 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key35},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err513];
 }
@@ -6185,9 +6190,11 @@ vErrors.push(err513);
 errors++;
 }
 }
-let data177 = data174.windowMs;
-if(!((typeof data177 == "number") && (!(data177 % 1) && !isNaN(data177)))){
-const err514 = {instancePath:instancePath+"/vision/match/windowMs",schemaPath:"#/properties/vision/properties/match/properties/windowMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data175.threshold !== undefined){
+let data176 = data175.threshold;
+if(typeof data176 == "number"){
+if(data176 <= 0 || isNaN(data176)){
+const err514 = {instancePath:instancePath+"/vision/match/threshold",schemaPath:"#/properties/vision/properties/match/properties/threshold/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"};
 if(vErrors === null){
 vErrors = [err514];
 }
@@ -6196,9 +6203,9 @@ vErrors.push(err514);
 }
 errors++;
 }
-if(typeof data177 == "number"){
-if(data177 > 30000 || isNaN(data177)){
-const err515 = {instancePath:instancePath+"/vision/match/windowMs",schemaPath:"#/properties/vision/properties/match/properties/windowMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 30000},message:"must be <= 30000"};
+}
+else {
+const err515 = {instancePath:instancePath+"/vision/match/threshold",schemaPath:"#/properties/vision/properties/match/properties/threshold/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err515];
 }
@@ -6207,8 +6214,10 @@ vErrors.push(err515);
 }
 errors++;
 }
-if(data177 < 100 || isNaN(data177)){
-const err516 = {instancePath:instancePath+"/vision/match/windowMs",schemaPath:"#/properties/vision/properties/match/properties/windowMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100"};
+}
+let data177 = data175.confirmFrames;
+if(!((typeof data177 == "number") && (!(data177 % 1) && !isNaN(data177)))){
+const err516 = {instancePath:instancePath+"/vision/match/confirmFrames",schemaPath:"#/properties/vision/properties/match/properties/confirmFrames/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err516];
 }
@@ -6217,11 +6226,9 @@ vErrors.push(err516);
 }
 errors++;
 }
-}
-let data178 = data174.cooldownS;
-if(typeof data178 == "number"){
-if(data178 > 3600 || isNaN(data178)){
-const err517 = {instancePath:instancePath+"/vision/match/cooldownS",schemaPath:"#/properties/vision/properties/match/properties/cooldownS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
+if(typeof data177 == "number"){
+if(data177 > 30 || isNaN(data177)){
+const err517 = {instancePath:instancePath+"/vision/match/confirmFrames",schemaPath:"#/properties/vision/properties/match/properties/confirmFrames/maximum",keyword:"maximum",params:{comparison: "<=", limit: 30},message:"must be <= 30"};
 if(vErrors === null){
 vErrors = [err517];
 }
@@ -6230,8 +6237,8 @@ vErrors.push(err517);
 }
 errors++;
 }
-if(data178 < 0 || isNaN(data178)){
-const err518 = {instancePath:instancePath+"/vision/match/cooldownS",schemaPath:"#/properties/vision/properties/match/properties/cooldownS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(data177 < 1 || isNaN(data177)){
+const err518 = {instancePath:instancePath+"/vision/match/confirmFrames",schemaPath:"#/properties/vision/properties/match/properties/confirmFrames/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err518];
 }
@@ -6241,8 +6248,9 @@ vErrors.push(err518);
 errors++;
 }
 }
-else {
-const err519 = {instancePath:instancePath+"/vision/match/cooldownS",schemaPath:"#/properties/vision/properties/match/properties/cooldownS/type",keyword:"type",params:{type: "number"},message:"must be number"};
+let data178 = data175.windowMs;
+if(!((typeof data178 == "number") && (!(data178 % 1) && !isNaN(data178)))){
+const err519 = {instancePath:instancePath+"/vision/match/windowMs",schemaPath:"#/properties/vision/properties/match/properties/windowMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err519];
 }
@@ -6251,9 +6259,9 @@ vErrors.push(err519);
 }
 errors++;
 }
-}
-else {
-const err520 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(typeof data178 == "number"){
+if(data178 > 30000 || isNaN(data178)){
+const err520 = {instancePath:instancePath+"/vision/match/windowMs",schemaPath:"#/properties/vision/properties/match/properties/windowMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 30000},message:"must be <= 30000"};
 if(vErrors === null){
 vErrors = [err520];
 }
@@ -6262,13 +6270,8 @@ vErrors.push(err520);
 }
 errors++;
 }
-let data179 = data149.liveness;
-if(data179 && typeof data179 == "object" && !Array.isArray(data179)){
-if(data179.enabled === undefined){
-data179.enabled = true;
-}
-if(data179.enabled === undefined){
-const err521 = {instancePath:instancePath+"/vision/liveness",schemaPath:"#/properties/vision/properties/liveness/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
+if(data178 < 100 || isNaN(data178)){
+const err521 = {instancePath:instancePath+"/vision/match/windowMs",schemaPath:"#/properties/vision/properties/match/properties/windowMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100"};
 if(vErrors === null){
 vErrors = [err521];
 }
@@ -6277,9 +6280,11 @@ vErrors.push(err521);
 }
 errors++;
 }
-for(const key36 in data179){
-if(!((key36 === "enabled") || (key36 === "threshold"))){
-const err522 = {instancePath:instancePath+"/vision/liveness",schemaPath:"#/properties/vision/properties/liveness/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key36},message:"must NOT have additional properties"};
+}
+let data179 = data175.strangerRate;
+if(typeof data179 == "number"){
+if(data179 > 0.1 || isNaN(data179)){
+const err522 = {instancePath:instancePath+"/vision/match/strangerRate",schemaPath:"#/properties/vision/properties/match/properties/strangerRate/maximum",keyword:"maximum",params:{comparison: "<=", limit: 0.1},message:"must be <= 0.1"};
 if(vErrors === null){
 vErrors = [err522];
 }
@@ -6288,9 +6293,8 @@ vErrors.push(err522);
 }
 errors++;
 }
-}
-if(typeof data179.enabled !== "boolean"){
-const err523 = {instancePath:instancePath+"/vision/liveness/enabled",schemaPath:"#/properties/vision/properties/liveness/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data179 <= 0 || isNaN(data179)){
+const err523 = {instancePath:instancePath+"/vision/match/strangerRate",schemaPath:"#/properties/vision/properties/match/properties/strangerRate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"};
 if(vErrors === null){
 vErrors = [err523];
 }
@@ -6299,11 +6303,9 @@ vErrors.push(err523);
 }
 errors++;
 }
-if(data179.threshold !== undefined){
-let data181 = data179.threshold;
-if(typeof data181 == "number"){
-if(data181 > 1 || isNaN(data181)){
-const err524 = {instancePath:instancePath+"/vision/liveness/threshold",schemaPath:"#/properties/vision/properties/liveness/properties/threshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
+}
+else {
+const err524 = {instancePath:instancePath+"/vision/match/strangerRate",schemaPath:"#/properties/vision/properties/match/properties/strangerRate/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err524];
 }
@@ -6312,8 +6314,11 @@ vErrors.push(err524);
 }
 errors++;
 }
-if(data181 < 0 || isNaN(data181)){
-const err525 = {instancePath:instancePath+"/vision/liveness/threshold",schemaPath:"#/properties/vision/properties/liveness/properties/threshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(data175.margin !== undefined){
+let data180 = data175.margin;
+if(typeof data180 == "number"){
+if(data180 > 1 || isNaN(data180)){
+const err525 = {instancePath:instancePath+"/vision/match/margin",schemaPath:"#/properties/vision/properties/match/properties/margin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
 if(vErrors === null){
 vErrors = [err525];
 }
@@ -6322,9 +6327,8 @@ vErrors.push(err525);
 }
 errors++;
 }
-}
-else {
-const err526 = {instancePath:instancePath+"/vision/liveness/threshold",schemaPath:"#/properties/vision/properties/liveness/properties/threshold/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data180 < 0 || isNaN(data180)){
+const err526 = {instancePath:instancePath+"/vision/match/margin",schemaPath:"#/properties/vision/properties/match/properties/margin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err526];
 }
@@ -6334,9 +6338,8 @@ vErrors.push(err526);
 errors++;
 }
 }
-}
 else {
-const err527 = {instancePath:instancePath+"/vision/liveness",schemaPath:"#/properties/vision/properties/liveness/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err527 = {instancePath:instancePath+"/vision/match/margin",schemaPath:"#/properties/vision/properties/match/properties/margin/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err527];
 }
@@ -6345,25 +6348,10 @@ vErrors.push(err527);
 }
 errors++;
 }
-let data182 = data149.quality;
-if(data182 && typeof data182 == "object" && !Array.isArray(data182)){
-if(data182.minFacePx === undefined){
-data182.minFacePx = 60;
 }
-if(data182.maxYaw === undefined){
-data182.maxYaw = 0.35;
-}
-if(data182.maxRollDeg === undefined){
-data182.maxRollDeg = 20;
-}
-if(data182.minSharpness === undefined){
-data182.minSharpness = 40;
-}
-if(data182.minBrightness === undefined){
-data182.minBrightness = 40;
-}
-if(data182.minFacePx === undefined){
-const err528 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/required",keyword:"required",params:{missingProperty: "minFacePx"},message:"must have required property '"+"minFacePx"+"'"};
+let data181 = data175.minFrameGapMs;
+if(!((typeof data181 == "number") && (!(data181 % 1) && !isNaN(data181)))){
+const err528 = {instancePath:instancePath+"/vision/match/minFrameGapMs",schemaPath:"#/properties/vision/properties/match/properties/minFrameGapMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err528];
 }
@@ -6372,8 +6360,9 @@ vErrors.push(err528);
 }
 errors++;
 }
-if(data182.maxYaw === undefined){
-const err529 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/required",keyword:"required",params:{missingProperty: "maxYaw"},message:"must have required property '"+"maxYaw"+"'"};
+if(typeof data181 == "number"){
+if(data181 > 5000 || isNaN(data181)){
+const err529 = {instancePath:instancePath+"/vision/match/minFrameGapMs",schemaPath:"#/properties/vision/properties/match/properties/minFrameGapMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 5000},message:"must be <= 5000"};
 if(vErrors === null){
 vErrors = [err529];
 }
@@ -6382,8 +6371,8 @@ vErrors.push(err529);
 }
 errors++;
 }
-if(data182.maxRollDeg === undefined){
-const err530 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/required",keyword:"required",params:{missingProperty: "maxRollDeg"},message:"must have required property '"+"maxRollDeg"+"'"};
+if(data181 < 0 || isNaN(data181)){
+const err530 = {instancePath:instancePath+"/vision/match/minFrameGapMs",schemaPath:"#/properties/vision/properties/match/properties/minFrameGapMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err530];
 }
@@ -6392,8 +6381,11 @@ vErrors.push(err530);
 }
 errors++;
 }
-if(data182.minSharpness === undefined){
-const err531 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/required",keyword:"required",params:{missingProperty: "minSharpness"},message:"must have required property '"+"minSharpness"+"'"};
+}
+let data182 = data175.maxRepeatSimilarity;
+if(typeof data182 == "number"){
+if(data182 > 1 || isNaN(data182)){
+const err531 = {instancePath:instancePath+"/vision/match/maxRepeatSimilarity",schemaPath:"#/properties/vision/properties/match/properties/maxRepeatSimilarity/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
 if(vErrors === null){
 vErrors = [err531];
 }
@@ -6402,8 +6394,8 @@ vErrors.push(err531);
 }
 errors++;
 }
-if(data182.minBrightness === undefined){
-const err532 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/required",keyword:"required",params:{missingProperty: "minBrightness"},message:"must have required property '"+"minBrightness"+"'"};
+if(data182 < 0.5 || isNaN(data182)){
+const err532 = {instancePath:instancePath+"/vision/match/maxRepeatSimilarity",schemaPath:"#/properties/vision/properties/match/properties/maxRepeatSimilarity/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.5},message:"must be >= 0.5"};
 if(vErrors === null){
 vErrors = [err532];
 }
@@ -6412,9 +6404,9 @@ vErrors.push(err532);
 }
 errors++;
 }
-for(const key37 in data182){
-if(!(((((key37 === "minFacePx") || (key37 === "maxYaw")) || (key37 === "maxRollDeg")) || (key37 === "minSharpness")) || (key37 === "minBrightness"))){
-const err533 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key37},message:"must NOT have additional properties"};
+}
+else {
+const err533 = {instancePath:instancePath+"/vision/match/maxRepeatSimilarity",schemaPath:"#/properties/vision/properties/match/properties/maxRepeatSimilarity/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err533];
 }
@@ -6423,10 +6415,10 @@ vErrors.push(err533);
 }
 errors++;
 }
-}
-let data183 = data182.minFacePx;
-if(!((typeof data183 == "number") && (!(data183 % 1) && !isNaN(data183)))){
-const err534 = {instancePath:instancePath+"/vision/quality/minFacePx",schemaPath:"#/properties/vision/properties/quality/properties/minFacePx/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+let data183 = data175.cooldownS;
+if(typeof data183 == "number"){
+if(data183 > 3600 || isNaN(data183)){
+const err534 = {instancePath:instancePath+"/vision/match/cooldownS",schemaPath:"#/properties/vision/properties/match/properties/cooldownS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
 if(vErrors === null){
 vErrors = [err534];
 }
@@ -6435,9 +6427,8 @@ vErrors.push(err534);
 }
 errors++;
 }
-if(typeof data183 == "number"){
-if(data183 > 2000 || isNaN(data183)){
-const err535 = {instancePath:instancePath+"/vision/quality/minFacePx",schemaPath:"#/properties/vision/properties/quality/properties/minFacePx/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2000},message:"must be <= 2000"};
+if(data183 < 0 || isNaN(data183)){
+const err535 = {instancePath:instancePath+"/vision/match/cooldownS",schemaPath:"#/properties/vision/properties/match/properties/cooldownS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err535];
 }
@@ -6446,8 +6437,9 @@ vErrors.push(err535);
 }
 errors++;
 }
-if(data183 < 16 || isNaN(data183)){
-const err536 = {instancePath:instancePath+"/vision/quality/minFacePx",schemaPath:"#/properties/vision/properties/quality/properties/minFacePx/minimum",keyword:"minimum",params:{comparison: ">=", limit: 16},message:"must be >= 16"};
+}
+else {
+const err536 = {instancePath:instancePath+"/vision/match/cooldownS",schemaPath:"#/properties/vision/properties/match/properties/cooldownS/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err536];
 }
@@ -6457,10 +6449,8 @@ vErrors.push(err536);
 errors++;
 }
 }
-let data184 = data182.maxYaw;
-if(typeof data184 == "number"){
-if(data184 > 1 || isNaN(data184)){
-const err537 = {instancePath:instancePath+"/vision/quality/maxYaw",schemaPath:"#/properties/vision/properties/quality/properties/maxYaw/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
+else {
+const err537 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err537];
 }
@@ -6469,8 +6459,13 @@ vErrors.push(err537);
 }
 errors++;
 }
-if(data184 < 0.05 || isNaN(data184)){
-const err538 = {instancePath:instancePath+"/vision/quality/maxYaw",schemaPath:"#/properties/vision/properties/quality/properties/maxYaw/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.05},message:"must be >= 0.05"};
+let data184 = data150.liveness;
+if(data184 && typeof data184 == "object" && !Array.isArray(data184)){
+if(data184.enabled === undefined){
+data184.enabled = true;
+}
+if(data184.enabled === undefined){
+const err538 = {instancePath:instancePath+"/vision/liveness",schemaPath:"#/properties/vision/properties/liveness/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
 if(vErrors === null){
 vErrors = [err538];
 }
@@ -6479,9 +6474,9 @@ vErrors.push(err538);
 }
 errors++;
 }
-}
-else {
-const err539 = {instancePath:instancePath+"/vision/quality/maxYaw",schemaPath:"#/properties/vision/properties/quality/properties/maxYaw/type",keyword:"type",params:{type: "number"},message:"must be number"};
+for(const key36 in data184){
+if(!((key36 === "enabled") || (key36 === "threshold"))){
+const err539 = {instancePath:instancePath+"/vision/liveness",schemaPath:"#/properties/vision/properties/liveness/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key36},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err539];
 }
@@ -6490,10 +6485,9 @@ vErrors.push(err539);
 }
 errors++;
 }
-let data185 = data182.maxRollDeg;
-if(typeof data185 == "number"){
-if(data185 > 90 || isNaN(data185)){
-const err540 = {instancePath:instancePath+"/vision/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/quality/properties/maxRollDeg/maximum",keyword:"maximum",params:{comparison: "<=", limit: 90},message:"must be <= 90"};
+}
+if(typeof data184.enabled !== "boolean"){
+const err540 = {instancePath:instancePath+"/vision/liveness/enabled",schemaPath:"#/properties/vision/properties/liveness/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err540];
 }
@@ -6502,8 +6496,11 @@ vErrors.push(err540);
 }
 errors++;
 }
-if(data185 < 5 || isNaN(data185)){
-const err541 = {instancePath:instancePath+"/vision/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/quality/properties/maxRollDeg/minimum",keyword:"minimum",params:{comparison: ">=", limit: 5},message:"must be >= 5"};
+if(data184.threshold !== undefined){
+let data186 = data184.threshold;
+if(typeof data186 == "number"){
+if(data186 > 1 || isNaN(data186)){
+const err541 = {instancePath:instancePath+"/vision/liveness/threshold",schemaPath:"#/properties/vision/properties/liveness/properties/threshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
 if(vErrors === null){
 vErrors = [err541];
 }
@@ -6512,9 +6509,8 @@ vErrors.push(err541);
 }
 errors++;
 }
-}
-else {
-const err542 = {instancePath:instancePath+"/vision/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/quality/properties/maxRollDeg/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data186 < 0 || isNaN(data186)){
+const err542 = {instancePath:instancePath+"/vision/liveness/threshold",schemaPath:"#/properties/vision/properties/liveness/properties/threshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err542];
 }
@@ -6523,10 +6519,9 @@ vErrors.push(err542);
 }
 errors++;
 }
-let data186 = data182.minSharpness;
-if(typeof data186 == "number"){
-if(data186 < 0 || isNaN(data186)){
-const err543 = {instancePath:instancePath+"/vision/quality/minSharpness",schemaPath:"#/properties/vision/properties/quality/properties/minSharpness/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+else {
+const err543 = {instancePath:instancePath+"/vision/liveness/threshold",schemaPath:"#/properties/vision/properties/liveness/properties/threshold/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err543];
 }
@@ -6536,8 +6531,9 @@ vErrors.push(err543);
 errors++;
 }
 }
+}
 else {
-const err544 = {instancePath:instancePath+"/vision/quality/minSharpness",schemaPath:"#/properties/vision/properties/quality/properties/minSharpness/type",keyword:"type",params:{type: "number"},message:"must be number"};
+const err544 = {instancePath:instancePath+"/vision/liveness",schemaPath:"#/properties/vision/properties/liveness/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err544];
 }
@@ -6546,10 +6542,25 @@ vErrors.push(err544);
 }
 errors++;
 }
-let data187 = data182.minBrightness;
-if(typeof data187 == "number"){
-if(data187 > 255 || isNaN(data187)){
-const err545 = {instancePath:instancePath+"/vision/quality/minBrightness",schemaPath:"#/properties/vision/properties/quality/properties/minBrightness/maximum",keyword:"maximum",params:{comparison: "<=", limit: 255},message:"must be <= 255"};
+let data187 = data150.quality;
+if(data187 && typeof data187 == "object" && !Array.isArray(data187)){
+if(data187.minFacePx === undefined){
+data187.minFacePx = 60;
+}
+if(data187.maxYaw === undefined){
+data187.maxYaw = 0.35;
+}
+if(data187.maxRollDeg === undefined){
+data187.maxRollDeg = 20;
+}
+if(data187.minSharpness === undefined){
+data187.minSharpness = 40;
+}
+if(data187.minBrightness === undefined){
+data187.minBrightness = 40;
+}
+if(data187.minFacePx === undefined){
+const err545 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/required",keyword:"required",params:{missingProperty: "minFacePx"},message:"must have required property '"+"minFacePx"+"'"};
 if(vErrors === null){
 vErrors = [err545];
 }
@@ -6558,8 +6569,8 @@ vErrors.push(err545);
 }
 errors++;
 }
-if(data187 < 0 || isNaN(data187)){
-const err546 = {instancePath:instancePath+"/vision/quality/minBrightness",schemaPath:"#/properties/vision/properties/quality/properties/minBrightness/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(data187.maxYaw === undefined){
+const err546 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/required",keyword:"required",params:{missingProperty: "maxYaw"},message:"must have required property '"+"maxYaw"+"'"};
 if(vErrors === null){
 vErrors = [err546];
 }
@@ -6568,9 +6579,8 @@ vErrors.push(err546);
 }
 errors++;
 }
-}
-else {
-const err547 = {instancePath:instancePath+"/vision/quality/minBrightness",schemaPath:"#/properties/vision/properties/quality/properties/minBrightness/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data187.maxRollDeg === undefined){
+const err547 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/required",keyword:"required",params:{missingProperty: "maxRollDeg"},message:"must have required property '"+"maxRollDeg"+"'"};
 if(vErrors === null){
 vErrors = [err547];
 }
@@ -6579,9 +6589,8 @@ vErrors.push(err547);
 }
 errors++;
 }
-}
-else {
-const err548 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data187.minSharpness === undefined){
+const err548 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/required",keyword:"required",params:{missingProperty: "minSharpness"},message:"must have required property '"+"minSharpness"+"'"};
 if(vErrors === null){
 vErrors = [err548];
 }
@@ -6590,25 +6599,8 @@ vErrors.push(err548);
 }
 errors++;
 }
-let data188 = data149.enrolment;
-if(data188 && typeof data188 == "object" && !Array.isArray(data188)){
-if(data188.quality === undefined){
-data188.quality = {};
-}
-if(data188.maxPhotoBytes === undefined){
-data188.maxPhotoBytes = 6291456;
-}
-if(data188.maxPhotoPixels === undefined){
-data188.maxPhotoPixels = 24000000;
-}
-if(data188.maxPhotosPerRequest === undefined){
-data188.maxPhotosPerRequest = 10;
-}
-if(data188.maxTemplatesPerPerson === undefined){
-data188.maxTemplatesPerPerson = 10;
-}
-if(data188.quality === undefined){
-const err549 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "quality"},message:"must have required property '"+"quality"+"'"};
+if(data187.minBrightness === undefined){
+const err549 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/required",keyword:"required",params:{missingProperty: "minBrightness"},message:"must have required property '"+"minBrightness"+"'"};
 if(vErrors === null){
 vErrors = [err549];
 }
@@ -6617,8 +6609,9 @@ vErrors.push(err549);
 }
 errors++;
 }
-if(data188.maxPhotoBytes === undefined){
-const err550 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "maxPhotoBytes"},message:"must have required property '"+"maxPhotoBytes"+"'"};
+for(const key37 in data187){
+if(!(((((key37 === "minFacePx") || (key37 === "maxYaw")) || (key37 === "maxRollDeg")) || (key37 === "minSharpness")) || (key37 === "minBrightness"))){
+const err550 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key37},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err550];
 }
@@ -6627,8 +6620,10 @@ vErrors.push(err550);
 }
 errors++;
 }
-if(data188.maxPhotoPixels === undefined){
-const err551 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "maxPhotoPixels"},message:"must have required property '"+"maxPhotoPixels"+"'"};
+}
+let data188 = data187.minFacePx;
+if(!((typeof data188 == "number") && (!(data188 % 1) && !isNaN(data188)))){
+const err551 = {instancePath:instancePath+"/vision/quality/minFacePx",schemaPath:"#/properties/vision/properties/quality/properties/minFacePx/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err551];
 }
@@ -6637,8 +6632,9 @@ vErrors.push(err551);
 }
 errors++;
 }
-if(data188.maxPhotosPerRequest === undefined){
-const err552 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "maxPhotosPerRequest"},message:"must have required property '"+"maxPhotosPerRequest"+"'"};
+if(typeof data188 == "number"){
+if(data188 > 2000 || isNaN(data188)){
+const err552 = {instancePath:instancePath+"/vision/quality/minFacePx",schemaPath:"#/properties/vision/properties/quality/properties/minFacePx/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2000},message:"must be <= 2000"};
 if(vErrors === null){
 vErrors = [err552];
 }
@@ -6647,8 +6643,8 @@ vErrors.push(err552);
 }
 errors++;
 }
-if(data188.maxTemplatesPerPerson === undefined){
-const err553 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "maxTemplatesPerPerson"},message:"must have required property '"+"maxTemplatesPerPerson"+"'"};
+if(data188 < 16 || isNaN(data188)){
+const err553 = {instancePath:instancePath+"/vision/quality/minFacePx",schemaPath:"#/properties/vision/properties/quality/properties/minFacePx/minimum",keyword:"minimum",params:{comparison: ">=", limit: 16},message:"must be >= 16"};
 if(vErrors === null){
 vErrors = [err553];
 }
@@ -6657,9 +6653,11 @@ vErrors.push(err553);
 }
 errors++;
 }
-for(const key38 in data188){
-if(!(((((key38 === "quality") || (key38 === "maxPhotoBytes")) || (key38 === "maxPhotoPixels")) || (key38 === "maxPhotosPerRequest")) || (key38 === "maxTemplatesPerPerson"))){
-const err554 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key38},message:"must NOT have additional properties"};
+}
+let data189 = data187.maxYaw;
+if(typeof data189 == "number"){
+if(data189 > 1 || isNaN(data189)){
+const err554 = {instancePath:instancePath+"/vision/quality/maxYaw",schemaPath:"#/properties/vision/properties/quality/properties/maxYaw/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
 if(vErrors === null){
 vErrors = [err554];
 }
@@ -6668,26 +6666,8 @@ vErrors.push(err554);
 }
 errors++;
 }
-}
-let data189 = data188.quality;
-if(data189 && typeof data189 == "object" && !Array.isArray(data189)){
-if(data189.minFacePx === undefined){
-data189.minFacePx = 40;
-}
-if(data189.maxYaw === undefined){
-data189.maxYaw = 0.35;
-}
-if(data189.maxRollDeg === undefined){
-data189.maxRollDeg = 20;
-}
-if(data189.minSharpness === undefined){
-data189.minSharpness = 140;
-}
-if(data189.minBrightness === undefined){
-data189.minBrightness = 40;
-}
-if(data189.minFacePx === undefined){
-const err555 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "minFacePx"},message:"must have required property '"+"minFacePx"+"'"};
+if(data189 < 0.05 || isNaN(data189)){
+const err555 = {instancePath:instancePath+"/vision/quality/maxYaw",schemaPath:"#/properties/vision/properties/quality/properties/maxYaw/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.05},message:"must be >= 0.05"};
 if(vErrors === null){
 vErrors = [err555];
 }
@@ -6696,8 +6676,9 @@ vErrors.push(err555);
 }
 errors++;
 }
-if(data189.maxYaw === undefined){
-const err556 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "maxYaw"},message:"must have required property '"+"maxYaw"+"'"};
+}
+else {
+const err556 = {instancePath:instancePath+"/vision/quality/maxYaw",schemaPath:"#/properties/vision/properties/quality/properties/maxYaw/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err556];
 }
@@ -6706,8 +6687,10 @@ vErrors.push(err556);
 }
 errors++;
 }
-if(data189.maxRollDeg === undefined){
-const err557 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "maxRollDeg"},message:"must have required property '"+"maxRollDeg"+"'"};
+let data190 = data187.maxRollDeg;
+if(typeof data190 == "number"){
+if(data190 > 90 || isNaN(data190)){
+const err557 = {instancePath:instancePath+"/vision/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/quality/properties/maxRollDeg/maximum",keyword:"maximum",params:{comparison: "<=", limit: 90},message:"must be <= 90"};
 if(vErrors === null){
 vErrors = [err557];
 }
@@ -6716,8 +6699,8 @@ vErrors.push(err557);
 }
 errors++;
 }
-if(data189.minSharpness === undefined){
-const err558 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "minSharpness"},message:"must have required property '"+"minSharpness"+"'"};
+if(data190 < 5 || isNaN(data190)){
+const err558 = {instancePath:instancePath+"/vision/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/quality/properties/maxRollDeg/minimum",keyword:"minimum",params:{comparison: ">=", limit: 5},message:"must be >= 5"};
 if(vErrors === null){
 vErrors = [err558];
 }
@@ -6726,8 +6709,9 @@ vErrors.push(err558);
 }
 errors++;
 }
-if(data189.minBrightness === undefined){
-const err559 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "minBrightness"},message:"must have required property '"+"minBrightness"+"'"};
+}
+else {
+const err559 = {instancePath:instancePath+"/vision/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/quality/properties/maxRollDeg/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err559];
 }
@@ -6736,9 +6720,10 @@ vErrors.push(err559);
 }
 errors++;
 }
-for(const key39 in data189){
-if(!(((((key39 === "minFacePx") || (key39 === "maxYaw")) || (key39 === "maxRollDeg")) || (key39 === "minSharpness")) || (key39 === "minBrightness"))){
-const err560 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key39},message:"must NOT have additional properties"};
+let data191 = data187.minSharpness;
+if(typeof data191 == "number"){
+if(data191 < 0 || isNaN(data191)){
+const err560 = {instancePath:instancePath+"/vision/quality/minSharpness",schemaPath:"#/properties/vision/properties/quality/properties/minSharpness/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err560];
 }
@@ -6748,9 +6733,8 @@ vErrors.push(err560);
 errors++;
 }
 }
-let data190 = data189.minFacePx;
-if(!((typeof data190 == "number") && (!(data190 % 1) && !isNaN(data190)))){
-const err561 = {instancePath:instancePath+"/vision/enrolment/quality/minFacePx",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minFacePx/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+else {
+const err561 = {instancePath:instancePath+"/vision/quality/minSharpness",schemaPath:"#/properties/vision/properties/quality/properties/minSharpness/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err561];
 }
@@ -6759,9 +6743,10 @@ vErrors.push(err561);
 }
 errors++;
 }
-if(typeof data190 == "number"){
-if(data190 > 2000 || isNaN(data190)){
-const err562 = {instancePath:instancePath+"/vision/enrolment/quality/minFacePx",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minFacePx/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2000},message:"must be <= 2000"};
+let data192 = data187.minBrightness;
+if(typeof data192 == "number"){
+if(data192 > 255 || isNaN(data192)){
+const err562 = {instancePath:instancePath+"/vision/quality/minBrightness",schemaPath:"#/properties/vision/properties/quality/properties/minBrightness/maximum",keyword:"maximum",params:{comparison: "<=", limit: 255},message:"must be <= 255"};
 if(vErrors === null){
 vErrors = [err562];
 }
@@ -6770,8 +6755,8 @@ vErrors.push(err562);
 }
 errors++;
 }
-if(data190 < 16 || isNaN(data190)){
-const err563 = {instancePath:instancePath+"/vision/enrolment/quality/minFacePx",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minFacePx/minimum",keyword:"minimum",params:{comparison: ">=", limit: 16},message:"must be >= 16"};
+if(data192 < 0 || isNaN(data192)){
+const err563 = {instancePath:instancePath+"/vision/quality/minBrightness",schemaPath:"#/properties/vision/properties/quality/properties/minBrightness/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err563];
 }
@@ -6781,10 +6766,8 @@ vErrors.push(err563);
 errors++;
 }
 }
-let data191 = data189.maxYaw;
-if(typeof data191 == "number"){
-if(data191 > 1 || isNaN(data191)){
-const err564 = {instancePath:instancePath+"/vision/enrolment/quality/maxYaw",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxYaw/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
+else {
+const err564 = {instancePath:instancePath+"/vision/quality/minBrightness",schemaPath:"#/properties/vision/properties/quality/properties/minBrightness/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err564];
 }
@@ -6793,8 +6776,9 @@ vErrors.push(err564);
 }
 errors++;
 }
-if(data191 < 0.05 || isNaN(data191)){
-const err565 = {instancePath:instancePath+"/vision/enrolment/quality/maxYaw",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxYaw/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.05},message:"must be >= 0.05"};
+}
+else {
+const err565 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err565];
 }
@@ -6803,9 +6787,25 @@ vErrors.push(err565);
 }
 errors++;
 }
+let data193 = data150.enrolment;
+if(data193 && typeof data193 == "object" && !Array.isArray(data193)){
+if(data193.quality === undefined){
+data193.quality = {};
 }
-else {
-const err566 = {instancePath:instancePath+"/vision/enrolment/quality/maxYaw",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxYaw/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data193.maxPhotoBytes === undefined){
+data193.maxPhotoBytes = 6291456;
+}
+if(data193.maxPhotoPixels === undefined){
+data193.maxPhotoPixels = 24000000;
+}
+if(data193.maxPhotosPerRequest === undefined){
+data193.maxPhotosPerRequest = 10;
+}
+if(data193.maxTemplatesPerPerson === undefined){
+data193.maxTemplatesPerPerson = 10;
+}
+if(data193.quality === undefined){
+const err566 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "quality"},message:"must have required property '"+"quality"+"'"};
 if(vErrors === null){
 vErrors = [err566];
 }
@@ -6814,10 +6814,8 @@ vErrors.push(err566);
 }
 errors++;
 }
-let data192 = data189.maxRollDeg;
-if(typeof data192 == "number"){
-if(data192 > 90 || isNaN(data192)){
-const err567 = {instancePath:instancePath+"/vision/enrolment/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxRollDeg/maximum",keyword:"maximum",params:{comparison: "<=", limit: 90},message:"must be <= 90"};
+if(data193.maxPhotoBytes === undefined){
+const err567 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "maxPhotoBytes"},message:"must have required property '"+"maxPhotoBytes"+"'"};
 if(vErrors === null){
 vErrors = [err567];
 }
@@ -6826,8 +6824,8 @@ vErrors.push(err567);
 }
 errors++;
 }
-if(data192 < 5 || isNaN(data192)){
-const err568 = {instancePath:instancePath+"/vision/enrolment/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxRollDeg/minimum",keyword:"minimum",params:{comparison: ">=", limit: 5},message:"must be >= 5"};
+if(data193.maxPhotoPixels === undefined){
+const err568 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "maxPhotoPixels"},message:"must have required property '"+"maxPhotoPixels"+"'"};
 if(vErrors === null){
 vErrors = [err568];
 }
@@ -6836,9 +6834,8 @@ vErrors.push(err568);
 }
 errors++;
 }
-}
-else {
-const err569 = {instancePath:instancePath+"/vision/enrolment/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxRollDeg/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data193.maxPhotosPerRequest === undefined){
+const err569 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "maxPhotosPerRequest"},message:"must have required property '"+"maxPhotosPerRequest"+"'"};
 if(vErrors === null){
 vErrors = [err569];
 }
@@ -6847,10 +6844,8 @@ vErrors.push(err569);
 }
 errors++;
 }
-let data193 = data189.minSharpness;
-if(typeof data193 == "number"){
-if(data193 < 0 || isNaN(data193)){
-const err570 = {instancePath:instancePath+"/vision/enrolment/quality/minSharpness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minSharpness/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(data193.maxTemplatesPerPerson === undefined){
+const err570 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "maxTemplatesPerPerson"},message:"must have required property '"+"maxTemplatesPerPerson"+"'"};
 if(vErrors === null){
 vErrors = [err570];
 }
@@ -6859,9 +6854,9 @@ vErrors.push(err570);
 }
 errors++;
 }
-}
-else {
-const err571 = {instancePath:instancePath+"/vision/enrolment/quality/minSharpness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minSharpness/type",keyword:"type",params:{type: "number"},message:"must be number"};
+for(const key38 in data193){
+if(!(((((key38 === "quality") || (key38 === "maxPhotoBytes")) || (key38 === "maxPhotoPixels")) || (key38 === "maxPhotosPerRequest")) || (key38 === "maxTemplatesPerPerson"))){
+const err571 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key38},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err571];
 }
@@ -6870,10 +6865,26 @@ vErrors.push(err571);
 }
 errors++;
 }
-let data194 = data189.minBrightness;
-if(typeof data194 == "number"){
-if(data194 > 255 || isNaN(data194)){
-const err572 = {instancePath:instancePath+"/vision/enrolment/quality/minBrightness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minBrightness/maximum",keyword:"maximum",params:{comparison: "<=", limit: 255},message:"must be <= 255"};
+}
+let data194 = data193.quality;
+if(data194 && typeof data194 == "object" && !Array.isArray(data194)){
+if(data194.minFacePx === undefined){
+data194.minFacePx = 40;
+}
+if(data194.maxYaw === undefined){
+data194.maxYaw = 0.35;
+}
+if(data194.maxRollDeg === undefined){
+data194.maxRollDeg = 20;
+}
+if(data194.minSharpness === undefined){
+data194.minSharpness = 140;
+}
+if(data194.minBrightness === undefined){
+data194.minBrightness = 40;
+}
+if(data194.minFacePx === undefined){
+const err572 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "minFacePx"},message:"must have required property '"+"minFacePx"+"'"};
 if(vErrors === null){
 vErrors = [err572];
 }
@@ -6882,8 +6893,8 @@ vErrors.push(err572);
 }
 errors++;
 }
-if(data194 < 0 || isNaN(data194)){
-const err573 = {instancePath:instancePath+"/vision/enrolment/quality/minBrightness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minBrightness/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(data194.maxYaw === undefined){
+const err573 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "maxYaw"},message:"must have required property '"+"maxYaw"+"'"};
 if(vErrors === null){
 vErrors = [err573];
 }
@@ -6892,9 +6903,8 @@ vErrors.push(err573);
 }
 errors++;
 }
-}
-else {
-const err574 = {instancePath:instancePath+"/vision/enrolment/quality/minBrightness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minBrightness/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data194.maxRollDeg === undefined){
+const err574 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "maxRollDeg"},message:"must have required property '"+"maxRollDeg"+"'"};
 if(vErrors === null){
 vErrors = [err574];
 }
@@ -6903,9 +6913,8 @@ vErrors.push(err574);
 }
 errors++;
 }
-}
-else {
-const err575 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data194.minSharpness === undefined){
+const err575 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "minSharpness"},message:"must have required property '"+"minSharpness"+"'"};
 if(vErrors === null){
 vErrors = [err575];
 }
@@ -6914,9 +6923,8 @@ vErrors.push(err575);
 }
 errors++;
 }
-let data195 = data188.maxPhotoBytes;
-if(!((typeof data195 == "number") && (!(data195 % 1) && !isNaN(data195)))){
-const err576 = {instancePath:instancePath+"/vision/enrolment/maxPhotoBytes",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data194.minBrightness === undefined){
+const err576 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "minBrightness"},message:"must have required property '"+"minBrightness"+"'"};
 if(vErrors === null){
 vErrors = [err576];
 }
@@ -6925,9 +6933,9 @@ vErrors.push(err576);
 }
 errors++;
 }
-if(typeof data195 == "number"){
-if(data195 > 33554432 || isNaN(data195)){
-const err577 = {instancePath:instancePath+"/vision/enrolment/maxPhotoBytes",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 33554432},message:"must be <= 33554432"};
+for(const key39 in data194){
+if(!(((((key39 === "minFacePx") || (key39 === "maxYaw")) || (key39 === "maxRollDeg")) || (key39 === "minSharpness")) || (key39 === "minBrightness"))){
+const err577 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key39},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err577];
 }
@@ -6936,8 +6944,10 @@ vErrors.push(err577);
 }
 errors++;
 }
-if(data195 < 1024 || isNaN(data195)){
-const err578 = {instancePath:instancePath+"/vision/enrolment/maxPhotoBytes",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1024},message:"must be >= 1024"};
+}
+let data195 = data194.minFacePx;
+if(!((typeof data195 == "number") && (!(data195 % 1) && !isNaN(data195)))){
+const err578 = {instancePath:instancePath+"/vision/enrolment/quality/minFacePx",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minFacePx/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err578];
 }
@@ -6946,10 +6956,9 @@ vErrors.push(err578);
 }
 errors++;
 }
-}
-let data196 = data188.maxPhotoPixels;
-if(!((typeof data196 == "number") && (!(data196 % 1) && !isNaN(data196)))){
-const err579 = {instancePath:instancePath+"/vision/enrolment/maxPhotoPixels",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoPixels/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(typeof data195 == "number"){
+if(data195 > 2000 || isNaN(data195)){
+const err579 = {instancePath:instancePath+"/vision/enrolment/quality/minFacePx",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minFacePx/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2000},message:"must be <= 2000"};
 if(vErrors === null){
 vErrors = [err579];
 }
@@ -6958,9 +6967,8 @@ vErrors.push(err579);
 }
 errors++;
 }
-if(typeof data196 == "number"){
-if(data196 > 100000000 || isNaN(data196)){
-const err580 = {instancePath:instancePath+"/vision/enrolment/maxPhotoPixels",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoPixels/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000000},message:"must be <= 100000000"};
+if(data195 < 16 || isNaN(data195)){
+const err580 = {instancePath:instancePath+"/vision/enrolment/quality/minFacePx",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minFacePx/minimum",keyword:"minimum",params:{comparison: ">=", limit: 16},message:"must be >= 16"};
 if(vErrors === null){
 vErrors = [err580];
 }
@@ -6969,8 +6977,11 @@ vErrors.push(err580);
 }
 errors++;
 }
-if(data196 < 4096 || isNaN(data196)){
-const err581 = {instancePath:instancePath+"/vision/enrolment/maxPhotoPixels",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoPixels/minimum",keyword:"minimum",params:{comparison: ">=", limit: 4096},message:"must be >= 4096"};
+}
+let data196 = data194.maxYaw;
+if(typeof data196 == "number"){
+if(data196 > 1 || isNaN(data196)){
+const err581 = {instancePath:instancePath+"/vision/enrolment/quality/maxYaw",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxYaw/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
 if(vErrors === null){
 vErrors = [err581];
 }
@@ -6979,10 +6990,8 @@ vErrors.push(err581);
 }
 errors++;
 }
-}
-let data197 = data188.maxPhotosPerRequest;
-if(!((typeof data197 == "number") && (!(data197 % 1) && !isNaN(data197)))){
-const err582 = {instancePath:instancePath+"/vision/enrolment/maxPhotosPerRequest",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotosPerRequest/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data196 < 0.05 || isNaN(data196)){
+const err582 = {instancePath:instancePath+"/vision/enrolment/quality/maxYaw",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxYaw/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.05},message:"must be >= 0.05"};
 if(vErrors === null){
 vErrors = [err582];
 }
@@ -6991,9 +7000,9 @@ vErrors.push(err582);
 }
 errors++;
 }
-if(typeof data197 == "number"){
-if(data197 > 50 || isNaN(data197)){
-const err583 = {instancePath:instancePath+"/vision/enrolment/maxPhotosPerRequest",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotosPerRequest/maximum",keyword:"maximum",params:{comparison: "<=", limit: 50},message:"must be <= 50"};
+}
+else {
+const err583 = {instancePath:instancePath+"/vision/enrolment/quality/maxYaw",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxYaw/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err583];
 }
@@ -7002,8 +7011,10 @@ vErrors.push(err583);
 }
 errors++;
 }
-if(data197 < 1 || isNaN(data197)){
-const err584 = {instancePath:instancePath+"/vision/enrolment/maxPhotosPerRequest",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotosPerRequest/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+let data197 = data194.maxRollDeg;
+if(typeof data197 == "number"){
+if(data197 > 90 || isNaN(data197)){
+const err584 = {instancePath:instancePath+"/vision/enrolment/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxRollDeg/maximum",keyword:"maximum",params:{comparison: "<=", limit: 90},message:"must be <= 90"};
 if(vErrors === null){
 vErrors = [err584];
 }
@@ -7012,10 +7023,8 @@ vErrors.push(err584);
 }
 errors++;
 }
-}
-let data198 = data188.maxTemplatesPerPerson;
-if(!((typeof data198 == "number") && (!(data198 % 1) && !isNaN(data198)))){
-const err585 = {instancePath:instancePath+"/vision/enrolment/maxTemplatesPerPerson",schemaPath:"#/properties/vision/properties/enrolment/properties/maxTemplatesPerPerson/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data197 < 5 || isNaN(data197)){
+const err585 = {instancePath:instancePath+"/vision/enrolment/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxRollDeg/minimum",keyword:"minimum",params:{comparison: ">=", limit: 5},message:"must be >= 5"};
 if(vErrors === null){
 vErrors = [err585];
 }
@@ -7024,9 +7033,9 @@ vErrors.push(err585);
 }
 errors++;
 }
-if(typeof data198 == "number"){
-if(data198 > 100 || isNaN(data198)){
-const err586 = {instancePath:instancePath+"/vision/enrolment/maxTemplatesPerPerson",schemaPath:"#/properties/vision/properties/enrolment/properties/maxTemplatesPerPerson/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
+}
+else {
+const err586 = {instancePath:instancePath+"/vision/enrolment/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxRollDeg/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err586];
 }
@@ -7035,8 +7044,10 @@ vErrors.push(err586);
 }
 errors++;
 }
-if(data198 < 1 || isNaN(data198)){
-const err587 = {instancePath:instancePath+"/vision/enrolment/maxTemplatesPerPerson",schemaPath:"#/properties/vision/properties/enrolment/properties/maxTemplatesPerPerson/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+let data198 = data194.minSharpness;
+if(typeof data198 == "number"){
+if(data198 < 0 || isNaN(data198)){
+const err587 = {instancePath:instancePath+"/vision/enrolment/quality/minSharpness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minSharpness/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err587];
 }
@@ -7046,9 +7057,8 @@ vErrors.push(err587);
 errors++;
 }
 }
-}
 else {
-const err588 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err588 = {instancePath:instancePath+"/vision/enrolment/quality/minSharpness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minSharpness/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err588];
 }
@@ -7057,22 +7067,10 @@ vErrors.push(err588);
 }
 errors++;
 }
-let data199 = data149.privacy;
-if(data199 && typeof data199 == "object" && !Array.isArray(data199)){
-if(data199.templatesFile === undefined){
-data199.templatesFile = "faces.db";
-}
-if(data199.keepPhotos === undefined){
-data199.keepPhotos = false;
-}
-if(data199.photoRetentionDays === undefined){
-data199.photoRetentionDays = 30;
-}
-if(data199.expiredGraceDays === undefined){
-data199.expiredGraceDays = 30;
-}
-if(data199.templatesFile === undefined){
-const err589 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/required",keyword:"required",params:{missingProperty: "templatesFile"},message:"must have required property '"+"templatesFile"+"'"};
+let data199 = data194.minBrightness;
+if(typeof data199 == "number"){
+if(data199 > 255 || isNaN(data199)){
+const err589 = {instancePath:instancePath+"/vision/enrolment/quality/minBrightness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minBrightness/maximum",keyword:"maximum",params:{comparison: "<=", limit: 255},message:"must be <= 255"};
 if(vErrors === null){
 vErrors = [err589];
 }
@@ -7081,8 +7079,8 @@ vErrors.push(err589);
 }
 errors++;
 }
-if(data199.keepPhotos === undefined){
-const err590 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/required",keyword:"required",params:{missingProperty: "keepPhotos"},message:"must have required property '"+"keepPhotos"+"'"};
+if(data199 < 0 || isNaN(data199)){
+const err590 = {instancePath:instancePath+"/vision/enrolment/quality/minBrightness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minBrightness/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err590];
 }
@@ -7091,8 +7089,9 @@ vErrors.push(err590);
 }
 errors++;
 }
-if(data199.photoRetentionDays === undefined){
-const err591 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/required",keyword:"required",params:{missingProperty: "photoRetentionDays"},message:"must have required property '"+"photoRetentionDays"+"'"};
+}
+else {
+const err591 = {instancePath:instancePath+"/vision/enrolment/quality/minBrightness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minBrightness/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err591];
 }
@@ -7101,8 +7100,9 @@ vErrors.push(err591);
 }
 errors++;
 }
-if(data199.expiredGraceDays === undefined){
-const err592 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/required",keyword:"required",params:{missingProperty: "expiredGraceDays"},message:"must have required property '"+"expiredGraceDays"+"'"};
+}
+else {
+const err592 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err592];
 }
@@ -7111,9 +7111,9 @@ vErrors.push(err592);
 }
 errors++;
 }
-for(const key40 in data199){
-if(!(((((key40 === "keyFile") || (key40 === "templatesFile")) || (key40 === "keepPhotos")) || (key40 === "photoRetentionDays")) || (key40 === "expiredGraceDays"))){
-const err593 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key40},message:"must NOT have additional properties"};
+let data200 = data193.maxPhotoBytes;
+if(!((typeof data200 == "number") && (!(data200 % 1) && !isNaN(data200)))){
+const err593 = {instancePath:instancePath+"/vision/enrolment/maxPhotoBytes",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err593];
 }
@@ -7122,12 +7122,9 @@ vErrors.push(err593);
 }
 errors++;
 }
-}
-if(data199.keyFile !== undefined){
-let data200 = data199.keyFile;
-if(typeof data200 === "string"){
-if(func3(data200) < 1){
-const err594 = {instancePath:instancePath+"/vision/privacy/keyFile",schemaPath:"#/properties/vision/properties/privacy/properties/keyFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(typeof data200 == "number"){
+if(data200 > 33554432 || isNaN(data200)){
+const err594 = {instancePath:instancePath+"/vision/enrolment/maxPhotoBytes",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 33554432},message:"must be <= 33554432"};
 if(vErrors === null){
 vErrors = [err594];
 }
@@ -7136,9 +7133,8 @@ vErrors.push(err594);
 }
 errors++;
 }
-}
-else {
-const err595 = {instancePath:instancePath+"/vision/privacy/keyFile",schemaPath:"#/properties/vision/properties/privacy/properties/keyFile/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data200 < 1024 || isNaN(data200)){
+const err595 = {instancePath:instancePath+"/vision/enrolment/maxPhotoBytes",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1024},message:"must be >= 1024"};
 if(vErrors === null){
 vErrors = [err595];
 }
@@ -7148,10 +7144,9 @@ vErrors.push(err595);
 errors++;
 }
 }
-let data201 = data199.templatesFile;
-if(typeof data201 === "string"){
-if(func3(data201) < 1){
-const err596 = {instancePath:instancePath+"/vision/privacy/templatesFile",schemaPath:"#/properties/vision/properties/privacy/properties/templatesFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+let data201 = data193.maxPhotoPixels;
+if(!((typeof data201 == "number") && (!(data201 % 1) && !isNaN(data201)))){
+const err596 = {instancePath:instancePath+"/vision/enrolment/maxPhotoPixels",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoPixels/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err596];
 }
@@ -7160,9 +7155,9 @@ vErrors.push(err596);
 }
 errors++;
 }
-}
-else {
-const err597 = {instancePath:instancePath+"/vision/privacy/templatesFile",schemaPath:"#/properties/vision/properties/privacy/properties/templatesFile/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(typeof data201 == "number"){
+if(data201 > 100000000 || isNaN(data201)){
+const err597 = {instancePath:instancePath+"/vision/enrolment/maxPhotoPixels",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoPixels/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000000},message:"must be <= 100000000"};
 if(vErrors === null){
 vErrors = [err597];
 }
@@ -7171,8 +7166,8 @@ vErrors.push(err597);
 }
 errors++;
 }
-if(typeof data199.keepPhotos !== "boolean"){
-const err598 = {instancePath:instancePath+"/vision/privacy/keepPhotos",schemaPath:"#/properties/vision/properties/privacy/properties/keepPhotos/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data201 < 4096 || isNaN(data201)){
+const err598 = {instancePath:instancePath+"/vision/enrolment/maxPhotoPixels",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoPixels/minimum",keyword:"minimum",params:{comparison: ">=", limit: 4096},message:"must be >= 4096"};
 if(vErrors === null){
 vErrors = [err598];
 }
@@ -7181,9 +7176,10 @@ vErrors.push(err598);
 }
 errors++;
 }
-let data203 = data199.photoRetentionDays;
-if(!((typeof data203 == "number") && (!(data203 % 1) && !isNaN(data203)))){
-const err599 = {instancePath:instancePath+"/vision/privacy/photoRetentionDays",schemaPath:"#/properties/vision/properties/privacy/properties/photoRetentionDays/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+let data202 = data193.maxPhotosPerRequest;
+if(!((typeof data202 == "number") && (!(data202 % 1) && !isNaN(data202)))){
+const err599 = {instancePath:instancePath+"/vision/enrolment/maxPhotosPerRequest",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotosPerRequest/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err599];
 }
@@ -7192,9 +7188,9 @@ vErrors.push(err599);
 }
 errors++;
 }
-if(typeof data203 == "number"){
-if(data203 > 3650 || isNaN(data203)){
-const err600 = {instancePath:instancePath+"/vision/privacy/photoRetentionDays",schemaPath:"#/properties/vision/properties/privacy/properties/photoRetentionDays/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3650},message:"must be <= 3650"};
+if(typeof data202 == "number"){
+if(data202 > 50 || isNaN(data202)){
+const err600 = {instancePath:instancePath+"/vision/enrolment/maxPhotosPerRequest",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotosPerRequest/maximum",keyword:"maximum",params:{comparison: "<=", limit: 50},message:"must be <= 50"};
 if(vErrors === null){
 vErrors = [err600];
 }
@@ -7203,8 +7199,8 @@ vErrors.push(err600);
 }
 errors++;
 }
-if(data203 < 1 || isNaN(data203)){
-const err601 = {instancePath:instancePath+"/vision/privacy/photoRetentionDays",schemaPath:"#/properties/vision/properties/privacy/properties/photoRetentionDays/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(data202 < 1 || isNaN(data202)){
+const err601 = {instancePath:instancePath+"/vision/enrolment/maxPhotosPerRequest",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotosPerRequest/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err601];
 }
@@ -7214,9 +7210,9 @@ vErrors.push(err601);
 errors++;
 }
 }
-let data204 = data199.expiredGraceDays;
-if(!((typeof data204 == "number") && (!(data204 % 1) && !isNaN(data204)))){
-const err602 = {instancePath:instancePath+"/vision/privacy/expiredGraceDays",schemaPath:"#/properties/vision/properties/privacy/properties/expiredGraceDays/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+let data203 = data193.maxTemplatesPerPerson;
+if(!((typeof data203 == "number") && (!(data203 % 1) && !isNaN(data203)))){
+const err602 = {instancePath:instancePath+"/vision/enrolment/maxTemplatesPerPerson",schemaPath:"#/properties/vision/properties/enrolment/properties/maxTemplatesPerPerson/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err602];
 }
@@ -7225,9 +7221,9 @@ vErrors.push(err602);
 }
 errors++;
 }
-if(typeof data204 == "number"){
-if(data204 > 3650 || isNaN(data204)){
-const err603 = {instancePath:instancePath+"/vision/privacy/expiredGraceDays",schemaPath:"#/properties/vision/properties/privacy/properties/expiredGraceDays/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3650},message:"must be <= 3650"};
+if(typeof data203 == "number"){
+if(data203 > 100 || isNaN(data203)){
+const err603 = {instancePath:instancePath+"/vision/enrolment/maxTemplatesPerPerson",schemaPath:"#/properties/vision/properties/enrolment/properties/maxTemplatesPerPerson/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
 if(vErrors === null){
 vErrors = [err603];
 }
@@ -7236,8 +7232,8 @@ vErrors.push(err603);
 }
 errors++;
 }
-if(data204 < 0 || isNaN(data204)){
-const err604 = {instancePath:instancePath+"/vision/privacy/expiredGraceDays",schemaPath:"#/properties/vision/properties/privacy/properties/expiredGraceDays/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(data203 < 1 || isNaN(data203)){
+const err604 = {instancePath:instancePath+"/vision/enrolment/maxTemplatesPerPerson",schemaPath:"#/properties/vision/properties/enrolment/properties/maxTemplatesPerPerson/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err604];
 }
@@ -7249,7 +7245,7 @@ errors++;
 }
 }
 else {
-const err605 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err605 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err605];
 }
@@ -7258,22 +7254,22 @@ vErrors.push(err605);
 }
 errors++;
 }
-let data205 = data149.events;
-if(data205 && typeof data205 == "object" && !Array.isArray(data205)){
-if(data205.unknownIntervalS === undefined){
-data205.unknownIntervalS = 30;
+let data204 = data150.privacy;
+if(data204 && typeof data204 == "object" && !Array.isArray(data204)){
+if(data204.templatesFile === undefined){
+data204.templatesFile = "faces.db";
 }
-if(data205.spoofIntervalS === undefined){
-data205.spoofIntervalS = 30;
+if(data204.keepPhotos === undefined){
+data204.keepPhotos = false;
 }
-if(data205.snapshot === undefined){
-data205.snapshot = false;
+if(data204.photoRetentionDays === undefined){
+data204.photoRetentionDays = 30;
 }
-if(data205.snapshotMaxBytes === undefined){
-data205.snapshotMaxBytes = 24576;
+if(data204.expiredGraceDays === undefined){
+data204.expiredGraceDays = 30;
 }
-if(data205.unknownIntervalS === undefined){
-const err606 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/required",keyword:"required",params:{missingProperty: "unknownIntervalS"},message:"must have required property '"+"unknownIntervalS"+"'"};
+if(data204.templatesFile === undefined){
+const err606 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/required",keyword:"required",params:{missingProperty: "templatesFile"},message:"must have required property '"+"templatesFile"+"'"};
 if(vErrors === null){
 vErrors = [err606];
 }
@@ -7282,8 +7278,8 @@ vErrors.push(err606);
 }
 errors++;
 }
-if(data205.spoofIntervalS === undefined){
-const err607 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/required",keyword:"required",params:{missingProperty: "spoofIntervalS"},message:"must have required property '"+"spoofIntervalS"+"'"};
+if(data204.keepPhotos === undefined){
+const err607 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/required",keyword:"required",params:{missingProperty: "keepPhotos"},message:"must have required property '"+"keepPhotos"+"'"};
 if(vErrors === null){
 vErrors = [err607];
 }
@@ -7292,8 +7288,8 @@ vErrors.push(err607);
 }
 errors++;
 }
-if(data205.snapshot === undefined){
-const err608 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/required",keyword:"required",params:{missingProperty: "snapshot"},message:"must have required property '"+"snapshot"+"'"};
+if(data204.photoRetentionDays === undefined){
+const err608 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/required",keyword:"required",params:{missingProperty: "photoRetentionDays"},message:"must have required property '"+"photoRetentionDays"+"'"};
 if(vErrors === null){
 vErrors = [err608];
 }
@@ -7302,8 +7298,8 @@ vErrors.push(err608);
 }
 errors++;
 }
-if(data205.snapshotMaxBytes === undefined){
-const err609 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/required",keyword:"required",params:{missingProperty: "snapshotMaxBytes"},message:"must have required property '"+"snapshotMaxBytes"+"'"};
+if(data204.expiredGraceDays === undefined){
+const err609 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/required",keyword:"required",params:{missingProperty: "expiredGraceDays"},message:"must have required property '"+"expiredGraceDays"+"'"};
 if(vErrors === null){
 vErrors = [err609];
 }
@@ -7312,9 +7308,9 @@ vErrors.push(err609);
 }
 errors++;
 }
-for(const key41 in data205){
-if(!((((key41 === "unknownIntervalS") || (key41 === "spoofIntervalS")) || (key41 === "snapshot")) || (key41 === "snapshotMaxBytes"))){
-const err610 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key41},message:"must NOT have additional properties"};
+for(const key40 in data204){
+if(!(((((key40 === "keyFile") || (key40 === "templatesFile")) || (key40 === "keepPhotos")) || (key40 === "photoRetentionDays")) || (key40 === "expiredGraceDays"))){
+const err610 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key40},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err610];
 }
@@ -7324,10 +7320,11 @@ vErrors.push(err610);
 errors++;
 }
 }
-let data206 = data205.unknownIntervalS;
-if(typeof data206 == "number"){
-if(data206 > 3600 || isNaN(data206)){
-const err611 = {instancePath:instancePath+"/vision/events/unknownIntervalS",schemaPath:"#/properties/vision/properties/events/properties/unknownIntervalS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
+if(data204.keyFile !== undefined){
+let data205 = data204.keyFile;
+if(typeof data205 === "string"){
+if(func3(data205) < 1){
+const err611 = {instancePath:instancePath+"/vision/privacy/keyFile",schemaPath:"#/properties/vision/properties/privacy/properties/keyFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err611];
 }
@@ -7336,8 +7333,9 @@ vErrors.push(err611);
 }
 errors++;
 }
-if(data206 < 0 || isNaN(data206)){
-const err612 = {instancePath:instancePath+"/vision/events/unknownIntervalS",schemaPath:"#/properties/vision/properties/events/properties/unknownIntervalS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+else {
+const err612 = {instancePath:instancePath+"/vision/privacy/keyFile",schemaPath:"#/properties/vision/properties/privacy/properties/keyFile/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err612];
 }
@@ -7347,8 +7345,10 @@ vErrors.push(err612);
 errors++;
 }
 }
-else {
-const err613 = {instancePath:instancePath+"/vision/events/unknownIntervalS",schemaPath:"#/properties/vision/properties/events/properties/unknownIntervalS/type",keyword:"type",params:{type: "number"},message:"must be number"};
+let data206 = data204.templatesFile;
+if(typeof data206 === "string"){
+if(func3(data206) < 1){
+const err613 = {instancePath:instancePath+"/vision/privacy/templatesFile",schemaPath:"#/properties/vision/properties/privacy/properties/templatesFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err613];
 }
@@ -7357,10 +7357,9 @@ vErrors.push(err613);
 }
 errors++;
 }
-let data207 = data205.spoofIntervalS;
-if(typeof data207 == "number"){
-if(data207 > 3600 || isNaN(data207)){
-const err614 = {instancePath:instancePath+"/vision/events/spoofIntervalS",schemaPath:"#/properties/vision/properties/events/properties/spoofIntervalS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
+}
+else {
+const err614 = {instancePath:instancePath+"/vision/privacy/templatesFile",schemaPath:"#/properties/vision/properties/privacy/properties/templatesFile/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err614];
 }
@@ -7369,8 +7368,8 @@ vErrors.push(err614);
 }
 errors++;
 }
-if(data207 < 0 || isNaN(data207)){
-const err615 = {instancePath:instancePath+"/vision/events/spoofIntervalS",schemaPath:"#/properties/vision/properties/events/properties/spoofIntervalS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(typeof data204.keepPhotos !== "boolean"){
+const err615 = {instancePath:instancePath+"/vision/privacy/keepPhotos",schemaPath:"#/properties/vision/properties/privacy/properties/keepPhotos/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err615];
 }
@@ -7379,9 +7378,9 @@ vErrors.push(err615);
 }
 errors++;
 }
-}
-else {
-const err616 = {instancePath:instancePath+"/vision/events/spoofIntervalS",schemaPath:"#/properties/vision/properties/events/properties/spoofIntervalS/type",keyword:"type",params:{type: "number"},message:"must be number"};
+let data208 = data204.photoRetentionDays;
+if(!((typeof data208 == "number") && (!(data208 % 1) && !isNaN(data208)))){
+const err616 = {instancePath:instancePath+"/vision/privacy/photoRetentionDays",schemaPath:"#/properties/vision/properties/privacy/properties/photoRetentionDays/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err616];
 }
@@ -7390,8 +7389,9 @@ vErrors.push(err616);
 }
 errors++;
 }
-if(typeof data205.snapshot !== "boolean"){
-const err617 = {instancePath:instancePath+"/vision/events/snapshot",schemaPath:"#/properties/vision/properties/events/properties/snapshot/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(typeof data208 == "number"){
+if(data208 > 3650 || isNaN(data208)){
+const err617 = {instancePath:instancePath+"/vision/privacy/photoRetentionDays",schemaPath:"#/properties/vision/properties/privacy/properties/photoRetentionDays/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3650},message:"must be <= 3650"};
 if(vErrors === null){
 vErrors = [err617];
 }
@@ -7400,9 +7400,8 @@ vErrors.push(err617);
 }
 errors++;
 }
-let data209 = data205.snapshotMaxBytes;
-if(!((typeof data209 == "number") && (!(data209 % 1) && !isNaN(data209)))){
-const err618 = {instancePath:instancePath+"/vision/events/snapshotMaxBytes",schemaPath:"#/properties/vision/properties/events/properties/snapshotMaxBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data208 < 1 || isNaN(data208)){
+const err618 = {instancePath:instancePath+"/vision/privacy/photoRetentionDays",schemaPath:"#/properties/vision/properties/privacy/properties/photoRetentionDays/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err618];
 }
@@ -7411,9 +7410,10 @@ vErrors.push(err618);
 }
 errors++;
 }
-if(typeof data209 == "number"){
-if(data209 > 262144 || isNaN(data209)){
-const err619 = {instancePath:instancePath+"/vision/events/snapshotMaxBytes",schemaPath:"#/properties/vision/properties/events/properties/snapshotMaxBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 262144},message:"must be <= 262144"};
+}
+let data209 = data204.expiredGraceDays;
+if(!((typeof data209 == "number") && (!(data209 % 1) && !isNaN(data209)))){
+const err619 = {instancePath:instancePath+"/vision/privacy/expiredGraceDays",schemaPath:"#/properties/vision/properties/privacy/properties/expiredGraceDays/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err619];
 }
@@ -7422,8 +7422,9 @@ vErrors.push(err619);
 }
 errors++;
 }
-if(data209 < 2048 || isNaN(data209)){
-const err620 = {instancePath:instancePath+"/vision/events/snapshotMaxBytes",schemaPath:"#/properties/vision/properties/events/properties/snapshotMaxBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 2048},message:"must be >= 2048"};
+if(typeof data209 == "number"){
+if(data209 > 3650 || isNaN(data209)){
+const err620 = {instancePath:instancePath+"/vision/privacy/expiredGraceDays",schemaPath:"#/properties/vision/properties/privacy/properties/expiredGraceDays/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3650},message:"must be <= 3650"};
 if(vErrors === null){
 vErrors = [err620];
 }
@@ -7432,10 +7433,8 @@ vErrors.push(err620);
 }
 errors++;
 }
-}
-}
-else {
-const err621 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data209 < 0 || isNaN(data209)){
+const err621 = {instancePath:instancePath+"/vision/privacy/expiredGraceDays",schemaPath:"#/properties/vision/properties/privacy/properties/expiredGraceDays/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err621];
 }
@@ -7444,9 +7443,10 @@ vErrors.push(err621);
 }
 errors++;
 }
-let data210 = data149.queue;
-if(!((typeof data210 == "number") && (!(data210 % 1) && !isNaN(data210)))){
-const err622 = {instancePath:instancePath+"/vision/queue",schemaPath:"#/properties/vision/properties/queue/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+}
+else {
+const err622 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err622];
 }
@@ -7455,9 +7455,22 @@ vErrors.push(err622);
 }
 errors++;
 }
-if(typeof data210 == "number"){
-if(data210 > 64 || isNaN(data210)){
-const err623 = {instancePath:instancePath+"/vision/queue",schemaPath:"#/properties/vision/properties/queue/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64"};
+let data210 = data150.events;
+if(data210 && typeof data210 == "object" && !Array.isArray(data210)){
+if(data210.unknownIntervalS === undefined){
+data210.unknownIntervalS = 30;
+}
+if(data210.spoofIntervalS === undefined){
+data210.spoofIntervalS = 30;
+}
+if(data210.snapshot === undefined){
+data210.snapshot = false;
+}
+if(data210.snapshotMaxBytes === undefined){
+data210.snapshotMaxBytes = 24576;
+}
+if(data210.unknownIntervalS === undefined){
+const err623 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/required",keyword:"required",params:{missingProperty: "unknownIntervalS"},message:"must have required property '"+"unknownIntervalS"+"'"};
 if(vErrors === null){
 vErrors = [err623];
 }
@@ -7466,8 +7479,8 @@ vErrors.push(err623);
 }
 errors++;
 }
-if(data210 < 1 || isNaN(data210)){
-const err624 = {instancePath:instancePath+"/vision/queue",schemaPath:"#/properties/vision/properties/queue/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(data210.spoofIntervalS === undefined){
+const err624 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/required",keyword:"required",params:{missingProperty: "spoofIntervalS"},message:"must have required property '"+"spoofIntervalS"+"'"};
 if(vErrors === null){
 vErrors = [err624];
 }
@@ -7476,10 +7489,8 @@ vErrors.push(err624);
 }
 errors++;
 }
-}
-}
-else {
-const err625 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data210.snapshot === undefined){
+const err625 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/required",keyword:"required",params:{missingProperty: "snapshot"},message:"must have required property '"+"snapshot"+"'"};
 if(vErrors === null){
 vErrors = [err625];
 }
@@ -7488,37 +7499,8 @@ vErrors.push(err625);
 }
 errors++;
 }
-let data211 = data.console;
-if(data211 && typeof data211 == "object" && !Array.isArray(data211)){
-if(data211.enabled === undefined){
-data211.enabled = true;
-}
-if(data211.host === undefined){
-data211.host = "0.0.0.0";
-}
-if(data211.port === undefined){
-data211.port = 8080;
-}
-if(data211.tls === undefined){
-data211.tls = {};
-}
-if(data211.sessionTtlMin === undefined){
-data211.sessionTtlMin = 480;
-}
-if(data211.lockoutAttempts === undefined){
-data211.lockoutAttempts = 5;
-}
-if(data211.lockoutMin === undefined){
-data211.lockoutMin = 15;
-}
-if(data211.maxUploadKB === undefined){
-data211.maxUploadKB = 4096;
-}
-if(data211.applyHealthGraceS === undefined){
-data211.applyHealthGraceS = 90;
-}
-if(data211.enabled === undefined){
-const err626 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
+if(data210.snapshotMaxBytes === undefined){
+const err626 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/required",keyword:"required",params:{missingProperty: "snapshotMaxBytes"},message:"must have required property '"+"snapshotMaxBytes"+"'"};
 if(vErrors === null){
 vErrors = [err626];
 }
@@ -7527,8 +7509,9 @@ vErrors.push(err626);
 }
 errors++;
 }
-if(data211.host === undefined){
-const err627 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "host"},message:"must have required property '"+"host"+"'"};
+for(const key41 in data210){
+if(!((((key41 === "unknownIntervalS") || (key41 === "spoofIntervalS")) || (key41 === "snapshot")) || (key41 === "snapshotMaxBytes"))){
+const err627 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key41},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err627];
 }
@@ -7537,8 +7520,11 @@ vErrors.push(err627);
 }
 errors++;
 }
-if(data211.port === undefined){
-const err628 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "port"},message:"must have required property '"+"port"+"'"};
+}
+let data211 = data210.unknownIntervalS;
+if(typeof data211 == "number"){
+if(data211 > 3600 || isNaN(data211)){
+const err628 = {instancePath:instancePath+"/vision/events/unknownIntervalS",schemaPath:"#/properties/vision/properties/events/properties/unknownIntervalS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
 if(vErrors === null){
 vErrors = [err628];
 }
@@ -7547,8 +7533,8 @@ vErrors.push(err628);
 }
 errors++;
 }
-if(data211.tls === undefined){
-const err629 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "tls"},message:"must have required property '"+"tls"+"'"};
+if(data211 < 0 || isNaN(data211)){
+const err629 = {instancePath:instancePath+"/vision/events/unknownIntervalS",schemaPath:"#/properties/vision/properties/events/properties/unknownIntervalS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err629];
 }
@@ -7557,8 +7543,9 @@ vErrors.push(err629);
 }
 errors++;
 }
-if(data211.sessionTtlMin === undefined){
-const err630 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "sessionTtlMin"},message:"must have required property '"+"sessionTtlMin"+"'"};
+}
+else {
+const err630 = {instancePath:instancePath+"/vision/events/unknownIntervalS",schemaPath:"#/properties/vision/properties/events/properties/unknownIntervalS/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err630];
 }
@@ -7567,8 +7554,10 @@ vErrors.push(err630);
 }
 errors++;
 }
-if(data211.lockoutAttempts === undefined){
-const err631 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "lockoutAttempts"},message:"must have required property '"+"lockoutAttempts"+"'"};
+let data212 = data210.spoofIntervalS;
+if(typeof data212 == "number"){
+if(data212 > 3600 || isNaN(data212)){
+const err631 = {instancePath:instancePath+"/vision/events/spoofIntervalS",schemaPath:"#/properties/vision/properties/events/properties/spoofIntervalS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
 if(vErrors === null){
 vErrors = [err631];
 }
@@ -7577,8 +7566,8 @@ vErrors.push(err631);
 }
 errors++;
 }
-if(data211.lockoutMin === undefined){
-const err632 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "lockoutMin"},message:"must have required property '"+"lockoutMin"+"'"};
+if(data212 < 0 || isNaN(data212)){
+const err632 = {instancePath:instancePath+"/vision/events/spoofIntervalS",schemaPath:"#/properties/vision/properties/events/properties/spoofIntervalS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err632];
 }
@@ -7587,8 +7576,9 @@ vErrors.push(err632);
 }
 errors++;
 }
-if(data211.maxUploadKB === undefined){
-const err633 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "maxUploadKB"},message:"must have required property '"+"maxUploadKB"+"'"};
+}
+else {
+const err633 = {instancePath:instancePath+"/vision/events/spoofIntervalS",schemaPath:"#/properties/vision/properties/events/properties/spoofIntervalS/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err633];
 }
@@ -7597,8 +7587,8 @@ vErrors.push(err633);
 }
 errors++;
 }
-if(data211.applyHealthGraceS === undefined){
-const err634 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "applyHealthGraceS"},message:"must have required property '"+"applyHealthGraceS"+"'"};
+if(typeof data210.snapshot !== "boolean"){
+const err634 = {instancePath:instancePath+"/vision/events/snapshot",schemaPath:"#/properties/vision/properties/events/properties/snapshot/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err634];
 }
@@ -7607,9 +7597,9 @@ vErrors.push(err634);
 }
 errors++;
 }
-for(const key42 in data211){
-if(!(func2.call(schema11.properties.console.properties, key42))){
-const err635 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key42},message:"must NOT have additional properties"};
+let data214 = data210.snapshotMaxBytes;
+if(!((typeof data214 == "number") && (!(data214 % 1) && !isNaN(data214)))){
+const err635 = {instancePath:instancePath+"/vision/events/snapshotMaxBytes",schemaPath:"#/properties/vision/properties/events/properties/snapshotMaxBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err635];
 }
@@ -7618,9 +7608,9 @@ vErrors.push(err635);
 }
 errors++;
 }
-}
-if(typeof data211.enabled !== "boolean"){
-const err636 = {instancePath:instancePath+"/console/enabled",schemaPath:"#/properties/console/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(typeof data214 == "number"){
+if(data214 > 262144 || isNaN(data214)){
+const err636 = {instancePath:instancePath+"/vision/events/snapshotMaxBytes",schemaPath:"#/properties/vision/properties/events/properties/snapshotMaxBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 262144},message:"must be <= 262144"};
 if(vErrors === null){
 vErrors = [err636];
 }
@@ -7629,10 +7619,8 @@ vErrors.push(err636);
 }
 errors++;
 }
-let data213 = data211.host;
-if(typeof data213 === "string"){
-if(func3(data213) < 1){
-const err637 = {instancePath:instancePath+"/console/host",schemaPath:"#/properties/console/properties/host/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(data214 < 2048 || isNaN(data214)){
+const err637 = {instancePath:instancePath+"/vision/events/snapshotMaxBytes",schemaPath:"#/properties/vision/properties/events/properties/snapshotMaxBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 2048},message:"must be >= 2048"};
 if(vErrors === null){
 vErrors = [err637];
 }
@@ -7642,8 +7630,9 @@ vErrors.push(err637);
 errors++;
 }
 }
+}
 else {
-const err638 = {instancePath:instancePath+"/console/host",schemaPath:"#/properties/console/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err638 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err638];
 }
@@ -7652,9 +7641,9 @@ vErrors.push(err638);
 }
 errors++;
 }
-let data214 = data211.port;
-if(!((typeof data214 == "number") && (!(data214 % 1) && !isNaN(data214)))){
-const err639 = {instancePath:instancePath+"/console/port",schemaPath:"#/properties/console/properties/port/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+let data215 = data150.queue;
+if(!((typeof data215 == "number") && (!(data215 % 1) && !isNaN(data215)))){
+const err639 = {instancePath:instancePath+"/vision/queue",schemaPath:"#/properties/vision/properties/queue/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err639];
 }
@@ -7663,9 +7652,9 @@ vErrors.push(err639);
 }
 errors++;
 }
-if(typeof data214 == "number"){
-if(data214 > 65535 || isNaN(data214)){
-const err640 = {instancePath:instancePath+"/console/port",schemaPath:"#/properties/console/properties/port/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535"};
+if(typeof data215 == "number"){
+if(data215 > 64 || isNaN(data215)){
+const err640 = {instancePath:instancePath+"/vision/queue",schemaPath:"#/properties/vision/properties/queue/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64"};
 if(vErrors === null){
 vErrors = [err640];
 }
@@ -7674,8 +7663,8 @@ vErrors.push(err640);
 }
 errors++;
 }
-if(data214 < 0 || isNaN(data214)){
-const err641 = {instancePath:instancePath+"/console/port",schemaPath:"#/properties/console/properties/port/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(data215 < 1 || isNaN(data215)){
+const err641 = {instancePath:instancePath+"/vision/queue",schemaPath:"#/properties/vision/properties/queue/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err641];
 }
@@ -7685,13 +7674,9 @@ vErrors.push(err641);
 errors++;
 }
 }
-let data215 = data211.tls;
-if(data215 && typeof data215 == "object" && !Array.isArray(data215)){
-if(data215.enabled === undefined){
-data215.enabled = false;
 }
-if(data215.enabled === undefined){
-const err642 = {instancePath:instancePath+"/console/tls",schemaPath:"#/properties/console/properties/tls/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
+else {
+const err642 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err642];
 }
@@ -7700,9 +7685,37 @@ vErrors.push(err642);
 }
 errors++;
 }
-for(const key43 in data215){
-if(!(((key43 === "enabled") || (key43 === "cert")) || (key43 === "key"))){
-const err643 = {instancePath:instancePath+"/console/tls",schemaPath:"#/properties/console/properties/tls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key43},message:"must NOT have additional properties"};
+let data216 = data.console;
+if(data216 && typeof data216 == "object" && !Array.isArray(data216)){
+if(data216.enabled === undefined){
+data216.enabled = true;
+}
+if(data216.host === undefined){
+data216.host = "0.0.0.0";
+}
+if(data216.port === undefined){
+data216.port = 8080;
+}
+if(data216.tls === undefined){
+data216.tls = {};
+}
+if(data216.sessionTtlMin === undefined){
+data216.sessionTtlMin = 480;
+}
+if(data216.lockoutAttempts === undefined){
+data216.lockoutAttempts = 5;
+}
+if(data216.lockoutMin === undefined){
+data216.lockoutMin = 15;
+}
+if(data216.maxUploadKB === undefined){
+data216.maxUploadKB = 4096;
+}
+if(data216.applyHealthGraceS === undefined){
+data216.applyHealthGraceS = 90;
+}
+if(data216.enabled === undefined){
+const err643 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
 if(vErrors === null){
 vErrors = [err643];
 }
@@ -7711,9 +7724,8 @@ vErrors.push(err643);
 }
 errors++;
 }
-}
-if(typeof data215.enabled !== "boolean"){
-const err644 = {instancePath:instancePath+"/console/tls/enabled",schemaPath:"#/properties/console/properties/tls/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data216.host === undefined){
+const err644 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "host"},message:"must have required property '"+"host"+"'"};
 if(vErrors === null){
 vErrors = [err644];
 }
@@ -7722,11 +7734,8 @@ vErrors.push(err644);
 }
 errors++;
 }
-if(data215.cert !== undefined){
-let data217 = data215.cert;
-if(typeof data217 === "string"){
-if(func3(data217) < 1){
-const err645 = {instancePath:instancePath+"/console/tls/cert",schemaPath:"#/properties/console/properties/tls/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(data216.port === undefined){
+const err645 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "port"},message:"must have required property '"+"port"+"'"};
 if(vErrors === null){
 vErrors = [err645];
 }
@@ -7735,9 +7744,8 @@ vErrors.push(err645);
 }
 errors++;
 }
-}
-else {
-const err646 = {instancePath:instancePath+"/console/tls/cert",schemaPath:"#/properties/console/properties/tls/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data216.tls === undefined){
+const err646 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "tls"},message:"must have required property '"+"tls"+"'"};
 if(vErrors === null){
 vErrors = [err646];
 }
@@ -7746,12 +7754,8 @@ vErrors.push(err646);
 }
 errors++;
 }
-}
-if(data215.key !== undefined){
-let data218 = data215.key;
-if(typeof data218 === "string"){
-if(func3(data218) < 1){
-const err647 = {instancePath:instancePath+"/console/tls/key",schemaPath:"#/properties/console/properties/tls/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(data216.sessionTtlMin === undefined){
+const err647 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "sessionTtlMin"},message:"must have required property '"+"sessionTtlMin"+"'"};
 if(vErrors === null){
 vErrors = [err647];
 }
@@ -7760,9 +7764,8 @@ vErrors.push(err647);
 }
 errors++;
 }
-}
-else {
-const err648 = {instancePath:instancePath+"/console/tls/key",schemaPath:"#/properties/console/properties/tls/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data216.lockoutAttempts === undefined){
+const err648 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "lockoutAttempts"},message:"must have required property '"+"lockoutAttempts"+"'"};
 if(vErrors === null){
 vErrors = [err648];
 }
@@ -7771,10 +7774,8 @@ vErrors.push(err648);
 }
 errors++;
 }
-}
-}
-else {
-const err649 = {instancePath:instancePath+"/console/tls",schemaPath:"#/properties/console/properties/tls/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data216.lockoutMin === undefined){
+const err649 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "lockoutMin"},message:"must have required property '"+"lockoutMin"+"'"};
 if(vErrors === null){
 vErrors = [err649];
 }
@@ -7783,9 +7784,8 @@ vErrors.push(err649);
 }
 errors++;
 }
-let data219 = data211.sessionTtlMin;
-if(!((typeof data219 == "number") && (!(data219 % 1) && !isNaN(data219)))){
-const err650 = {instancePath:instancePath+"/console/sessionTtlMin",schemaPath:"#/properties/console/properties/sessionTtlMin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data216.maxUploadKB === undefined){
+const err650 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "maxUploadKB"},message:"must have required property '"+"maxUploadKB"+"'"};
 if(vErrors === null){
 vErrors = [err650];
 }
@@ -7794,9 +7794,8 @@ vErrors.push(err650);
 }
 errors++;
 }
-if(typeof data219 == "number"){
-if(data219 > 10080 || isNaN(data219)){
-const err651 = {instancePath:instancePath+"/console/sessionTtlMin",schemaPath:"#/properties/console/properties/sessionTtlMin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10080},message:"must be <= 10080"};
+if(data216.applyHealthGraceS === undefined){
+const err651 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "applyHealthGraceS"},message:"must have required property '"+"applyHealthGraceS"+"'"};
 if(vErrors === null){
 vErrors = [err651];
 }
@@ -7805,8 +7804,9 @@ vErrors.push(err651);
 }
 errors++;
 }
-if(data219 < 5 || isNaN(data219)){
-const err652 = {instancePath:instancePath+"/console/sessionTtlMin",schemaPath:"#/properties/console/properties/sessionTtlMin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 5},message:"must be >= 5"};
+for(const key42 in data216){
+if(!(func2.call(schema11.properties.console.properties, key42))){
+const err652 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key42},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err652];
 }
@@ -7816,9 +7816,8 @@ vErrors.push(err652);
 errors++;
 }
 }
-let data220 = data211.lockoutAttempts;
-if(!((typeof data220 == "number") && (!(data220 % 1) && !isNaN(data220)))){
-const err653 = {instancePath:instancePath+"/console/lockoutAttempts",schemaPath:"#/properties/console/properties/lockoutAttempts/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(typeof data216.enabled !== "boolean"){
+const err653 = {instancePath:instancePath+"/console/enabled",schemaPath:"#/properties/console/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err653];
 }
@@ -7827,9 +7826,10 @@ vErrors.push(err653);
 }
 errors++;
 }
-if(typeof data220 == "number"){
-if(data220 > 100 || isNaN(data220)){
-const err654 = {instancePath:instancePath+"/console/lockoutAttempts",schemaPath:"#/properties/console/properties/lockoutAttempts/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
+let data218 = data216.host;
+if(typeof data218 === "string"){
+if(func3(data218) < 1){
+const err654 = {instancePath:instancePath+"/console/host",schemaPath:"#/properties/console/properties/host/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err654];
 }
@@ -7838,8 +7838,9 @@ vErrors.push(err654);
 }
 errors++;
 }
-if(data220 < 3 || isNaN(data220)){
-const err655 = {instancePath:instancePath+"/console/lockoutAttempts",schemaPath:"#/properties/console/properties/lockoutAttempts/minimum",keyword:"minimum",params:{comparison: ">=", limit: 3},message:"must be >= 3"};
+}
+else {
+const err655 = {instancePath:instancePath+"/console/host",schemaPath:"#/properties/console/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err655];
 }
@@ -7848,10 +7849,9 @@ vErrors.push(err655);
 }
 errors++;
 }
-}
-let data221 = data211.lockoutMin;
-if(!((typeof data221 == "number") && (!(data221 % 1) && !isNaN(data221)))){
-const err656 = {instancePath:instancePath+"/console/lockoutMin",schemaPath:"#/properties/console/properties/lockoutMin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+let data219 = data216.port;
+if(!((typeof data219 == "number") && (!(data219 % 1) && !isNaN(data219)))){
+const err656 = {instancePath:instancePath+"/console/port",schemaPath:"#/properties/console/properties/port/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err656];
 }
@@ -7860,9 +7860,9 @@ vErrors.push(err656);
 }
 errors++;
 }
-if(typeof data221 == "number"){
-if(data221 > 1440 || isNaN(data221)){
-const err657 = {instancePath:instancePath+"/console/lockoutMin",schemaPath:"#/properties/console/properties/lockoutMin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1440},message:"must be <= 1440"};
+if(typeof data219 == "number"){
+if(data219 > 65535 || isNaN(data219)){
+const err657 = {instancePath:instancePath+"/console/port",schemaPath:"#/properties/console/properties/port/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535"};
 if(vErrors === null){
 vErrors = [err657];
 }
@@ -7871,8 +7871,8 @@ vErrors.push(err657);
 }
 errors++;
 }
-if(data221 < 1 || isNaN(data221)){
-const err658 = {instancePath:instancePath+"/console/lockoutMin",schemaPath:"#/properties/console/properties/lockoutMin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(data219 < 0 || isNaN(data219)){
+const err658 = {instancePath:instancePath+"/console/port",schemaPath:"#/properties/console/properties/port/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err658];
 }
@@ -7882,9 +7882,13 @@ vErrors.push(err658);
 errors++;
 }
 }
-let data222 = data211.maxUploadKB;
-if(!((typeof data222 == "number") && (!(data222 % 1) && !isNaN(data222)))){
-const err659 = {instancePath:instancePath+"/console/maxUploadKB",schemaPath:"#/properties/console/properties/maxUploadKB/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+let data220 = data216.tls;
+if(data220 && typeof data220 == "object" && !Array.isArray(data220)){
+if(data220.enabled === undefined){
+data220.enabled = false;
+}
+if(data220.enabled === undefined){
+const err659 = {instancePath:instancePath+"/console/tls",schemaPath:"#/properties/console/properties/tls/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
 if(vErrors === null){
 vErrors = [err659];
 }
@@ -7893,9 +7897,9 @@ vErrors.push(err659);
 }
 errors++;
 }
-if(typeof data222 == "number"){
-if(data222 > 32768 || isNaN(data222)){
-const err660 = {instancePath:instancePath+"/console/maxUploadKB",schemaPath:"#/properties/console/properties/maxUploadKB/maximum",keyword:"maximum",params:{comparison: "<=", limit: 32768},message:"must be <= 32768"};
+for(const key43 in data220){
+if(!(((key43 === "enabled") || (key43 === "cert")) || (key43 === "key"))){
+const err660 = {instancePath:instancePath+"/console/tls",schemaPath:"#/properties/console/properties/tls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key43},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err660];
 }
@@ -7904,8 +7908,9 @@ vErrors.push(err660);
 }
 errors++;
 }
-if(data222 < 64 || isNaN(data222)){
-const err661 = {instancePath:instancePath+"/console/maxUploadKB",schemaPath:"#/properties/console/properties/maxUploadKB/minimum",keyword:"minimum",params:{comparison: ">=", limit: 64},message:"must be >= 64"};
+}
+if(typeof data220.enabled !== "boolean"){
+const err661 = {instancePath:instancePath+"/console/tls/enabled",schemaPath:"#/properties/console/properties/tls/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err661];
 }
@@ -7914,10 +7919,11 @@ vErrors.push(err661);
 }
 errors++;
 }
-}
-let data223 = data211.applyHealthGraceS;
-if(!((typeof data223 == "number") && (!(data223 % 1) && !isNaN(data223)))){
-const err662 = {instancePath:instancePath+"/console/applyHealthGraceS",schemaPath:"#/properties/console/properties/applyHealthGraceS/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data220.cert !== undefined){
+let data222 = data220.cert;
+if(typeof data222 === "string"){
+if(func3(data222) < 1){
+const err662 = {instancePath:instancePath+"/console/tls/cert",schemaPath:"#/properties/console/properties/tls/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err662];
 }
@@ -7926,9 +7932,9 @@ vErrors.push(err662);
 }
 errors++;
 }
-if(typeof data223 == "number"){
-if(data223 > 3600 || isNaN(data223)){
-const err663 = {instancePath:instancePath+"/console/applyHealthGraceS",schemaPath:"#/properties/console/properties/applyHealthGraceS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
+}
+else {
+const err663 = {instancePath:instancePath+"/console/tls/cert",schemaPath:"#/properties/console/properties/tls/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err663];
 }
@@ -7937,8 +7943,12 @@ vErrors.push(err663);
 }
 errors++;
 }
-if(data223 < 10 || isNaN(data223)){
-const err664 = {instancePath:instancePath+"/console/applyHealthGraceS",schemaPath:"#/properties/console/properties/applyHealthGraceS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 10},message:"must be >= 10"};
+}
+if(data220.key !== undefined){
+let data223 = data220.key;
+if(typeof data223 === "string"){
+if(func3(data223) < 1){
+const err664 = {instancePath:instancePath+"/console/tls/key",schemaPath:"#/properties/console/properties/tls/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err664];
 }
@@ -7948,9 +7958,8 @@ vErrors.push(err664);
 errors++;
 }
 }
-}
 else {
-const err665 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err665 = {instancePath:instancePath+"/console/tls/key",schemaPath:"#/properties/console/properties/tls/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err665];
 }
@@ -7960,13 +7969,201 @@ vErrors.push(err665);
 errors++;
 }
 }
+}
 else {
-const err666 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err666 = {instancePath:instancePath+"/console/tls",schemaPath:"#/properties/console/properties/tls/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err666];
 }
 else {
 vErrors.push(err666);
+}
+errors++;
+}
+let data224 = data216.sessionTtlMin;
+if(!((typeof data224 == "number") && (!(data224 % 1) && !isNaN(data224)))){
+const err667 = {instancePath:instancePath+"/console/sessionTtlMin",schemaPath:"#/properties/console/properties/sessionTtlMin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err667];
+}
+else {
+vErrors.push(err667);
+}
+errors++;
+}
+if(typeof data224 == "number"){
+if(data224 > 10080 || isNaN(data224)){
+const err668 = {instancePath:instancePath+"/console/sessionTtlMin",schemaPath:"#/properties/console/properties/sessionTtlMin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10080},message:"must be <= 10080"};
+if(vErrors === null){
+vErrors = [err668];
+}
+else {
+vErrors.push(err668);
+}
+errors++;
+}
+if(data224 < 5 || isNaN(data224)){
+const err669 = {instancePath:instancePath+"/console/sessionTtlMin",schemaPath:"#/properties/console/properties/sessionTtlMin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 5},message:"must be >= 5"};
+if(vErrors === null){
+vErrors = [err669];
+}
+else {
+vErrors.push(err669);
+}
+errors++;
+}
+}
+let data225 = data216.lockoutAttempts;
+if(!((typeof data225 == "number") && (!(data225 % 1) && !isNaN(data225)))){
+const err670 = {instancePath:instancePath+"/console/lockoutAttempts",schemaPath:"#/properties/console/properties/lockoutAttempts/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err670];
+}
+else {
+vErrors.push(err670);
+}
+errors++;
+}
+if(typeof data225 == "number"){
+if(data225 > 100 || isNaN(data225)){
+const err671 = {instancePath:instancePath+"/console/lockoutAttempts",schemaPath:"#/properties/console/properties/lockoutAttempts/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
+if(vErrors === null){
+vErrors = [err671];
+}
+else {
+vErrors.push(err671);
+}
+errors++;
+}
+if(data225 < 3 || isNaN(data225)){
+const err672 = {instancePath:instancePath+"/console/lockoutAttempts",schemaPath:"#/properties/console/properties/lockoutAttempts/minimum",keyword:"minimum",params:{comparison: ">=", limit: 3},message:"must be >= 3"};
+if(vErrors === null){
+vErrors = [err672];
+}
+else {
+vErrors.push(err672);
+}
+errors++;
+}
+}
+let data226 = data216.lockoutMin;
+if(!((typeof data226 == "number") && (!(data226 % 1) && !isNaN(data226)))){
+const err673 = {instancePath:instancePath+"/console/lockoutMin",schemaPath:"#/properties/console/properties/lockoutMin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err673];
+}
+else {
+vErrors.push(err673);
+}
+errors++;
+}
+if(typeof data226 == "number"){
+if(data226 > 1440 || isNaN(data226)){
+const err674 = {instancePath:instancePath+"/console/lockoutMin",schemaPath:"#/properties/console/properties/lockoutMin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1440},message:"must be <= 1440"};
+if(vErrors === null){
+vErrors = [err674];
+}
+else {
+vErrors.push(err674);
+}
+errors++;
+}
+if(data226 < 1 || isNaN(data226)){
+const err675 = {instancePath:instancePath+"/console/lockoutMin",schemaPath:"#/properties/console/properties/lockoutMin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(vErrors === null){
+vErrors = [err675];
+}
+else {
+vErrors.push(err675);
+}
+errors++;
+}
+}
+let data227 = data216.maxUploadKB;
+if(!((typeof data227 == "number") && (!(data227 % 1) && !isNaN(data227)))){
+const err676 = {instancePath:instancePath+"/console/maxUploadKB",schemaPath:"#/properties/console/properties/maxUploadKB/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err676];
+}
+else {
+vErrors.push(err676);
+}
+errors++;
+}
+if(typeof data227 == "number"){
+if(data227 > 32768 || isNaN(data227)){
+const err677 = {instancePath:instancePath+"/console/maxUploadKB",schemaPath:"#/properties/console/properties/maxUploadKB/maximum",keyword:"maximum",params:{comparison: "<=", limit: 32768},message:"must be <= 32768"};
+if(vErrors === null){
+vErrors = [err677];
+}
+else {
+vErrors.push(err677);
+}
+errors++;
+}
+if(data227 < 64 || isNaN(data227)){
+const err678 = {instancePath:instancePath+"/console/maxUploadKB",schemaPath:"#/properties/console/properties/maxUploadKB/minimum",keyword:"minimum",params:{comparison: ">=", limit: 64},message:"must be >= 64"};
+if(vErrors === null){
+vErrors = [err678];
+}
+else {
+vErrors.push(err678);
+}
+errors++;
+}
+}
+let data228 = data216.applyHealthGraceS;
+if(!((typeof data228 == "number") && (!(data228 % 1) && !isNaN(data228)))){
+const err679 = {instancePath:instancePath+"/console/applyHealthGraceS",schemaPath:"#/properties/console/properties/applyHealthGraceS/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err679];
+}
+else {
+vErrors.push(err679);
+}
+errors++;
+}
+if(typeof data228 == "number"){
+if(data228 > 3600 || isNaN(data228)){
+const err680 = {instancePath:instancePath+"/console/applyHealthGraceS",schemaPath:"#/properties/console/properties/applyHealthGraceS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
+if(vErrors === null){
+vErrors = [err680];
+}
+else {
+vErrors.push(err680);
+}
+errors++;
+}
+if(data228 < 10 || isNaN(data228)){
+const err681 = {instancePath:instancePath+"/console/applyHealthGraceS",schemaPath:"#/properties/console/properties/applyHealthGraceS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 10},message:"must be >= 10"};
+if(vErrors === null){
+vErrors = [err681];
+}
+else {
+vErrors.push(err681);
+}
+errors++;
+}
+}
+}
+else {
+const err682 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err682];
+}
+else {
+vErrors.push(err682);
+}
+errors++;
+}
+}
+else {
+const err683 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err683];
+}
+else {
+vErrors.push(err683);
 }
 errors++;
 }

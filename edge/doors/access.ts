@@ -193,6 +193,20 @@ export class AccessService implements AccessApi {
     return this.d.cfg.doors.map((d) => ({ id: d.id, ...(d.name !== undefined ? { name: d.name } : {}) }));
   }
 
+  mayEnter(doorId: string, personId: string): boolean {
+    const door = this.d.doors.get(doorId);
+    const found = this.d.people.lookup(personId);
+    if (!door || !found) return false;
+    const p = found.person;
+    const now = this.d.now();
+    if (!p.enabled) return false;
+    if (p.validFrom !== undefined && now < p.validFrom) return false;
+    if (p.validUntil !== undefined && now >= p.validUntil) return false;
+    const doorGroups = this.groupsOfDoor.get(door.id)!;
+    if (!p.doorGroups.some((g) => doorGroups.has(g))) return false;
+    return !found.intervals || inSchedule(found.intervals, this.d.week.minuteOfWeek(now));
+  }
+
   person(id: string): PersonSummary | undefined {
     const p = this.d.people.get(id);
     return p ? summary(p) : undefined;

@@ -40,6 +40,12 @@ export interface AccessApi {
   decide(req: AccessRequest): AccessDecision;
   doors(): Array<{ id: string; name?: string }>;
   person(id: string): PersonSummary | undefined;
+  /**
+   * Whether the person would be let in at the door now by the rules alone (enabled,
+   * validity, door groups, schedule), without unlocking or recording anything: face access
+   * searches only among these persons.
+   */
+  mayEnter?(doorId: string, personId: string): boolean;
   // Extensions for the console (Doors page, event list); also reachable as the
   // door.status and access.events commands.
   /** Every door's live state, the fire release, the GPIO backend. */

@@ -1,6 +1,11 @@
 // Contract of the meters module towards other modules (the technician console):
 // `services.get('meters')`, plus the bus events it emits for live updates.
-export type MeterQuality = 'good' | 'invalid' | 'unsupported';
+/**
+ * good: read and plausible; invalid: the meter sent no number (NaN, FF… BCD);
+ * unsupported: the meter rejects the point; suspect: read correctly off the wire but
+ * implausible for its kind (a counter that went down, a voltage out of range).
+ */
+export type MeterQuality = 'good' | 'invalid' | 'unsupported' | 'suspect';
 
 export interface MeterPointValue {
   name: string;
@@ -24,6 +29,12 @@ export interface MeterCounters {
   exceptions: Record<string, number>;
   skippedPolls: number;
   readings: number;
+  /** Replies that arrived after their timeout (during the guard) or answered another request: discarded. */
+  lateReplies: number;
+  /** Bytes discarded during this meter's transactions that were no reply (noise, bytes before the request left the line). */
+  strayBytes: number;
+  /** Values that failed the plausibility check of their point kind: published with quality `suspect`. */
+  suspectValues: number;
   latencyMs: { last: number; avg: number; max: number };
 }
 
@@ -39,6 +50,14 @@ export interface MeterBusInfo {
   online: number;
   transactions: number;
   skippedPolls: number;
+  /** Late replies discarded on this line (all meters), bytes received while nothing was asked. */
+  lateReplies: number;
+  strayBytes: number;
+  /** Guards held after timeouts and the line time they cost (ms). */
+  guards: number;
+  guardMs: number;
+  /** Failed attempts to open the line (port missing, connection refused). */
+  lineFailures: number;
 }
 
 export interface MeterDeviceInfo {

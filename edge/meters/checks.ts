@@ -3,7 +3,7 @@
 // protocol and has the points and deadbands the device names.
 import type { ConfigCheck } from '../config/checks.js';
 import type { MetersConfig } from './schema.js';
-import { meterConfigProblems } from './schema.js';
+import { meterConfigProblems, meterConfigWarnings } from './schema.js';
 import { busFamily, builtinProfilesDir, loadProfiles, type Profile } from './profiles.js';
 
 export function profileProblems(config: MetersConfig, profiles: ReadonlyMap<string, Profile>): string[] {
@@ -36,3 +36,5 @@ export const metersChecks: ConfigCheck = (c) => {
   }
   return problems;
 };
+
+export const metersWarnings: ConfigCheck = (c) => meterConfigWarnings(c.meters);

@@ -1,14 +1,17 @@
 // Meter commands (platform over MQTT and the local console go through the same registry).
 import { Type } from '@sinclair/typebox';
 import { CommandError, type CommandRegistry } from '../commands/registry.js';
-import { BusBusyError } from './scheduler.js';
+import { BusBusyError, UnknownPointError } from './scheduler.js';
 import { ReadError } from './protocols.js';
-import { MeterNotFound, type MetersService } from './service.js';
+import { MeterNotFound, BusNotFound, NotSupportedError, type MetersService } from './service.js';
 
 /** Map meter failures to clean command errors (code + message), never a stack trace. */
 function clean(err: unknown): never {
   if (err instanceof CommandError) throw err;
   if (err instanceof MeterNotFound) throw new CommandError('unknown_device', err.message);
+  if (err instanceof BusNotFound) throw new CommandError('unknown_bus', err.message);
+  if (err instanceof UnknownPointError) throw new CommandError('unknown_point', err.message);
+  if (err instanceof NotSupportedError) throw new CommandError('not_supported', err.message);
   if (err instanceof BusBusyError) throw new CommandError('bus_busy', err.message);
   if (err instanceof ReadError) throw new CommandError(err.kind === 'timeout' ? 'meter_timeout' : `meter_${err.kind}`, err.message);
   throw new CommandError('meter_error', (err as Error)?.message ?? String(err));
@@ -86,7 +89,7 @@ export function registerMeterCommands(commands: CommandRegistry, svc: MetersServ
         if (!s) throw new CommandError('unknown_device', `no meter "${args.device}"`);
         return s;
       }
-      if (args.bus && !svc.runners.has(args.bus)) throw new CommandError('unknown_device', `no bus "${args.bus}"`);
+      if (args.bus && !svc.runners.has(args.bus)) throw new CommandError('unknown_bus', `no bus "${args.bus}"`);
       return { buses: svc.buses().filter((b) => !args.bus || b.id === args.bus), devices: svc.devices(args.bus) };
     },
   });

@@ -28,6 +28,8 @@ export interface PointSpec {
   decimals?: number;
   signed?: boolean;
   field?: 'current' | 'settlement' | 'status';
+  /** Plausibility overrides from the profile (see plausibility.ts). */
+  plausible?: { min?: number; max?: number; rollover?: number };
 }
 
 export type Block =
@@ -57,6 +59,11 @@ export function resolvePoints(profile: Profile, only?: string[]): PointSpec[] {
     for (const p of profile.points)
       if (!wanted || wanted.has(p.name))
         out.push({ name: p.name, kind: p.kind, unit: p.unit, identifier: p.identifier.toUpperCase(), bytes: p.bytes, decimals: p.decimals, signed: p.signed ?? false, ...(p.scale !== undefined ? { scale: p.scale } : {}) });
+  }
+  const byName = new Map<string, { plausible?: PointSpec['plausible'] }>(profile.points.map((p) => [p.name, p]));
+  for (const o of out) {
+    const pl = byName.get(o.name)?.plausible;
+    if (pl) o.plausible = pl;
   }
   return out;
 }

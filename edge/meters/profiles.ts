@@ -22,11 +22,26 @@ const Order = Type.Union([Type.Literal('big'), Type.Literal('little')]);
 const DT = Type.Union((Object.keys(DATA_TYPE_WORDS) as DataType[]).map((k) => Type.Literal(k)));
 const Name = Type.String({ pattern: '^[a-z][a-z0-9_]{0,47}$' });
 
+/**
+ * Plausibility overrides of a point (defaults come from its kind, see
+ * edge/meters/plausibility.ts): bounds in the point's unit, and for counters the value
+ * at which the register rolls over to zero (the only way a counter may go down).
+ */
+const Plausible = Type.Object(
+  {
+    min: Type.Optional(Type.Number()),
+    max: Type.Optional(Type.Number()),
+    rollover: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+  },
+  { additionalProperties: false },
+);
+
 const Common = {
   name: Name,
   kind: Kind,
   unit: Type.String({ maxLength: 16 }),
   description: Type.Optional(Type.String()),
+  plausible: Type.Optional(Plausible),
 };
 
 const ModbusPoint = Type.Object(

@@ -10,6 +10,13 @@ import type { Block, PointSpec } from './plan.js';
 
 export type ErrorKind = 'timeout' | 'crc' | 'exception' | 'wrong_unit' | 'bad_reply' | 'port';
 
+/**
+ * bus.scan probes run without a guard after each timeout (247 guards would triple a
+ * scan; a probe publishes no value, and a late answer from the previous unit carries
+ * its own address); the scan holds one guard at its end, before polling resumes.
+ */
+const NO_GUARD = { guardMs: 0 };
+
 export class ReadError extends Error {
   constructor(readonly kind: ErrorKind, message: string, readonly exceptionCode?: number) {
     super(message);
@@ -106,7 +113,7 @@ export class ModbusProtocol implements BusProtocol {
     const unit = Number(address);
     // Any well-formed answer (data or an exception) proves a device at this unit id.
     try {
-      await this.client.read(unit, 3, 0, 1, timeoutMs);
+      await this.client.read(unit, 3, 0, 1, timeoutMs, NO_GUARD);
       return [{ address: unit, detail: 'answered FC 03' }];
     } catch (err) {
       if (err instanceof ModbusError && err.kind === 'exception') return [{ address: unit, detail: `answered with exception ${err.exceptionCode}` }];
@@ -116,18 +123,63 @@ export class ModbusProtocol implements BusProtocol {
   }
 }
 
-/** Adapt a codec's frame finder to the transactor's framer contract. */
-function framerOf(find: (buf: Buffer) => { kind: 'frame'; start: number; end: number } | { kind: 'bad'; start: number; end: number; error: Error } | { kind: 'need-more'; skip: number }): Framer {
+/**
+ * A framer that finds the codec's frames and accepts only the one that answers this
+ * request: `answers` tells a well-formed frame for another request (another meter's
+ * address, another identifier or sequence number: a late reply) from ours; such a
+ * frame is dropped and counted by the transactor, and the wait goes on.
+ */
+function framerOf<F>(
+  find: (buf: Buffer) => { kind: 'frame'; frame: F; start: number; end: number } | { kind: 'bad'; start: number; end: number; error: Error } | { kind: 'need-more'; skip: number },
+  answers: (frame: F) => boolean,
+): Framer {
   return (buf) => {
     const r = find(buf);
     if (r.kind === 'need-more') return { kind: 'need-more', skip: r.skip };
     if (r.kind === 'bad') return { kind: 'bad', start: r.start, end: r.end, error: r.error };
-    return { kind: 'frame', start: r.start, end: r.end };
+    return answers(r.frame) ? { kind: 'frame', start: r.start, end: r.end } : { kind: 'other', start: r.start, end: r.end };
   };
 }
 
-const dltFramer = framerOf(dlt.findFrame);
-const cjtFramer = framerOf(cjt.findFrame);
+/**
+ * Does a DL/T 645 frame answer a read of `identifier` at `address`? A reply (bit 7 set)
+ * of the read function, from that address, carrying the identifier (and for 2007
+ * follow-ups the sequence number); an error reply (bit 6) carries no identifier and is
+ * taken when address and function match.
+ */
+export function dltAnswers(version: dlt.Dlt645Version, address: string, identifier: string, followUpSeq?: number): (f: dlt.Dlt645Frame) => boolean {
+  const readC = followUpSeq === undefined ? (version === '2007' ? dlt.C2007.read : dlt.C1997.read) : version === '2007' ? dlt.C2007.readFollow : dlt.C1997.readFollow;
+  const di = identifier.toUpperCase();
+  const diLen = version === '2007' ? 4 : 2;
+  return (f) => {
+    if (!(f.control & 0x80) || (f.control & 0x1f) !== readC) return false;
+    if (address !== dlt.WILDCARD_ADDRESS && f.address !== address) return false;
+    if (f.control & 0x40) return true;
+    if (f.data.length < diLen || dlt.decodeAddress(f.data.subarray(0, diLen)) !== di) return false;
+    if (followUpSeq !== undefined && version === '2007' && f.data[f.data.length - 1] !== (followUpSeq & 0xff)) return false;
+    return true;
+  };
+}
+
+/** Does a CJ/T 188 frame answer our 90 1F read with sequence number `ser` at `address`? */
+export function cjtAnswers(address: string, meterType: number | undefined, ser: number): (f: cjt.Cjt188Frame) => boolean {
+  return (f) => {
+    if (f.control !== 0x81 && f.control !== 0xc1) return false;
+    if (f.address !== address) return false;
+    if (meterType !== undefined && meterType !== 0xaa && f.meterType !== meterType) return false;
+    // 81H: DI DI SER …; C1H: SER ST ST. The meter echoes SER: a reply with another one
+    // answers an earlier request.
+    const s = f.control === 0x81 ? f.data[2] : f.data[0];
+    if (f.control === 0x81) {
+      const di = ((f.data[0] ?? 0) << 8) | (f.data[1] ?? 0);
+      if (di !== 0x901f && di !== 0x1f90) return false;
+    }
+    return s === (ser & 0xff);
+  };
+}
+
+const anyDlt = framerOf(dlt.findFrame, () => true);
+const anyCjt = framerOf(cjt.findFrame, () => true);
 
 function lineError(err: unknown): ReadError {
   if (err instanceof TransactionTimeout) return new ReadError('timeout', err.message);
@@ -148,7 +200,7 @@ export class Dlt645Protocol implements BusProtocol {
     const start = performance.now();
     let raw: Buffer;
     try {
-      raw = await this.transactor.request(dlt.readRequest(block.version, address, block.identifier), dltFramer, timeoutMs);
+      raw = await this.transactor.request(dlt.readRequest(block.version, address, block.identifier), framerOf(dlt.findFrame, dltAnswers(block.version, address, block.identifier)), timeoutMs);
     } catch (err) {
       throw lineError(err);
     }
@@ -170,7 +222,7 @@ export class Dlt645Protocol implements BusProtocol {
     for (let seq = 1; reply.followUp; seq++) {
       if (seq > 16) throw new ReadError('bad_reply', `more than 16 follow-up frames for ${block.identifier}`);
       try {
-        raw = await this.transactor.request(dlt.readFollowUpRequest(block.version, address, block.identifier, seq), dltFramer, timeoutMs);
+        raw = await this.transactor.request(dlt.readFollowUpRequest(block.version, address, block.identifier, seq), framerOf(dlt.findFrame, dltAnswers(block.version, address, block.identifier, seq)), timeoutMs);
       } catch (err) {
         throw lineError(err);
       }
@@ -194,7 +246,7 @@ export class Dlt645Protocol implements BusProtocol {
         : [dlt.readRequest('2007', dlt.normaliseAddress(String(address)), '00010000'), dlt.readRequest('1997', dlt.normaliseAddress(String(address)), '9010')];
     for (const req of attempts) {
       try {
-        const raw = await this.transactor.request(req, dltFramer, timeoutMs);
+        const raw = await this.transactor.request(req, anyDlt, timeoutMs, NO_GUARD);
         const f = dlt.decodeFrame(raw);
         if (f.control === 0x93) return [{ address: dlt.parseReadAddressReply(f), detail: 'answered read-address (13H)' }];
         const version = (f.control & 0x1f) === dlt.C1997.read ? 'DL/T 645-1997' : 'DL/T 645-2007';
@@ -229,9 +281,10 @@ export class Cjt188Protocol implements BusProtocol {
     const address = String(target.address);
     const start = performance.now();
     this.ser = (this.ser + 1) & 0xff;
+    const ser = this.ser;
     let raw: Buffer;
     try {
-      raw = await this.transactor.request(cjt.readRequest(target.meterType ?? 0x10, address, 0x901f, this.ser, target.diOrder ?? '901F'), cjtFramer, timeoutMs);
+      raw = await this.transactor.request(cjt.readRequest(target.meterType ?? 0x10, address, 0x901f, ser, target.diOrder ?? '901F'), framerOf(cjt.findFrame, cjtAnswers(address, target.meterType, ser)), timeoutMs);
     } catch (err) {
       throw lineError(err);
     }
@@ -258,7 +311,7 @@ export class Cjt188Protocol implements BusProtocol {
   async probe(address: number | string | undefined, timeoutMs: number): Promise<ScanHit[]> {
     try {
       const req = cjt.encodeFrame(0xaa, address === undefined ? cjt.WILDCARD_ADDRESS : cjt.normaliseAddress(String(address)), cjt.C188.readAddress, Buffer.from([0x81, 0x0a, 0]));
-      const raw = await this.transactor.request(req, cjtFramer, timeoutMs);
+      const raw = await this.transactor.request(req, anyCjt, timeoutMs, NO_GUARD);
       const f = cjt.decodeFrame(raw);
       return [{ address: f.address, detail: `${cjt.METER_TYPES[f.meterType] ?? 'type ' + f.meterType.toString(16)} meter answered read-address` }];
     } catch (err) {

@@ -21,10 +21,12 @@ import type { Clock } from '../clock.js';
 import type { MeterCounters } from './api.js';
 import type { MeterBusConfig, MeterDeviceConfig } from './schema.js';
 import type { Profile } from './profiles.js';
+import { Plausibility } from './plausibility.js';
 import { planReads, resolvePoints, splitBlock, type Block, type PointSpec } from './plan.js';
 import { ReadError, type BusProtocol, type DeviceTarget, type ErrorKind, type ScanHit, type PointValue } from './protocols.js';
 
-export type Quality = 'good' | 'invalid' | 'unsupported';
+/** `suspect`: read correctly off the wire but implausible for its point kind (plausibility.ts). */
+export type Quality = 'good' | 'invalid' | 'unsupported' | 'suspect';
 
 export interface LatestValue {
   value: number | null;
@@ -54,6 +56,7 @@ export interface DeviceRuntime {
   failures: number;
   counters: DeviceCounters;
   latest: Map<string, LatestValue>;
+  plausibility: Plausibility;
   lastError?: { at: number; kind: ErrorKind | 'unsupported'; message: string };
   lastSuccessAt?: number;
 }
@@ -71,12 +74,22 @@ export interface SchedulerHooks {
   onError?(d: DeviceRuntime, kind: ErrorKind, err: ReadError): void;
   onRequest?(d: DeviceRuntime, latencyMs: number | undefined): void;
   onSkipped?(d: DeviceRuntime, n: number): void;
+  onLate?(d: DeviceRuntime, n: number): void;
+  onSuspect?(d: DeviceRuntime, point: string, reason: string): void;
   onLine?(open: boolean, reason?: string): void;
 }
 
 export class BusBusyError extends Error {
   readonly code = 'bus_busy';
 }
+
+/** meter.read of a point the device does not poll (not in its profile, not in its `points`, or disabled as unsupported). */
+export class UnknownPointError extends Error {
+  readonly code = 'unknown_point';
+}
+
+/** How long an on-demand request may wait for the line before it is refused (bus_busy), never run late. */
+export const MAX_JOB_WAIT_MS = 5000;
 
 export interface BusRunnerOptions {
   bus: MeterBusConfig;
@@ -92,7 +105,7 @@ export interface BusRunnerOptions {
 }
 
 function newCounters(): DeviceCounters {
-  return { polls: 0, requests: 0, responses: 0, timeouts: 0, crcErrors: 0, wrongUnit: 0, badReplies: 0, portErrors: 0, exceptions: {}, skippedPolls: 0, readings: 0, latencyMs: { last: 0, avg: 0, max: 0 } };
+  return { polls: 0, requests: 0, responses: 0, timeouts: 0, crcErrors: 0, wrongUnit: 0, badReplies: 0, portErrors: 0, exceptions: {}, skippedPolls: 0, readings: 0, lateReplies: 0, strayBytes: 0, suspectValues: 0, latencyMs: { last: 0, avg: 0, max: 0 } };
 }
 
 export function deviceTarget(cfg: MeterDeviceConfig, profile: Profile): DeviceTarget {
@@ -101,7 +114,13 @@ export function deviceTarget(cfg: MeterDeviceConfig, profile: Profile): DeviceTa
   return { address: String(cfg.address).padStart(12, '0').toUpperCase() };
 }
 
-type Job = () => Promise<void>;
+interface Job {
+  run: () => Promise<void>;
+  /** Refuse the job (it has not started): bus_busy, or the bus stopped. */
+  refuse: (err: Error) => void;
+  /** monotonic ms after which the job is refused instead of started. */
+  deadline: number;
+}
 
 export class BusRunner {
   readonly id: string;
@@ -115,6 +134,10 @@ export class BusRunner {
   private lineDownSince: number | undefined;
   lineError: string | undefined;
   private reopenDelay = 500;
+  /** The long on-demand operation holding the line (bus.scan), for honest bus_busy answers. */
+  private longJob: { what: string; since: number } | undefined;
+  private stopping = false;
+  private lineUpSince: number | undefined;
   /** Transactions per poll cycle etc. for the console and the bench. */
   readonly stats = { transactions: 0, polls: 0, skipped: 0, lineOpens: 0, lineFailures: 0 };
 
@@ -141,9 +164,16 @@ export class BusRunner {
         failures: 0,
         counters: newCounters(),
         latest: new Map(),
+        plausibility: this.plausibilityFor(cfg.id),
       });
     });
     o.line.on('close', (err) => this.onLineClosed(err));
+  }
+
+  private plausibilityFor(device: string): Plausibility {
+    const p = new Plausibility();
+    p.onReset = (pt, from, to) => this.o.log.warn({ bus: this.id, device, point: pt.name, from, to }, 'counter stayed lower: taken as a meter reset or replacement');
+    return p;
   }
 
   get line(): Line {
@@ -167,10 +197,12 @@ export class BusRunner {
   }
 
   async stop(): Promise<void> {
+    // From here on a closing line is ours, not a lost one.
+    this.stopping = true;
     this.running = false;
     this.kick();
     await this.loopDone;
-    for (const j of this.jobs.splice(0)) void j().catch(() => {});
+    for (const j of this.jobs.splice(0)) j.refuse(new Error(`bus ${this.id} stopped`));
     this.o.protocol.dispose();
     await this.o.line.close().catch(() => {});
   }
@@ -190,27 +222,62 @@ export class BusRunner {
     });
   }
 
-  /** Run `fn` exclusively on the line between polls. Bounded: throws BusBusyError when full. */
-  exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    if (!this.running) return Promise.reject(new Error(`bus ${this.id} is not running`));
+  /**
+   * Run `fn` exclusively on the line between polls. Honest about waiting: refused at
+   * once (BusBusyError) while a bus.scan holds the line or when the queue is full, and
+   * refused, never run late, when it has not started within `maxWaitMs` (default
+   * MAX_JOB_WAIT_MS): a caller that was told "busy" must not see it happen afterwards.
+   */
+  exclusive<T>(fn: () => Promise<T>, opts: { maxWaitMs?: number; long?: string } = {}): Promise<T> {
+    if (!this.running) return Promise.reject(new BusBusyError(`bus ${this.id} is not running`));
+    if (this.longJob) {
+      const s = Math.round((this.o.clock.monotonic() - this.longJob.since) / 1000);
+      return Promise.reject(new BusBusyError(`bus ${this.id} is busy with ${this.longJob.what} (running for ${s} s); polling resumes when it ends`));
+    }
     if (this.jobs.length >= (this.o.maxJobs ?? 8)) return Promise.reject(new BusBusyError(`bus ${this.id} has too many pending on-demand requests`));
+    const maxWaitMs = opts.maxWaitMs ?? MAX_JOB_WAIT_MS;
     return new Promise<T>((resolve, reject) => {
-      this.jobs.push(async () => {
-        if (!this.running) return reject(new Error('bus stopped'));
-        try {
-          resolve(await fn());
-        } catch (err) {
-          reject(err);
-        }
-      });
+      const job: Job = {
+        deadline: this.o.clock.monotonic() + maxWaitMs,
+        refuse: reject,
+        run: async () => {
+          if (!this.running) return reject(new BusBusyError(`bus ${this.id} stopped`));
+          if (opts.long) this.longJob = { what: opts.long, since: this.o.clock.monotonic() };
+          try {
+            resolve(await fn());
+          } catch (err) {
+            reject(err);
+          } finally {
+            if (opts.long) this.longJob = undefined;
+          }
+        },
+      };
+      this.jobs.push(job);
+      // A long job queued behind others: refuse newcomers already.
+      if (opts.long && !this.longJob) this.longJob = { what: `${opts.long} (queued)`, since: this.o.clock.monotonic() };
+      const timer = setTimeout(() => {
+        const i = this.jobs.indexOf(job);
+        if (i < 0) return;
+        this.jobs.splice(i, 1);
+        if (opts.long && this.longJob?.what.endsWith('(queued)')) this.longJob = undefined;
+        reject(new BusBusyError(`bus ${this.id}: the line did not become free within ${maxWaitMs} ms; not executed`));
+      }, maxWaitMs);
+      timer.unref?.();
+      const run = job.run;
+      job.run = () => {
+        clearTimeout(timer);
+        return run();
+      };
       this.kick();
     });
   }
 
   private onLineClosed(err: Error | undefined): void {
-    if (!this.lineUp) return;
+    if (!this.lineUp || this.stopping) return;
     this.lineUp = false;
-    this.lineDownSince = this.o.clock.monotonic();
+    // A line that reopened but never carried an answer since (an adapter flapping while
+    // it is unplugged) keeps its original down time: the offline deadline is not reset.
+    this.lineDownSince ??= this.o.clock.monotonic();
     this.lineError = err?.message ?? 'line closed';
     this.o.log.warn({ bus: this.id, line: this.o.line.description, reason: this.lineError }, 'bus line lost; reopening');
     this.o.protocol.transactor.fail(new ReadError('port', this.lineError));
@@ -219,15 +286,20 @@ export class BusRunner {
   }
 
   private async ensureOpen(): Promise<boolean> {
-    if (this.lineUp && this.o.line.isOpen) return true;
+    if (this.lineUp && this.o.line.isOpen) {
+      // Open for a whole offline deadline without failing again: the loss is over.
+      if (this.lineDownSince !== undefined && this.lineUpSince !== undefined && this.o.clock.monotonic() - this.lineUpSince > this.offlineDeadline() - this.lineDownSince) this.lineDownSince = undefined;
+      return true;
+    }
     try {
       if (!this.o.line.isOpen) await this.o.line.open();
       await this.o.protocol.attach();
       this.lineUp = true;
+      this.lineUpSince = this.o.clock.monotonic();
       this.stats.lineOpens++;
       this.reopenDelay = 500;
       const wasDown = this.lineDownSince !== undefined;
-      this.lineDownSince = undefined;
+      // lineDownSince is cleared by the first answer (readBlocks) or after a stable period.
       this.lineError = undefined;
       if (wasDown) this.o.log.info({ bus: this.id, line: this.o.line.description }, 'bus line back');
       this.o.hooks?.onLine?.(true);
@@ -242,18 +314,44 @@ export class BusRunner {
       this.lineError = msg;
       this.lineDownSince ??= this.o.clock.monotonic();
       this.markLineDown();
-      await this.sleep(this.reopenDelay);
+      // Wake up for the offline deadline too, not only at the back-off steps.
+      const untilOffline = this.offlineDeadline() - this.o.clock.monotonic();
+      await this.sleep(untilOffline > 0 ? Math.min(this.reopenDelay, untilOffline) : this.reopenDelay);
       // Capped low: reopening a missing port or a refused TCP connection costs nothing.
       this.reopenDelay = Math.min(5000, this.reopenDelay * 2);
       return false;
     }
   }
 
-  /** Devices are reported offline once the line has been gone longer than a few timeouts. */
+  /** Monotonic ms at which a line that is down takes its devices offline: max(5 s, timeout × offlineAfter). */
+  private offlineDeadline(): number {
+    return (this.lineDownSince ?? Infinity) + Math.max(5000, this.o.bus.timeoutMs * this.o.bus.offlineAfter);
+  }
+
+  /**
+   * While the line is down: every poll that falls due is skipped and counted as a
+   * skipped poll and a port error (the line's fault, not the meter's), and devices are
+   * reported offline once the line has been gone for the offline deadline.
+   */
   private markLineDown(): void {
-    const since = this.lineDownSince;
-    if (since === undefined) return;
-    if (this.o.clock.monotonic() - since < Math.max(5000, this.o.bus.timeoutMs * this.o.bus.offlineAfter)) return;
+    if (this.lineDownSince === undefined) return;
+    const now = this.o.clock.monotonic();
+    const err = new ReadError('port', `line down: ${this.lineError}`);
+    for (const d of this.devices) {
+      let skipped = 0;
+      while (d.nextDue <= now) {
+        d.nextDue += d.intervalMs;
+        skipped++;
+      }
+      if (!skipped) continue;
+      d.counters.skippedPolls += skipped;
+      d.counters.portErrors += skipped;
+      this.stats.skipped += skipped;
+      d.lastError = { at: this.o.clock.now(), kind: 'port', message: err.message };
+      this.o.hooks?.onSkipped?.(d, skipped);
+      for (let i = 0; i < skipped; i++) this.o.hooks?.onError?.(d, 'port', err);
+    }
+    if (now < this.offlineDeadline()) return;
     for (const d of this.devices) if (d.state !== 'offline') this.setState(d, 'offline', `line down: ${this.lineError}`);
   }
 
@@ -262,7 +360,8 @@ export class BusRunner {
       if (!(await this.ensureOpen())) continue;
       const job = this.jobs.shift();
       if (job) {
-        await job();
+        if (this.o.clock.monotonic() > job.deadline) job.refuse(new BusBusyError(`bus ${this.id}: the line did not become free in time; not executed`));
+        else await job.run();
         continue;
       }
       const now = this.o.clock.monotonic();
@@ -336,9 +435,19 @@ export class BusRunner {
       const block = queue.shift()!;
       d.counters.requests++;
       this.stats.transactions++;
+      // Late replies and stray bytes seen while this device's request (and the guard
+      // after its timeout) held the line are this device's.
+      const ts = this.o.protocol.transactor.stats;
+      const late0 = ts.lateReplies;
+      const stray0 = ts.strayBytes;
       try {
-        const out = await this.o.protocol.read(d.target, block, this.o.bus.timeoutMs);
+        const out = await this.o.protocol.read(d.target, block, this.o.bus.timeoutMs).finally(() => {
+          if (ts.lateReplies > late0) this.o.hooks?.onLate?.(d, ts.lateReplies - late0);
+          d.counters.lateReplies += ts.lateReplies - late0;
+          d.counters.strayBytes += ts.strayBytes - stray0;
+        });
         answered = true;
+        this.lineDownSince = undefined;
         d.counters.responses++;
         const l = d.counters.latencyMs;
         l.last = out.latencyMs;
@@ -346,7 +455,18 @@ export class BusRunner {
         l.avg = d.counters.responses === 1 ? out.latencyMs : l.avg * 0.9 + out.latencyMs * 0.1;
         this.o.hooks?.onRequest?.(d, out.latencyMs);
         for (const v of out.values) {
-          const quality: Quality = v.value === undefined ? 'invalid' : 'good';
+          let quality: Quality = v.value === undefined ? 'invalid' : 'good';
+          if (v.value !== undefined) {
+            const why = d.plausibility.check(v.point, v.value);
+            if (why) {
+              quality = 'suspect';
+              d.counters.suspectValues++;
+              this.o.hooks?.onSuspect?.(d, v.point.name, why);
+              // Once per point at warn (a pattern worth a look), then at debug.
+              const first = d.latest.get(v.point.name)?.quality !== 'suspect';
+              this.o.log[first ? 'warn' : 'debug']({ bus: this.id, device: d.id, point: v.point.name, value: v.value, reason: why }, 'implausible value published as suspect');
+            }
+          }
           values.push({ ...v, at: out.at, quality });
           d.latest.set(v.point.name, { value: v.value ?? null, unit: v.point.unit, kind: v.point.kind, quality, ts: out.at });
         }
@@ -415,9 +535,17 @@ export class BusRunner {
   readNow(deviceId: string, point?: string): Promise<ReadingEvent['values']> {
     const d = this.device(deviceId);
     if (!d) return Promise.reject(new Error(`no device ${deviceId} on bus ${this.id}`));
+    // Checked before queueing: an unknown point costs no line time and gets its own code.
+    if (point && !d.blocks.some((b) => b.points.some((p) => p.name === point))) {
+      const why = !d.profile.points.some((p) => p.name === point)
+        ? `profile ${d.profile.id} has no point "${point}" (points: ${d.profile.points.map((p) => p.name).join(', ')})`
+        : d.latest.get(point)?.quality === 'unsupported'
+          ? `point "${point}" was disabled: the device rejects it as unsupported`
+          : `point "${point}" is not among the device's configured points (${d.points.map((p) => p.name).join(', ')})`;
+      return Promise.reject(new UnknownPointError(`device ${deviceId}: ${why}`));
+    }
     return this.exclusive(async () => {
       const blocks = point ? d.blocks.filter((b) => b.points.some((p) => p.name === point)) : d.blocks;
-      if (point && blocks.length === 0) throw new Error(`device ${deviceId} has no polled point "${point}"`);
       const res = await this.readBlocks(d, blocks, { stopOnSilence: true });
       if (!res.answered) throw new ReadError(d.lastError?.kind === 'port' ? 'port' : 'timeout', d.lastError?.message ?? 'no answer');
       return point ? res.values.filter((v) => v.point.name === point) : res.values;
@@ -426,14 +554,22 @@ export class BusRunner {
 
   /** Probe addresses (Modbus unit ids) or a protocol's read-address; returns what answered. */
   scan(addresses: Array<number | string | undefined>, timeoutMs: number): Promise<ScanHit[]> {
-    return this.exclusive(async () => {
-      const hits: ScanHit[] = [];
-      for (const a of addresses) {
-        if (!this.running || !this.lineUp) break;
-        hits.push(...(await this.o.protocol.probe(a, timeoutMs)));
-      }
-      return hits;
-    });
+    return this.exclusive(
+      async () => {
+        const hits: ScanHit[] = [];
+        try {
+          for (const a of addresses) {
+            if (!this.running || !this.lineUp) break;
+            hits.push(...(await this.o.protocol.probe(a, timeoutMs)));
+          }
+        } finally {
+          // Probes run unguarded: one guard before polling resumes catches a late answer.
+          if (this.lineUp) await this.o.protocol.transactor.hold(timeoutMs).catch(() => {});
+        }
+        return hits;
+      },
+      { long: 'bus.scan' },
+    );
   }
 
   /** Run `fn` with every frame on the line recorded (the console's raw poll tester). */

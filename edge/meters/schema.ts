@@ -37,14 +37,24 @@ export const MeterBusSchema = Section(
     port: Type.Optional(Type.String({ minLength: 1, description: 'Serial device, e.g. /dev/ttyUSB0 or /dev/serial/by-id/… (transport serial).' })),
     host: Type.Optional(Type.String({ minLength: 1, description: 'Converter host name or address (transport tcp).' })),
     tcpPort: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, description: 'Converter TCP port (transport tcp), usually 502 (Modbus TCP) or 4001/8899 (transparent).' })),
-    framing: OneOf(['rtu', 'tcp'] as const, {
-      default: 'rtu',
-      description: 'Modbus over tcp transport: tcp = Modbus TCP (MBAP), rtu = RTU frames over a transparent TCP socket. Ignored for serial.',
-    }),
+    framing: Type.Optional(
+      OneOf(['rtu', 'tcp'] as const, {
+        description:
+          'Modbus over tcp transport: tcp = Modbus TCP (MBAP), rtu = RTU frames over a transparent TCP socket. Required for a Modbus bus over tcp, except on tcpPort 502 (the Modbus TCP port), where it defaults to tcp. Ignored for serial.',
+      }),
+    ),
     baudRate: OneOf(BAUD_RATES, { default: 9600, description: 'Baud rate (serial and simulated). DL/T 645-2007 meters default to 2400, 1997 meters to 1200.' }),
     parity: OneOf(['none', 'even', 'odd'] as const, { default: 'none', description: 'Parity. DL/T 645 and CJ/T 188 use even.' }),
     stopBits: OneOf([1, 2] as const, { default: 1, description: 'Stop bits.' }),
     timeoutMs: Type.Integer({ minimum: 20, maximum: 10_000, default: 1000, description: 'Reply timeout per request, from the end of the request on the wire.' }),
+    replyGuardMs: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: 60_000,
+        description:
+          'Silence held after a timeout before the next request, so a late reply arrives while nothing is asked and is discarded (counted as lateReplies) instead of being taken for the next answer. Default: the timeout plus the wire time of a 256-byte reply at baudRate (0 for Modbus TCP framing, whose transaction ids tell replies apart). 0 disables it.',
+      }),
+    ),
     interFrameDelayMs: Type.Integer({
       minimum: 0,
       maximum: 2000,
@@ -79,6 +89,25 @@ export type MetersConfig = Static<typeof MetersSchema>;
 export type MeterBusConfig = Static<typeof MeterBusSchema>;
 export type MeterDeviceConfig = Static<typeof MeterDeviceSchema>;
 
+/**
+ * The Modbus framing a bus speaks: RTU on serial and simulated lines; over TCP the
+ * configured one, or Modbus TCP on port 502 (the config check requires it elsewhere).
+ */
+export function modbusFraming(b: Pick<MeterBusConfig, 'transport' | 'framing' | 'tcpPort' | 'protocol'>): 'rtu' | 'tcp' {
+  if (b.transport !== 'tcp' || b.protocol !== 'modbus') return 'rtu';
+  return b.framing ?? (b.tcpPort === 502 ? 'tcp' : 'rtu');
+}
+
+/** Settings that load but look wrong (check-config prints them; the service logs them at start). */
+export function meterConfigWarnings(m: MetersConfig): string[] {
+  const w: string[] = [];
+  m.buses.forEach((b, i) => {
+    if (b.transport === 'tcp' && b.tcpPort === 502 && b.framing === 'rtu')
+      w.push(`meters.buses[${i}].framing: rtu on port 502, the Modbus TCP port: a Modbus TCP converter ignores RTU frames and every meter times out (use framing: tcp unless this converter is transparent on 502)`);
+  });
+  return w;
+}
+
 /** Cross-field checks of the meters section (see edge/config/checks.ts). */
 export function meterConfigProblems(m: MetersConfig): string[] {
   const p: string[] = [];
@@ -91,6 +120,8 @@ export function meterConfigProblems(m: MetersConfig): string[] {
     if (b.transport === 'serial' && !b.port) p.push(`${at}.port: required for transport serial`);
     if (b.transport === 'tcp' && (!b.host || !b.tcpPort)) p.push(`${at}: host and tcpPort are required for transport tcp`);
     if (b.protocol === 'mixed' && b.transport === 'tcp' && b.framing === 'tcp') p.push(`${at}.framing: a mixed line over TCP needs framing rtu (transparent converter)`);
+    if (b.protocol === 'modbus' && b.transport === 'tcp' && b.framing === undefined && b.tcpPort !== undefined && b.tcpPort !== 502)
+      p.push(`${at}.framing: required for Modbus over tcp on port ${b.tcpPort}: tcp (Modbus TCP, MBAP header) or rtu (RTU frames through a transparent converter)`);
     if (b.backoffMaxMs < b.backoffBaseMs) p.push(`${at}.backoffMaxMs: must be ≥ backoffBaseMs`);
     const addrs = new Set<string>();
     b.devices.forEach((d, j) => {

@@ -8,18 +8,28 @@ import type { EventBus } from '../bus.js';
 import type { Outbox } from '../outbox/outbox.js';
 import type { Metrics } from '../observability/metrics.js';
 import { SerialLine, TcpLine, interFrameSilenceMs, type Line } from '../../drivers/serial/line.js';
-import { Transactor, TransactionTimeout } from '../../drivers/serial/transactor.js';
+import { Transactor, TransactionTimeout, defaultGuardMs } from '../../drivers/serial/transactor.js';
 import { hex } from '../../drivers/modbus/codec.js';
-import type { MetersConfig, MeterBusConfig } from './schema.js';
+import { modbusFraming, meterConfigWarnings, type MetersConfig, type MeterBusConfig } from './schema.js';
 import type { Profile } from './profiles.js';
 import { BusRunner, type DeviceRuntime, type ReadingEvent } from './scheduler.js';
 import { ModbusProtocol, Dlt645Protocol, Cjt188Protocol, MixedProtocol, type BusProtocol } from './protocols.js';
-import { buildSimulatedBus, type SimulatedBus } from './simulated.js';
+import { buildSimulatedBus, type SimulatedBus, type SimulatedValueFn } from './simulated.js';
 import { Reporter } from './reporter.js';
 import type { MetersApi, MeterBusInfo, MeterDeviceInfo, MeterDeviceStatus, MeterPointValue, RawPollRequest, RawPollResult, ScanResult } from './api.js';
 
 export class MeterNotFound extends Error {
   readonly code = 'unknown_device';
+}
+
+/** A bus id that does not exist. */
+export class BusNotFound extends Error {
+  readonly code = 'unknown_bus';
+}
+
+/** The operation does not exist for the bus's protocol (meter.timesync on a Modbus or CJ/T 188 bus). */
+export class NotSupportedError extends Error {
+  readonly code = 'not_supported';
 }
 
 export interface MetersServiceOptions {
@@ -32,10 +42,14 @@ export interface MetersServiceOptions {
   metrics?: Metrics;
   /** Bench/tests: plan without coalescing. */
   coalesce?: boolean;
+  /** Bench/tests: values of the simulated meters (default: live-looking curves). */
+  simulatedValues?: SimulatedValueFn;
 }
 
 interface Instruments {
   requests: Counter<'bus' | 'device'>;
+  late: Counter<'bus' | 'device'>;
+  suspect: Counter<'bus' | 'device'>;
   errors: Counter<'bus' | 'device' | 'kind'>;
   skipped: Counter<'bus' | 'device'>;
   online: Gauge<'bus' | 'device'>;
@@ -74,6 +88,8 @@ export class MetersService implements MetersApi {
             if (latency !== undefined) this.inst?.latency.observe({ bus: b.id }, latency / 1000);
           },
           onSkipped: (d, n) => this.inst?.skipped.inc({ bus: b.id, device: d.id }, n),
+          onLate: (d, n) => this.inst?.late.inc({ bus: b.id, device: d.id }, n),
+          onSuspect: (d) => this.inst?.suspect.inc({ bus: b.id, device: d.id }),
         },
       });
       this.runners.set(b.id, runner);
@@ -84,7 +100,9 @@ export class MetersService implements MetersApi {
     const runners = this.runners;
     return {
       requests: m.counter({ name: 'estate_meter_requests_total', help: 'Requests sent to meters', labelNames: ['bus', 'device'] }),
-      errors: m.counter({ name: 'estate_meter_errors_total', help: 'Failed meter requests by kind (timeout, crc, exception, wrong_unit, bad_reply, port)', labelNames: ['bus', 'device', 'kind'] }),
+      errors: m.counter({ name: 'estate_meter_errors_total', help: 'Failed meter requests by kind (timeout, crc, exception, wrong_unit, bad_reply, port; port also counts each poll skipped while the line is down)', labelNames: ['bus', 'device', 'kind'] }),
+      late: m.counter({ name: 'estate_meter_late_replies_total', help: 'Replies that arrived after their timeout (during the guard) or answered another request: discarded', labelNames: ['bus', 'device'] }),
+      suspect: m.counter({ name: 'estate_meter_suspect_values_total', help: 'Values published with quality suspect (failed the plausibility check of their point kind)', labelNames: ['bus', 'device'] }),
       skipped: m.counter({ name: 'estate_meter_skipped_polls_total', help: 'Polls skipped because the line was busy (never queued)', labelNames: ['bus', 'device'] }),
       online: m.gauge({
         name: 'estate_meter_online',
@@ -94,7 +112,22 @@ export class MetersService implements MetersApi {
           for (const r of runners.values()) for (const d of r.devices) this.set({ bus: r.id, device: d.id }, d.state === 'online' ? 1 : 0);
         },
       }),
+      ...this.lineInstruments(m, runners),
       latency: m.histogram({ name: 'estate_meter_latency_seconds', help: 'Request-to-reply time', labelNames: ['bus'], buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5] }),
+    };
+  }
+
+  /** Per-line gauges read at scrape time from the runners and their transactors. */
+  private lineInstruments(m: Metrics, runners: Map<string, BusRunner>): Record<string, unknown> {
+    const each = (fn: (r: BusRunner) => number) =>
+      function (this: Gauge<'bus'>) {
+        for (const r of runners.values()) this.set({ bus: r.id }, fn(r));
+      };
+    return {
+      lineUp: m.gauge({ name: 'estate_meter_line_up', help: 'Bus line open (1) or down (0): port missing, converter unreachable', labelNames: ['bus'], collect: each((r) => (r.isLineUp ? 1 : 0)) }),
+      lineFailures: m.gauge({ name: 'estate_meter_line_open_failures', help: 'Failed attempts to open the bus line since start (monotonic)', labelNames: ['bus'], collect: each((r) => r.stats.lineFailures) }),
+      stray: m.gauge({ name: 'estate_meter_stray_bytes', help: 'Bytes received on the line while nothing was asked, since start (monotonic): noise, replies later than their guard', labelNames: ['bus'], collect: each((r) => r.protocol.transactor.stats.strayBytes) }),
+      guard: m.gauge({ name: 'estate_meter_guard_seconds', help: 'Line time spent in guards after timeouts, since start (monotonic)', labelNames: ['bus'], collect: each((r) => r.protocol.transactor.stats.guardMs / 1000) }),
     };
   }
 
@@ -102,7 +135,7 @@ export class MetersService implements MetersApi {
     const serial = { baudRate: b.baudRate, parity: b.parity, stopBits: b.stopBits } as const;
     if (b.transport === 'serial') return new SerialLine(b.port!, serial);
     if (b.transport === 'tcp') return new TcpLine(b.host!, b.tcpPort!, Math.max(1000, b.timeoutMs * 3));
-    const sim = buildSimulatedBus(b, this.o.profiles, { now: () => this.o.clock.now() });
+    const sim = buildSimulatedBus(b, this.o.profiles, { now: () => this.o.clock.now(), ...(this.o.simulatedValues ? { value: this.o.simulatedValues } : {}) });
     this.simulated.set(b.id, sim);
     return sim.endpoint;
   }
@@ -110,14 +143,20 @@ export class MetersService implements MetersApi {
   private protocolFor(b: MeterBusConfig, line: Line): BusProtocol {
     const now = () => this.o.clock.now();
     // Inter-frame silence: 3.5 characters (from the line) plus the configured extra delay.
-    const tx = new Transactor(line, { silenceMs: (line.serial ? interFrameSilenceMs(line.serial) : 0) + b.interFrameDelayMs });
-    if (b.protocol === 'modbus') return new ModbusProtocol(tx, b.transport === 'tcp' ? b.framing : 'rtu', now);
+    // Guard after a timeout: from the bus's serial settings also over TCP (a transparent
+    // converter's RS-485 side runs at baudRate); none where MBAP transaction ids match replies.
+    const mbap = modbusFraming(b) === 'tcp';
+    const serial = { baudRate: b.baudRate, parity: b.parity, stopBits: b.stopBits } as const;
+    const guardMs = b.replyGuardMs ?? (mbap ? 0 : (timeoutMs: number) => defaultGuardMs(timeoutMs, serial));
+    const tx = new Transactor(line, { silenceMs: (line.serial ? interFrameSilenceMs(line.serial) : 0) + b.interFrameDelayMs, guardMs });
+    if (b.protocol === 'modbus') return new ModbusProtocol(tx, modbusFraming(b), now);
     if (b.protocol === 'dlt645') return new Dlt645Protocol(tx, now);
     if (b.protocol === 'mixed') return new MixedProtocol(tx, now);
     return new Cjt188Protocol(tx, now);
   }
 
   start(): void {
+    for (const w of meterConfigWarnings(this.o.config)) this.o.log.warn(w);
     for (const r of this.runners.values()) r.start();
     const h = this.o.config.timeSyncIntervalH;
     if (h > 0 && [...this.runners.values()].some((r) => r.protocol instanceof Dlt645Protocol || r.protocol instanceof MixedProtocol)) {
@@ -180,13 +219,14 @@ export class MetersService implements MetersApi {
 
   runner(busId: string): BusRunner {
     const r = this.runners.get(busId);
-    if (!r) throw new MeterNotFound(`no bus "${busId}"`);
+    if (!r) throw new BusNotFound(`no bus "${busId}" (buses: ${[...this.runners.keys()].join(', ') || 'none'})`);
     return r;
   }
 
   buses(): MeterBusInfo[] {
     return this.o.config.buses.map((b) => {
       const r = this.runners.get(b.id)!;
+      const tx = r.protocol.transactor.stats;
       return {
         id: b.id,
         protocol: b.protocol,
@@ -198,6 +238,11 @@ export class MetersService implements MetersApi {
         online: r.devices.filter((d) => d.state === 'online').length,
         transactions: r.stats.transactions,
         skippedPolls: r.stats.skipped,
+        lateReplies: tx.lateReplies,
+        strayBytes: tx.strayBytes,
+        guards: tx.guards,
+        guardMs: Math.round(tx.guardMs),
+        lineFailures: r.stats.lineFailures,
       };
     });
   }
@@ -298,8 +343,16 @@ export class MetersService implements MetersApi {
   }
 
   async timeSync(busId?: string): Promise<Array<{ bus: string; frameHex: string; at: number }>> {
-    const targets = [...this.runners.values()].filter((r) => (!busId || r.id === busId) && (r.protocol instanceof Dlt645Protocol || r.protocol instanceof MixedProtocol));
-    if (busId && targets.length === 0) throw new MeterNotFound(`no DL/T 645 bus "${busId}"`);
+    const speaksDlt = (r: BusRunner) => r.protocol instanceof Dlt645Protocol || r.protocol instanceof MixedProtocol;
+    if (busId) {
+      const r = this.runner(busId);
+      if (!speaksDlt(r)) {
+        const proto = this.o.config.buses.find((b) => b.id === busId)!.protocol;
+        throw new NotSupportedError(`bus ${busId} speaks ${proto}: time sync is a DL/T 645 broadcast (08H), for dlt645 and mixed buses only`);
+      }
+    }
+    const targets = [...this.runners.values()].filter((r) => (!busId || r.id === busId) && speaksDlt(r));
+    if (targets.length === 0) throw new NotSupportedError('no DL/T 645 bus on this gateway: time sync is a DL/T 645 broadcast (08H)');
     const out: Array<{ bus: string; frameHex: string; at: number }> = [];
     for (const r of targets) {
       const dltp = r.protocol instanceof MixedProtocol ? r.protocol.dlt645 : (r.protocol as Dlt645Protocol);

@@ -13,6 +13,21 @@ export interface FaceEnrolResult {
   rejected: FaceRejection[];
   /** Templates stored for the person after this call. */
   templates: number;
+  /**
+   * What the enrolment accepted but someone should look at: `close_to_existing` (the new
+   * templates match another enrolled person at the door's threshold — a twin, a duplicate
+   * record, or a resident the door will refuse as ambiguous: give one of them a second
+   * factor), `few_photos` (fewer than 3 templates: recognition at the gate suffers).
+   */
+  warnings?: FaceWarning[];
+}
+
+export interface FaceWarning {
+  code: 'close_to_existing' | 'few_photos';
+  message: string;
+  /** close_to_existing: the other person and the similarity (cosine; or Euclidean distance for dlib). */
+  otherPersonId?: string;
+  score?: number;
 }
 
 export interface FacesApi {

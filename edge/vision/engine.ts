@@ -204,7 +204,7 @@ export class Engine {
     let t = performance.now();
     const size = r.alignment.size;
     const chip = alignFace(img, src, dst, size, r.alignment.prefilterAbove);
-    const q = chipQuality(chip);
+    const q = chipQuality(qualityChip(img, face) ?? chip);
     if (timings) timings.align = performance.now() - t;
     t = performance.now();
     this.recInput ??= new Float32Array(3 * size * size);
@@ -214,6 +214,34 @@ export class Engine {
     if (!(raw instanceof Float32Array) || raw.length !== r.embedding.dim) throw new Error(`recognizer output "${r.embedding.output}" is not ${r.embedding.dim} floats`);
     return { embedding: Float32Array.from(raw), sharpness: q.sharpness, brightness: q.brightness };
   }
+}
+
+/**
+ * The focus and brightness limits (vision.quality, enrolment.quality) were calibrated on the
+ * dlib recognizer's chip (150 px, padding 0.25, reduced to 64 px). Recognizers crop the face
+ * differently (ArcFace's 112 px chip is much tighter), which changes the Laplacian variance
+ * of the same photo, so quality is measured on that reference geometry whatever the
+ * recognizer: one 64 px warp, well under a millisecond.
+ */
+const QUALITY_TEMPLATE: Record<string, Point> = {
+  right_eye: [47.5492, 46.599],
+  left_eye: [100.4761, 46.599],
+  nose_tip: [74.0127, 76.5625],
+  right_mouth_corner: [50.4149, 103.0233],
+  left_mouth_corner: [97.6104, 103.0233],
+  mouth_centre: [74.0127, 105.8573],
+};
+const QUALITY_SIZE = 64;
+function qualityChip(img: RgbImage, face: Face): RgbImage | undefined {
+  const src: Point[] = [];
+  const dst: Point[] = [];
+  face.landmarkNames.forEach((name, i) => {
+    const t = QUALITY_TEMPLATE[name];
+    if (!t) return;
+    src.push(face.landmarks[i]!);
+    dst.push([(t[0] * QUALITY_SIZE) / 150, (t[1] * QUALITY_SIZE) / 150]);
+  });
+  return src.length >= 3 ? alignFace(img, src, dst, QUALITY_SIZE, 2) : undefined;
 }
 
 /** Weak faces larger than this share of the detector's trained maximum also get the ½ pass. */

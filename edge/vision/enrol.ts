@@ -4,7 +4,7 @@
 // becomes an encrypted template or is rejected with a reason code; ready-made embeddings
 // are checked for length and finiteness. Photos are thrown away after embedding unless the
 // config says to keep them (encrypted, time-limited).
-import type { FaceEnrolResult, FaceRejection, FacesApi } from './api.js';
+import type { FaceEnrolResult, FaceRejection, FaceWarning, FacesApi } from './api.js';
 import type { TemplateStore } from './templates.js';
 import type { InferenceClient } from './inference.js';
 import type { QualityLimits } from './quality.js';
@@ -36,6 +36,28 @@ export interface EnrolDeps {
   /** Called once per photo/embedding with its outcome code ("accepted" or a rejection code). */
   count: (outcome: string) => void;
   audit: (type: string, data: Record<string, unknown>) => void;
+  /**
+   * The door's current match threshold and metric: a new template this close to another
+   * person is reported (close_to_existing). Absent: no check.
+   */
+  matchThreshold?: () => { metric: 'euclidean' | 'cosine'; threshold: number } | undefined;
+}
+
+/** Two photos this similar (cosine) are the same picture: the second adds nothing (diversity check). */
+const SAME_PICTURE = 0.995;
+/** Fewer templates than this get a `few_photos` warning. */
+const RECOMMENDED_TEMPLATES = 3;
+
+function cosine(a: Float32Array, b: Float32Array): number {
+  let s = 0;
+  let na = 0;
+  let nb = 0;
+  for (let i = 0; i < a.length; i++) {
+    s += a[i]! * b[i]!;
+    na += a[i]! * a[i]!;
+    nb += b[i]! * b[i]!;
+  }
+  return s / Math.sqrt(na * nb || 1);
 }
 
 export class EnrolError extends Error {
@@ -101,6 +123,8 @@ export class Enroller implements FacesApi {
     for (let i = 0; i < photos.length; i++) {
       const r = await this.photo(photos[i]!);
       if ('code' in r) reject(i, r.code, `photo ${i}: ${r.message}`);
+      else if (accepted.some((e) => cosine(e, r.embedding) >= SAME_PICTURE))
+        reject(i, 'duplicate_photo', `photo ${i}: the same picture as another photo of this request (several different photos — other days, light, slight turns — recognise better)`);
       else {
         accepted.push(r.embedding);
         if (this.d.keepPhotos) keep.push(r.keep);
@@ -124,8 +148,30 @@ export class Enroller implements FacesApi {
       templates = store.add(personId, accepted, { replace: input.replace === true, source, maxPerPerson: l.maxTemplatesPerPerson });
       for (const k of keep) store.addPhoto(personId, k);
     }
-    this.d.audit('face.enrolled', { personId, accepted: accepted.length, rejected: rejected.map((r) => ({ index: r.index, code: r.code })), templates, replace: input.replace === true });
-    return { accepted: accepted.length, rejected, templates };
+    const warnings: FaceWarning[] = [];
+    const m = accepted.length ? this.d.matchThreshold?.() : undefined;
+    if (m) {
+      // Another person whom the new templates would match at the door: the margin rule will
+      // refuse both as ambiguous, or worse, one may pass for the other.
+      const others = new Set(store.persons().filter((p) => p !== personId));
+      let worst: { personId: string; score: number } | undefined;
+      for (const e of accepted) {
+        const hit = others.size ? store.search(e, others) : undefined;
+        if (!hit) continue;
+        const close = m.metric === 'euclidean' ? hit.score < m.threshold : hit.score >= m.threshold;
+        if (close && (!worst || (m.metric === 'euclidean' ? hit.score < worst.score : hit.score > worst.score))) worst = { personId: hit.personId, score: hit.score };
+      }
+      if (worst)
+        warnings.push({
+          code: 'close_to_existing',
+          otherPersonId: worst.personId,
+          score: Math.round(worst.score * 1000) / 1000,
+          message: `the new face matches ${worst.personId} (${m.metric} ${worst.score.toFixed(3)}, threshold ${m.threshold.toFixed(3)}): a twin or a duplicate record? The door will refuse both as ambiguous; give them a second factor`,
+        });
+    }
+    if (accepted.length && templates < RECOMMENDED_TEMPLATES) warnings.push({ code: 'few_photos', message: `${templates} template(s): enrol at least ${RECOMMENDED_TEMPLATES} different photos for reliable recognition` });
+    this.d.audit('face.enrolled', { personId, accepted: accepted.length, rejected: rejected.map((r) => ({ index: r.index, code: r.code })), templates, replace: input.replace === true, ...(warnings.length ? { warnings: warnings.map((w) => ({ code: w.code, ...(w.otherPersonId ? { otherPersonId: w.otherPersonId } : {}) })) } : {}) });
+    return { accepted: accepted.length, rejected, templates, ...(warnings.length ? { warnings } : {}) };
   }
 
   private async photo(buf: Buffer): Promise<{ embedding: Float32Array; keep: Buffer } | { code: string; message: string }> {

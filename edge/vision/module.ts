@@ -16,9 +16,10 @@ import { CommandError } from '../commands/registry.js';
 import { Camera, describeSource, type CameraSource, type CameraState, type Frame } from '../../drivers/camera/camera.js';
 import type { VisionSchema } from './schema.js';
 import { InferenceClient } from './inference.js';
-import { isMatch, resolveModels, verifyModelFiles, type ResolvedModels } from './models.js';
+import { resolveModels, verifyModelFiles, type ResolvedModels } from './models.js';
 import { KeyFileError, loadOrCreateKey, TemplateStore, type Match } from './templates.js';
 import { Confirmer, Cooldown, RateLimit } from './decision.js';
+import { EvidenceStreak, judge, policyFor, thresholdFor, type PolicyOptions } from './policy.js';
 import { Enroller, EnrolError } from './enrol.js';
 import { ExternalGarbageBound } from './gc.js';
 import { trimMalloc } from '../native/malloc-trim.js';
@@ -50,6 +51,7 @@ declare module '../bus.js' {
 }
 
 const UNKNOWN = '\u0000unknown';
+const ALLOWED_REFRESH_MS = 2000;
 const SPOOF = '\u0000spoof';
 
 export function cameraSource(c: VisionConfig['camera']['source']): CameraSource {
@@ -73,6 +75,11 @@ export class VisionModule implements GatewayModule {
   private sweepTimer: NodeJS.Timeout | undefined;
   private lastAnalysis: { faces: AnalyzeResult['faces']; at: number } | undefined;
   private readonly confirmer: Confirmer;
+  /** K distinct frames agreeing on one person (policy.ts). */
+  private readonly evidence: EvidenceStreak;
+  private policy: PolicyOptions | undefined;
+  /** Persons the door lets in now (refreshed every ALLOWED_REFRESH_MS); undefined: every enrolled person. */
+  private allowed: { set: ReadonlySet<string> | undefined; at: number } | undefined;
   private readonly cooldown: Cooldown;
   private readonly limiter: RateLimit;
   private readonly counters: Record<string, number> = {};
@@ -93,6 +100,7 @@ export class VisionModule implements GatewayModule {
   ) {
     this.log = ctx.log.child({ mod: 'vision' });
     this.confirmer = new Confirmer(cfg.match.confirmFrames, cfg.match.windowMs);
+    this.evidence = new EvidenceStreak(cfg.match.confirmFrames, cfg.match.windowMs, cfg.match.minFrameGapMs, cfg.match.maxRepeatSimilarity);
     this.cooldown = new Cooldown(cfg.match.cooldownS * 1000);
     this.limiter = new RateLimit((kind) => (kind === 'spoof' ? cfg.events.spoofIntervalS : cfg.events.unknownIntervalS) * 1000);
     this.imaging = new ImageHelper({ maxQueued: cfg.queue });
@@ -174,6 +182,10 @@ export class VisionModule implements GatewayModule {
       keepPhotos: this.cfg.privacy.keepPhotos,
       count: (outcome) => this.m.enrol.inc({ outcome }),
       audit: (type, data) => void this.ctx.outbox.append({ stream: 'audit', type, data }).catch(() => {}),
+      matchThreshold: () => {
+        const thr = this.currentThreshold();
+        return thr !== undefined && this.resolved ? { metric: this.resolved.metric, threshold: thr } : undefined;
+      },
     });
     // A decoded enrolment photo (up to 1600 px, 7.7 MB) outlives the scavenges of its
     // request and would wait for V8's next full collection: collect once per enrolment
@@ -227,6 +239,12 @@ export class VisionModule implements GatewayModule {
       return this.fail((err as Error).message);
     }
     this.resolved = r;
+    try {
+      this.policy = policyFor(r.models.recognizer, this.cfg.match);
+      thresholdFor(this.policy, 1, 1);
+    } catch (err) {
+      return this.fail(`match policy: ${(err as Error).message}`);
+    }
     try {
       this.inference = await InferenceClient.start({
         engine: { models: r.models, dir: r.dir, threads: this.cfg.threads, detectThreshold: r.detectThreshold },
@@ -311,19 +329,57 @@ export class VisionModule implements GatewayModule {
     }
     if (!s.embedding) return this.count('error');
     const t = performance.now();
-    const match = this.store!.search(s.embedding);
+    const allowed = this.allowedNow(f.mono);
+    const match = this.store!.search(s.embedding, allowed);
+    const size = this.store!.gallerySize(allowed);
     this.m.stage.observe({ stage: 'search' }, (performance.now() - t) / 1000);
-    const { matchThreshold, metric } = this.resolved!;
-    if (match && isMatch(metric, match.score, matchThreshold)) {
-      this.count('match');
-      if (this.confirmer.observe(match.personId, f.mono) === match.personId) this.decide(match, s.liveness, f);
-    } else {
-      this.count('unknown');
-      if (this.confirmer.observe(UNKNOWN, f.mono) === UNKNOWN) void this.event('unknown', f, s.box, match ? { nearest: round(match.score), threshold: matchThreshold } : { nearest: null });
+    let v;
+    try {
+      v = judge(this.policy!, match, size.persons, size.templates);
+    } catch (err) {
+      // Fail closed: no decision without a valid threshold.
+      this.count('error');
+      this.log.error({ err: String(err) }, 'match policy failed: no decision');
+      return;
     }
+    if (v.kind === 'match') {
+      this.confirmer.reset();
+      const step = this.evidence.observe(v.personId, f.mono, s.embedding);
+      this.count(step === 'repeat' ? 'repeat' : 'match');
+      if (step === 'confirmed') this.decide(match!, s.liveness, f, v.threshold, size.persons);
+      return;
+    }
+    this.evidence.reset();
+    this.count(v.kind === 'ambiguous' ? 'ambiguous' : 'unknown');
+    if (this.confirmer.observe(UNKNOWN, f.mono) === UNKNOWN)
+      void this.event('unknown', f, s.box, { nearest: match ? round(match.score) : null, threshold: round(v.threshold), searched: size.persons, ...(v.kind === 'ambiguous' ? { ambiguous: true, margin: round(v.margin), requiredMargin: v.required } : {}) });
   }
 
-  private decide(match: Match, liveness: number | undefined, f: Frame): void {
+  /**
+   * The persons the door would let in now (the doors module's rules), refreshed every few
+   * seconds: the search and the threshold's N cover only them. Without the access service's
+   * `mayEnter` every enrolled person is searched.
+   */
+  private allowedNow(mono: number): ReadonlySet<string> | undefined {
+    if (this.allowed && mono - this.allowed.at < ALLOWED_REFRESH_MS) return this.allowed.set;
+    const access = this.ctx.services.get('access');
+    let set: Set<string> | undefined;
+    if (access?.mayEnter) {
+      set = new Set();
+      for (const p of this.store!.persons()) if (access.mayEnter(this.cfg.doorId!, p)) set.add(p);
+    }
+    this.allowed = { set, at: mono };
+    return set;
+  }
+
+  /** The threshold in force for the door's current gallery. */
+  private currentThreshold(): number | undefined {
+    if (!this.policy || !this.store) return undefined;
+    const size = this.store.gallerySize(this.allowed?.set);
+    return thresholdFor(this.policy, size.persons, size.templates);
+  }
+
+  private decide(match: Match, liveness: number | undefined, f: Frame, threshold: number, searched: number): void {
     const doorId = this.cfg.doorId!;
     const now = this.ctx.clock.monotonic();
     if (this.cooldown.active(match.personId, now)) return this.count('cooldown');
@@ -334,11 +390,12 @@ export class VisionModule implements GatewayModule {
       this.log.error({ personId: match.personId }, 'face recognised but no access service (doors module) to decide');
       return;
     }
-    const { metric, matchThreshold } = this.resolved!;
+    const { metric } = this.resolved!;
     const evidence: Record<string, unknown> = {
       metric,
       distance: round(match.score),
-      threshold: matchThreshold,
+      threshold: round(threshold),
+      searched,
       frames: this.cfg.match.confirmFrames,
       ...(match.runnerUp ? { margin: round(Math.abs(match.runnerUp.score - match.score)) } : {}),
       ...(liveness !== undefined ? { liveness: round(liveness) } : {}),
@@ -428,7 +485,7 @@ export class VisionModule implements GatewayModule {
               detector: r.models.detector.title,
               recognizer: r.models.recognizer.title,
               liveness: r.models.liveness.map((l) => l.title),
-              matchThreshold: r.matchThreshold,
+              matchThreshold: round(this.currentThreshold() ?? r.matchThreshold),
               metric: r.metric,
               ...(this.cfg.liveness.enabled ? { livenessThreshold: r.livenessThreshold } : {}),
             },

@@ -89,6 +89,40 @@ export function procMemMB(pid: number, field = 'VmRSS'): number {
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
+/** Resident memory three ways (MB), from /proc/<pid>/smaps_rollup: RSS counts every page
+ *  mapped (shared libraries in full), PSS shares each page among the processes mapping it,
+ *  USS (Private_Clean + Private_Dirty) is what the process alone holds: freed if it exits. */
+export interface MemFigures {
+  rss: number;
+  pss: number;
+  uss: number;
+}
+
+export function procMemFigures(pid: number): MemFigures {
+  const text = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+  const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN);
+  return { rss: kb('Rss') / 1024, pss: kb('Pss') / 1024, uss: (kb('Private_Clean') + kb('Private_Dirty')) / 1024 };
+}
+
+/** Peak (by RSS, each figure its own peak) and last RSS/PSS/USS over a window, sampled every second. */
+export async function peakMemFigures(pid: number, seconds: number): Promise<{ peak: MemFigures; last: MemFigures }> {
+  const peak: MemFigures = { rss: 0, pss: 0, uss: 0 };
+  let last: MemFigures = { rss: NaN, pss: NaN, uss: NaN };
+  for (let i = 0; i < seconds; i++) {
+    await new Promise((r) => setTimeout(r, 1000));
+    last = procMemFigures(pid);
+    for (const k of ['rss', 'pss', 'uss'] as const) peak[k] = Math.max(peak[k], last[k]);
+  }
+  return { peak, last };
+}
+
+/** "RSS 81.2 MB (≤ 90) · PSS 52.0 MB · USS 38.1 MB (≤ 40)" with the budgets beside, and OVER where exceeded. */
+export function memLine(m: MemFigures, budget: { rss?: number; uss?: number } = {}): string {
+  const f = (v: number) => v.toFixed(1);
+  const b = (v: number, max?: number) => (max === undefined ? '' : ` (budget ≤ ${max}${v > max ? ', OVER' : ''})`);
+  return `RSS ${f(m.rss)} MB${b(m.rss, budget.rss)} · PSS ${f(m.pss)} MB · USS ${f(m.uss)} MB${b(m.uss, budget.uss)}`;
+}
+
 /** Peak and last VmRSS over a window, sampled every second. */
 export async function peakRssMB(pid: number, seconds: number): Promise<{ peak: number; last: number }> {
   let peak = 0;

@@ -3,7 +3,8 @@
 # Type=notify unit, estate-edge.service, installed under $FAKE_SYSTEMD_ROOT.
 #   start/restart  runs ExecStartPre= then ExecStart= from the installed unit file (paths
 #                  under /opt/estate-edge and /etc/estate-edge moved into the root), with
-#                  NOTIFY_SOCKET pointing at a real datagram socket (notify-listener.py)
+#                  NOTIFY_SOCKET pointing at a real datagram socket (notify-listener.py),
+#                  behind $FAKE_EXEC_PREFIX when set (an emulator for another arch)
 #   show           ActiveState/SubState: active/running once READY=1 came with the
 #                  process's MAINPID; activating/start before; activating/auto-restart
 #                  when the process died (Restart=always); failed when ExecStartPre failed
@@ -25,7 +26,7 @@ pid_alive() { [ -f "$ST/pid" ] && kill -0 "$(cat "$ST/pid")" 2>/dev/null; }
 
 exec_line() { # $1 = key; the command with root-relative paths
   sed -n "s/^$1=//p" "$ROOT/etc/systemd/system/estate-edge.service" | head -1 |
-    sed -e "s# /opt/estate-edge/# $ROOT/opt/estate-edge/#g" -e "s# /etc/estate-edge/# $ROOT/etc/estate-edge/#g"
+    sed -e "s#^/opt/estate-edge/#$ROOT/opt/estate-edge/#" -e "s# /opt/estate-edge/# $ROOT/opt/estate-edge/#g" -e "s# /etc/estate-edge/# $ROOT/etc/estate-edge/#g"
 }
 
 ensure_listener() {
@@ -56,7 +57,8 @@ start_service() {
   fi
   readlink "$ROOT/opt/estate-edge/current" >"$ST/started-release"
   # shellcheck disable=SC2086
-  env -i PATH="$PATH" HOME=/nonexistent NOTIFY_SOCKET="$ST/notify.sock" WATCHDOG_USEC=30000000 $(exec_line ExecStart) >>"$ST/service.log" 2>&1 </dev/null &
+  # FAKE_EXEC_PREFIX: an emulator for a release of another arch (qemu-aarch64-static -L …).
+  env -i PATH="$PATH" HOME=/nonexistent NOTIFY_SOCKET="$ST/notify.sock" WATCHDOG_USEC=30000000 ${FAKE_EXEC_PREFIX:-} $(exec_line ExecStart) >>"$ST/service.log" 2>&1 </dev/null &
   echo $! >"$ST/pid"
 }
 

@@ -6,7 +6,7 @@
 // the real gateway.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, chmodSync, cpSync, existsSync, mkdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, cpSync, existsSync, mkdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { tempDir } from '../helpers/gateway.js';
 
@@ -20,6 +20,9 @@ function fakeRelease(dir: string, release: string, behaviour: Behaviour): string
   const top = join(dir, `src-${release}`, `estate-edge-${release}`);
   mkdirSync(join(top, 'dist', 'bundle', 'edge'), { recursive: true });
   cpSync(join(REPO, 'systemd'), join(top, 'systemd'), { recursive: true });
+  // The release's own runtime, as pack.sh ships it (here: the Node running the tests).
+  mkdirSync(join(top, 'node', 'bin'), { recursive: true });
+  symlinkSync(process.execPath, join(top, 'node', 'bin', 'node'));
   writeFileSync(join(top, 'package.json'), JSON.stringify({ name: 'estate-edge', version: release.split('-')[0], type: 'module' }));
   writeFileSync(join(top, 'RELEASE.json'), JSON.stringify({ name: 'estate-edge', release, version: release.split('-')[0], commit: 'test', arch: process.arch, platform: 'linux' }));
   writeFileSync(
@@ -99,7 +102,7 @@ t.test('install, upgrade keeping config and data, re-run, and roll back a versio
   t.notOk(existsSync(join(e.root, 'etc', 'systemd', 'system', 'estate-edge.service.d', '10-restart-backoff.conf')), 'no RestartSteps drop-in on systemd 252');
   t.ok(existsSync(join(e.root, 'etc', 'udev', 'rules.d', '99-estate-edge-rs485.rules')));
   t.ok(existsSync(join(e.root, 'etc', 'systemd', 'journald.conf.d', '50-estate-edge.conf')));
-  t.match(readFileSync(join(e.root, 'usr', 'local', 'bin', 'estate-edge'), 'utf8'), /exec \/usr\/bin\/node \/opt\/estate-edge\/current\/dist\/bundle\/edge\/main\.js "\$@"/);
+  t.match(readFileSync(join(e.root, 'usr', 'local', 'bin', 'estate-edge'), 'utf8'), /exec \/opt\/estate-edge\/current\/node\/bin\/node \/opt\/estate-edge\/current\/dist\/bundle\/edge\/main\.js "\$@"/);
   const config = readFileSync(join(e.root, 'etc', 'estate-edge', 'config.yaml'), 'utf8');
   t.match(config, /site:\n  id: estate-7\n/);
   t.match(config, /gateway:\n  id: gw-1\n  dataDir: .*\/root\/var\/lib\/estate-edge\n/);

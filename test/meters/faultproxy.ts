@@ -6,6 +6,7 @@
 import { SerialLine } from '../../drivers/serial/line.js';
 import { withCrc, expectedReplyLength } from '../../drivers/modbus/codec.js';
 import * as dlt from '../../drivers/dlt645/codec.js';
+import * as cjt from '../../drivers/cjt188/codec.js';
 
 /** Bytes of a complete reply given the request it answers and what has arrived so far; undefined = unknown yet. */
 export type ReplyLength = (request: Buffer, received: Buffer) => number | undefined;
@@ -16,10 +17,21 @@ export const dltReplyLength: ReplyLength = (_req, got) => {
   return r.kind === 'need-more' ? undefined : r.end;
 };
 
+export const cjtReplyLength: ReplyLength = (_req, got) => {
+  const r = cjt.findFrame(got);
+  return r.kind === 'need-more' ? undefined : r.end;
+};
+
 export type Fault =
   | { kind: 'corrupt'; at?: number }
   | { kind: 'drop' }
   | { kind: 'delay'; ms: number }
+  /**
+   * Delay this reply and keep every later reply behind it (a meter that is slow for a
+   * moment answers its requests in order): the late reply arrives just before the
+   * answer to the next request, where a reply of the same shape is indistinguishable.
+   */
+  | { kind: 'late'; ms: number }
   | { kind: 'split'; gapMs: number }
   | { kind: 'truncate'; keep: number }
   | { kind: 'noise'; bytes: Buffer }
@@ -31,6 +43,10 @@ export class FaultProxy {
   private pending: Buffer[] = [];
   readonly applied: Fault[] = [];
   replies = 0;
+  /** Called for each reply when no fault is queued (e.g. "10 % of replies late"). */
+  policy: ((n: number, reply: Buffer) => Fault | undefined) | undefined;
+  /** Replies held back by a `late` fault release no earlier than this (Date.now ms). */
+  private releaseAt = 0;
 
   private lastRequest: Buffer = Buffer.alloc(0);
 
@@ -75,8 +91,14 @@ export class FaultProxy {
 
   private reply(frame: Buffer): void {
     this.replies++;
-    const f = this.faults.shift();
-    const send = (b: Buffer) => void this.up.write(b).catch(() => {});
+    const f = this.faults.shift() ?? this.policy?.(this.replies, frame);
+    const direct = (b: Buffer) => void this.up.write(b).catch(() => {});
+    // In order behind a reply still held by a `late` fault.
+    const send = (b: Buffer) => {
+      const wait = this.releaseAt - Date.now();
+      if (wait > 0) setTimeout(() => direct(b), wait);
+      else direct(b);
+    };
     if (!f) return send(frame);
     this.applied.push(f);
     switch (f.kind) {
@@ -92,6 +114,9 @@ export class FaultProxy {
       case 'delay':
         setTimeout(() => send(frame), f.ms);
         return;
+      case 'late':
+        this.releaseAt = Math.max(this.releaseAt, Date.now() + f.ms);
+        return send(frame);
       case 'split': {
         let i = 0;
         const next = () => {

@@ -1,12 +1,28 @@
 // Real serial peers for the meter tests: socat pseudo-terminal pairs and a pymodbus
 // server process. Everything is bounded in time and killed by its pid.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn as spawnChild, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
+
+// Every peer process is unref'd (with its pipes) and killed when the test process exits:
+// a peer left behind by a test that failed half-way (socat started, pymodbus then could
+// not) must not keep the file running until tap's per-file timeout.
+const peers = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const p of peers) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+});
+function spawn(cmd: string, args: string[], opts: SpawnOptions): ChildProcess {
+  const p = spawnChild(cmd, args, opts);
+  peers.add(p);
+  p.once('exit', () => peers.delete(p));
+  p.unref();
+  for (const s of [p.stdin, p.stdout, p.stderr]) (s as unknown as { unref?: () => void } | null)?.unref?.();
+  return p;
+}
 
 export interface PtyPair {
   a: string;
@@ -43,7 +59,10 @@ export async function ptyPair(at?: { a?: string; b?: string }): Promise<PtyPair>
   const a = at?.a ?? join(dir, 'a');
   const b = at?.b ?? join(dir, 'b');
   const proc = spawn('socat', [`pty,raw,echo=0,link=${a}`, `pty,raw,echo=0,link=${b}`], { stdio: 'ignore' });
-  await waitUntil(() => existsSync(a) && existsSync(b), 5000, 'socat ptys');
+  let spawnError: Error | undefined;
+  proc.once('error', (e) => (spawnError = e));
+  await waitUntil(() => (existsSync(a) && existsSync(b)) || spawnError !== undefined || proc.exitCode !== null, 5000, 'socat ptys');
+  if (spawnError || proc.exitCode !== null) throw new Error(`socat cannot start (${spawnError?.message ?? `exit ${proc.exitCode}`}): install the Debian package socat`);
   return { a, b, proc, stop: () => kill(proc) };
 }
 
@@ -64,7 +83,10 @@ export async function pymodbus(mode: 'rtu' | 'tcp', where: string | number, spec
   await waitUntil(() => out.includes('READY') || proc.exitCode !== null, 15_000, 'pymodbus READY').catch((e) => {
     throw new Error(`${e.message}: ${err}`);
   });
-  if (proc.exitCode !== null) throw new Error(`pymodbus exited: ${err}`);
+  if (proc.exitCode !== null) {
+    if (/No module named 'pymodbus'/.test(err)) throw new Error('pymodbus peer cannot start: the Debian package python3-pymodbus is not installed for /usr/bin/python3');
+    throw new Error(`pymodbus exited: ${err}`);
+  }
   return {
     proc,
     stop: async () => {

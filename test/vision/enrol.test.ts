@@ -18,6 +18,7 @@ import { FACES, MULTI, modelsDir, photo } from './helpers.js';
 
 const cfg = Value.Default(VisionSchema, { enabled: true, modelsDir: modelsDir(), liveness: { enabled: false } }) as any;
 const resolved = resolveModels(cfg);
+const D = resolved.models.recognizer.embedding.dim;
 const client = await InferenceClient.start({ engine: { models: resolved.models, dir: resolved.dir, threads: 2 }, maxQueuedPhotos: 8 });
 t.teardown(() => client.stop());
 const imaging = new ImageHelper();
@@ -27,7 +28,7 @@ let now = Date.UTC(2026, 10, 27, 12);
 function rig(opts: { keepPhotos?: boolean; unavailable?: string } = {}) {
   const db = new Database(join(mkdtempSync(join(tmpdir(), 'ee-enrol-')), 'faces.db'));
   t.teardown(() => db.close());
-  const store = new TemplateStore({ db, key: Buffer.alloc(32, 9), model: resolved.recognizerId, dim: 128, metric: 'euclidean', l2Normalise: false, now: () => now });
+  const store = new TemplateStore({ db, key: Buffer.alloc(32, 9), model: resolved.recognizerId, dim: D, metric: resolved.metric, l2Normalise: resolved.l2Normalise, now: () => now });
   const counted: string[] = [];
   const audit: Array<{ type: string; data: any }> = [];
   const enroller = new Enroller({
@@ -36,7 +37,7 @@ function rig(opts: { keepPhotos?: boolean; unavailable?: string } = {}) {
     imaging,
     unavailable: () => opts.unavailable,
     limits: cfg.enrolment,
-    dim: () => 128,
+    dim: () => D,
     keepPhotos: opts.keepPhotos ?? false,
     count: (o) => counted.push(o),
     audit: (type, data) => audit.push({ type, data }),
@@ -86,11 +87,11 @@ t.test('each bad photo is rejected with its reason code; a good one is accepted'
 
 t.test('ready-made embeddings: wrong length, non-finite and all-zero ones are bad_embedding', async (t) => {
   const { enroller, store } = rig();
-  const good = Array.from({ length: 128 }, (_, i) => Math.sin(i) * 0.1);
-  const r = await enroller.enrol('p2', { embeddings: [good, good.slice(0, 127), [...good.slice(0, 127), Number.NaN], new Array(128).fill(0), [...good, 0.1]] });
+  const good = Array.from({ length: D }, (_, i) => Math.sin(i) * 0.1);
+  const r = await enroller.enrol('p2', { embeddings: [good, good.slice(0, D - 1), [...good.slice(0, D - 1), Number.NaN], new Array(D).fill(0), [...good, 0.1]] });
   t.equal(r.accepted, 1);
   t.same(r.rejected.map((x) => [x.index, x.code]), [[1, 'bad_embedding'], [2, 'bad_embedding'], [3, 'bad_embedding'], [4, 'bad_embedding']]);
-  t.match(r.rejected[0]!.message, /127 values, expected 128/);
+  t.match(r.rejected[0]!.message, new RegExp(`${D - 1} values, expected ${D}`));
   t.equal(store.count('p2'), 1);
 });
 
@@ -125,7 +126,7 @@ t.test('kept photos are sealed, removed with the person, and purged after the re
 
 t.test('photos cannot be analysed while the models are unavailable: a clear code, embeddings still work', async (t) => {
   const { enroller } = rig({ unavailable: 'face models not usable: face_detection_yunet_2023mar.onnx missing' });
-  const r = await enroller.enrol('p5', { photos: [photo(obama1)], embeddings: [Array.from({ length: 128 }, () => 0.05)] });
+  const r = await enroller.enrol('p5', { photos: [photo(obama1)], embeddings: [Array.from({ length: D }, () => 0.05)] });
   t.equal(r.accepted, 1);
   t.match(r.rejected, [{ index: 0, code: 'models_unavailable', message: /yunet/ }]);
 });
