@@ -16,24 +16,28 @@ export interface CoreCommandDeps {
 export function registerCoreCommands(d: CoreCommandDeps): void {
   d.commands.register({
     name: 'gateway.ping',
+    role: 'viewer',
     description: 'Answer at once; measures the command round trip.',
     args: Type.Object({ echo: Type.Optional(Type.String({ maxLength: 256 })) }, { additionalProperties: false }),
     handler: (args) => ({ pong: true, gatewayTime: d.now(), ...(args.echo !== undefined ? { echo: args.echo } : {}) }),
   });
   d.commands.register({
     name: 'gateway.info',
+    role: 'viewer',
     description: 'Version, uptime, config revision, uplink and outbox state, module health.',
     args: Type.Object({}, { additionalProperties: false }),
     handler: () => d.info(),
   });
   d.commands.register({
     name: 'config.get',
+    role: 'viewer',
     description: 'The running configuration (secrets masked) and its revision.',
     args: Type.Object({}, { additionalProperties: false }),
     handler: () => ({ revision: d.configRevision, source: d.configSource, config: redactedConfig(d.config) }),
   });
   d.commands.register({
     name: 'commands.list',
+    role: 'viewer',
     description: 'The commands this gateway understands, with their argument schemas.',
     args: Type.Object({}, { additionalProperties: false }),
     handler: () => d.commands.list(),

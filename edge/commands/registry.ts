@@ -42,9 +42,18 @@ export interface CommandMeta {
   ts?: number;
 }
 
+/**
+ * The least console role that may run a command from the technician console (the
+ * platform, over MQTT, is trusted with every command). Declared by each command where it
+ * is registered — the console never guesses it from the name.
+ */
+export type CommandRole = 'viewer' | 'technician' | 'admin';
+
 export interface CommandDef<S extends TSchema = TSchema> {
   name: string;
   description: string;
+  /** Who may run it from the console: reading state 'viewer'; acting on the estate or personal data 'technician'; the gateway itself 'admin'. */
+  role: CommandRole;
   args: S;
   handler: (args: Static<S>, meta: CommandMeta) => unknown | Promise<unknown>;
   /** Handler time limit (default 30 s). */
@@ -174,6 +183,11 @@ export class CommandRegistry {
 
   unregister(name: string): void {
     this.defs.delete(name);
+  }
+
+  /** The console role a command declared; undefined for an unknown command. */
+  roleOf(name: string): CommandRole | undefined {
+    return this.defs.get(name)?.def.role;
   }
 
   list(): Array<{ name: string; description: string; args: TSchema }> {

@@ -137,6 +137,7 @@ export const DOOR_COMMANDS = ['person.upsert', 'person.sync', 'person.delete', '
 export function registerDoorCommands(reg: CommandRegistry, rt: DoorsRuntime): void {
   reg.register({
     name: 'person.upsert',
+    role: 'technician',
     description: 'Create or replace a person (resident, staff, visitor): door groups, validity, weekly windows; optionally enrol face photos/embeddings.',
     args: PersonArgs,
     timeoutMs: 120_000,
@@ -170,6 +171,7 @@ export function registerDoorCommands(reg: CommandRegistry, rt: DoorsRuntime): vo
 
   reg.register({
     name: 'person.sync',
+    role: 'technician',
     description: 'Create or replace many people in one transaction (platform sync); no face photos. All-or-nothing: any invalid entry refuses the whole batch.',
     args: Type.Object({ people: Type.Array(Type.Omit(PersonArgs, ['faces']), { minItems: 1, maxItems: 5000 }) }, { additionalProperties: false }),
     timeoutMs: 120_000,
@@ -196,6 +198,7 @@ export function registerDoorCommands(reg: CommandRegistry, rt: DoorsRuntime): vo
 
   reg.register({
     name: 'person.delete',
+    role: 'technician',
     description: 'Delete a person and their face templates.',
     args: Type.Object({ id: Ident() }, { additionalProperties: false }),
     handler: async (a) => {
@@ -210,6 +213,7 @@ export function registerDoorCommands(reg: CommandRegistry, rt: DoorsRuntime): vo
 
   reg.register({
     name: 'person.list',
+    role: 'technician',
     description: 'People, filtered and paged (sorted by id).',
     args: Type.Object(
       {
@@ -230,6 +234,7 @@ export function registerDoorCommands(reg: CommandRegistry, rt: DoorsRuntime): vo
 
   reg.register({
     name: 'door.unlock',
+    role: 'technician',
     description: 'Unlock a door now (remote or console credential), for the door\'s unlockMs or durationMs. Refused when older than ttlMs.',
     args: Type.Object(
       {
@@ -265,6 +270,7 @@ export function registerDoorCommands(reg: CommandRegistry, rt: DoorsRuntime): vo
 
   reg.register({
     name: 'door.lock',
+    role: 'technician',
     description: 'End a running unlock now. Refused while the door is fire-released.',
     args: Type.Object({ doorId: Ident() }, { additionalProperties: false }),
     handler: (a) => {
@@ -276,6 +282,7 @@ export function registerDoorCommands(reg: CommandRegistry, rt: DoorsRuntime): vo
 
   reg.register({
     name: 'door.status',
+    role: 'viewer',
     description: 'Every door (lock, contact, alarms, fault, last decision), groups, fire release, GPIO backend.',
     args: Type.Object({ doorId: Type.Optional(Ident()) }, { additionalProperties: false }),
     handler: (a) => {
@@ -288,6 +295,7 @@ export function registerDoorCommands(reg: CommandRegistry, rt: DoorsRuntime): vo
 
   reg.register({
     name: 'door.fireRelease',
+    role: 'technician',
     description: 'release: unlock every fire-release door until cleared. clear: end a commanded or latched release (refused while the fire input is active).',
     args: Type.Object({ action: OneOf(['release', 'clear'] as const) }, { additionalProperties: false }),
     handler: (a, meta) => ({ fire: rt.fire(a.action, requester(meta)) }),
@@ -295,6 +303,7 @@ export function registerDoorCommands(reg: CommandRegistry, rt: DoorsRuntime): vo
 
   reg.register({
     name: 'access.events',
+    role: 'technician',
     description: 'Access decisions kept on the box, newest first, filtered (door, person, credential, granted, time range), paged with beforeSeq.',
     args: Type.Object(
       {

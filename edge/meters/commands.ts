@@ -20,6 +20,7 @@ function clean(err: unknown): never {
 export function registerMeterCommands(commands: CommandRegistry, svc: MetersService): void {
   commands.register({
     name: 'meter.read',
+    role: 'technician',
     description: 'Read a meter now (all its points, or one point), between scheduled polls.',
     args: Type.Object(
       {
@@ -41,6 +42,7 @@ export function registerMeterCommands(commands: CommandRegistry, svc: MetersServ
 
   commands.register({
     name: 'bus.scan',
+    role: 'technician',
     description: 'Find devices on a bus: Modbus unit ids (default 1–247, short timeouts); DL/T 645 and CJ/T 188 read-address. Polling pauses while it runs.',
     args: Type.Object(
       {
@@ -64,6 +66,7 @@ export function registerMeterCommands(commands: CommandRegistry, svc: MetersServ
 
   commands.register({
     name: 'meter.timesync',
+    role: 'technician',
     description: 'Broadcast the gateway time (DL/T 645 08H) on every DL/T 645 bus, or one.',
     args: Type.Object({ bus: Type.Optional(Type.String({ minLength: 1 })) }, { additionalProperties: false }),
     handler: async (args) => {
@@ -77,6 +80,7 @@ export function registerMeterCommands(commands: CommandRegistry, svc: MetersServ
 
   commands.register({
     name: 'meter.status',
+    role: 'viewer',
     description: 'Latest values, state and counters of one meter, or the state of every bus and meter.',
     args: Type.Object({ device: Type.Optional(Type.String({ minLength: 1 })), bus: Type.Optional(Type.String({ minLength: 1 })) }, { additionalProperties: false }),
     handler: (args) => {

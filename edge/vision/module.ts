@@ -503,9 +503,10 @@ export class VisionModule implements GatewayModule {
 
   private registerCommands(enroller: Enroller): void {
     const none = Type.Object({}, { additionalProperties: false });
-    this.ctx.commands.register({ name: 'vision.status', description: 'Face access state: models, camera, templates, counters, and why it is unavailable if it is.', args: none, handler: () => this.status() });
+    this.ctx.commands.register({ name: 'vision.status', role: 'viewer', description: 'Face access state: models, camera, templates, counters, and why it is unavailable if it is.', args: none, handler: () => this.status() });
     this.ctx.commands.register({
       name: 'vision.snapshot',
+      role: 'technician',
       description: 'The newest camera frame as a base64 JPEG with the faces detected in the latest analysed frame (boxes and scores).',
       args: none,
       handler: async () => {
@@ -516,6 +517,7 @@ export class VisionModule implements GatewayModule {
     });
     this.ctx.commands.register({
       name: 'face.remove',
+      role: 'technician',
       description: 'Delete every face template and kept photo of a person (the person record itself stays).',
       args: Type.Object({ personId: Type.String({ minLength: 1, maxLength: 128 }) }, { additionalProperties: false }),
       handler: async (args) => {

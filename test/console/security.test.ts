@@ -193,6 +193,22 @@ t.test('live stream: per-user caps; a viewer with 20 streams does not keep the a
   for (const s of [...opened, admin]) s.close();
 });
 
+t.test('commands: the role each command declared decides, one without a declaration is refused', async (t) => {
+  const { Type } = await import('@sinclair/typebox');
+  const none = Type.Object({}, { additionalProperties: false });
+  g.gateway.commands.register({ name: 'test.adminOnly', description: 'test', role: 'admin', args: none, handler: () => ({ done: true }) });
+  // As a command registered by code that bypassed the type (plain JS, a cast).
+  g.gateway.commands.register({ name: 'test.undeclared', description: 'test', args: none, handler: () => ({ done: true }) } as never);
+  t.equal((await c.tech.post('/api/commands/test.adminOnly', {})).status, 403, 'technician: the declared admin role is needed');
+  t.equal((await c.admin.post('/api/commands/test.adminOnly', {})).status, 200, 'admin: runs');
+  const undeclared = await c.admin.post('/api/commands/test.undeclared', {});
+  t.equal(undeclared.status, 403, 'no declaration: refused even for an admin');
+  t.match(undeclared.body.error.message, /declares no console role/);
+  const list = await c.admin.get('/api/commands');
+  t.match(list.body.commands.find((x: { name: string }) => x.name === 'test.undeclared'), { role: null, allowed: false });
+  t.match(list.body.commands.find((x: { name: string }) => x.name === 'config.get'), { role: 'viewer', allowed: true });
+});
+
 t.test('audit records name the user who acted', async (t) => {
   await c.admin.post('/api/commands/gateway.ping', {});
   await new Client(g.base).login('nobody-here', 'wrong');

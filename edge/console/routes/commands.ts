@@ -3,23 +3,19 @@
 // format. Each execution is audited (stream "audit": who ran what, with which outcome).
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { randomUUID } from 'node:crypto';
-import { roleAtLeast, type Role } from '../accounts.js';
+import { roleAtLeast, isRole, type Role } from '../accounts.js';
 import { sendError, type ConsoleDeps } from '../server.js';
 import type { CommandResult } from '../../commands/registry.js';
 import { maskSecrets } from '../../config/redact.js';
 
 /**
- * Which role may run a command from the console. Reading state is for everyone logged in;
- * changing the config, the console's accounts or restarting is for admins; everything
- * else (unlock a door, read a meter now, enrol a face) needs a technician.
+ * Which role may run a command from the console: the role the command declared where it
+ * was registered (CommandDef.role), never guessed from its name. A command without a
+ * valid declaration is refused (undefined).
  */
-export function commandRole(name: string): Role {
-  if (['gateway.ping', 'gateway.info', 'commands.list', 'config.get'].includes(name)) return 'viewer';
-  if (/^(config|gateway|console|system)\./.test(name)) return 'admin';
-  // People and their access history are personal data: technicians and up.
-  if (/^(person|people|access|face|faces)\./.test(name)) return 'technician';
-  if (/\.(list|get|status|state|info|search|events|history)$/.test(name)) return 'viewer';
-  return 'technician';
+export function commandRole(d: ConsoleDeps, name: string): Role | undefined {
+  const role = d.ctx.commands.roleOf(name);
+  return isRole(role) ? role : undefined;
 }
 
 /** Keep audit records small, free of biometric payloads (photos, embeddings) and of URL passwords. */
@@ -62,14 +58,19 @@ export function sendResult(reply: FastifyReply, result: CommandResult): FastifyR
 
 /** Run a command for a request, checking the caller's role for it first. */
 export async function runAs(d: ConsoleDeps, req: FastifyRequest, reply: FastifyReply, name: string, args: unknown): Promise<FastifyReply> {
-  const need = commandRole(name);
+  if (!d.ctx.commands.list().some((c) => c.name === name)) return sendError(reply, 404, 'unknown_command', `no command "${name}"`);
+  const need = commandRole(d, name);
+  if (need === undefined) return sendError(reply, 403, 'forbidden', `command ${name} declares no console role: refused`);
   if (!roleAtLeast(req.session!.role, need)) return sendError(reply, 403, 'forbidden', `command ${name} needs the ${need} role (you are ${req.session!.role})`);
   return sendResult(reply, await runCommand(d, req, name, args));
 }
 
 export function commandRoutes(app: FastifyInstance, d: ConsoleDeps): void {
   app.get('/api/commands', { config: { role: 'viewer' } }, async (req) => ({
-    commands: d.ctx.commands.list().map((c) => ({ name: c.name, description: c.description, args: c.args, role: commandRole(c.name), allowed: roleAtLeast(req.session!.role, commandRole(c.name)) })),
+    commands: d.ctx.commands.list().map((c) => {
+      const role = commandRole(d, c.name);
+      return { name: c.name, description: c.description, args: c.args, role: role ?? null, allowed: role !== undefined && roleAtLeast(req.session!.role, role) };
+    }),
   }));
 
   // The role is checked per command (runAs); the route itself needs a session.
