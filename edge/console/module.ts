@@ -17,6 +17,7 @@ import { authRoutes, sessionInfo } from './routes/auth.js';
 import { statusRoutes, liveStatus, addresses, dashboard } from './routes/status.js';
 import { commandRoutes } from './routes/commands.js';
 import { configRoutes } from './routes/config.js';
+import { supportRoutes } from './routes/support.js';
 import { capabilityRoutes, capabilities, LIVE_EVENTS, TRANSIENT_EVENTS } from './routes/capabilities.js';
 import type { ConsoleSchema } from './schema.js';
 
@@ -75,7 +76,7 @@ export class ConsoleModule implements GatewayModule {
       deps,
       assets: loadAssets(web),
       ...(tls ? { https: { cert: tls.cert, key: tls.key } } : {}),
-      routes: [authRoutes, statusRoutes, commandRoutes, configRoutes, capabilityRoutes],
+      routes: [authRoutes, statusRoutes, commandRoutes, configRoutes, capabilityRoutes, supportRoutes],
       // What the dashboard's first render asks for: GET /api/session, /api/dashboard, /api/capabilities.
       bootData: async (req) => ({ session: sessionInfo(deps, req.session), dashboard: await dashboard(deps, req), capabilities: capabilities(deps) }),
     });

@@ -14,6 +14,7 @@ const PAGES = [
   { id: 'config', role: 'technician', load: () => import('./pages/config.js') },
   { id: 'system', role: 'viewer', load: () => import('./pages/system.js') },
   { id: 'users', role: 'admin', load: () => import('./pages/users.js') },
+  { id: 'account', role: 'viewer', load: () => import('./pages/account.js') },
 ];
 
 const main = document.getElementById('main');
