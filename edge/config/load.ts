@@ -14,6 +14,7 @@ import { resolveSecret, Secret, type SecretRefValue } from './secret.js';
 import { semanticChecks } from './checks.js';
 import { simulatedEstateConfig } from './embedded.js';
 import { toConfigPath } from './path.js';
+import { maskSecrets } from './redact.js';
 
 export { toConfigPath };
 
@@ -144,7 +145,7 @@ export function loadConfig(opts: { path?: string; env?: NodeJS.ProcessEnv } = {}
   return parseConfig(text, path, env);
 }
 
-/** The config as it may be shown (config.get, console): inline secret values masked. */
+/** The config as it may be shown (config.get, console): every secret masked (redact.ts). */
 export function redactedConfig(config: GatewayConfig): unknown {
-  return JSON.parse(JSON.stringify(config), (key, value) => (key === 'value' && typeof value === 'string' ? '***' : value));
+  return maskSecrets(config);
 }

@@ -5,7 +5,7 @@
 // Each capability owns its section in its own module (edge/<area>/schema.ts) and is
 // listed in `GatewayConfigSchema` below.
 import { Type, type Static } from '@sinclair/typebox';
-import { Ident, OneOf, SecretRef, Section } from './types.js';
+import { Ident, OneOf, SecretRef, Section, URL_WITH_CREDENTIALS } from './types.js';
 import { ConsoleSchema } from '../console/schema.js';
 import { DoorsSchema } from '../doors/schema.js';
 import { MetersSchema } from '../meters/schema.js';
@@ -63,6 +63,7 @@ export const UplinkSchema = Section(
   {
     enabled: Type.Boolean({ default: true, description: 'Publish upstream. When false, everything stays buffered in the outbox.' }),
     url: Type.String({
+      ...URL_WITH_CREDENTIALS,
       pattern: '^(mqtt|mqtts|tcp|tls|ssl|ws|wss)://',
       default: 'mqtt://127.0.0.1:1883',
       description: 'Broker URL: mqtt://host:1883 or mqtts://host:8883 (TLS).',

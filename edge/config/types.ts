@@ -20,6 +20,17 @@ export function Ident(options: SchemaOptions = {}) {
 }
 
 /**
+ * Schema keyword marking a secret (edge/config/redact.ts derives the one list of secret
+ * paths from it): 'ref' for a secret reference, 'url' for a URL whose userinfo may hold a
+ * password. Ajv ignores it (strict: false).
+ */
+export const SECRET_KEYWORD = 'x-secret';
+export type SecretKind = 'ref' | 'url';
+
+/** Options marking a URL field whose userinfo may carry a password (masked when shown). */
+export const URL_WITH_CREDENTIALS = { [SECRET_KEYWORD]: 'url' } as const;
+
+/**
  * A secret given by reference, never inline in logs: `{ env: NAME }`, `{ file: PATH }`
  * or (discouraged, for lab use) `{ value: "..." }`. Resolved at load time into a
  * `Secret`, whose JSON/inspect form is "***".
@@ -30,7 +41,7 @@ export const SecretRef = Type.Object(
     file: Type.Optional(Type.String({ minLength: 1, description: 'Path of a file holding the secret (trailing newline ignored).' })),
     value: Type.Optional(Type.String({ description: 'The secret itself (lab use only; prefer env or file).' })),
   },
-  { additionalProperties: false, minProperties: 1, maxProperties: 1, description: 'A secret: exactly one of env, file or value.' },
+  { additionalProperties: false, minProperties: 1, maxProperties: 1, description: 'A secret: exactly one of env, file or value.', [SECRET_KEYWORD]: 'ref' },
 );
 
 export type SchemaOf<T extends TSchema> = T;

@@ -3,10 +3,18 @@
 // and compared in constant time. There is no default account: while none exists, a
 // one-time setup token (printed in the service log) is needed to create the first admin.
 //
-// Lockout: after `attempts` wrong passwords in a row an account is locked for `lockMs`;
-// the same counter runs per client address, so guessing across many user names from one
-// laptop is stopped too. A login for an unknown user costs the same scrypt time as a
-// real one, so timing does not reveal which names exist.
+// Lockout, in three counters, each locking for `lockMs`:
+//   - per account and client address: `attempts` wrong passwords in a row for one account
+//     from one address lock that account from that address only — a technician's typos
+//     on a phone do not lock the other accounts used on that phone;
+//   - per client address, over distinct user names: wrong passwords for `attempts`
+//     different names (unknown ones included) lock the address — guessing across names
+//     from one laptop is stopped;
+//   - per account, over all addresses: `attempts` × 4 wrong passwords in a row lock the
+//     account everywhere — guessing one account from many addresses is stopped too.
+// An admin's unlock clears all three for that account (and the addresses it was locked
+// from). A login for an unknown user costs the same scrypt time as a real one, so timing
+// does not reveal which names exist.
 import { randomBytes, scrypt, timingSafeEqual, createHash } from 'node:crypto';
 import type { Db } from '../store/sqlite.js';
 
@@ -111,9 +119,30 @@ interface Row {
   locked_until: number | null;
 }
 
+/** How many wrong passwords in a row, from any address, lock an account everywhere (× attempts). */
+export const ACCOUNT_LOCK_FACTOR = 4;
+const MAX_TRACKED = 10_000;
+
+interface PairState {
+  failed: number;
+  lockedUntil: number;
+}
+
+interface AddressState {
+  /** Names (lower case) with a wrong password from this address since its last lock. */
+  names: Set<string>;
+  lockedUntil: number;
+  /** Names are forgotten after lockMs without a wrong password: a typo a day adds up to nothing. */
+  lastFailAt: number;
+}
+
 export class AccountStore {
   private setupToken: string | undefined;
-  private readonly byAddress = new Map<string, { failed: number; lockedUntil: number }>();
+  /** The token while one setup request is making the first admin. */
+  private claimed: string | undefined;
+  /** Per (account, address): key `name\naddress`, name in lower case. */
+  private readonly byPair = new Map<string, PairState>();
+  private readonly byAddress = new Map<string, AddressState>();
   // A real hash to burn the same time on for unknown user names.
   private dummyHash: Promise<string> | undefined;
 
@@ -153,9 +182,33 @@ export class AccountStore {
     return timingSafeEqual(a, b);
   }
 
-  /** Consume the setup token: the first admin exists from now on. */
-  finishSetup(): void {
+  /**
+   * Take the setup token for one request, synchronously (before any await): of
+   * concurrent requests with the right token exactly one gets it. 'claimed' when the
+   * token was right but another request holds it. Give it back with releaseSetupToken()
+   * if the admin could not be made.
+   */
+  claimSetupToken(token: unknown): 'ok' | 'wrong' | 'claimed' {
+    if (this.setupToken === undefined) return this.claimed !== undefined && typeof token === 'string' && token.trim() === this.claimed ? 'claimed' : 'wrong';
+    if (!this.checkSetupToken(token)) return 'wrong';
+    this.claimed = this.setupToken;
     this.setupToken = undefined;
+    return 'ok';
+  }
+
+  releaseSetupToken(): void {
+    if (this.claimed !== undefined && this.setupNeeded()) this.setupToken = this.claimed;
+    this.claimed = undefined;
+  }
+
+  /** The first admin, only while there is no account at all (checked in the same statement as the insert). */
+  async createFirstAdmin(name: string, password: string): Promise<Account | undefined> {
+    const hash = await hashPassword(password);
+    const r = this.o.db
+      .prepare("INSERT INTO console_users(name, role, hash, created_at) SELECT ?, 'admin', ?, ? WHERE NOT EXISTS (SELECT 1 FROM console_users)")
+      .run(name, hash, this.o.now());
+    this.claimed = undefined;
+    return r.changes === 1 ? this.get(name) : undefined;
   }
 
   list(): Account[] {
@@ -186,8 +239,27 @@ export class AccountStore {
     this.o.db.prepare('UPDATE console_users SET role = ? WHERE name = ?').run(role, name);
   }
 
+  /** End every lock on an account: its own, its per-address ones, and the address locks it took part in. */
   unlock(name: string): void {
     this.o.db.prepare('UPDATE console_users SET failed = 0, locked_until = NULL WHERE name = ?').run(name);
+    const lower = name.toLowerCase();
+    for (const k of [...this.byPair.keys()]) if (k.startsWith(`${lower}\n`)) this.byPair.delete(k);
+    for (const [addr, a] of this.byAddress) {
+      if (!a.names.has(lower)) continue;
+      a.names.delete(lower);
+      a.lockedUntil = 0;
+      if (a.names.size === 0) this.byAddress.delete(addr);
+    }
+  }
+
+  /** Current lock of an account for an address: 0 when none (for tests and the users page). */
+  lockedUntil(name: string, address: string): number {
+    const now = this.o.now();
+    const pair = this.byPair.get(`${name.toLowerCase()}\n${address}`);
+    const addr = this.byAddress.get(address);
+    const r = this.row(name);
+    const until = Math.max(pair && pair.lockedUntil > now ? pair.lockedUntil : 0, addr && addr.lockedUntil > now ? addr.lockedUntil : 0, r?.locked_until && r.locked_until > now ? r.locked_until : 0);
+    return until;
   }
 
   remove(name: string): boolean {
@@ -203,36 +275,59 @@ export class AccountStore {
     return r !== undefined && (await verifyPassword(password, r.hash));
   }
 
-  /** Check a login. Counts failures per account and per client address; locks after too many. */
+  /** Check a login. Counts failures per account+address, per address (names) and per account; locks after too many. */
   async login(name: string, password: string, address: string): Promise<LoginResult> {
     const now = this.o.now();
-    const addr = this.byAddress.get(address);
+    const lower = name.toLowerCase();
+    const pairKey = `${lower}\n${address}`;
     const r = this.row(name);
-    const lockedUntil = Math.max(addr && addr.lockedUntil > now ? addr.lockedUntil : 0, r?.locked_until && r.locked_until > now ? r.locked_until : 0);
+    const lockedUntil = this.lockedUntil(name, address);
     if (lockedUntil > 0) return { ok: false, reason: 'locked', retryAfterS: Math.ceil((lockedUntil - now) / 1000) };
     const ok = r ? await verifyPassword(password, r.hash) : (await verifyPassword(password, await (this.dummyHash ??= hashPassword(randomBytes(16).toString('hex')))), false);
     if (ok && r) {
       this.o.db.prepare('UPDATE console_users SET failed = 0, locked_until = NULL, last_login_at = ? WHERE name = ?').run(now, r.name);
       if (needsRehash(r.hash)) this.o.db.prepare('UPDATE console_users SET hash = ? WHERE name = ?').run(await hashPassword(password), r.name);
-      this.byAddress.delete(address);
+      this.byPair.delete(pairKey);
+      const a = this.byAddress.get(address);
+      if (a) {
+        a.names.delete(lower);
+        if (a.names.size === 0 && a.lockedUntil <= now) this.byAddress.delete(address);
+      }
       return { ok: true, account: toAccount({ ...r, last_login_at: now, failed: 0, locked_until: null }) };
     }
+    const until = now + this.o.lockMs;
     let locked = false;
-    if (r) {
-      const failed = r.failed + 1;
-      locked = failed >= this.o.attempts;
-      this.o.db.prepare('UPDATE console_users SET failed = ?, locked_until = ? WHERE name = ?').run(locked ? 0 : failed, locked ? now + this.o.lockMs : null, r.name);
-    }
-    const a = addr && addr.lockedUntil <= now && addr.lockedUntil !== 0 ? { failed: 0, lockedUntil: 0 } : (addr ?? { failed: 0, lockedUntil: 0 });
-    a.failed++;
-    if (a.failed >= this.o.attempts) {
-      a.lockedUntil = now + this.o.lockMs;
-      a.failed = 0;
+    // This account from this address (a lock that ran out starts a fresh count).
+    const prev = this.byPair.get(pairKey);
+    const pair = prev && prev.lockedUntil === 0 ? prev : { failed: 0, lockedUntil: 0 };
+    pair.failed++;
+    if (pair.failed >= this.o.attempts) {
+      pair.failed = 0;
+      pair.lockedUntil = until;
       locked = true;
     }
+    this.byPair.delete(pairKey);
+    this.byPair.set(pairKey, pair);
+    // This address over distinct names.
+    const prevA = this.byAddress.get(address);
+    const a = prevA && prevA.lockedUntil === 0 && now - prevA.lastFailAt <= this.o.lockMs ? prevA : { names: new Set<string>(), lockedUntil: 0, lastFailAt: now };
+    a.names.add(lower);
+    a.lastFailAt = now;
+    if (a.names.size >= this.o.attempts) {
+      a.lockedUntil = until;
+      locked = true;
+    }
+    this.byAddress.delete(address);
     this.byAddress.set(address, a);
-    // Bound the per-address table: an address scan must not grow memory without limit.
-    if (this.byAddress.size > 10_000) this.byAddress.delete(this.byAddress.keys().next().value!);
+    // This account from anywhere.
+    if (r) {
+      const failed = r.failed + 1;
+      const all = failed >= this.o.attempts * ACCOUNT_LOCK_FACTOR;
+      this.o.db.prepare('UPDATE console_users SET failed = ?, locked_until = ? WHERE name = ?').run(all ? 0 : failed, all ? until : null, r.name);
+      locked ||= all;
+    }
+    // Bound the tables (oldest first): an address scan must not grow memory without limit.
+    for (const m of [this.byPair, this.byAddress] as Array<Map<string, unknown>>) while (m.size > MAX_TRACKED) m.delete(m.keys().next().value!);
     return locked ? { ok: false, reason: 'locked', retryAfterS: Math.ceil(this.o.lockMs / 1000) } : { ok: false, reason: 'bad_credentials' };
   }
 }

@@ -17,6 +17,7 @@ import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, r
 import { dirname, isAbsolute } from 'node:path';
 import { isMap, isScalar, parseDocument, type Document } from 'yaml';
 import { parseConfig, ConfigError } from '../config/load.js';
+import { maskSecrets, restoreMasked, secretEdits } from '../config/redact.js';
 import type { GatewayConfig } from '../config/schema.js';
 
 export const sha256 = (text: string) => createHash('sha256').update(text).digest('hex').slice(0, 16);
@@ -56,6 +57,8 @@ export interface DiffEntry {
   path: string;
   from?: unknown;
   to?: unknown;
+  /** The value is a secret that changed (both sides masked alike). */
+  secretChanged?: boolean;
 }
 
 /** Write a file so that a power cut leaves either the old or the new content, never half. */
@@ -78,36 +81,25 @@ export function writeAtomic(path: string, text: string, mode = 0o640): void {
   }
 }
 
-const MASK = '***';
 type PathKey = Array<string | number>;
 
-/** Paths of inline secret values (`{ value: ... }`) in a plain object. */
-function inlineSecretPaths(node: unknown, path: PathKey = [], out: PathKey[] = []): PathKey[] {
-  if (node === null || typeof node !== 'object') return out;
-  if (Array.isArray(node)) {
-    node.forEach((v, i) => inlineSecretPaths(v, [...path, i], out));
-    return out;
-  }
-  const o = node as Record<string, unknown>;
-  const keys = Object.keys(o);
-  if (keys.length === 1 && keys[0] === 'value' && typeof o.value === 'string' && path.length > 0) out.push([...path, 'value']);
-  else for (const k of keys) inlineSecretPaths(o[k], [...path, k], out);
-  return out;
-}
-
-/** Deep differences between two effective configs (secrets masked). */
-export function diffConfigs(a: unknown, b: unknown, path = ''): DiffEntry[] {
+/** Deep differences between two effective configs, every value masked as config.get masks it (redact.ts). */
+export function diffConfigs(a: unknown, b: unknown, path: string[] = []): DiffEntry[] {
   if (JSON.stringify(a) === JSON.stringify(b)) return [];
   const isObj = (x: unknown) => x !== null && typeof x === 'object' && !Array.isArray(x);
   if (isObj(a) && isObj(b)) {
     const out: DiffEntry[] = [];
     const ao = a as Record<string, unknown>;
     const bo = b as Record<string, unknown>;
-    for (const k of [...new Set([...Object.keys(ao), ...Object.keys(bo)])].sort()) out.push(...diffConfigs(ao[k], bo[k], path ? `${path}.${k}` : k));
+    for (const k of [...new Set([...Object.keys(ao), ...Object.keys(bo)])].sort()) out.push(...diffConfigs(ao[k], bo[k], [...path, k]));
     return out;
   }
-  const mask = (v: unknown) => (path.endsWith('.value') || /password|passphrase|secret/i.test(path) ? (v === undefined ? v : MASK) : v);
-  return [{ path: path || '(root)', ...(a !== undefined ? { from: mask(a) } : {}), ...(b !== undefined ? { to: mask(b) } : {}) }];
+  const from = maskSecrets(a, path);
+  const to = maskSecrets(b, path);
+  // A secret whose masked form is the same on both sides changed all the same: say so
+  // without showing either value.
+  const same = JSON.stringify(from) === JSON.stringify(to);
+  return [{ path: path.join('.') || '(root)', ...(a !== undefined ? { from } : {}), ...(b !== undefined ? { to } : {}), ...(same ? { secretChanged: true } : {}) }];
 }
 
 export class ConfigFile {
@@ -131,7 +123,7 @@ export class ConfigFile {
   masked(): { yaml: string; revision: string } {
     const text = this.text();
     const doc = parseDocument(text);
-    for (const p of inlineSecretPaths(doc.toJS())) doc.setIn(p, MASK);
+    for (const e of secretEdits(doc.toJS())) doc.setIn(e.path, e.value);
     return { yaml: doc.toString(), revision: sha256(text) };
   }
 
@@ -158,12 +150,8 @@ export class ConfigFile {
       return { ok: false, problems: ['(request): give either yaml or changes'] };
     }
     const currentJs = parseDocument(current).toJS() as unknown;
-    for (const p of inlineSecretPaths(doc.toJS())) {
-      if (doc.getIn(p) !== MASK) continue;
-      const original = getPath(currentJs, p);
-      if (typeof original !== 'string') return { ok: false, problems: [`${p.slice(0, -1).join('.')}: "***" is a masked secret that does not exist in the current file; enter the value`] };
-      doc.setIn(p, original);
-    }
+    const masked = restoreMasked(doc.toJS(), currentJs, (p, v) => doc.setIn(p, v));
+    if (masked.length) return { ok: false, problems: masked };
     const yaml = doc.toString();
     try {
       const loaded = parseConfig(yaml, this.path, this.env);
@@ -205,15 +193,6 @@ export class ConfigFile {
   }
 }
 
-function getPath(obj: unknown, path: PathKey): unknown {
-  let cur = obj;
-  for (const k of path) {
-    if (cur === null || typeof cur !== 'object') return undefined;
-    cur = (cur as Record<string | number, unknown>)[k];
-  }
-  return cur;
-}
-
 /** setIn on a path whose parents are missing or scalars: create the intermediate maps. */
 function ensureMaps(doc: Document, path: PathKey): void {
   for (let i = 1; i < path.length; i++) {
@@ -235,6 +214,8 @@ export interface GuardOptions {
   maxBoots?: number;
   onConfirmed: (m: ApplyMarker) => void;
   onRolledBack: (m: ApplyMarker, reason: string) => void;
+  /** A check that failed (file system error): logged by the owner, never thrown out of the timer. */
+  onError?: (err: unknown) => void;
 }
 
 /** Watches the first start after an apply and confirms it or restores the backup. */
@@ -260,7 +241,13 @@ export class ApplyGuard {
       return 'rolled_back';
     }
     this.deadline = this.o.now() + this.o.graceMs;
-    this.timer = setInterval(() => this.check(), this.o.checkEveryMs ?? 2000);
+    this.timer = setInterval(() => {
+      try {
+        this.check();
+      } catch (err) {
+        this.o.onError?.(err);
+      }
+    }, this.o.checkEveryMs ?? 2000);
     this.timer.unref();
     this.check();
     return 'watching';

@@ -2,6 +2,7 @@
 // gateway's logger writes JSON lines to one destination stream (journald); we tee that
 // stream's write() so the console sees exactly what journald gets, with no second logger
 // and no change to how the service logs. Lines are parsed lazily, when someone looks.
+import { maskUrlPasswordsIn } from '../config/redact.js';
 import { symbols, type Logger } from 'pino';
 
 const LEVELS: Record<string, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60 };
@@ -20,7 +21,9 @@ export class LogRing {
   constructor(private readonly capacity = 500) {}
 
   push(line: string): void {
-    this.lines.push(line.length > 4000 ? `${line.slice(0, 4000)}…` : line);
+    // The log should hold no secret; a URL password that got into one is not shown here either.
+    const shown = maskUrlPasswordsIn(line);
+    this.lines.push(shown.length > 4000 ? `${shown.slice(0, 4000)}…` : shown);
     if (this.lines.length > this.capacity) this.lines.splice(0, this.lines.length - this.capacity);
   }
 

@@ -12,9 +12,9 @@ import { LogRing } from './logring.js';
 import { ApplyGuard, ConfigFile } from './apply.js';
 import { loadAssets, webDir } from './assets.js';
 import { loadTls } from './tls.js';
-import { buildServer, type ConsoleDeps } from './server.js';
+import { buildServer, routeTable, later, type ConsoleDeps, type RouteRule } from './server.js';
 import { authRoutes, sessionInfo } from './routes/auth.js';
-import { statusRoutes, liveStatus, addresses, dashboard } from './routes/status.js';
+import { statusRoutes, liveStatus, addresses, dashboard, eventAllowed } from './routes/status.js';
 import { commandRoutes } from './routes/commands.js';
 import { configRoutes } from './routes/config.js';
 import { supportRoutes } from './routes/support.js';
@@ -44,10 +44,27 @@ export class ConsoleModule implements GatewayModule {
     const accounts = new AccountStore({ db: ctx.stateDb, now, attempts: cfg.lockoutAttempts, lockMs: cfg.lockoutMin * 60_000 });
     const sessions = new SessionStore(ctx.stateDb, cfg.sessionTtlMin * 60_000, now);
     sessions.prune();
-    this.pruneTimer = setInterval(() => sessions.prune(), 3600_000).unref();
+    this.pruneTimer = setInterval(() => {
+      try {
+        sessions.prune();
+      } catch (err) {
+        log.error({ err: String(err) }, 'console: could not prune expired sessions');
+      }
+    }, 3600_000).unref();
     const secure = cfg.tls.enabled;
     const cookieName = secure ? '__Host-ee_session' : 'ee_session';
-    this.live = new LiveHub({ bus: ctx.bus, now, events: LIVE_EVENTS, transient: TRANSIENT_EVENTS, status: () => liveStatus(deps) });
+    this.live = new LiveHub({
+      bus: ctx.bus,
+      now,
+      events: LIVE_EVENTS,
+      transient: TRANSIENT_EVENTS,
+      status: () => liveStatus(deps),
+      session: (id) => sessions.peek(id),
+      allowed: eventAllowed,
+      onError: (err, what) => log.error({ err: String(err), what }, 'console live stream: error (stream kept or closed, never thrown)'),
+    });
+    const live = this.live;
+    sessions.onEnd((e) => (e.kind === 'session' ? live.endSession(e.id) : live.endUser(e.user)));
     const configFile = isAbsolute(ctx.configSource) && existsSync(ctx.configSource) ? new ConfigFile(ctx.configSource) : undefined;
     const authFailures = ctx.metrics.counter({ name: 'estate_console_auth_failures_total', help: 'Console requests refused: no session, csrf, forbidden, bad credentials, locked', labelNames: ['reason'] });
 
@@ -63,7 +80,9 @@ export class ConsoleModule implements GatewayModule {
       cookieName,
       authFailures,
       audit: async (req: FastifyRequest, action: string, data: Record<string, unknown> = {}) => {
-        const rec = { action, user: req.session?.user ?? null, address: req.socket.remoteAddress ?? null, ...data };
+        // Who did it: the session's user; 'anonymous' only for what needs no session (a
+        // failed login names the account tried in `account`). Data cannot override it.
+        const rec = { ...data, action, user: req.session?.user ?? 'anonymous', address: req.socket.remoteAddress ?? 'unknown' };
         this.live.publish('audit', rec);
         // Audit must not fail the action the technician already did; a failure is logged.
         await ctx.outbox.append({ stream: 'audit', type: action, data: rec }).catch((err) => log.error({ err: String(err), action }, 'could not store audit record'));
@@ -111,13 +130,14 @@ export class ConsoleModule implements GatewayModule {
           this.live.publish('console.config', { status: 'confirmed', user: m.user });
           void ctx.outbox.append({ stream: 'audit', type: 'console.config.confirmed', data: { user: m.user, newRevision: m.newRevision, previousRevision: m.previousRevision } }).catch(() => {});
         },
+        onError: (err) => log.error({ err: String(err) }, 'console: checking the applied configuration failed (will retry)'),
         onRolledBack: (m, reason) => {
           log.error({ user: m.user, reason }, 'configuration change rolled back: restoring the previous config and restarting');
           this.live.publish('console.config', { status: 'rolled_back', user: m.user, reason });
           const data = { user: m.user, reason, newRevision: m.newRevision, previousRevision: m.previousRevision };
           void ctx.outbox.append({ stream: 'alarm', type: 'config.rolled_back', data }).catch(() => {});
           void ctx.outbox.append({ stream: 'audit', type: 'console.config.rolled_back', data }).catch(() => {});
-          setTimeout(() => ctx.requestRestart(`config rolled back: ${reason}`), 200).unref();
+          later(deps, 200, 'restart after rollback', () => ctx.requestRestart(`config rolled back: ${reason}`));
         },
       });
       const last = configFile.marker();
@@ -134,9 +154,14 @@ export class ConsoleModule implements GatewayModule {
     }
   }
 
+  /** Every route the console answers, with its declared role (the tests try each one). */
+  routes(): RouteRule[] {
+    return this.app ? routeTable(this.app) : [];
+  }
+
   health(): ModuleHealth {
     if (!this.app) return { ok: false, message: this.startError ?? 'not started' };
-    return { ok: true, detail: { url: this.url, liveClients: this.live.clientCount() } };
+    return { ok: true, detail: { url: this.url, liveClients: this.live.clientCount(), liveByUser: this.live.perUser() } };
   }
 
   async stop(): Promise<void> {

@@ -18,7 +18,7 @@ export const ConsoleSchema = Section(
     port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080, description: 'Listen port (0 = any free port).' }),
     tls: ConsoleTlsSchema,
     sessionTtlMin: Type.Integer({ minimum: 5, maximum: 10080, default: 480, description: 'A session ends after this many minutes without a request.' }),
-    lockoutAttempts: Type.Integer({ minimum: 3, maximum: 100, default: 5, description: 'Wrong passwords in a row (per account, and per client address) before login is locked.' }),
+    lockoutAttempts: Type.Integer({ minimum: 3, maximum: 100, default: 5, description: 'Wrong passwords in a row for one account from one client address before that account is locked for that address; the same number of different user names from one address locks the address, and 4 times as many for one account from any addresses lock the account.' }),
     lockoutMin: Type.Integer({ minimum: 1, maximum: 1440, default: 15, description: 'How long a lockout lasts, in minutes.' }),
     maxUploadKB: Type.Integer({ minimum: 64, maximum: 32768, default: 4096, description: 'Largest upload (face photo, config file) in KiB.' }),
     applyHealthGraceS: Type.Integer({

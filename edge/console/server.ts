@@ -1,13 +1,33 @@
-// The console's HTTP(S) server: Fastify with cookie sessions, a role check on every API
-// route (declared per route as `config.role`; a route without one is refused, so a
-// forgotten declaration fails closed), a CSRF check on every state-changing request,
-// uniform JSON errors, security headers, and the static pages from memory.
+// The console's HTTP(S) server: Fastify with cookie sessions, uniform JSON errors, security
+// headers, and the static pages from memory.
+//
+// Access is decided by the route the router matched, never by the text of the URL. Every
+// route declares who may use it, next to its path:
+//
+//     app.get('/api/things', { config: { role: 'technician' } }, handler)
+//
+// with role one of 'public' (anyone, no session: the page, its files, login, setup),
+// 'viewer', 'technician' or 'admin' (a live session with at least that role). A route
+// registered without a valid role stops the server from being built (onRoute), and a
+// request whose matched route has no rule is refused at run time too (fail closed). The
+// one access hook runs for every request, including the not-found handler (which declares
+// 'public' and only ever answers 404): the router has already percent-decoded the path
+// and chosen the route, so `/%61pi/users`, `http://host/api/users` (absolute form) and
+// every other spelling of a route get exactly that route's rule. The router is strict:
+// case-sensitive, no trailing-slash or duplicate-slash folding, no `;` parameters, and
+// there is no wildcard route — the page and each of its files are routes of their own, so
+// a path that is not a route is a 404, never the page and never API data.
+//
+// State-changing requests (anything but GET/HEAD/OPTIONS) from another origin are refused
+// on every route, public ones included (Origin / Sec-Fetch-Site); with a session they must
+// also carry the session's CSRF token. Routes that need a session are not for another
+// site's pages at all (Sec-Fetch-Site other than same-origin or none is refused).
 import { brotliCompressSync, gzipSync, constants } from 'node:zlib';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { requireCjs } from '../cjs.js';
 import type { Counter } from 'prom-client';
 import type { ModuleContext } from '../module.js';
-import { roleAtLeast, BusyError, type AccountStore, type Role } from './accounts.js';
+import { roleAtLeast, BusyError, ROLES, type AccountStore, type Role } from './accounts.js';
 import { SessionStore, type Session } from './sessions.js';
 import type { LiveHub } from './live.js';
 import type { LogRing } from './logring.js';
@@ -19,11 +39,36 @@ import type { ConsoleConfig } from './module.js';
 const Fastify = (requireCjs('fastify') as typeof import('fastify')).default;
 const cookie = (requireCjs('@fastify/cookie') as typeof import('@fastify/cookie')).default;
 
+/** Who may use a route: anyone ('public') or a live session with at least that role. */
 export type RouteRole = Role | 'public';
+export const ROUTE_ROLES: readonly RouteRole[] = ['public', ...ROLES];
+
+export function isRouteRole(x: unknown): x is RouteRole {
+  return typeof x === 'string' && (ROUTE_ROLES as readonly string[]).includes(x);
+}
+
+/** One registered route and its rule (HEAD routes Fastify adds for GET ones included). */
+export interface RouteRule {
+  method: string;
+  url: string;
+  role: RouteRole;
+}
+
+const routeTables = new WeakMap<FastifyInstance, RouteRule[]>();
+
+/** Every route of a console server with its declared role, in registration order. */
+export function routeTable(app: FastifyInstance): RouteRule[] {
+  return [...(routeTables.get(app) ?? [])];
+}
 
 declare module 'fastify' {
   interface FastifyContextConfig {
     role?: RouteRole;
+    /**
+     * Costly routes (a camera snapshot is a JPEG encode in the imaging helper): at most
+     * this many at once; more are answered 503 with Retry-After at once, not queued.
+     */
+    maxConcurrent?: number;
   }
   interface FastifyRequest {
     session?: Session;
@@ -58,7 +103,7 @@ export function sendError(reply: FastifyReply, status: number, code: string, mes
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
-const SECURITY_HEADERS = {
+export const SECURITY_HEADERS = {
   'content-security-policy': "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
   'x-content-type-options': 'nosniff',
   'x-frame-options': 'DENY',
@@ -85,8 +130,21 @@ export function buildServer(o: ServerOptions): FastifyInstance {
     logger: false,
     bodyLimit,
     trustProxy: false,
+    // Spelled out, not left to defaults: one path, one route (see the header).
+    routerOptions: { caseSensitive: true, ignoreTrailingSlash: false, ignoreDuplicateSlashes: false, ...({ useSemicolonDelimiter: false } as object) },
     ...(o.https ? { https: { cert: o.https.cert, key: o.https.key } } : {}),
   }) as unknown as FastifyInstance;
+
+  const table: RouteRule[] = [];
+  routeTables.set(app, table);
+  // Before any route: a route without a valid role is a programming error, caught at start.
+  app.addHook('onRoute', (r) => {
+    const role = (r.config as { role?: unknown } | undefined)?.role;
+    for (const method of Array.isArray(r.method) ? r.method : [r.method]) {
+      if (!isRouteRole(role)) throw new Error(`console route ${method} ${r.url} declares no access rule: add { config: { role: ${ROUTE_ROLES.map((x) => `'${x}'`).join(' | ')} } }`);
+      table.push({ method, url: r.url, role });
+    }
+  });
 
   void app.register(cookie);
   // Photos and config files arrive as raw bodies of their own type (no multipart parser).
@@ -98,28 +156,37 @@ export function buildServer(o: ServerOptions): FastifyInstance {
     return payload;
   });
 
+  // The one access check, for every request: the rule of the route the router matched.
   app.addHook('onRequest', async (req, reply) => {
-    if (!req.url.startsWith('/api/')) return;
-    if (req.is404) return;
-    const need = req.routeOptions.config?.role;
-    if (need === undefined) return sendError(reply, 403, 'forbidden', 'route has no access rule');
+    const need: unknown = req.routeOptions.config?.role;
+    if (!isRouteRole(need)) {
+      deps.authFailures.inc({ reason: 'no_rule' });
+      return sendError(reply, 403, 'forbidden', 'route has no access rule');
+    }
+    const site = req.headers['sec-fetch-site'];
+    if (!SAFE_METHODS.has(req.method)) {
+      // Another site's page may not change anything here, logged in or not (login CSRF,
+      // setup from a drive-by page); browsers always send Origin on such requests.
+      const origin = req.headers.origin;
+      if ((origin !== undefined && !sameOrigin(origin, req.headers.host)) || (site !== undefined && site !== 'same-origin' && site !== 'none')) {
+        deps.authFailures.inc({ reason: 'cross_origin' });
+        return sendError(reply, 403, 'csrf', `request from another origin (${origin ?? site}) refused`);
+      }
+    }
     if (need === 'public') return;
-    const session = deps.sessions.get(req.cookies[deps.cookieName]);
+    if (site !== undefined && site !== 'same-origin' && site !== 'none') {
+      deps.authFailures.inc({ reason: 'cross_origin' });
+      return sendError(reply, 403, 'csrf', `request from another site (${site}) refused`);
+    }
+    const session = deps.sessions.get(req.cookies?.[deps.cookieName]);
     if (!session) {
       deps.authFailures.inc({ reason: 'no_session' });
       return sendError(reply, 401, 'not_logged_in', 'not logged in, or the session has expired: log in again');
     }
     req.session = session;
-    if (!SAFE_METHODS.has(req.method)) {
-      const origin = req.headers.origin;
-      if (origin !== undefined && !sameOrigin(origin, req.headers.host)) {
-        deps.authFailures.inc({ reason: 'cross_origin' });
-        return sendError(reply, 403, 'csrf', `request from another origin (${origin}) refused`);
-      }
-      if (!SessionStore.csrfMatches(session, req.headers['x-csrf-token'])) {
-        deps.authFailures.inc({ reason: 'csrf' });
-        return sendError(reply, 403, 'csrf', 'missing or wrong CSRF token (x-csrf-token header): reload the page');
-      }
+    if (!SAFE_METHODS.has(req.method) && !SessionStore.csrfMatches(session, req.headers['x-csrf-token'])) {
+      deps.authFailures.inc({ reason: 'csrf' });
+      return sendError(reply, 403, 'csrf', 'missing or wrong CSRF token (x-csrf-token header): reload the page');
     }
     if (!roleAtLeast(session.role, need)) {
       deps.authFailures.inc({ reason: 'forbidden' });
@@ -127,37 +194,97 @@ export function buildServer(o: ServerOptions): FastifyInstance {
     }
   });
 
-  app.setErrorHandler((err: Error & { code?: string; statusCode?: number; validation?: unknown }, req, reply) => {
+  // Overload and failures are logged once per interval per route and kind, with the
+  // number of repeats: 200 refused snapshots are one log line, not 200 stack traces.
+  const problems = new RateLimitedLog(deps.ctx.log, 60_000, () => deps.ctx.clock.now());
+  const overloaded = (req: FastifyRequest, reply: FastifyReply, message: string, retryAfterS = 2) => {
+    problems.warn(`overload ${req.routeOptions.url ?? '(none)'}`, { route: req.routeOptions.url, method: req.method }, `console: overloaded, answering 503: ${message}`);
+    reply.header('retry-after', String(retryAfterS));
+    return sendError(reply, 503, 'busy', message, { retryAfterS });
+  };
+
+  // Admission for costly routes, after the access check (onRequest hooks run in order).
+  const inFlight = new Map<string, number>();
+  app.addHook('onRequest', async (req, reply) => {
+    const max = req.routeOptions.config?.maxConcurrent;
+    if (max === undefined) return;
+    const key = `${req.method} ${req.routeOptions.url}`;
+    const n = inFlight.get(key) ?? 0;
+    if (n >= max) return overloaded(req, reply, `too many requests of this kind at once (${max}): try again in a moment`);
+    inFlight.set(key, n + 1);
+    // 'close' comes once per response, answered or aborted.
+    reply.raw.once('close', () => inFlight.set(key, (inFlight.get(key) ?? 1) - 1));
+  });
+
+  app.setErrorHandler((err: Error & { code?: string; statusCode?: number; validation?: unknown; reason?: unknown }, req, reply) => {
     if (err instanceof HttpError) return sendError(reply, err.status, err.code, err.message, err.details);
-    if (err instanceof BusyError) {
-      reply.header('retry-after', '2');
-      return sendError(reply, 503, 'busy', err.message);
-    }
+    // A helper that refuses work because it is full (password hashing, the imaging helper).
+    if (err instanceof BusyError || err.reason === 'busy') return overloaded(req, reply, err.message);
     if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return sendError(reply, 413, 'too_large', `upload larger than ${deps.cfg.maxUploadKB} KiB`);
     if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return sendError(reply, 415, 'unsupported_media_type', `content type ${req.headers['content-type'] ?? '(none)'} is not accepted here`);
     if (err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || err instanceof SyntaxError) return sendError(reply, 400, 'bad_json', 'request body is not valid JSON');
     if (err.validation) return sendError(reply, 400, 'bad_request', err.message);
     if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) return sendError(reply, err.statusCode, 'bad_request', err.message);
-    deps.ctx.log.error({ err, url: req.url, method: req.method }, 'console request failed');
+    problems.error(`failed ${req.method} ${req.routeOptions.url ?? '(none)'}`, { err, route: req.routeOptions.url, method: req.method }, 'console request failed');
     return sendError(reply, 500, 'internal', 'internal error (see the service log)');
   });
 
-  app.setNotFoundHandler((req, reply) => {
-    if (req.url.startsWith('/api/')) return sendError(reply, 404, 'not_found', `no API route ${req.method} ${req.url.split('?')[0]}`);
-    // Everything else is the single-page app.
-    return servePage(o, req, reply);
-  });
+  // Declares its rule like every route: anyone may be told that nothing is here. It never
+  // serves the page or any data, whatever the path looks like.
+  app.setNotFoundHandler({ config: { role: 'public' } } as never, (req, reply) => sendError(reply, 404, 'not_found', `nothing here (${req.method})`));
 
-  app.get('/*', { config: { role: 'public' } }, (req, reply) => {
-    const path = req.url.split('?')[0]!;
-    if (path.startsWith('/api/')) return sendError(reply, 404, 'not_found', `no API route ${req.method} ${path}`);
-    // The single-page app for / and for paths without a file extension.
-    if (path === '/' || path === '/index.html' || (!o.assets.has(path) && !path.includes('.'))) return servePage(o, req, reply);
-    return serveAsset(o.assets, path, req, reply);
-  });
+  // The single-page app (its pages are #/fragments) and each of its files: one route each.
+  for (const path of ['/', '/index.html']) app.get(path, { config: { role: 'public' } }, (req, reply) => servePage(o, req, reply));
+  for (const path of o.assets.keys()) if (path !== '/index.html') app.get(path, { config: { role: 'public' } }, (req, reply) => serveAsset(o.assets, path, req, reply));
 
   for (const r of o.routes) r(app, deps);
   return app;
+}
+
+/**
+ * A log that says a recurring problem once per interval per key: the first time in full,
+ * then, at the next occurrence after the interval, how many were not logged.
+ */
+export class RateLimitedLog {
+  private readonly seen = new Map<string, { at: number; suppressed: number }>();
+
+  constructor(private readonly log: ModuleContext['log'], private readonly intervalMs: number, private readonly now: () => number) {}
+
+  warn(key: string, data: Record<string, unknown>, msg: string): void {
+    this.write('warn', key, data, msg);
+  }
+
+  error(key: string, data: Record<string, unknown>, msg: string): void {
+    this.write('error', key, data, msg);
+  }
+
+  private write(level: 'warn' | 'error', key: string, data: Record<string, unknown>, msg: string): void {
+    const now = this.now();
+    const s = this.seen.get(key);
+    if (s && now - s.at < this.intervalMs) {
+      s.suppressed++;
+      return;
+    }
+    this.log[level]({ ...data, ...(s?.suppressed ? { repeatedSinceLastLog: s.suppressed } : {}) }, msg);
+    this.seen.set(key, { at: now, suppressed: 0 });
+    if (this.seen.size > 1000) this.seen.delete(this.seen.keys().next().value!);
+  }
+}
+
+/**
+ * Run `fn` after `ms` (unref'd), outside any request. An error in it is logged, never
+ * thrown into the process: an uncaught exception ends the gateway, and the doors go to
+ * their safe state.
+ */
+export function later(d: Pick<ConsoleDeps, 'ctx'>, ms: number, what: string, fn: () => unknown): NodeJS.Timeout {
+  return setTimeout(() => {
+    try {
+      const r = fn() as Promise<unknown> | undefined;
+      if (r && typeof r.then === 'function') r.then(undefined, (err) => d.ctx.log.error({ err: String(err), what }, 'console: deferred action failed'));
+    } catch (err) {
+      d.ctx.log.error({ err: String(err), what }, 'console: deferred action failed');
+    }
+  }, ms).unref();
 }
 
 function sameOrigin(origin: string, host: string | undefined): boolean {
@@ -197,8 +324,8 @@ async function servePage(o: ServerOptions, req: FastifyRequest, reply: FastifyRe
 }
 
 function serveAsset(assets: Map<string, Asset>, path: string, req: FastifyRequest, reply: FastifyReply): FastifyReply {
-  const a = assets.get(path) ?? (path.includes('.') ? undefined : assets.get('/index.html'));
-  if (!a) return reply.code(404).type('text/plain').send('not found');
+  const a = assets.get(path);
+  if (!a) return sendError(reply, 404, 'not_found', 'nothing here');
   reply.header('etag', a.etag).header('vary', 'accept-encoding').header('cache-control', path === '/index.html' ? 'no-cache' : 'public, max-age=300, must-revalidate');
   if (req.headers['if-none-match'] === a.etag) return reply.code(304).send();
   const accept = String(req.headers['accept-encoding'] ?? '');

@@ -8,6 +8,8 @@ import type { Db } from '../store/sqlite.js';
 import type { Role } from './accounts.js';
 
 export interface Session {
+  /** SHA-256 of the cookie value: names the session without being it. */
+  id: string;
   user: string;
   role: Role;
   csrf: string;
@@ -25,7 +27,12 @@ interface Row {
 
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 
+/** A session (or all of a user's) ended on purpose: logout, password or role change, deletion. */
+export type SessionEnd = { kind: 'session'; id: string } | { kind: 'user'; user: string };
+
 export class SessionStore {
+  private readonly listeners: Array<(e: SessionEnd) => void> = [];
+
   constructor(private readonly db: Db, private readonly ttlMs: number, private readonly now: () => number) {
     db.exec(`CREATE TABLE IF NOT EXISTS console_sessions (
       id TEXT PRIMARY KEY, user TEXT NOT NULL, role TEXT NOT NULL, csrf TEXT NOT NULL,
@@ -36,8 +43,8 @@ export class SessionStore {
   create(user: string, role: Role): { token: string; session: Session } {
     const token = randomBytes(32).toString('base64url');
     const now = this.now();
-    const session: Session = { user, role, csrf: randomBytes(24).toString('base64url'), createdAt: now, lastSeen: now };
-    this.db.prepare('INSERT INTO console_sessions(id, user, role, csrf, created_at, last_seen) VALUES (?, ?, ?, ?, ?, ?)').run(sha(token), user, role, session.csrf, now, now);
+    const session: Session = { id: sha(token), user, role, csrf: randomBytes(24).toString('base64url'), createdAt: now, lastSeen: now };
+    this.db.prepare('INSERT INTO console_sessions(id, user, role, csrf, created_at, last_seen) VALUES (?, ?, ?, ?, ?, ?)').run(session.id, user, role, session.csrf, now, now);
     return { token, session };
   }
 
@@ -55,16 +62,43 @@ export class SessionStore {
     // Write the sliding timestamp at most once a minute: every request would otherwise
     // be an fsync on the SD card.
     if (now - r.last_seen > 60_000) this.db.prepare('UPDATE console_sessions SET last_seen = ? WHERE id = ?').run(now, id);
-    return { user: r.user, role: r.role, csrf: r.csrf, createdAt: r.created_at, lastSeen: now };
+    return { id, user: r.user, role: r.role, csrf: r.csrf, createdAt: r.created_at, lastSeen: now };
+  }
+
+  /** The session by id as it is now, without sliding its expiry (a live stream's re-check). */
+  peek(id: string): Session | undefined {
+    const r = this.db.prepare('SELECT user, role, csrf, created_at, last_seen FROM console_sessions WHERE id = ?').get(id) as Row | undefined;
+    if (!r || this.now() - r.last_seen > this.ttlMs) return undefined;
+    return { id, user: r.user, role: r.role, csrf: r.csrf, createdAt: r.created_at, lastSeen: r.last_seen };
+  }
+
+  /** Called when a session or a user's sessions end on purpose (expiry is found by peek). */
+  onEnd(fn: (e: SessionEnd) => void): void {
+    this.listeners.push(fn);
   }
 
   destroy(token: string | undefined): void {
-    if (token) this.db.prepare('DELETE FROM console_sessions WHERE id = ?').run(sha(token));
+    if (!token) return;
+    const id = sha(token);
+    this.db.prepare('DELETE FROM console_sessions WHERE id = ?').run(id);
+    this.emit({ kind: 'session', id });
   }
 
   /** End every session of a user (password change, role change, deletion). */
   destroyUser(user: string): void {
     this.db.prepare('DELETE FROM console_sessions WHERE user = ? COLLATE NOCASE').run(user);
+    this.emit({ kind: 'user', user });
+  }
+
+  private emit(e: SessionEnd): void {
+    // A listener's failure must not undo or fail the logout that caused it.
+    for (const l of this.listeners) {
+      try {
+        l(e);
+      } catch {
+        /* the listener logs its own errors */
+      }
+    }
   }
 
   prune(): number {

@@ -12,6 +12,7 @@
 //
 // Reconnects: exponential back-off with full jitter, forever. An unreachable broker is
 // a logged state, never an exit: the outbox keeps buffering.
+import { maskUrlPassword } from '../config/redact.js';
 import type { MqttClient, IClientOptions } from 'mqtt';
 import { requireCjs } from '../cjs.js';
 import { readFileSync } from 'node:fs';
@@ -88,7 +89,7 @@ export class Uplink {
   }
 
   state(): { connected: boolean; since: number; inflight: number; lastError?: string; url: string; failures: number } {
-    return { connected: this.connected, since: this.connectedSince, inflight: this.inflight, url: this.o.config.uplink.url, failures: this.failures, ...(this.lastError ? { lastError: this.lastError } : {}) };
+    return { connected: this.connected, since: this.connectedSince, inflight: this.inflight, url: maskUrlPassword(this.o.config.uplink.url), failures: this.failures, ...(this.lastError ? { lastError: this.lastError } : {}) };
   }
 
   private clientOptions(): IClientOptions {
@@ -167,7 +168,7 @@ export class Uplink {
       if (gen !== this.generation) return;
       this.lastError = err.message;
       // Repeated connection errors are summarised by scheduleReconnect; details at debug.
-      this.o.log.debug({ err: err.message, url: this.o.config.uplink.url }, 'uplink error');
+      this.o.log.debug({ err: err.message, url: maskUrlPassword(this.o.config.uplink.url) }, 'uplink error');
     });
     client.on('close', () => {
       if (gen !== this.generation) return;
@@ -182,7 +183,7 @@ export class Uplink {
     this.connectedSince = this.o.clock.now();
     this.inflight = 0;
     this.m.connected.set(1);
-    this.o.log.info({ url: this.o.config.uplink.url, maxInflight: this.maxInflight }, 'uplink connected');
+    this.o.log.info({ url: maskUrlPassword(this.o.config.uplink.url), maxInflight: this.maxInflight }, 'uplink connected');
     this.o.bus.emit('uplink.state', { connected: true, since: this.connectedSince });
     client.subscribe(this.topics.cmd, { qos: 1 }, (err) => {
       if (err && gen === this.generation) this.o.log.error({ err: err.message }, 'cannot subscribe to the command topic');
@@ -209,7 +210,7 @@ export class Uplink {
     // stay too, or its connack timer is never cleared and fires an error later.
     client.end(true);
     if (was) {
-      this.o.log.warn({ url: this.o.config.uplink.url, err: this.lastError }, 'uplink lost: buffering in the outbox');
+      this.o.log.warn({ url: maskUrlPassword(this.o.config.uplink.url), err: this.lastError }, 'uplink lost: buffering in the outbox');
       this.o.bus.emit('uplink.state', { connected: false, since: this.o.clock.now(), ...(this.lastError ? { reason: this.lastError } : {}) });
     }
     for (const fn of this.idle.splice(0)) fn();
@@ -224,7 +225,7 @@ export class Uplink {
     const delay = Math.round(cap / 2 + Math.random() * (cap / 2));
     this.failures++;
     if (this.failures === 1 || this.failures % 10 === 0)
-      this.o.log.warn({ attempt: this.failures, delayMs: delay, url: u.url, err: this.lastError }, 'broker unreachable: will retry (data is buffered)');
+      this.o.log.warn({ attempt: this.failures, delayMs: delay, url: maskUrlPassword(u.url), err: this.lastError }, 'broker unreachable: will retry (data is buffered)');
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = undefined;
       this.m.reconnects.inc();

@@ -3,7 +3,7 @@
 // Model-specific defaults (detection score, match threshold, liveness threshold) come
 // from the model manifest; the keys here only override them.
 import { Type } from '@sinclair/typebox';
-import { Ident, OneOf, Section } from '../config/types.js';
+import { Ident, OneOf, Section, URL_WITH_CREDENTIALS } from '../config/types.js';
 
 export const CameraSourceSchema = Section(
   {
@@ -13,6 +13,7 @@ export const CameraSourceSchema = Section(
     }),
     url: Type.Optional(
       Type.String({
+        ...URL_WITH_CREDENTIALS,
         pattern: '^rtsps?://',
         description: 'RTSP URL, e.g. rtsp://user:pass@192.0.2.10:554/Streaming/Channels/102 (Hikvision sub-stream) or rtsp://…/cam/realmonitor?channel=1&subtype=1 (Dahua).',
       }),

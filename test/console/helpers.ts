@@ -6,13 +6,15 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { Agent, request as httpRequest } from 'node:http';
 import { stringify } from 'yaml';
 import { createLogger } from '../../edge/log.js';
 import { loadConfig } from '../../edge/config/load.js';
 import { Gateway } from '../../edge/gateway.js';
 import type { ModuleFactory } from '../../edge/module.js';
 import type { Clock } from '../../edge/clock.js';
-import { consoleModule } from '../../edge/console/module.js';
+import { consoleModule, ConsoleModule } from '../../edge/console/module.js';
+import type { RouteRule } from '../../edge/console/server.js';
 import { tempDir } from '../helpers/gateway.js';
 import { simulatedEstateConfig } from '../../edge/config/embedded.js';
 import { REPO, UNIT_ENV, UNIT_NODE_FLAGS } from '../../scripts/lib/unit.js';
@@ -24,6 +26,8 @@ export interface ConsoleGateway {
   configPath: string;
   logLines: string[];
   restarts: string[];
+  /** Every route the console registered, with its declared role (read from the running server). */
+  routes(): RouteRule[];
   setupToken(): string;
   stop(): Promise<void>;
 }
@@ -76,7 +80,13 @@ export async function startConsoleGateway(opts: { dir?: string; config?: Record<
   const logLines: string[] = [];
   const log = createLogger(loaded.config.log.level, { write: (s: string) => void logLines.push(s) });
   const restarts: string[] = [];
-  const gateway = new Gateway({ loaded, log, modules: [...(opts.modules ?? []), consoleModule], onRestartRequested: (r) => void restarts.push(r), ...(opts.clock ? { clock: opts.clock } : {}) });
+  let console: ConsoleModule | undefined;
+  const withHandle: ModuleFactory = (ctx) => {
+    const m = consoleModule(ctx);
+    if (m instanceof ConsoleModule) console = m;
+    return m;
+  };
+  const gateway = new Gateway({ loaded, log, modules: [...(opts.modules ?? []), withHandle], onRestartRequested: (r) => void restarts.push(r), ...(opts.clock ? { clock: opts.clock } : {}) });
   await gateway.start();
   const url = (gateway.healthReport().console?.detail as { url?: string } | undefined)?.url;
   if (!url) throw new Error(`console did not start: ${JSON.stringify(gateway.healthReport().console)}`);
@@ -87,6 +97,7 @@ export async function startConsoleGateway(opts: { dir?: string; config?: Record<
     configPath,
     logLines,
     restarts,
+    routes: () => console?.routes() ?? [],
     setupToken: () => setupTokenIn(logLines),
     stop: () => gateway.stop('test done'),
   };
@@ -251,4 +262,40 @@ export async function startBundledConsole(dir: string, config: Record<string, un
     await stop();
     throw err;
   }
+}
+
+export interface RawRes {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+const rawAgent = new Agent({ keepAlive: true, maxSockets: 8 });
+
+/**
+ * One HTTP request with the request target sent exactly as given (fetch and URL
+ * normalise `..`, `//` and case of the scheme; this does not): for spellings of a path.
+ */
+export function rawRequest(base: string, method: string, target: string, opts: { headers?: Record<string, string>; body?: string | Buffer; timeoutMs?: number; fresh?: boolean } = {}): Promise<RawRes> {
+  const u = new URL(base);
+  return new Promise((resolve, reject) => {
+    // A target the server's HTTP parser refuses (400, connection closed) is sent on a
+    // connection of its own: it would otherwise take a pooled connection down with it.
+    const fresh = opts.fresh || !(target.startsWith('/') || /^https?:\/\//.test(target));
+    const req = httpRequest({ host: u.hostname, port: Number(u.port), method, path: target, agent: fresh ? false : rawAgent, headers: { ...(opts.body !== undefined ? { 'content-length': String(Buffer.byteLength(opts.body)) } : {}), ...opts.headers } }, (res) => {
+      // HEAD: the answer is the status line and headers (a body after them, as Node's own
+      // 400 for an unparseable target has, is not read as a response of its own).
+      if (method === 'HEAD') {
+        res.resume();
+        return resolve({ status: res.statusCode ?? 0, headers: res.headers, body: '' });
+      }
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.setTimeout(opts.timeoutMs ?? 10_000, () => req.destroy(new Error(`${method} ${target}: no answer within ${opts.timeoutMs ?? 10_000} ms`)));
+    req.on('error', reject);
+    req.end(opts.body);
+  });
 }

@@ -27,8 +27,10 @@ export function sessionInfo(d: ConsoleDeps, s: Session | undefined): Record<stri
 export function authRoutes(app: FastifyInstance, d: ConsoleDeps): void {
   const clientAddress = (req: FastifyRequest) => req.socket.remoteAddress ?? 'unknown';
 
-  const startSession = (reply: FastifyReply, user: string, role: Role) => {
+  // The new session is the request's from here on: the audit record names its user.
+  const startSession = (req: FastifyRequest, reply: FastifyReply, user: string, role: Role) => {
     const { token, session } = d.sessions.create(user, role);
+    req.session = session;
     reply.setCookie(d.cookieName, token, { httpOnly: true, sameSite: 'strict', secure: d.secure, path: '/', maxAge: d.cfg.sessionTtlMin * 60 });
     return { user, role, csrf: session.csrf };
   };
@@ -37,20 +39,29 @@ export function authRoutes(app: FastifyInstance, d: ConsoleDeps): void {
 
   app.post<{ Body: Static<typeof Setup> }>('/api/setup', { config: { role: 'public' }, schema: { body: Setup } }, async (req, reply) => {
     if (!d.accounts.setupNeeded()) return sendError(reply, 409, 'already_set_up', 'the console already has accounts: log in instead');
-    if (!d.accounts.checkSetupToken(req.body.token)) {
-      d.authFailures.inc({ reason: 'setup_token' });
-      await d.audit(req, 'console.setup.refused', { address: clientAddress(req) });
-      return sendError(reply, 403, 'bad_setup_token', 'wrong setup token: copy it from the service log (journalctl -u estate-edge | grep "setup token")');
-    }
     const { user, password } = req.body;
     if (!USER_NAME_RE.test(user)) return sendError(reply, 400, 'bad_user', 'user name: 2–64 letters, digits, . _ @ -');
     const problems = passwordProblems(password, user);
     if (problems.length) return sendError(reply, 400, 'weak_password', problems.join('; '), { problems });
-    await d.accounts.create(user, 'admin', password);
-    d.accounts.finishSetup();
-    req.session = { user, role: 'admin', csrf: '', createdAt: 0, lastSeen: 0 };
-    await d.audit(req, 'console.setup', { user, role: 'admin' });
-    return reply.code(201).send(startSession(reply, user, 'admin'));
+    // The token is taken before the first await: of concurrent requests with it, one
+    // makes the admin; and the insert itself only happens while there is no account.
+    const claim = d.accounts.claimSetupToken(req.body.token);
+    if (claim === 'claimed') return sendError(reply, 409, 'already_set_up', 'the first admin is being created by another request: log in instead');
+    if (claim === 'wrong') {
+      d.authFailures.inc({ reason: 'setup_token' });
+      await d.audit(req, 'console.setup.refused', { address: clientAddress(req) });
+      return sendError(reply, 403, 'bad_setup_token', 'wrong setup token: copy it from the service log (journalctl -u estate-edge | grep "setup token")');
+    }
+    let account;
+    try {
+      account = await d.accounts.createFirstAdmin(user, password);
+    } finally {
+      if (!account) d.accounts.releaseSetupToken();
+    }
+    if (!account) return sendError(reply, 409, 'already_set_up', 'the console already has accounts: log in instead');
+    const body = startSession(req, reply, account.name, 'admin');
+    await d.audit(req, 'console.setup', { target: account.name, role: 'admin' });
+    return reply.code(201).send(body);
   });
 
   app.post<{ Body: Static<typeof Credentials> }>('/api/login', { config: { role: 'public' }, schema: { body: Credentials } }, async (req, reply) => {
@@ -58,16 +69,16 @@ export function authRoutes(app: FastifyInstance, d: ConsoleDeps): void {
     const r = await d.accounts.login(req.body.user, req.body.password, address);
     if (!r.ok) {
       d.authFailures.inc({ reason: r.reason });
-      await d.audit(req, r.reason === 'locked' ? 'console.login.locked' : 'console.login.failed', { user: req.body.user.slice(0, 64), address });
+      await d.audit(req, r.reason === 'locked' ? 'console.login.locked' : 'console.login.failed', { account: req.body.user.slice(0, 64), address });
       if (r.reason === 'locked') {
         reply.header('retry-after', String(r.retryAfterS ?? 60));
         return sendError(reply, 429, 'locked', `too many wrong passwords: login locked for ${Math.ceil((r.retryAfterS ?? 60) / 60)} min`, { retryAfterS: r.retryAfterS });
       }
       return sendError(reply, 401, 'bad_credentials', 'wrong user name or password');
     }
-    req.session = { user: r.account.name, role: r.account.role, csrf: '', createdAt: 0, lastSeen: 0 };
+    const body = startSession(req, reply, r.account.name, r.account.role);
     await d.audit(req, 'console.login', { address });
-    return startSession(reply, r.account.name, r.account.role);
+    return body;
   });
 
   app.post('/api/logout', { config: { role: 'viewer' } }, async (req, reply) => {
@@ -83,9 +94,10 @@ export function authRoutes(app: FastifyInstance, d: ConsoleDeps): void {
     const problems = passwordProblems(req.body.password, user);
     if (problems.length) return sendError(reply, 400, 'weak_password', problems.join('; '), { problems });
     await d.accounts.setPassword(user, req.body.password);
+    const role = req.session!.role;
     d.sessions.destroyUser(user);
     await d.audit(req, 'console.password.changed');
-    return startSession(reply, user, req.session!.role);
+    return startSession(req, reply, user, role);
   });
 
   app.get('/api/users', { config: { role: 'admin' } }, async () => ({ users: d.accounts.list() }));

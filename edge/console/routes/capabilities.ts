@@ -85,7 +85,7 @@ export function capabilityRoutes(app: FastifyInstance, d: ConsoleDeps): void {
 
   // Face enrolment from an uploaded photo: the body is the image itself. The content is
   // checked by its magic bytes (a renamed PDF is refused here, before any decoder runs).
-  app.post<{ Params: { id: string } }>('/api/people/:id/face', { config: { role: 'technician' } }, async (req, reply) => {
+  app.post<{ Params: { id: string } }>('/api/people/:id/face', { config: { role: 'technician', maxConcurrent: 2 } }, async (req, reply) => {
     const body = req.body;
     if (!Buffer.isBuffer(body) || body.length === 0) return sendError(reply, 415, 'not_an_image', 'send the photo itself as the request body (image/jpeg or image/png)');
     if (!sniffImage(body)) return sendError(reply, 415, 'not_an_image', 'the file is not a JPEG, PNG or WebP image');
@@ -93,7 +93,7 @@ export function capabilityRoutes(app: FastifyInstance, d: ConsoleDeps): void {
   });
 
   // Face enrolment from the door camera: the person stands in front of it, the newest frame is used.
-  app.post<{ Params: { id: string } }>('/api/people/:id/face/capture', { config: { role: 'technician' } }, async (req, reply) => {
+  app.post<{ Params: { id: string } }>('/api/people/:id/face/capture', { config: { role: 'technician', maxConcurrent: 2 } }, async (req, reply) => {
     const v = vision();
     if (!v) return sendError(reply, 503, 'not_configured', 'face access (camera) is not configured on this gateway');
     const s = await v.snapshot();
@@ -138,7 +138,7 @@ export function capabilityRoutes(app: FastifyInstance, d: ConsoleDeps): void {
   // The newest camera frame with the latest detections (JPEG as base64), and who was
   // recognised: the face module's latest decision when it belongs to the analysed frame
   // (within RECOGNISED_MS of it) labels the largest face — the one a decision is made on.
-  app.get('/api/camera/snapshot', { config: { role: 'technician' } }, async (_req, reply) => {
+  app.get('/api/camera/snapshot', { config: { role: 'technician', maxConcurrent: 4 } }, async (_req, reply) => {
     const v = vision();
     if (!v) return sendError(reply, 503, 'not_configured', 'face access (camera) is not configured on this gateway');
     const s = await v.snapshot();

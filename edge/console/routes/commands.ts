@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { roleAtLeast, type Role } from '../accounts.js';
 import { sendError, type ConsoleDeps } from '../server.js';
 import type { CommandResult } from '../../commands/registry.js';
+import { maskSecrets } from '../../config/redact.js';
 
 /**
  * Which role may run a command from the console. Reading state is for everyone logged in;
@@ -21,10 +22,11 @@ export function commandRole(name: string): Role {
   return 'technician';
 }
 
-/** Keep audit records small and free of biometric payloads (photos, embeddings). */
+/** Keep audit records small, free of biometric payloads (photos, embeddings) and of URL passwords. */
 function auditArgs(args: unknown): unknown {
   const s = JSON.stringify(args ?? {});
-  if (s.length <= 2000) return args;
+  // Rooted outside the config: only the masks that apply to any value (URL userinfo).
+  if (s.length <= 2000) return maskSecrets(args ?? {}, ['(command arguments)']);
   return { truncated: true, keys: args && typeof args === 'object' ? Object.keys(args) : [] };
 }
 

@@ -7,7 +7,7 @@ import { stringify } from 'yaml';
 import { GatewayConfigSchema } from '../../config/schema.js';
 import { parseConfig, ConfigError, redactedConfig, revisionOf } from '../../config/load.js';
 import { diffConfigs, type EditResult } from '../apply.js';
-import { sendError, type ConsoleDeps } from '../server.js';
+import { sendError, later, type ConsoleDeps } from '../server.js';
 
 const Change = Type.Object({ path: Type.Array(Type.Union([Type.String({ maxLength: 100 }), Type.Integer({ minimum: 0 })]), { minItems: 1, maxItems: 20 }), value: Type.Unknown() }, { additionalProperties: false });
 const Edit = Type.Object(
@@ -97,7 +97,8 @@ export function configRoutes(app: FastifyInstance, d: ConsoleDeps): void {
     await d.audit(req, 'console.config.applied', { diff: r.diff.slice(0, 50), previousRevision: d.ctx.configRevision, newRevision: revisionOf(r.config) });
     d.live.publish('console.config', { status: 'applying', user: req.session!.user });
     reply.send({ ok: true, message: 'configuration written; the service restarts to apply it', diff: r.diff, revision: file.revision() });
-    setTimeout(() => d.ctx.requestRestart(`config applied from the console by ${req.session!.user}`), 200).unref();
+    const user = req.session!.user;
+    later(d, 200, 'restart after config apply', () => d.ctx.requestRestart(`config applied from the console by ${user}`));
     return reply;
   });
 }

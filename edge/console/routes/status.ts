@@ -7,7 +7,7 @@ import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { appPath } from '../../paths.js';
 import { systemStats } from '../../observability/system.js';
-import { sendError, type ConsoleDeps } from '../server.js';
+import { sendError, later, SECURITY_HEADERS, type ConsoleDeps } from '../server.js';
 import { runCommand } from './commands.js';
 import { roleAtLeast, type Role } from '../accounts.js';
 import type { AccessApi } from '../../doors/api.js';
@@ -116,10 +116,14 @@ export function statusRoutes(app: FastifyInstance, d: ConsoleDeps): void {
   app.get('/api/dashboard', { config: { role: 'viewer' } }, async (req) => dashboard(d, req));
 
   app.get('/api/live', { config: { role: 'viewer' } }, async (req, reply) => {
+    const s = req.session!;
     reply.hijack();
-    const role = req.session!.role;
-    if (!d.live.attach(reply.raw, req.session!.user, (type) => eventAllowed(role, type))) {
-      reply.raw.writeHead(503, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 'too_many_streams', message: 'too many open live views' } }));
+    // The stream is re-checked against the session before each batch (live.ts).
+    const r = d.live.attach(reply.raw, { id: s.id, user: s.user, role: s.role });
+    if (!r.ok) {
+      const mine = d.live.perUser()[s.user] ?? 0;
+      const message = mine > 0 ? `you have ${mine} live views open already: close a tab` : 'too many live views open on this gateway: try again later';
+      reply.raw.writeHead(503, { 'content-type': 'application/json; charset=utf-8', 'retry-after': '30', ...SECURITY_HEADERS }).end(JSON.stringify({ error: { code: 'too_many_streams', message } }));
     }
   });
 
@@ -163,10 +167,13 @@ export function statusRoutes(app: FastifyInstance, d: ConsoleDeps): void {
   });
 
   app.post('/api/system/restart', { config: { role: 'admin' } }, async (req, reply) => {
+    const user = req.session!.user;
     await d.audit(req, 'console.service.restart');
-    // Answer first, then restart: the page shows "restarting" and reconnects.
+    // Answer first, then restart: the page shows "restarting" and reconnects. Everything
+    // the timer needs is taken now (the request is gone by then), and nothing it does may
+    // throw into the process.
     reply.send({ ok: true, message: 'service restarting' });
-    setTimeout(() => d.ctx.requestRestart(`requested from the console by ${req.session!.user}`), 200).unref();
+    later(d, 200, 'service restart', () => d.ctx.requestRestart(`requested from the console by ${user}`));
     return reply;
   });
 }
