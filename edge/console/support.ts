@@ -108,6 +108,8 @@ export async function supportBundle(d: ConsoleDeps, user: string): Promise<{ nam
       const findings = await runDoctor({
         ...(path ? { configPath: path } : { loaded: { config: ctx.config, source: ctx.configSource, revision: ctx.configRevision, secrets: new Map() } }),
         timeoutMs: DOCTOR_TIMEOUT_MS,
+        // The bundle goes to a support line: no setup token in it.
+        showSetupToken: false,
       });
       return formatReport(findings, `estate-edge doctor (from the console, ${new Date(at).toISOString()})`);
     }),

@@ -76,7 +76,8 @@ function showSetup() {
   setHeader();
   main.replaceChildren(
     h('section', { class: 'card narrow' }, h('h2', {}, t('setup.title')), h('p', { class: 'muted' }, t('setup.intro')),
-      form([['token', t('setup.token'), 'text', { autocomplete: 'off' }], ['user', t('login.user'), 'text', { autocomplete: 'username' }], ['password', t('password.new'), 'password', { autocomplete: 'new-password', minlength: 10 }]], t('setup.submit'),
+      // A QR code from the installer's label opens #/setup?token=…: the token is filled in.
+      form([['token', t('setup.token'), 'text', { autocomplete: 'off', value: decodeURIComponent((location.hash.match(/[?&]token=([^&]+)/) || [])[1] || ''), translate: 'no' }], ['user', t('login.user'), 'text', { autocomplete: 'username' }], ['password', t('password.new'), 'password', { autocomplete: 'new-password', minlength: 10 }]], t('setup.submit'),
         async (d) => loggedIn(await api('/api/setup', { method: 'POST', body: d })))),
   );
 }

@@ -3,7 +3,7 @@ const T = {
   zh: {
     'app.title': '网关维护控制台', 'lang.switch': 'English', 'nav.dashboard': '总览', 'nav.meters': '表计', 'nav.doors': '门禁', 'nav.people': '人员',
     'nav.camera': '摄像头', 'nav.config': '配置', 'nav.system': '系统', 'nav.users': '账号', 'logout': '退出',
-    'setup.title': '首次设置', 'setup.intro': '创建第一个管理员账号。设置令牌在服务日志中（journalctl -u estate-edge | grep "setup token"）。',
+    'setup.title': '首次设置', 'setup.intro': '创建第一个管理员账号。设置令牌：扫描安装时打印的二维码标签即可自动填入；或在设备的屏幕/串口上运行 estate-edge setup-token（estate-edge doctor 也会显示）；服务日志中也有。令牌只能用一次，过期后运行 estate-edge setup-token 获取新的。',
     'setup.token': '设置令牌', 'setup.submit': '创建管理员', 'login.title': '登录', 'login.user': '用户名', 'login.password': '密码', 'login.submit': '登录',
     'password.new': '新密码（至少 10 个字符）', 'password.current': '当前密码', 'password.change': '修改密码',
     'err.bad_credentials': '用户名或密码错误', 'err.locked': '密码错误次数过多，登录已锁定 {min} 分钟', 'err.bad_setup_token': '设置令牌错误',
@@ -93,7 +93,7 @@ const T = {
   en: {
     'app.title': 'Gateway technician console', 'lang.switch': '中文', 'nav.dashboard': 'Dashboard', 'nav.meters': 'Meters', 'nav.doors': 'Doors', 'nav.people': 'People',
     'nav.camera': 'Camera', 'nav.config': 'Configuration', 'nav.system': 'System', 'nav.users': 'Accounts', 'logout': 'Log out',
-    'setup.title': 'First-run setup', 'setup.intro': 'Create the first admin account. The setup token is in the service log (journalctl -u estate-edge | grep "setup token").',
+    'setup.title': 'First-run setup', 'setup.intro': 'Create the first admin account. The setup token: scan the QR label printed at install time and it is filled in; or run estate-edge setup-token on the box\'s screen or serial console (estate-edge doctor shows it too); it is also in the service log. One-time; when it has expired, estate-edge setup-token makes a new one.',
     'setup.token': 'Setup token', 'setup.submit': 'Create admin', 'login.title': 'Log in', 'login.user': 'User name', 'login.password': 'Password', 'login.submit': 'Log in',
     'password.new': 'New password (at least 10 characters)', 'password.current': 'Current password', 'password.change': 'Change password',
     'err.bad_credentials': 'Wrong user name or password', 'err.locked': 'Too many wrong passwords: login locked for {min} min', 'err.bad_setup_token': 'Wrong setup token',
