@@ -17,6 +17,7 @@ import { requireCjs } from './cjs.js';
 import { loadConfig, ConfigError, type LoadedConfig } from './config/load.js';
 import { SystemClock, type Clock } from './clock.js';
 import { defaultModelsDir, loadManifest } from '../models/manifest.js';
+import { readSetupToken, setupTokenPath, setupUrl, consoleUrls } from './console/setup-token.js';
 
 const mqtt = requireCjs('mqtt') as typeof import('mqtt');
 
@@ -51,6 +52,8 @@ export interface DoctorOptions {
   groupFile?: string;
   /** Run `systemctl show` for the unit (default: when booted with systemd). */
   systemctl?: boolean;
+  /** Show the console's setup token when it is not set up yet (default true; false in the support bundle). */
+  showSetupToken?: boolean;
   /** Disk thresholds in MB. */
   diskFailMB?: number;
   diskWarnMB?: number;
@@ -68,6 +71,7 @@ const LABELS = {
   camera: '摄像头 camera',
   models: '人脸模型 models',
   service: '服务 service',
+  console: '控制台 console',
 } as const;
 
 type CheckId = keyof typeof LABELS;
@@ -451,6 +455,20 @@ function checkService(r: Report): void {
   else r.add('service', 'FAIL', `estate-edge.service is ${p.ActiveState}/${p.SubState} (journalctl -u estate-edge -n 50)`);
 }
 
+// Console first access: set up, or the setup token to use (read only; the service or
+// `estate-edge setup-token` makes it), so a technician at the box's screen or serial
+// console gets in without SSH.
+function checkConsole(r: Report, loaded: LoadedConfig, show: boolean): void {
+  const c = loaded.config.console;
+  if (!c.enabled) return r.add('console', 'SKIP', 'console disabled (console.enabled: false)');
+  const s = readSetupToken(setupTokenPath(resolve(loaded.config.gateway.dataDir)));
+  const urls = consoleUrls(c);
+  if (s?.state === 'done') return r.add('console', 'OK', `set up (first admin created ${new Date(s.at).toISOString()}); ${urls[0] ?? ''}`);
+  if (!s) return r.add('console', 'WARN', 'not set up, no setup token yet (the service makes one at start): run `estate-edge setup-token`');
+  if (s.expiresAt <= Date.now()) return r.add('console', 'WARN', `not set up; the setup token expired ${new Date(s.expiresAt).toISOString()}: run \`estate-edge setup-token\` for a new one`);
+  r.add('console', 'WARN', show ? `not set up yet: setup token ${s.token} (one-time, valid until ${new Date(s.expiresAt).toISOString()}) at ${setupUrl(urls[0] ?? 'http://<box>:8080', s.token)}` : `not set up yet (a setup token is pending, valid until ${new Date(s.expiresAt).toISOString()})`);
+}
+
 export async function runDoctor(o: DoctorOptions = {}): Promise<Finding[]> {
   const r = new Report();
   const timeoutMs = o.timeoutMs ?? 5000;
@@ -474,6 +492,7 @@ export async function runDoctor(o: DoctorOptions = {}): Promise<Finding[]> {
     checkGpio(r, config, acct, who, devDir);
     await checkCamera(r, config, acct, who, devDir, timeoutMs);
     checkModels(r, config);
+    checkConsole(r, loaded, o.showSetupToken !== false);
   } else {
     checkClock(r, o.clock ?? new SystemClock());
   }

@@ -3,6 +3,7 @@
 //   estate-edge [run] [--config PATH]     run the gateway (default)
 //   estate-edge check-config [--config PATH]
 //   estate-edge doctor [--config PATH] [--json]
+//   estate-edge setup-token [--config PATH] [--json] [--svg FILE]
 // An invalid config exits with status 2 before anything starts, listing every problem.
 import { parseArgs } from 'node:util';
 import { loadConfig, ConfigError, type LoadedConfig } from './config/load.js';
@@ -17,7 +18,7 @@ export const EXIT_CONFIG = 2;
 export const EXIT_CRASH = 1;
 
 function usage(): string {
-  return `usage: estate-edge [run|check-config|doctor] [--config PATH]
+  return `usage: estate-edge [run|check-config|doctor|setup-token] [--config PATH]
 
   run            run the gateway (default). Without --config, /etc/estate-edge/config.yaml
                  is used if it exists, else the built-in simulated estate.
@@ -25,13 +26,16 @@ function usage(): string {
   doctor         check config, data dir, disk, clock, broker, serial ports, GPIO, camera,
                  models and the service; one OK/WARN/FAIL line each (exit 1 on FAIL).
                  --json prints the findings as JSON.
+  setup-token    the console's one-time setup token (made if there is none or it expired)
+                 with its address and a QR code to scan with a phone; --svg FILE also
+                 writes the QR code as SVG (a label); --json for scripts.
 `;
 }
 
 export async function main(argv: string[]): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, allowPositionals: true, options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' }, json: { type: 'boolean' } } });
+    parsed = parseArgs({ args: argv, allowPositionals: true, options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' }, json: { type: 'boolean' }, svg: { type: 'string' } } });
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n${usage()}`);
     return EXIT_CONFIG;
@@ -66,6 +70,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`estate-edge: invalid configuration (${loaded.source}):\n  ${pathProblems.join('\n  ')}\n`);
     return EXIT_CONFIG;
   }
+  if (cmd === 'setup-token') return setupToken(loaded, parsed.values.json === true, parsed.values.svg);
   if (cmd === 'check-config') {
     for (const w of loaded.warnings ?? []) process.stderr.write(`warning: ${w}\n`);
     process.stdout.write(`configuration ${loaded.source} is valid (revision ${loaded.revision})${loaded.warnings?.length ? `, with ${loaded.warnings.length} warning(s)` : ''}\n`);
@@ -156,6 +161,21 @@ async function doctor(configPath: string | undefined, json: boolean): Promise<nu
   const findings = await runDoctor(configPath !== undefined ? { configPath } : {});
   process.stdout.write(json ? `${JSON.stringify(findings, null, 2)}\n` : formatReport(findings, `estate-edge doctor  ${new Date().toISOString()}`));
   return doctorExitCode(findings);
+}
+
+async function setupToken(loaded: LoadedConfig, json: boolean, svg: string | undefined): Promise<number> {
+  const { ensureSetupToken, setupTokenPath, setupLabel, setupUrl, consoleUrls, qrSvg } = await import('./console/setup-token.js');
+  const { resolve } = await import('node:path');
+  const { writeFileSync } = await import('node:fs');
+  if (!loaded.config.console.enabled) {
+    process.stderr.write('estate-edge: the console is disabled (console.enabled: false)\n');
+    return 1;
+  }
+  const s = ensureSetupToken(setupTokenPath(resolve(loaded.config.gateway.dataDir)), Date.now());
+  const urls = consoleUrls(loaded.config.console);
+  if (svg && s.state === 'pending') writeFileSync(svg, qrSvg(setupUrl(urls[0] ?? 'http://<box>:8080', s.token)));
+  process.stdout.write(json ? `${JSON.stringify({ ...s, urls, ...(s.state === 'pending' ? { setupUrl: setupUrl(urls[0] ?? '', s.token) } : {}) })}\n` : setupLabel(s, urls));
+  return 0;
 }
 
 /** One line for `systemctl status`: what a technician wants to see first. */

@@ -297,8 +297,17 @@ case "$CONSOLE" in
   disabled) echo "  console:  disabled in $ETC/config.yaml" ;;
   unknown) echo "  console:  see console.port in $ETC/config.yaml" ;;
   *) echo "  console:  ${CONSOLE% *}://${IP:-<box address>}:${CONSOLE#* }/  (from a laptop or phone on the same network)"
-     echo "            first admin: use the one-time setup token from the log:"
-     echo "            journalctl -u estate-edge | grep 'setup token'" ;;
+     if [ -z "$R" ]; then
+       # The label: the one-time setup token with its address and a QR code a phone scans
+       # to open the setup page with the token filled in (also: estate-edge setup-token,
+       # estate-edge doctor, the service log). An SVG of the QR code for a printed label.
+       echo
+       "$R/usr/local/bin/estate-edge" setup-token --config "$ETC/config.yaml" --svg "$ETC/console-setup-qr.svg" 2>/dev/null | sed 's/^/  /' \
+         || echo "            first admin: estate-edge setup-token (or journalctl -u estate-edge | grep 'setup token')"
+       [ -f "$ETC/console-setup-qr.svg" ] && chmod 0600 "$ETC/console-setup-qr.svg" && echo "  QR label (SVG): $ETC/console-setup-qr.svg"
+     else
+       echo "            first admin: estate-edge setup-token (token, address and QR code)"
+     fi ;;
 esac
 echo "  config:   $ETC/config.yaml   secrets: $ETC/secrets.env"
 echo "  check:    estate-edge doctor"

@@ -143,6 +143,8 @@ export class AccountStore {
   /** Per (account, address): key `name\naddress`, name in lower case. */
   private readonly byPair = new Map<string, PairState>();
   private readonly byAddress = new Map<string, AddressState>();
+  /** UTC ms after which the setup token is refused (a token from the setup-token file). */
+  private setupExpiresAt: number | undefined;
   // A real hash to burn the same time on for unknown user names.
   private dummyHash: Promise<string> | undefined;
 
@@ -177,6 +179,7 @@ export class AccountStore {
 
   checkSetupToken(token: unknown): boolean {
     if (typeof token !== 'string' || this.setupToken === undefined || !this.setupNeeded()) return false;
+    if (this.setupExpiresAt !== undefined && this.o.now() >= this.setupExpiresAt) return false;
     const a = createHash('sha256').update(token.trim()).digest();
     const b = createHash('sha256').update(this.setupToken).digest();
     return timingSafeEqual(a, b);
@@ -329,6 +332,17 @@ export class AccountStore {
     // Bound the tables (oldest first): an address scan must not grow memory without limit.
     for (const m of [this.byPair, this.byAddress] as Array<Map<string, unknown>>) while (m.size > MAX_TRACKED) m.delete(m.keys().next().value!);
     return locked ? { ok: false, reason: 'locked', retryAfterS: Math.ceil(this.o.lockMs / 1000) } : { ok: false, reason: 'bad_credentials' };
+  }
+
+  /**
+   * Use the setup-token file's token (setup-token.ts) until `expiresAt` instead of one
+   * made here: the installer's label, the doctor and the command show that one.
+   */
+  useSetupToken(token: string, expiresAt: number): void {
+    // Not while a setup request holds the token (claimSetupToken): single use stays single.
+    if (!this.setupNeeded() || this.claimed !== undefined) return;
+    this.setupToken = token;
+    this.setupExpiresAt = expiresAt;
   }
 }
 

@@ -33,6 +33,12 @@ export interface ApplyMarker {
   healthyBefore: string[];
   boots: number;
   reason?: string;
+  /**
+   * The rollback reason as a code and its values, for the console to say it in the
+   * page's language ("restarts" {n}; "unhealthy" {s, modules}; "did_not_load" {why}).
+   */
+  reasonCode?: 'restarts' | 'unhealthy' | 'did_not_load';
+  reasonArgs?: Record<string, string | number>;
   decidedAt?: number;
   /** The rollback alarm has been sent upstream. */
   reported?: boolean;
@@ -231,7 +237,7 @@ export class ApplyGuard {
     m.boots += 1;
     this.o.file.writeMarker(m);
     if (m.boots > (this.o.maxBoots ?? 3)) {
-      this.rollback(m, `the service restarted ${m.boots - 1} times without becoming healthy`);
+      this.rollback(m, `the service restarted ${m.boots - 1} times without becoming healthy`, 'restarts', { n: m.boots - 1 });
       return 'rolled_back';
     }
     this.deadline = this.o.now() + this.o.graceMs;
@@ -264,19 +270,21 @@ export class ApplyGuard {
     if (bad.length === 0) {
       this.stop();
       const done: ApplyMarker = { ...m, status: 'confirmed', decidedAt: this.o.now() };
-      this.o.file.clearMarker();
+      // Kept (status confirmed) so the console page says the change was confirmed; only a
+      // pending marker is acted on at start.
+      this.o.file.writeMarker(done);
       this.o.onConfirmed(done);
       return;
     }
     if (this.o.now() >= this.deadline) {
       this.stop();
-      this.rollback(m, `not healthy within ${Math.round(this.o.graceMs / 1000)} s: ${bad.join('; ')}`);
+      this.rollback(m, `not healthy within ${Math.round(this.o.graceMs / 1000)} s: ${bad.join('; ')}`, 'unhealthy', { s: Math.round(this.o.graceMs / 1000), modules: bad.map((b) => b.slice(0, b.indexOf(':'))).join(', ') });
     }
   }
 
-  private rollback(m: ApplyMarker, reason: string): void {
+  private rollback(m: ApplyMarker, reason: string, reasonCode: NonNullable<ApplyMarker['reasonCode']>, reasonArgs: Record<string, string | number>): void {
     this.o.file.restoreBackup();
-    const done: ApplyMarker = { ...m, status: 'rolled_back', reason, decidedAt: this.o.now(), reported: true };
+    const done: ApplyMarker = { ...m, status: 'rolled_back', reason, reasonCode, reasonArgs, decidedAt: this.o.now(), reported: true };
     this.o.file.writeMarker(done);
     this.o.onRolledBack(done, reason);
   }
@@ -293,6 +301,6 @@ export function rollbackUnloadableApply(path: string, why: string, now = Date.no
   const m = file.marker();
   if (!m || m.status !== 'pending' || !existsSync(file.backupPath)) return false;
   file.restoreBackup();
-  file.writeMarker({ ...m, status: 'rolled_back', reason: `the new configuration did not load: ${why}`, decidedAt: now, reported: false });
+  file.writeMarker({ ...m, status: 'rolled_back', reason: `the new configuration did not load: ${why}`, reasonCode: 'did_not_load', reasonArgs: { why }, decidedAt: now, reported: false });
   return true;
 }

@@ -13,10 +13,12 @@ import { ApplyGuard, ConfigFile } from './apply.js';
 import { loadAssets, webDir } from './assets.js';
 import { loadTls } from './tls.js';
 import { buildServer, routeTable, later, type ConsoleDeps, type RouteRule } from './server.js';
+import { setupTokenPath, readSetupToken, ensureSetupToken, finishSetupToken, setupUrl } from './setup-token.js';
 import { authRoutes, sessionInfo } from './routes/auth.js';
 import { statusRoutes, liveStatus, addresses, dashboard, eventAllowed } from './routes/status.js';
 import { commandRoutes } from './routes/commands.js';
 import { configRoutes } from './routes/config.js';
+import { supportRoutes } from './routes/support.js';
 import { capabilityRoutes, capabilities, LIVE_EVENTS, TRANSIENT_EVENTS } from './routes/capabilities.js';
 import type { ConsoleSchema } from './schema.js';
 
@@ -29,6 +31,7 @@ export class ConsoleModule implements GatewayModule {
   private readonly logs = new LogRing(500);
   private guard: ApplyGuard | undefined;
   private pruneTimer: NodeJS.Timeout | undefined;
+  private setupTimer: NodeJS.Timeout | undefined;
   private url = '';
   private startError: string | undefined;
   port: number | undefined;
@@ -94,7 +97,7 @@ export class ConsoleModule implements GatewayModule {
       deps,
       assets: loadAssets(web),
       ...(tls ? { https: { cert: tls.cert, key: tls.key } } : {}),
-      routes: [authRoutes, statusRoutes, commandRoutes, configRoutes, capabilityRoutes],
+      routes: [authRoutes, statusRoutes, commandRoutes, configRoutes, capabilityRoutes, supportRoutes],
       // What the dashboard's first render asks for: GET /api/session, /api/dashboard, /api/capabilities.
       bootData: async (req) => ({ session: sessionInfo(deps, req.session), dashboard: await dashboard(deps, req), capabilities: capabilities(deps) }),
     });
@@ -112,10 +115,35 @@ export class ConsoleModule implements GatewayModule {
       : [this.url];
     log.info({ url: this.url, urls, page: web, ...(tls ? { fingerprint256: tls.fingerprint256, selfSigned: tls.selfSigned } : {}) }, 'technician console listening');
 
-    const token = accounts.setupTokenIfNeeded();
-    // warn so it is visible at the default log level; the token is useless once the
-    // first admin exists (and a new one is made at each start until then).
-    if (token) log.warn({ setupToken: token, urls }, `console setup token: ${token} (needed once, to create the first admin account at ${urls[0] ?? this.url})`);
+    // The setup token lives in a file of the data directory (setup-token.ts): the same
+    // one on the installer's label, in `estate-edge setup-token` and doctor, and here.
+    // While no admin exists the file is watched: a token renewed by the command is taken
+    // over, an expired one is replaced; once the first admin exists it is marked done.
+    const tokenPath = setupTokenPath(ctx.dataDir);
+    let logged = '';
+    const syncToken = () => {
+      try {
+        if (!accounts.setupNeeded()) {
+          if (readSetupToken(tokenPath)?.state !== 'done') finishSetupToken(tokenPath, now());
+          if (this.setupTimer) clearInterval(this.setupTimer);
+          return;
+        }
+        const s = ensureSetupToken(tokenPath, now());
+        if (s.state !== 'pending') return;
+        accounts.useSetupToken(s.token, s.expiresAt);
+        // warn so it is visible at the default log level; the token is useless once the first admin exists.
+        if (s.token !== logged) log.warn({ setupToken: s.token, expiresAt: new Date(s.expiresAt).toISOString(), urls, setupUrl: setupUrl(urls[0] ?? this.url, s.token) }, `console setup token: ${s.token} (needed once, to create the first admin account at ${urls[0] ?? this.url}; valid until ${new Date(s.expiresAt).toISOString()})`);
+        logged = s.token;
+      } catch (err) {
+        // An unwritable data dir must not stop the console: the token made in memory is logged instead.
+        const token = accounts.setupTokenIfNeeded();
+        if (token && token !== logged) log.warn({ setupToken: token, urls, err: String(err) }, `console setup token: ${token} (setup-token file not writable; needed once, to create the first admin account at ${urls[0] ?? this.url})`);
+        logged = token ?? logged;
+      }
+    };
+    accounts.setupTokenIfNeeded();
+    syncToken();
+    if (accounts.setupNeeded()) this.setupTimer = setInterval(syncToken, 5000).unref();
 
     if (configFile) {
       this.guard = new ApplyGuard({
@@ -166,6 +194,7 @@ export class ConsoleModule implements GatewayModule {
   async stop(): Promise<void> {
     this.guard?.stop();
     if (this.pruneTimer) clearInterval(this.pruneTimer);
+    if (this.setupTimer) clearInterval(this.setupTimer);
     this.live?.stop();
     this.logs.detach();
     const app = this.app;

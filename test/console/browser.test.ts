@@ -19,7 +19,7 @@ declare const document: { querySelector(s: string): { textContent: string | null
 declare const window: { innerWidth: number };
 
 const ARTIFACTS = 'test-artifacts/console';
-const PAGES = ['dashboard', 'meters', 'doors', 'people', 'camera', 'config', 'system', 'users'];
+const PAGES = ['dashboard', 'meters', 'doors', 'people', 'camera', 'config', 'system', 'users', 'account'];
 
 let broker: Broker;
 let g: ConsoleGateway;
@@ -79,15 +79,15 @@ t.test('first run, live values, door unlock, config edit, screenshots', async (t
   t.pass('meter values changed live');
   // Poll tester: one request, the frames both ways in hex.
   await page.selectOption('[data-testid=poll-device]', 'riser-a');
-  await page.click('text=执行');
+  await page.click('[data-testid=poll-run]');
   await page.waitForSelector('[data-testid=frames] code');
-  t.match(await page.textContent('[data-testid=frames]'), /→ 01 0[34] .*← 01 0[34] /s, 'tx and rx frames in hex');
+  t.match(await page.textContent('[data-testid=frames]'), /发送.*01 0[34] .*接收.*01 0[34] /s, 'tx and rx frames in hex');
 
   // Unlock a door and see the state and the access event.
   await show(page, 'doors');
   await page.click('[data-testid=unlock-gate]');
   await page.waitForFunction(() => /已开锁/.test(document.querySelector('[data-testid=door-state-gate]')?.textContent ?? ''), null, { timeout: 10_000 });
-  await page.waitForFunction(() => /gate.*console.*granted/s.test(document.querySelector('[data-testid=access-log]')?.textContent ?? ''), null, { timeout: 10_000 });
+  await page.waitForFunction(() => /小区大门.*控制台.*允许.*admin/s.test(document.querySelector('[data-testid=access-log]')?.textContent ?? ''), null, { timeout: 10_000 });
   t.pass('door unlocked and the access event listed');
 
   // People: add a person through the form.
@@ -95,9 +95,9 @@ t.test('first run, live values, door unlock, config edit, screenshots', async (t
   await page.click('text=新增');
   await page.fill('[data-testid=person-form] input[name=id]', 'p-100');
   await page.fill('[data-testid=person-form] input[name=name]', '张三');
-  await page.fill('[data-testid=person-form] input[name=doorGroups]', 'residents-a');
+  await page.check('[data-testid=person-form] [data-testid=door-groups] input[value=residents-a]');
   await page.click('[data-testid=person-form] button[type=submit]');
-  await page.waitForFunction(() => /p-100.*张三/s.test(document.querySelector('.page table')?.textContent ?? ''), null, { timeout: 10_000 });
+  await page.waitForFunction(() => /p-100.*张三/s.test(document.querySelector('.page .people-table')?.textContent ?? ''), null, { timeout: 10_000 });
   t.pass('person added');
 
   // Config: an invalid value is shown at its field; a valid one is applied.
@@ -108,7 +108,7 @@ t.test('first run, live values, door unlock, config edit, screenshots', async (t
   await page.dispatchEvent('input[name="status.intervalS"]', 'change');
   await page.click('[data-testid=apply]');
   await page.waitForSelector('[data-field-error="status.intervalS"]:not(:empty)');
-  t.match(await page.textContent('[data-field-error="status.intervalS"]'), /must be >= 5/, 'error at the field');
+  t.match(await page.textContent('[data-field-error="status.intervalS"]'), /必须 ≥ 5/, 'error at the field, in Chinese');
   t.equal(readFileSync(g.configPath, 'utf8'), before, 'nothing written');
   await page.screenshot({ path: `${ARTIFACTS}/config-error-desktop.png`, fullPage: true });
   await page.fill('input[name="status.intervalS"]', '30');

@@ -102,7 +102,8 @@ t.test('edit, validate, apply, confirm after restart; stale edits get 409', asyn
   await g.stop();
   g = await startConsoleGateway({ dir, modules: [probe] });
   t.equal(g.gateway.config.status.intervalS, 30, 'running the new config');
-  await until(() => !existsSync(`${g.configPath}.apply.json`), 10_000, 'confirmation');
+  await until(() => JSON.parse(readFileSync(`${g.configPath}.apply.json`, 'utf8')).status === 'confirmed', 10_000, 'confirmation');
+  t.equal((await (async () => { const c = new Client(g.base); await c.login('admin', PASSWORDS.admin); return (await c.get('/api/config')).body.lastApply?.status; })()), 'confirmed', 'the page is told the change was confirmed');
   t.same(g.restarts, [], 'no rollback restart');
   const admin2 = new Client(g.base);
   await admin2.login('admin', PASSWORDS.admin);
@@ -165,7 +166,7 @@ t.test('ApplyGuard: confirm, stale marker, restart loop', async (t) => {
   file.write('site: {id: a}\ngateway: {id: b}\n', base);
   t.equal(guard('new', true).start(), 'watching');
   t.same(events, ['confirmed']);
-  t.notOk(file.marker());
+  t.equal(file.marker()?.status, 'confirmed', 'kept as confirmed for the page');
   t.match(readFileSync(path, 'utf8'), /site: \{id: a\}/, 'new file stays');
 
   writeFileSync(path, before);

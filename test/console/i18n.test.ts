@@ -26,9 +26,30 @@ t.test('every key used by a page exists', async (t) => {
   const used = new Set<string>();
   for (const f of files) for (const m of readFileSync(join(web, f), 'utf8').matchAll(/\bt\('([\w.]+)'/g)) used.add(m[1]!);
   // Keys built at run time: page names, roles, person kinds, door states.
-  for (const p of ['dashboard', 'meters', 'doors', 'people', 'camera', 'config', 'system', 'users']) used.add(`nav.${p}`);
+  for (const p of ['dashboard', 'meters', 'doors', 'people', 'camera', 'config', 'system', 'users', 'account']) used.add(`nav.${p}`);
   for (const r of ['viewer', 'technician', 'admin']) used.add(`role.${r}`);
   for (const k of ['resident', 'staff', 'visitor']) used.add(`people.${k}`);
   for (const s of ['locked', 'unlocked', 'open', 'closed', 'unknown']) used.add(`door.${s}`);
   t.same([...used].filter((k) => !zh.has(k)), [], 'used but not defined');
+});
+
+t.test('every configuration key has a Chinese name and help (the form is drawn from them)', async (t) => {
+  const { GatewayConfigSchema } = await import('../../edge/config/schema.js');
+  // A browser module (plain JS, no declarations): imported by a path the compiler does not follow.
+  const zhModule = '../../edge/console/web/schema-zh.js';
+  const { SCHEMA_ZH } = (await import(zhModule)) as { SCHEMA_ZH: Record<string, [string, string]> };
+  const paths: string[] = [];
+  const walk = (s: any, path: string) => { // eslint-disable-line @typescript-eslint/no-explicit-any
+    if (!s || typeof s !== 'object') return;
+    if (path) paths.push(path);
+    if (s.properties) for (const [k, v] of Object.entries(s.properties)) walk(v, path ? `${path}.${k}` : k);
+    if (s.type === 'array' && s.items) walk(s.items, `${path}[]`);
+    for (const alt of s.anyOf ?? []) if (alt.properties) walk(alt, path);
+  };
+  walk(GatewayConfigSchema, '');
+  t.ok(paths.length > 200, `${paths.length} keys`);
+  t.same([...new Set(paths)].filter((p) => !SCHEMA_ZH[p]), [], 'keys without a Chinese entry');
+  t.same(Object.keys(SCHEMA_ZH).filter((p) => !paths.includes(p)), [], 'entries for keys that do not exist');
+  const han = /[\u4e00-\u9fff]/;
+  t.same(Object.entries(SCHEMA_ZH).filter(([, [name, help]]) => !han.test(name + help) || !help), [], 'each entry in Chinese, with help');
 });

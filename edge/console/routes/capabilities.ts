@@ -135,20 +135,32 @@ export function capabilityRoutes(app: FastifyInstance, d: ConsoleDeps): void {
     return v ? { configured: true, status: v.status() } : { configured: false, reason: capabilities(d).camera.reason };
   });
 
-  // The newest camera frame with the latest detections (JPEG as base64).
+  // The newest camera frame with the latest detections (JPEG as base64), and who was
+  // recognised: the face module's latest decision when it belongs to the analysed frame
+  // (within RECOGNISED_MS of it) labels the largest face — the one a decision is made on.
   app.get('/api/camera/snapshot', { config: { role: 'technician', maxConcurrent: 4 } }, async (_req, reply) => {
     const v = vision();
     if (!v) return sendError(reply, 503, 'not_configured', 'face access (camera) is not configured on this gateway');
     const s = await v.snapshot();
     if (!s) return sendError(reply, 503, 'no_frame', `no camera frame yet${v.status().camera?.reason ? `: ${v.status().camera!.reason}` : ''}`);
-    return {
-      mime: 'image/jpeg',
-      image: s.jpeg.toString('base64'),
-      width: s.width,
-      height: s.height,
-      at: s.at,
-      faces: s.faces.map((f) => ({ box: { x: f.box[0], y: f.box[1], w: f.box[2], h: f.box[3] }, score: f.score })),
-      ...(s.facesAt ? { facesAt: s.facesAt } : {}),
-    };
+    const faces: Array<Record<string, unknown>> = s.faces.map((f) => ({ box: { x: f.box[0], y: f.box[1], w: f.box[2], h: f.box[3] }, score: f.score }));
+    const recognised = recognisedAt(d, s.facesAt ?? s.at);
+    if (recognised && faces.length) {
+      const largest = faces.reduce((a, b) => ((a.box as { w: number }).w >= (b.box as { w: number }).w ? a : b));
+      Object.assign(largest, recognised);
+    }
+    return { mime: 'image/jpeg', image: s.jpeg.toString('base64'), width: s.width, height: s.height, at: s.at, faces, ...(s.facesAt ? { facesAt: s.facesAt } : {}) };
   });
+}
+
+const RECOGNISED_MS = 3000;
+
+/** The latest face decision near `at`: person id and name (from the door access), granted, reason. */
+function recognisedAt(d: ConsoleDeps, at: number): Record<string, unknown> | undefined {
+  const [e] = d.live.recent((x) => x.type === 'vision.decision' && Math.abs(((x.data as { at?: number } | null)?.at ?? x.at) - at) <= RECOGNISED_MS, 1);
+  if (!e) return undefined;
+  const data = e.data as { personId?: string; granted?: boolean; reason?: string };
+  const access = (d.ctx.services as unknown as { get(name: string): { person(id: string): { name?: string } | undefined } | undefined }).get('access');
+  const name = data.personId ? access?.person(data.personId)?.name : undefined;
+  return { ...(data.personId ? { personId: data.personId } : {}), ...(name ? { name } : {}), granted: data.granted === true, ...(data.reason ? { reason: data.reason } : {}) };
 }

@@ -10,6 +10,7 @@ import { systemStats } from '../../observability/system.js';
 import { sendError, later, SECURITY_HEADERS, type ConsoleDeps } from '../server.js';
 import { runCommand } from './commands.js';
 import { roleAtLeast, type Role } from '../accounts.js';
+import type { AccessApi } from '../../doors/api.js';
 
 /**
  * Events that carry personal data (who came through which door, who did what on the
@@ -85,11 +86,26 @@ export async function modelFiles(): Promise<{ dir?: string; models: Array<Record
   return { dir, models };
 }
 
+/**
+ * Each door's lock, contact, alarms, fault and fire state for the dashboard's door card
+ * (states only, no people: the dashboard is for every role). Null without door access.
+ */
+export function doorStates(d: ConsoleDeps): Record<string, unknown> | null {
+  const access = (d.ctx.services as unknown as { get(name: string): AccessApi | undefined }).get('access');
+  if (!access) return null;
+  const s = access.status();
+  return {
+    fire: { released: s.fire.released, inputActive: s.fire.inputActive, ...(s.fire.since ? { since: s.fire.since } : {}) },
+    doors: s.doors.map((x) => ({ id: x.id, ...(x.name ? { name: x.name } : {}), lock: x.lock, contact: x.contact, alarms: x.alarms, fireReleased: x.fireReleased, ...(x.fault ? { fault: x.fault } : {}) })),
+  };
+}
+
 /** GET /api/dashboard's answer (also inlined into the page for a logged-in first visit). */
 export async function dashboard(d: ConsoleDeps, req: FastifyRequest): Promise<Record<string, unknown>> {
   const info = await runCommand(d, req, 'gateway.info', {}, { audit: false });
   return {
     ...liveStatus(d),
+    doors: doorStates(d),
     info: info.ok ? info.result : null,
     system: systemStats(d.ctx.dataDir),
     events: d.live.recent((e) => eventAllowed(req.session!.role, e.type), 30),

@@ -14,6 +14,7 @@ const PAGES = [
   { id: 'config', role: 'technician', load: () => import('./pages/config.js') },
   { id: 'system', role: 'viewer', load: () => import('./pages/system.js') },
   { id: 'users', role: 'admin', load: () => import('./pages/users.js') },
+  { id: 'account', role: 'viewer', load: () => import('./pages/account.js') },
 ];
 
 const main = document.getElementById('main');
@@ -75,7 +76,8 @@ function showSetup() {
   setHeader();
   main.replaceChildren(
     h('section', { class: 'card narrow' }, h('h2', {}, t('setup.title')), h('p', { class: 'muted' }, t('setup.intro')),
-      form([['token', t('setup.token'), 'text', { autocomplete: 'off' }], ['user', t('login.user'), 'text', { autocomplete: 'username' }], ['password', t('password.new'), 'password', { autocomplete: 'new-password', minlength: 10 }]], t('setup.submit'),
+      // A QR code from the installer's label opens #/setup?token=…: the token is filled in.
+      form([['token', t('setup.token'), 'text', { autocomplete: 'off', value: decodeURIComponent((location.hash.match(/[?&]token=([^&]+)/) || [])[1] || ''), translate: 'no' }], ['user', t('login.user'), 'text', { autocomplete: 'username' }], ['password', t('password.new'), 'password', { autocomplete: 'new-password', minlength: 10 }]], t('setup.submit'),
         async (d) => loggedIn(await api('/api/setup', { method: 'POST', body: d })))),
   );
 }

@@ -1,7 +1,7 @@
 // Small helpers shared by the pages: DOM building (text only, never HTML strings, so
 // data from the gateway cannot inject markup), the API client with the CSRF header,
 // and formatting.
-import { t } from './i18n.js';
+import { t, getLang } from './i18n.js';
 
 export function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
@@ -73,12 +73,19 @@ export async function api(path, { method = 'GET', body, raw, type } = {}) {
   return data;
 }
 
-/** A readable message for an error: the translated code when known, plus the server's detail. */
+/**
+ * A readable message for an error, by its code (the gateway's error codes are the
+ * contract; its English messages are for logs and the API). In Chinese only the
+ * translation is shown; in English the server's detail follows it. An unknown code is
+ * named as such, in the page's language, with the code for a support call.
+ */
 export function errText(err) {
   const key = `err.${err.code}`;
-  const mine = t(key);
   const min = err.details && err.details.retryAfterS ? Math.ceil(err.details.retryAfterS / 60) : '';
-  return mine !== key ? `${t(key, { min })}${err.message && err.code !== 'locked' ? ` — ${err.message}` : ''}` : err.message;
+  const known = t(key) !== key;
+  const mine = known ? t(key, { min }) : t('err.unknown', { code: err.code || '?' });
+  if (getLang() === 'zh') return mine;
+  return err.message && err.code !== 'locked' ? `${mine} — ${err.message}` : mine;
 }
 
 let toastTimer;
@@ -126,8 +133,9 @@ export function table(headers, rows) {
   return h('div', { class: 'scroll' }, h('table', {}, h('thead', {}, h('tr', {}, headers.map((x) => h('th', {}, x)))), body));
 }
 
+/** "Not configured": the server's reason (English, for logs) only in the English UI. */
 export function notConfigured(reason) {
-  return h('div', { class: 'notice', 'data-testid': 'not-configured' }, h('strong', {}, t('notconf')), reason ? h('p', { class: 'muted' }, reason) : null);
+  return h('div', { class: 'notice', 'data-testid': 'not-configured' }, h('strong', {}, t('notconf')), reason && getLang() !== 'zh' ? h('p', { class: 'muted' }, reason) : null);
 }
 
 /** A generic runner for a capability's commands: name, JSON arguments, result. */

@@ -1,8 +1,12 @@
 import { t } from '../i18n.js';
 import { h, api, card, kv, badge, notConfigured, errText, fmtTime } from '../lib.js';
 
-// Camera: a snapshot from the door camera with the detected faces' boxes and scores
-// (offered by the face module's service when it has a camera).
+// Camera: the door camera's state and a live view — one frame every LIVE_S seconds (a
+// JPEG with the detected faces; low rate, so a phone on the estate's Wi-Fi and the box's
+// CPU are not loaded), each face boxed with the recognised person's name, or "not
+// recognised", and its score. The view stops when the page is left or hidden.
+const LIVE_S = 1;
+
 export async function render(box) {
   const cam = await api('/api/camera');
   if (!cam.configured) {
@@ -10,31 +14,51 @@ export async function render(box) {
     return;
   }
   const st = cam.status;
-  box.append(card(t('camera.title'), kv([
+  box.append(card(t('camera.state'), kv([
     ['', badge(st.available, t('ok'), st.problem || t('fail'))],
-    ['camera', st.camera ? `${st.camera.state}${st.camera.reason ? ` (${st.camera.reason})` : ''} · ${st.camera.fps} fps · ${st.camera.frames} frames` : '—'],
+    [t('camera.state'), st.camera ? t(`camstate.${st.camera.state}`) : '—'],
+    [t('camera.fps'), st.camera ? String(st.camera.fps) : '—'],
+    [t('camera.frames'), st.camera ? String(st.camera.frames) : '—'],
     [t('people.faces'), String(st.templates)],
-    ['models', st.models ? `${st.models.detector} / ${st.models.recognizer}` : '—'],
+    [t('camera.models'), st.models ? h('code', {}, `${st.models.detector} / ${st.models.recognizer}`) : '—'],
   ])));
-  const stage = h('div', { class: 'snapshot' });
-  const msg = h('p', { class: 'muted' });
-  const take = async () => {
-    msg.textContent = t('loading');
-    try {
-      const s = await api('/api/camera/snapshot');
-      const img = h('img', { src: `data:${s.mime || 'image/jpeg'};base64,${s.image}`, alt: 'snapshot' });
-      // Positions through the CSSOM: the page's CSP forbids inline style attributes.
-      const boxes = (s.faces || []).map((f) => {
-        const el = h('div', { class: 'facebox' }, h('span', {}, `${f.personId ? `${f.personId} ` : ''}${t('camera.score')} ${(f.score ?? 0).toFixed(2)}`));
-        Object.assign(el.style, { left: `${(f.box.x / s.width) * 100}%`, top: `${(f.box.y / s.height) * 100}%`, width: `${(f.box.w / s.width) * 100}%`, height: `${(f.box.h / s.height) * 100}%` });
-        return el;
-      });
-      stage.replaceChildren(img, ...boxes);
-      msg.textContent = fmtTime(s.at || Date.now());
-    } catch (e) {
-      msg.textContent = errText(e);
-    }
+  const stage = h('div', { class: 'snapshot', 'data-testid': 'camera-stage' });
+  const msg = h('p', { class: 'muted', 'data-testid': 'camera-msg' });
+  let running = true;
+  let timer;
+  const draw = (s) => {
+    const img = h('img', { src: `data:${s.mime || 'image/jpeg'};base64,${s.image}`, alt: t('camera.live') });
+    // Positions through the CSSOM: the page's CSP forbids inline style attributes.
+    const boxes = (s.faces || []).map((f) => {
+      const who = f.name || f.personId;
+      const el = h('div', { class: `facebox${who ? (f.granted ? ' known' : ' denied') : ''}`, 'data-testid': 'facebox' },
+        h('span', {}, who ? h('b', { translate: 'no' }, who) : t('camera.unknownFace'), ` · ${t('camera.score')} ${(f.score ?? 0).toFixed(2)}`));
+      Object.assign(el.style, { left: `${(f.box.x / s.width) * 100}%`, top: `${(f.box.y / s.height) * 100}%`, width: `${(f.box.w / s.width) * 100}%`, height: `${(f.box.h / s.height) * 100}%` });
+      return el;
+    });
+    stage.replaceChildren(img, ...boxes);
+    stage.dataset.frameAt = String(s.at);
+    msg.textContent = t('camera.frameAt', { at: fmtTime(s.at) });
   };
-  box.append(card(t('camera.snapshot'), h('button', { onclick: take }, t('camera.snapshot')), msg, stage));
-  await take();
+  const tick = async () => {
+    if (!running || !box.isConnected) return;
+    if (document.visibilityState === 'visible') {
+      try {
+        draw(await api('/api/camera/snapshot'));
+      } catch (e) {
+        msg.textContent = errText(e);
+      }
+    }
+    if (running && box.isConnected) timer = setTimeout(tick, LIVE_S * 1000);
+  };
+  const toggle = h('button', { 'data-testid': 'camera-toggle' }, t('camera.stop'));
+  toggle.onclick = () => {
+    running = !running;
+    toggle.textContent = running ? t('camera.stop') : t('camera.start');
+    clearTimeout(timer);
+    if (running) tick();
+    else msg.textContent = t('camera.paused');
+  };
+  box.append(card(t('camera.live'), h('div', { class: 'row' }, toggle, h('small', { class: 'muted' }, t('camera.rate', { s: LIVE_S }))), msg, stage));
+  await tick();
 }

@@ -1,4 +1,5 @@
-import { t } from '../i18n.js';
+import { t, getLang } from '../i18n.js';
+import { SCHEMA_ZH } from '../schema-zh.js';
 import { h, api, card, table, toast, errText, fmtTime, can } from '../lib.js';
 
 // Configuration: a form drawn from the config schema (each key's description is its
@@ -6,6 +7,31 @@ import { h, api, card, table, toast, errText, fmtTime, can } from '../lib.js';
 // the diff against the running config, apply (revision-checked; the gateway restarts and
 // rolls back by itself if it does not come up healthy), download and upload.
 const isSecretRef = (s) => s && s.type === 'object' && s.properties && 'env' in s.properties && 'file' in s.properties && 'value' in s.properties;
+
+// A key's name and help in the page's language: in Chinese from SCHEMA_ZH (by the path
+// with array indexes as []), the key itself beside it; in English the schema's description.
+const schemaPath = (path) => path.map((p) => (typeof p === 'number' ? '[]' : `.${p}`)).join('').replace(/^\./, '').replace(/\.\[\]/g, '[]');
+function describe(path, s) {
+  const zh = getLang() === 'zh' ? SCHEMA_ZH[schemaPath(path)] : undefined;
+  return { label: zh ? zh[0] : undefined, help: zh ? zh[1] : s.description };
+}
+
+// The validator's messages (Ajv's and the loader's), said in Chinese; a message this table
+// does not know is shown as it is, after a Chinese lead.
+const PROBLEMS_ZH = [
+  [/^must be >= (.+)$/, '必须 ≥ $1'], [/^must be <= (.+)$/, '必须 ≤ $1'], [/^must be > (.+)$/, '必须 > $1'], [/^must be < (.+)$/, '必须 < $1'],
+  [/^must be integer$/, '必须是整数'], [/^must be number$/, '必须是数字'], [/^must be string$/, '必须是文本'], [/^must be boolean$/, '必须是“是”或“否”'],
+  [/^must be array$/, '必须是列表'], [/^must be object$/, '必须是对象'], [/^must be equal to one of the allowed values(.*)$/, '必须是允许的值之一$1'],
+  [/^must be equal to constant(.*)$/, '必须等于固定值$1'], [/^must NOT have additional properties(.*)$/, '有不认识的键$1'], [/^unknown key(.*)$/, '不认识的键$1'],
+  [/^must have required property '(.+)'$/, '缺少必填项“$1”'], [/^must NOT have fewer than (\d+) characters$/, '至少 $1 个字符'], [/^must NOT have more than (\d+) characters$/, '最多 $1 个字符'],
+  [/^must NOT have fewer than (\d+) items$/, '至少 $1 项'], [/^must NOT have more than (\d+) items$/, '最多 $1 项'], [/^must match pattern (.+)$/, '格式不符：$1'],
+  [/^must match exactly one schema in oneOf$/, '不符合任何一种允许的写法'], [/^must match a schema in anyOf$/, '不符合任何一种允许的写法'],
+];
+function problemText(msg) {
+  if (getLang() !== 'zh') return msg;
+  for (const [re, zh] of PROBLEMS_ZH) if (re.test(msg)) return msg.replace(re, zh);
+  return `${t('config.problem')}${t('sep')}${msg}`;
+}
 
 export async function render(box) {
   const [cfg, schema] = await Promise.all([api('/api/config'), api('/api/config/schema')]);
@@ -20,12 +46,14 @@ export async function render(box) {
     const key = path.join('.');
     const err = h('small', { class: 'field-error', 'data-field-error': key });
     fieldErrors.set(key, err);
-    const label = path[path.length - 1];
-    const help = s.description ? h('small', { class: 'muted' }, s.description) : null;
+    const d = describe(path, s);
+    const label = [d.label ? h('span', {}, d.label) : null, h('code', { class: 'pkey' }, path[path.length - 1])];
+    const help = d.help ? h('small', { class: 'muted' }, d.help) : null;
     let input;
     const set = (v) => changes.set(key, { path, value: v });
     if (s.enum) {
-      input = h('select', { name: key }, s.optional ? h('option', { value: '' }, '—') : null, s.enum.map((v) => h('option', { value: String(v), selected: v === value }, String(v))));
+      // Enum values are config tokens (written as such in the YAML), shown as they are.
+      input = h('select', { name: key, translate: 'no' }, s.optional ? h('option', { value: '' }, '—') : null, s.enum.map((v) => h('option', { value: String(v), selected: v === value }, String(v))));
       input.onchange = () => set(input.value === '' ? null : typeof s.enum[0] === 'number' ? Number(input.value) : input.value);
     } else if (s.type === 'boolean') {
       input = h('input', { type: 'checkbox', name: key, checked: !!value });
@@ -53,7 +81,9 @@ export async function render(box) {
       return field([...path, k], sub, v);
     });
     const title = path.join('.');
-    return path.length === 1 ? h('details', { class: 'section', 'data-section': title }, h('summary', {}, h('strong', {}, title), s.description ? h('small', { class: 'muted' }, ` ${s.description}`) : ''), kids) : h('fieldset', {}, h('legend', {}, title), kids);
+    const d = describe(path, s);
+    const name = [d.label ? h('strong', {}, d.label) : null, ' ', h('code', {}, title)];
+    return path.length === 1 ? h('details', { class: 'section', 'data-section': title }, h('summary', {}, name, d.help ? h('small', { class: 'muted' }, ` ${d.help}`) : ''), kids) : h('fieldset', {}, h('legend', {}, name), kids);
   };
   const formView = h('div', { class: 'cfgform' }, Object.entries(schema.properties).map(([k, s]) => section([k], s, cfg.running[k])));
   const yaml = h('textarea', { class: 'yaml', rows: 24, spellcheck: 'false', 'data-testid': 'yaml', value: cfg.yaml });
@@ -68,9 +98,9 @@ export async function render(box) {
       const m = p.match(/^([\w.[\]-]+): (.*)$/);
       const el = m && fieldErrors.get(m[1]);
       if (el && mode === 'form') {
-        el.textContent = m[2];
+        el.textContent = problemText(m[2]);
         el.closest('details')?.setAttribute('open', '');
-      } else general.append(h('li', {}, p));
+      } else general.append(h('li', {}, m ? [h('code', {}, m[1]), `${t('sep')}${problemText(m[2])}`] : problemText(p)));
     }
     diffBox.replaceChildren(...(r.diff && r.diff.length ? [h('h4', {}, t('config.diff')), table(['', '−', '+'], r.diff.map((d) => h('tr', {}, h('td', {}, h('code', {}, d.path)), h('td', { class: 'del' }, d.from === undefined ? '' : JSON.stringify(d.from)), h('td', { class: 'add' }, d.to === undefined ? '' : JSON.stringify(d.to)))))] : r.ok ? [h('p', { class: 'muted' }, t('config.nochanges'))] : []));
   };
@@ -146,10 +176,40 @@ export async function render(box) {
   };
 
   const last = cfg.lastApply;
+  const lastBox = h('div', { 'data-testid': 'last-apply' });
+  const showLast = (m) => {
+    if (!m) return lastBox.replaceChildren();
+    const what = m.status === 'rolled_back' ? `${t('config.rolledBack')}${t('sep')}${m.reasonCode ? t(`rollback.${m.reasonCode}`, m.reasonArgs || {}) : t('rollback.other')}`
+      : m.status === 'confirmed' ? t('config.confirmed', { at: fmtTime(m.decidedAt) }) : t('config.pending');
+    lastBox.className = `notice ${m.status === 'rolled_back' ? 'bad' : m.status === 'confirmed' ? 'good' : ''}`;
+    lastBox.dataset.status = m.status;
+    lastBox.replaceChildren(h('strong', {}, `${t('config.lastApply')}${t('sep')}`), h('span', { translate: 'no' }, m.user), ` · ${fmtTime(m.at)} · ${what}`);
+  };
+  showLast(last);
+  // While a change waits for its confirmation, the page follows it: the live event, and a
+  // slow poll in case the stream reconnects after the restart.
+  let watching = last && last.status === 'pending';
+  const refreshLast = async () => {
+    try {
+      const c = await api('/api/config');
+      showLast(c.lastApply);
+      watching = c.lastApply && c.lastApply.status === 'pending';
+    } catch {
+      /* restarting */
+    }
+  };
+  const poll = async () => {
+    while (watching && box.isConnected) {
+      await new Promise((r) => setTimeout(r, 2000));
+      if (watching && box.isConnected) await refreshLast();
+    }
+  };
+  if (watching) poll();
+
   box.append(...[
     !cfg.editable ? h('div', { class: 'notice' }, h('strong', {}, t('config.notEditable')), h('p', {}, cfg.reason)) : null,
-    last ? h('div', { class: `notice ${last.status === 'rolled_back' ? 'bad' : ''}`, 'data-testid': 'last-apply' }, `${t('config.lastApply')}: ${last.user} · ${fmtTime(last.at)} · ${last.status === 'rolled_back' ? `${t('config.rolledBack')}: ${last.reason}` : t('config.pending')}`) : null,
-    h('p', { class: 'muted' }, `${cfg.path || cfg.source} · rev ${cfg.runningRevision}`),
+    lastBox,
+    h('p', { class: 'muted' }, h('code', {}, cfg.path || cfg.source), ` · ${t('config.revision')} `, h('code', {}, cfg.runningRevision)),
     h('div', { class: 'row' }, tabForm, tabYaml, h('span', { class: 'grow' }),
       h('a', { class: 'button link', href: '/api/config/download', download: '' }, t('config.download')),
       can('technician') ? h('label', { class: 'button link' }, t('config.upload'), h('input', { type: 'file', accept: '.yaml,.yml,text/yaml', hidden: true, 'data-testid': 'upload', onchange: (e) => upload(e.target) })) : null),
@@ -158,4 +218,7 @@ export async function render(box) {
     general,
     diffBox,
   ].filter(Boolean));
+  return (kind, ev) => {
+    if (kind === 'bus' && ev.type === 'console.config' && ev.data && ev.data.status !== 'applying') refreshLast();
+  };
 }

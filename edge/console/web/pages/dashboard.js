@@ -1,13 +1,24 @@
-import { t } from '../i18n.js';
+import { t, tOr, getLang } from '../i18n.js';
 import { h, api, card, kv, badge, fmtDur, fmtMB, fmtTime, fmtClock, notConfigured } from '../lib.js';
 
+/** One event, in words: its kind, the door/device, states and reasons translated; ids and user names as they are. */
 export function eventLine(e) {
   const d = e.data || {};
-  const who = d.user ? ` · ${d.user}` : '';
-  const what = [d.action, d.doorId || d.id || d.device, d.lock, d.contact, d.granted === undefined ? undefined : d.granted ? '✔' : '✘', d.reason, d.online === undefined ? undefined : d.online ? 'online' : 'offline', d.status]
-    .filter((x) => typeof x === 'string' && x !== '')
-    .join(' ');
-  return h('li', {}, h('time', {}, fmtClock(e.at)), ' ', h('code', {}, e.type), ` ${what}${who}`);
+  const parts = [];
+  const id = d.doorId || d.door || d.device || d.id;
+  if (id) parts.push(h('span', { translate: 'no' }, String(id)));
+  if (d.personName || d.personId) parts.push(h('span', { translate: 'no' }, String(d.personName || d.personId)));
+  if (typeof d.lock === 'string') parts.push(t(`door.${d.lock}`));
+  if (typeof d.contact === 'string') parts.push(t(`door.${d.contact}`));
+  if (typeof d.alarm === 'string') parts.push(`${t(`door.alarm.${d.alarm.replace(/^door\./, '')}`)}${d.active === false ? ` ${t('ev.cleared')}` : ''}`);
+  if (d.granted !== undefined) parts.push(d.granted ? `✔ ${t('ev.granted')}` : `✘ ${t(`reason.${d.reason}`)}`);
+  if (d.online !== undefined) parts.push(d.online ? t('dash.online') : t('dash.offline'));
+  if (typeof d.connected === 'boolean') parts.push(d.connected ? t('dash.connected') : t('dash.disconnected'));
+  if (typeof d.action === 'string' && e.type === 'audit') parts.push(t(`audit.${d.action}`));
+  if (typeof d.user === 'string') parts.push(h('span', { translate: 'no' }, `@${d.user}`));
+  const line = h('li', {}, h('time', {}, fmtClock(e.at)), ' ', h('strong', {}, t(`ev.${e.type}`)));
+  for (const p of parts) line.append(' · ', p);
+  return line;
 }
 
 function moduleCount(health, name) {
@@ -24,6 +35,24 @@ function moduleCount(health, name) {
   return m.ok ? t('ok') : m.message || t('fail');
 }
 
+/** One door's card: lock, contact, alarm and fire state, each in words (used by the Doors page too). */
+export function doorCard(d, fire) {
+  const alert = d.alarms.length > 0 || !!d.fault || d.fireReleased;
+  const line = (label, value, bad) => h('li', {}, h('span', { class: 'muted' }, `${label}${t('sep')}`), bad ? h('strong', { class: 'error' }, value) : value);
+  return h('div', { class: `doorcard${alert ? ' alert' : ''}`, 'data-testid': `doorcard-${d.id}` },
+    h('strong', { translate: 'no' }, d.name || d.id),
+    h('ul', {},
+      line(t('door.lockLabel'), t(`door.${d.lock}`), false),
+      line(t('door.contactLabel'), t(`door.${d.contact}`), d.contact === 'open' && d.lock === 'locked'),
+      line(t('door.alarmLabel'), d.alarms.length ? d.alarms.map((a) => t(`door.alarm.${a}`)).join('、') : t('none'), d.alarms.length > 0),
+      line(t('door.fireLabel'), d.fireReleased ? t('door.fire') : fire && fire.inputActive ? t('door.fireInput') : t('door.fireNormal'), d.fireReleased),
+      d.fault ? line(t('fail'), d.fault, true) : null));
+}
+
+export function doorCards(states) {
+  return h('div', { class: 'doorcards', 'data-testid': 'door-cards' }, states.doors.map((d) => doorCard(d, states.fire)));
+}
+
 export async function render(box) {
   const [d, caps] = await Promise.all([api('/api/dashboard'), api('/api/capabilities')]);
   const info = d.info || {};
@@ -34,20 +63,28 @@ export async function render(box) {
   const clock = h('span');
   const modules = h('ul', { class: 'plain' });
   const setStatus = (s) => {
-    uplink.replaceChildren(badge(s.uplink && s.uplink.connected, t('dash.connected'), t('dash.disconnected')), s.uplink && !s.uplink.connected && s.uplink.lastError ? h('small', { class: 'muted' }, ` ${s.uplink.lastError}`) : '');
+    uplink.replaceChildren(badge(s.uplink && s.uplink.connected, t('dash.connected'), t('dash.disconnected')), s.uplink && !s.uplink.connected && s.uplink.lastError && getLang() !== 'zh' ? h('small', { class: 'muted' }, ` ${s.uplink.lastError}`) : '');
     records.textContent = String(s.outbox.records);
     oldest.textContent = s.outbox.records ? fmtDur(s.outbox.oldestAgeS) : '—';
     clock.replaceChildren(badge(s.clockSynced, t('dash.synced'), t('dash.unsynced')));
-    modules.replaceChildren(...Object.entries(s.modules || {}).map(([k, v]) => h('li', {}, badge(v.ok), ` ${k}`, v.message ? h('small', { class: 'muted' }, ` ${v.message}`) : '')));
+    modules.replaceChildren(...Object.entries(s.modules || {}).map(([k, v]) => h('li', {}, badge(v.ok), ' ', tOr(`mod.${k}`, k), v.message && getLang() !== 'zh' ? h('small', { class: 'muted' }, ` ${v.message}`) : '')));
   };
   setStatus(d);
   const sys = d.system || {};
+  const doorsBox = h('div');
+  if (d.doors) doorsBox.append(doorCards(d.doors));
+  // Door events: the states again (a small command, debounced), so the card follows the doors live.
+  let doorTimer;
+  const refreshDoors = () => {
+    clearTimeout(doorTimer);
+    doorTimer = setTimeout(() => api('/api/commands/door.status', { method: 'POST', body: {} }).then((r) => doorsBox.replaceChildren(doorCards(r.result))).catch(() => {}), 200);
+  };
   const events = h('ul', { class: 'events', 'data-testid': 'events' }, (d.events || []).slice().reverse().map(eventLine));
   box.append(
     h('div', { class: 'grid' },
       card(t('dash.uplink'), kv([[t('dash.uplink'), uplink], [t('dash.outbox'), records], [t('dash.oldest'), oldest], [t('dash.clock'), clock]])),
       card(t('dash.meters'), caps.meters.configured ? h('p', { 'data-testid': 'meters-summary' }, moduleCount(health, 'meters') ?? t('ok')) : notConfigured(caps.meters.reason)),
-      card(t('dash.doors'), caps.doors.configured ? h('p', { 'data-testid': 'doors-summary' }, moduleCount(health, 'doors') ?? t('ok')) : notConfigured(caps.doors.reason)),
+      card(t('dash.doors'), caps.doors.configured ? [h('p', { 'data-testid': 'doors-summary' }, moduleCount(health, 'doors') ?? t('ok')), doorsBox] : notConfigured(caps.doors.reason)),
       card(t('dash.system'), kv([
         [t('dash.version'), info.version ?? '—'], [t('dash.uptime'), fmtDur(info.uptimeS)],
         [t('dash.cpu'), String(sys.load1 ?? '—')], [t('dash.mem'), `${fmtMB(sys.memFreeMB)} / ${fmtMB(sys.memTotalMB)} (RSS ${fmtMB(sys.rssMB)})`],
@@ -60,6 +97,7 @@ export async function render(box) {
   return (kind, data) => {
     if (kind === 'status') setStatus(data);
     else if (data.type !== 'meter.reading') {
+      if (d.doors && /^(door|fire)\./.test(data.type)) refreshDoors();
       events.prepend(eventLine(data));
       while (events.children.length > 50) events.lastChild.remove();
     }

@@ -1,16 +1,19 @@
 import { t } from '../i18n.js';
 import { h, api, card, table, badge, notConfigured, can, toast, errText, fmtTime } from '../lib.js';
+import { doorCards } from './dashboard.js';
 
-// Doors: live state of every door, unlock test, fire release/clear, and the access
-// event log (filter by door and outcome). Everything goes through the door commands.
+// Doors: each door's lock, contact, alarm and fire state as a card, unlock test, fire
+// release/clear, and the access log (time, door and person by name, credential, result,
+// reason, and who unlocked it from the console), filtered by door and outcome.
+// Everything goes through the door commands.
 const cmd = (name, body = {}) => api(`/api/commands/${name}`, { method: 'POST', body }).then((r) => r.result);
 
-function stateText(d) {
-  const parts = [t(`door.${d.lock}`), t(`door.${d.contact}`)];
-  if (d.fireReleased) parts.push(t('door.fire'));
-  if (d.alarms && d.alarms.length) parts.push(`${t('door.alarm')}: ${d.alarms.join(', ')}`);
-  if (d.fault) parts.push(`${t('fail')}: ${d.fault}`);
-  return parts.join(' · ');
+/** "console:admin" → "admin"; "mqtt:cmd-123" → "远程 cmd-123". */
+function requester(by) {
+  if (typeof by !== 'string' || !by) return '';
+  const [src, ...rest] = by.split(':');
+  const who = rest.join(':');
+  return src === 'console' ? who : `${t(`cred.${src === 'mqtt' ? 'remote' : src}`)} ${who}`;
 }
 
 export async function render(box) {
@@ -19,42 +22,59 @@ export async function render(box) {
     box.append(notConfigured(caps.doors.reason));
     return;
   }
-  const doorsBody = h('tbody');
+  const tech = can('technician');
+  const cardsBox = h('div');
+  const actions = h('div', { class: 'doorcards' });
   const fireLine = h('p', { 'data-testid': 'fire' });
   const logBody = h('tbody', { 'data-testid': 'access-log' });
-  const doorFilter = h('select', {}, h('option', { value: '' }, '*'));
-  const grantedFilter = h('select', {}, h('option', { value: '' }, '*'), h('option', { value: 'true' }, '✔'), h('option', { value: 'false' }, '✘'));
-  let status;
+  const doorFilter = h('select', { 'data-testid': 'log-door' }, h('option', { value: '' }, t('doors.all')));
+  const grantedFilter = h('select', { 'data-testid': 'log-granted' }, h('option', { value: '' }, t('doors.all')), h('option', { value: 'true' }, t('doors.granted')), h('option', { value: 'false' }, t('doors.denied')));
+  let names = new Map();
+  let people = new Map();
 
   const loadStatus = async () => {
-    status = await cmd('door.status');
-    doorsBody.replaceChildren(...status.doors.map((d) => h('tr', { 'data-door': d.id },
-      h('td', {}, d.name || d.id), h('td', { 'data-testid': `door-state-${d.id}` }, stateText(d)), h('td', {}, d.lastDecision ? `${d.lastDecision.granted ? '✔' : '✘'} ${d.lastDecision.reason}` : ''),
-      h('td', {}, can('technician') ? h('button', { 'data-testid': `unlock-${d.id}`, onclick: () => unlock(d) }, t('doors.unlock')) : ''))));
+    const status = await cmd('door.status');
+    names = new Map(status.doors.map((d) => [d.id, d.name || d.id]));
+    cardsBox.replaceChildren(doorCards(status));
+    actions.replaceChildren(...status.doors.map((d) => h('div', { class: 'doorcard', 'data-door': d.id },
+      h('strong', {}, d.name || d.id), h('p', { class: 'small', 'data-testid': `door-state-${d.id}` }, `${t(`door.${d.lock}`)} · ${t(`door.${d.contact}`)}`),
+      d.lastDecision ? h('p', { class: 'small muted' }, `${t('doors.last')}${t('sep')}${d.lastDecision.granted ? '✔' : '✘'} ${t(`reason.${d.lastDecision.reason}`)}`) : null,
+      tech ? h('button', { 'data-testid': `unlock-${d.id}`, onclick: () => unlock(d) }, t('doors.unlock')) : null)));
     const f = status.fire;
-    fireLine.replaceChildren(badge(!f.released, t('ok'), 'FIRE RELEASE'), ` input: ${f.inputActive === null ? '—' : f.inputActive ? 'active' : 'idle'}${f.since ? ` · ${fmtTime(f.since)}` : ''}`);
+    fireLine.replaceChildren(`${t('doors.fireState')}${t('sep')}`, badge(!f.released, t('ok'), t('doors.released')),
+      ` · ${t('doors.fireInputState')}${t('sep')}${f.inputActive === null ? '—' : f.inputActive ? t('doors.active') : t('doors.idle')}${f.since ? ` · ${fmtTime(f.since)}` : ''}`);
     if (doorFilter.options.length === 1) for (const d of status.doors) doorFilter.append(h('option', { value: d.id }, d.name || d.id));
   };
+  const personName = (e) => e.data?.personName || (e.personId && people.get(e.personId)) || e.personId || '';
   const loadLog = async () => {
-    if (!can('technician')) return;
+    if (!tech) return;
     const q = { limit: 50 };
     if (doorFilter.value) q.doorId = doorFilter.value;
     if (grantedFilter.value) q.granted = grantedFilter.value === 'true';
     const r = await cmd('access.events', q);
-    logBody.replaceChildren(...r.events.map((e) => h('tr', {}, h('td', {}, fmtTime(e.ts)), h('td', {}, e.doorId), h('td', {}, e.credential), h('td', {}, e.personId || ''), h('td', {}, e.granted ? '✔' : '✘'), h('td', {}, e.reason))));
+    // Names of the people in the log the records do not carry (older records).
+    const missing = [...new Set(r.events.filter((e) => e.personId && !e.data?.personName && !people.has(e.personId)).map((e) => e.personId))];
+    if (missing.length) {
+      const list = await cmd('person.list', { limit: 1000 }).catch(() => ({ people: [] }));
+      for (const p of list.people) people.set(p.id, p.name || p.id);
+    }
+    logBody.replaceChildren(...(r.events.length ? r.events.map((e) => h('tr', { class: e.granted ? '' : 'denied' },
+      h('td', {}, fmtTime(e.ts)), h('td', {}, names.get(e.doorId) || e.doorId), h('td', { translate: 'no' }, personName(e)),
+      h('td', {}, t(`cred.${e.credential}`)), h('td', {}, e.granted ? badge(true, t('doors.granted')) : badge(false, '', t('doors.denied'))),
+      h('td', {}, t(`reason.${e.reason}`)), h('td', { translate: 'no' }, requester(e.data?.requestedBy)))) : [h('tr', {}, h('td', { colspan: 7, class: 'muted' }, t('doors.noEvents')))]));
   };
   const unlock = async (d) => {
     if (!confirm(t('doors.confirmUnlock', { door: d.name || d.id }))) return;
     try {
       await cmd('door.unlock', { doorId: d.id, note: 'console unlock test' });
-      toast(`${t('cmd.done')}: ${d.id}`);
+      toast(`${t('cmd.done')}${t('sep')}${d.name || d.id}`);
     } catch (e) {
       toast(errText(e), 'error');
     }
     await Promise.all([loadStatus(), loadLog()]).catch(() => {});
   };
   const fire = async (action) => {
-    if (action === 'release' && !confirm(t('doors.confirmFire'))) return;
+    if (!confirm(t(action === 'release' ? 'doors.confirmFire' : 'doors.confirmFireClear'))) return;
     try {
       await cmd('door.fireRelease', { action });
       toast(t('cmd.done'));
@@ -64,12 +84,14 @@ export async function render(box) {
     await loadStatus().catch(() => {});
   };
   await loadStatus();
-  box.append(card(t('doors.state'), table([t('doors.filterDoor'), t('doors.state'), '', ''], doorsBody), fireLine,
-    can('technician') ? h('div', { class: 'row' }, h('button', { class: 'danger', onclick: () => fire('release') }, t('doors.fire')), h('button', { onclick: () => fire('clear') }, t('doors.fireClear'))) : null));
-  if (can('technician')) {
+  box.append(card(t('doors.state'), cardsBox, fireLine,
+    tech ? h('div', { class: 'row' }, h('button', { class: 'danger', onclick: () => fire('release') }, t('doors.fire')), h('button', { onclick: () => fire('clear') }, t('doors.fireClear'))) : null));
+  if (tech) box.append(card(t('doors.unlock'), actions));
+  if (tech) {
     doorFilter.onchange = grantedFilter.onchange = () => loadLog().catch((e) => toast(errText(e), 'error'));
     await loadLog();
-    box.append(card(t('doors.log'), h('div', { class: 'row' }, h('label', {}, t('doors.filterDoor'), doorFilter), h('label', {}, '✔/✘', grantedFilter)), table(['', t('doors.filterDoor'), '', t('people.id'), '', ''], logBody)));
+    box.append(card(t('doors.log'), h('div', { class: 'row' }, h('label', {}, t('doors.filterDoor'), doorFilter), h('label', {}, t('doors.result'), grantedFilter)),
+      table([t('doors.when'), t('doors.door'), t('doors.person'), t('doors.credential'), t('doors.result'), t('doors.reason'), t('doors.by')], logBody)));
   }
   let pending;
   return (kind, ev) => {

@@ -1,20 +1,152 @@
-import { t } from '../i18n.js';
-import { h, api, card, table, badge, notConfigured, can, toast, errText, fmtTime } from '../lib.js';
+import { t, pointName, getLang } from '../i18n.js';
+import { h, api, card, table, badge, notConfigured, can, errText, fmtTime, fmtClock } from '../lib.js';
 
-// Meters: per bus and per device the latest values with units and quality, the
-// communication counters and last error; read now, bus scan, and a poll tester that
-// shows the raw frames both ways in hex. Values update live from "meter.reading".
+// Meters, laid out for a phone: per bus and per meter the latest values as a table
+// (point with its Chinese name, value, unit, time, quality), updated live from
+// "meter.reading"; "read now" puts its result right under its button; a bus scan over an
+// address range with progress and cancel; and a poll tester that shows the frames of one
+// request both ways as hex and nothing else.
 const cmd = (name, body = {}) => api(`/api/commands/${name}`, { method: 'POST', body }).then((r) => r.result);
 
 // Readings keep the meter's resolution but not float noise (230.86618042 → 230.866).
 const num = (v) => (Number.isInteger(v) ? String(v) : String(Math.round(v * 1000) / 1000));
 
-function valuesList(values) {
-  return values.map((v) => h('div', { class: v.quality === 'good' ? '' : 'muted' }, `${v.name}: `, h('strong', {}, v.value === null ? '—' : num(v.value)), ` ${v.unit}${v.quality === 'good' ? '' : ` (${v.quality})`}`));
+// Modbus unit ids are probed this many at a time: progress is shown and cancel takes
+// effect between chunks (a chunk of 8 with the scan's 100 ms timeout is under a second).
+const SCAN_CHUNK = 8;
+
+export function valuesTable(values, testid) {
+  const rows = values.map((v) => h('tr', { class: v.quality === 'good' ? '' : 'muted', 'data-point': v.name },
+    h('td', {}, getLang() === 'zh' ? [h('span', { class: 'pname' }, pointName(v.name, v.kind)), h('br'), h('code', { class: 'pkey' }, v.name)] : h('span', { class: 'pname' }, v.name)),
+    h('td', { class: 'num' }, h('strong', {}, v.value === null || v.value === undefined ? '—' : num(v.value))),
+    h('td', {}, v.unit || ''),
+    h('td', {}, v.ts ? fmtClock(v.ts) : '—'),
+    h('td', {}, v.quality === 'good' ? badge(true, t('q.good')) : badge(false, '', t(`q.${v.quality}`)))));
+  const el = table([t('meters.point'), t('meters.value'), t('meters.unit'), t('meters.time'), t('meters.quality')], rows);
+  el.classList.add('values');
+  if (testid) el.dataset.testid = testid;
+  return el;
 }
 
 function countersText(c) {
-  return `${c.responses}/${c.requests} ok · ${c.timeouts} timeout · ${c.crcErrors} CRC · ${c.badReplies} bad · ${Math.round(c.latencyMs.avg)} ms`;
+  return t('meters.countersLine', { ok: c.responses, req: c.requests, timeout: c.timeouts, crc: c.crcErrors, bad: c.badReplies, ms: Math.round(c.latencyMs.avg) });
+}
+
+function scanner(bus) {
+  const modbus = bus.protocol === 'modbus';
+  const from = h('input', { type: 'number', min: 1, max: 247, value: 1, inputmode: 'numeric', 'data-testid': `scan-from-${bus.id}`, class: 'addr' });
+  const to = h('input', { type: 'number', min: 1, max: 247, value: 247, inputmode: 'numeric', 'data-testid': `scan-to-${bus.id}`, class: 'addr' });
+  const bar = h('progress', { max: 1, value: 0, hidden: true, 'data-testid': `scan-progress-${bus.id}` });
+  const line = h('p', { class: 'muted', 'data-testid': `scan-status-${bus.id}` });
+  const found = h('tbody');
+  const results = table([t('meters.address'), t('meters.detail')], found);
+  results.hidden = true;
+  let cancelled = false;
+  const start = h('button', { 'data-testid': `scan-${bus.id}` }, t('meters.scan'));
+  const stop = h('button', { class: 'danger', hidden: true, 'data-testid': `scan-cancel-${bus.id}`, onclick: () => (cancelled = true) }, t('cancel'));
+  const addFound = (list) => {
+    for (const f of list) found.append(h('tr', {}, h('td', {}, h('code', {}, String(f.address))), h('td', {}, f.detail)));
+    results.hidden = found.children.length === 0;
+  };
+  start.onclick = async () => {
+    const a = Math.max(1, Math.min(247, Number(from.value) || 1));
+    const b = Math.max(1, Math.min(247, Number(to.value) || 247));
+    if (modbus && b < a) {
+      line.textContent = t('meters.badRange');
+      line.className = 'error';
+      return;
+    }
+    cancelled = false;
+    found.replaceChildren();
+    results.hidden = true;
+    start.disabled = true;
+    stop.hidden = false;
+    bar.hidden = false;
+    line.className = 'muted';
+    const total = modbus ? b - a + 1 : 1;
+    let probed = 0;
+    const began = Date.now();
+    try {
+      if (!modbus) {
+        bar.removeAttribute('value');
+        line.textContent = t('meters.scanning');
+        const r = await cmd('bus.scan', { bus: bus.id });
+        addFound(r.found);
+        probed = r.probed;
+      } else {
+        bar.max = total;
+        for (let lo = a; lo <= b && !cancelled; lo += SCAN_CHUNK) {
+          const hi = Math.min(b, lo + SCAN_CHUNK - 1);
+          line.textContent = t('meters.scanProgress', { done: probed, total, from: lo, to: hi, found: found.children.length });
+          const r = await cmd('bus.scan', { bus: bus.id, from: lo, to: hi });
+          addFound(r.found);
+          probed += r.probed;
+          bar.value = probed;
+        }
+      }
+      const secs = ((Date.now() - began) / 1000).toFixed(1);
+      line.textContent = t(cancelled ? 'meters.scanCancelled' : 'meters.scanDone', { done: probed, total: modbus ? total : probed, found: found.children.length, s: secs });
+    } catch (e) {
+      line.textContent = errText(e);
+      line.className = 'error';
+    } finally {
+      start.disabled = false;
+      stop.hidden = true;
+      if (modbus) bar.value = probed;
+      else bar.hidden = true;
+    }
+  };
+  return h('div', { class: 'scan', 'data-testid': `scanner-${bus.id}` },
+    h('h4', {}, t('meters.scanTitle')),
+    modbus ? h('div', { class: 'row' }, h('label', {}, t('meters.from'), from), h('label', {}, t('meters.to'), to)) : h('p', { class: 'muted' }, t('meters.scanReadAddress')),
+    h('div', { class: 'row' }, start, stop, bar), line, results);
+}
+
+function pollTester(m) {
+  const busSel = h('select', { 'data-testid': 'poll-bus' }, m.buses.map((b) => h('option', { value: b.id }, b.id)));
+  const devSel = h('select', { 'data-testid': 'poll-device' }, h('option', { value: '' }, t('meters.rawHex')), m.devices.map((d) => h('option', { value: d.id }, d.name ? `${d.name} (${d.id})` : d.id)));
+  const hex = h('input', { placeholder: '01 03 00 00 00 02 C4 0B', 'data-testid': 'poll-hex', spellcheck: 'false', autocapitalize: 'off', class: 'mono' });
+  const syncBus = () => {
+    const d = m.devices.find((x) => x.id === devSel.value);
+    if (d) busSel.value = d.bus;
+    hex.hidden = devSel.value !== '';
+  };
+  devSel.onchange = syncBus;
+  const frames = h('tbody', { 'data-testid': 'frames' });
+  const extra = h('div', { 'data-testid': 'poll-values' });
+  const status = h('p', { class: 'muted' });
+  const run = h('button', { 'data-testid': 'poll-run' }, t('meters.send'));
+  run.onclick = async () => {
+    status.textContent = t('loading');
+    status.className = 'muted';
+    frames.replaceChildren();
+    extra.replaceChildren();
+    run.disabled = true;
+    try {
+      const body = devSel.value ? { bus: busSel.value, device: devSel.value } : { bus: busSel.value, requestHex: hex.value };
+      const r = await api('/api/meters/rawpoll', { method: 'POST', body });
+      // One frame per row: direction, time, and the bytes as hex — the hex cell holds
+      // nothing but the frame, so it can be copied as is.
+      frames.replaceChildren(...r.frames.map((f) => h('tr', { 'data-dir': f.dir },
+        h('td', {}, f.dir === 'tx' ? t('meters.tx') : t('meters.rx')), h('td', {}, fmtClock(f.at)), h('td', {}, h('code', { class: 'frame' }, f.hex)))));
+      if (r.values) extra.append(valuesTable(r.values, 'poll-values-table'));
+      status.textContent = r.error ? `${t('meters.pollError')}: ${r.error}` : r.frames.length ? '' : t('meters.noFrames');
+      status.className = r.error ? 'error' : 'muted';
+    } catch (e) {
+      status.textContent = errText(e);
+      status.className = 'error';
+    } finally {
+      run.disabled = false;
+    }
+  };
+  const c = card(t('meters.pollTester'),
+    h('div', { class: 'row' }, h('label', {}, t('meters.bus'), busSel), h('label', {}, t('meters.device'), devSel)),
+    h('div', { class: 'row' }, hex, run),
+    status,
+    table([t('meters.dir'), t('meters.time'), t('meters.frame')], frames), extra);
+  c.classList.add('poll');
+  c.dataset.testid = 'poll-tester';
+  return c;
 }
 
 export async function render(box) {
@@ -26,57 +158,44 @@ export async function render(box) {
   const cells = new Map();
   const stateCells = new Map();
   const tech = can('technician');
-  const out = h('pre', { class: 'result', hidden: true, 'data-testid': 'meter-result' });
-  const show = (x) => {
-    out.hidden = false;
-    out.textContent = typeof x === 'string' ? x : JSON.stringify(x, null, 2);
-  };
-  const run = (f) => async () => {
-    show(t('loading'));
-    try {
-      show(await f());
-    } catch (e) {
-      show(errText(e));
-    }
-  };
   for (const bus of m.buses) {
-    const rows = m.devices.filter((d) => d.bus === bus.id).map((d) => {
-      const vals = h('td', { 'data-testid': `meter-values-${d.id}` }, valuesList(d.values));
-      const st = h('td', {}, badge(d.state === 'online', t('dash.online'), d.state === 'unknown' ? '?' : t('dash.offline')));
+    const meters = m.devices.filter((d) => d.bus === bus.id).map((d) => {
+      const vals = h('div', { 'data-testid': `meter-values-${d.id}` }, valuesTable(d.values));
+      const st = h('span', {}, badge(d.state === 'online', t('dash.online'), d.state === 'unknown' ? t('meters.unknown') : t('dash.offline')));
       cells.set(d.id, vals);
       stateCells.set(d.id, st);
-      return h('tr', {}, h('td', {}, h('strong', {}, d.name || d.id), h('br'), h('small', { class: 'muted' }, `${d.profileName} @ ${d.address}`)), st, vals,
-        h('td', {}, h('small', {}, countersText(d.counters)), d.lastError ? h('div', { class: 'error' }, h('small', {}, `${fmtTime(d.lastError.at)} ${d.lastError.kind}: ${d.lastError.message}`)) : null),
-        tech ? h('td', {}, h('button', { class: 'link', onclick: run(() => cmd('meter.read', { device: d.id })) }, '⟳')) : null);
+      const result = h('div', { class: 'read-result', 'data-testid': `read-result-${d.id}` });
+      const read = h('button', { 'data-testid': `read-${d.id}` }, t('meters.readNow'));
+      read.onclick = async () => {
+        read.disabled = true;
+        result.replaceChildren(h('p', { class: 'muted' }, t('loading')));
+        const began = Date.now();
+        try {
+          const r = await cmd('meter.read', { device: d.id });
+          result.replaceChildren(h('p', { class: 'ok' }, t('meters.readDone', { ms: Date.now() - began, at: fmtClock(Date.now()) })), valuesTable(r.values, `read-table-${d.id}`));
+        } catch (e) {
+          result.replaceChildren(h('p', { class: 'error' }, errText(e)));
+        } finally {
+          read.disabled = false;
+        }
+      };
+      return h('section', { class: 'meter', 'data-meter': d.id },
+        h('div', { class: 'row' }, h('strong', { translate: 'no' }, d.name || d.id), st, h('span', { class: 'grow' }), tech ? read : null),
+        h('p', { class: 'muted small' }, `${d.id} · ${d.profileName} · ${t('meters.address')} ${d.address}`),
+        result, vals,
+        h('p', { class: 'muted small' }, countersText(d.counters)),
+        d.lastError ? h('p', { class: 'error small' }, `${fmtTime(d.lastError.at)} ${t(`meters.err.${d.lastError.kind}`)}: ${d.lastError.message}`) : null);
     });
-    box.append(card(`${bus.id} · ${bus.protocol} · ${bus.line}`,
-      h('p', {}, badge(bus.lineUp, t('ok'), bus.lineError || t('fail')), ` ${bus.online}/${bus.devices} ${t('dash.online')} · ${bus.transactions} tx`),
-      table([t('meters.device'), t('doors.state'), t('meters.values'), t('meters.counters'), tech ? '' : null].filter((x) => x !== null), rows),
-      tech ? h('div', { class: 'row' }, h('button', { onclick: run(() => cmd('bus.scan', { bus: bus.id })) }, 'scan')) : null));
+    box.append(card(h('span', { translate: 'no' }, `${bus.id} · ${bus.protocol} · ${bus.line}`),
+      h('p', {}, badge(bus.lineUp, t('ok'), bus.lineError || t('fail')), ` ${t('meters.busLine', { online: bus.online, devices: bus.devices, tx: bus.transactions })}`),
+      ...meters,
+      tech ? scanner(bus) : null));
   }
-  if (tech) {
-    const busSel = h('select', { 'data-testid': 'poll-bus' }, m.buses.map((b) => h('option', { value: b.id }, b.id)));
-    const devSel = h('select', { 'data-testid': 'poll-device' }, h('option', { value: '' }, 'hex →'), m.devices.map((d) => h('option', { value: d.id }, d.id)));
-    const hex = h('input', { placeholder: '01 03 00 00 00 02 C4 0B', 'data-testid': 'poll-hex', spellcheck: 'false' });
-    const frames = h('div', { class: 'frames', 'data-testid': 'frames' });
-    const poll = async () => {
-      frames.textContent = t('loading');
-      try {
-        const body = devSel.value ? { bus: busSel.value, device: devSel.value } : { bus: busSel.value, requestHex: hex.value };
-        const r = await api('/api/meters/rawpoll', { method: 'POST', body });
-        frames.replaceChildren(...r.frames.map((f) => h('div', {}, h('code', {}, `${f.dir === 'tx' ? '→' : '←'} ${f.hex}`))),
-          r.values ? h('div', {}, valuesList(r.values)) : null, r.error ? h('div', { class: 'error' }, r.error) : null);
-      } catch (e) {
-        frames.textContent = errText(e);
-      }
-    };
-    box.append(card('Poll tester', h('div', { class: 'row' }, busSel, devSel, hex, h('button', { onclick: poll }, t('cmd.run'))), frames));
-    box.append(out);
-  }
+  if (tech) box.append(pollTester(m));
   return (kind, ev) => {
     if (kind !== 'bus') return;
     const d = ev.data || {};
-    if (ev.type === 'meter.reading' && cells.has(d.device)) cells.get(d.device).replaceChildren(...valuesList(d.values));
+    if (ev.type === 'meter.reading' && cells.has(d.device)) cells.get(d.device).replaceChildren(valuesTable(d.values));
     if (ev.type === 'meter.device' && stateCells.has(d.device)) stateCells.get(d.device).replaceChildren(badge(d.online, t('dash.online'), t('dash.offline')));
   };
 }

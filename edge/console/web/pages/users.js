@@ -1,8 +1,8 @@
 import { t } from '../i18n.js';
 import { h, api, card, table, toast, errText, fmtTime, session } from '../lib.js';
 
-// Accounts (admin): add with a role, change role, reset password, unlock, delete; and
-// everyone's own password change.
+// Accounts (admin): add with a role, change role (confirmed), reset password, unlock,
+// delete. Everyone's own password is on the Account page (account.js).
 const ROLES = ['viewer', 'technician', 'admin'];
 
 export async function render(box, ctx) {
@@ -16,10 +16,20 @@ export async function render(box, ctx) {
     }
   };
   const rows = users.map((u) => {
-    const role = h('select', {}, ROLES.map((r) => h('option', { value: r, selected: r === u.role }, t(`role.${r}`))));
-    role.onchange = act(() => api(`/api/users/${encodeURIComponent(u.name)}`, { method: 'PATCH', body: { role: role.value } }));
+    const role = h('select', { 'data-testid': `role-${u.name}` }, ROLES.map((r) => h('option', { value: r, selected: r === u.role }, t(`role.${r}`))));
+    // A role change logs the account out everywhere: asked first, and put back if declined.
+    role.onchange = async () => {
+      if (!confirm(t('users.confirmRole', { user: u.name, from: t(`role.${u.role}`), to: t(`role.${role.value}`) }))) {
+        role.value = u.role;
+        return;
+      }
+      await act(async () => {
+        await api(`/api/users/${encodeURIComponent(u.name)}`, { method: 'PATCH', body: { role: role.value } });
+        toast(t('users.roleChanged', { user: u.name, role: t(`role.${role.value}`) }));
+      })();
+    };
     const locked = u.lockedUntil && u.lockedUntil > Date.now();
-    return h('tr', {}, h('td', {}, u.name), h('td', {}, role), h('td', {}, fmtTime(u.lastLoginAt)),
+    return h('tr', { 'data-user': u.name }, h('td', { translate: 'no' }, u.name), h('td', {}, role), h('td', {}, fmtTime(u.lastLoginAt)),
       h('td', { class: 'actions' },
         locked ? h('button', { class: 'link', onclick: act(() => api(`/api/users/${encodeURIComponent(u.name)}`, { method: 'PATCH', body: { unlock: true } })) }, `${t('users.locked')} · ${t('users.unlock')}`) : null,
         h('button', { class: 'link', onclick: act(async () => {
@@ -27,7 +37,7 @@ export async function render(box, ctx) {
           if (pw) await api(`/api/users/${encodeURIComponent(u.name)}`, { method: 'PATCH', body: { password: pw } });
         }) }, t('users.reset')),
         u.name !== session.user ? h('button', { class: 'link danger', onclick: act(async () => {
-          if (confirm(`${t('users.delete')} ${u.name}?`)) await api(`/api/users/${encodeURIComponent(u.name)}`, { method: 'DELETE' });
+          if (confirm(t('users.confirmDelete', { user: u.name }))) await api(`/api/users/${encodeURIComponent(u.name)}`, { method: 'DELETE' });
         }) }, t('users.delete')) : null));
   });
   const f = h('form', { class: 'row wrap' },
@@ -39,20 +49,6 @@ export async function render(box, ctx) {
     e.preventDefault();
     act(() => api('/api/users', { method: 'POST', body: Object.fromEntries(new FormData(f)) }))();
   });
-  const own = h('form', { class: 'row wrap' },
-    h('input', { name: 'current', type: 'password', placeholder: t('password.current'), required: true, autocomplete: 'current-password' }),
-    h('input', { name: 'password', type: 'password', placeholder: t('password.new'), required: true, minlength: 10, autocomplete: 'new-password' }),
-    h('button', { type: 'submit' }, t('password.change')));
-  own.addEventListener('submit', async (e) => {
-    e.preventDefault();
-    try {
-      const r = await api('/api/password', { method: 'POST', body: Object.fromEntries(new FormData(own)) });
-      session.csrf = r.csrf;
-      toast(t('cmd.done'));
-      own.reset();
-    } catch (ex) {
-      toast(errText(ex), 'error');
-    }
-  });
-  box.append(card(t('users.title'), table([t('login.user'), t('users.role'), t('users.lastLogin'), ''], rows), f), card(t('password.change'), own));
+  box.append(card(t('users.title'), table([t('login.user'), t('users.role'), t('users.lastLogin'), ''], rows), h('h4', {}, t('users.add')), f),
+    h('p', { class: 'muted' }, t('users.ownPassword')));
 }
