@@ -23,8 +23,8 @@ function setup(t: { teardown: (fn: () => void) => void }, opts: { dedupeMaxRows?
   let storeErrors = 0;
   const reg = new CommandRegistry({ db: state, clock, log: silentLog, outbox, metrics, maxAgeS: 60, maxPayloadBytes: 65536, dedupeHours: 48, maxClockSkewS: 30, ...(opts.dedupeMaxRows ? { dedupeMaxRows: opts.dedupeMaxRows } : {}), onStoreError: () => storeErrors++ });
   let runs = 0;
-  reg.register({ name: 't.echo', description: '', args: Type.Object({ v: Type.Optional(Type.Unknown()) }), handler: (a) => (runs++, { v: a.v ?? null }) });
-  reg.register({ name: 't.big', description: '', args: Type.Object({}), handler: () => ({ blob: 'z'.repeat(50_000) }) });
+  reg.register({ name: 't.echo', description: '', role: 'technician', args: Type.Object({ v: Type.Optional(Type.Unknown()) }), handler: (a) => (runs++, { v: a.v ?? null }) });
+  reg.register({ name: 't.big', description: '', role: 'technician', args: Type.Object({}), handler: () => ({ blob: 'z'.repeat(50_000) }) });
   t.teardown(() => {
     outbox.close();
     obDb.close();

@@ -20,7 +20,7 @@ function slowModule(name: string, startMs: number, stopMs: number, events: strin
     async start() {
       events.push(`${name} starting`);
       await sleep(startMs);
-      ctx.commands.register({ name: `${name}.hello`, description: '', args: Type.Object({}), handler: () => ({ hello: name }) });
+      ctx.commands.register({ name: `${name}.hello`, description: '', role: 'technician', args: Type.Object({}), handler: () => ({ hello: name }) });
       events.push(`${name} started`);
     },
     async stop() {
