@@ -7,6 +7,7 @@
 import type { FaceEnrolResult, FaceRejection, FaceWarning, FacesApi } from './api.js';
 import type { TemplateStore } from './templates.js';
 import type { InferenceClient } from './inference.js';
+import { cosine } from './policy.js';
 import type { QualityLimits } from './quality.js';
 import { ImagingError, type DecodeResult, type ImageHelper } from './imaging.js';
 
@@ -47,18 +48,6 @@ export interface EnrolDeps {
 const SAME_PICTURE = 0.995;
 /** Fewer templates than this get a `few_photos` warning. */
 const RECOMMENDED_TEMPLATES = 3;
-
-function cosine(a: Float32Array, b: Float32Array): number {
-  let s = 0;
-  let na = 0;
-  let nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    s += a[i]! * b[i]!;
-    na += a[i]! * a[i]!;
-    nb += b[i]! * b[i]!;
-  }
-  return s / Math.sqrt(na * nb || 1);
-}
 
 export class EnrolError extends Error {
   constructor(

@@ -125,7 +125,7 @@ export class EvidenceStreak {
     }
     this.frames = this.frames.filter((f) => t - f.t <= this.windowMs);
     const last = this.frames[this.frames.length - 1];
-    if (last && (t - last.t < this.minGapMs || this.frames.some((f) => cos(f.e, embedding) >= this.maxRepeat))) return 'repeat';
+    if (last && (t - last.t < this.minGapMs || this.frames.some((f) => cosine(f.e, embedding) >= this.maxRepeat))) return 'repeat';
     this.frames.push({ t, e: embedding });
     if (this.frames.length >= this.k) {
       this.reset();
@@ -140,7 +140,8 @@ export class EvidenceStreak {
   }
 }
 
-function cos(a: Float32Array, b: Float32Array): number {
+/** Cosine similarity of two embeddings (0 for a zero vector); shared by enrolment and the harness. */
+export function cosine(a: Float32Array, b: Float32Array): number {
   let s = 0;
   let na = 0;
   let nb = 0;

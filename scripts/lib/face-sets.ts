@@ -75,17 +75,7 @@ export async function embedSet(engine: Engine, recognizerId: string, dir: string
   return out;
 }
 
-export function cosine(a: Float32Array, b: Float32Array): number {
-  let s = 0;
-  let na = 0;
-  let nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    s += a[i]! * b[i]!;
-    na += a[i]! * a[i]!;
-    nb += b[i]! * b[i]!;
-  }
-  return s / Math.sqrt(na * nb);
-}
+export { cosine } from '../../edge/vision/policy.js';
 
 export function euclidean(a: Float32Array, b: Float32Array): number {
   let s = 0;
