@@ -162,3 +162,21 @@ export function commandRunner(commands) {
   };
   return card(t('cmd.commands'), h('div', { class: 'row' }, sel, h('button', { onclick: run }, t('cmd.run'))), h('label', {}, t('cmd.args'), args), out);
 }
+
+/** One door's card: lock, contact, alarm and fire state, each in words (the Dashboard and the Doors page both draw it, so it lives here in the shell). */
+export function doorCard(d, fire) {
+  const alert = d.alarms.length > 0 || !!d.fault || d.fireReleased;
+  const line = (label, value, bad) => h('li', {}, h('span', { class: 'muted' }, `${label}${t('sep')}`), bad ? h('strong', { class: 'error' }, value) : value);
+  return h('div', { class: `doorcard${alert ? ' alert' : ''}`, 'data-testid': `doorcard-${d.id}` },
+    h('strong', { translate: 'no' }, d.name || d.id),
+    h('ul', {},
+      line(t('door.lockLabel'), t(`door.${d.lock}`), false),
+      line(t('door.contactLabel'), t(`door.${d.contact}`), d.contact === 'open' && d.lock === 'locked'),
+      line(t('door.alarmLabel'), d.alarms.length ? d.alarms.map((a) => t(`door.alarm.${a}`)).join('、') : t('none'), d.alarms.length > 0),
+      line(t('door.fireLabel'), d.fireReleased ? t('door.fire') : fire && fire.inputActive ? t('door.fireInput') : t('door.fireNormal'), d.fireReleased),
+      d.fault ? line(t('fail'), d.fault, true) : null));
+}
+
+export function doorCards(states) {
+  return h('div', { class: 'doorcards', 'data-testid': 'door-cards' }, states.doors.map((d) => doorCard(d, states.fire)));
+}

@@ -1,5 +1,5 @@
 import { t, tOr, getLang } from '../i18n.js';
-import { h, api, card, kv, badge, fmtDur, fmtMB, fmtTime, fmtClock, notConfigured } from '../lib.js';
+import { h, api, card, kv, badge, fmtDur, fmtMB, fmtTime, fmtClock, notConfigured, doorCards } from '../lib.js';
 
 /** One event, in words: its kind, the door/device, states and reasons translated; ids and user names as they are. */
 export function eventLine(e) {
@@ -33,24 +33,6 @@ function moduleCount(health, name) {
   if (typeof d.online === 'number') return `${d.online} ${t('dash.online')} / ${d.offline ?? 0} ${t('dash.offline')}`;
   if (typeof d.doors === 'number') return String(d.doors);
   return m.ok ? t('ok') : m.message || t('fail');
-}
-
-/** One door's card: lock, contact, alarm and fire state, each in words (used by the Doors page too). */
-export function doorCard(d, fire) {
-  const alert = d.alarms.length > 0 || !!d.fault || d.fireReleased;
-  const line = (label, value, bad) => h('li', {}, h('span', { class: 'muted' }, `${label}${t('sep')}`), bad ? h('strong', { class: 'error' }, value) : value);
-  return h('div', { class: `doorcard${alert ? ' alert' : ''}`, 'data-testid': `doorcard-${d.id}` },
-    h('strong', { translate: 'no' }, d.name || d.id),
-    h('ul', {},
-      line(t('door.lockLabel'), t(`door.${d.lock}`), false),
-      line(t('door.contactLabel'), t(`door.${d.contact}`), d.contact === 'open' && d.lock === 'locked'),
-      line(t('door.alarmLabel'), d.alarms.length ? d.alarms.map((a) => t(`door.alarm.${a}`)).join('、') : t('none'), d.alarms.length > 0),
-      line(t('door.fireLabel'), d.fireReleased ? t('door.fire') : fire && fire.inputActive ? t('door.fireInput') : t('door.fireNormal'), d.fireReleased),
-      d.fault ? line(t('fail'), d.fault, true) : null));
-}
-
-export function doorCards(states) {
-  return h('div', { class: 'doorcards', 'data-testid': 'door-cards' }, states.doors.map((d) => doorCard(d, states.fire)));
 }
 
 export async function render(box) {

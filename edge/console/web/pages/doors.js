@@ -1,6 +1,5 @@
 import { t } from '../i18n.js';
-import { h, api, card, table, badge, notConfigured, can, toast, errText, fmtTime } from '../lib.js';
-import { doorCards } from './dashboard.js';
+import { h, api, card, table, badge, notConfigured, can, toast, errText, fmtTime, doorCards } from '../lib.js';
 
 // Doors: each door's lock, contact, alarm and fire state as a card, unlock test, fire
 // release/clear, and the access log (time, door and person by name, credential, result,
