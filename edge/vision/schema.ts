@@ -79,7 +79,7 @@ export const VisionSchema = Section(
     match: Section(
       {
         threshold: Type.Optional(
-          Type.Number({ exclusiveMinimum: 0, description: 'Match threshold (default: the manifest\'s; Euclidean distance for the dlib recognizer, match if below).' }),
+          Type.Number({ exclusiveMinimum: 0, description: 'Fixed match threshold (default: none, computed from strangerRate and the number of persons the door searches; Euclidean distance for the dlib recognizer, match if below; cosine similarity for the others, match if above).' }),
         ),
         confirmFrames: Type.Integer({ minimum: 1, maximum: 30, default: 3, description: 'K: consecutive frames that must match the same person before the door is asked.' }),
         windowMs: Type.Integer({ minimum: 100, maximum: 30000, default: 3000, description: 'The K matching frames must fall within this window.' }),

@@ -165,7 +165,7 @@ t.test('npm: a package that does not exist fails cleanly', async (t) => {
 });
 
 t.test('required models are the defaults; liveness is optional', async (t) => {
-  t.same(requiredModelIds(manifest).sort(), ['blazeface-front-128', 'dlib-resnet-v1', 'yunet-2023mar']);
+  t.same(requiredModelIds(manifest).sort(), ['blazeface-front-128', 'faceplugin-mbf-512', 'yunet-2023mar']);
 });
 
 t.test('CLI: --from installs, --check lists OK/BAD/missing, a missing required model exits 1', async (t) => {
@@ -179,7 +179,7 @@ t.test('CLI: --from installs, --check lists OK/BAD/missing, a missing required m
   t.match(check.out, new RegExp(`^OK +face_detection_yunet_2023mar\\.onnx  sha256 ${manifest.models['yunet-2023mar']!.sha256}$`, 'm'));
   t.match(check.out, /^BAD +antispoof_minifasnet_v1se_4\.0_80x80\.onnx  sha256 [0-9a-f]{64}  \(expected a8e67ffb[0-9a-f]{56}\)$/m);
   t.match(check.out, /^missing +face_recognition_dlib_resnet_v1\.onnx$/m);
-  t.match(check.out, /required model\(s\) missing or bad: .*face_recognition_dlib_resnet_v1\.onnx/);
+  t.match(check.out, /required model\(s\) missing or bad: .*face_recognition_faceplugin_feature\.onnx/);
 
   // A mirror without YuNet, no internet (URL sources skipped): required model → exit 1.
   const empty = tempDir(t);

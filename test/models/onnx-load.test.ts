@@ -1,14 +1,13 @@
 import t from 'tap';
-import { join } from 'node:path';
 import ort from 'onnxruntime-node';
 import { loadManifest } from '../../models/manifest.js';
-import { sharedModels } from './shared.js';
+import { modelPath } from './shared.js';
 
 const manifest = loadManifest();
 
 t.test('every model loads in onnxruntime-node with the declared inputs and outputs', async (t) => {
   for (const [id, e] of Object.entries(manifest.models)) {
-    const session = await ort.InferenceSession.create(join(sharedModels(), e.file), { intraOpNumThreads: 1, logSeverityLevel: 3 });
+    const session = await ort.InferenceSession.create(modelPath(e.file), { intraOpNumThreads: 1, logSeverityLevel: 3 });
     t.same(
       session.inputMetadata.map((m) => [m.name, m.isTensor && m.type, m.isTensor && m.shape]),
       [[e.input.name, e.input.dtype, e.input.shape]],

@@ -15,6 +15,15 @@ function shared(sub: string): string {
 export const sharedModels = (): string => shared('models');
 export const sharedMedia = (): string => shared('media');
 
+/**
+ * A model file: from the offline pack if it is there, else as `npm run models` installed it
+ * into models/ (the default recognizer comes from an npm package, not from the pack).
+ */
+export function modelPath(file: string): string {
+  for (const p of [join(sharedModels(), file), join(REPO, 'models', file)]) if (existsSync(p)) return p;
+  throw new Error(`${file} is neither in ../shared/models nor in models/: run \`npm run models -- --from ../shared/models\` first`);
+}
+
 /** A temp directory removed when the test ends. */
 export function tempDir(t: { teardown: (fn: () => void) => void }, prefix = 'ee-models-'): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
