@@ -134,6 +134,18 @@ export function table(headers, rows) {
 }
 
 /** "Not configured": the server's reason (English, for logs) only in the English UI. */
+// For a page's own timers and polls: true while the page is shown. The shell attaches
+// the page's box only after render() resolves, so a box never attached yet still counts
+// as shown (a loop started inside render must not stop at its first check); once it has
+// been attached and then removed, the page was left and the loop ends.
+export function shownWhile(box) {
+  let attached = false;
+  return () => {
+    if (box.isConnected) attached = true;
+    return box.isConnected || !attached;
+  };
+}
+
 export function notConfigured(reason) {
   return h('div', { class: 'notice', 'data-testid': 'not-configured' }, h('strong', {}, t('notconf')), reason && getLang() !== 'zh' ? h('p', { class: 'muted' }, reason) : null);
 }

@@ -1,5 +1,5 @@
 import { t } from '../i18n.js';
-import { h, api, card, kv, badge, notConfigured, errText, fmtTime } from '../lib.js';
+import { h, api, card, kv, badge, notConfigured, errText, fmtTime, shownWhile } from '../lib.js';
 
 // Camera: the door camera's state and a live view — one frame every LIVE_S seconds (a
 // JPEG with the detected faces; low rate, so a phone on the estate's Wi-Fi and the box's
@@ -26,6 +26,7 @@ export async function render(box) {
   const msg = h('p', { class: 'muted', 'data-testid': 'camera-msg' });
   let running = true;
   let timer;
+  const shown = shownWhile(box);
   const draw = (s) => {
     const img = h('img', { src: `data:${s.mime || 'image/jpeg'};base64,${s.image}`, alt: t('camera.live') });
     // Positions through the CSSOM: the page's CSP forbids inline style attributes.
@@ -41,7 +42,7 @@ export async function render(box) {
     msg.textContent = t('camera.frameAt', { at: fmtTime(s.at) });
   };
   const tick = async () => {
-    if (!running || !box.isConnected) return;
+    if (!running || !shown()) return;
     if (document.visibilityState === 'visible') {
       try {
         draw(await api('/api/camera/snapshot'));
@@ -49,7 +50,7 @@ export async function render(box) {
         msg.textContent = errText(e);
       }
     }
-    if (running && box.isConnected) timer = setTimeout(tick, LIVE_S * 1000);
+    if (running && shown()) timer = setTimeout(tick, LIVE_S * 1000);
   };
   const toggle = h('button', { 'data-testid': 'camera-toggle' }, t('camera.stop'));
   toggle.onclick = () => {

@@ -1,6 +1,6 @@
 import { t, getLang } from '../i18n.js';
 import { SCHEMA_ZH } from '../schema-zh.js';
-import { h, api, card, table, toast, errText, fmtTime, can } from '../lib.js';
+import { h, api, card, table, toast, errText, fmtTime, can, shownWhile } from '../lib.js';
 
 // Configuration: a form drawn from the config schema (each key's description is its
 // help text), a YAML view of the file, validation with problems shown at the field,
@@ -198,10 +198,11 @@ export async function render(box) {
       /* restarting */
     }
   };
+  const shown = shownWhile(box);
   const poll = async () => {
-    while (watching && box.isConnected) {
+    while (watching && shown()) {
       await new Promise((r) => setTimeout(r, 2000));
-      if (watching && box.isConnected) await refreshLast();
+      if (watching && shown()) await refreshLast();
     }
   };
   if (watching) poll();
