@@ -122,6 +122,13 @@ function connectLive() {
   };
   source.addEventListener('status', dispatch('status'));
   source.addEventListener('bus', dispatch('bus'));
+  // The server ended the stream (logout, role change, session expired, or the gateway's
+  // stream limit): no reconnecting; if the session is gone, the 401 shows the login.
+  source.addEventListener('end', () => {
+    closeLive();
+    setDot(false);
+    api('/api/session').then((s) => { if (!s.user) api('/api/dashboard').catch(() => {}); }, () => {});
+  });
 }
 
 async function route() {
