@@ -3,7 +3,7 @@
 "use strict";
 module.exports = validate10;
 module.exports.default = validate10;
-const schema11 = {"additionalProperties":false,"description":"estate-edge gateway configuration.","type":"object","required":["site","gateway","log","uplink","outbox","commands","http","status","simulation","meters","doors","vision","console"],"properties":{"site":{"additionalProperties":false,"description":"The estate this gateway serves.","type":"object","required":["id"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Estate (site) id, used in MQTT topics and record ids.","type":"string"},"name":{"maxLength":200,"description":"Human-readable estate name (shown in the console).","type":"string"}}},"gateway":{"additionalProperties":false,"description":"This gateway box.","type":"object","required":["id","dataDir","shutdownTimeoutMs","diskBudgetMB","diskReserveMB"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Gateway id, unique within the site; used in MQTT topics.","type":"string"},"dataDir":{"minLength":1,"default":"/var/lib/estate-edge","description":"Directory for SQLite databases and other state (systemd StateDirectory).","type":"string"},"shutdownTimeoutMs":{"minimum":1000,"maximum":120000,"default":10000,"description":"Longest a graceful shutdown (SIGTERM) may take before the process exits anyway.","type":"integer"},"diskBudgetMB":{"minimum":4,"maximum":16777216,"default":1024,"description":"Everything the gateway keeps under dataDir (outbox and WAL, state.db, faces.db, logs, snapshots, the reserve). Above 95 % of it the oldest telemetry is evicted (and reported upstream as outbox.evicted).","type":"number"},"diskReserveMB":{"minimum":0,"maximum":1024,"default":16,"description":"Pre-allocated reserve file in dataDir, deleted the moment the disk is full so deletes, acknowledgements and critical records still have room; re-created when space is back. 0 = none.","type":"number"}}},"log":{"additionalProperties":false,"description":"Structured logging (JSON lines on stdout).","default":{},"type":"object","required":["level"],"properties":{"level":{"type":"string","enum":["fatal","error","warn","info","debug","trace","silent"],"default":"info","description":"Lowest level written to stdout (journald)."}}},"uplink":{"additionalProperties":false,"description":"MQTT uplink to the central platform.","default":{},"type":"object","required":["enabled","url","protocolVersion","tls","topicPrefix","keepaliveS","connectTimeoutMs","reconnectMinMs","reconnectMaxMs","batchMaxRecords","batchMaxBytes","lingerMs","maxInflight","backfillRecordsPerSecond"],"properties":{"enabled":{"default":true,"description":"Publish upstream. When false, everything stays buffered in the outbox.","type":"boolean"},"url":{"x-secret":"url","pattern":"^(mqtt|mqtts|tcp|tls|ssl|ws|wss)://","default":"mqtt://127.0.0.1:1883","description":"Broker URL: mqtt://host:1883 or mqtts://host:8883 (TLS).","type":"string"},"protocolVersion":{"type":"number","enum":[5,4],"default":5,"description":"MQTT 5 (5) or MQTT 3.1.1 (4)."},"clientId":{"minLength":1,"maxLength":128,"description":"MQTT client id; default <site>-<gateway>.","type":"string"},"username":{"description":"Broker user name.","type":"string"},"password":{"additionalProperties":false,"minProperties":1,"maxProperties":1,"description":"Broker password (env or file reference).","x-secret":"ref","type":"object","properties":{"env":{"minLength":1,"description":"Name of an environment variable holding the secret.","type":"string"},"file":{"minLength":1,"description":"Path of a file holding the secret (trailing newline ignored).","type":"string"},"value":{"description":"The secret itself (lab use only; prefer env or file).","type":"string"}}},"tls":{"additionalProperties":false,"description":"TLS options for mqtts:// URLs.","default":{},"type":"object","required":["rejectUnauthorized"],"properties":{"ca":{"description":"PEM file of the CA that signed the broker certificate.","type":"string"},"cert":{"description":"PEM client certificate for mutual TLS.","type":"string"},"key":{"description":"PEM private key of the client certificate (keep it 0600).","type":"string"},"keyPassphrase":{"additionalProperties":false,"minProperties":1,"maxProperties":1,"description":"Passphrase of the client key, if it is encrypted.","x-secret":"ref","type":"object","properties":{"env":{"minLength":1,"description":"Name of an environment variable holding the secret.","type":"string"},"file":{"minLength":1,"description":"Path of a file holding the secret (trailing newline ignored).","type":"string"},"value":{"description":"The secret itself (lab use only; prefer env or file).","type":"string"}}},"rejectUnauthorized":{"default":true,"description":"Verify the broker certificate. Only turn off in a lab.","type":"boolean"},"servername":{"description":"TLS server name (SNI) if it differs from the URL host.","type":"string"}}},"topicPrefix":{"pattern":"^[^#+]+$","default":"estate","description":"First topic level; topics are <prefix>/<site>/<gateway>/...","type":"string"},"keepaliveS":{"minimum":5,"maximum":3600,"default":30,"description":"MQTT keep-alive in seconds.","type":"integer"},"connectTimeoutMs":{"minimum":1000,"maximum":120000,"default":10000,"description":"Give up one connection attempt after this long.","type":"integer"},"reconnectMinMs":{"minimum":100,"maximum":600000,"default":1000,"description":"First reconnect delay; doubles per failure.","type":"integer"},"reconnectMaxMs":{"minimum":1000,"maximum":3600000,"default":60000,"description":"Longest reconnect delay (never gives up).","type":"integer"},"batchMaxRecords":{"minimum":1,"maximum":10000,"default":500,"description":"Most records in one MQTT message.","type":"integer"},"batchMaxBytes":{"minimum":1024,"maximum":16777216,"default":262144,"description":"Largest MQTT message payload in bytes.","type":"integer"},"lingerMs":{"minimum":0,"maximum":10000,"default":20,"description":"Wait this long for more records before publishing a partial batch.","type":"integer"},"maxInflight":{"minimum":1,"maximum":1000,"default":32,"description":"Messages published but not yet acknowledged (PUBACK).","type":"integer"},"backfillRecordsPerSecond":{"minimum":0,"default":2000,"description":"Drain rate of the backlog after an outage (records/s; 0 = unlimited). Live data is not limited.","type":"integer"}}},"outbox":{"additionalProperties":false,"description":"Store-and-forward buffer (SQLite, WAL).","default":{},"type":"object","required":["file","quotaMB","synchronous"],"properties":{"file":{"minLength":1,"default":"outbox.db","description":"SQLite file of the outbox, relative to gateway.dataDir.","type":"string"},"quotaMB":{"minimum":1,"maximum":1048576,"default":512,"description":"Disk quota for buffered records. Above it, the oldest telemetry is evicted; events and alarms never are.","type":"number"},"synchronous":{"type":"string","enum":["full","normal"],"default":"full","description":"full: every acknowledged record survives power loss (fsync per commit). normal: faster, may lose the last commits on power loss."}}},"commands":{"additionalProperties":false,"description":"Commands from the platform.","default":{},"type":"object","required":["maxAgeS","maxPayloadBytes","dedupeHours","maxClockSkewS","dedupeMaxRows"],"properties":{"maxAgeS":{"minimum":1,"maximum":86400,"default":60,"description":"Commands whose timestamp is older than this are refused (no stale unlock after a reconnect).","type":"integer"},"maxPayloadBytes":{"minimum":1024,"maximum":33554432,"default":8388608,"description":"Largest command payload accepted.","type":"integer"},"dedupeHours":{"minimum":1,"maximum":720,"default":48,"description":"How long executed command ids are remembered to refuse duplicates.","type":"integer"},"maxClockSkewS":{"minimum":0,"maximum":3600,"default":60,"description":"Commands whose timestamp is further than this in the future are refused (clock_skew): a platform clock ahead of the box must not make a command live longer.","type":"integer"},"dedupeMaxRows":{"minimum":1000,"maximum":1000000,"default":20000,"description":"Most command ids remembered for de-duplication (the oldest are forgotten first); bounds state.db.","type":"integer"}}},"http":{"additionalProperties":false,"description":"Health and Prometheus metrics endpoint.","default":{},"type":"object","required":["enabled","host","port"],"properties":{"enabled":{"default":true,"description":"Serve /healthz and /metrics.","type":"boolean"},"host":{"default":"127.0.0.1","description":"Listen address for /healthz and /metrics.","type":"string"},"port":{"minimum":0,"maximum":65535,"default":9810,"description":"Listen port (0 = any free port).","type":"integer"}}},"status":{"additionalProperties":false,"description":"Periodic gateway status report upstream.","default":{},"type":"object","required":["intervalS"],"properties":{"intervalS":{"minimum":5,"maximum":86400,"default":60,"description":"Period of the gateway status telemetry (outbox depth, uptime, memory).","type":"integer"}}},"simulation":{"additionalProperties":false,"description":"Built-in simulated estate, for demos, tests and boxes without hardware.","default":{},"type":"object","required":["enabled"],"properties":{"enabled":{"default":false,"description":"Run the built-in simulated estate (simulated meters, doors and camera).","type":"boolean"}}},"meters":{"additionalProperties":false,"description":"Meter reading on RS-485: Modbus RTU/TCP, DL/T 645-2007/1997, CJ/T 188.","default":{},"type":"object","required":["enabled","fullReportIntervalS","timeSyncIntervalH","buses"],"properties":{"enabled":{"default":true,"description":"Run meter reading.","type":"boolean"},"profilesDir":{"minLength":1,"description":"Extra directory of profile YAML files (overrides built-in profiles with the same id).","type":"string"},"fullReportIntervalS":{"minimum":0,"maximum":86400,"default":900,"description":"Publish every point at least this often, even within its deadband (0 = only on change when a deadband is set).","type":"integer"},"timeSyncIntervalH":{"minimum":0,"maximum":720,"default":24,"description":"Broadcast time (DL/T 645 08H) to dlt645 buses this often (0 = only on command).","type":"number"},"buses":{"default":[],"description":"RS-485 lines and converters.","type":"array","items":{"additionalProperties":false,"description":"An RS-485 line (or TCP converter) and its meters.","type":"object","required":["id","protocol","transport","baudRate","parity","stopBits","timeoutMs","interFrameDelayMs","backoffBaseMs","backoffMaxMs","offlineAfter","devices"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Bus id (one RS-485 line or converter).","type":"string"},"protocol":{"type":"string","enum":["modbus","dlt645","cjt188","mixed"],"description":"Protocol spoken on this line (DL/T 645-2007 and -1997 meters may share a dlt645 line; mixed = Modbus RTU and DL/T 645 meters at the same serial settings on one line)."},"transport":{"type":"string","enum":["serial","tcp","simulated"],"default":"serial","description":"serial: an RS-485 port; tcp: an RS-485-to-Ethernet converter; simulated: an in-process wire with simulator meters (demo, bench)."},"port":{"minLength":1,"description":"Serial device, e.g. /dev/ttyUSB0 or /dev/serial/by-id/… (transport serial).","type":"string"},"host":{"minLength":1,"description":"Converter host name or address (transport tcp).","type":"string"},"tcpPort":{"minimum":1,"maximum":65535,"description":"Converter TCP port (transport tcp), usually 502 (Modbus TCP) or 4001/8899 (transparent).","type":"integer"},"framing":{"type":"string","enum":["rtu","tcp"],"description":"Modbus over tcp transport: tcp = Modbus TCP (MBAP), rtu = RTU frames over a transparent TCP socket. Required for a Modbus bus over tcp, except on tcpPort 502 (the Modbus TCP port), where it defaults to tcp. Ignored for serial."},"baudRate":{"type":"number","enum":[1200,2400,4800,9600,19200,38400,57600,115200],"default":9600,"description":"Baud rate (serial and simulated). DL/T 645-2007 meters default to 2400, 1997 meters to 1200."},"parity":{"type":"string","enum":["none","even","odd"],"default":"none","description":"Parity. DL/T 645 and CJ/T 188 use even."},"stopBits":{"type":"number","enum":[1,2],"default":1,"description":"Stop bits."},"timeoutMs":{"minimum":20,"maximum":10000,"default":1000,"description":"Reply timeout per request, from the end of the request on the wire.","type":"integer"},"replyGuardMs":{"minimum":0,"maximum":60000,"description":"Silence held after a timeout before the next request, so a late reply arrives while nothing is asked and is discarded (counted as lateReplies) instead of being taken for the next answer. Default: the timeout plus the wire time of a 256-byte reply at baudRate (0 for Modbus TCP framing, whose transaction ids tell replies apart). 0 disables it.","type":"integer"},"interFrameDelayMs":{"minimum":0,"maximum":2000,"default":0,"description":"Extra quiet time before each request, on top of the 3.5-character silence (slow converters, meters that need a pause).","type":"integer"},"backoffBaseMs":{"minimum":100,"maximum":600000,"default":5000,"description":"First back-off after a meter stops answering; doubles per failure.","type":"integer"},"backoffMaxMs":{"minimum":1000,"maximum":3600000,"default":300000,"description":"Longest back-off: a dead meter is probed at least this often.","type":"integer"},"offlineAfter":{"minimum":1,"maximum":20,"default":2,"description":"Consecutive failed polls before a meter is reported offline.","type":"integer"},"devices":{"default":[],"description":"Meters on this bus.","type":"array","items":{"additionalProperties":false,"description":"A meter on the bus.","type":"object","required":["id","profile","address","pollIntervalMs","enabled"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Device id, unique on the gateway; used in telemetry and commands.","type":"string"},"name":{"maxLength":200,"description":"Human-readable name (flat, riser), shown in the console.","type":"string"},"profile":{"minLength":1,"description":"Profile id (drivers/profiles/*.yaml or meters.profilesDir), e.g. eastron-sdm630, dlt645-2007-single.","type":"string"},"address":{"description":"Modbus unit id (1–247), DL/T 645 address (up to 12 digits, as printed on the meter) or CJ/T 188 address (up to 14 digits).","anyOf":[{"minimum":1,"maximum":247,"type":"integer"},{"pattern":"^[0-9A-Fa-f]{1,14}$","type":"string"}]},"pollIntervalMs":{"minimum":100,"maximum":86400000,"default":10000,"description":"How often the meter is read. Polls that fall due while the line is busy are skipped and counted, never queued.","type":"integer"},"points":{"minItems":1,"description":"Read only these points of the profile (default: all).","type":"array","items":{"minLength":1,"type":"string"}},"deadband":{"description":"Report-by-exception: a point is published only when it moved by more than this (one number for all points, or per point name). Without it every poll is published.","anyOf":[{"minimum":0,"type":"number"},{"type":"object","patternProperties":{"^(.*)$":{"minimum":0,"type":"number"}}}]},"enabled":{"default":true,"description":"Poll this meter.","type":"boolean"}}}}}}}}},"doors":{"additionalProperties":false,"description":"Door access control over GPIO.","default":{},"type":"object","required":["gpio","timeZone","rateLimit","remoteUnlock","accessLog","fire","groups","doors"],"properties":{"gpio":{"additionalProperties":false,"description":"GPIO access.","default":{},"type":"object","required":["backend","sysfsRoot","pollMs"],"properties":{"backend":{"type":"string","enum":["auto","sysfs","chardev","simulated"],"default":"auto","description":"auto: sysfs GPIO if the kernel has it, else the GPIO character device (gpiod tools). simulated: no hardware (demo, tests)."},"chipLabel":{"minLength":1,"description":"Label of the GPIO chip of the pins. Default: the first found of pinctrl-rp1 (Pi 5), pinctrl-bcm2711 (Pi 4), pinctrl-bcm2835.","type":"string"},"sysfsRoot":{"default":"/sys/class/gpio","description":"Where sysfs GPIO lives (changed only for tests).","type":"string"},"toolsDir":{"description":"Directory of gpioset/gpiomon/gpioget/gpiodetect (default: PATH).","type":"string"},"pollMs":{"minimum":5,"maximum":1000,"default":20,"description":"Input polling period when edge interrupts are unavailable (ms).","type":"integer"}}},"timeZone":{"default":"Asia/Shanghai","description":"IANA time zone of the weekly access windows (e.g. Asia/Shanghai).","type":"string"},"rateLimit":{"additionalProperties":false,"description":"Per-door unlock rate limit (token bucket) against unlock storms.","default":{},"type":"object","required":["burst","perMinute"],"properties":{"burst":{"minimum":1,"maximum":1000,"default":5,"description":"Unlocks a door accepts in a burst.","type":"integer"},"perMinute":{"minimum":1,"maximum":6000,"default":30,"description":"Sustained unlocks per minute per door; more are denied (rate_limited). Exit buttons and fire release are never limited.","type":"integer"}}},"remoteUnlock":{"additionalProperties":false,"description":"Remote unlock commands (platform, console).","default":{},"type":"object","required":["ttlMs","maxDurationMs"],"properties":{"ttlMs":{"minimum":500,"maximum":600000,"default":15000,"description":"door.unlock is refused when older than this (from the command timestamp), unless the command gives its own ttlMs.","type":"integer"},"maxDurationMs":{"minimum":1000,"maximum":3600000,"default":600000,"description":"Longest unlock a door.unlock command may ask for.","type":"integer"}}},"accessLog":{"additionalProperties":false,"description":"Local access-event log.","default":{},"type":"object","required":["keepDays","maxRows"],"properties":{"keepDays":{"minimum":1,"maximum":3650,"default":90,"description":"Days of access decisions kept on the box for the console (upstream copies are in the outbox).","type":"integer"},"maxRows":{"minimum":1000,"maximum":10000000,"default":200000,"description":"Most access decisions kept on the box.","type":"integer"}}},"fire":{"additionalProperties":false,"description":"Fire release.","default":{},"type":"object","required":["latch","releaseOnFirstEdge"],"properties":{"input":{"additionalProperties":false,"description":"Fire-alarm panel input; active = fire alarm.","type":"object","required":["pin","activeLow","debounceMs"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"},"debounceMs":{"minimum":0,"maximum":5000,"default":100,"description":"A change must be stable this long (ms) before it counts (contact bounce).","type":"integer"},"bias":{"type":"string","enum":["pull-up","pull-down","disable"],"description":"Pull resistor (character-device backend only; with sysfs set it in config.txt)."}}},"latch":{"default":true,"description":"Keep the release after the fire input returns to normal, until a door.fireRelease clear command.","type":"boolean"},"releaseOnFirstEdge":{"default":true,"description":"Release on the first edge of the fire input; debounceMs then only filters the bounces after it (a fire alarm does not wait for a debounce window). false: the input must be stable for debounceMs first.","type":"boolean"}}},"groups":{"default":[],"description":"Door groups.","type":"array","items":{"additionalProperties":false,"description":"A set of doors people are given access to.","type":"object","required":["id","doors"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Group id, given to people in doorGroups.","type":"string"},"name":{"maxLength":100,"description":"Name shown in the console.","type":"string"},"doors":{"minItems":1,"uniqueItems":true,"description":"Door ids in the group.","type":"array","items":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","type":"string"}}}}},"doors":{"default":[],"description":"Doors and gates controlled by this gateway. Empty: the doors module is off.","type":"array","items":{"additionalProperties":false,"description":"One door or gate.","type":"object","required":["id","lock","unlockMs","relockOnClose","heldOpenAlarmS","fireRelease"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Door id, used in commands, events and door groups.","type":"string"},"name":{"maxLength":100,"description":"Name shown in the console (\"North gate\").","type":"string"},"lock":{"additionalProperties":false,"description":"Lock relay output.","type":"object","required":["pin","activeLow","failMode"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"},"failMode":{"type":"string","enum":["failSecure","failSafe"],"default":"failSecure","description":"failSecure: locked without power, the relay is energised to unlock (electric strike, motor lock). failSafe: unlocked without power, energised to lock (magnetic lock)."},"safeState":{"type":"string","enum":["locked","unlocked"],"description":"State the lock is put in when the gateway stops or crashes. Default: as without power (failSecure → locked, failSafe → unlocked). Fire-release doors stay unlocked while a fire release is active."}}},"unlockMs":{"minimum":200,"maximum":120000,"default":5000,"description":"Length of an unlock pulse after a granted access (ms).","type":"integer"},"relockOnClose":{"default":true,"description":"Relock as soon as the door closes after it was opened, before the pulse ends (no tailgating on the same pulse).","type":"boolean"},"contact":{"additionalProperties":false,"description":"Door contact (reed switch); active = door open.","type":"object","required":["pin","activeLow","debounceMs"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"},"debounceMs":{"minimum":0,"maximum":5000,"default":50,"description":"A change must be stable this long (ms) before it counts (contact bounce).","type":"integer"},"bias":{"type":"string","enum":["pull-up","pull-down","disable"],"description":"Pull resistor (character-device backend only; with sysfs set it in config.txt)."}}},"exitButton":{"additionalProperties":false,"description":"Exit button (request to exit); active = pressed.","type":"object","required":["pin","activeLow","debounceMs"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"},"debounceMs":{"minimum":0,"maximum":5000,"default":30,"description":"A change must be stable this long (ms) before it counts (contact bounce).","type":"integer"},"bias":{"type":"string","enum":["pull-up","pull-down","disable"],"description":"Pull resistor (character-device backend only; with sysfs set it in config.txt)."}}},"buzzer":{"additionalProperties":false,"description":"Buzzer output: sounds while the door is held open or forced.","type":"object","required":["pin","activeLow"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"}}},"led":{"additionalProperties":false,"description":"LED output: lit while the door is unlocked.","type":"object","required":["pin","activeLow"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"}}},"heldOpenAlarmS":{"minimum":1,"maximum":86400,"default":30,"description":"Raise a held-open alarm when the door stays open this long (s).","type":"integer"},"fireRelease":{"default":true,"description":"Unlock this door while a fire release is active (fire input or door.fireRelease command).","type":"boolean"}}}}}},"vision":{"additionalProperties":false,"description":"Face access: camera, recognition, enrolment, privacy.","default":{},"type":"object","required":["enabled","camera","models","threads","match","liveness","quality","enrolment","privacy","events","queue"],"properties":{"enabled":{"default":false,"description":"Run face access (needs the face models installed: npm run models).","type":"boolean"},"doorId":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Door the camera opens (an id of the doors section). Required when enabled.","type":"string"},"camera":{"additionalProperties":false,"description":"The door camera (decoded by the system ffmpeg).","default":{},"type":"object","required":["source","width","height","fps","staleS","frozenS","reconnectMinMs","reconnectMaxMs"],"properties":{"source":{"additionalProperties":false,"description":"Where the frames come from.","default":{},"type":"object","required":["kind","transport"],"properties":{"kind":{"type":"string","enum":["rtsp","v4l2","file"],"default":"rtsp","description":"rtsp: IP camera (Hikvision/Dahua…); v4l2: USB camera (/dev/videoN); file: a video file played in a loop at its real rate (simulated camera)."},"url":{"x-secret":"url","pattern":"^rtsps?://","description":"RTSP URL, e.g. rtsp://user:pass@192.0.2.10:554/Streaming/Channels/102 (Hikvision sub-stream) or rtsp://…/cam/realmonitor?channel=1&subtype=1 (Dahua).","type":"string"},"transport":{"type":"string","enum":["tcp","udp"],"default":"tcp","description":"RTSP transport: tcp survives lossy estate networks (no smeared frames from lost UDP packets)."},"device":{"pattern":"^/dev/","description":"V4L2 device, e.g. /dev/video0.","type":"string"},"path":{"minLength":1,"description":"Video file for kind \"file\" (looped).","type":"string"}}},"width":{"minimum":64,"maximum":3840,"default":640,"description":"Frame width the camera stream is scaled to (pixels).","type":"integer"},"height":{"minimum":64,"maximum":2160,"default":480,"description":"Frame height the camera stream is scaled to (pixels).","type":"integer"},"fps":{"minimum":0.5,"maximum":30,"default":10,"description":"Frames per second decoded; the pipeline always works on the newest one and drops the rest.","type":"number"},"staleS":{"minimum":1,"maximum":300,"default":5,"description":"No frame for this long = stream dead: restart ffmpeg (with back-off).","type":"number"},"frozenS":{"minimum":1,"maximum":3600,"default":30,"description":"Bit-identical frames for this long = stream frozen: restart ffmpeg.","type":"number"},"reconnectMinMs":{"minimum":100,"maximum":600000,"default":1000,"description":"First reconnect delay; doubles per failure.","type":"integer"},"reconnectMaxMs":{"minimum":1000,"maximum":3600000,"default":30000,"description":"Longest reconnect delay (never gives up).","type":"integer"}}},"modelsDir":{"minLength":1,"description":"Directory of the installed model files (a technician's mirror, a read-only partition…); default: the project's models/ directory, where manifest.json is.","type":"string"},"models":{"additionalProperties":false,"description":"Which models of the manifest to run.","default":{},"type":"object","properties":{"detector":{"description":"Detector id in the manifest (default: the manifest's).","type":"string"},"recognizer":{"description":"Recognizer id in the manifest (default: the manifest's).","type":"string"},"liveness":{"maxItems":4,"description":"Liveness ensemble ids; empty or absent: the manifest's (turn liveness off with liveness.enabled: false).","type":"array","items":{"type":"string"}}}},"threads":{"minimum":1,"maximum":8,"default":2,"description":"onnxruntime threads per model in the inference worker.","type":"integer"},"detectThreshold":{"minimum":0.3,"maximum":1,"description":"Detection score threshold (default: the manifest's calibrated value, 0.7 for YuNet).","type":"number"},"match":{"additionalProperties":false,"description":"Recognition and decision.","default":{},"type":"object","required":["confirmFrames","windowMs","strangerRate","minFrameGapMs","maxRepeatSimilarity","cooldownS"],"properties":{"threshold":{"exclusiveMinimum":0,"description":"Fixed match threshold (default: none, computed from strangerRate and the number of persons the door searches; Euclidean distance for the dlib recognizer, match if below; cosine similarity for the others, match if above).","type":"number"},"confirmFrames":{"minimum":1,"maximum":30,"default":3,"description":"K: consecutive frames that must match the same person before the door is asked.","type":"integer"},"windowMs":{"minimum":100,"maximum":30000,"default":3000,"description":"The K matching frames must fall within this window.","type":"integer"},"strangerRate":{"exclusiveMinimum":0,"maximum":0.1,"default":0.001,"description":"Accepted probability that a stranger approaching the door is recognised as someone allowed there. With a calibrated recognizer the threshold is computed from it for the number of persons (templates) the door searches; ignored when `threshold` is set.","type":"number"},"margin":{"minimum":0,"maximum":1,"description":"The best person must beat the runner-up (another person) by this similarity gap (default: the manifest’s calibration).","type":"number"},"minFrameGapMs":{"minimum":0,"maximum":5000,"default":150,"description":"Frames counted towards K must be at least this far apart.","type":"integer"},"maxRepeatSimilarity":{"minimum":0.5,"maximum":1,"default":0.995,"description":"A frame whose embedding is this similar (cosine) to one already counted is a repeat (a still picture, a frozen stream) and does not count towards K.","type":"number"},"cooldownS":{"minimum":0,"maximum":3600,"default":10,"description":"After a decision for a person, ignore that person for this long.","type":"number"}}},"liveness":{"additionalProperties":false,"description":"Anti-spoofing.","default":{},"type":"object","required":["enabled"],"properties":{"enabled":{"default":true,"description":"Run the passive liveness models (refuse photos/screens held up to the camera). Passive only: not sufficient alone.","type":"boolean"},"threshold":{"minimum":0,"maximum":1,"description":"p(real) needed (default: the manifest's).","type":"number"}}},"quality":{"additionalProperties":false,"description":"Face quality required of camera faces before recognition.","default":{},"type":"object","required":["minFacePx","maxYaw","maxRollDeg","minSharpness","minBrightness"],"properties":{"minFacePx":{"minimum":16,"maximum":2000,"default":60,"description":"Smallest face (detector box side, pixels) accepted.","type":"integer"},"maxYaw":{"minimum":0.05,"maximum":1,"default":0.35,"description":"Largest head turn: |nose offset from the eye midpoint| / eye distance (0 = frontal; the shared photos reach 0.32).","type":"number"},"maxRollDeg":{"minimum":5,"maximum":90,"default":20,"description":"Largest head tilt (eye line angle, degrees; the shared photos stay within 9°).","type":"number"},"minSharpness":{"minimum":0,"default":40,"description":"Smallest focus measure (Laplacian variance of the 64 px aligned chip): sharp photos score 200–3000, blurred ones under 140.","type":"number"},"minBrightness":{"minimum":0,"maximum":255,"default":40,"description":"Smallest mean luma (0–255) of the face.","type":"number"}}},"enrolment":{"additionalProperties":false,"description":"Enrolment checks (person.upsert with faces).","default":{},"type":"object","required":["quality","maxPhotoBytes","maxPhotoPixels","maxPhotosPerRequest","maxTemplatesPerPerson"],"properties":{"quality":{"additionalProperties":false,"description":"Face quality required of enrolment photos.","default":{},"type":"object","required":["minFacePx","maxYaw","maxRollDeg","minSharpness","minBrightness"],"properties":{"minFacePx":{"minimum":16,"maximum":2000,"default":40,"description":"Smallest face (detector box side, pixels) accepted.","type":"integer"},"maxYaw":{"minimum":0.05,"maximum":1,"default":0.35,"description":"Largest head turn: |nose offset from the eye midpoint| / eye distance (0 = frontal; the shared photos reach 0.32).","type":"number"},"maxRollDeg":{"minimum":5,"maximum":90,"default":20,"description":"Largest head tilt (eye line angle, degrees; the shared photos stay within 9°).","type":"number"},"minSharpness":{"minimum":0,"default":140,"description":"Smallest focus measure (Laplacian variance of the 64 px aligned chip): sharp photos score 200–3000, blurred ones under 140.","type":"number"},"minBrightness":{"minimum":0,"maximum":255,"default":40,"description":"Smallest mean luma (0–255) of the face.","type":"number"}}},"maxPhotoBytes":{"minimum":1024,"maximum":33554432,"default":6291456,"description":"Largest photo accepted (bytes, after base64 decoding).","type":"integer"},"maxPhotoPixels":{"minimum":4096,"maximum":100000000,"default":24000000,"description":"Largest photo accepted (width × height): refuses decompression bombs before decoding.","type":"integer"},"maxPhotosPerRequest":{"minimum":1,"maximum":50,"default":10,"description":"Photos/embeddings in one enrolment request.","type":"integer"},"maxTemplatesPerPerson":{"minimum":1,"maximum":100,"default":10,"description":"Templates kept per person; the oldest go first.","type":"integer"}}},"privacy":{"additionalProperties":false,"description":"Biometric data protection (PIPL: sensitive personal information).","default":{},"type":"object","required":["templatesFile","keepPhotos","photoRetentionDays","expiredGraceDays"],"properties":{"keyFile":{"minLength":1,"description":"AES-256 key file for the templates (created 0600 if missing); default <dataDir>/keys/faces.key. Keep it outside backups of the database.","type":"string"},"templatesFile":{"minLength":1,"default":"faces.db","description":"SQLite file of the encrypted templates, relative to gateway.dataDir.","type":"string"},"keepPhotos":{"default":false,"description":"Keep enrolment photos (encrypted). Off: photos are discarded once embedded.","type":"boolean"},"photoRetentionDays":{"minimum":1,"maximum":3650,"default":30,"description":"Kept photos are deleted after this many days.","type":"integer"},"expiredGraceDays":{"minimum":0,"maximum":3650,"default":30,"description":"Templates of a person whose validity ended this many days ago are deleted.","type":"integer"}}},"events":{"additionalProperties":false,"description":"Unknown-face and spoof events.","default":{},"type":"object","required":["unknownIntervalS","spoofIntervalS","snapshot","snapshotMaxBytes"],"properties":{"unknownIntervalS":{"minimum":0,"maximum":3600,"default":30,"description":"At most one \"unknown face\" event per this many seconds.","type":"number"},"spoofIntervalS":{"minimum":0,"maximum":3600,"default":30,"description":"At most one \"suspected spoof\" event per this many seconds.","type":"number"},"snapshot":{"default":false,"description":"Attach a small JPEG of the face to unknown/spoof events (sent upstream: personal data, off by default).","type":"boolean"},"snapshotMaxBytes":{"minimum":2048,"maximum":262144,"default":24576,"description":"Size cap of an event snapshot (quality is lowered to fit).","type":"integer"}}},"queue":{"minimum":1,"maximum":64,"default":8,"description":"Enrolment photos waiting for the inference worker; more are refused (busy).","type":"integer"}}},"console":{"additionalProperties":false,"description":"Technician web console (HTTP/HTTPS on the local network).","default":{},"type":"object","required":["enabled","host","port","tls","sessionTtlMin","lockoutAttempts","lockoutMin","maxUploadKB","applyHealthGraceS"],"properties":{"enabled":{"default":true,"description":"Serve the technician web console.","type":"boolean"},"host":{"minLength":1,"default":"0.0.0.0","description":"Listen address (0.0.0.0 = every interface, so a phone on the local network reaches it).","type":"string"},"port":{"minimum":0,"maximum":65535,"default":8080,"description":"Listen port (0 = any free port).","type":"integer"},"tls":{"additionalProperties":false,"description":"HTTPS for the console.","default":{},"type":"object","required":["enabled"],"properties":{"enabled":{"default":false,"description":"Serve the console over HTTPS (recommended on a shared network).","type":"boolean"},"cert":{"minLength":1,"description":"PEM certificate file. Without cert/key a self-signed certificate is generated on first start and kept in gateway.dataDir/console-tls/.","type":"string"},"key":{"minLength":1,"description":"PEM private key file of the certificate (keep it 0600).","type":"string"}}},"sessionTtlMin":{"minimum":5,"maximum":10080,"default":480,"description":"A session ends after this many minutes without a request.","type":"integer"},"lockoutAttempts":{"minimum":3,"maximum":100,"default":5,"description":"Wrong passwords in a row for one account from one client address before that account is locked for that address; the same number of different user names from one address locks the address, and 4 times as many for one account from any addresses lock the account.","type":"integer"},"lockoutMin":{"minimum":1,"maximum":1440,"default":15,"description":"How long a lockout lasts, in minutes.","type":"integer"},"maxUploadKB":{"minimum":64,"maximum":32768,"default":4096,"description":"Largest upload (face photo, config file) in KiB.","type":"integer"},"applyHealthGraceS":{"minimum":10,"maximum":3600,"default":90,"description":"After a config change applied from the console, the gateway must be healthy within this many seconds or the previous config is restored.","type":"integer"}}}}};
+const schema11 = {"additionalProperties":false,"description":"estate-edge gateway configuration.","type":"object","required":["site","gateway","log","uplink","outbox","commands","http","status","simulation","meters","doors","vision","console"],"properties":{"site":{"additionalProperties":false,"description":"The estate this gateway serves.","type":"object","required":["id"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Estate (site) id, used in MQTT topics and record ids.","type":"string"},"name":{"maxLength":200,"description":"Human-readable estate name (shown in the console).","type":"string"}}},"gateway":{"additionalProperties":false,"description":"This gateway box.","type":"object","required":["id","dataDir","shutdownTimeoutMs","diskBudgetMB","diskReserveMB"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Gateway id, unique within the site; used in MQTT topics.","type":"string"},"dataDir":{"minLength":1,"default":"/var/lib/estate-edge","description":"Directory for SQLite databases and other state (systemd StateDirectory).","type":"string"},"shutdownTimeoutMs":{"minimum":1000,"maximum":120000,"default":10000,"description":"Longest a graceful shutdown (SIGTERM) may take before the process exits anyway.","type":"integer"},"diskBudgetMB":{"minimum":4,"maximum":16777216,"default":1024,"description":"Everything the gateway keeps under dataDir (outbox and WAL, state.db, faces.db, logs, snapshots, the reserve). Above 95 % of it the oldest telemetry is evicted (and reported upstream as outbox.evicted).","type":"number"},"diskReserveMB":{"minimum":0,"maximum":1024,"default":16,"description":"Pre-allocated reserve file in dataDir, deleted the moment the disk is full so deletes, acknowledgements and critical records still have room; re-created when space is back. 0 = none.","type":"number"}}},"log":{"additionalProperties":false,"description":"Structured logging (JSON lines on stdout).","default":{},"type":"object","required":["level"],"properties":{"level":{"type":"string","enum":["fatal","error","warn","info","debug","trace","silent"],"default":"info","description":"Lowest level written to stdout (journald)."}}},"uplink":{"additionalProperties":false,"description":"MQTT uplink to the central platform.","default":{},"type":"object","required":["enabled","url","protocolVersion","tls","topicPrefix","keepaliveS","connectTimeoutMs","reconnectMinMs","reconnectMaxMs","batchMaxRecords","batchMaxBytes","lingerMs","maxInflight","backfillRecordsPerSecond"],"properties":{"enabled":{"default":true,"description":"Publish upstream. When false, everything stays buffered in the outbox.","type":"boolean"},"url":{"x-secret":"url","pattern":"^(mqtt|mqtts|tcp|tls|ssl|ws|wss)://","default":"mqtt://127.0.0.1:1883","description":"Broker URL: mqtt://host:1883 or mqtts://host:8883 (TLS).","type":"string"},"protocolVersion":{"type":"number","enum":[5,4],"default":5,"description":"MQTT 5 (5) or MQTT 3.1.1 (4)."},"clientId":{"minLength":1,"maxLength":128,"description":"MQTT client id; default <site>-<gateway>.","type":"string"},"username":{"description":"Broker user name.","type":"string"},"password":{"additionalProperties":false,"minProperties":1,"maxProperties":1,"description":"Broker password (env or file reference).","x-secret":"ref","type":"object","properties":{"env":{"minLength":1,"description":"Name of an environment variable holding the secret.","type":"string"},"file":{"minLength":1,"description":"Path of a file holding the secret (trailing newline ignored).","type":"string"},"value":{"description":"The secret itself (lab use only; prefer env or file).","type":"string"}}},"tls":{"additionalProperties":false,"description":"TLS options for mqtts:// URLs.","default":{},"type":"object","required":["rejectUnauthorized"],"properties":{"ca":{"description":"PEM file of the CA that signed the broker certificate.","type":"string"},"cert":{"description":"PEM client certificate for mutual TLS.","type":"string"},"key":{"description":"PEM private key of the client certificate (keep it 0600).","type":"string"},"keyPassphrase":{"additionalProperties":false,"minProperties":1,"maxProperties":1,"description":"Passphrase of the client key, if it is encrypted.","x-secret":"ref","type":"object","properties":{"env":{"minLength":1,"description":"Name of an environment variable holding the secret.","type":"string"},"file":{"minLength":1,"description":"Path of a file holding the secret (trailing newline ignored).","type":"string"},"value":{"description":"The secret itself (lab use only; prefer env or file).","type":"string"}}},"rejectUnauthorized":{"default":true,"description":"Verify the broker certificate. Only turn off in a lab.","type":"boolean"},"servername":{"description":"TLS server name (SNI) if it differs from the URL host.","type":"string"}}},"topicPrefix":{"pattern":"^[^#+]+$","default":"estate","description":"First topic level; topics are <prefix>/<site>/<gateway>/...","type":"string"},"keepaliveS":{"minimum":5,"maximum":3600,"default":30,"description":"MQTT keep-alive in seconds.","type":"integer"},"connectTimeoutMs":{"minimum":1000,"maximum":120000,"default":10000,"description":"Give up one connection attempt after this long.","type":"integer"},"reconnectMinMs":{"minimum":100,"maximum":600000,"default":1000,"description":"First reconnect delay; doubles per failure.","type":"integer"},"reconnectMaxMs":{"minimum":1000,"maximum":3600000,"default":60000,"description":"Longest reconnect delay (never gives up).","type":"integer"},"batchMaxRecords":{"minimum":1,"maximum":10000,"default":500,"description":"Most records in one MQTT message.","type":"integer"},"batchMaxBytes":{"minimum":1024,"maximum":16777216,"default":262144,"description":"Largest MQTT message payload in bytes.","type":"integer"},"lingerMs":{"minimum":0,"maximum":10000,"default":20,"description":"Wait this long for more records before publishing a partial batch.","type":"integer"},"maxInflight":{"minimum":1,"maximum":1000,"default":32,"description":"Messages published but not yet acknowledged (PUBACK).","type":"integer"},"backfillRecordsPerSecond":{"minimum":0,"default":2000,"description":"Drain rate of the backlog after an outage (records/s; 0 = unlimited). Live data is not limited.","type":"integer"}}},"outbox":{"additionalProperties":false,"description":"Store-and-forward buffer (SQLite, WAL).","default":{},"type":"object","required":["file","quotaMB","synchronous"],"properties":{"file":{"minLength":1,"default":"outbox.db","description":"SQLite file of the outbox, relative to gateway.dataDir.","type":"string"},"quotaMB":{"minimum":1,"maximum":1048576,"default":512,"description":"Disk quota for buffered records. Above it, the oldest telemetry is evicted; events and alarms never are.","type":"number"},"synchronous":{"type":"string","enum":["full","normal"],"default":"full","description":"full: every acknowledged record survives power loss (fsync per commit). normal: faster, may lose the last commits on power loss."}}},"commands":{"additionalProperties":false,"description":"Commands from the platform.","default":{},"type":"object","required":["maxAgeS","maxPayloadBytes","dedupeHours","maxClockSkewS","dedupeMaxRows"],"properties":{"maxAgeS":{"minimum":1,"maximum":86400,"default":60,"description":"Commands whose timestamp is older than this are refused (no stale unlock after a reconnect).","type":"integer"},"maxPayloadBytes":{"minimum":1024,"maximum":33554432,"default":8388608,"description":"Largest command payload accepted.","type":"integer"},"dedupeHours":{"minimum":1,"maximum":720,"default":48,"description":"How long executed command ids are remembered to refuse duplicates.","type":"integer"},"maxClockSkewS":{"minimum":0,"maximum":3600,"default":60,"description":"Commands whose timestamp is further than this in the future are refused (clock_skew): a platform clock ahead of the box must not make a command live longer.","type":"integer"},"dedupeMaxRows":{"minimum":1000,"maximum":1000000,"default":20000,"description":"Most command ids remembered for de-duplication (the oldest are forgotten first); bounds state.db.","type":"integer"}}},"http":{"additionalProperties":false,"description":"Health and Prometheus metrics endpoint.","default":{},"type":"object","required":["enabled","host","port"],"properties":{"enabled":{"default":true,"description":"Serve /healthz and /metrics.","type":"boolean"},"host":{"default":"127.0.0.1","description":"Listen address for /healthz and /metrics.","type":"string"},"port":{"minimum":0,"maximum":65535,"default":9810,"description":"Listen port (0 = any free port).","type":"integer"}}},"status":{"additionalProperties":false,"description":"Periodic gateway status report upstream.","default":{},"type":"object","required":["intervalS"],"properties":{"intervalS":{"minimum":5,"maximum":86400,"default":60,"description":"Period of the gateway status telemetry (outbox depth, uptime, memory).","type":"integer"}}},"simulation":{"additionalProperties":false,"description":"Built-in simulated estate, for demos, tests and boxes without hardware.","default":{},"type":"object","required":["enabled"],"properties":{"enabled":{"default":false,"description":"Run the built-in simulated estate (simulated meters, doors and camera).","type":"boolean"}}},"meters":{"additionalProperties":false,"description":"Meter reading on RS-485: Modbus RTU/TCP, DL/T 645-2007/1997, CJ/T 188.","default":{},"type":"object","required":["enabled","fullReportIntervalS","timeSyncIntervalH","buses"],"properties":{"enabled":{"default":true,"description":"Run meter reading.","type":"boolean"},"profilesDir":{"minLength":1,"description":"Extra directory of profile YAML files (overrides built-in profiles with the same id).","type":"string"},"fullReportIntervalS":{"minimum":0,"maximum":86400,"default":900,"description":"Publish every point at least this often, even within its deadband (0 = only on change when a deadband is set).","type":"integer"},"timeSyncIntervalH":{"minimum":0,"maximum":720,"default":24,"description":"Broadcast time (DL/T 645 08H) to dlt645 buses this often (0 = only on command).","type":"number"},"buses":{"default":[],"description":"RS-485 lines and converters.","type":"array","items":{"additionalProperties":false,"description":"An RS-485 line (or TCP converter) and its meters.","type":"object","required":["id","protocol","transport","baudRate","parity","stopBits","timeoutMs","interFrameDelayMs","backoffBaseMs","backoffMaxMs","offlineAfter","devices"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Bus id (one RS-485 line or converter).","type":"string"},"protocol":{"type":"string","enum":["modbus","dlt645","cjt188","mixed"],"description":"Protocol spoken on this line (DL/T 645-2007 and -1997 meters may share a dlt645 line; mixed = Modbus RTU and DL/T 645 meters at the same serial settings on one line)."},"transport":{"type":"string","enum":["serial","tcp","simulated"],"default":"serial","description":"serial: an RS-485 port; tcp: an RS-485-to-Ethernet converter; simulated: an in-process wire with simulator meters (demo, bench)."},"port":{"minLength":1,"description":"Serial device, e.g. /dev/ttyUSB0 or /dev/serial/by-id/… (transport serial).","type":"string"},"host":{"minLength":1,"description":"Converter host name or address (transport tcp).","type":"string"},"tcpPort":{"minimum":1,"maximum":65535,"description":"Converter TCP port (transport tcp), usually 502 (Modbus TCP) or 4001/8899 (transparent).","type":"integer"},"framing":{"type":"string","enum":["rtu","tcp"],"description":"Modbus over tcp transport: tcp = Modbus TCP (MBAP), rtu = RTU frames over a transparent TCP socket. Required for a Modbus bus over tcp, except on tcpPort 502 (the Modbus TCP port), where it defaults to tcp. Ignored for serial."},"baudRate":{"type":"number","enum":[1200,2400,4800,9600,19200,38400,57600,115200],"default":9600,"description":"Baud rate (serial and simulated). DL/T 645-2007 meters default to 2400, 1997 meters to 1200."},"parity":{"type":"string","enum":["none","even","odd"],"default":"none","description":"Parity. DL/T 645 and CJ/T 188 use even."},"stopBits":{"type":"number","enum":[1,2],"default":1,"description":"Stop bits."},"timeoutMs":{"minimum":20,"maximum":10000,"default":1000,"description":"Reply timeout per request, from the end of the request on the wire.","type":"integer"},"replyGuardMs":{"minimum":0,"maximum":60000,"description":"Silence held after a timeout before the next request, so a late reply arrives while nothing is asked and is discarded (counted as lateReplies) instead of being taken for the next answer. Default: the timeout plus the wire time of a 256-byte reply at baudRate (0 for Modbus TCP framing, whose transaction ids tell replies apart). 0 disables it.","type":"integer"},"interFrameDelayMs":{"minimum":0,"maximum":2000,"default":0,"description":"Extra quiet time before each request, on top of the 3.5-character silence (slow converters, meters that need a pause).","type":"integer"},"backoffBaseMs":{"minimum":100,"maximum":600000,"default":5000,"description":"First back-off after a meter stops answering; doubles per failure.","type":"integer"},"backoffMaxMs":{"minimum":1000,"maximum":3600000,"default":300000,"description":"Longest back-off: a dead meter is probed at least this often.","type":"integer"},"offlineAfter":{"minimum":1,"maximum":20,"default":2,"description":"Consecutive failed polls before a meter is reported offline.","type":"integer"},"devices":{"default":[],"description":"Meters on this bus.","type":"array","items":{"additionalProperties":false,"description":"A meter on the bus.","type":"object","required":["id","profile","address","pollIntervalMs","enabled"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Device id, unique on the gateway; used in telemetry and commands.","type":"string"},"name":{"maxLength":200,"description":"Human-readable name (flat, riser), shown in the console.","type":"string"},"profile":{"minLength":1,"description":"Profile id (drivers/profiles/*.yaml or meters.profilesDir), e.g. eastron-sdm630, dlt645-2007-single.","type":"string"},"address":{"description":"Modbus unit id (1–247), DL/T 645 address (up to 12 digits, as printed on the meter) or CJ/T 188 address (up to 14 digits).","anyOf":[{"minimum":1,"maximum":247,"type":"integer"},{"pattern":"^[0-9A-Fa-f]{1,14}$","type":"string"}]},"pollIntervalMs":{"minimum":100,"maximum":86400000,"default":10000,"description":"How often the meter is read. Polls that fall due while the line is busy are skipped and counted, never queued.","type":"integer"},"points":{"minItems":1,"description":"Read only these points of the profile (default: all).","type":"array","items":{"minLength":1,"type":"string"}},"deadband":{"description":"Report-by-exception: a point is published only when it moved by more than this (one number for all points, or per point name). Without it every poll is published.","anyOf":[{"minimum":0,"type":"number"},{"type":"object","patternProperties":{"^(.*)$":{"minimum":0,"type":"number"}}}]},"enabled":{"default":true,"description":"Poll this meter.","type":"boolean"}}}}}}}}},"doors":{"additionalProperties":false,"description":"Door access control over GPIO.","default":{},"type":"object","required":["gpio","timeZone","rateLimit","remoteUnlock","accessLog","fire","groups","doors"],"properties":{"gpio":{"additionalProperties":false,"description":"GPIO access.","default":{},"type":"object","required":["backend","sysfsRoot","pollMs"],"properties":{"backend":{"type":"string","enum":["auto","sysfs","chardev","simulated"],"default":"auto","description":"auto: sysfs GPIO if the kernel has it, else the GPIO character device (gpiod tools). simulated: no hardware (demo, tests)."},"chipLabel":{"minLength":1,"description":"Label of the GPIO chip of the pins. Default: the first found of pinctrl-rp1 (Pi 5), pinctrl-bcm2711 (Pi 4), pinctrl-bcm2835.","type":"string"},"sysfsRoot":{"default":"/sys/class/gpio","description":"Where sysfs GPIO lives (changed only for tests).","type":"string"},"toolsDir":{"description":"Directory of gpioset/gpiomon/gpioget/gpiodetect (default: PATH).","type":"string"},"pollMs":{"minimum":5,"maximum":1000,"default":20,"description":"Input polling period when edge interrupts are unavailable (ms).","type":"integer"}}},"timeZone":{"default":"Asia/Shanghai","description":"IANA time zone of the weekly access windows (e.g. Asia/Shanghai).","type":"string"},"rateLimit":{"additionalProperties":false,"description":"Per-door unlock rate limit (token bucket) against unlock storms.","default":{},"type":"object","required":["burst","perMinute"],"properties":{"burst":{"minimum":1,"maximum":1000,"default":5,"description":"Unlocks a door accepts in a burst.","type":"integer"},"perMinute":{"minimum":1,"maximum":6000,"default":30,"description":"Sustained unlocks per minute per door; more are denied (rate_limited). Exit buttons and fire release are never limited.","type":"integer"}}},"remoteUnlock":{"additionalProperties":false,"description":"Remote unlock commands (platform, console).","default":{},"type":"object","required":["ttlMs","maxDurationMs"],"properties":{"ttlMs":{"minimum":500,"maximum":600000,"default":15000,"description":"door.unlock is refused when older than this (from the command timestamp), unless the command gives its own ttlMs.","type":"integer"},"maxDurationMs":{"minimum":1000,"maximum":3600000,"default":600000,"description":"Longest unlock a door.unlock command may ask for.","type":"integer"}}},"accessLog":{"additionalProperties":false,"description":"Local access-event log.","default":{},"type":"object","required":["keepDays","maxRows"],"properties":{"keepDays":{"minimum":1,"maximum":3650,"default":90,"description":"Days of access decisions kept on the box for the console (upstream copies are in the outbox).","type":"integer"},"maxRows":{"minimum":1000,"maximum":10000000,"default":200000,"description":"Most access decisions kept on the box.","type":"integer"}}},"fire":{"additionalProperties":false,"description":"Fire release.","default":{},"type":"object","required":["latch","releaseOnFirstEdge"],"properties":{"input":{"additionalProperties":false,"description":"Fire-alarm panel input; active = fire alarm.","type":"object","required":["pin","activeLow","debounceMs"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"},"debounceMs":{"minimum":0,"maximum":5000,"default":100,"description":"A change must be stable this long (ms) before it counts (contact bounce).","type":"integer"},"bias":{"type":"string","enum":["pull-up","pull-down","disable"],"description":"Pull resistor (character-device backend only; with sysfs set it in config.txt)."}}},"latch":{"default":true,"description":"Keep the release after the fire input returns to normal, until a door.fireRelease clear command.","type":"boolean"},"releaseOnFirstEdge":{"default":true,"description":"Release on the first edge of the fire input; debounceMs then only filters the bounces after it (a fire alarm does not wait for a debounce window). false: the input must be stable for debounceMs first.","type":"boolean"}}},"groups":{"default":[],"description":"Door groups.","type":"array","items":{"additionalProperties":false,"description":"A set of doors people are given access to.","type":"object","required":["id","doors"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Group id, given to people in doorGroups.","type":"string"},"name":{"maxLength":100,"description":"Name shown in the console.","type":"string"},"doors":{"minItems":1,"uniqueItems":true,"description":"Door ids in the group.","type":"array","items":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","type":"string"}}}}},"doors":{"default":[],"description":"Doors and gates controlled by this gateway. Empty: the doors module is off.","type":"array","items":{"additionalProperties":false,"description":"One door or gate.","type":"object","required":["id","lock","unlockMs","relockOnClose","heldOpenAlarmS","fireRelease"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Door id, used in commands, events and door groups.","type":"string"},"name":{"maxLength":100,"description":"Name shown in the console (\"North gate\").","type":"string"},"lock":{"additionalProperties":false,"description":"Lock relay output.","type":"object","required":["pin","activeLow","failMode"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"},"failMode":{"type":"string","enum":["failSecure","failSafe"],"default":"failSecure","description":"failSecure: locked without power, the relay is energised to unlock (electric strike, motor lock). failSafe: unlocked without power, energised to lock (magnetic lock)."},"safeState":{"type":"string","enum":["locked","unlocked"],"description":"State the lock is put in when the gateway stops or crashes. Default: as without power (failSecure → locked, failSafe → unlocked). Fire-release doors stay unlocked while a fire release is active."}}},"unlockMs":{"minimum":200,"maximum":120000,"default":5000,"description":"Length of an unlock pulse after a granted access (ms).","type":"integer"},"relockOnClose":{"default":true,"description":"Relock as soon as the door closes after it was opened, before the pulse ends (no tailgating on the same pulse).","type":"boolean"},"contact":{"additionalProperties":false,"description":"Door contact (reed switch); active = door open.","type":"object","required":["pin","activeLow","debounceMs"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"},"debounceMs":{"minimum":0,"maximum":5000,"default":50,"description":"A change must be stable this long (ms) before it counts (contact bounce).","type":"integer"},"bias":{"type":"string","enum":["pull-up","pull-down","disable"],"description":"Pull resistor (character-device backend only; with sysfs set it in config.txt)."}}},"exitButton":{"additionalProperties":false,"description":"Exit button (request to exit); active = pressed.","type":"object","required":["pin","activeLow","debounceMs"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"},"debounceMs":{"minimum":0,"maximum":5000,"default":30,"description":"A change must be stable this long (ms) before it counts (contact bounce).","type":"integer"},"bias":{"type":"string","enum":["pull-up","pull-down","disable"],"description":"Pull resistor (character-device backend only; with sysfs set it in config.txt)."}}},"buzzer":{"additionalProperties":false,"description":"Buzzer output: sounds while the door is held open or forced.","type":"object","required":["pin","activeLow"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"}}},"led":{"additionalProperties":false,"description":"LED output: lit while the door is unlocked.","type":"object","required":["pin","activeLow"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"}}},"heldOpenAlarmS":{"minimum":1,"maximum":86400,"default":30,"description":"Raise a held-open alarm when the door stays open this long (s).","type":"integer"},"fireRelease":{"default":true,"description":"Unlock this door while a fire release is active (fire input or door.fireRelease command).","type":"boolean"}}}}}},"vision":{"additionalProperties":false,"description":"Face access: camera, recognition, enrolment, privacy.","default":{},"type":"object","required":["enabled","camera","models","threads","match","liveness","quality","enrolment","privacy","events","queue"],"properties":{"enabled":{"default":false,"description":"Run face access (needs the face models installed: npm run models).","type":"boolean"},"doorId":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Door the camera opens (an id of the doors section). Required when enabled.","type":"string"},"camera":{"additionalProperties":false,"description":"The door camera (decoded by the system ffmpeg).","default":{},"type":"object","required":["source","width","height","fps","staleS","frozenS","reconnectMinMs","reconnectMaxMs"],"properties":{"source":{"additionalProperties":false,"description":"Where the frames come from.","default":{},"type":"object","required":["kind","transport"],"properties":{"kind":{"type":"string","enum":["rtsp","v4l2","file"],"default":"rtsp","description":"rtsp: IP camera (Hikvision/Dahua…); v4l2: USB camera (/dev/videoN); file: a video file played in a loop at its real rate (simulated camera)."},"url":{"x-secret":"url","pattern":"^rtsps?://","description":"RTSP URL, e.g. rtsp://user:pass@192.0.2.10:554/Streaming/Channels/102 (Hikvision sub-stream) or rtsp://…/cam/realmonitor?channel=1&subtype=1 (Dahua).","type":"string"},"transport":{"type":"string","enum":["tcp","udp"],"default":"tcp","description":"RTSP transport: tcp survives lossy estate networks (no smeared frames from lost UDP packets)."},"device":{"pattern":"^/dev/","description":"V4L2 device, e.g. /dev/video0.","type":"string"},"path":{"minLength":1,"description":"Video file for kind \"file\" (looped).","type":"string"}}},"width":{"minimum":64,"maximum":3840,"default":640,"description":"Frame width the camera stream is scaled to (pixels).","type":"integer"},"height":{"minimum":64,"maximum":2160,"default":480,"description":"Frame height the camera stream is scaled to (pixels).","type":"integer"},"fps":{"minimum":0.5,"maximum":30,"default":10,"description":"Frames per second decoded; the pipeline always works on the newest one and drops the rest.","type":"number"},"staleS":{"minimum":1,"maximum":300,"default":5,"description":"No frame for this long = stream dead: restart ffmpeg (with back-off).","type":"number"},"frozenS":{"minimum":1,"maximum":3600,"default":30,"description":"Bit-identical frames for this long = stream frozen: restart ffmpeg.","type":"number"},"reconnectMinMs":{"minimum":100,"maximum":600000,"default":1000,"description":"First reconnect delay; doubles per failure.","type":"integer"},"reconnectMaxMs":{"minimum":1000,"maximum":3600000,"default":30000,"description":"Longest reconnect delay (never gives up).","type":"integer"}}},"modelsDir":{"minLength":1,"description":"Directory of the installed model files (a technician's mirror, a read-only partition…); default: the project's models/ directory, where manifest.json is.","type":"string"},"models":{"additionalProperties":false,"description":"Which models of the manifest to run.","default":{},"type":"object","properties":{"detector":{"description":"Detector id in the manifest (default: the manifest's).","type":"string"},"recognizer":{"description":"Recognizer id in the manifest (default: the manifest's).","type":"string"},"liveness":{"maxItems":4,"description":"Liveness ensemble ids; empty or absent: the manifest's (turn liveness off with liveness.enabled: false).","type":"array","items":{"type":"string"}}}},"threads":{"minimum":1,"maximum":8,"default":2,"description":"onnxruntime threads per model in the inference worker.","type":"integer"},"detectThreshold":{"minimum":0.3,"maximum":1,"description":"Detection score threshold (default: the manifest's calibrated value, 0.7 for YuNet).","type":"number"},"match":{"additionalProperties":false,"description":"Recognition and decision.","default":{},"type":"object","required":["confirmFrames","windowMs","strangerRate","minFrameGapMs","maxRepeatSimilarity","cooldownS"],"properties":{"threshold":{"exclusiveMinimum":0,"description":"Fixed match threshold (default: none, computed from strangerRate and the number of persons the door searches; Euclidean distance for the dlib recognizer, match if below; cosine similarity for the others, match if above).","type":"number"},"confirmFrames":{"minimum":1,"maximum":30,"default":3,"description":"K: consecutive frames that must match the same person before the door is asked.","type":"integer"},"windowMs":{"minimum":100,"maximum":30000,"default":3000,"description":"The K matching frames must fall within this window.","type":"integer"},"strangerRate":{"exclusiveMinimum":0,"maximum":0.1,"default":0.001,"description":"Accepted probability that a stranger approaching the door is recognised as someone allowed there. With a calibrated recognizer the threshold is computed from it for the number of persons (templates) the door searches; ignored when `threshold` is set.","type":"number"},"margin":{"minimum":0,"maximum":1,"description":"The best person must beat the runner-up (another person) by this similarity gap (default: the manifest’s calibration).","type":"number"},"minFrameGapMs":{"minimum":0,"maximum":5000,"default":150,"description":"Frames counted towards K must be at least this far apart.","type":"integer"},"maxRepeatSimilarity":{"minimum":0.5,"maximum":1,"default":0.995,"description":"A frame whose embedding is this similar (cosine) to one already counted is a repeat (a still picture, a frozen stream) and does not count towards K.","type":"number"},"cooldownS":{"minimum":0,"maximum":3600,"default":10,"description":"After a decision for a person, ignore that person for this long.","type":"number"}}},"liveness":{"additionalProperties":false,"description":"Anti-spoofing.","default":{},"type":"object","required":["enabled"],"properties":{"enabled":{"default":true,"description":"Run the passive liveness models (refuse photos/screens held up to the camera). Passive only: not sufficient alone.","type":"boolean"},"threshold":{"minimum":0,"maximum":1,"description":"p(real) needed (default: the manifest's).","type":"number"}}},"quality":{"additionalProperties":false,"description":"Face quality required of camera faces before recognition.","default":{},"type":"object","required":["minFacePx","maxYaw","maxRollDeg","minSharpness","minBrightness"],"properties":{"minFacePx":{"minimum":16,"maximum":2000,"default":60,"description":"Smallest face (detector box side, pixels) accepted.","type":"integer"},"maxYaw":{"minimum":0.05,"maximum":1,"default":0.35,"description":"Largest head turn: |nose offset from the eye midpoint| / eye distance (0 = frontal; the shared photos reach 0.32).","type":"number"},"maxRollDeg":{"minimum":5,"maximum":90,"default":20,"description":"Largest head tilt (eye line angle, degrees; the shared photos stay within 9°).","type":"number"},"minSharpness":{"minimum":0,"default":40,"description":"Smallest focus measure (Laplacian variance of the 64 px aligned chip): sharp photos score 200–3000, blurred ones under 140.","type":"number"},"minBrightness":{"minimum":0,"maximum":255,"default":40,"description":"Smallest mean luma (0–255) of the face.","type":"number"}}},"enrolment":{"additionalProperties":false,"description":"Enrolment checks (person.upsert with faces).","default":{},"type":"object","required":["quality","maxPhotoBytes","maxPhotoPixels","maxPhotosPerRequest","maxTemplatesPerPerson"],"properties":{"quality":{"additionalProperties":false,"description":"Face quality required of enrolment photos.","default":{},"type":"object","required":["minFacePx","maxYaw","maxRollDeg","minSharpness","minBrightness"],"properties":{"minFacePx":{"minimum":16,"maximum":2000,"default":40,"description":"Smallest face (detector box side, pixels) accepted.","type":"integer"},"maxYaw":{"minimum":0.05,"maximum":1,"default":0.35,"description":"Largest head turn: |nose offset from the eye midpoint| / eye distance (0 = frontal; the shared photos reach 0.32).","type":"number"},"maxRollDeg":{"minimum":5,"maximum":90,"default":20,"description":"Largest head tilt (eye line angle, degrees; the shared photos stay within 9°).","type":"number"},"minSharpness":{"minimum":0,"default":140,"description":"Smallest focus measure (Laplacian variance of the 64 px aligned chip): sharp photos score 200–3000, blurred ones under 140.","type":"number"},"minBrightness":{"minimum":0,"maximum":255,"default":40,"description":"Smallest mean luma (0–255) of the face.","type":"number"}}},"maxPhotoBytes":{"minimum":1024,"maximum":33554432,"default":6291456,"description":"Largest photo accepted (bytes, after base64 decoding).","type":"integer"},"maxPhotoPixels":{"minimum":4096,"maximum":100000000,"default":24000000,"description":"Largest photo accepted (width × height): refuses decompression bombs before decoding.","type":"integer"},"maxPhotosPerRequest":{"minimum":1,"maximum":50,"default":10,"description":"Photos/embeddings in one enrolment request.","type":"integer"},"maxTemplatesPerPerson":{"minimum":1,"maximum":100,"default":10,"description":"Templates kept per person; the oldest go first.","type":"integer"}}},"privacy":{"additionalProperties":false,"description":"Biometric data protection (PIPL: sensitive personal information).","default":{},"type":"object","required":["templatesFile","keepPhotos","photoRetentionDays","expiredGraceDays"],"properties":{"keyFile":{"minLength":1,"description":"AES-256 key file for the templates (created 0600 if missing); default <dataDir>/keys/faces.key. Keep it outside backups of the database.","type":"string"},"templatesFile":{"minLength":1,"default":"faces.db","description":"SQLite file of the encrypted templates, relative to gateway.dataDir.","type":"string"},"keepPhotos":{"default":false,"description":"Keep enrolment photos (encrypted). Off: photos are discarded once embedded.","type":"boolean"},"photoRetentionDays":{"minimum":1,"maximum":3650,"default":30,"description":"Kept photos are deleted after this many days.","type":"integer"},"expiredGraceDays":{"minimum":0,"maximum":3650,"default":30,"description":"Templates of a person whose validity ended this many days ago are deleted.","type":"integer"}}},"events":{"additionalProperties":false,"description":"Unknown-face and spoof events.","default":{},"type":"object","required":["unknownIntervalS","spoofIntervalS","snapshot","snapshotMaxBytes"],"properties":{"unknownIntervalS":{"minimum":0,"maximum":3600,"default":30,"description":"At most one \"unknown face\" event per this many seconds.","type":"number"},"spoofIntervalS":{"minimum":0,"maximum":3600,"default":30,"description":"At most one \"suspected spoof\" event per this many seconds.","type":"number"},"snapshot":{"default":false,"description":"Attach a small JPEG of the face to unknown/spoof events (sent upstream: personal data, off by default).","type":"boolean"},"snapshotMaxBytes":{"minimum":2048,"maximum":262144,"default":24576,"description":"Size cap of an event snapshot (quality is lowered to fit).","type":"integer"}}},"queue":{"minimum":1,"maximum":64,"default":8,"description":"Enrolment photos waiting for the inference worker; more are refused (busy).","type":"integer"}}},"console":{"additionalProperties":false,"description":"Technician web console (HTTP/HTTPS on the local network).","default":{},"type":"object","required":["enabled","host","port","tls","hostNames","sessionTtlMin","lockoutAttempts","lockoutMin","maxUploadKB","applyHealthGraceS"],"properties":{"enabled":{"default":true,"description":"Serve the technician web console.","type":"boolean"},"host":{"minLength":1,"default":"0.0.0.0","description":"Listen address (0.0.0.0 = every interface, so a phone on the local network reaches it).","type":"string"},"port":{"minimum":0,"maximum":65535,"default":8080,"description":"Listen port (0 = any free port).","type":"integer"},"tls":{"additionalProperties":false,"description":"HTTPS for the console.","default":{},"type":"object","required":["enabled"],"properties":{"enabled":{"default":false,"description":"Serve the console over HTTPS (recommended on a shared network).","type":"boolean"},"cert":{"minLength":1,"description":"PEM certificate file. Without cert/key a self-signed certificate is generated on first start and kept in gateway.dataDir/console-tls/.","type":"string"},"key":{"minLength":1,"description":"PEM private key file of the certificate (keep it 0600).","type":"string"}}},"hostNames":{"default":[],"maxItems":32,"description":"Further DNS names the console is reached by (e.g. a name in the estate's DNS). Besides these it answers only to IP addresses, localhost and this box's hostname (and hostname.local); a request under any other name is refused, so a web page cannot reach the box through a name of its own (DNS rebinding).","type":"array","items":{"minLength":1,"maxLength":253,"pattern":"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?\\.?$","description":"A DNS name, e.g. gate.estate.lan.","type":"string"}},"sessionTtlMin":{"minimum":5,"maximum":10080,"default":480,"description":"A session ends after this many minutes without a request.","type":"integer"},"lockoutAttempts":{"minimum":3,"maximum":100,"default":5,"description":"Wrong passwords in a row for one account from one client address before that account is locked for that address; the same number of different user names from one address locks the address, and 4 times as many for one account from any addresses lock the account.","type":"integer"},"lockoutMin":{"minimum":1,"maximum":1440,"default":15,"description":"How long a lockout lasts, in minutes.","type":"integer"},"maxUploadKB":{"minimum":64,"maximum":32768,"default":4096,"description":"Largest upload (face photo, config file) in KiB.","type":"integer"},"applyHealthGraceS":{"minimum":10,"maximum":3600,"default":90,"description":"After a config change applied from the console, the gateway must be healthy within this many seconds or the previous config is restored.","type":"integer"}}}}};
 const func2 = Object.prototype.hasOwnProperty;
 const func3 = require("ajv/dist/runtime/ucs2length").default;
 const pattern0 = new RegExp("^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", "u");
@@ -13,6 +13,7 @@ const pattern6 = new RegExp("^[0-9A-Fa-f]{1,14}$", "u");
 const pattern7 = new RegExp("^(.*)$", "u");
 const pattern12 = new RegExp("^rtsps?://", "u");
 const pattern13 = new RegExp("^/dev/", "u");
+const pattern14 = new RegExp("^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?\\.?$", "u");
 
 function validate10(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
@@ -7893,6 +7894,9 @@ data220.port = 8080;
 if(data220.tls === undefined){
 data220.tls = {};
 }
+if(data220.hostNames === undefined){
+data220.hostNames = [];
+}
 if(data220.sessionTtlMin === undefined){
 data220.sessionTtlMin = 480;
 }
@@ -7948,8 +7952,8 @@ vErrors.push(err663);
 }
 errors++;
 }
-if(data220.sessionTtlMin === undefined){
-const err664 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "sessionTtlMin"},message:"must have required property '"+"sessionTtlMin"+"'"};
+if(data220.hostNames === undefined){
+const err664 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "hostNames"},message:"must have required property '"+"hostNames"+"'"};
 if(vErrors === null){
 vErrors = [err664];
 }
@@ -7958,8 +7962,8 @@ vErrors.push(err664);
 }
 errors++;
 }
-if(data220.lockoutAttempts === undefined){
-const err665 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "lockoutAttempts"},message:"must have required property '"+"lockoutAttempts"+"'"};
+if(data220.sessionTtlMin === undefined){
+const err665 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "sessionTtlMin"},message:"must have required property '"+"sessionTtlMin"+"'"};
 if(vErrors === null){
 vErrors = [err665];
 }
@@ -7968,8 +7972,8 @@ vErrors.push(err665);
 }
 errors++;
 }
-if(data220.lockoutMin === undefined){
-const err666 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "lockoutMin"},message:"must have required property '"+"lockoutMin"+"'"};
+if(data220.lockoutAttempts === undefined){
+const err666 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "lockoutAttempts"},message:"must have required property '"+"lockoutAttempts"+"'"};
 if(vErrors === null){
 vErrors = [err666];
 }
@@ -7978,8 +7982,8 @@ vErrors.push(err666);
 }
 errors++;
 }
-if(data220.maxUploadKB === undefined){
-const err667 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "maxUploadKB"},message:"must have required property '"+"maxUploadKB"+"'"};
+if(data220.lockoutMin === undefined){
+const err667 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "lockoutMin"},message:"must have required property '"+"lockoutMin"+"'"};
 if(vErrors === null){
 vErrors = [err667];
 }
@@ -7988,8 +7992,8 @@ vErrors.push(err667);
 }
 errors++;
 }
-if(data220.applyHealthGraceS === undefined){
-const err668 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "applyHealthGraceS"},message:"must have required property '"+"applyHealthGraceS"+"'"};
+if(data220.maxUploadKB === undefined){
+const err668 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "maxUploadKB"},message:"must have required property '"+"maxUploadKB"+"'"};
 if(vErrors === null){
 vErrors = [err668];
 }
@@ -7998,9 +8002,8 @@ vErrors.push(err668);
 }
 errors++;
 }
-for(const key42 in data220){
-if(!(func2.call(schema11.properties.console.properties, key42))){
-const err669 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key42},message:"must NOT have additional properties"};
+if(data220.applyHealthGraceS === undefined){
+const err669 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "applyHealthGraceS"},message:"must have required property '"+"applyHealthGraceS"+"'"};
 if(vErrors === null){
 vErrors = [err669];
 }
@@ -8009,9 +8012,9 @@ vErrors.push(err669);
 }
 errors++;
 }
-}
-if(typeof data220.enabled !== "boolean"){
-const err670 = {instancePath:instancePath+"/console/enabled",schemaPath:"#/properties/console/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+for(const key42 in data220){
+if(!(func2.call(schema11.properties.console.properties, key42))){
+const err670 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key42},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err670];
 }
@@ -8020,10 +8023,9 @@ vErrors.push(err670);
 }
 errors++;
 }
-let data222 = data220.host;
-if(typeof data222 === "string"){
-if(func3(data222) < 1){
-const err671 = {instancePath:instancePath+"/console/host",schemaPath:"#/properties/console/properties/host/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+}
+if(typeof data220.enabled !== "boolean"){
+const err671 = {instancePath:instancePath+"/console/enabled",schemaPath:"#/properties/console/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err671];
 }
@@ -8032,9 +8034,10 @@ vErrors.push(err671);
 }
 errors++;
 }
-}
-else {
-const err672 = {instancePath:instancePath+"/console/host",schemaPath:"#/properties/console/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string"};
+let data222 = data220.host;
+if(typeof data222 === "string"){
+if(func3(data222) < 1){
+const err672 = {instancePath:instancePath+"/console/host",schemaPath:"#/properties/console/properties/host/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err672];
 }
@@ -8043,9 +8046,9 @@ vErrors.push(err672);
 }
 errors++;
 }
-let data223 = data220.port;
-if(!((typeof data223 == "number") && (!(data223 % 1) && !isNaN(data223)))){
-const err673 = {instancePath:instancePath+"/console/port",schemaPath:"#/properties/console/properties/port/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+else {
+const err673 = {instancePath:instancePath+"/console/host",schemaPath:"#/properties/console/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err673];
 }
@@ -8054,9 +8057,9 @@ vErrors.push(err673);
 }
 errors++;
 }
-if(typeof data223 == "number"){
-if(data223 > 65535 || isNaN(data223)){
-const err674 = {instancePath:instancePath+"/console/port",schemaPath:"#/properties/console/properties/port/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535"};
+let data223 = data220.port;
+if(!((typeof data223 == "number") && (!(data223 % 1) && !isNaN(data223)))){
+const err674 = {instancePath:instancePath+"/console/port",schemaPath:"#/properties/console/properties/port/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err674];
 }
@@ -8065,13 +8068,24 @@ vErrors.push(err674);
 }
 errors++;
 }
-if(data223 < 0 || isNaN(data223)){
-const err675 = {instancePath:instancePath+"/console/port",schemaPath:"#/properties/console/properties/port/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(typeof data223 == "number"){
+if(data223 > 65535 || isNaN(data223)){
+const err675 = {instancePath:instancePath+"/console/port",schemaPath:"#/properties/console/properties/port/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535"};
 if(vErrors === null){
 vErrors = [err675];
 }
 else {
 vErrors.push(err675);
+}
+errors++;
+}
+if(data223 < 0 || isNaN(data223)){
+const err676 = {instancePath:instancePath+"/console/port",schemaPath:"#/properties/console/properties/port/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err676];
+}
+else {
+vErrors.push(err676);
 }
 errors++;
 }
@@ -8082,18 +8096,7 @@ if(data224.enabled === undefined){
 data224.enabled = false;
 }
 if(data224.enabled === undefined){
-const err676 = {instancePath:instancePath+"/console/tls",schemaPath:"#/properties/console/properties/tls/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
-if(vErrors === null){
-vErrors = [err676];
-}
-else {
-vErrors.push(err676);
-}
-errors++;
-}
-for(const key43 in data224){
-if(!(((key43 === "enabled") || (key43 === "cert")) || (key43 === "key"))){
-const err677 = {instancePath:instancePath+"/console/tls",schemaPath:"#/properties/console/properties/tls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key43},message:"must NOT have additional properties"};
+const err677 = {instancePath:instancePath+"/console/tls",schemaPath:"#/properties/console/properties/tls/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
 if(vErrors === null){
 vErrors = [err677];
 }
@@ -8102,9 +8105,9 @@ vErrors.push(err677);
 }
 errors++;
 }
-}
-if(typeof data224.enabled !== "boolean"){
-const err678 = {instancePath:instancePath+"/console/tls/enabled",schemaPath:"#/properties/console/properties/tls/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+for(const key43 in data224){
+if(!(((key43 === "enabled") || (key43 === "cert")) || (key43 === "key"))){
+const err678 = {instancePath:instancePath+"/console/tls",schemaPath:"#/properties/console/properties/tls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key43},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err678];
 }
@@ -8113,11 +8116,9 @@ vErrors.push(err678);
 }
 errors++;
 }
-if(data224.cert !== undefined){
-let data226 = data224.cert;
-if(typeof data226 === "string"){
-if(func3(data226) < 1){
-const err679 = {instancePath:instancePath+"/console/tls/cert",schemaPath:"#/properties/console/properties/tls/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+}
+if(typeof data224.enabled !== "boolean"){
+const err679 = {instancePath:instancePath+"/console/tls/enabled",schemaPath:"#/properties/console/properties/tls/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err679];
 }
@@ -8126,9 +8127,11 @@ vErrors.push(err679);
 }
 errors++;
 }
-}
-else {
-const err680 = {instancePath:instancePath+"/console/tls/cert",schemaPath:"#/properties/console/properties/tls/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data224.cert !== undefined){
+let data226 = data224.cert;
+if(typeof data226 === "string"){
+if(func3(data226) < 1){
+const err680 = {instancePath:instancePath+"/console/tls/cert",schemaPath:"#/properties/console/properties/tls/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err680];
 }
@@ -8138,11 +8141,8 @@ vErrors.push(err680);
 errors++;
 }
 }
-if(data224.key !== undefined){
-let data227 = data224.key;
-if(typeof data227 === "string"){
-if(func3(data227) < 1){
-const err681 = {instancePath:instancePath+"/console/tls/key",schemaPath:"#/properties/console/properties/tls/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+else {
+const err681 = {instancePath:instancePath+"/console/tls/cert",schemaPath:"#/properties/console/properties/tls/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err681];
 }
@@ -8152,8 +8152,11 @@ vErrors.push(err681);
 errors++;
 }
 }
-else {
-const err682 = {instancePath:instancePath+"/console/tls/key",schemaPath:"#/properties/console/properties/tls/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data224.key !== undefined){
+let data227 = data224.key;
+if(typeof data227 === "string"){
+if(func3(data227) < 1){
+const err682 = {instancePath:instancePath+"/console/tls/key",schemaPath:"#/properties/console/properties/tls/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err682];
 }
@@ -8163,9 +8166,8 @@ vErrors.push(err682);
 errors++;
 }
 }
-}
 else {
-const err683 = {instancePath:instancePath+"/console/tls",schemaPath:"#/properties/console/properties/tls/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err683 = {instancePath:instancePath+"/console/tls/key",schemaPath:"#/properties/console/properties/tls/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err683];
 }
@@ -8174,9 +8176,10 @@ vErrors.push(err683);
 }
 errors++;
 }
-let data228 = data220.sessionTtlMin;
-if(!((typeof data228 == "number") && (!(data228 % 1) && !isNaN(data228)))){
-const err684 = {instancePath:instancePath+"/console/sessionTtlMin",schemaPath:"#/properties/console/properties/sessionTtlMin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+}
+else {
+const err684 = {instancePath:instancePath+"/console/tls",schemaPath:"#/properties/console/properties/tls/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err684];
 }
@@ -8185,9 +8188,10 @@ vErrors.push(err684);
 }
 errors++;
 }
-if(typeof data228 == "number"){
-if(data228 > 10080 || isNaN(data228)){
-const err685 = {instancePath:instancePath+"/console/sessionTtlMin",schemaPath:"#/properties/console/properties/sessionTtlMin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10080},message:"must be <= 10080"};
+let data228 = data220.hostNames;
+if(Array.isArray(data228)){
+if(data228.length > 32){
+const err685 = {instancePath:instancePath+"/console/hostNames",schemaPath:"#/properties/console/properties/hostNames/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items"};
 if(vErrors === null){
 vErrors = [err685];
 }
@@ -8196,8 +8200,12 @@ vErrors.push(err685);
 }
 errors++;
 }
-if(data228 < 5 || isNaN(data228)){
-const err686 = {instancePath:instancePath+"/console/sessionTtlMin",schemaPath:"#/properties/console/properties/sessionTtlMin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 5},message:"must be >= 5"};
+const len7 = data228.length;
+for(let i8=0; i8<len7; i8++){
+let data229 = data228[i8];
+if(typeof data229 === "string"){
+if(func3(data229) > 253){
+const err686 = {instancePath:instancePath+"/console/hostNames/" + i8,schemaPath:"#/properties/console/properties/hostNames/items/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters"};
 if(vErrors === null){
 vErrors = [err686];
 }
@@ -8206,10 +8214,8 @@ vErrors.push(err686);
 }
 errors++;
 }
-}
-let data229 = data220.lockoutAttempts;
-if(!((typeof data229 == "number") && (!(data229 % 1) && !isNaN(data229)))){
-const err687 = {instancePath:instancePath+"/console/lockoutAttempts",schemaPath:"#/properties/console/properties/lockoutAttempts/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(func3(data229) < 1){
+const err687 = {instancePath:instancePath+"/console/hostNames/" + i8,schemaPath:"#/properties/console/properties/hostNames/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err687];
 }
@@ -8218,9 +8224,8 @@ vErrors.push(err687);
 }
 errors++;
 }
-if(typeof data229 == "number"){
-if(data229 > 100 || isNaN(data229)){
-const err688 = {instancePath:instancePath+"/console/lockoutAttempts",schemaPath:"#/properties/console/properties/lockoutAttempts/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
+if(!pattern14.test(data229)){
+const err688 = {instancePath:instancePath+"/console/hostNames/" + i8,schemaPath:"#/properties/console/properties/hostNames/items/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?\\.?$"},message:"must match pattern \""+"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?\\.?$"+"\""};
 if(vErrors === null){
 vErrors = [err688];
 }
@@ -8229,8 +8234,9 @@ vErrors.push(err688);
 }
 errors++;
 }
-if(data229 < 3 || isNaN(data229)){
-const err689 = {instancePath:instancePath+"/console/lockoutAttempts",schemaPath:"#/properties/console/properties/lockoutAttempts/minimum",keyword:"minimum",params:{comparison: ">=", limit: 3},message:"must be >= 3"};
+}
+else {
+const err689 = {instancePath:instancePath+"/console/hostNames/" + i8,schemaPath:"#/properties/console/properties/hostNames/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err689];
 }
@@ -8240,9 +8246,9 @@ vErrors.push(err689);
 errors++;
 }
 }
-let data230 = data220.lockoutMin;
-if(!((typeof data230 == "number") && (!(data230 % 1) && !isNaN(data230)))){
-const err690 = {instancePath:instancePath+"/console/lockoutMin",schemaPath:"#/properties/console/properties/lockoutMin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+else {
+const err690 = {instancePath:instancePath+"/console/hostNames",schemaPath:"#/properties/console/properties/hostNames/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err690];
 }
@@ -8251,9 +8257,9 @@ vErrors.push(err690);
 }
 errors++;
 }
-if(typeof data230 == "number"){
-if(data230 > 1440 || isNaN(data230)){
-const err691 = {instancePath:instancePath+"/console/lockoutMin",schemaPath:"#/properties/console/properties/lockoutMin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1440},message:"must be <= 1440"};
+let data230 = data220.sessionTtlMin;
+if(!((typeof data230 == "number") && (!(data230 % 1) && !isNaN(data230)))){
+const err691 = {instancePath:instancePath+"/console/sessionTtlMin",schemaPath:"#/properties/console/properties/sessionTtlMin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err691];
 }
@@ -8262,8 +8268,9 @@ vErrors.push(err691);
 }
 errors++;
 }
-if(data230 < 1 || isNaN(data230)){
-const err692 = {instancePath:instancePath+"/console/lockoutMin",schemaPath:"#/properties/console/properties/lockoutMin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(typeof data230 == "number"){
+if(data230 > 10080 || isNaN(data230)){
+const err692 = {instancePath:instancePath+"/console/sessionTtlMin",schemaPath:"#/properties/console/properties/sessionTtlMin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10080},message:"must be <= 10080"};
 if(vErrors === null){
 vErrors = [err692];
 }
@@ -8272,10 +8279,8 @@ vErrors.push(err692);
 }
 errors++;
 }
-}
-let data231 = data220.maxUploadKB;
-if(!((typeof data231 == "number") && (!(data231 % 1) && !isNaN(data231)))){
-const err693 = {instancePath:instancePath+"/console/maxUploadKB",schemaPath:"#/properties/console/properties/maxUploadKB/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data230 < 5 || isNaN(data230)){
+const err693 = {instancePath:instancePath+"/console/sessionTtlMin",schemaPath:"#/properties/console/properties/sessionTtlMin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 5},message:"must be >= 5"};
 if(vErrors === null){
 vErrors = [err693];
 }
@@ -8284,9 +8289,10 @@ vErrors.push(err693);
 }
 errors++;
 }
-if(typeof data231 == "number"){
-if(data231 > 32768 || isNaN(data231)){
-const err694 = {instancePath:instancePath+"/console/maxUploadKB",schemaPath:"#/properties/console/properties/maxUploadKB/maximum",keyword:"maximum",params:{comparison: "<=", limit: 32768},message:"must be <= 32768"};
+}
+let data231 = data220.lockoutAttempts;
+if(!((typeof data231 == "number") && (!(data231 % 1) && !isNaN(data231)))){
+const err694 = {instancePath:instancePath+"/console/lockoutAttempts",schemaPath:"#/properties/console/properties/lockoutAttempts/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err694];
 }
@@ -8295,8 +8301,9 @@ vErrors.push(err694);
 }
 errors++;
 }
-if(data231 < 64 || isNaN(data231)){
-const err695 = {instancePath:instancePath+"/console/maxUploadKB",schemaPath:"#/properties/console/properties/maxUploadKB/minimum",keyword:"minimum",params:{comparison: ">=", limit: 64},message:"must be >= 64"};
+if(typeof data231 == "number"){
+if(data231 > 100 || isNaN(data231)){
+const err695 = {instancePath:instancePath+"/console/lockoutAttempts",schemaPath:"#/properties/console/properties/lockoutAttempts/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
 if(vErrors === null){
 vErrors = [err695];
 }
@@ -8305,10 +8312,8 @@ vErrors.push(err695);
 }
 errors++;
 }
-}
-let data232 = data220.applyHealthGraceS;
-if(!((typeof data232 == "number") && (!(data232 % 1) && !isNaN(data232)))){
-const err696 = {instancePath:instancePath+"/console/applyHealthGraceS",schemaPath:"#/properties/console/properties/applyHealthGraceS/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data231 < 3 || isNaN(data231)){
+const err696 = {instancePath:instancePath+"/console/lockoutAttempts",schemaPath:"#/properties/console/properties/lockoutAttempts/minimum",keyword:"minimum",params:{comparison: ">=", limit: 3},message:"must be >= 3"};
 if(vErrors === null){
 vErrors = [err696];
 }
@@ -8317,9 +8322,10 @@ vErrors.push(err696);
 }
 errors++;
 }
-if(typeof data232 == "number"){
-if(data232 > 3600 || isNaN(data232)){
-const err697 = {instancePath:instancePath+"/console/applyHealthGraceS",schemaPath:"#/properties/console/properties/applyHealthGraceS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
+}
+let data232 = data220.lockoutMin;
+if(!((typeof data232 == "number") && (!(data232 % 1) && !isNaN(data232)))){
+const err697 = {instancePath:instancePath+"/console/lockoutMin",schemaPath:"#/properties/console/properties/lockoutMin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err697];
 }
@@ -8328,8 +8334,9 @@ vErrors.push(err697);
 }
 errors++;
 }
-if(data232 < 10 || isNaN(data232)){
-const err698 = {instancePath:instancePath+"/console/applyHealthGraceS",schemaPath:"#/properties/console/properties/applyHealthGraceS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 10},message:"must be >= 10"};
+if(typeof data232 == "number"){
+if(data232 > 1440 || isNaN(data232)){
+const err698 = {instancePath:instancePath+"/console/lockoutMin",schemaPath:"#/properties/console/properties/lockoutMin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1440},message:"must be <= 1440"};
 if(vErrors === null){
 vErrors = [err698];
 }
@@ -8338,10 +8345,8 @@ vErrors.push(err698);
 }
 errors++;
 }
-}
-}
-else {
-const err699 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data232 < 1 || isNaN(data232)){
+const err699 = {instancePath:instancePath+"/console/lockoutMin",schemaPath:"#/properties/console/properties/lockoutMin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err699];
 }
@@ -8351,13 +8356,91 @@ vErrors.push(err699);
 errors++;
 }
 }
-else {
-const err700 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+let data233 = data220.maxUploadKB;
+if(!((typeof data233 == "number") && (!(data233 % 1) && !isNaN(data233)))){
+const err700 = {instancePath:instancePath+"/console/maxUploadKB",schemaPath:"#/properties/console/properties/maxUploadKB/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err700];
 }
 else {
 vErrors.push(err700);
+}
+errors++;
+}
+if(typeof data233 == "number"){
+if(data233 > 32768 || isNaN(data233)){
+const err701 = {instancePath:instancePath+"/console/maxUploadKB",schemaPath:"#/properties/console/properties/maxUploadKB/maximum",keyword:"maximum",params:{comparison: "<=", limit: 32768},message:"must be <= 32768"};
+if(vErrors === null){
+vErrors = [err701];
+}
+else {
+vErrors.push(err701);
+}
+errors++;
+}
+if(data233 < 64 || isNaN(data233)){
+const err702 = {instancePath:instancePath+"/console/maxUploadKB",schemaPath:"#/properties/console/properties/maxUploadKB/minimum",keyword:"minimum",params:{comparison: ">=", limit: 64},message:"must be >= 64"};
+if(vErrors === null){
+vErrors = [err702];
+}
+else {
+vErrors.push(err702);
+}
+errors++;
+}
+}
+let data234 = data220.applyHealthGraceS;
+if(!((typeof data234 == "number") && (!(data234 % 1) && !isNaN(data234)))){
+const err703 = {instancePath:instancePath+"/console/applyHealthGraceS",schemaPath:"#/properties/console/properties/applyHealthGraceS/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err703];
+}
+else {
+vErrors.push(err703);
+}
+errors++;
+}
+if(typeof data234 == "number"){
+if(data234 > 3600 || isNaN(data234)){
+const err704 = {instancePath:instancePath+"/console/applyHealthGraceS",schemaPath:"#/properties/console/properties/applyHealthGraceS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
+if(vErrors === null){
+vErrors = [err704];
+}
+else {
+vErrors.push(err704);
+}
+errors++;
+}
+if(data234 < 10 || isNaN(data234)){
+const err705 = {instancePath:instancePath+"/console/applyHealthGraceS",schemaPath:"#/properties/console/properties/applyHealthGraceS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 10},message:"must be >= 10"};
+if(vErrors === null){
+vErrors = [err705];
+}
+else {
+vErrors.push(err705);
+}
+errors++;
+}
+}
+}
+else {
+const err706 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err706];
+}
+else {
+vErrors.push(err706);
+}
+errors++;
+}
+}
+else {
+const err707 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err707];
+}
+else {
+vErrors.push(err707);
 }
 errors++;
 }

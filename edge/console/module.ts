@@ -13,6 +13,7 @@ import { ApplyGuard, ConfigFile } from './apply.js';
 import { loadAssets, webDir } from './assets.js';
 import { loadTls } from './tls.js';
 import { buildServer, routeTable, later, type ConsoleDeps, type RouteRule } from './server.js';
+import { hostCheck } from './hosts.js';
 import { setupTokenPath, readSetupToken, ensureSetupToken, finishSetupToken, setupUrl } from './setup-token.js';
 import { authRoutes, sessionInfo } from './routes/auth.js';
 import { statusRoutes, liveStatus, addresses, dashboard, eventAllowed } from './routes/status.js';
@@ -80,6 +81,7 @@ export class ConsoleModule implements GatewayModule {
       configFile,
       secure,
       cookieName,
+      hostAllowed: hostCheck(cfg.hostNames),
       authFailures,
       audit: async (req: FastifyRequest, action: string, data: Record<string, unknown> = {}) => {
         // Who did it: the session's user; 'anonymous' only for what needs no session (a

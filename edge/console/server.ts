@@ -86,6 +86,8 @@ export interface ConsoleDeps {
   configFile: ConfigFile | undefined;
   secure: boolean;
   cookieName: string;
+  /** Whether a request's Host header names this box (DNS rebinding, see hosts.ts). */
+  hostAllowed: (host: string | undefined) => boolean;
   audit: (req: FastifyRequest, action: string, data?: Record<string, unknown>) => Promise<void>;
   authFailures: Counter<'reason'>;
 }
@@ -158,6 +160,10 @@ export function buildServer(o: ServerOptions): FastifyInstance {
 
   // The one access check, for every request: the rule of the route the router matched.
   app.addHook('onRequest', async (req, reply) => {
+    if (!deps.hostAllowed(req.headers.host)) {
+      deps.authFailures.inc({ reason: 'bad_host' });
+      return sendError(reply, 421, 'bad_host', `this console answers only to its IP address, localhost, its hostname and console.hostNames, not to "${String(req.headers.host ?? '').slice(0, 100)}"`);
+    }
     const need: unknown = req.routeOptions.config?.role;
     if (!isRouteRole(need)) {
       deps.authFailures.inc({ reason: 'no_rule' });

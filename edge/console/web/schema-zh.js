@@ -165,6 +165,8 @@ export const SCHEMA_ZH = {
   'console.host': ['监听地址', '监听地址（0.0.0.0 = 所有网卡，本地网络上的手机可以访问）。'],
   'console.port': ['监听端口', '监听端口（0 = 任一空闲端口）。'],
   'console.tls': ['HTTPS', '控制台的 HTTPS。'],
+  'console.hostNames': ['其他访问域名', '控制台还可通过这些 DNS 名称访问（例如小区内网 DNS 中的名称）。除此之外只接受 IP 地址、localhost 和本机主机名（及 主机名.local）；其他名称一律拒绝，防止网页借用自己的域名访问网关（DNS 重绑定）。'],
+  'console.hostNames[]': ['域名', '一个 DNS 名称，例如 gate.estate.lan。'],
   'console.tls.enabled': ['启用 HTTPS', '通过 HTTPS 提供控制台（共享网络上建议开启）。'],
   'console.tls.cert': ['证书文件', 'PEM 证书文件。未提供证书/私钥时，首次启动生成自签名证书并保存在数据目录/console-tls/。'],
   'console.tls.key': ['私钥文件', '证书的 PEM 私钥文件（权限保持 0600）。'],
