@@ -17,6 +17,7 @@ import { requireCjs } from './cjs.js';
 import { loadConfig, ConfigError, type LoadedConfig } from './config/load.js';
 import { SystemClock, type Clock } from './clock.js';
 import { defaultModelsDir, loadManifest } from '../models/manifest.js';
+import { dataDirUsage, BUDGET_EVICT_AT, RESERVE_FILE } from './store/disk.js';
 import { readSetupToken, setupTokenPath, setupUrl, consoleUrls } from './console/setup-token.js';
 
 const mqtt = requireCjs('mqtt') as typeof import('mqtt');
@@ -30,6 +31,8 @@ export interface Finding {
   label: string;
   level: Level;
   message: string;
+  /** Figures behind the message, for --json consumers (bytes). */
+  data?: Record<string, unknown>;
 }
 
 export interface DoctorOptions {
@@ -64,6 +67,7 @@ const LABELS = {
   config: '配置 config',
   datadir: '数据目录 data dir',
   disk: '磁盘 disk',
+  budget: '磁盘配额 disk budget',
   clock: '时钟 clock',
   broker: '平台连接 broker',
   serial: '串口 serial',
@@ -78,8 +82,8 @@ type CheckId = keyof typeof LABELS;
 
 class Report {
   readonly findings: Finding[] = [];
-  add(check: CheckId, level: Level, message: string): void {
-    this.findings.push({ check, label: LABELS[check], level, message });
+  add(check: CheckId, level: Level, message: string, data?: Record<string, unknown>): void {
+    this.findings.push({ check, label: LABELS[check], level, message, ...(data ? { data } : {}) });
   }
 }
 
@@ -227,6 +231,86 @@ function checkDataDir(r: Report, dataDir: string, quotaMB: number, o: DoctorOpti
     if (quotaMB > freeMB) r.add('disk', 'WARN', `outbox.quotaMB ${quotaMB} MB is more than the free space: a long outage fills the disk before the quota evicts`);
   } catch (err) {
     r.add('disk', 'WARN', `cannot read free space at ${at}: ${errText(err)}`);
+  }
+}
+
+const SIDE_FILES = ['-wal', '-shm', '-journal'];
+const MB = (b: number) => `${(b / 1048576).toFixed(1)} MB`;
+
+/**
+ * The data directory against gateway.diskBudgetMB and diskReserveMB, counted the way the
+ * running gateway's disk guard counts it (edge/store/disk.ts), so a technician sees the
+ * figure the guard acts on: every database with its -wal/-shm, the other files, the
+ * reserve file, and the filesystem's free space.
+ */
+function checkDiskBudget(r: Report, loaded: LoadedConfig): void {
+  const g = loaded.config.gateway;
+  const dataDir = resolve(g.dataDir);
+  const budget = Math.floor(g.diskBudgetMB * 1048576);
+  const reserve = Math.floor(g.diskReserveMB * 1048576);
+  if (!existsSync(dataDir)) {
+    r.add('budget', 'SKIP', `${dataDir} does not exist yet (budget ${g.diskBudgetMB} MB, reserve ${g.diskReserveMB} MB)`);
+    return;
+  }
+  const { total, entries } = dataDirUsage(dataDir);
+  // Each database with its WAL and shared-memory file: the WAL is where a backlog grows.
+  const dbs = new Map<string, { bytes: number; files: Record<string, number> }>();
+  let other = 0;
+  const otherNames: Array<[string, number]> = [];
+  for (const [name, bytes] of entries) {
+    const m = /^(.*\.db)(-wal|-shm|-journal)?$/.exec(name);
+    if (m) {
+      const d = dbs.get(m[1]!) ?? { bytes: 0, files: {} };
+      d.bytes += bytes;
+      d.files[name] = bytes;
+      dbs.set(m[1]!, d);
+    } else if (name !== RESERVE_FILE) {
+      other += bytes;
+      otherNames.push([name, bytes]);
+    }
+  }
+  const reserveHeld = entries.get(RESERVE_FILE) ?? 0;
+  let free: number | undefined;
+  try {
+    const s = statfsSync(dataDir);
+    free = s.bavail * s.bsize;
+  } catch {
+    /* reported below as unknown */
+  }
+  const dbText = [...dbs].sort((a, b) => b[1].bytes - a[1].bytes).map(([n, d]) => `${n} ${MB(d.bytes)}${Object.keys(d.files).length > 1 ? ` (with ${Object.keys(d.files).filter((f) => f !== n).map((f) => f.slice(n.length)).sort((a, b) => SIDE_FILES.indexOf(a) - SIDE_FILES.indexOf(b)).join('/')})` : ''}`);
+  const biggest = otherNames.sort((a, b) => b[1] - a[1]).slice(0, 3).map(([n, b]) => `${n} ${MB(b)}`);
+  const pct = budget > 0 ? (100 * total) / budget : 0;
+  const text =
+    `${MB(total)} of ${g.diskBudgetMB} MB budget used (${pct.toFixed(1)} %) in ${dataDir}: ${dbText.length ? dbText.join(', ') : 'no databases'}` +
+    `${other ? `, other files ${MB(other)}` : ''}, ${reserve ? `reserve ${reserveHeld ? MB(reserveHeld) : 'not in place'} of ${g.diskReserveMB} MB` : 'no reserve'}; ` +
+    `filesystem ${free === undefined ? 'free space unknown' : `${MB(free)} free`}`;
+  const data = {
+    dataDir,
+    budgetBytes: budget,
+    reserveBytes: reserve,
+    usedBytes: total,
+    databases: Object.fromEntries([...dbs].map(([n, d]) => [n, { bytes: d.bytes, files: d.files }])),
+    otherBytes: other,
+    reserveFileBytes: reserveHeld,
+    fsFreeBytes: free ?? null,
+  };
+  const problems: Array<{ level: Level; text: string }> = [];
+  if (total > budget) {
+    // Telemetry is all the guard can evict: files that are not its databases stay, so name them.
+    const foreign = biggest.length ? `; not the gateway's databases (the guard cannot evict them): ${biggest.join(', ')}${other >= total - budget ? ' — moving them out of the data dir is enough' : ''}` : '';
+    problems.push({ level: 'FAIL', text: `over the disk budget by ${MB(total - budget)}: the gateway evicts the oldest telemetry (reported upstream as outbox.evicted) to get back under it${foreign}; raise gateway.diskBudgetMB if the disk has room` });
+  } else if (total > budget * BUDGET_EVICT_AT) {
+    problems.push({ level: 'WARN', text: `above ${BUDGET_EVICT_AT * 100} % of the budget: the oldest telemetry is being evicted (an outage backlog?); raise gateway.diskBudgetMB if the disk has room` });
+  }
+  if (free !== undefined && reserve > 0 && free < reserve) {
+    problems.push({ level: 'FAIL', text: `the filesystem has less free space than gateway.diskReserveMB (${g.diskReserveMB} MB): the reserve cannot be kept and writes soon fail with SQLITE_FULL; free space on the filesystem of ${dataDir} (journalctl --vacuum-size, old files) or give the data dir its own partition` });
+  } else if (free !== undefined && total + free < budget) {
+    problems.push({ level: 'WARN', text: `the budget is more than this filesystem can give (${MB(total + free)} used + free): a long outage fills the disk before the budget evicts; set gateway.diskBudgetMB to at most ${Math.floor((total + free - reserve) / 1048576)}` });
+  }
+  if (!problems.length) r.add('budget', 'OK', text, data);
+  else {
+    const level: Level = problems.some((p) => p.level === 'FAIL') ? 'FAIL' : 'WARN';
+    r.add('budget', level, `${text} — ${problems.map((p) => p.text).join('; ')}`, data);
   }
 }
 
@@ -486,6 +570,7 @@ export async function runDoctor(o: DoctorOptions = {}): Promise<Finding[]> {
   if (loaded) {
     const config: unknown = loaded.config;
     checkDataDir(r, loaded.config.gateway.dataDir, loaded.config.outbox.quotaMB, o);
+    checkDiskBudget(r, loaded);
     checkClock(r, o.clock ?? new SystemClock());
     await checkBroker(r, loaded, timeoutMs);
     checkSerial(r, config, acct, who, devDir);

@@ -47,6 +47,13 @@ export interface DiskGuardOptions {
   intervalMs?: number;
 }
 
+/** Above this fraction of the budget the guard evicts the oldest telemetry… */
+export const BUDGET_EVICT_AT = 0.85;
+/** …down to this fraction. */
+export const BUDGET_EVICT_TO = 0.75;
+/** Below this fraction the configured outbox quota comes back. */
+export const BUDGET_RESTORE_AT = 0.7;
+
 const FULL_CODES = /SQLITE_FULL|ENOSPC|SQLITE_IOERR|EDQUOT/;
 const MAX_ENTRIES = 20_000;
 
@@ -148,30 +155,7 @@ export class DiskGuard {
 
   /** Allocated bytes of every file under the data directory (bounded walk). */
   usage(): number {
-    let total = 0;
-    let entries = 0;
-    const walk = (dir: string, depth: number) => {
-      let names: string[];
-      try {
-        names = readdirSync(dir);
-      } catch {
-        return;
-      }
-      for (const n of names) {
-        if (++entries > MAX_ENTRIES) return;
-        const p = join(dir, n);
-        try {
-          const st = lstatSync(p);
-          if (st.isDirectory()) {
-            if (depth < 8) walk(p, depth + 1);
-          } else total += Math.max(st.size, st.blocks * 512);
-        } catch {
-          /* vanished */
-        }
-      }
-    };
-    walk(this.o.dataDir, 0);
-    return total;
+    return dataDirUsage(this.o.dataDir).total;
   }
 
   private fsFree(): number {
@@ -204,22 +188,22 @@ export class DiskGuard {
       }
       let used = this.usage();
       const budget = this.o.budgetBytes;
-      if (used > budget * 0.85) {
+      if (used > budget * BUDGET_EVICT_AT) {
         // Over budget: evict telemetry by the excess (plus a margin), then shrink the files.
-        const excess = used - Math.floor(budget * 0.75);
+        const excess = used - Math.floor(budget * BUDGET_EVICT_TO);
         const bytes = this.o.outbox.stats().bytes;
         this.o.outbox.setQuota(Math.max(0, bytes - excess));
         for (const g of this.o.dbs) this.shrink(g);
         used = this.usage();
         if (!this.overBudget) this.o.log.warn({ usedMB: +(used / 1048576).toFixed(2), budgetMB: budget / 1048576 }, 'disk budget reached: oldest telemetry evicted to stay within it');
         this.overBudget = true;
-      } else if (used < budget * 0.7 && this.o.outbox.quota() < this.o.configuredQuotaBytes) {
-        this.o.outbox.setQuota(Math.min(this.o.configuredQuotaBytes, this.o.outbox.quota() + Math.floor(budget * 0.7 - used)));
+      } else if (used < budget * BUDGET_RESTORE_AT && this.o.outbox.quota() < this.o.configuredQuotaBytes) {
+        this.o.outbox.setQuota(Math.min(this.o.configuredQuotaBytes, this.o.outbox.quota() + Math.floor(budget * BUDGET_RESTORE_AT - used)));
         this.overBudget = false;
-      } else if (used <= budget * 0.85) this.overBudget = false;
+      } else if (used <= budget * BUDGET_EVICT_AT) this.overBudget = false;
       this.lastUsage = used;
       // Space is back: take the reserve again (it must fit with room to spare, within the budget).
-      if (!this.reserveHeld && this.o.reserveBytes > 0 && this.o.now() - this.lastFullAt > 5000 && this.fsFree() > 2 * this.o.reserveBytes && used + this.o.reserveBytes <= budget * 0.7) {
+      if (!this.reserveHeld && this.o.reserveBytes > 0 && this.o.now() - this.lastFullAt > 5000 && this.fsFree() > 2 * this.o.reserveBytes && used + this.o.reserveBytes <= budget * BUDGET_RESTORE_AT) {
         this.makeReserve();
         if (this.reserveHeld) this.o.log.info('disk has room again: reserve re-created');
       }
@@ -265,4 +249,54 @@ export class DiskGuard {
       detail: { usedBytes: this.lastUsage, budgetBytes: this.o.budgetBytes, reserveHeld: this.reserveHeld, fsFreeBytes: Number.isFinite(free) ? free : null, fullEvents: this.fullEvents, outboxQuotaBytes: this.o.outbox.quota() },
     };
   }
+}
+
+/** What one file counts for: its allocated blocks, or its length when that is larger (sparse or just-extended files). */
+export function fileBytes(st: { size: number; blocks: number }): number {
+  return Math.max(st.size, st.blocks * 512);
+}
+
+export interface DataDirUsage {
+  /** Bytes of every file under the directory: what the budget is held against. */
+  total: number;
+  /** The same bytes by top-level entry (a directory's files summed under its name). */
+  entries: Map<string, number>;
+}
+
+/**
+ * The budget's accounting, shared by the guard and `estate-edge doctor` so both report
+ * the same figure: every file under dataDir (walk bounded in depth and entries, so a
+ * directory someone filled with junk cannot stall the check), symlinks not followed.
+ */
+export function dataDirUsage(dataDir: string): DataDirUsage {
+  const entries = new Map<string, number>();
+  let total = 0;
+  let seen = 0;
+  const walk = (dir: string, depth: number, top: string | undefined) => {
+    let names: string[];
+    try {
+      names = readdirSync(dir);
+    } catch {
+      return;
+    }
+    for (const n of names) {
+      if (++seen > MAX_ENTRIES) return;
+      const p = join(dir, n);
+      const key = top ?? n;
+      try {
+        const st = lstatSync(p);
+        if (st.isDirectory()) {
+          if (depth < 8) walk(p, depth + 1, key);
+        } else {
+          const b = fileBytes(st);
+          total += b;
+          entries.set(key, (entries.get(key) ?? 0) + b);
+        }
+      } catch {
+        /* vanished */
+      }
+    }
+  };
+  walk(dataDir, 0, undefined);
+  return { total, entries };
 }

@@ -3,14 +3,18 @@
 // passwd/group files so device permissions are judged as for the estate-edge user.
 import t from 'tap';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, realpathSync, statfsSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { runDoctor, formatReport, doctorExitCode, redactUrl, type Finding, type DoctorOptions } from '../../edge/doctor.js';
 import { ManualClock } from '../../edge/clock.js';
 import { Broker } from '../helpers/broker.js';
 import { freePort } from '../helpers/ports.js';
-import { tempDir, testConfig } from '../helpers/gateway.js';
+import { tempDir, testConfig, silentLog } from '../helpers/gateway.js';
+import { openDatabase } from '../../edge/store/sqlite.js';
+import { Outbox } from '../../edge/outbox/outbox.js';
+import { SystemClock } from '../../edge/clock.js';
+import { mountTmpfs } from '../faults/tmpfs.js';
 
 const isRoot = process.getuid?.() === 0;
 
@@ -161,4 +165,90 @@ t.test('the CLI: `estate-edge doctor --json` with an invalid config lists the pr
   t.match(ok.stdout, /\[ OK \] 配置 config\s+.*config\.yaml valid \(site s, gateway g/);
   t.match(ok.stdout, /\[WARN\] 平台连接 broker\s+uplink disabled/);
   t.equal(ok.status, 0, ok.stdout);
+});
+
+/** A real outbox in `dataDir` with some telemetry, left open as the running service leaves it (its -wal and -shm on disk). */
+async function filledOutbox(t: { teardown(fn: () => void): void }, dataDir: string, records: number): Promise<void> {
+  const { db } = openDatabase(join(dataDir, 'outbox.db'), { synchronous: 'full' });
+  const outbox = new Outbox({ db, clock: new SystemClock(), log: silentLog, quotaBytes: 512 * 1048576 });
+  t.teardown(() => {
+    outbox.close();
+    db.close();
+  });
+  for (let i = 0; i < records; i += 200) {
+    await Promise.all(Array.from({ length: 200 }, (_, k) => outbox.append({ stream: 'telemetry', type: 'meter.reading', data: { n: i + k, kWh: 1234.5, pad: 'r'.repeat(200) } })));
+  }
+}
+
+/** Bytes of a file as the budget counts them, from the file itself. */
+const fileSize = (p: string) => {
+  const st = lstatSync(p);
+  return Math.max(st.size, st.blocks * 512);
+};
+
+t.test('disk budget: the data dir counted as the disk guard counts it, databases with their -wal/-shm, against the files on disk', async (t) => {
+  const dir = tempDir('ee-doctor-budget-');
+  const dataDir = join(dir, 'data');
+  mkdirSync(dataDir);
+  await filledOutbox(t, dataDir, 2000);
+  mkdirSync(join(dataDir, 'snapshots'));
+  writeFileSync(join(dataDir, 'snapshots', 'a.jpg'), Buffer.alloc(100_000, 7));
+  const loaded = testConfig({ uplink: { enabled: false }, gateway: { id: 'g', dataDir, diskBudgetMB: 64, diskReserveMB: 1 } });
+  const f = await runDoctor({ loaded, systemctl: false });
+  const [b] = pick(f, 'budget');
+  t.ok(b, JSON.stringify(f));
+  t.equal(b!.level, 'OK', b!.message);
+  const d = b!.data as { usedBytes: number; budgetBytes: number; reserveBytes: number; databases: Record<string, { bytes: number; files: Record<string, number> }>; otherBytes: number; fsFreeBytes: number };
+  // Every file, from the files themselves.
+  const files = ['outbox.db', 'outbox.db-wal', 'outbox.db-shm'];
+  for (const name of files) t.ok(existsSync(join(dataDir, name)), `${name} on disk`);
+  const real = Object.fromEntries(files.map((n) => [n, fileSize(join(dataDir, n))]));
+  t.same(d.databases['outbox.db']!.files, real, `outbox.db, -wal and -shm counted at their real sizes: ${JSON.stringify(real)}`);
+  t.ok(real['outbox.db-wal']! > 0, 'the WAL holds data (it is part of the budget)');
+  const snapshot = fileSize(join(dataDir, 'snapshots', 'a.jpg'));
+  t.equal(d.otherBytes, snapshot, 'other files: the snapshot directory');
+  const sum = readdirSync(dataDir).filter((n) => n !== 'snapshots').reduce((n, f) => n + fileSize(join(dataDir, f)), 0) + snapshot;
+  t.equal(d.usedBytes, sum, `used ${d.usedBytes} bytes = the sum of every file under the data dir`);
+  t.equal(d.budgetBytes, 64 * 1048576);
+  t.equal(d.reserveBytes, 1048576);
+  const s = statfsSync(dataDir);
+  t.ok(Math.abs(d.fsFreeBytes - s.bavail * s.bsize) < 64 * 1048576, 'filesystem free space from statfs');
+  t.match(b!.message, new RegExp(`^${(d.usedBytes / 1048576).toFixed(1)} MB of 64 MB budget used \\(\\d+\\.\\d %\\) in ${dataDir}: outbox\\.db \\d+\\.\\d MB \\(with -wal/-shm\\)`));
+  t.match(b!.message, /reserve not in place of 1 MB; filesystem \d+\.\d MB free$/);
+});
+
+t.test('disk budget: over budget is a FAIL naming what to do; free space below the reserve is a FAIL', { skip: isRoot ? false : 'needs root (mount a tmpfs)' }, async (t) => {
+  // A real small filesystem, so "free space" is a figure the test controls.
+  const fs = mountTmpfs(12);
+  t.teardown(() => fs.unmount());
+  const dataDir = join(fs.dir, 'data');
+  mkdirSync(dataDir);
+  await filledOutbox(t, dataDir, 4000);
+  // Somebody's files in the data dir: they count, and the guard cannot evict them.
+  writeFileSync(join(dataDir, 'old-backup.tar'), Buffer.alloc(4 * 1048576, 1));
+  const over = testConfig({ uplink: { enabled: false }, gateway: { id: 'g', dataDir, diskBudgetMB: 4, diskReserveMB: 0 } });
+  let f = await runDoctor({ loaded: over, systemctl: false });
+  let b = pick(f, 'budget')[0]!;
+  const used = (b.data as { usedBytes: number }).usedBytes;
+  t.ok(used > 4 * 1048576, `${used} bytes used for a 4 MB budget`);
+  t.equal(b.level, 'FAIL', b.message);
+  t.match(b.message, /over the disk budget by \d+\.\d MB: the gateway evicts the oldest telemetry/);
+  t.match(b.message, /not the gateway's databases \(the guard cannot evict them\): old-backup\.tar 4\.0 MB/);
+  t.match(b.message, /raise gateway\.diskBudgetMB/);
+  t.equal(doctorExitCode(f), 1, 'exit status 1');
+  t.match(formatReport(f), /\[FAIL\] 磁盘配额 disk budget\s+\d/);
+
+  // Within the budget, but the filesystem has less room than the reserve asks for.
+  const low = testConfig({ uplink: { enabled: false }, gateway: { id: 'g', dataDir, diskBudgetMB: 64, diskReserveMB: 32 } });
+  f = await runDoctor({ loaded: low, systemctl: false });
+  b = pick(f, 'budget')[0]!;
+  t.equal(b.level, 'FAIL', b.message);
+  t.match(b.message, /less free space than gateway\.diskReserveMB \(32 MB\)/);
+  t.ok((b.data as { fsFreeBytes: number }).fsFreeBytes < 32 * 1048576);
+
+  // Within the budget and the reserve, but the budget is larger than the filesystem.
+  const big = testConfig({ uplink: { enabled: false }, gateway: { id: 'g', dataDir, diskBudgetMB: 64, diskReserveMB: 1 } });
+  b = pick(await runDoctor({ loaded: big, systemctl: false }), 'budget')[0]!;
+  t.equal(b.level, 'WARN', b.message);
+  t.match(b.message, /the budget is more than this filesystem can give .* set gateway\.diskBudgetMB to at most \d+/);
 });
