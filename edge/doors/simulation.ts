@@ -20,9 +20,13 @@ export class DoorSimulation {
       const door = this.doors.find((d) => d.id === s.id);
       if (!door?.contact || s.lock !== 'unlocked' || !s.cause.startsWith('granted') || s.contact !== 'closed') return;
       const pin = door.contact.pin;
-      // Someone pushes the door ~1 s after the click and lets it close ~3 s later.
-      this.later(600 + this.random() * 800, () => this.gpio.set(pin, true));
-      this.later(3000 + this.random() * 2000, () => this.gpio.set(pin, false));
+      // Someone pushes the door ~1 s after the click and lets it close 1.5–3 s later, but
+      // before the pulse ends (300 ms spare for the contact's debounce), so the demo shows
+      // the relock on closing; a pulse too short for that gets a door closed after it.
+      const openAt = 600 + this.random() * 800;
+      const closeAt = Math.max(openAt + 200, Math.min(openAt + 1500 + this.random() * 1500, door.unlockMs - 300));
+      this.later(openAt, () => this.gpio.set(pin, true));
+      this.later(closeAt, () => this.gpio.set(pin, false));
     });
     this.scheduleExit();
   }
