@@ -37,7 +37,7 @@ export const GatewaySectionSchema = Section(
       minimum: 4,
       maximum: 16777216,
       default: 1024,
-      description: 'Everything the gateway keeps under dataDir (outbox and WAL, state.db, faces.db, logs, snapshots, the reserve). Above 95 % of it the oldest telemetry is evicted (and reported upstream as outbox.evicted).',
+      description: 'Everything the gateway keeps under dataDir (outbox and WAL, state.db, faces.db, logs, snapshots, the reserve). Above 85 % of it the oldest telemetry is evicted down to 75 % (and reported upstream as outbox.evicted).',
     }),
     diskReserveMB: Type.Number({
       minimum: 0,

@@ -10,7 +10,7 @@ export const SCHEMA_ZH = {
   'gateway.id': ['网关编号', '网关编号，在小区内唯一，用于 MQTT 主题。'],
   'gateway.dataDir': ['数据目录', 'SQLite 数据库和其他状态文件的目录（systemd StateDirectory）。'],
   'gateway.shutdownTimeoutMs': ['停机超时（毫秒）', '正常停机（SIGTERM）最多等待的时间，超过后进程直接退出。'],
-  'gateway.diskBudgetMB': ['磁盘配额（MB）', '网关在数据目录中占用的全部空间（缓存库及其 WAL、状态库、人脸库、日志、抓拍、预留文件）。超过配额的 95% 时最早的遥测数据被淘汰，并以 outbox.evicted 上报。'],
+  'gateway.diskBudgetMB': ['磁盘配额（MB）', '网关在数据目录中占用的全部空间（缓存库及其 WAL、状态库、人脸库、日志、抓拍、预留文件）。超过配额的 85% 时淘汰最早的遥测数据直至 75%，并以 outbox.evicted 上报。'],
   'gateway.diskReserveMB': ['预留空间（MB）', '在数据目录中预先占用的预留文件：磁盘写满时立即删除，保证删除、确认和关键记录仍有空间；空间恢复后重新创建。0 表示不预留。'],
   'log': ['日志', '结构化日志（标准输出，每行一条 JSON）。'],
   'log.level': ['日志级别', '写入标准输出（journald）的最低级别。'],
