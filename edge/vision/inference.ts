@@ -115,7 +115,8 @@ export class InferenceClient extends EventEmitter {
         this.loading = false;
       };
       w.on('message', (msg: WorkerResponse) => {
-        if (msg.op === 'ready') {
+        if (msg.op === 'loading') this.emit('loading');
+        else if (msg.op === 'ready') {
           ready = true;
           this.loading = false;
           this.livenessAvailable = msg.liveness;

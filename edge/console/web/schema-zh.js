@@ -118,6 +118,7 @@ export const SCHEMA_ZH = {
   'vision.models.recognizer': ['识别模型', '清单中的识别模型编号（默认：清单中的默认值）。'],
   'vision.models.liveness': ['活体模型', '活体检测模型组合的编号；为空或不填：用清单中的（用活体检测开关关闭）。'],
   'vision.threads': ['推理线程数', '推理进程中每个模型使用的 onnxruntime 线程数。'],
+  'vision.modelLoadTimeoutS': ['模型加载超时（秒）', '推理进程加载人脸模型允许的秒数；超时后人脸门禁报告不可用（告警、健康状态、vision.status）并拒绝所有人脸。网关（门禁、仪表、上行、控制台）从不等待模型加载：慢速树莓派 SD 卡或仿真的 arm64 设备可能需要几分钟。迟到完成的加载仍会被使用；加载失败则按退避间隔重试。'],
   'vision.detectThreshold': ['检测阈值', '人脸检测分数阈值（默认：清单中校准的值，YuNet 为 0.7）。'],
   'vision.match': ['比对', '识别和判定。'],
   'vision.match.threshold': ['比对阈值', '固定的比对阈值（默认不设：按陌生人误识率和检索人数计算；dlib 识别模型为欧氏距离，低于阈值即匹配，余弦相似度模型高于阈值即匹配）。'],
