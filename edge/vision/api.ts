@@ -55,6 +55,8 @@ export interface VisionStatus {
   templates: number;
   models?: { detector: string; recognizer: string; liveness: string[]; matchThreshold: number; metric: string; livenessThreshold?: number };
   counters: Record<string, number>;
+  /** The face models' load: attempts so far, failed ones, and the last failure's reason. */
+  modelLoad?: { state: 'loading' | 'ready' | 'failed' | 'slow'; attempts: number; failures: number; since: number; lastError?: string };
 }
 
 export interface VisionSnapshot {

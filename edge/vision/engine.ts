@@ -120,12 +120,20 @@ export class Engine {
     // per session would keep each one's peak for good (measured: −8 MB for the recognizer,
     // liveness and close-up sessions together).
     const open = (file: string, arena = false) => ort.InferenceSession.create(join(opts.dir, file), { ...so, enableCpuMemArena: arena });
-    const [det, rec, close, ...live] = await Promise.all([
+    const settled = await Promise.allSettled([
       open(m.detector.file, true),
       open(m.recognizer.file),
       m.closeUpDetector ? open(m.closeUpDetector.file) : Promise.resolve(undefined),
       ...m.liveness.map((l) => open(l.file)),
     ]);
+    const failed = settled.find((x): x is PromiseRejectedResult => x.status === 'rejected');
+    if (failed) {
+      // The sessions that did load must go before the thread ends: a worker ending with
+      // live onnxruntime sessions aborts the process at exit.
+      for (const x of settled) if (x.status === 'fulfilled') await x.value?.release().catch(() => {});
+      throw failed.reason instanceof Error ? failed.reason : new Error(String(failed.reason));
+    }
+    const [det, rec, close, ...live] = settled.map((x) => (x as PromiseFulfilledResult<Ort.InferenceSession | undefined>).value);
     const detector = new Detector(m.detector, det!, opts.detectThreshold ?? m.detector.scoreThreshold);
     const closeUp = close && m.closeUpDetector ? new Detector(m.closeUpDetector, close, m.closeUpDetector.scoreThreshold) : undefined;
     return new Engine(opts, detector, closeUp, rec!, live.map((session, i) => ({ model: m.liveness[i]!, session: session! })));

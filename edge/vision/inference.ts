@@ -2,6 +2,14 @@
 // bounds what waits for it. A camera frame is only sent when no frame is in flight (the
 // caller keeps just the newest one meanwhile); photos queue up to a limit and are refused
 // beyond it. A worker that crashes or hangs is replaced; pending requests fail cleanly.
+//
+// A worker is never terminated while it loads the models: onnxruntime-node finishes a
+// session creation on its own thread and calls back into the worker's environment, and
+// when that environment is gone the callback throws a Napi::Error that nothing can catch
+// (std::terminate: measured, the gateway process aborts with status 134). A load that has
+// to be abandoned is told to close instead: the worker releases whatever it loaded and
+// ends once onnxruntime returns, and only then is a failed load reported, so two workers
+// never load at once.
 import { Worker } from 'node:worker_threads';
 import { EventEmitter } from 'node:events';
 import type { EngineOptions } from './engine.js';
@@ -29,7 +37,6 @@ export interface InferenceOptions {
   maxQueuedPhotos: number;
   /** A request unanswered for this long means the worker is stuck: it is replaced. */
   requestTimeoutMs?: number;
-  initTimeoutMs?: number;
 }
 
 /**
@@ -52,6 +59,8 @@ export class InferenceClient extends EventEmitter {
   private frames = 0;
   private frameSlot: SharedArrayBuffer | undefined;
   private stopped = false;
+  /** The current worker is creating its sessions: it must not be terminated (see the top of the file). */
+  private loading = false;
   livenessAvailable = false;
   restarts = 0;
 
@@ -61,9 +70,33 @@ export class InferenceClient extends EventEmitter {
 
   /** Start the worker and create the sessions; rejects with the reason when a model cannot be loaded. */
   static async start(opts: InferenceOptions): Promise<InferenceClient> {
-    const c = new InferenceClient(opts);
-    await c.spawn();
+    const c = InferenceClient.create(opts);
+    await c.load();
     return c;
+  }
+
+  /**
+   * A client with no worker yet: load() starts one. The caller holds the client while the
+   * load runs, so it can stop() it (a gateway stopping during a slow load).
+   */
+  static create(opts: InferenceOptions): InferenceClient {
+    return new InferenceClient(opts);
+  }
+
+  /**
+   * Start a worker and load the models. Resolves when the sessions are ready; rejects with
+   * the load error (or the worker's exit) only after that worker has ended. Takes as long
+   * as the load takes: the caller decides what "too slow" means and reports it meanwhile.
+   */
+  load(): Promise<void> {
+    if (this.worker) return Promise.reject(new Error('inference worker already running'));
+    if (this.stopped) return Promise.reject(new Error('inference worker stopped'));
+    return this.spawn();
+  }
+
+  /** A worker is running or loading. */
+  get started(): boolean {
+    return this.worker !== undefined;
   }
 
   private spawn(): Promise<void> {
@@ -72,38 +105,44 @@ export class InferenceClient extends EventEmitter {
     // 1.5 MB young generation still grew to 2 × 2 MB semi-spaces).
     const w = new Worker(workerEntry());
     this.worker = w;
+    this.loading = true;
     return new Promise<void>((resolve, reject) => {
       let ready = false;
-      const timer = setTimeout(() => {
-        if (!ready) {
-          reject(new Error('inference worker did not start in time'));
-          void w.terminate();
-        }
-      }, this.opts.initTimeoutMs ?? 60_000);
+      // The first reason a load failed; reported once the worker has ended.
+      let failure: Error | undefined;
+      const loadFailed = (err: Error): void => {
+        failure ??= err;
+        this.loading = false;
+      };
       w.on('message', (msg: WorkerResponse) => {
-        if (msg.op === 'ready') {
+        if (msg.op === 'loading') this.emit('loading');
+        else if (msg.op === 'ready') {
           ready = true;
-          clearTimeout(timer);
+          this.loading = false;
           this.livenessAvailable = msg.liveness;
-          resolve();
+          // Stopped meanwhile: the queued close releases the sessions just made.
+          if (this.stopped) reject(new Error('inference worker stopped'));
+          else resolve();
         } else if (msg.op === 'init_failed') {
-          clearTimeout(timer);
-          reject(new Error(msg.message));
-          void w.terminate();
+          // The worker released what it had loaded; close lets it end by itself.
+          loadFailed(new Error(msg.message));
+          w.postMessage({ op: 'close' } satisfies WorkerRequest);
         } else this.settle(msg);
       });
       w.on('error', (err) => {
-        clearTimeout(timer);
-        if (!ready) reject(err);
+        // An exception on the worker thread (a Napi::Error included) ends that thread only;
+        // with this listener it never reaches the gateway's uncaughtException handler.
+        if (!ready) loadFailed(err instanceof Error ? err : new Error(String(err)));
         this.emit('crash', err);
       });
       w.on('exit', (code) => {
-        clearTimeout(timer);
+        if (!ready) reject(failure ?? new Error(`inference worker exited while loading the models (code ${code})`));
+        // stop() has let go of it already: nothing to fail or replace.
         if (this.worker !== w) return;
         this.worker = undefined;
+        this.loading = false;
         this.failAll(new Error(`inference worker exited (code ${code})`));
-        if (!ready) reject(new Error(`inference worker exited during start (code ${code})`));
-        else if (!this.stopped) this.respawn();
+        if (ready && !this.stopped) this.respawn();
       });
       w.postMessage({ op: 'init', options: this.opts.engine } satisfies WorkerRequest);
     });
@@ -146,7 +185,7 @@ export class InferenceClient extends EventEmitter {
   }
 
   get ready(): boolean {
-    return this.worker !== undefined && !this.stopped;
+    return this.worker !== undefined && !this.loading && !this.stopped;
   }
 
   /** A frame is being analysed (the caller should hold the next one back). */
@@ -201,7 +240,11 @@ export class InferenceClient extends EventEmitter {
     if (!w) return;
     const exited = new Promise<void>((resolve) => w.once('exit', () => resolve()));
     w.postMessage({ op: 'close' } satisfies WorkerRequest);
-    const timer = setTimeout(() => void w.terminate(), graceMs);
+    // A worker still loading ends once its session creations return (its close waits behind
+    // the init); terminating it earlier would abort the whole process.
+    const timer = setTimeout(() => {
+      if (!this.loading) void w.terminate();
+    }, graceMs);
     await exited;
     clearTimeout(timer);
   }

@@ -7,6 +7,15 @@
 // inference worker makes face access unavailable — loudly (health not ok with the
 // reason, an alarm record, an error log) — while the module, and with it the gateway's
 // doors and meters, keeps running.
+//
+// The models load in the background: start() waits for them only briefly, so on a box
+// where the load takes minutes (a Pi's cold SD card, arm64 under qemu) the console, the
+// health endpoint and the platform's commands are not held back behind it. Until the
+// models are loaded no frame is analysed, so no face is granted. A load slower than
+// vision.modelLoadTimeoutS is reported (and still used when it ends); a load that fails
+// (a file missing or corrupt, onnxruntime refusing it, the worker dying) is retried with
+// a back-off that never gives up, so the technician's fixed file is picked up without a
+// restart.
 import { join } from 'node:path';
 import type { Static } from '@sinclair/typebox';
 import { Type } from '@sinclair/typebox';
@@ -16,7 +25,7 @@ import { CommandError } from '../commands/registry.js';
 import { Camera, describeSource, type CameraSource, type CameraState, type Frame } from '../../drivers/camera/camera.js';
 import type { VisionSchema } from './schema.js';
 import { InferenceClient } from './inference.js';
-import { resolveModels, verifyModelFiles, type ResolvedModels } from './models.js';
+import { ModelsUnavailable, resolveModels, verifyModelFiles, type ResolvedModels } from './models.js';
 import { KeyFileError, loadOrCreateKey, TemplateStore, type Match } from './templates.js';
 import { Confirmer, Cooldown, RateLimit } from './decision.js';
 import { EvidenceStreak, judge, policyFor, thresholdFor, type PolicyOptions } from './policy.js';
@@ -48,6 +57,18 @@ declare module '../bus.js' {
     'vision.camera': CameraState;
   }
 }
+
+/** Longest start() waits for the models before the rest of the gateway starts regardless. */
+const START_WAIT_MS = 10_000;
+
+/** Knobs the config does not offer (tests: a load timeout far shorter than a real load, quick retries). */
+export interface VisionTestOptions {
+  loadTimeoutMs?: number;
+  retryMinMs?: number;
+  retryMaxMs?: number;
+}
+
+type LoadState = NonNullable<VisionStatus['modelLoad']>;
 
 const UNKNOWN = '\u0000unknown';
 const ALLOWED_REFRESH_MS = 2000;
@@ -92,10 +113,19 @@ export class VisionModule implements GatewayModule {
   private readonly imaging: ImageHelper;
   private readonly m;
   private readonly log;
+  private load: LoadState = { state: 'loading', attempts: 0, failures: 0, since: 0 };
+  /** Why the models are not loaded (slow or failed load); cleared once they are. */
+  private loadProblem: string | undefined;
+  /** The last load problem logged and raised as an alarm: a retry failing the same way stays quiet. */
+  private reported: string | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private slowTimer: NodeJS.Timeout | undefined;
+  private firstOutcome: (() => void) | undefined;
 
   constructor(
     private readonly ctx: ModuleContext,
     private readonly cfg: VisionConfig,
+    private readonly testing: VisionTestOptions = {},
   ) {
     this.log = ctx.log.child({ mod: 'vision' });
     this.confirmer = new Confirmer(cfg.match.confirmFrames, cfg.match.windowMs);
@@ -120,6 +150,11 @@ export class VisionModule implements GatewayModule {
       }),
       enrol: reg.counter({ name: 'estate_faces_enrol_total', help: 'Enrolment photos/embeddings by outcome (accepted or rejection code)', labelNames: ['outcome'] }),
       events: reg.counter({ name: 'estate_vision_events_total', help: 'Unknown-face and spoof events, sent or suppressed by the rate limit', labelNames: ['kind', 'sent'] }),
+      loadFailures: reg.counter({
+        name: 'estate_vision_model_load_failures_total',
+        help: 'Face model loads that failed or overran vision.modelLoadTimeoutS, by reason (files: missing or wrong hash; load: onnxruntime or the worker failed; timeout)',
+        labelNames: ['reason'],
+      }),
     };
     const self = this;
     reg.gauge({
@@ -164,9 +199,10 @@ export class VisionModule implements GatewayModule {
     this.m.frames.inc({ outcome });
   }
 
-  private fail(message: string): void {
-    this.problem = message;
-    this.log.error({ problem: message }, 'FACE ACCESS UNAVAILABLE: the gateway runs on without it');
+  /** Permanent problems (config, key) set `problem`; a load problem passes `attempt` and is retried. */
+  private fail(message: string, attempt?: number): void {
+    if (attempt === undefined) this.problem = message;
+    this.log.error({ problem: message, ...(attempt !== undefined ? { attempt } : {}) }, 'FACE ACCESS UNAVAILABLE: the gateway runs on without it');
     void this.ctx.outbox.append({ stream: 'alarm', type: 'vision.unavailable', data: { message, doorId: this.cfg.doorId } }).catch(() => {});
   }
 
@@ -175,7 +211,7 @@ export class VisionModule implements GatewayModule {
       store: () => this.store,
       inference: () => (this.inference?.ready ? this.inference : undefined),
       imaging: this.imaging,
-      unavailable: () => this.problem ?? (this.inference?.ready ? undefined : 'face analysis is not running'),
+      unavailable: () => this.problem ?? (this.inference?.ready ? undefined : (this.loadProblem ?? 'face analysis is not running')),
       limits: this.cfg.enrolment,
       dim: () => this.dim,
       keepPhotos: this.cfg.privacy.keepPhotos,
@@ -232,32 +268,109 @@ export class VisionModule implements GatewayModule {
     this.sweep();
     this.sweepTimer = setInterval(() => this.sweep(), 3600_000).unref();
     try {
-      await verifyModelFiles(r);
-    } catch (err) {
-      return this.fail((err as Error).message);
-    }
-    this.resolved = r;
-    try {
       this.policy = policyFor(r.models.recognizer, this.cfg.match);
       thresholdFor(this.policy, 1, 1);
     } catch (err) {
       return this.fail(`match policy: ${(err as Error).message}`);
     }
+    this.resolved = r;
+    // Whichever comes first: the models loaded, a load failed or overran its timeout, or
+    // START_WAIT_MS. A normal box reports face access running when the gateway has started.
+    const first = new Promise<void>((resolve) => (this.firstOutcome = resolve));
+    let waited: NodeJS.Timeout | undefined;
+    this.runLoad(r);
+    await Promise.race([first, new Promise<void>((resolve) => (waited = setTimeout(resolve, START_WAIT_MS)))]);
+    clearTimeout(waited);
+    this.firstOutcome = undefined;
+  }
+
+  private loadTimeoutMs(): number {
+    return this.testing.loadTimeoutMs ?? this.cfg.modelLoadTimeoutS * 1000;
+  }
+
+  private runLoad(r: ResolvedModels): void {
+    this.attemptLoad(r).catch((err) => this.log.error({ err: String(err) }, 'face model load: unexpected failure'));
+  }
+
+  /**
+   * One load of the models: check the files, then start a worker and wait for its sessions.
+   * Never rejects: a failure is reported and the next attempt scheduled.
+   */
+  private async attemptLoad(r: ResolvedModels): Promise<void> {
+    if (this.stopped) return;
+    this.load = { ...this.load, state: this.loadProblem ? this.load.state : 'loading', attempts: this.load.attempts + 1, since: this.ctx.clock.now() };
+    const timeoutMs = this.loadTimeoutMs();
+    let client: InferenceClient | undefined;
+    // From the first byte read: on a cold SD card the hash check is part of the slowness.
+    // Reported, not abandoned: stopping a worker in the middle of its load would abort the
+    // process (inference.ts), and on a slow box the next attempt would be just as slow.
+    this.slowTimer = setTimeout(() => this.loadFailed('timeout', `face models not loaded within ${timeoutMs / 1000} s (vision.modelLoadTimeoutS); still loading`, false), timeoutMs);
+    this.slowTimer.unref();
     try {
-      this.inference = await InferenceClient.start({
+      await verifyModelFiles(r);
+      if (this.stopped) return;
+      client = InferenceClient.create({
         engine: { models: r.models, dir: r.dir, threads: this.cfg.threads, detectThreshold: r.detectThreshold },
         maxQueuedPhotos: this.cfg.queue,
       });
+      this.inference = client;
+      await client.load();
     } catch (err) {
-      return this.fail(`inference worker: ${(err as Error).message}`);
+      clearTimeout(this.slowTimer);
+      if (this.inference === client) this.inference = undefined;
+      if (this.stopped) return;
+      const files = err instanceof ModelsUnavailable;
+      this.loadFailed(files ? 'files' : 'load', files ? (err as Error).message : `inference worker: ${(err as Error)?.message ?? String(err)}`, true);
+      this.scheduleRetry(r);
+      return;
     }
+    clearTimeout(this.slowTimer);
     if (this.stopped) return;
-    this.inference.on('crash', (err: Error) => this.log.error({ err: String(err) }, 'inference worker crashed; restarting'));
-    this.inference.on('timeout', () => this.log.error('inference request timed out; replacing the worker'));
-    this.inference.on('restarted', () => this.log.warn('inference worker restarted'));
-    if (this.cfg.liveness.enabled && !this.inference.livenessAvailable) this.log.warn('liveness enabled but no liveness model is loaded');
+    this.loaded(client, r);
+  }
+
+  private loadFailed(reason: 'files' | 'load' | 'timeout', message: string, retry: boolean): void {
+    this.loadProblem = message;
+    this.load = { ...this.load, state: reason === 'timeout' ? 'slow' : 'failed', failures: this.load.failures + 1, lastError: message };
+    this.m.loadFailures.inc({ reason });
+    if (message !== this.reported) {
+      this.reported = message;
+      this.fail(message, this.load.attempts);
+    } else this.log.debug({ problem: message, attempts: this.load.attempts }, 'face model load failed again');
+    if (retry) this.log.info({ inS: seconds(this.retryDelayMs()) }, 'face models: retrying the load');
+    this.firstOutcome?.();
+  }
+
+  private retryDelayMs(): number {
+    const min = this.testing.retryMinMs ?? 5_000;
+    const max = this.testing.retryMaxMs ?? 300_000;
+    return Math.min(max, min * 2 ** Math.min(16, Math.max(0, this.load.failures - 1)));
+  }
+
+  private scheduleRetry(r: ResolvedModels): void {
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.runLoad(r);
+    }, this.retryDelayMs());
+    this.retryTimer.unref();
+  }
+
+  private loaded(client: InferenceClient, r: ResolvedModels): void {
+    const recovered = this.loadProblem !== undefined;
+    this.loadProblem = undefined;
+    this.reported = undefined;
+    this.load = { ...this.load, state: 'ready', since: this.ctx.clock.now() };
+    client.on('crash', (err: Error) => this.log.error({ err: String(err) }, 'inference worker crashed; restarting'));
+    client.on('timeout', () => this.log.error('inference request timed out; replacing the worker'));
+    client.on('restarted', () => this.log.warn('inference worker restarted'));
+    if (this.cfg.liveness.enabled && !client.livenessAvailable) this.log.warn('liveness enabled but no liveness model is loaded');
+    if (recovered) {
+      this.log.warn({ attempts: this.load.attempts, failures: this.load.failures }, 'face models loaded: face access available again');
+      void this.ctx.outbox.append({ stream: 'alarm', type: 'vision.available', data: { doorId: this.cfg.doorId, attempts: this.load.attempts } }).catch(() => {});
+    }
     this.startCamera();
     this.log.info({ door: this.cfg.doorId, camera: describeSource(cameraSource(this.cfg.camera.source)), templates: this.store!.count(), threshold: r.matchThreshold, metric: r.metric }, 'face access running');
+    this.firstOutcome?.();
   }
 
   private startCamera(): void {
@@ -488,6 +601,7 @@ export class VisionModule implements GatewayModule {
           }
         : {}),
       counters: { ...this.counters },
+      ...(this.resolved ? { modelLoad: { ...this.load } } : {}),
     };
   }
 
@@ -534,6 +648,8 @@ export class VisionModule implements GatewayModule {
   health(): ModuleHealth {
     if (this.problem) return { ok: false, message: `face access unavailable: ${this.problem}` };
     if (!this.resolved || !this.store) return { ok: false, message: 'face access starting' };
+    if (this.loadProblem) return { ok: false, message: `face access unavailable: ${this.loadProblem}` };
+    if (this.load.state === 'loading') return { ok: false, message: `face access: loading the face models (${seconds(this.ctx.clock.now() - this.load.since)} s so far)` };
     if (!this.inference?.ready) return { ok: false, message: 'face access: inference worker not running (restarting)' };
     const cam = this.camera?.stats();
     if (!cam || cam.state !== 'streaming') return { ok: false, message: `camera ${describeSource(cameraSource(this.cfg.camera.source))} ${cam?.state ?? 'not started'}${cam?.reason ? `: ${cam.reason}` : ''}` };
@@ -543,10 +659,16 @@ export class VisionModule implements GatewayModule {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
+    clearTimeout(this.retryTimer);
+    clearTimeout(this.slowTimer);
     this.camera?.stop();
     await Promise.all([this.inference?.stop(), this.imaging.stop()]);
     this.storeDb?.close();
   }
+}
+
+function seconds(ms: number): number {
+  return Math.round(ms / 100) / 10;
 }
 
 function round(v: number): number {

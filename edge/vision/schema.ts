@@ -75,6 +75,13 @@ export const VisionSchema = Section(
       { description: 'Which models of the manifest to run.', default: {} },
     ),
     threads: Type.Integer({ minimum: 1, maximum: 8, default: 2, description: 'onnxruntime threads per model in the inference worker.' }),
+    modelLoadTimeoutS: Type.Integer({
+      minimum: 10,
+      maximum: 3600,
+      default: 180,
+      description:
+        'Seconds the inference worker may take to load the face models before face access is reported unavailable (alarm, health, vision.status) and refuses every face. The rest of the gateway (doors, meters, uplink, console) waits for the models at most 10 s at start: a slow Pi SD card or an emulated arm64 box can take minutes. A load that finishes late is still used; a load that fails is retried with a back-off.',
+    }),
     detectThreshold: Type.Optional(Type.Number({ minimum: 0.3, maximum: 1, description: 'Detection score threshold (default: the manifest\'s calibrated value, 0.7 for YuNet).' })),
     match: Section(
       {

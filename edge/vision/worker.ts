@@ -45,6 +45,7 @@ export interface AnalyzeResult {
 
 export type WorkerRequest = { op: 'init'; options: EngineOptions } | AnalyzeRequest | { op: 'close' };
 export type WorkerResponse =
+  | { op: 'loading' }
   | { op: 'ready'; liveness: boolean }
   | { op: 'init_failed'; message: string }
   | { op: 'result'; id: number; result: AnalyzeResult }
@@ -106,6 +107,9 @@ if (parentPort) {
       if (msg.op === 'init') {
         try {
           const { Engine } = await import('./engine.js');
+          // From here on onnxruntime works on its own threads: the main thread must not
+          // terminate this worker until it answers (inference.ts).
+          port.postMessage({ op: 'loading' } satisfies WorkerResponse);
           engine = await Engine.create(msg.options);
           port.postMessage({ op: 'ready', liveness: engine.hasLiveness } satisfies WorkerResponse);
         } catch (err) {

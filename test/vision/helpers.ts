@@ -12,6 +12,7 @@ import { createVisionModule } from '../../edge/vision/module.js';
 import { modelsInstalled } from '../../edge/vision/simulation.js';
 import { SimulatedGpio } from '../../drivers/gpio/simulated.js';
 import type { Gateway } from '../../edge/gateway.js';
+import type { ModuleFactory } from '../../edge/module.js';
 import type { RgbImage } from '../../edge/vision/image.js';
 import type { EngineModels } from '../../edge/vision/engine.js';
 
@@ -56,7 +57,7 @@ export interface FaceRig {
 let cmdSeq = 0;
 
 /** A gateway with the real doors module (simulated GPIO, real time) and face access on `vision` overrides. */
-export async function faceRig(vision: Record<string, unknown>, extra: Record<string, unknown> = {}): Promise<FaceRig> {
+export async function faceRig(vision: Record<string, unknown>, extra: Record<string, unknown> = {}, visionModule: ModuleFactory = createVisionModule): Promise<FaceRig> {
   const gpio = new SimulatedGpio({});
   const g = await startGateway(
     {
@@ -65,7 +66,7 @@ export async function faceRig(vision: Record<string, unknown>, extra: Record<str
       vision: { enabled: true, doorId: 'gate', modelsDir: modelsDir(), ...vision },
       ...extra,
     },
-    { modules: [(ctx) => createDoorsModule(ctx, { backend: gpio }), createVisionModule] },
+    { modules: [(ctx) => createDoorsModule(ctx, { backend: gpio }), visionModule] },
   );
   return {
     g,
