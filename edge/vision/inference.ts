@@ -1,9 +1,10 @@
 // Main-thread side of the inference worker: starts it, sends it frames and photos, and
 // bounds what waits for it. A camera frame is only sent when no frame is in flight (the
 // caller keeps just the newest one meanwhile); photos queue up to a limit and are refused
-// beyond it. A worker that crashes or hangs is replaced; pending requests fail cleanly.
+// beyond it. A worker that crashes is replaced; a request it does not answer in time fails
+// (the worker is kept, see below); pending requests fail cleanly.
 //
-// A worker is never terminated while it loads the models: onnxruntime-node finishes a
+// A worker is never terminated while it loads the models or runs a request: onnxruntime-node finishes a
 // session creation on its own thread and calls back into the worker's environment, and
 // when that environment is gone the callback throws a Napi::Error that nothing can catch
 // (std::terminate: measured, the gateway process aborts with status 134). A load that has
@@ -29,13 +30,20 @@ interface Pending {
   reject: (e: Error) => void;
   timer: NodeJS.Timeout;
   kind: 'frame' | 'photo';
+  /** Already failed as timed out; the worker's late answer only frees the slot. */
+  abandoned?: boolean;
 }
 
 export interface InferenceOptions {
   engine: EngineOptions;
   /** Photos allowed to wait (beyond it: BusyError). */
   maxQueuedPhotos: number;
-  /** A request unanswered for this long means the worker is stuck: it is replaced. */
+  /**
+   * A request unanswered for this long fails (the caller moves on). The worker is not
+   * terminated for it: a run in flight would call back into a dead environment and abort
+   * the process (measured under arm64 emulation). Its slot stays taken until it answers,
+   * so a slow worker is not buried under more frames.
+   */
   requestTimeoutMs?: number;
 }
 
@@ -170,6 +178,7 @@ export class InferenceClient extends EventEmitter {
     clearTimeout(p.timer);
     if (p.kind === 'photo') this.photos--;
     else this.frames--;
+    if (p.abandoned) return;
     if (msg.op === 'result') p.resolve(msg.result);
     else p.reject(new Error(msg.message));
   }
@@ -177,7 +186,7 @@ export class InferenceClient extends EventEmitter {
   private failAll(err: Error): void {
     for (const [id, p] of this.pending) {
       clearTimeout(p.timer);
-      p.reject(err);
+      if (!p.abandoned) p.reject(err);
       this.pending.delete(id);
     }
     this.photos = 0;
@@ -221,9 +230,11 @@ export class InferenceClient extends EventEmitter {
     else this.frames++;
     return new Promise<AnalyzeResult>((resolve, reject) => {
       const timer = setTimeout(() => {
-        // A stuck worker holds the sessions hostage: replace it (exit handler fails the rest).
+        const p = this.pending.get(id);
+        if (!p || p.abandoned) return;
+        p.abandoned = true;
         this.emit('timeout', id);
-        void w.terminate();
+        p.reject(new Error(`inference request not answered within ${(this.opts.requestTimeoutMs ?? 30_000) / 1000} s`));
       }, this.opts.requestTimeoutMs ?? 30_000);
       timer.unref();
       this.pending.set(id, { resolve, reject, timer, kind });
@@ -236,14 +247,17 @@ export class InferenceClient extends EventEmitter {
     this.stopped = true;
     const w = this.worker;
     this.worker = undefined;
+    // A request in flight (answered or abandoned): its run must return before the worker ends.
+    const busy = this.pending.size > 0;
     this.failAll(new Error('inference worker stopped'));
     if (!w) return;
     const exited = new Promise<void>((resolve) => w.once('exit', () => resolve()));
     w.postMessage({ op: 'close' } satisfies WorkerRequest);
     // A worker still loading ends once its session creations return (its close waits behind
     // the init); terminating it earlier would abort the whole process.
+    // The same holds for a request in flight: its run returns, then the close is read.
     const timer = setTimeout(() => {
-      if (!this.loading) void w.terminate();
+      if (!this.loading && !busy) void w.terminate();
     }, graceMs);
     await exited;
     clearTimeout(timer);

@@ -361,7 +361,7 @@ export class VisionModule implements GatewayModule {
     this.reported = undefined;
     this.load = { ...this.load, state: 'ready', since: this.ctx.clock.now() };
     client.on('crash', (err: Error) => this.log.error({ err: String(err) }, 'inference worker crashed; restarting'));
-    client.on('timeout', () => this.log.error('inference request timed out; replacing the worker'));
+    client.on('timeout', () => this.log.error('inference request timed out: the worker is slow or stuck; its answer is awaited and the next frame waits for it'));
     client.on('restarted', () => this.log.warn('inference worker restarted'));
     if (this.cfg.liveness.enabled && !client.livenessAvailable) this.log.warn('liveness enabled but no liveness model is loaded');
     if (recovered) {
