@@ -3,7 +3,7 @@
 "use strict";
 module.exports = validate10;
 module.exports.default = validate10;
-const schema11 = {"additionalProperties":false,"description":"estate-edge gateway configuration.","type":"object","required":["site","gateway","log","uplink","outbox","commands","http","status","simulation","meters","doors","vision","console"],"properties":{"site":{"additionalProperties":false,"description":"The estate this gateway serves.","type":"object","required":["id"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Estate (site) id, used in MQTT topics and record ids.","type":"string"},"name":{"maxLength":200,"description":"Human-readable estate name (shown in the console).","type":"string"}}},"gateway":{"additionalProperties":false,"description":"This gateway box.","type":"object","required":["id","dataDir","shutdownTimeoutMs","diskBudgetMB","diskReserveMB"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Gateway id, unique within the site; used in MQTT topics.","type":"string"},"dataDir":{"minLength":1,"default":"/var/lib/estate-edge","description":"Directory for SQLite databases and other state (systemd StateDirectory).","type":"string"},"shutdownTimeoutMs":{"minimum":1000,"maximum":120000,"default":10000,"description":"Longest a graceful shutdown (SIGTERM) may take before the process exits anyway.","type":"integer"},"diskBudgetMB":{"minimum":4,"maximum":16777216,"default":1024,"description":"Everything the gateway keeps under dataDir (outbox and WAL, state.db, faces.db, logs, snapshots, the reserve). Above 85 % of it the oldest telemetry is evicted down to 75 % (and reported upstream as outbox.evicted).","type":"number"},"diskReserveMB":{"minimum":0,"maximum":1024,"default":16,"description":"Pre-allocated reserve file in dataDir, deleted the moment the disk is full so deletes, acknowledgements and critical records still have room; re-created when space is back. 0 = none.","type":"number"}}},"log":{"additionalProperties":false,"description":"Structured logging (JSON lines on stdout).","default":{},"type":"object","required":["level"],"properties":{"level":{"type":"string","enum":["fatal","error","warn","info","debug","trace","silent"],"default":"info","description":"Lowest level written to stdout (journald)."}}},"uplink":{"additionalProperties":false,"description":"MQTT uplink to the central platform.","default":{},"type":"object","required":["enabled","url","protocolVersion","tls","topicPrefix","keepaliveS","connectTimeoutMs","reconnectMinMs","reconnectMaxMs","batchMaxRecords","batchMaxBytes","lingerMs","maxInflight","backfillRecordsPerSecond"],"properties":{"enabled":{"default":true,"description":"Publish upstream. When false, everything stays buffered in the outbox.","type":"boolean"},"url":{"x-secret":"url","pattern":"^(mqtt|mqtts|tcp|tls|ssl|ws|wss)://","default":"mqtt://127.0.0.1:1883","description":"Broker URL: mqtt://host:1883 or mqtts://host:8883 (TLS).","type":"string"},"protocolVersion":{"type":"number","enum":[5,4],"default":5,"description":"MQTT 5 (5) or MQTT 3.1.1 (4)."},"clientId":{"minLength":1,"maxLength":128,"description":"MQTT client id; default <site>-<gateway>.","type":"string"},"username":{"description":"Broker user name.","type":"string"},"password":{"additionalProperties":false,"minProperties":1,"maxProperties":1,"description":"Broker password (env or file reference).","x-secret":"ref","type":"object","properties":{"env":{"minLength":1,"description":"Name of an environment variable holding the secret.","type":"string"},"file":{"minLength":1,"description":"Path of a file holding the secret (trailing newline ignored).","type":"string"},"value":{"description":"The secret itself (lab use only; prefer env or file).","type":"string"}}},"tls":{"additionalProperties":false,"description":"TLS options for mqtts:// URLs.","default":{},"type":"object","required":["rejectUnauthorized"],"properties":{"ca":{"description":"PEM file of the CA that signed the broker certificate.","type":"string"},"cert":{"description":"PEM client certificate for mutual TLS.","type":"string"},"key":{"description":"PEM private key of the client certificate (keep it 0600).","type":"string"},"keyPassphrase":{"additionalProperties":false,"minProperties":1,"maxProperties":1,"description":"Passphrase of the client key, if it is encrypted.","x-secret":"ref","type":"object","properties":{"env":{"minLength":1,"description":"Name of an environment variable holding the secret.","type":"string"},"file":{"minLength":1,"description":"Path of a file holding the secret (trailing newline ignored).","type":"string"},"value":{"description":"The secret itself (lab use only; prefer env or file).","type":"string"}}},"rejectUnauthorized":{"default":true,"description":"Verify the broker certificate. Only turn off in a lab.","type":"boolean"},"servername":{"description":"TLS server name (SNI) if it differs from the URL host.","type":"string"}}},"topicPrefix":{"pattern":"^[^#+]+$","default":"estate","description":"First topic level; topics are <prefix>/<site>/<gateway>/...","type":"string"},"keepaliveS":{"minimum":5,"maximum":3600,"default":30,"description":"MQTT keep-alive in seconds.","type":"integer"},"connectTimeoutMs":{"minimum":1000,"maximum":120000,"default":10000,"description":"Give up one connection attempt after this long.","type":"integer"},"reconnectMinMs":{"minimum":100,"maximum":600000,"default":1000,"description":"First reconnect delay; doubles per failure.","type":"integer"},"reconnectMaxMs":{"minimum":1000,"maximum":3600000,"default":60000,"description":"Longest reconnect delay (never gives up).","type":"integer"},"batchMaxRecords":{"minimum":1,"maximum":10000,"default":500,"description":"Most records in one MQTT message.","type":"integer"},"batchMaxBytes":{"minimum":1024,"maximum":16777216,"default":262144,"description":"Largest MQTT message payload in bytes.","type":"integer"},"lingerMs":{"minimum":0,"maximum":10000,"default":20,"description":"Wait this long for more records before publishing a partial batch.","type":"integer"},"maxInflight":{"minimum":1,"maximum":1000,"default":32,"description":"Messages published but not yet acknowledged (PUBACK).","type":"integer"},"backfillRecordsPerSecond":{"minimum":0,"default":2000,"description":"Drain rate of the backlog after an outage (records/s; 0 = unlimited). Live data is not limited.","type":"integer"}}},"outbox":{"additionalProperties":false,"description":"Store-and-forward buffer (SQLite, WAL).","default":{},"type":"object","required":["file","quotaMB","synchronous"],"properties":{"file":{"minLength":1,"default":"outbox.db","description":"SQLite file of the outbox, relative to gateway.dataDir.","type":"string"},"quotaMB":{"minimum":1,"maximum":1048576,"default":512,"description":"Disk quota for buffered records. Above it, the oldest telemetry is evicted; events and alarms never are.","type":"number"},"synchronous":{"type":"string","enum":["full","normal"],"default":"full","description":"full: every acknowledged record survives power loss (fsync per commit). normal: faster, may lose the last commits on power loss."}}},"commands":{"additionalProperties":false,"description":"Commands from the platform.","default":{},"type":"object","required":["maxAgeS","maxPayloadBytes","dedupeHours","maxClockSkewS","dedupeMaxRows"],"properties":{"maxAgeS":{"minimum":1,"maximum":86400,"default":60,"description":"Commands whose timestamp is older than this are refused (no stale unlock after a reconnect).","type":"integer"},"maxPayloadBytes":{"minimum":1024,"maximum":33554432,"default":8388608,"description":"Largest command payload accepted.","type":"integer"},"dedupeHours":{"minimum":1,"maximum":720,"default":48,"description":"How long executed command ids are remembered to refuse duplicates.","type":"integer"},"maxClockSkewS":{"minimum":0,"maximum":3600,"default":60,"description":"Commands whose timestamp is further than this in the future are refused (clock_skew): a platform clock ahead of the box must not make a command live longer.","type":"integer"},"dedupeMaxRows":{"minimum":1000,"maximum":1000000,"default":20000,"description":"Most command ids remembered for de-duplication (the oldest are forgotten first); bounds state.db.","type":"integer"}}},"http":{"additionalProperties":false,"description":"Health and Prometheus metrics endpoint.","default":{},"type":"object","required":["enabled","host","port"],"properties":{"enabled":{"default":true,"description":"Serve /healthz and /metrics.","type":"boolean"},"host":{"default":"127.0.0.1","description":"Listen address for /healthz and /metrics.","type":"string"},"port":{"minimum":0,"maximum":65535,"default":9810,"description":"Listen port (0 = any free port).","type":"integer"}}},"status":{"additionalProperties":false,"description":"Periodic gateway status report upstream.","default":{},"type":"object","required":["intervalS"],"properties":{"intervalS":{"minimum":5,"maximum":86400,"default":60,"description":"Period of the gateway status telemetry (outbox depth, uptime, memory).","type":"integer"}}},"simulation":{"additionalProperties":false,"description":"Built-in simulated estate, for demos, tests and boxes without hardware.","default":{},"type":"object","required":["enabled"],"properties":{"enabled":{"default":false,"description":"Run the built-in simulated estate (simulated meters, doors and camera).","type":"boolean"}}},"meters":{"additionalProperties":false,"description":"Meter reading on RS-485: Modbus RTU/TCP, DL/T 645-2007/1997, CJ/T 188.","default":{},"type":"object","required":["enabled","fullReportIntervalS","timeSyncIntervalH","buses"],"properties":{"enabled":{"default":true,"description":"Run meter reading.","type":"boolean"},"profilesDir":{"minLength":1,"description":"Extra directory of profile YAML files (overrides built-in profiles with the same id).","type":"string"},"fullReportIntervalS":{"minimum":0,"maximum":86400,"default":900,"description":"Publish every point at least this often, even within its deadband (0 = only on change when a deadband is set).","type":"integer"},"timeSyncIntervalH":{"minimum":0,"maximum":720,"default":24,"description":"Broadcast time (DL/T 645 08H) to dlt645 buses this often (0 = only on command).","type":"number"},"buses":{"default":[],"description":"RS-485 lines and converters.","type":"array","items":{"additionalProperties":false,"description":"An RS-485 line (or TCP converter) and its meters.","type":"object","required":["id","protocol","transport","baudRate","parity","stopBits","timeoutMs","interFrameDelayMs","backoffBaseMs","backoffMaxMs","offlineAfter","devices"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Bus id (one RS-485 line or converter).","type":"string"},"protocol":{"type":"string","enum":["modbus","dlt645","cjt188","mixed"],"description":"Protocol spoken on this line (DL/T 645-2007 and -1997 meters may share a dlt645 line; mixed = Modbus RTU and DL/T 645 meters at the same serial settings on one line)."},"transport":{"type":"string","enum":["serial","tcp","simulated"],"default":"serial","description":"serial: an RS-485 port; tcp: an RS-485-to-Ethernet converter; simulated: an in-process wire with simulator meters (demo, bench)."},"port":{"minLength":1,"description":"Serial device, e.g. /dev/ttyUSB0 or /dev/serial/by-id/… (transport serial).","type":"string"},"host":{"minLength":1,"description":"Converter host name or address (transport tcp).","type":"string"},"tcpPort":{"minimum":1,"maximum":65535,"description":"Converter TCP port (transport tcp), usually 502 (Modbus TCP) or 4001/8899 (transparent).","type":"integer"},"framing":{"type":"string","enum":["rtu","tcp"],"description":"Modbus over tcp transport: tcp = Modbus TCP (MBAP), rtu = RTU frames over a transparent TCP socket. Required for a Modbus bus over tcp, except on tcpPort 502 (the Modbus TCP port), where it defaults to tcp. Ignored for serial."},"baudRate":{"type":"number","enum":[1200,2400,4800,9600,19200,38400,57600,115200],"default":9600,"description":"Baud rate (serial and simulated). DL/T 645-2007 meters default to 2400, 1997 meters to 1200."},"parity":{"type":"string","enum":["none","even","odd"],"default":"none","description":"Parity. DL/T 645 and CJ/T 188 use even."},"stopBits":{"type":"number","enum":[1,2],"default":1,"description":"Stop bits."},"timeoutMs":{"minimum":20,"maximum":10000,"default":1000,"description":"Reply timeout per request, from the end of the request on the wire.","type":"integer"},"replyGuardMs":{"minimum":0,"maximum":60000,"description":"Silence held after a timeout before the next request, so a late reply arrives while nothing is asked and is discarded (counted as lateReplies) instead of being taken for the next answer. Default: the timeout plus the wire time of a 256-byte reply at baudRate (0 for Modbus TCP framing, whose transaction ids tell replies apart). 0 disables it.","type":"integer"},"interFrameDelayMs":{"minimum":0,"maximum":2000,"default":0,"description":"Extra quiet time before each request, on top of the 3.5-character silence (slow converters, meters that need a pause).","type":"integer"},"backoffBaseMs":{"minimum":100,"maximum":600000,"default":5000,"description":"First back-off after a meter stops answering; doubles per failure.","type":"integer"},"backoffMaxMs":{"minimum":1000,"maximum":3600000,"default":300000,"description":"Longest back-off: a dead meter is probed at least this often.","type":"integer"},"offlineAfter":{"minimum":1,"maximum":20,"default":2,"description":"Consecutive failed polls before a meter is reported offline.","type":"integer"},"devices":{"default":[],"description":"Meters on this bus.","type":"array","items":{"additionalProperties":false,"description":"A meter on the bus.","type":"object","required":["id","profile","address","pollIntervalMs","enabled"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Device id, unique on the gateway; used in telemetry and commands.","type":"string"},"name":{"maxLength":200,"description":"Human-readable name (flat, riser), shown in the console.","type":"string"},"profile":{"minLength":1,"description":"Profile id (drivers/profiles/*.yaml or meters.profilesDir), e.g. eastron-sdm630, dlt645-2007-single.","type":"string"},"address":{"description":"Modbus unit id (1–247), DL/T 645 address (up to 12 digits, as printed on the meter) or CJ/T 188 address (up to 14 digits).","anyOf":[{"minimum":1,"maximum":247,"type":"integer"},{"pattern":"^[0-9A-Fa-f]{1,14}$","type":"string"}]},"pollIntervalMs":{"minimum":100,"maximum":86400000,"default":10000,"description":"How often the meter is read. Polls that fall due while the line is busy are skipped and counted, never queued.","type":"integer"},"points":{"minItems":1,"description":"Read only these points of the profile (default: all).","type":"array","items":{"minLength":1,"type":"string"}},"deadband":{"description":"Report-by-exception: a point is published only when it moved by more than this (one number for all points, or per point name). Without it every poll is published.","anyOf":[{"minimum":0,"type":"number"},{"type":"object","patternProperties":{"^(.*)$":{"minimum":0,"type":"number"}}}]},"enabled":{"default":true,"description":"Poll this meter.","type":"boolean"}}}}}}}}},"doors":{"additionalProperties":false,"description":"Door access control over GPIO.","default":{},"type":"object","required":["gpio","timeZone","rateLimit","remoteUnlock","accessLog","fire","groups","doors"],"properties":{"gpio":{"additionalProperties":false,"description":"GPIO access.","default":{},"type":"object","required":["backend","sysfsRoot","pollMs"],"properties":{"backend":{"type":"string","enum":["auto","sysfs","chardev","simulated"],"default":"auto","description":"auto: sysfs GPIO if the kernel has it, else the GPIO character device (gpiod tools). simulated: no hardware (demo, tests)."},"chipLabel":{"minLength":1,"description":"Label of the GPIO chip of the pins. Default: the first found of pinctrl-rp1 (Pi 5), pinctrl-bcm2711 (Pi 4), pinctrl-bcm2835.","type":"string"},"sysfsRoot":{"default":"/sys/class/gpio","description":"Where sysfs GPIO lives (changed only for tests).","type":"string"},"toolsDir":{"description":"Directory of gpioset/gpiomon/gpioget/gpiodetect (default: PATH).","type":"string"},"pollMs":{"minimum":5,"maximum":1000,"default":20,"description":"Input polling period when edge interrupts are unavailable (ms).","type":"integer"}}},"timeZone":{"default":"Asia/Shanghai","description":"IANA time zone of the weekly access windows (e.g. Asia/Shanghai).","type":"string"},"rateLimit":{"additionalProperties":false,"description":"Per-door unlock rate limit (token bucket) against unlock storms.","default":{},"type":"object","required":["burst","perMinute"],"properties":{"burst":{"minimum":1,"maximum":1000,"default":5,"description":"Unlocks a door accepts in a burst.","type":"integer"},"perMinute":{"minimum":1,"maximum":6000,"default":30,"description":"Sustained unlocks per minute per door; more are denied (rate_limited). Exit buttons and fire release are never limited.","type":"integer"}}},"remoteUnlock":{"additionalProperties":false,"description":"Remote unlock commands (platform, console).","default":{},"type":"object","required":["ttlMs","maxDurationMs"],"properties":{"ttlMs":{"minimum":500,"maximum":600000,"default":15000,"description":"door.unlock is refused when older than this (from the command timestamp), unless the command gives its own ttlMs.","type":"integer"},"maxDurationMs":{"minimum":1000,"maximum":3600000,"default":600000,"description":"Longest unlock a door.unlock command may ask for.","type":"integer"}}},"accessLog":{"additionalProperties":false,"description":"Local access-event log.","default":{},"type":"object","required":["keepDays","maxRows"],"properties":{"keepDays":{"minimum":1,"maximum":3650,"default":90,"description":"Days of access decisions kept on the box for the console (upstream copies are in the outbox).","type":"integer"},"maxRows":{"minimum":1000,"maximum":10000000,"default":200000,"description":"Most access decisions kept on the box.","type":"integer"}}},"fire":{"additionalProperties":false,"description":"Fire release.","default":{},"type":"object","required":["latch","releaseOnFirstEdge"],"properties":{"input":{"additionalProperties":false,"description":"Fire-alarm panel input; active = fire alarm.","type":"object","required":["pin","activeLow","debounceMs"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"},"debounceMs":{"minimum":0,"maximum":5000,"default":100,"description":"A change must be stable this long (ms) before it counts (contact bounce).","type":"integer"},"bias":{"type":"string","enum":["pull-up","pull-down","disable"],"description":"Pull resistor (character-device backend only; with sysfs set it in config.txt)."}}},"latch":{"default":true,"description":"Keep the release after the fire input returns to normal, until a door.fireRelease clear command.","type":"boolean"},"releaseOnFirstEdge":{"default":true,"description":"Release on the first edge of the fire input; debounceMs then only filters the bounces after it (a fire alarm does not wait for a debounce window). false: the input must be stable for debounceMs first.","type":"boolean"}}},"groups":{"default":[],"description":"Door groups.","type":"array","items":{"additionalProperties":false,"description":"A set of doors people are given access to.","type":"object","required":["id","doors"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Group id, given to people in doorGroups.","type":"string"},"name":{"maxLength":100,"description":"Name shown in the console.","type":"string"},"doors":{"minItems":1,"uniqueItems":true,"description":"Door ids in the group.","type":"array","items":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","type":"string"}}}}},"doors":{"default":[],"description":"Doors and gates controlled by this gateway. Empty: the doors module is off.","type":"array","items":{"additionalProperties":false,"description":"One door or gate.","type":"object","required":["id","lock","unlockMs","relockOnClose","heldOpenAlarmS","fireRelease"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Door id, used in commands, events and door groups.","type":"string"},"name":{"maxLength":100,"description":"Name shown in the console (\"North gate\").","type":"string"},"lock":{"additionalProperties":false,"description":"Lock relay output.","type":"object","required":["pin","activeLow","failMode"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"},"failMode":{"type":"string","enum":["failSecure","failSafe"],"default":"failSecure","description":"failSecure: locked without power, the relay is energised to unlock (electric strike, motor lock). failSafe: unlocked without power, energised to lock (magnetic lock)."},"safeState":{"type":"string","enum":["locked","unlocked"],"description":"State the lock is put in when the gateway stops or crashes. Default: as without power (failSecure → locked, failSafe → unlocked). Fire-release doors stay unlocked while a fire release is active."}}},"unlockMs":{"minimum":200,"maximum":120000,"default":5000,"description":"Length of an unlock pulse after a granted access (ms).","type":"integer"},"relockOnClose":{"default":true,"description":"Relock as soon as the door closes after it was opened, before the pulse ends (no tailgating on the same pulse).","type":"boolean"},"contact":{"additionalProperties":false,"description":"Door contact (reed switch); active = door open.","type":"object","required":["pin","activeLow","debounceMs"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"},"debounceMs":{"minimum":0,"maximum":5000,"default":50,"description":"A change must be stable this long (ms) before it counts (contact bounce).","type":"integer"},"bias":{"type":"string","enum":["pull-up","pull-down","disable"],"description":"Pull resistor (character-device backend only; with sysfs set it in config.txt)."}}},"exitButton":{"additionalProperties":false,"description":"Exit button (request to exit); active = pressed.","type":"object","required":["pin","activeLow","debounceMs"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"},"debounceMs":{"minimum":0,"maximum":5000,"default":30,"description":"A change must be stable this long (ms) before it counts (contact bounce).","type":"integer"},"bias":{"type":"string","enum":["pull-up","pull-down","disable"],"description":"Pull resistor (character-device backend only; with sysfs set it in config.txt)."}}},"buzzer":{"additionalProperties":false,"description":"Buzzer output: sounds while the door is held open or forced.","type":"object","required":["pin","activeLow"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"}}},"led":{"additionalProperties":false,"description":"LED output: lit while the door is unlocked.","type":"object","required":["pin","activeLow"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"}}},"heldOpenAlarmS":{"minimum":1,"maximum":86400,"default":30,"description":"Raise a held-open alarm when the door stays open this long (s).","type":"integer"},"fireRelease":{"default":true,"description":"Unlock this door while a fire release is active (fire input or door.fireRelease command).","type":"boolean"}}}}}},"vision":{"additionalProperties":false,"description":"Face access: camera, recognition, enrolment, privacy.","default":{},"type":"object","required":["enabled","camera","models","threads","modelLoadTimeoutS","match","liveness","quality","enrolment","privacy","events","queue"],"properties":{"enabled":{"default":false,"description":"Run face access (needs the face models installed: npm run models).","type":"boolean"},"doorId":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Door the camera opens (an id of the doors section). Required when enabled.","type":"string"},"camera":{"additionalProperties":false,"description":"The door camera (decoded by the system ffmpeg).","default":{},"type":"object","required":["source","width","height","fps","staleS","frozenS","reconnectMinMs","reconnectMaxMs"],"properties":{"source":{"additionalProperties":false,"description":"Where the frames come from.","default":{},"type":"object","required":["kind","transport"],"properties":{"kind":{"type":"string","enum":["rtsp","v4l2","file"],"default":"rtsp","description":"rtsp: IP camera (Hikvision/Dahua…); v4l2: USB camera (/dev/videoN); file: a video file played in a loop at its real rate (simulated camera)."},"url":{"x-secret":"url","pattern":"^rtsps?://","description":"RTSP URL, e.g. rtsp://user:pass@192.0.2.10:554/Streaming/Channels/102 (Hikvision sub-stream) or rtsp://…/cam/realmonitor?channel=1&subtype=1 (Dahua).","type":"string"},"transport":{"type":"string","enum":["tcp","udp"],"default":"tcp","description":"RTSP transport: tcp survives lossy estate networks (no smeared frames from lost UDP packets)."},"device":{"pattern":"^/dev/","description":"V4L2 device, e.g. /dev/video0.","type":"string"},"path":{"minLength":1,"description":"Video file for kind \"file\" (looped).","type":"string"}}},"width":{"minimum":64,"maximum":3840,"default":640,"description":"Frame width the camera stream is scaled to (pixels).","type":"integer"},"height":{"minimum":64,"maximum":2160,"default":480,"description":"Frame height the camera stream is scaled to (pixels).","type":"integer"},"fps":{"minimum":0.5,"maximum":30,"default":10,"description":"Frames per second decoded; the pipeline always works on the newest one and drops the rest.","type":"number"},"staleS":{"minimum":1,"maximum":300,"default":5,"description":"No frame for this long = stream dead: restart ffmpeg (with back-off).","type":"number"},"frozenS":{"minimum":1,"maximum":3600,"default":30,"description":"Bit-identical frames for this long = stream frozen: restart ffmpeg.","type":"number"},"reconnectMinMs":{"minimum":100,"maximum":600000,"default":1000,"description":"First reconnect delay; doubles per failure.","type":"integer"},"reconnectMaxMs":{"minimum":1000,"maximum":3600000,"default":30000,"description":"Longest reconnect delay (never gives up).","type":"integer"}}},"modelsDir":{"minLength":1,"description":"Directory of the installed model files (a technician's mirror, a read-only partition…); default: the project's models/ directory, where manifest.json is.","type":"string"},"models":{"additionalProperties":false,"description":"Which models of the manifest to run.","default":{},"type":"object","properties":{"detector":{"description":"Detector id in the manifest (default: the manifest's).","type":"string"},"recognizer":{"description":"Recognizer id in the manifest (default: the manifest's).","type":"string"},"liveness":{"maxItems":4,"description":"Liveness ensemble ids; empty or absent: the manifest's (turn liveness off with liveness.enabled: false).","type":"array","items":{"type":"string"}}}},"threads":{"minimum":1,"maximum":8,"default":2,"description":"onnxruntime threads per model in the inference worker.","type":"integer"},"modelLoadTimeoutS":{"minimum":10,"maximum":3600,"default":180,"description":"Seconds the inference worker may take to load the face models before face access is reported unavailable (alarm, health, vision.status) and refuses every face. The rest of the gateway (doors, meters, uplink, console) waits for the models at most 10 s at start: a slow Pi SD card or an emulated arm64 box can take minutes. A load that finishes late is still used; a load that fails is retried with a back-off.","type":"integer"},"detectThreshold":{"minimum":0.3,"maximum":1,"description":"Detection score threshold (default: the manifest's calibrated value, 0.7 for YuNet).","type":"number"},"match":{"additionalProperties":false,"description":"Recognition and decision.","default":{},"type":"object","required":["confirmFrames","windowMs","strangerRate","minFrameGapMs","maxRepeatSimilarity","cooldownS"],"properties":{"threshold":{"exclusiveMinimum":0,"description":"Fixed match threshold (default: none, computed from strangerRate and the number of persons the door searches; Euclidean distance for the dlib recognizer, match if below; cosine similarity for the others, match if above).","type":"number"},"confirmFrames":{"minimum":1,"maximum":30,"default":3,"description":"K: consecutive frames that must match the same person before the door is asked.","type":"integer"},"windowMs":{"minimum":100,"maximum":30000,"default":3000,"description":"The K matching frames must fall within this window.","type":"integer"},"strangerRate":{"exclusiveMinimum":0,"maximum":0.1,"default":0.001,"description":"Accepted probability that a stranger approaching the door is recognised as someone allowed there. With a calibrated recognizer the threshold is computed from it for the number of persons (templates) the door searches; ignored when `threshold` is set.","type":"number"},"margin":{"minimum":0,"maximum":1,"description":"The best person must beat the runner-up (another person) by this similarity gap (default: the manifest’s calibration).","type":"number"},"minFrameGapMs":{"minimum":0,"maximum":5000,"default":150,"description":"Frames counted towards K must be at least this far apart.","type":"integer"},"maxRepeatSimilarity":{"minimum":0.5,"maximum":1,"default":0.995,"description":"A frame whose embedding is this similar (cosine) to one already counted is a repeat (a still picture, a frozen stream) and does not count towards K.","type":"number"},"cooldownS":{"minimum":0,"maximum":3600,"default":10,"description":"After a decision for a person, ignore that person for this long.","type":"number"}}},"liveness":{"additionalProperties":false,"description":"Anti-spoofing.","default":{},"type":"object","required":["enabled"],"properties":{"enabled":{"default":true,"description":"Run the passive liveness models (refuse photos/screens held up to the camera). Passive only: not sufficient alone.","type":"boolean"},"threshold":{"minimum":0,"maximum":1,"description":"p(real) needed (default: the manifest's).","type":"number"}}},"quality":{"additionalProperties":false,"description":"Face quality required of camera faces before recognition.","default":{},"type":"object","required":["minFacePx","maxYaw","maxRollDeg","minSharpness","minBrightness"],"properties":{"minFacePx":{"minimum":16,"maximum":2000,"default":60,"description":"Smallest face (detector box side, pixels) accepted.","type":"integer"},"maxYaw":{"minimum":0.05,"maximum":1,"default":0.35,"description":"Largest head turn: |nose offset from the eye midpoint| / eye distance (0 = frontal; the shared photos reach 0.32).","type":"number"},"maxRollDeg":{"minimum":5,"maximum":90,"default":20,"description":"Largest head tilt (eye line angle, degrees; the shared photos stay within 9°).","type":"number"},"minSharpness":{"minimum":0,"default":40,"description":"Smallest focus measure (Laplacian variance of the 64 px aligned chip): sharp photos score 200–3000, blurred ones under 140.","type":"number"},"minBrightness":{"minimum":0,"maximum":255,"default":40,"description":"Smallest mean luma (0–255) of the face.","type":"number"}}},"enrolment":{"additionalProperties":false,"description":"Enrolment checks (person.upsert with faces).","default":{},"type":"object","required":["quality","maxPhotoBytes","maxPhotoPixels","maxPhotosPerRequest","maxTemplatesPerPerson"],"properties":{"quality":{"additionalProperties":false,"description":"Face quality required of enrolment photos.","default":{},"type":"object","required":["minFacePx","maxYaw","maxRollDeg","minSharpness","minBrightness"],"properties":{"minFacePx":{"minimum":16,"maximum":2000,"default":40,"description":"Smallest face (detector box side, pixels) accepted.","type":"integer"},"maxYaw":{"minimum":0.05,"maximum":1,"default":0.35,"description":"Largest head turn: |nose offset from the eye midpoint| / eye distance (0 = frontal; the shared photos reach 0.32).","type":"number"},"maxRollDeg":{"minimum":5,"maximum":90,"default":20,"description":"Largest head tilt (eye line angle, degrees; the shared photos stay within 9°).","type":"number"},"minSharpness":{"minimum":0,"default":140,"description":"Smallest focus measure (Laplacian variance of the 64 px aligned chip): sharp photos score 200–3000, blurred ones under 140.","type":"number"},"minBrightness":{"minimum":0,"maximum":255,"default":40,"description":"Smallest mean luma (0–255) of the face.","type":"number"}}},"maxPhotoBytes":{"minimum":1024,"maximum":33554432,"default":6291456,"description":"Largest photo accepted (bytes, after base64 decoding).","type":"integer"},"maxPhotoPixels":{"minimum":4096,"maximum":100000000,"default":24000000,"description":"Largest photo accepted (width × height): refuses decompression bombs before decoding.","type":"integer"},"maxPhotosPerRequest":{"minimum":1,"maximum":50,"default":10,"description":"Photos/embeddings in one enrolment request.","type":"integer"},"maxTemplatesPerPerson":{"minimum":1,"maximum":100,"default":10,"description":"Templates kept per person; the oldest go first.","type":"integer"}}},"privacy":{"additionalProperties":false,"description":"Biometric data protection (PIPL: sensitive personal information).","default":{},"type":"object","required":["templatesFile","keepPhotos","photoRetentionDays","expiredGraceDays"],"properties":{"keyFile":{"minLength":1,"description":"AES-256 key file for the templates (created 0600 if missing); default <dataDir>/keys/faces.key. Keep it outside backups of the database.","type":"string"},"templatesFile":{"minLength":1,"default":"faces.db","description":"SQLite file of the encrypted templates, relative to gateway.dataDir.","type":"string"},"keepPhotos":{"default":false,"description":"Keep enrolment photos (encrypted). Off: photos are discarded once embedded.","type":"boolean"},"photoRetentionDays":{"minimum":1,"maximum":3650,"default":30,"description":"Kept photos are deleted after this many days.","type":"integer"},"expiredGraceDays":{"minimum":0,"maximum":3650,"default":30,"description":"Templates of a person whose validity ended this many days ago are deleted.","type":"integer"}}},"events":{"additionalProperties":false,"description":"Unknown-face and spoof events.","default":{},"type":"object","required":["unknownIntervalS","spoofIntervalS","snapshot","snapshotMaxBytes"],"properties":{"unknownIntervalS":{"minimum":0,"maximum":3600,"default":30,"description":"At most one \"unknown face\" event per this many seconds.","type":"number"},"spoofIntervalS":{"minimum":0,"maximum":3600,"default":30,"description":"At most one \"suspected spoof\" event per this many seconds.","type":"number"},"snapshot":{"default":false,"description":"Attach a small JPEG of the face to unknown/spoof events (sent upstream: personal data, off by default).","type":"boolean"},"snapshotMaxBytes":{"minimum":2048,"maximum":262144,"default":24576,"description":"Size cap of an event snapshot (quality is lowered to fit).","type":"integer"}}},"queue":{"minimum":1,"maximum":64,"default":8,"description":"Enrolment photos waiting for the inference worker; more are refused (busy).","type":"integer"}}},"console":{"additionalProperties":false,"description":"Technician web console (HTTP/HTTPS on the local network).","default":{},"type":"object","required":["enabled","host","port","tls","hostNames","sessionTtlMin","lockoutAttempts","lockoutMin","maxUploadKB","applyHealthGraceS"],"properties":{"enabled":{"default":true,"description":"Serve the technician web console.","type":"boolean"},"host":{"minLength":1,"default":"0.0.0.0","description":"Listen address (0.0.0.0 = every interface, so a phone on the local network reaches it).","type":"string"},"port":{"minimum":0,"maximum":65535,"default":8080,"description":"Listen port (0 = any free port).","type":"integer"},"tls":{"additionalProperties":false,"description":"HTTPS for the console.","default":{},"type":"object","required":["enabled"],"properties":{"enabled":{"default":false,"description":"Serve the console over HTTPS (recommended on a shared network).","type":"boolean"},"cert":{"minLength":1,"description":"PEM certificate file. Without cert/key a self-signed certificate is generated on first start and kept in gateway.dataDir/console-tls/.","type":"string"},"key":{"minLength":1,"description":"PEM private key file of the certificate (keep it 0600).","type":"string"}}},"hostNames":{"default":[],"maxItems":32,"description":"Further DNS names the console is reached by (e.g. a name in the estate's DNS). Besides these it answers only to IP addresses, localhost and this box's hostname (and hostname.local); a request under any other name is refused, so a web page cannot reach the box through a name of its own (DNS rebinding).","type":"array","items":{"minLength":1,"maxLength":253,"pattern":"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?\\.?$","description":"A DNS name, e.g. gate.estate.lan.","type":"string"}},"sessionTtlMin":{"minimum":5,"maximum":10080,"default":480,"description":"A session ends after this many minutes without a request.","type":"integer"},"lockoutAttempts":{"minimum":3,"maximum":100,"default":5,"description":"Wrong passwords in a row for one account from one client address before that account is locked for that address; the same number of different user names from one address locks the address, and 4 times as many for one account from any addresses lock the account.","type":"integer"},"lockoutMin":{"minimum":1,"maximum":1440,"default":15,"description":"How long a lockout lasts, in minutes.","type":"integer"},"maxUploadKB":{"minimum":64,"maximum":32768,"default":4096,"description":"Largest upload (face photo, config file) in KiB.","type":"integer"},"applyHealthGraceS":{"minimum":10,"maximum":3600,"default":90,"description":"After a config change applied from the console, the gateway must be healthy within this many seconds or the previous config is restored.","type":"integer"}}}}};
+const schema11 = {"additionalProperties":false,"description":"estate-edge gateway configuration.","type":"object","required":["site","gateway","log","uplink","outbox","commands","http","status","simulation","meters","doors","vision","console"],"properties":{"site":{"additionalProperties":false,"description":"The estate this gateway serves.","type":"object","required":["id"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Estate (site) id, used in MQTT topics and record ids.","type":"string"},"name":{"maxLength":200,"description":"Human-readable estate name (shown in the console).","type":"string"}}},"gateway":{"additionalProperties":false,"description":"This gateway box.","type":"object","required":["id","dataDir","shutdownTimeoutMs","diskBudgetMB","diskReserveMB"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Gateway id, unique within the site; used in MQTT topics.","type":"string"},"dataDir":{"minLength":1,"default":"/var/lib/estate-edge","description":"Directory for SQLite databases and other state (systemd StateDirectory).","type":"string"},"shutdownTimeoutMs":{"minimum":1000,"maximum":120000,"default":10000,"description":"Longest a graceful shutdown (SIGTERM) may take before the process exits anyway.","type":"integer"},"diskBudgetMB":{"minimum":4,"maximum":16777216,"default":1024,"description":"Everything the gateway keeps under dataDir (outbox and WAL, state.db, faces.db, logs, snapshots, the reserve). Above 85 % of it the oldest telemetry is evicted down to 75 % (and reported upstream as outbox.evicted).","type":"number"},"diskReserveMB":{"minimum":0,"maximum":1024,"default":16,"description":"Pre-allocated reserve file in dataDir, deleted the moment the disk is full so deletes, acknowledgements and critical records still have room; re-created when space is back. 0 = none.","type":"number"}}},"log":{"additionalProperties":false,"description":"Structured logging (JSON lines on stdout).","default":{},"type":"object","required":["level"],"properties":{"level":{"type":"string","enum":["fatal","error","warn","info","debug","trace","silent"],"default":"info","description":"Lowest level written to stdout (journald)."}}},"uplink":{"additionalProperties":false,"description":"MQTT uplink to the central platform.","default":{},"type":"object","required":["enabled","url","protocolVersion","tls","topicPrefix","keepaliveS","connectTimeoutMs","reconnectMinMs","reconnectMaxMs","batchMaxRecords","batchMaxBytes","lingerMs","maxInflight","backfillRecordsPerSecond"],"properties":{"enabled":{"default":true,"description":"Publish upstream. When false, everything stays buffered in the outbox.","type":"boolean"},"url":{"x-secret":"url","pattern":"^(mqtt|mqtts|tcp|tls|ssl|ws|wss)://","default":"mqtt://127.0.0.1:1883","description":"Broker URL: mqtt://host:1883 or mqtts://host:8883 (TLS).","type":"string"},"protocolVersion":{"type":"number","enum":[5,4],"default":5,"description":"MQTT 5 (5) or MQTT 3.1.1 (4)."},"clientId":{"minLength":1,"maxLength":128,"description":"MQTT client id; default <site>-<gateway>.","type":"string"},"username":{"description":"Broker user name.","type":"string"},"password":{"additionalProperties":false,"minProperties":1,"maxProperties":1,"description":"Broker password (env or file reference).","x-secret":"ref","type":"object","properties":{"env":{"minLength":1,"description":"Name of an environment variable holding the secret.","type":"string"},"file":{"minLength":1,"description":"Path of a file holding the secret (trailing newline ignored).","type":"string"},"value":{"description":"The secret itself (lab use only; prefer env or file).","type":"string"}}},"tls":{"additionalProperties":false,"description":"TLS options for mqtts:// URLs.","default":{},"type":"object","required":["rejectUnauthorized"],"properties":{"ca":{"description":"PEM file of the CA that signed the broker certificate.","type":"string"},"cert":{"description":"PEM client certificate for mutual TLS.","type":"string"},"key":{"description":"PEM private key of the client certificate (keep it 0600).","type":"string"},"keyPassphrase":{"additionalProperties":false,"minProperties":1,"maxProperties":1,"description":"Passphrase of the client key, if it is encrypted.","x-secret":"ref","type":"object","properties":{"env":{"minLength":1,"description":"Name of an environment variable holding the secret.","type":"string"},"file":{"minLength":1,"description":"Path of a file holding the secret (trailing newline ignored).","type":"string"},"value":{"description":"The secret itself (lab use only; prefer env or file).","type":"string"}}},"rejectUnauthorized":{"default":true,"description":"Verify the broker certificate. Only turn off in a lab.","type":"boolean"},"servername":{"description":"TLS server name (SNI) if it differs from the URL host.","type":"string"}}},"topicPrefix":{"pattern":"^[^#+]+$","default":"estate","description":"First topic level; topics are <prefix>/<site>/<gateway>/...","type":"string"},"keepaliveS":{"minimum":5,"maximum":3600,"default":30,"description":"MQTT keep-alive in seconds.","type":"integer"},"connectTimeoutMs":{"minimum":1000,"maximum":120000,"default":10000,"description":"Give up one connection attempt after this long.","type":"integer"},"reconnectMinMs":{"minimum":100,"maximum":600000,"default":1000,"description":"First reconnect delay; doubles per failure.","type":"integer"},"reconnectMaxMs":{"minimum":1000,"maximum":3600000,"default":60000,"description":"Longest reconnect delay (never gives up).","type":"integer"},"batchMaxRecords":{"minimum":1,"maximum":10000,"default":500,"description":"Most records in one MQTT message.","type":"integer"},"batchMaxBytes":{"minimum":1024,"maximum":16777216,"default":262144,"description":"Largest MQTT message payload in bytes.","type":"integer"},"lingerMs":{"minimum":0,"maximum":10000,"default":20,"description":"Wait this long for more records before publishing a partial batch.","type":"integer"},"maxInflight":{"minimum":1,"maximum":1000,"default":32,"description":"Messages published but not yet acknowledged (PUBACK).","type":"integer"},"backfillRecordsPerSecond":{"minimum":0,"default":2000,"description":"Drain rate of the backlog after an outage (records/s; 0 = unlimited). Live data is not limited.","type":"integer"}}},"outbox":{"additionalProperties":false,"description":"Store-and-forward buffer (SQLite, WAL).","default":{},"type":"object","required":["file","quotaMB","synchronous"],"properties":{"file":{"minLength":1,"default":"outbox.db","description":"SQLite file of the outbox, relative to gateway.dataDir.","type":"string"},"quotaMB":{"minimum":1,"maximum":1048576,"default":512,"description":"Disk quota for buffered records. Above it, the oldest telemetry is evicted; events and alarms never are.","type":"number"},"synchronous":{"type":"string","enum":["full","normal"],"default":"full","description":"full: every acknowledged record survives power loss (fsync per commit). normal: faster, may lose the last commits on power loss."}}},"commands":{"additionalProperties":false,"description":"Commands from the platform.","default":{},"type":"object","required":["maxAgeS","maxPayloadBytes","dedupeHours","maxClockSkewS","dedupeMaxRows"],"properties":{"maxAgeS":{"minimum":1,"maximum":86400,"default":60,"description":"Commands whose timestamp is older than this are refused (no stale unlock after a reconnect).","type":"integer"},"maxPayloadBytes":{"minimum":1024,"maximum":33554432,"default":8388608,"description":"Largest command payload accepted.","type":"integer"},"dedupeHours":{"minimum":1,"maximum":720,"default":48,"description":"How long executed command ids are remembered to refuse duplicates.","type":"integer"},"maxClockSkewS":{"minimum":0,"maximum":3600,"default":60,"description":"Commands whose timestamp is further than this in the future are refused (clock_skew): a platform clock ahead of the box must not make a command live longer.","type":"integer"},"dedupeMaxRows":{"minimum":1000,"maximum":1000000,"default":20000,"description":"Most command ids remembered for de-duplication (the oldest are forgotten first); bounds state.db.","type":"integer"}}},"http":{"additionalProperties":false,"description":"Health and Prometheus metrics endpoint.","default":{},"type":"object","required":["enabled","host","port"],"properties":{"enabled":{"default":true,"description":"Serve /healthz and /metrics.","type":"boolean"},"host":{"default":"127.0.0.1","description":"Listen address for /healthz and /metrics.","type":"string"},"port":{"minimum":0,"maximum":65535,"default":9810,"description":"Listen port (0 = any free port).","type":"integer"}}},"status":{"additionalProperties":false,"description":"Periodic gateway status report upstream.","default":{},"type":"object","required":["intervalS"],"properties":{"intervalS":{"minimum":5,"maximum":86400,"default":60,"description":"Period of the gateway status telemetry (outbox depth, uptime, memory).","type":"integer"}}},"simulation":{"additionalProperties":false,"description":"Built-in simulated estate, for demos, tests and boxes without hardware.","default":{},"type":"object","required":["enabled"],"properties":{"enabled":{"default":false,"description":"Run the built-in simulated estate (simulated meters, doors and camera).","type":"boolean"}}},"meters":{"additionalProperties":false,"description":"Meter reading on RS-485: Modbus RTU/TCP, DL/T 645-2007/1997, CJ/T 188.","default":{},"type":"object","required":["enabled","fullReportIntervalS","timeSyncIntervalH","buses"],"properties":{"enabled":{"default":true,"description":"Run meter reading.","type":"boolean"},"profilesDir":{"minLength":1,"description":"Extra directory of profile YAML files (overrides built-in profiles with the same id).","type":"string"},"fullReportIntervalS":{"minimum":0,"maximum":86400,"default":900,"description":"Publish every point at least this often, even within its deadband (0 = only on change when a deadband is set).","type":"integer"},"timeSyncIntervalH":{"minimum":0,"maximum":720,"default":24,"description":"Broadcast time (DL/T 645 08H) to dlt645 buses this often (0 = only on command).","type":"number"},"buses":{"default":[],"description":"RS-485 lines and converters.","type":"array","items":{"additionalProperties":false,"description":"An RS-485 line (or TCP converter) and its meters.","type":"object","required":["id","protocol","transport","baudRate","parity","stopBits","timeoutMs","interFrameDelayMs","backoffBaseMs","backoffMaxMs","offlineAfter","devices"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Bus id (one RS-485 line or converter).","type":"string"},"protocol":{"type":"string","enum":["modbus","dlt645","cjt188","mixed"],"description":"Protocol spoken on this line (DL/T 645-2007 and -1997 meters may share a dlt645 line; mixed = Modbus RTU and DL/T 645 meters at the same serial settings on one line)."},"transport":{"type":"string","enum":["serial","tcp","simulated"],"default":"serial","description":"serial: an RS-485 port; tcp: an RS-485-to-Ethernet converter; simulated: an in-process wire with simulator meters (demo, bench)."},"port":{"minLength":1,"description":"Serial device, e.g. /dev/ttyUSB0 or /dev/serial/by-id/… (transport serial).","type":"string"},"host":{"minLength":1,"description":"Converter host name or address (transport tcp).","type":"string"},"tcpPort":{"minimum":1,"maximum":65535,"description":"Converter TCP port (transport tcp), usually 502 (Modbus TCP) or 4001/8899 (transparent).","type":"integer"},"framing":{"type":"string","enum":["rtu","tcp"],"description":"Modbus over tcp transport: tcp = Modbus TCP (MBAP), rtu = RTU frames over a transparent TCP socket. Required for a Modbus bus over tcp, except on tcpPort 502 (the Modbus TCP port), where it defaults to tcp. Ignored for serial."},"baudRate":{"type":"number","enum":[1200,2400,4800,9600,19200,38400,57600,115200],"default":9600,"description":"Baud rate (serial and simulated). DL/T 645-2007 meters default to 2400, 1997 meters to 1200."},"parity":{"type":"string","enum":["none","even","odd"],"default":"none","description":"Parity. DL/T 645 and CJ/T 188 use even."},"stopBits":{"type":"number","enum":[1,2],"default":1,"description":"Stop bits."},"timeoutMs":{"minimum":20,"maximum":10000,"default":1000,"description":"Reply timeout per request, from the end of the request on the wire.","type":"integer"},"replyGuardMs":{"minimum":0,"maximum":60000,"description":"Silence held after a timeout before the next request, so a late reply arrives while nothing is asked and is discarded (counted as lateReplies) instead of being taken for the next answer. Default: the timeout plus the wire time of a 256-byte reply at baudRate (0 for Modbus TCP framing, whose transaction ids tell replies apart). 0 disables it.","type":"integer"},"interFrameDelayMs":{"minimum":0,"maximum":2000,"default":0,"description":"Extra quiet time before each request, on top of the 3.5-character silence (slow converters, meters that need a pause).","type":"integer"},"backoffBaseMs":{"minimum":100,"maximum":600000,"default":5000,"description":"First back-off after a meter stops answering; doubles per failure.","type":"integer"},"backoffMaxMs":{"minimum":1000,"maximum":3600000,"default":300000,"description":"Longest back-off: a dead meter is probed at least this often.","type":"integer"},"offlineAfter":{"minimum":1,"maximum":20,"default":2,"description":"Consecutive failed polls before a meter is reported offline.","type":"integer"},"devices":{"default":[],"description":"Meters on this bus.","type":"array","items":{"additionalProperties":false,"description":"A meter on the bus.","type":"object","required":["id","profile","address","pollIntervalMs","enabled"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Device id, unique on the gateway; used in telemetry and commands.","type":"string"},"name":{"maxLength":200,"description":"Human-readable name (flat, riser), shown in the console.","type":"string"},"profile":{"minLength":1,"description":"Profile id (drivers/profiles/*.yaml or meters.profilesDir), e.g. eastron-sdm630, dlt645-2007-single.","type":"string"},"address":{"description":"Modbus unit id (1–247), DL/T 645 address (up to 12 digits, as printed on the meter) or CJ/T 188 address (up to 14 digits).","anyOf":[{"minimum":1,"maximum":247,"type":"integer"},{"pattern":"^[0-9A-Fa-f]{1,14}$","type":"string"}]},"pollIntervalMs":{"minimum":100,"maximum":86400000,"default":10000,"description":"How often the meter is read. Polls that fall due while the line is busy are skipped and counted, never queued.","type":"integer"},"points":{"minItems":1,"description":"Read only these points of the profile (default: all).","type":"array","items":{"minLength":1,"type":"string"}},"deadband":{"description":"Report-by-exception: a point is published only when it moved by more than this (one number for all points, or per point name). Without it every poll is published.","anyOf":[{"minimum":0,"type":"number"},{"type":"object","patternProperties":{"^(.*)$":{"minimum":0,"type":"number"}}}]},"enabled":{"default":true,"description":"Poll this meter.","type":"boolean"}}}}}}}}},"doors":{"additionalProperties":false,"description":"Door access control over GPIO.","default":{},"type":"object","required":["gpio","timeZone","rateLimit","remoteUnlock","accessLog","fire","groups","doors"],"properties":{"gpio":{"additionalProperties":false,"description":"GPIO access.","default":{},"type":"object","required":["backend","sysfsRoot","pollMs"],"properties":{"backend":{"type":"string","enum":["auto","sysfs","chardev","simulated"],"default":"auto","description":"auto: sysfs GPIO if the kernel has it, else the GPIO character device (gpiod tools). simulated: no hardware (demo, tests)."},"chipLabel":{"minLength":1,"description":"Label of the GPIO chip of the pins. Default: the first found of pinctrl-rp1 (Pi 5), pinctrl-bcm2711 (Pi 4), pinctrl-bcm2835.","type":"string"},"sysfsRoot":{"default":"/sys/class/gpio","description":"Where sysfs GPIO lives (changed only for tests).","type":"string"},"toolsDir":{"description":"Directory of gpioset/gpiomon/gpioget/gpiodetect (default: PATH).","type":"string"},"pollMs":{"minimum":5,"maximum":1000,"default":20,"description":"Input polling period when edge interrupts are unavailable (ms).","type":"integer"}}},"timeZone":{"default":"Asia/Shanghai","description":"IANA time zone of the weekly access windows (e.g. Asia/Shanghai).","type":"string"},"rateLimit":{"additionalProperties":false,"description":"Per-door unlock rate limit (token bucket) against unlock storms.","default":{},"type":"object","required":["burst","perMinute"],"properties":{"burst":{"minimum":1,"maximum":1000,"default":5,"description":"Unlocks a door accepts in a burst.","type":"integer"},"perMinute":{"minimum":1,"maximum":6000,"default":30,"description":"Sustained unlocks per minute per door; more are denied (rate_limited). Exit buttons and fire release are never limited.","type":"integer"}}},"remoteUnlock":{"additionalProperties":false,"description":"Remote unlock commands (platform, console).","default":{},"type":"object","required":["ttlMs","maxDurationMs"],"properties":{"ttlMs":{"minimum":500,"maximum":600000,"default":15000,"description":"door.unlock is refused when older than this (from the command timestamp), unless the command gives its own ttlMs.","type":"integer"},"maxDurationMs":{"minimum":1000,"maximum":3600000,"default":600000,"description":"Longest unlock a door.unlock command may ask for.","type":"integer"}}},"accessLog":{"additionalProperties":false,"description":"Local access-event log.","default":{},"type":"object","required":["keepDays","maxRows"],"properties":{"keepDays":{"minimum":1,"maximum":3650,"default":90,"description":"Days of access decisions kept on the box for the console (upstream copies are in the outbox).","type":"integer"},"maxRows":{"minimum":1000,"maximum":10000000,"default":200000,"description":"Most access decisions kept on the box.","type":"integer"}}},"fire":{"additionalProperties":false,"description":"Fire release.","default":{},"type":"object","required":["latch","releaseOnFirstEdge"],"properties":{"input":{"additionalProperties":false,"description":"Fire-alarm panel input; active = fire alarm.","type":"object","required":["pin","activeLow","debounceMs"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"},"debounceMs":{"minimum":0,"maximum":5000,"default":100,"description":"A change must be stable this long (ms) before it counts (contact bounce).","type":"integer"},"bias":{"type":"string","enum":["pull-up","pull-down","disable"],"description":"Pull resistor (character-device backend only; with sysfs set it in config.txt)."}}},"latch":{"default":true,"description":"Keep the release after the fire input returns to normal, until a door.fireRelease clear command.","type":"boolean"},"releaseOnFirstEdge":{"default":true,"description":"Release on the first edge of the fire input; debounceMs then only filters the bounces after it (a fire alarm does not wait for a debounce window). false: the input must be stable for debounceMs first.","type":"boolean"}}},"groups":{"default":[],"description":"Door groups.","type":"array","items":{"additionalProperties":false,"description":"A set of doors people are given access to.","type":"object","required":["id","doors"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Group id, given to people in doorGroups.","type":"string"},"name":{"maxLength":100,"description":"Name shown in the console.","type":"string"},"doors":{"minItems":1,"uniqueItems":true,"description":"Door ids in the group.","type":"array","items":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","type":"string"}}}}},"doors":{"default":[],"description":"Doors and gates controlled by this gateway. Empty: the doors module is off.","type":"array","items":{"additionalProperties":false,"description":"One door or gate.","type":"object","required":["id","lock","unlockMs","relockOnClose","heldOpenAlarmS","fireRelease"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Door id, used in commands, events and door groups.","type":"string"},"name":{"maxLength":100,"description":"Name shown in the console (\"North gate\").","type":"string"},"lock":{"additionalProperties":false,"description":"Lock relay output.","type":"object","required":["pin","activeLow","failMode"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"},"failMode":{"type":"string","enum":["failSecure","failSafe"],"default":"failSecure","description":"failSecure: locked without power, the relay is energised to unlock (electric strike, motor lock). failSafe: unlocked without power, energised to lock (magnetic lock)."},"safeState":{"type":"string","enum":["locked","unlocked"],"description":"State the lock is put in when the gateway stops or crashes. Default: as without power (failSecure → locked, failSafe → unlocked). Fire-release doors stay unlocked while a fire release is active."}}},"unlockMs":{"minimum":200,"maximum":120000,"default":5000,"description":"Length of an unlock pulse after a granted access (ms).","type":"integer"},"relockOnClose":{"default":true,"description":"Relock as soon as the door closes after it was opened, before the pulse ends (no tailgating on the same pulse).","type":"boolean"},"contact":{"additionalProperties":false,"description":"Door contact (reed switch); active = door open.","type":"object","required":["pin","activeLow","debounceMs"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"},"debounceMs":{"minimum":0,"maximum":5000,"default":50,"description":"A change must be stable this long (ms) before it counts (contact bounce).","type":"integer"},"bias":{"type":"string","enum":["pull-up","pull-down","disable"],"description":"Pull resistor (character-device backend only; with sysfs set it in config.txt)."}}},"exitButton":{"additionalProperties":false,"description":"Exit button (request to exit); active = pressed.","type":"object","required":["pin","activeLow","debounceMs"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"},"debounceMs":{"minimum":0,"maximum":5000,"default":30,"description":"A change must be stable this long (ms) before it counts (contact bounce).","type":"integer"},"bias":{"type":"string","enum":["pull-up","pull-down","disable"],"description":"Pull resistor (character-device backend only; with sysfs set it in config.txt)."}}},"buzzer":{"additionalProperties":false,"description":"Buzzer output: sounds while the door is held open or forced.","type":"object","required":["pin","activeLow"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"}}},"led":{"additionalProperties":false,"description":"LED output: lit while the door is unlocked.","type":"object","required":["pin","activeLow"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"}}},"heldOpenAlarmS":{"minimum":1,"maximum":86400,"default":30,"description":"Raise a held-open alarm when the door stays open this long (s).","type":"integer"},"fireRelease":{"default":true,"description":"Unlock this door while a fire release is active (fire input or door.fireRelease command).","type":"boolean"}}}}}},"vision":{"additionalProperties":false,"description":"Face access: camera, recognition, enrolment, privacy.","default":{},"type":"object","required":["enabled","camera","models","threads","modelLoadTimeoutS","match","liveness","quality","enrolment","privacy","events","queue"],"properties":{"enabled":{"default":false,"description":"Run face access (needs the face models installed: npm run models).","type":"boolean"},"doorId":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Door the camera opens (an id of the doors section). Required when enabled.","type":"string"},"camera":{"additionalProperties":false,"description":"The door camera (decoded by the system ffmpeg).","default":{},"type":"object","required":["source","width","height","fps","staleS","frozenS","reconnectMinMs","reconnectMaxMs"],"properties":{"source":{"additionalProperties":false,"description":"Where the frames come from.","default":{},"type":"object","required":["kind","transport"],"properties":{"kind":{"type":"string","enum":["rtsp","v4l2","file"],"default":"rtsp","description":"rtsp: IP camera (Hikvision/Dahua…); v4l2: USB camera (/dev/videoN); file: a video file played in a loop at its real rate (simulated camera)."},"url":{"x-secret":"url","pattern":"^rtsps?://","description":"RTSP URL, e.g. rtsp://user:pass@192.0.2.10:554/Streaming/Channels/102 (Hikvision sub-stream) or rtsp://…/cam/realmonitor?channel=1&subtype=1 (Dahua).","type":"string"},"transport":{"type":"string","enum":["tcp","udp"],"default":"tcp","description":"RTSP transport: tcp survives lossy estate networks (no smeared frames from lost UDP packets)."},"device":{"pattern":"^/dev/","description":"V4L2 device, e.g. /dev/video0.","type":"string"},"path":{"minLength":1,"description":"Video file for kind \"file\" (looped).","type":"string"}}},"width":{"minimum":64,"maximum":3840,"default":640,"description":"Frame width the camera stream is scaled to (pixels).","type":"integer"},"height":{"minimum":64,"maximum":2160,"default":480,"description":"Frame height the camera stream is scaled to (pixels).","type":"integer"},"fps":{"minimum":0.5,"maximum":30,"default":10,"description":"Frames per second decoded; the pipeline always works on the newest one and drops the rest.","type":"number"},"staleS":{"minimum":1,"maximum":300,"default":5,"description":"No frame for this long = stream dead: restart ffmpeg (with back-off).","type":"number"},"frozenS":{"minimum":1,"maximum":3600,"default":30,"description":"Bit-identical frames for this long = stream frozen: restart ffmpeg.","type":"number"},"reconnectMinMs":{"minimum":100,"maximum":600000,"default":1000,"description":"First reconnect delay; doubles per failure.","type":"integer"},"reconnectMaxMs":{"minimum":1000,"maximum":3600000,"default":30000,"description":"Longest reconnect delay (never gives up).","type":"integer"}}},"modelsDir":{"minLength":1,"description":"Directory of the installed model files (a technician's mirror, a read-only partition…); default: the project's models/ directory, where manifest.json is.","type":"string"},"models":{"additionalProperties":false,"description":"Which models of the manifest to run.","default":{},"type":"object","properties":{"detector":{"description":"Detector id in the manifest (default: the manifest's).","type":"string"},"recognizer":{"description":"Recognizer id in the manifest (default: the manifest's).","type":"string"},"liveness":{"maxItems":4,"description":"Liveness ensemble ids; empty or absent: the manifest's (turn liveness off with liveness.enabled: false).","type":"array","items":{"type":"string"}}}},"threads":{"minimum":1,"maximum":8,"default":2,"description":"onnxruntime threads per model in the inference worker.","type":"integer"},"modelLoadTimeoutS":{"minimum":10,"maximum":3600,"default":180,"description":"Seconds the inference worker may take to load the face models before face access is reported unavailable (alarm, health, vision.status) and refuses every face. The rest of the gateway (doors, meters, uplink, console) waits for the models at most 10 s at start: a slow Pi SD card or an emulated arm64 box can take minutes. A load that finishes late is still used; a load that fails is retried with a back-off.","type":"integer"},"detectThreshold":{"minimum":0.3,"maximum":1,"description":"Detection score threshold (default: the manifest's calibrated value, 0.7 for YuNet).","type":"number"},"match":{"additionalProperties":false,"description":"Recognition and decision.","default":{},"type":"object","required":["confirmFrames","windowMs","strangerRate","minFrameGapMs","maxRepeatSimilarity","cooldownS"],"properties":{"threshold":{"exclusiveMinimum":0,"description":"Fixed match threshold (default: none, computed from strangerRate and the number of persons the door searches; Euclidean distance for the dlib recognizer, match if below; cosine similarity for the others, match if above).","type":"number"},"confirmFrames":{"minimum":1,"maximum":30,"default":3,"description":"K: consecutive frames that must match the same person before the door is asked.","type":"integer"},"windowMs":{"minimum":100,"maximum":30000,"default":3000,"description":"The K matching frames must fall within this window.","type":"integer"},"strangerRate":{"exclusiveMinimum":0,"maximum":0.1,"default":0.001,"description":"Accepted probability that a stranger approaching the door is recognised as someone allowed there. With a calibrated recognizer the threshold is computed from it for the number of persons (templates) the door searches; ignored when `threshold` is set.","type":"number"},"margin":{"minimum":0,"maximum":1,"description":"The best person must beat the runner-up (another person) by this similarity gap (default: the manifest’s calibration).","type":"number"},"minFrameGapMs":{"minimum":0,"maximum":5000,"default":150,"description":"Frames counted towards K must be at least this far apart.","type":"integer"},"maxRepeatSimilarity":{"minimum":0.5,"maximum":1,"default":0.995,"description":"A frame whose embedding is this similar (cosine) to one already counted is a repeat (a still picture, a frozen stream) and does not count towards K.","type":"number"},"cooldownS":{"minimum":0,"maximum":3600,"default":10,"description":"After a decision for a person, ignore that person for this long.","type":"number"}}},"liveness":{"additionalProperties":false,"description":"Anti-spoofing.","default":{},"type":"object","required":["enabled"],"properties":{"enabled":{"default":true,"description":"Run the passive liveness models (refuse photos/screens held up to the camera). Passive only: not sufficient alone.","type":"boolean"},"threshold":{"minimum":0,"maximum":1,"description":"p(real) needed (default: the manifest's).","type":"number"}}},"quality":{"additionalProperties":false,"description":"Face quality required of camera faces before recognition.","default":{},"type":"object","required":["minFacePx","maxYaw","maxRollDeg","minSharpness","minBrightness"],"properties":{"minFacePx":{"minimum":16,"maximum":2000,"default":60,"description":"Smallest face (detector box side, pixels) accepted.","type":"integer"},"maxYaw":{"minimum":0.05,"maximum":1,"default":0.35,"description":"Largest head turn: |nose offset from the eye midpoint| / eye distance (0 = frontal; the shared photos reach 0.32).","type":"number"},"maxRollDeg":{"minimum":5,"maximum":90,"default":20,"description":"Largest head tilt (eye line angle, degrees; the shared photos stay within 9°).","type":"number"},"minSharpness":{"minimum":0,"default":40,"description":"Smallest focus measure (Laplacian variance of the 64 px aligned chip): sharp photos score 200–3000, blurred ones under 140.","type":"number"},"minBrightness":{"minimum":0,"maximum":255,"default":40,"description":"Smallest mean luma (0–255) of the face.","type":"number"}}},"enrolment":{"additionalProperties":false,"description":"Enrolment checks (person.upsert with faces).","default":{},"type":"object","required":["quality","maxPhotoBytes","maxPhotoPixels","maxPhotosPerRequest","maxTemplatesPerPerson","gateUpdates"],"properties":{"quality":{"additionalProperties":false,"description":"Face quality required of enrolment photos.","default":{},"type":"object","required":["minFacePx","maxYaw","maxRollDeg","minSharpness","minBrightness"],"properties":{"minFacePx":{"minimum":16,"maximum":2000,"default":40,"description":"Smallest face (detector box side, pixels) accepted.","type":"integer"},"maxYaw":{"minimum":0.05,"maximum":1,"default":0.35,"description":"Largest head turn: |nose offset from the eye midpoint| / eye distance (0 = frontal; the shared photos reach 0.32).","type":"number"},"maxRollDeg":{"minimum":5,"maximum":90,"default":20,"description":"Largest head tilt (eye line angle, degrees; the shared photos stay within 9°).","type":"number"},"minSharpness":{"minimum":0,"default":140,"description":"Smallest focus measure (Laplacian variance of the 64 px aligned chip): sharp photos score 200–3000, blurred ones under 140.","type":"number"},"minBrightness":{"minimum":0,"maximum":255,"default":40,"description":"Smallest mean luma (0–255) of the face.","type":"number"}}},"maxPhotoBytes":{"minimum":1024,"maximum":33554432,"default":6291456,"description":"Largest photo accepted (bytes, after base64 decoding).","type":"integer"},"maxPhotoPixels":{"minimum":4096,"maximum":100000000,"default":24000000,"description":"Largest photo accepted (width × height): refuses decompression bombs before decoding.","type":"integer"},"maxPhotosPerRequest":{"minimum":1,"maximum":50,"default":10,"description":"Photos/embeddings in one enrolment request.","type":"integer"},"maxTemplatesPerPerson":{"minimum":1,"maximum":100,"default":10,"description":"Templates kept per person; the oldest go first.","type":"integer"},"gateUpdates":{"additionalProperties":false,"description":"Learning from gate captures, only for residents who consented (person.upsert faces.gateUpdates: true): a live, unambiguous grant well beyond the threshold that also matches the enrolled photos adds the capture to the record. Withdrawing consent deletes every learned template.","default":{},"type":"object","required":["maxTemplates","minIntervalH","minScoreGain","maxSimilarity"],"properties":{"maxTemplates":{"minimum":0,"maximum":10,"default":3,"description":"Templates learned from gate captures kept per consenting person, besides the enrolled ones (0: never learn); the oldest learned one goes first.","type":"integer"},"minIntervalH":{"minimum":0,"maximum":8760,"default":24,"description":"At most one learned template per person per this many hours.","type":"number"},"minScoreGain":{"minimum":0,"maximum":1,"default":0.05,"description":"How far beyond the door's threshold a capture must match to be learned (cosine similarity, or Euclidean distance for dlib).","type":"number"},"maxSimilarity":{"minimum":0.5,"maximum":1,"default":0.93,"description":"A capture this similar (cosine) to one of the person's templates adds nothing and is not learned.","type":"number"}}}}},"privacy":{"additionalProperties":false,"description":"Biometric data protection (PIPL: sensitive personal information).","default":{},"type":"object","required":["templatesFile","keepPhotos","photoRetentionDays","expiredGraceDays"],"properties":{"keyFile":{"minLength":1,"description":"AES-256 key file for the templates (created 0600 if missing); default <dataDir>/keys/faces.key. Keep it outside backups of the database.","type":"string"},"templatesFile":{"minLength":1,"default":"faces.db","description":"SQLite file of the encrypted templates, relative to gateway.dataDir.","type":"string"},"keepPhotos":{"default":false,"description":"Keep enrolment photos (encrypted). Off: photos are discarded once embedded.","type":"boolean"},"photoRetentionDays":{"minimum":1,"maximum":3650,"default":30,"description":"Kept photos are deleted after this many days.","type":"integer"},"expiredGraceDays":{"minimum":0,"maximum":3650,"default":30,"description":"Templates of a person whose validity ended this many days ago are deleted.","type":"integer"}}},"events":{"additionalProperties":false,"description":"Unknown-face and spoof events.","default":{},"type":"object","required":["unknownIntervalS","spoofIntervalS","snapshot","snapshotMaxBytes"],"properties":{"unknownIntervalS":{"minimum":0,"maximum":3600,"default":30,"description":"At most one \"unknown face\" event per this many seconds.","type":"number"},"spoofIntervalS":{"minimum":0,"maximum":3600,"default":30,"description":"At most one \"suspected spoof\" event per this many seconds.","type":"number"},"snapshot":{"default":false,"description":"Attach a small JPEG of the face to unknown/spoof events (sent upstream: personal data, off by default).","type":"boolean"},"snapshotMaxBytes":{"minimum":2048,"maximum":262144,"default":24576,"description":"Size cap of an event snapshot (quality is lowered to fit).","type":"integer"}}},"queue":{"minimum":1,"maximum":64,"default":8,"description":"Enrolment photos waiting for the inference worker; more are refused (busy).","type":"integer"}}},"console":{"additionalProperties":false,"description":"Technician web console (HTTP/HTTPS on the local network).","default":{},"type":"object","required":["enabled","host","port","tls","hostNames","sessionTtlMin","lockoutAttempts","lockoutMin","maxUploadKB","applyHealthGraceS"],"properties":{"enabled":{"default":true,"description":"Serve the technician web console.","type":"boolean"},"host":{"minLength":1,"default":"0.0.0.0","description":"Listen address (0.0.0.0 = every interface, so a phone on the local network reaches it).","type":"string"},"port":{"minimum":0,"maximum":65535,"default":8080,"description":"Listen port (0 = any free port).","type":"integer"},"tls":{"additionalProperties":false,"description":"HTTPS for the console.","default":{},"type":"object","required":["enabled"],"properties":{"enabled":{"default":false,"description":"Serve the console over HTTPS (recommended on a shared network).","type":"boolean"},"cert":{"minLength":1,"description":"PEM certificate file. Without cert/key a self-signed certificate is generated on first start and kept in gateway.dataDir/console-tls/.","type":"string"},"key":{"minLength":1,"description":"PEM private key file of the certificate (keep it 0600).","type":"string"}}},"hostNames":{"default":[],"maxItems":32,"description":"Further DNS names the console is reached by (e.g. a name in the estate's DNS). Besides these it answers only to IP addresses, localhost and this box's hostname (and hostname.local); a request under any other name is refused, so a web page cannot reach the box through a name of its own (DNS rebinding).","type":"array","items":{"minLength":1,"maxLength":253,"pattern":"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?\\.?$","description":"A DNS name, e.g. gate.estate.lan.","type":"string"}},"sessionTtlMin":{"minimum":5,"maximum":10080,"default":480,"description":"A session ends after this many minutes without a request.","type":"integer"},"lockoutAttempts":{"minimum":3,"maximum":100,"default":5,"description":"Wrong passwords in a row for one account from one client address before that account is locked for that address; the same number of different user names from one address locks the address, and 4 times as many for one account from any addresses lock the account.","type":"integer"},"lockoutMin":{"minimum":1,"maximum":1440,"default":15,"description":"How long a lockout lasts, in minutes.","type":"integer"},"maxUploadKB":{"minimum":64,"maximum":32768,"default":4096,"description":"Largest upload (face photo, config file) in KiB.","type":"integer"},"applyHealthGraceS":{"minimum":10,"maximum":3600,"default":90,"description":"After a config change applied from the console, the gateway must be healthy within this many seconds or the previous config is restored.","type":"integer"}}}}};
 const func2 = Object.prototype.hasOwnProperty;
 const func3 = require("ajv/dist/runtime/ucs2length").default;
 const pattern0 = new RegExp("^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", "u");
@@ -7045,6 +7045,9 @@ data198.maxPhotosPerRequest = 10;
 if(data198.maxTemplatesPerPerson === undefined){
 data198.maxTemplatesPerPerson = 10;
 }
+if(data198.gateUpdates === undefined){
+data198.gateUpdates = {};
+}
 if(data198.quality === undefined){
 const err587 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "quality"},message:"must have required property '"+"quality"+"'"};
 if(vErrors === null){
@@ -7095,14 +7098,24 @@ vErrors.push(err591);
 }
 errors++;
 }
-for(const key38 in data198){
-if(!(((((key38 === "quality") || (key38 === "maxPhotoBytes")) || (key38 === "maxPhotoPixels")) || (key38 === "maxPhotosPerRequest")) || (key38 === "maxTemplatesPerPerson"))){
-const err592 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key38},message:"must NOT have additional properties"};
+if(data198.gateUpdates === undefined){
+const err592 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "gateUpdates"},message:"must have required property '"+"gateUpdates"+"'"};
 if(vErrors === null){
 vErrors = [err592];
 }
 else {
 vErrors.push(err592);
+}
+errors++;
+}
+for(const key38 in data198){
+if(!((((((key38 === "quality") || (key38 === "maxPhotoBytes")) || (key38 === "maxPhotoPixels")) || (key38 === "maxPhotosPerRequest")) || (key38 === "maxTemplatesPerPerson")) || (key38 === "gateUpdates"))){
+const err593 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key38},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err593];
+}
+else {
+vErrors.push(err593);
 }
 errors++;
 }
@@ -7125,17 +7138,7 @@ if(data199.minBrightness === undefined){
 data199.minBrightness = 40;
 }
 if(data199.minFacePx === undefined){
-const err593 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "minFacePx"},message:"must have required property '"+"minFacePx"+"'"};
-if(vErrors === null){
-vErrors = [err593];
-}
-else {
-vErrors.push(err593);
-}
-errors++;
-}
-if(data199.maxYaw === undefined){
-const err594 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "maxYaw"},message:"must have required property '"+"maxYaw"+"'"};
+const err594 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "minFacePx"},message:"must have required property '"+"minFacePx"+"'"};
 if(vErrors === null){
 vErrors = [err594];
 }
@@ -7144,8 +7147,8 @@ vErrors.push(err594);
 }
 errors++;
 }
-if(data199.maxRollDeg === undefined){
-const err595 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "maxRollDeg"},message:"must have required property '"+"maxRollDeg"+"'"};
+if(data199.maxYaw === undefined){
+const err595 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "maxYaw"},message:"must have required property '"+"maxYaw"+"'"};
 if(vErrors === null){
 vErrors = [err595];
 }
@@ -7154,8 +7157,8 @@ vErrors.push(err595);
 }
 errors++;
 }
-if(data199.minSharpness === undefined){
-const err596 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "minSharpness"},message:"must have required property '"+"minSharpness"+"'"};
+if(data199.maxRollDeg === undefined){
+const err596 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "maxRollDeg"},message:"must have required property '"+"maxRollDeg"+"'"};
 if(vErrors === null){
 vErrors = [err596];
 }
@@ -7164,8 +7167,8 @@ vErrors.push(err596);
 }
 errors++;
 }
-if(data199.minBrightness === undefined){
-const err597 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "minBrightness"},message:"must have required property '"+"minBrightness"+"'"};
+if(data199.minSharpness === undefined){
+const err597 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "minSharpness"},message:"must have required property '"+"minSharpness"+"'"};
 if(vErrors === null){
 vErrors = [err597];
 }
@@ -7174,9 +7177,8 @@ vErrors.push(err597);
 }
 errors++;
 }
-for(const key39 in data199){
-if(!(((((key39 === "minFacePx") || (key39 === "maxYaw")) || (key39 === "maxRollDeg")) || (key39 === "minSharpness")) || (key39 === "minBrightness"))){
-const err598 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key39},message:"must NOT have additional properties"};
+if(data199.minBrightness === undefined){
+const err598 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "minBrightness"},message:"must have required property '"+"minBrightness"+"'"};
 if(vErrors === null){
 vErrors = [err598];
 }
@@ -7185,10 +7187,9 @@ vErrors.push(err598);
 }
 errors++;
 }
-}
-let data200 = data199.minFacePx;
-if(!((typeof data200 == "number") && (!(data200 % 1) && !isNaN(data200)))){
-const err599 = {instancePath:instancePath+"/vision/enrolment/quality/minFacePx",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minFacePx/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+for(const key39 in data199){
+if(!(((((key39 === "minFacePx") || (key39 === "maxYaw")) || (key39 === "maxRollDeg")) || (key39 === "minSharpness")) || (key39 === "minBrightness"))){
+const err599 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key39},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err599];
 }
@@ -7197,9 +7198,10 @@ vErrors.push(err599);
 }
 errors++;
 }
-if(typeof data200 == "number"){
-if(data200 > 2000 || isNaN(data200)){
-const err600 = {instancePath:instancePath+"/vision/enrolment/quality/minFacePx",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minFacePx/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2000},message:"must be <= 2000"};
+}
+let data200 = data199.minFacePx;
+if(!((typeof data200 == "number") && (!(data200 % 1) && !isNaN(data200)))){
+const err600 = {instancePath:instancePath+"/vision/enrolment/quality/minFacePx",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minFacePx/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err600];
 }
@@ -7208,8 +7210,9 @@ vErrors.push(err600);
 }
 errors++;
 }
-if(data200 < 16 || isNaN(data200)){
-const err601 = {instancePath:instancePath+"/vision/enrolment/quality/minFacePx",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minFacePx/minimum",keyword:"minimum",params:{comparison: ">=", limit: 16},message:"must be >= 16"};
+if(typeof data200 == "number"){
+if(data200 > 2000 || isNaN(data200)){
+const err601 = {instancePath:instancePath+"/vision/enrolment/quality/minFacePx",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minFacePx/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2000},message:"must be <= 2000"};
 if(vErrors === null){
 vErrors = [err601];
 }
@@ -7218,11 +7221,8 @@ vErrors.push(err601);
 }
 errors++;
 }
-}
-let data201 = data199.maxYaw;
-if(typeof data201 == "number"){
-if(data201 > 1 || isNaN(data201)){
-const err602 = {instancePath:instancePath+"/vision/enrolment/quality/maxYaw",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxYaw/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
+if(data200 < 16 || isNaN(data200)){
+const err602 = {instancePath:instancePath+"/vision/enrolment/quality/minFacePx",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minFacePx/minimum",keyword:"minimum",params:{comparison: ">=", limit: 16},message:"must be >= 16"};
 if(vErrors === null){
 vErrors = [err602];
 }
@@ -7231,8 +7231,11 @@ vErrors.push(err602);
 }
 errors++;
 }
-if(data201 < 0.05 || isNaN(data201)){
-const err603 = {instancePath:instancePath+"/vision/enrolment/quality/maxYaw",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxYaw/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.05},message:"must be >= 0.05"};
+}
+let data201 = data199.maxYaw;
+if(typeof data201 == "number"){
+if(data201 > 1 || isNaN(data201)){
+const err603 = {instancePath:instancePath+"/vision/enrolment/quality/maxYaw",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxYaw/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
 if(vErrors === null){
 vErrors = [err603];
 }
@@ -7241,9 +7244,8 @@ vErrors.push(err603);
 }
 errors++;
 }
-}
-else {
-const err604 = {instancePath:instancePath+"/vision/enrolment/quality/maxYaw",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxYaw/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data201 < 0.05 || isNaN(data201)){
+const err604 = {instancePath:instancePath+"/vision/enrolment/quality/maxYaw",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxYaw/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.05},message:"must be >= 0.05"};
 if(vErrors === null){
 vErrors = [err604];
 }
@@ -7252,10 +7254,9 @@ vErrors.push(err604);
 }
 errors++;
 }
-let data202 = data199.maxRollDeg;
-if(typeof data202 == "number"){
-if(data202 > 90 || isNaN(data202)){
-const err605 = {instancePath:instancePath+"/vision/enrolment/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxRollDeg/maximum",keyword:"maximum",params:{comparison: "<=", limit: 90},message:"must be <= 90"};
+}
+else {
+const err605 = {instancePath:instancePath+"/vision/enrolment/quality/maxYaw",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxYaw/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err605];
 }
@@ -7264,8 +7265,10 @@ vErrors.push(err605);
 }
 errors++;
 }
-if(data202 < 5 || isNaN(data202)){
-const err606 = {instancePath:instancePath+"/vision/enrolment/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxRollDeg/minimum",keyword:"minimum",params:{comparison: ">=", limit: 5},message:"must be >= 5"};
+let data202 = data199.maxRollDeg;
+if(typeof data202 == "number"){
+if(data202 > 90 || isNaN(data202)){
+const err606 = {instancePath:instancePath+"/vision/enrolment/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxRollDeg/maximum",keyword:"maximum",params:{comparison: "<=", limit: 90},message:"must be <= 90"};
 if(vErrors === null){
 vErrors = [err606];
 }
@@ -7274,9 +7277,8 @@ vErrors.push(err606);
 }
 errors++;
 }
-}
-else {
-const err607 = {instancePath:instancePath+"/vision/enrolment/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxRollDeg/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data202 < 5 || isNaN(data202)){
+const err607 = {instancePath:instancePath+"/vision/enrolment/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxRollDeg/minimum",keyword:"minimum",params:{comparison: ">=", limit: 5},message:"must be >= 5"};
 if(vErrors === null){
 vErrors = [err607];
 }
@@ -7285,10 +7287,9 @@ vErrors.push(err607);
 }
 errors++;
 }
-let data203 = data199.minSharpness;
-if(typeof data203 == "number"){
-if(data203 < 0 || isNaN(data203)){
-const err608 = {instancePath:instancePath+"/vision/enrolment/quality/minSharpness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minSharpness/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+else {
+const err608 = {instancePath:instancePath+"/vision/enrolment/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxRollDeg/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err608];
 }
@@ -7297,9 +7298,10 @@ vErrors.push(err608);
 }
 errors++;
 }
-}
-else {
-const err609 = {instancePath:instancePath+"/vision/enrolment/quality/minSharpness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minSharpness/type",keyword:"type",params:{type: "number"},message:"must be number"};
+let data203 = data199.minSharpness;
+if(typeof data203 == "number"){
+if(data203 < 0 || isNaN(data203)){
+const err609 = {instancePath:instancePath+"/vision/enrolment/quality/minSharpness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minSharpness/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err609];
 }
@@ -7308,10 +7310,9 @@ vErrors.push(err609);
 }
 errors++;
 }
-let data204 = data199.minBrightness;
-if(typeof data204 == "number"){
-if(data204 > 255 || isNaN(data204)){
-const err610 = {instancePath:instancePath+"/vision/enrolment/quality/minBrightness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minBrightness/maximum",keyword:"maximum",params:{comparison: "<=", limit: 255},message:"must be <= 255"};
+}
+else {
+const err610 = {instancePath:instancePath+"/vision/enrolment/quality/minSharpness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minSharpness/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err610];
 }
@@ -7320,8 +7321,10 @@ vErrors.push(err610);
 }
 errors++;
 }
-if(data204 < 0 || isNaN(data204)){
-const err611 = {instancePath:instancePath+"/vision/enrolment/quality/minBrightness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minBrightness/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+let data204 = data199.minBrightness;
+if(typeof data204 == "number"){
+if(data204 > 255 || isNaN(data204)){
+const err611 = {instancePath:instancePath+"/vision/enrolment/quality/minBrightness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minBrightness/maximum",keyword:"maximum",params:{comparison: "<=", limit: 255},message:"must be <= 255"};
 if(vErrors === null){
 vErrors = [err611];
 }
@@ -7330,9 +7333,8 @@ vErrors.push(err611);
 }
 errors++;
 }
-}
-else {
-const err612 = {instancePath:instancePath+"/vision/enrolment/quality/minBrightness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minBrightness/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data204 < 0 || isNaN(data204)){
+const err612 = {instancePath:instancePath+"/vision/enrolment/quality/minBrightness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minBrightness/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err612];
 }
@@ -7343,7 +7345,7 @@ errors++;
 }
 }
 else {
-const err613 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err613 = {instancePath:instancePath+"/vision/enrolment/quality/minBrightness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minBrightness/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err613];
 }
@@ -7352,9 +7354,9 @@ vErrors.push(err613);
 }
 errors++;
 }
-let data205 = data198.maxPhotoBytes;
-if(!((typeof data205 == "number") && (!(data205 % 1) && !isNaN(data205)))){
-const err614 = {instancePath:instancePath+"/vision/enrolment/maxPhotoBytes",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+else {
+const err614 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err614];
 }
@@ -7363,9 +7365,9 @@ vErrors.push(err614);
 }
 errors++;
 }
-if(typeof data205 == "number"){
-if(data205 > 33554432 || isNaN(data205)){
-const err615 = {instancePath:instancePath+"/vision/enrolment/maxPhotoBytes",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 33554432},message:"must be <= 33554432"};
+let data205 = data198.maxPhotoBytes;
+if(!((typeof data205 == "number") && (!(data205 % 1) && !isNaN(data205)))){
+const err615 = {instancePath:instancePath+"/vision/enrolment/maxPhotoBytes",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err615];
 }
@@ -7374,8 +7376,9 @@ vErrors.push(err615);
 }
 errors++;
 }
-if(data205 < 1024 || isNaN(data205)){
-const err616 = {instancePath:instancePath+"/vision/enrolment/maxPhotoBytes",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1024},message:"must be >= 1024"};
+if(typeof data205 == "number"){
+if(data205 > 33554432 || isNaN(data205)){
+const err616 = {instancePath:instancePath+"/vision/enrolment/maxPhotoBytes",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 33554432},message:"must be <= 33554432"};
 if(vErrors === null){
 vErrors = [err616];
 }
@@ -7384,10 +7387,8 @@ vErrors.push(err616);
 }
 errors++;
 }
-}
-let data206 = data198.maxPhotoPixels;
-if(!((typeof data206 == "number") && (!(data206 % 1) && !isNaN(data206)))){
-const err617 = {instancePath:instancePath+"/vision/enrolment/maxPhotoPixels",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoPixels/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data205 < 1024 || isNaN(data205)){
+const err617 = {instancePath:instancePath+"/vision/enrolment/maxPhotoBytes",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1024},message:"must be >= 1024"};
 if(vErrors === null){
 vErrors = [err617];
 }
@@ -7396,9 +7397,10 @@ vErrors.push(err617);
 }
 errors++;
 }
-if(typeof data206 == "number"){
-if(data206 > 100000000 || isNaN(data206)){
-const err618 = {instancePath:instancePath+"/vision/enrolment/maxPhotoPixels",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoPixels/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000000},message:"must be <= 100000000"};
+}
+let data206 = data198.maxPhotoPixels;
+if(!((typeof data206 == "number") && (!(data206 % 1) && !isNaN(data206)))){
+const err618 = {instancePath:instancePath+"/vision/enrolment/maxPhotoPixels",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoPixels/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err618];
 }
@@ -7407,8 +7409,9 @@ vErrors.push(err618);
 }
 errors++;
 }
-if(data206 < 4096 || isNaN(data206)){
-const err619 = {instancePath:instancePath+"/vision/enrolment/maxPhotoPixels",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoPixels/minimum",keyword:"minimum",params:{comparison: ">=", limit: 4096},message:"must be >= 4096"};
+if(typeof data206 == "number"){
+if(data206 > 100000000 || isNaN(data206)){
+const err619 = {instancePath:instancePath+"/vision/enrolment/maxPhotoPixels",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoPixels/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000000},message:"must be <= 100000000"};
 if(vErrors === null){
 vErrors = [err619];
 }
@@ -7417,10 +7420,8 @@ vErrors.push(err619);
 }
 errors++;
 }
-}
-let data207 = data198.maxPhotosPerRequest;
-if(!((typeof data207 == "number") && (!(data207 % 1) && !isNaN(data207)))){
-const err620 = {instancePath:instancePath+"/vision/enrolment/maxPhotosPerRequest",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotosPerRequest/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data206 < 4096 || isNaN(data206)){
+const err620 = {instancePath:instancePath+"/vision/enrolment/maxPhotoPixels",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoPixels/minimum",keyword:"minimum",params:{comparison: ">=", limit: 4096},message:"must be >= 4096"};
 if(vErrors === null){
 vErrors = [err620];
 }
@@ -7429,9 +7430,10 @@ vErrors.push(err620);
 }
 errors++;
 }
-if(typeof data207 == "number"){
-if(data207 > 50 || isNaN(data207)){
-const err621 = {instancePath:instancePath+"/vision/enrolment/maxPhotosPerRequest",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotosPerRequest/maximum",keyword:"maximum",params:{comparison: "<=", limit: 50},message:"must be <= 50"};
+}
+let data207 = data198.maxPhotosPerRequest;
+if(!((typeof data207 == "number") && (!(data207 % 1) && !isNaN(data207)))){
+const err621 = {instancePath:instancePath+"/vision/enrolment/maxPhotosPerRequest",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotosPerRequest/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err621];
 }
@@ -7440,8 +7442,9 @@ vErrors.push(err621);
 }
 errors++;
 }
-if(data207 < 1 || isNaN(data207)){
-const err622 = {instancePath:instancePath+"/vision/enrolment/maxPhotosPerRequest",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotosPerRequest/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(typeof data207 == "number"){
+if(data207 > 50 || isNaN(data207)){
+const err622 = {instancePath:instancePath+"/vision/enrolment/maxPhotosPerRequest",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotosPerRequest/maximum",keyword:"maximum",params:{comparison: "<=", limit: 50},message:"must be <= 50"};
 if(vErrors === null){
 vErrors = [err622];
 }
@@ -7450,10 +7453,8 @@ vErrors.push(err622);
 }
 errors++;
 }
-}
-let data208 = data198.maxTemplatesPerPerson;
-if(!((typeof data208 == "number") && (!(data208 % 1) && !isNaN(data208)))){
-const err623 = {instancePath:instancePath+"/vision/enrolment/maxTemplatesPerPerson",schemaPath:"#/properties/vision/properties/enrolment/properties/maxTemplatesPerPerson/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data207 < 1 || isNaN(data207)){
+const err623 = {instancePath:instancePath+"/vision/enrolment/maxPhotosPerRequest",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotosPerRequest/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err623];
 }
@@ -7462,9 +7463,10 @@ vErrors.push(err623);
 }
 errors++;
 }
-if(typeof data208 == "number"){
-if(data208 > 100 || isNaN(data208)){
-const err624 = {instancePath:instancePath+"/vision/enrolment/maxTemplatesPerPerson",schemaPath:"#/properties/vision/properties/enrolment/properties/maxTemplatesPerPerson/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
+}
+let data208 = data198.maxTemplatesPerPerson;
+if(!((typeof data208 == "number") && (!(data208 % 1) && !isNaN(data208)))){
+const err624 = {instancePath:instancePath+"/vision/enrolment/maxTemplatesPerPerson",schemaPath:"#/properties/vision/properties/enrolment/properties/maxTemplatesPerPerson/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err624];
 }
@@ -7473,8 +7475,9 @@ vErrors.push(err624);
 }
 errors++;
 }
-if(data208 < 1 || isNaN(data208)){
-const err625 = {instancePath:instancePath+"/vision/enrolment/maxTemplatesPerPerson",schemaPath:"#/properties/vision/properties/enrolment/properties/maxTemplatesPerPerson/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(typeof data208 == "number"){
+if(data208 > 100 || isNaN(data208)){
+const err625 = {instancePath:instancePath+"/vision/enrolment/maxTemplatesPerPerson",schemaPath:"#/properties/vision/properties/enrolment/properties/maxTemplatesPerPerson/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
 if(vErrors === null){
 vErrors = [err625];
 }
@@ -7483,10 +7486,8 @@ vErrors.push(err625);
 }
 errors++;
 }
-}
-}
-else {
-const err626 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data208 < 1 || isNaN(data208)){
+const err626 = {instancePath:instancePath+"/vision/enrolment/maxTemplatesPerPerson",schemaPath:"#/properties/vision/properties/enrolment/properties/maxTemplatesPerPerson/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err626];
 }
@@ -7495,22 +7496,23 @@ vErrors.push(err626);
 }
 errors++;
 }
-let data209 = data154.privacy;
+}
+let data209 = data198.gateUpdates;
 if(data209 && typeof data209 == "object" && !Array.isArray(data209)){
-if(data209.templatesFile === undefined){
-data209.templatesFile = "faces.db";
+if(data209.maxTemplates === undefined){
+data209.maxTemplates = 3;
 }
-if(data209.keepPhotos === undefined){
-data209.keepPhotos = false;
+if(data209.minIntervalH === undefined){
+data209.minIntervalH = 24;
 }
-if(data209.photoRetentionDays === undefined){
-data209.photoRetentionDays = 30;
+if(data209.minScoreGain === undefined){
+data209.minScoreGain = 0.05;
 }
-if(data209.expiredGraceDays === undefined){
-data209.expiredGraceDays = 30;
+if(data209.maxSimilarity === undefined){
+data209.maxSimilarity = 0.93;
 }
-if(data209.templatesFile === undefined){
-const err627 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/required",keyword:"required",params:{missingProperty: "templatesFile"},message:"must have required property '"+"templatesFile"+"'"};
+if(data209.maxTemplates === undefined){
+const err627 = {instancePath:instancePath+"/vision/enrolment/gateUpdates",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/required",keyword:"required",params:{missingProperty: "maxTemplates"},message:"must have required property '"+"maxTemplates"+"'"};
 if(vErrors === null){
 vErrors = [err627];
 }
@@ -7519,8 +7521,8 @@ vErrors.push(err627);
 }
 errors++;
 }
-if(data209.keepPhotos === undefined){
-const err628 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/required",keyword:"required",params:{missingProperty: "keepPhotos"},message:"must have required property '"+"keepPhotos"+"'"};
+if(data209.minIntervalH === undefined){
+const err628 = {instancePath:instancePath+"/vision/enrolment/gateUpdates",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/required",keyword:"required",params:{missingProperty: "minIntervalH"},message:"must have required property '"+"minIntervalH"+"'"};
 if(vErrors === null){
 vErrors = [err628];
 }
@@ -7529,8 +7531,8 @@ vErrors.push(err628);
 }
 errors++;
 }
-if(data209.photoRetentionDays === undefined){
-const err629 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/required",keyword:"required",params:{missingProperty: "photoRetentionDays"},message:"must have required property '"+"photoRetentionDays"+"'"};
+if(data209.minScoreGain === undefined){
+const err629 = {instancePath:instancePath+"/vision/enrolment/gateUpdates",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/required",keyword:"required",params:{missingProperty: "minScoreGain"},message:"must have required property '"+"minScoreGain"+"'"};
 if(vErrors === null){
 vErrors = [err629];
 }
@@ -7539,8 +7541,8 @@ vErrors.push(err629);
 }
 errors++;
 }
-if(data209.expiredGraceDays === undefined){
-const err630 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/required",keyword:"required",params:{missingProperty: "expiredGraceDays"},message:"must have required property '"+"expiredGraceDays"+"'"};
+if(data209.maxSimilarity === undefined){
+const err630 = {instancePath:instancePath+"/vision/enrolment/gateUpdates",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/required",keyword:"required",params:{missingProperty: "maxSimilarity"},message:"must have required property '"+"maxSimilarity"+"'"};
 if(vErrors === null){
 vErrors = [err630];
 }
@@ -7550,8 +7552,8 @@ vErrors.push(err630);
 errors++;
 }
 for(const key40 in data209){
-if(!(((((key40 === "keyFile") || (key40 === "templatesFile")) || (key40 === "keepPhotos")) || (key40 === "photoRetentionDays")) || (key40 === "expiredGraceDays"))){
-const err631 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key40},message:"must NOT have additional properties"};
+if(!((((key40 === "maxTemplates") || (key40 === "minIntervalH")) || (key40 === "minScoreGain")) || (key40 === "maxSimilarity"))){
+const err631 = {instancePath:instancePath+"/vision/enrolment/gateUpdates",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key40},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err631];
 }
@@ -7561,11 +7563,9 @@ vErrors.push(err631);
 errors++;
 }
 }
-if(data209.keyFile !== undefined){
-let data210 = data209.keyFile;
-if(typeof data210 === "string"){
-if(func3(data210) < 1){
-const err632 = {instancePath:instancePath+"/vision/privacy/keyFile",schemaPath:"#/properties/vision/properties/privacy/properties/keyFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+let data210 = data209.maxTemplates;
+if(!((typeof data210 == "number") && (!(data210 % 1) && !isNaN(data210)))){
+const err632 = {instancePath:instancePath+"/vision/enrolment/gateUpdates/maxTemplates",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/properties/maxTemplates/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err632];
 }
@@ -7574,9 +7574,9 @@ vErrors.push(err632);
 }
 errors++;
 }
-}
-else {
-const err633 = {instancePath:instancePath+"/vision/privacy/keyFile",schemaPath:"#/properties/vision/properties/privacy/properties/keyFile/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(typeof data210 == "number"){
+if(data210 > 10 || isNaN(data210)){
+const err633 = {instancePath:instancePath+"/vision/enrolment/gateUpdates/maxTemplates",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/properties/maxTemplates/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10"};
 if(vErrors === null){
 vErrors = [err633];
 }
@@ -7585,11 +7585,8 @@ vErrors.push(err633);
 }
 errors++;
 }
-}
-let data211 = data209.templatesFile;
-if(typeof data211 === "string"){
-if(func3(data211) < 1){
-const err634 = {instancePath:instancePath+"/vision/privacy/templatesFile",schemaPath:"#/properties/vision/properties/privacy/properties/templatesFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(data210 < 0 || isNaN(data210)){
+const err634 = {instancePath:instancePath+"/vision/enrolment/gateUpdates/maxTemplates",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/properties/maxTemplates/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err634];
 }
@@ -7599,8 +7596,10 @@ vErrors.push(err634);
 errors++;
 }
 }
-else {
-const err635 = {instancePath:instancePath+"/vision/privacy/templatesFile",schemaPath:"#/properties/vision/properties/privacy/properties/templatesFile/type",keyword:"type",params:{type: "string"},message:"must be string"};
+let data211 = data209.minIntervalH;
+if(typeof data211 == "number"){
+if(data211 > 8760 || isNaN(data211)){
+const err635 = {instancePath:instancePath+"/vision/enrolment/gateUpdates/minIntervalH",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/properties/minIntervalH/maximum",keyword:"maximum",params:{comparison: "<=", limit: 8760},message:"must be <= 8760"};
 if(vErrors === null){
 vErrors = [err635];
 }
@@ -7609,8 +7608,8 @@ vErrors.push(err635);
 }
 errors++;
 }
-if(typeof data209.keepPhotos !== "boolean"){
-const err636 = {instancePath:instancePath+"/vision/privacy/keepPhotos",schemaPath:"#/properties/vision/properties/privacy/properties/keepPhotos/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data211 < 0 || isNaN(data211)){
+const err636 = {instancePath:instancePath+"/vision/enrolment/gateUpdates/minIntervalH",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/properties/minIntervalH/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err636];
 }
@@ -7619,9 +7618,9 @@ vErrors.push(err636);
 }
 errors++;
 }
-let data213 = data209.photoRetentionDays;
-if(!((typeof data213 == "number") && (!(data213 % 1) && !isNaN(data213)))){
-const err637 = {instancePath:instancePath+"/vision/privacy/photoRetentionDays",schemaPath:"#/properties/vision/properties/privacy/properties/photoRetentionDays/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+else {
+const err637 = {instancePath:instancePath+"/vision/enrolment/gateUpdates/minIntervalH",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/properties/minIntervalH/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err637];
 }
@@ -7630,9 +7629,10 @@ vErrors.push(err637);
 }
 errors++;
 }
-if(typeof data213 == "number"){
-if(data213 > 3650 || isNaN(data213)){
-const err638 = {instancePath:instancePath+"/vision/privacy/photoRetentionDays",schemaPath:"#/properties/vision/properties/privacy/properties/photoRetentionDays/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3650},message:"must be <= 3650"};
+let data212 = data209.minScoreGain;
+if(typeof data212 == "number"){
+if(data212 > 1 || isNaN(data212)){
+const err638 = {instancePath:instancePath+"/vision/enrolment/gateUpdates/minScoreGain",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/properties/minScoreGain/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
 if(vErrors === null){
 vErrors = [err638];
 }
@@ -7641,8 +7641,8 @@ vErrors.push(err638);
 }
 errors++;
 }
-if(data213 < 1 || isNaN(data213)){
-const err639 = {instancePath:instancePath+"/vision/privacy/photoRetentionDays",schemaPath:"#/properties/vision/properties/privacy/properties/photoRetentionDays/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(data212 < 0 || isNaN(data212)){
+const err639 = {instancePath:instancePath+"/vision/enrolment/gateUpdates/minScoreGain",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/properties/minScoreGain/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err639];
 }
@@ -7652,9 +7652,8 @@ vErrors.push(err639);
 errors++;
 }
 }
-let data214 = data209.expiredGraceDays;
-if(!((typeof data214 == "number") && (!(data214 % 1) && !isNaN(data214)))){
-const err640 = {instancePath:instancePath+"/vision/privacy/expiredGraceDays",schemaPath:"#/properties/vision/properties/privacy/properties/expiredGraceDays/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+else {
+const err640 = {instancePath:instancePath+"/vision/enrolment/gateUpdates/minScoreGain",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/properties/minScoreGain/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err640];
 }
@@ -7663,9 +7662,10 @@ vErrors.push(err640);
 }
 errors++;
 }
-if(typeof data214 == "number"){
-if(data214 > 3650 || isNaN(data214)){
-const err641 = {instancePath:instancePath+"/vision/privacy/expiredGraceDays",schemaPath:"#/properties/vision/properties/privacy/properties/expiredGraceDays/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3650},message:"must be <= 3650"};
+let data213 = data209.maxSimilarity;
+if(typeof data213 == "number"){
+if(data213 > 1 || isNaN(data213)){
+const err641 = {instancePath:instancePath+"/vision/enrolment/gateUpdates/maxSimilarity",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/properties/maxSimilarity/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
 if(vErrors === null){
 vErrors = [err641];
 }
@@ -7674,8 +7674,8 @@ vErrors.push(err641);
 }
 errors++;
 }
-if(data214 < 0 || isNaN(data214)){
-const err642 = {instancePath:instancePath+"/vision/privacy/expiredGraceDays",schemaPath:"#/properties/vision/properties/privacy/properties/expiredGraceDays/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(data213 < 0.5 || isNaN(data213)){
+const err642 = {instancePath:instancePath+"/vision/enrolment/gateUpdates/maxSimilarity",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/properties/maxSimilarity/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.5},message:"must be >= 0.5"};
 if(vErrors === null){
 vErrors = [err642];
 }
@@ -7685,9 +7685,8 @@ vErrors.push(err642);
 errors++;
 }
 }
-}
 else {
-const err643 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err643 = {instancePath:instancePath+"/vision/enrolment/gateUpdates/maxSimilarity",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/properties/maxSimilarity/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err643];
 }
@@ -7696,22 +7695,9 @@ vErrors.push(err643);
 }
 errors++;
 }
-let data215 = data154.events;
-if(data215 && typeof data215 == "object" && !Array.isArray(data215)){
-if(data215.unknownIntervalS === undefined){
-data215.unknownIntervalS = 30;
 }
-if(data215.spoofIntervalS === undefined){
-data215.spoofIntervalS = 30;
-}
-if(data215.snapshot === undefined){
-data215.snapshot = false;
-}
-if(data215.snapshotMaxBytes === undefined){
-data215.snapshotMaxBytes = 24576;
-}
-if(data215.unknownIntervalS === undefined){
-const err644 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/required",keyword:"required",params:{missingProperty: "unknownIntervalS"},message:"must have required property '"+"unknownIntervalS"+"'"};
+else {
+const err644 = {instancePath:instancePath+"/vision/enrolment/gateUpdates",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err644];
 }
@@ -7720,8 +7706,9 @@ vErrors.push(err644);
 }
 errors++;
 }
-if(data215.spoofIntervalS === undefined){
-const err645 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/required",keyword:"required",params:{missingProperty: "spoofIntervalS"},message:"must have required property '"+"spoofIntervalS"+"'"};
+}
+else {
+const err645 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err645];
 }
@@ -7730,8 +7717,22 @@ vErrors.push(err645);
 }
 errors++;
 }
-if(data215.snapshot === undefined){
-const err646 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/required",keyword:"required",params:{missingProperty: "snapshot"},message:"must have required property '"+"snapshot"+"'"};
+let data214 = data154.privacy;
+if(data214 && typeof data214 == "object" && !Array.isArray(data214)){
+if(data214.templatesFile === undefined){
+data214.templatesFile = "faces.db";
+}
+if(data214.keepPhotos === undefined){
+data214.keepPhotos = false;
+}
+if(data214.photoRetentionDays === undefined){
+data214.photoRetentionDays = 30;
+}
+if(data214.expiredGraceDays === undefined){
+data214.expiredGraceDays = 30;
+}
+if(data214.templatesFile === undefined){
+const err646 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/required",keyword:"required",params:{missingProperty: "templatesFile"},message:"must have required property '"+"templatesFile"+"'"};
 if(vErrors === null){
 vErrors = [err646];
 }
@@ -7740,8 +7741,8 @@ vErrors.push(err646);
 }
 errors++;
 }
-if(data215.snapshotMaxBytes === undefined){
-const err647 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/required",keyword:"required",params:{missingProperty: "snapshotMaxBytes"},message:"must have required property '"+"snapshotMaxBytes"+"'"};
+if(data214.keepPhotos === undefined){
+const err647 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/required",keyword:"required",params:{missingProperty: "keepPhotos"},message:"must have required property '"+"keepPhotos"+"'"};
 if(vErrors === null){
 vErrors = [err647];
 }
@@ -7750,9 +7751,8 @@ vErrors.push(err647);
 }
 errors++;
 }
-for(const key41 in data215){
-if(!((((key41 === "unknownIntervalS") || (key41 === "spoofIntervalS")) || (key41 === "snapshot")) || (key41 === "snapshotMaxBytes"))){
-const err648 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key41},message:"must NOT have additional properties"};
+if(data214.photoRetentionDays === undefined){
+const err648 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/required",keyword:"required",params:{missingProperty: "photoRetentionDays"},message:"must have required property '"+"photoRetentionDays"+"'"};
 if(vErrors === null){
 vErrors = [err648];
 }
@@ -7761,11 +7761,8 @@ vErrors.push(err648);
 }
 errors++;
 }
-}
-let data216 = data215.unknownIntervalS;
-if(typeof data216 == "number"){
-if(data216 > 3600 || isNaN(data216)){
-const err649 = {instancePath:instancePath+"/vision/events/unknownIntervalS",schemaPath:"#/properties/vision/properties/events/properties/unknownIntervalS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
+if(data214.expiredGraceDays === undefined){
+const err649 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/required",keyword:"required",params:{missingProperty: "expiredGraceDays"},message:"must have required property '"+"expiredGraceDays"+"'"};
 if(vErrors === null){
 vErrors = [err649];
 }
@@ -7774,8 +7771,9 @@ vErrors.push(err649);
 }
 errors++;
 }
-if(data216 < 0 || isNaN(data216)){
-const err650 = {instancePath:instancePath+"/vision/events/unknownIntervalS",schemaPath:"#/properties/vision/properties/events/properties/unknownIntervalS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+for(const key41 in data214){
+if(!(((((key41 === "keyFile") || (key41 === "templatesFile")) || (key41 === "keepPhotos")) || (key41 === "photoRetentionDays")) || (key41 === "expiredGraceDays"))){
+const err650 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key41},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err650];
 }
@@ -7785,8 +7783,11 @@ vErrors.push(err650);
 errors++;
 }
 }
-else {
-const err651 = {instancePath:instancePath+"/vision/events/unknownIntervalS",schemaPath:"#/properties/vision/properties/events/properties/unknownIntervalS/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data214.keyFile !== undefined){
+let data215 = data214.keyFile;
+if(typeof data215 === "string"){
+if(func3(data215) < 1){
+const err651 = {instancePath:instancePath+"/vision/privacy/keyFile",schemaPath:"#/properties/vision/properties/privacy/properties/keyFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err651];
 }
@@ -7795,10 +7796,9 @@ vErrors.push(err651);
 }
 errors++;
 }
-let data217 = data215.spoofIntervalS;
-if(typeof data217 == "number"){
-if(data217 > 3600 || isNaN(data217)){
-const err652 = {instancePath:instancePath+"/vision/events/spoofIntervalS",schemaPath:"#/properties/vision/properties/events/properties/spoofIntervalS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
+}
+else {
+const err652 = {instancePath:instancePath+"/vision/privacy/keyFile",schemaPath:"#/properties/vision/properties/privacy/properties/keyFile/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err652];
 }
@@ -7807,8 +7807,11 @@ vErrors.push(err652);
 }
 errors++;
 }
-if(data217 < 0 || isNaN(data217)){
-const err653 = {instancePath:instancePath+"/vision/events/spoofIntervalS",schemaPath:"#/properties/vision/properties/events/properties/spoofIntervalS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+let data216 = data214.templatesFile;
+if(typeof data216 === "string"){
+if(func3(data216) < 1){
+const err653 = {instancePath:instancePath+"/vision/privacy/templatesFile",schemaPath:"#/properties/vision/properties/privacy/properties/templatesFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err653];
 }
@@ -7819,7 +7822,7 @@ errors++;
 }
 }
 else {
-const err654 = {instancePath:instancePath+"/vision/events/spoofIntervalS",schemaPath:"#/properties/vision/properties/events/properties/spoofIntervalS/type",keyword:"type",params:{type: "number"},message:"must be number"};
+const err654 = {instancePath:instancePath+"/vision/privacy/templatesFile",schemaPath:"#/properties/vision/properties/privacy/properties/templatesFile/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err654];
 }
@@ -7828,8 +7831,8 @@ vErrors.push(err654);
 }
 errors++;
 }
-if(typeof data215.snapshot !== "boolean"){
-const err655 = {instancePath:instancePath+"/vision/events/snapshot",schemaPath:"#/properties/vision/properties/events/properties/snapshot/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(typeof data214.keepPhotos !== "boolean"){
+const err655 = {instancePath:instancePath+"/vision/privacy/keepPhotos",schemaPath:"#/properties/vision/properties/privacy/properties/keepPhotos/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err655];
 }
@@ -7838,9 +7841,9 @@ vErrors.push(err655);
 }
 errors++;
 }
-let data219 = data215.snapshotMaxBytes;
-if(!((typeof data219 == "number") && (!(data219 % 1) && !isNaN(data219)))){
-const err656 = {instancePath:instancePath+"/vision/events/snapshotMaxBytes",schemaPath:"#/properties/vision/properties/events/properties/snapshotMaxBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+let data218 = data214.photoRetentionDays;
+if(!((typeof data218 == "number") && (!(data218 % 1) && !isNaN(data218)))){
+const err656 = {instancePath:instancePath+"/vision/privacy/photoRetentionDays",schemaPath:"#/properties/vision/properties/privacy/properties/photoRetentionDays/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err656];
 }
@@ -7849,9 +7852,9 @@ vErrors.push(err656);
 }
 errors++;
 }
-if(typeof data219 == "number"){
-if(data219 > 262144 || isNaN(data219)){
-const err657 = {instancePath:instancePath+"/vision/events/snapshotMaxBytes",schemaPath:"#/properties/vision/properties/events/properties/snapshotMaxBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 262144},message:"must be <= 262144"};
+if(typeof data218 == "number"){
+if(data218 > 3650 || isNaN(data218)){
+const err657 = {instancePath:instancePath+"/vision/privacy/photoRetentionDays",schemaPath:"#/properties/vision/properties/privacy/properties/photoRetentionDays/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3650},message:"must be <= 3650"};
 if(vErrors === null){
 vErrors = [err657];
 }
@@ -7860,8 +7863,8 @@ vErrors.push(err657);
 }
 errors++;
 }
-if(data219 < 2048 || isNaN(data219)){
-const err658 = {instancePath:instancePath+"/vision/events/snapshotMaxBytes",schemaPath:"#/properties/vision/properties/events/properties/snapshotMaxBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 2048},message:"must be >= 2048"};
+if(data218 < 1 || isNaN(data218)){
+const err658 = {instancePath:instancePath+"/vision/privacy/photoRetentionDays",schemaPath:"#/properties/vision/properties/privacy/properties/photoRetentionDays/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err658];
 }
@@ -7871,9 +7874,9 @@ vErrors.push(err658);
 errors++;
 }
 }
-}
-else {
-const err659 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/type",keyword:"type",params:{type: "object"},message:"must be object"};
+let data219 = data214.expiredGraceDays;
+if(!((typeof data219 == "number") && (!(data219 % 1) && !isNaN(data219)))){
+const err659 = {instancePath:instancePath+"/vision/privacy/expiredGraceDays",schemaPath:"#/properties/vision/properties/privacy/properties/expiredGraceDays/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err659];
 }
@@ -7882,9 +7885,9 @@ vErrors.push(err659);
 }
 errors++;
 }
-let data220 = data154.queue;
-if(!((typeof data220 == "number") && (!(data220 % 1) && !isNaN(data220)))){
-const err660 = {instancePath:instancePath+"/vision/queue",schemaPath:"#/properties/vision/properties/queue/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(typeof data219 == "number"){
+if(data219 > 3650 || isNaN(data219)){
+const err660 = {instancePath:instancePath+"/vision/privacy/expiredGraceDays",schemaPath:"#/properties/vision/properties/privacy/properties/expiredGraceDays/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3650},message:"must be <= 3650"};
 if(vErrors === null){
 vErrors = [err660];
 }
@@ -7893,9 +7896,8 @@ vErrors.push(err660);
 }
 errors++;
 }
-if(typeof data220 == "number"){
-if(data220 > 64 || isNaN(data220)){
-const err661 = {instancePath:instancePath+"/vision/queue",schemaPath:"#/properties/vision/properties/queue/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64"};
+if(data219 < 0 || isNaN(data219)){
+const err661 = {instancePath:instancePath+"/vision/privacy/expiredGraceDays",schemaPath:"#/properties/vision/properties/privacy/properties/expiredGraceDays/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err661];
 }
@@ -7904,8 +7906,10 @@ vErrors.push(err661);
 }
 errors++;
 }
-if(data220 < 1 || isNaN(data220)){
-const err662 = {instancePath:instancePath+"/vision/queue",schemaPath:"#/properties/vision/properties/queue/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+}
+else {
+const err662 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err662];
 }
@@ -7914,10 +7918,22 @@ vErrors.push(err662);
 }
 errors++;
 }
+let data220 = data154.events;
+if(data220 && typeof data220 == "object" && !Array.isArray(data220)){
+if(data220.unknownIntervalS === undefined){
+data220.unknownIntervalS = 30;
 }
+if(data220.spoofIntervalS === undefined){
+data220.spoofIntervalS = 30;
 }
-else {
-const err663 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data220.snapshot === undefined){
+data220.snapshot = false;
+}
+if(data220.snapshotMaxBytes === undefined){
+data220.snapshotMaxBytes = 24576;
+}
+if(data220.unknownIntervalS === undefined){
+const err663 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/required",keyword:"required",params:{missingProperty: "unknownIntervalS"},message:"must have required property '"+"unknownIntervalS"+"'"};
 if(vErrors === null){
 vErrors = [err663];
 }
@@ -7926,40 +7942,8 @@ vErrors.push(err663);
 }
 errors++;
 }
-let data221 = data.console;
-if(data221 && typeof data221 == "object" && !Array.isArray(data221)){
-if(data221.enabled === undefined){
-data221.enabled = true;
-}
-if(data221.host === undefined){
-data221.host = "0.0.0.0";
-}
-if(data221.port === undefined){
-data221.port = 8080;
-}
-if(data221.tls === undefined){
-data221.tls = {};
-}
-if(data221.hostNames === undefined){
-data221.hostNames = [];
-}
-if(data221.sessionTtlMin === undefined){
-data221.sessionTtlMin = 480;
-}
-if(data221.lockoutAttempts === undefined){
-data221.lockoutAttempts = 5;
-}
-if(data221.lockoutMin === undefined){
-data221.lockoutMin = 15;
-}
-if(data221.maxUploadKB === undefined){
-data221.maxUploadKB = 4096;
-}
-if(data221.applyHealthGraceS === undefined){
-data221.applyHealthGraceS = 90;
-}
-if(data221.enabled === undefined){
-const err664 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
+if(data220.spoofIntervalS === undefined){
+const err664 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/required",keyword:"required",params:{missingProperty: "spoofIntervalS"},message:"must have required property '"+"spoofIntervalS"+"'"};
 if(vErrors === null){
 vErrors = [err664];
 }
@@ -7968,8 +7952,8 @@ vErrors.push(err664);
 }
 errors++;
 }
-if(data221.host === undefined){
-const err665 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "host"},message:"must have required property '"+"host"+"'"};
+if(data220.snapshot === undefined){
+const err665 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/required",keyword:"required",params:{missingProperty: "snapshot"},message:"must have required property '"+"snapshot"+"'"};
 if(vErrors === null){
 vErrors = [err665];
 }
@@ -7978,8 +7962,8 @@ vErrors.push(err665);
 }
 errors++;
 }
-if(data221.port === undefined){
-const err666 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "port"},message:"must have required property '"+"port"+"'"};
+if(data220.snapshotMaxBytes === undefined){
+const err666 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/required",keyword:"required",params:{missingProperty: "snapshotMaxBytes"},message:"must have required property '"+"snapshotMaxBytes"+"'"};
 if(vErrors === null){
 vErrors = [err666];
 }
@@ -7988,8 +7972,9 @@ vErrors.push(err666);
 }
 errors++;
 }
-if(data221.tls === undefined){
-const err667 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "tls"},message:"must have required property '"+"tls"+"'"};
+for(const key42 in data220){
+if(!((((key42 === "unknownIntervalS") || (key42 === "spoofIntervalS")) || (key42 === "snapshot")) || (key42 === "snapshotMaxBytes"))){
+const err667 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key42},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err667];
 }
@@ -7998,8 +7983,11 @@ vErrors.push(err667);
 }
 errors++;
 }
-if(data221.hostNames === undefined){
-const err668 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "hostNames"},message:"must have required property '"+"hostNames"+"'"};
+}
+let data221 = data220.unknownIntervalS;
+if(typeof data221 == "number"){
+if(data221 > 3600 || isNaN(data221)){
+const err668 = {instancePath:instancePath+"/vision/events/unknownIntervalS",schemaPath:"#/properties/vision/properties/events/properties/unknownIntervalS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
 if(vErrors === null){
 vErrors = [err668];
 }
@@ -8008,8 +7996,8 @@ vErrors.push(err668);
 }
 errors++;
 }
-if(data221.sessionTtlMin === undefined){
-const err669 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "sessionTtlMin"},message:"must have required property '"+"sessionTtlMin"+"'"};
+if(data221 < 0 || isNaN(data221)){
+const err669 = {instancePath:instancePath+"/vision/events/unknownIntervalS",schemaPath:"#/properties/vision/properties/events/properties/unknownIntervalS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err669];
 }
@@ -8018,8 +8006,9 @@ vErrors.push(err669);
 }
 errors++;
 }
-if(data221.lockoutAttempts === undefined){
-const err670 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "lockoutAttempts"},message:"must have required property '"+"lockoutAttempts"+"'"};
+}
+else {
+const err670 = {instancePath:instancePath+"/vision/events/unknownIntervalS",schemaPath:"#/properties/vision/properties/events/properties/unknownIntervalS/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err670];
 }
@@ -8028,8 +8017,10 @@ vErrors.push(err670);
 }
 errors++;
 }
-if(data221.lockoutMin === undefined){
-const err671 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "lockoutMin"},message:"must have required property '"+"lockoutMin"+"'"};
+let data222 = data220.spoofIntervalS;
+if(typeof data222 == "number"){
+if(data222 > 3600 || isNaN(data222)){
+const err671 = {instancePath:instancePath+"/vision/events/spoofIntervalS",schemaPath:"#/properties/vision/properties/events/properties/spoofIntervalS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
 if(vErrors === null){
 vErrors = [err671];
 }
@@ -8038,8 +8029,8 @@ vErrors.push(err671);
 }
 errors++;
 }
-if(data221.maxUploadKB === undefined){
-const err672 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "maxUploadKB"},message:"must have required property '"+"maxUploadKB"+"'"};
+if(data222 < 0 || isNaN(data222)){
+const err672 = {instancePath:instancePath+"/vision/events/spoofIntervalS",schemaPath:"#/properties/vision/properties/events/properties/spoofIntervalS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err672];
 }
@@ -8048,8 +8039,9 @@ vErrors.push(err672);
 }
 errors++;
 }
-if(data221.applyHealthGraceS === undefined){
-const err673 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "applyHealthGraceS"},message:"must have required property '"+"applyHealthGraceS"+"'"};
+}
+else {
+const err673 = {instancePath:instancePath+"/vision/events/spoofIntervalS",schemaPath:"#/properties/vision/properties/events/properties/spoofIntervalS/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err673];
 }
@@ -8058,9 +8050,8 @@ vErrors.push(err673);
 }
 errors++;
 }
-for(const key42 in data221){
-if(!(func2.call(schema11.properties.console.properties, key42))){
-const err674 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key42},message:"must NOT have additional properties"};
+if(typeof data220.snapshot !== "boolean"){
+const err674 = {instancePath:instancePath+"/vision/events/snapshot",schemaPath:"#/properties/vision/properties/events/properties/snapshot/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err674];
 }
@@ -8069,9 +8060,9 @@ vErrors.push(err674);
 }
 errors++;
 }
-}
-if(typeof data221.enabled !== "boolean"){
-const err675 = {instancePath:instancePath+"/console/enabled",schemaPath:"#/properties/console/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+let data224 = data220.snapshotMaxBytes;
+if(!((typeof data224 == "number") && (!(data224 % 1) && !isNaN(data224)))){
+const err675 = {instancePath:instancePath+"/vision/events/snapshotMaxBytes",schemaPath:"#/properties/vision/properties/events/properties/snapshotMaxBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err675];
 }
@@ -8080,10 +8071,9 @@ vErrors.push(err675);
 }
 errors++;
 }
-let data223 = data221.host;
-if(typeof data223 === "string"){
-if(func3(data223) < 1){
-const err676 = {instancePath:instancePath+"/console/host",schemaPath:"#/properties/console/properties/host/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(typeof data224 == "number"){
+if(data224 > 262144 || isNaN(data224)){
+const err676 = {instancePath:instancePath+"/vision/events/snapshotMaxBytes",schemaPath:"#/properties/vision/properties/events/properties/snapshotMaxBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 262144},message:"must be <= 262144"};
 if(vErrors === null){
 vErrors = [err676];
 }
@@ -8092,9 +8082,8 @@ vErrors.push(err676);
 }
 errors++;
 }
-}
-else {
-const err677 = {instancePath:instancePath+"/console/host",schemaPath:"#/properties/console/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data224 < 2048 || isNaN(data224)){
+const err677 = {instancePath:instancePath+"/vision/events/snapshotMaxBytes",schemaPath:"#/properties/vision/properties/events/properties/snapshotMaxBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 2048},message:"must be >= 2048"};
 if(vErrors === null){
 vErrors = [err677];
 }
@@ -8103,9 +8092,10 @@ vErrors.push(err677);
 }
 errors++;
 }
-let data224 = data221.port;
-if(!((typeof data224 == "number") && (!(data224 % 1) && !isNaN(data224)))){
-const err678 = {instancePath:instancePath+"/console/port",schemaPath:"#/properties/console/properties/port/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+}
+else {
+const err678 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err678];
 }
@@ -8114,9 +8104,9 @@ vErrors.push(err678);
 }
 errors++;
 }
-if(typeof data224 == "number"){
-if(data224 > 65535 || isNaN(data224)){
-const err679 = {instancePath:instancePath+"/console/port",schemaPath:"#/properties/console/properties/port/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535"};
+let data225 = data154.queue;
+if(!((typeof data225 == "number") && (!(data225 % 1) && !isNaN(data225)))){
+const err679 = {instancePath:instancePath+"/vision/queue",schemaPath:"#/properties/vision/properties/queue/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err679];
 }
@@ -8125,8 +8115,9 @@ vErrors.push(err679);
 }
 errors++;
 }
-if(data224 < 0 || isNaN(data224)){
-const err680 = {instancePath:instancePath+"/console/port",schemaPath:"#/properties/console/properties/port/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(typeof data225 == "number"){
+if(data225 > 64 || isNaN(data225)){
+const err680 = {instancePath:instancePath+"/vision/queue",schemaPath:"#/properties/vision/properties/queue/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64"};
 if(vErrors === null){
 vErrors = [err680];
 }
@@ -8135,14 +8126,8 @@ vErrors.push(err680);
 }
 errors++;
 }
-}
-let data225 = data221.tls;
-if(data225 && typeof data225 == "object" && !Array.isArray(data225)){
-if(data225.enabled === undefined){
-data225.enabled = false;
-}
-if(data225.enabled === undefined){
-const err681 = {instancePath:instancePath+"/console/tls",schemaPath:"#/properties/console/properties/tls/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
+if(data225 < 1 || isNaN(data225)){
+const err681 = {instancePath:instancePath+"/vision/queue",schemaPath:"#/properties/vision/properties/queue/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err681];
 }
@@ -8151,9 +8136,10 @@ vErrors.push(err681);
 }
 errors++;
 }
-for(const key43 in data225){
-if(!(((key43 === "enabled") || (key43 === "cert")) || (key43 === "key"))){
-const err682 = {instancePath:instancePath+"/console/tls",schemaPath:"#/properties/console/properties/tls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key43},message:"must NOT have additional properties"};
+}
+}
+else {
+const err682 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err682];
 }
@@ -8162,9 +8148,40 @@ vErrors.push(err682);
 }
 errors++;
 }
+let data226 = data.console;
+if(data226 && typeof data226 == "object" && !Array.isArray(data226)){
+if(data226.enabled === undefined){
+data226.enabled = true;
 }
-if(typeof data225.enabled !== "boolean"){
-const err683 = {instancePath:instancePath+"/console/tls/enabled",schemaPath:"#/properties/console/properties/tls/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data226.host === undefined){
+data226.host = "0.0.0.0";
+}
+if(data226.port === undefined){
+data226.port = 8080;
+}
+if(data226.tls === undefined){
+data226.tls = {};
+}
+if(data226.hostNames === undefined){
+data226.hostNames = [];
+}
+if(data226.sessionTtlMin === undefined){
+data226.sessionTtlMin = 480;
+}
+if(data226.lockoutAttempts === undefined){
+data226.lockoutAttempts = 5;
+}
+if(data226.lockoutMin === undefined){
+data226.lockoutMin = 15;
+}
+if(data226.maxUploadKB === undefined){
+data226.maxUploadKB = 4096;
+}
+if(data226.applyHealthGraceS === undefined){
+data226.applyHealthGraceS = 90;
+}
+if(data226.enabled === undefined){
+const err683 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
 if(vErrors === null){
 vErrors = [err683];
 }
@@ -8173,11 +8190,8 @@ vErrors.push(err683);
 }
 errors++;
 }
-if(data225.cert !== undefined){
-let data227 = data225.cert;
-if(typeof data227 === "string"){
-if(func3(data227) < 1){
-const err684 = {instancePath:instancePath+"/console/tls/cert",schemaPath:"#/properties/console/properties/tls/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(data226.host === undefined){
+const err684 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "host"},message:"must have required property '"+"host"+"'"};
 if(vErrors === null){
 vErrors = [err684];
 }
@@ -8186,9 +8200,8 @@ vErrors.push(err684);
 }
 errors++;
 }
-}
-else {
-const err685 = {instancePath:instancePath+"/console/tls/cert",schemaPath:"#/properties/console/properties/tls/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data226.port === undefined){
+const err685 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "port"},message:"must have required property '"+"port"+"'"};
 if(vErrors === null){
 vErrors = [err685];
 }
@@ -8197,12 +8210,8 @@ vErrors.push(err685);
 }
 errors++;
 }
-}
-if(data225.key !== undefined){
-let data228 = data225.key;
-if(typeof data228 === "string"){
-if(func3(data228) < 1){
-const err686 = {instancePath:instancePath+"/console/tls/key",schemaPath:"#/properties/console/properties/tls/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(data226.tls === undefined){
+const err686 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "tls"},message:"must have required property '"+"tls"+"'"};
 if(vErrors === null){
 vErrors = [err686];
 }
@@ -8211,9 +8220,8 @@ vErrors.push(err686);
 }
 errors++;
 }
-}
-else {
-const err687 = {instancePath:instancePath+"/console/tls/key",schemaPath:"#/properties/console/properties/tls/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data226.hostNames === undefined){
+const err687 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "hostNames"},message:"must have required property '"+"hostNames"+"'"};
 if(vErrors === null){
 vErrors = [err687];
 }
@@ -8222,10 +8230,8 @@ vErrors.push(err687);
 }
 errors++;
 }
-}
-}
-else {
-const err688 = {instancePath:instancePath+"/console/tls",schemaPath:"#/properties/console/properties/tls/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data226.sessionTtlMin === undefined){
+const err688 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "sessionTtlMin"},message:"must have required property '"+"sessionTtlMin"+"'"};
 if(vErrors === null){
 vErrors = [err688];
 }
@@ -8234,10 +8240,8 @@ vErrors.push(err688);
 }
 errors++;
 }
-let data229 = data221.hostNames;
-if(Array.isArray(data229)){
-if(data229.length > 32){
-const err689 = {instancePath:instancePath+"/console/hostNames",schemaPath:"#/properties/console/properties/hostNames/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items"};
+if(data226.lockoutAttempts === undefined){
+const err689 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "lockoutAttempts"},message:"must have required property '"+"lockoutAttempts"+"'"};
 if(vErrors === null){
 vErrors = [err689];
 }
@@ -8246,12 +8250,8 @@ vErrors.push(err689);
 }
 errors++;
 }
-const len7 = data229.length;
-for(let i8=0; i8<len7; i8++){
-let data230 = data229[i8];
-if(typeof data230 === "string"){
-if(func3(data230) > 253){
-const err690 = {instancePath:instancePath+"/console/hostNames/" + i8,schemaPath:"#/properties/console/properties/hostNames/items/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters"};
+if(data226.lockoutMin === undefined){
+const err690 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "lockoutMin"},message:"must have required property '"+"lockoutMin"+"'"};
 if(vErrors === null){
 vErrors = [err690];
 }
@@ -8260,8 +8260,8 @@ vErrors.push(err690);
 }
 errors++;
 }
-if(func3(data230) < 1){
-const err691 = {instancePath:instancePath+"/console/hostNames/" + i8,schemaPath:"#/properties/console/properties/hostNames/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(data226.maxUploadKB === undefined){
+const err691 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "maxUploadKB"},message:"must have required property '"+"maxUploadKB"+"'"};
 if(vErrors === null){
 vErrors = [err691];
 }
@@ -8270,8 +8270,8 @@ vErrors.push(err691);
 }
 errors++;
 }
-if(!pattern14.test(data230)){
-const err692 = {instancePath:instancePath+"/console/hostNames/" + i8,schemaPath:"#/properties/console/properties/hostNames/items/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?\\.?$"},message:"must match pattern \""+"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?\\.?$"+"\""};
+if(data226.applyHealthGraceS === undefined){
+const err692 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "applyHealthGraceS"},message:"must have required property '"+"applyHealthGraceS"+"'"};
 if(vErrors === null){
 vErrors = [err692];
 }
@@ -8280,9 +8280,9 @@ vErrors.push(err692);
 }
 errors++;
 }
-}
-else {
-const err693 = {instancePath:instancePath+"/console/hostNames/" + i8,schemaPath:"#/properties/console/properties/hostNames/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key43 in data226){
+if(!(func2.call(schema11.properties.console.properties, key43))){
+const err693 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key43},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err693];
 }
@@ -8292,9 +8292,8 @@ vErrors.push(err693);
 errors++;
 }
 }
-}
-else {
-const err694 = {instancePath:instancePath+"/console/hostNames",schemaPath:"#/properties/console/properties/hostNames/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(typeof data226.enabled !== "boolean"){
+const err694 = {instancePath:instancePath+"/console/enabled",schemaPath:"#/properties/console/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err694];
 }
@@ -8303,9 +8302,10 @@ vErrors.push(err694);
 }
 errors++;
 }
-let data231 = data221.sessionTtlMin;
-if(!((typeof data231 == "number") && (!(data231 % 1) && !isNaN(data231)))){
-const err695 = {instancePath:instancePath+"/console/sessionTtlMin",schemaPath:"#/properties/console/properties/sessionTtlMin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+let data228 = data226.host;
+if(typeof data228 === "string"){
+if(func3(data228) < 1){
+const err695 = {instancePath:instancePath+"/console/host",schemaPath:"#/properties/console/properties/host/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err695];
 }
@@ -8314,9 +8314,9 @@ vErrors.push(err695);
 }
 errors++;
 }
-if(typeof data231 == "number"){
-if(data231 > 10080 || isNaN(data231)){
-const err696 = {instancePath:instancePath+"/console/sessionTtlMin",schemaPath:"#/properties/console/properties/sessionTtlMin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10080},message:"must be <= 10080"};
+}
+else {
+const err696 = {instancePath:instancePath+"/console/host",schemaPath:"#/properties/console/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err696];
 }
@@ -8325,8 +8325,9 @@ vErrors.push(err696);
 }
 errors++;
 }
-if(data231 < 5 || isNaN(data231)){
-const err697 = {instancePath:instancePath+"/console/sessionTtlMin",schemaPath:"#/properties/console/properties/sessionTtlMin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 5},message:"must be >= 5"};
+let data229 = data226.port;
+if(!((typeof data229 == "number") && (!(data229 % 1) && !isNaN(data229)))){
+const err697 = {instancePath:instancePath+"/console/port",schemaPath:"#/properties/console/properties/port/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err697];
 }
@@ -8335,10 +8336,9 @@ vErrors.push(err697);
 }
 errors++;
 }
-}
-let data232 = data221.lockoutAttempts;
-if(!((typeof data232 == "number") && (!(data232 % 1) && !isNaN(data232)))){
-const err698 = {instancePath:instancePath+"/console/lockoutAttempts",schemaPath:"#/properties/console/properties/lockoutAttempts/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(typeof data229 == "number"){
+if(data229 > 65535 || isNaN(data229)){
+const err698 = {instancePath:instancePath+"/console/port",schemaPath:"#/properties/console/properties/port/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535"};
 if(vErrors === null){
 vErrors = [err698];
 }
@@ -8347,9 +8347,8 @@ vErrors.push(err698);
 }
 errors++;
 }
-if(typeof data232 == "number"){
-if(data232 > 100 || isNaN(data232)){
-const err699 = {instancePath:instancePath+"/console/lockoutAttempts",schemaPath:"#/properties/console/properties/lockoutAttempts/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
+if(data229 < 0 || isNaN(data229)){
+const err699 = {instancePath:instancePath+"/console/port",schemaPath:"#/properties/console/properties/port/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err699];
 }
@@ -8358,8 +8357,14 @@ vErrors.push(err699);
 }
 errors++;
 }
-if(data232 < 3 || isNaN(data232)){
-const err700 = {instancePath:instancePath+"/console/lockoutAttempts",schemaPath:"#/properties/console/properties/lockoutAttempts/minimum",keyword:"minimum",params:{comparison: ">=", limit: 3},message:"must be >= 3"};
+}
+let data230 = data226.tls;
+if(data230 && typeof data230 == "object" && !Array.isArray(data230)){
+if(data230.enabled === undefined){
+data230.enabled = false;
+}
+if(data230.enabled === undefined){
+const err700 = {instancePath:instancePath+"/console/tls",schemaPath:"#/properties/console/properties/tls/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
 if(vErrors === null){
 vErrors = [err700];
 }
@@ -8368,10 +8373,9 @@ vErrors.push(err700);
 }
 errors++;
 }
-}
-let data233 = data221.lockoutMin;
-if(!((typeof data233 == "number") && (!(data233 % 1) && !isNaN(data233)))){
-const err701 = {instancePath:instancePath+"/console/lockoutMin",schemaPath:"#/properties/console/properties/lockoutMin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+for(const key44 in data230){
+if(!(((key44 === "enabled") || (key44 === "cert")) || (key44 === "key"))){
+const err701 = {instancePath:instancePath+"/console/tls",schemaPath:"#/properties/console/properties/tls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key44},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err701];
 }
@@ -8380,9 +8384,9 @@ vErrors.push(err701);
 }
 errors++;
 }
-if(typeof data233 == "number"){
-if(data233 > 1440 || isNaN(data233)){
-const err702 = {instancePath:instancePath+"/console/lockoutMin",schemaPath:"#/properties/console/properties/lockoutMin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1440},message:"must be <= 1440"};
+}
+if(typeof data230.enabled !== "boolean"){
+const err702 = {instancePath:instancePath+"/console/tls/enabled",schemaPath:"#/properties/console/properties/tls/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err702];
 }
@@ -8391,8 +8395,11 @@ vErrors.push(err702);
 }
 errors++;
 }
-if(data233 < 1 || isNaN(data233)){
-const err703 = {instancePath:instancePath+"/console/lockoutMin",schemaPath:"#/properties/console/properties/lockoutMin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(data230.cert !== undefined){
+let data232 = data230.cert;
+if(typeof data232 === "string"){
+if(func3(data232) < 1){
+const err703 = {instancePath:instancePath+"/console/tls/cert",schemaPath:"#/properties/console/properties/tls/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err703];
 }
@@ -8402,9 +8409,8 @@ vErrors.push(err703);
 errors++;
 }
 }
-let data234 = data221.maxUploadKB;
-if(!((typeof data234 == "number") && (!(data234 % 1) && !isNaN(data234)))){
-const err704 = {instancePath:instancePath+"/console/maxUploadKB",schemaPath:"#/properties/console/properties/maxUploadKB/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+else {
+const err704 = {instancePath:instancePath+"/console/tls/cert",schemaPath:"#/properties/console/properties/tls/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err704];
 }
@@ -8413,9 +8419,12 @@ vErrors.push(err704);
 }
 errors++;
 }
-if(typeof data234 == "number"){
-if(data234 > 32768 || isNaN(data234)){
-const err705 = {instancePath:instancePath+"/console/maxUploadKB",schemaPath:"#/properties/console/properties/maxUploadKB/maximum",keyword:"maximum",params:{comparison: "<=", limit: 32768},message:"must be <= 32768"};
+}
+if(data230.key !== undefined){
+let data233 = data230.key;
+if(typeof data233 === "string"){
+if(func3(data233) < 1){
+const err705 = {instancePath:instancePath+"/console/tls/key",schemaPath:"#/properties/console/properties/tls/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err705];
 }
@@ -8424,8 +8433,9 @@ vErrors.push(err705);
 }
 errors++;
 }
-if(data234 < 64 || isNaN(data234)){
-const err706 = {instancePath:instancePath+"/console/maxUploadKB",schemaPath:"#/properties/console/properties/maxUploadKB/minimum",keyword:"minimum",params:{comparison: ">=", limit: 64},message:"must be >= 64"};
+}
+else {
+const err706 = {instancePath:instancePath+"/console/tls/key",schemaPath:"#/properties/console/properties/tls/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err706];
 }
@@ -8435,9 +8445,9 @@ vErrors.push(err706);
 errors++;
 }
 }
-let data235 = data221.applyHealthGraceS;
-if(!((typeof data235 == "number") && (!(data235 % 1) && !isNaN(data235)))){
-const err707 = {instancePath:instancePath+"/console/applyHealthGraceS",schemaPath:"#/properties/console/properties/applyHealthGraceS/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+else {
+const err707 = {instancePath:instancePath+"/console/tls",schemaPath:"#/properties/console/properties/tls/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err707];
 }
@@ -8446,9 +8456,10 @@ vErrors.push(err707);
 }
 errors++;
 }
-if(typeof data235 == "number"){
-if(data235 > 3600 || isNaN(data235)){
-const err708 = {instancePath:instancePath+"/console/applyHealthGraceS",schemaPath:"#/properties/console/properties/applyHealthGraceS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
+let data234 = data226.hostNames;
+if(Array.isArray(data234)){
+if(data234.length > 32){
+const err708 = {instancePath:instancePath+"/console/hostNames",schemaPath:"#/properties/console/properties/hostNames/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items"};
 if(vErrors === null){
 vErrors = [err708];
 }
@@ -8457,8 +8468,12 @@ vErrors.push(err708);
 }
 errors++;
 }
-if(data235 < 10 || isNaN(data235)){
-const err709 = {instancePath:instancePath+"/console/applyHealthGraceS",schemaPath:"#/properties/console/properties/applyHealthGraceS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 10},message:"must be >= 10"};
+const len7 = data234.length;
+for(let i8=0; i8<len7; i8++){
+let data235 = data234[i8];
+if(typeof data235 === "string"){
+if(func3(data235) > 253){
+const err709 = {instancePath:instancePath+"/console/hostNames/" + i8,schemaPath:"#/properties/console/properties/hostNames/items/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters"};
 if(vErrors === null){
 vErrors = [err709];
 }
@@ -8467,10 +8482,8 @@ vErrors.push(err709);
 }
 errors++;
 }
-}
-}
-else {
-const err710 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(func3(data235) < 1){
+const err710 = {instancePath:instancePath+"/console/hostNames/" + i8,schemaPath:"#/properties/console/properties/hostNames/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err710];
 }
@@ -8479,14 +8492,223 @@ vErrors.push(err710);
 }
 errors++;
 }
-}
-else {
-const err711 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(!pattern14.test(data235)){
+const err711 = {instancePath:instancePath+"/console/hostNames/" + i8,schemaPath:"#/properties/console/properties/hostNames/items/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?\\.?$"},message:"must match pattern \""+"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?\\.?$"+"\""};
 if(vErrors === null){
 vErrors = [err711];
 }
 else {
 vErrors.push(err711);
+}
+errors++;
+}
+}
+else {
+const err712 = {instancePath:instancePath+"/console/hostNames/" + i8,schemaPath:"#/properties/console/properties/hostNames/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err712];
+}
+else {
+vErrors.push(err712);
+}
+errors++;
+}
+}
+}
+else {
+const err713 = {instancePath:instancePath+"/console/hostNames",schemaPath:"#/properties/console/properties/hostNames/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err713];
+}
+else {
+vErrors.push(err713);
+}
+errors++;
+}
+let data236 = data226.sessionTtlMin;
+if(!((typeof data236 == "number") && (!(data236 % 1) && !isNaN(data236)))){
+const err714 = {instancePath:instancePath+"/console/sessionTtlMin",schemaPath:"#/properties/console/properties/sessionTtlMin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err714];
+}
+else {
+vErrors.push(err714);
+}
+errors++;
+}
+if(typeof data236 == "number"){
+if(data236 > 10080 || isNaN(data236)){
+const err715 = {instancePath:instancePath+"/console/sessionTtlMin",schemaPath:"#/properties/console/properties/sessionTtlMin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10080},message:"must be <= 10080"};
+if(vErrors === null){
+vErrors = [err715];
+}
+else {
+vErrors.push(err715);
+}
+errors++;
+}
+if(data236 < 5 || isNaN(data236)){
+const err716 = {instancePath:instancePath+"/console/sessionTtlMin",schemaPath:"#/properties/console/properties/sessionTtlMin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 5},message:"must be >= 5"};
+if(vErrors === null){
+vErrors = [err716];
+}
+else {
+vErrors.push(err716);
+}
+errors++;
+}
+}
+let data237 = data226.lockoutAttempts;
+if(!((typeof data237 == "number") && (!(data237 % 1) && !isNaN(data237)))){
+const err717 = {instancePath:instancePath+"/console/lockoutAttempts",schemaPath:"#/properties/console/properties/lockoutAttempts/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err717];
+}
+else {
+vErrors.push(err717);
+}
+errors++;
+}
+if(typeof data237 == "number"){
+if(data237 > 100 || isNaN(data237)){
+const err718 = {instancePath:instancePath+"/console/lockoutAttempts",schemaPath:"#/properties/console/properties/lockoutAttempts/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
+if(vErrors === null){
+vErrors = [err718];
+}
+else {
+vErrors.push(err718);
+}
+errors++;
+}
+if(data237 < 3 || isNaN(data237)){
+const err719 = {instancePath:instancePath+"/console/lockoutAttempts",schemaPath:"#/properties/console/properties/lockoutAttempts/minimum",keyword:"minimum",params:{comparison: ">=", limit: 3},message:"must be >= 3"};
+if(vErrors === null){
+vErrors = [err719];
+}
+else {
+vErrors.push(err719);
+}
+errors++;
+}
+}
+let data238 = data226.lockoutMin;
+if(!((typeof data238 == "number") && (!(data238 % 1) && !isNaN(data238)))){
+const err720 = {instancePath:instancePath+"/console/lockoutMin",schemaPath:"#/properties/console/properties/lockoutMin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err720];
+}
+else {
+vErrors.push(err720);
+}
+errors++;
+}
+if(typeof data238 == "number"){
+if(data238 > 1440 || isNaN(data238)){
+const err721 = {instancePath:instancePath+"/console/lockoutMin",schemaPath:"#/properties/console/properties/lockoutMin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1440},message:"must be <= 1440"};
+if(vErrors === null){
+vErrors = [err721];
+}
+else {
+vErrors.push(err721);
+}
+errors++;
+}
+if(data238 < 1 || isNaN(data238)){
+const err722 = {instancePath:instancePath+"/console/lockoutMin",schemaPath:"#/properties/console/properties/lockoutMin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(vErrors === null){
+vErrors = [err722];
+}
+else {
+vErrors.push(err722);
+}
+errors++;
+}
+}
+let data239 = data226.maxUploadKB;
+if(!((typeof data239 == "number") && (!(data239 % 1) && !isNaN(data239)))){
+const err723 = {instancePath:instancePath+"/console/maxUploadKB",schemaPath:"#/properties/console/properties/maxUploadKB/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err723];
+}
+else {
+vErrors.push(err723);
+}
+errors++;
+}
+if(typeof data239 == "number"){
+if(data239 > 32768 || isNaN(data239)){
+const err724 = {instancePath:instancePath+"/console/maxUploadKB",schemaPath:"#/properties/console/properties/maxUploadKB/maximum",keyword:"maximum",params:{comparison: "<=", limit: 32768},message:"must be <= 32768"};
+if(vErrors === null){
+vErrors = [err724];
+}
+else {
+vErrors.push(err724);
+}
+errors++;
+}
+if(data239 < 64 || isNaN(data239)){
+const err725 = {instancePath:instancePath+"/console/maxUploadKB",schemaPath:"#/properties/console/properties/maxUploadKB/minimum",keyword:"minimum",params:{comparison: ">=", limit: 64},message:"must be >= 64"};
+if(vErrors === null){
+vErrors = [err725];
+}
+else {
+vErrors.push(err725);
+}
+errors++;
+}
+}
+let data240 = data226.applyHealthGraceS;
+if(!((typeof data240 == "number") && (!(data240 % 1) && !isNaN(data240)))){
+const err726 = {instancePath:instancePath+"/console/applyHealthGraceS",schemaPath:"#/properties/console/properties/applyHealthGraceS/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err726];
+}
+else {
+vErrors.push(err726);
+}
+errors++;
+}
+if(typeof data240 == "number"){
+if(data240 > 3600 || isNaN(data240)){
+const err727 = {instancePath:instancePath+"/console/applyHealthGraceS",schemaPath:"#/properties/console/properties/applyHealthGraceS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
+if(vErrors === null){
+vErrors = [err727];
+}
+else {
+vErrors.push(err727);
+}
+errors++;
+}
+if(data240 < 10 || isNaN(data240)){
+const err728 = {instancePath:instancePath+"/console/applyHealthGraceS",schemaPath:"#/properties/console/properties/applyHealthGraceS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 10},message:"must be >= 10"};
+if(vErrors === null){
+vErrors = [err728];
+}
+else {
+vErrors.push(err728);
+}
+errors++;
+}
+}
+}
+else {
+const err729 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err729];
+}
+else {
+vErrors.push(err729);
+}
+errors++;
+}
+}
+else {
+const err730 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err730];
+}
+else {
+vErrors.push(err730);
 }
 errors++;
 }
