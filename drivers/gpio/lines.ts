@@ -43,7 +43,7 @@ export class DebouncedInput implements GpioInput {
     this.line = opts.line;
     this.label = opts.label;
     this.lastRaw = src.readRaw();
-    this.stable = physical(this.lastRaw, opts.activeLow);
+    this.stable = opts.pulses ? false : physical(this.lastRaw, opts.activeLow);
     this.lastEdgeAt = hooks.timers.now();
     let reason: string | undefined;
     if (src.watchRaw) {
@@ -85,6 +85,19 @@ export class DebouncedInput implements GpioInput {
 
   private edge(raw: boolean): void {
     if (this.closed) return;
+    if (this.opts.pulses) {
+      // Pulse mode: count the active-going edge, whatever comes after it; the level
+      // reported between pulses stays inactive.
+      if (!physical(raw, this.opts.activeLow)) {
+        this.lastRaw = raw;
+        return;
+      }
+      const at = (this.lastEdgeAt = this.hooks.timers.now());
+      this.lastRaw = physical(false, this.opts.activeLow);
+      for (const l of [...this.listeners]) l(true, at);
+      for (const l of [...this.listeners]) l(false, at);
+      return;
+    }
     this.lastRaw = raw;
     this.lastEdgeAt = this.hooks.timers.now();
     const debounce = this.opts.debounceMs ?? 0;
