@@ -419,3 +419,37 @@ t.test('config: modes, readers and checks; existing door configs stay valid', as
   t.match(bad({ doors: [{ id: 'd', lock: { pin: 4 }, access: { mode: 'iris' } }] }), /mode/);
   t.equal(bad({ doors: [{ id: 'd', lock: { pin: 4 }, access: { mode: 'face_and_pin' } }] }), '', 'face_and_pin without a reader: the console pad');
 });
+
+t.test('people stored before the second factor existed load and behave as before', async (t) => {
+  const { tempDir } = await import('../helpers/gateway.js');
+  const Database = (await import('better-sqlite3')).default;
+  const dataDir = tempDir();
+  const r0 = await doorsRig(doors(), { dataDir });
+  await r0.stop();
+  // A row as the previous version wrote it: no cards, no PIN, no flag.
+  const db = new Database(join(dataDir, 'state.db'));
+  const old = { id: 'old-1', name: 'Old Resident', kind: 'resident', doorGroups: ['residents'], enabled: true, updatedAt: FRI_NOON_CST - 86400_000 };
+  db.prepare('INSERT INTO door_people(id, body, updated_at) VALUES (?, ?, ?)').run(old.id, JSON.stringify(old), old.updatedAt);
+  db.close();
+  const vt = new VirtualTime(FRI_NOON_CST);
+  const r = await doorsRig(doors(), { dataDir, vt, gpio: new SimulatedGpio({ timers: vt }) });
+  t.teardown(() => r.stop());
+  t.match((await r.cmd('person.get', { id: 'old-1' })).result.person, { id: 'old-1', hasPin: false, name: 'Old Resident' });
+  t.notOk((await r.cmd('person.get', { id: 'old-1' })).result.person.cards);
+  const access = r.g.services.get('access')!;
+  t.match(access.decide({ doorId: 'lobby', credential: 'face', personId: 'old-1' }), { granted: true, via: ['face'] }, 'a face door: as before');
+  t.match(access.decide({ doorId: 'gate', credential: 'face', personId: 'old-1' }), { granted: false, reason: 'second_factor_required' }, 'a face_and_pin door: no PIN, denied');
+  t.match(access.decide({ doorId: 'lobby', credential: 'remote', personId: 'old-1' }), { granted: true, via: ['remote'] }, 'remote unlocks are not affected by modes');
+});
+
+t.test('a reader whose lines can only be polled is reported, and the door still works by face', async (t) => {
+  const vt = new VirtualTime(FRI_NOON_CST);
+  const r = await doorsRig(doors(), { vt, gpio: new SimulatedGpio({ timers: vt, interrupts: false }) });
+  t.teardown(() => r.stop());
+  await r.cmd('person.upsert', { id: 'p', kind: 'resident', doorGroups: ['residents'] });
+  t.match((await r.cmd('door.status', { doorId: 'side' })).result.doors[0].reader, { problem: /door side reader: the D0\/D1 lines have no edge interrupts/ });
+  const h = r.g.healthReport().doors!;
+  t.equal(h.ok, false);
+  t.match(h.message, /door side reader/);
+  t.match(r.g.services.get('access')!.decide({ doorId: 'side', credential: 'face', personId: 'p' }), { granted: true });
+});
