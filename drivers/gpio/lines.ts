@@ -86,14 +86,12 @@ export class DebouncedInput implements GpioInput {
   private edge(raw: boolean): void {
     if (this.closed) return;
     if (this.opts.pulses) {
-      // Pulse mode: count the active-going edge, whatever comes after it; the level
-      // reported between pulses stays inactive.
-      if (!physical(raw, this.opts.activeLow)) {
-        this.lastRaw = raw;
-        return;
-      }
+      // Pulse mode: count the active-going edge, whatever comes after it; value() stays
+      // inactive. lastRaw follows the line, so a polled line held active is one pulse, not
+      // one per poll.
+      this.lastRaw = raw;
+      if (!physical(raw, this.opts.activeLow)) return;
       const at = (this.lastEdgeAt = this.hooks.timers.now());
-      this.lastRaw = physical(false, this.opts.activeLow);
       for (const l of [...this.listeners]) l(true, at);
       for (const l of [...this.listeners]) l(false, at);
       return;

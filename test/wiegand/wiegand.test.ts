@@ -162,3 +162,20 @@ t.test('sysfs: Wiegand lines interrupt on the active-going edge only; a reader o
   t.match(problem, /gate reader: the D0\/D1 lines have no edge interrupts/, 'a regular file cannot be epoll-ed here: said, not misread');
   reader.close();
 });
+
+t.test('pulse mode on a polled line: a line held low is one pulse, not one per poll', async (t) => {
+  const vt = new VirtualTime(Date.UTC(2026, 0, 1));
+  const gpio = new SimulatedGpio({ timers: vt, interrupts: false, pollMs: 5 });
+  gpio.drive(3, true);
+  const input = await gpio.openInput({ line: 3, activeLow: true, pulses: true, label: 'polled pulse line' });
+  let pulses = 0;
+  input.onChange((v) => v && pulses++);
+  gpio.drive(3, false);
+  vt.advance(50);
+  t.equal(pulses, 1);
+  gpio.drive(3, true);
+  vt.advance(50);
+  t.equal(pulses, 1, 'the return to idle is no pulse');
+  t.equal(input.value(), false, 'value() stays inactive in pulse mode');
+  input.close();
+});
