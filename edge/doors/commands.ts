@@ -74,6 +74,12 @@ const PersonArgs = Type.Object(
           photos: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 8_000_000 }), { maxItems: 20, description: 'JPEG/PNG photos, base64.' })),
           embeddings: Type.Optional(Type.Array(Type.Array(Type.Number(), { minItems: 1, maxItems: 4096 }), { maxItems: 50 })),
           replace: Type.Optional(Type.Boolean()),
+          gateUpdates: Type.Optional(
+            Type.Boolean({
+              description:
+                "The resident's consent to improve their face record from gate captures (confident, live grants only). false withdraws it and deletes every template learned at the gate. Absent: unchanged (no consent until given).",
+            }),
+          ),
         },
         { additionalProperties: false },
       ),
@@ -91,6 +97,12 @@ function parseTime(v: number | string | undefined, field: string): number | unde
 }
 
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
+
+/** person.list: the gate-update consent and the learned templates, only where consent was given. */
+function faceConsent(svc: FacesApi, id: string): { faceGateUpdates?: true; faceLearned?: number } {
+  const g = svc.gateUpdates(id);
+  return g.gateUpdates || g.learned ? { ...(g.gateUpdates ? { faceGateUpdates: true as const } : {}), faceLearned: g.learned } : {};
+}
 
 function decodePhotos(photos: readonly string[]): Buffer[] {
   return photos.map((p, i) => {
@@ -215,15 +227,31 @@ export function registerDoorCommands(reg: CommandRegistry, rt: DoorsRuntime): vo
       }
       if ((person.needsSecondFactor || modeNeedsPin(rt, person)) && person.pinHash === undefined) warnings.push('a PIN is required for this person (needsSecondFactor or a door in face_and_pin/card_and_pin mode) but none is set: those doors deny them (second_factor_required)');
       const existed = rt.people.upsert(person);
-      let faces: (FaceEnrolResult & { available: true }) | { available: false; message: string } | { available: true; error: string } | undefined;
-      if (a.faces && (photos?.length || a.faces.embeddings?.length)) {
+      type Faces = ((FaceEnrolResult & { available: true }) | { available: false; message: string } | { available: true; error: string }) & { gateUpdates?: boolean; learnedRemoved?: number; consentError?: string };
+      let faces: Faces | undefined;
+      const enrolling = !!(a.faces && (photos?.length || a.faces.embeddings?.length));
+      const consent = a.faces?.gateUpdates;
+      if (enrolling || consent !== undefined) {
         const svc = rt.faces();
         if (!svc) faces = { available: false, message: 'face access is unavailable on this gateway (no face recognition running): the person was stored without face templates' };
         else {
-          try {
-            faces = { available: true, ...(await svc.enrol(a.id, { ...(photos ? { photos } : {}), ...(a.faces.embeddings ? { embeddings: a.faces.embeddings } : {}), ...(a.faces.replace !== undefined ? { replace: a.faces.replace } : {}) })) };
-          } catch (err) {
-            faces = { available: true, error: `face enrolment failed: ${(err as Error).message}` };
+          if (enrolling) {
+            try {
+              faces = { available: true, ...(await svc.enrol(a.id, { ...(photos ? { photos } : {}), ...(a.faces!.embeddings ? { embeddings: a.faces!.embeddings } : {}), ...(a.faces!.replace !== undefined ? { replace: a.faces!.replace } : {}) })) };
+            } catch (err) {
+              faces = { available: true, error: `face enrolment failed: ${(err as Error).message}` };
+            }
+          }
+          if (consent !== undefined) {
+            // After the enrolment: a replacing enrolment already removed learned templates.
+            const base: Faces = faces ?? { available: true, accepted: 0, rejected: [], templates: svc.count(a.id) };
+            try {
+              const c = await svc.setGateUpdates(a.id, consent);
+              // The count after the change: a withdrawal deletes the learned templates.
+              faces = { ...base, ...('templates' in base ? { templates: svc.count(a.id) } : {}), gateUpdates: c.gateUpdates, ...(consent ? {} : { learnedRemoved: c.learnedRemoved }) };
+            } catch (err) {
+              faces = { ...base, consentError: `gate-update consent not stored: ${(err as Error).message}` };
+            }
           }
         }
       }
@@ -310,7 +338,7 @@ export function registerDoorCommands(reg: CommandRegistry, rt: DoorsRuntime): vo
     handler: (a) => {
       const svc = rt.faces();
       const { total, people } = rt.people.list({ ...(a.kind ? { kind: a.kind } : {}), ...(a.doorGroup ? { doorGroup: a.doorGroup } : {}), ...(a.query ? { query: a.query } : {}), limit: a.limit, offset: a.offset });
-      return { total, offset: a.offset, people: people.map((p) => ({ ...publicPerson(p), ...(svc ? { faceTemplates: svc.count(p.id) } : {}) })), faceAccess: svc !== undefined };
+      return { total, offset: a.offset, people: people.map((p) => ({ ...publicPerson(p), ...(svc ? { faceTemplates: svc.count(p.id), ...faceConsent(svc, p.id) } : {}) })), faceAccess: svc !== undefined };
     },
   });
 
@@ -324,7 +352,7 @@ export function registerDoorCommands(reg: CommandRegistry, rt: DoorsRuntime): vo
       if (!p) throw fail(rt, 'unknown_person', `no person "${a.id}"`);
       const svc = rt.faces();
       const locked = rt.access.pinLocks().find((l) => l.personId === a.id);
-      return { person: { ...publicPerson(p), ...(svc ? { faceTemplates: svc.count(p.id) } : {}), ...(locked ? { pinLockedUntil: locked.until } : {}) } };
+      return { person: { ...publicPerson(p), ...(svc ? { faceTemplates: svc.count(p.id), ...faceConsent(svc, p.id) } : {}), ...(locked ? { pinLockedUntil: locked.until } : {}) } };
     },
   });
 

@@ -37,6 +37,13 @@ export interface FacesApi {
   remove(personId: string): Promise<number>;
   /** Templates stored for one person, or in total. */
   count(personId?: string): number;
+  /**
+   * The resident's consent to improve their record from gate captures (learn.ts). Giving it
+   * learns nothing by itself; withdrawing it deletes every learned template (returned).
+   */
+  setGateUpdates(personId: string, consent: boolean): Promise<{ gateUpdates: boolean; learnedRemoved: number }>;
+  /** Whether the person consented, and how many of their templates were learned at the gate. */
+  gateUpdates(personId: string): { gateUpdates: boolean; learned: number };
 }
 
 declare module '../module.js' {

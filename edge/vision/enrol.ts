@@ -85,6 +85,21 @@ export class Enroller implements FacesApi {
     return this.d.store()?.count(personId) ?? 0;
   }
 
+  async setGateUpdates(personId: string, consent: boolean): Promise<{ gateUpdates: boolean; learnedRemoved: number }> {
+    const store = this.d.store();
+    if (!store) throw new EnrolError('faces_unavailable', this.d.unavailable() ?? 'template store is not open');
+    const was = store.gateConsent(personId);
+    const removed = store.setGateConsent(personId, consent);
+    // Consent to process sensitive personal information is itself audited (PIPL art. 29).
+    if (was !== consent || removed) this.d.audit(consent ? 'face.consent_given' : 'face.consent_withdrawn', { personId, ...(consent ? {} : { learnedRemoved: removed }) });
+    return { gateUpdates: consent, learnedRemoved: removed };
+  }
+
+  gateUpdates(personId: string): { gateUpdates: boolean; learned: number } {
+    const store = this.d.store();
+    return { gateUpdates: store?.gateConsent(personId) ?? false, learned: store?.learned(personId).count ?? 0 };
+  }
+
   async remove(personId: string): Promise<number> {
     const store = this.d.store();
     if (!store) throw new EnrolError('faces_unavailable', 'template store is not open');

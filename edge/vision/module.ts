@@ -28,7 +28,8 @@ import { InferenceClient } from './inference.js';
 import { ModelsUnavailable, resolveModels, verifyModelFiles, type ResolvedModels } from './models.js';
 import { KeyFileError, loadOrCreateKey, TemplateStore, type Match } from './templates.js';
 import { Confirmer, Cooldown, RateLimit } from './decision.js';
-import { EvidenceStreak, judge, policyFor, thresholdFor, type PolicyOptions } from './policy.js';
+import { EvidenceStreak, judge, marginFor, policyFor, thresholdFor, type PolicyOptions } from './policy.js';
+import { learnFromGate } from './learn.js';
 import { Enroller, EnrolError } from './enrol.js';
 import { ExternalGarbageBound } from './gc.js';
 import { ImageHelper } from './imaging.js';
@@ -143,6 +144,7 @@ export class VisionModule implements GatewayModule {
         buckets: [0.002, 0.005, 0.01, 0.02, 0.04, 0.08, 0.15, 0.3, 0.6, 1.2],
       }),
       decisions: reg.counter({ name: 'estate_vision_decisions_total', help: 'Door decisions requested by face access', labelNames: ['granted', 'reason'] }),
+      learned: reg.counter({ name: 'estate_vision_learned_total', help: 'Granted approaches considered for learning from gate captures, by outcome (learned, no_consent, not_confident, ambiguous, anchor, similar, too_soon, no_liveness, disabled, failed)', labelNames: ['outcome'] }),
       latency: reg.histogram({
         name: 'estate_vision_frame_to_decision_seconds',
         help: 'Frame arrival to door decision (K-frame confirmation excluded)',
@@ -233,6 +235,8 @@ export class VisionModule implements GatewayModule {
         }),
       remove: (personId) => enroller.remove(personId),
       count: (personId) => enroller.count(personId),
+      setGateUpdates: (personId, consent) => enroller.setGateUpdates(personId, consent),
+      gateUpdates: (personId) => enroller.gateUpdates(personId),
     });
     this.ctx.services.provide('vision', this.api());
     this.registerCommands(enroller);
@@ -455,7 +459,7 @@ export class VisionModule implements GatewayModule {
       this.confirmer.reset();
       const step = this.evidence.observe(v.personId, f.mono, s.embedding);
       this.count(step === 'repeat' ? 'repeat' : 'match');
-      if (step === 'confirmed') this.decide(match!, s.liveness, f, v.threshold, size.persons);
+      if (step === 'confirmed') this.decide(match!, s.liveness, f, v.threshold, size.persons, s.embedding);
       return;
     }
     this.evidence.reset();
@@ -488,7 +492,7 @@ export class VisionModule implements GatewayModule {
     return thresholdFor(this.policy, size.persons, size.templates);
   }
 
-  private decide(match: Match, liveness: number | undefined, f: Frame, threshold: number, searched: number): void {
+  private decide(match: Match, liveness: number | undefined, f: Frame, threshold: number, searched: number, embedding: Float32Array): void {
     const doorId = this.cfg.doorId!;
     const now = this.ctx.clock.monotonic();
     if (this.cooldown.active(match.personId, now)) return this.count('cooldown');
@@ -525,6 +529,37 @@ export class VisionModule implements GatewayModule {
     // doors module records the decision once the PIN is entered or the wait ends.
     this.log.info({ door: doorId, person: match.personId, granted: d.granted, reason: d.reason, ...(d.pending ? { pending: true } : {}), distance: round(match.score), ...(liveness !== undefined ? { liveness: round(liveness) } : {}), latencyMs: Math.round(latencyMs) }, 'face decision');
     this.ctx.bus.emit('vision.decision', { doorId, personId: match.personId, granted: d.granted, reason: d.reason, distance: match.score, ...(liveness !== undefined ? { liveness } : {}), latencyMs, at: this.ctx.clock.now() });
+    if (d.granted) this.learn(match, embedding, liveness, threshold);
+  }
+
+  /** A granted approach of a consenting resident may improve their record (learn.ts says when). */
+  private learn(match: Match, embedding: Float32Array, liveness: number | undefined, threshold: number): void {
+    const store = this.store;
+    if (!store) return;
+    let r;
+    try {
+      r = learnFromGate(store, this.cfg.enrolment.gateUpdates, {
+        match,
+        embedding,
+        metric: this.resolved!.metric,
+        threshold,
+        requiredMargin: marginFor(this.policy!),
+        liveness: this.cfg.liveness.enabled ? liveness : undefined,
+        livenessThreshold: this.resolved!.livenessThreshold,
+        now: this.ctx.clock.now(),
+      });
+    } catch (err) {
+      // A failed write (full disk…) loses an improvement, never a decision: the door was already decided.
+      this.m.learned.inc({ outcome: 'failed' });
+      this.log.warn({ err: String(err), personId: match.personId }, 'learning from the gate capture failed');
+      return;
+    }
+    this.m.learned.inc({ outcome: r.outcome });
+    if (r.outcome !== 'learned') return;
+    this.log.info({ person: match.personId, templates: r.templates }, 'face record updated from a gate capture (resident consented)');
+    void this.ctx.outbox
+      .append({ stream: 'audit', type: 'face.learned', data: { personId: match.personId, doorId: this.cfg.doorId, templates: r.templates, learned: store.learned(match.personId).count, score: round(r.score!) } })
+      .catch((err) => this.log.error({ err: String(err) }, 'face.learned audit not stored'));
   }
 
   private async event(kind: 'unknown' | 'spoof', f: Frame, box: [number, number, number, number], data: Record<string, unknown>): Promise<void> {

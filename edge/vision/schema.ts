@@ -118,6 +118,19 @@ export const VisionSchema = Section(
         maxPhotoPixels: Type.Integer({ minimum: 4096, maximum: 100000000, default: 24000000, description: 'Largest photo accepted (width × height): refuses decompression bombs before decoding.' }),
         maxPhotosPerRequest: Type.Integer({ minimum: 1, maximum: 50, default: 10, description: 'Photos/embeddings in one enrolment request.' }),
         maxTemplatesPerPerson: Type.Integer({ minimum: 1, maximum: 100, default: 10, description: 'Templates kept per person; the oldest go first.' }),
+        gateUpdates: Section(
+          {
+            maxTemplates: Type.Integer({ minimum: 0, maximum: 10, default: 3, description: 'Templates learned from gate captures kept per consenting person, besides the enrolled ones (0: never learn); the oldest learned one goes first.' }),
+            minIntervalH: Type.Number({ minimum: 0, maximum: 8760, default: 24, description: 'At most one learned template per person per this many hours.' }),
+            minScoreGain: Type.Number({ minimum: 0, maximum: 1, default: 0.05, description: "How far beyond the door's threshold a capture must match to be learned (cosine similarity, or Euclidean distance for dlib)." }),
+            maxSimilarity: Type.Number({ minimum: 0.5, maximum: 1, default: 0.93, description: "A capture this similar (cosine) to one of the person's templates adds nothing and is not learned." }),
+          },
+          {
+            description:
+              'Learning from gate captures, only for residents who consented (person.upsert faces.gateUpdates: true): a live, unambiguous grant well beyond the threshold that also matches the enrolled photos adds the capture to the record. Withdrawing consent deletes every learned template.',
+            default: {},
+          },
+        ),
       },
       { description: 'Enrolment checks (person.upsert with faces).', default: {} },
     ),

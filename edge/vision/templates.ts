@@ -15,6 +15,8 @@ import { dirname } from 'node:path';
 import type { Db } from '../store/sqlite.js';
 
 const KEY_BYTES = 32;
+/** `templates.source` of a template learned from a gate capture (with the resident's consent). */
+const GATE = 'gate';
 const IV_BYTES = 12;
 
 export class KeyFileError extends Error {}
@@ -134,6 +136,8 @@ export class TemplateStore {
   private rows = 0;
   private rowPerson: string[] = [];
   private rowId: number[] = [];
+  /** Whether the row was learned from a gate capture (source 'gate') rather than enrolled. */
+  private rowLearned: boolean[] = [];
   private readonly perPerson = new Map<string, number>();
   /** Rows that could not be decrypted at load (wrong key file, tampering). */
   readonly unreadable: number;
@@ -149,17 +153,18 @@ export class TemplateStore {
       CREATE TABLE IF NOT EXISTS photos (
       id INTEGER PRIMARY KEY, person_id TEXT NOT NULL, created_at INTEGER NOT NULL, sealed BLOB NOT NULL);
       CREATE INDEX IF NOT EXISTS photos_person ON photos(person_id);
-      CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);`);
+      CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS gate_consent (person_id TEXT PRIMARY KEY, given_at INTEGER NOT NULL);`);
     this.matrix = new Float32Array(64 * o.dim);
     if (o.metric === 'cosine' && o.dim > 2 * PROJECTED_DIM) {
       this.projMatrix = projection(o.dim, PROJECTED_DIM);
       this.proj = new Float32Array(64 * PROJECTED_DIM);
     }
     let bad = 0;
-    const rows = db.prepare('SELECT id, person_id, sealed FROM templates WHERE model = ? ORDER BY id').all(o.model) as Array<{ id: number; person_id: string; sealed: Buffer }>;
+    const rows = db.prepare('SELECT id, person_id, source, sealed FROM templates WHERE model = ? ORDER BY id').all(o.model) as Array<{ id: number; person_id: string; source: string; sealed: Buffer }>;
     for (const r of rows) {
       try {
-        this.push(r.id, r.person_id, this.decode(r.person_id, r.sealed));
+        this.push(r.id, r.person_id, this.decode(r.person_id, r.sealed), r.source === GATE);
       } catch {
         bad++;
       }
@@ -201,7 +206,7 @@ export class TemplateStore {
     return out;
   }
 
-  private push(id: number, personId: string, v: Float32Array): void {
+  private push(id: number, personId: string, v: Float32Array, learned = false): void {
     const d = this.o.dim;
     if ((this.rows + 1) * d > this.matrix.length) {
       const bigger = new Float32Array(Math.max(this.matrix.length * 2, (this.rows + 1) * d));
@@ -228,6 +233,7 @@ export class TemplateStore {
     this.norms[this.rows] = n;
     this.rowPerson[this.rows] = personId;
     this.rowId[this.rows] = id;
+    this.rowLearned[this.rows] = learned;
     this.rows++;
     this.perPerson.set(personId, (this.perPerson.get(personId) ?? 0) + 1);
   }
@@ -250,6 +256,7 @@ export class TemplateStore {
         this.norms[w] = this.norms[r]!;
         this.rowPerson[w] = this.rowPerson[r]!;
         this.rowId[w] = this.rowId[r]!;
+        this.rowLearned[w] = this.rowLearned[r]!;
       }
       w++;
     }
@@ -258,9 +265,15 @@ export class TemplateStore {
     this.rows = w;
     this.rowPerson.length = w;
     this.rowId.length = w;
+    this.rowLearned.length = w;
   }
 
-  /** Store templates for a person (in one transaction); `replace` removes the old ones (and kept photos) first. Keeps at most `maxPerPerson` (newest). */
+  /**
+   * Store templates for a person (in one transaction); `replace` removes the old ones (and
+   * kept photos, and templates learned at the gate from the old enrolment) first. Keeps at
+   * most `maxPerPerson` enrolled templates (newest); learned ones are capped on their own
+   * (learn()), so a learned template never pushes out an enrolled one.
+   */
   add(personId: string, embeddings: Array<Float32Array | number[]>, opts: { replace: boolean; source: 'photo' | 'embedding' | 'mixed'; maxPerPerson: number }): number {
     const db = this.o.db;
     const now = this.o.now();
@@ -279,13 +292,103 @@ export class TemplateStore {
         added.push({ id, v });
       }
       const excess = db
-        .prepare('DELETE FROM templates WHERE id IN (SELECT id FROM templates WHERE person_id = ? ORDER BY created_at DESC, id DESC LIMIT -1 OFFSET ?) RETURNING id')
+        .prepare(`DELETE FROM templates WHERE id IN (SELECT id FROM templates WHERE person_id = ? AND source != '${GATE}' ORDER BY created_at DESC, id DESC LIMIT -1 OFFSET ?) RETURNING id`)
         .all(personId, opts.maxPerPerson) as Array<{ id: number }>;
       removedIds.push(...excess.map((r) => r.id));
     })();
     const gone = new Set(removedIds);
     if (gone.size) this.compact((r) => gone.has(this.rowId[r]!));
     for (const a of added) if (!gone.has(a.id)) this.push(a.id, personId, a.v);
+    if (gone.size) this.scrubWal();
+    return this.count(personId);
+  }
+
+  /**
+   * The resident's consent to improve their record from gate captures (person.upsert
+   * faces.gateUpdates). Withdrawing it deletes every template learned at the gate, at once
+   * and without trace (secure_delete, WAL truncated); returns how many were deleted.
+   */
+  setGateConsent(personId: string, consent: boolean): number {
+    const db = this.o.db;
+    if (consent) {
+      db.prepare('INSERT INTO gate_consent(person_id, given_at) VALUES (?, ?) ON CONFLICT(person_id) DO NOTHING').run(personId, this.o.now());
+      return 0;
+    }
+    let ids: number[] = [];
+    db.transaction(() => {
+      db.prepare('DELETE FROM gate_consent WHERE person_id = ?').run(personId);
+      ids = (db.prepare(`DELETE FROM templates WHERE person_id = ? AND source = '${GATE}' RETURNING id`).all(personId) as Array<{ id: number }>).map((r) => r.id);
+    })();
+    if (ids.length) {
+      const gone = new Set(ids);
+      this.compact((r) => gone.has(this.rowId[r]!));
+      this.scrubWal();
+    }
+    return ids.length;
+  }
+
+  gateConsent(personId: string): boolean {
+    return this.o.db.prepare('SELECT 1 FROM gate_consent WHERE person_id = ?').get(personId) !== undefined;
+  }
+
+  /** Templates of a person learned at the gate, and when the newest was learned (UTC ms). */
+  learned(personId: string): { count: number; lastAt?: number } {
+    const r = this.o.db.prepare(`SELECT COUNT(*) AS n, MAX(created_at) AS last FROM templates WHERE person_id = ? AND source = '${GATE}' AND model = ?`).get(personId, this.o.model) as { n: number; last: number | null };
+    return { count: r.n, ...(r.last !== null ? { lastAt: r.last } : {}) };
+  }
+
+  /**
+   * Best score of `query` against one person's templates: enrolled ones only (`learned`
+   * false: the anchor a gate capture must match, so learned templates cannot drift away from
+   * the enrolment), or all. Undefined when the person has no such template.
+   */
+  scoreAgainst(personId: string, query: Float32Array, opts: { learned: boolean }): number | undefined {
+    const d = this.o.dim;
+    const q = this.prepare(query);
+    let qn = 0;
+    for (let i = 0; i < d; i++) qn += q[i]! * q[i]!;
+    const cosine = this.o.metric === 'cosine';
+    let best: number | undefined;
+    for (let r = 0; r < this.rows; r++) {
+      if (this.rowPerson[r] !== personId || (!opts.learned && this.rowLearned[r])) continue;
+      let dot = 0;
+      const off = r * d;
+      for (let i = 0; i < d; i++) dot += this.matrix[off + i]! * q[i]!;
+      const s = cosine ? dot : Math.sqrt(Math.max(0, this.norms[r]! + qn - 2 * dot));
+      if (best === undefined || (cosine ? s > best : s < best)) best = s;
+    }
+    return best;
+  }
+
+  /** The person's templates as stored in memory (copies; normalised when the recognizer's are). */
+  embeddings(personId: string): Float32Array[] {
+    const d = this.o.dim;
+    const out: Float32Array[] = [];
+    for (let r = 0; r < this.rows; r++) if (this.rowPerson[r] === personId) out.push(this.matrix.slice(r * d, (r + 1) * d));
+    return out;
+  }
+
+  /**
+   * Add one template learned from a gate capture (the caller has checked consent and the
+   * evidence). Keeps at most `max` learned templates for the person, the oldest learned one
+   * going first; enrolled templates are never touched. Returns the person's template count.
+   */
+  learn(personId: string, embedding: Float32Array, max: number): number {
+    const db = this.o.db;
+    const v = Float32Array.from(embedding);
+    let id = 0;
+    let removed: number[] = [];
+    db.transaction(() => {
+      id = Number(db.prepare('INSERT INTO templates(person_id, model, source, created_at, sealed) VALUES (?, ?, ?, ?, ?)').run(personId, this.o.model, GATE, this.o.now(), seal(this.o.key, Buffer.from(v.buffer), this.aad(personId))).lastInsertRowid);
+      removed = (
+        db
+          .prepare(`DELETE FROM templates WHERE id IN (SELECT id FROM templates WHERE person_id = ? AND source = '${GATE}' ORDER BY created_at DESC, id DESC LIMIT -1 OFFSET ?) RETURNING id`)
+          .all(personId, max) as Array<{ id: number }>
+      ).map((r) => r.id);
+    })();
+    const gone = new Set(removed);
+    if (gone.size) this.compact((r) => gone.has(this.rowId[r]!));
+    if (!gone.has(id)) this.push(id, personId, v, true);
     if (gone.size) this.scrubWal();
     return this.count(personId);
   }
@@ -307,6 +410,7 @@ export class TemplateStore {
     db.transaction(() => {
       n = db.prepare('DELETE FROM templates WHERE person_id = ?').run(personId).changes;
       n += db.prepare('DELETE FROM photos WHERE person_id = ?').run(personId).changes;
+      db.prepare('DELETE FROM gate_consent WHERE person_id = ?').run(personId);
     })();
     this.compact((r) => this.rowPerson[r] === personId);
     this.scrubWal();

@@ -151,6 +151,11 @@ t.test('faces: enrolled through the faces service when present; "unavailable" (p
       return 2;
     },
     count: () => 2,
+    setGateUpdates: async (id, consent) => {
+      calls.push(['gateUpdates', id, consent]);
+      return { gateUpdates: consent, learnedRemoved: consent ? 0 : 1 };
+    },
+    gateUpdates: () => ({ gateUpdates: false, learned: 0 }),
   };
   r.g.services.provide('faces', fake);
   const res2 = await r.cmd('person.upsert', { id: 'f2', kind: 'staff', doorGroups: ['residents-b'], faces: { photos: [`data:image/png;base64,${png.toString('base64')}`], embeddings: [[0.1, 0.2]], replace: true } });
@@ -162,6 +167,12 @@ t.test('faces: enrolled through the faces service when present; "unavailable" (p
   t.equal((await r.cmd('person.list', { query: 'f2' })).result.people[0].faceTemplates, 2);
   t.same((await r.cmd('person.delete', { id: 'f2' })).result, { id: 'f2', deleted: true, facesRemoved: 2 });
   t.same(calls[1], ['remove', 'f2']);
+  // Consent alone (no photos): stored through the faces service, reported back.
+  const c1 = await r.cmd('person.upsert', { id: 'f4', kind: 'resident', doorGroups: [], faces: { gateUpdates: true } });
+  t.same(c1.result.faces, { available: true, accepted: 0, rejected: [], templates: 2, gateUpdates: true });
+  const c2 = await r.cmd('person.upsert', { id: 'f4', kind: 'resident', doorGroups: [], faces: { gateUpdates: false } });
+  t.same(c2.result.faces, { available: true, accepted: 0, rejected: [], templates: 2, gateUpdates: false, learnedRemoved: 1 });
+  t.same(calls.slice(2), [['gateUpdates', 'f4', true], ['gateUpdates', 'f4', false]]);
   const bad = await r.cmd('person.upsert', { id: 'f3', kind: 'resident', doorGroups: [], faces: { photos: ['not base64!'] } });
   t.equal(bad.error?.code, 'bad_photo');
   t.equal((await r.cmd('person.list', { query: 'f3' })).result.total, 0, 'nothing stored on bad input');

@@ -84,6 +84,9 @@ function editor(person, groups, faceAccess, onDone) {
       p.hasPin ? h('label', { class: 'inline' }, h('input', { type: 'checkbox', name: 'clearPin', 'data-testid': 'person-clear-pin' }), t('people.clearPin')) : null,
       h('label', { class: 'inline' }, h('input', { type: 'checkbox', name: 'needsSecondFactor', checked: p.needsSecondFactor === true, 'data-testid': 'person-needs-second-factor' }), t('people.needsSecondFactor'))),
     faceAccess ? h('label', {}, isNew ? t('people.photosNew') : t('people.photosMore'), photos, thumbs) : null,
+    // Consent is the resident's own decision, asked for explicitly: unticked unless given.
+    faceAccess ? h('label', { class: 'inline' }, h('input', { type: 'checkbox', name: 'gateUpdates', checked: p.faceGateUpdates === true, 'data-testid': 'person-gate-updates' }), t('people.gateUpdates')) : null,
+    faceAccess && p.faceLearned ? h('p', { class: 'small muted' }, t('people.learned', { n: p.faceLearned })) : null,
     status,
     h('div', { class: 'row' }, h('button', { type: 'submit', class: 'primary' }, t('people.save')), h('button', { type: 'button', class: 'link', onclick: () => onDone(false) }, t('cancel'))));
   f.addEventListener('submit', async (e) => {
@@ -124,6 +127,9 @@ function editor(person, groups, faceAccess, onDone) {
         status.textContent = t('people.preparing', { n: files.length });
         body.faces = { photos: await Promise.all(files.map(photoBase64)) };
       }
+      const consent = faceAccess ? f.querySelector('[name=gateUpdates]').checked : undefined;
+      // Sent only when it changes: withdrawing deletes what was learned.
+      if (consent !== undefined && consent !== (p.faceGateUpdates === true)) body.faces = { ...(body.faces || {}), gateUpdates: consent };
       status.textContent = t('loading');
       const r = await cmd('person.upsert', body);
       const msgs = [];
