@@ -43,7 +43,7 @@ export class DebouncedInput implements GpioInput {
     this.line = opts.line;
     this.label = opts.label;
     this.lastRaw = src.readRaw();
-    this.stable = physical(this.lastRaw, opts.activeLow);
+    this.stable = opts.pulses ? false : physical(this.lastRaw, opts.activeLow);
     this.lastEdgeAt = hooks.timers.now();
     let reason: string | undefined;
     if (src.watchRaw) {
@@ -85,6 +85,17 @@ export class DebouncedInput implements GpioInput {
 
   private edge(raw: boolean): void {
     if (this.closed) return;
+    if (this.opts.pulses) {
+      // Pulse mode: count the active-going edge, whatever comes after it; value() stays
+      // inactive. lastRaw follows the line, so a polled line held active is one pulse, not
+      // one per poll.
+      this.lastRaw = raw;
+      if (!physical(raw, this.opts.activeLow)) return;
+      const at = (this.lastEdgeAt = this.hooks.timers.now());
+      for (const l of [...this.listeners]) l(true, at);
+      for (const l of [...this.listeners]) l(false, at);
+      return;
+    }
     this.lastRaw = raw;
     this.lastEdgeAt = this.hooks.timers.now();
     const debounce = this.opts.debounceMs ?? 0;

@@ -164,7 +164,8 @@ export class SysfsGpio implements GpioBackend {
       let edgeOk = this.opts.interrupts !== false && existsSync(join(dir, 'edge'));
       if (edgeOk) {
         try {
-          writeFileSync(join(dir, 'edge'), 'both');
+          // Pulse lines interrupt on their active-going edge only: one interrupt per pulse.
+          writeFileSync(join(dir, 'edge'), o.pulses ? (o.activeLow ? 'falling' : 'rising') : 'both');
         } catch {
           edgeOk = false;
         }
@@ -188,7 +189,11 @@ export class SysfsGpio implements GpioBackend {
                 watchRaw: (onEdge: (raw: boolean) => void, onError: (err: Error) => void) => {
                   const poller = new Epoll((err) => {
                     if (err) onError(err);
-                    else onEdge(readRaw()); // reading also acknowledges the interrupt
+                    else {
+                      const raw = readRaw(); // reading also acknowledges the interrupt
+                      // A pulse has usually ended by the time it is read: the interrupt itself is the pulse.
+                      onEdge(o.pulses ? physical(true, o.activeLow) : raw);
+                    }
                   });
                   readRaw(); // clear a stale interrupt before watching (as onoff does)
                   poller.add(valueFd, Epoll.EPOLLPRI); // throws EPERM on a plain file: polled then

@@ -23,6 +23,15 @@ export interface InputOptions {
   label: string;
   /** Pull resistor. Only the character-device backend can set it; with sysfs it is set in config.txt (gpio=N=ip,pu). */
   bias?: 'pull-up' | 'pull-down' | 'disable';
+  /**
+   * Pulse mode, for lines that carry short pulses rather than levels (Wiegand D0/D1:
+   * 50–100 µs low, ≥1 ms apart). Every active-going edge is reported as one pulse —
+   * `true` then at once `false` — even when the line is already back at rest by the
+   * time the backend looks at it (sysfs reads the level after the interrupt, long after
+   * a 50 µs pulse ended). Debounce and leadingEdge are ignored; a polled line cannot see
+   * such pulses at all, so a user of pulse mode must check `mode === 'interrupt'`.
+   */
+  pulses?: boolean;
 }
 
 export interface OutputOptions {

@@ -55,6 +55,11 @@ export interface CommandDef<S extends TSchema = TSchema> {
   /** Who may run it from the console: reading state 'viewer'; acting on the estate or personal data 'technician'; the gateway itself 'admin'. */
   role: CommandRole;
   args: S;
+  /**
+   * Top-level arguments that are secrets (a PIN): never stored, audited or echoed. The
+   * console's audit record shows them as "***".
+   */
+  secretArgs?: readonly string[];
   handler: (args: Static<S>, meta: CommandMeta) => unknown | Promise<unknown>;
   /** Handler time limit (default 30 s). */
   timeoutMs?: number;
@@ -188,6 +193,11 @@ export class CommandRegistry {
   /** The console role a command declared; undefined for an unknown command. */
   roleOf(name: string): CommandRole | undefined {
     return this.defs.get(name)?.def.role;
+  }
+
+  /** The secret arguments a command declared (masked in audit records). */
+  secretArgsOf(name: string): readonly string[] {
+    return this.defs.get(name)?.def.secretArgs ?? [];
   }
 
   list(): Array<{ name: string; description: string; args: TSchema }> {

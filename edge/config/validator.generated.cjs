@@ -3,7 +3,7 @@
 "use strict";
 module.exports = validate10;
 module.exports.default = validate10;
-const schema11 = {"additionalProperties":false,"description":"estate-edge gateway configuration.","type":"object","required":["site","gateway","log","uplink","outbox","commands","http","status","simulation","meters","doors","vision","console"],"properties":{"site":{"additionalProperties":false,"description":"The estate this gateway serves.","type":"object","required":["id"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Estate (site) id, used in MQTT topics and record ids.","type":"string"},"name":{"maxLength":200,"description":"Human-readable estate name (shown in the console).","type":"string"}}},"gateway":{"additionalProperties":false,"description":"This gateway box.","type":"object","required":["id","dataDir","shutdownTimeoutMs","diskBudgetMB","diskReserveMB"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Gateway id, unique within the site; used in MQTT topics.","type":"string"},"dataDir":{"minLength":1,"default":"/var/lib/estate-edge","description":"Directory for SQLite databases and other state (systemd StateDirectory).","type":"string"},"shutdownTimeoutMs":{"minimum":1000,"maximum":120000,"default":10000,"description":"Longest a graceful shutdown (SIGTERM) may take before the process exits anyway.","type":"integer"},"diskBudgetMB":{"minimum":4,"maximum":16777216,"default":1024,"description":"Everything the gateway keeps under dataDir (outbox and WAL, state.db, faces.db, logs, snapshots, the reserve). Above 85 % of it the oldest telemetry is evicted down to 75 % (and reported upstream as outbox.evicted).","type":"number"},"diskReserveMB":{"minimum":0,"maximum":1024,"default":16,"description":"Pre-allocated reserve file in dataDir, deleted the moment the disk is full so deletes, acknowledgements and critical records still have room; re-created when space is back. 0 = none.","type":"number"}}},"log":{"additionalProperties":false,"description":"Structured logging (JSON lines on stdout).","default":{},"type":"object","required":["level"],"properties":{"level":{"type":"string","enum":["fatal","error","warn","info","debug","trace","silent"],"default":"info","description":"Lowest level written to stdout (journald)."}}},"uplink":{"additionalProperties":false,"description":"MQTT uplink to the central platform.","default":{},"type":"object","required":["enabled","url","protocolVersion","tls","topicPrefix","keepaliveS","connectTimeoutMs","reconnectMinMs","reconnectMaxMs","batchMaxRecords","batchMaxBytes","lingerMs","maxInflight","backfillRecordsPerSecond"],"properties":{"enabled":{"default":true,"description":"Publish upstream. When false, everything stays buffered in the outbox.","type":"boolean"},"url":{"x-secret":"url","pattern":"^(mqtt|mqtts|tcp|tls|ssl|ws|wss)://","default":"mqtt://127.0.0.1:1883","description":"Broker URL: mqtt://host:1883 or mqtts://host:8883 (TLS).","type":"string"},"protocolVersion":{"type":"number","enum":[5,4],"default":5,"description":"MQTT 5 (5) or MQTT 3.1.1 (4)."},"clientId":{"minLength":1,"maxLength":128,"description":"MQTT client id; default <site>-<gateway>.","type":"string"},"username":{"description":"Broker user name.","type":"string"},"password":{"additionalProperties":false,"minProperties":1,"maxProperties":1,"description":"Broker password (env or file reference).","x-secret":"ref","type":"object","properties":{"env":{"minLength":1,"description":"Name of an environment variable holding the secret.","type":"string"},"file":{"minLength":1,"description":"Path of a file holding the secret (trailing newline ignored).","type":"string"},"value":{"description":"The secret itself (lab use only; prefer env or file).","type":"string"}}},"tls":{"additionalProperties":false,"description":"TLS options for mqtts:// URLs.","default":{},"type":"object","required":["rejectUnauthorized"],"properties":{"ca":{"description":"PEM file of the CA that signed the broker certificate.","type":"string"},"cert":{"description":"PEM client certificate for mutual TLS.","type":"string"},"key":{"description":"PEM private key of the client certificate (keep it 0600).","type":"string"},"keyPassphrase":{"additionalProperties":false,"minProperties":1,"maxProperties":1,"description":"Passphrase of the client key, if it is encrypted.","x-secret":"ref","type":"object","properties":{"env":{"minLength":1,"description":"Name of an environment variable holding the secret.","type":"string"},"file":{"minLength":1,"description":"Path of a file holding the secret (trailing newline ignored).","type":"string"},"value":{"description":"The secret itself (lab use only; prefer env or file).","type":"string"}}},"rejectUnauthorized":{"default":true,"description":"Verify the broker certificate. Only turn off in a lab.","type":"boolean"},"servername":{"description":"TLS server name (SNI) if it differs from the URL host.","type":"string"}}},"topicPrefix":{"pattern":"^[^#+]+$","default":"estate","description":"First topic level; topics are <prefix>/<site>/<gateway>/...","type":"string"},"keepaliveS":{"minimum":5,"maximum":3600,"default":30,"description":"MQTT keep-alive in seconds.","type":"integer"},"connectTimeoutMs":{"minimum":1000,"maximum":120000,"default":10000,"description":"Give up one connection attempt after this long.","type":"integer"},"reconnectMinMs":{"minimum":100,"maximum":600000,"default":1000,"description":"First reconnect delay; doubles per failure.","type":"integer"},"reconnectMaxMs":{"minimum":1000,"maximum":3600000,"default":60000,"description":"Longest reconnect delay (never gives up).","type":"integer"},"batchMaxRecords":{"minimum":1,"maximum":10000,"default":500,"description":"Most records in one MQTT message.","type":"integer"},"batchMaxBytes":{"minimum":1024,"maximum":16777216,"default":262144,"description":"Largest MQTT message payload in bytes.","type":"integer"},"lingerMs":{"minimum":0,"maximum":10000,"default":20,"description":"Wait this long for more records before publishing a partial batch.","type":"integer"},"maxInflight":{"minimum":1,"maximum":1000,"default":32,"description":"Messages published but not yet acknowledged (PUBACK).","type":"integer"},"backfillRecordsPerSecond":{"minimum":0,"default":2000,"description":"Drain rate of the backlog after an outage (records/s; 0 = unlimited). Live data is not limited.","type":"integer"}}},"outbox":{"additionalProperties":false,"description":"Store-and-forward buffer (SQLite, WAL).","default":{},"type":"object","required":["file","quotaMB","synchronous"],"properties":{"file":{"minLength":1,"default":"outbox.db","description":"SQLite file of the outbox, relative to gateway.dataDir.","type":"string"},"quotaMB":{"minimum":1,"maximum":1048576,"default":512,"description":"Disk quota for buffered records. Above it, the oldest telemetry is evicted; events and alarms never are.","type":"number"},"synchronous":{"type":"string","enum":["full","normal"],"default":"full","description":"full: every acknowledged record survives power loss (fsync per commit). normal: faster, may lose the last commits on power loss."}}},"commands":{"additionalProperties":false,"description":"Commands from the platform.","default":{},"type":"object","required":["maxAgeS","maxPayloadBytes","dedupeHours","maxClockSkewS","dedupeMaxRows"],"properties":{"maxAgeS":{"minimum":1,"maximum":86400,"default":60,"description":"Commands whose timestamp is older than this are refused (no stale unlock after a reconnect).","type":"integer"},"maxPayloadBytes":{"minimum":1024,"maximum":33554432,"default":8388608,"description":"Largest command payload accepted.","type":"integer"},"dedupeHours":{"minimum":1,"maximum":720,"default":48,"description":"How long executed command ids are remembered to refuse duplicates.","type":"integer"},"maxClockSkewS":{"minimum":0,"maximum":3600,"default":60,"description":"Commands whose timestamp is further than this in the future are refused (clock_skew): a platform clock ahead of the box must not make a command live longer.","type":"integer"},"dedupeMaxRows":{"minimum":1000,"maximum":1000000,"default":20000,"description":"Most command ids remembered for de-duplication (the oldest are forgotten first); bounds state.db.","type":"integer"}}},"http":{"additionalProperties":false,"description":"Health and Prometheus metrics endpoint.","default":{},"type":"object","required":["enabled","host","port"],"properties":{"enabled":{"default":true,"description":"Serve /healthz and /metrics.","type":"boolean"},"host":{"default":"127.0.0.1","description":"Listen address for /healthz and /metrics.","type":"string"},"port":{"minimum":0,"maximum":65535,"default":9810,"description":"Listen port (0 = any free port).","type":"integer"}}},"status":{"additionalProperties":false,"description":"Periodic gateway status report upstream.","default":{},"type":"object","required":["intervalS"],"properties":{"intervalS":{"minimum":5,"maximum":86400,"default":60,"description":"Period of the gateway status telemetry (outbox depth, uptime, memory).","type":"integer"}}},"simulation":{"additionalProperties":false,"description":"Built-in simulated estate, for demos, tests and boxes without hardware.","default":{},"type":"object","required":["enabled"],"properties":{"enabled":{"default":false,"description":"Run the built-in simulated estate (simulated meters, doors and camera).","type":"boolean"}}},"meters":{"additionalProperties":false,"description":"Meter reading on RS-485: Modbus RTU/TCP, DL/T 645-2007/1997, CJ/T 188.","default":{},"type":"object","required":["enabled","fullReportIntervalS","timeSyncIntervalH","buses"],"properties":{"enabled":{"default":true,"description":"Run meter reading.","type":"boolean"},"profilesDir":{"minLength":1,"description":"Extra directory of profile YAML files (overrides built-in profiles with the same id).","type":"string"},"fullReportIntervalS":{"minimum":0,"maximum":86400,"default":900,"description":"Publish every point at least this often, even within its deadband (0 = only on change when a deadband is set).","type":"integer"},"timeSyncIntervalH":{"minimum":0,"maximum":720,"default":24,"description":"Broadcast time (DL/T 645 08H) to dlt645 buses this often (0 = only on command).","type":"number"},"buses":{"default":[],"description":"RS-485 lines and converters.","type":"array","items":{"additionalProperties":false,"description":"An RS-485 line (or TCP converter) and its meters.","type":"object","required":["id","protocol","transport","baudRate","parity","stopBits","timeoutMs","interFrameDelayMs","backoffBaseMs","backoffMaxMs","offlineAfter","devices"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Bus id (one RS-485 line or converter).","type":"string"},"protocol":{"type":"string","enum":["modbus","dlt645","cjt188","mixed"],"description":"Protocol spoken on this line (DL/T 645-2007 and -1997 meters may share a dlt645 line; mixed = Modbus RTU and DL/T 645 meters at the same serial settings on one line)."},"transport":{"type":"string","enum":["serial","tcp","simulated"],"default":"serial","description":"serial: an RS-485 port; tcp: an RS-485-to-Ethernet converter; simulated: an in-process wire with simulator meters (demo, bench)."},"port":{"minLength":1,"description":"Serial device, e.g. /dev/ttyUSB0 or /dev/serial/by-id/… (transport serial).","type":"string"},"host":{"minLength":1,"description":"Converter host name or address (transport tcp).","type":"string"},"tcpPort":{"minimum":1,"maximum":65535,"description":"Converter TCP port (transport tcp), usually 502 (Modbus TCP) or 4001/8899 (transparent).","type":"integer"},"framing":{"type":"string","enum":["rtu","tcp"],"description":"Modbus over tcp transport: tcp = Modbus TCP (MBAP), rtu = RTU frames over a transparent TCP socket. Required for a Modbus bus over tcp, except on tcpPort 502 (the Modbus TCP port), where it defaults to tcp. Ignored for serial."},"baudRate":{"type":"number","enum":[1200,2400,4800,9600,19200,38400,57600,115200],"default":9600,"description":"Baud rate (serial and simulated). DL/T 645-2007 meters default to 2400, 1997 meters to 1200."},"parity":{"type":"string","enum":["none","even","odd"],"default":"none","description":"Parity. DL/T 645 and CJ/T 188 use even."},"stopBits":{"type":"number","enum":[1,2],"default":1,"description":"Stop bits."},"timeoutMs":{"minimum":20,"maximum":10000,"default":1000,"description":"Reply timeout per request, from the end of the request on the wire.","type":"integer"},"replyGuardMs":{"minimum":0,"maximum":60000,"description":"Silence held after a timeout before the next request, so a late reply arrives while nothing is asked and is discarded (counted as lateReplies) instead of being taken for the next answer. Default: the timeout plus the wire time of a 256-byte reply at baudRate (0 for Modbus TCP framing, whose transaction ids tell replies apart). 0 disables it.","type":"integer"},"interFrameDelayMs":{"minimum":0,"maximum":2000,"default":0,"description":"Extra quiet time before each request, on top of the 3.5-character silence (slow converters, meters that need a pause).","type":"integer"},"backoffBaseMs":{"minimum":100,"maximum":600000,"default":5000,"description":"First back-off after a meter stops answering; doubles per failure.","type":"integer"},"backoffMaxMs":{"minimum":1000,"maximum":3600000,"default":300000,"description":"Longest back-off: a dead meter is probed at least this often.","type":"integer"},"offlineAfter":{"minimum":1,"maximum":20,"default":2,"description":"Consecutive failed polls before a meter is reported offline.","type":"integer"},"devices":{"default":[],"description":"Meters on this bus.","type":"array","items":{"additionalProperties":false,"description":"A meter on the bus.","type":"object","required":["id","profile","address","pollIntervalMs","enabled"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Device id, unique on the gateway; used in telemetry and commands.","type":"string"},"name":{"maxLength":200,"description":"Human-readable name (flat, riser), shown in the console.","type":"string"},"profile":{"minLength":1,"description":"Profile id (drivers/profiles/*.yaml or meters.profilesDir), e.g. eastron-sdm630, dlt645-2007-single.","type":"string"},"address":{"description":"Modbus unit id (1–247), DL/T 645 address (up to 12 digits, as printed on the meter) or CJ/T 188 address (up to 14 digits).","anyOf":[{"minimum":1,"maximum":247,"type":"integer"},{"pattern":"^[0-9A-Fa-f]{1,14}$","type":"string"}]},"pollIntervalMs":{"minimum":100,"maximum":86400000,"default":10000,"description":"How often the meter is read. Polls that fall due while the line is busy are skipped and counted, never queued.","type":"integer"},"points":{"minItems":1,"description":"Read only these points of the profile (default: all).","type":"array","items":{"minLength":1,"type":"string"}},"deadband":{"description":"Report-by-exception: a point is published only when it moved by more than this (one number for all points, or per point name). Without it every poll is published.","anyOf":[{"minimum":0,"type":"number"},{"type":"object","patternProperties":{"^(.*)$":{"minimum":0,"type":"number"}}}]},"enabled":{"default":true,"description":"Poll this meter.","type":"boolean"}}}}}}}}},"doors":{"additionalProperties":false,"description":"Door access control over GPIO.","default":{},"type":"object","required":["gpio","timeZone","rateLimit","remoteUnlock","accessLog","fire","groups","doors"],"properties":{"gpio":{"additionalProperties":false,"description":"GPIO access.","default":{},"type":"object","required":["backend","sysfsRoot","pollMs"],"properties":{"backend":{"type":"string","enum":["auto","sysfs","chardev","simulated"],"default":"auto","description":"auto: sysfs GPIO if the kernel has it, else the GPIO character device (gpiod tools). simulated: no hardware (demo, tests)."},"chipLabel":{"minLength":1,"description":"Label of the GPIO chip of the pins. Default: the first found of pinctrl-rp1 (Pi 5), pinctrl-bcm2711 (Pi 4), pinctrl-bcm2835.","type":"string"},"sysfsRoot":{"default":"/sys/class/gpio","description":"Where sysfs GPIO lives (changed only for tests).","type":"string"},"toolsDir":{"description":"Directory of gpioset/gpiomon/gpioget/gpiodetect (default: PATH).","type":"string"},"pollMs":{"minimum":5,"maximum":1000,"default":20,"description":"Input polling period when edge interrupts are unavailable (ms).","type":"integer"}}},"timeZone":{"default":"Asia/Shanghai","description":"IANA time zone of the weekly access windows (e.g. Asia/Shanghai).","type":"string"},"rateLimit":{"additionalProperties":false,"description":"Per-door unlock rate limit (token bucket) against unlock storms.","default":{},"type":"object","required":["burst","perMinute"],"properties":{"burst":{"minimum":1,"maximum":1000,"default":5,"description":"Unlocks a door accepts in a burst.","type":"integer"},"perMinute":{"minimum":1,"maximum":6000,"default":30,"description":"Sustained unlocks per minute per door; more are denied (rate_limited). Exit buttons and fire release are never limited.","type":"integer"}}},"remoteUnlock":{"additionalProperties":false,"description":"Remote unlock commands (platform, console).","default":{},"type":"object","required":["ttlMs","maxDurationMs"],"properties":{"ttlMs":{"minimum":500,"maximum":600000,"default":15000,"description":"door.unlock is refused when older than this (from the command timestamp), unless the command gives its own ttlMs.","type":"integer"},"maxDurationMs":{"minimum":1000,"maximum":3600000,"default":600000,"description":"Longest unlock a door.unlock command may ask for.","type":"integer"}}},"accessLog":{"additionalProperties":false,"description":"Local access-event log.","default":{},"type":"object","required":["keepDays","maxRows"],"properties":{"keepDays":{"minimum":1,"maximum":3650,"default":90,"description":"Days of access decisions kept on the box for the console (upstream copies are in the outbox).","type":"integer"},"maxRows":{"minimum":1000,"maximum":10000000,"default":200000,"description":"Most access decisions kept on the box.","type":"integer"}}},"fire":{"additionalProperties":false,"description":"Fire release.","default":{},"type":"object","required":["latch","releaseOnFirstEdge"],"properties":{"input":{"additionalProperties":false,"description":"Fire-alarm panel input; active = fire alarm.","type":"object","required":["pin","activeLow","debounceMs"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"},"debounceMs":{"minimum":0,"maximum":5000,"default":100,"description":"A change must be stable this long (ms) before it counts (contact bounce).","type":"integer"},"bias":{"type":"string","enum":["pull-up","pull-down","disable"],"description":"Pull resistor (character-device backend only; with sysfs set it in config.txt)."}}},"latch":{"default":true,"description":"Keep the release after the fire input returns to normal, until a door.fireRelease clear command.","type":"boolean"},"releaseOnFirstEdge":{"default":true,"description":"Release on the first edge of the fire input; debounceMs then only filters the bounces after it (a fire alarm does not wait for a debounce window). false: the input must be stable for debounceMs first.","type":"boolean"}}},"groups":{"default":[],"description":"Door groups.","type":"array","items":{"additionalProperties":false,"description":"A set of doors people are given access to.","type":"object","required":["id","doors"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Group id, given to people in doorGroups.","type":"string"},"name":{"maxLength":100,"description":"Name shown in the console.","type":"string"},"doors":{"minItems":1,"uniqueItems":true,"description":"Door ids in the group.","type":"array","items":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","type":"string"}}}}},"doors":{"default":[],"description":"Doors and gates controlled by this gateway. Empty: the doors module is off.","type":"array","items":{"additionalProperties":false,"description":"One door or gate.","type":"object","required":["id","lock","unlockMs","relockOnClose","heldOpenAlarmS","fireRelease"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Door id, used in commands, events and door groups.","type":"string"},"name":{"maxLength":100,"description":"Name shown in the console (\"North gate\").","type":"string"},"lock":{"additionalProperties":false,"description":"Lock relay output.","type":"object","required":["pin","activeLow","failMode"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"},"failMode":{"type":"string","enum":["failSecure","failSafe"],"default":"failSecure","description":"failSecure: locked without power, the relay is energised to unlock (electric strike, motor lock). failSafe: unlocked without power, energised to lock (magnetic lock)."},"safeState":{"type":"string","enum":["locked","unlocked"],"description":"State the lock is put in when the gateway stops or crashes. Default: as without power (failSecure → locked, failSafe → unlocked). Fire-release doors stay unlocked while a fire release is active."}}},"unlockMs":{"minimum":200,"maximum":120000,"default":5000,"description":"Length of an unlock pulse after a granted access (ms).","type":"integer"},"relockOnClose":{"default":true,"description":"Relock as soon as the door closes after it was opened, before the pulse ends (no tailgating on the same pulse).","type":"boolean"},"contact":{"additionalProperties":false,"description":"Door contact (reed switch); active = door open.","type":"object","required":["pin","activeLow","debounceMs"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"},"debounceMs":{"minimum":0,"maximum":5000,"default":50,"description":"A change must be stable this long (ms) before it counts (contact bounce).","type":"integer"},"bias":{"type":"string","enum":["pull-up","pull-down","disable"],"description":"Pull resistor (character-device backend only; with sysfs set it in config.txt)."}}},"exitButton":{"additionalProperties":false,"description":"Exit button (request to exit); active = pressed.","type":"object","required":["pin","activeLow","debounceMs"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"},"debounceMs":{"minimum":0,"maximum":5000,"default":30,"description":"A change must be stable this long (ms) before it counts (contact bounce).","type":"integer"},"bias":{"type":"string","enum":["pull-up","pull-down","disable"],"description":"Pull resistor (character-device backend only; with sysfs set it in config.txt)."}}},"buzzer":{"additionalProperties":false,"description":"Buzzer output: sounds while the door is held open or forced.","type":"object","required":["pin","activeLow"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"}}},"led":{"additionalProperties":false,"description":"LED output: lit while the door is unlocked.","type":"object","required":["pin","activeLow"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"}}},"heldOpenAlarmS":{"minimum":1,"maximum":86400,"default":30,"description":"Raise a held-open alarm when the door stays open this long (s).","type":"integer"},"fireRelease":{"default":true,"description":"Unlock this door while a fire release is active (fire input or door.fireRelease command).","type":"boolean"}}}}}},"vision":{"additionalProperties":false,"description":"Face access: camera, recognition, enrolment, privacy.","default":{},"type":"object","required":["enabled","camera","models","threads","modelLoadTimeoutS","match","liveness","quality","enrolment","privacy","events","queue"],"properties":{"enabled":{"default":false,"description":"Run face access (needs the face models installed: npm run models).","type":"boolean"},"doorId":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Door the camera opens (an id of the doors section). Required when enabled.","type":"string"},"camera":{"additionalProperties":false,"description":"The door camera (decoded by the system ffmpeg).","default":{},"type":"object","required":["source","width","height","fps","staleS","frozenS","reconnectMinMs","reconnectMaxMs"],"properties":{"source":{"additionalProperties":false,"description":"Where the frames come from.","default":{},"type":"object","required":["kind","transport"],"properties":{"kind":{"type":"string","enum":["rtsp","v4l2","file"],"default":"rtsp","description":"rtsp: IP camera (Hikvision/Dahua…); v4l2: USB camera (/dev/videoN); file: a video file played in a loop at its real rate (simulated camera)."},"url":{"x-secret":"url","pattern":"^rtsps?://","description":"RTSP URL, e.g. rtsp://user:pass@192.0.2.10:554/Streaming/Channels/102 (Hikvision sub-stream) or rtsp://…/cam/realmonitor?channel=1&subtype=1 (Dahua).","type":"string"},"transport":{"type":"string","enum":["tcp","udp"],"default":"tcp","description":"RTSP transport: tcp survives lossy estate networks (no smeared frames from lost UDP packets)."},"device":{"pattern":"^/dev/","description":"V4L2 device, e.g. /dev/video0.","type":"string"},"path":{"minLength":1,"description":"Video file for kind \"file\" (looped).","type":"string"}}},"width":{"minimum":64,"maximum":3840,"default":640,"description":"Frame width the camera stream is scaled to (pixels).","type":"integer"},"height":{"minimum":64,"maximum":2160,"default":480,"description":"Frame height the camera stream is scaled to (pixels).","type":"integer"},"fps":{"minimum":0.5,"maximum":30,"default":10,"description":"Frames per second decoded; the pipeline always works on the newest one and drops the rest.","type":"number"},"staleS":{"minimum":1,"maximum":300,"default":5,"description":"No frame for this long = stream dead: restart ffmpeg (with back-off).","type":"number"},"frozenS":{"minimum":1,"maximum":3600,"default":30,"description":"Bit-identical frames for this long = stream frozen: restart ffmpeg.","type":"number"},"reconnectMinMs":{"minimum":100,"maximum":600000,"default":1000,"description":"First reconnect delay; doubles per failure.","type":"integer"},"reconnectMaxMs":{"minimum":1000,"maximum":3600000,"default":30000,"description":"Longest reconnect delay (never gives up).","type":"integer"}}},"modelsDir":{"minLength":1,"description":"Directory of the installed model files (a technician's mirror, a read-only partition…); default: the project's models/ directory, where manifest.json is.","type":"string"},"models":{"additionalProperties":false,"description":"Which models of the manifest to run.","default":{},"type":"object","properties":{"detector":{"description":"Detector id in the manifest (default: the manifest's).","type":"string"},"recognizer":{"description":"Recognizer id in the manifest (default: the manifest's).","type":"string"},"liveness":{"maxItems":4,"description":"Liveness ensemble ids; empty or absent: the manifest's (turn liveness off with liveness.enabled: false).","type":"array","items":{"type":"string"}}}},"threads":{"minimum":1,"maximum":8,"default":2,"description":"onnxruntime threads per model in the inference worker.","type":"integer"},"modelLoadTimeoutS":{"minimum":10,"maximum":3600,"default":180,"description":"Seconds the inference worker may take to load the face models before face access is reported unavailable (alarm, health, vision.status) and refuses every face. The rest of the gateway (doors, meters, uplink, console) waits for the models at most 10 s at start: a slow Pi SD card or an emulated arm64 box can take minutes. A load that finishes late is still used; a load that fails is retried with a back-off.","type":"integer"},"detectThreshold":{"minimum":0.3,"maximum":1,"description":"Detection score threshold (default: the manifest's calibrated value, 0.7 for YuNet).","type":"number"},"match":{"additionalProperties":false,"description":"Recognition and decision.","default":{},"type":"object","required":["confirmFrames","windowMs","strangerRate","minFrameGapMs","maxRepeatSimilarity","cooldownS"],"properties":{"threshold":{"exclusiveMinimum":0,"description":"Fixed match threshold (default: none, computed from strangerRate and the number of persons the door searches; Euclidean distance for the dlib recognizer, match if below; cosine similarity for the others, match if above).","type":"number"},"confirmFrames":{"minimum":1,"maximum":30,"default":3,"description":"K: consecutive frames that must match the same person before the door is asked.","type":"integer"},"windowMs":{"minimum":100,"maximum":30000,"default":3000,"description":"The K matching frames must fall within this window.","type":"integer"},"strangerRate":{"exclusiveMinimum":0,"maximum":0.1,"default":0.001,"description":"Accepted probability that a stranger approaching the door is recognised as someone allowed there. With a calibrated recognizer the threshold is computed from it for the number of persons (templates) the door searches; ignored when `threshold` is set.","type":"number"},"margin":{"minimum":0,"maximum":1,"description":"The best person must beat the runner-up (another person) by this similarity gap (default: the manifest’s calibration).","type":"number"},"minFrameGapMs":{"minimum":0,"maximum":5000,"default":150,"description":"Frames counted towards K must be at least this far apart.","type":"integer"},"maxRepeatSimilarity":{"minimum":0.5,"maximum":1,"default":0.995,"description":"A frame whose embedding is this similar (cosine) to one already counted is a repeat (a still picture, a frozen stream) and does not count towards K.","type":"number"},"cooldownS":{"minimum":0,"maximum":3600,"default":10,"description":"After a decision for a person, ignore that person for this long.","type":"number"}}},"liveness":{"additionalProperties":false,"description":"Anti-spoofing.","default":{},"type":"object","required":["enabled"],"properties":{"enabled":{"default":true,"description":"Run the passive liveness models (refuse photos/screens held up to the camera). Passive only: not sufficient alone.","type":"boolean"},"threshold":{"minimum":0,"maximum":1,"description":"p(real) needed (default: the manifest's).","type":"number"}}},"quality":{"additionalProperties":false,"description":"Face quality required of camera faces before recognition.","default":{},"type":"object","required":["minFacePx","maxYaw","maxRollDeg","minSharpness","minBrightness"],"properties":{"minFacePx":{"minimum":16,"maximum":2000,"default":60,"description":"Smallest face (detector box side, pixels) accepted.","type":"integer"},"maxYaw":{"minimum":0.05,"maximum":1,"default":0.35,"description":"Largest head turn: |nose offset from the eye midpoint| / eye distance (0 = frontal; the shared photos reach 0.32).","type":"number"},"maxRollDeg":{"minimum":5,"maximum":90,"default":20,"description":"Largest head tilt (eye line angle, degrees; the shared photos stay within 9°).","type":"number"},"minSharpness":{"minimum":0,"default":40,"description":"Smallest focus measure (Laplacian variance of the 64 px aligned chip): sharp photos score 200–3000, blurred ones under 140.","type":"number"},"minBrightness":{"minimum":0,"maximum":255,"default":40,"description":"Smallest mean luma (0–255) of the face.","type":"number"}}},"enrolment":{"additionalProperties":false,"description":"Enrolment checks (person.upsert with faces).","default":{},"type":"object","required":["quality","maxPhotoBytes","maxPhotoPixels","maxPhotosPerRequest","maxTemplatesPerPerson","gateUpdates"],"properties":{"quality":{"additionalProperties":false,"description":"Face quality required of enrolment photos.","default":{},"type":"object","required":["minFacePx","maxYaw","maxRollDeg","minSharpness","minBrightness"],"properties":{"minFacePx":{"minimum":16,"maximum":2000,"default":40,"description":"Smallest face (detector box side, pixels) accepted.","type":"integer"},"maxYaw":{"minimum":0.05,"maximum":1,"default":0.35,"description":"Largest head turn: |nose offset from the eye midpoint| / eye distance (0 = frontal; the shared photos reach 0.32).","type":"number"},"maxRollDeg":{"minimum":5,"maximum":90,"default":20,"description":"Largest head tilt (eye line angle, degrees; the shared photos stay within 9°).","type":"number"},"minSharpness":{"minimum":0,"default":140,"description":"Smallest focus measure (Laplacian variance of the 64 px aligned chip): sharp photos score 200–3000, blurred ones under 140.","type":"number"},"minBrightness":{"minimum":0,"maximum":255,"default":40,"description":"Smallest mean luma (0–255) of the face.","type":"number"}}},"maxPhotoBytes":{"minimum":1024,"maximum":33554432,"default":6291456,"description":"Largest photo accepted (bytes, after base64 decoding).","type":"integer"},"maxPhotoPixels":{"minimum":4096,"maximum":100000000,"default":24000000,"description":"Largest photo accepted (width × height): refuses decompression bombs before decoding.","type":"integer"},"maxPhotosPerRequest":{"minimum":1,"maximum":50,"default":10,"description":"Photos/embeddings in one enrolment request.","type":"integer"},"maxTemplatesPerPerson":{"minimum":1,"maximum":100,"default":10,"description":"Templates kept per person; the oldest go first.","type":"integer"},"gateUpdates":{"additionalProperties":false,"description":"Learning from gate captures, only for residents who consented (person.upsert faces.gateUpdates: true): a live, unambiguous grant well beyond the threshold that also matches the enrolled photos adds the capture to the record. Withdrawing consent deletes every learned template.","default":{},"type":"object","required":["maxTemplates","minIntervalH","minScoreGain","maxSimilarity"],"properties":{"maxTemplates":{"minimum":0,"maximum":10,"default":3,"description":"Templates learned from gate captures kept per consenting person, besides the enrolled ones (0: never learn); the oldest learned one goes first.","type":"integer"},"minIntervalH":{"minimum":0,"maximum":8760,"default":24,"description":"At most one learned template per person per this many hours.","type":"number"},"minScoreGain":{"minimum":0,"maximum":1,"default":0.05,"description":"How far beyond the door's threshold a capture must match to be learned (cosine similarity, or Euclidean distance for dlib).","type":"number"},"maxSimilarity":{"minimum":0.5,"maximum":1,"default":0.93,"description":"A capture this similar (cosine) to one of the person's templates adds nothing and is not learned.","type":"number"}}}}},"privacy":{"additionalProperties":false,"description":"Biometric data protection (PIPL: sensitive personal information).","default":{},"type":"object","required":["templatesFile","keepPhotos","photoRetentionDays","expiredGraceDays"],"properties":{"keyFile":{"minLength":1,"description":"AES-256 key file for the templates (created 0600 if missing); default <dataDir>/keys/faces.key. Keep it outside backups of the database.","type":"string"},"templatesFile":{"minLength":1,"default":"faces.db","description":"SQLite file of the encrypted templates, relative to gateway.dataDir.","type":"string"},"keepPhotos":{"default":false,"description":"Keep enrolment photos (encrypted). Off: photos are discarded once embedded.","type":"boolean"},"photoRetentionDays":{"minimum":1,"maximum":3650,"default":30,"description":"Kept photos are deleted after this many days.","type":"integer"},"expiredGraceDays":{"minimum":0,"maximum":3650,"default":30,"description":"Templates of a person whose validity ended this many days ago are deleted.","type":"integer"}}},"events":{"additionalProperties":false,"description":"Unknown-face and spoof events.","default":{},"type":"object","required":["unknownIntervalS","spoofIntervalS","snapshot","snapshotMaxBytes"],"properties":{"unknownIntervalS":{"minimum":0,"maximum":3600,"default":30,"description":"At most one \"unknown face\" event per this many seconds.","type":"number"},"spoofIntervalS":{"minimum":0,"maximum":3600,"default":30,"description":"At most one \"suspected spoof\" event per this many seconds.","type":"number"},"snapshot":{"default":false,"description":"Attach a small JPEG of the face to unknown/spoof events (sent upstream: personal data, off by default).","type":"boolean"},"snapshotMaxBytes":{"minimum":2048,"maximum":262144,"default":24576,"description":"Size cap of an event snapshot (quality is lowered to fit).","type":"integer"}}},"queue":{"minimum":1,"maximum":64,"default":8,"description":"Enrolment photos waiting for the inference worker; more are refused (busy).","type":"integer"}}},"console":{"additionalProperties":false,"description":"Technician web console (HTTP/HTTPS on the local network).","default":{},"type":"object","required":["enabled","host","port","tls","hostNames","sessionTtlMin","lockoutAttempts","lockoutMin","maxUploadKB","applyHealthGraceS"],"properties":{"enabled":{"default":true,"description":"Serve the technician web console.","type":"boolean"},"host":{"minLength":1,"default":"0.0.0.0","description":"Listen address (0.0.0.0 = every interface, so a phone on the local network reaches it).","type":"string"},"port":{"minimum":0,"maximum":65535,"default":8080,"description":"Listen port (0 = any free port).","type":"integer"},"tls":{"additionalProperties":false,"description":"HTTPS for the console.","default":{},"type":"object","required":["enabled"],"properties":{"enabled":{"default":false,"description":"Serve the console over HTTPS (recommended on a shared network).","type":"boolean"},"cert":{"minLength":1,"description":"PEM certificate file. Without cert/key a self-signed certificate is generated on first start and kept in gateway.dataDir/console-tls/.","type":"string"},"key":{"minLength":1,"description":"PEM private key file of the certificate (keep it 0600).","type":"string"}}},"hostNames":{"default":[],"maxItems":32,"description":"Further DNS names the console is reached by (e.g. a name in the estate's DNS). Besides these it answers only to IP addresses, localhost and this box's hostname (and hostname.local); a request under any other name is refused, so a web page cannot reach the box through a name of its own (DNS rebinding).","type":"array","items":{"minLength":1,"maxLength":253,"pattern":"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?\\.?$","description":"A DNS name, e.g. gate.estate.lan.","type":"string"}},"sessionTtlMin":{"minimum":5,"maximum":10080,"default":480,"description":"A session ends after this many minutes without a request.","type":"integer"},"lockoutAttempts":{"minimum":3,"maximum":100,"default":5,"description":"Wrong passwords in a row for one account from one client address before that account is locked for that address; the same number of different user names from one address locks the address, and 4 times as many for one account from any addresses lock the account.","type":"integer"},"lockoutMin":{"minimum":1,"maximum":1440,"default":15,"description":"How long a lockout lasts, in minutes.","type":"integer"},"maxUploadKB":{"minimum":64,"maximum":32768,"default":4096,"description":"Largest upload (face photo, config file) in KiB.","type":"integer"},"applyHealthGraceS":{"minimum":10,"maximum":3600,"default":90,"description":"After a config change applied from the console, the gateway must be healthy within this many seconds or the previous config is restored.","type":"integer"}}}}};
+const schema11 = {"additionalProperties":false,"description":"estate-edge gateway configuration.","type":"object","required":["site","gateway","log","uplink","outbox","commands","http","status","simulation","meters","doors","vision","console"],"properties":{"site":{"additionalProperties":false,"description":"The estate this gateway serves.","type":"object","required":["id"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Estate (site) id, used in MQTT topics and record ids.","type":"string"},"name":{"maxLength":200,"description":"Human-readable estate name (shown in the console).","type":"string"}}},"gateway":{"additionalProperties":false,"description":"This gateway box.","type":"object","required":["id","dataDir","shutdownTimeoutMs","diskBudgetMB","diskReserveMB"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Gateway id, unique within the site; used in MQTT topics.","type":"string"},"dataDir":{"minLength":1,"default":"/var/lib/estate-edge","description":"Directory for SQLite databases and other state (systemd StateDirectory).","type":"string"},"shutdownTimeoutMs":{"minimum":1000,"maximum":120000,"default":10000,"description":"Longest a graceful shutdown (SIGTERM) may take before the process exits anyway.","type":"integer"},"diskBudgetMB":{"minimum":4,"maximum":16777216,"default":1024,"description":"Everything the gateway keeps under dataDir (outbox and WAL, state.db, faces.db, logs, snapshots, the reserve). Above 85 % of it the oldest telemetry is evicted down to 75 % (and reported upstream as outbox.evicted).","type":"number"},"diskReserveMB":{"minimum":0,"maximum":1024,"default":16,"description":"Pre-allocated reserve file in dataDir, deleted the moment the disk is full so deletes, acknowledgements and critical records still have room; re-created when space is back. 0 = none.","type":"number"}}},"log":{"additionalProperties":false,"description":"Structured logging (JSON lines on stdout).","default":{},"type":"object","required":["level"],"properties":{"level":{"type":"string","enum":["fatal","error","warn","info","debug","trace","silent"],"default":"info","description":"Lowest level written to stdout (journald)."}}},"uplink":{"additionalProperties":false,"description":"MQTT uplink to the central platform.","default":{},"type":"object","required":["enabled","url","protocolVersion","tls","topicPrefix","keepaliveS","connectTimeoutMs","reconnectMinMs","reconnectMaxMs","batchMaxRecords","batchMaxBytes","lingerMs","maxInflight","backfillRecordsPerSecond"],"properties":{"enabled":{"default":true,"description":"Publish upstream. When false, everything stays buffered in the outbox.","type":"boolean"},"url":{"x-secret":"url","pattern":"^(mqtt|mqtts|tcp|tls|ssl|ws|wss)://","default":"mqtt://127.0.0.1:1883","description":"Broker URL: mqtt://host:1883 or mqtts://host:8883 (TLS).","type":"string"},"protocolVersion":{"type":"number","enum":[5,4],"default":5,"description":"MQTT 5 (5) or MQTT 3.1.1 (4)."},"clientId":{"minLength":1,"maxLength":128,"description":"MQTT client id; default <site>-<gateway>.","type":"string"},"username":{"description":"Broker user name.","type":"string"},"password":{"additionalProperties":false,"minProperties":1,"maxProperties":1,"description":"Broker password (env or file reference).","x-secret":"ref","type":"object","properties":{"env":{"minLength":1,"description":"Name of an environment variable holding the secret.","type":"string"},"file":{"minLength":1,"description":"Path of a file holding the secret (trailing newline ignored).","type":"string"},"value":{"description":"The secret itself (lab use only; prefer env or file).","type":"string"}}},"tls":{"additionalProperties":false,"description":"TLS options for mqtts:// URLs.","default":{},"type":"object","required":["rejectUnauthorized"],"properties":{"ca":{"description":"PEM file of the CA that signed the broker certificate.","type":"string"},"cert":{"description":"PEM client certificate for mutual TLS.","type":"string"},"key":{"description":"PEM private key of the client certificate (keep it 0600).","type":"string"},"keyPassphrase":{"additionalProperties":false,"minProperties":1,"maxProperties":1,"description":"Passphrase of the client key, if it is encrypted.","x-secret":"ref","type":"object","properties":{"env":{"minLength":1,"description":"Name of an environment variable holding the secret.","type":"string"},"file":{"minLength":1,"description":"Path of a file holding the secret (trailing newline ignored).","type":"string"},"value":{"description":"The secret itself (lab use only; prefer env or file).","type":"string"}}},"rejectUnauthorized":{"default":true,"description":"Verify the broker certificate. Only turn off in a lab.","type":"boolean"},"servername":{"description":"TLS server name (SNI) if it differs from the URL host.","type":"string"}}},"topicPrefix":{"pattern":"^[^#+]+$","default":"estate","description":"First topic level; topics are <prefix>/<site>/<gateway>/...","type":"string"},"keepaliveS":{"minimum":5,"maximum":3600,"default":30,"description":"MQTT keep-alive in seconds.","type":"integer"},"connectTimeoutMs":{"minimum":1000,"maximum":120000,"default":10000,"description":"Give up one connection attempt after this long.","type":"integer"},"reconnectMinMs":{"minimum":100,"maximum":600000,"default":1000,"description":"First reconnect delay; doubles per failure.","type":"integer"},"reconnectMaxMs":{"minimum":1000,"maximum":3600000,"default":60000,"description":"Longest reconnect delay (never gives up).","type":"integer"},"batchMaxRecords":{"minimum":1,"maximum":10000,"default":500,"description":"Most records in one MQTT message.","type":"integer"},"batchMaxBytes":{"minimum":1024,"maximum":16777216,"default":262144,"description":"Largest MQTT message payload in bytes.","type":"integer"},"lingerMs":{"minimum":0,"maximum":10000,"default":20,"description":"Wait this long for more records before publishing a partial batch.","type":"integer"},"maxInflight":{"minimum":1,"maximum":1000,"default":32,"description":"Messages published but not yet acknowledged (PUBACK).","type":"integer"},"backfillRecordsPerSecond":{"minimum":0,"default":2000,"description":"Drain rate of the backlog after an outage (records/s; 0 = unlimited). Live data is not limited.","type":"integer"}}},"outbox":{"additionalProperties":false,"description":"Store-and-forward buffer (SQLite, WAL).","default":{},"type":"object","required":["file","quotaMB","synchronous"],"properties":{"file":{"minLength":1,"default":"outbox.db","description":"SQLite file of the outbox, relative to gateway.dataDir.","type":"string"},"quotaMB":{"minimum":1,"maximum":1048576,"default":512,"description":"Disk quota for buffered records. Above it, the oldest telemetry is evicted; events and alarms never are.","type":"number"},"synchronous":{"type":"string","enum":["full","normal"],"default":"full","description":"full: every acknowledged record survives power loss (fsync per commit). normal: faster, may lose the last commits on power loss."}}},"commands":{"additionalProperties":false,"description":"Commands from the platform.","default":{},"type":"object","required":["maxAgeS","maxPayloadBytes","dedupeHours","maxClockSkewS","dedupeMaxRows"],"properties":{"maxAgeS":{"minimum":1,"maximum":86400,"default":60,"description":"Commands whose timestamp is older than this are refused (no stale unlock after a reconnect).","type":"integer"},"maxPayloadBytes":{"minimum":1024,"maximum":33554432,"default":8388608,"description":"Largest command payload accepted.","type":"integer"},"dedupeHours":{"minimum":1,"maximum":720,"default":48,"description":"How long executed command ids are remembered to refuse duplicates.","type":"integer"},"maxClockSkewS":{"minimum":0,"maximum":3600,"default":60,"description":"Commands whose timestamp is further than this in the future are refused (clock_skew): a platform clock ahead of the box must not make a command live longer.","type":"integer"},"dedupeMaxRows":{"minimum":1000,"maximum":1000000,"default":20000,"description":"Most command ids remembered for de-duplication (the oldest are forgotten first); bounds state.db.","type":"integer"}}},"http":{"additionalProperties":false,"description":"Health and Prometheus metrics endpoint.","default":{},"type":"object","required":["enabled","host","port"],"properties":{"enabled":{"default":true,"description":"Serve /healthz and /metrics.","type":"boolean"},"host":{"default":"127.0.0.1","description":"Listen address for /healthz and /metrics.","type":"string"},"port":{"minimum":0,"maximum":65535,"default":9810,"description":"Listen port (0 = any free port).","type":"integer"}}},"status":{"additionalProperties":false,"description":"Periodic gateway status report upstream.","default":{},"type":"object","required":["intervalS"],"properties":{"intervalS":{"minimum":5,"maximum":86400,"default":60,"description":"Period of the gateway status telemetry (outbox depth, uptime, memory).","type":"integer"}}},"simulation":{"additionalProperties":false,"description":"Built-in simulated estate, for demos, tests and boxes without hardware.","default":{},"type":"object","required":["enabled"],"properties":{"enabled":{"default":false,"description":"Run the built-in simulated estate (simulated meters, doors and camera).","type":"boolean"}}},"meters":{"additionalProperties":false,"description":"Meter reading on RS-485: Modbus RTU/TCP, DL/T 645-2007/1997, CJ/T 188.","default":{},"type":"object","required":["enabled","fullReportIntervalS","timeSyncIntervalH","buses"],"properties":{"enabled":{"default":true,"description":"Run meter reading.","type":"boolean"},"profilesDir":{"minLength":1,"description":"Extra directory of profile YAML files (overrides built-in profiles with the same id).","type":"string"},"fullReportIntervalS":{"minimum":0,"maximum":86400,"default":900,"description":"Publish every point at least this often, even within its deadband (0 = only on change when a deadband is set).","type":"integer"},"timeSyncIntervalH":{"minimum":0,"maximum":720,"default":24,"description":"Broadcast time (DL/T 645 08H) to dlt645 buses this often (0 = only on command).","type":"number"},"buses":{"default":[],"description":"RS-485 lines and converters.","type":"array","items":{"additionalProperties":false,"description":"An RS-485 line (or TCP converter) and its meters.","type":"object","required":["id","protocol","transport","baudRate","parity","stopBits","timeoutMs","interFrameDelayMs","backoffBaseMs","backoffMaxMs","offlineAfter","devices"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Bus id (one RS-485 line or converter).","type":"string"},"protocol":{"type":"string","enum":["modbus","dlt645","cjt188","mixed"],"description":"Protocol spoken on this line (DL/T 645-2007 and -1997 meters may share a dlt645 line; mixed = Modbus RTU and DL/T 645 meters at the same serial settings on one line)."},"transport":{"type":"string","enum":["serial","tcp","simulated"],"default":"serial","description":"serial: an RS-485 port; tcp: an RS-485-to-Ethernet converter; simulated: an in-process wire with simulator meters (demo, bench)."},"port":{"minLength":1,"description":"Serial device, e.g. /dev/ttyUSB0 or /dev/serial/by-id/… (transport serial).","type":"string"},"host":{"minLength":1,"description":"Converter host name or address (transport tcp).","type":"string"},"tcpPort":{"minimum":1,"maximum":65535,"description":"Converter TCP port (transport tcp), usually 502 (Modbus TCP) or 4001/8899 (transparent).","type":"integer"},"framing":{"type":"string","enum":["rtu","tcp"],"description":"Modbus over tcp transport: tcp = Modbus TCP (MBAP), rtu = RTU frames over a transparent TCP socket. Required for a Modbus bus over tcp, except on tcpPort 502 (the Modbus TCP port), where it defaults to tcp. Ignored for serial."},"baudRate":{"type":"number","enum":[1200,2400,4800,9600,19200,38400,57600,115200],"default":9600,"description":"Baud rate (serial and simulated). DL/T 645-2007 meters default to 2400, 1997 meters to 1200."},"parity":{"type":"string","enum":["none","even","odd"],"default":"none","description":"Parity. DL/T 645 and CJ/T 188 use even."},"stopBits":{"type":"number","enum":[1,2],"default":1,"description":"Stop bits."},"timeoutMs":{"minimum":20,"maximum":10000,"default":1000,"description":"Reply timeout per request, from the end of the request on the wire.","type":"integer"},"replyGuardMs":{"minimum":0,"maximum":60000,"description":"Silence held after a timeout before the next request, so a late reply arrives while nothing is asked and is discarded (counted as lateReplies) instead of being taken for the next answer. Default: the timeout plus the wire time of a 256-byte reply at baudRate (0 for Modbus TCP framing, whose transaction ids tell replies apart). 0 disables it.","type":"integer"},"interFrameDelayMs":{"minimum":0,"maximum":2000,"default":0,"description":"Extra quiet time before each request, on top of the 3.5-character silence (slow converters, meters that need a pause).","type":"integer"},"backoffBaseMs":{"minimum":100,"maximum":600000,"default":5000,"description":"First back-off after a meter stops answering; doubles per failure.","type":"integer"},"backoffMaxMs":{"minimum":1000,"maximum":3600000,"default":300000,"description":"Longest back-off: a dead meter is probed at least this often.","type":"integer"},"offlineAfter":{"minimum":1,"maximum":20,"default":2,"description":"Consecutive failed polls before a meter is reported offline.","type":"integer"},"devices":{"default":[],"description":"Meters on this bus.","type":"array","items":{"additionalProperties":false,"description":"A meter on the bus.","type":"object","required":["id","profile","address","pollIntervalMs","enabled"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Device id, unique on the gateway; used in telemetry and commands.","type":"string"},"name":{"maxLength":200,"description":"Human-readable name (flat, riser), shown in the console.","type":"string"},"profile":{"minLength":1,"description":"Profile id (drivers/profiles/*.yaml or meters.profilesDir), e.g. eastron-sdm630, dlt645-2007-single.","type":"string"},"address":{"description":"Modbus unit id (1–247), DL/T 645 address (up to 12 digits, as printed on the meter) or CJ/T 188 address (up to 14 digits).","anyOf":[{"minimum":1,"maximum":247,"type":"integer"},{"pattern":"^[0-9A-Fa-f]{1,14}$","type":"string"}]},"pollIntervalMs":{"minimum":100,"maximum":86400000,"default":10000,"description":"How often the meter is read. Polls that fall due while the line is busy are skipped and counted, never queued.","type":"integer"},"points":{"minItems":1,"description":"Read only these points of the profile (default: all).","type":"array","items":{"minLength":1,"type":"string"}},"deadband":{"description":"Report-by-exception: a point is published only when it moved by more than this (one number for all points, or per point name). Without it every poll is published.","anyOf":[{"minimum":0,"type":"number"},{"type":"object","patternProperties":{"^(.*)$":{"minimum":0,"type":"number"}}}]},"enabled":{"default":true,"description":"Poll this meter.","type":"boolean"}}}}}}}}},"doors":{"additionalProperties":false,"description":"Door access control over GPIO.","default":{},"type":"object","required":["gpio","timeZone","rateLimit","remoteUnlock","accessLog","fire","pin","unknownCardReportS","groups","doors"],"properties":{"gpio":{"additionalProperties":false,"description":"GPIO access.","default":{},"type":"object","required":["backend","sysfsRoot","pollMs"],"properties":{"backend":{"type":"string","enum":["auto","sysfs","chardev","simulated"],"default":"auto","description":"auto: sysfs GPIO if the kernel has it, else the GPIO character device (gpiod tools). simulated: no hardware (demo, tests)."},"chipLabel":{"minLength":1,"description":"Label of the GPIO chip of the pins. Default: the first found of pinctrl-rp1 (Pi 5), pinctrl-bcm2711 (Pi 4), pinctrl-bcm2835.","type":"string"},"sysfsRoot":{"default":"/sys/class/gpio","description":"Where sysfs GPIO lives (changed only for tests).","type":"string"},"toolsDir":{"description":"Directory of gpioset/gpiomon/gpioget/gpiodetect (default: PATH).","type":"string"},"pollMs":{"minimum":5,"maximum":1000,"default":20,"description":"Input polling period when edge interrupts are unavailable (ms).","type":"integer"}}},"timeZone":{"default":"Asia/Shanghai","description":"IANA time zone of the weekly access windows (e.g. Asia/Shanghai).","type":"string"},"rateLimit":{"additionalProperties":false,"description":"Per-door unlock rate limit (token bucket) against unlock storms.","default":{},"type":"object","required":["burst","perMinute"],"properties":{"burst":{"minimum":1,"maximum":1000,"default":5,"description":"Unlocks a door accepts in a burst.","type":"integer"},"perMinute":{"minimum":1,"maximum":6000,"default":30,"description":"Sustained unlocks per minute per door; more are denied (rate_limited). Exit buttons and fire release are never limited.","type":"integer"}}},"remoteUnlock":{"additionalProperties":false,"description":"Remote unlock commands (platform, console).","default":{},"type":"object","required":["ttlMs","maxDurationMs"],"properties":{"ttlMs":{"minimum":500,"maximum":600000,"default":15000,"description":"door.unlock is refused when older than this (from the command timestamp), unless the command gives its own ttlMs.","type":"integer"},"maxDurationMs":{"minimum":1000,"maximum":3600000,"default":600000,"description":"Longest unlock a door.unlock command may ask for.","type":"integer"}}},"accessLog":{"additionalProperties":false,"description":"Local access-event log.","default":{},"type":"object","required":["keepDays","maxRows"],"properties":{"keepDays":{"minimum":1,"maximum":3650,"default":90,"description":"Days of access decisions kept on the box for the console (upstream copies are in the outbox).","type":"integer"},"maxRows":{"minimum":1000,"maximum":10000000,"default":200000,"description":"Most access decisions kept on the box.","type":"integer"}}},"fire":{"additionalProperties":false,"description":"Fire release.","default":{},"type":"object","required":["latch","releaseOnFirstEdge"],"properties":{"input":{"additionalProperties":false,"description":"Fire-alarm panel input; active = fire alarm.","type":"object","required":["pin","activeLow","debounceMs"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"},"debounceMs":{"minimum":0,"maximum":5000,"default":100,"description":"A change must be stable this long (ms) before it counts (contact bounce).","type":"integer"},"bias":{"type":"string","enum":["pull-up","pull-down","disable"],"description":"Pull resistor (character-device backend only; with sysfs set it in config.txt)."}}},"latch":{"default":true,"description":"Keep the release after the fire input returns to normal, until a door.fireRelease clear command.","type":"boolean"},"releaseOnFirstEdge":{"default":true,"description":"Release on the first edge of the fire input; debounceMs then only filters the bounces after it (a fire alarm does not wait for a debounce window). false: the input must be stable for debounceMs first.","type":"boolean"}}},"pin":{"additionalProperties":false,"description":"PIN (second factor) attempt limits.","default":{},"type":"object","required":["maxWrong","lockoutS"],"properties":{"maxWrong":{"minimum":1,"maximum":100,"default":5,"description":"Wrong PINs in a row for one person (at any door) that lock that person's PIN.","type":"integer"},"lockoutS":{"minimum":10,"maximum":86400,"default":300,"description":"How long a locked PIN stays locked (s); the lockout is raised as an alarm (pin.locked).","type":"integer"}}},"unknownCardReportS":{"minimum":1,"maximum":3600,"default":30,"description":"At most one card.unknown event per door in this interval (s); the others are counted and reported with the next one.","type":"integer"},"groups":{"default":[],"description":"Door groups.","type":"array","items":{"additionalProperties":false,"description":"A set of doors people are given access to.","type":"object","required":["id","doors"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Group id, given to people in doorGroups.","type":"string"},"name":{"maxLength":100,"description":"Name shown in the console.","type":"string"},"doors":{"minItems":1,"uniqueItems":true,"description":"Door ids in the group.","type":"array","items":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","type":"string"}}}}},"doors":{"default":[],"description":"Doors and gates controlled by this gateway. Empty: the doors module is off.","type":"array","items":{"additionalProperties":false,"description":"One door or gate.","type":"object","required":["id","lock","unlockMs","relockOnClose","heldOpenAlarmS","fireRelease","access"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Door id, used in commands, events and door groups.","type":"string"},"name":{"maxLength":100,"description":"Name shown in the console (\"North gate\").","type":"string"},"lock":{"additionalProperties":false,"description":"Lock relay output.","type":"object","required":["pin","activeLow","failMode"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"},"failMode":{"type":"string","enum":["failSecure","failSafe"],"default":"failSecure","description":"failSecure: locked without power, the relay is energised to unlock (electric strike, motor lock). failSafe: unlocked without power, energised to lock (magnetic lock)."},"safeState":{"type":"string","enum":["locked","unlocked"],"description":"State the lock is put in when the gateway stops or crashes. Default: as without power (failSecure → locked, failSafe → unlocked). Fire-release doors stay unlocked while a fire release is active."}}},"unlockMs":{"minimum":200,"maximum":120000,"default":5000,"description":"Length of an unlock pulse after a granted access (ms).","type":"integer"},"relockOnClose":{"default":true,"description":"Relock as soon as the door closes after it was opened, before the pulse ends (no tailgating on the same pulse).","type":"boolean"},"contact":{"additionalProperties":false,"description":"Door contact (reed switch); active = door open.","type":"object","required":["pin","activeLow","debounceMs"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"},"debounceMs":{"minimum":0,"maximum":5000,"default":50,"description":"A change must be stable this long (ms) before it counts (contact bounce).","type":"integer"},"bias":{"type":"string","enum":["pull-up","pull-down","disable"],"description":"Pull resistor (character-device backend only; with sysfs set it in config.txt)."}}},"exitButton":{"additionalProperties":false,"description":"Exit button (request to exit); active = pressed.","type":"object","required":["pin","activeLow","debounceMs"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"},"debounceMs":{"minimum":0,"maximum":5000,"default":30,"description":"A change must be stable this long (ms) before it counts (contact bounce).","type":"integer"},"bias":{"type":"string","enum":["pull-up","pull-down","disable"],"description":"Pull resistor (character-device backend only; with sysfs set it in config.txt)."}}},"buzzer":{"additionalProperties":false,"description":"Buzzer output: sounds while the door is held open or forced.","type":"object","required":["pin","activeLow"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"}}},"led":{"additionalProperties":false,"description":"LED output: lit while the door is unlocked.","type":"object","required":["pin","activeLow"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"}}},"heldOpenAlarmS":{"minimum":1,"maximum":86400,"default":30,"description":"Raise a held-open alarm when the door stays open this long (s).","type":"integer"},"fireRelease":{"default":true,"description":"Unlock this door while a fire release is active (fire input or door.fireRelease command).","type":"boolean"},"access":{"additionalProperties":false,"description":"Credentials this door accepts.","default":{},"type":"object","required":["pinTimeoutS"],"properties":{"mode":{"type":"string","enum":["face","face_or_card","face_and_pin","card","card_and_pin"],"description":"What a person must present at this door: face; face_or_card; face_and_pin (face, then the PIN on the keypad or console pad); card; card_and_pin. Default: face_or_card with a reader, face without. Remote and console unlocks, exit buttons and the fire release are not affected."},"pinTimeoutS":{"minimum":3,"maximum":120,"default":10,"description":"How long the door waits for the PIN after a face or card that needs one (s); also clears a half-typed keypad entry.","type":"integer"}}},"reader":{"additionalProperties":false,"description":"Wiegand card reader and/or keypad at this door (26/34-bit cards, 4/8-bit keys).","type":"object","required":["d0","d1","activeLow","frameGapMs"],"properties":{"d0":{"minimum":0,"maximum":63,"description":"BCM line of the reader's D0 wire (green), through a 5 V → 3.3 V level shifter.","type":"integer"},"d1":{"minimum":0,"maximum":63,"description":"BCM line of the reader's D1 wire (white), through a 5 V → 3.3 V level shifter.","type":"integer"},"activeLow":{"default":true,"description":"Pulses are low on an idle-high line (standard Wiegand; false only behind an inverting level shifter).","type":"boolean"},"frameGapMs":{"minimum":5,"maximum":500,"default":25,"description":"Quiet time on D0/D1 that ends a card frame or a key (ms).","type":"integer"},"bias":{"type":"string","enum":["pull-up","pull-down","disable"],"description":"Pull resistor of D0/D1 (character-device backend only; with sysfs set it in config.txt)."}}}}}}}},"vision":{"additionalProperties":false,"description":"Face access: camera, recognition, enrolment, privacy.","default":{},"type":"object","required":["enabled","camera","models","threads","modelLoadTimeoutS","match","liveness","quality","enrolment","privacy","events","queue"],"properties":{"enabled":{"default":false,"description":"Run face access (needs the face models installed: npm run models).","type":"boolean"},"doorId":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Door the camera opens (an id of the doors section). Required when enabled.","type":"string"},"camera":{"additionalProperties":false,"description":"The door camera (decoded by the system ffmpeg).","default":{},"type":"object","required":["source","width","height","fps","staleS","frozenS","reconnectMinMs","reconnectMaxMs"],"properties":{"source":{"additionalProperties":false,"description":"Where the frames come from.","default":{},"type":"object","required":["kind","transport"],"properties":{"kind":{"type":"string","enum":["rtsp","v4l2","file"],"default":"rtsp","description":"rtsp: IP camera (Hikvision/Dahua…); v4l2: USB camera (/dev/videoN); file: a video file played in a loop at its real rate (simulated camera)."},"url":{"x-secret":"url","pattern":"^rtsps?://","description":"RTSP URL, e.g. rtsp://user:pass@192.0.2.10:554/Streaming/Channels/102 (Hikvision sub-stream) or rtsp://…/cam/realmonitor?channel=1&subtype=1 (Dahua).","type":"string"},"transport":{"type":"string","enum":["tcp","udp"],"default":"tcp","description":"RTSP transport: tcp survives lossy estate networks (no smeared frames from lost UDP packets)."},"device":{"pattern":"^/dev/","description":"V4L2 device, e.g. /dev/video0.","type":"string"},"path":{"minLength":1,"description":"Video file for kind \"file\" (looped).","type":"string"}}},"width":{"minimum":64,"maximum":3840,"default":640,"description":"Frame width the camera stream is scaled to (pixels).","type":"integer"},"height":{"minimum":64,"maximum":2160,"default":480,"description":"Frame height the camera stream is scaled to (pixels).","type":"integer"},"fps":{"minimum":0.5,"maximum":30,"default":10,"description":"Frames per second decoded; the pipeline always works on the newest one and drops the rest.","type":"number"},"staleS":{"minimum":1,"maximum":300,"default":5,"description":"No frame for this long = stream dead: restart ffmpeg (with back-off).","type":"number"},"frozenS":{"minimum":1,"maximum":3600,"default":30,"description":"Bit-identical frames for this long = stream frozen: restart ffmpeg.","type":"number"},"reconnectMinMs":{"minimum":100,"maximum":600000,"default":1000,"description":"First reconnect delay; doubles per failure.","type":"integer"},"reconnectMaxMs":{"minimum":1000,"maximum":3600000,"default":30000,"description":"Longest reconnect delay (never gives up).","type":"integer"}}},"modelsDir":{"minLength":1,"description":"Directory of the installed model files (a technician's mirror, a read-only partition…); default: the project's models/ directory, where manifest.json is.","type":"string"},"models":{"additionalProperties":false,"description":"Which models of the manifest to run.","default":{},"type":"object","properties":{"detector":{"description":"Detector id in the manifest (default: the manifest's).","type":"string"},"recognizer":{"description":"Recognizer id in the manifest (default: the manifest's).","type":"string"},"liveness":{"maxItems":4,"description":"Liveness ensemble ids; empty or absent: the manifest's (turn liveness off with liveness.enabled: false).","type":"array","items":{"type":"string"}}}},"threads":{"minimum":1,"maximum":8,"default":2,"description":"onnxruntime threads per model in the inference worker.","type":"integer"},"modelLoadTimeoutS":{"minimum":10,"maximum":3600,"default":180,"description":"Seconds the inference worker may take to load the face models before face access is reported unavailable (alarm, health, vision.status) and refuses every face. The rest of the gateway (doors, meters, uplink, console) waits for the models at most 10 s at start: a slow Pi SD card or an emulated arm64 box can take minutes. A load that finishes late is still used; a load that fails is retried with a back-off.","type":"integer"},"detectThreshold":{"minimum":0.3,"maximum":1,"description":"Detection score threshold (default: the manifest's calibrated value, 0.7 for YuNet).","type":"number"},"match":{"additionalProperties":false,"description":"Recognition and decision.","default":{},"type":"object","required":["confirmFrames","windowMs","strangerRate","minFrameGapMs","maxRepeatSimilarity","cooldownS"],"properties":{"threshold":{"exclusiveMinimum":0,"description":"Fixed match threshold (default: none, computed from strangerRate and the number of persons the door searches; Euclidean distance for the dlib recognizer, match if below; cosine similarity for the others, match if above).","type":"number"},"confirmFrames":{"minimum":1,"maximum":30,"default":3,"description":"K: consecutive frames that must match the same person before the door is asked.","type":"integer"},"windowMs":{"minimum":100,"maximum":30000,"default":3000,"description":"The K matching frames must fall within this window.","type":"integer"},"strangerRate":{"exclusiveMinimum":0,"maximum":0.1,"default":0.001,"description":"Accepted probability that a stranger approaching the door is recognised as someone allowed there. With a calibrated recognizer the threshold is computed from it for the number of persons (templates) the door searches; ignored when `threshold` is set.","type":"number"},"margin":{"minimum":0,"maximum":1,"description":"The best person must beat the runner-up (another person) by this similarity gap (default: the manifest’s calibration).","type":"number"},"minFrameGapMs":{"minimum":0,"maximum":5000,"default":150,"description":"Frames counted towards K must be at least this far apart.","type":"integer"},"maxRepeatSimilarity":{"minimum":0.5,"maximum":1,"default":0.995,"description":"A frame whose embedding is this similar (cosine) to one already counted is a repeat (a still picture, a frozen stream) and does not count towards K.","type":"number"},"cooldownS":{"minimum":0,"maximum":3600,"default":10,"description":"After a decision for a person, ignore that person for this long.","type":"number"}}},"liveness":{"additionalProperties":false,"description":"Anti-spoofing.","default":{},"type":"object","required":["enabled"],"properties":{"enabled":{"default":true,"description":"Run the passive liveness models (refuse photos/screens held up to the camera). Passive only: not sufficient alone.","type":"boolean"},"threshold":{"minimum":0,"maximum":1,"description":"p(real) needed (default: the manifest's).","type":"number"}}},"quality":{"additionalProperties":false,"description":"Face quality required of camera faces before recognition.","default":{},"type":"object","required":["minFacePx","maxYaw","maxRollDeg","minSharpness","minBrightness"],"properties":{"minFacePx":{"minimum":16,"maximum":2000,"default":60,"description":"Smallest face (detector box side, pixels) accepted.","type":"integer"},"maxYaw":{"minimum":0.05,"maximum":1,"default":0.35,"description":"Largest head turn: |nose offset from the eye midpoint| / eye distance (0 = frontal; the shared photos reach 0.32).","type":"number"},"maxRollDeg":{"minimum":5,"maximum":90,"default":20,"description":"Largest head tilt (eye line angle, degrees; the shared photos stay within 9°).","type":"number"},"minSharpness":{"minimum":0,"default":40,"description":"Smallest focus measure (Laplacian variance of the 64 px aligned chip): sharp photos score 200–3000, blurred ones under 140.","type":"number"},"minBrightness":{"minimum":0,"maximum":255,"default":40,"description":"Smallest mean luma (0–255) of the face.","type":"number"}}},"enrolment":{"additionalProperties":false,"description":"Enrolment checks (person.upsert with faces).","default":{},"type":"object","required":["quality","maxPhotoBytes","maxPhotoPixels","maxPhotosPerRequest","maxTemplatesPerPerson","gateUpdates"],"properties":{"quality":{"additionalProperties":false,"description":"Face quality required of enrolment photos.","default":{},"type":"object","required":["minFacePx","maxYaw","maxRollDeg","minSharpness","minBrightness"],"properties":{"minFacePx":{"minimum":16,"maximum":2000,"default":40,"description":"Smallest face (detector box side, pixels) accepted.","type":"integer"},"maxYaw":{"minimum":0.05,"maximum":1,"default":0.35,"description":"Largest head turn: |nose offset from the eye midpoint| / eye distance (0 = frontal; the shared photos reach 0.32).","type":"number"},"maxRollDeg":{"minimum":5,"maximum":90,"default":20,"description":"Largest head tilt (eye line angle, degrees; the shared photos stay within 9°).","type":"number"},"minSharpness":{"minimum":0,"default":140,"description":"Smallest focus measure (Laplacian variance of the 64 px aligned chip): sharp photos score 200–3000, blurred ones under 140.","type":"number"},"minBrightness":{"minimum":0,"maximum":255,"default":40,"description":"Smallest mean luma (0–255) of the face.","type":"number"}}},"maxPhotoBytes":{"minimum":1024,"maximum":33554432,"default":6291456,"description":"Largest photo accepted (bytes, after base64 decoding).","type":"integer"},"maxPhotoPixels":{"minimum":4096,"maximum":100000000,"default":24000000,"description":"Largest photo accepted (width × height): refuses decompression bombs before decoding.","type":"integer"},"maxPhotosPerRequest":{"minimum":1,"maximum":50,"default":10,"description":"Photos/embeddings in one enrolment request.","type":"integer"},"maxTemplatesPerPerson":{"minimum":1,"maximum":100,"default":10,"description":"Templates kept per person; the oldest go first.","type":"integer"},"gateUpdates":{"additionalProperties":false,"description":"Learning from gate captures, only for residents who consented (person.upsert faces.gateUpdates: true): a live, unambiguous grant well beyond the threshold that also matches the enrolled photos adds the capture to the record. Withdrawing consent deletes every learned template.","default":{},"type":"object","required":["maxTemplates","minIntervalH","minScoreGain","maxSimilarity"],"properties":{"maxTemplates":{"minimum":0,"maximum":10,"default":3,"description":"Templates learned from gate captures kept per consenting person, besides the enrolled ones (0: never learn); the oldest learned one goes first.","type":"integer"},"minIntervalH":{"minimum":0,"maximum":8760,"default":24,"description":"At most one learned template per person per this many hours.","type":"number"},"minScoreGain":{"minimum":0,"maximum":1,"default":0.05,"description":"How far beyond the door's threshold a capture must match to be learned (cosine similarity, or Euclidean distance for dlib).","type":"number"},"maxSimilarity":{"minimum":0.5,"maximum":1,"default":0.93,"description":"A capture this similar (cosine) to one of the person's templates adds nothing and is not learned.","type":"number"}}}}},"privacy":{"additionalProperties":false,"description":"Biometric data protection (PIPL: sensitive personal information).","default":{},"type":"object","required":["templatesFile","keepPhotos","photoRetentionDays","expiredGraceDays"],"properties":{"keyFile":{"minLength":1,"description":"AES-256 key file for the templates (created 0600 if missing); default <dataDir>/keys/faces.key. Keep it outside backups of the database.","type":"string"},"templatesFile":{"minLength":1,"default":"faces.db","description":"SQLite file of the encrypted templates, relative to gateway.dataDir.","type":"string"},"keepPhotos":{"default":false,"description":"Keep enrolment photos (encrypted). Off: photos are discarded once embedded.","type":"boolean"},"photoRetentionDays":{"minimum":1,"maximum":3650,"default":30,"description":"Kept photos are deleted after this many days.","type":"integer"},"expiredGraceDays":{"minimum":0,"maximum":3650,"default":30,"description":"Templates of a person whose validity ended this many days ago are deleted.","type":"integer"}}},"events":{"additionalProperties":false,"description":"Unknown-face and spoof events.","default":{},"type":"object","required":["unknownIntervalS","spoofIntervalS","snapshot","snapshotMaxBytes"],"properties":{"unknownIntervalS":{"minimum":0,"maximum":3600,"default":30,"description":"At most one \"unknown face\" event per this many seconds.","type":"number"},"spoofIntervalS":{"minimum":0,"maximum":3600,"default":30,"description":"At most one \"suspected spoof\" event per this many seconds.","type":"number"},"snapshot":{"default":false,"description":"Attach a small JPEG of the face to unknown/spoof events (sent upstream: personal data, off by default).","type":"boolean"},"snapshotMaxBytes":{"minimum":2048,"maximum":262144,"default":24576,"description":"Size cap of an event snapshot (quality is lowered to fit).","type":"integer"}}},"queue":{"minimum":1,"maximum":64,"default":8,"description":"Enrolment photos waiting for the inference worker; more are refused (busy).","type":"integer"}}},"console":{"additionalProperties":false,"description":"Technician web console (HTTP/HTTPS on the local network).","default":{},"type":"object","required":["enabled","host","port","tls","hostNames","sessionTtlMin","lockoutAttempts","lockoutMin","maxUploadKB","applyHealthGraceS"],"properties":{"enabled":{"default":true,"description":"Serve the technician web console.","type":"boolean"},"host":{"minLength":1,"default":"0.0.0.0","description":"Listen address (0.0.0.0 = every interface, so a phone on the local network reaches it).","type":"string"},"port":{"minimum":0,"maximum":65535,"default":8080,"description":"Listen port (0 = any free port).","type":"integer"},"tls":{"additionalProperties":false,"description":"HTTPS for the console.","default":{},"type":"object","required":["enabled"],"properties":{"enabled":{"default":false,"description":"Serve the console over HTTPS (recommended on a shared network).","type":"boolean"},"cert":{"minLength":1,"description":"PEM certificate file. Without cert/key a self-signed certificate is generated on first start and kept in gateway.dataDir/console-tls/.","type":"string"},"key":{"minLength":1,"description":"PEM private key file of the certificate (keep it 0600).","type":"string"}}},"hostNames":{"default":[],"maxItems":32,"description":"Further DNS names the console is reached by (e.g. a name in the estate's DNS). Besides these it answers only to IP addresses, localhost and this box's hostname (and hostname.local); a request under any other name is refused, so a web page cannot reach the box through a name of its own (DNS rebinding).","type":"array","items":{"minLength":1,"maxLength":253,"pattern":"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?\\.?$","description":"A DNS name, e.g. gate.estate.lan.","type":"string"}},"sessionTtlMin":{"minimum":5,"maximum":10080,"default":480,"description":"A session ends after this many minutes without a request.","type":"integer"},"lockoutAttempts":{"minimum":3,"maximum":100,"default":5,"description":"Wrong passwords in a row for one account from one client address before that account is locked for that address; the same number of different user names from one address locks the address, and 4 times as many for one account from any addresses lock the account.","type":"integer"},"lockoutMin":{"minimum":1,"maximum":1440,"default":15,"description":"How long a lockout lasts, in minutes.","type":"integer"},"maxUploadKB":{"minimum":64,"maximum":32768,"default":4096,"description":"Largest upload (face photo, config file) in KiB.","type":"integer"},"applyHealthGraceS":{"minimum":10,"maximum":3600,"default":90,"description":"After a config change applied from the console, the gateway must be healthy within this many seconds or the previous config is restored.","type":"integer"}}}}};
 const func2 = Object.prototype.hasOwnProperty;
 const func3 = require("ajv/dist/runtime/ucs2length").default;
 const pattern0 = new RegExp("^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", "u");
@@ -3418,6 +3418,12 @@ data94.accessLog = {};
 if(data94.fire === undefined){
 data94.fire = {};
 }
+if(data94.pin === undefined){
+data94.pin = {};
+}
+if(data94.unknownCardReportS === undefined){
+data94.unknownCardReportS = 30;
+}
 if(data94.groups === undefined){
 data94.groups = [];
 }
@@ -3484,8 +3490,8 @@ vErrors.push(err287);
 }
 errors++;
 }
-if(data94.groups === undefined){
-const err288 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/required",keyword:"required",params:{missingProperty: "groups"},message:"must have required property '"+"groups"+"'"};
+if(data94.pin === undefined){
+const err288 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/required",keyword:"required",params:{missingProperty: "pin"},message:"must have required property '"+"pin"+"'"};
 if(vErrors === null){
 vErrors = [err288];
 }
@@ -3494,8 +3500,8 @@ vErrors.push(err288);
 }
 errors++;
 }
-if(data94.doors === undefined){
-const err289 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/required",keyword:"required",params:{missingProperty: "doors"},message:"must have required property '"+"doors"+"'"};
+if(data94.unknownCardReportS === undefined){
+const err289 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/required",keyword:"required",params:{missingProperty: "unknownCardReportS"},message:"must have required property '"+"unknownCardReportS"+"'"};
 if(vErrors === null){
 vErrors = [err289];
 }
@@ -3504,14 +3510,34 @@ vErrors.push(err289);
 }
 errors++;
 }
-for(const key17 in data94){
-if(!((((((((key17 === "gpio") || (key17 === "timeZone")) || (key17 === "rateLimit")) || (key17 === "remoteUnlock")) || (key17 === "accessLog")) || (key17 === "fire")) || (key17 === "groups")) || (key17 === "doors"))){
-const err290 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties"};
+if(data94.groups === undefined){
+const err290 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/required",keyword:"required",params:{missingProperty: "groups"},message:"must have required property '"+"groups"+"'"};
 if(vErrors === null){
 vErrors = [err290];
 }
 else {
 vErrors.push(err290);
+}
+errors++;
+}
+if(data94.doors === undefined){
+const err291 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/required",keyword:"required",params:{missingProperty: "doors"},message:"must have required property '"+"doors"+"'"};
+if(vErrors === null){
+vErrors = [err291];
+}
+else {
+vErrors.push(err291);
+}
+errors++;
+}
+for(const key17 in data94){
+if(!(func2.call(schema11.properties.doors.properties, key17))){
+const err292 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err292];
+}
+else {
+vErrors.push(err292);
 }
 errors++;
 }
@@ -3528,27 +3554,7 @@ if(data95.pollMs === undefined){
 data95.pollMs = 20;
 }
 if(data95.backend === undefined){
-const err291 = {instancePath:instancePath+"/doors/gpio",schemaPath:"#/properties/doors/properties/gpio/required",keyword:"required",params:{missingProperty: "backend"},message:"must have required property '"+"backend"+"'"};
-if(vErrors === null){
-vErrors = [err291];
-}
-else {
-vErrors.push(err291);
-}
-errors++;
-}
-if(data95.sysfsRoot === undefined){
-const err292 = {instancePath:instancePath+"/doors/gpio",schemaPath:"#/properties/doors/properties/gpio/required",keyword:"required",params:{missingProperty: "sysfsRoot"},message:"must have required property '"+"sysfsRoot"+"'"};
-if(vErrors === null){
-vErrors = [err292];
-}
-else {
-vErrors.push(err292);
-}
-errors++;
-}
-if(data95.pollMs === undefined){
-const err293 = {instancePath:instancePath+"/doors/gpio",schemaPath:"#/properties/doors/properties/gpio/required",keyword:"required",params:{missingProperty: "pollMs"},message:"must have required property '"+"pollMs"+"'"};
+const err293 = {instancePath:instancePath+"/doors/gpio",schemaPath:"#/properties/doors/properties/gpio/required",keyword:"required",params:{missingProperty: "backend"},message:"must have required property '"+"backend"+"'"};
 if(vErrors === null){
 vErrors = [err293];
 }
@@ -3557,9 +3563,8 @@ vErrors.push(err293);
 }
 errors++;
 }
-for(const key18 in data95){
-if(!(((((key18 === "backend") || (key18 === "chipLabel")) || (key18 === "sysfsRoot")) || (key18 === "toolsDir")) || (key18 === "pollMs"))){
-const err294 = {instancePath:instancePath+"/doors/gpio",schemaPath:"#/properties/doors/properties/gpio/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},message:"must NOT have additional properties"};
+if(data95.sysfsRoot === undefined){
+const err294 = {instancePath:instancePath+"/doors/gpio",schemaPath:"#/properties/doors/properties/gpio/required",keyword:"required",params:{missingProperty: "sysfsRoot"},message:"must have required property '"+"sysfsRoot"+"'"};
 if(vErrors === null){
 vErrors = [err294];
 }
@@ -3568,10 +3573,8 @@ vErrors.push(err294);
 }
 errors++;
 }
-}
-let data96 = data95.backend;
-if(typeof data96 !== "string"){
-const err295 = {instancePath:instancePath+"/doors/gpio/backend",schemaPath:"#/properties/doors/properties/gpio/properties/backend/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data95.pollMs === undefined){
+const err295 = {instancePath:instancePath+"/doors/gpio",schemaPath:"#/properties/doors/properties/gpio/required",keyword:"required",params:{missingProperty: "pollMs"},message:"must have required property '"+"pollMs"+"'"};
 if(vErrors === null){
 vErrors = [err295];
 }
@@ -3580,8 +3583,9 @@ vErrors.push(err295);
 }
 errors++;
 }
-if(!((((data96 === "auto") || (data96 === "sysfs")) || (data96 === "chardev")) || (data96 === "simulated"))){
-const err296 = {instancePath:instancePath+"/doors/gpio/backend",schemaPath:"#/properties/doors/properties/gpio/properties/backend/enum",keyword:"enum",params:{allowedValues: schema11.properties.doors.properties.gpio.properties.backend.enum},message:"must be equal to one of the allowed values"};
+for(const key18 in data95){
+if(!(((((key18 === "backend") || (key18 === "chipLabel")) || (key18 === "sysfsRoot")) || (key18 === "toolsDir")) || (key18 === "pollMs"))){
+const err296 = {instancePath:instancePath+"/doors/gpio",schemaPath:"#/properties/doors/properties/gpio/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err296];
 }
@@ -3590,11 +3594,10 @@ vErrors.push(err296);
 }
 errors++;
 }
-if(data95.chipLabel !== undefined){
-let data97 = data95.chipLabel;
-if(typeof data97 === "string"){
-if(func3(data97) < 1){
-const err297 = {instancePath:instancePath+"/doors/gpio/chipLabel",schemaPath:"#/properties/doors/properties/gpio/properties/chipLabel/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+}
+let data96 = data95.backend;
+if(typeof data96 !== "string"){
+const err297 = {instancePath:instancePath+"/doors/gpio/backend",schemaPath:"#/properties/doors/properties/gpio/properties/backend/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err297];
 }
@@ -3603,9 +3606,8 @@ vErrors.push(err297);
 }
 errors++;
 }
-}
-else {
-const err298 = {instancePath:instancePath+"/doors/gpio/chipLabel",schemaPath:"#/properties/doors/properties/gpio/properties/chipLabel/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!((((data96 === "auto") || (data96 === "sysfs")) || (data96 === "chardev")) || (data96 === "simulated"))){
+const err298 = {instancePath:instancePath+"/doors/gpio/backend",schemaPath:"#/properties/doors/properties/gpio/properties/backend/enum",keyword:"enum",params:{allowedValues: schema11.properties.doors.properties.gpio.properties.backend.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err298];
 }
@@ -3614,9 +3616,11 @@ vErrors.push(err298);
 }
 errors++;
 }
-}
-if(typeof data95.sysfsRoot !== "string"){
-const err299 = {instancePath:instancePath+"/doors/gpio/sysfsRoot",schemaPath:"#/properties/doors/properties/gpio/properties/sysfsRoot/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data95.chipLabel !== undefined){
+let data97 = data95.chipLabel;
+if(typeof data97 === "string"){
+if(func3(data97) < 1){
+const err299 = {instancePath:instancePath+"/doors/gpio/chipLabel",schemaPath:"#/properties/doors/properties/gpio/properties/chipLabel/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err299];
 }
@@ -3625,9 +3629,9 @@ vErrors.push(err299);
 }
 errors++;
 }
-if(data95.toolsDir !== undefined){
-if(typeof data95.toolsDir !== "string"){
-const err300 = {instancePath:instancePath+"/doors/gpio/toolsDir",schemaPath:"#/properties/doors/properties/gpio/properties/toolsDir/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+else {
+const err300 = {instancePath:instancePath+"/doors/gpio/chipLabel",schemaPath:"#/properties/doors/properties/gpio/properties/chipLabel/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err300];
 }
@@ -3637,9 +3641,8 @@ vErrors.push(err300);
 errors++;
 }
 }
-let data100 = data95.pollMs;
-if(!((typeof data100 == "number") && (!(data100 % 1) && !isNaN(data100)))){
-const err301 = {instancePath:instancePath+"/doors/gpio/pollMs",schemaPath:"#/properties/doors/properties/gpio/properties/pollMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(typeof data95.sysfsRoot !== "string"){
+const err301 = {instancePath:instancePath+"/doors/gpio/sysfsRoot",schemaPath:"#/properties/doors/properties/gpio/properties/sysfsRoot/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err301];
 }
@@ -3648,9 +3651,9 @@ vErrors.push(err301);
 }
 errors++;
 }
-if(typeof data100 == "number"){
-if(data100 > 1000 || isNaN(data100)){
-const err302 = {instancePath:instancePath+"/doors/gpio/pollMs",schemaPath:"#/properties/doors/properties/gpio/properties/pollMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000"};
+if(data95.toolsDir !== undefined){
+if(typeof data95.toolsDir !== "string"){
+const err302 = {instancePath:instancePath+"/doors/gpio/toolsDir",schemaPath:"#/properties/doors/properties/gpio/properties/toolsDir/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err302];
 }
@@ -3659,8 +3662,10 @@ vErrors.push(err302);
 }
 errors++;
 }
-if(data100 < 5 || isNaN(data100)){
-const err303 = {instancePath:instancePath+"/doors/gpio/pollMs",schemaPath:"#/properties/doors/properties/gpio/properties/pollMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 5},message:"must be >= 5"};
+}
+let data100 = data95.pollMs;
+if(!((typeof data100 == "number") && (!(data100 % 1) && !isNaN(data100)))){
+const err303 = {instancePath:instancePath+"/doors/gpio/pollMs",schemaPath:"#/properties/doors/properties/gpio/properties/pollMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err303];
 }
@@ -3669,10 +3674,9 @@ vErrors.push(err303);
 }
 errors++;
 }
-}
-}
-else {
-const err304 = {instancePath:instancePath+"/doors/gpio",schemaPath:"#/properties/doors/properties/gpio/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(typeof data100 == "number"){
+if(data100 > 1000 || isNaN(data100)){
+const err304 = {instancePath:instancePath+"/doors/gpio/pollMs",schemaPath:"#/properties/doors/properties/gpio/properties/pollMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000"};
 if(vErrors === null){
 vErrors = [err304];
 }
@@ -3681,13 +3685,35 @@ vErrors.push(err304);
 }
 errors++;
 }
-if(typeof data94.timeZone !== "string"){
-const err305 = {instancePath:instancePath+"/doors/timeZone",schemaPath:"#/properties/doors/properties/timeZone/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data100 < 5 || isNaN(data100)){
+const err305 = {instancePath:instancePath+"/doors/gpio/pollMs",schemaPath:"#/properties/doors/properties/gpio/properties/pollMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 5},message:"must be >= 5"};
 if(vErrors === null){
 vErrors = [err305];
 }
 else {
 vErrors.push(err305);
+}
+errors++;
+}
+}
+}
+else {
+const err306 = {instancePath:instancePath+"/doors/gpio",schemaPath:"#/properties/doors/properties/gpio/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err306];
+}
+else {
+vErrors.push(err306);
+}
+errors++;
+}
+if(typeof data94.timeZone !== "string"){
+const err307 = {instancePath:instancePath+"/doors/timeZone",schemaPath:"#/properties/doors/properties/timeZone/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err307];
+}
+else {
+vErrors.push(err307);
 }
 errors++;
 }
@@ -3700,28 +3726,7 @@ if(data102.perMinute === undefined){
 data102.perMinute = 30;
 }
 if(data102.burst === undefined){
-const err306 = {instancePath:instancePath+"/doors/rateLimit",schemaPath:"#/properties/doors/properties/rateLimit/required",keyword:"required",params:{missingProperty: "burst"},message:"must have required property '"+"burst"+"'"};
-if(vErrors === null){
-vErrors = [err306];
-}
-else {
-vErrors.push(err306);
-}
-errors++;
-}
-if(data102.perMinute === undefined){
-const err307 = {instancePath:instancePath+"/doors/rateLimit",schemaPath:"#/properties/doors/properties/rateLimit/required",keyword:"required",params:{missingProperty: "perMinute"},message:"must have required property '"+"perMinute"+"'"};
-if(vErrors === null){
-vErrors = [err307];
-}
-else {
-vErrors.push(err307);
-}
-errors++;
-}
-for(const key19 in data102){
-if(!((key19 === "burst") || (key19 === "perMinute"))){
-const err308 = {instancePath:instancePath+"/doors/rateLimit",schemaPath:"#/properties/doors/properties/rateLimit/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key19},message:"must NOT have additional properties"};
+const err308 = {instancePath:instancePath+"/doors/rateLimit",schemaPath:"#/properties/doors/properties/rateLimit/required",keyword:"required",params:{missingProperty: "burst"},message:"must have required property '"+"burst"+"'"};
 if(vErrors === null){
 vErrors = [err308];
 }
@@ -3730,10 +3735,8 @@ vErrors.push(err308);
 }
 errors++;
 }
-}
-let data103 = data102.burst;
-if(!((typeof data103 == "number") && (!(data103 % 1) && !isNaN(data103)))){
-const err309 = {instancePath:instancePath+"/doors/rateLimit/burst",schemaPath:"#/properties/doors/properties/rateLimit/properties/burst/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data102.perMinute === undefined){
+const err309 = {instancePath:instancePath+"/doors/rateLimit",schemaPath:"#/properties/doors/properties/rateLimit/required",keyword:"required",params:{missingProperty: "perMinute"},message:"must have required property '"+"perMinute"+"'"};
 if(vErrors === null){
 vErrors = [err309];
 }
@@ -3742,9 +3745,9 @@ vErrors.push(err309);
 }
 errors++;
 }
-if(typeof data103 == "number"){
-if(data103 > 1000 || isNaN(data103)){
-const err310 = {instancePath:instancePath+"/doors/rateLimit/burst",schemaPath:"#/properties/doors/properties/rateLimit/properties/burst/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000"};
+for(const key19 in data102){
+if(!((key19 === "burst") || (key19 === "perMinute"))){
+const err310 = {instancePath:instancePath+"/doors/rateLimit",schemaPath:"#/properties/doors/properties/rateLimit/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key19},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err310];
 }
@@ -3753,8 +3756,10 @@ vErrors.push(err310);
 }
 errors++;
 }
-if(data103 < 1 || isNaN(data103)){
-const err311 = {instancePath:instancePath+"/doors/rateLimit/burst",schemaPath:"#/properties/doors/properties/rateLimit/properties/burst/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+let data103 = data102.burst;
+if(!((typeof data103 == "number") && (!(data103 % 1) && !isNaN(data103)))){
+const err311 = {instancePath:instancePath+"/doors/rateLimit/burst",schemaPath:"#/properties/doors/properties/rateLimit/properties/burst/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err311];
 }
@@ -3763,10 +3768,9 @@ vErrors.push(err311);
 }
 errors++;
 }
-}
-let data104 = data102.perMinute;
-if(!((typeof data104 == "number") && (!(data104 % 1) && !isNaN(data104)))){
-const err312 = {instancePath:instancePath+"/doors/rateLimit/perMinute",schemaPath:"#/properties/doors/properties/rateLimit/properties/perMinute/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(typeof data103 == "number"){
+if(data103 > 1000 || isNaN(data103)){
+const err312 = {instancePath:instancePath+"/doors/rateLimit/burst",schemaPath:"#/properties/doors/properties/rateLimit/properties/burst/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000"};
 if(vErrors === null){
 vErrors = [err312];
 }
@@ -3775,9 +3779,8 @@ vErrors.push(err312);
 }
 errors++;
 }
-if(typeof data104 == "number"){
-if(data104 > 6000 || isNaN(data104)){
-const err313 = {instancePath:instancePath+"/doors/rateLimit/perMinute",schemaPath:"#/properties/doors/properties/rateLimit/properties/perMinute/maximum",keyword:"maximum",params:{comparison: "<=", limit: 6000},message:"must be <= 6000"};
+if(data103 < 1 || isNaN(data103)){
+const err313 = {instancePath:instancePath+"/doors/rateLimit/burst",schemaPath:"#/properties/doors/properties/rateLimit/properties/burst/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err313];
 }
@@ -3786,8 +3789,10 @@ vErrors.push(err313);
 }
 errors++;
 }
-if(data104 < 1 || isNaN(data104)){
-const err314 = {instancePath:instancePath+"/doors/rateLimit/perMinute",schemaPath:"#/properties/doors/properties/rateLimit/properties/perMinute/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+let data104 = data102.perMinute;
+if(!((typeof data104 == "number") && (!(data104 % 1) && !isNaN(data104)))){
+const err314 = {instancePath:instancePath+"/doors/rateLimit/perMinute",schemaPath:"#/properties/doors/properties/rateLimit/properties/perMinute/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err314];
 }
@@ -3796,15 +3801,36 @@ vErrors.push(err314);
 }
 errors++;
 }
-}
-}
-else {
-const err315 = {instancePath:instancePath+"/doors/rateLimit",schemaPath:"#/properties/doors/properties/rateLimit/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(typeof data104 == "number"){
+if(data104 > 6000 || isNaN(data104)){
+const err315 = {instancePath:instancePath+"/doors/rateLimit/perMinute",schemaPath:"#/properties/doors/properties/rateLimit/properties/perMinute/maximum",keyword:"maximum",params:{comparison: "<=", limit: 6000},message:"must be <= 6000"};
 if(vErrors === null){
 vErrors = [err315];
 }
 else {
 vErrors.push(err315);
+}
+errors++;
+}
+if(data104 < 1 || isNaN(data104)){
+const err316 = {instancePath:instancePath+"/doors/rateLimit/perMinute",schemaPath:"#/properties/doors/properties/rateLimit/properties/perMinute/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(vErrors === null){
+vErrors = [err316];
+}
+else {
+vErrors.push(err316);
+}
+errors++;
+}
+}
+}
+else {
+const err317 = {instancePath:instancePath+"/doors/rateLimit",schemaPath:"#/properties/doors/properties/rateLimit/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err317];
+}
+else {
+vErrors.push(err317);
 }
 errors++;
 }
@@ -3817,28 +3843,7 @@ if(data105.maxDurationMs === undefined){
 data105.maxDurationMs = 600000;
 }
 if(data105.ttlMs === undefined){
-const err316 = {instancePath:instancePath+"/doors/remoteUnlock",schemaPath:"#/properties/doors/properties/remoteUnlock/required",keyword:"required",params:{missingProperty: "ttlMs"},message:"must have required property '"+"ttlMs"+"'"};
-if(vErrors === null){
-vErrors = [err316];
-}
-else {
-vErrors.push(err316);
-}
-errors++;
-}
-if(data105.maxDurationMs === undefined){
-const err317 = {instancePath:instancePath+"/doors/remoteUnlock",schemaPath:"#/properties/doors/properties/remoteUnlock/required",keyword:"required",params:{missingProperty: "maxDurationMs"},message:"must have required property '"+"maxDurationMs"+"'"};
-if(vErrors === null){
-vErrors = [err317];
-}
-else {
-vErrors.push(err317);
-}
-errors++;
-}
-for(const key20 in data105){
-if(!((key20 === "ttlMs") || (key20 === "maxDurationMs"))){
-const err318 = {instancePath:instancePath+"/doors/remoteUnlock",schemaPath:"#/properties/doors/properties/remoteUnlock/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key20},message:"must NOT have additional properties"};
+const err318 = {instancePath:instancePath+"/doors/remoteUnlock",schemaPath:"#/properties/doors/properties/remoteUnlock/required",keyword:"required",params:{missingProperty: "ttlMs"},message:"must have required property '"+"ttlMs"+"'"};
 if(vErrors === null){
 vErrors = [err318];
 }
@@ -3847,10 +3852,8 @@ vErrors.push(err318);
 }
 errors++;
 }
-}
-let data106 = data105.ttlMs;
-if(!((typeof data106 == "number") && (!(data106 % 1) && !isNaN(data106)))){
-const err319 = {instancePath:instancePath+"/doors/remoteUnlock/ttlMs",schemaPath:"#/properties/doors/properties/remoteUnlock/properties/ttlMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data105.maxDurationMs === undefined){
+const err319 = {instancePath:instancePath+"/doors/remoteUnlock",schemaPath:"#/properties/doors/properties/remoteUnlock/required",keyword:"required",params:{missingProperty: "maxDurationMs"},message:"must have required property '"+"maxDurationMs"+"'"};
 if(vErrors === null){
 vErrors = [err319];
 }
@@ -3859,9 +3862,9 @@ vErrors.push(err319);
 }
 errors++;
 }
-if(typeof data106 == "number"){
-if(data106 > 600000 || isNaN(data106)){
-const err320 = {instancePath:instancePath+"/doors/remoteUnlock/ttlMs",schemaPath:"#/properties/doors/properties/remoteUnlock/properties/ttlMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 600000},message:"must be <= 600000"};
+for(const key20 in data105){
+if(!((key20 === "ttlMs") || (key20 === "maxDurationMs"))){
+const err320 = {instancePath:instancePath+"/doors/remoteUnlock",schemaPath:"#/properties/doors/properties/remoteUnlock/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key20},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err320];
 }
@@ -3870,8 +3873,10 @@ vErrors.push(err320);
 }
 errors++;
 }
-if(data106 < 500 || isNaN(data106)){
-const err321 = {instancePath:instancePath+"/doors/remoteUnlock/ttlMs",schemaPath:"#/properties/doors/properties/remoteUnlock/properties/ttlMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 500},message:"must be >= 500"};
+}
+let data106 = data105.ttlMs;
+if(!((typeof data106 == "number") && (!(data106 % 1) && !isNaN(data106)))){
+const err321 = {instancePath:instancePath+"/doors/remoteUnlock/ttlMs",schemaPath:"#/properties/doors/properties/remoteUnlock/properties/ttlMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err321];
 }
@@ -3880,10 +3885,9 @@ vErrors.push(err321);
 }
 errors++;
 }
-}
-let data107 = data105.maxDurationMs;
-if(!((typeof data107 == "number") && (!(data107 % 1) && !isNaN(data107)))){
-const err322 = {instancePath:instancePath+"/doors/remoteUnlock/maxDurationMs",schemaPath:"#/properties/doors/properties/remoteUnlock/properties/maxDurationMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(typeof data106 == "number"){
+if(data106 > 600000 || isNaN(data106)){
+const err322 = {instancePath:instancePath+"/doors/remoteUnlock/ttlMs",schemaPath:"#/properties/doors/properties/remoteUnlock/properties/ttlMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 600000},message:"must be <= 600000"};
 if(vErrors === null){
 vErrors = [err322];
 }
@@ -3892,9 +3896,8 @@ vErrors.push(err322);
 }
 errors++;
 }
-if(typeof data107 == "number"){
-if(data107 > 3600000 || isNaN(data107)){
-const err323 = {instancePath:instancePath+"/doors/remoteUnlock/maxDurationMs",schemaPath:"#/properties/doors/properties/remoteUnlock/properties/maxDurationMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600000},message:"must be <= 3600000"};
+if(data106 < 500 || isNaN(data106)){
+const err323 = {instancePath:instancePath+"/doors/remoteUnlock/ttlMs",schemaPath:"#/properties/doors/properties/remoteUnlock/properties/ttlMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 500},message:"must be >= 500"};
 if(vErrors === null){
 vErrors = [err323];
 }
@@ -3903,8 +3906,10 @@ vErrors.push(err323);
 }
 errors++;
 }
-if(data107 < 1000 || isNaN(data107)){
-const err324 = {instancePath:instancePath+"/doors/remoteUnlock/maxDurationMs",schemaPath:"#/properties/doors/properties/remoteUnlock/properties/maxDurationMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1000},message:"must be >= 1000"};
+}
+let data107 = data105.maxDurationMs;
+if(!((typeof data107 == "number") && (!(data107 % 1) && !isNaN(data107)))){
+const err324 = {instancePath:instancePath+"/doors/remoteUnlock/maxDurationMs",schemaPath:"#/properties/doors/properties/remoteUnlock/properties/maxDurationMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err324];
 }
@@ -3913,15 +3918,36 @@ vErrors.push(err324);
 }
 errors++;
 }
-}
-}
-else {
-const err325 = {instancePath:instancePath+"/doors/remoteUnlock",schemaPath:"#/properties/doors/properties/remoteUnlock/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(typeof data107 == "number"){
+if(data107 > 3600000 || isNaN(data107)){
+const err325 = {instancePath:instancePath+"/doors/remoteUnlock/maxDurationMs",schemaPath:"#/properties/doors/properties/remoteUnlock/properties/maxDurationMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600000},message:"must be <= 3600000"};
 if(vErrors === null){
 vErrors = [err325];
 }
 else {
 vErrors.push(err325);
+}
+errors++;
+}
+if(data107 < 1000 || isNaN(data107)){
+const err326 = {instancePath:instancePath+"/doors/remoteUnlock/maxDurationMs",schemaPath:"#/properties/doors/properties/remoteUnlock/properties/maxDurationMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1000},message:"must be >= 1000"};
+if(vErrors === null){
+vErrors = [err326];
+}
+else {
+vErrors.push(err326);
+}
+errors++;
+}
+}
+}
+else {
+const err327 = {instancePath:instancePath+"/doors/remoteUnlock",schemaPath:"#/properties/doors/properties/remoteUnlock/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err327];
+}
+else {
+vErrors.push(err327);
 }
 errors++;
 }
@@ -3934,28 +3960,7 @@ if(data108.maxRows === undefined){
 data108.maxRows = 200000;
 }
 if(data108.keepDays === undefined){
-const err326 = {instancePath:instancePath+"/doors/accessLog",schemaPath:"#/properties/doors/properties/accessLog/required",keyword:"required",params:{missingProperty: "keepDays"},message:"must have required property '"+"keepDays"+"'"};
-if(vErrors === null){
-vErrors = [err326];
-}
-else {
-vErrors.push(err326);
-}
-errors++;
-}
-if(data108.maxRows === undefined){
-const err327 = {instancePath:instancePath+"/doors/accessLog",schemaPath:"#/properties/doors/properties/accessLog/required",keyword:"required",params:{missingProperty: "maxRows"},message:"must have required property '"+"maxRows"+"'"};
-if(vErrors === null){
-vErrors = [err327];
-}
-else {
-vErrors.push(err327);
-}
-errors++;
-}
-for(const key21 in data108){
-if(!((key21 === "keepDays") || (key21 === "maxRows"))){
-const err328 = {instancePath:instancePath+"/doors/accessLog",schemaPath:"#/properties/doors/properties/accessLog/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key21},message:"must NOT have additional properties"};
+const err328 = {instancePath:instancePath+"/doors/accessLog",schemaPath:"#/properties/doors/properties/accessLog/required",keyword:"required",params:{missingProperty: "keepDays"},message:"must have required property '"+"keepDays"+"'"};
 if(vErrors === null){
 vErrors = [err328];
 }
@@ -3964,10 +3969,8 @@ vErrors.push(err328);
 }
 errors++;
 }
-}
-let data109 = data108.keepDays;
-if(!((typeof data109 == "number") && (!(data109 % 1) && !isNaN(data109)))){
-const err329 = {instancePath:instancePath+"/doors/accessLog/keepDays",schemaPath:"#/properties/doors/properties/accessLog/properties/keepDays/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data108.maxRows === undefined){
+const err329 = {instancePath:instancePath+"/doors/accessLog",schemaPath:"#/properties/doors/properties/accessLog/required",keyword:"required",params:{missingProperty: "maxRows"},message:"must have required property '"+"maxRows"+"'"};
 if(vErrors === null){
 vErrors = [err329];
 }
@@ -3976,9 +3979,9 @@ vErrors.push(err329);
 }
 errors++;
 }
-if(typeof data109 == "number"){
-if(data109 > 3650 || isNaN(data109)){
-const err330 = {instancePath:instancePath+"/doors/accessLog/keepDays",schemaPath:"#/properties/doors/properties/accessLog/properties/keepDays/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3650},message:"must be <= 3650"};
+for(const key21 in data108){
+if(!((key21 === "keepDays") || (key21 === "maxRows"))){
+const err330 = {instancePath:instancePath+"/doors/accessLog",schemaPath:"#/properties/doors/properties/accessLog/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key21},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err330];
 }
@@ -3987,8 +3990,10 @@ vErrors.push(err330);
 }
 errors++;
 }
-if(data109 < 1 || isNaN(data109)){
-const err331 = {instancePath:instancePath+"/doors/accessLog/keepDays",schemaPath:"#/properties/doors/properties/accessLog/properties/keepDays/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+let data109 = data108.keepDays;
+if(!((typeof data109 == "number") && (!(data109 % 1) && !isNaN(data109)))){
+const err331 = {instancePath:instancePath+"/doors/accessLog/keepDays",schemaPath:"#/properties/doors/properties/accessLog/properties/keepDays/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err331];
 }
@@ -3997,10 +4002,9 @@ vErrors.push(err331);
 }
 errors++;
 }
-}
-let data110 = data108.maxRows;
-if(!((typeof data110 == "number") && (!(data110 % 1) && !isNaN(data110)))){
-const err332 = {instancePath:instancePath+"/doors/accessLog/maxRows",schemaPath:"#/properties/doors/properties/accessLog/properties/maxRows/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(typeof data109 == "number"){
+if(data109 > 3650 || isNaN(data109)){
+const err332 = {instancePath:instancePath+"/doors/accessLog/keepDays",schemaPath:"#/properties/doors/properties/accessLog/properties/keepDays/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3650},message:"must be <= 3650"};
 if(vErrors === null){
 vErrors = [err332];
 }
@@ -4009,9 +4013,8 @@ vErrors.push(err332);
 }
 errors++;
 }
-if(typeof data110 == "number"){
-if(data110 > 10000000 || isNaN(data110)){
-const err333 = {instancePath:instancePath+"/doors/accessLog/maxRows",schemaPath:"#/properties/doors/properties/accessLog/properties/maxRows/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000000},message:"must be <= 10000000"};
+if(data109 < 1 || isNaN(data109)){
+const err333 = {instancePath:instancePath+"/doors/accessLog/keepDays",schemaPath:"#/properties/doors/properties/accessLog/properties/keepDays/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err333];
 }
@@ -4020,8 +4023,10 @@ vErrors.push(err333);
 }
 errors++;
 }
-if(data110 < 1000 || isNaN(data110)){
-const err334 = {instancePath:instancePath+"/doors/accessLog/maxRows",schemaPath:"#/properties/doors/properties/accessLog/properties/maxRows/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1000},message:"must be >= 1000"};
+}
+let data110 = data108.maxRows;
+if(!((typeof data110 == "number") && (!(data110 % 1) && !isNaN(data110)))){
+const err334 = {instancePath:instancePath+"/doors/accessLog/maxRows",schemaPath:"#/properties/doors/properties/accessLog/properties/maxRows/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err334];
 }
@@ -4030,15 +4035,36 @@ vErrors.push(err334);
 }
 errors++;
 }
-}
-}
-else {
-const err335 = {instancePath:instancePath+"/doors/accessLog",schemaPath:"#/properties/doors/properties/accessLog/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(typeof data110 == "number"){
+if(data110 > 10000000 || isNaN(data110)){
+const err335 = {instancePath:instancePath+"/doors/accessLog/maxRows",schemaPath:"#/properties/doors/properties/accessLog/properties/maxRows/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000000},message:"must be <= 10000000"};
 if(vErrors === null){
 vErrors = [err335];
 }
 else {
 vErrors.push(err335);
+}
+errors++;
+}
+if(data110 < 1000 || isNaN(data110)){
+const err336 = {instancePath:instancePath+"/doors/accessLog/maxRows",schemaPath:"#/properties/doors/properties/accessLog/properties/maxRows/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1000},message:"must be >= 1000"};
+if(vErrors === null){
+vErrors = [err336];
+}
+else {
+vErrors.push(err336);
+}
+errors++;
+}
+}
+}
+else {
+const err337 = {instancePath:instancePath+"/doors/accessLog",schemaPath:"#/properties/doors/properties/accessLog/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err337];
+}
+else {
+vErrors.push(err337);
 }
 errors++;
 }
@@ -4051,33 +4077,33 @@ if(data111.releaseOnFirstEdge === undefined){
 data111.releaseOnFirstEdge = true;
 }
 if(data111.latch === undefined){
-const err336 = {instancePath:instancePath+"/doors/fire",schemaPath:"#/properties/doors/properties/fire/required",keyword:"required",params:{missingProperty: "latch"},message:"must have required property '"+"latch"+"'"};
-if(vErrors === null){
-vErrors = [err336];
-}
-else {
-vErrors.push(err336);
-}
-errors++;
-}
-if(data111.releaseOnFirstEdge === undefined){
-const err337 = {instancePath:instancePath+"/doors/fire",schemaPath:"#/properties/doors/properties/fire/required",keyword:"required",params:{missingProperty: "releaseOnFirstEdge"},message:"must have required property '"+"releaseOnFirstEdge"+"'"};
-if(vErrors === null){
-vErrors = [err337];
-}
-else {
-vErrors.push(err337);
-}
-errors++;
-}
-for(const key22 in data111){
-if(!(((key22 === "input") || (key22 === "latch")) || (key22 === "releaseOnFirstEdge"))){
-const err338 = {instancePath:instancePath+"/doors/fire",schemaPath:"#/properties/doors/properties/fire/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key22},message:"must NOT have additional properties"};
+const err338 = {instancePath:instancePath+"/doors/fire",schemaPath:"#/properties/doors/properties/fire/required",keyword:"required",params:{missingProperty: "latch"},message:"must have required property '"+"latch"+"'"};
 if(vErrors === null){
 vErrors = [err338];
 }
 else {
 vErrors.push(err338);
+}
+errors++;
+}
+if(data111.releaseOnFirstEdge === undefined){
+const err339 = {instancePath:instancePath+"/doors/fire",schemaPath:"#/properties/doors/properties/fire/required",keyword:"required",params:{missingProperty: "releaseOnFirstEdge"},message:"must have required property '"+"releaseOnFirstEdge"+"'"};
+if(vErrors === null){
+vErrors = [err339];
+}
+else {
+vErrors.push(err339);
+}
+errors++;
+}
+for(const key22 in data111){
+if(!(((key22 === "input") || (key22 === "latch")) || (key22 === "releaseOnFirstEdge"))){
+const err340 = {instancePath:instancePath+"/doors/fire",schemaPath:"#/properties/doors/properties/fire/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key22},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err340];
+}
+else {
+vErrors.push(err340);
 }
 errors++;
 }
@@ -4092,27 +4118,7 @@ if(data112.debounceMs === undefined){
 data112.debounceMs = 100;
 }
 if(data112.pin === undefined){
-const err339 = {instancePath:instancePath+"/doors/fire/input",schemaPath:"#/properties/doors/properties/fire/properties/input/required",keyword:"required",params:{missingProperty: "pin"},message:"must have required property '"+"pin"+"'"};
-if(vErrors === null){
-vErrors = [err339];
-}
-else {
-vErrors.push(err339);
-}
-errors++;
-}
-if(data112.activeLow === undefined){
-const err340 = {instancePath:instancePath+"/doors/fire/input",schemaPath:"#/properties/doors/properties/fire/properties/input/required",keyword:"required",params:{missingProperty: "activeLow"},message:"must have required property '"+"activeLow"+"'"};
-if(vErrors === null){
-vErrors = [err340];
-}
-else {
-vErrors.push(err340);
-}
-errors++;
-}
-if(data112.debounceMs === undefined){
-const err341 = {instancePath:instancePath+"/doors/fire/input",schemaPath:"#/properties/doors/properties/fire/properties/input/required",keyword:"required",params:{missingProperty: "debounceMs"},message:"must have required property '"+"debounceMs"+"'"};
+const err341 = {instancePath:instancePath+"/doors/fire/input",schemaPath:"#/properties/doors/properties/fire/properties/input/required",keyword:"required",params:{missingProperty: "pin"},message:"must have required property '"+"pin"+"'"};
 if(vErrors === null){
 vErrors = [err341];
 }
@@ -4121,9 +4127,8 @@ vErrors.push(err341);
 }
 errors++;
 }
-for(const key23 in data112){
-if(!((((key23 === "pin") || (key23 === "activeLow")) || (key23 === "debounceMs")) || (key23 === "bias"))){
-const err342 = {instancePath:instancePath+"/doors/fire/input",schemaPath:"#/properties/doors/properties/fire/properties/input/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key23},message:"must NOT have additional properties"};
+if(data112.activeLow === undefined){
+const err342 = {instancePath:instancePath+"/doors/fire/input",schemaPath:"#/properties/doors/properties/fire/properties/input/required",keyword:"required",params:{missingProperty: "activeLow"},message:"must have required property '"+"activeLow"+"'"};
 if(vErrors === null){
 vErrors = [err342];
 }
@@ -4132,11 +4137,8 @@ vErrors.push(err342);
 }
 errors++;
 }
-}
-if(data112.pin !== undefined){
-let data113 = data112.pin;
-if(!((typeof data113 == "number") && (!(data113 % 1) && !isNaN(data113)))){
-const err343 = {instancePath:instancePath+"/doors/fire/input/pin",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/pin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data112.debounceMs === undefined){
+const err343 = {instancePath:instancePath+"/doors/fire/input",schemaPath:"#/properties/doors/properties/fire/properties/input/required",keyword:"required",params:{missingProperty: "debounceMs"},message:"must have required property '"+"debounceMs"+"'"};
 if(vErrors === null){
 vErrors = [err343];
 }
@@ -4145,9 +4147,9 @@ vErrors.push(err343);
 }
 errors++;
 }
-if(typeof data113 == "number"){
-if(data113 > 63 || isNaN(data113)){
-const err344 = {instancePath:instancePath+"/doors/fire/input/pin",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/pin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
+for(const key23 in data112){
+if(!((((key23 === "pin") || (key23 === "activeLow")) || (key23 === "debounceMs")) || (key23 === "bias"))){
+const err344 = {instancePath:instancePath+"/doors/fire/input",schemaPath:"#/properties/doors/properties/fire/properties/input/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key23},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err344];
 }
@@ -4156,8 +4158,11 @@ vErrors.push(err344);
 }
 errors++;
 }
-if(data113 < 0 || isNaN(data113)){
-const err345 = {instancePath:instancePath+"/doors/fire/input/pin",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/pin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data112.pin !== undefined){
+let data113 = data112.pin;
+if(!((typeof data113 == "number") && (!(data113 % 1) && !isNaN(data113)))){
+const err345 = {instancePath:instancePath+"/doors/fire/input/pin",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/pin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err345];
 }
@@ -4166,10 +4171,9 @@ vErrors.push(err345);
 }
 errors++;
 }
-}
-}
-if(typeof data112.activeLow !== "boolean"){
-const err346 = {instancePath:instancePath+"/doors/fire/input/activeLow",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/activeLow/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(typeof data113 == "number"){
+if(data113 > 63 || isNaN(data113)){
+const err346 = {instancePath:instancePath+"/doors/fire/input/pin",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/pin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
 if(vErrors === null){
 vErrors = [err346];
 }
@@ -4178,9 +4182,8 @@ vErrors.push(err346);
 }
 errors++;
 }
-let data115 = data112.debounceMs;
-if(!((typeof data115 == "number") && (!(data115 % 1) && !isNaN(data115)))){
-const err347 = {instancePath:instancePath+"/doors/fire/input/debounceMs",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/debounceMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data113 < 0 || isNaN(data113)){
+const err347 = {instancePath:instancePath+"/doors/fire/input/pin",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/pin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err347];
 }
@@ -4189,9 +4192,10 @@ vErrors.push(err347);
 }
 errors++;
 }
-if(typeof data115 == "number"){
-if(data115 > 5000 || isNaN(data115)){
-const err348 = {instancePath:instancePath+"/doors/fire/input/debounceMs",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/debounceMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 5000},message:"must be <= 5000"};
+}
+}
+if(typeof data112.activeLow !== "boolean"){
+const err348 = {instancePath:instancePath+"/doors/fire/input/activeLow",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/activeLow/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err348];
 }
@@ -4200,8 +4204,9 @@ vErrors.push(err348);
 }
 errors++;
 }
-if(data115 < 0 || isNaN(data115)){
-const err349 = {instancePath:instancePath+"/doors/fire/input/debounceMs",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/debounceMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+let data115 = data112.debounceMs;
+if(!((typeof data115 == "number") && (!(data115 % 1) && !isNaN(data115)))){
+const err349 = {instancePath:instancePath+"/doors/fire/input/debounceMs",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/debounceMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err349];
 }
@@ -4210,11 +4215,9 @@ vErrors.push(err349);
 }
 errors++;
 }
-}
-if(data112.bias !== undefined){
-let data116 = data112.bias;
-if(typeof data116 !== "string"){
-const err350 = {instancePath:instancePath+"/doors/fire/input/bias",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/bias/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(typeof data115 == "number"){
+if(data115 > 5000 || isNaN(data115)){
+const err350 = {instancePath:instancePath+"/doors/fire/input/debounceMs",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/debounceMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 5000},message:"must be <= 5000"};
 if(vErrors === null){
 vErrors = [err350];
 }
@@ -4223,8 +4226,8 @@ vErrors.push(err350);
 }
 errors++;
 }
-if(!(((data116 === "pull-up") || (data116 === "pull-down")) || (data116 === "disable"))){
-const err351 = {instancePath:instancePath+"/doors/fire/input/bias",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/bias/enum",keyword:"enum",params:{allowedValues: schema11.properties.doors.properties.fire.properties.input.properties.bias.enum},message:"must be equal to one of the allowed values"};
+if(data115 < 0 || isNaN(data115)){
+const err351 = {instancePath:instancePath+"/doors/fire/input/debounceMs",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/debounceMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err351];
 }
@@ -4234,9 +4237,10 @@ vErrors.push(err351);
 errors++;
 }
 }
-}
-else {
-const err352 = {instancePath:instancePath+"/doors/fire/input",schemaPath:"#/properties/doors/properties/fire/properties/input/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data112.bias !== undefined){
+let data116 = data112.bias;
+if(typeof data116 !== "string"){
+const err352 = {instancePath:instancePath+"/doors/fire/input/bias",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/bias/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err352];
 }
@@ -4245,9 +4249,8 @@ vErrors.push(err352);
 }
 errors++;
 }
-}
-if(typeof data111.latch !== "boolean"){
-const err353 = {instancePath:instancePath+"/doors/fire/latch",schemaPath:"#/properties/doors/properties/fire/properties/latch/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(!(((data116 === "pull-up") || (data116 === "pull-down")) || (data116 === "disable"))){
+const err353 = {instancePath:instancePath+"/doors/fire/input/bias",schemaPath:"#/properties/doors/properties/fire/properties/input/properties/bias/enum",keyword:"enum",params:{allowedValues: schema11.properties.doors.properties.fire.properties.input.properties.bias.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err353];
 }
@@ -4256,8 +4259,10 @@ vErrors.push(err353);
 }
 errors++;
 }
-if(typeof data111.releaseOnFirstEdge !== "boolean"){
-const err354 = {instancePath:instancePath+"/doors/fire/releaseOnFirstEdge",schemaPath:"#/properties/doors/properties/fire/properties/releaseOnFirstEdge/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+}
+}
+else {
+const err354 = {instancePath:instancePath+"/doors/fire/input",schemaPath:"#/properties/doors/properties/fire/properties/input/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err354];
 }
@@ -4267,8 +4272,8 @@ vErrors.push(err354);
 errors++;
 }
 }
-else {
-const err355 = {instancePath:instancePath+"/doors/fire",schemaPath:"#/properties/doors/properties/fire/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(typeof data111.latch !== "boolean"){
+const err355 = {instancePath:instancePath+"/doors/fire/latch",schemaPath:"#/properties/doors/properties/fire/properties/latch/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err355];
 }
@@ -4277,14 +4282,8 @@ vErrors.push(err355);
 }
 errors++;
 }
-let data119 = data94.groups;
-if(Array.isArray(data119)){
-const len3 = data119.length;
-for(let i3=0; i3<len3; i3++){
-let data120 = data119[i3];
-if(data120 && typeof data120 == "object" && !Array.isArray(data120)){
-if(data120.id === undefined){
-const err356 = {instancePath:instancePath+"/doors/groups/" + i3,schemaPath:"#/properties/doors/properties/groups/items/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
+if(typeof data111.releaseOnFirstEdge !== "boolean"){
+const err356 = {instancePath:instancePath+"/doors/fire/releaseOnFirstEdge",schemaPath:"#/properties/doors/properties/fire/properties/releaseOnFirstEdge/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err356];
 }
@@ -4293,8 +4292,9 @@ vErrors.push(err356);
 }
 errors++;
 }
-if(data120.doors === undefined){
-const err357 = {instancePath:instancePath+"/doors/groups/" + i3,schemaPath:"#/properties/doors/properties/groups/items/required",keyword:"required",params:{missingProperty: "doors"},message:"must have required property '"+"doors"+"'"};
+}
+else {
+const err357 = {instancePath:instancePath+"/doors/fire",schemaPath:"#/properties/doors/properties/fire/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err357];
 }
@@ -4303,9 +4303,16 @@ vErrors.push(err357);
 }
 errors++;
 }
-for(const key24 in data120){
-if(!(((key24 === "id") || (key24 === "name")) || (key24 === "doors"))){
-const err358 = {instancePath:instancePath+"/doors/groups/" + i3,schemaPath:"#/properties/doors/properties/groups/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key24},message:"must NOT have additional properties"};
+let data119 = data94.pin;
+if(data119 && typeof data119 == "object" && !Array.isArray(data119)){
+if(data119.maxWrong === undefined){
+data119.maxWrong = 5;
+}
+if(data119.lockoutS === undefined){
+data119.lockoutS = 300;
+}
+if(data119.maxWrong === undefined){
+const err358 = {instancePath:instancePath+"/doors/pin",schemaPath:"#/properties/doors/properties/pin/required",keyword:"required",params:{missingProperty: "maxWrong"},message:"must have required property '"+"maxWrong"+"'"};
 if(vErrors === null){
 vErrors = [err358];
 }
@@ -4314,12 +4321,8 @@ vErrors.push(err358);
 }
 errors++;
 }
-}
-if(data120.id !== undefined){
-let data121 = data120.id;
-if(typeof data121 === "string"){
-if(!pattern0.test(data121)){
-const err359 = {instancePath:instancePath+"/doors/groups/" + i3+"/id",schemaPath:"#/properties/doors/properties/groups/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"+"\""};
+if(data119.lockoutS === undefined){
+const err359 = {instancePath:instancePath+"/doors/pin",schemaPath:"#/properties/doors/properties/pin/required",keyword:"required",params:{missingProperty: "lockoutS"},message:"must have required property '"+"lockoutS"+"'"};
 if(vErrors === null){
 vErrors = [err359];
 }
@@ -4328,9 +4331,9 @@ vErrors.push(err359);
 }
 errors++;
 }
-}
-else {
-const err360 = {instancePath:instancePath+"/doors/groups/" + i3+"/id",schemaPath:"#/properties/doors/properties/groups/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key24 in data119){
+if(!((key24 === "maxWrong") || (key24 === "lockoutS"))){
+const err360 = {instancePath:instancePath+"/doors/pin",schemaPath:"#/properties/doors/properties/pin/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key24},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err360];
 }
@@ -4340,11 +4343,9 @@ vErrors.push(err360);
 errors++;
 }
 }
-if(data120.name !== undefined){
-let data122 = data120.name;
-if(typeof data122 === "string"){
-if(func3(data122) > 100){
-const err361 = {instancePath:instancePath+"/doors/groups/" + i3+"/name",schemaPath:"#/properties/doors/properties/groups/items/properties/name/maxLength",keyword:"maxLength",params:{limit: 100},message:"must NOT have more than 100 characters"};
+let data120 = data119.maxWrong;
+if(!((typeof data120 == "number") && (!(data120 % 1) && !isNaN(data120)))){
+const err361 = {instancePath:instancePath+"/doors/pin/maxWrong",schemaPath:"#/properties/doors/properties/pin/properties/maxWrong/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err361];
 }
@@ -4353,9 +4354,9 @@ vErrors.push(err361);
 }
 errors++;
 }
-}
-else {
-const err362 = {instancePath:instancePath+"/doors/groups/" + i3+"/name",schemaPath:"#/properties/doors/properties/groups/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(typeof data120 == "number"){
+if(data120 > 100 || isNaN(data120)){
+const err362 = {instancePath:instancePath+"/doors/pin/maxWrong",schemaPath:"#/properties/doors/properties/pin/properties/maxWrong/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
 if(vErrors === null){
 vErrors = [err362];
 }
@@ -4364,12 +4365,8 @@ vErrors.push(err362);
 }
 errors++;
 }
-}
-if(data120.doors !== undefined){
-let data123 = data120.doors;
-if(Array.isArray(data123)){
-if(data123.length < 1){
-const err363 = {instancePath:instancePath+"/doors/groups/" + i3+"/doors",schemaPath:"#/properties/doors/properties/groups/items/properties/doors/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"};
+if(data120 < 1 || isNaN(data120)){
+const err363 = {instancePath:instancePath+"/doors/pin/maxWrong",schemaPath:"#/properties/doors/properties/pin/properties/maxWrong/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err363];
 }
@@ -4378,12 +4375,10 @@ vErrors.push(err363);
 }
 errors++;
 }
-const len4 = data123.length;
-for(let i4=0; i4<len4; i4++){
-let data124 = data123[i4];
-if(typeof data124 === "string"){
-if(!pattern0.test(data124)){
-const err364 = {instancePath:instancePath+"/doors/groups/" + i3+"/doors/" + i4,schemaPath:"#/properties/doors/properties/groups/items/properties/doors/items/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"+"\""};
+}
+let data121 = data119.lockoutS;
+if(!((typeof data121 == "number") && (!(data121 % 1) && !isNaN(data121)))){
+const err364 = {instancePath:instancePath+"/doors/pin/lockoutS",schemaPath:"#/properties/doors/properties/pin/properties/lockoutS/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err364];
 }
@@ -4392,9 +4387,9 @@ vErrors.push(err364);
 }
 errors++;
 }
-}
-else {
-const err365 = {instancePath:instancePath+"/doors/groups/" + i3+"/doors/" + i4,schemaPath:"#/properties/doors/properties/groups/items/properties/doors/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(typeof data121 == "number"){
+if(data121 > 86400 || isNaN(data121)){
+const err365 = {instancePath:instancePath+"/doors/pin/lockoutS",schemaPath:"#/properties/doors/properties/pin/properties/lockoutS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400},message:"must be <= 86400"};
 if(vErrors === null){
 vErrors = [err365];
 }
@@ -4403,19 +4398,8 @@ vErrors.push(err365);
 }
 errors++;
 }
-}
-let i5 = data123.length;
-let j0;
-if(i5 > 1){
-const indices0 = {};
-for(;i5--;){
-let item0 = data123[i5];
-if(typeof item0 !== "string"){
-continue;
-}
-if(typeof indices0[item0] == "number"){
-j0 = indices0[item0];
-const err366 = {instancePath:instancePath+"/doors/groups/" + i3+"/doors",schemaPath:"#/properties/doors/properties/groups/items/properties/doors/uniqueItems",keyword:"uniqueItems",params:{i: i5, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i5+" are identical)"};
+if(data121 < 10 || isNaN(data121)){
+const err366 = {instancePath:instancePath+"/doors/pin/lockoutS",schemaPath:"#/properties/doors/properties/pin/properties/lockoutS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 10},message:"must be >= 10"};
 if(vErrors === null){
 vErrors = [err366];
 }
@@ -4423,14 +4407,11 @@ else {
 vErrors.push(err366);
 }
 errors++;
-break;
-}
-indices0[item0] = i5;
 }
 }
 }
 else {
-const err367 = {instancePath:instancePath+"/doors/groups/" + i3+"/doors",schemaPath:"#/properties/doors/properties/groups/items/properties/doors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err367 = {instancePath:instancePath+"/doors/pin",schemaPath:"#/properties/doors/properties/pin/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err367];
 }
@@ -4439,10 +4420,9 @@ vErrors.push(err367);
 }
 errors++;
 }
-}
-}
-else {
-const err368 = {instancePath:instancePath+"/doors/groups/" + i3,schemaPath:"#/properties/doors/properties/groups/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+let data122 = data94.unknownCardReportS;
+if(!((typeof data122 == "number") && (!(data122 % 1) && !isNaN(data122)))){
+const err368 = {instancePath:instancePath+"/doors/unknownCardReportS",schemaPath:"#/properties/doors/properties/unknownCardReportS/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err368];
 }
@@ -4451,10 +4431,9 @@ vErrors.push(err368);
 }
 errors++;
 }
-}
-}
-else {
-const err369 = {instancePath:instancePath+"/doors/groups",schemaPath:"#/properties/doors/properties/groups/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(typeof data122 == "number"){
+if(data122 > 3600 || isNaN(data122)){
+const err369 = {instancePath:instancePath+"/doors/unknownCardReportS",schemaPath:"#/properties/doors/properties/unknownCardReportS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
 if(vErrors === null){
 vErrors = [err369];
 }
@@ -4463,26 +4442,8 @@ vErrors.push(err369);
 }
 errors++;
 }
-let data125 = data94.doors;
-if(Array.isArray(data125)){
-const len5 = data125.length;
-for(let i6=0; i6<len5; i6++){
-let data126 = data125[i6];
-if(data126 && typeof data126 == "object" && !Array.isArray(data126)){
-if(data126.unlockMs === undefined){
-data126.unlockMs = 5000;
-}
-if(data126.relockOnClose === undefined){
-data126.relockOnClose = true;
-}
-if(data126.heldOpenAlarmS === undefined){
-data126.heldOpenAlarmS = 30;
-}
-if(data126.fireRelease === undefined){
-data126.fireRelease = true;
-}
-if(data126.id === undefined){
-const err370 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
+if(data122 < 1 || isNaN(data122)){
+const err370 = {instancePath:instancePath+"/doors/unknownCardReportS",schemaPath:"#/properties/doors/properties/unknownCardReportS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err370];
 }
@@ -4491,8 +4452,15 @@ vErrors.push(err370);
 }
 errors++;
 }
-if(data126.lock === undefined){
-const err371 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/required",keyword:"required",params:{missingProperty: "lock"},message:"must have required property '"+"lock"+"'"};
+}
+let data123 = data94.groups;
+if(Array.isArray(data123)){
+const len3 = data123.length;
+for(let i3=0; i3<len3; i3++){
+let data124 = data123[i3];
+if(data124 && typeof data124 == "object" && !Array.isArray(data124)){
+if(data124.id === undefined){
+const err371 = {instancePath:instancePath+"/doors/groups/" + i3,schemaPath:"#/properties/doors/properties/groups/items/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
 if(vErrors === null){
 vErrors = [err371];
 }
@@ -4501,8 +4469,8 @@ vErrors.push(err371);
 }
 errors++;
 }
-if(data126.unlockMs === undefined){
-const err372 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/required",keyword:"required",params:{missingProperty: "unlockMs"},message:"must have required property '"+"unlockMs"+"'"};
+if(data124.doors === undefined){
+const err372 = {instancePath:instancePath+"/doors/groups/" + i3,schemaPath:"#/properties/doors/properties/groups/items/required",keyword:"required",params:{missingProperty: "doors"},message:"must have required property '"+"doors"+"'"};
 if(vErrors === null){
 vErrors = [err372];
 }
@@ -4511,8 +4479,9 @@ vErrors.push(err372);
 }
 errors++;
 }
-if(data126.relockOnClose === undefined){
-const err373 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/required",keyword:"required",params:{missingProperty: "relockOnClose"},message:"must have required property '"+"relockOnClose"+"'"};
+for(const key25 in data124){
+if(!(((key25 === "id") || (key25 === "name")) || (key25 === "doors"))){
+const err373 = {instancePath:instancePath+"/doors/groups/" + i3,schemaPath:"#/properties/doors/properties/groups/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key25},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err373];
 }
@@ -4521,8 +4490,12 @@ vErrors.push(err373);
 }
 errors++;
 }
-if(data126.heldOpenAlarmS === undefined){
-const err374 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/required",keyword:"required",params:{missingProperty: "heldOpenAlarmS"},message:"must have required property '"+"heldOpenAlarmS"+"'"};
+}
+if(data124.id !== undefined){
+let data125 = data124.id;
+if(typeof data125 === "string"){
+if(!pattern0.test(data125)){
+const err374 = {instancePath:instancePath+"/doors/groups/" + i3+"/id",schemaPath:"#/properties/doors/properties/groups/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"+"\""};
 if(vErrors === null){
 vErrors = [err374];
 }
@@ -4531,8 +4504,9 @@ vErrors.push(err374);
 }
 errors++;
 }
-if(data126.fireRelease === undefined){
-const err375 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/required",keyword:"required",params:{missingProperty: "fireRelease"},message:"must have required property '"+"fireRelease"+"'"};
+}
+else {
+const err375 = {instancePath:instancePath+"/doors/groups/" + i3+"/id",schemaPath:"#/properties/doors/properties/groups/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err375];
 }
@@ -4541,9 +4515,12 @@ vErrors.push(err375);
 }
 errors++;
 }
-for(const key25 in data126){
-if(!(func2.call(schema11.properties.doors.properties.doors.items.properties, key25))){
-const err376 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key25},message:"must NOT have additional properties"};
+}
+if(data124.name !== undefined){
+let data126 = data124.name;
+if(typeof data126 === "string"){
+if(func3(data126) > 100){
+const err376 = {instancePath:instancePath+"/doors/groups/" + i3+"/name",schemaPath:"#/properties/doors/properties/groups/items/properties/name/maxLength",keyword:"maxLength",params:{limit: 100},message:"must NOT have more than 100 characters"};
 if(vErrors === null){
 vErrors = [err376];
 }
@@ -4553,11 +4530,8 @@ vErrors.push(err376);
 errors++;
 }
 }
-if(data126.id !== undefined){
-let data127 = data126.id;
-if(typeof data127 === "string"){
-if(!pattern0.test(data127)){
-const err377 = {instancePath:instancePath+"/doors/doors/" + i6+"/id",schemaPath:"#/properties/doors/properties/doors/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"+"\""};
+else {
+const err377 = {instancePath:instancePath+"/doors/groups/" + i3+"/name",schemaPath:"#/properties/doors/properties/groups/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err377];
 }
@@ -4567,8 +4541,11 @@ vErrors.push(err377);
 errors++;
 }
 }
-else {
-const err378 = {instancePath:instancePath+"/doors/doors/" + i6+"/id",schemaPath:"#/properties/doors/properties/doors/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data124.doors !== undefined){
+let data127 = data124.doors;
+if(Array.isArray(data127)){
+if(data127.length < 1){
+const err378 = {instancePath:instancePath+"/doors/groups/" + i3+"/doors",schemaPath:"#/properties/doors/properties/groups/items/properties/doors/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"};
 if(vErrors === null){
 vErrors = [err378];
 }
@@ -4577,12 +4554,12 @@ vErrors.push(err378);
 }
 errors++;
 }
-}
-if(data126.name !== undefined){
-let data128 = data126.name;
+const len4 = data127.length;
+for(let i4=0; i4<len4; i4++){
+let data128 = data127[i4];
 if(typeof data128 === "string"){
-if(func3(data128) > 100){
-const err379 = {instancePath:instancePath+"/doors/doors/" + i6+"/name",schemaPath:"#/properties/doors/properties/doors/items/properties/name/maxLength",keyword:"maxLength",params:{limit: 100},message:"must NOT have more than 100 characters"};
+if(!pattern0.test(data128)){
+const err379 = {instancePath:instancePath+"/doors/groups/" + i3+"/doors/" + i4,schemaPath:"#/properties/doors/properties/groups/items/properties/doors/items/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"+"\""};
 if(vErrors === null){
 vErrors = [err379];
 }
@@ -4593,7 +4570,7 @@ errors++;
 }
 }
 else {
-const err380 = {instancePath:instancePath+"/doors/doors/" + i6+"/name",schemaPath:"#/properties/doors/properties/doors/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err380 = {instancePath:instancePath+"/doors/groups/" + i3+"/doors/" + i4,schemaPath:"#/properties/doors/properties/groups/items/properties/doors/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err380];
 }
@@ -4603,17 +4580,18 @@ vErrors.push(err380);
 errors++;
 }
 }
-if(data126.lock !== undefined){
-let data129 = data126.lock;
-if(data129 && typeof data129 == "object" && !Array.isArray(data129)){
-if(data129.activeLow === undefined){
-data129.activeLow = false;
+let i5 = data127.length;
+let j0;
+if(i5 > 1){
+const indices0 = {};
+for(;i5--;){
+let item0 = data127[i5];
+if(typeof item0 !== "string"){
+continue;
 }
-if(data129.failMode === undefined){
-data129.failMode = "failSecure";
-}
-if(data129.pin === undefined){
-const err381 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/required",keyword:"required",params:{missingProperty: "pin"},message:"must have required property '"+"pin"+"'"};
+if(typeof indices0[item0] == "number"){
+j0 = indices0[item0];
+const err381 = {instancePath:instancePath+"/doors/groups/" + i3+"/doors",schemaPath:"#/properties/doors/properties/groups/items/properties/doors/uniqueItems",keyword:"uniqueItems",params:{i: i5, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i5+" are identical)"};
 if(vErrors === null){
 vErrors = [err381];
 }
@@ -4621,9 +4599,14 @@ else {
 vErrors.push(err381);
 }
 errors++;
+break;
 }
-if(data129.activeLow === undefined){
-const err382 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/required",keyword:"required",params:{missingProperty: "activeLow"},message:"must have required property '"+"activeLow"+"'"};
+indices0[item0] = i5;
+}
+}
+}
+else {
+const err382 = {instancePath:instancePath+"/doors/groups/" + i3+"/doors",schemaPath:"#/properties/doors/properties/groups/items/properties/doors/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err382];
 }
@@ -4632,8 +4615,10 @@ vErrors.push(err382);
 }
 errors++;
 }
-if(data129.failMode === undefined){
-const err383 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/required",keyword:"required",params:{missingProperty: "failMode"},message:"must have required property '"+"failMode"+"'"};
+}
+}
+else {
+const err383 = {instancePath:instancePath+"/doors/groups/" + i3,schemaPath:"#/properties/doors/properties/groups/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err383];
 }
@@ -4642,9 +4627,10 @@ vErrors.push(err383);
 }
 errors++;
 }
-for(const key26 in data129){
-if(!((((key26 === "pin") || (key26 === "activeLow")) || (key26 === "failMode")) || (key26 === "safeState"))){
-const err384 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key26},message:"must NOT have additional properties"};
+}
+}
+else {
+const err384 = {instancePath:instancePath+"/doors/groups",schemaPath:"#/properties/doors/properties/groups/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err384];
 }
@@ -4653,11 +4639,29 @@ vErrors.push(err384);
 }
 errors++;
 }
+let data129 = data94.doors;
+if(Array.isArray(data129)){
+const len5 = data129.length;
+for(let i6=0; i6<len5; i6++){
+let data130 = data129[i6];
+if(data130 && typeof data130 == "object" && !Array.isArray(data130)){
+if(data130.unlockMs === undefined){
+data130.unlockMs = 5000;
 }
-if(data129.pin !== undefined){
-let data130 = data129.pin;
-if(!((typeof data130 == "number") && (!(data130 % 1) && !isNaN(data130)))){
-const err385 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/pin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data130.relockOnClose === undefined){
+data130.relockOnClose = true;
+}
+if(data130.heldOpenAlarmS === undefined){
+data130.heldOpenAlarmS = 30;
+}
+if(data130.fireRelease === undefined){
+data130.fireRelease = true;
+}
+if(data130.access === undefined){
+data130.access = {};
+}
+if(data130.id === undefined){
+const err385 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
 if(vErrors === null){
 vErrors = [err385];
 }
@@ -4666,9 +4670,8 @@ vErrors.push(err385);
 }
 errors++;
 }
-if(typeof data130 == "number"){
-if(data130 > 63 || isNaN(data130)){
-const err386 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/pin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
+if(data130.lock === undefined){
+const err386 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/required",keyword:"required",params:{missingProperty: "lock"},message:"must have required property '"+"lock"+"'"};
 if(vErrors === null){
 vErrors = [err386];
 }
@@ -4677,8 +4680,8 @@ vErrors.push(err386);
 }
 errors++;
 }
-if(data130 < 0 || isNaN(data130)){
-const err387 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/pin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(data130.unlockMs === undefined){
+const err387 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/required",keyword:"required",params:{missingProperty: "unlockMs"},message:"must have required property '"+"unlockMs"+"'"};
 if(vErrors === null){
 vErrors = [err387];
 }
@@ -4687,10 +4690,8 @@ vErrors.push(err387);
 }
 errors++;
 }
-}
-}
-if(typeof data129.activeLow !== "boolean"){
-const err388 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/activeLow",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/activeLow/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data130.relockOnClose === undefined){
+const err388 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/required",keyword:"required",params:{missingProperty: "relockOnClose"},message:"must have required property '"+"relockOnClose"+"'"};
 if(vErrors === null){
 vErrors = [err388];
 }
@@ -4699,9 +4700,8 @@ vErrors.push(err388);
 }
 errors++;
 }
-let data132 = data129.failMode;
-if(typeof data132 !== "string"){
-const err389 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/failMode",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/failMode/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data130.heldOpenAlarmS === undefined){
+const err389 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/required",keyword:"required",params:{missingProperty: "heldOpenAlarmS"},message:"must have required property '"+"heldOpenAlarmS"+"'"};
 if(vErrors === null){
 vErrors = [err389];
 }
@@ -4710,8 +4710,8 @@ vErrors.push(err389);
 }
 errors++;
 }
-if(!((data132 === "failSecure") || (data132 === "failSafe"))){
-const err390 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/failMode",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/failMode/enum",keyword:"enum",params:{allowedValues: schema11.properties.doors.properties.doors.items.properties.lock.properties.failMode.enum},message:"must be equal to one of the allowed values"};
+if(data130.fireRelease === undefined){
+const err390 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/required",keyword:"required",params:{missingProperty: "fireRelease"},message:"must have required property '"+"fireRelease"+"'"};
 if(vErrors === null){
 vErrors = [err390];
 }
@@ -4720,10 +4720,8 @@ vErrors.push(err390);
 }
 errors++;
 }
-if(data129.safeState !== undefined){
-let data133 = data129.safeState;
-if(typeof data133 !== "string"){
-const err391 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/safeState",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/safeState/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data130.access === undefined){
+const err391 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/required",keyword:"required",params:{missingProperty: "access"},message:"must have required property '"+"access"+"'"};
 if(vErrors === null){
 vErrors = [err391];
 }
@@ -4732,8 +4730,9 @@ vErrors.push(err391);
 }
 errors++;
 }
-if(!((data133 === "locked") || (data133 === "unlocked"))){
-const err392 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/safeState",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/safeState/enum",keyword:"enum",params:{allowedValues: schema11.properties.doors.properties.doors.items.properties.lock.properties.safeState.enum},message:"must be equal to one of the allowed values"};
+for(const key26 in data130){
+if(!(func2.call(schema11.properties.doors.properties.doors.items.properties, key26))){
+const err392 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key26},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err392];
 }
@@ -4743,9 +4742,11 @@ vErrors.push(err392);
 errors++;
 }
 }
-}
-else {
-const err393 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data130.id !== undefined){
+let data131 = data130.id;
+if(typeof data131 === "string"){
+if(!pattern0.test(data131)){
+const err393 = {instancePath:instancePath+"/doors/doors/" + i6+"/id",schemaPath:"#/properties/doors/properties/doors/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"+"\""};
 if(vErrors === null){
 vErrors = [err393];
 }
@@ -4755,9 +4756,8 @@ vErrors.push(err393);
 errors++;
 }
 }
-let data134 = data126.unlockMs;
-if(!((typeof data134 == "number") && (!(data134 % 1) && !isNaN(data134)))){
-const err394 = {instancePath:instancePath+"/doors/doors/" + i6+"/unlockMs",schemaPath:"#/properties/doors/properties/doors/items/properties/unlockMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+else {
+const err394 = {instancePath:instancePath+"/doors/doors/" + i6+"/id",schemaPath:"#/properties/doors/properties/doors/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err394];
 }
@@ -4766,9 +4766,12 @@ vErrors.push(err394);
 }
 errors++;
 }
-if(typeof data134 == "number"){
-if(data134 > 120000 || isNaN(data134)){
-const err395 = {instancePath:instancePath+"/doors/doors/" + i6+"/unlockMs",schemaPath:"#/properties/doors/properties/doors/items/properties/unlockMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 120000},message:"must be <= 120000"};
+}
+if(data130.name !== undefined){
+let data132 = data130.name;
+if(typeof data132 === "string"){
+if(func3(data132) > 100){
+const err395 = {instancePath:instancePath+"/doors/doors/" + i6+"/name",schemaPath:"#/properties/doors/properties/doors/items/properties/name/maxLength",keyword:"maxLength",params:{limit: 100},message:"must NOT have more than 100 characters"};
 if(vErrors === null){
 vErrors = [err395];
 }
@@ -4777,8 +4780,9 @@ vErrors.push(err395);
 }
 errors++;
 }
-if(data134 < 200 || isNaN(data134)){
-const err396 = {instancePath:instancePath+"/doors/doors/" + i6+"/unlockMs",schemaPath:"#/properties/doors/properties/doors/items/properties/unlockMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 200},message:"must be >= 200"};
+}
+else {
+const err396 = {instancePath:instancePath+"/doors/doors/" + i6+"/name",schemaPath:"#/properties/doors/properties/doors/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err396];
 }
@@ -4788,8 +4792,17 @@ vErrors.push(err396);
 errors++;
 }
 }
-if(typeof data126.relockOnClose !== "boolean"){
-const err397 = {instancePath:instancePath+"/doors/doors/" + i6+"/relockOnClose",schemaPath:"#/properties/doors/properties/doors/items/properties/relockOnClose/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data130.lock !== undefined){
+let data133 = data130.lock;
+if(data133 && typeof data133 == "object" && !Array.isArray(data133)){
+if(data133.activeLow === undefined){
+data133.activeLow = false;
+}
+if(data133.failMode === undefined){
+data133.failMode = "failSecure";
+}
+if(data133.pin === undefined){
+const err397 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/required",keyword:"required",params:{missingProperty: "pin"},message:"must have required property '"+"pin"+"'"};
 if(vErrors === null){
 vErrors = [err397];
 }
@@ -4798,17 +4811,8 @@ vErrors.push(err397);
 }
 errors++;
 }
-if(data126.contact !== undefined){
-let data136 = data126.contact;
-if(data136 && typeof data136 == "object" && !Array.isArray(data136)){
-if(data136.activeLow === undefined){
-data136.activeLow = false;
-}
-if(data136.debounceMs === undefined){
-data136.debounceMs = 50;
-}
-if(data136.pin === undefined){
-const err398 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/required",keyword:"required",params:{missingProperty: "pin"},message:"must have required property '"+"pin"+"'"};
+if(data133.activeLow === undefined){
+const err398 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/required",keyword:"required",params:{missingProperty: "activeLow"},message:"must have required property '"+"activeLow"+"'"};
 if(vErrors === null){
 vErrors = [err398];
 }
@@ -4817,8 +4821,8 @@ vErrors.push(err398);
 }
 errors++;
 }
-if(data136.activeLow === undefined){
-const err399 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/required",keyword:"required",params:{missingProperty: "activeLow"},message:"must have required property '"+"activeLow"+"'"};
+if(data133.failMode === undefined){
+const err399 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/required",keyword:"required",params:{missingProperty: "failMode"},message:"must have required property '"+"failMode"+"'"};
 if(vErrors === null){
 vErrors = [err399];
 }
@@ -4827,8 +4831,9 @@ vErrors.push(err399);
 }
 errors++;
 }
-if(data136.debounceMs === undefined){
-const err400 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/required",keyword:"required",params:{missingProperty: "debounceMs"},message:"must have required property '"+"debounceMs"+"'"};
+for(const key27 in data133){
+if(!((((key27 === "pin") || (key27 === "activeLow")) || (key27 === "failMode")) || (key27 === "safeState"))){
+const err400 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key27},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err400];
 }
@@ -4837,9 +4842,11 @@ vErrors.push(err400);
 }
 errors++;
 }
-for(const key27 in data136){
-if(!((((key27 === "pin") || (key27 === "activeLow")) || (key27 === "debounceMs")) || (key27 === "bias"))){
-const err401 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key27},message:"must NOT have additional properties"};
+}
+if(data133.pin !== undefined){
+let data134 = data133.pin;
+if(!((typeof data134 == "number") && (!(data134 % 1) && !isNaN(data134)))){
+const err401 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/pin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err401];
 }
@@ -4848,11 +4855,9 @@ vErrors.push(err401);
 }
 errors++;
 }
-}
-if(data136.pin !== undefined){
-let data137 = data136.pin;
-if(!((typeof data137 == "number") && (!(data137 % 1) && !isNaN(data137)))){
-const err402 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/pin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(typeof data134 == "number"){
+if(data134 > 63 || isNaN(data134)){
+const err402 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/pin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
 if(vErrors === null){
 vErrors = [err402];
 }
@@ -4861,9 +4866,8 @@ vErrors.push(err402);
 }
 errors++;
 }
-if(typeof data137 == "number"){
-if(data137 > 63 || isNaN(data137)){
-const err403 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/pin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
+if(data134 < 0 || isNaN(data134)){
+const err403 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/pin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err403];
 }
@@ -4872,8 +4876,10 @@ vErrors.push(err403);
 }
 errors++;
 }
-if(data137 < 0 || isNaN(data137)){
-const err404 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/pin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+}
+if(typeof data133.activeLow !== "boolean"){
+const err404 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/activeLow",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/activeLow/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err404];
 }
@@ -4882,10 +4888,9 @@ vErrors.push(err404);
 }
 errors++;
 }
-}
-}
-if(typeof data136.activeLow !== "boolean"){
-const err405 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/activeLow",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/activeLow/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+let data136 = data133.failMode;
+if(typeof data136 !== "string"){
+const err405 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/failMode",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/failMode/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err405];
 }
@@ -4894,9 +4899,8 @@ vErrors.push(err405);
 }
 errors++;
 }
-let data139 = data136.debounceMs;
-if(!((typeof data139 == "number") && (!(data139 % 1) && !isNaN(data139)))){
-const err406 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/debounceMs",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/debounceMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(!((data136 === "failSecure") || (data136 === "failSafe"))){
+const err406 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/failMode",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/failMode/enum",keyword:"enum",params:{allowedValues: schema11.properties.doors.properties.doors.items.properties.lock.properties.failMode.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err406];
 }
@@ -4905,9 +4909,10 @@ vErrors.push(err406);
 }
 errors++;
 }
-if(typeof data139 == "number"){
-if(data139 > 5000 || isNaN(data139)){
-const err407 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/debounceMs",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/debounceMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 5000},message:"must be <= 5000"};
+if(data133.safeState !== undefined){
+let data137 = data133.safeState;
+if(typeof data137 !== "string"){
+const err407 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/safeState",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/safeState/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err407];
 }
@@ -4916,8 +4921,8 @@ vErrors.push(err407);
 }
 errors++;
 }
-if(data139 < 0 || isNaN(data139)){
-const err408 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/debounceMs",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/debounceMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(!((data137 === "locked") || (data137 === "unlocked"))){
+const err408 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock/safeState",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/properties/safeState/enum",keyword:"enum",params:{allowedValues: schema11.properties.doors.properties.doors.items.properties.lock.properties.safeState.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err408];
 }
@@ -4927,10 +4932,9 @@ vErrors.push(err408);
 errors++;
 }
 }
-if(data136.bias !== undefined){
-let data140 = data136.bias;
-if(typeof data140 !== "string"){
-const err409 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/bias",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/bias/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+else {
+const err409 = {instancePath:instancePath+"/doors/doors/" + i6+"/lock",schemaPath:"#/properties/doors/properties/doors/items/properties/lock/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err409];
 }
@@ -4939,8 +4943,10 @@ vErrors.push(err409);
 }
 errors++;
 }
-if(!(((data140 === "pull-up") || (data140 === "pull-down")) || (data140 === "disable"))){
-const err410 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/bias",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/bias/enum",keyword:"enum",params:{allowedValues: schema11.properties.doors.properties.doors.items.properties.contact.properties.bias.enum},message:"must be equal to one of the allowed values"};
+}
+let data138 = data130.unlockMs;
+if(!((typeof data138 == "number") && (!(data138 % 1) && !isNaN(data138)))){
+const err410 = {instancePath:instancePath+"/doors/doors/" + i6+"/unlockMs",schemaPath:"#/properties/doors/properties/doors/items/properties/unlockMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err410];
 }
@@ -4949,10 +4955,9 @@ vErrors.push(err410);
 }
 errors++;
 }
-}
-}
-else {
-const err411 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(typeof data138 == "number"){
+if(data138 > 120000 || isNaN(data138)){
+const err411 = {instancePath:instancePath+"/doors/doors/" + i6+"/unlockMs",schemaPath:"#/properties/doors/properties/doors/items/properties/unlockMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 120000},message:"must be <= 120000"};
 if(vErrors === null){
 vErrors = [err411];
 }
@@ -4961,18 +4966,8 @@ vErrors.push(err411);
 }
 errors++;
 }
-}
-if(data126.exitButton !== undefined){
-let data141 = data126.exitButton;
-if(data141 && typeof data141 == "object" && !Array.isArray(data141)){
-if(data141.activeLow === undefined){
-data141.activeLow = false;
-}
-if(data141.debounceMs === undefined){
-data141.debounceMs = 30;
-}
-if(data141.pin === undefined){
-const err412 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/required",keyword:"required",params:{missingProperty: "pin"},message:"must have required property '"+"pin"+"'"};
+if(data138 < 200 || isNaN(data138)){
+const err412 = {instancePath:instancePath+"/doors/doors/" + i6+"/unlockMs",schemaPath:"#/properties/doors/properties/doors/items/properties/unlockMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 200},message:"must be >= 200"};
 if(vErrors === null){
 vErrors = [err412];
 }
@@ -4981,8 +4976,9 @@ vErrors.push(err412);
 }
 errors++;
 }
-if(data141.activeLow === undefined){
-const err413 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/required",keyword:"required",params:{missingProperty: "activeLow"},message:"must have required property '"+"activeLow"+"'"};
+}
+if(typeof data130.relockOnClose !== "boolean"){
+const err413 = {instancePath:instancePath+"/doors/doors/" + i6+"/relockOnClose",schemaPath:"#/properties/doors/properties/doors/items/properties/relockOnClose/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err413];
 }
@@ -4991,8 +4987,17 @@ vErrors.push(err413);
 }
 errors++;
 }
-if(data141.debounceMs === undefined){
-const err414 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/required",keyword:"required",params:{missingProperty: "debounceMs"},message:"must have required property '"+"debounceMs"+"'"};
+if(data130.contact !== undefined){
+let data140 = data130.contact;
+if(data140 && typeof data140 == "object" && !Array.isArray(data140)){
+if(data140.activeLow === undefined){
+data140.activeLow = false;
+}
+if(data140.debounceMs === undefined){
+data140.debounceMs = 50;
+}
+if(data140.pin === undefined){
+const err414 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/required",keyword:"required",params:{missingProperty: "pin"},message:"must have required property '"+"pin"+"'"};
 if(vErrors === null){
 vErrors = [err414];
 }
@@ -5001,9 +5006,8 @@ vErrors.push(err414);
 }
 errors++;
 }
-for(const key28 in data141){
-if(!((((key28 === "pin") || (key28 === "activeLow")) || (key28 === "debounceMs")) || (key28 === "bias"))){
-const err415 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key28},message:"must NOT have additional properties"};
+if(data140.activeLow === undefined){
+const err415 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/required",keyword:"required",params:{missingProperty: "activeLow"},message:"must have required property '"+"activeLow"+"'"};
 if(vErrors === null){
 vErrors = [err415];
 }
@@ -5012,11 +5016,8 @@ vErrors.push(err415);
 }
 errors++;
 }
-}
-if(data141.pin !== undefined){
-let data142 = data141.pin;
-if(!((typeof data142 == "number") && (!(data142 % 1) && !isNaN(data142)))){
-const err416 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/pin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data140.debounceMs === undefined){
+const err416 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/required",keyword:"required",params:{missingProperty: "debounceMs"},message:"must have required property '"+"debounceMs"+"'"};
 if(vErrors === null){
 vErrors = [err416];
 }
@@ -5025,9 +5026,9 @@ vErrors.push(err416);
 }
 errors++;
 }
-if(typeof data142 == "number"){
-if(data142 > 63 || isNaN(data142)){
-const err417 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/pin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
+for(const key28 in data140){
+if(!((((key28 === "pin") || (key28 === "activeLow")) || (key28 === "debounceMs")) || (key28 === "bias"))){
+const err417 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key28},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err417];
 }
@@ -5036,8 +5037,11 @@ vErrors.push(err417);
 }
 errors++;
 }
-if(data142 < 0 || isNaN(data142)){
-const err418 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/pin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data140.pin !== undefined){
+let data141 = data140.pin;
+if(!((typeof data141 == "number") && (!(data141 % 1) && !isNaN(data141)))){
+const err418 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/pin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err418];
 }
@@ -5046,10 +5050,9 @@ vErrors.push(err418);
 }
 errors++;
 }
-}
-}
-if(typeof data141.activeLow !== "boolean"){
-const err419 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/activeLow",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/activeLow/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(typeof data141 == "number"){
+if(data141 > 63 || isNaN(data141)){
+const err419 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/pin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
 if(vErrors === null){
 vErrors = [err419];
 }
@@ -5058,9 +5061,8 @@ vErrors.push(err419);
 }
 errors++;
 }
-let data144 = data141.debounceMs;
-if(!((typeof data144 == "number") && (!(data144 % 1) && !isNaN(data144)))){
-const err420 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/debounceMs",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/debounceMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data141 < 0 || isNaN(data141)){
+const err420 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/pin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err420];
 }
@@ -5069,9 +5071,10 @@ vErrors.push(err420);
 }
 errors++;
 }
-if(typeof data144 == "number"){
-if(data144 > 5000 || isNaN(data144)){
-const err421 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/debounceMs",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/debounceMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 5000},message:"must be <= 5000"};
+}
+}
+if(typeof data140.activeLow !== "boolean"){
+const err421 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/activeLow",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/activeLow/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err421];
 }
@@ -5080,8 +5083,9 @@ vErrors.push(err421);
 }
 errors++;
 }
-if(data144 < 0 || isNaN(data144)){
-const err422 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/debounceMs",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/debounceMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+let data143 = data140.debounceMs;
+if(!((typeof data143 == "number") && (!(data143 % 1) && !isNaN(data143)))){
+const err422 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/debounceMs",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/debounceMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err422];
 }
@@ -5090,11 +5094,9 @@ vErrors.push(err422);
 }
 errors++;
 }
-}
-if(data141.bias !== undefined){
-let data145 = data141.bias;
-if(typeof data145 !== "string"){
-const err423 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/bias",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/bias/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(typeof data143 == "number"){
+if(data143 > 5000 || isNaN(data143)){
+const err423 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/debounceMs",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/debounceMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 5000},message:"must be <= 5000"};
 if(vErrors === null){
 vErrors = [err423];
 }
@@ -5103,8 +5105,8 @@ vErrors.push(err423);
 }
 errors++;
 }
-if(!(((data145 === "pull-up") || (data145 === "pull-down")) || (data145 === "disable"))){
-const err424 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/bias",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/bias/enum",keyword:"enum",params:{allowedValues: schema11.properties.doors.properties.doors.items.properties.exitButton.properties.bias.enum},message:"must be equal to one of the allowed values"};
+if(data143 < 0 || isNaN(data143)){
+const err424 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/debounceMs",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/debounceMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err424];
 }
@@ -5114,9 +5116,10 @@ vErrors.push(err424);
 errors++;
 }
 }
-}
-else {
-const err425 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data140.bias !== undefined){
+let data144 = data140.bias;
+if(typeof data144 !== "string"){
+const err425 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/bias",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/bias/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err425];
 }
@@ -5125,15 +5128,8 @@ vErrors.push(err425);
 }
 errors++;
 }
-}
-if(data126.buzzer !== undefined){
-let data146 = data126.buzzer;
-if(data146 && typeof data146 == "object" && !Array.isArray(data146)){
-if(data146.activeLow === undefined){
-data146.activeLow = false;
-}
-if(data146.pin === undefined){
-const err426 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/required",keyword:"required",params:{missingProperty: "pin"},message:"must have required property '"+"pin"+"'"};
+if(!(((data144 === "pull-up") || (data144 === "pull-down")) || (data144 === "disable"))){
+const err426 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact/bias",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/properties/bias/enum",keyword:"enum",params:{allowedValues: schema11.properties.doors.properties.doors.items.properties.contact.properties.bias.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err426];
 }
@@ -5142,8 +5138,10 @@ vErrors.push(err426);
 }
 errors++;
 }
-if(data146.activeLow === undefined){
-const err427 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/required",keyword:"required",params:{missingProperty: "activeLow"},message:"must have required property '"+"activeLow"+"'"};
+}
+}
+else {
+const err427 = {instancePath:instancePath+"/doors/doors/" + i6+"/contact",schemaPath:"#/properties/doors/properties/doors/items/properties/contact/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err427];
 }
@@ -5152,9 +5150,18 @@ vErrors.push(err427);
 }
 errors++;
 }
-for(const key29 in data146){
-if(!((key29 === "pin") || (key29 === "activeLow"))){
-const err428 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key29},message:"must NOT have additional properties"};
+}
+if(data130.exitButton !== undefined){
+let data145 = data130.exitButton;
+if(data145 && typeof data145 == "object" && !Array.isArray(data145)){
+if(data145.activeLow === undefined){
+data145.activeLow = false;
+}
+if(data145.debounceMs === undefined){
+data145.debounceMs = 30;
+}
+if(data145.pin === undefined){
+const err428 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/required",keyword:"required",params:{missingProperty: "pin"},message:"must have required property '"+"pin"+"'"};
 if(vErrors === null){
 vErrors = [err428];
 }
@@ -5163,11 +5170,8 @@ vErrors.push(err428);
 }
 errors++;
 }
-}
-if(data146.pin !== undefined){
-let data147 = data146.pin;
-if(!((typeof data147 == "number") && (!(data147 % 1) && !isNaN(data147)))){
-const err429 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/properties/pin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data145.activeLow === undefined){
+const err429 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/required",keyword:"required",params:{missingProperty: "activeLow"},message:"must have required property '"+"activeLow"+"'"};
 if(vErrors === null){
 vErrors = [err429];
 }
@@ -5176,9 +5180,8 @@ vErrors.push(err429);
 }
 errors++;
 }
-if(typeof data147 == "number"){
-if(data147 > 63 || isNaN(data147)){
-const err430 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/properties/pin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
+if(data145.debounceMs === undefined){
+const err430 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/required",keyword:"required",params:{missingProperty: "debounceMs"},message:"must have required property '"+"debounceMs"+"'"};
 if(vErrors === null){
 vErrors = [err430];
 }
@@ -5187,8 +5190,9 @@ vErrors.push(err430);
 }
 errors++;
 }
-if(data147 < 0 || isNaN(data147)){
-const err431 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/properties/pin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+for(const key29 in data145){
+if(!((((key29 === "pin") || (key29 === "activeLow")) || (key29 === "debounceMs")) || (key29 === "bias"))){
+const err431 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key29},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err431];
 }
@@ -5198,9 +5202,10 @@ vErrors.push(err431);
 errors++;
 }
 }
-}
-if(typeof data146.activeLow !== "boolean"){
-const err432 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer/activeLow",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/properties/activeLow/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data145.pin !== undefined){
+let data146 = data145.pin;
+if(!((typeof data146 == "number") && (!(data146 % 1) && !isNaN(data146)))){
+const err432 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/pin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err432];
 }
@@ -5209,9 +5214,9 @@ vErrors.push(err432);
 }
 errors++;
 }
-}
-else {
-const err433 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(typeof data146 == "number"){
+if(data146 > 63 || isNaN(data146)){
+const err433 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/pin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
 if(vErrors === null){
 vErrors = [err433];
 }
@@ -5220,15 +5225,8 @@ vErrors.push(err433);
 }
 errors++;
 }
-}
-if(data126.led !== undefined){
-let data149 = data126.led;
-if(data149 && typeof data149 == "object" && !Array.isArray(data149)){
-if(data149.activeLow === undefined){
-data149.activeLow = false;
-}
-if(data149.pin === undefined){
-const err434 = {instancePath:instancePath+"/doors/doors/" + i6+"/led",schemaPath:"#/properties/doors/properties/doors/items/properties/led/required",keyword:"required",params:{missingProperty: "pin"},message:"must have required property '"+"pin"+"'"};
+if(data146 < 0 || isNaN(data146)){
+const err434 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/pin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err434];
 }
@@ -5237,8 +5235,10 @@ vErrors.push(err434);
 }
 errors++;
 }
-if(data149.activeLow === undefined){
-const err435 = {instancePath:instancePath+"/doors/doors/" + i6+"/led",schemaPath:"#/properties/doors/properties/doors/items/properties/led/required",keyword:"required",params:{missingProperty: "activeLow"},message:"must have required property '"+"activeLow"+"'"};
+}
+}
+if(typeof data145.activeLow !== "boolean"){
+const err435 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/activeLow",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/activeLow/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err435];
 }
@@ -5247,9 +5247,9 @@ vErrors.push(err435);
 }
 errors++;
 }
-for(const key30 in data149){
-if(!((key30 === "pin") || (key30 === "activeLow"))){
-const err436 = {instancePath:instancePath+"/doors/doors/" + i6+"/led",schemaPath:"#/properties/doors/properties/doors/items/properties/led/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key30},message:"must NOT have additional properties"};
+let data148 = data145.debounceMs;
+if(!((typeof data148 == "number") && (!(data148 % 1) && !isNaN(data148)))){
+const err436 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/debounceMs",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/debounceMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err436];
 }
@@ -5258,11 +5258,9 @@ vErrors.push(err436);
 }
 errors++;
 }
-}
-if(data149.pin !== undefined){
-let data150 = data149.pin;
-if(!((typeof data150 == "number") && (!(data150 % 1) && !isNaN(data150)))){
-const err437 = {instancePath:instancePath+"/doors/doors/" + i6+"/led/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/led/properties/pin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(typeof data148 == "number"){
+if(data148 > 5000 || isNaN(data148)){
+const err437 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/debounceMs",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/debounceMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 5000},message:"must be <= 5000"};
 if(vErrors === null){
 vErrors = [err437];
 }
@@ -5271,9 +5269,8 @@ vErrors.push(err437);
 }
 errors++;
 }
-if(typeof data150 == "number"){
-if(data150 > 63 || isNaN(data150)){
-const err438 = {instancePath:instancePath+"/doors/doors/" + i6+"/led/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/led/properties/pin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
+if(data148 < 0 || isNaN(data148)){
+const err438 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/debounceMs",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/debounceMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err438];
 }
@@ -5282,8 +5279,11 @@ vErrors.push(err438);
 }
 errors++;
 }
-if(data150 < 0 || isNaN(data150)){
-const err439 = {instancePath:instancePath+"/doors/doors/" + i6+"/led/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/led/properties/pin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data145.bias !== undefined){
+let data149 = data145.bias;
+if(typeof data149 !== "string"){
+const err439 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/bias",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/bias/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err439];
 }
@@ -5292,10 +5292,8 @@ vErrors.push(err439);
 }
 errors++;
 }
-}
-}
-if(typeof data149.activeLow !== "boolean"){
-const err440 = {instancePath:instancePath+"/doors/doors/" + i6+"/led/activeLow",schemaPath:"#/properties/doors/properties/doors/items/properties/led/properties/activeLow/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(!(((data149 === "pull-up") || (data149 === "pull-down")) || (data149 === "disable"))){
+const err440 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton/bias",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/properties/bias/enum",keyword:"enum",params:{allowedValues: schema11.properties.doors.properties.doors.items.properties.exitButton.properties.bias.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err440];
 }
@@ -5305,8 +5303,9 @@ vErrors.push(err440);
 errors++;
 }
 }
+}
 else {
-const err441 = {instancePath:instancePath+"/doors/doors/" + i6+"/led",schemaPath:"#/properties/doors/properties/doors/items/properties/led/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err441 = {instancePath:instancePath+"/doors/doors/" + i6+"/exitButton",schemaPath:"#/properties/doors/properties/doors/items/properties/exitButton/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err441];
 }
@@ -5316,9 +5315,14 @@ vErrors.push(err441);
 errors++;
 }
 }
-let data152 = data126.heldOpenAlarmS;
-if(!((typeof data152 == "number") && (!(data152 % 1) && !isNaN(data152)))){
-const err442 = {instancePath:instancePath+"/doors/doors/" + i6+"/heldOpenAlarmS",schemaPath:"#/properties/doors/properties/doors/items/properties/heldOpenAlarmS/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data130.buzzer !== undefined){
+let data150 = data130.buzzer;
+if(data150 && typeof data150 == "object" && !Array.isArray(data150)){
+if(data150.activeLow === undefined){
+data150.activeLow = false;
+}
+if(data150.pin === undefined){
+const err442 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/required",keyword:"required",params:{missingProperty: "pin"},message:"must have required property '"+"pin"+"'"};
 if(vErrors === null){
 vErrors = [err442];
 }
@@ -5327,9 +5331,8 @@ vErrors.push(err442);
 }
 errors++;
 }
-if(typeof data152 == "number"){
-if(data152 > 86400 || isNaN(data152)){
-const err443 = {instancePath:instancePath+"/doors/doors/" + i6+"/heldOpenAlarmS",schemaPath:"#/properties/doors/properties/doors/items/properties/heldOpenAlarmS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400},message:"must be <= 86400"};
+if(data150.activeLow === undefined){
+const err443 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/required",keyword:"required",params:{missingProperty: "activeLow"},message:"must have required property '"+"activeLow"+"'"};
 if(vErrors === null){
 vErrors = [err443];
 }
@@ -5338,8 +5341,9 @@ vErrors.push(err443);
 }
 errors++;
 }
-if(data152 < 1 || isNaN(data152)){
-const err444 = {instancePath:instancePath+"/doors/doors/" + i6+"/heldOpenAlarmS",schemaPath:"#/properties/doors/properties/doors/items/properties/heldOpenAlarmS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+for(const key30 in data150){
+if(!((key30 === "pin") || (key30 === "activeLow"))){
+const err444 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key30},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err444];
 }
@@ -5349,8 +5353,10 @@ vErrors.push(err444);
 errors++;
 }
 }
-if(typeof data126.fireRelease !== "boolean"){
-const err445 = {instancePath:instancePath+"/doors/doors/" + i6+"/fireRelease",schemaPath:"#/properties/doors/properties/doors/items/properties/fireRelease/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data150.pin !== undefined){
+let data151 = data150.pin;
+if(!((typeof data151 == "number") && (!(data151 % 1) && !isNaN(data151)))){
+const err445 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/properties/pin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err445];
 }
@@ -5359,9 +5365,9 @@ vErrors.push(err445);
 }
 errors++;
 }
-}
-else {
-const err446 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(typeof data151 == "number"){
+if(data151 > 63 || isNaN(data151)){
+const err446 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/properties/pin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
 if(vErrors === null){
 vErrors = [err446];
 }
@@ -5370,10 +5376,8 @@ vErrors.push(err446);
 }
 errors++;
 }
-}
-}
-else {
-const err447 = {instancePath:instancePath+"/doors/doors",schemaPath:"#/properties/doors/properties/doors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data151 < 0 || isNaN(data151)){
+const err447 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/properties/pin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err447];
 }
@@ -5383,8 +5387,9 @@ vErrors.push(err447);
 errors++;
 }
 }
-else {
-const err448 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/type",keyword:"type",params:{type: "object"},message:"must be object"};
+}
+if(typeof data150.activeLow !== "boolean"){
+const err448 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer/activeLow",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/properties/activeLow/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err448];
 }
@@ -5393,46 +5398,9 @@ vErrors.push(err448);
 }
 errors++;
 }
-let data154 = data.vision;
-if(data154 && typeof data154 == "object" && !Array.isArray(data154)){
-if(data154.enabled === undefined){
-data154.enabled = false;
 }
-if(data154.camera === undefined){
-data154.camera = {};
-}
-if(data154.models === undefined){
-data154.models = {};
-}
-if(data154.threads === undefined){
-data154.threads = 2;
-}
-if(data154.modelLoadTimeoutS === undefined){
-data154.modelLoadTimeoutS = 180;
-}
-if(data154.match === undefined){
-data154.match = {};
-}
-if(data154.liveness === undefined){
-data154.liveness = {};
-}
-if(data154.quality === undefined){
-data154.quality = {};
-}
-if(data154.enrolment === undefined){
-data154.enrolment = {};
-}
-if(data154.privacy === undefined){
-data154.privacy = {};
-}
-if(data154.events === undefined){
-data154.events = {};
-}
-if(data154.queue === undefined){
-data154.queue = 8;
-}
-if(data154.enabled === undefined){
-const err449 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
+else {
+const err449 = {instancePath:instancePath+"/doors/doors/" + i6+"/buzzer",schemaPath:"#/properties/doors/properties/doors/items/properties/buzzer/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err449];
 }
@@ -5441,8 +5409,15 @@ vErrors.push(err449);
 }
 errors++;
 }
-if(data154.camera === undefined){
-const err450 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "camera"},message:"must have required property '"+"camera"+"'"};
+}
+if(data130.led !== undefined){
+let data153 = data130.led;
+if(data153 && typeof data153 == "object" && !Array.isArray(data153)){
+if(data153.activeLow === undefined){
+data153.activeLow = false;
+}
+if(data153.pin === undefined){
+const err450 = {instancePath:instancePath+"/doors/doors/" + i6+"/led",schemaPath:"#/properties/doors/properties/doors/items/properties/led/required",keyword:"required",params:{missingProperty: "pin"},message:"must have required property '"+"pin"+"'"};
 if(vErrors === null){
 vErrors = [err450];
 }
@@ -5451,8 +5426,8 @@ vErrors.push(err450);
 }
 errors++;
 }
-if(data154.models === undefined){
-const err451 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "models"},message:"must have required property '"+"models"+"'"};
+if(data153.activeLow === undefined){
+const err451 = {instancePath:instancePath+"/doors/doors/" + i6+"/led",schemaPath:"#/properties/doors/properties/doors/items/properties/led/required",keyword:"required",params:{missingProperty: "activeLow"},message:"must have required property '"+"activeLow"+"'"};
 if(vErrors === null){
 vErrors = [err451];
 }
@@ -5461,8 +5436,9 @@ vErrors.push(err451);
 }
 errors++;
 }
-if(data154.threads === undefined){
-const err452 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "threads"},message:"must have required property '"+"threads"+"'"};
+for(const key31 in data153){
+if(!((key31 === "pin") || (key31 === "activeLow"))){
+const err452 = {instancePath:instancePath+"/doors/doors/" + i6+"/led",schemaPath:"#/properties/doors/properties/doors/items/properties/led/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key31},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err452];
 }
@@ -5471,8 +5447,11 @@ vErrors.push(err452);
 }
 errors++;
 }
-if(data154.modelLoadTimeoutS === undefined){
-const err453 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "modelLoadTimeoutS"},message:"must have required property '"+"modelLoadTimeoutS"+"'"};
+}
+if(data153.pin !== undefined){
+let data154 = data153.pin;
+if(!((typeof data154 == "number") && (!(data154 % 1) && !isNaN(data154)))){
+const err453 = {instancePath:instancePath+"/doors/doors/" + i6+"/led/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/led/properties/pin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err453];
 }
@@ -5481,8 +5460,9 @@ vErrors.push(err453);
 }
 errors++;
 }
-if(data154.match === undefined){
-const err454 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "match"},message:"must have required property '"+"match"+"'"};
+if(typeof data154 == "number"){
+if(data154 > 63 || isNaN(data154)){
+const err454 = {instancePath:instancePath+"/doors/doors/" + i6+"/led/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/led/properties/pin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
 if(vErrors === null){
 vErrors = [err454];
 }
@@ -5491,8 +5471,8 @@ vErrors.push(err454);
 }
 errors++;
 }
-if(data154.liveness === undefined){
-const err455 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "liveness"},message:"must have required property '"+"liveness"+"'"};
+if(data154 < 0 || isNaN(data154)){
+const err455 = {instancePath:instancePath+"/doors/doors/" + i6+"/led/pin",schemaPath:"#/properties/doors/properties/doors/items/properties/led/properties/pin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err455];
 }
@@ -5501,8 +5481,10 @@ vErrors.push(err455);
 }
 errors++;
 }
-if(data154.quality === undefined){
-const err456 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "quality"},message:"must have required property '"+"quality"+"'"};
+}
+}
+if(typeof data153.activeLow !== "boolean"){
+const err456 = {instancePath:instancePath+"/doors/doors/" + i6+"/led/activeLow",schemaPath:"#/properties/doors/properties/doors/items/properties/led/properties/activeLow/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err456];
 }
@@ -5511,8 +5493,9 @@ vErrors.push(err456);
 }
 errors++;
 }
-if(data154.enrolment === undefined){
-const err457 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "enrolment"},message:"must have required property '"+"enrolment"+"'"};
+}
+else {
+const err457 = {instancePath:instancePath+"/doors/doors/" + i6+"/led",schemaPath:"#/properties/doors/properties/doors/items/properties/led/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err457];
 }
@@ -5521,8 +5504,10 @@ vErrors.push(err457);
 }
 errors++;
 }
-if(data154.privacy === undefined){
-const err458 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "privacy"},message:"must have required property '"+"privacy"+"'"};
+}
+let data156 = data130.heldOpenAlarmS;
+if(!((typeof data156 == "number") && (!(data156 % 1) && !isNaN(data156)))){
+const err458 = {instancePath:instancePath+"/doors/doors/" + i6+"/heldOpenAlarmS",schemaPath:"#/properties/doors/properties/doors/items/properties/heldOpenAlarmS/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err458];
 }
@@ -5531,8 +5516,9 @@ vErrors.push(err458);
 }
 errors++;
 }
-if(data154.events === undefined){
-const err459 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "events"},message:"must have required property '"+"events"+"'"};
+if(typeof data156 == "number"){
+if(data156 > 86400 || isNaN(data156)){
+const err459 = {instancePath:instancePath+"/doors/doors/" + i6+"/heldOpenAlarmS",schemaPath:"#/properties/doors/properties/doors/items/properties/heldOpenAlarmS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400},message:"must be <= 86400"};
 if(vErrors === null){
 vErrors = [err459];
 }
@@ -5541,8 +5527,8 @@ vErrors.push(err459);
 }
 errors++;
 }
-if(data154.queue === undefined){
-const err460 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "queue"},message:"must have required property '"+"queue"+"'"};
+if(data156 < 1 || isNaN(data156)){
+const err460 = {instancePath:instancePath+"/doors/doors/" + i6+"/heldOpenAlarmS",schemaPath:"#/properties/doors/properties/doors/items/properties/heldOpenAlarmS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err460];
 }
@@ -5551,9 +5537,9 @@ vErrors.push(err460);
 }
 errors++;
 }
-for(const key31 in data154){
-if(!(func2.call(schema11.properties.vision.properties, key31))){
-const err461 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key31},message:"must NOT have additional properties"};
+}
+if(typeof data130.fireRelease !== "boolean"){
+const err461 = {instancePath:instancePath+"/doors/doors/" + i6+"/fireRelease",schemaPath:"#/properties/doors/properties/doors/items/properties/fireRelease/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err461];
 }
@@ -5562,9 +5548,13 @@ vErrors.push(err461);
 }
 errors++;
 }
+let data158 = data130.access;
+if(data158 && typeof data158 == "object" && !Array.isArray(data158)){
+if(data158.pinTimeoutS === undefined){
+data158.pinTimeoutS = 10;
 }
-if(typeof data154.enabled !== "boolean"){
-const err462 = {instancePath:instancePath+"/vision/enabled",schemaPath:"#/properties/vision/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data158.pinTimeoutS === undefined){
+const err462 = {instancePath:instancePath+"/doors/doors/" + i6+"/access",schemaPath:"#/properties/doors/properties/doors/items/properties/access/required",keyword:"required",params:{missingProperty: "pinTimeoutS"},message:"must have required property '"+"pinTimeoutS"+"'"};
 if(vErrors === null){
 vErrors = [err462];
 }
@@ -5573,11 +5563,9 @@ vErrors.push(err462);
 }
 errors++;
 }
-if(data154.doorId !== undefined){
-let data156 = data154.doorId;
-if(typeof data156 === "string"){
-if(!pattern0.test(data156)){
-const err463 = {instancePath:instancePath+"/vision/doorId",schemaPath:"#/properties/vision/properties/doorId/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"+"\""};
+for(const key32 in data158){
+if(!((key32 === "mode") || (key32 === "pinTimeoutS"))){
+const err463 = {instancePath:instancePath+"/doors/doors/" + i6+"/access",schemaPath:"#/properties/doors/properties/doors/items/properties/access/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key32},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err463];
 }
@@ -5587,8 +5575,10 @@ vErrors.push(err463);
 errors++;
 }
 }
-else {
-const err464 = {instancePath:instancePath+"/vision/doorId",schemaPath:"#/properties/vision/properties/doorId/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data158.mode !== undefined){
+let data159 = data158.mode;
+if(typeof data159 !== "string"){
+const err464 = {instancePath:instancePath+"/doors/doors/" + i6+"/access/mode",schemaPath:"#/properties/doors/properties/doors/items/properties/access/properties/mode/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err464];
 }
@@ -5597,35 +5587,8 @@ vErrors.push(err464);
 }
 errors++;
 }
-}
-let data157 = data154.camera;
-if(data157 && typeof data157 == "object" && !Array.isArray(data157)){
-if(data157.source === undefined){
-data157.source = {};
-}
-if(data157.width === undefined){
-data157.width = 640;
-}
-if(data157.height === undefined){
-data157.height = 480;
-}
-if(data157.fps === undefined){
-data157.fps = 10;
-}
-if(data157.staleS === undefined){
-data157.staleS = 5;
-}
-if(data157.frozenS === undefined){
-data157.frozenS = 30;
-}
-if(data157.reconnectMinMs === undefined){
-data157.reconnectMinMs = 1000;
-}
-if(data157.reconnectMaxMs === undefined){
-data157.reconnectMaxMs = 30000;
-}
-if(data157.source === undefined){
-const err465 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "source"},message:"must have required property '"+"source"+"'"};
+if(!(((((data159 === "face") || (data159 === "face_or_card")) || (data159 === "face_and_pin")) || (data159 === "card")) || (data159 === "card_and_pin"))){
+const err465 = {instancePath:instancePath+"/doors/doors/" + i6+"/access/mode",schemaPath:"#/properties/doors/properties/doors/items/properties/access/properties/mode/enum",keyword:"enum",params:{allowedValues: schema11.properties.doors.properties.doors.items.properties.access.properties.mode.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err465];
 }
@@ -5634,8 +5597,10 @@ vErrors.push(err465);
 }
 errors++;
 }
-if(data157.width === undefined){
-const err466 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "width"},message:"must have required property '"+"width"+"'"};
+}
+let data160 = data158.pinTimeoutS;
+if(!((typeof data160 == "number") && (!(data160 % 1) && !isNaN(data160)))){
+const err466 = {instancePath:instancePath+"/doors/doors/" + i6+"/access/pinTimeoutS",schemaPath:"#/properties/doors/properties/doors/items/properties/access/properties/pinTimeoutS/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err466];
 }
@@ -5644,8 +5609,9 @@ vErrors.push(err466);
 }
 errors++;
 }
-if(data157.height === undefined){
-const err467 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "height"},message:"must have required property '"+"height"+"'"};
+if(typeof data160 == "number"){
+if(data160 > 120 || isNaN(data160)){
+const err467 = {instancePath:instancePath+"/doors/doors/" + i6+"/access/pinTimeoutS",schemaPath:"#/properties/doors/properties/doors/items/properties/access/properties/pinTimeoutS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 120},message:"must be <= 120"};
 if(vErrors === null){
 vErrors = [err467];
 }
@@ -5654,8 +5620,8 @@ vErrors.push(err467);
 }
 errors++;
 }
-if(data157.fps === undefined){
-const err468 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "fps"},message:"must have required property '"+"fps"+"'"};
+if(data160 < 3 || isNaN(data160)){
+const err468 = {instancePath:instancePath+"/doors/doors/" + i6+"/access/pinTimeoutS",schemaPath:"#/properties/doors/properties/doors/items/properties/access/properties/pinTimeoutS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 3},message:"must be >= 3"};
 if(vErrors === null){
 vErrors = [err468];
 }
@@ -5664,8 +5630,10 @@ vErrors.push(err468);
 }
 errors++;
 }
-if(data157.staleS === undefined){
-const err469 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "staleS"},message:"must have required property '"+"staleS"+"'"};
+}
+}
+else {
+const err469 = {instancePath:instancePath+"/doors/doors/" + i6+"/access",schemaPath:"#/properties/doors/properties/doors/items/properties/access/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err469];
 }
@@ -5674,8 +5642,17 @@ vErrors.push(err469);
 }
 errors++;
 }
-if(data157.frozenS === undefined){
-const err470 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "frozenS"},message:"must have required property '"+"frozenS"+"'"};
+if(data130.reader !== undefined){
+let data161 = data130.reader;
+if(data161 && typeof data161 == "object" && !Array.isArray(data161)){
+if(data161.activeLow === undefined){
+data161.activeLow = true;
+}
+if(data161.frameGapMs === undefined){
+data161.frameGapMs = 25;
+}
+if(data161.d0 === undefined){
+const err470 = {instancePath:instancePath+"/doors/doors/" + i6+"/reader",schemaPath:"#/properties/doors/properties/doors/items/properties/reader/required",keyword:"required",params:{missingProperty: "d0"},message:"must have required property '"+"d0"+"'"};
 if(vErrors === null){
 vErrors = [err470];
 }
@@ -5684,8 +5661,8 @@ vErrors.push(err470);
 }
 errors++;
 }
-if(data157.reconnectMinMs === undefined){
-const err471 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "reconnectMinMs"},message:"must have required property '"+"reconnectMinMs"+"'"};
+if(data161.d1 === undefined){
+const err471 = {instancePath:instancePath+"/doors/doors/" + i6+"/reader",schemaPath:"#/properties/doors/properties/doors/items/properties/reader/required",keyword:"required",params:{missingProperty: "d1"},message:"must have required property '"+"d1"+"'"};
 if(vErrors === null){
 vErrors = [err471];
 }
@@ -5694,8 +5671,8 @@ vErrors.push(err471);
 }
 errors++;
 }
-if(data157.reconnectMaxMs === undefined){
-const err472 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "reconnectMaxMs"},message:"must have required property '"+"reconnectMaxMs"+"'"};
+if(data161.activeLow === undefined){
+const err472 = {instancePath:instancePath+"/doors/doors/" + i6+"/reader",schemaPath:"#/properties/doors/properties/doors/items/properties/reader/required",keyword:"required",params:{missingProperty: "activeLow"},message:"must have required property '"+"activeLow"+"'"};
 if(vErrors === null){
 vErrors = [err472];
 }
@@ -5704,9 +5681,8 @@ vErrors.push(err472);
 }
 errors++;
 }
-for(const key32 in data157){
-if(!((((((((key32 === "source") || (key32 === "width")) || (key32 === "height")) || (key32 === "fps")) || (key32 === "staleS")) || (key32 === "frozenS")) || (key32 === "reconnectMinMs")) || (key32 === "reconnectMaxMs"))){
-const err473 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key32},message:"must NOT have additional properties"};
+if(data161.frameGapMs === undefined){
+const err473 = {instancePath:instancePath+"/doors/doors/" + i6+"/reader",schemaPath:"#/properties/doors/properties/doors/items/properties/reader/required",keyword:"required",params:{missingProperty: "frameGapMs"},message:"must have required property '"+"frameGapMs"+"'"};
 if(vErrors === null){
 vErrors = [err473];
 }
@@ -5715,17 +5691,9 @@ vErrors.push(err473);
 }
 errors++;
 }
-}
-let data158 = data157.source;
-if(data158 && typeof data158 == "object" && !Array.isArray(data158)){
-if(data158.kind === undefined){
-data158.kind = "rtsp";
-}
-if(data158.transport === undefined){
-data158.transport = "tcp";
-}
-if(data158.kind === undefined){
-const err474 = {instancePath:instancePath+"/vision/camera/source",schemaPath:"#/properties/vision/properties/camera/properties/source/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
+for(const key33 in data161){
+if(!(((((key33 === "d0") || (key33 === "d1")) || (key33 === "activeLow")) || (key33 === "frameGapMs")) || (key33 === "bias"))){
+const err474 = {instancePath:instancePath+"/doors/doors/" + i6+"/reader",schemaPath:"#/properties/doors/properties/doors/items/properties/reader/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key33},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err474];
 }
@@ -5734,8 +5702,11 @@ vErrors.push(err474);
 }
 errors++;
 }
-if(data158.transport === undefined){
-const err475 = {instancePath:instancePath+"/vision/camera/source",schemaPath:"#/properties/vision/properties/camera/properties/source/required",keyword:"required",params:{missingProperty: "transport"},message:"must have required property '"+"transport"+"'"};
+}
+if(data161.d0 !== undefined){
+let data162 = data161.d0;
+if(!((typeof data162 == "number") && (!(data162 % 1) && !isNaN(data162)))){
+const err475 = {instancePath:instancePath+"/doors/doors/" + i6+"/reader/d0",schemaPath:"#/properties/doors/properties/doors/items/properties/reader/properties/d0/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err475];
 }
@@ -5744,9 +5715,9 @@ vErrors.push(err475);
 }
 errors++;
 }
-for(const key33 in data158){
-if(!(((((key33 === "kind") || (key33 === "url")) || (key33 === "transport")) || (key33 === "device")) || (key33 === "path"))){
-const err476 = {instancePath:instancePath+"/vision/camera/source",schemaPath:"#/properties/vision/properties/camera/properties/source/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key33},message:"must NOT have additional properties"};
+if(typeof data162 == "number"){
+if(data162 > 63 || isNaN(data162)){
+const err476 = {instancePath:instancePath+"/doors/doors/" + i6+"/reader/d0",schemaPath:"#/properties/doors/properties/doors/items/properties/reader/properties/d0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
 if(vErrors === null){
 vErrors = [err476];
 }
@@ -5755,10 +5726,8 @@ vErrors.push(err476);
 }
 errors++;
 }
-}
-let data159 = data158.kind;
-if(typeof data159 !== "string"){
-const err477 = {instancePath:instancePath+"/vision/camera/source/kind",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data162 < 0 || isNaN(data162)){
+const err477 = {instancePath:instancePath+"/doors/doors/" + i6+"/reader/d0",schemaPath:"#/properties/doors/properties/doors/items/properties/reader/properties/d0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err477];
 }
@@ -5767,8 +5736,12 @@ vErrors.push(err477);
 }
 errors++;
 }
-if(!(((data159 === "rtsp") || (data159 === "v4l2")) || (data159 === "file"))){
-const err478 = {instancePath:instancePath+"/vision/camera/source/kind",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/kind/enum",keyword:"enum",params:{allowedValues: schema11.properties.vision.properties.camera.properties.source.properties.kind.enum},message:"must be equal to one of the allowed values"};
+}
+}
+if(data161.d1 !== undefined){
+let data163 = data161.d1;
+if(!((typeof data163 == "number") && (!(data163 % 1) && !isNaN(data163)))){
+const err478 = {instancePath:instancePath+"/doors/doors/" + i6+"/reader/d1",schemaPath:"#/properties/doors/properties/doors/items/properties/reader/properties/d1/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err478];
 }
@@ -5777,11 +5750,9 @@ vErrors.push(err478);
 }
 errors++;
 }
-if(data158.url !== undefined){
-let data160 = data158.url;
-if(typeof data160 === "string"){
-if(!pattern12.test(data160)){
-const err479 = {instancePath:instancePath+"/vision/camera/source/url",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/url/pattern",keyword:"pattern",params:{pattern: "^rtsps?://"},message:"must match pattern \""+"^rtsps?://"+"\""};
+if(typeof data163 == "number"){
+if(data163 > 63 || isNaN(data163)){
+const err479 = {instancePath:instancePath+"/doors/doors/" + i6+"/reader/d1",schemaPath:"#/properties/doors/properties/doors/items/properties/reader/properties/d1/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
 if(vErrors === null){
 vErrors = [err479];
 }
@@ -5790,9 +5761,8 @@ vErrors.push(err479);
 }
 errors++;
 }
-}
-else {
-const err480 = {instancePath:instancePath+"/vision/camera/source/url",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/url/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data163 < 0 || isNaN(data163)){
+const err480 = {instancePath:instancePath+"/doors/doors/" + i6+"/reader/d1",schemaPath:"#/properties/doors/properties/doors/items/properties/reader/properties/d1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err480];
 }
@@ -5802,9 +5772,9 @@ vErrors.push(err480);
 errors++;
 }
 }
-let data161 = data158.transport;
-if(typeof data161 !== "string"){
-const err481 = {instancePath:instancePath+"/vision/camera/source/transport",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/transport/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(typeof data161.activeLow !== "boolean"){
+const err481 = {instancePath:instancePath+"/doors/doors/" + i6+"/reader/activeLow",schemaPath:"#/properties/doors/properties/doors/items/properties/reader/properties/activeLow/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err481];
 }
@@ -5813,8 +5783,9 @@ vErrors.push(err481);
 }
 errors++;
 }
-if(!((data161 === "tcp") || (data161 === "udp"))){
-const err482 = {instancePath:instancePath+"/vision/camera/source/transport",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/transport/enum",keyword:"enum",params:{allowedValues: schema11.properties.vision.properties.camera.properties.source.properties.transport.enum},message:"must be equal to one of the allowed values"};
+let data165 = data161.frameGapMs;
+if(!((typeof data165 == "number") && (!(data165 % 1) && !isNaN(data165)))){
+const err482 = {instancePath:instancePath+"/doors/doors/" + i6+"/reader/frameGapMs",schemaPath:"#/properties/doors/properties/doors/items/properties/reader/properties/frameGapMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err482];
 }
@@ -5823,11 +5794,9 @@ vErrors.push(err482);
 }
 errors++;
 }
-if(data158.device !== undefined){
-let data162 = data158.device;
-if(typeof data162 === "string"){
-if(!pattern13.test(data162)){
-const err483 = {instancePath:instancePath+"/vision/camera/source/device",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/device/pattern",keyword:"pattern",params:{pattern: "^/dev/"},message:"must match pattern \""+"^/dev/"+"\""};
+if(typeof data165 == "number"){
+if(data165 > 500 || isNaN(data165)){
+const err483 = {instancePath:instancePath+"/doors/doors/" + i6+"/reader/frameGapMs",schemaPath:"#/properties/doors/properties/doors/items/properties/reader/properties/frameGapMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 500},message:"must be <= 500"};
 if(vErrors === null){
 vErrors = [err483];
 }
@@ -5836,9 +5805,8 @@ vErrors.push(err483);
 }
 errors++;
 }
-}
-else {
-const err484 = {instancePath:instancePath+"/vision/camera/source/device",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/device/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data165 < 5 || isNaN(data165)){
+const err484 = {instancePath:instancePath+"/doors/doors/" + i6+"/reader/frameGapMs",schemaPath:"#/properties/doors/properties/doors/items/properties/reader/properties/frameGapMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 5},message:"must be >= 5"};
 if(vErrors === null){
 vErrors = [err484];
 }
@@ -5848,11 +5816,10 @@ vErrors.push(err484);
 errors++;
 }
 }
-if(data158.path !== undefined){
-let data163 = data158.path;
-if(typeof data163 === "string"){
-if(func3(data163) < 1){
-const err485 = {instancePath:instancePath+"/vision/camera/source/path",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/path/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(data161.bias !== undefined){
+let data166 = data161.bias;
+if(typeof data166 !== "string"){
+const err485 = {instancePath:instancePath+"/doors/doors/" + i6+"/reader/bias",schemaPath:"#/properties/doors/properties/doors/items/properties/reader/properties/bias/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err485];
 }
@@ -5861,9 +5828,8 @@ vErrors.push(err485);
 }
 errors++;
 }
-}
-else {
-const err486 = {instancePath:instancePath+"/vision/camera/source/path",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!(((data166 === "pull-up") || (data166 === "pull-down")) || (data166 === "disable"))){
+const err486 = {instancePath:instancePath+"/doors/doors/" + i6+"/reader/bias",schemaPath:"#/properties/doors/properties/doors/items/properties/reader/properties/bias/enum",keyword:"enum",params:{allowedValues: schema11.properties.doors.properties.doors.items.properties.reader.properties.bias.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err486];
 }
@@ -5875,7 +5841,7 @@ errors++;
 }
 }
 else {
-const err487 = {instancePath:instancePath+"/vision/camera/source",schemaPath:"#/properties/vision/properties/camera/properties/source/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err487 = {instancePath:instancePath+"/doors/doors/" + i6+"/reader",schemaPath:"#/properties/doors/properties/doors/items/properties/reader/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err487];
 }
@@ -5884,9 +5850,10 @@ vErrors.push(err487);
 }
 errors++;
 }
-let data164 = data157.width;
-if(!((typeof data164 == "number") && (!(data164 % 1) && !isNaN(data164)))){
-const err488 = {instancePath:instancePath+"/vision/camera/width",schemaPath:"#/properties/vision/properties/camera/properties/width/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+}
+else {
+const err488 = {instancePath:instancePath+"/doors/doors/" + i6,schemaPath:"#/properties/doors/properties/doors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err488];
 }
@@ -5895,9 +5862,10 @@ vErrors.push(err488);
 }
 errors++;
 }
-if(typeof data164 == "number"){
-if(data164 > 3840 || isNaN(data164)){
-const err489 = {instancePath:instancePath+"/vision/camera/width",schemaPath:"#/properties/vision/properties/camera/properties/width/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3840},message:"must be <= 3840"};
+}
+}
+else {
+const err489 = {instancePath:instancePath+"/doors/doors",schemaPath:"#/properties/doors/properties/doors/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err489];
 }
@@ -5906,8 +5874,9 @@ vErrors.push(err489);
 }
 errors++;
 }
-if(data164 < 64 || isNaN(data164)){
-const err490 = {instancePath:instancePath+"/vision/camera/width",schemaPath:"#/properties/vision/properties/camera/properties/width/minimum",keyword:"minimum",params:{comparison: ">=", limit: 64},message:"must be >= 64"};
+}
+else {
+const err490 = {instancePath:instancePath+"/doors",schemaPath:"#/properties/doors/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err490];
 }
@@ -5916,10 +5885,46 @@ vErrors.push(err490);
 }
 errors++;
 }
+let data167 = data.vision;
+if(data167 && typeof data167 == "object" && !Array.isArray(data167)){
+if(data167.enabled === undefined){
+data167.enabled = false;
 }
-let data165 = data157.height;
-if(!((typeof data165 == "number") && (!(data165 % 1) && !isNaN(data165)))){
-const err491 = {instancePath:instancePath+"/vision/camera/height",schemaPath:"#/properties/vision/properties/camera/properties/height/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data167.camera === undefined){
+data167.camera = {};
+}
+if(data167.models === undefined){
+data167.models = {};
+}
+if(data167.threads === undefined){
+data167.threads = 2;
+}
+if(data167.modelLoadTimeoutS === undefined){
+data167.modelLoadTimeoutS = 180;
+}
+if(data167.match === undefined){
+data167.match = {};
+}
+if(data167.liveness === undefined){
+data167.liveness = {};
+}
+if(data167.quality === undefined){
+data167.quality = {};
+}
+if(data167.enrolment === undefined){
+data167.enrolment = {};
+}
+if(data167.privacy === undefined){
+data167.privacy = {};
+}
+if(data167.events === undefined){
+data167.events = {};
+}
+if(data167.queue === undefined){
+data167.queue = 8;
+}
+if(data167.enabled === undefined){
+const err491 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
 if(vErrors === null){
 vErrors = [err491];
 }
@@ -5928,9 +5933,8 @@ vErrors.push(err491);
 }
 errors++;
 }
-if(typeof data165 == "number"){
-if(data165 > 2160 || isNaN(data165)){
-const err492 = {instancePath:instancePath+"/vision/camera/height",schemaPath:"#/properties/vision/properties/camera/properties/height/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2160},message:"must be <= 2160"};
+if(data167.camera === undefined){
+const err492 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "camera"},message:"must have required property '"+"camera"+"'"};
 if(vErrors === null){
 vErrors = [err492];
 }
@@ -5939,8 +5943,8 @@ vErrors.push(err492);
 }
 errors++;
 }
-if(data165 < 64 || isNaN(data165)){
-const err493 = {instancePath:instancePath+"/vision/camera/height",schemaPath:"#/properties/vision/properties/camera/properties/height/minimum",keyword:"minimum",params:{comparison: ">=", limit: 64},message:"must be >= 64"};
+if(data167.models === undefined){
+const err493 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "models"},message:"must have required property '"+"models"+"'"};
 if(vErrors === null){
 vErrors = [err493];
 }
@@ -5949,11 +5953,8 @@ vErrors.push(err493);
 }
 errors++;
 }
-}
-let data166 = data157.fps;
-if(typeof data166 == "number"){
-if(data166 > 30 || isNaN(data166)){
-const err494 = {instancePath:instancePath+"/vision/camera/fps",schemaPath:"#/properties/vision/properties/camera/properties/fps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 30},message:"must be <= 30"};
+if(data167.threads === undefined){
+const err494 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "threads"},message:"must have required property '"+"threads"+"'"};
 if(vErrors === null){
 vErrors = [err494];
 }
@@ -5962,8 +5963,8 @@ vErrors.push(err494);
 }
 errors++;
 }
-if(data166 < 0.5 || isNaN(data166)){
-const err495 = {instancePath:instancePath+"/vision/camera/fps",schemaPath:"#/properties/vision/properties/camera/properties/fps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.5},message:"must be >= 0.5"};
+if(data167.modelLoadTimeoutS === undefined){
+const err495 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "modelLoadTimeoutS"},message:"must have required property '"+"modelLoadTimeoutS"+"'"};
 if(vErrors === null){
 vErrors = [err495];
 }
@@ -5972,9 +5973,8 @@ vErrors.push(err495);
 }
 errors++;
 }
-}
-else {
-const err496 = {instancePath:instancePath+"/vision/camera/fps",schemaPath:"#/properties/vision/properties/camera/properties/fps/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data167.match === undefined){
+const err496 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "match"},message:"must have required property '"+"match"+"'"};
 if(vErrors === null){
 vErrors = [err496];
 }
@@ -5983,10 +5983,8 @@ vErrors.push(err496);
 }
 errors++;
 }
-let data167 = data157.staleS;
-if(typeof data167 == "number"){
-if(data167 > 300 || isNaN(data167)){
-const err497 = {instancePath:instancePath+"/vision/camera/staleS",schemaPath:"#/properties/vision/properties/camera/properties/staleS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 300},message:"must be <= 300"};
+if(data167.liveness === undefined){
+const err497 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "liveness"},message:"must have required property '"+"liveness"+"'"};
 if(vErrors === null){
 vErrors = [err497];
 }
@@ -5995,8 +5993,8 @@ vErrors.push(err497);
 }
 errors++;
 }
-if(data167 < 1 || isNaN(data167)){
-const err498 = {instancePath:instancePath+"/vision/camera/staleS",schemaPath:"#/properties/vision/properties/camera/properties/staleS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(data167.quality === undefined){
+const err498 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "quality"},message:"must have required property '"+"quality"+"'"};
 if(vErrors === null){
 vErrors = [err498];
 }
@@ -6005,9 +6003,8 @@ vErrors.push(err498);
 }
 errors++;
 }
-}
-else {
-const err499 = {instancePath:instancePath+"/vision/camera/staleS",schemaPath:"#/properties/vision/properties/camera/properties/staleS/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data167.enrolment === undefined){
+const err499 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "enrolment"},message:"must have required property '"+"enrolment"+"'"};
 if(vErrors === null){
 vErrors = [err499];
 }
@@ -6016,10 +6013,8 @@ vErrors.push(err499);
 }
 errors++;
 }
-let data168 = data157.frozenS;
-if(typeof data168 == "number"){
-if(data168 > 3600 || isNaN(data168)){
-const err500 = {instancePath:instancePath+"/vision/camera/frozenS",schemaPath:"#/properties/vision/properties/camera/properties/frozenS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
+if(data167.privacy === undefined){
+const err500 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "privacy"},message:"must have required property '"+"privacy"+"'"};
 if(vErrors === null){
 vErrors = [err500];
 }
@@ -6028,8 +6023,8 @@ vErrors.push(err500);
 }
 errors++;
 }
-if(data168 < 1 || isNaN(data168)){
-const err501 = {instancePath:instancePath+"/vision/camera/frozenS",schemaPath:"#/properties/vision/properties/camera/properties/frozenS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(data167.events === undefined){
+const err501 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "events"},message:"must have required property '"+"events"+"'"};
 if(vErrors === null){
 vErrors = [err501];
 }
@@ -6038,9 +6033,8 @@ vErrors.push(err501);
 }
 errors++;
 }
-}
-else {
-const err502 = {instancePath:instancePath+"/vision/camera/frozenS",schemaPath:"#/properties/vision/properties/camera/properties/frozenS/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data167.queue === undefined){
+const err502 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "queue"},message:"must have required property '"+"queue"+"'"};
 if(vErrors === null){
 vErrors = [err502];
 }
@@ -6049,9 +6043,9 @@ vErrors.push(err502);
 }
 errors++;
 }
-let data169 = data157.reconnectMinMs;
-if(!((typeof data169 == "number") && (!(data169 % 1) && !isNaN(data169)))){
-const err503 = {instancePath:instancePath+"/vision/camera/reconnectMinMs",schemaPath:"#/properties/vision/properties/camera/properties/reconnectMinMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+for(const key34 in data167){
+if(!(func2.call(schema11.properties.vision.properties, key34))){
+const err503 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key34},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err503];
 }
@@ -6060,9 +6054,9 @@ vErrors.push(err503);
 }
 errors++;
 }
-if(typeof data169 == "number"){
-if(data169 > 600000 || isNaN(data169)){
-const err504 = {instancePath:instancePath+"/vision/camera/reconnectMinMs",schemaPath:"#/properties/vision/properties/camera/properties/reconnectMinMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 600000},message:"must be <= 600000"};
+}
+if(typeof data167.enabled !== "boolean"){
+const err504 = {instancePath:instancePath+"/vision/enabled",schemaPath:"#/properties/vision/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err504];
 }
@@ -6071,8 +6065,11 @@ vErrors.push(err504);
 }
 errors++;
 }
-if(data169 < 100 || isNaN(data169)){
-const err505 = {instancePath:instancePath+"/vision/camera/reconnectMinMs",schemaPath:"#/properties/vision/properties/camera/properties/reconnectMinMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100"};
+if(data167.doorId !== undefined){
+let data169 = data167.doorId;
+if(typeof data169 === "string"){
+if(!pattern0.test(data169)){
+const err505 = {instancePath:instancePath+"/vision/doorId",schemaPath:"#/properties/vision/properties/doorId/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"+"\""};
 if(vErrors === null){
 vErrors = [err505];
 }
@@ -6082,9 +6079,8 @@ vErrors.push(err505);
 errors++;
 }
 }
-let data170 = data157.reconnectMaxMs;
-if(!((typeof data170 == "number") && (!(data170 % 1) && !isNaN(data170)))){
-const err506 = {instancePath:instancePath+"/vision/camera/reconnectMaxMs",schemaPath:"#/properties/vision/properties/camera/properties/reconnectMaxMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+else {
+const err506 = {instancePath:instancePath+"/vision/doorId",schemaPath:"#/properties/vision/properties/doorId/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err506];
 }
@@ -6093,9 +6089,35 @@ vErrors.push(err506);
 }
 errors++;
 }
-if(typeof data170 == "number"){
-if(data170 > 3600000 || isNaN(data170)){
-const err507 = {instancePath:instancePath+"/vision/camera/reconnectMaxMs",schemaPath:"#/properties/vision/properties/camera/properties/reconnectMaxMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600000},message:"must be <= 3600000"};
+}
+let data170 = data167.camera;
+if(data170 && typeof data170 == "object" && !Array.isArray(data170)){
+if(data170.source === undefined){
+data170.source = {};
+}
+if(data170.width === undefined){
+data170.width = 640;
+}
+if(data170.height === undefined){
+data170.height = 480;
+}
+if(data170.fps === undefined){
+data170.fps = 10;
+}
+if(data170.staleS === undefined){
+data170.staleS = 5;
+}
+if(data170.frozenS === undefined){
+data170.frozenS = 30;
+}
+if(data170.reconnectMinMs === undefined){
+data170.reconnectMinMs = 1000;
+}
+if(data170.reconnectMaxMs === undefined){
+data170.reconnectMaxMs = 30000;
+}
+if(data170.source === undefined){
+const err507 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "source"},message:"must have required property '"+"source"+"'"};
 if(vErrors === null){
 vErrors = [err507];
 }
@@ -6104,8 +6126,8 @@ vErrors.push(err507);
 }
 errors++;
 }
-if(data170 < 1000 || isNaN(data170)){
-const err508 = {instancePath:instancePath+"/vision/camera/reconnectMaxMs",schemaPath:"#/properties/vision/properties/camera/properties/reconnectMaxMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1000},message:"must be >= 1000"};
+if(data170.width === undefined){
+const err508 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "width"},message:"must have required property '"+"width"+"'"};
 if(vErrors === null){
 vErrors = [err508];
 }
@@ -6114,10 +6136,8 @@ vErrors.push(err508);
 }
 errors++;
 }
-}
-}
-else {
-const err509 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data170.height === undefined){
+const err509 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "height"},message:"must have required property '"+"height"+"'"};
 if(vErrors === null){
 vErrors = [err509];
 }
@@ -6126,11 +6146,8 @@ vErrors.push(err509);
 }
 errors++;
 }
-if(data154.modelsDir !== undefined){
-let data171 = data154.modelsDir;
-if(typeof data171 === "string"){
-if(func3(data171) < 1){
-const err510 = {instancePath:instancePath+"/vision/modelsDir",schemaPath:"#/properties/vision/properties/modelsDir/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(data170.fps === undefined){
+const err510 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "fps"},message:"must have required property '"+"fps"+"'"};
 if(vErrors === null){
 vErrors = [err510];
 }
@@ -6139,9 +6156,8 @@ vErrors.push(err510);
 }
 errors++;
 }
-}
-else {
-const err511 = {instancePath:instancePath+"/vision/modelsDir",schemaPath:"#/properties/vision/properties/modelsDir/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data170.staleS === undefined){
+const err511 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "staleS"},message:"must have required property '"+"staleS"+"'"};
 if(vErrors === null){
 vErrors = [err511];
 }
@@ -6150,12 +6166,8 @@ vErrors.push(err511);
 }
 errors++;
 }
-}
-let data172 = data154.models;
-if(data172 && typeof data172 == "object" && !Array.isArray(data172)){
-for(const key34 in data172){
-if(!(((key34 === "detector") || (key34 === "recognizer")) || (key34 === "liveness"))){
-const err512 = {instancePath:instancePath+"/vision/models",schemaPath:"#/properties/vision/properties/models/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key34},message:"must NOT have additional properties"};
+if(data170.frozenS === undefined){
+const err512 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "frozenS"},message:"must have required property '"+"frozenS"+"'"};
 if(vErrors === null){
 vErrors = [err512];
 }
@@ -6164,10 +6176,8 @@ vErrors.push(err512);
 }
 errors++;
 }
-}
-if(data172.detector !== undefined){
-if(typeof data172.detector !== "string"){
-const err513 = {instancePath:instancePath+"/vision/models/detector",schemaPath:"#/properties/vision/properties/models/properties/detector/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data170.reconnectMinMs === undefined){
+const err513 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "reconnectMinMs"},message:"must have required property '"+"reconnectMinMs"+"'"};
 if(vErrors === null){
 vErrors = [err513];
 }
@@ -6176,10 +6186,8 @@ vErrors.push(err513);
 }
 errors++;
 }
-}
-if(data172.recognizer !== undefined){
-if(typeof data172.recognizer !== "string"){
-const err514 = {instancePath:instancePath+"/vision/models/recognizer",schemaPath:"#/properties/vision/properties/models/properties/recognizer/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data170.reconnectMaxMs === undefined){
+const err514 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "reconnectMaxMs"},message:"must have required property '"+"reconnectMaxMs"+"'"};
 if(vErrors === null){
 vErrors = [err514];
 }
@@ -6188,12 +6196,9 @@ vErrors.push(err514);
 }
 errors++;
 }
-}
-if(data172.liveness !== undefined){
-let data175 = data172.liveness;
-if(Array.isArray(data175)){
-if(data175.length > 4){
-const err515 = {instancePath:instancePath+"/vision/models/liveness",schemaPath:"#/properties/vision/properties/models/properties/liveness/maxItems",keyword:"maxItems",params:{limit: 4},message:"must NOT have more than 4 items"};
+for(const key35 in data170){
+if(!((((((((key35 === "source") || (key35 === "width")) || (key35 === "height")) || (key35 === "fps")) || (key35 === "staleS")) || (key35 === "frozenS")) || (key35 === "reconnectMinMs")) || (key35 === "reconnectMaxMs"))){
+const err515 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key35},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err515];
 }
@@ -6202,10 +6207,17 @@ vErrors.push(err515);
 }
 errors++;
 }
-const len6 = data175.length;
-for(let i7=0; i7<len6; i7++){
-if(typeof data175[i7] !== "string"){
-const err516 = {instancePath:instancePath+"/vision/models/liveness/" + i7,schemaPath:"#/properties/vision/properties/models/properties/liveness/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+let data171 = data170.source;
+if(data171 && typeof data171 == "object" && !Array.isArray(data171)){
+if(data171.kind === undefined){
+data171.kind = "rtsp";
+}
+if(data171.transport === undefined){
+data171.transport = "tcp";
+}
+if(data171.kind === undefined){
+const err516 = {instancePath:instancePath+"/vision/camera/source",schemaPath:"#/properties/vision/properties/camera/properties/source/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
 if(vErrors === null){
 vErrors = [err516];
 }
@@ -6214,10 +6226,8 @@ vErrors.push(err516);
 }
 errors++;
 }
-}
-}
-else {
-const err517 = {instancePath:instancePath+"/vision/models/liveness",schemaPath:"#/properties/vision/properties/models/properties/liveness/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data171.transport === undefined){
+const err517 = {instancePath:instancePath+"/vision/camera/source",schemaPath:"#/properties/vision/properties/camera/properties/source/required",keyword:"required",params:{missingProperty: "transport"},message:"must have required property '"+"transport"+"'"};
 if(vErrors === null){
 vErrors = [err517];
 }
@@ -6226,10 +6236,9 @@ vErrors.push(err517);
 }
 errors++;
 }
-}
-}
-else {
-const err518 = {instancePath:instancePath+"/vision/models",schemaPath:"#/properties/vision/properties/models/type",keyword:"type",params:{type: "object"},message:"must be object"};
+for(const key36 in data171){
+if(!(((((key36 === "kind") || (key36 === "url")) || (key36 === "transport")) || (key36 === "device")) || (key36 === "path"))){
+const err518 = {instancePath:instancePath+"/vision/camera/source",schemaPath:"#/properties/vision/properties/camera/properties/source/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key36},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err518];
 }
@@ -6238,9 +6247,10 @@ vErrors.push(err518);
 }
 errors++;
 }
-let data177 = data154.threads;
-if(!((typeof data177 == "number") && (!(data177 % 1) && !isNaN(data177)))){
-const err519 = {instancePath:instancePath+"/vision/threads",schemaPath:"#/properties/vision/properties/threads/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+let data172 = data171.kind;
+if(typeof data172 !== "string"){
+const err519 = {instancePath:instancePath+"/vision/camera/source/kind",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err519];
 }
@@ -6249,9 +6259,8 @@ vErrors.push(err519);
 }
 errors++;
 }
-if(typeof data177 == "number"){
-if(data177 > 8 || isNaN(data177)){
-const err520 = {instancePath:instancePath+"/vision/threads",schemaPath:"#/properties/vision/properties/threads/maximum",keyword:"maximum",params:{comparison: "<=", limit: 8},message:"must be <= 8"};
+if(!(((data172 === "rtsp") || (data172 === "v4l2")) || (data172 === "file"))){
+const err520 = {instancePath:instancePath+"/vision/camera/source/kind",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/kind/enum",keyword:"enum",params:{allowedValues: schema11.properties.vision.properties.camera.properties.source.properties.kind.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err520];
 }
@@ -6260,8 +6269,11 @@ vErrors.push(err520);
 }
 errors++;
 }
-if(data177 < 1 || isNaN(data177)){
-const err521 = {instancePath:instancePath+"/vision/threads",schemaPath:"#/properties/vision/properties/threads/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(data171.url !== undefined){
+let data173 = data171.url;
+if(typeof data173 === "string"){
+if(!pattern12.test(data173)){
+const err521 = {instancePath:instancePath+"/vision/camera/source/url",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/url/pattern",keyword:"pattern",params:{pattern: "^rtsps?://"},message:"must match pattern \""+"^rtsps?://"+"\""};
 if(vErrors === null){
 vErrors = [err521];
 }
@@ -6271,9 +6283,8 @@ vErrors.push(err521);
 errors++;
 }
 }
-let data178 = data154.modelLoadTimeoutS;
-if(!((typeof data178 == "number") && (!(data178 % 1) && !isNaN(data178)))){
-const err522 = {instancePath:instancePath+"/vision/modelLoadTimeoutS",schemaPath:"#/properties/vision/properties/modelLoadTimeoutS/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+else {
+const err522 = {instancePath:instancePath+"/vision/camera/source/url",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/url/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err522];
 }
@@ -6282,9 +6293,10 @@ vErrors.push(err522);
 }
 errors++;
 }
-if(typeof data178 == "number"){
-if(data178 > 3600 || isNaN(data178)){
-const err523 = {instancePath:instancePath+"/vision/modelLoadTimeoutS",schemaPath:"#/properties/vision/properties/modelLoadTimeoutS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
+}
+let data174 = data171.transport;
+if(typeof data174 !== "string"){
+const err523 = {instancePath:instancePath+"/vision/camera/source/transport",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/transport/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err523];
 }
@@ -6293,8 +6305,8 @@ vErrors.push(err523);
 }
 errors++;
 }
-if(data178 < 10 || isNaN(data178)){
-const err524 = {instancePath:instancePath+"/vision/modelLoadTimeoutS",schemaPath:"#/properties/vision/properties/modelLoadTimeoutS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 10},message:"must be >= 10"};
+if(!((data174 === "tcp") || (data174 === "udp"))){
+const err524 = {instancePath:instancePath+"/vision/camera/source/transport",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/transport/enum",keyword:"enum",params:{allowedValues: schema11.properties.vision.properties.camera.properties.source.properties.transport.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err524];
 }
@@ -6303,12 +6315,11 @@ vErrors.push(err524);
 }
 errors++;
 }
-}
-if(data154.detectThreshold !== undefined){
-let data179 = data154.detectThreshold;
-if(typeof data179 == "number"){
-if(data179 > 1 || isNaN(data179)){
-const err525 = {instancePath:instancePath+"/vision/detectThreshold",schemaPath:"#/properties/vision/properties/detectThreshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
+if(data171.device !== undefined){
+let data175 = data171.device;
+if(typeof data175 === "string"){
+if(!pattern13.test(data175)){
+const err525 = {instancePath:instancePath+"/vision/camera/source/device",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/device/pattern",keyword:"pattern",params:{pattern: "^/dev/"},message:"must match pattern \""+"^/dev/"+"\""};
 if(vErrors === null){
 vErrors = [err525];
 }
@@ -6317,8 +6328,9 @@ vErrors.push(err525);
 }
 errors++;
 }
-if(data179 < 0.3 || isNaN(data179)){
-const err526 = {instancePath:instancePath+"/vision/detectThreshold",schemaPath:"#/properties/vision/properties/detectThreshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.3},message:"must be >= 0.3"};
+}
+else {
+const err526 = {instancePath:instancePath+"/vision/camera/source/device",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/device/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err526];
 }
@@ -6328,8 +6340,11 @@ vErrors.push(err526);
 errors++;
 }
 }
-else {
-const err527 = {instancePath:instancePath+"/vision/detectThreshold",schemaPath:"#/properties/vision/properties/detectThreshold/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data171.path !== undefined){
+let data176 = data171.path;
+if(typeof data176 === "string"){
+if(func3(data176) < 1){
+const err527 = {instancePath:instancePath+"/vision/camera/source/path",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/path/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err527];
 }
@@ -6339,28 +6354,8 @@ vErrors.push(err527);
 errors++;
 }
 }
-let data180 = data154.match;
-if(data180 && typeof data180 == "object" && !Array.isArray(data180)){
-if(data180.confirmFrames === undefined){
-data180.confirmFrames = 3;
-}
-if(data180.windowMs === undefined){
-data180.windowMs = 3000;
-}
-if(data180.strangerRate === undefined){
-data180.strangerRate = 0.001;
-}
-if(data180.minFrameGapMs === undefined){
-data180.minFrameGapMs = 150;
-}
-if(data180.maxRepeatSimilarity === undefined){
-data180.maxRepeatSimilarity = 0.995;
-}
-if(data180.cooldownS === undefined){
-data180.cooldownS = 10;
-}
-if(data180.confirmFrames === undefined){
-const err528 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/required",keyword:"required",params:{missingProperty: "confirmFrames"},message:"must have required property '"+"confirmFrames"+"'"};
+else {
+const err528 = {instancePath:instancePath+"/vision/camera/source/path",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err528];
 }
@@ -6369,8 +6364,10 @@ vErrors.push(err528);
 }
 errors++;
 }
-if(data180.windowMs === undefined){
-const err529 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/required",keyword:"required",params:{missingProperty: "windowMs"},message:"must have required property '"+"windowMs"+"'"};
+}
+}
+else {
+const err529 = {instancePath:instancePath+"/vision/camera/source",schemaPath:"#/properties/vision/properties/camera/properties/source/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err529];
 }
@@ -6379,8 +6376,9 @@ vErrors.push(err529);
 }
 errors++;
 }
-if(data180.strangerRate === undefined){
-const err530 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/required",keyword:"required",params:{missingProperty: "strangerRate"},message:"must have required property '"+"strangerRate"+"'"};
+let data177 = data170.width;
+if(!((typeof data177 == "number") && (!(data177 % 1) && !isNaN(data177)))){
+const err530 = {instancePath:instancePath+"/vision/camera/width",schemaPath:"#/properties/vision/properties/camera/properties/width/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err530];
 }
@@ -6389,8 +6387,9 @@ vErrors.push(err530);
 }
 errors++;
 }
-if(data180.minFrameGapMs === undefined){
-const err531 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/required",keyword:"required",params:{missingProperty: "minFrameGapMs"},message:"must have required property '"+"minFrameGapMs"+"'"};
+if(typeof data177 == "number"){
+if(data177 > 3840 || isNaN(data177)){
+const err531 = {instancePath:instancePath+"/vision/camera/width",schemaPath:"#/properties/vision/properties/camera/properties/width/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3840},message:"must be <= 3840"};
 if(vErrors === null){
 vErrors = [err531];
 }
@@ -6399,8 +6398,8 @@ vErrors.push(err531);
 }
 errors++;
 }
-if(data180.maxRepeatSimilarity === undefined){
-const err532 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/required",keyword:"required",params:{missingProperty: "maxRepeatSimilarity"},message:"must have required property '"+"maxRepeatSimilarity"+"'"};
+if(data177 < 64 || isNaN(data177)){
+const err532 = {instancePath:instancePath+"/vision/camera/width",schemaPath:"#/properties/vision/properties/camera/properties/width/minimum",keyword:"minimum",params:{comparison: ">=", limit: 64},message:"must be >= 64"};
 if(vErrors === null){
 vErrors = [err532];
 }
@@ -6409,8 +6408,10 @@ vErrors.push(err532);
 }
 errors++;
 }
-if(data180.cooldownS === undefined){
-const err533 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/required",keyword:"required",params:{missingProperty: "cooldownS"},message:"must have required property '"+"cooldownS"+"'"};
+}
+let data178 = data170.height;
+if(!((typeof data178 == "number") && (!(data178 % 1) && !isNaN(data178)))){
+const err533 = {instancePath:instancePath+"/vision/camera/height",schemaPath:"#/properties/vision/properties/camera/properties/height/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err533];
 }
@@ -6419,9 +6420,9 @@ vErrors.push(err533);
 }
 errors++;
 }
-for(const key35 in data180){
-if(!((((((((key35 === "threshold") || (key35 === "confirmFrames")) || (key35 === "windowMs")) || (key35 === "strangerRate")) || (key35 === "margin")) || (key35 === "minFrameGapMs")) || (key35 === "maxRepeatSimilarity")) || (key35 === "cooldownS"))){
-const err534 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key35},message:"must NOT have additional properties"};
+if(typeof data178 == "number"){
+if(data178 > 2160 || isNaN(data178)){
+const err534 = {instancePath:instancePath+"/vision/camera/height",schemaPath:"#/properties/vision/properties/camera/properties/height/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2160},message:"must be <= 2160"};
 if(vErrors === null){
 vErrors = [err534];
 }
@@ -6430,12 +6431,8 @@ vErrors.push(err534);
 }
 errors++;
 }
-}
-if(data180.threshold !== undefined){
-let data181 = data180.threshold;
-if(typeof data181 == "number"){
-if(data181 <= 0 || isNaN(data181)){
-const err535 = {instancePath:instancePath+"/vision/match/threshold",schemaPath:"#/properties/vision/properties/match/properties/threshold/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"};
+if(data178 < 64 || isNaN(data178)){
+const err535 = {instancePath:instancePath+"/vision/camera/height",schemaPath:"#/properties/vision/properties/camera/properties/height/minimum",keyword:"minimum",params:{comparison: ">=", limit: 64},message:"must be >= 64"};
 if(vErrors === null){
 vErrors = [err535];
 }
@@ -6445,8 +6442,10 @@ vErrors.push(err535);
 errors++;
 }
 }
-else {
-const err536 = {instancePath:instancePath+"/vision/match/threshold",schemaPath:"#/properties/vision/properties/match/properties/threshold/type",keyword:"type",params:{type: "number"},message:"must be number"};
+let data179 = data170.fps;
+if(typeof data179 == "number"){
+if(data179 > 30 || isNaN(data179)){
+const err536 = {instancePath:instancePath+"/vision/camera/fps",schemaPath:"#/properties/vision/properties/camera/properties/fps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 30},message:"must be <= 30"};
 if(vErrors === null){
 vErrors = [err536];
 }
@@ -6455,10 +6454,8 @@ vErrors.push(err536);
 }
 errors++;
 }
-}
-let data182 = data180.confirmFrames;
-if(!((typeof data182 == "number") && (!(data182 % 1) && !isNaN(data182)))){
-const err537 = {instancePath:instancePath+"/vision/match/confirmFrames",schemaPath:"#/properties/vision/properties/match/properties/confirmFrames/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data179 < 0.5 || isNaN(data179)){
+const err537 = {instancePath:instancePath+"/vision/camera/fps",schemaPath:"#/properties/vision/properties/camera/properties/fps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.5},message:"must be >= 0.5"};
 if(vErrors === null){
 vErrors = [err537];
 }
@@ -6467,9 +6464,9 @@ vErrors.push(err537);
 }
 errors++;
 }
-if(typeof data182 == "number"){
-if(data182 > 30 || isNaN(data182)){
-const err538 = {instancePath:instancePath+"/vision/match/confirmFrames",schemaPath:"#/properties/vision/properties/match/properties/confirmFrames/maximum",keyword:"maximum",params:{comparison: "<=", limit: 30},message:"must be <= 30"};
+}
+else {
+const err538 = {instancePath:instancePath+"/vision/camera/fps",schemaPath:"#/properties/vision/properties/camera/properties/fps/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err538];
 }
@@ -6478,8 +6475,10 @@ vErrors.push(err538);
 }
 errors++;
 }
-if(data182 < 1 || isNaN(data182)){
-const err539 = {instancePath:instancePath+"/vision/match/confirmFrames",schemaPath:"#/properties/vision/properties/match/properties/confirmFrames/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+let data180 = data170.staleS;
+if(typeof data180 == "number"){
+if(data180 > 300 || isNaN(data180)){
+const err539 = {instancePath:instancePath+"/vision/camera/staleS",schemaPath:"#/properties/vision/properties/camera/properties/staleS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 300},message:"must be <= 300"};
 if(vErrors === null){
 vErrors = [err539];
 }
@@ -6488,10 +6487,8 @@ vErrors.push(err539);
 }
 errors++;
 }
-}
-let data183 = data180.windowMs;
-if(!((typeof data183 == "number") && (!(data183 % 1) && !isNaN(data183)))){
-const err540 = {instancePath:instancePath+"/vision/match/windowMs",schemaPath:"#/properties/vision/properties/match/properties/windowMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data180 < 1 || isNaN(data180)){
+const err540 = {instancePath:instancePath+"/vision/camera/staleS",schemaPath:"#/properties/vision/properties/camera/properties/staleS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err540];
 }
@@ -6500,9 +6497,9 @@ vErrors.push(err540);
 }
 errors++;
 }
-if(typeof data183 == "number"){
-if(data183 > 30000 || isNaN(data183)){
-const err541 = {instancePath:instancePath+"/vision/match/windowMs",schemaPath:"#/properties/vision/properties/match/properties/windowMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 30000},message:"must be <= 30000"};
+}
+else {
+const err541 = {instancePath:instancePath+"/vision/camera/staleS",schemaPath:"#/properties/vision/properties/camera/properties/staleS/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err541];
 }
@@ -6511,8 +6508,10 @@ vErrors.push(err541);
 }
 errors++;
 }
-if(data183 < 100 || isNaN(data183)){
-const err542 = {instancePath:instancePath+"/vision/match/windowMs",schemaPath:"#/properties/vision/properties/match/properties/windowMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100"};
+let data181 = data170.frozenS;
+if(typeof data181 == "number"){
+if(data181 > 3600 || isNaN(data181)){
+const err542 = {instancePath:instancePath+"/vision/camera/frozenS",schemaPath:"#/properties/vision/properties/camera/properties/frozenS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
 if(vErrors === null){
 vErrors = [err542];
 }
@@ -6521,11 +6520,8 @@ vErrors.push(err542);
 }
 errors++;
 }
-}
-let data184 = data180.strangerRate;
-if(typeof data184 == "number"){
-if(data184 > 0.1 || isNaN(data184)){
-const err543 = {instancePath:instancePath+"/vision/match/strangerRate",schemaPath:"#/properties/vision/properties/match/properties/strangerRate/maximum",keyword:"maximum",params:{comparison: "<=", limit: 0.1},message:"must be <= 0.1"};
+if(data181 < 1 || isNaN(data181)){
+const err543 = {instancePath:instancePath+"/vision/camera/frozenS",schemaPath:"#/properties/vision/properties/camera/properties/frozenS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err543];
 }
@@ -6534,8 +6530,9 @@ vErrors.push(err543);
 }
 errors++;
 }
-if(data184 <= 0 || isNaN(data184)){
-const err544 = {instancePath:instancePath+"/vision/match/strangerRate",schemaPath:"#/properties/vision/properties/match/properties/strangerRate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"};
+}
+else {
+const err544 = {instancePath:instancePath+"/vision/camera/frozenS",schemaPath:"#/properties/vision/properties/camera/properties/frozenS/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err544];
 }
@@ -6544,9 +6541,9 @@ vErrors.push(err544);
 }
 errors++;
 }
-}
-else {
-const err545 = {instancePath:instancePath+"/vision/match/strangerRate",schemaPath:"#/properties/vision/properties/match/properties/strangerRate/type",keyword:"type",params:{type: "number"},message:"must be number"};
+let data182 = data170.reconnectMinMs;
+if(!((typeof data182 == "number") && (!(data182 % 1) && !isNaN(data182)))){
+const err545 = {instancePath:instancePath+"/vision/camera/reconnectMinMs",schemaPath:"#/properties/vision/properties/camera/properties/reconnectMinMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err545];
 }
@@ -6555,11 +6552,9 @@ vErrors.push(err545);
 }
 errors++;
 }
-if(data180.margin !== undefined){
-let data185 = data180.margin;
-if(typeof data185 == "number"){
-if(data185 > 1 || isNaN(data185)){
-const err546 = {instancePath:instancePath+"/vision/match/margin",schemaPath:"#/properties/vision/properties/match/properties/margin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
+if(typeof data182 == "number"){
+if(data182 > 600000 || isNaN(data182)){
+const err546 = {instancePath:instancePath+"/vision/camera/reconnectMinMs",schemaPath:"#/properties/vision/properties/camera/properties/reconnectMinMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 600000},message:"must be <= 600000"};
 if(vErrors === null){
 vErrors = [err546];
 }
@@ -6568,8 +6563,8 @@ vErrors.push(err546);
 }
 errors++;
 }
-if(data185 < 0 || isNaN(data185)){
-const err547 = {instancePath:instancePath+"/vision/match/margin",schemaPath:"#/properties/vision/properties/match/properties/margin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(data182 < 100 || isNaN(data182)){
+const err547 = {instancePath:instancePath+"/vision/camera/reconnectMinMs",schemaPath:"#/properties/vision/properties/camera/properties/reconnectMinMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100"};
 if(vErrors === null){
 vErrors = [err547];
 }
@@ -6579,8 +6574,9 @@ vErrors.push(err547);
 errors++;
 }
 }
-else {
-const err548 = {instancePath:instancePath+"/vision/match/margin",schemaPath:"#/properties/vision/properties/match/properties/margin/type",keyword:"type",params:{type: "number"},message:"must be number"};
+let data183 = data170.reconnectMaxMs;
+if(!((typeof data183 == "number") && (!(data183 % 1) && !isNaN(data183)))){
+const err548 = {instancePath:instancePath+"/vision/camera/reconnectMaxMs",schemaPath:"#/properties/vision/properties/camera/properties/reconnectMaxMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err548];
 }
@@ -6589,10 +6585,9 @@ vErrors.push(err548);
 }
 errors++;
 }
-}
-let data186 = data180.minFrameGapMs;
-if(!((typeof data186 == "number") && (!(data186 % 1) && !isNaN(data186)))){
-const err549 = {instancePath:instancePath+"/vision/match/minFrameGapMs",schemaPath:"#/properties/vision/properties/match/properties/minFrameGapMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(typeof data183 == "number"){
+if(data183 > 3600000 || isNaN(data183)){
+const err549 = {instancePath:instancePath+"/vision/camera/reconnectMaxMs",schemaPath:"#/properties/vision/properties/camera/properties/reconnectMaxMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600000},message:"must be <= 3600000"};
 if(vErrors === null){
 vErrors = [err549];
 }
@@ -6601,9 +6596,8 @@ vErrors.push(err549);
 }
 errors++;
 }
-if(typeof data186 == "number"){
-if(data186 > 5000 || isNaN(data186)){
-const err550 = {instancePath:instancePath+"/vision/match/minFrameGapMs",schemaPath:"#/properties/vision/properties/match/properties/minFrameGapMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 5000},message:"must be <= 5000"};
+if(data183 < 1000 || isNaN(data183)){
+const err550 = {instancePath:instancePath+"/vision/camera/reconnectMaxMs",schemaPath:"#/properties/vision/properties/camera/properties/reconnectMaxMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1000},message:"must be >= 1000"};
 if(vErrors === null){
 vErrors = [err550];
 }
@@ -6612,8 +6606,10 @@ vErrors.push(err550);
 }
 errors++;
 }
-if(data186 < 0 || isNaN(data186)){
-const err551 = {instancePath:instancePath+"/vision/match/minFrameGapMs",schemaPath:"#/properties/vision/properties/match/properties/minFrameGapMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+}
+else {
+const err551 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err551];
 }
@@ -6622,11 +6618,11 @@ vErrors.push(err551);
 }
 errors++;
 }
-}
-let data187 = data180.maxRepeatSimilarity;
-if(typeof data187 == "number"){
-if(data187 > 1 || isNaN(data187)){
-const err552 = {instancePath:instancePath+"/vision/match/maxRepeatSimilarity",schemaPath:"#/properties/vision/properties/match/properties/maxRepeatSimilarity/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
+if(data167.modelsDir !== undefined){
+let data184 = data167.modelsDir;
+if(typeof data184 === "string"){
+if(func3(data184) < 1){
+const err552 = {instancePath:instancePath+"/vision/modelsDir",schemaPath:"#/properties/vision/properties/modelsDir/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err552];
 }
@@ -6635,8 +6631,9 @@ vErrors.push(err552);
 }
 errors++;
 }
-if(data187 < 0.5 || isNaN(data187)){
-const err553 = {instancePath:instancePath+"/vision/match/maxRepeatSimilarity",schemaPath:"#/properties/vision/properties/match/properties/maxRepeatSimilarity/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.5},message:"must be >= 0.5"};
+}
+else {
+const err553 = {instancePath:instancePath+"/vision/modelsDir",schemaPath:"#/properties/vision/properties/modelsDir/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err553];
 }
@@ -6646,8 +6643,11 @@ vErrors.push(err553);
 errors++;
 }
 }
-else {
-const err554 = {instancePath:instancePath+"/vision/match/maxRepeatSimilarity",schemaPath:"#/properties/vision/properties/match/properties/maxRepeatSimilarity/type",keyword:"type",params:{type: "number"},message:"must be number"};
+let data185 = data167.models;
+if(data185 && typeof data185 == "object" && !Array.isArray(data185)){
+for(const key37 in data185){
+if(!(((key37 === "detector") || (key37 === "recognizer")) || (key37 === "liveness"))){
+const err554 = {instancePath:instancePath+"/vision/models",schemaPath:"#/properties/vision/properties/models/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key37},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err554];
 }
@@ -6656,10 +6656,10 @@ vErrors.push(err554);
 }
 errors++;
 }
-let data188 = data180.cooldownS;
-if(typeof data188 == "number"){
-if(data188 > 3600 || isNaN(data188)){
-const err555 = {instancePath:instancePath+"/vision/match/cooldownS",schemaPath:"#/properties/vision/properties/match/properties/cooldownS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
+}
+if(data185.detector !== undefined){
+if(typeof data185.detector !== "string"){
+const err555 = {instancePath:instancePath+"/vision/models/detector",schemaPath:"#/properties/vision/properties/models/properties/detector/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err555];
 }
@@ -6668,8 +6668,10 @@ vErrors.push(err555);
 }
 errors++;
 }
-if(data188 < 0 || isNaN(data188)){
-const err556 = {instancePath:instancePath+"/vision/match/cooldownS",schemaPath:"#/properties/vision/properties/match/properties/cooldownS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data185.recognizer !== undefined){
+if(typeof data185.recognizer !== "string"){
+const err556 = {instancePath:instancePath+"/vision/models/recognizer",schemaPath:"#/properties/vision/properties/models/properties/recognizer/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err556];
 }
@@ -6679,8 +6681,11 @@ vErrors.push(err556);
 errors++;
 }
 }
-else {
-const err557 = {instancePath:instancePath+"/vision/match/cooldownS",schemaPath:"#/properties/vision/properties/match/properties/cooldownS/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data185.liveness !== undefined){
+let data188 = data185.liveness;
+if(Array.isArray(data188)){
+if(data188.length > 4){
+const err557 = {instancePath:instancePath+"/vision/models/liveness",schemaPath:"#/properties/vision/properties/models/properties/liveness/maxItems",keyword:"maxItems",params:{limit: 4},message:"must NOT have more than 4 items"};
 if(vErrors === null){
 vErrors = [err557];
 }
@@ -6689,9 +6694,10 @@ vErrors.push(err557);
 }
 errors++;
 }
-}
-else {
-const err558 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const len6 = data188.length;
+for(let i7=0; i7<len6; i7++){
+if(typeof data188[i7] !== "string"){
+const err558 = {instancePath:instancePath+"/vision/models/liveness/" + i7,schemaPath:"#/properties/vision/properties/models/properties/liveness/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err558];
 }
@@ -6700,13 +6706,10 @@ vErrors.push(err558);
 }
 errors++;
 }
-let data189 = data154.liveness;
-if(data189 && typeof data189 == "object" && !Array.isArray(data189)){
-if(data189.enabled === undefined){
-data189.enabled = true;
 }
-if(data189.enabled === undefined){
-const err559 = {instancePath:instancePath+"/vision/liveness",schemaPath:"#/properties/vision/properties/liveness/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
+}
+else {
+const err559 = {instancePath:instancePath+"/vision/models/liveness",schemaPath:"#/properties/vision/properties/models/properties/liveness/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err559];
 }
@@ -6715,9 +6718,10 @@ vErrors.push(err559);
 }
 errors++;
 }
-for(const key36 in data189){
-if(!((key36 === "enabled") || (key36 === "threshold"))){
-const err560 = {instancePath:instancePath+"/vision/liveness",schemaPath:"#/properties/vision/properties/liveness/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key36},message:"must NOT have additional properties"};
+}
+}
+else {
+const err560 = {instancePath:instancePath+"/vision/models",schemaPath:"#/properties/vision/properties/models/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err560];
 }
@@ -6726,9 +6730,9 @@ vErrors.push(err560);
 }
 errors++;
 }
-}
-if(typeof data189.enabled !== "boolean"){
-const err561 = {instancePath:instancePath+"/vision/liveness/enabled",schemaPath:"#/properties/vision/properties/liveness/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+let data190 = data167.threads;
+if(!((typeof data190 == "number") && (!(data190 % 1) && !isNaN(data190)))){
+const err561 = {instancePath:instancePath+"/vision/threads",schemaPath:"#/properties/vision/properties/threads/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err561];
 }
@@ -6737,11 +6741,9 @@ vErrors.push(err561);
 }
 errors++;
 }
-if(data189.threshold !== undefined){
-let data191 = data189.threshold;
-if(typeof data191 == "number"){
-if(data191 > 1 || isNaN(data191)){
-const err562 = {instancePath:instancePath+"/vision/liveness/threshold",schemaPath:"#/properties/vision/properties/liveness/properties/threshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
+if(typeof data190 == "number"){
+if(data190 > 8 || isNaN(data190)){
+const err562 = {instancePath:instancePath+"/vision/threads",schemaPath:"#/properties/vision/properties/threads/maximum",keyword:"maximum",params:{comparison: "<=", limit: 8},message:"must be <= 8"};
 if(vErrors === null){
 vErrors = [err562];
 }
@@ -6750,8 +6752,8 @@ vErrors.push(err562);
 }
 errors++;
 }
-if(data191 < 0 || isNaN(data191)){
-const err563 = {instancePath:instancePath+"/vision/liveness/threshold",schemaPath:"#/properties/vision/properties/liveness/properties/threshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(data190 < 1 || isNaN(data190)){
+const err563 = {instancePath:instancePath+"/vision/threads",schemaPath:"#/properties/vision/properties/threads/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err563];
 }
@@ -6761,8 +6763,9 @@ vErrors.push(err563);
 errors++;
 }
 }
-else {
-const err564 = {instancePath:instancePath+"/vision/liveness/threshold",schemaPath:"#/properties/vision/properties/liveness/properties/threshold/type",keyword:"type",params:{type: "number"},message:"must be number"};
+let data191 = data167.modelLoadTimeoutS;
+if(!((typeof data191 == "number") && (!(data191 % 1) && !isNaN(data191)))){
+const err564 = {instancePath:instancePath+"/vision/modelLoadTimeoutS",schemaPath:"#/properties/vision/properties/modelLoadTimeoutS/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err564];
 }
@@ -6771,10 +6774,9 @@ vErrors.push(err564);
 }
 errors++;
 }
-}
-}
-else {
-const err565 = {instancePath:instancePath+"/vision/liveness",schemaPath:"#/properties/vision/properties/liveness/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(typeof data191 == "number"){
+if(data191 > 3600 || isNaN(data191)){
+const err565 = {instancePath:instancePath+"/vision/modelLoadTimeoutS",schemaPath:"#/properties/vision/properties/modelLoadTimeoutS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
 if(vErrors === null){
 vErrors = [err565];
 }
@@ -6783,25 +6785,8 @@ vErrors.push(err565);
 }
 errors++;
 }
-let data192 = data154.quality;
-if(data192 && typeof data192 == "object" && !Array.isArray(data192)){
-if(data192.minFacePx === undefined){
-data192.minFacePx = 60;
-}
-if(data192.maxYaw === undefined){
-data192.maxYaw = 0.35;
-}
-if(data192.maxRollDeg === undefined){
-data192.maxRollDeg = 20;
-}
-if(data192.minSharpness === undefined){
-data192.minSharpness = 40;
-}
-if(data192.minBrightness === undefined){
-data192.minBrightness = 40;
-}
-if(data192.minFacePx === undefined){
-const err566 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/required",keyword:"required",params:{missingProperty: "minFacePx"},message:"must have required property '"+"minFacePx"+"'"};
+if(data191 < 10 || isNaN(data191)){
+const err566 = {instancePath:instancePath+"/vision/modelLoadTimeoutS",schemaPath:"#/properties/vision/properties/modelLoadTimeoutS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 10},message:"must be >= 10"};
 if(vErrors === null){
 vErrors = [err566];
 }
@@ -6810,8 +6795,12 @@ vErrors.push(err566);
 }
 errors++;
 }
-if(data192.maxYaw === undefined){
-const err567 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/required",keyword:"required",params:{missingProperty: "maxYaw"},message:"must have required property '"+"maxYaw"+"'"};
+}
+if(data167.detectThreshold !== undefined){
+let data192 = data167.detectThreshold;
+if(typeof data192 == "number"){
+if(data192 > 1 || isNaN(data192)){
+const err567 = {instancePath:instancePath+"/vision/detectThreshold",schemaPath:"#/properties/vision/properties/detectThreshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
 if(vErrors === null){
 vErrors = [err567];
 }
@@ -6820,8 +6809,8 @@ vErrors.push(err567);
 }
 errors++;
 }
-if(data192.maxRollDeg === undefined){
-const err568 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/required",keyword:"required",params:{missingProperty: "maxRollDeg"},message:"must have required property '"+"maxRollDeg"+"'"};
+if(data192 < 0.3 || isNaN(data192)){
+const err568 = {instancePath:instancePath+"/vision/detectThreshold",schemaPath:"#/properties/vision/properties/detectThreshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.3},message:"must be >= 0.3"};
 if(vErrors === null){
 vErrors = [err568];
 }
@@ -6830,8 +6819,9 @@ vErrors.push(err568);
 }
 errors++;
 }
-if(data192.minSharpness === undefined){
-const err569 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/required",keyword:"required",params:{missingProperty: "minSharpness"},message:"must have required property '"+"minSharpness"+"'"};
+}
+else {
+const err569 = {instancePath:instancePath+"/vision/detectThreshold",schemaPath:"#/properties/vision/properties/detectThreshold/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err569];
 }
@@ -6840,8 +6830,29 @@ vErrors.push(err569);
 }
 errors++;
 }
-if(data192.minBrightness === undefined){
-const err570 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/required",keyword:"required",params:{missingProperty: "minBrightness"},message:"must have required property '"+"minBrightness"+"'"};
+}
+let data193 = data167.match;
+if(data193 && typeof data193 == "object" && !Array.isArray(data193)){
+if(data193.confirmFrames === undefined){
+data193.confirmFrames = 3;
+}
+if(data193.windowMs === undefined){
+data193.windowMs = 3000;
+}
+if(data193.strangerRate === undefined){
+data193.strangerRate = 0.001;
+}
+if(data193.minFrameGapMs === undefined){
+data193.minFrameGapMs = 150;
+}
+if(data193.maxRepeatSimilarity === undefined){
+data193.maxRepeatSimilarity = 0.995;
+}
+if(data193.cooldownS === undefined){
+data193.cooldownS = 10;
+}
+if(data193.confirmFrames === undefined){
+const err570 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/required",keyword:"required",params:{missingProperty: "confirmFrames"},message:"must have required property '"+"confirmFrames"+"'"};
 if(vErrors === null){
 vErrors = [err570];
 }
@@ -6850,9 +6861,8 @@ vErrors.push(err570);
 }
 errors++;
 }
-for(const key37 in data192){
-if(!(((((key37 === "minFacePx") || (key37 === "maxYaw")) || (key37 === "maxRollDeg")) || (key37 === "minSharpness")) || (key37 === "minBrightness"))){
-const err571 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key37},message:"must NOT have additional properties"};
+if(data193.windowMs === undefined){
+const err571 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/required",keyword:"required",params:{missingProperty: "windowMs"},message:"must have required property '"+"windowMs"+"'"};
 if(vErrors === null){
 vErrors = [err571];
 }
@@ -6861,10 +6871,8 @@ vErrors.push(err571);
 }
 errors++;
 }
-}
-let data193 = data192.minFacePx;
-if(!((typeof data193 == "number") && (!(data193 % 1) && !isNaN(data193)))){
-const err572 = {instancePath:instancePath+"/vision/quality/minFacePx",schemaPath:"#/properties/vision/properties/quality/properties/minFacePx/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data193.strangerRate === undefined){
+const err572 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/required",keyword:"required",params:{missingProperty: "strangerRate"},message:"must have required property '"+"strangerRate"+"'"};
 if(vErrors === null){
 vErrors = [err572];
 }
@@ -6873,9 +6881,8 @@ vErrors.push(err572);
 }
 errors++;
 }
-if(typeof data193 == "number"){
-if(data193 > 2000 || isNaN(data193)){
-const err573 = {instancePath:instancePath+"/vision/quality/minFacePx",schemaPath:"#/properties/vision/properties/quality/properties/minFacePx/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2000},message:"must be <= 2000"};
+if(data193.minFrameGapMs === undefined){
+const err573 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/required",keyword:"required",params:{missingProperty: "minFrameGapMs"},message:"must have required property '"+"minFrameGapMs"+"'"};
 if(vErrors === null){
 vErrors = [err573];
 }
@@ -6884,8 +6891,8 @@ vErrors.push(err573);
 }
 errors++;
 }
-if(data193 < 16 || isNaN(data193)){
-const err574 = {instancePath:instancePath+"/vision/quality/minFacePx",schemaPath:"#/properties/vision/properties/quality/properties/minFacePx/minimum",keyword:"minimum",params:{comparison: ">=", limit: 16},message:"must be >= 16"};
+if(data193.maxRepeatSimilarity === undefined){
+const err574 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/required",keyword:"required",params:{missingProperty: "maxRepeatSimilarity"},message:"must have required property '"+"maxRepeatSimilarity"+"'"};
 if(vErrors === null){
 vErrors = [err574];
 }
@@ -6894,11 +6901,8 @@ vErrors.push(err574);
 }
 errors++;
 }
-}
-let data194 = data192.maxYaw;
-if(typeof data194 == "number"){
-if(data194 > 1 || isNaN(data194)){
-const err575 = {instancePath:instancePath+"/vision/quality/maxYaw",schemaPath:"#/properties/vision/properties/quality/properties/maxYaw/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
+if(data193.cooldownS === undefined){
+const err575 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/required",keyword:"required",params:{missingProperty: "cooldownS"},message:"must have required property '"+"cooldownS"+"'"};
 if(vErrors === null){
 vErrors = [err575];
 }
@@ -6907,8 +6911,9 @@ vErrors.push(err575);
 }
 errors++;
 }
-if(data194 < 0.05 || isNaN(data194)){
-const err576 = {instancePath:instancePath+"/vision/quality/maxYaw",schemaPath:"#/properties/vision/properties/quality/properties/maxYaw/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.05},message:"must be >= 0.05"};
+for(const key38 in data193){
+if(!((((((((key38 === "threshold") || (key38 === "confirmFrames")) || (key38 === "windowMs")) || (key38 === "strangerRate")) || (key38 === "margin")) || (key38 === "minFrameGapMs")) || (key38 === "maxRepeatSimilarity")) || (key38 === "cooldownS"))){
+const err576 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key38},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err576];
 }
@@ -6918,8 +6923,11 @@ vErrors.push(err576);
 errors++;
 }
 }
-else {
-const err577 = {instancePath:instancePath+"/vision/quality/maxYaw",schemaPath:"#/properties/vision/properties/quality/properties/maxYaw/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data193.threshold !== undefined){
+let data194 = data193.threshold;
+if(typeof data194 == "number"){
+if(data194 <= 0 || isNaN(data194)){
+const err577 = {instancePath:instancePath+"/vision/match/threshold",schemaPath:"#/properties/vision/properties/match/properties/threshold/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"};
 if(vErrors === null){
 vErrors = [err577];
 }
@@ -6928,10 +6936,9 @@ vErrors.push(err577);
 }
 errors++;
 }
-let data195 = data192.maxRollDeg;
-if(typeof data195 == "number"){
-if(data195 > 90 || isNaN(data195)){
-const err578 = {instancePath:instancePath+"/vision/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/quality/properties/maxRollDeg/maximum",keyword:"maximum",params:{comparison: "<=", limit: 90},message:"must be <= 90"};
+}
+else {
+const err578 = {instancePath:instancePath+"/vision/match/threshold",schemaPath:"#/properties/vision/properties/match/properties/threshold/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err578];
 }
@@ -6940,8 +6947,10 @@ vErrors.push(err578);
 }
 errors++;
 }
-if(data195 < 5 || isNaN(data195)){
-const err579 = {instancePath:instancePath+"/vision/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/quality/properties/maxRollDeg/minimum",keyword:"minimum",params:{comparison: ">=", limit: 5},message:"must be >= 5"};
+}
+let data195 = data193.confirmFrames;
+if(!((typeof data195 == "number") && (!(data195 % 1) && !isNaN(data195)))){
+const err579 = {instancePath:instancePath+"/vision/match/confirmFrames",schemaPath:"#/properties/vision/properties/match/properties/confirmFrames/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err579];
 }
@@ -6950,9 +6959,9 @@ vErrors.push(err579);
 }
 errors++;
 }
-}
-else {
-const err580 = {instancePath:instancePath+"/vision/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/quality/properties/maxRollDeg/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(typeof data195 == "number"){
+if(data195 > 30 || isNaN(data195)){
+const err580 = {instancePath:instancePath+"/vision/match/confirmFrames",schemaPath:"#/properties/vision/properties/match/properties/confirmFrames/maximum",keyword:"maximum",params:{comparison: "<=", limit: 30},message:"must be <= 30"};
 if(vErrors === null){
 vErrors = [err580];
 }
@@ -6961,10 +6970,8 @@ vErrors.push(err580);
 }
 errors++;
 }
-let data196 = data192.minSharpness;
-if(typeof data196 == "number"){
-if(data196 < 0 || isNaN(data196)){
-const err581 = {instancePath:instancePath+"/vision/quality/minSharpness",schemaPath:"#/properties/vision/properties/quality/properties/minSharpness/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(data195 < 1 || isNaN(data195)){
+const err581 = {instancePath:instancePath+"/vision/match/confirmFrames",schemaPath:"#/properties/vision/properties/match/properties/confirmFrames/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err581];
 }
@@ -6974,8 +6981,9 @@ vErrors.push(err581);
 errors++;
 }
 }
-else {
-const err582 = {instancePath:instancePath+"/vision/quality/minSharpness",schemaPath:"#/properties/vision/properties/quality/properties/minSharpness/type",keyword:"type",params:{type: "number"},message:"must be number"};
+let data196 = data193.windowMs;
+if(!((typeof data196 == "number") && (!(data196 % 1) && !isNaN(data196)))){
+const err582 = {instancePath:instancePath+"/vision/match/windowMs",schemaPath:"#/properties/vision/properties/match/properties/windowMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err582];
 }
@@ -6984,10 +6992,9 @@ vErrors.push(err582);
 }
 errors++;
 }
-let data197 = data192.minBrightness;
-if(typeof data197 == "number"){
-if(data197 > 255 || isNaN(data197)){
-const err583 = {instancePath:instancePath+"/vision/quality/minBrightness",schemaPath:"#/properties/vision/properties/quality/properties/minBrightness/maximum",keyword:"maximum",params:{comparison: "<=", limit: 255},message:"must be <= 255"};
+if(typeof data196 == "number"){
+if(data196 > 30000 || isNaN(data196)){
+const err583 = {instancePath:instancePath+"/vision/match/windowMs",schemaPath:"#/properties/vision/properties/match/properties/windowMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 30000},message:"must be <= 30000"};
 if(vErrors === null){
 vErrors = [err583];
 }
@@ -6996,8 +7003,8 @@ vErrors.push(err583);
 }
 errors++;
 }
-if(data197 < 0 || isNaN(data197)){
-const err584 = {instancePath:instancePath+"/vision/quality/minBrightness",schemaPath:"#/properties/vision/properties/quality/properties/minBrightness/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(data196 < 100 || isNaN(data196)){
+const err584 = {instancePath:instancePath+"/vision/match/windowMs",schemaPath:"#/properties/vision/properties/match/properties/windowMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100"};
 if(vErrors === null){
 vErrors = [err584];
 }
@@ -7007,8 +7014,10 @@ vErrors.push(err584);
 errors++;
 }
 }
-else {
-const err585 = {instancePath:instancePath+"/vision/quality/minBrightness",schemaPath:"#/properties/vision/properties/quality/properties/minBrightness/type",keyword:"type",params:{type: "number"},message:"must be number"};
+let data197 = data193.strangerRate;
+if(typeof data197 == "number"){
+if(data197 > 0.1 || isNaN(data197)){
+const err585 = {instancePath:instancePath+"/vision/match/strangerRate",schemaPath:"#/properties/vision/properties/match/properties/strangerRate/maximum",keyword:"maximum",params:{comparison: "<=", limit: 0.1},message:"must be <= 0.1"};
 if(vErrors === null){
 vErrors = [err585];
 }
@@ -7017,9 +7026,8 @@ vErrors.push(err585);
 }
 errors++;
 }
-}
-else {
-const err586 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data197 <= 0 || isNaN(data197)){
+const err586 = {instancePath:instancePath+"/vision/match/strangerRate",schemaPath:"#/properties/vision/properties/match/properties/strangerRate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"};
 if(vErrors === null){
 vErrors = [err586];
 }
@@ -7028,28 +7036,9 @@ vErrors.push(err586);
 }
 errors++;
 }
-let data198 = data154.enrolment;
-if(data198 && typeof data198 == "object" && !Array.isArray(data198)){
-if(data198.quality === undefined){
-data198.quality = {};
 }
-if(data198.maxPhotoBytes === undefined){
-data198.maxPhotoBytes = 6291456;
-}
-if(data198.maxPhotoPixels === undefined){
-data198.maxPhotoPixels = 24000000;
-}
-if(data198.maxPhotosPerRequest === undefined){
-data198.maxPhotosPerRequest = 10;
-}
-if(data198.maxTemplatesPerPerson === undefined){
-data198.maxTemplatesPerPerson = 10;
-}
-if(data198.gateUpdates === undefined){
-data198.gateUpdates = {};
-}
-if(data198.quality === undefined){
-const err587 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "quality"},message:"must have required property '"+"quality"+"'"};
+else {
+const err587 = {instancePath:instancePath+"/vision/match/strangerRate",schemaPath:"#/properties/vision/properties/match/properties/strangerRate/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err587];
 }
@@ -7058,8 +7047,11 @@ vErrors.push(err587);
 }
 errors++;
 }
-if(data198.maxPhotoBytes === undefined){
-const err588 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "maxPhotoBytes"},message:"must have required property '"+"maxPhotoBytes"+"'"};
+if(data193.margin !== undefined){
+let data198 = data193.margin;
+if(typeof data198 == "number"){
+if(data198 > 1 || isNaN(data198)){
+const err588 = {instancePath:instancePath+"/vision/match/margin",schemaPath:"#/properties/vision/properties/match/properties/margin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
 if(vErrors === null){
 vErrors = [err588];
 }
@@ -7068,8 +7060,8 @@ vErrors.push(err588);
 }
 errors++;
 }
-if(data198.maxPhotoPixels === undefined){
-const err589 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "maxPhotoPixels"},message:"must have required property '"+"maxPhotoPixels"+"'"};
+if(data198 < 0 || isNaN(data198)){
+const err589 = {instancePath:instancePath+"/vision/match/margin",schemaPath:"#/properties/vision/properties/match/properties/margin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err589];
 }
@@ -7078,8 +7070,9 @@ vErrors.push(err589);
 }
 errors++;
 }
-if(data198.maxPhotosPerRequest === undefined){
-const err590 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "maxPhotosPerRequest"},message:"must have required property '"+"maxPhotosPerRequest"+"'"};
+}
+else {
+const err590 = {instancePath:instancePath+"/vision/match/margin",schemaPath:"#/properties/vision/properties/match/properties/margin/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err590];
 }
@@ -7088,8 +7081,10 @@ vErrors.push(err590);
 }
 errors++;
 }
-if(data198.maxTemplatesPerPerson === undefined){
-const err591 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "maxTemplatesPerPerson"},message:"must have required property '"+"maxTemplatesPerPerson"+"'"};
+}
+let data199 = data193.minFrameGapMs;
+if(!((typeof data199 == "number") && (!(data199 % 1) && !isNaN(data199)))){
+const err591 = {instancePath:instancePath+"/vision/match/minFrameGapMs",schemaPath:"#/properties/vision/properties/match/properties/minFrameGapMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err591];
 }
@@ -7098,8 +7093,9 @@ vErrors.push(err591);
 }
 errors++;
 }
-if(data198.gateUpdates === undefined){
-const err592 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "gateUpdates"},message:"must have required property '"+"gateUpdates"+"'"};
+if(typeof data199 == "number"){
+if(data199 > 5000 || isNaN(data199)){
+const err592 = {instancePath:instancePath+"/vision/match/minFrameGapMs",schemaPath:"#/properties/vision/properties/match/properties/minFrameGapMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 5000},message:"must be <= 5000"};
 if(vErrors === null){
 vErrors = [err592];
 }
@@ -7108,9 +7104,8 @@ vErrors.push(err592);
 }
 errors++;
 }
-for(const key38 in data198){
-if(!((((((key38 === "quality") || (key38 === "maxPhotoBytes")) || (key38 === "maxPhotoPixels")) || (key38 === "maxPhotosPerRequest")) || (key38 === "maxTemplatesPerPerson")) || (key38 === "gateUpdates"))){
-const err593 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key38},message:"must NOT have additional properties"};
+if(data199 < 0 || isNaN(data199)){
+const err593 = {instancePath:instancePath+"/vision/match/minFrameGapMs",schemaPath:"#/properties/vision/properties/match/properties/minFrameGapMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err593];
 }
@@ -7120,25 +7115,10 @@ vErrors.push(err593);
 errors++;
 }
 }
-let data199 = data198.quality;
-if(data199 && typeof data199 == "object" && !Array.isArray(data199)){
-if(data199.minFacePx === undefined){
-data199.minFacePx = 40;
-}
-if(data199.maxYaw === undefined){
-data199.maxYaw = 0.35;
-}
-if(data199.maxRollDeg === undefined){
-data199.maxRollDeg = 20;
-}
-if(data199.minSharpness === undefined){
-data199.minSharpness = 140;
-}
-if(data199.minBrightness === undefined){
-data199.minBrightness = 40;
-}
-if(data199.minFacePx === undefined){
-const err594 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "minFacePx"},message:"must have required property '"+"minFacePx"+"'"};
+let data200 = data193.maxRepeatSimilarity;
+if(typeof data200 == "number"){
+if(data200 > 1 || isNaN(data200)){
+const err594 = {instancePath:instancePath+"/vision/match/maxRepeatSimilarity",schemaPath:"#/properties/vision/properties/match/properties/maxRepeatSimilarity/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
 if(vErrors === null){
 vErrors = [err594];
 }
@@ -7147,8 +7127,8 @@ vErrors.push(err594);
 }
 errors++;
 }
-if(data199.maxYaw === undefined){
-const err595 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "maxYaw"},message:"must have required property '"+"maxYaw"+"'"};
+if(data200 < 0.5 || isNaN(data200)){
+const err595 = {instancePath:instancePath+"/vision/match/maxRepeatSimilarity",schemaPath:"#/properties/vision/properties/match/properties/maxRepeatSimilarity/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.5},message:"must be >= 0.5"};
 if(vErrors === null){
 vErrors = [err595];
 }
@@ -7157,8 +7137,9 @@ vErrors.push(err595);
 }
 errors++;
 }
-if(data199.maxRollDeg === undefined){
-const err596 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "maxRollDeg"},message:"must have required property '"+"maxRollDeg"+"'"};
+}
+else {
+const err596 = {instancePath:instancePath+"/vision/match/maxRepeatSimilarity",schemaPath:"#/properties/vision/properties/match/properties/maxRepeatSimilarity/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err596];
 }
@@ -7167,8 +7148,10 @@ vErrors.push(err596);
 }
 errors++;
 }
-if(data199.minSharpness === undefined){
-const err597 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "minSharpness"},message:"must have required property '"+"minSharpness"+"'"};
+let data201 = data193.cooldownS;
+if(typeof data201 == "number"){
+if(data201 > 3600 || isNaN(data201)){
+const err597 = {instancePath:instancePath+"/vision/match/cooldownS",schemaPath:"#/properties/vision/properties/match/properties/cooldownS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
 if(vErrors === null){
 vErrors = [err597];
 }
@@ -7177,8 +7160,8 @@ vErrors.push(err597);
 }
 errors++;
 }
-if(data199.minBrightness === undefined){
-const err598 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "minBrightness"},message:"must have required property '"+"minBrightness"+"'"};
+if(data201 < 0 || isNaN(data201)){
+const err598 = {instancePath:instancePath+"/vision/match/cooldownS",schemaPath:"#/properties/vision/properties/match/properties/cooldownS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err598];
 }
@@ -7187,9 +7170,9 @@ vErrors.push(err598);
 }
 errors++;
 }
-for(const key39 in data199){
-if(!(((((key39 === "minFacePx") || (key39 === "maxYaw")) || (key39 === "maxRollDeg")) || (key39 === "minSharpness")) || (key39 === "minBrightness"))){
-const err599 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key39},message:"must NOT have additional properties"};
+}
+else {
+const err599 = {instancePath:instancePath+"/vision/match/cooldownS",schemaPath:"#/properties/vision/properties/match/properties/cooldownS/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err599];
 }
@@ -7199,9 +7182,8 @@ vErrors.push(err599);
 errors++;
 }
 }
-let data200 = data199.minFacePx;
-if(!((typeof data200 == "number") && (!(data200 % 1) && !isNaN(data200)))){
-const err600 = {instancePath:instancePath+"/vision/enrolment/quality/minFacePx",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minFacePx/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+else {
+const err600 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err600];
 }
@@ -7210,9 +7192,13 @@ vErrors.push(err600);
 }
 errors++;
 }
-if(typeof data200 == "number"){
-if(data200 > 2000 || isNaN(data200)){
-const err601 = {instancePath:instancePath+"/vision/enrolment/quality/minFacePx",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minFacePx/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2000},message:"must be <= 2000"};
+let data202 = data167.liveness;
+if(data202 && typeof data202 == "object" && !Array.isArray(data202)){
+if(data202.enabled === undefined){
+data202.enabled = true;
+}
+if(data202.enabled === undefined){
+const err601 = {instancePath:instancePath+"/vision/liveness",schemaPath:"#/properties/vision/properties/liveness/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
 if(vErrors === null){
 vErrors = [err601];
 }
@@ -7221,8 +7207,9 @@ vErrors.push(err601);
 }
 errors++;
 }
-if(data200 < 16 || isNaN(data200)){
-const err602 = {instancePath:instancePath+"/vision/enrolment/quality/minFacePx",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minFacePx/minimum",keyword:"minimum",params:{comparison: ">=", limit: 16},message:"must be >= 16"};
+for(const key39 in data202){
+if(!((key39 === "enabled") || (key39 === "threshold"))){
+const err602 = {instancePath:instancePath+"/vision/liveness",schemaPath:"#/properties/vision/properties/liveness/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key39},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err602];
 }
@@ -7232,10 +7219,8 @@ vErrors.push(err602);
 errors++;
 }
 }
-let data201 = data199.maxYaw;
-if(typeof data201 == "number"){
-if(data201 > 1 || isNaN(data201)){
-const err603 = {instancePath:instancePath+"/vision/enrolment/quality/maxYaw",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxYaw/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
+if(typeof data202.enabled !== "boolean"){
+const err603 = {instancePath:instancePath+"/vision/liveness/enabled",schemaPath:"#/properties/vision/properties/liveness/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err603];
 }
@@ -7244,8 +7229,11 @@ vErrors.push(err603);
 }
 errors++;
 }
-if(data201 < 0.05 || isNaN(data201)){
-const err604 = {instancePath:instancePath+"/vision/enrolment/quality/maxYaw",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxYaw/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.05},message:"must be >= 0.05"};
+if(data202.threshold !== undefined){
+let data204 = data202.threshold;
+if(typeof data204 == "number"){
+if(data204 > 1 || isNaN(data204)){
+const err604 = {instancePath:instancePath+"/vision/liveness/threshold",schemaPath:"#/properties/vision/properties/liveness/properties/threshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
 if(vErrors === null){
 vErrors = [err604];
 }
@@ -7254,9 +7242,8 @@ vErrors.push(err604);
 }
 errors++;
 }
-}
-else {
-const err605 = {instancePath:instancePath+"/vision/enrolment/quality/maxYaw",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxYaw/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data204 < 0 || isNaN(data204)){
+const err605 = {instancePath:instancePath+"/vision/liveness/threshold",schemaPath:"#/properties/vision/properties/liveness/properties/threshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err605];
 }
@@ -7265,10 +7252,9 @@ vErrors.push(err605);
 }
 errors++;
 }
-let data202 = data199.maxRollDeg;
-if(typeof data202 == "number"){
-if(data202 > 90 || isNaN(data202)){
-const err606 = {instancePath:instancePath+"/vision/enrolment/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxRollDeg/maximum",keyword:"maximum",params:{comparison: "<=", limit: 90},message:"must be <= 90"};
+}
+else {
+const err606 = {instancePath:instancePath+"/vision/liveness/threshold",schemaPath:"#/properties/vision/properties/liveness/properties/threshold/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err606];
 }
@@ -7277,8 +7263,10 @@ vErrors.push(err606);
 }
 errors++;
 }
-if(data202 < 5 || isNaN(data202)){
-const err607 = {instancePath:instancePath+"/vision/enrolment/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxRollDeg/minimum",keyword:"minimum",params:{comparison: ">=", limit: 5},message:"must be >= 5"};
+}
+}
+else {
+const err607 = {instancePath:instancePath+"/vision/liveness",schemaPath:"#/properties/vision/properties/liveness/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err607];
 }
@@ -7287,9 +7275,25 @@ vErrors.push(err607);
 }
 errors++;
 }
+let data205 = data167.quality;
+if(data205 && typeof data205 == "object" && !Array.isArray(data205)){
+if(data205.minFacePx === undefined){
+data205.minFacePx = 60;
 }
-else {
-const err608 = {instancePath:instancePath+"/vision/enrolment/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxRollDeg/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data205.maxYaw === undefined){
+data205.maxYaw = 0.35;
+}
+if(data205.maxRollDeg === undefined){
+data205.maxRollDeg = 20;
+}
+if(data205.minSharpness === undefined){
+data205.minSharpness = 40;
+}
+if(data205.minBrightness === undefined){
+data205.minBrightness = 40;
+}
+if(data205.minFacePx === undefined){
+const err608 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/required",keyword:"required",params:{missingProperty: "minFacePx"},message:"must have required property '"+"minFacePx"+"'"};
 if(vErrors === null){
 vErrors = [err608];
 }
@@ -7298,10 +7302,8 @@ vErrors.push(err608);
 }
 errors++;
 }
-let data203 = data199.minSharpness;
-if(typeof data203 == "number"){
-if(data203 < 0 || isNaN(data203)){
-const err609 = {instancePath:instancePath+"/vision/enrolment/quality/minSharpness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minSharpness/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(data205.maxYaw === undefined){
+const err609 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/required",keyword:"required",params:{missingProperty: "maxYaw"},message:"must have required property '"+"maxYaw"+"'"};
 if(vErrors === null){
 vErrors = [err609];
 }
@@ -7310,9 +7312,8 @@ vErrors.push(err609);
 }
 errors++;
 }
-}
-else {
-const err610 = {instancePath:instancePath+"/vision/enrolment/quality/minSharpness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minSharpness/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data205.maxRollDeg === undefined){
+const err610 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/required",keyword:"required",params:{missingProperty: "maxRollDeg"},message:"must have required property '"+"maxRollDeg"+"'"};
 if(vErrors === null){
 vErrors = [err610];
 }
@@ -7321,10 +7322,8 @@ vErrors.push(err610);
 }
 errors++;
 }
-let data204 = data199.minBrightness;
-if(typeof data204 == "number"){
-if(data204 > 255 || isNaN(data204)){
-const err611 = {instancePath:instancePath+"/vision/enrolment/quality/minBrightness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minBrightness/maximum",keyword:"maximum",params:{comparison: "<=", limit: 255},message:"must be <= 255"};
+if(data205.minSharpness === undefined){
+const err611 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/required",keyword:"required",params:{missingProperty: "minSharpness"},message:"must have required property '"+"minSharpness"+"'"};
 if(vErrors === null){
 vErrors = [err611];
 }
@@ -7333,8 +7332,8 @@ vErrors.push(err611);
 }
 errors++;
 }
-if(data204 < 0 || isNaN(data204)){
-const err612 = {instancePath:instancePath+"/vision/enrolment/quality/minBrightness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minBrightness/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(data205.minBrightness === undefined){
+const err612 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/required",keyword:"required",params:{missingProperty: "minBrightness"},message:"must have required property '"+"minBrightness"+"'"};
 if(vErrors === null){
 vErrors = [err612];
 }
@@ -7343,9 +7342,9 @@ vErrors.push(err612);
 }
 errors++;
 }
-}
-else {
-const err613 = {instancePath:instancePath+"/vision/enrolment/quality/minBrightness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minBrightness/type",keyword:"type",params:{type: "number"},message:"must be number"};
+for(const key40 in data205){
+if(!(((((key40 === "minFacePx") || (key40 === "maxYaw")) || (key40 === "maxRollDeg")) || (key40 === "minSharpness")) || (key40 === "minBrightness"))){
+const err613 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key40},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err613];
 }
@@ -7355,8 +7354,9 @@ vErrors.push(err613);
 errors++;
 }
 }
-else {
-const err614 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/type",keyword:"type",params:{type: "object"},message:"must be object"};
+let data206 = data205.minFacePx;
+if(!((typeof data206 == "number") && (!(data206 % 1) && !isNaN(data206)))){
+const err614 = {instancePath:instancePath+"/vision/quality/minFacePx",schemaPath:"#/properties/vision/properties/quality/properties/minFacePx/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err614];
 }
@@ -7365,9 +7365,9 @@ vErrors.push(err614);
 }
 errors++;
 }
-let data205 = data198.maxPhotoBytes;
-if(!((typeof data205 == "number") && (!(data205 % 1) && !isNaN(data205)))){
-const err615 = {instancePath:instancePath+"/vision/enrolment/maxPhotoBytes",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(typeof data206 == "number"){
+if(data206 > 2000 || isNaN(data206)){
+const err615 = {instancePath:instancePath+"/vision/quality/minFacePx",schemaPath:"#/properties/vision/properties/quality/properties/minFacePx/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2000},message:"must be <= 2000"};
 if(vErrors === null){
 vErrors = [err615];
 }
@@ -7376,9 +7376,8 @@ vErrors.push(err615);
 }
 errors++;
 }
-if(typeof data205 == "number"){
-if(data205 > 33554432 || isNaN(data205)){
-const err616 = {instancePath:instancePath+"/vision/enrolment/maxPhotoBytes",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 33554432},message:"must be <= 33554432"};
+if(data206 < 16 || isNaN(data206)){
+const err616 = {instancePath:instancePath+"/vision/quality/minFacePx",schemaPath:"#/properties/vision/properties/quality/properties/minFacePx/minimum",keyword:"minimum",params:{comparison: ">=", limit: 16},message:"must be >= 16"};
 if(vErrors === null){
 vErrors = [err616];
 }
@@ -7387,8 +7386,11 @@ vErrors.push(err616);
 }
 errors++;
 }
-if(data205 < 1024 || isNaN(data205)){
-const err617 = {instancePath:instancePath+"/vision/enrolment/maxPhotoBytes",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1024},message:"must be >= 1024"};
+}
+let data207 = data205.maxYaw;
+if(typeof data207 == "number"){
+if(data207 > 1 || isNaN(data207)){
+const err617 = {instancePath:instancePath+"/vision/quality/maxYaw",schemaPath:"#/properties/vision/properties/quality/properties/maxYaw/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
 if(vErrors === null){
 vErrors = [err617];
 }
@@ -7397,10 +7399,8 @@ vErrors.push(err617);
 }
 errors++;
 }
-}
-let data206 = data198.maxPhotoPixels;
-if(!((typeof data206 == "number") && (!(data206 % 1) && !isNaN(data206)))){
-const err618 = {instancePath:instancePath+"/vision/enrolment/maxPhotoPixels",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoPixels/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data207 < 0.05 || isNaN(data207)){
+const err618 = {instancePath:instancePath+"/vision/quality/maxYaw",schemaPath:"#/properties/vision/properties/quality/properties/maxYaw/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.05},message:"must be >= 0.05"};
 if(vErrors === null){
 vErrors = [err618];
 }
@@ -7409,9 +7409,9 @@ vErrors.push(err618);
 }
 errors++;
 }
-if(typeof data206 == "number"){
-if(data206 > 100000000 || isNaN(data206)){
-const err619 = {instancePath:instancePath+"/vision/enrolment/maxPhotoPixels",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoPixels/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000000},message:"must be <= 100000000"};
+}
+else {
+const err619 = {instancePath:instancePath+"/vision/quality/maxYaw",schemaPath:"#/properties/vision/properties/quality/properties/maxYaw/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err619];
 }
@@ -7420,8 +7420,10 @@ vErrors.push(err619);
 }
 errors++;
 }
-if(data206 < 4096 || isNaN(data206)){
-const err620 = {instancePath:instancePath+"/vision/enrolment/maxPhotoPixels",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoPixels/minimum",keyword:"minimum",params:{comparison: ">=", limit: 4096},message:"must be >= 4096"};
+let data208 = data205.maxRollDeg;
+if(typeof data208 == "number"){
+if(data208 > 90 || isNaN(data208)){
+const err620 = {instancePath:instancePath+"/vision/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/quality/properties/maxRollDeg/maximum",keyword:"maximum",params:{comparison: "<=", limit: 90},message:"must be <= 90"};
 if(vErrors === null){
 vErrors = [err620];
 }
@@ -7430,10 +7432,8 @@ vErrors.push(err620);
 }
 errors++;
 }
-}
-let data207 = data198.maxPhotosPerRequest;
-if(!((typeof data207 == "number") && (!(data207 % 1) && !isNaN(data207)))){
-const err621 = {instancePath:instancePath+"/vision/enrolment/maxPhotosPerRequest",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotosPerRequest/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data208 < 5 || isNaN(data208)){
+const err621 = {instancePath:instancePath+"/vision/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/quality/properties/maxRollDeg/minimum",keyword:"minimum",params:{comparison: ">=", limit: 5},message:"must be >= 5"};
 if(vErrors === null){
 vErrors = [err621];
 }
@@ -7442,9 +7442,9 @@ vErrors.push(err621);
 }
 errors++;
 }
-if(typeof data207 == "number"){
-if(data207 > 50 || isNaN(data207)){
-const err622 = {instancePath:instancePath+"/vision/enrolment/maxPhotosPerRequest",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotosPerRequest/maximum",keyword:"maximum",params:{comparison: "<=", limit: 50},message:"must be <= 50"};
+}
+else {
+const err622 = {instancePath:instancePath+"/vision/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/quality/properties/maxRollDeg/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err622];
 }
@@ -7453,8 +7453,10 @@ vErrors.push(err622);
 }
 errors++;
 }
-if(data207 < 1 || isNaN(data207)){
-const err623 = {instancePath:instancePath+"/vision/enrolment/maxPhotosPerRequest",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotosPerRequest/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+let data209 = data205.minSharpness;
+if(typeof data209 == "number"){
+if(data209 < 0 || isNaN(data209)){
+const err623 = {instancePath:instancePath+"/vision/quality/minSharpness",schemaPath:"#/properties/vision/properties/quality/properties/minSharpness/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err623];
 }
@@ -7464,9 +7466,8 @@ vErrors.push(err623);
 errors++;
 }
 }
-let data208 = data198.maxTemplatesPerPerson;
-if(!((typeof data208 == "number") && (!(data208 % 1) && !isNaN(data208)))){
-const err624 = {instancePath:instancePath+"/vision/enrolment/maxTemplatesPerPerson",schemaPath:"#/properties/vision/properties/enrolment/properties/maxTemplatesPerPerson/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+else {
+const err624 = {instancePath:instancePath+"/vision/quality/minSharpness",schemaPath:"#/properties/vision/properties/quality/properties/minSharpness/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err624];
 }
@@ -7475,9 +7476,10 @@ vErrors.push(err624);
 }
 errors++;
 }
-if(typeof data208 == "number"){
-if(data208 > 100 || isNaN(data208)){
-const err625 = {instancePath:instancePath+"/vision/enrolment/maxTemplatesPerPerson",schemaPath:"#/properties/vision/properties/enrolment/properties/maxTemplatesPerPerson/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
+let data210 = data205.minBrightness;
+if(typeof data210 == "number"){
+if(data210 > 255 || isNaN(data210)){
+const err625 = {instancePath:instancePath+"/vision/quality/minBrightness",schemaPath:"#/properties/vision/properties/quality/properties/minBrightness/maximum",keyword:"maximum",params:{comparison: "<=", limit: 255},message:"must be <= 255"};
 if(vErrors === null){
 vErrors = [err625];
 }
@@ -7486,8 +7488,8 @@ vErrors.push(err625);
 }
 errors++;
 }
-if(data208 < 1 || isNaN(data208)){
-const err626 = {instancePath:instancePath+"/vision/enrolment/maxTemplatesPerPerson",schemaPath:"#/properties/vision/properties/enrolment/properties/maxTemplatesPerPerson/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(data210 < 0 || isNaN(data210)){
+const err626 = {instancePath:instancePath+"/vision/quality/minBrightness",schemaPath:"#/properties/vision/properties/quality/properties/minBrightness/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err626];
 }
@@ -7497,22 +7499,8 @@ vErrors.push(err626);
 errors++;
 }
 }
-let data209 = data198.gateUpdates;
-if(data209 && typeof data209 == "object" && !Array.isArray(data209)){
-if(data209.maxTemplates === undefined){
-data209.maxTemplates = 3;
-}
-if(data209.minIntervalH === undefined){
-data209.minIntervalH = 24;
-}
-if(data209.minScoreGain === undefined){
-data209.minScoreGain = 0.05;
-}
-if(data209.maxSimilarity === undefined){
-data209.maxSimilarity = 0.93;
-}
-if(data209.maxTemplates === undefined){
-const err627 = {instancePath:instancePath+"/vision/enrolment/gateUpdates",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/required",keyword:"required",params:{missingProperty: "maxTemplates"},message:"must have required property '"+"maxTemplates"+"'"};
+else {
+const err627 = {instancePath:instancePath+"/vision/quality/minBrightness",schemaPath:"#/properties/vision/properties/quality/properties/minBrightness/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err627];
 }
@@ -7521,8 +7509,9 @@ vErrors.push(err627);
 }
 errors++;
 }
-if(data209.minIntervalH === undefined){
-const err628 = {instancePath:instancePath+"/vision/enrolment/gateUpdates",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/required",keyword:"required",params:{missingProperty: "minIntervalH"},message:"must have required property '"+"minIntervalH"+"'"};
+}
+else {
+const err628 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err628];
 }
@@ -7531,8 +7520,28 @@ vErrors.push(err628);
 }
 errors++;
 }
-if(data209.minScoreGain === undefined){
-const err629 = {instancePath:instancePath+"/vision/enrolment/gateUpdates",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/required",keyword:"required",params:{missingProperty: "minScoreGain"},message:"must have required property '"+"minScoreGain"+"'"};
+let data211 = data167.enrolment;
+if(data211 && typeof data211 == "object" && !Array.isArray(data211)){
+if(data211.quality === undefined){
+data211.quality = {};
+}
+if(data211.maxPhotoBytes === undefined){
+data211.maxPhotoBytes = 6291456;
+}
+if(data211.maxPhotoPixels === undefined){
+data211.maxPhotoPixels = 24000000;
+}
+if(data211.maxPhotosPerRequest === undefined){
+data211.maxPhotosPerRequest = 10;
+}
+if(data211.maxTemplatesPerPerson === undefined){
+data211.maxTemplatesPerPerson = 10;
+}
+if(data211.gateUpdates === undefined){
+data211.gateUpdates = {};
+}
+if(data211.quality === undefined){
+const err629 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "quality"},message:"must have required property '"+"quality"+"'"};
 if(vErrors === null){
 vErrors = [err629];
 }
@@ -7541,8 +7550,8 @@ vErrors.push(err629);
 }
 errors++;
 }
-if(data209.maxSimilarity === undefined){
-const err630 = {instancePath:instancePath+"/vision/enrolment/gateUpdates",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/required",keyword:"required",params:{missingProperty: "maxSimilarity"},message:"must have required property '"+"maxSimilarity"+"'"};
+if(data211.maxPhotoBytes === undefined){
+const err630 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "maxPhotoBytes"},message:"must have required property '"+"maxPhotoBytes"+"'"};
 if(vErrors === null){
 vErrors = [err630];
 }
@@ -7551,9 +7560,8 @@ vErrors.push(err630);
 }
 errors++;
 }
-for(const key40 in data209){
-if(!((((key40 === "maxTemplates") || (key40 === "minIntervalH")) || (key40 === "minScoreGain")) || (key40 === "maxSimilarity"))){
-const err631 = {instancePath:instancePath+"/vision/enrolment/gateUpdates",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key40},message:"must NOT have additional properties"};
+if(data211.maxPhotoPixels === undefined){
+const err631 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "maxPhotoPixels"},message:"must have required property '"+"maxPhotoPixels"+"'"};
 if(vErrors === null){
 vErrors = [err631];
 }
@@ -7562,10 +7570,8 @@ vErrors.push(err631);
 }
 errors++;
 }
-}
-let data210 = data209.maxTemplates;
-if(!((typeof data210 == "number") && (!(data210 % 1) && !isNaN(data210)))){
-const err632 = {instancePath:instancePath+"/vision/enrolment/gateUpdates/maxTemplates",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/properties/maxTemplates/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data211.maxPhotosPerRequest === undefined){
+const err632 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "maxPhotosPerRequest"},message:"must have required property '"+"maxPhotosPerRequest"+"'"};
 if(vErrors === null){
 vErrors = [err632];
 }
@@ -7574,9 +7580,8 @@ vErrors.push(err632);
 }
 errors++;
 }
-if(typeof data210 == "number"){
-if(data210 > 10 || isNaN(data210)){
-const err633 = {instancePath:instancePath+"/vision/enrolment/gateUpdates/maxTemplates",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/properties/maxTemplates/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10"};
+if(data211.maxTemplatesPerPerson === undefined){
+const err633 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "maxTemplatesPerPerson"},message:"must have required property '"+"maxTemplatesPerPerson"+"'"};
 if(vErrors === null){
 vErrors = [err633];
 }
@@ -7585,8 +7590,8 @@ vErrors.push(err633);
 }
 errors++;
 }
-if(data210 < 0 || isNaN(data210)){
-const err634 = {instancePath:instancePath+"/vision/enrolment/gateUpdates/maxTemplates",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/properties/maxTemplates/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(data211.gateUpdates === undefined){
+const err634 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "gateUpdates"},message:"must have required property '"+"gateUpdates"+"'"};
 if(vErrors === null){
 vErrors = [err634];
 }
@@ -7595,11 +7600,9 @@ vErrors.push(err634);
 }
 errors++;
 }
-}
-let data211 = data209.minIntervalH;
-if(typeof data211 == "number"){
-if(data211 > 8760 || isNaN(data211)){
-const err635 = {instancePath:instancePath+"/vision/enrolment/gateUpdates/minIntervalH",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/properties/minIntervalH/maximum",keyword:"maximum",params:{comparison: "<=", limit: 8760},message:"must be <= 8760"};
+for(const key41 in data211){
+if(!((((((key41 === "quality") || (key41 === "maxPhotoBytes")) || (key41 === "maxPhotoPixels")) || (key41 === "maxPhotosPerRequest")) || (key41 === "maxTemplatesPerPerson")) || (key41 === "gateUpdates"))){
+const err635 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key41},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err635];
 }
@@ -7608,8 +7611,26 @@ vErrors.push(err635);
 }
 errors++;
 }
-if(data211 < 0 || isNaN(data211)){
-const err636 = {instancePath:instancePath+"/vision/enrolment/gateUpdates/minIntervalH",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/properties/minIntervalH/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+let data212 = data211.quality;
+if(data212 && typeof data212 == "object" && !Array.isArray(data212)){
+if(data212.minFacePx === undefined){
+data212.minFacePx = 40;
+}
+if(data212.maxYaw === undefined){
+data212.maxYaw = 0.35;
+}
+if(data212.maxRollDeg === undefined){
+data212.maxRollDeg = 20;
+}
+if(data212.minSharpness === undefined){
+data212.minSharpness = 140;
+}
+if(data212.minBrightness === undefined){
+data212.minBrightness = 40;
+}
+if(data212.minFacePx === undefined){
+const err636 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "minFacePx"},message:"must have required property '"+"minFacePx"+"'"};
 if(vErrors === null){
 vErrors = [err636];
 }
@@ -7618,9 +7639,8 @@ vErrors.push(err636);
 }
 errors++;
 }
-}
-else {
-const err637 = {instancePath:instancePath+"/vision/enrolment/gateUpdates/minIntervalH",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/properties/minIntervalH/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data212.maxYaw === undefined){
+const err637 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "maxYaw"},message:"must have required property '"+"maxYaw"+"'"};
 if(vErrors === null){
 vErrors = [err637];
 }
@@ -7629,10 +7649,8 @@ vErrors.push(err637);
 }
 errors++;
 }
-let data212 = data209.minScoreGain;
-if(typeof data212 == "number"){
-if(data212 > 1 || isNaN(data212)){
-const err638 = {instancePath:instancePath+"/vision/enrolment/gateUpdates/minScoreGain",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/properties/minScoreGain/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
+if(data212.maxRollDeg === undefined){
+const err638 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "maxRollDeg"},message:"must have required property '"+"maxRollDeg"+"'"};
 if(vErrors === null){
 vErrors = [err638];
 }
@@ -7641,8 +7659,8 @@ vErrors.push(err638);
 }
 errors++;
 }
-if(data212 < 0 || isNaN(data212)){
-const err639 = {instancePath:instancePath+"/vision/enrolment/gateUpdates/minScoreGain",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/properties/minScoreGain/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(data212.minSharpness === undefined){
+const err639 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "minSharpness"},message:"must have required property '"+"minSharpness"+"'"};
 if(vErrors === null){
 vErrors = [err639];
 }
@@ -7651,9 +7669,8 @@ vErrors.push(err639);
 }
 errors++;
 }
-}
-else {
-const err640 = {instancePath:instancePath+"/vision/enrolment/gateUpdates/minScoreGain",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/properties/minScoreGain/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data212.minBrightness === undefined){
+const err640 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "minBrightness"},message:"must have required property '"+"minBrightness"+"'"};
 if(vErrors === null){
 vErrors = [err640];
 }
@@ -7662,10 +7679,9 @@ vErrors.push(err640);
 }
 errors++;
 }
-let data213 = data209.maxSimilarity;
-if(typeof data213 == "number"){
-if(data213 > 1 || isNaN(data213)){
-const err641 = {instancePath:instancePath+"/vision/enrolment/gateUpdates/maxSimilarity",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/properties/maxSimilarity/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
+for(const key42 in data212){
+if(!(((((key42 === "minFacePx") || (key42 === "maxYaw")) || (key42 === "maxRollDeg")) || (key42 === "minSharpness")) || (key42 === "minBrightness"))){
+const err641 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key42},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err641];
 }
@@ -7674,8 +7690,10 @@ vErrors.push(err641);
 }
 errors++;
 }
-if(data213 < 0.5 || isNaN(data213)){
-const err642 = {instancePath:instancePath+"/vision/enrolment/gateUpdates/maxSimilarity",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/properties/maxSimilarity/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.5},message:"must be >= 0.5"};
+}
+let data213 = data212.minFacePx;
+if(!((typeof data213 == "number") && (!(data213 % 1) && !isNaN(data213)))){
+const err642 = {instancePath:instancePath+"/vision/enrolment/quality/minFacePx",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minFacePx/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err642];
 }
@@ -7684,9 +7702,9 @@ vErrors.push(err642);
 }
 errors++;
 }
-}
-else {
-const err643 = {instancePath:instancePath+"/vision/enrolment/gateUpdates/maxSimilarity",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/properties/maxSimilarity/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(typeof data213 == "number"){
+if(data213 > 2000 || isNaN(data213)){
+const err643 = {instancePath:instancePath+"/vision/enrolment/quality/minFacePx",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minFacePx/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2000},message:"must be <= 2000"};
 if(vErrors === null){
 vErrors = [err643];
 }
@@ -7695,9 +7713,8 @@ vErrors.push(err643);
 }
 errors++;
 }
-}
-else {
-const err644 = {instancePath:instancePath+"/vision/enrolment/gateUpdates",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data213 < 16 || isNaN(data213)){
+const err644 = {instancePath:instancePath+"/vision/enrolment/quality/minFacePx",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minFacePx/minimum",keyword:"minimum",params:{comparison: ">=", limit: 16},message:"must be >= 16"};
 if(vErrors === null){
 vErrors = [err644];
 }
@@ -7707,8 +7724,10 @@ vErrors.push(err644);
 errors++;
 }
 }
-else {
-const err645 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/type",keyword:"type",params:{type: "object"},message:"must be object"};
+let data214 = data212.maxYaw;
+if(typeof data214 == "number"){
+if(data214 > 1 || isNaN(data214)){
+const err645 = {instancePath:instancePath+"/vision/enrolment/quality/maxYaw",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxYaw/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
 if(vErrors === null){
 vErrors = [err645];
 }
@@ -7717,22 +7736,8 @@ vErrors.push(err645);
 }
 errors++;
 }
-let data214 = data154.privacy;
-if(data214 && typeof data214 == "object" && !Array.isArray(data214)){
-if(data214.templatesFile === undefined){
-data214.templatesFile = "faces.db";
-}
-if(data214.keepPhotos === undefined){
-data214.keepPhotos = false;
-}
-if(data214.photoRetentionDays === undefined){
-data214.photoRetentionDays = 30;
-}
-if(data214.expiredGraceDays === undefined){
-data214.expiredGraceDays = 30;
-}
-if(data214.templatesFile === undefined){
-const err646 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/required",keyword:"required",params:{missingProperty: "templatesFile"},message:"must have required property '"+"templatesFile"+"'"};
+if(data214 < 0.05 || isNaN(data214)){
+const err646 = {instancePath:instancePath+"/vision/enrolment/quality/maxYaw",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxYaw/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.05},message:"must be >= 0.05"};
 if(vErrors === null){
 vErrors = [err646];
 }
@@ -7741,8 +7746,9 @@ vErrors.push(err646);
 }
 errors++;
 }
-if(data214.keepPhotos === undefined){
-const err647 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/required",keyword:"required",params:{missingProperty: "keepPhotos"},message:"must have required property '"+"keepPhotos"+"'"};
+}
+else {
+const err647 = {instancePath:instancePath+"/vision/enrolment/quality/maxYaw",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxYaw/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err647];
 }
@@ -7751,8 +7757,10 @@ vErrors.push(err647);
 }
 errors++;
 }
-if(data214.photoRetentionDays === undefined){
-const err648 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/required",keyword:"required",params:{missingProperty: "photoRetentionDays"},message:"must have required property '"+"photoRetentionDays"+"'"};
+let data215 = data212.maxRollDeg;
+if(typeof data215 == "number"){
+if(data215 > 90 || isNaN(data215)){
+const err648 = {instancePath:instancePath+"/vision/enrolment/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxRollDeg/maximum",keyword:"maximum",params:{comparison: "<=", limit: 90},message:"must be <= 90"};
 if(vErrors === null){
 vErrors = [err648];
 }
@@ -7761,8 +7769,8 @@ vErrors.push(err648);
 }
 errors++;
 }
-if(data214.expiredGraceDays === undefined){
-const err649 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/required",keyword:"required",params:{missingProperty: "expiredGraceDays"},message:"must have required property '"+"expiredGraceDays"+"'"};
+if(data215 < 5 || isNaN(data215)){
+const err649 = {instancePath:instancePath+"/vision/enrolment/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxRollDeg/minimum",keyword:"minimum",params:{comparison: ">=", limit: 5},message:"must be >= 5"};
 if(vErrors === null){
 vErrors = [err649];
 }
@@ -7771,9 +7779,9 @@ vErrors.push(err649);
 }
 errors++;
 }
-for(const key41 in data214){
-if(!(((((key41 === "keyFile") || (key41 === "templatesFile")) || (key41 === "keepPhotos")) || (key41 === "photoRetentionDays")) || (key41 === "expiredGraceDays"))){
-const err650 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key41},message:"must NOT have additional properties"};
+}
+else {
+const err650 = {instancePath:instancePath+"/vision/enrolment/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxRollDeg/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err650];
 }
@@ -7782,12 +7790,10 @@ vErrors.push(err650);
 }
 errors++;
 }
-}
-if(data214.keyFile !== undefined){
-let data215 = data214.keyFile;
-if(typeof data215 === "string"){
-if(func3(data215) < 1){
-const err651 = {instancePath:instancePath+"/vision/privacy/keyFile",schemaPath:"#/properties/vision/properties/privacy/properties/keyFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+let data216 = data212.minSharpness;
+if(typeof data216 == "number"){
+if(data216 < 0 || isNaN(data216)){
+const err651 = {instancePath:instancePath+"/vision/enrolment/quality/minSharpness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minSharpness/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err651];
 }
@@ -7798,7 +7804,7 @@ errors++;
 }
 }
 else {
-const err652 = {instancePath:instancePath+"/vision/privacy/keyFile",schemaPath:"#/properties/vision/properties/privacy/properties/keyFile/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err652 = {instancePath:instancePath+"/vision/enrolment/quality/minSharpness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minSharpness/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err652];
 }
@@ -7807,11 +7813,10 @@ vErrors.push(err652);
 }
 errors++;
 }
-}
-let data216 = data214.templatesFile;
-if(typeof data216 === "string"){
-if(func3(data216) < 1){
-const err653 = {instancePath:instancePath+"/vision/privacy/templatesFile",schemaPath:"#/properties/vision/properties/privacy/properties/templatesFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+let data217 = data212.minBrightness;
+if(typeof data217 == "number"){
+if(data217 > 255 || isNaN(data217)){
+const err653 = {instancePath:instancePath+"/vision/enrolment/quality/minBrightness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minBrightness/maximum",keyword:"maximum",params:{comparison: "<=", limit: 255},message:"must be <= 255"};
 if(vErrors === null){
 vErrors = [err653];
 }
@@ -7820,9 +7825,8 @@ vErrors.push(err653);
 }
 errors++;
 }
-}
-else {
-const err654 = {instancePath:instancePath+"/vision/privacy/templatesFile",schemaPath:"#/properties/vision/properties/privacy/properties/templatesFile/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data217 < 0 || isNaN(data217)){
+const err654 = {instancePath:instancePath+"/vision/enrolment/quality/minBrightness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minBrightness/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err654];
 }
@@ -7831,8 +7835,9 @@ vErrors.push(err654);
 }
 errors++;
 }
-if(typeof data214.keepPhotos !== "boolean"){
-const err655 = {instancePath:instancePath+"/vision/privacy/keepPhotos",schemaPath:"#/properties/vision/properties/privacy/properties/keepPhotos/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+}
+else {
+const err655 = {instancePath:instancePath+"/vision/enrolment/quality/minBrightness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minBrightness/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err655];
 }
@@ -7841,9 +7846,9 @@ vErrors.push(err655);
 }
 errors++;
 }
-let data218 = data214.photoRetentionDays;
-if(!((typeof data218 == "number") && (!(data218 % 1) && !isNaN(data218)))){
-const err656 = {instancePath:instancePath+"/vision/privacy/photoRetentionDays",schemaPath:"#/properties/vision/properties/privacy/properties/photoRetentionDays/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+else {
+const err656 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err656];
 }
@@ -7852,9 +7857,9 @@ vErrors.push(err656);
 }
 errors++;
 }
-if(typeof data218 == "number"){
-if(data218 > 3650 || isNaN(data218)){
-const err657 = {instancePath:instancePath+"/vision/privacy/photoRetentionDays",schemaPath:"#/properties/vision/properties/privacy/properties/photoRetentionDays/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3650},message:"must be <= 3650"};
+let data218 = data211.maxPhotoBytes;
+if(!((typeof data218 == "number") && (!(data218 % 1) && !isNaN(data218)))){
+const err657 = {instancePath:instancePath+"/vision/enrolment/maxPhotoBytes",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err657];
 }
@@ -7863,8 +7868,9 @@ vErrors.push(err657);
 }
 errors++;
 }
-if(data218 < 1 || isNaN(data218)){
-const err658 = {instancePath:instancePath+"/vision/privacy/photoRetentionDays",schemaPath:"#/properties/vision/properties/privacy/properties/photoRetentionDays/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(typeof data218 == "number"){
+if(data218 > 33554432 || isNaN(data218)){
+const err658 = {instancePath:instancePath+"/vision/enrolment/maxPhotoBytes",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 33554432},message:"must be <= 33554432"};
 if(vErrors === null){
 vErrors = [err658];
 }
@@ -7873,10 +7879,8 @@ vErrors.push(err658);
 }
 errors++;
 }
-}
-let data219 = data214.expiredGraceDays;
-if(!((typeof data219 == "number") && (!(data219 % 1) && !isNaN(data219)))){
-const err659 = {instancePath:instancePath+"/vision/privacy/expiredGraceDays",schemaPath:"#/properties/vision/properties/privacy/properties/expiredGraceDays/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data218 < 1024 || isNaN(data218)){
+const err659 = {instancePath:instancePath+"/vision/enrolment/maxPhotoBytes",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1024},message:"must be >= 1024"};
 if(vErrors === null){
 vErrors = [err659];
 }
@@ -7885,9 +7889,10 @@ vErrors.push(err659);
 }
 errors++;
 }
-if(typeof data219 == "number"){
-if(data219 > 3650 || isNaN(data219)){
-const err660 = {instancePath:instancePath+"/vision/privacy/expiredGraceDays",schemaPath:"#/properties/vision/properties/privacy/properties/expiredGraceDays/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3650},message:"must be <= 3650"};
+}
+let data219 = data211.maxPhotoPixels;
+if(!((typeof data219 == "number") && (!(data219 % 1) && !isNaN(data219)))){
+const err660 = {instancePath:instancePath+"/vision/enrolment/maxPhotoPixels",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoPixels/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err660];
 }
@@ -7896,8 +7901,9 @@ vErrors.push(err660);
 }
 errors++;
 }
-if(data219 < 0 || isNaN(data219)){
-const err661 = {instancePath:instancePath+"/vision/privacy/expiredGraceDays",schemaPath:"#/properties/vision/properties/privacy/properties/expiredGraceDays/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(typeof data219 == "number"){
+if(data219 > 100000000 || isNaN(data219)){
+const err661 = {instancePath:instancePath+"/vision/enrolment/maxPhotoPixels",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoPixels/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000000},message:"must be <= 100000000"};
 if(vErrors === null){
 vErrors = [err661];
 }
@@ -7906,10 +7912,8 @@ vErrors.push(err661);
 }
 errors++;
 }
-}
-}
-else {
-const err662 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data219 < 4096 || isNaN(data219)){
+const err662 = {instancePath:instancePath+"/vision/enrolment/maxPhotoPixels",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoPixels/minimum",keyword:"minimum",params:{comparison: ">=", limit: 4096},message:"must be >= 4096"};
 if(vErrors === null){
 vErrors = [err662];
 }
@@ -7918,22 +7922,10 @@ vErrors.push(err662);
 }
 errors++;
 }
-let data220 = data154.events;
-if(data220 && typeof data220 == "object" && !Array.isArray(data220)){
-if(data220.unknownIntervalS === undefined){
-data220.unknownIntervalS = 30;
 }
-if(data220.spoofIntervalS === undefined){
-data220.spoofIntervalS = 30;
-}
-if(data220.snapshot === undefined){
-data220.snapshot = false;
-}
-if(data220.snapshotMaxBytes === undefined){
-data220.snapshotMaxBytes = 24576;
-}
-if(data220.unknownIntervalS === undefined){
-const err663 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/required",keyword:"required",params:{missingProperty: "unknownIntervalS"},message:"must have required property '"+"unknownIntervalS"+"'"};
+let data220 = data211.maxPhotosPerRequest;
+if(!((typeof data220 == "number") && (!(data220 % 1) && !isNaN(data220)))){
+const err663 = {instancePath:instancePath+"/vision/enrolment/maxPhotosPerRequest",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotosPerRequest/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err663];
 }
@@ -7942,8 +7934,9 @@ vErrors.push(err663);
 }
 errors++;
 }
-if(data220.spoofIntervalS === undefined){
-const err664 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/required",keyword:"required",params:{missingProperty: "spoofIntervalS"},message:"must have required property '"+"spoofIntervalS"+"'"};
+if(typeof data220 == "number"){
+if(data220 > 50 || isNaN(data220)){
+const err664 = {instancePath:instancePath+"/vision/enrolment/maxPhotosPerRequest",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotosPerRequest/maximum",keyword:"maximum",params:{comparison: "<=", limit: 50},message:"must be <= 50"};
 if(vErrors === null){
 vErrors = [err664];
 }
@@ -7952,8 +7945,8 @@ vErrors.push(err664);
 }
 errors++;
 }
-if(data220.snapshot === undefined){
-const err665 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/required",keyword:"required",params:{missingProperty: "snapshot"},message:"must have required property '"+"snapshot"+"'"};
+if(data220 < 1 || isNaN(data220)){
+const err665 = {instancePath:instancePath+"/vision/enrolment/maxPhotosPerRequest",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotosPerRequest/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err665];
 }
@@ -7962,8 +7955,10 @@ vErrors.push(err665);
 }
 errors++;
 }
-if(data220.snapshotMaxBytes === undefined){
-const err666 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/required",keyword:"required",params:{missingProperty: "snapshotMaxBytes"},message:"must have required property '"+"snapshotMaxBytes"+"'"};
+}
+let data221 = data211.maxTemplatesPerPerson;
+if(!((typeof data221 == "number") && (!(data221 % 1) && !isNaN(data221)))){
+const err666 = {instancePath:instancePath+"/vision/enrolment/maxTemplatesPerPerson",schemaPath:"#/properties/vision/properties/enrolment/properties/maxTemplatesPerPerson/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err666];
 }
@@ -7972,9 +7967,9 @@ vErrors.push(err666);
 }
 errors++;
 }
-for(const key42 in data220){
-if(!((((key42 === "unknownIntervalS") || (key42 === "spoofIntervalS")) || (key42 === "snapshot")) || (key42 === "snapshotMaxBytes"))){
-const err667 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key42},message:"must NOT have additional properties"};
+if(typeof data221 == "number"){
+if(data221 > 100 || isNaN(data221)){
+const err667 = {instancePath:instancePath+"/vision/enrolment/maxTemplatesPerPerson",schemaPath:"#/properties/vision/properties/enrolment/properties/maxTemplatesPerPerson/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
 if(vErrors === null){
 vErrors = [err667];
 }
@@ -7983,11 +7978,8 @@ vErrors.push(err667);
 }
 errors++;
 }
-}
-let data221 = data220.unknownIntervalS;
-if(typeof data221 == "number"){
-if(data221 > 3600 || isNaN(data221)){
-const err668 = {instancePath:instancePath+"/vision/events/unknownIntervalS",schemaPath:"#/properties/vision/properties/events/properties/unknownIntervalS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
+if(data221 < 1 || isNaN(data221)){
+const err668 = {instancePath:instancePath+"/vision/enrolment/maxTemplatesPerPerson",schemaPath:"#/properties/vision/properties/enrolment/properties/maxTemplatesPerPerson/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err668];
 }
@@ -7996,8 +7988,23 @@ vErrors.push(err668);
 }
 errors++;
 }
-if(data221 < 0 || isNaN(data221)){
-const err669 = {instancePath:instancePath+"/vision/events/unknownIntervalS",schemaPath:"#/properties/vision/properties/events/properties/unknownIntervalS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+let data222 = data211.gateUpdates;
+if(data222 && typeof data222 == "object" && !Array.isArray(data222)){
+if(data222.maxTemplates === undefined){
+data222.maxTemplates = 3;
+}
+if(data222.minIntervalH === undefined){
+data222.minIntervalH = 24;
+}
+if(data222.minScoreGain === undefined){
+data222.minScoreGain = 0.05;
+}
+if(data222.maxSimilarity === undefined){
+data222.maxSimilarity = 0.93;
+}
+if(data222.maxTemplates === undefined){
+const err669 = {instancePath:instancePath+"/vision/enrolment/gateUpdates",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/required",keyword:"required",params:{missingProperty: "maxTemplates"},message:"must have required property '"+"maxTemplates"+"'"};
 if(vErrors === null){
 vErrors = [err669];
 }
@@ -8006,9 +8013,8 @@ vErrors.push(err669);
 }
 errors++;
 }
-}
-else {
-const err670 = {instancePath:instancePath+"/vision/events/unknownIntervalS",schemaPath:"#/properties/vision/properties/events/properties/unknownIntervalS/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data222.minIntervalH === undefined){
+const err670 = {instancePath:instancePath+"/vision/enrolment/gateUpdates",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/required",keyword:"required",params:{missingProperty: "minIntervalH"},message:"must have required property '"+"minIntervalH"+"'"};
 if(vErrors === null){
 vErrors = [err670];
 }
@@ -8017,10 +8023,8 @@ vErrors.push(err670);
 }
 errors++;
 }
-let data222 = data220.spoofIntervalS;
-if(typeof data222 == "number"){
-if(data222 > 3600 || isNaN(data222)){
-const err671 = {instancePath:instancePath+"/vision/events/spoofIntervalS",schemaPath:"#/properties/vision/properties/events/properties/spoofIntervalS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
+if(data222.minScoreGain === undefined){
+const err671 = {instancePath:instancePath+"/vision/enrolment/gateUpdates",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/required",keyword:"required",params:{missingProperty: "minScoreGain"},message:"must have required property '"+"minScoreGain"+"'"};
 if(vErrors === null){
 vErrors = [err671];
 }
@@ -8029,8 +8033,8 @@ vErrors.push(err671);
 }
 errors++;
 }
-if(data222 < 0 || isNaN(data222)){
-const err672 = {instancePath:instancePath+"/vision/events/spoofIntervalS",schemaPath:"#/properties/vision/properties/events/properties/spoofIntervalS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(data222.maxSimilarity === undefined){
+const err672 = {instancePath:instancePath+"/vision/enrolment/gateUpdates",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/required",keyword:"required",params:{missingProperty: "maxSimilarity"},message:"must have required property '"+"maxSimilarity"+"'"};
 if(vErrors === null){
 vErrors = [err672];
 }
@@ -8039,9 +8043,9 @@ vErrors.push(err672);
 }
 errors++;
 }
-}
-else {
-const err673 = {instancePath:instancePath+"/vision/events/spoofIntervalS",schemaPath:"#/properties/vision/properties/events/properties/spoofIntervalS/type",keyword:"type",params:{type: "number"},message:"must be number"};
+for(const key43 in data222){
+if(!((((key43 === "maxTemplates") || (key43 === "minIntervalH")) || (key43 === "minScoreGain")) || (key43 === "maxSimilarity"))){
+const err673 = {instancePath:instancePath+"/vision/enrolment/gateUpdates",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key43},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err673];
 }
@@ -8050,8 +8054,10 @@ vErrors.push(err673);
 }
 errors++;
 }
-if(typeof data220.snapshot !== "boolean"){
-const err674 = {instancePath:instancePath+"/vision/events/snapshot",schemaPath:"#/properties/vision/properties/events/properties/snapshot/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+}
+let data223 = data222.maxTemplates;
+if(!((typeof data223 == "number") && (!(data223 % 1) && !isNaN(data223)))){
+const err674 = {instancePath:instancePath+"/vision/enrolment/gateUpdates/maxTemplates",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/properties/maxTemplates/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err674];
 }
@@ -8060,9 +8066,9 @@ vErrors.push(err674);
 }
 errors++;
 }
-let data224 = data220.snapshotMaxBytes;
-if(!((typeof data224 == "number") && (!(data224 % 1) && !isNaN(data224)))){
-const err675 = {instancePath:instancePath+"/vision/events/snapshotMaxBytes",schemaPath:"#/properties/vision/properties/events/properties/snapshotMaxBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(typeof data223 == "number"){
+if(data223 > 10 || isNaN(data223)){
+const err675 = {instancePath:instancePath+"/vision/enrolment/gateUpdates/maxTemplates",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/properties/maxTemplates/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10"};
 if(vErrors === null){
 vErrors = [err675];
 }
@@ -8071,9 +8077,8 @@ vErrors.push(err675);
 }
 errors++;
 }
-if(typeof data224 == "number"){
-if(data224 > 262144 || isNaN(data224)){
-const err676 = {instancePath:instancePath+"/vision/events/snapshotMaxBytes",schemaPath:"#/properties/vision/properties/events/properties/snapshotMaxBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 262144},message:"must be <= 262144"};
+if(data223 < 0 || isNaN(data223)){
+const err676 = {instancePath:instancePath+"/vision/enrolment/gateUpdates/maxTemplates",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/properties/maxTemplates/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err676];
 }
@@ -8082,8 +8087,11 @@ vErrors.push(err676);
 }
 errors++;
 }
-if(data224 < 2048 || isNaN(data224)){
-const err677 = {instancePath:instancePath+"/vision/events/snapshotMaxBytes",schemaPath:"#/properties/vision/properties/events/properties/snapshotMaxBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 2048},message:"must be >= 2048"};
+}
+let data224 = data222.minIntervalH;
+if(typeof data224 == "number"){
+if(data224 > 8760 || isNaN(data224)){
+const err677 = {instancePath:instancePath+"/vision/enrolment/gateUpdates/minIntervalH",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/properties/minIntervalH/maximum",keyword:"maximum",params:{comparison: "<=", limit: 8760},message:"must be <= 8760"};
 if(vErrors === null){
 vErrors = [err677];
 }
@@ -8092,10 +8100,8 @@ vErrors.push(err677);
 }
 errors++;
 }
-}
-}
-else {
-const err678 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data224 < 0 || isNaN(data224)){
+const err678 = {instancePath:instancePath+"/vision/enrolment/gateUpdates/minIntervalH",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/properties/minIntervalH/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err678];
 }
@@ -8104,9 +8110,9 @@ vErrors.push(err678);
 }
 errors++;
 }
-let data225 = data154.queue;
-if(!((typeof data225 == "number") && (!(data225 % 1) && !isNaN(data225)))){
-const err679 = {instancePath:instancePath+"/vision/queue",schemaPath:"#/properties/vision/properties/queue/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+else {
+const err679 = {instancePath:instancePath+"/vision/enrolment/gateUpdates/minIntervalH",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/properties/minIntervalH/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err679];
 }
@@ -8115,9 +8121,10 @@ vErrors.push(err679);
 }
 errors++;
 }
+let data225 = data222.minScoreGain;
 if(typeof data225 == "number"){
-if(data225 > 64 || isNaN(data225)){
-const err680 = {instancePath:instancePath+"/vision/queue",schemaPath:"#/properties/vision/properties/queue/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64"};
+if(data225 > 1 || isNaN(data225)){
+const err680 = {instancePath:instancePath+"/vision/enrolment/gateUpdates/minScoreGain",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/properties/minScoreGain/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
 if(vErrors === null){
 vErrors = [err680];
 }
@@ -8126,8 +8133,8 @@ vErrors.push(err680);
 }
 errors++;
 }
-if(data225 < 1 || isNaN(data225)){
-const err681 = {instancePath:instancePath+"/vision/queue",schemaPath:"#/properties/vision/properties/queue/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(data225 < 0 || isNaN(data225)){
+const err681 = {instancePath:instancePath+"/vision/enrolment/gateUpdates/minScoreGain",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/properties/minScoreGain/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err681];
 }
@@ -8137,9 +8144,8 @@ vErrors.push(err681);
 errors++;
 }
 }
-}
 else {
-const err682 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err682 = {instancePath:instancePath+"/vision/enrolment/gateUpdates/minScoreGain",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/properties/minScoreGain/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err682];
 }
@@ -8148,40 +8154,10 @@ vErrors.push(err682);
 }
 errors++;
 }
-let data226 = data.console;
-if(data226 && typeof data226 == "object" && !Array.isArray(data226)){
-if(data226.enabled === undefined){
-data226.enabled = true;
-}
-if(data226.host === undefined){
-data226.host = "0.0.0.0";
-}
-if(data226.port === undefined){
-data226.port = 8080;
-}
-if(data226.tls === undefined){
-data226.tls = {};
-}
-if(data226.hostNames === undefined){
-data226.hostNames = [];
-}
-if(data226.sessionTtlMin === undefined){
-data226.sessionTtlMin = 480;
-}
-if(data226.lockoutAttempts === undefined){
-data226.lockoutAttempts = 5;
-}
-if(data226.lockoutMin === undefined){
-data226.lockoutMin = 15;
-}
-if(data226.maxUploadKB === undefined){
-data226.maxUploadKB = 4096;
-}
-if(data226.applyHealthGraceS === undefined){
-data226.applyHealthGraceS = 90;
-}
-if(data226.enabled === undefined){
-const err683 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
+let data226 = data222.maxSimilarity;
+if(typeof data226 == "number"){
+if(data226 > 1 || isNaN(data226)){
+const err683 = {instancePath:instancePath+"/vision/enrolment/gateUpdates/maxSimilarity",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/properties/maxSimilarity/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
 if(vErrors === null){
 vErrors = [err683];
 }
@@ -8190,8 +8166,8 @@ vErrors.push(err683);
 }
 errors++;
 }
-if(data226.host === undefined){
-const err684 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "host"},message:"must have required property '"+"host"+"'"};
+if(data226 < 0.5 || isNaN(data226)){
+const err684 = {instancePath:instancePath+"/vision/enrolment/gateUpdates/maxSimilarity",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/properties/maxSimilarity/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.5},message:"must be >= 0.5"};
 if(vErrors === null){
 vErrors = [err684];
 }
@@ -8200,8 +8176,9 @@ vErrors.push(err684);
 }
 errors++;
 }
-if(data226.port === undefined){
-const err685 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "port"},message:"must have required property '"+"port"+"'"};
+}
+else {
+const err685 = {instancePath:instancePath+"/vision/enrolment/gateUpdates/maxSimilarity",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/properties/maxSimilarity/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err685];
 }
@@ -8210,8 +8187,9 @@ vErrors.push(err685);
 }
 errors++;
 }
-if(data226.tls === undefined){
-const err686 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "tls"},message:"must have required property '"+"tls"+"'"};
+}
+else {
+const err686 = {instancePath:instancePath+"/vision/enrolment/gateUpdates",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err686];
 }
@@ -8220,8 +8198,9 @@ vErrors.push(err686);
 }
 errors++;
 }
-if(data226.hostNames === undefined){
-const err687 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "hostNames"},message:"must have required property '"+"hostNames"+"'"};
+}
+else {
+const err687 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err687];
 }
@@ -8230,8 +8209,22 @@ vErrors.push(err687);
 }
 errors++;
 }
-if(data226.sessionTtlMin === undefined){
-const err688 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "sessionTtlMin"},message:"must have required property '"+"sessionTtlMin"+"'"};
+let data227 = data167.privacy;
+if(data227 && typeof data227 == "object" && !Array.isArray(data227)){
+if(data227.templatesFile === undefined){
+data227.templatesFile = "faces.db";
+}
+if(data227.keepPhotos === undefined){
+data227.keepPhotos = false;
+}
+if(data227.photoRetentionDays === undefined){
+data227.photoRetentionDays = 30;
+}
+if(data227.expiredGraceDays === undefined){
+data227.expiredGraceDays = 30;
+}
+if(data227.templatesFile === undefined){
+const err688 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/required",keyword:"required",params:{missingProperty: "templatesFile"},message:"must have required property '"+"templatesFile"+"'"};
 if(vErrors === null){
 vErrors = [err688];
 }
@@ -8240,8 +8233,8 @@ vErrors.push(err688);
 }
 errors++;
 }
-if(data226.lockoutAttempts === undefined){
-const err689 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "lockoutAttempts"},message:"must have required property '"+"lockoutAttempts"+"'"};
+if(data227.keepPhotos === undefined){
+const err689 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/required",keyword:"required",params:{missingProperty: "keepPhotos"},message:"must have required property '"+"keepPhotos"+"'"};
 if(vErrors === null){
 vErrors = [err689];
 }
@@ -8250,8 +8243,8 @@ vErrors.push(err689);
 }
 errors++;
 }
-if(data226.lockoutMin === undefined){
-const err690 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "lockoutMin"},message:"must have required property '"+"lockoutMin"+"'"};
+if(data227.photoRetentionDays === undefined){
+const err690 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/required",keyword:"required",params:{missingProperty: "photoRetentionDays"},message:"must have required property '"+"photoRetentionDays"+"'"};
 if(vErrors === null){
 vErrors = [err690];
 }
@@ -8260,8 +8253,8 @@ vErrors.push(err690);
 }
 errors++;
 }
-if(data226.maxUploadKB === undefined){
-const err691 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "maxUploadKB"},message:"must have required property '"+"maxUploadKB"+"'"};
+if(data227.expiredGraceDays === undefined){
+const err691 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/required",keyword:"required",params:{missingProperty: "expiredGraceDays"},message:"must have required property '"+"expiredGraceDays"+"'"};
 if(vErrors === null){
 vErrors = [err691];
 }
@@ -8270,8 +8263,9 @@ vErrors.push(err691);
 }
 errors++;
 }
-if(data226.applyHealthGraceS === undefined){
-const err692 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "applyHealthGraceS"},message:"must have required property '"+"applyHealthGraceS"+"'"};
+for(const key44 in data227){
+if(!(((((key44 === "keyFile") || (key44 === "templatesFile")) || (key44 === "keepPhotos")) || (key44 === "photoRetentionDays")) || (key44 === "expiredGraceDays"))){
+const err692 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key44},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err692];
 }
@@ -8280,9 +8274,12 @@ vErrors.push(err692);
 }
 errors++;
 }
-for(const key43 in data226){
-if(!(func2.call(schema11.properties.console.properties, key43))){
-const err693 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key43},message:"must NOT have additional properties"};
+}
+if(data227.keyFile !== undefined){
+let data228 = data227.keyFile;
+if(typeof data228 === "string"){
+if(func3(data228) < 1){
+const err693 = {instancePath:instancePath+"/vision/privacy/keyFile",schemaPath:"#/properties/vision/properties/privacy/properties/keyFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err693];
 }
@@ -8292,8 +8289,8 @@ vErrors.push(err693);
 errors++;
 }
 }
-if(typeof data226.enabled !== "boolean"){
-const err694 = {instancePath:instancePath+"/console/enabled",schemaPath:"#/properties/console/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+else {
+const err694 = {instancePath:instancePath+"/vision/privacy/keyFile",schemaPath:"#/properties/vision/properties/privacy/properties/keyFile/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err694];
 }
@@ -8302,10 +8299,11 @@ vErrors.push(err694);
 }
 errors++;
 }
-let data228 = data226.host;
-if(typeof data228 === "string"){
-if(func3(data228) < 1){
-const err695 = {instancePath:instancePath+"/console/host",schemaPath:"#/properties/console/properties/host/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+}
+let data229 = data227.templatesFile;
+if(typeof data229 === "string"){
+if(func3(data229) < 1){
+const err695 = {instancePath:instancePath+"/vision/privacy/templatesFile",schemaPath:"#/properties/vision/properties/privacy/properties/templatesFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err695];
 }
@@ -8316,7 +8314,7 @@ errors++;
 }
 }
 else {
-const err696 = {instancePath:instancePath+"/console/host",schemaPath:"#/properties/console/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err696 = {instancePath:instancePath+"/vision/privacy/templatesFile",schemaPath:"#/properties/vision/properties/privacy/properties/templatesFile/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err696];
 }
@@ -8325,9 +8323,8 @@ vErrors.push(err696);
 }
 errors++;
 }
-let data229 = data226.port;
-if(!((typeof data229 == "number") && (!(data229 % 1) && !isNaN(data229)))){
-const err697 = {instancePath:instancePath+"/console/port",schemaPath:"#/properties/console/properties/port/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(typeof data227.keepPhotos !== "boolean"){
+const err697 = {instancePath:instancePath+"/vision/privacy/keepPhotos",schemaPath:"#/properties/vision/properties/privacy/properties/keepPhotos/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err697];
 }
@@ -8336,9 +8333,9 @@ vErrors.push(err697);
 }
 errors++;
 }
-if(typeof data229 == "number"){
-if(data229 > 65535 || isNaN(data229)){
-const err698 = {instancePath:instancePath+"/console/port",schemaPath:"#/properties/console/properties/port/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535"};
+let data231 = data227.photoRetentionDays;
+if(!((typeof data231 == "number") && (!(data231 % 1) && !isNaN(data231)))){
+const err698 = {instancePath:instancePath+"/vision/privacy/photoRetentionDays",schemaPath:"#/properties/vision/properties/privacy/properties/photoRetentionDays/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err698];
 }
@@ -8347,8 +8344,9 @@ vErrors.push(err698);
 }
 errors++;
 }
-if(data229 < 0 || isNaN(data229)){
-const err699 = {instancePath:instancePath+"/console/port",schemaPath:"#/properties/console/properties/port/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(typeof data231 == "number"){
+if(data231 > 3650 || isNaN(data231)){
+const err699 = {instancePath:instancePath+"/vision/privacy/photoRetentionDays",schemaPath:"#/properties/vision/properties/privacy/properties/photoRetentionDays/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3650},message:"must be <= 3650"};
 if(vErrors === null){
 vErrors = [err699];
 }
@@ -8357,14 +8355,8 @@ vErrors.push(err699);
 }
 errors++;
 }
-}
-let data230 = data226.tls;
-if(data230 && typeof data230 == "object" && !Array.isArray(data230)){
-if(data230.enabled === undefined){
-data230.enabled = false;
-}
-if(data230.enabled === undefined){
-const err700 = {instancePath:instancePath+"/console/tls",schemaPath:"#/properties/console/properties/tls/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
+if(data231 < 1 || isNaN(data231)){
+const err700 = {instancePath:instancePath+"/vision/privacy/photoRetentionDays",schemaPath:"#/properties/vision/properties/privacy/properties/photoRetentionDays/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err700];
 }
@@ -8373,9 +8365,10 @@ vErrors.push(err700);
 }
 errors++;
 }
-for(const key44 in data230){
-if(!(((key44 === "enabled") || (key44 === "cert")) || (key44 === "key"))){
-const err701 = {instancePath:instancePath+"/console/tls",schemaPath:"#/properties/console/properties/tls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key44},message:"must NOT have additional properties"};
+}
+let data232 = data227.expiredGraceDays;
+if(!((typeof data232 == "number") && (!(data232 % 1) && !isNaN(data232)))){
+const err701 = {instancePath:instancePath+"/vision/privacy/expiredGraceDays",schemaPath:"#/properties/vision/properties/privacy/properties/expiredGraceDays/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err701];
 }
@@ -8384,9 +8377,9 @@ vErrors.push(err701);
 }
 errors++;
 }
-}
-if(typeof data230.enabled !== "boolean"){
-const err702 = {instancePath:instancePath+"/console/tls/enabled",schemaPath:"#/properties/console/properties/tls/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(typeof data232 == "number"){
+if(data232 > 3650 || isNaN(data232)){
+const err702 = {instancePath:instancePath+"/vision/privacy/expiredGraceDays",schemaPath:"#/properties/vision/properties/privacy/properties/expiredGraceDays/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3650},message:"must be <= 3650"};
 if(vErrors === null){
 vErrors = [err702];
 }
@@ -8395,11 +8388,8 @@ vErrors.push(err702);
 }
 errors++;
 }
-if(data230.cert !== undefined){
-let data232 = data230.cert;
-if(typeof data232 === "string"){
-if(func3(data232) < 1){
-const err703 = {instancePath:instancePath+"/console/tls/cert",schemaPath:"#/properties/console/properties/tls/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(data232 < 0 || isNaN(data232)){
+const err703 = {instancePath:instancePath+"/vision/privacy/expiredGraceDays",schemaPath:"#/properties/vision/properties/privacy/properties/expiredGraceDays/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err703];
 }
@@ -8409,8 +8399,9 @@ vErrors.push(err703);
 errors++;
 }
 }
+}
 else {
-const err704 = {instancePath:instancePath+"/console/tls/cert",schemaPath:"#/properties/console/properties/tls/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err704 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err704];
 }
@@ -8419,12 +8410,22 @@ vErrors.push(err704);
 }
 errors++;
 }
+let data233 = data167.events;
+if(data233 && typeof data233 == "object" && !Array.isArray(data233)){
+if(data233.unknownIntervalS === undefined){
+data233.unknownIntervalS = 30;
 }
-if(data230.key !== undefined){
-let data233 = data230.key;
-if(typeof data233 === "string"){
-if(func3(data233) < 1){
-const err705 = {instancePath:instancePath+"/console/tls/key",schemaPath:"#/properties/console/properties/tls/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(data233.spoofIntervalS === undefined){
+data233.spoofIntervalS = 30;
+}
+if(data233.snapshot === undefined){
+data233.snapshot = false;
+}
+if(data233.snapshotMaxBytes === undefined){
+data233.snapshotMaxBytes = 24576;
+}
+if(data233.unknownIntervalS === undefined){
+const err705 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/required",keyword:"required",params:{missingProperty: "unknownIntervalS"},message:"must have required property '"+"unknownIntervalS"+"'"};
 if(vErrors === null){
 vErrors = [err705];
 }
@@ -8433,9 +8434,8 @@ vErrors.push(err705);
 }
 errors++;
 }
-}
-else {
-const err706 = {instancePath:instancePath+"/console/tls/key",schemaPath:"#/properties/console/properties/tls/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data233.spoofIntervalS === undefined){
+const err706 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/required",keyword:"required",params:{missingProperty: "spoofIntervalS"},message:"must have required property '"+"spoofIntervalS"+"'"};
 if(vErrors === null){
 vErrors = [err706];
 }
@@ -8444,10 +8444,8 @@ vErrors.push(err706);
 }
 errors++;
 }
-}
-}
-else {
-const err707 = {instancePath:instancePath+"/console/tls",schemaPath:"#/properties/console/properties/tls/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data233.snapshot === undefined){
+const err707 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/required",keyword:"required",params:{missingProperty: "snapshot"},message:"must have required property '"+"snapshot"+"'"};
 if(vErrors === null){
 vErrors = [err707];
 }
@@ -8456,10 +8454,8 @@ vErrors.push(err707);
 }
 errors++;
 }
-let data234 = data226.hostNames;
-if(Array.isArray(data234)){
-if(data234.length > 32){
-const err708 = {instancePath:instancePath+"/console/hostNames",schemaPath:"#/properties/console/properties/hostNames/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items"};
+if(data233.snapshotMaxBytes === undefined){
+const err708 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/required",keyword:"required",params:{missingProperty: "snapshotMaxBytes"},message:"must have required property '"+"snapshotMaxBytes"+"'"};
 if(vErrors === null){
 vErrors = [err708];
 }
@@ -8468,12 +8464,9 @@ vErrors.push(err708);
 }
 errors++;
 }
-const len7 = data234.length;
-for(let i8=0; i8<len7; i8++){
-let data235 = data234[i8];
-if(typeof data235 === "string"){
-if(func3(data235) > 253){
-const err709 = {instancePath:instancePath+"/console/hostNames/" + i8,schemaPath:"#/properties/console/properties/hostNames/items/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters"};
+for(const key45 in data233){
+if(!((((key45 === "unknownIntervalS") || (key45 === "spoofIntervalS")) || (key45 === "snapshot")) || (key45 === "snapshotMaxBytes"))){
+const err709 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key45},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err709];
 }
@@ -8482,8 +8475,11 @@ vErrors.push(err709);
 }
 errors++;
 }
-if(func3(data235) < 1){
-const err710 = {instancePath:instancePath+"/console/hostNames/" + i8,schemaPath:"#/properties/console/properties/hostNames/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+}
+let data234 = data233.unknownIntervalS;
+if(typeof data234 == "number"){
+if(data234 > 3600 || isNaN(data234)){
+const err710 = {instancePath:instancePath+"/vision/events/unknownIntervalS",schemaPath:"#/properties/vision/properties/events/properties/unknownIntervalS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
 if(vErrors === null){
 vErrors = [err710];
 }
@@ -8492,8 +8488,8 @@ vErrors.push(err710);
 }
 errors++;
 }
-if(!pattern14.test(data235)){
-const err711 = {instancePath:instancePath+"/console/hostNames/" + i8,schemaPath:"#/properties/console/properties/hostNames/items/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?\\.?$"},message:"must match pattern \""+"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?\\.?$"+"\""};
+if(data234 < 0 || isNaN(data234)){
+const err711 = {instancePath:instancePath+"/vision/events/unknownIntervalS",schemaPath:"#/properties/vision/properties/events/properties/unknownIntervalS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err711];
 }
@@ -8504,7 +8500,7 @@ errors++;
 }
 }
 else {
-const err712 = {instancePath:instancePath+"/console/hostNames/" + i8,schemaPath:"#/properties/console/properties/hostNames/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err712 = {instancePath:instancePath+"/vision/events/unknownIntervalS",schemaPath:"#/properties/vision/properties/events/properties/unknownIntervalS/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err712];
 }
@@ -8513,10 +8509,10 @@ vErrors.push(err712);
 }
 errors++;
 }
-}
-}
-else {
-const err713 = {instancePath:instancePath+"/console/hostNames",schemaPath:"#/properties/console/properties/hostNames/type",keyword:"type",params:{type: "array"},message:"must be array"};
+let data235 = data233.spoofIntervalS;
+if(typeof data235 == "number"){
+if(data235 > 3600 || isNaN(data235)){
+const err713 = {instancePath:instancePath+"/vision/events/spoofIntervalS",schemaPath:"#/properties/vision/properties/events/properties/spoofIntervalS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
 if(vErrors === null){
 vErrors = [err713];
 }
@@ -8525,9 +8521,8 @@ vErrors.push(err713);
 }
 errors++;
 }
-let data236 = data226.sessionTtlMin;
-if(!((typeof data236 == "number") && (!(data236 % 1) && !isNaN(data236)))){
-const err714 = {instancePath:instancePath+"/console/sessionTtlMin",schemaPath:"#/properties/console/properties/sessionTtlMin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data235 < 0 || isNaN(data235)){
+const err714 = {instancePath:instancePath+"/vision/events/spoofIntervalS",schemaPath:"#/properties/vision/properties/events/properties/spoofIntervalS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err714];
 }
@@ -8536,9 +8531,9 @@ vErrors.push(err714);
 }
 errors++;
 }
-if(typeof data236 == "number"){
-if(data236 > 10080 || isNaN(data236)){
-const err715 = {instancePath:instancePath+"/console/sessionTtlMin",schemaPath:"#/properties/console/properties/sessionTtlMin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10080},message:"must be <= 10080"};
+}
+else {
+const err715 = {instancePath:instancePath+"/vision/events/spoofIntervalS",schemaPath:"#/properties/vision/properties/events/properties/spoofIntervalS/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err715];
 }
@@ -8547,8 +8542,8 @@ vErrors.push(err715);
 }
 errors++;
 }
-if(data236 < 5 || isNaN(data236)){
-const err716 = {instancePath:instancePath+"/console/sessionTtlMin",schemaPath:"#/properties/console/properties/sessionTtlMin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 5},message:"must be >= 5"};
+if(typeof data233.snapshot !== "boolean"){
+const err716 = {instancePath:instancePath+"/vision/events/snapshot",schemaPath:"#/properties/vision/properties/events/properties/snapshot/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err716];
 }
@@ -8557,10 +8552,9 @@ vErrors.push(err716);
 }
 errors++;
 }
-}
-let data237 = data226.lockoutAttempts;
+let data237 = data233.snapshotMaxBytes;
 if(!((typeof data237 == "number") && (!(data237 % 1) && !isNaN(data237)))){
-const err717 = {instancePath:instancePath+"/console/lockoutAttempts",schemaPath:"#/properties/console/properties/lockoutAttempts/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err717 = {instancePath:instancePath+"/vision/events/snapshotMaxBytes",schemaPath:"#/properties/vision/properties/events/properties/snapshotMaxBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err717];
 }
@@ -8570,8 +8564,8 @@ vErrors.push(err717);
 errors++;
 }
 if(typeof data237 == "number"){
-if(data237 > 100 || isNaN(data237)){
-const err718 = {instancePath:instancePath+"/console/lockoutAttempts",schemaPath:"#/properties/console/properties/lockoutAttempts/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
+if(data237 > 262144 || isNaN(data237)){
+const err718 = {instancePath:instancePath+"/vision/events/snapshotMaxBytes",schemaPath:"#/properties/vision/properties/events/properties/snapshotMaxBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 262144},message:"must be <= 262144"};
 if(vErrors === null){
 vErrors = [err718];
 }
@@ -8580,8 +8574,8 @@ vErrors.push(err718);
 }
 errors++;
 }
-if(data237 < 3 || isNaN(data237)){
-const err719 = {instancePath:instancePath+"/console/lockoutAttempts",schemaPath:"#/properties/console/properties/lockoutAttempts/minimum",keyword:"minimum",params:{comparison: ">=", limit: 3},message:"must be >= 3"};
+if(data237 < 2048 || isNaN(data237)){
+const err719 = {instancePath:instancePath+"/vision/events/snapshotMaxBytes",schemaPath:"#/properties/vision/properties/events/properties/snapshotMaxBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 2048},message:"must be >= 2048"};
 if(vErrors === null){
 vErrors = [err719];
 }
@@ -8591,9 +8585,9 @@ vErrors.push(err719);
 errors++;
 }
 }
-let data238 = data226.lockoutMin;
-if(!((typeof data238 == "number") && (!(data238 % 1) && !isNaN(data238)))){
-const err720 = {instancePath:instancePath+"/console/lockoutMin",schemaPath:"#/properties/console/properties/lockoutMin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+else {
+const err720 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err720];
 }
@@ -8602,9 +8596,9 @@ vErrors.push(err720);
 }
 errors++;
 }
-if(typeof data238 == "number"){
-if(data238 > 1440 || isNaN(data238)){
-const err721 = {instancePath:instancePath+"/console/lockoutMin",schemaPath:"#/properties/console/properties/lockoutMin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1440},message:"must be <= 1440"};
+let data238 = data167.queue;
+if(!((typeof data238 == "number") && (!(data238 % 1) && !isNaN(data238)))){
+const err721 = {instancePath:instancePath+"/vision/queue",schemaPath:"#/properties/vision/properties/queue/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err721];
 }
@@ -8613,8 +8607,9 @@ vErrors.push(err721);
 }
 errors++;
 }
-if(data238 < 1 || isNaN(data238)){
-const err722 = {instancePath:instancePath+"/console/lockoutMin",schemaPath:"#/properties/console/properties/lockoutMin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(typeof data238 == "number"){
+if(data238 > 64 || isNaN(data238)){
+const err722 = {instancePath:instancePath+"/vision/queue",schemaPath:"#/properties/vision/properties/queue/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64"};
 if(vErrors === null){
 vErrors = [err722];
 }
@@ -8623,10 +8618,8 @@ vErrors.push(err722);
 }
 errors++;
 }
-}
-let data239 = data226.maxUploadKB;
-if(!((typeof data239 == "number") && (!(data239 % 1) && !isNaN(data239)))){
-const err723 = {instancePath:instancePath+"/console/maxUploadKB",schemaPath:"#/properties/console/properties/maxUploadKB/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data238 < 1 || isNaN(data238)){
+const err723 = {instancePath:instancePath+"/vision/queue",schemaPath:"#/properties/vision/properties/queue/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err723];
 }
@@ -8635,9 +8628,10 @@ vErrors.push(err723);
 }
 errors++;
 }
-if(typeof data239 == "number"){
-if(data239 > 32768 || isNaN(data239)){
-const err724 = {instancePath:instancePath+"/console/maxUploadKB",schemaPath:"#/properties/console/properties/maxUploadKB/maximum",keyword:"maximum",params:{comparison: "<=", limit: 32768},message:"must be <= 32768"};
+}
+}
+else {
+const err724 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err724];
 }
@@ -8646,8 +8640,40 @@ vErrors.push(err724);
 }
 errors++;
 }
-if(data239 < 64 || isNaN(data239)){
-const err725 = {instancePath:instancePath+"/console/maxUploadKB",schemaPath:"#/properties/console/properties/maxUploadKB/minimum",keyword:"minimum",params:{comparison: ">=", limit: 64},message:"must be >= 64"};
+let data239 = data.console;
+if(data239 && typeof data239 == "object" && !Array.isArray(data239)){
+if(data239.enabled === undefined){
+data239.enabled = true;
+}
+if(data239.host === undefined){
+data239.host = "0.0.0.0";
+}
+if(data239.port === undefined){
+data239.port = 8080;
+}
+if(data239.tls === undefined){
+data239.tls = {};
+}
+if(data239.hostNames === undefined){
+data239.hostNames = [];
+}
+if(data239.sessionTtlMin === undefined){
+data239.sessionTtlMin = 480;
+}
+if(data239.lockoutAttempts === undefined){
+data239.lockoutAttempts = 5;
+}
+if(data239.lockoutMin === undefined){
+data239.lockoutMin = 15;
+}
+if(data239.maxUploadKB === undefined){
+data239.maxUploadKB = 4096;
+}
+if(data239.applyHealthGraceS === undefined){
+data239.applyHealthGraceS = 90;
+}
+if(data239.enabled === undefined){
+const err725 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
 if(vErrors === null){
 vErrors = [err725];
 }
@@ -8656,10 +8682,8 @@ vErrors.push(err725);
 }
 errors++;
 }
-}
-let data240 = data226.applyHealthGraceS;
-if(!((typeof data240 == "number") && (!(data240 % 1) && !isNaN(data240)))){
-const err726 = {instancePath:instancePath+"/console/applyHealthGraceS",schemaPath:"#/properties/console/properties/applyHealthGraceS/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data239.host === undefined){
+const err726 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "host"},message:"must have required property '"+"host"+"'"};
 if(vErrors === null){
 vErrors = [err726];
 }
@@ -8668,9 +8692,8 @@ vErrors.push(err726);
 }
 errors++;
 }
-if(typeof data240 == "number"){
-if(data240 > 3600 || isNaN(data240)){
-const err727 = {instancePath:instancePath+"/console/applyHealthGraceS",schemaPath:"#/properties/console/properties/applyHealthGraceS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
+if(data239.port === undefined){
+const err727 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "port"},message:"must have required property '"+"port"+"'"};
 if(vErrors === null){
 vErrors = [err727];
 }
@@ -8679,8 +8702,8 @@ vErrors.push(err727);
 }
 errors++;
 }
-if(data240 < 10 || isNaN(data240)){
-const err728 = {instancePath:instancePath+"/console/applyHealthGraceS",schemaPath:"#/properties/console/properties/applyHealthGraceS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 10},message:"must be >= 10"};
+if(data239.tls === undefined){
+const err728 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "tls"},message:"must have required property '"+"tls"+"'"};
 if(vErrors === null){
 vErrors = [err728];
 }
@@ -8689,10 +8712,8 @@ vErrors.push(err728);
 }
 errors++;
 }
-}
-}
-else {
-const err729 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data239.hostNames === undefined){
+const err729 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "hostNames"},message:"must have required property '"+"hostNames"+"'"};
 if(vErrors === null){
 vErrors = [err729];
 }
@@ -8701,14 +8722,485 @@ vErrors.push(err729);
 }
 errors++;
 }
-}
-else {
-const err730 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data239.sessionTtlMin === undefined){
+const err730 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "sessionTtlMin"},message:"must have required property '"+"sessionTtlMin"+"'"};
 if(vErrors === null){
 vErrors = [err730];
 }
 else {
 vErrors.push(err730);
+}
+errors++;
+}
+if(data239.lockoutAttempts === undefined){
+const err731 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "lockoutAttempts"},message:"must have required property '"+"lockoutAttempts"+"'"};
+if(vErrors === null){
+vErrors = [err731];
+}
+else {
+vErrors.push(err731);
+}
+errors++;
+}
+if(data239.lockoutMin === undefined){
+const err732 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "lockoutMin"},message:"must have required property '"+"lockoutMin"+"'"};
+if(vErrors === null){
+vErrors = [err732];
+}
+else {
+vErrors.push(err732);
+}
+errors++;
+}
+if(data239.maxUploadKB === undefined){
+const err733 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "maxUploadKB"},message:"must have required property '"+"maxUploadKB"+"'"};
+if(vErrors === null){
+vErrors = [err733];
+}
+else {
+vErrors.push(err733);
+}
+errors++;
+}
+if(data239.applyHealthGraceS === undefined){
+const err734 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "applyHealthGraceS"},message:"must have required property '"+"applyHealthGraceS"+"'"};
+if(vErrors === null){
+vErrors = [err734];
+}
+else {
+vErrors.push(err734);
+}
+errors++;
+}
+for(const key46 in data239){
+if(!(func2.call(schema11.properties.console.properties, key46))){
+const err735 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key46},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err735];
+}
+else {
+vErrors.push(err735);
+}
+errors++;
+}
+}
+if(typeof data239.enabled !== "boolean"){
+const err736 = {instancePath:instancePath+"/console/enabled",schemaPath:"#/properties/console/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(vErrors === null){
+vErrors = [err736];
+}
+else {
+vErrors.push(err736);
+}
+errors++;
+}
+let data241 = data239.host;
+if(typeof data241 === "string"){
+if(func3(data241) < 1){
+const err737 = {instancePath:instancePath+"/console/host",schemaPath:"#/properties/console/properties/host/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(vErrors === null){
+vErrors = [err737];
+}
+else {
+vErrors.push(err737);
+}
+errors++;
+}
+}
+else {
+const err738 = {instancePath:instancePath+"/console/host",schemaPath:"#/properties/console/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err738];
+}
+else {
+vErrors.push(err738);
+}
+errors++;
+}
+let data242 = data239.port;
+if(!((typeof data242 == "number") && (!(data242 % 1) && !isNaN(data242)))){
+const err739 = {instancePath:instancePath+"/console/port",schemaPath:"#/properties/console/properties/port/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err739];
+}
+else {
+vErrors.push(err739);
+}
+errors++;
+}
+if(typeof data242 == "number"){
+if(data242 > 65535 || isNaN(data242)){
+const err740 = {instancePath:instancePath+"/console/port",schemaPath:"#/properties/console/properties/port/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535"};
+if(vErrors === null){
+vErrors = [err740];
+}
+else {
+vErrors.push(err740);
+}
+errors++;
+}
+if(data242 < 0 || isNaN(data242)){
+const err741 = {instancePath:instancePath+"/console/port",schemaPath:"#/properties/console/properties/port/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err741];
+}
+else {
+vErrors.push(err741);
+}
+errors++;
+}
+}
+let data243 = data239.tls;
+if(data243 && typeof data243 == "object" && !Array.isArray(data243)){
+if(data243.enabled === undefined){
+data243.enabled = false;
+}
+if(data243.enabled === undefined){
+const err742 = {instancePath:instancePath+"/console/tls",schemaPath:"#/properties/console/properties/tls/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
+if(vErrors === null){
+vErrors = [err742];
+}
+else {
+vErrors.push(err742);
+}
+errors++;
+}
+for(const key47 in data243){
+if(!(((key47 === "enabled") || (key47 === "cert")) || (key47 === "key"))){
+const err743 = {instancePath:instancePath+"/console/tls",schemaPath:"#/properties/console/properties/tls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key47},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err743];
+}
+else {
+vErrors.push(err743);
+}
+errors++;
+}
+}
+if(typeof data243.enabled !== "boolean"){
+const err744 = {instancePath:instancePath+"/console/tls/enabled",schemaPath:"#/properties/console/properties/tls/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(vErrors === null){
+vErrors = [err744];
+}
+else {
+vErrors.push(err744);
+}
+errors++;
+}
+if(data243.cert !== undefined){
+let data245 = data243.cert;
+if(typeof data245 === "string"){
+if(func3(data245) < 1){
+const err745 = {instancePath:instancePath+"/console/tls/cert",schemaPath:"#/properties/console/properties/tls/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(vErrors === null){
+vErrors = [err745];
+}
+else {
+vErrors.push(err745);
+}
+errors++;
+}
+}
+else {
+const err746 = {instancePath:instancePath+"/console/tls/cert",schemaPath:"#/properties/console/properties/tls/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err746];
+}
+else {
+vErrors.push(err746);
+}
+errors++;
+}
+}
+if(data243.key !== undefined){
+let data246 = data243.key;
+if(typeof data246 === "string"){
+if(func3(data246) < 1){
+const err747 = {instancePath:instancePath+"/console/tls/key",schemaPath:"#/properties/console/properties/tls/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(vErrors === null){
+vErrors = [err747];
+}
+else {
+vErrors.push(err747);
+}
+errors++;
+}
+}
+else {
+const err748 = {instancePath:instancePath+"/console/tls/key",schemaPath:"#/properties/console/properties/tls/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err748];
+}
+else {
+vErrors.push(err748);
+}
+errors++;
+}
+}
+}
+else {
+const err749 = {instancePath:instancePath+"/console/tls",schemaPath:"#/properties/console/properties/tls/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err749];
+}
+else {
+vErrors.push(err749);
+}
+errors++;
+}
+let data247 = data239.hostNames;
+if(Array.isArray(data247)){
+if(data247.length > 32){
+const err750 = {instancePath:instancePath+"/console/hostNames",schemaPath:"#/properties/console/properties/hostNames/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items"};
+if(vErrors === null){
+vErrors = [err750];
+}
+else {
+vErrors.push(err750);
+}
+errors++;
+}
+const len7 = data247.length;
+for(let i8=0; i8<len7; i8++){
+let data248 = data247[i8];
+if(typeof data248 === "string"){
+if(func3(data248) > 253){
+const err751 = {instancePath:instancePath+"/console/hostNames/" + i8,schemaPath:"#/properties/console/properties/hostNames/items/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters"};
+if(vErrors === null){
+vErrors = [err751];
+}
+else {
+vErrors.push(err751);
+}
+errors++;
+}
+if(func3(data248) < 1){
+const err752 = {instancePath:instancePath+"/console/hostNames/" + i8,schemaPath:"#/properties/console/properties/hostNames/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(vErrors === null){
+vErrors = [err752];
+}
+else {
+vErrors.push(err752);
+}
+errors++;
+}
+if(!pattern14.test(data248)){
+const err753 = {instancePath:instancePath+"/console/hostNames/" + i8,schemaPath:"#/properties/console/properties/hostNames/items/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?\\.?$"},message:"must match pattern \""+"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?\\.?$"+"\""};
+if(vErrors === null){
+vErrors = [err753];
+}
+else {
+vErrors.push(err753);
+}
+errors++;
+}
+}
+else {
+const err754 = {instancePath:instancePath+"/console/hostNames/" + i8,schemaPath:"#/properties/console/properties/hostNames/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err754];
+}
+else {
+vErrors.push(err754);
+}
+errors++;
+}
+}
+}
+else {
+const err755 = {instancePath:instancePath+"/console/hostNames",schemaPath:"#/properties/console/properties/hostNames/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err755];
+}
+else {
+vErrors.push(err755);
+}
+errors++;
+}
+let data249 = data239.sessionTtlMin;
+if(!((typeof data249 == "number") && (!(data249 % 1) && !isNaN(data249)))){
+const err756 = {instancePath:instancePath+"/console/sessionTtlMin",schemaPath:"#/properties/console/properties/sessionTtlMin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err756];
+}
+else {
+vErrors.push(err756);
+}
+errors++;
+}
+if(typeof data249 == "number"){
+if(data249 > 10080 || isNaN(data249)){
+const err757 = {instancePath:instancePath+"/console/sessionTtlMin",schemaPath:"#/properties/console/properties/sessionTtlMin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10080},message:"must be <= 10080"};
+if(vErrors === null){
+vErrors = [err757];
+}
+else {
+vErrors.push(err757);
+}
+errors++;
+}
+if(data249 < 5 || isNaN(data249)){
+const err758 = {instancePath:instancePath+"/console/sessionTtlMin",schemaPath:"#/properties/console/properties/sessionTtlMin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 5},message:"must be >= 5"};
+if(vErrors === null){
+vErrors = [err758];
+}
+else {
+vErrors.push(err758);
+}
+errors++;
+}
+}
+let data250 = data239.lockoutAttempts;
+if(!((typeof data250 == "number") && (!(data250 % 1) && !isNaN(data250)))){
+const err759 = {instancePath:instancePath+"/console/lockoutAttempts",schemaPath:"#/properties/console/properties/lockoutAttempts/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err759];
+}
+else {
+vErrors.push(err759);
+}
+errors++;
+}
+if(typeof data250 == "number"){
+if(data250 > 100 || isNaN(data250)){
+const err760 = {instancePath:instancePath+"/console/lockoutAttempts",schemaPath:"#/properties/console/properties/lockoutAttempts/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
+if(vErrors === null){
+vErrors = [err760];
+}
+else {
+vErrors.push(err760);
+}
+errors++;
+}
+if(data250 < 3 || isNaN(data250)){
+const err761 = {instancePath:instancePath+"/console/lockoutAttempts",schemaPath:"#/properties/console/properties/lockoutAttempts/minimum",keyword:"minimum",params:{comparison: ">=", limit: 3},message:"must be >= 3"};
+if(vErrors === null){
+vErrors = [err761];
+}
+else {
+vErrors.push(err761);
+}
+errors++;
+}
+}
+let data251 = data239.lockoutMin;
+if(!((typeof data251 == "number") && (!(data251 % 1) && !isNaN(data251)))){
+const err762 = {instancePath:instancePath+"/console/lockoutMin",schemaPath:"#/properties/console/properties/lockoutMin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err762];
+}
+else {
+vErrors.push(err762);
+}
+errors++;
+}
+if(typeof data251 == "number"){
+if(data251 > 1440 || isNaN(data251)){
+const err763 = {instancePath:instancePath+"/console/lockoutMin",schemaPath:"#/properties/console/properties/lockoutMin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1440},message:"must be <= 1440"};
+if(vErrors === null){
+vErrors = [err763];
+}
+else {
+vErrors.push(err763);
+}
+errors++;
+}
+if(data251 < 1 || isNaN(data251)){
+const err764 = {instancePath:instancePath+"/console/lockoutMin",schemaPath:"#/properties/console/properties/lockoutMin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(vErrors === null){
+vErrors = [err764];
+}
+else {
+vErrors.push(err764);
+}
+errors++;
+}
+}
+let data252 = data239.maxUploadKB;
+if(!((typeof data252 == "number") && (!(data252 % 1) && !isNaN(data252)))){
+const err765 = {instancePath:instancePath+"/console/maxUploadKB",schemaPath:"#/properties/console/properties/maxUploadKB/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err765];
+}
+else {
+vErrors.push(err765);
+}
+errors++;
+}
+if(typeof data252 == "number"){
+if(data252 > 32768 || isNaN(data252)){
+const err766 = {instancePath:instancePath+"/console/maxUploadKB",schemaPath:"#/properties/console/properties/maxUploadKB/maximum",keyword:"maximum",params:{comparison: "<=", limit: 32768},message:"must be <= 32768"};
+if(vErrors === null){
+vErrors = [err766];
+}
+else {
+vErrors.push(err766);
+}
+errors++;
+}
+if(data252 < 64 || isNaN(data252)){
+const err767 = {instancePath:instancePath+"/console/maxUploadKB",schemaPath:"#/properties/console/properties/maxUploadKB/minimum",keyword:"minimum",params:{comparison: ">=", limit: 64},message:"must be >= 64"};
+if(vErrors === null){
+vErrors = [err767];
+}
+else {
+vErrors.push(err767);
+}
+errors++;
+}
+}
+let data253 = data239.applyHealthGraceS;
+if(!((typeof data253 == "number") && (!(data253 % 1) && !isNaN(data253)))){
+const err768 = {instancePath:instancePath+"/console/applyHealthGraceS",schemaPath:"#/properties/console/properties/applyHealthGraceS/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err768];
+}
+else {
+vErrors.push(err768);
+}
+errors++;
+}
+if(typeof data253 == "number"){
+if(data253 > 3600 || isNaN(data253)){
+const err769 = {instancePath:instancePath+"/console/applyHealthGraceS",schemaPath:"#/properties/console/properties/applyHealthGraceS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
+if(vErrors === null){
+vErrors = [err769];
+}
+else {
+vErrors.push(err769);
+}
+errors++;
+}
+if(data253 < 10 || isNaN(data253)){
+const err770 = {instancePath:instancePath+"/console/applyHealthGraceS",schemaPath:"#/properties/console/properties/applyHealthGraceS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 10},message:"must be >= 10"};
+if(vErrors === null){
+vErrors = [err770];
+}
+else {
+vErrors.push(err770);
+}
+errors++;
+}
+}
+}
+else {
+const err771 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err771];
+}
+else {
+vErrors.push(err771);
+}
+errors++;
+}
+}
+else {
+const err772 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err772];
+}
+else {
+vErrors.push(err772);
 }
 errors++;
 }

@@ -1,6 +1,12 @@
 // Contract of the door-access module towards other modules (face access, console).
 // The doors module implements it and provides it as `services.get('access')`.
-export type Credential = 'face' | 'remote' | 'exit_button' | 'console' | 'fire';
+export type Credential = 'face' | 'card' | 'remote' | 'exit_button' | 'console' | 'fire';
+
+/** The factors a decision rested on, in the order presented (`via: ['face', 'pin']`). */
+export type Factor = 'face' | 'card' | 'pin' | 'remote' | 'console' | 'exit_button';
+
+/** What a person must present at a door (doors.doors[].access.mode). */
+export type AccessMode = 'face' | 'face_or_card' | 'face_and_pin' | 'card' | 'card_and_pin';
 
 export interface AccessRequest {
   doorId: string;
@@ -13,6 +19,8 @@ export interface AccessRequest {
   requestedBy?: string;
   /** Extra facts for the access event (e.g. liveness score); kept small. */
   evidence?: Record<string, unknown>;
+  /** The card number (canonical form) of a card credential. */
+  card?: string;
 }
 
 export interface AccessDecision {
@@ -22,6 +30,13 @@ export interface AccessDecision {
   doorId: string;
   personId?: string;
   credential: Credential;
+  /** Factors used (face, card, pin…). */
+  via?: Factor[];
+  /**
+   * Not decided yet: the door waits for this person's PIN (reason "pin_required"); the
+   * decision follows as its own access record when the PIN is entered or times out.
+   */
+  pending?: boolean;
   /** UTC ms. */
   decidedAt: number;
 }
@@ -70,6 +85,12 @@ export interface DoorStatus {
   failMode: 'failSecure' | 'failSafe';
   /** How each input is watched: "interrupt" or "polling". */
   inputs: Record<string, string>;
+  /** What a person must present here. */
+  mode: AccessMode;
+  /** A Wiegand reader is configured; its problem, if any (no interrupts, line busy). */
+  reader?: { problem?: string };
+  /** A face or card was accepted and the door waits for that person's PIN until `until`. */
+  awaitingPin?: { personId: string; via: Factor[]; until: number };
 }
 
 export interface DoorsStatus {

@@ -10,9 +10,9 @@ export function doorsChecks(c: GatewayConfig): string[] {
   if (d.doors.length > 0 && !ZonedWeek.valid(d.timeZone)) p.push(`doors.timeZone: "${d.timeZone}" is not an IANA time zone known to this Node.js (e.g. Asia/Shanghai)`);
   const ids = new Set<string>();
   const pins = new Map<number, string>();
-  const usePin = (pin: number, at: string) => {
+  const usePin = (pin: number, at: string, field = 'pin') => {
     const other = pins.get(pin);
-    if (other !== undefined) p.push(`${at}.pin: BCM ${pin} is already used by ${other}`);
+    if (other !== undefined) p.push(`${at}.${field}: BCM ${pin} is already used by ${other}`);
     else pins.set(pin, at);
   };
   if (d.fire.input) usePin(d.fire.input.pin, 'doors.fire.input');
@@ -25,6 +25,12 @@ export function doorsChecks(c: GatewayConfig): string[] {
       const line = door[k];
       if (line) usePin(line.pin, `${at}.${k}`);
     }
+    if (door.reader) {
+      usePin(door.reader.d0, `${at}.reader`, 'd0');
+      usePin(door.reader.d1, `${at}.reader`, 'd1');
+    }
+    const mode = door.access?.mode;
+    if (!door.reader && (mode === 'card' || mode === 'card_and_pin' || mode === 'face_or_card')) p.push(`${at}.access.mode: ${mode} needs a card reader (${at}.reader with d0 and d1)`);
   });
   const groups = new Set<string>();
   d.groups.forEach((g, i) => {

@@ -9,7 +9,9 @@ import type { FacesApi, FaceEnrolResult } from '../vision/api.js';
 import type { AccessEvent, AccessEventQuery, Credential, DoorsStatus } from './api.js';
 import type { AccessService } from './access.js';
 import type { DoorController } from './door.js';
-import type { PeopleStore, Person } from './people.js';
+import { publicPerson, type PeopleStore, type Person } from './people.js';
+import { hashPin, PIN_PATTERN } from './pin.js';
+import { canonicalCard } from '../../drivers/wiegand/codec.js';
 import { scheduleProblems, type TimeWindow } from './schedule.js';
 import type { DoorsConfig } from './schema.js';
 
@@ -25,11 +27,13 @@ export interface DoorsRuntime {
   events(q: AccessEventQuery): AccessEvent[];
   /** Count a refused input by code (estate_doors_rejected_total). */
   rejected(code: string): void;
+  /** Count a PIN entry by door and outcome (estate_door_pin_entries_total). */
+  pinEntered?(doorId: string, outcome: string): void;
 }
 
 const Time = Type.Union([Type.Integer({ minimum: 0 }), Type.String({ minLength: 1, maxLength: 40 })], { description: 'UTC ms, or an ISO 8601 date-time ("2026-01-31T18:00:00+08:00").' });
 const KINDS = ['resident', 'staff', 'visitor'] as const;
-const CREDENTIALS = ['face', 'remote', 'exit_button', 'console', 'fire'] as const;
+const CREDENTIALS = ['face', 'card', 'remote', 'exit_button', 'console', 'fire'] as const;
 
 const PersonArgs = Type.Object(
   {
@@ -54,6 +58,16 @@ const PersonArgs = Type.Object(
     ),
     enabled: Type.Optional(Type.Boolean()),
     note: Type.Optional(Type.String({ maxLength: 500 })),
+    cards: Type.Optional(
+      Type.Array(Type.String({ minLength: 1, maxLength: 40 }), {
+        maxItems: 16,
+        description: 'Card numbers as "<bits>:<facility>:<card>" ("26:123:4567", "34:1234:56789"); unique across people. Omitted: the cards stored are kept; [] removes them.',
+      }),
+    ),
+    pin: Type.Optional(
+      Type.Union([Type.String({ pattern: PIN_PATTERN }), Type.Null()], { description: 'PIN of 4–8 digits, stored only as a salted scrypt hash, never returned. Omitted: the stored PIN is kept; null removes it.' }),
+    ),
+    needsSecondFactor: Type.Optional(Type.Boolean({ description: 'Ask for the PIN after a face or card at every door. Omitted: kept as stored (false for a new person).' })),
     faces: Type.Optional(
       Type.Object(
         {
@@ -98,7 +112,27 @@ function decodePhotos(photos: readonly string[]): Buffer[] {
   });
 }
 
-type PersonInput = Omit<Static<typeof PersonArgs>, 'faces'>;
+type PersonInput = Omit<Static<typeof PersonArgs>, 'faces' | 'pin'>;
+
+/** Card numbers in canonical form, each once; throws bad_card. */
+function canonicalCards(cards: readonly string[]): string[] {
+  const out: string[] = [];
+  cards.forEach((c, i) => {
+    const k = canonicalCard(c);
+    if (k === undefined) throw new CommandError('bad_card', `cards[${i}]: "${c}" is not a card number "<bits>:<facility>:<card>" (26:0–255:0–65535 or 34:0–65535:0–65535)`);
+    if (out.includes(k)) throw new CommandError('bad_card', `cards[${i}]: ${k} is listed twice`);
+    out.push(k);
+  });
+  return out;
+}
+
+/** Refuse a card another person holds (card_in_use); `others` overrides the store (a sync batch). */
+function checkCards(id: string, cards: readonly string[], rt: DoorsRuntime, holderOf: (card: string) => string | undefined = (c) => rt.people.holderOf(c)): void {
+  for (const c of cards) {
+    const holder = holderOf(c);
+    if (holder !== undefined && holder !== id) throw new CommandError('card_in_use', `card ${c} is held by person ${holder}: remove it there first (a card opens doors for one person only)`, { card: c, heldBy: holder });
+  }
+}
 
 /** Validate one person's arguments (schedule, validity) and build the stored form; throws CommandError. */
 function buildPerson(a: PersonInput, rt: DoorsRuntime): { person: Person; warnings: string[] } {
@@ -126,7 +160,21 @@ function buildPerson(a: PersonInput, rt: DoorsRuntime): { person: Person; warnin
     ...(a.note !== undefined ? { note: a.note } : {}),
     updatedAt: now,
   };
+  // The second factor's fields are kept when omitted: platforms that predate them must
+  // not wipe a PIN they cannot read back, nor cards or the flag set from the console.
+  const stored = rt.people.get(a.id);
+  const cards = a.cards !== undefined ? canonicalCards(a.cards) : (stored?.cards ?? []);
+  if (cards.length) person.cards = cards;
+  const needs = a.needsSecondFactor ?? stored?.needsSecondFactor ?? false;
+  if (needs) person.needsSecondFactor = true;
+  if (stored?.pinHash !== undefined) person.pinHash = stored.pinHash;
   return { person, warnings };
+}
+
+/** Whether a door this person may use asks everyone for a PIN. */
+function modeNeedsPin(rt: DoorsRuntime, p: Person): boolean {
+  const doors = new Set(rt.cfg.groups.filter((g) => p.doorGroups.includes(g.id)).flatMap((g) => g.doors));
+  return rt.cfg.doors.some((d) => doors.has(d.id) && (d.access.mode === 'face_and_pin' || d.access.mode === 'card_and_pin'));
 }
 
 function doorOf(rt: DoorsRuntime, doorId: string): DoorController {
@@ -144,12 +192,13 @@ function requester(meta: CommandMeta): string {
   return meta.user ? `${meta.source}:${meta.user}` : `${meta.source}:${meta.id}`;
 }
 
-export const DOOR_COMMANDS = ['person.upsert', 'person.sync', 'person.delete', 'person.list', 'door.unlock', 'door.lock', 'door.status', 'door.fireRelease', 'access.events'] as const;
+export const DOOR_COMMANDS = ['person.upsert', 'person.sync', 'person.delete', 'person.list', 'person.get', 'door.pin', 'door.unlock', 'door.lock', 'door.status', 'door.fireRelease', 'access.events'] as const;
 
 export function registerDoorCommands(reg: CommandRegistry, rt: DoorsRuntime): void {
   reg.register({
     name: 'person.upsert',
     role: 'technician',
+    secretArgs: ['pin'],
     description: 'Create or replace a person (resident, staff, visitor): door groups, validity, weekly windows; optionally enrol face photos/embeddings.',
     args: PersonArgs,
     timeoutMs: 120_000,
@@ -158,12 +207,25 @@ export function registerDoorCommands(reg: CommandRegistry, rt: DoorsRuntime): vo
       let photos: Buffer[] | undefined;
       try {
         built = buildPerson(a, rt);
+        checkCards(a.id, built.person.cards ?? [], rt);
         photos = a.faces?.photos ? decodePhotos(a.faces.photos) : undefined;
       } catch (err) {
         if (err instanceof CommandError) rt.rejected(err.code);
         throw err;
       }
       const { person, warnings } = built;
+      if (a.pin === null) delete person.pinHash;
+      else if (a.pin !== undefined) {
+        person.pinHash = await hashPin(a.pin);
+        // Another upsert may have given one of these cards to someone while the hash ran.
+        try {
+          checkCards(a.id, person.cards ?? [], rt);
+        } catch (err) {
+          if (err instanceof CommandError) rt.rejected(err.code);
+          throw err;
+        }
+      }
+      if ((person.needsSecondFactor || modeNeedsPin(rt, person)) && person.pinHash === undefined) warnings.push('a PIN is required for this person (needsSecondFactor or a door in face_and_pin/card_and_pin mode) but none is set: those doors deny them (second_factor_required)');
       const existed = rt.people.upsert(person);
       type Faces = ((FaceEnrolResult & { available: true }) | { available: false; message: string } | { available: true; error: string }) & { gateUpdates?: boolean; learnedRemoved?: number; consentError?: string };
       let faces: Faces | undefined;
@@ -193,7 +255,7 @@ export function registerDoorCommands(reg: CommandRegistry, rt: DoorsRuntime): vo
           }
         }
       }
-      return { id: a.id, created: !existed, person, ...(warnings.length ? { warnings } : {}), ...(faces ? { faces } : {}) };
+      return { id: a.id, created: !existed, person: publicPerson(person), ...(warnings.length ? { warnings } : {}), ...(faces ? { faces } : {}) };
     },
   });
 
@@ -201,7 +263,8 @@ export function registerDoorCommands(reg: CommandRegistry, rt: DoorsRuntime): vo
     name: 'person.sync',
     role: 'technician',
     description: 'Create or replace many people in one transaction (platform sync); no face photos. All-or-nothing: any invalid entry refuses the whole batch.',
-    args: Type.Object({ people: Type.Array(Type.Omit(PersonArgs, ['faces']), { minItems: 1, maxItems: 5000 }) }, { additionalProperties: false }),
+    // No PINs in a sync: each is a slow hash (person.upsert sets them one at a time).
+    args: Type.Object({ people: Type.Array(Type.Omit(PersonArgs, ['faces', 'pin']), { minItems: 1, maxItems: 5000 }) }, { additionalProperties: false }),
     timeoutMs: 120_000,
     handler: (a) => {
       const built: Array<{ person: Person; warnings: string[] }> = [];
@@ -217,6 +280,25 @@ export function registerDoorCommands(reg: CommandRegistry, rt: DoorsRuntime): vo
           problems.push(`people[${i}] (${p.id}): ${err.code}: ${err.message}`);
         }
       });
+      // Cards: unique in the batch, and against the people the batch does not replace.
+      const inBatch = new Map<string, string>();
+      for (const b of built)
+        for (const c of b.person.cards ?? []) {
+          const other = inBatch.get(c);
+          if (other !== undefined) problems.push(`${b.person.id}: card_in_use: card ${c} is also given to ${other} in this batch`);
+          else inBatch.set(c, b.person.id);
+        }
+      for (const b of built) {
+        try {
+          checkCards(b.person.id, b.person.cards ?? [], rt, (c) => {
+            const h = rt.people.holderOf(c);
+            return h !== undefined && seen.has(h) ? inBatch.get(c) : h;
+          });
+        } catch (err) {
+          if (!(err instanceof CommandError)) throw err;
+          problems.push(`${b.person.id}: ${err.code}: ${err.message}`);
+        }
+      }
       if (problems.length) throw fail(rt, 'bad_people', `${problems.length} invalid entr${problems.length === 1 ? 'y' : 'ies'}, nothing stored: ${problems.slice(0, 5).join('; ')}${problems.length > 5 ? '; …' : ''}`, { problems });
       const created = rt.people.upsertMany(built.map((b) => b.person));
       const warnings = Object.fromEntries(built.filter((b) => b.warnings.length).map((b) => [b.person.id, b.warnings]));
@@ -256,7 +338,40 @@ export function registerDoorCommands(reg: CommandRegistry, rt: DoorsRuntime): vo
     handler: (a) => {
       const svc = rt.faces();
       const { total, people } = rt.people.list({ ...(a.kind ? { kind: a.kind } : {}), ...(a.doorGroup ? { doorGroup: a.doorGroup } : {}), ...(a.query ? { query: a.query } : {}), limit: a.limit, offset: a.offset });
-      return { total, offset: a.offset, people: people.map((p) => ({ ...p, ...(svc ? { faceTemplates: svc.count(p.id), ...faceConsent(svc, p.id) } : {}) })), faceAccess: svc !== undefined };
+      return { total, offset: a.offset, people: people.map((p) => ({ ...publicPerson(p), ...(svc ? { faceTemplates: svc.count(p.id), ...faceConsent(svc, p.id) } : {}) })), faceAccess: svc !== undefined };
+    },
+  });
+
+  reg.register({
+    name: 'person.get',
+    role: 'technician',
+    description: 'One person as stored (door groups, validity, schedule, cards, needsSecondFactor, hasPin — never the PIN), with the face template count.',
+    args: Type.Object({ id: Ident() }, { additionalProperties: false }),
+    handler: (a) => {
+      const p = rt.people.get(a.id);
+      if (!p) throw fail(rt, 'unknown_person', `no person "${a.id}"`);
+      const svc = rt.faces();
+      const locked = rt.access.pinLocks().find((l) => l.personId === a.id);
+      return { person: { ...publicPerson(p), ...(svc ? { faceTemplates: svc.count(p.id), ...faceConsent(svc, p.id) } : {}), ...(locked ? { pinLockedUntil: locked.until } : {}) } };
+    },
+  });
+
+  reg.register({
+    name: 'door.pin',
+    // The PIN is the credential: this command alone never opens a door — it only completes
+    // a face or card already accepted at that door for the person whose PIN it is. So the
+    // touch pad at the door may run under the least console role.
+    role: 'viewer',
+    secretArgs: ['pin'],
+    description: "Enter a PIN at a door (the console's touch pad at the door): completes the face or card the door is waiting on, for that person only.",
+    args: Type.Object({ doorId: Ident(), pin: Type.String({ pattern: '^[0-9]{1,16}$' }) }, { additionalProperties: false }),
+    handler: async (a, meta) => {
+      const door = doorOf(rt, a.doorId);
+      const o = await rt.access.submitPin(door.id, a.pin, requester(meta));
+      rt.pinEntered?.(door.id, o ? o.decision.reason : 'unexpected');
+      if (!o) throw fail(rt, 'no_pin_expected', `door ${door.id} is not waiting for a PIN (present the face or card first)`);
+      if (!o.decision.granted) throw fail(rt, o.decision.reason, o.record.message ?? `access denied: ${o.decision.reason}`, { decision: o.decision });
+      return { ...o.decision, ...(o.until !== undefined ? { unlockedUntil: o.until, extended: o.extended } : {}), ...(o.record.fireReleased ? { fireReleased: true } : {}) };
     },
   });
 

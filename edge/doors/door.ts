@@ -8,7 +8,7 @@
 // closes, and the buzzer sounds while one is active. The controller only moves lines
 // and reports; *who* may unlock is decided by the access service.
 import type { GpioBackend, GpioInput, GpioOutput, TimerHandle, Timers } from '../../drivers/gpio/types.js';
-import type { DoorConfig, InputLineConfig } from './schema.js';
+import { accessMode, type DoorConfig, type InputLineConfig } from './schema.js';
 import type { DoorAlarmKind, DoorStatus } from './api.js';
 
 export type DoorAlarm = DoorAlarmKind;
@@ -108,6 +108,7 @@ export class DoorController {
       ...(this.fault !== undefined ? { fault: this.fault } : {}),
       failMode: this.cfg.lock.failMode,
       inputs,
+      mode: accessMode(this.cfg),
     };
   }
 

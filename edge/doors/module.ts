@@ -1,10 +1,15 @@
 // The doors module: wires GPIO, door controllers, the fire release, people, access
 // decisions, commands and records together.
 //
-// Records: access decisions → stream "access" (type access.decision); door alarms and
-// the fire release → "alarm" (alarm.raised / alarm.cleared); door state changes →
-// "event" (door.state). All never evicted. Bus: door.state, door.alarm,
-// access.decision, for the console's live view.
+// Records: access decisions → stream "access" (type access.decision); door alarms, PIN
+// lockouts and the fire release → "alarm" (alarm.raised / alarm.cleared); door state
+// changes and unknown cards → "event" (door.state, card.unknown). All never evicted.
+// Bus: door.state, door.alarm, door.pinWait, access.decision, for the console's live view.
+//
+// Wiegand readers (doors.doors[].reader): a card becomes a `card` credential of its
+// holder; an unknown card is counted and reported (card.unknown, at most one per door
+// per unknownCardReportS, with the count of those suppressed); keypad keys collect into
+// a PIN entry that completes a door's wait for a second factor (access.ts).
 //
 // Conflicting commands (documented in docs/doors.md): a fire release dominates (released
 // doors stay unlocked, door.lock is refused, door.unlock is recorded as granted without
@@ -26,14 +31,19 @@ import { PeopleStore } from './people.js';
 import { ZonedWeek } from './schedule.js';
 import type { DoorsConfig } from './schema.js';
 import { DoorSimulation, seedDemoPeople } from './simulation.js';
+import { WiegandReader } from '../../drivers/wiegand/reader.js';
+import { KeypadEntry } from '../../drivers/wiegand/keypad.js';
+import type { WiegandFrame } from '../../drivers/wiegand/codec.js';
 
-export type DoorAlarmName = 'door.held_open' | 'door.forced_open' | 'door.fault' | 'fire.release';
+export type DoorAlarmName = 'door.held_open' | 'door.forced_open' | 'door.fault' | 'fire.release' | 'pin.locked';
 
 declare module '../bus.js' {
   interface BusEvents {
     'door.state': DoorStatus & { cause: string; at: number };
     'door.alarm': { alarm: DoorAlarmName; doorId?: string; active: boolean; at: number; since: number; message?: string };
     'access.decision': AccessRecord;
+    /** A door starts or stops waiting for a PIN (no person id: shown to every console role). */
+    'door.pinWait': { doorId: string; active: boolean; until?: number; at: number };
   }
 }
 
@@ -69,6 +79,10 @@ export class DoorsModule implements GatewayModule {
   access!: AccessService;
   private simulation: DoorSimulation | undefined;
   private pruneTimer: TimerHandle | undefined;
+  private readonly readers = new Map<string, WiegandReader>();
+  private readonly keypads = new Map<string, KeypadEntry>();
+  private readonly readerProblems = new Map<string, string>();
+  private readonly unknownCards = new Map<string, { last: number; suppressed: number }>();
   private readonly m;
 
   constructor(private readonly ctx: ModuleContext, private readonly opts: DoorsModuleOptions) {
@@ -82,6 +96,10 @@ export class DoorsModule implements GatewayModule {
       alarms: mm.counter({ name: 'estate_door_alarms_total', help: 'Door alarms raised', labelNames: ['alarm'] }),
       rejected: mm.counter({ name: 'estate_doors_rejected_total', help: 'Refused door/person inputs and GPIO failures, by code', labelNames: ['code'] }),
       fire: mm.gauge({ name: 'estate_door_fire_released', help: '1 while a fire release is active' }),
+      frames: mm.counter({ name: 'estate_wiegand_frames_total', help: 'Wiegand frames by door and kind (card, key, or the reason a burst was rejected: parity, bad_length, noise, bad_key, too_long)', labelNames: ['door', 'kind'] }),
+      unknownCards: mm.counter({ name: 'estate_door_unknown_cards_total', help: 'Cards presented that belong to no person, by door', labelNames: ['door'] }),
+      pins: mm.counter({ name: 'estate_door_pin_entries_total', help: 'PIN entries by door and outcome (granted, pin_wrong, pin_locked, unexpected: no face or card waiting…)', labelNames: ['door', 'outcome'] }),
+      pinLockouts: mm.counter({ name: 'estate_door_pin_lockouts_total', help: 'PINs locked after too many wrong entries' }),
     };
   }
 
@@ -130,7 +148,20 @@ export class DoorsModule implements GatewayModule {
       record: (o) => this.recordDecision(o),
       status: () => this.status(),
       events: (q) => this.events(q),
+      timers: this.timers,
+      pinWait: (doorId, p) => {
+        this.ctx.bus.emit('door.pinWait', { doorId, active: p !== undefined, ...(p ? { until: p.until } : {}), at: this.now() });
+        if (!p) this.keypads.get(doorId)?.close();
+      },
+      pinLockout: (personId, active, since, until) => {
+        if (active) {
+          this.m.pinLockouts.inc();
+          this.log.warn({ person: personId, until }, `PIN of ${personId} locked after ${this.cfg.pin.maxWrong} wrong entries`);
+        }
+        this.alarm('pin.locked', active, active ? since : until, since, undefined, { personId, until });
+      },
     });
+    await this.openReaders();
     this.ctx.services.provide('access', this.access);
     registerDoorCommands(this.ctx.commands, {
       cfg: this.cfg,
@@ -143,6 +174,7 @@ export class DoorsModule implements GatewayModule {
       status: () => this.status(),
       events: (q) => this.events(q),
       rejected: (code) => this.m.rejected.inc({ code }),
+      pinEntered: (doorId, outcome) => this.m.pins.inc({ door: doorId, outcome }),
     });
     this.prune();
     this.pruneTimer = this.timers.setInterval(() => this.prune(), 3600_000);
@@ -153,6 +185,74 @@ export class DoorsModule implements GatewayModule {
       this.simulation.start(this.ctx.bus);
     }
     this.log.info({ doors: this.doors.size, people: this.people.count(), faulted: [...this.doors.values()].filter((d) => d.fault).map((d) => d.id) }, 'doors ready');
+  }
+
+  private async openReaders(): Promise<void> {
+    for (const dc of this.cfg.doors) {
+      if (!dc.reader) continue;
+      const label = `door ${dc.id} reader`;
+      if (!this.backend) {
+        this.readerProblems.set(dc.id, `no GPIO: ${this.gpioError}`);
+        continue;
+      }
+      const reader = new WiegandReader(this.backend, { d0: dc.reader.d0, d1: dc.reader.d1, activeLow: dc.reader.activeLow, frameGapMs: dc.reader.frameGapMs, label, ...(dc.reader.bias ? { bias: dc.reader.bias } : {}) }, this.timers);
+      try {
+        const problem = await reader.open();
+        if (problem) {
+          this.readerProblems.set(dc.id, problem);
+          this.rejected('reader_polled', problem);
+        }
+      } catch (err) {
+        const msg = `${label} (D0 BCM ${dc.reader.d0}, D1 BCM ${dc.reader.d1}) cannot be opened: ${(err as Error).message}`;
+        this.readerProblems.set(dc.id, msg);
+        this.rejected(err instanceof GpioError ? err.code : 'io', msg);
+        continue;
+      }
+      this.readers.set(dc.id, reader);
+      const keypad = new KeypadEntry(this.timers, dc.access.pinTimeoutS * 1000, (e) => {
+        if (e.kind === 'entry') void this.pinFromKeypad(dc.id, e.digits);
+      });
+      this.keypads.set(dc.id, keypad);
+      reader.onFrame((f) => this.onFrame(dc.id, f, keypad));
+    }
+  }
+
+  private onFrame(doorId: string, f: WiegandFrame, keypad: KeypadEntry): void {
+    this.m.frames.inc({ door: doorId, kind: f.kind === 'rejected' ? f.code : f.kind });
+    if (f.kind === 'rejected') {
+      this.log.debug({ door: doorId, code: f.code, bits: f.bits }, `Wiegand burst rejected: ${f.message}`);
+      return;
+    }
+    if (f.kind === 'key') return keypad.key(f.key);
+    const holder = this.people.holderOf(f.card);
+    if (holder === undefined) return this.unknownCard(doorId, f.card);
+    this.access.evaluate({ doorId, credential: 'card', personId: holder, card: f.card, requestedBy: 'reader' });
+  }
+
+  private unknownCard(doorId: string, card: string): void {
+    this.m.unknownCards.inc({ door: doorId });
+    const now = this.now();
+    const st = this.unknownCards.get(doorId);
+    const interval = this.cfg.unknownCardReportS * 1000;
+    if (st && now - st.last < interval && now >= st.last) {
+      st.suppressed++;
+      return;
+    }
+    const suppressed = st?.suppressed ?? 0;
+    this.unknownCards.set(doorId, { last: now, suppressed: 0 });
+    const door = this.cfg.doors.find((d) => d.id === doorId);
+    this.append('event', 'card.unknown', { doorId, ...(door?.name ? { doorName: door.name } : {}), card, suppressed }, now);
+    this.log.info({ door: doorId, card, suppressed }, 'unknown card presented: denied');
+  }
+
+  private async pinFromKeypad(doorId: string, digits: string): Promise<void> {
+    try {
+      const o = await this.access.submitPin(doorId, digits, 'keypad');
+      this.m.pins.inc({ door: doorId, outcome: o ? o.decision.reason : 'unexpected' });
+      if (!o) this.log.debug({ door: doorId }, 'PIN typed on the keypad with no face or card waiting for one: ignored');
+    } catch (err) {
+      this.log.error({ err: String(err), door: doorId }, 'PIN entry failed');
+    }
   }
 
   private openBackend(): void {
@@ -298,7 +398,15 @@ export class DoorsModule implements GatewayModule {
     return {
       doors: [...this.doors.values()].map((d) => {
         const last = this.access?.last(d.id);
-        return { ...d.snapshot(), groups: this.access?.groupsOf(d.id) ?? [], ...(last ? { lastDecision: last } : {}) };
+        const waiting = this.access?.awaitingPin(d.id);
+        const problem = this.readerProblems.get(d.id);
+        return {
+          ...d.snapshot(),
+          ...(d.cfg.reader ? { reader: problem ? { problem } : {} } : {}),
+          ...(waiting ? { awaitingPin: { personId: waiting.personId, via: waiting.via, until: waiting.until } } : {}),
+          groups: this.access?.groupsOf(d.id) ?? [],
+          ...(last ? { lastDecision: last } : {}),
+        };
       }),
       groups: this.cfg.groups.map((g) => ({ id: g.id, ...(g.name !== undefined ? { name: g.name } : {}), doors: [...g.doors] })),
       fire: this.fireStatus(),
@@ -319,7 +427,7 @@ export class DoorsModule implements GatewayModule {
 
   health(): ModuleHealth {
     const faulted = [...this.doors.values()].filter((d) => d.fault !== undefined);
-    const problems = [...(this.gpioError ? [`GPIO unavailable: ${this.gpioError}`] : []), ...faulted.map((d) => `door ${d.id}: ${d.fault}`)];
+    const problems = [...(this.gpioError ? [`GPIO unavailable: ${this.gpioError}`] : []), ...faulted.map((d) => `door ${d.id}: ${d.fault}`), ...[...this.readerProblems.values()].filter(() => !this.gpioError)];
     return {
       ok: problems.length === 0,
       ...(problems.length ? { message: problems.join('; ') } : {}),
@@ -335,6 +443,9 @@ export class DoorsModule implements GatewayModule {
     for (const name of DOOR_COMMANDS) this.ctx.commands.unregister(name);
     this.simulation?.stop();
     this.timers.clearInterval(this.pruneTimer);
+    this.access?.stop();
+    for (const k of this.keypads.values()) k.close();
+    for (const r of this.readers.values()) r.close();
     const states: Record<string, string> = {};
     for (const d of this.doors.values()) {
       d.close();

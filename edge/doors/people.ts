@@ -14,6 +14,20 @@ export interface Person extends PersonSummary {
   enabled: boolean;
   note?: string;
   updatedAt: number;
+  /** Card numbers in the canonical form ("26:123:4567"), unique across people. */
+  cards?: string[];
+  /** Ask this person for the PIN after a face or card at every door. */
+  needsSecondFactor?: boolean;
+  /** scrypt hash of the PIN (pin.ts). Never leaves the box: see publicPerson(). */
+  pinHash?: string;
+}
+
+/** A person as shown to anyone (commands, console): without the PIN hash, with hasPin. */
+export type PublicPerson = Omit<Person, 'pinHash'> & { hasPin: boolean };
+
+export function publicPerson(p: Person): PublicPerson {
+  const { pinHash, ...rest } = p;
+  return { ...rest, hasPin: pinHash !== undefined };
 }
 
 interface Cached {
@@ -33,6 +47,8 @@ export interface PersonFilter {
 
 export class PeopleStore {
   private readonly cache = new Map<string, Cached>();
+  /** Card number → holder. */
+  private readonly cards = new Map<string, string>();
   private readonly upsertStmt;
   private readonly deleteStmt;
 
@@ -55,7 +71,21 @@ export class PeopleStore {
   }
 
   private remember(p: Person): void {
+    this.forgetCards(p.id);
     this.cache.set(p.id, { person: p, groups: new Set(p.doorGroups), intervals: p.schedule && p.schedule.length ? compileSchedule(p.schedule) : undefined });
+    // Uniqueness is checked by the commands before storing; a stored duplicate (a row
+    // edited by hand) keeps the first holder rather than silently moving the card.
+    for (const c of p.cards ?? []) if (!this.cards.has(c)) this.cards.set(c, p.id);
+  }
+
+  private forgetCards(id: string): void {
+    const old = this.cache.get(id)?.person.cards;
+    for (const c of old ?? []) if (this.cards.get(c) === id) this.cards.delete(c);
+  }
+
+  /** The holder of a card (canonical form), if any. */
+  holderOf(card: string): string | undefined {
+    return this.cards.get(card);
   }
 
   /** Store (insert or replace) a person; the caller has validated it. Returns whether it existed. */
@@ -75,13 +105,16 @@ export class PeopleStore {
         this.upsertStmt.run(p.id, JSON.stringify(p), p.updatedAt);
       }
     })();
-    // The cache follows only once the transaction has committed.
+    // The cache follows only once the transaction has committed. Cards the batch moves
+    // between its people: every old card is released before any new one is taken.
+    for (const p of people) this.forgetCards(p.id);
     for (const p of people) this.remember(p);
     return created;
   }
 
   delete(id: string): boolean {
     const n = this.deleteStmt.run(id).changes;
+    this.forgetCards(id);
     return this.cache.delete(id) || n > 0;
   }
 

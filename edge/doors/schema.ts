@@ -37,6 +37,33 @@ export const LockSchema = Section(
   { description: 'Lock relay output.' },
 );
 
+export const ACCESS_MODES = ['face', 'face_or_card', 'face_and_pin', 'card', 'card_and_pin'] as const;
+export type AccessMode = (typeof ACCESS_MODES)[number];
+
+export const ReaderSchema = Section(
+  {
+    d0: Type.Integer({ minimum: 0, maximum: 63, description: 'BCM line of the reader\'s D0 wire (green), through a 5 V → 3.3 V level shifter.' }),
+    d1: Type.Integer({ minimum: 0, maximum: 63, description: 'BCM line of the reader\'s D1 wire (white), through a 5 V → 3.3 V level shifter.' }),
+    activeLow: Type.Boolean({ default: true, description: 'Pulses are low on an idle-high line (standard Wiegand; false only behind an inverting level shifter).' }),
+    frameGapMs: Type.Integer({ minimum: 5, maximum: 500, default: 25, description: 'Quiet time on D0/D1 that ends a card frame or a key (ms).' }),
+    bias: Type.Optional(OneOf(['pull-up', 'pull-down', 'disable'] as const, { description: 'Pull resistor of D0/D1 (character-device backend only; with sysfs set it in config.txt).' })),
+  },
+  { description: 'Wiegand card reader and/or keypad at this door (26/34-bit cards, 4/8-bit keys).' },
+);
+
+export const DoorAccessSchema = Section(
+  {
+    mode: Type.Optional(
+      OneOf(ACCESS_MODES, {
+        description:
+          'What a person must present at this door: face; face_or_card; face_and_pin (face, then the PIN on the keypad or console pad); card; card_and_pin. Default: face_or_card with a reader, face without. Remote and console unlocks, exit buttons and the fire release are not affected.',
+      }),
+    ),
+    pinTimeoutS: Type.Integer({ minimum: 3, maximum: 120, default: 10, description: 'How long the door waits for the PIN after a face or card that needs one (s); also clears a half-typed keypad entry.' }),
+  },
+  { description: 'Credentials this door accepts.', default: {} },
+);
+
 export const DoorSchema = Section(
   {
     id: Ident({ description: 'Door id, used in commands, events and door groups.' }),
@@ -50,6 +77,8 @@ export const DoorSchema = Section(
     led: Type.Optional(OutputLine('LED output: lit while the door is unlocked.')),
     heldOpenAlarmS: Type.Integer({ minimum: 1, maximum: 86400, default: 30, description: 'Raise a held-open alarm when the door stays open this long (s).' }),
     fireRelease: Type.Boolean({ default: true, description: 'Unlock this door while a fire release is active (fire input or door.fireRelease command).' }),
+    access: DoorAccessSchema,
+    reader: Type.Optional(ReaderSchema),
   },
   { description: 'One door or gate.' },
 );
@@ -111,6 +140,14 @@ export const DoorsSchema = Section(
       },
       { description: 'Fire release.', default: {} },
     ),
+    pin: Section(
+      {
+        maxWrong: Type.Integer({ minimum: 1, maximum: 100, default: 5, description: 'Wrong PINs in a row for one person (at any door) that lock that person\'s PIN.' }),
+        lockoutS: Type.Integer({ minimum: 10, maximum: 86400, default: 300, description: 'How long a locked PIN stays locked (s); the lockout is raised as an alarm (pin.locked).' }),
+      },
+      { description: 'PIN (second factor) attempt limits.', default: {} },
+    ),
+    unknownCardReportS: Type.Integer({ minimum: 1, maximum: 3600, default: 30, description: 'At most one card.unknown event per door in this interval (s); the others are counted and reported with the next one.' }),
     groups: Type.Array(DoorGroupSchema, { default: [], description: 'Door groups.' }),
     doors: Type.Array(DoorSchema, { default: [], description: 'Doors and gates controlled by this gateway. Empty: the doors module is off.' }),
   },
@@ -121,3 +158,9 @@ export type DoorsConfig = Static<typeof DoorsSchema>;
 export type DoorConfig = Static<typeof DoorSchema>;
 export type InputLineConfig = NonNullable<DoorConfig['contact']>;
 export type OutputLineConfig = NonNullable<DoorConfig['buzzer']>;
+export type ReaderConfig = NonNullable<DoorConfig['reader']>;
+
+/** The door's access mode: as configured, else face_or_card with a reader and face without. */
+export function accessMode(door: DoorConfig): AccessMode {
+  return door.access?.mode ?? (door.reader ? 'face_or_card' : 'face');
+}

@@ -525,7 +525,9 @@ export class VisionModule implements GatewayModule {
     const latencyMs = performance.now() - f.mono;
     this.m.latency.observe(latencyMs / 1000);
     this.m.decisions.inc({ granted: String(d.granted), reason: d.reason });
-    this.log.info({ door: doorId, person: match.personId, granted: d.granted, reason: d.reason, distance: round(match.score), ...(liveness !== undefined ? { liveness: round(liveness) } : {}), latencyMs: Math.round(latencyMs) }, 'face decision');
+    // pending: the door asks this person for the PIN (face_and_pin, needsSecondFactor); the
+    // doors module records the decision once the PIN is entered or the wait ends.
+    this.log.info({ door: doorId, person: match.personId, granted: d.granted, reason: d.reason, ...(d.pending ? { pending: true } : {}), distance: round(match.score), ...(liveness !== undefined ? { liveness: round(liveness) } : {}), latencyMs: Math.round(latencyMs) }, 'face decision');
     this.ctx.bus.emit('vision.decision', { doorId, personId: match.personId, granted: d.granted, reason: d.reason, distance: match.score, ...(liveness !== undefined ? { liveness } : {}), latencyMs, at: this.ctx.clock.now() });
     if (d.granted) this.learn(match, embedding, liveness, threshold);
   }

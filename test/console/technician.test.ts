@@ -15,6 +15,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { startConsoleGateway, estateConfig, withAccounts, CHROMIUM_ARGS, PASSWORDS, Client, type ConsoleGateway } from './helpers.js';
 import { tempDir } from '../helpers/gateway.js';
 import { Broker } from '../helpers/broker.js';
+import { Platform } from '../helpers/subscriber.js';
 // Code passed to waitForFunction runs in the browser (the project is compiled without the DOM library).
 declare const document: any; // eslint-disable-line @typescript-eslint/no-explicit-any
 declare const window: { innerWidth: number };
@@ -254,6 +255,58 @@ t.test('people: door groups chosen from the gateway\'s, schedule and enabled edi
     t.same(errors, [], `${lang}: no script errors`);
     await close();
   }
+});
+
+t.test('second factor: door mode in Chinese, cards / write-only PIN / needsSecondFactor in the people editor, the PIN pad at the door', async (t) => {
+  const { page, errors, close } = await phone('tech', 'zh');
+  t.match(await page.textContent('[data-testid=doorcard-gate]'), /验证方式：刷脸/, 'the door card says the access mode in Chinese');
+  await show(page, 'people');
+  await page.click('[data-testid=person-add]');
+  const form = page.locator('[data-testid=person-form]');
+  const id = 'p-2fa';
+  await form.locator('input[name=id]').fill(id);
+  await form.locator('[data-testid=door-groups] input[value=residents-a]').check();
+  await form.locator('[data-testid=person-cards]').fill('26:010:0200, 34:1:2');
+  await form.locator('[data-testid=person-pin]').fill('4826');
+  await form.locator('[data-testid=person-needs-second-factor]').check();
+  t.ok((await overflow(page)) <= 0, 'the form fits 390 px');
+  await page.screenshot({ path: `${ARTIFACTS}/tech-person-second-factor-phone-zh.png`, fullPage: true });
+  await form.locator('button[type=submit]').click();
+  await page.waitForSelector(`.person-card[data-person="${id}"]`, { timeout: 10_000 });
+  let stored = (await accounts.tech.post('/api/commands/person.list', { query: id })).body.result.people[0];
+  t.match(stored, { cards: ['26:10:200', '34:1:2'], hasPin: true, needsSecondFactor: true }, 'cards in canonical form, PIN set, flag set');
+  t.notOk('pin' in stored || 'pinHash' in stored, 'no PIN or hash comes back');
+  // Editing again: the PIN field is empty (write-only) and says one is set; saving keeps it.
+  await page.locator(`.person-card[data-person="${id}"] [data-testid=edit-${id}]`).click();
+  t.equal(await form.locator('[data-testid=person-pin]').inputValue(), '', 'the PIN is never shown');
+  t.equal(await form.locator('[data-testid=person-pin]').getAttribute('placeholder'), '已设置密码；留空则不变');
+  await form.locator('button[type=submit]').click();
+  await page.waitForFunction(() => !document.querySelector('[data-testid=person-form]'), null, { timeout: 10_000 });
+  stored = (await accounts.tech.post('/api/commands/person.list', { query: id })).body.result.people[0];
+  t.equal(stored.hasPin, true, 'the PIN is kept');
+  // The face at the gate (the call face access makes): the doors page shows a PIN pad.
+  await show(page, 'doors');
+  const d = g.gateway.services.get('access')!.decide({ doorId: 'gate', credential: 'face', personId: id, score: 0.9 });
+  t.match(d, { pending: true, reason: 'pin_required' });
+  await page.waitForSelector('[data-testid=pin-gate]', { timeout: 10_000 });
+  t.match(await page.textContent('[data-testid=pin-pads]'), /密码输入.*请住户在此输入密码/s);
+  await page.screenshot({ path: `${ARTIFACTS}/tech-doors-pin-pad-phone-zh.png`, fullPage: true });
+  // The platform listens upstream: the pad's audit record must not carry the PIN.
+  const platform = await Platform.connect(broker.url);
+  await page.fill('[data-testid=pin-gate]', '4826');
+  await page.click('[data-testid=pin-send-gate]');
+  await page.waitForFunction(() => [...document.querySelectorAll('[data-testid=access-log] tr')].some((r) => r.cells[3]?.textContent === '人脸 + 密码'), null, { timeout: 10_000 });
+  t.notOk(await page.locator('[data-testid=pin-gate]').count(), 'the pad is gone once the PIN was entered');
+  const ev = (await accounts.tech.post('/api/commands/access.events', { doorId: 'gate', limit: 1 })).body.result.events[0];
+  t.match(ev, { granted: true, personId: id, data: { via: ['face', 'pin'], pinSource: 'console:tech' } });
+  await platform.waitFor(() => platform.records('audit').some((r) => r.data.command === 'door.pin'), 10_000, 'audit record of door.pin');
+  const audit = platform.records('audit').find((r) => r.data.command === 'door.pin')!;
+  t.match(audit.data, { command: 'door.pin', args: { doorId: 'gate', pin: '***' }, ok: true });
+  await platform.waitFor(() => platform.records('access').some((r) => r.data.personId === id), 10_000, 'access record upstream');
+  t.notOk(JSON.stringify([...platform.records('audit'), ...platform.records('access')]).includes('4826'), 'no PIN upstream');
+  await platform.close();
+  t.same(errors, [], 'no script errors');
+  await close();
 });
 
 t.test('a viewer changes their own password; an admin\'s role change is confirmed', async (t) => {

@@ -25,7 +25,7 @@ const RawPoll = Type.Object(
 /** Live only, not kept for "last events": periodic telemetry. */
 export const TRANSIENT_EVENTS = ['meter.reading'] as const;
 
-export const LIVE_EVENTS = ['uplink.state', 'outbox.evicted', 'gateway.ready', 'gateway.stopping', 'meter.reading', 'meter.device', 'door.state', 'door.alarm', 'access.decision', 'vision.camera', 'vision.decision'] as const;
+export const LIVE_EVENTS = ['uplink.state', 'outbox.evicted', 'gateway.ready', 'gateway.stopping', 'meter.reading', 'meter.device', 'door.state', 'door.alarm', 'door.pinWait', 'access.decision', 'vision.camera', 'vision.decision'] as const;
 
 const IMAGE_MAGIC: Array<{ type: string; test: (b: Buffer) => boolean }> = [
   { type: 'image/jpeg', test: (b) => b.length > 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff },

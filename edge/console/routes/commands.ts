@@ -19,7 +19,12 @@ export function commandRole(d: ConsoleDeps, name: string): Role | undefined {
 }
 
 /** Keep audit records small, free of biometric payloads (photos, embeddings) and of URL passwords. */
-function auditArgs(args: unknown): unknown {
+export function auditArgs(args: unknown, secrets: readonly string[] = []): unknown {
+  if (secrets.length && args && typeof args === 'object' && !Array.isArray(args)) {
+    const copy: Record<string, unknown> = { ...(args as Record<string, unknown>) };
+    for (const k of secrets) if (copy[k] !== undefined && copy[k] !== null) copy[k] = '***';
+    args = copy;
+  }
   const s = JSON.stringify(args ?? {});
   // Rooted outside the config: only the masks that apply to any value (URL userinfo).
   if (s.length <= 2000) return maskSecrets(args ?? {}, ['(command arguments)']);
@@ -32,7 +37,7 @@ export async function runCommand(d: ConsoleDeps, req: FastifyRequest, name: stri
   if (opts.audit !== false) {
     await d.audit(req, 'console.command', {
       command: name,
-      args: auditArgs(args),
+      args: auditArgs(args, d.ctx.commands.secretArgsOf(name)),
       ok: outcome.result.ok,
       ...(outcome.result.ok ? {} : { error: outcome.result.error.code }),
     });

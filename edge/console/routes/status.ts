@@ -96,7 +96,7 @@ export function doorStates(d: ConsoleDeps): Record<string, unknown> | null {
   const s = access.status();
   return {
     fire: { released: s.fire.released, inputActive: s.fire.inputActive, ...(s.fire.since ? { since: s.fire.since } : {}) },
-    doors: s.doors.map((x) => ({ id: x.id, ...(x.name ? { name: x.name } : {}), lock: x.lock, contact: x.contact, alarms: x.alarms, fireReleased: x.fireReleased, ...(x.fault ? { fault: x.fault } : {}) })),
+    doors: s.doors.map((x) => ({ id: x.id, ...(x.name ? { name: x.name } : {}), lock: x.lock, contact: x.contact, alarms: x.alarms, fireReleased: x.fireReleased, mode: x.mode, ...(x.fault ? { fault: x.fault } : {}) })),
   };
 }
 

@@ -186,6 +186,9 @@ export function doorCard(d, fire) {
       line(t('door.contactLabel'), t(`door.${d.contact}`), d.contact === 'open' && d.lock === 'locked'),
       line(t('door.alarmLabel'), d.alarms.length ? d.alarms.map((a) => t(`door.alarm.${a}`)).join('、') : t('none'), d.alarms.length > 0),
       line(t('door.fireLabel'), d.fireReleased ? t('door.fire') : fire && fire.inputActive ? t('door.fireInput') : t('door.fireNormal'), d.fireReleased),
+      d.mode ? line(t('door.modeLabel'), t(`mode.${d.mode}`), false) : null,
+      d.reader && d.reader.problem ? line(t('door.readerLabel'), d.reader.problem, true) : null,
+      d.awaitingPin ? line(t('door.awaitingPin'), fmtTime(d.awaitingPin.until), false) : null,
       d.fault ? line(t('fail'), d.fault, true) : null));
 }
 

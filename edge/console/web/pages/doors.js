@@ -4,7 +4,9 @@ import { h, api, card, table, badge, notConfigured, can, toast, errText, fmtTime
 // Doors: each door's lock, contact, alarm and fire state as a card, unlock test, fire
 // release/clear, and the access log (time, door and person by name, credential, result,
 // reason, and who unlocked it from the console), filtered by door and outcome.
-// Everything goes through the door commands.
+// A door waiting for a PIN (face_and_pin, card_and_pin, a person who needs a second
+// factor) shows a PIN pad: on a touch screen at the door the resident types the PIN there
+// (door.pin, any role: the PIN is the credential). Everything goes through the door commands.
 const cmd = (name, body = {}) => api(`/api/commands/${name}`, { method: 'POST', body }).then((r) => r.result);
 
 /** "console:admin" → "admin"; "mqtt:cmd-123" → "远程 cmd-123". */
@@ -23,6 +25,7 @@ export async function render(box) {
   }
   const tech = can('technician');
   const cardsBox = h('div');
+  const padBox = h('div', { 'data-testid': 'pin-pads' });
   const actions = h('div', { class: 'doorcards' });
   const fireLine = h('p', { 'data-testid': 'fire' });
   const logBody = h('tbody', { 'data-testid': 'access-log' });
@@ -35,6 +38,7 @@ export async function render(box) {
     const status = await cmd('door.status');
     names = new Map(status.doors.map((d) => [d.id, d.name || d.id]));
     cardsBox.replaceChildren(doorCards(status));
+    padBox.replaceChildren(...status.doors.filter((d) => d.awaitingPin).map(pinPad));
     actions.replaceChildren(...status.doors.map((d) => h('div', { class: 'doorcard', 'data-door': d.id },
       h('strong', {}, d.name || d.id), h('p', { class: 'small', 'data-testid': `door-state-${d.id}` }, `${t(`door.${d.lock}`)} · ${t(`door.${d.contact}`)}`),
       d.lastDecision ? h('p', { class: 'small muted' }, `${t('doors.last')}${t('sep')}${d.lastDecision.granted ? '✔' : '✘'} ${t(`reason.${d.lastDecision.reason}`)}`) : null,
@@ -43,6 +47,27 @@ export async function render(box) {
     fireLine.replaceChildren(`${t('doors.fireState')}${t('sep')}`, badge(!f.released, t('ok'), t('doors.released')),
       ` · ${t('doors.fireInputState')}${t('sep')}${f.inputActive === null ? '—' : f.inputActive ? t('doors.active') : t('doors.idle')}${f.since ? ` · ${fmtTime(f.since)}` : ''}`);
     if (doorFilter.options.length === 1) for (const d of status.doors) doorFilter.append(h('option', { value: d.id }, d.name || d.id));
+  };
+  // The PIN is typed, sent and forgotten: never kept in the page, never shown.
+  const pinPad = (d) => {
+    const input = h('input', { type: 'password', inputmode: 'numeric', autocomplete: 'off', pattern: '[0-9]*', maxlength: 16, 'aria-label': t('doors.pinPad'), 'data-testid': `pin-${d.id}` });
+    const send = async (e) => {
+      e.preventDefault();
+      const pin = input.value;
+      input.value = '';
+      if (!pin) return;
+      try {
+        await cmd('door.pin', { doorId: d.id, pin });
+        toast(t('doors.pinOk'));
+      } catch (ex) {
+        toast(errText(ex), 'error');
+      }
+      await Promise.all([loadStatus(), loadLog()]).catch(() => {});
+    };
+    return h('form', { class: 'doorcard', 'data-door': d.id, onsubmit: send },
+      h('strong', {}, `${d.name || d.id} · ${t('doors.pinPad')}`),
+      h('p', { class: 'small muted' }, t('doors.pinHelp', { s: Math.max(0, Math.round((d.awaitingPin.until - Date.now()) / 1000)) })),
+      h('div', { class: 'row' }, input, h('button', { type: 'submit', class: 'primary', 'data-testid': `pin-send-${d.id}` }, t('doors.enterPin'))));
   };
   const personName = (e) => e.data?.personName || (e.personId && people.get(e.personId)) || e.personId || '';
   const loadLog = async () => {
@@ -59,7 +84,7 @@ export async function render(box) {
     }
     logBody.replaceChildren(...(r.events.length ? r.events.map((e) => h('tr', { class: e.granted ? '' : 'denied' },
       h('td', {}, fmtTime(e.ts)), h('td', {}, names.get(e.doorId) || e.doorId), h('td', { translate: 'no' }, personName(e)),
-      h('td', {}, t(`cred.${e.credential}`)), h('td', {}, e.granted ? badge(true, t('doors.granted')) : badge(false, '', t('doors.denied'))),
+      h('td', {}, Array.isArray(e.data?.via) && e.data.via.length > 1 ? e.data.via.map((v) => t(`via.${v}`)).join(' + ') : t(`cred.${e.credential}`)), h('td', {}, e.granted ? badge(true, t('doors.granted')) : badge(false, '', t('doors.denied'))),
       h('td', {}, t(`reason.${e.reason}`)), h('td', { translate: 'no' }, requester(e.data?.requestedBy)))) : [h('tr', {}, h('td', { colspan: 7, class: 'muted' }, t('doors.noEvents')))]));
   };
   const unlock = async (d) => {
@@ -83,6 +108,7 @@ export async function render(box) {
     await loadStatus().catch(() => {});
   };
   await loadStatus();
+  box.append(padBox);
   box.append(card(t('doors.state'), cardsBox, fireLine,
     tech ? h('div', { class: 'row' }, h('button', { class: 'danger', onclick: () => fire('release') }, t('doors.fire')), h('button', { onclick: () => fire('clear') }, t('doors.fireClear'))) : null));
   if (tech) box.append(card(t('doors.unlock'), actions));

@@ -9,7 +9,7 @@ import { h, api, card, table, notConfigured, toast, errText, fmtTime } from '../
 const cmd = (name, body = {}) => api(`/api/commands/${name}`, { method: 'POST', body }).then((r) => r.result);
 const toLocal = (ms) => (ms ? new Date(ms - new Date(ms).getTimezoneOffset() * 60000).toISOString().slice(0, 16) : '');
 const fromLocal = (s) => (s ? new Date(s).getTime() : undefined);
-const PERSON_KEYS = ['id', 'name', 'kind', 'validFrom', 'validUntil', 'doorGroups', 'schedule', 'enabled', 'note'];
+const PERSON_KEYS = ['id', 'name', 'kind', 'validFrom', 'validUntil', 'doorGroups', 'schedule', 'enabled', 'note', 'cards', 'needsSecondFactor'];
 const DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
 // Photos are scaled down on the phone before they are sent: a 12-megapixel picture is
 // ~4 MB, a 1280 px JPEG ~200 KB and still far above what the face models look at.
@@ -77,6 +77,12 @@ function editor(person, groups, faceAccess, onDone) {
     h('label', {}, t('people.validUntil'), h('input', { name: 'validUntil', type: 'datetime-local', value: toLocal(p.validUntil) })),
     h('fieldset', { 'data-testid': 'door-groups' }, h('legend', {}, t('people.doorGroups')), groupBoxes.length ? h('div', { class: 'chips' }, groupBoxes) : h('p', { class: 'muted' }, t('people.noGroups'))),
     sched.el,
+    h('fieldset', { 'data-testid': 'second-factor' }, h('legend', {}, t('people.secondFactor')),
+      h('label', {}, t('people.cards'), h('input', { name: 'cards', value: (p.cards || []).join(', '), autocapitalize: 'off', 'data-testid': 'person-cards' }), h('small', { class: 'muted' }, t('people.cardsHelp'))),
+      // Write-only: the PIN is never sent back, only whether one is set.
+      h('label', {}, t('people.pin'), h('input', { name: 'pin', type: 'password', inputmode: 'numeric', autocomplete: 'new-password', pattern: '[0-9]{4,8}', placeholder: p.hasPin ? t('people.pinSet') : t('people.pinNone'), 'data-testid': 'person-pin' })),
+      p.hasPin ? h('label', { class: 'inline' }, h('input', { type: 'checkbox', name: 'clearPin', 'data-testid': 'person-clear-pin' }), t('people.clearPin')) : null,
+      h('label', { class: 'inline' }, h('input', { type: 'checkbox', name: 'needsSecondFactor', checked: p.needsSecondFactor === true, 'data-testid': 'person-needs-second-factor' }), t('people.needsSecondFactor'))),
     faceAccess ? h('label', {}, isNew ? t('people.photosNew') : t('people.photosMore'), photos, thumbs) : null,
     // Consent is the resident's own decision, asked for explicitly: unticked unless given.
     faceAccess ? h('label', { class: 'inline' }, h('input', { type: 'checkbox', name: 'gateUpdates', checked: p.faceGateUpdates === true, 'data-testid': 'person-gate-updates' }), t('people.gateUpdates')) : null,
@@ -103,6 +109,16 @@ function editor(person, groups, faceAccess, onDone) {
     }
     if (windows.length) body.schedule = windows;
     else delete body.schedule;
+    body.cards = String(d.get('cards') || '').split(/[\s,，、]+/).filter(Boolean);
+    body.needsSecondFactor = f.querySelector('[name=needsSecondFactor]').checked;
+    const pin = String(d.get('pin') || '');
+    if (pin && !/^[0-9]{4,8}$/.test(pin)) {
+      status.textContent = t('people.badPin');
+      status.className = 'error';
+      return;
+    }
+    if (pin) body.pin = pin;
+    else if (f.querySelector('[name=clearPin]')?.checked) body.pin = null;
     const btn = f.querySelector('button[type=submit]');
     btn.disabled = true;
     try {
