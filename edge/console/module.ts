@@ -44,7 +44,7 @@ export class ConsoleModule implements GatewayModule {
     const log = ctx.log.child({ mod: 'console' });
     this.logs.attach(ctx.log);
     const now = () => ctx.clock.now();
-    const accounts = new AccountStore({ db: ctx.stateDb, now, attempts: cfg.lockoutAttempts, lockMs: cfg.lockoutMin * 60_000 });
+    const accounts = new AccountStore({ db: ctx.stateDb, now, attempts: cfg.lockoutAttempts, lockMs: cfg.lockoutMin * 60_000, onWriteFailed: (err) => ctx.storage?.writeFailed(err) });
     const sessions = new SessionStore(ctx.stateDb, cfg.sessionTtlMin * 60_000, now, (err) => ctx.storage?.writeFailed(err));
     sessions.prune();
     this.pruneTimer = setInterval(() => {
