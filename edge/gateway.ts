@@ -100,11 +100,19 @@ export class Gateway {
    * did start.
    */
   start(): Promise<void> {
+    // Stopped before it started (SIGTERM while the code loaded): nothing to start.
+    if (this.stopRequested) return (this.starting ??= Promise.resolve());
     this.starting ??= this.doStart();
     return this.starting;
   }
 
-  private abandoned(step: string): boolean {
+  /**
+   * Before each step: let the event loop poll once, so a SIGTERM that arrived meanwhile is
+   * handled now (signals are delivered only when the loop polls, and opening databases
+   * and starting modules may not let it), then stop if a stop was requested.
+   */
+  private async abandoned(step: string): Promise<boolean> {
+    await new Promise<void>((r) => setImmediate(r));
     if (!this.stopRequested) return false;
     this.log.warn({ step }, 'start-up abandoned: the gateway is stopping');
     return true;
@@ -112,6 +120,7 @@ export class Gateway {
 
   private async doStart(): Promise<void> {
     this.startedAt = this.clock.now();
+    if (await this.abandoned('databases')) return;
     ensureDir(this.dataDir);
     const c = this.config;
     const sync = c.outbox.synchronous;
@@ -191,13 +200,13 @@ export class Gateway {
       birthInfo: () => ({ version: VERSION, uptimeS: this.uptimeS(), configRevision: this.opts.loaded.revision }),
       onCommand: (payload) => void this.commands.handleMqtt(payload),
     });
-    if (this.abandoned('uplink')) return;
+    if (await this.abandoned('uplink')) return;
     if (c.uplink.enabled) this.uplink.start();
     else this.log.warn('uplink disabled in config: records stay buffered in the outbox');
 
     const ctx = this.context();
     for (const entry of this.opts.modules ?? moduleFactories) {
-      if (this.abandoned(typeof entry === 'function' ? entry.name || 'module' : entry.name)) return;
+      if (await this.abandoned(typeof entry === 'function' ? entry.name || 'module' : entry.name)) return;
       let mod: GatewayModule | undefined;
       try {
         if (typeof entry === 'function') mod = entry(ctx);
@@ -218,14 +227,14 @@ export class Gateway {
       }
     }
 
-    if (this.abandoned('health endpoint')) return;
+    if (await this.abandoned('health endpoint')) return;
     this.statusTimer = setInterval(() => this.reportStatus(), c.status.intervalS * 1000).unref();
     if (c.http.enabled) {
       this.http = new ObservabilityServer(this.metrics, () => this.healthBody());
       this.httpPort = await this.http.listen(c.http.host, c.http.port);
       this.log.info({ url: `http://${c.http.host}:${this.httpPort}/healthz` }, 'health and metrics endpoint listening');
     }
-    if (this.abandoned('birth')) return;
+    if (await this.abandoned('birth')) return;
     this.started = true;
     // Every module has registered its commands: only now tell the platform we are online.
     this.uplink.setReady();

@@ -107,6 +107,8 @@ export interface AccountOptions {
   now: () => number;
   attempts: number;
   lockMs: number;
+  /** A bookkeeping write the disk refused (reported to the disk guard). */
+  onWriteFailed?: (err: unknown) => void;
 }
 
 interface Row {
@@ -269,6 +271,17 @@ export class AccountStore {
     return this.o.db.prepare('DELETE FROM console_users WHERE name = ?').run(name).changes > 0;
   }
 
+  /** A write that may fail on a full disk without failing the login (SQLITE_FULL / I/O errors only). */
+  private bestEffort(write: () => unknown): void {
+    try {
+      write();
+    } catch (err) {
+      const code = String((err as { code?: unknown })?.code ?? '');
+      if (!/^SQLITE_(FULL|IOERR)/.test(code)) throw err;
+      this.o.onWriteFailed?.(err);
+    }
+  }
+
   admins(): number {
     return (this.o.db.prepare("SELECT COUNT(*) AS n FROM console_users WHERE role = 'admin'").get() as { n: number }).n;
   }
@@ -288,8 +301,12 @@ export class AccountStore {
     if (lockedUntil > 0) return { ok: false, reason: 'locked', retryAfterS: Math.ceil((lockedUntil - now) / 1000) };
     const ok = r ? await verifyPassword(password, r.hash) : (await verifyPassword(password, await (this.dummyHash ??= hashPassword(randomBytes(16).toString('hex')))), false);
     if (ok && r) {
-      this.o.db.prepare('UPDATE console_users SET failed = 0, locked_until = NULL, last_login_at = ? WHERE name = ?').run(now, r.name);
-      if (needsRehash(r.hash)) this.o.db.prepare('UPDATE console_users SET hash = ? WHERE name = ?').run(await hashPassword(password), r.name);
+      // Bookkeeping: on a full disk the login still succeeds (the technician may be there to fix it).
+      this.bestEffort(() => this.o.db.prepare('UPDATE console_users SET failed = 0, locked_until = NULL, last_login_at = ? WHERE name = ?').run(now, r.name));
+      if (needsRehash(r.hash)) {
+        const hash = await hashPassword(password);
+        this.bestEffort(() => this.o.db.prepare('UPDATE console_users SET hash = ? WHERE name = ?').run(hash, r.name));
+      }
       this.byPair.delete(pairKey);
       const a = this.byAddress.get(address);
       if (a) {
@@ -326,7 +343,9 @@ export class AccountStore {
     if (r) {
       const failed = r.failed + 1;
       const all = failed >= this.o.attempts * ACCOUNT_LOCK_FACTOR;
-      this.o.db.prepare('UPDATE console_users SET failed = ?, locked_until = ? WHERE name = ?').run(all ? 0 : failed, all ? until : null, r.name);
+      // On a full disk the account-wide count is not persisted; the per-address and
+      // per-account+address locks above (in memory) still hold, and the answer is a 401, not a 500.
+      this.bestEffort(() => this.o.db.prepare('UPDATE console_users SET failed = ?, locked_until = ? WHERE name = ?').run(all ? 0 : failed, all ? until : null, r.name));
       locked ||= all;
     }
     // Bound the tables (oldest first): an address scan must not grow memory without limit.

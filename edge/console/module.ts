@@ -44,8 +44,8 @@ export class ConsoleModule implements GatewayModule {
     const log = ctx.log.child({ mod: 'console' });
     this.logs.attach(ctx.log);
     const now = () => ctx.clock.now();
-    const accounts = new AccountStore({ db: ctx.stateDb, now, attempts: cfg.lockoutAttempts, lockMs: cfg.lockoutMin * 60_000 });
-    const sessions = new SessionStore(ctx.stateDb, cfg.sessionTtlMin * 60_000, now);
+    const accounts = new AccountStore({ db: ctx.stateDb, now, attempts: cfg.lockoutAttempts, lockMs: cfg.lockoutMin * 60_000, onWriteFailed: (err) => ctx.storage?.writeFailed(err) });
+    const sessions = new SessionStore(ctx.stateDb, cfg.sessionTtlMin * 60_000, now, (err) => ctx.storage?.writeFailed(err));
     sessions.prune();
     this.pruneTimer = setInterval(() => {
       try {
@@ -89,7 +89,10 @@ export class ConsoleModule implements GatewayModule {
         const rec = { ...data, action, user: req.session?.user ?? 'anonymous', address: req.socket.remoteAddress ?? 'unknown' };
         this.live.publish('audit', rec);
         // Audit must not fail the action the technician already did; a failure is logged.
-        await ctx.outbox.append({ stream: 'audit', type: action, data: rec }).catch((err) => log.error({ err: String(err), action }, 'could not store audit record'));
+        // Nor delay its answer: on a full disk an audit record waits in memory until it can
+        // be written (in order, never dropped), and awaiting that left the technician's
+        // unlock, already done, without an answer for as long as the disk stayed full.
+        void ctx.outbox.append({ stream: 'audit', type: action, data: rec }).catch((err) => log.error({ err: String(err), action }, 'could not store audit record'));
       },
     };
 

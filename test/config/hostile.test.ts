@@ -8,7 +8,7 @@ import { writeFileSync, mkdirSync, symlinkSync, chmodSync, truncateSync } from '
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { tempDir } from '../helpers/gateway.js';
-import { main } from '../../edge/main.js';
+import { main } from '../../edge/cli.js';
 
 const dir = tempDir('ee-hostile-');
 const ok = (extra = '') => `site: { id: s }\ngateway: { id: g, dataDir: ${join(dir, 'data')} }\n${extra}`;

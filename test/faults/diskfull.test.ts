@@ -6,6 +6,10 @@
 // unlock is in the local access log and upstream, no acknowledged record is lost, every
 // telemetry gap is covered by an outbox.evicted range, the counters agree, health says
 // degraded (storage) while the disk is the problem and ok afterwards.
+// The console is on too, for real over HTTP: a logged-in technician unlocks the gate every
+// ~150 ms and reads the config and the logs, and a second technician logs in while the
+// disk is full. No answer is ever a 500; every 200 unlock opened the gate and is in the
+// local access log and upstream, every refusal is clear and opened nothing.
 import t from 'tap';
 import { randomUUID } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
@@ -17,6 +21,9 @@ import { Platform, waitFor } from '../helpers/subscriber.js';
 import { startGateway } from '../helpers/gateway.js';
 import { SimulatedGpio } from '../../drivers/gpio/simulated.js';
 import { createDoorsModule } from '../../edge/doors/module.js';
+import { consoleModule } from '../../edge/console/module.js';
+import { readSetupToken, setupTokenPath } from '../../edge/console/setup-token.js';
+import { Client } from '../console/helpers.js';
 import { mountTmpfs, duBytes } from './tmpfs.js';
 
 const require_ls = (dir: string) => execFileSync('ls', ['-la', dir], { encoding: 'utf8' }).replace(/\n/g, ' | ');
@@ -43,11 +50,26 @@ t.test('disk full on a real 8 MB tmpfs, broker down then up: nothing acknowledge
       status: { intervalS: 5 },
       uplink: { url: link.url, backfillRecordsPerSecond: 0 },
       doors: { groups: [{ id: 'all', doors: ['gate'] }], doors: [{ id: 'gate', lock: { pin: 17 }, unlockMs: 200 }], rateLimit: { burst: 1000, perMinute: 6000 } },
+      console: { host: '127.0.0.1', port: 0 },
     },
-    { modules: [(ctx) => createDoorsModule(ctx, { backend: gpio })] },
+    { modules: [(ctx) => createDoorsModule(ctx, { backend: gpio }), consoleModule] },
   );
   let stopped = false;
   t.teardown(() => (stopped ? undefined : g.stop()));
+
+  // The console: set up (the token from the data dir, as `estate-edge setup-token` reads it), a technician logged in.
+  const consoleUrl = (g.healthReport().console?.detail as { url?: string } | undefined)?.url?.replace(/\/$/, '');
+  t.ok(consoleUrl, `console listening at ${consoleUrl}`);
+  const setupState = readSetupToken(setupTokenPath(dataDir));
+  const admin = new Client(consoleUrl!);
+  const setup = await admin.post('/api/setup', { token: setupState?.state === 'pending' ? setupState.token : '', user: 'admin', password: 'correct horse battery' });
+  t.equal(setup.status, 201, 'console set up');
+  for (const user of ['fieldtech', 'latetech']) t.equal((await admin.post('/api/users', { user, role: 'technician', password: 'field-work-pass-1' })).status, 201, `technician ${user} created`);
+  const tech = new Client(consoleUrl!);
+  t.equal((await tech.login('fieldtech', 'field-work-pass-1')).status, 200, 'technician logged in');
+  const http: Array<{ phase: string; at?: number; what: string; status: number; code?: string }> = [];
+  // Bounded: a console request that never answers is a finding (status 0, no_answer), not a hung test.
+  const bounded = <T,>(p: Promise<T>): Promise<T | { status: 0; body: { code: 'no_answer' } }> => Promise.race([p, sleep(10_000).then(() => ({ status: 0 as const, body: { code: 'no_answer' as const } }))]);
 
   const ackedTelemetry = new Set<string>();
   const unlocks: Array<{ id: string; ok: boolean; code?: string; source: string }> = [];
@@ -71,6 +93,17 @@ t.test('disk full on a real 8 MB tmpfs, broker down then up: nothing acknowledge
       const out = await g.commands.execute('door.unlock', { doorId: 'gate' }, { id: `${source}-${randomUUID()}`, source: source as 'mqtt' | 'console', receivedAt: Date.now(), ts: Date.now(), ...(source === 'console' ? { user: 'tech' } : {}) });
       unlocks.push({ id: out.commandId, ok: out.result.ok, source, ...(out.result.ok ? {} : { code: out.result.error.code }) });
       await sleep(100);
+    }
+  })();
+  const technician = (async () => {
+    for (let k = 0; load; k++) {
+      const u: any = await bounded(tech.post('/api/commands/door.unlock', { doorId: 'gate' }));
+      http.push({ phase, at: Date.now(), what: 'unlock', status: u.status, ...(u.status !== 200 ? { code: u.body?.error?.code ?? u.body?.code } : {}) });
+      if (k % 7 === 0) for (const path of ['/api/config', '/api/logs?limit=50']) {
+        const r: any = await bounded(tech.get(path));
+        http.push({ phase, what: `GET ${path}`, status: r.status, ...(r.status !== 200 ? { code: r.body?.error?.code ?? r.body?.code } : {}) });
+      }
+      await sleep(150);
     }
   })();
   const sampler = setInterval(() => {
@@ -97,7 +130,16 @@ t.test('disk full on a real 8 MB tmpfs, broker down then up: nothing acknowledge
   }
   closeSync(fd);
   phase = 'B';
-  await sleep(PHASE_MS);
+  await sleep(PHASE_MS / 2);
+  // A technician who comes to fix the full disk logs in now: the session store writes to state.db.
+  const late = new Client(consoleUrl!);
+  const lateLogin: any = await bounded(late.login('latetech', 'field-work-pass-1'));
+  http.push({ phase, what: 'login', status: lateLogin.status, ...(lateLogin.status !== 200 ? { code: lateLogin.body?.error?.code ?? lateLogin.body?.code } : {}) });
+  if (lateLogin.status === 200) {
+    const u: any = await bounded(late.post('/api/commands/door.unlock', { doorId: 'gate' }));
+    http.push({ phase, what: 'unlock', status: u.status, ...(u.status !== 200 ? { code: u.body?.error?.code ?? u.body?.code } : {}) });
+  }
+  await sleep(PHASE_MS / 2);
   t.ok(seenDegraded, `health turned degraded while the disk was the problem: ${seenDegraded}`);
 
   // Phase C: space back, broker back.
@@ -108,6 +150,7 @@ t.test('disk full on a real 8 MB tmpfs, broker down then up: nothing acknowledge
   load = false;
   await producer;
   await commander;
+  await technician;
   await waitFor(() => g.outbox.stats().count === 0 && g.outbox.pendingInMemory() === 0, 60_000, 'outbox drained').catch((err) => {
     throw new Error(`${err.message}: ${require_ls(dataDir)} ${JSON.stringify({ stats: g.outbox.stats(), memory: g.outbox.pendingInMemory(), uplink: g.uplink.state(), storage: g.healthReport().storage })}`);
   });
@@ -125,7 +168,25 @@ t.test('disk full on a real 8 MB tmpfs, broker down then up: nothing acknowledge
   t.equal(local.result.events.filter((e: any) => e.granted).length >= Math.min(granted.length, 1000), true, `local access log holds every granted unlock (${local.result.events.length} rows)`);
   t.equal(missingLocal.length, 0, 'no MQTT unlock missing from the local access log');
   const upAccess = platform.records('access');
-  t.equal(upAccess.filter((r) => r.data.granted).length, granted.length, `every granted unlock upstream (${upAccess.length} access records)`);
+  const viaHttp = (r: any) => /^console:(fieldtech|latetech)$/.test(String(r.data?.requestedBy ?? ''));
+  t.equal(upAccess.filter((r) => r.data.granted && !viaHttp(r)).length, granted.length, `every granted unlock upstream (${upAccess.length} access records)`);
+  // The console over HTTP: never a 500; a 200 unlock opened the gate (local log and
+  // upstream), a refusal is a clear 4xx/503 with a code and opened nothing.
+  const byPhase: Record<string, Record<string, number>> = {};
+  for (const h of http) (byPhase[`${h.phase} ${h.what}`] ??= {})[h.code ? `${h.status} ${h.code}` : String(h.status)] = (byPhase[`${h.phase} ${h.what}`]?.[h.code ? `${h.status} ${h.code}` : String(h.status)] ?? 0) + 1;
+  t.comment(`console answers by phase: ${JSON.stringify(byPhase)}`);
+  t.same(http.filter((h) => h.status >= 500 && h.status !== 503), [], 'no console answer was a 500 (or any 5xx other than a clear 503)');
+  t.same(http.filter((h) => h.status !== 200 && !h.code), [], 'every console refusal says why (an error code)');
+  t.ok(http.filter((h) => h.phase === 'B' && h.what === 'unlock').length > 5, 'console unlocks while the disk was full');
+  const httpOk = http.filter((h) => h.what === 'unlock' && h.status === 200).length;
+  const byHttp = (e: any) => String(e.data?.requestedBy ?? e.requestedBy ?? '').match(/^console:(fieldtech|latetech)$/);
+  const localHttp = local.result.events.filter((e: any) => byHttp(e) && e.granted).length;
+  const upHttp = upAccess.filter((r) => byHttp(r) && r.data.granted).length;
+  t.equal(localHttp, httpOk, `every console unlock answered 200 (${httpOk}) is in the local access log as granted, and no other`);
+  t.equal(upHttp, httpOk, `and upstream (${upHttp})`);
+  const login = http.find((h) => h.what === 'login')!;
+  t.ok(login.status === 200 || (login.status === 503 && login.code), `login while the disk is full: ${login.status}${login.code ? ` ${login.code}` : ''}`);
+
   const results = g.outbox.stats().streams.result;
   t.equal(results.count, 0, 'results drained');
 

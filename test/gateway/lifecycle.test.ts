@@ -107,3 +107,17 @@ t.test('a stop requested during start-up stops start-up: no module starts after 
   const r = await gw.commands.execute('a.hello', {}, { id: 'x', source: 'local', receivedAt: Date.now() });
   t.match(r.result, { ok: false, error: { code: 'shutting_down' } });
 });
+
+t.test('stopped before it started (SIGTERM while the code loaded): start() starts nothing, nothing is written', async (t) => {
+  const { existsSync, readdirSync } = await import('node:fs');
+  const loaded = testConfig();
+  const dataDir = loaded.config.gateway.dataDir;
+  const events: string[] = [];
+  const g = new Gateway({ loaded, log: silentLog, modules: [slowModule('a', 10, 10, events)] });
+  await g.stop('SIGTERM');
+  await g.start();
+  t.notOk(g.isStarted(), 'not started');
+  t.same(events, [], 'no module started');
+  t.same(existsSync(dataDir) ? readdirSync(dataDir) : [], [], 'no database opened in the data dir');
+  await g.stop('SIGTERM');
+});

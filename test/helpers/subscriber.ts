@@ -4,12 +4,14 @@ import mqtt, { type MqttClient } from 'mqtt';
 
 export interface UpMessage {
   topic: string;
+  /** When it arrived (Date.now()). */
+  at: number;
   body: { v: number; stream: string; backfill: boolean; records: Array<{ id: string; seq: number; ts: number; type: string; data: any }> } & Record<string, unknown>;
 }
 
 export class Platform {
   readonly messages: UpMessage[] = [];
-  readonly raw: Array<{ topic: string; payload: Buffer; retain: boolean }> = [];
+  readonly raw: Array<{ topic: string; payload: Buffer; retain: boolean; at: number }> = [];
   private constructor(readonly client: MqttClient) {}
 
   static async connect(url: string, topic = 'estate/#', clientId = `platform-${Math.random().toString(16).slice(2)}`): Promise<Platform> {
@@ -24,10 +26,11 @@ export class Platform {
     }
     const p = new Platform(client);
     client.on('message', (t, payload, packet) => {
-      p.raw.push({ topic: t, payload, retain: packet.retain });
+      const at = Date.now();
+      p.raw.push({ topic: t, payload, retain: packet.retain, at });
       if (t.includes('/up/')) {
         try {
-          p.messages.push({ topic: t, body: JSON.parse(payload.toString()) });
+          p.messages.push({ topic: t, at, body: JSON.parse(payload.toString()) });
         } catch {
           /* not ours */
         }
@@ -38,7 +41,7 @@ export class Platform {
   }
 
   records(stream?: string) {
-    return this.messages.filter((m) => stream === undefined || m.body.stream === stream).flatMap((m) => m.body.records.map((r) => ({ ...r, stream: m.body.stream, backfill: m.body.backfill })));
+    return this.messages.filter((m) => stream === undefined || m.body.stream === stream).flatMap((m) => m.body.records.map((r) => ({ ...r, stream: m.body.stream, backfill: m.body.backfill, at: m.at })));
   }
 
   /** Wait until `pred` holds, polling; bounded. */
