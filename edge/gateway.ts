@@ -83,7 +83,7 @@ export class Gateway {
       metrics: this.metrics,
       stateDb: this.stateDb,
       dataDir: this.dataDir,
-      storage: { writeFailed: (err) => this.disk?.writeFailed(err) },
+      storage: { writeFailed: (err) => this.disk?.writeFailed(err), roomFor: (bytes) => this.disk?.roomFor(bytes), guard: (name, db, path) => this.disk?.guard({ name, db, path }) ?? (() => {}) },
       services: this.services,
       version: VERSION,
       healthReport: () => this.healthReport(),

@@ -62,7 +62,13 @@ export interface ModuleContext {
   stateDb: Db;
   dataDir: string;
   /** Report a write the disk refused (SQLITE_FULL/ENOSPC): the disk guard frees its reserve and turns health degraded. */
-  storage?: { writeFailed(err: unknown): void };
+  storage?: {
+    writeFailed(err: unknown): void;
+    /** Why `bytes` more of data that is never evicted (face templates…) would not fit the disk budget; undefined when it fits. */
+    roomFor?(bytes: number): string | undefined;
+    /** Put a module's own database under the disk guard (WAL bounded, freed pages returned); returns the undo, to call before closing it. */
+    guard?(name: string, db: Db, path: string): () => void;
+  };
   services: ServiceRegistry;
   version: string;
   /** Health of every module, for dashboards (console, /healthz). */

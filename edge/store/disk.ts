@@ -53,6 +53,12 @@ export const BUDGET_EVICT_AT = 0.85;
 export const BUDGET_EVICT_TO = 0.75;
 /** Below this fraction the configured outbox quota comes back. */
 export const BUDGET_RESTORE_AT = 0.7;
+/**
+ * Data the guard cannot evict (face templates, people, accounts: everything but buffered
+ * records) may take at most this share of the budget, so the outbox always keeps room to
+ * buffer an outage: new such data beyond it is refused (roomFor).
+ */
+export const FIXED_SHARE = 0.6;
 
 const FULL_CODES = /SQLITE_FULL|ENOSPC|SQLITE_IOERR|EDQUOT/;
 const MAX_ENTRIES = 20_000;
@@ -71,16 +77,7 @@ export class DiskGuard {
   constructor(private readonly o: DiskGuardOptions) {
     // A WAL may take 1/16 of the budget (at most the 4 MB SQLite itself keeps).
     this.walLimit = Math.max(256 * 1024, Math.min(4 * 1048576, Math.floor(o.budgetBytes / 16)));
-    // SQLite's own auto-checkpoint then keeps each WAL near the limit between our checks.
-    for (const g of o.dbs) {
-      try {
-        const page = g.db.pragma('page_size', { simple: true }) as number;
-        g.db.pragma(`wal_autocheckpoint = ${Math.max(16, Math.floor(this.walLimit / page / 2))}`);
-        g.db.pragma(`journal_size_limit = ${this.walLimit}`);
-      } catch {
-        /* a closed or read-only handle: the periodic check still runs */
-      }
-    }
+    for (const g of o.dbs) this.limitWal(g);
     const guard = this;
     this.m = {
       full: o.metrics.counter({ name: 'estate_disk_full_total', help: 'Writes refused by the disk (SQLITE_FULL/ENOSPC)' }),
@@ -89,6 +86,31 @@ export class DiskGuard {
     o.metrics.gauge({ name: 'estate_disk_usage_bytes', help: 'Bytes used under gateway.dataDir (all files, reserve included)', collect() { this.set(guard.lastUsage); } });
     o.metrics.gauge({ name: 'estate_disk_budget_bytes', help: 'gateway.diskBudgetMB in bytes', collect() { this.set(o.budgetBytes); } });
     o.metrics.gauge({ name: 'estate_disk_reserve_held', help: '1 while the disk reserve file is in place', collect() { this.set(guard.reserveHeld ? 1 : 0); } });
+  }
+
+  /** SQLite's own auto-checkpoint then keeps each WAL near the limit between our checks. */
+  private limitWal(g: GuardedDb): void {
+    try {
+      const page = g.db.pragma('page_size', { simple: true }) as number;
+      g.db.pragma(`wal_autocheckpoint = ${Math.max(16, Math.floor(this.walLimit / page / 2))}`);
+      g.db.pragma(`journal_size_limit = ${this.walLimit}`);
+    } catch {
+      /* a closed or read-only handle: the periodic check still runs */
+    }
+  }
+
+  /**
+   * A module's own database (faces.db) joins the checks: its WAL bounded like the outbox's
+   * and state.db's, its freed pages given back. Returns the function that removes it again
+   * (call it before closing the database).
+   */
+  guard(g: GuardedDb): () => void {
+    this.limitWal(g);
+    this.o.dbs.push(g);
+    return () => {
+      const i = this.o.dbs.indexOf(g);
+      if (i >= 0) this.o.dbs.splice(i, 1);
+    };
   }
 
   start(): void {
@@ -151,6 +173,20 @@ export class DiskGuard {
     this.m.full.inc();
     this.lastFullAt = this.o.now();
     this.releaseReserve();
+  }
+
+  /**
+   * Whether `bytes` more of data that cannot be evicted fit: what the data directory holds
+   * beyond the buffered records, plus `bytes`, within FIXED_SHARE of the budget. Returns the
+   * reason when not (for the refusal the caller gives), undefined when it fits.
+   */
+  roomFor(bytes: number): string | undefined {
+    const used = this.usage();
+    const fixed = Math.max(0, used - this.o.outbox.stats().bytes);
+    const ceiling = this.o.budgetBytes * FIXED_SHARE;
+    if (fixed + bytes <= ceiling) return undefined;
+    const mb = (b: number) => (b / 1048576).toFixed(2);
+    return `disk budget: ${mb(fixed)} MB of data that is never evicted (templates, people, accounts) + ${mb(bytes)} MB would exceed ${mb(ceiling)} MB, ${Math.round(FIXED_SHARE * 100)} % of gateway.diskBudgetMB (${mb(this.o.budgetBytes)} MB; the rest is kept for buffering): raise the budget or remove people`;
   }
 
   /** Allocated bytes of every file under the data directory (bounded walk). */

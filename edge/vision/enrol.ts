@@ -42,6 +42,8 @@ export interface EnrolDeps {
    * person is reported (close_to_existing). Absent: no check.
    */
   matchThreshold?: () => { metric: 'euclidean' | 'cosine'; threshold: number } | undefined;
+  /** Why `bytes` more templates would not fit the disk budget (templates are never evicted); undefined when they fit. */
+  room?: (bytes: number) => string | undefined;
 }
 
 /** Two photos this similar (cosine) are the same picture: the second adds nothing (diversity check). */
@@ -116,6 +118,14 @@ export class Enroller implements FacesApi {
     const l = this.d.limits;
     if (photos.length + embeddings.length > l.maxPhotosPerRequest)
       throw new EnrolError('too_many_faces', `${photos.length + embeddings.length} photos/embeddings in one request, at most ${l.maxPhotosPerRequest}`);
+    // Templates are never evicted like telemetry: refuse before analysing rather than grow
+    // the data directory past its budget. A sealed row is dim × 4 bytes + IV, tag and row
+    // overhead, written twice (database and WAL).
+    const noRoom = this.d.room?.((photos.length + embeddings.length) * ((this.d.dim() ?? 512) * 4 + 256) * 2);
+    if (noRoom) {
+      this.d.count('disk_budget');
+      throw new EnrolError('disk_budget', noRoom);
+    }
     const rejected: FaceRejection[] = [];
     const accepted: Float32Array[] = [];
     const keep: Buffer[] = [];

@@ -88,6 +88,7 @@ export class VisionModule implements GatewayModule {
   /** Embedding length of the selected recognizer (known from the manifest even when its file is bad). */
   private dim: number | undefined;
   private storeDb: Db | undefined;
+  private unguard: (() => void) | undefined;
   private store: TemplateStore | undefined;
   private inference: InferenceClient | undefined;
   private camera: Camera | undefined;
@@ -219,6 +220,7 @@ export class VisionModule implements GatewayModule {
       keepPhotos: this.cfg.privacy.keepPhotos,
       count: (outcome) => this.m.enrol.inc({ outcome }),
       audit: (type, data) => void this.ctx.outbox.append({ stream: 'audit', type, data }).catch(() => {}),
+      room: (bytes) => this.ctx.storage?.roomFor?.(bytes),
       matchThreshold: () => {
         const thr = this.currentThreshold();
         return thr !== undefined && this.resolved ? { metric: this.resolved.metric, threshold: thr } : undefined;
@@ -254,7 +256,10 @@ export class VisionModule implements GatewayModule {
     try {
       const keyFile = this.cfg.privacy.keyFile ?? join(this.ctx.dataDir, 'keys', 'faces.key');
       const key = loadOrCreateKey(keyFile, (msg) => this.log.warn(msg));
-      this.storeDb = openDatabase(join(this.ctx.dataDir, this.cfg.privacy.templatesFile), { synchronous: 'full', log: this.log }).db;
+      const storePath = join(this.ctx.dataDir, this.cfg.privacy.templatesFile);
+      this.storeDb = openDatabase(storePath, { synchronous: 'full', log: this.log }).db;
+      // Inside the one disk budget: WAL bounded and checked like the gateway's own databases.
+      this.unguard = this.ctx.storage?.guard?.('faces', this.storeDb, storePath);
       this.store = new TemplateStore({
         db: this.storeDb,
         key,
@@ -700,6 +705,7 @@ export class VisionModule implements GatewayModule {
     clearTimeout(this.slowTimer);
     this.camera?.stop();
     await Promise.all([this.inference?.stop(), this.imaging.stop()]);
+    this.unguard?.();
     this.storeDb?.close();
   }
 }
