@@ -3,7 +3,7 @@
 "use strict";
 module.exports = validate10;
 module.exports.default = validate10;
-const schema11 = {"additionalProperties":false,"description":"estate-edge gateway configuration.","type":"object","required":["site","gateway","log","uplink","outbox","commands","http","status","simulation","meters","doors","vision","console"],"properties":{"site":{"additionalProperties":false,"description":"The estate this gateway serves.","type":"object","required":["id"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Estate (site) id, used in MQTT topics and record ids.","type":"string"},"name":{"maxLength":200,"description":"Human-readable estate name (shown in the console).","type":"string"}}},"gateway":{"additionalProperties":false,"description":"This gateway box.","type":"object","required":["id","dataDir","shutdownTimeoutMs","diskBudgetMB","diskReserveMB"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Gateway id, unique within the site; used in MQTT topics.","type":"string"},"dataDir":{"minLength":1,"default":"/var/lib/estate-edge","description":"Directory for SQLite databases and other state (systemd StateDirectory).","type":"string"},"shutdownTimeoutMs":{"minimum":1000,"maximum":120000,"default":10000,"description":"Longest a graceful shutdown (SIGTERM) may take before the process exits anyway.","type":"integer"},"diskBudgetMB":{"minimum":4,"maximum":16777216,"default":1024,"description":"Everything the gateway keeps under dataDir (outbox and WAL, state.db, faces.db, logs, snapshots, the reserve). Above 85 % of it the oldest telemetry is evicted down to 75 % (and reported upstream as outbox.evicted).","type":"number"},"diskReserveMB":{"minimum":0,"maximum":1024,"default":16,"description":"Pre-allocated reserve file in dataDir, deleted the moment the disk is full so deletes, acknowledgements and critical records still have room; re-created when space is back. 0 = none.","type":"number"}}},"log":{"additionalProperties":false,"description":"Structured logging (JSON lines on stdout).","default":{},"type":"object","required":["level"],"properties":{"level":{"type":"string","enum":["fatal","error","warn","info","debug","trace","silent"],"default":"info","description":"Lowest level written to stdout (journald)."}}},"uplink":{"additionalProperties":false,"description":"MQTT uplink to the central platform.","default":{},"type":"object","required":["enabled","url","protocolVersion","tls","topicPrefix","keepaliveS","connectTimeoutMs","reconnectMinMs","reconnectMaxMs","batchMaxRecords","batchMaxBytes","lingerMs","maxInflight","backfillRecordsPerSecond"],"properties":{"enabled":{"default":true,"description":"Publish upstream. When false, everything stays buffered in the outbox.","type":"boolean"},"url":{"x-secret":"url","pattern":"^(mqtt|mqtts|tcp|tls|ssl|ws|wss)://","default":"mqtt://127.0.0.1:1883","description":"Broker URL: mqtt://host:1883 or mqtts://host:8883 (TLS).","type":"string"},"protocolVersion":{"type":"number","enum":[5,4],"default":5,"description":"MQTT 5 (5) or MQTT 3.1.1 (4)."},"clientId":{"minLength":1,"maxLength":128,"description":"MQTT client id; default <site>-<gateway>.","type":"string"},"username":{"description":"Broker user name.","type":"string"},"password":{"additionalProperties":false,"minProperties":1,"maxProperties":1,"description":"Broker password (env or file reference).","x-secret":"ref","type":"object","properties":{"env":{"minLength":1,"description":"Name of an environment variable holding the secret.","type":"string"},"file":{"minLength":1,"description":"Path of a file holding the secret (trailing newline ignored).","type":"string"},"value":{"description":"The secret itself (lab use only; prefer env or file).","type":"string"}}},"tls":{"additionalProperties":false,"description":"TLS options for mqtts:// URLs.","default":{},"type":"object","required":["rejectUnauthorized"],"properties":{"ca":{"description":"PEM file of the CA that signed the broker certificate.","type":"string"},"cert":{"description":"PEM client certificate for mutual TLS.","type":"string"},"key":{"description":"PEM private key of the client certificate (keep it 0600).","type":"string"},"keyPassphrase":{"additionalProperties":false,"minProperties":1,"maxProperties":1,"description":"Passphrase of the client key, if it is encrypted.","x-secret":"ref","type":"object","properties":{"env":{"minLength":1,"description":"Name of an environment variable holding the secret.","type":"string"},"file":{"minLength":1,"description":"Path of a file holding the secret (trailing newline ignored).","type":"string"},"value":{"description":"The secret itself (lab use only; prefer env or file).","type":"string"}}},"rejectUnauthorized":{"default":true,"description":"Verify the broker certificate. Only turn off in a lab.","type":"boolean"},"servername":{"description":"TLS server name (SNI) if it differs from the URL host.","type":"string"}}},"topicPrefix":{"pattern":"^[^#+]+$","default":"estate","description":"First topic level; topics are <prefix>/<site>/<gateway>/...","type":"string"},"keepaliveS":{"minimum":5,"maximum":3600,"default":30,"description":"MQTT keep-alive in seconds.","type":"integer"},"connectTimeoutMs":{"minimum":1000,"maximum":120000,"default":10000,"description":"Give up one connection attempt after this long.","type":"integer"},"reconnectMinMs":{"minimum":100,"maximum":600000,"default":1000,"description":"First reconnect delay; doubles per failure.","type":"integer"},"reconnectMaxMs":{"minimum":1000,"maximum":3600000,"default":60000,"description":"Longest reconnect delay (never gives up).","type":"integer"},"batchMaxRecords":{"minimum":1,"maximum":10000,"default":500,"description":"Most records in one MQTT message.","type":"integer"},"batchMaxBytes":{"minimum":1024,"maximum":16777216,"default":262144,"description":"Largest MQTT message payload in bytes.","type":"integer"},"lingerMs":{"minimum":0,"maximum":10000,"default":20,"description":"Wait this long for more records before publishing a partial batch.","type":"integer"},"maxInflight":{"minimum":1,"maximum":1000,"default":32,"description":"Messages published but not yet acknowledged (PUBACK).","type":"integer"},"backfillRecordsPerSecond":{"minimum":0,"default":2000,"description":"Drain rate of the backlog after an outage (records/s; 0 = unlimited). Live data is not limited.","type":"integer"}}},"outbox":{"additionalProperties":false,"description":"Store-and-forward buffer (SQLite, WAL).","default":{},"type":"object","required":["file","quotaMB","synchronous"],"properties":{"file":{"minLength":1,"default":"outbox.db","description":"SQLite file of the outbox, relative to gateway.dataDir.","type":"string"},"quotaMB":{"minimum":1,"maximum":1048576,"default":512,"description":"Disk quota for buffered records. Above it, the oldest telemetry is evicted; events and alarms never are.","type":"number"},"synchronous":{"type":"string","enum":["full","normal"],"default":"full","description":"full: every acknowledged record survives power loss (fsync per commit). normal: faster, may lose the last commits on power loss."}}},"commands":{"additionalProperties":false,"description":"Commands from the platform.","default":{},"type":"object","required":["maxAgeS","maxPayloadBytes","dedupeHours","maxClockSkewS","dedupeMaxRows"],"properties":{"maxAgeS":{"minimum":1,"maximum":86400,"default":60,"description":"Commands whose timestamp is older than this are refused (no stale unlock after a reconnect).","type":"integer"},"maxPayloadBytes":{"minimum":1024,"maximum":33554432,"default":8388608,"description":"Largest command payload accepted.","type":"integer"},"dedupeHours":{"minimum":1,"maximum":720,"default":48,"description":"How long executed command ids are remembered to refuse duplicates.","type":"integer"},"maxClockSkewS":{"minimum":0,"maximum":3600,"default":60,"description":"Commands whose timestamp is further than this in the future are refused (clock_skew): a platform clock ahead of the box must not make a command live longer.","type":"integer"},"dedupeMaxRows":{"minimum":1000,"maximum":1000000,"default":20000,"description":"Most command ids remembered for de-duplication (the oldest are forgotten first); bounds state.db.","type":"integer"}}},"http":{"additionalProperties":false,"description":"Health and Prometheus metrics endpoint.","default":{},"type":"object","required":["enabled","host","port"],"properties":{"enabled":{"default":true,"description":"Serve /healthz and /metrics.","type":"boolean"},"host":{"default":"127.0.0.1","description":"Listen address for /healthz and /metrics.","type":"string"},"port":{"minimum":0,"maximum":65535,"default":9810,"description":"Listen port (0 = any free port).","type":"integer"}}},"status":{"additionalProperties":false,"description":"Periodic gateway status report upstream.","default":{},"type":"object","required":["intervalS"],"properties":{"intervalS":{"minimum":5,"maximum":86400,"default":60,"description":"Period of the gateway status telemetry (outbox depth, uptime, memory).","type":"integer"}}},"simulation":{"additionalProperties":false,"description":"Built-in simulated estate, for demos, tests and boxes without hardware.","default":{},"type":"object","required":["enabled"],"properties":{"enabled":{"default":false,"description":"Run the built-in simulated estate (simulated meters, doors and camera).","type":"boolean"}}},"meters":{"additionalProperties":false,"description":"Meter reading on RS-485: Modbus RTU/TCP, DL/T 645-2007/1997, CJ/T 188.","default":{},"type":"object","required":["enabled","fullReportIntervalS","timeSyncIntervalH","buses"],"properties":{"enabled":{"default":true,"description":"Run meter reading.","type":"boolean"},"profilesDir":{"minLength":1,"description":"Extra directory of profile YAML files (overrides built-in profiles with the same id).","type":"string"},"fullReportIntervalS":{"minimum":0,"maximum":86400,"default":900,"description":"Publish every point at least this often, even within its deadband (0 = only on change when a deadband is set).","type":"integer"},"timeSyncIntervalH":{"minimum":0,"maximum":720,"default":24,"description":"Broadcast time (DL/T 645 08H) to dlt645 buses this often (0 = only on command).","type":"number"},"buses":{"default":[],"description":"RS-485 lines and converters.","type":"array","items":{"additionalProperties":false,"description":"An RS-485 line (or TCP converter) and its meters.","type":"object","required":["id","protocol","transport","baudRate","parity","stopBits","timeoutMs","interFrameDelayMs","backoffBaseMs","backoffMaxMs","offlineAfter","devices"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Bus id (one RS-485 line or converter).","type":"string"},"protocol":{"type":"string","enum":["modbus","dlt645","cjt188","mixed"],"description":"Protocol spoken on this line (DL/T 645-2007 and -1997 meters may share a dlt645 line; mixed = Modbus RTU and DL/T 645 meters at the same serial settings on one line)."},"transport":{"type":"string","enum":["serial","tcp","simulated"],"default":"serial","description":"serial: an RS-485 port; tcp: an RS-485-to-Ethernet converter; simulated: an in-process wire with simulator meters (demo, bench)."},"port":{"minLength":1,"description":"Serial device, e.g. /dev/ttyUSB0 or /dev/serial/by-id/… (transport serial).","type":"string"},"host":{"minLength":1,"description":"Converter host name or address (transport tcp).","type":"string"},"tcpPort":{"minimum":1,"maximum":65535,"description":"Converter TCP port (transport tcp), usually 502 (Modbus TCP) or 4001/8899 (transparent).","type":"integer"},"framing":{"type":"string","enum":["rtu","tcp"],"description":"Modbus over tcp transport: tcp = Modbus TCP (MBAP), rtu = RTU frames over a transparent TCP socket. Required for a Modbus bus over tcp, except on tcpPort 502 (the Modbus TCP port), where it defaults to tcp. Ignored for serial."},"baudRate":{"type":"number","enum":[1200,2400,4800,9600,19200,38400,57600,115200],"default":9600,"description":"Baud rate (serial and simulated). DL/T 645-2007 meters default to 2400, 1997 meters to 1200."},"parity":{"type":"string","enum":["none","even","odd"],"default":"none","description":"Parity. DL/T 645 and CJ/T 188 use even."},"stopBits":{"type":"number","enum":[1,2],"default":1,"description":"Stop bits."},"timeoutMs":{"minimum":20,"maximum":10000,"default":1000,"description":"Reply timeout per request, from the end of the request on the wire.","type":"integer"},"replyGuardMs":{"minimum":0,"maximum":60000,"description":"Silence held after a timeout before the next request, so a late reply arrives while nothing is asked and is discarded (counted as lateReplies) instead of being taken for the next answer. Default: the timeout plus the wire time of a 256-byte reply at baudRate (0 for Modbus TCP framing, whose transaction ids tell replies apart). 0 disables it.","type":"integer"},"interFrameDelayMs":{"minimum":0,"maximum":2000,"default":0,"description":"Extra quiet time before each request, on top of the 3.5-character silence (slow converters, meters that need a pause).","type":"integer"},"backoffBaseMs":{"minimum":100,"maximum":600000,"default":5000,"description":"First back-off after a meter stops answering; doubles per failure.","type":"integer"},"backoffMaxMs":{"minimum":1000,"maximum":3600000,"default":300000,"description":"Longest back-off: a dead meter is probed at least this often.","type":"integer"},"offlineAfter":{"minimum":1,"maximum":20,"default":2,"description":"Consecutive failed polls before a meter is reported offline.","type":"integer"},"devices":{"default":[],"description":"Meters on this bus.","type":"array","items":{"additionalProperties":false,"description":"A meter on the bus.","type":"object","required":["id","profile","address","pollIntervalMs","enabled"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Device id, unique on the gateway; used in telemetry and commands.","type":"string"},"name":{"maxLength":200,"description":"Human-readable name (flat, riser), shown in the console.","type":"string"},"profile":{"minLength":1,"description":"Profile id (drivers/profiles/*.yaml or meters.profilesDir), e.g. eastron-sdm630, dlt645-2007-single.","type":"string"},"address":{"description":"Modbus unit id (1–247), DL/T 645 address (up to 12 digits, as printed on the meter) or CJ/T 188 address (up to 14 digits).","anyOf":[{"minimum":1,"maximum":247,"type":"integer"},{"pattern":"^[0-9A-Fa-f]{1,14}$","type":"string"}]},"pollIntervalMs":{"minimum":100,"maximum":86400000,"default":10000,"description":"How often the meter is read. Polls that fall due while the line is busy are skipped and counted, never queued.","type":"integer"},"points":{"minItems":1,"description":"Read only these points of the profile (default: all).","type":"array","items":{"minLength":1,"type":"string"}},"deadband":{"description":"Report-by-exception: a point is published only when it moved by more than this (one number for all points, or per point name). Without it every poll is published.","anyOf":[{"minimum":0,"type":"number"},{"type":"object","patternProperties":{"^(.*)$":{"minimum":0,"type":"number"}}}]},"enabled":{"default":true,"description":"Poll this meter.","type":"boolean"}}}}}}}}},"doors":{"additionalProperties":false,"description":"Door access control over GPIO.","default":{},"type":"object","required":["gpio","timeZone","rateLimit","remoteUnlock","accessLog","fire","pin","unknownCardReportS","groups","doors"],"properties":{"gpio":{"additionalProperties":false,"description":"GPIO access.","default":{},"type":"object","required":["backend","sysfsRoot","pollMs"],"properties":{"backend":{"type":"string","enum":["auto","sysfs","chardev","simulated"],"default":"auto","description":"auto: sysfs GPIO if the kernel has it, else the GPIO character device (gpiod tools). simulated: no hardware (demo, tests)."},"chipLabel":{"minLength":1,"description":"Label of the GPIO chip of the pins. Default: the first found of pinctrl-rp1 (Pi 5), pinctrl-bcm2711 (Pi 4), pinctrl-bcm2835.","type":"string"},"sysfsRoot":{"default":"/sys/class/gpio","description":"Where sysfs GPIO lives (changed only for tests).","type":"string"},"toolsDir":{"description":"Directory of gpioset/gpiomon/gpioget/gpiodetect (default: PATH).","type":"string"},"pollMs":{"minimum":5,"maximum":1000,"default":20,"description":"Input polling period when edge interrupts are unavailable (ms).","type":"integer"}}},"timeZone":{"default":"Asia/Shanghai","description":"IANA time zone of the weekly access windows (e.g. Asia/Shanghai).","type":"string"},"rateLimit":{"additionalProperties":false,"description":"Per-door unlock rate limit (token bucket) against unlock storms.","default":{},"type":"object","required":["burst","perMinute"],"properties":{"burst":{"minimum":1,"maximum":1000,"default":5,"description":"Unlocks a door accepts in a burst.","type":"integer"},"perMinute":{"minimum":1,"maximum":6000,"default":30,"description":"Sustained unlocks per minute per door; more are denied (rate_limited). Exit buttons and fire release are never limited.","type":"integer"}}},"remoteUnlock":{"additionalProperties":false,"description":"Remote unlock commands (platform, console).","default":{},"type":"object","required":["ttlMs","maxDurationMs"],"properties":{"ttlMs":{"minimum":500,"maximum":600000,"default":15000,"description":"door.unlock is refused when older than this (from the command timestamp), unless the command gives its own ttlMs.","type":"integer"},"maxDurationMs":{"minimum":1000,"maximum":3600000,"default":600000,"description":"Longest unlock a door.unlock command may ask for.","type":"integer"}}},"accessLog":{"additionalProperties":false,"description":"Local access-event log.","default":{},"type":"object","required":["keepDays","maxRows"],"properties":{"keepDays":{"minimum":1,"maximum":3650,"default":90,"description":"Days of access decisions kept on the box for the console (upstream copies are in the outbox).","type":"integer"},"maxRows":{"minimum":1000,"maximum":10000000,"default":200000,"description":"Most access decisions kept on the box.","type":"integer"}}},"fire":{"additionalProperties":false,"description":"Fire release.","default":{},"type":"object","required":["latch","releaseOnFirstEdge"],"properties":{"input":{"additionalProperties":false,"description":"Fire-alarm panel input; active = fire alarm.","type":"object","required":["pin","activeLow","debounceMs"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"},"debounceMs":{"minimum":0,"maximum":5000,"default":100,"description":"A change must be stable this long (ms) before it counts (contact bounce).","type":"integer"},"bias":{"type":"string","enum":["pull-up","pull-down","disable"],"description":"Pull resistor (character-device backend only; with sysfs set it in config.txt)."}}},"latch":{"default":true,"description":"Keep the release after the fire input returns to normal, until a door.fireRelease clear command.","type":"boolean"},"releaseOnFirstEdge":{"default":true,"description":"Release on the first edge of the fire input; debounceMs then only filters the bounces after it (a fire alarm does not wait for a debounce window). false: the input must be stable for debounceMs first.","type":"boolean"}}},"pin":{"additionalProperties":false,"description":"PIN (second factor) attempt limits.","default":{},"type":"object","required":["maxWrong","lockoutS"],"properties":{"maxWrong":{"minimum":1,"maximum":100,"default":5,"description":"Wrong PINs in a row for one person (at any door) that lock that person's PIN.","type":"integer"},"lockoutS":{"minimum":10,"maximum":86400,"default":300,"description":"How long a locked PIN stays locked (s); the lockout is raised as an alarm (pin.locked).","type":"integer"}}},"unknownCardReportS":{"minimum":1,"maximum":3600,"default":30,"description":"At most one card.unknown event per door in this interval (s); the others are counted and reported with the next one.","type":"integer"},"groups":{"default":[],"description":"Door groups.","type":"array","items":{"additionalProperties":false,"description":"A set of doors people are given access to.","type":"object","required":["id","doors"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Group id, given to people in doorGroups.","type":"string"},"name":{"maxLength":100,"description":"Name shown in the console.","type":"string"},"doors":{"minItems":1,"uniqueItems":true,"description":"Door ids in the group.","type":"array","items":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","type":"string"}}}}},"doors":{"default":[],"description":"Doors and gates controlled by this gateway. Empty: the doors module is off.","type":"array","items":{"additionalProperties":false,"description":"One door or gate.","type":"object","required":["id","lock","unlockMs","relockOnClose","heldOpenAlarmS","fireRelease","access"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Door id, used in commands, events and door groups.","type":"string"},"name":{"maxLength":100,"description":"Name shown in the console (\"North gate\").","type":"string"},"lock":{"additionalProperties":false,"description":"Lock relay output.","type":"object","required":["pin","activeLow","failMode"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"},"failMode":{"type":"string","enum":["failSecure","failSafe"],"default":"failSecure","description":"failSecure: locked without power, the relay is energised to unlock (electric strike, motor lock). failSafe: unlocked without power, energised to lock (magnetic lock)."},"safeState":{"type":"string","enum":["locked","unlocked"],"description":"State the lock is put in when the gateway stops or crashes. Default: as without power (failSecure → locked, failSafe → unlocked). Fire-release doors stay unlocked while a fire release is active."}}},"unlockMs":{"minimum":200,"maximum":120000,"default":5000,"description":"Length of an unlock pulse after a granted access (ms).","type":"integer"},"relockOnClose":{"default":true,"description":"Relock as soon as the door closes after it was opened, before the pulse ends (no tailgating on the same pulse).","type":"boolean"},"contact":{"additionalProperties":false,"description":"Door contact (reed switch); active = door open.","type":"object","required":["pin","activeLow","debounceMs"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"},"debounceMs":{"minimum":0,"maximum":5000,"default":50,"description":"A change must be stable this long (ms) before it counts (contact bounce).","type":"integer"},"bias":{"type":"string","enum":["pull-up","pull-down","disable"],"description":"Pull resistor (character-device backend only; with sysfs set it in config.txt)."}}},"exitButton":{"additionalProperties":false,"description":"Exit button (request to exit); active = pressed.","type":"object","required":["pin","activeLow","debounceMs"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"},"debounceMs":{"minimum":0,"maximum":5000,"default":30,"description":"A change must be stable this long (ms) before it counts (contact bounce).","type":"integer"},"bias":{"type":"string","enum":["pull-up","pull-down","disable"],"description":"Pull resistor (character-device backend only; with sysfs set it in config.txt)."}}},"buzzer":{"additionalProperties":false,"description":"Buzzer output: sounds while the door is held open or forced.","type":"object","required":["pin","activeLow"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"}}},"led":{"additionalProperties":false,"description":"LED output: lit while the door is unlocked.","type":"object","required":["pin","activeLow"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"}}},"heldOpenAlarmS":{"minimum":1,"maximum":86400,"default":30,"description":"Raise a held-open alarm when the door stays open this long (s).","type":"integer"},"fireRelease":{"default":true,"description":"Unlock this door while a fire release is active (fire input or door.fireRelease command).","type":"boolean"},"access":{"additionalProperties":false,"description":"Credentials this door accepts.","default":{},"type":"object","required":["pinTimeoutS"],"properties":{"mode":{"type":"string","enum":["face","face_or_card","face_and_pin","card","card_and_pin"],"description":"What a person must present at this door: face; face_or_card; face_and_pin (face, then the PIN on the keypad or console pad); card; card_and_pin. Default: face_or_card with a reader, face without. Remote and console unlocks, exit buttons and the fire release are not affected."},"pinTimeoutS":{"minimum":3,"maximum":120,"default":10,"description":"How long the door waits for the PIN after a face or card that needs one (s); also clears a half-typed keypad entry.","type":"integer"}}},"reader":{"additionalProperties":false,"description":"Wiegand card reader and/or keypad at this door (26/34-bit cards, 4/8-bit keys).","type":"object","required":["d0","d1","activeLow","frameGapMs"],"properties":{"d0":{"minimum":0,"maximum":63,"description":"BCM line of the reader's D0 wire (green), through a 5 V → 3.3 V level shifter.","type":"integer"},"d1":{"minimum":0,"maximum":63,"description":"BCM line of the reader's D1 wire (white), through a 5 V → 3.3 V level shifter.","type":"integer"},"activeLow":{"default":true,"description":"Pulses are low on an idle-high line (standard Wiegand; false only behind an inverting level shifter).","type":"boolean"},"frameGapMs":{"minimum":5,"maximum":500,"default":25,"description":"Quiet time on D0/D1 that ends a card frame or a key (ms).","type":"integer"},"bias":{"type":"string","enum":["pull-up","pull-down","disable"],"description":"Pull resistor of D0/D1 (character-device backend only; with sysfs set it in config.txt)."}}}}}}}},"vision":{"additionalProperties":false,"description":"Face access: camera, recognition, enrolment, privacy.","default":{},"type":"object","required":["enabled","camera","models","threads","modelLoadTimeoutS","match","liveness","quality","enrolment","privacy","events","queue"],"properties":{"enabled":{"default":false,"description":"Run face access (needs the face models installed: npm run models).","type":"boolean"},"doorId":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Door the camera opens (an id of the doors section). Required when enabled.","type":"string"},"camera":{"additionalProperties":false,"description":"The door camera (decoded by the system ffmpeg).","default":{},"type":"object","required":["source","width","height","fps","staleS","frozenS","reconnectMinMs","reconnectMaxMs"],"properties":{"source":{"additionalProperties":false,"description":"Where the frames come from.","default":{},"type":"object","required":["kind","transport"],"properties":{"kind":{"type":"string","enum":["rtsp","v4l2","file"],"default":"rtsp","description":"rtsp: IP camera (Hikvision/Dahua…); v4l2: USB camera (/dev/videoN); file: a video file played in a loop at its real rate (simulated camera)."},"url":{"x-secret":"url","pattern":"^rtsps?://","description":"RTSP URL, e.g. rtsp://user:pass@192.0.2.10:554/Streaming/Channels/102 (Hikvision sub-stream) or rtsp://…/cam/realmonitor?channel=1&subtype=1 (Dahua).","type":"string"},"transport":{"type":"string","enum":["tcp","udp"],"default":"tcp","description":"RTSP transport: tcp survives lossy estate networks (no smeared frames from lost UDP packets)."},"device":{"pattern":"^/dev/","description":"V4L2 device, e.g. /dev/video0.","type":"string"},"path":{"minLength":1,"description":"Video file for kind \"file\" (looped).","type":"string"}}},"width":{"minimum":64,"maximum":3840,"default":640,"description":"Frame width the camera stream is scaled to (pixels).","type":"integer"},"height":{"minimum":64,"maximum":2160,"default":480,"description":"Frame height the camera stream is scaled to (pixels).","type":"integer"},"fps":{"minimum":0.5,"maximum":30,"default":10,"description":"Frames per second decoded; the pipeline always works on the newest one and drops the rest.","type":"number"},"staleS":{"minimum":1,"maximum":300,"default":5,"description":"No frame for this long = stream dead: restart ffmpeg (with back-off).","type":"number"},"frozenS":{"minimum":1,"maximum":3600,"default":30,"description":"Bit-identical frames for this long = stream frozen: restart ffmpeg.","type":"number"},"reconnectMinMs":{"minimum":100,"maximum":600000,"default":1000,"description":"First reconnect delay; doubles per failure.","type":"integer"},"reconnectMaxMs":{"minimum":1000,"maximum":3600000,"default":30000,"description":"Longest reconnect delay (never gives up).","type":"integer"}}},"modelsDir":{"minLength":1,"description":"Directory of the installed model files (a technician's mirror, a read-only partition…); default: the project's models/ directory, where manifest.json is.","type":"string"},"models":{"additionalProperties":false,"description":"Which models of the manifest to run.","default":{},"type":"object","properties":{"detector":{"description":"Detector id in the manifest (default: the manifest's).","type":"string"},"recognizer":{"description":"Recognizer id in the manifest (default: the manifest's).","type":"string"},"liveness":{"maxItems":4,"description":"Liveness ensemble ids; empty or absent: the manifest's (turn liveness off with liveness.enabled: false).","type":"array","items":{"type":"string"}}}},"threads":{"minimum":1,"maximum":8,"default":2,"description":"onnxruntime threads per model in the inference worker.","type":"integer"},"modelLoadTimeoutS":{"minimum":10,"maximum":3600,"default":180,"description":"Seconds the inference worker may take to load the face models before face access is reported unavailable (alarm, health, vision.status) and refuses every face. The rest of the gateway (doors, meters, uplink, console) waits for the models at most 10 s at start: a slow Pi SD card or an emulated arm64 box can take minutes. A load that finishes late is still used; a load that fails is retried with a back-off.","type":"integer"},"detectThreshold":{"minimum":0.3,"maximum":1,"description":"Detection score threshold (default: the manifest's calibrated value, 0.7 for YuNet).","type":"number"},"match":{"additionalProperties":false,"description":"Recognition and decision.","default":{},"type":"object","required":["confirmFrames","windowMs","strangerRate","minFrameGapMs","maxRepeatSimilarity","cooldownS"],"properties":{"threshold":{"exclusiveMinimum":0,"description":"Fixed match threshold (default: none, computed from strangerRate and the number of persons the door searches; Euclidean distance for the dlib recognizer, match if below; cosine similarity for the others, match if above).","type":"number"},"confirmFrames":{"minimum":1,"maximum":30,"default":3,"description":"K: consecutive frames that must match the same person before the door is asked.","type":"integer"},"windowMs":{"minimum":100,"maximum":30000,"default":3000,"description":"The K matching frames must fall within this window.","type":"integer"},"strangerRate":{"exclusiveMinimum":0,"maximum":0.1,"default":0.001,"description":"Accepted probability that a stranger approaching the door is recognised as someone allowed there. With a calibrated recognizer the threshold is computed from it for the number of persons (templates) the door searches; ignored when `threshold` is set.","type":"number"},"margin":{"minimum":0,"maximum":1,"description":"The best person must beat the runner-up (another person) by this similarity gap (default: the manifest’s calibration).","type":"number"},"minFrameGapMs":{"minimum":0,"maximum":5000,"default":150,"description":"Frames counted towards K must be at least this far apart.","type":"integer"},"maxRepeatSimilarity":{"minimum":0.5,"maximum":1,"default":0.995,"description":"A frame whose embedding is this similar (cosine) to one already counted is a repeat (a still picture, a frozen stream) and does not count towards K.","type":"number"},"cooldownS":{"minimum":0,"maximum":3600,"default":10,"description":"After a decision for a person, ignore that person for this long.","type":"number"}}},"liveness":{"additionalProperties":false,"description":"Anti-spoofing.","default":{},"type":"object","required":["enabled"],"properties":{"enabled":{"default":true,"description":"Run the passive liveness models (refuse photos/screens held up to the camera). Passive only: not sufficient alone.","type":"boolean"},"threshold":{"minimum":0,"maximum":1,"description":"p(real) needed (default: the manifest's).","type":"number"}}},"quality":{"additionalProperties":false,"description":"Face quality required of camera faces before recognition.","default":{},"type":"object","required":["minFacePx","maxYaw","maxRollDeg","minSharpness","minBrightness"],"properties":{"minFacePx":{"minimum":16,"maximum":2000,"default":60,"description":"Smallest face (detector box side, pixels) accepted.","type":"integer"},"maxYaw":{"minimum":0.05,"maximum":1,"default":0.35,"description":"Largest head turn: |nose offset from the eye midpoint| / eye distance (0 = frontal; the shared photos reach 0.32).","type":"number"},"maxRollDeg":{"minimum":5,"maximum":90,"default":20,"description":"Largest head tilt (eye line angle, degrees; the shared photos stay within 9°).","type":"number"},"minSharpness":{"minimum":0,"default":40,"description":"Smallest focus measure (Laplacian variance of the 64 px aligned chip): sharp photos score 200–3000, blurred ones under 140.","type":"number"},"minBrightness":{"minimum":0,"maximum":255,"default":40,"description":"Smallest mean luma (0–255) of the face.","type":"number"}}},"enrolment":{"additionalProperties":false,"description":"Enrolment checks (person.upsert with faces).","default":{},"type":"object","required":["quality","maxPhotoBytes","maxPhotoPixels","maxPhotosPerRequest","maxTemplatesPerPerson","gateUpdates"],"properties":{"quality":{"additionalProperties":false,"description":"Face quality required of enrolment photos.","default":{},"type":"object","required":["minFacePx","maxYaw","maxRollDeg","minSharpness","minBrightness"],"properties":{"minFacePx":{"minimum":16,"maximum":2000,"default":40,"description":"Smallest face (detector box side, pixels) accepted.","type":"integer"},"maxYaw":{"minimum":0.05,"maximum":1,"default":0.35,"description":"Largest head turn: |nose offset from the eye midpoint| / eye distance (0 = frontal; the shared photos reach 0.32).","type":"number"},"maxRollDeg":{"minimum":5,"maximum":90,"default":20,"description":"Largest head tilt (eye line angle, degrees; the shared photos stay within 9°).","type":"number"},"minSharpness":{"minimum":0,"default":140,"description":"Smallest focus measure (Laplacian variance of the 64 px aligned chip): sharp photos score 200–3000, blurred ones under 140.","type":"number"},"minBrightness":{"minimum":0,"maximum":255,"default":40,"description":"Smallest mean luma (0–255) of the face.","type":"number"}}},"maxPhotoBytes":{"minimum":1024,"maximum":33554432,"default":6291456,"description":"Largest photo accepted (bytes, after base64 decoding).","type":"integer"},"maxPhotoPixels":{"minimum":4096,"maximum":100000000,"default":24000000,"description":"Largest photo accepted (width × height): refuses decompression bombs before decoding.","type":"integer"},"maxPhotosPerRequest":{"minimum":1,"maximum":50,"default":10,"description":"Photos/embeddings in one enrolment request.","type":"integer"},"maxTemplatesPerPerson":{"minimum":1,"maximum":100,"default":10,"description":"Templates kept per person; the oldest go first.","type":"integer"},"gateUpdates":{"additionalProperties":false,"description":"Learning from gate captures, only for residents who consented (person.upsert faces.gateUpdates: true): a live, unambiguous grant well beyond the threshold that also matches the enrolled photos adds the capture to the record. Withdrawing consent deletes every learned template.","default":{},"type":"object","required":["maxTemplates","minIntervalH","minScoreGain","maxSimilarity"],"properties":{"maxTemplates":{"minimum":0,"maximum":10,"default":3,"description":"Templates learned from gate captures kept per consenting person, besides the enrolled ones (0: never learn); the oldest learned one goes first.","type":"integer"},"minIntervalH":{"minimum":0,"maximum":8760,"default":24,"description":"At most one learned template per person per this many hours.","type":"number"},"minScoreGain":{"minimum":0,"maximum":1,"default":0.05,"description":"How far beyond the door's threshold a capture must match to be learned (cosine similarity, or Euclidean distance for dlib).","type":"number"},"maxSimilarity":{"minimum":0.5,"maximum":1,"default":0.93,"description":"A capture this similar (cosine) to one of the person's templates adds nothing and is not learned.","type":"number"}}}}},"privacy":{"additionalProperties":false,"description":"Biometric data protection (PIPL: sensitive personal information).","default":{},"type":"object","required":["templatesFile","keepPhotos","photoRetentionDays","expiredGraceDays"],"properties":{"keyFile":{"minLength":1,"description":"AES-256 key file for the templates (created 0600 if missing); default <dataDir>/keys/faces.key. Keep it outside backups of the database.","type":"string"},"templatesFile":{"minLength":1,"default":"faces.db","description":"SQLite file of the encrypted templates, relative to gateway.dataDir.","type":"string"},"keepPhotos":{"default":false,"description":"Keep enrolment photos (encrypted). Off: photos are discarded once embedded.","type":"boolean"},"photoRetentionDays":{"minimum":1,"maximum":3650,"default":30,"description":"Kept photos are deleted after this many days.","type":"integer"},"expiredGraceDays":{"minimum":0,"maximum":3650,"default":30,"description":"Templates of a person whose validity ended this many days ago are deleted.","type":"integer"}}},"events":{"additionalProperties":false,"description":"Unknown-face and spoof events.","default":{},"type":"object","required":["unknownIntervalS","spoofIntervalS","snapshot","snapshotMaxBytes"],"properties":{"unknownIntervalS":{"minimum":0,"maximum":3600,"default":30,"description":"At most one \"unknown face\" event per this many seconds.","type":"number"},"spoofIntervalS":{"minimum":0,"maximum":3600,"default":30,"description":"At most one \"suspected spoof\" event per this many seconds.","type":"number"},"snapshot":{"default":false,"description":"Attach a small JPEG of the face to unknown/spoof events (sent upstream: personal data, off by default).","type":"boolean"},"snapshotMaxBytes":{"minimum":2048,"maximum":262144,"default":24576,"description":"Size cap of an event snapshot (quality is lowered to fit).","type":"integer"}}},"queue":{"minimum":1,"maximum":64,"default":8,"description":"Enrolment photos waiting for the inference worker; more are refused (busy).","type":"integer"}}},"console":{"additionalProperties":false,"description":"Technician web console (HTTP/HTTPS on the local network).","default":{},"type":"object","required":["enabled","host","port","tls","hostNames","sessionTtlMin","lockoutAttempts","lockoutMin","maxUploadKB","applyHealthGraceS"],"properties":{"enabled":{"default":true,"description":"Serve the technician web console.","type":"boolean"},"host":{"minLength":1,"default":"0.0.0.0","description":"Listen address (0.0.0.0 = every interface, so a phone on the local network reaches it).","type":"string"},"port":{"minimum":0,"maximum":65535,"default":8080,"description":"Listen port (0 = any free port).","type":"integer"},"tls":{"additionalProperties":false,"description":"HTTPS for the console.","default":{},"type":"object","required":["enabled"],"properties":{"enabled":{"default":false,"description":"Serve the console over HTTPS (recommended on a shared network).","type":"boolean"},"cert":{"minLength":1,"description":"PEM certificate file. Without cert/key a self-signed certificate is generated on first start and kept in gateway.dataDir/console-tls/.","type":"string"},"key":{"minLength":1,"description":"PEM private key file of the certificate (keep it 0600).","type":"string"}}},"hostNames":{"default":[],"maxItems":32,"description":"Further DNS names the console is reached by (e.g. a name in the estate's DNS). Besides these it answers only to IP addresses, localhost and this box's hostname (and hostname.local); a request under any other name is refused, so a web page cannot reach the box through a name of its own (DNS rebinding).","type":"array","items":{"minLength":1,"maxLength":253,"pattern":"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?\\.?$","description":"A DNS name, e.g. gate.estate.lan.","type":"string"}},"sessionTtlMin":{"minimum":5,"maximum":10080,"default":480,"description":"A session ends after this many minutes without a request.","type":"integer"},"lockoutAttempts":{"minimum":3,"maximum":100,"default":5,"description":"Wrong passwords in a row for one account from one client address before that account is locked for that address; the same number of different user names from one address locks the address, and 4 times as many for one account from any addresses lock the account.","type":"integer"},"lockoutMin":{"minimum":1,"maximum":1440,"default":15,"description":"How long a lockout lasts, in minutes.","type":"integer"},"maxUploadKB":{"minimum":64,"maximum":32768,"default":4096,"description":"Largest upload (face photo, config file) in KiB.","type":"integer"},"applyHealthGraceS":{"minimum":10,"maximum":3600,"default":90,"description":"After a config change applied from the console, the gateway must be healthy within this many seconds or the previous config is restored.","type":"integer"}}}}};
+const schema11 = {"additionalProperties":false,"description":"estate-edge gateway configuration.","type":"object","required":["site","gateway","log","uplink","outbox","commands","http","status","simulation","meters","doors","vision","console"],"properties":{"site":{"additionalProperties":false,"description":"The estate this gateway serves.","type":"object","required":["id"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Estate (site) id, used in MQTT topics and record ids.","type":"string"},"name":{"maxLength":200,"description":"Human-readable estate name (shown in the console).","type":"string"}}},"gateway":{"additionalProperties":false,"description":"This gateway box.","type":"object","required":["id","dataDir","shutdownTimeoutMs","diskBudgetMB","diskReserveMB"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Gateway id, unique within the site; used in MQTT topics.","type":"string"},"dataDir":{"minLength":1,"default":"/var/lib/estate-edge","description":"Directory for SQLite databases and other state (systemd StateDirectory).","type":"string"},"shutdownTimeoutMs":{"minimum":1000,"maximum":120000,"default":10000,"description":"Longest a graceful shutdown (SIGTERM) may take before the process exits anyway.","type":"integer"},"diskBudgetMB":{"minimum":4,"maximum":16777216,"default":1024,"description":"Everything the gateway keeps under dataDir (outbox and WAL, state.db, faces.db, logs, snapshots, the reserve). Above 85 % of it the oldest telemetry is evicted down to 75 % (and reported upstream as outbox.evicted).","type":"number"},"diskReserveMB":{"minimum":0,"maximum":1024,"default":16,"description":"Pre-allocated reserve file in dataDir, deleted the moment the disk is full so deletes, acknowledgements and critical records still have room; re-created when space is back. 0 = none.","type":"number"}}},"log":{"additionalProperties":false,"description":"Structured logging (JSON lines on stdout).","default":{},"type":"object","required":["level"],"properties":{"level":{"type":"string","enum":["fatal","error","warn","info","debug","trace","silent"],"default":"info","description":"Lowest level written to stdout (journald)."}}},"uplink":{"additionalProperties":false,"description":"MQTT uplink to the central platform.","default":{},"type":"object","required":["enabled","url","protocolVersion","tls","topicPrefix","keepaliveS","connectTimeoutMs","reconnectMinMs","reconnectMaxMs","batchMaxRecords","batchMaxBytes","lingerMs","maxInflight","backfillRecordsPerSecond"],"properties":{"enabled":{"default":true,"description":"Publish upstream. When false, everything stays buffered in the outbox.","type":"boolean"},"url":{"x-secret":"url","pattern":"^(mqtt|mqtts|tcp|tls|ssl|ws|wss)://","default":"mqtt://127.0.0.1:1883","description":"Broker URL: mqtt://host:1883 or mqtts://host:8883 (TLS).","type":"string"},"protocolVersion":{"type":"number","enum":[5,4],"default":5,"description":"MQTT 5 (5) or MQTT 3.1.1 (4)."},"clientId":{"minLength":1,"maxLength":128,"description":"MQTT client id; default <site>-<gateway>.","type":"string"},"username":{"description":"Broker user name.","type":"string"},"password":{"additionalProperties":false,"minProperties":1,"maxProperties":1,"description":"Broker password (env or file reference).","x-secret":"ref","type":"object","properties":{"env":{"minLength":1,"description":"Name of an environment variable holding the secret.","type":"string"},"file":{"minLength":1,"description":"Path of a file holding the secret (trailing newline ignored).","type":"string"},"value":{"description":"The secret itself (lab use only; prefer env or file).","type":"string"}}},"tls":{"additionalProperties":false,"description":"TLS options for mqtts:// URLs.","default":{},"type":"object","required":["rejectUnauthorized"],"properties":{"ca":{"description":"PEM file of the CA that signed the broker certificate.","type":"string"},"cert":{"description":"PEM client certificate for mutual TLS.","type":"string"},"key":{"description":"PEM private key of the client certificate (keep it 0600).","type":"string"},"keyPassphrase":{"additionalProperties":false,"minProperties":1,"maxProperties":1,"description":"Passphrase of the client key, if it is encrypted.","x-secret":"ref","type":"object","properties":{"env":{"minLength":1,"description":"Name of an environment variable holding the secret.","type":"string"},"file":{"minLength":1,"description":"Path of a file holding the secret (trailing newline ignored).","type":"string"},"value":{"description":"The secret itself (lab use only; prefer env or file).","type":"string"}}},"rejectUnauthorized":{"default":true,"description":"Verify the broker certificate. Only turn off in a lab.","type":"boolean"},"servername":{"description":"TLS server name (SNI) if it differs from the URL host.","type":"string"}}},"topicPrefix":{"pattern":"^[^#+]+$","default":"estate","description":"First topic level; topics are <prefix>/<site>/<gateway>/...","type":"string"},"keepaliveS":{"minimum":5,"maximum":3600,"default":30,"description":"MQTT keep-alive in seconds.","type":"integer"},"connectTimeoutMs":{"minimum":1000,"maximum":120000,"default":10000,"description":"Give up one connection attempt after this long.","type":"integer"},"reconnectMinMs":{"minimum":100,"maximum":600000,"default":1000,"description":"First reconnect delay; doubles per failure.","type":"integer"},"reconnectMaxMs":{"minimum":1000,"maximum":3600000,"default":60000,"description":"Longest reconnect delay (never gives up).","type":"integer"},"batchMaxRecords":{"minimum":1,"maximum":10000,"default":500,"description":"Most records in one MQTT message.","type":"integer"},"batchMaxBytes":{"minimum":1024,"maximum":16777216,"default":262144,"description":"Largest MQTT message payload in bytes.","type":"integer"},"lingerMs":{"minimum":0,"maximum":10000,"default":20,"description":"Wait this long for more records before publishing a partial batch.","type":"integer"},"maxInflight":{"minimum":1,"maximum":1000,"default":32,"description":"Messages published but not yet acknowledged (PUBACK).","type":"integer"},"backfillRecordsPerSecond":{"minimum":0,"default":2000,"description":"Drain rate of the backlog after an outage (records/s; 0 = unlimited). Live data is not limited.","type":"integer"}}},"outbox":{"additionalProperties":false,"description":"Store-and-forward buffer (SQLite, WAL).","default":{},"type":"object","required":["file","quotaMB","synchronous"],"properties":{"file":{"minLength":1,"default":"outbox.db","description":"SQLite file of the outbox, relative to gateway.dataDir.","type":"string"},"quotaMB":{"minimum":1,"maximum":1048576,"default":512,"description":"Disk quota for buffered records. Above it, the oldest telemetry is evicted; events and alarms never are.","type":"number"},"synchronous":{"type":"string","enum":["full","normal"],"default":"full","description":"full: every acknowledged record survives power loss (fsync per commit). normal: faster, may lose the last commits on power loss."}}},"commands":{"additionalProperties":false,"description":"Commands from the platform.","default":{},"type":"object","required":["maxAgeS","maxPayloadBytes","dedupeHours","maxClockSkewS","dedupeMaxRows"],"properties":{"maxAgeS":{"minimum":1,"maximum":86400,"default":60,"description":"Commands whose timestamp is older than this are refused (no stale unlock after a reconnect).","type":"integer"},"maxPayloadBytes":{"minimum":1024,"maximum":33554432,"default":8388608,"description":"Largest command payload accepted.","type":"integer"},"dedupeHours":{"minimum":1,"maximum":720,"default":48,"description":"How long executed command ids are remembered to refuse duplicates.","type":"integer"},"maxClockSkewS":{"minimum":0,"maximum":3600,"default":60,"description":"Commands whose timestamp is further than this in the future are refused (clock_skew): a platform clock ahead of the box must not make a command live longer.","type":"integer"},"dedupeMaxRows":{"minimum":1000,"maximum":1000000,"default":20000,"description":"Most command ids remembered for de-duplication (the oldest are forgotten first); bounds state.db.","type":"integer"}}},"http":{"additionalProperties":false,"description":"Health and Prometheus metrics endpoint.","default":{},"type":"object","required":["enabled","host","port"],"properties":{"enabled":{"default":true,"description":"Serve /healthz and /metrics.","type":"boolean"},"host":{"default":"127.0.0.1","description":"Listen address for /healthz and /metrics.","type":"string"},"port":{"minimum":0,"maximum":65535,"default":9810,"description":"Listen port (0 = any free port).","type":"integer"}}},"status":{"additionalProperties":false,"description":"Periodic gateway status report upstream.","default":{},"type":"object","required":["intervalS"],"properties":{"intervalS":{"minimum":5,"maximum":86400,"default":60,"description":"Period of the gateway status telemetry (outbox depth, uptime, memory).","type":"integer"}}},"simulation":{"additionalProperties":false,"description":"Built-in simulated estate, for demos, tests and boxes without hardware.","default":{},"type":"object","required":["enabled"],"properties":{"enabled":{"default":false,"description":"Run the built-in simulated estate (simulated meters, doors and camera).","type":"boolean"}}},"meters":{"additionalProperties":false,"description":"Meter reading on RS-485: Modbus RTU/TCP, DL/T 645-2007/1997, CJ/T 188.","default":{},"type":"object","required":["enabled","fullReportIntervalS","timeSyncIntervalH","buses"],"properties":{"enabled":{"default":true,"description":"Run meter reading.","type":"boolean"},"profilesDir":{"minLength":1,"description":"Extra directory of profile YAML files (overrides built-in profiles with the same id).","type":"string"},"fullReportIntervalS":{"minimum":0,"maximum":86400,"default":900,"description":"Publish every point at least this often, even within its deadband (0 = only on change when a deadband is set).","type":"integer"},"timeSyncIntervalH":{"minimum":0,"maximum":720,"default":24,"description":"Broadcast time (DL/T 645 08H) to dlt645 buses this often (0 = only on command).","type":"number"},"buses":{"default":[],"description":"RS-485 lines and converters.","type":"array","items":{"additionalProperties":false,"description":"An RS-485 line (or TCP converter) and its meters.","type":"object","required":["id","protocol","transport","baudRate","parity","stopBits","timeoutMs","interFrameDelayMs","backoffBaseMs","backoffMaxMs","offlineAfter","devices"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Bus id (one RS-485 line or converter).","type":"string"},"protocol":{"type":"string","enum":["modbus","dlt645","cjt188","mixed"],"description":"Protocol spoken on this line (DL/T 645-2007 and -1997 meters may share a dlt645 line; mixed = Modbus RTU and DL/T 645 meters at the same serial settings on one line)."},"transport":{"type":"string","enum":["serial","tcp","simulated"],"default":"serial","description":"serial: an RS-485 port; tcp: an RS-485-to-Ethernet converter; simulated: an in-process wire with simulator meters (demo, bench)."},"port":{"minLength":1,"description":"Serial device, e.g. /dev/ttyUSB0 or /dev/serial/by-id/… (transport serial).","type":"string"},"host":{"minLength":1,"description":"Converter host name or address (transport tcp).","type":"string"},"tcpPort":{"minimum":1,"maximum":65535,"description":"Converter TCP port (transport tcp), usually 502 (Modbus TCP) or 4001/8899 (transparent).","type":"integer"},"framing":{"type":"string","enum":["rtu","tcp"],"description":"Modbus over tcp transport: tcp = Modbus TCP (MBAP), rtu = RTU frames over a transparent TCP socket. Required for a Modbus bus over tcp, except on tcpPort 502 (the Modbus TCP port), where it defaults to tcp. Ignored for serial."},"baudRate":{"type":"number","enum":[1200,2400,4800,9600,19200,38400,57600,115200],"default":9600,"description":"Baud rate (serial and simulated). DL/T 645-2007 meters default to 2400, 1997 meters to 1200."},"parity":{"type":"string","enum":["none","even","odd"],"default":"none","description":"Parity. DL/T 645 and CJ/T 188 use even."},"stopBits":{"type":"number","enum":[1,2],"default":1,"description":"Stop bits."},"timeoutMs":{"minimum":20,"maximum":10000,"default":1000,"description":"Reply timeout per request, from the end of the request on the wire.","type":"integer"},"replyGuardMs":{"minimum":0,"maximum":60000,"description":"Silence held after a timeout before the next request, so a late reply arrives while nothing is asked and is discarded (counted as lateReplies) instead of being taken for the next answer. Default: the timeout plus the wire time of a 256-byte reply at baudRate (0 for Modbus TCP framing, whose transaction ids tell replies apart). 0 disables it.","type":"integer"},"interFrameDelayMs":{"minimum":0,"maximum":2000,"default":0,"description":"Extra quiet time before each request, on top of the 3.5-character silence (slow converters, meters that need a pause).","type":"integer"},"backoffBaseMs":{"minimum":100,"maximum":600000,"default":5000,"description":"First back-off after a meter stops answering; doubles per failure.","type":"integer"},"backoffMaxMs":{"minimum":1000,"maximum":3600000,"default":300000,"description":"Longest back-off: a dead meter is probed at least this often.","type":"integer"},"offlineAfter":{"minimum":1,"maximum":20,"default":2,"description":"Consecutive failed polls before a meter is reported offline.","type":"integer"},"devices":{"default":[],"description":"Meters on this bus.","type":"array","items":{"additionalProperties":false,"description":"A meter on the bus.","type":"object","required":["id","profile","address","pollIntervalMs","enabled"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Device id, unique on the gateway; used in telemetry and commands.","type":"string"},"name":{"maxLength":200,"description":"Human-readable name (flat, riser), shown in the console.","type":"string"},"profile":{"minLength":1,"description":"Profile id (drivers/profiles/*.yaml or meters.profilesDir), e.g. eastron-sdm630, dlt645-2007-single.","type":"string"},"address":{"description":"Modbus unit id (1–247), DL/T 645 address (up to 12 digits, as printed on the meter) or CJ/T 188 address (up to 14 digits).","anyOf":[{"minimum":1,"maximum":247,"type":"integer"},{"pattern":"^[0-9A-Fa-f]{1,14}$","type":"string"}]},"pollIntervalMs":{"minimum":100,"maximum":86400000,"default":10000,"description":"How often the meter is read. Polls that fall due while the line is busy are skipped and counted, never queued.","type":"integer"},"points":{"minItems":1,"description":"Read only these points of the profile (default: all).","type":"array","items":{"minLength":1,"type":"string"}},"deadband":{"description":"Report-by-exception: a point is published only when it moved by more than this (one number for all points, or per point name). Without it every poll is published.","anyOf":[{"minimum":0,"type":"number"},{"type":"object","patternProperties":{"^(.*)$":{"minimum":0,"type":"number"}}}]},"enabled":{"default":true,"description":"Poll this meter.","type":"boolean"}}}}}}}}},"doors":{"additionalProperties":false,"description":"Door access control over GPIO.","default":{},"type":"object","required":["gpio","timeZone","rateLimit","remoteUnlock","accessLog","fire","pin","unknownCardReportS","groups","doors"],"properties":{"gpio":{"additionalProperties":false,"description":"GPIO access.","default":{},"type":"object","required":["backend","sysfsRoot","pollMs"],"properties":{"backend":{"type":"string","enum":["auto","sysfs","chardev","simulated"],"default":"auto","description":"auto: sysfs GPIO if the kernel has it, else the GPIO character device (gpiod tools). simulated: no hardware (demo, tests)."},"chipLabel":{"minLength":1,"description":"Label of the GPIO chip of the pins. Default: the first found of pinctrl-rp1 (Pi 5), pinctrl-bcm2711 (Pi 4), pinctrl-bcm2835.","type":"string"},"sysfsRoot":{"default":"/sys/class/gpio","description":"Where sysfs GPIO lives (changed only for tests).","type":"string"},"toolsDir":{"description":"Directory of gpioset/gpiomon/gpioget/gpiodetect (default: PATH).","type":"string"},"pollMs":{"minimum":5,"maximum":1000,"default":20,"description":"Input polling period when edge interrupts are unavailable (ms).","type":"integer"}}},"timeZone":{"default":"Asia/Shanghai","description":"IANA time zone of the weekly access windows (e.g. Asia/Shanghai).","type":"string"},"rateLimit":{"additionalProperties":false,"description":"Per-door unlock rate limit (token bucket) against unlock storms.","default":{},"type":"object","required":["burst","perMinute"],"properties":{"burst":{"minimum":1,"maximum":1000,"default":5,"description":"Unlocks a door accepts in a burst.","type":"integer"},"perMinute":{"minimum":1,"maximum":6000,"default":30,"description":"Sustained unlocks per minute per door; more are denied (rate_limited). Exit buttons and fire release are never limited.","type":"integer"}}},"remoteUnlock":{"additionalProperties":false,"description":"Remote unlock commands (platform, console).","default":{},"type":"object","required":["ttlMs","maxDurationMs"],"properties":{"ttlMs":{"minimum":500,"maximum":600000,"default":15000,"description":"door.unlock is refused when older than this (from the command timestamp), unless the command gives its own ttlMs.","type":"integer"},"maxDurationMs":{"minimum":1000,"maximum":3600000,"default":600000,"description":"Longest unlock a door.unlock command may ask for.","type":"integer"}}},"accessLog":{"additionalProperties":false,"description":"Local access-event log.","default":{},"type":"object","required":["keepDays","maxRows"],"properties":{"keepDays":{"minimum":1,"maximum":3650,"default":90,"description":"Days of access decisions kept on the box for the console (upstream copies are in the outbox).","type":"integer"},"maxRows":{"minimum":1000,"maximum":10000000,"default":200000,"description":"Most access decisions kept on the box.","type":"integer"}}},"fire":{"additionalProperties":false,"description":"Fire release.","default":{},"type":"object","required":["latch","releaseOnFirstEdge"],"properties":{"input":{"additionalProperties":false,"description":"Fire-alarm panel input; active = fire alarm.","type":"object","required":["pin","activeLow","debounceMs"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"},"debounceMs":{"minimum":0,"maximum":5000,"default":100,"description":"A change must be stable this long (ms) before it counts (contact bounce).","type":"integer"},"bias":{"type":"string","enum":["pull-up","pull-down","disable"],"description":"Pull resistor (character-device backend only; with sysfs set it in config.txt)."}}},"latch":{"default":true,"description":"Keep the release after the fire input returns to normal, until a door.fireRelease clear command.","type":"boolean"},"releaseOnFirstEdge":{"default":true,"description":"Release on the first edge of the fire input; debounceMs then only filters the bounces after it (a fire alarm does not wait for a debounce window). false: the input must be stable for debounceMs first.","type":"boolean"}}},"pin":{"additionalProperties":false,"description":"PIN (second factor) attempt limits.","default":{},"type":"object","required":["maxWrong","lockoutS"],"properties":{"maxWrong":{"minimum":1,"maximum":100,"default":5,"description":"Wrong PINs in a row for one person (at any door) that lock that person's PIN.","type":"integer"},"lockoutS":{"minimum":10,"maximum":86400,"default":300,"description":"How long a locked PIN stays locked (s); the lockout is raised as an alarm (pin.locked).","type":"integer"}}},"unknownCardReportS":{"minimum":1,"maximum":3600,"default":30,"description":"At most one card.unknown event per door in this interval (s); the others are counted and reported with the next one.","type":"integer"},"groups":{"default":[],"description":"Door groups.","type":"array","items":{"additionalProperties":false,"description":"A set of doors people are given access to.","type":"object","required":["id","doors"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Group id, given to people in doorGroups.","type":"string"},"name":{"maxLength":100,"description":"Name shown in the console.","type":"string"},"doors":{"minItems":1,"uniqueItems":true,"description":"Door ids in the group.","type":"array","items":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","type":"string"}}}}},"doors":{"default":[],"description":"Doors and gates controlled by this gateway. Empty: the doors module is off.","type":"array","items":{"additionalProperties":false,"description":"One door or gate.","type":"object","required":["id","lock","unlockMs","relockOnClose","heldOpenAlarmS","fireRelease","access"],"properties":{"id":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Door id, used in commands, events and door groups.","type":"string"},"name":{"maxLength":100,"description":"Name shown in the console (\"North gate\").","type":"string"},"lock":{"additionalProperties":false,"description":"Lock relay output.","type":"object","required":["pin","activeLow","failMode"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"},"failMode":{"type":"string","enum":["failSecure","failSafe"],"default":"failSecure","description":"failSecure: locked without power, the relay is energised to unlock (electric strike, motor lock). failSafe: unlocked without power, energised to lock (magnetic lock)."},"safeState":{"type":"string","enum":["locked","unlocked"],"description":"State the lock is put in when the gateway stops or crashes. Default: as without power (failSecure → locked, failSafe → unlocked). Fire-release doors stay unlocked while a fire release is active."}}},"unlockMs":{"minimum":200,"maximum":120000,"default":5000,"description":"Length of an unlock pulse after a granted access (ms).","type":"integer"},"relockOnClose":{"default":true,"description":"Relock as soon as the door closes after it was opened, before the pulse ends (no tailgating on the same pulse).","type":"boolean"},"contact":{"additionalProperties":false,"description":"Door contact (reed switch); active = door open.","type":"object","required":["pin","activeLow","debounceMs"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"},"debounceMs":{"minimum":0,"maximum":5000,"default":50,"description":"A change must be stable this long (ms) before it counts (contact bounce).","type":"integer"},"bias":{"type":"string","enum":["pull-up","pull-down","disable"],"description":"Pull resistor (character-device backend only; with sysfs set it in config.txt)."}}},"exitButton":{"additionalProperties":false,"description":"Exit button (request to exit); active = pressed.","type":"object","required":["pin","activeLow","debounceMs"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"},"debounceMs":{"minimum":0,"maximum":5000,"default":30,"description":"A change must be stable this long (ms) before it counts (contact bounce).","type":"integer"},"bias":{"type":"string","enum":["pull-up","pull-down","disable"],"description":"Pull resistor (character-device backend only; with sysfs set it in config.txt)."}}},"buzzer":{"additionalProperties":false,"description":"Buzzer output: sounds while the door is held open or forced.","type":"object","required":["pin","activeLow"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"}}},"led":{"additionalProperties":false,"description":"LED output: lit while the door is unlocked.","type":"object","required":["pin","activeLow"],"properties":{"pin":{"minimum":0,"maximum":63,"description":"BCM line number (GPIO17 = 17), not the header pin number.","type":"integer"},"activeLow":{"default":false,"description":"The line is active when low (relay boards with inverted inputs, contacts to ground with a pull-up).","type":"boolean"}}},"heldOpenAlarmS":{"minimum":1,"maximum":86400,"default":30,"description":"Raise a held-open alarm when the door stays open this long (s).","type":"integer"},"fireRelease":{"default":true,"description":"Unlock this door while a fire release is active (fire input or door.fireRelease command).","type":"boolean"},"access":{"additionalProperties":false,"description":"Credentials this door accepts.","default":{},"type":"object","required":["pinTimeoutS"],"properties":{"mode":{"type":"string","enum":["face","face_or_card","face_and_pin","card","card_and_pin"],"description":"What a person must present at this door: face; face_or_card; face_and_pin (face, then the PIN on the keypad or console pad); card; card_and_pin. Default: face_or_card with a reader, face without. Remote and console unlocks, exit buttons and the fire release are not affected."},"pinTimeoutS":{"minimum":3,"maximum":120,"default":10,"description":"How long the door waits for the PIN after a face or card that needs one (s); also clears a half-typed keypad entry.","type":"integer"}}},"reader":{"additionalProperties":false,"description":"Wiegand card reader and/or keypad at this door (26/34-bit cards, 4/8-bit keys).","type":"object","required":["d0","d1","activeLow","frameGapMs"],"properties":{"d0":{"minimum":0,"maximum":63,"description":"BCM line of the reader's D0 wire (green), through a 5 V → 3.3 V level shifter.","type":"integer"},"d1":{"minimum":0,"maximum":63,"description":"BCM line of the reader's D1 wire (white), through a 5 V → 3.3 V level shifter.","type":"integer"},"activeLow":{"default":true,"description":"Pulses are low on an idle-high line (standard Wiegand; false only behind an inverting level shifter).","type":"boolean"},"frameGapMs":{"minimum":5,"maximum":500,"default":25,"description":"Quiet time on D0/D1 that ends a card frame or a key (ms).","type":"integer"},"bias":{"type":"string","enum":["pull-up","pull-down","disable"],"description":"Pull resistor of D0/D1 (character-device backend only; with sysfs set it in config.txt)."}}}}}}}},"vision":{"additionalProperties":false,"description":"Face access: camera, recognition, enrolment, privacy.","default":{},"type":"object","required":["enabled","camera","models","threads","modelLoadTimeoutS","requestTimeoutS","match","liveness","quality","enrolment","privacy","events","queue"],"properties":{"enabled":{"default":false,"description":"Run face access (needs the face models installed: npm run models).","type":"boolean"},"doorId":{"pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$","description":"Door the camera opens (an id of the doors section). Required when enabled.","type":"string"},"camera":{"additionalProperties":false,"description":"The door camera (decoded by the system ffmpeg).","default":{},"type":"object","required":["source","width","height","fps","staleS","frozenS","reconnectMinMs","reconnectMaxMs"],"properties":{"source":{"additionalProperties":false,"description":"Where the frames come from.","default":{},"type":"object","required":["kind","transport"],"properties":{"kind":{"type":"string","enum":["rtsp","v4l2","file"],"default":"rtsp","description":"rtsp: IP camera (Hikvision/Dahua…); v4l2: USB camera (/dev/videoN); file: a video file played in a loop at its real rate (simulated camera)."},"url":{"x-secret":"url","pattern":"^rtsps?://","description":"RTSP URL, e.g. rtsp://user:pass@192.0.2.10:554/Streaming/Channels/102 (Hikvision sub-stream) or rtsp://…/cam/realmonitor?channel=1&subtype=1 (Dahua).","type":"string"},"transport":{"type":"string","enum":["tcp","udp"],"default":"tcp","description":"RTSP transport: tcp survives lossy estate networks (no smeared frames from lost UDP packets)."},"device":{"pattern":"^/dev/","description":"V4L2 device, e.g. /dev/video0.","type":"string"},"path":{"minLength":1,"description":"Video file for kind \"file\" (looped).","type":"string"}}},"width":{"minimum":64,"maximum":3840,"default":640,"description":"Frame width the camera stream is scaled to (pixels).","type":"integer"},"height":{"minimum":64,"maximum":2160,"default":480,"description":"Frame height the camera stream is scaled to (pixels).","type":"integer"},"fps":{"minimum":0.5,"maximum":30,"default":10,"description":"Frames per second decoded; the pipeline always works on the newest one and drops the rest.","type":"number"},"staleS":{"minimum":1,"maximum":300,"default":5,"description":"No frame for this long = stream dead: restart ffmpeg (with back-off).","type":"number"},"frozenS":{"minimum":1,"maximum":3600,"default":30,"description":"Bit-identical frames for this long = stream frozen: restart ffmpeg.","type":"number"},"reconnectMinMs":{"minimum":100,"maximum":600000,"default":1000,"description":"First reconnect delay; doubles per failure.","type":"integer"},"reconnectMaxMs":{"minimum":1000,"maximum":3600000,"default":30000,"description":"Longest reconnect delay (never gives up).","type":"integer"}}},"modelsDir":{"minLength":1,"description":"Directory of the installed model files (a technician's mirror, a read-only partition…); default: the project's models/ directory, where manifest.json is.","type":"string"},"models":{"additionalProperties":false,"description":"Which models of the manifest to run.","default":{},"type":"object","properties":{"detector":{"description":"Detector id in the manifest (default: the manifest's).","type":"string"},"recognizer":{"description":"Recognizer id in the manifest (default: the manifest's).","type":"string"},"liveness":{"maxItems":4,"description":"Liveness ensemble ids; empty or absent: the manifest's (turn liveness off with liveness.enabled: false).","type":"array","items":{"type":"string"}}}},"threads":{"minimum":1,"maximum":8,"default":2,"description":"onnxruntime threads per model in the inference worker.","type":"integer"},"modelLoadTimeoutS":{"minimum":10,"maximum":3600,"default":180,"description":"Seconds the inference worker may take to load the face models before face access is reported unavailable (alarm, health, vision.status) and refuses every face. The rest of the gateway (doors, meters, uplink, console) waits for the models at most 10 s at start: a slow Pi SD card or an emulated arm64 box can take minutes. A load that finishes late is still used; a load that fails is retried with a back-off.","type":"integer"},"requestTimeoutS":{"minimum":1,"maximum":900,"default":30,"description":"Seconds one frame or photo may take in the inference worker before its request fails (the worker is kept running and its late answer discarded; the next frame waits for it). A Pi analyses a frame in well under a second; raise it only for boxes that are far slower (emulated arm64).","type":"integer"},"detectThreshold":{"minimum":0.3,"maximum":1,"description":"Detection score threshold (default: the manifest's calibrated value, 0.7 for YuNet).","type":"number"},"match":{"additionalProperties":false,"description":"Recognition and decision.","default":{},"type":"object","required":["confirmFrames","windowMs","strangerRate","minFrameGapMs","maxRepeatSimilarity","cooldownS"],"properties":{"threshold":{"exclusiveMinimum":0,"description":"Fixed match threshold (default: none, computed from strangerRate and the number of persons the door searches; Euclidean distance for the dlib recognizer, match if below; cosine similarity for the others, match if above).","type":"number"},"confirmFrames":{"minimum":1,"maximum":30,"default":3,"description":"K: consecutive frames that must match the same person before the door is asked.","type":"integer"},"windowMs":{"minimum":100,"maximum":30000,"default":3000,"description":"The K matching frames must fall within this window.","type":"integer"},"strangerRate":{"exclusiveMinimum":0,"maximum":0.1,"default":0.001,"description":"Accepted probability that a stranger approaching the door is recognised as someone allowed there. With a calibrated recognizer the threshold is computed from it for the number of persons (templates) the door searches; ignored when `threshold` is set.","type":"number"},"margin":{"minimum":0,"maximum":1,"description":"The best person must beat the runner-up (another person) by this similarity gap (default: the manifest’s calibration).","type":"number"},"minFrameGapMs":{"minimum":0,"maximum":5000,"default":150,"description":"Frames counted towards K must be at least this far apart.","type":"integer"},"maxRepeatSimilarity":{"minimum":0.5,"maximum":1,"default":0.995,"description":"A frame whose embedding is this similar (cosine) to one already counted is a repeat (a still picture, a frozen stream) and does not count towards K.","type":"number"},"cooldownS":{"minimum":0,"maximum":3600,"default":10,"description":"After a decision for a person, ignore that person for this long.","type":"number"}}},"liveness":{"additionalProperties":false,"description":"Anti-spoofing.","default":{},"type":"object","required":["enabled"],"properties":{"enabled":{"default":true,"description":"Run the passive liveness models (refuse photos/screens held up to the camera). Passive only: not sufficient alone.","type":"boolean"},"threshold":{"minimum":0,"maximum":1,"description":"p(real) needed (default: the manifest's).","type":"number"}}},"quality":{"additionalProperties":false,"description":"Face quality required of camera faces before recognition.","default":{},"type":"object","required":["minFacePx","maxYaw","maxRollDeg","minSharpness","minBrightness"],"properties":{"minFacePx":{"minimum":16,"maximum":2000,"default":60,"description":"Smallest face (detector box side, pixels) accepted.","type":"integer"},"maxYaw":{"minimum":0.05,"maximum":1,"default":0.35,"description":"Largest head turn: |nose offset from the eye midpoint| / eye distance (0 = frontal; the shared photos reach 0.32).","type":"number"},"maxRollDeg":{"minimum":5,"maximum":90,"default":20,"description":"Largest head tilt (eye line angle, degrees; the shared photos stay within 9°).","type":"number"},"minSharpness":{"minimum":0,"default":40,"description":"Smallest focus measure (Laplacian variance of the 64 px aligned chip): sharp photos score 200–3000, blurred ones under 140.","type":"number"},"minBrightness":{"minimum":0,"maximum":255,"default":40,"description":"Smallest mean luma (0–255) of the face.","type":"number"}}},"enrolment":{"additionalProperties":false,"description":"Enrolment checks (person.upsert with faces).","default":{},"type":"object","required":["quality","maxPhotoBytes","maxPhotoPixels","maxPhotosPerRequest","maxTemplatesPerPerson","gateUpdates"],"properties":{"quality":{"additionalProperties":false,"description":"Face quality required of enrolment photos.","default":{},"type":"object","required":["minFacePx","maxYaw","maxRollDeg","minSharpness","minBrightness"],"properties":{"minFacePx":{"minimum":16,"maximum":2000,"default":40,"description":"Smallest face (detector box side, pixels) accepted.","type":"integer"},"maxYaw":{"minimum":0.05,"maximum":1,"default":0.35,"description":"Largest head turn: |nose offset from the eye midpoint| / eye distance (0 = frontal; the shared photos reach 0.32).","type":"number"},"maxRollDeg":{"minimum":5,"maximum":90,"default":20,"description":"Largest head tilt (eye line angle, degrees; the shared photos stay within 9°).","type":"number"},"minSharpness":{"minimum":0,"default":140,"description":"Smallest focus measure (Laplacian variance of the 64 px aligned chip): sharp photos score 200–3000, blurred ones under 140.","type":"number"},"minBrightness":{"minimum":0,"maximum":255,"default":40,"description":"Smallest mean luma (0–255) of the face.","type":"number"}}},"maxPhotoBytes":{"minimum":1024,"maximum":33554432,"default":6291456,"description":"Largest photo accepted (bytes, after base64 decoding).","type":"integer"},"maxPhotoPixels":{"minimum":4096,"maximum":100000000,"default":24000000,"description":"Largest photo accepted (width × height): refuses decompression bombs before decoding.","type":"integer"},"maxPhotosPerRequest":{"minimum":1,"maximum":50,"default":10,"description":"Photos/embeddings in one enrolment request.","type":"integer"},"maxTemplatesPerPerson":{"minimum":1,"maximum":100,"default":10,"description":"Templates kept per person; the oldest go first.","type":"integer"},"gateUpdates":{"additionalProperties":false,"description":"Learning from gate captures, only for residents who consented (person.upsert faces.gateUpdates: true): a live, unambiguous grant well beyond the threshold that also matches the enrolled photos adds the capture to the record. Withdrawing consent deletes every learned template.","default":{},"type":"object","required":["maxTemplates","minIntervalH","minScoreGain","maxSimilarity"],"properties":{"maxTemplates":{"minimum":0,"maximum":10,"default":3,"description":"Templates learned from gate captures kept per consenting person, besides the enrolled ones (0: never learn); the oldest learned one goes first.","type":"integer"},"minIntervalH":{"minimum":0,"maximum":8760,"default":24,"description":"At most one learned template per person per this many hours.","type":"number"},"minScoreGain":{"minimum":0,"maximum":1,"default":0.05,"description":"How far beyond the door's threshold a capture must match to be learned (cosine similarity, or Euclidean distance for dlib).","type":"number"},"maxSimilarity":{"minimum":0.5,"maximum":1,"default":0.93,"description":"A capture this similar (cosine) to one of the person's templates adds nothing and is not learned.","type":"number"}}}}},"privacy":{"additionalProperties":false,"description":"Biometric data protection (PIPL: sensitive personal information).","default":{},"type":"object","required":["templatesFile","keepPhotos","photoRetentionDays","expiredGraceDays"],"properties":{"keyFile":{"minLength":1,"description":"AES-256 key file for the templates (created 0600 if missing); default <dataDir>/keys/faces.key. Keep it outside backups of the database.","type":"string"},"templatesFile":{"minLength":1,"default":"faces.db","description":"SQLite file of the encrypted templates, relative to gateway.dataDir.","type":"string"},"keepPhotos":{"default":false,"description":"Keep enrolment photos (encrypted). Off: photos are discarded once embedded.","type":"boolean"},"photoRetentionDays":{"minimum":1,"maximum":3650,"default":30,"description":"Kept photos are deleted after this many days.","type":"integer"},"expiredGraceDays":{"minimum":0,"maximum":3650,"default":30,"description":"Templates of a person whose validity ended this many days ago are deleted.","type":"integer"}}},"events":{"additionalProperties":false,"description":"Unknown-face and spoof events.","default":{},"type":"object","required":["unknownIntervalS","spoofIntervalS","snapshot","snapshotMaxBytes"],"properties":{"unknownIntervalS":{"minimum":0,"maximum":3600,"default":30,"description":"At most one \"unknown face\" event per this many seconds.","type":"number"},"spoofIntervalS":{"minimum":0,"maximum":3600,"default":30,"description":"At most one \"suspected spoof\" event per this many seconds.","type":"number"},"snapshot":{"default":false,"description":"Attach a small JPEG of the face to unknown/spoof events (sent upstream: personal data, off by default).","type":"boolean"},"snapshotMaxBytes":{"minimum":2048,"maximum":262144,"default":24576,"description":"Size cap of an event snapshot (quality is lowered to fit).","type":"integer"}}},"queue":{"minimum":1,"maximum":64,"default":8,"description":"Enrolment photos waiting for the inference worker; more are refused (busy).","type":"integer"}}},"console":{"additionalProperties":false,"description":"Technician web console (HTTP/HTTPS on the local network).","default":{},"type":"object","required":["enabled","host","port","tls","hostNames","sessionTtlMin","lockoutAttempts","lockoutMin","maxUploadKB","applyHealthGraceS"],"properties":{"enabled":{"default":true,"description":"Serve the technician web console.","type":"boolean"},"host":{"minLength":1,"default":"0.0.0.0","description":"Listen address (0.0.0.0 = every interface, so a phone on the local network reaches it).","type":"string"},"port":{"minimum":0,"maximum":65535,"default":8080,"description":"Listen port (0 = any free port).","type":"integer"},"tls":{"additionalProperties":false,"description":"HTTPS for the console.","default":{},"type":"object","required":["enabled"],"properties":{"enabled":{"default":false,"description":"Serve the console over HTTPS (recommended on a shared network).","type":"boolean"},"cert":{"minLength":1,"description":"PEM certificate file. Without cert/key a self-signed certificate is generated on first start and kept in gateway.dataDir/console-tls/.","type":"string"},"key":{"minLength":1,"description":"PEM private key file of the certificate (keep it 0600).","type":"string"}}},"hostNames":{"default":[],"maxItems":32,"description":"Further DNS names the console is reached by (e.g. a name in the estate's DNS). Besides these it answers only to IP addresses, localhost and this box's hostname (and hostname.local); a request under any other name is refused, so a web page cannot reach the box through a name of its own (DNS rebinding).","type":"array","items":{"minLength":1,"maxLength":253,"pattern":"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?\\.?$","description":"A DNS name, e.g. gate.estate.lan.","type":"string"}},"sessionTtlMin":{"minimum":5,"maximum":10080,"default":480,"description":"A session ends after this many minutes without a request.","type":"integer"},"lockoutAttempts":{"minimum":3,"maximum":100,"default":5,"description":"Wrong passwords in a row for one account from one client address before that account is locked for that address; the same number of different user names from one address locks the address, and 4 times as many for one account from any addresses lock the account.","type":"integer"},"lockoutMin":{"minimum":1,"maximum":1440,"default":15,"description":"How long a lockout lasts, in minutes.","type":"integer"},"maxUploadKB":{"minimum":64,"maximum":32768,"default":4096,"description":"Largest upload (face photo, config file) in KiB.","type":"integer"},"applyHealthGraceS":{"minimum":10,"maximum":3600,"default":90,"description":"After a config change applied from the console, the gateway must be healthy within this many seconds or the previous config is restored.","type":"integer"}}}}};
 const func2 = Object.prototype.hasOwnProperty;
 const func3 = require("ajv/dist/runtime/ucs2length").default;
 const pattern0 = new RegExp("^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", "u");
@@ -5902,6 +5902,9 @@ data167.threads = 2;
 if(data167.modelLoadTimeoutS === undefined){
 data167.modelLoadTimeoutS = 180;
 }
+if(data167.requestTimeoutS === undefined){
+data167.requestTimeoutS = 30;
+}
 if(data167.match === undefined){
 data167.match = {};
 }
@@ -5973,8 +5976,8 @@ vErrors.push(err495);
 }
 errors++;
 }
-if(data167.match === undefined){
-const err496 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "match"},message:"must have required property '"+"match"+"'"};
+if(data167.requestTimeoutS === undefined){
+const err496 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "requestTimeoutS"},message:"must have required property '"+"requestTimeoutS"+"'"};
 if(vErrors === null){
 vErrors = [err496];
 }
@@ -5983,8 +5986,8 @@ vErrors.push(err496);
 }
 errors++;
 }
-if(data167.liveness === undefined){
-const err497 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "liveness"},message:"must have required property '"+"liveness"+"'"};
+if(data167.match === undefined){
+const err497 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "match"},message:"must have required property '"+"match"+"'"};
 if(vErrors === null){
 vErrors = [err497];
 }
@@ -5993,8 +5996,8 @@ vErrors.push(err497);
 }
 errors++;
 }
-if(data167.quality === undefined){
-const err498 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "quality"},message:"must have required property '"+"quality"+"'"};
+if(data167.liveness === undefined){
+const err498 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "liveness"},message:"must have required property '"+"liveness"+"'"};
 if(vErrors === null){
 vErrors = [err498];
 }
@@ -6003,8 +6006,8 @@ vErrors.push(err498);
 }
 errors++;
 }
-if(data167.enrolment === undefined){
-const err499 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "enrolment"},message:"must have required property '"+"enrolment"+"'"};
+if(data167.quality === undefined){
+const err499 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "quality"},message:"must have required property '"+"quality"+"'"};
 if(vErrors === null){
 vErrors = [err499];
 }
@@ -6013,8 +6016,8 @@ vErrors.push(err499);
 }
 errors++;
 }
-if(data167.privacy === undefined){
-const err500 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "privacy"},message:"must have required property '"+"privacy"+"'"};
+if(data167.enrolment === undefined){
+const err500 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "enrolment"},message:"must have required property '"+"enrolment"+"'"};
 if(vErrors === null){
 vErrors = [err500];
 }
@@ -6023,8 +6026,8 @@ vErrors.push(err500);
 }
 errors++;
 }
-if(data167.events === undefined){
-const err501 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "events"},message:"must have required property '"+"events"+"'"};
+if(data167.privacy === undefined){
+const err501 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "privacy"},message:"must have required property '"+"privacy"+"'"};
 if(vErrors === null){
 vErrors = [err501];
 }
@@ -6033,8 +6036,8 @@ vErrors.push(err501);
 }
 errors++;
 }
-if(data167.queue === undefined){
-const err502 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "queue"},message:"must have required property '"+"queue"+"'"};
+if(data167.events === undefined){
+const err502 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "events"},message:"must have required property '"+"events"+"'"};
 if(vErrors === null){
 vErrors = [err502];
 }
@@ -6043,9 +6046,8 @@ vErrors.push(err502);
 }
 errors++;
 }
-for(const key34 in data167){
-if(!(func2.call(schema11.properties.vision.properties, key34))){
-const err503 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key34},message:"must NOT have additional properties"};
+if(data167.queue === undefined){
+const err503 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/required",keyword:"required",params:{missingProperty: "queue"},message:"must have required property '"+"queue"+"'"};
 if(vErrors === null){
 vErrors = [err503];
 }
@@ -6054,9 +6056,9 @@ vErrors.push(err503);
 }
 errors++;
 }
-}
-if(typeof data167.enabled !== "boolean"){
-const err504 = {instancePath:instancePath+"/vision/enabled",schemaPath:"#/properties/vision/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+for(const key34 in data167){
+if(!(func2.call(schema11.properties.vision.properties, key34))){
+const err504 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key34},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err504];
 }
@@ -6065,11 +6067,9 @@ vErrors.push(err504);
 }
 errors++;
 }
-if(data167.doorId !== undefined){
-let data169 = data167.doorId;
-if(typeof data169 === "string"){
-if(!pattern0.test(data169)){
-const err505 = {instancePath:instancePath+"/vision/doorId",schemaPath:"#/properties/vision/properties/doorId/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"+"\""};
+}
+if(typeof data167.enabled !== "boolean"){
+const err505 = {instancePath:instancePath+"/vision/enabled",schemaPath:"#/properties/vision/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err505];
 }
@@ -6078,14 +6078,27 @@ vErrors.push(err505);
 }
 errors++;
 }
-}
-else {
-const err506 = {instancePath:instancePath+"/vision/doorId",schemaPath:"#/properties/vision/properties/doorId/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data167.doorId !== undefined){
+let data169 = data167.doorId;
+if(typeof data169 === "string"){
+if(!pattern0.test(data169)){
+const err506 = {instancePath:instancePath+"/vision/doorId",schemaPath:"#/properties/vision/properties/doorId/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"+"\""};
 if(vErrors === null){
 vErrors = [err506];
 }
 else {
 vErrors.push(err506);
+}
+errors++;
+}
+}
+else {
+const err507 = {instancePath:instancePath+"/vision/doorId",schemaPath:"#/properties/vision/properties/doorId/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err507];
+}
+else {
+vErrors.push(err507);
 }
 errors++;
 }
@@ -6117,17 +6130,7 @@ if(data170.reconnectMaxMs === undefined){
 data170.reconnectMaxMs = 30000;
 }
 if(data170.source === undefined){
-const err507 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "source"},message:"must have required property '"+"source"+"'"};
-if(vErrors === null){
-vErrors = [err507];
-}
-else {
-vErrors.push(err507);
-}
-errors++;
-}
-if(data170.width === undefined){
-const err508 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "width"},message:"must have required property '"+"width"+"'"};
+const err508 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "source"},message:"must have required property '"+"source"+"'"};
 if(vErrors === null){
 vErrors = [err508];
 }
@@ -6136,8 +6139,8 @@ vErrors.push(err508);
 }
 errors++;
 }
-if(data170.height === undefined){
-const err509 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "height"},message:"must have required property '"+"height"+"'"};
+if(data170.width === undefined){
+const err509 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "width"},message:"must have required property '"+"width"+"'"};
 if(vErrors === null){
 vErrors = [err509];
 }
@@ -6146,8 +6149,8 @@ vErrors.push(err509);
 }
 errors++;
 }
-if(data170.fps === undefined){
-const err510 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "fps"},message:"must have required property '"+"fps"+"'"};
+if(data170.height === undefined){
+const err510 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "height"},message:"must have required property '"+"height"+"'"};
 if(vErrors === null){
 vErrors = [err510];
 }
@@ -6156,8 +6159,8 @@ vErrors.push(err510);
 }
 errors++;
 }
-if(data170.staleS === undefined){
-const err511 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "staleS"},message:"must have required property '"+"staleS"+"'"};
+if(data170.fps === undefined){
+const err511 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "fps"},message:"must have required property '"+"fps"+"'"};
 if(vErrors === null){
 vErrors = [err511];
 }
@@ -6166,8 +6169,8 @@ vErrors.push(err511);
 }
 errors++;
 }
-if(data170.frozenS === undefined){
-const err512 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "frozenS"},message:"must have required property '"+"frozenS"+"'"};
+if(data170.staleS === undefined){
+const err512 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "staleS"},message:"must have required property '"+"staleS"+"'"};
 if(vErrors === null){
 vErrors = [err512];
 }
@@ -6176,8 +6179,8 @@ vErrors.push(err512);
 }
 errors++;
 }
-if(data170.reconnectMinMs === undefined){
-const err513 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "reconnectMinMs"},message:"must have required property '"+"reconnectMinMs"+"'"};
+if(data170.frozenS === undefined){
+const err513 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "frozenS"},message:"must have required property '"+"frozenS"+"'"};
 if(vErrors === null){
 vErrors = [err513];
 }
@@ -6186,8 +6189,8 @@ vErrors.push(err513);
 }
 errors++;
 }
-if(data170.reconnectMaxMs === undefined){
-const err514 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "reconnectMaxMs"},message:"must have required property '"+"reconnectMaxMs"+"'"};
+if(data170.reconnectMinMs === undefined){
+const err514 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "reconnectMinMs"},message:"must have required property '"+"reconnectMinMs"+"'"};
 if(vErrors === null){
 vErrors = [err514];
 }
@@ -6196,14 +6199,24 @@ vErrors.push(err514);
 }
 errors++;
 }
-for(const key35 in data170){
-if(!((((((((key35 === "source") || (key35 === "width")) || (key35 === "height")) || (key35 === "fps")) || (key35 === "staleS")) || (key35 === "frozenS")) || (key35 === "reconnectMinMs")) || (key35 === "reconnectMaxMs"))){
-const err515 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key35},message:"must NOT have additional properties"};
+if(data170.reconnectMaxMs === undefined){
+const err515 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/required",keyword:"required",params:{missingProperty: "reconnectMaxMs"},message:"must have required property '"+"reconnectMaxMs"+"'"};
 if(vErrors === null){
 vErrors = [err515];
 }
 else {
 vErrors.push(err515);
+}
+errors++;
+}
+for(const key35 in data170){
+if(!((((((((key35 === "source") || (key35 === "width")) || (key35 === "height")) || (key35 === "fps")) || (key35 === "staleS")) || (key35 === "frozenS")) || (key35 === "reconnectMinMs")) || (key35 === "reconnectMaxMs"))){
+const err516 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key35},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err516];
+}
+else {
+vErrors.push(err516);
 }
 errors++;
 }
@@ -6217,17 +6230,7 @@ if(data171.transport === undefined){
 data171.transport = "tcp";
 }
 if(data171.kind === undefined){
-const err516 = {instancePath:instancePath+"/vision/camera/source",schemaPath:"#/properties/vision/properties/camera/properties/source/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
-if(vErrors === null){
-vErrors = [err516];
-}
-else {
-vErrors.push(err516);
-}
-errors++;
-}
-if(data171.transport === undefined){
-const err517 = {instancePath:instancePath+"/vision/camera/source",schemaPath:"#/properties/vision/properties/camera/properties/source/required",keyword:"required",params:{missingProperty: "transport"},message:"must have required property '"+"transport"+"'"};
+const err517 = {instancePath:instancePath+"/vision/camera/source",schemaPath:"#/properties/vision/properties/camera/properties/source/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
 if(vErrors === null){
 vErrors = [err517];
 }
@@ -6236,9 +6239,8 @@ vErrors.push(err517);
 }
 errors++;
 }
-for(const key36 in data171){
-if(!(((((key36 === "kind") || (key36 === "url")) || (key36 === "transport")) || (key36 === "device")) || (key36 === "path"))){
-const err518 = {instancePath:instancePath+"/vision/camera/source",schemaPath:"#/properties/vision/properties/camera/properties/source/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key36},message:"must NOT have additional properties"};
+if(data171.transport === undefined){
+const err518 = {instancePath:instancePath+"/vision/camera/source",schemaPath:"#/properties/vision/properties/camera/properties/source/required",keyword:"required",params:{missingProperty: "transport"},message:"must have required property '"+"transport"+"'"};
 if(vErrors === null){
 vErrors = [err518];
 }
@@ -6247,10 +6249,9 @@ vErrors.push(err518);
 }
 errors++;
 }
-}
-let data172 = data171.kind;
-if(typeof data172 !== "string"){
-const err519 = {instancePath:instancePath+"/vision/camera/source/kind",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key36 in data171){
+if(!(((((key36 === "kind") || (key36 === "url")) || (key36 === "transport")) || (key36 === "device")) || (key36 === "path"))){
+const err519 = {instancePath:instancePath+"/vision/camera/source",schemaPath:"#/properties/vision/properties/camera/properties/source/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key36},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err519];
 }
@@ -6259,8 +6260,10 @@ vErrors.push(err519);
 }
 errors++;
 }
-if(!(((data172 === "rtsp") || (data172 === "v4l2")) || (data172 === "file"))){
-const err520 = {instancePath:instancePath+"/vision/camera/source/kind",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/kind/enum",keyword:"enum",params:{allowedValues: schema11.properties.vision.properties.camera.properties.source.properties.kind.enum},message:"must be equal to one of the allowed values"};
+}
+let data172 = data171.kind;
+if(typeof data172 !== "string"){
+const err520 = {instancePath:instancePath+"/vision/camera/source/kind",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err520];
 }
@@ -6269,11 +6272,8 @@ vErrors.push(err520);
 }
 errors++;
 }
-if(data171.url !== undefined){
-let data173 = data171.url;
-if(typeof data173 === "string"){
-if(!pattern12.test(data173)){
-const err521 = {instancePath:instancePath+"/vision/camera/source/url",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/url/pattern",keyword:"pattern",params:{pattern: "^rtsps?://"},message:"must match pattern \""+"^rtsps?://"+"\""};
+if(!(((data172 === "rtsp") || (data172 === "v4l2")) || (data172 === "file"))){
+const err521 = {instancePath:instancePath+"/vision/camera/source/kind",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/kind/enum",keyword:"enum",params:{allowedValues: schema11.properties.vision.properties.camera.properties.source.properties.kind.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err521];
 }
@@ -6282,9 +6282,11 @@ vErrors.push(err521);
 }
 errors++;
 }
-}
-else {
-const err522 = {instancePath:instancePath+"/vision/camera/source/url",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/url/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data171.url !== undefined){
+let data173 = data171.url;
+if(typeof data173 === "string"){
+if(!pattern12.test(data173)){
+const err522 = {instancePath:instancePath+"/vision/camera/source/url",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/url/pattern",keyword:"pattern",params:{pattern: "^rtsps?://"},message:"must match pattern \""+"^rtsps?://"+"\""};
 if(vErrors === null){
 vErrors = [err522];
 }
@@ -6294,9 +6296,8 @@ vErrors.push(err522);
 errors++;
 }
 }
-let data174 = data171.transport;
-if(typeof data174 !== "string"){
-const err523 = {instancePath:instancePath+"/vision/camera/source/transport",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/transport/type",keyword:"type",params:{type: "string"},message:"must be string"};
+else {
+const err523 = {instancePath:instancePath+"/vision/camera/source/url",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/url/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err523];
 }
@@ -6305,8 +6306,10 @@ vErrors.push(err523);
 }
 errors++;
 }
-if(!((data174 === "tcp") || (data174 === "udp"))){
-const err524 = {instancePath:instancePath+"/vision/camera/source/transport",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/transport/enum",keyword:"enum",params:{allowedValues: schema11.properties.vision.properties.camera.properties.source.properties.transport.enum},message:"must be equal to one of the allowed values"};
+}
+let data174 = data171.transport;
+if(typeof data174 !== "string"){
+const err524 = {instancePath:instancePath+"/vision/camera/source/transport",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/transport/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err524];
 }
@@ -6315,11 +6318,8 @@ vErrors.push(err524);
 }
 errors++;
 }
-if(data171.device !== undefined){
-let data175 = data171.device;
-if(typeof data175 === "string"){
-if(!pattern13.test(data175)){
-const err525 = {instancePath:instancePath+"/vision/camera/source/device",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/device/pattern",keyword:"pattern",params:{pattern: "^/dev/"},message:"must match pattern \""+"^/dev/"+"\""};
+if(!((data174 === "tcp") || (data174 === "udp"))){
+const err525 = {instancePath:instancePath+"/vision/camera/source/transport",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/transport/enum",keyword:"enum",params:{allowedValues: schema11.properties.vision.properties.camera.properties.source.properties.transport.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err525];
 }
@@ -6328,9 +6328,11 @@ vErrors.push(err525);
 }
 errors++;
 }
-}
-else {
-const err526 = {instancePath:instancePath+"/vision/camera/source/device",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/device/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data171.device !== undefined){
+let data175 = data171.device;
+if(typeof data175 === "string"){
+if(!pattern13.test(data175)){
+const err526 = {instancePath:instancePath+"/vision/camera/source/device",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/device/pattern",keyword:"pattern",params:{pattern: "^/dev/"},message:"must match pattern \""+"^/dev/"+"\""};
 if(vErrors === null){
 vErrors = [err526];
 }
@@ -6340,11 +6342,8 @@ vErrors.push(err526);
 errors++;
 }
 }
-if(data171.path !== undefined){
-let data176 = data171.path;
-if(typeof data176 === "string"){
-if(func3(data176) < 1){
-const err527 = {instancePath:instancePath+"/vision/camera/source/path",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/path/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+else {
+const err527 = {instancePath:instancePath+"/vision/camera/source/device",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/device/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err527];
 }
@@ -6354,8 +6353,11 @@ vErrors.push(err527);
 errors++;
 }
 }
-else {
-const err528 = {instancePath:instancePath+"/vision/camera/source/path",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data171.path !== undefined){
+let data176 = data171.path;
+if(typeof data176 === "string"){
+if(func3(data176) < 1){
+const err528 = {instancePath:instancePath+"/vision/camera/source/path",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/path/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err528];
 }
@@ -6365,9 +6367,8 @@ vErrors.push(err528);
 errors++;
 }
 }
-}
 else {
-const err529 = {instancePath:instancePath+"/vision/camera/source",schemaPath:"#/properties/vision/properties/camera/properties/source/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err529 = {instancePath:instancePath+"/vision/camera/source/path",schemaPath:"#/properties/vision/properties/camera/properties/source/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err529];
 }
@@ -6376,9 +6377,10 @@ vErrors.push(err529);
 }
 errors++;
 }
-let data177 = data170.width;
-if(!((typeof data177 == "number") && (!(data177 % 1) && !isNaN(data177)))){
-const err530 = {instancePath:instancePath+"/vision/camera/width",schemaPath:"#/properties/vision/properties/camera/properties/width/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+}
+else {
+const err530 = {instancePath:instancePath+"/vision/camera/source",schemaPath:"#/properties/vision/properties/camera/properties/source/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err530];
 }
@@ -6387,9 +6389,9 @@ vErrors.push(err530);
 }
 errors++;
 }
-if(typeof data177 == "number"){
-if(data177 > 3840 || isNaN(data177)){
-const err531 = {instancePath:instancePath+"/vision/camera/width",schemaPath:"#/properties/vision/properties/camera/properties/width/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3840},message:"must be <= 3840"};
+let data177 = data170.width;
+if(!((typeof data177 == "number") && (!(data177 % 1) && !isNaN(data177)))){
+const err531 = {instancePath:instancePath+"/vision/camera/width",schemaPath:"#/properties/vision/properties/camera/properties/width/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err531];
 }
@@ -6398,8 +6400,9 @@ vErrors.push(err531);
 }
 errors++;
 }
-if(data177 < 64 || isNaN(data177)){
-const err532 = {instancePath:instancePath+"/vision/camera/width",schemaPath:"#/properties/vision/properties/camera/properties/width/minimum",keyword:"minimum",params:{comparison: ">=", limit: 64},message:"must be >= 64"};
+if(typeof data177 == "number"){
+if(data177 > 3840 || isNaN(data177)){
+const err532 = {instancePath:instancePath+"/vision/camera/width",schemaPath:"#/properties/vision/properties/camera/properties/width/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3840},message:"must be <= 3840"};
 if(vErrors === null){
 vErrors = [err532];
 }
@@ -6408,10 +6411,8 @@ vErrors.push(err532);
 }
 errors++;
 }
-}
-let data178 = data170.height;
-if(!((typeof data178 == "number") && (!(data178 % 1) && !isNaN(data178)))){
-const err533 = {instancePath:instancePath+"/vision/camera/height",schemaPath:"#/properties/vision/properties/camera/properties/height/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data177 < 64 || isNaN(data177)){
+const err533 = {instancePath:instancePath+"/vision/camera/width",schemaPath:"#/properties/vision/properties/camera/properties/width/minimum",keyword:"minimum",params:{comparison: ">=", limit: 64},message:"must be >= 64"};
 if(vErrors === null){
 vErrors = [err533];
 }
@@ -6420,9 +6421,10 @@ vErrors.push(err533);
 }
 errors++;
 }
-if(typeof data178 == "number"){
-if(data178 > 2160 || isNaN(data178)){
-const err534 = {instancePath:instancePath+"/vision/camera/height",schemaPath:"#/properties/vision/properties/camera/properties/height/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2160},message:"must be <= 2160"};
+}
+let data178 = data170.height;
+if(!((typeof data178 == "number") && (!(data178 % 1) && !isNaN(data178)))){
+const err534 = {instancePath:instancePath+"/vision/camera/height",schemaPath:"#/properties/vision/properties/camera/properties/height/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err534];
 }
@@ -6431,8 +6433,9 @@ vErrors.push(err534);
 }
 errors++;
 }
-if(data178 < 64 || isNaN(data178)){
-const err535 = {instancePath:instancePath+"/vision/camera/height",schemaPath:"#/properties/vision/properties/camera/properties/height/minimum",keyword:"minimum",params:{comparison: ">=", limit: 64},message:"must be >= 64"};
+if(typeof data178 == "number"){
+if(data178 > 2160 || isNaN(data178)){
+const err535 = {instancePath:instancePath+"/vision/camera/height",schemaPath:"#/properties/vision/properties/camera/properties/height/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2160},message:"must be <= 2160"};
 if(vErrors === null){
 vErrors = [err535];
 }
@@ -6441,11 +6444,8 @@ vErrors.push(err535);
 }
 errors++;
 }
-}
-let data179 = data170.fps;
-if(typeof data179 == "number"){
-if(data179 > 30 || isNaN(data179)){
-const err536 = {instancePath:instancePath+"/vision/camera/fps",schemaPath:"#/properties/vision/properties/camera/properties/fps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 30},message:"must be <= 30"};
+if(data178 < 64 || isNaN(data178)){
+const err536 = {instancePath:instancePath+"/vision/camera/height",schemaPath:"#/properties/vision/properties/camera/properties/height/minimum",keyword:"minimum",params:{comparison: ">=", limit: 64},message:"must be >= 64"};
 if(vErrors === null){
 vErrors = [err536];
 }
@@ -6454,8 +6454,11 @@ vErrors.push(err536);
 }
 errors++;
 }
-if(data179 < 0.5 || isNaN(data179)){
-const err537 = {instancePath:instancePath+"/vision/camera/fps",schemaPath:"#/properties/vision/properties/camera/properties/fps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.5},message:"must be >= 0.5"};
+}
+let data179 = data170.fps;
+if(typeof data179 == "number"){
+if(data179 > 30 || isNaN(data179)){
+const err537 = {instancePath:instancePath+"/vision/camera/fps",schemaPath:"#/properties/vision/properties/camera/properties/fps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 30},message:"must be <= 30"};
 if(vErrors === null){
 vErrors = [err537];
 }
@@ -6464,9 +6467,8 @@ vErrors.push(err537);
 }
 errors++;
 }
-}
-else {
-const err538 = {instancePath:instancePath+"/vision/camera/fps",schemaPath:"#/properties/vision/properties/camera/properties/fps/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data179 < 0.5 || isNaN(data179)){
+const err538 = {instancePath:instancePath+"/vision/camera/fps",schemaPath:"#/properties/vision/properties/camera/properties/fps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.5},message:"must be >= 0.5"};
 if(vErrors === null){
 vErrors = [err538];
 }
@@ -6475,10 +6477,9 @@ vErrors.push(err538);
 }
 errors++;
 }
-let data180 = data170.staleS;
-if(typeof data180 == "number"){
-if(data180 > 300 || isNaN(data180)){
-const err539 = {instancePath:instancePath+"/vision/camera/staleS",schemaPath:"#/properties/vision/properties/camera/properties/staleS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 300},message:"must be <= 300"};
+}
+else {
+const err539 = {instancePath:instancePath+"/vision/camera/fps",schemaPath:"#/properties/vision/properties/camera/properties/fps/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err539];
 }
@@ -6487,8 +6488,10 @@ vErrors.push(err539);
 }
 errors++;
 }
-if(data180 < 1 || isNaN(data180)){
-const err540 = {instancePath:instancePath+"/vision/camera/staleS",schemaPath:"#/properties/vision/properties/camera/properties/staleS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+let data180 = data170.staleS;
+if(typeof data180 == "number"){
+if(data180 > 300 || isNaN(data180)){
+const err540 = {instancePath:instancePath+"/vision/camera/staleS",schemaPath:"#/properties/vision/properties/camera/properties/staleS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 300},message:"must be <= 300"};
 if(vErrors === null){
 vErrors = [err540];
 }
@@ -6497,9 +6500,8 @@ vErrors.push(err540);
 }
 errors++;
 }
-}
-else {
-const err541 = {instancePath:instancePath+"/vision/camera/staleS",schemaPath:"#/properties/vision/properties/camera/properties/staleS/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data180 < 1 || isNaN(data180)){
+const err541 = {instancePath:instancePath+"/vision/camera/staleS",schemaPath:"#/properties/vision/properties/camera/properties/staleS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err541];
 }
@@ -6508,10 +6510,9 @@ vErrors.push(err541);
 }
 errors++;
 }
-let data181 = data170.frozenS;
-if(typeof data181 == "number"){
-if(data181 > 3600 || isNaN(data181)){
-const err542 = {instancePath:instancePath+"/vision/camera/frozenS",schemaPath:"#/properties/vision/properties/camera/properties/frozenS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
+}
+else {
+const err542 = {instancePath:instancePath+"/vision/camera/staleS",schemaPath:"#/properties/vision/properties/camera/properties/staleS/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err542];
 }
@@ -6520,8 +6521,10 @@ vErrors.push(err542);
 }
 errors++;
 }
-if(data181 < 1 || isNaN(data181)){
-const err543 = {instancePath:instancePath+"/vision/camera/frozenS",schemaPath:"#/properties/vision/properties/camera/properties/frozenS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+let data181 = data170.frozenS;
+if(typeof data181 == "number"){
+if(data181 > 3600 || isNaN(data181)){
+const err543 = {instancePath:instancePath+"/vision/camera/frozenS",schemaPath:"#/properties/vision/properties/camera/properties/frozenS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
 if(vErrors === null){
 vErrors = [err543];
 }
@@ -6530,9 +6533,8 @@ vErrors.push(err543);
 }
 errors++;
 }
-}
-else {
-const err544 = {instancePath:instancePath+"/vision/camera/frozenS",schemaPath:"#/properties/vision/properties/camera/properties/frozenS/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data181 < 1 || isNaN(data181)){
+const err544 = {instancePath:instancePath+"/vision/camera/frozenS",schemaPath:"#/properties/vision/properties/camera/properties/frozenS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err544];
 }
@@ -6541,9 +6543,9 @@ vErrors.push(err544);
 }
 errors++;
 }
-let data182 = data170.reconnectMinMs;
-if(!((typeof data182 == "number") && (!(data182 % 1) && !isNaN(data182)))){
-const err545 = {instancePath:instancePath+"/vision/camera/reconnectMinMs",schemaPath:"#/properties/vision/properties/camera/properties/reconnectMinMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+else {
+const err545 = {instancePath:instancePath+"/vision/camera/frozenS",schemaPath:"#/properties/vision/properties/camera/properties/frozenS/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err545];
 }
@@ -6552,9 +6554,9 @@ vErrors.push(err545);
 }
 errors++;
 }
-if(typeof data182 == "number"){
-if(data182 > 600000 || isNaN(data182)){
-const err546 = {instancePath:instancePath+"/vision/camera/reconnectMinMs",schemaPath:"#/properties/vision/properties/camera/properties/reconnectMinMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 600000},message:"must be <= 600000"};
+let data182 = data170.reconnectMinMs;
+if(!((typeof data182 == "number") && (!(data182 % 1) && !isNaN(data182)))){
+const err546 = {instancePath:instancePath+"/vision/camera/reconnectMinMs",schemaPath:"#/properties/vision/properties/camera/properties/reconnectMinMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err546];
 }
@@ -6563,8 +6565,9 @@ vErrors.push(err546);
 }
 errors++;
 }
-if(data182 < 100 || isNaN(data182)){
-const err547 = {instancePath:instancePath+"/vision/camera/reconnectMinMs",schemaPath:"#/properties/vision/properties/camera/properties/reconnectMinMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100"};
+if(typeof data182 == "number"){
+if(data182 > 600000 || isNaN(data182)){
+const err547 = {instancePath:instancePath+"/vision/camera/reconnectMinMs",schemaPath:"#/properties/vision/properties/camera/properties/reconnectMinMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 600000},message:"must be <= 600000"};
 if(vErrors === null){
 vErrors = [err547];
 }
@@ -6573,10 +6576,8 @@ vErrors.push(err547);
 }
 errors++;
 }
-}
-let data183 = data170.reconnectMaxMs;
-if(!((typeof data183 == "number") && (!(data183 % 1) && !isNaN(data183)))){
-const err548 = {instancePath:instancePath+"/vision/camera/reconnectMaxMs",schemaPath:"#/properties/vision/properties/camera/properties/reconnectMaxMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data182 < 100 || isNaN(data182)){
+const err548 = {instancePath:instancePath+"/vision/camera/reconnectMinMs",schemaPath:"#/properties/vision/properties/camera/properties/reconnectMinMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100"};
 if(vErrors === null){
 vErrors = [err548];
 }
@@ -6585,9 +6586,10 @@ vErrors.push(err548);
 }
 errors++;
 }
-if(typeof data183 == "number"){
-if(data183 > 3600000 || isNaN(data183)){
-const err549 = {instancePath:instancePath+"/vision/camera/reconnectMaxMs",schemaPath:"#/properties/vision/properties/camera/properties/reconnectMaxMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600000},message:"must be <= 3600000"};
+}
+let data183 = data170.reconnectMaxMs;
+if(!((typeof data183 == "number") && (!(data183 % 1) && !isNaN(data183)))){
+const err549 = {instancePath:instancePath+"/vision/camera/reconnectMaxMs",schemaPath:"#/properties/vision/properties/camera/properties/reconnectMaxMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err549];
 }
@@ -6596,8 +6598,9 @@ vErrors.push(err549);
 }
 errors++;
 }
-if(data183 < 1000 || isNaN(data183)){
-const err550 = {instancePath:instancePath+"/vision/camera/reconnectMaxMs",schemaPath:"#/properties/vision/properties/camera/properties/reconnectMaxMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1000},message:"must be >= 1000"};
+if(typeof data183 == "number"){
+if(data183 > 3600000 || isNaN(data183)){
+const err550 = {instancePath:instancePath+"/vision/camera/reconnectMaxMs",schemaPath:"#/properties/vision/properties/camera/properties/reconnectMaxMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600000},message:"must be <= 3600000"};
 if(vErrors === null){
 vErrors = [err550];
 }
@@ -6606,10 +6609,8 @@ vErrors.push(err550);
 }
 errors++;
 }
-}
-}
-else {
-const err551 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data183 < 1000 || isNaN(data183)){
+const err551 = {instancePath:instancePath+"/vision/camera/reconnectMaxMs",schemaPath:"#/properties/vision/properties/camera/properties/reconnectMaxMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1000},message:"must be >= 1000"};
 if(vErrors === null){
 vErrors = [err551];
 }
@@ -6618,11 +6619,10 @@ vErrors.push(err551);
 }
 errors++;
 }
-if(data167.modelsDir !== undefined){
-let data184 = data167.modelsDir;
-if(typeof data184 === "string"){
-if(func3(data184) < 1){
-const err552 = {instancePath:instancePath+"/vision/modelsDir",schemaPath:"#/properties/vision/properties/modelsDir/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+}
+}
+else {
+const err552 = {instancePath:instancePath+"/vision/camera",schemaPath:"#/properties/vision/properties/camera/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err552];
 }
@@ -6631,9 +6631,11 @@ vErrors.push(err552);
 }
 errors++;
 }
-}
-else {
-const err553 = {instancePath:instancePath+"/vision/modelsDir",schemaPath:"#/properties/vision/properties/modelsDir/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data167.modelsDir !== undefined){
+let data184 = data167.modelsDir;
+if(typeof data184 === "string"){
+if(func3(data184) < 1){
+const err553 = {instancePath:instancePath+"/vision/modelsDir",schemaPath:"#/properties/vision/properties/modelsDir/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err553];
 }
@@ -6643,11 +6645,8 @@ vErrors.push(err553);
 errors++;
 }
 }
-let data185 = data167.models;
-if(data185 && typeof data185 == "object" && !Array.isArray(data185)){
-for(const key37 in data185){
-if(!(((key37 === "detector") || (key37 === "recognizer")) || (key37 === "liveness"))){
-const err554 = {instancePath:instancePath+"/vision/models",schemaPath:"#/properties/vision/properties/models/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key37},message:"must NOT have additional properties"};
+else {
+const err554 = {instancePath:instancePath+"/vision/modelsDir",schemaPath:"#/properties/vision/properties/modelsDir/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err554];
 }
@@ -6657,9 +6656,11 @@ vErrors.push(err554);
 errors++;
 }
 }
-if(data185.detector !== undefined){
-if(typeof data185.detector !== "string"){
-const err555 = {instancePath:instancePath+"/vision/models/detector",schemaPath:"#/properties/vision/properties/models/properties/detector/type",keyword:"type",params:{type: "string"},message:"must be string"};
+let data185 = data167.models;
+if(data185 && typeof data185 == "object" && !Array.isArray(data185)){
+for(const key37 in data185){
+if(!(((key37 === "detector") || (key37 === "recognizer")) || (key37 === "liveness"))){
+const err555 = {instancePath:instancePath+"/vision/models",schemaPath:"#/properties/vision/properties/models/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key37},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err555];
 }
@@ -6669,9 +6670,9 @@ vErrors.push(err555);
 errors++;
 }
 }
-if(data185.recognizer !== undefined){
-if(typeof data185.recognizer !== "string"){
-const err556 = {instancePath:instancePath+"/vision/models/recognizer",schemaPath:"#/properties/vision/properties/models/properties/recognizer/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data185.detector !== undefined){
+if(typeof data185.detector !== "string"){
+const err556 = {instancePath:instancePath+"/vision/models/detector",schemaPath:"#/properties/vision/properties/models/properties/detector/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err556];
 }
@@ -6681,11 +6682,9 @@ vErrors.push(err556);
 errors++;
 }
 }
-if(data185.liveness !== undefined){
-let data188 = data185.liveness;
-if(Array.isArray(data188)){
-if(data188.length > 4){
-const err557 = {instancePath:instancePath+"/vision/models/liveness",schemaPath:"#/properties/vision/properties/models/properties/liveness/maxItems",keyword:"maxItems",params:{limit: 4},message:"must NOT have more than 4 items"};
+if(data185.recognizer !== undefined){
+if(typeof data185.recognizer !== "string"){
+const err557 = {instancePath:instancePath+"/vision/models/recognizer",schemaPath:"#/properties/vision/properties/models/properties/recognizer/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err557];
 }
@@ -6694,10 +6693,12 @@ vErrors.push(err557);
 }
 errors++;
 }
-const len6 = data188.length;
-for(let i7=0; i7<len6; i7++){
-if(typeof data188[i7] !== "string"){
-const err558 = {instancePath:instancePath+"/vision/models/liveness/" + i7,schemaPath:"#/properties/vision/properties/models/properties/liveness/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data185.liveness !== undefined){
+let data188 = data185.liveness;
+if(Array.isArray(data188)){
+if(data188.length > 4){
+const err558 = {instancePath:instancePath+"/vision/models/liveness",schemaPath:"#/properties/vision/properties/models/properties/liveness/maxItems",keyword:"maxItems",params:{limit: 4},message:"must NOT have more than 4 items"};
 if(vErrors === null){
 vErrors = [err558];
 }
@@ -6706,10 +6707,10 @@ vErrors.push(err558);
 }
 errors++;
 }
-}
-}
-else {
-const err559 = {instancePath:instancePath+"/vision/models/liveness",schemaPath:"#/properties/vision/properties/models/properties/liveness/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const len6 = data188.length;
+for(let i7=0; i7<len6; i7++){
+if(typeof data188[i7] !== "string"){
+const err559 = {instancePath:instancePath+"/vision/models/liveness/" + i7,schemaPath:"#/properties/vision/properties/models/properties/liveness/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err559];
 }
@@ -6721,7 +6722,7 @@ errors++;
 }
 }
 else {
-const err560 = {instancePath:instancePath+"/vision/models",schemaPath:"#/properties/vision/properties/models/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err560 = {instancePath:instancePath+"/vision/models/liveness",schemaPath:"#/properties/vision/properties/models/properties/liveness/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err560];
 }
@@ -6730,9 +6731,10 @@ vErrors.push(err560);
 }
 errors++;
 }
-let data190 = data167.threads;
-if(!((typeof data190 == "number") && (!(data190 % 1) && !isNaN(data190)))){
-const err561 = {instancePath:instancePath+"/vision/threads",schemaPath:"#/properties/vision/properties/threads/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+}
+else {
+const err561 = {instancePath:instancePath+"/vision/models",schemaPath:"#/properties/vision/properties/models/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err561];
 }
@@ -6741,9 +6743,9 @@ vErrors.push(err561);
 }
 errors++;
 }
-if(typeof data190 == "number"){
-if(data190 > 8 || isNaN(data190)){
-const err562 = {instancePath:instancePath+"/vision/threads",schemaPath:"#/properties/vision/properties/threads/maximum",keyword:"maximum",params:{comparison: "<=", limit: 8},message:"must be <= 8"};
+let data190 = data167.threads;
+if(!((typeof data190 == "number") && (!(data190 % 1) && !isNaN(data190)))){
+const err562 = {instancePath:instancePath+"/vision/threads",schemaPath:"#/properties/vision/properties/threads/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err562];
 }
@@ -6752,8 +6754,9 @@ vErrors.push(err562);
 }
 errors++;
 }
-if(data190 < 1 || isNaN(data190)){
-const err563 = {instancePath:instancePath+"/vision/threads",schemaPath:"#/properties/vision/properties/threads/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(typeof data190 == "number"){
+if(data190 > 8 || isNaN(data190)){
+const err563 = {instancePath:instancePath+"/vision/threads",schemaPath:"#/properties/vision/properties/threads/maximum",keyword:"maximum",params:{comparison: "<=", limit: 8},message:"must be <= 8"};
 if(vErrors === null){
 vErrors = [err563];
 }
@@ -6762,10 +6765,8 @@ vErrors.push(err563);
 }
 errors++;
 }
-}
-let data191 = data167.modelLoadTimeoutS;
-if(!((typeof data191 == "number") && (!(data191 % 1) && !isNaN(data191)))){
-const err564 = {instancePath:instancePath+"/vision/modelLoadTimeoutS",schemaPath:"#/properties/vision/properties/modelLoadTimeoutS/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data190 < 1 || isNaN(data190)){
+const err564 = {instancePath:instancePath+"/vision/threads",schemaPath:"#/properties/vision/properties/threads/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err564];
 }
@@ -6774,9 +6775,10 @@ vErrors.push(err564);
 }
 errors++;
 }
-if(typeof data191 == "number"){
-if(data191 > 3600 || isNaN(data191)){
-const err565 = {instancePath:instancePath+"/vision/modelLoadTimeoutS",schemaPath:"#/properties/vision/properties/modelLoadTimeoutS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
+}
+let data191 = data167.modelLoadTimeoutS;
+if(!((typeof data191 == "number") && (!(data191 % 1) && !isNaN(data191)))){
+const err565 = {instancePath:instancePath+"/vision/modelLoadTimeoutS",schemaPath:"#/properties/vision/properties/modelLoadTimeoutS/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err565];
 }
@@ -6785,8 +6787,9 @@ vErrors.push(err565);
 }
 errors++;
 }
-if(data191 < 10 || isNaN(data191)){
-const err566 = {instancePath:instancePath+"/vision/modelLoadTimeoutS",schemaPath:"#/properties/vision/properties/modelLoadTimeoutS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 10},message:"must be >= 10"};
+if(typeof data191 == "number"){
+if(data191 > 3600 || isNaN(data191)){
+const err566 = {instancePath:instancePath+"/vision/modelLoadTimeoutS",schemaPath:"#/properties/vision/properties/modelLoadTimeoutS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
 if(vErrors === null){
 vErrors = [err566];
 }
@@ -6795,12 +6798,8 @@ vErrors.push(err566);
 }
 errors++;
 }
-}
-if(data167.detectThreshold !== undefined){
-let data192 = data167.detectThreshold;
-if(typeof data192 == "number"){
-if(data192 > 1 || isNaN(data192)){
-const err567 = {instancePath:instancePath+"/vision/detectThreshold",schemaPath:"#/properties/vision/properties/detectThreshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
+if(data191 < 10 || isNaN(data191)){
+const err567 = {instancePath:instancePath+"/vision/modelLoadTimeoutS",schemaPath:"#/properties/vision/properties/modelLoadTimeoutS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 10},message:"must be >= 10"};
 if(vErrors === null){
 vErrors = [err567];
 }
@@ -6809,8 +6808,10 @@ vErrors.push(err567);
 }
 errors++;
 }
-if(data192 < 0.3 || isNaN(data192)){
-const err568 = {instancePath:instancePath+"/vision/detectThreshold",schemaPath:"#/properties/vision/properties/detectThreshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.3},message:"must be >= 0.3"};
+}
+let data192 = data167.requestTimeoutS;
+if(!((typeof data192 == "number") && (!(data192 % 1) && !isNaN(data192)))){
+const err568 = {instancePath:instancePath+"/vision/requestTimeoutS",schemaPath:"#/properties/vision/properties/requestTimeoutS/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err568];
 }
@@ -6819,9 +6820,9 @@ vErrors.push(err568);
 }
 errors++;
 }
-}
-else {
-const err569 = {instancePath:instancePath+"/vision/detectThreshold",schemaPath:"#/properties/vision/properties/detectThreshold/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(typeof data192 == "number"){
+if(data192 > 900 || isNaN(data192)){
+const err569 = {instancePath:instancePath+"/vision/requestTimeoutS",schemaPath:"#/properties/vision/properties/requestTimeoutS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 900},message:"must be <= 900"};
 if(vErrors === null){
 vErrors = [err569];
 }
@@ -6830,29 +6831,8 @@ vErrors.push(err569);
 }
 errors++;
 }
-}
-let data193 = data167.match;
-if(data193 && typeof data193 == "object" && !Array.isArray(data193)){
-if(data193.confirmFrames === undefined){
-data193.confirmFrames = 3;
-}
-if(data193.windowMs === undefined){
-data193.windowMs = 3000;
-}
-if(data193.strangerRate === undefined){
-data193.strangerRate = 0.001;
-}
-if(data193.minFrameGapMs === undefined){
-data193.minFrameGapMs = 150;
-}
-if(data193.maxRepeatSimilarity === undefined){
-data193.maxRepeatSimilarity = 0.995;
-}
-if(data193.cooldownS === undefined){
-data193.cooldownS = 10;
-}
-if(data193.confirmFrames === undefined){
-const err570 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/required",keyword:"required",params:{missingProperty: "confirmFrames"},message:"must have required property '"+"confirmFrames"+"'"};
+if(data192 < 1 || isNaN(data192)){
+const err570 = {instancePath:instancePath+"/vision/requestTimeoutS",schemaPath:"#/properties/vision/properties/requestTimeoutS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err570];
 }
@@ -6861,8 +6841,12 @@ vErrors.push(err570);
 }
 errors++;
 }
-if(data193.windowMs === undefined){
-const err571 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/required",keyword:"required",params:{missingProperty: "windowMs"},message:"must have required property '"+"windowMs"+"'"};
+}
+if(data167.detectThreshold !== undefined){
+let data193 = data167.detectThreshold;
+if(typeof data193 == "number"){
+if(data193 > 1 || isNaN(data193)){
+const err571 = {instancePath:instancePath+"/vision/detectThreshold",schemaPath:"#/properties/vision/properties/detectThreshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
 if(vErrors === null){
 vErrors = [err571];
 }
@@ -6871,8 +6855,8 @@ vErrors.push(err571);
 }
 errors++;
 }
-if(data193.strangerRate === undefined){
-const err572 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/required",keyword:"required",params:{missingProperty: "strangerRate"},message:"must have required property '"+"strangerRate"+"'"};
+if(data193 < 0.3 || isNaN(data193)){
+const err572 = {instancePath:instancePath+"/vision/detectThreshold",schemaPath:"#/properties/vision/properties/detectThreshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.3},message:"must be >= 0.3"};
 if(vErrors === null){
 vErrors = [err572];
 }
@@ -6881,8 +6865,9 @@ vErrors.push(err572);
 }
 errors++;
 }
-if(data193.minFrameGapMs === undefined){
-const err573 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/required",keyword:"required",params:{missingProperty: "minFrameGapMs"},message:"must have required property '"+"minFrameGapMs"+"'"};
+}
+else {
+const err573 = {instancePath:instancePath+"/vision/detectThreshold",schemaPath:"#/properties/vision/properties/detectThreshold/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err573];
 }
@@ -6891,8 +6876,29 @@ vErrors.push(err573);
 }
 errors++;
 }
-if(data193.maxRepeatSimilarity === undefined){
-const err574 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/required",keyword:"required",params:{missingProperty: "maxRepeatSimilarity"},message:"must have required property '"+"maxRepeatSimilarity"+"'"};
+}
+let data194 = data167.match;
+if(data194 && typeof data194 == "object" && !Array.isArray(data194)){
+if(data194.confirmFrames === undefined){
+data194.confirmFrames = 3;
+}
+if(data194.windowMs === undefined){
+data194.windowMs = 3000;
+}
+if(data194.strangerRate === undefined){
+data194.strangerRate = 0.001;
+}
+if(data194.minFrameGapMs === undefined){
+data194.minFrameGapMs = 150;
+}
+if(data194.maxRepeatSimilarity === undefined){
+data194.maxRepeatSimilarity = 0.995;
+}
+if(data194.cooldownS === undefined){
+data194.cooldownS = 10;
+}
+if(data194.confirmFrames === undefined){
+const err574 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/required",keyword:"required",params:{missingProperty: "confirmFrames"},message:"must have required property '"+"confirmFrames"+"'"};
 if(vErrors === null){
 vErrors = [err574];
 }
@@ -6901,8 +6907,8 @@ vErrors.push(err574);
 }
 errors++;
 }
-if(data193.cooldownS === undefined){
-const err575 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/required",keyword:"required",params:{missingProperty: "cooldownS"},message:"must have required property '"+"cooldownS"+"'"};
+if(data194.windowMs === undefined){
+const err575 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/required",keyword:"required",params:{missingProperty: "windowMs"},message:"must have required property '"+"windowMs"+"'"};
 if(vErrors === null){
 vErrors = [err575];
 }
@@ -6911,9 +6917,8 @@ vErrors.push(err575);
 }
 errors++;
 }
-for(const key38 in data193){
-if(!((((((((key38 === "threshold") || (key38 === "confirmFrames")) || (key38 === "windowMs")) || (key38 === "strangerRate")) || (key38 === "margin")) || (key38 === "minFrameGapMs")) || (key38 === "maxRepeatSimilarity")) || (key38 === "cooldownS"))){
-const err576 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key38},message:"must NOT have additional properties"};
+if(data194.strangerRate === undefined){
+const err576 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/required",keyword:"required",params:{missingProperty: "strangerRate"},message:"must have required property '"+"strangerRate"+"'"};
 if(vErrors === null){
 vErrors = [err576];
 }
@@ -6922,12 +6927,8 @@ vErrors.push(err576);
 }
 errors++;
 }
-}
-if(data193.threshold !== undefined){
-let data194 = data193.threshold;
-if(typeof data194 == "number"){
-if(data194 <= 0 || isNaN(data194)){
-const err577 = {instancePath:instancePath+"/vision/match/threshold",schemaPath:"#/properties/vision/properties/match/properties/threshold/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"};
+if(data194.minFrameGapMs === undefined){
+const err577 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/required",keyword:"required",params:{missingProperty: "minFrameGapMs"},message:"must have required property '"+"minFrameGapMs"+"'"};
 if(vErrors === null){
 vErrors = [err577];
 }
@@ -6936,9 +6937,8 @@ vErrors.push(err577);
 }
 errors++;
 }
-}
-else {
-const err578 = {instancePath:instancePath+"/vision/match/threshold",schemaPath:"#/properties/vision/properties/match/properties/threshold/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data194.maxRepeatSimilarity === undefined){
+const err578 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/required",keyword:"required",params:{missingProperty: "maxRepeatSimilarity"},message:"must have required property '"+"maxRepeatSimilarity"+"'"};
 if(vErrors === null){
 vErrors = [err578];
 }
@@ -6947,10 +6947,8 @@ vErrors.push(err578);
 }
 errors++;
 }
-}
-let data195 = data193.confirmFrames;
-if(!((typeof data195 == "number") && (!(data195 % 1) && !isNaN(data195)))){
-const err579 = {instancePath:instancePath+"/vision/match/confirmFrames",schemaPath:"#/properties/vision/properties/match/properties/confirmFrames/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data194.cooldownS === undefined){
+const err579 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/required",keyword:"required",params:{missingProperty: "cooldownS"},message:"must have required property '"+"cooldownS"+"'"};
 if(vErrors === null){
 vErrors = [err579];
 }
@@ -6959,9 +6957,9 @@ vErrors.push(err579);
 }
 errors++;
 }
-if(typeof data195 == "number"){
-if(data195 > 30 || isNaN(data195)){
-const err580 = {instancePath:instancePath+"/vision/match/confirmFrames",schemaPath:"#/properties/vision/properties/match/properties/confirmFrames/maximum",keyword:"maximum",params:{comparison: "<=", limit: 30},message:"must be <= 30"};
+for(const key38 in data194){
+if(!((((((((key38 === "threshold") || (key38 === "confirmFrames")) || (key38 === "windowMs")) || (key38 === "strangerRate")) || (key38 === "margin")) || (key38 === "minFrameGapMs")) || (key38 === "maxRepeatSimilarity")) || (key38 === "cooldownS"))){
+const err580 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key38},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err580];
 }
@@ -6970,8 +6968,12 @@ vErrors.push(err580);
 }
 errors++;
 }
-if(data195 < 1 || isNaN(data195)){
-const err581 = {instancePath:instancePath+"/vision/match/confirmFrames",schemaPath:"#/properties/vision/properties/match/properties/confirmFrames/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+if(data194.threshold !== undefined){
+let data195 = data194.threshold;
+if(typeof data195 == "number"){
+if(data195 <= 0 || isNaN(data195)){
+const err581 = {instancePath:instancePath+"/vision/match/threshold",schemaPath:"#/properties/vision/properties/match/properties/threshold/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"};
 if(vErrors === null){
 vErrors = [err581];
 }
@@ -6981,9 +6983,8 @@ vErrors.push(err581);
 errors++;
 }
 }
-let data196 = data193.windowMs;
-if(!((typeof data196 == "number") && (!(data196 % 1) && !isNaN(data196)))){
-const err582 = {instancePath:instancePath+"/vision/match/windowMs",schemaPath:"#/properties/vision/properties/match/properties/windowMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+else {
+const err582 = {instancePath:instancePath+"/vision/match/threshold",schemaPath:"#/properties/vision/properties/match/properties/threshold/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err582];
 }
@@ -6992,9 +6993,10 @@ vErrors.push(err582);
 }
 errors++;
 }
-if(typeof data196 == "number"){
-if(data196 > 30000 || isNaN(data196)){
-const err583 = {instancePath:instancePath+"/vision/match/windowMs",schemaPath:"#/properties/vision/properties/match/properties/windowMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 30000},message:"must be <= 30000"};
+}
+let data196 = data194.confirmFrames;
+if(!((typeof data196 == "number") && (!(data196 % 1) && !isNaN(data196)))){
+const err583 = {instancePath:instancePath+"/vision/match/confirmFrames",schemaPath:"#/properties/vision/properties/match/properties/confirmFrames/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err583];
 }
@@ -7003,8 +7005,9 @@ vErrors.push(err583);
 }
 errors++;
 }
-if(data196 < 100 || isNaN(data196)){
-const err584 = {instancePath:instancePath+"/vision/match/windowMs",schemaPath:"#/properties/vision/properties/match/properties/windowMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100"};
+if(typeof data196 == "number"){
+if(data196 > 30 || isNaN(data196)){
+const err584 = {instancePath:instancePath+"/vision/match/confirmFrames",schemaPath:"#/properties/vision/properties/match/properties/confirmFrames/maximum",keyword:"maximum",params:{comparison: "<=", limit: 30},message:"must be <= 30"};
 if(vErrors === null){
 vErrors = [err584];
 }
@@ -7013,11 +7016,8 @@ vErrors.push(err584);
 }
 errors++;
 }
-}
-let data197 = data193.strangerRate;
-if(typeof data197 == "number"){
-if(data197 > 0.1 || isNaN(data197)){
-const err585 = {instancePath:instancePath+"/vision/match/strangerRate",schemaPath:"#/properties/vision/properties/match/properties/strangerRate/maximum",keyword:"maximum",params:{comparison: "<=", limit: 0.1},message:"must be <= 0.1"};
+if(data196 < 1 || isNaN(data196)){
+const err585 = {instancePath:instancePath+"/vision/match/confirmFrames",schemaPath:"#/properties/vision/properties/match/properties/confirmFrames/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err585];
 }
@@ -7026,8 +7026,10 @@ vErrors.push(err585);
 }
 errors++;
 }
-if(data197 <= 0 || isNaN(data197)){
-const err586 = {instancePath:instancePath+"/vision/match/strangerRate",schemaPath:"#/properties/vision/properties/match/properties/strangerRate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"};
+}
+let data197 = data194.windowMs;
+if(!((typeof data197 == "number") && (!(data197 % 1) && !isNaN(data197)))){
+const err586 = {instancePath:instancePath+"/vision/match/windowMs",schemaPath:"#/properties/vision/properties/match/properties/windowMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err586];
 }
@@ -7036,9 +7038,9 @@ vErrors.push(err586);
 }
 errors++;
 }
-}
-else {
-const err587 = {instancePath:instancePath+"/vision/match/strangerRate",schemaPath:"#/properties/vision/properties/match/properties/strangerRate/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(typeof data197 == "number"){
+if(data197 > 30000 || isNaN(data197)){
+const err587 = {instancePath:instancePath+"/vision/match/windowMs",schemaPath:"#/properties/vision/properties/match/properties/windowMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 30000},message:"must be <= 30000"};
 if(vErrors === null){
 vErrors = [err587];
 }
@@ -7047,11 +7049,8 @@ vErrors.push(err587);
 }
 errors++;
 }
-if(data193.margin !== undefined){
-let data198 = data193.margin;
-if(typeof data198 == "number"){
-if(data198 > 1 || isNaN(data198)){
-const err588 = {instancePath:instancePath+"/vision/match/margin",schemaPath:"#/properties/vision/properties/match/properties/margin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
+if(data197 < 100 || isNaN(data197)){
+const err588 = {instancePath:instancePath+"/vision/match/windowMs",schemaPath:"#/properties/vision/properties/match/properties/windowMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100"};
 if(vErrors === null){
 vErrors = [err588];
 }
@@ -7060,8 +7059,11 @@ vErrors.push(err588);
 }
 errors++;
 }
-if(data198 < 0 || isNaN(data198)){
-const err589 = {instancePath:instancePath+"/vision/match/margin",schemaPath:"#/properties/vision/properties/match/properties/margin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+let data198 = data194.strangerRate;
+if(typeof data198 == "number"){
+if(data198 > 0.1 || isNaN(data198)){
+const err589 = {instancePath:instancePath+"/vision/match/strangerRate",schemaPath:"#/properties/vision/properties/match/properties/strangerRate/maximum",keyword:"maximum",params:{comparison: "<=", limit: 0.1},message:"must be <= 0.1"};
 if(vErrors === null){
 vErrors = [err589];
 }
@@ -7070,9 +7072,8 @@ vErrors.push(err589);
 }
 errors++;
 }
-}
-else {
-const err590 = {instancePath:instancePath+"/vision/match/margin",schemaPath:"#/properties/vision/properties/match/properties/margin/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data198 <= 0 || isNaN(data198)){
+const err590 = {instancePath:instancePath+"/vision/match/strangerRate",schemaPath:"#/properties/vision/properties/match/properties/strangerRate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"};
 if(vErrors === null){
 vErrors = [err590];
 }
@@ -7082,9 +7083,8 @@ vErrors.push(err590);
 errors++;
 }
 }
-let data199 = data193.minFrameGapMs;
-if(!((typeof data199 == "number") && (!(data199 % 1) && !isNaN(data199)))){
-const err591 = {instancePath:instancePath+"/vision/match/minFrameGapMs",schemaPath:"#/properties/vision/properties/match/properties/minFrameGapMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+else {
+const err591 = {instancePath:instancePath+"/vision/match/strangerRate",schemaPath:"#/properties/vision/properties/match/properties/strangerRate/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err591];
 }
@@ -7093,9 +7093,11 @@ vErrors.push(err591);
 }
 errors++;
 }
+if(data194.margin !== undefined){
+let data199 = data194.margin;
 if(typeof data199 == "number"){
-if(data199 > 5000 || isNaN(data199)){
-const err592 = {instancePath:instancePath+"/vision/match/minFrameGapMs",schemaPath:"#/properties/vision/properties/match/properties/minFrameGapMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 5000},message:"must be <= 5000"};
+if(data199 > 1 || isNaN(data199)){
+const err592 = {instancePath:instancePath+"/vision/match/margin",schemaPath:"#/properties/vision/properties/match/properties/margin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
 if(vErrors === null){
 vErrors = [err592];
 }
@@ -7105,7 +7107,7 @@ vErrors.push(err592);
 errors++;
 }
 if(data199 < 0 || isNaN(data199)){
-const err593 = {instancePath:instancePath+"/vision/match/minFrameGapMs",schemaPath:"#/properties/vision/properties/match/properties/minFrameGapMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+const err593 = {instancePath:instancePath+"/vision/match/margin",schemaPath:"#/properties/vision/properties/match/properties/margin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err593];
 }
@@ -7115,10 +7117,8 @@ vErrors.push(err593);
 errors++;
 }
 }
-let data200 = data193.maxRepeatSimilarity;
-if(typeof data200 == "number"){
-if(data200 > 1 || isNaN(data200)){
-const err594 = {instancePath:instancePath+"/vision/match/maxRepeatSimilarity",schemaPath:"#/properties/vision/properties/match/properties/maxRepeatSimilarity/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
+else {
+const err594 = {instancePath:instancePath+"/vision/match/margin",schemaPath:"#/properties/vision/properties/match/properties/margin/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err594];
 }
@@ -7127,8 +7127,10 @@ vErrors.push(err594);
 }
 errors++;
 }
-if(data200 < 0.5 || isNaN(data200)){
-const err595 = {instancePath:instancePath+"/vision/match/maxRepeatSimilarity",schemaPath:"#/properties/vision/properties/match/properties/maxRepeatSimilarity/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.5},message:"must be >= 0.5"};
+}
+let data200 = data194.minFrameGapMs;
+if(!((typeof data200 == "number") && (!(data200 % 1) && !isNaN(data200)))){
+const err595 = {instancePath:instancePath+"/vision/match/minFrameGapMs",schemaPath:"#/properties/vision/properties/match/properties/minFrameGapMs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err595];
 }
@@ -7137,9 +7139,9 @@ vErrors.push(err595);
 }
 errors++;
 }
-}
-else {
-const err596 = {instancePath:instancePath+"/vision/match/maxRepeatSimilarity",schemaPath:"#/properties/vision/properties/match/properties/maxRepeatSimilarity/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(typeof data200 == "number"){
+if(data200 > 5000 || isNaN(data200)){
+const err596 = {instancePath:instancePath+"/vision/match/minFrameGapMs",schemaPath:"#/properties/vision/properties/match/properties/minFrameGapMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 5000},message:"must be <= 5000"};
 if(vErrors === null){
 vErrors = [err596];
 }
@@ -7148,10 +7150,8 @@ vErrors.push(err596);
 }
 errors++;
 }
-let data201 = data193.cooldownS;
-if(typeof data201 == "number"){
-if(data201 > 3600 || isNaN(data201)){
-const err597 = {instancePath:instancePath+"/vision/match/cooldownS",schemaPath:"#/properties/vision/properties/match/properties/cooldownS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
+if(data200 < 0 || isNaN(data200)){
+const err597 = {instancePath:instancePath+"/vision/match/minFrameGapMs",schemaPath:"#/properties/vision/properties/match/properties/minFrameGapMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err597];
 }
@@ -7160,8 +7160,11 @@ vErrors.push(err597);
 }
 errors++;
 }
-if(data201 < 0 || isNaN(data201)){
-const err598 = {instancePath:instancePath+"/vision/match/cooldownS",schemaPath:"#/properties/vision/properties/match/properties/cooldownS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+let data201 = data194.maxRepeatSimilarity;
+if(typeof data201 == "number"){
+if(data201 > 1 || isNaN(data201)){
+const err598 = {instancePath:instancePath+"/vision/match/maxRepeatSimilarity",schemaPath:"#/properties/vision/properties/match/properties/maxRepeatSimilarity/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
 if(vErrors === null){
 vErrors = [err598];
 }
@@ -7170,9 +7173,8 @@ vErrors.push(err598);
 }
 errors++;
 }
-}
-else {
-const err599 = {instancePath:instancePath+"/vision/match/cooldownS",schemaPath:"#/properties/vision/properties/match/properties/cooldownS/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data201 < 0.5 || isNaN(data201)){
+const err599 = {instancePath:instancePath+"/vision/match/maxRepeatSimilarity",schemaPath:"#/properties/vision/properties/match/properties/maxRepeatSimilarity/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.5},message:"must be >= 0.5"};
 if(vErrors === null){
 vErrors = [err599];
 }
@@ -7183,7 +7185,7 @@ errors++;
 }
 }
 else {
-const err600 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err600 = {instancePath:instancePath+"/vision/match/maxRepeatSimilarity",schemaPath:"#/properties/vision/properties/match/properties/maxRepeatSimilarity/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err600];
 }
@@ -7192,13 +7194,10 @@ vErrors.push(err600);
 }
 errors++;
 }
-let data202 = data167.liveness;
-if(data202 && typeof data202 == "object" && !Array.isArray(data202)){
-if(data202.enabled === undefined){
-data202.enabled = true;
-}
-if(data202.enabled === undefined){
-const err601 = {instancePath:instancePath+"/vision/liveness",schemaPath:"#/properties/vision/properties/liveness/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
+let data202 = data194.cooldownS;
+if(typeof data202 == "number"){
+if(data202 > 3600 || isNaN(data202)){
+const err601 = {instancePath:instancePath+"/vision/match/cooldownS",schemaPath:"#/properties/vision/properties/match/properties/cooldownS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
 if(vErrors === null){
 vErrors = [err601];
 }
@@ -7207,9 +7206,8 @@ vErrors.push(err601);
 }
 errors++;
 }
-for(const key39 in data202){
-if(!((key39 === "enabled") || (key39 === "threshold"))){
-const err602 = {instancePath:instancePath+"/vision/liveness",schemaPath:"#/properties/vision/properties/liveness/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key39},message:"must NOT have additional properties"};
+if(data202 < 0 || isNaN(data202)){
+const err602 = {instancePath:instancePath+"/vision/match/cooldownS",schemaPath:"#/properties/vision/properties/match/properties/cooldownS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err602];
 }
@@ -7219,8 +7217,8 @@ vErrors.push(err602);
 errors++;
 }
 }
-if(typeof data202.enabled !== "boolean"){
-const err603 = {instancePath:instancePath+"/vision/liveness/enabled",schemaPath:"#/properties/vision/properties/liveness/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+else {
+const err603 = {instancePath:instancePath+"/vision/match/cooldownS",schemaPath:"#/properties/vision/properties/match/properties/cooldownS/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err603];
 }
@@ -7229,11 +7227,9 @@ vErrors.push(err603);
 }
 errors++;
 }
-if(data202.threshold !== undefined){
-let data204 = data202.threshold;
-if(typeof data204 == "number"){
-if(data204 > 1 || isNaN(data204)){
-const err604 = {instancePath:instancePath+"/vision/liveness/threshold",schemaPath:"#/properties/vision/properties/liveness/properties/threshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
+}
+else {
+const err604 = {instancePath:instancePath+"/vision/match",schemaPath:"#/properties/vision/properties/match/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err604];
 }
@@ -7242,8 +7238,13 @@ vErrors.push(err604);
 }
 errors++;
 }
-if(data204 < 0 || isNaN(data204)){
-const err605 = {instancePath:instancePath+"/vision/liveness/threshold",schemaPath:"#/properties/vision/properties/liveness/properties/threshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+let data203 = data167.liveness;
+if(data203 && typeof data203 == "object" && !Array.isArray(data203)){
+if(data203.enabled === undefined){
+data203.enabled = true;
+}
+if(data203.enabled === undefined){
+const err605 = {instancePath:instancePath+"/vision/liveness",schemaPath:"#/properties/vision/properties/liveness/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
 if(vErrors === null){
 vErrors = [err605];
 }
@@ -7252,9 +7253,9 @@ vErrors.push(err605);
 }
 errors++;
 }
-}
-else {
-const err606 = {instancePath:instancePath+"/vision/liveness/threshold",schemaPath:"#/properties/vision/properties/liveness/properties/threshold/type",keyword:"type",params:{type: "number"},message:"must be number"};
+for(const key39 in data203){
+if(!((key39 === "enabled") || (key39 === "threshold"))){
+const err606 = {instancePath:instancePath+"/vision/liveness",schemaPath:"#/properties/vision/properties/liveness/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key39},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err606];
 }
@@ -7264,9 +7265,8 @@ vErrors.push(err606);
 errors++;
 }
 }
-}
-else {
-const err607 = {instancePath:instancePath+"/vision/liveness",schemaPath:"#/properties/vision/properties/liveness/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(typeof data203.enabled !== "boolean"){
+const err607 = {instancePath:instancePath+"/vision/liveness/enabled",schemaPath:"#/properties/vision/properties/liveness/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err607];
 }
@@ -7275,25 +7275,11 @@ vErrors.push(err607);
 }
 errors++;
 }
-let data205 = data167.quality;
-if(data205 && typeof data205 == "object" && !Array.isArray(data205)){
-if(data205.minFacePx === undefined){
-data205.minFacePx = 60;
-}
-if(data205.maxYaw === undefined){
-data205.maxYaw = 0.35;
-}
-if(data205.maxRollDeg === undefined){
-data205.maxRollDeg = 20;
-}
-if(data205.minSharpness === undefined){
-data205.minSharpness = 40;
-}
-if(data205.minBrightness === undefined){
-data205.minBrightness = 40;
-}
-if(data205.minFacePx === undefined){
-const err608 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/required",keyword:"required",params:{missingProperty: "minFacePx"},message:"must have required property '"+"minFacePx"+"'"};
+if(data203.threshold !== undefined){
+let data205 = data203.threshold;
+if(typeof data205 == "number"){
+if(data205 > 1 || isNaN(data205)){
+const err608 = {instancePath:instancePath+"/vision/liveness/threshold",schemaPath:"#/properties/vision/properties/liveness/properties/threshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
 if(vErrors === null){
 vErrors = [err608];
 }
@@ -7302,8 +7288,8 @@ vErrors.push(err608);
 }
 errors++;
 }
-if(data205.maxYaw === undefined){
-const err609 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/required",keyword:"required",params:{missingProperty: "maxYaw"},message:"must have required property '"+"maxYaw"+"'"};
+if(data205 < 0 || isNaN(data205)){
+const err609 = {instancePath:instancePath+"/vision/liveness/threshold",schemaPath:"#/properties/vision/properties/liveness/properties/threshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err609];
 }
@@ -7312,8 +7298,9 @@ vErrors.push(err609);
 }
 errors++;
 }
-if(data205.maxRollDeg === undefined){
-const err610 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/required",keyword:"required",params:{missingProperty: "maxRollDeg"},message:"must have required property '"+"maxRollDeg"+"'"};
+}
+else {
+const err610 = {instancePath:instancePath+"/vision/liveness/threshold",schemaPath:"#/properties/vision/properties/liveness/properties/threshold/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err610];
 }
@@ -7322,8 +7309,10 @@ vErrors.push(err610);
 }
 errors++;
 }
-if(data205.minSharpness === undefined){
-const err611 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/required",keyword:"required",params:{missingProperty: "minSharpness"},message:"must have required property '"+"minSharpness"+"'"};
+}
+}
+else {
+const err611 = {instancePath:instancePath+"/vision/liveness",schemaPath:"#/properties/vision/properties/liveness/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err611];
 }
@@ -7332,8 +7321,25 @@ vErrors.push(err611);
 }
 errors++;
 }
-if(data205.minBrightness === undefined){
-const err612 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/required",keyword:"required",params:{missingProperty: "minBrightness"},message:"must have required property '"+"minBrightness"+"'"};
+let data206 = data167.quality;
+if(data206 && typeof data206 == "object" && !Array.isArray(data206)){
+if(data206.minFacePx === undefined){
+data206.minFacePx = 60;
+}
+if(data206.maxYaw === undefined){
+data206.maxYaw = 0.35;
+}
+if(data206.maxRollDeg === undefined){
+data206.maxRollDeg = 20;
+}
+if(data206.minSharpness === undefined){
+data206.minSharpness = 40;
+}
+if(data206.minBrightness === undefined){
+data206.minBrightness = 40;
+}
+if(data206.minFacePx === undefined){
+const err612 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/required",keyword:"required",params:{missingProperty: "minFacePx"},message:"must have required property '"+"minFacePx"+"'"};
 if(vErrors === null){
 vErrors = [err612];
 }
@@ -7342,9 +7348,8 @@ vErrors.push(err612);
 }
 errors++;
 }
-for(const key40 in data205){
-if(!(((((key40 === "minFacePx") || (key40 === "maxYaw")) || (key40 === "maxRollDeg")) || (key40 === "minSharpness")) || (key40 === "minBrightness"))){
-const err613 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key40},message:"must NOT have additional properties"};
+if(data206.maxYaw === undefined){
+const err613 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/required",keyword:"required",params:{missingProperty: "maxYaw"},message:"must have required property '"+"maxYaw"+"'"};
 if(vErrors === null){
 vErrors = [err613];
 }
@@ -7353,10 +7358,8 @@ vErrors.push(err613);
 }
 errors++;
 }
-}
-let data206 = data205.minFacePx;
-if(!((typeof data206 == "number") && (!(data206 % 1) && !isNaN(data206)))){
-const err614 = {instancePath:instancePath+"/vision/quality/minFacePx",schemaPath:"#/properties/vision/properties/quality/properties/minFacePx/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data206.maxRollDeg === undefined){
+const err614 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/required",keyword:"required",params:{missingProperty: "maxRollDeg"},message:"must have required property '"+"maxRollDeg"+"'"};
 if(vErrors === null){
 vErrors = [err614];
 }
@@ -7365,9 +7368,8 @@ vErrors.push(err614);
 }
 errors++;
 }
-if(typeof data206 == "number"){
-if(data206 > 2000 || isNaN(data206)){
-const err615 = {instancePath:instancePath+"/vision/quality/minFacePx",schemaPath:"#/properties/vision/properties/quality/properties/minFacePx/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2000},message:"must be <= 2000"};
+if(data206.minSharpness === undefined){
+const err615 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/required",keyword:"required",params:{missingProperty: "minSharpness"},message:"must have required property '"+"minSharpness"+"'"};
 if(vErrors === null){
 vErrors = [err615];
 }
@@ -7376,8 +7378,8 @@ vErrors.push(err615);
 }
 errors++;
 }
-if(data206 < 16 || isNaN(data206)){
-const err616 = {instancePath:instancePath+"/vision/quality/minFacePx",schemaPath:"#/properties/vision/properties/quality/properties/minFacePx/minimum",keyword:"minimum",params:{comparison: ">=", limit: 16},message:"must be >= 16"};
+if(data206.minBrightness === undefined){
+const err616 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/required",keyword:"required",params:{missingProperty: "minBrightness"},message:"must have required property '"+"minBrightness"+"'"};
 if(vErrors === null){
 vErrors = [err616];
 }
@@ -7386,11 +7388,9 @@ vErrors.push(err616);
 }
 errors++;
 }
-}
-let data207 = data205.maxYaw;
-if(typeof data207 == "number"){
-if(data207 > 1 || isNaN(data207)){
-const err617 = {instancePath:instancePath+"/vision/quality/maxYaw",schemaPath:"#/properties/vision/properties/quality/properties/maxYaw/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
+for(const key40 in data206){
+if(!(((((key40 === "minFacePx") || (key40 === "maxYaw")) || (key40 === "maxRollDeg")) || (key40 === "minSharpness")) || (key40 === "minBrightness"))){
+const err617 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key40},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err617];
 }
@@ -7399,8 +7399,10 @@ vErrors.push(err617);
 }
 errors++;
 }
-if(data207 < 0.05 || isNaN(data207)){
-const err618 = {instancePath:instancePath+"/vision/quality/maxYaw",schemaPath:"#/properties/vision/properties/quality/properties/maxYaw/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.05},message:"must be >= 0.05"};
+}
+let data207 = data206.minFacePx;
+if(!((typeof data207 == "number") && (!(data207 % 1) && !isNaN(data207)))){
+const err618 = {instancePath:instancePath+"/vision/quality/minFacePx",schemaPath:"#/properties/vision/properties/quality/properties/minFacePx/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err618];
 }
@@ -7409,9 +7411,9 @@ vErrors.push(err618);
 }
 errors++;
 }
-}
-else {
-const err619 = {instancePath:instancePath+"/vision/quality/maxYaw",schemaPath:"#/properties/vision/properties/quality/properties/maxYaw/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(typeof data207 == "number"){
+if(data207 > 2000 || isNaN(data207)){
+const err619 = {instancePath:instancePath+"/vision/quality/minFacePx",schemaPath:"#/properties/vision/properties/quality/properties/minFacePx/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2000},message:"must be <= 2000"};
 if(vErrors === null){
 vErrors = [err619];
 }
@@ -7420,10 +7422,8 @@ vErrors.push(err619);
 }
 errors++;
 }
-let data208 = data205.maxRollDeg;
-if(typeof data208 == "number"){
-if(data208 > 90 || isNaN(data208)){
-const err620 = {instancePath:instancePath+"/vision/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/quality/properties/maxRollDeg/maximum",keyword:"maximum",params:{comparison: "<=", limit: 90},message:"must be <= 90"};
+if(data207 < 16 || isNaN(data207)){
+const err620 = {instancePath:instancePath+"/vision/quality/minFacePx",schemaPath:"#/properties/vision/properties/quality/properties/minFacePx/minimum",keyword:"minimum",params:{comparison: ">=", limit: 16},message:"must be >= 16"};
 if(vErrors === null){
 vErrors = [err620];
 }
@@ -7432,8 +7432,11 @@ vErrors.push(err620);
 }
 errors++;
 }
-if(data208 < 5 || isNaN(data208)){
-const err621 = {instancePath:instancePath+"/vision/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/quality/properties/maxRollDeg/minimum",keyword:"minimum",params:{comparison: ">=", limit: 5},message:"must be >= 5"};
+}
+let data208 = data206.maxYaw;
+if(typeof data208 == "number"){
+if(data208 > 1 || isNaN(data208)){
+const err621 = {instancePath:instancePath+"/vision/quality/maxYaw",schemaPath:"#/properties/vision/properties/quality/properties/maxYaw/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
 if(vErrors === null){
 vErrors = [err621];
 }
@@ -7442,9 +7445,8 @@ vErrors.push(err621);
 }
 errors++;
 }
-}
-else {
-const err622 = {instancePath:instancePath+"/vision/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/quality/properties/maxRollDeg/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data208 < 0.05 || isNaN(data208)){
+const err622 = {instancePath:instancePath+"/vision/quality/maxYaw",schemaPath:"#/properties/vision/properties/quality/properties/maxYaw/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.05},message:"must be >= 0.05"};
 if(vErrors === null){
 vErrors = [err622];
 }
@@ -7453,10 +7455,9 @@ vErrors.push(err622);
 }
 errors++;
 }
-let data209 = data205.minSharpness;
-if(typeof data209 == "number"){
-if(data209 < 0 || isNaN(data209)){
-const err623 = {instancePath:instancePath+"/vision/quality/minSharpness",schemaPath:"#/properties/vision/properties/quality/properties/minSharpness/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+else {
+const err623 = {instancePath:instancePath+"/vision/quality/maxYaw",schemaPath:"#/properties/vision/properties/quality/properties/maxYaw/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err623];
 }
@@ -7465,9 +7466,10 @@ vErrors.push(err623);
 }
 errors++;
 }
-}
-else {
-const err624 = {instancePath:instancePath+"/vision/quality/minSharpness",schemaPath:"#/properties/vision/properties/quality/properties/minSharpness/type",keyword:"type",params:{type: "number"},message:"must be number"};
+let data209 = data206.maxRollDeg;
+if(typeof data209 == "number"){
+if(data209 > 90 || isNaN(data209)){
+const err624 = {instancePath:instancePath+"/vision/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/quality/properties/maxRollDeg/maximum",keyword:"maximum",params:{comparison: "<=", limit: 90},message:"must be <= 90"};
 if(vErrors === null){
 vErrors = [err624];
 }
@@ -7476,10 +7478,8 @@ vErrors.push(err624);
 }
 errors++;
 }
-let data210 = data205.minBrightness;
-if(typeof data210 == "number"){
-if(data210 > 255 || isNaN(data210)){
-const err625 = {instancePath:instancePath+"/vision/quality/minBrightness",schemaPath:"#/properties/vision/properties/quality/properties/minBrightness/maximum",keyword:"maximum",params:{comparison: "<=", limit: 255},message:"must be <= 255"};
+if(data209 < 5 || isNaN(data209)){
+const err625 = {instancePath:instancePath+"/vision/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/quality/properties/maxRollDeg/minimum",keyword:"minimum",params:{comparison: ">=", limit: 5},message:"must be >= 5"};
 if(vErrors === null){
 vErrors = [err625];
 }
@@ -7488,8 +7488,9 @@ vErrors.push(err625);
 }
 errors++;
 }
-if(data210 < 0 || isNaN(data210)){
-const err626 = {instancePath:instancePath+"/vision/quality/minBrightness",schemaPath:"#/properties/vision/properties/quality/properties/minBrightness/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+else {
+const err626 = {instancePath:instancePath+"/vision/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/quality/properties/maxRollDeg/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err626];
 }
@@ -7498,9 +7499,10 @@ vErrors.push(err626);
 }
 errors++;
 }
-}
-else {
-const err627 = {instancePath:instancePath+"/vision/quality/minBrightness",schemaPath:"#/properties/vision/properties/quality/properties/minBrightness/type",keyword:"type",params:{type: "number"},message:"must be number"};
+let data210 = data206.minSharpness;
+if(typeof data210 == "number"){
+if(data210 < 0 || isNaN(data210)){
+const err627 = {instancePath:instancePath+"/vision/quality/minSharpness",schemaPath:"#/properties/vision/properties/quality/properties/minSharpness/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err627];
 }
@@ -7511,7 +7513,7 @@ errors++;
 }
 }
 else {
-const err628 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err628 = {instancePath:instancePath+"/vision/quality/minSharpness",schemaPath:"#/properties/vision/properties/quality/properties/minSharpness/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err628];
 }
@@ -7520,28 +7522,10 @@ vErrors.push(err628);
 }
 errors++;
 }
-let data211 = data167.enrolment;
-if(data211 && typeof data211 == "object" && !Array.isArray(data211)){
-if(data211.quality === undefined){
-data211.quality = {};
-}
-if(data211.maxPhotoBytes === undefined){
-data211.maxPhotoBytes = 6291456;
-}
-if(data211.maxPhotoPixels === undefined){
-data211.maxPhotoPixels = 24000000;
-}
-if(data211.maxPhotosPerRequest === undefined){
-data211.maxPhotosPerRequest = 10;
-}
-if(data211.maxTemplatesPerPerson === undefined){
-data211.maxTemplatesPerPerson = 10;
-}
-if(data211.gateUpdates === undefined){
-data211.gateUpdates = {};
-}
-if(data211.quality === undefined){
-const err629 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "quality"},message:"must have required property '"+"quality"+"'"};
+let data211 = data206.minBrightness;
+if(typeof data211 == "number"){
+if(data211 > 255 || isNaN(data211)){
+const err629 = {instancePath:instancePath+"/vision/quality/minBrightness",schemaPath:"#/properties/vision/properties/quality/properties/minBrightness/maximum",keyword:"maximum",params:{comparison: "<=", limit: 255},message:"must be <= 255"};
 if(vErrors === null){
 vErrors = [err629];
 }
@@ -7550,8 +7534,8 @@ vErrors.push(err629);
 }
 errors++;
 }
-if(data211.maxPhotoBytes === undefined){
-const err630 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "maxPhotoBytes"},message:"must have required property '"+"maxPhotoBytes"+"'"};
+if(data211 < 0 || isNaN(data211)){
+const err630 = {instancePath:instancePath+"/vision/quality/minBrightness",schemaPath:"#/properties/vision/properties/quality/properties/minBrightness/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err630];
 }
@@ -7560,8 +7544,9 @@ vErrors.push(err630);
 }
 errors++;
 }
-if(data211.maxPhotoPixels === undefined){
-const err631 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "maxPhotoPixels"},message:"must have required property '"+"maxPhotoPixels"+"'"};
+}
+else {
+const err631 = {instancePath:instancePath+"/vision/quality/minBrightness",schemaPath:"#/properties/vision/properties/quality/properties/minBrightness/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err631];
 }
@@ -7570,8 +7555,9 @@ vErrors.push(err631);
 }
 errors++;
 }
-if(data211.maxPhotosPerRequest === undefined){
-const err632 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "maxPhotosPerRequest"},message:"must have required property '"+"maxPhotosPerRequest"+"'"};
+}
+else {
+const err632 = {instancePath:instancePath+"/vision/quality",schemaPath:"#/properties/vision/properties/quality/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err632];
 }
@@ -7580,8 +7566,28 @@ vErrors.push(err632);
 }
 errors++;
 }
-if(data211.maxTemplatesPerPerson === undefined){
-const err633 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "maxTemplatesPerPerson"},message:"must have required property '"+"maxTemplatesPerPerson"+"'"};
+let data212 = data167.enrolment;
+if(data212 && typeof data212 == "object" && !Array.isArray(data212)){
+if(data212.quality === undefined){
+data212.quality = {};
+}
+if(data212.maxPhotoBytes === undefined){
+data212.maxPhotoBytes = 6291456;
+}
+if(data212.maxPhotoPixels === undefined){
+data212.maxPhotoPixels = 24000000;
+}
+if(data212.maxPhotosPerRequest === undefined){
+data212.maxPhotosPerRequest = 10;
+}
+if(data212.maxTemplatesPerPerson === undefined){
+data212.maxTemplatesPerPerson = 10;
+}
+if(data212.gateUpdates === undefined){
+data212.gateUpdates = {};
+}
+if(data212.quality === undefined){
+const err633 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "quality"},message:"must have required property '"+"quality"+"'"};
 if(vErrors === null){
 vErrors = [err633];
 }
@@ -7590,8 +7596,8 @@ vErrors.push(err633);
 }
 errors++;
 }
-if(data211.gateUpdates === undefined){
-const err634 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "gateUpdates"},message:"must have required property '"+"gateUpdates"+"'"};
+if(data212.maxPhotoBytes === undefined){
+const err634 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "maxPhotoBytes"},message:"must have required property '"+"maxPhotoBytes"+"'"};
 if(vErrors === null){
 vErrors = [err634];
 }
@@ -7600,9 +7606,8 @@ vErrors.push(err634);
 }
 errors++;
 }
-for(const key41 in data211){
-if(!((((((key41 === "quality") || (key41 === "maxPhotoBytes")) || (key41 === "maxPhotoPixels")) || (key41 === "maxPhotosPerRequest")) || (key41 === "maxTemplatesPerPerson")) || (key41 === "gateUpdates"))){
-const err635 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key41},message:"must NOT have additional properties"};
+if(data212.maxPhotoPixels === undefined){
+const err635 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "maxPhotoPixels"},message:"must have required property '"+"maxPhotoPixels"+"'"};
 if(vErrors === null){
 vErrors = [err635];
 }
@@ -7611,26 +7616,8 @@ vErrors.push(err635);
 }
 errors++;
 }
-}
-let data212 = data211.quality;
-if(data212 && typeof data212 == "object" && !Array.isArray(data212)){
-if(data212.minFacePx === undefined){
-data212.minFacePx = 40;
-}
-if(data212.maxYaw === undefined){
-data212.maxYaw = 0.35;
-}
-if(data212.maxRollDeg === undefined){
-data212.maxRollDeg = 20;
-}
-if(data212.minSharpness === undefined){
-data212.minSharpness = 140;
-}
-if(data212.minBrightness === undefined){
-data212.minBrightness = 40;
-}
-if(data212.minFacePx === undefined){
-const err636 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "minFacePx"},message:"must have required property '"+"minFacePx"+"'"};
+if(data212.maxPhotosPerRequest === undefined){
+const err636 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "maxPhotosPerRequest"},message:"must have required property '"+"maxPhotosPerRequest"+"'"};
 if(vErrors === null){
 vErrors = [err636];
 }
@@ -7639,8 +7626,8 @@ vErrors.push(err636);
 }
 errors++;
 }
-if(data212.maxYaw === undefined){
-const err637 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "maxYaw"},message:"must have required property '"+"maxYaw"+"'"};
+if(data212.maxTemplatesPerPerson === undefined){
+const err637 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "maxTemplatesPerPerson"},message:"must have required property '"+"maxTemplatesPerPerson"+"'"};
 if(vErrors === null){
 vErrors = [err637];
 }
@@ -7649,8 +7636,8 @@ vErrors.push(err637);
 }
 errors++;
 }
-if(data212.maxRollDeg === undefined){
-const err638 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "maxRollDeg"},message:"must have required property '"+"maxRollDeg"+"'"};
+if(data212.gateUpdates === undefined){
+const err638 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/required",keyword:"required",params:{missingProperty: "gateUpdates"},message:"must have required property '"+"gateUpdates"+"'"};
 if(vErrors === null){
 vErrors = [err638];
 }
@@ -7659,8 +7646,9 @@ vErrors.push(err638);
 }
 errors++;
 }
-if(data212.minSharpness === undefined){
-const err639 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "minSharpness"},message:"must have required property '"+"minSharpness"+"'"};
+for(const key41 in data212){
+if(!((((((key41 === "quality") || (key41 === "maxPhotoBytes")) || (key41 === "maxPhotoPixels")) || (key41 === "maxPhotosPerRequest")) || (key41 === "maxTemplatesPerPerson")) || (key41 === "gateUpdates"))){
+const err639 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key41},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err639];
 }
@@ -7669,8 +7657,26 @@ vErrors.push(err639);
 }
 errors++;
 }
-if(data212.minBrightness === undefined){
-const err640 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "minBrightness"},message:"must have required property '"+"minBrightness"+"'"};
+}
+let data213 = data212.quality;
+if(data213 && typeof data213 == "object" && !Array.isArray(data213)){
+if(data213.minFacePx === undefined){
+data213.minFacePx = 40;
+}
+if(data213.maxYaw === undefined){
+data213.maxYaw = 0.35;
+}
+if(data213.maxRollDeg === undefined){
+data213.maxRollDeg = 20;
+}
+if(data213.minSharpness === undefined){
+data213.minSharpness = 140;
+}
+if(data213.minBrightness === undefined){
+data213.minBrightness = 40;
+}
+if(data213.minFacePx === undefined){
+const err640 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "minFacePx"},message:"must have required property '"+"minFacePx"+"'"};
 if(vErrors === null){
 vErrors = [err640];
 }
@@ -7679,9 +7685,8 @@ vErrors.push(err640);
 }
 errors++;
 }
-for(const key42 in data212){
-if(!(((((key42 === "minFacePx") || (key42 === "maxYaw")) || (key42 === "maxRollDeg")) || (key42 === "minSharpness")) || (key42 === "minBrightness"))){
-const err641 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key42},message:"must NOT have additional properties"};
+if(data213.maxYaw === undefined){
+const err641 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "maxYaw"},message:"must have required property '"+"maxYaw"+"'"};
 if(vErrors === null){
 vErrors = [err641];
 }
@@ -7690,10 +7695,8 @@ vErrors.push(err641);
 }
 errors++;
 }
-}
-let data213 = data212.minFacePx;
-if(!((typeof data213 == "number") && (!(data213 % 1) && !isNaN(data213)))){
-const err642 = {instancePath:instancePath+"/vision/enrolment/quality/minFacePx",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minFacePx/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data213.maxRollDeg === undefined){
+const err642 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "maxRollDeg"},message:"must have required property '"+"maxRollDeg"+"'"};
 if(vErrors === null){
 vErrors = [err642];
 }
@@ -7702,9 +7705,8 @@ vErrors.push(err642);
 }
 errors++;
 }
-if(typeof data213 == "number"){
-if(data213 > 2000 || isNaN(data213)){
-const err643 = {instancePath:instancePath+"/vision/enrolment/quality/minFacePx",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minFacePx/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2000},message:"must be <= 2000"};
+if(data213.minSharpness === undefined){
+const err643 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "minSharpness"},message:"must have required property '"+"minSharpness"+"'"};
 if(vErrors === null){
 vErrors = [err643];
 }
@@ -7713,8 +7715,8 @@ vErrors.push(err643);
 }
 errors++;
 }
-if(data213 < 16 || isNaN(data213)){
-const err644 = {instancePath:instancePath+"/vision/enrolment/quality/minFacePx",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minFacePx/minimum",keyword:"minimum",params:{comparison: ">=", limit: 16},message:"must be >= 16"};
+if(data213.minBrightness === undefined){
+const err644 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/required",keyword:"required",params:{missingProperty: "minBrightness"},message:"must have required property '"+"minBrightness"+"'"};
 if(vErrors === null){
 vErrors = [err644];
 }
@@ -7723,11 +7725,9 @@ vErrors.push(err644);
 }
 errors++;
 }
-}
-let data214 = data212.maxYaw;
-if(typeof data214 == "number"){
-if(data214 > 1 || isNaN(data214)){
-const err645 = {instancePath:instancePath+"/vision/enrolment/quality/maxYaw",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxYaw/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
+for(const key42 in data213){
+if(!(((((key42 === "minFacePx") || (key42 === "maxYaw")) || (key42 === "maxRollDeg")) || (key42 === "minSharpness")) || (key42 === "minBrightness"))){
+const err645 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key42},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err645];
 }
@@ -7736,8 +7736,10 @@ vErrors.push(err645);
 }
 errors++;
 }
-if(data214 < 0.05 || isNaN(data214)){
-const err646 = {instancePath:instancePath+"/vision/enrolment/quality/maxYaw",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxYaw/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.05},message:"must be >= 0.05"};
+}
+let data214 = data213.minFacePx;
+if(!((typeof data214 == "number") && (!(data214 % 1) && !isNaN(data214)))){
+const err646 = {instancePath:instancePath+"/vision/enrolment/quality/minFacePx",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minFacePx/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err646];
 }
@@ -7746,9 +7748,9 @@ vErrors.push(err646);
 }
 errors++;
 }
-}
-else {
-const err647 = {instancePath:instancePath+"/vision/enrolment/quality/maxYaw",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxYaw/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(typeof data214 == "number"){
+if(data214 > 2000 || isNaN(data214)){
+const err647 = {instancePath:instancePath+"/vision/enrolment/quality/minFacePx",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minFacePx/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2000},message:"must be <= 2000"};
 if(vErrors === null){
 vErrors = [err647];
 }
@@ -7757,10 +7759,8 @@ vErrors.push(err647);
 }
 errors++;
 }
-let data215 = data212.maxRollDeg;
-if(typeof data215 == "number"){
-if(data215 > 90 || isNaN(data215)){
-const err648 = {instancePath:instancePath+"/vision/enrolment/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxRollDeg/maximum",keyword:"maximum",params:{comparison: "<=", limit: 90},message:"must be <= 90"};
+if(data214 < 16 || isNaN(data214)){
+const err648 = {instancePath:instancePath+"/vision/enrolment/quality/minFacePx",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minFacePx/minimum",keyword:"minimum",params:{comparison: ">=", limit: 16},message:"must be >= 16"};
 if(vErrors === null){
 vErrors = [err648];
 }
@@ -7769,8 +7769,11 @@ vErrors.push(err648);
 }
 errors++;
 }
-if(data215 < 5 || isNaN(data215)){
-const err649 = {instancePath:instancePath+"/vision/enrolment/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxRollDeg/minimum",keyword:"minimum",params:{comparison: ">=", limit: 5},message:"must be >= 5"};
+}
+let data215 = data213.maxYaw;
+if(typeof data215 == "number"){
+if(data215 > 1 || isNaN(data215)){
+const err649 = {instancePath:instancePath+"/vision/enrolment/quality/maxYaw",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxYaw/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
 if(vErrors === null){
 vErrors = [err649];
 }
@@ -7779,9 +7782,8 @@ vErrors.push(err649);
 }
 errors++;
 }
-}
-else {
-const err650 = {instancePath:instancePath+"/vision/enrolment/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxRollDeg/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data215 < 0.05 || isNaN(data215)){
+const err650 = {instancePath:instancePath+"/vision/enrolment/quality/maxYaw",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxYaw/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.05},message:"must be >= 0.05"};
 if(vErrors === null){
 vErrors = [err650];
 }
@@ -7790,10 +7792,9 @@ vErrors.push(err650);
 }
 errors++;
 }
-let data216 = data212.minSharpness;
-if(typeof data216 == "number"){
-if(data216 < 0 || isNaN(data216)){
-const err651 = {instancePath:instancePath+"/vision/enrolment/quality/minSharpness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minSharpness/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+else {
+const err651 = {instancePath:instancePath+"/vision/enrolment/quality/maxYaw",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxYaw/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err651];
 }
@@ -7802,9 +7803,10 @@ vErrors.push(err651);
 }
 errors++;
 }
-}
-else {
-const err652 = {instancePath:instancePath+"/vision/enrolment/quality/minSharpness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minSharpness/type",keyword:"type",params:{type: "number"},message:"must be number"};
+let data216 = data213.maxRollDeg;
+if(typeof data216 == "number"){
+if(data216 > 90 || isNaN(data216)){
+const err652 = {instancePath:instancePath+"/vision/enrolment/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxRollDeg/maximum",keyword:"maximum",params:{comparison: "<=", limit: 90},message:"must be <= 90"};
 if(vErrors === null){
 vErrors = [err652];
 }
@@ -7813,10 +7815,8 @@ vErrors.push(err652);
 }
 errors++;
 }
-let data217 = data212.minBrightness;
-if(typeof data217 == "number"){
-if(data217 > 255 || isNaN(data217)){
-const err653 = {instancePath:instancePath+"/vision/enrolment/quality/minBrightness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minBrightness/maximum",keyword:"maximum",params:{comparison: "<=", limit: 255},message:"must be <= 255"};
+if(data216 < 5 || isNaN(data216)){
+const err653 = {instancePath:instancePath+"/vision/enrolment/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxRollDeg/minimum",keyword:"minimum",params:{comparison: ">=", limit: 5},message:"must be >= 5"};
 if(vErrors === null){
 vErrors = [err653];
 }
@@ -7825,8 +7825,9 @@ vErrors.push(err653);
 }
 errors++;
 }
-if(data217 < 0 || isNaN(data217)){
-const err654 = {instancePath:instancePath+"/vision/enrolment/quality/minBrightness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minBrightness/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+else {
+const err654 = {instancePath:instancePath+"/vision/enrolment/quality/maxRollDeg",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/maxRollDeg/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err654];
 }
@@ -7835,9 +7836,10 @@ vErrors.push(err654);
 }
 errors++;
 }
-}
-else {
-const err655 = {instancePath:instancePath+"/vision/enrolment/quality/minBrightness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minBrightness/type",keyword:"type",params:{type: "number"},message:"must be number"};
+let data217 = data213.minSharpness;
+if(typeof data217 == "number"){
+if(data217 < 0 || isNaN(data217)){
+const err655 = {instancePath:instancePath+"/vision/enrolment/quality/minSharpness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minSharpness/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err655];
 }
@@ -7848,7 +7850,7 @@ errors++;
 }
 }
 else {
-const err656 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err656 = {instancePath:instancePath+"/vision/enrolment/quality/minSharpness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minSharpness/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err656];
 }
@@ -7857,9 +7859,10 @@ vErrors.push(err656);
 }
 errors++;
 }
-let data218 = data211.maxPhotoBytes;
-if(!((typeof data218 == "number") && (!(data218 % 1) && !isNaN(data218)))){
-const err657 = {instancePath:instancePath+"/vision/enrolment/maxPhotoBytes",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+let data218 = data213.minBrightness;
+if(typeof data218 == "number"){
+if(data218 > 255 || isNaN(data218)){
+const err657 = {instancePath:instancePath+"/vision/enrolment/quality/minBrightness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minBrightness/maximum",keyword:"maximum",params:{comparison: "<=", limit: 255},message:"must be <= 255"};
 if(vErrors === null){
 vErrors = [err657];
 }
@@ -7868,9 +7871,8 @@ vErrors.push(err657);
 }
 errors++;
 }
-if(typeof data218 == "number"){
-if(data218 > 33554432 || isNaN(data218)){
-const err658 = {instancePath:instancePath+"/vision/enrolment/maxPhotoBytes",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 33554432},message:"must be <= 33554432"};
+if(data218 < 0 || isNaN(data218)){
+const err658 = {instancePath:instancePath+"/vision/enrolment/quality/minBrightness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minBrightness/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err658];
 }
@@ -7879,8 +7881,9 @@ vErrors.push(err658);
 }
 errors++;
 }
-if(data218 < 1024 || isNaN(data218)){
-const err659 = {instancePath:instancePath+"/vision/enrolment/maxPhotoBytes",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1024},message:"must be >= 1024"};
+}
+else {
+const err659 = {instancePath:instancePath+"/vision/enrolment/quality/minBrightness",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/properties/minBrightness/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err659];
 }
@@ -7890,9 +7893,8 @@ vErrors.push(err659);
 errors++;
 }
 }
-let data219 = data211.maxPhotoPixels;
-if(!((typeof data219 == "number") && (!(data219 % 1) && !isNaN(data219)))){
-const err660 = {instancePath:instancePath+"/vision/enrolment/maxPhotoPixels",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoPixels/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+else {
+const err660 = {instancePath:instancePath+"/vision/enrolment/quality",schemaPath:"#/properties/vision/properties/enrolment/properties/quality/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err660];
 }
@@ -7901,9 +7903,9 @@ vErrors.push(err660);
 }
 errors++;
 }
-if(typeof data219 == "number"){
-if(data219 > 100000000 || isNaN(data219)){
-const err661 = {instancePath:instancePath+"/vision/enrolment/maxPhotoPixels",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoPixels/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000000},message:"must be <= 100000000"};
+let data219 = data212.maxPhotoBytes;
+if(!((typeof data219 == "number") && (!(data219 % 1) && !isNaN(data219)))){
+const err661 = {instancePath:instancePath+"/vision/enrolment/maxPhotoBytes",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err661];
 }
@@ -7912,8 +7914,9 @@ vErrors.push(err661);
 }
 errors++;
 }
-if(data219 < 4096 || isNaN(data219)){
-const err662 = {instancePath:instancePath+"/vision/enrolment/maxPhotoPixels",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoPixels/minimum",keyword:"minimum",params:{comparison: ">=", limit: 4096},message:"must be >= 4096"};
+if(typeof data219 == "number"){
+if(data219 > 33554432 || isNaN(data219)){
+const err662 = {instancePath:instancePath+"/vision/enrolment/maxPhotoBytes",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 33554432},message:"must be <= 33554432"};
 if(vErrors === null){
 vErrors = [err662];
 }
@@ -7922,10 +7925,8 @@ vErrors.push(err662);
 }
 errors++;
 }
-}
-let data220 = data211.maxPhotosPerRequest;
-if(!((typeof data220 == "number") && (!(data220 % 1) && !isNaN(data220)))){
-const err663 = {instancePath:instancePath+"/vision/enrolment/maxPhotosPerRequest",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotosPerRequest/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data219 < 1024 || isNaN(data219)){
+const err663 = {instancePath:instancePath+"/vision/enrolment/maxPhotoBytes",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1024},message:"must be >= 1024"};
 if(vErrors === null){
 vErrors = [err663];
 }
@@ -7934,9 +7935,10 @@ vErrors.push(err663);
 }
 errors++;
 }
-if(typeof data220 == "number"){
-if(data220 > 50 || isNaN(data220)){
-const err664 = {instancePath:instancePath+"/vision/enrolment/maxPhotosPerRequest",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotosPerRequest/maximum",keyword:"maximum",params:{comparison: "<=", limit: 50},message:"must be <= 50"};
+}
+let data220 = data212.maxPhotoPixels;
+if(!((typeof data220 == "number") && (!(data220 % 1) && !isNaN(data220)))){
+const err664 = {instancePath:instancePath+"/vision/enrolment/maxPhotoPixels",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoPixels/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err664];
 }
@@ -7945,8 +7947,9 @@ vErrors.push(err664);
 }
 errors++;
 }
-if(data220 < 1 || isNaN(data220)){
-const err665 = {instancePath:instancePath+"/vision/enrolment/maxPhotosPerRequest",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotosPerRequest/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(typeof data220 == "number"){
+if(data220 > 100000000 || isNaN(data220)){
+const err665 = {instancePath:instancePath+"/vision/enrolment/maxPhotoPixels",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoPixels/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000000},message:"must be <= 100000000"};
 if(vErrors === null){
 vErrors = [err665];
 }
@@ -7955,10 +7958,8 @@ vErrors.push(err665);
 }
 errors++;
 }
-}
-let data221 = data211.maxTemplatesPerPerson;
-if(!((typeof data221 == "number") && (!(data221 % 1) && !isNaN(data221)))){
-const err666 = {instancePath:instancePath+"/vision/enrolment/maxTemplatesPerPerson",schemaPath:"#/properties/vision/properties/enrolment/properties/maxTemplatesPerPerson/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data220 < 4096 || isNaN(data220)){
+const err666 = {instancePath:instancePath+"/vision/enrolment/maxPhotoPixels",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotoPixels/minimum",keyword:"minimum",params:{comparison: ">=", limit: 4096},message:"must be >= 4096"};
 if(vErrors === null){
 vErrors = [err666];
 }
@@ -7967,9 +7968,10 @@ vErrors.push(err666);
 }
 errors++;
 }
-if(typeof data221 == "number"){
-if(data221 > 100 || isNaN(data221)){
-const err667 = {instancePath:instancePath+"/vision/enrolment/maxTemplatesPerPerson",schemaPath:"#/properties/vision/properties/enrolment/properties/maxTemplatesPerPerson/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
+}
+let data221 = data212.maxPhotosPerRequest;
+if(!((typeof data221 == "number") && (!(data221 % 1) && !isNaN(data221)))){
+const err667 = {instancePath:instancePath+"/vision/enrolment/maxPhotosPerRequest",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotosPerRequest/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err667];
 }
@@ -7978,8 +7980,9 @@ vErrors.push(err667);
 }
 errors++;
 }
-if(data221 < 1 || isNaN(data221)){
-const err668 = {instancePath:instancePath+"/vision/enrolment/maxTemplatesPerPerson",schemaPath:"#/properties/vision/properties/enrolment/properties/maxTemplatesPerPerson/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(typeof data221 == "number"){
+if(data221 > 50 || isNaN(data221)){
+const err668 = {instancePath:instancePath+"/vision/enrolment/maxPhotosPerRequest",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotosPerRequest/maximum",keyword:"maximum",params:{comparison: "<=", limit: 50},message:"must be <= 50"};
 if(vErrors === null){
 vErrors = [err668];
 }
@@ -7988,23 +7991,8 @@ vErrors.push(err668);
 }
 errors++;
 }
-}
-let data222 = data211.gateUpdates;
-if(data222 && typeof data222 == "object" && !Array.isArray(data222)){
-if(data222.maxTemplates === undefined){
-data222.maxTemplates = 3;
-}
-if(data222.minIntervalH === undefined){
-data222.minIntervalH = 24;
-}
-if(data222.minScoreGain === undefined){
-data222.minScoreGain = 0.05;
-}
-if(data222.maxSimilarity === undefined){
-data222.maxSimilarity = 0.93;
-}
-if(data222.maxTemplates === undefined){
-const err669 = {instancePath:instancePath+"/vision/enrolment/gateUpdates",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/required",keyword:"required",params:{missingProperty: "maxTemplates"},message:"must have required property '"+"maxTemplates"+"'"};
+if(data221 < 1 || isNaN(data221)){
+const err669 = {instancePath:instancePath+"/vision/enrolment/maxPhotosPerRequest",schemaPath:"#/properties/vision/properties/enrolment/properties/maxPhotosPerRequest/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err669];
 }
@@ -8013,8 +8001,10 @@ vErrors.push(err669);
 }
 errors++;
 }
-if(data222.minIntervalH === undefined){
-const err670 = {instancePath:instancePath+"/vision/enrolment/gateUpdates",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/required",keyword:"required",params:{missingProperty: "minIntervalH"},message:"must have required property '"+"minIntervalH"+"'"};
+}
+let data222 = data212.maxTemplatesPerPerson;
+if(!((typeof data222 == "number") && (!(data222 % 1) && !isNaN(data222)))){
+const err670 = {instancePath:instancePath+"/vision/enrolment/maxTemplatesPerPerson",schemaPath:"#/properties/vision/properties/enrolment/properties/maxTemplatesPerPerson/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err670];
 }
@@ -8023,8 +8013,9 @@ vErrors.push(err670);
 }
 errors++;
 }
-if(data222.minScoreGain === undefined){
-const err671 = {instancePath:instancePath+"/vision/enrolment/gateUpdates",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/required",keyword:"required",params:{missingProperty: "minScoreGain"},message:"must have required property '"+"minScoreGain"+"'"};
+if(typeof data222 == "number"){
+if(data222 > 100 || isNaN(data222)){
+const err671 = {instancePath:instancePath+"/vision/enrolment/maxTemplatesPerPerson",schemaPath:"#/properties/vision/properties/enrolment/properties/maxTemplatesPerPerson/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
 if(vErrors === null){
 vErrors = [err671];
 }
@@ -8033,8 +8024,8 @@ vErrors.push(err671);
 }
 errors++;
 }
-if(data222.maxSimilarity === undefined){
-const err672 = {instancePath:instancePath+"/vision/enrolment/gateUpdates",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/required",keyword:"required",params:{missingProperty: "maxSimilarity"},message:"must have required property '"+"maxSimilarity"+"'"};
+if(data222 < 1 || isNaN(data222)){
+const err672 = {instancePath:instancePath+"/vision/enrolment/maxTemplatesPerPerson",schemaPath:"#/properties/vision/properties/enrolment/properties/maxTemplatesPerPerson/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err672];
 }
@@ -8043,9 +8034,23 @@ vErrors.push(err672);
 }
 errors++;
 }
-for(const key43 in data222){
-if(!((((key43 === "maxTemplates") || (key43 === "minIntervalH")) || (key43 === "minScoreGain")) || (key43 === "maxSimilarity"))){
-const err673 = {instancePath:instancePath+"/vision/enrolment/gateUpdates",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key43},message:"must NOT have additional properties"};
+}
+let data223 = data212.gateUpdates;
+if(data223 && typeof data223 == "object" && !Array.isArray(data223)){
+if(data223.maxTemplates === undefined){
+data223.maxTemplates = 3;
+}
+if(data223.minIntervalH === undefined){
+data223.minIntervalH = 24;
+}
+if(data223.minScoreGain === undefined){
+data223.minScoreGain = 0.05;
+}
+if(data223.maxSimilarity === undefined){
+data223.maxSimilarity = 0.93;
+}
+if(data223.maxTemplates === undefined){
+const err673 = {instancePath:instancePath+"/vision/enrolment/gateUpdates",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/required",keyword:"required",params:{missingProperty: "maxTemplates"},message:"must have required property '"+"maxTemplates"+"'"};
 if(vErrors === null){
 vErrors = [err673];
 }
@@ -8054,10 +8059,8 @@ vErrors.push(err673);
 }
 errors++;
 }
-}
-let data223 = data222.maxTemplates;
-if(!((typeof data223 == "number") && (!(data223 % 1) && !isNaN(data223)))){
-const err674 = {instancePath:instancePath+"/vision/enrolment/gateUpdates/maxTemplates",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/properties/maxTemplates/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data223.minIntervalH === undefined){
+const err674 = {instancePath:instancePath+"/vision/enrolment/gateUpdates",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/required",keyword:"required",params:{missingProperty: "minIntervalH"},message:"must have required property '"+"minIntervalH"+"'"};
 if(vErrors === null){
 vErrors = [err674];
 }
@@ -8066,9 +8069,8 @@ vErrors.push(err674);
 }
 errors++;
 }
-if(typeof data223 == "number"){
-if(data223 > 10 || isNaN(data223)){
-const err675 = {instancePath:instancePath+"/vision/enrolment/gateUpdates/maxTemplates",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/properties/maxTemplates/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10"};
+if(data223.minScoreGain === undefined){
+const err675 = {instancePath:instancePath+"/vision/enrolment/gateUpdates",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/required",keyword:"required",params:{missingProperty: "minScoreGain"},message:"must have required property '"+"minScoreGain"+"'"};
 if(vErrors === null){
 vErrors = [err675];
 }
@@ -8077,8 +8079,8 @@ vErrors.push(err675);
 }
 errors++;
 }
-if(data223 < 0 || isNaN(data223)){
-const err676 = {instancePath:instancePath+"/vision/enrolment/gateUpdates/maxTemplates",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/properties/maxTemplates/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(data223.maxSimilarity === undefined){
+const err676 = {instancePath:instancePath+"/vision/enrolment/gateUpdates",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/required",keyword:"required",params:{missingProperty: "maxSimilarity"},message:"must have required property '"+"maxSimilarity"+"'"};
 if(vErrors === null){
 vErrors = [err676];
 }
@@ -8087,11 +8089,9 @@ vErrors.push(err676);
 }
 errors++;
 }
-}
-let data224 = data222.minIntervalH;
-if(typeof data224 == "number"){
-if(data224 > 8760 || isNaN(data224)){
-const err677 = {instancePath:instancePath+"/vision/enrolment/gateUpdates/minIntervalH",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/properties/minIntervalH/maximum",keyword:"maximum",params:{comparison: "<=", limit: 8760},message:"must be <= 8760"};
+for(const key43 in data223){
+if(!((((key43 === "maxTemplates") || (key43 === "minIntervalH")) || (key43 === "minScoreGain")) || (key43 === "maxSimilarity"))){
+const err677 = {instancePath:instancePath+"/vision/enrolment/gateUpdates",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key43},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err677];
 }
@@ -8100,8 +8100,10 @@ vErrors.push(err677);
 }
 errors++;
 }
-if(data224 < 0 || isNaN(data224)){
-const err678 = {instancePath:instancePath+"/vision/enrolment/gateUpdates/minIntervalH",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/properties/minIntervalH/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+let data224 = data223.maxTemplates;
+if(!((typeof data224 == "number") && (!(data224 % 1) && !isNaN(data224)))){
+const err678 = {instancePath:instancePath+"/vision/enrolment/gateUpdates/maxTemplates",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/properties/maxTemplates/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err678];
 }
@@ -8110,9 +8112,9 @@ vErrors.push(err678);
 }
 errors++;
 }
-}
-else {
-const err679 = {instancePath:instancePath+"/vision/enrolment/gateUpdates/minIntervalH",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/properties/minIntervalH/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(typeof data224 == "number"){
+if(data224 > 10 || isNaN(data224)){
+const err679 = {instancePath:instancePath+"/vision/enrolment/gateUpdates/maxTemplates",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/properties/maxTemplates/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10"};
 if(vErrors === null){
 vErrors = [err679];
 }
@@ -8121,10 +8123,8 @@ vErrors.push(err679);
 }
 errors++;
 }
-let data225 = data222.minScoreGain;
-if(typeof data225 == "number"){
-if(data225 > 1 || isNaN(data225)){
-const err680 = {instancePath:instancePath+"/vision/enrolment/gateUpdates/minScoreGain",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/properties/minScoreGain/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
+if(data224 < 0 || isNaN(data224)){
+const err680 = {instancePath:instancePath+"/vision/enrolment/gateUpdates/maxTemplates",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/properties/maxTemplates/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err680];
 }
@@ -8133,8 +8133,11 @@ vErrors.push(err680);
 }
 errors++;
 }
-if(data225 < 0 || isNaN(data225)){
-const err681 = {instancePath:instancePath+"/vision/enrolment/gateUpdates/minScoreGain",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/properties/minScoreGain/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+let data225 = data223.minIntervalH;
+if(typeof data225 == "number"){
+if(data225 > 8760 || isNaN(data225)){
+const err681 = {instancePath:instancePath+"/vision/enrolment/gateUpdates/minIntervalH",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/properties/minIntervalH/maximum",keyword:"maximum",params:{comparison: "<=", limit: 8760},message:"must be <= 8760"};
 if(vErrors === null){
 vErrors = [err681];
 }
@@ -8143,9 +8146,8 @@ vErrors.push(err681);
 }
 errors++;
 }
-}
-else {
-const err682 = {instancePath:instancePath+"/vision/enrolment/gateUpdates/minScoreGain",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/properties/minScoreGain/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data225 < 0 || isNaN(data225)){
+const err682 = {instancePath:instancePath+"/vision/enrolment/gateUpdates/minIntervalH",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/properties/minIntervalH/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err682];
 }
@@ -8154,10 +8156,9 @@ vErrors.push(err682);
 }
 errors++;
 }
-let data226 = data222.maxSimilarity;
-if(typeof data226 == "number"){
-if(data226 > 1 || isNaN(data226)){
-const err683 = {instancePath:instancePath+"/vision/enrolment/gateUpdates/maxSimilarity",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/properties/maxSimilarity/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
+}
+else {
+const err683 = {instancePath:instancePath+"/vision/enrolment/gateUpdates/minIntervalH",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/properties/minIntervalH/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err683];
 }
@@ -8166,8 +8167,10 @@ vErrors.push(err683);
 }
 errors++;
 }
-if(data226 < 0.5 || isNaN(data226)){
-const err684 = {instancePath:instancePath+"/vision/enrolment/gateUpdates/maxSimilarity",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/properties/maxSimilarity/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.5},message:"must be >= 0.5"};
+let data226 = data223.minScoreGain;
+if(typeof data226 == "number"){
+if(data226 > 1 || isNaN(data226)){
+const err684 = {instancePath:instancePath+"/vision/enrolment/gateUpdates/minScoreGain",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/properties/minScoreGain/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
 if(vErrors === null){
 vErrors = [err684];
 }
@@ -8176,9 +8179,8 @@ vErrors.push(err684);
 }
 errors++;
 }
-}
-else {
-const err685 = {instancePath:instancePath+"/vision/enrolment/gateUpdates/maxSimilarity",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/properties/maxSimilarity/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data226 < 0 || isNaN(data226)){
+const err685 = {instancePath:instancePath+"/vision/enrolment/gateUpdates/minScoreGain",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/properties/minScoreGain/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err685];
 }
@@ -8189,7 +8191,7 @@ errors++;
 }
 }
 else {
-const err686 = {instancePath:instancePath+"/vision/enrolment/gateUpdates",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err686 = {instancePath:instancePath+"/vision/enrolment/gateUpdates/minScoreGain",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/properties/minScoreGain/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err686];
 }
@@ -8198,9 +8200,10 @@ vErrors.push(err686);
 }
 errors++;
 }
-}
-else {
-const err687 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/type",keyword:"type",params:{type: "object"},message:"must be object"};
+let data227 = data223.maxSimilarity;
+if(typeof data227 == "number"){
+if(data227 > 1 || isNaN(data227)){
+const err687 = {instancePath:instancePath+"/vision/enrolment/gateUpdates/maxSimilarity",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/properties/maxSimilarity/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"};
 if(vErrors === null){
 vErrors = [err687];
 }
@@ -8209,22 +8212,8 @@ vErrors.push(err687);
 }
 errors++;
 }
-let data227 = data167.privacy;
-if(data227 && typeof data227 == "object" && !Array.isArray(data227)){
-if(data227.templatesFile === undefined){
-data227.templatesFile = "faces.db";
-}
-if(data227.keepPhotos === undefined){
-data227.keepPhotos = false;
-}
-if(data227.photoRetentionDays === undefined){
-data227.photoRetentionDays = 30;
-}
-if(data227.expiredGraceDays === undefined){
-data227.expiredGraceDays = 30;
-}
-if(data227.templatesFile === undefined){
-const err688 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/required",keyword:"required",params:{missingProperty: "templatesFile"},message:"must have required property '"+"templatesFile"+"'"};
+if(data227 < 0.5 || isNaN(data227)){
+const err688 = {instancePath:instancePath+"/vision/enrolment/gateUpdates/maxSimilarity",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/properties/maxSimilarity/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.5},message:"must be >= 0.5"};
 if(vErrors === null){
 vErrors = [err688];
 }
@@ -8233,8 +8222,9 @@ vErrors.push(err688);
 }
 errors++;
 }
-if(data227.keepPhotos === undefined){
-const err689 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/required",keyword:"required",params:{missingProperty: "keepPhotos"},message:"must have required property '"+"keepPhotos"+"'"};
+}
+else {
+const err689 = {instancePath:instancePath+"/vision/enrolment/gateUpdates/maxSimilarity",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/properties/maxSimilarity/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err689];
 }
@@ -8243,8 +8233,9 @@ vErrors.push(err689);
 }
 errors++;
 }
-if(data227.photoRetentionDays === undefined){
-const err690 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/required",keyword:"required",params:{missingProperty: "photoRetentionDays"},message:"must have required property '"+"photoRetentionDays"+"'"};
+}
+else {
+const err690 = {instancePath:instancePath+"/vision/enrolment/gateUpdates",schemaPath:"#/properties/vision/properties/enrolment/properties/gateUpdates/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err690];
 }
@@ -8253,8 +8244,9 @@ vErrors.push(err690);
 }
 errors++;
 }
-if(data227.expiredGraceDays === undefined){
-const err691 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/required",keyword:"required",params:{missingProperty: "expiredGraceDays"},message:"must have required property '"+"expiredGraceDays"+"'"};
+}
+else {
+const err691 = {instancePath:instancePath+"/vision/enrolment",schemaPath:"#/properties/vision/properties/enrolment/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err691];
 }
@@ -8263,9 +8255,22 @@ vErrors.push(err691);
 }
 errors++;
 }
-for(const key44 in data227){
-if(!(((((key44 === "keyFile") || (key44 === "templatesFile")) || (key44 === "keepPhotos")) || (key44 === "photoRetentionDays")) || (key44 === "expiredGraceDays"))){
-const err692 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key44},message:"must NOT have additional properties"};
+let data228 = data167.privacy;
+if(data228 && typeof data228 == "object" && !Array.isArray(data228)){
+if(data228.templatesFile === undefined){
+data228.templatesFile = "faces.db";
+}
+if(data228.keepPhotos === undefined){
+data228.keepPhotos = false;
+}
+if(data228.photoRetentionDays === undefined){
+data228.photoRetentionDays = 30;
+}
+if(data228.expiredGraceDays === undefined){
+data228.expiredGraceDays = 30;
+}
+if(data228.templatesFile === undefined){
+const err692 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/required",keyword:"required",params:{missingProperty: "templatesFile"},message:"must have required property '"+"templatesFile"+"'"};
 if(vErrors === null){
 vErrors = [err692];
 }
@@ -8274,12 +8279,8 @@ vErrors.push(err692);
 }
 errors++;
 }
-}
-if(data227.keyFile !== undefined){
-let data228 = data227.keyFile;
-if(typeof data228 === "string"){
-if(func3(data228) < 1){
-const err693 = {instancePath:instancePath+"/vision/privacy/keyFile",schemaPath:"#/properties/vision/properties/privacy/properties/keyFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(data228.keepPhotos === undefined){
+const err693 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/required",keyword:"required",params:{missingProperty: "keepPhotos"},message:"must have required property '"+"keepPhotos"+"'"};
 if(vErrors === null){
 vErrors = [err693];
 }
@@ -8288,9 +8289,8 @@ vErrors.push(err693);
 }
 errors++;
 }
-}
-else {
-const err694 = {instancePath:instancePath+"/vision/privacy/keyFile",schemaPath:"#/properties/vision/properties/privacy/properties/keyFile/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data228.photoRetentionDays === undefined){
+const err694 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/required",keyword:"required",params:{missingProperty: "photoRetentionDays"},message:"must have required property '"+"photoRetentionDays"+"'"};
 if(vErrors === null){
 vErrors = [err694];
 }
@@ -8299,11 +8299,8 @@ vErrors.push(err694);
 }
 errors++;
 }
-}
-let data229 = data227.templatesFile;
-if(typeof data229 === "string"){
-if(func3(data229) < 1){
-const err695 = {instancePath:instancePath+"/vision/privacy/templatesFile",schemaPath:"#/properties/vision/properties/privacy/properties/templatesFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(data228.expiredGraceDays === undefined){
+const err695 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/required",keyword:"required",params:{missingProperty: "expiredGraceDays"},message:"must have required property '"+"expiredGraceDays"+"'"};
 if(vErrors === null){
 vErrors = [err695];
 }
@@ -8312,9 +8309,9 @@ vErrors.push(err695);
 }
 errors++;
 }
-}
-else {
-const err696 = {instancePath:instancePath+"/vision/privacy/templatesFile",schemaPath:"#/properties/vision/properties/privacy/properties/templatesFile/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key44 in data228){
+if(!(((((key44 === "keyFile") || (key44 === "templatesFile")) || (key44 === "keepPhotos")) || (key44 === "photoRetentionDays")) || (key44 === "expiredGraceDays"))){
+const err696 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key44},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err696];
 }
@@ -8323,8 +8320,12 @@ vErrors.push(err696);
 }
 errors++;
 }
-if(typeof data227.keepPhotos !== "boolean"){
-const err697 = {instancePath:instancePath+"/vision/privacy/keepPhotos",schemaPath:"#/properties/vision/properties/privacy/properties/keepPhotos/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+}
+if(data228.keyFile !== undefined){
+let data229 = data228.keyFile;
+if(typeof data229 === "string"){
+if(func3(data229) < 1){
+const err697 = {instancePath:instancePath+"/vision/privacy/keyFile",schemaPath:"#/properties/vision/properties/privacy/properties/keyFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err697];
 }
@@ -8333,9 +8334,9 @@ vErrors.push(err697);
 }
 errors++;
 }
-let data231 = data227.photoRetentionDays;
-if(!((typeof data231 == "number") && (!(data231 % 1) && !isNaN(data231)))){
-const err698 = {instancePath:instancePath+"/vision/privacy/photoRetentionDays",schemaPath:"#/properties/vision/properties/privacy/properties/photoRetentionDays/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+else {
+const err698 = {instancePath:instancePath+"/vision/privacy/keyFile",schemaPath:"#/properties/vision/properties/privacy/properties/keyFile/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err698];
 }
@@ -8344,9 +8345,11 @@ vErrors.push(err698);
 }
 errors++;
 }
-if(typeof data231 == "number"){
-if(data231 > 3650 || isNaN(data231)){
-const err699 = {instancePath:instancePath+"/vision/privacy/photoRetentionDays",schemaPath:"#/properties/vision/properties/privacy/properties/photoRetentionDays/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3650},message:"must be <= 3650"};
+}
+let data230 = data228.templatesFile;
+if(typeof data230 === "string"){
+if(func3(data230) < 1){
+const err699 = {instancePath:instancePath+"/vision/privacy/templatesFile",schemaPath:"#/properties/vision/properties/privacy/properties/templatesFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err699];
 }
@@ -8355,8 +8358,9 @@ vErrors.push(err699);
 }
 errors++;
 }
-if(data231 < 1 || isNaN(data231)){
-const err700 = {instancePath:instancePath+"/vision/privacy/photoRetentionDays",schemaPath:"#/properties/vision/properties/privacy/properties/photoRetentionDays/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+else {
+const err700 = {instancePath:instancePath+"/vision/privacy/templatesFile",schemaPath:"#/properties/vision/properties/privacy/properties/templatesFile/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err700];
 }
@@ -8365,10 +8369,8 @@ vErrors.push(err700);
 }
 errors++;
 }
-}
-let data232 = data227.expiredGraceDays;
-if(!((typeof data232 == "number") && (!(data232 % 1) && !isNaN(data232)))){
-const err701 = {instancePath:instancePath+"/vision/privacy/expiredGraceDays",schemaPath:"#/properties/vision/properties/privacy/properties/expiredGraceDays/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(typeof data228.keepPhotos !== "boolean"){
+const err701 = {instancePath:instancePath+"/vision/privacy/keepPhotos",schemaPath:"#/properties/vision/properties/privacy/properties/keepPhotos/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err701];
 }
@@ -8377,9 +8379,9 @@ vErrors.push(err701);
 }
 errors++;
 }
-if(typeof data232 == "number"){
-if(data232 > 3650 || isNaN(data232)){
-const err702 = {instancePath:instancePath+"/vision/privacy/expiredGraceDays",schemaPath:"#/properties/vision/properties/privacy/properties/expiredGraceDays/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3650},message:"must be <= 3650"};
+let data232 = data228.photoRetentionDays;
+if(!((typeof data232 == "number") && (!(data232 % 1) && !isNaN(data232)))){
+const err702 = {instancePath:instancePath+"/vision/privacy/photoRetentionDays",schemaPath:"#/properties/vision/properties/privacy/properties/photoRetentionDays/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err702];
 }
@@ -8388,8 +8390,9 @@ vErrors.push(err702);
 }
 errors++;
 }
-if(data232 < 0 || isNaN(data232)){
-const err703 = {instancePath:instancePath+"/vision/privacy/expiredGraceDays",schemaPath:"#/properties/vision/properties/privacy/properties/expiredGraceDays/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(typeof data232 == "number"){
+if(data232 > 3650 || isNaN(data232)){
+const err703 = {instancePath:instancePath+"/vision/privacy/photoRetentionDays",schemaPath:"#/properties/vision/properties/privacy/properties/photoRetentionDays/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3650},message:"must be <= 3650"};
 if(vErrors === null){
 vErrors = [err703];
 }
@@ -8398,10 +8401,8 @@ vErrors.push(err703);
 }
 errors++;
 }
-}
-}
-else {
-const err704 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data232 < 1 || isNaN(data232)){
+const err704 = {instancePath:instancePath+"/vision/privacy/photoRetentionDays",schemaPath:"#/properties/vision/properties/privacy/properties/photoRetentionDays/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err704];
 }
@@ -8410,22 +8411,10 @@ vErrors.push(err704);
 }
 errors++;
 }
-let data233 = data167.events;
-if(data233 && typeof data233 == "object" && !Array.isArray(data233)){
-if(data233.unknownIntervalS === undefined){
-data233.unknownIntervalS = 30;
 }
-if(data233.spoofIntervalS === undefined){
-data233.spoofIntervalS = 30;
-}
-if(data233.snapshot === undefined){
-data233.snapshot = false;
-}
-if(data233.snapshotMaxBytes === undefined){
-data233.snapshotMaxBytes = 24576;
-}
-if(data233.unknownIntervalS === undefined){
-const err705 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/required",keyword:"required",params:{missingProperty: "unknownIntervalS"},message:"must have required property '"+"unknownIntervalS"+"'"};
+let data233 = data228.expiredGraceDays;
+if(!((typeof data233 == "number") && (!(data233 % 1) && !isNaN(data233)))){
+const err705 = {instancePath:instancePath+"/vision/privacy/expiredGraceDays",schemaPath:"#/properties/vision/properties/privacy/properties/expiredGraceDays/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err705];
 }
@@ -8434,8 +8423,9 @@ vErrors.push(err705);
 }
 errors++;
 }
-if(data233.spoofIntervalS === undefined){
-const err706 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/required",keyword:"required",params:{missingProperty: "spoofIntervalS"},message:"must have required property '"+"spoofIntervalS"+"'"};
+if(typeof data233 == "number"){
+if(data233 > 3650 || isNaN(data233)){
+const err706 = {instancePath:instancePath+"/vision/privacy/expiredGraceDays",schemaPath:"#/properties/vision/properties/privacy/properties/expiredGraceDays/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3650},message:"must be <= 3650"};
 if(vErrors === null){
 vErrors = [err706];
 }
@@ -8444,8 +8434,8 @@ vErrors.push(err706);
 }
 errors++;
 }
-if(data233.snapshot === undefined){
-const err707 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/required",keyword:"required",params:{missingProperty: "snapshot"},message:"must have required property '"+"snapshot"+"'"};
+if(data233 < 0 || isNaN(data233)){
+const err707 = {instancePath:instancePath+"/vision/privacy/expiredGraceDays",schemaPath:"#/properties/vision/properties/privacy/properties/expiredGraceDays/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err707];
 }
@@ -8454,8 +8444,10 @@ vErrors.push(err707);
 }
 errors++;
 }
-if(data233.snapshotMaxBytes === undefined){
-const err708 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/required",keyword:"required",params:{missingProperty: "snapshotMaxBytes"},message:"must have required property '"+"snapshotMaxBytes"+"'"};
+}
+}
+else {
+const err708 = {instancePath:instancePath+"/vision/privacy",schemaPath:"#/properties/vision/properties/privacy/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err708];
 }
@@ -8464,9 +8456,22 @@ vErrors.push(err708);
 }
 errors++;
 }
-for(const key45 in data233){
-if(!((((key45 === "unknownIntervalS") || (key45 === "spoofIntervalS")) || (key45 === "snapshot")) || (key45 === "snapshotMaxBytes"))){
-const err709 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key45},message:"must NOT have additional properties"};
+let data234 = data167.events;
+if(data234 && typeof data234 == "object" && !Array.isArray(data234)){
+if(data234.unknownIntervalS === undefined){
+data234.unknownIntervalS = 30;
+}
+if(data234.spoofIntervalS === undefined){
+data234.spoofIntervalS = 30;
+}
+if(data234.snapshot === undefined){
+data234.snapshot = false;
+}
+if(data234.snapshotMaxBytes === undefined){
+data234.snapshotMaxBytes = 24576;
+}
+if(data234.unknownIntervalS === undefined){
+const err709 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/required",keyword:"required",params:{missingProperty: "unknownIntervalS"},message:"must have required property '"+"unknownIntervalS"+"'"};
 if(vErrors === null){
 vErrors = [err709];
 }
@@ -8475,11 +8480,8 @@ vErrors.push(err709);
 }
 errors++;
 }
-}
-let data234 = data233.unknownIntervalS;
-if(typeof data234 == "number"){
-if(data234 > 3600 || isNaN(data234)){
-const err710 = {instancePath:instancePath+"/vision/events/unknownIntervalS",schemaPath:"#/properties/vision/properties/events/properties/unknownIntervalS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
+if(data234.spoofIntervalS === undefined){
+const err710 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/required",keyword:"required",params:{missingProperty: "spoofIntervalS"},message:"must have required property '"+"spoofIntervalS"+"'"};
 if(vErrors === null){
 vErrors = [err710];
 }
@@ -8488,8 +8490,8 @@ vErrors.push(err710);
 }
 errors++;
 }
-if(data234 < 0 || isNaN(data234)){
-const err711 = {instancePath:instancePath+"/vision/events/unknownIntervalS",schemaPath:"#/properties/vision/properties/events/properties/unknownIntervalS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(data234.snapshot === undefined){
+const err711 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/required",keyword:"required",params:{missingProperty: "snapshot"},message:"must have required property '"+"snapshot"+"'"};
 if(vErrors === null){
 vErrors = [err711];
 }
@@ -8498,9 +8500,8 @@ vErrors.push(err711);
 }
 errors++;
 }
-}
-else {
-const err712 = {instancePath:instancePath+"/vision/events/unknownIntervalS",schemaPath:"#/properties/vision/properties/events/properties/unknownIntervalS/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data234.snapshotMaxBytes === undefined){
+const err712 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/required",keyword:"required",params:{missingProperty: "snapshotMaxBytes"},message:"must have required property '"+"snapshotMaxBytes"+"'"};
 if(vErrors === null){
 vErrors = [err712];
 }
@@ -8509,10 +8510,9 @@ vErrors.push(err712);
 }
 errors++;
 }
-let data235 = data233.spoofIntervalS;
-if(typeof data235 == "number"){
-if(data235 > 3600 || isNaN(data235)){
-const err713 = {instancePath:instancePath+"/vision/events/spoofIntervalS",schemaPath:"#/properties/vision/properties/events/properties/spoofIntervalS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
+for(const key45 in data234){
+if(!((((key45 === "unknownIntervalS") || (key45 === "spoofIntervalS")) || (key45 === "snapshot")) || (key45 === "snapshotMaxBytes"))){
+const err713 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key45},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err713];
 }
@@ -8521,8 +8521,11 @@ vErrors.push(err713);
 }
 errors++;
 }
-if(data235 < 0 || isNaN(data235)){
-const err714 = {instancePath:instancePath+"/vision/events/spoofIntervalS",schemaPath:"#/properties/vision/properties/events/properties/spoofIntervalS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+let data235 = data234.unknownIntervalS;
+if(typeof data235 == "number"){
+if(data235 > 3600 || isNaN(data235)){
+const err714 = {instancePath:instancePath+"/vision/events/unknownIntervalS",schemaPath:"#/properties/vision/properties/events/properties/unknownIntervalS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
 if(vErrors === null){
 vErrors = [err714];
 }
@@ -8531,9 +8534,8 @@ vErrors.push(err714);
 }
 errors++;
 }
-}
-else {
-const err715 = {instancePath:instancePath+"/vision/events/spoofIntervalS",schemaPath:"#/properties/vision/properties/events/properties/spoofIntervalS/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data235 < 0 || isNaN(data235)){
+const err715 = {instancePath:instancePath+"/vision/events/unknownIntervalS",schemaPath:"#/properties/vision/properties/events/properties/unknownIntervalS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err715];
 }
@@ -8542,8 +8544,9 @@ vErrors.push(err715);
 }
 errors++;
 }
-if(typeof data233.snapshot !== "boolean"){
-const err716 = {instancePath:instancePath+"/vision/events/snapshot",schemaPath:"#/properties/vision/properties/events/properties/snapshot/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+}
+else {
+const err716 = {instancePath:instancePath+"/vision/events/unknownIntervalS",schemaPath:"#/properties/vision/properties/events/properties/unknownIntervalS/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err716];
 }
@@ -8552,9 +8555,10 @@ vErrors.push(err716);
 }
 errors++;
 }
-let data237 = data233.snapshotMaxBytes;
-if(!((typeof data237 == "number") && (!(data237 % 1) && !isNaN(data237)))){
-const err717 = {instancePath:instancePath+"/vision/events/snapshotMaxBytes",schemaPath:"#/properties/vision/properties/events/properties/snapshotMaxBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+let data236 = data234.spoofIntervalS;
+if(typeof data236 == "number"){
+if(data236 > 3600 || isNaN(data236)){
+const err717 = {instancePath:instancePath+"/vision/events/spoofIntervalS",schemaPath:"#/properties/vision/properties/events/properties/spoofIntervalS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
 if(vErrors === null){
 vErrors = [err717];
 }
@@ -8563,9 +8567,8 @@ vErrors.push(err717);
 }
 errors++;
 }
-if(typeof data237 == "number"){
-if(data237 > 262144 || isNaN(data237)){
-const err718 = {instancePath:instancePath+"/vision/events/snapshotMaxBytes",schemaPath:"#/properties/vision/properties/events/properties/snapshotMaxBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 262144},message:"must be <= 262144"};
+if(data236 < 0 || isNaN(data236)){
+const err718 = {instancePath:instancePath+"/vision/events/spoofIntervalS",schemaPath:"#/properties/vision/properties/events/properties/spoofIntervalS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err718];
 }
@@ -8574,8 +8577,9 @@ vErrors.push(err718);
 }
 errors++;
 }
-if(data237 < 2048 || isNaN(data237)){
-const err719 = {instancePath:instancePath+"/vision/events/snapshotMaxBytes",schemaPath:"#/properties/vision/properties/events/properties/snapshotMaxBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 2048},message:"must be >= 2048"};
+}
+else {
+const err719 = {instancePath:instancePath+"/vision/events/spoofIntervalS",schemaPath:"#/properties/vision/properties/events/properties/spoofIntervalS/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err719];
 }
@@ -8584,10 +8588,8 @@ vErrors.push(err719);
 }
 errors++;
 }
-}
-}
-else {
-const err720 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(typeof data234.snapshot !== "boolean"){
+const err720 = {instancePath:instancePath+"/vision/events/snapshot",schemaPath:"#/properties/vision/properties/events/properties/snapshot/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err720];
 }
@@ -8596,9 +8598,9 @@ vErrors.push(err720);
 }
 errors++;
 }
-let data238 = data167.queue;
+let data238 = data234.snapshotMaxBytes;
 if(!((typeof data238 == "number") && (!(data238 % 1) && !isNaN(data238)))){
-const err721 = {instancePath:instancePath+"/vision/queue",schemaPath:"#/properties/vision/properties/queue/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err721 = {instancePath:instancePath+"/vision/events/snapshotMaxBytes",schemaPath:"#/properties/vision/properties/events/properties/snapshotMaxBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err721];
 }
@@ -8608,8 +8610,8 @@ vErrors.push(err721);
 errors++;
 }
 if(typeof data238 == "number"){
-if(data238 > 64 || isNaN(data238)){
-const err722 = {instancePath:instancePath+"/vision/queue",schemaPath:"#/properties/vision/properties/queue/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64"};
+if(data238 > 262144 || isNaN(data238)){
+const err722 = {instancePath:instancePath+"/vision/events/snapshotMaxBytes",schemaPath:"#/properties/vision/properties/events/properties/snapshotMaxBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 262144},message:"must be <= 262144"};
 if(vErrors === null){
 vErrors = [err722];
 }
@@ -8618,8 +8620,8 @@ vErrors.push(err722);
 }
 errors++;
 }
-if(data238 < 1 || isNaN(data238)){
-const err723 = {instancePath:instancePath+"/vision/queue",schemaPath:"#/properties/vision/properties/queue/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(data238 < 2048 || isNaN(data238)){
+const err723 = {instancePath:instancePath+"/vision/events/snapshotMaxBytes",schemaPath:"#/properties/vision/properties/events/properties/snapshotMaxBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 2048},message:"must be >= 2048"};
 if(vErrors === null){
 vErrors = [err723];
 }
@@ -8631,7 +8633,7 @@ errors++;
 }
 }
 else {
-const err724 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err724 = {instancePath:instancePath+"/vision/events",schemaPath:"#/properties/vision/properties/events/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err724];
 }
@@ -8640,40 +8642,9 @@ vErrors.push(err724);
 }
 errors++;
 }
-let data239 = data.console;
-if(data239 && typeof data239 == "object" && !Array.isArray(data239)){
-if(data239.enabled === undefined){
-data239.enabled = true;
-}
-if(data239.host === undefined){
-data239.host = "0.0.0.0";
-}
-if(data239.port === undefined){
-data239.port = 8080;
-}
-if(data239.tls === undefined){
-data239.tls = {};
-}
-if(data239.hostNames === undefined){
-data239.hostNames = [];
-}
-if(data239.sessionTtlMin === undefined){
-data239.sessionTtlMin = 480;
-}
-if(data239.lockoutAttempts === undefined){
-data239.lockoutAttempts = 5;
-}
-if(data239.lockoutMin === undefined){
-data239.lockoutMin = 15;
-}
-if(data239.maxUploadKB === undefined){
-data239.maxUploadKB = 4096;
-}
-if(data239.applyHealthGraceS === undefined){
-data239.applyHealthGraceS = 90;
-}
-if(data239.enabled === undefined){
-const err725 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
+let data239 = data167.queue;
+if(!((typeof data239 == "number") && (!(data239 % 1) && !isNaN(data239)))){
+const err725 = {instancePath:instancePath+"/vision/queue",schemaPath:"#/properties/vision/properties/queue/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err725];
 }
@@ -8682,8 +8653,9 @@ vErrors.push(err725);
 }
 errors++;
 }
-if(data239.host === undefined){
-const err726 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "host"},message:"must have required property '"+"host"+"'"};
+if(typeof data239 == "number"){
+if(data239 > 64 || isNaN(data239)){
+const err726 = {instancePath:instancePath+"/vision/queue",schemaPath:"#/properties/vision/properties/queue/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64"};
 if(vErrors === null){
 vErrors = [err726];
 }
@@ -8692,8 +8664,8 @@ vErrors.push(err726);
 }
 errors++;
 }
-if(data239.port === undefined){
-const err727 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "port"},message:"must have required property '"+"port"+"'"};
+if(data239 < 1 || isNaN(data239)){
+const err727 = {instancePath:instancePath+"/vision/queue",schemaPath:"#/properties/vision/properties/queue/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err727];
 }
@@ -8702,8 +8674,10 @@ vErrors.push(err727);
 }
 errors++;
 }
-if(data239.tls === undefined){
-const err728 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "tls"},message:"must have required property '"+"tls"+"'"};
+}
+}
+else {
+const err728 = {instancePath:instancePath+"/vision",schemaPath:"#/properties/vision/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err728];
 }
@@ -8712,8 +8686,40 @@ vErrors.push(err728);
 }
 errors++;
 }
-if(data239.hostNames === undefined){
-const err729 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "hostNames"},message:"must have required property '"+"hostNames"+"'"};
+let data240 = data.console;
+if(data240 && typeof data240 == "object" && !Array.isArray(data240)){
+if(data240.enabled === undefined){
+data240.enabled = true;
+}
+if(data240.host === undefined){
+data240.host = "0.0.0.0";
+}
+if(data240.port === undefined){
+data240.port = 8080;
+}
+if(data240.tls === undefined){
+data240.tls = {};
+}
+if(data240.hostNames === undefined){
+data240.hostNames = [];
+}
+if(data240.sessionTtlMin === undefined){
+data240.sessionTtlMin = 480;
+}
+if(data240.lockoutAttempts === undefined){
+data240.lockoutAttempts = 5;
+}
+if(data240.lockoutMin === undefined){
+data240.lockoutMin = 15;
+}
+if(data240.maxUploadKB === undefined){
+data240.maxUploadKB = 4096;
+}
+if(data240.applyHealthGraceS === undefined){
+data240.applyHealthGraceS = 90;
+}
+if(data240.enabled === undefined){
+const err729 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
 if(vErrors === null){
 vErrors = [err729];
 }
@@ -8722,8 +8728,8 @@ vErrors.push(err729);
 }
 errors++;
 }
-if(data239.sessionTtlMin === undefined){
-const err730 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "sessionTtlMin"},message:"must have required property '"+"sessionTtlMin"+"'"};
+if(data240.host === undefined){
+const err730 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "host"},message:"must have required property '"+"host"+"'"};
 if(vErrors === null){
 vErrors = [err730];
 }
@@ -8732,8 +8738,8 @@ vErrors.push(err730);
 }
 errors++;
 }
-if(data239.lockoutAttempts === undefined){
-const err731 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "lockoutAttempts"},message:"must have required property '"+"lockoutAttempts"+"'"};
+if(data240.port === undefined){
+const err731 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "port"},message:"must have required property '"+"port"+"'"};
 if(vErrors === null){
 vErrors = [err731];
 }
@@ -8742,8 +8748,8 @@ vErrors.push(err731);
 }
 errors++;
 }
-if(data239.lockoutMin === undefined){
-const err732 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "lockoutMin"},message:"must have required property '"+"lockoutMin"+"'"};
+if(data240.tls === undefined){
+const err732 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "tls"},message:"must have required property '"+"tls"+"'"};
 if(vErrors === null){
 vErrors = [err732];
 }
@@ -8752,8 +8758,8 @@ vErrors.push(err732);
 }
 errors++;
 }
-if(data239.maxUploadKB === undefined){
-const err733 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "maxUploadKB"},message:"must have required property '"+"maxUploadKB"+"'"};
+if(data240.hostNames === undefined){
+const err733 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "hostNames"},message:"must have required property '"+"hostNames"+"'"};
 if(vErrors === null){
 vErrors = [err733];
 }
@@ -8762,8 +8768,8 @@ vErrors.push(err733);
 }
 errors++;
 }
-if(data239.applyHealthGraceS === undefined){
-const err734 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "applyHealthGraceS"},message:"must have required property '"+"applyHealthGraceS"+"'"};
+if(data240.sessionTtlMin === undefined){
+const err734 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "sessionTtlMin"},message:"must have required property '"+"sessionTtlMin"+"'"};
 if(vErrors === null){
 vErrors = [err734];
 }
@@ -8772,9 +8778,8 @@ vErrors.push(err734);
 }
 errors++;
 }
-for(const key46 in data239){
-if(!(func2.call(schema11.properties.console.properties, key46))){
-const err735 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key46},message:"must NOT have additional properties"};
+if(data240.lockoutAttempts === undefined){
+const err735 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "lockoutAttempts"},message:"must have required property '"+"lockoutAttempts"+"'"};
 if(vErrors === null){
 vErrors = [err735];
 }
@@ -8783,9 +8788,8 @@ vErrors.push(err735);
 }
 errors++;
 }
-}
-if(typeof data239.enabled !== "boolean"){
-const err736 = {instancePath:instancePath+"/console/enabled",schemaPath:"#/properties/console/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data240.lockoutMin === undefined){
+const err736 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "lockoutMin"},message:"must have required property '"+"lockoutMin"+"'"};
 if(vErrors === null){
 vErrors = [err736];
 }
@@ -8794,10 +8798,8 @@ vErrors.push(err736);
 }
 errors++;
 }
-let data241 = data239.host;
-if(typeof data241 === "string"){
-if(func3(data241) < 1){
-const err737 = {instancePath:instancePath+"/console/host",schemaPath:"#/properties/console/properties/host/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(data240.maxUploadKB === undefined){
+const err737 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "maxUploadKB"},message:"must have required property '"+"maxUploadKB"+"'"};
 if(vErrors === null){
 vErrors = [err737];
 }
@@ -8806,9 +8808,8 @@ vErrors.push(err737);
 }
 errors++;
 }
-}
-else {
-const err738 = {instancePath:instancePath+"/console/host",schemaPath:"#/properties/console/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data240.applyHealthGraceS === undefined){
+const err738 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/required",keyword:"required",params:{missingProperty: "applyHealthGraceS"},message:"must have required property '"+"applyHealthGraceS"+"'"};
 if(vErrors === null){
 vErrors = [err738];
 }
@@ -8817,9 +8818,9 @@ vErrors.push(err738);
 }
 errors++;
 }
-let data242 = data239.port;
-if(!((typeof data242 == "number") && (!(data242 % 1) && !isNaN(data242)))){
-const err739 = {instancePath:instancePath+"/console/port",schemaPath:"#/properties/console/properties/port/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+for(const key46 in data240){
+if(!(func2.call(schema11.properties.console.properties, key46))){
+const err739 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key46},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err739];
 }
@@ -8828,9 +8829,9 @@ vErrors.push(err739);
 }
 errors++;
 }
-if(typeof data242 == "number"){
-if(data242 > 65535 || isNaN(data242)){
-const err740 = {instancePath:instancePath+"/console/port",schemaPath:"#/properties/console/properties/port/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535"};
+}
+if(typeof data240.enabled !== "boolean"){
+const err740 = {instancePath:instancePath+"/console/enabled",schemaPath:"#/properties/console/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err740];
 }
@@ -8839,8 +8840,10 @@ vErrors.push(err740);
 }
 errors++;
 }
-if(data242 < 0 || isNaN(data242)){
-const err741 = {instancePath:instancePath+"/console/port",schemaPath:"#/properties/console/properties/port/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+let data242 = data240.host;
+if(typeof data242 === "string"){
+if(func3(data242) < 1){
+const err741 = {instancePath:instancePath+"/console/host",schemaPath:"#/properties/console/properties/host/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err741];
 }
@@ -8850,13 +8853,8 @@ vErrors.push(err741);
 errors++;
 }
 }
-let data243 = data239.tls;
-if(data243 && typeof data243 == "object" && !Array.isArray(data243)){
-if(data243.enabled === undefined){
-data243.enabled = false;
-}
-if(data243.enabled === undefined){
-const err742 = {instancePath:instancePath+"/console/tls",schemaPath:"#/properties/console/properties/tls/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
+else {
+const err742 = {instancePath:instancePath+"/console/host",schemaPath:"#/properties/console/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err742];
 }
@@ -8865,9 +8863,9 @@ vErrors.push(err742);
 }
 errors++;
 }
-for(const key47 in data243){
-if(!(((key47 === "enabled") || (key47 === "cert")) || (key47 === "key"))){
-const err743 = {instancePath:instancePath+"/console/tls",schemaPath:"#/properties/console/properties/tls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key47},message:"must NOT have additional properties"};
+let data243 = data240.port;
+if(!((typeof data243 == "number") && (!(data243 % 1) && !isNaN(data243)))){
+const err743 = {instancePath:instancePath+"/console/port",schemaPath:"#/properties/console/properties/port/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err743];
 }
@@ -8876,9 +8874,9 @@ vErrors.push(err743);
 }
 errors++;
 }
-}
-if(typeof data243.enabled !== "boolean"){
-const err744 = {instancePath:instancePath+"/console/tls/enabled",schemaPath:"#/properties/console/properties/tls/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(typeof data243 == "number"){
+if(data243 > 65535 || isNaN(data243)){
+const err744 = {instancePath:instancePath+"/console/port",schemaPath:"#/properties/console/properties/port/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535"};
 if(vErrors === null){
 vErrors = [err744];
 }
@@ -8887,11 +8885,8 @@ vErrors.push(err744);
 }
 errors++;
 }
-if(data243.cert !== undefined){
-let data245 = data243.cert;
-if(typeof data245 === "string"){
-if(func3(data245) < 1){
-const err745 = {instancePath:instancePath+"/console/tls/cert",schemaPath:"#/properties/console/properties/tls/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(data243 < 0 || isNaN(data243)){
+const err745 = {instancePath:instancePath+"/console/port",schemaPath:"#/properties/console/properties/port/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err745];
 }
@@ -8901,8 +8896,13 @@ vErrors.push(err745);
 errors++;
 }
 }
-else {
-const err746 = {instancePath:instancePath+"/console/tls/cert",schemaPath:"#/properties/console/properties/tls/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string"};
+let data244 = data240.tls;
+if(data244 && typeof data244 == "object" && !Array.isArray(data244)){
+if(data244.enabled === undefined){
+data244.enabled = false;
+}
+if(data244.enabled === undefined){
+const err746 = {instancePath:instancePath+"/console/tls",schemaPath:"#/properties/console/properties/tls/required",keyword:"required",params:{missingProperty: "enabled"},message:"must have required property '"+"enabled"+"'"};
 if(vErrors === null){
 vErrors = [err746];
 }
@@ -8911,12 +8911,9 @@ vErrors.push(err746);
 }
 errors++;
 }
-}
-if(data243.key !== undefined){
-let data246 = data243.key;
-if(typeof data246 === "string"){
-if(func3(data246) < 1){
-const err747 = {instancePath:instancePath+"/console/tls/key",schemaPath:"#/properties/console/properties/tls/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+for(const key47 in data244){
+if(!(((key47 === "enabled") || (key47 === "cert")) || (key47 === "key"))){
+const err747 = {instancePath:instancePath+"/console/tls",schemaPath:"#/properties/console/properties/tls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key47},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err747];
 }
@@ -8926,8 +8923,8 @@ vErrors.push(err747);
 errors++;
 }
 }
-else {
-const err748 = {instancePath:instancePath+"/console/tls/key",schemaPath:"#/properties/console/properties/tls/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(typeof data244.enabled !== "boolean"){
+const err748 = {instancePath:instancePath+"/console/tls/enabled",schemaPath:"#/properties/console/properties/tls/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err748];
 }
@@ -8936,10 +8933,11 @@ vErrors.push(err748);
 }
 errors++;
 }
-}
-}
-else {
-const err749 = {instancePath:instancePath+"/console/tls",schemaPath:"#/properties/console/properties/tls/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data244.cert !== undefined){
+let data246 = data244.cert;
+if(typeof data246 === "string"){
+if(func3(data246) < 1){
+const err749 = {instancePath:instancePath+"/console/tls/cert",schemaPath:"#/properties/console/properties/tls/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err749];
 }
@@ -8948,10 +8946,9 @@ vErrors.push(err749);
 }
 errors++;
 }
-let data247 = data239.hostNames;
-if(Array.isArray(data247)){
-if(data247.length > 32){
-const err750 = {instancePath:instancePath+"/console/hostNames",schemaPath:"#/properties/console/properties/hostNames/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items"};
+}
+else {
+const err750 = {instancePath:instancePath+"/console/tls/cert",schemaPath:"#/properties/console/properties/tls/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err750];
 }
@@ -8960,12 +8957,12 @@ vErrors.push(err750);
 }
 errors++;
 }
-const len7 = data247.length;
-for(let i8=0; i8<len7; i8++){
-let data248 = data247[i8];
-if(typeof data248 === "string"){
-if(func3(data248) > 253){
-const err751 = {instancePath:instancePath+"/console/hostNames/" + i8,schemaPath:"#/properties/console/properties/hostNames/items/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters"};
+}
+if(data244.key !== undefined){
+let data247 = data244.key;
+if(typeof data247 === "string"){
+if(func3(data247) < 1){
+const err751 = {instancePath:instancePath+"/console/tls/key",schemaPath:"#/properties/console/properties/tls/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err751];
 }
@@ -8974,8 +8971,9 @@ vErrors.push(err751);
 }
 errors++;
 }
-if(func3(data248) < 1){
-const err752 = {instancePath:instancePath+"/console/hostNames/" + i8,schemaPath:"#/properties/console/properties/hostNames/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+}
+else {
+const err752 = {instancePath:instancePath+"/console/tls/key",schemaPath:"#/properties/console/properties/tls/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err752];
 }
@@ -8984,8 +8982,10 @@ vErrors.push(err752);
 }
 errors++;
 }
-if(!pattern14.test(data248)){
-const err753 = {instancePath:instancePath+"/console/hostNames/" + i8,schemaPath:"#/properties/console/properties/hostNames/items/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?\\.?$"},message:"must match pattern \""+"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?\\.?$"+"\""};
+}
+}
+else {
+const err753 = {instancePath:instancePath+"/console/tls",schemaPath:"#/properties/console/properties/tls/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err753];
 }
@@ -8994,9 +8994,10 @@ vErrors.push(err753);
 }
 errors++;
 }
-}
-else {
-const err754 = {instancePath:instancePath+"/console/hostNames/" + i8,schemaPath:"#/properties/console/properties/hostNames/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+let data248 = data240.hostNames;
+if(Array.isArray(data248)){
+if(data248.length > 32){
+const err754 = {instancePath:instancePath+"/console/hostNames",schemaPath:"#/properties/console/properties/hostNames/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items"};
 if(vErrors === null){
 vErrors = [err754];
 }
@@ -9005,10 +9006,12 @@ vErrors.push(err754);
 }
 errors++;
 }
-}
-}
-else {
-const err755 = {instancePath:instancePath+"/console/hostNames",schemaPath:"#/properties/console/properties/hostNames/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const len7 = data248.length;
+for(let i8=0; i8<len7; i8++){
+let data249 = data248[i8];
+if(typeof data249 === "string"){
+if(func3(data249) > 253){
+const err755 = {instancePath:instancePath+"/console/hostNames/" + i8,schemaPath:"#/properties/console/properties/hostNames/items/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters"};
 if(vErrors === null){
 vErrors = [err755];
 }
@@ -9017,9 +9020,8 @@ vErrors.push(err755);
 }
 errors++;
 }
-let data249 = data239.sessionTtlMin;
-if(!((typeof data249 == "number") && (!(data249 % 1) && !isNaN(data249)))){
-const err756 = {instancePath:instancePath+"/console/sessionTtlMin",schemaPath:"#/properties/console/properties/sessionTtlMin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(func3(data249) < 1){
+const err756 = {instancePath:instancePath+"/console/hostNames/" + i8,schemaPath:"#/properties/console/properties/hostNames/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err756];
 }
@@ -9028,9 +9030,8 @@ vErrors.push(err756);
 }
 errors++;
 }
-if(typeof data249 == "number"){
-if(data249 > 10080 || isNaN(data249)){
-const err757 = {instancePath:instancePath+"/console/sessionTtlMin",schemaPath:"#/properties/console/properties/sessionTtlMin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10080},message:"must be <= 10080"};
+if(!pattern14.test(data249)){
+const err757 = {instancePath:instancePath+"/console/hostNames/" + i8,schemaPath:"#/properties/console/properties/hostNames/items/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?\\.?$"},message:"must match pattern \""+"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?\\.?$"+"\""};
 if(vErrors === null){
 vErrors = [err757];
 }
@@ -9039,8 +9040,9 @@ vErrors.push(err757);
 }
 errors++;
 }
-if(data249 < 5 || isNaN(data249)){
-const err758 = {instancePath:instancePath+"/console/sessionTtlMin",schemaPath:"#/properties/console/properties/sessionTtlMin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 5},message:"must be >= 5"};
+}
+else {
+const err758 = {instancePath:instancePath+"/console/hostNames/" + i8,schemaPath:"#/properties/console/properties/hostNames/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err758];
 }
@@ -9050,9 +9052,9 @@ vErrors.push(err758);
 errors++;
 }
 }
-let data250 = data239.lockoutAttempts;
-if(!((typeof data250 == "number") && (!(data250 % 1) && !isNaN(data250)))){
-const err759 = {instancePath:instancePath+"/console/lockoutAttempts",schemaPath:"#/properties/console/properties/lockoutAttempts/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+else {
+const err759 = {instancePath:instancePath+"/console/hostNames",schemaPath:"#/properties/console/properties/hostNames/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err759];
 }
@@ -9061,9 +9063,9 @@ vErrors.push(err759);
 }
 errors++;
 }
-if(typeof data250 == "number"){
-if(data250 > 100 || isNaN(data250)){
-const err760 = {instancePath:instancePath+"/console/lockoutAttempts",schemaPath:"#/properties/console/properties/lockoutAttempts/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
+let data250 = data240.sessionTtlMin;
+if(!((typeof data250 == "number") && (!(data250 % 1) && !isNaN(data250)))){
+const err760 = {instancePath:instancePath+"/console/sessionTtlMin",schemaPath:"#/properties/console/properties/sessionTtlMin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err760];
 }
@@ -9072,8 +9074,9 @@ vErrors.push(err760);
 }
 errors++;
 }
-if(data250 < 3 || isNaN(data250)){
-const err761 = {instancePath:instancePath+"/console/lockoutAttempts",schemaPath:"#/properties/console/properties/lockoutAttempts/minimum",keyword:"minimum",params:{comparison: ">=", limit: 3},message:"must be >= 3"};
+if(typeof data250 == "number"){
+if(data250 > 10080 || isNaN(data250)){
+const err761 = {instancePath:instancePath+"/console/sessionTtlMin",schemaPath:"#/properties/console/properties/sessionTtlMin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10080},message:"must be <= 10080"};
 if(vErrors === null){
 vErrors = [err761];
 }
@@ -9082,10 +9085,8 @@ vErrors.push(err761);
 }
 errors++;
 }
-}
-let data251 = data239.lockoutMin;
-if(!((typeof data251 == "number") && (!(data251 % 1) && !isNaN(data251)))){
-const err762 = {instancePath:instancePath+"/console/lockoutMin",schemaPath:"#/properties/console/properties/lockoutMin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data250 < 5 || isNaN(data250)){
+const err762 = {instancePath:instancePath+"/console/sessionTtlMin",schemaPath:"#/properties/console/properties/sessionTtlMin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 5},message:"must be >= 5"};
 if(vErrors === null){
 vErrors = [err762];
 }
@@ -9094,9 +9095,10 @@ vErrors.push(err762);
 }
 errors++;
 }
-if(typeof data251 == "number"){
-if(data251 > 1440 || isNaN(data251)){
-const err763 = {instancePath:instancePath+"/console/lockoutMin",schemaPath:"#/properties/console/properties/lockoutMin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1440},message:"must be <= 1440"};
+}
+let data251 = data240.lockoutAttempts;
+if(!((typeof data251 == "number") && (!(data251 % 1) && !isNaN(data251)))){
+const err763 = {instancePath:instancePath+"/console/lockoutAttempts",schemaPath:"#/properties/console/properties/lockoutAttempts/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err763];
 }
@@ -9105,8 +9107,9 @@ vErrors.push(err763);
 }
 errors++;
 }
-if(data251 < 1 || isNaN(data251)){
-const err764 = {instancePath:instancePath+"/console/lockoutMin",schemaPath:"#/properties/console/properties/lockoutMin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(typeof data251 == "number"){
+if(data251 > 100 || isNaN(data251)){
+const err764 = {instancePath:instancePath+"/console/lockoutAttempts",schemaPath:"#/properties/console/properties/lockoutAttempts/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
 if(vErrors === null){
 vErrors = [err764];
 }
@@ -9115,10 +9118,8 @@ vErrors.push(err764);
 }
 errors++;
 }
-}
-let data252 = data239.maxUploadKB;
-if(!((typeof data252 == "number") && (!(data252 % 1) && !isNaN(data252)))){
-const err765 = {instancePath:instancePath+"/console/maxUploadKB",schemaPath:"#/properties/console/properties/maxUploadKB/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data251 < 3 || isNaN(data251)){
+const err765 = {instancePath:instancePath+"/console/lockoutAttempts",schemaPath:"#/properties/console/properties/lockoutAttempts/minimum",keyword:"minimum",params:{comparison: ">=", limit: 3},message:"must be >= 3"};
 if(vErrors === null){
 vErrors = [err765];
 }
@@ -9127,9 +9128,10 @@ vErrors.push(err765);
 }
 errors++;
 }
-if(typeof data252 == "number"){
-if(data252 > 32768 || isNaN(data252)){
-const err766 = {instancePath:instancePath+"/console/maxUploadKB",schemaPath:"#/properties/console/properties/maxUploadKB/maximum",keyword:"maximum",params:{comparison: "<=", limit: 32768},message:"must be <= 32768"};
+}
+let data252 = data240.lockoutMin;
+if(!((typeof data252 == "number") && (!(data252 % 1) && !isNaN(data252)))){
+const err766 = {instancePath:instancePath+"/console/lockoutMin",schemaPath:"#/properties/console/properties/lockoutMin/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err766];
 }
@@ -9138,8 +9140,9 @@ vErrors.push(err766);
 }
 errors++;
 }
-if(data252 < 64 || isNaN(data252)){
-const err767 = {instancePath:instancePath+"/console/maxUploadKB",schemaPath:"#/properties/console/properties/maxUploadKB/minimum",keyword:"minimum",params:{comparison: ">=", limit: 64},message:"must be >= 64"};
+if(typeof data252 == "number"){
+if(data252 > 1440 || isNaN(data252)){
+const err767 = {instancePath:instancePath+"/console/lockoutMin",schemaPath:"#/properties/console/properties/lockoutMin/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1440},message:"must be <= 1440"};
 if(vErrors === null){
 vErrors = [err767];
 }
@@ -9148,10 +9151,8 @@ vErrors.push(err767);
 }
 errors++;
 }
-}
-let data253 = data239.applyHealthGraceS;
-if(!((typeof data253 == "number") && (!(data253 % 1) && !isNaN(data253)))){
-const err768 = {instancePath:instancePath+"/console/applyHealthGraceS",schemaPath:"#/properties/console/properties/applyHealthGraceS/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data252 < 1 || isNaN(data252)){
+const err768 = {instancePath:instancePath+"/console/lockoutMin",schemaPath:"#/properties/console/properties/lockoutMin/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err768];
 }
@@ -9160,9 +9161,10 @@ vErrors.push(err768);
 }
 errors++;
 }
-if(typeof data253 == "number"){
-if(data253 > 3600 || isNaN(data253)){
-const err769 = {instancePath:instancePath+"/console/applyHealthGraceS",schemaPath:"#/properties/console/properties/applyHealthGraceS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
+}
+let data253 = data240.maxUploadKB;
+if(!((typeof data253 == "number") && (!(data253 % 1) && !isNaN(data253)))){
+const err769 = {instancePath:instancePath+"/console/maxUploadKB",schemaPath:"#/properties/console/properties/maxUploadKB/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err769];
 }
@@ -9171,8 +9173,9 @@ vErrors.push(err769);
 }
 errors++;
 }
-if(data253 < 10 || isNaN(data253)){
-const err770 = {instancePath:instancePath+"/console/applyHealthGraceS",schemaPath:"#/properties/console/properties/applyHealthGraceS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 10},message:"must be >= 10"};
+if(typeof data253 == "number"){
+if(data253 > 32768 || isNaN(data253)){
+const err770 = {instancePath:instancePath+"/console/maxUploadKB",schemaPath:"#/properties/console/properties/maxUploadKB/maximum",keyword:"maximum",params:{comparison: "<=", limit: 32768},message:"must be <= 32768"};
 if(vErrors === null){
 vErrors = [err770];
 }
@@ -9181,10 +9184,8 @@ vErrors.push(err770);
 }
 errors++;
 }
-}
-}
-else {
-const err771 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data253 < 64 || isNaN(data253)){
+const err771 = {instancePath:instancePath+"/console/maxUploadKB",schemaPath:"#/properties/console/properties/maxUploadKB/minimum",keyword:"minimum",params:{comparison: ">=", limit: 64},message:"must be >= 64"};
 if(vErrors === null){
 vErrors = [err771];
 }
@@ -9194,13 +9195,58 @@ vErrors.push(err771);
 errors++;
 }
 }
-else {
-const err772 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+let data254 = data240.applyHealthGraceS;
+if(!((typeof data254 == "number") && (!(data254 % 1) && !isNaN(data254)))){
+const err772 = {instancePath:instancePath+"/console/applyHealthGraceS",schemaPath:"#/properties/console/properties/applyHealthGraceS/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err772];
 }
 else {
 vErrors.push(err772);
+}
+errors++;
+}
+if(typeof data254 == "number"){
+if(data254 > 3600 || isNaN(data254)){
+const err773 = {instancePath:instancePath+"/console/applyHealthGraceS",schemaPath:"#/properties/console/properties/applyHealthGraceS/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600},message:"must be <= 3600"};
+if(vErrors === null){
+vErrors = [err773];
+}
+else {
+vErrors.push(err773);
+}
+errors++;
+}
+if(data254 < 10 || isNaN(data254)){
+const err774 = {instancePath:instancePath+"/console/applyHealthGraceS",schemaPath:"#/properties/console/properties/applyHealthGraceS/minimum",keyword:"minimum",params:{comparison: ">=", limit: 10},message:"must be >= 10"};
+if(vErrors === null){
+vErrors = [err774];
+}
+else {
+vErrors.push(err774);
+}
+errors++;
+}
+}
+}
+else {
+const err775 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err775];
+}
+else {
+vErrors.push(err775);
+}
+errors++;
+}
+}
+else {
+const err776 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err776];
+}
+else {
+vErrors.push(err776);
 }
 errors++;
 }

@@ -321,6 +321,7 @@ export class VisionModule implements GatewayModule {
       client = InferenceClient.create({
         engine: { models: r.models, dir: r.dir, threads: this.cfg.threads, detectThreshold: r.detectThreshold },
         maxQueuedPhotos: this.cfg.queue,
+        requestTimeoutMs: this.cfg.requestTimeoutS * 1000,
       });
       this.inference = client;
       await client.load();

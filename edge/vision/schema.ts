@@ -82,6 +82,13 @@ export const VisionSchema = Section(
       description:
         'Seconds the inference worker may take to load the face models before face access is reported unavailable (alarm, health, vision.status) and refuses every face. The rest of the gateway (doors, meters, uplink, console) waits for the models at most 10 s at start: a slow Pi SD card or an emulated arm64 box can take minutes. A load that finishes late is still used; a load that fails is retried with a back-off.',
     }),
+    requestTimeoutS: Type.Integer({
+      minimum: 1,
+      maximum: 900,
+      default: 30,
+      description:
+        "Seconds one frame or photo may take in the inference worker before its request fails (the worker is kept running and its late answer discarded; the next frame waits for it). A Pi analyses a frame in well under a second; raise it only for boxes that are far slower (emulated arm64).",
+    }),
     detectThreshold: Type.Optional(Type.Number({ minimum: 0.3, maximum: 1, description: 'Detection score threshold (default: the manifest\'s calibrated value, 0.7 for YuNet).' })),
     match: Section(
       {
