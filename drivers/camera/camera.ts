@@ -16,6 +16,7 @@
 // bit-identical frames for `frozenMs`, is restarted with exponential back-off.
 import { EventEmitter } from 'node:events';
 import ffmpeg from 'fluent-ffmpeg';
+import { backoffDelay } from '../../edge/backoff.js';
 import type { Readable } from 'node:stream';
 
 export type CameraSource =
@@ -350,7 +351,7 @@ export class Camera extends EventEmitter<CameraEvents> {
     this.kill();
     this.setState(state, reason);
     if (!this.watchdog) return;
-    const delay = Math.min(this.opts.reconnectMaxMs, this.opts.reconnectMinMs * 2 ** Math.min(20, this.failures));
+    const delay = backoffDelay(this.failures, { minMs: this.opts.reconnectMinMs, maxMs: this.opts.reconnectMaxMs });
     this.failures++;
     this.counters.restarts++;
     if (this.retry) clearTimeout(this.retry);
