@@ -17,6 +17,7 @@
 import { EventEmitter } from 'node:events';
 import ffmpeg from 'fluent-ffmpeg';
 import { backoffDelay } from '../../edge/backoff.js';
+import { killWhenSpawned } from './ffmpeg-adapter.js';
 import type { Readable } from 'node:stream';
 
 export type CameraSource =
@@ -340,10 +341,8 @@ export class Camera extends EventEmitter<CameraEvents> {
       cmd.on('error', () => {});
       // fluent-ffmpeg spawns ffmpeg asynchronously (after probing its capabilities): a
       // command stopped before that would spawn later and run forever (a looped file
-      // never ends). Kill it when it starts.
-      const spawned = (cmd as unknown as { ffmpegProc?: unknown }).ffmpegProc !== undefined;
-      if (!spawned) cmd.once('start', () => killQuietly(cmd));
-      else killQuietly(cmd);
+      // never ends). Kill it when it starts (ffmpeg-adapter.ts).
+      killWhenSpawned(cmd, () => killQuietly(cmd));
     }
   }
 
