@@ -29,8 +29,35 @@ const OUT = join(REPO, 'dist', 'bundle', 'edge');
 /** Packages bundled into the app; every other dependency stays external. */
 const BUNDLED = new Set(['@sinclair/typebox', 'uuid']);
 
+/** The package a bare import specifier names ('@scope/name/sub' → '@scope/name'). */
+export function packageOf(specifier: string): string {
+  const parts = specifier.split('/');
+  return specifier.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0]!;
+}
+
+/**
+ * Fails the build when the app imports a package that is only a devDependency: the
+ * release's node_modules is the production tree (scripts/pack.sh), so such an import would
+ * either be bundled silently (carrying build-only code such as protobufjs or face-api into
+ * the box) or, left external, fail on the box. Type-only imports are erased before this.
+ */
+export function noDevDependencies(pkg: { dependencies?: Record<string, string>; devDependencies?: Record<string, string> }): Plugin {
+  const prod = new Set(Object.keys(pkg.dependencies ?? {}));
+  const dev = new Set(Object.keys(pkg.devDependencies ?? {}).filter((d) => !prod.has(d)));
+  return {
+    name: 'no-dev-dependencies',
+    setup(b) {
+      b.onResolve({ filter: /^[^./]/ }, (a) => {
+        const name = packageOf(a.path);
+        if (!dev.has(name)) return undefined;
+        return { errors: [{ text: `${a.path} is a devDependency (${name}), not in the release's production tree: imported from ${a.importer}` }] };
+      });
+    },
+  };
+}
+
 export async function bundle(outdir = OUT): Promise<void> {
-  const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+  const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { dependencies: Record<string, string>; devDependencies?: Record<string, string> };
   const external = Object.keys(pkg.dependencies)
     .filter((d) => !BUNDLED.has(d))
     .flatMap((d) => [d, `${d}/*`]);
@@ -53,6 +80,7 @@ export async function bundle(outdir = OUT): Promise<void> {
     legalComments: 'none',
     logLevel: 'warning',
     metafile: true,
+    plugins: [noDevDependencies(pkg)],
     // Tells the console (edge/console/assets.ts) where this bundle's built page is.
     define: { __CONSOLE_PAGE__: JSON.stringify(CONSOLE_PAGE) },
   });

@@ -153,7 +153,9 @@ echo "pack: production node_modules for linux-$ARCH"
 # arch's optional packages, e.g. @img/sharp-linux-arm64), else in this checkout.
 TREE_ROOT="$(cd "$NODE_MODULES/.." && pwd)"
 [ -f "$TREE_ROOT/package.json" ] || TREE_ROOT="$REPO"
-(cd "$TREE_ROOT" && npm ls --omit=dev --all --parseable 2>/dev/null) | sed -n "s|^$TREE_ROOT/node_modules/||p" | sort -u >"$STAGE_ROOT/deps"
+# Packages npm marks extraneous (left in node_modules by an older lock, e.g. a dependency
+# since removed from package.json) are not part of the release.
+(cd "$TREE_ROOT" && npm ls --omit=dev --all --parseable --long 2>/dev/null) | grep -v ':EXTRANEOUS' | cut -d: -f1 | sed -n "s|^$TREE_ROOT/node_modules/||p" | sort -u >"$STAGE_ROOT/deps"
 [ -s "$STAGE_ROOT/deps" ] || die "npm ls listed no production dependency"
 mkdir -p "$STAGE/node_modules"
 while IFS= read -r dep; do

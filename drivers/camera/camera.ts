@@ -16,6 +16,8 @@
 // bit-identical frames for `frozenMs`, is restarted with exponential back-off.
 import { EventEmitter } from 'node:events';
 import ffmpeg from 'fluent-ffmpeg';
+import { backoffDelay } from '../../edge/backoff.js';
+import { killWhenSpawned } from './ffmpeg-adapter.js';
 import type { Readable } from 'node:stream';
 
 export type CameraSource =
@@ -339,10 +341,8 @@ export class Camera extends EventEmitter<CameraEvents> {
       cmd.on('error', () => {});
       // fluent-ffmpeg spawns ffmpeg asynchronously (after probing its capabilities): a
       // command stopped before that would spawn later and run forever (a looped file
-      // never ends). Kill it when it starts.
-      const spawned = (cmd as unknown as { ffmpegProc?: unknown }).ffmpegProc !== undefined;
-      if (!spawned) cmd.once('start', () => killQuietly(cmd));
-      else killQuietly(cmd);
+      // never ends). Kill it when it starts (ffmpeg-adapter.ts).
+      killWhenSpawned(cmd, () => killQuietly(cmd));
     }
   }
 
@@ -350,7 +350,7 @@ export class Camera extends EventEmitter<CameraEvents> {
     this.kill();
     this.setState(state, reason);
     if (!this.watchdog) return;
-    const delay = Math.min(this.opts.reconnectMaxMs, this.opts.reconnectMinMs * 2 ** Math.min(20, this.failures));
+    const delay = backoffDelay(this.failures, { minMs: this.opts.reconnectMinMs, maxMs: this.opts.reconnectMaxMs });
     this.failures++;
     this.counters.restarts++;
     if (this.retry) clearTimeout(this.retry);

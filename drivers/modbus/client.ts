@@ -7,14 +7,12 @@
 // request, a receive buffer that tolerates noise and finds the reply by function code
 // and CRC (a buffered RTU transport), a flush after every timeout, MBAP transaction-id
 // matching so a late TCP reply is dropped, and a tap that shows the frames in hex.
-import { EventEmitter } from 'node:events';
-import type ModbusRTUT from 'modbus-serial';
-import { requireCjs } from '../../edge/cjs.js';
+// What this relies on in modbus-serial beyond its documented API (the custom-port
+// contract, its error shapes) lives in modbus-serial-adapter.ts, checked on first use.
 import type { Line } from '../serial/line.js';
 import { Transactor, TransactionTimeout, type FramerResult } from '../serial/transactor.js';
 import { crc16, expectedReplyLength, mbapFrameLength, mbapWrap, scanReply, EXCEPTION_NAMES } from './codec.js';
-
-const ModbusRTU = requireCjs('modbus-serial') as typeof ModbusRTUT;
+import { createModbusSerialClient, modbusSerialError, ModbusSerialPort, type ModbusSerialClient } from './modbus-serial-adapter.js';
 
 export type ModbusFraming = 'rtu' | 'tcp';
 
@@ -27,10 +25,9 @@ export class ModbusError extends Error {
   }
 }
 
-/** The port object modbus-serial drives (its "custom port" contract). */
-class TransactorPort extends EventEmitter {
-  _transactionIdRead = 1;
-  _transactionIdWrite = 1;
+/** The port object modbus-serial drives (its "custom port" contract, see the adapter). */
+class TransactorPort extends ModbusSerialPort {
+  /** Our own MBAP transaction id (Modbus TCP framing), not modbus-serial's. */
   private tid = 0;
   timeoutMs = 1000;
   /** Guard after a timeout for the next request; undefined = the transactor's default. */
@@ -99,16 +96,6 @@ class TransactorPort extends EventEmitter {
   }
 }
 
-interface RawClient {
-  writeFC1(unit: number, address: number, count: number, next: (err: unknown, data?: { data: boolean[]; buffer: Buffer }) => void): void;
-  writeFC2(unit: number, address: number, count: number, next: (err: unknown, data?: { data: boolean[]; buffer: Buffer }) => void): void;
-  writeFC3(unit: number, address: number, count: number, next: (err: unknown, data?: { data: number[]; buffer: Buffer }) => void): void;
-  writeFC4(unit: number, address: number, count: number, next: (err: unknown, data?: { data: number[]; buffer: Buffer }) => void): void;
-  setTimeout(ms: number): void;
-  open(cb: (err?: Error) => void): void;
-  readonly isOpen: boolean;
-}
-
 export interface ReadResult {
   /** Raw register bytes (2 per register) or coil bytes, as on the wire. */
   bytes: Buffer;
@@ -119,14 +106,13 @@ export interface ReadResult {
 export class ModbusClient {
   readonly transactor: Transactor;
   private readonly port: TransactorPort;
-  private readonly client: RawClient;
+  private readonly client: ModbusSerialClient;
 
   /** Pass a Line, or a Transactor shared with other protocols on the same line. */
   constructor(lineOrTransactor: Line | Transactor, readonly framing: ModbusFraming = 'rtu', opts: { silenceMs?: number } = {}) {
     this.transactor = lineOrTransactor instanceof Transactor ? lineOrTransactor : new Transactor(lineOrTransactor, opts.silenceMs === undefined ? {} : { silenceMs: opts.silenceMs });
     this.port = new TransactorPort(this.transactor, framing);
-    const Ctor = ModbusRTU as unknown as new (port: unknown) => RawClient;
-    this.client = new Ctor(this.port);
+    this.client = createModbusSerialClient(this.port);
   }
 
   /** Registers the parser with modbus-serial once the line is open. */
@@ -172,12 +158,12 @@ export class ModbusClient {
 }
 
 function classify(err: unknown, unit: number): ModbusError {
-  const e = err as { name?: string; message?: string; modbusCode?: number } | undefined;
-  const msg = e?.message ?? String(err);
-  if (e?.name === 'TransactionTimedOutError' || err instanceof TransactionTimeout) return new ModbusError('timeout', `unit ${unit}: no reply (timeout)`);
-  if (typeof e?.modbusCode === 'number') return new ModbusError('exception', `unit ${unit}: exception ${e.modbusCode} (${EXCEPTION_NAMES[e.modbusCode] ?? 'unknown'})`, e.modbusCode);
+  const e = modbusSerialError(err);
+  const msg = e.message;
+  if (e.timeout || err instanceof TransactionTimeout) return new ModbusError('timeout', `unit ${unit}: no reply (timeout)`);
+  if (e.exceptionCode !== undefined) return new ModbusError('exception', `unit ${unit}: exception ${e.exceptionCode} (${EXCEPTION_NAMES[e.exceptionCode] ?? 'unknown'})`, e.exceptionCode);
   if (/CRC/i.test(msg)) return new ModbusError('crc', `unit ${unit}: CRC error in reply`);
   if (/expected address/i.test(msg)) return new ModbusError('wrong_unit', `unit ${unit}: ${msg}`);
-  if (e?.name === 'PortNotOpenError' || (err as { kind?: string })?.kind === 'port' || /not open|not connected|closed|ECONN|EPIPE|EIO/i.test(msg)) return new ModbusError('port', `unit ${unit}: line error: ${msg}`);
+  if (e.portNotOpen || (err as { kind?: string })?.kind === 'port' || /not open|not connected|closed|ECONN|EPIPE|EIO/i.test(msg)) return new ModbusError('port', `unit ${unit}: line error: ${msg}`);
   return new ModbusError('bad_reply', `unit ${unit}: ${msg}`);
 }

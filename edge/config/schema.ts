@@ -92,7 +92,7 @@ export const UplinkSchema = Section(
     }),
     keepaliveS: Type.Integer({ minimum: 5, maximum: 3600, default: 30, description: 'MQTT keep-alive in seconds.' }),
     connectTimeoutMs: Type.Integer({ minimum: 1000, maximum: 120000, default: 10000, description: 'Give up one connection attempt after this long.' }),
-    reconnectMinMs: Type.Integer({ minimum: 100, maximum: 600000, default: 1000, description: 'First reconnect delay; doubles per failure.' }),
+    reconnectMinMs: Type.Integer({ minimum: 100, maximum: 600000, default: 1000, description: 'First reconnect delay (each delay is randomised to 50–100 % of its value, so boxes do not reconnect in step); doubles per failure.' }),
     reconnectMaxMs: Type.Integer({ minimum: 1000, maximum: 3600000, default: 60000, description: 'Longest reconnect delay (never gives up).' }),
     batchMaxRecords: Type.Integer({ minimum: 1, maximum: 10000, default: 500, description: 'Most records in one MQTT message.' }),
     batchMaxBytes: Type.Integer({ minimum: 1024, maximum: 16777216, default: 262144, description: 'Largest MQTT message payload in bytes.' }),

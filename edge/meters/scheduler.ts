@@ -18,6 +18,7 @@ import type { Logger } from 'pino';
 import type { Line } from '../../drivers/serial/line.js';
 import type { TapEvent } from '../../drivers/serial/transactor.js';
 import type { Clock } from '../clock.js';
+import { backoffDelay } from '../backoff.js';
 import type { MeterCounters } from './api.js';
 import type { MeterBusConfig, MeterDeviceConfig } from './schema.js';
 import type { Profile } from './profiles.js';
@@ -133,7 +134,8 @@ export class BusRunner {
   private lineUp = false;
   private lineDownSince: number | undefined;
   lineError: string | undefined;
-  private reopenDelay = 500;
+  /** Failed attempts to open the line since it was last up (its reopen back-off). */
+  private reopenFailures = 0;
   /** The long on-demand operation holding the line (bus.scan), for honest bus_busy answers. */
   private longJob: { what: string; since: number } | undefined;
   private stopping = false;
@@ -297,7 +299,7 @@ export class BusRunner {
       this.lineUp = true;
       this.lineUpSince = this.o.clock.monotonic();
       this.stats.lineOpens++;
-      this.reopenDelay = 500;
+      this.reopenFailures = 0;
       const wasDown = this.lineDownSince !== undefined;
       // lineDownSince is cleared by the first answer (readBlocks) or after a stable period.
       this.lineError = undefined;
@@ -316,9 +318,9 @@ export class BusRunner {
       this.markLineDown();
       // Wake up for the offline deadline too, not only at the back-off steps.
       const untilOffline = this.offlineDeadline() - this.o.clock.monotonic();
-      await this.sleep(untilOffline > 0 ? Math.min(this.reopenDelay, untilOffline) : this.reopenDelay);
-      // Capped low: reopening a missing port or a refused TCP connection costs nothing.
-      this.reopenDelay = Math.min(5000, this.reopenDelay * 2);
+      // 0.5 s doubling, capped low: reopening a missing port or a refused TCP connection costs nothing.
+      const reopenDelay = backoffDelay(this.reopenFailures++, { minMs: 500, maxMs: 5000 });
+      await this.sleep(untilOffline > 0 ? Math.min(reopenDelay, untilOffline) : reopenDelay);
       return false;
     }
   }
@@ -382,7 +384,7 @@ export class BusRunner {
   private backoffMs(d: DeviceRuntime): number {
     const over = d.failures - this.o.bus.offlineAfter;
     if (over < 0) return d.intervalMs;
-    return Math.min(this.o.bus.backoffMaxMs, this.o.bus.backoffBaseMs * 2 ** Math.min(over, 20));
+    return backoffDelay(over, { minMs: this.o.bus.backoffBaseMs, maxMs: this.o.bus.backoffMaxMs });
   }
 
   private async poll(d: DeviceRuntime, startedAt: number): Promise<void> {

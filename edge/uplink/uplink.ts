@@ -10,11 +10,12 @@
 // Messages carry `backfill: true|false`; per-stream sequence numbers let the platform
 // merge both flows and detect gaps.
 //
-// Reconnects: exponential back-off with full jitter, forever. An unreachable broker is
+// Reconnects: exponential back-off with equal jitter (edge/backoff.ts), forever. An unreachable broker is
 // a logged state, never an exit: the outbox keeps buffering.
 import { maskUrlPassword } from '../config/redact.js';
 import type { MqttClient, IClientOptions } from 'mqtt';
 import { requireCjs } from '../cjs.js';
+import { backoffDelay } from '../backoff.js';
 import { readFileSync } from 'node:fs';
 import { v7 as uuidv7 } from 'uuid';
 import type { Logger } from 'pino';
@@ -238,9 +239,9 @@ export class Uplink {
   private scheduleReconnect(): void {
     if (this.stopping || this.reconnectTimer) return;
     const u = this.o.config.uplink;
-    const cap = Math.min(u.reconnectMaxMs, u.reconnectMinMs * 2 ** Math.min(this.failures, 30));
-    // "Equal jitter": half fixed, half random, so a thousand boxes do not reconnect in step.
-    const delay = Math.round(cap / 2 + Math.random() * (cap / 2));
+    // Equal jitter: between half and all of min(max, min × 2^failures), so a thousand boxes
+    // do not reconnect to the broker in step.
+    const delay = backoffDelay(this.failures, { minMs: u.reconnectMinMs, maxMs: u.reconnectMaxMs, jitter: 'equal' });
     this.failures++;
     if (this.failures === 1 || this.failures % 10 === 0)
       this.o.log.warn({ attempt: this.failures, delayMs: delay, url: maskUrlPassword(u.url), err: this.lastError }, 'broker unreachable: will retry (data is buffered)');

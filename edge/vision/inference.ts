@@ -13,6 +13,7 @@
 // never load at once.
 import { Worker } from 'node:worker_threads';
 import { EventEmitter } from 'node:events';
+import { backoffDelay } from '../backoff.js';
 import type { EngineOptions } from './engine.js';
 import type { AnalyzeRequest, AnalyzeResult, WorkerRequest, WorkerResponse } from './worker.js';
 import type { RgbImage } from './image.js';
@@ -158,7 +159,8 @@ export class InferenceClient extends EventEmitter {
 
   private respawn(): void {
     this.restarts++;
-    const delay = Math.min(30_000, 500 * 2 ** Math.min(6, this.restarts - 1));
+    // 0.5 s doubling up to 30 s; `restarts` counts every respawn of this client's life.
+    const delay = backoffDelay(this.restarts - 1, { minMs: 500, maxMs: 30_000 });
     setTimeout(() => {
       if (this.stopped) return;
       this.spawn().then(

@@ -36,6 +36,7 @@ import { ImageHelper } from './imaging.js';
 import { cropImage } from './image.js';
 import type { AnalyzeResult } from './worker.js';
 import type { VisionApi, VisionSnapshot, VisionStatus } from './api.js';
+import { backoffDelay } from '../backoff.js';
 
 export type VisionConfig = Static<typeof VisionSchema>;
 
@@ -354,7 +355,7 @@ export class VisionModule implements GatewayModule {
   private retryDelayMs(): number {
     const min = this.testing.retryMinMs ?? 5_000;
     const max = this.testing.retryMaxMs ?? 300_000;
-    return Math.min(max, min * 2 ** Math.min(16, Math.max(0, this.load.failures - 1)));
+    return backoffDelay(this.load.failures - 1, { minMs: min, maxMs: max });
   }
 
   private scheduleRetry(r: ResolvedModels): void {

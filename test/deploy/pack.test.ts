@@ -4,7 +4,7 @@
 // own sd_notify code. Only the host arch can be exercised here (see docs/deploy.md).
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { tempDir } from '../helpers/gateway.js';
 
@@ -35,6 +35,18 @@ t.test('pack.sh → install.sh --from → the packed gateway reports READY', { s
   t.notOk(has(/\/dist\/edge\/native\/.+\.c$/), 'no C sources beside the compiled code');
   t.notOk(has(/\/dist\/test\//), 'no tests');
   t.notOk(has(/\/node_modules\/(typescript|tap|tsx|@tensorflow)\//), 'no dev dependencies');
+  // Build-only (the recognizer's weights and ONNX writer, models/install.ts) and unused
+  // packages stay out of the release, and nothing the box runs imports them.
+  for (const name of ['@vladmandic/face-api', 'protobufjs', '@protobufjs/codegen', '@fastify/static']) {
+    t.notOk(has(new RegExp(`/node_modules/${name.replace('/', '\\/')}/`)), `${name} not in the release tree`);
+  }
+  const bundled = spawnSync('tar', ['-xzOf', tarball, '--wildcards', '*/dist/bundle/edge/*.js'], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  t.equal(bundled.status, 0, bundled.stderr);
+  t.notMatch(bundled.stdout, /["'](protobufjs|@vladmandic\/face-api|@fastify\/static)(\/[^"']*)?["']/, 'the production bundle imports no build-only package');
+  const bytes = statSync(tarball).size;
+  const files = list.filter((l) => l && !l.endsWith('/')).length;
+  const modules = new Set(list.map((l) => /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(l)?.[1]).filter(Boolean)).size;
+  t.comment(`pack size: ${(bytes / 1048576).toFixed(1)} MiB (gzip -1, no models), ${files} files, ${modules} top-level packages in node_modules`);
   t.notOk(has(/onnxruntime-node\/bin\/napi-v\d+\/(darwin|win32)\//), 'no other OS binaries');
   t.notOk(has(new RegExp(`onnxruntime-node/bin/napi-v\\d+/linux/(?!${process.arch}/)[^/]+`)), 'no other arch binaries');
 
