@@ -110,7 +110,10 @@ t.test('a stop requested during start-up stops start-up: no module starts after 
   const loaded = testConfig();
   const gw = new Gateway({ loaded, log: silentLog, modules: [slowModule('a', 300, 10, events), slowModule('b', 10, 10, events), slowModule('c', 10, 10, events)] });
   const starting = gw.start();
-  await sleep(100);
+  // Stop while module a is starting (it takes 300 ms): waited for, not a fixed 100 ms that a
+  // loaded machine spends before any module starts (then a never starts and the test fails).
+  await waitFor(() => events.includes('a starting'), 10_000, 'module a starting');
+  t.notOk(events.includes('a started'), 'the stop lands during a\'s start');
   const stopping = gw.stop('SIGTERM');
   await starting;
   await stopping;
