@@ -179,17 +179,27 @@ t.test('a logged-in visit: the dashboard drawn with the inlined data, then live;
 t.test('lockout after repeated wrong passwords', async (t) => {
   const { page, errors, close } = await openPage(360, 740);
   await page.waitForSelector('input[name=user]');
+  // Each submission waits for the server's answer to it: waiting for "an error is shown"
+  // passed at once from the second try on (the previous error was still there), and a fixed
+  // 300 ms after the right password left the old "locked" text to pass whatever happened.
+  const submit = async () => {
+    const [res] = await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname === '/api/login', { timeout: 10_000 }), page.click('button[type=submit]')]);
+    await page.waitForSelector('button[type=submit]:not([disabled])');
+    return { status: res.status(), body: (await res.json()) as { error?: { code?: string } } };
+  };
+  const answers: Array<{ status: number; body: { error?: { code?: string } } }> = [];
   for (let i = 0; i < 3; i++) {
     await page.fill('input[name=user]', 'admin');
     await page.fill('input[name=password]', `wrong-${i}`);
-    await page.click('button[type=submit]');
-    await page.waitForFunction((n) => (document.querySelector('p.error')?.textContent ?? '') !== '' && document.querySelector('button[type=submit]:not([disabled])') !== null && n >= 0, i);
+    answers.push(await submit());
   }
+  t.same(answers.map((a) => a.status).slice(0, 2), [401, 401], 'wrong passwords refused');
   t.match(await page.textContent('p.error'), /锁定/, 'locked, said in Chinese');
   await page.fill('input[name=password]', PASSWORDS.admin);
-  await page.click('button[type=submit]');
-  await page.waitForTimeout(300);
-  t.match(await page.textContent('p.error'), /锁定/, 'the right password is refused while locked');
+  const right = await submit();
+  t.equal(right.status, 429, 'the right password is refused while locked');
+  t.equal(right.body.error?.code, 'locked');
+  t.match(await page.textContent('p.error'), /锁定/, 'and the page says it is locked');
   await page.screenshot({ path: `${ARTIFACTS}/lockout-phone.png` });
   t.same(errors, []);
   await close();

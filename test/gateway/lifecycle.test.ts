@@ -13,6 +13,15 @@ import type { ModuleContext, GatewayModule } from '../../edge/module.js';
 
 const BASE = 'estate/t-site/t-gw';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/**
+ * How mosquitto says the gateway's (client id t-site-t-gw) connection ended: 'disconnected'
+ * after a DISCONNECT (the will is discarded), 'closed its connection' or 'socket error'
+ * when it was dropped (the will is published); undefined while it has not ended.
+ */
+const ended = (broker: Broker): string | undefined => {
+  const m = /Client t-site-t-gw (disconnected|closed its connection)|Socket error on client t-site-t-gw/.exec(broker.log());
+  return m ? (m[1] ?? 'socket error') : undefined;
+};
 
 function slowModule(name: string, startMs: number, stopMs: number, events: string[]) {
   return (ctx: ModuleContext): GatewayModule => ({
@@ -73,7 +82,11 @@ t.test('once stopping begins: shutting_down answers, modules stopped, retained o
   t.match(during, { ok: false, error: { code: 'shutting_down' } }, 'refused with shutting_down while modules stop');
   await stopped;
   t.same(events.slice(-2), ['doors stopping', 'doors stopped']);
-  await sleep(300);
+  // Bounded by the broker's own account of how the connection ended, not a sleep: by the
+  // time mosquitto logs it, it has decided whether to publish the will.
+  await waitFor(() => ended(broker) !== undefined, 5000, 'the broker logging the disconnect');
+  t.equal(ended(broker), 'disconnected', `the broker saw a DISCONNECT, not a dropped connection (${ended(broker)})`);
+  await platform.waitFor(() => platform.raw.filter((m) => m.topic === `${BASE}/status`).length >= 2, 5000, 'the offline status');
   const statuses = platform.raw.filter((m) => m.topic === `${BASE}/status`).map((m) => JSON.parse(m.payload.toString()));
   t.match(statuses.at(-1), { state: 'offline', reason: 'maintenance' }, 'last status: offline with the reason');
   t.notOk(statuses.some((s) => s.reason === 'connection lost'), 'the will was discarded (clean DISCONNECT)');
@@ -87,7 +100,8 @@ t.test('MQTT 3.1.1: a clean shutdown also discards the will', async (t) => {
   await waitFor(() => gw.uplink.isConnected(), 10_000, 'connect');
   await sleep(200);
   await gw.stop('SIGTERM');
-  await sleep(300);
+  await waitFor(() => ended(broker) !== undefined, 5000, 'the broker logging the disconnect');
+  t.equal(ended(broker), 'disconnected', `the broker saw a DISCONNECT, not a dropped connection (${ended(broker)})`);
   t.match(await retainedStatus(broker.url), { state: 'offline', reason: 'SIGTERM' });
 });
 
@@ -96,7 +110,10 @@ t.test('a stop requested during start-up stops start-up: no module starts after 
   const loaded = testConfig();
   const gw = new Gateway({ loaded, log: silentLog, modules: [slowModule('a', 300, 10, events), slowModule('b', 10, 10, events), slowModule('c', 10, 10, events)] });
   const starting = gw.start();
-  await sleep(100);
+  // Stop while module a is starting (it takes 300 ms): waited for, not a fixed 100 ms that a
+  // loaded machine spends before any module starts (then a never starts and the test fails).
+  await waitFor(() => events.includes('a starting'), 10_000, 'module a starting');
+  t.notOk(events.includes('a started'), 'the stop lands during a\'s start');
   const stopping = gw.stop('SIGTERM');
   await starting;
   await stopping;

@@ -11,6 +11,7 @@ const MOSQUITTO = ['/usr/sbin/mosquitto', '/usr/bin/mosquitto'].find((p) => exis
 
 export class Broker {
   private proc: ChildProcess | undefined;
+  private stderr = '';
   readonly dir = mkdtempSync(join(tmpdir(), 'ee-broker-'));
   constructor(readonly port: number, private readonly extraConf = '') {}
 
@@ -30,13 +31,18 @@ export class Broker {
     writeFileSync(conf, `listener ${this.port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_inflight_messages 0\nmax_queued_messages 100000\n${this.extraConf}\n`);
     this.proc = spawn(MOSQUITTO, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
-    this.proc.stderr!.on('data', (d) => (err += d));
+    this.proc.stderr!.on('data', (d) => ((err += d), (this.stderr += d)));
     for (let i = 0; i < 100; i++) {
       if (await canConnect(this.port)) return;
       if (this.proc.exitCode !== null) throw new Error(`mosquitto exited: ${err}`);
       await new Promise((r) => setTimeout(r, 50));
     }
     throw new Error(`mosquitto did not listen on ${this.port}: ${err}`);
+  }
+
+  /** What mosquitto has logged (its stderr) since this Broker was made, across restarts. */
+  log(): string {
+    return this.stderr;
   }
 
   async stop(): Promise<void> {

@@ -40,18 +40,25 @@ t.test('mqtts with mutual TLS: connects with the right CA and client certificate
   await good.outbox.append({ stream: 'event', type: 'tls.test', data: {} });
   await waitFor(() => good.outbox.stats().count === 0, 5000, 'published over TLS');
 
+  // Each refusal must be an attempt that was made and failed for the stated reason, not
+  // the absence of one: wait for the uplink to count a failed attempt (bounded by that
+  // event, not a sleep), then check its error names the reason, and for the client
+  // without a certificate that the broker's TLS listener saw the handshake and refused it.
+  const failedOnce = (g: typeof good) => g.uplink.state().failures >= 1 && g.uplink.state().lastError !== undefined;
   const noCert = await startGateway({ gateway: { id: 'nocert' }, uplink: { url, tls: { ca: pki.ca } } });
   t.teardown(() => noCert.stop());
   const wrongCa = await startGateway({ gateway: { id: 'wrongca' }, uplink: { url, tls: { ca: pki.otherCa, cert: pki.cert, key: pki.key } } });
   t.teardown(() => wrongCa.stop());
-  await new Promise((r) => setTimeout(r, 1500));
+  await waitFor(() => failedOnce(noCert) && failedOnce(wrongCa), 10_000, 'a refused attempt from each');
   t.equal(noCert.uplink.isConnected(), false, 'broker refuses a client without a certificate');
+  t.match(noCert.uplink.state().lastError ?? '', /alert certificate required/, 'the attempt failed in the TLS handshake');
+  await waitFor(() => /peer did not return a certificate/.test(broker.log()), 5000, 'the broker logging the refused handshake').catch((err) => t.fail(`${String(err)}: broker log:\n${broker.log()}`));
   t.equal(wrongCa.uplink.isConnected(), false, 'gateway refuses a broker its CA did not sign');
-  t.match(wrongCa.uplink.state().lastError ?? '', /certificate|self.signed|verify/i);
+  t.match(wrongCa.uplink.state().lastError ?? '', /unable to get local issuer certificate|self.signed certificate in certificate chain/, 'the gateway could not verify the broker\'s certificate');
 
-  const missing = await startGateway({ gateway: { id: 'missing' }, uplink: { url, tls: { ca: '/nonexistent/ca.pem' } } });
+  const missing = await startGateway({ gateway: { id: 'missing' }, uplink: { url, reconnectMinMs: 100, tls: { ca: '/nonexistent/ca.pem' } } });
   t.teardown(() => missing.stop());
-  await new Promise((r) => setTimeout(r, 300));
+  await waitFor(() => failedOnce(missing) && missing.uplink.state().failures >= 2, 5000, 'the attempt with a missing CA file, and its retry');
   t.equal(missing.uplink.isConnected(), false);
   t.match(missing.uplink.state().lastError ?? '', /cannot prepare connection: .*ENOENT/, 'a missing TLS file is a clear, retried error, not a crash');
 });
