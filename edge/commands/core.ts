@@ -1,7 +1,7 @@
 // The gateway's own commands: ping, info, config.get, commands.list.
 import { Type } from '@sinclair/typebox';
 import type { CommandRegistry } from './registry.js';
-import type { GatewayConfig } from '../config/schema.js';
+import type { GatewayConfig } from '../config/core.js';
 import { redactedConfig } from '../config/load.js';
 
 export interface CoreCommandDeps {

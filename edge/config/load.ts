@@ -8,7 +8,7 @@ import type { ErrorObject, ValidateFunction } from 'ajv';
 import { requireCjs } from '../cjs.js';
 
 const { parseDocument, visit, isScalar } = requireCjs('yaml') as typeof import('yaml');
-import type { GatewayConfig } from './schema.js';
+import type { GatewayConfig } from './core.js';
 import { appPath } from '../paths.js';
 import { resolveSecret, Secret, type SecretRefValue } from './secret.js';
 import { semanticChecks, configWarnings } from './checks.js';
