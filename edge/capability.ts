@@ -15,6 +15,7 @@ import type { TSchema } from '@sinclair/typebox';
 import type { ConfigCheck, GatewayConfig } from './config/core.js';
 import type { ModuleFactory, Services } from './module.js';
 import type { BusEvents } from './bus.js';
+import type { DoctorCheck } from './doctor-kit.js';
 
 /** A page of the technician console a capability contributes. */
 export interface ConsolePage {
@@ -43,6 +44,8 @@ export interface CapabilityDescriptor<K extends string = string, S extends TSche
   wanted(config: GatewayConfig): boolean;
   /** Its module factory, imported only when wanted. */
   load(): Promise<ModuleFactory>;
+  /** Its `estate-edge doctor` checks, imported only by the doctor. They run whether or not it is wanted (and say SKIP). */
+  doctor?(): Promise<readonly DoctorCheck[]>;
   /** Bus events the console forwards live to the pages; `transient` ones are not kept as "last events". */
   events?: { live?: readonly (keyof BusEvents)[]; transient?: readonly (keyof BusEvents)[] };
   /** Its console pages; its commands show on the first unless a command names its pages. */

@@ -11,4 +11,5 @@ export const consoleCapability = defineCapability({
   wanted: (c) => c.console.enabled,
   // Fastify is loaded only when the console is on.
   load: async () => (await import('./module.js')).consoleModule,
+  doctor: async () => (await import('./doctor.js')).consoleDoctor,
 });

@@ -10,6 +10,7 @@ export const doorsCapability = defineCapability({
   checks: [doorsChecks],
   wanted: (c) => c.doors.doors.length > 0,
   load: async () => (await import('./module.js')).createDoorsModule,
+  doctor: async () => (await import('./doctor.js')).doorsDoctor,
   events: { live: ['door.state', 'door.alarm', 'door.pinWait', 'access.decision'] },
   pages: [
     { id: 'doors', what: 'door access', service: 'access' },

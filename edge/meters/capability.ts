@@ -10,6 +10,7 @@ export const metersCapability = defineCapability({
   warnings: [metersWarnings],
   wanted: (c) => c.meters.enabled && c.meters.buses.length > 0,
   load: async () => (await import('./module.js')).metersModule,
+  doctor: async () => (await import('./doctor.js')).metersDoctor,
   events: { live: ['meter.reading', 'meter.device'], transient: ['meter.reading'] },
   pages: [{ id: 'meters', what: 'meter reading', service: 'meters' }],
 });

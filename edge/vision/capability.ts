@@ -10,6 +10,7 @@ export const visionCapability = defineCapability({
   wanted: (c) => c.vision.enabled,
   // Only here are onnxruntime and libvips loaded: a box without a camera never loads them.
   load: async () => (await import('./module.js')).createVisionModule,
+  doctor: async () => (await import('./doctor.js')).visionDoctor,
   events: { live: ['vision.camera', 'vision.decision'] },
   pages: [
     { id: 'faces', what: 'face access', service: 'faces' },
