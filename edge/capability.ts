@@ -16,6 +16,16 @@ import type { ConfigCheck, GatewayConfig } from './config/core.js';
 import type { ModuleFactory, Services } from './module.js';
 import type { BusEvents } from './bus.js';
 import type { DoctorCheck } from './doctor-kit.js';
+import type { CommandRole } from './commands/registry.js';
+
+/** A bus event the console forwards live to its pages, and the least role that may see it. */
+export interface LiveEvent {
+  name: keyof BusEvents;
+  /** 'technician' for events about people (access decisions, recognised faces); the console never guesses it from the name. */
+  role: CommandRole;
+  /** Periodic telemetry: sent live, not kept for "last events". */
+  transient?: boolean;
+}
 
 /** A page of the technician console a capability contributes. */
 export interface ConsolePage {
@@ -46,8 +56,8 @@ export interface CapabilityDescriptor<K extends string = string, S extends TSche
   load(): Promise<ModuleFactory>;
   /** Its `estate-edge doctor` checks, imported only by the doctor. They run whether or not it is wanted (and say SKIP). */
   doctor?(): Promise<readonly DoctorCheck[]>;
-  /** Bus events the console forwards live to the pages; `transient` ones are not kept as "last events". */
-  events?: { live?: readonly (keyof BusEvents)[]; transient?: readonly (keyof BusEvents)[] };
+  /** Bus events the console forwards live to the pages, each with the least role that sees it. */
+  events?: readonly LiveEvent[];
   /** Its console pages; its commands show on the first unless a command names its pages. */
   pages?: readonly ConsolePage[];
 }

@@ -11,7 +11,13 @@ export const doorsCapability = defineCapability({
   wanted: (c) => c.doors.doors.length > 0,
   load: async () => (await import('./module.js')).createDoorsModule,
   doctor: async () => (await import('./doctor.js')).doorsDoctor,
-  events: { live: ['door.state', 'door.alarm', 'door.pinWait', 'access.decision'] },
+  events: [
+    { name: 'door.state', role: 'viewer' },
+    { name: 'door.alarm', role: 'viewer' },
+    { name: 'door.pinWait', role: 'viewer' },
+    // Who was let in where: personal data.
+    { name: 'access.decision', role: 'technician' },
+  ],
   pages: [
     { id: 'doors', what: 'door access', service: 'access' },
     { id: 'people', what: 'people (door access)', service: 'access', configuredByCommands: true },

@@ -11,6 +11,9 @@ export const metersCapability = defineCapability({
   wanted: (c) => c.meters.enabled && c.meters.buses.length > 0,
   load: async () => (await import('./module.js')).metersModule,
   doctor: async () => (await import('./doctor.js')).metersDoctor,
-  events: { live: ['meter.reading', 'meter.device'], transient: ['meter.reading'] },
+  events: [
+    { name: 'meter.reading', role: 'viewer', transient: true },
+    { name: 'meter.device', role: 'viewer' },
+  ],
   pages: [{ id: 'meters', what: 'meter reading', service: 'meters' }],
 });

@@ -11,7 +11,11 @@ export const visionCapability = defineCapability({
   // Only here are onnxruntime and libvips loaded: a box without a camera never loads them.
   load: async () => (await import('./module.js')).createVisionModule,
   doctor: async () => (await import('./doctor.js')).visionDoctor,
-  events: { live: ['vision.camera', 'vision.decision'] },
+  events: [
+    { name: 'vision.camera', role: 'viewer' },
+    // Whose face was recognised: personal data.
+    { name: 'vision.decision', role: 'technician' },
+  ],
   pages: [
     { id: 'faces', what: 'face access', service: 'faces' },
     { id: 'camera', what: 'camera (face access)', service: 'vision' },
