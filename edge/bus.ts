@@ -15,6 +15,9 @@ export interface BusEvents {
   'gateway.stopping': { reason: string };
 }
 
+/** The core's own events, forwarded live to the console (capabilities declare theirs in their descriptor). */
+export const CORE_LIVE_EVENTS = ['uplink.state', 'outbox.evicted', 'gateway.ready', 'gateway.stopping'] as const satisfies readonly (keyof BusEvents)[];
+
 export type BusListener<K extends keyof BusEvents> = (payload: BusEvents[K]) => void;
 
 export class EventBus {

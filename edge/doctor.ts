@@ -1,39 +1,28 @@
 // `estate-edge doctor`: the first thing a technician runs on a box. Checks what the
 // gateway needs from its surroundings — config, data directory and disk, clock, broker,
-// serial ports, GPIO, camera, face models, the service itself — and prints one line per
+// the service itself, then each capability's own checks from its descriptor (serial
+// ports, GPIO, camera, face models, console: edge/<area>/doctor.ts) — and prints one line per
 // finding (OK / WARN / FAIL, Chinese and English labels). Exit status 1 when anything
 // FAILs, so scripts (the installer, a support hotline's checklist) can use it too.
 //
 // It reads the config like the service does but starts nothing, opens no database and
 // never takes a device away from the running service (a serial port is only stat'ed;
 // the broker is reached with its own client id, so the live session is not kicked out).
-import { accessSync, closeSync, constants, existsSync, fsyncSync, openSync, readdirSync, readFileSync, statSync, statfsSync, unlinkSync, writeSync, type Stats } from 'node:fs';
-import { createHash } from 'node:crypto';
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, statSync, statfsSync, unlinkSync, writeSync, type Stats } from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import { connect as tcpConnect } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import type { IClientOptions } from 'mqtt';
 import { requireCjs } from './cjs.js';
 import { loadConfig, ConfigError, type LoadedConfig } from './config/load.js';
 import { SystemClock, type Clock } from './clock.js';
-import { defaultModelsDir, loadManifest } from '../models/manifest.js';
 import { dataDirUsage, BUDGET_EVICT_AT, RESERVE_FILE } from './store/disk.js';
-import { readSetupToken, setupTokenPath, setupUrl, consoleUrls } from './console/setup-token.js';
+import type { CapabilityDescriptor } from './capability.js';
+import { CAPABILITIES } from './capabilities.js';
+import { checkDevice, errText, listDevices, redactUrl, type Account, type DoctorContext, type Finding, type Level } from './doctor-kit.js';
+
+export { redactUrl, type Finding, type Level };
 
 const mqtt = requireCjs('mqtt') as typeof import('mqtt');
-
-export type Level = 'OK' | 'WARN' | 'FAIL' | 'SKIP';
-
-export interface Finding {
-  /** Stable id of the check (for --json consumers). */
-  check: string;
-  /** "中文 English" label. */
-  label: string;
-  level: Level;
-  message: string;
-  /** Figures behind the message, for --json consumers (bytes). */
-  data?: Record<string, unknown>;
-}
 
 export interface DoctorOptions {
   /** An already loaded config (tests); otherwise it is loaded from configPath. */
@@ -60,6 +49,8 @@ export interface DoctorOptions {
   /** Disk thresholds in MB. */
   diskFailMB?: number;
   diskWarnMB?: number;
+  /** The capabilities whose doctor checks run after the core's (default: the descriptor list). */
+  capabilities?: readonly CapabilityDescriptor[];
 }
 
 const LABELS = {
@@ -70,12 +61,7 @@ const LABELS = {
   budget: '磁盘配额 disk budget',
   clock: '时钟 clock',
   broker: '平台连接 broker',
-  serial: '串口 serial',
-  gpio: '门禁 GPIO',
-  camera: '摄像头 camera',
-  models: '人脸模型 models',
   service: '服务 service',
-  console: '控制台 console',
 } as const;
 
 type CheckId = keyof typeof LABELS;
@@ -83,29 +69,16 @@ type CheckId = keyof typeof LABELS;
 class Report {
   readonly findings: Finding[] = [];
   add(check: CheckId, level: Level, message: string, data?: Record<string, unknown>): void {
-    this.findings.push({ check, label: LABELS[check], level, message, ...(data ? { data } : {}) });
+    this.addAs(check, LABELS[check], level, message, data);
   }
-}
-
-/** Hide user:password in URLs before they are printed. */
-export function redactUrl(url: string): string {
-  return url.replace(/\/\/([^/@]*)@/, '//***@');
-}
-
-function errText(err: unknown): string {
-  const e = err as NodeJS.ErrnoException;
-  if (!e?.code) return String((err as Error)?.message ?? err);
-  return e.message?.includes(e.code) ? e.message : `${e.code}${e.message ? `: ${e.message}` : ''}`;
+  addAs(check: string, label: string, level: Level, message: string, data?: Record<string, unknown>): void {
+    this.findings.push({ check, label, level, message, ...(data ? { data } : {}) });
+  }
 }
 
 // ---------------------------------------------------------------------------------
 // Accounts: the doctor usually runs as root, but what matters is whether the service
 // account can open a device. Judged from owner/group/mode against the account's groups.
-
-interface Account {
-  uid: number;
-  gids: Set<number>;
-}
 
 function readDb(file: string): string[][] {
   try {
@@ -125,50 +98,6 @@ function serviceAccount(o: Required<Pick<DoctorOptions, 'serviceUser' | 'service
   }
   return { uid: Number(pw[2]), gids };
 }
-
-function modeAllows(st: Stats, acct: Account, write: boolean): boolean {
-  const want = write ? 0o6 : 0o4;
-  const bits = st.uid === acct.uid ? (st.mode >> 6) & 7 : acct.gids.has(st.gid) ? (st.mode >> 3) & 7 : st.mode & 7;
-  return (bits & want) === want;
-}
-
-/** Can the service open PATH (read+write)? Returns a reason when not. */
-function accessFor(path: string, st: Stats, acct: Account | undefined, who: string): string | undefined {
-  const root = process.getuid?.() === 0;
-  if (root && acct) return modeAllows(st, acct, true) ? undefined : `${who} cannot open it (owner ${st.uid}:${st.gid}, mode ${(st.mode & 0o777).toString(8)})`;
-  try {
-    accessSync(path, constants.R_OK | constants.W_OK);
-    return undefined;
-  } catch (err) {
-    return `not accessible: ${errText(err)}`;
-  }
-}
-
-// ---------------------------------------------------------------------------------
-// Config walking: the capability sections are owned by other modules and change; the
-// doctor finds device paths generically (every string value under /dev/).
-
-function devicePaths(node: unknown, path: string, out: Array<{ path: string; dev: string }>): void {
-  if (typeof node === 'string') {
-    if (node.startsWith('/dev/')) out.push({ path, dev: node });
-    return;
-  }
-  if (node === null || typeof node !== 'object') return;
-  if (Array.isArray(node)) node.forEach((v, i) => devicePaths(v, `${path}[${i}]`, out));
-  else for (const [k, v] of Object.entries(node)) devicePaths(v, path ? `${path}.${k}` : k, out);
-}
-
-function get(obj: unknown, ...keys: string[]): unknown {
-  let cur = obj;
-  for (const k of keys) {
-    if (cur === null || typeof cur !== 'object') return undefined;
-    cur = (cur as Record<string, unknown>)[k];
-  }
-  return cur;
-}
-
-/** Device paths in the config that are not cameras or GPIO chips are serial ports (meter buses). */
-const isSerial = (dev: string) => !/^\/dev\/(video|gpiochip|media|dma_heap|vchiq)/.test(dev);
 
 // ---------------------------------------------------------------------------------
 
@@ -368,165 +297,6 @@ async function checkBroker(r: Report, loaded: LoadedConfig, timeoutMs: number): 
   });
 }
 
-function listDevices(devDir: string, re: RegExp): string[] {
-  try {
-    return readdirSync(devDir)
-      .filter((n) => re.test(n))
-      .map((n) => join(devDir, n))
-      .sort();
-  } catch {
-    return [];
-  }
-}
-
-function checkDevice(r: Report, check: CheckId, where: string, dev: string, acct: Account | undefined, who: string, available: () => string[]): void {
-  let st: Stats;
-  try {
-    st = statSync(dev);
-  } catch (err) {
-    const alt = available();
-    r.add(check, 'FAIL', `${where} ${dev}: ${errText(err).startsWith('ENOENT') ? 'missing' : errText(err)}${alt.length ? ` (present: ${alt.join(', ')})` : ''}`);
-    return;
-  }
-  if (!st.isCharacterDevice()) {
-    r.add(check, 'FAIL', `${where} ${dev}: not a character device`);
-    return;
-  }
-  const denied = accessFor(dev, st, acct, who);
-  r.add(check, denied ? 'FAIL' : 'OK', `${where} ${dev}${denied ? `: ${denied}` : ' present and accessible'}`);
-}
-
-function checkSerial(r: Report, config: unknown, acct: Account | undefined, who: string, devDir: string): void {
-  const found: Array<{ path: string; dev: string }> = [];
-  devicePaths(config, '', found);
-  // The camera's own device is checked under "camera".
-  const ports = found.filter((f) => isSerial(f.dev) && f.path !== 'vision.camera.source.device');
-  const available = () => [...listDevices(devDir, /^rs485-/), ...listDevices(devDir, /^tty(USB|ACM)\d+$/)];
-  if (!ports.length) {
-    const a = available();
-    r.add('serial', 'SKIP', `no serial port in the config${a.length ? ` (present: ${a.join(', ')})` : ''}`);
-    return;
-  }
-  for (const p of ports) checkDevice(r, 'serial', p.path, p.dev, acct, who, available);
-}
-
-function checkGpio(r: Report, config: unknown, acct: Account | undefined, who: string, devDir: string): void {
-  const doors = get(config, 'doors', 'doors');
-  const backend = String(get(config, 'doors', 'gpio', 'backend') ?? 'auto');
-  if (!Array.isArray(doors) || doors.length === 0) {
-    r.add('gpio', 'SKIP', 'no doors configured');
-    return;
-  }
-  if (backend === 'simulated') {
-    r.add('gpio', 'WARN', `${doors.length} door(s) on simulated GPIO: no real lock is driven`);
-    return;
-  }
-  const sysfs = String(get(config, 'doors', 'gpio', 'sysfsRoot') ?? '/sys/class/gpio');
-  const chips = listDevices(devDir, /^gpiochip\d+$/);
-  const sysfsOk = (() => {
-    try {
-      accessSync(join(sysfs, 'export'), constants.W_OK);
-      return true;
-    } catch {
-      return false;
-    }
-  })();
-  if (backend === 'sysfs' || (backend === 'auto' && sysfsOk)) {
-    r.add('gpio', sysfsOk ? 'OK' : 'FAIL', `sysfs ${join(sysfs, 'export')} ${sysfsOk ? 'writable' : 'missing or not writable'} (${doors.length} door(s))`);
-    if (backend === 'sysfs' || sysfsOk) return;
-  }
-  if (!chips.length) {
-    r.add('gpio', 'FAIL', `no GPIO character device (${devDir}/gpiochip*) and no sysfs GPIO: doors cannot work`);
-    return;
-  }
-  for (const chip of chips) checkDevice(r, 'gpio', 'gpio', chip, acct, who, () => chips);
-}
-
-async function tcpReachable(host: string, port: number, timeoutMs: number): Promise<string | undefined> {
-  return new Promise((resolveReach) => {
-    const s = tcpConnect({ host, port });
-    const done = (err?: string) => {
-      clearTimeout(timer);
-      s.destroy();
-      resolveReach(err);
-    };
-    const timer = setTimeout(() => done(`no answer within ${timeoutMs} ms`), timeoutMs);
-    s.once('connect', () => done());
-    s.once('error', (err) => done(errText(err)));
-  });
-}
-
-async function checkCamera(r: Report, config: unknown, acct: Account | undefined, who: string, devDir: string, timeoutMs: number): Promise<void> {
-  if (get(config, 'vision', 'enabled') !== true) {
-    r.add('camera', 'SKIP', 'face access (vision) not enabled');
-    return;
-  }
-  const src = (get(config, 'vision', 'camera', 'source') ?? {}) as { kind?: string; url?: string; device?: string; path?: string };
-  if (src.kind === 'v4l2') {
-    if (!src.device) r.add('camera', 'FAIL', 'vision.camera.source.device: not set');
-    else checkDevice(r, 'camera', 'vision.camera.source.device', src.device, acct, who, () => listDevices(devDir, /^video\d+$/));
-  } else if (src.kind === 'file') {
-    r.add('camera', src.path && existsSync(src.path) ? 'WARN' : 'FAIL', `simulated camera: video file ${src.path ?? '(not set)'}${src.path && existsSync(src.path) ? '' : ' missing'}`);
-  } else {
-    if (!src.url) {
-      r.add('camera', 'FAIL', 'vision.camera.source.url: not set');
-      return;
-    }
-    let u: URL;
-    try {
-      u = new URL(src.url);
-    } catch {
-      r.add('camera', 'FAIL', `vision.camera.source.url ${redactUrl(src.url)}: not a URL`);
-      return;
-    }
-    const port = Number(u.port || (u.protocol === 'rtsps:' ? 322 : 554));
-    const err = await tcpReachable(u.hostname, port, timeoutMs);
-    r.add('camera', err ? 'FAIL' : 'OK', `${redactUrl(src.url)}: ${err ?? `TCP ${u.hostname}:${port} reachable`}`);
-  }
-}
-
-function sha256File(path: string): string {
-  // Models are a few MB: a synchronous read keeps the doctor simple.
-  return createHash('sha256').update(readFileSync(path)).digest('hex');
-}
-
-function checkModels(r: Report, config: unknown): void {
-  const vision = get(config, 'vision') as { enabled?: boolean; modelsDir?: string; models?: { detector?: string; recognizer?: string; liveness?: string[] }; liveness?: { enabled?: boolean } } | undefined;
-  const dir = vision?.modelsDir ?? defaultModelsDir();
-  const manifestPath = join(dir, 'manifest.json');
-  if (!existsSync(manifestPath)) {
-    r.add('models', vision?.enabled ? 'FAIL' : 'SKIP', `no model manifest at ${manifestPath}`);
-    return;
-  }
-  let manifest;
-  try {
-    manifest = loadManifest(manifestPath);
-  } catch (err) {
-    r.add('models', 'FAIL', String((err as Error).message).split('\n').slice(0, 3).join('; '));
-    return;
-  }
-  const needed = new Set<string>();
-  if (vision?.enabled) {
-    needed.add(vision.models?.detector ?? manifest.defaults.detector);
-    needed.add(vision.models?.recognizer ?? manifest.defaults.recognizer);
-    if (vision.liveness?.enabled !== false) for (const id of vision.models?.liveness ?? manifest.defaults.liveness) needed.add(id);
-  }
-  let present = 0;
-  for (const [id, m] of Object.entries(manifest.models)) {
-    const file = join(dir, m.file);
-    if (!existsSync(file)) {
-      if (needed.has(id)) r.add('models', 'FAIL', `${id} (${m.file}): not installed, and vision needs it (npm run models, or the offline pack)`);
-      continue;
-    }
-    present++;
-    const sha = sha256File(file);
-    if (sha !== m.sha256) r.add('models', 'FAIL', `${id} (${m.file}): sha256 ${sha.slice(0, 12)}… does not match the manifest's ${m.sha256.slice(0, 12)}… (corrupt or wrong file)`);
-    else r.add('models', 'OK', `${id} (${m.file}) sha256 matches`);
-  }
-  for (const id of needed) if (!manifest.models[id]) r.add('models', 'FAIL', `${id}: named in the config but not in ${manifestPath}`);
-  if (!present && !vision?.enabled) r.add('models', 'SKIP', `no models installed in ${dir} (vision disabled)`);
-}
-
 function checkService(r: Report): void {
   const res = spawnSync('systemctl', ['show', '-p', 'LoadState,ActiveState,SubState,NRestarts,StatusText', 'estate-edge.service'], { encoding: 'utf8', timeout: 5000 });
   if (res.error || res.status !== 0) {
@@ -537,20 +307,6 @@ function checkService(r: Report): void {
   if (p.LoadState !== 'loaded') r.add('service', 'WARN', `estate-edge.service is ${p.LoadState ?? 'unknown'} (not installed? run scripts/install.sh)`);
   else if (p.ActiveState === 'active') r.add('service', Number(p.NRestarts) > 5 ? 'WARN' : 'OK', `active (${p.SubState}), ${p.NRestarts ?? 0} restart(s)${p.StatusText ? `: ${p.StatusText}` : ''}`);
   else r.add('service', 'FAIL', `estate-edge.service is ${p.ActiveState}/${p.SubState} (journalctl -u estate-edge -n 50)`);
-}
-
-// Console first access: set up, or the setup token to use (read only; the service or
-// `estate-edge setup-token` makes it), so a technician at the box's screen or serial
-// console gets in without SSH.
-function checkConsole(r: Report, loaded: LoadedConfig, show: boolean): void {
-  const c = loaded.config.console;
-  if (!c.enabled) return r.add('console', 'SKIP', 'console disabled (console.enabled: false)');
-  const s = readSetupToken(setupTokenPath(resolve(loaded.config.gateway.dataDir)));
-  const urls = consoleUrls(c);
-  if (s?.state === 'done') return r.add('console', 'OK', `set up (first admin created ${new Date(s.at).toISOString()}); ${urls[0] ?? ''}`);
-  if (!s) return r.add('console', 'WARN', 'not set up, no setup token yet (the service makes one at start): run `estate-edge setup-token`');
-  if (s.expiresAt <= Date.now()) return r.add('console', 'WARN', `not set up; the setup token expired ${new Date(s.expiresAt).toISOString()}: run \`estate-edge setup-token\` for a new one`);
-  r.add('console', 'WARN', show ? `not set up yet: setup token ${s.token} (one-time, valid until ${new Date(s.expiresAt).toISOString()}) at ${setupUrl(urls[0] ?? 'http://<box>:8080', s.token)}` : `not set up yet (a setup token is pending, valid until ${new Date(s.expiresAt).toISOString()})`);
 }
 
 export async function runDoctor(o: DoctorOptions = {}): Promise<Finding[]> {
@@ -568,16 +324,26 @@ export async function runDoctor(o: DoctorOptions = {}): Promise<Finding[]> {
   const noAccount = () => r.add('service', 'WARN', `user ${who} does not exist (service not installed?): device access is checked for the current user`);
   const loaded = o.loaded ?? checkConfig(r, o);
   if (loaded) {
-    const config: unknown = loaded.config;
     checkDataDir(r, loaded.config.gateway.dataDir, loaded.config.outbox.quotaMB, o);
     checkDiskBudget(r, loaded);
     checkClock(r, o.clock ?? new SystemClock());
     await checkBroker(r, loaded, timeoutMs);
-    checkSerial(r, config, acct, who, devDir);
-    checkGpio(r, config, acct, who, devDir);
-    await checkCamera(r, config, acct, who, devDir, timeoutMs);
-    checkModels(r, config);
-    checkConsole(r, loaded, o.showSetupToken !== false);
+    // Then each capability's own checks, in list order (each says SKIP when it is not configured).
+    for (const cap of o.capabilities ?? CAPABILITIES) {
+      for (const check of (await cap.doctor?.()) ?? []) {
+        const add: DoctorContext['add'] = (level, message, data) => r.addAs(check.id, check.label, level, message, data);
+        await check.run({
+          config: loaded.config,
+          secrets: loaded.secrets,
+          devDir,
+          timeoutMs,
+          showSetupToken: o.showSetupToken !== false,
+          add,
+          device: (where, dev, available) => checkDevice(add, where, dev, acct, who, available),
+          listDevices: (re) => listDevices(devDir, re),
+        });
+      }
+    }
   } else {
     checkClock(r, o.clock ?? new SystemClock());
   }

@@ -9,7 +9,7 @@ import type { Clock } from './clock.js';
 import type { Outbox } from './outbox/outbox.js';
 import type { CommandRegistry } from './commands/registry.js';
 import type { Metrics } from './observability/metrics.js';
-import type { GatewayConfig } from './config/schema.js';
+import type { GatewayConfig } from './config/core.js';
 import type { Secret } from './config/secret.js';
 import type { Db } from './store/sqlite.js';
 

@@ -1,11 +1,14 @@
-// The capability modules, in start order (stopped in reverse). The core parts (outbox,
-// commands, uplink, status, http) are built by the gateway itself before these.
+// The capability modules, in start order (stopped in reverse), from the descriptor list
+// (edge/capabilities.ts). The core parts (outbox, commands, uplink, status, http) are
+// built by the gateway itself before these.
 //
 // Capabilities are imported only when the config asks for them: a box without a
 // camera never loads onnxruntime or libvips, one without a console never loads
 // Fastify. That keeps RSS and start time down on a 1-GB board.
 import type { ModuleFactory } from './module.js';
-import type { GatewayConfig } from './config/schema.js';
+import type { GatewayConfig } from './config/core.js';
+import type { CapabilityDescriptor } from './capability.js';
+import { CAPABILITIES } from './capabilities.js';
 import { bootModule } from './boot.js';
 
 export interface LazyModule {
@@ -17,13 +20,10 @@ export interface LazyModule {
 
 export type ModuleEntry = ModuleFactory | LazyModule;
 
-// The boot/clock watch comes first so its gateway.boot record precedes the others'.
-// The console stays last: it wires itself to the services, commands and events of the
-// modules started before it.
-export const moduleFactories: ModuleEntry[] = [
-  bootModule,
-  { name: 'meters', wanted: (c) => c.meters.enabled && c.meters.buses.length > 0, load: async () => (await import('./meters/module.js')).metersModule },
-  { name: 'doors', wanted: (c) => c.doors.doors.length > 0, load: async () => (await import('./doors/module.js')).createDoorsModule },
-  { name: 'vision', wanted: (c) => c.vision.enabled, load: async () => (await import('./vision/module.js')).createVisionModule },
-  { name: 'console', wanted: (c) => c.console.enabled, load: async () => (await import('./console/module.js')).consoleModule },
-];
+/** The boot/clock watch, then each capability's module, in list order. */
+export function moduleEntriesOf(capabilities: readonly CapabilityDescriptor[]): ModuleEntry[] {
+  // The boot/clock watch comes first so its gateway.boot record precedes the others'.
+  return [bootModule, ...capabilities.map((c): LazyModule => ({ name: c.name, wanted: (config) => c.wanted(config), load: () => c.load() }))];
+}
+
+export const moduleFactories: ModuleEntry[] = moduleEntriesOf(CAPABILITIES);

@@ -6,6 +6,7 @@ import { SimulatedGpio } from './simulated.js';
 import { SysfsGpio, SYSFS_ROOT } from './sysfs.js';
 import { DEFAULT_CHIP_LABELS } from './chip.js';
 import type { GpioBackend, Timers } from './types.js';
+import { chooseGpioBackend } from './select.js';
 
 export * from './types.js';
 export { SimulatedGpio } from './simulated.js';
@@ -31,7 +32,9 @@ export function openGpioBackend(sel: GpioSelection, deps: GpioDeps): GpioBackend
   const root = sel.sysfsRoot ?? SYSFS_ROOT;
   const common = { chipLabels, timers: deps.timers, pollMs: sel.pollMs, warn: deps.warn };
   let backend: GpioBackend;
-  switch (sel.backend) {
+  const kind = chooseGpioBackend({ backend: sel.backend, sysfsRoot: root });
+  if (sel.backend === 'auto' && kind === 'chardev') deps.warn(`sysfs GPIO is absent (${root}/export missing, kernel built without CONFIG_GPIO_SYSFS): using the GPIO character device through the gpiod tools`);
+  switch (kind) {
     case 'simulated':
       backend = new SimulatedGpio({ timers: deps.timers, async: true, pollMs: sel.pollMs });
       break;
@@ -40,13 +43,6 @@ export function openGpioBackend(sel: GpioSelection, deps: GpioDeps): GpioBackend
       break;
     case 'chardev':
       backend = new ChardevGpio({ ...common, ...(sel.toolsDir ? { toolsDir: sel.toolsDir } : {}) });
-      break;
-    case 'auto':
-      if (SysfsGpio.available(root)) backend = new SysfsGpio({ ...common, root });
-      else {
-        deps.warn(`sysfs GPIO is absent (${root}/export missing, kernel built without CONFIG_GPIO_SYSFS): using the GPIO character device through the gpiod tools`);
-        backend = new ChardevGpio({ ...common, ...(sel.toolsDir ? { toolsDir: sel.toolsDir } : {}) });
-      }
       break;
   }
   deps.info(`GPIO backend: ${backend.describe()}`);

@@ -15,7 +15,9 @@ import { DebouncedInput, SimpleOutput, physical } from './lines.js';
 import { findSysfsChip, sysfsNumber, type SysfsChip } from './chip.js';
 import { GpioError, realTimers, type BackendOptions, type GpioBackend, type GpioErrorCode, type GpioInput, type GpioOutput, type InputOptions, type OutputOptions, type Timers } from './types.js';
 
-export const SYSFS_ROOT = '/sys/class/gpio';
+import { SYSFS_ROOT, sysfsAvailable } from './select.js';
+
+export { SYSFS_ROOT };
 
 interface EpollLike {
   add(fd: number, events: number): EpollLike;
@@ -76,7 +78,7 @@ export class SysfsGpio implements GpioBackend {
 
   /** True when this root offers the sysfs GPIO interface at all. */
   static available(root = SYSFS_ROOT): boolean {
-    return existsSync(join(root, 'export'));
+    return sysfsAvailable(root);
   }
 
   describe(): string {

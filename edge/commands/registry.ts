@@ -54,6 +54,14 @@ export interface CommandDef<S extends TSchema = TSchema> {
   description: string;
   /** Who may run it from the console: reading state 'viewer'; acting on the estate or personal data 'technician'; the gateway itself 'admin'. */
   role: CommandRole;
+  /**
+   * The capability that owns it (its descriptor's name, edge/capabilities.ts; 'gateway' for
+   * the core's own), set by the registrar of `forCapability`. The console refuses a
+   * command without one and shows it on no page.
+   */
+  capability?: string;
+  /** The console pages of its capability that show it (default: the capability's first page). */
+  pages?: readonly string[];
   args: S;
   /**
    * Top-level arguments that are secrets (a PIN): never stored, audited or echoed. The
@@ -63,6 +71,15 @@ export interface CommandDef<S extends TSchema = TSchema> {
   handler: (args: Static<S>, meta: CommandMeta) => unknown | Promise<unknown>;
   /** Handler time limit (default 30 s). */
   timeoutMs?: number;
+}
+
+/** The capability of the gateway's own commands (gateway.ping, config.get…). */
+export const CORE_CAPABILITY = 'gateway';
+
+/** What a capability registers its commands with: each gets the capability's name. */
+export interface CommandRegistrar {
+  register<S extends TSchema>(def: Omit<CommandDef<S>, 'capability'>): void;
+  unregister(name: string): void;
 }
 
 /** Raised by handlers for a clean error result: `throw new CommandError('unknown_door', 'no door "x"')`. */
@@ -188,6 +205,24 @@ export class CommandRegistry {
 
   unregister(name: string): void {
     this.defs.delete(name);
+  }
+
+  /** A registrar whose commands belong to `capability` (the console groups and admits them by it). */
+  forCapability(capability: string): CommandRegistrar {
+    return {
+      register: (def) => this.register({ ...def, capability }),
+      unregister: (name) => this.unregister(name),
+    };
+  }
+
+  /** The capability a command belongs to; undefined for an unknown command or one registered without. */
+  capabilityOf(name: string): string | undefined {
+    return this.defs.get(name)?.def.capability;
+  }
+
+  /** The console pages a command asked to be shown on (undefined: its capability's first page). */
+  pagesOf(name: string): readonly string[] | undefined {
+    return this.defs.get(name)?.def.pages;
   }
 
   /** The console role a command declared; undefined for an unknown command. */

@@ -1,12 +1,11 @@
 // Checks the schema cannot express (cross-field rules). Each returns its problems as
-// "path: reason" lines. Capability modules append their own checks here.
-import type { GatewayConfig } from './schema.js';
-import { doorsChecks } from '../doors/checks.js';
-import { metersChecks, metersWarnings } from '../meters/checks.js';
-import { visionChecks } from '../vision/checks.js';
-import { consoleChecks } from '../console/checks.js';
+// "path: reason" lines. The core's own are here; each capability declares its own in
+// its descriptor, and they are collected from the list (edge/capabilities.ts).
+import type { ConfigCheck } from './core.js';
+import type { CapabilityDescriptor } from '../capability.js';
+import { CAPABILITIES } from '../capabilities.js';
 
-export type ConfigCheck = (config: GatewayConfig) => string[];
+export type { ConfigCheck };
 
 const uplinkChecks: ConfigCheck = (c) => {
   const p: string[] = [];
@@ -17,7 +16,17 @@ const uplinkChecks: ConfigCheck = (c) => {
   return p;
 };
 
-export const semanticChecks: ConfigCheck[] = [uplinkChecks, metersChecks, doorsChecks, visionChecks, consoleChecks];
+/** The core's checks, then each capability's, in list order. */
+export function checksOf(capabilities: readonly CapabilityDescriptor[]): ConfigCheck[] {
+  return [uplinkChecks, ...capabilities.flatMap((c) => c.checks ?? [])];
+}
+
+/** Each capability's warnings (settings that load but look wrong), in list order. */
+export function warningsOf(capabilities: readonly CapabilityDescriptor[]): ConfigCheck[] {
+  return capabilities.flatMap((c) => c.warnings ?? []);
+}
+
+export const semanticChecks: ConfigCheck[] = checksOf(CAPABILITIES);
 
 /** Settings that load but look wrong: check-config prints them, the service logs them; they never stop a start. */
-export const configWarnings: ConfigCheck[] = [metersWarnings];
+export const configWarnings: ConfigCheck[] = warningsOf(CAPABILITIES);

@@ -3,7 +3,7 @@
 // A TLS file that is missing, a private key anyone can read, or a data directory that
 // cannot be created is a configuration error (exit 2 with a message), not a crash later.
 import { accessSync, constants, statSync } from 'node:fs';
-import type { GatewayConfig } from './schema.js';
+import type { GatewayConfig } from './core.js';
 import { dirProblem } from '../store/dirs.js';
 
 function fileProblem(path: string, what: string, opts: { secret?: boolean } = {}): string | undefined {

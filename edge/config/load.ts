@@ -8,10 +8,12 @@ import type { ErrorObject, ValidateFunction } from 'ajv';
 import { requireCjs } from '../cjs.js';
 
 const { parseDocument, visit, isScalar } = requireCjs('yaml') as typeof import('yaml');
-import type { GatewayConfig } from './schema.js';
+import type { GatewayConfig } from './core.js';
 import { appPath } from '../paths.js';
 import { resolveSecret, Secret, type SecretRefValue } from './secret.js';
-import { semanticChecks, configWarnings } from './checks.js';
+import { semanticChecks, configWarnings, checksOf } from './checks.js';
+import { configSchemaOf } from './schema.js';
+import type { CapabilityDescriptor } from '../capability.js';
 import { simulatedEstateConfig } from './embedded.js';
 import { toConfigPath } from './path.js';
 import { maskSecrets } from './redact.js';
@@ -82,9 +84,21 @@ function describe(e: ErrorObject): string {
   }
 }
 
-/** Validate a parsed config object in place (defaults are filled in). Returns the problems. */
-export function validateConfig(raw: unknown): { config?: GatewayConfig; problems: string[] } {
-  const v = validate();
+/**
+ * The validator and checks of another capability list than the gateway's (tests, tools):
+ * the schema assembled from it and compiled now, with the generated validator's options.
+ */
+function validatorFor(capabilities: readonly CapabilityDescriptor[]): ValidateFunction {
+  const { Ajv } = requireCjs('ajv') as typeof import('ajv');
+  return new Ajv({ allErrors: true, useDefaults: true, strict: false }).compile(configSchemaOf(capabilities));
+}
+
+/**
+ * Validate a parsed config object in place (defaults are filled in). Returns the problems.
+ * `capabilities`: validate against that descriptor list instead of the gateway's own.
+ */
+export function validateConfig(raw: unknown, capabilities?: readonly CapabilityDescriptor[]): { config?: GatewayConfig; problems: string[] } {
+  const v = capabilities ? validatorFor(capabilities) : validate();
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return { problems: ['(root): must be a mapping of sections'] };
   if (!v(raw)) {
     // anyOf/oneOf produce a cascade of sub-errors; keep them but drop exact repeats.
@@ -93,7 +107,7 @@ export function validateConfig(raw: unknown): { config?: GatewayConfig; problems
   }
   const config = raw as GatewayConfig;
   const problems: string[] = [];
-  for (const check of semanticChecks) problems.push(...check(config));
+  for (const check of capabilities ? checksOf(capabilities) : semanticChecks) problems.push(...check(config));
   return problems.length ? { problems } : { config, problems };
 }
 

@@ -18,7 +18,7 @@ import { dirname, isAbsolute } from 'node:path';
 import { isMap, isScalar, parseDocument, type Document } from 'yaml';
 import { parseConfig, ConfigError } from '../config/load.js';
 import { maskSecrets, restoreMasked, secretEdits } from '../config/redact.js';
-import type { GatewayConfig } from '../config/schema.js';
+import type { GatewayConfig } from '../config/core.js';
 
 export const sha256 = (text: string) => createHash('sha256').update(text).digest('hex').slice(0, 16);
 

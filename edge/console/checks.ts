@@ -1,5 +1,5 @@
 // Cross-field checks of the `console` section.
-import type { ConfigCheck } from '../config/checks.js';
+import type { ConfigCheck } from '../config/core.js';
 
 export const consoleChecks: ConfigCheck = (c) => {
   const p: string[] = [];

@@ -3,7 +3,6 @@
 import { existsSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { Static } from '@sinclair/typebox';
 import type { GatewayModule, ModuleContext, ModuleFactory, ModuleHealth } from '../module.js';
 import { AccountStore } from './accounts.js';
 import { SessionStore } from './sessions.js';
@@ -21,9 +20,9 @@ import { commandRoutes } from './routes/commands.js';
 import { configRoutes } from './routes/config.js';
 import { supportRoutes } from './routes/support.js';
 import { capabilityRoutes, capabilities, LIVE_EVENTS, TRANSIENT_EVENTS } from './routes/capabilities.js';
-import type { ConsoleSchema } from './schema.js';
+import type { ConsoleConfig } from './schema.js';
 
-export type ConsoleConfig = Static<typeof ConsoleSchema>;
+export type { ConsoleConfig };
 
 export class ConsoleModule implements GatewayModule {
   readonly name = 'console';

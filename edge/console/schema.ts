@@ -1,5 +1,5 @@
 // Config section `console`: the technician web console served by the gateway itself.
-import { Type } from '@sinclair/typebox';
+import { Type, type Static } from '@sinclair/typebox';
 import { Section } from '../config/types.js';
 
 export const ConsoleTlsSchema = Section(
@@ -36,3 +36,12 @@ export const ConsoleSchema = Section(
   },
   { description: 'Technician web console (HTTP/HTTPS on the local network).', default: {} },
 );
+
+export type ConsoleConfig = Static<typeof ConsoleSchema>;
+
+// The section's place in the gateway's config type (edge/config/core.ts).
+declare module '../config/core.js' {
+  interface CapabilitySections {
+    console: ConsoleConfig;
+  }
+}

@@ -33,7 +33,7 @@ import type { LiveHub } from './live.js';
 import type { LogRing } from './logring.js';
 import type { ConfigFile } from './apply.js';
 import type { Asset } from './assets.js';
-import type { ConsoleConfig } from './module.js';
+import type { ConsoleConfig } from './schema.js';
 
 // require(), not import: see edge/cjs.ts (Node's ESM loader scanning fastify costs ~3 MB RSS).
 const Fastify = (requireCjs('fastify') as typeof import('fastify')).default;

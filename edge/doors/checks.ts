@@ -1,5 +1,5 @@
 // Cross-field checks of the doors section (appended to config/checks.ts).
-import type { GatewayConfig } from '../config/schema.js';
+import type { GatewayConfig } from '../config/core.js';
 import { ZonedWeek } from './schedule.js';
 
 export function doorsChecks(c: GatewayConfig): string[] {

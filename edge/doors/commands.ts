@@ -3,7 +3,7 @@
 // (schedules, validity order, base64, door ids) is checked here, before anything is
 // stored or moved, and fails with a CommandError whose code names the problem.
 import { Type, type Static } from '@sinclair/typebox';
-import { CommandError, type CommandMeta, type CommandRegistry } from '../commands/registry.js';
+import { CommandError, type CommandMeta, type CommandRegistrar } from '../commands/registry.js';
 import { Ident, OneOf } from '../config/types.js';
 import type { FacesApi, FaceEnrolResult } from '../vision/api.js';
 import type { AccessEvent, AccessEventQuery, Credential, DoorsStatus } from './api.js';
@@ -194,9 +194,10 @@ function requester(meta: CommandMeta): string {
 
 export const DOOR_COMMANDS = ['person.upsert', 'person.sync', 'person.delete', 'person.list', 'person.get', 'door.pin', 'door.unlock', 'door.lock', 'door.status', 'door.fireRelease', 'access.events'] as const;
 
-export function registerDoorCommands(reg: CommandRegistry, rt: DoorsRuntime): void {
+export function registerDoorCommands(reg: CommandRegistrar, rt: DoorsRuntime): void {
   reg.register({
     name: 'person.upsert',
+    pages: ['people'],
     role: 'technician',
     secretArgs: ['pin'],
     description: 'Create or replace a person (resident, staff, visitor): door groups, validity, weekly windows; optionally enrol face photos/embeddings.',
@@ -261,6 +262,7 @@ export function registerDoorCommands(reg: CommandRegistry, rt: DoorsRuntime): vo
 
   reg.register({
     name: 'person.sync',
+    pages: ['people'],
     role: 'technician',
     description: 'Create or replace many people in one transaction (platform sync); no face photos. All-or-nothing: any invalid entry refuses the whole batch.',
     // No PINs in a sync: each is a slow hash (person.upsert sets them one at a time).
@@ -308,6 +310,7 @@ export function registerDoorCommands(reg: CommandRegistry, rt: DoorsRuntime): vo
 
   reg.register({
     name: 'person.delete',
+    pages: ['people'],
     role: 'technician',
     description: 'Delete a person and their face templates.',
     args: Type.Object({ id: Ident() }, { additionalProperties: false }),
@@ -323,6 +326,7 @@ export function registerDoorCommands(reg: CommandRegistry, rt: DoorsRuntime): vo
 
   reg.register({
     name: 'person.list',
+    pages: ['people'],
     role: 'technician',
     description: 'People, filtered and paged (sorted by id).',
     args: Type.Object(
@@ -344,6 +348,7 @@ export function registerDoorCommands(reg: CommandRegistry, rt: DoorsRuntime): vo
 
   reg.register({
     name: 'person.get',
+    pages: ['people'],
     role: 'technician',
     description: 'One person as stored (door groups, validity, schedule, cards, needsSecondFactor, hasPin — never the PIN), with the face template count.',
     args: Type.Object({ id: Ident() }, { additionalProperties: false }),

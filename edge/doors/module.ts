@@ -26,6 +26,7 @@ import { AccessService, type AccessRecord, type DecisionOutcome } from './access
 import { AccessLog } from './access-log.js';
 import { LogThrottle } from '../observability/throttle.js';
 import { DOOR_COMMANDS, registerDoorCommands } from './commands.js';
+import { doorsCapability } from './capability.js';
 import { DoorController, inputOptions, type DoorEvent } from './door.js';
 import { PeopleStore } from './people.js';
 import { ZonedWeek } from './schedule.js';
@@ -163,7 +164,7 @@ export class DoorsModule implements GatewayModule {
     });
     await this.openReaders();
     this.ctx.services.provide('access', this.access);
-    registerDoorCommands(this.ctx.commands, {
+    registerDoorCommands(this.ctx.commands.forCapability(doorsCapability.name), {
       cfg: this.cfg,
       access: this.access,
       people: this.people,

@@ -164,3 +164,10 @@ export type ReaderConfig = NonNullable<DoorConfig['reader']>;
 export function accessMode(door: DoorConfig): AccessMode {
   return door.access?.mode ?? (door.reader ? 'face_or_card' : 'face');
 }
+
+// The section's place in the gateway's config type (edge/config/core.ts).
+declare module '../config/core.js' {
+  interface CapabilitySections {
+    doors: DoorsConfig;
+  }
+}

@@ -1,7 +1,7 @@
 // Cross-field checks of the `meters` section, run with the rest of the config
 // validation: bus/device rules, and every device's profile exists, speaks the bus's
 // protocol and has the points and deadbands the device names.
-import type { ConfigCheck } from '../config/checks.js';
+import type { ConfigCheck } from '../config/core.js';
 import type { MetersConfig } from './schema.js';
 import { meterConfigProblems, meterConfigWarnings } from './schema.js';
 import { busFamily, builtinProfilesDir, loadProfiles, type Profile } from './profiles.js';

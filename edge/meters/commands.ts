@@ -1,6 +1,6 @@
 // Meter commands (platform over MQTT and the local console go through the same registry).
 import { Type } from '@sinclair/typebox';
-import { CommandError, type CommandRegistry } from '../commands/registry.js';
+import { CommandError, type CommandRegistrar } from '../commands/registry.js';
 import { BusBusyError, UnknownPointError } from './scheduler.js';
 import { ReadError } from './protocols.js';
 import { MeterNotFound, BusNotFound, NotSupportedError, type MetersService } from './service.js';
@@ -17,7 +17,7 @@ function clean(err: unknown): never {
   throw new CommandError('meter_error', (err as Error)?.message ?? String(err));
 }
 
-export function registerMeterCommands(commands: CommandRegistry, svc: MetersService): void {
+export function registerMeterCommands(commands: CommandRegistrar, svc: MetersService): void {
   commands.register({
     name: 'meter.read',
     role: 'technician',

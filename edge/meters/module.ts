@@ -5,6 +5,7 @@ import { builtinProfilesDir, loadProfiles } from './profiles.js';
 import { MetersService } from './service.js';
 import { profileProblems } from './checks.js';
 import { registerMeterCommands, METER_COMMANDS } from './commands.js';
+import { metersCapability } from './capability.js';
 import './api.js';
 
 export class MetersModule implements GatewayModule {
@@ -28,7 +29,7 @@ export class MetersModule implements GatewayModule {
       outbox: this.ctx.outbox,
       metrics: this.ctx.metrics,
     });
-    registerMeterCommands(this.ctx.commands, this.svc);
+    registerMeterCommands(this.ctx.commands.forCapability(metersCapability.name), this.svc);
     this.ctx.services.provide('meters', this.svc);
     this.svc.start();
     this.ctx.log.info({ buses: cfg.buses.length, devices: cfg.buses.reduce((n, b) => n + b.devices.length, 0), profiles: profiles.size }, 'meter reading started');

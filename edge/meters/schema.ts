@@ -137,3 +137,10 @@ export function meterConfigProblems(m: MetersConfig): string[] {
   });
   return p;
 }
+
+// The section's place in the gateway's config type (edge/config/core.ts).
+declare module '../config/core.js' {
+  interface CapabilitySections {
+    meters: MetersConfig;
+  }
+}

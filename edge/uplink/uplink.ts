@@ -24,7 +24,7 @@ import { STREAMS, STREAM_NAMES, type StreamName } from '../outbox/streams.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Clock } from '../clock.js';
 import type { EventBus } from '../bus.js';
-import type { GatewayConfig } from '../config/schema.js';
+import type { GatewayConfig } from '../config/core.js';
 import type { Secret } from '../config/secret.js';
 import { topicsFor, SCHEMA_VERSION, type Topics } from './topics.js';
 

@@ -1,5 +1,5 @@
 // Cross-field rules of the vision section.
-import type { GatewayConfig } from '../config/schema.js';
+import type { GatewayConfig } from '../config/core.js';
 
 export function visionChecks(c: GatewayConfig): string[] {
   const v = c.vision;

@@ -9,7 +9,7 @@ import { createReadStream, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { EngineModels } from './engine.js';
-import type { VisionConfig } from './module.js';
+import type { VisionConfig } from './schema.js';
 
 export interface ResolvedModels {
   manifest: ModelManifest;

@@ -37,6 +37,7 @@ import { cropImage } from './image.js';
 import type { AnalyzeResult } from './worker.js';
 import type { VisionApi, VisionSnapshot, VisionStatus } from './api.js';
 import { backoffDelay } from '../backoff.js';
+import { visionCapability } from './capability.js';
 
 export type VisionConfig = Static<typeof VisionSchema>;
 
@@ -661,10 +662,13 @@ export class VisionModule implements GatewayModule {
 
   private registerCommands(enroller: Enroller): void {
     const none = Type.Object({}, { additionalProperties: false });
-    this.ctx.commands.register({ name: 'vision.status', role: 'viewer', description: 'Face access state: models, camera, templates, counters, and why it is unavailable if it is.', args: none, handler: () => this.status() });
-    this.ctx.commands.register({
+    // Status and snapshot show on both face access pages; face.remove on the faces page.
+    const commands = this.ctx.commands.forCapability(visionCapability.name);
+    commands.register({ name: 'vision.status', role: 'viewer', pages: ['faces', 'camera'], description: 'Face access state: models, camera, templates, counters, and why it is unavailable if it is.', args: none, handler: () => this.status() });
+    commands.register({
       name: 'vision.snapshot',
       role: 'technician',
+      pages: ['faces', 'camera'],
       description: 'The newest camera frame as a base64 JPEG with the faces detected in the latest analysed frame (boxes and scores).',
       args: none,
       handler: async () => {
@@ -673,7 +677,7 @@ export class VisionModule implements GatewayModule {
         return { ...s, jpeg: s.jpeg.toString('base64') };
       },
     });
-    this.ctx.commands.register({
+    commands.register({
       name: 'face.remove',
       role: 'technician',
       description: 'Delete every face template and kept photo of a person (the person record itself stays).',

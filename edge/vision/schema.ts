@@ -2,7 +2,7 @@
 // door decision), enrolment checks and the privacy settings of the biometric templates.
 // Model-specific defaults (detection score, match threshold, liveness threshold) come
 // from the model manifest; the keys here only override them.
-import { Type } from '@sinclair/typebox';
+import { Type, type Static } from '@sinclair/typebox';
 import { Ident, OneOf, Section, URL_WITH_CREDENTIALS } from '../config/types.js';
 
 export const CameraSourceSchema = Section(
@@ -171,3 +171,12 @@ export const VisionSchema = Section(
   },
   { description: 'Face access: camera, recognition, enrolment, privacy.', default: {} },
 );
+
+export type VisionConfig = Static<typeof VisionSchema>;
+
+// The section's place in the gateway's config type (edge/config/core.ts).
+declare module '../config/core.js' {
+  interface CapabilitySections {
+    vision: VisionConfig;
+  }
+}

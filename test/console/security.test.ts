@@ -196,9 +196,9 @@ t.test('live stream: per-user caps; a viewer with 20 streams does not keep the a
 t.test('commands: the role each command declared decides, one without a declaration is refused', async (t) => {
   const { Type } = await import('@sinclair/typebox');
   const none = Type.Object({}, { additionalProperties: false });
-  g.gateway.commands.register({ name: 'test.adminOnly', description: 'test', role: 'admin', args: none, handler: () => ({ done: true }) });
+  g.gateway.commands.forCapability('test').register({ name: 'test.adminOnly', description: 'test', role: 'admin', args: none, handler: () => ({ done: true }) });
   // As a command registered by code that bypassed the type (plain JS, a cast).
-  g.gateway.commands.register({ name: 'test.undeclared', description: 'test', args: none, handler: () => ({ done: true }) } as never);
+  g.gateway.commands.forCapability('test').register({ name: 'test.undeclared', description: 'test', args: none, handler: () => ({ done: true }) } as never);
   t.equal((await c.tech.post('/api/commands/test.adminOnly', {})).status, 403, 'technician: the declared admin role is needed');
   t.equal((await c.admin.post('/api/commands/test.adminOnly', {})).status, 200, 'admin: runs');
   const undeclared = await c.admin.post('/api/commands/test.undeclared', {});
@@ -207,6 +207,35 @@ t.test('commands: the role each command declared decides, one without a declarat
   const list = await c.admin.get('/api/commands');
   t.match(list.body.commands.find((x: { name: string }) => x.name === 'test.undeclared'), { role: null, allowed: false });
   t.match(list.body.commands.find((x: { name: string }) => x.name === 'config.get'), { role: 'viewer', allowed: true });
+});
+
+t.test('commands: one registered without a capability is refused, even with a role, and shows on no page', async (t) => {
+  const { Type } = await import('@sinclair/typebox');
+  const none = Type.Object({}, { additionalProperties: false });
+  let ran = 0;
+  // Straight on the registry, past every capability's registrar: a role, but no capability.
+  g.gateway.commands.register({ name: 'door.orphan', description: 'test', role: 'viewer', args: none, handler: () => ++ran });
+  // The same with neither (plain JS, a cast).
+  g.gateway.commands.register({ name: 'meter.orphan', description: 'test', args: none, handler: () => ++ran } as never);
+  // And a declared one of the doors capability, for the page.
+  g.gateway.commands.forCapability('doors').register({ name: 'door.declared', description: 'test', role: 'viewer', args: none, handler: () => ++ran });
+  t.teardown(() => ['door.orphan', 'meter.orphan', 'door.declared'].forEach((n) => g.gateway.commands.unregister(n)));
+
+  const orphan = await c.admin.post('/api/commands/door.orphan', {});
+  t.equal(orphan.status, 403, 'no capability: refused even for an admin');
+  t.match(orphan.body.error.message, /belongs to no capability: refused/);
+  t.equal((await c.admin.post('/api/commands/meter.orphan', {})).status, 403, 'neither role nor capability: refused');
+  t.equal(ran, 0, 'neither handler ran');
+  t.equal((await c.viewer.post('/api/commands/door.declared', {})).status, 200, 'the declared one runs for its role');
+  t.equal(ran, 1);
+
+  const list = (await c.admin.get('/api/commands')).body.commands as Array<{ name: string; role: string | null; capability: string | null; allowed: boolean }>;
+  t.match(list.find((x) => x.name === 'door.orphan'), { role: 'viewer', capability: null, allowed: false });
+  t.match(list.find((x) => x.name === 'door.declared'), { role: 'viewer', capability: 'doors', allowed: true });
+  const caps = (await c.admin.get('/api/capabilities')).body as Record<string, { commands: string[] }>;
+  const shown = Object.values(caps).flatMap((p) => p.commands);
+  t.notOk(shown.includes('door.orphan') || shown.includes('meter.orphan'), `on no page (pages: ${JSON.stringify(caps)})`);
+  t.ok(caps.doors!.commands.includes('door.declared'), 'the declared one is on its capability\'s page');
 });
 
 t.test('audit records name the user who acted', async (t) => {

@@ -1,14 +1,21 @@
 // Routes that show the estate's capabilities (meters, doors, people, faces, camera).
 // Each capability is optional: its module may not be configured or not be part of this
-// build. The console looks for the module's service and commands at request time and
-// answers `configured: false` with a reason when they are absent, so every page works on
+// build. The pages, the service that says each is configured, the commands each shows
+// and the live events all come from the capability descriptors (edge/capabilities.ts):
+// the console looks for the service and the commands at request time and answers
+// `configured: false` with a reason when they are absent, so every page works on
 // whatever box it runs on.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import { sendError, type ConsoleDeps } from '../server.js';
+import { roleAtLeast, type Role } from '../accounts.js';
 import { runAs, runCommand } from './commands.js';
 import type { MetersApi, MeterDeviceStatus } from '../../meters/api.js';
 import type { VisionApi } from '../../vision/api.js';
+import type { CapabilityDescriptor } from '../../capability.js';
+import type { ModuleHealth } from '../../module.js';
+import { CAPABILITIES } from '../../capabilities.js';
+import { CORE_LIVE_EVENTS, type BusEvents } from '../../bus.js';
 
 const RawPoll = Type.Object(
   {
@@ -21,11 +28,35 @@ const RawPoll = Type.Object(
   { additionalProperties: false },
 );
 
-/** Bus events forwarded live to the pages (names of modules not in this build never fire). */
-/** Live only, not kept for "last events": periodic telemetry. */
-export const TRANSIENT_EVENTS = ['meter.reading'] as const;
+/** Bus events forwarded live to the pages: the core's, then each capability's (names of modules not in this build never fire). */
+export function liveEventsOf(capabilities: readonly CapabilityDescriptor[]): Array<keyof BusEvents> {
+  return [...new Set<keyof BusEvents>([...CORE_LIVE_EVENTS, ...capabilities.flatMap((c) => (c.events ?? []).map((e) => e.name))])];
+}
 
-export const LIVE_EVENTS = ['uplink.state', 'outbox.evicted', 'gateway.ready', 'gateway.stopping', 'meter.reading', 'meter.device', 'door.state', 'door.alarm', 'door.pinWait', 'access.decision', 'vision.camera', 'vision.decision'] as const;
+/** Live only, not kept for "last events": periodic telemetry. */
+export function transientEventsOf(capabilities: readonly CapabilityDescriptor[]): Array<keyof BusEvents> {
+  return capabilities.flatMap((c) => (c.events ?? []).filter((e) => e.transient).map((e) => e.name));
+}
+
+/** The console's own events (not from the bus): who did what is for technicians. */
+const CONSOLE_EVENT_ROLES: Record<string, Role> = { audit: 'technician', 'console.config': 'viewer' };
+
+/** The least role that sees each live event: the core's for everyone, each capability's as it declared. */
+export function eventRolesOf(capabilities: readonly CapabilityDescriptor[]): ReadonlyMap<string, Role> {
+  const roles = new Map<string, Role>(CORE_LIVE_EVENTS.map((e) => [e, 'viewer']));
+  for (const c of capabilities) for (const e of c.events ?? []) roles.set(e.name, e.role);
+  for (const [name, role] of Object.entries(CONSOLE_EVENT_ROLES)) roles.set(name, role);
+  return roles;
+}
+
+export const LIVE_EVENTS = liveEventsOf(CAPABILITIES);
+export const TRANSIENT_EVENTS = transientEventsOf(CAPABILITIES);
+const EVENT_ROLES = eventRolesOf(CAPABILITIES);
+
+/** Whether `role` may see a live event of `type`; an event nobody declared is for technicians (fail closed). */
+export function eventAllowed(role: Role, type: string): boolean {
+  return roleAtLeast(role, EVENT_ROLES.get(type) ?? 'technician');
+}
 
 const IMAGE_MAGIC: Array<{ type: string; test: (b: Buffer) => boolean }> = [
   { type: 'image/jpeg', test: (b) => b.length > 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff },
@@ -42,23 +73,53 @@ function has(d: ConsoleDeps, name: string): boolean {
   return d.ctx.commands.list().some((c) => c.name === name);
 }
 
-export function capabilities(d: ConsoleDeps): Record<string, { configured: boolean; reason?: string; commands: string[] }> {
-  const names = d.ctx.commands.list().map((c) => c.name);
-  const pick = (re: RegExp) => names.filter((n) => re.test(n)).sort();
-  const health = d.ctx.healthReport();
-  const reason = (mod: string, what: string) => (health[mod] && !health[mod]!.ok ? `${what}: ${health[mod]!.message ?? 'not healthy'}` : `${what} is not configured on this gateway`);
+export interface PageState {
+  configured: boolean;
+  reason?: string;
+  /** The commands shown on the page: registered by its capability, for this page (sorted). */
+  commands: string[];
+}
+
+/** What the pages need to know of the running gateway. */
+export interface PageView {
+  commands: Array<{ name: string; capability: string | undefined; pages: readonly string[] | undefined }>;
+  hasService(name: string): boolean;
+  health: Record<string, ModuleHealth>;
+}
+
+/**
+ * Every console page of every capability, in list order: configured when its service is
+ * there (or, if it says so, when any of its commands is), and the commands it shows. A
+ * command shows only on a page of the capability it was registered by (CommandDef.capability):
+ * one registered without a capability shows on none.
+ */
+export function consolePages(capabilities: readonly CapabilityDescriptor[], view: PageView): Record<string, PageState> {
+  const out: Record<string, PageState> = {};
+  for (const cap of capabilities) {
+    (cap.pages ?? []).forEach((page, i) => {
+      const commands = view.commands
+        .filter((c) => c.capability === cap.name && (c.pages ? c.pages.includes(page.id) : i === 0))
+        .map((c) => c.name)
+        .sort();
+      const configured = view.hasService(page.service) || (page.configuredByCommands === true && commands.length > 0);
+      const mod = page.health ?? cap.name;
+      const h = view.health[mod];
+      const reason = h && !h.ok ? `${page.what}: ${h.message ?? 'not healthy'}` : `${page.what} is not configured on this gateway`;
+      out[page.id] = { configured, ...(configured ? {} : { reason }), commands };
+    });
+  }
+  return out;
+}
+
+/** The pages of this gateway's capabilities (GET /api/capabilities). */
+export function capabilities(d: ConsoleDeps, list: readonly CapabilityDescriptor[] = CAPABILITIES): Record<string, PageState> {
+  const reg = d.ctx.commands;
   const services = d.ctx.services as unknown as { get(name: string): unknown };
-  const meters = services.get('meters') !== undefined;
-  const doors = services.get('access') !== undefined;
-  const faces = services.get('faces') !== undefined;
-  const camera = services.get('vision') !== undefined;
-  return {
-    meters: { configured: meters, ...(meters ? {} : { reason: reason('meters', 'meter reading') }), commands: pick(/^(meter|meters|bus)\./) },
-    doors: { configured: doors, ...(doors ? {} : { reason: reason('doors', 'door access') }), commands: pick(/^(door|doors|fire)\./) },
-    people: { configured: doors || pick(/^person\./).length > 0, ...(doors ? {} : { reason: reason('doors', 'people (door access)') }), commands: pick(/^(person|people)\./) },
-    faces: { configured: faces, ...(faces ? {} : { reason: reason('faces', 'face access') }), commands: pick(/^(face|faces|vision|camera)\./) },
-    camera: { configured: camera, ...(camera ? {} : { reason: reason('vision', 'camera (face access)') }), commands: pick(/^(camera|vision)\./) },
-  };
+  return consolePages(list, {
+    commands: reg.list().map((c) => ({ name: c.name, capability: reg.capabilityOf(c.name), pages: reg.pagesOf(c.name) })),
+    hasService: (name) => services.get(name) !== undefined,
+    health: d.ctx.healthReport(),
+  });
 }
 
 export function capabilityRoutes(app: FastifyInstance, d: ConsoleDeps): void {
@@ -105,7 +166,7 @@ export function capabilityRoutes(app: FastifyInstance, d: ConsoleDeps): void {
   // Every bus and every meter with its latest values, counters and last error.
   app.get('/api/meters', { config: { role: 'viewer' } }, async () => {
     const m = meters();
-    if (!m) return { configured: false, reason: capabilities(d).meters.reason, buses: [], devices: [] };
+    if (!m) return { configured: false, reason: capabilities(d).meters?.reason, buses: [], devices: [] };
     const devices = m.devices().map((dev) => m.status(dev.id)).filter((s): s is MeterDeviceStatus => s !== undefined);
     return { configured: true, buses: m.buses(), devices };
   });
@@ -132,7 +193,7 @@ export function capabilityRoutes(app: FastifyInstance, d: ConsoleDeps): void {
 
   app.get('/api/camera', { config: { role: 'technician' } }, async () => {
     const v = vision();
-    return v ? { configured: true, status: v.status() } : { configured: false, reason: capabilities(d).camera.reason };
+    return v ? { configured: true, status: v.status() } : { configured: false, reason: capabilities(d).camera?.reason };
   });
 
   // The newest camera frame with the latest detections (JPEG as base64), and who was

@@ -11,7 +11,8 @@ import { maskSecrets } from '../../config/redact.js';
 /**
  * Which role may run a command from the console: the role the command declared where it
  * was registered (CommandDef.role), never guessed from its name. A command without a
- * valid declaration is refused (undefined).
+ * valid declaration is refused (undefined), and so is one registered without a
+ * capability (CommandDef.capability, set by CommandRegistry.forCapability).
  */
 export function commandRole(d: ConsoleDeps, name: string): Role | undefined {
   const role = d.ctx.commands.roleOf(name);
@@ -66,6 +67,7 @@ export async function runAs(d: ConsoleDeps, req: FastifyRequest, reply: FastifyR
   if (!d.ctx.commands.list().some((c) => c.name === name)) return sendError(reply, 404, 'unknown_command', `no command "${name}"`);
   const need = commandRole(d, name);
   if (need === undefined) return sendError(reply, 403, 'forbidden', `command ${name} declares no console role: refused`);
+  if (d.ctx.commands.capabilityOf(name) === undefined) return sendError(reply, 403, 'forbidden', `command ${name} belongs to no capability: refused`);
   if (!roleAtLeast(req.session!.role, need)) return sendError(reply, 403, 'forbidden', `command ${name} needs the ${need} role (you are ${req.session!.role})`);
   return sendResult(reply, await runCommand(d, req, name, args));
 }
@@ -74,7 +76,8 @@ export function commandRoutes(app: FastifyInstance, d: ConsoleDeps): void {
   app.get('/api/commands', { config: { role: 'viewer' } }, async (req) => ({
     commands: d.ctx.commands.list().map((c) => {
       const role = commandRole(d, c.name);
-      return { name: c.name, description: c.description, args: c.args, role: role ?? null, allowed: role !== undefined && roleAtLeast(req.session!.role, role) };
+      const capability = d.ctx.commands.capabilityOf(c.name);
+      return { name: c.name, description: c.description, args: c.args, role: role ?? null, capability: capability ?? null, allowed: role !== undefined && capability !== undefined && roleAtLeast(req.session!.role, role) };
     }),
   }));
 

@@ -9,16 +9,14 @@ import { appPath } from '../../paths.js';
 import { systemStats } from '../../observability/system.js';
 import { sendError, later, SECURITY_HEADERS, type ConsoleDeps } from '../server.js';
 import { runCommand } from './commands.js';
-import { roleAtLeast, type Role } from '../accounts.js';
 import type { AccessApi } from '../../doors/api.js';
+import { eventAllowed } from './capabilities.js';
 
-/**
- * Events that carry personal data (who came through which door, who did what on the
- * console) are for technicians and admins; viewers see states and counts only.
- */
-export function eventAllowed(role: Role, type: string): boolean {
-  return roleAtLeast(role, 'technician') || !['access.decision', 'vision.decision', 'audit'].includes(type);
-}
+// Events that carry personal data (who came through which door, who did what on the
+// console) are for technicians and admins; viewers see states and counts only. Each
+// event's role is declared by its capability's descriptor (routes/capabilities.ts).
+export { eventAllowed };
+
 
 /** Outbox figures and uplink state, as pushed to the pages every few seconds. */
 export function liveStatus(d: ConsoleDeps): Record<string, unknown> {
