@@ -12,7 +12,7 @@ import { requireCjs } from '../cjs.js';
 const { parseDocument, visit, isScalar } = requireCjs('yaml') as typeof import('yaml');
 import type { GatewayConfig } from './schema.js';
 import { appPath, appRoot } from '../paths.js';
-import { resolveSecret, Secret, type SecretRefValue } from './secret.js';
+import { resolveSecret, type Secret, type SecretRefValue } from './secret.js';
 import { semanticChecks, configWarnings } from './checks.js';
 import { simulatedEstateConfig } from './embedded.js';
 import { toConfigPath } from './path.js';
