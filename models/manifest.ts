@@ -392,7 +392,7 @@ function explain(schema: TSchema, value: unknown, base: string, out: Set<string>
     const literals = variants?.map((v) => (v as { const?: unknown }).const);
     if (pick) explain(pick, e.value, path, out);
     else if (variants && tag) out.add(`${at}.${tag[0]}: unknown ${tag[0]} "${tag[1]}"`);
-    else if (literals && literals.every((l) => l !== undefined)) out.add(`${at}: must be one of ${literals.map((l) => JSON.stringify(l)).join(', ')}`);
+    else if (literals?.every((l) => l !== undefined)) out.add(`${at}: must be one of ${literals.map((l) => JSON.stringify(l)).join(', ')}`);
     else out.add(`${at}: ${e.message}`);
   }
 }

@@ -15,6 +15,10 @@
 // only when the config asks for the capability. The vision worker is a second entry
 // beside main.js, where the inference client looks for it (./worker.js).
 //
+// The config validator (Ajv's code for the schema, edge/config/validator-source.ts) is
+// generated here too, into the source tree (git-ignored), where appPath() finds it and
+// scripts/pack.sh copies it beside the compiled code.
+//
 // The console's page is built here too, into console-web/ beside the code (see
 // bundleConsolePage): the bundled gateway serves it, code run from the source tree serves
 // the page's source modules.
@@ -22,6 +26,7 @@ import { build, type Plugin } from 'esbuild';
 import { copyFileSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { writeConfigValidator } from '../edge/config/validator-source.js';
 
 const REPO = resolve(fileURLToPath(new URL('.', import.meta.url)), '..');
 const OUT = join(REPO, 'dist', 'bundle', 'edge');
@@ -61,6 +66,7 @@ export async function bundle(outdir = OUT): Promise<void> {
   const external = Object.keys(pkg.dependencies)
     .filter((d) => !BUNDLED.has(d))
     .flatMap((d) => [d, `${d}/*`]);
+  writeConfigValidator(REPO);
   rmSync(outdir, { recursive: true, force: true });
   const result = await build({
     absWorkingDir: REPO,

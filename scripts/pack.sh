@@ -90,6 +90,9 @@ rm -rf "$STAGE/dist/test" "$STAGE/dist/scripts"
 echo "pack: bundling"
 node --import tsx scripts/bundle.ts "$STAGE/dist/bundle/edge" || die "bundling failed"
 [ -f "$STAGE/dist/bundle/edge/main.js" ] || die "bundle produced no dist/bundle/edge/main.js"
+# The bundling step also wrote the generated config validator (git-ignored, not committed)
+# into the source tree; the copy below ships it beside the compiled code.
+[ -f edge/config/validator.generated.cjs ] || die "bundling generated no edge/config/validator.generated.cjs"
 # Files tsc does not emit (console web assets, meter profiles) go beside the compiled
 # code, where the modules look for them relative to their own location.
 find edge drivers -type f ! -name '*.ts' ! -name '*.c' -print0 | while IFS= read -r -d '' f; do

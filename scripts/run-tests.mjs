@@ -4,15 +4,36 @@
 // Counts leaf assertions (a subtest's own summary line is not counted again). tap's raw
 // TAP stream is parsed with tap-parser and echoed, so the log still shows every test.
 // Extra arguments go to tap (e.g. a file list).
-import { spawn } from 'node:child_process';
+//
+// The whole suite (no file list, or --lint with one) starts with the lint: `biome check` (lint + format check,
+// no writes; biome.jsonc), counted as one test in the totals, so a finding fails the run
+// and is named in the Failed list. `npm run lint` runs the same check, `npm run format`
+// fixes what can be fixed.
+import { spawn, spawnSync } from 'node:child_process';
 import { Parser } from 'tap-parser';
 
-const args = ['tap', '--reporter=tap', ...process.argv.slice(2)];
-const child = spawn('npx', args, { stdio: ['ignore', 'pipe', 'inherit'] });
+const forceLint = process.argv.includes('--lint');
+const files = process.argv.slice(2).filter((a) => a !== '--lint');
 let passed = 0;
 let failed = 0;
 let skipped = 0;
 const failures = [];
+
+if (forceLint || !files.some((a) => !a.startsWith('-'))) {
+  const lint = spawnSync(process.execPath, ['node_modules/@biomejs/biome/bin/biome', 'check', '--error-on-warnings', '--colors=off', '.'], { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
+  process.stdout.write(`${lint.stdout}${lint.stderr}`);
+  if (lint.status === 0) {
+    passed++;
+    process.stdout.write('lint: ok (biome check)\n');
+  } else {
+    failed++;
+    failures.push('lint: biome check found problems (above); `npm run lint` shows them, `npm run format` fixes formatting and safe fixes');
+    process.stdout.write('lint: FAILED (biome check, above)\n');
+  }
+}
+
+const args = ['tap', '--reporter=tap', ...files];
+const child = spawn('npx', args, { stdio: ['ignore', 'pipe', 'inherit'] });
 
 function attach(parser, path) {
   let childPending = false;

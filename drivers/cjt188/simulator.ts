@@ -42,7 +42,7 @@ export class Cjt188Sim {
       return;
     }
     const m = this.meters.get(f.address);
-    if (!m || !m.online || f.control !== cjt.C188.read) return;
+    if (!m?.online || f.control !== cjt.C188.read) return;
     if (f.meterType !== 0xaa && f.meterType !== m.meterType) return;
     m.requests++;
     const di = (f.data[0]! << 8) | f.data[1]!;

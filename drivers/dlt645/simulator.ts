@@ -70,7 +70,7 @@ export class Dlt645Sim {
       return;
     }
     const m = this.meters.get(f.address);
-    if (!m || !m.online) return;
+    if (!m?.online) return;
     const readC = m.version === '2007' ? dlt.C2007.read : dlt.C1997.read;
     const followC = m.version === '2007' ? dlt.C2007.readFollow : dlt.C1997.readFollow;
     if (f.control === followC) return this.followUp(m, f);

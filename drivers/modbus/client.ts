@@ -70,7 +70,7 @@ class TransactorPort extends ModbusSerialPort {
       const tid = this.tid;
       request = mbapWrap(tid, unit, rtu.subarray(1, rtu.length - 2));
       framer = (b) => {
-        let off = 0;
+        const off = 0;
         while (off < b.length) {
           const len = mbapFrameLength(b.subarray(off));
           if (len === 0) return { kind: 'need-more', skip: off };

@@ -143,7 +143,7 @@ export function checkModbusSerial(p: ModbusSerialPackage = (pkg ??= load())): vo
       // One FC3 read of 1 register at 0 from unit 1, answered with 0x002a.
       client.writeFC3(1, 0, 1, (err, data) => (reply = err ? { err } : { data: data?.data ?? [] }));
       const req = written[0];
-      if (!req || !req.equals(withCrc([1, 3, 0, 0, 0, 1]))) missing.push(`writeFC3() writing one RTU frame to port.write() (got ${req ? req.toString('hex') : 'nothing'})`);
+      if (!req?.equals(withCrc([1, 3, 0, 0, 0, 1]))) missing.push(`writeFC3() writing one RTU frame to port.write() (got ${req ? req.toString('hex') : 'nothing'})`);
       else {
         port.emit('data', withCrc([1, 3, 2, 0, 0x2a]));
         const first = got();

@@ -77,7 +77,7 @@ export class ModbusSlaveSim {
 
   private handle(req: Buffer): void {
     const u = this.units.get(req[0]!);
-    if (!u || !u.online) return;
+    if (!u?.online) return;
     u.requests++;
     this.served++;
     const reply = this.answer(u, req);

@@ -120,7 +120,7 @@ export class SerialLine extends EventEmitter<LineEvents> implements Line {
   close(): Promise<void> {
     const p = this.port;
     this.port = undefined;
-    if (!p || !p.isOpen) return Promise.resolve();
+    if (!p?.isOpen) return Promise.resolve();
     return new Promise((resolve) => p.close(() => resolve()));
   }
 

@@ -4,13 +4,15 @@
 // file in one go; nothing starts until the whole config is valid.
 import { readFileSync, existsSync, statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { requireCjs } from '../cjs.js';
 
 const { parseDocument, visit, isScalar } = requireCjs('yaml') as typeof import('yaml');
 import type { GatewayConfig } from './core.js';
-import { appPath } from '../paths.js';
-import { resolveSecret, Secret, type SecretRefValue } from './secret.js';
+import { appPath, appRoot } from '../paths.js';
+import { resolveSecret, type Secret, type SecretRefValue } from './secret.js';
 import { semanticChecks, configWarnings, checksOf } from './checks.js';
 import { configSchemaOf } from './schema.js';
 import type { CapabilityDescriptor } from '../capability.js';
@@ -54,13 +56,20 @@ export interface LoadedConfig {
   warnings?: string[];
 }
 
-// Ajv's code for GatewayConfigSchema, generated ahead of time (why: validator-source.ts).
-// useDefaults fills every omitted key from the schema; allErrors reports them all.
+// Ajv's code for GatewayConfigSchema, generated ahead of time (why: validator-source.ts)
+// by the build, the pack and the test run; not committed. useDefaults fills every omitted
+// key from the schema; allErrors reports them all.
 export const CONFIG_VALIDATOR_FILE = 'edge/config/validator.generated.cjs';
 let validator: ValidateFunction | undefined;
 function validate(): ValidateFunction {
-  validator ??= requireCjs(appPath(CONFIG_VALIDATOR_FILE)) as ValidateFunction;
-  return validator;
+  if (validator) return validator;
+  const file = appPath(CONFIG_VALIDATOR_FILE);
+  // Run from a source tree where it was never generated (a test file run on its own, a
+  // fresh clone): generate it now, as the test run and the build would.
+  const generator = join(appRoot(), 'scripts', 'config-validator.ts');
+  if (!existsSync(file) && existsSync(generator)) spawnSync(process.execPath, ['--import', 'tsx', generator], { cwd: appRoot(), stdio: ['ignore', 'ignore', 'inherit'] });
+  if (!existsSync(file)) throw new Error(`the config validator ${file} has not been generated: run \`npm run config:generate\` (npm run build, npm test and scripts/pack.sh generate it)`);
+  return (validator = requireCjs(file) as ValidateFunction);
 }
 
 function describe(e: ErrorObject): string {

@@ -79,7 +79,7 @@ export function maskUrlPasswordsIn(text: string): string {
 /** The password of a URL's userinfo, if it has one. */
 function urlPassword(s: string): string | undefined {
   const m = URL_USERINFO.exec(s);
-  return m && m[2] ? m[2] : undefined;
+  return m?.[2] ? m[2] : undefined;
 }
 
 /** The changes that mask a plain value (parsed YAML or JSON) rooted at `root`: path → masked value. */

@@ -228,7 +228,7 @@ export class ApplyGuard {
   /** Run at console start. Returns what it found: nothing, a watch, or an immediate rollback. */
   start(): 'none' | 'watching' | 'rolled_back' | 'stale' {
     const m = this.o.file.marker();
-    if (!m || m.status !== 'pending') return 'none';
+    if (m?.status !== 'pending') return 'none';
     if (m.newRevision !== this.o.runningRevision) {
       // The running config is not the one applied (hand edit, or crash before the rename).
       this.o.file.clearMarker();
@@ -265,7 +265,7 @@ export class ApplyGuard {
 
   check(): void {
     const m = this.o.file.marker();
-    if (!m || m.status !== 'pending') return this.stop();
+    if (m?.status !== 'pending') return this.stop();
     const bad = this.unhealthy(m);
     if (bad.length === 0) {
       this.stop();
@@ -299,7 +299,7 @@ export function rollbackUnloadableApply(path: string, why: string, now = Date.no
   if (!isAbsolute(path) || !existsSync(path)) return false;
   const file = new ConfigFile(path);
   const m = file.marker();
-  if (!m || m.status !== 'pending' || !existsSync(file.backupPath)) return false;
+  if (m?.status !== 'pending' || !existsSync(file.backupPath)) return false;
   file.restoreBackup();
   file.writeMarker({ ...m, status: 'rolled_back', reason: `the new configuration did not load: ${why}`, reasonCode: 'did_not_load', reasonArgs: { why }, decidedAt: now, reported: false });
   return true;

@@ -32,7 +32,7 @@ export class LogRing {
     const stream = (log as unknown as Record<symbol, { write: (s: string) => unknown } | undefined>)[symbols.streamSym];
     if (!stream || typeof stream.write !== 'function') return false;
     const original = stream.write;
-    const own = Object.prototype.hasOwnProperty.call(stream, 'write');
+    const own = Object.hasOwn(stream, 'write');
     stream.write = (s: string) => {
       try {
         this.push(String(s).trimEnd());

@@ -72,7 +72,7 @@ export class PeopleStore {
 
   private remember(p: Person): void {
     this.forgetCards(p.id);
-    this.cache.set(p.id, { person: p, groups: new Set(p.doorGroups), intervals: p.schedule && p.schedule.length ? compileSchedule(p.schedule) : undefined });
+    this.cache.set(p.id, { person: p, groups: new Set(p.doorGroups), intervals: p.schedule?.length ? compileSchedule(p.schedule) : undefined });
     // Uniqueness is checked by the commands before storing; a stored duplicate (a row
     // edited by hand) keeps the first holder rather than silently moving the card.
     for (const c of p.cards ?? []) if (!this.cards.has(c)) this.cards.set(c, p.id);

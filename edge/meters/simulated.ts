@@ -58,7 +58,7 @@ export type SimulatedValueFn = (p: PointSpec, seed: number, index: number, t: nu
 
 export function buildSimulatedBus(bus: MeterBusConfig, profiles: ReadonlyMap<string, Profile>, opts: { now?: () => number; latencyMs?: number; value?: SimulatedValueFn } = {}): SimulatedBus {
   const now = opts.now ?? Date.now;
-  const valueOf: SimulatedValueFn = opts.value ?? ((p, seed, _i, t) => simulatedValue(p, seed, t));
+  const valueAt: SimulatedValueFn = opts.value ?? ((p, seed, _i, t) => simulatedValue(p, seed, t));
   const serial = { baudRate: bus.baudRate, parity: bus.parity, stopBits: bus.stopBits } as const;
   const wire = new SimulatedWire(serial, bus.id);
   // A real slave waits the 3.5-character silence before it answers.
@@ -84,7 +84,7 @@ export function buildSimulatedBus(bus: MeterBusConfig, profiles: ReadonlyMap<str
       const refresh = () => {
         const t = now();
         for (const [i, p] of points.entries()) {
-          const v = valueOf(p, seed, i, t) / (p.scale ?? 1);
+          const v = valueAt(p, seed, i, t) / (p.scale ?? 1);
           unit.set(p.fc === 4 ? 'input' : 'holding', p.address!, v, p.dataType!, p.wordOrder, p.byteOrder);
         }
       };
@@ -94,13 +94,13 @@ export function buildSimulatedBus(bus: MeterBusConfig, profiles: ReadonlyMap<str
     } else if (profile.protocol === 'cjt188') {
       cjt ??= new Cjt188Sim(meters, now);
       const vol = points.find((p) => p.field === 'current') ?? points[0]!;
-      const m = cjt.addMeter(profile.meterType, String(target.address), () => valueOf(vol, seed, points.indexOf(vol), now()), profile.diOrder ?? '901F');
-      m.settlementM3 = valueOf(vol, seed, points.indexOf(vol), now() - 86_400_000 * 15);
+      const m = cjt.addMeter(profile.meterType, String(target.address), () => valueAt(vol, seed, points.indexOf(vol), now()), profile.diOrder ?? '901F');
+      m.settlementM3 = valueAt(vol, seed, points.indexOf(vol), now() - 86_400_000 * 15);
       toggles.set(d.id, (on) => (m.online = on));
     } else {
       dlt ??= new Dlt645Sim(meters);
       const m = dlt.addMeter(String(target.address), profile.protocol === 'dlt645-2007' ? '2007' : '1997', latencyMs);
-      for (const [i, p] of points.entries()) m.define(p.identifier!, { bytes: p.bytes!, decimals: p.decimals!, signed: p.signed ?? false, value: () => valueOf(p, seed, i, now()) });
+      for (const [i, p] of points.entries()) m.define(p.identifier!, { bytes: p.bytes!, decimals: p.decimals!, signed: p.signed ?? false, value: () => valueAt(p, seed, i, now()) });
       toggles.set(d.id, (on) => (m.online = on));
     }
   });

@@ -16,5 +16,5 @@ export type StreamName = keyof typeof STREAMS;
 export const STREAM_NAMES = (Object.keys(STREAMS) as StreamName[]).sort((a, b) => STREAMS[a].priority - STREAMS[b].priority);
 
 export function isStreamName(s: string): s is StreamName {
-  return Object.prototype.hasOwnProperty.call(STREAMS, s);
+  return Object.hasOwn(STREAMS, s);
 }

@@ -99,7 +99,7 @@ export function decodeBlazeface(out: OutputMap, dec: BlazeFaceDecoder, inputSize
 }
 
 function clamp01(v: number): number {
-  return v < 0 ? 0 : v > 1 ? 1 : v;
+  return Math.min(Math.max(v, 0), 1);
 }
 
 export function iou(a: Face['box'], b: Face['box']): number {

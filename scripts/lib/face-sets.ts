@@ -7,7 +7,7 @@ import { existsSync, readdirSync, readFileSync, statSync, writeFileSync, mkdirSy
 import { join, resolve, dirname } from 'node:path';
 import { createHash } from 'node:crypto';
 import sharp from 'sharp';
-import { Engine } from '../../edge/vision/engine.js';
+import type { Engine } from '../../edge/vision/engine.js';
 import { analyze } from '../../edge/vision/worker.js';
 import type { QualityLimits } from '../../edge/vision/quality.js';
 

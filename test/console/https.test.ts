@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import { startConsoleGateway, baseConfig, PASSWORDS } from './helpers.js';
 import { tempDir } from '../helpers/gateway.js';
-import { parseConfig, ConfigError } from '../../edge/config/load.js';
+import { parseConfig, type ConfigError } from '../../edge/config/load.js';
 
 function get(url: string, ca: string, opts: { method?: string; body?: string; headers?: Record<string, string> } = {}): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
   return new Promise((resolve, reject) => {

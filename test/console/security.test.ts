@@ -9,7 +9,7 @@
 //   - audit records carry the real user;
 //   - a restart requested from the console never throws into the process.
 import t from 'tap';
-import { startConsoleGateway, withAccounts, Client, OffsetClock, baseConfig, PASSWORDS, type ConsoleGateway } from './helpers.js';
+import { startConsoleGateway, Client, OffsetClock, baseConfig, PASSWORDS, type ConsoleGateway } from './helpers.js';
 import { tempDir } from '../helpers/gateway.js';
 
 const uncaught: unknown[] = [];

@@ -18,7 +18,7 @@ export function spellings(path: string, origin: string): Spelling[] {
   const chars = [...path];
   // Percent-encoded, one position at a time (slashes included: %2F), then whole segments,
   // the whole path, lower-case hex, and double encoding.
-  chars.forEach((c, i) => {
+  chars.forEach((_c, i) => {
     add(`percent-encoded position ${i}`, chars.map((x, j) => (j === i ? enc(x) : x)).join(''));
   });
   chars.forEach((c, i) => {

@@ -6,7 +6,7 @@ import { VirtualTime } from '../../drivers/gpio/virtual-time.js';
 import { SimulatedGpio } from '../../drivers/gpio/simulated.js';
 import { GpioError } from '../../drivers/gpio/types.js';
 import { testConfig, tempDir } from '../helpers/gateway.js';
-import { ConfigError } from '../../edge/config/load.js';
+import type { ConfigError } from '../../edge/config/load.js';
 import { compileSchedule, inSchedule, ZonedWeek } from '../../edge/doors/schedule.js';
 import type { FacesApi } from '../../edge/vision/api.js';
 

@@ -181,7 +181,7 @@ t.test('fire release during an unlock storm: all fire doors released until clear
   t.equal(results.filter((x) => x.ok).length, 10, 'burst of 5 per door accepted');
   // Fire panel trips mid-storm.
   r.gpio.set(26, true); // released on the first edge: no debounce wait
-  for (const pin of [17, 23, 16]) t.equal(r.gpio.level(pin), pin === 16 ? false : true, `fire door on BCM ${pin} released`);
+  for (const pin of [17, 23, 16]) t.equal(r.gpio.level(pin), pin !== 16, `fire door on BCM ${pin} released`);
   t.equal(r.gpio.level(12), true, 'garage (not a fire door) still in its own unlock pulse');
   // More storm, pulses ending, lock commands: released doors stay released.
   for (let i = 0; i < 40; i++) await r.cmd('door.unlock', { doorId: 'gate' });

@@ -4,7 +4,7 @@ import t from 'tap';
 import { SysfsGpio, exportError } from '../../drivers/gpio/sysfs.js';
 import { findSysfsChip, listSysfsChips } from '../../drivers/gpio/chip.js';
 import { openGpioBackend } from '../../drivers/gpio/index.js';
-import { GpioError, realTimers } from '../../drivers/gpio/types.js';
+import { type GpioError, realTimers } from '../../drivers/gpio/types.js';
 import { VirtualTime } from '../../drivers/gpio/virtual-time.js';
 import { FakeSysfs } from './fake-sysfs.js';
 import { startGateway, tempDir } from '../helpers/gateway.js';

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { readFileSync, readdirSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join, dirname } from 'node:path';
 import { createRequire } from 'node:module';

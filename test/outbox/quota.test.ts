@@ -3,7 +3,7 @@
 // can tell a deliberate gap from lost data.
 import t from 'tap';
 import { Broker } from '../helpers/broker.js';
-import { Platform, waitFor } from '../helpers/subscriber.js';
+import { Platform } from '../helpers/subscriber.js';
 import { startGateway } from '../helpers/gateway.js';
 
 t.test('quota: telemetry evicted and reported, access events all delivered', async (t) => {

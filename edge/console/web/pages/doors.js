@@ -32,7 +32,7 @@ export async function render(box) {
   const doorFilter = h('select', { 'data-testid': 'log-door' }, h('option', { value: '' }, t('doors.all')));
   const grantedFilter = h('select', { 'data-testid': 'log-granted' }, h('option', { value: '' }, t('doors.all')), h('option', { value: 'true' }, t('doors.granted')), h('option', { value: 'false' }, t('doors.denied')));
   let names = new Map();
-  let people = new Map();
+  const people = new Map();
 
   const loadStatus = async () => {
     const status = await cmd('door.status');

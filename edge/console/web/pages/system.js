@@ -42,7 +42,7 @@ export async function render(box) {
     box.append(h('div', { class: 'row' }, h('button', { class: 'danger', onclick: async () => {
       if (!confirm(t('system.confirmRestart'))) return;
       try {
-        const r = await api('/api/system/restart', { method: 'POST' });
+        await api('/api/system/restart', { method: 'POST' });
         toast(t('system.restarting'));
       } catch (e) {
         toast(errText(e), 'error');
