@@ -187,7 +187,6 @@ export const CORE_SECTIONS = {
 export type CoreConfig = Static<ReturnType<typeof Type.Object<typeof CORE_SECTIONS>>>;
 
 /** The capabilities' config sections, each added by its capability (module augmentation). */
-// eslint-disable-next-line @typescript-eslint/no-empty-interface
 export interface CapabilitySections {}
 
 export type GatewayConfig = CoreConfig & CapabilitySections;
