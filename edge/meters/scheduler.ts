@@ -143,7 +143,24 @@ export class BusRunner {
   /** Transactions per poll cycle etc. for the console and the bench. */
   readonly stats = { transactions: 0, polls: 0, skipped: 0, lineOpens: 0, lineFailures: 0 };
 
-  constructor(private readonly o: BusRunnerOptions) {
+  /** The bus's config section (devices, timeouts, offline rule, back-off). */
+  private readonly config: MeterBusConfig;
+  readonly line: Line;
+  readonly protocol: BusProtocol;
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private readonly hooks: SchedulerHooks | undefined;
+  /** Bound of the on-demand queue (default 8). */
+  private readonly maxJobs: number | undefined;
+
+  constructor(o: BusRunnerOptions) {
+    this.config = o.bus;
+    this.line = o.line;
+    this.protocol = o.protocol;
+    this.clock = o.clock;
+    this.log = o.log;
+    this.hooks = o.hooks;
+    this.maxJobs = o.maxJobs;
     this.id = o.bus.id;
     const now = o.clock.monotonic();
     o.bus.devices.forEach((cfg, i) => {
@@ -174,16 +191,10 @@ export class BusRunner {
 
   private plausibilityFor(device: string): Plausibility {
     const p = new Plausibility();
-    p.onReset = (pt, from, to) => this.o.log.warn({ bus: this.id, device, point: pt.name, from, to }, 'counter stayed lower: taken as a meter reset or replacement');
+    p.onReset = (pt, from, to) => this.log.warn({ bus: this.id, device, point: pt.name, from, to }, 'counter stayed lower: taken as a meter reset or replacement');
     return p;
   }
 
-  get line(): Line {
-    return this.o.line;
-  }
-  get protocol(): BusProtocol {
-    return this.o.protocol;
-  }
   get isLineUp(): boolean {
     return this.lineUp;
   }
@@ -195,7 +206,7 @@ export class BusRunner {
   start(): void {
     if (this.running) return;
     this.running = true;
-    this.loopDone = this.loop().catch((err) => this.o.log.error({ bus: this.id, err }, 'bus loop crashed'));
+    this.loopDone = this.loop().catch((err) => this.log.error({ bus: this.id, err }, 'bus loop crashed'));
   }
 
   async stop(): Promise<void> {
@@ -205,8 +216,8 @@ export class BusRunner {
     this.kick();
     await this.loopDone;
     for (const j of this.jobs.splice(0)) j.refuse(new Error(`bus ${this.id} stopped`));
-    this.o.protocol.dispose();
-    await this.o.line.close().catch(() => {});
+    this.protocol.dispose();
+    await this.line.close().catch(() => {});
   }
 
   private kick(): void {
@@ -233,18 +244,18 @@ export class BusRunner {
   exclusive<T>(fn: () => Promise<T>, opts: { maxWaitMs?: number; long?: string } = {}): Promise<T> {
     if (!this.running) return Promise.reject(new BusBusyError(`bus ${this.id} is not running`));
     if (this.longJob) {
-      const s = Math.round((this.o.clock.monotonic() - this.longJob.since) / 1000);
+      const s = Math.round((this.clock.monotonic() - this.longJob.since) / 1000);
       return Promise.reject(new BusBusyError(`bus ${this.id} is busy with ${this.longJob.what} (running for ${s} s); polling resumes when it ends`));
     }
-    if (this.jobs.length >= (this.o.maxJobs ?? 8)) return Promise.reject(new BusBusyError(`bus ${this.id} has too many pending on-demand requests`));
+    if (this.jobs.length >= (this.maxJobs ?? 8)) return Promise.reject(new BusBusyError(`bus ${this.id} has too many pending on-demand requests`));
     const maxWaitMs = opts.maxWaitMs ?? MAX_JOB_WAIT_MS;
     return new Promise<T>((resolve, reject) => {
       const job: Job = {
-        deadline: this.o.clock.monotonic() + maxWaitMs,
+        deadline: this.clock.monotonic() + maxWaitMs,
         refuse: reject,
         run: async () => {
           if (!this.running) return reject(new BusBusyError(`bus ${this.id} stopped`));
-          if (opts.long) this.longJob = { what: opts.long, since: this.o.clock.monotonic() };
+          if (opts.long) this.longJob = { what: opts.long, since: this.clock.monotonic() };
           try {
             resolve(await fn());
           } catch (err) {
@@ -256,7 +267,7 @@ export class BusRunner {
       };
       this.jobs.push(job);
       // A long job queued behind others: refuse newcomers already.
-      if (opts.long && !this.longJob) this.longJob = { what: `${opts.long} (queued)`, since: this.o.clock.monotonic() };
+      if (opts.long && !this.longJob) this.longJob = { what: `${opts.long} (queued)`, since: this.clock.monotonic() };
       const timer = setTimeout(() => {
         const i = this.jobs.indexOf(job);
         if (i < 0) return;
@@ -279,45 +290,45 @@ export class BusRunner {
     this.lineUp = false;
     // A line that reopened but never carried an answer since (an adapter flapping while
     // it is unplugged) keeps its original down time: the offline deadline is not reset.
-    this.lineDownSince ??= this.o.clock.monotonic();
+    this.lineDownSince ??= this.clock.monotonic();
     this.lineError = err?.message ?? 'line closed';
-    this.o.log.warn({ bus: this.id, line: this.o.line.description, reason: this.lineError }, 'bus line lost; reopening');
-    this.o.protocol.transactor.fail(new ReadError('port', this.lineError));
-    this.o.hooks?.onLine?.(false, this.lineError);
+    this.log.warn({ bus: this.id, line: this.line.description, reason: this.lineError }, 'bus line lost; reopening');
+    this.protocol.transactor.fail(new ReadError('port', this.lineError));
+    this.hooks?.onLine?.(false, this.lineError);
     this.kick();
   }
 
   private async ensureOpen(): Promise<boolean> {
-    if (this.lineUp && this.o.line.isOpen) {
+    if (this.lineUp && this.line.isOpen) {
       // Open for a whole offline deadline without failing again: the loss is over.
-      if (this.lineDownSince !== undefined && this.lineUpSince !== undefined && this.o.clock.monotonic() - this.lineUpSince > this.offlineDeadline() - this.lineDownSince) this.lineDownSince = undefined;
+      if (this.lineDownSince !== undefined && this.lineUpSince !== undefined && this.clock.monotonic() - this.lineUpSince > this.offlineDeadline() - this.lineDownSince) this.lineDownSince = undefined;
       return true;
     }
     try {
-      if (!this.o.line.isOpen) await this.o.line.open();
-      await this.o.protocol.attach();
+      if (!this.line.isOpen) await this.line.open();
+      await this.protocol.attach();
       this.lineUp = true;
-      this.lineUpSince = this.o.clock.monotonic();
+      this.lineUpSince = this.clock.monotonic();
       this.stats.lineOpens++;
       this.reopenFailures = 0;
       const wasDown = this.lineDownSince !== undefined;
       // lineDownSince is cleared by the first answer (readBlocks) or after a stable period.
       this.lineError = undefined;
-      if (wasDown) this.o.log.info({ bus: this.id, line: this.o.line.description }, 'bus line back');
-      this.o.hooks?.onLine?.(true);
+      if (wasDown) this.log.info({ bus: this.id, line: this.line.description }, 'bus line back');
+      this.hooks?.onLine?.(true);
       // Devices that failed only because the line was gone are polled again right away.
-      const now = this.o.clock.monotonic();
+      const now = this.clock.monotonic();
       for (const d of this.devices) if (d.failures > 0) d.nextDue = Math.min(d.nextDue, now);
       return true;
     } catch (err) {
       this.stats.lineFailures++;
       const msg = (err as Error).message;
-      if (this.lineError !== msg) this.o.log.warn({ bus: this.id, line: this.o.line.description, err: msg }, 'cannot open bus line; retrying');
+      if (this.lineError !== msg) this.log.warn({ bus: this.id, line: this.line.description, err: msg }, 'cannot open bus line; retrying');
       this.lineError = msg;
-      this.lineDownSince ??= this.o.clock.monotonic();
+      this.lineDownSince ??= this.clock.monotonic();
       this.markLineDown();
       // Wake up for the offline deadline too, not only at the back-off steps.
-      const untilOffline = this.offlineDeadline() - this.o.clock.monotonic();
+      const untilOffline = this.offlineDeadline() - this.clock.monotonic();
       // 0.5 s doubling, capped low: reopening a missing port or a refused TCP connection costs nothing.
       const reopenDelay = backoffDelay(this.reopenFailures++, { minMs: 500, maxMs: 5000 });
       await this.sleep(untilOffline > 0 ? Math.min(reopenDelay, untilOffline) : reopenDelay);
@@ -327,7 +338,7 @@ export class BusRunner {
 
   /** Monotonic ms at which a line that is down takes its devices offline: max(5 s, timeout × offlineAfter). */
   private offlineDeadline(): number {
-    return (this.lineDownSince ?? Infinity) + Math.max(5000, this.o.bus.timeoutMs * this.o.bus.offlineAfter);
+    return (this.lineDownSince ?? Infinity) + Math.max(5000, this.config.timeoutMs * this.config.offlineAfter);
   }
 
   /**
@@ -337,7 +348,7 @@ export class BusRunner {
    */
   private markLineDown(): void {
     if (this.lineDownSince === undefined) return;
-    const now = this.o.clock.monotonic();
+    const now = this.clock.monotonic();
     const err = new ReadError('port', `line down: ${this.lineError}`);
     for (const d of this.devices) {
       let skipped = 0;
@@ -349,9 +360,9 @@ export class BusRunner {
       d.counters.skippedPolls += skipped;
       d.counters.portErrors += skipped;
       this.stats.skipped += skipped;
-      d.lastError = { at: this.o.clock.now(), kind: 'port', message: err.message };
-      this.o.hooks?.onSkipped?.(d, skipped);
-      for (let i = 0; i < skipped; i++) this.o.hooks?.onError?.(d, 'port', err);
+      d.lastError = { at: this.clock.now(), kind: 'port', message: err.message };
+      this.hooks?.onSkipped?.(d, skipped);
+      for (let i = 0; i < skipped; i++) this.hooks?.onError?.(d, 'port', err);
     }
     if (now < this.offlineDeadline()) return;
     for (const d of this.devices) if (d.state !== 'offline') this.setState(d, 'offline', `line down: ${this.lineError}`);
@@ -362,11 +373,11 @@ export class BusRunner {
       if (!(await this.ensureOpen())) continue;
       const job = this.jobs.shift();
       if (job) {
-        if (this.o.clock.monotonic() > job.deadline) job.refuse(new BusBusyError(`bus ${this.id}: the line did not become free in time; not executed`));
+        if (this.clock.monotonic() > job.deadline) job.refuse(new BusBusyError(`bus ${this.id}: the line did not become free in time; not executed`));
         else await job.run();
         continue;
       }
-      const now = this.o.clock.monotonic();
+      const now = this.clock.monotonic();
       let next: DeviceRuntime | undefined;
       for (const d of this.devices) if (!next || d.nextDue < next.nextDue) next = d;
       if (!next) {
@@ -382,9 +393,9 @@ export class BusRunner {
   }
 
   private backoffMs(d: DeviceRuntime): number {
-    const over = d.failures - this.o.bus.offlineAfter;
+    const over = d.failures - this.config.offlineAfter;
     if (over < 0) return d.intervalMs;
-    return backoffDelay(over, { minMs: this.o.bus.backoffBaseMs, maxMs: this.o.bus.backoffMaxMs });
+    return backoffDelay(over, { minMs: this.config.backoffBaseMs, maxMs: this.config.backoffMaxMs });
   }
 
   private async poll(d: DeviceRuntime, startedAt: number): Promise<void> {
@@ -394,12 +405,12 @@ export class BusRunner {
     const probing = d.state === 'offline';
     const res = await this.readBlocks(d, probing ? d.blocks.slice(0, 1) : d.blocks, { stopOnSilence: true });
     if (!this.running) return;
-    const now = this.o.clock.monotonic();
+    const now = this.clock.monotonic();
     if (res.answered) {
       d.failures = 0;
-      d.lastSuccessAt = this.o.clock.now();
+      d.lastSuccessAt = this.clock.now();
       if (d.state !== 'online') this.setState(d, 'online', probing ? 'answered probe' : 'answered');
-      if (res.values.length) this.o.hooks?.onReading?.({ device: d, values: res.values, due });
+      if (res.values.length) this.hooks?.onReading?.({ device: d, values: res.values, due });
       // Back on schedule; a probe that succeeded reads everything at once.
       let nextDue = probing ? now : due + d.intervalMs;
       let skipped = 0;
@@ -410,7 +421,7 @@ export class BusRunner {
       if (skipped) {
         d.counters.skippedPolls += skipped;
         this.stats.skipped += skipped;
-        this.o.hooks?.onSkipped?.(d, skipped);
+        this.hooks?.onSkipped?.(d, skipped);
       }
       d.nextDue = nextDue;
     } else if (res.lineFailed) {
@@ -418,7 +429,7 @@ export class BusRunner {
       d.nextDue = now + d.intervalMs;
     } else {
       d.failures++;
-      if (d.failures >= this.o.bus.offlineAfter && d.state !== 'offline') this.setState(d, 'offline', d.lastError?.message ?? 'no answer');
+      if (d.failures >= this.config.offlineAfter && d.state !== 'offline') this.setState(d, 'offline', d.lastError?.message ?? 'no answer');
       d.nextDue = Math.max(startedAt, now) + this.backoffMs(d);
     }
   }
@@ -439,12 +450,12 @@ export class BusRunner {
       this.stats.transactions++;
       // Late replies and stray bytes seen while this device's request (and the guard
       // after its timeout) held the line are this device's.
-      const ts = this.o.protocol.transactor.stats;
+      const ts = this.protocol.transactor.stats;
       const late0 = ts.lateReplies;
       const stray0 = ts.strayBytes;
       try {
-        const out = await this.o.protocol.read(d.target, block, this.o.bus.timeoutMs).finally(() => {
-          if (ts.lateReplies > late0) this.o.hooks?.onLate?.(d, ts.lateReplies - late0);
+        const out = await this.protocol.read(d.target, block, this.config.timeoutMs).finally(() => {
+          if (ts.lateReplies > late0) this.hooks?.onLate?.(d, ts.lateReplies - late0);
           d.counters.lateReplies += ts.lateReplies - late0;
           d.counters.strayBytes += ts.strayBytes - stray0;
         });
@@ -455,7 +466,7 @@ export class BusRunner {
         l.last = out.latencyMs;
         l.max = Math.max(l.max, out.latencyMs);
         l.avg = d.counters.responses === 1 ? out.latencyMs : l.avg * 0.9 + out.latencyMs * 0.1;
-        this.o.hooks?.onRequest?.(d, out.latencyMs);
+        this.hooks?.onRequest?.(d, out.latencyMs);
         for (const v of out.values) {
           let quality: Quality = v.value === undefined ? 'invalid' : 'good';
           if (v.value !== undefined) {
@@ -463,10 +474,10 @@ export class BusRunner {
             if (why) {
               quality = 'suspect';
               d.counters.suspectValues++;
-              this.o.hooks?.onSuspect?.(d, v.point.name, why);
+              this.hooks?.onSuspect?.(d, v.point.name, why);
               // Once per point at warn (a pattern worth a look), then at debug.
               const first = d.latest.get(v.point.name)?.quality !== 'suspect';
-              this.o.log[first ? 'warn' : 'debug']({ bus: this.id, device: d.id, point: v.point.name, value: v.value, reason: why }, 'implausible value published as suspect');
+              this.log[first ? 'warn' : 'debug']({ bus: this.id, device: d.id, point: v.point.name, value: v.value, reason: why }, 'implausible value published as suspect');
             }
           }
           values.push({ ...v, at: out.at, quality });
@@ -475,7 +486,7 @@ export class BusRunner {
         d.counters.readings += out.values.length;
       } catch (err) {
         const e = err instanceof ReadError ? err : new ReadError('port', (err as Error).message);
-        this.o.hooks?.onRequest?.(d, undefined);
+        this.hooks?.onRequest?.(d, undefined);
         this.countError(d, e);
         if (e.kind === 'exception' || e.kind === 'crc' || e.kind === 'wrong_unit' || e.kind === 'bad_reply') answered = answered || e.kind === 'exception';
         if (e.unsupported) {
@@ -485,14 +496,14 @@ export class BusRunner {
             const i = d.blocks.indexOf(block);
             if (i >= 0) d.blocks.splice(i, 1, ...parts);
             queue.unshift(...parts);
-            this.o.log.info({ bus: this.id, device: d.id, block: describeBlock(block) }, 'illegal data address on a block read: falling back to per-point reads');
+            this.log.info({ bus: this.id, device: d.id, block: describeBlock(block) }, 'illegal data address on a block read: falling back to per-point reads');
           } else {
             const p = block.points[0]!;
             const i = d.blocks.indexOf(block);
             if (i >= 0) d.blocks.splice(i, 1);
-            d.latest.set(p.name, { value: null, unit: p.unit, kind: p.kind, quality: 'unsupported', ts: this.o.clock.now() });
-            d.lastError = { at: this.o.clock.now(), kind: 'unsupported', message: `point ${p.name} not supported by the device (${e.message}); no longer polled` };
-            this.o.log.warn({ bus: this.id, device: d.id, point: p.name }, 'device rejects point address: point disabled');
+            d.latest.set(p.name, { value: null, unit: p.unit, kind: p.kind, quality: 'unsupported', ts: this.clock.now() });
+            d.lastError = { at: this.clock.now(), kind: 'unsupported', message: `point ${p.name} not supported by the device (${e.message}); no longer polled` };
+            this.log.warn({ bus: this.id, device: d.id, point: p.name }, 'device rejects point address: point disabled');
           }
           continue;
         }
@@ -514,21 +525,21 @@ export class BusRunner {
     else if (e.kind === 'bad_reply') c.badReplies++;
     else if (e.kind === 'port') c.portErrors++;
     else if (e.kind === 'exception') c.exceptions[String(e.exceptionCode ?? '?')] = (c.exceptions[String(e.exceptionCode ?? '?')] ?? 0) + 1;
-    d.lastError = { at: this.o.clock.now(), kind: e.kind, message: e.message };
-    this.o.hooks?.onError?.(d, e.kind, e);
-    this.o.log.debug({ bus: this.id, device: d.id, kind: e.kind, err: e.message }, 'meter request failed');
+    d.lastError = { at: this.clock.now(), kind: e.kind, message: e.message };
+    this.hooks?.onError?.(d, e.kind, e);
+    this.log.debug({ bus: this.id, device: d.id, kind: e.kind, err: e.message }, 'meter request failed');
   }
 
   private setState(d: DeviceRuntime, state: 'online' | 'offline', reason: string): void {
     const prev = d.state;
     d.state = state;
-    d.stateSince = this.o.clock.now();
+    d.stateSince = this.clock.now();
     // Every transition goes upstream, including the first contact after start (unknown →
     // online/offline), so the platform knows the state of each meter after a restart.
     // Only changes that mean trouble or recovery are worth a log line above debug.
     const level = state === 'offline' ? 'warn' : prev === 'offline' ? 'info' : 'debug';
-    this.o.log[level]({ bus: this.id, device: d.id, reason }, `meter ${state}`);
-    this.o.hooks?.onState?.(d, state, reason);
+    this.log[level]({ bus: this.id, device: d.id, reason }, `meter ${state}`);
+    this.hooks?.onState?.(d, state, reason);
   }
 
   // ---- on-demand operations (run exclusively between polls) ------------------------
@@ -562,11 +573,11 @@ export class BusRunner {
         try {
           for (const a of addresses) {
             if (!this.running || !this.lineUp) break;
-            hits.push(...(await this.o.protocol.probe(a, timeoutMs)));
+            hits.push(...(await this.protocol.probe(a, timeoutMs)));
           }
         } finally {
           // Probes run unguarded: one guard before polling resumes catches a late answer.
-          if (this.lineUp) await this.o.protocol.transactor.hold(timeoutMs).catch(() => {});
+          if (this.lineUp) await this.protocol.transactor.hold(timeoutMs).catch(() => {});
         }
         return hits;
       },
@@ -578,7 +589,7 @@ export class BusRunner {
   withTap<T>(fn: () => Promise<T>): Promise<{ result?: T; error?: string; frames: TapEvent[] }> {
     return this.exclusive(async () => {
       const frames: TapEvent[] = [];
-      const untap = this.o.protocol.transactor.tap((e) => frames.push(e));
+      const untap = this.protocol.transactor.tap((e) => frames.push(e));
       try {
         return { result: await fn(), frames };
       } catch (err) {

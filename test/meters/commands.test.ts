@@ -132,8 +132,15 @@ t.test('a line the gateway closes itself is not reported as lost', async (t) => 
   t.equal(line.paced, false, 'a pty is not a paced line');
   const closes: unknown[] = [];
   line.on('close', (e) => closes.push(e));
+  // The serial port under the line: its own 'close' event is what SerialLine turns into a
+  // lost-line report. Our listener, added after the line's, runs after it: once it has
+  // run, the line has decided whether to report, so waiting for it replaces a fixed sleep.
+  const port = (line as unknown as { port?: NodeJS.EventEmitter }).port;
+  t.ok(port, 'the open line holds its port');
+  let portClosed = false;
+  port!.once('close', () => (portClosed = true));
   await line.close();
-  await new Promise((r) => setTimeout(r, 200));
+  await waitFor(() => portClosed && !line.isOpen, 5000, 'the serial port to report its close');
   t.equal(closes.length, 0, 'no close event for our own close');
 
   // A vanished line is reported: see the USB test above (line loss noticed, meters offline).

@@ -22,7 +22,14 @@ const alive = (pid: number) => {
     return false;
   }
 };
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Resolve when `pred` holds, polling every 20 ms; reject after `ms`. */
+async function until(pred: () => boolean, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!pred()) {
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
 
 t.test('decodes in its own process: libvips is mapped there, not here', async (t) => {
   const h = new ImageHelper();
@@ -119,8 +126,12 @@ t.test('an idle helper ends by itself and holds nothing open', async (t) => {
   t.teardown(() => h.stop());
   await h.decode(obama1, decodeOpts);
   const pid = h.pid!;
+  const idleFrom = Date.now();
   t.ok(alive(pid));
-  await sleep(1500);
+  // The helper's own exit, observed: the process gone and the helper knowing it.
+  await until(() => !alive(pid) && h.pid === undefined, 10_000, 'the idle helper to exit');
+  const idle = Date.now() - idleFrom;
+  t.ok(idle >= 150, `exited after idleMs, not before (${idle} ms, idleMs 200)`);
   t.notOk(alive(pid), 'exited after idleMs');
   t.equal(h.pid, undefined);
   await h.decode(obama1, decodeOpts);
