@@ -43,7 +43,10 @@ export class BootWatch implements GatewayModule {
   private readonly checkMs: number;
   private readonly jumpMs: number;
 
-  constructor(private readonly ctx: ModuleContext, opts: BootWatchOptions = {}) {
+  constructor(
+    private readonly ctx: ModuleContext,
+    opts: BootWatchOptions = {},
+  ) {
     this.checkMs = opts.checkMs ?? 5000;
     this.jumpMs = opts.jumpMs ?? 2000;
   }
@@ -62,9 +65,7 @@ export class BootWatch implements GatewayModule {
     this.boot = Number(db.prepare('INSERT INTO boots(started_at, clock_synced) VALUES (?, ?)').run(this.baseWall, this.synced ? 1 : 0).lastInsertRowid);
     // Old rows are of no use beyond a year of restarts.
     db.prepare('DELETE FROM boots WHERE seq < ?').run(this.boot - 1000);
-    void this.ctx.outbox
-      .append({ stream: 'event', type: 'gateway.boot', data: { boot: this.boot, clockSynced: this.synced, version: this.ctx.version, lastSeq: this.lastSeqs() } })
-      .catch((err) => this.ctx.log.error({ err: String(err) }, 'cannot record the boot'));
+    void this.ctx.outbox.append({ stream: 'event', type: 'gateway.boot', data: { boot: this.boot, clockSynced: this.synced, version: this.ctx.version, lastSeq: this.lastSeqs() } }).catch((err) => this.ctx.log.error({ err: String(err) }, 'cannot record the boot'));
     if (!this.synced) this.ctx.log.warn({ boot: this.boot, now: new Date(this.baseWall).toISOString() }, 'system clock not synchronised: records are flagged clockUnsynced until it is');
     this.timer = setInterval(() => this.check(), this.checkMs);
     this.timer.unref();

@@ -191,6 +191,8 @@ async function setupToken(loaded: LoadedConfig, json: boolean, svg: string | und
 function gatewayStatus(gateway: Gateway): string {
   if (!gateway.isStarted()) return 'starting';
   const health = gateway.healthReport();
-  const bad = Object.entries(health).filter(([, h]) => !h.ok).map(([name]) => name);
+  const bad = Object.entries(health)
+    .filter(([, h]) => !h.ok)
+    .map(([name]) => name);
   return bad.length ? `running, degraded: ${bad.join(', ')}` : `running, ${Object.keys(health).length} parts ok`;
 }

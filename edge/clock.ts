@@ -44,7 +44,10 @@ export class SystemClock implements Clock {
 /** A clock the tests drive by hand (schedules across midnight, TTLs) without sleeping. */
 export class ManualClock implements Clock {
   private mono = 0;
-  constructor(private wall: number, private isSynced = true) {}
+  constructor(
+    private wall: number,
+    private isSynced = true,
+  ) {}
   now(): number {
     return this.wall;
   }

@@ -82,7 +82,10 @@ class Report {
 
 function readDb(file: string): string[][] {
   try {
-    return readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => l.split(':'));
+    return readFileSync(file, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.split(':'));
   } catch {
     return [];
   }
@@ -206,8 +209,24 @@ function checkDiskBudget(r: Report, loaded: LoadedConfig): void {
   } catch {
     /* reported below as unknown */
   }
-  const dbText = [...dbs].sort((a, b) => b[1].bytes - a[1].bytes).map(([n, d]) => `${n} ${MB(d.bytes)}${Object.keys(d.files).length > 1 ? ` (with ${Object.keys(d.files).filter((f) => f !== n).map((f) => f.slice(n.length)).sort((a, b) => SIDE_FILES.indexOf(a) - SIDE_FILES.indexOf(b)).join('/')})` : ''}`);
-  const biggest = otherNames.sort((a, b) => b[1] - a[1]).slice(0, 3).map(([n, b]) => `${n} ${MB(b)}`);
+  const dbText = [...dbs]
+    .sort((a, b) => b[1].bytes - a[1].bytes)
+    .map(
+      ([n, d]) =>
+        `${n} ${MB(d.bytes)}${
+          Object.keys(d.files).length > 1
+            ? ` (with ${Object.keys(d.files)
+                .filter((f) => f !== n)
+                .map((f) => f.slice(n.length))
+                .sort((a, b) => SIDE_FILES.indexOf(a) - SIDE_FILES.indexOf(b))
+                .join('/')})`
+            : ''
+        }`,
+    );
+  const biggest = otherNames
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 3)
+    .map(([n, b]) => `${n} ${MB(b)}`);
   const pct = budget > 0 ? (100 * total) / budget : 0;
   const text =
     `${MB(total)} of ${g.diskBudgetMB} MB budget used (${pct.toFixed(1)} %) in ${dataDir}: ${dbText.length ? dbText.join(', ') : 'no databases'}` +
@@ -303,7 +322,12 @@ function checkService(r: Report): void {
     r.add('service', 'WARN', `systemctl show failed: ${res.error ? errText(res.error) : res.stderr.trim()}`);
     return;
   }
-  const p = Object.fromEntries(res.stdout.split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+  const p = Object.fromEntries(
+    res.stdout
+      .split('\n')
+      .filter((l) => l.includes('='))
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+  );
   if (p.LoadState !== 'loaded') r.add('service', 'WARN', `estate-edge.service is ${p.LoadState ?? 'unknown'} (not installed? run scripts/install.sh)`);
   else if (p.ActiveState === 'active') r.add('service', Number(p.NRestarts) > 5 ? 'WARN' : 'OK', `active (${p.SubState}), ${p.NRestarts ?? 0} restart(s)${p.StatusText ? `: ${p.StatusText}` : ''}`);
   else r.add('service', 'FAIL', `estate-edge.service is ${p.ActiveState}/${p.SubState} (journalctl -u estate-edge -n 50)`);

@@ -7,21 +7,7 @@ const { pino, destination } = requireCjs('pino') as typeof import('pino');
 
 export type { Logger };
 
-export const REDACT_PATHS = [
-  'password',
-  '*.password',
-  '*.*.password',
-  'token',
-  '*.token',
-  'secret',
-  '*.secret',
-  'key',
-  '*.keyPassphrase',
-  'authorization',
-  '*.authorization',
-  'cookie',
-  '*.cookie',
-];
+export const REDACT_PATHS = ['password', '*.password', '*.*.password', 'token', '*.token', 'secret', '*.secret', 'key', '*.keyPassphrase', 'authorization', '*.authorization', 'cookie', '*.cookie'];
 
 export function createLogger(level: string, dest?: DestinationStream): Logger {
   return pino(

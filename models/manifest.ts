@@ -27,16 +27,7 @@ function Lit<const V extends readonly string[]>(values: V, description: string):
 }
 
 /** Names of facial landmarks, subject's view: `right_eye` is the subject's right eye, on the image's left. */
-export const LANDMARK_NAMES = [
-  'right_eye',
-  'left_eye',
-  'nose_tip',
-  'right_mouth_corner',
-  'left_mouth_corner',
-  'mouth_centre',
-  'right_ear',
-  'left_ear',
-] as const;
+export const LANDMARK_NAMES = ['right_eye', 'left_eye', 'nose_tip', 'right_mouth_corner', 'left_mouth_corner', 'mouth_centre', 'right_ear', 'left_ear'] as const;
 export type LandmarkName = (typeof LANDMARK_NAMES)[number];
 const Landmark = Lit(LANDMARK_NAMES, 'Landmark name, from the subject’s point of view (right_eye is on the image’s left).');
 
@@ -68,9 +59,7 @@ export const InputSpecSchema = Obj(
       },
       'What the code does to each 0–255 pixel value before feeding it: (v - mean) / std. mean 0, std 1 = raw 0–255.',
     ),
-    inGraphNormalisation: Type.Optional(
-      Type.String({ description: 'Normalisation the graph applies itself (documentation: the code must NOT apply it again).' }),
-    ),
+    inGraphNormalisation: Type.Optional(Type.String({ description: 'Normalisation the graph applies itself (documentation: the code must NOT apply it again).' })),
   },
   'The image input and how to fill it.',
 );
@@ -159,8 +148,7 @@ export const YuNetDecoderSchema = Obj(
     kind: Type.Literal('yunet'),
     heads: Type.Array(YuNetHeadSchema, { minItems: 1 }),
     decode: Type.String({
-      description:
-        'Formula (OpenCV FaceDetectorYN): r=floor(i/cols), c=i%cols, score=sqrt(clamp01(cls)*clamp01(obj)), cx=(c+b0)*s, cy=(r+b1)*s, w=exp(b2)*s, h=exp(b3)*s, kp_k=((c+k[2k])*s,(r+k[2k+1])*s).',
+      description: 'Formula (OpenCV FaceDetectorYN): r=floor(i/cols), c=i%cols, score=sqrt(clamp01(cls)*clamp01(obj)), cx=(c+b0)*s, cy=(r+b1)*s, w=exp(b2)*s, h=exp(b3)*s, kp_k=((c+k[2k])*s,(r+k[2k+1])*s).',
     }),
   },
   'YuNet anchor-free decoding.',
@@ -181,8 +169,7 @@ export const BlazeFaceDecoderSchema = Obj(
     heads: Type.Array(BlazeFaceHeadSchema, { minItems: 1 }),
     scoreClip: Type.Number({ exclusiveMinimum: 0, description: 'Logits are clipped to ±scoreClip before the sigmoid (MediaPipe).' }),
     decode: Type.String({
-      description:
-        'Anchor=((cx+0.5)/cells*S,(cy+0.5)/cells*S); centre=anchor+(r0,r1); size=(r2,r3); kp_k=anchor+(r[4+2k],r[5+2k]); score=sigmoid(clip(logit)).',
+      description: 'Anchor=((cx+0.5)/cells*S,(cy+0.5)/cells*S); centre=anchor+(r0,r1); size=(r2,r3); kp_k=anchor+(r[4+2k],r[5+2k]); score=sigmoid(clip(logit)).',
     }),
   },
   'BlazeFace SSD-anchor decoding.',
@@ -211,10 +198,7 @@ export const DetectorSchema = Type.Object(
 
 export const AlignmentTemplateSchema = Obj(
   {
-    points: Type.Array(
-      Obj({ landmark: Landmark, x: Type.Number(), y: Type.Number() }, 'Target position of one landmark in the chip.'),
-      { minItems: 2 },
-    ),
+    points: Type.Array(Obj({ landmark: Landmark, x: Type.Number(), y: Type.Number() }, 'Target position of one landmark in the chip.'), { minItems: 2 }),
   },
   'Target landmark positions for a similarity-transform alignment.',
 );

@@ -81,10 +81,7 @@ export function dequantise(w: FaceApiWeight): Float32Array {
 /** HWIO (tfjs conv2d filters) → OIHW (ONNX Conv weights), for any element array. */
 function hwioToOihw<T extends Float32Array | Uint8Array>(src: T, [h, w, i, o]: number[], make: (n: number) => T): T {
   const dst = make(src.length);
-  for (let y = 0; y < h!; y++)
-    for (let x = 0; x < w!; x++)
-      for (let c = 0; c < i!; c++)
-        for (let k = 0; k < o!; k++) dst[((k * i! + c) * h! + y) * w! + x] = src[((y * w! + x) * i! + c) * o! + k]!;
+  for (let y = 0; y < h!; y++) for (let x = 0; x < w!; x++) for (let c = 0; c < i!; c++) for (let k = 0; k < o!; k++) dst[((k * i! + c) * h! + y) * w! + x] = src[((y * w! + x) * i! + c) * o! + k]!;
   return dst;
 }
 
@@ -199,16 +196,29 @@ export function buildRecognizerOnnx(weights: Map<string, FaceApiWeight>, variant
   let x = g.op('Div', [g.op('Sub', ['input', mean]), div], [], 'normalised');
 
   let [cur, c, size] = g.conv(x, 'conv32_down', 3, INPUT, true, true, 7);
-  x = g.op('MaxPool', [cur], [
-    { name: 'kernel_shape', type: AttrType.INTS, ints: [3, 3] },
-    { name: 'strides', type: AttrType.INTS, ints: [2, 2] },
-  ]);
+  x = g.op(
+    'MaxPool',
+    [cur],
+    [
+      { name: 'kernel_shape', type: AttrType.INTS, ints: [3, 3] },
+      { name: 'strides', type: AttrType.INTS, ints: [2, 2] },
+    ],
+  );
   size = Math.floor((size - 3) / 2) + 1;
   const plan: [string, 'res' | 'down'][] = [
-    ['conv32_1', 'res'], ['conv32_2', 'res'], ['conv32_3', 'res'],
-    ['conv64_down', 'down'], ['conv64_1', 'res'], ['conv64_2', 'res'], ['conv64_3', 'res'],
-    ['conv128_down', 'down'], ['conv128_1', 'res'], ['conv128_2', 'res'],
-    ['conv256_down', 'down'], ['conv256_1', 'res'], ['conv256_2', 'res'],
+    ['conv32_1', 'res'],
+    ['conv32_2', 'res'],
+    ['conv32_3', 'res'],
+    ['conv64_down', 'down'],
+    ['conv64_1', 'res'],
+    ['conv64_2', 'res'],
+    ['conv64_3', 'res'],
+    ['conv128_down', 'down'],
+    ['conv128_1', 'res'],
+    ['conv128_2', 'res'],
+    ['conv256_down', 'down'],
+    ['conv256_1', 'res'],
+    ['conv256_2', 'res'],
     ['conv256_down_out', 'down'],
   ];
   for (const [prefix, kind] of plan) {
@@ -224,9 +234,7 @@ export function buildRecognizerOnnx(weights: Map<string, FaceApiWeight>, variant
     opset: 13,
     producerName: 'estate-edge models/recognizer-build',
     producerVersion: '1',
-    docString:
-      'dlib_face_recognition_resnet_model_v1 (public domain, Davis King) from @vladmandic/face-api faceRecognitionNet weights. ' +
-      'Input RGB 0-255 NCHW 150x150, normalisation inside; output raw 128-d descriptor.',
+    docString: 'dlib_face_recognition_resnet_model_v1 (public domain, Davis King) from @vladmandic/face-api faceRecognitionNet weights. ' + 'Input RGB 0-255 NCHW 150x150, normalisation inside; output raw 128-d descriptor.',
     graphName: `face_recognition_dlib_resnet_v1_${variant}`,
     nodes: g.nodes,
     initializers: g.initializers,

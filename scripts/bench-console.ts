@@ -68,7 +68,10 @@ async function child(withConsole: boolean, brokerUrl: string): Promise<void> {
       const ac = new AbortController();
       aborts.push(ac);
       const res = await fetch(`${base}/api/live`, { headers: { cookie: admin.cookie }, signal: ac.signal });
-      void res.body!.getReader().read().catch(() => {});
+      void res
+        .body!.getReader()
+        .read()
+        .catch(() => {});
     }
   }
   await new Promise((r) => setTimeout(r, 3000));
@@ -171,7 +174,11 @@ async function firstRender(): Promise<{ fast: Render; slow: Render; weights: { f
       transfer = r.bytes;
       await ctx.close();
     }
-    const lcpElement = [...new Set(lcpElements)].map((e) => [e, lcpElements.filter((x) => x === e).length] as const).sort((a, b) => b[1] - a[1]).map(([e, n]) => `${e} (${n} of ${lcpElements.length})`).join(', ');
+    const lcpElement = [...new Set(lcpElements)]
+      .map((e) => [e, lcpElements.filter((x) => x === e).length] as const)
+      .sort((a, b) => b[1] - a[1])
+      .map(([e, n]) => `${e} (${n} of ${lcpElements.length})`)
+      .join(', ');
     const sorted = (xs: number[]) => xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
     return { ms: sorted(times), painted: sorted(painted), lcp: sorted(lcps), lcpElement, transfer };
   };
@@ -209,8 +216,7 @@ async function main(): Promise<void> {
 
   const row = (what: string, value: string, budget: string, ok: boolean, note = '') => process.stdout.write(`${what.padEnd(44)} ${value.padStart(12)}   budget ${budget.padEnd(10)} ${ok ? 'ok  ' : 'OVER'}${note}\n`);
   // A render figure: the median of the loads against the budget, their range beside it.
-  const renderRow = (what: string, xs: number[]) =>
-    xs.length ? row(what, `${median(xs).toFixed(0)} ms`, '≤ 1000 ms', median(xs) <= 1000, `  (${xs[0]!.toFixed(0)}–${xs.at(-1)!.toFixed(0)})`) : row(what, 'none', '≤ 1000 ms', false);
+  const renderRow = (what: string, xs: number[]) => (xs.length ? row(what, `${median(xs).toFixed(0)} ms`, '≤ 1000 ms', median(xs) <= 1000, `  (${xs[0]!.toFixed(0)}–${xs.at(-1)!.toFixed(0)})`) : row(what, 'none', '≤ 1000 ms', false));
   const load = (l: number[]) => l.map((x) => x.toFixed(1)).join(' ');
   process.stdout.write(`\nestate-edge console budget (load average ${load(loadBefore)} before the render timing, ${load(loadavg())} after, on ${cpus().length} CPUs: render times rise with load)\n\n`);
   if (!renderOnly) {

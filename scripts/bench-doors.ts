@@ -83,7 +83,14 @@ async function benchDecisions(dir: string) {
         kind: i % 10 === 0 ? 'staff' : i % 10 === 1 ? 'visitor' : 'resident',
         doorGroups: [groups[i % 3]!],
         ...(i % 10 === 1 ? { validFrom: Date.UTC(2026, 0, 1), validUntil: Date.UTC(2026, 11, 31) } : {}),
-        ...(i % 4 === 0 ? { schedule: [{ days: ['mon', 'tue', 'wed', 'thu', 'fri'], start: '07:00', end: '19:00' }, { days: ['sat', 'sun'], start: '22:00', end: '02:00' }] } : {}),
+        ...(i % 4 === 0
+          ? {
+              schedule: [
+                { days: ['mon', 'tue', 'wed', 'thu', 'fri'], start: '07:00', end: '19:00' },
+                { days: ['sat', 'sun'], start: '22:00', end: '02:00' },
+              ],
+            }
+          : {}),
         enabled: i % 97 !== 0,
         updatedAt: Date.now(),
       });
@@ -105,7 +112,7 @@ async function benchDecisions(dir: string) {
   const lat: number[] = [];
   const reasons = new Map<string, number>();
   let seed = 12345;
-  const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+  const rnd = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
   for (let i = 0; i < DECISIONS; i++) {
     const personId = `p${Math.floor(rnd() * PEOPLE * 1.05)}`; // ~5 % unknown
     const doorId = doors[Math.floor(rnd() * doors.length)]!;
@@ -218,7 +225,9 @@ async function main() {
     process.stdout.write(
       `decision latency, ${PEOPLE.toLocaleString('en')} people, ${DECISIONS.toLocaleString('en')} decisions:\n` +
         `  p50 ${ms(d.p50)} ms   p99 ${ms(d.p99)} ms   max ${ms(d.max)} ms     target: p99 ≤ 10 ms   ${okD ? 'OK' : 'OVER TARGET'}\n` +
-        `  outcomes: ${Object.entries(d.reasons).map(([k, v]) => `${k} ${v}`).join(', ')}\n\n`,
+        `  outcomes: ${Object.entries(d.reasons)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', ')}\n\n`,
     );
     const f = await benchFire(join(dir, 'b'));
     const okF = f.p99 <= 50;

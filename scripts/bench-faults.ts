@@ -53,22 +53,29 @@ if (ONLY.has('kill9')) {
       if (line === 'READY') setTimeout(kill, 150 + Math.floor(Math.random() * 600));
       else if (line.startsWith('ACK ')) acked.add(line.split(' ')[2]!);
     });
-}
-const drained = await child({ EE_TEST_MODE: 'drain' });
-const upstream = () => new Set(platform.records().map((r) => r.id));
-await waitFor(() => { const s = upstream(); return [...acked].every((id) => s.has(id)); }, 30_000, 'records upstream').catch(() => console.log('         (not every acknowledged record arrived within 30 s)'));
-const seen = upstream();
-const all = platform.records().filter((r) => r.stream === 'telemetry' || r.stream === 'access');
-const lost = [...acked].filter((id) => !seen.has(id)).length;
-let gaps = 0;
-for (const stream of ['telemetry', 'access']) {
-  const seqs = [...new Set(all.filter((r) => r.stream === stream).map((r) => r.seq))].sort((a, b) => a - b);
-  gaps += seqs.filter((s, i) => i > 0 && s !== seqs[i - 1]! + 1).length;
-}
-console.log(`kill9    ${ROUNDS} kill -9 cycles in ${((Date.now() - t0) / 1000).toFixed(0)} s: ${acked.size} acknowledged, lost ${lost}, ${all.length - new Set(all.map((r) => r.id)).size} duplicates (de-duplicated by id), sequence gaps ${gaps}, drain run exit ${drained}`);
-await platform.close();
-await broker.stop();
-failed ||= lost !== 0;
+  }
+  const drained = await child({ EE_TEST_MODE: 'drain' });
+  const upstream = () => new Set(platform.records().map((r) => r.id));
+  await waitFor(
+    () => {
+      const s = upstream();
+      return [...acked].every((id) => s.has(id));
+    },
+    30_000,
+    'records upstream',
+  ).catch(() => console.log('         (not every acknowledged record arrived within 30 s)'));
+  const seen = upstream();
+  const all = platform.records().filter((r) => r.stream === 'telemetry' || r.stream === 'access');
+  const lost = [...acked].filter((id) => !seen.has(id)).length;
+  let gaps = 0;
+  for (const stream of ['telemetry', 'access']) {
+    const seqs = [...new Set(all.filter((r) => r.stream === stream).map((r) => r.seq))].sort((a, b) => a - b);
+    gaps += seqs.filter((s, i) => i > 0 && s !== seqs[i - 1]! + 1).length;
+  }
+  console.log(`kill9    ${ROUNDS} kill -9 cycles in ${((Date.now() - t0) / 1000).toFixed(0)} s: ${acked.size} acknowledged, lost ${lost}, ${all.length - new Set(all.map((r) => r.id)).size} duplicates (de-duplicated by id), sequence gaps ${gaps}, drain run exit ${drained}`);
+  await platform.close();
+  await broker.stop();
+  failed ||= lost !== 0;
 }
 
 if (ONLY.has('outage')) {

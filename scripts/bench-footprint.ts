@@ -66,11 +66,7 @@ async function bareNodeFloor(): Promise<{ readyS: number; cpuS: number; mem: Mem
   const sock = new FakeNotifySocket();
   await sock.start();
   const t0 = monoMs();
-  const child = spawn(
-    process.execPath,
-    ['-e', "require('child_process').spawnSync('systemd-notify', ['--pid=' + process.pid, 'READY=1']); setInterval(() => {}, 1000)"],
-    { stdio: 'ignore', env: { ...process.env, NOTIFY_SOCKET: sock.path } },
-  );
+  const child = spawn(process.execPath, ['-e', "require('child_process').spawnSync('systemd-notify', ['--pid=' + process.pid, 'READY=1']); setInterval(() => {}, 1000)"], { stdio: 'ignore', env: { ...process.env, NOTIFY_SOCKET: sock.path } });
   const ready = await sock.waitFor('READY', 30_000);
   const cpuS = procCpuS(child.pid!);
   await sleep(1000);
@@ -90,7 +86,6 @@ function io(pid: number): { writeBytes: number; syscw: number } {
   const get = (k: string) => Number(new RegExp(`${k}: (\\d+)`).exec(text)?.[1] ?? NaN);
   return { writeBytes: get('write_bytes'), syscw: get('syscw') };
 }
-
 
 /** Count write-side syscalls of every thread of pid for `seconds` (needs strace and ptrace rights). */
 async function straceCounts(pid: number, seconds: number): Promise<Record<string, number> | undefined> {

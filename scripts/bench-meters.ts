@@ -73,7 +73,7 @@ type FaultKind = 'late' | 'corrupt' | 'drop' | 'truncate' | 'noise';
 /** 10 % of the meters' replies get the fault (deterministic sequence). */
 function faultHook(kind: FaultKind, meters: WireEndpoint): (from: WireEndpoint, bytes: Buffer) => WireFault | undefined {
   let x = 12345;
-  const rnd = () => ((x = (x * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+  const rnd = () => (x = (x * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
   return (from, bytes) => {
     if (from !== meters || rnd() >= 0.1) return undefined;
     faultsApplied++;
@@ -102,14 +102,26 @@ function metersConfig(opts: { n?: number; guard?: boolean; equalLength?: boolean
   const devices: Array<Record<string, unknown>> = [];
   // equalLength: the reported case, DDSU666 [import_energy, active_power]: two reads
   // whose replies have the same length, so only the wire timing tells them apart.
-  for (let i = 1; i <= n; i++)
-    devices.push(opts.equalLength ? { id: `sdm-${i}`, profile: 'chint-ddsu666', address: i, pollIntervalMs: 100, points: ['import_energy', 'active_power'] } : { id: `sdm-${i}`, profile: 'eastron-sdm630', address: i, pollIntervalMs: 100 });
+  for (let i = 1; i <= n; i++) devices.push(opts.equalLength ? { id: `sdm-${i}`, profile: 'chint-ddsu666', address: i, pollIntervalMs: 100, points: ['import_energy', 'active_power'] } : { id: `sdm-${i}`, profile: 'eastron-sdm630', address: i, pollIntervalMs: 100 });
   for (let i = 1; i <= n; i++) devices.push({ id: `dlt-${i}`, profile: 'dlt645-2007-single', address: String(100 + i), pollIntervalMs: 100, points: ['import_energy', 'voltage', 'current', 'active_power'] });
   const raw = {
-    timeSyncIntervalH: 0, fullReportIntervalS: 0,
-    buses: [{ id: 'line', protocol: 'mixed', transport: 'simulated', baudRate: BAUD, timeoutMs: TIMEOUT_MS,
-      // Fault phases measure wrong values, not availability: faults do not take meters offline.
-      offlineAfter: opts.equalLength ? 20 : 2, backoffBaseMs: 5000, backoffMaxMs: 300000, ...(opts.guard === false ? { replyGuardMs: 0 } : {}), devices }],
+    timeSyncIntervalH: 0,
+    fullReportIntervalS: 0,
+    buses: [
+      {
+        id: 'line',
+        protocol: 'mixed',
+        transport: 'simulated',
+        baudRate: BAUD,
+        timeoutMs: TIMEOUT_MS,
+        // Fault phases measure wrong values, not availability: faults do not take meters offline.
+        offlineAfter: opts.equalLength ? 20 : 2,
+        backoffBaseMs: 5000,
+        backoffMaxMs: 300000,
+        ...(opts.guard === false ? { replyGuardMs: 0 } : {}),
+        devices,
+      },
+    ],
   };
   // Through the real config loader: defaults, validation and cross-field checks.
   return finish({ site: { id: 'bench' }, gateway: { id: 'gw' }, meters: raw }, 'bench').config.meters;
@@ -144,7 +156,13 @@ async function phase(label: string, opts: { coalesce: boolean; dead?: string; cy
   const profiles = loadProfiles([builtinProfilesDir()]);
   const unique = opts.fault !== undefined;
   const svc = new MetersService({
-    config: metersConfig({ ...(opts.n ? { n: opts.n } : {}), ...(opts.guard === false ? { guard: false } : {}), equalLength: unique }), profiles, clock, log, bus, outbox, coalesce: opts.coalesce,
+    config: metersConfig({ ...(opts.n ? { n: opts.n } : {}), ...(opts.guard === false ? { guard: false } : {}), equalLength: unique }),
+    profiles,
+    clock,
+    log,
+    bus,
+    outbox,
+    coalesce: opts.coalesce,
     ...(unique ? { simulatedValues: (p: PointSpec, seed: number, index: number) => uniqueValue(p, seed, index) } : {}),
   });
   const runner = svc.runners.get('line')!;

@@ -268,8 +268,7 @@ async function main() {
     await sub.endAsync();
     lat.sort((x, y) => x - y);
 
-    const row = (what: string, ours: string, ceiling: string, target: string, ok: boolean) =>
-      console.log(`${what.padEnd(34)} ${ours.padEnd(22)} ${ceiling.padEnd(30)} ${target.padEnd(24)} ${ok ? 'meets target' : 'MISSES target'}`);
+    const row = (what: string, ours: string, ceiling: string, target: string, ok: boolean) => console.log(`${what.padEnd(34)} ${ours.padEnd(22)} ${ceiling.padEnd(30)} ${target.padEnd(24)} ${ok ? 'meets target' : 'MISSES target'}`);
     console.log('');
     console.log(`${'figure'.padEnd(34)} ${'estate-edge'.padEnd(22)} ${'ceiling (same run)'.padEnd(30)} ${'target'.padEnd(24)}`);
     const ingestRatio = ing.outboxIngestPerS! / raw.rawIngestPerS!;

@@ -185,8 +185,12 @@ async function main(): Promise<void> {
       if (Number.isFinite(m.decisions)) decisions = m.decisions;
       const s: Sample = { min, mem: procMemFigures(pid), heapMB: m.heapMB, fds: readdirSync(`/proc/${pid}/fd`).length, dbMB: dbSizes(dataDir), outbox: m.outbox, decisions, doorOk, enrolOk };
       samples.push(s);
-      const db = Object.entries(s.dbMB).map(([k, v]) => `${k.replace('.db', '')} ${v.toFixed(2)}`).join(', ');
-      console.log(`${String(min).padStart(3)}  ${s.mem.rss.toFixed(1).padStart(6)}  ${s.mem.pss.toFixed(1).padStart(6)}  ${s.mem.uss.toFixed(1).padStart(6)}  ${s.heapMB.toFixed(1).padStart(7)}  ${String(s.fds).padStart(3)}  ${String(s.outbox).padStart(6)}  ${db.padEnd(42)} ${String(decisions).padStart(9)} ${String(doorOk).padStart(5)} ${String(enrolOk).padStart(5)}`);
+      const db = Object.entries(s.dbMB)
+        .map(([k, v]) => `${k.replace('.db', '')} ${v.toFixed(2)}`)
+        .join(', ');
+      console.log(
+        `${String(min).padStart(3)}  ${s.mem.rss.toFixed(1).padStart(6)}  ${s.mem.pss.toFixed(1).padStart(6)}  ${s.mem.uss.toFixed(1).padStart(6)}  ${s.heapMB.toFixed(1).padStart(7)}  ${String(s.fds).padStart(3)}  ${String(s.outbox).padStart(6)}  ${db.padEnd(42)} ${String(decisions).padStart(9)} ${String(doorOk).padStart(5)} ${String(enrolOk).padStart(5)}`,
+      );
     }
     running = false;
     await doors;

@@ -42,7 +42,10 @@ export const MAIN: string = process.env.BENCH_MAIN ? resolve(process.env.BENCH_M
 export const EXTRA_FLAGS: string[] = (process.env.BENCH_EXTRA_FLAGS ?? '').split(/\s+/).filter(Boolean);
 export const NODE_FLAGS = [...UNIT_NODE_FLAGS, ...EXTRA_FLAGS];
 export const EXTRA_ENV: Record<string, string> = Object.fromEntries(
-  (process.env.BENCH_EXTRA_ENV ?? '').split(/\s+/).filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+  (process.env.BENCH_EXTRA_ENV ?? '')
+    .split(/\s+/)
+    .filter(Boolean)
+    .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
 );
 export { UNIT_ENV, REPO };
 

@@ -69,7 +69,13 @@ async function offlineParts(): Promise<void> {
     const d = process.cpuUsage(from);
     return (d.user + d.system) / 1000;
   };
-  const jpegs = await Promise.all(frames.slice(0, 10).map((f) => sharp(Buffer.from(f.data), { raw: { width: 640, height: 480, channels: 3 } }).jpeg({ quality: 85 }).toBuffer()));
+  const jpegs = await Promise.all(
+    frames.slice(0, 10).map((f) =>
+      sharp(Buffer.from(f.data), { raw: { width: 640, height: 480, channels: 3 } })
+        .jpeg({ quality: 85 })
+        .toBuffer(),
+    ),
+  );
   const db0 = new Database(':memory:');
   const store1k = new TemplateStore({ db: db0, key: Buffer.alloc(32, 1), model: resolved.recognizerId, dim: DIM, metric: resolved.metric, l2Normalise: resolved.l2Normalise, now: Date.now });
   const rand = (n: number) => Array.from({ length: n }, () => Array.from({ length: DIM }, () => (Math.random() - 0.5) * 0.2));
@@ -79,7 +85,9 @@ async function offlineParts(): Promise<void> {
   for (let i = 0; i < N; i++) {
     const f = frames[i % frames.length]!;
     let t = performance.now();
-    await sharp(jpegs[i % jpegs.length]!).raw().toBuffer();
+    await sharp(jpegs[i % jpegs.length]!)
+      .raw()
+      .toBuffer();
     stages.decode!.push(performance.now() - t);
     const r = await analyze(engine, { image: f, mode: 'frame', limits: cfg.quality, liveness: true });
     for (const k of ['detect', 'liveness', 'align', 'embed'] as const) if (r.timings[k] !== undefined) stages[k]!.push(r.timings[k]!);
@@ -145,7 +153,11 @@ async function offlineParts(): Promise<void> {
   const emb: Array<{ id: string; file: string; v: Float32Array }> = [];
   for (const id of readdirSync(faces).sort()) {
     for (const f of readdirSync(join(faces, id)).sort()) {
-      const { data, info } = await sharp(join(faces, id, f)).rotate().removeAlpha().raw().toBuffer({ resolveWithObject: true });
+      const { data, info } = await sharp(join(faces, id, f))
+        .rotate()
+        .removeAlpha()
+        .raw()
+        .toBuffer({ resolveWithObject: true });
       const img = { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height };
       const det = await engine.detect(img);
       if (!det[0]) {
@@ -174,7 +186,10 @@ async function offlineParts(): Promise<void> {
   {
     // The deployment view: each identity enrolled from its first photo, every other photo a probe (1:N).
     const enrolled = new Map(emb.filter((e) => e.file === '1.jpg' && emb.filter((x) => x.id === e.id).length > 1).map((e) => [e.id, e.v]));
-    let fr = 0, gen = 0, fm = 0, trials = 0;
+    let fr = 0,
+      gen = 0,
+      fm = 0,
+      trials = 0;
     for (const p of emb) {
       if (enrolled.get(p.id) === p.v) continue;
       let best = '';
@@ -200,14 +215,12 @@ async function offlineParts(): Promise<void> {
 }
 if (!GATEWAY_ONLY) await offlineParts();
 
-
 // ---- 4. The gateway as systemd runs it: frame-to-decision and RSS ------------------------
 {
   const { runGateway, MAIN, NODE_FLAGS, UNIT_ENV, EXTRA_FLAGS, EXTRA_ENV } = await import('./bench-vision-pipeline.js');
   const WINDOW_S = Number(process.env.BENCH_WINDOW_S ?? 30);
   console.log(`\n4. The gateway as systemd runs it (${MAIN.replace(`${resolve('.')}/`, '')}, ${[...NODE_FLAGS, ...Object.entries(UNIT_ENV).map(([k, v]) => `${k}=${v}`)].join(' ')}):`);
-  if (EXTRA_FLAGS.length || Object.keys(EXTRA_ENV).length)
-    console.log(`   NOT the unit as shipped: BENCH_EXTRA_FLAGS/BENCH_EXTRA_ENV add ${[...EXTRA_FLAGS, ...Object.entries(EXTRA_ENV).map(([k, v]) => `${k}=${v}`)].join(' ')}`);
+  if (EXTRA_FLAGS.length || Object.keys(EXTRA_ENV).length) console.log(`   NOT the unit as shipped: BENCH_EXTRA_FLAGS/BENCH_EXTRA_ENV add ${[...EXTRA_FLAGS, ...Object.entries(EXTRA_ENV).map(([k, v]) => `${k}=${v}`)].join(' ')}`);
   console.log('   face access at the gate on the demo video through ffmpeg, real doors module (simulated GPIO), uplink to a local Mosquitto,');
   console.log(`   resident enrolled with a photo over MQTT (person.upsert); ${WINDOW_S} s window after the first decision, sampled every 250 ms; load average ${load()}`);
   const r = await runGateway({ video: VIDEO, photo: join(MEDIA, 'faces', 'obama', '2.jpg'), modelsDir: resolved.dir, windowS: WINDOW_S });

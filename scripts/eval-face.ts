@@ -65,7 +65,9 @@ const rec = r.models.recognizer;
 const policy = policyFor(rec, cfg.match);
 const engine = await Engine.create({ models: r.models, dir: r.dir, threads: Number(a.threads), detectThreshold: r.detectThreshold });
 const loadavg = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
-console.log(`eval:face — recognizer ${r.recognizerId} (${rec.matching.metric}${rec.matching.calibration ? ', calibrated impostor tail' : `, fixed threshold ${rec.matching.threshold}`}), stranger rate ${cfg.match.strangerRate} per approach, K=${cfg.match.confirmFrames}, margin ${policy.margin ?? rec.matching.calibration?.margin ?? 0}; load ${loadavg()} on ${execFileSync('nproc').toString().trim()} cores`);
+console.log(
+  `eval:face — recognizer ${r.recognizerId} (${rec.matching.metric}${rec.matching.calibration ? ', calibrated impostor tail' : `, fixed threshold ${rec.matching.threshold}`}), stranger rate ${cfg.match.strangerRate} per approach, K=${cfg.match.confirmFrames}, margin ${policy.margin ?? rec.matching.calibration?.margin ?? 0}; load ${loadavg()} on ${execFileSync('nproc').toString().trim()} cores`,
+);
 
 // ---- embeddings --------------------------------------------------------------------------
 const t0 = performance.now();
@@ -74,7 +76,12 @@ const probes = await embedSet(engine, r.recognizerId, a.probes, cfg.quality, a.c
 const distractors = a.distractors ? await embedSet(engine, r.recognizerId, a.distractors, cfg.enrolment.quality, a.cache) : [];
 console.log(`embedded ${gallery.length} gallery, ${probes.length} probe, ${distractors.length} distractor photos in ${((performance.now() - t0) / 1000).toFixed(1)} s (cached in ${a.cache})`);
 const refused = (xs: FacePhoto[]) => xs.filter((p) => !p.embedding).map((p) => `${p.identity}/${p.file.split('/').pop()}: ${p.problem}`);
-for (const [name, xs] of [['gallery', gallery], ['probes', probes], ['distractors', distractors]] as const) if (refused(xs).length) console.log(`  ${name} refused: ${refused(xs).join('; ')}`);
+for (const [name, xs] of [
+  ['gallery', gallery],
+  ['probes', probes],
+  ['distractors', distractors],
+] as const)
+  if (refused(xs).length) console.log(`  ${name} refused: ${refused(xs).join('; ')}`);
 
 const enrolPer = Number(a.enrol);
 const residents = new Map<string, Float32Array[]>();
@@ -160,7 +167,7 @@ const approaches: Array<{ identity: string; frames: Array<{ e?: Float32Array; ms
 }
 
 let seed = 12345;
-const rand = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+const rand = () => (seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32;
 /** A synthetic identity: a random blend of three real distractor embeddings, re-normalised. */
 function synthetic(): Float32Array {
   const pool = distractorEmb.length >= 3 ? distractorEmb : [...residents.values()].flat();
@@ -201,7 +208,12 @@ for (const n of sizes) {
   const size = store.gallerySize();
   const threshold = thresholdFor(policy, size.persons, size.templates);
   const inGallery = new Set(enrolled);
-  let resTotal = 0, resOk = 0, wrong = 0, strTotal = 0, strIn = 0, resOneFrame = 0;
+  let resTotal = 0,
+    resOk = 0,
+    wrong = 0,
+    strTotal = 0,
+    strIn = 0,
+    resOneFrame = 0;
   const why: Record<string, number> = {};
   const decisionMs: number[] = [];
   const searchMs: number[] = [];
@@ -253,7 +265,13 @@ for (const n of sizes) {
     `  ${String(size.persons).padEnd(9)} ${frac(resOk, resTotal).padEnd(19)} ${String(wrong).padEnd(13)} ${frac(strIn, strTotal).padEnd(18)} ${threshold.toFixed(3).padEnd(10)} ${`${pct(decisionMs, 50).toFixed(0)} / ${pct(decisionMs, 95).toFixed(0)} ms`.padEnd(24)} ${`${pct(searchMs, 50).toFixed(2)} / ${pct(searchMs, 99).toFixed(2)} ms`.padEnd(15)} ${rss()} MB`,
   );
   console.log(`            (${enrolled.length} residents with ${enrolPer} photos max, ${filler} real distractors, ${synth} synthetic identities; ${size.templates} templates)`);
-  console.log(`            residents not granted, last frame: ${Object.entries(why).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}; first frame alone would grant ${frac(resOneFrame, resTotal)}`);
+  console.log(
+    `            residents not granted, last frame: ${
+      Object.entries(why)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ') || 'none'
+    }; first frame alone would grant ${frac(resOneFrame, resTotal)}`,
+  );
   db.close();
   rmSync(dir, { recursive: true, force: true });
 }

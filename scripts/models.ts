@@ -55,7 +55,10 @@ async function main(): Promise<number> {
     return 2;
   }
   const dest = resolve(args.dest ?? defaultModelsDir());
-  const only = args.only?.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const only = args.only
+    ?.split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
   const from = args.from !== undefined ? resolve(args.from) : undefined;
   if (from !== undefined && !existsSync(from)) {
     // Not fatal: the other sources may still work, but say so plainly.

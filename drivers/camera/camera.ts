@@ -20,10 +20,7 @@ import { backoffDelay } from '../../edge/backoff.js';
 import { killWhenSpawned } from './ffmpeg-adapter.js';
 import type { Readable } from 'node:stream';
 
-export type CameraSource =
-  | { kind: 'rtsp'; url: string; transport?: 'tcp' | 'udp' }
-  | { kind: 'v4l2'; device: string }
-  | { kind: 'file'; path: string };
+export type CameraSource = { kind: 'rtsp'; url: string; transport?: 'tcp' | 'udp' } | { kind: 'v4l2'; device: string } | { kind: 'file'; path: string };
 
 export interface CameraOptions {
   source: CameraSource;

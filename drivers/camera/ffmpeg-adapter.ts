@@ -27,8 +27,7 @@ export function ffmpegProcess(cmd: FfmpegCommand): ChildProcess | undefined {
   const proc = (cmd as unknown as { ffmpegProc?: unknown }).ffmpegProc;
   if (proc === undefined) return undefined;
   const p = proc as Partial<ChildProcess>;
-  if (typeof p !== 'object' || proc === null || typeof p.kill !== 'function')
-    throw new Error(`fluent-ffmpeg ${fluentFfmpegVersion()}: command.ffmpegProc is not a ChildProcess (drivers/camera/ffmpeg-adapter.ts relies on it)`);
+  if (typeof p !== 'object' || proc === null || typeof p.kill !== 'function') throw new Error(`fluent-ffmpeg ${fluentFfmpegVersion()}: command.ffmpegProc is not a ChildProcess (drivers/camera/ffmpeg-adapter.ts relies on it)`);
   return proc as ChildProcess;
 }
 

@@ -25,15 +25,32 @@ export const METER_TYPES: Record<number, string> = {
 
 /** Unit codes of CJ/T 188 flow/energy values. */
 export const UNITS: Record<number, string> = {
-  0x02: 'Wh', 0x05: 'kWh', 0x08: 'MWh', 0x0a: 'MWh×100', 0x01: 'J', 0x0b: 'kJ', 0x0e: 'MJ', 0x11: 'GJ', 0x13: 'GJ×100',
-  0x14: 'W', 0x17: 'kW', 0x1a: 'MW', 0x29: 'L', 0x2c: 'm3', 0x32: 'L/h', 0x35: 'm3/h',
+  0x02: 'Wh',
+  0x05: 'kWh',
+  0x08: 'MWh',
+  0x0a: 'MWh×100',
+  0x01: 'J',
+  0x0b: 'kJ',
+  0x0e: 'MJ',
+  0x11: 'GJ',
+  0x13: 'GJ×100',
+  0x14: 'W',
+  0x17: 'kW',
+  0x1a: 'MW',
+  0x29: 'L',
+  0x2c: 'm3',
+  0x32: 'L/h',
+  0x35: 'm3/h',
 };
 
 export const C188 = { read: 0x01, readAddress: 0x03 } as const;
 export const WILDCARD_ADDRESS = 'AAAAAAAAAAAAAA';
 
 export class Cjt188Error extends Error {
-  constructor(readonly code: 'checksum' | 'format' | 'address' | 'control' | 'meter_error', message: string) {
+  constructor(
+    readonly code: 'checksum' | 'format' | 'address' | 'control' | 'meter_error',
+    message: string,
+  ) {
     super(message);
     this.name = 'Cjt188Error';
   }
@@ -94,10 +111,7 @@ export function readRequest(meterType: number, address: string, di = 0x901f, ser
   return encodeFrame(meterType, address, C188.read, Buffer.from(order === '901F' ? [hi, lo, ser & 0xff] : [lo, hi, ser & 0xff]));
 }
 
-export type FrameSearch =
-  | { kind: 'frame'; frame: Cjt188Frame; start: number; end: number }
-  | { kind: 'bad'; error: Cjt188Error; start: number; end: number }
-  | { kind: 'need-more'; skip: number };
+export type FrameSearch = { kind: 'frame'; frame: Cjt188Frame; start: number; end: number } | { kind: 'bad'; error: Cjt188Error; start: number; end: number } | { kind: 'need-more'; skip: number };
 
 export function findFrame(buf: Uint8Array): FrameSearch {
   for (let i = 0; i < buf.length; i++) {
@@ -156,8 +170,7 @@ export interface FlowReading {
 /** Parse the reply (81H) to DI 90 1F. Throws Cjt188Error. */
 export function parseFlowReply(frame: Cjt188Frame, expect: { meterType?: number; address: string }): FlowReading {
   if (frame.address !== expect.address && expect.address !== WILDCARD_ADDRESS) throw new Cjt188Error('address', `reply from ${frame.address}, expected ${expect.address}`);
-  if (expect.meterType !== undefined && expect.meterType !== 0xaa && frame.meterType !== expect.meterType)
-    throw new Cjt188Error('format', `reply meter type ${frame.meterType.toString(16)}, expected ${expect.meterType.toString(16)}`);
+  if (expect.meterType !== undefined && expect.meterType !== 0xaa && frame.meterType !== expect.meterType) throw new Cjt188Error('format', `reply meter type ${frame.meterType.toString(16)}, expected ${expect.meterType.toString(16)}`);
   if (frame.control === 0xc1) throw new Cjt188Error('meter_error', `meter answered error (status ${frame.data.toString('hex')})`);
   if (frame.control !== 0x81) throw new Cjt188Error('control', `unexpected control code ${frame.control.toString(16)}`);
   const d = frame.data;
@@ -199,7 +212,7 @@ export function flowReplyData(volumeM3: number, settlementM3: number, when: Date
   b[7] = 0x2c;
   put(settlementM3, 8);
   b[12] = 0x2c;
-  const bcd2 = (n: number) => ((Math.floor(n / 10) % 10) << 4) | n % 10;
+  const bcd2 = (n: number) => ((Math.floor(n / 10) % 10) << 4) | (n % 10);
   const y = when.getUTCFullYear();
   [when.getUTCSeconds(), when.getUTCMinutes(), when.getUTCHours(), when.getUTCDate(), when.getUTCMonth() + 1, y % 100, Math.floor(y / 100)].forEach((v, i) => (b[13 + i] = bcd2(v)));
   b[20] = status & 0xff;

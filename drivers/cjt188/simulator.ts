@@ -9,7 +9,12 @@ export class SimWaterMeter {
   online = true;
   requests = 0;
   settlementM3 = 0;
-  constructor(readonly meterType: number, readonly address: string, public volume: () => number, readonly order: cjt.DiOrder = '901F') {}
+  constructor(
+    readonly meterType: number,
+    readonly address: string,
+    public volume: () => number,
+    readonly order: cjt.DiOrder = '901F',
+  ) {}
 }
 
 export class Cjt188Sim {
@@ -17,7 +22,10 @@ export class Cjt188Sim {
   private readonly rx = new FrameBuffer<cjt.Cjt188Frame>(cjt.findFrame, (f) => this.handle(f));
   private readonly onData = (d: Buffer) => this.rx.push(d);
 
-  constructor(readonly line: Line, private readonly now: () => number = Date.now) {
+  constructor(
+    readonly line: Line,
+    private readonly now: () => number = Date.now,
+  ) {
     line.on('data', this.onData);
   }
 

@@ -22,7 +22,11 @@ export const C2007 = { read: 0x11, readFollow: 0x12, readAddress: 0x13, broadcas
 export const C1997 = { read: 0x01, readFollow: 0x02, broadcastTime: 0x08 } as const;
 
 export class Dlt645Error extends Error {
-  constructor(readonly code: 'checksum' | 'format' | 'address' | 'control' | 'meter_error', message: string, readonly meterErrorCode?: number) {
+  constructor(
+    readonly code: 'checksum' | 'format' | 'address' | 'control' | 'meter_error',
+    message: string,
+    readonly meterErrorCode?: number,
+  ) {
     super(message);
     this.name = 'Dlt645Error';
   }
@@ -102,15 +106,12 @@ export function readAddressRequest(): Buffer {
 
 /** Broadcast time (08H): data ss mm hh DD MM YY in BCD, in the meters' local time. */
 export function broadcastTimeRequest(localTime: { year: number; month: number; day: number; hour: number; minute: number; second: number }): Buffer {
-  const bcd = (n: number) => ((Math.floor(n / 10) % 10) << 4) | n % 10;
+  const bcd = (n: number) => ((Math.floor(n / 10) % 10) << 4) | (n % 10);
   const t = localTime;
   return encodeFrame(BROADCAST_ADDRESS, C2007.broadcastTime, Buffer.from([bcd(t.second), bcd(t.minute), bcd(t.hour), bcd(t.day), bcd(t.month), bcd(t.year % 100)]));
 }
 
-export type FrameSearch =
-  | { kind: 'frame'; frame: Dlt645Frame; start: number; end: number }
-  | { kind: 'bad'; error: Dlt645Error; start: number; end: number }
-  | { kind: 'need-more'; skip: number };
+export type FrameSearch = { kind: 'frame'; frame: Dlt645Frame; start: number; end: number } | { kind: 'bad'; error: Dlt645Error; start: number; end: number } | { kind: 'need-more'; skip: number };
 
 /**
  * Find the next frame in a receive buffer: skips FE preambles and noise before a 68,

@@ -21,7 +21,11 @@ export class SimMeter {
   requests = 0;
   /** Last time received by broadcast (08H), as the raw BCD digits "YYMMDDhhmmss". */
   lastTimeSync: string | undefined;
-  constructor(readonly address: string, readonly version: dlt.Dlt645Version, readonly latencyMs = 0) {}
+  constructor(
+    readonly address: string,
+    readonly version: dlt.Dlt645Version,
+    readonly latencyMs = 0,
+  ) {}
 
   define(identifier: string, reg: SimRegister): this {
     this.registers.set(identifier.toUpperCase(), reg);

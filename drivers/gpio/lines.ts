@@ -39,7 +39,11 @@ export class DebouncedInput implements GpioInput {
   private closed = false;
   private pollFailing = false;
 
-  constructor(private readonly src: RawInputSource, private readonly opts: InputOptions, private readonly hooks: InputHooks) {
+  constructor(
+    private readonly src: RawInputSource,
+    private readonly opts: InputOptions,
+    private readonly hooks: InputHooks,
+  ) {
     this.line = opts.line;
     this.label = opts.label;
     this.lastRaw = src.readRaw();
@@ -157,7 +161,11 @@ export class SimpleOutput implements GpioOutput {
   private readonly activeLow: boolean | undefined;
   private current: boolean;
   private closed = false;
-  constructor(o: OutputOptions, private readonly writeRaw: (raw: boolean) => void, private readonly releaseFn: () => void) {
+  constructor(
+    o: OutputOptions,
+    private readonly writeRaw: (raw: boolean) => void,
+    private readonly releaseFn: () => void,
+  ) {
     this.line = o.line;
     this.label = o.label;
     this.activeLow = o.activeLow;

@@ -90,7 +90,10 @@ export interface BackendOptions {
 export type GpioErrorCode = 'no_gpio' | 'no_chip' | 'bad_line' | 'busy' | 'export_failed' | 'permission' | 'io' | 'tool_missing';
 
 export class GpioError extends Error {
-  constructor(readonly code: GpioErrorCode, message: string) {
+  constructor(
+    readonly code: GpioErrorCode,
+    message: string,
+  ) {
     super(message);
     this.name = 'GpioError';
   }

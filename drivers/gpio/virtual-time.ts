@@ -16,7 +16,10 @@ export class VirtualTime implements Timers {
   private seq = 0;
   private readonly pending = new Map<number, Pending>();
 
-  constructor(startWallMs: number, private isSynced = true) {
+  constructor(
+    startWallMs: number,
+    private isSynced = true,
+  ) {
     this.wall = startWallMs;
   }
 

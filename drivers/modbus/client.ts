@@ -19,7 +19,11 @@ export type ModbusFraming = 'rtu' | 'tcp';
 export type ModbusErrorKind = 'timeout' | 'crc' | 'exception' | 'wrong_unit' | 'bad_reply' | 'port';
 
 export class ModbusError extends Error {
-  constructor(readonly kind: ModbusErrorKind, message: string, readonly exceptionCode?: number) {
+  constructor(
+    readonly kind: ModbusErrorKind,
+    message: string,
+    readonly exceptionCode?: number,
+  ) {
     super(message);
     this.name = 'ModbusError';
   }
@@ -34,7 +38,10 @@ class TransactorPort extends ModbusSerialPort {
   guardMs: number | undefined;
   /** Set by ModbusClient.read: the transactor's verdict (timeout, line error) ends the read. */
   onFail: ((err: Error) => void) | undefined;
-  constructor(private readonly tx: Transactor, private readonly framing: ModbusFraming) {
+  constructor(
+    private readonly tx: Transactor,
+    private readonly framing: ModbusFraming,
+  ) {
     super();
   }
   get isOpen(): boolean {
@@ -109,7 +116,11 @@ export class ModbusClient {
   private readonly client: ModbusSerialClient;
 
   /** Pass a Line, or a Transactor shared with other protocols on the same line. */
-  constructor(lineOrTransactor: Line | Transactor, readonly framing: ModbusFraming = 'rtu', opts: { silenceMs?: number } = {}) {
+  constructor(
+    lineOrTransactor: Line | Transactor,
+    readonly framing: ModbusFraming = 'rtu',
+    opts: { silenceMs?: number } = {},
+  ) {
     this.transactor = lineOrTransactor instanceof Transactor ? lineOrTransactor : new Transactor(lineOrTransactor, opts.silenceMs === undefined ? {} : { silenceMs: opts.silenceMs });
     this.port = new TransactorPort(this.transactor, framing);
     this.client = createModbusSerialClient(this.port);

@@ -146,14 +146,30 @@ export function decodeValue(regs: Uint8Array, type: DataType, wordOrder: Order =
   const b = normalise(regs, wordOrder, byteOrder);
   let v: number;
   switch (type) {
-    case 'u16': v = b.readUInt16BE(0); break;
-    case 's16': v = b.readInt16BE(0); break;
-    case 'u32': v = b.readUInt32BE(0); break;
-    case 's32': v = b.readInt32BE(0); break;
-    case 'float32': v = b.readFloatBE(0); break;
-    case 'float64': v = b.readDoubleBE(0); break;
-    case 'u64': v = Number(b.readBigUInt64BE(0)); break;
-    case 's64': v = Number(b.readBigInt64BE(0)); break;
+    case 'u16':
+      v = b.readUInt16BE(0);
+      break;
+    case 's16':
+      v = b.readInt16BE(0);
+      break;
+    case 'u32':
+      v = b.readUInt32BE(0);
+      break;
+    case 's32':
+      v = b.readInt32BE(0);
+      break;
+    case 'float32':
+      v = b.readFloatBE(0);
+      break;
+    case 'float64':
+      v = b.readDoubleBE(0);
+      break;
+    case 'u64':
+      v = Number(b.readBigUInt64BE(0));
+      break;
+    case 's64':
+      v = Number(b.readBigInt64BE(0));
+      break;
     case 'bcd16':
     case 'bcd32': {
       const d = bcdDigits(b);
@@ -170,14 +186,30 @@ export function encodeValue(value: number, type: DataType, wordOrder: Order = 'b
   const b = Buffer.alloc(DATA_TYPE_WORDS[type] * 2);
   const int = Math.round(value);
   switch (type) {
-    case 'u16': b.writeUInt16BE(int & 0xffff, 0); break;
-    case 's16': b.writeInt16BE(Math.max(-32768, Math.min(32767, int)), 0); break;
-    case 'u32': b.writeUInt32BE(int >>> 0, 0); break;
-    case 's32': b.writeInt32BE(int | 0, 0); break;
-    case 'float32': b.writeFloatBE(value, 0); break;
-    case 'float64': b.writeDoubleBE(value, 0); break;
-    case 'u64': b.writeBigUInt64BE(BigInt(Math.max(0, int)), 0); break;
-    case 's64': b.writeBigInt64BE(BigInt(int), 0); break;
+    case 'u16':
+      b.writeUInt16BE(int & 0xffff, 0);
+      break;
+    case 's16':
+      b.writeInt16BE(Math.max(-32768, Math.min(32767, int)), 0);
+      break;
+    case 'u32':
+      b.writeUInt32BE(int >>> 0, 0);
+      break;
+    case 's32':
+      b.writeInt32BE(int | 0, 0);
+      break;
+    case 'float32':
+      b.writeFloatBE(value, 0);
+      break;
+    case 'float64':
+      b.writeDoubleBE(value, 0);
+      break;
+    case 'u64':
+      b.writeBigUInt64BE(BigInt(Math.max(0, int)), 0);
+      break;
+    case 's64':
+      b.writeBigInt64BE(BigInt(int), 0);
+      break;
     case 'bcd16':
     case 'bcd32': {
       let n = Math.abs(int);
@@ -213,5 +245,8 @@ export function mbapFrameLength(buf: Uint8Array): number {
 }
 
 export function hex(b: Uint8Array): string {
-  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex').replace(/(..)(?!$)/g, '$1 ').toUpperCase();
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength)
+    .toString('hex')
+    .replace(/(..)(?!$)/g, '$1 ')
+    .toUpperCase();
 }

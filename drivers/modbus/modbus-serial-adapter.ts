@@ -165,9 +165,5 @@ export function checkModbusSerial(p: ModbusSerialPackage = (pkg ??= load())): vo
       missing.push(`the custom-port round trip (threw: ${(err as Error).message})`);
     }
   }
-  if (missing.length)
-    throw new Error(
-      `modbus-serial ${p.version} does not have the shape drivers/modbus/modbus-serial-adapter.ts relies on: missing ${missing.join('; ')}. ` +
-        'Pin the previous version or adapt the adapter before upgrading.',
-    );
+  if (missing.length) throw new Error(`modbus-serial ${p.version} does not have the shape drivers/modbus/modbus-serial-adapter.ts relies on: missing ${missing.join('; ')}. ` + 'Pin the previous version or adapt the adapter before upgrading.');
 }

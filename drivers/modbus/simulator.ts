@@ -25,7 +25,10 @@ export class SimUnit {
   readonly holding = new Map<number, number>();
   online = true;
   requests = 0;
-  constructor(readonly unit: number, readonly opts: SimUnitOptions = {}) {}
+  constructor(
+    readonly unit: number,
+    readonly opts: SimUnitOptions = {},
+  ) {}
 
   /** Store a typed value at a register address in the chosen table. */
   set(table: 'input' | 'holding', address: number, value: number, type: DataType, wordOrder: Order = 'big', byteOrder: Order = 'big'): void {

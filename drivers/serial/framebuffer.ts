@@ -3,14 +3,15 @@
 // frames that fail their checksum, and never grow without bound.
 
 /** What a protocol's frame finder reports about the start of a buffer. */
-export type FrameFind<F> =
-  | { kind: 'frame'; frame: F; start: number; end: number }
-  | { kind: 'bad'; start: number; end: number }
-  | { kind: 'need-more'; skip: number };
+export type FrameFind<F> = { kind: 'frame'; frame: F; start: number; end: number } | { kind: 'bad'; start: number; end: number } | { kind: 'need-more'; skip: number };
 
 export class FrameBuffer<F> {
   private buf: Buffer = Buffer.alloc(0);
-  constructor(private readonly find: (buf: Buffer) => FrameFind<F>, private readonly onFrame: (frame: F) => void, private readonly maxBytes = 512) {}
+  constructor(
+    private readonly find: (buf: Buffer) => FrameFind<F>,
+    private readonly onFrame: (frame: F) => void,
+    private readonly maxBytes = 512,
+  ) {}
 
   push(d: Buffer): void {
     this.buf = Buffer.concat([this.buf, d]);

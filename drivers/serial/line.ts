@@ -69,7 +69,10 @@ export interface Line extends EventEmitter<LineEvents> {
 export class SerialLine extends EventEmitter<LineEvents> implements Line {
   private port: SerialPortT | undefined;
   paced = true;
-  constructor(readonly path: string, readonly serial: SerialSettings) {
+  constructor(
+    readonly path: string,
+    readonly serial: SerialSettings,
+  ) {
     super();
   }
 
@@ -137,7 +140,11 @@ export class TcpLine extends EventEmitter<LineEvents> implements Line {
   private socket: Socket | undefined;
   readonly serial = undefined;
   readonly paced = false;
-  constructor(readonly host: string, readonly port: number, private readonly connectTimeoutMs = 3000) {
+  constructor(
+    readonly host: string,
+    readonly port: number,
+    private readonly connectTimeoutMs = 3000,
+  ) {
     super();
   }
 

@@ -41,7 +41,10 @@ export class SimulatedWire {
   faults: ((from: WireEndpoint, bytes: Buffer) => WireFault | undefined) | undefined;
   private readonly releaseAt = new Map<WireEndpoint, number>();
 
-  constructor(readonly serial: SerialSettings, readonly name = 'sim') {
+  constructor(
+    readonly serial: SerialSettings,
+    readonly name = 'sim',
+  ) {
     this.msPerByte = (bitsPerChar(serial) * 1000) / serial.baudRate;
   }
 
@@ -98,7 +101,10 @@ export class SimulatedWire {
 export class WireEndpoint extends EventEmitter<LineEvents> implements Line {
   private opened = false;
   readonly paced = true;
-  constructor(private readonly wire: SimulatedWire, readonly label: string) {
+  constructor(
+    private readonly wire: SimulatedWire,
+    readonly label: string,
+  ) {
     super();
   }
   get serial(): SerialSettings {

@@ -35,7 +35,10 @@ export class TransactionTimeout extends Error {
   readonly code = 'timeout';
   /** Bursts that arrived during the guard after this timeout (the late reply, discarded). */
   lateReplies = 0;
-  constructor(readonly timeoutMs: number, readonly partial: Buffer) {
+  constructor(
+    readonly timeoutMs: number,
+    readonly partial: Buffer,
+  ) {
     super(partial.length ? `no complete reply within ${timeoutMs} ms (${partial.length} bytes received)` : `no reply within ${timeoutMs} ms`);
     this.name = 'TransactionTimeout';
   }
@@ -145,7 +148,10 @@ export class Transactor {
   /** The frame waiting for its quiet check. */
   private waryPending: { exp: Expectation; frame: Extract<FramerResult, { kind: 'frame' }> } | undefined;
 
-  constructor(readonly line: Line, opts: TransactorOptions = {}) {
+  constructor(
+    readonly line: Line,
+    opts: TransactorOptions = {},
+  ) {
     this.silenceMs = opts.silenceMs ?? (line.serial ? interFrameSilenceMs(line.serial) : 0);
     this.maxBuffer = opts.maxBuffer ?? 1024;
     this.quietMs = opts.quietMs ?? Math.max(2 * this.silenceMs, 30);

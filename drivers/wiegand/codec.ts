@@ -18,10 +18,7 @@ export type Key = '0' | '1' | '2' | '3' | '4' | '5' | '6' | '7' | '8' | '9' | '*
 /** Why a burst was rejected. `noise`: fewer than 4 bits (a glitch, a cable picking up a relay). */
 export type RejectCode = 'parity' | 'bad_length' | 'noise' | 'bad_key' | 'too_long';
 
-export type WiegandFrame =
-  | { kind: 'card'; format: 26 | 34; facility: number; number: number; card: string }
-  | { kind: 'key'; key: Key; bits: 4 | 8 }
-  | { kind: 'rejected'; code: RejectCode; bits: number; message: string };
+export type WiegandFrame = { kind: 'card'; format: 26 | 34; facility: number; number: number; card: string } | { kind: 'key'; key: Key; bits: 4 | 8 } | { kind: 'rejected'; code: RejectCode; bits: number; message: string };
 
 /** Longest burst kept; anything longer is noise or an unsupported format. */
 export const MAX_BITS = 64;
@@ -86,7 +83,7 @@ export function encodeCard(format: 26 | 34, facility: number, number: number): B
   if (!Number.isInteger(number) || number < 0 || number > 0xffff) throw new RangeError(`card number ${number} does not fit 16 bits`);
   const data = [...toBits(facility, facilityBits), ...toBits(number, 16)];
   const half = data.length / 2;
-  const even = ones(data, 0, half) % 2 as Bit;
+  const even = (ones(data, 0, half) % 2) as Bit;
   const odd = (1 - (ones(data, half, data.length) % 2)) as Bit;
   return [even, ...data, odd];
 }

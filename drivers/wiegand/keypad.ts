@@ -15,7 +15,11 @@ export class KeypadEntry {
   private overflow = false;
   private timer: TimerHandle | undefined;
 
-  constructor(private readonly timers: Timers, private readonly timeoutMs: number, private readonly emit: (e: EntryEvent) => void) {}
+  constructor(
+    private readonly timers: Timers,
+    private readonly timeoutMs: number,
+    private readonly emit: (e: EntryEvent) => void,
+  ) {}
 
   key(k: Key): void {
     this.timers.clearTimeout(this.timer);

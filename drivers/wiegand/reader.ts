@@ -50,7 +50,11 @@ export class WiegandReader {
   readonly counters: WiegandCounters = { frames: 0, cards: 0, keys: 0, rejected: {} };
   private readonly gapMs: number;
 
-  constructor(private readonly backend: GpioBackend, private readonly opts: WiegandReaderOptions, private readonly timers: Timers) {
+  constructor(
+    private readonly backend: GpioBackend,
+    private readonly opts: WiegandReaderOptions,
+    private readonly timers: Timers,
+  ) {
     this.gapMs = opts.frameGapMs ?? 25;
   }
 

@@ -32,7 +32,10 @@ export class WiegandTwin {
   /** When the next frame may start (timed mode, ms from now on the injected timers). */
   private queue: Promise<void> = Promise.resolve();
 
-  constructor(private readonly gpio: SimulatedGpio, private readonly o: TwinOptions) {
+  constructor(
+    private readonly gpio: SimulatedGpio,
+    private readonly o: TwinOptions,
+  ) {
     this.pulseMs = (o.pulseUs ?? 50) / 1000;
     this.bitMs = o.bitMs ?? 2;
     this.gapMs = o.gapMs ?? 60;
@@ -61,10 +64,13 @@ export class WiegandTwin {
         bits.forEach((b, i) => {
           const line = b === 0 ? this.o.d0 : this.o.d1;
           t.setTimeout(() => this.gpio.drive(line, false), i * this.bitMs);
-          t.setTimeout(() => {
-            this.gpio.drive(line, true);
-            if (i === bits.length - 1) resolve();
-          }, i * this.bitMs + this.pulseMs);
+          t.setTimeout(
+            () => {
+              this.gpio.drive(line, true);
+              if (i === bits.length - 1) resolve();
+            },
+            i * this.bitMs + this.pulseMs,
+          );
         });
       });
     }

@@ -84,15 +84,17 @@ export interface CommandRegistrar {
 
 /** Raised by handlers for a clean error result: `throw new CommandError('unknown_door', 'no door "x"')`. */
 export class CommandError extends Error {
-  constructor(readonly code: string, message: string, readonly details?: unknown) {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly details?: unknown,
+  ) {
     super(message);
     this.name = 'CommandError';
   }
 }
 
-export type CommandResult =
-  | { ok: true; result: unknown }
-  | { ok: false; error: { code: string; message: string; details?: unknown } };
+export type CommandResult = { ok: true; result: unknown } | { ok: false; error: { code: string; message: string; details?: unknown } };
 
 export interface CommandOutcome {
   commandId: string;
@@ -185,9 +187,7 @@ export class CommandRegistry {
   private storeFailed(op: string, err: unknown, id: string): void {
     this.storeErrors.inc();
     this.opts.onStoreError?.(err);
-    this.storeThrottle.run((suppressed) =>
-      this.opts.log.error({ err: String(err), code: (err as { code?: string }).code, op, commandId: id, suppressed }, 'command de-duplication store failed: command handled, remembered in memory only'),
-    );
+    this.storeThrottle.run((suppressed) => this.opts.log.error({ err: String(err), code: (err as { code?: string }).code, op, commandId: id, suppressed }, 'command de-duplication store failed: command handled, remembered in memory only'));
   }
 
   /** The result as kept for duplicates: small, whatever the handler returned. */
@@ -346,9 +346,7 @@ export class CommandRegistry {
       this.opts.log.error({ err }, 'command handling failed');
       outcome = { commandId: '', name: '', result: this.fail('internal', `command failed: ${(err as Error)?.message ?? String(err)}`) };
     }
-    await this.opts.outbox
-      .append({ stream: 'result', type: 'command.result', data: { commandId: outcome.commandId, name: outcome.name, ...outcome.result, ...(outcome.duplicate ? { duplicate: true } : {}) } })
-      .catch((err) => this.opts.log.error({ err: String(err) }, 'could not store command result'));
+    await this.opts.outbox.append({ stream: 'result', type: 'command.result', data: { commandId: outcome.commandId, name: outcome.name, ...outcome.result, ...(outcome.duplicate ? { duplicate: true } : {}) } }).catch((err) => this.opts.log.error({ err: String(err) }, 'could not store command result'));
     return outcome;
   }
 
@@ -377,8 +375,7 @@ export class CommandRegistry {
     if (cmd.ts !== undefined && (!Number.isSafeInteger(cmd.ts) || cmd.ts - now > skewMs))
       return reject('clock_skew', `command ts ${cmd.ts} is ${Number.isSafeInteger(cmd.ts) ? `${Math.round((cmd.ts - now) / 1000)} s` : 'absurdly far'} ahead of gateway time ${now} (allowed skew ${skewMs / 1000} s): not executed; check the platform's and the gateway's clocks`, cmd.id, cmd.name);
     if (cmd.expiresAt !== undefined && now > cmd.expiresAt) return reject('expired', `command expired at ${cmd.expiresAt} (gateway time ${now})`, cmd.id, cmd.name);
-    if (cmd.ts !== undefined && now - cmd.ts > this.opts.maxAgeS * 1000)
-      return reject('expired', `command is ${Math.round((now - cmd.ts) / 1000)} s old, older than ${this.opts.maxAgeS} s (gateway time ${now})`, cmd.id, cmd.name);
+    if (cmd.ts !== undefined && now - cmd.ts > this.opts.maxAgeS * 1000) return reject('expired', `command is ${Math.round((now - cmd.ts) / 1000)} s old, older than ${this.opts.maxAgeS} s (gateway time ${now})`, cmd.id, cmd.name);
     return this.execute(cmd.name, cmd.args ?? {}, { id: cmd.id, source: 'mqtt', receivedAt: now, ...(cmd.ts !== undefined ? { ts: cmd.ts } : {}) });
   }
 }

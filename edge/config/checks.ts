@@ -10,8 +10,7 @@ export type { ConfigCheck };
 const uplinkChecks: ConfigCheck = (c) => {
   const p: string[] = [];
   if (c.uplink.reconnectMaxMs < c.uplink.reconnectMinMs) p.push('uplink.reconnectMaxMs: must be ≥ uplink.reconnectMinMs');
-  if ((c.uplink.tls.cert === undefined) !== (c.uplink.tls.key === undefined))
-    p.push('uplink.tls: cert and key must be given together (mutual TLS)');
+  if ((c.uplink.tls.cert === undefined) !== (c.uplink.tls.key === undefined)) p.push('uplink.tls: cert and key must be given together (mutual TLS)');
   if (c.uplink.password !== undefined && c.uplink.username === undefined) p.push('uplink.password: needs uplink.username');
   return p;
 };

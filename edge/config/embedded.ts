@@ -16,21 +16,35 @@ export function simulatedEstateConfig(): Record<string, unknown> {
     meters: {
       buses: [
         {
-          id: 'sim-modbus', protocol: 'modbus', transport: 'simulated', baudRate: 9600, timeoutMs: 300,
+          id: 'sim-modbus',
+          protocol: 'modbus',
+          transport: 'simulated',
+          baudRate: 9600,
+          timeoutMs: 300,
           devices: [
             { id: 'riser-a', name: 'A栋总表 (building A riser, SDM630)', profile: 'eastron-sdm630', address: 1, pollIntervalMs: 5000, deadband: { voltage_l1: 1, voltage_l2: 1, voltage_l3: 1 } },
             { id: 'pump-room', name: '水泵房 (pump room, SDM120)', profile: 'eastron-sdm120', address: 2, pollIntervalMs: 5000 },
           ],
         },
         {
-          id: 'sim-dlt645', protocol: 'dlt645', transport: 'simulated', baudRate: 2400, parity: 'even', timeoutMs: 500,
+          id: 'sim-dlt645',
+          protocol: 'dlt645',
+          transport: 'simulated',
+          baudRate: 2400,
+          parity: 'even',
+          timeoutMs: 500,
           devices: [
             { id: 'flat-a101', name: 'A101', profile: 'dlt645-2007-single', address: '000000000101', pollIntervalMs: 10000 },
             { id: 'flat-a102', name: 'A102 (old meter)', profile: 'dlt645-1997', address: '000000000102', pollIntervalMs: 10000 },
           ],
         },
         {
-          id: 'sim-water', protocol: 'cjt188', transport: 'simulated', baudRate: 2400, parity: 'even', timeoutMs: 500,
+          id: 'sim-water',
+          protocol: 'cjt188',
+          transport: 'simulated',
+          baudRate: 2400,
+          parity: 'even',
+          timeoutMs: 500,
           devices: [{ id: 'water-a101', name: 'A101 water', profile: 'cjt188-water', address: '00000000000101', pollIntervalMs: 30000 }],
         },
       ],

@@ -28,7 +28,11 @@ function placeholder(s: S): unknown {
     case 'array':
       return [];
     case 'object':
-      return Object.fromEntries(Object.entries(s.properties ?? {}).filter(([k]) => (s.required ?? []).includes(k)).map(([k, v]) => [k, placeholder(v as S)]));
+      return Object.fromEntries(
+        Object.entries(s.properties ?? {})
+          .filter(([k]) => (s.required ?? []).includes(k))
+          .map(([k, v]) => [k, placeholder(v as S)]),
+      );
     default:
       return null;
   }
@@ -71,7 +75,7 @@ function render(s: S, indent: string, out: string[], commented: boolean): void {
     } else if (p.minProperties === 1 && p.maxProperties === 1) {
       out.push(`${indent}# ${key}: { env: NAME } | { file: /path } | { value: "..." }`);
     } else {
-      const v = req.includes(key) && p.default === undefined ? placeholder(p) : p.default ?? placeholder(p);
+      const v = req.includes(key) && p.default === undefined ? placeholder(p) : (p.default ?? placeholder(p));
       out.push(`${indent}${hash}${key}: ${scalar(v)}`);
     }
   }

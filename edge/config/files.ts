@@ -11,7 +11,7 @@ function fileProblem(path: string, what: string, opts: { secret?: boolean } = {}
   try {
     st = statSync(path);
   } catch (err) {
-    return `${what}: ${path}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as NodeJS.ErrnoException).code ?? String(err)}`;
+    return `${what}: ${path}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : ((err as NodeJS.ErrnoException).code ?? String(err))}`;
   }
   if (!st.isFile()) return `${what}: ${path} is not a regular file`;
   try {

@@ -38,7 +38,10 @@ export const MAX_LIST_ITEMS = 10_000;
 const MAX_DEPTH = 32;
 
 export class ConfigError extends Error {
-  constructor(readonly problems: string[], readonly source: string) {
+  constructor(
+    readonly problems: string[],
+    readonly source: string,
+  ) {
     super(`invalid configuration (${source}):\n  ${problems.join('\n  ')}`);
     this.name = 'ConfigError';
   }
@@ -148,7 +151,11 @@ export function parseConfig(text: string, source: string, env: NodeJS.ProcessEnv
     // yaml's own uniqueKeys check compares every key with every other (20,000 keys: a
     // minute of CPU); duplicates are found here with a Set instead.
     const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: false });
-    if (doc.errors.length) throw new ConfigError(doc.errors.slice(0, 10).map((e) => `YAML: ${e.message.split('\n')[0]}`), source);
+    if (doc.errors.length)
+      throw new ConfigError(
+        doc.errors.slice(0, 10).map((e) => `YAML: ${e.message.split('\n')[0]}`),
+        source,
+      );
     const dups: string[] = [];
     visit(doc, {
       Map(_, map) {

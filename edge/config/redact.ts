@@ -136,7 +136,11 @@ export function restoreMasked(edited: unknown, current: unknown, set: (path: Pat
         else problems.push(`${dotted(path)}: "***" is a masked secret that does not exist in the current file; enter the value`);
       } else if (n.includes(`:${MASK}@`) && URL_USERINFO.test(n)) {
         const pw = typeof orig === 'string' ? urlPassword(orig) : undefined;
-        if (pw !== undefined) set(path, n.replace(URL_USERINFO, (_m, user: string) => `${user}:${pw}@`));
+        if (pw !== undefined)
+          set(
+            path,
+            n.replace(URL_USERINFO, (_m, user: string) => `${user}:${pw}@`),
+          );
         else problems.push(`${dotted(path)}: the URL's password is masked ("***") and there is none in the current file; enter it`);
       }
       return;

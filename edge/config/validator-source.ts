@@ -37,13 +37,7 @@ export function renderConfigValidator(): string {
   const standaloneCode = (require('ajv/dist/standalone/index.js') as typeof import('ajv/dist/standalone/index.js')).default;
   const ajv = new Ajv({ ...OPTIONS, code: { source: true, lines: true } });
   const code = standaloneCode(ajv, ajv.compile(GatewayConfigSchema));
-  return [
-    '// GENERATED from edge/config/schema.ts (Ajv standalone code, options in',
-    '// edge/config/validator-source.ts) by the build, the test run or `npm run config:generate`.',
-    '// Not committed (git-ignored); do not edit.',
-    code,
-    '',
-  ].join('\n');
+  return ['// GENERATED from edge/config/schema.ts (Ajv standalone code, options in', '// edge/config/validator-source.ts) by the build, the test run or `npm run config:generate`.', '// Not committed (git-ignored); do not edit.', code, ''].join('\n');
 }
 
 /**

@@ -47,10 +47,7 @@ const MAX_WAITING = 8;
 function scryptAsync(password: string, salt: Buffer, p: { N: number; r: number; p: number; keylen: number }): Promise<Buffer> {
   if (waiting >= MAX_WAITING) return Promise.reject(new BusyError('too many logins at once: try again in a moment'));
   waiting++;
-  const run = () =>
-    new Promise<Buffer>((resolve, reject) =>
-      scrypt(password.normalize('NFKC'), salt, p.keylen, { N: p.N, r: p.r, p: p.p, maxmem: 128 * p.N * p.r * p.p + 1024 * 1024 }, (err, key) => (err ? reject(err) : resolve(key))),
-    );
+  const run = () => new Promise<Buffer>((resolve, reject) => scrypt(password.normalize('NFKC'), salt, p.keylen, { N: p.N, r: p.r, p: p.p, maxmem: 128 * p.N * p.r * p.p + 1024 * 1024 }, (err, key) => (err ? reject(err) : resolve(key))));
   const result = queue.then(run, run);
   queue = result.catch(() => undefined).finally(() => void waiting--);
   return result;
@@ -98,9 +95,7 @@ export interface Account {
   lockedUntil: number | null;
 }
 
-export type LoginResult =
-  | { ok: true; account: Account }
-  | { ok: false; reason: 'bad_credentials' | 'locked'; retryAfterS?: number };
+export type LoginResult = { ok: true; account: Account } | { ok: false; reason: 'bad_credentials' | 'locked'; retryAfterS?: number };
 
 export interface AccountOptions {
   db: Db;
@@ -209,9 +204,7 @@ export class AccountStore {
   /** The first admin, only while there is no account at all (checked in the same statement as the insert). */
   async createFirstAdmin(name: string, password: string): Promise<Account | undefined> {
     const hash = await hashPassword(password);
-    const r = this.o.db
-      .prepare("INSERT INTO console_users(name, role, hash, created_at) SELECT ?, 'admin', ?, ? WHERE NOT EXISTS (SELECT 1 FROM console_users)")
-      .run(name, hash, this.o.now());
+    const r = this.o.db.prepare("INSERT INTO console_users(name, role, hash, created_at) SELECT ?, 'admin', ?, ? WHERE NOT EXISTS (SELECT 1 FROM console_users)").run(name, hash, this.o.now());
     this.claimed = undefined;
     return r.changes === 1 ? this.get(name) : undefined;
   }

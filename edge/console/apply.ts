@@ -106,7 +106,10 @@ export class ConfigFile {
   readonly backupPath: string;
   readonly markerPath: string;
 
-  constructor(readonly path: string, private readonly env: NodeJS.ProcessEnv = process.env) {
+  constructor(
+    readonly path: string,
+    private readonly env: NodeJS.ProcessEnv = process.env,
+  ) {
     this.backupPath = `${path}.bak`;
     this.markerPath = `${path}.apply.json`;
   }
@@ -141,8 +144,7 @@ export class ConfigFile {
     } else if (Array.isArray(input.changes)) {
       doc = parseDocument(current);
       for (const ch of input.changes) {
-        if (!Array.isArray(ch.path) || ch.path.length === 0 || !ch.path.every((k) => typeof k === 'string' || (Number.isInteger(k) && (k as number) >= 0)))
-          return { ok: false, problems: ['(request): each change needs a non-empty path of keys'] };
+        if (!Array.isArray(ch.path) || ch.path.length === 0 || !ch.path.every((k) => typeof k === 'string' || (Number.isInteger(k) && (k as number) >= 0))) return { ok: false, problems: ['(request): each change needs a non-empty path of keys'] };
         if (ch.value === null || ch.value === undefined) doc.deleteIn(ch.path);
         else ensureMaps(doc, ch.path), doc.setIn(ch.path, ch.value);
       }

@@ -36,7 +36,10 @@ export class ConsoleModule implements GatewayModule {
   private startError: string | undefined;
   port: number | undefined;
 
-  constructor(private readonly ctx: ModuleContext, private readonly cfg: ConsoleConfig) {}
+  constructor(
+    private readonly ctx: ModuleContext,
+    private readonly cfg: ConsoleConfig,
+  ) {}
 
   async start(): Promise<void> {
     const { ctx, cfg } = this;
@@ -136,7 +139,8 @@ export class ConsoleModule implements GatewayModule {
         if (s.state !== 'pending') return;
         accounts.useSetupToken(s.token, s.expiresAt);
         // warn so it is visible at the default log level; the token is useless once the first admin exists.
-        if (s.token !== logged) log.warn({ setupToken: s.token, expiresAt: new Date(s.expiresAt).toISOString(), urls, setupUrl: setupUrl(urls[0] ?? this.url, s.token) }, `console setup token: ${s.token} (needed once, to create the first admin account at ${urls[0] ?? this.url}; valid until ${new Date(s.expiresAt).toISOString()})`);
+        if (s.token !== logged)
+          log.warn({ setupToken: s.token, expiresAt: new Date(s.expiresAt).toISOString(), urls, setupUrl: setupUrl(urls[0] ?? this.url, s.token) }, `console setup token: ${s.token} (needed once, to create the first admin account at ${urls[0] ?? this.url}; valid until ${new Date(s.expiresAt).toISOString()})`);
         logged = s.token;
       } catch (err) {
         // An unwritable data dir must not stop the console: the token made in memory is logged instead.

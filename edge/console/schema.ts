@@ -24,7 +24,12 @@ export const ConsoleSchema = Section(
         "Further DNS names the console is reached by (e.g. a name in the estate's DNS). Besides these it answers only to IP addresses, localhost and this box's hostname (and hostname.local); a request under any other name is refused, so a web page cannot reach the box through a name of its own (DNS rebinding).",
     }),
     sessionTtlMin: Type.Integer({ minimum: 5, maximum: 10080, default: 480, description: 'A session ends after this many minutes without a request.' }),
-    lockoutAttempts: Type.Integer({ minimum: 3, maximum: 100, default: 5, description: 'Wrong passwords in a row for one account from one client address before that account is locked for that address; the same number of different user names from one address locks the address, and 4 times as many for one account from any addresses lock the account.' }),
+    lockoutAttempts: Type.Integer({
+      minimum: 3,
+      maximum: 100,
+      default: 5,
+      description: 'Wrong passwords in a row for one account from one client address before that account is locked for that address; the same number of different user names from one address locks the address, and 4 times as many for one account from any addresses lock the account.',
+    }),
     lockoutMin: Type.Integer({ minimum: 1, maximum: 1440, default: 15, description: 'How long a lockout lasts, in minutes.' }),
     maxUploadKB: Type.Integer({ minimum: 64, maximum: 32768, default: 4096, description: 'Largest upload (face photo, config file) in KiB.' }),
     applyHealthGraceS: Type.Integer({

@@ -94,7 +94,12 @@ export interface ConsoleDeps {
 
 /** Uniform error body: { error: { code, message, details? } }. */
 export class HttpError extends Error {
-  constructor(readonly status: number, readonly code: string, message: string, readonly details?: unknown) {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly details?: unknown,
+  ) {
     super(message);
   }
 }
@@ -254,7 +259,11 @@ export function buildServer(o: ServerOptions): FastifyInstance {
 export class RateLimitedLog {
   private readonly seen = new Map<string, { at: number; suppressed: number }>();
 
-  constructor(private readonly log: ModuleContext['log'], private readonly intervalMs: number, private readonly now: () => number) {}
+  constructor(
+    private readonly log: ModuleContext['log'],
+    private readonly intervalMs: number,
+    private readonly now: () => number,
+  ) {}
 
   warn(key: string, data: Record<string, unknown>, msg: string): void {
     this.write('warn', key, data, msg);
@@ -332,7 +341,10 @@ async function servePage(o: ServerOptions, req: FastifyRequest, reply: FastifyRe
 function serveAsset(assets: Map<string, Asset>, path: string, req: FastifyRequest, reply: FastifyReply): FastifyReply {
   const a = assets.get(path);
   if (!a) return sendError(reply, 404, 'not_found', 'nothing here');
-  reply.header('etag', a.etag).header('vary', 'accept-encoding').header('cache-control', path === '/index.html' ? 'no-cache' : 'public, max-age=300, must-revalidate');
+  reply
+    .header('etag', a.etag)
+    .header('vary', 'accept-encoding')
+    .header('cache-control', path === '/index.html' ? 'no-cache' : 'public, max-age=300, must-revalidate');
   if (req.headers['if-none-match'] === a.etag) return reply.code(304).send();
   const accept = String(req.headers['accept-encoding'] ?? '');
   reply.type(a.type);

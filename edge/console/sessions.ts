@@ -45,7 +45,12 @@ export class SessionStore {
    */
   private readonly memory = new Map<string, Session>();
 
-  constructor(private readonly db: Db, private readonly ttlMs: number, private readonly now: () => number, private readonly onWriteFailed: (err: unknown) => void = () => {}) {
+  constructor(
+    private readonly db: Db,
+    private readonly ttlMs: number,
+    private readonly now: () => number,
+    private readonly onWriteFailed: (err: unknown) => void = () => {},
+  ) {
     db.exec(`CREATE TABLE IF NOT EXISTS console_sessions (
       id TEXT PRIMARY KEY, user TEXT NOT NULL, role TEXT NOT NULL, csrf TEXT NOT NULL,
       created_at INTEGER NOT NULL, last_seen INTEGER NOT NULL)`);

@@ -30,8 +30,7 @@ export function readSetupToken(path: string): SetupTokenState | undefined {
   try {
     const j = JSON.parse(readFileSync(path, 'utf8')) as Partial<{ state: string; token: string; createdAt: number; expiresAt: number; at: number }>;
     if (j.state === 'done' && typeof j.at === 'number') return { state: 'done', at: j.at };
-    if (j.state === 'pending' && typeof j.token === 'string' && /^[A-Za-z0-9_-]{16,64}$/.test(j.token) && typeof j.expiresAt === 'number' && typeof j.createdAt === 'number')
-      return { state: 'pending', token: j.token, createdAt: j.createdAt, expiresAt: j.expiresAt };
+    if (j.state === 'pending' && typeof j.token === 'string' && /^[A-Za-z0-9_-]{16,64}$/.test(j.token) && typeof j.expiresAt === 'number' && typeof j.createdAt === 'number') return { state: 'pending', token: j.token, createdAt: j.createdAt, expiresAt: j.expiresAt };
   } catch {
     /* unreadable: made again */
   }
@@ -97,12 +96,6 @@ export function qrSvg(text: string): string {
 export function setupLabel(s: SetupTokenState, urls: readonly string[], opts: { qr?: boolean } = {}): string {
   if (s.state === 'done') return `控制台已完成首次设置 The console is set up (first admin created ${new Date(s.at).toISOString()}): log in at ${urls[0] ?? 'the console'}.\n`;
   const link = setupUrl(urls[0] ?? 'http://<box address>:8080', s.token);
-  const lines = [
-    '控制台首次设置 Console first-run setup',
-    `  设置令牌 setup token:  ${s.token}`,
-    `  有效期至 valid until:  ${new Date(s.expiresAt).toISOString()} (one-time / 一次性)`,
-    ...urls.map((u, i) => `  ${i === 0 ? '地址 address:     ' : '                  '}     ${u}`),
-    `  扫码打开 scan to open: ${link}`,
-  ];
+  const lines = ['控制台首次设置 Console first-run setup', `  设置令牌 setup token:  ${s.token}`, `  有效期至 valid until:  ${new Date(s.expiresAt).toISOString()} (one-time / 一次性)`, ...urls.map((u, i) => `  ${i === 0 ? '地址 address:     ' : '                  '}     ${u}`), `  扫码打开 scan to open: ${link}`];
   return `${lines.join('\n')}\n${opts.qr === false ? '' : `${qrText(link)}\n`}`;
 }

@@ -74,35 +74,49 @@ export async function supportBundle(d: ConsoleDeps, user: string): Promise<{ nam
 
   const files = await Promise.all([
     part('versions.json', () =>
-      JSON.stringify({
-        version: ctx.version,
-        node: process.version,
-        versions: process.versions,
-        platform: platform(),
-        arch: arch(),
-        kernel: release(),
-        hostname: hostname(),
-        hostUptimeS: Math.round(uptime()),
-        serviceUptimeS: Math.round(process.uptime()),
-        configSource: ctx.configSource,
-        configRevision: ctx.configRevision,
-        clockSynced: ctx.clock.synced(),
-        time: new Date(at).toISOString(),
-      }, null, 2)),
+      JSON.stringify(
+        {
+          version: ctx.version,
+          node: process.version,
+          versions: process.versions,
+          platform: platform(),
+          arch: arch(),
+          kernel: release(),
+          hostname: hostname(),
+          hostUptimeS: Math.round(uptime()),
+          serviceUptimeS: Math.round(process.uptime()),
+          configSource: ctx.configSource,
+          configRevision: ctx.configRevision,
+          clockSynced: ctx.clock.synced(),
+          time: new Date(at).toISOString(),
+        },
+        null,
+        2,
+      ),
+    ),
     part('health.json', () => JSON.stringify({ modules: ctx.healthReport(), system: systemStats(ctx.dataDir), addresses: addresses() }, null, 2)),
     part('models.json', async () => JSON.stringify(await modelFiles(), null, 2)),
     part('config.yaml', () => (d.configFile ? d.configFile.masked().yaml : stringify(redactedConfig(ctx.config)))),
-    part('logs.txt', () =>
-      d.logs
-        .tail({ minLevel: 'trace', limit: 10_000 })
-        .map((l) => {
-          const { time, level, msg, ...rest } = l;
-          const extra = Object.keys(rest).length ? ` ${JSON.stringify(rest)}` : '';
-          return `${time} ${String(level).toUpperCase().padEnd(5)} ${msg}${extra}`;
-        })
-        .join('\n') + '\n'),
+    part(
+      'logs.txt',
+      () =>
+        d.logs
+          .tail({ minLevel: 'trace', limit: 10_000 })
+          .map((l) => {
+            const { time, level, msg, ...rest } = l;
+            const extra = Object.keys(rest).length ? ` ${JSON.stringify(rest)}` : '';
+            return `${time} ${String(level).toUpperCase().padEnd(5)} ${msg}${extra}`;
+          })
+          .join('\n') + '\n',
+    ),
     part('metrics.txt', () => ctx.metrics.text()),
-    part('events.json', () => JSON.stringify(d.live.recent((e) => eventAllowed('viewer', e.type), 300), null, 2)),
+    part('events.json', () =>
+      JSON.stringify(
+        d.live.recent((e) => eventAllowed('viewer', e.type), 300),
+        null,
+        2,
+      ),
+    ),
     part('doctor.txt', async () => {
       const path = isAbsolute(ctx.configSource) && existsSync(ctx.configSource) ? ctx.configSource : undefined;
       const findings = await runDoctor({

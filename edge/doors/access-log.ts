@@ -18,7 +18,10 @@ export class AccessLog {
   private retry: NodeJS.Timeout | undefined;
   private readonly insert;
 
-  constructor(private readonly db: Db, private readonly onError: (err: unknown) => void) {
+  constructor(
+    private readonly db: Db,
+    private readonly onError: (err: unknown) => void,
+  ) {
     db.exec(`CREATE TABLE IF NOT EXISTS door_access_log (
       seq INTEGER PRIMARY KEY AUTOINCREMENT,
       ts INTEGER NOT NULL,
@@ -86,13 +89,13 @@ export class AccessLog {
     this.flush();
     const where: string[] = [];
     const args: unknown[] = [];
-    if (q.doorId !== undefined) (where.push('door_id = ?'), args.push(q.doorId));
-    if (q.personId !== undefined) (where.push('person_id = ?'), args.push(q.personId));
-    if (q.credential !== undefined) (where.push('credential = ?'), args.push(q.credential));
-    if (q.granted !== undefined) (where.push('granted = ?'), args.push(q.granted ? 1 : 0));
-    if (q.since !== undefined) (where.push('ts >= ?'), args.push(q.since));
-    if (q.until !== undefined) (where.push('ts < ?'), args.push(q.until));
-    if (q.beforeSeq !== undefined) (where.push('seq < ?'), args.push(q.beforeSeq));
+    if (q.doorId !== undefined) where.push('door_id = ?'), args.push(q.doorId);
+    if (q.personId !== undefined) where.push('person_id = ?'), args.push(q.personId);
+    if (q.credential !== undefined) where.push('credential = ?'), args.push(q.credential);
+    if (q.granted !== undefined) where.push('granted = ?'), args.push(q.granted ? 1 : 0);
+    if (q.since !== undefined) where.push('ts >= ?'), args.push(q.since);
+    if (q.until !== undefined) where.push('ts < ?'), args.push(q.until);
+    if (q.beforeSeq !== undefined) where.push('seq < ?'), args.push(q.beforeSeq);
     const sql = `SELECT seq, ts, door_id, person_id, credential, granted, reason, data FROM door_access_log ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ?`;
     args.push(Math.min(Math.max(q.limit ?? 100, 1), 1000));
     const rows = this.db.prepare(sql).all(...args) as Array<{ seq: number; ts: number; door_id: string; person_id: string | null; credential: Credential; granted: number; reason: string; data: string }>;

@@ -57,7 +57,11 @@ interface Pending extends PendingPin {
 export class TokenBucket {
   private tokens: number;
   private last: number;
-  constructor(private readonly burst: number, private readonly perMinute: number, now: number) {
+  constructor(
+    private readonly burst: number,
+    private readonly perMinute: number,
+    now: number,
+  ) {
     this.tokens = burst;
     this.last = now;
   }

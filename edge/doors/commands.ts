@@ -64,9 +64,7 @@ const PersonArgs = Type.Object(
         description: 'Card numbers as "<bits>:<facility>:<card>" ("26:123:4567", "34:1234:56789"); unique across people. Omitted: the cards stored are kept; [] removes them.',
       }),
     ),
-    pin: Type.Optional(
-      Type.Union([Type.String({ pattern: PIN_PATTERN }), Type.Null()], { description: 'PIN of 4–8 digits, stored only as a salted scrypt hash, never returned. Omitted: the stored PIN is kept; null removes it.' }),
-    ),
+    pin: Type.Optional(Type.Union([Type.String({ pattern: PIN_PATTERN }), Type.Null()], { description: 'PIN of 4–8 digits, stored only as a salted scrypt hash, never returned. Omitted: the stored PIN is kept; null removes it.' })),
     needsSecondFactor: Type.Optional(Type.Boolean({ description: 'Ask for the PIN after a face or card at every door. Omitted: kept as stored (false for a new person).' })),
     faces: Type.Optional(
       Type.Object(
@@ -76,8 +74,7 @@ const PersonArgs = Type.Object(
           replace: Type.Optional(Type.Boolean()),
           gateUpdates: Type.Optional(
             Type.Boolean({
-              description:
-                "The resident's consent to improve their face record from gate captures (confident, live grants only). false withdraws it and deletes every template learned at the gate. Absent: unchanged (no consent until given).",
+              description: "The resident's consent to improve their face record from gate captures (confident, live grants only). false withdraws it and deletes every template learned at the gate. Absent: unchanged (no consent until given).",
             }),
           ),
         },
@@ -383,7 +380,7 @@ export function registerDoorCommands(reg: CommandRegistrar, rt: DoorsRuntime): v
   reg.register({
     name: 'door.unlock',
     role: 'technician',
-    description: 'Unlock a door now (remote or console credential), for the door\'s unlockMs or durationMs. Refused when older than ttlMs.',
+    description: "Unlock a door now (remote or console credential), for the door's unlockMs or durationMs. Refused when older than ttlMs.",
     args: Type.Object(
       {
         doorId: Ident(),
@@ -407,10 +404,7 @@ export function registerDoorCommands(reg: CommandRegistrar, rt: DoorsRuntime): v
         rt.access.refuse({ doorId: door.id, credential, requestedBy: by, ...(a.personId ? { personId: a.personId } : {}) }, 'command_expired', `command is ${age} ms old, TTL ${ttl} ms`);
         throw fail(rt, 'expired', `door.unlock is ${age} ms old, older than its TTL of ${ttl} ms: not executed`);
       }
-      const o = rt.access.evaluate(
-        { doorId: door.id, credential, requestedBy: by, ...(a.personId ? { personId: a.personId } : {}), ...(a.note ? { evidence: { note: a.note } } : {}) },
-        a.durationMs !== undefined ? { durationMs: a.durationMs } : {},
-      );
+      const o = rt.access.evaluate({ doorId: door.id, credential, requestedBy: by, ...(a.personId ? { personId: a.personId } : {}), ...(a.note ? { evidence: { note: a.note } } : {}) }, a.durationMs !== undefined ? { durationMs: a.durationMs } : {});
       if (!o.decision.granted) throw fail(rt, o.decision.reason, o.record.message ?? `access denied: ${o.decision.reason}`, { decision: o.decision });
       return { ...o.decision, ...(o.until !== undefined ? { unlockedUntil: o.until, extended: o.extended } : {}), ...(o.record.fireReleased ? { fireReleased: true } : {}) };
     },

@@ -46,7 +46,10 @@ export class DoorController {
   fault: string | undefined;
   private writeFailed = false;
 
-  constructor(readonly cfg: DoorConfig, private readonly deps: DoorDeps) {
+  constructor(
+    readonly cfg: DoorConfig,
+    private readonly deps: DoorDeps,
+  ) {
     this.id = cfg.id;
   }
 
@@ -220,10 +223,13 @@ export class DoorController {
   private startHeldTimer(openedAt: number): void {
     this.deps.timers.clearTimeout(this.heldTimer);
     const ms = this.cfg.heldOpenAlarmS * 1000;
-    this.heldTimer = this.deps.timers.setTimeout(() => {
-      this.heldTimer = undefined;
-      if (this.contact === 'open' && !this.released) this.raiseAlarm('held_open', openedAt + ms);
-    }, Math.max(0, openedAt + ms - this.deps.timers.now()));
+    this.heldTimer = this.deps.timers.setTimeout(
+      () => {
+        this.heldTimer = undefined;
+        if (this.contact === 'open' && !this.released) this.raiseAlarm('held_open', openedAt + ms);
+      },
+      Math.max(0, openedAt + ms - this.deps.timers.now()),
+    );
   }
 
   private raiseAlarm(alarm: DoorAlarm, at: number): void {

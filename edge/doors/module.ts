@@ -86,7 +86,10 @@ export class DoorsModule implements GatewayModule {
   private readonly unknownCards = new Map<string, { last: number; suppressed: number }>();
   private readonly m;
 
-  constructor(private readonly ctx: ModuleContext, private readonly opts: DoorsModuleOptions) {
+  constructor(
+    private readonly ctx: ModuleContext,
+    private readonly opts: DoorsModuleOptions,
+  ) {
     this.cfg = ctx.config.doors;
     this.log = ctx.log.child({ mod: 'doors' });
     this.timers = opts.timers ?? realTimers;
@@ -180,7 +183,11 @@ export class DoorsModule implements GatewayModule {
     this.prune();
     this.pruneTimer = this.timers.setInterval(() => this.prune(), 3600_000);
     if (this.backend instanceof SimulatedGpio && this.ctx.config.simulation.enabled) {
-      const seeded = seedDemoPeople(this.people, this.cfg.groups.map((g) => g.id), this.now());
+      const seeded = seedDemoPeople(
+        this.people,
+        this.cfg.groups.map((g) => g.id),
+        this.now(),
+      );
       if (seeded) this.log.info({ seeded }, 'simulated estate: demo people added');
       this.simulation = new DoorSimulation(this.backend, this.cfg.doors, this.timers);
       this.simulation.start(this.ctx.bus);

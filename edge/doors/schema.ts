@@ -42,8 +42,8 @@ export type AccessMode = (typeof ACCESS_MODES)[number];
 
 export const ReaderSchema = Section(
   {
-    d0: Type.Integer({ minimum: 0, maximum: 63, description: 'BCM line of the reader\'s D0 wire (green), through a 5 V → 3.3 V level shifter.' }),
-    d1: Type.Integer({ minimum: 0, maximum: 63, description: 'BCM line of the reader\'s D1 wire (white), through a 5 V → 3.3 V level shifter.' }),
+    d0: Type.Integer({ minimum: 0, maximum: 63, description: "BCM line of the reader's D0 wire (green), through a 5 V → 3.3 V level shifter." }),
+    d1: Type.Integer({ minimum: 0, maximum: 63, description: "BCM line of the reader's D1 wire (white), through a 5 V → 3.3 V level shifter." }),
     activeLow: Type.Boolean({ default: true, description: 'Pulses are low on an idle-high line (standard Wiegand; false only behind an inverting level shifter).' }),
     frameGapMs: Type.Integer({ minimum: 5, maximum: 500, default: 25, description: 'Quiet time on D0/D1 that ends a card frame or a key (ms).' }),
     bias: Type.Optional(OneOf(['pull-up', 'pull-down', 'disable'] as const, { description: 'Pull resistor of D0/D1 (character-device backend only; with sysfs set it in config.txt).' })),
@@ -55,8 +55,7 @@ export const DoorAccessSchema = Section(
   {
     mode: Type.Optional(
       OneOf(ACCESS_MODES, {
-        description:
-          'What a person must present at this door: face; face_or_card; face_and_pin (face, then the PIN on the keypad or console pad); card; card_and_pin. Default: face_or_card with a reader, face without. Remote and console unlocks, exit buttons and the fire release are not affected.',
+        description: 'What a person must present at this door: face; face_or_card; face_and_pin (face, then the PIN on the keypad or console pad); card; card_and_pin. Default: face_or_card with a reader, face without. Remote and console unlocks, exit buttons and the fire release are not affected.',
       }),
     ),
     pinTimeoutS: Type.Integer({ minimum: 3, maximum: 120, default: 10, description: 'How long the door waits for the PIN after a face or card that needs one (s); also clears a half-typed keypad entry.' }),
@@ -142,7 +141,7 @@ export const DoorsSchema = Section(
     ),
     pin: Section(
       {
-        maxWrong: Type.Integer({ minimum: 1, maximum: 100, default: 5, description: 'Wrong PINs in a row for one person (at any door) that lock that person\'s PIN.' }),
+        maxWrong: Type.Integer({ minimum: 1, maximum: 100, default: 5, description: "Wrong PINs in a row for one person (at any door) that lock that person's PIN." }),
         lockoutS: Type.Integer({ minimum: 10, maximum: 86400, default: 300, description: 'How long a locked PIN stays locked (s); the lockout is raised as an alarm (pin.locked).' }),
       },
       { description: 'PIN (second factor) attempt limits.', default: {} },

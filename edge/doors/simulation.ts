@@ -13,7 +13,12 @@ export class DoorSimulation {
   private exitTimer: TimerHandle | undefined;
   private off: (() => void) | undefined;
 
-  constructor(private readonly gpio: SimulatedGpio, private readonly doors: readonly DoorConfig[], private readonly t: Timers, private readonly random: () => number = Math.random) {}
+  constructor(
+    private readonly gpio: SimulatedGpio,
+    private readonly doors: readonly DoorConfig[],
+    private readonly t: Timers,
+    private readonly random: () => number = Math.random,
+  ) {}
 
   start(bus: EventBus): void {
     this.off = bus.on('door.state', (s) => {
@@ -34,13 +39,16 @@ export class DoorSimulation {
   private scheduleExit(): void {
     const withButton = this.doors.filter((d) => d.exitButton);
     if (!withButton.length) return;
-    this.exitTimer = this.t.setTimeout(() => {
-      const door = withButton[Math.floor(this.random() * withButton.length)]!;
-      const pin = door.exitButton!.pin;
-      this.gpio.set(pin, true);
-      this.later(250, () => this.gpio.set(pin, false));
-      this.scheduleExit();
-    }, 40_000 + this.random() * 50_000);
+    this.exitTimer = this.t.setTimeout(
+      () => {
+        const door = withButton[Math.floor(this.random() * withButton.length)]!;
+        const pin = door.exitButton!.pin;
+        this.gpio.set(pin, true);
+        this.later(250, () => this.gpio.set(pin, false));
+        this.scheduleExit();
+      },
+      40_000 + this.random() * 50_000,
+    );
   }
 
   private later(ms: number, fn: () => void): void {

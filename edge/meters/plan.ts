@@ -32,10 +32,7 @@ export interface PointSpec {
   plausible?: { min?: number; max?: number; rollover?: number };
 }
 
-export type Block =
-  | { kind: 'modbus'; fc: 1 | 2 | 3 | 4; address: number; count: number; points: PointSpec[] }
-  | { kind: 'dlt645'; version: '2007' | '1997'; identifier: string; points: PointSpec[] }
-  | { kind: 'cjt188'; identifier: '901F'; points: PointSpec[] };
+export type Block = { kind: 'modbus'; fc: 1 | 2 | 3 | 4; address: number; count: number; points: PointSpec[] } | { kind: 'dlt645'; version: '2007' | '1997'; identifier: string; points: PointSpec[] } | { kind: 'cjt188'; identifier: '901F'; points: PointSpec[] };
 
 /** The points of a profile, resolved with its defaults (optionally only the named ones). */
 export function resolvePoints(profile: Profile, only?: string[]): PointSpec[] {
@@ -47,18 +44,23 @@ export function resolvePoints(profile: Profile, only?: string[]): PointSpec[] {
       if (wanted && !wanted.has(p.name)) continue;
       const dataType = p.dataType ?? d.dataType ?? 'u16';
       out.push({
-        name: p.name, kind: p.kind, unit: p.unit, address: p.address, dataType, words: DATA_TYPE_WORDS[dataType],
-        wordOrder: p.wordOrder ?? d.wordOrder ?? 'big', byteOrder: p.byteOrder ?? d.byteOrder ?? 'big',
-        ...(p.scale !== undefined ? { scale: p.scale } : {}), ...(p.offset !== undefined ? { offset: p.offset } : {}),
+        name: p.name,
+        kind: p.kind,
+        unit: p.unit,
+        address: p.address,
+        dataType,
+        words: DATA_TYPE_WORDS[dataType],
+        wordOrder: p.wordOrder ?? d.wordOrder ?? 'big',
+        byteOrder: p.byteOrder ?? d.byteOrder ?? 'big',
+        ...(p.scale !== undefined ? { scale: p.scale } : {}),
+        ...(p.offset !== undefined ? { offset: p.offset } : {}),
         fc: p.functionCode ?? d.functionCode ?? 3,
       });
     }
   } else if (profile.protocol === 'cjt188') {
     for (const p of profile.points) if (!wanted || wanted.has(p.name)) out.push({ name: p.name, kind: p.kind, unit: p.unit, identifier: p.identifier, field: p.field });
   } else {
-    for (const p of profile.points)
-      if (!wanted || wanted.has(p.name))
-        out.push({ name: p.name, kind: p.kind, unit: p.unit, identifier: p.identifier.toUpperCase(), bytes: p.bytes, decimals: p.decimals, signed: p.signed ?? false, ...(p.scale !== undefined ? { scale: p.scale } : {}) });
+    for (const p of profile.points) if (!wanted || wanted.has(p.name)) out.push({ name: p.name, kind: p.kind, unit: p.unit, identifier: p.identifier.toUpperCase(), bytes: p.bytes, decimals: p.decimals, signed: p.signed ?? false, ...(p.scale !== undefined ? { scale: p.scale } : {}) });
   }
   const byName = new Map<string, { plausible?: PointSpec['plausible'] }>(profile.points.map((p) => [p.name, p]));
   for (const o of out) {

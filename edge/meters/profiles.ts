@@ -12,10 +12,7 @@ const { Ajv } = requireCjs('ajv') as typeof import('ajv');
 const { parse } = requireCjs('yaml') as typeof import('yaml');
 import { DATA_TYPE_WORDS, type DataType } from '../../drivers/modbus/codec.js';
 
-export const POINT_KINDS = [
-  'energy', 'power', 'reactive_power', 'apparent_power', 'voltage', 'current', 'power_factor', 'frequency',
-  'water_volume', 'heat_energy', 'gas_volume', 'flow_rate', 'temperature', 'status', 'other',
-] as const;
+export const POINT_KINDS = ['energy', 'power', 'reactive_power', 'apparent_power', 'voltage', 'current', 'power_factor', 'frequency', 'water_volume', 'heat_energy', 'gas_volume', 'flow_rate', 'temperature', 'status', 'other'] as const;
 
 const Kind = Type.Union(POINT_KINDS.map((k) => Type.Literal(k)));
 const Order = Type.Union([Type.Literal('big'), Type.Literal('little')]);
@@ -125,10 +122,7 @@ const ModbusProfile = Type.Object(
   { additionalProperties: false },
 );
 
-const DltProfile = Type.Object(
-  { ...Base, protocol: Type.Union([Type.Literal('dlt645-2007'), Type.Literal('dlt645-1997')]), points: Type.Array(DltPoint, { minItems: 1 }) },
-  { additionalProperties: false },
-);
+const DltProfile = Type.Object({ ...Base, protocol: Type.Union([Type.Literal('dlt645-2007'), Type.Literal('dlt645-1997')]), points: Type.Array(DltPoint, { minItems: 1 }) }, { additionalProperties: false });
 
 const CjtProfile = Type.Object(
   {
@@ -155,7 +149,10 @@ export function busFamily(p: ProfileProtocol): 'modbus' | 'dlt645' | 'cjt188' {
 }
 
 export class ProfileError extends Error {
-  constructor(readonly file: string, readonly problems: string[]) {
+  constructor(
+    readonly file: string,
+    readonly problems: string[],
+  ) {
     super(`invalid profile ${file}:\n  ${problems.join('\n  ')}`);
     this.name = 'ProfileError';
   }
@@ -195,7 +192,10 @@ export function parseProfile(text: string, file: string): Profile {
     const v = proto === 'modbus' ? perProtocol.modbus : proto === 'cjt188' ? perProtocol.cjt : typeof proto === 'string' && proto.startsWith('dlt645') ? perProtocol.dlt : undefined;
     if (!v) throw new ProfileError(file, ['protocol: must be one of modbus, dlt645-2007, dlt645-1997, cjt188']);
     v(raw);
-    throw new ProfileError(file, (v.errors ?? []).map((e) => `${pathOf(e.instancePath) || '(root)'}: ${e.message}${e.keyword === 'additionalProperties' ? ` (${(e.params as { additionalProperty: string }).additionalProperty})` : ''}`));
+    throw new ProfileError(
+      file,
+      (v.errors ?? []).map((e) => `${pathOf(e.instancePath) || '(root)'}: ${e.message}${e.keyword === 'additionalProperties' ? ` (${(e.params as { additionalProperty: string }).additionalProperty})` : ''}`),
+    );
   }
   const p = raw as Profile;
   const problems: string[] = [];
@@ -236,7 +236,9 @@ export function loadProfiles(dirs: string[]): Map<string, Profile> {
       problems.push(`${dir}: profile directory does not exist`);
       continue;
     }
-    for (const f of readdirSync(dir).filter((x) => /\.ya?ml$/.test(x)).sort()) {
+    for (const f of readdirSync(dir)
+      .filter((x) => /\.ya?ml$/.test(x))
+      .sort()) {
       const path = join(dir, f);
       try {
         const p = parseProfile(readFileSync(path, 'utf8'), path);

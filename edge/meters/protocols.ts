@@ -18,7 +18,11 @@ export type ErrorKind = 'timeout' | 'crc' | 'exception' | 'wrong_unit' | 'bad_re
 const NO_GUARD = { guardMs: 0 };
 
 export class ReadError extends Error {
-  constructor(readonly kind: ErrorKind, message: string, readonly exceptionCode?: number) {
+  constructor(
+    readonly kind: ErrorKind,
+    message: string,
+    readonly exceptionCode?: number,
+  ) {
     super(message);
     this.name = 'ReadError';
   }
@@ -73,7 +77,11 @@ function scaled(p: PointSpec, v: number | undefined): number | undefined {
 
 export class ModbusProtocol implements BusProtocol {
   readonly client: ModbusClient;
-  constructor(transactor: Transactor, framing: 'rtu' | 'tcp', private readonly now: () => number) {
+  constructor(
+    transactor: Transactor,
+    framing: 'rtu' | 'tcp',
+    private readonly now: () => number,
+  ) {
     this.client = new ModbusClient(transactor, framing);
   }
   get transactor(): Transactor {
@@ -129,10 +137,7 @@ export class ModbusProtocol implements BusProtocol {
  * address, another identifier or sequence number: a late reply) from ours; such a
  * frame is dropped and counted by the transactor, and the wait goes on.
  */
-function framerOf<F>(
-  find: (buf: Buffer) => { kind: 'frame'; frame: F; start: number; end: number } | { kind: 'bad'; start: number; end: number; error: Error } | { kind: 'need-more'; skip: number },
-  answers: (frame: F) => boolean,
-): Framer {
+function framerOf<F>(find: (buf: Buffer) => { kind: 'frame'; frame: F; start: number; end: number } | { kind: 'bad'; start: number; end: number; error: Error } | { kind: 'need-more'; skip: number }, answers: (frame: F) => boolean): Framer {
   return (buf) => {
     const r = find(buf);
     if (r.kind === 'need-more') return { kind: 'need-more', skip: r.skip };
@@ -189,7 +194,10 @@ function lineError(err: unknown): ReadError {
 }
 
 export class Dlt645Protocol implements BusProtocol {
-  constructor(readonly transactor: Transactor, private readonly now: () => number) {}
+  constructor(
+    readonly transactor: Transactor,
+    private readonly now: () => number,
+  ) {}
   async attach(): Promise<void> {}
   dispose(): void {
     this.transactor.dispose();
@@ -241,10 +249,7 @@ export class Dlt645Protocol implements BusProtocol {
   async probe(address: number | string | undefined, timeoutMs: number): Promise<ScanHit[]> {
     // Wildcard read-address (2007 only), or a read of total energy at a given address,
     // asked the 2007 way and then the 1997 way (old meters ignore 2007 frames).
-    const attempts =
-      address === undefined
-        ? [dlt.readAddressRequest()]
-        : [dlt.readRequest('2007', dlt.normaliseAddress(String(address)), '00010000'), dlt.readRequest('1997', dlt.normaliseAddress(String(address)), '9010')];
+    const attempts = address === undefined ? [dlt.readAddressRequest()] : [dlt.readRequest('2007', dlt.normaliseAddress(String(address)), '00010000'), dlt.readRequest('1997', dlt.normaliseAddress(String(address)), '9010')];
     for (const req of attempts) {
       try {
         const raw = await this.transactor.request(req, anyDlt, timeoutMs, NO_GUARD);
@@ -262,7 +267,12 @@ export class Dlt645Protocol implements BusProtocol {
   /** Broadcast time (08H); no meter answers a broadcast. */
   async timeSync(local: Date): Promise<Buffer> {
     const frame = dlt.broadcastTimeRequest({
-      year: local.getFullYear(), month: local.getMonth() + 1, day: local.getDate(), hour: local.getHours(), minute: local.getMinutes(), second: local.getSeconds(),
+      year: local.getFullYear(),
+      month: local.getMonth() + 1,
+      day: local.getDate(),
+      hour: local.getHours(),
+      minute: local.getMinutes(),
+      second: local.getSeconds(),
     });
     await this.transactor.send(frame);
     return frame;
@@ -271,7 +281,10 @@ export class Dlt645Protocol implements BusProtocol {
 
 export class Cjt188Protocol implements BusProtocol {
   private ser = 0;
-  constructor(readonly transactor: Transactor, private readonly now: () => number) {}
+  constructor(
+    readonly transactor: Transactor,
+    private readonly now: () => number,
+  ) {}
   async attach(): Promise<void> {}
   dispose(): void {
     this.transactor.dispose();
@@ -330,7 +343,10 @@ export class Cjt188Protocol implements BusProtocol {
 export class MixedProtocol implements BusProtocol {
   readonly modbus: ModbusProtocol;
   readonly dlt645: Dlt645Protocol;
-  constructor(readonly transactor: Transactor, now: () => number) {
+  constructor(
+    readonly transactor: Transactor,
+    now: () => number,
+  ) {
     this.modbus = new ModbusProtocol(transactor, 'rtu', now);
     this.dlt645 = new Dlt645Protocol(transactor, now);
   }

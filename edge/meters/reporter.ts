@@ -34,13 +34,7 @@ export class Reporter {
       const value = v.value ?? null;
       const prev = last.get(v.point.name);
       const db = this.deadbandOf(d.cfg, v.point.name);
-      const changed =
-        full ||
-        db === undefined ||
-        prev === undefined ||
-        prev === null ||
-        value === null ||
-        Math.abs(value - prev) > db;
+      const changed = full || db === undefined || prev === undefined || prev === null || value === null || Math.abs(value - prev) > db;
       if (!changed) continue;
       last.set(v.point.name, value);
       points.push({ name: v.point.name, value, unit: v.point.unit, kind: v.point.kind, quality: v.quality, ts: v.at });

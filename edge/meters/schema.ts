@@ -39,8 +39,7 @@ export const MeterBusSchema = Section(
     tcpPort: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, description: 'Converter TCP port (transport tcp), usually 502 (Modbus TCP) or 4001/8899 (transparent).' })),
     framing: Type.Optional(
       OneOf(['rtu', 'tcp'] as const, {
-        description:
-          'Modbus over tcp transport: tcp = Modbus TCP (MBAP), rtu = RTU frames over a transparent TCP socket. Required for a Modbus bus over tcp, except on tcpPort 502 (the Modbus TCP port), where it defaults to tcp. Ignored for serial.',
+        description: 'Modbus over tcp transport: tcp = Modbus TCP (MBAP), rtu = RTU frames over a transparent TCP socket. Required for a Modbus bus over tcp, except on tcpPort 502 (the Modbus TCP port), where it defaults to tcp. Ignored for serial.',
       }),
     ),
     baudRate: OneOf(BAUD_RATES, { default: 9600, description: 'Baud rate (serial and simulated). DL/T 645-2007 meters default to 2400, 1997 meters to 1200.' }),
@@ -102,8 +101,7 @@ export function modbusFraming(b: Pick<MeterBusConfig, 'transport' | 'framing' | 
 export function meterConfigWarnings(m: MetersConfig): string[] {
   const w: string[] = [];
   m.buses.forEach((b, i) => {
-    if (b.transport === 'tcp' && b.tcpPort === 502 && b.framing === 'rtu')
-      w.push(`meters.buses[${i}].framing: rtu on port 502, the Modbus TCP port: a Modbus TCP converter ignores RTU frames and every meter times out (use framing: tcp unless this converter is transparent on 502)`);
+    if (b.transport === 'tcp' && b.tcpPort === 502 && b.framing === 'rtu') w.push(`meters.buses[${i}].framing: rtu on port 502, the Modbus TCP port: a Modbus TCP converter ignores RTU frames and every meter times out (use framing: tcp unless this converter is transparent on 502)`);
   });
   return w;
 }
@@ -120,8 +118,7 @@ export function meterConfigProblems(m: MetersConfig): string[] {
     if (b.transport === 'serial' && !b.port) p.push(`${at}.port: required for transport serial`);
     if (b.transport === 'tcp' && (!b.host || !b.tcpPort)) p.push(`${at}: host and tcpPort are required for transport tcp`);
     if (b.protocol === 'mixed' && b.transport === 'tcp' && b.framing === 'tcp') p.push(`${at}.framing: a mixed line over TCP needs framing rtu (transparent converter)`);
-    if (b.protocol === 'modbus' && b.transport === 'tcp' && b.framing === undefined && b.tcpPort !== undefined && b.tcpPort !== 502)
-      p.push(`${at}.framing: required for Modbus over tcp on port ${b.tcpPort}: tcp (Modbus TCP, MBAP header) or rtu (RTU frames through a transparent converter)`);
+    if (b.protocol === 'modbus' && b.transport === 'tcp' && b.framing === undefined && b.tcpPort !== undefined && b.tcpPort !== 502) p.push(`${at}.framing: required for Modbus over tcp on port ${b.tcpPort}: tcp (Modbus TCP, MBAP header) or rtu (RTU frames through a transparent converter)`);
     if (b.backoffMaxMs < b.backoffBaseMs) p.push(`${at}.backoffMaxMs: must be ≥ backoffBaseMs`);
     const addrs = new Set<string>();
     b.devices.forEach((d, j) => {

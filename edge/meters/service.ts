@@ -369,7 +369,13 @@ export class MetersService implements MetersApi {
     const offline = this.devices().filter((d) => d.state === 'offline');
     const parts: string[] = [];
     if (down.length) parts.push(`line down: ${down.map((b) => `${b.id} (${b.lineError ?? 'opening'})`).join(', ')}`);
-    if (offline.length) parts.push(`${offline.length} meter(s) offline: ${offline.slice(0, 5).map((d) => d.id).join(', ')}${offline.length > 5 ? '…' : ''}`);
+    if (offline.length)
+      parts.push(
+        `${offline.length} meter(s) offline: ${offline
+          .slice(0, 5)
+          .map((d) => d.id)
+          .join(', ')}${offline.length > 5 ? '…' : ''}`,
+      );
     return { ok: down.length === 0 && offline.length === 0, ...(parts.length ? { message: parts.join('; ') } : {}), detail: { buses } };
   }
 }

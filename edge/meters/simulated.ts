@@ -38,7 +38,7 @@ export function simulatedValue(p: PointSpec, seed: number, t: number): number {
       return p.name.startsWith('export') ? 10 + seed : 1000 * (1 + seed) + (1.5 * (t - Date.UTC(2026, 0, 1))) / 3_600_000;
     case 'water_volume':
     case 'gas_volume':
-      return 100 * (1 + seed) + (t - Date.UTC(2026, 0, 1)) / 86_400_000 * 0.3;
+      return 100 * (1 + seed) + ((t - Date.UTC(2026, 0, 1)) / 86_400_000) * 0.3;
     default:
       return 0;
   }

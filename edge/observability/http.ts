@@ -11,7 +11,10 @@ export interface HealthBody {
 
 export class ObservabilityServer {
   private server: Server | undefined;
-  constructor(private readonly metrics: Metrics, private readonly health: () => HealthBody) {}
+  constructor(
+    private readonly metrics: Metrics,
+    private readonly health: () => HealthBody,
+  ) {}
 
   async listen(host: string, port: number): Promise<number> {
     const server = createServer((req, res) => {

@@ -6,7 +6,10 @@ export class LogThrottle {
   private last = -Infinity;
   private suppressed = 0;
 
-  constructor(private readonly intervalMs = 10_000, private readonly now: () => number = () => performance.now()) {}
+  constructor(
+    private readonly intervalMs = 10_000,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
 
   /** Call `emit(suppressedSinceLast)` if a line may be written now; otherwise count it. */
   run(emit: (suppressed: number) => void): void {

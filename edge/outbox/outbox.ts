@@ -150,9 +150,7 @@ export class Outbox {
     this.db = opts.db;
     this.quotaBytes = opts.quotaBytes;
     this.db.exec(`CREATE TABLE IF NOT EXISTS streams (name TEXT PRIMARY KEY, next_seq INTEGER NOT NULL, evicted INTEGER NOT NULL DEFAULT 0)`);
-    this.saveSeq = this.db.prepare(
-      'INSERT INTO streams(name, next_seq, evicted) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET next_seq = excluded.next_seq, evicted = excluded.evicted',
-    );
+    this.saveSeq = this.db.prepare('INSERT INTO streams(name, next_seq, evicted) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET next_seq = excluded.next_seq, evicted = excluded.evicted');
     const getSeq = this.db.prepare('SELECT next_seq AS nextSeq, evicted FROM streams WHERE name = ?');
     for (const name of STREAM_NAMES) {
       const t = `rec_${name}`;
@@ -216,8 +214,7 @@ export class Outbox {
     this.flush();
     const dropped = batch.filter((p) => p.dropped).length;
     const kept = batch.filter((p) => this.pending.includes(p)).length;
-    if (dropped || kept)
-      throw new OutboxFullError(`disk refused the write: ${dropped} telemetry record(s) dropped, ${kept} critical record(s) kept in memory and retried`);
+    if (dropped || kept) throw new OutboxFullError(`disk refused the write: ${dropped} telemetry record(s) dropped, ${kept} critical record(s) kept in memory and retried`);
     return batch.map((p) => ({ id: p.id, seq: p.seq, stream: p.stream.name, ts: p.ts }));
   }
 
@@ -470,7 +467,10 @@ export class Outbox {
         // Average record size gives the cut; the next chunk corrects any shortfall.
         const avg = Math.max(1, s.bytes / s.count);
         const n = Math.min(s.count, Math.ceil(bytesToFree / avg), Math.max(1, Math.floor(chunkBytes / avg)));
-        const cut = this.db.prepare(`SELECT seq FROM rec_${name} ORDER BY seq LIMIT 1 OFFSET ?`).pluck().get(n - 1) as number;
+        const cut = this.db
+          .prepare(`SELECT seq FROM rec_${name} ORDER BY seq LIMIT 1 OFFSET ?`)
+          .pluck()
+          .get(n - 1) as number;
         try {
           const r = s.sumRange.get(head.seq, cut) as { c: number; b: number };
           this.db.transaction(() => {

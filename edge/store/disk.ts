@@ -83,9 +83,27 @@ export class DiskGuard {
       full: o.metrics.counter({ name: 'estate_disk_full_total', help: 'Writes refused by the disk (SQLITE_FULL/ENOSPC)' }),
       checkpoints: o.metrics.counter({ name: 'estate_disk_wal_checkpoints_total', help: 'WAL files truncated by the disk guard' }),
     };
-    o.metrics.gauge({ name: 'estate_disk_usage_bytes', help: 'Bytes used under gateway.dataDir (all files, reserve included)', collect() { this.set(guard.lastUsage); } });
-    o.metrics.gauge({ name: 'estate_disk_budget_bytes', help: 'gateway.diskBudgetMB in bytes', collect() { this.set(o.budgetBytes); } });
-    o.metrics.gauge({ name: 'estate_disk_reserve_held', help: '1 while the disk reserve file is in place', collect() { this.set(guard.reserveHeld ? 1 : 0); } });
+    o.metrics.gauge({
+      name: 'estate_disk_usage_bytes',
+      help: 'Bytes used under gateway.dataDir (all files, reserve included)',
+      collect() {
+        this.set(guard.lastUsage);
+      },
+    });
+    o.metrics.gauge({
+      name: 'estate_disk_budget_bytes',
+      help: 'gateway.diskBudgetMB in bytes',
+      collect() {
+        this.set(o.budgetBytes);
+      },
+    });
+    o.metrics.gauge({
+      name: 'estate_disk_reserve_held',
+      help: '1 while the disk reserve file is in place',
+      collect() {
+        this.set(guard.reserveHeld ? 1 : 0);
+      },
+    });
   }
 
   /** SQLite's own auto-checkpoint then keeps each WAL near the limit between our checks. */

@@ -243,8 +243,7 @@ export class Uplink {
     // do not reconnect to the broker in step.
     const delay = backoffDelay(this.failures, { minMs: u.reconnectMinMs, maxMs: u.reconnectMaxMs, jitter: 'equal' });
     this.failures++;
-    if (this.failures === 1 || this.failures % 10 === 0)
-      this.o.log.warn({ attempt: this.failures, delayMs: delay, url: maskUrlPassword(u.url), err: this.lastError }, 'broker unreachable: will retry (data is buffered)');
+    if (this.failures === 1 || this.failures % 10 === 0) this.o.log.warn({ attempt: this.failures, delayMs: delay, url: maskUrlPassword(u.url), err: this.lastError }, 'broker unreachable: will retry (data is buffered)');
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = undefined;
       this.m.reconnects.inc();
@@ -383,8 +382,7 @@ export class Uplink {
     const client0 = this.client;
     // A connection attempt in flight (SIGTERM during start-up): let it finish, so it can
     // end with a DISCONNECT; cutting it after the broker accepted CONNECT fires the will.
-    if (client0 && !this.connected && !client0.disconnecting && !this.reconnectTimer)
-      await bounded(new Promise<void>((r) => (client0.once('connect', () => setImmediate(r)), client0.once('close', () => r()))), 1500);
+    if (client0 && !this.connected && !client0.disconnecting && !this.reconnectTimer) await bounded(new Promise<void>((r) => (client0.once('connect', () => setImmediate(r)), client0.once('close', () => r()))), 1500);
     if (client0 && this.connected && this.ready) await bounded(new Promise<void>((r) => client0.unsubscribe(this.topics.cmd, () => r())), 1000);
     this.o.outbox.flush();
     await this.drain(timeoutMs);

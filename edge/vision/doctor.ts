@@ -49,7 +49,13 @@ export const modelsCheck: DoctorCheck = {
     try {
       manifest = loadManifest(manifestPath);
     } catch (err) {
-      return ctx.add('FAIL', String((err as Error).message).split('\n').slice(0, 3).join('; '));
+      return ctx.add(
+        'FAIL',
+        String((err as Error).message)
+          .split('\n')
+          .slice(0, 3)
+          .join('; '),
+      );
     }
     // What the pipeline would load (edge/vision/models.ts resolveModels): the config's choices over the manifest's defaults.
     const needed = new Set<string>();

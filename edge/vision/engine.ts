@@ -53,7 +53,11 @@ class Detector {
   readonly size: number;
   /** The input tensor's buffer, reused for every pass (5 MB at 640²: no garbage per frame). */
   private readonly input: Float32Array;
-  constructor(readonly model: DetectorModel, readonly session: Ort.InferenceSession, readonly threshold: number) {
+  constructor(
+    readonly model: DetectorModel,
+    readonly session: Ort.InferenceSession,
+    readonly threshold: number,
+  ) {
     this.size = inputSize(model).width;
     this.input = new Float32Array(this.size * this.size * 3);
   }
@@ -120,12 +124,7 @@ export class Engine {
     // per session would keep each one's peak for good (measured: −8 MB for the recognizer,
     // liveness and close-up sessions together).
     const open = (file: string, arena = false) => ort.InferenceSession.create(join(opts.dir, file), { ...so, enableCpuMemArena: arena });
-    const settled = await Promise.allSettled([
-      open(m.detector.file, true),
-      open(m.recognizer.file),
-      m.closeUpDetector ? open(m.closeUpDetector.file) : Promise.resolve(undefined),
-      ...m.liveness.map((l) => open(l.file)),
-    ]);
+    const settled = await Promise.allSettled([open(m.detector.file, true), open(m.recognizer.file), m.closeUpDetector ? open(m.closeUpDetector.file) : Promise.resolve(undefined), ...m.liveness.map((l) => open(l.file))]);
     const failed = settled.find((x): x is PromiseRejectedResult => x.status === 'rejected');
     if (failed) {
       // The sessions that did load must go before the thread ends: a worker ending with
@@ -136,7 +135,13 @@ export class Engine {
     const [det, rec, close, ...live] = settled.map((x) => (x as PromiseFulfilledResult<Ort.InferenceSession | undefined>).value);
     const detector = new Detector(m.detector, det!, opts.detectThreshold ?? m.detector.scoreThreshold);
     const closeUp = close && m.closeUpDetector ? new Detector(m.closeUpDetector, close, m.closeUpDetector.scoreThreshold) : undefined;
-    return new Engine(opts, detector, closeUp, rec!, live.map((session, i) => ({ model: m.liveness[i]!, session: session! })));
+    return new Engine(
+      opts,
+      detector,
+      closeUp,
+      rec!,
+      live.map((session, i) => ({ model: m.liveness[i]!, session: session! })),
+    );
   }
 
   get hasLiveness(): boolean {
@@ -287,11 +292,26 @@ export function livenessCrop(img: RgbImage, box: Face['box'], cropScale: number,
   let y0 = cy - nh / 2;
   let x1 = cx + nw / 2;
   let y1 = cy + nh / 2;
-  if (x0 < 0) { x1 -= x0; x0 = 0; }
-  if (y0 < 0) { y1 -= y0; y0 = 0; }
-  if (x1 > W - 1) { x0 -= x1 - W + 1; x1 = W - 1; }
-  if (y1 > H - 1) { y0 -= y1 - H + 1; y1 = H - 1; }
-  x0 = Math.floor(x0); y0 = Math.floor(y0); x1 = Math.floor(x1); y1 = Math.floor(y1);
+  if (x0 < 0) {
+    x1 -= x0;
+    x0 = 0;
+  }
+  if (y0 < 0) {
+    y1 -= y0;
+    y0 = 0;
+  }
+  if (x1 > W - 1) {
+    x0 -= x1 - W + 1;
+    x1 = W - 1;
+  }
+  if (y1 > H - 1) {
+    y0 -= y1 - H + 1;
+    y1 = H - 1;
+  }
+  x0 = Math.floor(x0);
+  y0 = Math.floor(y0);
+  x1 = Math.floor(x1);
+  y1 = Math.floor(y1);
   const sx = (x1 - x0 + 1) / size;
   const sy = (y1 - y0 + 1) / size;
   return warpAffine(img, [sx, 0, x0 + 0.5 * sx - 0.5, 0, sy, y0 + 0.5 * sy - 0.5], size, size);

@@ -116,8 +116,7 @@ export class Enroller implements FacesApi {
     const photos = input.photos ?? [];
     const embeddings = input.embeddings ?? [];
     const l = this.d.limits;
-    if (photos.length + embeddings.length > l.maxPhotosPerRequest)
-      throw new EnrolError('too_many_faces', `${photos.length + embeddings.length} photos/embeddings in one request, at most ${l.maxPhotosPerRequest}`);
+    if (photos.length + embeddings.length > l.maxPhotosPerRequest) throw new EnrolError('too_many_faces', `${photos.length + embeddings.length} photos/embeddings in one request, at most ${l.maxPhotosPerRequest}`);
     // Templates are never evicted like telemetry: refuse before analysing rather than grow
     // the data directory past its budget. A sealed row is dim × 4 bytes + IV, tag and row
     // overhead, written twice (database and WAL).
@@ -137,8 +136,7 @@ export class Enroller implements FacesApi {
     for (let i = 0; i < photos.length; i++) {
       const r = await this.photo(photos[i]!);
       if ('code' in r) reject(i, r.code, `photo ${i}: ${r.message}`);
-      else if (accepted.some((e) => cosine(e, r.embedding) >= SAME_PICTURE))
-        reject(i, 'duplicate_photo', `photo ${i}: the same picture as another photo of this request (several different photos — other days, light, slight turns — recognise better)`);
+      else if (accepted.some((e) => cosine(e, r.embedding) >= SAME_PICTURE)) reject(i, 'duplicate_photo', `photo ${i}: the same picture as another photo of this request (several different photos — other days, light, slight turns — recognise better)`);
       else {
         accepted.push(r.embedding);
         if (this.d.keepPhotos) keep.push(r.keep);
@@ -184,7 +182,14 @@ export class Enroller implements FacesApi {
         });
     }
     if (accepted.length && templates < RECOMMENDED_TEMPLATES) warnings.push({ code: 'few_photos', message: `${templates} template(s): enrol at least ${RECOMMENDED_TEMPLATES} different photos for reliable recognition` });
-    this.d.audit('face.enrolled', { personId, accepted: accepted.length, rejected: rejected.map((r) => ({ index: r.index, code: r.code })), templates, replace: input.replace === true, ...(warnings.length ? { warnings: warnings.map((w) => ({ code: w.code, ...(w.otherPersonId ? { otherPersonId: w.otherPersonId } : {}) })) } : {}) });
+    this.d.audit('face.enrolled', {
+      personId,
+      accepted: accepted.length,
+      rejected: rejected.map((r) => ({ index: r.index, code: r.code })),
+      templates,
+      replace: input.replace === true,
+      ...(warnings.length ? { warnings: warnings.map((w) => ({ code: w.code, ...(w.otherPersonId ? { otherPersonId: w.otherPersonId } : {}) })) } : {}),
+    });
     return { accepted: accepted.length, rejected, templates, ...(warnings.length ? { warnings } : {}) };
   }
 

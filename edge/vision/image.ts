@@ -38,8 +38,12 @@ export function letterboxTensor(img: RgbImage, size: number, scale: number, pad:
   const plane = size * size;
   const dst = out ?? new Float32Array(plane * 3);
   const { mean, std } = t.scaling;
-  const k0 = 1 / std[0]!, k1 = 1 / std[1]!, k2 = 1 / std[2]!;
-  const m0 = mean[0]!, m1 = mean[1]!, m2 = mean[2]!;
+  const k0 = 1 / std[0]!,
+    k1 = 1 / std[1]!,
+    k2 = 1 / std[2]!;
+  const m0 = mean[0]!,
+    m1 = mean[1]!,
+    m2 = mean[2]!;
   if (t.layout === 'NCHW') {
     dst.fill((padValue - m0) * k0, 0, plane);
     dst.fill((padValue - m1) * k1, plane, 2 * plane);
@@ -93,7 +97,7 @@ export function imageTensor(img: RgbImage, t: TensorLayout, out?: Float32Array):
 export function resize(img: RgbImage, w: number, h: number): RgbImage {
   if (w === img.width && h === img.height) return img;
   if (w < img.width && h < img.height) return resizeArea(img, w, h);
-  return warpAffine(img, [img.width / w, 0, 0.5 * img.width / w - 0.5, 0, img.height / h, 0.5 * img.height / h - 0.5], w, h);
+  return warpAffine(img, [img.width / w, 0, (0.5 * img.width) / w - 0.5, 0, img.height / h, (0.5 * img.height) / h - 0.5], w, h);
 }
 
 function resizeArea(img: RgbImage, w: number, h: number): RgbImage {
@@ -169,17 +173,30 @@ export function warpAffine(img: RgbImage, inv: Affine, w: number, h: number): Rg
 export function umeyama(src: readonly Point[], dst: readonly Point[]): Affine {
   const n = src.length;
   if (n < 2 || n !== dst.length) throw new Error('umeyama needs at least two point pairs of equal count');
-  let msx = 0, msy = 0, mdx = 0, mdy = 0;
+  let msx = 0,
+    msy = 0,
+    mdx = 0,
+    mdy = 0;
   for (let i = 0; i < n; i++) {
-    msx += src[i]![0]; msy += src[i]![1]; mdx += dst[i]![0]; mdy += dst[i]![1];
+    msx += src[i]![0];
+    msy += src[i]![1];
+    mdx += dst[i]![0];
+    mdy += dst[i]![1];
   }
-  msx /= n; msy /= n; mdx /= n; mdy /= n;
+  msx /= n;
+  msy /= n;
+  mdx /= n;
+  mdy /= n;
   // With complex numbers z = x + iy the optimal similarity is dst ≈ k·src + t where
   // k = Σ conj(s)·d / Σ |s|² over the centred points; k encodes scale and rotation.
-  let num_re = 0, num_im = 0, den = 0;
+  let num_re = 0,
+    num_im = 0,
+    den = 0;
   for (let i = 0; i < n; i++) {
-    const sx = src[i]![0] - msx, sy = src[i]![1] - msy;
-    const dx = dst[i]![0] - mdx, dy = dst[i]![1] - mdy;
+    const sx = src[i]![0] - msx,
+      sy = src[i]![1] - msy;
+    const dx = dst[i]![0] - mdx,
+      dy = dst[i]![1] - mdy;
     num_re += sx * dx + sy * dy;
     num_im += sx * dy - sy * dx;
     den += sx * sx + sy * sy;
@@ -194,7 +211,10 @@ export function invertAffine(m: Affine): Affine {
   const [a, b, tx, c, d, ty] = m;
   const det = a * d - b * c;
   if (Math.abs(det) < 1e-12) throw new Error('affine matrix is singular');
-  const ia = d / det, ib = -b / det, ic = -c / det, id = a / det;
+  const ia = d / det,
+    ib = -b / det,
+    ic = -c / det,
+    id = a / det;
   return [ia, ib, -(ia * tx + ib * ty), ic, id, -(ic * tx + id * ty)];
 }
 
@@ -262,8 +282,14 @@ export function chipQuality(chip: RgbImage): { sharpness: number; brightness: nu
   const w = small.width;
   const h = small.height;
   const y = luma(small);
-  const x0 = Math.floor(w * 0.25), x1 = Math.ceil(w * 0.75), y0 = Math.floor(h * 0.25), y1 = Math.ceil(h * 0.75);
-  let s = 0, s2 = 0, n = 0, lum = 0;
+  const x0 = Math.floor(w * 0.25),
+    x1 = Math.ceil(w * 0.75),
+    y0 = Math.floor(h * 0.25),
+    y1 = Math.ceil(h * 0.75);
+  let s = 0,
+    s2 = 0,
+    n = 0,
+    lum = 0;
   for (let r = y0; r < y1; r++) {
     for (let c = x0; c < x1; c++) {
       const i = r * w + c;

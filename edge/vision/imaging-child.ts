@@ -35,13 +35,7 @@ export async function decodePhoto(buf: Buffer, o: DecodeOptions): Promise<Decode
   if (w * h > o.maxPixels) return { ok: false, code: 'too_large', message: `photo is ${w}x${h}, more than ${o.maxPixels} pixels` };
   if (w < 16 || h < 16) return { ok: false, code: 'face_too_small', message: `photo is only ${w}x${h}` };
   try {
-    const { data, info } = await s(buf, input)
-      .rotate()
-      .resize({ width: o.maxSide, height: o.maxSide, fit: 'inside', withoutEnlargement: true })
-      .toColourspace('srgb')
-      .removeAlpha()
-      .raw()
-      .toBuffer({ resolveWithObject: true });
+    const { data, info } = await s(buf, input).rotate().resize({ width: o.maxSide, height: o.maxSide, fit: 'inside', withoutEnlargement: true }).toColourspace('srgb').removeAlpha().raw().toBuffer({ resolveWithObject: true });
     const oriented = (meta.orientation ?? 1) >= 5 ? h : w;
     const img = { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height };
     const keep = o.keep ? await encodeJpeg(img, { maxSide: o.keep.maxSide, qualities: [o.keep.quality] }) : undefined;
@@ -63,7 +57,9 @@ export async function encodeJpeg(img: RgbImage, o: JpegOptions): Promise<Buffer 
     raw = { data: r.data, width: r.info.width, height: r.info.height };
   }
   for (const quality of o.qualities) {
-    const jpeg = await s(raw.data, { raw: { width: raw.width, height: raw.height, channels: 3 } }).jpeg({ quality }).toBuffer();
+    const jpeg = await s(raw.data, { raw: { width: raw.width, height: raw.height, channels: 3 } })
+      .jpeg({ quality })
+      .toBuffer();
     if (o.maxBytes === undefined || jpeg.length <= o.maxBytes) return jpeg;
   }
   return undefined;

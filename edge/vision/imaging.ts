@@ -37,9 +37,7 @@ export interface JpegOptions {
   maxSide?: number;
 }
 
-export type ImagingRequest =
-  | ({ op: 'decode'; id: number; bytes: Buffer } & DecodeOptions)
-  | ({ op: 'jpeg'; id: number; image: RgbImage } & JpegOptions);
+export type ImagingRequest = ({ op: 'decode'; id: number; bytes: Buffer } & DecodeOptions) | ({ op: 'jpeg'; id: number; image: RgbImage } & JpegOptions);
 export type ImagingResponse = { id: number; ok: true; result: DecodeResult | Buffer | null } | { id: number; ok: false; message: string };
 
 /** Why a request got no answer: the helper is busy, stopped or failed to start, hung, crashed, or the operation threw. */

@@ -102,4 +102,3 @@ export async function verifyModelFiles(r: ResolvedModels): Promise<void> {
 export function isMatch(metric: 'euclidean' | 'cosine', score: number, threshold: number): boolean {
   return metric === 'euclidean' ? score < threshold : score >= threshold;
 }
-

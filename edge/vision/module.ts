@@ -131,7 +131,10 @@ export class VisionModule implements GatewayModule {
     // A decoded enrolment photo (up to 1600 px, 7.7 MB) outlives the scavenges of its
     // request and would wait for V8's next full collection: collect once per enrolment
     // (rare; a few ms on this thread).
-    this.ctx.services.provide('faces', facesService(enroller, () => this.garbage.collect('major')));
+    this.ctx.services.provide(
+      'faces',
+      facesService(enroller, () => this.garbage.collect('major')),
+    );
     this.ctx.services.provide('vision', this.api());
     registerVisionCommands(this.ctx.commands.forCapability(visionCapability.name), { status: () => this.status(), snapshot: () => this.snapshot(), problem: () => this.problem, enroller });
 
@@ -244,8 +247,7 @@ export class VisionModule implements GatewayModule {
       this.ctx.bus.emit('vision.camera', s);
       const level = s.state === 'streaming' || s.state === 'connecting' || s.state === 'stopped' ? 'info' : 'warn';
       this.log[level]({ state: s.state, reason: s.reason }, 'camera state');
-      if (s.state !== 'connecting' && s.state !== 'stopped')
-        void this.ctx.outbox.append({ stream: 'event', type: 'camera.state', data: { doorId: this.cfg.doorId, state: s.state, ...(s.reason ? { reason: s.reason } : {}) } }).catch(() => {});
+      if (s.state !== 'connecting' && s.state !== 'stopped') void this.ctx.outbox.append({ stream: 'event', type: 'camera.state', data: { doorId: this.cfg.doorId, state: s.state, ...(s.reason ? { reason: s.reason } : {}) } }).catch(() => {});
     });
     cam.on('frame', () => {
       this.garbage.check();
@@ -317,7 +319,7 @@ export class VisionModule implements GatewayModule {
     if (load.state === 'loading') return { ok: false, message: `face access: loading the face models (${seconds(this.ctx.clock.now() - load.since)} s so far)` };
     if (!this.inference?.ready) return { ok: false, message: 'face access: inference worker not running (restarting)' };
     const cam = this.camera?.stats();
-    if (!cam || cam.state !== 'streaming') return { ok: false, message: `camera ${describeSource(cameraSource(this.cfg.camera.source))} ${cam?.state ?? 'not started'}${cam?.reason ? `: ${cam.reason}` : ''}` };
+    if (cam?.state !== 'streaming') return { ok: false, message: `camera ${describeSource(cameraSource(this.cfg.camera.source))} ${cam?.state ?? 'not started'}${cam?.reason ? `: ${cam.reason}` : ''}` };
     return { ok: true, detail: { doorId: this.cfg.doorId, templates: this.store.count(), camera: cam } };
   }
 

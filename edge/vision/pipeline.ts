@@ -150,8 +150,7 @@ export class FacePipeline {
     }
     this.evidence.reset();
     metrics.count(v.kind === 'ambiguous' ? 'ambiguous' : 'unknown');
-    if (this.confirmer.observe(UNKNOWN, f.mono) === UNKNOWN)
-      void this.event('unknown', f, s.box, { nearest: match ? round(match.score) : null, threshold: round(v.threshold), searched: size.persons, ...(v.kind === 'ambiguous' ? { ambiguous: true, margin: round(v.margin), requiredMargin: v.required } : {}) });
+    if (this.confirmer.observe(UNKNOWN, f.mono) === UNKNOWN) void this.event('unknown', f, s.box, { nearest: match ? round(match.score) : null, threshold: round(v.threshold), searched: size.persons, ...(v.kind === 'ambiguous' ? { ambiguous: true, margin: round(v.margin), requiredMargin: v.required } : {}) });
   }
 
   /**
@@ -242,9 +241,7 @@ export class FacePipeline {
     metrics.learned.inc({ outcome: r.outcome });
     if (r.outcome !== 'learned') return;
     log.info({ person: match.personId, templates: r.templates }, 'face record updated from a gate capture (resident consented)');
-    void this.d.outbox
-      .append({ stream: 'audit', type: 'face.learned', data: { personId: match.personId, doorId: cfg.doorId, templates: r.templates, learned: store.learned(match.personId).count, score: round(r.score!) } })
-      .catch((err) => log.error({ err: String(err) }, 'face.learned audit not stored'));
+    void this.d.outbox.append({ stream: 'audit', type: 'face.learned', data: { personId: match.personId, doorId: cfg.doorId, templates: r.templates, learned: store.learned(match.personId).count, score: round(r.score!) } }).catch((err) => log.error({ err: String(err) }, 'face.learned audit not stored'));
   }
 
   private async event(kind: 'unknown' | 'spoof', f: Frame, box: FaceBox, data: Record<string, unknown>): Promise<void> {

@@ -65,12 +65,12 @@ export const VisionSchema = Section(
     enabled: Type.Boolean({ default: false, description: 'Run face access (needs the face models installed: npm run models).' }),
     doorId: Type.Optional(Ident({ description: 'Door the camera opens (an id of the doors section). Required when enabled.' })),
     camera: CameraSchema,
-    modelsDir: Type.Optional(Type.String({ minLength: 1, description: 'Directory of the installed model files (a technician\'s mirror, a read-only partition…); default: the project\'s models/ directory, where manifest.json is.' })),
+    modelsDir: Type.Optional(Type.String({ minLength: 1, description: "Directory of the installed model files (a technician's mirror, a read-only partition…); default: the project's models/ directory, where manifest.json is." })),
     models: Section(
       {
-        detector: Type.Optional(Type.String({ description: 'Detector id in the manifest (default: the manifest\'s).' })),
-        recognizer: Type.Optional(Type.String({ description: 'Recognizer id in the manifest (default: the manifest\'s).' })),
-        liveness: Type.Optional(Type.Array(Type.String(), { maxItems: 4, description: 'Liveness ensemble ids; empty or absent: the manifest\'s (turn liveness off with liveness.enabled: false).' })),
+        detector: Type.Optional(Type.String({ description: "Detector id in the manifest (default: the manifest's)." })),
+        recognizer: Type.Optional(Type.String({ description: "Recognizer id in the manifest (default: the manifest's)." })),
+        liveness: Type.Optional(Type.Array(Type.String(), { maxItems: 4, description: "Liveness ensemble ids; empty or absent: the manifest's (turn liveness off with liveness.enabled: false)." })),
       },
       { description: 'Which models of the manifest to run.', default: {} },
     ),
@@ -86,15 +86,12 @@ export const VisionSchema = Section(
       minimum: 1,
       maximum: 900,
       default: 30,
-      description:
-        "Seconds one frame or photo may take in the inference worker before its request fails (the worker is kept running and its late answer discarded; the next frame waits for it). A Pi analyses a frame in well under a second; raise it only for boxes that are far slower (emulated arm64).",
+      description: 'Seconds one frame or photo may take in the inference worker before its request fails (the worker is kept running and its late answer discarded; the next frame waits for it). A Pi analyses a frame in well under a second; raise it only for boxes that are far slower (emulated arm64).',
     }),
-    detectThreshold: Type.Optional(Type.Number({ minimum: 0.3, maximum: 1, description: 'Detection score threshold (default: the manifest\'s calibrated value, 0.7 for YuNet).' })),
+    detectThreshold: Type.Optional(Type.Number({ minimum: 0.3, maximum: 1, description: "Detection score threshold (default: the manifest's calibrated value, 0.7 for YuNet)." })),
     match: Section(
       {
-        threshold: Type.Optional(
-          Type.Number({ exclusiveMinimum: 0, description: 'Fixed match threshold (default: none, computed from strangerRate and the number of persons the door searches; Euclidean distance for the dlib recognizer, match if below; cosine similarity for the others, match if above).' }),
-        ),
+        threshold: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: 'Fixed match threshold (default: none, computed from strangerRate and the number of persons the door searches; Euclidean distance for the dlib recognizer, match if below; cosine similarity for the others, match if above).' })),
         confirmFrames: Type.Integer({ minimum: 1, maximum: 30, default: 3, description: 'K: consecutive frames that must match the same person before the door is asked.' }),
         windowMs: Type.Integer({ minimum: 100, maximum: 30000, default: 3000, description: 'The K matching frames must fall within this window.' }),
         strangerRate: Type.Number({
@@ -113,7 +110,7 @@ export const VisionSchema = Section(
     liveness: Section(
       {
         enabled: Type.Boolean({ default: true, description: 'Run the passive liveness models (refuse photos/screens held up to the camera). Passive only: not sufficient alone.' }),
-        threshold: Type.Optional(Type.Number({ minimum: 0, maximum: 1, description: 'p(real) needed (default: the manifest\'s).' })),
+        threshold: Type.Optional(Type.Number({ minimum: 0, maximum: 1, description: "p(real) needed (default: the manifest's)." })),
       },
       { description: 'Anti-spoofing.', default: {} },
     ),
@@ -133,8 +130,7 @@ export const VisionSchema = Section(
             maxSimilarity: Type.Number({ minimum: 0.5, maximum: 1, default: 0.93, description: "A capture this similar (cosine) to one of the person's templates adds nothing and is not learned." }),
           },
           {
-            description:
-              'Learning from gate captures, only for residents who consented (person.upsert faces.gateUpdates: true): a live, unambiguous grant well beyond the threshold that also matches the enrolled photos adds the capture to the record. Withdrawing consent deletes every learned template.',
+            description: 'Learning from gate captures, only for residents who consented (person.upsert faces.gateUpdates: true): a live, unambiguous grant well beyond the threshold that also matches the enrolled photos adds the capture to the record. Withdrawing consent deletes every learned template.',
             default: {},
           },
         ),
@@ -143,9 +139,7 @@ export const VisionSchema = Section(
     ),
     privacy: Section(
       {
-        keyFile: Type.Optional(
-          Type.String({ minLength: 1, description: 'AES-256 key file for the templates (created 0600 if missing); default <dataDir>/keys/faces.key. Keep it outside backups of the database.' }),
-        ),
+        keyFile: Type.Optional(Type.String({ minLength: 1, description: 'AES-256 key file for the templates (created 0600 if missing); default <dataDir>/keys/faces.key. Keep it outside backups of the database.' })),
         templatesFile: Type.String({ minLength: 1, default: 'faces.db', description: 'SQLite file of the encrypted templates, relative to gateway.dataDir.' }),
         keepPhotos: Type.Boolean({ default: false, description: 'Keep enrolment photos (encrypted). Off: photos are discarded once embedded.' }),
         photoRetentionDays: Type.Integer({ minimum: 1, maximum: 3650, default: 30, description: 'Kept photos are deleted after this many days.' }),

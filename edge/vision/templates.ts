@@ -291,9 +291,7 @@ export class TemplateStore {
         const id = Number(ins.run(personId, this.o.model, opts.source, now, seal(this.o.key, Buffer.from(v.buffer), this.aad(personId))).lastInsertRowid);
         added.push({ id, v });
       }
-      const excess = db
-        .prepare(`DELETE FROM templates WHERE id IN (SELECT id FROM templates WHERE person_id = ? AND source != '${GATE}' ORDER BY created_at DESC, id DESC LIMIT -1 OFFSET ?) RETURNING id`)
-        .all(personId, opts.maxPerPerson) as Array<{ id: number }>;
+      const excess = db.prepare(`DELETE FROM templates WHERE id IN (SELECT id FROM templates WHERE person_id = ? AND source != '${GATE}' ORDER BY created_at DESC, id DESC LIMIT -1 OFFSET ?) RETURNING id`).all(personId, opts.maxPerPerson) as Array<{ id: number }>;
       removedIds.push(...excess.map((r) => r.id));
     })();
     const gone = new Set(removedIds);
@@ -380,11 +378,7 @@ export class TemplateStore {
     let removed: number[] = [];
     db.transaction(() => {
       id = Number(db.prepare('INSERT INTO templates(person_id, model, source, created_at, sealed) VALUES (?, ?, ?, ?, ?)').run(personId, this.o.model, GATE, this.o.now(), seal(this.o.key, Buffer.from(v.buffer), this.aad(personId))).lastInsertRowid);
-      removed = (
-        db
-          .prepare(`DELETE FROM templates WHERE id IN (SELECT id FROM templates WHERE person_id = ? AND source = '${GATE}' ORDER BY created_at DESC, id DESC LIMIT -1 OFFSET ?) RETURNING id`)
-          .all(personId, max) as Array<{ id: number }>
-      ).map((r) => r.id);
+      removed = (db.prepare(`DELETE FROM templates WHERE id IN (SELECT id FROM templates WHERE person_id = ? AND source = '${GATE}' ORDER BY created_at DESC, id DESC LIMIT -1 OFFSET ?) RETURNING id`).all(personId, max) as Array<{ id: number }>).map((r) => r.id);
     })();
     const gone = new Set(removed);
     if (gone.size) this.compact((r) => gone.has(this.rowId[r]!));
@@ -483,7 +477,10 @@ export class TemplateStore {
     for (let r = 0; r < this.rows; r++) {
       if (allowed && !allowed.has(this.rowPerson[r]!)) continue;
       const off = r * k;
-      let a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+      let a0 = 0,
+        a1 = 0,
+        a2 = 0,
+        a3 = 0;
       for (let i = 0; i < k; i += 4) {
         a0 += P[off + i]! * pq[i]!;
         a1 += P[off + i + 1]! * pq[i + 1]!;
@@ -531,7 +528,10 @@ export class TemplateStore {
       // Only the persons the door lets in now are candidates (the caller's set).
       if (allowed && !allowed.has(this.rowPerson[r]!)) continue;
       const off = r * d;
-      let a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+      let a0 = 0,
+        a1 = 0,
+        a2 = 0,
+        a3 = 0;
       let i = 0;
       for (; i < d4; i += 4) {
         a0 += m[off + i]! * q[i]!;

@@ -44,12 +44,7 @@ export interface AnalyzeResult {
 }
 
 export type WorkerRequest = { op: 'init'; options: EngineOptions } | AnalyzeRequest | { op: 'close' };
-export type WorkerResponse =
-  | { op: 'loading' }
-  | { op: 'ready'; liveness: boolean }
-  | { op: 'init_failed'; message: string }
-  | { op: 'result'; id: number; result: AnalyzeResult }
-  | { op: 'failed'; id: number; message: string };
+export type WorkerResponse = { op: 'loading' } | { op: 'ready'; liveness: boolean } | { op: 'init_failed'; message: string } | { op: 'result'; id: number; result: AnalyzeResult } | { op: 'failed'; id: number; message: string };
 
 export async function analyze(engine: Engine, req: Omit<AnalyzeRequest, 'op' | 'id'>): Promise<AnalyzeResult> {
   const t0 = performance.now();

@@ -26,21 +26,36 @@ export function fuzzPayload(r: () => number, i: number, now: number): { payload:
   const id = `f${i}`;
   const junk = () => Buffer.from(Array.from({ length: Math.floor(r() * 64) }, () => Math.floor(r() * 256)));
   switch (Math.floor(r() * 16)) {
-    case 0: return { payload: junk(), valid: false };
-    case 1: return { payload: Buffer.from(pick(['', 'null', '[]', '1', '"x"', '{', '{}', '{"id":1}', 'true', '{"__proto__":{"x":1}}'])), valid: false };
-    case 2: return { payload: Buffer.from(JSON.stringify({ v: 1, id, name: pick(['door.teleport', '', 'x'.repeat(64), 'a\u0000b', '../../etc', 'constructor', '__proto__']) })), valid: false };
-    case 3: return { payload: Buffer.from(JSON.stringify({ v: 1, id, name: 'f.act', ts: now + Math.floor(r() * 1e12) + 120_000 })), valid: false };
-    case 4: return { payload: Buffer.from(JSON.stringify({ v: 1, id, name: 'f.act', ts: now - 120_000 - Math.floor(r() * 1e9) })), valid: false };
-    case 5: return { payload: Buffer.from(`{"v":1,"id":"${id}","name":"f.act","ts":9007199254740993}`), valid: false };
-    case 6: return { payload: Buffer.concat([Buffer.from(`{"v":1,"id":"${id}","name":"f.act","args":{"x":"`), junk(), Buffer.from([0xff]), Buffer.from('"}}')]), valid: false }; // always one invalid byte
-    case 7: return { payload: Buffer.from(JSON.stringify({ v: 1, id, name: 'f.act', args: { x: r() } })), valid: false }; // x must be a string
-    case 8: return { payload: Buffer.from(JSON.stringify({ v: 1, id, name: 'f.act', args: { x: 'a', extra: 1 } })), valid: false };
-    case 9: return { payload: Buffer.from(JSON.stringify({ v: 2, id, name: 'f.act' })), valid: false };
-    case 10: return { payload: Buffer.from(JSON.stringify({ v: 1, id: 'x'.repeat(200), name: 'f.act' })), valid: false };
-    case 11: return { payload: Buffer.from(JSON.stringify({ v: 1, id, name: 'f.act', expiresAt: now - 1 })), valid: false };
-    case 12: return { payload: Buffer.from(`{"v":1,"id":"${id}","name":"f.act","args":${'['.repeat(2000)}${']'.repeat(2000)}}`), valid: false };
-    case 13: return { payload: Buffer.from(JSON.stringify({ v: 1, id, name: 'f.act', args: { x: 'y'.repeat(5000) } })), valid: false }; // > maxPayloadBytes
-    default: return { payload: Buffer.from(JSON.stringify({ v: 1, id, name: 'f.act', args: { x: 'ok' }, ts: now })), valid: true };
+    case 0:
+      return { payload: junk(), valid: false };
+    case 1:
+      return { payload: Buffer.from(pick(['', 'null', '[]', '1', '"x"', '{', '{}', '{"id":1}', 'true', '{"__proto__":{"x":1}}'])), valid: false };
+    case 2:
+      return { payload: Buffer.from(JSON.stringify({ v: 1, id, name: pick(['door.teleport', '', 'x'.repeat(64), 'a\u0000b', '../../etc', 'constructor', '__proto__']) })), valid: false };
+    case 3:
+      return { payload: Buffer.from(JSON.stringify({ v: 1, id, name: 'f.act', ts: now + Math.floor(r() * 1e12) + 120_000 })), valid: false };
+    case 4:
+      return { payload: Buffer.from(JSON.stringify({ v: 1, id, name: 'f.act', ts: now - 120_000 - Math.floor(r() * 1e9) })), valid: false };
+    case 5:
+      return { payload: Buffer.from(`{"v":1,"id":"${id}","name":"f.act","ts":9007199254740993}`), valid: false };
+    case 6:
+      return { payload: Buffer.concat([Buffer.from(`{"v":1,"id":"${id}","name":"f.act","args":{"x":"`), junk(), Buffer.from([0xff]), Buffer.from('"}}')]), valid: false }; // always one invalid byte
+    case 7:
+      return { payload: Buffer.from(JSON.stringify({ v: 1, id, name: 'f.act', args: { x: r() } })), valid: false }; // x must be a string
+    case 8:
+      return { payload: Buffer.from(JSON.stringify({ v: 1, id, name: 'f.act', args: { x: 'a', extra: 1 } })), valid: false };
+    case 9:
+      return { payload: Buffer.from(JSON.stringify({ v: 2, id, name: 'f.act' })), valid: false };
+    case 10:
+      return { payload: Buffer.from(JSON.stringify({ v: 1, id: 'x'.repeat(200), name: 'f.act' })), valid: false };
+    case 11:
+      return { payload: Buffer.from(JSON.stringify({ v: 1, id, name: 'f.act', expiresAt: now - 1 })), valid: false };
+    case 12:
+      return { payload: Buffer.from(`{"v":1,"id":"${id}","name":"f.act","args":${'['.repeat(2000)}${']'.repeat(2000)}}`), valid: false };
+    case 13:
+      return { payload: Buffer.from(JSON.stringify({ v: 1, id, name: 'f.act', args: { x: 'y'.repeat(5000) } })), valid: false }; // > maxPayloadBytes
+    default:
+      return { payload: Buffer.from(JSON.stringify({ v: 1, id, name: 'f.act', args: { x: 'ok' }, ts: now })), valid: true };
   }
 }
 

@@ -9,9 +9,7 @@ import { fileURLToPath } from 'node:url';
 
 export const PYTHON = '/usr/bin/python3';
 // Beside this file (scripts/lib) or, when compiled to dist/scripts/lib, in the source tree.
-const LISTENER = [new URL('./notify-listener.py', import.meta.url), new URL('../../../scripts/lib/notify-listener.py', import.meta.url)]
-  .map((u) => fileURLToPath(u))
-  .find((p) => existsSync(p)) ?? fileURLToPath(new URL('./notify-listener.py', import.meta.url));
+const LISTENER = [new URL('./notify-listener.py', import.meta.url), new URL('../../../scripts/lib/notify-listener.py', import.meta.url)].map((u) => fileURLToPath(u)).find((p) => existsSync(p)) ?? fileURLToPath(new URL('./notify-listener.py', import.meta.url));
 
 export interface NotifyMessage {
   /** Arrival time, CLOCK_MONOTONIC in ms: comparable with monoMs(). */

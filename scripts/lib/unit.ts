@@ -17,9 +17,7 @@ const EXEC = (/^ExecStart=(.*)$/m.exec(UNIT)?.[1] ?? '').split(/\s+/);
 const ENTRY_AT = EXEC.findIndex((w) => w.endsWith('main.js'));
 
 /** Environment= assignments of the unit (malloc tuning, NODE_ENV). */
-export const UNIT_ENV: Record<string, string> = Object.fromEntries(
-  [...UNIT.matchAll(/^Environment=([A-Za-z_][A-Za-z0-9_]*)=(.*)$/gm)].map((m) => [m[1]!, m[2]!]),
-);
+export const UNIT_ENV: Record<string, string> = Object.fromEntries([...UNIT.matchAll(/^Environment=([A-Za-z_][A-Za-z0-9_]*)=(.*)$/gm)].map((m) => [m[1]!, m[2]!]));
 
 /** Node flags exactly as ExecStart= passes them. */
 export const UNIT_NODE_FLAGS: string[] = EXEC.slice(1, ENTRY_AT).filter((w) => w.startsWith('--'));

@@ -78,12 +78,18 @@ const base = (parkingSection?: Record<string, unknown>) => ({
   ...(parkingSection ? { parking: parkingSection } : {}),
 });
 
-t.test('the gateway\'s own list: sections, checks, warnings, modules and events as before, in list order', async (t) => {
+t.test("the gateway's own list: sections, checks, warnings, modules and events as before, in list order", async (t) => {
   t.same(Object.keys(GatewayConfigSchema.properties), [...Object.keys(CORE_SECTIONS), 'meters', 'doors', 'vision', 'console']);
-  t.same(CAPABILITIES.map((c) => c.name), ['meters', 'doors', 'vision', 'console']);
+  t.same(
+    CAPABILITIES.map((c) => c.name),
+    ['meters', 'doors', 'vision', 'console'],
+  );
   t.equal(semanticChecks.length, 1 + 4, 'the uplink check and one per capability');
   t.equal(configWarnings.length, 1, 'the meters warnings');
-  t.same(moduleFactories.map((m) => (typeof m === 'function' ? m.name : m.name)), ['bootModule', 'meters', 'doors', 'vision', 'console']);
+  t.same(
+    moduleFactories.map((m) => (typeof m === 'function' ? m.name : m.name)),
+    ['bootModule', 'meters', 'doors', 'vision', 'console'],
+  );
   t.same([...LIVE_EVENTS].sort(), ['access.decision', 'door.alarm', 'door.pinWait', 'door.state', 'gateway.ready', 'gateway.stopping', 'meter.device', 'meter.reading', 'outbox.evicted', 'uplink.state', 'vision.camera', 'vision.decision']);
   t.same(TRANSIENT_EVENTS, ['meter.reading']);
   for (const e of ['access.decision', 'vision.decision', 'audit', 'no.such.event']) t.notOk(eventAllowed('viewer', e), `${e}: not for viewers`);
@@ -103,13 +109,20 @@ t.test('config: the section, its defaults and its checks come from the descripto
 
   const bad = validateConfig(base({ spaces: 'many', colour: 'red' }), WITH_PARKING);
   t.ok(bad.problems.includes('parking.colour: unknown key'), bad.problems.join('; '));
-  t.ok(bad.problems.some((p) => p.startsWith('parking.spaces: ')), 'its schema validates');
+  t.ok(
+    bad.problems.some((p) => p.startsWith('parking.spaces: ')),
+    'its schema validates',
+  );
   t.same(validateConfig(base({ spaces: 2, reserved: 5 }), WITH_PARKING).problems, ['parking.reserved: more than parking.spaces'], 'its check runs');
   t.equal(checksOf(WITH_PARKING).length, semanticChecks.length + 1);
   const warned = validateConfig(base({ enabled: true, spaces: 0 }), WITH_PARKING).config!;
-  t.same(warningsOf(WITH_PARKING).flatMap((w) => w(warned)), ['parking.spaces: 0, the barrier never opens'], 'its warning runs');
+  t.same(
+    warningsOf(WITH_PARKING).flatMap((w) => w(warned)),
+    ['parking.spaces: 0, the barrier never opens'],
+    'its warning runs',
+  );
 
-  t.ok(validateConfig(base({ enabled: true })).problems.includes('parking: unknown key'), 'the gateway\'s own list knows no such section');
+  t.ok(validateConfig(base({ enabled: true })).problems.includes('parking: unknown key'), "the gateway's own list knows no such section");
 });
 
 function loadedWith(parkingSection: Record<string, unknown>): LoadedConfig {
@@ -137,7 +150,7 @@ t.test('modules: loaded only when wanted; its commands show on its pages with it
   t.same(g.healthReport().parking, { ok: true });
   t.equal(g.commands.capabilityOf('barrier.open'), 'parking', 'its commands carry its capability');
   t.equal(g.commands.roleOf('barrier.open'), 'technician');
-  t.equal(g.commands.capabilityOf('gateway.ping'), 'gateway', 'the core\'s own carry the core\'s');
+  t.equal(g.commands.capabilityOf('gateway.ping'), 'gateway', "the core's own carry the core's");
 
   const view = {
     commands: g.commands.list().map((c) => ({ name: c.name, capability: g.commands.capabilityOf(c.name), pages: g.commands.pagesOf(c.name) })),
@@ -147,14 +160,17 @@ t.test('modules: loaded only when wanted; its commands show on its pages with it
   const pages = consolePages(WITH_PARKING, view);
   t.same(pages.parking, { configured: true, commands: ['barrier.open', 'parking.count'] }, 'its first page: its commands');
   t.same(pages['parking-log'], { configured: true, commands: ['parking.count'] }, 'the other page: the commands that asked for it');
-  t.same(pages.meters, { configured: false, reason: 'meter reading is not configured on this gateway', commands: [] }, 'the other capabilities\' pages as ever');
-  t.notOk(Object.values(pages).some((p) => p.commands.includes('gateway.ping')), 'the core\'s commands are on no capability\'s page');
+  t.same(pages.meters, { configured: false, reason: 'meter reading is not configured on this gateway', commands: [] }, "the other capabilities' pages as ever");
+  t.notOk(
+    Object.values(pages).some((p) => p.commands.includes('gateway.ping')),
+    "the core's commands are on no capability's page",
+  );
 
   const r = await g.commands.execute('parking.count', {}, { id: 'c1', source: 'local', receivedAt: Date.now() });
   t.same(r.result, { ok: true, result: { cars: 3 } });
 });
 
-t.test('events: the descriptor\'s are forwarded live, transient and role as it declared', async (t) => {
+t.test("events: the descriptor's are forwarded live, transient and role as it declared", async (t) => {
   t.ok(liveEventsOf(WITH_PARKING).includes('parking.plate' as never));
   t.same(transientEventsOf(WITH_PARKING), ['meter.reading', 'parking.occupancy']);
   const roles = eventRolesOf(WITH_PARKING);
@@ -162,12 +178,19 @@ t.test('events: the descriptor\'s are forwarded live, transient and role as it d
   t.equal(roles.get('parking.occupancy'), 'viewer');
 });
 
-t.test('doctor: the descriptor\'s check runs after the core\'s, with the typed config', async (t) => {
+t.test("doctor: the descriptor's check runs after the core's, with the typed config", async (t) => {
   const f = await runDoctor({ loaded: loadedWith({ enabled: true, spaces: 7 }), capabilities: [parking], systemctl: false });
   const mine = f.filter((x) => x.check === 'parking');
   t.same(mine, [{ check: 'parking', label: '停车 parking', level: 'OK', message: '7 spaces' }]);
   t.ok(f.findIndex((x) => x.check === 'broker') < f.findIndex((x) => x.check === 'parking'), 'after the core checks');
-  t.notOk(f.some((x) => ['serial', 'gpio', 'camera', 'models', 'console'].includes(x.check)), 'only the listed capabilities\' checks');
+  t.notOk(
+    f.some((x) => ['serial', 'gpio', 'camera', 'models', 'console'].includes(x.check)),
+    "only the listed capabilities' checks",
+  );
   const all = await runDoctor({ loaded: loadedWith({ enabled: false }), systemctl: false });
-  t.same([...new Set(all.map((x) => x.check))].filter((c) => ['serial', 'gpio', 'camera', 'models', 'console'].includes(c)), ['serial', 'gpio', 'camera', 'models', 'console'], 'the gateway\'s own list: each capability\'s checks, in list order');
+  t.same(
+    [...new Set(all.map((x) => x.check))].filter((c) => ['serial', 'gpio', 'camera', 'models', 'console'].includes(c)),
+    ['serial', 'gpio', 'camera', 'models', 'console'],
+    "the gateway's own list: each capability's checks, in list order",
+  );
 });

@@ -50,7 +50,13 @@ export function importGraph(roots: string[]): Map<string, string[]> {
   while (todo.length) {
     const file = todo.pop()!;
     if (graph.has(file)) continue;
-    const deps = [...new Set(staticSpecifiers(readFileSync(file, 'utf8')).map((s) => resolveSpecifier(file, s)).filter((d): d is string => d !== undefined))];
+    const deps = [
+      ...new Set(
+        staticSpecifiers(readFileSync(file, 'utf8'))
+          .map((s) => resolveSpecifier(file, s))
+          .filter((d): d is string => d !== undefined),
+      ),
+    ];
     graph.set(file, deps);
     for (const d of deps) if (!graph.has(d)) todo.push(d);
   }

@@ -83,7 +83,15 @@ t.test('a handler that throws or hangs gives an error result', async (t) => {
   const { Type } = await import('@sinclair/typebox');
   const gw = await startGateway();
   t.teardown(() => gw.stop());
-  gw.commands.register({ name: 't.throw', description: '', role: 'technician', args: Type.Object({}), handler: () => { throw new Error('boom'); } });
+  gw.commands.register({
+    name: 't.throw',
+    description: '',
+    role: 'technician',
+    args: Type.Object({}),
+    handler: () => {
+      throw new Error('boom');
+    },
+  });
   gw.commands.register({ name: 't.hang', description: '', role: 'technician', args: Type.Object({}), timeoutMs: 100, handler: () => new Promise(() => {}) });
   const meta = (id: string) => ({ id, source: 'local' as const, receivedAt: Date.now() });
   t.match((await gw.commands.execute('t.throw', {}, meta('a'))).result, { ok: false, error: { code: 'internal', message: /boom/ } });

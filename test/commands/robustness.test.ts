@@ -93,7 +93,10 @@ t.test('a state database that refuses writes (SQLITE_FULL): the command runs onc
   }
   const outcomes = [];
   for (let i = 0; i < 20; i++) outcomes.push(await reg.handleMqtt(msg({ id: `full-${i}`, name: 't.echo', args: { v: i } })));
-  t.ok(outcomes.every((o) => o.result.ok), 'every command answered ok');
+  t.ok(
+    outcomes.every((o) => o.result.ok),
+    'every command answered ok',
+  );
   t.equal(runs(), 21);
   t.ok(storeErrors() >= 20, `store failures reported to the disk guard (${storeErrors()})`);
   const again = await reg.handleMqtt(msg({ id: 'full-3', name: 't.echo', args: { v: 99 } }));

@@ -23,7 +23,12 @@ const aFile = join(dir, 'a-file');
 writeFileSync(aFile, 'x');
 
 const bomb = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]'];
-for (let i = 1; i < 10; i++) bomb.push(`${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(9).fill(`*${String.fromCharCode(96 + i)}`).join(',')}]`);
+for (let i = 1; i < 10; i++)
+  bomb.push(
+    `${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(9)
+      .fill(`*${String.fromCharCode(96 + i)}`)
+      .join(',')}]`,
+  );
 
 // [name, file content (or a function making the file and returning its path), expected stderr]
 type Case = [string, string | (() => string), RegExp];
@@ -36,9 +41,25 @@ const cases: Case[] = [
   ['unclosed quote', `${ok()}site: { id: "s }\n`, /YAML/],
   ['duplicate key', `${ok()}log: { level: info }\nlog: { level: warn }\n`, /YAML.*(unique|duplicate)/i],
   ['tab indentation', `site:\n\tid: s\n`, /YAML/],
-  ['binary garbage', () => { const p = join(dir, 'garbage.yaml'); writeFileSync(p, Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919) % 256))); return p; }, /NUL|YAML/],
+  [
+    'binary garbage',
+    () => {
+      const p = join(dir, 'garbage.yaml');
+      writeFileSync(p, Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919) % 256)));
+      return p;
+    },
+    /NUL|YAML/,
+  ],
   ['NUL bytes', `${ok()}\u0000\u0000\n`, /NUL/],
-  ['invalid UTF-8', () => { const p = join(dir, 'utf8.yaml'); writeFileSync(p, Buffer.concat([Buffer.from(ok()), Buffer.from('site: { name: "'), Buffer.from([0xff, 0xfe]), Buffer.from('" }\n')])); return p; }, /YAML|invalid/],
+  [
+    'invalid UTF-8',
+    () => {
+      const p = join(dir, 'utf8.yaml');
+      writeFileSync(p, Buffer.concat([Buffer.from(ok()), Buffer.from('site: { name: "'), Buffer.from([0xff, 0xfe]), Buffer.from('" }\n')]));
+      return p;
+    },
+    /YAML|invalid/,
+  ],
   ['empty file', '', /site|required|mapping/],
   ['only comments', '# nothing\n', /site|required|mapping/],
   ['scalar root', '42\n', /mapping/],
@@ -47,12 +68,45 @@ const cases: Case[] = [
   ['custom tag', `${ok()}x: !evil { a: 1 }\n`, /YAML|tag|unknown key/i],
   ['js function tag', `${ok()}x: !!js/function "function(){}"\n`, /YAML|tag|unknown key/i],
   ['1.5 MB file', `${ok()}# ${'x'.repeat(1_500_000)}\n`, /more than/],
-  ['40 MB sparse file', () => { const p = join(dir, 'huge.yaml'); writeFileSync(p, ok()); truncateSync(p, 40 * 1048576); return p; }, /more than/],
+  [
+    '40 MB sparse file',
+    () => {
+      const p = join(dir, 'huge.yaml');
+      writeFileSync(p, ok());
+      truncateSync(p, 40 * 1048576);
+      return p;
+    },
+    /more than/,
+  ],
   ['12k buses under the size cap', `${ok()}meters:\n  buses: [${Array.from({ length: 12_000 }, (_, i) => `{id: b${i}}`).join(',')}]\n`, /more than the 10000/],
   ['20k keys', `${ok()}x: {${Array.from({ length: 20_000 }, (_, i) => `k${i}: 1`).join(',')}}\n`, /more than 10000|unknown key/],
-  ['a directory', () => { const p = join(dir, 'cfgdir'); mkdirSync(p); return p; }, /not a regular file/],
-  ['a FIFO', () => { const p = join(dir, 'fifo.yaml'); execFileSync('mkfifo', [p]); return p; }, /not a regular file/],
-  ['a symlink loop', () => { const p = join(dir, 'loop.yaml'); symlinkSync(p, p); return p; }, /ELOOP/],
+  [
+    'a directory',
+    () => {
+      const p = join(dir, 'cfgdir');
+      mkdirSync(p);
+      return p;
+    },
+    /not a regular file/,
+  ],
+  [
+    'a FIFO',
+    () => {
+      const p = join(dir, 'fifo.yaml');
+      execFileSync('mkfifo', [p]);
+      return p;
+    },
+    /not a regular file/,
+  ],
+  [
+    'a symlink loop',
+    () => {
+      const p = join(dir, 'loop.yaml');
+      symlinkSync(p, p);
+      return p;
+    },
+    /ELOOP/,
+  ],
   ['missing file', () => join(dir, 'none.yaml'), /ENOENT/],
   ['/dev/zero', () => '/dev/zero', /not a regular file/],
   // Schema
@@ -132,7 +186,12 @@ t.test('resource exhaustion as real processes under --max-old-space-size=128: ex
   const big = join(dir, 'buses-200k.yaml');
   writeFileSync(big, `${ok()}meters:\n  buses:\n${Array.from({ length: 200_000 }, (_, i) => `    - { id: b${i} }`).join('\n')}\n`);
   const nearCap = join(dir, 'near-cap.yaml');
-  writeFileSync(nearCap, `${ok()}meters:\n  buses: [${Array.from({ length: 9_000 }, (_, i) => `{id: bus${i}, devices: [{id: m${i}}]}`).join(',').slice(0, 1_000_000 - 200)}]\n`);
+  writeFileSync(
+    nearCap,
+    `${ok()}meters:\n  buses: [${Array.from({ length: 9_000 }, (_, i) => `{id: bus${i}, devices: [{id: m${i}}]}`)
+      .join(',')
+      .slice(0, 1_000_000 - 200)}]\n`,
+  );
   const bombFile = join(dir, 'bomb.yaml');
   writeFileSync(bombFile, `${bomb.join('\n')}\n${ok()}`);
   const proc = join(dir, 'proc.yaml');

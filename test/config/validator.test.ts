@@ -38,5 +38,8 @@ t.test('it agrees with a validator compiled at run time: verdicts, defaults, err
   // What the service reports for one of them, through load.ts's descriptions.
   const { problems } = validateConfig({ site: { id: 's' }, gateway: { id: 'g', colour: 'red' }, uplink: { url: 'mqtt://x' }, log: { level: 'loud' } });
   t.ok(problems.includes('gateway.colour: unknown key'), problems.join(' | '));
-  t.ok(problems.some((p) => p.startsWith('log.level: must be one of')), problems.join(' | '));
+  t.ok(
+    problems.some((p) => p.startsWith('log.level: must be one of')),
+    problems.join(' | '),
+  );
 });

@@ -106,7 +106,13 @@ t.test('system: the model files come from models/manifest.json at the app root, 
   const sys = await clients.viewer.get('/api/system');
   t.equal(sys.status, 200);
   t.equal(sys.body.models.dir, join(process.cwd(), 'models'), 'the models directory is found');
-  t.same(sys.body.models.models.map((m: { file: string }) => m.file).sort(), Object.values(manifest.models).map((m) => m.file).sort(), 'every manifest entry listed');
+  t.same(
+    sys.body.models.models.map((m: { file: string }) => m.file).sort(),
+    Object.values(manifest.models)
+      .map((m) => m.file)
+      .sort(),
+    'every manifest entry listed',
+  );
   for (const m of sys.body.models.models as Array<{ file: string; present: boolean }>) t.equal(m.present, existsSync(join(process.cwd(), 'models', m.file)), `${m.file}: present = ${m.present}`);
 });
 
@@ -122,7 +128,10 @@ t.test('CSRF: missing, forged, or from another origin is refused; nothing happen
   t.equal(other.status, 403);
   t.equal(other.body.error.code, 'csrf');
   const users = await admin.get('/api/users');
-  t.notOk(users.body.users.some((u: { name: string }) => u.name === 'csrf1'), 'no account was created');
+  t.notOk(
+    users.body.users.some((u: { name: string }) => u.name === 'csrf1'),
+    'no account was created',
+  );
   // Another user's CSRF token does not work with my session.
   const swapped = await clients.tech.req('POST', '/api/commands/gateway.ping', {}, { 'x-csrf-token': clients.viewer.csrf });
   t.equal(swapped.status, 403);
@@ -223,12 +232,19 @@ t.test('the page: first-render data inlined only for a live session, filtered by
   const api = (await clients.tech.get('/api/dashboard')).body;
   t.same(Object.keys(data.dashboard).sort(), Object.keys(api).sort(), 'the dashboard, as GET /api/dashboard');
   t.same(data.capabilities, (await clients.tech.get('/api/capabilities')).body, 'the capabilities, as GET /api/capabilities');
-  t.ok(data.dashboard.events.some((e: { data: { args?: { echo?: string } } }) => e.data?.args?.echo === evil), 'the escaped text comes back intact');
+  t.ok(
+    data.dashboard.events.some((e: { data: { args?: { echo?: string } } }) => e.data?.args?.echo === evil),
+    'the escaped text comes back intact',
+  );
   t.equal((await clients.anon.get('/pages/dashboard.js')).status, 200, 'other files are still static');
 
   const viewer = inlined((await clients.viewer.get('/')).body);
   t.equal(viewer.session.role, 'viewer');
-  t.same(viewer.dashboard.events.filter((e: { type: string }) => ['audit', 'access.decision', 'vision.decision'].includes(e.type)), [], 'viewers get no personal data inlined either');
+  t.same(
+    viewer.dashboard.events.filter((e: { type: string }) => ['audit', 'access.decision', 'vision.decision'].includes(e.type)),
+    [],
+    'viewers get no personal data inlined either',
+  );
   t.equal(inlined((await clients.viewer.get('/index.html')).body)?.session.user, 'viewer', 'the page under its file name too');
   // The pages are #/fragments of the one page: a path that is not a route is not the page.
   const other = await clients.viewer.get('/doors');
@@ -264,7 +280,6 @@ t.test('lockout after repeated wrong passwords (that account from that address),
   clock.offsetMs += 61_000; // let the address lock end for the tests after this one
 });
 
-
 t.test('sessions expire after the TTL without requests', async (t) => {
   const c = new Client(g.base);
   await c.login('viewer', PASSWORDS.viewer);
@@ -286,7 +301,6 @@ t.test('audit: logins and actions go to the outbox stream "audit"', async (t) =>
   const stats = g.gateway.outbox.stats();
   t.ok(stats.streams.audit.count >= actions.length, `audit records buffered: ${stats.streams.audit.count}`);
 });
-
 
 t.test('password hashing: one at a time, a flood is refused with 503, old parameters upgraded', async (t) => {
   const { hashPassword, verifyPassword, needsRehash } = await import('../../edge/console/accounts.js');

@@ -156,7 +156,11 @@ t.test('a logged-in visit: the dashboard drawn with the inlined data, then live;
     page.on('request', (r) => r.url().includes('/api/') && api.push(new URL(r.url()).pathname));
     await page.goto(`${g.base}/`);
     await page.waitForSelector('body[data-rendered=dashboard] .page[data-page=dashboard]');
-    t.same(api.filter((p) => p !== '/api/live'), [], `${lang}: drawn from the inlined data, no API request before it`);
+    t.same(
+      api.filter((p) => p !== '/api/live'),
+      [],
+      `${lang}: drawn from the inlined data, no API request before it`,
+    );
     const text = async (id: string) => (await page.textContent(`[data-testid=${id}]`))?.trim() ?? '';
     t.match(await text('uplink'), lang === 'zh' ? /已连接/ : /connected/, `${lang}: uplink state`);
     t.match(await text('outbox-records'), /^\d+$/, `${lang}: outbox depth`);

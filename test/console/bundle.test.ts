@@ -65,7 +65,11 @@ t.test('logged in: the dashboard from one script, every page on demand, one sess
   await page.goto(`${g.base}/`);
   await page.waitForSelector('body[data-rendered=dashboard] .page[data-page=dashboard]');
   t.match(await page.textContent('[data-testid=meters-summary]'), /^\d+ 在线 \/ \d+ 离线$/, 'dashboard drawn with data, in Chinese');
-  t.same(requested.filter((p) => p.endsWith('.js')), ['/app.js'], 'the first render loads one script');
+  t.same(
+    requested.filter((p) => p.endsWith('.js')),
+    ['/app.js'],
+    'the first render loads one script',
+  );
   await page.waitForSelector('#live-dot[data-live="1"]', { timeout: 10_000 });
   for (const id of PAGES) {
     await page.click(`nav a[data-page=${id}]`);

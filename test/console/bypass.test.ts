@@ -49,9 +49,11 @@ const concrete = (url: string) => url.replace(/:[A-Za-z]+/g, 'x1');
 /** Run requests with a small concurrency (the box is shared). */
 async function pool<T>(items: T[], n: number, fn: (item: T) => Promise<void>): Promise<void> {
   let i = 0;
-  await Promise.all(Array.from({ length: n }, async () => {
-    while (i < items.length) await fn(items[i++]!);
-  }));
+  await Promise.all(
+    Array.from({ length: n }, async () => {
+      while (i < items.length) await fn(items[i++]!);
+    }),
+  );
 }
 
 const send = (method: string, target: string, cookie?: string, csrf?: string): Promise<RawRes> => {
@@ -73,8 +75,14 @@ t.test('the route table: every route declares a role, the API ones need a sessio
   for (const r of routes) t.ok(['public', 'viewer', 'technician', 'admin'].includes(r.role), `${r.method} ${r.url}: ${r.role}`);
   const publicApi = routes.filter((r) => r.role === 'public' && r.url.startsWith('/api/')).map((r) => `${r.method} ${r.url}`);
   t.same(publicApi.sort(), ['GET /api/session', 'HEAD /api/session', 'POST /api/login', 'POST /api/setup'].sort(), 'only session, login and setup are public in the API');
-  t.ok(routes.some((r) => r.method === 'HEAD'), 'HEAD routes are in the table with their GET route\'s role');
-  t.notOk(routes.some((r) => r.url.includes('*')), 'no wildcard route');
+  t.ok(
+    routes.some((r) => r.method === 'HEAD'),
+    "HEAD routes are in the table with their GET route's role",
+  );
+  t.notOk(
+    routes.some((r) => r.url.includes('*')),
+    'no wildcard route',
+  );
 });
 
 t.test('without a session: every route, every method, every spelling → 401/403/404, never a success', async (t) => {
@@ -106,7 +114,7 @@ t.test('without a session: every route, every method, every spelling → 401/403
     else if (r.status !== 400 && j.method !== 'HEAD' && !/"error":\{"code":"(not_logged_in|not_found|forbidden|csrf)"/.test(r.body)) bad.push(`${label}: not the uniform error body: ${r.body.slice(0, 200)}`);
   });
   t.same(bad, [], 'no spelling of any route got anything but a refusal');
-  t.comment(`${urls.length} paths × ${counts.spellings / urls.length | 0} spellings (avg) × ${METHODS.length} methods = ${counts.requests} requests; by status: ${JSON.stringify(counts.byStatus)}`);
+  t.comment(`${urls.length} paths × ${(counts.spellings / urls.length) | 0} spellings (avg) × ${METHODS.length} methods = ${counts.requests} requests; by status: ${JSON.stringify(counts.byStatus)}`);
   t.ok(counts.requests > 10_000, `${counts.requests} requests sent`);
 });
 
@@ -126,10 +134,10 @@ t.test('positive control: the router decodes percent-escapes, so those spellings
   }
   t.ok(reached === gets.length && reached >= 10, `${reached} of ${gets.length} API GET routes reached through a percent-encoded spelling`);
   const users = await send('GET', '/%61pi/users', clients.admin.cookie);
-  t.match(JSON.parse(users.body), { users: [{ name: 'admin' }] }, 'the issue\'s spelling (/%61pi/users) is the users route');
+  t.match(JSON.parse(users.body), { users: [{ name: 'admin' }] }, "the issue's spelling (/%61pi/users) is the users route");
 });
 
-t.test('with a viewer\'s session: no spelling of a technician or admin route succeeds', async (t) => {
+t.test("with a viewer's session: no spelling of a technician or admin route succeeds", async (t) => {
   const higher = routes.filter((r) => r.role === 'technician' || r.role === 'admin');
   const bad: string[] = [];
   let n = 0;

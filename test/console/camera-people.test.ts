@@ -40,7 +40,10 @@ t.teardown(async () => {
 });
 
 t.test('add a person with photos in one step; the live view names them on the box', async (t) => {
-  const photos = readdirSync(join(FACES(), 'obama')).filter((f) => /\.jpe?g$/i.test(f)).slice(0, 2).map((f) => join(FACES(), 'obama', f));
+  const photos = readdirSync(join(FACES(), 'obama'))
+    .filter((f) => /\.jpe?g$/i.test(f))
+    .slice(0, 2)
+    .map((f) => join(FACES(), 'obama', f));
   t.ok(photos.length >= 1, 'photos of the person in the video');
   for (const lang of ['zh', 'en'] as const) {
     const c = new Client(g.base);

@@ -59,9 +59,17 @@ t.test('edit, validate, apply, confirm after restart; stale edits get 409', asyn
   t.equal(same.body.ok, true, 'masked secret restored from the file');
   t.same(same.body.diff, [], 'no change');
 
-  const bad = await tech.post('/api/config/validate', { changes: [{ path: ['status', 'intervalS'], value: 1 }, { path: ['log', 'level'], value: 'loud' }] });
+  const bad = await tech.post('/api/config/validate', {
+    changes: [
+      { path: ['status', 'intervalS'], value: 1 },
+      { path: ['log', 'level'], value: 'loud' },
+    ],
+  });
   t.equal(bad.body.ok, false);
-  t.ok(bad.body.problems.some((p: string) => p.startsWith('status.intervalS: must be >= 5')), 'problem at the field path');
+  t.ok(
+    bad.body.problems.some((p: string) => p.startsWith('status.intervalS: must be >= 5')),
+    'problem at the field path',
+  );
   t.ok(bad.body.problems.some((p: string) => p.startsWith('log.level: must be one of')));
 
   const badApply = await tech.post('/api/config/apply', { changes: [{ path: ['status', 'intervalS'], value: 1 }], baseRevision: rev });
@@ -103,7 +111,15 @@ t.test('edit, validate, apply, confirm after restart; stale edits get 409', asyn
   g = await startConsoleGateway({ dir, modules: [probe] });
   t.equal(g.gateway.config.status.intervalS, 30, 'running the new config');
   await until(() => JSON.parse(readFileSync(`${g.configPath}.apply.json`, 'utf8')).status === 'confirmed', 10_000, 'confirmation');
-  t.equal((await (async () => { const c = new Client(g.base); await c.login('admin', PASSWORDS.admin); return (await c.get('/api/config')).body.lastApply?.status; })()), 'confirmed', 'the page is told the change was confirmed');
+  t.equal(
+    await (async () => {
+      const c = new Client(g.base);
+      await c.login('admin', PASSWORDS.admin);
+      return (await c.get('/api/config')).body.lastApply?.status;
+    })(),
+    'confirmed',
+    'the page is told the change was confirmed',
+  );
   t.same(g.restarts, [], 'no rollback restart');
   const admin2 = new Client(g.base);
   await admin2.login('admin', PASSWORDS.admin);
@@ -141,7 +157,10 @@ t.test('a change that leaves a healthy module unhealthy is rolled back automatic
   const m = JSON.parse(readFileSync(`${g.configPath}.apply.json`, 'utf8')) as ApplyMarker;
   t.equal(m.status, 'rolled_back');
   await platform.waitFor(() => platform.records('alarm').some((a) => a.type === 'config.rolled_back'), 10_000, 'rollback alarm');
-  t.ok(platform.records('audit').some((a) => a.type === 'console.config.applied' && a.data.user === 'tech'), 'the platform saw who applied it');
+  t.ok(
+    platform.records('audit').some((a) => a.type === 'console.config.applied' && a.data.user === 'tech'),
+    'the platform saw who applied it',
+  );
   await g.stop();
   g = await startConsoleGateway({ dir, modules: [probe] });
   t.equal(g.gateway.config.site.name, 'Test estate', 'back on the old config');
@@ -159,8 +178,7 @@ t.test('ApplyGuard: confirm, stale marker, restart loop', async (t) => {
   const file = new ConfigFile(path);
   const base = { newRevision: 'new', previousRevision: 'old', user: 'u', at: 1, healthyBefore: ['x'] };
   const events: string[] = [];
-  const guard = (rev: string, healthy: boolean) =>
-    new ApplyGuard({ file, runningRevision: rev, health: () => ({ x: { ok: healthy } }), now: () => Date.now(), graceMs: 200, checkEveryMs: 20, maxBoots: 2, onConfirmed: () => events.push('confirmed'), onRolledBack: (_m, why) => events.push(`rolled_back: ${why}`) });
+  const guard = (rev: string, healthy: boolean) => new ApplyGuard({ file, runningRevision: rev, health: () => ({ x: { ok: healthy } }), now: () => Date.now(), graceMs: 200, checkEveryMs: 20, maxBoots: 2, onConfirmed: () => events.push('confirmed'), onRolledBack: (_m, why) => events.push(`rolled_back: ${why}`) });
 
   const before = readFileSync(path, 'utf8');
   file.write('site: {id: a}\ngateway: {id: b}\n', base);
@@ -210,7 +228,10 @@ t.test('a change that does not even load is rolled back before start (main.ts) a
   const g = await startConsoleGateway({ dir });
   t.teardown(() => g.stop());
   await until(() => file.marker()?.reported === true, 5000, 'report');
-  t.ok(g.logLines.some((l) => /rolled back at start/.test(l)), 'logged');
+  t.ok(
+    g.logLines.some((l) => /rolled back at start/.test(l)),
+    'logged',
+  );
   // Stop only once connected: uplink.stop() during the MQTT handshake leaves mqtt.js's
   // CONNACK timer to emit an 'error' nobody listens to (reported to the core owner).
   await until(() => g.gateway.healthReport().uplink?.ok === true, 10_000, 'uplink connected');

@@ -74,7 +74,10 @@ t.before(async () => {
   const changing = g.routes().filter((r) => !['GET', 'HEAD', 'OPTIONS'].includes(r.method));
   targets = changing.flatMap((r) => {
     const path = r.url.replace(/:[A-Za-z]+/g, 'tech');
-    return [{ method: r.method, path }, { method: r.method, path: path.replace('/api/', '/%61pi/') }];
+    return [
+      { method: r.method, path },
+      { method: r.method, path: path.replace('/api/', '/%61pi/') },
+    ];
   });
   attacker = createServer((req, res) => {
     const box = req.headers['x-box'] ?? '';
@@ -100,7 +103,10 @@ async function technicianBrowser() {
   return ctx;
 }
 
-for (const [label, host] of [['same site, another port (cookie sent)', '127.0.0.1'], ['another site (localhost)', 'localhost']] as const) {
+for (const [label, host] of [
+  ['same site, another port (cookie sent)', '127.0.0.1'],
+  ['another site (localhost)', 'localhost'],
+] as const) {
   t.test(`a page from ${label} tries every state-changing route: all refused`, async (t) => {
     const ctx = await technicianBrowser();
     const page = await ctx.newPage();
@@ -123,12 +129,20 @@ for (const [label, host] of [['same site, another port (cookie sent)', '127.0.0.
     const bad = state.filter((s) => ![401, 403, 404].includes(s.status));
     t.same(bad, [], 'every one refused: 401, 403 or 404');
     t.comment(`statuses: ${JSON.stringify(state.reduce<Record<string, number>>((m, s) => ((m[`${s.method} ${s.status}`] = (m[`${s.method} ${s.status}`] ?? 0) + 1), m), {}))}; with the session cookie: ${state.filter((s) => s.cookie).length}`);
-    if (host === '127.0.0.1') t.ok(state.some((s) => s.cookie), 'same site: the browser did send the session cookie, and it did not help');
-    else t.notOk(state.some((s) => s.cookie), 'another site: the SameSite=Strict cookie was not sent');
+    if (host === '127.0.0.1')
+      t.ok(
+        state.some((s) => s.cookie),
+        'same site: the browser did send the session cookie, and it did not help',
+      );
+    else
+      t.notOk(
+        state.some((s) => s.cookie),
+        'another site: the SameSite=Strict cookie was not sent',
+      );
   });
 }
 
-t.test('control: the console\'s own page, with the CSRF token, can do it', async (t) => {
+t.test("control: the console's own page, with the CSRF token, can do it", async (t) => {
   const ctx = await technicianBrowser();
   const page = await ctx.newPage();
   await page.goto(`${g.base}/`);

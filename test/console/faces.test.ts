@@ -47,7 +47,9 @@ t.test('enrol a face from an uploaded photo; refusals are explained; snapshot wi
   t.ok(list.body.result.people[0].faceTemplates >= 1);
 
   // A real PNG with no face in it: refused by the face module with its reason.
-  const blank = await sharp({ create: { width: 400, height: 400, channels: 3, background: '#808080' } }).png().toBuffer();
+  const blank = await sharp({ create: { width: 400, height: 400, channels: 3, background: '#808080' } })
+    .png()
+    .toBuffer();
   const none = await tech.req('POST', '/api/people/r-0101/face', blank, { 'content-type': 'image/png' });
   t.equal(none.status, 200);
   t.equal(none.body.result.faces.accepted, 0);
@@ -78,7 +80,10 @@ t.test('enrol a face from an uploaded photo; refusals are explained; snapshot wi
 t.test('Camera and People pages with real data (screenshots)', async (t) => {
   const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS });
   t.teardown(() => browser.close());
-  for (const [w, h, name] of [[1280, 860, 'desktop'], [360, 740, 'phone']] as const) {
+  for (const [w, h, name] of [
+    [1280, 860, 'desktop'],
+    [360, 740, 'phone'],
+  ] as const) {
     const ctx = await browser.newContext({ viewport: { width: w, height: h } });
     const page = await ctx.newPage();
     await page.goto(`${g.base}/`);

@@ -158,7 +158,10 @@ export async function withAccounts(g: ConsoleGateway): Promise<{ admin: Client; 
   const admin = new Client(g.base);
   const r = await admin.post('/api/setup', { token: g.setupToken(), user: 'admin', password: PASSWORDS.admin });
   if (r.status !== 201) throw new Error(`setup failed: ${r.status} ${JSON.stringify(r.body)}`);
-  for (const [user, role, password] of [['tech', 'technician', PASSWORDS.tech], ['viewer', 'viewer', PASSWORDS.viewer]] as const) {
+  for (const [user, role, password] of [
+    ['tech', 'technician', PASSWORDS.tech],
+    ['viewer', 'viewer', PASSWORDS.viewer],
+  ] as const) {
     const c = await admin.post('/api/users', { user, role, password });
     if (c.status !== 201) throw new Error(`create ${user}: ${c.status} ${JSON.stringify(c.body)}`);
   }
@@ -215,9 +218,7 @@ export async function startBundledConsole(dir: string, config: Record<string, un
     rmSync(build, { recursive: true, force: true });
   };
   try {
-    await new Promise<void>((resolve, reject) =>
-      execFile(process.execPath, ['--import', 'tsx', join(REPO, 'scripts', 'bundle.ts'), outdir], { cwd: REPO }, (err, _out, stderr) => (err ? reject(new Error(`bundle failed: ${stderr || err.message}`)) : resolve())),
-    );
+    await new Promise<void>((resolve, reject) => execFile(process.execPath, ['--import', 'tsx', join(REPO, 'scripts', 'bundle.ts'), outdir], { cwd: REPO }, (err, _out, stderr) => (err ? reject(new Error(`bundle failed: ${stderr || err.message}`)) : resolve())));
     const env: Record<string, string | undefined> = { ...process.env, ...UNIT_ENV };
     delete env.NOTIFY_SOCKET;
     const proc = spawn(process.execPath, [...UNIT_NODE_FLAGS, join(outdir, 'main.js'), 'run', '--config', configPath], { cwd: REPO, stdio: ['ignore', 'pipe', 'inherit'], env });

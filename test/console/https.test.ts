@@ -56,8 +56,8 @@ t.test('self-signed HTTPS: generated once, verified by its own certificate, Secu
   // the logged value must be exactly the served certificate's (as the browser formats it,
   // upper-case hex pairs joined by colons), not merely appear somewhere in the log.
   const logged = listening(g.logLines);
-  t.equal(logged.fingerprint256, x.fingerprint256, 'the log gives the certificate file\'s SHA-256 fingerprint');
-  t.match(logged.fingerprint256, /^([0-9A-F]{2}:){31}[0-9A-F]{2}$/, 'in the browser\'s format');
+  t.equal(logged.fingerprint256, x.fingerprint256, "the log gives the certificate file's SHA-256 fingerprint");
+  t.match(logged.fingerprint256, /^([0-9A-F]{2}:){31}[0-9A-F]{2}$/, "in the browser's format");
   t.equal(logged.selfSigned, true);
   t.equal(await servedFingerprint(g.base), x.fingerprint256, 'the certificate the console serves is the one logged');
   const setup = await get(`${g.base}/api/setup`, cert, { method: 'POST', body: JSON.stringify({ token: g.setupToken(), user: 'admin', password: PASSWORDS.admin }), headers: { 'content-type': 'application/json' } });

@@ -16,8 +16,16 @@ t.test('same keys in Chinese and English', async (t) => {
   const zh = block('zh');
   const en = block('en');
   t.ok(zh.size > 100, `${zh.size} keys`);
-  t.same([...zh].filter((k) => !en.has(k)), [], 'missing in English');
-  t.same([...en].filter((k) => !zh.has(k)), [], 'missing in Chinese');
+  t.same(
+    [...zh].filter((k) => !en.has(k)),
+    [],
+    'missing in English',
+  );
+  t.same(
+    [...en].filter((k) => !zh.has(k)),
+    [],
+    'missing in Chinese',
+  );
 });
 
 t.test('every key used by a page exists', async (t) => {
@@ -30,7 +38,11 @@ t.test('every key used by a page exists', async (t) => {
   for (const r of ['viewer', 'technician', 'admin']) used.add(`role.${r}`);
   for (const k of ['resident', 'staff', 'visitor']) used.add(`people.${k}`);
   for (const s of ['locked', 'unlocked', 'open', 'closed', 'unknown']) used.add(`door.${s}`);
-  t.same([...used].filter((k) => !zh.has(k)), [], 'used but not defined');
+  t.same(
+    [...used].filter((k) => !zh.has(k)),
+    [],
+    'used but not defined',
+  );
 });
 
 t.test('every configuration key has a Chinese name and help (the form is drawn from them)', async (t) => {
@@ -39,7 +51,8 @@ t.test('every configuration key has a Chinese name and help (the form is drawn f
   const zhModule = '../../edge/console/web/schema-zh.js';
   const { SCHEMA_ZH } = (await import(zhModule)) as { SCHEMA_ZH: Record<string, [string, string]> };
   const paths: string[] = [];
-  const walk = (s: any, path: string) => { // eslint-disable-line @typescript-eslint/no-explicit-any
+  const walk = (s: any, path: string) => {
+    // eslint-disable-line @typescript-eslint/no-explicit-any
     if (!s || typeof s !== 'object') return;
     if (path) paths.push(path);
     if (s.properties) for (const [k, v] of Object.entries(s.properties)) walk(v, path ? `${path}.${k}` : k);
@@ -48,8 +61,20 @@ t.test('every configuration key has a Chinese name and help (the form is drawn f
   };
   walk(GatewayConfigSchema, '');
   t.ok(paths.length > 200, `${paths.length} keys`);
-  t.same([...new Set(paths)].filter((p) => !SCHEMA_ZH[p]), [], 'keys without a Chinese entry');
-  t.same(Object.keys(SCHEMA_ZH).filter((p) => !paths.includes(p)), [], 'entries for keys that do not exist');
+  t.same(
+    [...new Set(paths)].filter((p) => !SCHEMA_ZH[p]),
+    [],
+    'keys without a Chinese entry',
+  );
+  t.same(
+    Object.keys(SCHEMA_ZH).filter((p) => !paths.includes(p)),
+    [],
+    'entries for keys that do not exist',
+  );
   const han = /[\u4e00-\u9fff]/;
-  t.same(Object.entries(SCHEMA_ZH).filter(([, [name, help]]) => !han.test(name + help) || !help), [], 'each entry in Chinese, with help');
+  t.same(
+    Object.entries(SCHEMA_ZH).filter(([, [name, help]]) => !han.test(name + help) || !help),
+    [],
+    'each entry in Chinese, with help',
+  );
 });

@@ -40,7 +40,10 @@ t.test('200 concurrent snapshots: 200 or 503 with Retry-After, never 500; logged
     new Promise<{ status: number; retryAfter: string | undefined; body: string }>((resolve, reject) => {
       const req = request({ host: u.hostname, port: Number(u.port), path: '/api/camera/snapshot', agent, headers: { cookie: tech.cookie } }, (res) => {
         let body = '';
-        res.setEncoding('utf8').on('data', (c: string) => (body += c)).on('end', () => resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'] as string | undefined, body }));
+        res
+          .setEncoding('utf8')
+          .on('data', (c: string) => (body += c))
+          .on('end', () => resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'] as string | undefined, body }));
       });
       req.setTimeout(60_000, () => req.destroy(new Error('no answer in 60 s')));
       req.on('error', reject).end();
@@ -50,12 +53,22 @@ t.test('200 concurrent snapshots: 200 or 503 with Retry-After, never 500; logged
   const by: Record<number, number> = {};
   for (const r of results) by[r.status] = (by[r.status] ?? 0) + 1;
   t.comment(`200 concurrent snapshots: ${JSON.stringify(by)}`);
-  t.same(Object.keys(by).filter((s) => s !== '200' && s !== '503'), [], 'only 200 and 503');
+  t.same(
+    Object.keys(by).filter((s) => s !== '200' && s !== '503'),
+    [],
+    'only 200 and 503',
+  );
   t.ok((by[200] ?? 0) >= 1, `${by[200] ?? 0} snapshots served`);
   t.ok((by[503] ?? 0) >= 1, `${by[503] ?? 0} refused as overload`);
   const refused = results.filter((r) => r.status === 503);
-  t.ok(refused.every((r) => Number(r.retryAfter) > 0), 'every 503 says when to retry');
-  t.ok(refused.every((r) => JSON.parse(r.body).error.code === 'busy'), 'with the uniform error body');
+  t.ok(
+    refused.every((r) => Number(r.retryAfter) > 0),
+    'every 503 says when to retry',
+  );
+  t.ok(
+    refused.every((r) => JSON.parse(r.body).error.code === 'busy'),
+    'with the uniform error body',
+  );
   const after = g.logLines.slice(linesBefore).join('\n');
   const overloadLines = g.logLines.slice(linesBefore).filter((l) => /overloaded/.test(l));
   t.ok(overloadLines.length <= 1, `${overloadLines.length} overload log line(s) for ${by[503] ?? 0} refusals`);

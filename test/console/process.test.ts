@@ -92,7 +92,7 @@ t.test('attacks without a session: refused, the process keeps running, nothing u
   t.notMatch(lines.join('\n'), /uncaught exception|"level":60|restart requested/, 'no uncaught exception, no fatal log, no restart');
 });
 
-t.test('the admin\'s real restart: answered, then an orderly exit (status 0)', async (t) => {
+t.test("the admin's real restart: answered, then an orderly exit (status 0)", async (t) => {
   const token = /"setupToken":"([^"]+)"/.exec(lines.join('\n'))?.[1];
   t.ok(token, 'setup token in the log');
   const admin = new Client(base);

@@ -109,6 +109,9 @@ t.test('audit records, live events and the log tail: nothing secret', async (t) 
   // What the platform received of them (the uplink is connected to the real broker).
   await platform.waitFor(() => platform.records('audit').some((r) => r.data?.action === 'console.command' && r.data?.command === 'gateway.ping'), 10_000, 'the audit records upstream');
   const upstream = platform.records('audit');
-  t.ok(upstream.some((r) => r.type === 'console.config.applied'), `${upstream.length} audit records upstream, the config apply among them`);
+  t.ok(
+    upstream.some((r) => r.type === 'console.config.applied'),
+    `${upstream.length} audit records upstream, the config apply among them`,
+  );
   t.same(leaks(upstream), [], 'nothing secret in what went upstream');
 });

@@ -32,7 +32,7 @@ t.teardown(async () => {
 
 t.test('setup: three concurrent requests with the one token make exactly one admin', async (t) => {
   const token = g.setupToken();
-  const tries = ['first', 'second', 'third'].map((user) => new Client(g.base).post('/api/setup', { token, user, password: "setup-race-password-1" }));
+  const tries = ['first', 'second', 'third'].map((user) => new Client(g.base).post('/api/setup', { token, user, password: 'setup-race-password-1' }));
   const results = await Promise.all(tries);
   const statuses = results.map((r) => r.status).sort();
   t.same(statuses, [201, 409, 409], `one created, two refused: ${statuses.join(', ')}`);
@@ -40,12 +40,21 @@ t.test('setup: three concurrent requests with the one token make exactly one adm
   const admin = new Client(g.base);
   admin.cookie = '';
   const name = winner.body.user as string;
-  t.equal((await admin.login(name, "setup-race-password-1")).status, 200, `${name} can log in`);
+  t.equal((await admin.login(name, 'setup-race-password-1')).status, 200, `${name} can log in`);
   const users = await admin.get('/api/users');
-  t.same(users.body.users.map((u: { name: string; role: string }) => `${u.name}:${u.role}`), [`${name}:admin`], 'exactly one account, the admin');
+  t.same(
+    users.body.users.map((u: { name: string; role: string }) => `${u.name}:${u.role}`),
+    [`${name}:admin`],
+    'exactly one account, the admin',
+  );
   for (const r of results.filter((x) => x.status === 409)) t.equal(r.body.error.code, 'already_set_up');
   // The remaining accounts for the tests below, made by that admin.
-  for (const [user, role, password] of [['tech', 'technician', PASSWORDS.tech], ['viewer', 'viewer', PASSWORDS.viewer], ['admin', 'admin', PASSWORDS.admin]] as const) t.equal((await admin.post('/api/users', { user, role, password })).status, 201);
+  for (const [user, role, password] of [
+    ['tech', 'technician', PASSWORDS.tech],
+    ['viewer', 'viewer', PASSWORDS.viewer],
+    ['admin', 'admin', PASSWORDS.admin],
+  ] as const)
+    t.equal((await admin.post('/api/users', { user, role, password })).status, 201);
   const tech = new Client(g.base);
   await tech.login('tech', PASSWORDS.tech);
   const viewer = new Client(g.base);
@@ -69,7 +78,7 @@ t.test('lockout: typos on one account lock it from this phone only; unlock ends 
   t.equal((await new Client(g.base).login('viewer', PASSWORDS.viewer)).status, 200, 'another account on the same phone is not locked');
   const unlocked = await c.admin.req('PATCH', '/api/users/tech', { unlock: true });
   t.equal(unlocked.status, 200);
-  t.equal((await phone.login('tech', PASSWORDS.tech)).status, 200, 'the admin\'s unlock ends the lock for this address at once');
+  t.equal((await phone.login('tech', PASSWORDS.tech)).status, 200, "the admin's unlock ends the lock for this address at once");
 });
 
 t.test('lockout: guessing names from one address still locks the address; unlock of one of them frees it', async (t) => {
@@ -176,7 +185,12 @@ t.test('live stream: closed when the session expires, even while events flow (a 
   t.match(s.text(), /event: end/);
   t.notMatch(s.text(), /"type":"gateway.ready"/, 'the event after expiry was not delivered');
   // Log everyone back in for the tests after this one.
-  for (const [k, user, pw] of [['admin', 'admin', PASSWORDS.admin], ['tech', 'tech', PASSWORDS.tech], ['viewer', 'viewer', PASSWORDS.viewer]] as const) t.equal((await c[k].login(user, pw)).status, 200);
+  for (const [k, user, pw] of [
+    ['admin', 'admin', PASSWORDS.admin],
+    ['tech', 'tech', PASSWORDS.tech],
+    ['viewer', 'viewer', PASSWORDS.viewer],
+  ] as const)
+    t.equal((await c[k].login(user, pw)).status, 200);
 });
 
 t.test('live stream: per-user caps; a viewer with 20 streams does not keep the admin out', async (t) => {
@@ -205,8 +219,14 @@ t.test('commands: the role each command declared decides, one without a declarat
   t.equal(undeclared.status, 403, 'no declaration: refused even for an admin');
   t.match(undeclared.body.error.message, /declares no console role/);
   const list = await c.admin.get('/api/commands');
-  t.match(list.body.commands.find((x: { name: string }) => x.name === 'test.undeclared'), { role: null, allowed: false });
-  t.match(list.body.commands.find((x: { name: string }) => x.name === 'config.get'), { role: 'viewer', allowed: true });
+  t.match(
+    list.body.commands.find((x: { name: string }) => x.name === 'test.undeclared'),
+    { role: null, allowed: false },
+  );
+  t.match(
+    list.body.commands.find((x: { name: string }) => x.name === 'config.get'),
+    { role: 'viewer', allowed: true },
+  );
 });
 
 t.test('commands: one registered without a capability is refused, even with a role, and shows on no page', async (t) => {
@@ -230,12 +250,18 @@ t.test('commands: one registered without a capability is refused, even with a ro
   t.equal(ran, 1);
 
   const list = (await c.admin.get('/api/commands')).body.commands as Array<{ name: string; role: string | null; capability: string | null; allowed: boolean }>;
-  t.match(list.find((x) => x.name === 'door.orphan'), { role: 'viewer', capability: null, allowed: false });
-  t.match(list.find((x) => x.name === 'door.declared'), { role: 'viewer', capability: 'doors', allowed: true });
+  t.match(
+    list.find((x) => x.name === 'door.orphan'),
+    { role: 'viewer', capability: null, allowed: false },
+  );
+  t.match(
+    list.find((x) => x.name === 'door.declared'),
+    { role: 'viewer', capability: 'doors', allowed: true },
+  );
   const caps = (await c.admin.get('/api/capabilities')).body as Record<string, { commands: string[] }>;
   const shown = Object.values(caps).flatMap((p) => p.commands);
   t.notOk(shown.includes('door.orphan') || shown.includes('meter.orphan'), `on no page (pages: ${JSON.stringify(caps)})`);
-  t.ok(caps.doors!.commands.includes('door.declared'), 'the declared one is on its capability\'s page');
+  t.ok(caps.doors!.commands.includes('door.declared'), "the declared one is on its capability's page");
 });
 
 t.test('audit records name the user who acted', async (t) => {
@@ -244,12 +270,25 @@ t.test('audit records name the user who acted', async (t) => {
   const ev = await c.admin.get('/api/events?type=audit&limit=300');
   const recs = ev.body.events.map((e: { data: Record<string, unknown> }) => e.data) as Array<{ action: string; user: unknown; account?: string }>;
   t.ok(recs.length > 10, `${recs.length} audit records`);
-  t.same(recs.filter((r) => typeof r.user !== 'string' || r.user === ''), [], 'every record has a user');
+  t.same(
+    recs.filter((r) => typeof r.user !== 'string' || r.user === ''),
+    [],
+    'every record has a user',
+  );
   const failed = recs.find((r) => r.action === 'console.login.failed' && r.account === 'nobody-here');
   t.match(failed, { user: 'anonymous', account: 'nobody-here' }, 'a failed login: anonymous, with the account tried');
-  t.ok(recs.some((r) => r.action === 'console.command' && r.user === 'admin'), 'a command: the admin');
-  t.ok(recs.some((r) => r.action === 'console.setup' && typeof r.user === 'string' && r.user !== 'anonymous'), 'setup: the new admin');
-  t.ok(recs.some((r) => r.action === 'console.logout' && r.user === 'tech'), 'logout: who logged out');
+  t.ok(
+    recs.some((r) => r.action === 'console.command' && r.user === 'admin'),
+    'a command: the admin',
+  );
+  t.ok(
+    recs.some((r) => r.action === 'console.setup' && typeof r.user === 'string' && r.user !== 'anonymous'),
+    'setup: the new admin',
+  );
+  t.ok(
+    recs.some((r) => r.action === 'console.logout' && r.user === 'tech'),
+    'logout: who logged out',
+  );
 });
 
 t.test('restart from the console: answered, requested, and nothing thrown into the process', async (t) => {

@@ -77,7 +77,10 @@ t.test('service, command and doctor show one token; it expires; it is one-time; 
   }
   t.ok(renewed?.state === 'pending' && renewed.token !== token, 'a new token was made');
   const fresh = renewed?.state === 'pending' ? renewed.token : '';
-  t.ok(g.logLines.some((l) => l.includes(`"setupToken":"${fresh}"`)), 'and logged');
+  t.ok(
+    g.logLines.some((l) => l.includes(`"setupToken":"${fresh}"`)),
+    'and logged',
+  );
 
   // The QR code's address, on a phone: the setup page opens with the token filled in.
   const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS });

@@ -7,8 +7,7 @@ export interface Spelling {
   target: string;
 }
 
-const enc = (c: string) =>
-  [...Buffer.from(c, 'utf8')].map((b) => `%${b.toString(16).toUpperCase().padStart(2, '0')}`).join('');
+const enc = (c: string) => [...Buffer.from(c, 'utf8')].map((b) => `%${b.toString(16).toUpperCase().padStart(2, '0')}`).join('');
 const encLower = (c: string) => enc(c).toLowerCase();
 
 /** Every spelling of `path` (a concrete path, "/api/users/x1"), the path as written first. */

@@ -124,7 +124,7 @@ t.test('errors from the gateway are said in Chinese', async (t) => {
   const msg = page.locator('.card:has([data-testid=poll-run]) p.error');
   await msg.waitFor();
   t.match(await msg.textContent(), /[\u4e00-\u9fff]/, 'a refused frame is explained in Chinese');
-  t.notMatch(await msg.textContent(), /[A-Za-z]{3,}/, 'without the server\'s English text');
+  t.notMatch(await msg.textContent(), /[A-Za-z]{3,}/, "without the server's English text");
   await close();
 });
 
@@ -215,7 +215,7 @@ t.test('doors: dashboard card per door, access log with names and who unlocked',
   }
 });
 
-t.test('people: door groups chosen from the gateway\'s, schedule and enabled editable, actions fit 390 px', async (t) => {
+t.test("people: door groups chosen from the gateway's, schedule and enabled editable, actions fit 390 px", async (t) => {
   for (const lang of ['zh', 'en'] as const) {
     const { page, errors, close } = await phone('tech', lang);
     await show(page, 'people');
@@ -309,7 +309,7 @@ t.test('second factor: door mode in Chinese, cards / write-only PIN / needsSecon
   await close();
 });
 
-t.test('a viewer changes their own password; an admin\'s role change is confirmed', async (t) => {
+t.test("a viewer changes their own password; an admin's role change is confirmed", async (t) => {
   const { page, errors, close } = await phone('viewer', 'zh');
   await show(page, 'account');
   await page.fill('[data-testid=password-form] input[name=current]', PASSWORDS.viewer);
@@ -371,7 +371,10 @@ t.test('support bundle: one download from the System page with logs, doctor, mas
   t.match(read('config.yaml'), /site:/, 'the configuration');
   t.notMatch(read('events.json'), /access\.decision|personId/, 'no access decisions or people');
   const audit = (await accounts.admin.get('/api/events?type=audit')).body.events;
-  t.ok(audit.some((e: { data: { action: string; user: string } }) => e.data.action === 'console.support.bundle' && e.data.user === 'tech'), 'the download is audited');
+  t.ok(
+    audit.some((e: { data: { action: string; user: string } }) => e.data.action === 'console.support.bundle' && e.data.user === 'tech'),
+    'the download is audited',
+  );
   t.same(errors, []);
   await close();
 });

@@ -78,7 +78,7 @@ t.test('the arm64 release: pack here, install into a root, run under qemu-aarch6
   writeFileSync(join(root, 'etc', 'group'), 'root:x:0:\ndialout:x:20:\nvideo:x:44:\n');
   const config = {
     site: { id: 'arm64-site' },
-    gateway: { id: 'pi' , dataDir },
+    gateway: { id: 'pi', dataDir },
     log: { level: 'info' },
     http: { port: 0 },
     console: { enabled: false },
@@ -120,9 +120,10 @@ t.test('the arm64 release: pack here, install into a root, run under qemu-aarch6
   t.match(readFileSync(`/proc/${pid}/cmdline`, 'utf8'), /\/opt\/estate-edge\/current\/node\/bin\/node\0/, "running the release's arm64 node");
 
   const base = 'estate/arm64-site/pi';
-  const wait = (pred: () => boolean, ms: number, what: string) => platform.waitFor(pred, ms, what).catch((e: Error) => {
-    throw new Error(`${e.message}\nservice log:\n${serviceLog().slice(-3000)}`);
-  });
+  const wait = (pred: () => boolean, ms: number, what: string) =>
+    platform.waitFor(pred, ms, what).catch((e: Error) => {
+      throw new Error(`${e.message}\nservice log:\n${serviceLog().slice(-3000)}`);
+    });
 
   // 4. A meter read over the pty from the pymodbus peer, delivered to Mosquitto.
   t0 = Date.now();

@@ -44,8 +44,16 @@ t.test('records carry clockUnsynced only while the clock is unsynchronised; sync
   await g.outbox.append({ stream: 'telemetry', type: 'meter.reading', data: { kwh: 3 } });
 
   const tel = records(g, 'telemetry');
-  t.same(tel.map((r) => r.clockUnsynced ?? false), [true, true, false], 'flag only before the sync');
-  t.same(tel.map((r) => r.seq), [1, 2, 3], 'sequence keeps the order whatever the clock did');
+  t.same(
+    tel.map((r) => r.clockUnsynced ?? false),
+    [true, true, false],
+    'flag only before the sync',
+  );
+  t.same(
+    tel.map((r) => r.seq),
+    [1, 2, 3],
+    'sequence keeps the order whatever the clock did',
+  );
   t.ok(tel[2]!.ts > tel[1]!.ts);
 
   const ev = records(g, 'event');

@@ -73,7 +73,12 @@ t.test('every kind of trouble is a FAIL (or WARN) line with the reason, and exit
   }
   const loaded = testConfig({ uplink: { url: `mqtt://127.0.0.1:${closed}` }, gateway: { id: 'g', dataDir: notADir } });
   const cfg = loaded.config as unknown as Record<string, unknown>;
-  cfg.meters = { buses: [{ id: 'b1', port: '/dev/rs485-NOPE' }, { id: 'b2', port }] };
+  cfg.meters = {
+    buses: [
+      { id: 'b1', port: '/dev/rs485-NOPE' },
+      { id: 'b2', port },
+    ],
+  };
   cfg.doors = { gpio: { backend: 'chardev' }, doors: [{ id: 'd1' }] };
   const findings = await runDoctor({ loaded, clock: new ManualClock(0, false), systemctl: false, devDir: dir, ...accounts(dir), timeoutMs: 2000 });
   const broker = pick(findings, 'broker')[0]!;
@@ -137,9 +142,18 @@ t.test('models: hashes checked against the manifest; a model vision needs must b
   };
   const f = await runDoctor({ loaded, systemctl: false, timeoutMs: 2000 });
   const models = pick(f, 'models');
-  t.ok(models.some((m) => m.level === 'OK' && m.message.startsWith(`${goodId} `)), 'matching hash is OK');
-  t.ok(models.some((m) => m.level === 'FAIL' && m.message.startsWith(`${badId} `) && /does not match the manifest/.test(m.message)), 'wrong hash is FAIL');
-  t.ok(models.some((m) => m.level === 'FAIL' && m.message.startsWith(`${manifest.defaults.recognizer} `) && /not installed, and vision needs it/.test(m.message)), 'missing recognizer is FAIL');
+  t.ok(
+    models.some((m) => m.level === 'OK' && m.message.startsWith(`${goodId} `)),
+    'matching hash is OK',
+  );
+  t.ok(
+    models.some((m) => m.level === 'FAIL' && m.message.startsWith(`${badId} `) && /does not match the manifest/.test(m.message)),
+    'wrong hash is FAIL',
+  );
+  t.ok(
+    models.some((m) => m.level === 'FAIL' && m.message.startsWith(`${manifest.defaults.recognizer} `) && /not installed, and vision needs it/.test(m.message)),
+    'missing recognizer is FAIL',
+  );
   const cam = pick(f, 'camera')[0]!;
   t.equal(cam.level, 'FAIL');
   t.match(cam.message, /ECONNREFUSED/);
@@ -157,7 +171,10 @@ t.test('the CLI: `estate-edge doctor --json` with an invalid config lists the pr
   const config = pick(findings, 'config');
   t.equal(config[0]!.level, 'FAIL');
   t.match(config[0]!.message, /site\.id: has a wrong format/);
-  t.ok(findings.some((x) => x.check === 'clock'), 'the clock is still checked');
+  t.ok(
+    findings.some((x) => x.check === 'clock'),
+    'the clock is still checked',
+  );
   // And the human form with a valid one (the models in the repo are hashed too).
   writeFileSync(cfg, `site: { id: s }\ngateway: { id: g, dataDir: ${join(dir, 'data')} }\nuplink: { enabled: false }\n`);
   mkdirSync(join(dir, 'data'));
@@ -207,7 +224,10 @@ t.test('disk budget: the data dir counted as the disk guard counts it, databases
   t.ok(real['outbox.db-wal']! > 0, 'the WAL holds data (it is part of the budget)');
   const snapshot = fileSize(join(dataDir, 'snapshots', 'a.jpg'));
   t.equal(d.otherBytes, snapshot, 'other files: the snapshot directory');
-  const sum = readdirSync(dataDir).filter((n) => n !== 'snapshots').reduce((n, f) => n + fileSize(join(dataDir, f)), 0) + snapshot;
+  const sum =
+    readdirSync(dataDir)
+      .filter((n) => n !== 'snapshots')
+      .reduce((n, f) => n + fileSize(join(dataDir, f)), 0) + snapshot;
   t.equal(d.usedBytes, sum, `used ${d.usedBytes} bytes = the sum of every file under the data dir`);
   t.equal(d.budgetBytes, 64 * 1048576);
   t.equal(d.reserveBytes, 1048576);

@@ -68,7 +68,10 @@ t.test('gateway under a notify socket: READY, WATCHDOG pings, none while the loo
   // Regular pings at about half the interval (median, robust to a late tick or two).
   const first = sock.with('WATCHDOG').length;
   await sock.waitFor('WATCHDOG', 15_000, first + 7);
-  const pings = sock.with('WATCHDOG').slice(first, first + 7).map((m) => m.t);
+  const pings = sock
+    .with('WATCHDOG')
+    .slice(first, first + 7)
+    .map((m) => m.t);
   const gaps = pings.slice(1).map((p, i) => p - pings[i]!);
   const med = [...gaps].sort((a, b) => a - b)[Math.floor(gaps.length / 2)]!;
   t.ok(med > pingMs * 0.5 && med < pingMs * 3, `median ping gap ${Math.round(med)} ms for ${pingMs} ms (gaps ${gaps.map(Math.round).join(', ')})`);
@@ -79,7 +82,13 @@ t.test('gateway under a notify socket: READY, WATCHDOG pings, none while the loo
   const lastBefore = sock.with('WATCHDOG').at(-1)!.t;
   child.kill('SIGUSR2');
   await sock.waitUntil(() => sock.with('WATCHDOG').some((m) => m.t > blockedAt + blockMs), blockMs + 20_000, 'WATCHDOG after the block');
-  const around = [lastBefore, ...sock.with('WATCHDOG').filter((m) => m.t > lastBefore).map((m) => m.t)];
+  const around = [
+    lastBefore,
+    ...sock
+      .with('WATCHDOG')
+      .filter((m) => m.t > lastBefore)
+      .map((m) => m.t),
+  ];
   const firstAfter = around.findIndex((x) => x > blockedAt + blockMs);
   const window = around.slice(0, firstAfter + 1);
   const maxGap = Math.max(...window.slice(1).map((p, i) => p - window[i]!));

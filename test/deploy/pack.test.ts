@@ -59,10 +59,7 @@ t.test('pack.sh → install.sh --from → the packed gateway reports READY', { s
   mkdirSync(bin);
   writeFileSync(join(root, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
   writeFileSync(join(root, 'etc', 'group'), 'root:x:0:\ndialout:x:20:\nvideo:x:44:\n');
-  writeFileSync(
-    join(root, 'etc', 'estate-edge', 'config.yaml'),
-    `site: { id: pack-test }\ngateway: { id: gw, dataDir: ${join(root, 'var', 'lib', 'estate-edge')} }\nlog: { level: warn }\nhttp: { port: 0 }\nconsole: { port: 0, host: 127.0.0.1 }\nuplink: { enabled: false }\n`,
-  );
+  writeFileSync(join(root, 'etc', 'estate-edge', 'config.yaml'), `site: { id: pack-test }\ngateway: { id: gw, dataDir: ${join(root, 'var', 'lib', 'estate-edge')} }\nlog: { level: warn }\nhttp: { port: 0 }\nconsole: { port: 0, host: 127.0.0.1 }\nuplink: { enabled: false }\n`);
   cpSync(join(REPO, 'test', 'deploy', 'fake-systemctl.sh'), join(bin, 'systemctl'));
   writeFileSync(join(bin, 'udevadm'), '#!/bin/sh\nexit 0\n');
   chmodSync(join(bin, 'systemctl'), 0o755);

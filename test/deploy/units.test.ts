@@ -107,11 +107,17 @@ t.test('udevadm parses the RS-485 rules without errors', { skip: udevOk ? false 
     const gpioGroup = spawnSync('getent', ['group', 'gpio']).status === 0;
     const problems = check().filter((l) => !/Reading rules file/.test(l) && !(!gpioGroup && /Unknown group 'gpio'/.test(l)));
     t.same(problems, [], 'no parse errors');
-    t.ok(check().some((l) => /Reading rules file/.test(l)), 'the file was read');
+    t.ok(
+      check().some((l) => /Reading rules file/.test(l)),
+      'the file was read',
+    );
     // The check can fail: a broken line is reported.
     copyFileSync(join(SYSTEMD_DIR, '99-estate-edge-rs485.rules'), target);
     appendFileSync(target, 'ATTRS{idVendor}="0403", SYMLINK+="x"\n');
-    t.ok(check().some((l) => /Invalid operator/.test(l)), 'a broken rule is reported');
+    t.ok(
+      check().some((l) => /Invalid operator/.test(l)),
+      'a broken rule is reported',
+    );
   } finally {
     rmSync(target, { force: true });
   }

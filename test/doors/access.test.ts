@@ -54,7 +54,14 @@ t.test('weekly windows across midnight and the week boundary; validity periods (
 
 t.test('schedule compiler and zone arithmetic', async (t) => {
   const iv = compileSchedule([{ days: ['sun'], start: '22:00', end: '06:00' }]);
-  t.same(iv, [[6 * 1440 + 22 * 60, 7 * 1440], [0, 360]], 'Sunday night wraps into Monday');
+  t.same(
+    iv,
+    [
+      [6 * 1440 + 22 * 60, 7 * 1440],
+      [0, 360],
+    ],
+    'Sunday night wraps into Monday',
+  );
   t.ok(inSchedule(iv, 5 * 60));
   t.notOk(inSchedule(iv, 6 * 60));
   const sh = new ZonedWeek('Asia/Shanghai');
@@ -79,7 +86,10 @@ t.test('decision reasons: groups, disabled, unknown person and door, credentials
   t.equal(d('gate', undefined, 'fire'), 'invalid_credential');
   t.equal(d('gate', undefined, 'bogus'), 'invalid_credential');
   t.same(access.person('p-a'), { id: 'p-a', kind: 'resident', doorGroups: ['residents-a'] });
-  t.same(access.doors().map((x) => x.id), ['gate', 'bldg-a', 'bldg-b', 'garage']);
+  t.same(
+    access.doors().map((x) => x.id),
+    ['gate', 'bldg-a', 'bldg-b', 'garage'],
+  );
   const acc = r.records('access');
   t.equal(acc.length, 9, 'every decision is an access record');
   t.match(acc[0]!.data, { doorId: 'bldg-a', personId: 'p-a', credential: 'face', granted: true, personKind: 'resident' });
@@ -91,22 +101,49 @@ t.test('decision reasons: groups, disabled, unknown person and door, credentials
 t.test('person commands: list, filters, paging, delete; people survive a restart', async (t) => {
   const dataDir = tempDir();
   const r = await doorsRig(baseDoors(), { dataDir });
-  for (const [id, kind, name] of [['r1', 'resident', '张伟'], ['s1', 'staff', 'Wang Qiang'], ['v1', 'visitor', 'Guest'], ['r2', 'resident', 'Li Na']])
+  for (const [id, kind, name] of [
+    ['r1', 'resident', '张伟'],
+    ['s1', 'staff', 'Wang Qiang'],
+    ['v1', 'visitor', 'Guest'],
+    ['r2', 'resident', 'Li Na'],
+  ])
     t.equal((await r.cmd('person.upsert', { id, kind, name, doorGroups: [kind === 'resident' ? 'residents-a' : 'residents-b'] })).result.created, true);
   const again = await r.cmd('person.upsert', { id: 'r1', kind: 'resident', name: '张伟', doorGroups: ['residents-b'] });
   t.equal(again.result.created, false, 'replace');
   const all = (await r.cmd('person.list')).result;
   t.equal(all.total, 4);
-  t.same(all.people.map((p: any) => p.id), ['r1', 'r2', 's1', 'v1']);
+  t.same(
+    all.people.map((p: any) => p.id),
+    ['r1', 'r2', 's1', 'v1'],
+  );
   t.equal(all.faceAccess, false);
-  t.same((await r.cmd('person.list', { kind: 'resident' })).result.people.map((p: any) => p.id), ['r1', 'r2']);
-  t.same((await r.cmd('person.list', { doorGroup: 'residents-b' })).result.people.map((p: any) => p.id), ['r1', 's1', 'v1']);
-  t.same((await r.cmd('person.list', { query: 'wang' })).result.people.map((p: any) => p.id), ['s1']);
-  t.same((await r.cmd('person.list', { limit: 2, offset: 2 })).result.people.map((p: any) => p.id), ['s1', 'v1']);
+  t.same(
+    (await r.cmd('person.list', { kind: 'resident' })).result.people.map((p: any) => p.id),
+    ['r1', 'r2'],
+  );
+  t.same(
+    (await r.cmd('person.list', { doorGroup: 'residents-b' })).result.people.map((p: any) => p.id),
+    ['r1', 's1', 'v1'],
+  );
+  t.same(
+    (await r.cmd('person.list', { query: 'wang' })).result.people.map((p: any) => p.id),
+    ['s1'],
+  );
+  t.same(
+    (await r.cmd('person.list', { limit: 2, offset: 2 })).result.people.map((p: any) => p.id),
+    ['s1', 'v1'],
+  );
   t.same((await r.cmd('person.delete', { id: 'v1' })).result, { id: 'v1', deleted: true, facesRemoved: null, note: 'face access unavailable: no face templates to remove here' });
   await r.stop();
   const r2 = await doorsRig(baseDoors(), { dataDir });
-  t.same((await r2.cmd('person.list')).result.people.map((p: any) => [p.id, p.doorGroups[0]]), [['r1', 'residents-b'], ['r2', 'residents-a'], ['s1', 'residents-b']]);
+  t.same(
+    (await r2.cmd('person.list')).result.people.map((p: any) => [p.id, p.doorGroups[0]]),
+    [
+      ['r1', 'residents-b'],
+      ['r2', 'residents-a'],
+      ['s1', 'residents-b'],
+    ],
+  );
   t.equal(r2.g.services.get('access')!.decide({ doorId: 'bldg-b', credential: 'face', personId: 'r1' }).granted, true, 'decisions from the stored people after a restart');
   await r2.stop();
 });
@@ -172,7 +209,10 @@ t.test('faces: enrolled through the faces service when present; "unavailable" (p
   t.same(c1.result.faces, { available: true, accepted: 0, rejected: [], templates: 2, gateUpdates: true });
   const c2 = await r.cmd('person.upsert', { id: 'f4', kind: 'resident', doorGroups: [], faces: { gateUpdates: false } });
   t.same(c2.result.faces, { available: true, accepted: 0, rejected: [], templates: 2, gateUpdates: false, learnedRemoved: 1 });
-  t.same(calls.slice(2), [['gateUpdates', 'f4', true], ['gateUpdates', 'f4', false]]);
+  t.same(calls.slice(2), [
+    ['gateUpdates', 'f4', true],
+    ['gateUpdates', 'f4', false],
+  ]);
   const bad = await r.cmd('person.upsert', { id: 'f3', kind: 'resident', doorGroups: [], faces: { photos: ['not base64!'] } });
   t.equal(bad.error?.code, 'bad_photo');
   t.equal((await r.cmd('person.list', { query: 'f3' })).result.total, 0, 'nothing stored on bad input');
@@ -195,7 +235,10 @@ t.test('access.events: recent decisions with filters and paging', async (t) => {
   t.equal(denied[0].reason, 'door_not_allowed');
   t.equal((await r.cmd('access.events', { doorId: 'gate', personId: 'p1', credential: 'face' })).result.events.length, 3);
   const page = (await r.cmd('access.events', { limit: 2, beforeSeq: all[1].seq })).result.events;
-  t.same(page.map((e: any) => e.seq), [all[2].seq, all[3].seq]);
+  t.same(
+    page.map((e: any) => e.seq),
+    [all[2].seq, all[3].seq],
+  );
   t.equal((await r.cmd('access.events', { since: all[2].ts })).result.events.length, 3);
   t.equal(access.events({ doorId: 'gate' })[0]!.data.score, 0.9);
   await r.stop();
@@ -215,7 +258,20 @@ t.test('bad input: clear command errors, counters, no crash, doors untouched', a
   await err('door.status', { doorId: 'nope' }, 'unknown_door', /no door/);
   await err('person.delete', { id: 'ghost' }, 'unknown_person', /no person "ghost"/);
   await err('door.unlock', { doorId: 'gate', personId: 'ghost' }, 'unknown_person', /no person/);
-  const sched = await err('person.upsert', { id: 'x', kind: 'resident', doorGroups: [], schedule: [{ days: ['funday'], start: '25:00', end: '7:00' }, { days: [], start: '08:00', end: '08:00' }] }, 'bad_schedule', /malformed schedule/);
+  const sched = await err(
+    'person.upsert',
+    {
+      id: 'x',
+      kind: 'resident',
+      doorGroups: [],
+      schedule: [
+        { days: ['funday'], start: '25:00', end: '7:00' },
+        { days: [], start: '08:00', end: '08:00' },
+      ],
+    },
+    'bad_schedule',
+    /malformed schedule/,
+  );
   t.same(sched.error!.details.problems, [
     'schedule[0].days: "funday" is not a day (mon, tue, wed, thu, fri, sat, sun)',
     'schedule[0].start: "25:00" is not a time HH:MM (00:00–23:59)',
@@ -263,7 +319,13 @@ t.test('GPIO export failure and a pin already in use: the door is out of service
   t.equal(res.error?.code, 'door_fault');
   t.equal((await r.cmd('door.unlock', { doorId: 'gate' })).ok, true, 'healthy doors keep working');
   const faults = r.records('alarm').filter((a) => a.data.alarm === 'door.fault');
-  t.same(faults.map((a) => [a.data.doorId, a.data.code]), [['bldg-a', 'export_failed'], ['bldg-b', 'busy']]);
+  t.same(
+    faults.map((a) => [a.data.doorId, a.data.code]),
+    [
+      ['bldg-a', 'export_failed'],
+      ['bldg-b', 'busy'],
+    ],
+  );
   const counters = await r.metric('estate_doors_rejected_total');
   t.match(counters, /code="export_failed"} 1/);
   t.match(counters, /code="busy"} 1/);
@@ -283,7 +345,13 @@ t.test('an output write failure: the door reports a fault (alarm, counter, denia
   t.equal(r.g.healthReport().doors!.ok, true, 'healthy again');
   t.equal((await r.cmd('door.unlock', { doorId: 'gate' })).ok, true);
   const faults = r.records('alarm').filter((a) => a.data.alarm === 'door.fault');
-  t.same(faults.map((a) => [a.type, a.data.doorId]), [['alarm.raised', 'gate'], ['alarm.cleared', 'gate']]);
+  t.same(
+    faults.map((a) => [a.type, a.data.doorId]),
+    [
+      ['alarm.raised', 'gate'],
+      ['alarm.cleared', 'gate'],
+    ],
+  );
   t.match(await r.metric('estate_doors_rejected_total'), /code="io"} 1/);
   await r.stop();
 });

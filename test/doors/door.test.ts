@@ -15,7 +15,15 @@ t.test('outputs come up in the locked state without an unlock pulse; stop puts t
   t.same(r.gpio.history(16), [{ at: t0, value: true, raw: true }], 'fail-safe maglock energised (locked)');
   t.same(r.gpio.history(5), [{ at: t0, value: false, raw: false }], 'LED off');
   const st = (await r.cmd('door.status')).result;
-  t.same(st.doors.map((d: any) => [d.id, d.lock, d.contact]), [['gate', 'locked', 'closed'], ['bldg-a', 'locked', 'closed'], ['bldg-b', 'locked', 'closed'], ['garage', 'locked', 'unknown']]);
+  t.same(
+    st.doors.map((d: any) => [d.id, d.lock, d.contact]),
+    [
+      ['gate', 'locked', 'closed'],
+      ['bldg-a', 'locked', 'closed'],
+      ['bldg-b', 'locked', 'closed'],
+      ['garage', 'locked', 'unknown'],
+    ],
+  );
 
   await r.cmd('door.unlock', { doorId: 'gate' });
   r.vt.advance(1000);
@@ -55,10 +63,22 @@ t.test('unlock pulse timing; overlapping unlocks extend, never shorten', async (
   r.vt.advance(10_000);
   t.same(
     r.gpio.history(17).map((h) => [h.at - t0, h.value]),
-    [[0, false], [0, true], [7000, false]],
+    [
+      [0, false],
+      [0, true],
+      [7000, false],
+    ],
     'one continuous unlock from 0 to 7000 ms, no relay chatter',
   );
-  t.same(r.gpio.history(5).map((h) => [h.at - t0, h.value]), [[0, false], [0, true], [7000, false]], 'LED follows the lock');
+  t.same(
+    r.gpio.history(5).map((h) => [h.at - t0, h.value]),
+    [
+      [0, false],
+      [0, true],
+      [7000, false],
+    ],
+    'LED follows the lock',
+  );
   const lock = await r.cmd('door.unlock', { doorId: 'gate' });
   r.vt.advance(100);
   const l = await r.cmd('door.lock', { doorId: 'gate' });
@@ -78,9 +98,26 @@ t.test('relock when the door closes after opening', async (t) => {
   r.vt.advance(900);
   r.gpio.set(27, false); // closed at t0+2000
   r.vt.advance(100);
-  t.same(r.gpio.history(17).map((h) => [h.at - t0, h.value]), [[0, false], [0, true], [2050, false]], 'relocked on close (after the 50 ms debounce), not at 5000');
-  const st = r.records('event').filter((e) => e.type === 'door.state' && e.data.doorId === 'gate').map((e) => [e.data.cause, e.data.lock, e.data.contact]);
-  t.same(st, [['start', 'locked', 'closed'], ['granted:remote', 'unlocked', 'closed'], ['door_opened', 'unlocked', 'open'], ['closed_after_opening', 'locked', 'closed'], ['door_closed', 'locked', 'closed']]);
+  t.same(
+    r.gpio.history(17).map((h) => [h.at - t0, h.value]),
+    [
+      [0, false],
+      [0, true],
+      [2050, false],
+    ],
+    'relocked on close (after the 50 ms debounce), not at 5000',
+  );
+  const st = r
+    .records('event')
+    .filter((e) => e.type === 'door.state' && e.data.doorId === 'gate')
+    .map((e) => [e.data.cause, e.data.lock, e.data.contact]);
+  t.same(st, [
+    ['start', 'locked', 'closed'],
+    ['granted:remote', 'unlocked', 'closed'],
+    ['door_opened', 'unlocked', 'open'],
+    ['closed_after_opening', 'locked', 'closed'],
+    ['door_closed', 'locked', 'closed'],
+  ]);
   t.equal(r.records('alarm').length, 0, 'no alarm for an authorised passage');
 
   // relockOnClose: false → the pulse runs to its end.
@@ -94,7 +131,14 @@ t.test('relock when the door closes after opening', async (t) => {
   r2.vt.advance(1000);
   r2.gpio.set(27, false);
   r2.vt.advance(5000);
-  t.same(r2.gpio.history(17).map((h) => [h.at - s0, h.value]), [[0, false], [0, true], [5000, false]]);
+  t.same(
+    r2.gpio.history(17).map((h) => [h.at - s0, h.value]),
+    [
+      [0, false],
+      [0, true],
+      [5000, false],
+    ],
+  );
   await r.stop();
   await r2.stop();
 });
@@ -133,13 +177,25 @@ t.test('forced-open alarm when the door opens while locked; cleared on close', a
   r.g.bus.on('door.alarm', (a) => events.push(a));
   r.gpio.set(27, true);
   r.vt.advance(60);
-  t.same(events.map((e) => [e.alarm, e.doorId, e.active]), [['door.forced_open', 'gate', true]]);
+  t.same(
+    events.map((e) => [e.alarm, e.doorId, e.active]),
+    [['door.forced_open', 'gate', true]],
+  );
   t.equal(r.records('alarm')[0]!.data.alarm, 'door.forced_open');
   r.vt.advance(60_000);
-  t.notOk(events.some((e) => e.alarm === 'door.held_open'), 'a forced door is not also held-open');
+  t.notOk(
+    events.some((e) => e.alarm === 'door.held_open'),
+    'a forced door is not also held-open',
+  );
   r.gpio.set(27, false);
   r.vt.advance(60);
-  t.same(events.map((e) => [e.alarm, e.active]), [['door.forced_open', true], ['door.forced_open', false]]);
+  t.same(
+    events.map((e) => [e.alarm, e.active]),
+    [
+      ['door.forced_open', true],
+      ['door.forced_open', false],
+    ],
+  );
   t.match(await r.metric('estate_door_alarms_total'), /alarm="door.forced_open"} 1/);
   await r.stop();
 });
@@ -168,7 +224,11 @@ t.test('exit button: debounced, grants and unlocks without a person, recorded as
   }
   // Every press decided (21 in all): 'every … granted' alone would hold if presses went unseen.
   t.equal(r.records('access').length, 21, 'one decision per press');
-  t.same(r.records('access').filter((a) => !a.data.granted), [], 'every exit granted');
+  t.same(
+    r.records('access').filter((a) => !a.data.granted),
+    [],
+    'every exit granted',
+  );
   await r.stop();
 });
 
@@ -177,7 +237,10 @@ t.test('fire release during an unlock storm: all fire doors released until clear
   const storm = [];
   for (let i = 0; i < 40; i++) storm.push(r.cmd('door.unlock', { doorId: i % 2 ? 'gate' : 'garage' }));
   const results = await Promise.all(storm);
-  t.ok(results.some((x) => !x.ok && x.error?.code === 'rate_limited'), 'the storm is rate-limited');
+  t.ok(
+    results.some((x) => !x.ok && x.error?.code === 'rate_limited'),
+    'the storm is rate-limited',
+  );
   t.equal(results.filter((x) => x.ok).length, 10, 'burst of 5 per door accepted');
   // Fire panel trips mid-storm.
   r.gpio.set(26, true); // released on the first edge: no debounce wait
@@ -204,7 +267,10 @@ t.test('fire release during an unlock storm: all fire doors released until clear
   t.match(clear.result.fire, { released: false, latched: false });
   for (const pin of [17, 23, 16]) t.equal(r.gpio.level(pin), pin === 16, `BCM ${pin} locked again`);
   const fire = r.records('alarm').filter((a) => a.data.alarm === 'fire.release');
-  t.same(fire.map((a) => a.type), ['alarm.raised', 'alarm.cleared']);
+  t.same(
+    fire.map((a) => a.type),
+    ['alarm.raised', 'alarm.cleared'],
+  );
   t.same(fire[0]!.data.doors, ['gate', 'bldg-a', 'bldg-b']);
   // Command release works the same with no input at all.
   await r.cmd('door.fireRelease', { action: 'release' });
@@ -219,9 +285,21 @@ t.test('a fire input already active at start: doors come up released, with no lo
   const gpio = new SimulatedGpio({ timers: vt });
   gpio.drive(26, true);
   const r = await doorsRig(baseDoors(), { vt, gpio });
-  t.same(r.gpio.history(17).map((h) => h.value), [true], 'gate: one level, released');
-  t.same(r.gpio.history(16).map((h) => h.value), [false], 'maglock: one level, de-energised');
-  t.same(r.gpio.history(12).map((h) => h.value), [false], 'garage: locked');
+  t.same(
+    r.gpio.history(17).map((h) => h.value),
+    [true],
+    'gate: one level, released',
+  );
+  t.same(
+    r.gpio.history(16).map((h) => h.value),
+    [false],
+    'maglock: one level, de-energised',
+  );
+  t.same(
+    r.gpio.history(12).map((h) => h.value),
+    [false],
+    'garage: locked',
+  );
   await r.stop();
   t.equal(gpio.level(17), true, 'stop during a fire keeps fire doors released');
 });
@@ -243,13 +321,19 @@ t.test('simulated estate: after a grant someone walks through (contact opens, cl
   const t0 = r.vt.now();
   await r.cmd('door.unlock', { doorId: 'gate' });
   r.vt.advance(10_000);
-  const states = r.records('event').filter((e) => e.type === 'door.state' && e.data.doorId === 'gate').map((e) => e.data.cause);
+  const states = r
+    .records('event')
+    .filter((e) => e.type === 'door.state' && e.data.doorId === 'gate')
+    .map((e) => e.data.cause);
   t.same(states, ['start', 'granted:remote', 'door_opened', 'closed_after_opening', 'door_closed']);
   const relock = r.gpio.history(17).at(-1)!;
   t.ok(relock.value === false && relock.at - t0 < 5000, 'relocked when the simulated visitor closed the door, before the pulse end');
   t.equal(r.records('alarm').length, 0);
   r.vt.advance(120_000);
-  t.ok(r.records('access').some((a) => a.data.credential === 'exit_button'), 'someone left by an exit button');
+  t.ok(
+    r.records('access').some((a) => a.data.credential === 'exit_button'),
+    'someone left by an exit button',
+  );
   await r.stop();
 });
 
@@ -268,6 +352,12 @@ t.test('fire input: released on the first edge, bounces filtered, a new alarm af
   r.vt.advance(1);
   r.gpio.set(26, true);
   t.equal(r.gpio.level(17), true, 'the next alarm releases at once');
-  t.same(r.records('alarm').filter((a) => a.data.alarm === 'fire.release').map((a) => a.type), ['alarm.raised', 'alarm.cleared', 'alarm.raised']);
+  t.same(
+    r
+      .records('alarm')
+      .filter((a) => a.data.alarm === 'fire.release')
+      .map((a) => a.type),
+    ['alarm.raised', 'alarm.cleared', 'alarm.raised'],
+  );
   await r.stop();
 });

@@ -50,7 +50,13 @@ t.test('door.unlock over MQTT → GPIO pulse → access event upstream', async (
   // (States published before the platform subscribed, like the one at start, are not seen here.)
   const states = () => p.records('event').filter((r) => r.type === 'door.state' && r.data.doorId === 'gate' && r.data.cause !== 'start');
   await p.waitFor(() => states().length >= 2, 10_000, 'door states');
-  t.same(states().map((r) => [r.data.lock, r.data.cause]), [['unlocked', 'granted:remote'], ['locked', 'pulse_end']]);
+  t.same(
+    states().map((r) => [r.data.lock, r.data.cause]),
+    [
+      ['unlocked', 'granted:remote'],
+      ['locked', 'pulse_end'],
+    ],
+  );
 
   // A denial is an access record too, and the command result says why.
   const denied = await p.command(base, 'door.unlock', { doorId: 'bldg-a', personId: 'r-101' });
@@ -66,7 +72,11 @@ t.test('door.unlock over MQTT → GPIO pulse → access event upstream', async (
   await new Promise((r) => setTimeout(r, 50));
   g.outbox.flush();
   const held = g.outbox.read('alarm', 0, Number.MAX_SAFE_INTEGER, 100, 1e9).map((r) => JSON.parse(r.body));
-  t.same(held.map((r) => [r.type, r.data.alarm]), [['alarm.raised', 'fire.release']], 'the fire alarm waits in the outbox (and no forced-open alarm)');
+  t.same(
+    held.map((r) => [r.type, r.data.alarm]),
+    [['alarm.raised', 'fire.release']],
+    'the fire alarm waits in the outbox (and no forced-open alarm)',
+  );
   t.ok(g.outbox.stats().streams.access.count === 0, 'earlier access records were acknowledged');
   await broker.start();
   // Delivered (acknowledged by the broker) once the uplink is back.

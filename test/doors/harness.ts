@@ -47,10 +47,7 @@ export async function doorsRig(doors: Record<string, unknown> = baseDoors(), opt
     gpio.drive(24, true);
   }
   const sim = gpio;
-  const g = await startGateway(
-    { doors, uplink: { enabled: false }, ...(opts.dataDir ? { gateway: { id: 't-gw', dataDir: opts.dataDir } } : {}), ...(opts.extra ?? {}) },
-    { clock: vt, modules: [(ctx) => createDoorsModule(ctx, { backend: gpio, timers: vt })] },
-  );
+  const g = await startGateway({ doors, uplink: { enabled: false }, ...(opts.dataDir ? { gateway: { id: 't-gw', dataDir: opts.dataDir } } : {}), ...(opts.extra ?? {}) }, { clock: vt, modules: [(ctx) => createDoorsModule(ctx, { backend: gpio, timers: vt })] });
   let stopped = false;
   return {
     g,
@@ -73,7 +70,11 @@ export async function doorsRig(doors: Record<string, unknown> = baseDoors(), opt
         db.close();
       }
     },
-    metric: async (name) => (await g.metrics.text()).split('\n').filter((l) => l.startsWith(name)).join('\n'),
+    metric: async (name) =>
+      (await g.metrics.text())
+        .split('\n')
+        .filter((l) => l.startsWith(name))
+        .join('\n'),
     stop: async () => {
       await g.stop();
       stopped = true;

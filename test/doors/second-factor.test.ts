@@ -52,7 +52,11 @@ async function rig(extra: Record<string, unknown> = {}): Promise<Rig> {
   const side = new WiegandTwin(gpio, { d0: 7, d1: 8, timers: vt });
   const garage = new WiegandTwin(gpio, { d0: 9, d1: 10, timers: vt });
   const r = await doorsRig(doors(), { vt, gpio, extra });
-  const access = () => r.records('access').filter((x) => x.type === 'access.decision').map((x) => x.data);
+  const access = () =>
+    r
+      .records('access')
+      .filter((x) => x.type === 'access.decision')
+      .map((x) => x.data);
   return {
     ...r,
     gate,
@@ -93,7 +97,7 @@ const people = async (r: Rig) => {
   }
 };
 
-t.test('face_and_pin: the right PIN grants; another person\'s PIN, a wrong PIN and a timeout deny', async (t) => {
+t.test("face_and_pin: the right PIN grants; another person's PIN, a wrong PIN and a timeout deny", async (t) => {
   const r = await rig();
   t.teardown(() => r.stop());
   await people(r);
@@ -107,7 +111,7 @@ t.test('face_and_pin: the right PIN grants; another person\'s PIN, a wrong PIN a
   await r.play(r.gate.keys('5678#'));
   let rec = await r.last((x) => x.reason === 'pin_wrong');
   t.match(rec, { doorId: 'gate', granted: false, reason: 'pin_wrong', credential: 'face', personId: 'alice', via: ['face', 'pin'], pinSource: 'keypad', wrongPins: 1, score: 0.91 });
-  t.equal(r.gpio.level(17), false, 'another person\'s PIN does not open');
+  t.equal(r.gpio.level(17), false, "another person's PIN does not open");
   t.notOk((await r.cmd('door.status', { doorId: 'gate' })).result.doors[0].awaitingPin, 'the wait ended with the wrong PIN');
 
   // The right PIN after the face: granted, both factors in the record.
@@ -240,7 +244,11 @@ t.test('cards: face_or_card grants the holder under the same rules as a face; ca
   await r.play(r.side.card(34, 1, 1));
   t.equal(r.access().length, n, 'an unknown card is no access decision');
   t.equal(r.gpio.history(16).length, lockBefore, 'and moves nothing');
-  const unknown = () => r.records('event').filter((e) => e.type === 'card.unknown').map((e) => e.data);
+  const unknown = () =>
+    r
+      .records('event')
+      .filter((e) => e.type === 'card.unknown')
+      .map((e) => e.data);
   t.same(unknown(), [{ doorId: 'side', card: '26:200:1', suppressed: 0 }]);
   t.match(await r.metric('estate_door_unknown_cards_total'), /door="side"} 3/);
   r.vt.advance(30_000);
@@ -263,16 +271,23 @@ t.test('card numbers: canonical form, unique across people (card_in_use), in per
   t.match(await r.cmd('person.upsert', { id: 'eve', kind: 'resident', doorGroups: [], cards: ['26:1:5', '26:01:5'] }), { ok: false, error: { code: 'bad_card' } });
   t.match(await r.cmd('person.upsert', { id: 'alice', kind: 'resident', doorGroups: ['residents'], cards: ['26:1:100', '34:65535:65535'] }), { ok: true, result: { person: { cards: ['26:1:100', '34:65535:65535'] } } }, 'the holder may upsert her own card');
   // A sync may move a card between two people of the batch; not take one from someone outside it.
-  const move = await r.cmd('person.sync', { people: [
-    { id: 'alice', kind: 'resident', doorGroups: ['residents'], cards: [] },
-    { id: 'bob', kind: 'resident', doorGroups: ['residents'], cards: ['26:1:100'] },
-  ] });
+  const move = await r.cmd('person.sync', {
+    people: [
+      { id: 'alice', kind: 'resident', doorGroups: ['residents'], cards: [] },
+      { id: 'bob', kind: 'resident', doorGroups: ['residents'], cards: ['26:1:100'] },
+    ],
+  });
   t.equal(move.ok, true, JSON.stringify(move.error ?? ''));
   await r.play(r.side.card(26, 1, 100));
   t.match(await r.last(), { granted: true, personId: 'bob' }, 'the card now opens for bob');
   const steal = await r.cmd('person.sync', { people: [{ id: 'eve', kind: 'resident', doorGroups: [], cards: ['26:1:100'] }] });
   t.match(steal, { ok: false, error: { code: 'bad_people', message: /card_in_use: card 26:1:100 is held by person bob/ } });
-  const twice = await r.cmd('person.sync', { people: [{ id: 'x1', kind: 'resident', doorGroups: [], cards: ['26:5:5'] }, { id: 'x2', kind: 'resident', doorGroups: [], cards: ['26:5:5'] }] });
+  const twice = await r.cmd('person.sync', {
+    people: [
+      { id: 'x1', kind: 'resident', doorGroups: [], cards: ['26:5:5'] },
+      { id: 'x2', kind: 'resident', doorGroups: [], cards: ['26:5:5'] },
+    ],
+  });
   t.match(twice, { ok: false, error: { code: 'bad_people', message: /also given to x1/ } });
   t.match(await r.cmd('person.sync', { people: [{ id: 'x1', kind: 'resident', doorGroups: [], pin: '1234' }] }), { ok: false, error: { code: 'bad_args' } }, 'no PINs in a sync');
   // Deleting a person frees the card.
@@ -280,7 +295,7 @@ t.test('card numbers: canonical form, unique across people (card_in_use), in per
   t.equal((await r.cmd('person.upsert', { id: 'eve', kind: 'resident', doorGroups: ['residents'], cards: ['26:1:100'] })).ok, true);
 });
 
-t.test('PIN lockout: 5 wrong PINs in a row lock that person\'s PIN for 5 min, raised as an alarm', async (t) => {
+t.test("PIN lockout: 5 wrong PINs in a row lock that person's PIN for 5 min, raised as an alarm", async (t) => {
   const r = await rig();
   t.teardown(() => r.stop());
   await people(r);
@@ -371,7 +386,10 @@ t.test('PINs are write-only: never in person.get/list, command results, logs, th
   t.match(upstream, /"via":\["face","pin"\]/, 'the access stream has the decisions');
   t.match(upstream, /"name":"person.upsert"/, 'and the upsert result');
   const accessRecs = g.outbox.read('access', 0, Number.MAX_SAFE_INTEGER, 1000, 1e12).map((x) => JSON.parse(x.body));
-  t.same(accessRecs.map((a) => a.data.reason), ['pin_wrong', 'granted', 'granted']);
+  t.same(
+    accessRecs.map((a) => a.data.reason),
+    ['pin_wrong', 'granted', 'granted'],
+  );
   t.equal(new Set(accessRecs.map((a) => a.id)).size, 3, 'each decision has its own record id');
   t.notOk(upstream.includes(PIN), 'the PIN is in no upstream record');
   t.notOk(upstream.includes('scrypt$'), 'nor its hash');

@@ -69,7 +69,7 @@ t.test('disk full on a real 8 MB tmpfs, broker down then up: nothing acknowledge
   t.equal((await tech.login('fieldtech', 'field-work-pass-1')).status, 200, 'technician logged in');
   const http: Array<{ phase: string; at?: number; what: string; status: number; code?: string }> = [];
   // Bounded: a console request that never answers is a finding (status 0, no_answer), not a hung test.
-  const bounded = <T,>(p: Promise<T>): Promise<T | { status: 0; body: { code: 'no_answer' } }> => Promise.race([p, sleep(10_000).then(() => ({ status: 0 as const, body: { code: 'no_answer' as const } }))]);
+  const bounded = <T>(p: Promise<T>): Promise<T | { status: 0; body: { code: 'no_answer' } }> => Promise.race([p, sleep(10_000).then(() => ({ status: 0 as const, body: { code: 'no_answer' as const } }))]);
 
   const ackedTelemetry = new Set<string>();
   const unlocks: Array<{ id: string; ok: boolean; code?: string; source: string }> = [];
@@ -81,7 +81,10 @@ t.test('disk full on a real 8 MB tmpfs, broker down then up: nothing acknowledge
     let n = 0;
     while (load) {
       for (let i = 0; i < 100; i++)
-        g.outbox.append({ stream: 'telemetry', type: 'meter.reading', data: { n: n++, kWh: 1234.5, pad: 'r'.repeat(120) } }).then((r) => ackedTelemetry.add(r.id), () => {});
+        g.outbox.append({ stream: 'telemetry', type: 'meter.reading', data: { n: n++, kWh: 1234.5, pad: 'r'.repeat(120) } }).then(
+          (r) => ackedTelemetry.add(r.id),
+          () => {},
+        );
       await sleep(50);
     }
   })();
@@ -99,10 +102,11 @@ t.test('disk full on a real 8 MB tmpfs, broker down then up: nothing acknowledge
     for (let k = 0; load; k++) {
       const u: any = await bounded(tech.post('/api/commands/door.unlock', { doorId: 'gate' }));
       http.push({ phase, at: Date.now(), what: 'unlock', status: u.status, ...(u.status !== 200 ? { code: u.body?.error?.code ?? u.body?.code } : {}) });
-      if (k % 7 === 0) for (const path of ['/api/config', '/api/logs?limit=50']) {
-        const r: any = await bounded(tech.get(path));
-        http.push({ phase, what: `GET ${path}`, status: r.status, ...(r.status !== 200 ? { code: r.body?.error?.code ?? r.body?.code } : {}) });
-      }
+      if (k % 7 === 0)
+        for (const path of ['/api/config', '/api/logs?limit=50']) {
+          const r: any = await bounded(tech.get(path));
+          http.push({ phase, what: `GET ${path}`, status: r.status, ...(r.status !== 200 ? { code: r.body?.error?.code ?? r.body?.code } : {}) });
+        }
       await sleep(150);
     }
   })();
@@ -175,8 +179,16 @@ t.test('disk full on a real 8 MB tmpfs, broker down then up: nothing acknowledge
   const byPhase: Record<string, Record<string, number>> = {};
   for (const h of http) (byPhase[`${h.phase} ${h.what}`] ??= {})[h.code ? `${h.status} ${h.code}` : String(h.status)] = (byPhase[`${h.phase} ${h.what}`]?.[h.code ? `${h.status} ${h.code}` : String(h.status)] ?? 0) + 1;
   t.comment(`console answers by phase: ${JSON.stringify(byPhase)}`);
-  t.same(http.filter((h) => h.status >= 500 && h.status !== 503), [], 'no console answer was a 500 (or any 5xx other than a clear 503)');
-  t.same(http.filter((h) => h.status !== 200 && !h.code), [], 'every console refusal says why (an error code)');
+  t.same(
+    http.filter((h) => h.status >= 500 && h.status !== 503),
+    [],
+    'no console answer was a 500 (or any 5xx other than a clear 503)',
+  );
+  t.same(
+    http.filter((h) => h.status !== 200 && !h.code),
+    [],
+    'every console refusal says why (an error code)',
+  );
   t.ok(http.filter((h) => h.phase === 'B' && h.what === 'unlock').length > 5, 'console unlocks while the disk was full');
   const httpOk = http.filter((h) => h.what === 'unlock' && h.status === 200).length;
   const byHttp = (e: any) => String(e.data?.requestedBy ?? e.requestedBy ?? '').match(/^console:(fieldtech|latetech)$/);
@@ -192,7 +204,10 @@ t.test('disk full on a real 8 MB tmpfs, broker down then up: nothing acknowledge
 
   // Telemetry: every acknowledged record arrived or lies in a reported evicted range.
   const tel = platform.records('telemetry');
-  const evictedEvents = platform.records('event').filter((r) => r.type === 'outbox.evicted').map((r) => r.data);
+  const evictedEvents = platform
+    .records('event')
+    .filter((r) => r.type === 'outbox.evicted')
+    .map((r) => r.data);
   const ranges = evictedEvents.filter((e: any) => e.stream === 'telemetry');
   const inRange = (seq: number) => ranges.some((r: any) => seq >= r.fromSeq && seq <= r.toSeq);
   const got = new Set(tel.map((r) => r.seq));

@@ -32,17 +32,21 @@ t.test('faces.db and its WAL count toward the disk budget; enrolment stops at th
   );
   t.teardown(() => g.stop());
   const faces = g.services.get('faces')!;
-  await waitFor(() => {
-    try {
-      faces.count();
-      return g.services.get('vision')!.status().models !== undefined;
-    } catch {
-      return false;
-    }
-  }, 60_000, 'face access ready');
+  await waitFor(
+    () => {
+      try {
+        faces.count();
+        return g.services.get('vision')!.status().models !== undefined;
+      } catch {
+        return false;
+      }
+    },
+    60_000,
+    'face access ready',
+  );
   const dim = 512;
   let seed = 7;
-  const rnd = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32 - 0.5);
+  const rnd = () => (seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32 - 0.5;
   const emb = () => Array.from({ length: dim }, rnd);
   let ok = 0;
   let refused: { code?: string; message: string } | undefined;
@@ -60,7 +64,9 @@ t.test('faces.db and its WAL count toward the disk budget; enrolment stops at th
   }
   maxUsed = Math.max(maxUsed, dataDirUsage(dataDir).total);
   const usage = dataDirUsage(dataDir);
-  t.comment(`figures: ${ok} persons × 3 templates enrolled; faces.db ${(((usage.entries.get('faces.db') ?? 0) + (usage.entries.get('faces.db-wal') ?? 0)) / 1048576).toFixed(2)} MB with WAL; WAL max ${(maxWal / 1048576).toFixed(2)} MB; data dir peak ${(maxUsed / 1048576).toFixed(2)} MB of ${BUDGET_MB} MB; refused: ${JSON.stringify(refused)}`);
+  t.comment(
+    `figures: ${ok} persons × 3 templates enrolled; faces.db ${(((usage.entries.get('faces.db') ?? 0) + (usage.entries.get('faces.db-wal') ?? 0)) / 1048576).toFixed(2)} MB with WAL; WAL max ${(maxWal / 1048576).toFixed(2)} MB; data dir peak ${(maxUsed / 1048576).toFixed(2)} MB of ${BUDGET_MB} MB; refused: ${JSON.stringify(refused)}`,
+  );
   t.ok(usage.entries.has('faces.db'), 'faces.db is counted in the budget accounting');
   // The guard's WAL limit is 1/16 of the budget (0.5 MB here): a checkpoint's worth above it at most.
   t.ok(maxWal <= 1048576, `faces.db WAL bounded by the disk guard (max ${(maxWal / 1048576).toFixed(2)} MB for a ${BUDGET_MB} MB budget)`);

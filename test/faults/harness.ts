@@ -77,9 +77,7 @@ export async function buildBundle(): Promise<{ main: string; remove: () => void 
   const outdir = join(build, 'edge');
   const remove = () => rmSync(build, { recursive: true, force: true });
   try {
-    await new Promise<void>((resolve, reject) =>
-      execFile(process.execPath, ['--import', 'tsx', join(REPO, 'scripts', 'bundle.ts'), outdir], { cwd: REPO }, (err, _o, stderr) => (err ? reject(new Error(`bundle failed: ${stderr || err.message}`)) : resolve())),
-    );
+    await new Promise<void>((resolve, reject) => execFile(process.execPath, ['--import', 'tsx', join(REPO, 'scripts', 'bundle.ts'), outdir], { cwd: REPO }, (err, _o, stderr) => (err ? reject(new Error(`bundle failed: ${stderr || err.message}`)) : resolve())));
   } catch (err) {
     remove();
     throw err;
@@ -181,7 +179,11 @@ export class Commander {
   private running = false;
   private loop: Promise<void> | undefined;
   readonly errors: string[] = [];
-  private constructor(private readonly client: MqttClient, private readonly pubackCode: Map<number, number>, private readonly base: string) {}
+  private constructor(
+    private readonly client: MqttClient,
+    private readonly pubackCode: Map<number, number>,
+    private readonly base: string,
+  ) {}
 
   static async connect(url: string, base: string): Promise<Commander> {
     const client = await mqtt.connectAsync(url, { clientId: `platform-cmd-${process.pid}-${Math.random().toString(16).slice(2, 8)}`, protocolVersion: 5, reconnectPeriod: 200 });

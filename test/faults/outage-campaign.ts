@@ -22,22 +22,7 @@ import { Link } from '../helpers/link.js';
 import { Platform, waitFor } from '../helpers/subscriber.js';
 import { tempDir } from '../helpers/gateway.js';
 import { Client } from '../console/helpers.js';
-import {
-  STREAMS,
-  type Stream,
-  Commander,
-  buildBundle,
-  campaignDoors,
-  integrity,
-  logFindings,
-  meterBuses,
-  percentile,
-  recordedSeqs,
-  resultsFor,
-  sleep,
-  spawnUnit,
-  stopUnit,
-} from './harness.js';
+import { STREAMS, type Stream, Commander, buildBundle, campaignDoors, integrity, logFindings, meterBuses, percentile, recordedSeqs, resultsFor, sleep, spawnUnit, stopUnit } from './harness.js';
 
 export interface OutageOptions {
   outageS: number;
@@ -292,7 +277,12 @@ export async function runOutageCampaign(o: OutageOptions): Promise<OutageOutcome
       const got = upSeqs(s);
       lost[s] = [];
       for (let q = 1; q <= lastSeq[s]; q++) if (!got.has(q) && !held[s].has(q)) lost[s].push(q);
-      backlog[s] = new Set(platform.records(s).filter((r) => r.backfill && r.at >= tRestore).map((r) => r.seq)).size;
+      backlog[s] = new Set(
+        platform
+          .records(s)
+          .filter((r) => r.backfill && r.at >= tRestore)
+          .map((r) => r.seq),
+      ).size;
       heldAtExit[s] = held[s].size;
     }
     const all = platform.records();
@@ -312,7 +302,7 @@ export async function runOutageCampaign(o: OutageOptions): Promise<OutageOutcome
       const lastBy = new Map<string, number>();
       for (const m of platform.raw) {
         if (m.topic.endsWith('/status')) {
-          if (JSON.parse(m.payload.toString()).state === 'online') (connection++, lastBy.clear());
+          if (JSON.parse(m.payload.toString()).state === 'online') connection++, lastBy.clear();
           continue;
         }
         const body = JSON.parse(m.payload.toString()) as { stream: string; backfill: boolean; records: Array<{ seq: number }> };
@@ -362,7 +352,10 @@ export async function runOutageCampaign(o: OutageOptions): Promise<OutageOutcome
       lost,
       heldAtExit,
       lastSeq,
-      evicted: platform.records('event').filter((r) => r.type === 'outbox.evicted').map((r) => r.data),
+      evicted: platform
+        .records('event')
+        .filter((r) => r.type === 'outbox.evicted')
+        .map((r) => r.data),
       orderViolations,
       commands: {
         sent: commander.sent.length,
@@ -374,7 +367,10 @@ export async function runOutageCampaign(o: OutageOptions): Promise<OutageOutcome
           id: c.id,
           fromCutMs: c.at - tCut,
           answered: res.ids.has(c.id),
-          results: platform.records('result').filter((r) => r.data.commandId === c.id).map((r) => ({ ok: r.data.ok, ...(r.data.duplicate ? { duplicate: true } : {}) })),
+          results: platform
+            .records('result')
+            .filter((r) => r.data.commandId === c.id)
+            .map((r) => ({ ok: r.data.ok, ...(r.data.duplicate ? { duplicate: true } : {}) })),
         })),
         strays: commander.sent.filter((c) => !c.matched && res.ids.has(c.id)).map((c) => c.id),
         codes,

@@ -50,15 +50,29 @@ t.test(`broker outage of ${OUTAGE_S} s with a backlog, under load: nothing lost,
   t.same(c.unansweredWhen.slice(0, 10), [], `every command the gateway was given got a result (${c.delivered} of ${c.sent} handed over, ${c.unanswered.length} unanswered)`);
   // In flight at the cut: accepted by the broker, lost with the connection (clean session),
   // answered once the platform sends it again with the same id, and never executed twice.
-  t.ok(c.resent.every((x) => x.fromCutMs > -2000 && x.fromCutMs <= 0), `commands without a result before the return were all sent in the 2 s before the cut (in flight): ${JSON.stringify(c.resent)}`);
-  t.ok(c.resent.every((x) => x.answered && x.results.filter((r) => !r.duplicate).length === 1), 'each of them answered after being sent again with the same id, executed once');
+  t.ok(
+    c.resent.every((x) => x.fromCutMs > -2000 && x.fromCutMs <= 0),
+    `commands without a result before the return were all sent in the 2 s before the cut (in flight): ${JSON.stringify(c.resent)}`,
+  );
+  t.ok(
+    c.resent.every((x) => x.answered && x.results.filter((r) => !r.duplicate).length === 1),
+    'each of them answered after being sent again with the same id, executed once',
+  );
   t.same(c.answeredTwice.slice(0, 10), [], 'no other command answered twice');
   t.same(c.strays, [], 'no result for a command that found no subscriber');
   t.equal(c.duringOutageDelivered, 0, 'no command was handed over while the gateway was cut off (clean session: not queued)');
   t.ok(c.afterReturn.delivered >= 5 && c.afterReturn.unanswered === 0, `${c.afterReturn.delivered} commands sent after the return, each answered: latency p50 ${c.afterReturn.latencyP50Ms} ms, max ${c.afterReturn.latencyMaxMs} ms`);
   t.ok(c.afterReturn.latencyMaxMs < 5000, 'commands are answered within 5 s while the backlog drains');
-  t.same(Object.keys(c.codes).filter((k) => k !== 'ok'), [], `every result ok: ${JSON.stringify(c.codes)}`);
-  t.same(Object.keys(r.console.byStatus).filter((s) => s !== '200'), [], `every console unlock answered 200: ${JSON.stringify(r.console.byStatus)}`);
+  t.same(
+    Object.keys(c.codes).filter((k) => k !== 'ok'),
+    [],
+    `every result ok: ${JSON.stringify(c.codes)}`,
+  );
+  t.same(
+    Object.keys(r.console.byStatus).filter((s) => s !== '200'),
+    [],
+    `every console unlock answered 200: ${JSON.stringify(r.console.byStatus)}`,
+  );
 
   // Status and health.
   t.match(r.status.will, { state: 'offline', reason: 'connection lost' }, `the will was published ${r.status.willAfterMs} ms after the cut`);

@@ -156,7 +156,11 @@ t.test(`SIGTERM ×${CYCLES} under load (meters, a door command every ${COMMAND_E
   // Nothing lost: every seq recorded before each SIGTERM is upstream (gaps only where the
   // gateway reported an eviction; with this load and the default quota there are none).
   const evicted = platform.records('event').filter((r) => r.type === 'outbox.evicted');
-  t.same(evicted.map((e) => e.data), [], 'no record evicted');
+  t.same(
+    evicted.map((e) => e.data),
+    [],
+    'no record evicted',
+  );
   const perStream: Record<string, number> = {};
   let records = 0;
   let unique = 0;
@@ -222,7 +226,11 @@ t.test(`SIGTERM ×${CYCLES} under load (meters, a door command every ${COMMAND_E
   t.same(answeredTwice.slice(0, 10), [], 'no command answered twice');
   t.same(strays, [], 'no result for a command that found no subscriber');
   t.notOk(codes.unknown_command, `no unknown_command, in the shutdown window or elsewhere: results ${JSON.stringify(codes)}`);
-  t.same(Object.keys(codes).filter((c) => c !== 'ok' && c !== 'shutting_down'), [], 'every result is ok or shutting_down');
+  t.same(
+    Object.keys(codes).filter((c) => c !== 'ok' && c !== 'shutting_down'),
+    [],
+    'every result is ok or shutting_down',
+  );
 
   for (const db of ['outbox.db', 'state.db']) t.equal(integrity(join(dataDir, db)), 'ok', `${db}: PRAGMA integrity_check ok`);
 

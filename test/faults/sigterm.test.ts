@@ -42,12 +42,18 @@ t.test(`SIGTERM ×${ROUNDS}, during start-up and while running: exit 0, clean or
     const lines = out.split('\n').filter(Boolean);
     const stoppedAt = lines.findIndex((l) => /gateway stopped/.test(l));
     t.ok(stoppedAt >= 0, `round ${round}: "gateway stopped" logged`);
-    t.notOk(lines.slice(stoppedAt + 1).some((l) => /module started|gateway started/.test(l)), `round ${round}: nothing started after "gateway stopped"`);
+    t.notOk(
+      lines.slice(stoppedAt + 1).some((l) => /module started|gateway started/.test(l)),
+      `round ${round}: nothing started after "gateway stopped"`,
+    );
     // The level is a label (edge/log.ts formatters), e.g. "level":"error".
     t.notMatch(out, /\n\s+at .+:\d+:\d+|"level":("error"|"fatal"|50\b|60\b)/, `round ${round}: no stack trace, no error logged`);
   }
   t.ok(duringStartup >= 1, `${duringStartup} of ${ROUNDS} SIGTERMs landed during start-up`);
   const statuses = platform.raw.filter((m) => m.topic.endsWith('/status')).map((m) => JSON.parse(m.payload.toString()));
-  t.notOk(statuses.some((s) => s.reason === 'connection lost'), `${statuses.length} status messages, none from the will`);
+  t.notOk(
+    statuses.some((s) => s.reason === 'connection lost'),
+    `${statuses.length} status messages, none from the will`,
+  );
   t.match(statuses.at(-1), { state: 'offline', reason: 'SIGTERM' });
 });

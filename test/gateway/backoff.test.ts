@@ -18,8 +18,14 @@ const seeded = (seed: number) => () => {
 
 t.test('growth: min × 2^attempt, capped at max; no jitter by default', async (t) => {
   const o = { minMs: 500, maxMs: 5000 };
-  t.same([0, 1, 2, 3, 4, 5, 10].map((a) => backoffDelay(a, o)), [500, 1000, 2000, 4000, 5000, 5000, 5000]);
-  t.same([0, 1, 2].map((a) => backoffDelay(a, { ...o, factor: 3 })), [500, 1500, 4500]);
+  t.same(
+    [0, 1, 2, 3, 4, 5, 10].map((a) => backoffDelay(a, o)),
+    [500, 1000, 2000, 4000, 5000, 5000, 5000],
+  );
+  t.same(
+    [0, 1, 2].map((a) => backoffDelay(a, { ...o, factor: 3 })),
+    [500, 1500, 4500],
+  );
   t.equal(backoffDelay(0, { minMs: 1000, maxMs: 1000 }), 1000, 'min = max: constant');
   t.equal(backoffDelay(-1, o), 500, 'a negative attempt counts as the first');
   t.equal(backoffCap(1e9, { minMs: 100, maxMs: 3_600_000 }), 3_600_000, 'many failures: the cap, never Infinity or NaN');
@@ -30,7 +36,13 @@ t.test('growth: min × 2^attempt, capped at max; no jitter by default', async (t
 t.test('the previous per-site formulas give the same delays', async (t) => {
   // uplink/camera: min(max, min × 2^min(n, 20|30)); meters: min(max, base × 2^min(over, 20));
   // inference: min(30 s, 500 × 2^min(6, n)); model load: min(max, min × 2^min(16, n)).
-  for (const [min, max] of [[100, 1000], [1000, 60_000], [5000, 300_000], [600_000, 3_600_000], [500, 30_000]] as const)
+  for (const [min, max] of [
+    [100, 1000],
+    [1000, 60_000],
+    [5000, 300_000],
+    [600_000, 3_600_000],
+    [500, 30_000],
+  ] as const)
     for (let n = 0; n < 40; n++) t.equal(backoffDelay(n, { minMs: min, maxMs: max }), Math.min(max, min * 2 ** Math.min(n, 20)), `${min}/${max} attempt ${n}`);
 });
 
@@ -40,10 +52,11 @@ t.test("equal jitter: in [cap/2, cap], the uplink's previous formula", async (t)
   t.equal(backoffDelay(0, { ...o, random: () => 0.999999 }), 1000, 'r → 1: the cap');
   t.equal(backoffDelay(3, { ...o, random: () => 0.5 }), 6000, '8 s cap, r = 0.5: 6 s');
   t.equal(backoffDelay(50, { ...o, random: () => 0.999999 }), 60_000, 'never above max');
-  for (const r of [0, 0.1, 0.37, 0.5, 0.9]) for (const n of [0, 2, 5, 9]) {
-    const cap = Math.min(60_000, 1000 * 2 ** n);
-    t.equal(backoffDelay(n, { ...o, random: () => r }), Math.round(cap / 2 + r * (cap / 2)), `attempt ${n}, r ${r}`);
-  }
+  for (const r of [0, 0.1, 0.37, 0.5, 0.9])
+    for (const n of [0, 2, 5, 9]) {
+      const cap = Math.min(60_000, 1000 * 2 ** n);
+      t.equal(backoffDelay(n, { ...o, random: () => r }), Math.round(cap / 2 + r * (cap / 2)), `attempt ${n}, r ${r}`);
+    }
 });
 
 t.test('full jitter: in [min, cap]', async (t) => {
@@ -69,7 +82,10 @@ t.test('jitter distribution: uniform over its interval (seeded random)', async (
       bins[Math.min(9, Math.floor(((d - lo) / (hi - lo)) * 10))]!++;
     }
     t.ok(Math.abs(sum / n - (lo + hi) / 2) < (hi - lo) * 0.01, `${jitter}: mean ${(sum / n).toFixed(0)} ≈ ${(lo + hi) / 2}`);
-    t.ok(bins.every((b) => Math.abs(b - n / 10) < n / 10 * 0.1), `${jitter}: every tenth of the interval gets ~10 % (${bins.join(' ')})`);
+    t.ok(
+      bins.every((b) => Math.abs(b - n / 10) < (n / 10) * 0.1),
+      `${jitter}: every tenth of the interval gets ~10 % (${bins.join(' ')})`,
+    );
   }
 });
 

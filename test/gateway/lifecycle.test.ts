@@ -64,7 +64,7 @@ t.test('birth only after every module registered its commands; a command sent on
   const gw = await startGateway({ uplink: { url: broker.url } }, { modules: [slowModule('early', 10, 10, events), slowModule('late', 400, 10, events)] });
   t.teardown(() => gw.stop());
   await waitFor(() => answer !== undefined, 10_000, 'online birth');
-  t.same(await answer, { commandId: (await answer).commandId, name: 'late.hello', ok: true, result: { hello: 'late' } }, 'the last module\'s command works on the birth');
+  t.same(await answer, { commandId: (await answer).commandId, name: 'late.hello', ok: true, result: { hello: 'late' } }, "the last module's command works on the birth");
 });
 
 t.test('once stopping begins: shutting_down answers, modules stopped, retained offline with the reason and no will', async (t) => {
@@ -89,7 +89,10 @@ t.test('once stopping begins: shutting_down answers, modules stopped, retained o
   await platform.waitFor(() => platform.raw.filter((m) => m.topic === `${BASE}/status`).length >= 2, 5000, 'the offline status');
   const statuses = platform.raw.filter((m) => m.topic === `${BASE}/status`).map((m) => JSON.parse(m.payload.toString()));
   t.match(statuses.at(-1), { state: 'offline', reason: 'maintenance' }, 'last status: offline with the reason');
-  t.notOk(statuses.some((s) => s.reason === 'connection lost'), 'the will was discarded (clean DISCONNECT)');
+  t.notOk(
+    statuses.some((s) => s.reason === 'connection lost'),
+    'the will was discarded (clean DISCONNECT)',
+  );
   t.match(await retainedStatus(broker.url), { state: 'offline', reason: 'maintenance' }, 'retained status says why');
 });
 
@@ -113,7 +116,7 @@ t.test('a stop requested during start-up stops start-up: no module starts after 
   // Stop while module a is starting (it takes 300 ms): waited for, not a fixed 100 ms that a
   // loaded machine spends before any module starts (then a never starts and the test fails).
   await waitFor(() => events.includes('a starting'), 10_000, 'module a starting');
-  t.notOk(events.includes('a started'), 'the stop lands during a\'s start');
+  t.notOk(events.includes('a started'), "the stop lands during a's start");
   const stopping = gw.stop('SIGTERM');
   await starting;
   await stopping;

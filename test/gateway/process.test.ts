@@ -50,8 +50,7 @@ t.test('runs from a config file, serves /healthz and /metrics, stops on SIGTERM 
   const health = await (await fetch(`http://127.0.0.1:${port}/healthz`)).json();
   t.match(health, { status: 'ok', uplink: { connected: Boolean }, outbox: { records: Number } });
   const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  for (const m of ['estate_outbox_records', 'estate_outbox_oldest_age_seconds', 'estate_uplink_connected', 'estate_uplink_reconnects_total', 'estate_command_errors_total', 'estate_outbox_evicted_total', 'estate_uplink_records_total'])
-    t.match(metrics, new RegExp(`# TYPE ${m} `), `metric ${m}`);
+  for (const m of ['estate_outbox_records', 'estate_outbox_oldest_age_seconds', 'estate_uplink_connected', 'estate_uplink_reconnects_total', 'estate_command_errors_total', 'estate_outbox_evicted_total', 'estate_uplink_records_total']) t.match(metrics, new RegExp(`# TYPE ${m} `), `metric ${m}`);
   t.equal((await fetch(`http://127.0.0.1:${port}/nope`)).status, 404);
   await platform.waitFor(() => platform.records('telemetry').some((r) => r.type === 'gateway.status'), 15_000, 'status telemetry');
   const st = platform.records('telemetry').find((r) => r.type === 'gateway.status')!;

@@ -15,14 +15,9 @@ export class FakeGpiod {
     const tools: Record<string, string> = {
       gpiodetect: `#!/bin/bash\necho "gpiochip0 [pinctrl-bcm2711] (58 lines)"\necho "gpiochip1 [raspberrypi-exp-gpio] (8 lines)"\n`,
       gpioget: `${head}cat "$D/line-$LINE" 2>/dev/null || echo 0\n`,
-      gpioset:
-        `${head}LV="\${@: -1}"; echo "\${LV#*=}" > "$D/line-$LINE"\ntrap 'exit 0' TERM\n` +
-        (version === 1
-          ? `while true; do sleep 0.02; done\n`
-          : `while read -r cmd arg; do if [ "$cmd" = set ]; then echo "\${arg#*=}" > "$D/line-\${arg%%=*}"; echo "set \${arg}" >> "$D/calls.log"; fi; done\n`),
+      gpioset: `${head}LV="\${@: -1}"; echo "\${LV#*=}" > "$D/line-$LINE"\ntrap 'exit 0' TERM\n` + (version === 1 ? `while true; do sleep 0.02; done\n` : `while read -r cmd arg; do if [ "$cmd" = set ]; then echo "\${arg#*=}" > "$D/line-\${arg%%=*}"; echo "set \${arg}" >> "$D/calls.log"; fi; done\n`),
       gpiomon:
-        `${head}trap 'exit 0' TERM\nlast=$(cat "$D/line-$LINE" 2>/dev/null || echo 0)\nwhile true; do cur=$(cat "$D/line-$LINE" 2>/dev/null || echo 0)\n` +
-        `if [ "$cur" != "$last" ]; then ${version === 1 ? 'echo "$cur"' : 'if [ "$cur" = 1 ]; then echo rising; else echo falling; fi'}; last=$cur; fi; sleep 0.01; done\n`,
+        `${head}trap 'exit 0' TERM\nlast=$(cat "$D/line-$LINE" 2>/dev/null || echo 0)\nwhile true; do cur=$(cat "$D/line-$LINE" 2>/dev/null || echo 0)\n` + `if [ "$cur" != "$last" ]; then ${version === 1 ? 'echo "$cur"' : 'if [ "$cur" = 1 ]; then echo rising; else echo falling; fi'}; last=$cur; fi; sleep 0.01; done\n`,
     };
     for (const [name, body] of Object.entries(tools)) {
       writeFileSync(join(D, name), body);

@@ -71,7 +71,13 @@ export class FakeSysfs {
     this.exported.push(n);
     const d = join(this.root, `gpio${n}`);
     mkdirSync(d, { recursive: true });
-    for (const [f, v] of [['value', String(this.presets.get(n) ?? 0)], ['direction', 'in'], ['active_low', '0'], ['edge', 'none']]) writeFileSync(join(d, f!), `${v}\n`);
+    for (const [f, v] of [
+      ['value', String(this.presets.get(n) ?? 0)],
+      ['direction', 'in'],
+      ['active_low', '0'],
+      ['edge', 'none'],
+    ])
+      writeFileSync(join(d, f!), `${v}\n`);
   }
 
   private doUnexport(n: number): void {

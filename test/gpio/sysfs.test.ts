@@ -139,10 +139,13 @@ t.test('auto backend: sysfs when present; a clear log line and the character dev
 t.test('the doors module on a Pi 5 sysfs tree: door.unlock pulses gpio588', async (t) => {
   const fs = new FakeSysfs('pi5');
   t.teardown(() => fs.close());
-  const g = await startGateway({
-    uplink: { enabled: false },
-    doors: { gpio: { backend: 'sysfs', sysfsRoot: fs.root, pollMs: 5 }, groups: [], doors: [{ id: 'gate', lock: { pin: 17 }, unlockMs: 300 }] },
-  }, { modules: [(await import('../../edge/doors/module.js')).createDoorsModule] });
+  const g = await startGateway(
+    {
+      uplink: { enabled: false },
+      doors: { gpio: { backend: 'sysfs', sysfsRoot: fs.root, pollMs: 5 }, groups: [], doors: [{ id: 'gate', lock: { pin: 17 }, unlockMs: 300 }] },
+    },
+    { modules: [(await import('../../edge/doors/module.js')).createDoorsModule] },
+  );
   t.teardown(() => g.stop());
   t.equal(fs.read(588, 'direction'), 'low', 'came up locked');
   const res = await g.commands.execute('door.unlock', { doorId: 'gate' }, { id: 'u1', source: 'console', receivedAt: Date.now(), user: 'tech' });

@@ -13,7 +13,10 @@ export class Broker {
   private proc: ChildProcess | undefined;
   private stderr = '';
   readonly dir = mkdtempSync(join(tmpdir(), 'ee-broker-'));
-  constructor(readonly port: number, private readonly extraConf = '') {}
+  constructor(
+    readonly port: number,
+    private readonly extraConf = '',
+  ) {}
 
   static async start(extraConf = ''): Promise<Broker> {
     const b = new Broker(await freePort(), extraConf);

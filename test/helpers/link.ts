@@ -6,7 +6,10 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 export class Link {
   private up = true;
   private readonly sockets = new Set<Socket>();
-  private constructor(private readonly server: Server, readonly port: number) {}
+  private constructor(
+    private readonly server: Server,
+    readonly port: number,
+  ) {}
 
   static async open(targetPort: number): Promise<Link> {
     let link!: Link;

@@ -25,7 +25,11 @@ t.test('command results: bus_busy during a scan, unknown point, unknown bus, tim
         timeSyncIntervalH: 0,
         buses: [
           {
-            id: 'sim-a', protocol: 'modbus', transport: 'simulated', baudRate: 19200, timeoutMs: 200,
+            id: 'sim-a',
+            protocol: 'modbus',
+            transport: 'simulated',
+            baudRate: 19200,
+            timeoutMs: 200,
             devices: [{ id: 'ddsu', profile: 'chint-ddsu666', address: 1, pollIntervalMs: 300, points: ['import_energy', 'active_power'] }],
           },
           { id: 'sim-d', protocol: 'dlt645', transport: 'simulated', baudRate: 9600, parity: 'even', timeoutMs: 200, devices: [{ id: 'flat', profile: 'dlt645-2007-single', address: '101', pollIntervalMs: 500, points: ['import_energy'] }] },
@@ -66,7 +70,11 @@ t.test('command results: bus_busy during a scan, unknown point, unknown bus, tim
   t.ok(answeredIn < 1000, `answered at once (${answeredIn} ms)`);
   const scan = await scanning;
   t.equal(scan.result.ok, true);
-  t.same((scan.result as unknown as { result: { found: Array<{ address: number }> } }).result.found.map((f) => f.address), [1], 'the scan found the meter');
+  t.same(
+    (scan.result as unknown as { result: { found: Array<{ address: number }> } }).result.found.map((f) => f.address),
+    [1],
+    'the scan found the meter',
+  );
   // The refused read never runs afterwards: every request since is a scheduled poll's
   // (2 blocks per poll, 1 when the first times out), none is an on-demand read's (it
   // would add 2 without a poll). A poll in progress at either snapshot shifts it by 1.
@@ -91,10 +99,7 @@ t.test('USB adapter lost: offline after max(5 s, timeout × offlineAfter), skipp
     await pair.stop();
   };
   t.teardown(unplug);
-  const g = await startGateway(
-    { uplink: { enabled: false }, meters: { buses: [{ id: 'usb', protocol: 'modbus', transport: 'serial', port: dev, timeoutMs: 150, offlineAfter: 2, devices: [{ id: 'm', profile: 'eastron-sdm120', address: 1, pollIntervalMs: 200, points: ['voltage'] }] }] } },
-    { modules: [metersModule] },
-  );
+  const g = await startGateway({ uplink: { enabled: false }, meters: { buses: [{ id: 'usb', protocol: 'modbus', transport: 'serial', port: dev, timeoutMs: 150, offlineAfter: 2, devices: [{ id: 'm', profile: 'eastron-sdm120', address: 1, pollIntervalMs: 200, points: ['voltage'] }] }] } }, { modules: [metersModule] });
   t.teardown(() => g.stop());
   const api = g.services.get('meters') as MetersApi;
   const offlineAt: number[] = [];

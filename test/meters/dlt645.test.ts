@@ -29,7 +29,8 @@ t.test('DL/T 645-2007 and -1997 meters on one line, through a fault proxy', asyn
   t.teardown(() => simLine.close());
   const sim = new Dlt645Sim(simLine);
   // The published value: 123456.78 kWh, sent in two frames (B1H, then 12H → 92H).
-  const m07 = sim.addMeter('000000000001', '2007')
+  const m07 = sim
+    .addMeter('000000000001', '2007')
     .define('00010000', { bytes: 4, decimals: 2, value: () => 123456.78, frameBytes: 2 })
     .define('00020000', { bytes: 4, decimals: 2, value: () => 12.5 })
     .define('02010100', { bytes: 2, decimals: 1, value: () => 229.8 })
@@ -37,7 +38,8 @@ t.test('DL/T 645-2007 and -1997 meters on one line, through a fault proxy', asyn
     .define('02030000', { bytes: 3, decimals: 4, signed: true, value: () => -0.2836 })
     .define('02060000', { bytes: 2, decimals: 3, signed: true, value: () => 0.998 });
   // 02800002 (frequency) deliberately missing: the meter answers "no data requested".
-  sim.addMeter('000000000002', '1997')
+  sim
+    .addMeter('000000000002', '1997')
     .define('9010', { bytes: 4, decimals: 2, value: () => 2345.67 })
     .define('9020', { bytes: 4, decimals: 2, value: () => 0 })
     .define('B611', { bytes: 2, decimals: 0, value: () => 221 })
@@ -52,7 +54,13 @@ t.test('DL/T 645-2007 and -1997 meters on one line, through a fault proxy', asyn
         timeSyncIntervalH: 0,
         buses: [
           {
-            id: 'dlt', protocol: 'dlt645', transport: 'serial', port: gwPair.a, baudRate: 2400, parity: 'even', timeoutMs: 500,
+            id: 'dlt',
+            protocol: 'dlt645',
+            transport: 'serial',
+            port: gwPair.a,
+            baudRate: 2400,
+            parity: 'even',
+            timeoutMs: 500,
             devices: [
               { id: 'flat-1', profile: 'dlt645-2007-single', address: '1', pollIntervalMs: 400 },
               { id: 'flat-2', profile: 'dlt645-1997', address: '000000000002', pollIntervalMs: 400 },
@@ -132,7 +140,15 @@ t.test('CJ/T 188 water meter on a pty pair', async (t) => {
   t.equal(st.values.find((v) => v.name === 'settlement_volume')?.value, 980.25);
   volume = 1000.37;
   const read = await api.readNow('w1', 'volume');
-  t.same(read.map((v) => [v.name, v.value]), [['volume', 1000.37]], 'on-demand read of one point');
+  t.same(
+    read.map((v) => [v.name, v.value]),
+    [['volume', 1000.37]],
+    'on-demand read of one point',
+  );
   const scan = await api.scan('water', { timeoutMs: 200 });
-  t.same(scan.found.map((f) => f.address), ['00000000000012'], 'read-address finds the meter');
+  t.same(
+    scan.found.map((f) => f.address),
+    ['00000000000012'],
+    'read-address finds the meter',
+  );
 });

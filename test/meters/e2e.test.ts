@@ -20,7 +20,11 @@ t.test('readings arrive upstream and meter commands work over MQTT', async (t) =
         timeSyncIntervalH: 0,
         buses: [
           {
-            id: 'sim-a', protocol: 'modbus', transport: 'simulated', baudRate: 19200, timeoutMs: 200,
+            id: 'sim-a',
+            protocol: 'modbus',
+            transport: 'simulated',
+            baudRate: 19200,
+            timeoutMs: 200,
             devices: [
               { id: 'riser', profile: 'eastron-sdm630', address: 1, pollIntervalMs: 300, deadband: { voltage_l1: 50 } },
               { id: 'gone', profile: 'eastron-sdm120', address: 2, pollIntervalMs: 300, points: ['voltage'] },
@@ -49,7 +53,10 @@ t.test('readings arrive upstream and meter commands work over MQTT', async (t) =
   // Deadband of 50 V on voltage_l1: later (non-full) reports leave it out while other points change.
   const later = recs.slice(1).filter((r) => !r.data.full);
   t.ok(later.length > 0 && later.every((r) => !r.data.points.some((p: any) => p.name === 'voltage_l1')), 'deadbanded point not repeated');
-  t.ok(later.every((r) => r.data.points.some((p: any) => p.name === 'current_l1')), 'points without deadband reported every poll');
+  t.ok(
+    later.every((r) => r.data.points.some((p: any) => p.name === 'current_l1')),
+    'points without deadband reported every poll',
+  );
 
   await platform.waitFor(() => platform.records('telemetry').some((r) => r.type === 'meter.reading' && r.data.device === 'flat'), 15_000, 'DL/T 645 telemetry');
   await platform.waitFor(() => platform.records('event').some((r) => r.type === 'meter.device' && r.data.device === 'gone' && r.data.online === false), 15_000, 'offline event');
@@ -62,9 +69,16 @@ t.test('readings arrive upstream and meter commands work over MQTT', async (t) =
   t.equal(status.result.state, 'online');
   t.ok(status.result.counters.responses > 0);
   const all = await platform.command(base, 'meter.status', {});
-  t.same(all.result.buses.map((b: any) => b.id), ['sim-a', 'sim-d']);
+  t.same(
+    all.result.buses.map((b: any) => b.id),
+    ['sim-a', 'sim-d'],
+  );
   const scan = await platform.command(base, 'bus.scan', { bus: 'sim-a', from: 1, to: 4, timeoutMs: 50 });
-  t.same(scan.result.found.map((f: any) => f.address), [1], 'scan finds the live unit only');
+  t.same(
+    scan.result.found.map((f: any) => f.address),
+    [1],
+    'scan finds the live unit only',
+  );
   const sync = await platform.command(base, 'meter.timesync', {});
   t.equal(sync.result.synced[0].bus, 'sim-d');
   const bad = await platform.command(base, 'meter.read', { device: 'nope' });

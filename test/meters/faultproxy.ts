@@ -50,7 +50,11 @@ export class FaultProxy {
 
   private lastRequest: Buffer = Buffer.alloc(0);
 
-  private constructor(private readonly up: SerialLine, private readonly down: SerialLine, private readonly replyLength: ReplyLength) {
+  private constructor(
+    private readonly up: SerialLine,
+    private readonly down: SerialLine,
+    private readonly replyLength: ReplyLength,
+  ) {
     up.on('data', (d) => {
       this.lastRequest = d;
       void down.write(d).catch(() => {});

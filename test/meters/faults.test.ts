@@ -25,7 +25,10 @@ t.test('corrupt, dropped, late, split, truncated, noisy and mis-addressed replie
   await simLine.open();
   t.teardown(() => simLine.close());
   const sim = new ModbusSlaveSim(simLine);
-  for (const [unit, v] of [[1, 230.5], [2, 219.25]] as const) {
+  for (const [unit, v] of [
+    [1, 230.5],
+    [2, 219.25],
+  ] as const) {
     const u = sim.addUnit(unit);
     for (let a = 0; a < 8; a += 2) u.set('input', a, a === 0 ? v : a, 'float32');
   }
@@ -36,7 +39,13 @@ t.test('corrupt, dropped, late, split, truncated, noisy and mis-addressed replie
       meters: {
         buses: [
           {
-            id: 'b1', protocol: 'modbus', transport: 'serial', port: gwPair.a, timeoutMs: 250, offlineAfter: 3, backoffBaseMs: 1000,
+            id: 'b1',
+            protocol: 'modbus',
+            transport: 'serial',
+            port: gwPair.a,
+            timeoutMs: 250,
+            offlineAfter: 3,
+            backoffBaseMs: 1000,
             devices: [
               { id: 'm1', profile: 'eastron-sdm120', address: 1, pollIntervalMs: 150, points: ['voltage', 'current'] },
               { id: 'm2', profile: 'eastron-sdm120', address: 2, pollIntervalMs: 150, points: ['voltage', 'current'] },

@@ -92,7 +92,11 @@ t.test('the reported case: DDSU666 unit 2, timeout 1000 ms, [import_energy, acti
       meters: {
         buses: [
           {
-            id: 'rs485', protocol: 'modbus', transport: 'serial', port: gateway, timeoutMs: 1000,
+            id: 'rs485',
+            protocol: 'modbus',
+            transport: 'serial',
+            port: gateway,
+            timeoutMs: 1000,
             devices: [{ id: 'ddsu', profile: 'chint-ddsu666', address: 2, pollIntervalMs: 1000, points: ['import_energy', 'active_power'] }],
           },
         ],
@@ -160,7 +164,13 @@ async function twinRun(t: T, opts: { guard: boolean; points: number; seed: numbe
         profilesDir: dir,
         buses: [
           {
-            id: 'rs485', protocol: 'modbus', transport: 'serial', port: gateway, baudRate: 115200, timeoutMs, offlineAfter: 20,
+            id: 'rs485',
+            protocol: 'modbus',
+            transport: 'serial',
+            port: gateway,
+            baudRate: 115200,
+            timeoutMs,
+            offlineAfter: 20,
             ...(opts.guard ? {} : { replyGuardMs: 0 }),
             devices: [
               { id: 'u2', profile: 'twin-blocks', address: 2, pollIntervalMs: 100 },
@@ -238,7 +248,10 @@ t.test('DL/T 645-2007 and CJ/T 188 with 10 % of replies late: none wrong, every 
     current: { bytes: 3, decimals: 3, signed: true },
     active_power: { bytes: 3, decimals: 4, signed: true },
   };
-  for (const [dev, addr] of [['flat-1', '000000000001'], ['flat-2', '000000000002']] as const) {
+  for (const [dev, addr] of [
+    ['flat-1', '000000000001'],
+    ['flat-2', '000000000002'],
+  ] as const) {
     const m = dsim.addMeter(addr, '2007');
     for (const [p, v] of Object.entries(dltValues[dev]!)) m.define(ids[p]!, { ...fmt[p]!, value: () => v });
   }
@@ -260,14 +273,28 @@ t.test('DL/T 645-2007 and CJ/T 188 with 10 % of replies late: none wrong, every 
         timeSyncIntervalH: 0,
         buses: [
           {
-            id: 'dlt', protocol: 'dlt645', transport: 'serial', port: dl.gateway, baudRate: 115200, parity: 'even', timeoutMs, offlineAfter: 20,
+            id: 'dlt',
+            protocol: 'dlt645',
+            transport: 'serial',
+            port: dl.gateway,
+            baudRate: 115200,
+            parity: 'even',
+            timeoutMs,
+            offlineAfter: 20,
             devices: [
               { id: 'flat-1', profile: 'dlt645-2007-single', address: '1', pollIntervalMs: 100, points: ['import_energy', 'voltage', 'current', 'active_power'] },
               { id: 'flat-2', profile: 'dlt645-2007-single', address: '2', pollIntervalMs: 100, points: ['import_energy', 'voltage', 'current', 'active_power'] },
             ],
           },
           {
-            id: 'cjt', protocol: 'cjt188', transport: 'serial', port: cj.gateway, baudRate: 115200, parity: 'even', timeoutMs, offlineAfter: 20,
+            id: 'cjt',
+            protocol: 'cjt188',
+            transport: 'serial',
+            port: cj.gateway,
+            baudRate: 115200,
+            parity: 'even',
+            timeoutMs,
+            offlineAfter: 20,
             devices: [
               { id: 'w-1', profile: 'cjt188-water', address: '1', pollIntervalMs: 100 },
               { id: 'w-2', profile: 'cjt188-water', address: '2', pollIntervalMs: 100 },

@@ -42,7 +42,14 @@ t.test('RTU on a pty pair: coalesced reads, fallback on illegal data address, a 
       meters: {
         buses: [
           {
-            id: 'rs485-1', protocol: 'modbus', transport: 'serial', port: pair.a, baudRate: 9600, timeoutMs: 150, offlineAfter: 2, backoffBaseMs: 2000,
+            id: 'rs485-1',
+            protocol: 'modbus',
+            transport: 'serial',
+            port: pair.a,
+            baudRate: 9600,
+            timeoutMs: 150,
+            offlineAfter: 2,
+            backoffBaseMs: 2000,
             devices: [
               { id: 'sdm', profile: 'eastron-sdm120', address: 1, pollIntervalMs: 300 },
               { id: 'dead', profile: 'eastron-sdm120', address: 7, pollIntervalMs: 300 },
@@ -63,7 +70,10 @@ t.test('RTU on a pty pair: coalesced reads, fallback on illegal data address, a 
   t.equal(value(last, 'current'), 5.25);
   t.equal(value(last, 'import_energy'), 1234.5);
   t.equal(value(last, 'frequency'), 50);
-  t.notOk(last.some((v) => v.name === 'total_energy'), 'unsupported point no longer read');
+  t.notOk(
+    last.some((v) => v.name === 'total_energy'),
+    'unsupported point no longer read',
+  );
   const st = api.status('sdm')!;
   t.equal(st.values.find((v) => v.name === 'total_energy')?.quality, 'unsupported', 'unsupported point flagged for the console');
   t.ok((st.counters.exceptions['2'] ?? 0) >= 1, 'illegal data address counted');
@@ -88,7 +98,10 @@ t.test('RTU on a pty pair: coalesced reads, fallback on illegal data address, a 
 
   // On demand: one point, then the whole device, through the command registry.
   const one = await g.commands.execute('meter.read', { device: 'sdm', point: 'voltage' }, { id: 'c1', source: 'local', receivedAt: Date.now() });
-  t.same((one.result as any).result.values.map((v: MeterPointValue) => [v.name, v.value]), [['voltage', 230.5]]);
+  t.same(
+    (one.result as any).result.values.map((v: MeterPointValue) => [v.name, v.value]),
+    [['voltage', 230.5]],
+  );
   const bad = await g.commands.execute('meter.read', { device: 'dead' }, { id: 'c2', source: 'local', receivedAt: Date.now() });
   t.equal((bad.result as any).error.code, 'meter_timeout');
   const unknown = await g.commands.execute('meter.read', { device: 'nope' }, { id: 'c3', source: 'local', receivedAt: Date.now() });
@@ -96,15 +109,31 @@ t.test('RTU on a pty pair: coalesced reads, fallback on illegal data address, a 
 
   // bus.scan over a short range finds unit 1 only.
   const scan = await api.scan('rs485-1', { from: 1, to: 8, timeoutMs: 60 });
-  t.same(scan.found.map((f) => f.address), [1]);
+  t.same(
+    scan.found.map((f) => f.address),
+    [1],
+  );
 
   // The raw poll tester shows both frames in hex.
   const raw = await api.rawPoll('rs485-1', { device: 'sdm', point: 'voltage' });
   t.match(raw.frames[0], { dir: 'tx', hex: '01 04 00 00 00 02 71 CB' });
-  t.equal(raw.frames.filter((f) => f.dir === 'rx').map((f) => f.hex).join(' '), hex(withCrc(Buffer.from('010404436680 00'.replace(/ /g, ''), 'hex'))));
+  t.equal(
+    raw.frames
+      .filter((f) => f.dir === 'rx')
+      .map((f) => f.hex)
+      .join(' '),
+    hex(withCrc(Buffer.from('010404436680 00'.replace(/ /g, ''), 'hex'))),
+  );
   t.equal(raw.values?.[0]?.value, 230.5);
   const rawHex = await api.rawPoll('rs485-1', { requestHex: '01 04 00 06 00 02 91 CA', timeoutMs: 150 });
-  t.equal(rawHex.frames.filter((f) => f.dir === 'rx').map((f) => f.hex).join(' '), '01 04 04 40 A8 00 00 6F A4', 'reply to a hand-made request');
+  t.equal(
+    rawHex.frames
+      .filter((f) => f.dir === 'rx')
+      .map((f) => f.hex)
+      .join(' '),
+    '01 04 04 40 A8 00 00 6F A4',
+    'reply to a hand-made request',
+  );
 });
 
 t.test('Modbus TCP on a loopback port; the converter drops the connection and comes back', async (t) => {
@@ -153,10 +182,7 @@ t.test('RTU over TCP (transparent converter = socat TCP listener bridged to a pt
 t.test('USB adapter: missing at start, plugged in, unplugged, plugged back', async (t) => {
   const dir = tempDir('ee-nodev-');
   const dev = join(dir, 'ttyUSB9');
-  const g = await startGateway(
-    { uplink: { enabled: false }, meters: { buses: [{ id: 'usb', protocol: 'modbus', transport: 'serial', port: dev, timeoutMs: 150, devices: [{ id: 'm', profile: 'eastron-sdm120', address: 1, pollIntervalMs: 200, points: ['voltage'] }] }] } },
-    { modules: [metersModule] },
-  );
+  const g = await startGateway({ uplink: { enabled: false }, meters: { buses: [{ id: 'usb', protocol: 'modbus', transport: 'serial', port: dev, timeoutMs: 150, devices: [{ id: 'm', profile: 'eastron-sdm120', address: 1, pollIntervalMs: 200, points: ['voltage'] }] }] } }, { modules: [metersModule] });
   t.teardown(() => g.stop());
   const { readings } = collect(g);
   await waitFor(() => (g.healthReport().meters?.message ?? '').includes('line down'), 5000, 'health message');

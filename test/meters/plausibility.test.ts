@@ -63,7 +63,8 @@ t.test('published as suspect and counted, through a gateway', async (t) => {
   // Energy: 4321.09, then once 0.70 (as if another register's value), then 4321.10.
   const kwh = () => (++reads === 3 ? 0.7 : reads < 3 ? 4321.09 : 4321.1);
   let voltage = 229.8;
-  sim.addMeter('000000000001', '2007')
+  sim
+    .addMeter('000000000001', '2007')
     .define('00010000', { bytes: 4, decimals: 2, value: kwh })
     .define('02010100', { bytes: 2, decimals: 1, value: () => voltage });
   const g = await startGateway(
@@ -86,8 +87,14 @@ t.test('published as suspect and counted, through a gateway', async (t) => {
   const low = seen.filter((v) => v.name === 'import_energy' && v.value === 0.7);
   t.equal(low.length, 1, 'the drop was published once');
   t.equal(low[0]!.quality, 'suspect', 'as suspect');
-  t.ok(seen.filter((v) => v.name === 'import_energy' && v.value !== 0.7).every((v) => v.quality === 'good'), 'other energy readings good');
-  t.ok(seen.filter((v) => v.value === 999.9).every((v) => v.quality === 'suspect'), '999.9 V suspect');
+  t.ok(
+    seen.filter((v) => v.name === 'import_energy' && v.value !== 0.7).every((v) => v.quality === 'good'),
+    'other energy readings good',
+  );
+  t.ok(
+    seen.filter((v) => v.value === 999.9).every((v) => v.quality === 'suspect'),
+    '999.9 V suspect',
+  );
   const st = api.status('flat')!;
   t.ok(st.counters.suspectValues >= 2, `counted (${st.counters.suspectValues})`);
   t.equal(st.values.find((v) => v.name === 'voltage')!.quality, 'suspect', 'latest value carries the quality');

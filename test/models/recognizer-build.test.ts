@@ -46,7 +46,10 @@ const built = { fp32: buildRecognizerOnnx(weights, 'fp32'), u8w: buildRecognizer
 const maxAbsDiff = (a: Float32Array, b: Float32Array) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
 
 t.test('the build is deterministic and matches the sha256 pinned in the manifest', async (t) => {
-  for (const [id, variant] of [['dlib-resnet-v1', 'fp32'], ['dlib-resnet-v1-u8w', 'u8w']] as [string, RecognizerVariant][]) {
+  for (const [id, variant] of [
+    ['dlib-resnet-v1', 'fp32'],
+    ['dlib-resnet-v1-u8w', 'u8w'],
+  ] as [string, RecognizerVariant][]) {
     const e = getModel(manifest, id, 'recognizer');
     const src = e.sources.find((s) => s.kind === 'build');
     t.ok(src && src.kind === 'build' && src.variant === variant, `${id} has a ${variant} build source`);
@@ -74,7 +77,11 @@ t.test('the built ONNX reproduces face-api’s own descriptors (tfjs cpu) within
     ['photo obama', await photo('obama')],
     ['photo lfw_kofi_annan', await photo('lfw_kofi_annan')],
   ];
-  const reference = await faceApiDescriptors(faceApiDir, inputs.map(([, rgb]) => rgb), tempDir(t));
+  const reference = await faceApiDescriptors(
+    faceApiDir,
+    inputs.map(([, rgb]) => rgb),
+    tempDir(t),
+  );
   t.comment(`reference: @vladmandic/face-api faceRecognitionNet on @tensorflow/tfjs-core ${reference.tfjs}, cpu backend`);
   const expected = reference.descriptors;
   t.equal(expected.length, inputs.length);

@@ -49,11 +49,15 @@ t.test(`kill -9 during ingest and publish, ${ROUNDS} times: no acknowledged reco
     });
     child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`drain run exited ${code}`))));
   });
-  await waitFor(() => {
-    const seen = new Set(platform.records().map((r) => r.id));
-    for (const id of acked.keys()) if (!seen.has(id)) return false;
-    return true;
-  }, 15_000, 'every acknowledged record upstream');
+  await waitFor(
+    () => {
+      const seen = new Set(platform.records().map((r) => r.id));
+      for (const id of acked.keys()) if (!seen.has(id)) return false;
+      return true;
+    },
+    15_000,
+    'every acknowledged record upstream',
+  );
   const all = platform.records().filter((r) => r.stream === 'telemetry' || r.stream === 'access');
   const unique = new Set(all.map((r) => r.id));
   const missing = [...acked.keys()].filter((id) => !unique.has(id));

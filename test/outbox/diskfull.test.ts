@@ -53,5 +53,9 @@ t.test('SQLITE_FULL: old telemetry is evicted to make room; access events are ke
   db.pragma('max_page_count = 1073741823');
   const stored = await Promise.all(pending);
   t.equal(ob.pendingInMemory(), 0);
-  t.same(stored.map((r) => r.seq), Array.from({ length: 200 }, (_, i) => i + 2), 'kept in order, none lost');
+  t.same(
+    stored.map((r) => r.seq),
+    Array.from({ length: 200 }, (_, i) => i + 2),
+    'kept in order, none lost',
+  );
 });

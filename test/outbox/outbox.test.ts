@@ -27,7 +27,10 @@ t.test('records get unique ids, per-stream sequences and a durable body', async 
   t.not(a.id, b.id);
   t.match(a.id, /^[0-9a-f-]{36}$/);
   const recs = ob.read('telemetry', 0, Number.MAX_SAFE_INTEGER, 10, 1 << 20);
-  t.same(recs.map((r) => r.seq), [1, 2]);
+  t.same(
+    recs.map((r) => r.seq),
+    [1, 2],
+  );
   const body = JSON.parse(recs[0]!.body);
   t.same(body, { id: a.id, seq: 1, ts: Date.UTC(2026, 0, 1), type: 'meter.reading', data: { v: 1 } });
   ob.close();
@@ -55,7 +58,10 @@ t.test('ack deletes exactly the acknowledged range, in any order', async (t) => 
   ob.appendBatch(Array.from({ length: 10 }, (_, i) => ({ stream: 'telemetry' as const, type: 'x', data: i })));
   ob.ack('telemetry', 6, 10); // a later message acknowledged first
   ob.flush();
-  t.same(ob.read('telemetry', 0, 1e9, 100, 1 << 20).map((r) => r.seq), [1, 2, 3, 4, 5]);
+  t.same(
+    ob.read('telemetry', 0, 1e9, 100, 1 << 20).map((r) => r.seq),
+    [1, 2, 3, 4, 5],
+  );
   ob.ack('telemetry', 1, 5);
   ob.ack('telemetry', 1, 5); // duplicate PUBACK handling is harmless
   ob.flush();
@@ -71,7 +77,10 @@ t.test('read honours record and byte caps and the upper bound', async (t) => {
   t.equal(ob.read('telemetry', 0, 1e9, 20, 1 << 20).length, 20);
   const small = ob.read('telemetry', 0, 1e9, 50, 1000);
   t.ok(small.length >= 1 && small.length < 10, `byte cap respected (${small.length})`);
-  t.same(ob.read('telemetry', 10, 12, 50, 1 << 20).map((r) => r.seq), [11, 12]);
+  t.same(
+    ob.read('telemetry', 10, 12, 50, 1 << 20).map((r) => r.seq),
+    [11, 12],
+  );
   t.equal(ob.read('telemetry', 0, 1e9, 50, 10).length, 1, 'one oversize record still goes alone');
   ob.close();
   db.close();

@@ -27,7 +27,12 @@ t.test('quota: telemetry evicted and reported, access events all delivered', asy
   await broker.start();
   const platform = await Platform.connect(broker.url);
   t.teardown(() => platform.close());
-  await platform.waitFor(() => platform.records('access').length === 160 && gw.outbox.stats().count === 0, 15_000, 'drain').catch((e) => { console.error(JSON.stringify(gw.outbox.stats()), platform.records('access').length, gw.uplink.state()); throw e; });
+  await platform
+    .waitFor(() => platform.records('access').length === 160 && gw.outbox.stats().count === 0, 15_000, 'drain')
+    .catch((e) => {
+      console.error(JSON.stringify(gw.outbox.stats()), platform.records('access').length, gw.uplink.state());
+      throw e;
+    });
   const ev = platform.records('event').filter((r) => r.type === 'outbox.evicted');
   t.ok(ev.length > 0, 'eviction reported upstream');
   const evictedSeqs = new Set<number>();

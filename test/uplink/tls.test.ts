@@ -54,7 +54,7 @@ t.test('mqtts with mutual TLS: connects with the right CA and client certificate
   t.match(noCert.uplink.state().lastError ?? '', /alert certificate required/, 'the attempt failed in the TLS handshake');
   await waitFor(() => /peer did not return a certificate/.test(broker.log()), 5000, 'the broker logging the refused handshake').catch((err) => t.fail(`${String(err)}: broker log:\n${broker.log()}`));
   t.equal(wrongCa.uplink.isConnected(), false, 'gateway refuses a broker its CA did not sign');
-  t.match(wrongCa.uplink.state().lastError ?? '', /unable to get local issuer certificate|self.signed certificate in certificate chain/, 'the gateway could not verify the broker\'s certificate');
+  t.match(wrongCa.uplink.state().lastError ?? '', /unable to get local issuer certificate|self.signed certificate in certificate chain/, "the gateway could not verify the broker's certificate");
 
   const missing = await startGateway({ gateway: { id: 'missing' }, uplink: { url, reconnectMinMs: 100, tls: { ca: '/nonexistent/ca.pem' } } });
   t.teardown(() => missing.stop());

@@ -22,9 +22,16 @@ t.test('records reach the broker in batches, are deleted on PUBACK; birth and st
   await platform.waitFor(() => platform.records('telemetry').length >= 250, 5000, 'telemetry');
   const msgs = platform.messages.filter((m) => m.body.stream === 'telemetry');
   t.ok(msgs.length >= 3 && msgs.length < 250, `batched: ${msgs.length} messages`);
-  t.ok(msgs.every((m) => m.body.records.length <= 100), 'batch cap respected');
+  t.ok(
+    msgs.every((m) => m.body.records.length <= 100),
+    'batch cap respected',
+  );
   t.equal(msgs[0]!.topic, 'estate/t-site/t-gw/up/telemetry');
-  t.same(platform.records('telemetry').map((r) => r.data.i), Array.from({ length: 250 }, (_, i) => i), 'in order');
+  t.same(
+    platform.records('telemetry').map((r) => r.data.i),
+    Array.from({ length: 250 }, (_, i) => i),
+    'in order',
+  );
   t.ok(platform.records('telemetry').every((r) => typeof r.id === 'string' && typeof r.ts === 'number'));
   await waitFor(() => gw.outbox.stats().count === 0, 5000, 'outbox emptied after PUBACK');
 });
@@ -69,7 +76,10 @@ t.test('broker unreachable: buffering, never an exit; then everything drains in 
     t.same(seqs, sorted, `${s}: order kept`);
     t.equal(new Set(seqs).size, seqs.length, `${s}: no duplicates in a clean reconnect`);
   }
-  t.ok(platform.messages.filter((m) => m.body.stream === 'telemetry').every((m) => m.body.backfill === true), 'marked as backfill');
+  t.ok(
+    platform.messages.filter((m) => m.body.stream === 'telemetry').every((m) => m.body.backfill === true),
+    'marked as backfill',
+  );
   const firstAccess = platform.messages.findIndex((m) => m.body.stream === 'access');
   const firstTelemetry = platform.messages.findIndex((m) => m.body.stream === 'telemetry');
   t.ok(firstAccess < firstTelemetry, 'access events go before the telemetry backlog');
@@ -100,9 +110,19 @@ t.test('backlog drains at the configured rate while live data goes first', async
   const took = Date.now() - t0;
   t.ok(took >= 900, `rate-limited: 3000 records at 2000/s took ${took} ms (≥ ~1 s)`);
   const live = platform.messages.filter((m) => m.body.records.some((r: any) => r.data.live !== undefined));
-  t.ok(live.every((m) => m.body.backfill === false), 'live flagged as not backfill');
-  const oldSeqs = platform.records('telemetry').filter((r) => r.data.old !== undefined).map((r) => r.seq);
-  t.same(oldSeqs, [...oldSeqs].sort((a, b) => a - b), 'backlog in order');
+  t.ok(
+    live.every((m) => m.body.backfill === false),
+    'live flagged as not backfill',
+  );
+  const oldSeqs = platform
+    .records('telemetry')
+    .filter((r) => r.data.old !== undefined)
+    .map((r) => r.seq);
+  t.same(
+    oldSeqs,
+    [...oldSeqs].sort((a, b) => a - b),
+    'backlog in order',
+  );
 });
 
 t.test('MQTT 3.1.1 and username/password from an env secret', async (t) => {

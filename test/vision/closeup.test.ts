@@ -116,7 +116,11 @@ t.test('a large face the full-frame pass finds only weakly gets the ½ pass too 
   const single = await engine.detect(frame, { closeUpPasses: false });
   const full = await engine.detect(frame);
   t.equal(single.length, 1, `single pass finds it (score ${single[0]?.score.toFixed(3)}, box ${single[0]?.box[2].toFixed(0)} px)`);
-  t.same(full.map((f) => f.box), single.map((f) => f.box), 'the pipeline returns the same face');
+  t.same(
+    full.map((f) => f.box),
+    single.map((f) => f.box),
+    'the pipeline returns the same face',
+  );
 
   // Measured: alex_lacamoire/3 at 640 px is found by the plain pass as a weak box about
   // half the face's size; the ½ pass finds the whole face.

@@ -33,8 +33,14 @@ t.test('enrolled resident: the video ends in a granted door decision; deletion r
   t.ok(d.liveness! >= 0.5, `liveness ${d.liveness?.toFixed(3)}`);
   t.comment(`frame-to-decision ${d.latencyMs.toFixed(0)} ms`);
   const access = r.records('access').filter((a) => a.data.credential === 'face');
-  t.ok(access.some((a) => a.data.personId === 'obama' && a.data.granted === true), 'access event recorded by the doors module');
-  t.ok(r.gpio.history(17).some((h) => h.value === true), 'the gate lock was pulsed open');
+  t.ok(
+    access.some((a) => a.data.personId === 'obama' && a.data.granted === true),
+    'access event recorded by the doors module',
+  );
+  t.ok(
+    r.gpio.history(17).some((h) => h.value === true),
+    'the gate lock was pulsed open',
+  );
   t.equal(decisions.filter((x) => x.personId === 'obama').length, 1, 'one decision: the cooldown holds the next ones back');
 
   // At rest: key file 0600 outside the database, templates sealed.
@@ -75,11 +81,14 @@ t.test('a person who is not enrolled gets no decision, only a rate-limited unkno
   symlinkSync(VIDEO(), video);
   await waitFor(() => r.records('event').some((e) => e.type === 'face.unknown'), 60000, 'an unknown-face event');
   // Keep watching for as long as the whole clip lasts once more.
-  const analysed = () => (r.g.services.get('vision')!.status().counters.unknown ?? 0);
+  const analysed = () => r.g.services.get('vision')!.status().counters.unknown ?? 0;
   const before = analysed();
   await waitFor(() => analysed() >= before + 6, 60000, 'six more analysed frames');
   t.same(decisions, [], 'no door decision');
-  t.notOk(r.records('access').some((a) => a.data.credential === 'face'), 'no face access event');
+  t.notOk(
+    r.records('access').some((a) => a.data.credential === 'face'),
+    'no face access event',
+  );
   const unknown = r.records('event').filter((e) => e.type === 'face.unknown');
   t.equal(unknown.length, 1, 'rate-limited to one event');
   const u = unknown[0]!.data;
@@ -96,7 +105,10 @@ t.test('a missing or corrupt model file: face access unavailable and says why; d
   const h = r.g.healthReport().vision!;
   t.equal(h.ok, false);
   t.match(h.message, /face access unavailable: face models not usable in .*face_detection_yunet_2023mar\.onnx missing.*npm run models/);
-  t.ok(r.records('alarm').some((a) => a.type === 'vision.unavailable'), 'an alarm record');
+  t.ok(
+    r.records('alarm').some((a) => a.type === 'vision.unavailable'),
+    'an alarm record',
+  );
   t.equal(r.g.healthReport().doors!.ok, true, 'doors healthy');
   const unlock = await r.cmd('door.unlock', { doorId: 'gate' });
   t.ok(unlock.ok, 'doors still work');

@@ -53,12 +53,7 @@ t.test('each bad photo is rejected with its reason code; a good one is accepted'
   const meta = await sharp(obama1).metadata();
   const cases: Array<[string, Buffer]> = [
     ['no_face', await jpeg(sharp({ create: { width: 640, height: 480, channels: 3, background: { r: 128, g: 128, b: 128 } } }))],
-    [
-      'face_too_small',
-      await jpeg(
-        sharp({ create: { width: 640, height: 480, channels: 3, background: { r: 120, g: 120, b: 120 } } }).composite([{ input: await sharp(obama1).resize({ width: 110 }).toBuffer(), left: 260, top: 160 }]),
-      ),
-    ],
+    ['face_too_small', await jpeg(sharp({ create: { width: 640, height: 480, channels: 3, background: { r: 120, g: 120, b: 120 } } }).composite([{ input: await sharp(obama1).resize({ width: 110 }).toBuffer(), left: 260, top: 160 }]))],
     ['too_blurred', await jpeg(sharp(obama1).blur(12))],
     ['too_dark', await jpeg(sharp(obama1).linear(0.12, 0))],
     ['not_frontal', await jpeg(sharp(obama1).rotate(60, { background: { r: 128, g: 128, b: 128 } }))],
@@ -66,7 +61,12 @@ t.test('each bad photo is rejected with its reason code; a good one is accepted'
     ['not_an_image', Buffer.from('this is not an image, just bytes')],
     ['not_an_image', photo(obama1).subarray(0, 2000)],
     ['too_large', Buffer.alloc(cfg.enrolment.maxPhotoBytes + 1, 0xff)],
-    ['too_large', await sharp({ create: { width: 6000, height: 6000, channels: 3, background: { r: 0, g: 0, b: 0 } } }).png({ compressionLevel: 9 }).toBuffer()],
+    [
+      'too_large',
+      await sharp({ create: { width: 6000, height: 6000, channels: 3, background: { r: 0, g: 0, b: 0 } } })
+        .png({ compressionLevel: 9 })
+        .toBuffer(),
+    ],
   ];
   t.ok((meta.width ?? 0) > 0);
   // Two requests: at most maxPhotosPerRequest (10) photos each.
@@ -90,7 +90,15 @@ t.test('ready-made embeddings: wrong length, non-finite and all-zero ones are ba
   const good = Array.from({ length: D }, (_, i) => Math.sin(i) * 0.1);
   const r = await enroller.enrol('p2', { embeddings: [good, good.slice(0, D - 1), [...good.slice(0, D - 1), Number.NaN], new Array(D).fill(0), [...good, 0.1]] });
   t.equal(r.accepted, 1);
-  t.same(r.rejected.map((x) => [x.index, x.code]), [[1, 'bad_embedding'], [2, 'bad_embedding'], [3, 'bad_embedding'], [4, 'bad_embedding']]);
+  t.same(
+    r.rejected.map((x) => [x.index, x.code]),
+    [
+      [1, 'bad_embedding'],
+      [2, 'bad_embedding'],
+      [3, 'bad_embedding'],
+      [4, 'bad_embedding'],
+    ],
+  );
   t.match(r.rejected[0]!.message, new RegExp(`${D - 1} values, expected ${D}`));
   t.equal(store.count('p2'), 1);
 });

@@ -34,7 +34,13 @@ export const VIDEO = (): string => join(sharedMedia(), 'video', 'obama_portrait_
 /** identity → photo paths, sorted. */
 export function identities(): Map<string, string[]> {
   const out = new Map<string, string[]>();
-  for (const id of readdirSync(FACES()).sort()) out.set(id, readdirSync(join(FACES(), id)).sort().map((f) => join(FACES(), id, f)));
+  for (const id of readdirSync(FACES()).sort())
+    out.set(
+      id,
+      readdirSync(join(FACES(), id))
+        .sort()
+        .map((f) => join(FACES(), id, f)),
+    );
   return out;
 }
 

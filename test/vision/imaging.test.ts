@@ -52,19 +52,28 @@ t.test('limits and rejections are the enrolment codes', async (t) => {
   const sharp = (await import('sharp')).default;
   const h = new ImageHelper();
   t.teardown(() => h.stop());
-  const big = await sharp({ create: { width: 3000, height: 2000, channels: 3, background: { r: 90, g: 90, b: 90 } } }).jpeg().toBuffer();
+  const big = await sharp({ create: { width: 3000, height: 2000, channels: 3, background: { r: 90, g: 90, b: 90 } } })
+    .jpeg()
+    .toBuffer();
   const r = await h.decode(big, decodeOpts);
   t.match(r, { ok: true, img: { width: 1600, height: 1067 } }, 'reduced to 1600 px');
   t.ok(r.ok && Math.abs(r.scale - 1600 / 3000) < 1e-9, 'scale from original to analysed pixels');
   // EXIF orientation 6 (rotate 90°): the decoded image is upright, the scale is relative to the oriented width.
-  const rotated = await sharp({ create: { width: 400, height: 200, channels: 3, background: '#888' } }).jpeg().withMetadata({ orientation: 6 }).toBuffer();
+  const rotated = await sharp({ create: { width: 400, height: 200, channels: 3, background: '#888' } })
+    .jpeg()
+    .withMetadata({ orientation: 6 })
+    .toBuffer();
   t.match(await h.decode(rotated, decodeOpts), { ok: true, img: { width: 200, height: 400 }, scale: 1 }, 'EXIF orientation applied');
   t.match(await h.decode(big, { ...decodeOpts, maxPixels: 5_000_000 }), { ok: false, code: 'too_large' }, 'pixel cap from the header');
   t.match(await h.decode(Buffer.from('not an image at all'), decodeOpts), { ok: false, code: 'not_an_image' });
   t.match(await h.decode(obama1.subarray(0, 3000), decodeOpts), { ok: false, code: 'not_an_image' }, 'truncated JPEG');
-  const tiff = await sharp({ create: { width: 64, height: 64, channels: 3, background: '#888' } }).tiff().toBuffer();
+  const tiff = await sharp({ create: { width: 64, height: 64, channels: 3, background: '#888' } })
+    .tiff()
+    .toBuffer();
   t.match(await h.decode(tiff, decodeOpts), { ok: false, code: 'not_an_image', message: /tiff/ }, 'a format other than JPEG/PNG/WebP');
-  const tiny = await sharp({ create: { width: 12, height: 12, channels: 3, background: '#888' } }).png().toBuffer();
+  const tiny = await sharp({ create: { width: 12, height: 12, channels: 3, background: '#888' } })
+    .png()
+    .toBuffer();
   t.match(await h.decode(tiny, decodeOpts), { ok: false, code: 'face_too_small' });
   const kept = await h.decode(big, { ...decodeOpts, keep: { maxSide: 640, quality: 85 } });
   t.ok(kept.ok && kept.keep, 'a JPEG to keep');
@@ -144,9 +153,7 @@ t.test('an idle helper ends by itself and holds nothing open', async (t) => {
     const r = await h.decode(readFileSync(${JSON.stringify(join(sharedMedia(), 'faces', 'obama', '1.jpg'))}), { maxPixels: 1e7, maxSide: 800 });
     console.log(r.ok);`;
   const t0 = Date.now();
-  const out = await new Promise<string>((resolve, reject) =>
-    execFile(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: REPO, timeout: 50_000 }, (err, stdout) => (err ? reject(err) : resolve(stdout))),
-  );
+  const out = await new Promise<string>((resolve, reject) => execFile(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: REPO, timeout: 50_000 }, (err, stdout) => (err ? reject(err) : resolve(stdout))));
   t.equal(out.trim(), 'true');
   t.ok(Date.now() - t0 < 30_000, `exited after ${Date.now() - t0} ms (idleMs 60 s)`);
 });

@@ -35,7 +35,10 @@ t.test('gate captures teach the record only with consent, and withdrawing it del
 
   const given = await r.cmd('person.upsert', { ...OBAMA(), faces: { gateUpdates: true } });
   t.match(given.result?.faces, { available: true, templates: 1, gateUpdates: true });
-  t.ok(r.records('audit').some((a) => a.type === 'face.consent_given' && a.data.personId === 'obama'), 'consent audited');
+  t.ok(
+    r.records('audit').some((a) => a.type === 'face.consent_given' && a.data.personId === 'obama'),
+    'consent audited',
+  );
   await waitFor(() => r.records('audit').some((a) => a.type === 'face.learned'), 60_000, 'a capture learned after consent');
   const rec = r.records('audit').find((a) => a.type === 'face.learned')!;
   t.match(rec.data, { personId: 'obama', doorId: 'gate', templates: 2, learned: 1 });
@@ -54,7 +57,10 @@ t.test('gate captures teach the record only with consent, and withdrawing it del
   t.ok(withdrawn.result?.faces.learnedRemoved >= 1, `withdrawal deleted ${withdrawn.result?.faces.learnedRemoved} learned template(s)`);
   t.equal((await r.cmd('vision.status')).result.templates, 1, 'learned templates deleted, the enrolled one kept');
   t.notOk('faceGateUpdates' in (await list()), 'consent gone from the person list');
-  t.ok(r.records('audit').some((a) => a.type === 'face.consent_withdrawn' && a.data.learnedRemoved >= 1), 'withdrawal audited with what it deleted');
+  t.ok(
+    r.records('audit').some((a) => a.type === 'face.consent_withdrawn' && a.data.learnedRemoved >= 1),
+    'withdrawal audited with what it deleted',
+  );
   // Granted as before, learning nothing.
   const m = decisions.filter((d) => d.granted).length;
   await waitFor(() => decisions.filter((d) => d.granted).length > m, 30_000, 'a grant after withdrawal');

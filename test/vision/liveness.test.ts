@@ -54,7 +54,10 @@ async function attack(file: string, variant: Variant): Promise<Buffer> {
       .raw()
       .toBuffer();
   }
-  if (variant === 'frame-only') return sharp(frame, { raw: { width: 640, height: 480, channels: 3 } }).jpeg({ quality: 95 }).toBuffer();
+  if (variant === 'frame-only')
+    return sharp(frame, { raw: { width: 640, height: 480, channels: 3 } })
+      .jpeg({ quality: 95 })
+      .toBuffer();
   const cast = [1.08, 1.0, 0.85];
   for (let i = 0; i < frame.length; i += 3) {
     const x = (i / 3) % 640;
@@ -62,7 +65,10 @@ async function attack(file: string, variant: Variant): Promise<Buffer> {
     const ripple = 1 + 0.05 * Math.sin((x + y) * 0.9);
     for (let c = 0; c < 3; c++) frame[i + c] = Math.max(0, Math.min(255, Math.round(frame[i + c]! * cast[c]! * ripple)));
   }
-  return sharp(frame, { raw: { width: 640, height: 480, channels: 3 } }).blur(1.2).jpeg({ quality: 45 }).toBuffer();
+  return sharp(frame, { raw: { width: 640, height: 480, channels: 3 } })
+    .blur(1.2)
+    .jpeg({ quality: 45 })
+    .toBuffer();
 }
 
 async function raw(jpeg: Buffer): Promise<RgbImage> {
@@ -97,7 +103,12 @@ t.test(`live faces: every shared photo scores p(real) ≥ ${threshold}`, async (
     }
   }
   scores.sort((a, b) => a[1] - b[1]);
-  t.comment(`live p(real), ${scores.length} photos: min ${scores[0]![1].toFixed(3)} (${scores[0]![0]}), median ${scores[Math.floor(scores.length / 2)]![1].toFixed(3)}, lowest five ${scores.slice(0, 5).map(([n, s]) => `${n} ${s.toFixed(3)}`).join(', ')}`);
+  t.comment(
+    `live p(real), ${scores.length} photos: min ${scores[0]![1].toFixed(3)} (${scores[0]![0]}), median ${scores[Math.floor(scores.length / 2)]![1].toFixed(3)}, lowest five ${scores
+      .slice(0, 5)
+      .map(([n, s]) => `${n} ${s.toFixed(3)}`)
+      .join(', ')}`,
+  );
 });
 
 t.test('synthetic photo attacks (a framed photo, halftone, blurred, recompressed): four of five score as spoofs; controls reported', async (t) => {
@@ -142,6 +153,9 @@ t.test('at the gate: a printed photo of an enrolled resident gives a rate-limite
   t.equal(snap.subarray(0, 2).toString('hex'), 'ffd8', `with a JPEG snapshot of the face (${snap.length} B)`);
   t.notOk(r.g.services.get('vision')!.status().counters.match, `no frame reached recognition (${counters()})`);
   t.same(decisions, [], 'no door decision');
-  t.notOk(r.records('access').some((a) => a.data.credential === 'face'), 'no face access record');
+  t.notOk(
+    r.records('access').some((a) => a.data.credential === 'face'),
+    'no face access record',
+  );
   t.equal(r.gpio.history(17).filter((h) => h.value === true).length, 0, 'the gate never opened');
 });

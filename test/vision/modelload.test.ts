@@ -29,7 +29,10 @@ t.teardown(() => {
 const models = manifestModels();
 const RECOGNIZER = models.recognizer.file;
 const camera = () => ({ source: { kind: 'file', path: VIDEO() }, fps: 10 });
-const visionWith = (testing: VisionTestOptions): ModuleFactory => (ctx) => new VisionModule(ctx, ctx.config.vision, testing);
+const visionWith =
+  (testing: VisionTestOptions): ModuleFactory =>
+  (ctx) =>
+    new VisionModule(ctx, ctx.config.vision, testing);
 
 /** Every installed model linked into a fresh directory, the recognizer as a truncated copy. */
 function modelsWithTruncatedRecognizer(): string {
@@ -92,7 +95,10 @@ t.test('a truncated recognizer: the gateway runs, doors open, no face is granted
   t.ok((await loadFailures(r, 'files')) >= 4, `load failures counted (${await loadFailures(r, 'files')})`);
   t.equal(r.records('alarm').filter((a) => a.type === 'vision.unavailable').length, 1, 'one alarm for one reason');
   t.same(decisions, [], 'no face decision while the models are not loaded');
-  t.notOk(r.records('access').some((a) => a.data.credential === 'face'), 'no face access event');
+  t.notOk(
+    r.records('access').some((a) => a.data.credential === 'face'),
+    'no face access event',
+  );
   await unlockWorks(t, r);
 
   // The technician copies the right file in: face access comes up without a restart.
@@ -100,7 +106,10 @@ t.test('a truncated recognizer: the gateway runs, doors open, no face is granted
   copyFileSync(join(modelsDir(), RECOGNIZER), join(dir, RECOGNIZER));
   await waitFor(() => r.g.healthReport().vision!.ok, 30000, 'face access available');
   t.match(r.g.services.get('vision')!.status(), { available: true, modelLoad: { state: 'ready' } });
-  t.ok(r.records('alarm').some((a) => a.type === 'vision.available'), 'recovery recorded');
+  t.ok(
+    r.records('alarm').some((a) => a.type === 'vision.available'),
+    'recovery recorded',
+  );
   await waitFor(() => decisions.length > 0, 30000, 'a face decision');
   t.match(decisions[0], { doorId: 'gate', personId: 'obama', granted: true }, 'the enrolled resident is let in once the models are loaded');
   t.same(uncaught, [], 'no uncaught exception or unhandled rejection');
@@ -115,7 +124,10 @@ t.test('a load slower than the timeout: reported, the gateway runs, and the late
   t.match(r.g.healthReport().vision, { ok: false, message: /face access unavailable: face models not loaded within 0.02 s/ });
   t.match(r.g.services.get('vision')!.status(), { available: false, problem: /not loaded within/, modelLoad: { state: 'slow', attempts: 1 } });
   t.equal(await loadFailures(r, 'timeout'), 1, 'the overrun is counted');
-  t.ok(r.records('alarm').some((a) => a.type === 'vision.unavailable' && /not loaded within/.test(a.data.message)), 'an alarm record');
+  t.ok(
+    r.records('alarm').some((a) => a.type === 'vision.unavailable' && /not loaded within/.test(a.data.message)),
+    'an alarm record',
+  );
   await unlockWorks(t, r);
   const photoUp = await r.cmd('person.upsert', { id: 'obama', kind: 'resident', doorGroups: ['residents'], faces: { photos: [photo(join(FACES(), 'obama', '2.jpg')).toString('base64')] } });
   t.match(photoUp.result?.faces, { accepted: 0, rejected: [{ code: 'models_unavailable', message: /not loaded within/ }] }, 'no face analysis before the models are loaded');

@@ -219,7 +219,10 @@ t.test('after a decision the person is ignored for the cooldown, then decided ag
 });
 
 t.test('unknown faces: one event per interval, the suppressed ones counted in the next', async (t) => {
-  const r = rig(Array.from({ length: 9 }, (_, i) => ({ embedding: stranger(i) })), { events: { unknownIntervalS: 30 } });
+  const r = rig(
+    Array.from({ length: 9 }, (_, i) => ({ embedding: stranger(i) })),
+    { events: { unknownIntervalS: 30 } },
+  );
   for (const ms of [0, 200, 400]) await r.frame(ms);
   let unknown = r.records.filter((x) => x.type === 'face.unknown');
   t.equal(unknown.length, 1, 'K unknown frames: one event');

@@ -74,7 +74,14 @@ t.test('evidence: K frames that differ, not repeats of one frame', async (t) => 
 
 t.test('search is restricted to the allowed persons, and gallerySize counts them', async (t) => {
   const store = new TemplateStore({ db: new Database(':memory:'), key: Buffer.alloc(32, 7), model: 'm', dim: 4, metric: 'cosine', l2Normalise: true, now: Date.now });
-  store.add('alice', [[1, 0, 0, 0], [0.9, 0.1, 0, 0]], { replace: false, source: 'embedding', maxPerPerson: 10 });
+  store.add(
+    'alice',
+    [
+      [1, 0, 0, 0],
+      [0.9, 0.1, 0, 0],
+    ],
+    { replace: false, source: 'embedding', maxPerPerson: 10 },
+  );
   store.add('bob', [[0, 1, 0, 0]], { replace: false, source: 'embedding', maxPerPerson: 10 });
   store.add('carol', [[0, 0, 1, 0]], { replace: false, source: 'embedding', maxPerPerson: 10 });
   const q = Float32Array.of(1, 0.05, 0, 0);

@@ -98,12 +98,18 @@ t.test('group photos: refused for enrolment, every face found, and the right peo
     t.equal(r.rejected[0]?.code, 'several_faces', `${g}: several_faces (${r.rejected[0]?.message})`);
     const a = await client.analyzeFrame(await rgb(join(MULTI(), g)), probeLimits, false);
     t.equal(a.faces.length, n, `${g}: ${n} faces detected`);
-    t.ok(a.faces.every((f, i) => i === 0 || f.box[2] * f.box[3] <= a.faces[i - 1]!.box[2] * a.faces[i - 1]!.box[3]), `${g}: largest face first (the camera's subject)`);
+    t.ok(
+      a.faces.every((f, i) => i === 0 || f.box[2] * f.box[3] <= a.faces[i - 1]!.box[2] * a.faces[i - 1]!.box[3]),
+      `${g}: largest face first (the camera's subject)`,
+    );
   }
   // Every face of obama_and_biden.jpg and kit_with_rose.jpg, embedded in-process with the same engine.
   const engine = await Engine.create({ models: resolved.models, dir: resolved.dir, threads: 1, detectThreshold: resolved.detectThreshold });
   t.teardown(() => engine.release());
-  for (const [g, expected] of [['obama_and_biden.jpg', ['biden', 'obama']], ['kit_with_rose.jpg', ['kit_harington', 'rose_leslie']]] as const) {
+  for (const [g, expected] of [
+    ['obama_and_biden.jpg', ['biden', 'obama']],
+    ['kit_with_rose.jpg', ['kit_harington', 'rose_leslie']],
+  ] as const) {
     const img = await rgb(join(MULTI(), g));
     const found: string[] = [];
     for (const f of await engine.detect(img)) {

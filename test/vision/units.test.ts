@@ -20,8 +20,17 @@ function face(landmarks: Point[], size = 100): Face {
 }
 
 t.test('umeyama recovers an exact similarity transform and its inverse', async (t) => {
-  const src: Point[] = [[10, 20], [60, 22], [35, 50], [15, 80], [55, 78]];
-  const ang = 0.3, k = 1.7, tx = 12, ty = -5;
+  const src: Point[] = [
+    [10, 20],
+    [60, 22],
+    [35, 50],
+    [15, 80],
+    [55, 78],
+  ];
+  const ang = 0.3,
+    k = 1.7,
+    tx = 12,
+    ty = -5;
   const dst = src.map(([x, y]) => [k * (Math.cos(ang) * x - Math.sin(ang) * y) + tx, k * (Math.sin(ang) * x + Math.cos(ang) * y) + ty] as Point);
   const m = umeyama(src, dst);
   t.ok(Math.abs(m[0] - k * Math.cos(ang)) < 1e-9 && Math.abs(m[3] - k * Math.sin(ang)) < 1e-9, 'rotation and scale');
@@ -29,7 +38,20 @@ t.test('umeyama recovers an exact similarity transform and its inverse', async (
   const inv = invertAffine(m);
   const [x, y] = dst[2]!;
   t.ok(Math.abs(inv[0] * x + inv[1] * y + inv[2] - src[2]![0]) < 1e-9, 'inverse maps back');
-  t.throws(() => umeyama([[1, 1], [1, 1]], [[0, 0], [1, 1]]), /degenerate/);
+  t.throws(
+    () =>
+      umeyama(
+        [
+          [1, 1],
+          [1, 1],
+        ],
+        [
+          [0, 0],
+          [1, 1],
+        ],
+      ),
+    /degenerate/,
+  );
 });
 
 t.test('warpAffine samples bilinearly with zero borders; resize averages when shrinking', async (t) => {
@@ -75,28 +97,76 @@ t.test('YuNet decoding follows the OpenCV formula and NMS keeps the best box', a
   t.ok(Math.abs(f.score - 0.9) < 1e-6, 'score = sqrt(cls*obj)');
   // cell (r=1, c=1): cx = (1+0.5)*8 = 12, w = 2*8 = 16 → x0 = 4 → /0.5 = 8;
   // cy = (1+0.25)*8 = 10, h = 8 → y0 = 6 → /0.5 = 12
-  t.same(f.box.map((v) => Math.round(v * 1000) / 1000), [8, 12, 32, 16]);
+  t.same(
+    f.box.map((v) => Math.round(v * 1000) / 1000),
+    [8, 12, 32, 16],
+  );
   t.same(f.landmarks[1], [32, 16], 'landmark (c+1)*8/0.5, r*8/0.5');
   t.equal(decodeYunet(out, dec, 16, NAMES, 0.95, { scale: 1, pad: [0, 0] }).length, 0, 'below threshold');
   const a: Face = { ...f, score: 0.9 };
   const b: Face = { ...f, box: [9, 14, 32, 16], score: 0.8 };
   const c: Face = { ...f, box: [100, 100, 10, 10], score: 0.75 };
-  t.same(nms([b, a, c], 0.3).map((x) => x.score), [0.9, 0.75]);
+  t.same(
+    nms([b, a, c], 0.3).map((x) => x.score),
+    [0.9, 0.75],
+  );
 });
 
 t.test('pose and quality gates give the enrolment reason codes', async (t) => {
-  const frontal = face([[30, 40], [70, 40], [50, 60], [35, 80], [65, 80]]);
+  const frontal = face([
+    [30, 40],
+    [70, 40],
+    [50, 60],
+    [35, 80],
+    [65, 80],
+  ]);
   t.ok(Math.abs(pose(frontal)!.yaw) < 1e-9);
   t.equal(geometryProblem(frontal, limits), undefined);
-  const turned = face([[30, 40], [70, 40], [68, 60], [35, 80], [65, 80]]);
+  const turned = face([
+    [30, 40],
+    [70, 40],
+    [68, 60],
+    [35, 80],
+    [65, 80],
+  ]);
   t.equal(geometryProblem(turned, limits)?.code, 'not_frontal', 'nose near one eye');
-  const tilted = face([[30, 40], [60, 70], [40, 65], [20, 80], [50, 100]]);
+  const tilted = face([
+    [30, 40],
+    [60, 70],
+    [40, 65],
+    [20, 80],
+    [50, 100],
+  ]);
   t.match(geometryProblem(tilted, limits), { code: 'not_frontal', message: /tilted 45°/ });
-  t.equal(geometryProblem(face([[30, 40], [70, 40], [50, 60], [35, 80], [65, 80]], 30), limits)?.code, 'face_too_small');
+  t.equal(
+    geometryProblem(
+      face(
+        [
+          [30, 40],
+          [70, 40],
+          [50, 60],
+          [35, 80],
+          [65, 80],
+        ],
+        30,
+      ),
+      limits,
+    )?.code,
+    'face_too_small',
+  );
   t.equal(chipProblem({ sharpness: 500, brightness: 20 }, limits)?.code, 'too_dark');
   t.equal(chipProblem({ sharpness: 50, brightness: 120 }, limits)?.code, 'too_blurred');
   t.equal(chipProblem({ sharpness: 500, brightness: 120 }, limits), undefined);
-  const big = face([[0, 0], [1, 0], [0.5, 0.5], [0, 1], [1, 1]], 100);
+  const big = face(
+    [
+      [0, 0],
+      [1, 0],
+      [0.5, 0.5],
+      [0, 1],
+      [1, 1],
+    ],
+    100,
+  );
   t.equal(significantFaces([big, { ...big, box: [0, 0, 30, 30] }]).length, 1, 'a small background face does not count');
   t.equal(significantFaces([big, { ...big, box: [0, 0, 80, 80] }]).length, 2);
 });
@@ -148,20 +218,45 @@ t.test('template store: sealed at rest, exact 1:N search, per-person limit, key 
   db.pragma('journal_mode = WAL');
   const store = new TemplateStore({ db, key, model: 'm', dim: 4, metric: 'euclidean', l2Normalise: false, now: () => 1 });
   t.ok(store.keyMatches());
-  store.add('alice', [[1, 0, 0, 0], [0.9, 0.1, 0, 0]], { replace: false, source: 'embedding', maxPerPerson: 10 });
+  store.add(
+    'alice',
+    [
+      [1, 0, 0, 0],
+      [0.9, 0.1, 0, 0],
+    ],
+    { replace: false, source: 'embedding', maxPerPerson: 10 },
+  );
   store.add('bob', [[0, 1, 0, 0]], { replace: false, source: 'embedding', maxPerPerson: 10 });
   const m = store.search(Float32Array.from([0.95, 0.05, 0, 0]))!;
   t.equal(m.personId, 'alice');
   t.ok(Math.abs(m.score - Math.hypot(0.05, 0.05)) < 1e-6, 'distance to the closest template of that person');
   t.equal(m.runnerUp?.personId, 'bob');
-  t.equal(store.add('bob', [[0, 0, 1, 0], [0, 0, 0, 1]], { replace: false, source: 'embedding', maxPerPerson: 2 }), 2, 'oldest dropped beyond the limit');
-  t.equal(store.search(Float32Array.from([0, 1, 0, 0]))!.personId, 'alice', 'bob\'s dropped template is gone from memory too');
+  t.equal(
+    store.add(
+      'bob',
+      [
+        [0, 0, 1, 0],
+        [0, 0, 0, 1],
+      ],
+      { replace: false, source: 'embedding', maxPerPerson: 2 },
+    ),
+    2,
+    'oldest dropped beyond the limit',
+  );
+  t.equal(store.search(Float32Array.from([0, 1, 0, 0]))!.personId, 'alice', "bob's dropped template is gone from memory too");
   // Sealed: the float bytes of the embedding do not appear in the database.
   const raw = db.prepare("SELECT sealed FROM templates WHERE person_id = 'alice'").all() as Array<{ sealed: Buffer }>;
   const plain = Buffer.from(Float32Array.from([1, 0, 0, 0]).buffer);
-  t.notOk(raw.some((r) => r.sealed.includes(plain)), 'no plaintext embedding at rest');
+  t.notOk(
+    raw.some((r) => r.sealed.includes(plain)),
+    'no plaintext embedding at rest',
+  );
   const back = open(key, raw[0]!.sealed, 'alice\u0000m');
-  t.same([0, 4, 8, 12].map((o) => back.readFloatLE(o)), [1, 0, 0, 0], 'opens with the key and the right person');
+  t.same(
+    [0, 4, 8, 12].map((o) => back.readFloatLE(o)),
+    [1, 0, 0, 0],
+    'opens with the key and the right person',
+  );
   t.throws(() => open(key, raw[0]!.sealed, 'bob\u0000m'), 'a row moved to another person does not open');
   const reloaded = new TemplateStore({ db, key, model: 'm', dim: 4, metric: 'euclidean', l2Normalise: false, now: () => 1 });
   t.equal(reloaded.count(), 4, 'loaded back from SQLite');

@@ -42,7 +42,13 @@ t.test('codec: H10301 26-bit and 34-bit frames, parities, keys, canonical card n
   t.equal(ones(bits.slice(0, 13)) % 2, 0, 'even parity over P + first 12');
   t.equal(ones(bits.slice(13, 26)) % 2, 1, 'odd parity over last 12 + P');
   t.same(decodeFrame(encodeCard(34, 54321, 65535)), { kind: 'card', format: 34, facility: 54321, number: 65535, card: '34:54321:65535' });
-  for (const [fc, n] of [[0, 0], [255, 65535], [1, 1], [170, 43690]] as const) t.equal((decodeFrame(encodeCard(26, fc, n)) as { card: string }).card, `26:${fc}:${n}`);
+  for (const [fc, n] of [
+    [0, 0],
+    [255, 65535],
+    [1, 1],
+    [170, 43690],
+  ] as const)
+    t.equal((decodeFrame(encodeCard(26, fc, n)) as { card: string }).card, `26:${fc}:${n}`);
   for (let i = 0; i < 26; i++) {
     const b = [...bits];
     b[i] = (1 - b[i]!) as Bit;
@@ -71,7 +77,10 @@ t.test('reader: valid frames from real pulse trains (50 µs pulses, 2 ms apart, 
   t.equal(r.problem, undefined, 'interrupt-driven lines');
   await play(r.vt, r.twin.card(26, 123, 4567));
   await play(r.vt, r.twin.card(34, 4660, 22136));
-  t.same(r.frames.map((f) => (f.kind === 'card' ? f.card : f.kind)), ['26:123:4567', '34:4660:22136']);
+  t.same(
+    r.frames.map((f) => (f.kind === 'card' ? f.card : f.kind)),
+    ['26:123:4567', '34:4660:22136'],
+  );
   t.match(r.reader.counters, { frames: 2, cards: 2, keys: 0 });
   // Slow readers (bits 20 ms apart, under the 25 ms gap) and long pulses work too: nothing is timed but the gap.
   const slow = new WiegandTwin(r.gpio, { d0: 5, d1: 6, timers: r.vt, bitMs: 20, pulseUs: 2000 });
@@ -91,14 +100,21 @@ t.test('reader: bad parity, truncated frames, noise bursts and overlong trains a
   await play(r.vt, r.twin.noise(3, 1));
   await play(r.vt, r.twin.noise(200)); // a line chattering (relay coupled into the cable)
   await play(r.vt, r.twin.send(good));
-  t.same(r.frames.map((f) => (f.kind === 'rejected' ? f.code : f.kind)), ['parity', 'bad_length', 'noise', 'noise', 'too_long', 'card'], 'each burst judged on its own; the next good frame decodes');
+  t.same(
+    r.frames.map((f) => (f.kind === 'rejected' ? f.code : f.kind)),
+    ['parity', 'bad_length', 'noise', 'noise', 'too_long', 'card'],
+    'each burst judged on its own; the next good frame decodes',
+  );
   t.same(r.reader.counters.rejected, { parity: 1, bad_length: 1, noise: 2, too_long: 1 });
   t.equal(r.reader.pending(), 0, 'nothing left over between frames');
   // Two frames with too short a gap between them merge into one bad frame — never into a wrong card.
   const fast = new WiegandTwin(r.gpio, { d0: 5, d1: 6, timers: r.vt, gapMs: 5 });
   const p1 = fast.card(26, 1, 1);
   const p2 = fast.card(26, 2, 2);
-  await play(r.vt, Promise.all([p1, p2]).then(() => {}));
+  await play(
+    r.vt,
+    Promise.all([p1, p2]).then(() => {}),
+  );
   r.vt.advance(100);
   t.match(r.frames.at(-1), { kind: 'rejected', code: 'bad_length', bits: 52 });
   r.reader.close();
@@ -115,13 +131,17 @@ t.test('reader: keypad keys in 4- and 8-bit bursts; keypad entry (* clears, # en
   r.vt.advance(10_001);
   await play(r.vt, r.twin.keys('#'));
   await play(r.vt, r.twin.keys('0000#', 4));
-  t.same(entries, [
-    { kind: 'cleared', reason: 'star', digits: 2 },
-    { kind: 'entry', digits: '4321', overflow: false },
-    { kind: 'cleared', reason: 'timeout', digits: 2 },
-    { kind: 'entry', digits: '0000', overflow: false },
-  ], 'a lone # after a timeout is not an entry');
-  t.equal(r.reader.counters.keys, 16, "3 + 5 + 2 + 1 + 5 keys");
+  t.same(
+    entries,
+    [
+      { kind: 'cleared', reason: 'star', digits: 2 },
+      { kind: 'entry', digits: '4321', overflow: false },
+      { kind: 'cleared', reason: 'timeout', digits: 2 },
+      { kind: 'entry', digits: '0000', overflow: false },
+    ],
+    'a lone # after a timeout is not an entry',
+  );
+  t.equal(r.reader.counters.keys, 16, '3 + 5 + 2 + 1 + 5 keys');
   pad.close();
   r.reader.close();
 });
@@ -136,7 +156,10 @@ t.test('reader on real time: bursts through the asynchronous simulated backend (
   await twin.card(26, 200, 60000);
   await twin.keys('7#', 8);
   await new Promise((r) => setTimeout(r, 80));
-  t.same(frames.map((f) => (f.kind === 'card' ? f.card : f.kind === 'key' ? f.key : f.code)), ['26:200:60000', '7', '#']);
+  t.same(
+    frames.map((f) => (f.kind === 'card' ? f.card : f.kind === 'key' ? f.key : f.code)),
+    ['26:200:60000', '7', '#'],
+  );
   reader.close();
 });
 

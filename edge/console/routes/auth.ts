@@ -9,10 +9,7 @@ const Credentials = Type.Object({ user: Type.String({ maxLength: 64 }), password
 const Setup = Type.Object({ token: Type.String({ maxLength: 200 }), user: Type.String({ maxLength: 64 }), password: Type.String({ maxLength: 256 }) }, { additionalProperties: false });
 const PasswordChange = Type.Object({ current: Type.String({ maxLength: 256 }), password: Type.String({ maxLength: 256 }) }, { additionalProperties: false });
 const NewUser = Type.Object({ user: Type.String({ maxLength: 64 }), role: Type.Union(ROLES.map((r) => Type.Literal(r))), password: Type.String({ maxLength: 256 }) }, { additionalProperties: false });
-const UserPatch = Type.Object(
-  { role: Type.Optional(Type.Union(ROLES.map((r) => Type.Literal(r)))), password: Type.Optional(Type.String({ maxLength: 256 })), unlock: Type.Optional(Type.Boolean()) },
-  { additionalProperties: false },
-);
+const UserPatch = Type.Object({ role: Type.Optional(Type.Union(ROLES.map((r) => Type.Literal(r)))), password: Type.Optional(Type.String({ maxLength: 256 })), unlock: Type.Optional(Type.Boolean()) }, { additionalProperties: false });
 
 /** GET /api/session's answer (also inlined into the page for a logged-in first visit). */
 export function sessionInfo(d: ConsoleDeps, s: Session | undefined): Record<string, unknown> {
@@ -117,8 +114,7 @@ export function authRoutes(app: FastifyInstance, d: ConsoleDeps): void {
     const target = d.accounts.get(req.params.name);
     if (!target) return sendError(reply, 404, 'unknown_user', `no user ${req.params.name}`);
     const { role, password, unlock } = req.body;
-    if (role !== undefined && isRole(role) && role !== 'admin' && target.role === 'admin' && d.accounts.admins() <= 1)
-      return sendError(reply, 409, 'last_admin', 'the last admin cannot be demoted');
+    if (role !== undefined && isRole(role) && role !== 'admin' && target.role === 'admin' && d.accounts.admins() <= 1) return sendError(reply, 409, 'last_admin', 'the last admin cannot be demoted');
     if (password !== undefined) {
       const problems = passwordProblems(password, target.name);
       if (problems.length) return sendError(reply, 400, 'weak_password', problems.join('; '), { problems });

@@ -162,12 +162,14 @@ export function capabilityRoutes(app: FastifyInstance, d: ConsoleDeps): void {
     return enrolPhoto(req, reply, s.jpeg);
   });
 
-
   // Every bus and every meter with its latest values, counters and last error.
   app.get('/api/meters', { config: { role: 'viewer' } }, async () => {
     const m = meters();
     if (!m) return { configured: false, reason: capabilities(d).meters?.reason, buses: [], devices: [] };
-    const devices = m.devices().map((dev) => m.status(dev.id)).filter((s): s is MeterDeviceStatus => s !== undefined);
+    const devices = m
+      .devices()
+      .map((dev) => m.status(dev.id))
+      .filter((s): s is MeterDeviceStatus => s !== undefined);
     return { configured: true, buses: m.buses(), devices };
   });
 
@@ -178,7 +180,16 @@ export function capabilityRoutes(app: FastifyInstance, d: ConsoleDeps): void {
     if (!m) return sendError(reply, 503, 'not_configured', 'meter reading is not configured on this gateway');
     const { bus, device, point, requestHex, timeoutMs } = req.body;
     if ((device === undefined) === (requestHex === undefined)) return sendError(reply, 400, 'bad_args', 'give either device (and optionally point) or requestHex');
-    if (!m.buses().some((b) => b.id === bus)) return sendError(reply, 404, 'unknown_bus', `no bus "${bus}" (buses: ${m.buses().map((b) => b.id).join(', ')})`);
+    if (!m.buses().some((b) => b.id === bus))
+      return sendError(
+        reply,
+        404,
+        'unknown_bus',
+        `no bus "${bus}" (buses: ${m
+          .buses()
+          .map((b) => b.id)
+          .join(', ')})`,
+      );
     const hex = requestHex?.replace(/\s+/g, '');
     if (hex !== undefined && hex.length % 2 !== 0) return sendError(reply, 400, 'bad_args', 'requestHex must have an even number of hex digits');
     try {

@@ -81,8 +81,7 @@ export function configRoutes(app: FastifyInstance, d: ConsoleDeps): void {
     const pending = file.marker();
     if (pending?.status === 'pending') return sendError(reply, 409, 'restart_pending', `a change by ${pending.user} is being applied (service restarting): wait and reload`);
     const current = file.revision();
-    if (req.body.baseRevision !== current)
-      return sendError(reply, 409, 'conflict', 'the configuration was changed by someone else since you opened it: reload, then redo your change', { currentRevision: current });
+    if (req.body.baseRevision !== current) return sendError(reply, 409, 'conflict', 'the configuration was changed by someone else since you opened it: reload, then redo your change', { currentRevision: current });
     const r = evaluate(req.body);
     if (!r.ok || !r.yaml || !r.config) return reply.code(422).send({ error: { code: 'invalid_config', message: 'the configuration is not valid; nothing was changed', details: { problems: r.problems } }, ...publicResult(r) });
     if (!r.diff?.length) return sendError(reply, 409, 'no_change', 'the new configuration is the same as the running one');
@@ -92,7 +91,9 @@ export function configRoutes(app: FastifyInstance, d: ConsoleDeps): void {
       previousRevision: d.ctx.configRevision,
       user: req.session!.user,
       at: d.ctx.clock.now(),
-      healthyBefore: Object.entries(health).filter(([, h]) => h.ok).map(([k]) => k),
+      healthyBefore: Object.entries(health)
+        .filter(([, h]) => h.ok)
+        .map(([k]) => k),
     });
     await d.audit(req, 'console.config.applied', { diff: r.diff.slice(0, 50), previousRevision: d.ctx.configRevision, newRevision: revisionOf(r.config) });
     d.live.publish('console.config', { status: 'applying', user: req.session!.user });

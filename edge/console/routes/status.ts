@@ -17,7 +17,6 @@ import { eventAllowed } from './capabilities.js';
 // event's role is declared by its capability's descriptor (routes/capabilities.ts).
 export { eventAllowed };
 
-
 /** Outbox figures and uplink state, as pushed to the pages every few seconds. */
 export function liveStatus(d: ConsoleDeps): Record<string, unknown> {
   const s = d.ctx.outbox.stats();

@@ -39,7 +39,13 @@ function setHeader() {
 
 function form(fields, submitLabel, onsubmit) {
   const err = h('p', { class: 'error', role: 'alert' });
-  const f = h('form', { class: 'auth' }, fields.map(([name, label, type, extra]) => h('label', {}, label, h('input', { name, type, required: true, ...(extra || {}) }))), err, h('button', { type: 'submit' }, submitLabel));
+  const f = h(
+    'form',
+    { class: 'auth' },
+    fields.map(([name, label, type, extra]) => h('label', {}, label, h('input', { name, type, required: true, ...(extra || {}) }))),
+    err,
+    h('button', { type: 'submit' }, submitLabel),
+  );
   f.addEventListener('submit', async (e) => {
     e.preventDefault();
     err.textContent = '';
@@ -75,10 +81,22 @@ function showSetup() {
   current = 'setup';
   setHeader();
   main.replaceChildren(
-    h('section', { class: 'card narrow' }, h('h2', {}, t('setup.title')), h('p', { class: 'muted' }, t('setup.intro')),
+    h(
+      'section',
+      { class: 'card narrow' },
+      h('h2', {}, t('setup.title')),
+      h('p', { class: 'muted' }, t('setup.intro')),
       // A QR code from the installer's label opens #/setup?token=…: the token is filled in.
-      form([['token', t('setup.token'), 'text', { autocomplete: 'off', value: decodeURIComponent((location.hash.match(/[?&]token=([^&]+)/) || [])[1] || ''), translate: 'no' }], ['user', t('login.user'), 'text', { autocomplete: 'username' }], ['password', t('password.new'), 'password', { autocomplete: 'new-password', minlength: 10 }]], t('setup.submit'),
-        async (d) => loggedIn(await api('/api/setup', { method: 'POST', body: d })))),
+      form(
+        [
+          ['token', t('setup.token'), 'text', { autocomplete: 'off', value: decodeURIComponent((location.hash.match(/[?&]token=([^&]+)/) || [])[1] || ''), translate: 'no' }],
+          ['user', t('login.user'), 'text', { autocomplete: 'username' }],
+          ['password', t('password.new'), 'password', { autocomplete: 'new-password', minlength: 10 }],
+        ],
+        t('setup.submit'),
+        async (d) => loggedIn(await api('/api/setup', { method: 'POST', body: d })),
+      ),
+    ),
   );
 }
 
@@ -87,9 +105,19 @@ function showLogin() {
   closeLive();
   setHeader();
   main.replaceChildren(
-    h('section', { class: 'card narrow' }, h('h2', {}, t('login.title')),
-      form([['user', t('login.user'), 'text', { autocomplete: 'username' }], ['password', t('login.password'), 'password', { autocomplete: 'current-password' }]], t('login.submit'),
-        async (d) => loggedIn(await api('/api/login', { method: 'POST', body: d })))),
+    h(
+      'section',
+      { class: 'card narrow' },
+      h('h2', {}, t('login.title')),
+      form(
+        [
+          ['user', t('login.user'), 'text', { autocomplete: 'username' }],
+          ['password', t('login.password'), 'password', { autocomplete: 'current-password' }],
+        ],
+        t('login.submit'),
+        async (d) => loggedIn(await api('/api/login', { method: 'POST', body: d })),
+      ),
+    ),
   );
 }
 
@@ -127,7 +155,12 @@ function connectLive() {
   source.addEventListener('end', () => {
     closeLive();
     setDot(false);
-    api('/api/session').then((s) => { if (!s.user) api('/api/dashboard').catch(() => {}); }, () => {});
+    api('/api/session').then(
+      (s) => {
+        if (!s.user) api('/api/dashboard').catch(() => {});
+      },
+      () => {},
+    );
   });
 }
 
@@ -184,7 +217,7 @@ async function boot() {
   inlined = undefined;
   try {
     let s;
-    if (first && first.session && first.session.user) {
+    if (first?.session?.user) {
       s = first.session;
       prime('/api/dashboard', first.dashboard);
       prime('/api/capabilities', first.capabilities);

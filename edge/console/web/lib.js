@@ -64,7 +64,7 @@ export async function api(path, { method = 'GET', body, raw, type } = {}) {
   const ct = res.headers.get('content-type') || '';
   const data = ct.includes('json') ? await res.json().catch(() => ({})) : await res.text();
   if (!res.ok || (data && data.ok === false && data.error)) {
-    const e = (data && data.error) || {};
+    const e = data?.error || {};
     const err = new ApiError(res.status, e.code || `http_${res.status}`, e.message || res.statusText, e.details);
     err.body = data;
     if (res.status === 401 && !path.startsWith('/api/login') && !path.startsWith('/api/setup')) onUnauthorized(err);
@@ -81,7 +81,7 @@ export async function api(path, { method = 'GET', body, raw, type } = {}) {
  */
 export function errText(err) {
   const key = `err.${err.code}`;
-  const min = err.details && err.details.retryAfterS ? Math.ceil(err.details.retryAfterS / 60) : '';
+  const min = err.details?.retryAfterS ? Math.ceil(err.details.retryAfterS / 60) : '';
   const known = t(key) !== key;
   const mine = known ? t(key, { min }) : t('err.unknown', { code: err.code || '?' });
   if (getLang() === 'zh') return mine;
@@ -111,7 +111,9 @@ export function fmtTime(ms) {
 }
 export function fmtDur(s) {
   s = Math.max(0, Math.round(s || 0));
-  const d = Math.floor(s / 86400), hh = Math.floor((s % 86400) / 3600), m = Math.floor((s % 3600) / 60);
+  const d = Math.floor(s / 86400),
+    hh = Math.floor((s % 86400) / 3600),
+    m = Math.floor((s % 3600) / 60);
   return d ? `${d}d ${hh}h` : hh ? `${hh}h ${m}m` : m ? `${m}m ${s % 60}s` : `${s}s`;
 }
 export const fmtMB = (mb) => (mb === null || mb === undefined ? '—' : mb >= 1024 ? `${(mb / 1024).toFixed(1)} GB` : `${mb} MB`);
@@ -125,12 +127,33 @@ export function card(title, ...body) {
 }
 
 export function kv(rows) {
-  return h('dl', { class: 'kv' }, rows.map(([k, v, attrs]) => [h('dt', {}, k), h('dd', attrs || {}, v)]));
+  return h(
+    'dl',
+    { class: 'kv' },
+    rows.map(([k, v, attrs]) => [h('dt', {}, k), h('dd', attrs || {}, v)]),
+  );
 }
 
 export function table(headers, rows) {
   const body = rows instanceof HTMLElement && rows.tagName === 'TBODY' ? rows : h('tbody', {}, rows);
-  return h('div', { class: 'scroll' }, h('table', {}, h('thead', {}, h('tr', {}, headers.map((x) => h('th', {}, x)))), body));
+  return h(
+    'div',
+    { class: 'scroll' },
+    h(
+      'table',
+      {},
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          headers.map((x) => h('th', {}, x)),
+        ),
+      ),
+      body,
+    ),
+  );
 }
 
 /** "Not configured": the server's reason (English, for logs) only in the English UI. */
@@ -153,7 +176,11 @@ export function notConfigured(reason) {
 /** A generic runner for a capability's commands: name, JSON arguments, result. */
 export function commandRunner(commands) {
   if (!commands.length) return null;
-  const sel = h('select', {}, commands.map((c) => h('option', { value: c }, c)));
+  const sel = h(
+    'select',
+    {},
+    commands.map((c) => h('option', { value: c }, c)),
+  );
   const args = h('textarea', { rows: 3, spellcheck: 'false', placeholder: '{}' });
   const out = h('pre', { class: 'result' });
   const run = async () => {
@@ -179,19 +206,29 @@ export function commandRunner(commands) {
 export function doorCard(d, fire) {
   const alert = d.alarms.length > 0 || !!d.fault || d.fireReleased;
   const line = (label, value, bad) => h('li', {}, h('span', { class: 'muted' }, `${label}${t('sep')}`), bad ? h('strong', { class: 'error' }, value) : value);
-  return h('div', { class: `doorcard${alert ? ' alert' : ''}`, 'data-testid': `doorcard-${d.id}` },
+  return h(
+    'div',
+    { class: `doorcard${alert ? ' alert' : ''}`, 'data-testid': `doorcard-${d.id}` },
     h('strong', { translate: 'no' }, d.name || d.id),
-    h('ul', {},
+    h(
+      'ul',
+      {},
       line(t('door.lockLabel'), t(`door.${d.lock}`), false),
       line(t('door.contactLabel'), t(`door.${d.contact}`), d.contact === 'open' && d.lock === 'locked'),
       line(t('door.alarmLabel'), d.alarms.length ? d.alarms.map((a) => t(`door.alarm.${a}`)).join('、') : t('none'), d.alarms.length > 0),
-      line(t('door.fireLabel'), d.fireReleased ? t('door.fire') : fire && fire.inputActive ? t('door.fireInput') : t('door.fireNormal'), d.fireReleased),
+      line(t('door.fireLabel'), d.fireReleased ? t('door.fire') : fire?.inputActive ? t('door.fireInput') : t('door.fireNormal'), d.fireReleased),
       d.mode ? line(t('door.modeLabel'), t(`mode.${d.mode}`), false) : null,
-      d.reader && d.reader.problem ? line(t('door.readerLabel'), d.reader.problem, true) : null,
+      d.reader?.problem ? line(t('door.readerLabel'), d.reader.problem, true) : null,
       d.awaitingPin ? line(t('door.awaitingPin'), fmtTime(d.awaitingPin.until), false) : null,
-      d.fault ? line(t('fail'), d.fault, true) : null));
+      d.fault ? line(t('fail'), d.fault, true) : null,
+    ),
+  );
 }
 
 export function doorCards(states) {
-  return h('div', { class: 'doorcards', 'data-testid': 'door-cards' }, states.doors.map((d) => doorCard(d, states.fire)));
+  return h(
+    'div',
+    { class: 'doorcards', 'data-testid': 'door-cards' },
+    states.doors.map((d) => doorCard(d, states.fire)),
+  );
 }

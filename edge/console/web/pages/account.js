@@ -5,12 +5,15 @@ import { h, api, card, kv, toast, errText, session } from '../lib.js';
 // (the current password is asked for; all sessions of the account end, this one is renewed).
 export async function render(box) {
   const status = h('p', { 'data-testid': 'password-status', role: 'status' });
-  const own = h('form', { class: 'stack', 'data-testid': 'password-form' },
+  const own = h(
+    'form',
+    { class: 'stack', 'data-testid': 'password-form' },
     h('label', {}, t('password.current'), h('input', { name: 'current', type: 'password', required: true, autocomplete: 'current-password' })),
     h('label', {}, t('password.new'), h('input', { name: 'password', type: 'password', required: true, minlength: 10, autocomplete: 'new-password' })),
     h('label', {}, t('password.repeat'), h('input', { name: 'repeat', type: 'password', required: true, minlength: 10, autocomplete: 'new-password' })),
     status,
-    h('button', { type: 'submit', class: 'primary' }, t('password.change')));
+    h('button', { type: 'submit', class: 'primary' }, t('password.change')),
+  );
   own.addEventListener('submit', async (e) => {
     e.preventDefault();
     const d = Object.fromEntries(new FormData(own));
@@ -32,7 +35,13 @@ export async function render(box) {
     }
   });
   box.append(
-    card(t('account.who'), kv([[t('login.user'), h('span', { translate: 'no' }, session.user)], [t('users.role'), t(`role.${session.role}`)]])),
+    card(
+      t('account.who'),
+      kv([
+        [t('login.user'), h('span', { translate: 'no' }, session.user)],
+        [t('users.role'), t(`role.${session.role}`)],
+      ]),
+    ),
     card(t('password.change'), own),
   );
 }

@@ -14,14 +14,19 @@ export async function render(box) {
     return;
   }
   const st = cam.status;
-  box.append(card(t('camera.state'), kv([
-    ['', badge(st.available, t('ok'), st.problem || t('fail'))],
-    [t('camera.state'), st.camera ? t(`camstate.${st.camera.state}`) : '—'],
-    [t('camera.fps'), st.camera ? String(st.camera.fps) : '—'],
-    [t('camera.frames'), st.camera ? String(st.camera.frames) : '—'],
-    [t('people.faces'), String(st.templates)],
-    [t('camera.models'), st.models ? h('code', {}, `${st.models.detector} / ${st.models.recognizer}`) : '—'],
-  ])));
+  box.append(
+    card(
+      t('camera.state'),
+      kv([
+        ['', badge(st.available, t('ok'), st.problem || t('fail'))],
+        [t('camera.state'), st.camera ? t(`camstate.${st.camera.state}`) : '—'],
+        [t('camera.fps'), st.camera ? String(st.camera.fps) : '—'],
+        [t('camera.frames'), st.camera ? String(st.camera.frames) : '—'],
+        [t('people.faces'), String(st.templates)],
+        [t('camera.models'), st.models ? h('code', {}, `${st.models.detector} / ${st.models.recognizer}`) : '—'],
+      ]),
+    ),
+  );
   const stage = h('div', { class: 'snapshot', 'data-testid': 'camera-stage' });
   const msg = h('p', { class: 'muted', 'data-testid': 'camera-msg' });
   let running = true;
@@ -32,8 +37,7 @@ export async function render(box) {
     // Positions through the CSSOM: the page's CSP forbids inline style attributes.
     const boxes = (s.faces || []).map((f) => {
       const who = f.name || f.personId;
-      const el = h('div', { class: `facebox${who ? (f.granted ? ' known' : ' denied') : ''}`, 'data-testid': 'facebox' },
-        h('span', {}, who ? h('b', { translate: 'no' }, who) : t('camera.unknownFace'), ` · ${t('camera.score')} ${(f.score ?? 0).toFixed(2)}`));
+      const el = h('div', { class: `facebox${who ? (f.granted ? ' known' : ' denied') : ''}`, 'data-testid': 'facebox' }, h('span', {}, who ? h('b', { translate: 'no' }, who) : t('camera.unknownFace'), ` · ${t('camera.score')} ${(f.score ?? 0).toFixed(2)}`));
       Object.assign(el.style, { left: `${(f.box.x / s.width) * 100}%`, top: `${(f.box.y / s.height) * 100}%`, width: `${(f.box.w / s.width) * 100}%`, height: `${(f.box.h / s.height) * 100}%` });
       return el;
     });

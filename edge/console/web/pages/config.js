@@ -10,7 +10,12 @@ const isSecretRef = (s) => s && s.type === 'object' && s.properties && 'env' in 
 
 // A key's name and help in the page's language: in Chinese from SCHEMA_ZH (by the path
 // with array indexes as []), the key itself beside it; in English the schema's description.
-const schemaPath = (path) => path.map((p) => (typeof p === 'number' ? '[]' : `.${p}`)).join('').replace(/^\./, '').replace(/\.\[\]/g, '[]');
+const schemaPath = (path) =>
+  path
+    .map((p) => (typeof p === 'number' ? '[]' : `.${p}`))
+    .join('')
+    .replace(/^\./, '')
+    .replace(/\.\[\]/g, '[]');
 function describe(path, s) {
   const zh = getLang() === 'zh' ? SCHEMA_ZH[schemaPath(path)] : undefined;
   return { label: zh ? zh[0] : undefined, help: zh ? zh[1] : s.description };
@@ -19,13 +24,28 @@ function describe(path, s) {
 // The validator's messages (Ajv's and the loader's), said in Chinese; a message this table
 // does not know is shown as it is, after a Chinese lead.
 const PROBLEMS_ZH = [
-  [/^must be >= (.+)$/, '必须 ≥ $1'], [/^must be <= (.+)$/, '必须 ≤ $1'], [/^must be > (.+)$/, '必须 > $1'], [/^must be < (.+)$/, '必须 < $1'],
-  [/^must be integer$/, '必须是整数'], [/^must be number$/, '必须是数字'], [/^must be string$/, '必须是文本'], [/^must be boolean$/, '必须是“是”或“否”'],
-  [/^must be array$/, '必须是列表'], [/^must be object$/, '必须是对象'], [/^must be equal to one of the allowed values(.*)$/, '必须是允许的值之一$1'],
-  [/^must be equal to constant(.*)$/, '必须等于固定值$1'], [/^must NOT have additional properties(.*)$/, '有不认识的键$1'], [/^unknown key(.*)$/, '不认识的键$1'],
-  [/^must have required property '(.+)'$/, '缺少必填项“$1”'], [/^must NOT have fewer than (\d+) characters$/, '至少 $1 个字符'], [/^must NOT have more than (\d+) characters$/, '最多 $1 个字符'],
-  [/^must NOT have fewer than (\d+) items$/, '至少 $1 项'], [/^must NOT have more than (\d+) items$/, '最多 $1 项'], [/^must match pattern (.+)$/, '格式不符：$1'],
-  [/^must match exactly one schema in oneOf$/, '不符合任何一种允许的写法'], [/^must match a schema in anyOf$/, '不符合任何一种允许的写法'],
+  [/^must be >= (.+)$/, '必须 ≥ $1'],
+  [/^must be <= (.+)$/, '必须 ≤ $1'],
+  [/^must be > (.+)$/, '必须 > $1'],
+  [/^must be < (.+)$/, '必须 < $1'],
+  [/^must be integer$/, '必须是整数'],
+  [/^must be number$/, '必须是数字'],
+  [/^must be string$/, '必须是文本'],
+  [/^must be boolean$/, '必须是“是”或“否”'],
+  [/^must be array$/, '必须是列表'],
+  [/^must be object$/, '必须是对象'],
+  [/^must be equal to one of the allowed values(.*)$/, '必须是允许的值之一$1'],
+  [/^must be equal to constant(.*)$/, '必须等于固定值$1'],
+  [/^must NOT have additional properties(.*)$/, '有不认识的键$1'],
+  [/^unknown key(.*)$/, '不认识的键$1'],
+  [/^must have required property '(.+)'$/, '缺少必填项“$1”'],
+  [/^must NOT have fewer than (\d+) characters$/, '至少 $1 个字符'],
+  [/^must NOT have more than (\d+) characters$/, '最多 $1 个字符'],
+  [/^must NOT have fewer than (\d+) items$/, '至少 $1 项'],
+  [/^must NOT have more than (\d+) items$/, '最多 $1 项'],
+  [/^must match pattern (.+)$/, '格式不符：$1'],
+  [/^must match exactly one schema in oneOf$/, '不符合任何一种允许的写法'],
+  [/^must match a schema in anyOf$/, '不符合任何一种允许的写法'],
 ];
 function problemText(msg) {
   if (getLang() !== 'zh') return msg;
@@ -53,7 +73,12 @@ export async function render(box) {
     const set = (v) => changes.set(key, { path, value: v });
     if (s.enum) {
       // Enum values are config tokens (written as such in the YAML), shown as they are.
-      input = h('select', { name: key, translate: 'no' }, s.optional ? h('option', { value: '' }, '—') : null, s.enum.map((v) => h('option', { value: String(v), selected: v === value }, String(v))));
+      input = h(
+        'select',
+        { name: key, translate: 'no' },
+        s.optional ? h('option', { value: '' }, '—') : null,
+        s.enum.map((v) => h('option', { value: String(v), selected: v === value }, String(v))),
+      );
       input.onchange = () => set(input.value === '' ? null : typeof s.enum[0] === 'number' ? Number(input.value) : input.value);
     } else if (s.type === 'boolean') {
       input = h('input', { type: 'checkbox', name: key, checked: !!value });
@@ -85,7 +110,11 @@ export async function render(box) {
     const name = [d.label ? h('strong', {}, d.label) : null, ' ', h('code', {}, title)];
     return path.length === 1 ? h('details', { class: 'section', 'data-section': title }, h('summary', {}, name, d.help ? h('small', { class: 'muted' }, ` ${d.help}`) : ''), kids) : h('fieldset', {}, h('legend', {}, name), kids);
   };
-  const formView = h('div', { class: 'cfgform' }, Object.entries(schema.properties).map(([k, s]) => section([k], s, cfg.running[k])));
+  const formView = h(
+    'div',
+    { class: 'cfgform' },
+    Object.entries(schema.properties).map(([k, s]) => section([k], s, cfg.running[k])),
+  );
   const yaml = h('textarea', { class: 'yaml', rows: 24, spellcheck: 'false', 'data-testid': 'yaml', value: cfg.yaml });
   if (!cfg.editable) yaml.readOnly = true;
   const yamlView = h('div', { hidden: true }, yaml);
@@ -102,7 +131,19 @@ export async function render(box) {
         el.closest('details')?.setAttribute('open', '');
       } else general.append(h('li', {}, m ? [h('code', {}, m[1]), `${t('sep')}${problemText(m[2])}`] : problemText(p)));
     }
-    diffBox.replaceChildren(...(r.diff && r.diff.length ? [h('h4', {}, t('config.diff')), table(['', '−', '+'], r.diff.map((d) => h('tr', {}, h('td', {}, h('code', {}, d.path)), h('td', { class: 'del' }, d.from === undefined ? '' : JSON.stringify(d.from)), h('td', { class: 'add' }, d.to === undefined ? '' : JSON.stringify(d.to)))))] : r.ok ? [h('p', { class: 'muted' }, t('config.nochanges'))] : []));
+    diffBox.replaceChildren(
+      ...(r.diff?.length
+        ? [
+            h('h4', {}, t('config.diff')),
+            table(
+              ['', '−', '+'],
+              r.diff.map((d) => h('tr', {}, h('td', {}, h('code', {}, d.path)), h('td', { class: 'del' }, d.from === undefined ? '' : JSON.stringify(d.from)), h('td', { class: 'add' }, d.to === undefined ? '' : JSON.stringify(d.to)))),
+            ),
+          ]
+        : r.ok
+          ? [h('p', { class: 'muted' }, t('config.nochanges'))]
+          : []),
+    );
   };
   const validate = async () => {
     if (mode === 'form' && changes.size === 0) return showResult({ ok: true, problems: [], diff: [] });
@@ -134,8 +175,8 @@ export async function render(box) {
   };
   const apply = async () => {
     const v = await validate();
-    if (!v || !v.ok) return;
-    if (!v.diff || !v.diff.length) return toast(t('config.nochanges'));
+    if (!v?.ok) return;
+    if (!v.diff?.length) return toast(t('config.nochanges'));
     if (!confirm(t('config.confirmApply'))) return;
     try {
       await api('/api/config/apply', { method: 'POST', body: { ...request(), baseRevision: cfg.revision } });
@@ -144,7 +185,7 @@ export async function render(box) {
       box.querySelectorAll('button').forEach((b) => (b.disabled = true));
       waitBack(cfg.runningRevision);
     } catch (e) {
-      if (e.body && e.body.problems) showResult(e.body);
+      if (e.body?.problems) showResult(e.body);
       status.textContent = errText(e);
       status.className = 'error';
     }
@@ -179,8 +220,7 @@ export async function render(box) {
   const lastBox = h('div', { 'data-testid': 'last-apply' });
   const showLast = (m) => {
     if (!m) return lastBox.replaceChildren();
-    const what = m.status === 'rolled_back' ? `${t('config.rolledBack')}${t('sep')}${m.reasonCode ? t(`rollback.${m.reasonCode}`, m.reasonArgs || {}) : t('rollback.other')}`
-      : m.status === 'confirmed' ? t('config.confirmed', { at: fmtTime(m.decidedAt) }) : t('config.pending');
+    const what = m.status === 'rolled_back' ? `${t('config.rolledBack')}${t('sep')}${m.reasonCode ? t(`rollback.${m.reasonCode}`, m.reasonArgs || {}) : t('rollback.other')}` : m.status === 'confirmed' ? t('config.confirmed', { at: fmtTime(m.decidedAt) }) : t('config.pending');
     lastBox.className = `notice ${m.status === 'rolled_back' ? 'bad' : m.status === 'confirmed' ? 'good' : ''}`;
     lastBox.dataset.status = m.status;
     lastBox.replaceChildren(h('strong', {}, `${t('config.lastApply')}${t('sep')}`), h('span', { translate: 'no' }, m.user), ` · ${fmtTime(m.at)} · ${what}`);
@@ -207,18 +247,26 @@ export async function render(box) {
   };
   if (watching) poll();
 
-  box.append(...[
-    !cfg.editable ? h('div', { class: 'notice' }, h('strong', {}, t('config.notEditable')), h('p', {}, cfg.reason)) : null,
-    lastBox,
-    h('p', { class: 'muted' }, h('code', {}, cfg.path || cfg.source), ` · ${t('config.revision')} `, h('code', {}, cfg.runningRevision)),
-    h('div', { class: 'row' }, tabForm, tabYaml, h('span', { class: 'grow' }),
-      h('a', { class: 'button link', href: '/api/config/download', download: '' }, t('config.download')),
-      can('technician') ? h('label', { class: 'button link' }, t('config.upload'), h('input', { type: 'file', accept: '.yaml,.yml,text/yaml', hidden: true, 'data-testid': 'upload', onchange: (e) => upload(e.target) })) : null),
-    card('', formView, yamlView),
-    h('div', { class: 'row sticky' }, h('button', { onclick: validate, 'data-testid': 'validate' }, t('config.validate')), cfg.editable ? h('button', { class: 'primary', onclick: apply, 'data-testid': 'apply' }, t('config.apply')) : null, status),
-    general,
-    diffBox,
-  ].filter(Boolean));
+  box.append(
+    ...[
+      !cfg.editable ? h('div', { class: 'notice' }, h('strong', {}, t('config.notEditable')), h('p', {}, cfg.reason)) : null,
+      lastBox,
+      h('p', { class: 'muted' }, h('code', {}, cfg.path || cfg.source), ` · ${t('config.revision')} `, h('code', {}, cfg.runningRevision)),
+      h(
+        'div',
+        { class: 'row' },
+        tabForm,
+        tabYaml,
+        h('span', { class: 'grow' }),
+        h('a', { class: 'button link', href: '/api/config/download', download: '' }, t('config.download')),
+        can('technician') ? h('label', { class: 'button link' }, t('config.upload'), h('input', { type: 'file', accept: '.yaml,.yml,text/yaml', hidden: true, 'data-testid': 'upload', onchange: (e) => upload(e.target) })) : null,
+      ),
+      card('', formView, yamlView),
+      h('div', { class: 'row sticky' }, h('button', { onclick: validate, 'data-testid': 'validate' }, t('config.validate')), cfg.editable ? h('button', { class: 'primary', onclick: apply, 'data-testid': 'apply' }, t('config.apply')) : null, status),
+      general,
+      diffBox,
+    ].filter(Boolean),
+  );
   return (kind, ev) => {
     if (kind === 'bus' && ev.type === 'console.config' && ev.data && ev.data.status !== 'applying') refreshLast();
   };

@@ -45,7 +45,7 @@ export async function render(box) {
   const clock = h('span');
   const modules = h('ul', { class: 'plain' });
   const setStatus = (s) => {
-    uplink.replaceChildren(badge(s.uplink && s.uplink.connected, t('dash.connected'), t('dash.disconnected')), s.uplink && !s.uplink.connected && s.uplink.lastError && getLang() !== 'zh' ? h('small', { class: 'muted' }, ` ${s.uplink.lastError}`) : '');
+    uplink.replaceChildren(badge(s.uplink?.connected, t('dash.connected'), t('dash.disconnected')), s.uplink && !s.uplink.connected && s.uplink.lastError && getLang() !== 'zh' ? h('small', { class: 'muted' }, ` ${s.uplink.lastError}`) : '');
     records.textContent = String(s.outbox.records);
     oldest.textContent = s.outbox.records ? fmtDur(s.outbox.oldestAgeS) : '—';
     clock.replaceChildren(badge(s.clockSynced, t('dash.synced'), t('dash.unsynced')));
@@ -59,19 +59,41 @@ export async function render(box) {
   let doorTimer;
   const refreshDoors = () => {
     clearTimeout(doorTimer);
-    doorTimer = setTimeout(() => api('/api/commands/door.status', { method: 'POST', body: {} }).then((r) => doorsBox.replaceChildren(doorCards(r.result))).catch(() => {}), 200);
+    doorTimer = setTimeout(
+      () =>
+        api('/api/commands/door.status', { method: 'POST', body: {} })
+          .then((r) => doorsBox.replaceChildren(doorCards(r.result)))
+          .catch(() => {}),
+      200,
+    );
   };
   const events = h('ul', { class: 'events', 'data-testid': 'events' }, (d.events || []).slice().reverse().map(eventLine));
   box.append(
-    h('div', { class: 'grid' },
-      card(t('dash.uplink'), kv([[t('dash.uplink'), uplink], [t('dash.outbox'), records], [t('dash.oldest'), oldest], [t('dash.clock'), clock]])),
+    h(
+      'div',
+      { class: 'grid' },
+      card(
+        t('dash.uplink'),
+        kv([
+          [t('dash.uplink'), uplink],
+          [t('dash.outbox'), records],
+          [t('dash.oldest'), oldest],
+          [t('dash.clock'), clock],
+        ]),
+      ),
       card(t('dash.meters'), caps.meters.configured ? h('p', { 'data-testid': 'meters-summary' }, moduleCount(health, 'meters') ?? t('ok')) : notConfigured(caps.meters.reason)),
       card(t('dash.doors'), caps.doors.configured ? [h('p', { 'data-testid': 'doors-summary' }, moduleCount(health, 'doors') ?? t('ok')), doorsBox] : notConfigured(caps.doors.reason)),
-      card(t('dash.system'), kv([
-        [t('dash.version'), info.version ?? '—'], [t('dash.uptime'), fmtDur(info.uptimeS)],
-        [t('dash.cpu'), String(sys.load1 ?? '—')], [t('dash.mem'), `${fmtMB(sys.memFreeMB)} / ${fmtMB(sys.memTotalMB)} (RSS ${fmtMB(sys.rssMB)})`],
-        [t('dash.disk'), `${fmtMB(sys.diskFreeMB)} / ${fmtMB(sys.diskTotalMB)}`], ['', h('small', { class: 'muted' }, fmtTime(d.at))],
-      ])),
+      card(
+        t('dash.system'),
+        kv([
+          [t('dash.version'), info.version ?? '—'],
+          [t('dash.uptime'), fmtDur(info.uptimeS)],
+          [t('dash.cpu'), String(sys.load1 ?? '—')],
+          [t('dash.mem'), `${fmtMB(sys.memFreeMB)} / ${fmtMB(sys.memTotalMB)} (RSS ${fmtMB(sys.rssMB)})`],
+          [t('dash.disk'), `${fmtMB(sys.diskFreeMB)} / ${fmtMB(sys.diskTotalMB)}`],
+          ['', h('small', { class: 'muted' }, fmtTime(d.at))],
+        ]),
+      ),
       card(t('dash.modules'), modules),
     ),
     card(t('dash.events'), events),

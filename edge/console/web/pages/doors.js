@@ -39,13 +39,20 @@ export async function render(box) {
     names = new Map(status.doors.map((d) => [d.id, d.name || d.id]));
     cardsBox.replaceChildren(doorCards(status));
     padBox.replaceChildren(...status.doors.filter((d) => d.awaitingPin).map(pinPad));
-    actions.replaceChildren(...status.doors.map((d) => h('div', { class: 'doorcard', 'data-door': d.id },
-      h('strong', {}, d.name || d.id), h('p', { class: 'small', 'data-testid': `door-state-${d.id}` }, `${t(`door.${d.lock}`)} · ${t(`door.${d.contact}`)}`),
-      d.lastDecision ? h('p', { class: 'small muted' }, `${t('doors.last')}${t('sep')}${d.lastDecision.granted ? '✔' : '✘'} ${t(`reason.${d.lastDecision.reason}`)}`) : null,
-      tech ? h('button', { 'data-testid': `unlock-${d.id}`, onclick: () => unlock(d) }, t('doors.unlock')) : null)));
+    actions.replaceChildren(
+      ...status.doors.map((d) =>
+        h(
+          'div',
+          { class: 'doorcard', 'data-door': d.id },
+          h('strong', {}, d.name || d.id),
+          h('p', { class: 'small', 'data-testid': `door-state-${d.id}` }, `${t(`door.${d.lock}`)} · ${t(`door.${d.contact}`)}`),
+          d.lastDecision ? h('p', { class: 'small muted' }, `${t('doors.last')}${t('sep')}${d.lastDecision.granted ? '✔' : '✘'} ${t(`reason.${d.lastDecision.reason}`)}`) : null,
+          tech ? h('button', { 'data-testid': `unlock-${d.id}`, onclick: () => unlock(d) }, t('doors.unlock')) : null,
+        ),
+      ),
+    );
     const f = status.fire;
-    fireLine.replaceChildren(`${t('doors.fireState')}${t('sep')}`, badge(!f.released, t('ok'), t('doors.released')),
-      ` · ${t('doors.fireInputState')}${t('sep')}${f.inputActive === null ? '—' : f.inputActive ? t('doors.active') : t('doors.idle')}${f.since ? ` · ${fmtTime(f.since)}` : ''}`);
+    fireLine.replaceChildren(`${t('doors.fireState')}${t('sep')}`, badge(!f.released, t('ok'), t('doors.released')), ` · ${t('doors.fireInputState')}${t('sep')}${f.inputActive === null ? '—' : f.inputActive ? t('doors.active') : t('doors.idle')}${f.since ? ` · ${fmtTime(f.since)}` : ''}`);
     if (doorFilter.options.length === 1) for (const d of status.doors) doorFilter.append(h('option', { value: d.id }, d.name || d.id));
   };
   // The PIN is typed, sent and forgotten: never kept in the page, never shown.
@@ -64,10 +71,13 @@ export async function render(box) {
       }
       await Promise.all([loadStatus(), loadLog()]).catch(() => {});
     };
-    return h('form', { class: 'doorcard', 'data-door': d.id, onsubmit: send },
+    return h(
+      'form',
+      { class: 'doorcard', 'data-door': d.id, onsubmit: send },
       h('strong', {}, `${d.name || d.id} · ${t('doors.pinPad')}`),
       h('p', { class: 'small muted' }, t('doors.pinHelp', { s: Math.max(0, Math.round((d.awaitingPin.until - Date.now()) / 1000)) })),
-      h('div', { class: 'row' }, input, h('button', { type: 'submit', class: 'primary', 'data-testid': `pin-send-${d.id}` }, t('doors.enterPin'))));
+      h('div', { class: 'row' }, input, h('button', { type: 'submit', class: 'primary', 'data-testid': `pin-send-${d.id}` }, t('doors.enterPin'))),
+    );
   };
   const personName = (e) => e.data?.personName || (e.personId && people.get(e.personId)) || e.personId || '';
   const loadLog = async () => {
@@ -82,10 +92,23 @@ export async function render(box) {
       const list = await cmd('person.list', { limit: 1000 }).catch(() => ({ people: [] }));
       for (const p of list.people) people.set(p.id, p.name || p.id);
     }
-    logBody.replaceChildren(...(r.events.length ? r.events.map((e) => h('tr', { class: e.granted ? '' : 'denied' },
-      h('td', {}, fmtTime(e.ts)), h('td', {}, names.get(e.doorId) || e.doorId), h('td', { translate: 'no' }, personName(e)),
-      h('td', {}, Array.isArray(e.data?.via) && e.data.via.length > 1 ? e.data.via.map((v) => t(`via.${v}`)).join(' + ') : t(`cred.${e.credential}`)), h('td', {}, e.granted ? badge(true, t('doors.granted')) : badge(false, '', t('doors.denied'))),
-      h('td', {}, t(`reason.${e.reason}`)), h('td', { translate: 'no' }, requester(e.data?.requestedBy)))) : [h('tr', {}, h('td', { colspan: 7, class: 'muted' }, t('doors.noEvents')))]));
+    logBody.replaceChildren(
+      ...(r.events.length
+        ? r.events.map((e) =>
+            h(
+              'tr',
+              { class: e.granted ? '' : 'denied' },
+              h('td', {}, fmtTime(e.ts)),
+              h('td', {}, names.get(e.doorId) || e.doorId),
+              h('td', { translate: 'no' }, personName(e)),
+              h('td', {}, Array.isArray(e.data?.via) && e.data.via.length > 1 ? e.data.via.map((v) => t(`via.${v}`)).join(' + ') : t(`cred.${e.credential}`)),
+              h('td', {}, e.granted ? badge(true, t('doors.granted')) : badge(false, '', t('doors.denied'))),
+              h('td', {}, t(`reason.${e.reason}`)),
+              h('td', { translate: 'no' }, requester(e.data?.requestedBy)),
+            ),
+          )
+        : [h('tr', {}, h('td', { colspan: 7, class: 'muted' }, t('doors.noEvents')))]),
+    );
   };
   const unlock = async (d) => {
     if (!confirm(t('doors.confirmUnlock', { door: d.name || d.id }))) return;
@@ -109,14 +132,12 @@ export async function render(box) {
   };
   await loadStatus();
   box.append(padBox);
-  box.append(card(t('doors.state'), cardsBox, fireLine,
-    tech ? h('div', { class: 'row' }, h('button', { class: 'danger', onclick: () => fire('release') }, t('doors.fire')), h('button', { onclick: () => fire('clear') }, t('doors.fireClear'))) : null));
+  box.append(card(t('doors.state'), cardsBox, fireLine, tech ? h('div', { class: 'row' }, h('button', { class: 'danger', onclick: () => fire('release') }, t('doors.fire')), h('button', { onclick: () => fire('clear') }, t('doors.fireClear'))) : null));
   if (tech) box.append(card(t('doors.unlock'), actions));
   if (tech) {
     doorFilter.onchange = grantedFilter.onchange = () => loadLog().catch((e) => toast(errText(e), 'error'));
     await loadLog();
-    box.append(card(t('doors.log'), h('div', { class: 'row' }, h('label', {}, t('doors.filterDoor'), doorFilter), h('label', {}, t('doors.result'), grantedFilter)),
-      table([t('doors.when'), t('doors.door'), t('doors.person'), t('doors.credential'), t('doors.result'), t('doors.reason'), t('doors.by')], logBody)));
+    box.append(card(t('doors.log'), h('div', { class: 'row' }, h('label', {}, t('doors.filterDoor'), doorFilter), h('label', {}, t('doors.result'), grantedFilter)), table([t('doors.when'), t('doors.door'), t('doors.person'), t('doors.credential'), t('doors.result'), t('doors.reason'), t('doors.by')], logBody)));
   }
   let pending;
   return (kind, ev) => {

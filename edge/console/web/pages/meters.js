@@ -16,12 +16,17 @@ const num = (v) => (Number.isInteger(v) ? String(v) : String(Math.round(v * 1000
 const SCAN_CHUNK = 8;
 
 export function valuesTable(values, testid) {
-  const rows = values.map((v) => h('tr', { class: v.quality === 'good' ? '' : 'muted', 'data-point': v.name },
-    h('td', {}, getLang() === 'zh' ? [h('span', { class: 'pname' }, pointName(v.name, v.kind)), h('br'), h('code', { class: 'pkey' }, v.name)] : h('span', { class: 'pname' }, v.name)),
-    h('td', { class: 'num' }, h('strong', {}, v.value === null || v.value === undefined ? '—' : num(v.value))),
-    h('td', {}, v.unit || ''),
-    h('td', {}, v.ts ? fmtClock(v.ts) : '—'),
-    h('td', {}, v.quality === 'good' ? badge(true, t('q.good')) : badge(false, '', t(`q.${v.quality}`)))));
+  const rows = values.map((v) =>
+    h(
+      'tr',
+      { class: v.quality === 'good' ? '' : 'muted', 'data-point': v.name },
+      h('td', {}, getLang() === 'zh' ? [h('span', { class: 'pname' }, pointName(v.name, v.kind)), h('br'), h('code', { class: 'pkey' }, v.name)] : h('span', { class: 'pname' }, v.name)),
+      h('td', { class: 'num' }, h('strong', {}, v.value === null || v.value === undefined ? '—' : num(v.value))),
+      h('td', {}, v.unit || ''),
+      h('td', {}, v.ts ? fmtClock(v.ts) : '—'),
+      h('td', {}, v.quality === 'good' ? badge(true, t('q.good')) : badge(false, '', t(`q.${v.quality}`))),
+    ),
+  );
   const el = table([t('meters.point'), t('meters.value'), t('meters.unit'), t('meters.time'), t('meters.quality')], rows);
   el.classList.add('values');
   if (testid) el.dataset.testid = testid;
@@ -96,15 +101,29 @@ function scanner(bus) {
       else bar.hidden = true;
     }
   };
-  return h('div', { class: 'scan', 'data-testid': `scanner-${bus.id}` },
+  return h(
+    'div',
+    { class: 'scan', 'data-testid': `scanner-${bus.id}` },
     h('h4', {}, t('meters.scanTitle')),
     modbus ? h('div', { class: 'row' }, h('label', {}, t('meters.from'), from), h('label', {}, t('meters.to'), to)) : h('p', { class: 'muted' }, t('meters.scanReadAddress')),
-    h('div', { class: 'row' }, start, stop, bar), line, results);
+    h('div', { class: 'row' }, start, stop, bar),
+    line,
+    results,
+  );
 }
 
 function pollTester(m) {
-  const busSel = h('select', { 'data-testid': 'poll-bus' }, m.buses.map((b) => h('option', { value: b.id }, b.id)));
-  const devSel = h('select', { 'data-testid': 'poll-device' }, h('option', { value: '' }, t('meters.rawHex')), m.devices.map((d) => h('option', { value: d.id }, d.name ? `${d.name} (${d.id})` : d.id)));
+  const busSel = h(
+    'select',
+    { 'data-testid': 'poll-bus' },
+    m.buses.map((b) => h('option', { value: b.id }, b.id)),
+  );
+  const devSel = h(
+    'select',
+    { 'data-testid': 'poll-device' },
+    h('option', { value: '' }, t('meters.rawHex')),
+    m.devices.map((d) => h('option', { value: d.id }, d.name ? `${d.name} (${d.id})` : d.id)),
+  );
   const hex = h('input', { placeholder: '01 03 00 00 00 02 C4 0B', 'data-testid': 'poll-hex', spellcheck: 'false', autocapitalize: 'off', class: 'mono' });
   const syncBus = () => {
     const d = m.devices.find((x) => x.id === devSel.value);
@@ -127,8 +146,7 @@ function pollTester(m) {
       const r = await api('/api/meters/rawpoll', { method: 'POST', body });
       // One frame per row: direction, time, and the bytes as hex — the hex cell holds
       // nothing but the frame, so it can be copied as is.
-      frames.replaceChildren(...r.frames.map((f) => h('tr', { 'data-dir': f.dir },
-        h('td', {}, f.dir === 'tx' ? t('meters.tx') : t('meters.rx')), h('td', {}, fmtClock(f.at)), h('td', {}, h('code', { class: 'frame' }, f.hex)))));
+      frames.replaceChildren(...r.frames.map((f) => h('tr', { 'data-dir': f.dir }, h('td', {}, f.dir === 'tx' ? t('meters.tx') : t('meters.rx')), h('td', {}, fmtClock(f.at)), h('td', {}, h('code', { class: 'frame' }, f.hex)))));
       if (r.values) extra.append(valuesTable(r.values, 'poll-values-table'));
       status.textContent = r.error ? `${t('meters.pollError')}: ${r.error}` : r.frames.length ? '' : t('meters.noFrames');
       status.className = r.error ? 'error' : 'muted';
@@ -139,11 +157,7 @@ function pollTester(m) {
       run.disabled = false;
     }
   };
-  const c = card(t('meters.pollTester'),
-    h('div', { class: 'row' }, h('label', {}, t('meters.bus'), busSel), h('label', {}, t('meters.device'), devSel)),
-    h('div', { class: 'row' }, hex, run),
-    status,
-    table([t('meters.dir'), t('meters.time'), t('meters.frame')], frames), extra);
+  const c = card(t('meters.pollTester'), h('div', { class: 'row' }, h('label', {}, t('meters.bus'), busSel), h('label', {}, t('meters.device'), devSel)), h('div', { class: 'row' }, hex, run), status, table([t('meters.dir'), t('meters.time'), t('meters.frame')], frames), extra);
   c.classList.add('poll');
   c.dataset.testid = 'poll-tester';
   return c;
@@ -159,37 +173,40 @@ export async function render(box) {
   const stateCells = new Map();
   const tech = can('technician');
   for (const bus of m.buses) {
-    const meters = m.devices.filter((d) => d.bus === bus.id).map((d) => {
-      const vals = h('div', { 'data-testid': `meter-values-${d.id}` }, valuesTable(d.values));
-      const st = h('span', {}, badge(d.state === 'online', t('dash.online'), d.state === 'unknown' ? t('meters.unknown') : t('dash.offline')));
-      cells.set(d.id, vals);
-      stateCells.set(d.id, st);
-      const result = h('div', { class: 'read-result', 'data-testid': `read-result-${d.id}` });
-      const read = h('button', { 'data-testid': `read-${d.id}` }, t('meters.readNow'));
-      read.onclick = async () => {
-        read.disabled = true;
-        result.replaceChildren(h('p', { class: 'muted' }, t('loading')));
-        const began = Date.now();
-        try {
-          const r = await cmd('meter.read', { device: d.id });
-          result.replaceChildren(h('p', { class: 'ok' }, t('meters.readDone', { ms: Date.now() - began, at: fmtClock(Date.now()) })), valuesTable(r.values, `read-table-${d.id}`));
-        } catch (e) {
-          result.replaceChildren(h('p', { class: 'error' }, errText(e)));
-        } finally {
-          read.disabled = false;
-        }
-      };
-      return h('section', { class: 'meter', 'data-meter': d.id },
-        h('div', { class: 'row' }, h('strong', { translate: 'no' }, d.name || d.id), st, h('span', { class: 'grow' }), tech ? read : null),
-        h('p', { class: 'muted small' }, `${d.id} · ${d.profileName} · ${t('meters.address')} ${d.address}`),
-        result, vals,
-        h('p', { class: 'muted small' }, countersText(d.counters)),
-        d.lastError ? h('p', { class: 'error small' }, `${fmtTime(d.lastError.at)} ${t(`meters.err.${d.lastError.kind}`)}: ${d.lastError.message}`) : null);
-    });
-    box.append(card(h('span', { translate: 'no' }, `${bus.id} · ${bus.protocol} · ${bus.line}`),
-      h('p', {}, badge(bus.lineUp, t('ok'), bus.lineError || t('fail')), ` ${t('meters.busLine', { online: bus.online, devices: bus.devices, tx: bus.transactions })}`),
-      ...meters,
-      tech ? scanner(bus) : null));
+    const meters = m.devices
+      .filter((d) => d.bus === bus.id)
+      .map((d) => {
+        const vals = h('div', { 'data-testid': `meter-values-${d.id}` }, valuesTable(d.values));
+        const st = h('span', {}, badge(d.state === 'online', t('dash.online'), d.state === 'unknown' ? t('meters.unknown') : t('dash.offline')));
+        cells.set(d.id, vals);
+        stateCells.set(d.id, st);
+        const result = h('div', { class: 'read-result', 'data-testid': `read-result-${d.id}` });
+        const read = h('button', { 'data-testid': `read-${d.id}` }, t('meters.readNow'));
+        read.onclick = async () => {
+          read.disabled = true;
+          result.replaceChildren(h('p', { class: 'muted' }, t('loading')));
+          const began = Date.now();
+          try {
+            const r = await cmd('meter.read', { device: d.id });
+            result.replaceChildren(h('p', { class: 'ok' }, t('meters.readDone', { ms: Date.now() - began, at: fmtClock(Date.now()) })), valuesTable(r.values, `read-table-${d.id}`));
+          } catch (e) {
+            result.replaceChildren(h('p', { class: 'error' }, errText(e)));
+          } finally {
+            read.disabled = false;
+          }
+        };
+        return h(
+          'section',
+          { class: 'meter', 'data-meter': d.id },
+          h('div', { class: 'row' }, h('strong', { translate: 'no' }, d.name || d.id), st, h('span', { class: 'grow' }), tech ? read : null),
+          h('p', { class: 'muted small' }, `${d.id} · ${d.profileName} · ${t('meters.address')} ${d.address}`),
+          result,
+          vals,
+          h('p', { class: 'muted small' }, countersText(d.counters)),
+          d.lastError ? h('p', { class: 'error small' }, `${fmtTime(d.lastError.at)} ${t(`meters.err.${d.lastError.kind}`)}: ${d.lastError.message}`) : null,
+        );
+      });
+    box.append(card(h('span', { translate: 'no' }, `${bus.id} · ${bus.protocol} · ${bus.line}`), h('p', {}, badge(bus.lineUp, t('ok'), bus.lineError || t('fail')), ` ${t('meters.busLine', { online: bus.online, devices: bus.devices, tx: bus.transactions })}`), ...meters, tech ? scanner(bus) : null));
   }
   if (tech) box.append(pollTester(m));
   return (kind, ev) => {

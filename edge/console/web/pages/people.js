@@ -38,21 +38,29 @@ async function photoBase64(file) {
 function scheduleEditor(windows) {
   const list = h('div', { 'data-testid': 'schedule' });
   const add = (w = { days: ['mon', 'tue', 'wed', 'thu', 'fri'], start: '07:00', end: '19:00' }) => {
-    const row = h('div', { class: 'schedule-row', 'data-testid': 'schedule-row' },
-      h('div', { class: 'days' }, DAYS.map((d) => h('label', {}, h('input', { type: 'checkbox', value: d, checked: w.days.includes(d) }), t(`day.${d}`)))),
-      h('input', { type: 'time', value: w.start, class: 'start', 'aria-label': t('people.from') }), '–',
+    const row = h(
+      'div',
+      { class: 'schedule-row', 'data-testid': 'schedule-row' },
+      h(
+        'div',
+        { class: 'days' },
+        DAYS.map((d) => h('label', {}, h('input', { type: 'checkbox', value: d, checked: w.days.includes(d) }), t(`day.${d}`))),
+      ),
+      h('input', { type: 'time', value: w.start, class: 'start', 'aria-label': t('people.from') }),
+      '–',
       h('input', { type: 'time', value: w.end, class: 'end', 'aria-label': t('people.to') }),
-      h('button', { type: 'button', class: 'link danger', onclick: () => row.remove() }, t('people.removeWindow')));
+      h('button', { type: 'button', class: 'link danger', onclick: () => row.remove() }, t('people.removeWindow')),
+    );
     list.append(row);
   };
   for (const w of windows || []) add(w);
-  const read = () => [...list.querySelectorAll('.schedule-row')].map((r) => ({
-    days: [...r.querySelectorAll('.days input:checked')].map((i) => i.value),
-    start: r.querySelector('.start').value,
-    end: r.querySelector('.end').value,
-  }));
-  const el = h('fieldset', {}, h('legend', {}, t('people.schedule')), h('small', { class: 'muted' }, t('people.scheduleHelp')), list,
-    h('button', { type: 'button', class: 'link', 'data-testid': 'schedule-add', onclick: () => add() }, t('people.addWindow')));
+  const read = () =>
+    [...list.querySelectorAll('.schedule-row')].map((r) => ({
+      days: [...r.querySelectorAll('.days input:checked')].map((i) => i.value),
+      start: r.querySelector('.start').value,
+      end: r.querySelector('.end').value,
+    }));
+  const el = h('fieldset', {}, h('legend', {}, t('people.schedule')), h('small', { class: 'muted' }, t('people.scheduleHelp')), list, h('button', { type: 'button', class: 'link', 'data-testid': 'schedule-add', onclick: () => add() }, t('people.addWindow')));
   return { el, read };
 }
 
@@ -61,34 +69,51 @@ function editor(person, groups, faceAccess, onDone) {
   const p = person || { id: '', kind: 'resident', doorGroups: [], enabled: true };
   const known = new Set(groups.map((g) => g.id));
   // Groups picked from those configured; one the person has that no longer exists stays listed, marked.
-  const groupBoxes = [...groups.map((g) => ({ id: g.id, label: g.name || g.id })), ...p.doorGroups.filter((g) => !known.has(g)).map((g) => ({ id: g, label: `${g} (${t('people.unknownGroup')})` }))]
-    .map((g) => h('label', {}, h('input', { type: 'checkbox', name: 'doorGroups', value: g.id, checked: p.doorGroups.includes(g.id) }), h('span', { translate: 'no' }, g.label)));
+  const groupBoxes = [...groups.map((g) => ({ id: g.id, label: g.name || g.id })), ...p.doorGroups.filter((g) => !known.has(g)).map((g) => ({ id: g, label: `${g} (${t('people.unknownGroup')})` }))].map((g) =>
+    h('label', {}, h('input', { type: 'checkbox', name: 'doorGroups', value: g.id, checked: p.doorGroups.includes(g.id) }), h('span', { translate: 'no' }, g.label)),
+  );
   const sched = scheduleEditor(p.schedule);
   const photos = h('input', { type: 'file', name: 'photos', accept: 'image/jpeg,image/png,image/webp', multiple: true, 'data-testid': 'person-photos' });
   const thumbs = h('div', { class: 'thumbs' });
   photos.onchange = () => thumbs.replaceChildren(...[...photos.files].map((f) => h('img', { src: URL.createObjectURL(f), alt: f.name })));
   const status = h('p', { class: 'muted', 'data-testid': 'person-status' });
-  const f = h('form', { class: 'stack', 'data-testid': 'person-form' },
+  const f = h(
+    'form',
+    { class: 'stack', 'data-testid': 'person-form' },
     h('label', {}, t('people.id'), h('input', { name: 'id', value: p.id, required: true, readonly: !isNew, pattern: '[A-Za-z0-9][A-Za-z0-9_.\\-]{0,63}', autocapitalize: 'off' })),
     h('label', {}, t('people.name'), h('input', { name: 'name', value: p.name || '' })),
-    h('label', {}, t('people.kind'), h('select', { name: 'kind' }, ['resident', 'staff', 'visitor'].map((k) => h('option', { value: k, selected: p.kind === k }, t(`people.${k}`))))),
+    h(
+      'label',
+      {},
+      t('people.kind'),
+      h(
+        'select',
+        { name: 'kind' },
+        ['resident', 'staff', 'visitor'].map((k) => h('option', { value: k, selected: p.kind === k }, t(`people.${k}`))),
+      ),
+    ),
     h('label', { class: 'inline' }, h('input', { type: 'checkbox', name: 'enabled', checked: p.enabled !== false, 'data-testid': 'person-enabled' }), t('people.enabled')),
     h('label', {}, t('people.validFrom'), h('input', { name: 'validFrom', type: 'datetime-local', value: toLocal(p.validFrom) })),
     h('label', {}, t('people.validUntil'), h('input', { name: 'validUntil', type: 'datetime-local', value: toLocal(p.validUntil) })),
     h('fieldset', { 'data-testid': 'door-groups' }, h('legend', {}, t('people.doorGroups')), groupBoxes.length ? h('div', { class: 'chips' }, groupBoxes) : h('p', { class: 'muted' }, t('people.noGroups'))),
     sched.el,
-    h('fieldset', { 'data-testid': 'second-factor' }, h('legend', {}, t('people.secondFactor')),
+    h(
+      'fieldset',
+      { 'data-testid': 'second-factor' },
+      h('legend', {}, t('people.secondFactor')),
       h('label', {}, t('people.cards'), h('input', { name: 'cards', value: (p.cards || []).join(', '), autocapitalize: 'off', 'data-testid': 'person-cards' }), h('small', { class: 'muted' }, t('people.cardsHelp'))),
       // Write-only: the PIN is never sent back, only whether one is set.
       h('label', {}, t('people.pin'), h('input', { name: 'pin', type: 'password', inputmode: 'numeric', autocomplete: 'new-password', pattern: '[0-9]{4,8}', placeholder: p.hasPin ? t('people.pinSet') : t('people.pinNone'), 'data-testid': 'person-pin' })),
       p.hasPin ? h('label', { class: 'inline' }, h('input', { type: 'checkbox', name: 'clearPin', 'data-testid': 'person-clear-pin' }), t('people.clearPin')) : null,
-      h('label', { class: 'inline' }, h('input', { type: 'checkbox', name: 'needsSecondFactor', checked: p.needsSecondFactor === true, 'data-testid': 'person-needs-second-factor' }), t('people.needsSecondFactor'))),
+      h('label', { class: 'inline' }, h('input', { type: 'checkbox', name: 'needsSecondFactor', checked: p.needsSecondFactor === true, 'data-testid': 'person-needs-second-factor' }), t('people.needsSecondFactor')),
+    ),
     faceAccess ? h('label', {}, isNew ? t('people.photosNew') : t('people.photosMore'), photos, thumbs) : null,
     // Consent is the resident's own decision, asked for explicitly: unticked unless given.
     faceAccess ? h('label', { class: 'inline' }, h('input', { type: 'checkbox', name: 'gateUpdates', checked: p.faceGateUpdates === true, 'data-testid': 'person-gate-updates' }), t('people.gateUpdates')) : null,
     faceAccess && p.faceLearned ? h('p', { class: 'small muted' }, t('people.learned', { n: p.faceLearned })) : null,
     status,
-    h('div', { class: 'row' }, h('button', { type: 'submit', class: 'primary' }, t('people.save')), h('button', { type: 'button', class: 'link', onclick: () => onDone(false) }, t('cancel'))));
+    h('div', { class: 'row' }, h('button', { type: 'submit', class: 'primary' }, t('people.save')), h('button', { type: 'button', class: 'link', onclick: () => onDone(false) }, t('cancel'))),
+  );
   f.addEventListener('submit', async (e) => {
     e.preventDefault();
     const d = new FormData(f);
@@ -109,7 +134,9 @@ function editor(person, groups, faceAccess, onDone) {
     }
     if (windows.length) body.schedule = windows;
     else delete body.schedule;
-    body.cards = String(d.get('cards') || '').split(/[\s,，、]+/).filter(Boolean);
+    body.cards = String(d.get('cards') || '')
+      .split(/[\s,，、]+/)
+      .filter(Boolean);
     body.needsSecondFactor = f.querySelector('[name=needsSecondFactor]').checked;
     const pin = String(d.get('pin') || '');
     if (pin && !/^[0-9]{4,8}$/.test(pin)) {
@@ -136,8 +163,8 @@ function editor(person, groups, faceAccess, onDone) {
       if (r.warnings) msgs.push(t('people.groupWarning'));
       const faces = r.faces;
       if (faces && faces.available === false) msgs.push(t('people.noFaceAccess'));
-      else if (faces && faces.error) msgs.push(t('people.enrolFailed'));
-      else if (faces && faces.rejected && faces.rejected.length) msgs.push(t('people.photosRejected', { n: faces.rejected.length, reasons: faces.rejected.map((x) => t(`reason.${x.code || x.reason}`)).join('、') }));
+      else if (faces?.error) msgs.push(t('people.enrolFailed'));
+      else if (faces?.rejected?.length) msgs.push(t('people.photosRejected', { n: faces.rejected.length, reasons: faces.rejected.map((x) => t(`reason.${x.code || x.reason}`)).join('、') }));
       if (msgs.length) toast(msgs.join('；'), 'error');
       else toast(faces && faces.templates !== undefined ? t('people.savedFaces', { n: faces.templates }) : t('people.saved'));
       onDone(true);
@@ -168,38 +195,58 @@ export async function render(box) {
   const camera = caps.camera.configured;
   let faceAccess = caps.faces.configured;
   const open = (p) => {
-    side.replaceChildren(card(p ? (p.name || p.id) : t('people.add'), editor(p, groups, faceAccess, done)));
+    side.replaceChildren(card(p ? p.name || p.id : t('people.add'), editor(p, groups, faceAccess, done)));
     side.scrollIntoView({ block: 'start' });
   };
   const actionsFor = (p) => [
     h('button', { class: 'link', 'data-testid': `edit-${p.id}`, onclick: () => open(p) }, t('people.edit')),
     faceAccess ? h('label', { class: 'button link', title: t('people.enrol') }, t('people.photo'), h('input', { type: 'file', accept: 'image/jpeg,image/png', hidden: true, 'data-testid': `enrol-${p.id}`, onchange: (e) => enrol(p, e.target) })) : null,
     faceAccess && camera ? h('button', { class: 'link', title: t('people.captureHelp'), onclick: () => capture(p) }, t('people.capture')) : null,
-    h('button', { class: 'link danger', onclick: () => del(p) }, t('people.delete'))];
+    h('button', { class: 'link danger', onclick: () => del(p) }, t('people.delete')),
+  ];
   const validity = (p) => `${p.validFrom ? fmtTime(p.validFrom) : '…'} – ${p.validUntil ? fmtTime(p.validUntil) : '…'}`;
   const groupsText = (p) => p.doorGroups.map((g) => groupName.get(g) || g).join('、');
   const load = async () => {
     const r = await cmd('person.list', { limit: 200, ...(q.value.trim() ? { query: q.value.trim() } : {}) });
     faceAccess = r.faceAccess;
     total.textContent = t('people.total', { n: r.total });
-    body.replaceChildren(...r.people.map((p) => h('tr', { 'data-person': p.id, class: p.enabled === false ? 'muted' : '' },
-      h('td', { translate: 'no' }, p.id), h('td', { translate: 'no' }, p.name || ''), h('td', {}, t(`people.${p.kind}`)), h('td', {}, p.enabled === false ? t('people.disabled') : t('people.active')), h('td', {}, validity(p)),
-      h('td', { translate: 'no' }, groupsText(p)), h('td', {}, r.faceAccess ? String(p.faceTemplates ?? 0) : '—'),
-      h('td', { class: 'actions' }, actionsFor(p)))));
-    cards.replaceChildren(...r.people.map((p) => h('div', { class: 'person-card', 'data-person': p.id },
-      h('div', { class: 'row' }, h('strong', { translate: 'no' }, p.name || p.id), h('span', { class: 'muted' }, `${t(`people.${p.kind}`)} · ${p.enabled === false ? t('people.disabled') : t('people.active')}`)),
-      h('p', { class: 'small muted' }, h('span', { translate: 'no' }, p.id), ` · ${t('people.faces')} ${r.faceAccess ? p.faceTemplates ?? 0 : '—'} · `, h('span', { translate: 'no' }, groupsText(p))),
-      p.validFrom || p.validUntil ? h('p', { class: 'small muted' }, validity(p)) : null,
-      h('div', { class: 'actions' }, actionsFor(p)))));
+    body.replaceChildren(
+      ...r.people.map((p) =>
+        h(
+          'tr',
+          { 'data-person': p.id, class: p.enabled === false ? 'muted' : '' },
+          h('td', { translate: 'no' }, p.id),
+          h('td', { translate: 'no' }, p.name || ''),
+          h('td', {}, t(`people.${p.kind}`)),
+          h('td', {}, p.enabled === false ? t('people.disabled') : t('people.active')),
+          h('td', {}, validity(p)),
+          h('td', { translate: 'no' }, groupsText(p)),
+          h('td', {}, r.faceAccess ? String(p.faceTemplates ?? 0) : '—'),
+          h('td', { class: 'actions' }, actionsFor(p)),
+        ),
+      ),
+    );
+    cards.replaceChildren(
+      ...r.people.map((p) =>
+        h(
+          'div',
+          { class: 'person-card', 'data-person': p.id },
+          h('div', { class: 'row' }, h('strong', { translate: 'no' }, p.name || p.id), h('span', { class: 'muted' }, `${t(`people.${p.kind}`)} · ${p.enabled === false ? t('people.disabled') : t('people.active')}`)),
+          h('p', { class: 'small muted' }, h('span', { translate: 'no' }, p.id), ` · ${t('people.faces')} ${r.faceAccess ? (p.faceTemplates ?? 0) : '—'} · `, h('span', { translate: 'no' }, groupsText(p))),
+          p.validFrom || p.validUntil ? h('p', { class: 'small muted' }, validity(p)) : null,
+          h('div', { class: 'actions' }, actionsFor(p)),
+        ),
+      ),
+    );
   };
   const done = (changed) => {
     side.replaceChildren();
     if (changed) load().catch((e) => toast(errText(e), 'error'));
   };
   const enrolled = async (r) => {
-    const faces = r.result && r.result.faces;
-    if (faces && faces.rejected && faces.rejected.length) toast(t('people.photosRejected', { n: faces.rejected.length, reasons: faces.rejected.map((x) => t(`reason.${x.code || x.reason}`)).join('、') }), 'error');
-    else if (faces && faces.error) toast(t('people.enrolFailed'), 'error');
+    const faces = r.result?.faces;
+    if (faces?.rejected?.length) toast(t('people.photosRejected', { n: faces.rejected.length, reasons: faces.rejected.map((x) => t(`reason.${x.code || x.reason}`)).join('、') }), 'error');
+    else if (faces?.error) toast(t('people.enrolFailed'), 'error');
     else toast(t('people.savedFaces', { n: faces ? faces.templates : 0 }));
     await load();
   };
@@ -239,10 +286,5 @@ export async function render(box) {
   await load();
   const tbl = table([t('people.id'), t('people.name'), t('people.kind'), t('people.state'), `${t('people.validFrom')} – ${t('people.validUntil')}`, t('people.doorGroups'), t('people.faces'), ''], body);
   tbl.classList.add('people-table');
-  box.append(
-    h('div', { class: 'row' }, q, total, h('button', { class: 'primary', 'data-testid': 'person-add', onclick: () => open(null) }, t('people.add'))),
-    side,
-    tbl,
-    cards,
-  );
+  box.append(h('div', { class: 'row' }, q, total, h('button', { class: 'primary', 'data-testid': 'person-add', onclick: () => open(null) }, t('people.add'))), side, tbl, cards);
 }

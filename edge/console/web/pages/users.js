@@ -16,7 +16,11 @@ export async function render(box, ctx) {
     }
   };
   const rows = users.map((u) => {
-    const role = h('select', { 'data-testid': `role-${u.name}` }, ROLES.map((r) => h('option', { value: r, selected: r === u.role }, t(`role.${r}`))));
+    const role = h(
+      'select',
+      { 'data-testid': `role-${u.name}` },
+      ROLES.map((r) => h('option', { value: r, selected: r === u.role }, t(`role.${r}`))),
+    );
     // A role change logs the account out everywhere: asked first, and put back if declined.
     role.onchange = async () => {
       if (!confirm(t('users.confirmRole', { user: u.name, from: t(`role.${u.role}`), to: t(`role.${role.value}`) }))) {
@@ -29,26 +33,57 @@ export async function render(box, ctx) {
       })();
     };
     const locked = u.lockedUntil && u.lockedUntil > Date.now();
-    return h('tr', { 'data-user': u.name }, h('td', { translate: 'no' }, u.name), h('td', {}, role), h('td', {}, fmtTime(u.lastLoginAt)),
-      h('td', { class: 'actions' },
+    return h(
+      'tr',
+      { 'data-user': u.name },
+      h('td', { translate: 'no' }, u.name),
+      h('td', {}, role),
+      h('td', {}, fmtTime(u.lastLoginAt)),
+      h(
+        'td',
+        { class: 'actions' },
         locked ? h('button', { class: 'link', onclick: act(() => api(`/api/users/${encodeURIComponent(u.name)}`, { method: 'PATCH', body: { unlock: true } })) }, `${t('users.locked')} · ${t('users.unlock')}`) : null,
-        h('button', { class: 'link', onclick: act(async () => {
-          const pw = prompt(t('password.new'));
-          if (pw) await api(`/api/users/${encodeURIComponent(u.name)}`, { method: 'PATCH', body: { password: pw } });
-        }) }, t('users.reset')),
-        u.name !== session.user ? h('button', { class: 'link danger', onclick: act(async () => {
-          if (confirm(t('users.confirmDelete', { user: u.name }))) await api(`/api/users/${encodeURIComponent(u.name)}`, { method: 'DELETE' });
-        }) }, t('users.delete')) : null));
+        h(
+          'button',
+          {
+            class: 'link',
+            onclick: act(async () => {
+              const pw = prompt(t('password.new'));
+              if (pw) await api(`/api/users/${encodeURIComponent(u.name)}`, { method: 'PATCH', body: { password: pw } });
+            }),
+          },
+          t('users.reset'),
+        ),
+        u.name !== session.user
+          ? h(
+              'button',
+              {
+                class: 'link danger',
+                onclick: act(async () => {
+                  if (confirm(t('users.confirmDelete', { user: u.name }))) await api(`/api/users/${encodeURIComponent(u.name)}`, { method: 'DELETE' });
+                }),
+              },
+              t('users.delete'),
+            )
+          : null,
+      ),
+    );
   });
-  const f = h('form', { class: 'row wrap' },
+  const f = h(
+    'form',
+    { class: 'row wrap' },
     h('input', { name: 'user', placeholder: t('login.user'), required: true, autocomplete: 'off' }),
-    h('select', { name: 'role' }, ROLES.map((r) => h('option', { value: r }, t(`role.${r}`)))),
+    h(
+      'select',
+      { name: 'role' },
+      ROLES.map((r) => h('option', { value: r }, t(`role.${r}`))),
+    ),
     h('input', { name: 'password', type: 'password', placeholder: t('password.new'), required: true, minlength: 10, autocomplete: 'new-password' }),
-    h('button', { type: 'submit' }, t('users.add')));
+    h('button', { type: 'submit' }, t('users.add')),
+  );
   f.addEventListener('submit', (e) => {
     e.preventDefault();
     act(() => api('/api/users', { method: 'POST', body: Object.fromEntries(new FormData(f)) }))();
   });
-  box.append(card(t('users.title'), table([t('login.user'), t('users.role'), t('users.lastLogin'), ''], rows), h('h4', {}, t('users.add')), f),
-    h('p', { class: 'muted' }, t('users.ownPassword')));
+  box.append(card(t('users.title'), table([t('login.user'), t('users.role'), t('users.lastLogin'), ''], rows), h('h4', {}, t('users.add')), f), h('p', { class: 'muted' }, t('users.ownPassword')));
 }
