@@ -26,6 +26,7 @@ import { resolveModels, type ResolvedModels } from './models.js';
 import { KeyFileError, loadOrCreateKey, TemplateStore } from './templates.js';
 import { policyFor, thresholdFor } from './policy.js';
 import { Enroller } from './enrol.js';
+import { pace } from './pacing.js';
 import { ExternalGarbageBound } from './gc.js';
 import { ImageHelper } from './imaging.js';
 import type { VisionApi, VisionSnapshot, VisionStatus } from './api.js';
@@ -79,6 +80,9 @@ export class VisionModule implements GatewayModule {
   private camera: Camera | undefined;
   private busy = false;
   private stopped = false;
+  /** The last frame analysed (its seq) and the wait for a fresher one (pacing.ts). */
+  private lastSeq = -1;
+  private paceTimer: NodeJS.Timeout | undefined;
   /**
    * ffmpeg's pipe chunks (0.9 MB per frame) die young: a scavenge every 1 MB of them keeps
    * them from piling up (gc.ts). 1 MB rather than 2 MB (with the worker's bound at 1 MB
@@ -257,11 +261,30 @@ export class VisionModule implements GatewayModule {
     cam.start();
   }
 
-  /** Analyse the newest frame whenever the worker is free; older frames are dropped by the camera. */
-  private pump(): void {
+  /**
+   * Analyse the newest frame whenever the worker is free; older frames are dropped by the
+   * camera. A newest frame older than half an interval waits for the next one (pacing.ts);
+   * `force` (no newer frame came within an interval) analyses it anyway.
+   */
+  private pump(force = false): void {
     if (this.busy || this.stopped || !this.inference?.ready || !this.camera || !this.pipeline) return;
+    const newest = this.camera.peek();
+    if (!newest || newest.seq === this.lastSeq) return;
+    if (!force) {
+      const p = pace(performance.now() - newest.mono, this.cfg.camera.fps);
+      if (!p.take) {
+        this.paceTimer ??= setTimeout(() => {
+          this.paceTimer = undefined;
+          this.pump(true);
+        }, p.waitMs);
+        return;
+      }
+    }
+    if (this.paceTimer) clearTimeout(this.paceTimer);
+    this.paceTimer = undefined;
     const f = this.camera.take();
     if (!f) return;
+    this.lastSeq = f.seq;
     this.busy = true;
     void this.pipeline.analyse(f).finally(() => {
       this.camera?.release(f);
@@ -325,6 +348,7 @@ export class VisionModule implements GatewayModule {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    if (this.paceTimer) clearTimeout(this.paceTimer);
     this.retention?.stop();
     this.loader?.stop();
     this.camera?.stop();
