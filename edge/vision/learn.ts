@@ -11,7 +11,8 @@
 // the next one, so the record cannot drift away from the enrolment). Learned templates are
 // capped per person on their own and never push out an enrolled one; withdrawing consent
 // deletes them all (templates.ts).
-import type { Match, TemplateStore } from './templates.js';
+import type { Match } from './gallery.js';
+import type { TemplateStore } from './templates.js';
 import { cosine } from './policy.js';
 
 export interface LearnOptions {

@@ -23,7 +23,8 @@ import { Camera, describeSource, type CameraSource, type CameraState } from '../
 import type { VisionSchema } from './schema.js';
 import type { InferenceClient } from './inference.js';
 import { resolveModels, type ResolvedModels } from './models.js';
-import { KeyFileError, loadOrCreateKey, TemplateStore } from './templates.js';
+import { KeyFileError, loadOrCreateKey } from './sealing.js';
+import { TemplateStore } from './templates.js';
 import { policyFor, thresholdFor } from './policy.js';
 import { Enroller } from './enrol.js';
 import { pace } from './pacing.js';

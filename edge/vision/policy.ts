@@ -17,7 +17,7 @@
 // caller restricts the search), which is both fewer chances for a stranger and the N the
 // threshold is computed for.
 import type { RecognizerModel } from '../../models/manifest.js';
-import type { Match } from './templates.js';
+import type { Match } from './gallery.js';
 
 export interface Calibration {
   /** Anchor of the impostor tail: P(impostor similarity ≥ score) = rate. */

@@ -8,7 +8,9 @@ import Database from 'better-sqlite3';
 import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TemplateStore, loadOrCreateKey, type Match } from '../../edge/vision/templates.js';
+import { TemplateStore } from '../../edge/vision/templates.js';
+import { loadOrCreateKey } from '../../edge/vision/sealing.js';
+import type { Match } from '../../edge/vision/gallery.js';
 import { learnFromGate, type LearnOptions } from '../../edge/vision/learn.js';
 
 const DIM = 16;

@@ -9,7 +9,8 @@ import { umeyama, invertAffine, warpAffine, resize, letterboxTensor, chipQuality
 import { decodeYunet, nms, type Face } from '../../edge/vision/detect.js';
 import { pose, geometryProblem, chipProblem, significantFaces } from '../../edge/vision/quality.js';
 import { Confirmer, Cooldown, RateLimit } from '../../edge/vision/decision.js';
-import { TemplateStore, loadOrCreateKey, seal, open } from '../../edge/vision/templates.js';
+import { TemplateStore } from '../../edge/vision/templates.js';
+import { loadOrCreateKey, seal, open } from '../../edge/vision/sealing.js';
 import { ffmpegArgs, describeSource } from '../../drivers/camera/camera.js';
 
 const limits = { minFacePx: 40, maxYaw: 0.35, maxRollDeg: 20, minSharpness: 140, minBrightness: 40 };
