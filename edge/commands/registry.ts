@@ -80,6 +80,8 @@ export const CORE_CAPABILITY = 'gateway';
 export interface CommandRegistrar {
   register<S extends TSchema>(def: Omit<CommandDef<S>, 'capability'>): void;
   unregister(name: string): void;
+  /** Unregister every command registered through this registrar (a module's stop): no list of names to keep in step. */
+  unregisterAll(): void;
 }
 
 /** Raised by handlers for a clean error result: `throw new CommandError('unknown_door', 'no door "x"')`. */
@@ -209,9 +211,21 @@ export class CommandRegistry {
 
   /** A registrar whose commands belong to `capability` (the console groups and admits them by it). */
   forCapability(capability: string): CommandRegistrar {
+    const mine = new Set<string>();
     return {
-      register: (def) => this.register({ ...def, capability }),
-      unregister: (name) => this.unregister(name),
+      register: (def) => {
+        this.register({ ...def, capability });
+        mine.add(def.name);
+      },
+      unregister: (name) => {
+        // Only its own: a capability cannot take another's command away.
+        if (!mine.delete(name)) return;
+        this.unregister(name);
+      },
+      unregisterAll: () => {
+        for (const name of mine) this.unregister(name);
+        mine.clear();
+      },
     };
   }
 

@@ -189,8 +189,6 @@ function requester(meta: CommandMeta): string {
   return meta.user ? `${meta.source}:${meta.user}` : `${meta.source}:${meta.id}`;
 }
 
-export const DOOR_COMMANDS = ['person.upsert', 'person.sync', 'person.delete', 'person.list', 'person.get', 'door.pin', 'door.unlock', 'door.lock', 'door.status', 'door.fireRelease', 'access.events'] as const;
-
 export function registerDoorCommands(reg: CommandRegistrar, rt: DoorsRuntime): void {
   reg.register({
     name: 'person.upsert',

@@ -25,7 +25,7 @@ import type { AccessEventQuery, DoorsStatus, DoorStatus } from './api.js';
 import { AccessService, type AccessRecord, type DecisionOutcome } from './access.js';
 import { AccessLog } from './access-log.js';
 import { LogThrottle } from '../observability/throttle.js';
-import { DOOR_COMMANDS, registerDoorCommands } from './commands.js';
+import { registerDoorCommands } from './commands.js';
 import { doorsCapability } from './capability.js';
 import { DoorController, inputOptions, type DoorEvent } from './door.js';
 import { PeopleStore } from './people.js';
@@ -85,12 +85,14 @@ export class DoorsModule implements GatewayModule {
   private readonly readerProblems = new Map<string, string>();
   private readonly unknownCards = new Map<string, { last: number; suppressed: number }>();
   private readonly m;
+  private readonly commands;
 
   constructor(
     private readonly ctx: ModuleContext,
     private readonly opts: DoorsModuleOptions,
   ) {
     this.cfg = ctx.config.doors;
+    this.commands = ctx.commands.forCapability(doorsCapability.name);
     this.log = ctx.log.child({ mod: 'doors' });
     this.timers = opts.timers ?? realTimers;
     const mm = ctx.metrics;
@@ -167,7 +169,7 @@ export class DoorsModule implements GatewayModule {
     });
     await this.openReaders();
     this.ctx.services.provide('access', this.access);
-    registerDoorCommands(this.ctx.commands.forCapability(doorsCapability.name), {
+    registerDoorCommands(this.commands, {
       cfg: this.cfg,
       access: this.access,
       people: this.people,
@@ -448,7 +450,7 @@ export class DoorsModule implements GatewayModule {
   }
 
   stop(): void {
-    for (const name of DOOR_COMMANDS) this.ctx.commands.unregister(name);
+    this.commands.unregisterAll();
     this.simulation?.stop();
     this.timers.clearInterval(this.pruneTimer);
     this.access?.stop();

@@ -94,5 +94,3 @@ export function registerMeterCommands(commands: CommandRegistrar, svc: MetersSer
     },
   });
 }
-
-export const METER_COMMANDS = ['meter.read', 'bus.scan', 'meter.timesync', 'meter.status'];

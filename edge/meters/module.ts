@@ -4,15 +4,18 @@ import type { GatewayModule, ModuleContext, ModuleFactory } from '../module.js';
 import { builtinProfilesDir, loadProfiles } from './profiles.js';
 import { MetersService } from './service.js';
 import { profileProblems } from './checks.js';
-import { registerMeterCommands, METER_COMMANDS } from './commands.js';
+import { registerMeterCommands } from './commands.js';
 import { metersCapability } from './capability.js';
 import './api.js';
 
 export class MetersModule implements GatewayModule {
   readonly name = 'meters';
   private svc: MetersService | undefined;
+  private readonly commands;
 
-  constructor(private readonly ctx: ModuleContext) {}
+  constructor(private readonly ctx: ModuleContext) {
+    this.commands = ctx.commands.forCapability(metersCapability.name);
+  }
 
   start(): void {
     const cfg = this.ctx.config.meters;
@@ -29,14 +32,14 @@ export class MetersModule implements GatewayModule {
       outbox: this.ctx.outbox,
       metrics: this.ctx.metrics,
     });
-    registerMeterCommands(this.ctx.commands.forCapability(metersCapability.name), this.svc);
+    registerMeterCommands(this.commands, this.svc);
     this.ctx.services.provide('meters', this.svc);
     this.svc.start();
     this.ctx.log.info({ buses: cfg.buses.length, devices: cfg.buses.reduce((n, b) => n + b.devices.length, 0), profiles: profiles.size }, 'meter reading started');
   }
 
   async stop(): Promise<void> {
-    for (const c of METER_COMMANDS) this.ctx.commands.unregister(c);
+    this.commands.unregisterAll();
     await this.svc?.stop();
   }
 

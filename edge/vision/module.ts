@@ -28,6 +28,7 @@ import { TemplateStore } from './templates.js';
 import { policyFor, thresholdFor } from './policy.js';
 import { Enroller } from './enrol.js';
 import { pace } from './pacing.js';
+import type { CommandRegistrar } from '../commands/registry.js';
 import { ExternalGarbageBound } from './gc.js';
 import { ImageHelper } from './imaging.js';
 import type { VisionApi, VisionSnapshot, VisionStatus } from './api.js';
@@ -94,6 +95,7 @@ export class VisionModule implements GatewayModule {
   private readonly imaging: ImageHelper;
   private readonly m: VisionMetrics;
   private readonly log;
+  private readonly commands: CommandRegistrar;
 
   constructor(
     private readonly ctx: ModuleContext,
@@ -101,6 +103,7 @@ export class VisionModule implements GatewayModule {
     private readonly testing: VisionTestOptions = {},
   ) {
     this.log = ctx.log.child({ mod: 'vision' });
+    this.commands = ctx.commands.forCapability(visionCapability.name);
     this.imaging = new ImageHelper({ maxQueued: cfg.queue });
     this.m = createVisionMetrics(ctx.metrics, { available: () => this.health().ok, templates: () => this.store?.count() ?? 0, camera: () => this.camera });
   }
@@ -141,7 +144,7 @@ export class VisionModule implements GatewayModule {
       facesService(enroller, () => this.garbage.collect('major')),
     );
     this.ctx.services.provide('vision', this.api());
-    registerVisionCommands(this.ctx.commands.forCapability(visionCapability.name), { status: () => this.status(), snapshot: () => this.snapshot(), problem: () => this.problem, enroller });
+    registerVisionCommands(this.commands, { status: () => this.status(), snapshot: () => this.snapshot(), problem: () => this.problem, enroller });
 
     if (!this.cfg.doorId) return this.fail('vision.doorId is not set');
     let r: ResolvedModels;
@@ -350,6 +353,7 @@ export class VisionModule implements GatewayModule {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.paceTimer) clearTimeout(this.paceTimer);
+    this.commands.unregisterAll();
     this.retention?.stop();
     this.loader?.stop();
     this.camera?.stop();

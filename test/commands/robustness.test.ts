@@ -116,3 +116,26 @@ t.test('de-duplication state is bounded in rows and in result size', async (t) =
   const stored = state.prepare("SELECT length(result) AS n FROM commands_seen WHERE id = 'big'").get() as { n: number };
   t.ok(stored.n <= 1024, `a 50 kB result is kept as a ${stored.n}-byte stub`);
 });
+
+t.test("a capability's registrar unregisters all of its own commands and none of another's", async (t) => {
+  const { reg } = setup(t);
+  const a = reg.forCapability('alpha');
+  const b = reg.forCapability('beta');
+  const def = (name: string) => ({ name, description: '', role: 'viewer' as const, args: Type.Object({}), handler: () => ({}) });
+  a.register(def('alpha.one'));
+  a.register(def('alpha.two'));
+  b.register(def('beta.one'));
+  t.equal(reg.capabilityOf('alpha.two'), 'alpha', 'stamped with its capability');
+  a.unregister('beta.one');
+  t.equal(reg.capabilityOf('beta.one'), 'beta', "alpha cannot take beta's command away");
+  a.unregisterAll();
+  t.equal(reg.capabilityOf('alpha.one'), undefined, 'alpha.one gone');
+  t.equal(reg.capabilityOf('alpha.two'), undefined, 'alpha.two gone');
+  t.equal(reg.capabilityOf('beta.one'), 'beta', "beta's command stays");
+  t.ok(
+    reg.list().some((c) => c.name === 't.echo'),
+    'commands registered without the registrar untouched',
+  );
+  a.register(def('alpha.one'));
+  t.equal(reg.capabilityOf('alpha.one'), 'alpha', 'registered again after a restart of the module (no "registered twice")');
+});
