@@ -10,7 +10,7 @@ import { createLogger } from './log.js';
 import { Gateway } from './gateway.js';
 import { DirError } from './store/dirs.js';
 import { referencedPathProblems } from './config/files.js';
-import { rollbackUnloadableApply } from './console/apply.js';
+import { rollbackUnloadableApply } from './config/apply.js';
 import { SystemdNotifier, installDebugLoopBlocker } from './systemd/notify.js';
 import { releaseSignals, restoreDefaultSignals } from './signals.js';
 
