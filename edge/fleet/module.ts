@@ -296,13 +296,14 @@ export class FleetModule implements GatewayModule {
       description: "The gateway's own log lines from its on-disk ring (newest last): since (UTC ms or ISO time), at least level, at most limit (default 200, max 2000).",
       args: Type.Object(
         {
-          since: Type.Optional(Type.Union([Type.Integer({ minimum: 0 }), Type.String({ format: 'date-time', maxLength: 40 })])),
+          since: Type.Optional(Type.Union([Type.Integer({ minimum: 0 }), Type.String({ minLength: 1, maxLength: 40 })])),
           level: Type.Optional(LevelName),
           limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 2000 })),
         },
         { additionalProperties: false },
       ),
       handler: (args) => {
+        if (typeof args.since === 'string' && !Number.isFinite(Date.parse(args.since))) throw new CommandError('bad_args', `since "${args.since}" is not a time (UTC ms or ISO 8601)`);
         const r = this.logs.read(args);
         return { ...r, ringMaxBytes: this.logs.maxBytes * 2, loggerLevel: ctx.config.log.level };
       },
