@@ -50,7 +50,7 @@ export class LogFile {
     if (l.length > MAX_LINE) l = `${l.slice(0, MAX_LINE)}…`;
     this.buf.push(l);
     this.bufBytes += l.length + 1;
-    if (this.bufBytes > 64 * 1024) this.flush();
+    if (this.bufBytes > Math.min(64 * 1024, this.maxBytes / 4)) this.flush();
     else this.timer ??= setTimeout(() => this.flush(), 500).unref();
   }
 
@@ -58,17 +58,32 @@ export class LogFile {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     if (!this.buf.length) return;
-    const text = `${this.buf.join('\n')}\n`;
+    const lines = this.buf;
     this.buf = [];
     this.bufBytes = 0;
+    // Written in pieces that each fit the current file: a burst larger than the file
+    // rotates as often as it needs to (its oldest part is what falls out), never overfills.
+    let piece: string[] = [];
+    let pieceBytes = 0;
+    const write = () => {
+      if (!piece.length) return;
+      appendFileSync(this.path, `${piece.join('\n')}\n`, { mode: 0o640 });
+      this.size += pieceBytes;
+      piece = [];
+      pieceBytes = 0;
+    };
     try {
-      const bytes = Buffer.byteLength(text);
-      if (this.size > 0 && this.size + bytes > this.maxBytes) {
-        renameSync(this.path, this.old);
-        this.size = 0;
+      for (const l of lines) {
+        const bytes = Buffer.byteLength(l) + 1;
+        if (this.size + pieceBytes + bytes > this.maxBytes && this.size + pieceBytes > 0) {
+          write();
+          renameSync(this.path, this.old);
+          this.size = 0;
+        }
+        piece.push(l);
+        pieceBytes += bytes;
       }
-      appendFileSync(this.path, text, { mode: 0o640 });
-      this.size += bytes;
+      write();
     } catch {
       this.dropped += 1;
     }

@@ -222,14 +222,31 @@ t.test('a patch that loses the broker is rolled back by the box and reported whe
   await platform.waitFor(() => platform.records('audit').some((a) => a.type === 'config.rolled_back' && a.data.commandId === brokenId), 10_000, 'audit rolled back');
 });
 
+t.test('a wrong (sealed) broker password is rolled back too', async (t) => {
+  const at = Date.now();
+  const id = 'c-apply-wrong-password';
+  const r = await send('config.apply', { patch: { uplink: { password: { sealed: sealFor(info.boxPublicKey, 'not-the-password') } } }, baseRevision: appliedRevision, confirmWithinS: 4 }, id);
+  t.ok(r.ok, JSON.stringify(r.error));
+  await platform.waitFor(() => platform.records('alarm').some((a) => a.type === 'config.rolled_back' && a.data.commandId === id), 90_000, 'config.rolled_back alarm (password)');
+  await online(at, 'after the password rollback');
+  t.equal(status()?.configRevision, appliedRevision, 'the working password is back');
+  const alarm = platform.records('alarm').find((a) => a.type === 'config.rolled_back' && a.data.commandId === id)!;
+  t.match(alarm.data.reason, /uplink: broker .* unreachable: .*[Nn]ot authori[sz]ed/, 'rolled back because the broker refused the password');
+  t.notOk(
+    lines.some((l) => l.includes('not-the-password')),
+    'the wrong password was not logged either',
+  );
+});
+
 t.test('config.history and config.rollback', async (t) => {
   const h = await send('config.history');
   t.ok(h.ok);
   const byRev = (rev: string) => h.result.entries.filter((e: { revision: string }) => e.revision === rev).at(-1);
   t.equal(h.result.running, appliedRevision);
   t.match(byRev(appliedRevision), { status: 'confirmed', user: 'platform', source: 'mqtt', reason: 'password sealed for this box', commandId: 'c-apply-sealed' });
-  t.match(h.result.entries.at(-1), { status: 'rolled_back', commandId: brokenId, reason: 'move to the new broker' });
-  t.ok(h.result.entries.at(-1).rollbackReason, 'with why it was rolled back');
+  const brokenEntry = h.result.entries.find((e: { commandId?: string }) => e.commandId === brokenId);
+  t.match(brokenEntry, { status: 'rolled_back', reason: 'move to the new broker' });
+  t.ok(brokenEntry.rollbackReason, 'with why it was rolled back');
   t.ok(h.result.available.includes(info.configRevision), 'the first revision can still be gone back to');
 
   const at = Date.now();
