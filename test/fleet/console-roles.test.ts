@@ -1,0 +1,44 @@
+// The fleet commands from the technician console: each is refused below its declared
+// role exactly as the console refuses other commands (403), and runs for that role. The
+// console's config.apply of a patch writes through the same code path (a pending marker
+// with the console as source, the history entry), and gateway.restart is only for admins.
+import t from 'tap';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startConsoleGateway, withAccounts } from '../console/helpers.js';
+
+t.test('roles: viewer < technician < admin, as declared', async (t) => {
+  const g = await startConsoleGateway();
+  t.teardown(() => g.stop());
+  const { admin, tech, viewer } = await withAccounts(g);
+  const cases: Array<[string, Record<string, unknown>, 'viewer' | 'technician' | 'admin']> = [
+    ['metrics.get', {}, 'viewer'],
+    ['logs.get', { limit: 5 }, 'technician'],
+    ['doctor.run', {}, 'technician'],
+    ['config.history', {}, 'technician'],
+    ['config.apply', { patch: { status: { intervalS: 50 } }, baseRevision: 'x' }, 'admin'],
+    ['config.rollback', {}, 'admin'],
+    ['gateway.restart', { reason: 'test' }, 'admin'],
+  ];
+  for (const [name, body, need] of cases) {
+    t.equal(g.gateway.commands.roleOf(name), need, `${name} declares ${need}`);
+    t.equal(g.gateway.commands.capabilityOf(name), 'fleet');
+    const below = need === 'admin' ? tech : need === 'technician' ? viewer : undefined;
+    if (below) t.equal((await below.post(`/api/commands/${name}`, body)).status, 403, `${name}: refused below ${need}`);
+  }
+  t.equal((await viewer.post('/api/commands/metrics.get', {})).status, 200);
+  const logs = await tech.post('/api/commands/logs.get', { limit: 5 });
+  t.equal(logs.status, 200, JSON.stringify(logs.body));
+
+  const stale = await admin.post('/api/commands/config.apply', { patch: { status: { intervalS: 50 } }, baseRevision: 'x' });
+  t.equal(stale.body.error?.code ?? stale.body.code, 'revision_conflict', JSON.stringify(stale.body));
+  const rev = g.gateway.info().configRevision as string;
+  const ok = await admin.post('/api/commands/config.apply', { patch: { status: { intervalS: 50 } }, baseRevision: rev, reason: 'from the console' });
+  t.equal(ok.status, 200, JSON.stringify(ok.body));
+  const marker = JSON.parse(readFileSync(`${g.configPath}.apply.json`, 'utf8'));
+  t.match(marker, { status: 'pending', source: 'console', user: 'admin', why: 'from the console' });
+  const index = JSON.parse(readFileSync(join(g.dir, 'data', 'config-history', 'index.json'), 'utf8'));
+  t.match(index.at(-1), { user: 'admin', source: 'console', status: 'pending', reason: 'from the console' });
+  await new Promise((r) => setTimeout(r, 700));
+  t.equal(g.restarts.length, 1, 'the restart was asked for');
+});
