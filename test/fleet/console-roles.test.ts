@@ -42,3 +42,24 @@ t.test('roles: viewer < technician < admin, as declared', async (t) => {
   await new Promise((r) => setTimeout(r, 700));
   t.equal(g.restarts.length, 1, 'the restart was asked for');
 });
+
+t.test('inline { value } secrets: only over TLS and only when the command says allowPlaintextSecrets', async (t) => {
+  const { baseConfig } = await import('../console/helpers.js');
+  const { tempDir } = await import('../helpers/gateway.js');
+  const dir = tempDir('ee-fleet-tls-');
+  // An mqtts uplink (nobody listens: only the command's check is under test here).
+  const g = await startConsoleGateway({ dir, config: baseConfig(dir, { uplink: { url: 'mqtts://127.0.0.1:1', reconnectMinMs: 100, reconnectMaxMs: 1000 } }) });
+  t.teardown(() => g.stop());
+  const rev = g.gateway.info().configRevision as string;
+  const meta = (id: string) => ({ id, source: 'mqtt' as const, receivedAt: Date.now() });
+  const args = { patch: { uplink: { username: 'gw', password: { value: 'lab-password-1' } } }, baseRevision: rev };
+  const refused = await g.gateway.commands.execute('config.apply', args, meta('p-1'));
+  t.match(refused.result, { ok: false, error: { code: 'plaintext_secret' } }, 'TLS alone is not enough');
+  t.match((refused.result as { error: { message: string } }).error.message, /allowPlaintextSecrets/);
+  const accepted = await g.gateway.commands.execute('config.apply', { ...args, allowPlaintextSecrets: true }, meta('p-2'));
+  t.match(accepted.result, { ok: true, result: { status: 'pending', previousRevision: rev } }, `TLS and the explicit flag: accepted (${JSON.stringify(accepted.result)})`);
+  t.notOk(
+    g.logLines.some((l) => l.includes('lab-password-1')),
+    'and not logged',
+  );
+});
