@@ -20,7 +20,7 @@ import { Uplink } from './uplink/uplink.js';
 import { Metrics } from './observability/metrics.js';
 import { ObservabilityServer, type HealthBody } from './observability/http.js';
 import { systemStats } from './observability/system.js';
-import { ServiceRegistry, type GatewayModule, type ModuleContext, type ModuleHealth } from './module.js';
+import { ServiceRegistry, type LogRingReader, type GatewayModule, type ModuleContext, type ModuleHealth } from './module.js';
 import { moduleFactories, type ModuleEntry } from './modules.js';
 import type { LoadedConfig } from './config/load.js';
 import { VERSION } from './version.js';
@@ -32,6 +32,8 @@ export interface GatewayOptions {
   clock?: Clock;
   /** Override the module list (tests); defaults to every capability module. */
   modules?: ModuleEntry[];
+  /** The on-disk log ring the service attached to `log` (edge/cli.ts), for logs.get. */
+  logRing?: LogRingReader;
   /** Called when a module asks for a service restart (main.ts exits so systemd restarts us). */
   onRestartRequested?: (reason: string) => void;
 }
@@ -89,6 +91,7 @@ export class Gateway {
       storage: { writeFailed: (err) => this.disk?.writeFailed(err), roomFor: (bytes) => this.disk?.roomFor(bytes), guard: (name, db, path) => this.disk?.guard({ name, db, path }) ?? (() => {}) },
       services: this.services,
       version: VERSION,
+      ...(this.opts.logRing ? { logRing: this.opts.logRing } : {}),
       healthReport: () => this.healthReport(),
       requestRestart: (reason) => {
         this.log.warn({ reason }, 'service restart requested');

@@ -14,7 +14,7 @@ import { existsSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { Type } from '@sinclair/typebox';
 import { parseDocument } from 'yaml';
-import type { GatewayModule, ModuleContext, ModuleFactory, ModuleHealth } from '../module.js';
+import type { GatewayModule, LogRingReader, ModuleContext, ModuleFactory, ModuleHealth } from '../module.js';
 import { CommandError, type CommandMeta } from '../commands/registry.js';
 import { ApplyGuard, ConfigFile, type ApplyMarker, type EditResult } from '../config/apply.js';
 import { applyChange, mergePatchText, plaintextSecrets } from '../config/change.js';
@@ -22,7 +22,7 @@ import { ConfigHistory } from '../config/history.js';
 import { parseConfig } from '../config/load.js';
 import type { GatewayConfig } from '../config/core.js';
 import { runDoctor, doctorExitCode } from '../doctor.js';
-import { LEVELS, LogFile } from './logfile.js';
+import { LEVELS, LogFile } from '../observability/logfile.js';
 
 export const HISTORY_KEEP = 10;
 export const DEFAULT_CONFIRM_WITHIN_S = 120;
@@ -37,7 +37,9 @@ export class FleetModule implements GatewayModule {
   private guard: ApplyGuard | undefined;
   private readonly file: ConfigFile | undefined;
   readonly history: ConfigHistory;
-  readonly logs: LogFile;
+  readonly logs: LogRingReader;
+  /** Its own ring when the gateway was built without the service's (tests). */
+  private readonly ownRing: LogFile | undefined;
   private restartTimer: NodeJS.Timeout | undefined;
   private readonly log;
   private readonly names: string[] = [];
@@ -46,11 +48,13 @@ export class FleetModule implements GatewayModule {
     this.log = ctx.log.child({ mod: 'fleet' });
     this.file = isAbsolute(ctx.configSource) && existsSync(ctx.configSource) ? new ConfigFile(ctx.configSource) : undefined;
     this.history = new ConfigHistory(ctx.dataDir, HISTORY_KEEP);
-    this.logs = new LogFile(join(ctx.dataDir, 'logs'));
+    // The service's ring (attached at its first line); a gateway built without one (tests) gets its own.
+    this.ownRing = ctx.logRing ? undefined : new LogFile(join(ctx.dataDir, 'logs'));
+    this.logs = ctx.logRing ?? this.ownRing!;
   }
 
   start(): void {
-    this.logs.attach(this.ctx.log);
+    this.ownRing?.attach(this.ctx.log);
     this.registerCommands();
     this.watchApply();
   }
@@ -338,7 +342,8 @@ export class FleetModule implements GatewayModule {
     this.guard?.stop();
     if (this.restartTimer) clearTimeout(this.restartTimer);
     for (const n of this.names) this.ctx.commands.unregister(n);
-    this.logs.detach();
+    if (this.ownRing) this.ownRing.detach();
+    else this.logs.flush();
   }
 }
 

@@ -11,7 +11,7 @@ import { ensureBoxKey, openSealed, readBoxKey } from '../../edge/config/sealed.j
 import { resolveSecret } from '../../edge/config/secret.js';
 import { mergePatchText, plaintextSecrets } from '../../edge/config/change.js';
 import { maskSecrets } from '../../edge/config/redact.js';
-import { LogFile } from '../../edge/fleet/logfile.js';
+import { LogFile } from '../../edge/observability/logfile.js';
 import { ConfigHistory } from '../../edge/config/history.js';
 
 t.test('sealed secrets: only this box opens them; tampering and other boxes fail', async (t) => {

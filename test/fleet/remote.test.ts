@@ -272,6 +272,10 @@ t.test('diagnostics: logs.get, doctor.run, metrics.get', async (t) => {
     'the rollback is explained in the ring, across restarts',
   );
   t.ok(all.result.ringBytes <= all.result.ringMaxBytes, 'within the ring bound');
+  t.ok(
+    all.result.lines.some((l: { module?: string; msg: string }) => l.module === 'boot' && l.msg === 'module started'),
+    'lines from before the fleet module started are in the ring too (attached with the logger)',
+  );
   const warn = await send('logs.get', { level: 'warn', limit: 3 });
   t.ok(warn.result.lines.length <= 3 && warn.result.lines.length > 0);
   t.ok(

@@ -6,7 +6,8 @@
 // than 2 × maxBytes, whatever the log rate.
 //
 // Written in-process by teeing the logger's destination stream (as the console's LogRing
-// does): every line journald gets, no second logger. Lines are buffered and appended at
+// does): every line journald gets, no second logger. The service attaches it right after
+// making its logger (edge/cli.ts), so the lines of a start before the modules are in it. Lines are buffered and appended at
 // most every 500 ms (one write per batch, not per line); a write the disk refuses drops
 // that batch and is counted, never thrown into the logger.
 import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, statSync } from 'node:fs';
@@ -35,13 +36,27 @@ export class LogFile {
   dropped = 0;
 
   constructor(
-    dir: string,
+    readonly dir: string,
     readonly maxBytes = 512 * 1024,
   ) {
-    mkdirSync(dir, { recursive: true, mode: 0o750 });
     this.path = join(dir, 'gateway.log');
     this.old = `${this.path}.1`;
     this.size = existsSync(this.path) ? statSync(this.path).size : 0;
+  }
+
+  /**
+   * The logs directory, made on the first write: the data dir itself is made (and its
+   * problems reported) by the gateway's start, not by the logger. Until it exists lines
+   * wait in memory, up to one file's worth.
+   */
+  private ready(): boolean {
+    if (existsSync(this.dir)) return true;
+    try {
+      mkdirSync(this.dir, { mode: 0o750 });
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   push(line: string): void {
@@ -58,6 +73,11 @@ export class LogFile {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     if (!this.buf.length) return;
+    if (!this.ready()) {
+      while (this.bufBytes > this.maxBytes && this.buf.length) this.bufBytes -= this.buf.shift()!.length + 1;
+      this.timer = setTimeout(() => this.flush(), 500).unref();
+      return;
+    }
     const lines = this.buf;
     this.buf = [];
     this.bufBytes = 0;
