@@ -63,3 +63,22 @@ t.test('inline { value } secrets: only over TLS and only when the command says a
     'and not logged',
   );
 });
+
+t.test('config.apply with a whole yaml file: broken YAML is a field error, a good file is pending', async (t) => {
+  const g = await startConsoleGateway();
+  t.teardown(() => g.stop());
+  const rev = g.gateway.info().configRevision as string;
+  const before = readFileSync(g.configPath, 'utf8');
+  const meta = (id: string) => ({ id, source: 'mqtt' as const, receivedAt: Date.now() });
+  const broken = await g.gateway.commands.execute('config.apply', { yaml: 'site: [unclosed', baseRevision: rev }, meta('y-1'));
+  t.match(broken.result, { ok: false, error: { code: 'invalid_config' } });
+  t.match(JSON.stringify(broken.result), /YAML:/, 'the YAML error is named');
+  const same = await g.gateway.commands.execute('config.apply', { yaml: before, baseRevision: rev }, meta('y-2'));
+  t.match(same.result, { ok: false, error: { code: 'no_change' } }, 'the same file is no change');
+  t.equal(readFileSync(g.configPath, 'utf8'), before, 'nothing written');
+  const good = await g.gateway.commands.execute('config.apply', { yaml: `${before}status:\n  intervalS: 77\n`, baseRevision: rev, reason: 'whole file' }, meta('y-3'));
+  t.match(good.result, { ok: true, result: { status: 'pending', previousRevision: rev } }, JSON.stringify(good.result));
+  t.match(readFileSync(g.configPath, 'utf8'), /intervalS: 77/);
+  const busy = await g.gateway.commands.execute('config.apply', { patch: { status: { intervalS: 78 } }, baseRevision: rev }, meta('y-4'));
+  t.match(busy.result, { ok: false, error: { code: 'restart_pending' } }, 'a second change waits for the first one');
+});
