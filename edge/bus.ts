@@ -13,6 +13,8 @@ export interface BusEvents {
   'outbox.evicted': { count: number; bytes: number };
   'gateway.ready': { startedAt: number };
   'gateway.stopping': { reason: string };
+  /** A configuration change was confirmed or rolled back (edge/fleet's guard). */
+  'config.outcome': { status: 'confirmed' | 'rolled_back'; user: string; revision: string; previousRevision: string; reason?: string };
 }
 
 /** The core's own events, forwarded live to the console (capabilities declare theirs in their descriptor). */

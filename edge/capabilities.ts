@@ -3,11 +3,12 @@
 // sections, the semantic checks, the modules, the doctor's checks, the console's pages
 // and live events. Adding a capability = its folder (with its capability.ts) + one line.
 //
-// The console stays last: it wires itself to the services, commands and events of the
+// fleet comes before the console (its guard confirms the console's applies too). The console stays last: it wires itself to the services, commands and events of the
 // capabilities started before it.
 import { metersCapability } from './meters/capability.js';
 import { doorsCapability } from './doors/capability.js';
 import { visionCapability } from './vision/capability.js';
+import { fleetCapability } from './fleet/capability.js';
 import { consoleCapability } from './console/capability.js';
 
-export const CAPABILITIES = [metersCapability, doorsCapability, visionCapability, consoleCapability] as const;
+export const CAPABILITIES = [metersCapability, doorsCapability, visionCapability, fleetCapability, consoleCapability] as const;

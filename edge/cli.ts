@@ -5,12 +5,14 @@
 //   estate-edge setup-token [--config PATH] [--json] [--svg FILE]
 // An invalid config exits with status 2 before anything starts, listing every problem.
 import { parseArgs } from 'node:util';
+import { join, resolve } from 'node:path';
 import { loadConfig, ConfigError, type LoadedConfig } from './config/load.js';
 import { createLogger } from './log.js';
 import { Gateway } from './gateway.js';
+import { LogFile } from './observability/logfile.js';
 import { DirError } from './store/dirs.js';
 import { referencedPathProblems } from './config/files.js';
-import { rollbackUnloadableApply } from './console/apply.js';
+import { rollbackUnloadableApply } from './config/apply.js';
 import { SystemdNotifier, installDebugLoopBlocker } from './systemd/notify.js';
 import { releaseSignals, restoreDefaultSignals } from './signals.js';
 
@@ -87,6 +89,9 @@ export async function main(argv: string[]): Promise<number> {
 
 async function run(loaded: LoadedConfig): Promise<number> {
   const log = createLogger(loaded.config.log.level);
+  // The bounded on-disk ring of our own lines (logs.get), from the first line of the start on.
+  const logRing = new LogFile(join(resolve(loaded.config.gateway.dataDir), 'logs'));
+  logRing.attach(log);
   if (loaded.source === 'embedded') log.warn('no configuration file: running the built-in simulated estate (data in ./var)');
   // sd_notify (Type=notify unit): a no-op when not started by systemd.
   const notifier = new SystemdNotifier({ log });
@@ -97,6 +102,7 @@ async function run(loaded: LoadedConfig): Promise<number> {
   const gateway = new Gateway({
     loaded,
     log,
+    logRing,
     onRestartRequested: (reason) => void shutdown(`restart requested: ${reason}`, 0),
   });
 
@@ -161,6 +167,7 @@ async function run(loaded: LoadedConfig): Promise<number> {
   async function finishRun(code: number): Promise<number> {
     await notifier.flush();
     log.flush?.();
+    logRing.detach();
     return code;
   }
 }

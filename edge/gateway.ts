@@ -20,10 +20,11 @@ import { Uplink } from './uplink/uplink.js';
 import { Metrics } from './observability/metrics.js';
 import { ObservabilityServer, type HealthBody } from './observability/http.js';
 import { systemStats } from './observability/system.js';
-import { ServiceRegistry, type GatewayModule, type ModuleContext, type ModuleHealth } from './module.js';
+import { ServiceRegistry, type LogRingReader, type GatewayModule, type ModuleContext, type ModuleHealth } from './module.js';
 import { moduleFactories, type ModuleEntry } from './modules.js';
 import type { LoadedConfig } from './config/load.js';
 import { VERSION } from './version.js';
+import { ensureBoxKey } from './config/sealed.js';
 
 export interface GatewayOptions {
   loaded: LoadedConfig;
@@ -31,6 +32,8 @@ export interface GatewayOptions {
   clock?: Clock;
   /** Override the module list (tests); defaults to every capability module. */
   modules?: ModuleEntry[];
+  /** The on-disk log ring the service attached to `log` (edge/cli.ts), for logs.get. */
+  logRing?: LogRingReader;
   /** Called when a module asks for a service restart (main.ts exits so systemd restarts us). */
   onRestartRequested?: (reason: string) => void;
 }
@@ -60,6 +63,8 @@ export class Gateway {
   private stopRequested = false;
   private stopping: Promise<void> | undefined;
   httpPort: number | undefined;
+  /** This box's X25519 public key (base64) for secrets sealed to it (config/sealed.ts). */
+  boxPublicKey: string | undefined;
 
   constructor(private readonly opts: GatewayOptions) {
     this.config = opts.loaded.config;
@@ -86,6 +91,7 @@ export class Gateway {
       storage: { writeFailed: (err) => this.disk?.writeFailed(err), roomFor: (bytes) => this.disk?.roomFor(bytes), guard: (name, db, path) => this.disk?.guard({ name, db, path }) ?? (() => {}) },
       services: this.services,
       version: VERSION,
+      ...(this.opts.logRing ? { logRing: this.opts.logRing } : {}),
       healthReport: () => this.healthReport(),
       requestRestart: (reason) => {
         this.log.warn({ reason }, 'service restart requested');
@@ -122,6 +128,14 @@ export class Gateway {
     this.startedAt = this.clock.now();
     if (await this.abandoned('databases')) return;
     ensureDir(this.dataDir);
+    try {
+      // Made at the first start, kept in the data dir (0600): the platform seals secrets to its public half.
+      const k = ensureBoxKey(this.dataDir);
+      this.boxPublicKey = k.publicKey;
+      if (k.created) this.log.warn({ boxPublicKey: k.publicKey }, 'box key created: secrets sealed to this public key can be pushed to this gateway');
+    } catch (err) {
+      this.log.error({ err: String(err) }, 'cannot create or read the box key: sealed secrets cannot be opened on this gateway');
+    }
     const c = this.config;
     const sync = c.outbox.synchronous;
     const state = openDatabase(join(this.dataDir, 'state.db'), { synchronous: 'full', log: this.log });
@@ -312,6 +326,7 @@ export class Gateway {
       startedAt: this.startedAt,
       configRevision: this.opts.loaded.revision,
       configSource: this.opts.loaded.source,
+      ...(this.boxPublicKey ? { boxPublicKey: this.boxPublicKey } : {}),
       node: process.version,
       clockSynced: this.clock.synced(),
       uplink: this.uplink.state(),

@@ -46,6 +46,14 @@ export class ServiceRegistry {
   }
 }
 
+/** The on-disk ring of the process's log lines (edge/observability/logfile.ts), as the modules read it. */
+export interface LogRingReader {
+  readonly maxBytes: number;
+  read(q: { since?: number | string; level?: string; limit?: number }): { lines: Array<Record<string, unknown>>; truncated: boolean; ringBytes: number };
+  flush(): void;
+  readonly dropped: number;
+}
+
 export interface ModuleContext {
   config: GatewayConfig;
   secrets: ReadonlyMap<string, Secret>;
@@ -73,6 +81,8 @@ export interface ModuleContext {
   version: string;
   /** Health of every module, for dashboards (console, /healthz). */
   healthReport(): Record<string, ModuleHealth>;
+  /** The on-disk ring of this process's log lines (set by the service; absent in tests that build a Gateway directly). */
+  logRing?: LogRingReader;
   /** Ask the service to restart (systemd brings it back), e.g. after a config change. */
   requestRestart(reason: string): void;
 }

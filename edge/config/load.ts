@@ -5,7 +5,7 @@
 import { readFileSync, existsSync, statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { requireCjs } from '../cjs.js';
 
@@ -131,7 +131,7 @@ function findSecretRefs(node: unknown, path: string, out: Array<[string, SecretR
   }
   const obj = node as Record<string, unknown>;
   const keys = Object.keys(obj);
-  const looksLikeRef = keys.length === 1 && ['env', 'file', 'value'].includes(keys[0]!) && typeof obj[keys[0]!] === 'string';
+  const looksLikeRef = keys.length === 1 && ['env', 'file', 'value', 'sealed'].includes(keys[0]!) && typeof obj[keys[0]!] === 'string';
   if (looksLikeRef && path !== '') {
     out.push([path, obj as SecretRefValue]);
     return;
@@ -210,7 +210,7 @@ export function finish(raw: unknown, source: string, env: NodeJS.ProcessEnv = pr
   const secretProblems: string[] = [];
   for (const [path, ref] of refs) {
     try {
-      secrets.set(path, resolveSecret(ref, env));
+      secrets.set(path, resolveSecret(ref, env, { dataDir: resolve(config.gateway.dataDir) }));
     } catch (err) {
       secretProblems.push(`${path}: ${(err as Error).message}`);
     }

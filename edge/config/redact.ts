@@ -90,7 +90,7 @@ export function secretEdits(node: unknown, root: PathKey = [], paths: readonly S
     const kind = kindAt(path, paths);
     if (typeof n === 'string') {
       // A reference's inline value, reached from inside (a diff entry is the leaf).
-      const refValue = path[path.length - 1] === 'value' && kindAt(path.slice(0, -1), paths) === 'ref';
+      const refValue = (path[path.length - 1] === 'value' || path[path.length - 1] === 'sealed') && kindAt(path.slice(0, -1), paths) === 'ref';
       const masked = kind === 'ref' || refValue ? MASK : maskUrlPasswordsIn(n);
       if (masked !== n) out.push({ path, value: masked });
       return;
@@ -99,6 +99,8 @@ export function secretEdits(node: unknown, root: PathKey = [], paths: readonly S
     if (kind === 'ref' && !Array.isArray(n)) {
       const o = n as Record<string, unknown>;
       if (typeof o.value === 'string' && o.value !== MASK) out.push({ path: [...path, 'value'], value: MASK });
+      // A sealed value only this box can open is still shown as a mask: what is shown is copied and pasted.
+      if (typeof o.sealed === 'string' && o.sealed !== MASK) out.push({ path: [...path, 'sealed'], value: MASK });
       return;
     }
     if (Array.isArray(n)) n.forEach((v, i) => walk(v, [...path, i], depth + 1));

@@ -4,6 +4,7 @@
 // value is needed (the MQTT client options), and nowhere else.
 import { readFileSync } from 'node:fs';
 import { inspect } from 'node:util';
+import { openSealed, readBoxKey } from './sealed.js';
 
 export class Secret {
   readonly #value: string;
@@ -31,10 +32,23 @@ export interface SecretRefValue {
   env?: string;
   file?: string;
   value?: string;
+  /** Sealed for this box (sealed.ts): opened with the box key in the data dir. */
+  sealed?: string;
 }
 
 /** Resolve a reference; throws an Error with a reason (the caller adds the config path). */
-export function resolveSecret(ref: SecretRefValue, env: NodeJS.ProcessEnv = process.env): Secret {
+export function resolveSecret(ref: SecretRefValue, env: NodeJS.ProcessEnv = process.env, opts: { dataDir?: string } = {}): Secret {
+  if (ref.sealed !== undefined) {
+    if (!opts.dataDir) throw new Error('a sealed secret needs the box key of the data directory');
+    let key;
+    try {
+      key = readBoxKey(opts.dataDir);
+    } catch (err) {
+      throw new Error(`cannot read the box key in ${opts.dataDir}: ${(err as NodeJS.ErrnoException).code ?? 'not a key'}`);
+    }
+    if (!key) throw new Error(`sealed for a box key, but ${opts.dataDir} has none yet (it is made at the first start; its public key is in gateway.info)`);
+    return new Secret(openSealed(key, ref.sealed), 'sealed');
+  }
   if (ref.env !== undefined) {
     const v = env[ref.env];
     if (v === undefined || v === '') throw new Error(`environment variable ${ref.env} is not set`);

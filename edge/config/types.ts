@@ -40,8 +40,9 @@ export const SecretRef = Type.Object(
     env: Type.Optional(Type.String({ minLength: 1, description: 'Name of an environment variable holding the secret.' })),
     file: Type.Optional(Type.String({ minLength: 1, description: 'Path of a file holding the secret (trailing newline ignored).' })),
     value: Type.Optional(Type.String({ description: 'The secret itself (lab use only; prefer env or file).' })),
+    sealed: Type.Optional(Type.String({ minLength: 1, maxLength: 65536, pattern: '^[A-Za-z0-9+/=]+$', description: "The secret sealed for this box's X25519 key (gateway.info boxPublicKey), base64." })),
   },
-  { additionalProperties: false, minProperties: 1, maxProperties: 1, description: 'A secret: exactly one of env, file or value.', [SECRET_KEYWORD]: 'ref' },
+  { additionalProperties: false, minProperties: 1, maxProperties: 1, description: 'A secret: exactly one of env, file, value or sealed.', [SECRET_KEYWORD]: 'ref' },
 );
 
 export type SchemaOf<T extends TSchema> = T;

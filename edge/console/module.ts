@@ -8,10 +8,11 @@ import { AccountStore } from './accounts.js';
 import { SessionStore } from './sessions.js';
 import { LiveHub } from './live.js';
 import { LogRing } from './logring.js';
-import { ApplyGuard, ConfigFile } from './apply.js';
+import { ConfigFile } from '../config/apply.js';
+import { ConfigHistory } from '../config/history.js';
 import { loadAssets, webDir } from './assets.js';
 import { loadTls } from './tls.js';
-import { buildServer, routeTable, later, type ConsoleDeps, type RouteRule } from './server.js';
+import { buildServer, routeTable, type ConsoleDeps, type RouteRule } from './server.js';
 import { hostCheck } from './hosts.js';
 import { setupTokenPath, readSetupToken, ensureSetupToken, finishSetupToken, setupUrl } from './setup-token.js';
 import { authRoutes, sessionInfo } from './routes/auth.js';
@@ -29,7 +30,7 @@ export class ConsoleModule implements GatewayModule {
   private app: FastifyInstance | undefined;
   private live!: LiveHub;
   private readonly logs = new LogRing(500);
-  private guard: ApplyGuard | undefined;
+  private offOutcome: (() => void) | undefined;
   private pruneTimer: NodeJS.Timeout | undefined;
   private setupTimer: NodeJS.Timeout | undefined;
   private url = '';
@@ -81,6 +82,7 @@ export class ConsoleModule implements GatewayModule {
       live: this.live,
       logs: this.logs,
       configFile,
+      history: new ConfigHistory(ctx.dataDir),
       secure,
       cookieName,
       hostAllowed: hostCheck(cfg.hostNames),
@@ -153,40 +155,9 @@ export class ConsoleModule implements GatewayModule {
     syncToken();
     if (accounts.setupNeeded()) this.setupTimer = setInterval(syncToken, 5000).unref();
 
-    if (configFile) {
-      this.guard = new ApplyGuard({
-        file: configFile,
-        runningRevision: ctx.configRevision,
-        health: () => ctx.healthReport(),
-        now,
-        graceMs: cfg.applyHealthGraceS * 1000,
-        onConfirmed: (m) => {
-          log.warn({ user: m.user, revision: m.newRevision }, 'configuration change confirmed: the gateway is healthy with it');
-          this.live.publish('console.config', { status: 'confirmed', user: m.user });
-          void ctx.outbox.append({ stream: 'audit', type: 'console.config.confirmed', data: { user: m.user, newRevision: m.newRevision, previousRevision: m.previousRevision } }).catch(() => {});
-        },
-        onError: (err) => log.error({ err: String(err) }, 'console: checking the applied configuration failed (will retry)'),
-        onRolledBack: (m, reason) => {
-          log.error({ user: m.user, reason }, 'configuration change rolled back: restoring the previous config and restarting');
-          this.live.publish('console.config', { status: 'rolled_back', user: m.user, reason });
-          const data = { user: m.user, reason, newRevision: m.newRevision, previousRevision: m.previousRevision };
-          void ctx.outbox.append({ stream: 'alarm', type: 'config.rolled_back', data }).catch(() => {});
-          void ctx.outbox.append({ stream: 'audit', type: 'console.config.rolled_back', data }).catch(() => {});
-          later(deps, 200, 'restart after rollback', () => ctx.requestRestart(`config rolled back: ${reason}`));
-        },
-      });
-      const last = configFile.marker();
-      if (last?.status === 'rolled_back' && !last.reported) {
-        // Rolled back at start (the new file did not load): say so upstream, once.
-        const data = { user: last.user, reason: last.reason, newRevision: last.newRevision, previousRevision: last.previousRevision };
-        log.error(data, 'configuration change was rolled back at start');
-        void ctx.outbox.append({ stream: 'alarm', type: 'config.rolled_back', data }).catch(() => {});
-        void ctx.outbox.append({ stream: 'audit', type: 'console.config.rolled_back', data }).catch(() => {});
-        configFile.writeMarker({ ...last, reported: true });
-      }
-      const found = this.guard.start();
-      if (found !== 'none') log.warn({ found }, 'configuration applied from the console: checking the gateway comes up healthy');
-    }
+    // The confirm-or-rollback watch after an apply runs in the fleet module (edge/fleet),
+    // for the console's applies and the platform's alike; the page hears its outcome here.
+    this.offOutcome = ctx.bus.on('config.outcome', (o) => this.live.publish('console.config', { status: o.status, user: o.user, ...(o.reason ? { reason: o.reason } : {}) }));
   }
 
   /** Every route the console answers, with its declared role (the tests try each one). */
@@ -200,7 +171,7 @@ export class ConsoleModule implements GatewayModule {
   }
 
   async stop(): Promise<void> {
-    this.guard?.stop();
+    this.offOutcome?.();
     if (this.pruneTimer) clearInterval(this.pruneTimer);
     if (this.setupTimer) clearInterval(this.setupTimer);
     this.live?.stop();

@@ -31,7 +31,8 @@ import { roleAtLeast, BusyError, ROLES, type AccountStore, type Role } from './a
 import { SessionStore, type Session } from './sessions.js';
 import type { LiveHub } from './live.js';
 import type { LogRing } from './logring.js';
-import type { ConfigFile } from './apply.js';
+import type { ConfigFile } from '../config/apply.js';
+import type { ConfigHistory } from '../config/history.js';
 import type { Asset } from './assets.js';
 import type { ConsoleConfig } from './schema.js';
 
@@ -84,6 +85,8 @@ export interface ConsoleDeps {
   logs: LogRing;
   /** The config file being edited, or undefined when the gateway runs without one (embedded). */
   configFile: ConfigFile | undefined;
+  /** The configuration's revision history (data dir), shared with the platform's config commands. */
+  history: ConfigHistory;
   secure: boolean;
   cookieName: string;
   /** Whether a request's Host header names this box (DNS rebinding, see hosts.ts). */

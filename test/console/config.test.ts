@@ -10,7 +10,7 @@ import { startConsoleGateway, withAccounts, baseConfig, writeConfig, PASSWORDS, 
 import { tempDir } from '../helpers/gateway.js';
 import { Broker } from '../helpers/broker.js';
 import { Platform } from '../helpers/subscriber.js';
-import { ApplyGuard, ConfigFile, rollbackUnloadableApply, type ApplyMarker } from '../../edge/console/apply.js';
+import { ApplyGuard, ConfigFile, rollbackUnloadableApply, type ApplyMarker } from '../../edge/config/apply.js';
 import { loadConfig, ConfigError } from '../../edge/config/load.js';
 import type { ModuleFactory } from '../../edge/module.js';
 

@@ -14,6 +14,7 @@ import { Gateway } from '../../edge/gateway.js';
 import type { ModuleFactory } from '../../edge/module.js';
 import type { Clock } from '../../edge/clock.js';
 import { consoleModule, ConsoleModule } from '../../edge/console/module.js';
+import { fleetModule } from '../../edge/fleet/module.js';
 import type { RouteRule } from '../../edge/console/server.js';
 import { tempDir } from '../helpers/gateway.js';
 import { simulatedEstateConfig } from '../../edge/config/embedded.js';
@@ -86,7 +87,7 @@ export async function startConsoleGateway(opts: { dir?: string; config?: Record<
     if (m instanceof ConsoleModule) console = m;
     return m;
   };
-  const gateway = new Gateway({ loaded, log, modules: [...(opts.modules ?? []), withHandle], onRestartRequested: (r) => void restarts.push(r), ...(opts.clock ? { clock: opts.clock } : {}) });
+  const gateway = new Gateway({ loaded, log, modules: [...(opts.modules ?? []), fleetModule, withHandle], onRestartRequested: (r) => void restarts.push(r), ...(opts.clock ? { clock: opts.clock } : {}) });
   await gateway.start();
   const url = (gateway.healthReport().console?.detail as { url?: string } | undefined)?.url;
   if (!url) throw new Error(`console did not start: ${JSON.stringify(gateway.healthReport().console)}`);

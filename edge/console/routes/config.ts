@@ -5,8 +5,9 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import { stringify } from 'yaml';
 import { GatewayConfigSchema } from '../../config/schema.js';
-import { parseConfig, ConfigError, redactedConfig, revisionOf } from '../../config/load.js';
-import { diffConfigs, type EditResult } from '../apply.js';
+import { parseConfig, ConfigError, redactedConfig } from '../../config/load.js';
+import { diffConfigs, type EditResult } from '../../config/apply.js';
+import { applyChange } from '../../config/change.js';
 import { sendError, later, type ConsoleDeps } from '../server.js';
 
 const Change = Type.Object({ path: Type.Array(Type.Union([Type.String({ maxLength: 100 }), Type.Integer({ minimum: 0 })]), { minItems: 1, maxItems: 20 }), value: Type.Unknown() }, { additionalProperties: false });
@@ -85,17 +86,8 @@ export function configRoutes(app: FastifyInstance, d: ConsoleDeps): void {
     const r = evaluate(req.body);
     if (!r.ok || !r.yaml || !r.config) return reply.code(422).send({ error: { code: 'invalid_config', message: 'the configuration is not valid; nothing was changed', details: { problems: r.problems } }, ...publicResult(r) });
     if (!r.diff?.length) return sendError(reply, 409, 'no_change', 'the new configuration is the same as the running one');
-    const health = d.ctx.healthReport();
-    file.write(r.yaml, {
-      newRevision: revisionOf(r.config),
-      previousRevision: d.ctx.configRevision,
-      user: req.session!.user,
-      at: d.ctx.clock.now(),
-      healthyBefore: Object.entries(health)
-        .filter(([, h]) => h.ok)
-        .map(([k]) => k),
-    });
-    await d.audit(req, 'console.config.applied', { diff: r.diff.slice(0, 50), previousRevision: d.ctx.configRevision, newRevision: revisionOf(r.config) });
+    const applied = applyChange({ file, history: d.history, candidate: r as Parameters<typeof applyChange>[0]['candidate'], runningRevision: d.ctx.configRevision, health: d.ctx.healthReport(), user: req.session!.user, source: 'console', now: d.ctx.clock.now() });
+    await d.audit(req, 'console.config.applied', { diff: r.diff.slice(0, 50), previousRevision: applied.previousRevision, newRevision: applied.revision });
     d.live.publish('console.config', { status: 'applying', user: req.session!.user });
     reply.send({ ok: true, message: 'configuration written; the service restarts to apply it', diff: r.diff, revision: file.revision() });
     const user = req.session!.user;

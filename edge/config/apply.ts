@@ -16,9 +16,9 @@ import { createHash } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute } from 'node:path';
 import { isMap, isScalar, parseDocument, type Document } from 'yaml';
-import { parseConfig, ConfigError } from '../config/load.js';
-import { maskSecrets, restoreMasked, secretEdits } from '../config/redact.js';
-import type { GatewayConfig } from '../config/core.js';
+import { parseConfig, ConfigError } from './load.js';
+import { maskSecrets, restoreMasked, secretEdits } from './redact.js';
+import type { GatewayConfig } from './core.js';
 
 export const sha256 = (text: string) => createHash('sha256').update(text).digest('hex').slice(0, 16);
 
@@ -42,6 +42,14 @@ export interface ApplyMarker {
   decidedAt?: number;
   /** The rollback alarm has been sent upstream. */
   reported?: boolean;
+  /** Where the change came from: the console (default, older markers) or the platform over MQTT. */
+  source?: 'console' | 'mqtt';
+  /** The MQTT command that applied it (config.apply / config.rollback). */
+  commandId?: string;
+  /** Why it was applied, as the sender said it. */
+  why?: string;
+  /** Seconds the new config has to become healthy (default: console.applyHealthGraceS). */
+  confirmWithinS?: number;
 }
 
 export interface EditResult {
