@@ -90,7 +90,6 @@ class UpgradeModule implements GatewayModule {
   private ready = false;
   private lastPct = new Map<string, number>();
   private stopped = false;
-  private lastCommitProblem = '';
 
   constructor(private readonly ctx: ModuleContext) {
     const c = ctx.config.upgrade;
@@ -333,7 +332,6 @@ class UpgradeModule implements GatewayModule {
         clearInterval(this.commitTimer);
         return this.commit(m);
       }
-      this.lastCommitProblem = problem;
       if (this.ctx.clock.monotonic() > deadline) {
         clearInterval(this.commitTimer);
         this.rollBack(m, `not healthy within ${this.ctx.config.upgrade.commitTimeoutS} s: ${problem}`);
