@@ -13,10 +13,14 @@ export function lastStatus(p: Platform): { state: string; version?: string } | u
 }
 
 export async function online(p: Platform, version: string, timeoutMs = 60_000): Promise<void> {
-  await p.waitFor(() => {
-    const s = lastStatus(p);
-    return s?.state === 'online' && s.version === version;
-  }, timeoutMs, `retained status online with version ${version}`);
+  await p.waitFor(
+    () => {
+      const s = lastStatus(p);
+      return s?.state === 'online' && s.version === version;
+    },
+    timeoutMs,
+    `retained status online with version ${version}`,
+  );
 }
 
 export function upgradeArgs(m: Manifest, extra: Record<string, unknown> = {}): Record<string, unknown> {

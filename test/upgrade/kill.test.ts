@@ -58,7 +58,11 @@ t.test('killed at each step of an upgrade, the next start runs a good version an
       t.equal(sup.current(), `${runs}-abc1234`, `current is ${runs}`);
       t.ok(sup.running(), 'a gateway is running');
       t.notOk(existsSync(join(box.app, 'upgrade-pending.json')), 'no pending marker left');
-      if (step === 'download') t.ok(https.ranges.slice(ranges).some((h) => /^bytes=\d+-$/.test(h)), `the download resumed with Range (${https.ranges.slice(ranges).join(', ')})`);
+      if (step === 'download')
+        t.ok(
+          https.ranges.slice(ranges).some((h) => /^bytes=\d+-$/.test(h)),
+          `the download resumed with Range (${https.ranges.slice(ranges).join(', ')})`,
+        );
       if (outcome === 'upgrade.rolled_back') t.equal(out.stream, 'alarm', 'the rollback is an alarm');
       await sup.stop();
     });

@@ -82,7 +82,12 @@ t.test('signed upgrades: refusals, wrong arch, commit, crash rolled back, chunks
   await online(platform, '0.2.0');
   t.equal(sup.current(), '0.2.0-abc1234', 'current is the new release');
   t.equal(basename(readlinkSync(join(box.app, 'previous'))), '0.1.0-abc1234', 'previous kept');
-  const phases = new Set(platform.records('event').filter((r) => r.type === 'upgrade.progress' && r.data.jobId === good.commandId).map((r) => r.data.phase));
+  const phases = new Set(
+    platform
+      .records('event')
+      .filter((r) => r.type === 'upgrade.progress' && r.data.jobId === good.commandId)
+      .map((r) => r.data.phase),
+  );
   t.same([...phases].sort(), ['committed', 'downloading', 'restarting', 'switching', 'unpacking', 'verifying'], 'progress through every phase');
   t.ok(
     platform.records('event').some((r) => r.type === 'upgrade.progress' && r.data.phase === 'downloading' && r.data.pct >= 50 && r.data.pct < 100),
