@@ -11,9 +11,10 @@
 # or the power went during its first start), `current` goes back to the release named
 # `from` and the reason is left in upgrade-rollback for the old version to report.
 # Never fails the start: every problem ends in "start what current points at".
-ROOT=/
-[ "${1:-}" = "--root" ] && ROOT="$2"
-APP="${ROOT%/}/opt/estate-edge"
+# Without --root: the install this script is in (it runs as <app>/current/scripts/…,
+# so two levels up along the link is <app>: /opt/estate-edge on a box).
+APP="$(cd "$(dirname "$0")/../.." 2>/dev/null && pwd -L)" || APP=/opt/estate-edge
+[ "${1:-}" = "--root" ] && APP="${2%/}/opt/estate-edge"
 M="$APP/upgrade-pending.json"
 [ -f "$M" ] || exit 0
 field() { tr -d '\n' <"$M" | sed -n "s/.*\"$1\" *: *\"\([^\"]*\)\".*/\1/p"; }

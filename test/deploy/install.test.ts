@@ -93,11 +93,12 @@ t.test('install, upgrade keeping config and data, re-run, and roll back a versio
   const fleet = generateSigningKey();
   writeFileSync(join(dir, 'fleet.pub'), fleet.publicKeyPem);
   writeFileSync(join(dir, 'fleet.key'), fleet.privateKeyPem);
-  const refused = e.run(['--from', fakeRelease(dir, '1.0.0-aaaa', 'ready'), '--fleet-key', join(dir, 'fleet.key'), '--no-start']);
+  const tarA = fakeRelease(dir, '1.0.0-aaaa', 'ready');
+  const refused = e.run(['--from', tarA, '--fleet-key', join(dir, 'fleet.key'), '--no-start']);
   t.not(refused.status, 0, 'a private key is refused');
   t.match(refused.out, /is a private key/);
   t.notOk(existsSync(join(e.root, 'etc', 'estate-edge', 'fleet-signing.pub')), 'and not installed');
-  let r = e.run(['--from', fakeRelease(dir, '1.0.0-aaaa', 'ready'), '--site', 'estate-7', '--gateway', 'gw-1', '--timeout', '30', '--fleet-key', join(dir, 'fleet.pub')]);
+  let r = e.run(['--from', tarA, '--site', 'estate-7', '--gateway', 'gw-1', '--timeout', '30', '--fleet-key', join(dir, 'fleet.pub')]);
   t.equal(r.status, 0, r.out);
   t.equal(readFileSync(join(e.root, 'etc', 'estate-edge', 'fleet-signing.pub'), 'utf8'), fleet.publicKeyPem, 'the fleet public key is installed');
   t.equal(current(), 'releases/1.0.0-aaaa');

@@ -1,6 +1,6 @@
 // Real processes for the upgrade tests: small but real release tarballs, a box root laid
 // out the way install.sh lays it out, a restart loop that does what systemd does with the
-// unit (ExecStartPre boot check, then the release's own node on current's entry, restart
+// unit (ExecStartPre boot check (as the unit runs it: by its path under current, no --root), then the release's own node on current's entry, restart
 // on every exit), an HTTPS server with a self-signed CA, and the fleet key.
 //
 // The releases are small on purpose: a packed release is ~100 MB (its Node runtime and
@@ -121,7 +121,7 @@ export interface Start {
 
 /**
  * What systemd does with estate-edge.service (Restart=always): before each start the
- * ExecStartPre boot check, then <current>/node/bin/node <current>/dist/bundle/edge/main.js
+ * ExecStartPre boot check (as the unit runs it: by its path under current, no --root), then <current>/node/bin/node <current>/dist/bundle/edge/main.js
  * run, and a restart after every exit. `killAt` is the fault-injection step, given to the
  * starts until one of them is killed by it (a power cut happens once).
  */
@@ -151,7 +151,7 @@ export class Supervisor {
 
   private async run(maxStarts: number): Promise<void> {
     while (!this.stopped && this.starts.length < maxStarts) {
-      const pre = spawnSync('/bin/sh', [join(this.box.app, 'current/scripts/upgrade-boot-check.sh'), '--root', this.box.root], { encoding: 'utf8' });
+      const pre = spawnSync('/bin/sh', [join(this.box.app, 'current/scripts/upgrade-boot-check.sh')], { encoding: 'utf8' });
       if (pre.stderr) this.log.push(`[boot-check] ${pre.stderr.trim()}`);
       const release = this.current();
       const cur = join(this.box.app, 'current');
