@@ -22,6 +22,8 @@ import { fetchOnce, FetchError } from './fetch.js';
 import { clearMarkers, compareVersions, hostArch, layout, linkedRelease, pointAt, pruneReleases, readMarker, ReleaseError, removeIncoming, unpackRelease, writeDurable, writeMarker, type Layout, type PendingMarker } from './release.js';
 
 export type Phase = 'receiving' | 'downloading' | 'verifying' | 'unpacking' | 'switching' | 'restarting' | 'committed' | 'rolled_back' | 'failed';
+/** A chunked job without a chunk for this long yields to a new gateway.upgrade. */
+const ABANDONED_MS = 24 * 3600_000;
 const ACTIVE: readonly Phase[] = ['receiving', 'downloading', 'verifying', 'unpacking', 'switching', 'restarting'];
 
 export interface Job {
@@ -147,8 +149,13 @@ class UpgradeModule implements GatewayModule {
   // --- commands ----------------------------------------------------------------------
 
   private async upgrade(a: typeof UpgradeArgs.static, jobId: string): Promise<unknown> {
-    const cur = this.job;
     const sha = a.sha256.toLowerCase();
+    // A chunked transfer the platform gave up on must not block upgrades for ever.
+    const idle = this.job ? this.ctx.clock.now() - this.job.updatedAt : 0;
+    if (this.job?.phase === 'receiving' && idle > ABANDONED_MS && this.job.sha256 !== sha) {
+      this.finish(this.job, 'failed', 'abandoned', `no chunk for ${Math.round(idle / 3600_000)} h`, 'alarm', 'upgrade.failed');
+    }
+    const cur = this.job;
     if (cur && ACTIVE.includes(cur.phase)) {
       // The same release again (a resend after a lost reply, or to resume): the job's state.
       if (cur.sha256 === sha && cur.version === a.version) return this.jobStatus(cur);
@@ -212,6 +219,8 @@ class UpgradeModule implements GatewayModule {
     // Each chunk in its own file, written whole or not at all: after a power cut the job
     // still knows exactly which chunks it has.
     writeDurable(join(dir, String(a.index)), bytes);
+    job.updatedAt = this.ctx.clock.now();
+    this.save(job);
     const missing = this.missing(job);
     this.progress(job, Math.floor(((job.total - missing.length) / job.total) * 100));
     if (missing.length === 0) {
