@@ -70,12 +70,6 @@ t.test('signed upgrades: refusals, wrong arch, commit, crash rolled back, chunks
   // --- a good upgrade over HTTPS commits ------------------------------------------------
   const good = await platform.command(BASE, 'gateway.upgrade', upgradeArgs(v020, { url: url(v020), arch: process.arch }));
   t.equal(good.result.status, 'accepted', 'accepted');
-  await platform.client.publishAsync(`${BASE}/cmd`, JSON.stringify({ v: 1, id: good.commandId, name: 'gateway.upgrade', args: upgradeArgs(v020, { url: url(v020) }), ts: Date.now() }), { qos: 1 });
-  const results = () => platform.records('result').filter((r) => r.data.commandId === good.commandId);
-  await platform.waitFor(() => results().length >= 2, 10_000, 'the duplicate answered');
-  const dup = results()[1]!.data;
-  t.equal(dup.duplicate, true, 'a redelivered command is a duplicate, answered with the original result');
-  t.same(dup.result, good.result, 'same result');
   const goodOut = await waitOutcome(platform, good.commandId);
   t.equal(goodOut.type, 'upgrade.committed', `committed (${goodOut.data.reason ?? ''})`);
   t.match(goodOut.data, { version: '0.2.0', from: '0.1.0' }, 'version and from');
@@ -118,6 +112,13 @@ t.test('signed upgrades: refusals, wrong arch, commit, crash rolled back, chunks
   const ch = await platform.command(BASE, 'gateway.upgrade', upgradeArgs(v030, { chunked: true }));
   t.same(ch.result, { jobId: ch.commandId, status: 'waiting_chunks', missing: [], phase: 'receiving' }, 'waiting for chunks');
   const jobId = ch.commandId as string;
+  // A redelivery (same command id) while the job waits: never run twice, the original answer.
+  await platform.client.publishAsync(`${BASE}/cmd`, JSON.stringify({ v: 1, id: ch.commandId, name: 'gateway.upgrade', args: upgradeArgs(v030, { chunked: true }), ts: Date.now() }), { qos: 1 });
+  const results = () => platform.records('result').filter((r) => r.data.commandId === ch.commandId);
+  await platform.waitFor(() => results().length >= 2, 10_000, 'the duplicate answered');
+  const dup = results()[1]!.data;
+  t.equal(dup.duplicate, true, 'a redelivered command is a duplicate, answered with the original result');
+  t.same(dup.result, ch.result, 'same result');
   for (let i = 0; i < total - 2; i++) {
     const r = await chunk(jobId, i);
     t.equal(r.ok, true, `chunk ${i} stored`);
