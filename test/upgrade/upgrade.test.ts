@@ -68,11 +68,14 @@ t.test('signed upgrades: refusals, wrong arch, commit, crash rolled back, chunks
   t.equal(sup.current(), '0.1.0-abc1234', 'still on 0.1.0');
 
   // --- a good upgrade over HTTPS commits ------------------------------------------------
+  const t0 = Date.now();
   const good = await platform.command(BASE, 'gateway.upgrade', upgradeArgs(v020, { url: url(v020), arch: process.arch }));
   t.equal(good.result.status, 'accepted', 'accepted');
   const goodOut = await waitOutcome(platform, good.commandId);
   t.equal(goodOut.type, 'upgrade.committed', `committed (${goodOut.data.reason ?? ''})`);
   t.match(goodOut.data, { version: '0.2.0', from: '0.1.0' }, 'version and from');
+  // A figure, not an assertion (speed is for benchmarks): command → committed, over HTTPS.
+  t.comment(`HTTPS upgrade of a ${(v020.size / 1048576).toFixed(1)} MB release: committed ${Date.now() - t0} ms after the command (download, verify, unpack, switch, restart, READY, uplink, self-test)`);
   await online(platform, '0.2.0');
   t.equal(sup.current(), '0.2.0-abc1234', 'current is the new release');
   t.equal(basename(readlinkSync(join(box.app, 'previous'))), '0.1.0-abc1234', 'previous kept');
@@ -142,6 +145,7 @@ t.test('signed upgrades: refusals, wrong arch, commit, crash rolled back, chunks
   const done = await chunk(jobId, total - 2);
   t.equal(done.result.status, 'accepted', 'all chunks: accepted');
   const chOut = await waitOutcome(platform, jobId);
+  t.comment(`chunked release: ${bytes.length} bytes in ${total} chunks of ${size} bytes`);
   t.equal(chOut.type, 'upgrade.committed', `chunked upgrade committed (${chOut.data.reason ?? ''})`);
   await online(platform, '0.3.0');
   t.equal(sup.current(), '0.3.0-abc1234', 'running 0.3.0');
