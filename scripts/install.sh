@@ -12,6 +12,9 @@
 #   --settle S       it must then stay up this long (default 10)
 #   --keep N         releases kept besides current and previous (default 1)
 #   --no-start       install and enable, but do not (re)start the service
+#   --fleet-key PUB  the fleet's Ed25519 public key (scripts/sign-release keygen): installed
+#                    as /etc/estate-edge/fleet-signing.pub; signed upgrades (gateway.upgrade)
+#                    are refused without it. Never the private key.
 #   --root DIR       install into DIR instead of / (tests, image building). systemctl and
 #                    udevadm are still called through PATH, so a test can stub them.
 #   --arch ARCH      with --root: the CPU of the box the root is for (x64 or arm64; image
@@ -42,6 +45,7 @@ SETTLE=10
 KEEP=1
 START=1
 ARCH=""
+FLEET_KEY=""
 # Only for releases without their own runtime (packed before it was shipped).
 SYSTEM_NODE="${NODE:-/usr/bin/node}"
 # The production bundle (scripts/bundle.ts) the unit runs; the same file serves the
@@ -59,6 +63,7 @@ while [ $# -gt 0 ]; do
     --keep) KEEP="$2"; shift 2 ;;
     --arch) ARCH="$2"; shift 2 ;;
     --no-start) START=0; shift ;;
+    --fleet-key) FLEET_KEY="$2"; shift 2 ;;
     -h|--help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
   esac
@@ -85,6 +90,10 @@ case "$(uname -m)" in x86_64) HOST_ARCH=x64 ;; aarch64|arm64) HOST_ARCH=arm64 ;;
 if [ -n "$ARCH" ]; then
   [ -n "$R" ] || die "--arch is for --root (building a root for another box); on the box itself its own CPU decides"
   case "$ARCH" in x64|arm64) HOST_ARCH="$ARCH" ;; *) die "--arch: x64 or arm64" ;; esac
+fi
+if [ -n "$FLEET_KEY" ]; then
+  grep -q 'PRIVATE KEY' "$FLEET_KEY" 2>/dev/null && die "--fleet-key $FLEET_KEY is a private key: a box gets the public key only"
+  grep -q 'BEGIN PUBLIC KEY' "$FLEET_KEY" 2>/dev/null || die "--fleet-key $FLEET_KEY: not a PEM public key"
 fi
 for tool in tar systemd-sysusers systemd-tmpfiles; do command -v "$tool" >/dev/null || die "$tool not found"; done
 
@@ -202,6 +211,10 @@ fi
 if [ ! -e "$ETC/secrets.env" ]; then
   printf '# Environment for estate-edge.service (EnvironmentFile=): secrets referenced from\n# config.yaml as { env: NAME }. Mode 0600, root only.\n# ESTATE_EDGE_MQTT_PASSWORD=\n' >"$ETC/secrets.env"
   chmod 0600 "$ETC/secrets.env"
+fi
+if [ -n "$FLEET_KEY" ]; then
+  install -m 0644 "$FLEET_KEY" "$ETC/fleet-signing.pub"
+  say "installed the fleet signing key: $ETC/fleet-signing.pub"
 fi
 # Group of the config files: the service reads them, the console may rewrite config.yaml.
 GID="$(awk -F: '$1 == "estate-edge" { print $3 }' "$R/etc/group")"

@@ -105,6 +105,7 @@ node -e "const f='$STAGE/package.json';const p=require(f);p.version='$VERSION';r
 mkdir -p "$STAGE/scripts" "$STAGE/docs"
 cp -r systemd "$STAGE/"
 cp scripts/install.sh "$STAGE/scripts/"
+install -m 0755 scripts/upgrade-boot-check.sh "$STAGE/scripts/"
 cp scripts/lib/notify-listener.py "$STAGE/scripts/" 2>/dev/null || true
 [ -f docs/deploy.md ] && cp docs/deploy.md "$STAGE/docs/"
 [ -f config.example.yaml ] && cp config.example.yaml "$STAGE/"

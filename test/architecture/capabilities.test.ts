@@ -79,16 +79,16 @@ const base = (parkingSection?: Record<string, unknown>) => ({
 });
 
 t.test("the gateway's own list: sections, checks, warnings, modules and events as before, in list order", async (t) => {
-  t.same(Object.keys(GatewayConfigSchema.properties), [...Object.keys(CORE_SECTIONS), 'meters', 'doors', 'vision', 'console']);
+  t.same(Object.keys(GatewayConfigSchema.properties), [...Object.keys(CORE_SECTIONS), 'meters', 'doors', 'vision', 'upgrade', 'console']);
   t.same(
     CAPABILITIES.map((c) => c.name),
-    ['meters', 'doors', 'vision', 'fleet', 'console'],
+    ['meters', 'doors', 'vision', 'fleet', 'upgrade', 'console'],
   );
   t.equal(semanticChecks.length, 1 + 4, 'the uplink check and one per capability');
   t.equal(configWarnings.length, 1, 'the meters warnings');
   t.same(
     moduleFactories.map((m) => (typeof m === 'function' ? m.name : m.name)),
-    ['bootModule', 'meters', 'doors', 'vision', 'fleet', 'console'],
+    ['bootModule', 'meters', 'doors', 'vision', 'fleet', 'upgrade', 'console'],
   );
   t.same([...LIVE_EVENTS].sort(), ['access.decision', 'door.alarm', 'door.pinWait', 'door.state', 'gateway.ready', 'gateway.stopping', 'meter.device', 'meter.reading', 'outbox.evicted', 'uplink.state', 'vision.camera', 'vision.decision']);
   t.same(TRANSIENT_EVENTS, ['meter.reading']);

@@ -51,7 +51,10 @@ start_service() {
   stop_service
   ensure_listener
   local pre; pre="$(exec_line ExecStartPre)"
-  if [ -n "$pre" ] && ! env -i PATH="$PATH" $pre >>"$ST/service.log" 2>&1; then
+  # "-" before the command: its failure does not fail the start (systemd.service(5)).
+  local ignore=0
+  case "$pre" in -*) ignore=1; pre="${pre#-}" ;; esac
+  if [ -n "$pre" ] && ! env -i PATH="$PATH" $pre >>"$ST/service.log" 2>&1 && [ "$ignore" = 0 ]; then
     touch "$ST/failed"
     return 1
   fi

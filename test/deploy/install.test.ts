@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { appendFileSync, chmodSync, cpSync, existsSync, mkdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { tempDir } from '../helpers/gateway.js';
+import { generateSigningKey } from '../../edge/upgrade/signature.js';
 
 const REPO = resolve('.');
 const haveTools = ['systemd-sysusers', 'systemd-tmpfiles', 'systemd-notify'].every((b) => spawnSync('sh', ['-c', `command -v ${b}`]).status === 0) && existsSync('/usr/bin/python3');
@@ -88,9 +89,18 @@ t.test('install, upgrade keeping config and data, re-run, and roll back a versio
   const app = join(e.root, 'opt', 'estate-edge');
   const current = () => readlinkSync(join(app, 'current'));
 
-  // 1. First install into an empty root.
-  let r = e.run(['--from', fakeRelease(dir, '1.0.0-aaaa', 'ready'), '--site', 'estate-7', '--gateway', 'gw-1', '--timeout', '30']);
+  // 1. First install into an empty root, with the fleet's public signing key.
+  const fleet = generateSigningKey();
+  writeFileSync(join(dir, 'fleet.pub'), fleet.publicKeyPem);
+  writeFileSync(join(dir, 'fleet.key'), fleet.privateKeyPem);
+  const tarA = fakeRelease(dir, '1.0.0-aaaa', 'ready');
+  const refused = e.run(['--from', tarA, '--fleet-key', join(dir, 'fleet.key'), '--no-start']);
+  t.not(refused.status, 0, 'a private key is refused');
+  t.match(refused.out, /is a private key/);
+  t.notOk(existsSync(join(e.root, 'etc', 'estate-edge', 'fleet-signing.pub')), 'and not installed');
+  let r = e.run(['--from', tarA, '--site', 'estate-7', '--gateway', 'gw-1', '--timeout', '30', '--fleet-key', join(dir, 'fleet.pub')]);
   t.equal(r.status, 0, r.out);
+  t.equal(readFileSync(join(e.root, 'etc', 'estate-edge', 'fleet-signing.pub'), 'utf8'), fleet.publicKeyPem, 'the fleet public key is installed');
   t.equal(current(), 'releases/1.0.0-aaaa');
   t.equal(e.startedRelease(), 'releases/1.0.0-aaaa', 'the service was started from the new release');
   t.match(r.out, /1\.0\.0-aaaa is running \(READY\)/);

@@ -76,6 +76,7 @@ t.test('pack.sh → install.sh --from → the packed gateway reports READY', { s
   t.match(notify, /"READY": "1"/, 'READY came from the packed gateway');
   t.match(notify, /"STATUS": "running/);
   t.ok(existsSync(join(root, 'var', 'lib', 'estate-edge', 'outbox.db')), 'its data went to the state directory');
+  t.ok(existsSync(join(root, 'opt', 'estate-edge', 'current', 'scripts', 'upgrade-boot-check.sh')), 'the release carries the upgrade boot check (the unit runs it before every start)');
   const service = readFileSync(join(state, 'service.log'), 'utf8');
   t.notMatch(service, /module failed to start/, 'every module of the pack starts (assets and profiles found)');
 });
