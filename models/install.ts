@@ -156,7 +156,7 @@ class Staged {
 }
 
 /** Per-run cache of unpacked npm packages (one `npm pack` per package spec). */
-class NpmPackages {
+export class NpmPackages {
   private readonly dirs = new Map<string, Promise<string>>();
   private root: string | undefined;
   constructor(private readonly timeoutMs: number) {}
