@@ -386,9 +386,8 @@ function registerElevatorCommands(m: ElevatorModule): void {
   });
 }
 
-export function createElevatorModule(ctx: ModuleContext): GatewayModule | undefined {
+export function createElevatorModule(ctx: ModuleContext, deps: ElevatorDeps = {}): GatewayModule | undefined {
   if (ctx.config.elevator.cars.length === 0) return undefined;
-  return new ElevatorModule(ctx);
+  if (!deps.gpio && ctx.config.elevator.gpio.backend === 'simulated') deps = { ...deps, gpio: new SimulatedGpio({ async: true }) };
+  return new ElevatorModule(ctx, deps);
 }
-
-export { SimulatedGpio };
