@@ -8,8 +8,9 @@
 import { metersCapability } from './meters/capability.js';
 import { doorsCapability } from './doors/capability.js';
 import { visionCapability } from './vision/capability.js';
+import { elevatorCapability } from './elevator/capability.js';
 import { fleetCapability } from './fleet/capability.js';
 import { upgradeCapability } from './upgrade/capability.js';
 import { consoleCapability } from './console/capability.js';
 
-export const CAPABILITIES = [metersCapability, doorsCapability, visionCapability, fleetCapability, upgradeCapability, consoleCapability] as const;
+export const CAPABILITIES = [metersCapability, doorsCapability, visionCapability, elevatorCapability, fleetCapability, upgradeCapability, consoleCapability] as const;

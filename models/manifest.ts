@@ -91,9 +91,10 @@ const NpmSource = Obj(
 const BuildSource = Obj(
   {
     kind: Type.Literal('build'),
-    builder: Lit(['face-api-recognizer'] as const, 'Which in-project builder produces the file.'),
+    builder: Lit(['face-api-recognizer', 'human-centernet'] as const, 'Which in-project builder produces the file.'),
     package: Type.String({ pattern: '^(@[a-z0-9._~-]+/)?[a-z0-9._~-]+@[0-9][^ ]*$', description: 'npm package holding the weights.' }),
     variant: Lit(['fp32', 'u8w'] as const, 'fp32 weights, or uint8 weights dequantised in-graph.'),
+    inputSize: Type.Optional(Type.Integer({ minimum: 64, maximum: 1024, multipleOf: 32, description: 'Square input side the graph is built for (human-centernet only; default 512).' })),
     sha256: Type.Optional(Type.String({ pattern: '^[0-9a-f]{64}$', description: 'sha256 of the deterministic build (accepted besides the entry’s own). Absent: the build is accepted unpinned, with a warning.' })),
     size: Type.Optional(Type.Integer({ minimum: 1, description: 'Size in bytes of the deterministic build.' })),
     equivalence: Type.String({ description: 'How the build is proven equivalent to the reference (test name).' }),
@@ -283,7 +284,26 @@ export const LivenessSchema = Type.Object(
   { ...Closed, description: 'A passive liveness (anti-spoofing) classifier.' },
 );
 
-export const ModelEntrySchema = Type.Union([DetectorSchema, RecognizerSchema, LivenessSchema]);
+export const ObjectDetectorSchema = Type.Object(
+  {
+    ...Common,
+    role: Type.Literal('object-detector'),
+    decoder: Obj(
+      {
+        kind: Type.Literal('centernet'),
+        heatmap: Type.String({ description: 'Output of sigmoid class scores [1, classes, g, g].' }),
+        wh: Type.String({ description: 'Output of box distances left, top, right, bottom in input pixels [1, 4, g, g].' }),
+        stride: Type.Integer({ minimum: 1, description: 'Input pixels per heatmap cell.' }),
+        classes: Type.Literal('coco80', { description: 'Class order: the 80 COCO classes (0 person, 1 bicycle, 3 motorcycle…).' }),
+      },
+      'CenterNet decoding (edge/elevator/detector.ts).',
+    ),
+    notes: Type.Optional(Type.String()),
+  },
+  { ...Closed, description: 'A general object detector (elevator e-bike blocker).' },
+);
+
+export const ModelEntrySchema = Type.Union([DetectorSchema, RecognizerSchema, LivenessSchema, ObjectDetectorSchema]);
 
 const ModelId = Type.String({ pattern: '^[a-z0-9][a-z0-9_.-]{0,63}$' });
 export const ManifestSchema = Type.Object(
@@ -314,13 +334,15 @@ export type AlignmentTemplate = Static<typeof AlignmentTemplateSchema>;
 export type DetectorModel = Static<typeof DetectorSchema>;
 export type RecognizerModel = Static<typeof RecognizerSchema>;
 export type LivenessModel = Static<typeof LivenessSchema>;
-export type ModelEntry = DetectorModel | RecognizerModel | LivenessModel;
+export type ObjectDetectorModel = Static<typeof ObjectDetectorSchema>;
+export type ModelEntry = DetectorModel | RecognizerModel | LivenessModel | ObjectDetectorModel;
 export type ModelRole = ModelEntry['role'];
 export type ModelManifest = Static<typeof ManifestSchema>;
 interface RoleMap {
   detector: DetectorModel;
   recognizer: RecognizerModel;
   liveness: LivenessModel;
+  'object-detector': ObjectDetectorModel;
 }
 
 export class ManifestError extends Error {
@@ -439,6 +461,11 @@ export function manifestProblems(m: ModelManifest): string[] {
       });
       const emb = e.outputs.find((o) => o.name === e.embedding.output);
       if (emb && emb.shape[emb.shape.length - 1] !== e.embedding.dim) out.push(`${at}.embedding.dim: differs from the output shape`);
+    } else if (e.role === 'object-detector') {
+      needOutput(e.decoder.heatmap, 'decoder.heatmap');
+      needOutput(e.decoder.wh, 'decoder.wh');
+      if (h !== w) out.push(`${at}.input.shape: the object detector input must be square`);
+      if (typeof h === 'number' && h % e.decoder.stride !== 0) out.push(`${at}.decoder.stride: does not divide the input size ${h}`);
     } else {
       needOutput(e.classifier.output, 'classifier.output');
       if (e.classifier.realClass >= e.classifier.classes) out.push(`${at}.classifier.realClass: must be below classes`);

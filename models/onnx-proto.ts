@@ -91,7 +91,7 @@ const descriptor = {
 /** TensorProto.DataType values used here. */
 export const DataType = { FLOAT: 1, UINT8: 2, INT64: 7 } as const;
 /** AttributeProto.AttributeType values used here. */
-export const AttrType = { FLOAT: 1, INT: 2, INTS: 7 } as const;
+export const AttrType = { FLOAT: 1, INT: 2, STRING: 3, INTS: 7 } as const;
 
 export interface OnnxTensor {
   name: string;
@@ -104,6 +104,7 @@ export interface OnnxAttribute {
   type: number;
   i?: number;
   f?: number;
+  s?: Uint8Array;
   ints?: number[];
 }
 export interface OnnxNode {

@@ -52,7 +52,7 @@ export interface InferenceOptions {
  * Worker entry: the compiled .js in production. Under tsx (tests, dev) the worker does
  * not inherit the TypeScript loader, so a tiny ESM bootstrap registers it first.
  */
-function workerEntry(): URL {
+export function workerEntry(): URL {
   const self = import.meta.url;
   if (!self.endsWith('.ts')) return new URL('./worker.js', self);
   const tsx = import.meta.resolve('tsx/esm/api');
@@ -182,7 +182,8 @@ export class InferenceClient extends EventEmitter {
     else this.frames--;
     if (p.abandoned) return;
     if (msg.op === 'result') p.resolve(msg.result);
-    else p.reject(new Error(msg.message));
+    else if (msg.op === 'failed') p.reject(new Error(msg.message));
+    else p.reject(new Error(`unexpected worker answer ${msg.op}`));
   }
 
   private failAll(err: Error): void {

@@ -13,6 +13,7 @@ import { IMAGING_ARG } from './imaging.js';
 import type { Engine, EngineOptions, Timings } from './engine.js';
 import { chipProblem, geometryProblem, pose, significantFaces, type Pose, type QualityLimits } from './quality.js';
 import type { Face } from './detect.js';
+import type { ObjectEngine, ObjectEngineOptions, ObjectsResult } from '../elevator/objects-engine.js';
 
 export interface AnalyzeRequest {
   op: 'analyze';
@@ -43,8 +44,15 @@ export interface AnalyzeResult {
   timings: Timings & { total: number };
 }
 
-export type WorkerRequest = { op: 'init'; options: EngineOptions } | AnalyzeRequest | { op: 'close' };
-export type WorkerResponse = { op: 'loading' } | { op: 'ready'; liveness: boolean } | { op: 'init_failed'; message: string } | { op: 'result'; id: number; result: AnalyzeResult } | { op: 'failed'; id: number; message: string };
+/** The elevator's object detector (edge/elevator): another model in this worker, loaded only on request. */
+export interface ObjectsRequest {
+  op: 'objects';
+  id: number;
+  image: { data: Uint8Array; width: number; height: number; pixelFormat: 'rgb24' | 'bgr24' };
+}
+
+export type WorkerRequest = { op: 'init'; options: EngineOptions } | { op: 'objects-init'; options: ObjectEngineOptions } | AnalyzeRequest | ObjectsRequest | { op: 'close' };
+export type WorkerResponse = { op: 'loading' } | { op: 'ready'; liveness: boolean } | { op: 'init_failed'; message: string } | { op: 'result'; id: number; result: AnalyzeResult } | { op: 'objects-result'; id: number; result: ObjectsResult } | { op: 'failed'; id: number; message: string };
 
 export async function analyze(engine: Engine, req: Omit<AnalyzeRequest, 'op' | 'id'>): Promise<AnalyzeResult> {
   const t0 = performance.now();
@@ -84,6 +92,7 @@ export async function analyze(engine: Engine, req: Omit<AnalyzeRequest, 'op' | '
 if (parentPort) {
   const port = parentPort;
   let engine: Engine | undefined;
+  let objects: ObjectEngine | undefined;
   let chain: Promise<void> = Promise.resolve();
   // onnxruntime's output copies (0.6 MB per YuNet run) outlive a scavenge: a full
   // collection of this small heap every 1 MB of them, i.e. every other frame (a few ms,
@@ -96,6 +105,8 @@ if (parentPort) {
         // still holds onnxruntime sessions aborts the whole process at exit.
         await engine?.release();
         engine = undefined;
+        await objects?.release();
+        objects = undefined;
         port.close();
         return;
       }
@@ -109,6 +120,28 @@ if (parentPort) {
           port.postMessage({ op: 'ready', liveness: engine.hasLiveness } satisfies WorkerResponse);
         } catch (err) {
           port.postMessage({ op: 'init_failed', message: (err as Error)?.message ?? String(err) } satisfies WorkerResponse);
+        }
+        return;
+      }
+      if (msg.op === 'objects-init') {
+        try {
+          const { ObjectEngine } = await import('../elevator/objects-engine.js');
+          port.postMessage({ op: 'loading' } satisfies WorkerResponse);
+          objects = await ObjectEngine.create(msg.options);
+          port.postMessage({ op: 'ready', liveness: false } satisfies WorkerResponse);
+        } catch (err) {
+          port.postMessage({ op: 'init_failed', message: (err as Error)?.message ?? String(err) } satisfies WorkerResponse);
+        }
+        return;
+      }
+      if (msg.op === 'objects') {
+        try {
+          if (!objects) throw new Error('object detector not initialised');
+          const result = await objects.detect(msg.image);
+          garbage.check();
+          port.postMessage({ op: 'objects-result', id: msg.id, result } satisfies WorkerResponse);
+        } catch (err) {
+          port.postMessage({ op: 'failed', id: msg.id, message: (err as Error)?.message ?? String(err) } satisfies WorkerResponse);
         }
         return;
       }

@@ -18,7 +18,7 @@ function problemsOf(raw: unknown): string[] {
 }
 
 t.test('the shipped manifest is valid and names a model of each role', async (t) => {
-  t.same(Object.keys(manifest.models).sort(), ['blazeface-back-256', 'blazeface-front-128', 'dlib-resnet-v1', 'dlib-resnet-v1-u8w', 'faceplugin-mbf-512', 'minifasnet-v1se', 'minifasnet-v2', 'yunet-2023mar']);
+  t.same(Object.keys(manifest.models).sort(), ['blazeface-back-256', 'blazeface-front-128', 'centernet-mbv3-320', 'centernet-mbv3-512', 'dlib-resnet-v1', 'dlib-resnet-v1-u8w', 'faceplugin-mbf-512', 'minifasnet-v1se', 'minifasnet-v2', 'yunet-2023mar']);
   const d = defaultModels(manifest);
   t.equal(d.detector.role, 'detector');
   t.equal(d.closeUpDetector?.role, 'detector');
@@ -28,6 +28,9 @@ t.test('the shipped manifest is valid and names a model of each role', async (t)
   t.same(inputSize(getModel(manifest, 'blazeface-front-128', 'detector')), { width: 128, height: 128 });
   t.throws(() => getModel(manifest, 'yunet-2023mar', 'recognizer'), /is a detector, not a recognizer/);
   t.throws(() => getModel(manifest, 'nope', 'detector'), /no model "nope"/);
+  // The elevator's object detector is a role of its own: never picked as a face detector.
+  t.equal(getModel(manifest, 'centernet-mbv3-320', 'object-detector').decoder.stride, 4);
+  t.throws(() => getModel(manifest, 'centernet-mbv3-320', 'detector'), /is a object-detector, not a detector/);
 });
 
 t.test('the alignment template follows the detector’s landmarks', async (t) => {
