@@ -8,6 +8,7 @@
 import { metersCapability } from './meters/capability.js';
 import { doorsCapability } from './doors/capability.js';
 import { visionCapability } from './vision/capability.js';
+import { chargingCapability } from './charging/capability.js';
 import { consoleCapability } from './console/capability.js';
 
-export const CAPABILITIES = [metersCapability, doorsCapability, visionCapability, consoleCapability] as const;
+export const CAPABILITIES = [metersCapability, doorsCapability, visionCapability, chargingCapability, consoleCapability] as const;
