@@ -82,5 +82,4 @@ export const chargingChecks: ConfigCheck = (c) => {
 };
 
 /** Piles without a detector input are legal (a shed with a separate fire panel) but worth a word. */
-export const chargingWarnings: ConfigCheck = (c) =>
-  c.charging.enabled ? c.charging.piles.flatMap((pile, i) => (pile.smoke.length ? [] : [`charging.piles[${i}]: pile ${pile.id} has no smoke or temperature input: only the per-port limits protect it`])) : [];
+export const chargingWarnings: ConfigCheck = (c) => (c.charging.enabled ? c.charging.piles.flatMap((pile, i) => (pile.smoke.length ? [] : [`charging.piles[${i}]: pile ${pile.id} has no smoke or temperature input: only the per-port limits protect it`])) : []);

@@ -21,8 +21,7 @@ function asCommandError(err: unknown): never {
 }
 
 export function registerChargingCommands(reg: CommandRegistrar, sup: ChargingSupervisor, rejected: (code: string) => void): void {
-  const audit = (action: string, a: { pile: string; port: string }, meta: CommandMeta, outcome: string) =>
-    sup.append({ stream: 'audit', type: action, data: { pile: a.pile, port: a.port, outcome, by: meta.user ?? meta.source, source: meta.source, commandId: meta.id } });
+  const audit = (action: string, a: { pile: string; port: string }, meta: CommandMeta, outcome: string) => sup.append({ stream: 'audit', type: action, data: { pile: a.pile, port: a.port, outcome, by: meta.user ?? meta.source, source: meta.source, commandId: meta.id } });
   const run = async <T>(action: string, a: { pile: string; port: string }, meta: CommandMeta, fn: () => Promise<T>): Promise<T> => {
     try {
       const out = await fn();

@@ -41,7 +41,7 @@ const GpioRelay = Type.Object(
   {
     kind: Type.Literal('gpio', { description: 'A relay driven by a GPIO line.' }),
     pin: Type.Integer({ minimum: 0, maximum: 1023, description: 'GPIO line (BCM number).' }),
-    activeLow: Type.Boolean({ default: false, description: 'The relay energises when the line is low (most opto-isolated relay boards).' }),
+    activeLow: Type.Optional(Type.Boolean({ description: 'The relay energises when the line is low (most opto-isolated relay boards). Default false.' })),
   },
   { additionalProperties: false, description: 'A relay on a GPIO line.' },
 );
@@ -68,7 +68,7 @@ const ModbusInput = Type.Object(
     kind: Type.Literal('modbus'),
     device: Ident({ description: 'A meters device (relay board with inputs) that polls the point.' }),
     point: Type.String({ minLength: 1, description: 'The profile point of the input, e.g. input_1.' }),
-    activeLow: Type.Boolean({ default: false, description: 'The detector trips by opening its contact (reads 0).' }),
+    activeLow: Type.Optional(Type.Boolean({ description: 'The detector trips by opening its contact (reads 0). Default false.' })),
   },
   { additionalProperties: false, description: 'A detector contact on a Modbus discrete input, read at the device’s poll interval.' },
 );
@@ -76,7 +76,7 @@ const GpioInput = Type.Object(
   {
     kind: Type.Literal('gpio'),
     pin: Type.Integer({ minimum: 0, maximum: 1023, description: 'GPIO line (BCM number).' }),
-    activeLow: Type.Boolean({ default: true, description: 'Trips when the line reads low (a normally-closed detector relay to ground with a pull-up).' }),
+    activeLow: Type.Optional(Type.Boolean({ description: 'Trips when the line reads low (a detector relay contact to ground with a pull-up). Default true. (Defaults inside a choice of shapes are not filled by the validator, hence applied in code.)' })),
   },
   { additionalProperties: false, description: 'A detector contact on a GPIO input: the first edge cuts the pile.' },
 );

@@ -159,7 +159,7 @@ export class ChargingSupervisor implements ChargingApi {
         }
         try {
           // Opened off: a start never energises a port before the supervisor decides.
-          p.gpioOut = await this.o.gpio.openOutput({ line: r.pin, activeLow: r.activeLow, initial: false, label: `charging ${pile.cfg.id}/${p.cfg.id} relay` });
+          p.gpioOut = await this.o.gpio.openOutput({ line: r.pin, activeLow: r.activeLow ?? false, initial: false, label: `charging ${pile.cfg.id}/${p.cfg.id} relay` });
           p.relayOn = false;
         } catch (err) {
           this.setFault(p, 'relay', `GPIO ${r.pin}: ${(err as Error).message}`);
@@ -173,7 +173,7 @@ export class ChargingSupervisor implements ChargingApi {
           continue;
         }
         try {
-          const g = await this.o.gpio.openInput({ line: s.pin, activeLow: s.activeLow, leadingEdge: true, debounceMs: 50, label: `charging ${pile.cfg.id} smoke` });
+          const g = await this.o.gpio.openInput({ line: s.pin, activeLow: s.activeLow ?? true, leadingEdge: true, debounceMs: 50, label: `charging ${pile.cfg.id} smoke` });
           input.gpio = g;
           g.onChange((v) => this.onSmoke(pile, i, v));
           if (g.value()) this.onSmoke(pile, i, true);
@@ -194,7 +194,7 @@ export class ChargingSupervisor implements ChargingApi {
         if (s.kind !== 'modbus' || s.device !== device) return;
         const v = values.find((x) => x.name === s.point);
         if (!v || v.value === null || v.quality !== 'good') return;
-        this.onSmoke(pile, i, s.activeLow ? v.value === 0 : v.value !== 0);
+        this.onSmoke(pile, i, (s.activeLow ?? false) ? v.value === 0 : v.value !== 0);
       });
       for (const p of pile.ports) {
         if (p.cfg.meter.device !== device) continue;

@@ -79,18 +79,18 @@ const base = (parkingSection?: Record<string, unknown>) => ({
 });
 
 t.test("the gateway's own list: sections, checks, warnings, modules and events as before, in list order", async (t) => {
-  t.same(Object.keys(GatewayConfigSchema.properties), [...Object.keys(CORE_SECTIONS), 'meters', 'doors', 'vision', 'console']);
+  t.same(Object.keys(GatewayConfigSchema.properties), [...Object.keys(CORE_SECTIONS), 'meters', 'doors', 'vision', 'charging', 'console']);
   t.same(
     CAPABILITIES.map((c) => c.name),
-    ['meters', 'doors', 'vision', 'console'],
+    ['meters', 'doors', 'vision', 'charging', 'console'],
   );
-  t.equal(semanticChecks.length, 1 + 4, 'the uplink check and one per capability');
-  t.equal(configWarnings.length, 1, 'the meters warnings');
+  t.equal(semanticChecks.length, 1 + 5, 'the uplink check and one per capability');
+  t.equal(configWarnings.length, 2, 'the meters and charging warnings');
   t.same(
     moduleFactories.map((m) => (typeof m === 'function' ? m.name : m.name)),
-    ['bootModule', 'meters', 'doors', 'vision', 'console'],
+    ['bootModule', 'meters', 'doors', 'vision', 'charging', 'console'],
   );
-  t.same([...LIVE_EVENTS].sort(), ['access.decision', 'door.alarm', 'door.pinWait', 'door.state', 'gateway.ready', 'gateway.stopping', 'meter.device', 'meter.reading', 'outbox.evicted', 'uplink.state', 'vision.camera', 'vision.decision']);
+  t.same([...LIVE_EVENTS].sort(), ['access.decision', 'charging.alarm', 'charging.port', 'charging.session', 'door.alarm', 'door.pinWait', 'door.state', 'gateway.ready', 'gateway.stopping', 'meter.device', 'meter.reading', 'outbox.evicted', 'uplink.state', 'vision.camera', 'vision.decision']);
   t.same(TRANSIENT_EVENTS, ['meter.reading']);
   for (const e of ['access.decision', 'vision.decision', 'audit', 'no.such.event']) t.notOk(eventAllowed('viewer', e), `${e}: not for viewers`);
   for (const e of ['access.decision', 'vision.decision', 'audit']) t.ok(eventAllowed('technician', e), `${e}: for technicians`);

@@ -260,7 +260,7 @@ export const SCHEMA_ZH = {
   'doors.doors[].reader.frameGapMs': ['帧间隔（毫秒）', 'D0/D1 静默此时长即认为一张卡或一个按键的数据结束。'],
   'doors.doors[].reader.bias': ['上下拉', 'D0/D1 的上拉/下拉电阻（仅字符设备方式；sysfs 方式请在 config.txt 中设置）。'],
   'vision.models.liveness[]': ['活体模型', '活体模型编号。'],
-  'charging': ['充电桩监控', '电动自行车充电桩监控：每个端口的充电会话、断电保护、火警断电。'],
+  charging: ['充电桩监控', '电动自行车充电桩监控：每个端口的充电会话、断电保护、火警断电。'],
   'charging.enabled': ['启用充电桩监控', '监控充电桩。'],
   'charging.relayRetries': ['继电器重试次数', '继电器写入失败或回读不一致时的重试次数；仍失败则端口判为故障。'],
   'charging.meterStaleS': ['电表超时（秒）', '端口电表超过此时间没有读数（或离线）即判为故障并断开继电器。'],
