@@ -202,7 +202,6 @@ t.test('smoke input cuts every port of the pile within 1 s while the line is bus
 });
 
 t.test('bad config refused with clear errors', async (t) => {
-  // biome-ignore lint/suspicious/noExplicitAny: a config mutated into every kind of mistake
   const c = config('/dev/null') as any;
   c.charging.piles[0].ports[1].relay.coil = 0;
   c.charging.piles[0].ports[2].meter.power = 'power_9';
