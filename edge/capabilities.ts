@@ -8,9 +8,10 @@
 import { metersCapability } from './meters/capability.js';
 import { doorsCapability } from './doors/capability.js';
 import { visionCapability } from './vision/capability.js';
+import { chargingCapability } from './charging/capability.js';
 import { elevatorCapability } from './elevator/capability.js';
 import { fleetCapability } from './fleet/capability.js';
 import { upgradeCapability } from './upgrade/capability.js';
 import { consoleCapability } from './console/capability.js';
 
-export const CAPABILITIES = [metersCapability, doorsCapability, visionCapability, elevatorCapability, fleetCapability, upgradeCapability, consoleCapability] as const;
+export const CAPABILITIES = [metersCapability, doorsCapability, visionCapability, chargingCapability, elevatorCapability, fleetCapability, upgradeCapability, consoleCapability] as const;

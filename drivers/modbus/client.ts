@@ -141,6 +141,28 @@ export class ModbusClient {
 
   /** Read registers (FC 3/4) or bits (FC 1/2). Throws ModbusError. */
   read(unit: number, fc: 1 | 2 | 3 | 4, address: number, count: number, timeoutMs: number, opts: { guardMs?: number } = {}): Promise<ReadResult> {
+    return this.call(unit, timeoutMs, opts, (cb) => {
+      if (fc === 1) this.client.writeFC1(unit, address, count, cb);
+      else if (fc === 2) this.client.writeFC2(unit, address, count, cb);
+      else if (fc === 3) this.client.writeFC3(unit, address, count, cb);
+      else this.client.writeFC4(unit, address, count, cb);
+    });
+  }
+
+  /**
+   * Write coils: one with FC 5 (FF00 on, 0000 off), several in a row with FC 15. The
+   * device's echo is the only acknowledgement; whether the relay really moved is for the
+   * caller to check with a read-back (FC 1). Throws ModbusError.
+   */
+  writeCoils(unit: number, address: number, values: readonly boolean[], timeoutMs: number): Promise<{ latencyMs: number }> {
+    return this.call(unit, timeoutMs, {}, (cb) => {
+      const done = (err: unknown) => cb(err, err ? undefined : { buffer: Buffer.alloc(0) });
+      if (values.length === 1) this.client.writeFC5(unit, address, values[0]!, done);
+      else this.client.writeFC15(unit, address, [...values], done);
+    }).then((r) => ({ latencyMs: r.latencyMs }));
+  }
+
+  private call(unit: number, timeoutMs: number, opts: { guardMs?: number }, send: (cb: (err: unknown, data?: { buffer: Buffer }) => void) => void): Promise<ReadResult> {
     this.port.timeoutMs = timeoutMs;
     this.port.guardMs = opts.guardMs;
     // The Transactor owns the timeout (it starts once the request is on the wire, and
@@ -154,16 +176,13 @@ export class ModbusClient {
         settled = true;
         this.port.onFail = undefined;
         if (err || !data) {
-          this.transactor.fail(new Error('read ended'));
+          this.transactor.fail(new Error('request ended'));
           return reject(classify(err, unit));
         }
         resolve({ bytes: Buffer.from(data.buffer), latencyMs: performance.now() - start });
       };
       this.port.onFail = (err) => cb(err);
-      if (fc === 1) this.client.writeFC1(unit, address, count, cb);
-      else if (fc === 2) this.client.writeFC2(unit, address, count, cb);
-      else if (fc === 3) this.client.writeFC3(unit, address, count, cb);
-      else this.client.writeFC4(unit, address, count, cb);
+      send(cb);
     });
   }
 }

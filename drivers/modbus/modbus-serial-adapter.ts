@@ -7,7 +7,8 @@
 //     open(cb), close(cb), isOpen, write(buffer) and emits "data"; modbus-serial keys its
 //     pending transactions (`_transactions`) by the port's `_transactionIdWrite` when
 //     sending and `_transactionIdRead` when a reply arrives, and resets both to 1 in open();
-//   - the callback API writeFC1/2/3/4(unit, address, count, next) and setTimeout(ms);
+//   - the callback API writeFC1/2/3/4(unit, address, count, next), writeFC5(unit, address,
+//     state, next), writeFC15(unit, address, states, next) and setTimeout(ms);
 //   - its error objects: name "TransactionTimedOutError" and "PortNotOpenError", and
 //     `modbusCode` on a Modbus exception reply.
 // checkModbusSerial() verifies all of it against the installed package (run once, on the
@@ -24,6 +25,10 @@ export interface ModbusSerialClient {
   writeFC2(unit: number, address: number, count: number, next: (err: unknown, data?: { data: boolean[]; buffer: Buffer }) => void): void;
   writeFC3(unit: number, address: number, count: number, next: (err: unknown, data?: { data: number[]; buffer: Buffer }) => void): void;
   writeFC4(unit: number, address: number, count: number, next: (err: unknown, data?: { data: number[]; buffer: Buffer }) => void): void;
+  /** Write one coil (FC 5); `next` gets the echo. */
+  writeFC5(unit: number, address: number, state: boolean, next: (err: unknown, data?: unknown) => void): void;
+  /** Write a run of coils (FC 15). */
+  writeFC15(unit: number, address: number, states: boolean[], next: (err: unknown, data?: unknown) => void): void;
   setTimeout(ms: number): void;
   open(cb: (err?: Error) => void): void;
   readonly isOpen: boolean;
@@ -111,7 +116,7 @@ function withCrc(body: number[]): Buffer {
 export function checkModbusSerial(p: ModbusSerialPackage = (pkg ??= load())): void {
   const missing: string[] = [];
   const proto = (p.ctor as unknown as { prototype?: Record<string, unknown> }).prototype ?? {};
-  for (const m of ['open', 'setTimeout', 'writeFC1', 'writeFC2', 'writeFC3', 'writeFC4']) if (typeof proto[m] !== 'function') missing.push(`ModbusRTU.prototype.${m}()`);
+  for (const m of ['open', 'setTimeout', 'writeFC1', 'writeFC2', 'writeFC3', 'writeFC4', 'writeFC5', 'writeFC15']) if (typeof proto[m] !== 'function') missing.push(`ModbusRTU.prototype.${m}()`);
   if (!missing.length) {
     const written: Buffer[] = [];
     class Probe extends ModbusSerialPort {

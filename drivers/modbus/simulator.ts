@@ -23,8 +23,16 @@ export interface SimUnitOptions {
 export class SimUnit {
   readonly input = new Map<number, number>();
   readonly holding = new Map<number, number>();
+  /** Coils (relay outputs; FC 1 read, FC 5/15 write). FC 1 falls back to `holding` for meters mapped that way. */
+  readonly coils = new Map<number, number>();
+  /** Discrete inputs (FC 2); falls back to `input`. */
+  readonly discrete = new Map<number, number>();
   online = true;
   requests = 0;
+  /** A relay board whose relays no longer move (welded contact, coil driver dead): writes are acknowledged, the coils keep their state. */
+  stuck = false;
+  /** Called after a coil write changed coils (the twin of a load behind the relay). */
+  onCoils: ((address: number, values: number[]) => void) | undefined;
   constructor(
     readonly unit: number,
     readonly opts: SimUnitOptions = {},
@@ -65,11 +73,14 @@ export class ModbusSlaveSim {
 
   private receive(d: Buffer): void {
     this.buf = Buffer.concat([this.buf, d]);
-    // Requests we answer are 8 bytes (FC 1–4); resynchronise on noise by sliding.
+    // Requests we answer are 8 bytes (FC 1–5), FC 15 is 9 + n; resynchronise on noise by sliding.
     while (this.buf.length >= 8) {
-      const frame = this.buf.subarray(0, 8);
-      if (frame[1]! >= 1 && frame[1]! <= 4 && crcOk(frame)) {
-        this.buf = this.buf.subarray(8);
+      const fc = this.buf[1]!;
+      const len = fc === 15 ? 9 + this.buf[6]! : 8;
+      if (this.buf.length < len) break;
+      const frame = this.buf.subarray(0, len);
+      if (((fc >= 1 && fc <= 5) || fc === 15) && crcOk(frame)) {
+        this.buf = this.buf.subarray(len);
         this.handle(Buffer.from(frame));
       } else {
         this.buf = this.buf.subarray(1);
@@ -95,9 +106,10 @@ export class ModbusSlaveSim {
     const address = req.readUInt16BE(2);
     const count = req.readUInt16BE(4);
     const exc = (code: number) => withCrc(Buffer.from([u.unit, fc | 0x80, code]));
+    if (fc === 5 || fc === 15) return this.writeCoils(u, req, exc);
     const max = fc <= 2 ? 2000 : Math.min(125, u.opts.maxRegisters ?? 125);
     if (count < 1 || count > max) return exc(3);
-    const map = fc === 4 ? u.input : u.holding;
+    const map = fc === 4 ? u.input : fc === 1 && u.coils.size ? u.coils : fc === 2 && u.discrete.size ? u.discrete : u.holding;
     if (fc === 1 || fc === 2) {
       const bytes = Buffer.alloc(Math.ceil(count / 8));
       for (let i = 0; i < count; i++) {
@@ -115,5 +127,27 @@ export class ModbusSlaveSim {
       data.writeUInt16BE(v ?? 0, i * 2);
     }
     return withCrc(Buffer.concat([Buffer.from([u.unit, fc, data.length]), data]));
+  }
+
+  /** FC 5 (one coil: FF00 on, 0000 off, anything else exception 3) and FC 15 (a run of coils), echoing like the hardware. */
+  private writeCoils(u: SimUnit, req: Buffer, exc: (code: number) => Buffer): Buffer {
+    const fc = req[1]!;
+    const address = req.readUInt16BE(2);
+    let values: number[];
+    if (fc === 5) {
+      const v = req.readUInt16BE(4);
+      if (v !== 0xff00 && v !== 0) return exc(3);
+      values = [v ? 1 : 0];
+    } else {
+      const count = req.readUInt16BE(4);
+      if (count < 1 || count > 1968 || req[6] !== Math.ceil(count / 8)) return exc(3);
+      values = Array.from({ length: count }, (_, i) => (req[7 + (i >> 3)]! >> (i & 7)) & 1);
+    }
+    for (let i = 0; i < values.length; i++) if (!u.coils.has(address + i)) return exc(2);
+    if (!u.stuck) {
+      values.forEach((v, i) => u.coils.set(address + i, v));
+      u.onCoils?.(address, values);
+    }
+    return withCrc(req.subarray(0, 6));
   }
 }

@@ -115,6 +115,13 @@ export interface MetersApi {
   /** Modbus: probe unit ids (default 1–247); DL/T 645 / CJ/T 188: read-address. */
   scan(bus: string, opts?: { from?: number; to?: number; timeoutMs?: number }): Promise<ScanResult>;
   rawPoll(bus: string, req: RawPollRequest): Promise<RawPollResult>;
+  /**
+   * Write coils of a Modbus device (a relay board) through its bus's scheduler: the write
+   * jumps the poll queue (`urgent`: also between the blocks of a poll in progress).
+   */
+  writeCoils(device: string, coil: number, values: readonly boolean[], opts?: { urgent?: boolean; timeoutMs?: number }): Promise<{ latencyMs: number }>;
+  /** Read coils (FC 1) of a Modbus device now, through the scheduler. */
+  readCoils(device: string, coil: number, count: number, opts?: { urgent?: boolean; timeoutMs?: number }): Promise<boolean[]>;
   /** Broadcast time to DL/T 645 buses (all, or one). */
   timeSync(bus?: string): Promise<Array<{ bus: string; frameHex: string; at: number }>>;
 }

@@ -121,6 +121,8 @@ interface Job {
   refuse: (err: Error) => void;
   /** monotonic ms after which the job is refused instead of started. */
   deadline: number;
+  /** A safety write (relay cut): goes first and may run between the blocks of a poll. */
+  urgent?: boolean;
 }
 
 export class BusRunner {
@@ -241,13 +243,14 @@ export class BusRunner {
    * refused, never run late, when it has not started within `maxWaitMs` (default
    * MAX_JOB_WAIT_MS): a caller that was told "busy" must not see it happen afterwards.
    */
-  exclusive<T>(fn: () => Promise<T>, opts: { maxWaitMs?: number; long?: string } = {}): Promise<T> {
+  exclusive<T>(fn: () => Promise<T>, opts: { maxWaitMs?: number; long?: string; urgent?: boolean } = {}): Promise<T> {
     if (!this.running) return Promise.reject(new BusBusyError(`bus ${this.id} is not running`));
     if (this.longJob) {
       const s = Math.round((this.clock.monotonic() - this.longJob.since) / 1000);
       return Promise.reject(new BusBusyError(`bus ${this.id} is busy with ${this.longJob.what} (running for ${s} s); polling resumes when it ends`));
     }
-    if (this.jobs.length >= (this.maxJobs ?? 8)) return Promise.reject(new BusBusyError(`bus ${this.id} has too many pending on-demand requests`));
+    // Urgent jobs (relay cuts) are bounded by the caller (one per relay), not by the on-demand queue.
+    if (!opts.urgent && this.jobs.length >= (this.maxJobs ?? 8)) return Promise.reject(new BusBusyError(`bus ${this.id} has too many pending on-demand requests`));
     const maxWaitMs = opts.maxWaitMs ?? MAX_JOB_WAIT_MS;
     return new Promise<T>((resolve, reject) => {
       const job: Job = {
@@ -265,7 +268,12 @@ export class BusRunner {
           }
         },
       };
-      this.jobs.push(job);
+      if (opts.urgent) {
+        job.urgent = true;
+        // Behind the urgent jobs already waiting, ahead of every poll and on-demand read.
+        const at = this.jobs.findIndex((j) => !j.urgent);
+        this.jobs.splice(at < 0 ? this.jobs.length : at, 0, job);
+      } else this.jobs.push(job);
       // A long job queued behind others: refuse newcomers already.
       if (opts.long && !this.longJob) this.longJob = { what: `${opts.long} (queued)`, since: this.clock.monotonic() };
       const timer = setTimeout(() => {
@@ -392,6 +400,14 @@ export class BusRunner {
     }
   }
 
+  /** Run the urgent jobs waiting (they are at the head of the queue). */
+  private async runUrgent(): Promise<void> {
+    while (this.jobs[0]?.urgent && this.running) {
+      const job = this.jobs.shift()!;
+      await job.run();
+    }
+  }
+
   private backoffMs(d: DeviceRuntime): number {
     const over = d.failures - this.config.offlineAfter;
     if (over < 0) return d.intervalMs;
@@ -444,7 +460,11 @@ export class BusRunner {
     let answered = false;
     let lineFailed = false;
     const queue = [...blocks];
+    let first = true;
     while (queue.length && this.running) {
+      // A relay cut does not wait for the rest of a multi-block poll: it runs here, between two requests.
+      if (!first) await this.runUrgent();
+      first = false;
       const block = queue.shift()!;
       d.counters.requests++;
       this.stats.transactions++;

@@ -13,7 +13,8 @@ import { hex } from '../../drivers/modbus/codec.js';
 import { modbusFraming, meterConfigWarnings, type MetersConfig, type MeterBusConfig } from './schema.js';
 import type { Profile } from './profiles.js';
 import { BusRunner, type DeviceRuntime, type ReadingEvent } from './scheduler.js';
-import { ModbusProtocol, Dlt645Protocol, Cjt188Protocol, MixedProtocol, type BusProtocol } from './protocols.js';
+import { ModbusProtocol, Dlt645Protocol, Cjt188Protocol, MixedProtocol, ReadError, type BusProtocol } from './protocols.js';
+import { ModbusError } from '../../drivers/modbus/client.js';
 import { buildSimulatedBus, type SimulatedBus, type SimulatedValueFn } from './simulated.js';
 import { Reporter } from './reporter.js';
 import type { MetersApi, MeterBusInfo, MeterDeviceInfo, MeterDeviceStatus, MeterPointValue, RawPollRequest, RawPollResult, ScanResult } from './api.js';
@@ -288,6 +289,49 @@ export class MetersService implements MetersApi {
     const { runner } = this.find(deviceId);
     const values = await runner.readNow(deviceId, point);
     return values.map(toPoint);
+  }
+
+  private modbusDevice(deviceId: string): { runner: BusRunner; device: DeviceRuntime; protocol: ModbusProtocol } {
+    const { runner, device } = this.find(deviceId);
+    if (!(runner.protocol instanceof ModbusProtocol)) throw new NotSupportedError(`meter ${deviceId} is on bus ${runner.id}, which is not a Modbus bus: coils need Modbus`);
+    return { runner, device, protocol: runner.protocol };
+  }
+
+  private busTimeout(runner: BusRunner): number {
+    return this.o.config.buses.find((b) => b.id === runner.id)!.timeoutMs;
+  }
+
+  async writeCoils(deviceId: string, coil: number, values: readonly boolean[], opts: { urgent?: boolean; timeoutMs?: number } = {}): Promise<{ latencyMs: number }> {
+    const { runner, device, protocol } = this.modbusDevice(deviceId);
+    const timeoutMs = opts.timeoutMs ?? this.busTimeout(runner);
+    return runner.exclusive(
+      async () => {
+        try {
+          return await protocol.client.writeCoils(Number(device.target.address), coil, values, timeoutMs);
+        } catch (err) {
+          if (err instanceof ModbusError) throw new ReadError(err.kind, err.message, err.exceptionCode);
+          throw err;
+        }
+      },
+      { urgent: opts.urgent ?? false },
+    );
+  }
+
+  async readCoils(deviceId: string, coil: number, count: number, opts: { urgent?: boolean; timeoutMs?: number } = {}): Promise<boolean[]> {
+    const { runner, device, protocol } = this.modbusDevice(deviceId);
+    const timeoutMs = opts.timeoutMs ?? this.busTimeout(runner);
+    return runner.exclusive(
+      async () => {
+        try {
+          const r = await protocol.client.read(Number(device.target.address), 1, coil, count, timeoutMs);
+          return Array.from({ length: count }, (_, i) => ((r.bytes[i >> 3]! >> (i & 7)) & 1) === 1);
+        } catch (err) {
+          if (err instanceof ModbusError) throw new ReadError(err.kind, err.message, err.exceptionCode);
+          throw err;
+        }
+      },
+      { urgent: opts.urgent ?? false },
+    );
   }
 
   async scan(busId: string, opts: { from?: number; to?: number; timeoutMs?: number } = {}): Promise<ScanResult> {

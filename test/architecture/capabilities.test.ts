@@ -79,18 +79,18 @@ const base = (parkingSection?: Record<string, unknown>) => ({
 });
 
 t.test("the gateway's own list: sections, checks, warnings, modules and events as before, in list order", async (t) => {
-  t.same(Object.keys(GatewayConfigSchema.properties), [...Object.keys(CORE_SECTIONS), 'meters', 'doors', 'vision', 'elevator', 'upgrade', 'console']);
+  t.same(Object.keys(GatewayConfigSchema.properties), [...Object.keys(CORE_SECTIONS), 'meters', 'doors', 'vision', 'charging', 'elevator', 'upgrade', 'console']);
   t.same(
     CAPABILITIES.map((c) => c.name),
-    ['meters', 'doors', 'vision', 'elevator', 'fleet', 'upgrade', 'console'],
+    ['meters', 'doors', 'vision', 'charging', 'elevator', 'fleet', 'upgrade', 'console'],
   );
-  t.equal(semanticChecks.length, 1 + 5, 'the uplink check and one per capability');
-  t.equal(configWarnings.length, 2, 'the meters and the elevator warnings');
+  t.equal(semanticChecks.length, 1 + 6, 'the uplink check and one per capability');
+  t.equal(configWarnings.length, 3, 'the meters, charging and elevator warnings');
   t.same(
     moduleFactories.map((m) => (typeof m === 'function' ? m.name : m.name)),
-    ['bootModule', 'meters', 'doors', 'vision', 'elevator', 'fleet', 'upgrade', 'console'],
+    ['bootModule', 'meters', 'doors', 'vision', 'charging', 'elevator', 'fleet', 'upgrade', 'console'],
   );
-  t.same([...LIVE_EVENTS].sort(), ['access.decision', 'door.alarm', 'door.pinWait', 'door.state', 'elevator.alarm', 'elevator.ebike', 'elevator.state', 'gateway.ready', 'gateway.stopping', 'meter.device', 'meter.reading', 'outbox.evicted', 'uplink.state', 'vision.camera', 'vision.decision']);
+  t.same([...LIVE_EVENTS].sort(), ['access.decision', 'charging.alarm', 'charging.port', 'charging.session', 'door.alarm', 'door.pinWait', 'door.state', 'elevator.alarm', 'elevator.ebike', 'elevator.state', 'gateway.ready', 'gateway.stopping', 'meter.device', 'meter.reading', 'outbox.evicted', 'uplink.state', 'vision.camera', 'vision.decision']);
   t.same(TRANSIENT_EVENTS, ['meter.reading']);
   for (const e of ['access.decision', 'vision.decision', 'audit', 'no.such.event']) t.notOk(eventAllowed('viewer', e), `${e}: not for viewers`);
   for (const e of ['access.decision', 'vision.decision', 'audit']) t.ok(eventAllowed('technician', e), `${e}: for technicians`);
