@@ -1,5 +1,6 @@
 // The fleet tool against a real Mosquitto and real (in-process) gateways: list, a staged
 // exec rollout, and a halting rollout.
+import { spawnSync } from 'node:child_process';
 import t from 'tap';
 import { FleetClient } from '../../scripts/lib/fleet/client.js';
 import { rollout } from '../../scripts/lib/fleet/rollout.js';
@@ -33,4 +34,13 @@ t.test('fleet: list, staged exec, halt', async (t) => {
   t.equal(bad.halted, true);
   t.match(bad.rows[0]?.detail, /bad_args|invalid/);
   t.equal(bad.rows.filter((r) => r.state === 'untouched').length, 4);
+
+  // The CLI itself: list --json, and a halted exec exits non-zero.
+  const cli = (...a: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'scripts/fleet.ts', ...a, '--broker', broker.url], { encoding: 'utf8', timeout: 60_000 });
+  const l = cli('list', '--json');
+  t.equal(l.status, 0, l.stderr);
+  t.equal(JSON.parse(l.stdout).length, 5);
+  const h = cli('exec', 'gateway.ping', '--args', '{"nope":1}', '--json', '--timeout-s', '10');
+  t.equal(h.status, 1, h.stderr);
+  t.equal(JSON.parse(h.stdout).halted, true);
 });
