@@ -115,6 +115,7 @@ t.test('relay, pulse drive: toggles while held, stops and goes low on release; t
   // The process stops driving (what a SIGKILL or a frozen loop looks like from the pin):
   // no release() call at all, the timers simply stop.
   const frozenAt = vt.now();
+  // biome-ignore lint/complexity/useLiteralKeys: the relay's private timer, stopped on purpose (TypeScript allows bracket access to private members, not dot access)
   relay['t'].clearInterval(relay['timer']);
   t.ok(hw.energised(frozenAt + 300), 'still held within the watchdog time');
   t.notOk(hw.energised(frozenAt + 400), 'released by the hardware once the edges stop');
