@@ -2,7 +2,7 @@
 // edge/config/schema.ts and each module's schema.ts, in zh-CN), by path: "a.b" for object
 // keys, "a[]" for array items. Loaded by the Configuration page only. test/console/
 // i18n.test.ts fails when a key of the schema has no entry here.
-export const SCHEMA_ZH = {
+export const SCHEMA_ZH: Record<string, readonly [name: string, help: string]> = {
   site: ['小区', '本网关服务的小区。'],
   'site.id': ['小区编号', '小区编号，用于 MQTT 主题和记录编号。'],
   'site.name': ['小区名称', '便于阅读的小区名称（在控制台中显示）。'],
