@@ -53,7 +53,8 @@ function form(fields: Field[], submitLabel: string, onsubmit: (data: LoginReques
   f.addEventListener('submit', async (e) => {
     e.preventDefault();
     err.textContent = '';
-    // The fields are the request's keys (user, password, token): all text inputs.
+    // `as unknown as`: FormData's entries are typed File | string; these fields are all text
+    // inputs named as the request's keys (user, password, token).
     const data = Object.fromEntries(new FormData(f)) as unknown as LoginRequest;
     const button = f.querySelector('button')!;
     button.disabled = true;
