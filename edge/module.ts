@@ -44,6 +44,10 @@ export class ServiceRegistry {
   get<K extends keyof Services>(name: K): Services[K] | undefined {
     return this.map.get(name as string) as Services[K] | undefined;
   }
+  /** Whether a service of that name is provided (a descriptor names its page's service as a string). */
+  has(name: string): boolean {
+    return this.map.has(name);
+  }
 }
 
 /** The on-disk ring of the process's log lines (edge/observability/logfile.ts), as the modules read it. */

@@ -20,13 +20,16 @@
 // scripts/pack.sh copies it beside the compiled code.
 //
 // The console's page is built here too, into console-web/ beside the code (see
-// bundleConsolePage): the bundled gateway serves it, code run from the source tree serves
-// the page's source modules.
+// scripts/console-page.ts): the bundled gateway serves it; code run from the source tree
+// builds the same page in memory at start.
 import { build, type Plugin } from 'esbuild';
-import { copyFileSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { extname, join, resolve } from 'node:path';
+import { readFileSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeConfigValidator } from '../edge/config/validator-source.js';
+import { bundleConsolePage } from './console-page.js';
+
+export { bundleConsolePage };
 
 const REPO = resolve(fileURLToPath(new URL('.', import.meta.url)), '..');
 const OUT = join(REPO, 'dist', 'bundle', 'edge');
@@ -97,58 +100,6 @@ export async function bundle(outdir = OUT): Promise<void> {
 
 /** The console page's directory inside the bundle's output directory. */
 export const CONSOLE_PAGE = 'console-web';
-const WEB = join(REPO, 'edge', 'console', 'web');
-
-/**
- * The console's page as the box serves it to a phone (edge/console/web is its source):
- *
- * - app.js: everything the first render runs — the shell, lib.js, i18n.js and the
- *   dashboard — in one minified file. As separate modules each is a request, a compile and
- *   a module instantiation on the phone's main thread before the dashboard can be drawn.
- * - pages/<page>.js: every other page, minified, still loaded only when opened. What they
- *   share with the shell (lib.js, i18n.js: the session, the language, the primed data) is
- *   imported from ../app.js, the same module instance; a page importing any other module
- *   of the shell fails the build rather than getting a second copy of it.
- * - style.css minified; index.html without the source tree's modulepreload links (one
- *   script now); other files (icon) as they are.
- */
-export async function bundleConsolePage(outdir: string, src = WEB): Promise<void> {
-  rmSync(outdir, { recursive: true, force: true });
-  const common = { absWorkingDir: REPO, bundle: true, format: 'esm', target: 'es2020', minify: true, legalComments: 'none', logLevel: 'warning', metafile: true } as const;
-  // The shell: lib.js and i18n.js re-exported for the pages; pages' dynamic imports stay.
-  const lazyPages: Plugin = {
-    name: 'lazy-pages',
-    setup(b) {
-      b.onResolve({ filter: /^\.\/pages\// }, (a) => (a.kind === 'dynamic-import' ? { path: a.path, external: true } : undefined));
-    },
-  };
-  const shell = await build({
-    ...common,
-    stdin: { contents: "export * from './lib.js';\nexport * from './i18n.js';\nimport './app.js';\n", resolveDir: src, sourcefile: 'console-page.js', loader: 'js' },
-    outfile: join(outdir, 'app.js'),
-    plugins: [lazyPages],
-  });
-  const inShell = new Set(Object.keys(shell.metafile.inputs).map((f) => resolve(REPO, f)));
-  const shared = new Set([join(src, 'lib.js'), join(src, 'i18n.js')]);
-  const fromShell: Plugin = {
-    name: 'from-shell',
-    setup(b) {
-      b.onResolve({ filter: /^\./ }, (a) => {
-        const target = resolve(a.resolveDir, a.path);
-        if (shared.has(target)) return { path: '../app.js', external: true };
-        if (inShell.has(target)) return { errors: [{ text: `${a.path} is part of app.js: pages share the shell's code only through lib.js and i18n.js` }] };
-        return undefined;
-      });
-    },
-  };
-  const pages = readdirSync(join(src, 'pages')).filter((f) => f.endsWith('.js') && !inShell.has(join(src, 'pages', f)));
-  await build({ ...common, entryPoints: pages.map((f) => join(src, 'pages', f)), outdir: join(outdir, 'pages'), plugins: [fromShell] });
-  await build({ ...common, entryPoints: [join(src, 'style.css')], outfile: join(outdir, 'style.css'), bundle: false });
-  const html = readFileSync(join(src, 'index.html'), 'utf8').replace(/^<link rel="modulepreload"[^>]*>\n/gm, '');
-  if (!html.includes('<script type="module" src="/app.js"></script>') || html.includes('modulepreload')) throw new Error('console page: index.html does not load /app.js as expected');
-  writeFileSync(join(outdir, 'index.html'), html);
-  for (const f of readdirSync(src)) if (!['.js', '.css', '.html', ''].includes(extname(f))) copyFileSync(join(src, f), join(outdir, f));
-}
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   bundle(process.argv[2] ? resolve(process.argv[2]) : OUT).catch((err: unknown) => {

@@ -4,10 +4,10 @@
 // every response is compressed without a compression plugin in the request path.
 import { readdirSync, readFileSync, statSync, existsSync } from 'node:fs';
 import { dirname, join, extname, relative, sep } from 'node:path';
-import { appPath } from '../paths.js';
+import { appPath, appRoot } from '../paths.js';
 import { brotliCompressSync, gzipSync, constants } from 'node:zlib';
 import { createHash } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -34,43 +34,59 @@ declare const __CONSOLE_PAGE__: string | undefined;
 
 /**
  * The page as served. The production bundle serves the page built with it (minified, the
- * first render in one script: scripts/bundle.ts), found beside its own code so the two are
- * always of the same build. Run from the source tree (tsx, the tests) or from tsc's output,
- * the console serves the page's source modules: edge/console/web from the app root (the
- * source tree, or dist/ in a release, scripts/pack.sh). The bundle falls back to them too
- * if its page is missing.
+ * first render in one script: scripts/console-page.ts), found beside its own code so the
+ * two are always of the same build. Run from the source tree (tsx, the tests) or from tsc's
+ * output, the console builds the same page in memory from its TypeScript source
+ * (edge/console/web) with esbuild, a development tool that only those runs have. The
+ * bundle falls back to that too if its page is missing.
  */
-export function webDir(): string {
+export async function consoleAssets(): Promise<{ assets: Map<string, Asset>; page: string }> {
   if (typeof __CONSOLE_PAGE__ === 'string') {
     const built = join(dirname(fileURLToPath(import.meta.url)), __CONSOLE_PAGE__);
-    if (existsSync(join(built, 'index.html'))) return built;
+    if (existsSync(join(built, 'index.html'))) return { assets: loadAssets(built), page: built };
   }
-  const dir = appPath('edge/console/web');
-  if (!existsSync(dir)) throw new Error(`console web assets not found (looked in ${dir})`);
-  return dir;
+  // A specifier the bundler does not follow: the builder (and esbuild) must not end up in
+  // the production bundle, whose page is built beforehand.
+  // Run by tsx, the builder's source; from tsc's output, its compiled form (dist/scripts).
+  const builder = import.meta.url.endsWith('.ts') ? join(appRoot(), 'scripts', 'console-page.ts') : appPath('scripts/console-page.js');
+  let mod: { buildConsolePage: () => Promise<Map<string, Uint8Array>> };
+  try {
+    mod = (await import(pathToFileURL(builder).href)) as typeof mod;
+  } catch (err) {
+    throw new Error(`console web page: no built page and cannot build one (${builder}: ${(err as Error).message})`);
+  }
+  return { assets: assetsOf(await mod.buildConsolePage()), page: `built in memory by ${builder}` };
 }
 
-export function loadAssets(dir = webDir()): Map<string, Asset> {
-  const out = new Map<string, Asset>();
+/** The assets of a built page's directory (the production bundle's console-web/). */
+export function loadAssets(dir: string): Map<string, Asset> {
+  const files = new Map<string, Uint8Array>();
   const walk = (d: string) => {
     for (const name of readdirSync(d)) {
       const p = join(d, name);
       if (statSync(p).isDirectory()) walk(p);
-      else {
-        const type = TYPES[extname(name)];
-        if (!type) continue;
-        const raw = readFileSync(p);
-        out.set(`/${relative(dir, p).split(sep).join('/')}`, {
-          type,
-          raw,
-          etag: `"${createHash('sha256').update(raw).digest('base64url').slice(0, 16)}"`,
-          br: brotliCompressSync(raw, { params: { [constants.BROTLI_PARAM_QUALITY]: 11 } }),
-          gzip: gzipSync(raw, { level: 9 }),
-        });
-      }
+      else files.set(`/${relative(dir, p).split(sep).join('/')}`, readFileSync(p));
     }
   };
   walk(dir);
+  return assetsOf(files);
+}
+
+/** Each file with its type, ETag and compressed forms; files of other types are not served. */
+export function assetsOf(files: Map<string, Uint8Array>): Map<string, Asset> {
+  const out = new Map<string, Asset>();
+  for (const [path, bytes] of files) {
+    const type = TYPES[extname(path)];
+    if (!type) continue;
+    const raw = Buffer.from(bytes);
+    out.set(path, {
+      type,
+      raw,
+      etag: `"${createHash('sha256').update(raw).digest('base64url').slice(0, 16)}"`,
+      br: brotliCompressSync(raw, { params: { [constants.BROTLI_PARAM_QUALITY]: 11 } }),
+      gzip: gzipSync(raw, { level: 9 }),
+    });
+  }
   return out;
 }
 

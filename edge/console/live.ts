@@ -46,9 +46,9 @@ export interface LiveOptions {
   bus: EventBus;
   now: () => number;
   /** Bus events forwarded to the pages and kept in the ring. */
-  events: readonly string[];
+  events: ReadonlyArray<keyof BusEvents>;
   /** Of those, the ones forwarded live but not kept (telemetry would push every event out of the ring). */
-  transient?: readonly string[];
+  transient?: ReadonlyArray<keyof BusEvents>;
   /** Figures pushed periodically while clients are connected. */
   status: () => unknown;
   /** The session now (not sliding its expiry), or undefined when it has ended. */
@@ -82,7 +82,7 @@ export class LiveHub {
   start(): void {
     for (const name of this.o.events) {
       // Event names of modules that are not part of this build simply never fire.
-      this.unsubscribe.push(this.o.bus.on(name as keyof BusEvents, (data: unknown) => this.publish(name, data)));
+      this.unsubscribe.push(this.o.bus.on(name, (data: unknown) => this.publish(name, data)));
     }
     // Comment lines keep proxies and phones from closing an idle stream.
     this.heartbeat = setInterval(() => this.guard('keep-alive', () => this.tick(': keep-alive\n\n')), 20_000).unref();
@@ -114,7 +114,8 @@ export class LiveHub {
   /** Record an event that did not come from the bus (console audit, config apply). */
   publish(type: string, data: unknown): void {
     const ev: LiveEvent = { type, at: this.o.now(), data };
-    if (!this.o.transient?.includes(type)) {
+    // Widened to read: console-side events (audit, config apply) are never transient.
+    if (!(this.o.transient as readonly string[] | undefined)?.includes(type)) {
       this.ring.push(ev);
       const size = this.o.ringSize ?? 300;
       if (this.ring.length > size) this.ring.splice(0, this.ring.length - size);

@@ -29,6 +29,8 @@ export class LogRing {
 
   /** Tee the logger's destination; returns false when the logger has no stream to tap. */
   attach(log: Logger): boolean {
+    // `as unknown as`: pino keeps its destination under a symbol its types do not declare
+    // (pino.symbols.streamSym); the check below handles a pino without it.
     const stream = (log as unknown as Record<symbol, { write: (s: string) => unknown } | undefined>)[symbols.streamSym];
     if (!stream || typeof stream.write !== 'function') return false;
     const original = stream.write;

@@ -10,7 +10,7 @@ import { LiveHub } from './live.js';
 import { LogRing } from './logring.js';
 import { ConfigFile } from '../config/apply.js';
 import { ConfigHistory } from '../config/history.js';
-import { loadAssets, webDir } from './assets.js';
+import { consoleAssets } from './assets.js';
 import { loadTls } from './tls.js';
 import { buildServer, routeTable, type ConsoleDeps, type RouteRule } from './server.js';
 import { hostCheck } from './hosts.js';
@@ -100,11 +100,11 @@ export class ConsoleModule implements GatewayModule {
       },
     };
 
-    const web = webDir();
+    const { assets, page: web } = await consoleAssets();
     const tls = secure ? await loadTls({ ...(cfg.tls.cert ? { cert: cfg.tls.cert } : {}), ...(cfg.tls.key ? { key: cfg.tls.key } : {}), dataDir: ctx.dataDir, now: now() }) : undefined;
     this.app = buildServer({
       deps,
-      assets: loadAssets(web),
+      assets,
       ...(tls ? { https: { cert: tls.cert, key: tls.key } } : {}),
       routes: [authRoutes, statusRoutes, commandRoutes, configRoutes, capabilityRoutes, supportRoutes],
       // What the dashboard's first render asks for: GET /api/session, /api/dashboard, /api/capabilities.

@@ -143,6 +143,8 @@ export function buildServer(o: ServerOptions): FastifyInstance {
     // Spelled out, not left to defaults: one path, one route (see the header).
     routerOptions: { caseSensitive: true, ignoreTrailingSlash: false, ignoreDuplicateSlashes: false, ...({ useSemicolonDelimiter: false } as object) },
     ...(o.https ? { https: { cert: o.https.cert, key: o.https.key } } : {}),
+    // `as unknown as`: Fastify's factory returns an instance typed by its https/http2 option
+    // union (FastifyInstance<https.Server | http.Server>); the routes only use the common API.
   }) as unknown as FastifyInstance;
 
   const table: RouteRule[] = [];

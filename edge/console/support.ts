@@ -70,7 +70,7 @@ export async function supportBundle(d: ConsoleDeps, user: string): Promise<{ nam
   const at = ctx.clock.now();
   const stamp = new Date(at).toISOString().replace(/[-:]/g, '').replace(/\..*$/, 'Z');
   const dir = `estate-edge-support-${ctx.config.site.id}-${ctx.config.gateway.id}-${stamp}`;
-  const meters = (ctx.services as unknown as { get(n: string): MetersApi | undefined }).get('meters');
+  const meters: MetersApi | undefined = ctx.services.get('meters');
 
   const files = await Promise.all([
     part('versions.json', () =>

@@ -236,7 +236,7 @@ t.test('the page: first-render data inlined only for a live session, filtered by
     data.dashboard.events.some((e: { data: { args?: { echo?: string } } }) => e.data?.args?.echo === evil),
     'the escaped text comes back intact',
   );
-  t.equal((await clients.anon.get('/pages/dashboard.js')).status, 200, 'other files are still static');
+  t.equal((await clients.anon.get('/pages/meters.js')).status, 200, 'other files are still static');
 
   const viewer = inlined((await clients.viewer.get('/')).body);
   t.equal(viewer.session.role, 'viewer');

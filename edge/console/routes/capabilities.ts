@@ -12,6 +12,7 @@ import { roleAtLeast, type Role } from '../accounts.js';
 import { runAs, runCommand } from './commands.js';
 import type { MetersApi, MeterDeviceStatus } from '../../meters/api.js';
 import type { VisionApi } from '../../vision/api.js';
+import type {} from '../../doors/api.js';
 import type { CapabilityDescriptor } from '../../capability.js';
 import type { ModuleHealth } from '../../module.js';
 import { CAPABILITIES } from '../../capabilities.js';
@@ -114,19 +115,19 @@ export function consolePages(capabilities: readonly CapabilityDescriptor[], view
 /** The pages of this gateway's capabilities (GET /api/capabilities). */
 export function capabilities(d: ConsoleDeps, list: readonly CapabilityDescriptor[] = CAPABILITIES): Record<string, PageState> {
   const reg = d.ctx.commands;
-  const services = d.ctx.services as unknown as { get(name: string): unknown };
   return consolePages(list, {
     commands: reg.list().map((c) => ({ name: c.name, capability: reg.capabilityOf(c.name), pages: reg.pagesOf(c.name) })),
-    hasService: (name) => services.get(name) !== undefined,
+    hasService: (name) => d.ctx.services.has(name),
     health: d.ctx.healthReport(),
   });
 }
 
 export function capabilityRoutes(app: FastifyInstance, d: ConsoleDeps): void {
-  const services = d.ctx.services as unknown as { get(name: string): unknown };
-
-  const meters = () => services.get('meters') as MetersApi | undefined;
-  const vision = () => services.get('vision') as VisionApi | undefined;
+  // Services is typed by declaration merging: the api modules imported (type-only) above
+  // and below add 'meters', 'vision', 'faces' and 'access' to it.
+  const services = d.ctx.services;
+  const meters = (): MetersApi | undefined => services.get('meters');
+  const vision = (): VisionApi | undefined => services.get('vision');
 
   app.get('/api/capabilities', { config: { role: 'viewer' } }, async () => capabilities(d));
 
@@ -232,7 +233,7 @@ function recognisedAt(d: ConsoleDeps, at: number): Record<string, unknown> | und
   const [e] = d.live.recent((x) => x.type === 'vision.decision' && Math.abs(((x.data as { at?: number } | null)?.at ?? x.at) - at) <= RECOGNISED_MS, 1);
   if (!e) return undefined;
   const data = e.data as { personId?: string; granted?: boolean; reason?: string };
-  const access = (d.ctx.services as unknown as { get(name: string): { person(id: string): { name?: string } | undefined } | undefined }).get('access');
+  const access = d.ctx.services.get('access');
   const name = data.personId ? access?.person(data.personId)?.name : undefined;
   return { ...(data.personId ? { personId: data.personId } : {}), ...(name ? { name } : {}), granted: data.granted === true, ...(data.reason ? { reason: data.reason } : {}) };
 }

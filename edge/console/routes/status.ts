@@ -88,7 +88,7 @@ export async function modelFiles(): Promise<{ dir?: string; models: Array<Record
  * (states only, no people: the dashboard is for every role). Null without door access.
  */
 export function doorStates(d: ConsoleDeps): Record<string, unknown> | null {
-  const access = (d.ctx.services as unknown as { get(name: string): AccessApi | undefined }).get('access');
+  const access: AccessApi | undefined = d.ctx.services.get('access');
   if (!access) return null;
   const s = access.status();
   return {

@@ -7,7 +7,7 @@ import { h, api, card, kv, badge, notConfigured, errText, fmtTime, shownWhile } 
 // recognised", and its score. The view stops when the page is left or hidden.
 const LIVE_S = 1;
 
-export async function render(box) {
+export async function render(box: HTMLElement): Promise<undefined> {
   const cam = await api('/api/camera');
   if (!cam.configured) {
     box.append(notConfigured(cam.reason));
@@ -30,12 +30,12 @@ export async function render(box) {
   const stage = h('div', { class: 'snapshot', 'data-testid': 'camera-stage' });
   const msg = h('p', { class: 'muted', 'data-testid': 'camera-msg' });
   let running = true;
-  let timer;
+  let timer: ReturnType<typeof setTimeout> | undefined;
   const shown = shownWhile(box);
-  const draw = (s) => {
+  const draw = (s: any) => {
     const img = h('img', { src: `data:${s.mime || 'image/jpeg'};base64,${s.image}`, alt: t('camera.live') });
     // Positions through the CSSOM: the page's CSP forbids inline style attributes.
-    const boxes = (s.faces || []).map((f) => {
+    const boxes = (s.faces || []).map((f: any) => {
       const who = f.name || f.personId;
       const el = h('div', { class: `facebox${who ? (f.granted ? ' known' : ' denied') : ''}`, 'data-testid': 'facebox' }, h('span', {}, who ? h('b', { translate: 'no' }, who) : t('camera.unknownFace'), ` · ${t('camera.score')} ${(f.score ?? 0).toFixed(2)}`));
       Object.assign(el.style, { left: `${(f.box.x / s.width) * 100}%`, top: `${(f.box.y / s.height) * 100}%`, width: `${(f.box.w / s.width) * 100}%`, height: `${(f.box.h / s.height) * 100}%` });

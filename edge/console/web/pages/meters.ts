@@ -1,22 +1,23 @@
 import { t, pointName, getLang } from '../i18n.js';
 import { h, api, card, table, badge, notConfigured, can, errText, fmtTime, fmtClock } from '../lib.js';
+import type { LiveHandler } from '../lib.js';
 
 // Meters, laid out for a phone: per bus and per meter the latest values as a table
 // (point with its Chinese name, value, unit, time, quality), updated live from
 // "meter.reading"; "read now" puts its result right under its button; a bus scan over an
 // address range with progress and cancel; and a poll tester that shows the frames of one
 // request both ways as hex and nothing else.
-const cmd = (name, body = {}) => api(`/api/commands/${name}`, { method: 'POST', body }).then((r) => r.result);
+const cmd = (name: any, body = {}) => api(`/api/commands/${name}`, { method: 'POST', body }).then((r) => r.result);
 
 // Readings keep the meter's resolution but not float noise (230.86618042 → 230.866).
-const num = (v) => (Number.isInteger(v) ? String(v) : String(Math.round(v * 1000) / 1000));
+const num = (v: any) => (Number.isInteger(v) ? String(v) : String(Math.round(v * 1000) / 1000));
 
 // Modbus unit ids are probed this many at a time: progress is shown and cancel takes
 // effect between chunks (a chunk of 8 with the scan's 100 ms timeout is under a second).
 const SCAN_CHUNK = 8;
 
-export function valuesTable(values, testid) {
-  const rows = values.map((v) =>
+export function valuesTable(values: any, testid?: string) {
+  const rows = values.map((v: any) =>
     h(
       'tr',
       { class: v.quality === 'good' ? '' : 'muted', 'data-point': v.name },
@@ -33,11 +34,11 @@ export function valuesTable(values, testid) {
   return el;
 }
 
-function countersText(c) {
+function countersText(c: any) {
   return t('meters.countersLine', { ok: c.responses, req: c.requests, timeout: c.timeouts, crc: c.crcErrors, bad: c.badReplies, ms: Math.round(c.latencyMs.avg) });
 }
 
-function scanner(bus) {
+function scanner(bus: any) {
   const modbus = bus.protocol === 'modbus';
   const from = h('input', { type: 'number', min: 1, max: 247, value: 1, inputmode: 'numeric', 'data-testid': `scan-from-${bus.id}`, class: 'addr' });
   const to = h('input', { type: 'number', min: 1, max: 247, value: 247, inputmode: 'numeric', 'data-testid': `scan-to-${bus.id}`, class: 'addr' });
@@ -49,7 +50,7 @@ function scanner(bus) {
   let cancelled = false;
   const start = h('button', { 'data-testid': `scan-${bus.id}` }, t('meters.scan'));
   const stop = h('button', { class: 'danger', hidden: true, 'data-testid': `scan-cancel-${bus.id}`, onclick: () => (cancelled = true) }, t('cancel'));
-  const addFound = (list) => {
+  const addFound = (list: any) => {
     for (const f of list) found.append(h('tr', {}, h('td', {}, h('code', {}, String(f.address))), h('td', {}, f.detail)));
     results.hidden = found.children.length === 0;
   };
@@ -112,21 +113,21 @@ function scanner(bus) {
   );
 }
 
-function pollTester(m) {
+function pollTester(m: any) {
   const busSel = h(
     'select',
     { 'data-testid': 'poll-bus' },
-    m.buses.map((b) => h('option', { value: b.id }, b.id)),
+    m.buses.map((b: any) => h('option', { value: b.id }, b.id)),
   );
   const devSel = h(
     'select',
     { 'data-testid': 'poll-device' },
     h('option', { value: '' }, t('meters.rawHex')),
-    m.devices.map((d) => h('option', { value: d.id }, d.name ? `${d.name} (${d.id})` : d.id)),
+    m.devices.map((d: any) => h('option', { value: d.id }, d.name ? `${d.name} (${d.id})` : d.id)),
   );
   const hex = h('input', { placeholder: '01 03 00 00 00 02 C4 0B', 'data-testid': 'poll-hex', spellcheck: 'false', autocapitalize: 'off', class: 'mono' });
   const syncBus = () => {
-    const d = m.devices.find((x) => x.id === devSel.value);
+    const d = m.devices.find((x: any) => x.id === devSel.value);
     if (d) busSel.value = d.bus;
     hex.hidden = devSel.value !== '';
   };
@@ -146,7 +147,7 @@ function pollTester(m) {
       const r = await api('/api/meters/rawpoll', { method: 'POST', body });
       // One frame per row: direction, time, and the bytes as hex — the hex cell holds
       // nothing but the frame, so it can be copied as is.
-      frames.replaceChildren(...r.frames.map((f) => h('tr', { 'data-dir': f.dir }, h('td', {}, f.dir === 'tx' ? t('meters.tx') : t('meters.rx')), h('td', {}, fmtClock(f.at)), h('td', {}, h('code', { class: 'frame' }, f.hex)))));
+      frames.replaceChildren(...r.frames.map((f: any) => h('tr', { 'data-dir': f.dir }, h('td', {}, f.dir === 'tx' ? t('meters.tx') : t('meters.rx')), h('td', {}, fmtClock(f.at)), h('td', {}, h('code', { class: 'frame' }, f.hex)))));
       if (r.values) extra.append(valuesTable(r.values, 'poll-values-table'));
       status.textContent = r.error ? `${t('meters.pollError')}: ${r.error}` : r.frames.length ? '' : t('meters.noFrames');
       status.className = r.error ? 'error' : 'muted';
@@ -163,7 +164,7 @@ function pollTester(m) {
   return c;
 }
 
-export async function render(box) {
+export async function render(box: HTMLElement): Promise<LiveHandler | undefined> {
   const m = await api('/api/meters');
   if (!m.configured) {
     box.append(notConfigured(m.reason));
@@ -174,8 +175,8 @@ export async function render(box) {
   const tech = can('technician');
   for (const bus of m.buses) {
     const meters = m.devices
-      .filter((d) => d.bus === bus.id)
-      .map((d) => {
+      .filter((d: any) => d.bus === bus.id)
+      .map((d: any) => {
         const vals = h('div', { 'data-testid': `meter-values-${d.id}` }, valuesTable(d.values));
         const st = h('span', {}, badge(d.state === 'online', t('dash.online'), d.state === 'unknown' ? t('meters.unknown') : t('dash.offline')));
         cells.set(d.id, vals);
@@ -209,10 +210,11 @@ export async function render(box) {
     box.append(card(h('span', { translate: 'no' }, `${bus.id} · ${bus.protocol} · ${bus.line}`), h('p', {}, badge(bus.lineUp, t('ok'), bus.lineError || t('fail')), ` ${t('meters.busLine', { online: bus.online, devices: bus.devices, tx: bus.transactions })}`), ...meters, tech ? scanner(bus) : null));
   }
   if (tech) box.append(pollTester(m));
-  return (kind, ev) => {
+  const live: LiveHandler = (kind, ev) => {
     if (kind !== 'bus') return;
-    const d = ev.data || {};
+    const d = (ev.data || {}) as { device?: string; values?: unknown; online?: boolean };
     if (ev.type === 'meter.reading' && cells.has(d.device)) cells.get(d.device).replaceChildren(valuesTable(d.values));
     if (ev.type === 'meter.device' && stateCells.has(d.device)) stateCells.get(d.device).replaceChildren(badge(d.online, t('dash.online'), t('dash.offline')));
   };
+  return live;
 }

@@ -1,11 +1,14 @@
 // The console shell: first-run setup, login, navigation, the live event stream, and the
 // pages (each a module exporting `render(main, ctx)` that may return a live handler).
 import { t, setLang, getLang } from './i18n.js';
-import { h, api, session, can, errText, toast, setUnauthorizedHandler, prime, dropPrimed } from './lib.js';
+import { h, api, session, can, errText, toast, setUnauthorizedHandler, prime, dropPrimed, ApiError, type LiveHandler, type PageModule } from './lib.js';
+import type { BootData, LiveEvent, LiveStatus, LoginRequest, Role, SessionInfo, SessionStarted } from '../api-types.js';
 // The first page is part of the app (no import round trip before the first render).
 import * as dashboardPage from './pages/dashboard.js';
 
-const PAGES = [
+// The page registry: the one place the shell names its pages (the pages import the shell,
+// never the reverse: test/architecture/console-web.test.ts).
+const PAGES: ReadonlyArray<{ id: string; role: Role; load: () => PageModule | Promise<PageModule> }> = [
   { id: 'dashboard', role: 'viewer', load: () => dashboardPage },
   { id: 'meters', role: 'viewer', load: () => import('./pages/meters.js') },
   { id: 'doors', role: 'viewer', load: () => import('./pages/doors.js') },
@@ -17,27 +20,28 @@ const PAGES = [
   { id: 'account', role: 'viewer', load: () => import('./pages/account.js') },
 ];
 
-const main = document.getElementById('main');
-let liveHandlers = [];
-let source;
+const main = document.getElementById('main')!;
+let liveHandlers: LiveHandler[] = [];
+let source: EventSource | undefined;
 let current = '';
-let info = {};
+let info: Partial<SessionInfo> = {};
 
 function setHeader() {
-  document.getElementById('site').textContent = info.site ? `${info.site} · ${info.gateway}` : 'estate-edge';
+  document.getElementById('site')!.textContent = info.site ? `${info.site} · ${info.gateway}` : 'estate-edge';
   document.title = `${t('app.title')} · ${info.gateway ?? ''}`;
-  const lb = document.getElementById('lang-btn');
+  const lb = document.getElementById('lang-btn')!;
   lb.textContent = t('lang.switch');
-  document.getElementById('who').textContent = session.user ? `${session.user} (${t(`role.${session.role}`)})` : '';
-  const out = document.getElementById('logout-btn');
+  document.getElementById('who')!.textContent = session.user ? `${session.user} (${t(`role.${session.role}`)})` : '';
+  const out = document.getElementById('logout-btn')!;
   out.textContent = t('logout');
   out.hidden = !session.user;
-  const nav = document.getElementById('nav');
+  const nav = document.getElementById('nav')!;
   nav.hidden = !session.user;
   nav.replaceChildren(...PAGES.filter((p) => can(p.role)).map((p) => h('a', { href: `#/${p.id}`, class: p.id === current ? 'active' : '', 'data-page': p.id }, t(`nav.${p.id}`))));
 }
 
-function form(fields, submitLabel, onsubmit) {
+type Field = [name: string, label: string, type: string, extra?: Record<string, unknown>];
+function form(fields: Field[], submitLabel: string, onsubmit: (data: LoginRequest) => Promise<void>): HTMLFormElement {
   const err = h('p', { class: 'error', role: 'alert' });
   const f = h(
     'form',
@@ -49,20 +53,23 @@ function form(fields, submitLabel, onsubmit) {
   f.addEventListener('submit', async (e) => {
     e.preventDefault();
     err.textContent = '';
-    const data = Object.fromEntries(new FormData(f));
-    f.querySelector('button').disabled = true;
+    // `as unknown as`: FormData's entries are typed File | string; these fields are all text
+    // inputs named as the request's keys (user, password, token).
+    const data = Object.fromEntries(new FormData(f)) as unknown as LoginRequest;
+    const button = f.querySelector('button')!;
+    button.disabled = true;
     try {
       await onsubmit(data);
     } catch (ex) {
       err.textContent = errText(ex);
     } finally {
-      f.querySelector('button').disabled = false;
+      button.disabled = false;
     }
   });
   return f;
 }
 
-async function loggedIn(r) {
+async function loggedIn(r: SessionStarted | SessionInfo): Promise<void> {
   Object.assign(session, { user: r.user, role: r.role, csrf: r.csrf });
   if (location.hash === '#/login' || location.hash === '#/setup') location.hash = '#/dashboard';
   else await route();
@@ -94,7 +101,7 @@ function showSetup() {
           ['password', t('password.new'), 'password', { autocomplete: 'new-password', minlength: 10 }],
         ],
         t('setup.submit'),
-        async (d) => loggedIn(await api('/api/setup', { method: 'POST', body: d })),
+        async (d) => loggedIn(await api<SessionStarted>('/api/setup', { method: 'POST', body: d })),
       ),
     ),
   );
@@ -115,7 +122,7 @@ function showLogin() {
           ['password', t('login.password'), 'password', { autocomplete: 'current-password' }],
         ],
         t('login.submit'),
-        async (d) => loggedIn(await api('/api/login', { method: 'POST', body: d })),
+        async (d) => loggedIn(await api<SessionStarted>('/api/login', { method: 'POST', body: d })),
       ),
     ),
   );
@@ -127,8 +134,8 @@ function closeLive() {
   setDot(false);
 }
 
-function setDot(on) {
-  const dot = document.getElementById('live-dot');
+function setDot(on: boolean): void {
+  const dot = document.getElementById('live-dot')!;
   dot.className = `dot ${on ? 'on' : 'off'}`;
   dot.title = on ? t('live.on') : t('live.off');
   dot.dataset.live = on ? '1' : '0';
@@ -139,23 +146,28 @@ function connectLive() {
   source = new EventSource('/api/live');
   source.onopen = () => setDot(true);
   source.onerror = () => setDot(false);
-  const dispatch = (kind) => (e) => {
-    let data;
+  const parse = (e: MessageEvent<string>): unknown => {
     try {
-      data = JSON.parse(e.data);
+      return JSON.parse(e.data);
     } catch {
-      return;
+      return undefined;
     }
-    for (const f of liveHandlers) f(kind, data);
   };
-  source.addEventListener('status', dispatch('status'));
-  source.addEventListener('bus', dispatch('bus'));
+  // The server sends these two shapes (live.ts: `status` is liveStatus(), `bus` a LiveEvent).
+  source.addEventListener('status', (e) => {
+    const data = parse(e) as LiveStatus | undefined;
+    if (data) for (const f of liveHandlers) f('status', data);
+  });
+  source.addEventListener('bus', (e) => {
+    const data = parse(e) as LiveEvent | undefined;
+    if (data) for (const f of liveHandlers) f('bus', data);
+  });
   // The server ended the stream (logout, role change, session expired, or the gateway's
   // stream limit): no reconnecting; if the session is gone, the 401 shows the login.
   source.addEventListener('end', () => {
     closeLive();
     setDot(false);
-    api('/api/session').then(
+    api<SessionInfo>('/api/session').then(
       (s) => {
         if (!s.user) api('/api/dashboard').catch(() => {});
       },
@@ -167,7 +179,7 @@ function connectLive() {
 async function route() {
   const id = (location.hash.match(/^#\/(\w+)/) || [])[1] || 'dashboard';
   if (!session.user) return boot();
-  const page = PAGES.find((p) => p.id === id && can(p.role)) || PAGES[0];
+  const page = PAGES.find((p) => p.id === id && can(p.role)) || PAGES[0]!;
   current = page.id;
   setHeader();
   liveHandlers = [];
@@ -190,7 +202,7 @@ async function route() {
       requestAnimationFrame(() => setTimeout(() => (document.body.dataset.firstPaintMs = String(Math.round(performance.now())))));
     }
   } catch (e) {
-    if (e.status === 401) return;
+    if (e instanceof ApiError && e.status === 401) return;
     main.replaceChildren(h('p', { class: 'error' }, errText(e)));
   } finally {
     dropPrimed();
@@ -200,12 +212,12 @@ async function route() {
 // The data of the first render, inlined by the server when the browser sent a live
 // session cookie (GET /api/session, /api/dashboard and /api/capabilities as they would
 // answer): the dashboard is drawn without waiting for the network. Used once.
-function takeInlined() {
+function takeInlined(): Partial<BootData> | undefined {
   const el = document.getElementById('ee-boot');
   if (!el) return undefined;
   el.remove();
   try {
-    return JSON.parse(el.textContent);
+    return JSON.parse(el.textContent ?? '') as Partial<BootData>;
   } catch {
     return undefined;
   }
@@ -216,12 +228,12 @@ async function boot() {
   const first = inlined;
   inlined = undefined;
   try {
-    let s;
+    let s: SessionInfo;
     if (first?.session?.user) {
       s = first.session;
       prime('/api/dashboard', first.dashboard);
       prime('/api/capabilities', first.capabilities);
-    } else s = await api('/api/session');
+    } else s = await api<SessionInfo>('/api/session');
     performance.mark('ee:session');
     info = s;
     if (s.user) return loggedIn(s);
@@ -238,13 +250,13 @@ setUnauthorizedHandler(() => {
   showLogin();
 });
 
-document.getElementById('lang-btn').addEventListener('click', () => {
+document.getElementById('lang-btn')!.addEventListener('click', () => {
   setLang(getLang() === 'zh' ? 'en' : 'zh');
   if (session.user) route();
   else if (current === 'setup') showSetup();
   else showLogin();
 });
-document.getElementById('logout-btn').addEventListener('click', async () => {
+document.getElementById('logout-btn')!.addEventListener('click', async () => {
   try {
     await api('/api/logout', { method: 'POST' });
   } catch {

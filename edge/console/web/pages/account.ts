@@ -3,7 +3,7 @@ import { h, api, card, kv, toast, errText, session } from '../lib.js';
 
 // Every account's own page (any role): who is logged in, and the own password change
 // (the current password is asked for; all sessions of the account end, this one is renewed).
-export async function render(box) {
+export async function render(box: HTMLElement): Promise<undefined> {
   const status = h('p', { 'data-testid': 'password-status', role: 'status' });
   const own = h(
     'form',

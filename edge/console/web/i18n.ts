@@ -1,5 +1,5 @@
 // Every string the pages show, in one table: Chinese (default) and English.
-const T = {
+const T: Record<'zh' | 'en', Record<string, string>> = {
   zh: {
     'app.title': '网关维护控制台', 'lang.switch': 'English', 'nav.dashboard': '总览', 'nav.meters': '表计', 'nav.doors': '门禁', 'nav.people': '人员',
     'nav.camera': '摄像头', 'nav.config': '配置', 'nav.system': '系统', 'nav.users': '账号', 'logout': '退出',
@@ -200,24 +200,24 @@ const T = {
 
 // The language chosen on this browser (Chinese unless English was chosen). index.html is
 // marked zh-CN; only a change is written, at start nothing is.
-let lang = localStorage.getItem('ee.lang') === 'en' ? 'en' : 'zh';
+let lang: 'zh' | 'en' = localStorage.getItem('ee.lang') === 'en' ? 'en' : 'zh';
 if (lang === 'en') document.documentElement.lang = 'en';
 
-export function t(key, params = {}) {
-  const s = T[lang][key] ?? T.en[key] ?? key;
-  return s.replace(/\{(\w+)\}/g, (_, k) => String(params[k] ?? ''));
+export function t(key: string, params: Record<string, string | number> = {}): string {
+  const s = T[lang]![key] ?? T.en![key] ?? key;
+  return s.replace(/\{(\w+)\}/g, (_, k: string) => String(params[k] ?? ''));
 }
 export const getLang = () => lang;
 /** The translation of key, or (an id with no translation) the fallback as it is, marked not to be translated. */
-export function tOr(key, fallback) {
-  const s = T[lang][key] ?? T.en[key];
+export function tOr(key: string, fallback: string): string | HTMLSpanElement {
+  const s = T[lang]![key] ?? T.en![key];
   if (s !== undefined) return s;
   const el = document.createElement('span');
   el.setAttribute('translate', 'no');
   el.textContent = fallback;
   return el;
 }
-export function setLang(l) {
+export function setLang(l: string): void {
   lang = l === 'en' ? 'en' : 'zh';
   localStorage.setItem('ee.lang', lang);
   document.documentElement.lang = lang === 'en' ? 'en' : 'zh-CN';
@@ -225,19 +225,19 @@ export function setLang(l) {
 // Meter point names: the profiles' keys (drivers/profiles/*.yaml) are English snake_case;
 // in Chinese each is shown by its words, with a phase suffix (_l1 → A 相), and the point's
 // kind when the key has words this table does not know. The key is shown beside it.
-const POINT_WORDS = {
+const POINT_WORDS: { zh: Record<string, string>; kinds: Record<string, string> } = {
   zh: { total: '总', import: '正向', export: '反向', energy: '电能', active: '有功', reactive: '无功', apparent: '视在', power: '功率', factor: '因数', voltage: '电压', current: '电流', frequency: '频率',
     volume: '累计流量', settlement: '结算日', flow: '流量', rate: '速率', temperature: '温度', heat: '热量', gas: '燃气', water: '水', status: '状态', demand: '需量', max: '最大', forward: '正向', reverse: '反向', supply: '供水', return: '回水', date: '日期', time: '时间', battery: '电池', valve: '阀门' },
   kinds: { energy: '电能', power: '有功功率', reactive_power: '无功功率', apparent_power: '视在功率', voltage: '电压', current: '电流', power_factor: '功率因数', frequency: '频率', water_volume: '水量', heat_energy: '热量', gas_volume: '气量', flow_rate: '流量', temperature: '温度', status: '状态', other: '其他' },
 };
-const PHASE = { l1: 'A 相', l2: 'B 相', l3: 'C 相', n: '零线' };
-export function pointName(key, kind) {
+const PHASE: Record<string, string> = { l1: 'A 相', l2: 'B 相', l3: 'C 相', n: '零线' };
+export function pointName(key: string, kind?: string): string {
   if (lang !== 'zh') return key.replace(/_/g, ' ');
   const parts = String(key).split('_');
-  const phase = PHASE[parts[parts.length - 1]];
+  const phase = PHASE[parts[parts.length - 1]!];
   if (phase) parts.pop();
   const words = parts.map((w) => POINT_WORDS.zh[w]);
-  const base = words.every((w) => w !== undefined) ? words.join('') : POINT_WORDS.kinds[kind] ?? key;
+  const base = words.every((w) => w !== undefined) ? words.join('') : (kind !== undefined ? POINT_WORDS.kinds[kind] : undefined) ?? key;
   return phase ? `${phase}${base}` : base;
 }
-export const KEYS = { zh: Object.keys(T.zh), en: Object.keys(T.en) };
+export const KEYS = { zh: Object.keys(T.zh!), en: Object.keys(T.en!) };

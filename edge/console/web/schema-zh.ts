@@ -2,7 +2,7 @@
 // edge/config/schema.ts and each module's schema.ts, in zh-CN), by path: "a.b" for object
 // keys, "a[]" for array items. Loaded by the Configuration page only. test/console/
 // i18n.test.ts fails when a key of the schema has no entry here.
-export const SCHEMA_ZH = {
+export const SCHEMA_ZH: Record<string, readonly [name: string, help: string]> = {
   elevator: ['电梯电动车阻止', '电梯电动车阻止：每个轿厢一路摄像头、COCO 目标检测、开门保持继电器和语音提示。'],
   'elevator.gpio': ['GPIO', '继电器的 GPIO 访问方式。'],
   'elevator.gpio.backend': ['GPIO 方式', 'auto：内核支持时用 sysfs GPIO，否则用 GPIO 字符设备。simulated：无硬件（演示、测试）。'],

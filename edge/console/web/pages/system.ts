@@ -3,7 +3,7 @@ import { h, api, card, kv, badge, fmtDur, fmtMB, can, toast, errText } from '../
 
 // System: version, uptime, network addresses, model files and their hashes, the log
 // tail with a level filter, and a service restart (admin).
-export async function render(box) {
+export async function render(box: HTMLElement): Promise<undefined> {
   const s = await api('/api/system');
   const sys = s.system;
   box.append(
@@ -29,7 +29,7 @@ export async function render(box) {
         h(
           'ul',
           { class: 'plain' },
-          s.addresses.map((a) => h('li', {}, h('code', {}, a.address), ' ', h('span', { translate: 'no' }, `${a.iface} ${a.family}`))),
+          s.addresses.map((a: any) => h('li', {}, h('code', {}, a.address), ' ', h('span', { translate: 'no' }, `${a.iface} ${a.family}`))),
         ),
       ),
     ),
@@ -39,7 +39,7 @@ export async function render(box) {
         ? h(
             'ul',
             { class: 'plain models' },
-            s.models.models.map((m) =>
+            s.models.models.map((m: any) =>
               h('li', {}, m.present ? badge(m.ok, `${t('system.hash')} ✔`, `${t('system.hash')} ✘`) : badge(false, '', t('system.missing')), ' ', h('strong', { translate: 'no' }, m.name), ' ', h('code', {}, `${m.file} · ${m.size ?? '—'} B`), h('div', { class: 'hash', translate: 'no' }, m.sha256 || m.expectedSha256)),
             ),
           )
@@ -57,7 +57,7 @@ export async function render(box) {
     const load = async () => {
       try {
         const r = await api(`/api/logs?level=${level.value}&limit=300${q.value ? `&q=${encodeURIComponent(q.value)}` : ''}`);
-        out.replaceChildren(...r.lines.map((l) => h('div', { class: `lvl-${l.level}` }, `${l.time.slice(11, 19)} ${l.level.toUpperCase().padEnd(5)} ${l.mod ? `[${l.mod}] ` : ''}${l.msg}${l.err ? ` — ${typeof l.err === 'object' ? l.err.message : l.err}` : ''}`)));
+        out.replaceChildren(...r.lines.map((l: any) => h('div', { class: `lvl-${l.level}` }, `${l.time.slice(11, 19)} ${l.level.toUpperCase().padEnd(5)} ${l.mod ? `[${l.mod}] ` : ''}${l.msg}${l.err ? ` — ${typeof l.err === 'object' ? l.err.message : l.err}` : ''}`)));
         out.scrollTop = out.scrollHeight;
       } catch (e) {
         out.textContent = errText(e);

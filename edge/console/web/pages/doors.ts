@@ -1,5 +1,6 @@
 import { t } from '../i18n.js';
 import { h, api, card, table, badge, notConfigured, can, toast, errText, fmtTime, doorCards } from '../lib.js';
+import type { LiveHandler } from '../lib.js';
 
 // Doors: each door's lock, contact, alarm and fire state as a card, unlock test, fire
 // release/clear, and the access log (time, door and person by name, credential, result,
@@ -7,17 +8,17 @@ import { h, api, card, table, badge, notConfigured, can, toast, errText, fmtTime
 // A door waiting for a PIN (face_and_pin, card_and_pin, a person who needs a second
 // factor) shows a PIN pad: on a touch screen at the door the resident types the PIN there
 // (door.pin, any role: the PIN is the credential). Everything goes through the door commands.
-const cmd = (name, body = {}) => api(`/api/commands/${name}`, { method: 'POST', body }).then((r) => r.result);
+const cmd = (name: any, body = {}) => api(`/api/commands/${name}`, { method: 'POST', body }).then((r) => r.result);
 
 /** "console:admin" → "admin"; "mqtt:cmd-123" → "远程 cmd-123". */
-function requester(by) {
+function requester(by: any) {
   if (typeof by !== 'string' || !by) return '';
   const [src, ...rest] = by.split(':');
   const who = rest.join(':');
   return src === 'console' ? who : `${t(`cred.${src === 'mqtt' ? 'remote' : src}`)} ${who}`;
 }
 
-export async function render(box) {
+export async function render(box: HTMLElement): Promise<LiveHandler | undefined> {
   const caps = await api('/api/capabilities');
   if (!caps.doors.configured) {
     box.append(notConfigured(caps.doors.reason));
@@ -36,11 +37,11 @@ export async function render(box) {
 
   const loadStatus = async () => {
     const status = await cmd('door.status');
-    names = new Map(status.doors.map((d) => [d.id, d.name || d.id]));
+    names = new Map(status.doors.map((d: any) => [d.id, d.name || d.id]));
     cardsBox.replaceChildren(doorCards(status));
-    padBox.replaceChildren(...status.doors.filter((d) => d.awaitingPin).map(pinPad));
+    padBox.replaceChildren(...status.doors.filter((d: any) => d.awaitingPin).map(pinPad));
     actions.replaceChildren(
-      ...status.doors.map((d) =>
+      ...status.doors.map((d: any) =>
         h(
           'div',
           { class: 'doorcard', 'data-door': d.id },
@@ -56,9 +57,9 @@ export async function render(box) {
     if (doorFilter.options.length === 1) for (const d of status.doors) doorFilter.append(h('option', { value: d.id }, d.name || d.id));
   };
   // The PIN is typed, sent and forgotten: never kept in the page, never shown.
-  const pinPad = (d) => {
+  const pinPad = (d: any) => {
     const input = h('input', { type: 'password', inputmode: 'numeric', autocomplete: 'off', pattern: '[0-9]*', maxlength: 16, 'aria-label': t('doors.pinPad'), 'data-testid': `pin-${d.id}` });
-    const send = async (e) => {
+    const send = async (e: any) => {
       e.preventDefault();
       const pin = input.value;
       input.value = '';
@@ -79,29 +80,29 @@ export async function render(box) {
       h('div', { class: 'row' }, input, h('button', { type: 'submit', class: 'primary', 'data-testid': `pin-send-${d.id}` }, t('doors.enterPin'))),
     );
   };
-  const personName = (e) => e.data?.personName || (e.personId && people.get(e.personId)) || e.personId || '';
+  const personName = (e: any) => e.data?.personName || (e.personId && people.get(e.personId)) || e.personId || '';
   const loadLog = async () => {
     if (!tech) return;
-    const q = { limit: 50 };
+    const q: { limit: number; doorId?: string; granted?: boolean } = { limit: 50 };
     if (doorFilter.value) q.doorId = doorFilter.value;
     if (grantedFilter.value) q.granted = grantedFilter.value === 'true';
     const r = await cmd('access.events', q);
     // Names of the people in the log the records do not carry (older records).
-    const missing = [...new Set(r.events.filter((e) => e.personId && !e.data?.personName && !people.has(e.personId)).map((e) => e.personId))];
+    const missing = [...new Set(r.events.filter((e: any) => e.personId && !e.data?.personName && !people.has(e.personId)).map((e: any) => e.personId))];
     if (missing.length) {
       const list = await cmd('person.list', { limit: 1000 }).catch(() => ({ people: [] }));
       for (const p of list.people) people.set(p.id, p.name || p.id);
     }
     logBody.replaceChildren(
       ...(r.events.length
-        ? r.events.map((e) =>
+        ? r.events.map((e: any) =>
             h(
               'tr',
               { class: e.granted ? '' : 'denied' },
               h('td', {}, fmtTime(e.ts)),
               h('td', {}, names.get(e.doorId) || e.doorId),
               h('td', { translate: 'no' }, personName(e)),
-              h('td', {}, Array.isArray(e.data?.via) && e.data.via.length > 1 ? e.data.via.map((v) => t(`via.${v}`)).join(' + ') : t(`cred.${e.credential}`)),
+              h('td', {}, Array.isArray(e.data?.via) && e.data.via.length > 1 ? e.data.via.map((v: any) => t(`via.${v}`)).join(' + ') : t(`cred.${e.credential}`)),
               h('td', {}, e.granted ? badge(true, t('doors.granted')) : badge(false, '', t('doors.denied'))),
               h('td', {}, t(`reason.${e.reason}`)),
               h('td', { translate: 'no' }, requester(e.data?.requestedBy)),
@@ -110,7 +111,7 @@ export async function render(box) {
         : [h('tr', {}, h('td', { colspan: 7, class: 'muted' }, t('doors.noEvents')))]),
     );
   };
-  const unlock = async (d) => {
+  const unlock = async (d: any) => {
     if (!confirm(t('doors.confirmUnlock', { door: d.name || d.id }))) return;
     try {
       await cmd('door.unlock', { doorId: d.id, note: 'console unlock test' });
@@ -120,7 +121,7 @@ export async function render(box) {
     }
     await Promise.all([loadStatus(), loadLog()]).catch(() => {});
   };
-  const fire = async (action) => {
+  const fire = async (action: any) => {
     if (!confirm(t(action === 'release' ? 'doors.confirmFire' : 'doors.confirmFireClear'))) return;
     try {
       await cmd('door.fireRelease', { action });
@@ -139,10 +140,11 @@ export async function render(box) {
     await loadLog();
     box.append(card(t('doors.log'), h('div', { class: 'row' }, h('label', {}, t('doors.filterDoor'), doorFilter), h('label', {}, t('doors.result'), grantedFilter)), table([t('doors.when'), t('doors.door'), t('doors.person'), t('doors.credential'), t('doors.result'), t('doors.reason'), t('doors.by')], logBody)));
   }
-  let pending;
-  return (kind, ev) => {
+  let pending: any;
+  const live: LiveHandler = (kind, ev) => {
     if (kind !== 'bus' || !/^(door|access|fire)\./.test(ev.type)) return;
     clearTimeout(pending);
     pending = setTimeout(() => Promise.all([loadStatus(), loadLog()]).catch(() => {}), 150);
   };
+  return live;
 }

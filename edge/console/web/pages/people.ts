@@ -6,16 +6,16 @@ import { h, api, card, table, notConfigured, toast, errText, fmtTime } from '../
 // the person in one person.upsert, so a new resident is stored and enrolled in one step);
 // enrol more photos or from the door camera; delete. On a phone each person is a card
 // whose actions wrap, not a wide table row.
-const cmd = (name, body = {}) => api(`/api/commands/${name}`, { method: 'POST', body }).then((r) => r.result);
-const toLocal = (ms) => (ms ? new Date(ms - new Date(ms).getTimezoneOffset() * 60000).toISOString().slice(0, 16) : '');
-const fromLocal = (s) => (s ? new Date(s).getTime() : undefined);
+const cmd = (name: any, body = {}) => api(`/api/commands/${name}`, { method: 'POST', body }).then((r) => r.result);
+const toLocal = (ms: any) => (ms ? new Date(ms - new Date(ms).getTimezoneOffset() * 60000).toISOString().slice(0, 16) : '');
+const fromLocal = (s: any) => (s ? new Date(s).getTime() : undefined);
 const PERSON_KEYS = ['id', 'name', 'kind', 'validFrom', 'validUntil', 'doorGroups', 'schedule', 'enabled', 'note', 'cards', 'needsSecondFactor'];
 const DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
 // Photos are scaled down on the phone before they are sent: a 12-megapixel picture is
 // ~4 MB, a 1280 px JPEG ~200 KB and still far above what the face models look at.
 const PHOTO_MAX_PX = 1280;
 
-async function photoBase64(file) {
+async function photoBase64(file: any) {
   let blob = file;
   try {
     const bmp = await createImageBitmap(file);
@@ -23,7 +23,7 @@ async function photoBase64(file) {
     const c = document.createElement('canvas');
     c.width = Math.round(bmp.width * k);
     c.height = Math.round(bmp.height * k);
-    c.getContext('2d').drawImage(bmp, 0, 0, c.width, c.height);
+    c.getContext('2d')!.drawImage(bmp, 0, 0, c.width, c.height);
     bmp.close();
     blob = await new Promise((resolve) => c.toBlob(resolve, 'image/jpeg', 0.9));
   } catch {
@@ -35,7 +35,7 @@ async function photoBase64(file) {
   return btoa(bin);
 }
 
-function scheduleEditor(windows) {
+function scheduleEditor(windows: any) {
   const list = h('div', { 'data-testid': 'schedule' });
   const add = (w = { days: ['mon', 'tue', 'wed', 'thu', 'fri'], start: '07:00', end: '19:00' }) => {
     const row = h(
@@ -56,26 +56,26 @@ function scheduleEditor(windows) {
   for (const w of windows || []) add(w);
   const read = () =>
     [...list.querySelectorAll('.schedule-row')].map((r) => ({
-      days: [...r.querySelectorAll('.days input:checked')].map((i) => i.value),
-      start: r.querySelector('.start').value,
-      end: r.querySelector('.end').value,
+      days: [...r.querySelectorAll<HTMLInputElement>('.days input:checked')].map((i) => i.value),
+      start: r.querySelector<HTMLInputElement>('.start')!.value,
+      end: r.querySelector<HTMLInputElement>('.end')!.value,
     }));
   const el = h('fieldset', {}, h('legend', {}, t('people.schedule')), h('small', { class: 'muted' }, t('people.scheduleHelp')), list, h('button', { type: 'button', class: 'link', 'data-testid': 'schedule-add', onclick: () => add() }, t('people.addWindow')));
   return { el, read };
 }
 
-function editor(person, groups, faceAccess, onDone) {
+function editor(person: any, groups: any, faceAccess: any, onDone: any) {
   const isNew = !person;
   const p = person || { id: '', kind: 'resident', doorGroups: [], enabled: true };
-  const known = new Set(groups.map((g) => g.id));
+  const known = new Set(groups.map((g: any) => g.id));
   // Groups picked from those configured; one the person has that no longer exists stays listed, marked.
-  const groupBoxes = [...groups.map((g) => ({ id: g.id, label: g.name || g.id })), ...p.doorGroups.filter((g) => !known.has(g)).map((g) => ({ id: g, label: `${g} (${t('people.unknownGroup')})` }))].map((g) =>
+  const groupBoxes = [...groups.map((g: any) => ({ id: g.id, label: g.name || g.id })), ...p.doorGroups.filter((g: any) => !known.has(g)).map((g: any) => ({ id: g, label: `${g} (${t('people.unknownGroup')})` }))].map((g) =>
     h('label', {}, h('input', { type: 'checkbox', name: 'doorGroups', value: g.id, checked: p.doorGroups.includes(g.id) }), h('span', { translate: 'no' }, g.label)),
   );
   const sched = scheduleEditor(p.schedule);
   const photos = h('input', { type: 'file', name: 'photos', accept: 'image/jpeg,image/png,image/webp', multiple: true, 'data-testid': 'person-photos' });
   const thumbs = h('div', { class: 'thumbs' });
-  photos.onchange = () => thumbs.replaceChildren(...[...photos.files].map((f) => h('img', { src: URL.createObjectURL(f), alt: f.name })));
+  photos.onchange = () => thumbs.replaceChildren(...[...(photos.files ?? [])].map((f) => h('img', { src: URL.createObjectURL(f), alt: f.name })));
   const status = h('p', { class: 'muted', 'data-testid': 'person-status' });
   const f = h(
     'form',
@@ -118,7 +118,7 @@ function editor(person, groups, faceAccess, onDone) {
     e.preventDefault();
     const d = new FormData(f);
     const body = Object.fromEntries(PERSON_KEYS.filter((k) => p[k] !== undefined).map((k) => [k, p[k]]));
-    Object.assign(body, { id: String(d.get('id')), kind: d.get('kind'), doorGroups: d.getAll('doorGroups').map(String), enabled: f.querySelector('[name=enabled]').checked });
+    Object.assign(body, { id: String(d.get('id')), kind: d.get('kind'), doorGroups: d.getAll('doorGroups').map(String), enabled: f.querySelector<HTMLInputElement>('[name=enabled]')!.checked });
     const name = String(d.get('name') || '').trim();
     if (name) body.name = name;
     else delete body.name;
@@ -137,7 +137,7 @@ function editor(person, groups, faceAccess, onDone) {
     body.cards = String(d.get('cards') || '')
       .split(/[\s,，、]+/)
       .filter(Boolean);
-    body.needsSecondFactor = f.querySelector('[name=needsSecondFactor]').checked;
+    body.needsSecondFactor = f.querySelector<HTMLInputElement>('[name=needsSecondFactor]')!.checked;
     const pin = String(d.get('pin') || '');
     if (pin && !/^[0-9]{4,8}$/.test(pin)) {
       status.textContent = t('people.badPin');
@@ -145,16 +145,16 @@ function editor(person, groups, faceAccess, onDone) {
       return;
     }
     if (pin) body.pin = pin;
-    else if (f.querySelector('[name=clearPin]')?.checked) body.pin = null;
-    const btn = f.querySelector('button[type=submit]');
+    else if (f.querySelector<HTMLInputElement>('[name=clearPin]')?.checked) body.pin = null;
+    const btn = f.querySelector<HTMLButtonElement>('button[type=submit]')!;
     btn.disabled = true;
     try {
-      const files = faceAccess ? [...photos.files] : [];
+      const files = faceAccess ? [...(photos.files ?? [])] : [];
       if (files.length) {
         status.textContent = t('people.preparing', { n: files.length });
         body.faces = { photos: await Promise.all(files.map(photoBase64)) };
       }
-      const consent = faceAccess ? f.querySelector('[name=gateUpdates]').checked : undefined;
+      const consent = faceAccess ? f.querySelector<HTMLInputElement>('[name=gateUpdates]')!.checked : undefined;
       // Sent only when it changes: withdrawing deletes what was learned.
       if (consent !== undefined && consent !== (p.faceGateUpdates === true)) body.faces = { ...(body.faces || {}), gateUpdates: consent };
       status.textContent = t('loading');
@@ -164,7 +164,7 @@ function editor(person, groups, faceAccess, onDone) {
       const faces = r.faces;
       if (faces && faces.available === false) msgs.push(t('people.noFaceAccess'));
       else if (faces?.error) msgs.push(t('people.enrolFailed'));
-      else if (faces?.rejected?.length) msgs.push(t('people.photosRejected', { n: faces.rejected.length, reasons: faces.rejected.map((x) => t(`reason.${x.code || x.reason}`)).join('、') }));
+      else if (faces?.rejected?.length) msgs.push(t('people.photosRejected', { n: faces.rejected.length, reasons: faces.rejected.map((x: any) => t(`reason.${x.code || x.reason}`)).join('、') }));
       if (msgs.length) toast(msgs.join('；'), 'error');
       else toast(faces && faces.templates !== undefined ? t('people.savedFaces', { n: faces.templates }) : t('people.saved'));
       onDone(true);
@@ -178,7 +178,7 @@ function editor(person, groups, faceAccess, onDone) {
   return f;
 }
 
-export async function render(box) {
+export async function render(box: HTMLElement): Promise<undefined> {
   const caps = await api('/api/capabilities');
   if (!caps.people.configured) {
     box.append(notConfigured(caps.people.reason));
@@ -186,7 +186,7 @@ export async function render(box) {
   }
   const status = await cmd('door.status').catch(() => ({ groups: [] }));
   const groups = status.groups || [];
-  const groupName = new Map(groups.map((g) => [g.id, g.name || g.id]));
+  const groupName = new Map(groups.map((g: any) => [g.id, g.name || g.id]));
   const q = h('input', { type: 'search', placeholder: t('people.search'), 'data-testid': 'people-search' });
   const body = h('tbody');
   const cards = h('div', { class: 'person-cards', 'data-testid': 'person-cards' });
@@ -194,24 +194,24 @@ export async function render(box) {
   const side = h('div');
   const camera = caps.camera.configured;
   let faceAccess = caps.faces.configured;
-  const open = (p) => {
+  const open = (p: any) => {
     side.replaceChildren(card(p ? p.name || p.id : t('people.add'), editor(p, groups, faceAccess, done)));
     side.scrollIntoView({ block: 'start' });
   };
-  const actionsFor = (p) => [
+  const actionsFor = (p: any) => [
     h('button', { class: 'link', 'data-testid': `edit-${p.id}`, onclick: () => open(p) }, t('people.edit')),
-    faceAccess ? h('label', { class: 'button link', title: t('people.enrol') }, t('people.photo'), h('input', { type: 'file', accept: 'image/jpeg,image/png', hidden: true, 'data-testid': `enrol-${p.id}`, onchange: (e) => enrol(p, e.target) })) : null,
+    faceAccess ? h('label', { class: 'button link', title: t('people.enrol') }, t('people.photo'), h('input', { type: 'file', accept: 'image/jpeg,image/png', hidden: true, 'data-testid': `enrol-${p.id}`, onchange: (e: any) => enrol(p, e.target) })) : null,
     faceAccess && camera ? h('button', { class: 'link', title: t('people.captureHelp'), onclick: () => capture(p) }, t('people.capture')) : null,
     h('button', { class: 'link danger', onclick: () => del(p) }, t('people.delete')),
   ];
-  const validity = (p) => `${p.validFrom ? fmtTime(p.validFrom) : '…'} – ${p.validUntil ? fmtTime(p.validUntil) : '…'}`;
-  const groupsText = (p) => p.doorGroups.map((g) => groupName.get(g) || g).join('、');
+  const validity = (p: any) => `${p.validFrom ? fmtTime(p.validFrom) : '…'} – ${p.validUntil ? fmtTime(p.validUntil) : '…'}`;
+  const groupsText = (p: any) => p.doorGroups.map((g: any) => groupName.get(g) || g).join('、');
   const load = async () => {
     const r = await cmd('person.list', { limit: 200, ...(q.value.trim() ? { query: q.value.trim() } : {}) });
     faceAccess = r.faceAccess;
     total.textContent = t('people.total', { n: r.total });
     body.replaceChildren(
-      ...r.people.map((p) =>
+      ...r.people.map((p: any) =>
         h(
           'tr',
           { 'data-person': p.id, class: p.enabled === false ? 'muted' : '' },
@@ -227,7 +227,7 @@ export async function render(box) {
       ),
     );
     cards.replaceChildren(
-      ...r.people.map((p) =>
+      ...r.people.map((p: any) =>
         h(
           'div',
           { class: 'person-card', 'data-person': p.id },
@@ -239,18 +239,18 @@ export async function render(box) {
       ),
     );
   };
-  const done = (changed) => {
+  const done = (changed: any) => {
     side.replaceChildren();
     if (changed) load().catch((e) => toast(errText(e), 'error'));
   };
-  const enrolled = async (r) => {
+  const enrolled = async (r: any) => {
     const faces = r.result?.faces;
-    if (faces?.rejected?.length) toast(t('people.photosRejected', { n: faces.rejected.length, reasons: faces.rejected.map((x) => t(`reason.${x.code || x.reason}`)).join('、') }), 'error');
+    if (faces?.rejected?.length) toast(t('people.photosRejected', { n: faces.rejected.length, reasons: faces.rejected.map((x: any) => t(`reason.${x.code || x.reason}`)).join('、') }), 'error');
     else if (faces?.error) toast(t('people.enrolFailed'), 'error');
     else toast(t('people.savedFaces', { n: faces ? faces.templates : 0 }));
     await load();
   };
-  const capture = async (p) => {
+  const capture = async (p: any) => {
     if (!confirm(t('people.captureHelp'))) return;
     try {
       await enrolled(await api(`/api/people/${encodeURIComponent(p.id)}/face/capture`, { method: 'POST' }));
@@ -258,7 +258,7 @@ export async function render(box) {
       toast(errText(e), 'error');
     }
   };
-  const enrol = async (p, input) => {
+  const enrol = async (p: any, input: any) => {
     const file = input.files[0];
     input.value = '';
     if (!file) return;
@@ -269,7 +269,7 @@ export async function render(box) {
       toast(errText(e), 'error');
     }
   };
-  const del = async (p) => {
+  const del = async (p: any) => {
     if (!confirm(t('people.confirmDelete', { id: p.name || p.id }))) return;
     try {
       await cmd('person.delete', { id: p.id });
@@ -278,7 +278,7 @@ export async function render(box) {
       toast(errText(e), 'error');
     }
   };
-  let timer;
+  let timer: ReturnType<typeof setTimeout> | undefined;
   q.addEventListener('input', () => {
     clearTimeout(timer);
     timer = setTimeout(() => load().catch((e) => toast(errText(e), 'error')), 250);

@@ -1,29 +1,30 @@
 import { t, getLang } from '../i18n.js';
 import { SCHEMA_ZH } from '../schema-zh.js';
-import { h, api, card, table, toast, errText, fmtTime, can, shownWhile } from '../lib.js';
+import { h, api, card, table, toast, errText, fmtTime, can, shownWhile, ApiError } from '../lib.js';
+import type { LiveHandler } from '../lib.js';
 
 // Configuration: a form drawn from the config schema (each key's description is its
 // help text), a YAML view of the file, validation with problems shown at the field,
 // the diff against the running config, apply (revision-checked; the gateway restarts and
 // rolls back by itself if it does not come up healthy), download and upload.
-const isSecretRef = (s) => s && s.type === 'object' && s.properties && 'env' in s.properties && 'file' in s.properties && 'value' in s.properties;
+const isSecretRef = (s: any) => s && s.type === 'object' && s.properties && 'env' in s.properties && 'file' in s.properties && 'value' in s.properties;
 
 // A key's name and help in the page's language: in Chinese from SCHEMA_ZH (by the path
 // with array indexes as []), the key itself beside it; in English the schema's description.
-const schemaPath = (path) =>
+const schemaPath = (path: any) =>
   path
-    .map((p) => (typeof p === 'number' ? '[]' : `.${p}`))
+    .map((p: any) => (typeof p === 'number' ? '[]' : `.${p}`))
     .join('')
     .replace(/^\./, '')
     .replace(/\.\[\]/g, '[]');
-function describe(path, s) {
+function describe(path: any, s: any) {
   const zh = getLang() === 'zh' ? SCHEMA_ZH[schemaPath(path)] : undefined;
   return { label: zh ? zh[0] : undefined, help: zh ? zh[1] : s.description };
 }
 
 // The validator's messages (Ajv's and the loader's), said in Chinese; a message this table
 // does not know is shown as it is, after a Chinese lead.
-const PROBLEMS_ZH = [
+const PROBLEMS_ZH: ReadonlyArray<readonly [RegExp, string]> = [
   [/^must be >= (.+)$/, '必须 ≥ $1'],
   [/^must be <= (.+)$/, '必须 ≤ $1'],
   [/^must be > (.+)$/, '必须 > $1'],
@@ -47,13 +48,13 @@ const PROBLEMS_ZH = [
   [/^must match exactly one schema in oneOf$/, '不符合任何一种允许的写法'],
   [/^must match a schema in anyOf$/, '不符合任何一种允许的写法'],
 ];
-function problemText(msg) {
+function problemText(msg: any) {
   if (getLang() !== 'zh') return msg;
   for (const [re, zh] of PROBLEMS_ZH) if (re.test(msg)) return msg.replace(re, zh);
   return `${t('config.problem')}${t('sep')}${msg}`;
 }
 
-export async function render(box) {
+export async function render(box: HTMLElement): Promise<LiveHandler | undefined> {
   const [cfg, schema] = await Promise.all([api('/api/config'), api('/api/config/schema')]);
   const changes = new Map();
   const fieldErrors = new Map();
@@ -62,22 +63,22 @@ export async function render(box) {
   const status = h('p', { 'data-testid': 'config-status' });
   let mode = 'form';
 
-  const field = (path, s, value) => {
+  const field = (path: any, s: any, value: any) => {
     const key = path.join('.');
     const err = h('small', { class: 'field-error', 'data-field-error': key });
     fieldErrors.set(key, err);
     const d = describe(path, s);
     const label = [d.label ? h('span', {}, d.label) : null, h('code', { class: 'pkey' }, path[path.length - 1])];
     const help = d.help ? h('small', { class: 'muted' }, d.help) : null;
-    let input;
-    const set = (v) => changes.set(key, { path, value: v });
+    let input: any;
+    const set = (v: any) => changes.set(key, { path, value: v });
     if (s.enum) {
       // Enum values are config tokens (written as such in the YAML), shown as they are.
       input = h(
         'select',
         { name: key, translate: 'no' },
         s.optional ? h('option', { value: '' }, '—') : null,
-        s.enum.map((v) => h('option', { value: String(v), selected: v === value }, String(v))),
+        s.enum.map((v: any) => h('option', { value: String(v), selected: v === value }, String(v))),
       );
       input.onchange = () => set(input.value === '' ? null : typeof s.enum[0] === 'number' ? Number(input.value) : input.value);
     } else if (s.type === 'boolean') {
@@ -96,10 +97,10 @@ export async function render(box) {
     if (!cfg.editable && input.tagName !== 'CODE') input.disabled = true;
     return h('div', { class: 'field', 'data-path': key }, h('label', {}, h('span', { class: 'fname' }, label), input), help, err);
   };
-  const section = (path, s, value) => {
+  const section = (path: any, s: any, value: any): HTMLElement => {
     const props = s.properties || {};
     const req = new Set(s.required || []);
-    const kids = Object.entries(props).map(([k, ps]) => {
+    const kids = Object.entries(props as Record<string, any>).map(([k, ps]): HTMLElement => {
       const sub = { ...ps, optional: !req.has(k) };
       const v = value ? value[k] : undefined;
       if (ps.type === 'object' && ps.properties && !isSecretRef(ps)) return section([...path, k], sub, v);
@@ -120,7 +121,7 @@ export async function render(box) {
   const yamlView = h('div', { hidden: true }, yaml);
 
   const request = () => (mode === 'form' ? { changes: [...changes.values()] } : { yaml: yaml.value });
-  const showResult = (r) => {
+  const showResult = (r: any) => {
     for (const el of fieldErrors.values()) el.textContent = '';
     general.replaceChildren();
     for (const p of r.problems || []) {
@@ -137,7 +138,7 @@ export async function render(box) {
             h('h4', {}, t('config.diff')),
             table(
               ['', '−', '+'],
-              r.diff.map((d) => h('tr', {}, h('td', {}, h('code', {}, d.path)), h('td', { class: 'del' }, d.from === undefined ? '' : JSON.stringify(d.from)), h('td', { class: 'add' }, d.to === undefined ? '' : JSON.stringify(d.to)))),
+              r.diff.map((d: any) => h('tr', {}, h('td', {}, h('code', {}, d.path)), h('td', { class: 'del' }, d.from === undefined ? '' : JSON.stringify(d.from)), h('td', { class: 'add' }, d.to === undefined ? '' : JSON.stringify(d.to)))),
             ),
           ]
         : r.ok
@@ -158,7 +159,7 @@ export async function render(box) {
       status.className = 'error';
     }
   };
-  const waitBack = async (oldRevision) => {
+  const waitBack = async (oldRevision: any) => {
     for (let i = 0; i < 120; i++) {
       await new Promise((r) => setTimeout(r, 1000));
       try {
@@ -185,12 +186,12 @@ export async function render(box) {
       box.querySelectorAll('button').forEach((b) => (b.disabled = true));
       waitBack(cfg.runningRevision);
     } catch (e) {
-      if (e.body?.problems) showResult(e.body);
+      if (e instanceof ApiError && (e.body as { problems?: unknown } | undefined)?.problems) showResult(e.body);
       status.textContent = errText(e);
       status.className = 'error';
     }
   };
-  const upload = async (input) => {
+  const upload = async (input: any) => {
     const file = input.files[0];
     input.value = '';
     if (!file) return;
@@ -208,7 +209,7 @@ export async function render(box) {
   };
   const tabForm = h('button', { class: 'tab active', onclick: () => switchTo('form') }, t('config.form'));
   const tabYaml = h('button', { class: 'tab', onclick: () => switchTo('yaml'), 'data-testid': 'tab-yaml' }, t('config.yaml'));
-  const switchTo = (m) => {
+  const switchTo = (m: any) => {
     mode = m;
     formView.hidden = m !== 'form';
     yamlView.hidden = m !== 'yaml';
@@ -218,7 +219,7 @@ export async function render(box) {
 
   const last = cfg.lastApply;
   const lastBox = h('div', { 'data-testid': 'last-apply' });
-  const showLast = (m) => {
+  const showLast = (m: any) => {
     if (!m) return lastBox.replaceChildren();
     const what = m.status === 'rolled_back' ? `${t('config.rolledBack')}${t('sep')}${m.reasonCode ? t(`rollback.${m.reasonCode}`, m.reasonArgs || {}) : t('rollback.other')}` : m.status === 'confirmed' ? t('config.confirmed', { at: fmtTime(m.decidedAt) }) : t('config.pending');
     lastBox.className = `notice ${m.status === 'rolled_back' ? 'bad' : m.status === 'confirmed' ? 'good' : ''}`;
@@ -259,15 +260,16 @@ export async function render(box) {
         tabYaml,
         h('span', { class: 'grow' }),
         h('a', { class: 'button link', href: '/api/config/download', download: '' }, t('config.download')),
-        can('technician') ? h('label', { class: 'button link' }, t('config.upload'), h('input', { type: 'file', accept: '.yaml,.yml,text/yaml', hidden: true, 'data-testid': 'upload', onchange: (e) => upload(e.target) })) : null,
+        can('technician') ? h('label', { class: 'button link' }, t('config.upload'), h('input', { type: 'file', accept: '.yaml,.yml,text/yaml', hidden: true, 'data-testid': 'upload', onchange: (e: any) => upload(e.target) })) : null,
       ),
       card('', formView, yamlView),
       h('div', { class: 'row sticky' }, h('button', { onclick: validate, 'data-testid': 'validate' }, t('config.validate')), cfg.editable ? h('button', { class: 'primary', onclick: apply, 'data-testid': 'apply' }, t('config.apply')) : null, status),
       general,
       diffBox,
-    ].filter(Boolean),
+    ].filter((x): x is HTMLElement => x !== null),
   );
-  return (kind, ev) => {
-    if (kind === 'bus' && ev.type === 'console.config' && ev.data && ev.data.status !== 'applying') refreshLast();
+  const live: LiveHandler = (kind, ev) => {
+    if (kind === 'bus' && ev.type === 'console.config' && ev.data && (ev.data as { status?: string }).status !== 'applying') refreshLast();
   };
+  return live;
 }

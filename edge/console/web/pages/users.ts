@@ -1,13 +1,13 @@
 import { t } from '../i18n.js';
-import { h, api, card, table, toast, errText, fmtTime, session } from '../lib.js';
+import { h, api, card, table, toast, errText, fmtTime, session, type PageContext } from '../lib.js';
 
 // Accounts (admin): add with a role, change role (confirmed), reset password, unlock,
 // delete. Everyone's own password is on the Account page (account.js).
 const ROLES = ['viewer', 'technician', 'admin'];
 
-export async function render(box, ctx) {
+export async function render(box: HTMLElement, ctx: PageContext): Promise<undefined> {
   const { users } = await api('/api/users');
-  const act = (f) => async () => {
+  const act = (f: any) => async () => {
     try {
       await f();
       ctx.rerender();
@@ -15,7 +15,7 @@ export async function render(box, ctx) {
       toast(errText(e), 'error');
     }
   };
-  const rows = users.map((u) => {
+  const rows = users.map((u: any) => {
     const role = h(
       'select',
       { 'data-testid': `role-${u.name}` },
