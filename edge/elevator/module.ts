@@ -13,7 +13,8 @@ import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Type } from '@sinclair/typebox';
 import type { GatewayModule, ModuleContext, ModuleHealth } from '../module.js';
-import { Camera, describeSource, type CameraSource, type CameraState, type Frame } from '../../drivers/camera/camera.js';
+import { describeSource, type Camera, type CameraState, type Frame } from '../../drivers/camera/camera.js';
+import { cameraFromSettings, cameraSource } from '../../drivers/camera/settings.js';
 import { openGpioBackend, realTimers, type GpioBackend, type Timers } from '../../drivers/gpio/index.js';
 import { SimulatedGpio } from '../../drivers/gpio/simulated.js';
 import { CommandError } from '../commands/registry.js';
@@ -60,12 +61,6 @@ declare module '../bus.js' {
 }
 
 export const ELEVATOR_COMMANDS = ['elevator.status', 'elevator.release'] as const;
-
-function cameraSource(c: CarConfig['camera']['source']): CameraSource {
-  if (c.kind === 'rtsp') return { kind: 'rtsp', url: c.url ?? '', transport: c.transport };
-  if (c.kind === 'v4l2') return { kind: 'v4l2', device: c.device ?? '/dev/video0' };
-  return { kind: 'file', path: c.path ?? '' };
-}
 
 class Car {
   readonly decision: HoldDecision;
@@ -159,17 +154,7 @@ export class ElevatorModule implements GatewayModule {
 
   private startCamera(car: Car): void {
     const c = car.cfg.camera;
-    const cam = new Camera({
-      source: cameraSource(c.source),
-      width: c.width,
-      height: c.height,
-      fps: c.fps,
-      staleMs: c.staleS * 1000,
-      frozenMs: c.frozenS * 1000,
-      reconnectMinMs: c.reconnectMinMs,
-      reconnectMaxMs: c.reconnectMaxMs,
-      now: () => this.now(),
-    });
+    const cam = cameraFromSettings(c, () => this.now());
     cam.on('state', (s: CameraState) => this.onCamera(car, s));
     cam.on('frame', () => this.pump(car));
     car.camera = cam;
