@@ -291,6 +291,7 @@ export interface CommandResults {
 export interface MeterBusRow {
   id: string;
   protocol: string;
+  /** "/dev/ttyUSB0@9600 8N1", "tcp 10.0.0.5:502"… */
   line: string;
   lineUp: boolean;
   lineError?: string;
