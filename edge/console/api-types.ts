@@ -102,6 +102,7 @@ export type LiveEventName = LiveBusEventName | ConsoleEventName;
 /** A bus event as kept by the live hub and sent on /api/live (event: bus). */
 export interface LiveEvent {
   type: LiveEventName;
+  /** UTC ms when the console saw it. */
   at: number;
   data: unknown;
 }

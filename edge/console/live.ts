@@ -22,7 +22,7 @@ import type { BusEvents, EventBus } from '../bus.js';
 import type { Role } from './accounts.js';
 import type { LiveBusEventName, LiveEvent, LiveEventName } from './api-types.js';
 
-// A kept event: its name (a forwarded bus event or a console one), when the console saw it (UTC ms), its data.
+// The kept and sent event is the API's (api-types.ts), so the pages read what the hub keeps.
 export type { LiveEvent };
 
 /** The session a stream belongs to, as checked before each batch. */

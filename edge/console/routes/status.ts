@@ -105,6 +105,7 @@ export async function dashboard(d: ConsoleDeps, req: FastifyRequest): Promise<Da
   return {
     ...liveStatus(d),
     doors: doorStates(d),
+    // gateway.info answers an object (the gateway's version, ids, uptime…).
     info: info.ok ? (info.result as Record<string, unknown>) : null,
     system: systemStats(d.ctx.dataDir),
     events: d.live.recent((e) => eventAllowed(req.session!.role, e.type), 30),
