@@ -83,6 +83,24 @@ t.test('a good config patch, staged, is confirmed by every box', async (t) => {
   }
   const confirmed = fleet.platform.records('event').filter((e) => e.type === 'config.confirmed');
   t.equal(new Set(confirmed.map((e) => e.data.commandId)).size, N, 'one config.confirmed per box');
+
+  // The same change again (an operator re-running the tool after it was interrupted): the
+  // same command ids, answered as duplicates, nothing applied twice, the outcome from each
+  // box's history.
+  const starts = fleet.boxes.map((b) => b.sup.starts.length);
+  const again = await runTool(['config', ...common(), '--patch', '{"status":{"intervalS":45}}', '--confirm-within-s', '30', '--reason', 'rehearsal: slower status'], { timeoutMs: 120_000 });
+  t.equal(again.code, 0, again.stderr);
+  const rep = report(again.stdout);
+  t.ok(
+    rep.rows.every((x) => x.state === 'confirmed' && /confirmed before/.test(x.detail ?? '')),
+    'a re-run reports each box confirmed, from its history',
+  );
+  t.same(
+    fleet.boxes.map((b) => b.sup.starts.length),
+    starts,
+    'and restarts no box',
+  );
+  t.equal(fleet.platform.records('event').filter((e) => e.type === 'config.confirmed').length, confirmed.length, 'no new confirmation: nothing was applied again');
 });
 
 t.test('a release that crashes at start (chunks over MQTT): rolled back on the canary, halted, 19 untouched', async (t) => {

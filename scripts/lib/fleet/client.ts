@@ -172,6 +172,14 @@ export class FleetClient {
     const r = await this.send(t, id, 'config.apply', args, Math.min(timeoutMs, 30_000));
     if (!r) return { state: 'timeout', detail: 'config.apply not answered' };
     if (!r.ok) return { state: 'failed', detail: describe(r) };
+    if (r.duplicate) {
+      // A re-run (the tool stopped mid-rollout): the box answered this id before and will
+      // not apply it again, and its outcome went out then. Its history knows what became of it.
+      const h = await this.send(t, `${id}-history-${Date.now().toString(36)}`, 'config.history', {}, 30_000);
+      const entry = (h?.ok ? (h.result?.entries as Array<{ commandId?: string; status: string; revision: string; previousRevision?: string; rollbackReason?: string }>) : undefined)?.find((e) => e.commandId === id);
+      if (entry?.status === 'confirmed') return { state: 'confirmed', detail: `revision ${entry.revision} (confirmed before)` };
+      if (entry?.status === 'rolled_back') return { state: 'rolled_back', detail: `back to ${entry.previousRevision}: ${entry.rollbackReason ?? 'unhealthy'} (before)` };
+    }
     const o = await outcome;
     if (!o) return { state: 'timeout', detail: `no config.confirmed or config.rolled_back within ${Math.round(timeoutMs / 1000)} s (revision ${r.result?.revision})` };
     if (o.type === 'config.confirmed') return { state: 'confirmed', detail: `revision ${o.data.revision}` };
