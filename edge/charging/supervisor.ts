@@ -9,6 +9,7 @@
 //   any ──relay does not follow after the retries / meter offline or silent──▶ fault (alarm, relay off)
 //   any port of a pile ──smoke or heat input trips──▶ off (fire, fire alarm): every port at once
 //   off / fault ──enable command (no fire on the pile)──▶ idle
+//   GPIO-relay ports ──the gateway stops──▶ off (shutdown; Modbus coils keep their state)
 //
 // The safe state of a relay is off: every cut, fault and fire writes off. Relay writes
 // are urgent jobs of the bus scheduler: they go before the next poll and between the
