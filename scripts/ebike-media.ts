@@ -4,7 +4,8 @@
 // CI (which reaches only the npm registry and Debian's packages) can run the blocker end to
 // end on a real motorcycle photo. Every file is taken from a Debian binary package, in this
 // order: the installed file (if the package is installed), a .deb already on disk (--debs
-// DIR, then /var/cache/apt/archives), else `apt-get download` into a temporary directory.
+// DIR, then /var/cache/apt/archives), else `apt-get download` into --debs DIR (so the next
+// run finds it there) or, without --debs, a temporary directory.
 // Nothing else is fetched. Each file is checked against a pinned sha256, so a changed
 // package is an error rather than a silently different set.
 //
@@ -154,6 +155,8 @@ export class DebSource {
   constructor(
     private readonly debDirs: string[],
     private readonly download: boolean,
+    /** Where `apt-get download` puts a missing .deb (the --debs directory); a temp dir if undefined. */
+    private readonly cacheDir?: string,
   ) {}
 
   /** A .deb of the package on disk, downloading it with apt-get if allowed. */
@@ -172,14 +175,21 @@ export class DebSource {
       }
     }
     if (!this.download) throw new MediaError(`no ${pkg}_*.deb in ${this.debDirs.join(', ')} and --no-download given`);
-    this.tmp ??= mkdtempSync(join(tmpdir(), 'estate-edge-ebike-media-'));
-    const r = spawnSync('apt-get', ['download', pkg], { cwd: this.tmp, encoding: 'utf8' });
-    const hit = readdirSync(this.tmp).find((f) => f.startsWith(`${pkg}_`) && f.endsWith('.deb'));
+    // Into the cache directory when one was given (the next run finds it there), else a temp dir.
+    let into = this.cacheDir;
+    if (into) mkdirSync(into, { recursive: true });
+    else into = this.tmp ??= mkdtempSync(join(tmpdir(), 'estate-edge-ebike-media-'));
+    // Short network timeouts and one retry: an unreachable mirror fails in seconds, not minutes.
+    const r = spawnSync('apt-get', ['-o', 'Acquire::Retries=1', '-o', 'Acquire::http::Timeout=10', '-o', 'Acquire::https::Timeout=10', 'download', pkg], { cwd: into, encoding: 'utf8' });
+    const hit = readdirSync(into)
+      .filter((f) => f.startsWith(`${pkg}_`) && f.endsWith('.deb'))
+      .sort()
+      .pop();
     if (r.status !== 0 || !hit) {
       throw new MediaError(`apt-get download ${pkg} failed (run apt-get update first?): ${(r.stderr || r.stdout).trim()}`);
     }
-    this.fetched.set(pkg, join(this.tmp, hit));
-    return join(this.tmp, hit);
+    this.fetched.set(pkg, join(into, hit));
+    return join(into, hit);
   }
 
   cleanup(): void {
@@ -282,7 +292,7 @@ async function main(): Promise<void> {
   }
   const mirror = resolve(a.mirror);
   mkdirSync(mirror, { recursive: true });
-  const src = new DebSource([...(a.debs ? [resolve(a.debs)] : []), '/var/cache/apt/archives'], !a['no-download']);
+  const src = new DebSource([...(a.debs ? [resolve(a.debs)] : []), '/var/cache/apt/archives'], !a['no-download'], a.debs ? resolve(a.debs) : undefined);
   try {
     const files = [...PACKAGE_FILES, ...(a['with-opencv'] ? OPENCV_FILES : [])];
     const collected = await collect(files, mirror, src);
