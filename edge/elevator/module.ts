@@ -208,8 +208,15 @@ export class ElevatorModule implements GatewayModule {
       .finally(() => {
         car.camera?.release(f);
         car.busy = false;
-        // Give the other cars their turn at the detector, then this one again.
-        if (!this.stopped) for (const c of this.cars.values()) setImmediate(() => this.pump(c));
+        // Give the other cars their turn at the detector, then this one again: the car after
+        // this one is offered the free detector first. (Offering in config order let the first
+        // car take every free slot when the detector was saturated: measured 27 against 8
+        // frames for two cars at load average 9.)
+        if (!this.stopped) {
+          const cars = [...this.cars.values()];
+          const i = cars.indexOf(car);
+          for (const c of [...cars.slice(i + 1), ...cars.slice(0, i + 1)]) setImmediate(() => this.pump(c));
+        }
       });
   }
 
