@@ -14,10 +14,12 @@ import { DirError } from './store/dirs.js';
 import { referencedPathProblems } from './config/files.js';
 import { rollbackUnloadableApply } from './config/apply.js';
 import { SystemdNotifier, installDebugLoopBlocker } from './systemd/notify.js';
-import { releaseSignals, restoreDefaultSignals } from './signals.js';
+import { holdSignals, releaseSignals, restoreDefaultSignals } from './signals.js';
 
 export const EXIT_CONFIG = 2;
 export const EXIT_CRASH = 1;
+/** Not an exit status: `run` returns it when the gateway stopped to start again in this process (a config change). */
+const RELOAD = -1;
 
 function usage(): string {
   return `usage: estate-edge [run|check-config|doctor|setup-token] [--config PATH]
@@ -84,7 +86,9 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`unknown command "${cmd}"\n${usage()}`);
     return EXIT_CONFIG;
   }
-  return run(loaded);
+  const code = await run(loaded);
+  // A config change: load the file again and start a new gateway in this process.
+  return code === RELOAD ? main(argv) : code;
 }
 
 async function run(loaded: LoadedConfig): Promise<number> {
@@ -103,15 +107,24 @@ async function run(loaded: LoadedConfig): Promise<number> {
     loaded,
     log,
     logRing,
-    onRestartRequested: (reason) => void shutdown(`restart requested: ${reason}`, 0),
+    onRestartRequested: (reason, how) => void shutdown(`restart requested: ${reason}`, how === 'reload' ? RELOAD : 0),
   });
 
+  let stopping = false;
   const shutdown = async (reason: string, code: number) => {
+    // A SIGTERM during a reload's stop turns it into a real stop (exit 0); never the reverse.
+    if (stopping) {
+      if (code !== RELOAD && exitCode === RELOAD) exitCode = code;
+      return;
+    }
+    stopping = true;
     exitCode = code;
-    void notifier.stopping(`stopping: ${reason}`);
+    // RELOADING=1 … READY=1 (from the next run) is systemd's reload protocol: the unit stays
+    // active, where STOPPING=1 would have it wait for the process to exit.
+    void (code === RELOAD ? notifier.reloading(`reloading: ${reason}`) : notifier.stopping(`stopping: ${reason}`));
     const hard = setTimeout(() => {
       log.error('graceful shutdown took too long: exiting');
-      resolveExit(exitCode || 1);
+      resolveExit(exitCode === 0 || exitCode === RELOAD ? 1 : exitCode);
     }, loaded.config.gateway.shutdownTimeoutMs + 2000);
     hard.unref();
     try {
@@ -123,17 +136,19 @@ async function run(loaded: LoadedConfig): Promise<number> {
     resolveExit(exitCode);
   };
 
-  process.on('SIGTERM', () => void shutdown('SIGTERM', 0));
-  process.on('SIGINT', () => void shutdown('SIGINT', 0));
-  process.on('uncaughtException', (err) => {
+  const onTerm = () => void shutdown('SIGTERM', 0);
+  const onInt = () => void shutdown('SIGINT', 0);
+  const onCrash = (err: unknown) => {
     log.fatal({ err }, 'uncaught exception: putting hardware in its safe state and exiting');
     gateway.emergencyStop();
     void shutdown('crash', EXIT_CRASH);
-  });
-  process.on('unhandledRejection', (err) => {
-    // Logged, not fatal: a stray rejected promise must not take the doors down.
-    log.error({ err }, 'unhandled promise rejection');
-  });
+  };
+  // Logged, not fatal: a stray rejected promise must not take the doors down.
+  const onRejection = (err: unknown) => log.error({ err }, 'unhandled promise rejection');
+  process.on('SIGTERM', onTerm);
+  process.on('SIGINT', onInt);
+  process.on('uncaughtException', onCrash);
+  process.on('unhandledRejection', onRejection);
   // A SIGTERM while the code was loading (edge/signals.ts): stop before anything starts.
   // One that is still on its way (a signal is handled when the event loop polls, and
   // loading the code does not let it) reaches shutdown() in this turn of the loop; either
@@ -166,8 +181,17 @@ async function run(loaded: LoadedConfig): Promise<number> {
 
   async function finishRun(code: number): Promise<number> {
     await notifier.flush();
+    notifier.stopWatchdog();
     log.flush?.();
     logRing.detach();
+    if (code === RELOAD) {
+      // Until the next run takes them over, a SIGTERM is held (and acted on at once by it).
+      holdSignals();
+      process.off('SIGTERM', onTerm);
+      process.off('SIGINT', onInt);
+      process.off('uncaughtException', onCrash);
+      process.off('unhandledRejection', onRejection);
+    }
     return code;
   }
 }

@@ -20,7 +20,7 @@ import { Uplink } from './uplink/uplink.js';
 import { Metrics } from './observability/metrics.js';
 import { ObservabilityServer, type HealthBody } from './observability/http.js';
 import { systemStats } from './observability/system.js';
-import { ServiceRegistry, type LogRingReader, type GatewayModule, type ModuleContext, type ModuleHealth } from './module.js';
+import { ServiceRegistry, type LogRingReader, type GatewayModule, type ModuleContext, type ModuleHealth, type RestartHow } from './module.js';
 import { moduleFactories, type ModuleEntry } from './modules.js';
 import type { LoadedConfig } from './config/load.js';
 import { VERSION } from './version.js';
@@ -34,8 +34,8 @@ export interface GatewayOptions {
   modules?: ModuleEntry[];
   /** The on-disk log ring the service attached to `log` (edge/cli.ts), for logs.get. */
   logRing?: LogRingReader;
-  /** Called when a module asks for a service restart (main.ts exits so systemd restarts us). */
-  onRestartRequested?: (reason: string) => void;
+  /** Called when a module asks for a service restart (edge/cli.ts: exit for systemd, or stop and start again in-process). */
+  onRestartRequested?: (reason: string, how: RestartHow) => void;
 }
 
 export class Gateway {
@@ -93,9 +93,9 @@ export class Gateway {
       version: VERSION,
       ...(this.opts.logRing ? { logRing: this.opts.logRing } : {}),
       healthReport: () => this.healthReport(),
-      requestRestart: (reason) => {
-        this.log.warn({ reason }, 'service restart requested');
-        this.opts.onRestartRequested?.(reason);
+      requestRestart: (reason, how = 'process') => {
+        this.log.warn({ reason, how }, 'service restart requested');
+        this.opts.onRestartRequested?.(reason, how);
       },
     };
   }

@@ -87,9 +87,17 @@ export interface ModuleContext {
   healthReport(): Record<string, ModuleHealth>;
   /** The on-disk ring of this process's log lines (set by the service; absent in tests that build a Gateway directly). */
   logRing?: LogRingReader;
-  /** Ask the service to restart (systemd brings it back), e.g. after a config change. */
-  requestRestart(reason: string): void;
+  /**
+   * Ask the service to restart. `process` (the default): the process exits and systemd
+   * starts it again (after the unit's RestartSec) — needed for a new release, or when an
+   * operator asks for a real restart. `reload`: the gateway stops and starts again inside
+   * this process from the config file, with no RestartSec wait and no code reload — for a
+   * config change, so the meters and doors are back in about a second.
+   */
+  requestRestart(reason: string, how?: RestartHow): void;
 }
+
+export type RestartHow = 'process' | 'reload';
 
 /** A module factory returns undefined when its capability is not configured. */
 export type ModuleFactory = (ctx: ModuleContext) => GatewayModule | undefined;

@@ -14,7 +14,7 @@ import { existsSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { Type } from '@sinclair/typebox';
 import { parseDocument } from 'yaml';
-import type { GatewayModule, LogRingReader, ModuleContext, ModuleFactory, ModuleHealth } from '../module.js';
+import type { GatewayModule, LogRingReader, ModuleContext, ModuleFactory, ModuleHealth, RestartHow } from '../module.js';
 import { CommandError, type CommandMeta } from '../commands/registry.js';
 import { ApplyGuard, ConfigFile, type ApplyMarker, type EditResult } from '../config/apply.js';
 import { applyChange, mergePatchText, plaintextSecrets } from '../config/change.js';
@@ -134,18 +134,18 @@ export class FleetModule implements GatewayModule {
       onRolledBack: (m, reason) => {
         this.log.error({ user: m.user, source: m.source ?? 'console', reason }, 'configuration change rolled back: restoring the previous config and restarting');
         this.reportRollback(m, reason);
-        this.restartSoon(`config rolled back: ${reason}`);
+        this.restartSoon(`config rolled back: ${reason}`, 'reload');
       },
     });
     const found = this.guard.start();
     if (found !== 'none') this.log.warn({ found, confirmWithinS: graceS }, 'configuration was changed: checking the gateway comes up healthy');
   }
 
-  private restartSoon(reason: string): void {
+  private restartSoon(reason: string, how: RestartHow): void {
     if (this.restartTimer) return;
     this.restartTimer = setTimeout(() => {
       try {
-        this.ctx.requestRestart(reason);
+        this.ctx.requestRestart(reason, how);
       } catch (err) {
         this.log.error({ err: String(err) }, 'restart request failed');
       }
@@ -193,7 +193,7 @@ export class FleetModule implements GatewayModule {
     });
     this.audit(action, { source: meta.source, user: meta.user ?? PLATFORM_USER, commandId: meta.id, ...(opts.why ? { reason: opts.why } : {}), ...applied, confirmWithinS, diff: c.diff.slice(0, 50) });
     this.log.warn({ commandId: meta.id, source: meta.source, ...applied, confirmWithinS, changed: c.diff.length }, 'configuration change written: restarting to apply it');
-    this.restartSoon(`${action} ${applied.revision} (command ${meta.id})`);
+    this.restartSoon(`${action} ${applied.revision} (command ${meta.id})`, 'reload');
     return { status: 'pending', ...applied, confirmWithinS };
   }
 
@@ -327,7 +327,7 @@ export class FleetModule implements GatewayModule {
       handler: (args, meta) => {
         this.audit('gateway.restart', { source: meta.source, user: meta.user ?? PLATFORM_USER, commandId: meta.id, reason: args.reason });
         this.log.warn({ commandId: meta.id, source: meta.source, reason: args.reason }, 'restart requested by command');
-        this.restartSoon(`gateway.restart (command ${meta.id}): ${args.reason}`);
+        this.restartSoon(`gateway.restart (command ${meta.id}): ${args.reason}`, 'process');
         return { status: 'restarting', inMs: RESTART_DELAY_MS };
       },
     });

@@ -96,6 +96,19 @@ export class SystemdNotifier {
     return this.send(['STOPPING=1', `STATUS=${this.lastStatus}`]);
   }
 
+  /**
+   * A reload has begun (the gateway stops and starts again in this process): RELOADING=1
+   * with MONOTONIC_USEC (required by systemd ≥ 253 for notify-reload, harmless before);
+   * the next run's READY=1 ends it. Stops the watchdog pings until then.
+   */
+  reloading(status: string): Promise<void> {
+    if (this.stoppingSent) return Promise.resolve();
+    this.stopWatchdog();
+    this.lastStatus = statusLine(status);
+    // process.hrtime is CLOCK_MONOTONIC on Linux (libuv's uv_hrtime), the clock systemd means.
+    return this.send(['RELOADING=1', `MONOTONIC_USEC=${process.hrtime.bigint() / 1000n}`, `STATUS=${this.lastStatus}`]);
+  }
+
   /** Send a status line now (rare events; routine changes ride on the watchdog pings). */
   status(status: string): Promise<void> {
     const line = statusLine(status);

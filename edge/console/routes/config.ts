@@ -93,7 +93,7 @@ export function configRoutes(app: FastifyInstance, d: ConsoleDeps): void {
     d.live.publish('console.config', { status: 'applying', user: req.session!.user });
     reply.send({ ok: true, message: 'configuration written; the service restarts to apply it', diff: r.diff, revision: file.revision() } satisfies ConfigApplied);
     const user = req.session!.user;
-    later(d, 200, 'restart after config apply', () => d.ctx.requestRestart(`config applied from the console by ${user}`));
+    later(d, 200, 'restart after config apply', () => d.ctx.requestRestart(`config applied from the console by ${user}`, 'reload'));
     return reply;
   });
 }
