@@ -33,6 +33,23 @@ t.test('a missing helper is reported once and never blocks the gateway', async (
   t.match(errors[0], /systemd-notify not found/);
 });
 
+t.test('a reload: RELOADING=1 with MONOTONIC_USEC on the monotonic clock, then READY=1 from the next run', { skip: haveTools ? false : 'needs /usr/bin/python3 and systemd-notify (Debian package systemd)' }, async (t) => {
+  const sock = new FakeNotifySocket();
+  await sock.start();
+  t.teardown(() => sock.close());
+  await new SystemdNotifier({ env: { NOTIFY_SOCKET: sock.path } }).reloading('reloading: config applied');
+  const r = await sock.waitFor('RELOADING', 15_000);
+  t.equal(r.msg.RELOADING, '1');
+  t.match(r.msg.STATUS, /reloading: config applied/);
+  // r.t is Python's time.monotonic() at arrival: CLOCK_MONOTONIC read by another process.
+  const sentMs = Number(r.msg.MONOTONIC_USEC) / 1000;
+  t.ok(sentMs <= r.t + 1 && r.t - sentMs < 5000, `MONOTONIC_USEC (${sentMs.toFixed(0)} ms) is CLOCK_MONOTONIC, just before arrival (${r.t.toFixed(0)} ms)`);
+  // The next run's notifier (a new one, as edge/cli.ts makes per run) ends the reload.
+  await new SystemdNotifier({ env: { NOTIFY_SOCKET: sock.path } }).ready('running');
+  const ready = await sock.waitFor('READY', 15_000);
+  t.equal(ready.msg.READY, '1');
+});
+
 t.test('gateway under a notify socket: READY, WATCHDOG pings, none while the loop is blocked, STOPPING', { skip: haveTools ? false : 'needs /usr/bin/python3 and systemd-notify (Debian package systemd)' }, async (t) => {
   const sock = new FakeNotifySocket();
   await sock.start();

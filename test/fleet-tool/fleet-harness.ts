@@ -46,9 +46,10 @@ export class Fleet {
 
   /**
    * N boxes on version `baseVersion`, started and online. `extra(i)` adds config lines to box
-   * i (meters, doors); `commitTimeoutS` is how long a new release has to prove itself.
+   * i (meters, doors); `commitTimeoutS` is how long a new release has to prove itself;
+   * `restartDelayMs` the restart loop's wait after an exit (systemd's RestartSec; 200 ms default).
    */
-  static async start(n: number, o: { baseVersion?: string; extra?: (i: number) => string[]; commitTimeoutS?: number; onlineTimeoutMs?: number } = {}): Promise<Fleet> {
+  static async start(n: number, o: { baseVersion?: string; extra?: (i: number) => string[]; commitTimeoutS?: number; onlineTimeoutMs?: number; restartDelayMs?: number } = {}): Promise<Fleet> {
     const bundle = await buildBundle();
     const broker = await Broker.start();
     const platform = await Platform.connect(broker.url, `estate/${SITE}/#`);
@@ -60,7 +61,7 @@ export class Fleet {
     for (let i = 0; i < n; i++) {
       const gateway = gatewayId(i);
       const box = makeBox({ tarball: base.tarball, pub: keys.pub, brokerUrl: broker.url, ca: https.caFile, commitTimeoutS: o.commitTimeoutS ?? 60, site: SITE, gateway, extraYaml: o.extra?.(i) ?? [] });
-      f.boxes.push({ gateway, base: `estate/${SITE}/${gateway}`, sup: new Supervisor(box, { maxStarts: 40 }), config: box.config, dataDir: box.dataDir });
+      f.boxes.push({ gateway, base: `estate/${SITE}/${gateway}`, sup: new Supervisor(box, { maxStarts: 40, ...(o.restartDelayMs !== undefined ? { restartDelayMs: o.restartDelayMs } : {}) }), config: box.config, dataDir: box.dataDir });
     }
     await f.waitOnline(base.manifest.version, o.onlineTimeoutMs ?? 120_000, 'first start');
     return f;

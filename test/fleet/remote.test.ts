@@ -165,6 +165,11 @@ t.test('a good patch: pending, restart, config.confirmed; a duplicate id is not 
     'audit: applied, with who and why',
   );
   await platform.waitFor(() => platform.records('audit').some((a) => a.type === 'config.confirmed' && a.data.commandId === id), 10_000, 'audit confirmed');
+  t.equal(starts, 1, 'applied by a reload inside the process: no process restart (no RestartSec wait)');
+  t.ok(
+    lines.some((l) => l.includes('service restart requested') && l.includes('"how":"reload"')),
+    'the restart was a reload',
+  );
 
   const startsBefore = starts;
   await platform.client.publishAsync(`${BASE}/cmd`, JSON.stringify({ v: 1, id, name: 'config.apply', args: { patch: { status: { intervalS: 45 } }, baseRevision: info.configRevision }, ts: Date.now() }), { qos: 1 });
