@@ -20,7 +20,7 @@ type ConfigPath = Array<string | number>;
 
 // Configuration: a form drawn from the config schema (each key's description is its
 // help text), a YAML view of the file, validation with problems shown at the field,
-// the diff against the running config, apply (revision-checked; the gateway restarts and
+// the diff against the running config, apply (revision-checked; the gateway reloads and
 // rolls back by itself if it does not come up healthy), download and upload.
 const isSecretRef = (s: SchemaNode | undefined) => !!s && s.type === 'object' && s.properties && 'env' in s.properties && 'file' in s.properties && 'value' in s.properties;
 
