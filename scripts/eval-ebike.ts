@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import sharp from 'sharp';
 import { defaultModelsDir, getModel, loadManifest } from '../models/manifest.js';
-import { ObjectEngine } from '../edge/elevator/objects-engine.js';
+import { ObjectEngine, objectEngineOptions } from '../edge/elevator/objects-engine.js';
 import { findEbike } from '../edge/elevator/detector.js';
 import { HoldDecision } from '../edge/elevator/decision.js';
 
@@ -23,7 +23,7 @@ if (!existsSync(dir)) {
 }
 const fps = Number(a.fps);
 const m = getModel(loadManifest(join(defaultModelsDir(), 'manifest.json')), a.model!, 'object-detector');
-const engine = await ObjectEngine.create({ file: join(defaultModelsDir(), m.file), input: m.input.shape[2] as number, stride: 4, threads: 1, minScore: 0.2 });
+const engine = await ObjectEngine.create(objectEngineOptions(m, join(defaultModelsDir(), m.file), 1, 0.2));
 // The defaults of the elevator config section.
 const rule = { minScore: 0.35, minAreaFraction: 0.02 };
 const W = 640;

@@ -25,6 +25,7 @@ import { HoldRelay } from './relay.js';
 import { AplayPlayer, SimulatedPlayer, preparePrompt, type AudioPlayer, type PromptResult } from './audio.js';
 import { findEbike, type Detection } from './detector.js';
 import { ObjectClient } from './objects-client.js';
+import { objectEngineOptions } from './objects-engine.js';
 import { elevatorCapability } from './capability.js';
 
 export interface CarStatus {
@@ -145,7 +146,7 @@ export class ElevatorModule implements GatewayModule {
       if (!existsSync(file)) throw new Error(`object detector ${m.file} is not installed in ${this.cfg.modelsDir ?? defaultModelsDir()}: run npm run models -- --only ${this.cfg.model}`);
       const sha = createHash('sha256').update(readFileSync(file)).digest('hex');
       if (sha !== m.sha256) throw new Error(`object detector ${file}: sha256 ${sha} differs from the manifest (${m.sha256}); reinstall with npm run models`);
-      this.detector = new ObjectClient({ file, input: Number(m.input.shape[2]), stride: m.decoder.stride, threads: this.cfg.threads, minScore: Math.min(0.2, this.cfg.minScore) });
+      this.detector = new ObjectClient(objectEngineOptions(m, file, this.cfg.threads, Math.min(0.2, this.cfg.minScore)));
       await this.detector.start();
     } catch (err) {
       // Without a detector nothing can be held: the relays stay released (safe), health says why.
