@@ -13,7 +13,7 @@ import { defaultModelsDir, getModel, loadManifest } from '../models/manifest.js'
 import { ObjectClient } from '../edge/elevator/objects-client.js';
 import { objectEngineOptions } from '../edge/elevator/objects-engine.js';
 
-const { values: a } = parseArgs({ options: { model: { type: 'string', default: 'centernet-mbv3-320' }, frames: { type: 'string', default: '60' }, threads: { type: 'string', default: '1' } } });
+const { values: a } = parseArgs({ options: { model: { type: 'string', default: 'nanodet-g-320' }, frames: { type: 'string', default: '60' }, threads: { type: 'string', default: '1' } } });
 const frames = Math.max(5, Math.min(1000, Number(a.frames)));
 const m = getModel(loadManifest(join(defaultModelsDir(), 'manifest.json')), a.model!, 'object-detector');
 const file = join(defaultModelsDir(), m.file);

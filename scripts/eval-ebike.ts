@@ -15,7 +15,7 @@ import { ObjectEngine, objectEngineOptions } from '../edge/elevator/objects-engi
 import { findEbike } from '../edge/elevator/detector.js';
 import { HoldDecision } from '../edge/elevator/decision.js';
 
-const { values: a } = parseArgs({ options: { dir: { type: 'string' }, model: { type: 'string', default: 'centernet-mbv3-320' }, fps: { type: 'string', default: '5' } } });
+const { values: a } = parseArgs({ options: { dir: { type: 'string' }, model: { type: 'string', default: 'nanodet-g-320' }, fps: { type: 'string', default: '5' } } });
 const dir = resolve(a.dir ?? process.env.EBIKE_MEDIA_DIR ?? join(defaultModelsDir(), '..', '..', 'shared', 'media', 'ebike'));
 if (!existsSync(dir)) {
   console.error(`eval:ebike: media directory ${dir} missing (set EBIKE_MEDIA_DIR or --dir)`);
