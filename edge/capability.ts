@@ -15,12 +15,14 @@ import type { TSchema } from '@sinclair/typebox';
 import type { ConfigCheck, GatewayConfig } from './config/core.js';
 import type { ModuleFactory, Services } from './module.js';
 import type { BusEvents } from './bus.js';
+import type { LiveBusEventName } from './console/api-types.js';
 import type { DoctorCheck } from './doctor-kit.js';
 import type { CommandRole } from './commands/registry.js';
 
 /** A bus event the console forwards live to its pages, and the least role that may see it. */
 export interface LiveEvent {
-  name: keyof BusEvents;
+  /** A bus event, and one the browser code knows (console/api-types.ts LiveBusEventName). */
+  name: keyof BusEvents & LiveBusEventName;
   /** 'technician' for events about people (access decisions, recognised faces); the console never guesses it from the name. */
   role: CommandRole;
   /** Periodic telemetry: sent live, not kept for "last events". */

@@ -3,7 +3,7 @@
 export type PortState = 'idle' | 'charging' | 'off' | 'fault';
 
 /** Why a session ended (or a port was switched off). */
-export type EndReason = 'full' | 'over_power' | 'over_time' | 'fire' | 'stop' | 'fault';
+export type EndReason = 'full' | 'over_power' | 'over_time' | 'fire' | 'stop' | 'fault' | 'shutdown';
 
 export type ChargingAlarmKind = 'fire' | 'over_power' | 'fault';
 

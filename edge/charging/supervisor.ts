@@ -9,6 +9,7 @@
 //   any ──relay does not follow after the retries / meter offline or silent──▶ fault (alarm, relay off)
 //   any port of a pile ──smoke or heat input trips──▶ off (fire, fire alarm): every port at once
 //   off / fault ──enable command (no fire on the pile)──▶ idle
+//   GPIO-relay ports ──the gateway stops──▶ off (shutdown; Modbus coils keep their state)
 //
 // The safe state of a relay is off: every cut, fault and fire writes off. Relay writes
 // are urgent jobs of the bus scheduler: they go before the next poll and between the
@@ -30,6 +31,8 @@ import type { ChargingAlarmKind, ChargingApi, ChargingStatus, EndReason, PileSta
 interface Session {
   id: string;
   start: number;
+  /** Monotonic ms of the start: the session length (maxHours) is measured on it, so an NTP step of the wall clock neither cuts nor prolongs a session. */
+  startMono: number;
   startEnergy: number | undefined;
   lastEnergy: number | undefined;
   integratedKWh: number;
@@ -135,11 +138,25 @@ export class ChargingSupervisor implements ChargingApi {
     this.stopped = true;
     if (this.tick) clearInterval(this.tick);
     for (const u of this.unsubscribe.splice(0)) u();
-    // Relays keep their state across a restart (the board holds the coil); GPIO lines
-    // are closed at their level. Open sessions are not recorded: they continue on the pile.
+    // Modbus relays keep their state across a restart (the board holds the coil): their
+    // open sessions are not recorded, they continue on the pile. A GPIO line nobody
+    // drives any more has no guaranteed level (a released character-device line may
+    // float or be reset by the kernel), so a GPIO relay goes to its safe state, off,
+    // before the line is let go, and its session ends here (endReason shutdown).
     for (const pile of this.piles) {
       for (const i of pile.inputs) i.gpio?.close();
-      for (const p of pile.ports) p.gpioOut?.close();
+      for (const p of pile.ports) {
+        if (!p.gpioOut) continue;
+        try {
+          p.gpioOut.write(false);
+          p.relayOn = false;
+          this.endSession(p, 'shutdown');
+          if (p.state !== 'fault') this.setState(p, 'off', 'shutdown');
+        } catch (err) {
+          this.o.log.error({ pile: pile.cfg.id, port: p.cfg.id, err: (err as Error).message }, 'GPIO relay could not be switched off at shutdown');
+        }
+        p.gpioOut.close();
+      }
     }
   }
 
@@ -220,7 +237,7 @@ export class ChargingSupervisor implements ChargingApi {
     const staleMs = this.o.config.meterStaleS * 1000;
     for (const pile of this.piles)
       for (const p of pile.ports) {
-        if (p.state === 'charging' && p.session && this.o.clock.now() - p.session.start >= p.th.maxHours * 3_600_000) void this.cut([p], 'over_time');
+        if (p.state === 'charging' && p.session && mono - p.session.startMono >= p.th.maxHours * 3_600_000) void this.cut([p], 'over_time');
         else if ((p.state === 'charging' || p.state === 'idle') && mono - p.readingMono > staleMs) void this.fault(p, 'meter', `no reading from meter ${p.cfg.meter.device} for ${Math.round((mono - p.readingMono) / 1000)} s`);
       }
   }
@@ -229,7 +246,7 @@ export class ChargingSupervisor implements ChargingApi {
   private evaluate(p: PortRuntime, w: number, mono: number): void {
     const now = this.o.clock.now();
     if (p.state === 'idle' && w > p.th.startW) {
-      p.session = { id: randomUUID(), start: now, startEnergy: p.energy, lastEnergy: p.energy, integratedKWh: 0, peakW: w, lastSample: { at: mono, w } };
+      p.session = { id: randomUUID(), start: now, startMono: mono, startEnergy: p.energy, lastEnergy: p.energy, integratedKWh: 0, peakW: w, lastSample: { at: mono, w } };
       p.belowSince = undefined;
       p.overSince = undefined;
       this.setState(p, 'charging', `power ${w} W above ${p.th.startW} W`);
@@ -343,8 +360,14 @@ export class ChargingSupervisor implements ChargingApi {
       if (r.kind === 'gpio') {
         if (!p.gpioOut) failed.set(p, 'GPIO relay not open');
         else {
-          p.gpioOut.write(on);
-          p.relayOn = on;
+          // A write that throws (I/O error, the chip gone) must fail this port only: the
+          // other ports of a fire cut still get their writes.
+          try {
+            p.gpioOut.write(on);
+            p.relayOn = on;
+          } catch (err) {
+            failed.set(p, `GPIO ${r.pin}: ${(err as Error).message}`);
+          }
         }
         continue;
       }

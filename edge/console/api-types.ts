@@ -65,14 +65,44 @@ export interface DoorCardState {
   awaitingPin?: { until: number };
 }
 export interface DoorStates {
-  fire: { released: boolean; inputActive: boolean; since?: number };
+  /** inputActive: null while the fire input has not been read yet. */
+  fire: { released: boolean; inputActive: boolean | null; since?: number };
   doors: DoorCardState[];
 }
 
+/**
+ * The bus events the console forwards to the browser: the core's (bus.ts CORE_LIVE_EVENTS)
+ * and those the capability descriptors declare (CapabilityDescriptor.events, typed with
+ * this union). The server asserts at type level that each is a bus event (keyof BusEvents,
+ * routes/capabilities.ts); a capability that forwards a new one adds it here.
+ */
+export type LiveBusEventName =
+  | 'uplink.state'
+  | 'outbox.evicted'
+  | 'gateway.ready'
+  | 'gateway.stopping'
+  | 'meter.reading'
+  | 'meter.device'
+  | 'door.state'
+  | 'door.alarm'
+  | 'door.pinWait'
+  | 'access.decision'
+  | 'vision.camera'
+  | 'vision.decision'
+  | 'charging.port'
+  | 'charging.session'
+  | 'charging.alarm'
+  | 'elevator.state'
+  | 'elevator.ebike'
+  | 'elevator.alarm';
+/** The console's own live events (not from the bus): audit records and config applies. */
+export type ConsoleEventName = 'audit' | 'console.config';
+export type LiveEventName = LiveBusEventName | ConsoleEventName;
+
 /** A bus event as kept by the live hub and sent on /api/live (event: bus). */
 export interface LiveEvent {
-  /** A bus event name (keyof BusEvents on the server) or a console-side one such as 'audit'. */
-  type: string;
+  type: LiveEventName;
+  /** UTC ms when the console saw it. */
   at: number;
   data: unknown;
 }
@@ -117,12 +147,315 @@ export interface CommandAnswer<R = unknown> {
   result: R;
 }
 
+/** Answers that only say it worked (logout, user deleted; restart with a message). */
+export interface Ok {
+  ok: true;
+  message?: string;
+}
+
+// ---- Command results the pages read (POST /api/commands/:name → CommandAnswer<…>). The
+// handlers return them with `satisfies` (edge/doors/commands.ts, edge/meters/commands.ts).
+
+/** A door's state on the Doors page: the card's fields and the last decision. */
+export interface DoorStatusRow extends DoorCardState {
+  lastDecision?: { granted: boolean; reason: string };
+}
+/** door.status. */
+export interface DoorStatusResult extends DoorStates {
+  doors: DoorStatusRow[];
+  groups: Array<{ id: string; name?: string; doors: string[] }>;
+}
+/** door.unlock and door.pin: the decision (an unlock that ran). */
+export interface DoorDecisionResult {
+  granted: boolean;
+  reason: string;
+  doorId: string;
+  decidedAt: number;
+  unlockedUntil?: number;
+}
+/** One access decision of access.events. */
+export interface AccessEventRow {
+  seq: number;
+  ts: number;
+  doorId: string;
+  personId?: string;
+  credential: string;
+  granted: boolean;
+  reason: string;
+  /** The rest of the record: personName, via (factors), requestedBy ("console:admin"), score… */
+  data: Record<string, unknown>;
+}
+/** access.events. */
+export interface AccessEventsResult {
+  events: AccessEventRow[];
+}
+/** A weekly access window of a person. */
+export interface TimeWindowRow {
+  days: string[];
+  start: string;
+  end: string;
+}
+/** A person as the People page shows and edits them (never the PIN: hasPin only). */
+export interface PersonRow {
+  id: string;
+  name?: string;
+  kind: 'resident' | 'staff' | 'visitor';
+  validFrom?: number;
+  validUntil?: number;
+  doorGroups: string[];
+  schedule?: TimeWindowRow[];
+  enabled: boolean;
+  note?: string;
+  cards?: string[];
+  needsSecondFactor?: boolean;
+  hasPin: boolean;
+  /** With face access only. */
+  faceTemplates?: number;
+  faceGateUpdates?: true;
+  faceLearned?: number;
+}
+/** person.list. */
+export interface PersonListResult {
+  total: number;
+  offset: number;
+  people: PersonRow[];
+  faceAccess: boolean;
+}
+/** What person.upsert did with the face photos and the gate-update consent. */
+export interface FaceOutcome {
+  available: boolean;
+  /** available: false: why. */
+  message?: string;
+  /** The enrolment failed as a whole. */
+  error?: string;
+  accepted?: number;
+  rejected?: Array<{ index: number; code: string; message: string }>;
+  templates?: number;
+  gateUpdates?: boolean;
+  learnedRemoved?: number;
+  consentError?: string;
+}
+/** person.upsert (also the answer of POST /api/people/:id/face and …/face/capture, as a CommandAnswer). */
+export interface PersonUpsertResult {
+  id: string;
+  created: boolean;
+  person: PersonRow;
+  warnings?: string[];
+  faces?: FaceOutcome;
+}
+/** person.delete. */
+export interface PersonDeleteResult {
+  id: string;
+  deleted: true;
+  facesRemoved: number | null;
+  note?: string;
+}
+/** One value of a meter (meters/api.ts MeterPointValue). */
+export interface PointValueRow {
+  name: string;
+  value: number | null;
+  unit: string;
+  kind: string;
+  quality: 'good' | 'invalid' | 'unsupported' | 'suspect';
+  ts: number;
+}
+/** meter.read. */
+export interface MeterReadResult {
+  device: string;
+  values: PointValueRow[];
+}
+/** bus.scan. */
+export interface BusScanResult {
+  bus: string;
+  found: Array<{ address: string | number; detail: string }>;
+  probed: number;
+  durationMs: number;
+}
+
+/** The results of the commands the pages run, by command name (lib.ts command()). */
+export interface CommandResults {
+  'door.status': DoorStatusResult;
+  'door.unlock': DoorDecisionResult;
+  'door.pin': DoorDecisionResult;
+  'door.fireRelease': { fire: unknown };
+  'access.events': AccessEventsResult;
+  'person.list': PersonListResult;
+  'person.upsert': PersonUpsertResult;
+  'person.delete': PersonDeleteResult;
+  'meter.read': MeterReadResult;
+  'bus.scan': BusScanResult;
+}
+
+// ---- The capability pages' own routes.
+
+/** One bus of GET /api/meters. */
+export interface MeterBusRow {
+  id: string;
+  protocol: string;
+  /** "/dev/ttyUSB0@9600 8N1", "tcp 10.0.0.5:502"… */
+  line: string;
+  lineUp: boolean;
+  lineError?: string;
+  devices: number;
+  online: number;
+  transactions: number;
+}
+/** One meter of GET /api/meters. */
+export interface MeterRow {
+  id: string;
+  name?: string;
+  bus: string;
+  profileName: string;
+  address: string;
+  state: 'unknown' | 'online' | 'offline';
+  lastError?: { at: number; kind: string; message: string };
+  values: PointValueRow[];
+  counters: { requests: number; responses: number; timeouts: number; crcErrors: number; badReplies: number; latencyMs: { avg: number } };
+}
+/** GET /api/meters. */
+export interface MetersView {
+  configured: boolean;
+  reason?: string;
+  buses: MeterBusRow[];
+  devices: MeterRow[];
+}
+/** POST /api/meters/rawpoll. */
+export interface RawPollAnswer {
+  frames: Array<{ dir: 'tx' | 'rx'; hex: string; at: number }>;
+  values?: PointValueRow[];
+  error?: string;
+}
+/** The door camera's state (vision/api.ts VisionStatus, the part the Camera page shows). */
+export interface CameraStatus {
+  available: boolean;
+  problem?: string;
+  camera?: { state: string; reason?: string; fps: number; frames: number };
+  templates: number;
+  models?: { detector: string; recognizer: string };
+}
+/** GET /api/camera. */
+export interface CameraView {
+  configured: boolean;
+  reason?: string;
+  status?: CameraStatus;
+}
+/** One detected face of a snapshot, with whom it was recognised as (when it was). */
+export interface SnapshotFace {
+  box: { x: number; y: number; w: number; h: number };
+  score: number;
+  personId?: string;
+  name?: string;
+  granted?: boolean;
+  reason?: string;
+}
+/** GET /api/camera/snapshot. */
+export interface CameraSnapshot {
+  mime: string;
+  /** The JPEG as base64. */
+  image: string;
+  width: number;
+  height: number;
+  at: number;
+  faces: SnapshotFace[];
+  facesAt?: number;
+}
+
+// ---- System, logs, configuration.
+
+/** One model file of the manifest (routes/status.ts modelFiles). */
+export interface ModelFileRow {
+  name: string;
+  role?: string;
+  title?: string;
+  file?: string;
+  present: boolean;
+  size: number | null;
+  expectedSha256?: string;
+  sha256: string | null;
+  ok: boolean;
+}
+/** GET /api/system. */
+export interface SystemInfo {
+  version: string;
+  node: string;
+  hostname: string;
+  uptimeS: number;
+  pid: number;
+  configSource: string;
+  configRevision: string;
+  dataDir: string;
+  clockSynced: boolean;
+  time: number;
+  system: SystemStats;
+  addresses: Array<{ iface: string; family: string; address: string }>;
+  models: { dir?: string; models: ModelFileRow[]; message?: string };
+  logLevel: string;
+}
+/** One line of the log tail (console/logring.ts LogLine): the JSON line's other fields too. */
+export interface LogLineRow {
+  time: string;
+  level: string;
+  msg: string;
+  [k: string]: unknown;
+}
+/** GET /api/logs. */
+export interface LogTail {
+  lines: LogLineRow[];
+  configuredLevel: string;
+}
+/** One changed path between two configs (config/apply.ts diffConfigs). */
+export interface ConfigDiffRow {
+  path: string;
+  from?: unknown;
+  to?: unknown;
+}
+/** POST /api/config/validate (and /upload, with the file's text). */
+export interface ConfigCheck {
+  ok: boolean;
+  problems: string[];
+  diff?: ConfigDiffRow[];
+  /** The config the candidate would run, secrets masked. */
+  effective?: unknown;
+  yaml?: string;
+}
+/** The last config apply (config/change.ts marker). */
+export interface ConfigApplyMarker {
+  status: 'pending' | 'rolled_back' | 'confirmed';
+  user: string;
+  at: number;
+  decidedAt?: number;
+  /** Why it was rolled back (a rollback.* text key) and that text's arguments. */
+  reasonCode?: string;
+  reasonArgs?: Record<string, string | number>;
+}
+/** GET /api/config. */
+export interface ConfigView {
+  editable: boolean;
+  path?: string;
+  reason?: string;
+  source: string;
+  yaml: string;
+  revision: string;
+  runningRevision: string;
+  /** The running config, secrets masked. */
+  running: Record<string, unknown>;
+  lastApply: ConfigApplyMarker | null;
+}
+/** POST /api/config/apply. */
+export interface ConfigApplied {
+  ok: true;
+  message: string;
+  diff: ConfigDiffRow[];
+  revision: string;
+}
+
 /** GET /api/users. */
 export interface UserRow {
   name: string;
   role: Role;
-  lastLoginAt?: number;
-  lockedUntil?: number;
+  createdAt: number;
+  lastLoginAt: number | null;
+  lockedUntil: number | null;
 }
 export interface UserList {
   users: UserRow[];

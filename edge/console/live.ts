@@ -20,14 +20,10 @@
 import type { ServerResponse } from 'node:http';
 import type { BusEvents, EventBus } from '../bus.js';
 import type { Role } from './accounts.js';
+import type { LiveBusEventName, LiveEvent, LiveEventName } from './api-types.js';
 
-export interface LiveEvent {
-  /** Bus event name, e.g. "door.state". */
-  type: string;
-  /** UTC ms when the console saw it. */
-  at: number;
-  data: unknown;
-}
+// The kept and sent event is the API's (api-types.ts), so the pages read what the hub keeps.
+export type { LiveEvent };
 
 /** The session a stream belongs to, as checked before each batch. */
 export interface LiveSession {
@@ -46,7 +42,7 @@ export interface LiveOptions {
   bus: EventBus;
   now: () => number;
   /** Bus events forwarded to the pages and kept in the ring. */
-  events: ReadonlyArray<keyof BusEvents>;
+  events: ReadonlyArray<keyof BusEvents & LiveBusEventName>;
   /** Of those, the ones forwarded live but not kept (telemetry would push every event out of the ring). */
   transient?: ReadonlyArray<keyof BusEvents>;
   /** Figures pushed periodically while clients are connected. */
@@ -112,7 +108,7 @@ export class LiveHub {
   }
 
   /** Record an event that did not come from the bus (console audit, config apply). */
-  publish(type: string, data: unknown): void {
+  publish(type: LiveEventName, data: unknown): void {
     const ev: LiveEvent = { type, at: this.o.now(), data };
     // Widened to read: console-side events (audit, config apply) are never transient.
     if (!(this.o.transient as readonly string[] | undefined)?.includes(type)) {

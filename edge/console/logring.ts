@@ -1,9 +1,10 @@
 // The last few hundred log lines, in memory, for the System page's log tail. The
-// gateway's logger writes JSON lines to one destination stream (journald); we tee that
-// stream's write() so the console sees exactly what journald gets, with no second logger
+// gateway's logger writes JSON lines to one destination stream (journald); we tap that
+// stream (observability/logtap.ts) so the console sees exactly what journald gets, with no second logger
 // and no change to how the service logs. Lines are parsed lazily, when someone looks.
 import { maskUrlPasswordsIn } from '../config/redact.js';
-import { symbols, type Logger } from 'pino';
+import type { Logger } from 'pino';
+import { tapLogStream } from '../observability/logtap.js';
 
 const LEVELS: Record<string, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60 };
 
@@ -29,24 +30,9 @@ export class LogRing {
 
   /** Tee the logger's destination; returns false when the logger has no stream to tap. */
   attach(log: Logger): boolean {
-    // `as unknown as`: pino keeps its destination under a symbol its types do not declare
-    // (pino.symbols.streamSym); the check below handles a pino without it.
-    const stream = (log as unknown as Record<symbol, { write: (s: string) => unknown } | undefined>)[symbols.streamSym];
-    if (!stream || typeof stream.write !== 'function') return false;
-    const original = stream.write;
-    const own = Object.hasOwn(stream, 'write');
-    stream.write = (s: string) => {
-      try {
-        this.push(String(s).trimEnd());
-      } catch {
-        /* never let the console break logging */
-      }
-      return original.call(stream, s);
-    };
-    this.restore = () => {
-      if (own) stream.write = original;
-      else delete (stream as { write?: unknown }).write;
-    };
+    const restore = tapLogStream(log, (s) => this.push(s.trimEnd()));
+    if (!restore) return false;
+    this.restore = restore;
     return true;
   }
 

@@ -1,5 +1,7 @@
 // Contract of the door-access module towards other modules (face access, console).
 // The doors module implements it and provides it as `services.get('access')`.
+import type { PersonRow } from '../console/api-types.js';
+
 export type Credential = 'face' | 'card' | 'remote' | 'exit_button' | 'console' | 'fire';
 
 /** The factors a decision rested on, in the order presented (`via: ['face', 'pin']`). */
@@ -41,14 +43,8 @@ export interface AccessDecision {
   decidedAt: number;
 }
 
-export interface PersonSummary {
-  id: string;
-  name?: string;
-  kind: 'resident' | 'staff' | 'visitor';
-  validFrom?: number;
-  validUntil?: number;
-  doorGroups: string[];
-}
+/** Who a person is and where they may go: the console's PersonRow (its API type) without the rest. */
+export type PersonSummary = Pick<PersonRow, 'id' | 'name' | 'kind' | 'validFrom' | 'validUntil' | 'doorGroups'>;
 
 export interface AccessApi {
   /** Decide (and, when granted, unlock) synchronously; the access event goes to the outbox. */

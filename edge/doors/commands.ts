@@ -13,6 +13,8 @@ import { publicPerson, type PeopleStore, type Person } from './people.js';
 import { hashPin, PIN_PATTERN } from './pin.js';
 import { canonicalCard } from '../../drivers/wiegand/codec.js';
 import { scheduleProblems, type TimeWindow } from './schedule.js';
+// The console's pages read these results: the handlers' answers are checked against its API types.
+import type { AccessEventsResult, DoorDecisionResult, DoorStatusResult, PersonDeleteResult, PersonListResult, PersonUpsertResult } from '../console/api-types.js';
 import type { DoorsConfig } from './schema.js';
 
 export interface DoorsRuntime {
@@ -251,7 +253,7 @@ export function registerDoorCommands(reg: CommandRegistrar, rt: DoorsRuntime): v
           }
         }
       }
-      return { id: a.id, created: !existed, person: publicPerson(person), ...(warnings.length ? { warnings } : {}), ...(faces ? { faces } : {}) };
+      return { id: a.id, created: !existed, person: publicPerson(person), ...(warnings.length ? { warnings } : {}), ...(faces ? { faces } : {}) } satisfies PersonUpsertResult;
     },
   });
 
@@ -315,7 +317,7 @@ export function registerDoorCommands(reg: CommandRegistrar, rt: DoorsRuntime): v
       const svc = rt.faces();
       let facesRemoved: number | null = null;
       if (svc) facesRemoved = await svc.remove(a.id);
-      return { id: a.id, deleted: true, facesRemoved, ...(svc ? {} : { note: 'face access unavailable: no face templates to remove here' }) };
+      return { id: a.id, deleted: true, facesRemoved, ...(svc ? {} : { note: 'face access unavailable: no face templates to remove here' }) } satisfies PersonDeleteResult;
     },
   });
 
@@ -337,7 +339,7 @@ export function registerDoorCommands(reg: CommandRegistrar, rt: DoorsRuntime): v
     handler: (a) => {
       const svc = rt.faces();
       const { total, people } = rt.people.list({ ...(a.kind ? { kind: a.kind } : {}), ...(a.doorGroup ? { doorGroup: a.doorGroup } : {}), ...(a.query ? { query: a.query } : {}), limit: a.limit, offset: a.offset });
-      return { total, offset: a.offset, people: people.map((p) => ({ ...publicPerson(p), ...(svc ? { faceTemplates: svc.count(p.id), ...faceConsent(svc, p.id) } : {}) })), faceAccess: svc !== undefined };
+      return { total, offset: a.offset, people: people.map((p) => ({ ...publicPerson(p), ...(svc ? { faceTemplates: svc.count(p.id), ...faceConsent(svc, p.id) } : {}) })), faceAccess: svc !== undefined } satisfies PersonListResult;
     },
   });
 
@@ -371,7 +373,7 @@ export function registerDoorCommands(reg: CommandRegistrar, rt: DoorsRuntime): v
       rt.pinEntered?.(door.id, o ? o.decision.reason : 'unexpected');
       if (!o) throw fail(rt, 'no_pin_expected', `door ${door.id} is not waiting for a PIN (present the face or card first)`);
       if (!o.decision.granted) throw fail(rt, o.decision.reason, o.record.message ?? `access denied: ${o.decision.reason}`, { decision: o.decision });
-      return { ...o.decision, ...(o.until !== undefined ? { unlockedUntil: o.until, extended: o.extended } : {}), ...(o.record.fireReleased ? { fireReleased: true } : {}) };
+      return { ...o.decision, ...(o.until !== undefined ? { unlockedUntil: o.until, extended: o.extended } : {}), ...(o.record.fireReleased ? { fireReleased: true } : {}) } satisfies DoorDecisionResult;
     },
   });
 
@@ -404,7 +406,7 @@ export function registerDoorCommands(reg: CommandRegistrar, rt: DoorsRuntime): v
       }
       const o = rt.access.evaluate({ doorId: door.id, credential, requestedBy: by, ...(a.personId ? { personId: a.personId } : {}), ...(a.note ? { evidence: { note: a.note } } : {}) }, a.durationMs !== undefined ? { durationMs: a.durationMs } : {});
       if (!o.decision.granted) throw fail(rt, o.decision.reason, o.record.message ?? `access denied: ${o.decision.reason}`, { decision: o.decision });
-      return { ...o.decision, ...(o.until !== undefined ? { unlockedUntil: o.until, extended: o.extended } : {}), ...(o.record.fireReleased ? { fireReleased: true } : {}) };
+      return { ...o.decision, ...(o.until !== undefined ? { unlockedUntil: o.until, extended: o.extended } : {}), ...(o.record.fireReleased ? { fireReleased: true } : {}) } satisfies DoorDecisionResult;
     },
   });
 
@@ -426,10 +428,10 @@ export function registerDoorCommands(reg: CommandRegistrar, rt: DoorsRuntime): v
     description: 'Every door (lock, contact, alarms, fault, last decision), groups, fire release, GPIO backend.',
     args: Type.Object({ doorId: Type.Optional(Ident()) }, { additionalProperties: false }),
     handler: (a) => {
-      const s = rt.status();
+      const s = rt.status() satisfies DoorStatusResult;
       if (a.doorId === undefined) return s;
       doorOf(rt, a.doorId);
-      return { ...s, doors: s.doors.filter((d) => d.id === a.doorId) };
+      return { ...s, doors: s.doors.filter((d) => d.id === a.doorId) } satisfies DoorStatusResult;
     },
   });
 
@@ -458,6 +460,6 @@ export function registerDoorCommands(reg: CommandRegistrar, rt: DoorsRuntime): v
       },
       { additionalProperties: false },
     ),
-    handler: (a) => ({ events: rt.events(a as AccessEventQuery) }),
+    handler: (a) => ({ events: rt.events(a as AccessEventQuery) }) satisfies AccessEventsResult,
   });
 }

@@ -91,21 +91,25 @@ export const DoorGroupSchema = Section(
   { description: 'A set of doors people are given access to.' },
 );
 
+/** GPIO access (drivers/gpio openGpioBackend): the doors' section and the elevator relays' (edge/elevator/schema.ts) are the same settings. */
+export const gpioSection = (description: string) =>
+  Section(
+    {
+      backend: OneOf(['auto', 'sysfs', 'chardev', 'simulated'] as const, {
+        default: 'auto',
+        description: 'auto: sysfs GPIO if the kernel has it, else the GPIO character device (gpiod tools). simulated: no hardware (demo, tests).',
+      }),
+      chipLabel: Type.Optional(Type.String({ minLength: 1, description: 'Label of the GPIO chip of the pins. Default: the first found of pinctrl-rp1 (Pi 5), pinctrl-bcm2711 (Pi 4), pinctrl-bcm2835.' })),
+      sysfsRoot: Type.String({ default: '/sys/class/gpio', description: 'Where sysfs GPIO lives (changed only for tests).' }),
+      toolsDir: Type.Optional(Type.String({ description: 'Directory of gpioset/gpiomon/gpioget/gpiodetect (default: PATH).' })),
+      pollMs: Type.Integer({ minimum: 5, maximum: 1000, default: 20, description: 'Input polling period when edge interrupts are unavailable (ms).' }),
+    },
+    { description, default: {} },
+  );
+
 export const DoorsSchema = Section(
   {
-    gpio: Section(
-      {
-        backend: OneOf(['auto', 'sysfs', 'chardev', 'simulated'] as const, {
-          default: 'auto',
-          description: 'auto: sysfs GPIO if the kernel has it, else the GPIO character device (gpiod tools). simulated: no hardware (demo, tests).',
-        }),
-        chipLabel: Type.Optional(Type.String({ minLength: 1, description: 'Label of the GPIO chip of the pins. Default: the first found of pinctrl-rp1 (Pi 5), pinctrl-bcm2711 (Pi 4), pinctrl-bcm2835.' })),
-        sysfsRoot: Type.String({ default: '/sys/class/gpio', description: 'Where sysfs GPIO lives (changed only for tests).' }),
-        toolsDir: Type.Optional(Type.String({ description: 'Directory of gpioset/gpiomon/gpioget/gpiodetect (default: PATH).' })),
-        pollMs: Type.Integer({ minimum: 5, maximum: 1000, default: 20, description: 'Input polling period when edge interrupts are unavailable (ms).' }),
-      },
-      { description: 'GPIO access.', default: {} },
-    ),
+    gpio: gpioSection('GPIO access.'),
     timeZone: Type.String({ default: 'Asia/Shanghai', description: 'IANA time zone of the weekly access windows (e.g. Asia/Shanghai).' }),
     rateLimit: Section(
       {

@@ -13,7 +13,8 @@ import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Type } from '@sinclair/typebox';
 import type { GatewayModule, ModuleContext, ModuleHealth } from '../module.js';
-import { Camera, describeSource, type CameraSource, type CameraState, type Frame } from '../../drivers/camera/camera.js';
+import { describeSource, type Camera, type CameraState, type Frame } from '../../drivers/camera/camera.js';
+import { cameraFromSettings, cameraSource } from '../../drivers/camera/settings.js';
 import { openGpioBackend, realTimers, type GpioBackend, type Timers } from '../../drivers/gpio/index.js';
 import { SimulatedGpio } from '../../drivers/gpio/simulated.js';
 import { CommandError } from '../commands/registry.js';
@@ -62,12 +63,6 @@ declare module '../bus.js' {
 }
 
 export const ELEVATOR_COMMANDS = ['elevator.status', 'elevator.release'] as const;
-
-function cameraSource(c: CarConfig['camera']['source']): CameraSource {
-  if (c.kind === 'rtsp') return { kind: 'rtsp', url: c.url ?? '', transport: c.transport };
-  if (c.kind === 'v4l2') return { kind: 'v4l2', device: c.device ?? '/dev/video0' };
-  return { kind: 'file', path: c.path ?? '' };
-}
 
 class Car {
   readonly decision: HoldDecision;
@@ -162,17 +157,7 @@ export class ElevatorModule implements GatewayModule {
 
   private startCamera(car: Car): void {
     const c = car.cfg.camera;
-    const cam = new Camera({
-      source: cameraSource(c.source),
-      width: c.width,
-      height: c.height,
-      fps: c.fps,
-      staleMs: c.staleS * 1000,
-      frozenMs: c.frozenS * 1000,
-      reconnectMinMs: c.reconnectMinMs,
-      reconnectMaxMs: c.reconnectMaxMs,
-      now: () => this.now(),
-    });
+    const cam = cameraFromSettings(c, () => this.now());
     cam.on('state', (s: CameraState) => this.onCamera(car, s));
     cam.on('frame', () => {
       // The camera's pipe chunks die young but are freed only by a collection: bounded here
@@ -232,8 +217,15 @@ export class ElevatorModule implements GatewayModule {
       .finally(() => {
         car.camera?.release(f);
         car.busy = false;
-        // Give the other cars their turn at the detector, then this one again.
-        if (!this.stopped) for (const c of this.cars.values()) setImmediate(() => this.pump(c));
+        // Give the other cars their turn at the detector, then this one again: the car after
+        // this one is offered the free detector first. (Offering in config order let the first
+        // car take every free slot when the detector was saturated: measured 27 against 8
+        // frames for two cars at load average 9.)
+        if (!this.stopped) {
+          const cars = [...this.cars.values()];
+          const i = cars.indexOf(car);
+          for (const c of [...cars.slice(i + 1), ...cars.slice(0, i + 1)]) setImmediate(() => this.pump(c));
+        }
       });
   }
 

@@ -4,6 +4,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Ident, OneOf, Section } from '../config/types.js';
 import { CameraSchema } from '../vision/schema.js';
+import { gpioSection } from '../doors/schema.js';
 
 export const RelaySchema = Section(
   {
@@ -30,15 +31,7 @@ export const CarSchema = Section(
 
 export const ElevatorSchema = Section(
   {
-    gpio: Section(
-      {
-        backend: OneOf(['auto', 'sysfs', 'chardev', 'simulated'] as const, { default: 'auto', description: 'auto: sysfs GPIO if the kernel has it, else the GPIO character device. simulated: no hardware (demo, tests).' }),
-        chipLabel: Type.Optional(Type.String({ minLength: 1, description: 'Label of the GPIO chip of the relay pins (default as for the doors).' })),
-        sysfsRoot: Type.String({ default: '/sys/class/gpio', description: 'Where sysfs GPIO lives (changed only for tests).' }),
-        pollMs: Type.Integer({ minimum: 5, maximum: 1000, default: 20, description: 'Input polling period (unused by the relay outputs; kept for the shared GPIO opener).' }),
-      },
-      { description: 'GPIO access for the relays.', default: {} },
-    ),
+    gpio: gpioSection('GPIO access for the relays.'),
     model: Type.String({ default: 'nanodet-g-320', description: 'Object detector id in models/manifest.json (role object-detector): nanodet-g-320 (Apache-2.0, the default), nanodet-g-416, or the CenterNet builds centernet-mbv3-256/320/512 (weights of unclear licence).' }),
     modelsDir: Type.Optional(Type.String({ minLength: 1, description: "Directory of the installed model files; default: the project's models/ directory." })),
     threads: Type.Integer({ minimum: 1, maximum: 8, default: 1, description: 'onnxruntime threads of the object detector (1 leaves the other core to face access).' }),

@@ -1,5 +1,7 @@
 // Contract of the meters module towards other modules (the technician console):
 // `services.get('meters')`, plus the bus events it emits for live updates.
+import type { MeterBusRow } from '../console/api-types.js';
+
 /**
  * good: read and plausible; invalid: the meter sent no number (NaN, FF… BCD);
  * unsupported: the meter rejects the point; suspect: read correctly off the wire but
@@ -38,17 +40,10 @@ export interface MeterCounters {
   latencyMs: { last: number; avg: number; max: number };
 }
 
-export interface MeterBusInfo {
-  id: string;
+/** A bus: what the console's Meters page shows of it (MeterBusRow, the console's API type), and more. */
+export interface MeterBusInfo extends MeterBusRow {
   protocol: 'modbus' | 'dlt645' | 'cjt188' | 'mixed';
   transport: 'serial' | 'tcp' | 'simulated';
-  /** "/dev/ttyUSB0@9600 8N1", "tcp 10.0.0.5:502"… */
-  line: string;
-  lineUp: boolean;
-  lineError?: string;
-  devices: number;
-  online: number;
-  transactions: number;
   skippedPolls: number;
   /** Late replies discarded on this line (all meters), bytes received while nothing was asked. */
   lateReplies: number;

@@ -3,6 +3,8 @@ import { Type } from '@sinclair/typebox';
 import { CommandError, type CommandRegistrar } from '../commands/registry.js';
 import { BusBusyError, UnknownPointError } from './scheduler.js';
 import { ReadError } from './protocols.js';
+// The console's Meters page reads these results: checked against its API types.
+import type { BusScanResult, MeterReadResult } from '../console/api-types.js';
 import { MeterNotFound, BusNotFound, NotSupportedError, type MetersService } from './service.js';
 
 /** Map meter failures to clean command errors (code + message), never a stack trace. */
@@ -33,7 +35,7 @@ export function registerMeterCommands(commands: CommandRegistrar, svc: MetersSer
     handler: async (args) => {
       try {
         const values = await svc.readNow(args.device, args.point);
-        return { device: args.device, values };
+        return { device: args.device, values } satisfies MeterReadResult;
       } catch (err) {
         clean(err);
       }
@@ -57,7 +59,7 @@ export function registerMeterCommands(commands: CommandRegistrar, svc: MetersSer
     handler: async (args) => {
       if (args.from !== undefined && args.to !== undefined && args.to < args.from) throw new CommandError('bad_args', 'to must be ≥ from');
       try {
-        return await svc.scan(args.bus, { ...(args.from !== undefined ? { from: args.from } : {}), ...(args.to !== undefined ? { to: args.to } : {}), ...(args.timeoutMs !== undefined ? { timeoutMs: args.timeoutMs } : {}) });
+        return (await svc.scan(args.bus, { ...(args.from !== undefined ? { from: args.from } : {}), ...(args.to !== undefined ? { to: args.to } : {}), ...(args.timeoutMs !== undefined ? { timeoutMs: args.timeoutMs } : {}) })) satisfies BusScanResult;
       } catch (err) {
         clean(err);
       }

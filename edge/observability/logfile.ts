@@ -5,14 +5,15 @@
 // it becomes gateway.log.1 (the older one is dropped) — so the ring never holds more
 // than 2 × maxBytes, whatever the log rate.
 //
-// Written in-process by teeing the logger's destination stream (as the console's LogRing
-// does): every line journald gets, no second logger. The service attaches it right after
+// Written in-process by teeing the logger's destination stream (logtap.ts, shared with the
+// console's LogRing): every line journald gets, no second logger. The service attaches it right after
 // making its logger (edge/cli.ts), so the lines of a start before the modules are in it. Lines are buffered and appended at
 // most every 500 ms (one write per batch, not per line); a write the disk refuses drops
 // that batch and is counted, never thrown into the logger.
 import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { symbols, type Logger } from 'pino';
+import type { Logger } from 'pino';
+import { tapLogStream } from './logtap.js';
 import { maskUrlPasswordsIn } from '../config/redact.js';
 
 export const LEVELS: Record<string, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60 };
@@ -111,22 +112,9 @@ export class LogFile {
 
   /** Tee the logger's destination (false when it has none to tap). */
   attach(log: Logger): boolean {
-    const stream = (log as unknown as Record<symbol, { write: (s: string) => unknown } | undefined>)[symbols.streamSym];
-    if (!stream || typeof stream.write !== 'function') return false;
-    const original = stream.write;
-    const own = Object.hasOwn(stream, 'write');
-    stream.write = (s: string) => {
-      try {
-        this.push(String(s));
-      } catch {
-        /* never let the ring break logging */
-      }
-      return original.call(stream, s);
-    };
-    this.restore = () => {
-      if (own) stream.write = original;
-      else delete (stream as { write?: unknown }).write;
-    };
+    const restore = tapLogStream(log, (s) => this.push(s));
+    if (!restore) return false;
+    this.restore = restore;
     return true;
   }
 

@@ -19,7 +19,8 @@ import { join } from 'node:path';
 import type { Static } from '@sinclair/typebox';
 import type { GatewayModule, ModuleContext, ModuleHealth } from '../module.js';
 import { openDatabase, type Db } from '../store/sqlite.js';
-import { Camera, describeSource, type CameraSource, type CameraState } from '../../drivers/camera/camera.js';
+import { describeSource, type Camera, type CameraState } from '../../drivers/camera/camera.js';
+import { cameraFromSettings, cameraSource } from '../../drivers/camera/settings.js';
 import type { VisionSchema } from './schema.js';
 import type { InferenceClient } from './inference.js';
 import { resolveModels, type ResolvedModels } from './models.js';
@@ -58,12 +59,6 @@ export interface VisionTestOptions {
   loadTimeoutMs?: number;
   retryMinMs?: number;
   retryMaxMs?: number;
-}
-
-export function cameraSource(c: VisionConfig['camera']['source']): CameraSource {
-  if (c.kind === 'rtsp') return { kind: 'rtsp', url: c.url ?? '', transport: c.transport };
-  if (c.kind === 'v4l2') return { kind: 'v4l2', device: c.device ?? '/dev/video0' };
-  return { kind: 'file', path: c.path ?? '' };
 }
 
 export class VisionModule implements GatewayModule {
@@ -240,17 +235,7 @@ export class VisionModule implements GatewayModule {
 
   private startCamera(): void {
     const c = this.cfg.camera;
-    const cam = new Camera({
-      source: cameraSource(c.source),
-      width: c.width,
-      height: c.height,
-      fps: c.fps,
-      staleMs: c.staleS * 1000,
-      frozenMs: c.frozenS * 1000,
-      reconnectMinMs: c.reconnectMinMs,
-      reconnectMaxMs: c.reconnectMaxMs,
-      now: () => this.ctx.clock.now(),
-    });
+    const cam = cameraFromSettings(c, () => this.ctx.clock.now());
     cam.on('state', (s) => {
       this.ctx.bus.emit('vision.camera', s);
       const level = s.state === 'streaming' || s.state === 'connecting' || s.state === 'stopped' ? 'info' : 'warn';

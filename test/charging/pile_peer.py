@@ -5,14 +5,18 @@
 # 0x000C/E/10, per-phase import energy at 0x015A/C/E, float32 ABCD). A port draws its load
 # only while its coil is on, like a charger behind a relay. Commands on stdin, one JSON per
 # line: {"load": {"0": 500}}, {"stuck": true} (relays ignore writes), {"meter": false}
-# (meter unit stops answering). Prints READY, then "COILS <bits>" after each coil change.
+# (meter unit stops answering), {"di": {"0": 1}} (discrete input 0 of the relay board
+# closes: a smoke detector's relay contact), {"ext": {"0": true}} (channel 0 is switched
+# by a relay outside this peer, a GPIO relay of the gateway, whose state the test mirrors
+# here; null hands it back to coil 0). Prints READY, then "COILS <bits>" after each coil
+# change.
 import asyncio, json, struct, sys, time
 
 from pymodbus.datastore import ModbusServerContext, ModbusSlaveContext, ModbusSparseDataBlock
 from pymodbus.server.async_io import ModbusSerialServer
 from pymodbus.transaction import ModbusRtuFramer
 
-state = {"load": {0: 0.0, 1: 0.0, 2: 0.0}, "stuck": False, "energy": [100.0, 200.0, 300.0], "t": time.monotonic()}
+state = {"load": {0: 0.0, 1: 0.0, 2: 0.0}, "ext": {}, "stuck": False, "energy": [100.0, 200.0, 300.0], "t": time.monotonic()}
 
 
 def f32(v):
@@ -38,7 +42,8 @@ class Meter(ModbusSparseDataBlock):
         state["t"] = now
         regs = {}
         for ch in range(3):
-            w = state["load"][ch] if coils.getValues(ch, 1)[0] else 0.0
+            on = state["ext"][ch] if ch in state["ext"] else coils.getValues(ch, 1)[0]
+            w = state["load"][ch] if on else 0.0
             state["energy"][ch] += w * dt / 3600000.0
             for k, r in enumerate(f32(w)):
                 regs[0x0C + 2 * ch + k] = r
@@ -53,10 +58,11 @@ class Meter(ModbusSparseDataBlock):
         return super().getValues(address, count)
 
 
+inputs = ModbusSparseDataBlock({i: 0 for i in range(8)})
 meter = Meter({a: 0 for a in list(range(0, 0x12)) + list(range(0x15A, 0x160))})
 slaves = {
     1: ModbusSlaveContext(ir=meter, zero_mode=True),
-    2: ModbusSlaveContext(co=coils, di=ModbusSparseDataBlock({i: 0 for i in range(8)}), zero_mode=True),
+    2: ModbusSlaveContext(co=coils, di=inputs, zero_mode=True),
 }
 ctx = ModbusServerContext(slaves=slaves, single=False)
 
@@ -70,6 +76,13 @@ async def control():
         cmd = json.loads(line)
         for k, v in cmd.get("load", {}).items():
             state["load"][int(k)] = float(v)
+        for k, v in cmd.get("di", {}).items():
+            inputs.setValues(int(k), [1 if v else 0])
+        for k, v in cmd.get("ext", {}).items():
+            if v is None:
+                state["ext"].pop(int(k), None)
+            else:
+                state["ext"][int(k)] = bool(v)
         if "stuck" in cmd:
             state["stuck"] = bool(cmd["stuck"])
         if "meter" in cmd:

@@ -4,8 +4,9 @@
 //   - a person in the car (shared face media video): detections, never a hold, no prompt;
 //   - elevator.status over MQTT; elevator.release is audited upstream (who, from where);
 //   - camera lost (RTSP camera refusing connections): alarm upstream, car not held.
-// The e-bike → hold path needs licensed e-bike footage (not in the shared media yet, see
-// docs/ebike.md): it is covered below the camera by test/elevator/units.test.ts.
+// The e-bike → hold path (and bicycle/person clips → no hold) is test/elevator/ebike.test.ts,
+// on clips npm run media:ebike makes from Debian packages; the SIGKILL safe state is
+// test/elevator/safe-state.test.ts.
 import t from 'tap';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';

@@ -43,6 +43,11 @@ export class Broker {
     throw new Error(`mosquitto did not listen on ${this.port}: ${err}`);
   }
 
+  /** The broker's pid while it runs (for CPU figures). */
+  get pid(): number | undefined {
+    return this.proc?.pid;
+  }
+
   /** What mosquitto has logged (its stderr) since this Broker was made, across restarts. */
   log(): string {
     return this.stderr;

@@ -46,8 +46,13 @@ export function signTarball(tarball: string, key: string): Manifest {
   return JSON.parse(readFileSync(`${tarball}.manifest.json`, 'utf8')) as Manifest;
 }
 
-/** A release tarball named as pack.sh names it; `padBytes` of random data make the download take several pieces. */
-export function makeRelease(out: string, o: { version: string; commit?: string; arch?: string; crash?: boolean; padBytes?: number }): string {
+/**
+ * A release tarball named as pack.sh names it; `padBytes` of random data make the download
+ * take several pieces. `bundle` (a main.js from scripts/bundle.ts) makes the entry run that
+ * production bundle instead of this checkout's sources under tsx: it starts in a fraction of
+ * the time, which matters when twenty boxes restart at once (test/fleet-tool).
+ */
+export function makeRelease(out: string, o: { version: string; commit?: string; arch?: string; crash?: boolean; padBytes?: number; bundle?: string }): string {
   const commit = o.commit ?? 'abc1234';
   const arch = o.arch ?? process.arch;
   const name = `estate-edge-${o.version}-${commit}-linux-${arch}`;
@@ -65,12 +70,18 @@ import { pathToFileURL } from 'node:url';
 const rel = JSON.parse(readFileSync(new URL('../../../RELEASE.json', import.meta.url), 'utf8'));
 if (rel.crashAtStart) { process.stderr.write('release ' + rel.release + ' crashes at start\\n'); process.exit(70); }
 process.env.ESTATE_EDGE_VERSION = rel.version;
-const repo = ${JSON.stringify(REPO)};
+${
+  o.bundle
+    ? `process.argv[1] = ${JSON.stringify(o.bundle)};
+await import(pathToFileURL(process.argv[1]).href);
+`
+    : `const repo = ${JSON.stringify(REPO)};
 const { register } = await import(pathToFileURL(repo + '/node_modules/tsx/dist/esm/api/index.mjs').href);
 register();
 process.argv[1] = repo + '/edge/main.ts';
 await import(pathToFileURL(repo + '/edge/main.ts').href);
-`,
+`
+}`,
   );
   copyFileSync(join(REPO, 'scripts/upgrade-boot-check.sh'), join(top, 'scripts/upgrade-boot-check.sh'));
   symlinkSync(process.execPath, join(top, 'node/bin/node'));
@@ -82,7 +93,7 @@ await import(pathToFileURL(repo + '/edge/main.ts').href);
 }
 
 /** A box root as install.sh leaves it: the release unpacked, `current` on it, config written. */
-export function makeBox(o: { tarball: string; pub: string; brokerUrl: string; ca?: string; commitTimeoutS?: number }): { root: string; config: string; dataDir: string; app: string } {
+export function makeBox(o: { tarball: string; pub: string; brokerUrl: string; ca?: string; commitTimeoutS?: number; site?: string; gateway?: string; extraYaml?: string[] }): { root: string; config: string; dataDir: string; app: string } {
   const root = tmp('ee-box-');
   const app = join(root, 'opt/estate-edge');
   mkdirSync(join(app, 'releases'), { recursive: true });
@@ -100,13 +111,14 @@ export function makeBox(o: { tarball: string; pub: string; brokerUrl: string; ca
   writeFileSync(
     config,
     [
-      'site: { id: t-site }',
-      `gateway: { id: t-gw, dataDir: ${JSON.stringify(dataDir)}, diskReserveMB: 0 }`,
+      `site: { id: ${o.site ?? 't-site'} }`,
+      `gateway: { id: ${o.gateway ?? 't-gw'}, dataDir: ${JSON.stringify(dataDir)}, diskReserveMB: 0 }`,
       'log: { level: info }',
       'http: { enabled: false }',
       'console: { enabled: false }',
       `uplink: { url: ${JSON.stringify(o.brokerUrl)}, reconnectMinMs: 100, reconnectMaxMs: 1000 }`,
       `upgrade: { root: ${JSON.stringify(root)}, ${o.ca ? `caFile: ${JSON.stringify(o.ca)}, ` : ''}commitTimeoutS: ${o.commitTimeoutS ?? 30} }`,
+      ...(o.extraYaml ?? []),
       '',
     ].join('\n'),
   );
@@ -143,6 +155,11 @@ export class Supervisor {
 
   current(): string {
     return basename(readlinkSync(join(this.box.app, 'current')));
+  }
+
+  /** The running gateway's pid (for CPU sampling), if one runs. */
+  pid(): number | undefined {
+    return this.running() ? this.child?.pid : undefined;
   }
 
   running(): boolean {
@@ -190,7 +207,7 @@ export class Supervisor {
 }
 
 /** An HTTPS server on 127.0.0.1 serving files, with Range, its certificate self-signed (the CA). */
-export async function httpsServer(files: string): Promise<{ url: string; ca: string; caFile: string; ranges: string[]; server: Server; close(): Promise<void> }> {
+export async function httpsServer(files: string): Promise<{ url: string; ca: string; caFile: string; ranges: string[]; served: { bytes: number }; server: Server; close(): Promise<void> }> {
   const { generate } = requireCjs('selfsigned') as typeof import('selfsigned');
   const pems = await generate([{ name: 'commonName', value: '127.0.0.1' }], {
     keyType: 'ec',
@@ -204,6 +221,7 @@ export async function httpsServer(files: string): Promise<{ url: string; ca: str
     ],
   } as Parameters<typeof generate>[1]);
   const ranges: string[] = [];
+  const served = { bytes: 0 };
   const server = createServer({ key: pems.private, cert: pems.cert }, (req, res) => {
     const file = join(files, basename(decodeURIComponent(new URL(req.url ?? '/', 'https://x').pathname)));
     let size: number;
@@ -221,13 +239,14 @@ export async function httpsServer(files: string): Promise<{ url: string; ca: str
       return;
     }
     res.writeHead(m ? 206 : 200, { 'content-length': size - start, ...(m ? { 'content-range': `bytes ${start}-${size - 1}/${size}` } : {}) });
+    res.once('finish', () => (served.bytes += size - start));
     createReadStream(file, { start, highWaterMark: 64 * 1024 }).pipe(res);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as { port: number }).port;
   const caFile = join(tmp('ee-ca-'), 'ca.pem');
   writeFileSync(caFile, pems.cert);
-  return { url: `https://127.0.0.1:${port}`, ca: pems.cert, caFile, ranges, server, close: () => new Promise((r) => server.close(() => r())) };
+  return { url: `https://127.0.0.1:${port}`, ca: pems.cert, caFile, ranges, served, server, close: () => new Promise((r) => server.close(() => r())) };
 }
 
 export function otherArch(): string {

@@ -4,6 +4,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { isRole, passwordProblems, USER_NAME_RE, ROLES, type Role } from '../accounts.js';
 import { sendError, type ConsoleDeps } from '../server.js';
 import type { Session } from '../sessions.js';
+import type { Ok, SessionInfo, SessionStarted, UserList, UserRow } from '../api-types.js';
 
 const Credentials = Type.Object({ user: Type.String({ maxLength: 64 }), password: Type.String({ maxLength: 256 }) }, { additionalProperties: false });
 const Setup = Type.Object({ token: Type.String({ maxLength: 200 }), user: Type.String({ maxLength: 64 }), password: Type.String({ maxLength: 256 }) }, { additionalProperties: false });
@@ -12,7 +13,7 @@ const NewUser = Type.Object({ user: Type.String({ maxLength: 64 }), role: Type.U
 const UserPatch = Type.Object({ role: Type.Optional(Type.Union(ROLES.map((r) => Type.Literal(r)))), password: Type.Optional(Type.String({ maxLength: 256 })), unlock: Type.Optional(Type.Boolean()) }, { additionalProperties: false });
 
 /** GET /api/session's answer (also inlined into the page for a logged-in first visit). */
-export function sessionInfo(d: ConsoleDeps, s: Session | undefined): Record<string, unknown> {
+export function sessionInfo(d: ConsoleDeps, s: Session | undefined): SessionInfo {
   return {
     setupNeeded: d.accounts.setupNeeded(),
     site: d.ctx.config.site.name ?? d.ctx.config.site.id,
@@ -25,7 +26,7 @@ export function authRoutes(app: FastifyInstance, d: ConsoleDeps): void {
   const clientAddress = (req: FastifyRequest) => req.socket.remoteAddress ?? 'unknown';
 
   // The new session is the request's from here on: the audit record names its user.
-  const startSession = (req: FastifyRequest, reply: FastifyReply, user: string, role: Role) => {
+  const startSession = (req: FastifyRequest, reply: FastifyReply, user: string, role: Role): SessionStarted => {
     const { token, session } = d.sessions.create(user, role);
     req.session = session;
     reply.setCookie(d.cookieName, token, { httpOnly: true, sameSite: 'strict', secure: d.secure, path: '/', maxAge: d.cfg.sessionTtlMin * 60 });
@@ -82,7 +83,7 @@ export function authRoutes(app: FastifyInstance, d: ConsoleDeps): void {
     d.sessions.destroy(req.cookies[d.cookieName]);
     reply.clearCookie(d.cookieName, { path: '/' });
     await d.audit(req, 'console.logout');
-    return { ok: true };
+    return { ok: true } satisfies Ok;
   });
 
   app.post<{ Body: Static<typeof PasswordChange> }>('/api/password', { config: { role: 'viewer' }, schema: { body: PasswordChange } }, async (req, reply) => {
@@ -97,7 +98,7 @@ export function authRoutes(app: FastifyInstance, d: ConsoleDeps): void {
     return startSession(req, reply, user, role);
   });
 
-  app.get('/api/users', { config: { role: 'admin' } }, async () => ({ users: d.accounts.list() }));
+  app.get('/api/users', { config: { role: 'admin' } }, async (): Promise<UserList> => ({ users: d.accounts.list() }));
 
   app.post<{ Body: Static<typeof NewUser> }>('/api/users', { config: { role: 'admin' }, schema: { body: NewUser } }, async (req, reply) => {
     const { user, role, password } = req.body;
@@ -107,7 +108,7 @@ export function authRoutes(app: FastifyInstance, d: ConsoleDeps): void {
     if (problems.length) return sendError(reply, 400, 'weak_password', problems.join('; '), { problems });
     const account = await d.accounts.create(user, role, password);
     await d.audit(req, 'console.user.created', { target: user, role });
-    return reply.code(201).send(account);
+    return reply.code(201).send(account satisfies UserRow);
   });
 
   app.patch<{ Params: { name: string }; Body: Static<typeof UserPatch> }>('/api/users/:name', { config: { role: 'admin' }, schema: { body: UserPatch } }, async (req, reply) => {
@@ -124,7 +125,7 @@ export function authRoutes(app: FastifyInstance, d: ConsoleDeps): void {
     if (unlock) d.accounts.unlock(target.name);
     if (role !== undefined || password !== undefined) d.sessions.destroyUser(target.name);
     await d.audit(req, 'console.user.changed', { target: target.name, ...(role ? { role } : {}), ...(password ? { password: 'reset' } : {}), ...(unlock ? { unlock } : {}) });
-    return d.accounts.get(target.name);
+    return d.accounts.get(target.name) satisfies UserRow | undefined;
   });
 
   app.delete<{ Params: { name: string } }>('/api/users/:name', { config: { role: 'admin' } }, async (req, reply) => {
@@ -134,6 +135,6 @@ export function authRoutes(app: FastifyInstance, d: ConsoleDeps): void {
     d.accounts.remove(target.name);
     d.sessions.destroyUser(target.name);
     await d.audit(req, 'console.user.deleted', { target: target.name });
-    return { ok: true };
+    return { ok: true } satisfies Ok;
   });
 }

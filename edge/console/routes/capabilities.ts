@@ -17,6 +17,15 @@ import type { CapabilityDescriptor } from '../../capability.js';
 import type { ModuleHealth } from '../../module.js';
 import { CAPABILITIES } from '../../capabilities.js';
 import { CORE_LIVE_EVENTS, type BusEvents } from '../../bus.js';
+import type { Capabilities, CameraSnapshot, CameraView, ConsoleEventName, LiveBusEventName, MetersView, PageState, RawPollAnswer, SnapshotFace } from '../api-types.js';
+
+// The browser's live-event names (api-types.ts, which imports nothing) checked against the
+// bus: each is a bus event, and so is each of the core's forwarded ones (the capabilities'
+// are typed `keyof BusEvents & LiveBusEventName` in their descriptors). tsc fails here when
+// a name is renamed or dropped on either side.
+type Holds<T extends true> = T;
+export type LiveNamesAreBusEvents = Holds<[LiveBusEventName] extends [keyof BusEvents] ? true : false>;
+export type CoreLiveEventsAreKnown = Holds<[(typeof CORE_LIVE_EVENTS)[number]] extends [LiveBusEventName] ? true : false>;
 
 const RawPoll = Type.Object(
   {
@@ -30,8 +39,8 @@ const RawPoll = Type.Object(
 );
 
 /** Bus events forwarded live to the pages: the core's, then each capability's (names of modules not in this build never fire). */
-export function liveEventsOf(capabilities: readonly CapabilityDescriptor[]): Array<keyof BusEvents> {
-  return [...new Set<keyof BusEvents>([...CORE_LIVE_EVENTS, ...capabilities.flatMap((c) => (c.events ?? []).map((e) => e.name))])];
+export function liveEventsOf(capabilities: readonly CapabilityDescriptor[]): Array<keyof BusEvents & LiveBusEventName> {
+  return [...new Set<keyof BusEvents & LiveBusEventName>([...CORE_LIVE_EVENTS, ...capabilities.flatMap((c) => (c.events ?? []).map((e) => e.name))])];
 }
 
 /** Live only, not kept for "last events": periodic telemetry. */
@@ -40,7 +49,7 @@ export function transientEventsOf(capabilities: readonly CapabilityDescriptor[])
 }
 
 /** The console's own events (not from the bus): who did what is for technicians. */
-const CONSOLE_EVENT_ROLES: Record<string, Role> = { audit: 'technician', 'console.config': 'viewer' };
+const CONSOLE_EVENT_ROLES: Record<ConsoleEventName, Role> = { audit: 'technician', 'console.config': 'viewer' };
 
 /** The least role that sees each live event: the core's for everyone, each capability's as it declared. */
 export function eventRolesOf(capabilities: readonly CapabilityDescriptor[]): ReadonlyMap<string, Role> {
@@ -74,12 +83,7 @@ function has(d: ConsoleDeps, name: string): boolean {
   return d.ctx.commands.list().some((c) => c.name === name);
 }
 
-export interface PageState {
-  configured: boolean;
-  reason?: string;
-  /** The commands shown on the page: registered by its capability, for this page (sorted). */
-  commands: string[];
-}
+export type { PageState };
 
 /** What the pages need to know of the running gateway. */
 export interface PageView {
@@ -94,8 +98,8 @@ export interface PageView {
  * command shows only on a page of the capability it was registered by (CommandDef.capability):
  * one registered without a capability shows on none.
  */
-export function consolePages(capabilities: readonly CapabilityDescriptor[], view: PageView): Record<string, PageState> {
-  const out: Record<string, PageState> = {};
+export function consolePages(capabilities: readonly CapabilityDescriptor[], view: PageView): Capabilities {
+  const out: Capabilities = {};
   for (const cap of capabilities) {
     (cap.pages ?? []).forEach((page, i) => {
       const commands = view.commands
@@ -113,7 +117,7 @@ export function consolePages(capabilities: readonly CapabilityDescriptor[], view
 }
 
 /** The pages of this gateway's capabilities (GET /api/capabilities). */
-export function capabilities(d: ConsoleDeps, list: readonly CapabilityDescriptor[] = CAPABILITIES): Record<string, PageState> {
+export function capabilities(d: ConsoleDeps, list: readonly CapabilityDescriptor[] = CAPABILITIES): Capabilities {
   const reg = d.ctx.commands;
   return consolePages(list, {
     commands: reg.list().map((c) => ({ name: c.name, capability: reg.capabilityOf(c.name), pages: reg.pagesOf(c.name) })),
@@ -164,7 +168,7 @@ export function capabilityRoutes(app: FastifyInstance, d: ConsoleDeps): void {
   });
 
   // Every bus and every meter with its latest values, counters and last error.
-  app.get('/api/meters', { config: { role: 'viewer' } }, async () => {
+  app.get('/api/meters', { config: { role: 'viewer' } }, async (): Promise<MetersView> => {
     const m = meters();
     if (!m) return { configured: false, reason: capabilities(d).meters?.reason, buses: [], devices: [] };
     const devices = m
@@ -196,14 +200,14 @@ export function capabilityRoutes(app: FastifyInstance, d: ConsoleDeps): void {
     try {
       const result = await m.rawPoll(bus, hex !== undefined ? { requestHex: hex, ...(timeoutMs ? { timeoutMs } : {}) } : { device: device!, ...(point ? { point } : {}) });
       await d.audit(req, 'console.meters.rawpoll', { bus, ...(device ? { device } : {}), ...(hex ? { requestHex: hex } : {}), ok: !result.error });
-      return result;
+      return result satisfies RawPollAnswer;
     } catch (err) {
       await d.audit(req, 'console.meters.rawpoll', { bus, ok: false, error: (err as Error).message });
       return sendError(reply, 409, 'poll_failed', (err as Error).message);
     }
   });
 
-  app.get('/api/camera', { config: { role: 'technician' } }, async () => {
+  app.get('/api/camera', { config: { role: 'technician' } }, async (): Promise<CameraView> => {
     const v = vision();
     return v ? { configured: true, status: v.status() } : { configured: false, reason: capabilities(d).camera?.reason };
   });
@@ -216,20 +220,20 @@ export function capabilityRoutes(app: FastifyInstance, d: ConsoleDeps): void {
     if (!v) return sendError(reply, 503, 'not_configured', 'face access (camera) is not configured on this gateway');
     const s = await v.snapshot();
     if (!s) return sendError(reply, 503, 'no_frame', `no camera frame yet${v.status().camera?.reason ? `: ${v.status().camera!.reason}` : ''}`);
-    const faces: Array<Record<string, unknown>> = s.faces.map((f) => ({ box: { x: f.box[0], y: f.box[1], w: f.box[2], h: f.box[3] }, score: f.score }));
+    const faces: SnapshotFace[] = s.faces.map((f) => ({ box: { x: f.box[0], y: f.box[1], w: f.box[2], h: f.box[3] }, score: f.score }));
     const recognised = recognisedAt(d, s.facesAt ?? s.at);
     if (recognised && faces.length) {
-      const largest = faces.reduce((a, b) => ((a.box as { w: number }).w >= (b.box as { w: number }).w ? a : b));
+      const largest = faces.reduce((a, b) => (a.box.w >= b.box.w ? a : b));
       Object.assign(largest, recognised);
     }
-    return { mime: 'image/jpeg', image: s.jpeg.toString('base64'), width: s.width, height: s.height, at: s.at, faces, ...(s.facesAt ? { facesAt: s.facesAt } : {}) };
+    return { mime: 'image/jpeg', image: s.jpeg.toString('base64'), width: s.width, height: s.height, at: s.at, faces, ...(s.facesAt ? { facesAt: s.facesAt } : {}) } satisfies CameraSnapshot;
   });
 }
 
 const RECOGNISED_MS = 3000;
 
 /** The latest face decision near `at`: person id and name (from the door access), granted, reason. */
-function recognisedAt(d: ConsoleDeps, at: number): Record<string, unknown> | undefined {
+function recognisedAt(d: ConsoleDeps, at: number): Pick<SnapshotFace, 'personId' | 'name' | 'granted' | 'reason'> | undefined {
   const [e] = d.live.recent((x) => x.type === 'vision.decision' && Math.abs(((x.data as { at?: number } | null)?.at ?? x.at) - at) <= RECOGNISED_MS, 1);
   if (!e) return undefined;
   const data = e.data as { personId?: string; granted?: boolean; reason?: string };

@@ -9,6 +9,7 @@ import { parseConfig, ConfigError, redactedConfig } from '../../config/load.js';
 import { diffConfigs, type EditResult } from '../../config/apply.js';
 import { applyChange } from '../../config/change.js';
 import { sendError, later, type ConsoleDeps } from '../server.js';
+import type { ConfigApplied, ConfigCheck, ConfigView } from '../api-types.js';
 
 const Change = Type.Object({ path: Type.Array(Type.Union([Type.String({ maxLength: 100 }), Type.Integer({ minimum: 0 })]), { minItems: 1, maxItems: 20 }), value: Type.Unknown() }, { additionalProperties: false });
 const Edit = Type.Object(
@@ -37,9 +38,9 @@ export function configRoutes(app: FastifyInstance, d: ConsoleDeps): void {
     }
   };
 
-  const publicResult = (r: EditResult) => ({ ok: r.ok, problems: r.problems, ...(r.diff ? { diff: r.diff } : {}), ...(r.config ? { effective: redactedConfig(r.config) } : {}) });
+  const publicResult = (r: EditResult): ConfigCheck => ({ ok: r.ok, problems: r.problems, ...(r.diff ? { diff: r.diff } : {}), ...(r.config ? { effective: redactedConfig(r.config) } : {}) });
 
-  app.get('/api/config', { config: { role: 'technician' } }, async () => {
+  app.get('/api/config', { config: { role: 'technician' } }, async (): Promise<ConfigView> => {
     const shown = file ? file.masked() : { yaml: stringify(redactedConfig(d.ctx.config)), revision: d.ctx.configRevision };
     return {
       editable: file !== undefined,
@@ -48,7 +49,8 @@ export function configRoutes(app: FastifyInstance, d: ConsoleDeps): void {
       yaml: shown.yaml,
       revision: shown.revision,
       runningRevision: d.ctx.configRevision,
-      running: redactedConfig(d.ctx.config),
+      // A masked copy of the typed config: an object, section by section.
+      running: redactedConfig(d.ctx.config) as Record<string, unknown>,
       lastApply: file?.marker() ?? null,
     };
   });
@@ -68,7 +70,7 @@ export function configRoutes(app: FastifyInstance, d: ConsoleDeps): void {
     const text = body.toString('utf8');
     if (text.includes('\u0000') || Buffer.from(text, 'utf8').compare(body) !== 0) return sendError(reply, 400, 'not_text', 'the file is not UTF-8 text');
     const r = evaluate({ yaml: text });
-    return { ...publicResult(r), yaml: text };
+    return { ...publicResult(r), yaml: text } satisfies ConfigCheck;
   });
 
   app.get('/api/config/download', { config: { role: 'technician' } }, async (_req, reply) => {
@@ -89,7 +91,7 @@ export function configRoutes(app: FastifyInstance, d: ConsoleDeps): void {
     const applied = applyChange({ file, history: d.history, candidate: r as Parameters<typeof applyChange>[0]['candidate'], runningRevision: d.ctx.configRevision, health: d.ctx.healthReport(), user: req.session!.user, source: 'console', now: d.ctx.clock.now() });
     await d.audit(req, 'console.config.applied', { diff: r.diff.slice(0, 50), previousRevision: applied.previousRevision, newRevision: applied.revision });
     d.live.publish('console.config', { status: 'applying', user: req.session!.user });
-    reply.send({ ok: true, message: 'configuration written; the service restarts to apply it', diff: r.diff, revision: file.revision() });
+    reply.send({ ok: true, message: 'configuration written; the service restarts to apply it', diff: r.diff, revision: file.revision() } satisfies ConfigApplied);
     const user = req.session!.user;
     later(d, 200, 'restart after config apply', () => d.ctx.requestRestart(`config applied from the console by ${user}`));
     return reply;

@@ -11,6 +11,7 @@ import { sendError, later, SECURITY_HEADERS, type ConsoleDeps } from '../server.
 import { runCommand } from './commands.js';
 import type { AccessApi } from '../../doors/api.js';
 import { eventAllowed } from './capabilities.js';
+import type { Dashboard, DoorStates, EventList, LiveStatus, LogTail, ModelFileRow, Ok, SystemInfo } from '../api-types.js';
 
 // Events that carry personal data (who came through which door, who did what on the
 // console) are for technicians and admins; viewers see states and counts only. Each
@@ -18,13 +19,14 @@ import { eventAllowed } from './capabilities.js';
 export { eventAllowed };
 
 /** Outbox figures and uplink state, as pushed to the pages every few seconds. */
-export function liveStatus(d: ConsoleDeps): Record<string, unknown> {
+export function liveStatus(d: ConsoleDeps): LiveStatus {
   const s = d.ctx.outbox.stats();
   const now = d.ctx.clock.now();
   const health = d.ctx.healthReport();
   return {
     at: now,
-    uplink: health.uplink?.detail ?? { connected: false },
+    // The uplink's health detail is its status, with `connected` (gateway.ts healthReport).
+    uplink: (health.uplink?.detail as LiveStatus['uplink'] | undefined) ?? { connected: false },
     outbox: { records: s.count, bytes: s.bytes, oldestAgeS: s.oldestTs === null ? 0 : Math.max(0, Math.round((now - s.oldestTs) / 1000)), evicted: s.evicted, dropped: s.dropped },
     modules: Object.fromEntries(Object.entries(health).map(([k, v]) => [k, { ok: v.ok, ...(v.message ? { message: v.message } : {}) }])),
     clockSynced: d.ctx.clock.synced(),
@@ -64,7 +66,7 @@ function modelsDir(): string | undefined {
 }
 
 /** The model files the manifest lists: present or not, and whether their hash matches. */
-export async function modelFiles(): Promise<{ dir?: string; models: Array<Record<string, unknown>>; message?: string }> {
+export async function modelFiles(): Promise<SystemInfo['models']> {
   const dir = modelsDir();
   if (!dir) return { models: [], message: 'models/manifest.json not found' };
   let manifest: { models?: Record<string, { file?: string; sha256?: string; size?: number; role?: string; title?: string }> };
@@ -73,7 +75,7 @@ export async function modelFiles(): Promise<{ dir?: string; models: Array<Record
   } catch (err) {
     return { dir, models: [], message: `models/manifest.json unreadable: ${(err as Error).message}` };
   }
-  const models: Array<Record<string, unknown>> = [];
+  const models: ModelFileRow[] = [];
   for (const [name, m] of Object.entries(manifest.models ?? {})) {
     const path = m.file ? join(dir, m.file) : undefined;
     const present = path !== undefined && existsSync(path);
@@ -87,7 +89,7 @@ export async function modelFiles(): Promise<{ dir?: string; models: Array<Record
  * Each door's lock, contact, alarms, fault and fire state for the dashboard's door card
  * (states only, no people: the dashboard is for every role). Null without door access.
  */
-export function doorStates(d: ConsoleDeps): Record<string, unknown> | null {
+export function doorStates(d: ConsoleDeps): DoorStates | null {
   const access: AccessApi | undefined = d.ctx.services.get('access');
   if (!access) return null;
   const s = access.status();
@@ -98,12 +100,13 @@ export function doorStates(d: ConsoleDeps): Record<string, unknown> | null {
 }
 
 /** GET /api/dashboard's answer (also inlined into the page for a logged-in first visit). */
-export async function dashboard(d: ConsoleDeps, req: FastifyRequest): Promise<Record<string, unknown>> {
+export async function dashboard(d: ConsoleDeps, req: FastifyRequest): Promise<Dashboard> {
   const info = await runCommand(d, req, 'gateway.info', {}, { audit: false });
   return {
     ...liveStatus(d),
     doors: doorStates(d),
-    info: info.ok ? info.result : null,
+    // gateway.info answers an object (the gateway's version, ids, uptime…).
+    info: info.ok ? (info.result as Record<string, unknown>) : null,
     system: systemStats(d.ctx.dataDir),
     events: d.live.recent((e) => eventAllowed(req.session!.role, e.type), 30),
   };
@@ -137,30 +140,34 @@ export function statusRoutes(app: FastifyInstance, d: ConsoleDeps): void {
       }
       return true;
     }, limit);
-    return { events };
+    return { events } satisfies EventList;
   });
 
-  app.get('/api/system', { config: { role: 'viewer' } }, async () => ({
-    version: d.ctx.version,
-    node: process.version,
-    hostname: hostname(),
-    uptimeS: Math.round(process.uptime()),
-    pid: process.pid,
-    configSource: d.ctx.configSource,
-    configRevision: d.ctx.configRevision,
-    dataDir: d.ctx.dataDir,
-    clockSynced: d.ctx.clock.synced(),
-    time: d.ctx.clock.now(),
-    system: systemStats(d.ctx.dataDir),
-    addresses: addresses(),
-    models: await modelFiles(),
-    logLevel: d.ctx.config.log.level,
-  }));
+  app.get(
+    '/api/system',
+    { config: { role: 'viewer' } },
+    async (): Promise<SystemInfo> => ({
+      version: d.ctx.version,
+      node: process.version,
+      hostname: hostname(),
+      uptimeS: Math.round(process.uptime()),
+      pid: process.pid,
+      configSource: d.ctx.configSource,
+      configRevision: d.ctx.configRevision,
+      dataDir: d.ctx.dataDir,
+      clockSynced: d.ctx.clock.synced(),
+      time: d.ctx.clock.now(),
+      system: systemStats(d.ctx.dataDir),
+      addresses: addresses(),
+      models: await modelFiles(),
+      logLevel: d.ctx.config.log.level,
+    }),
+  );
 
   app.get<{ Querystring: { level?: string; limit?: string; q?: string } }>('/api/logs', { config: { role: 'technician' } }, async (req, reply) => {
     const level = req.query.level ?? 'trace';
     if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal'].includes(level)) return sendError(reply, 400, 'bad_level', 'level must be one of trace, debug, info, warn, error, fatal');
-    return { lines: d.logs.tail({ minLevel: level, limit: Number(req.query.limit ?? 200) || 200, ...(req.query.q ? { contains: req.query.q.slice(0, 100) } : {}) }), configuredLevel: d.ctx.config.log.level };
+    return { lines: d.logs.tail({ minLevel: level, limit: Number(req.query.limit ?? 200) || 200, ...(req.query.q ? { contains: req.query.q.slice(0, 100) } : {}) }), configuredLevel: d.ctx.config.log.level } satisfies LogTail;
   });
 
   app.post('/api/system/restart', { config: { role: 'admin' } }, async (req, reply) => {
@@ -169,7 +176,7 @@ export function statusRoutes(app: FastifyInstance, d: ConsoleDeps): void {
     // Answer first, then restart: the page shows "restarting" and reconnects. Everything
     // the timer needs is taken now (the request is gone by then), and nothing it does may
     // throw into the process.
-    reply.send({ ok: true, message: 'service restarting' });
+    reply.send({ ok: true, message: 'service restarting' } satisfies Ok);
     later(d, 200, 'service restart', () => d.ctx.requestRestart(`requested from the console by ${user}`));
     return reply;
   });

@@ -2,7 +2,7 @@
 // pages (each a module exporting `render(main, ctx)` that may return a live handler).
 import { t, setLang, getLang } from './i18n.js';
 import { h, api, session, can, errText, toast, setUnauthorizedHandler, prime, dropPrimed, ApiError, type LiveHandler, type PageModule } from './lib.js';
-import type { BootData, LiveEvent, LiveStatus, LoginRequest, Role, SessionInfo, SessionStarted } from '../api-types.js';
+import type { BootData, Dashboard, LiveEvent, LiveStatus, LoginRequest, Ok, Role, SessionInfo, SessionStarted } from '../api-types.js';
 // The first page is part of the app (no import round trip before the first render).
 import * as dashboardPage from './pages/dashboard.js';
 
@@ -169,7 +169,7 @@ function connectLive() {
     setDot(false);
     api<SessionInfo>('/api/session').then(
       (s) => {
-        if (!s.user) api('/api/dashboard').catch(() => {});
+        if (!s.user) api<Dashboard>('/api/dashboard').catch(() => {});
       },
       () => {},
     );
@@ -258,7 +258,7 @@ document.getElementById('lang-btn')!.addEventListener('click', () => {
 });
 document.getElementById('logout-btn')!.addEventListener('click', async () => {
   try {
-    await api('/api/logout', { method: 'POST' });
+    await api<Ok>('/api/logout', { method: 'POST' });
   } catch {
     /* logged out either way */
   }

@@ -2,7 +2,7 @@
 // data from the gateway cannot inject markup), the API client with the CSRF header,
 // and formatting.
 import { t, getLang } from './i18n.js';
-import type { ApiErrorBody, CommandAnswer, DoorCardState, DoorStates, LiveEvent, LiveStatus, Role } from '../api-types.js';
+import type { ApiErrorBody, CommandAnswer, CommandResults, DoorCardState, DoorStates, LiveEvent, LiveStatus, Role } from '../api-types.js';
 
 /** What h() accepts as a child: nodes, text, numbers, nested lists; null, undefined and false are skipped. */
 export type Child = Node | string | number | null | undefined | false | readonly Child[];
@@ -63,7 +63,7 @@ export interface ApiOptions {
  * server declares it: the answer is not checked at run time (the server is the one the
  * page was served by).
  */
-export async function api<T = any>(path: string, { method = 'GET', body, raw, type }: ApiOptions = {}): Promise<T> {
+export async function api<T = unknown>(path: string, { method = 'GET', body, raw, type }: ApiOptions = {}): Promise<T> {
   const headers: Record<string, string> = {};
   if (method !== 'GET') headers['x-csrf-token'] = session.csrf;
   let payload: BodyInit | undefined;
@@ -96,6 +96,11 @@ export async function api<T = any>(path: string, { method = 'GET', body, raw, ty
     throw err;
   }
   return data as T;
+}
+
+/** Run a command the pages use; its result is typed by name (../api-types.ts CommandResults). */
+export async function command<N extends keyof CommandResults>(name: N, args: Record<string, unknown> = {}): Promise<CommandResults[N]> {
+  return (await api<CommandAnswer<CommandResults[N]>>(`/api/commands/${encodeURIComponent(name)}`, { method: 'POST', body: args })).result;
 }
 
 /**

@@ -26,6 +26,8 @@ export interface JobRow extends Target {
 
 export interface RolloutOptions {
   batch: number; // gateways per batch after the canary (≥ 1)
+  /** Gateways in the canary batch (default 1; 0 = no canary: straight to batches). */
+  canary?: number;
   /** Stable identity of the change (e.g. sha256 of the patch + name). */
   changeKey: string;
   runStep: (t: Target, commandId: string) => Promise<Outcome>;
@@ -58,17 +60,19 @@ export function matchGlob(glob: string, s: string): boolean {
   return re.test(s);
 }
 
-/** Canary first, then batches of `batch` run concurrently; the first non-success outcome
+/** Canary (the first `canary` targets, default one) first, then batches of `batch` run concurrently; the first non-success outcome
  * halts the rollout after its batch settles (commands already sent in that batch cannot
  * be recalled); every later gateway stays `untouched` and is reported. */
 export async function rollout(targets: readonly Target[], o: RolloutOptions): Promise<RolloutReport> {
   if (!Number.isInteger(o.batch) || o.batch < 1) throw new Error(`--batch must be an integer ≥ 1, got ${o.batch}`);
+  const canary = o.canary ?? 1;
+  if (!Number.isInteger(canary) || canary < 0) throw new Error(`--canary must be an integer ≥ 0, got ${o.canary}`);
   const sorted = [...targets].sort((a, b) => `${a.site}/${a.gateway}`.localeCompare(`${b.site}/${b.gateway}`));
   const rows: JobRow[] = sorted.map((t, i) => ({
     ...t,
     state: 'untouched',
     commandId: commandId(o.changeKey, t),
-    batch: i === 0 ? 0 : 1 + Math.floor((i - 1) / o.batch),
+    batch: i < canary ? 0 : 1 + Math.floor((i - canary) / o.batch),
   }));
   const emit = () => o.onChange?.(rows);
   const batches = new Map<number, JobRow[]>();

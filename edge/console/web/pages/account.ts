@@ -1,5 +1,6 @@
 import { t } from '../i18n.js';
 import { h, api, card, kv, toast, errText, session } from '../lib.js';
+import type { SessionStarted } from '../../api-types.js';
 
 // Every account's own page (any role): who is logged in, and the own password change
 // (the current password is asked for; all sessions of the account end, this one is renewed).
@@ -23,7 +24,7 @@ export async function render(box: HTMLElement): Promise<undefined> {
       return;
     }
     try {
-      const r = await api('/api/password', { method: 'POST', body: { current: d.current, password: d.password } });
+      const r = await api<SessionStarted>('/api/password', { method: 'POST', body: { current: d.current, password: d.password } });
       session.csrf = r.csrf;
       status.textContent = t('password.changed');
       status.className = 'ok';

@@ -1,5 +1,6 @@
 import { t } from '../i18n.js';
 import { h, api, card, kv, badge, notConfigured, errText, fmtTime, shownWhile } from '../lib.js';
+import type { CameraSnapshot, CameraView } from '../../api-types.js';
 
 // Camera: the door camera's state and a live view — one frame every LIVE_S seconds (a
 // JPEG with the detected faces; low rate, so a phone on the estate's Wi-Fi and the box's
@@ -8,8 +9,8 @@ import { h, api, card, kv, badge, notConfigured, errText, fmtTime, shownWhile } 
 const LIVE_S = 1;
 
 export async function render(box: HTMLElement): Promise<undefined> {
-  const cam = await api('/api/camera');
-  if (!cam.configured) {
+  const cam = await api<CameraView>('/api/camera');
+  if (!cam.configured || !cam.status) {
     box.append(notConfigured(cam.reason));
     return;
   }
@@ -32,10 +33,10 @@ export async function render(box: HTMLElement): Promise<undefined> {
   let running = true;
   let timer: ReturnType<typeof setTimeout> | undefined;
   const shown = shownWhile(box);
-  const draw = (s: any) => {
+  const draw = (s: CameraSnapshot) => {
     const img = h('img', { src: `data:${s.mime || 'image/jpeg'};base64,${s.image}`, alt: t('camera.live') });
     // Positions through the CSSOM: the page's CSP forbids inline style attributes.
-    const boxes = (s.faces || []).map((f: any) => {
+    const boxes = s.faces.map((f) => {
       const who = f.name || f.personId;
       const el = h('div', { class: `facebox${who ? (f.granted ? ' known' : ' denied') : ''}`, 'data-testid': 'facebox' }, h('span', {}, who ? h('b', { translate: 'no' }, who) : t('camera.unknownFace'), ` · ${t('camera.score')} ${(f.score ?? 0).toFixed(2)}`));
       Object.assign(el.style, { left: `${(f.box.x / s.width) * 100}%`, top: `${(f.box.y / s.height) * 100}%`, width: `${(f.box.w / s.width) * 100}%`, height: `${(f.box.h / s.height) * 100}%` });
@@ -49,7 +50,7 @@ export async function render(box: HTMLElement): Promise<undefined> {
     if (!running || !shown()) return;
     if (document.visibilityState === 'visible') {
       try {
-        draw(await api('/api/camera/snapshot'));
+        draw(await api<CameraSnapshot>('/api/camera/snapshot'));
       } catch (e) {
         msg.textContent = errText(e);
       }

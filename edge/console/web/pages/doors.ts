@@ -1,5 +1,6 @@
 import { t } from '../i18n.js';
-import { h, api, card, table, badge, notConfigured, can, toast, errText, fmtTime, doorCards } from '../lib.js';
+import { h, api, command, card, table, badge, notConfigured, can, toast, errText, fmtTime, doorCards } from '../lib.js';
+import type { AccessEventRow, Capabilities, DoorStatusRow, PersonRow } from '../../api-types.js';
 import type { LiveHandler } from '../lib.js';
 
 // Doors: each door's lock, contact, alarm and fire state as a card, unlock test, fire
@@ -8,10 +9,10 @@ import type { LiveHandler } from '../lib.js';
 // A door waiting for a PIN (face_and_pin, card_and_pin, a person who needs a second
 // factor) shows a PIN pad: on a touch screen at the door the resident types the PIN there
 // (door.pin, any role: the PIN is the credential). Everything goes through the door commands.
-const cmd = (name: any, body = {}) => api(`/api/commands/${name}`, { method: 'POST', body }).then((r) => r.result);
+const cmd = command;
 
 /** "console:admin" → "admin"; "mqtt:cmd-123" → "远程 cmd-123". */
-function requester(by: any) {
+function requester(by: unknown) {
   if (typeof by !== 'string' || !by) return '';
   const [src, ...rest] = by.split(':');
   const who = rest.join(':');
@@ -19,9 +20,9 @@ function requester(by: any) {
 }
 
 export async function render(box: HTMLElement): Promise<LiveHandler | undefined> {
-  const caps = await api('/api/capabilities');
-  if (!caps.doors.configured) {
-    box.append(notConfigured(caps.doors.reason));
+  const caps = await api<Capabilities>('/api/capabilities');
+  if (!caps.doors?.configured) {
+    box.append(notConfigured(caps.doors?.reason));
     return;
   }
   const tech = can('technician');
@@ -32,16 +33,16 @@ export async function render(box: HTMLElement): Promise<LiveHandler | undefined>
   const logBody = h('tbody', { 'data-testid': 'access-log' });
   const doorFilter = h('select', { 'data-testid': 'log-door' }, h('option', { value: '' }, t('doors.all')));
   const grantedFilter = h('select', { 'data-testid': 'log-granted' }, h('option', { value: '' }, t('doors.all')), h('option', { value: 'true' }, t('doors.granted')), h('option', { value: 'false' }, t('doors.denied')));
-  let names = new Map();
-  const people = new Map();
+  let names = new Map<string, string>();
+  const people = new Map<string, string>();
 
   const loadStatus = async () => {
     const status = await cmd('door.status');
-    names = new Map(status.doors.map((d: any) => [d.id, d.name || d.id]));
+    names = new Map(status.doors.map((d) => [d.id, d.name || d.id]));
     cardsBox.replaceChildren(doorCards(status));
-    padBox.replaceChildren(...status.doors.filter((d: any) => d.awaitingPin).map(pinPad));
+    padBox.replaceChildren(...status.doors.filter((d) => d.awaitingPin).map(pinPad));
     actions.replaceChildren(
-      ...status.doors.map((d: any) =>
+      ...status.doors.map((d) =>
         h(
           'div',
           { class: 'doorcard', 'data-door': d.id },
@@ -57,9 +58,9 @@ export async function render(box: HTMLElement): Promise<LiveHandler | undefined>
     if (doorFilter.options.length === 1) for (const d of status.doors) doorFilter.append(h('option', { value: d.id }, d.name || d.id));
   };
   // The PIN is typed, sent and forgotten: never kept in the page, never shown.
-  const pinPad = (d: any) => {
+  const pinPad = (d: DoorStatusRow) => {
     const input = h('input', { type: 'password', inputmode: 'numeric', autocomplete: 'off', pattern: '[0-9]*', maxlength: 16, 'aria-label': t('doors.pinPad'), 'data-testid': `pin-${d.id}` });
-    const send = async (e: any) => {
+    const send = async (e: Event) => {
       e.preventDefault();
       const pin = input.value;
       input.value = '';
@@ -76,11 +77,11 @@ export async function render(box: HTMLElement): Promise<LiveHandler | undefined>
       'form',
       { class: 'doorcard', 'data-door': d.id, onsubmit: send },
       h('strong', {}, `${d.name || d.id} · ${t('doors.pinPad')}`),
-      h('p', { class: 'small muted' }, t('doors.pinHelp', { s: Math.max(0, Math.round((d.awaitingPin.until - Date.now()) / 1000)) })),
+      h('p', { class: 'small muted' }, t('doors.pinHelp', { s: Math.max(0, Math.round(((d.awaitingPin?.until ?? 0) - Date.now()) / 1000)) })),
       h('div', { class: 'row' }, input, h('button', { type: 'submit', class: 'primary', 'data-testid': `pin-send-${d.id}` }, t('doors.enterPin'))),
     );
   };
-  const personName = (e: any) => e.data?.personName || (e.personId && people.get(e.personId)) || e.personId || '';
+  const personName = (e: AccessEventRow) => (typeof e.data.personName === 'string' && e.data.personName) || (e.personId && people.get(e.personId)) || e.personId || '';
   const loadLog = async () => {
     if (!tech) return;
     const q: { limit: number; doorId?: string; granted?: boolean } = { limit: 50 };
@@ -88,30 +89,30 @@ export async function render(box: HTMLElement): Promise<LiveHandler | undefined>
     if (grantedFilter.value) q.granted = grantedFilter.value === 'true';
     const r = await cmd('access.events', q);
     // Names of the people in the log the records do not carry (older records).
-    const missing = [...new Set(r.events.filter((e: any) => e.personId && !e.data?.personName && !people.has(e.personId)).map((e: any) => e.personId))];
+    const missing = [...new Set(r.events.filter((e) => e.personId && !e.data.personName && !people.has(e.personId)).map((e) => e.personId))];
     if (missing.length) {
-      const list = await cmd('person.list', { limit: 1000 }).catch(() => ({ people: [] }));
+      const list = await cmd('person.list', { limit: 1000 }).catch(() => ({ people: [] as PersonRow[] }));
       for (const p of list.people) people.set(p.id, p.name || p.id);
     }
     logBody.replaceChildren(
       ...(r.events.length
-        ? r.events.map((e: any) =>
+        ? r.events.map((e) =>
             h(
               'tr',
               { class: e.granted ? '' : 'denied' },
               h('td', {}, fmtTime(e.ts)),
               h('td', {}, names.get(e.doorId) || e.doorId),
               h('td', { translate: 'no' }, personName(e)),
-              h('td', {}, Array.isArray(e.data?.via) && e.data.via.length > 1 ? e.data.via.map((v: any) => t(`via.${v}`)).join(' + ') : t(`cred.${e.credential}`)),
+              h('td', {}, Array.isArray(e.data.via) && e.data.via.length > 1 ? e.data.via.map((v) => t(`via.${String(v)}`)).join(' + ') : t(`cred.${e.credential}`)),
               h('td', {}, e.granted ? badge(true, t('doors.granted')) : badge(false, '', t('doors.denied'))),
               h('td', {}, t(`reason.${e.reason}`)),
-              h('td', { translate: 'no' }, requester(e.data?.requestedBy)),
+              h('td', { translate: 'no' }, requester(e.data.requestedBy)),
             ),
           )
         : [h('tr', {}, h('td', { colspan: 7, class: 'muted' }, t('doors.noEvents')))]),
     );
   };
-  const unlock = async (d: any) => {
+  const unlock = async (d: DoorStatusRow) => {
     if (!confirm(t('doors.confirmUnlock', { door: d.name || d.id }))) return;
     try {
       await cmd('door.unlock', { doorId: d.id, note: 'console unlock test' });
@@ -121,7 +122,7 @@ export async function render(box: HTMLElement): Promise<LiveHandler | undefined>
     }
     await Promise.all([loadStatus(), loadLog()]).catch(() => {});
   };
-  const fire = async (action: any) => {
+  const fire = async (action: 'release' | 'clear') => {
     if (!confirm(t(action === 'release' ? 'doors.confirmFire' : 'doors.confirmFireClear'))) return;
     try {
       await cmd('door.fireRelease', { action });
@@ -140,7 +141,7 @@ export async function render(box: HTMLElement): Promise<LiveHandler | undefined>
     await loadLog();
     box.append(card(t('doors.log'), h('div', { class: 'row' }, h('label', {}, t('doors.filterDoor'), doorFilter), h('label', {}, t('doors.result'), grantedFilter)), table([t('doors.when'), t('doors.door'), t('doors.person'), t('doors.credential'), t('doors.result'), t('doors.reason'), t('doors.by')], logBody)));
   }
-  let pending: any;
+  let pending: ReturnType<typeof setTimeout> | undefined;
   const live: LiveHandler = (kind, ev) => {
     if (kind !== 'bus' || !/^(door|access|fire)\./.test(ev.type)) return;
     clearTimeout(pending);

@@ -1,5 +1,6 @@
 import { t, pointName, getLang } from '../i18n.js';
-import { h, api, card, table, badge, notConfigured, can, errText, fmtTime, fmtClock } from '../lib.js';
+import { h, api, command, card, table, badge, notConfigured, can, errText, fmtTime, fmtClock } from '../lib.js';
+import type { BusScanResult, MeterBusRow, MeterRow, MetersView, PointValueRow, RawPollAnswer } from '../../api-types.js';
 import type { LiveHandler } from '../lib.js';
 
 // Meters, laid out for a phone: per bus and per meter the latest values as a table
@@ -7,17 +8,17 @@ import type { LiveHandler } from '../lib.js';
 // "meter.reading"; "read now" puts its result right under its button; a bus scan over an
 // address range with progress and cancel; and a poll tester that shows the frames of one
 // request both ways as hex and nothing else.
-const cmd = (name: any, body = {}) => api(`/api/commands/${name}`, { method: 'POST', body }).then((r) => r.result);
+const cmd = command;
 
 // Readings keep the meter's resolution but not float noise (230.86618042 → 230.866).
-const num = (v: any) => (Number.isInteger(v) ? String(v) : String(Math.round(v * 1000) / 1000));
+const num = (v: number) => (Number.isInteger(v) ? String(v) : String(Math.round(v * 1000) / 1000));
 
 // Modbus unit ids are probed this many at a time: progress is shown and cancel takes
 // effect between chunks (a chunk of 8 with the scan's 100 ms timeout is under a second).
 const SCAN_CHUNK = 8;
 
-export function valuesTable(values: any, testid?: string) {
-  const rows = values.map((v: any) =>
+export function valuesTable(values: readonly PointValueRow[], testid?: string) {
+  const rows = values.map((v) =>
     h(
       'tr',
       { class: v.quality === 'good' ? '' : 'muted', 'data-point': v.name },
@@ -34,11 +35,11 @@ export function valuesTable(values: any, testid?: string) {
   return el;
 }
 
-function countersText(c: any) {
+function countersText(c: MeterRow['counters']) {
   return t('meters.countersLine', { ok: c.responses, req: c.requests, timeout: c.timeouts, crc: c.crcErrors, bad: c.badReplies, ms: Math.round(c.latencyMs.avg) });
 }
 
-function scanner(bus: any) {
+function scanner(bus: MeterBusRow) {
   const modbus = bus.protocol === 'modbus';
   const from = h('input', { type: 'number', min: 1, max: 247, value: 1, inputmode: 'numeric', 'data-testid': `scan-from-${bus.id}`, class: 'addr' });
   const to = h('input', { type: 'number', min: 1, max: 247, value: 247, inputmode: 'numeric', 'data-testid': `scan-to-${bus.id}`, class: 'addr' });
@@ -50,7 +51,7 @@ function scanner(bus: any) {
   let cancelled = false;
   const start = h('button', { 'data-testid': `scan-${bus.id}` }, t('meters.scan'));
   const stop = h('button', { class: 'danger', hidden: true, 'data-testid': `scan-cancel-${bus.id}`, onclick: () => (cancelled = true) }, t('cancel'));
-  const addFound = (list: any) => {
+  const addFound = (list: BusScanResult['found']) => {
     for (const f of list) found.append(h('tr', {}, h('td', {}, h('code', {}, String(f.address))), h('td', {}, f.detail)));
     results.hidden = found.children.length === 0;
   };
@@ -113,21 +114,21 @@ function scanner(bus: any) {
   );
 }
 
-function pollTester(m: any) {
+function pollTester(m: MetersView) {
   const busSel = h(
     'select',
     { 'data-testid': 'poll-bus' },
-    m.buses.map((b: any) => h('option', { value: b.id }, b.id)),
+    m.buses.map((b) => h('option', { value: b.id }, b.id)),
   );
   const devSel = h(
     'select',
     { 'data-testid': 'poll-device' },
     h('option', { value: '' }, t('meters.rawHex')),
-    m.devices.map((d: any) => h('option', { value: d.id }, d.name ? `${d.name} (${d.id})` : d.id)),
+    m.devices.map((d) => h('option', { value: d.id }, d.name ? `${d.name} (${d.id})` : d.id)),
   );
   const hex = h('input', { placeholder: '01 03 00 00 00 02 C4 0B', 'data-testid': 'poll-hex', spellcheck: 'false', autocapitalize: 'off', class: 'mono' });
   const syncBus = () => {
-    const d = m.devices.find((x: any) => x.id === devSel.value);
+    const d = m.devices.find((x) => x.id === devSel.value);
     if (d) busSel.value = d.bus;
     hex.hidden = devSel.value !== '';
   };
@@ -144,10 +145,10 @@ function pollTester(m: any) {
     run.disabled = true;
     try {
       const body = devSel.value ? { bus: busSel.value, device: devSel.value } : { bus: busSel.value, requestHex: hex.value };
-      const r = await api('/api/meters/rawpoll', { method: 'POST', body });
+      const r = await api<RawPollAnswer>('/api/meters/rawpoll', { method: 'POST', body });
       // One frame per row: direction, time, and the bytes as hex — the hex cell holds
       // nothing but the frame, so it can be copied as is.
-      frames.replaceChildren(...r.frames.map((f: any) => h('tr', { 'data-dir': f.dir }, h('td', {}, f.dir === 'tx' ? t('meters.tx') : t('meters.rx')), h('td', {}, fmtClock(f.at)), h('td', {}, h('code', { class: 'frame' }, f.hex)))));
+      frames.replaceChildren(...r.frames.map((f) => h('tr', { 'data-dir': f.dir }, h('td', {}, f.dir === 'tx' ? t('meters.tx') : t('meters.rx')), h('td', {}, fmtClock(f.at)), h('td', {}, h('code', { class: 'frame' }, f.hex)))));
       if (r.values) extra.append(valuesTable(r.values, 'poll-values-table'));
       status.textContent = r.error ? `${t('meters.pollError')}: ${r.error}` : r.frames.length ? '' : t('meters.noFrames');
       status.className = r.error ? 'error' : 'muted';
@@ -165,18 +166,18 @@ function pollTester(m: any) {
 }
 
 export async function render(box: HTMLElement): Promise<LiveHandler | undefined> {
-  const m = await api('/api/meters');
+  const m = await api<MetersView>('/api/meters');
   if (!m.configured) {
     box.append(notConfigured(m.reason));
     return;
   }
-  const cells = new Map();
-  const stateCells = new Map();
+  const cells = new Map<string, HTMLElement>();
+  const stateCells = new Map<string, HTMLElement>();
   const tech = can('technician');
   for (const bus of m.buses) {
     const meters = m.devices
-      .filter((d: any) => d.bus === bus.id)
-      .map((d: any) => {
+      .filter((d) => d.bus === bus.id)
+      .map((d) => {
         const vals = h('div', { 'data-testid': `meter-values-${d.id}` }, valuesTable(d.values));
         const st = h('span', {}, badge(d.state === 'online', t('dash.online'), d.state === 'unknown' ? t('meters.unknown') : t('dash.offline')));
         cells.set(d.id, vals);
@@ -212,9 +213,12 @@ export async function render(box: HTMLElement): Promise<LiveHandler | undefined>
   if (tech) box.append(pollTester(m));
   const live: LiveHandler = (kind, ev) => {
     if (kind !== 'bus') return;
-    const d = (ev.data || {}) as { device?: string; values?: unknown; online?: boolean };
-    if (ev.type === 'meter.reading' && cells.has(d.device)) cells.get(d.device).replaceChildren(valuesTable(d.values));
-    if (ev.type === 'meter.device' && stateCells.has(d.device)) stateCells.get(d.device).replaceChildren(badge(d.online, t('dash.online'), t('dash.offline')));
+    // The meters module's events (meters/api.ts BusEvents): a reading carries the device's values.
+    const d = (ev.data || {}) as { device?: string; values?: PointValueRow[]; online?: boolean };
+    const cell = d.device === undefined ? undefined : cells.get(d.device);
+    const state = d.device === undefined ? undefined : stateCells.get(d.device);
+    if (ev.type === 'meter.reading' && cell) cell.replaceChildren(valuesTable(d.values ?? []));
+    if (ev.type === 'meter.device' && state) state.replaceChildren(badge(d.online, t('dash.online'), t('dash.offline')));
   };
   return live;
 }

@@ -1,22 +1,25 @@
 import { t } from '../i18n.js';
-import { h, api, card, table, notConfigured, toast, errText, fmtTime } from '../lib.js';
+import { h, api, command, card, table, notConfigured, toast, errText, fmtTime } from '../lib.js';
+import type { Capabilities, CommandAnswer, DoorStatusResult, PersonRow, PersonUpsertResult, TimeWindowRow } from '../../api-types.js';
+
+type DoorGroups = DoorStatusResult['groups'];
 
 // People: search; add or edit a person in one form — name, kind, validity, door groups
 // picked from the gateway's groups, weekly schedule, enabled, and face photos (sent with
 // the person in one person.upsert, so a new resident is stored and enrolled in one step);
 // enrol more photos or from the door camera; delete. On a phone each person is a card
 // whose actions wrap, not a wide table row.
-const cmd = (name: any, body = {}) => api(`/api/commands/${name}`, { method: 'POST', body }).then((r) => r.result);
-const toLocal = (ms: any) => (ms ? new Date(ms - new Date(ms).getTimezoneOffset() * 60000).toISOString().slice(0, 16) : '');
-const fromLocal = (s: any) => (s ? new Date(s).getTime() : undefined);
-const PERSON_KEYS = ['id', 'name', 'kind', 'validFrom', 'validUntil', 'doorGroups', 'schedule', 'enabled', 'note', 'cards', 'needsSecondFactor'];
+const cmd = command;
+const toLocal = (ms: number | undefined) => (ms ? new Date(ms - new Date(ms).getTimezoneOffset() * 60000).toISOString().slice(0, 16) : '');
+const fromLocal = (s: string) => (s ? new Date(s).getTime() : undefined);
+const PERSON_KEYS: ReadonlyArray<keyof PersonRow> = ['id', 'name', 'kind', 'validFrom', 'validUntil', 'doorGroups', 'schedule', 'enabled', 'note', 'cards', 'needsSecondFactor'];
 const DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
 // Photos are scaled down on the phone before they are sent: a 12-megapixel picture is
 // ~4 MB, a 1280 px JPEG ~200 KB and still far above what the face models look at.
 const PHOTO_MAX_PX = 1280;
 
-async function photoBase64(file: any) {
-  let blob = file;
+async function photoBase64(file: Blob) {
+  let blob: Blob | null = file;
   try {
     const bmp = await createImageBitmap(file);
     const k = Math.min(1, PHOTO_MAX_PX / Math.max(bmp.width, bmp.height));
@@ -29,15 +32,15 @@ async function photoBase64(file: any) {
   } catch {
     // Not decodable here: sent as it is; the gateway checks it and says what is wrong.
   }
-  const buf = new Uint8Array(await blob.arrayBuffer());
+  const buf = new Uint8Array(await blob!.arrayBuffer());
   let bin = '';
   for (let i = 0; i < buf.length; i += 0x8000) bin += String.fromCharCode(...buf.subarray(i, i + 0x8000));
   return btoa(bin);
 }
 
-function scheduleEditor(windows: any) {
+function scheduleEditor(windows: readonly TimeWindowRow[] | undefined) {
   const list = h('div', { 'data-testid': 'schedule' });
-  const add = (w = { days: ['mon', 'tue', 'wed', 'thu', 'fri'], start: '07:00', end: '19:00' }) => {
+  const add = (w: TimeWindowRow = { days: ['mon', 'tue', 'wed', 'thu', 'fri'], start: '07:00', end: '19:00' }) => {
     const row = h(
       'div',
       { class: 'schedule-row', 'data-testid': 'schedule-row' },
@@ -64,12 +67,12 @@ function scheduleEditor(windows: any) {
   return { el, read };
 }
 
-function editor(person: any, groups: any, faceAccess: any, onDone: any) {
+function editor(person: PersonRow | null, groups: DoorGroups, faceAccess: boolean, onDone: (changed: boolean) => void) {
   const isNew = !person;
-  const p = person || { id: '', kind: 'resident', doorGroups: [], enabled: true };
-  const known = new Set(groups.map((g: any) => g.id));
+  const p: PersonRow = person || { id: '', kind: 'resident', doorGroups: [], enabled: true, hasPin: false };
+  const known = new Set(groups.map((g) => g.id));
   // Groups picked from those configured; one the person has that no longer exists stays listed, marked.
-  const groupBoxes = [...groups.map((g: any) => ({ id: g.id, label: g.name || g.id })), ...p.doorGroups.filter((g: any) => !known.has(g)).map((g: any) => ({ id: g, label: `${g} (${t('people.unknownGroup')})` }))].map((g) =>
+  const groupBoxes = [...groups.map((g) => ({ id: g.id, label: g.name || g.id })), ...p.doorGroups.filter((g) => !known.has(g)).map((g) => ({ id: g, label: `${g} (${t('people.unknownGroup')})` }))].map((g) =>
     h('label', {}, h('input', { type: 'checkbox', name: 'doorGroups', value: g.id, checked: p.doorGroups.includes(g.id) }), h('span', { translate: 'no' }, g.label)),
   );
   const sched = scheduleEditor(p.schedule);
@@ -117,7 +120,7 @@ function editor(person: any, groups: any, faceAccess: any, onDone: any) {
   f.addEventListener('submit', async (e) => {
     e.preventDefault();
     const d = new FormData(f);
-    const body = Object.fromEntries(PERSON_KEYS.filter((k) => p[k] !== undefined).map((k) => [k, p[k]]));
+    const body: Record<string, unknown> = Object.fromEntries(PERSON_KEYS.filter((k) => p[k] !== undefined).map((k) => [k, p[k]]));
     Object.assign(body, { id: String(d.get('id')), kind: d.get('kind'), doorGroups: d.getAll('doorGroups').map(String), enabled: f.querySelector<HTMLInputElement>('[name=enabled]')!.checked });
     const name = String(d.get('name') || '').trim();
     if (name) body.name = name;
@@ -152,19 +155,19 @@ function editor(person: any, groups: any, faceAccess: any, onDone: any) {
       const files = faceAccess ? [...(photos.files ?? [])] : [];
       if (files.length) {
         status.textContent = t('people.preparing', { n: files.length });
-        body.faces = { photos: await Promise.all(files.map(photoBase64)) };
+        body.faces = { photos: await Promise.all(files.map((f) => photoBase64(f))) };
       }
       const consent = faceAccess ? f.querySelector<HTMLInputElement>('[name=gateUpdates]')!.checked : undefined;
       // Sent only when it changes: withdrawing deletes what was learned.
-      if (consent !== undefined && consent !== (p.faceGateUpdates === true)) body.faces = { ...(body.faces || {}), gateUpdates: consent };
+      if (consent !== undefined && consent !== (p.faceGateUpdates === true)) body.faces = { ...((body.faces as object | undefined) || {}), gateUpdates: consent };
       status.textContent = t('loading');
       const r = await cmd('person.upsert', body);
-      const msgs = [];
+      const msgs: string[] = [];
       if (r.warnings) msgs.push(t('people.groupWarning'));
       const faces = r.faces;
       if (faces && faces.available === false) msgs.push(t('people.noFaceAccess'));
       else if (faces?.error) msgs.push(t('people.enrolFailed'));
-      else if (faces?.rejected?.length) msgs.push(t('people.photosRejected', { n: faces.rejected.length, reasons: faces.rejected.map((x: any) => t(`reason.${x.code || x.reason}`)).join('、') }));
+      else if (faces?.rejected?.length) msgs.push(t('people.photosRejected', { n: faces.rejected.length, reasons: faces.rejected.map((x) => t(`reason.${x.code}`)).join('、') }));
       if (msgs.length) toast(msgs.join('；'), 'error');
       else toast(faces && faces.templates !== undefined ? t('people.savedFaces', { n: faces.templates }) : t('people.saved'));
       onDone(true);
@@ -179,39 +182,39 @@ function editor(person: any, groups: any, faceAccess: any, onDone: any) {
 }
 
 export async function render(box: HTMLElement): Promise<undefined> {
-  const caps = await api('/api/capabilities');
-  if (!caps.people.configured) {
-    box.append(notConfigured(caps.people.reason));
+  const caps = await api<Capabilities>('/api/capabilities');
+  if (!caps.people?.configured) {
+    box.append(notConfigured(caps.people?.reason));
     return;
   }
-  const status = await cmd('door.status').catch(() => ({ groups: [] }));
+  const status = await cmd('door.status').catch(() => ({ groups: [] as DoorGroups }));
   const groups = status.groups || [];
-  const groupName = new Map(groups.map((g: any) => [g.id, g.name || g.id]));
+  const groupName = new Map(groups.map((g) => [g.id, g.name || g.id]));
   const q = h('input', { type: 'search', placeholder: t('people.search'), 'data-testid': 'people-search' });
   const body = h('tbody');
   const cards = h('div', { class: 'person-cards', 'data-testid': 'person-cards' });
   const total = h('span', { class: 'muted' });
   const side = h('div');
-  const camera = caps.camera.configured;
-  let faceAccess = caps.faces.configured;
-  const open = (p: any) => {
+  const camera = caps.camera?.configured === true;
+  let faceAccess = caps.faces?.configured === true;
+  const open = (p: PersonRow | null) => {
     side.replaceChildren(card(p ? p.name || p.id : t('people.add'), editor(p, groups, faceAccess, done)));
     side.scrollIntoView({ block: 'start' });
   };
-  const actionsFor = (p: any) => [
+  const actionsFor = (p: PersonRow) => [
     h('button', { class: 'link', 'data-testid': `edit-${p.id}`, onclick: () => open(p) }, t('people.edit')),
-    faceAccess ? h('label', { class: 'button link', title: t('people.enrol') }, t('people.photo'), h('input', { type: 'file', accept: 'image/jpeg,image/png', hidden: true, 'data-testid': `enrol-${p.id}`, onchange: (e: any) => enrol(p, e.target) })) : null,
+    faceAccess ? h('label', { class: 'button link', title: t('people.enrol') }, t('people.photo'), h('input', { type: 'file', accept: 'image/jpeg,image/png', hidden: true, 'data-testid': `enrol-${p.id}`, onchange: (e: Event) => enrol(p, e.target as HTMLInputElement) })) : null,
     faceAccess && camera ? h('button', { class: 'link', title: t('people.captureHelp'), onclick: () => capture(p) }, t('people.capture')) : null,
     h('button', { class: 'link danger', onclick: () => del(p) }, t('people.delete')),
   ];
-  const validity = (p: any) => `${p.validFrom ? fmtTime(p.validFrom) : '…'} – ${p.validUntil ? fmtTime(p.validUntil) : '…'}`;
-  const groupsText = (p: any) => p.doorGroups.map((g: any) => groupName.get(g) || g).join('、');
+  const validity = (p: PersonRow) => `${p.validFrom ? fmtTime(p.validFrom) : '…'} – ${p.validUntil ? fmtTime(p.validUntil) : '…'}`;
+  const groupsText = (p: PersonRow) => p.doorGroups.map((g) => groupName.get(g) || g).join('、');
   const load = async () => {
     const r = await cmd('person.list', { limit: 200, ...(q.value.trim() ? { query: q.value.trim() } : {}) });
     faceAccess = r.faceAccess;
     total.textContent = t('people.total', { n: r.total });
     body.replaceChildren(
-      ...r.people.map((p: any) =>
+      ...r.people.map((p) =>
         h(
           'tr',
           { 'data-person': p.id, class: p.enabled === false ? 'muted' : '' },
@@ -227,7 +230,7 @@ export async function render(box: HTMLElement): Promise<undefined> {
       ),
     );
     cards.replaceChildren(
-      ...r.people.map((p: any) =>
+      ...r.people.map((p) =>
         h(
           'div',
           { class: 'person-card', 'data-person': p.id },
@@ -239,37 +242,37 @@ export async function render(box: HTMLElement): Promise<undefined> {
       ),
     );
   };
-  const done = (changed: any) => {
+  const done = (changed: boolean) => {
     side.replaceChildren();
     if (changed) load().catch((e) => toast(errText(e), 'error'));
   };
-  const enrolled = async (r: any) => {
+  const enrolled = async (r: CommandAnswer<PersonUpsertResult>) => {
     const faces = r.result?.faces;
-    if (faces?.rejected?.length) toast(t('people.photosRejected', { n: faces.rejected.length, reasons: faces.rejected.map((x: any) => t(`reason.${x.code || x.reason}`)).join('、') }), 'error');
+    if (faces?.rejected?.length) toast(t('people.photosRejected', { n: faces.rejected.length, reasons: faces.rejected.map((x) => t(`reason.${x.code}`)).join('、') }), 'error');
     else if (faces?.error) toast(t('people.enrolFailed'), 'error');
-    else toast(t('people.savedFaces', { n: faces ? faces.templates : 0 }));
+    else toast(t('people.savedFaces', { n: faces ? (faces.templates ?? 0) : 0 }));
     await load();
   };
-  const capture = async (p: any) => {
+  const capture = async (p: PersonRow) => {
     if (!confirm(t('people.captureHelp'))) return;
     try {
-      await enrolled(await api(`/api/people/${encodeURIComponent(p.id)}/face/capture`, { method: 'POST' }));
+      await enrolled(await api<CommandAnswer<PersonUpsertResult>>(`/api/people/${encodeURIComponent(p.id)}/face/capture`, { method: 'POST' }));
     } catch (e) {
       toast(errText(e), 'error');
     }
   };
-  const enrol = async (p: any, input: any) => {
-    const file = input.files[0];
+  const enrol = async (p: PersonRow, input: HTMLInputElement) => {
+    const file = input.files?.[0];
     input.value = '';
     if (!file) return;
     try {
-      const r = await api(`/api/people/${encodeURIComponent(p.id)}/face`, { method: 'POST', raw: file, type: file.type || 'application/octet-stream' });
+      const r = await api<CommandAnswer<PersonUpsertResult>>(`/api/people/${encodeURIComponent(p.id)}/face`, { method: 'POST', raw: file, type: file.type || 'application/octet-stream' });
       return await enrolled(r);
     } catch (e) {
       toast(errText(e), 'error');
     }
   };
-  const del = async (p: any) => {
+  const del = async (p: PersonRow) => {
     if (!confirm(t('people.confirmDelete', { id: p.name || p.id }))) return;
     try {
       await cmd('person.delete', { id: p.id });

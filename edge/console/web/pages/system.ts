@@ -1,10 +1,11 @@
 import { t } from '../i18n.js';
 import { h, api, card, kv, badge, fmtDur, fmtMB, can, toast, errText } from '../lib.js';
+import type { LogTail, Ok, SystemInfo } from '../../api-types.js';
 
 // System: version, uptime, network addresses, model files and their hashes, the log
 // tail with a level filter, and a service restart (admin).
 export async function render(box: HTMLElement): Promise<undefined> {
-  const s = await api('/api/system');
+  const s = await api<SystemInfo>('/api/system');
   const sys = s.system;
   box.append(
     h(
@@ -29,7 +30,7 @@ export async function render(box: HTMLElement): Promise<undefined> {
         h(
           'ul',
           { class: 'plain' },
-          s.addresses.map((a: any) => h('li', {}, h('code', {}, a.address), ' ', h('span', { translate: 'no' }, `${a.iface} ${a.family}`))),
+          s.addresses.map((a) => h('li', {}, h('code', {}, a.address), ' ', h('span', { translate: 'no' }, `${a.iface} ${a.family}`))),
         ),
       ),
     ),
@@ -39,7 +40,7 @@ export async function render(box: HTMLElement): Promise<undefined> {
         ? h(
             'ul',
             { class: 'plain models' },
-            s.models.models.map((m: any) =>
+            s.models.models.map((m) =>
               h('li', {}, m.present ? badge(m.ok, `${t('system.hash')} ✔`, `${t('system.hash')} ✘`) : badge(false, '', t('system.missing')), ' ', h('strong', { translate: 'no' }, m.name), ' ', h('code', {}, `${m.file} · ${m.size ?? '—'} B`), h('div', { class: 'hash', translate: 'no' }, m.sha256 || m.expectedSha256)),
             ),
           )
@@ -56,8 +57,8 @@ export async function render(box: HTMLElement): Promise<undefined> {
     const out = h('pre', { class: 'logs', 'data-testid': 'logs' });
     const load = async () => {
       try {
-        const r = await api(`/api/logs?level=${level.value}&limit=300${q.value ? `&q=${encodeURIComponent(q.value)}` : ''}`);
-        out.replaceChildren(...r.lines.map((l: any) => h('div', { class: `lvl-${l.level}` }, `${l.time.slice(11, 19)} ${l.level.toUpperCase().padEnd(5)} ${l.mod ? `[${l.mod}] ` : ''}${l.msg}${l.err ? ` — ${typeof l.err === 'object' ? l.err.message : l.err}` : ''}`)));
+        const r = await api<LogTail>(`/api/logs?level=${level.value}&limit=300${q.value ? `&q=${encodeURIComponent(q.value)}` : ''}`);
+        out.replaceChildren(...r.lines.map((l) => h('div', { class: `lvl-${l.level}` }, `${l.time.slice(11, 19)} ${l.level.toUpperCase().padEnd(5)} ${l.mod ? `[${String(l.mod)}] ` : ''}${l.msg}${l.err ? ` — ${typeof l.err === 'object' && 'message' in l.err ? String(l.err.message) : String(l.err)}` : ''}`)));
         out.scrollTop = out.scrollHeight;
       } catch (e) {
         out.textContent = errText(e);
@@ -83,7 +84,7 @@ export async function render(box: HTMLElement): Promise<undefined> {
             onclick: async () => {
               if (!confirm(t('system.confirmRestart'))) return;
               try {
-                await api('/api/system/restart', { method: 'POST' });
+                await api<Ok>('/api/system/restart', { method: 'POST' });
                 toast(t('system.restarting'));
               } catch (e) {
                 toast(errText(e), 'error');

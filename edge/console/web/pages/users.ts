@@ -1,13 +1,14 @@
 import { t } from '../i18n.js';
 import { h, api, card, table, toast, errText, fmtTime, session, type PageContext } from '../lib.js';
+import type { Ok, Role, UserList, UserRow } from '../../api-types.js';
 
 // Accounts (admin): add with a role, change role (confirmed), reset password, unlock,
 // delete. Everyone's own password is on the Account page (account.js).
-const ROLES = ['viewer', 'technician', 'admin'];
+const ROLES: readonly Role[] = ['viewer', 'technician', 'admin'];
 
 export async function render(box: HTMLElement, ctx: PageContext): Promise<undefined> {
-  const { users } = await api('/api/users');
-  const act = (f: any) => async () => {
+  const { users } = await api<UserList>('/api/users');
+  const act = (f: () => Promise<unknown>) => async () => {
     try {
       await f();
       ctx.rerender();
@@ -15,7 +16,7 @@ export async function render(box: HTMLElement, ctx: PageContext): Promise<undefi
       toast(errText(e), 'error');
     }
   };
-  const rows = users.map((u: any) => {
+  const rows = users.map((u) => {
     const role = h(
       'select',
       { 'data-testid': `role-${u.name}` },
@@ -28,7 +29,7 @@ export async function render(box: HTMLElement, ctx: PageContext): Promise<undefi
         return;
       }
       await act(async () => {
-        await api(`/api/users/${encodeURIComponent(u.name)}`, { method: 'PATCH', body: { role: role.value } });
+        await api<UserRow>(`/api/users/${encodeURIComponent(u.name)}`, { method: 'PATCH', body: { role: role.value } });
         toast(t('users.roleChanged', { user: u.name, role: t(`role.${role.value}`) }));
       })();
     };
@@ -42,14 +43,14 @@ export async function render(box: HTMLElement, ctx: PageContext): Promise<undefi
       h(
         'td',
         { class: 'actions' },
-        locked ? h('button', { class: 'link', onclick: act(() => api(`/api/users/${encodeURIComponent(u.name)}`, { method: 'PATCH', body: { unlock: true } })) }, `${t('users.locked')} · ${t('users.unlock')}`) : null,
+        locked ? h('button', { class: 'link', onclick: act(() => api<UserRow>(`/api/users/${encodeURIComponent(u.name)}`, { method: 'PATCH', body: { unlock: true } })) }, `${t('users.locked')} · ${t('users.unlock')}`) : null,
         h(
           'button',
           {
             class: 'link',
             onclick: act(async () => {
               const pw = prompt(t('password.new'));
-              if (pw) await api(`/api/users/${encodeURIComponent(u.name)}`, { method: 'PATCH', body: { password: pw } });
+              if (pw) await api<UserRow>(`/api/users/${encodeURIComponent(u.name)}`, { method: 'PATCH', body: { password: pw } });
             }),
           },
           t('users.reset'),
@@ -60,7 +61,7 @@ export async function render(box: HTMLElement, ctx: PageContext): Promise<undefi
               {
                 class: 'link danger',
                 onclick: act(async () => {
-                  if (confirm(t('users.confirmDelete', { user: u.name }))) await api(`/api/users/${encodeURIComponent(u.name)}`, { method: 'DELETE' });
+                  if (confirm(t('users.confirmDelete', { user: u.name }))) await api<Ok>(`/api/users/${encodeURIComponent(u.name)}`, { method: 'DELETE' });
                 }),
               },
               t('users.delete'),
@@ -83,7 +84,7 @@ export async function render(box: HTMLElement, ctx: PageContext): Promise<undefi
   );
   f.addEventListener('submit', (e) => {
     e.preventDefault();
-    act(() => api('/api/users', { method: 'POST', body: Object.fromEntries(new FormData(f)) }))();
+    act(() => api<UserRow>('/api/users', { method: 'POST', body: Object.fromEntries(new FormData(f)) }))();
   });
   box.append(card(t('users.title'), table([t('login.user'), t('users.role'), t('users.lastLogin'), ''], rows), h('h4', {}, t('users.add')), f), h('p', { class: 'muted' }, t('users.ownPassword')));
 }
