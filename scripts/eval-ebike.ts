@@ -13,11 +13,11 @@ import { join, resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import sharp from 'sharp';
 import { defaultModelsDir, getModel, loadManifest } from '../models/manifest.js';
-import { ObjectEngine } from '../edge/elevator/objects-engine.js';
+import { ObjectEngine, objectEngineOptions } from '../edge/elevator/objects-engine.js';
 import { type Detection, findEbike, iou } from '../edge/elevator/detector.js';
 import { HoldDecision } from '../edge/elevator/decision.js';
 
-const { values: a } = parseArgs({ options: { dir: { type: 'string' }, model: { type: 'string', default: 'centernet-mbv3-320' }, fps: { type: 'string', default: '5' } } });
+const { values: a } = parseArgs({ options: { dir: { type: 'string' }, model: { type: 'string', default: 'nanodet-g-320' }, fps: { type: 'string', default: '5' } } });
 const dir = resolve(a.dir ?? process.env.EBIKE_MEDIA_DIR ?? join(defaultModelsDir(), '..', '..', 'shared', 'media', 'ebike'));
 if (!existsSync(dir)) {
   console.error(`eval:ebike: media directory ${dir} missing (set EBIKE_MEDIA_DIR or --dir)`);
@@ -25,7 +25,7 @@ if (!existsSync(dir)) {
 }
 const fps = Number(a.fps);
 const m = getModel(loadManifest(join(defaultModelsDir(), 'manifest.json')), a.model!, 'object-detector');
-const engine = await ObjectEngine.create({ file: join(defaultModelsDir(), m.file), input: m.input.shape[2] as number, stride: 4, threads: 1, minScore: 0.2 });
+const engine = await ObjectEngine.create(objectEngineOptions(m, join(defaultModelsDir(), m.file), 1, 0.2));
 // The defaults of the elevator config section.
 const rule = { minScore: 0.35, minAreaFraction: 0.02 };
 const W = 640;

@@ -1,13 +1,18 @@
-// The object detector of the elevator blocker: MobileNet-v3 CenterNet (COCO), built as
-// ONNX by models/centernet-build.ts, run in onnxruntime-node. This file holds the decoding
-// of its two outputs (pure JS, no onnxruntime: tested on synthetic maps) and the session
-// wrapper used inside the inference worker.
+// The object detectors of the elevator blocker, both COCO (80 classes), built as ONNX in the
+// project and run in onnxruntime-node: MobileNet-v3 CenterNet (models/centernet-build.ts)
+// and NanoDet-g (models/nanodet-build.ts). This file holds the decoding of their outputs
+// (pure JS, no onnxruntime: tested on synthetic maps), the input tensor and the e-bike rule.
+// Only the classes the blocker needs are decoded (person, bicycle, motorcycle): 3 of 80.
 //
-// Decoding: a detection is a heatmap cell that is the maximum of its 3×3 neighbourhood
+// CenterNet: a detection is a heatmap cell that is the maximum of its 3×3 neighbourhood
 // (the TF graph's max-pool peak test) with a score above the threshold; its box is the
-// cell centre (stride 4) minus/plus the four wh distances. Only the classes the blocker
-// needs are decoded (person, bicycle, motorcycle): 3 of 80 channels.
-
+// cell centre (stride 4) minus/plus the four wh distances.
+//
+// NanoDet (GFL head, upstream's legacy NanoDetHead): every cell of the stride-8/16/32 grids
+// scores each class; its box sides are distributions over 0…regMax strides from the cell
+// centre ((x + 0.5)·stride), the distance is their expectation. Overlapping boxes of a class
+// are suppressed (NMS, IoU 0.6 as upstream): unlike CenterNet's peaks, neighbouring cells
+// all fire on one object.
 /** COCO class indices (0-based, the 80-class order of the model). */
 export const COCO = { person: 0, bicycle: 1, motorcycle: 3 } as const;
 export type ObjectClass = keyof typeof COCO;
@@ -76,6 +81,72 @@ export function decodeCenternet(heatmap: Float32Array, wh: Float32Array, o: Deco
   return o.max !== undefined ? out.slice(0, o.max) : out;
 }
 
+export interface NanodetDecodeOptions {
+  /** Network input side (square). */
+  input: number;
+  strides: readonly number[];
+  /** Bins per box side minus one (upstream reg_max). */
+  regMax: number;
+  minScore: number;
+  frame: { width: number; height: number };
+  /** IoU above which a lower-scoring box of the same class is dropped (upstream 0.6). */
+  nmsIou?: number;
+  max?: number;
+}
+
+/** Decode scores [N, 80] and boxes [N, 4·(regMax+1)] (batch 1, flattened; levels in `strides` order). */
+export function decodeNanodet(scores: Float32Array, boxes: Float32Array, o: NanodetDecodeOptions): Detection[] {
+  const bins = o.regMax + 1;
+  const cells = o.strides.reduce((s, st) => s + (o.input / st) ** 2, 0);
+  if (scores.length !== 80 * cells || boxes.length !== 4 * bins * cells) throw new Error(`nanodet outputs of ${scores.length}/${boxes.length} values, expected ${80 * cells}/${4 * bins * cells}`);
+  const sx = o.frame.width / o.input;
+  const sy = o.frame.height / o.input;
+  const dist = (base: number): number => {
+    let m = Number.NEGATIVE_INFINITY;
+    for (let k = 0; k < bins; k++) m = Math.max(m, boxes[base + k]!);
+    let sum = 0;
+    let acc = 0;
+    for (let k = 0; k < bins; k++) {
+      const e = Math.exp(boxes[base + k]! - m);
+      sum += e;
+      acc += e * k;
+    }
+    return acc / sum;
+  };
+  const byClass = new Map<ObjectClass, Detection[]>();
+  let cell = 0;
+  for (const stride of o.strides) {
+    const g = o.input / stride;
+    for (let i = 0; i < g * g; i++, cell++) {
+      for (const [cls, c] of CLASSES) {
+        const v = scores[cell * 80 + c]!;
+        if (!(v >= o.minScore)) continue;
+        const cx = ((i % g) + 0.5) * stride;
+        const cy = (Math.floor(i / g) + 0.5) * stride;
+        const b = cell * 4 * bins;
+        const x1 = Math.max(0, cx - dist(b) * stride);
+        const y1 = Math.max(0, cy - dist(b + bins) * stride);
+        const x2 = Math.min(o.input, cx + dist(b + 2 * bins) * stride);
+        const y2 = Math.min(o.input, cy + dist(b + 3 * bins) * stride);
+        if (!(x2 > x1 && y2 > y1)) continue;
+        let list = byClass.get(cls);
+        if (!list) byClass.set(cls, (list = []));
+        list.push({ cls, score: v, box: { x: x1 * sx, y: y1 * sy, w: (x2 - x1) * sx, h: (y2 - y1) * sy } });
+      }
+    }
+  }
+  const nmsIou = o.nmsIou ?? 0.6;
+  const out: Detection[] = [];
+  for (const list of byClass.values()) {
+    list.sort((a, b) => b.score - a.score);
+    const kept: Detection[] = [];
+    for (const d of list) if (!kept.some((k) => iou(k.box, d.box) > nmsIou)) kept.push(d);
+    out.push(...kept);
+  }
+  out.sort((a, b) => b.score - a.score);
+  return o.max !== undefined ? out.slice(0, o.max) : out;
+}
+
 export interface EbikeRule {
   /** Minimum motorcycle score for an e-bike. */
   minScore: number;
@@ -111,13 +182,26 @@ export function iou(a: Detection['box'], b: Detection['box']): number {
   return u > 0 ? inter / u : 0;
 }
 
-/** RGB (or BGR) interleaved frame → NCHW float32 RGB 0–255 at input×input, bilinear (plain resize). */
-export function toInputTensor(frame: { data: Uint8Array; width: number; height: number; pixelFormat: 'rgb24' | 'bgr24' }, input: number, out: Float32Array<ArrayBuffer> = new Float32Array(3 * input * input)): Float32Array<ArrayBuffer> {
+/** How the network wants its input: channel order and (v − mean) / std per network channel. */
+export interface InputNorm {
+  colour: 'RGB' | 'BGR';
+  mean: readonly number[];
+  std: readonly number[];
+}
+/** RGB 0–255, what CenterNet takes (its normalisation is inside the graph). */
+export const RAW_RGB: InputNorm = { colour: 'RGB', mean: [0, 0, 0], std: [1, 1, 1] };
+
+/** RGB (or BGR) interleaved frame → NCHW float32 at input×input, bilinear (plain resize), in the network's channel order and scaling. */
+export function toInputTensor(frame: { data: Uint8Array; width: number; height: number; pixelFormat: 'rgb24' | 'bgr24' }, input: number, out: Float32Array<ArrayBuffer> = new Float32Array(3 * input * input), norm: InputNorm = RAW_RGB): Float32Array<ArrayBuffer> {
   const { data, width: w, height: h } = frame;
-  const bgr = frame.pixelFormat === 'bgr24';
+  // Frame channel c goes to network channel 2 − c when one is RGB and the other BGR.
+  const flip = (frame.pixelFormat === 'bgr24') !== (norm.colour === 'BGR');
   const plane = input * input;
   const sx = w / input;
   const sy = h / input;
+  const mean = [0, 1, 2].map((c) => norm.mean[flip ? 2 - c : c]!);
+  const inv = [0, 1, 2].map((c) => 1 / norm.std[flip ? 2 - c : c]!);
+  const dst = [0, 1, 2].map((c) => (flip ? 2 - c : c) * plane);
   for (let y = 0; y < input; y++) {
     const fy = Math.min(h - 1, Math.max(0, (y + 0.5) * sy - 0.5));
     const y0 = Math.floor(fy);
@@ -134,7 +218,7 @@ export function toInputTensor(frame: { data: Uint8Array; width: number; height: 
       const i11 = (y1 * w + x1) * 3;
       for (let c = 0; c < 3; c++) {
         const v = (data[i00 + c]! * (1 - wx) + data[i01 + c]! * wx) * (1 - wy) + (data[i10 + c]! * (1 - wx) + data[i11 + c]! * wx) * wy;
-        out[(bgr ? 2 - c : c) * plane + y * input + x] = v;
+        out[dst[c]! + y * input + x] = (v - mean[c]!) * inv[c]!;
       }
     }
   }

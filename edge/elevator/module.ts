@@ -26,7 +26,9 @@ import { HoldRelay } from './relay.js';
 import { AplayPlayer, SimulatedPlayer, preparePrompt, type AudioPlayer, type PromptResult } from './audio.js';
 import { findEbike, type Detection } from './detector.js';
 import { ObjectClient } from './objects-client.js';
+import { objectEngineOptions } from './objects-engine.js';
 import { elevatorCapability } from './capability.js';
+import { ExternalGarbageBound } from '../vision/gc.js';
 
 export interface CarStatus {
   id: string;
@@ -71,7 +73,7 @@ class Car {
   promptTimer: NodeJS.Timeout | undefined;
   lastDetections: CarStatus['lastDetections'] = [];
   lastEbikeAt: number | undefined;
-  lastEbike: { det: Detection; frame: Frame } | undefined;
+  lastEbike: { det: Detection; frame?: Frame } | undefined;
   readonly counters: CarCounters = { frames: 0, ebikeFrames: 0, holds: 0, releases: 0, overrides: 0, cameraLost: 0, detectFailures: 0, promptsPlayed: 0 };
   constructor(
     readonly cfg: CarConfig,
@@ -100,6 +102,7 @@ export class ElevatorModule implements GatewayModule {
   private prompt: PromptResult | undefined;
   private problem: string | undefined;
   private stopped = false;
+  private readonly garbage = new ExternalGarbageBound(1048576, 'minor');
   private readonly t: Timers;
   private readonly log;
 
@@ -140,7 +143,7 @@ export class ElevatorModule implements GatewayModule {
       if (!existsSync(file)) throw new Error(`object detector ${m.file} is not installed in ${this.cfg.modelsDir ?? defaultModelsDir()}: run npm run models -- --only ${this.cfg.model}`);
       const sha = createHash('sha256').update(readFileSync(file)).digest('hex');
       if (sha !== m.sha256) throw new Error(`object detector ${file}: sha256 ${sha} differs from the manifest (${m.sha256}); reinstall with npm run models`);
-      this.detector = new ObjectClient({ file, input: Number(m.input.shape[2]), stride: m.decoder.stride, threads: this.cfg.threads, minScore: Math.min(0.2, this.cfg.minScore) });
+      this.detector = new ObjectClient(objectEngineOptions(m, file, this.cfg.threads, Math.min(0.2, this.cfg.minScore)));
       await this.detector.start();
     } catch (err) {
       // Without a detector nothing can be held: the relays stay released (safe), health says why.
@@ -156,7 +159,12 @@ export class ElevatorModule implements GatewayModule {
     const c = car.cfg.camera;
     const cam = cameraFromSettings(c, () => this.now());
     cam.on('state', (s: CameraState) => this.onCamera(car, s));
-    cam.on('frame', () => this.pump(car));
+    cam.on('frame', () => {
+      // The camera's pipe chunks die young but are freed only by a collection: bounded here
+      // as in face access (edge/vision/gc.ts; a minor collection, ~1 ms).
+      this.garbage.check();
+      this.pump(car);
+    });
     car.camera = cam;
     cam.start();
     this.log.info({ car: car.cfg.id, camera: describeSource(cameraSource(c.source)) }, 'elevator camera started');
@@ -197,7 +205,8 @@ export class ElevatorModule implements GatewayModule {
         if (ebike) {
           car.counters.ebikeFrames++;
           car.lastEbikeAt = f.at;
-          car.lastEbike = { det: ebike, frame: { ...f, data: Buffer.from(f.data) } };
+          // The frame is copied (the camera recycles its buffers) only for the snapshot, which is off by default.
+          car.lastEbike = { det: ebike, ...(this.cfg.snapshot.enabled ? { frame: { ...f, data: Buffer.from(f.data) } } : {}) };
         }
         this.apply(car, car.decision.frame(ebike !== undefined, f.at));
       })
@@ -249,8 +258,9 @@ export class ElevatorModule implements GatewayModule {
 
   private async ebikeRecord(car: Car, score: number, box: Detection['box'], at: number): Promise<void> {
     const data: Record<string, unknown> = { carId: car.cfg.id, score, box: roundBox(box), detectedAt: at, model: this.cfg.model };
-    if (this.cfg.snapshot.enabled && car.lastEbike) {
-      const jpeg = await cappedJpeg(car.lastEbike.frame, this.cfg.snapshot.maxBytes).catch(() => undefined);
+    const frame = car.lastEbike?.frame;
+    if (this.cfg.snapshot.enabled && frame) {
+      const jpeg = await cappedJpeg(frame, this.cfg.snapshot.maxBytes).catch(() => undefined);
       if (jpeg) data.jpeg = jpeg.toString('base64');
       else data.snapshot = `no JPEG of at most ${this.cfg.snapshot.maxBytes} bytes could be made`;
     }

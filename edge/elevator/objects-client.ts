@@ -16,6 +16,8 @@ export class ObjectClient {
   private ready: Promise<void> | undefined;
   private pending: { id: number; resolve: (r: ObjectsResult) => void; reject: (e: Error) => void; timer: NodeJS.Timeout } | undefined;
   private nextId = 1;
+  /** The frame handed to the worker (shared memory, reused). */
+  private slot: SharedArrayBuffer | undefined;
   restarts = 0;
   stopped = false;
 
@@ -81,8 +83,15 @@ export class ObjectClient {
         reject(new Error(`object detector did not answer within ${this.timeoutMs} ms`));
       }, this.timeoutMs);
       this.pending = { id, resolve, reject, timer };
-      // A copy: the camera recycles its frame buffers.
-      w.postMessage({ op: 'objects', id, image: { data: new Uint8Array(image.data), width: image.width, height: image.height, pixelFormat: image.pixelFormat } } satisfies WorkerRequest);
+      // The pixels go through one SharedArrayBuffer that the worker reads in place (one frame
+      // in flight: it is rewritten only after the answer), as face access does
+      // (inference.ts analyzeFrame): a cloned 0.9 MB frame per message is garbage in both
+      // isolates that their collectors free late. A copy all the same: the camera recycles its buffers.
+      const n = image.data.length;
+      if (!this.slot || this.slot.byteLength < n) this.slot = new SharedArrayBuffer(n);
+      const data = new Uint8Array(this.slot, 0, n);
+      data.set(image.data);
+      w.postMessage({ op: 'objects', id, image: { data, width: image.width, height: image.height, pixelFormat: image.pixelFormat } } satisfies WorkerRequest);
     });
   }
 

@@ -32,7 +32,7 @@ export const CarSchema = Section(
 export const ElevatorSchema = Section(
   {
     gpio: gpioSection('GPIO access for the relays.'),
-    model: Type.String({ default: 'centernet-mbv3-320', description: 'Object detector id in models/manifest.json.' }),
+    model: Type.String({ default: 'nanodet-g-320', description: 'Object detector id in models/manifest.json (role object-detector): nanodet-g-320 (Apache-2.0, the default), nanodet-g-416, or the CenterNet builds centernet-mbv3-256/320/512 (weights of unclear licence).' }),
     modelsDir: Type.Optional(Type.String({ minLength: 1, description: "Directory of the installed model files; default: the project's models/ directory." })),
     threads: Type.Integer({ minimum: 1, maximum: 8, default: 1, description: 'onnxruntime threads of the object detector (1 leaves the other core to face access).' }),
     minScore: Type.Number({ minimum: 0.05, maximum: 0.99, default: 0.35, description: 'Minimum COCO "motorcycle" score for an e-bike in a frame.' }),

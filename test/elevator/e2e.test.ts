@@ -21,8 +21,8 @@ import { sharedMedia, REPO } from '../models/shared.js';
 import { getModel, loadManifest } from '../../models/manifest.js';
 
 const base = 'estate/t-site/t-gw';
-const model = getModel(loadManifest(join(REPO, 'models', 'manifest.json')), 'centernet-mbv3-320', 'object-detector');
-if (!existsSync(join(REPO, 'models', model.file))) throw new Error(`models/${model.file} missing: run npm run models -- --only centernet-mbv3-320`);
+const model = getModel(loadManifest(join(REPO, 'models', 'manifest.json')), 'nanodet-g-320', 'object-detector');
+if (!existsSync(join(REPO, 'models', model.file))) throw new Error(`models/${model.file} missing: run npm run models -- --only nanodet-g-320`);
 
 function elevator(camera: Record<string, unknown>) {
   return {

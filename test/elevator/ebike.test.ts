@@ -30,8 +30,8 @@ const FPS = 5; // the car camera's analysis rate (config default is the same ord
 const LOOP_MS = CLIP.seconds * 1000;
 const HOLD_WITHIN_MS = 2000; // issue 19: held within 2 s of the e-bike entering
 
-const model = getModel(loadManifest(join(REPO, 'models', 'manifest.json')), 'centernet-mbv3-320', 'object-detector');
-if (!existsSync(join(REPO, 'models', model.file))) throw new Error(`models/${model.file} missing: run npm run models -- --only centernet-mbv3-320`);
+const model = getModel(loadManifest(join(REPO, 'models', 'manifest.json')), 'nanodet-g-320', 'object-detector');
+if (!existsSync(join(REPO, 'models', model.file))) throw new Error(`models/${model.file} missing: run npm run models -- --only nanodet-g-320`);
 
 // The clips, by the script itself (about 5 s with the .debs on disk).
 const DEBS = process.env.EBIKE_DEBS_DIR ?? join(REPO, 'var', 'debs');
@@ -136,7 +136,7 @@ t.test('an e-bike pushed into the car: held within 2 s, prompt played, elevator.
   // Upstream: the platform receives elevator.ebike for car A.
   await p.waitFor(() => p.records('event').some((r) => r.type === 'elevator.ebike'), 10_000, 'elevator.ebike at the platform');
   const ev = p.records('event').find((r) => r.type === 'elevator.ebike')!;
-  t.match(ev.data, { carId: 'A', model: 'centernet-mbv3-320' });
+  t.match(ev.data, { carId: 'A', model: 'nanodet-g-320' });
   t.ok(ev.data.score >= 0.35, `score ${ev.data.score}`);
   t.ok((ev.data.box.w * ev.data.box.h) / (CLIP.width * CLIP.height) >= 0.02, `box ${ev.data.box.w}×${ev.data.box.h} ≥ 2 % of the frame`);
   t.equal(ev.data.jpeg, undefined, 'no snapshot (off by default)');

@@ -1,12 +1,12 @@
 // The elevator blocker's parts without camera or model: the hold decision, the CenterNet
-// decoding and the e-bike rule, the relay's drive modes on the GPIO simulator with what a
+// and NanoDet decodings and the e-bike rule, the input tensor, the relay's drive modes on the GPIO simulator with what a
 // watchdog relay module would do, and the prompt files.
 import t from 'tap';
 import { readFileSync, existsSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { HoldDecision } from '../../edge/elevator/decision.js';
-import { decodeCenternet, findEbike, toInputTensor, type Detection } from '../../edge/elevator/detector.js';
+import { decodeCenternet, decodeNanodet, findEbike, toInputTensor, type Detection } from '../../edge/elevator/detector.js';
 import { HoldRelay, WatchdogRelayModel } from '../../edge/elevator/relay.js';
 import { chimeWav, preparePrompt, SimulatedPlayer, DEFAULT_PROMPT_ZH } from '../../edge/elevator/audio.js';
 import { SimulatedGpio } from '../../drivers/gpio/simulated.js';
@@ -80,6 +80,53 @@ t.test('CenterNet decoding: peaks only, stride-4 boxes scaled to the frame, the 
   t.throws(() => decodeCenternet(new Float32Array(10), wh, { input: 320, stride: 4, minScore: 0.3, frame: { width: 1, height: 1 } }), /expected/);
 });
 
+/** NanoDet maps with every cell at score 0 and uniform box logits, then `cells` set (level = index into strides). */
+function nanoMaps(input: number, strides: number[], cells: { level: number; x: number; y: number; c: number; v: number; bins?: number[][] }[]) {
+  const n = strides.reduce((s, st) => s + (input / st) ** 2, 0);
+  const scores = new Float32Array(n * 80);
+  const boxes = new Float32Array(n * 44);
+  for (const p of cells) {
+    const g = input / strides[p.level]!;
+    const first = strides.slice(0, p.level).reduce((s, st) => s + (input / st) ** 2, 0);
+    const i = first + p.y * g + p.x;
+    scores[i * 80 + p.c] = p.v;
+    // One-hot-ish logits: bin k of side s gets 20 (softmax ≈ 1 there).
+    p.bins?.forEach((bs, side) => bs.forEach((logit, k) => (boxes[i * 44 + side * 11 + k] = logit)));
+  }
+  return { scores, boxes };
+}
+const hot = (k: number): number[] => Array.from({ length: 11 }, (_, j) => (j === k ? 20 : 0));
+
+t.test('NanoDet decoding: GFL distances in strides from the cell centre, per-level grids, per-class NMS, the three classes', async (t) => {
+  const strides = [8, 16, 32];
+  const { scores, boxes } = nanoMaps(320, strides, [
+    // A motorcycle on the stride-32 grid, cell (5, 4): centre (176, 144); sides 3, 2, 3, 4 strides.
+    { level: 2, x: 5, y: 4, c: 3, v: 0.8, bins: [hot(3), hot(2), hot(3), hot(4)] },
+    // The same object, weaker, on the stride-16 grid: suppressed by NMS (same box, same class).
+    { level: 1, x: 10, y: 8, c: 3, v: 0.6, bins: [hot(6), hot(4), hot(6), hot(8)] },
+    // A bicycle on the stride-8 grid overlapping it: another class, kept.
+    { level: 0, x: 21, y: 17, c: 1, v: 0.5, bins: [hot(4), hot(4), hot(4), hot(4)] },
+    { level: 0, x: 2, y: 2, c: 2, v: 0.9, bins: [hot(1), hot(1), hot(1), hot(1)] }, // car: not decoded
+    { level: 0, x: 30, y: 30, c: 0, v: 0.1 }, // below the threshold
+  ]);
+  const dets = decodeNanodet(scores, boxes, { input: 320, strides, regMax: 10, minScore: 0.3, frame: { width: 640, height: 480 } });
+  t.same(
+    dets.map((d) => d.cls),
+    ['motorcycle', 'bicycle'],
+  );
+  const m = dets[0]!.box;
+  const close = (a: number, b: number) => Math.abs(a - b) < 1e-3;
+  t.ok(close(m.x, (176 - 96) * 2) && close(m.y, (144 - 64) * 1.5) && close(m.w, 192 * 2) && close(m.h, 192 * 1.5), `box ${JSON.stringify(m)}`);
+  // Spread logits: the distance is the expectation, not the arg-max (bins 2 and 4 equally → 3).
+  const two = Array.from({ length: 11 }, (_, j) => (j === 2 || j === 4 ? 20 : 0));
+  const spread = nanoMaps(320, strides, [{ level: 2, x: 5, y: 4, c: 0, v: 0.9, bins: [two, two, two, two] }]);
+  const p = decodeNanodet(spread.scores, spread.boxes, { input: 320, strides, regMax: 10, minScore: 0.3, frame: { width: 320, height: 320 } })[0]!;
+  t.ok(close(p.box.x, 176 - 96) && close(p.box.w, 192), `expectation: ${JSON.stringify(p.box)}`);
+  // NMS off (IoU 1): the weaker duplicate comes back.
+  t.equal(decodeNanodet(scores, boxes, { input: 320, strides, regMax: 10, minScore: 0.3, nmsIou: 1, frame: { width: 640, height: 480 } }).length, 3);
+  t.throws(() => decodeNanodet(new Float32Array(10), boxes, { input: 320, strides, regMax: 10, minScore: 0.3, frame: { width: 1, height: 1 } }), /expected/);
+});
+
 t.test('the e-bike rule: motorcycle above score and size; bicycles, people and small or bicycle-shadowed motorcycles do not count', async (t) => {
   const frame = { width: 640, height: 480 };
   const rule = { minScore: 0.35, minAreaFraction: 0.02 };
@@ -98,6 +145,12 @@ t.test('input tensor: NCHW RGB 0–255 from RGB and BGR frames', async (t) => {
   t.same([rgb[0], rgb[16], rgb[32]], [10, 20, 30]);
   const bgr = toInputTensor({ data, width: 2, height: 2, pixelFormat: 'bgr24' }, 4);
   t.same([bgr[0], bgr[16], bgr[32]], [30, 20, 10]);
+  // NanoDet's input: BGR planes, (v − mean) / std per network channel (mean/std in B, G, R order).
+  const norm = { colour: 'BGR' as const, mean: [1, 2, 3], std: [1, 2, 3] };
+  const n1 = toInputTensor({ data, width: 2, height: 2, pixelFormat: 'rgb24' }, 4, undefined, norm);
+  t.same([n1[0], n1[16], n1[32]], [29, 9, 7 / 3].map(Math.fround), 'RGB frame → B, G, R planes');
+  const n2 = toInputTensor({ data, width: 2, height: 2, pixelFormat: 'bgr24' }, 4, undefined, norm);
+  t.same([n2[0], n2[16], n2[32]], [9, 9, 9].map(Math.fround), 'BGR frame kept in order');
 });
 
 t.test('relay, pulse drive: toggles while held, stops and goes low on release; the watchdog module drops after the edges stop', async (t) => {

@@ -18,7 +18,7 @@ function problemsOf(raw: unknown): string[] {
 }
 
 t.test('the shipped manifest is valid and names a model of each role', async (t) => {
-  t.same(Object.keys(manifest.models).sort(), ['blazeface-back-256', 'blazeface-front-128', 'centernet-mbv3-320', 'centernet-mbv3-512', 'dlib-resnet-v1', 'dlib-resnet-v1-u8w', 'faceplugin-mbf-512', 'minifasnet-v1se', 'minifasnet-v2', 'yunet-2023mar']);
+  t.same(Object.keys(manifest.models).sort(), ['blazeface-back-256', 'blazeface-front-128', 'centernet-mbv3-256', 'centernet-mbv3-320', 'centernet-mbv3-512', 'dlib-resnet-v1', 'dlib-resnet-v1-u8w', 'faceplugin-mbf-512', 'minifasnet-v1se', 'minifasnet-v2', 'nanodet-g-320', 'nanodet-g-416', 'yunet-2023mar']);
   const d = defaultModels(manifest);
   t.equal(d.detector.role, 'detector');
   t.equal(d.closeUpDetector?.role, 'detector');
@@ -29,7 +29,13 @@ t.test('the shipped manifest is valid and names a model of each role', async (t)
   t.throws(() => getModel(manifest, 'yunet-2023mar', 'recognizer'), /is a detector, not a recognizer/);
   t.throws(() => getModel(manifest, 'nope', 'detector'), /no model "nope"/);
   // The elevator's object detector is a role of its own: never picked as a face detector.
-  t.equal(getModel(manifest, 'centernet-mbv3-320', 'object-detector').decoder.stride, 4);
+  const cn = getModel(manifest, 'centernet-mbv3-320', 'object-detector').decoder;
+  t.equal(cn.kind === 'centernet' && cn.stride, 4);
+  // NanoDet: the licensable detector (Apache-2.0), BGR with upstream's normalisation.
+  const nd = getModel(manifest, 'nanodet-g-320', 'object-detector');
+  t.equal(nd.licence.spdx, 'Apache-2.0');
+  t.same(nd.decoder.kind === 'nanodet' && nd.decoder.strides, [8, 16, 32]);
+  t.equal(nd.input.colour, 'BGR');
   t.throws(() => getModel(manifest, 'centernet-mbv3-320', 'detector'), /is a object-detector, not a detector/);
 });
 
@@ -105,6 +111,9 @@ t.test('cross-field rules: defaults, tensor names, sizes, duplicate files', asyn
   m.models['dlib-resnet-v1-u8w'].embedding.dim = 512;
   m.models['minifasnet-v1se'].classifier.realClass = 3;
   m.models['minifasnet-v1se'].file = m.models['minifasnet-v2'].file;
+  m.models['nanodet-g-320'].decoder.strides = [8, 16, 48];
+  m.models['nanodet-g-416'].decoder.regMax = 7;
+  m.models['nanodet-g-416'].decoder.scores = 'cls';
   const p = problemsOf(m).join('\n');
   t.match(p, /defaults\.recognizer: "minifasnet-v2" is a liveness, not a recognizer/);
   t.match(p, /defaults\.detector: unknown model "missing-model"/);
@@ -114,6 +123,10 @@ t.test('cross-field rules: defaults, tensor names, sizes, duplicate files', asyn
   t.match(p, /models\.dlib-resnet-v1-u8w\.embedding\.dim: differs from the output shape/);
   t.match(p, /models\.minifasnet-v1se\.classifier\.realClass: must be below classes/);
   t.match(p, /models\.minifasnet-v1se\.file: same file as models\.minifasnet-v2/);
+  t.match(p, /models\.nanodet-g-320\.decoder\.strides\[2\]: does not divide the input size 320/);
+  t.match(p, /models\.nanodet-g-320\.outputs: "scores" must have [\d.]+ cells for the strides/);
+  t.match(p, /models\.nanodet-g-416\.decoder\.regMax: "boxes" must have 32 values per cell/);
+  t.match(p, /models\.nanodet-g-416\.decoder\.scores: "cls" is not among the declared outputs/);
 });
 
 t.test('a recognizer whose templates the default detector cannot fit is refused', async (t) => {

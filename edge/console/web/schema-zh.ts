@@ -10,7 +10,7 @@ export const SCHEMA_ZH: Record<string, readonly [name: string, help: string]> = 
   'elevator.gpio.sysfsRoot': ['sysfs 路径', 'sysfs GPIO 所在位置（仅测试时修改）。'],
   'elevator.gpio.toolsDir': ['工具目录', 'gpioset/gpiomon/gpioget/gpiodetect 所在目录（默认：PATH）。'],
   'elevator.gpio.pollMs': ['轮询周期（毫秒）', '无法使用边沿中断时输入的轮询周期。'],
-  'elevator.model': ['检测模型', 'models/manifest.json 中的目标检测模型编号。'],
+  'elevator.model': ['检测模型', 'models/manifest.json 中的目标检测模型编号（object-detector）：nanodet-g-320（Apache-2.0，默认）、nanodet-g-416，或 CenterNet 的 centernet-mbv3-256/320/512（权重许可不明）。'],
   'elevator.modelsDir': ['模型目录', '已安装模型文件的目录；默认为项目的 models/ 目录。'],
   'elevator.threads': ['推理线程数', '目标检测的 onnxruntime 线程数（1 把另一个核留给人脸识别）。'],
   'elevator.minScore': ['最低置信度', '一帧中判定为电动车所需的 COCO“摩托车”最低分数。'],
