@@ -3,37 +3,9 @@
 // gateway runs the real meters scheduler and the charging supervisor; GPIO (the smoke
 // input) is the simulator, the only thing that cannot exist here.
 import t from 'tap';
-import { randomUUID } from 'node:crypto';
-import { ptyPair } from '../meters/helpers.js';
-import { pilePeer as peer, pileConfig as config, thresholds, waitFor } from './peer.js';
-import { startGateway, testConfig } from '../helpers/gateway.js';
-import { metersModule } from '../../edge/meters/module.js';
-import { createChargingModule } from '../../edge/charging/module.js';
-import { SimulatedGpio } from '../../drivers/gpio/simulated.js';
-import type { Gateway } from '../../edge/gateway.js';
-import type { ChargingStatus } from '../../edge/charging/api.js';
-
-async function rig(t: { teardown(fn: () => Promise<void>): void }) {
-  const pty = await ptyPair();
-  const py = await peer(pty.b);
-  const gpio = new SimulatedGpio();
-  const g = await startGateway(config(pty.a), { modules: [metersModule, (ctx) => createChargingModule(ctx, { backend: gpio, tickMs: 50 })] });
-  t.teardown(async () => {
-    await g.stop();
-    py.stop();
-    await pty.stop();
-  });
-  const status = () => g.services.get('charging')!.status() as ChargingStatus;
-  const port = (id: string) => status().piles[0]!.ports.find((p) => p.port === id)!;
-  await waitFor(() => status().piles[0]!.ports.every((p) => p.state === 'idle' && p.relay.on === true), 10_000, 'all ports enabled at start');
-  return { g, py, gpio, status, port };
-}
-
-const records = (g: Gateway, stream: 'event' | 'alarm' | 'audit') => {
-  g.outbox.flush();
-  return g.outbox.read(stream, 0, Number.MAX_SAFE_INTEGER, 1000, 1e9).map((r) => JSON.parse(r.body));
-};
-const cmd = async (g: Gateway, name: string, args: object) => (await g.commands.execute(name, args, { id: randomUUID(), source: 'console', user: 'tech1', receivedAt: Date.now() })).result;
+import { pileConfig as config, thresholds, waitFor } from './peer.js';
+import { testConfig } from '../helpers/gateway.js';
+import { cmd, pileRig as rig, records } from './rig.js';
 
 t.test('charging → full cut, over-power cut within the configured time, session records, commands', async (t) => {
   const { g, py, port } = await rig(t);

