@@ -67,13 +67,17 @@ function maxEdgeGap(history: readonly { at: number }[], from: number, to: number
   return Math.max(gap, to - (at[at.length - 1] ?? from));
 }
 
-t.test('an e-bike pushed into the car: held within 2 s, prompt played, elevator.ebike upstream', async (t) => {
+/** A real broker and platform subscriber, the GPIO simulator and the recording player of one test. */
+async function peers(t: { teardown(fn: () => unknown): void }) {
   const broker = await Broker.start();
   t.teardown(() => broker.stop());
   const p = await Platform.connect(broker.url);
   t.teardown(() => p.close());
-  const gpio = new SimulatedGpio();
-  const player = new SimulatedPlayer();
+  return { broker, p, gpio: new SimulatedGpio(), player: new SimulatedPlayer() };
+}
+
+t.test('an e-bike pushed into the car: held within 2 s, prompt played, elevator.ebike upstream', async (t) => {
+  const { broker, p, gpio, player } = await peers(t);
   // Detection settings are the config defaults (minScore 0.35, minAreaFraction 0.02, 3 of 5,
   // minHoldS 5); only the prompt repeats faster so that the repetition is seen in the run.
   let mod: ElevatorModule | undefined;
@@ -171,12 +175,7 @@ t.test('an e-bike pushed into the car: held within 2 s, prompt played, elevator.
 });
 
 t.test('a bicycle and a person pushed into two cars: seen, never held, no prompt, no event', async (t) => {
-  const broker = await Broker.start();
-  t.teardown(() => broker.stop());
-  const p = await Platform.connect(broker.url);
-  t.teardown(() => p.close());
-  const gpio = new SimulatedGpio();
-  const player = new SimulatedPlayer();
+  const { broker, p, gpio, player } = await peers(t);
   const g = await startGateway({ uplink: { url: broker.url }, elevator: { gpio: { backend: 'simulated' }, prompt: { player: 'simulated' }, cars: [car('B', BICYCLE, 21), car('C', PERSON, 22)] } }, { modules: [(ctx) => createElevatorModule(ctx, { gpio, player })] });
   t.teardown(() => g.stop());
   await waitFor(() => g.uplink.isConnected(), 10_000, 'uplink');
