@@ -125,6 +125,12 @@ export function makeBox(o: { tarball: string; pub: string; brokerUrl: string; ca
   return { root, config, dataDir, app };
 }
 
+/** Gateways the restart loops run, killed if the test process exits first: one exit hook for all of them (twenty boxes would be twenty listeners). */
+const live = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const c of live) c.kill('SIGKILL');
+});
+
 export interface Start {
   release: string;
   code: number | null;
@@ -186,10 +192,9 @@ export class Supervisor {
       };
       child.stdout!.on('data', onLine);
       child.stderr!.on('data', onLine);
-      const orphan = () => child.kill('SIGKILL');
-      process.once('exit', orphan);
+      live.add(child);
       const end = await new Promise<Start>((r) => child.once('exit', (code, signal) => r({ release, code, signal })));
-      process.off('exit', orphan);
+      live.delete(child);
       this.starts.push(end);
       if (end.signal === 'SIGKILL' && !this.stopped) this.killAt = undefined;
       if (!this.stopped) await new Promise((r) => setTimeout(r, this.restartDelayMs));
