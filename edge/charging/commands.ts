@@ -4,6 +4,7 @@ import { Type } from '@sinclair/typebox';
 import { CommandError, type CommandMeta, type CommandRegistrar } from '../commands/registry.js';
 import { Ident } from '../config/types.js';
 import { ChargingError, type ChargingSupervisor } from './supervisor.js';
+import type { ChargingPortRow, ChargingStatusResult } from '../console/api-types.js';
 
 export const CHARGING_COMMANDS = ['charging.status', 'charging.stop', 'charging.enable'] as const;
 
@@ -39,7 +40,7 @@ export function registerChargingCommands(reg: CommandRegistrar, sup: ChargingSup
     role: 'viewer',
     description: 'Piles and ports: state, power, open session, relay, fire inputs; counters.',
     args: Type.Object({}, { additionalProperties: false }),
-    handler: () => sup.status(),
+    handler: () => sup.status() satisfies ChargingStatusResult,
   });
   reg.register({
     name: 'charging.stop',
@@ -50,7 +51,7 @@ export function registerChargingCommands(reg: CommandRegistrar, sup: ChargingSup
       run('charging.stop', a, meta, async () => {
         const p = sup.port(a.pile, a.port);
         await sup.cut([p], 'stop');
-        return sup.portStatus(p);
+        return sup.portStatus(p) satisfies ChargingPortRow;
       }),
   });
   reg.register({
@@ -58,6 +59,6 @@ export function registerChargingCommands(reg: CommandRegistrar, sup: ChargingSup
     role: 'technician',
     description: 'Switch a port back on after a cut or a fault (refused while its pile’s smoke/heat input is tripped).',
     args: PortArgs,
-    handler: (a, meta) => run('charging.enable', a, meta, () => sup.enablePort(sup.port(a.pile, a.port), `command ${meta.user ?? meta.source}`)),
+    handler: (a, meta) => run('charging.enable', a, meta, async () => (await sup.enablePort(sup.port(a.pile, a.port), `command ${meta.user ?? meta.source}`)) satisfies ChargingPortRow),
   });
 }

@@ -284,6 +284,98 @@ export interface CommandResults {
   'person.delete': PersonDeleteResult;
   'meter.read': MeterReadResult;
   'bus.scan': BusScanResult;
+  'elevator.status': ElevatorStatusResult;
+  'elevator.release': ElevatorReleaseResult;
+  'charging.status': ChargingStatusResult;
+  'charging.stop': ChargingPortRow;
+  'charging.enable': ChargingPortRow;
+}
+
+// ---- The e-bike capabilities (edge/elevator, edge/charging).
+
+/** A box in frame pixels. */
+export interface PixelBox {
+  x: number;
+  y: number;
+  w: number;
+  h: number;
+}
+/** One car of elevator.status (elevator/module.ts CarStatus). */
+export interface ElevatorCarRow {
+  id: string;
+  name?: string;
+  /** clear: nothing held; holding: an e-bike was seen, doors held; blind: the camera is lost (released). */
+  state: 'clear' | 'holding' | 'blind';
+  holdingSince?: number;
+  /** A technician released the car: detections are ignored until then. */
+  overrideUntil?: number;
+  camera: { state: string; since: number; reason?: string };
+  relay: { pin: number; drive: string; energised: boolean };
+  positives: number;
+  lastDetections: Array<{ cls: string; score: number; box: PixelBox; at: number }>;
+  lastEbikeAt?: number;
+  counters: { frames: number; ebikeFrames: number; holds: number; releases: number; overrides: number; cameraLost: number; detectFailures: number; promptsPlayed: number };
+}
+/** elevator.status. */
+export interface ElevatorStatusResult {
+  available: boolean;
+  problem?: string;
+  model: string;
+  prompt?: { kind: string; player: string; played: number; failures: number; lastError?: string };
+  cars: ElevatorCarRow[];
+}
+/** elevator.release. */
+export interface ElevatorReleaseResult {
+  carId: string;
+  /** Whether the car was held (and is now released). */
+  released: boolean;
+  ignoreUntil: number;
+}
+/** GET /api/elevator/cars/:car/snapshot: the car camera's newest frame. */
+export interface ElevatorSnapshot {
+  carId: string;
+  mime: 'image/jpeg';
+  /** The JPEG as base64 (a data: URL in the page: nothing for the browser to cache). */
+  image: string;
+  width: number;
+  height: number;
+  at: number;
+}
+/** Why a charging session ended (charging/api.ts EndReason). */
+export type ChargingEndReason = 'full' | 'over_power' | 'over_time' | 'fire' | 'stop' | 'fault' | 'shutdown';
+/** One port (charging/api.ts PortStatus; also the charging.port live event, with `cause`). */
+export interface ChargingPortRow {
+  pile: string;
+  port: string;
+  state: 'idle' | 'charging' | 'off' | 'fault';
+  since: number;
+  powerW: number | null;
+  readingAt: number | null;
+  relay: { kind: 'modbus' | 'gpio'; on: boolean | null; where: string };
+  session?: { id: string; start: number; kWh: number; peakW: number };
+  lastEnd?: { reason: ChargingEndReason; at: number };
+  fault?: string;
+}
+/** One pile of charging.status. */
+export interface ChargingPileRow {
+  id: string;
+  name?: string;
+  fire: { active: boolean; since?: number; inputs: Array<{ input: string; active: boolean }> };
+  ports: ChargingPortRow[];
+}
+/** charging.status. */
+export interface ChargingStatusResult {
+  piles: ChargingPileRow[];
+  counters: { sessions: number; cuts: Record<string, number>; writeRetries: number; faults: number };
+}
+/** The charging.alarm live event. */
+export interface ChargingAlarmEvent {
+  alarm: 'fire' | 'over_power' | 'fault';
+  pile: string;
+  port?: string;
+  active: boolean;
+  message: string;
+  at: number;
 }
 
 // ---- The capability pages' own routes.

@@ -17,4 +17,5 @@ export const elevatorCapability = defineCapability({
     { name: 'elevator.ebike', role: 'viewer' },
     { name: 'elevator.alarm', role: 'viewer' },
   ],
+  pages: [{ id: 'elevator', what: 'elevator e-bike blocker', service: 'elevator' }],
 });

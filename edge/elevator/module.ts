@@ -29,6 +29,8 @@ import { ObjectClient } from './objects-client.js';
 import { objectEngineOptions } from './objects-engine.js';
 import { elevatorCapability } from './capability.js';
 import { ExternalGarbageBound } from '../vision/gc.js';
+import type { ElevatorReleaseResult, ElevatorSnapshot, ElevatorStatusResult } from '../console/api-types.js';
+import type {} from './api.js';
 
 export interface CarStatus {
   id: string;
@@ -136,6 +138,7 @@ export class ElevatorModule implements GatewayModule {
       this.log.error({ err: String(err) }, 'elevator prompt unavailable: cars are still held, silently');
     }
     registerElevatorCommands(this);
+    this.ctx.services.provide('elevator', { status: () => this.status(), snapshot: (carId) => this.snapshot(carId) });
     try {
       const manifest = loadManifest(join(defaultModelsDir(), 'manifest.json'));
       const m = getModel(manifest, this.cfg.model, 'object-detector');
@@ -300,6 +303,18 @@ export class ElevatorModule implements GatewayModule {
     };
   }
 
+  /** The console's camera view: the newest frame, copied at once (the camera recycles its buffers), as a size-capped JPEG. */
+  async snapshot(carId: string): Promise<ElevatorSnapshot | undefined> {
+    const car = this.cars.get(carId);
+    if (!car) throw new CommandError('unknown_car', `no elevator car "${carId}" (cars: ${[...this.cars.keys()].join(', ') || 'none'})`);
+    const f = car.camera?.peek();
+    if (!f) return undefined;
+    const copy: Frame = { ...f, data: Buffer.from(f.data) };
+    const jpeg = await cappedJpeg(copy, this.cfg.snapshot.maxBytes);
+    if (!jpeg) return undefined;
+    return { carId, mime: 'image/jpeg', image: jpeg.toString('base64'), width: copy.width, height: copy.height, at: copy.at };
+  }
+
   release(carId: string, by: { user?: string; source: string; reason?: string }): { carId: string; released: boolean; ignoreUntil: number } {
     const car = this.cars.get(carId);
     if (!car) throw new CommandError('unknown_car', `no elevator car "${carId}" (cars: ${[...this.cars.keys()].join(', ') || 'none'})`);
@@ -377,14 +392,14 @@ function registerElevatorCommands(m: ElevatorModule): void {
     role: 'viewer',
     description: 'State of every elevator car: held or clear, camera, relay, last detections, counters.',
     args: Type.Object({}, { additionalProperties: false }),
-    handler: () => m.status(),
+    handler: () => m.status() satisfies ElevatorStatusResult,
   });
   reg.register({
     name: 'elevator.release',
     role: 'technician',
     description: 'Release a held car now (technician override, audited); detections are ignored for elevator.overrideS afterwards.',
     args: Type.Object({ car: Ident({ description: 'Car id.' }), reason: Type.Optional(Type.String({ maxLength: 200 })) }, { additionalProperties: false }),
-    handler: (a, meta) => m.release(a.car, { ...(meta.user ? { user: meta.user } : {}), source: meta.source, ...(a.reason ? { reason: a.reason } : {}) }),
+    handler: (a, meta) => m.release(a.car, { ...(meta.user ? { user: meta.user } : {}), source: meta.source, ...(a.reason ? { reason: a.reason } : {}) }) satisfies ElevatorReleaseResult,
   });
 }
 

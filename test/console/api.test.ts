@@ -30,6 +30,7 @@ const ROUTES: Array<{ method: string; path: string; need: Exclude<Role, 'anon'>;
   { method: 'POST', path: '/api/people/p1/face', need: 'tech', body: Buffer.from('not an image'), type: 'image/jpeg' },
   { method: 'GET', path: '/api/camera/snapshot', need: 'tech' },
   { method: 'GET', path: '/api/camera', need: 'tech' },
+  { method: 'GET', path: '/api/elevator/cars/A/snapshot', need: 'tech' },
   { method: 'POST', path: '/api/people/p1/face/capture', need: 'tech' },
   { method: 'POST', path: '/api/meters/rawpoll', need: 'tech', body: { bus: 'none', requestHex: '0103' } },
   { method: 'GET', path: '/api/users', need: 'admin' },

@@ -13,11 +13,13 @@ import { runAs, runCommand } from './commands.js';
 import type { MetersApi, MeterDeviceStatus } from '../../meters/api.js';
 import type { VisionApi } from '../../vision/api.js';
 import type {} from '../../doors/api.js';
+import type { ElevatorApi } from '../../elevator/api.js';
+import { CommandError } from '../../commands/registry.js';
 import type { CapabilityDescriptor } from '../../capability.js';
 import type { ModuleHealth } from '../../module.js';
 import { CAPABILITIES } from '../../capabilities.js';
 import { CORE_LIVE_EVENTS, type BusEvents } from '../../bus.js';
-import type { Capabilities, CameraSnapshot, CameraView, ConsoleEventName, LiveBusEventName, MetersView, PageState, RawPollAnswer, SnapshotFace } from '../api-types.js';
+import type { Capabilities, CameraSnapshot, ElevatorSnapshot, CameraView, ConsoleEventName, LiveBusEventName, MetersView, PageState, RawPollAnswer, SnapshotFace } from '../api-types.js';
 
 // The browser's live-event names (api-types.ts, which imports nothing) checked against the
 // bus: each is a bus event, and so is each of the core's forwarded ones (the capabilities'
@@ -227,6 +229,25 @@ export function capabilityRoutes(app: FastifyInstance, d: ConsoleDeps): void {
       Object.assign(largest, recognised);
     }
     return { mime: 'image/jpeg', image: s.jpeg.toString('base64'), width: s.width, height: s.height, at: s.at, faces, ...(s.facesAt ? { facesAt: s.facesAt } : {}) } satisfies CameraSnapshot;
+  });
+
+  // An elevator car camera's newest frame (the elevator page's camera view): technicians
+  // only, like the door camera (it shows residents), a JPEG capped at
+  // elevator.snapshot.maxBytes, never stored by the browser or a proxy (no-store).
+  const elevator = (): ElevatorApi | undefined => services.get('elevator');
+  app.get<{ Params: { car: string } }>('/api/elevator/cars/:car/snapshot', { config: { role: 'technician', maxConcurrent: 2 } }, async (req, reply) => {
+    reply.header('cache-control', 'no-store');
+    const e = elevator();
+    if (!e) return sendError(reply, 503, 'not_configured', 'the elevator e-bike blocker is not configured on this gateway');
+    let s: ElevatorSnapshot | undefined;
+    try {
+      s = await e.snapshot(req.params.car);
+    } catch (err) {
+      if (err instanceof CommandError) return sendError(reply, 404, err.code, err.message);
+      throw err;
+    }
+    if (!s) return sendError(reply, 503, 'no_frame', `no camera frame of car "${req.params.car}" yet`);
+    return s satisfies ElevatorSnapshot;
   });
 }
 

@@ -2,18 +2,22 @@
 // pages (each a module exporting `render(main, ctx)` that may return a live handler).
 import { t, setLang, getLang } from './i18n.js';
 import { h, api, session, can, errText, toast, setUnauthorizedHandler, prime, dropPrimed, ApiError, type LiveHandler, type PageModule } from './lib.js';
-import type { BootData, Dashboard, LiveEvent, LiveStatus, LoginRequest, Ok, Role, SessionInfo, SessionStarted } from '../api-types.js';
+import type { BootData, Capabilities, Dashboard, LiveEvent, LiveStatus, LoginRequest, Ok, Role, SessionInfo, SessionStarted } from '../api-types.js';
 // The first page is part of the app (no import round trip before the first render).
 import * as dashboardPage from './pages/dashboard.js';
 
 // The page registry: the one place the shell names its pages (the pages import the shell,
-// never the reverse: test/architecture/console-web.test.ts).
-const PAGES: ReadonlyArray<{ id: string; role: Role; load: () => PageModule | Promise<PageModule> }> = [
+// never the reverse: test/architecture/console-web.test.ts). An `optional` page is a
+// capability most gateways do not have (the e-bike ones): its tab shows only once
+// GET /api/capabilities says it is configured here.
+const PAGES: ReadonlyArray<{ id: string; role: Role; optional?: true; load: () => PageModule | Promise<PageModule> }> = [
   { id: 'dashboard', role: 'viewer', load: () => dashboardPage },
   { id: 'meters', role: 'viewer', load: () => import('./pages/meters.js') },
   { id: 'doors', role: 'viewer', load: () => import('./pages/doors.js') },
   { id: 'people', role: 'technician', load: () => import('./pages/people.js') },
   { id: 'camera', role: 'technician', load: () => import('./pages/camera.js') },
+  { id: 'elevator', role: 'viewer', optional: true, load: () => import('./pages/elevator.js') },
+  { id: 'charging', role: 'viewer', optional: true, load: () => import('./pages/charging.js') },
   { id: 'config', role: 'technician', load: () => import('./pages/config.js') },
   { id: 'system', role: 'viewer', load: () => import('./pages/system.js') },
   { id: 'users', role: 'admin', load: () => import('./pages/users.js') },
@@ -25,6 +29,8 @@ let liveHandlers: LiveHandler[] = [];
 let source: EventSource | undefined;
 let current = '';
 let info: Partial<SessionInfo> = {};
+/** The capabilities' pages (for the optional tabs), read after the first render. */
+let configured: Capabilities = {};
 
 function setHeader() {
   document.getElementById('site')!.textContent = info.site ? `${info.site} · ${info.gateway}` : 'estate-edge';
@@ -37,7 +43,7 @@ function setHeader() {
   out.hidden = !session.user;
   const nav = document.getElementById('nav')!;
   nav.hidden = !session.user;
-  nav.replaceChildren(...PAGES.filter((p) => can(p.role)).map((p) => h('a', { href: `#/${p.id}`, class: p.id === current ? 'active' : '', 'data-page': p.id }, t(`nav.${p.id}`))));
+  nav.replaceChildren(...PAGES.filter((p) => can(p.role) && (!p.optional || configured[p.id]?.configured || p.id === current)).map((p) => h('a', { href: `#/${p.id}`, class: p.id === current ? 'active' : '', 'data-page': p.id }, t(`nav.${p.id}`))));
 }
 
 type Field = [name: string, label: string, type: string, extra?: Record<string, unknown>];
@@ -80,6 +86,13 @@ async function loggedIn(r: SessionStarted | SessionInfo): Promise<void> {
       if (!session.user) return;
       if (!location.hash) history.replaceState(null, '', '#/dashboard');
       connectLive();
+      api<Capabilities>('/api/capabilities').then(
+        (c) => {
+          configured = c;
+          setHeader();
+        },
+        () => {},
+      );
     }),
   );
 }
