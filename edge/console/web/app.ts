@@ -86,13 +86,17 @@ async function loggedIn(r: SessionStarted | SessionInfo): Promise<void> {
       if (!session.user) return;
       if (!location.hash) history.replaceState(null, '', '#/dashboard');
       connectLive();
-      api<Capabilities>('/api/capabilities').then(
-        (c) => {
-          configured = c;
-          setHeader();
-        },
-        () => {},
-      );
+      // The optional tabs: from the inlined boot data when the server sent it (no request),
+      // else asked for now that the page is drawn.
+      if (Object.keys(configured).length) setHeader();
+      else
+        api<Capabilities>('/api/capabilities').then(
+          (c) => {
+            configured = c;
+            setHeader();
+          },
+          () => {},
+        );
     }),
   );
 }
@@ -246,6 +250,7 @@ async function boot() {
       s = first.session;
       prime('/api/dashboard', first.dashboard);
       prime('/api/capabilities', first.capabilities);
+      if (first.capabilities) configured = first.capabilities;
     } else s = await api<SessionInfo>('/api/session');
     performance.mark('ee:session');
     info = s;
