@@ -112,9 +112,10 @@ async function run(loaded: LoadedConfig): Promise<number> {
 
   let stopping = false;
   const shutdown = async (reason: string, code: number) => {
-    // A SIGTERM during a reload's stop turns it into a real stop (exit 0); never the reverse.
+    // Already stopping: a SIGTERM during a reload's stop makes it a real stop (exit 0), a
+    // crash during any stop makes the exit a crash; nothing turns a stop into a reload.
     if (stopping) {
-      if (code !== RELOAD && exitCode === RELOAD) exitCode = code;
+      if (code !== RELOAD && (exitCode === RELOAD || exitCode === 0)) exitCode = code;
       return;
     }
     stopping = true;
